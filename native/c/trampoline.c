@@ -1,0 +1,423 @@
+/*
+ * boxkit clone() trampoline.
+ *
+ * Node is multithreaded, so a JavaScript process cannot unshare a user
+ * namespace, cannot setns() into a mount namespace, and a fork()ed copy of
+ * V8 crashes (its heap is MADV_DONTFORK). This file is the small part that
+ * must run single-threaded: bk_spawn() clones a child with the requested
+ * namespace flags, and the child interprets a program of steps that
+ * TypeScript encoded (see native/src/program.ts). Policy lives in
+ * TypeScript; this side carries out the steps blindly, with raw syscalls
+ * only (no malloc, no stdio), and reports the first failure as
+ * {errno, step, op} on an error pipe. A successful execve closes that pipe
+ * (O_CLOEXEC), which the parent reads as EOF.
+ *
+ * Program encoding (little endian, 4-byte aligned):
+ *   record := u32 op | u32 nint | u32 nstr | i64 ints[nint] | str[nstr]
+ *   str    := u32 len (bytes, without NUL) | bytes | NUL | pad to 4
+ * The opcodes must match OP in native/src/program.ts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <grp.h>
+#include <linux/capability.h>
+
+enum op {
+  OP_WAIT_SYNC = 1,   /* read one byte from the sync pipe; EOF: parent gave up */
+  OP_WAIT_FIFO = 2,   /* s0: open a fifo and read one byte (a released pipeline) */
+  OP_SETHOSTNAME = 3, /* s0 */
+  OP_SETDOMAINNAME = 4,
+  OP_MOUNT = 5,       /* s0 src, s1 target, s2 fstype, s3 data ("" = NULL); i0 flags */
+  OP_UMOUNT = 6,      /* s0 target; i0 flags */
+  OP_MKDIR = 7,       /* s0; i0 mode; EEXIST is fine */
+  OP_MKNOD = 8,       /* s0; i0 mode; i1 major; i2 minor; EEXIST is fine */
+  OP_SYMLINK = 9,     /* s0 target, s1 link path; EEXIST is fine */
+  OP_TOUCH = 10,      /* s0; i0 mode: create an empty file (bind mount target) */
+  OP_PIVOT_ROOT = 11, /* s0 new root: pivot_root(".", ".") and detach the old root */
+  OP_CHROOT = 12,     /* s0 */
+  OP_CHDIR = 13,      /* s0 */
+  OP_SETNS = 14,      /* s0 namespace file; i0 nstype */
+  OP_UNSHARE = 15,    /* i0 flags (e.g. CLONE_NEWTIME, effective for the next fork) */
+  OP_SETSID = 16,
+  OP_SETGROUPS = 17,  /* ints: the supplementary groups (none: clear them) */
+  OP_SETRESGID = 18,  /* i0 */
+  OP_SETRESUID = 19,  /* i0 */
+  OP_NO_NEW_PRIVS = 20,
+  OP_CAPS = 21,       /* i0 mask of capabilities 0-63 to keep in the bounding/inheritable sets */
+  OP_RESET_SIGNALS = 22,
+  OP_STDIO_FIX = 23,  /* clear FD_CLOEXEC and O_NONBLOCK on 0-2 */
+  OP_DUP2 = 24,       /* i0 from, i1 to */
+  OP_CLOEXEC_FROM = 25, /* i0: mark every fd >= i0 close-on-exec */
+  OP_SUPERVISE = 26,  /* fork; this process forwards signals, reaps, and exits like the child; i0: 1 = act as init */
+  OP_MASK_PATH = 27,  /* s0: hide a file (bind /dev/null) or a directory (empty read-only tmpfs) */
+  OP_EXEC = 28,       /* s0 path (searched in PATH when it has no '/'), i0 argc, s1.. argv, rest envp */
+  OP_WRITE_FILE = 29, /* s0 path, s1 content */
+  OP_SETPGID_FG = 30, /* new process group, made the terminal's foreground group when stdin is a tty */
+};
+
+#define OPF_OPTIONAL 0x10000u /* a failing optional step is skipped */
+#define MAX_ARGS 4096
+#define MAX_INTS 64
+
+struct report { int32_t err; int32_t step; int32_t op; };
+
+struct child_args {
+  const unsigned char *prog;
+  size_t len;
+  int sync_fd;  /* read end */
+  int err_fd;   /* write end, O_CLOEXEC */
+  int parent_fds[2]; /* the parent's ends: the child closes its copies */
+  int pdeathsig;
+};
+
+struct rec {
+  uint32_t op, nint, nstr;
+  int64_t ints[MAX_INTS];
+  const char *strs[MAX_ARGS];
+};
+
+static void report(int fd, int err, int step, int op) {
+  struct report r = { err, step, op };
+  signal(SIGPIPE, SIG_IGN);
+  if (write(fd, &r, sizeof r) < 0) {
+    /* nobody listens (a detached container): say it on stderr instead */
+    char msg[] = "boxkit trampoline: a setup step failed\n";
+    (void)!write(2, msg, sizeof msg - 1);
+  }
+}
+
+static size_t parse(const unsigned char *p, size_t len, size_t off, struct rec *r) {
+  if (off + 12 > len) return 0;
+  memcpy(&r->op, p + off, 4);
+  memcpy(&r->nint, p + off + 4, 4);
+  memcpy(&r->nstr, p + off + 8, 4);
+  off += 12;
+  if (r->nint > MAX_INTS || r->nstr > MAX_ARGS || off + 8 * r->nint > len) return 0;
+  memcpy(r->ints, p + off, 8 * r->nint);
+  off += 8 * r->nint;
+  for (uint32_t i = 0; i < r->nstr; i++) {
+    uint32_t n;
+    if (off + 4 > len) return 0;
+    memcpy(&n, p + off, 4);
+    off += 4;
+    if (off + n + 1 > len) return 0;
+    r->strs[i] = (const char *)(p + off);
+    off += (n + 1 + 3) & ~3u;
+  }
+  return off;
+}
+
+static const char *nul(const char *s) { return s[0] ? s : NULL; }
+
+static int read_one(int fd) {
+  char c;
+  ssize_t n;
+  do n = read(fd, &c, 1); while (n < 0 && errno == EINTR);
+  if (n == 1) return 0;
+  if (n == 0) errno = ECANCELED;
+  return -1;
+}
+
+static int do_exec(struct rec *r) {
+  int64_t argc = r->nint ? r->ints[0] : 0;
+  if (argc < 1 || argc + 1 > r->nstr) { errno = EINVAL; return -1; }
+  char *argv[MAX_ARGS + 1], *envp[MAX_ARGS + 1];
+  int ne = 0;
+  for (int64_t i = 0; i < argc; i++) argv[i] = (char *)r->strs[1 + i];
+  argv[argc] = NULL;
+  for (uint32_t i = 1 + argc; i < r->nstr; i++) envp[ne++] = (char *)r->strs[i];
+  envp[ne] = NULL;
+  const char *file = r->strs[0];
+  if (strchr(file, '/')) return execve(file, argv, envp);
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (int i = 0; i < ne; i++)
+    if (!strncmp(envp[i], "PATH=", 5)) path = envp[i] + 5;
+  /* execvpe semantics: EACCES is remembered, ENOENT moves on */
+  int seen_eacces = 0;
+  size_t fl = strlen(file);
+  for (const char *p = path;; p++) {
+    const char *e = strchrnul(p, ':');
+    char buf[4096];
+    size_t dl = (size_t)(e - p);
+    if (dl + fl + 2 <= sizeof buf) {
+      memcpy(buf, dl ? p : ".", dl ? dl : 1);
+      size_t k = dl ? dl : 1;
+      buf[k] = '/';
+      memcpy(buf + k + 1, file, fl + 1);
+      execve(buf, argv, envp);
+      if (errno == EACCES) seen_eacces = 1;
+      else if (errno != ENOENT && errno != ENOTDIR) return -1;
+    }
+    if (!*e) break;
+    p = e;
+  }
+  errno = seen_eacces ? EACCES : ENOENT;
+  return -1;
+}
+
+static int do_caps(uint64_t keep) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (keep & (1ull << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+  }
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) < 0) return -1;
+  for (int i = 0; i < 2; i++) {
+    uint32_t k = (uint32_t)(keep >> (32 * i));
+    d[i].inheritable &= k;
+    d[i].permitted &= k;
+    d[i].effective &= k;
+  }
+  if (syscall(SYS_capset, &h, d) < 0) return -1;
+  /* ambient capabilities would survive exec for a non-root uid: clear them */
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  return 0;
+}
+
+static int do_mask(const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0) return errno == ENOENT ? 0 : -1;
+  if (S_ISDIR(st.st_mode))
+    return mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=755");
+  return mount("/dev/null", path, NULL, MS_BIND, NULL);
+}
+
+static int write_file(const char *path, const char *content) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t n = strlen(content);
+  ssize_t w = write(fd, content, n);
+  int e = errno;
+  close(fd);
+  if (w != (ssize_t)n) { errno = w < 0 ? e : EIO; return -1; }
+  return 0;
+}
+
+/*
+ * The supervisor: the parent half of OP_SUPERVISE. It forwards the signals a
+ * user sends to the command, reaps every child (as PID 1 it inherits the
+ * orphans of the namespace), and exits the way the command did, like tini.
+ */
+static void supervise(pid_t child, int as_init) {
+  sigset_t all;
+  sigfillset(&all); /* already blocked before the fork */
+  if (as_init) prctl(PR_SET_NAME, "boxkit-init", 0, 0, 0);
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      if (sig != SIGTTIN && sig != SIGTTOU) kill(child, sig);
+      continue;
+    }
+    for (;;) {
+      int st;
+      pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+      if (p <= 0) break;
+      if (p != child) continue;
+      if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
+      /* die by the same signal so the status passes through unchanged */
+      int s = WTERMSIG(st);
+      if (as_init) _exit(128 + s); /* PID 1 cannot be killed by its own signal from inside */
+      signal(s, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, s);
+      sigprocmask(SIG_UNBLOCK, &one, NULL);
+      kill(getpid(), s);
+      _exit(128 + s);
+    }
+  }
+}
+
+static int run_step(struct child_args *a, struct rec *r) {
+  const char **s = r->strs;
+  int64_t *i = r->ints;
+  switch (r->op & 0xffff) {
+  case OP_WAIT_SYNC: {
+    int rc = read_one(a->sync_fd);
+    close(a->sync_fd);
+    if (rc < 0 && errno == ECANCELED) _exit(125); /* the parent aborted: vanish quietly */
+    return rc;
+  }
+  case OP_WAIT_FIFO: {
+    int fd = open(s[0], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = read_one(fd);
+    close(fd);
+    return rc;
+  }
+  case OP_SETHOSTNAME: return sethostname(s[0], strlen(s[0]));
+  case OP_SETDOMAINNAME: return setdomainname(s[0], strlen(s[0]));
+  case OP_MOUNT: return mount(nul(s[0]), s[1], nul(s[2]), (unsigned long)i[0], nul(s[3]));
+  case OP_UMOUNT: return umount2(s[0], (int)i[0]);
+  case OP_MKDIR: return mkdir(s[0], (mode_t)i[0]) < 0 && errno != EEXIST ? -1 : 0;
+  case OP_MKNOD:
+    return mknod(s[0], (mode_t)i[0], makedev(i[1], i[2])) < 0 && errno != EEXIST ? -1 : 0;
+  case OP_SYMLINK: return symlink(s[0], s[1]) < 0 && errno != EEXIST ? -1 : 0;
+  case OP_TOUCH: {
+    int fd = open(s[0], O_WRONLY | O_CREAT | O_CLOEXEC, (mode_t)i[0]);
+    if (fd < 0) return -1;
+    return close(fd);
+  }
+  case OP_PIVOT_ROOT:
+    /* runc's way: no put_old directory is needed or left behind */
+    if (chdir(s[0]) < 0) return -1;
+    if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) return -1;
+    if (umount2(".", MNT_DETACH) < 0) return -1;
+    return chdir("/");
+  case OP_CHROOT: return chroot(s[0]);
+  case OP_CHDIR: return chdir(s[0]);
+  case OP_SETNS: {
+    int fd = open(s[0], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = setns(fd, (int)i[0]);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+  }
+  case OP_UNSHARE: return unshare((int)i[0]);
+  case OP_SETSID: return setsid() < 0 ? -1 : 0;
+  case OP_SETGROUPS: {
+    gid_t g[MAX_INTS];
+    for (uint32_t k = 0; k < r->nint; k++) g[k] = (gid_t)i[k];
+    return setgroups(r->nint, g);
+  }
+  case OP_SETRESGID: return setresgid((gid_t)i[0], (gid_t)i[0], (gid_t)i[0]);
+  case OP_SETRESUID: return setresuid((uid_t)i[0], (uid_t)i[0], (uid_t)i[0]);
+  case OP_NO_NEW_PRIVS: return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  case OP_CAPS: return do_caps((uint64_t)i[0]);
+  case OP_RESET_SIGNALS: {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < _NSIG; sig++)
+      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+  }
+  case OP_STDIO_FIX:
+    for (int fd = 0; fd < 3; fd++) {
+      int fl = fcntl(fd, F_GETFL);
+      if (fl < 0) continue; /* a closed std fd stays closed */
+      fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+      fcntl(fd, F_SETFD, 0);
+    }
+    return 0;
+  case OP_DUP2: return dup2((int)i[0], (int)i[1]) < 0 ? -1 : 0;
+  case OP_CLOEXEC_FROM:
+    return (int)syscall(SYS_close_range, (unsigned)i[0], ~0u, 4 /* CLOSE_RANGE_CLOEXEC */);
+  case OP_SUPERVISE: {
+    /* block first, so no signal meant for the command is lost or kills us in between */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t p = fork();
+    if (p < 0) return -1;
+    if (p > 0) {
+      close(a->err_fd); /* the child reports; exec success must read as EOF */
+      supervise(p, (int)i[0]);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    return sigprocmask(SIG_SETMASK, &old, NULL);
+  }
+  case OP_MASK_PATH: return do_mask(s[0]);
+  case OP_EXEC: return do_exec(r);
+  case OP_WRITE_FILE: return write_file(s[0], s[1]);
+  case OP_SETPGID_FG:
+    if (setpgid(0, 0) < 0) return -1;
+    if (isatty(0)) {
+      signal(SIGTTOU, SIG_IGN);
+      if (tcsetpgrp(0, getpgrp()) < 0) return -1;
+      signal(SIGTTOU, SIG_DFL);
+    }
+    return 0;
+  }
+  errno = ENOSYS;
+  return -1;
+}
+
+static int child_main(void *arg) {
+  struct child_args *a = arg;
+  static struct rec r; /* the child has its own copy of the data segment */
+  /* without this copy of the write end, a parent that gives up could never make WAIT_SYNC see EOF */
+  close(a->parent_fds[0]);
+  close(a->parent_fds[1]);
+  if (a->pdeathsig) prctl(PR_SET_PDEATHSIG, a->pdeathsig, 0, 0, 0);
+  size_t off = 0;
+  int step = 0;
+  while (off < a->len) {
+    size_t next = parse(a->prog, a->len, off, &r);
+    if (!next) { report(a->err_fd, EINVAL, step, 0); _exit(125); }
+    if (run_step(a, &r) < 0 && !(r.op & OPF_OPTIONAL)) {
+      report(a->err_fd, errno, step, (int)(r.op & 0xffff));
+      _exit(125);
+    }
+    off = next;
+    step++;
+  }
+  _exit(0); /* a program without OP_EXEC: setup only */
+}
+
+/*
+ * Clone a child with `flags` (CLONE_NEW*), running `prog`.
+ * out_fds[0]: write end of the sync pipe (write a byte to release the child);
+ * out_fds[1]: read end of the error pipe (EOF: exec happened; 12 bytes: a report).
+ * Returns the child's pid, or -errno.
+ */
+int bk_spawn(uint64_t flags, const unsigned char *prog, uint64_t len, int pdeathsig, int out_fds[2]) {
+  int sync_p[2], err_p[2];
+  if (pipe2(sync_p, O_CLOEXEC) < 0) return -errno;
+  if (pipe2(err_p, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(sync_p[0]);
+    close(sync_p[1]);
+    return -e;
+  }
+  size_t stack_size = 1 << 20;
+  void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    int e = errno;
+    close(sync_p[0]); close(sync_p[1]); close(err_p[0]); close(err_p[1]);
+    return -e;
+  }
+  struct child_args a = { prog, (size_t)len, sync_p[0], err_p[1], { sync_p[1], err_p[0] }, pdeathsig };
+  /* no CLONE_VM: the child gets a copy-on-write copy of `a` and of the program */
+  pid_t pid = clone(child_main, (char *)stack + stack_size, (int)(flags | SIGCHLD), &a);
+  int e = errno;
+  munmap(stack, stack_size);
+  close(sync_p[0]);
+  close(err_p[1]);
+  if (pid < 0) {
+    close(sync_p[1]);
+    close(err_p[0]);
+    return -e;
+  }
+  out_fds[0] = sync_p[1];
+  out_fds[1] = err_p[0];
+  return pid;
+}
+
+/* Non-blocking reap of one known child: pid when reaped (status in *status), 0 while running, -errno. */
+int bk_reap(int pid, int *status) {
+  int rc = waitpid(pid, status, WNOHANG | __WALL);
+  return rc < 0 ? -errno : rc;
+}

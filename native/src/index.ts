@@ -1,0 +1,7 @@
+export * from './errors.js';
+export * from './constants.js';
+export * from './program.js';
+export * from './libc.js';
+export * from './children.js';
+export * from './trampoline.js';
+export { koffi, trampolinePath } from './lib.js';

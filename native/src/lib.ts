@@ -1,0 +1,29 @@
+/**
+ * Lazy loading of koffi, libc and the trampoline library: koffi costs tens of
+ * milliseconds to load, so a tool pays for it only when it makes a call.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+type Koffi = typeof import('koffi');
+const req = createRequire(import.meta.url);
+let koffiMod: Koffi | undefined;
+
+export function koffi(): Koffi {
+  return (koffiMod ??= req('koffi') as Koffi);
+}
+
+/** Where the compiled trampoline lives: BOXKIT_NATIVE_LIB, or native/dist/libboxkit.so. */
+export function trampolinePath(): string {
+  const fromEnv = process.env.BOXKIT_NATIVE_LIB;
+  if (fromEnv) return fromEnv;
+  const candidates: string[] = [];
+  try {
+    candidates.push(join(dirname(req.resolve('@boxkit/native/package.json')), 'dist', 'libboxkit.so'));
+  } catch {
+    // not resolvable from a relocated bundle; try next to this file
+  }
+  if (typeof __dirname !== 'undefined') candidates.push(join(__dirname, 'libboxkit.so'));
+  return candidates.find((p) => existsSync(p)) ?? candidates[0] ?? 'libboxkit.so';
+}

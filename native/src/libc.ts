@@ -1,0 +1,150 @@
+/**
+ * Typed libc bindings (koffi). Every call is synchronous, so koffi.errno() is
+ * valid right after it; a -1 becomes a SysError naming the call and object.
+ */
+import { koffi } from './lib.js';
+import { SysError } from './errors.js';
+import { MNT } from './constants.js';
+
+type Fn = (...args: unknown[]) => number;
+interface Libc {
+  unshare: Fn; setns: Fn; sethostname: Fn; mount: Fn; umount2: Fn; chroot: Fn; chdir: Fn;
+  kill: Fn; prctl: Fn; waitpid: Fn; getpid: Fn; getuid: Fn; geteuid: Fn; getgid: Fn; execve: Fn;
+  fcntl: Fn; signal: Fn; close_range: Fn; flock: Fn; syscall: Fn; open: Fn; close: Fn;
+}
+let libc: Libc | undefined;
+
+function lib(): Libc {
+  if (libc) return libc;
+  const k = koffi();
+  const l = k.load('libc.so.6');
+  const f = (proto: string) => l.func(proto) as unknown as Fn;
+  libc = {
+    unshare: f('int unshare(int flags)'),
+    setns: f('int setns(int fd, int nstype)'),
+    sethostname: f('int sethostname(const char *name, size_t len)'),
+    mount: f('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+    umount2: f('int umount2(const char *target, int flags)'),
+    chroot: f('int chroot(const char *path)'),
+    chdir: f('int chdir(const char *path)'),
+    kill: f('int kill(int pid, int sig)'),
+    prctl: f('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)'),
+    waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
+    getpid: f('int getpid()'),
+    getuid: f('uint32_t getuid()'),
+    geteuid: f('uint32_t geteuid()'),
+    getgid: f('uint32_t getgid()'),
+    execve: f('int execve(const char *path, const char **argv, const char **envp)'),
+    fcntl: f('int fcntl(int fd, int cmd, ...)'),
+    signal: f('void *signal(int sig, void *handler)'),
+    close_range: f('int close_range(unsigned int first, unsigned int last, int flags)'),
+    flock: f('int flock(int fd, int op)'),
+    syscall: f('long syscall(long number, ...)'),
+    open: f('int open(const char *path, int flags, ...)'),
+    close: f('int close(int fd)'),
+  };
+  return libc;
+}
+
+/** Throw a SysError when a call returned -1. */
+function check(rc: number | bigint, syscall: string, path?: string): number {
+  const n = Number(rc);
+  if (n === -1) throw new SysError(syscall, koffi().errno(), path);
+  return n;
+}
+
+export function unshare(flags: number): void {
+  check(lib().unshare(flags), 'unshare');
+}
+export function setns(fd: number, nstype: number, path?: string): void {
+  check(lib().setns(fd, nstype), 'setns', path);
+}
+export function sethostname(name: string): void {
+  check(lib().sethostname(name, Buffer.byteLength(name)), 'sethostname', name);
+}
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
+  check(lib().mount(source, target, fstype, flags, data), 'mount', target);
+}
+export function umount2(target: string, flags = 0): void {
+  check(lib().umount2(target, flags), 'umount', target);
+}
+/** Unmount, succeeding when nothing is mounted there (EINVAL) or the path is gone. */
+export function umountIfMounted(target: string, lazy = false): boolean {
+  try {
+    umount2(target, lazy ? MNT.DETACH : 0);
+    return true;
+  } catch (e) {
+    if (e instanceof SysError && (e.code === 'EINVAL' || e.code === 'ENOENT')) return false;
+    throw e;
+  }
+}
+export function chroot(path: string): void {
+  check(lib().chroot(path), 'chroot', path);
+}
+export function chdir(path: string): void {
+  check(lib().chdir(path), 'chdir', path);
+}
+export function pivotRoot(newRoot: string, putOld: string): void {
+  check(lib().syscall(155, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot);
+}
+export function kill(pid: number, sig: number): void {
+  check(lib().kill(pid, sig), 'kill', String(pid));
+}
+/** kill(pid, 0): does the process exist (EPERM counts as existing)? */
+export function processExists(pid: number): boolean {
+  if (lib().kill(pid, 0) === 0) return true;
+  return koffi().errno() === 1;
+}
+export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+  return check(lib().prctl(option, a2, a3, a4, a5), 'prctl');
+}
+export const PR = { SET_PDEATHSIG: 1, SET_NAME: 15, SET_NO_NEW_PRIVS: 38, SET_CHILD_SUBREAPER: 36 } as const;
+
+/** waitpid(pid, WNOHANG|__WALL): the raw status once reaped, undefined while running. */
+export function reapNoHang(pid: number): number | undefined {
+  const st = [0];
+  const rc = check(lib().waitpid(pid, st, 1 | 0x40000000), 'waitpid', String(pid));
+  return rc === 0 ? undefined : (st[0] as number);
+}
+export function getpid(): number {
+  return lib().getpid();
+}
+export function getuid(): number {
+  return lib().getuid();
+}
+export function geteuid(): number {
+  return lib().geteuid();
+}
+export function getgid(): number {
+  return lib().getgid();
+}
+/** flock(2) on an open fd: LOCK_SH 1, LOCK_EX 2, LOCK_UN 8, LOCK_NB 4. */
+export function flock(fd: number, op: number, path?: string): void {
+  check(lib().flock(fd, op), 'flock', path);
+}
+export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
+
+/**
+ * Replace this Node process with another program. Node marks fds 0-2
+ * close-on-exec and (for pipes) non-blocking, and ignores SIGPIPE/SIGXFSZ;
+ * all of that is undone first, or the new program would start without its
+ * stdio and with signals ignored. Returns only on failure (throws).
+ */
+export async function execveReplace(path: string, argv: string[], env: Record<string, string | undefined>): Promise<never> {
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+  const l = lib();
+  const F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0o4000;
+  for (let fd = 0; fd < 3; fd++) {
+    const fl = l.fcntl(fd, F_GETFL);
+    if (fl < 0) continue;
+    l.fcntl(fd, F_SETFL, 'int', fl & ~O_NONBLOCK);
+    l.fcntl(fd, F_SETFD, 'int', l.fcntl(fd, F_GETFD) & ~1);
+  }
+  l.signal(13, null);
+  l.signal(25, null);
+  l.close_range(3, 0xffffffff, 4);
+  const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+  check(l.execve(path, [...argv, null], [...envp, null]), 'execve', path);
+  throw new Error('unreachable');
+}

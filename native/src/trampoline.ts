@@ -1,0 +1,135 @@
+/**
+ * Spawning a child through the C trampoline: clone() with namespace flags,
+ * hold it on the sync pipe while the parent configures it from outside
+ * (uid/gid maps, cgroups, network), release it, and learn whether its
+ * program reached execve.
+ */
+import { closeSync, readSync, writeSync } from 'node:fs';
+import { koffi, trampolinePath } from './lib.js';
+import { SysError, errnoName } from './errors.js';
+import { encodeProgram, opName, type Step } from './program.js';
+import { waitChild, type ExitStatus } from './children.js';
+
+type SpawnFn = (flags: bigint, prog: Buffer, len: bigint, pdeathsig: number, fds: Int32Array) => number;
+let spawnFn: SpawnFn | undefined;
+
+function load(): SpawnFn {
+  if (spawnFn) return spawnFn;
+  const path = trampolinePath();
+  let l;
+  try {
+    l = koffi().load(path);
+  } catch (e) {
+    throw new SysError('dlopen', 2, path, `cannot load the trampoline library (${(e as Error).message}); run the build (npm run build) first`);
+  }
+  spawnFn = l.func('int bk_spawn(uint64_t flags, const uint8_t *prog, uint64_t len, int pdeathsig, _Out_ int *fds)') as unknown as SpawnFn;
+  return spawnFn;
+}
+
+/** A failure the child reported: the errno, the index and name of the step. */
+export class StepError extends SysError {
+  readonly step: number;
+  readonly stepName: string;
+  readonly object?: string;
+  constructor(errno: number, step: number, op: number, object?: string) {
+    super(opName(op), errno, object);
+    this.step = step;
+    this.stepName = opName(op);
+    if (object !== undefined) this.object = object;
+  }
+}
+
+export interface SpawnOptions {
+  /** CLONE_NEW* flags. */
+  flags: number;
+  /** The child's program; put a WAIT_SYNC step where it should wait for release(). */
+  steps: Step[];
+  /** Signal the child gets when this process dies (0: none, e.g. --detach). */
+  pdeathsig?: number;
+}
+
+export class Child {
+  readonly pid: number;
+  private syncFd: number | undefined;
+  private errFd: number | undefined;
+  private readonly steps: Step[];
+  private exited?: Promise<ExitStatus>;
+
+  constructor(pid: number, syncFd: number, errFd: number, steps: Step[]) {
+    this.pid = pid;
+    this.syncFd = syncFd;
+    this.errFd = errFd;
+    this.steps = steps;
+  }
+
+  /** Let the child go past its WAIT_SYNC step. */
+  release(): void {
+    if (this.syncFd === undefined) return;
+    writeSync(this.syncFd, Buffer.from([1]));
+    closeSync(this.syncFd);
+    this.syncFd = undefined;
+  }
+
+  /** Make the child give up at WAIT_SYNC: it exits 125 without running the rest. */
+  abort(): void {
+    if (this.syncFd !== undefined) closeSync(this.syncFd);
+    this.syncFd = undefined;
+  }
+
+  /**
+   * Block until the child has exec'd (resolves) or reported a failed step
+   * (throws StepError). Synchronous on purpose: the wait is a few
+   * milliseconds and the pipe is ours alone.
+   */
+  confirmExec(): void {
+    if (this.errFd === undefined) return;
+    const buf = Buffer.alloc(12);
+    let got = 0;
+    try {
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(this.errFd, buf, got, 12 - got, null);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EAGAIN' || (e as NodeJS.ErrnoException).code === 'EINTR') continue;
+          throw e;
+        }
+        if (n === 0) break;
+        got += n;
+        if (got === 12) break;
+      }
+    } finally {
+      closeSync(this.errFd);
+      this.errFd = undefined;
+    }
+    if (got < 12) return;
+    const errno = buf.readInt32LE(0), step = buf.readInt32LE(4), op = buf.readInt32LE(8);
+    const s = this.steps[step];
+    const object = s?.op === 'EXEC' ? s.strs?.[1] : s?.strs?.[s.op === 'MOUNT' ? 1 : 0];
+    throw new StepError(errno, step, op, object);
+  }
+
+  /** Resolves with the exit status once the child is reaped. */
+  wait(): Promise<ExitStatus> {
+    return (this.exited ??= waitChild(this.pid));
+  }
+
+  /** Close the pipes without waiting (e.g. detaching). */
+  close(): void {
+    if (this.syncFd !== undefined) closeSync(this.syncFd);
+    if (this.errFd !== undefined) closeSync(this.errFd);
+    this.syncFd = this.errFd = undefined;
+  }
+}
+
+/** clone() a child into new namespaces running `steps`. */
+export function spawn(opts: SpawnOptions): Child {
+  const fn = load();
+  const prog = encodeProgram(opts.steps);
+  const fds = new Int32Array(2);
+  const rc = fn(BigInt(opts.flags), prog, BigInt(prog.length), opts.pdeathsig ?? 9, fds);
+  if (rc < 0) throw new SysError('clone', -rc, undefined);
+  return new Child(rc, fds[0]!, fds[1]!, opts.steps);
+}
+
+export { errnoName };

@@ -1,0 +1,109 @@
+/**
+ * The shared CLI wiring: every tool is `main({ name, version, commands })`.
+ * It adds the common flags (--dry-run, --json, -v) from one place, turns
+ * yargs validation failures into exit 2, prints errors as one line, and exits
+ * with the code the command returned.
+ */
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { describeError, EXIT, UsageError } from './errors.js';
+
+export interface CommonArgs {
+  dryRun: boolean;
+  json: boolean;
+  verbose: boolean;
+  '--'?: (string | number)[];
+}
+
+/** Add the flags every boxkit command shares. */
+export function withCommonFlags<T>(y: Argv<T>): Argv<T & CommonArgs> {
+  return y
+    .option('dry-run', { type: 'boolean', default: false, describe: 'print the equivalent shell commands and change nothing' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON document on stdout' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print each step as it runs (like set -x)' })
+    .group(['dry-run', 'json', 'verbose', 'help', 'version'], 'Common options:') as Argv<T & CommonArgs>;
+}
+
+/** A command's result: an exit code (default 0). */
+export type CommandResult = number | void;
+
+export interface CommandSpec<A = Record<string, unknown>> {
+  command: string | string[];
+  describe: string;
+  builder?: (y: Argv<CommonArgs>) => Argv<A>;
+  examples: [string, string][];
+  /** A command that runs a user's command: its own failures exit 125, as docker and env do. */
+  runsCommand?: boolean;
+  /** Loaded lazily so a tool pays only for the command it runs. */
+  run: (argv: A & CommonArgs) => Promise<CommandResult> | CommandResult;
+}
+
+let result: number = EXIT.OK;
+let runsCommand = false;
+
+/** Turn a CommandSpec into a yargs command module. */
+export function command<A>(spec: CommandSpec<A>): CommandModule<CommonArgs, A & CommonArgs> {
+  return {
+    command: spec.command,
+    describe: spec.describe,
+    builder: (y: Argv<CommonArgs>) => {
+      runsCommand = spec.runsCommand ?? false;
+      const b = (spec.builder ? spec.builder(y) : y) as Argv<A & CommonArgs>;
+      for (const [cmd, what] of spec.examples) b.example(cmd, what);
+      return b;
+    },
+    handler: async (argv) => {
+      const code = await spec.run(argv as A & CommonArgs);
+      result = typeof code === 'number' ? code : EXIT.OK;
+    },
+  } as CommandModule<CommonArgs, A & CommonArgs>;
+}
+
+export interface ToolSpec {
+  name: string;
+  version: string;
+  /** One sentence shown at the top of --help. */
+  description: string;
+  /** Commands, or a function that configures a tool with a default command. */
+  commands: CommandModule<CommonArgs, any>[];
+}
+
+function flush(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => (stream.writableLength ? stream.write('', () => resolve()) : resolve()));
+}
+
+/** Parse, run, report, exit. Never returns. */
+export async function main(tool: ToolSpec, argv: string[] = process.argv.slice(2)): Promise<never> {
+  let code: number;
+  try {
+    const y = withCommonFlags(yargs(argv) as Argv<object>)
+      .scriptName(tool.name)
+      .usage(`${tool.description}\n\nUsage: ${tool.name} <command> [options]`)
+      .parserConfiguration({ 'populate--': true, 'strip-dashed': true })
+      .strictOptions()
+      .demandCommand(1, `${tool.name}: a command is required (see --help)`)
+      .recommendCommands()
+      .help('help')
+      .alias('h', 'help')
+      .version(tool.version)
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .exitProcess(false)
+      .fail((msg, err) => {
+        if (err) throw err;
+        throw new UsageError(msg ?? 'bad usage', `see '${tool.name} --help'`);
+      });
+    for (const c of tool.commands) y.command(c);
+    result = EXIT.OK;
+    await y.parseAsync();
+    code = result;
+  } catch (e) {
+    const d = describeError(e);
+    code = d.exitCode;
+    if (runsCommand && (code === EXIT.SYSTEM || code === EXIT.USAGE)) code = EXIT.CANNOT_START;
+    process.stderr.write(`${tool.name}: ${d.message}\n`);
+    if (d.hint) process.stderr.write(`hint: ${d.hint}\n`);
+    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  }
+  await flush(process.stdout);
+  await flush(process.stderr);
+  process.exit(code);
+}

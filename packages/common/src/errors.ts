@@ -1,0 +1,53 @@
+/**
+ * Errors every tool reports the same way: one line `<tool>: <what>: <why>`,
+ * an optional `hint:` line, and an exit code callers can trust.
+ */
+export const EXIT = {
+  OK: 0,
+  /** the system refused */
+  SYSTEM: 1,
+  /** bad usage or bad input */
+  USAGE: 2,
+  /** the tool failed before the command started (docker/env convention) */
+  CANNOT_START: 125,
+  NOT_EXECUTABLE: 126,
+  NOT_FOUND: 127,
+} as const;
+
+export interface BoxkitErrorOptions {
+  hint?: string;
+  exitCode?: number;
+  cause?: unknown;
+}
+
+export class BoxkitError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+  readonly hint?: string;
+  constructor(code: string, message: string, opts: BoxkitErrorOptions = {}) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'BoxkitError';
+    this.code = code;
+    this.exitCode = opts.exitCode ?? EXIT.SYSTEM;
+    if (opts.hint !== undefined) this.hint = opts.hint;
+  }
+}
+
+/** Bad usage or input: exit 2, raised before anything changes. */
+export class UsageError extends BoxkitError {
+  constructor(message: string, hint?: string) {
+    super('EUSAGE', message, hint !== undefined ? { hint, exitCode: EXIT.USAGE } : { exitCode: EXIT.USAGE });
+    this.name = 'UsageError';
+  }
+}
+
+/** The one-line form of any error, for stderr. */
+export function describeError(e: unknown): { message: string; hint?: string; exitCode: number } {
+  if (e instanceof BoxkitError) return { message: e.message, ...(e.hint ? { hint: e.hint } : {}), exitCode: e.exitCode };
+  if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string') {
+    const err = e as NodeJS.ErrnoException;
+    const hint = err.code === 'EPERM' || err.code === 'EACCES' ? 'this needs root (or CAP_SYS_ADMIN/CAP_NET_ADMIN)' : undefined;
+    return { message: err.message.replace(/^(\w+): /, ''), ...(hint ? { hint } : {}), exitCode: EXIT.SYSTEM };
+  }
+  return { message: e instanceof Error ? e.message : String(e), exitCode: EXIT.SYSTEM };
+}

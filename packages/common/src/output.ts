@@ -1,0 +1,35 @@
+/**
+ * stdout is data, stderr is diagnostics. Human output is short lines;
+ * --json is one JSON document with stable field names.
+ */
+export interface OutputFlags {
+  json?: boolean;
+  dryRun?: boolean;
+  verbose?: boolean;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printLines(lines: readonly string[]): void {
+  if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Print either the JSON document or the human lines. */
+export function report(flags: OutputFlags, value: unknown, human: () => readonly string[]): void {
+  if (flags.json) printJson(value);
+  else printLines(human());
+}
+
+/** A warning or note on stderr, prefixed with the tool's name. */
+export function warn(tool: string, message: string): void {
+  process.stderr.write(`${tool}: ${message}\n`);
+}
+
+/** Format a table of rows (first row is the header) with aligned columns. */
+export function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}

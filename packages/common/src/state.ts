@@ -1,0 +1,64 @@
+/**
+ * Runtime state under /run/boxkit (cleared at boot, like /run/runc) and data
+ * under /var/lib/boxkit; BOXKIT_STATE_DIR and BOXKIT_DATA_DIR override both.
+ * Writes are atomic (temp file, rename) and made under an flock, so a crash
+ * or a concurrent command never leaves a torn file.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, fsyncSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { flock, LOCK } from '@boxkit/native';
+
+export function stateDir(...parts: string[]): string {
+  return join(process.env.BOXKIT_STATE_DIR || '/run/boxkit', ...parts);
+}
+
+export function dataDir(...parts: string[]): string {
+  return join(process.env.BOXKIT_DATA_DIR || '/var/lib/boxkit', ...parts);
+}
+
+/** Write a file so readers see the old or the new content, never a mix. */
+export function atomicWrite(path: string, content: string | Buffer, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeFileSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export function writeJson(path: string, value: unknown): void {
+  atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function removeFile(path: string): void {
+  rmSync(path, { force: true });
+}
+
+/**
+ * Run `fn` holding an exclusive flock on `lockPath` (created if needed).
+ * The kernel drops the lock if the process dies, so no stale lock survives.
+ */
+export async function withLock<T>(lockPath: string, fn: () => T | Promise<T>): Promise<T> {
+  mkdirSync(dirname(lockPath), { recursive: true, mode: 0o755 });
+  const fd = openSync(lockPath, 'a', 0o600);
+  try {
+    // blocking flock on the main thread: critical sections are a few ms
+    flock(fd, LOCK.EX, lockPath);
+    return await fn();
+  } finally {
+    closeSync(fd); // closing releases the lock
+  }
+}

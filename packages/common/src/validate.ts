@@ -1,0 +1,41 @@
+/**
+ * Names are checked before they touch a path or the kernel: a name that is
+ * used as a path component must not escape its directory.
+ */
+import { UsageError } from './errors.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** A name used as one path component (container, group, netns, service). */
+export function validateName(kind: string, name: string, max = 64): string {
+  if (!name || name.length > max || !NAME.test(name) || name === '.' || name === '..' || name.includes('..')) {
+    throw new UsageError(
+      `invalid ${kind} name '${name}'`,
+      `use 1-${max} letters, digits, '_', '.', '-', starting with a letter or digit (no '/' or '..')`,
+    );
+  }
+  return name;
+}
+
+/** A network interface name: at most 15 bytes (IFNAMSIZ-1), no '/', whitespace or ':'. */
+export function validateIfName(name: string): string {
+  if (!name || Buffer.byteLength(name) > 15 || /[\s/:]/.test(name) || name === '.' || name === '..') {
+    throw new UsageError(`invalid interface name '${name}'`, 'interface names are 1-15 characters without spaces, "/" or ":"');
+  }
+  return name;
+}
+
+/** A cgroup path below a parent: components are names, joined with '/'. */
+export function validateRelPath(kind: string, path: string): string {
+  const parts = path.split('/').filter((p) => p.length > 0);
+  if (!parts.length || path.includes('\0')) throw new UsageError(`invalid ${kind} '${path}'`);
+  for (const p of parts) validateName(kind, p);
+  return parts.join('/');
+}
+
+/** A positive integer PID. */
+export function validatePid(value: string | number): number {
+  const s = String(value).trim();
+  if (!/^[1-9][0-9]{0,9}$/.test(s)) throw new UsageError(`invalid pid '${s}'`);
+  return Number(s);
+}

@@ -1,0 +1,4 @@
+import { defineConfig } from 'tsup';
+import { binConfig } from '../../tsup.base';
+
+export default defineConfig(binConfig({ cli: 'src/cli.ts' }));

@@ -1,0 +1,16 @@
+/** The built boxkit bins, run as a user would run them. */
+import { execa, type Options } from 'execa';
+import { join } from 'node:path';
+
+const repo = join(import.meta.dirname, '..', '..');
+
+export function binPath(tool: string): string {
+  return join(repo, 'packages', tool, 'bin', `${tool}.cjs`);
+}
+
+/** Run a boxkit bin; never rejects: look at exitCode, stdout, stderr. */
+export async function bk(tool: string, args: string[], opts: Options = {}) {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return execa(process.execPath, [binPath(tool), ...args], { reject: false, env, ...opts });
+}

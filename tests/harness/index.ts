@@ -1,0 +1,5 @@
+export * from './env.js';
+export * from './netns.js';
+export * from './rootfs.js';
+export * from './bins.js';
+export * from './leaks.js';

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { spawn, CLONE, execStep, shellStatus, StepError, type Step } from '@boxkit/native';
+import { skipReason } from '../harness/index.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ALL = CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET;
+
+/** Run `argv` through the trampoline with maps written by the parent; collect stdout through a file. */
+async function runIn(flags: number, argv: string[], extra: Step[] = [], mapRoot = true) {
+  const out = join(mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'tramp-')), 'out');
+  writeFileSync(out, '');
+  const steps: Step[] = [
+    { op: 'WAIT_SYNC' },
+    ...(flags & CLONE.NEWUSER ? [{ op: 'SETRESGID', ints: [0] }, { op: 'SETRESUID', ints: [0] }] as Step[] : []),
+    ...extra,
+    { op: 'RESET_SIGNALS' },
+    { op: 'STDIO_FIX' },
+    execStep(['/bin/sh', '-c', `exec >${out} 2>&1; ${argv.join(' ')}`], { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }),
+  ];
+  const child = spawn({ flags, steps });
+  if (flags & CLONE.NEWUSER && mapRoot) {
+    writeFileSync(`/proc/${child.pid}/uid_map`, '0 0 1\n');
+    writeFileSync(`/proc/${child.pid}/setgroups`, 'deny');
+    writeFileSync(`/proc/${child.pid}/gid_map`, '0 0 1\n');
+  }
+  child.release();
+  child.confirmExec();
+  const status = await child.wait();
+  return { status, out: readFileSync(out, 'utf8'), pid: child.pid };
+}
+
+describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipReason}` : ''})`, () => {
+  it('clones into new user, pid, mount, uts, ipc and net namespaces', async () => {
+    const { status, out } = await runIn(ALL, [
+      'echo uid=$(id -u) pid=$$;',
+      'echo host=$(hostname);',
+      'ip -o link show | cut -d: -f2 | tr -d " ";',
+      'for n in user pid mnt uts ipc net; do echo $n=$(readlink /proc/self/ns/$n); done',
+    ], [{ op: 'SETHOSTNAME', strs: ['tramp-test'] }, { op: 'MOUNT', ints: [0x4000 | (1 << 18)], strs: ['', '/', '', ''] }]);
+    expect(status).toEqual({ code: 0 });
+    expect(out).toMatch(/^uid=0 pid=1$/m);
+    expect(out).toMatch(/^host=tramp-test$/m);
+    expect(out).toMatch(/^lo$/m);
+    expect(out.match(/^\w+$/gm)?.filter((l) => l !== 'lo')).toEqual([]); // no interface but lo
+    for (const ns of ['user', 'pid', 'mnt', 'uts', 'ipc', 'net']) {
+      const mine = readlinkSync(`/proc/self/ns/${ns}`);
+      const theirs = out.match(new RegExp(`^${ns}=(.*)$`, 'm'))?.[1];
+      expect(theirs, ns).toBeTruthy();
+      expect(theirs, ns).not.toBe(mine);
+    }
+    expect(execFileSync('hostname', { encoding: 'utf8' }).trim()).not.toBe('tramp-test');
+  });
+
+  it('also makes cgroup and time namespaces', async () => {
+    const { status, out } = await runIn(CLONE.NEWCGROUP | CLONE.NEWPID, ['cat /proc/self/cgroup | head -1; readlink /proc/self/ns/cgroup'],
+      [{ op: 'UNSHARE', ints: [CLONE.NEWTIME] }, { op: 'SUPERVISE', ints: [0] }]);
+    expect(status).toEqual({ code: 0 });
+    expect(out).toMatch(/:\/$/m);
+    expect(out).not.toContain(readlinkSync('/proc/self/ns/cgroup'));
+  });
+
+  it('reports a missing executable as ENOENT at the exec step', async () => {
+    const child = spawn({ flags: CLONE.NEWPID, steps: [{ op: 'WAIT_SYNC' }, execStep(['/no/such/program'], {})] });
+    child.release();
+    let err: unknown;
+    try {
+      child.confirmExec();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StepError);
+    expect(err).toMatchObject({ code: 'ENOENT', stepName: 'exec', step: 1, object: '/no/such/program' });
+    expect(await child.wait()).toEqual({ code: 125 });
+  });
+
+  it('passes exit codes and deaths by signal back exactly', async () => {
+    expect((await runIn(CLONE.NEWPID, ['exit 42'])).status).toEqual({ code: 42 });
+    const killed = await runIn(0, ['kill -KILL $$']);
+    expect(killed.status).toEqual({ signal: 9 });
+    expect(shellStatus(killed.status)).toBe(137);
+  });
+
+  it('a child the parent abandons before release never runs its command', async () => {
+    const marker = join(mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'tramp-')), 'ran');
+    const child = spawn({ flags: CLONE.NEWPID, steps: [{ op: 'WAIT_SYNC' }, execStep(['/bin/touch', marker], {})] });
+    child.abort();
+    child.confirmExec();
+    expect(await child.wait()).toEqual({ code: 125 });
+    expect(() => readFileSync(marker)).toThrow();
+  });
+});
