@@ -1,4 +1,6 @@
 import type { Options } from 'tsup';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 
 /**
  * Every bin is one bundled CommonJS file with a shebang: measured here, a
@@ -20,5 +22,9 @@ export function binConfig(entry: Record<string, string>): Options {
     minify: false,
     clean: true,
     banner: { js: '#!/usr/bin/env node' },
+    // a V8 startup snapshot of the bundle next to it (dist/cli.blob): see scripts/build-snapshot.mjs
+    onSuccess: async () => {
+      execFileSync(process.execPath, [join(process.cwd(), '..', '..', 'scripts', 'build-snapshot.mjs'), 'dist'], { stdio: 'inherit' });
+    },
   };
 }

@@ -7,11 +7,16 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 type Koffi = typeof import('koffi');
-const req = createRequire(import.meta.url);
+let reqFn: NodeRequire | undefined;
 let koffiMod: Koffi | undefined;
 
+// made on first use: a bin's startup snapshot cannot hold a require made at load time
+function req(): NodeRequire {
+  return (reqFn ??= createRequire(import.meta.url));
+}
+
 export function koffi(): Koffi {
-  return (koffiMod ??= req('koffi') as Koffi);
+  return (koffiMod ??= req()('koffi') as Koffi);
 }
 
 /** Where the compiled trampoline lives: BOXKIT_NATIVE_LIB, or native/dist/libboxkit.so. */
@@ -20,7 +25,7 @@ export function trampolinePath(): string {
   if (fromEnv) return fromEnv;
   const candidates: string[] = [];
   try {
-    candidates.push(join(dirname(req.resolve('@boxkit/native/package.json')), 'dist', 'libboxkit.so'));
+    candidates.push(join(dirname(req().resolve('@boxkit/native/package.json')), 'dist', 'libboxkit.so'));
   } catch {
     // not resolvable from a relocated bundle; try next to this file
   }

@@ -8,9 +8,9 @@ export function binPath(tool: string): string {
   return join(repo, 'packages', tool, 'bin', `${tool}.cjs`);
 }
 
-/** Run a boxkit bin; never rejects: look at exitCode, stdout, stderr. */
+/** Run a boxkit bin as a user would (its stub starts the snapshot); never rejects. */
 export async function bk(tool: string, args: string[], opts: Options = {}) {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  return execa(process.execPath, [binPath(tool), ...args], { reject: false, env, ...opts });
+  return execa(binPath(tool), args, { reject: false, env, ...opts });
 }

@@ -5,6 +5,7 @@
  * with the code the command returned.
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
+import { startupSnapshot } from 'node:v8';
 import { describeError, EXIT, UsageError } from './errors.js';
 
 export interface CommonArgs {
@@ -20,7 +21,7 @@ export function withCommonFlags<T>(y: Argv<T>): Argv<T & CommonArgs> {
     .option('dry-run', { type: 'boolean', default: false, describe: 'print the equivalent shell commands and change nothing' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document on stdout' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print each step as it runs (like set -x)' })
-    .group(['dry-run', 'json', 'verbose', 'help', 'version'], 'Common options:') as Argv<T & CommonArgs>;
+    .group(['dry-run', 'json', 'verbose', 'help', 'version'], 'Common options:') as unknown as Argv<T & CommonArgs>;
 }
 
 /** A command's result: an exit code (default 0). */
@@ -52,7 +53,7 @@ export function command<A>(spec: CommandSpec<A>): CommandModule<CommonArgs, A & 
       return b;
     },
     handler: async (argv) => {
-      const code = await spec.run(argv as A & CommonArgs);
+      const code = await spec.run(argv as unknown as A & CommonArgs);
       result = typeof code === 'number' ? code : EXIT.OK;
     },
   } as CommandModule<CommonArgs, A & CommonArgs>;
@@ -72,7 +73,14 @@ function flush(stream: NodeJS.WriteStream): Promise<void> {
 }
 
 /** Parse, run, report, exit. Never returns. */
-export async function main(tool: ToolSpec, argv: string[] = process.argv.slice(2)): Promise<never> {
+export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
+  if (startupSnapshot?.isBuildingSnapshot()) {
+    // building the bin's startup snapshot (scripts/build-snapshot.mjs): run when
+    // deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
+    startupSnapshot.setDeserializeMainFunction(() => void main(tool, process.argv.slice(1)));
+    return undefined as never;
+  }
+  argv ??= process.argv.slice(2);
   let code: number;
   try {
     const y = withCommonFlags(yargs(argv) as Argv<object>)
@@ -80,7 +88,7 @@ export async function main(tool: ToolSpec, argv: string[] = process.argv.slice(2
       .usage(`${tool.description}\n\nUsage: ${tool.name} <command> [options]`)
       .parserConfiguration({ 'populate--': true, 'strip-dashed': true })
       .strictOptions()
-      .demandCommand(1, `${tool.name}: a command is required (see --help)`)
+      .demandCommand(1, "a command is required")
       .recommendCommands()
       .help('help')
       .alias('h', 'help')
