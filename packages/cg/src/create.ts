@@ -1,0 +1,93 @@
+/**
+ * Planning a group with limits: mkdir the missing directories in every
+ * hierarchy (enabling v2 controllers on the way down, copying v1 cpusets),
+ * then the writes from the settings table. Checks that the host can honour
+ * every setting before any step runs.
+ */
+import { BoxkitError, type PlanStep } from '@boxkit/common';
+import { existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { Group, GroupDir } from './group.js';
+import { versionOf } from './group.js';
+import { SETTINGS, writesFor, type Limits, type Write } from './settings.js';
+import { mkdirStep, readValue, writeStep } from './steps.js';
+import { afterMkdirV1 } from './drivers/v1.js';
+import { enableNames, enableStepsV2 } from './drivers/v2.js';
+
+export interface PlanCreateOptions {
+  /**
+   * 'create': an existing group must already have these limits (idempotent
+   * create; a conflict is an error). 'set': write them (per-controller
+   * commands, exec). Default 'set'.
+   */
+  mode?: 'create' | 'set';
+}
+
+/** Every setting must be something this host can honour; say why not otherwise. */
+export function checkSupported(group: Group, limits: Limits): void {
+  for (const [key, spec] of Object.entries(SETTINGS) as [keyof Limits, (typeof SETTINGS)[keyof Limits]][]) {
+    if (limits[key] === undefined) continue;
+    const v = versionOf(group, spec.controller);
+    if (v === undefined) {
+      throw new BoxkitError('ENOCTRL', `${key}: no cgroup hierarchy on this host holds the ${spec.controller} controller`, { hint: 'see /proc/self/mountinfo' });
+    }
+    const f = v === 1 ? spec.v1 : spec.v2;
+    if ('unsupported' in f) throw new BoxkitError('ENOTSUP', `${key}: not possible on cgroup v${v}: ${f.unsupported}`);
+    if (v === 1) {
+      const mount = group.dirs.find((d) => d.controllers.includes(spec.controller))!.mount;
+      if (!existsSync(join(mount, f.file))) {
+        const why = f.file.startsWith('memory.memsw') ? 'swap accounting is off (boot with swapaccount=1)' : 'the kernel lacks this file';
+        throw new BoxkitError('ENOTSUP', `${key}: ${join(mount, f.file)} does not exist: ${why}`);
+      }
+    }
+  }
+}
+
+/** The directories from the hierarchy mount down to dir (exclusive of the mount). */
+function chain(d: GroupDir): string[] {
+  const rel = relative(d.mount, d.path).split('/').filter(Boolean);
+  return rel.map((_, i) => join(d.mount, ...rel.slice(0, i + 1)));
+}
+
+// v1 reads back "no limit" as -1 or as a huge page-rounded number; v2 as max
+const UNLIMITED = (s: string) => s === 'max' || s === '-1' || (/^\d+$/.test(s) && Number(s) >= 2 ** 62);
+function sameValue(current: string | undefined, wanted: string): boolean {
+  if (current === undefined) return false;
+  if (UNLIMITED(current) && UNLIMITED(wanted)) return true;
+  return current.replace(/\s+/g, ' ') === wanted.replace(/\s+/g, ' ');
+}
+
+function dirWrites(group: Group, d: GroupDir, limits: Limits): Write[] {
+  return writesFor(limits, (c) => versionOf(group, c)).filter((w) => d.controllers.includes(w.controller));
+}
+
+/** The plan that makes `group` exist with `limits`. */
+export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions = {}): PlanStep[] {
+  checkSupported(group, limits);
+  const steps: PlanStep[] = [];
+  for (const d of group.dirs) {
+    const existed = existsSync(d.path);
+    const names = d.version === 2 ? enableNames(d.controllers) : [];
+    if (d.version === 2) steps.push(...enableStepsV2(d.mount, d.mount, names, false));
+    for (const dir of chain(d)) {
+      const isNew = !existsSync(dir);
+      if (isNew) {
+        steps.push(mkdirStep(dir));
+        if (d.version === 1) steps.push(...afterMkdirV1(dir, dirname(dir), d.controllers));
+      }
+      if (d.version === 2 && dir !== d.path) steps.push(...enableStepsV2(d.mount, dir, names, isNew));
+    }
+    for (const w of dirWrites(group, d, limits)) {
+      const file = join(d.path, w.file);
+      const current = existed ? readValue(file) : undefined;
+      if (existed && opts.mode === 'create' && w.values.length === 1 && !sameValue(current, w.values[0]!)) {
+        throw new BoxkitError('EEXIST', `group ${group.name} exists with ${w.file}=${current ?? '?'}, not ${w.values[0]}`, {
+          hint: `change it with 'cg set ${group.name} ...' or remove it first ('cg rm ${group.name}')`,
+        });
+      }
+      const restore = existed && w.values.length === 1 && current !== undefined && !current.includes('\n') ? current : undefined;
+      for (const v of w.values) steps.push(writeStep(file, v, restore));
+    }
+  }
+  return steps;
+}

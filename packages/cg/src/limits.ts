@@ -1,0 +1,72 @@
+/**
+ * Docker-style limit flags (shared with `run`) -> Limits. All checks happen
+ * here, before anything is written: a bad value exits 2.
+ */
+import { UsageError } from '@boxkit/common';
+import type { Argv } from 'yargs';
+import type { Limits } from './settings.js';
+import {
+  cpusToQuota, DEFAULT_PERIOD_US, parseCount, parseCpuList, parseIntIn, parsePeriod, parseQuota, parseSize,
+} from './values.js';
+
+/** The flags, as docker run and `run` spell them. */
+export interface LimitFlags {
+  cpus?: string | number;
+  cpuQuota?: string | number;
+  cpuPeriod?: string | number;
+  cpuWeight?: string | number;
+  cpuShares?: string | number;
+  memory?: string | number;
+  memorySwap?: string | number;
+  pids?: string | number;
+  cpusetCpus?: string | number;
+  cpusetMems?: string | number;
+}
+
+/** Parse docker-style flags into Limits; throws UsageError on any bad value or combination. */
+export function parseLimits(f: LimitFlags): Limits {
+  const l: Limits = {};
+  if (f.cpus !== undefined && f.cpuQuota !== undefined) throw new UsageError('--cpus and --cpu-quota cannot be used together');
+  if (f.cpuWeight !== undefined && f.cpuShares !== undefined) throw new UsageError('--cpu-weight and --cpu-shares cannot be used together');
+  if (f.cpuPeriod !== undefined) l.cpuPeriod = parsePeriod(f.cpuPeriod);
+  if (f.cpuQuota !== undefined) l.cpuQuota = parseQuota(f.cpuQuota);
+  if (f.cpus !== undefined) {
+    l.cpuPeriod ??= DEFAULT_PERIOD_US;
+    l.cpuQuota = cpusToQuota(f.cpus, l.cpuPeriod);
+  }
+  if (f.cpuWeight !== undefined) l.cpuWeight = parseIntIn('cpu weight', f.cpuWeight, 1, 10000);
+  if (f.cpuShares !== undefined) l.cpuShares = parseIntIn('cpu shares', f.cpuShares, 2, 262144);
+  if (f.memory !== undefined) l.memory = parseSize('memory limit', f.memory);
+  if (f.memorySwap !== undefined) {
+    l.memorySwap = parseSize('memory+swap limit', f.memorySwap);
+    if (l.memory === undefined) throw new UsageError('--memory-swap needs --memory', 'docker semantics: --memory-swap is memory plus swap');
+    if (l.memorySwap !== 'max' && (l.memory === 'max' || l.memorySwap < l.memory)) {
+      throw new UsageError(`--memory-swap ${f.memorySwap} is smaller than --memory ${f.memory}`, '--memory-swap is memory plus swap; use max for unlimited swap');
+    }
+  }
+  if (f.pids !== undefined) l.pids = parseCount('pids limit', f.pids);
+  if (f.cpusetCpus !== undefined) l.cpusetCpus = parseCpuList('cpuset cpus', f.cpusetCpus);
+  if (f.cpusetMems !== undefined) l.cpusetMems = parseCpuList('cpuset mems', f.cpusetMems);
+  return l;
+}
+
+/** Add the docker-style limit flags to a yargs command (shared by create, exec and `run`). */
+export function withLimitFlags<T>(y: Argv<T>): Argv<T & LimitFlags> {
+  return y
+    .option('cpus', { type: 'string', describe: 'CPUs the group may use (1.5 = 150000 µs per 100000 µs)' })
+    .option('cpu-quota', { type: 'string', describe: 'CPU time per period in µs (>= 1000, or max)' })
+    .option('cpu-period', { type: 'string', describe: `CFS period in µs (1000..1000000, default ${DEFAULT_PERIOD_US})` })
+    .option('cpu-weight', { type: 'string', describe: 'relative CPU weight 1..10000 (v1: cpu.shares = weight*1024/100)' })
+    .option('cpu-shares', { type: 'string', describe: 'relative CPU shares 2..262144 (v2: converted to cpu.weight)' })
+    .option('memory', { alias: 'm', type: 'string', describe: 'memory limit: 512K, 64M, 1G or max' })
+    .option('memory-swap', { type: 'string', describe: 'memory+swap limit (docker semantics), or max' })
+    .option('pids', { type: 'string', describe: 'maximum number of processes (pids.max)' })
+    .option('cpuset-cpus', { type: 'string', describe: 'CPUs the group may run on: 0, 0-1, 0,2' })
+    .option('cpuset-mems', { type: 'string', describe: 'memory nodes the group may use' })
+    .group(['cpus', 'cpu-quota', 'cpu-period', 'cpu-weight', 'cpu-shares', 'memory', 'memory-swap', 'pids', 'cpuset-cpus', 'cpuset-mems'], 'Limits:') as Argv<T & LimitFlags>;
+}
+
+/** True when no limit is set. */
+export function noLimits(l: Limits): boolean {
+  return Object.values(l).every((v) => v === undefined);
+}

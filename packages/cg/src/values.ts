@@ -1,0 +1,110 @@
+/**
+ * Parsing the values users type (sizes, microseconds, CPU counts, CPU lists,
+ * devices). Every parser throws UsageError (exit 2) so bad input is rejected
+ * before anything is written to a cgroup file.
+ */
+import { UsageError } from '@boxkit/common';
+
+/** `max` (no limit) or a number; kernel files take both. */
+export type Limit = number | 'max';
+
+const UNITS: Record<string, number> = { '': 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** 64M, 1G, 512K, 1048576, max (also -1 and `infinity`, as docker and systemd accept). Base 1024. */
+export function parseSize(what: string, value: string | number): Limit {
+  const s = String(value).trim();
+  if (/^(max|-1|infinity|unlimited)$/i.test(s)) return 'max';
+  const m = /^(\d+(?:\.\d+)?)\s*([BKMGT]?)(?:i?B)?$/i.exec(s);
+  if (!m) throw new UsageError(`invalid ${what} '${s}'`, "use a size like 512K, 64M, 1G, a number of bytes, or 'max'");
+  const bytes = Math.floor(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!);
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`invalid ${what} '${s}': too large`);
+  return bytes;
+}
+
+/** A whole number within [min, max]. */
+export function parseIntIn(what: string, value: string | number, min: number, max: number): number {
+  const s = String(value).trim();
+  const n = /^-?\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`invalid ${what} '${s}'`, `use a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** A count limit such as pids.max: a positive number or max. */
+export function parseCount(what: string, value: string | number): Limit {
+  const s = String(value).trim();
+  if (/^(max|-1|unlimited)$/i.test(s)) return 'max';
+  return parseIntIn(what, s, 1, 4194304);
+}
+
+// cpu.cfs_quota_us / cpu.max: the kernel refuses quotas below 1 ms and periods outside 1 ms .. 1 s.
+export const QUOTA_MIN_US = 1000;
+export const PERIOD_MIN_US = 1000;
+export const PERIOD_MAX_US = 1_000_000;
+export const DEFAULT_PERIOD_US = 100_000;
+
+/** CPU quota in µs (or max/-1 for none); at least 1000 µs, as the kernel requires. */
+export function parseQuota(value: string | number): Limit {
+  const s = String(value).trim();
+  if (/^(max|-1)$/i.test(s)) return 'max';
+  return parseIntIn('cpu quota (µs)', s, QUOTA_MIN_US, 2 ** 53 - 1);
+}
+
+export function parsePeriod(value: string | number): number {
+  return parseIntIn('cpu period (µs)', value, PERIOD_MIN_US, PERIOD_MAX_US);
+}
+
+/** `--cpus 1.5` -> a quota for the given period (docker: cpus * period). */
+export function cpusToQuota(value: string | number, period: number): number {
+  const s = String(value).trim();
+  const cpus = /^\d+(\.\d+)?$|^\.\d+$/.test(s) ? Number(s) : NaN;
+  if (!(cpus > 0) || cpus > 1024) throw new UsageError(`invalid cpus '${s}'`, 'use a number of CPUs such as 0.5, 1 or 1.5');
+  const quota = Math.round(cpus * period);
+  if (quota < QUOTA_MIN_US) throw new UsageError(`invalid cpus '${s}': a quota of ${quota} µs is below the kernel's 1000 µs minimum`);
+  return quota;
+}
+
+/** A CPU or memory-node list: 0, 0-3, 0,2,4-5. Returned normalised (no spaces). */
+export function parseCpuList(what: string, value: string | number): string {
+  const s = String(value).trim();
+  const ok = /^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(s) && s.split(',').every((r) => {
+    const [a, b] = r.split('-').map(Number);
+    return b === undefined || a! <= b;
+  });
+  if (!ok) throw new UsageError(`invalid ${what} '${s}'`, 'use a list like 0, 0-3 or 0,2-3');
+  return s;
+}
+
+/** Expand a CPU list into its members (for checks and tests). */
+export function expandCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const r of list.trim().split(',').filter(Boolean)) {
+    const [a, b] = r.split('-').map(Number);
+    for (let i = a!; i <= (b ?? a!); i++) out.push(i);
+  }
+  return out;
+}
+
+/** A block device as MAJ:MIN. */
+export function parseDevice(value: string): string {
+  const s = String(value).trim();
+  if (!/^\d+:\d+$/.test(s)) throw new UsageError(`invalid device '${s}'`, 'use MAJOR:MINOR as shown by lsblk (e.g. 8:0) or a /dev path');
+  return s;
+}
+
+/** A devices-cgroup rule (v1 devices.allow/deny): `a`, or `TYPE MAJ:MIN ACCESS` with * wildcards. */
+export function parseDeviceRule(value: string): string {
+  const s = String(value).trim().replace(/\s+/g, ' ');
+  if (!/^(a|[abc] (\d+|\*):(\d+|\*) [rwm]{1,3})$/.test(s)) {
+    throw new UsageError(`invalid device rule '${s}'`, "use 'a' or 'TYPE MAJ:MIN ACCESS', e.g. 'c 1:3 rwm' or 'b *:* r'");
+  }
+  return s;
+}
+
+/** Human form of a byte count: 33554432 -> 32M. */
+export function formatSize(n: Limit): string {
+  if (n === 'max') return 'max';
+  for (const u of ['T', 'G', 'M', 'K']) if (n >= UNITS[u]! && n % UNITS[u]! === 0) return `${n / UNITS[u]!}${u}`;
+  return String(n);
+}
