@@ -1,0 +1,81 @@
+/**
+ * `netsetup bridge NAME CIDR`: the article's `brctl addbr mydocker; ip link
+ * set mydocker up; ip address add 10.10.15.1/24 dev mydocker`, made
+ * idempotent: only the missing parts are planned.
+ */
+import { BoxkitError, validateIfName } from '@boxkit/common';
+import { formatCidr, parseCidr } from './cidr.js';
+import { linkAddrs, listLinks } from './kernel.js';
+import { execute, renderOps, type ExecOptions, type Op } from './ops.js';
+import { readState, updateState, type BridgeRecord } from './state.js';
+
+export interface BridgeResult {
+  name: string;
+  cidr: string;
+  /** what this call changed (empty when everything was already there) */
+  changed: string[];
+}
+
+/** Plan the steps that make bridge `name` exist with address `cidr` and be up. */
+export async function planBridge(name: string, cidr: string): Promise<Op[]> {
+  validateIfName(name);
+  const c = parseCidr(cidr, 'bridge address');
+  const want = formatCidr(c);
+  const links = await listLinks();
+  const link = links.get(name);
+  const ops: Op[] = [];
+  if (link && link.kind !== 'bridge') {
+    throw new BoxkitError('EEXIST', `bridge ${name}: a ${link.kind ?? 'non-bridge'} link of that name exists`, { hint: 'choose another name' });
+  }
+  const addrs = link ? ((await linkAddrs(name)) ?? []) : [];
+  const recorded = readState().bridges[name];
+  if (recorded && recorded.cidr !== want && addrs.includes(recorded.cidr)) {
+    throw new BoxkitError('EEXIST', `bridge ${name}: already has address ${recorded.cidr}, not ${want}`, { hint: `netsetup bridge rm ${name} first` });
+  }
+  if (!link) ops.push({ kind: 'ip', args: ['link', 'add', name, 'type', 'bridge'] });
+  if (!addrs.includes(want)) ops.push({ kind: 'ip', args: ['addr', 'add', want, 'dev', name] });
+  if (!link?.up) ops.push({ kind: 'ip', args: ['link', 'set', name, 'up'] });
+  return ops;
+}
+
+/** Create (or confirm) a bridge with its gateway address, up. */
+export async function ensureBridge(name: string, cidr: string, opts: ExecOptions = {}): Promise<BridgeResult> {
+  const ops = await planBridge(name, cidr);
+  const want = formatCidr(parseCidr(cidr));
+  await execute(ops, opts);
+  if (!opts.dryRun) {
+    await updateState((s) => {
+      s.bridges[name] = { name, cidr: want } satisfies BridgeRecord;
+    });
+  }
+  return { name, cidr: want, changed: renderOps(ops) };
+}
+
+/** Delete a bridge; succeeds when it is already gone. Refuses while attachments use it. */
+export async function removeBridge(name: string, opts: ExecOptions = {}): Promise<{ name: string; removed: boolean }> {
+  validateIfName(name);
+  const users = Object.values(readState().attachments).filter((a) => a.bridge === name);
+  if (users.length) {
+    throw new BoxkitError('EBUSY', `bridge ${name}: ${users.length} attachment(s) still use it`, {
+      hint: `netsetup down --host-ifname ${users.map((u) => u.hostIfname).join(' --host-ifname ')}`,
+    });
+  }
+  const link = (await listLinks()).get(name);
+  const ops: Op[] = link ? [{ kind: 'ip', args: ['link', 'del', name] }] : [];
+  await execute(ops, opts);
+  if (!opts.dryRun) {
+    await updateState((s) => {
+      delete s.bridges[name];
+    });
+  }
+  return { name, removed: !!link };
+}
+
+/** The bridge's address: recorded by netsetup, else the first IPv4 address the kernel reports. */
+export async function bridgeCidr(name: string): Promise<string | undefined> {
+  const rec = readState().bridges[name];
+  const addrs = await linkAddrs(name);
+  if (addrs === undefined) return undefined;
+  if (rec && addrs.includes(rec.cidr)) return rec.cidr;
+  return addrs[0];
+}

@@ -1,0 +1,92 @@
+/**
+ * Reading the kernel's current network state (links, addresses, named
+ * namespaces) through `ip -j`, so plans only contain what is missing.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { run, UsageError, validateName, validatePid } from '@boxkit/common';
+import type { NsRef } from './ops.js';
+
+export const NETNS_DIR = '/run/netns';
+
+export interface LinkInfo {
+  ifname: string;
+  kind?: string;
+  master?: string;
+  up: boolean;
+  mtu: number;
+}
+
+interface IpLink {
+  ifname: string;
+  master?: string;
+  flags?: string[];
+  mtu: number;
+  linkinfo?: { info_kind?: string };
+}
+
+/** All links of the current namespace, by name. */
+export async function listLinks(): Promise<Map<string, LinkInfo>> {
+  const { stdout } = await run('ip', ['-d', '-j', 'link', 'show']);
+  const out = new Map<string, LinkInfo>();
+  for (const l of JSON.parse(stdout || '[]') as IpLink[]) {
+    out.set(l.ifname, {
+      ifname: l.ifname,
+      ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
+      ...(l.master ? { master: l.master } : {}),
+      up: (l.flags ?? []).includes('UP'),
+      mtu: l.mtu,
+    });
+  }
+  return out;
+}
+
+/** IPv4 addresses (with prefix) of one link, or undefined when the link is missing. */
+export async function linkAddrs(ifname: string): Promise<string[] | undefined> {
+  const r = await run('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { okCodes: [1] });
+  if (r.exitCode !== 0) return undefined;
+  const parsed = JSON.parse(r.stdout || '[]') as { addr_info?: { local: string; prefixlen: number }[] }[];
+  return (parsed[0]?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
+}
+
+export function netnsPath(ns: NsRef): string {
+  return 'netns' in ns ? `${NETNS_DIR}/${ns.netns}` : `/proc/${ns.pid}/ns/net`;
+}
+
+let nsfsDev: number | undefined;
+
+/**
+ * The nsfs inode of a namespace, or a usage error when it does not exist.
+ * A file in /run/netns that is not a mounted namespace (left over) counts
+ * as unknown: its device is not nsfs.
+ */
+export function nsInode(ns: NsRef): number {
+  const path = netnsPath(ns);
+  nsfsDev ??= statSync('/proc/self/ns/net').dev;
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    st = undefined;
+  }
+  if (!st || st.dev !== nsfsDev) {
+    const what = 'netns' in ns ? `unknown network namespace '${ns.netns}'` : `no process ${ns.pid}`;
+    throw new UsageError(what, 'netns' in ns ? `create it first: netsetup netns add ${ns.netns}` : 'pass the PID of a running process');
+  }
+  return st.ino;
+}
+
+/** Validate a --netns/--pid pair (exactly one) into an NsRef. */
+export function nsRef(netns?: string, pid?: number | string): NsRef {
+  if (netns !== undefined && pid !== undefined) throw new UsageError('give --netns or --pid, not both');
+  if (netns !== undefined) return { netns: validateName('netns', String(netns)) };
+  if (pid !== undefined) return { pid: validatePid(pid) };
+  throw new UsageError('a target is required: --netns NAME or --pid PID');
+}
+
+export function namedNetns(): string[] {
+  return existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).sort() : [];
+}
+
+export function nsLabel(ns: NsRef): string {
+  return 'netns' in ns ? ns.netns : `pid ${ns.pid}`;
+}

@@ -1,0 +1,34 @@
+/**
+ * `netsetup ls`: what netsetup made (bridges, attachments, NAT networks,
+ * published ports) checked against the kernel, plus the nat rules that
+ * carry a boxkit comment.
+ */
+import { listLinks } from './kernel.js';
+import { readNat } from './iptables.js';
+import { shellQuote } from '@boxkit/common';
+import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord } from './state.js';
+import { namedNetns } from './kernel.js';
+
+export interface Listing {
+  bridges: (BridgeRecord & { present: boolean })[];
+  attachments: (AttachmentRecord & { present: boolean })[];
+  nat: NatRecord[];
+  publish: PublishRecord[];
+  netns: string[];
+  /** `iptables -t nat -A ...` lines carrying a boxkit comment */
+  rules: string[];
+}
+
+export async function list(): Promise<Listing> {
+  const s = readState();
+  const links = await listLinks();
+  const t = await readNat(true);
+  return {
+    bridges: Object.values(s.bridges).map((b) => ({ ...b, present: links.has(b.name) })),
+    attachments: Object.values(s.attachments).map((a) => ({ ...a, present: links.has(a.hostIfname) })),
+    nat: Object.values(s.nat),
+    publish: Object.values(s.publish),
+    netns: namedNetns(),
+    rules: t.rules.filter((r) => r.comment?.startsWith('boxkit ') || r.spec.some((w) => w.startsWith('BOXKIT-'))).map((r) => shellQuote(['iptables', '-t', 'nat', '-A', ...r.spec])),
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * `netsetup nat CIDR`: the article's
+ *   sysctl -w net.ipv4.ip_forward=1
+ *   iptables -t nat -A POSTROUTING -s 10.10.0.0/16 -d 10.10.0.0/16 -j RETURN
+ *   iptables -t nat -A POSTROUTING -s 10.10.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE
+ * kept in a chain of boxkit's own per network (BOXKIT-NAT-<hash>) reached by
+ * one commented POSTROUTING jump, so it can be found, repeated and removed.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { validateIfName } from '@boxkit/common';
+import { netString, parseCidr } from './cidr.js';
+import { deleteRules, hasComment, nat, readNat } from './iptables.js';
+import { execute, type ExecOptions, type Op } from './ops.js';
+import { readState, updateState, type NetState } from './state.js';
+
+export interface NatResult {
+  cidr: string;
+  chain: string;
+  outIf?: string;
+  changed: boolean;
+}
+
+export function natChain(net: string): string {
+  return `BOXKIT-NAT-${createHash('sha256').update(net).digest('hex').slice(0, 8).toUpperCase()}`;
+}
+
+const jumpComment = (net: string) => `boxkit nat ${net}`;
+const isNatComment = (net: string) => (c: string) => c === jumpComment(net) || c.startsWith(`${jumpComment(net)}: `);
+
+function ipForwardOn(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/** Plan: forwarding on, the chain with the two article rules, the POSTROUTING jump; only what is missing. */
+export async function planNat(cidr: string, outIf: string | undefined, lenient = false): Promise<{ net: string; chain: string; ops: Op[] }> {
+  const net = netString(parseCidr(cidr, 'network'));
+  if (outIf !== undefined) validateIfName(outIf);
+  const chain = natChain(net);
+  const t = await readNat(lenient);
+  const inside = `${jumpComment(net)}: inside`;
+  const outside = `${jumpComment(net)}: outside${outIf ? ` via ${outIf}` : ''}`;
+  const ops: Op[] = [];
+  if (!ipForwardOn()) ops.push({ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' });
+  const inChain = t.rules.filter((r) => r.chain === chain);
+  const ok = inChain.length === 2 && hasComment(t, inside) && hasComment(t, outside);
+  if (!ok) {
+    ops.push(t.chains.has(chain) ? nat('-F', chain) : nat('-N', chain));
+    ops.push(nat('-A', chain, '-d', net, '-m', 'comment', '--comment', inside, '-j', 'RETURN'));
+    ops.push(nat('-A', chain, '!', '-d', '224.0.0.0/4', ...(outIf ? ['-o', outIf] : []), '-m', 'comment', '--comment', outside, '-j', 'MASQUERADE'));
+  }
+  if (!t.rules.some((r) => r.chain === 'POSTROUTING' && r.comment === jumpComment(net))) {
+    ops.push(nat('-A', 'POSTROUTING', '-s', net, '-m', 'comment', '--comment', jumpComment(net), '-j', chain));
+  }
+  return { net, chain, ops };
+}
+
+/** Masquerade traffic from `cidr` to the outside (idempotent). */
+export async function ensureNat(cidr: string, opts: ExecOptions & { outIf?: string } = {}): Promise<NatResult> {
+  const go = async (s?: NetState) => {
+    const p = await planNat(cidr, opts.outIf, opts.dryRun);
+    await execute(p.ops, opts);
+    if (s) s.nat[p.net] = { cidr: p.net, chain: p.chain, ...(opts.outIf ? { outIf: opts.outIf } : {}) };
+    return { cidr: p.net, chain: p.chain, ...(opts.outIf ? { outIf: opts.outIf } : {}), changed: p.ops.length > 0 };
+  };
+  return opts.dryRun ? go() : updateState(go);
+}
+
+/** Remove the NAT rules of `cidr`; succeeds when they are gone. ip_forward stays on (others may need it). */
+export async function removeNat(cidr: string, opts: ExecOptions = {}): Promise<NatResult> {
+  const go = async (s?: NetState) => {
+    const net = netString(parseCidr(cidr, 'network'));
+    const chain = natChain(net);
+    const t = await readNat(opts.dryRun);
+    const ops = deleteRules(t, isNatComment(net)).filter((o) => o.kind === 'ipt' && o.args[1] !== chain);
+    if (t.chains.has(chain)) ops.push(nat('-F', chain), nat('-X', chain));
+    await execute(ops, opts);
+    const outIf = (s ?? readState()).nat[net]?.outIf;
+    if (s) delete s.nat[net];
+    return { cidr: net, chain, ...(outIf ? { outIf } : {}), changed: ops.length > 0 };
+  };
+  return opts.dryRun ? go() : updateState(go);
+}

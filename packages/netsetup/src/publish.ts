@@ -1,0 +1,135 @@
+/**
+ * `netsetup publish HOSTPORT:CONTAINER_IP:PORT[/tcp|udp]`, like `docker -p`
+ * and the CNI portmap plugin: DNAT for traffic to a local address arriving
+ * from outside (PREROUTING) and made by the host itself (OUTPUT), plus
+ * masquerade for the two cases whose replies would otherwise go astray:
+ * localhost clients (with route_localnet on the bridge) and containers on
+ * the same bridge reaching a published port (hairpin).
+ */
+import { BoxkitError, UsageError } from '@boxkit/common';
+import { contains, netString, parseCidr, parseIp } from './cidr.js';
+import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
+import { execute, type ExecOptions, type Op } from './ops.js';
+import { readState, updateState, type NetState, type PublishRecord } from './state.js';
+
+export const DNAT_CHAIN = 'BOXKIT-DNAT';
+export const MASQ_CHAIN = 'BOXKIT-PUB-MASQ';
+const HOOK = 'boxkit publish hook';
+
+export interface PublishSpec {
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+  proto: 'tcp' | 'udp';
+  hostIp?: string;
+}
+
+function port(s: string, what: string): number {
+  const n = /^\d{1,5}$/.test(s) ? Number(s) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw new UsageError(`invalid ${what} '${s}'`, 'ports are 1-65535');
+  return n;
+}
+
+/** Parse `8080:10.10.15.2:80/tcp` (protocol defaults to tcp). */
+export function parsePublish(spec: string, hostIp?: string): PublishSpec {
+  const m = /^([^:]+):([^:]+):([^:/]+)(?:\/(\w+))?$/.exec(spec);
+  if (!m) throw new UsageError(`invalid port mapping '${spec}'`, 'write HOSTPORT:CONTAINER_IP:PORT[/tcp|udp], e.g. 8080:10.10.15.2:80');
+  const proto = (m[4] ?? 'tcp').toLowerCase();
+  if (proto !== 'tcp' && proto !== 'udp') throw new UsageError(`invalid protocol '${m[4]}' in '${spec}'`, 'use tcp or udp');
+  return {
+    hostPort: port(m[1]!, 'host port'), containerIp: parseIp(m[2]!, 'container address'), containerPort: port(m[3]!, 'container port'),
+    proto, ...(hostIp !== undefined ? { hostIp: parseIp(hostIp, 'host address') } : {}),
+  };
+}
+
+export function publishKey(p: PublishSpec): string {
+  return `${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}/${p.proto}`;
+}
+
+export function publishString(p: PublishSpec): string {
+  return `${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}:${p.containerIp}:${p.containerPort}/${p.proto}`;
+}
+
+const comment = (p: PublishSpec) => `boxkit publish ${publishString(p)}`;
+const matches = (c: string) => (x: string) => x === c || x.startsWith(`${c}: `);
+
+/** The container's subnet (its attachment's, else a bridge's containing it, else the address alone). */
+function subnetOf(s: NetState, ip: string): { subnet: string; bridge?: string } {
+  const a = Object.values(s.attachments).find((x) => x.ip.split('/')[0] === ip);
+  if (a) return { subnet: netString(parseCidr(a.ip)), bridge: a.bridge };
+  const b = Object.values(s.bridges).find((x) => contains(parseCidr(x.cidr), ip));
+  if (b) return { subnet: netString(parseCidr(b.cidr)), bridge: b.name };
+  return { subnet: `${ip}/32` };
+}
+
+function planAdd(t: NatTable, p: PublishSpec, subnet: string, bridge: string | undefined): Op[] {
+  const ops: Op[] = [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }];
+  const local = !p.hostIp || p.hostIp.startsWith('127.');
+  if (local && bridge && !bridge.includes('.')) ops.push({ kind: 'sysctl', key: `net.ipv4.conf.${bridge}.route_localnet`, value: '1' });
+  for (const ch of [DNAT_CHAIN, MASQ_CHAIN]) if (!t.chains.has(ch)) ops.push(nat('-N', ch));
+  const hooks: [string, string[], string][] = [
+    ['PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL'], DNAT_CHAIN],
+    ['OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL'], DNAT_CHAIN],
+    ['POSTROUTING', [], MASQ_CHAIN],
+  ];
+  for (const [chain, match, target] of hooks) {
+    if (!t.rules.some((r) => r.chain === chain && r.comment === HOOK)) ops.push(nat('-A', chain, ...match, '-m', 'comment', '--comment', HOOK, '-j', target));
+  }
+  const c = comment(p);
+  const pr = ['-p', p.proto, '-m', p.proto];
+  const to = `${p.containerIp}:${p.containerPort}`;
+  const dst = ['-d', `${p.containerIp}/32`, ...pr, '--dport', String(p.containerPort)];
+  const rules: [string, string[]][] = [
+    [c, [DNAT_CHAIN, ...(p.hostIp ? ['-d', `${p.hostIp}/32`] : []), ...pr, '--dport', String(p.hostPort), '-m', 'comment', '--comment', c, '-j', 'DNAT', '--to-destination', to]],
+    [`${c}: localhost`, [MASQ_CHAIN, '-s', '127.0.0.0/8', ...dst, '-m', 'comment', '--comment', `${c}: localhost`, '-j', 'MASQUERADE']],
+    [`${c}: hairpin`, [MASQ_CHAIN, '-s', subnet, ...dst, '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', `${c}: hairpin`, '-j', 'MASQUERADE']],
+  ];
+  for (const [cm, spec] of rules) if (!hasComment(t, cm)) ops.push(nat('-A', ...spec));
+  return ops;
+}
+
+/** Ops removing the rules of `specs`, and the hooks and chains when nothing else is published. */
+export function planRemove(t: NatTable, specs: readonly PublishSpec[]): Op[] {
+  const cs = specs.map(comment);
+  const match = (x: string) => cs.some((c) => matches(c)(x));
+  const ops = deleteRules(t, match);
+  if (t.chains.has(DNAT_CHAIN) && remaining(t, DNAT_CHAIN, match) === 0 && remaining(t, MASQ_CHAIN, match) === 0) {
+    ops.push(...deleteRules(t, (x) => x === HOOK), nat('-X', DNAT_CHAIN));
+    if (t.chains.has(MASQ_CHAIN)) ops.push(nat('-X', MASQ_CHAIN));
+  }
+  return ops;
+}
+
+export interface PublishResult extends PublishSpec {
+  spec: string;
+  changed: boolean;
+}
+
+/** Publish a container port on the host (idempotent; a different target for the same host port fails). */
+export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
+  const go = async (s: NetState, write: boolean) => {
+    const key = publishKey(p);
+    const old = s.publish[key];
+    if (old && old.spec !== publishString(p)) {
+      throw new BoxkitError('EEXIST', `host port ${key} is already published to ${old.containerIp}:${old.containerPort}`, { hint: `netsetup publish rm ${old.spec}` });
+    }
+    const { subnet, bridge } = subnetOf(s, p.containerIp);
+    const t = await readNat(opts.dryRun);
+    const ops = planAdd(t, p, subnet, bridge);
+    await execute(ops, opts);
+    if (write) s.publish[key] = { spec: publishString(p), ...p, subnet } satisfies PublishRecord;
+    return { ...p, spec: publishString(p), changed: ops.some((o) => o.kind === 'ipt') };
+  };
+  return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+}
+
+/** Remove a published port; succeeds when it is gone. */
+export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
+  const go = async (s: NetState, write: boolean) => {
+    const ops = planRemove(await readNat(opts.dryRun), [p]);
+    await execute(ops, opts);
+    if (write) delete s.publish[publishKey(p)];
+    return { ...p, spec: publishString(p), changed: ops.length > 0 };
+  };
+  return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+}

@@ -1,0 +1,85 @@
+/**
+ * What netsetup made, in one JSON file under the state dir
+ * ($BOXKIT_STATE_DIR/netsetup/state.json, default /run/boxkit): bridges,
+ * attachments with their address leases, NAT networks and published ports.
+ * Every read-modify-write happens under one flock, so concurrent calls (20
+ * `veth --ip auto` at once) never hand out the same address.
+ */
+import { readJson, stateDir, withLock, writeJson } from '@boxkit/common';
+
+export interface BridgeRecord {
+  name: string;
+  /** the bridge's own address with prefix: 10.10.15.1/24 */
+  cidr: string;
+}
+
+export interface AttachmentRecord {
+  hostIfname: string;
+  ifname: string;
+  netns?: string;
+  pid?: number;
+  /** nsfs inode of the container's namespace: the host name is derived from it */
+  nsInode: number;
+  bridge: string;
+  /** 10.10.15.2/24 */
+  ip: string;
+  gateway?: string;
+  /** the address came from IPAM (--ip auto) */
+  auto: boolean;
+  mtu?: number;
+  hairpin: boolean;
+  created: string;
+}
+
+export interface NatRecord {
+  cidr: string;
+  outIf?: string;
+  chain: string;
+}
+
+export interface PublishRecord {
+  /** 8080:10.10.15.2:80/tcp */
+  spec: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+  proto: 'tcp' | 'udp';
+  hostIp?: string;
+  /** the subnet whose members are masqueraded on hairpin (the bridge's) */
+  subnet: string;
+}
+
+export interface NetState {
+  version: 1;
+  bridges: Record<string, BridgeRecord>;
+  attachments: Record<string, AttachmentRecord>;
+  nat: Record<string, NatRecord>;
+  publish: Record<string, PublishRecord>;
+}
+
+export function statePath(): string {
+  return stateDir('netsetup', 'state.json');
+}
+
+function empty(): NetState {
+  return { version: 1, bridges: {}, attachments: {}, nat: {}, publish: {} };
+}
+
+export function readState(): NetState {
+  return { ...empty(), ...(readJson<NetState>(statePath()) ?? {}) };
+}
+
+/** Read, change and write the state under the lock; `fn` may throw to abort without writing. */
+export async function updateState<T>(fn: (s: NetState) => T | Promise<T>): Promise<T> {
+  return withLock(stateDir('netsetup', 'lock'), async () => {
+    const s = readState();
+    const r = await fn(s);
+    writeJson(statePath(), s);
+    return r;
+  });
+}
+
+/** Run `fn` under the state lock without writing (for iptables read-modify-write). */
+export async function locked<T>(fn: () => T | Promise<T>): Promise<T> {
+  return withLock(stateDir('netsetup', 'lock'), fn);
+}
