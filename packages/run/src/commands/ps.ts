@@ -1,0 +1,30 @@
+/** `run ps [-a]`: containers with name, pid, status, ip, uptime, command. */
+import { report, table } from '@boxkit/common';
+import { list, liveStatus } from '../state/store.js';
+
+function uptime(since: string | undefined): string {
+  if (!since) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
+}
+
+export function ps(a: { all: boolean; json: boolean; quiet: boolean }): number {
+  const rows = list()
+    .map((r) => ({ ...r, status: liveStatus(r) }))
+    .filter((r) => a.all || r.status === 'running');
+  if (a.quiet) {
+    for (const r of rows) process.stdout.write(`${r.name}\n`);
+    return 0;
+  }
+  report(a, rows.map((r) => ({ id: r.id, name: r.name, pid: r.status === 'running' ? r.pid : null, status: r.status,
+    ip: r.net.ip ?? null, started: r.started ?? null, exitCode: r.exitCode ?? null, command: r.command })), () =>
+    table([
+      ['NAME', 'ID', 'PID', 'STATUS', 'IP', 'UPTIME', 'COMMAND'],
+      ...rows.map((r) => [
+        r.name, r.id, r.status === 'running' ? String(r.pid) : '-',
+        r.status === 'exited' && r.exitCode !== undefined ? `exited (${r.exitCode})` : r.status,
+        r.net.ip ?? '-', r.status === 'running' ? uptime(r.started) : '-', r.command.join(' '),
+      ]),
+    ]));
+  return 0;
+}

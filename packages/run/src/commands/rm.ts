@@ -1,0 +1,23 @@
+/** `run rm [-f] NAME...`: remove containers and everything they hold. */
+import { BoxkitError } from '@boxkit/common';
+import { teardown } from '../container/teardown.js';
+import { isAlive } from '../state/store.js';
+import { find } from './lookup.js';
+
+export async function rm(a: { names: string[]; force: boolean }): Promise<number> {
+  for (const n of a.names) {
+    const rec = find(n);
+    if (!rec) {
+      if (a.force) continue;
+      // removing what is gone succeeds (DESIGN.md), but say so
+      process.stderr.write(`run: ${n}: no such container\n`);
+      continue;
+    }
+    if (isAlive(rec) && !a.force) {
+      throw new BoxkitError('EBUSY', `${rec.name}: container is running`, { hint: `run stop ${rec.name}, or run rm -f ${rec.name}` });
+    }
+    await teardown(rec);
+    process.stdout.write(`${rec.name}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,103 @@
+/** `run [options] -- CMD`: create and start a container. */
+import type { CommonArgs } from '@boxkit/common';
+import { printJson, UsageError } from '@boxkit/common';
+import { cpusToQuota, parseCidr, parseEnv, parseNet, parsePublish, parseSize, checkHostname, type ContainerSpec } from '../container/spec.js';
+
+export interface RunArgs extends CommonArgs {
+  cmd?: string[];
+  name?: string;
+  rootfs?: string;
+  image?: string;
+  layer?: string[];
+  hostname?: string;
+  net: string;
+  ip?: string;
+  publish?: string[];
+  cpus?: number;
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  memory?: string;
+  pids?: number;
+  env?: string[];
+  workdir: string;
+  user?: string;
+  readOnly: boolean;
+  cgroupParent: string;
+  detach: boolean;
+  rm: boolean;
+  interactive: boolean;
+  tty: boolean;
+  init: boolean;
+  privileged: boolean;
+  stopTimeout: number;
+}
+
+/** Flags -> spec; every check happens here, before anything changes. */
+export function toSpec(a: RunArgs): ContainerSpec {
+  const command = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
+  if (!command.length) throw new UsageError('no command given', "put it after '--': run -- sh -c 'echo hi'");
+  const net = parseNet(a.net);
+  if (a.ip !== undefined && net.mode !== 'bridge') throw new UsageError('--ip needs --net bridge');
+  if (a.ip !== undefined && a.ip !== 'auto') parseCidr(a.ip);
+  const publish = (a.publish ?? []).map(parsePublish);
+  if (publish.length && net.mode !== 'bridge') throw new UsageError('--publish needs --net bridge');
+  if (a.cpus !== undefined && a.cpuQuota !== undefined) throw new UsageError('--cpus and --cpu-quota are alternatives: give one');
+  const period = a.cpuPeriod;
+  const cpuQuota = a.cpus !== undefined ? cpusToQuota(a.cpus, period) : a.cpuQuota;
+  if (cpuQuota !== undefined && !(cpuQuota >= 1000)) throw new UsageError(`invalid --cpu-quota '${cpuQuota}'`, 'at least 1000 microseconds');
+  if (period !== undefined && !(period >= 1000 && period <= 1_000_000)) throw new UsageError(`invalid --cpu-period '${period}'`, '1000 to 1000000 microseconds');
+  if (a.pids !== undefined && !(Number.isInteger(a.pids) && a.pids > 0)) throw new UsageError(`invalid --pids '${a.pids}'`);
+  if (a.detach && a.tty && !a.interactive) throw new UsageError('-d with -t needs a console socket; not supported');
+  if (a.rootfs !== undefined && a.image !== undefined) throw new UsageError('--rootfs and --image are alternatives: give one');
+  if (!a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
+  return {
+    ...(a.name !== undefined ? { name: a.name } : {}),
+    ...(a.rootfs !== undefined ? { rootfs: a.rootfs } : {}),
+    ...(a.image !== undefined ? { image: a.image } : {}),
+    layers: a.layer ?? [],
+    ...(a.hostname !== undefined ? { hostname: checkHostname(a.hostname) } : {}),
+    net,
+    ...(a.ip !== undefined ? { ip: a.ip } : {}),
+    publish,
+    limits: {
+      ...(cpuQuota !== undefined ? { cpuQuota, cpuPeriod: period ?? 100_000 } : {}),
+      ...(a.memory !== undefined ? { memory: parseSize(a.memory) } : {}),
+      ...(a.pids !== undefined ? { pids: a.pids } : {}),
+    },
+    env: parseEnv(a.env ?? []),
+    workdir: a.workdir,
+    ...(a.user !== undefined ? { user: a.user } : {}),
+    readOnly: a.readOnly,
+    cgroupParent: a.cgroupParent,
+    detach: a.detach,
+    autoRemove: a.rm,
+    tty: a.tty,
+    init: a.init,
+    privileged: a.privileged,
+    stopTimeout: a.stopTimeout,
+    command,
+  };
+}
+
+export async function runContainer(a: RunArgs): Promise<number> {
+  const spec = toSpec(a);
+  if (a.dryRun) {
+    const { pipeline } = await import('../container/pipeline.js');
+    for (const l of await pipeline(spec)) process.stdout.write(`${l}\n`);
+    return 0;
+  }
+  if (spec.tty) {
+    const { warn } = await import('@boxkit/common');
+    warn('run', '-t: no pseudo-terminal support yet; the container shares this terminal');
+  }
+  const { startContainer } = await import('../container/create.js');
+  const { rec, child } = await startContainer(spec, { verbose: a.verbose });
+  if (spec.detach) {
+    child.close();
+    if (a.json) printJson(rec);
+    else process.stdout.write(`${rec.id}\n`);
+    return 0;
+  }
+  const { waitForeground } = await import('../container/lifecycle.js');
+  return waitForeground(rec, child, spec.stopTimeout);
+}

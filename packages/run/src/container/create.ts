@@ -1,0 +1,152 @@
+/**
+ * Building a container, in order: reserve the name, union mount, cgroup
+ * with limits, a child held in new namespaces, the cgroup and the network
+ * attached from outside, then release: the child pivots into the union and
+ * execs. Each piece is recorded as soon as it exists, so a failure undoes
+ * exactly what this run made and `run gc` can finish a run that was killed.
+ */
+import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BoxkitError, Cleanup, EXIT, UsageError } from '@boxkit/common';
+import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
+import type { ContainerRecord } from '../state/record.js';
+import { containerData, load, locked, forget, save, startTime } from '../state/store.js';
+import { checkName, defaultName, hostVethName, newId } from '../state/names.js';
+import { ensureDefaultRootfs } from '../rootfs/default.js';
+import { containerEnv, type ContainerSpec } from './spec.js';
+import { containerProgram } from './program.js';
+import { resolveUser } from './user.js';
+import { attachCgroup, createCgroup, cgroupPath, removeCgroup } from './cgroup.js';
+import { mountUnion, unmountUnion } from './union.js';
+import { setupNetwork, teardownNetwork } from './network.js';
+
+export interface Started {
+  rec: ContainerRecord;
+  child: Child;
+}
+
+export interface StartOptions {
+  verbose?: boolean;
+  /** where -v lines go */
+  trace?: (line: string) => void;
+}
+
+/** Exit status for a step the child reported before exec (docker's convention). */
+export function execFailureStatus(e: StepError): number {
+  if (e.stepName !== 'exec') return EXIT.CANNOT_START;
+  return e.code === 'ENOENT' || e.code === 'ENOTDIR' ? EXIT.NOT_FOUND : e.code === 'EACCES' || e.code === 'ENOEXEC' ? EXIT.NOT_EXECUTABLE : EXIT.CANNOT_START;
+}
+
+/** The lower layers, topmost first: --layer dirs above the rootfs. */
+export async function resolveLowers(spec: ContainerSpec): Promise<{ rootfs: string; lowers: string[] }> {
+  let rootfs = spec.rootfs ?? spec.image;
+  if (!rootfs) rootfs = (await ensureDefaultRootfs()).dir;
+  for (const d of [rootfs, ...spec.layers]) {
+    if (!existsSync(d)) throw new UsageError(`no such directory: ${d}`);
+  }
+  return { rootfs, lowers: [...[...spec.layers].reverse(), rootfs] };
+}
+
+export const NS_FLAGS = (spec: ContainerSpec): number =>
+  CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | (spec.net.mode === 'host' ? 0 : CLONE.NEWNET);
+
+export async function startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<Started> {
+  const trace = opts.verbose ? (opts.trace ?? ((l: string) => process.stderr.write(`+ ${l}\n`))) : () => {};
+  const { rootfs, lowers } = await resolveLowers(spec);
+  const id = newId();
+  const name = checkName(spec.name ?? defaultName(id));
+  const hostname = spec.hostname ?? name;
+  const ids = resolveUser(rootfs, spec.user);
+  const rec: ContainerRecord = {
+    id, name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid,
+    command: spec.command, rootfs, layers: spec.layers,
+    mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
+    hostname, net: { mode: spec.net.mode }, detach: spec.detach, autoRemove: spec.autoRemove,
+  };
+  await locked(() => {
+    if (load(name)) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
+    save(rec);
+  });
+  const undo = new Cleanup();
+  undo.push(() => forget(name));
+  undo.push(() => rmSync(containerData(id), { recursive: true, force: true }));
+  let child: Child | undefined;
+  try {
+    trace(`unionfs mount ${lowers.map((l) => `--lower ${l}`).join(' ')} --upper ${rec.upper} ${rec.mountpoint}`);
+    mountUnion({ lowers, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint });
+    undo.push(() => unmountUnion(rec.mountpoint));
+    writeIdentity(rec.mountpoint, hostname);
+
+    const cg = { parent: spec.cgroupParent, name: `boxkit-${name}`, limits: spec.limits };
+    trace(`cg create --parent ${cg.parent} ${cg.name}`);
+    rec.cgroup = cgroupPath(cg);
+    rec.cgroupParent = spec.cgroupParent;
+    rec.cgroupDirs = createCgroup(cg);
+    undo.push(() => removeCgroup(rec.cgroupDirs ?? []));
+    save(rec);
+
+    let stdio: [number, number, number] | undefined;
+    if (spec.detach) {
+      rec.logs = { stdout: containerData(id, 'stdout.log'), stderr: containerData(id, 'stderr.log') };
+      stdio = [openSync('/dev/null', 'r'), openSync(rec.logs.stdout, 'a', 0o640), openSync(rec.logs.stderr, 'a', 0o640)];
+    }
+    const env = containerEnv(spec, hostname, ids.home);
+    const steps = containerProgram({
+      root: rec.mountpoint, hostname, argv: spec.command, env, workdir: spec.workdir,
+      uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
+      init: spec.init, cgroupns: true, ...(stdio ? { stdio } : {}),
+    });
+    trace(`ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
+    try {
+      child = spawn({ flags: NS_FLAGS(spec), steps, pdeathsig: spec.detach ? 0 : 9 });
+    } finally {
+      for (const fd of stdio ?? []) closeSync(fd);
+    }
+    const c = child;
+    undo.push(async () => {
+      c.abort();
+      await c.wait();
+    });
+    rec.pid = c.pid;
+    rec.pidStart = startTime(c.pid);
+    save(rec);
+
+    trace(`cg attach ${cg.name} ${c.pid}`);
+    attachCgroup(rec.cgroupDirs, c.pid);
+    const hostVeth = hostVethName(id);
+    rec.net = { mode: spec.net.mode, ...(spec.net.mode === 'bridge' ? { bridge: spec.net.bridge, hostVeth } : {}) };
+    save(rec);
+    rec.net = await setupNetwork({ spec, hostVeth }, c.pid);
+    undo.push(() => teardownNetwork(rec.net));
+    rec.status = 'running';
+    rec.started = new Date().toISOString();
+    save(rec);
+
+    trace(`ns-clone release ${c.pid}`);
+    c.release();
+    try {
+      c.confirmExec();
+    } catch (e) {
+      if (e instanceof StepError) {
+        const what = e.stepName === 'exec' ? `${spec.command[0]}` : `container setup (${e.stepName}${e.object ? ` ${e.object}` : ''})`;
+        throw new BoxkitError(e.code, `${what}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e), cause: e });
+      }
+      throw e;
+    }
+    undo.commit();
+    return { rec, child: c };
+  } catch (e) {
+    await undo.run();
+    throw e;
+  }
+}
+
+/** /etc/hostname and /etc/hosts in the upper layer, so the container knows its name. */
+function writeIdentity(root: string, hostname: string): void {
+  try {
+    writeFileSync(join(root, 'etc', 'hostname'), `${hostname}\n`);
+    writeFileSync(join(root, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+  } catch {
+    // a rootfs without /etc: the container still runs
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * `run exec`: a new process inside a running container. The trampoline
+ * child joins each of PID 1's namespaces (mnt last: after it, /proc/PID
+ * would name another process), is put in the container's cgroup while
+ * held, then forks so the command lands in the container's PID namespace.
+ */
+import { BoxkitError, EXIT } from '@boxkit/common';
+import { NAMESPACES, StepError, execStep, spawn, type Child, type Step } from '@boxkit/native';
+import type { ContainerRecord } from '../state/record.js';
+import { attachCgroup } from './cgroup.js';
+import { capMask, DEFAULT_CAPS } from './program.js';
+import { execFailureStatus } from './create.js';
+
+const JOIN_ORDER = ['ipc', 'uts', 'net', 'pid', 'cgroup', 'mnt'] as const;
+
+export interface ExecOptions {
+  env: Record<string, string>;
+  workdir: string;
+  privileged: boolean;
+  detach: boolean;
+}
+
+export function execProgram(pid: number, argv: string[], o: ExecOptions): Step[] {
+  const steps: Step[] = [{ op: 'WAIT_SYNC' }];
+  for (const ns of JOIN_ORDER) {
+    steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs: [`/proc/${pid}/ns/${NAMESPACES[ns].file}`], ...(ns === 'cgroup' ? { optional: true } : {}) });
+  }
+  steps.push({ op: 'CHDIR', strs: [o.workdir] });
+  if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] }, { op: 'NO_NEW_PRIVS' });
+  steps.push({ op: 'RESET_SIGNALS' }, { op: 'STDIO_FIX' }, { op: 'CLOEXEC_FROM', ints: [3] });
+  // fork: setns(pid) applies to children only
+  steps.push({ op: 'SUPERVISE', ints: [0] });
+  steps.push(execStep(argv, o.env));
+  return steps;
+}
+
+export function execInContainer(rec: ContainerRecord, argv: string[], o: ExecOptions): Child {
+  const child = spawn({ flags: 0, steps: execProgram(rec.pid!, argv, o), pdeathsig: o.detach ? 0 : 9 });
+  try {
+    attachCgroup(rec.cgroupDirs ?? [], child.pid);
+  } catch (e) {
+    child.abort();
+    void child.wait();
+    throw e;
+  }
+  child.release();
+  try {
+    child.confirmExec();
+  } catch (e) {
+    void child.wait();
+    if (e instanceof StepError) {
+      throw new BoxkitError(e.code, `exec ${argv[0]}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e) });
+    }
+    throw e;
+  }
+  void EXIT;
+  return child;
+}

@@ -1,0 +1,78 @@
+/**
+ * After the start: wait for a foreground container while forwarding the
+ * signals the user sends, stop one (SIGTERM, then SIGKILL after a timeout,
+ * as docker stop does), and record how it ended.
+ */
+import { kill } from '@boxkit/native';
+import { shellStatus, type Child } from '@boxkit/native';
+import type { ContainerRecord } from '../state/record.js';
+import { isAlive, load, locked, save } from '../state/store.js';
+import { teardown } from './teardown.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+/** Wait for a foreground container; its exit status is ours. */
+export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number): Promise<number> {
+  let escalate: NodeJS.Timeout | undefined;
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(child.pid, sig);
+    } catch {
+      // already gone
+    }
+    // PID 1 ignores signals it has no handler for: escalate like `docker stop`
+    if ((sig === 'SIGTERM' || sig === 'SIGINT') && !escalate) {
+      escalate = setTimeout(() => {
+        try {
+          kill(child.pid, 9);
+        } catch {
+          // gone
+        }
+      }, stopTimeout * 1000);
+    }
+  };
+  for (const s of FORWARDED) process.on(s, forward);
+  const status = await child.wait();
+  for (const s of FORWARDED) process.off(s, forward);
+  if (escalate) clearTimeout(escalate);
+  const code = shellStatus(status);
+  await finish(rec, code);
+  return code;
+}
+
+/** Record the end of a container, or remove it all with --rm. */
+export async function finish(rec: ContainerRecord, exitCode: number | undefined): Promise<void> {
+  if (rec.autoRemove) {
+    await teardown(rec);
+    return;
+  }
+  await locked(() => {
+    const cur = load(rec.name) ?? rec;
+    cur.status = 'exited';
+    cur.finished = new Date().toISOString();
+    if (exitCode !== undefined) cur.exitCode = exitCode;
+    save(cur);
+  });
+}
+
+/** docker stop: SIGTERM to PID 1, SIGKILL after `timeout` seconds. Returns whether it had to kill. */
+export async function stopContainer(rec: ContainerRecord, timeout: number, signal = 15): Promise<boolean> {
+  if (!isAlive(rec)) return false;
+  try {
+    kill(rec.pid!, signal);
+  } catch {
+    return false;
+  }
+  const end = Date.now() + timeout * 1000;
+  while (Date.now() < end) {
+    if (!isAlive(rec)) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  try {
+    kill(rec.pid!, 9);
+  } catch {
+    // gone meanwhile
+  }
+  while (isAlive(rec)) await new Promise((r) => setTimeout(r, 10));
+  return true;
+}

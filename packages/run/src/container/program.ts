@@ -1,0 +1,104 @@
+/**
+ * The container's side of the setup, as a trampoline program (see
+ * native/c/trampoline.c): wait until the parent has attached the cgroup and
+ * the network, then build the filesystem view inside the union mount,
+ * pivot_root into it, apply the security defaults and exec the command.
+ * Defaults follow runc's default spec and docker's capability set.
+ */
+import { CAP, MS, execStep, type Step } from '@boxkit/native';
+import { CLONE } from '@boxkit/native';
+
+/** docker's default capability set; everything else is dropped from every set. */
+export const DEFAULT_CAPS = [
+  'CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'MKNOD', 'NET_RAW', 'SETGID', 'SETUID',
+  'SETFCAP', 'SETPCAP', 'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
+];
+
+/** runc's default masked paths: hidden behind /dev/null or an empty read-only tmpfs. */
+export const MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+/** runc's default read-only paths. */
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/** Device nodes bind-mounted from the host (a bind keeps the host's 0666 mode; mknod would apply the umask). */
+const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+const DEV_LINKS: [string, string][] = [
+  ['/proc/self/fd', 'fd'], ['/proc/self/fd/0', 'stdin'], ['/proc/self/fd/1', 'stdout'],
+  ['/proc/self/fd/2', 'stderr'], ['pts/ptmx', 'ptmx'], ['/proc/kcore', 'core'],
+];
+
+export function capMask(names: readonly string[]): bigint {
+  return names.reduce((m, n) => m | (1n << BigInt(CAP[n]!)), 0n);
+}
+
+export interface ProgramOptions {
+  root: string;
+  hostname: string;
+  argv: string[];
+  env: Record<string, string>;
+  workdir: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  readOnly: boolean;
+  privileged: boolean;
+  init: boolean;
+  /** fds (open in the parent) to become the container's 0, 1, 2 */
+  stdio?: [number, number, number];
+  /** own cgroup namespace: the container sees its cgroup as / */
+  cgroupns: boolean;
+}
+
+const mount = (src: string, target: string, fstype: string, flags: number, data = '', optional = false): Step => ({
+  op: 'MOUNT', ints: [flags], strs: [src, target, fstype, data], ...(optional ? { optional } : {}),
+});
+
+export function containerProgram(o: ProgramOptions): Step[] {
+  const r = (p: string) => `${o.root}${p}`;
+  const steps: Step[] = [];
+  if (o.stdio) o.stdio.forEach((fd, to) => steps.push({ op: 'DUP2', ints: [fd, to] }));
+  steps.push({ op: 'WAIT_SYNC' });
+  // after the parent attached the cgroup, so the namespace's root is the container's group
+  if (o.cgroupns) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP], optional: true });
+  steps.push(mount('', '/', '', MS.REC | MS.PRIVATE));
+  steps.push(mount('proc', r('/proc'), 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC));
+  steps.push(mount('tmpfs', r('/dev'), 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'));
+  for (const d of DEVICES) {
+    steps.push({ op: 'TOUCH', ints: [0o666], strs: [r(`/dev/${d}`)] });
+    steps.push(mount(`/dev/${d}`, r(`/dev/${d}`), '', MS.BIND));
+  }
+  steps.push({ op: 'MKDIR', ints: [0o755], strs: [r('/dev/pts')] });
+  steps.push(mount('devpts', r('/dev/pts'), 'devpts', MS.NOSUID | MS.NOEXEC, 'newinstance,ptmxmode=0666,mode=0620'));
+  steps.push({ op: 'MKDIR', ints: [0o1777], strs: [r('/dev/shm')] });
+  steps.push(mount('shm', r('/dev/shm'), 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k'));
+  steps.push({ op: 'MKDIR', ints: [0o755], strs: [r('/dev/mqueue')] });
+  steps.push(mount('mqueue', r('/dev/mqueue'), 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+  for (const [target, link] of DEV_LINKS) steps.push({ op: 'SYMLINK', strs: [target, r(`/dev/${link}`)] });
+  const sysRo = o.privileged ? 0 : MS.RDONLY;
+  steps.push(mount('sysfs', r('/sys'), 'sysfs', sysRo | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+  steps.push({ op: 'SETHOSTNAME', strs: [o.hostname] });
+  steps.push({ op: 'PIVOT_ROOT', strs: [o.root] });
+  if (!o.privileged) {
+    for (const p of MASKED_PATHS) steps.push({ op: 'MASK_PATH', strs: [p], optional: true });
+    for (const p of READONLY_PATHS) {
+      steps.push(mount(p, p, '', MS.BIND | MS.REC, '', true));
+      steps.push(mount('', p, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+    }
+  }
+  if (o.readOnly) steps.push(mount('', '/', '', MS.BIND | MS.REMOUNT | MS.RDONLY));
+  steps.push({ op: 'MKDIR', ints: [0o755], strs: [o.workdir], optional: true });
+  steps.push({ op: 'CHDIR', strs: [o.workdir] });
+  if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] });
+  if (o.uid !== 0 || o.gid !== 0 || o.groups.length) {
+    steps.push({ op: 'SETGROUPS', ints: o.groups });
+    steps.push({ op: 'SETRESGID', ints: [o.gid] });
+    steps.push({ op: 'SETRESUID', ints: [o.uid] });
+  }
+  if (!o.privileged) steps.push({ op: 'NO_NEW_PRIVS' });
+  steps.push({ op: 'RESET_SIGNALS' }, { op: 'STDIO_FIX' }, { op: 'CLOEXEC_FROM', ints: [3] });
+  if (o.init) steps.push({ op: 'SUPERVISE', ints: [1] });
+  steps.push(execStep(o.argv, o.env));
+  return steps;
+}

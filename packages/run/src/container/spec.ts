@@ -1,0 +1,121 @@
+/**
+ * The container as the user asked for it: flags parsed and checked into
+ * plain data before anything is touched (bad input exits 2, changes nothing).
+ */
+import { UsageError, validateIfName } from '@boxkit/common';
+
+export type NetMode = { mode: 'none' } | { mode: 'host' } | { mode: 'bridge'; bridge: string };
+
+export interface Publish {
+  hostPort: number;
+  containerPort: number;
+  proto: 'tcp' | 'udp';
+}
+
+export interface Limits {
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  memory?: number;
+  pids?: number;
+}
+
+export interface ContainerSpec {
+  name?: string;
+  rootfs?: string;
+  image?: string;
+  layers: string[];
+  hostname?: string;
+  net: NetMode;
+  ip?: string; // CIDR or 'auto'
+  publish: Publish[];
+  limits: Limits;
+  env: Record<string, string>;
+  workdir: string;
+  user?: string;
+  readOnly: boolean;
+  cgroupParent: string;
+  detach: boolean;
+  autoRemove: boolean;
+  tty: boolean;
+  init: boolean;
+  privileged: boolean;
+  stopTimeout: number;
+  command: string[];
+}
+
+export const DEFAULT_BRIDGE = 'boxkit0';
+export const DEFAULT_PERIOD = 100_000;
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** `32M`, `1g`, `512k`, `1048576` -> bytes. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)i?b?$/i.exec(s.trim());
+  if (!m) throw new UsageError(`invalid size '${s}'`, 'use bytes or a unit: 512k, 32M, 1G');
+  const n = Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+  if (n < 4096) throw new UsageError(`size '${s}' is too small`, 'the kernel needs at least a few pages');
+  return n;
+}
+
+/** `--cpus 0.5` -> quota 50000 per period 100000 (docker's mapping). */
+export function cpusToQuota(cpus: number, period = DEFAULT_PERIOD): number {
+  if (!(cpus > 0) || cpus > 1024) throw new UsageError(`invalid --cpus '${cpus}'`, 'a positive number of CPUs, e.g. 0.5');
+  return Math.max(1000, Math.round(cpus * period));
+}
+
+export function parsePublish(s: string): Publish {
+  const m = /^(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(s);
+  const port = (v: string) => {
+    const n = Number(v);
+    if (!(n >= 1 && n <= 65535)) throw new UsageError(`invalid port '${v}' in --publish ${s}`);
+    return n;
+  };
+  if (!m) throw new UsageError(`invalid --publish '${s}'`, 'use HOSTPORT:PORT[/tcp|udp], e.g. 8080:80');
+  const containerPort = port(m[2]!);
+  return { hostPort: m[1] ? port(m[1]) : containerPort, containerPort, proto: (m[3] as 'tcp' | 'udp') ?? 'tcp' };
+}
+
+export function parseNet(s: string): NetMode {
+  if (s === 'none' || s === 'host') return { mode: s };
+  const m = /^bridge(?::(.+))?$/.exec(s);
+  if (!m) throw new UsageError(`invalid --net '${s}'`, 'use none, host, bridge or bridge:NAME');
+  return { mode: 'bridge', bridge: validateIfName(m[1] ?? DEFAULT_BRIDGE) };
+}
+
+export function parseEnv(list: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of list) {
+    const i = e.indexOf('=');
+    if (i <= 0) {
+      // docker's `-e NAME` passes the caller's value through
+      if (i < 0 && /^\w+$/.test(e) && process.env[e] !== undefined) env[e] = process.env[e]!;
+      else if (i < 0 && /^\w+$/.test(e)) continue;
+      else throw new UsageError(`invalid --env '${e}'`, 'use NAME=VALUE');
+    } else env[e.slice(0, i)] = e.slice(i + 1);
+  }
+  return env;
+}
+
+export function parseCidr(s: string): { addr: string; prefix: number } {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32 || Number(m[5]) < 1) {
+    throw new UsageError(`invalid address '${s}'`, 'use an IPv4 CIDR such as 10.10.15.2/24, or auto');
+  }
+  return { addr: m.slice(1, 5).join('.'), prefix: Number(m[5]) };
+}
+
+export function checkHostname(h: string): string {
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-.]{0,62})$/.test(h)) throw new UsageError(`invalid hostname '${h}'`);
+  return h;
+}
+
+/** The environment a container starts with (docker's defaults, then --env). */
+export function containerEnv(spec: Pick<ContainerSpec, 'env' | 'tty'>, hostname: string, home = '/root'): Record<string, string> {
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOSTNAME: hostname,
+    HOME: home,
+    ...(spec.tty ? { TERM: process.env.TERM ?? 'xterm' } : {}),
+    ...spec.env,
+  };
+}

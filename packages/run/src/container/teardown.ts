@@ -1,0 +1,57 @@
+/**
+ * Taking a container apart: every piece its record names, in reverse order
+ * of creation, each step tolerant of what is already gone, so rm, --rm, a
+ * failed start and gc all share one path.
+ */
+import { rmSync } from 'node:fs';
+import { kill, processExists } from '@boxkit/native';
+import type { ContainerRecord } from '../state/record.js';
+import { containerData, forget, isAlive } from '../state/store.js';
+import { removeCgroup } from './cgroup.js';
+import { teardownNetwork } from './network.js';
+import { unmountUnion } from './union.js';
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return cond();
+}
+
+/** SIGKILL PID 1 (the kernel then kills the whole PID namespace) and wait for it to go. */
+export async function killContainer(rec: ContainerRecord): Promise<void> {
+  if (!rec.pid || !isAlive(rec)) return;
+  try {
+    kill(rec.pid, 9);
+  } catch {
+    // already gone
+  }
+  await until(() => !isAlive(rec), 5000);
+}
+
+/** The cgroup dirs the record names. */
+export function cgroupDirs(rec: ContainerRecord): string[] {
+  return rec.cgroupDirs ?? [];
+}
+
+/** Remove everything of `rec`. */
+export async function teardown(rec: ContainerRecord): Promise<void> {
+  await killContainer(rec);
+  const errors: unknown[] = [];
+  const step = async (fn: () => void | Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(e);
+    }
+  };
+  await step(() => teardownNetwork(rec.net));
+  await step(() => removeCgroup(cgroupDirs(rec)));
+  await step(() => unmountUnion(rec.mountpoint));
+  await step(() => rmSync(containerData(rec.id), { recursive: true, force: true }));
+  if (errors.length) throw errors[0];
+  forget(rec.name);
+  void processExists;
+}

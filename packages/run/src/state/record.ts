@@ -1,0 +1,46 @@
+/**
+ * What `run` remembers about a container: enough to show it (ps, inspect),
+ * to join it (exec), and to take every piece of it apart again (rm, gc),
+ * even after the `run` that made it was killed half-way.
+ */
+export type Status = 'creating' | 'running' | 'exited';
+
+export interface NetRecord {
+  mode: 'none' | 'host' | 'bridge';
+  bridge?: string;
+  /** address with prefix, e.g. 10.10.15.2/24 */
+  ip?: string;
+  gateway?: string;
+  hostVeth?: string;
+  publish?: { hostPort: number; containerPort: number; proto: 'tcp' | 'udp' }[];
+}
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  status: Status;
+  created: string;
+  /** the `run` process that made it; a dead creator of a 'creating' record means a crashed run */
+  creatorPid: number;
+  /** the container's PID 1 as seen from the host, and its start time (guards against pid reuse) */
+  pid?: number;
+  pidStart?: number;
+  started?: string;
+  finished?: string;
+  exitCode?: number;
+  command: string[];
+  rootfs: string;
+  layers: string[];
+  mountpoint: string;
+  upper: string;
+  work: string;
+  hostname: string;
+  net: NetRecord;
+  /** cgroup path relative to each hierarchy's root, and where the hierarchies were */
+  cgroup?: string;
+  cgroupParent?: string;
+  cgroupDirs?: string[];
+  detach: boolean;
+  autoRemove: boolean;
+  logs?: { stdout: string; stderr: string };
+}

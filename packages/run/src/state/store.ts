@@ -1,0 +1,82 @@
+/**
+ * The container store: one JSON file per container under the state dir,
+ * written atomically, changed under one lock so concurrent `run`s never
+ * take the same name, address or id.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dataDir, readJson, removeFile, stateDir, withLock, writeJson } from '@boxkit/common';
+import { processExists } from '@boxkit/native';
+import type { ContainerRecord, Status } from './record.js';
+
+export const containersDir = (): string => stateDir('run', 'containers');
+export const recordPath = (name: string): string => join(containersDir(), `${name}.json`);
+export const containerData = (id: string, ...parts: string[]): string => dataDir('containers', id, ...parts);
+
+/** Everything that changes the store goes through this lock. */
+export function locked<T>(fn: () => T | Promise<T>): Promise<T> {
+  return withLock(stateDir('run', 'lock'), fn);
+}
+
+export function load(name: string): ContainerRecord | undefined {
+  return readJson<ContainerRecord>(recordPath(name));
+}
+
+export function save(rec: ContainerRecord): void {
+  writeJson(recordPath(rec.name), rec);
+}
+
+export function forget(name: string): void {
+  removeFile(recordPath(name));
+}
+
+export function list(): ContainerRecord[] {
+  let files: string[];
+  try {
+    files = readdirSync(containersDir());
+  } catch {
+    return [];
+  }
+  return files
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => readJson<ContainerRecord>(join(containersDir(), f)))
+    .filter((r): r is ContainerRecord => r !== undefined)
+    .sort((a, b) => a.created.localeCompare(b.created));
+}
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat). */
+export function startTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is the container's PID 1 (the very process, not a reused pid) alive? */
+export function isAlive(rec: ContainerRecord): boolean {
+  if (!rec.pid) return false;
+  const st = startTime(rec.pid);
+  if (st === undefined) return false;
+  if (rec.pidStart !== undefined && st !== rec.pidStart) return false;
+  // a zombie is not running
+  try {
+    const stat = readFileSync(`/proc/${rec.pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') return false;
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+export function creatorAlive(rec: ContainerRecord): boolean {
+  return rec.creatorPid > 0 && processExists(rec.creatorPid);
+}
+
+/** The status as it is now (a record says 'running' until someone notices PID 1 is gone). */
+export function liveStatus(rec: ContainerRecord): Status {
+  if (rec.status === 'running' && !isAlive(rec)) return 'exited';
+  return rec.status;
+}
