@@ -1,9 +1,77 @@
-import { main } from '@boxkit/common';
+import { command, main } from '@boxkit/common';
+import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
+
+/** Flags every command shares: which chains (prefix) and which iptables. */
+function withTarget<T>(y: Argv<T>) {
+  return y
+    .option('prefix', { type: 'string', default: 'BKSVC', describe: 'chain name prefix (BKSVC-SERVICES, BKSVC-SVC-…)' })
+    .option('backend', { choices: ['auto', 'nft', 'legacy'] as const, default: 'auto' as const, describe: 'iptables backend (auto: what iptables-restore is)' });
+}
+
+function withSync<T>(y: Argv<T>) {
+  return withTarget(y)
+    .option('explain', { type: 'boolean', default: false, describe: 'print the change as iptables -t nat -N/-A commands (implies --dry-run)' })
+    .option('partial', { type: 'boolean', default: false, describe: 'trust the stored services instead of reading iptables-save first (fast path)' })
+    .option('nodeport-range', { type: 'string', default: '30000-32767', describe: 'allowed NodePorts' });
+}
 
 void main({
   name: 'svcproxy',
   version: pkg.version,
   description: pkg.description,
-  commands: [],
+  commands: [
+    command({
+      command: 'apply <file>',
+      describe: 'make the kernel hold exactly the services in FILE (YAML or JSON; - for stdin)',
+      builder: (y) => withSync(y).positional('file', { type: 'string', demandOption: true, describe: 'services file, or - for stdin' }),
+      examples: [
+        ['svcproxy apply services.yaml', 'sync the Service chains with the file'],
+        ['svcproxy apply --dry-run services.yaml', 'print the iptables-restore --noflush input and change nothing'],
+        ["echo '[{name: web, vip: 10.96.0.10:80, endpoints: [10.88.0.2:8080]}]' | svcproxy apply -", 'services from stdin'],
+      ],
+      run: async (a) => (await import('./commands/apply.js')).apply(a),
+    }),
+    command({
+      command: 'add <name>',
+      describe: 'add or replace one service',
+      builder: (y) =>
+        withSync(y)
+          .positional('name', { type: 'string', demandOption: true })
+          .option('vip', { type: 'string', demandOption: true, describe: 'virtual IP:PORT' })
+          .option('endpoint', { type: 'string', array: true, default: [] as string[], describe: 'endpoint IP:PORT (repeat; none: connections are rejected)' })
+          .option('nodeport', { type: 'number', describe: 'also serve the service on this port of every local address' })
+          .option('affinity', { type: 'string', describe: 'clientip[:SECONDS] session affinity (default 10800 s)' })
+          .option('protocol', { type: 'string', default: 'tcp', describe: 'tcp or udp' }),
+      examples: [
+        ['svcproxy add web --vip 2.2.2.2:88 --endpoint 10.10.63.2:12345 --endpoint 10.10.14.2:12345 --nodeport 30001', 'the article\'s Service'],
+        ['svcproxy add web --vip 10.96.0.10:80 --endpoint 10.88.0.2:8080 --dry-run --explain', 'show it as iptables commands'],
+      ],
+      run: async (a) => (await import('./commands/add.js')).add(a),
+    }),
+    command({
+      command: 'rm <names..>',
+      describe: 'remove services (removing what is gone succeeds)',
+      builder: (y) => withSync(y).positional('names', { type: 'string', array: true, demandOption: true }),
+      examples: [['svcproxy rm web', 'remove the web service and its chains']],
+      run: async (a) => (await import('./commands/rm.js')).rm(a),
+    }),
+    command({
+      command: ['ls', 'list'],
+      describe: 'list services, endpoints and packet counters',
+      builder: (y) => withTarget(y),
+      examples: [['svcproxy ls --json | jq ".services[].endpoints"', 'endpoints with counters']],
+      run: async (a) => (await import('./commands/ls.js')).ls(a),
+    }),
+    command({
+      command: 'flush',
+      describe: 'remove every chain and hook rule of this prefix and forget the services',
+      builder: (y) => withTarget(y).option('explain', { type: 'boolean', default: false, describe: 'print the change as iptables commands (implies --dry-run)' }),
+      examples: [
+        ['svcproxy flush', 'back to the nat table as it was before svcproxy'],
+        ['svcproxy flush --dry-run', 'show what would be removed'],
+      ],
+      run: async (a) => (await import('./commands/flush.js')).flush(a),
+    }),
+  ],
 });

@@ -1,0 +1,22 @@
+import { report, table, type CommonArgs } from '@boxkit/common';
+import { endpointsText, listServices } from '../status.js';
+import type { TargetArgs } from './args.js';
+
+export async function ls(a: TargetArgs & CommonArgs): Promise<number> {
+  const r = await listServices({ prefix: a.prefix, backend: a.backend });
+  report(a, r, () =>
+    table([
+      ['NAME', 'PROTO', 'VIP', 'NODEPORT', 'AFFINITY', 'KERNEL', 'ENDPOINTS(packets)'],
+      ...r.services.map((s) => [
+        s.name,
+        s.protocol,
+        `${s.vip}:${s.port}`,
+        s.nodePort ? String(s.nodePort) : '-',
+        s.affinitySeconds ? `clientip:${s.affinitySeconds}` : '-',
+        s.inKernel ? 'ok' : 'MISSING',
+        endpointsText(s),
+      ]),
+    ]),
+  );
+  return 0;
+}

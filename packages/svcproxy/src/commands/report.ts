@@ -1,0 +1,41 @@
+/**
+ * How a sync is shown: the restore text (--dry-run), iptables commands
+ * (--explain), one JSON document (--json), or one human line.
+ */
+import { printJson, printLines, warn, type CommonArgs } from '@boxkit/common';
+import type { SyncOptions, SyncResult } from '../sync.js';
+import { parseRange } from '../model.js';
+import { nodeportRangeOf, type SyncArgs } from './args.js';
+
+export function syncOptions(a: Partial<SyncArgs> & CommonArgs & { explain?: boolean }): SyncOptions {
+  return {
+    prefix: a.prefix ?? 'BKSVC',
+    backend: a.backend ?? 'auto',
+    partial: a.partial ?? false,
+    dryRun: a.dryRun || !!a.explain,
+    nodePortRange: parseRange(nodeportRangeOf(a)),
+    ...(a.verbose ? { trace: (l: string) => process.stderr.write(`+ ${l}\n`) } : {}),
+    warn: (m) => warn('svcproxy', m),
+  };
+}
+
+export function reportSync(a: CommonArgs & { explain?: boolean }, r: SyncResult, what: string): number {
+  const changed = r.restore.length > 0;
+  const { restore, explain, ...summary } = r;
+  if (a.json) {
+    printJson({ ...summary, changed, ...(r.dryRun ? { restore, explain } : {}) });
+    return 0;
+  }
+  if (r.dryRun) {
+    if (!changed) process.stderr.write('svcproxy: nothing to change: the kernel already matches\n');
+    if (a.explain) printLines(explain);
+    else if (changed) process.stdout.write(restore);
+    return 0;
+  }
+  printLines([
+    changed
+      ? `${what}: ${r.services} service(s); ${r.chainsWritten} chain(s) written, ${r.chainsRemoved} removed (${r.mode}, iptables-${r.backend})`
+      : `${what}: ${r.services} service(s); nothing to change (iptables-${r.backend})`,
+  ]);
+  return 0;
+}

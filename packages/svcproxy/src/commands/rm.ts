@@ -1,0 +1,10 @@
+import type { CommonArgs } from '@boxkit/common';
+import { removeServices } from '../index.js';
+import { checkName } from '../model.js';
+import type { SyncArgs } from './args.js';
+import { reportSync, syncOptions } from './report.js';
+
+export async function rm(a: SyncArgs & CommonArgs & { names: string[] }): Promise<number> {
+  const names = a.names.map(String).map(checkName);
+  return reportSync(a, await removeServices(names, syncOptions(a)), `rm ${names.join(' ')}`);
+}

@@ -1,0 +1,125 @@
+/**
+ * What a Service is, and the checks that reject bad input before anything
+ * touches the kernel: a VIP is an IPv4 address, ports are 1-65535, a
+ * NodePort sits in the node-port range, names and VIP:ports are unique.
+ */
+import { UsageError } from '@boxkit/common';
+
+export type Protocol = 'tcp' | 'udp';
+export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+export interface Service {
+  name: string;
+  protocol: Protocol;
+  vip: string;
+  port: number;
+  nodePort?: number;
+  endpoints: Endpoint[];
+  /** ClientIP session affinity: seconds a client sticks to its endpoint. */
+  affinitySeconds?: number;
+}
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+/** Kubernetes' default --service-node-port-range. */
+export const DEFAULT_NODEPORT_RANGE: PortRange = { min: 30000, max: 32767 };
+/** Kubernetes' default ClientIP affinity timeout (3 hours), and its maximum (1 day). */
+export const DEFAULT_AFFINITY_SECONDS = 10800;
+const MAX_AFFINITY_SECONDS = 86400;
+
+/** Service names end up in rule comments and state: keep them plain (k8s-like `ns/name` allowed). */
+const NAME = /^[A-Za-z0-9]([A-Za-z0-9_.:/-]{0,62})$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function checkName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new UsageError(`invalid service name '${String(name)}'`, "use 1-63 letters, digits, '_', '.', ':', '/', '-', starting with a letter or digit");
+  }
+  return name;
+}
+
+export function checkIPv4(what: string, ip: unknown): string {
+  if (typeof ip !== 'string' || !IPV4.test(ip)) throw new UsageError(`${what} '${String(ip)}' is not an IPv4 address`);
+  if (ip === '0.0.0.0' || ip.startsWith('127.') || /^2(2[4-9]|[3-5]\d)\./.test(ip)) {
+    throw new UsageError(`${what} '${ip}' is not a usable unicast address`);
+  }
+  return ip;
+}
+
+export function checkPort(what: string, port: unknown, range: PortRange = { min: 1, max: 65535 }): number {
+  const n = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < range.min || n > range.max) {
+    throw new UsageError(`${what} '${String(port)}' is not a port in ${range.min}-${range.max}`);
+  }
+  return n;
+}
+
+/** `IP:PORT` -> {ip, port}. */
+export function parseHostPort(what: string, s: unknown): Endpoint {
+  if (typeof s !== 'string') throw new UsageError(`${what} '${String(s)}' is not IP:PORT`);
+  const m = /^([^:]+):([^:]*)$/.exec(s);
+  if (!m) throw new UsageError(`${what} '${s}' is not IP:PORT`, 'for example 10.96.0.10:80');
+  return { ip: checkIPv4(what, m[1]), port: checkPort(`${what} port`, m[2]) };
+}
+
+export function parseProtocol(p: unknown): Protocol {
+  const s = typeof p === 'string' ? p.toLowerCase() : p;
+  if (!PROTOCOLS.includes(s as Protocol)) throw new UsageError(`unknown protocol '${String(p)}'`, 'use tcp or udp');
+  return s as Protocol;
+}
+
+/** `clientip`, `clientip:SECONDS`, `none`, or the Kubernetes object form. */
+export function parseAffinity(a: unknown): number | undefined {
+  if (a === undefined || a === null || a === 'none' || a === 'None') return undefined;
+  let type: unknown = a;
+  let secs: unknown = DEFAULT_AFFINITY_SECONDS;
+  if (typeof a === 'string' && a.includes(':')) [type, secs] = a.split(':', 2);
+  else if (typeof a === 'object') {
+    const o = a as Record<string, unknown>;
+    type = o.type;
+    secs = o.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
+  }
+  if (typeof type !== 'string' || type.toLowerCase() !== 'clientip') {
+    throw new UsageError(`unknown affinity '${JSON.stringify(a)}'`, 'use clientip or clientip:SECONDS');
+  }
+  return checkPort('affinity timeout', secs, { min: 1, max: MAX_AFFINITY_SECONDS });
+}
+
+export function parseRange(s: string): PortRange {
+  const m = /^(\d+)-(\d+)$/.exec(s);
+  const r = m ? { min: Number(m[1]), max: Number(m[2]) } : undefined;
+  if (!r || r.min < 1 || r.max > 65535 || r.min > r.max) throw new UsageError(`invalid node port range '${s}'`, 'for example 30000-32767');
+  return r;
+}
+
+/** Check a whole set together: unique names, VIP:ports and NodePorts. */
+export function checkServices(services: readonly Service[]): void {
+  const seen = new Map<string, string>();
+  const once = (key: string, name: string, what: string) => {
+    const other = seen.get(key);
+    if (other !== undefined) throw new UsageError(`service '${name}': ${what} is also used by '${other}'`);
+    seen.set(key, name);
+  };
+  for (const s of services) {
+    if (seen.has(`name ${s.name}`)) throw new UsageError(`duplicate service name '${s.name}'`);
+    seen.set(`name ${s.name}`, s.name);
+    once(`vip ${s.protocol} ${s.vip}:${s.port}`, s.name, `${s.protocol} ${s.vip}:${s.port}`);
+    if (s.nodePort !== undefined) once(`np ${s.protocol} ${s.nodePort}`, s.name, `${s.protocol} node port ${s.nodePort}`);
+    const eps = new Set<string>();
+    for (const e of s.endpoints) {
+      const k = `${e.ip}:${e.port}`;
+      if (eps.has(k)) throw new UsageError(`service '${s.name}': endpoint ${k} is listed twice`);
+      eps.add(k);
+    }
+  }
+}
+
+export const endpointText = (e: Endpoint): string => `${e.ip}:${e.port}`;

@@ -1,0 +1,57 @@
+/**
+ * Reading the kernel back: iptables-save text -> our chains, the hook rules
+ * that jump into them, and per-rule counters. The kernel is the truth; the
+ * state file only remembers what was asked for.
+ */
+import { emptyRuleset, TABLES, type Hook, type Ruleset, type Table } from './rules.js';
+import type { Names } from './names.js';
+
+export interface Counter {
+  packets: number;
+  bytes: number;
+}
+
+export interface Saved extends Ruleset {
+  /** every chain of the table (ours or not), to tell new chains from existing ones */
+  allChains: Record<Table, Set<string>>;
+  /** counters by `table chain index` for our rules, when saved with -c */
+  counters: Map<string, Counter>;
+}
+
+const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
+
+/** Parse `iptables-save [-c] -t nat` / `-t filter` output, keeping what belongs to `names`. */
+export function parseSave(text: string, names: Names): Saved {
+  const rs = emptyRuleset();
+  const saved: Saved = { ...rs, allChains: { nat: new Set(), filter: new Set() }, counters: new Map() };
+  let table: Table | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trimEnd();
+    if (!line || line.startsWith('#')) continue;
+    if (line.startsWith('*')) {
+      const t = line.slice(1);
+      table = (TABLES as readonly string[]).includes(t) ? (t as Table) : undefined;
+      continue;
+    }
+    if (!table || line === 'COMMIT') continue;
+    if (line.startsWith(':')) {
+      const chain = line.slice(1, line.indexOf(' '));
+      saved.allChains[table].add(chain);
+      if (names.owns(chain)) saved.chains[table].set(chain, []);
+      continue;
+    }
+    const m = /^(?:\[(\d+):(\d+)\] )?-A (\S+) (.*)$/.exec(line);
+    if (!m) continue;
+    const [, pk, by, chain, spec] = m as unknown as [string, string | undefined, string | undefined, string, string];
+    if (names.owns(chain)) {
+      const rules = saved.chains[table].get(chain) ?? [];
+      saved.chains[table].set(chain, rules);
+      if (pk !== undefined) saved.counters.set(`${table} ${chain} ${rules.length}`, { packets: Number(pk), bytes: Number(by) });
+      rules.push(spec);
+    } else if (BUILTIN.has(chain)) {
+      const target = /(?:^| )-j (\S+)/.exec(spec)?.[1];
+      if (target && names.owns(target)) saved.hooks.push({ table, chain, spec } satisfies Hook);
+    }
+  }
+  return saved;
+}

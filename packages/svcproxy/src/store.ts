@@ -1,0 +1,34 @@
+/**
+ * What was asked for, kept in the state dir (one file per chain prefix) and
+ * changed only under a lock. The kernel stays the truth: a reconciling sync
+ * reads iptables-save; the stored services are what a partial sync trusts.
+ */
+import { readJson, stateDir, withLock, writeJson, removeFile } from '@boxkit/common';
+import type { PortRange, Service } from './model.js';
+import type { Backend } from './backend.js';
+
+export interface StoredState {
+  version: 1;
+  prefix: string;
+  backend: Backend;
+  nodePortRange?: PortRange;
+  services: Service[];
+}
+
+export const statePath = (prefix: string): string => stateDir('svcproxy', `${prefix}.json`);
+
+export function loadState(prefix: string): StoredState | undefined {
+  return readJson<StoredState>(statePath(prefix));
+}
+
+export function saveState(s: StoredState): void {
+  writeJson(statePath(s.prefix), s);
+}
+
+export function dropState(prefix: string): void {
+  removeFile(statePath(prefix));
+}
+
+export function locked<T>(prefix: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(stateDir('svcproxy', `${prefix}.lock`), fn);
+}

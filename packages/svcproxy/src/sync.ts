@@ -1,0 +1,143 @@
+/**
+ * One sync: render what is wanted, compare with what is there, write the
+ * difference in one iptables-restore --noflush run, then remember what was
+ * asked for. "What is there" is the kernel (iptables-save) for a
+ * reconciling sync, which also repairs rules someone deleted; a partial sync
+ * (kube-proxy's fast path) trusts the last stored services and falls back
+ * to reconciling if the kernel refuses the change.
+ */
+
+import { chooseBackend, restore, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
+import { chainsWritten, diff, explainLines, restoreText, type Diff } from './diff.js';
+import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
+import { DEFAULT_PREFIX, Names } from './names.js';
+import { emptyRuleset, hooks, render, TABLES, type Ruleset } from './rules.js';
+import { parseSave } from './saved.js';
+import { dropState, loadState, locked, saveState, type StoredState } from './store.js';
+
+export interface SyncOptions {
+  /** chain prefix (default BKSVC) */
+  prefix?: string;
+  backend?: BackendChoice;
+  /** trust the stored services instead of reading the kernel first */
+  partial?: boolean;
+  /** compute and return the change, touch nothing */
+  dryRun?: boolean;
+  nodePortRange?: PortRange;
+  /** called for each line a verbose run prints */
+  trace?: (line: string) => void;
+  warn?: (message: string) => void;
+}
+
+export interface SyncResult {
+  prefix: string;
+  backend: Backend;
+  mode: 'reconcile' | 'partial';
+  services: number;
+  chainsWritten: number;
+  chainsRemoved: number;
+  hooksAdded: number;
+  hooksRemoved: number;
+  zeroedCounters: boolean;
+  /** the iptables-restore --noflush input ('' when the kernel already matches) */
+  restore: string;
+  /** the same change as iptables -t TABLE -N/-A commands */
+  explain: string[];
+  dryRun: boolean;
+}
+
+/**
+ * Above this many chains in one --noflush run, iptables-nft 1.8.x spends
+ * its time in a sorted-list insert per chain name (2.6 s at 6k chains,
+ * 25 min at 60k; ../notes/scale-anchors.md). A leading -Z avoids it.
+ */
+export const NFT_CHAIN_LIST_LIMIT = 1000;
+/** Above this many services, every legacy update rewrites a big table blob in the kernel. */
+const LEGACY_BIG = 5000;
+
+async function current(backend: Backend, names: Names, trusted: StoredState | undefined): Promise<{ rs: Ruleset; existing?: Record<'nat' | 'filter', Set<string>> }> {
+  if (trusted) {
+    const rs = render(names.prefix, trusted.services);
+    rs.hooks = hooks(names);
+    return { rs };
+  }
+  const saved = parseSave(await saveTables(backend, TABLES), names);
+  return { rs: saved, existing: saved.allChains };
+}
+
+/** The wanted services, or a function of the stored ones (evaluated under the lock); null removes everything. */
+export type Wanted = readonly Service[] | null | ((stored: readonly Service[]) => readonly Service[] | null);
+
+/** Make the kernel hold exactly the wanted services (or nothing of ours at all for null). */
+export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<SyncResult> {
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const names = new Names(prefix);
+  const run = async (): Promise<SyncResult> => {
+    const state = loadState(prefix);
+    const services = typeof wanted === 'function' ? wanted(state?.services ?? []) : wanted;
+    // auto sticks to the backend the services were written with
+    const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
+    const partial = !!opts.partial && !!state && state.backend === backend;
+    const desired = services ? render(prefix, services) : emptyRuleset();
+    const cur = await current(backend, names, partial ? state : undefined);
+    const d = diff(desired, cur.rs, cur.existing);
+    const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
+    const text = restoreText(d, { zeroCounters: zero });
+    const result = summary(d, { prefix, backend, partial, services, text, zero, dryRun: !!opts.dryRun });
+    if (opts.dryRun) return result;
+    if (zero) {
+      opts.warn?.(`warning: ${tool(backend, 'restore')} --noflush is slow with ${chainCount(d)} chains (a sorted-list insert per chain name in iptables 1.8); loading the nat table's chain cache at once with a leading -Z instead: nat rule counters were reset`);
+    }
+    if (backend === 'legacy' && (services?.length ?? 0) > LEGACY_BIG) {
+      opts.warn?.(`warning: iptables-legacy replaces the whole nat table in the kernel on every change: with ${services!.length} services each update costs seconds; the nft backend updates in place (--backend nft)`);
+    }
+    opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${text.split('\n').length - 1} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
+    try {
+      await restore(backend, text);
+    } catch (e) {
+      if (!partial) throw e;
+      // the kernel is not what we last wrote (someone changed it): reconcile against it
+      opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
+      const d2 = diff(desired, parseSave(await saveTables(backend, TABLES), names), undefined);
+      const t2 = restoreText(d2, { zeroCounters: backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT });
+      await restore(backend, t2);
+      Object.assign(result, summary(d2, { prefix, backend, partial: false, services, text: t2, zero, dryRun: false }));
+    }
+    if (services) {
+      saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services] });
+    } else dropState(prefix);
+    return result;
+  };
+  return opts.dryRun ? run() : locked(prefix, run);
+}
+
+function chainCount(d: Diff): number {
+  return TABLES.reduce((n, t) => n + d[t].write.length + d[t].remove.length, 0);
+}
+
+function summary(
+  d: Diff,
+  x: { prefix: string; backend: Backend; partial: boolean; services: readonly Service[] | null; text: string; zero: boolean; dryRun: boolean },
+): SyncResult {
+  return {
+    prefix: x.prefix,
+    backend: x.backend,
+    mode: x.partial ? 'partial' : 'reconcile',
+    services: x.services?.length ?? 0,
+    chainsWritten: chainsWritten(d),
+    chainsRemoved: TABLES.reduce((n, t) => n + d[t].remove.length, 0),
+    hooksAdded: TABLES.reduce((n, t) => n + d[t].hookAdd.length, 0),
+    hooksRemoved: TABLES.reduce((n, t) => n + d[t].hookDel.length, 0),
+    zeroedCounters: x.zero,
+    restore: x.text,
+    explain: explainLines(d, x.backend === 'legacy' ? 'iptables-legacy' : 'iptables'),
+    dryRun: x.dryRun,
+  };
+}
+
+/** Services currently stored for a prefix (empty when none). */
+export function storedServices(prefix = DEFAULT_PREFIX): { services: Service[]; backend?: Backend; nodePortRange: PortRange } {
+  const s = loadState(prefix);
+  return { services: s?.services ?? [], ...(s ? { backend: s.backend } : {}), nodePortRange: s?.nodePortRange ?? DEFAULT_NODEPORT_RANGE };
+}
+
