@@ -28,6 +28,11 @@ export interface ExecOptions {
   print?: (line: string) => void;
 }
 
+/** shellQuote, but a lone `!` (iptables negation) stays bare as the article writes it. */
+function quote(argv: readonly string[]): string {
+  return argv.map((a) => (a === '!' ? a : shellQuote([a]))).join(' ');
+}
+
 function nsPrefix(ns: NsRef): string[] {
   return 'netns' in ns ? ['ip', 'netns', 'exec', ns.netns] : ['nsenter', '-t', String(ns.pid), '-n'];
 }
@@ -36,13 +41,13 @@ function nsPrefix(ns: NsRef): string[] {
 export function renderOp(op: Op): string {
   switch (op.kind) {
     case 'ip':
-      return shellQuote([...(op.ns ? nsPrefix(op.ns) : []), 'ip', ...op.args]);
+      return quote([...(op.ns ? nsPrefix(op.ns) : []), 'ip', ...op.args]);
     case 'ipt':
-      return shellQuote(['iptables', '-t', op.table, ...op.args]);
+      return quote(['iptables', '-t', op.table, ...op.args]);
     case 'sysctl':
       return `sysctl -w ${op.key}=${op.value}`;
     case 'exec':
-      return shellQuote([op.file, ...op.args]);
+      return quote([op.file, ...op.args]);
   }
 }
 

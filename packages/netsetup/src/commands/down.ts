@@ -1,0 +1,34 @@
+import { readStdin, report, UsageError, validatePid, type CommonArgs } from '@boxkit/common';
+import { detachMany, type DetachTarget } from '../detach.js';
+
+interface DownArgs extends CommonArgs {
+  batch?: string;
+  netns?: string[];
+  pid?: number[];
+  hostIfname?: string[];
+}
+
+function stdinTargets(): DetachTarget[] {
+  return readStdin().split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
+    if (!l.startsWith('{')) return /^\d+$/.test(l) ? { pid: validatePid(l) } : { netns: l };
+    try {
+      return JSON.parse(l) as DetachTarget;
+    } catch {
+      throw new UsageError(`stdin: not JSON: ${l.slice(0, 60)}`);
+    }
+  });
+}
+
+export async function downCommand(a: DownArgs): Promise<number> {
+  if (a.batch !== undefined && a.batch !== '-') throw new UsageError(`unexpected argument '${a.batch}'`, 'use - to read targets from stdin');
+  const targets: DetachTarget[] = [
+    ...(a.netns ?? []).map((netns) => ({ netns: String(netns) })),
+    ...(a.pid ?? []).map((pid) => ({ pid: validatePid(pid) })),
+    ...(a.hostIfname ?? []).map((hostIfname) => ({ hostIfname: String(hostIfname) })),
+    ...(a.batch === '-' ? stdinTargets() : []),
+  ];
+  if (!targets.length) throw new UsageError('down: nothing to remove', 'give --netns NAME, --pid PID, --host-ifname NAME or - (stdin)');
+  const r = await detachMany(targets, { dryRun: a.dryRun, verbose: a.verbose });
+  if (!a.dryRun) report(a, r, () => (r.length ? r.map((d) => `${d.removed ? 'removed' : 'forgot (already gone)'} ${d.hostIfname}${d.ip ? ` ${d.ip}` : ''}${d.netns ? ` (${d.netns})` : d.pid ? ` (pid ${d.pid})` : ''}`) : ['nothing to remove']));
+  return 0;
+}

@@ -1,0 +1,20 @@
+import { report, table, type CommonArgs } from '@boxkit/common';
+import { list } from '../list.js';
+
+export async function lsCommand(a: CommonArgs): Promise<number> {
+  const l = await list();
+  report(a, l, () => {
+    const out: string[] = [];
+    if (l.bridges.length) out.push(...table([['BRIDGE', 'ADDRESS', 'STATE'], ...l.bridges.map((b) => [b.name, b.cidr, b.present ? 'up' : 'missing'])]), '');
+    if (l.attachments.length) {
+      out.push(...table([['HOST-IF', 'NETNS/PID', 'IFNAME', 'ADDRESS', 'BRIDGE', 'STATE'],
+        ...l.attachments.map((x) => [x.hostIfname, x.netns ?? `pid ${x.pid}`, x.ifname, x.ip, x.bridge, x.present ? 'up' : 'gone'])]), '');
+    }
+    for (const n of l.nat) out.push(`nat ${n.cidr} (${n.chain})${n.outIf ? ` out ${n.outIf}` : ''}`);
+    for (const p of l.publish) out.push(`publish ${p.spec}`);
+    if (l.rules.length) out.push('', ...l.rules);
+    while (out[out.length - 1] === '') out.pop();
+    return out;
+  });
+  return 0;
+}

@@ -1,0 +1,20 @@
+import { report, table, UsageError, type CommonArgs } from '@boxkit/common';
+import { addNetns, listNetns, removeNetns } from '../netns.js';
+
+export async function netnsCommand(a: CommonArgs & { action: string; name?: string }): Promise<number> {
+  const opts = { dryRun: a.dryRun, verbose: a.verbose };
+  if (a.action === 'ls' || a.action === 'list') {
+    const l = listNetns();
+    report(a, l, () => (l.length ? table([['NAME'], ...l.map((n) => [n.name])]) : []));
+    return 0;
+  }
+  if (!a.name) throw new UsageError(`netns ${a.action}: a name is required`);
+  if (a.action === 'add') {
+    const r = await addNetns(a.name, opts);
+    if (!a.dryRun) report(a, r, () => [r.created ? `created netns ${r.name}` : `netns ${r.name} exists`]);
+  } else {
+    const r = await removeNetns(a.name, opts);
+    if (!a.dryRun) report(a, r, () => [r.removed ? `removed netns ${r.name}` : `netns ${r.name} was already gone`]);
+  }
+  return 0;
+}

@@ -1,0 +1,16 @@
+import { report, UsageError, type CommonArgs } from '@boxkit/common';
+import { addRoute, removeRoute } from '../route.js';
+
+export async function routeCommand(a: CommonArgs & { action: string; cidr: string; via: string; gw: string; dev?: string }): Promise<number> {
+  if (a.via !== 'via') throw new UsageError(`expected 'via', got '${a.via}'`, 'netsetup route add 10.10.14.0/24 via 198.18.0.2');
+  const spec = { cidr: a.cidr, via: a.gw, ...(a.dev ? { dev: a.dev } : {}) };
+  const opts = { dryRun: a.dryRun, verbose: a.verbose };
+  if (a.action === 'add') {
+    const r = await addRoute(spec, opts);
+    if (!a.dryRun) report(a, r, () => [`route ${r.cidr} via ${r.via}${r.dev ? ` dev ${r.dev}` : ''}`]);
+  } else {
+    const r = await removeRoute(spec, opts);
+    if (!a.dryRun) report(a, r, () => [`${r.removed ? 'removed' : 'already gone:'} route ${r.cidr} via ${r.via}`]);
+  }
+  return 0;
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { contains, hosts, parseCidr } from '../src/cidr.js';
+import { attachOps, deriveHostIfname, parseSpecLine } from '../src/attach.js';
+import { linkDelOps } from '../src/detach.js';
+import { parseSave, words } from '../src/iptables.js';
+import { renderOp, renderOps } from '../src/ops.js';
+import { parsePublish, publishString } from '../src/publish.js';
+import { renderAttach, renderPublish, renderRoute } from '../src/render.js';
+import { allocate } from '../src/ipam.js';
+import type { NetState } from '../src/state.js';
+
+describe('cidr', () => {
+  it('parses and normalises', () => {
+    expect(parseCidr('10.10.15.1/24')).toEqual({ ip: '10.10.15.1', prefix: 24, network: '10.10.15.0' });
+    expect(contains(parseCidr('10.10.15.0/24'), '10.10.15.254')).toBe(true);
+    expect(contains(parseCidr('10.10.15.0/24'), '10.10.16.1')).toBe(false);
+    expect([...hosts(parseCidr('10.0.0.0/30'))]).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+  it.each(['10.10.15.1', '10.10.15.256/24', '10.10.15.1/33', 'x/24', '10.10.15.1/24/1', '010.1.1.1/8'])('rejects %s with exit 2', (s) => {
+    expect(() => parseCidr(s)).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+});
+
+describe('ipam', () => {
+  const state = (ips: string[]): NetState => ({
+    version: 1, nat: {}, publish: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } },
+    attachments: Object.fromEntries(ips.map((ip, i) => [`h${i}`, { hostIfname: `h${i}`, ifname: 'eth0', nsInode: i, bridge: 'br', ip, auto: true, hairpin: false, created: '' }])),
+  });
+  it('skips the gateway and leased addresses', () => {
+    expect(allocate(state([]), '10.77.1.1/24', new Set())).toBe('10.77.1.2/24');
+    expect(allocate(state(['10.77.1.2/24', '10.77.1.4/24']), '10.77.1.1/24', new Set(['10.77.1.3']))).toBe('10.77.1.5/24');
+  });
+  it('fails when the subnet is full', () => {
+    expect(() => allocate(state(['10.77.1.2/30']), '10.77.1.1/30', new Set())).toThrow(/no free address/);
+  });
+});
+
+describe('attach plan', () => {
+  it('creates the peer inside the namespace and renders article-style lines', () => {
+    const o = attachOps({
+      spec: { netns: 'ns1', bridge: 'mydocker' }, ns: { netns: 'ns1' }, inode: 1, ifname: 'eth0', hostIfname: 'machine1',
+      bridgeCidr: '10.10.15.1/24', ip: '10.10.15.2/24', gateway: '10.10.15.1', hairpin: true,
+    });
+    expect(renderOps([...o.host, ...o.inside])).toEqual([
+      'ip link add machine1 type veth peer name eth0 netns ns1',
+      'ip link set machine1 master mydocker',
+      'ip link set machine1 type bridge_slave hairpin on',
+      'ip link set machine1 up',
+      'ip netns exec ns1 ip link set lo up',
+      'ip netns exec ns1 ip addr add 10.10.15.2/24 dev eth0',
+      'ip netns exec ns1 ip link set eth0 up',
+      'ip netns exec ns1 ip route add default via 10.10.15.1 dev eth0',
+    ]);
+  });
+  it('renders pid targets with nsenter', () => {
+    expect(renderOp({ kind: 'ip', ns: { pid: 42 }, args: ['addr', 'add', '10.0.0.2/24', 'dev', 'eth0'] })).toBe('nsenter -t 42 -n ip addr add 10.0.0.2/24 dev eth0');
+  });
+  it('derives short, distinct, stable host names', () => {
+    const a = deriveHostIfname(4026532001, 'eth0');
+    expect(a).toMatch(/^bk[0-9a-f]{11}$/);
+    expect(deriveHostIfname(4026532001, 'eth0')).toBe(a);
+    expect(deriveHostIfname(4026532002, 'eth0')).not.toBe(a);
+    expect(deriveHostIfname(4026532001, 'eth1')).not.toBe(a);
+  });
+  it('parses JSON lines with the flag names', () => {
+    expect(parseSpecLine('{"netns":"c1","bridge":"br","host-ifname":"x"}', 1)).toMatchObject({ netns: 'c1', bridge: 'br', hostIfname: 'x' });
+    expect(() => parseSpecLine('{"netns":"c1","colour":"red"}', 3)).toThrow(/line 3: unknown field 'colour'/);
+    expect(() => parseSpecLine('nope', 2)).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+  it('deletes many links through one link group, never group 0', () => {
+    expect(renderOps(linkDelOps(['a']))).toEqual(['ip link del a']);
+    const ops = renderOps(linkDelOps(['a', 'b']));
+    const g = /group (\d+)$/.exec(ops[2]!)![1];
+    expect(Number(g)).toBeGreaterThan(0);
+    expect(ops).toEqual([`ip link set dev a group ${g}`, `ip link set dev b group ${g}`, `ip link del group ${g}`]);
+  });
+});
+
+describe('iptables', () => {
+  it('splits save lines keeping quoted comments', () => {
+    expect(words('-A X -m comment --comment "boxkit nat 10.0.0.0/8: inside" -j RETURN')).toEqual(['-A', 'X', '-m', 'comment', '--comment', 'boxkit nat 10.0.0.0/8: inside', '-j', 'RETURN']);
+    const t = parseSave('*nat\n:POSTROUTING ACCEPT [0:0]\n:BOXKIT-X - [0:0]\n-A POSTROUTING -m comment --comment "boxkit a" -j BOXKIT-X\nCOMMIT\n');
+    expect([...t.chains]).toEqual(['POSTROUTING', 'BOXKIT-X']);
+    expect(t.rules[0]).toMatchObject({ chain: 'POSTROUTING', comment: 'boxkit a' });
+  });
+  it('renders negation bare, as the article does', () => {
+    expect(renderOp({ kind: 'ipt', table: 'nat', args: ['-A', 'C', '!', '-d', '224.0.0.0/4', '-j', 'MASQUERADE'] })).toBe('iptables -t nat -A C ! -d 224.0.0.0/4 -j MASQUERADE');
+  });
+});
+
+describe('publish spec', () => {
+  it('parses like docker -p', () => {
+    expect(parsePublish('8080:10.10.15.2:80')).toEqual({ hostPort: 8080, containerIp: '10.10.15.2', containerPort: 80, proto: 'tcp' });
+    expect(publishString(parsePublish('53:10.10.15.2:53/udp', '203.0.113.1'))).toBe('203.0.113.1:53:10.10.15.2:53/udp');
+  });
+  it.each(['0:10.0.0.1:80', '65536:10.0.0.1:80', '80:10.0.0.1:0', '80:10.0.0:80', '80:10.0.0.1:80/sctp', '80'])('rejects %s', (s) => {
+    expect(() => parsePublish(s)).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+});
+
+describe('render netsetup commands', () => {
+  it('gives the CLI line for a library call', () => {
+    expect(renderAttach({ pid: 42, bridge: 'mydocker' })).toBe('netsetup veth --pid 42 --bridge mydocker --ip auto');
+    expect(renderPublish(parsePublish('8080:10.0.0.2:80', '203.0.113.1'), true)).toBe('netsetup publish rm 8080:10.0.0.2:80/tcp --host-ip 203.0.113.1');
+    expect(renderRoute({ cidr: '10.10.14.0/24', via: '198.18.0.2' })).toBe('netsetup route add 10.10.14.0/24 via 198.18.0.2');
+  });
+});
