@@ -81,6 +81,7 @@ const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; work
   runsCommand: true,
   builder: (y) =>
     y.positional('name', { type: 'string', demandOption: true })
+      .positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' })
       .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra NAME=VALUE' })
       .option('workdir', { alias: 'w', type: 'string', default: '/', describe: 'working directory inside' })
       .option('privileged', { type: 'boolean', default: false, describe: 'keep all capabilities' })

@@ -12,7 +12,7 @@ export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | n
   const rec = mustFind(a.name);
   if (!isAlive(rec)) throw new BoxkitError('ESRCH', `${rec.name}: container is not running`, { hint: `run ps -a` });
   const env = containerEnv({ env: parseEnv(a.env ?? []), tty: false }, rec.hostname);
-  const child = execInContainer(rec, argv, { env, workdir: a.workdir, privileged: a.privileged, detach: a.detach });
+  const child = await execInContainer(rec, argv, { env, workdir: a.workdir, privileged: a.privileged, detach: a.detach });
   if (a.detach) {
     child.close();
     return 0;

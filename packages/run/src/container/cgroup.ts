@@ -1,105 +1,50 @@
 /**
- * The container's cgroup with its limits. Adapter over the cg library.
+ * The container's cgroup with its limits, through the cg library: one
+ * group `boxkit-<name>` in every hierarchy, under --cgroup-parent
+ * (default: the `boxkit` subtree at each hierarchy's root, like docker's
+ * /docker; `self` nests it under the caller's own cgroup, as tests do).
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { shellQuote } from '@boxkit/common';
+import { attach, createGroup, limitArgs, removeGroup, resolveGroup, type Group } from '@boxkit/cg';
 import type { Limits } from './spec.js';
 
-const CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'freezer'];
-const ROOT = '/sys/fs/cgroup';
-
 export interface CgroupPlan {
-  /** 'self' or a path below each hierarchy's root */
   parent: string;
   name: string;
   limits: Limits;
 }
 
-function selfPath(ctrl: string): string {
-  for (const l of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-    const [, ctrls, path] = l.split(':');
-    if (ctrls?.split(',').includes(ctrl)) return path!;
-  }
-  return '/';
-}
-
-/** The group's path relative to each hierarchy root (resolved now, stable afterwards). */
-export function cgroupPath(c: CgroupPlan, ctrl = 'memory'): string {
-  const parent = c.parent === 'self' ? selfPath(ctrl) : `/${c.parent}`;
-  return join(parent, c.name);
-}
-
-function limitFiles(l: Limits): [string, string, string][] {
-  const out: [string, string, string][] = [];
-  if (l.cpuQuota !== undefined) {
-    out.push(['cpu', 'cpu.cfs_period_us', String(l.cpuPeriod ?? 100000)]);
-    out.push(['cpu', 'cpu.cfs_quota_us', String(l.cpuQuota)]);
-  }
-  if (l.memory !== undefined) out.push(['memory', 'memory.limit_in_bytes', String(l.memory)]);
-  if (l.pids !== undefined) out.push(['pids', 'pids.max', String(l.pids)]);
-  return out;
-}
+/** cg's name for the default subtree is 'root' (its `boxkit` directory). */
+const cgParent = (p: string): string => (p === 'boxkit' ? 'root' : p);
 
 export function cgroupShell(c: CgroupPlan): string {
-  const l = c.limits;
-  return shellQuote([
-    'cg', 'create', '--parent', c.parent, c.name,
-    ...(l.cpuQuota !== undefined ? ['--cpu-quota', String(l.cpuQuota), '--cpu-period', String(l.cpuPeriod ?? 100000)] : []),
-    ...(l.memory !== undefined ? ['--memory', String(l.memory)] : []),
-    ...(l.pids !== undefined ? ['--pids', String(l.pids)] : []),
-  ]);
+  const parent = cgParent(c.parent) === 'root' ? [] : ['--parent', c.parent];
+  return shellQuote(['cg', 'create', c.name, ...parent, ...limitArgs(c.limits)]);
 }
 
 export function attachShell(c: CgroupPlan, pid: string): string {
-  return shellQuote(['cg', 'attach', '--parent', c.parent, c.name, pid]);
+  const parent = cgParent(c.parent) === 'root' ? [] : ['--parent', c.parent];
+  return `${shellQuote(['cg', 'attach', c.name, ...parent])} ${pid}`;
 }
 
-export function removeShell(c: CgroupPlan): string {
-  return shellQuote(['cg', 'rm', '--parent', c.parent, c.name]);
+export function group(parent: string, name: string): Group {
+  return resolveGroup(name, { parent: cgParent(parent) });
 }
 
-/** Create the group in every hierarchy; returns the paths (for the record). */
-export function createCgroup(c: CgroupPlan): string[] {
-  const made: string[] = [];
-  try {
-    for (const ctrl of CONTROLLERS) {
-      const dir = join(ROOT, ctrl, cgroupPath(c, ctrl));
-      if (!existsSync(join(ROOT, ctrl))) continue;
-      mkdirSync(join(dir, '..'), { recursive: true });
-      mkdirSync(dir);
-      made.push(dir);
-    }
-    for (const [ctrl, file, value] of limitFiles(c.limits)) writeFileSync(join(ROOT, ctrl, cgroupPath(c, ctrl), file), value);
-  } catch (e) {
-    removeDirs(made);
-    throw e;
-  }
-  return made;
+/** Create the group with its limits; an existing group of that name is an error (a leftover: run gc). */
+export async function createCgroup(c: CgroupPlan): Promise<Group> {
+  return createGroup(c.name, c.limits, { parent: cgParent(c.parent), mode: 'create' });
 }
 
-export function attachCgroup(dirs: string[], pid: number): void {
-  for (const d of dirs) writeFileSync(join(d, 'cgroup.procs'), String(pid));
+export async function attachCgroup(g: Group, pid: number): Promise<void> {
+  await attach(g, pid);
 }
 
-function removeDirs(dirs: string[]): void {
-  for (const d of [...dirs].reverse()) {
-    try {
-      rmdirSync(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  }
-}
-
-/** Remove the group; retries while the last processes are still exiting (EBUSY). */
-export async function removeCgroup(dirs: string[]): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      return removeDirs(dirs);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || i > 50) throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+/**
+ * Remove the group (as resolved when it was made: `self` means the creator's
+ * cgroup, not the caller's); processes still in it are killed first.
+ */
+export async function removeCgroup(g: Group | undefined): Promise<void> {
+  if (!g) return;
+  await removeGroup(g, { kill: true });
 }

@@ -5,7 +5,7 @@
  * execs. Each piece is recorded as soon as it exists, so a failure undoes
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
-import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BoxkitError, Cleanup, EXIT, UsageError } from '@boxkit/common';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
@@ -16,9 +16,9 @@ import { ensureDefaultRootfs } from '../rootfs/default.js';
 import { containerEnv, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
-import { attachCgroup, createCgroup, cgroupPath, removeCgroup } from './cgroup.js';
-import { mountUnion, unmountUnion } from './union.js';
-import { setupNetwork, teardownNetwork } from './network.js';
+import { attachCgroup, attachShell, cgroupShell, createCgroup, removeCgroup } from './cgroup.js';
+import { mountUnion, unionShell, unmountUnion } from './union.js';
+import { netShell, setupNetwork, teardownNetwork } from './network.js';
 
 export interface Started {
   rec: ContainerRecord;
@@ -72,17 +72,16 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   undo.push(() => rmSync(containerData(id), { recursive: true, force: true }));
   let child: Child | undefined;
   try {
-    trace(`unionfs mount ${lowers.map((l) => `--lower ${l}`).join(' ')} --upper ${rec.upper} ${rec.mountpoint}`);
-    mountUnion({ lowers, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint });
+    const union = { lowers, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint };
+    trace(unionShell(union));
+    mountUnion(union);
     undo.push(() => unmountUnion(rec.mountpoint));
     writeIdentity(rec.mountpoint, hostname);
 
-    const cg = { parent: spec.cgroupParent, name: `boxkit-${name}`, limits: spec.limits };
-    trace(`cg create --parent ${cg.parent} ${cg.name}`);
-    rec.cgroup = cgroupPath(cg);
-    rec.cgroupParent = spec.cgroupParent;
-    rec.cgroupDirs = createCgroup(cg);
-    undo.push(() => removeCgroup(rec.cgroupDirs ?? []));
+    const cg = { parent: spec.cgroupParent, name, limits: spec.limits };
+    trace(cgroupShell(cg));
+    rec.cgroup = await createCgroup(cg);
+    undo.push(() => removeCgroup(rec.cgroup));
     save(rec);
 
     let stdio: [number, number, number] | undefined;
@@ -111,13 +110,16 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     rec.pidStart = startTime(c.pid);
     save(rec);
 
-    trace(`cg attach ${cg.name} ${c.pid}`);
-    attachCgroup(rec.cgroupDirs, c.pid);
+    trace(attachShell(cg, String(c.pid)));
+    await attachCgroup(rec.cgroup, c.pid);
     const hostVeth = hostVethName(id);
     rec.net = { mode: spec.net.mode, ...(spec.net.mode === 'bridge' ? { bridge: spec.net.bridge, hostVeth } : {}) };
     save(rec);
-    rec.net = await setupNetwork({ spec, hostVeth }, c.pid);
+    const netPlan = { spec, hostVeth };
+    for (const l of netShell(netPlan, String(c.pid))) trace(l);
     undo.push(() => teardownNetwork(rec.net));
+    rec.net = await setupNetwork(netPlan, c.pid);
+    if (rec.net.ip) addHost(rec.mountpoint, rec.net.ip.split('/')[0]!, hostname);
     rec.status = 'running';
     rec.started = new Date().toISOString();
     save(rec);
@@ -148,5 +150,13 @@ function writeIdentity(root: string, hostname: string): void {
     writeFileSync(join(root, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
   } catch {
     // a rootfs without /etc: the container still runs
+  }
+}
+
+function addHost(root: string, ip: string, hostname: string): void {
+  try {
+    appendFileSync(join(root, 'etc', 'hosts'), `${ip}\t${hostname}\n`);
+  } catch {
+    // no /etc: nothing to tell
   }
 }

@@ -34,10 +34,10 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions): Step[]
   return steps;
 }
 
-export function execInContainer(rec: ContainerRecord, argv: string[], o: ExecOptions): Child {
+export async function execInContainer(rec: ContainerRecord, argv: string[], o: ExecOptions): Promise<Child> {
   const child = spawn({ flags: 0, steps: execProgram(rec.pid!, argv, o), pdeathsig: o.detach ? 0 : 9 });
   try {
-    attachCgroup(rec.cgroupDirs ?? [], child.pid);
+    if (rec.cgroup) await attachCgroup(rec.cgroup, child.pid);
   } catch (e) {
     child.abort();
     void child.wait();

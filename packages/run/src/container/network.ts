@@ -1,27 +1,90 @@
 /**
- * The container's network: nothing (a fresh netns with lo), the host's, or
- * a veth pair from a bridge with an address (IPAM), a default route, NAT
- * and published ports. Adapter over the netsetup library.
+ * The container's network, through the netsetup library: nothing (a fresh
+ * netns with only lo), the host's, or a bridge: the bridge (made on first
+ * use for the default boxkit0, like docker0) with NAT for its subnet, a
+ * veth pair whose peer is created inside the held child's netns, an
+ * address from IPAM (or --ip), the default route, and published ports.
  */
+import { shellQuote, UsageError } from '@boxkit/common';
+import { attach, bridgeCidr, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
-import type { ContainerSpec } from './spec.js';
+import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec } from './spec.js';
+
+/** The default bridge's subnet (podman's default, away from docker's 172.17/16). */
+export const DEFAULT_BRIDGE_CIDR = '10.88.0.1/16';
 
 export interface NetPlan {
   spec: ContainerSpec;
   hostVeth: string;
 }
 
-/** Shell lines for --dry-run; PID stands for the held child's pid. */
-export function netShell(_p: NetPlan, _pid: string): string[] {
-  return [];
+/** The bridge's own address for a bridge that does not exist yet, or undefined (then: error). */
+function bridgeAddressFor(p: NetPlan, bridge: string): string | undefined {
+  if (bridge === DEFAULT_BRIDGE) return DEFAULT_BRIDGE_CIDR;
+  if (p.spec.ip && p.spec.ip !== 'auto') {
+    // the first host of the container's subnet, as the article's 10.10.15.1/24
+    const c = parseCidr(p.spec.ip);
+    const n = nsParseCidr(p.spec.ip);
+    const first = n.network.split('.').map(Number);
+    first[3]! += 1;
+    return `${first.join('.')}/${c.prefix}`;
+  }
+  return undefined;
+}
+
+function networkOf(cidr: string): string {
+  const n = nsParseCidr(cidr);
+  return `${n.network}/${n.prefix}`;
+}
+
+/** Shell lines for --dry-run; $PID stands for the held child's pid. */
+export function netShell(p: NetPlan, pid: string): string[] {
+  const n = p.spec.net;
+  if (n.mode !== 'bridge') return [];
+  const lines: string[] = [];
+  const addr = bridgeAddressFor(p, n.bridge);
+  if (addr) {
+    lines.push(shellQuote(['netsetup', 'bridge', n.bridge, addr]));
+    lines.push(shellQuote(['netsetup', 'nat', networkOf(addr)]));
+  }
+  lines.push(`IP=$(${shellQuote(['netsetup', 'veth', '--pid'])} ${pid} ${shellQuote(['--bridge', n.bridge, '--ip', p.spec.ip ?? 'auto', '--host-ifname', p.hostVeth, '--json'])} | jq -r '.[0].ip // .ip' | cut -d/ -f1)`);
+  for (const pub of p.spec.publish) {
+    lines.push(`netsetup publish ${pub.hostPort}:"$IP":${pub.containerPort}/${pub.proto}`);
+  }
+  return lines;
 }
 
 /** Set up the network for the held child `pid`; returns what to record. */
-export async function setupNetwork(p: NetPlan, _pid: number): Promise<NetRecord> {
+export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return { mode: n.mode };
-  throw new Error('bridge networking is not wired yet');
+  let cidr = await bridgeCidr(n.bridge);
+  if (!cidr) {
+    const addr = bridgeAddressFor(p, n.bridge);
+    if (!addr) {
+      throw new UsageError(`no bridge '${n.bridge}'`, `create it (netsetup bridge ${n.bridge} 10.10.15.1/24) or give --ip CIDR`);
+    }
+    await ensureBridge(n.bridge, addr);
+    cidr = addr;
+  }
+  await ensureNat(networkOf(cidr));
+  const a = await attach({ pid, bridge: n.bridge, ip: p.spec.ip ?? 'auto', hostIfname: p.hostVeth, hairpin: true });
+  const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
+  const containerIp = a.ip.split('/')[0]!;
+  try {
+    for (const pub of p.spec.publish) {
+      await publish({ hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto });
+      rec.publish!.push(pub);
+    }
+  } catch (e) {
+    await teardownNetwork(rec);
+    throw e;
+  }
+  return rec;
 }
 
-/** Undo setupNetwork; tolerant of what is already gone. */
-export async function teardownNetwork(_net: NetRecord): Promise<void> {}
+/** Undo setupNetwork (veth, lease, published ports); what is gone is fine. The bridge and NAT stay, like docker0. */
+export async function teardownNetwork(net: NetRecord): Promise<void> {
+  if (net.mode !== 'bridge' || !net.hostVeth) return;
+  await detach({ hostIfname: net.hostVeth });
+}

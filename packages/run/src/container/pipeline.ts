@@ -19,14 +19,14 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   const lines: string[] = [];
   if (!spec.rootfs && !spec.image) lines.push('run rootfs --default');
   lines.push(unionShell({ lowers: [...[...spec.layers].reverse(), rootfs], upper: `${dir}/upper`, work: `${dir}/work`, mountpoint: mnt }));
-  const cg = { parent: spec.cgroupParent, name: `boxkit-${name}`, limits: spec.limits };
+  const cg = { parent: spec.cgroupParent, name, limits: spec.limits };
   lines.push(cgroupShell(cg));
   const ns = ['--uts', '--ipc', '--pid', '--mount', ...(spec.net.mode === 'host' ? [] : ['--net'])];
   lines.push(
     `PID=$(${shellQuote(['ns-clone', ...ns, '--hostname', spec.hostname ?? name, '--root', mnt, '--wait-for-setup', '--detach', '--json', '--', ...spec.command])} | jq -r .pid)`,
   );
-  lines.push(attachShell(cg, '$PID').replace("'$PID'", '"$PID"'));
-  lines.push(...netShell({ spec, hostVeth: hostVethName('0123456789ab') }, '$PID'));
+  lines.push(attachShell(cg, '"$PID"'));
+  lines.push(...netShell({ spec, hostVeth: hostVethName('0123456789ab') }, '"$PID"'));
   lines.push('ns-clone release "$PID"');
   return lines;
 }

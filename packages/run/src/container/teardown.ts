@@ -31,11 +31,6 @@ export async function killContainer(rec: ContainerRecord): Promise<void> {
   await until(() => !isAlive(rec), 5000);
 }
 
-/** The cgroup dirs the record names. */
-export function cgroupDirs(rec: ContainerRecord): string[] {
-  return rec.cgroupDirs ?? [];
-}
-
 /** Remove everything of `rec`. */
 export async function teardown(rec: ContainerRecord): Promise<void> {
   await killContainer(rec);
@@ -48,7 +43,7 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
     }
   };
   await step(() => teardownNetwork(rec.net));
-  await step(() => removeCgroup(cgroupDirs(rec)));
+  await step(() => removeCgroup(rec.cgroup));
   await step(() => unmountUnion(rec.mountpoint));
   await step(() => rmSync(containerData(rec.id), { recursive: true, force: true }));
   if (errors.length) throw errors[0];

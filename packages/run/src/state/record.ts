@@ -1,3 +1,5 @@
+import type { Group } from '@boxkit/cg';
+
 /**
  * What `run` remembers about a container: enough to show it (ps, inspect),
  * to join it (exec), and to take every piece of it apart again (rm, gc),
@@ -37,9 +39,8 @@ export interface ContainerRecord {
   hostname: string;
   net: NetRecord;
   /** cgroup path relative to each hierarchy's root, and where the hierarchies were */
-  cgroup?: string;
-  cgroupParent?: string;
-  cgroupDirs?: string[];
+  /** the cgroup as the cg library resolved it (a directory per hierarchy) */
+  cgroup?: Group;
   detach: boolean;
   autoRemove: boolean;
   logs?: { stdout: string; stderr: string };
