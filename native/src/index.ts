@@ -5,3 +5,4 @@ export * from './libc.js';
 export * from './children.js';
 export * from './trampoline.js';
 export { koffi, trampolinePath } from './lib.js';
+export * from './xattr.js';

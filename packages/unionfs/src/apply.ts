@@ -1,0 +1,83 @@
+/**
+ * Carry out a union plan: one loop (common applyPlan) over steps that each
+ * know their syscall, their shell line and their undo, so a failure leaves
+ * nothing this invocation made behind.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { applyPlan, BoxkitError, type PlanStep } from '@boxkit/common';
+import { mount, MNT, SysError, umount2 } from '@boxkit/native';
+import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.js';
+import { stepShell } from './render.js';
+import type { UnionOptions } from './spec.js';
+
+/** What a mounted union is made of (the fields of `--json`). */
+export interface UnionMount {
+  mountpoint: string;
+  driver: string;
+  lowers: string[];
+  upper?: string;
+  work?: string;
+  readonly: boolean;
+  /** false when the same union was already mounted there. */
+  mounted: boolean;
+}
+
+export interface MountRunOptions {
+  dryRun?: boolean;
+  verbose?: boolean;
+  print?: (line: string) => void;
+}
+
+function mountError(e: unknown, target: string): unknown {
+  if (!(e instanceof SysError)) return e;
+  const hint = e.code === 'EPERM' ? 'mounting needs root (CAP_SYS_ADMIN)' : 'overlay logs the reason in the kernel log: dmesg | tail';
+  return new BoxkitError(e.code, `mount ${target}: ${e.message.replace(/^mount \S+: /, '')}`, { hint, cause: e });
+}
+
+const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) => Pick<PlanStep, 'apply' | 'undo'> } = {
+  mkdir: (s) => ({
+    apply: () => void mkdirSync(s.path, { recursive: true, mode: 0o755 }),
+    // made by this invocation: overlay may have put its work/ inside meanwhile
+    undo: () => rmSync(s.path, { recursive: true, force: true }),
+  }),
+  extract: (s) => ({
+    apply: async () => {
+      const { extractLayer } = await import('./extract.js');
+      extractLayer(s.tar, s.dir);
+    },
+    undo: () => rmSync(s.dir, { recursive: true, force: true }),
+  }),
+  mount: (s) => ({
+    apply: () => {
+      try {
+        mount(s.source, s.target, s.fstype, s.flags, s.data);
+      } catch (e) {
+        throw mountError(e, s.target);
+      }
+    },
+    undo: () => umount2(s.target, MNT.DETACH),
+  }),
+};
+
+export function toPlanSteps(plan: UnionPlan): PlanStep[] {
+  return plan.steps.map((s) => ({ shell: stepShell(s), ...(APPLY[s.kind] as (x: UnionStep) => Pick<PlanStep, 'apply' | 'undo'>)(s) }));
+}
+
+export function describeMount(plan: UnionPlan): UnionMount {
+  return {
+    mountpoint: plan.mountpoint, driver: plan.driver, lowers: plan.lowers,
+    ...(plan.upper ? { upper: plan.upper, work: plan.work! } : {}),
+    readonly: plan.readonly, mounted: !plan.already,
+  };
+}
+
+/** Apply a plan made by planUnion. */
+export async function applyUnion(plan: UnionPlan, opts: MountRunOptions = {}): Promise<UnionMount> {
+  await applyPlan(toPlanSteps(plan), opts);
+  return describeMount(plan);
+}
+
+/** Plan and mount a union in one call (the library form of `unionfs mount`). */
+export async function mountUnion(opts: UnionOptions, run: MountRunOptions = {}, env: PlanEnv = {}): Promise<UnionMount> {
+  return applyUnion(planUnion(opts, env), run);
+}

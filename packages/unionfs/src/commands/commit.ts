@@ -1,0 +1,37 @@
+/** unionfs commit / extract: upper layer <-> OCI layer tarball. */
+import { existsSync } from 'node:fs';
+import { report, shellQuote, UsageError, type CommonArgs } from '@boxkit/common';
+import { commitLayer } from '../commit.js';
+import { extractLayer } from '../extract.js';
+import { realPath, statOrUndefined } from '../paths.js';
+import { resolveTarget } from '../target.js';
+
+export async function runCommit(a: CommonArgs & { target: string; output: string }): Promise<number> {
+  const t = resolveTarget(a.target);
+  const out = realPath(a.output);
+  if (statOrUndefined(out)?.isDirectory()) throw new UsageError(`${out}: is a directory`, 'give a file name: layer.tar');
+  if (out.startsWith(`${t.upper}/`)) throw new UsageError(`${out}: the tarball would be inside the layer it holds`);
+  if (a.dryRun) {
+    process.stdout.write(`# ${shellQuote(['unionfs', 'commit', t.upper, out])}  (tar of the upper, overlay whiteouts as .wh. files)\n`);
+    return 0;
+  }
+  if (a.verbose) process.stderr.write(`+ unionfs commit ${shellQuote([t.upper, out])}\n`);
+  const r = commitLayer(t.upper, out);
+  report(a, r, () => [`${r.output}: ${r.entries} entries (${r.whiteouts} whiteouts), ${r.bytes} bytes, ${r.digest}`]);
+  return 0;
+}
+
+export async function runExtract(a: CommonArgs & { tarball: string; dir: string }): Promise<number> {
+  const tar = realPath(a.tarball);
+  const dir = realPath(a.dir);
+  if (!statOrUndefined(tar)?.isFile()) throw new UsageError(`${tar}: no such file`);
+  if (existsSync(dir)) throw new UsageError(`${dir}: already exists`, 'extract into a new directory');
+  if (a.dryRun) {
+    process.stdout.write(`${shellQuote(['unionfs', 'extract', tar, dir])}\n`);
+    return 0;
+  }
+  if (a.verbose) process.stderr.write(`+ ${shellQuote(['unionfs', 'extract', tar, dir])}\n`);
+  const r = extractLayer(tar, dir);
+  report(a, r, () => [`${r.dir}: ${r.entries} entries (${r.whiteouts} whiteouts)`]);
+  return 0;
+}

@@ -1,0 +1,50 @@
+/** unionfs mount: parse -> plan -> apply -> report. */
+import { report, UsageError, warn, type CommonArgs } from '@boxkit/common';
+import { planUnion } from '../plan.js';
+import { applyUnion } from '../apply.js';
+
+export interface MountArgs extends CommonArgs {
+  paths: string[];
+  lower?: string[] | undefined;
+  lowerTar?: string[] | undefined;
+  upper?: string | undefined;
+  work?: string | undefined;
+  branch?: string[] | undefined;
+  o?: string | undefined;
+  udba?: string | undefined;
+  driver: string;
+  readonly: boolean;
+}
+
+/** `[SOURCE] MOUNTPOINT`: aufs and overlay commands name a dummy source first. */
+function mountpointOf(paths: string[]): string {
+  if (paths.length === 1) return paths[0]!;
+  if (paths.length === 2 && ['none', 'overlay', 'aufs'].includes(paths[0]!)) return paths[1]!;
+  throw new UsageError(`expected one mount point, got: ${paths.join(' ')}`, 'layers are given with --lower/--upper or -o br=');
+}
+
+export async function runMount(a: MountArgs): Promise<number> {
+  const plan = planUnion({
+    mountpoint: mountpointOf(a.paths.map(String)),
+    ...(a.lower ? { lowers: a.lower } : {}),
+    ...(a.lowerTar ? { lowerTars: a.lowerTar } : {}),
+    ...(a.upper !== undefined ? { upper: a.upper } : {}),
+    ...(a.work !== undefined ? { work: a.work } : {}),
+    ...(a.branch ? { branches: a.branch } : {}),
+    ...(a.o !== undefined ? { aufsOptions: a.o } : {}),
+    ...(a.udba !== undefined ? { udba: a.udba } : {}),
+    driver: a.driver,
+    readonly: a.readonly,
+  });
+  if (plan.notice) warn('unionfs', plan.notice);
+  if (a.dryRun && plan.already) {
+    process.stdout.write(`# ${plan.mountpoint}: this union is already mounted\n`);
+    return 0;
+  }
+  const m = await applyUnion(plan, { dryRun: a.dryRun, verbose: a.verbose });
+  if (a.dryRun) return 0;
+  report(a, { ...m, options: plan.mount.data }, () => [
+    `${m.mounted ? 'mounted' : 'already mounted'} ${m.mountpoint} (${m.driver}${m.readonly ? ', read-only' : ''}): ${m.upper ? `upper ${m.upper}, ` : ''}lower ${m.lowers.join(':')}`,
+  ]);
+  return 0;
+}

@@ -1,0 +1,106 @@
+/**
+ * An upper layer as an OCI layer tarball (image-spec layer.md): overlay
+ * whiteouts become `.wh.<name>` files, opaque directories get a
+ * `.wh..wh..opq` entry, overlay's own xattrs are dropped, and ownership,
+ * modes, other xattrs, hard links and symlinks are kept.
+ */
+import { readlinkSync, renameSync, rmSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { listxattr, getxattr } from '@boxkit/native';
+import { TarWriter, type TarEntry, type TarType } from './tar.js';
+import { walkLayer, type LayerEntry } from './walk.js';
+import { devMajor, devMinor, OVERLAY_XATTR, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+
+export interface CommitResult {
+  output: string;
+  upper: string;
+  entries: number;
+  whiteouts: number;
+  bytes: number;
+  /** sha256 of the uncompressed tarball: the layer's diff_id */
+  digest: string;
+}
+
+function typeOf(e: LayerEntry): TarType | undefined {
+  const st = e.st;
+  if (st.isDirectory()) return 'dir';
+  if (st.isFile()) return 'file';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return undefined; // sockets are not layer content (docker skips them too)
+}
+
+function xattrsOf(abs: string): Record<string, Buffer> | undefined {
+  const out: Record<string, Buffer> = {};
+  for (const name of listxattr(abs)) {
+    if (OVERLAY_XATTR.test(name)) continue;
+    const v = getxattr(abs, name);
+    if (v) out[name] = v;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+function whiteoutEntry(name: string, e: LayerEntry): TarEntry {
+  return { name, type: 'file', mode: 0o600, uid: Number(e.st.uid), gid: Number(e.st.gid), mtime: Number(e.st.mtimeMs / 1000n), size: 0 };
+}
+
+export function commitLayer(upper: string, output: string): CommitResult {
+  const tmp = join(dirname(output), `.${basename(output)}.${process.pid}.tmp`);
+  const tar = new TarWriter(tmp);
+  const links = new Map<string, string>();
+  let whiteouts = 0;
+  try {
+    for (const e of walkLayer(upper)) {
+      const r = e.role;
+      if (r.role === 'meta') continue;
+      if (r.role === 'whiteout') {
+        const slash = r.target.lastIndexOf('/');
+        tar.add(whiteoutEntry(`${r.target.slice(0, slash + 1)}${WH_PREFIX}${r.target.slice(slash + 1)}`, e));
+        whiteouts++;
+        continue;
+      }
+      // written right after its directory's own entry, below
+      if (r.role === 'opaque-marker') continue;
+      const type = typeOf(e);
+      if (!type) continue;
+      const st = e.st;
+      const base: TarEntry = {
+        name: type === 'dir' ? `${e.rel}/` : e.rel,
+        type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid),
+        mtime: Number(st.mtimeMs / 1000n),
+      };
+      const xattrs = xattrsOf(e.abs);
+      if (xattrs) base.xattrs = xattrs;
+      if (type === 'file' && st.nlink > 1n) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = links.get(key);
+        if (first !== undefined) {
+          tar.add({ ...base, type: 'link', linkname: first, size: 0 });
+          continue;
+        }
+        links.set(key, e.rel);
+      }
+      if (type === 'file') tar.add({ ...base, size: Number(st.size) }, e.abs);
+      else if (type === 'symlink') tar.add({ ...base, linkname: readlinkSync(e.abs) });
+      else if (type === 'char' || type === 'block') tar.add({ ...base, devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev) });
+      else tar.add(base);
+      if (type === 'dir' && e.opaque) {
+        tar.add(whiteoutEntry(`${e.rel}/${WH_OPAQUE}`, e));
+        whiteouts++;
+      }
+    }
+    const digest = tar.finish();
+    renameSync(tmp, output);
+    return { output, upper, entries: tar.entries, whiteouts, bytes: tar.bytes, digest };
+  } catch (err) {
+    try {
+      tar.abort();
+    } catch {
+      // already closed
+    }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * What an upper layer changed against its lowers, as docker diff reports
+ * it: A added, C changed, D deleted, one path each, sorted. Like docker, a
+ * directory counts as changed when a child was added or deleted, or when
+ * its mode, owner or mtime differ from the lower one. Unlike docker (which
+ * reports an opaque directory as deleted and re-added), an opaque directory
+ * is C and the lower entries it hides are D.
+ */
+import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { isOverlayWhiteout, hasOpaqueXattr, roleOf } from './whiteout.js';
+import { walkLayer } from './walk.js';
+
+export type ChangeKind = 'A' | 'C' | 'D';
+export interface Change {
+  kind: ChangeKind;
+  /** absolute inside the union: /etc/hosts */
+  path: string;
+}
+
+function lst(p: string): BigIntStats | undefined {
+  try {
+    return lstatSync(p, { bigint: true });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The merged view of the lowers at `rel`: the topmost lower that has it,
+ * stopping at a whiteout, at an opaque ancestor or at a non-directory ancestor.
+ */
+export function lowerLookup(lowers: string[], rel: string): BigIntStats | undefined {
+  const parts = rel.split('/');
+  for (const lower of lowers) {
+    let blocked = false;
+    for (let i = 1; i < parts.length && !blocked; i++) {
+      const anc = join(lower, ...parts.slice(0, i));
+      const st = lst(anc);
+      if (!st) break;
+      if (!st.isDirectory() || roleOf(parts.slice(0, i).join('/'), st).role === 'whiteout') blocked = true;
+    }
+    const st = blocked ? undefined : lst(join(lower, rel));
+    if (st) {
+      if (isOverlayWhiteout(st) || lst(join(lower, ...parts.slice(0, -1), `.wh.${parts.at(-1)}`))) return undefined;
+      return st;
+    }
+    if (blocked || lst(join(lower, ...parts.slice(0, -1), `.wh.${parts.at(-1)}`))) return undefined;
+    // an opaque ancestor in this lower hides everything below it
+    for (let i = parts.length - 1; i >= 1; i--) {
+      const anc = join(lower, ...parts.slice(0, i));
+      if (lst(anc)?.isDirectory() && (hasOpaqueXattr(anc) || lst(join(anc, '.wh..wh..opq')))) return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Names the lowers show in directory `rel` (merged, whiteouts applied). */
+function lowerNames(lowers: string[], rel: string): string[] {
+  const seen = new Set<string>();
+  for (const lower of lowers) {
+    try {
+      for (const n of readdirSync(join(lower, rel))) if (!n.startsWith('.wh.')) seen.add(n);
+    } catch {
+      // not a directory in this lower
+    }
+  }
+  return [...seen].filter((n) => lowerLookup(lowers, rel ? `${rel}/${n}` : n));
+}
+
+function sameDir(a: BigIntStats, b: BigIntStats): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeNs === b.mtimeNs;
+}
+
+export function diffLayers(upper: string, lowers: string[]): Change[] {
+  const changes = new Map<string, ChangeKind>();
+  const opaqueDirs = new Set<string>();
+  const parentOf = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
+  const touchParent = (rel: string) => {
+    const parent = parentOf(rel);
+    if (parent && !changes.has(parent)) changes.set(parent, 'C');
+  };
+  const underOpaque = (rel: string) => {
+    for (let p = parentOf(rel); p; p = parentOf(p)) if (opaqueDirs.has(p)) return true;
+    return false;
+  };
+  for (const e of walkLayer(upper)) {
+    if (e.role.role === 'meta' || e.role.role === 'opaque-marker') continue;
+    if (e.role.role === 'whiteout') {
+      // a whiteout for something no lower has (or already hidden) changes nothing visible
+      if (underOpaque(e.role.target) || !lowerLookup(lowers, e.role.target)) continue;
+      changes.set(e.role.target, 'D');
+      touchParent(e.role.target);
+      continue;
+    }
+    const below = underOpaque(e.rel) ? undefined : lowerLookup(lowers, e.rel);
+    if (!below) {
+      changes.set(e.rel, 'A');
+      touchParent(e.rel);
+    } else if (!e.st.isDirectory() || !below.isDirectory()) {
+      changes.set(e.rel, 'C');
+    } else if (e.opaque || !sameDir(e.st, below)) {
+      changes.set(e.rel, 'C');
+    }
+    if (e.st.isDirectory() && e.opaque && below?.isDirectory()) {
+      opaqueDirs.add(e.rel);
+      const mine = new Set(readdirSync(e.abs));
+      for (const n of lowerNames(lowers, e.rel)) {
+        if (!mine.has(n)) changes.set(`${e.rel}/${n}`, 'D');
+      }
+    }
+  }
+  return [...changes].map(([p, kind]) => ({ kind, path: `/${p}` })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

@@ -1,0 +1,98 @@
+/**
+ * Extract an OCI layer tarball into a directory overlay can use as a lower
+ * layer: `.wh.<name>` becomes a 0/0 character device (overlay's whiteout)
+ * and `.wh..wh..opq` the trusted.overlay.opaque="y" xattr on its directory.
+ * It extracts into a temporary sibling and renames it into place, so the
+ * layer dir is either complete or absent.
+ */
+import { chmodSync, lchownSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UsageError } from '@boxkit/common';
+import { mknod, setxattr, S_IF } from '@boxkit/native';
+import { TarReader, type ReadEntry } from './tarread.js';
+import { WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+
+export interface ExtractResult {
+  dir: string;
+  entries: number;
+  whiteouts: number;
+}
+
+/** A layer path made safe: relative, no '..', no empty parts. */
+function cleanName(name: string, tar: string): string {
+  const parts = name.split('/').filter((p) => p && p !== '.');
+  if (parts.includes('..')) throw new UsageError(`${tar}: entry '${name}' escapes the layer`);
+  return parts.join('/');
+}
+
+const NODE_TYPE: Record<string, number> = { '3': S_IF.CHR, '4': S_IF.BLK, '6': S_IF.FIFO };
+
+function writeData(r: TarReader, e: ReadEntry, path: string): void {
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    for (let off = 0; off < e.size; off += 1 << 20) {
+      const chunk = r.read(e.offset + off, Math.min(1 << 20, e.size - off));
+      let w = 0;
+      while (w < chunk.length) w += writeSync(fd, chunk, w);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function extractLayer(tar: string, dir: string): ExtractResult {
+  const tmp = `${dir}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true, mode: 0o755 });
+  const r = new TarReader(tar);
+  const dirs: [string, ReadEntry][] = [];
+  let entries = 0, whiteouts = 0;
+  try {
+    for (const e of r.entries()) {
+      const rel = cleanName(e.name, tar);
+      if (!rel) continue;
+      const path = join(tmp, rel);
+      const base = rel.split('/').pop()!;
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+      entries++;
+      if (base === WH_OPAQUE) {
+        setxattr(dirname(path), 'trusted.overlay.opaque', 'y');
+        whiteouts++;
+        continue;
+      }
+      if (base.startsWith(WH_PREFIX)) {
+        const target = join(dirname(path), base.slice(WH_PREFIX.length));
+        rmSync(target, { recursive: true, force: true });
+        mknod(target, S_IF.CHR, 0, 0);
+        whiteouts++;
+        continue;
+      }
+      if (e.typeflag !== '5') rmSync(path, { recursive: true, force: true });
+      switch (e.typeflag) {
+        case '5': mkdirSync(path, { recursive: true, mode: 0o700 }); dirs.push([path, e]); break;
+        case '1': linkSync(join(tmp, cleanName(e.linkname, tar)), path); continue; // shares the inode: nothing more to set
+        case '2': symlinkSync(e.linkname, path); break;
+        case '3': case '4': case '6': mknod(path, NODE_TYPE[e.typeflag]! | (e.mode & 0o7777), e.devmajor, e.devminor); break;
+        case '0': case '7': writeData(r, e, path); break;
+        default: continue; // unknown types are skipped, as tar does with a warning
+      }
+      for (const [k, v] of Object.entries(e.xattrs)) setxattr(path, k, v);
+      lchownSync(path, e.uid, e.gid);
+      if (e.typeflag !== '2' && e.typeflag !== '5') chmodSync(path, e.mode & 0o7777);
+      if (e.typeflag !== '5') lutimesSync(path, e.mtime, e.mtime);
+    }
+    // directories last: adding children changed their mtimes
+    for (const [path, e] of dirs.reverse()) {
+      chmodSync(path, e.mode & 0o7777);
+      lutimesSync(path, e.mtime, e.mtime);
+    }
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+    renameSync(tmp, dir);
+    return { dir, entries, whiteouts };
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  } finally {
+    r.close();
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Paths as the kernel will see them: absolute, symlinks resolved (so that
+ * "inside a lower" checks cannot be fooled and mountinfo shows the same
+ * strings), including paths that do not exist yet.
+ */
+import { realpathSync, statSync, type Stats } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+
+/** realpath of the longest existing prefix, plus the rest. */
+export function realPath(p: string, cwd = process.cwd()): string {
+  const abs = resolve(cwd, p);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = dirname(abs);
+    if (parent === abs) return abs;
+    return resolve(realPath(parent), basename(abs));
+  }
+}
+
+/** a is b or below it. */
+export function inside(a: string, b: string): boolean {
+  return a === b || a.startsWith(b.endsWith('/') ? b : `${b}/`);
+}
+
+export function statOrUndefined(p: string): Stats | undefined {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Plan a union mount: check everything the kernel would refuse (or that
+ * would silently do the wrong thing) before anything changes, then list
+ * the steps as data. Bad input throws UsageError (exit 2) from here.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
+import { MS } from '@boxkit/native';
+import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
+import { inside, realPath, statOrUndefined } from './paths.js';
+import { normalize, type DriverName, type UnionOptions } from './spec.js';
+import { findUnion } from './mountinfo.js';
+
+export interface MountCall {
+  source: string;
+  target: string;
+  fstype: string;
+  flags: number;
+  data: string;
+}
+
+/** Plan steps: plain data; apply.ts gives each its syscall, shell line and undo. */
+export type UnionStep =
+  | { kind: 'mkdir'; path: string }
+  | { kind: 'extract'; tar: string; dir: string }
+  | ({ kind: 'mount' } & MountCall);
+
+export interface UnionPlan {
+  driver: DriverName;
+  /** What the user asked for: auto, overlay or aufs. */
+  requested: string;
+  /** The request used aufs syntax (br=, --branch). */
+  aufsSyntax: boolean;
+  mountpoint: string;
+  /** Lower layers, topmost first, absolute (extracted tarballs included). */
+  lowers: string[];
+  /** The layer tarballs among the lowers (they come first) and where each is extracted. */
+  layerTars: { tar: string; dir: string }[];
+  upper?: string;
+  work?: string;
+  readonly: boolean;
+  udba?: string;
+  mount: MountCall;
+  steps: UnionStep[];
+  /** The one line for stderr when aufs syntax is carried out with overlay. */
+  notice?: string;
+  /** The same union is already mounted there: nothing to do. */
+  already: boolean;
+}
+
+export interface PlanEnv {
+  /** Filesystems the kernel has (default: /proc/filesystems). */
+  filesystems?: Set<string>;
+  cwd?: string;
+  /** mountinfo to check for an existing union (default: /proc/self/mountinfo). */
+  mountinfo?: string;
+}
+
+function dirOrMissing(what: string, p: string): 'dir' | 'missing' {
+  const st = statOrUndefined(p);
+  if (!st) return 'missing';
+  if (!st.isDirectory()) throw new UsageError(`${what} ${p}: not a directory`);
+  return 'dir';
+}
+
+/** A layer tarball's content address: the dir it is extracted to under the data dir. */
+export function layerDirFor(tar: string): string {
+  const digest = createHash('sha256').update(readFileSync(tar)).digest('hex');
+  return dataDir('unionfs', 'layers', digest);
+}
+
+export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
+  const spec = normalize(opts);
+  const cwd = env.cwd ?? process.cwd();
+  const fs = env.filesystems ?? kernelFilesystems();
+  const driver = pickDriver(spec.driver, fs);
+  if (!fs.has(DRIVERS[driver].fstype)) {
+    throw new BoxkitError('ENODEV', `driver ${driver}: this kernel has no ${DRIVERS[driver].fstype} filesystem`, {
+      hint: `use --driver auto (picks ${fs.has('overlay') ? 'overlay' : 'what the kernel has'})`,
+    });
+  }
+  const steps: UnionStep[] = [];
+
+  const layerTars: { tar: string; dir: string }[] = [];
+  for (const t of spec.lowerTars) {
+    const tar = realPath(t, cwd);
+    const st = statOrUndefined(tar);
+    if (!st?.isFile()) throw new UsageError(`lower tarball ${tar}: no such file`);
+    const dir = layerDirFor(tar);
+    if (!statOrUndefined(dir)) steps.push({ kind: 'extract', tar, dir });
+    layerTars.push({ tar, dir });
+  }
+  const lowers = layerTars.map((t) => t.dir);
+  for (const l of spec.lowers) {
+    const p = realPath(l, cwd);
+    if (dirOrMissing('lower layer', p) === 'missing') throw new UsageError(`lower layer ${p}: no such directory`);
+    if (lowers.includes(p)) throw new UsageError(`lower layer ${p} is given twice`);
+    lowers.push(p);
+  }
+  if (lowers.length > MAX_LOWERS) throw new UsageError(`too many layers: ${lowers.length} (overlay stacks at most ${MAX_LOWERS})`);
+
+  const upper = spec.upper ? realPath(spec.upper, cwd) : undefined;
+  const work = upper ? (spec.work ? realPath(spec.work, cwd) : join(dirname(upper), `${basename(upper)}.work`)) : undefined;
+  if (upper && work) {
+    for (const l of lowers) {
+      if (inside(upper, l)) throw new UsageError(`upper ${upper} is ${upper === l ? 'the same as' : 'inside'} lower layer ${l}`, 'the upper must be a directory of its own, outside every lower layer');
+      if (inside(l, upper)) throw new UsageError(`lower layer ${l} is inside upper ${upper}`);
+      if (inside(work, l)) throw new UsageError(`work dir ${work} is inside lower layer ${l}`);
+    }
+    if (inside(work, upper) || inside(upper, work)) throw new UsageError(`work dir ${work} and upper ${upper} overlap`, 'give a --work dir beside the upper, not inside it');
+    for (const [what, p] of [['upper', upper], ['work dir', work]] as const) {
+      if (dirOrMissing(what, p) === 'missing') steps.push({ kind: 'mkdir', path: p });
+    }
+  } else if (lowers.length < 2) {
+    throw new UsageError('a read-only union needs at least two lower layers (overlay refuses one)', 'add --upper DIR (with --readonly to keep it read-only), or bind-mount the single layer: mount --bind -o ro');
+  }
+
+  const mountpoint = realPath(spec.mountpoint, cwd);
+  if (lowers.includes(mountpoint) || mountpoint === upper || mountpoint === work) {
+    throw new UsageError(`mount point ${mountpoint} is one of the layers`);
+  }
+  if (dirOrMissing('mount point', mountpoint) === 'missing') steps.push({ kind: 'mkdir', path: mountpoint });
+
+  const layers = { lowers, ...(upper ? { upper, work } : {}), ...(spec.udba ? { udba: spec.udba } : {}) };
+  const data = DRIVERS[driver].options(layers);
+  if (driver === 'overlay' && Buffer.byteLength(data) > MAX_OPTIONS) {
+    throw new UsageError(
+      `too many layers for one mount option: ${Buffer.byteLength(data)} bytes > ${MAX_OPTIONS} (${lowers.length} lower layers)`,
+      'use fewer or shorter layer paths, or squash layers: unionfs commit + --lower-tar',
+    );
+  }
+  const flags = spec.readonly ? MS.RDONLY : 0;
+  const mount: MountCall = { source: DRIVERS[driver].source, target: mountpoint, fstype: DRIVERS[driver].fstype, flags, data };
+
+  const existing = findUnion(mountpoint, env.mountinfo);
+  let already = false;
+  if (existing) {
+    const same = existing.driver === driver && existing.upper === upper && existing.lowers.join(':') === lowers.join(':');
+    if (!same) {
+      throw new BoxkitError('EBUSY', `mount ${mountpoint}: another union is mounted there (${existing.lowers.join(':')})`, {
+        hint: `unionfs umount ${mountpoint} first`,
+      });
+    }
+    already = true;
+  }
+  steps.push({ kind: 'mount', ...mount });
+
+  const notice = spec.aufsSyntax && driver === 'overlay'
+    ? `aufs is not in this kernel: mounting the branches with overlay (lowerdir=${lowers.join(':')}${upper ? `, upperdir=${upper}` : ''})${spec.udba ? `; udba=${spec.udba} has no overlay equivalent and is ignored` : ''}`
+    : undefined;
+  return {
+    driver, requested: spec.driver, aufsSyntax: spec.aufsSyntax, mountpoint, lowers, layerTars,
+    ...(upper ? { upper, work } : {}), readonly: spec.readonly, ...(spec.udba ? { udba: spec.udba } : {}),
+    mount, steps: already ? [] : steps, ...(notice ? { notice } : {}), already,
+  };
+}

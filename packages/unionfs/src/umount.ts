@@ -1,0 +1,51 @@
+/**
+ * Unmount a union. What is not mounted is already gone: success. A busy
+ * mount says so and names the ways out (lazy detach, or find the users).
+ */
+import { BoxkitError, UsageError } from '@boxkit/common';
+import { MNT, SysError, umount2 } from '@boxkit/native';
+import { findUnion, isMountpoint } from './mountinfo.js';
+import { realPath, statOrUndefined } from './paths.js';
+
+export interface UmountResult {
+  mountpoint: string;
+  /** false when nothing was mounted there (idempotent success). */
+  unmounted: boolean;
+}
+
+export interface UmountOptions {
+  lazy?: boolean;
+  dryRun?: boolean;
+  print?: (line: string) => void;
+  mountinfo?: string;
+}
+
+export function umountShell(mountpoint: string, lazy = false): string {
+  return ['umount', ...(lazy ? ['-l'] : []), mountpoint].join(' ');
+}
+
+export function umountUnion(mnt: string, opts: UmountOptions = {}): UmountResult {
+  const mountpoint = realPath(mnt);
+  const st = statOrUndefined(mountpoint);
+  if (st && !st.isDirectory()) throw new UsageError(`umount ${mountpoint}: not a directory`);
+  if (!st || !isMountpoint(mountpoint, opts.mountinfo)) return { mountpoint, unmounted: false };
+  if (!findUnion(mountpoint, opts.mountinfo)) {
+    throw new UsageError(`umount ${mountpoint}: not a union mount`, 'unionfs ls shows the union mounts; use umount(8) for others');
+  }
+  if (opts.dryRun) {
+    (opts.print ?? ((l: string) => process.stdout.write(`${l}\n`)))(umountShell(mountpoint, opts.lazy));
+    return { mountpoint, unmounted: false };
+  }
+  try {
+    umount2(mountpoint, opts.lazy ? MNT.DETACH : 0);
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'EBUSY') {
+      throw new BoxkitError('EBUSY', `umount ${mountpoint}: the mount is busy (a process has a file or its cwd in it)`, {
+        hint: `find the users with: fuser -vm ${mountpoint}; or detach it now and free it later: unionfs umount --lazy ${mountpoint}`,
+      });
+    }
+    if (e instanceof SysError && e.code === 'EINVAL') return { mountpoint, unmounted: false };
+    throw e;
+  }
+  return { mountpoint, unmounted: true };
+}
