@@ -33,11 +33,11 @@ export function checkSupported(group: Group, limits: Limits): void {
     }
     const f = v === 1 ? spec.v1 : spec.v2;
     if ('unsupported' in f) throw new BoxkitError('ENOTSUP', `${key}: not possible on cgroup v${v}: ${f.unsupported}`);
-    if (v === 1) {
+    // memsw files exist only with swap accounting; the hierarchy root shows whether it is on
+    if (v === 1 && f.file.startsWith('memory.memsw')) {
       const mount = group.dirs.find((d) => d.controllers.includes(spec.controller))!.mount;
       if (!existsSync(join(mount, f.file))) {
-        const why = f.file.startsWith('memory.memsw') ? 'swap accounting is off (boot with swapaccount=1)' : 'the kernel lacks this file';
-        throw new BoxkitError('ENOTSUP', `${key}: ${join(mount, f.file)} does not exist: ${why}`);
+        throw new BoxkitError('ENOTSUP', `${key}: ${join(mount, f.file)} does not exist: swap accounting is off (boot with swapaccount=1)`);
       }
     }
   }

@@ -48,6 +48,9 @@ export const DEFAULT_PERIOD_US = 100_000;
 export function parseQuota(value: string | number): Limit {
   const s = String(value).trim();
   if (/^(max|-1)$/i.test(s)) return 'max';
+  if (!/^\d+$/.test(s) || Number(s) < QUOTA_MIN_US) {
+    throw new UsageError(`invalid cpu quota '${s}'`, `use at least ${QUOTA_MIN_US} µs (the kernel's minimum), or max`);
+  }
   return parseIntIn('cpu quota (µs)', s, QUOTA_MIN_US, 2 ** 53 - 1);
 }
 

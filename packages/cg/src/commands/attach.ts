@@ -1,0 +1,17 @@
+/** cg attach GROUP PID... (`-` reads PIDs from stdin, like `echo $$ >> cgroup.procs`). */
+import { BoxkitError, expandStdinArgs, UsageError, validatePid } from '@boxkit/common';
+import { existsSync } from 'node:fs';
+import { checkPids, planAttach } from '../membership.js';
+import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
+
+export async function runAttach(a: GroupArgs & { pids: (string | number)[] }): Promise<number> {
+  const pids = expandStdinArgs(a.pids ?? []).map(validatePid);
+  if (!pids.length) throw new UsageError('no PIDs given', "pass PIDs, or '-' to read them from stdin");
+  checkPids(pids);
+  const g = groupFrom(a);
+  const missing = g.dirs.filter((d) => !existsSync(d.path));
+  if (missing.length) throw new BoxkitError('ENOENT', `group ${g.name} does not exist: ${missing[0]!.path}`, { hint: `create it first: cg create ${g.name}` });
+  await apply(a, planAttach(g, pids));
+  reportGroup(a, g, `attached ${pids.join(' ')} to`, { pids });
+  return 0;
+}

@@ -1,0 +1,61 @@
+/**
+ * cg exec GROUP [limits] -- CMD: like cgexec, this process joins the group
+ * (in every hierarchy) and then becomes the command with execve, so the
+ * command's status, signals and stdio are its own and no supervisor stays
+ * behind. The command is looked up first, so a missing one exits 127 (not
+ * executable: 126) before anything changes.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { BoxkitError, EXIT, UsageError, shellQuote } from '@boxkit/common';
+import { parseLimits, type LimitFlags } from '../limits.js';
+import { planCreate } from '../create.js';
+import { planAttach } from '../membership.js';
+import { apply, groupFrom, type GroupArgs } from './common.js';
+
+/** Resolve argv[0] like execvp: a path with '/', else the first executable match in PATH. */
+export function resolveCommand(cmd: string, path = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string {
+  const candidates = cmd.includes('/') ? [cmd] : path.split(':').filter(Boolean).map((d) => join(d, cmd));
+  let found: string | undefined;
+  for (const c of candidates) {
+    try {
+      if (!statSync(c).isFile()) continue;
+    } catch {
+      continue;
+    }
+    found ??= c;
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // keep looking; report 126 if only non-executable ones exist
+    }
+  }
+  if (found) throw new BoxkitError('ENOEXEC', `${cmd}: permission denied`, { exitCode: EXIT.NOT_EXECUTABLE });
+  throw new BoxkitError('ENOENT', `${cmd}: command not found`, { exitCode: EXIT.NOT_FOUND });
+}
+
+export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
+  const argv = (a['--'] ?? []).map(String);
+  if (!argv.length) throw new UsageError('no command given', `put the command after --: cg exec ${a.group} -- CMD`);
+  const limits = parseLimits(a);
+  const g = groupFrom(a);
+  const file = resolveCommand(argv[0]!);
+  const steps = [...planCreate(g, limits, { mode: 'set' }), ...planAttach(g, [process.pid])];
+  if (a.dryRun) {
+    // this process's own pid means nothing to the reader: show the shell's
+    for (const s of steps) process.stdout.write(`${s.shell.replace(`echo ${process.pid} >`, 'echo $$ >')}\n`);
+    process.stdout.write(`exec ${shellQuote(argv)}\n`);
+    return 0;
+  }
+  await apply(a, steps);
+  if (a.verbose) process.stderr.write(`+ exec ${shellQuote(argv)}\n`);
+  const { execveReplace } = await import('@boxkit/native');
+  try {
+    await execveReplace(file, argv, process.env);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new BoxkitError('EEXEC', `exec ${argv[0]}: ${(e as Error).message}`, { exitCode: code === 'ENOENT' ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE });
+  }
+  return 0;
+}
