@@ -67,6 +67,9 @@ enum op {
   OP_EXEC = 28,       /* s0 path (searched in PATH when it has no '/'), i0 argc, s1.. argv, rest envp */
   OP_WRITE_FILE = 29, /* s0 path, s1 content */
   OP_SETPGID_FG = 30, /* new process group, made the terminal's foreground group when stdin is a tty */
+  OP_OPEN = 31,       /* s0 path; i0 target fd; i1 open flags: open and dup2 onto i0 (e.g. /dev/null for a detached child) */
+  OP_UNLINK = 32,     /* s0: remove a file (ENOENT is fine), e.g. a release fifo once it has been read */
+  OP_SETNS_FD = 33,   /* i0 fd opened by the parent (inherited through clone); i1 nstype */
 };
 
 #define OPF_OPTIONAL 0x10000u /* a failing optional step is skipped */
@@ -342,6 +345,18 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_MASK_PATH: return do_mask(s[0]);
   case OP_EXEC: return do_exec(r);
   case OP_WRITE_FILE: return write_file(s[0], s[1]);
+  case OP_OPEN: {
+    int fd = open(s[0], (int)i[1] | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    if (fd == (int)i[0]) return fcntl(fd, F_SETFD, 0);
+    int rc = dup2(fd, (int)i[0]) < 0 ? -1 : 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+  }
+  case OP_UNLINK: return unlink(s[0]) < 0 && errno != ENOENT ? -1 : 0;
+  case OP_SETNS_FD: return setns((int)i[0], (int)i[1]);
   case OP_SETPGID_FG:
     if (setpgid(0, 0) < 0) return -1;
     if (isatty(0)) {

@@ -10,7 +10,7 @@ type Fn = (...args: unknown[]) => number;
 interface Libc {
   unshare: Fn; setns: Fn; sethostname: Fn; mount: Fn; umount2: Fn; chroot: Fn; chdir: Fn;
   kill: Fn; prctl: Fn; waitpid: Fn; getpid: Fn; getuid: Fn; geteuid: Fn; getgid: Fn; execve: Fn;
-  fcntl: Fn; signal: Fn; close_range: Fn; flock: Fn; syscall: Fn; open: Fn; close: Fn;
+  fcntl: Fn; signal: Fn; close_range: Fn; flock: Fn; syscall: Fn; open: Fn; close: Fn; mkfifo: Fn;
 }
 let libc: Libc | undefined;
 
@@ -42,6 +42,7 @@ function lib(): Libc {
     syscall: f('long syscall(long number, ...)'),
     open: f('int open(const char *path, int flags, ...)'),
     close: f('int close(int fd)'),
+    mkfifo: f('int mkfifo(const char *path, uint32_t mode)'),
   };
   return libc;
 }
@@ -77,6 +78,10 @@ export function umountIfMounted(target: string, lazy = false): boolean {
     if (e instanceof SysError && (e.code === 'EINVAL' || e.code === 'ENOENT')) return false;
     throw e;
   }
+}
+/** mkfifo(3): Node has no API for named pipes. */
+export function mkfifo(path: string, mode = 0o600): void {
+  check(lib().mkfifo(path, mode), 'mkfifo', path);
 }
 export function chroot(path: string): void {
   check(lib().chroot(path), 'chroot', path);

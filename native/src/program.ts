@@ -34,6 +34,9 @@ export const OP = {
   EXEC: 28,
   WRITE_FILE: 29,
   SETPGID_FG: 30,
+  OPEN: 31,
+  UNLINK: 32,
+  SETNS_FD: 33,
 } as const;
 
 export type OpName = keyof typeof OP;

@@ -1,9 +1,34 @@
-import { main } from '@boxkit/common';
-import pkg from '../package.json' with { type: 'json' };
+/**
+ * ns-clone's entry. The common case (the default command with ordinary
+ * flags) is parsed by the small table-driven parser in options.ts and runs
+ * without loading yargs; help, subcommands and anything unusual go through
+ * the yargs wiring in wiring.ts, built from the same table.
+ */
+import { describeError, EXIT } from '@boxkit/common/errors';
+import { fastParse, normalizeArgv } from './options.js';
 
-void main({
-  name: 'ns-clone',
-  version: pkg.version,
-  description: pkg.description,
-  commands: [],
-});
+const SUBCOMMANDS = new Set(['enter', 'release']);
+
+async function fast(args: Record<string, unknown>): Promise<never> {
+  let code: number;
+  try {
+    const { runCommand } = await import('./commands/run.js');
+    code = await runCommand(args);
+  } catch (e) {
+    const d = describeError(e);
+    // ns-clone runs a command: its own failures are 125 (docker/env convention)
+    code = d.exitCode === EXIT.SYSTEM || d.exitCode === EXIT.USAGE ? EXIT.CANNOT_START : d.exitCode;
+    process.stderr.write(`ns-clone: ${d.message}\n${d.hint ? `hint: ${d.hint}\n` : ''}`);
+    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  }
+  process.exitCode = code;
+  // let stdout drain (a pipe) before leaving
+  process.stdout.write('', () => process.exit(code));
+  return new Promise(() => {}) as Promise<never>;
+}
+
+const argv = process.argv.slice(2);
+const normalized = SUBCOMMANDS.has(argv[0] ?? '') ? argv : normalizeArgv(argv);
+const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(normalized);
+if (parsed) void fast(parsed);
+else void import('./wiring.js').then((w) => w.yargsMain(normalized));

@@ -1,0 +1,138 @@
+/**
+ * From the default command's flags to a ContainerSpec plus how to run it.
+ * All validation that needs no system call happens here, before anything
+ * is created.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { UsageError } from '@boxkit/common/errors';
+import type { NamespaceKind } from '@boxkit/native';
+import type { ContainerSpec, NsPath } from './spec.js';
+import { NS_FLAGS, NS_ORDER } from './spec.js';
+import { mapsFromFlags } from './idmap.js';
+
+export interface RunFlags {
+  mount?: boolean; uts?: boolean; ipc?: boolean; pid?: boolean; net?: boolean; user?: boolean; cgroup?: boolean; time?: boolean;
+  all?: boolean;
+  persist?: string[];
+  netns?: string;
+  hostname?: string;
+  root?: string;
+  mountProc?: boolean;
+  readonlyRoot?: boolean;
+  mapRootUser?: boolean;
+  mapCurrentUser?: boolean;
+  mapUser?: number;
+  mapGroup?: number;
+  mapUsers?: (string | number)[];
+  mapGroups?: (string | number)[];
+  uid?: number;
+  gid?: number;
+  init?: boolean;
+  stopTimeout?: number;
+  detach?: boolean;
+  waitForSetup?: boolean;
+  setupFifo?: string;
+  setenv?: (string | number)[];
+  envClear?: boolean;
+  wd?: string;
+  newPrivs?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+  '--'?: (string | number)[];
+}
+
+export interface RunRequest {
+  spec: ContainerSpec;
+  detach: boolean;
+  stopTimeoutS: number;
+  waitForSetup: boolean;
+}
+
+const ALL: NamespaceKind[] = ['mnt', 'uts', 'ipc', 'pid', 'net', 'cgroup'];
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
+
+function id(kind: string, v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 0 || v > 0xfffffffe) throw new UsageError(`invalid ${kind} '${v}'`);
+  return v;
+}
+
+function parsePersist(items: (string | number)[]): NsPath[] {
+  return items.map((item) => {
+    const [name, ...rest] = String(item).split('=');
+    const kind = NS_FLAGS[name ?? ''];
+    const path = rest.join('=');
+    if (!kind) throw new UsageError(`unknown namespace '${name}' in --persist ${item}`, `one of: ${Object.keys(NS_FLAGS).join(', ')}`);
+    if (!path) throw new UsageError(`--persist ${item}: a path is needed (KIND=PATH)`);
+    return { kind, path: resolve(path) };
+  });
+}
+
+/** The netns to join: a bare name is looked up in /var/run/netns, as `ip netns` names them. */
+export function netnsPath(value: string): string {
+  if (value.includes('/')) return resolve(value);
+  if (value === '.' || value === '..' || !value) throw new UsageError(`invalid netns name '${value}'`);
+  return `/var/run/netns/${value}`;
+}
+
+function parseEnv(items: (string | number)[], base: Record<string, string>): Record<string, string> {
+  const env = { ...base };
+  for (const item of items) {
+    const s = String(item);
+    const eq = s.indexOf('=');
+    if (eq < 1) throw new UsageError(`invalid --setenv '${s}'`, 'use NAME=VALUE');
+    env[s.slice(0, eq)] = s.slice(eq + 1);
+  }
+  return env;
+}
+
+export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL || '/bin/sh'): RunRequest {
+  const kinds = new Set<NamespaceKind>();
+  for (const [flag, kind] of Object.entries(NS_FLAGS)) if (f[flag as keyof RunFlags]) kinds.add(kind);
+  if (f.all) for (const k of ALL) kinds.add(k);
+  const maps = mapsFromFlags({
+    mapRootUser: f.mapRootUser, mapCurrentUser: f.mapCurrentUser, mapUser: id('--map-user', f.mapUser), mapGroup: id('--map-group', f.mapGroup),
+    mapUsers: f.mapUsers?.map(String), mapGroups: f.mapGroups?.map(String),
+  }, process.geteuid!(), process.getegid!());
+  if (maps.uidMap || maps.gidMap) kinds.add('user');
+  if (f.hostname !== undefined) {
+    if (!HOSTNAME.test(f.hostname)) throw new UsageError(`invalid hostname '${f.hostname}'`, 'use 1-64 letters, digits, "." and "-"');
+    kinds.add('uts');
+  }
+  if (f.root !== undefined) kinds.add('mnt');
+  if (f.init) kinds.add('pid');
+  const persist = parsePersist(f.persist ?? []);
+  for (const p of persist) kinds.add(p.kind);
+  const argv = (f['--'] ?? []).map(String);
+  const baseEnv = f.envClear ? {} : (Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)));
+  const env = parseEnv(f.setenv ?? [], baseEnv);
+  const stop = f.stopTimeout ?? 10;
+  if (!Number.isFinite(stop) || stop < 0) throw new UsageError(`invalid --stop-timeout '${f.stopTimeout}'`);
+  if (f.wd !== undefined && !isAbsolute(f.wd)) throw new UsageError(`--wd ${f.wd}: must be an absolute path`);
+  if (f.setupFifo && !f.waitForSetup) throw new UsageError('--setup-fifo needs --wait-for-setup');
+  const namespaces = NS_ORDER.filter((k) => kinds.has(k));
+  const mountProc = f.mountProc ?? (kinds.has('pid') && kinds.has('mnt'));
+  if (mountProc && !kinds.has('mnt')) throw new UsageError('--mount-proc needs --mount (a new mount namespace)');
+  if (f.readonlyRoot && !kinds.has('mnt')) throw new UsageError('--readonly-root needs --mount or --root');
+  const spec: ContainerSpec = {
+    namespaces,
+    argv: argv.length ? argv : [f.root ? '/bin/sh' : defaultShell],
+    env,
+    ...(f.hostname !== undefined ? { hostname: f.hostname } : {}),
+    ...(f.root !== undefined ? { root: resolve(f.root) } : {}),
+    ...(mountProc ? { mountProc } : {}),
+    ...(f.readonlyRoot ? { readonlyRoot: true } : {}),
+    ...maps,
+    ...(f.netns !== undefined ? { join: [{ kind: 'net' as const, path: netnsPath(f.netns) }] } : {}),
+    ...(persist.length ? { persist } : {}),
+    ...(f.init ? { init: true } : {}),
+    ...(f.wd !== undefined ? { cwd: f.wd } : {}),
+    ...(f.uid !== undefined ? { uid: id('--uid', f.uid)! } : {}),
+    ...(f.gid !== undefined ? { gid: id('--gid', f.gid)! } : {}),
+    ...(f.newPrivs === false ? { noNewPrivs: true } : {}),
+    ...(f.detach ? { nullStdio: true } : { foreground: !!process.stdin.isTTY }),
+  };
+  if (!namespaces.length && !spec.join) throw new UsageError('no namespace to create or join', 'add --uts, --pid, --net ... (see --help)');
+  return { spec, detach: !!f.detach, stopTimeoutS: stop, waitForSetup: !!f.waitForSetup };
+}

@@ -1,0 +1,53 @@
+/** `ns-clone enter PID [--all|--net|...] -- CMD`: run CMD in a running process's namespaces (nsenter). */
+import { validatePid } from '@boxkit/common/validate';
+import { UsageError } from '@boxkit/common/errors';
+import type { NamespaceKind } from '@boxkit/native';
+import { NS_FLAGS, NS_ORDER } from '../spec.js';
+import { enterContainer, differentNamespaces } from '../enter.js';
+import { superviseContainer } from '../supervise.js';
+
+export interface EnterFlags {
+  pid: string | number;
+  all?: boolean;
+  wd?: string;
+  uid?: number;
+  gid?: number;
+  setenv?: (string | number)[];
+  envClear?: boolean;
+  newPrivs?: boolean;
+  stopTimeout?: number;
+  dryRun?: boolean;
+  verbose?: boolean;
+  '--'?: (string | number)[];
+  [ns: string]: unknown;
+}
+
+export async function enterCommand(f: EnterFlags): Promise<number> {
+  const pid = validatePid(f.pid);
+  const chosen = Object.entries(NS_FLAGS).filter(([flag]) => f[flag]).map(([, k]) => k);
+  let kinds: NamespaceKind[] = f.all ? differentNamespaces(pid) : NS_ORDER.filter((k) => chosen.includes(k));
+  if (f.all) kinds = [...new Set([...kinds, ...chosen])];
+  if (!kinds.length && !f.all) throw new UsageError('no namespace to enter', 'add --all, or --net, --mount, --pid ...');
+  const env: Record<string, string> = f.envClear ? {} : Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  for (const item of f.setenv ?? []) {
+    const s = String(item), eq = s.indexOf('=');
+    if (eq < 1) throw new UsageError(`invalid --setenv '${s}'`, 'use NAME=VALUE');
+    env[s.slice(0, eq)] = s.slice(eq + 1);
+  }
+  const argv = (f['--'] ?? []).map(String);
+  const cmd = argv.length ? argv : [process.env.SHELL || '/bin/sh'];
+  const opts = {
+    env,
+    ...(f.wd !== undefined ? { cwd: f.wd } : {}),
+    ...(f.uid !== undefined ? { uid: f.uid } : {}),
+    ...(f.gid !== undefined ? { gid: f.gid } : {}),
+    ...(f.newPrivs === false ? { noNewPrivs: true } : {}),
+    ...(f.verbose ? { trace: (l: string) => process.stderr.write(`+ ${l}\n`) } : {}),
+  };
+  if (f.dryRun) {
+    process.stdout.write(`nsenter --target ${pid} ${kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`).join(' ')} -- ${cmd.join(' ')}\n`);
+    return 0;
+  }
+  const c = await enterContainer(pid, kinds, cmd, opts);
+  return superviseContainer(c, { stopTimeoutS: f.stopTimeout ?? 10 });
+}

@@ -1,0 +1,44 @@
+/** The default command: create namespaces and run CMD in them. */
+import { rmSync } from 'node:fs';
+import { requestFromFlags, type RunFlags } from '../args.js';
+import { planContainer } from '../plan.js';
+import { startContainer } from '../container.js';
+import { superviseContainer } from '../supervise.js';
+import { createSetupFifo, recordFifo } from '../setup-fifo.js';
+
+const out = (l: string) => process.stdout.write(`${l}\n`);
+const err = (l: string) => process.stderr.write(`${l}\n`);
+
+export async function runCommand(f: RunFlags): Promise<number> {
+  const req = requestFromFlags(f);
+  if (f.dryRun) {
+    if (req.waitForSetup) req.spec.waitFifo = f.setupFifo ?? '$STATE/ns-clone/setup-XXXX.fifo';
+    for (const l of planContainer(req.spec).describe) out(l);
+    return 0;
+  }
+  let fifo: string | undefined;
+  if (req.waitForSetup) req.spec.waitFifo = fifo = createSetupFifo(f.setupFifo);
+  let c;
+  try {
+    c = await startContainer(req.spec, {
+      detach: req.detach,
+      noConfirm: fifo !== undefined,
+      ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
+    });
+  } catch (e) {
+    if (fifo) rmSync(fifo, { force: true });
+    throw e;
+  }
+  if (fifo) recordFifo(c.pid, fifo);
+  if (req.detach) {
+    const doc = { pid: c.pid, namespaces: c.namespaces, persisted: c.persisted, ...(fifo ? { setupFifo: fifo } : {}) };
+    if (f.json) out(JSON.stringify(doc, null, 2));
+    else out(String(c.pid));
+    return 0;
+  }
+  if (fifo) err(`ns-clone: pid ${c.pid} waits for setup: release it with 'ns-clone release ${c.pid}' (or: echo > ${fifo})`);
+  return superviseContainer(c, {
+    stopTimeoutS: req.stopTimeoutS,
+    onEscalate: () => err(`ns-clone: pid ${c.pid} still running ${req.stopTimeoutS}s after the stop signal: sending SIGKILL`),
+  });
+}

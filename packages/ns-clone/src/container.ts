@@ -1,0 +1,109 @@
+/**
+ * Starting a container: clone the child held at its first step, write its
+ * id maps, persist its namespace files, let the caller attach cgroups and
+ * network by pid, release it, and learn whether it reached execve. A
+ * failure on the way kills the child and undoes what this call made.
+ */
+import { spawn, StepError, NAMESPACES, type Child, type ExitStatus, type NamespaceKind } from '@boxkit/native';
+import { BoxkitError, EXIT } from '@boxkit/common/errors';
+import type { ContainerSpec } from './spec.js';
+import { planContainer, type ContainerPlan } from './plan.js';
+import { writeMaps } from './idmap.js';
+import { checkSpec } from './check.js';
+import { persistNamespace, unpersist } from './persist.js';
+
+export interface StartOptions {
+  /** Called with the child's host pid after the maps are written and before it runs anything else. */
+  beforeRelease?: (pid: number) => Promise<void> | void;
+  /** Do not tie the child's life to this process (no parent-death signal). */
+  detach?: boolean;
+  /** Print each step (the plan's lines) before running, like set -x. */
+  trace?: (line: string) => void;
+  /** Return once the child is released, without waiting for execve (used with a setup fifo). */
+  noConfirm?: boolean;
+}
+
+export interface RunningContainer {
+  /** The command's pid on the host (with --init: the init's). */
+  pid: number;
+  plan: ContainerPlan;
+  /** /proc/PID/ns/<file> for every namespace created. */
+  namespaces: Partial<Record<NamespaceKind, string>>;
+  /** Namespace files bind-mounted to outlive the process. */
+  persisted: string[];
+  /** Resolves once the child is reaped. */
+  wait(): Promise<ExitStatus>;
+  /** Send a signal (ESRCH ignored). */
+  signal(sig: NodeJS.Signals | number): void;
+}
+
+const EXEC_CODES: Record<string, number> = { ENOENT: EXIT.NOT_FOUND, ENOTDIR: EXIT.NOT_FOUND };
+
+/** A failed step as a BoxkitError with the docker/env exit code (127 not found, 126 not executable, else 125). */
+export function stepFailure(e: StepError): BoxkitError {
+  if (e.stepName === 'exec') {
+    const code = EXEC_CODES[e.code] ?? EXIT.NOT_EXECUTABLE;
+    const why = code === EXIT.NOT_FOUND ? 'command not found' : e.message.replace(/^exec( \S+)?: /, '');
+    return new BoxkitError(e.code, `exec ${e.object ?? ''}: ${why}`, { exitCode: code, cause: e });
+  }
+  return new BoxkitError(e.code, `setup step ${e.step} failed: ${e.message}`, { exitCode: EXIT.CANNOT_START, cause: e });
+}
+
+export function nsPaths(pid: number, kinds: readonly NamespaceKind[]): Partial<Record<NamespaceKind, string>> {
+  return Object.fromEntries(kinds.map((k) => [k, `/proc/${pid}/ns/${NAMESPACES[k].file}`]));
+}
+
+function signal(pid: number, sig: NodeJS.Signals | number): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** Start the container described by `spec`; resolves once CMD has been exec'd. */
+export async function startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<RunningContainer> {
+  checkSpec(spec);
+  const plan = planContainer(spec);
+  if (opts.trace) for (const l of plan.describe) opts.trace(l);
+  let child: Child;
+  try {
+    child = spawn({ flags: plan.flags, steps: plan.steps, pdeathsig: opts.detach ? 0 : 9 });
+  } catch (e) {
+    throw new BoxkitError('ECLONE', `clone: ${(e as Error).message}`, {
+      exitCode: EXIT.CANNOT_START,
+      cause: e,
+      ...((e as { code?: string }).code === 'EPERM' ? { hint: 'creating these namespaces needs root, or add --user (--map-root-user)' } : {}),
+    });
+  }
+  const persisted: string[] = [];
+  try {
+    await writeMaps(child.pid, spec.uidMap, spec.gidMap);
+    for (const p of spec.persist ?? []) {
+      persistNamespace(child.pid, p);
+      persisted.push(p.path);
+    }
+    await opts.beforeRelease?.(child.pid);
+    child.release();
+    if (!opts.noConfirm) child.confirmExec();
+    else child.close();
+  } catch (e) {
+    child.abort();
+    signal(child.pid, 'SIGKILL');
+    child.close();
+    await child.wait();
+    for (const p of persisted.reverse()) unpersist(p);
+    if (e instanceof StepError) throw stepFailure(e);
+    if (e instanceof BoxkitError) throw new BoxkitError(e.code, e.message, { exitCode: EXIT.CANNOT_START, cause: e, ...(e.hint ? { hint: e.hint } : {}) });
+    throw new BoxkitError('ESETUP', (e as Error).message, { exitCode: EXIT.CANNOT_START, cause: e });
+  }
+  const pid = child.pid;
+  return {
+    pid,
+    plan,
+    namespaces: nsPaths(pid, spec.namespaces),
+    persisted,
+    wait: () => child.wait(),
+    signal: (sig) => signal(pid, sig),
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Joining a running container's namespaces (nsenter): the namespace files
+ * are opened here, inherited by the clone() child, and joined with setns in
+ * the order that works (user first: it owns the others; mnt last: its root
+ * hides the host's /proc). Joining a PID or time namespace affects only
+ * children, so the child forks once more (SUPERVISE) before exec.
+ */
+import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { spawn, StepError, NAMESPACES, execStep, type Step, type NamespaceKind } from '@boxkit/native';
+import { BoxkitError, UsageError, EXIT } from '@boxkit/common/errors';
+import { NS_ORDER } from './spec.js';
+import { stepFailure, type RunningContainer } from './container.js';
+import { renderStep } from './render.js';
+
+export interface EnterOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  noNewPrivs?: boolean;
+  trace?: (line: string) => void;
+}
+
+/** The namespaces of `pid` that differ from this process's (what `--all` joins). */
+export function differentNamespaces(pid: number): NamespaceKind[] {
+  return NS_ORDER.filter((k) => {
+    const f = NAMESPACES[k].file;
+    try {
+      return readlinkSync(`/proc/${pid}/ns/${f}`) !== readlinkSync(`/proc/self/ns/${f}`);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The child's steps, given the fds of the namespace files (in NS_ORDER). */
+export function enterSteps(fds: { kind: NamespaceKind; fd: number }[], argv: string[], opts: EnterOptions): Step[] {
+  const steps: Step[] = fds.map(({ kind, fd }) => ({ op: 'SETNS_FD', ints: [fd, NAMESPACES[kind].flag] }));
+  const kinds = fds.map((f) => f.kind);
+  if (kinds.includes('pid') || kinds.includes('time')) steps.push({ op: 'SUPERVISE', ints: [0] });
+  if (opts.cwd) steps.push({ op: 'CHDIR', strs: [opts.cwd] });
+  // inside a user namespace, become its root unless told otherwise (nsenter does the same)
+  const gid = opts.gid ?? (kinds.includes('user') ? 0 : undefined);
+  const uid = opts.uid ?? (kinds.includes('user') ? 0 : undefined);
+  if (gid !== undefined || uid !== undefined) steps.push({ op: 'SETGROUPS', ints: [], optional: true });
+  if (gid !== undefined) steps.push({ op: 'SETRESGID', ints: [gid] });
+  if (uid !== undefined) steps.push({ op: 'SETRESUID', ints: [uid] });
+  if (opts.noNewPrivs) steps.push({ op: 'NO_NEW_PRIVS' });
+  steps.push({ op: 'RESET_SIGNALS' }, { op: 'STDIO_FIX' }, { op: 'CLOEXEC_FROM', ints: [3] });
+  steps.push(execStep(argv, opts.env ?? (process.env as Record<string, string>)));
+  return steps;
+}
+
+/** Run `argv` inside the namespaces `kinds` of process `pid`; resolves once it has been exec'd. */
+export async function enterContainer(pid: number, kinds: NamespaceKind[], argv: string[], opts: EnterOptions = {}): Promise<RunningContainer> {
+  if (!argv.length) throw new UsageError('no command to run');
+  const ordered = NS_ORDER.filter((k) => kinds.includes(k));
+  if (!ordered.length) throw new UsageError(`process ${pid} shares every namespace with this one: nothing to enter`, 'name the namespaces (--net, --mount ...)');
+  const fds: { kind: NamespaceKind; fd: number }[] = [];
+  try {
+    for (const kind of ordered) {
+      const path = `/proc/${pid}/ns/${NAMESPACES[kind].file}`;
+      try {
+        fds.push({ kind, fd: openSync(path, 'r') });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new BoxkitError(code ?? 'EOPEN', `enter ${pid}: ${code === 'ENOENT' ? 'no such process' : `cannot open ${path}: ${code}`}`, { exitCode: EXIT.CANNOT_START });
+      }
+    }
+    const steps = enterSteps(fds, argv, opts);
+    if (opts.trace) for (const s of steps) opts.trace(renderStep(s));
+    const child = spawn({ flags: 0, steps: [{ op: 'WAIT_SYNC' }, ...steps], pdeathsig: 9 });
+    child.release();
+    try {
+      child.confirmExec();
+    } catch (e) {
+      await child.wait();
+      throw e instanceof StepError ? stepFailure(e) : e;
+    }
+    return {
+      pid: child.pid,
+      plan: { flags: 0, steps, describe: steps.map(renderStep) },
+      namespaces: Object.fromEntries(ordered.map((k) => [k, `/proc/${pid}/ns/${NAMESPACES[k].file}`])),
+      persisted: [],
+      wait: () => child.wait(),
+      signal: (sig) => {
+        try {
+          process.kill(child.pid, sig);
+        } catch {
+          // gone
+        }
+      },
+    };
+  } finally {
+    for (const { fd } of fds) closeSync(fd);
+  }
+}

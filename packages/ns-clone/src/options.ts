@@ -1,0 +1,141 @@
+/**
+ * The flags of the default command, as one table: yargs is built from it
+ * (help, validation) and so is the small parser that runs the common case
+ * without loading yargs at all, which keeps ns-clone's start-up close to
+ * bare Node's. Whatever the small parser is unsure about goes to yargs.
+ */
+export type OptType = 'boolean' | 'string' | 'number' | 'array';
+
+export interface Opt {
+  type: OptType;
+  describe: string;
+  alias?: string;
+  group: string;
+  default?: unknown;
+}
+
+const NS = 'Namespaces (create):';
+const FS = 'Filesystem:';
+const ID = 'User namespace and ids:';
+const PROC = 'Process:';
+
+export const RUN_OPTIONS: Record<string, Opt> = {
+  mount: { type: 'boolean', group: NS, describe: 'new mount namespace (--mount=PATH also persists it at PATH)' },
+  uts: { type: 'boolean', group: NS, describe: 'new UTS namespace (hostname)' },
+  ipc: { type: 'boolean', group: NS, describe: 'new IPC namespace (SysV IPC, POSIX queues)' },
+  pid: { type: 'boolean', group: NS, describe: 'new PID namespace: CMD is PID 1' },
+  net: { type: 'boolean', group: NS, describe: 'new network namespace: only lo (--net=PATH persists it)' },
+  user: { type: 'boolean', group: NS, describe: 'new user namespace' },
+  cgroup: { type: 'boolean', group: NS, describe: 'new cgroup namespace (its root is the current cgroup)' },
+  time: { type: 'boolean', group: NS, describe: 'new time namespace (CMD runs in a forked child)' },
+  all: { type: 'boolean', group: NS, describe: 'all of the above except user and time' },
+  persist: { type: 'array', group: NS, describe: 'KIND=PATH: bind-mount the new namespace file at PATH (same as --KIND=PATH)' },
+  netns: { type: 'string', group: 'Namespaces (join):', describe: 'join a network namespace: a name in /var/run/netns or a path' },
+  hostname: { type: 'string', group: NS, describe: 'set the hostname (implies --uts)' },
+  root: { type: 'string', group: FS, describe: 'pivot_root into DIR (implies --mount); the old root is detached' },
+  'mount-proc': { type: 'boolean', group: FS, describe: 'mount a fresh /proc (default with --pid and --mount)' },
+  'readonly-root': { type: 'boolean', group: FS, describe: 'make the root filesystem read-only' },
+  'map-root-user': { type: 'boolean', alias: 'r', group: ID, describe: 'map root inside to your uid/gid outside (implies --user)' },
+  'map-current-user': { type: 'boolean', alias: 'c', group: ID, describe: 'map your uid/gid to the same ids inside (implies --user)' },
+  'map-user': { type: 'number', group: ID, describe: 'map UID inside to your uid outside (implies --user)' },
+  'map-group': { type: 'number', group: ID, describe: 'map GID inside to your gid outside (implies --user)' },
+  'map-users': { type: 'array', group: ID, describe: 'inner:outer:count uid range (repeatable; newuidmap when unprivileged)' },
+  'map-groups': { type: 'array', group: ID, describe: 'inner:outer:count gid range (repeatable; newgidmap when unprivileged)' },
+  uid: { type: 'number', group: ID, describe: 'run CMD as this uid inside' },
+  gid: { type: 'number', group: ID, describe: 'run CMD as this gid inside' },
+  init: { type: 'boolean', group: PROC, describe: 'a small init at PID 1 forwards signals and reaps orphans (CMD is PID 2; implies --pid)' },
+  'stop-timeout': { type: 'number', group: PROC, default: 10, describe: 'seconds after SIGINT/SIGTERM before SIGKILL' },
+  detach: { type: 'boolean', alias: 'd', group: PROC, describe: 'start CMD and print its pid and namespace files; do not wait' },
+  'wait-for-setup': { type: 'boolean', group: PROC, describe: 'CMD waits on a fifo until `ns-clone release PID` (see README)' },
+  'setup-fifo': { type: 'string', group: PROC, describe: 'the fifo for --wait-for-setup (default: made in the state dir)' },
+  setenv: { type: 'array', group: PROC, describe: 'NAME=VALUE in CMD\'s environment (repeatable)' },
+  'env-clear': { type: 'boolean', group: PROC, describe: 'start CMD with an empty environment (plus --setenv)' },
+  wd: { type: 'string', group: PROC, describe: 'working directory inside' },
+  'new-privs': { type: 'boolean', group: PROC, default: true, describe: 'use --no-new-privs to set PR_SET_NO_NEW_PRIVS (setuid bits stop working)' },
+  'dry-run': { type: 'boolean', group: 'Common options:', describe: 'print the plan as shell commands and change nothing' },
+  json: { type: 'boolean', group: 'Common options:', describe: 'print one JSON document on stdout (with --detach)' },
+  verbose: { type: 'boolean', alias: 'v', group: 'Common options:', describe: 'print each step before running it' },
+};
+
+const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
+const NS_NAMES = new Set(['mount', 'uts', 'ipc', 'pid', 'net', 'user', 'cgroup', 'time']);
+
+/**
+ * Rewrite `--KIND=PATH` (unshare's persist syntax, which yargs cannot
+ * express for a boolean) into `--KIND --persist KIND=PATH`, and put `--`
+ * before the command so its own flags are never taken for ours.
+ */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return [...out, ...argv.slice(i)];
+    const eq = /^--([a-z]+)=(.+)$/.exec(a);
+    if (eq && NS_NAMES.has(eq[1]!)) {
+      out.push(`--${eq[1]}`, '--persist', `${eq[1]}=${eq[2]}`);
+      continue;
+    }
+    if (!a.startsWith('-') || a === '-') return [...out, '--', ...argv.slice(i)];
+    out.push(a);
+    const name = a.startsWith('--') ? a.slice(2) : ALIASES.get(a.slice(1));
+    const opt = name ? RUN_OPTIONS[name] : undefined;
+    if (opt && opt.type !== 'boolean' && !a.includes('=') && i + 1 < argv.length) out.push(argv[++i]!);
+  }
+  return out;
+}
+
+export type RunArgs = Record<string, unknown> & { '--'?: string[] };
+
+/**
+ * Parse normalized argv for the default command, or return undefined when
+ * yargs should (help, unknown flags, missing values, a subcommand).
+ */
+export function fastParse(argv: readonly string[]): RunArgs | undefined {
+  const out: RunArgs = {};
+  for (const [k, o] of Object.entries(RUN_OPTIONS)) if (o.default !== undefined) out[camel(k)] = o.default;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out['--'] = argv.slice(i + 1);
+      return out;
+    }
+    let name: string | undefined, value: string | undefined;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (eq > 0) value = a.slice(eq + 1);
+    } else if (/^-[a-z]$/.test(a)) name = ALIASES.get(a[1]!);
+    else return undefined;
+    let negated = false;
+    if (name && !RUN_OPTIONS[name] && name.startsWith('no-') && RUN_OPTIONS[name.slice(3)]?.type === 'boolean') {
+      name = name.slice(3);
+      negated = true;
+    }
+    const opt = name ? RUN_OPTIONS[name] : undefined;
+    if (!opt || !name) return undefined;
+    const key = camel(name);
+    if (opt.type === 'boolean') {
+      if (value !== undefined) return undefined;
+      out[key] = !negated;
+      continue;
+    }
+    if (negated) return undefined;
+    if (value === undefined) {
+      if (i + 1 >= argv.length || argv[i + 1] === '--') return undefined;
+      value = argv[++i]!;
+    }
+    if (opt.type === 'number') {
+      if (!/^-?\d+(\.\d+)?$/.test(value)) return undefined;
+      out[key] = Number(value);
+    } else if (opt.type === 'array') out[key] = [...((out[key] as string[] | undefined) ?? []), value];
+    else out[key] = value;
+  }
+  out['--'] = [];
+  return out;
+}
+
+/** Register the table with yargs. */
+export function yargsOptions(): Record<string, { type: OptType; describe: string; alias?: string; group: string; default?: unknown }> {
+  return RUN_OPTIONS;
+}

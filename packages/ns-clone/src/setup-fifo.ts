@@ -1,0 +1,78 @@
+/**
+ * The setup handshake (--wait-for-setup). Before any setup inside, the
+ * child opens a fifo for reading and waits for one byte; a pipeline
+ * configures cgroups and network by pid meanwhile, then releases it:
+ *
+ *   pid=$(ns-clone --detach --wait-for-setup --net -- sleep 100)
+ *   cg attach web $pid && netsetup veth --pid $pid ...
+ *   ns-clone release $pid        # or: echo > FIFO (from the --json output)
+ *
+ * Opening the fifo and closing it without writing (`: > FIFO`) aborts the
+ * child instead: it exits 125 without running the command. The child
+ * removes the fifo once it has read it; `release` also removes the small
+ * state file that maps the pid to its fifo.
+ */
+import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { mkfifo } from '@boxkit/native';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
+
+/** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
+export function setupDir(): string {
+  const base = process.env.BOXKIT_STATE_DIR || (process.geteuid?.() === 0 ? '/run/boxkit' : `/tmp/boxkit-${process.geteuid?.()}`);
+  return join(base, 'ns-clone');
+}
+
+/** Make a fresh fifo for one child. */
+export function createSetupFifo(path?: string): string {
+  const fifo = path ?? join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}.fifo`);
+  mkdirSync(join(fifo, '..'), { recursive: true, mode: 0o700 });
+  mkfifo(fifo, 0o600);
+  return fifo;
+}
+
+/** Remember which fifo holds `pid`, so `ns-clone release PID` can find it. */
+export function recordFifo(pid: number, fifo: string): void {
+  writeFileSync(join(setupDir(), `${pid}.fifo-path`), fifo);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Release (or abort) the child waiting on a fifo, given the fifo path or the child's pid. */
+export async function releaseSetup(target: string, opts: { abort?: boolean; timeoutMs?: number } = {}): Promise<string> {
+  let fifo = target;
+  let record: string | undefined;
+  if (/^\d+$/.test(target)) {
+    record = join(setupDir(), `${target}.fifo-path`);
+    try {
+      fifo = readFileSync(record, 'utf8').trim();
+    } catch {
+      throw new UsageError(`process ${target} is not waiting for setup (no record in ${setupDir()})`, 'give the fifo path instead');
+    }
+  }
+  try {
+    if (!statSync(fifo).isFIFO()) throw new UsageError(`${fifo}: not a fifo`);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    if (record) rmSync(record, { force: true });
+    throw new UsageError(`${fifo}: no such fifo (already released?)`);
+  }
+  // the child may not have opened its end yet: ENXIO until it has
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  for (;;) {
+    try {
+      const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      if (!opts.abort) writeSync(fd, '\n');
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > deadline) {
+        throw new BoxkitError('ERELEASE', `release ${target}: nobody is waiting on ${fifo}`);
+      }
+      await sleep(20);
+    }
+  }
+  rmSync(fifo, { force: true });
+  if (record) rmSync(record, { force: true });
+  return fifo;
+}
