@@ -8,7 +8,7 @@
  */
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { isOverlayWhiteout, hasOpaqueXattr, roleOf } from './whiteout.js';
+import { isOverlayWhiteout, hasOpaqueXattr } from './whiteout.js';
 import { walkLayer } from './walk.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
@@ -28,28 +28,27 @@ function lst(p: string): BigIntStats | undefined {
 
 /**
  * The merged view of the lowers at `rel`: the topmost lower that has it,
- * stopping at a whiteout, at an opaque ancestor or at a non-directory ancestor.
+ * stopping at a whiteout of it or of an ancestor (either dialect), at a
+ * non-directory ancestor, and below an opaque ancestor.
  */
 export function lowerLookup(lowers: string[], rel: string): BigIntStats | undefined {
   const parts = rel.split('/');
   for (const lower of lowers) {
-    let blocked = false;
-    for (let i = 1; i < parts.length && !blocked; i++) {
-      const anc = join(lower, ...parts.slice(0, i));
-      const st = lst(anc);
-      if (!st) break;
-      if (!st.isDirectory() || roleOf(parts.slice(0, i).join('/'), st).role === 'whiteout') blocked = true;
-    }
-    const st = blocked ? undefined : lst(join(lower, rel));
-    if (st) {
-      if (isOverlayWhiteout(st) || lst(join(lower, ...parts.slice(0, -1), `.wh.${parts.at(-1)}`))) return undefined;
-      return st;
-    }
-    if (blocked || lst(join(lower, ...parts.slice(0, -1), `.wh.${parts.at(-1)}`))) return undefined;
-    // an opaque ancestor in this lower hides everything below it
-    for (let i = parts.length - 1; i >= 1; i--) {
-      const anc = join(lower, ...parts.slice(0, i));
-      if (lst(anc)?.isDirectory() && (hasOpaqueXattr(anc) || lst(join(anc, '.wh..wh..opq')))) return undefined;
+    let opaque = false;
+    for (let i = 0; i < parts.length; i++) {
+      const dir = join(lower, ...parts.slice(0, i));
+      const name = parts[i]!;
+      if (lst(join(dir, `.wh.${name}`))) return undefined;
+      const st = lst(join(dir, name));
+      if (!st) {
+        if (opaque) return undefined;
+        break;
+      }
+      if (isOverlayWhiteout(st)) return undefined;
+      if (i === parts.length - 1) return st;
+      if (!st.isDirectory()) return undefined;
+      const abs = join(dir, name);
+      if (hasOpaqueXattr(abs) || lst(join(abs, '.wh..wh..opq'))) opaque = true;
     }
   }
   return undefined;

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { overlayLayers, parseMountinfo, unionsFrom } from '../src/mountinfo.js';
+
+const TEXT = [
+  '22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+  '66 43 0:39 / /tmp/u/m rw,relatime - overlay overlay rw,lowerdir=/tmp/u/l1:/tmp/u/l2,upperdir=/tmp/u/up,workdir=/tmp/u/w,uuid=on',
+  '67 43 0:40 / /tmp/u/with\\040space rw,relatime - overlay overlay ro,lowerdir=/tmp/u/we\\134\\054ird\\134:x:/tmp/u/l1,redirect_dir=on',
+  '68 43 0:41 / /tmp/u/new rw shared:5 - overlay overlay rw,lowerdir+=/a,lowerdir+=/b,upperdir=/u,workdir=/w',
+  '69 43 0:42 / /tmp/u/m ro - tmpfs tmpfs rw',
+].join('\n');
+
+describe('mountinfo', () => {
+  it('parses fields and unescapes octal', () => {
+    const e = parseMountinfo(TEXT);
+    expect(e).toHaveLength(5);
+    expect(e[2]!.mountpoint).toBe('/tmp/u/with space');
+    expect(e[0]).toMatchObject({ id: 22, parent: 1, fstype: 'ext4', source: '/dev/vda' });
+  });
+
+  it('reads overlay layers, escaped separators included', () => {
+    const u = unionsFrom(parseMountinfo(TEXT));
+    expect(u.map((x) => x.mountpoint)).toEqual(['/tmp/u/m', '/tmp/u/with space', '/tmp/u/new']);
+    expect(u[0]).toEqual({ mountpoint: '/tmp/u/m', driver: 'overlay', lowers: ['/tmp/u/l1', '/tmp/u/l2'], upper: '/tmp/u/up', work: '/tmp/u/w', readonly: false, id: 66 });
+    expect(u[1]!.lowers).toEqual(['/tmp/u/we,ird:x', '/tmp/u/l1']);
+    expect(u[1]!.readonly).toBe(true);
+    expect(u[2]!.lowers).toEqual(['/a', '/b']);
+  });
+
+  it('splits lowerdir only on unescaped colons', () => {
+    expect(overlayLayers('rw,lowerdir=/a\\:b:/c').lowers).toEqual(['/a:b', '/c']);
+  });
+});
