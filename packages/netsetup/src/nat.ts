@@ -28,7 +28,7 @@ export function natChain(net: string): string {
 const jumpComment = (net: string) => `boxkit nat ${net}`;
 const isNatComment = (net: string) => (c: string) => c === jumpComment(net) || c.startsWith(`${jumpComment(net)}: `);
 
-function ipForwardOn(): boolean {
+export function ipForwardOn(): boolean {
   try {
     return readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '1';
   } catch {

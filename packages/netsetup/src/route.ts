@@ -1,10 +1,12 @@
 /**
  * `netsetup route add|rm CIDR via GW [--dev IF]`: host-gw routes between
  * nodes, the article's `route add -net 10.10.14.0/24 gw 192.168.122.197`.
- * add uses `ip route replace` (idempotent); rm succeeds when it is gone.
+ * add uses `ip route replace` (idempotent) and turns on ip_forward, as a
+ * node forwarding for its containers needs; rm succeeds when it is gone.
  */
 import { run, validateIfName } from '@boxkit/common';
 import { netString, parseCidr, parseIp } from './cidr.js';
+import { ipForwardOn } from './nat.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 
 export interface RouteSpec {
@@ -21,7 +23,9 @@ const dev = (r: RouteSpec) => (r.dev ? ['dev', r.dev] : []);
 
 export async function addRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec> {
   const r = normalise(spec);
-  await execute([{ kind: 'ip', args: ['route', 'replace', r.cidr, 'via', r.via, ...dev(r)] }], opts);
+  // a node routing for its containers must forward (the article's sysctl -w net.ipv4.ip_forward=1)
+  const fwd: Op[] = ipForwardOn() ? [] : [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }];
+  await execute([...fwd, { kind: 'ip', args: ['route', 'replace', r.cidr, 'via', r.via, ...dev(r)] }], opts);
   return r;
 }
 

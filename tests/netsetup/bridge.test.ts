@@ -1,0 +1,95 @@
+/**
+ * One bridge, two containers (netns): they reach each other and the
+ * gateway; repeats are idempotent; teardown leaves no links or leases.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { netSnapshot, ns, ping, sh, shortName, useStateDir } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const br = shortName('nsb');
+  const c1 = testName('br-c1');
+  const c2 = testName('br-c2');
+  let state = '';
+  let before: ReturnType<typeof netSnapshot>;
+
+  beforeAll(() => {
+    state = useStateDir('bridge');
+    before = netSnapshot();
+    createHost(c1);
+    createHost(c2);
+  });
+  afterAll(async () => {
+    await ns(['down', '--netns', c1, '--netns', c2]);
+    await ns(['bridge', 'rm', br]);
+    destroyHost(c1);
+    destroyHost(c2);
+  });
+
+  it('creates the bridge with its address, idempotently', async () => {
+    const dry = await ns(['bridge', br, '10.77.10.1/24', '--dry-run']);
+    expect(dry.stdout.split('\n')).toEqual([`ip link add ${br} type bridge`, `ip addr add 10.77.10.1/24 dev ${br}`, `ip link set ${br} up`]);
+    expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(br);
+    const r = await ns(['bridge', br, '10.77.10.1/24', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: br, cidr: '10.77.10.1/24' });
+    expect(sh('ip', ['-4', '-o', 'addr', 'show', 'dev', br])).toContain('10.77.10.1/24');
+    const again = await ns(['bridge', br, '10.77.10.1/24', '--json']);
+    expect(again.exitCode).toBe(0);
+    expect(JSON.parse(again.stdout).changed).toEqual([]);
+  });
+
+  it('connects two containers that ping each other and the gateway', async () => {
+    const a = await ns(['veth', '--netns', c1, '--bridge', br, '--ip', '10.77.10.2/24', '--json']);
+    expect(a.exitCode, a.stderr).toBe(0);
+    const b = await ns(['veth', '--netns', c2, '--bridge', br, '--ip', 'auto', '--mtu', '1400', '--hairpin', '--json']);
+    expect(b.exitCode, b.stderr).toBe(0);
+    const ja = JSON.parse(a.stdout);
+    const jb = JSON.parse(b.stdout);
+    expect(jb.ip).toBe('10.77.10.3/24');
+    expect(ja.gateway).toBe('10.77.10.1');
+    // the kernel side: peer renamed eth0 in the netns, host end enslaved, default route, mtu, hairpin
+    expect(sh('ip', ['-n', c2, '-o', 'link', 'show', 'eth0'])).toContain('mtu 1400');
+    expect(sh('ip', ['-n', c2, 'route'])).toContain('default via 10.77.10.1 dev eth0');
+    expect(sh('ip', ['-d', 'link', 'show', jb.hostIfname])).toMatch(new RegExp(`master ${br}[\\s\\S]*hairpin on`));
+    expect(sh('ip', ['-n', c1, '-o', 'link', 'show', 'lo'])).toContain('UP');
+    expect(ping(c1, '10.77.10.3')).toBe(true);
+    expect(ping(c2, '10.77.10.2')).toBe(true);
+    expect(ping(c1, '10.77.10.1')).toBe(true);
+    // a repeat finds the same attachment
+    const again = await ns(['veth', '--netns', c1, '--bridge', br, '--ip', '10.77.10.2/24', '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ hostIfname: ja.hostIfname, created: false });
+  });
+
+  it('lists what it made', async () => {
+    const l = JSON.parse((await ns(['ls', '--json'])).stdout);
+    expect(l.bridges).toEqual([expect.objectContaining({ name: br, present: true })]);
+    expect(l.attachments.map((x: { netns: string }) => x.netns).sort()).toEqual([c1, c2].sort());
+  });
+
+  it('down removes links and leases and succeeds again', async () => {
+    const d = await ns(['down', '--netns', c1, '--netns', c2, '--json']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout)).toHaveLength(2);
+    expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth'])).toBe('');
+    expect(sh('ip', ['-n', c1, '-o', 'link', 'show'])).not.toContain('eth0');
+    expect(ping(c1, '10.77.10.3')).toBe(false);
+    const st = JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8'));
+    expect(st.attachments).toEqual({});
+    expect((await ns(['down', '--netns', c1])).exitCode).toBe(0);
+    // the lease is free again
+    const a = await ns(['veth', '--netns', c2, '--bridge', br, '--json']);
+    expect(JSON.parse(a.stdout).ip).toBe('10.77.10.2/24');
+    expect((await ns(['down', '--netns', c2])).exitCode).toBe(0);
+  });
+
+  it('bridge rm deletes it and succeeds when gone', async () => {
+    expect((await ns(['bridge', 'rm', br])).exitCode).toBe(0);
+    expect((await ns(['bridge', 'rm', br])).exitCode).toBe(0);
+    const after = netSnapshot();
+    expect(after.links).toEqual(before.links);
+    expect(after.rules).toEqual(before.rules);
+  });
+});
