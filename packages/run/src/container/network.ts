@@ -86,5 +86,16 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
 /** Undo setupNetwork (veth, lease, published ports); what is gone is fine. The bridge and NAT stay, like docker0. */
 export async function teardownNetwork(net: NetRecord): Promise<void> {
   if (net.mode !== 'bridge' || !net.hostVeth) return;
-  await detach({ hostIfname: net.hostVeth });
+  // when PID 1 has just exited the kernel destroys the netns, and with it the
+  // veth pair, asynchronously: a link listed a moment ago can vanish before
+  // its delete. Gone is what we want, so look again.
+  for (let i = 0; ; i++) {
+    try {
+      await detach({ hostIfname: net.hostVeth });
+      return;
+    } catch (e) {
+      if (i >= 4 || !/Cannot find device/.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 20 * (i + 1)));
+    }
+  }
 }

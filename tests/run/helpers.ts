@@ -1,0 +1,24 @@
+/** Shared bits of the run integration tests. */
+import { existsSync, readFileSync } from 'node:fs';
+import { bk, testName } from '../harness/index.js';
+
+export const BASE = ['--cgroup-parent', 'self'];
+
+/** `run ARGS` (built bin); throws with stderr when the exit code is not `code`. */
+export async function run(args: string[], code: number | null = 0) {
+  const r = await bk('run', args);
+  if (code !== null && r.exitCode !== code) {
+    throw new Error(`run ${args.join(' ')}: exit ${r.exitCode} (wanted ${code})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return { code: r.exitCode, out: String(r.stdout), err: String(r.stderr) };
+}
+
+export const name = (what: string): string => testName(what);
+
+export function overlayMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' - overlay '));
+}
+
+export function dataDirOf(id: string): boolean {
+  return existsSync(`${process.env.BOXKIT_DATA_DIR}/containers/${id}`);
+}

@@ -1,0 +1,89 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { assertSandboxNetwork, binPath, skipReason } from '../harness/index.js';
+import { BASE, dataDirOf, name, overlayMounts, run } from './helpers.js';
+
+const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
+
+describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  afterAll(async () => {
+    const ns = await import('@boxkit/netsetup');
+    await ns.removeNat('10.88.0.0/16').catch(() => {});
+    await ns.removeBridge('boxkit0').catch(() => {});
+  });
+
+  it('-d, then ps, exec, logs, stop, rm; nothing of the container remains', async () => {
+    assertSandboxNetwork();
+    const n = name('life');
+    const id = (await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '--', 'sh', '-c', 'echo hello; echo oops >&2; exec sleep 600'])).out.trim();
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    const ps = (await run(['ps'])).out;
+    expect(ps).toMatch(new RegExp(`${n}\\s+${id}\\s+\\d+\\s+running\\s+10\\.88\\.`));
+    expect((await run(['exec', n, '--', 'hostname'])).out.trim()).toBe(n);
+    // the exec'd shell is in the container's PID namespace: PID 1 is the sleep
+    expect((await run(['exec', n, '--', 'cat', '/proc/1/cmdline'])).out).toContain('sleep');
+    const logs = await run(['logs', n]);
+    expect(logs.out).toBe('hello');
+    expect(logs.err).toBe('oops');
+    const insp = JSON.parse((await run(['inspect', n])).out)[0];
+    expect(insp.status).toBe('running');
+    const t0 = Date.now();
+    await run(['stop', '--time', '1', n]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect((await run(['ps', '-a'])).out).toMatch(new RegExp(`${n}.*exited`));
+    await run(['rm', n]);
+    expect((await run(['ps', '-a'])).out).not.toContain(n);
+    expect(existsSync(stateFile(n))).toBe(false);
+    expect(dataDirOf(id)).toBe(false);
+    expect(overlayMounts().filter((l) => l.includes(id))).toEqual([]);
+    const net = JSON.parse(readFileSync(`${process.env.BOXKIT_STATE_DIR}/netsetup/state.json`, 'utf8'));
+    expect(Object.keys(net.attachments)).toEqual([]);
+    // removing what is gone succeeds
+    await run(['rm', '-f', n]);
+  });
+
+  it('kill -9 of run in the middle of setup, then run gc, leaves nothing', async () => {
+    const n = name('crash');
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const p = spawn(process.execPath, [binPath('run'), '--rm', '--name', n, ...BASE, '--net', 'bridge', '--', 'sleep', '600'], { env, stdio: 'ignore' });
+    // kill it as soon as its record says it is being made
+    const end = Date.now() + 10_000;
+    let seen = '';
+    while (Date.now() < end) {
+      try {
+        seen = JSON.parse(readFileSync(stateFile(n), 'utf8')).status;
+        if (seen) break;
+      } catch {
+        // not yet
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    p.kill('SIGKILL');
+    await new Promise((r) => p.once('exit', r));
+    expect(seen).not.toBe('');
+    const gc = await run(['gc', '--json']);
+    const rec = JSON.parse(gc.out);
+    expect(rec.removed).toContain(n);
+    expect(existsSync(stateFile(n))).toBe(false);
+    const left = JSON.parse((await run(['ps', '-a', '--json'])).out).map((r: { id: string }) => r.id);
+    expect(readdirSync(`${process.env.BOXKIT_DATA_DIR}/containers`).filter((d) => !left.includes(d))).toEqual([]);
+    expect(overlayMounts().filter((l) => l.includes(process.env.BOXKIT_DATA_DIR!))).toEqual([]);
+  });
+
+  it('sequential --rm runs and concurrent -d + rm: no leak, distinct addresses', async () => {
+    const SEQ = Number(process.env.BOXKIT_RUN_SEQ ?? 30);
+    const CONC = Number(process.env.BOXKIT_RUN_CONC ?? 10);
+    for (let i = 0; i < SEQ; i++) await run(['--rm', ...BASE, '--net', 'bridge', '--', 'true']);
+    const names = Array.from({ length: CONC }, (_, i) => name(`conc${i}`));
+    await Promise.all(names.map((n) => run(['-d', '--name', n, ...BASE, '--net', 'bridge', '--', 'sleep', '600'])));
+    const ps = JSON.parse((await run(['ps', '--json'])).out) as { name: string; ip: string }[];
+    const ips = ps.filter((p) => names.includes(p.name)).map((p) => p.ip);
+    expect(ips).toHaveLength(CONC);
+    expect(new Set(ips).size).toBe(CONC);
+    await Promise.all(names.map((n) => run(['rm', '-f', n])));
+    expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
+    expect(readdirSync(`${process.env.BOXKIT_DATA_DIR}/containers`)).toEqual([]);
+  });
+});

@@ -1,0 +1,61 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { assertSandboxNetwork, skipReason } from '../harness/index.js';
+import { BASE, name, run } from './helpers.js';
+
+const NET = ['--net', 'bridge', '--ip', 'auto', '--cpus', '0.5', '--memory', '32M', '--pids', '20'];
+
+describe.skipIf(skipReason)(`run: bridge network and limits${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const made: string[] = [];
+  afterAll(async () => {
+    if (made.length) await run(['rm', '-f', ...made], null);
+    // the default bridge and its NAT outlive containers (like docker0): the test removes them
+    const ns = await import('@boxkit/netsetup');
+    await ns.removeNat('10.88.0.0/16').catch(() => {});
+    await ns.removeBridge('boxkit0').catch(() => {});
+  });
+
+  it('two containers on the bridge ping their gateway and each other', async () => {
+    assertSandboxNetwork();
+    const [a, b] = [name('ping-a'), name('ping-b')];
+    made.push(a, b);
+    await run(['-d', '--name', a, ...BASE, ...NET, '--', 'sleep', '600']);
+    await run(['-d', '--name', b, ...BASE, ...NET, '--', 'sleep', '600']);
+    const ps = JSON.parse((await run(['ps', '--json'])).out) as { name: string; ip: string }[];
+    const ipA = ps.find((p) => p.name === a)!.ip.split('/')[0]!;
+    const ipB = ps.find((p) => p.name === b)!.ip.split('/')[0]!;
+    expect(ipA).not.toBe(ipB);
+    expect(ipA).toMatch(/^10\.88\./);
+    const gw = await run(['exec', a, '--', 'ping', '-c', '1', '-W', '2', '10.88.0.1']);
+    expect(gw.out).toContain('1 packets received');
+    const peer = await run(['exec', a, '--', 'ping', '-c', '1', '-W', '2', ipB]);
+    expect(peer.out).toContain('1 packets received');
+    const route = await run(['exec', b, '--', 'ip', 'route']);
+    expect(route.out).toContain('default via 10.88.0.1');
+  });
+
+  it('--cpus 0.5 holds a busy loop to about half a core', async () => {
+    const r = await run(['--rm', ...BASE, ...NET, '--', 'sh', '-c', 'time timeout 3 sh -c "while :; do :; done"'], null);
+    // busybox time: "real 0m 3.00s / user 0m 1.49s / sys 0m 0.00s" on stderr
+    const sec = (k: string) => {
+      const m = new RegExp(`${k}\\s+(\\d+)m\\s*([\\d.]+)s`).exec(r.err)!;
+      return Number(m[1]) * 60 + Number(m[2]);
+    };
+    const share = (sec('user') + sec('sys')) / sec('real');
+    expect(share).toBeGreaterThan(0.3);
+    expect(share).toBeLessThan(0.65);
+  });
+
+  it('--memory 32M: a 100M allocation is OOM-killed (137)', async () => {
+    const r = await run(['--rm', ...BASE, ...NET, '--', 'awk', 'BEGIN{s=sprintf("%100000000s","x"); print length(s)}'], null);
+    expect(r.code).toBe(137);
+  });
+
+  it('--pids 20: a fork bomb stops at 20 processes', async () => {
+    // count with builtins only: once the limit is reached, ls or grep could not be forked either
+    const script = 'for i in $(seq 1 60); do sleep 30 & done 2>/dev/null; set -- /proc/[0-9]*; echo $#';
+    const r = await run(['--rm', ...BASE, ...NET, '--', 'sh', '-c', script], null);
+    const n = Number(r.out.trim().split('\n').pop());
+    expect(n).toBeLessThanOrEqual(20);
+    expect(n).toBeGreaterThanOrEqual(15);
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { lstatSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, relative } from 'node:path';
+import { skipReason } from '../harness/index.js';
+import { BASE, run } from './helpers.js';
+
+function walk(dir: string, root = dir, out: string[] = []): string[] {
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e);
+    const st = lstatSync(p);
+    if (st.isDirectory()) walk(p, root, out);
+    else out.push(relative(root, p));
+  }
+  return out;
+}
+
+describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('rootfs --from-host /bin/bash holds bash, its libraries and the loader, and nothing else of the host', async () => {
+    const dir = join(process.env.BOXKIT_TEST_ROOT!, 'bash-rootfs');
+    await run(['rootfs', dir, '--from-host', '/bin/bash']);
+    const files = walk(dir).sort();
+    // the skeleton, plus what ldd lists for bash (bookworm: libtinfo, libc, ld-linux) reached through /bin, /lib, /lib64
+    const host = files.filter((f) => !f.startsWith('etc/'));
+    expect(files).toEqual(expect.arrayContaining(['etc/passwd', 'etc/group']));
+    expect(host.some((f) => /(^|\/)bash$/.test(f))).toBe(true);
+    expect(host.some((f) => /libc\.so\.6$/.test(f))).toBe(true);
+    expect(host.some((f) => /libtinfo\.so/.test(f))).toBe(true);
+    expect(host.some((f) => /ld-linux-x86-64\.so\.2$/.test(f))).toBe(true);
+    for (const f of host) expect(f).toMatch(/(^|\/)(bash|libc\.so\.6|libtinfo\.so\.6[.\d]*|ld-linux-x86-64\.so\.2|bin|lib|lib64)$/);
+    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['dev', 'proc', 'sys', 'tmp']));
+
+    const r = await run(['--rm', ...BASE, '--rootfs', dir, '--', '/bin/bash', '-c', 'echo ok']);
+    expect(r.out.trim()).toBe('ok');
+  });
+
+  it('the default rootfs: own hostname, the command is PID 1, the busybox listing; the host is unchanged', async () => {
+    const before = hostname();
+    const r = await run(['--rm', ...BASE, '--hostname', 'boxkit-c1', '--', 'sh', '-c', 'hostname; echo $$; ls /']);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toBe('boxkit-c1');
+    expect(lines[1]).toBe('1');
+    expect(lines.slice(2)).toEqual(expect.arrayContaining(['bin', 'dev', 'etc', 'proc', 'sys', 'tmp']));
+    expect(hostname()).toBe(before);
+  });
+
+  it('exit statuses: the command\'s own, 127 not found, 126 not executable', async () => {
+    expect((await run(['--rm', ...BASE, '--', 'sh', '-c', 'exit 7'], 7)).code).toBe(7);
+    const nf = await run(['--rm', ...BASE, '--', 'no-such-command'], 127);
+    expect(nf.err).toMatch(/^run: no-such-command: /);
+    await run(['--rm', ...BASE, '--', '/etc/passwd'], 126);
+  });
+
+  it('security defaults: masked /proc/timer_list, read-only /proc/sys, reduced capabilities, no_new_privs; --privileged lifts them', async () => {
+    const probe = 'wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/domainname && echo rw || echo ro; grep -E "CapEff|NoNewPrivs" /proc/self/status';
+    const r = await run(['--rm', ...BASE, '--', 'sh', '-c', probe]);
+    expect(r.out).toMatch(/^0\n/);
+    expect(r.out).toContain('ro');
+    expect(r.out).toMatch(/CapEff:\s+00000000a80425fb/);
+    expect(r.out).toMatch(/NoNewPrivs:\s+1/);
+    const p = await run(['--rm', ...BASE, '--privileged', '--', 'sh', '-c', 'wc -c < /proc/timer_list; grep -E "CapEff|NoNewPrivs" /proc/self/status']);
+    expect(Number(p.out.split('\n')[0])).toBeGreaterThan(0);
+    expect(p.out).not.toMatch(/CapEff:\s+00000000a80425fb/);
+    expect(p.out).toMatch(/NoNewPrivs:\s+0/);
+  });
+});
