@@ -23,13 +23,26 @@ export function shortName(prefix: string): string {
   return `${prefix}${runId.slice(-6)}`;
 }
 
-export const ns = (args: string[]) => bk('netsetup', args);
+export interface BinResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+function result(r: { exitCode?: number; stdout?: unknown; stderr?: unknown }): BinResult {
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+/** Run the built netsetup on the sandbox host. */
+export async function ns(args: string[], input?: string): Promise<BinResult> {
+  return result(await bk('netsetup', args, input !== undefined ? { input } : {}));
+}
 
 /** Run netsetup inside a simulated node's namespace (with that node's own state dir). */
-export async function nsIn(node: string, stateDir: string, args: string[]) {
+export async function nsIn(node: string, stateDir: string, args: string[]): Promise<BinResult> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), BOXKIT_STATE_DIR: stateDir };
   delete env.NODE_EXTRA_CA_CERTS;
-  return execa('ip', ['netns', 'exec', node, process.execPath, binPath('netsetup'), ...args], { reject: false, env, extendEnv: false });
+  return result(await execa('ip', ['netns', 'exec', node, process.execPath, binPath('netsetup'), ...args], { reject: false, env, extendEnv: false }));
 }
 
 /** One ICMP echo from `host` (a netns name, or undefined for the sandbox host) to `addr`. */
