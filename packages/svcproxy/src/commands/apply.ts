@@ -16,6 +16,8 @@ function readInput(file: string): string {
 }
 
 export async function apply(a: SyncArgs & CommonArgs & { file: string }): Promise<number> {
+  // yargs-parser reads a lone '-' as an empty flag name and hands the positional over as ''
+  if (a.file === '') a.file = '-';
   const source = a.file === '-' ? 'stdin' : a.file;
   let services;
   try {

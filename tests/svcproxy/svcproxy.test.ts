@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bk, skipReason, startResponder, type Responder } from '../harness/index.js';
+import { askMany, buildTopology, NODE_BRIDGE_IP, NODE_OUTSIDE_IP, saveState, type Topology } from './topology.js';
+
+const VIP = '10.96.3.10';
+const title = `svcproxy on the real kernel (root, sandbox${skipReason ? `: skipped, ${skipReason}` : ''})`;
+
+describe.skipIf(skipReason)(title, () => {
+  let topo: Topology;
+  const responders: Responder[] = [];
+  let pristine = '';
+  const file = (name: string, doc: unknown) => {
+    const p = join(process.env.BOXKIT_TEST_ROOT!, name);
+    writeFileSync(p, typeof doc === 'string' ? doc : JSON.stringify(doc));
+    return p;
+  };
+  const ep = (n: string) => `${topo.containers[n]!.ip}:8080`;
+  const share = (counts: Record<string, number>, total: number) => Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / total]));
+  const apply = async (services: unknown[], extra: string[] = []) => {
+    const r = await bk('svcproxy', ['apply', file('svc.json', { services }), ...extra]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    return r;
+  };
+
+  beforeAll(async () => {
+    topo = buildTopology(['ep1', 'ep2', 'ep3', 'client']);
+    for (const n of ['ep1', 'ep2', 'ep3']) responders.push(await startResponder(topo.containers[n]!.netns, 8080, n, 110_000));
+    pristine = saveState();
+  });
+
+  afterAll(async () => {
+    await bk('svcproxy', ['flush']);
+    await bk('svcproxy', ['flush', '--backend', 'legacy']);
+    for (const r of responders) await r.stop();
+    topo?.destroy();
+  });
+
+  it('spreads 400 connections from the host and from a third container over two endpoints (35-65% each)', async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
+    for (const from of [undefined, topo.containers.client!.netns]) {
+      const r = await askMany(from, VIP, 88, 400);
+      expect(r.failures).toEqual([]);
+      expect(Object.keys(r.counts).sort()).toEqual(['ep1', 'ep2']);
+      for (const s of Object.values(share(r.counts, 400))) expect(s).toBeGreaterThanOrEqual(0.35), expect(s).toBeLessThanOrEqual(0.65);
+    }
+    // idempotent: the same file again changes nothing
+    const again = await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
+    expect(again.stdout).toMatch(/nothing to change/);
+  });
+
+  it('with three endpoints each gets 20-47%', async () => {
+    const r0 = await bk('svcproxy', ['add', 'web', '--vip', `${VIP}:88`, '--nodeport', '30001', '--endpoint', ep('ep1'), '--endpoint', ep('ep2'), '--endpoint', ep('ep3')]);
+    expect(r0.exitCode).toBe(0);
+    const r = await askMany(topo.containers.client!.netns, VIP, 88, 400);
+    expect(r.failures).toEqual([]);
+    expect(Object.keys(r.counts).sort()).toEqual(['ep1', 'ep2', 'ep3']);
+    for (const s of Object.values(share(r.counts, 400))) expect(s).toBeGreaterThanOrEqual(0.2), expect(s).toBeLessThanOrEqual(0.47);
+  });
+
+  it('serves NodePort 30001 to an outside host, masqueraded to the node address', async () => {
+    const r = await askMany(topo.outside, NODE_OUTSIDE_IP, 30001, 30);
+    expect(r.failures).toEqual([]);
+    expect(Object.values(r.counts).reduce((a, b) => a + b, 0)).toBe(30);
+    // the endpoints saw the node (its bridge address), not 203.0.113.2
+    expect(Object.keys(r.peers)).toEqual([NODE_BRIDGE_IP]);
+  });
+
+  it('hairpin: an endpoint reaching its own service is served, also by itself', async () => {
+    const r = await askMany(topo.containers.ep1!.netns, VIP, 88, 60);
+    expect(r.failures).toEqual([]);
+    // the connections that came back to ep1 itself were masqueraded to the node; the others keep ep1's address
+    expect(r.pairs[`ep1 ${NODE_BRIDGE_IP}`]).toBeGreaterThan(0);
+    expect(r.pairs[`ep1 ${topo.containers.ep1!.ip}`]).toBeUndefined();
+  });
+
+  it('ClientIP affinity: 50 connections from one client land on one endpoint', async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2'), ep('ep3')], affinity: 'clientip:120' }]);
+    const r = await askMany(topo.containers.client!.netns, VIP, 88, 50);
+    expect(r.failures).toEqual([]);
+    expect(Object.values(r.counts)).toEqual([50]);
+  });
+
+  it('endpoint add, remove and replace take effect at once; a removed service leaves no trace', async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1')] }]);
+    expect((await askMany(undefined, VIP, 88, 40)).counts).toEqual({ ep1: 40 });
+    await bk('svcproxy', ['add', 'web', '--vip', `${VIP}:88`, '--endpoint', ep('ep1'), '--endpoint', ep('ep2')]);
+    expect(Object.keys((await askMany(undefined, VIP, 88, 60)).counts).sort()).toEqual(['ep1', 'ep2']);
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep3')] }]); // replace
+    expect((await askMany(undefined, VIP, 88, 40)).counts).toEqual({ ep3: 40 });
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep2'), ep('ep3')] }, { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep1')] }]);
+    const rm = await bk('svcproxy', ['rm', 'web']);
+    expect(rm.exitCode).toBe(0);
+    const saved = saveState();
+    expect(saved).not.toMatch(/web|10\.96\.3\.10/);
+    const gone = await askMany(undefined, VIP, 88, 3, 500);
+    expect(gone.failures.length).toBe(3);
+    expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep1: 5 });
+  });
+
+  it('a service without endpoints rejects connections at once instead of hanging', async () => {
+    await apply([{ name: 'empty', vip: `${VIP}:88`, nodePort: 30002, endpoints: [] }]);
+    const t0 = Date.now();
+    const r = await askMany(topo.containers.client!.netns, VIP, 88, 5, 3000);
+    expect(r.failures).toEqual(Array(5).fill('ECONNREFUSED'));
+    const o = await askMany(topo.outside, NODE_OUTSIDE_IP, 30002, 3, 3000);
+    expect(o.failures).toEqual(Array(3).fill('ECONNREFUSED'));
+    expect(Date.now() - t0).toBeLessThan(2500);
+  });
+
+  it('apply repairs rules someone deleted (the kernel is the truth)', async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
+    const before = saveState();
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('iptables', ['-t', 'nat', '-F', 'BKSVC-NODEPORTS']);
+    execFileSync('iptables', ['-t', 'nat', '-D', 'PREROUTING', '-m', 'comment', '--comment', 'boxkit service portals', '-j', 'BKSVC-SERVICES']);
+    expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 30001, 2, 500)).failures.length).toBe(2);
+    const r = await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
+    expect(r.stdout).toMatch(/1 chain\(s\) written/);
+    expect(saveState()).toBe(before);
+    expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 30001, 10)).failures).toEqual([]);
+    const ls = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
+    expect(ls.services[0]).toMatchObject({ name: 'web', inKernel: true, nodePort: 30001 });
+    expect(ls.services[0].packets).toBeGreaterThanOrEqual(10);
+  });
+
+  it.each([
+    ['VIP not an address', [{ name: 'x', vip: '10.96.1:80', endpoints: [] }]],
+    ['port 0', [{ name: 'x', vip: '10.96.0.1:0' }]],
+    ['port 70000', [{ name: 'x', vip: '10.96.0.1:70000' }]],
+    ['NodePort outside the range', [{ name: 'x', vip: '10.96.0.1:80', nodePort: 8080, endpoints: [] }]],
+    ['duplicate names', [{ name: 'x', vip: '10.96.0.1:80' }, { name: 'x', vip: '10.96.0.2:80' }]],
+    ['unknown protocol', [{ name: 'x', protocol: 'sctp', vip: '10.96.0.1:80' }]],
+    ['malformed YAML', 'services: [ {name: x, vip: '],
+  ])('bad input (%s): exit 2, one line, kernel unchanged', async (_what, doc) => {
+    const before = saveState();
+    const r = await bk('svcproxy', ['apply', file('bad.yaml', doc)]);
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr).trim().split('\n').filter((l) => !l.startsWith('hint:'))).toHaveLength(1);
+    expect(r.stderr).toMatch(/^svcproxy: /);
+    expect(saveState()).toBe(before);
+  });
+
+  it('a NodePort outside 30000-32767 is fine once --nodeport-range widens it', async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 8088, endpoints: [ep('ep1')] }], ['--nodeport-range', '1-65535']);
+    expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 8088, 5)).counts).toEqual({ ep1: 5 });
+  });
+
+  it('the iptables-legacy backend spreads traffic too', async () => {
+    await bk('svcproxy', ['flush']);
+    const r0 = await bk('svcproxy', ['add', 'web', '--backend', 'legacy', '--vip', `${VIP}:88`, '--endpoint', ep('ep1'), '--endpoint', ep('ep2')]);
+    expect(r0.exitCode).toBe(0);
+    const r = await askMany(topo.containers.client!.netns, VIP, 88, 200);
+    expect(r.failures).toEqual([]);
+    for (const s of Object.values(share(r.counts, 200))) expect(s).toBeGreaterThanOrEqual(0.3), expect(s).toBeLessThanOrEqual(0.7);
+    expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0); // auto sticks to legacy, the backend the services were written with
+    expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
+  });
+
+  it('flush leaves the nat and filter tables exactly as before the first apply', async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
+    expect(saveState()).not.toBe(pristine);
+    const r = await bk('svcproxy', ['flush']);
+    expect(r.exitCode).toBe(0);
+    expect(saveState()).toBe(pristine);
+  });
+});
