@@ -30,6 +30,9 @@ function iptablesRules(): string[] {
   for (const tool of ['iptables-save', 'iptables-legacy-save']) {
     for (const l of lines(tool, [])) {
       if (l.startsWith('#') || l === 'COMMIT') continue;
+      // a table and its built-in chains appear on first use and never go away (legacy tables
+      // cannot be unloaded): they are not a leak; user chains and rules still are
+      if (l.startsWith('*') || /^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l)) continue;
       // chain policy lines carry counters that change: keep the name only
       out.push(`${tool}: ${l.startsWith(':') ? l.split(' ')[0] : l}`);
     }
