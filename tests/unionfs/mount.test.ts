@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync, appendFileSync, rmSync, mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { skipReason } from '../harness/index.js';
+import { detachAll, errorLines, files, mountsUnder, scratch, tree, unionAt, unionfs } from './helpers.js';
+import { mountUnion, planUnion, renderMount, umountUnion } from '../../packages/unionfs/src/index.js';
+
+const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
+let root = '';
+
+describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'), () => {
+  beforeAll(() => {
+    root = scratch('mount');
+  });
+  afterAll(() => {
+    const left = mountsUnder(root);
+    detachAll(root);
+    expect(left, 'every test unmounts what it mounted').toEqual([]);
+  });
+
+  it('shows lower files, copies up on write, puts new files in the upper, whites out deletes; topmost of three lowers wins', async () => {
+    const d = join(root, 'basic');
+    files(d, {
+      'l1/shared': 'from l1', 'l2/shared': 'from l2', 'l3/shared': 'from l3',
+      'l3/base': 'base', 'l2/mid': 'mid', 'l2/dir/inner': 'inner', 'mnt/': null,
+    });
+    const r = await unionfs(['mount', '--lower', 'l1', '--lower', 'l2', '--lower', 'l3', '--upper', 'up', 'mnt'], d);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const mnt = join(d, 'mnt');
+    expect(unionAt(mnt)).toMatchObject({ driver: 'overlay', upper: join(d, 'up'), lowers: ['l1', 'l2', 'l3'].map((l) => join(d, l)) });
+
+    // visible, topmost wins
+    expect(readFileSync(join(mnt, 'shared'), 'utf8')).toBe('from l1');
+    expect(readFileSync(join(mnt, 'base'), 'utf8')).toBe('base');
+    expect(readFileSync(join(mnt, 'dir/inner'), 'utf8')).toBe('inner');
+    // the work dir was made beside the upper
+    expect(lstatSync(join(d, 'up.work')).isDirectory()).toBe(true);
+
+    // write: copy-up, lower untouched
+    appendFileSync(join(mnt, 'base'), '+more');
+    expect(readFileSync(join(mnt, 'base'), 'utf8')).toBe('base+more');
+    expect(readFileSync(join(d, 'up/base'), 'utf8')).toBe('base+more');
+    expect(readFileSync(join(d, 'l3/base'), 'utf8')).toBe('base');
+
+    // new file lands in the upper only
+    writeFileSync(join(mnt, 'new'), 'new');
+    expect(readFileSync(join(d, 'up/new'), 'utf8')).toBe('new');
+    for (const l of ['l1', 'l2', 'l3']) expect(existsSync(join(d, l, 'new'))).toBe(false);
+
+    // delete: a 0/0 character device in the upper, hidden in the union, the lower keeps it
+    rmSync(join(mnt, 'mid'));
+    expect(existsSync(join(mnt, 'mid'))).toBe(false);
+    expect(readdirSync(mnt)).not.toContain('mid');
+    const wh = lstatSync(join(d, 'up/mid'));
+    expect(wh.isCharacterDevice()).toBe(true);
+    expect(wh.rdev).toBe(0);
+    expect(readFileSync(join(d, 'l2/mid'), 'utf8')).toBe('mid');
+
+    // mounting the same union again is idempotent
+    const again = await unionfs(['mount', '--lower', 'l1', '--lower', 'l2', '--lower', 'l3', '--upper', 'up', 'mnt', '--json'], d);
+    expect(again.exitCode).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ mountpoint: mnt, mounted: false });
+    expect(mountsUnder(mnt)).toHaveLength(1);
+
+    const u = await unionfs(['umount', mnt]);
+    expect(u.exitCode).toBe(0);
+    expect(u.stdout).toBe(`unmounted ${mnt}`);
+    expect(mountsUnder(mnt)).toEqual([]);
+  });
+
+  it('the aufs syntax mounts the same union (overlay here), saying so once', async () => {
+    const d = join(root, 'aufs');
+    files(d, { 'image/etc/hostname': 'image', 'image/bin/sh': 'sh', 'tmp/': null, 'mnt/': null });
+    const r = await unionfs(['mount', '-o', 'br=./tmp=rw:./image=ro,udba=reval', 'none', './mnt'], d);
+    expect(r.exitCode).toBe(0);
+    const notes = r.stderr.split('\n').filter(Boolean);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(/^unionfs: aufs is not in this kernel: mounting the branches with overlay .*udba=reval/);
+    const mnt = join(d, 'mnt');
+    const viaAufs = unionAt(mnt);
+    expect(viaAufs).toMatchObject({ driver: 'overlay', upper: join(d, 'tmp'), lowers: [join(d, 'image')] });
+    writeFileSync(join(mnt, 'etc/hostname'), 'container');
+    expect(readFileSync(join(d, 'tmp/etc/hostname'), 'utf8')).toBe('container');
+    expect(readFileSync(join(d, 'image/etc/hostname'), 'utf8')).toBe('image');
+    expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+
+    // --branch, repeated, is the same union
+    const b = await unionfs(['mount', '--branch', './tmp=rw', '--branch', './image=ro', './mnt'], d);
+    expect(b.exitCode).toBe(0);
+    expect(unionAt(mnt)).toEqual({ ...viaAufs, id: unionAt(mnt)!.id });
+    expect(readFileSync(join(mnt, 'etc/hostname'), 'utf8')).toBe('container');
+    expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+  });
+
+  it('ls and show read the layers back from mountinfo', async () => {
+    const d = join(root, 'ls');
+    files(d, { 'a/x': 'x', 'b/y': 'y', 'mnt/': null });
+    expect((await unionfs(['mount', '-l', 'a', '-l', 'b', 'mnt'], d)).exitCode).toBe(0);
+    const mnt = join(d, 'mnt');
+    const ls = JSON.parse((await unionfs(['ls', '--json'])).stdout) as { unions: { mountpoint: string }[] };
+    expect(ls.unions.find((u) => u.mountpoint === mnt)).toEqual({ mountpoint: mnt, driver: 'overlay', lowers: [join(d, 'a'), join(d, 'b')], readonly: true, id: expect.any(Number) });
+    const show = await unionfs(['show', mnt]);
+    expect(show.stdout).toContain(`lower:      ${join(d, 'a')}\n            ${join(d, 'b')}`);
+    expect(show.stdout).toContain('upper:      -');
+    // read-only without an upper
+    expect(() => writeFileSync(join(mnt, 'z'), 'z')).toThrow(/EROFS/);
+    expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    const gone = await unionfs(['show', mnt]);
+    expect(gone.exitCode).toBe(2);
+  });
+
+  it('--dry-run prints the mount(8) line and changes nothing', async () => {
+    const d = join(root, 'dry');
+    files(d, { 'a/x': 'x', 'b/y': 'y' });
+    const r = await unionfs(['mount', '--lower', 'a', '--lower', 'b', '--upper', 'up', 'mnt', '--dry-run'], d);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.split('\n')).toEqual([
+      `mkdir -p ${d}/up`, `mkdir -p ${d}/up.work`, `mkdir -p ${d}/mnt`,
+      `mount -t overlay overlay -o lowerdir=${d}/a:${d}/b,upperdir=${d}/up,workdir=${d}/up.work ${d}/mnt`,
+    ]);
+    expect(readdirSync(d).sort()).toEqual(['a', 'b']);
+    expect(mountsUnder(d)).toEqual([]);
+  });
+
+  it('umount of a busy union says so; umount of what is not mounted succeeds quietly', async () => {
+    const d = join(root, 'busy');
+    files(d, { 'a/x': 'x', 'mnt/': null });
+    expect((await unionfs(['mount', '-l', 'a', '-u', 'up', 'mnt'], d)).exitCode).toBe(0);
+    const mnt = join(d, 'mnt');
+    const sleeper = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' });
+    const exited = new Promise((res) => sleeper.on('exit', res));
+    try {
+      const busy = await unionfs(['umount', mnt]);
+      expect(busy.exitCode).toBe(1);
+      expect(errorLines(busy.stderr)).toEqual([`unionfs: umount ${mnt}: the mount is busy (a process has a file or its cwd in it)`]);
+      expect(busy.stderr).toMatch(/^hint: .*--lazy/m);
+      expect(mountsUnder(mnt)).toEqual([mnt]);
+    } finally {
+      process.kill(sleeper.pid!, 'SIGKILL');
+      await exited;
+    }
+    const ok = await unionfs(['umount', mnt]);
+    expect(ok.exitCode).toBe(0);
+    expect(mountsUnder(mnt)).toEqual([]);
+    for (const target of [mnt, join(d, 'never-made')]) {
+      const quiet = await unionfs(['umount', target]);
+      expect(quiet.exitCode).toBe(0);
+      expect(quiet.stdout).toBe('');
+      expect(quiet.stderr).toBe('');
+    }
+  });
+
+  it('umount --lazy detaches a busy union at once', async () => {
+    const d = join(root, 'lazy');
+    files(d, { 'a/x': 'x', 'mnt/': null });
+    expect((await unionfs(['mount', '-l', 'a', '-u', 'up', 'mnt'], d)).exitCode).toBe(0);
+    const mnt = join(d, 'mnt');
+    const sleeper = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' });
+    const exited = new Promise((res) => sleeper.on('exit', res));
+    try {
+      const r = await unionfs(['umount', '--lazy', mnt]);
+      expect(r.exitCode).toBe(0);
+      expect(mountsUnder(mnt)).toEqual([]);
+    } finally {
+      process.kill(sleeper.pid!, 'SIGKILL');
+      await exited;
+    }
+  });
+
+  it('library: planUnion/renderMount/mountUnion/umountUnion in-process', async () => {
+    const d = join(root, 'lib');
+    files(d, { 'a/x': 'ax', 'b/x': 'bx', 'b/y': 'by' });
+    const opts = { lowers: [join(d, 'a'), join(d, 'b')], upper: join(d, 'up'), mountpoint: join(d, 'mnt') };
+    const plan = planUnion(opts);
+    expect(renderMount(plan)).toBe(`unionfs mount --lower ${d}/a --lower ${d}/b --upper ${d}/up --work ${d}/up.work ${d}/mnt`);
+    const m = await mountUnion(opts);
+    try {
+      expect(m).toEqual({ mountpoint: join(d, 'mnt'), driver: 'overlay', lowers: opts.lowers, upper: join(d, 'up'), work: join(d, 'up.work'), readonly: false, mounted: true });
+      expect(readFileSync(join(d, 'mnt/x'), 'utf8')).toBe('ax');
+      expect(readFileSync(join(d, 'mnt/y'), 'utf8')).toBe('by');
+    } finally {
+      expect(umountUnion(join(d, 'mnt'))).toEqual({ mountpoint: join(d, 'mnt'), unmounted: true });
+    }
+    expect(umountUnion(join(d, 'mnt'))).toEqual({ mountpoint: join(d, 'mnt'), unmounted: false });
+  });
+
+  it('a mount the kernel refuses leaves nothing this run made (undo in reverse)', async () => {
+    const d = join(root, 'undo');
+    files(d, { 'a/x': 'x', 'b/y': 'y' });
+    mkdirSync(join(d, 'up'));
+    // work dir on another filesystem than the upper: overlay refuses (EXDEV/EINVAL) at mount time
+    const r = await unionfs(['mount', '-l', 'a', '-u', 'up', '--work', '/dev/shm/unionfs-test-work-never', 'mnt'], d);
+    expect(r.exitCode).toBe(1);
+    expect(errorLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^unionfs: mount .*mnt: /);
+    expect(readdirSync(d).sort()).toEqual(['a', 'b', 'up']);
+    expect(existsSync('/dev/shm/unionfs-test-work-never')).toBe(false);
+    expect(mountsUnder(d)).toEqual([]);
+  });
+});
