@@ -13,7 +13,7 @@ import { bridgeCidr } from './bridge.js';
 import { listLinks, nsInode, nsRef, type LinkInfo } from './kernel.js';
 import { allocate, checkExplicit } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
-import { updateState, type AttachmentRecord } from './state.js';
+import { readState, updateState, type AttachmentRecord } from './state.js';
 
 /** One attachment, as given on the command line or as a JSON line of `veth -`. */
 export interface AttachSpec {
@@ -79,7 +79,7 @@ export function parseSpecLine(line: string, n: number): AttachSpec {
   return o as unknown as AttachSpec;
 }
 
-async function resolve(spec: AttachSpec, bridges: Map<string, string>): Promise<Resolved> {
+async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Map<string, LinkInfo>): Promise<Resolved> {
   const ns = nsRef(spec.netns, spec.pid);
   const ifname = validateIfName(spec.ifname ?? 'eth0');
   if (!spec.bridge) throw new UsageError('a bridge is required: --bridge NAME');
@@ -93,7 +93,9 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>): Promise<
   const gw = spec.gateway !== undefined ? parseIp(spec.gateway, 'gateway') : undefined;
   const inode = nsInode(ns);
   if (!bridges.has(spec.bridge)) {
-    const c = await bridgeCidr(spec.bridge);
+    // the recorded address saves an `ip addr` process when the bridge is there
+    const rec = readState().bridges[spec.bridge];
+    const c = links.has(spec.bridge) ? (rec?.cidr ?? (await bridgeCidr(spec.bridge))) : undefined;
     if (!c) throw new UsageError(`unknown bridge '${spec.bridge}' (or it has no IPv4 address)`, `create it first: netsetup bridge ${spec.bridge} 10.10.15.1/24`);
     bridges.set(spec.bridge, c);
   }
@@ -151,14 +153,14 @@ function sameSettings(a: AttachmentRecord, r: Resolved): boolean {
  */
 export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions = {}): Promise<Attachment[]> {
   const bridges = new Map<string, string>();
+  const links = await listLinks();
   const resolved: Resolved[] = [];
-  for (const s of specs) resolved.push(await resolve(s, bridges));
+  for (const s of specs) resolved.push(await resolve(s, bridges, links));
   const seen = new Set<string>();
   for (const r of resolved) {
     if (seen.has(r.hostIfname)) throw new UsageError(`two attachments for ${r.spec.netns ?? `pid ${r.spec.pid}`} ${r.ifname} in one batch`);
     seen.add(r.hostIfname);
   }
-  const links = await listLinks();
   const fresh: (Resolved & { ip: string })[] = [];
   const results: Attachment[] = [];
   const reserve = async (dry: boolean) => {
@@ -186,10 +188,8 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
         results.push(toAttachment(rec, true));
       }
     };
-    if (dry) {
-      const { readState } = await import('./state.js');
-      work(readState());
-    } else await updateState(work);
+    if (dry) work(readState());
+    else await updateState(work);
   };
   await reserve(!!opts.dryRun);
   const host: Op[] = [];

@@ -19,7 +19,13 @@ function stdinTargets(): DetachTarget[] {
   });
 }
 
+/** yargs turns a lone `-` positional into '': treat both as "read stdin". */
+function stdinArg(v: string | undefined): string | undefined {
+  return v === '' && process.argv.includes('-') ? '-' : v;
+}
+
 export async function downCommand(a: DownArgs): Promise<number> {
+  a.batch = stdinArg(a.batch);
   if (a.batch !== undefined && a.batch !== '-') throw new UsageError(`unexpected argument '${a.batch}'`, 'use - to read targets from stdin');
   const targets: DetachTarget[] = [
     ...(a.netns ?? []).map((netns) => ({ netns: String(netns) })),

@@ -30,7 +30,13 @@ function human(r: Attachment): string {
   return `${where} ${r.ifname} ${r.ip}${r.gateway ? ` via ${r.gateway}` : ''} <-> ${r.hostIfname} on ${r.bridge}${r.created ? '' : ' (already there)'}`;
 }
 
+/** yargs turns a lone `-` positional into '': treat both as "read stdin". */
+function stdinArg(v: string | undefined): string | undefined {
+  return v === '' && process.argv.includes('-') ? '-' : v;
+}
+
 export async function vethCommand(a: VethArgs): Promise<number> {
+  a.batch = stdinArg(a.batch);
   let specs: AttachSpec[];
   if (a.batch !== undefined) {
     if (a.batch !== '-') throw new UsageError(`unexpected argument '${a.batch}'`, 'use - to read JSON lines from stdin');
