@@ -4,6 +4,7 @@
  * without loading yargs; help, subcommands and anything unusual go through
  * the yargs wiring in wiring.ts, built from the same table.
  */
+import { startupSnapshot } from 'node:v8';
 import { describeError, EXIT } from '@boxkit/common/errors';
 import { fastParse, normalizeArgv } from './options.js';
 
@@ -27,8 +28,15 @@ async function fast(args: Record<string, unknown>): Promise<never> {
   return new Promise(() => {}) as Promise<never>;
 }
 
-const argv = process.argv.slice(2);
-const normalized = SUBCOMMANDS.has(argv[0] ?? '') ? argv : normalizeArgv(argv);
-const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(normalized);
-if (parsed) void fast(parsed);
-else void import('./wiring.js').then((w) => w.yargsMain(normalized));
+function entry(argv: string[]): void {
+  const sub = SUBCOMMANDS.has(argv[0] ?? '');
+  const normalized = sub ? argv : normalizeArgv(argv);
+  const parsed = sub ? undefined : fastParse(normalized);
+  if (parsed) void fast(parsed);
+  else void import('./wiring.js').then((w) => w.yargsMain(normalized));
+}
+
+// built into a V8 startup snapshot (scripts/build-snapshot.mjs), the entry runs when the
+// blob is deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
+if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+else entry(process.argv.slice(2));

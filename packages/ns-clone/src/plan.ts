@@ -4,7 +4,7 @@
  * shell lines. Pure: no system calls, so it is unit-tested without root.
  */
 import { CLONE, NAMESPACES, CAP, execStep, type Step, type NamespaceKind } from '@boxkit/native';
-import type { ContainerSpec } from './spec.js';
+import type { ContainerSpec, IdRange } from './spec.js';
 import { NS_ORDER } from './spec.js';
 import { procSteps, devSteps, rootBindSteps, maskSteps } from './rootfs.js';
 import { renderStep, flagNames } from './render.js';
@@ -26,6 +26,21 @@ export function cloneFlags(kinds: readonly NamespaceKind[]): number {
   // cgroup: unshared after release, so its root is the cgroup the caller attached the child to;
   // time: CLONE_NEWTIME overlaps clone()'s exit-signal bits, only unshare(2) takes it
   return kinds.filter((k) => k !== 'cgroup' && k !== 'time').reduce((f, k) => f | NAMESPACES[k].flag, 0);
+}
+
+const covers = (ranges: IdRange[] | undefined, side: 'inner' | 'outer', id: number) =>
+  !!ranges?.some((r) => id >= r[side] && id < r[side] + r.count);
+
+/**
+ * The ids CMD runs as. In a new user namespace whose maps leave out the
+ * caller's own ids, the child would run as the overflow id (65534): it
+ * becomes the namespace's root instead, as runc and podman do.
+ */
+export function idsInside(spec: ContainerSpec, euid = process.geteuid?.() ?? 0, egid = process.getegid?.() ?? 0): { uid?: number; gid?: number } {
+  const userNs = spec.namespaces.includes('user');
+  const uid = spec.uid ?? (userNs && spec.uidMap && !covers(spec.uidMap, 'outer', euid) && covers(spec.uidMap, 'inner', 0) ? 0 : undefined);
+  const gid = spec.gid ?? (userNs && spec.gidMap && !covers(spec.gidMap, 'outer', egid) && covers(spec.gidMap, 'inner', 0) ? 0 : undefined);
+  return { ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
 }
 
 /** The child's program for a container. */
@@ -64,7 +79,8 @@ export function containerSteps(spec: ContainerSpec): Step[] {
   if (spec.init || has('time')) steps.push({ op: 'SUPERVISE', ints: [spec.init || has('pid') ? 1 : 0] });
   const cwd = spec.cwd ?? (root ? '/' : undefined);
   if (cwd) steps.push({ op: 'CHDIR', strs: [cwd] });
-  const switching = spec.uid !== undefined || spec.gid !== undefined;
+  const ids = idsInside(spec);
+  const switching = ids.uid !== undefined || ids.gid !== undefined;
   if (spec.caps !== undefined) {
     const keep = switching ? spec.caps | (1n << BigInt(CAP.SETUID!)) | (1n << BigInt(CAP.SETGID!)) : spec.caps;
     steps.push({ op: 'CAPS', ints: [keep] });
@@ -72,8 +88,8 @@ export function containerSteps(spec: ContainerSpec): Step[] {
   if (switching) {
     // setgroups is refused where the map writer denied it (an unprivileged user namespace)
     steps.push({ op: 'SETGROUPS', ints: spec.groups ?? [], optional: userNs });
-    if (spec.gid !== undefined) steps.push({ op: 'SETRESGID', ints: [spec.gid] });
-    if (spec.uid !== undefined) steps.push({ op: 'SETRESUID', ints: [spec.uid] });
+    if (ids.gid !== undefined) steps.push({ op: 'SETRESGID', ints: [ids.gid] });
+    if (ids.uid !== undefined) steps.push({ op: 'SETRESUID', ints: [ids.uid] });
   }
   if (spec.noNewPrivs) steps.push({ op: 'NO_NEW_PRIVS' });
   steps.push({ op: 'RESET_SIGNALS' }, { op: 'STDIO_FIX' }, { op: 'CLOEXEC_FROM', ints: [3] });

@@ -4,10 +4,14 @@ import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
 import { RUN_OPTIONS } from './options.js';
 
+/** CMD: words yargs left over after the command name(s), then everything after `--`. */
+const commandOf = (a: { _?: (string | number)[]; '--'?: (string | number)[] }, skip: number) =>
+  [...(a._ ?? []).slice(skip), ...(a['--'] ?? [])].map(String);
+
 const NS_BOOL = ['mount', 'uts', 'ipc', 'pid', 'net', 'user', 'cgroup', 'time'] as const;
 
 const runCmd = command({
-  command: '$0 [command..]',
+  command: '$0',
   describe: 'run COMMAND in new namespaces (default: your shell)',
   runsCommand: true,
   builder: (y) => {
@@ -16,7 +20,7 @@ const runCmd = command({
       if (name === 'dry-run' || name === 'json' || name === 'verbose') continue;
       b = b.option(name, { type: o.type, describe: o.describe, group: o.group, ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) });
     }
-    return b.positional('command', { type: 'string', array: true, describe: 'the command and its arguments (after --)' }) as never;
+    return b as never;
   },
   examples: [
     ['ns-clone --uts --pid --ipc -- bash', 'the article\'s mybash: new UTS, PID and IPC namespaces'],
@@ -27,15 +31,15 @@ const runCmd = command({
     ['ns-clone --net=/run/netns/x -- true', 'make a network namespace that outlives its process'],
     ['ns-clone --dry-run --user -r --root ./rootfs --pid -- /bin/sh', 'print the plan as shell commands'],
   ],
-  run: async (a) => (await import('./commands/run.js')).runCommand({ ...a, '--': [...((a as { command?: string[] }).command ?? []), ...(a['--'] ?? [])] }),
+  run: async (a) => (await import('./commands/run.js')).runCommand({ ...a, '--': commandOf(a, 0) }),
 });
 
 const enterCmd = command({
-  command: 'enter <pid> [command..]',
+  command: 'enter <target>',
   describe: 'run COMMAND in the namespaces of process PID (like nsenter --target PID)',
   runsCommand: true,
   builder: (y) => {
-    let b = (y as Argv).positional('pid', { type: 'string', describe: 'the target process (host pid)' });
+    let b = (y as Argv).positional('target', { type: 'string', describe: 'the target process (host pid)' });
     for (const n of NS_BOOL) b = b.option(n, { type: 'boolean', describe: `join its ${n === 'mount' ? 'mnt' : n} namespace`, group: 'Namespaces:' });
     return b
       .option('all', { type: 'boolean', describe: 'join every namespace that differs from ours', group: 'Namespaces:' })
@@ -51,7 +55,7 @@ const enterCmd = command({
     ['ns-clone enter 1234 --all -- sh', 'nsenter --target 1234 --all sh'],
     ['ns-clone enter 1234 --mount --pid --uts --net --ipc -- ps', 'the article\'s nsenter line'],
   ],
-  run: async (a) => (await import('./commands/enter.js')).enterCommand({ ...a, '--': [...((a as { command?: string[] }).command ?? []), ...(a['--'] ?? [])] } as never),
+  run: async (a) => (await import('./commands/enter.js')).enterCommand({ ...a, '--': commandOf(a, 1) } as never),
 });
 
 const releaseCmd = command({

@@ -7,7 +7,7 @@ import { enterContainer, differentNamespaces } from '../enter.js';
 import { superviseContainer } from '../supervise.js';
 
 export interface EnterFlags {
-  pid: string | number;
+  target: string | number;
   all?: boolean;
   wd?: string;
   uid?: number;
@@ -23,7 +23,7 @@ export interface EnterFlags {
 }
 
 export async function enterCommand(f: EnterFlags): Promise<number> {
-  const pid = validatePid(f.pid);
+  const pid = validatePid(f.target);
   const chosen = Object.entries(NS_FLAGS).filter(([flag]) => f[flag]).map(([, k]) => k);
   let kinds: NamespaceKind[] = f.all ? differentNamespaces(pid) : NS_ORDER.filter((k) => chosen.includes(k));
   if (f.all) kinds = [...new Set([...kinds, ...chosen])];

@@ -1,0 +1,72 @@
+/** Shared bits of the ns-clone integration tests. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Options } from 'execa';
+import { bk, binPath } from '../harness/index.js';
+
+/** Run the built ns-clone; stdout/stderr as strings (final newline stripped). */
+export async function ns(args: string[], opts: Options = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await bk('ns-clone', args, opts);
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+export { binPath };
+
+/** A fresh directory under the run's test root. */
+export function tmp(what: string): string {
+  return mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `ns-clone-${what}-`));
+}
+
+/** Compile a small C program (static, so it runs inside a busybox rootfs too). */
+export function compile(name: string, source: string, dir = tmp('cc')): string {
+  const src = join(dir, `${name}.c`), out = join(dir, name);
+  writeFileSync(src, source);
+  execFileSync('cc', ['-static', '-O1', '-o', out, src]);
+  return out;
+}
+
+/** Host pids whose parent is `ppid`. */
+export function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(stat.replace(/^.*\) /, '').split(' ')[1]) === ppid) out.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until `cond()` holds (or fail after `ms`). */
+export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+    return state !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Kill a process we started (a detached container) and wait until it is gone. */
+export async function killAndWait(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await until(() => !alive(pid), 5000, `pid ${pid} to exit`);
+}

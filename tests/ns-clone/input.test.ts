@@ -1,0 +1,59 @@
+/** Bad input exits with a one-line error and creates nothing; rootless use as nobody. */
+import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipReason } from '../harness/index.js';
+import { binPath, ns, tmp } from './helpers.js';
+
+const mounts = () => readFileSync('/proc/self/mountinfo', 'utf8');
+
+describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const cases: [string, (dir: string) => string[], RegExp][] = [
+    ['unknown namespace', (d) => ['--uts', `--persist`, `bogus=${d}/x`, '--', 'true'], /unknown namespace 'bogus'/],
+    ['unknown flag', () => ['--bogusns', '--', 'true'], /Unknown argument/i],
+    ['bad map range', () => ['--map-users', '0:100000', '--', 'true'], /invalid uid map range '0:100000'/],
+    ['overlapping map ranges', () => ['--map-users', '0:100000:10', '--map-users', '5:200000:10', '--', 'true'], /overlapping uid map ranges/],
+    ['--root to a dir lacking a shell, no CMD', (d) => { mkdirSync(join(d, 'empty')); return ['--root', join(d, 'empty')]; }, /command '\/bin\/sh' not found in it/],
+    ['nonexistent --netns', () => ['--netns', 'boxkit-no-such-netns', '--', 'true'], /net namespace \/var\/run\/netns\/boxkit-no-such-netns: no such file/],
+    ['non-directory --root', (d) => { writeFileSync(join(d, 'file'), ''); return ['--root', join(d, 'file'), '--', '/bin/sh']; }, /not a directory/],
+    ['--netns that is not a namespace', (d) => { writeFileSync(join(d, 'plain'), ''); return ['--netns', join(d, 'plain'), '--', 'true']; }, /not a namespace file/],
+    ['no namespace at all', () => ['--', 'true'], /no namespace to create or join/],
+  ];
+  for (const [what, args, message] of cases) {
+    it(`${what}: one-line error, exit 125, nothing made`, async () => {
+      const dir = tmp('bad');
+      const before = mounts();
+      const r = await ns(args(dir));
+      expect(r.exitCode).toBe(125);
+      const lines = r.stderr.split('\n');
+      expect(lines[0]).toMatch(/^ns-clone: /);
+      expect(lines[0]).toMatch(message);
+      expect(lines.slice(1).every((l) => l.startsWith('hint: ') || l === '' || /^(Usage|see|\s)/.test(l) === false)).toBe(true);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(r.stdout).toBe('');
+      expect(mounts()).toBe(before);
+      expect(readdirSync(dir).filter((f) => f !== 'empty' && f !== 'file' && f !== 'plain')).toEqual([]);
+    });
+  }
+
+  it('rootless: as nobody, --user --map-root-user --pid --mount -- id -u prints 0', async () => {
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent', BOXKIT_TEST_RUN_ID: process.env.BOXKIT_TEST_RUN_ID! };
+    const run = (args: string[]) => execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', binPath('ns-clone'), ...args], { reject: false, env, cwd: '/' });
+    const who = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'id', '-u'], { env });
+    expect(who.stdout).toBe('65534');
+    const r = await run(['--user', '--map-root-user', '--pid', '--mount', '--', 'id', '-u']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('0');
+    const more = await run(['--map-root-user', '--pid', '--mount', '--uts', '--hostname', 'rootless', '--net', '--', 'sh', '-c', 'hostname; echo $$; cat /proc/self/uid_map; ip -o link | wc -l']);
+    expect(more.exitCode, more.stderr).toBe(0);
+    const [host, pid, map, nlinks] = more.stdout.split('\n');
+    expect([host, pid, nlinks]).toEqual(['rootless', '1', '1']);
+    expect(map!.trim().split(/\s+/)).toEqual(['0', '65534', '1']);
+    // without a user namespace the kernel refuses, and says so in one line
+    const refused = await run(['--uts', '--', 'true']);
+    expect(refused.exitCode).toBe(125);
+    expect(refused.stderr.split('\n')[0]).toMatch(/^ns-clone: clone: .*EPERM/);
+    expect(existsSync('/proc/self')).toBe(true);
+  });
+});

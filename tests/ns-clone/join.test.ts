@@ -1,0 +1,77 @@
+/** Joining: --netns (a namespace made by `ip netns add`), `enter PID`, and the setup handshake. */
+import { describe, expect, it } from 'vitest';
+import { readlinkSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
+import { alive, killAndWait, ns, sleep, tmp } from './helpers.js';
+
+describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('--netns joins a namespace made by ip netns add', async () => {
+    const host = createHost(testName('nsjoin'));
+    try {
+      const expected = inHost(host, 'readlink', ['/proc/self/ns/net']).trim();
+      const r = await ns(['--netns', host, '--uts', '--', 'readlink', '/proc/self/ns/net']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toBe(expected);
+      expect(expected).not.toBe(readlinkSync('/proc/self/ns/net'));
+      const byPath = await ns(['--netns', `/var/run/netns/${host}`, '--', 'readlink', '/proc/self/ns/net']);
+      expect(byPath.stdout).toBe(expected);
+    } finally {
+      destroyHost(host);
+    }
+  });
+
+  it('enter joins a running container\'s namespaces', async () => {
+    const d = await ns(['--detach', '--json', '--hostname', 'entered', '--pid', '--mount', '--net', '--ipc', '--', 'sleep', '60']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    const doc = JSON.parse(d.stdout) as { pid: number; namespaces: Record<string, string> };
+    try {
+      expect(doc.namespaces.net).toBe(`/proc/${doc.pid}/ns/net`);
+      expect(Object.keys(doc.namespaces).sort()).toEqual(['ipc', 'mnt', 'net', 'pid', 'uts']);
+      const r = await ns(['enter', String(doc.pid), '--all', '--', 'sh', '-c', 'hostname; readlink /proc/self/ns/net; ps -e -o pid=,comm= | head -1']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [hostname, netns, first] = r.stdout.split('\n');
+      expect(hostname).toBe('entered');
+      expect(netns).toBe(readlinkSync(`/proc/${doc.pid}/ns/net`));
+      expect(first!.trim()).toBe('1 sleep'); // the container's PID 1, seen through its /proc
+      const one = await ns(['enter', String(doc.pid), '--uts', '--', 'hostname']);
+      expect(one.stdout).toBe('entered');
+      const exit = await ns(['enter', String(doc.pid), '--net', '--', 'sh', '-c', 'exit 7']);
+      expect(exit.exitCode).toBe(7);
+    } finally {
+      await killAndWait(doc.pid);
+    }
+  });
+
+  it('--wait-for-setup holds CMD until released', async () => {
+    const marker = join(tmp('setup'), 'ran');
+    const d = await ns(['--detach', '--json', '--wait-for-setup', '--pid', '--', 'sh', '-c', `touch ${marker}; sleep 30`]);
+    expect(d.exitCode, d.stderr).toBe(0);
+    const doc = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
+    try {
+      expect(existsSync(doc.setupFifo)).toBe(true);
+      await sleep(300);
+      expect(existsSync(marker)).toBe(false);
+      expect(alive(doc.pid)).toBe(true);
+      const r = await ns(['release', String(doc.pid)]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      for (let i = 0; i < 100 && !existsSync(marker); i++) await sleep(30);
+      expect(existsSync(marker)).toBe(true);
+      expect(existsSync(doc.setupFifo)).toBe(false);
+      expect(readFileSync(`/proc/${doc.pid}/cmdline`, 'utf8')).toContain('sleep');
+    } finally {
+      await killAndWait(doc.pid);
+    }
+  });
+
+  it('release --abort makes the held child exit without running CMD', async () => {
+    const marker = join(tmp('abort'), 'ran');
+    const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'touch', marker]);
+    const doc = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
+    const r = await ns(['release', '--abort', doc.setupFifo]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    for (let i = 0; i < 100 && alive(doc.pid); i++) await sleep(30);
+    expect(alive(doc.pid)).toBe(false);
+    expect(existsSync(marker)).toBe(false);
+  });
+});

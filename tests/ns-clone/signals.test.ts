@@ -1,0 +1,85 @@
+/** PID 1, signal forwarding, stop timeout, orphan reaping and exit statuses. */
+import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipReason } from '../harness/index.js';
+import { binPath, childrenOf, ns, tmp, until } from './helpers.js';
+
+/** Start ns-clone in the background and wait until its container runs CMD. */
+async function startBackground(args: string[], cmdName: string) {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const proc = execa(binPath('ns-clone'), args, { reject: false, env });
+  const comm = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  // ns-clone -> (boxkit-init ->) CMD
+  const descendants = (pid: number): number[] => childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
+  await until(() => proc.pid !== undefined && descendants(proc.pid).some((p) => comm(p) === cmdName), 10_000, `${cmdName} to start`);
+  return { proc }; // not the subprocess itself: it is a thenable, and would be awaited
+}
+
+describe.skipIf(skipReason)(`ns-clone signals and exit codes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('SIGTERM stops a PID 1 without handlers: SIGKILL after the stop timeout (137)', async () => {
+    const { proc } = await startBackground(['--pid', '--stop-timeout', '2', '--', 'sleep', '1000'], 'sleep');
+    const t0 = Date.now();
+    proc.kill('SIGTERM');
+    const r = await proc;
+    const took = Date.now() - t0;
+    expect(r.exitCode).toBe(137);
+    expect(took).toBeGreaterThanOrEqual(1800);
+    expect(took).toBeLessThan(8000);
+    expect(r.stderr).toContain('sending SIGKILL');
+  });
+
+  it('with --init, SIGTERM is forwarded to CMD and stops it at once (143)', async () => {
+    const { proc } = await startBackground(['--init', '--stop-timeout', '20', '--', 'sleep', '1000'], 'sleep');
+    const t0 = Date.now();
+    proc.kill('SIGTERM');
+    const r = await proc;
+    expect(r.exitCode).toBe(143);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('forwards other signals (SIGUSR1 kills a sleep: 138)', async () => {
+    const { proc } = await startBackground(['--uts', '--', 'sleep', '1000'], 'sleep');
+    proc.kill('SIGUSR1');
+    expect((await proc).exitCode).toBe(138);
+  });
+
+  it('with --init an orphaned grandchild is reaped (no zombie)', async () => {
+    // the grandchild's parent exits at once; the grandchild becomes PID 1's child and exits after 0.2 s
+    const script = '(sleep 0.2 &); sleep 1; for s in /proc/[0-9]*/stat; do read l < $s; echo "$l"; done';
+    const r = await ns(['--init', '--mount', '--', 'sh', '-c', script]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const states = r.stdout.split('\n').map((l) => l.replace(/^.*\) /, '')[0]);
+    expect(states.length).toBeGreaterThanOrEqual(2);
+    expect(states).not.toContain('Z');
+  });
+
+  it('exit statuses: 0, 42, 137, 127, 126, 125', async () => {
+    expect((await ns(['--pid', '--', 'true'])).exitCode).toBe(0);
+    expect((await ns(['--pid', '--', 'sh', '-c', 'exit 42'])).exitCode).toBe(42);
+    expect((await ns(['--uts', '--', 'sh', '-c', 'kill -KILL $$'])).exitCode).toBe(137);
+    const nf = await ns(['--pid', '--', 'no-such-command-boxkit']);
+    expect(nf.exitCode).toBe(127);
+    expect(nf.stderr).toBe('ns-clone: exec no-such-command-boxkit: command not found');
+    const file = join(tmp('noexec'), 'script');
+    writeFileSync(file, '#!/bin/sh\necho hi\n');
+    chmodSync(file, 0o644);
+    const ne = await ns(['--pid', '--', file]);
+    expect(ne.exitCode).toBe(126);
+    expect(ne.stderr).toMatch(/^ns-clone: exec .*script: permission denied/);
+    const bad = await ns(['--pid', '--root', '/nonexistent-root', '--', '/bin/sh']);
+    expect(bad.exitCode).toBe(125);
+    // a setup step that fails names the step
+    const step = await ns(['--mount', '--wd', '/nonexistent-dir', '--', 'true']);
+    expect(step.exitCode).toBe(125);
+    expect(step.stderr).toMatch(/^ns-clone: setup step \d+ failed: chdir \/nonexistent-dir: no such file or directory/);
+  });
+});
