@@ -42,12 +42,13 @@ export function netShell(p: NetPlan, pid: string): string[] {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return [];
   const lines: string[] = [];
+  // what setupNetwork does for a bridge that does not exist yet (idempotent when it does)
   const addr = bridgeAddressFor(p, n.bridge);
   if (addr) {
     lines.push(shellQuote(['netsetup', 'bridge', n.bridge, addr]));
     lines.push(shellQuote(['netsetup', 'nat', networkOf(addr)]));
   }
-  lines.push(`IP=$(${shellQuote(['netsetup', 'veth', '--pid'])} ${pid} ${shellQuote(['--bridge', n.bridge, '--ip', p.spec.ip ?? 'auto', '--host-ifname', p.hostVeth, '--json'])} | jq -r '.[0].ip // .ip' | cut -d/ -f1)`);
+  lines.push(`IP=$(${shellQuote(['netsetup', 'veth', '--pid'])} ${pid} ${shellQuote(['--bridge', n.bridge, '--ip', p.spec.ip ?? 'auto', '--host-ifname', p.hostVeth, '--hairpin', '--json'])} | jq -r .ip | cut -d/ -f1)`);
   for (const pub of p.spec.publish) {
     lines.push(`netsetup publish ${pub.hostPort}:"$IP":${pub.containerPort}/${pub.proto}`);
   }
@@ -59,6 +60,9 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   const n = p.spec.net;
   if (n.mode !== 'bridge') return { mode: n.mode };
   let cidr = await bridgeCidr(n.bridge);
+  // NAT for the networks `run` owns (the default bridge, bridges it makes); a
+  // bridge the user made (netsetup bridge) keeps the NAT the user chose
+  let nat = n.bridge === DEFAULT_BRIDGE;
   if (!cidr) {
     const addr = bridgeAddressFor(p, n.bridge);
     if (!addr) {
@@ -66,8 +70,9 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
     }
     await ensureBridge(n.bridge, addr);
     cidr = addr;
+    nat = true;
   }
-  await ensureNat(networkOf(cidr));
+  if (nat) await ensureNat(networkOf(cidr));
   const a = await attach({ pid, bridge: n.bridge, ip: p.spec.ip ?? 'auto', hostIfname: p.hostVeth, hairpin: true });
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
   const containerIp = a.ip.split('/')[0]!;
