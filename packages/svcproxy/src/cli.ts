@@ -9,10 +9,15 @@ function withTarget<T>(y: Argv<T>) {
     .option('backend', { choices: ['auto', 'nft', 'legacy'] as const, default: 'auto' as const, describe: 'iptables backend (auto: what iptables-restore is)' });
 }
 
-function withSync<T>(y: Argv<T>) {
+/** apply reconciles with the kernel by default; add/rm change one service on the fast path. */
+function withSync<T>(y: Argv<T>, partial = false) {
   return withTarget(y)
     .option('explain', { type: 'boolean', default: false, describe: 'print the change as iptables -t nat -N/-A commands (implies --dry-run)' })
-    .option('partial', { type: 'boolean', default: false, describe: 'trust the stored services instead of reading iptables-save first (fast path)' })
+    .option('partial', {
+      type: 'boolean',
+      default: partial,
+      describe: 'write only what changed since the stored state, without reading iptables-save first (kube-proxy\'s partial sync; --no-partial reads the kernel and repairs it)',
+    })
     .option('nodeport-range', { type: 'string', default: '30000-32767', describe: 'allowed NodePorts' });
 }
 
@@ -36,7 +41,7 @@ void main({
       command: 'add <name>',
       describe: 'add or replace one service',
       builder: (y) =>
-        withSync(y)
+        withSync(y, true)
           .positional('name', { type: 'string', demandOption: true })
           .option('vip', { type: 'string', demandOption: true, describe: 'virtual IP:PORT' })
           .option('endpoint', { type: 'string', array: true, default: [] as string[], describe: 'endpoint IP:PORT (repeat; none: connections are rejected)' })
@@ -52,7 +57,7 @@ void main({
     command({
       command: 'rm <names..>',
       describe: 'remove services (removing what is gone succeeds)',
-      builder: (y) => withSync(y).positional('names', { type: 'string', array: true, demandOption: true }),
+      builder: (y) => withSync(y, true).positional('names', { type: 'string', array: true, demandOption: true }),
       examples: [['svcproxy rm web', 'remove the web service and its chains']],
       run: async (a) => (await import('./commands/rm.js')).rm(a),
     }),

@@ -18,11 +18,12 @@ export interface TableDiff {
 
 export type Diff = Record<Table, TableDiff>;
 
-/** iptables-save quotes comments only sometimes; compare without quotes and extra blanks. */
-export const norm = (s: string): string => s.replace(/"/g, '').replace(/\s+/g, ' ').trim();
+/** iptables-save quotes comments only sometimes (and prints single blanks): compare without quotes. */
+export const norm = (s: string): string => (s.includes('"') ? s.replaceAll('"', '') : s);
 
 function sameRules(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((r, i) => norm(r) === norm(b[i]!));
+  // identical text first: the common case, and the only one when comparing with stored state
+  return a.length === b.length && a.every((r, i) => r === b[i] || norm(r) === norm(b[i]!));
 }
 
 export function diff(desired: Ruleset, current: Ruleset, existing?: Record<Table, Set<string>>): Diff {

@@ -44,6 +44,8 @@ export class Names {
   readonly markMasq: string;
   readonly postrouting: string;
   private readonly hashLen: number;
+  /** a sync renders the wanted and the stored services: most names are asked for twice */
+  private readonly memo = new Map<string, string>();
   constructor(readonly prefix: string) {
     checkPrefix(prefix);
     this.services = `${prefix}-SERVICES`;
@@ -54,7 +56,13 @@ export class Names {
     if (this.hashLen < MIN_HASH) throw new UsageError(`chain prefix '${prefix}' is too long`);
   }
   private hashed(kind: string, key: string): string {
-    return `${this.prefix}-${kind}-${base32(createHash('sha256').update(key).digest(), this.hashLen)}`;
+    const k = `${kind} ${key}`;
+    let name = this.memo.get(k);
+    if (name === undefined) {
+      name = `${this.prefix}-${kind}-${base32(createHash('sha256').update(key).digest(), this.hashLen)}`;
+      this.memo.set(k, name);
+    }
+    return name;
   }
   /** One chain per service (its VIP:port and NodePort jump here). */
   svc(s: Service): string {

@@ -91,9 +91,20 @@ function q(s: string): string {
   return /^[A-Za-z0-9_.:/-]+$/.test(s) ? s : `"${s}"`;
 }
 
-/** Render the whole desired state. */
-export function render(prefix: string, services: readonly Service[]): Ruleset {
-  const n = new Names(prefix);
+/**
+ * Only part of the state, for a partial sync: the chains of the named
+ * services and of the listed /24 buckets, plus the shared chains (whose
+ * rules are cheap to build). Rendering both sides with the same scope keeps
+ * the diff exact while the work stays proportional to the change.
+ */
+export interface Scope {
+  names: ReadonlySet<string>;
+  buckets: ReadonlySet<string>;
+}
+
+/** Render the desired state (all of it, or what `scope` covers). */
+export function render(prefix: string | Names, services: readonly Service[], scope?: Scope): Ruleset {
+  const n = typeof prefix === 'string' ? new Names(prefix) : prefix;
   const rs = emptyRuleset();
   const nat = rs.chains.nat;
   const buckets = new Map<string, string[]>();
@@ -109,15 +120,17 @@ export function render(prefix: string, services: readonly Service[]): Ruleset {
       }
       continue;
     }
+    const inBucket = !scope || scope.buckets.has(bucketOf(s.vip));
+    if (!inBucket && !scope!.names.has(s.name) && s.nodePort === undefined) continue;
     const svc = n.svc(s);
     const bucket = n.bucket(s.vip);
-    if (!buckets.has(bucket)) buckets.set(bucket, []);
-    buckets.get(bucket)!.push(`-d ${s.vip}/32 -p ${p} -m comment --comment "${s.name} cluster IP" -m ${p} --dport ${s.port} -j ${svc}`);
+    if (inBucket && !buckets.has(bucket)) buckets.set(bucket, []);
+    if (inBucket) buckets.get(bucket)!.push(`-d ${s.vip}/32 -p ${p} -m comment --comment "${s.name} cluster IP" -m ${p} --dport ${s.port} -j ${svc}`);
     if (s.nodePort !== undefined) {
       const c = `-p ${p} -m comment --comment "${s.name} node port" -m ${p} --dport ${s.nodePort}`;
       nodePorts.push(`${c} -j ${n.markMasq}`, `${c} -j ${svc}`);
     }
-    serviceChains(n, s, nat);
+    if (!scope || scope.names.has(s.name)) serviceChains(n, s, nat);
   }
   // sorted so the entry chain does not change when services are listed in another order
   const entry = [...new Set(services.filter((s) => s.endpoints.length).map((s) => bucketOf(s.vip)))].sort();

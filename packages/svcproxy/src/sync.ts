@@ -10,8 +10,8 @@
 import { chooseBackend, restore, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
 import { chainsWritten, diff, explainLines, restoreText, type Diff } from './diff.js';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
-import { DEFAULT_PREFIX, Names } from './names.js';
-import { emptyRuleset, hooks, render, TABLES, type Ruleset } from './rules.js';
+import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
+import { emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
 import { dropState, loadState, locked, saveState, type StoredState } from './store.js';
 
@@ -55,9 +55,26 @@ export const NFT_CHAIN_LIST_LIMIT = 1000;
 /** Above this many services, every legacy update rewrites a big table blob in the kernel. */
 const LEGACY_BIG = 5000;
 
-async function current(backend: Backend, names: Names, trusted: StoredState | undefined): Promise<{ rs: Ruleset; existing?: Record<'nat' | 'filter', Set<string>> }> {
+/** What differs between two service lists: the names to re-render and the /24 buckets they touch. */
+export function scopeOf(before: readonly Service[], after: readonly Service[]): Scope {
+  const old = new Map(before.map((s) => [s.name, s]));
+  const names = new Set<string>();
+  const buckets = new Set<string>();
+  const touch = (s: Service) => (names.add(s.name), buckets.add(bucketOf(s.vip)));
+  for (const s of after) {
+    const o = old.get(s.name);
+    old.delete(s.name);
+    if (o && JSON.stringify(o) === JSON.stringify(s)) continue;
+    touch(s);
+    if (o) touch(o);
+  }
+  for (const o of old.values()) touch(o);
+  return { names, buckets };
+}
+
+async function current(backend: Backend, names: Names, trusted: StoredState | undefined, scope?: Scope): Promise<{ rs: Ruleset; existing?: Record<'nat' | 'filter', Set<string>> }> {
   if (trusted) {
-    const rs = render(names.prefix, trusted.services);
+    const rs = render(names, trusted.services, scope);
     rs.hooks = hooks(names);
     return { rs };
   }
@@ -78,8 +95,10 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     // auto sticks to the backend the services were written with
     const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
     const partial = !!opts.partial && !!state && state.backend === backend;
-    const desired = services ? render(prefix, services) : emptyRuleset();
-    const cur = await current(backend, names, partial ? state : undefined);
+    // a partial sync renders only what changed (both sides with the same scope)
+    const scope = partial && services ? scopeOf(state!.services, services) : undefined;
+    const desired = services ? render(names, services, scope) : emptyRuleset();
+    const cur = await current(backend, names, partial ? state : undefined, scope);
     const d = diff(desired, cur.rs, cur.existing);
     const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
     const text = restoreText(d, { zeroCounters: zero });
