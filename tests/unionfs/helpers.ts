@@ -5,7 +5,11 @@ import { bk } from '../harness/index.js';
 import { listUnions } from '../../packages/unionfs/src/index.js';
 import { umount2, MNT } from '../../native/src/index.js';
 
-export const unionfs = (args: string[], cwd?: string) => bk('unionfs', args, cwd ? { cwd } : {});
+/** Run the built bin; stdout/stderr as strings (bk's own result type is execa's widest). */
+export async function unionfs(args: string[], cwd?: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await bk('unionfs', args, cwd ? { cwd } : {});
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
 
 /** A fresh dir under the run's test root. */
 export function scratch(what: string): string {

@@ -3,8 +3,8 @@
  * would silently do the wrong thing) before anything changes, then list
  * the steps as data. Bad input throws UsageError (exit 2) from here.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, basename, join } from 'node:path';
 import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
 import { MS } from '@boxkit/native';
@@ -67,6 +67,8 @@ function dirOrMissing(what: string, p: string): 'dir' | 'missing' {
 
 /** A layer tarball's content address: the dir it is extracted to under the data dir. */
 export function layerDirFor(tar: string): string {
+  // node:crypto costs ~10 ms to load: only a mount with --lower-tar pays it
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   const digest = createHash('sha256').update(readFileSync(tar)).digest('hex');
   return dataDir('unionfs', 'layers', digest);
 }

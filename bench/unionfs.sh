@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# unionfs: mount + umount of a 3-layer overlay union, `unionfs` vs mount(8)
+# through the shell. Runs inside `unshare --mount` with private propagation,
+# so the host's mount table never sees these mounts.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "unionfs bench: needs root" >&2; exit 1; }
+
+if [ "${1:-}" != --inside ]; then
+  exec unshare --mount --propagation private -- "$0" --inside
+fi
+
+work=$(mktemp -d /tmp/boxkit-bench-unionfs.XXXXXX)
+trap 'umount -l "$work/mnt" 2>/dev/null || true; rm -rf "$work"' EXIT
+for l in l1 l2 l3; do mkdir -p "$work/$l/etc" && echo "$l" > "$work/$l/etc/$l"; done
+mkdir -p "$work/up" "$work/up.work" "$work/mnt"
+U="$REPO/packages/unionfs/bin/unionfs.cjs"
+opts="lowerdir=$work/l1:$work/l2:$work/l3,upperdir=$work/up,workdir=$work/up.work"
+
+{
+  echo "## unionfs: mount + umount of a 3-layer union"
+  echo
+  machine
+  echo
+  echo "In a private mount namespace (\`unshare --mount\`). Each command mounts the same"
+  echo "overlay (3 lowers, upper, work) on \`mnt\` and unmounts it again."
+  echo
+  # the prepare step (untimed) unmounts what the mount-only row left
+  hyperfine_table unionfs 0 -- -w 5 -r 30 --prepare "sh -c 'umount $work/mnt 2>/dev/null; true'" \
+    -n "sh -c 'mount -t overlay ... && umount'" "sh -c 'mount -t overlay overlay -o $opts $work/mnt && umount $work/mnt'" \
+    -n "sh -c 'unionfs mount ... && unionfs umount'" "sh -c '$U mount -l $work/l1 -l $work/l2 -l $work/l3 -u $work/up $work/mnt && $U umount $work/mnt'" \
+    -n "unionfs mount (unmounted untimed)" "$U mount -l $work/l1 -l $work/l2 -l $work/l3 -u $work/up $work/mnt" \
+    -n "node -e 0" "node -e 0"
+  echo
+  echo "\`unionfs\` pays one Node start per command (see the start-up table) plus koffi's"
+  echo "load for the mount(2) call; the kernel's share (mount + umount of overlay) is the"
+  echo "first row minus two \`sh\`/\`mount\` starts."
+} > "$RESULTS/unionfs.md"
+cat "$RESULTS/unionfs.md"
