@@ -159,6 +159,30 @@ describe.skipIf(skipReason)(title, () => {
     expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
   });
 
+  it('--dry-run prints the restore text (--explain: iptables commands) and changes nothing', async () => {
+    const before = saveState();
+    const input = JSON.stringify([{ name: 'web', vip: '2.2.2.2:88', nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
+    const r = await bk('svcproxy', ['apply', '--dry-run', '-'], { input });
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stdout)).toMatch(/^\*nat\n:BKSVC-SVC-[A-Z2-7]{16} - \[0:0\]/);
+    expect(String(r.stdout)).toContain('-m statistic --mode random --probability 0.50000000000');
+    const x = await bk('svcproxy', ['apply', '--explain', '-'], { input });
+    expect(String(x.stdout).split('\n')[0]).toMatch(/^iptables -t nat -N BKSVC-/);
+    expect(String(x.stdout)).toContain('iptables -t nat -I PREROUTING 1 -m comment --comment "boxkit service portals" -j BKSVC-SERVICES');
+    expect(saveState()).toBe(before);
+  });
+
+  it('UDP services are DNATed too', async () => {
+    const udp = await startResponder(topo.containers.ep3!.netns, 5353, 'udp-ep3', 30_000, 'udp');
+    responders.push(udp);
+    await apply([{ name: 'dns', protocol: 'udp', vip: '10.96.5.53:53', endpoints: [`${topo.containers.ep3!.ip}:5353`] }]);
+    const { execFileSync } = await import('node:child_process');
+    const script = `const s=require('dgram').createSocket('udp4');s.on('message',m=>{process.stdout.write(String(m));process.exit(0)});
+      s.send('hi',53,'10.96.5.53');setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`;
+    const out = execFileSync('ip', ['netns', 'exec', topo.containers.client!.netns, process.execPath, '-e', script], { encoding: 'utf8' });
+    expect(out.trim()).toBe(`udp-ep3 ${topo.containers.client!.ip}`);
+  });
+
   it('flush leaves the nat and filter tables exactly as before the first apply', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
     expect(saveState()).not.toBe(pristine);
