@@ -16,7 +16,7 @@ import { ensureDefaultRootfs } from '../rootfs/default.js';
 import { containerEnv, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
-import { attachCgroup, attachShell, cgroupShell, createCgroup, removeCgroup } from './cgroup.js';
+import { attachCgroup, attachShell, cgroupShell, createCgroup, group, removeCgroup } from './cgroup.js';
 import { mountUnion, unionShell, unmountUnion } from './union.js';
 import { netShell, setupNetwork, teardownNetwork } from './network.js';
 
@@ -63,6 +63,12 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
     hostname, net: { mode: spec.net.mode }, detach: spec.detach, autoRemove: spec.autoRemove,
   };
+  // everything gc needs to undo a run killed half-way is in the first record:
+  // paths, the cgroup as resolved now, the host veth name
+  const cg = { parent: spec.cgroupParent, name, limits: spec.limits };
+  rec.cgroup = group(cg.parent, cg.name);
+  const hostVeth = hostVethName(id);
+  if (spec.net.mode === 'bridge') rec.net = { mode: 'bridge', bridge: spec.net.bridge, hostVeth };
   await locked(() => {
     if (load(name)) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
     save(rec);
@@ -78,11 +84,9 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     undo.push(() => unmountUnion(rec.mountpoint));
     writeIdentity(rec.mountpoint, hostname);
 
-    const cg = { parent: spec.cgroupParent, name, limits: spec.limits };
     trace(cgroupShell(cg));
     rec.cgroup = await createCgroup(cg);
     undo.push(() => removeCgroup(rec.cgroup));
-    save(rec);
 
     let stdio: [number, number, number] | undefined;
     if (spec.detach) {
@@ -108,13 +112,9 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     });
     rec.pid = c.pid;
     rec.pidStart = startTime(c.pid);
-    save(rec);
 
     trace(attachShell(cg, String(c.pid)));
     await attachCgroup(rec.cgroup, c.pid);
-    const hostVeth = hostVethName(id);
-    rec.net = { mode: spec.net.mode, ...(spec.net.mode === 'bridge' ? { bridge: spec.net.bridge, hostVeth } : {}) };
-    save(rec);
     const netPlan = { spec, hostVeth };
     for (const l of netShell(netPlan, String(c.pid))) trace(l);
     undo.push(() => teardownNetwork(rec.net));
