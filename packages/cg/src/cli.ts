@@ -105,7 +105,7 @@ void main({
       run: async (a) => (await import('./commands/show.js')).runStats(a as never),
     }),
     command({
-      command: 'attach <group> <pids..>',
+      command: 'attach <group> [pids..]',
       describe: 'move processes into the group in every hierarchy (- reads PIDs from stdin)',
       builder: (y) => withParent(y.positional('group', { type: 'string' }).positional('pids', { type: 'string', array: true })),
       examples: [['echo $$ | cg attach web -', "the article's echo $$ >> cgroup.procs"], ['cg attach web 1234 1235', 'two processes']],
