@@ -4,5 +4,5 @@ export * from './program.js';
 export * from './libc.js';
 export * from './children.js';
 export * from './trampoline.js';
-export { koffi, trampolinePath } from './lib.js';
+export { koffi, trampolinePath, preresolveKoffi } from './lib.js';
 export * from './xattr.js';

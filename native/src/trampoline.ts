@@ -5,7 +5,8 @@
  * program reached execve.
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
-import { koffi, trampolinePath } from './lib.js';
+import { existsSync } from 'node:fs';
+import { koffi, trampolinePath, preresolveKoffi } from './lib.js';
 import { SysError, errnoName } from './errors.js';
 import { encodeProgram, opName, type Step } from './program.js';
 import { waitChild, type ExitStatus } from './children.js';
@@ -13,9 +14,22 @@ import { waitChild, type ExitStatus } from './children.js';
 type SpawnFn = (flags: bigint, prog: Buffer, len: bigint, pdeathsig: number, fds: Int32Array) => number;
 let spawnFn: SpawnFn | undefined;
 
+let libPath: string | undefined;
+
+/**
+ * Find the trampoline library and koffi now rather than at the first spawn:
+ * a bin calls this while its startup snapshot is built, which saves the
+ * module resolution (several ms) on every start. Paths that have gone
+ * missing since are resolved again.
+ */
+export function preresolveTrampoline(): void {
+  libPath = trampolinePath();
+  preresolveKoffi();
+}
+
 function load(): SpawnFn {
   if (spawnFn) return spawnFn;
-  const path = trampolinePath();
+  const path = !process.env.BOXKIT_NATIVE_LIB && libPath && existsSync(libPath) ? libPath : trampolinePath();
   let l;
   try {
     l = koffi().load(path);

@@ -4,6 +4,7 @@
  * is created.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { isatty } from 'node:tty'; // not process.stdin.isTTY: that builds the stdin stream (ms)
 import { UsageError } from '@boxkit/common/errors';
 import type { NamespaceKind } from '@boxkit/native';
 import type { ContainerSpec, NsPath } from './spec.js';
@@ -131,7 +132,7 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
     ...(f.uid !== undefined ? { uid: id('--uid', f.uid)! } : {}),
     ...(f.gid !== undefined ? { gid: id('--gid', f.gid)! } : {}),
     ...(f.newPrivs === false ? { noNewPrivs: true } : {}),
-    ...(f.detach ? { nullStdio: true } : { foreground: !!process.stdin.isTTY }),
+    ...(f.detach ? { nullStdio: true } : { foreground: isatty(0) }),
   };
   if (!namespaces.length && !spec.join) throw new UsageError('no namespace to create or join', 'add --uts, --pid, --net ... (see --help)');
   return { spec, detach: !!f.detach, stopTimeoutS: stop, waitForSetup: !!f.waitForSetup };

@@ -1,19 +1,26 @@
 /**
  * ns-clone's entry. The common case (the default command with ordinary
  * flags) is parsed by the small table-driven parser in options.ts and runs
- * without loading yargs; help, subcommands and anything unusual go through
- * the yargs wiring in wiring.ts, built from the same table.
+ * without yargs; help, subcommands and anything unusual are handed to the
+ * yargs CLI (wiring.ts, a bundle of its own: dist/wiring.cjs), built from
+ * the same option table. This file is what the startup snapshot holds, so
+ * it stays small, and its pure code runs once while the snapshot is built
+ * so V8 keeps it compiled.
  */
 import { startupSnapshot } from 'node:v8';
+import { createRequire } from 'node:module';
 import { describeError, EXIT } from '@boxkit/common/errors';
+import { encodeProgram, preresolveTrampoline } from '@boxkit/native';
 import { fastParse, normalizeArgv } from './options.js';
+import { runCommand } from './commands/run.js';
+import { requestFromFlags } from './args.js';
+import { planContainer } from './plan.js';
 
 const SUBCOMMANDS = new Set(['enter', 'release']);
 
-async function fast(args: Record<string, unknown>): Promise<never> {
+async function fast(args: Record<string, unknown>): Promise<void> {
   let code: number;
   try {
-    const { runCommand } = await import('./commands/run.js');
     code = await runCommand(args);
   } catch (e) {
     const d = describeError(e);
@@ -23,9 +30,14 @@ async function fast(args: Record<string, unknown>): Promise<never> {
     if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   }
   process.exitCode = code;
-  // let stdout drain (a pipe) before leaving
+  // let a piped stdout drain before leaving
   process.stdout.write('', () => process.exit(code));
-  return new Promise(() => {}) as Promise<never>;
+}
+
+function toYargs(argv: string[]): void {
+  // the bundle next to this one (dist/wiring.cjs), never inlined: it carries yargs
+  const w = createRequire(__filename)('./wiring.cjs') as { yargsMain(argv: string[]): Promise<never> };
+  void w.yargsMain(argv);
 }
 
 function entry(argv: string[]): void {
@@ -33,10 +45,20 @@ function entry(argv: string[]): void {
   const normalized = sub ? argv : normalizeArgv(argv);
   const parsed = sub ? undefined : fastParse(normalized);
   if (parsed) void fast(parsed);
-  else void import('./wiring.js').then((w) => w.yargsMain(normalized));
+  else toYargs(normalized);
 }
 
-// built into a V8 startup snapshot (scripts/build-snapshot.mjs), the entry runs when the
-// blob is deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
-if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
-else entry(process.argv.slice(2));
+/** Run the pure part of a typical invocation, so the snapshot keeps its code compiled. */
+function warm(): void {
+  const argv = normalizeArgv(['--uts', '--ipc', '--pid', '--mount', '--net', '--hostname', 'h', '--', 'true']);
+  const req = requestFromFlags(fastParse(argv)!);
+  encodeProgram(planContainer(req.spec).steps);
+  preresolveTrampoline();
+}
+
+// in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is
+// deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
+if (startupSnapshot?.isBuildingSnapshot()) {
+  warm();
+  startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+} else entry(process.argv.slice(2));
