@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync, appendFileSync, rmSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, writeFileSync, appendFileSync, rmSync, mkdirSync } from 'node:fs';
+import { mknod, S_IF } from '../../native/src/index.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
@@ -109,6 +110,23 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
     const gone = await unionfs(['show', mnt]);
     expect(gone.exitCode).toBe(2);
+  });
+
+  it('-o nodev is a real mount flag: device nodes of the layers cannot be opened', async () => {
+    const d = join(root, 'nodev');
+    files(d, { 'a/x': 'x', 'b/y': 'y' });
+    mknod(join(d, 'a/null'), S_IF.CHR | 0o666, 1, 3);
+    for (const [args, opens] of [[['-o', 'nodev'], false], [[], true]] as const) {
+      const r = await unionfs(['mount', '-l', 'a', '-l', 'b', ...args, 'mnt'], d);
+      expect(r.exitCode).toBe(0);
+      try {
+        if (opens) expect(() => closeSync(openSync(join(d, 'mnt/null'), 'r'))).not.toThrow();
+        else expect(() => openSync(join(d, 'mnt/null'), 'r')).toThrow(/EACCES/);
+        expect(readFileSync('/proc/self/mountinfo', 'utf8')).toMatch(new RegExp(` ${join(d, 'mnt')} \\S*${opens ? '' : 'nodev'}`));
+      } finally {
+        expect((await unionfs(['umount', join(d, 'mnt')])).exitCode).toBe(0);
+      }
+    }
   });
 
   it('--dry-run prints the mount(8) line and changes nothing', async () => {

@@ -23,7 +23,7 @@ void main({
           .option('upper', { alias: 'u', type: 'string', requiresArg: true, describe: 'the writable layer (made if missing); without it the union is read-only' })
           .option('work', { alias: 'w', type: 'string', requiresArg: true, describe: "overlay's work dir on the upper's filesystem (default: UPPER.work beside the upper)" })
           .option('branch', { ...arr, alias: 'b', describe: 'aufs style: DIR=rw|ro (repeat, topmost first)' })
-          .option('o', { type: 'string', requiresArg: true, describe: 'aufs style options: br=./tmp=rw:./image=ro[,udba=reval][,ro]' })
+          .option('o', { type: 'string', requiresArg: true, describe: 'options: aufs style br=./tmp=rw:./image=ro[,udba=reval], and ro, nodev, nosuid, noexec, noatime with either syntax' })
           .option('udba', { type: 'string', requiresArg: true, describe: "aufs's user-direct-branch-access: none|reval|notify (overlay has none: ignored there)" })
           .option('driver', { type: 'string', default: 'auto', describe: 'auto (aufs if the kernel has it, else overlay), overlay or aufs' })
           .option('readonly', { alias: 'r', type: 'boolean', default: false, describe: 'mount read-only (MS_RDONLY)' }),

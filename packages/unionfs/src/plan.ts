@@ -42,6 +42,8 @@ export interface UnionPlan {
   work?: string;
   readonly: boolean;
   udba?: string;
+  /** Generic mount flags by name (nodev, nosuid, noexec, noatime). */
+  mountFlags: string[];
   mount: MountCall;
   steps: UnionStep[];
   /** The one line for stderr when aufs syntax is carried out with overlay. */
@@ -49,6 +51,9 @@ export interface UnionPlan {
   /** The same union is already mounted there: nothing to do. */
   already: boolean;
 }
+
+/** mount(8) option names of the generic flags, and their mount(2) bits. */
+export const FLAG_BITS: Record<string, number> = { ro: MS.RDONLY, nodev: MS.NODEV, nosuid: MS.NOSUID, noexec: MS.NOEXEC, noatime: MS.NOATIME };
 
 export interface PlanEnv {
   /** Filesystems the kernel has (default: /proc/filesystems). */
@@ -133,7 +138,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
       'use fewer or shorter layer paths, or squash layers: unionfs commit + --lower-tar',
     );
   }
-  const flags = spec.readonly ? MS.RDONLY : 0;
+  const flags = spec.flags.reduce((f, name) => f | FLAG_BITS[name]!, spec.readonly ? MS.RDONLY : 0);
   const mount: MountCall = { source: DRIVERS[driver].source, target: mountpoint, fstype: DRIVERS[driver].fstype, flags, data };
 
   const existing = findUnion(mountpoint, env.mountinfo);
@@ -154,7 +159,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     : undefined;
   return {
     driver, requested: spec.driver, aufsSyntax: spec.aufsSyntax, mountpoint, lowers, layerTars,
-    ...(upper ? { upper, work } : {}), readonly: spec.readonly, ...(spec.udba ? { udba: spec.udba } : {}),
+    ...(upper ? { upper, work } : {}), readonly: spec.readonly, mountFlags: spec.flags, ...(spec.udba ? { udba: spec.udba } : {}),
     mount, steps: already ? [] : steps, ...(notice ? { notice } : {}), already,
   };
 }

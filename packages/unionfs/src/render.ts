@@ -4,12 +4,12 @@
  * --dry-run pipeline).
  */
 import { shellQuote } from '@boxkit/common';
-import { MS } from '@boxkit/native';
-import type { UnionPlan, UnionStep } from './plan.js';
+import { FLAG_BITS, type UnionPlan, type UnionStep } from './plan.js';
 
 /** `mount -t overlay overlay -o lowerdir=...,upperdir=...,workdir=... MNT`, as mount(8) takes it. */
 function mountLine(s: Extract<UnionStep, { kind: 'mount' }>): string {
-  const opts = `${s.flags & MS.RDONLY ? 'ro,' : ''}${s.data}`;
+  const names = Object.entries(FLAG_BITS).filter(([, bit]) => s.flags & bit).map(([name]) => name);
+  const opts = [...names, s.data].join(',');
   return shellQuote(['mount', '-t', s.fstype, s.source, '-o', opts, s.target]);
 }
 
@@ -39,6 +39,7 @@ export function renderMount(plan: UnionPlan): string {
   if (plan.requested !== 'auto') args.push('--driver', plan.requested);
   if (plan.readonly) args.push('--readonly');
   if (plan.udba) args.push('--udba', plan.udba);
+  if (plan.mountFlags.length) args.push('-o', plan.mountFlags.join(','));
   args.push(plan.mountpoint);
   return shellQuote(args);
 }

@@ -23,8 +23,10 @@ export interface UnionOptions {
   readonly?: boolean;
   /** aufs branches `DIR=PERM` (rw, ro, rr, ro+wh, ...), topmost first. */
   branches?: string[];
-  /** An aufs option string: `br=./tmp=rw:./image=ro,udba=reval`. */
+  /** An option string (-o): aufs's `br=./tmp=rw:./image=ro,udba=reval`, and/or generic flags `ro,nodev,nosuid,noexec,noatime`. */
   aufsOptions?: string;
+  /** Generic mount flags: nodev, nosuid, noexec, noatime (ro is `readonly`). */
+  mountFlags?: string[];
   /** aufs's udba= (none, reval, notify): accepted; overlay has no equivalent. */
   udba?: string;
 }
@@ -57,8 +59,11 @@ export function splitBranches(br: string): string[] {
 }
 
 /** Parse `-o br=...,udba=...,ro` (also `dirs=`, the old name of br). */
-export function parseAufsOptions(o: string): { branches: string[]; udba?: string; readonly?: boolean } {
-  const out: { branches: string[]; udba?: string; readonly?: boolean } = { branches: [] };
+/** Generic mount(2) flags accepted in -o with either syntax. */
+export const MOUNT_FLAGS = ['nodev', 'nosuid', 'noexec', 'noatime'] as const;
+
+export function parseAufsOptions(o: string): { branches: string[]; udba?: string; readonly?: boolean; flags: string[] } {
+  const out: { branches: string[]; udba?: string; readonly?: boolean; flags: string[] } = { branches: [], flags: [] };
   for (const opt of o.split(',').filter(Boolean)) {
     const [key, ...rest] = opt.split('=');
     const value = rest.join('=');
@@ -66,7 +71,8 @@ export function parseAufsOptions(o: string): { branches: string[]; udba?: string
     else if (key === 'udba') out.udba = value;
     else if (key === 'ro' && !value) out.readonly = true;
     else if (key === 'rw' && !value) out.readonly = false;
-    else throw new UsageError(`unsupported mount option '${opt}'`, 'use br=DIR=rw:DIR=ro, udba=none|reval|notify, ro');
+    else if ((MOUNT_FLAGS as readonly string[]).includes(key!) && !value) out.flags.push(key!);
+    else throw new UsageError(`unsupported mount option '${opt}'`, `use br=DIR=rw:DIR=ro, udba=none|reval|notify, ro, ${MOUNT_FLAGS.join(', ')}`);
   }
   return out;
 }
@@ -80,6 +86,8 @@ export interface NormalSpec {
   driver: 'auto' | DriverName;
   readonly: boolean;
   udba?: string;
+  /** generic mount flags (nodev, ...) */
+  flags: string[];
   /** true when the request used aufs syntax (branches or -o br=). */
   aufsSyntax: boolean;
 }
@@ -91,14 +99,18 @@ export function normalize(o: UnionOptions): NormalSpec {
     throw new UsageError(`unknown driver '${driver}'`, `use one of ${DRIVER_CHOICES.join(', ')}`);
   }
   if (!o.mountpoint) throw new UsageError('a mount point is required');
-  const parsed = o.aufsOptions !== undefined ? parseAufsOptions(o.aufsOptions) : { branches: [] as string[] };
+  const parsed = o.aufsOptions !== undefined ? parseAufsOptions(o.aufsOptions) : { branches: [] as string[], flags: [] as string[] };
+  const flags = [...new Set([...parsed.flags, ...(o.mountFlags ?? [])])];
+  for (const f of flags) {
+    if (!(MOUNT_FLAGS as readonly string[]).includes(f)) throw new UsageError(`unsupported mount flag '${f}'`, `use ${MOUNT_FLAGS.join(', ')}`);
+  }
   const rawBranches = [...parsed.branches, ...(o.branches ?? [])];
   const udba = o.udba ?? parsed.udba;
   if (udba !== undefined && !UDBA.includes(udba)) throw new UsageError(`invalid udba '${udba}'`, `use one of ${UDBA.join(', ')}`);
   const readonly = Boolean(o.readonly ?? false) || parsed.readonly === true;
-  const base = { mountpoint: o.mountpoint, driver: driver as NormalSpec['driver'], readonly, lowerTars: o.lowerTars ?? [], ...(udba ? { udba } : {}) };
+  const base = { mountpoint: o.mountpoint, driver: driver as NormalSpec['driver'], readonly, flags, lowerTars: o.lowerTars ?? [], ...(udba ? { udba } : {}) };
   if (!rawBranches.length) {
-    if (o.aufsOptions !== undefined) throw new UsageError('no branches in -o', 'give -o br=DIR=rw:DIR=ro');
+    if (parsed.udba !== undefined) throw new UsageError('no branches in -o', 'give -o br=DIR=rw:DIR=ro');
     if (!o.lowers?.length && !o.lowerTars?.length) throw new UsageError('at least one lower layer is required', 'give --lower DIR (topmost first)');
     if (o.work && !o.upper) throw new UsageError('--work needs --upper');
     return { ...base, lowers: o.lowers ?? [], ...(o.upper ? { upper: o.upper } : {}), ...(o.work ? { work: o.work } : {}), aufsSyntax: false };

@@ -38,6 +38,15 @@ describe('planUnion', () => {
     expect(renderShell(p)).toEqual([`mount -t overlay overlay -o ro,lowerdir=${root}/l1:${root}/l2 ${root}/mnt`]);
   });
 
+  it('generic flags (-o nodev,nosuid) with overlay syntax become mount(2) bits and render both ways', () => {
+    const p = planUnion({ lowers: ['l1'], upper: 'up', mountpoint: 'mnt', aufsOptions: 'nodev,nosuid', readonly: true }, env());
+    expect(p.mount.flags).toBe(1 | 2 | 4);
+    expect(renderShell(p).at(-1)).toBe(`mount -t overlay overlay -o ro,nodev,nosuid,lowerdir=${root}/l1,upperdir=${root}/up,workdir=${root}/up.work ${root}/mnt`);
+    expect(renderMount(p)).toBe(`unionfs mount --lower ${root}/l1 --upper ${root}/up --work ${root}/up.work --readonly -o nodev,nosuid ${root}/mnt`);
+    expect(planUnion({ lowers: ['l1'], upper: 'up', mountpoint: 'mnt', mountFlags: ['noexec'] }, env()).mount.flags).toBe(8);
+    expect(() => planUnion({ lowers: ['l1'], upper: 'up', mountpoint: 'mnt', mountFlags: ['sync'] }, env())).toThrow(/unsupported mount flag 'sync'/);
+  });
+
   it('auto picks aufs when the kernel has it, and renders the aufs form', () => {
     const p = planUnion({ lowers: ['l1', 'l2'], upper: 'up', mountpoint: 'mnt', udba: 'reval' }, env(WITH_AUFS));
     expect(p.driver).toBe('aufs');

@@ -3,7 +3,7 @@ import { normalize, parseAufsOptions, parseBranch } from '../src/spec.js';
 
 describe('aufs syntax', () => {
   it('parses the article command br=./tmp=rw:./dira=ro:./dirb=ro', () => {
-    expect(parseAufsOptions('br=./tmp=rw:./dira=ro:./dirb=ro')).toEqual({ branches: ['./tmp=rw', './dira=ro', './dirb=ro'] });
+    expect(parseAufsOptions('br=./tmp=rw:./dira=ro:./dirb=ro')).toEqual({ branches: ['./tmp=rw', './dira=ro', './dirb=ro'], flags: [] });
     const s = normalize({ mountpoint: './mnt', aufsOptions: 'br=./tmp=rw:./dira=ro:./dirb=ro,udba=reval' });
     expect(s).toMatchObject({ upper: './tmp', lowers: ['./dira', './dirb'], udba: 'reval', aufsSyntax: true, readonly: false });
   });
