@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { capMask, containerProgram, DEFAULT_CAPS, MASKED_PATHS } from '../src/container/program.js';
+import { execProgram } from '../src/container/exec.js';
+import { parseLdd } from '../src/rootfs/from-host.js';
+
+const opts = {
+  root: '/data/c/rootfs', hostname: 'web', argv: ['sh'], env: { PATH: '/bin' }, workdir: '/', uid: 0, gid: 0, groups: [],
+  readOnly: false, privileged: false, init: false, cgroupns: true,
+};
+
+describe('run: the container program', () => {
+  it('waits for the parent first, pivots into the union, then masks, drops caps and execs', () => {
+    const steps = containerProgram(opts);
+    const ops = steps.map((s) => s.op);
+    expect(ops[0]).toBe('WAIT_SYNC');
+    expect(ops.indexOf('PIVOT_ROOT')).toBeGreaterThan(ops.indexOf('SETHOSTNAME'));
+    expect(ops.indexOf('MASK_PATH')).toBeGreaterThan(ops.indexOf('PIVOT_ROOT'));
+    expect(ops.at(-1)).toBe('EXEC');
+    expect(ops).toContain('NO_NEW_PRIVS');
+    expect(steps.find((s) => s.op === 'CAPS')!.ints![0]).toBe(0xa80425fbn);
+    expect(steps.filter((s) => s.op === 'MASK_PATH').map((s) => s.strs![0])).toEqual(MASKED_PATHS);
+    expect(steps.find((s) => s.op === 'MOUNT' && s.strs![2] === 'proc')!.strs![1]).toBe('/data/c/rootfs/proc');
+    expect(ops).not.toContain('SUPERVISE');
+  });
+
+  it('--privileged keeps capabilities and paths; --init adds the supervisor; --user switches ids after the caps', () => {
+    const p = containerProgram({ ...opts, privileged: true }).map((s) => s.op);
+    expect(p).not.toContain('CAPS');
+    expect(p).not.toContain('MASK_PATH');
+    expect(p).not.toContain('NO_NEW_PRIVS');
+    const i = containerProgram({ ...opts, init: true });
+    expect(i.at(-2)).toEqual({ op: 'SUPERVISE', ints: [1] });
+    const u = containerProgram({ ...opts, uid: 1000, gid: 1000 }).map((s) => s.op);
+    expect(u.indexOf('SETRESUID')).toBeGreaterThan(u.indexOf('CAPS'));
+    expect(capMask(DEFAULT_CAPS)).toBe(0xa80425fbn);
+  });
+
+  it('exec joins the namespaces with mnt last, then forks into the PID namespace', () => {
+    const steps = execProgram(42, ['ps'], { env: {}, workdir: '/', privileged: false, detach: false });
+    const joins = steps.filter((s) => s.op === 'SETNS').map((s) => s.strs![0]);
+    expect(joins.at(-1)).toBe('/proc/42/ns/mnt');
+    expect(joins).toContain('/proc/42/ns/pid');
+    expect(steps.map((s) => s.op).indexOf('SUPERVISE')).toBeGreaterThan(steps.map((s) => s.op).lastIndexOf('SETNS'));
+  });
+
+  it('reads the libraries out of ldd output, the loader included', () => {
+    const out = `\tlinux-vdso.so.1 (0x00007ffd)\n\tlibtinfo.so.6 => /lib/x86_64-linux-gnu/libtinfo.so.6 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n`;
+    expect(parseLdd(out)).toEqual(['/lib/x86_64-linux-gnu/libtinfo.so.6', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']);
+  });
+});

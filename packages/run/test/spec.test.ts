@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { cpusToQuota, parseCidr, parseEnv, parseNet, parsePublish, parseSize } from '../src/container/spec.js';
+import { toSpec, type RunArgs } from '../src/commands/run.js';
+
+const base: RunArgs = {
+  dryRun: false, json: false, verbose: false, net: 'none', workdir: '/', readOnly: false, cgroupParent: 'boxkit',
+  detach: false, rm: false, interactive: false, tty: false, init: false, privileged: false, stopTimeout: 10, '--': ['sh'],
+};
+
+describe('run: flags to a container spec', () => {
+  it('parses sizes, cpus, ports, networks and env like docker', () => {
+    expect(parseSize('32M')).toBe(32 * 1024 * 1024);
+    expect(parseSize('1g')).toBe(1024 ** 3);
+    expect(parseSize('512k')).toBe(512 * 1024);
+    expect(() => parseSize('lots')).toThrow(/invalid size/);
+    expect(cpusToQuota(0.5)).toBe(50000);
+    expect(cpusToQuota(1.5, 200000)).toBe(300000);
+    expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp' });
+    expect(parsePublish('53:53/udp')).toEqual({ hostPort: 53, containerPort: 53, proto: 'udp' });
+    expect(() => parsePublish('70000:80')).toThrow(/invalid port/);
+    expect(parseNet('bridge')).toEqual({ mode: 'bridge', bridge: 'boxkit0' });
+    expect(parseNet('bridge:mydocker')).toEqual({ mode: 'bridge', bridge: 'mydocker' });
+    expect(() => parseNet('bridge:a-name-longer-than-15')).toThrow();
+    expect(parseEnv(['A=1', 'B=x=y'])).toEqual({ A: '1', B: 'x=y' });
+    expect(parseCidr('10.10.15.2/24')).toEqual({ addr: '10.10.15.2', prefix: 24 });
+    expect(() => parseCidr('10.10.15.300/24')).toThrow();
+  });
+
+  it('rejects bad combinations before anything changes (exit 2)', () => {
+    expect(() => toSpec({ ...base, '--': [] })).toThrow(/no command/);
+    expect(() => toSpec({ ...base, ip: 'auto' })).toThrow(/--ip needs --net bridge/);
+    expect(() => toSpec({ ...base, publish: ['80:80'] })).toThrow(/--publish needs --net bridge/);
+    expect(() => toSpec({ ...base, cpus: 1, cpuQuota: 50000 })).toThrow(/alternatives/);
+    expect(() => toSpec({ ...base, rootfs: '/a', image: '/b' })).toThrow(/alternatives/);
+    expect(() => toSpec({ ...base, workdir: 'rel' })).toThrow(/absolute/);
+    expect(() => toSpec({ ...base, hostname: 'bad host' })).toThrow(/invalid hostname/);
+    try {
+      toSpec({ ...base, '--': [] });
+    } catch (e) {
+      expect((e as { exitCode: number }).exitCode).toBe(2);
+    }
+  });
+
+  it('maps --cpus/--memory/--pids to cgroup limits', () => {
+    const s = toSpec({ ...base, net: 'bridge', ip: 'auto', cpus: 0.5, memory: '32M', pids: 20, '--': ['true'] });
+    expect(s.limits).toEqual({ cpuQuota: 50000, cpuPeriod: 100000, memory: 33554432, pids: 20 });
+    expect(s.net).toEqual({ mode: 'bridge', bridge: 'boxkit0' });
+    expect(s.command).toEqual(['true']);
+  });
+});
