@@ -25,7 +25,7 @@ describe.skipIf(skipReason)(`run: the README's composition pipeline${skipReason 
         // made by an earlier test
       }
     }
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, C: testName('readme') };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, C: testName('readme') };
     delete env.NODE_EXTRA_CA_CERTS;
     const out = execFileSync('bash', ['-euo', 'pipefail', '-c', readmePipeline()], { env, encoding: 'utf8' });
     const report = out.slice(out.indexOf(`${env.C}\n1\n`));
