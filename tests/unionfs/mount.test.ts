@@ -129,6 +129,17 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     }
   });
 
+  it('concurrent mounts of the same union make exactly one mount (plan and apply under a lock)', async () => {
+    const d = join(root, 'race');
+    files(d, { 'a/x': 'x', 'b/y': 'y' });
+    const rs = await Promise.all([1, 2, 3, 4].map(() => unionfs(['mount', '-l', 'a', '-l', 'b', '-u', 'up', 'mnt', '--json'], d)));
+    expect(rs.map((r) => r.exitCode)).toEqual([0, 0, 0, 0]);
+    expect(rs.filter((r) => JSON.parse(r.stdout).mounted === true)).toHaveLength(1);
+    expect(mountsUnder(join(d, 'mnt'))).toEqual([join(d, 'mnt')]);
+    expect((await unionfs(['umount', join(d, 'mnt')])).exitCode).toBe(0);
+    expect(mountsUnder(d)).toEqual([]);
+  });
+
   it('--dry-run prints the mount(8) line and changes nothing', async () => {
     const d = join(root, 'dry');
     files(d, { 'a/x': 'x', 'b/y': 'y' });

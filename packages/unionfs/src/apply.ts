@@ -4,7 +4,7 @@
  * nothing this invocation made behind.
  */
 import { mkdirSync, rmSync } from 'node:fs';
-import { applyPlan, BoxkitError, type PlanStep } from '@boxkit/common';
+import { applyPlan, BoxkitError, stateDir, withLock, type PlanStep } from '@boxkit/common';
 import { mount, MNT, SysError, umount2 } from '@boxkit/native';
 import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.js';
 import { stepShell } from './render.js';
@@ -77,7 +77,16 @@ export async function applyUnion(plan: UnionPlan, opts: MountRunOptions = {}): P
   return describeMount(plan);
 }
 
+/**
+ * Plan and apply under one lock, so two concurrent mounts of the same union
+ * (or extractions of the same layer) cannot both see "not there yet".
+ */
+export async function lockedUnion<T>(fn: () => T | Promise<T>): Promise<T> {
+  return withLock(stateDir('unionfs', 'lock'), fn);
+}
+
 /** Plan and mount a union in one call (the library form of `unionfs mount`). */
 export async function mountUnion(opts: UnionOptions, run: MountRunOptions = {}, env: PlanEnv = {}): Promise<UnionMount> {
-  return applyUnion(planUnion(opts, env), run);
+  if (run.dryRun) return applyUnion(planUnion(opts, env), run);
+  return lockedUnion(() => applyUnion(planUnion(opts, env), run));
 }

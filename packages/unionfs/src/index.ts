@@ -6,7 +6,7 @@
  * a MOUNT step inside a new mount namespace.
  */
 export { planUnion, layerDirFor, type UnionPlan, type UnionStep, type MountCall, type PlanEnv } from './plan.js';
-export { applyUnion, mountUnion, describeMount, type UnionMount, type MountRunOptions } from './apply.js';
+export { applyUnion, mountUnion, lockedUnion, describeMount, type UnionMount, type MountRunOptions } from './apply.js';
 export { umountUnion, umountShell, type UmountResult, type UmountOptions } from './umount.js';
 export { renderMount, renderShell, stepShell } from './render.js';
 export { listUnions, findUnion, isMountpoint, parseMountinfo, overlayLayers, type UnionInfo, type MountEntry } from './mountinfo.js';

@@ -1,7 +1,7 @@
 /** unionfs mount: parse -> plan -> apply -> report. */
 import { report, UsageError, warn, type CommonArgs } from '@boxkit/common';
 import { planUnion } from '../plan.js';
-import { applyUnion } from '../apply.js';
+import { applyUnion, lockedUnion } from '../apply.js';
 
 export interface MountArgs extends CommonArgs {
   paths: string[];
@@ -24,6 +24,10 @@ function mountpointOf(paths: string[]): string {
 }
 
 export async function runMount(a: MountArgs): Promise<number> {
+  return a.dryRun ? mountWith(a) : lockedUnion(() => mountWith(a));
+}
+
+async function mountWith(a: MountArgs): Promise<number> {
   const plan = planUnion({
     mountpoint: mountpointOf(a.paths.map(String)),
     ...(a.lower ? { lowers: a.lower } : {}),
