@@ -3,7 +3,7 @@
  * of sha256 over what the chain stands for (kube-proxy's scheme), cut so the
  * whole name stays within 28 characters (iptables' limit is 28 + NUL).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { UsageError } from '@boxkit/common';
 import { endpointText, type Endpoint, type Service } from './model.js';
 
@@ -59,7 +59,7 @@ export class Names {
     const k = `${kind} ${key}`;
     let name = this.memo.get(k);
     if (name === undefined) {
-      name = `${this.prefix}-${kind}-${base32(createHash('sha256').update(key).digest(), this.hashLen)}`;
+      name = `${this.prefix}-${kind}-${base32(hash('sha256', key, 'buffer'), this.hashLen)}`;
       this.memo.set(k, name);
     }
     return name;
