@@ -6,10 +6,10 @@
  * Host-side names are derived from the namespace's inode and the interface
  * name, so concurrent calls never collide and a repeated call finds its link.
  */
-import { createHash } from 'node:crypto';
 import { BoxkitError, UsageError, validateIfName } from '@boxkit/common';
 import { contains, formatCidr, parseCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
+import { hashHex } from './hash.js';
 import { listLinks, nsInode, nsRef, type LinkInfo } from './kernel.js';
 import { allocate, checkExplicit } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
@@ -60,7 +60,7 @@ interface Resolved {
 }
 
 export function deriveHostIfname(inode: number, ifname: string): string {
-  return `bk${createHash('sha256').update(`${inode}:${ifname}`).digest('hex').slice(0, 11)}`;
+  return `bk${hashHex(`${inode}:${ifname}`).slice(0, 11)}`;
 }
 
 const KEYS = new Set(['netns', 'pid', 'bridge', 'ip', 'gateway', 'ifname', 'hostIfname', 'host-ifname', 'mtu', 'hairpin']);

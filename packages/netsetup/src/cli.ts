@@ -1,10 +1,16 @@
-/** netsetup's command line: yargs wiring only; each command's code is loaded when it runs. */
-import { command, main } from '@boxkit/common';
+/**
+ * netsetup's command line: yargs wiring only; each command's code is loaded
+ * when it runs. `veth` and `down` with ordinary flags take a fast path
+ * without yargs (fast.ts): they are what a runtime calls per container.
+ */
+import { startupSnapshot } from 'node:v8';
+import { command, main, type ToolSpec } from '@boxkit/common';
 import pkg from '../package.json' with { type: 'json' };
+import { fastParse, runFast } from './fast.js';
 
 const dryRunNote = 'print the equivalent ip/iptables commands and change nothing';
 
-void main({
+const tool: ToolSpec = {
   name: 'netsetup',
   version: pkg.version,
   description: pkg.description,
@@ -117,4 +123,15 @@ void main({
       run: async (a) => (await import('./commands/ls.js')).lsCommand(a),
     }),
   ],
-});
+};
+
+function entry(argv: string[]): void {
+  const fast = fastParse(argv);
+  if (fast) void runFast(fast);
+  else void main(tool, argv);
+}
+
+// in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is
+// deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
+if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+else entry(process.argv.slice(2));

@@ -6,10 +6,10 @@
  * kept in a chain of boxkit's own per network (BOXKIT-NAT-<hash>) reached by
  * one commented POSTROUTING jump, so it can be found, repeated and removed.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { validateIfName } from '@boxkit/common';
 import { netString, parseCidr } from './cidr.js';
+import { hashHex } from './hash.js';
 import { deleteRules, hasComment, nat, readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { readState, updateState, type NetState } from './state.js';
@@ -22,7 +22,7 @@ export interface NatResult {
 }
 
 export function natChain(net: string): string {
-  return `BOXKIT-NAT-${createHash('sha256').update(net).digest('hex').slice(0, 8).toUpperCase()}`;
+  return `BOXKIT-NAT-${hashHex(net).slice(0, 8).toUpperCase()}`;
 }
 
 const jumpComment = (net: string) => `boxkit nat ${net}`;

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# netsetup bench: attach and detach of N (default 100) containers (named
+# netns) to a bridge, side by side in one run:
+#   - netsetup veth - / down -   (one invocation each for all N, ROUNDS rounds)
+#   - netsetup veth / down       (one invocation per container)
+#   - the CNI reference bridge plugin + host-local IPAM, ADD/DEL per container
+#     (config as in ../shared/notes/scale-anchors.md: isGateway, ipMasq)
+#   - plain `ip`, one process per command (8 per attachment; `ip link del` each)
+# Changes network state, so it runs inside the sandbox host (re-execs itself
+# through tests/harness/sandbox.sh). Writes bench/results/netsetup.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${BOXKIT_SANDBOX:-}" != 1 ]; then exec tests/harness/sandbox.sh "$0" "$@"; fi
+[ -n "${BOXKIT_OUTER_NETNS:-}" ] && [ "$(readlink /proc/self/ns/net)" != "$BOXKIT_OUTER_NETNS" ] \
+  || { echo "netsetup bench: not in a fresh network namespace; refusing" >&2; exit 125; }
+# shellcheck source=lib.sh
+source bench/lib.sh
+N=${N:-100}
+ROUNDS=${ROUNDS:-3}
+W=$(mktemp -d /tmp/boxkit-bench-netsetup.XXXXXX)
+trap 'for i in $(seq 1 "$N"); do ip netns del "c$i" 2>/dev/null || true; done; rm -rf "$W"' EXIT
+export BOXKIT_STATE_DIR=$W/state
+NSB=packages/netsetup/bin/netsetup.cjs   # run as a program: starts from the V8 snapshot like a user's call
+CNI=/usr/lib/cni/bridge
+OUT=$RESULTS/netsetup.md
+
+now() { echo "${EPOCHREALTIME/./}"; }            # microseconds
+ms() { echo $(( ($2 - $1) / 1000 )); }
+stats() { sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%d %.1f %d %d\n", s, s/NR, a[int((NR+1)/2)], a[int(NR*0.9+0.5)]}'; }  # total mean median p90
+check_ping() { ip netns exec c1 busybox ping -c1 -W2 "$1" >/dev/null || { echo "netsetup bench: c1 cannot reach $1 ($2)" >&2; exit 1; }; }
+veths() { ip -o link show type veth | wc -l; }
+
+for i in $(seq 1 "$N"); do ip netns add "c$i"; ip -n "c$i" link set lo up; done
+declare -A ROW
+
+# --- netsetup, batch -------------------------------------------------------
+$NSB bridge nsbr 10.20.0.1/16 >/dev/null
+for i in $(seq 1 "$N"); do echo "{\"netns\":\"c$i\",\"bridge\":\"nsbr\"}"; done >"$W/batch.jsonl"
+seq 1 "$N" | sed 's/^/c/' >"$W/names"
+att=(); det=()
+for r in $(seq 1 "$ROUNDS"); do
+  t0=$(now); $NSB veth - <"$W/batch.jsonl" >/dev/null; t1=$(now)
+  [ "$r" = 1 ] && check_ping 10.20.0.3 "netsetup batch"
+  [ "$(veths)" = "$N" ] || { echo "netsetup bench: expected $N veths" >&2; exit 1; }
+  t2=$(now); $NSB down - <"$W/names" >/dev/null; t3=$(now)
+  [ "$(veths)" = 0 ] || { echo "netsetup bench: veths left after down -" >&2; exit 1; }
+  att+=("$(ms "$t0" "$t1")"); det+=("$(ms "$t2" "$t3")")
+done
+ROW[batch_add]="${att[*]}"; ROW[batch_del]="${det[*]}"
+
+# --- netsetup, one call per container ---------------------------------------
+: >"$W/ns_add"; : >"$W/ns_del"
+for i in $(seq 1 "$N"); do t0=$(now); $NSB veth --netns "c$i" --bridge nsbr >/dev/null; t1=$(now); ms "$t0" "$t1" >>"$W/ns_add"; done
+check_ping 10.20.0.3 "netsetup single"
+for i in $(seq 1 "$N"); do t0=$(now); $NSB down --netns "c$i" >/dev/null; t1=$(now); ms "$t0" "$t1" >>"$W/ns_del"; done
+[ "$(veths)" = 0 ] || { echo "netsetup bench: veths left after single downs" >&2; exit 1; }
+$NSB bridge rm nsbr >/dev/null
+
+# --- CNI bridge plugin + host-local ------------------------------------------
+cat >"$W/cni.json" <<JSON
+{"cniVersion":"1.0.0","name":"anchor","type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,
+ "ipam":{"type":"host-local","dataDir":"$W/ipam","ranges":[[{"subnet":"10.10.0.0/16","gateway":"10.10.0.1"}]],"routes":[{"dst":"0.0.0.0/0"}]}}
+JSON
+: >"$W/cni_add"; : >"$W/cni_del"
+for i in $(seq 1 "$N"); do
+  t0=$(now); CNI_COMMAND=ADD CNI_CONTAINERID="cid$i" CNI_NETNS="/run/netns/c$i" CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni "$CNI" <"$W/cni.json" >/dev/null; t1=$(now)
+  ms "$t0" "$t1" >>"$W/cni_add"
+done
+check_ping 10.10.0.3 "cni"
+for i in $(seq 1 "$N"); do
+  t0=$(now); CNI_COMMAND=DEL CNI_CONTAINERID="cid$i" CNI_NETNS="/run/netns/c$i" CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni "$CNI" <"$W/cni.json" >/dev/null; t1=$(now)
+  ms "$t0" "$t1" >>"$W/cni_del"
+done
+ip link del cni0
+printf '*nat\nCOMMIT\n*filter\nCOMMIT\n' | iptables-restore   # the plugin's leftovers (empty tables/chains) go with it
+
+# --- plain ip, one process per command --------------------------------------
+ip link add br1 type bridge; ip addr add 10.30.0.1/16 dev br1; ip link set br1 up
+: >"$W/ip_add"; : >"$W/ip_del"
+for i in $(seq 1 "$N"); do
+  t0=$(now)
+  ip link add "vh$i" type veth peer name "ve$i"
+  ip link set "ve$i" netns "c$i"
+  ip link set "vh$i" master br1
+  ip link set "vh$i" up
+  ip -n "c$i" link set "ve$i" name eth0
+  ip -n "c$i" addr add "10.30.$((i / 250)).$((i % 250 + 2))/16" dev eth0
+  ip -n "c$i" link set eth0 up
+  ip -n "c$i" route add default via 10.30.0.1
+  t1=$(now); ms "$t0" "$t1" >>"$W/ip_add"
+done
+check_ping 10.30.0.3 "plain ip"
+for i in $(seq 1 "$N"); do t0=$(now); ip link del "vh$i"; t1=$(now); ms "$t0" "$t1" >>"$W/ip_del"; done
+ip link del br1
+
+# --- report ------------------------------------------------------------------
+read -r cat cam cmed cp90 < <(stats <"$W/cni_add")
+read -r cdt cdm cdmed cdp90 < <(stats <"$W/cni_del")
+read -r nat nam nmed np90 < <(stats <"$W/ns_add")
+read -r ndt ndm ndmed ndp90 < <(stats <"$W/ns_del")
+read -r iat iam imed ip90 < <(stats <"$W/ip_add")
+read -r idt idm idmed idp90 < <(stats <"$W/ip_del")
+bmed() { tr ' ' '\n' <<<"$1" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ba=$(bmed "${ROW[batch_add]}"); bd=$(bmed "${ROW[batch_del]}")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+{
+  echo "# netsetup: attach and detach of $N containers"
+  echo
+  machine
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: other engineers' tests ran at the same time)."
+  echo
+  echo "Run: \`bench/netsetup.sh\` (inside tests/harness/sandbox.sh; N=$N, batch rounds=$ROUNDS). Per-call figures timed in bash with \$EPOCHREALTIME."
+  echo "netsetup runs as a program (\`packages/netsetup/bin/netsetup.cjs\`, V8 startup snapshot). CNI: containernetworking-plugins 1.1.1 bridge + host-local, isGateway+ipMasq (the anchors' config)."
+  echo
+  echo "| method ($N containers) | attach total (ms) | per attach median / p90 (ms) | detach total (ms) | per detach median / p90 (ms) |"
+  echo "|---|---:|---:|---:|---:|"
+  echo "| \`netsetup veth -\` / \`netsetup down -\` (one invocation each; rounds: ${ROW[batch_add]} / ${ROW[batch_del]}) | **$ba** (median of $ROUNDS) | $((ba / N)) (amortised) | **$bd** (median of $ROUNDS) | $((bd / N)) (amortised) |"
+  echo "| \`netsetup veth --netns cI\` / \`netsetup down --netns cI\`, one call each | $nat | **$nmed** / $np90 | $ndt | $ndmed / $ndp90 |"
+  echo "| CNI bridge ADD / DEL (anchor) | $cat | **$cmed** / $cp90 | $cdt | $cdmed / $cdp90 |"
+  echo "| plain \`ip\`, 8 processes per attach / \`ip link del\` | $iat | $imed / $ip90 | $idt | $idmed / $idp90 |"
+  echo
+  echo "Ratios (lower is better for netsetup):"
+  echo
+  echo "- one \`netsetup veth\` call vs one CNI ADD (medians): $(ratio "$nmed" "$cmed")x (target <= 1)"
+  echo "- one \`netsetup down\` call vs one CNI DEL (medians): $(ratio "$ndmed" "$cdmed")x"
+  echo "- $N attachments, \`veth -\` batch vs $N CNI ADDs: $(ratio "$ba" "$cat")x; vs plain ip: $(ratio "$ba" "$iat")x (target: batch <= 500 ms)"
+  echo "- $N detachments, \`down -\` batch vs $N CNI DELs: $(ratio "$bd" "$cdt")x; vs plain ip: $(ratio "$bd" "$idt")x (target: <= 500 ms)"
+} | tee "$OUT"

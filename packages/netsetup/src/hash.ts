@@ -1,0 +1,18 @@
+/**
+ * A small deterministic hash for derived names (host veth names, chain
+ * names). Not for security: node:crypto costs ~20 ms to load on this
+ * machine, more than the rest of a `netsetup veth` call's own work.
+ */
+
+/** 64 bits of FNV-1a (two 32-bit lanes with different offsets) as 16 hex digits. */
+export function hashHex(s: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193) >>> 0;
+    b = (b ^ (a >>> 15)) >>> 0;
+  }
+  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+}
