@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# ns-clone bench: new UTS, IPC, PID, mount and network namespaces around
+# /bin/true, side by side in one hyperfine run:
+#   - ns-clone (the bin as a user runs it: the stub starts the V8 snapshot)
+#   - node -e 0 (the floor of any Node tool; the baseline of the ratios)
+#   - util-linux unshare with --fork --mount-proc
+#   - bubblewrap --unshare-all on the host's /
+#   - ns-clone --dry-run (start-up and planning only, no clone)
+# Makes namespaces, so it runs inside the sandbox host (re-execs itself
+# through tests/harness/sandbox.sh). Writes bench/results/ns-clone.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${BOXKIT_SANDBOX:-}" != 1 ]; then exec tests/harness/sandbox.sh "$0" "$@"; fi
+[ -n "${BOXKIT_OUTER_NETNS:-}" ] && [ "$(readlink /proc/self/ns/net)" != "$BOXKIT_OUTER_NETNS" ] \
+  || { echo "ns-clone bench: not in a fresh network namespace; refusing" >&2; exit 125; }
+# shellcheck source=lib.sh
+source bench/lib.sh
+RUNS=${RUNS:-40}
+NS=packages/ns-clone/bin/ns-clone.cjs   # run as a program: starts from the V8 snapshot like a user's call
+[ -f packages/ns-clone/dist/cli.blob ] || { echo "ns-clone bench: build first (npx nx run @boxkit/ns-clone:build)" >&2; exit 1; }
+"$NS" --uts --ipc --pid --mount --net -- /bin/true   # fails loudly before measuring if it is broken
+{
+  echo "## ns-clone: 5 new namespaces around /bin/true"
+  echo
+  machine
+  echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  hyperfine_table ns-clone 0 -- -w 5 -r "$RUNS" \
+    'node -e 0' \
+    "$NS --uts --ipc --pid --mount --net -- /bin/true" \
+    'unshare --uts --ipc --pid --mount --net --fork --mount-proc true' \
+    'bwrap --unshare-all --dev-bind / / true' \
+    "$NS --dry-run --uts --ipc --pid --mount --net -- /bin/true"
+  echo
+  echo "CPU time (user + system, mean per run; robust when other jobs share the 2 vCPUs):"
+  echo
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results;
+    const cpu = (x) => (x.user + x.system) * 1e3;
+    console.log("| command | CPU (ms) | × node -e 0 |");
+    console.log("|---|---:|---:|");
+    for (const x of r) console.log(`| \`${x.command.replace(/\|/g, "\\|")}\` | ${cpu(x).toFixed(1)} | ${(cpu(x) / cpu(r[0])).toFixed(2)} |`);
+  ' bench/out/ns-clone.json
+} > "$RESULTS/ns-clone.md.tmp"
+mv "$RESULTS/ns-clone.md.tmp" "$RESULTS/ns-clone.md"
+cat "$RESULTS/ns-clone.md"
