@@ -4,8 +4,8 @@
  * carry a boxkit comment.
  */
 import { listLinks } from './kernel.js';
-import { readNat } from './iptables.js';
-import { shellQuote } from '@boxkit/common';
+import { nat, readNat } from './iptables.js';
+import { renderOp } from './ops.js';
 import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord } from './state.js';
 import { namedNetns } from './kernel.js';
 
@@ -29,6 +29,6 @@ export async function list(): Promise<Listing> {
     nat: Object.values(s.nat),
     publish: Object.values(s.publish),
     netns: namedNetns(),
-    rules: t.rules.filter((r) => r.comment?.startsWith('boxkit ') || r.spec.some((w) => w.startsWith('BOXKIT-'))).map((r) => shellQuote(['iptables', '-t', 'nat', '-A', ...r.spec])),
+    rules: t.rules.filter((r) => r.comment?.startsWith('boxkit ') || r.spec.some((w) => w.startsWith('BOXKIT-'))).map((r) => renderOp(nat('-A', ...r.spec))),
   };
 }
