@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, writeFileSync, appendFileSync, rmSync, mkdirSync } from 'node:fs';
-import { mknod, S_IF } from '../../native/src/index.js';
+import { flock, LOCK, mknod, S_IF } from '../../native/src/index.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
@@ -129,12 +129,28 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     }
   });
 
-  it('concurrent mounts of the same union make exactly one mount (plan and apply under a lock)', async () => {
+  it('a mount plans and applies under the unionfs lock: it waits while another holds it, then finds its union', async () => {
     const d = join(root, 'race');
     files(d, { 'a/x': 'x', 'b/y': 'y' });
-    const rs = await Promise.all([1, 2, 3, 4].map(() => unionfs(['mount', '-l', 'a', '-l', 'b', '-u', 'up', 'mnt', '--json'], d)));
-    expect(rs.map((r) => r.exitCode)).toEqual([0, 0, 0, 0]);
-    expect(rs.filter((r) => JSON.parse(r.stdout).mounted === true)).toHaveLength(1);
+    const lockPath = join(process.env.BOXKIT_STATE_DIR!, 'unionfs', 'lock');
+    mkdirSync(join(lockPath, '..'), { recursive: true });
+    const fd = openSync(lockPath, 'a');
+    flock(fd, LOCK.EX);
+    let waiting: Promise<{ exitCode: number; stdout: string }> | undefined;
+    try {
+      waiting = unionfs(['mount', '-l', 'a', '-l', 'b', '-u', 'up', 'mnt', '--json'], d);
+      await new Promise((r) => setTimeout(r, 2500));
+      // still blocked on the lock: nothing planned, made or mounted yet
+      expect(existsSync(join(d, 'up'))).toBe(false);
+      expect(mountsUnder(d)).toEqual([]);
+    } finally {
+      closeSync(fd);
+    }
+    const first = await waiting!;
+    expect(first.exitCode).toBe(0);
+    expect(JSON.parse(first.stdout).mounted).toBe(true);
+    const rs = await Promise.all([1, 2, 3].map(() => unionfs(['mount', '-l', 'a', '-l', 'b', '-u', 'up', 'mnt', '--json'], d)));
+    expect(rs.map((r) => [r.exitCode, JSON.parse(r.stdout).mounted])).toEqual([[0, false], [0, false], [0, false]]);
     expect(mountsUnder(join(d, 'mnt'))).toEqual([join(d, 'mnt')]);
     expect((await unionfs(['umount', join(d, 'mnt')])).exitCode).toBe(0);
     expect(mountsUnder(d)).toEqual([]);
