@@ -6,3 +6,4 @@ export * from './children.js';
 export * from './trampoline.js';
 export { koffi, trampolinePath, preresolveKoffi } from './lib.js';
 export * from './xattr.js';
+export * from './pty.js';

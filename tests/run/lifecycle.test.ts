@@ -72,9 +72,10 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     expect(overlayMounts().filter((l) => l.includes(process.env.BOXKIT_DATA_DIR!))).toEqual([]);
   });
 
-  it('sequential --rm runs and concurrent -d + rm: no leak, distinct addresses', async () => {
-    const SEQ = Number(process.env.BOXKIT_RUN_SEQ ?? 30);
-    const CONC = Number(process.env.BOXKIT_RUN_CONC ?? 10);
+  // the issue asks for 200 and 20; the default run is scaled down to fit CI (BOXKIT_RUN_SEQ/CONC for the full size)
+  const SEQ = Number(process.env.BOXKIT_RUN_SEQ ?? 30);
+  const CONC = Number(process.env.BOXKIT_RUN_CONC ?? 10);
+  it(`${SEQ} sequential --rm runs and ${CONC} concurrent -d + rm: no leak, distinct addresses`, async () => {
     for (let i = 0; i < SEQ; i++) await run(['--rm', ...BASE, '--net', 'bridge', '--', 'true']);
     const names = Array.from({ length: CONC }, (_, i) => name(`conc${i}`));
     await Promise.all(names.map((n) => run(['-d', '--name', n, ...BASE, '--net', 'bridge', '--', 'sleep', '600'])));
@@ -85,5 +86,5 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     await Promise.all(names.map((n) => run(['rm', '-f', n])));
     expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
     expect(readdirSync(`${process.env.BOXKIT_DATA_DIR}/containers`)).toEqual([]);
-  });
+  }, 60_000 + SEQ * 2_000 + CONC * 3_000);
 });

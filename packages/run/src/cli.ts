@@ -36,7 +36,7 @@ const runCommand = command<RunArgs>({
         detach: { alias: 'd', type: 'boolean', default: false, describe: 'run in the background; print the id' },
         rm: { type: 'boolean', default: false, describe: 'remove the container when it exits' },
         interactive: { alias: 'i', type: 'boolean', default: false, describe: 'keep stdin open' },
-        tty: { alias: 't', type: 'boolean', default: false, describe: 'a terminal (shares the caller\'s for now)' },
+        tty: { alias: 't', type: 'boolean', default: false, describe: 'give the container a pseudo-terminal (window size passed on)' },
         init: { type: 'boolean', default: false, describe: 'run a small init as PID 1 that reaps and forwards signals' },
         privileged: { type: 'boolean', default: false, describe: 'keep all capabilities, no masked or read-only paths' },
         'stop-timeout': { type: 'number', default: 10, describe: 'seconds between SIGTERM and SIGKILL when stopping' },

@@ -47,7 +47,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
   if (cpuQuota !== undefined && !(cpuQuota >= 1000)) throw new UsageError(`invalid --cpu-quota '${cpuQuota}'`, 'at least 1000 microseconds');
   if (period !== undefined && !(period >= 1000 && period <= 1_000_000)) throw new UsageError(`invalid --cpu-period '${period}'`, '1000 to 1000000 microseconds');
   if (a.pids !== undefined && !(Number.isInteger(a.pids) && a.pids > 0)) throw new UsageError(`invalid --pids '${a.pids}'`);
-  if (a.detach && a.tty && !a.interactive) throw new UsageError('-d with -t needs a console socket; not supported');
+  if (a.detach && a.tty) throw new UsageError('-d with -t is not supported', 'a detached container has no terminal to relay; use -d alone and run logs');
   if (a.rootfs !== undefined && a.image !== undefined) throw new UsageError('--rootfs and --image are alternatives: give one');
   if (!a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
   return {
@@ -86,12 +86,8 @@ export async function runContainer(a: RunArgs): Promise<number> {
     for (const l of await pipeline(spec)) process.stdout.write(`${l}\n`);
     return 0;
   }
-  if (spec.tty) {
-    const { warn } = await import('@boxkit/common');
-    warn('run', '-t: no pseudo-terminal support yet; the container shares this terminal');
-  }
   const { startContainer } = await import('../container/create.js');
-  const { rec, child } = await startContainer(spec, { verbose: a.verbose });
+  const { rec, child, tty } = await startContainer(spec, { verbose: a.verbose });
   if (spec.detach) {
     child.close();
     if (a.json) printJson(rec);
@@ -99,5 +95,9 @@ export async function runContainer(a: RunArgs): Promise<number> {
     return 0;
   }
   const { waitForeground } = await import('../container/lifecycle.js');
+  if (tty) {
+    const { relay } = await import('../container/tty.js');
+    relay(tty, child.wait());
+  }
   return waitForeground(rec, child, spec.stopTimeout);
 }

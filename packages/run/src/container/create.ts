@@ -18,11 +18,14 @@ import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
 import { attachCgroup, attachShell, cgroupShell, createCgroup, group, removeCgroup } from './cgroup.js';
 import { mountUnion, unionShell, unmountUnion } from './union.js';
+import { allocateTty, ttySteps, type Tty } from './tty.js';
 import { netShell, setupNetwork, teardownNetwork } from './network.js';
 
 export interface Started {
   rec: ContainerRecord;
   child: Child;
+  /** with -t: the pty whose master this process relays */
+  tty?: Tty;
 }
 
 export interface StartOptions {
@@ -93,11 +96,24 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       rec.logs = { stdout: containerData(id, 'stdout.log'), stderr: containerData(id, 'stderr.log') };
       stdio = [openSync('/dev/null', 'r'), openSync(rec.logs.stdout, 'a', 0o640), openSync(rec.logs.stderr, 'a', 0o640)];
     }
+    let tty: Tty | undefined;
+    if (spec.tty) {
+      tty = allocateTty();
+      const t = tty;
+      undo.push(() => {
+        try {
+          closeSync(t.master);
+        } catch {
+          // handed to the relay already
+        }
+      });
+    }
     const env = containerEnv(spec, hostname, ids.home);
     const steps = containerProgram({
       root: rec.mountpoint, hostname, argv: spec.command, env, workdir: spec.workdir,
       uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
       init: spec.init, cgroupns: true, ...(stdio ? { stdio } : {}),
+      ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });
     trace(`ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
     try {
@@ -136,7 +152,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       throw e;
     }
     undo.commit();
-    return { rec, child: c };
+    return { rec, child: c, ...(tty ? { tty } : {}) };
   } catch (e) {
     await undo.run();
     throw e;

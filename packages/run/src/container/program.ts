@@ -49,6 +49,8 @@ export interface ProgramOptions {
   stdio?: [number, number, number];
   /** own cgroup namespace: the container sees its cgroup as / */
   cgroupns: boolean;
+  /** steps that give the child its terminal (run before WAIT_SYNC), and the slave to show as /dev/console */
+  tty?: { steps: Step[]; slave: string };
 }
 
 const mount = (src: string, target: string, fstype: string, flags: number, data = '', optional = false): Step => ({
@@ -59,6 +61,7 @@ export function containerProgram(o: ProgramOptions): Step[] {
   const r = (p: string) => `${o.root}${p}`;
   const steps: Step[] = [];
   if (o.stdio) o.stdio.forEach((fd, to) => steps.push({ op: 'DUP2', ints: [fd, to] }));
+  if (o.tty) steps.push(...o.tty.steps);
   steps.push({ op: 'WAIT_SYNC' });
   // after the parent attached the cgroup, so the namespace's root is the container's group
   if (o.cgroupns) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP], optional: true });
@@ -68,6 +71,10 @@ export function containerProgram(o: ProgramOptions): Step[] {
   for (const d of DEVICES) {
     steps.push({ op: 'TOUCH', ints: [0o666], strs: [r(`/dev/${d}`)] });
     steps.push(mount(`/dev/${d}`, r(`/dev/${d}`), '', MS.BIND));
+  }
+  if (o.tty) {
+    steps.push({ op: 'TOUCH', ints: [0o620], strs: [r('/dev/console')] });
+    steps.push(mount(o.tty.slave, r('/dev/console'), '', MS.BIND));
   }
   steps.push({ op: 'MKDIR', ints: [0o755], strs: [r('/dev/pts')] });
   steps.push(mount('devpts', r('/dev/pts'), 'devpts', MS.NOSUID | MS.NOEXEC, 'newinstance,ptmxmode=0666,mode=0620'));

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
+import { binPath, skipReason } from '../harness/index.js';
+import { BASE } from './helpers.js';
+
+const env = (): NodeJS.ProcessEnv => {
+  const e = { ...process.env };
+  delete e.NODE_EXTRA_CA_CERTS;
+  return e;
+};
+
+describe.skipIf(skipReason)(`run -it: a pseudo-terminal${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('stdin is a terminal inside, Ctrl-C interrupts the foreground command, the shell\'s exit status comes back', async () => {
+    const p = spawn(process.execPath, [binPath('run'), '--rm', '-it', ...BASE, '--', 'sh'], { env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    const until = async (s: string) => {
+      for (let i = 0; i < 200 && !out.includes(s); i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    p.stdin.write('[ -t 0 ] && echo IS""ATTY\n');
+    await until('ISATTY');
+    p.stdin.write('sleep 100\n');
+    await new Promise((r) => setTimeout(r, 500));
+    p.stdin.write('\x03'); // Ctrl-C: SIGINT to the foreground sleep through the line discipline
+    p.stdin.write('echo AFTER""SLEEP $?\n');
+    await until('AFTERSLEEP');
+    p.stdin.write('exit 5\n');
+    const code = await new Promise((r) => p.once('exit', r));
+    expect(out).toContain('ISATTY');
+    expect(out).toMatch(/AFTERSLEEP 130/);
+    expect(code).toBe(5);
+  });
+
+  it('passes the window size on', () => {
+    const cmd = `stty rows 30 cols 100; ${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- stty size`;
+    const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { env: env(), encoding: 'utf8', input: '' });
+    expect(out).toContain('30 100');
+  });
+});
