@@ -1,9 +1,10 @@
 /** Bad input exits with a one-line error and creates nothing; rootless use as nobody. */
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { busyboxRootfs, skipReason, testName } from '../harness/index.js';
 import { binPath, ns, tmp } from './helpers.js';
 
 const mounts = () => readFileSync('/proc/self/mountinfo', 'utf8');
@@ -50,6 +51,17 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     const [host, pid, map, nlinks] = more.stdout.split('\n');
     expect([host, pid, nlinks]).toEqual(['rootless', '1', '1']);
     expect(map!.trim().split(/\s+/)).toEqual(['0', '65534', '1']);
+    // a rootfs with pivot_root, /proc and /dev, read-only, all without privileges
+    const rootfs = busyboxRootfs(join(mkdtempSync(join(tmpdir(), `${testName('rootless')}-`)), 'rootfs'));
+    try {
+      chmodSync(join(rootfs, '..'), 0o755);
+      const boxed = await run(['-r', '--root', rootfs, '--readonly-root', '--pid', '--net', '--hostname', 'rl', '--', '/bin/sh', '-c',
+        'id -u; hostname; echo $$; test -c /dev/null && echo dev-ok; touch /x 2>/dev/null || echo ro-ok']);
+      expect(boxed.exitCode, boxed.stderr).toBe(0);
+      expect(boxed.stdout.split('\n')).toEqual(['0', 'rl', '1', 'dev-ok', 'ro-ok']);
+    } finally {
+      rmSync(join(rootfs, '..'), { recursive: true, force: true });
+    }
     // without a user namespace the kernel refuses, and says so in one line
     const refused = await run(['--uts', '--', 'true']);
     expect(refused.exitCode).toBe(125);

@@ -43,6 +43,21 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     }
   });
 
+  it('enter joins a container with its own user namespace, as its root', async () => {
+    const d = await ns(['--detach', '--json', '--map-users', '0:200000:1000', '--map-groups', '0:200000:1000', '--hostname', 'userns', '--pid', '--mount', '--', 'sleep', '60']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    const { pid } = JSON.parse(d.stdout) as { pid: number };
+    try {
+      const r = await ns(['enter', String(pid), '--all', '--', 'sh', '-c', 'id -u; hostname; cat /proc/self/uid_map']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [uid, host, map] = r.stdout.split('\n');
+      expect([uid, host]).toEqual(['0', 'userns']);
+      expect(map!.trim().split(/\s+/)).toEqual(['0', '200000', '1000']);
+    } finally {
+      await killAndWait(pid);
+    }
+  });
+
   it('--wait-for-setup holds CMD until released', async () => {
     const marker = join(tmp('setup'), 'ran');
     const d = await ns(['--detach', '--json', '--wait-for-setup', '--pid', '--', 'sh', '-c', `touch ${marker}; sleep 30`]);

@@ -68,7 +68,7 @@ export function containerSteps(spec: ContainerSpec): Step[] {
     steps.push({ op: 'MOUNT', ints: [MS_REC_PRIVATE], strs: ['', '/', '', ''] });
     if (root) steps.push(...rootBindSteps(root, !!spec.readonlyRoot));
     const base = root ?? '';
-    if (spec.mountProc) steps.push(...procSteps(`${base}/proc`));
+    if (spec.mountProc) steps.push(...procSteps(`${base}/proc`, !!root));
     if (spec.dev ?? !!root) steps.push(...devSteps(`${base}/dev`, userNs));
     if (root) steps.push({ op: 'PIVOT_ROOT', strs: [root] });
     else if (spec.readonlyRoot) steps.push({ op: 'MOUNT', ints: [MS_BIND | MS_REC], strs: ['/', '/', '', ''] }, { op: 'MOUNT', ints: [MS_BIND | MS_REMOUNT | MS_RDONLY], strs: ['', '/', '', ''] });

@@ -14,9 +14,9 @@ const DEV_LINKS: [string, string][] = [
 const mount = (src: string, target: string, fstype: string, flags: number, data = '', optional = false): Step =>
   ({ op: 'MOUNT', ints: [flags], strs: [src, target, fstype, data], ...(optional ? { optional } : {}) });
 
-/** Mount proc at `dir` (a fresh one shows the mounter's PID namespace). */
-export function procSteps(dir: string): Step[] {
-  return [{ op: 'MKDIR', ints: [0o555], strs: [dir] }, mount('proc', dir, 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC)];
+/** Mount proc at `dir` (a fresh one shows the mounter's PID namespace); a rootfs may lack the directory. */
+export function procSteps(dir: string, inRoot: boolean): Step[] {
+  return [...(inRoot ? [{ op: 'MKDIR', ints: [0o555], strs: [dir] } as Step] : []), mount('proc', dir, 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC)];
 }
 
 /** A minimal /dev at `dir` (tmpfs with bound device nodes, devpts, shm). */
