@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, writeFileSync, appendFileSync, rmSync, mkdirSync } from 'node:fs';
-import { flock, LOCK, mknod, S_IF } from '../../native/src/index.js';
+import { flock, LOCK, mknod, mount, S_IF, umount2 } from '../../native/src/index.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
@@ -235,13 +235,21 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     const d = join(root, 'undo');
     files(d, { 'a/x': 'x', 'b/y': 'y' });
     mkdirSync(join(d, 'up'));
-    // work dir on another filesystem than the upper: overlay refuses (EXDEV/EINVAL) at mount time
-    const r = await unionfs(['mount', '-l', 'a', '-u', 'up', '--work', '/dev/shm/unionfs-test-work-never', 'mnt'], d);
-    expect(r.exitCode).toBe(1);
-    expect(errorLines(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(/^unionfs: mount .*mnt: /);
-    expect(readdirSync(d).sort()).toEqual(['a', 'b', 'up']);
-    expect(existsSync('/dev/shm/unionfs-test-work-never')).toBe(false);
+    // work dir on another filesystem (a tmpfs of this test) than the upper: overlay refuses it at mount time
+    const other = join(d, 'otherfs');
+    mkdirSync(other);
+    mount('boxkit-test-tmpfs', other, 'tmpfs', 0, 'size=1m');
+    try {
+      const r = await unionfs(['mount', '-l', 'a', '-u', 'up', '--work', join(other, 'work'), 'mnt'], d);
+      expect(r.exitCode).toBe(1);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/^unionfs: mount .*mnt: /);
+      // the work dir and the mount point it made are gone again
+      expect(readdirSync(d).sort()).toEqual(['a', 'b', 'otherfs', 'up']);
+      expect(readdirSync(other)).toEqual([]);
+    } finally {
+      umount2(other);
+    }
     expect(mountsUnder(d)).toEqual([]);
   });
 });

@@ -17,7 +17,7 @@ void main({
       command: 'mount <paths..>',
       describe: 'mount a union of layers (overlay; aufs where the kernel has it). paths: [SOURCE] MOUNTPOINT',
       builder: (y) =>
-        y.positional('paths', { type: 'string', array: true, describe: 'the mount point (an aufs-style "none" source before it is accepted)' })
+        y.positional('paths', { type: 'string', array: true, describe: "[SOURCE] MOUNTPOINT: the mount point, optionally after mount(8)'s dummy source (none, overlay, aufs)" })
           .option('lower', { ...arr, alias: 'l', describe: 'a read-only lower layer; repeat, topmost first' })
           .option('lower-tar', { ...arr, describe: 'a layer tarball (unionfs commit), extracted under $BOXKIT_DATA_DIR/unionfs/layers and stacked above the --lower dirs' })
           .option('upper', { alias: 'u', type: 'string', requiresArg: true, describe: 'the writable layer (made if missing); without it the union is read-only' })
