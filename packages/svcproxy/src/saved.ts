@@ -25,11 +25,15 @@ export function parseSave(text: string, names: Names): Saved {
   const rs = emptyRuleset();
   const saved: Saved = { ...rs, allChains: { nat: new Set(), filter: new Set() }, counters: new Map() };
   let table: Table | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trimEnd();
+  // walk the text with indexOf instead of split('\n'): 220k lines at 10k services, mostly garbage otherwise
+  for (let at = 0; at < text.length; ) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const line = text.slice(at, end);
+    at = end + 1;
     if (!line || line.startsWith('#')) continue;
     if (line.startsWith('*')) {
-      const t = line.slice(1);
+      const t = line.slice(1).trimEnd();
       table = (TABLES as readonly string[]).includes(t) ? (t as Table) : undefined;
       continue;
     }

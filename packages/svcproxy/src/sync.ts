@@ -90,6 +90,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const names = new Names(prefix);
   const run = async (): Promise<SyncResult> => {
+    const t0 = performance.now();
+    const ms = () => `${Math.round(performance.now() - t0)} ms`;
     const state = loadState(prefix);
     const services = typeof wanted === 'function' ? wanted(state?.services ?? []) : wanted;
     // auto sticks to the backend the services were written with
@@ -98,8 +100,11 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     // a partial sync renders only what changed (both sides with the same scope)
     const scope = partial && services ? scopeOf(state!.services, services) : undefined;
     const desired = services ? render(names, services, scope) : emptyRuleset();
+    opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
+    if (!partial) opts.trace?.(`${tool(backend, 'save')} -t nat; ${tool(backend, 'save')} -t filter`);
     const cur = await current(backend, names, partial ? state : undefined, scope);
     const d = diff(desired, cur.rs, cur.existing);
+    opts.trace?.(`# compared: ${ms()}`);
     const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
     const text = restoreText(d, { zeroCounters: zero });
     const result = summary(d, { prefix, backend, partial, services, text, zero, dryRun: !!opts.dryRun });
@@ -122,6 +127,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       await restore(backend, t2);
       Object.assign(result, summary(d2, { prefix, backend, partial: false, services, text: t2, zero, dryRun: false }));
     }
+    opts.trace?.(`# restored: ${ms()}`);
     if (services) {
       saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services] });
     } else dropState(prefix);
