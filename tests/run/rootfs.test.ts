@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { lstatSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { skipReason } from '../harness/index.js';
@@ -42,6 +43,21 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(lines[1]).toBe('1');
     expect(lines.slice(2)).toEqual(expect.arrayContaining(['bin', 'dev', 'etc', 'proc', 'sys', 'tmp']));
     expect(hostname()).toBe(before);
+  });
+
+  it('--image TAR, --layer DIR and --read-only: the union is made of them, writes land in the upper dir or fail', async () => {
+    const root = process.env.BOXKIT_TEST_ROOT!;
+    const def = JSON.parse((await run(['rootfs', '--default', '--json'])).out).dir as string;
+    const tar = join(root, 'image.tar');
+    execFileSync('tar', ['-C', def, '-cf', tar, '.']);
+    const layer = join(root, 'layer');
+    mkdirSync(join(layer, 'etc'), { recursive: true });
+    writeFileSync(join(layer, 'etc', 'motd'), 'from the layer\n');
+    const r = await run(['--rm', ...BASE, '--image', tar, '--layer', layer, '--', 'sh', '-c', 'cat /etc/motd; ls /bin/busybox; echo x > /new && echo wrote']);
+    expect(r.out).toBe('from the layer\n/bin/busybox\nwrote');
+    const ro = await run(['--rm', ...BASE, '--read-only', '--', 'sh', '-c', 'echo x > /new'], null);
+    expect(ro.code).not.toBe(0);
+    expect(ro.err).toMatch(/Read-only file system/);
   });
 
   it('exit statuses: the command\'s own, 127 not found, 126 not executable', async () => {

@@ -5,8 +5,8 @@
  * execs. Each piece is recorded as soon as it exists, so a failure undoes
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
-import { appendFileSync, closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, closeSync, existsSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { BoxkitError, Cleanup, EXIT, UsageError } from '@boxkit/common';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
@@ -17,7 +17,7 @@ import { containerEnv, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
 import { attachCgroup, attachShell, cgroupShell, createCgroup, group, removeCgroup } from './cgroup.js';
-import { mountUnion, unionShell, unmountUnion } from './union.js';
+import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
 import { netShell, setupNetwork, teardownNetwork } from './network.js';
 
@@ -40,14 +40,16 @@ export function execFailureStatus(e: StepError): number {
   return e.code === 'ENOENT' || e.code === 'ENOTDIR' ? EXIT.NOT_FOUND : e.code === 'EACCES' || e.code === 'ENOEXEC' ? EXIT.NOT_EXECUTABLE : EXIT.CANNOT_START;
 }
 
-/** The lower layers, topmost first: --layer dirs above the rootfs. */
-export async function resolveLowers(spec: ContainerSpec): Promise<{ rootfs: string; lowers: string[] }> {
-  let rootfs = spec.rootfs ?? spec.image;
-  if (!rootfs) rootfs = (await ensureDefaultRootfs()).dir;
+/** The lower layers, topmost first: --layer dirs above the rootfs (or an --image tarball, below them all). */
+export async function resolveLowers(spec: ContainerSpec): Promise<{ rootfs: string; lowers: string[]; tars: string[] }> {
+  const rootfs = resolve(spec.rootfs ?? spec.image ?? (await ensureDefaultRootfs()).dir);
   for (const d of [rootfs, ...spec.layers]) {
-    if (!existsSync(d)) throw new UsageError(`no such directory: ${d}`);
+    if (!existsSync(d)) throw new UsageError(`no such ${d === rootfs && spec.image ? 'image' : 'directory'}: ${d}`);
   }
-  return { rootfs, lowers: [...[...spec.layers].reverse(), rootfs] };
+  const layers = [...spec.layers].reverse().map((l) => resolve(l));
+  if (spec.image && isTarball(rootfs)) return { rootfs, lowers: layers, tars: [rootfs] };
+  if (!statSync(rootfs).isDirectory()) throw new UsageError(`--rootfs ${rootfs}: not a directory`);
+  return { rootfs, lowers: [...layers, rootfs], tars: [] };
 }
 
 export const NS_FLAGS = (spec: ContainerSpec): number =>
@@ -55,11 +57,12 @@ export const NS_FLAGS = (spec: ContainerSpec): number =>
 
 export async function startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<Started> {
   const trace = opts.verbose ? (opts.trace ?? ((l: string) => process.stderr.write(`+ ${l}\n`))) : () => {};
-  const { rootfs, lowers } = await resolveLowers(spec);
+  const { rootfs, lowers, tars } = await resolveLowers(spec);
   const id = newId();
   const name = checkName(spec.name ?? defaultName(id));
   const hostname = spec.hostname ?? name;
-  const ids = resolveUser(rootfs, spec.user);
+  // checked before anything changes; an image tarball's users are known once it is mounted
+  let ids = resolveUser(tars.length ? '/nonexistent' : rootfs, tars.length ? undefined : spec.user);
   const rec: ContainerRecord = {
     id, name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid,
     command: spec.command, rootfs, layers: spec.layers,
@@ -81,10 +84,11 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   undo.push(() => rmSync(containerData(id), { recursive: true, force: true }));
   let child: Child | undefined;
   try {
-    const union = { lowers, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint };
+    const union = { lowers, tars, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint };
     trace(unionShell(union));
-    mountUnion(union);
+    await mountUnion(union);
     undo.push(() => unmountUnion(rec.mountpoint));
+    if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
     writeIdentity(rec.mountpoint, hostname);
 
     trace(cgroupShell(cg));

@@ -6,7 +6,7 @@ import { shellQuote } from '@boxkit/common';
 import type { ContainerSpec } from './spec.js';
 import { defaultRootfsDir } from '../rootfs/default.js';
 import { cgroupShell, attachShell } from './cgroup.js';
-import { unionShell } from './union.js';
+import { isTarball, unionShell } from './union.js';
 import { netShell } from './network.js';
 import { hostVethName } from '../state/names.js';
 import { dataDir } from '@boxkit/common';
@@ -18,7 +18,8 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   const mnt = `${dir}/rootfs`;
   const lines: string[] = [];
   if (!spec.rootfs && !spec.image) lines.push('run rootfs --default');
-  lines.push(unionShell({ lowers: [...[...spec.layers].reverse(), rootfs], upper: `${dir}/upper`, work: `${dir}/work`, mountpoint: mnt }));
+  const tar = spec.image !== undefined && isTarball(spec.image);
+  lines.push(unionShell({ lowers: [...[...spec.layers].reverse(), ...(tar ? [] : [rootfs])], tars: tar ? [rootfs] : [], upper: `${dir}/upper`, work: `${dir}/work`, mountpoint: mnt }));
   const cg = { parent: spec.cgroupParent, name, limits: spec.limits };
   lines.push(cgroupShell(cg));
   const ns = ['--uts', '--ipc', '--pid', '--mount', ...(spec.net.mode === 'host' ? [] : ['--net'])];

@@ -1,33 +1,56 @@
 /**
- * The container's root: an overlay of the rootfs (and --layer dirs) with a
- * writable upper dir in the data dir. Adapter over the unionfs library.
+ * The container's root: a union (overlay) of the rootfs or image and the
+ * --layer dirs, with a writable upper dir in the data dir, through the
+ * unionfs library. An --image tarball is extracted once into unionfs's
+ * layer store and shared by every container made from it.
  */
-import { mkdirSync } from 'node:fs';
-import { shellQuote } from '@boxkit/common';
-import { MS, mount, umountIfMounted } from '@boxkit/native';
+import { statSync } from 'node:fs';
+import { applyUnion, planUnion, renderMount, umountUnion, type UnionPlan as FsPlan } from '@boxkit/unionfs';
 
 export interface UnionPlan {
-  /** topmost first */
+  /** directories, topmost first */
   lowers: string[];
+  /** tarballs (an --image file), below the directories */
+  tars?: string[];
   upper: string;
   work: string;
   mountpoint: string;
 }
 
+/** A file given as --image is a tarball; a directory is a layer. */
+export function isTarball(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function plan(u: UnionPlan): FsPlan {
+  return planUnion({ lowers: u.lowers, lowerTars: u.tars ?? [], upper: u.upper, work: u.work, mountpoint: u.mountpoint, driver: 'overlay' });
+}
+
 export function unionShell(u: UnionPlan): string {
-  return shellQuote(['unionfs', 'mount', ...u.lowers.flatMap((l) => ['--lower', l]), '--upper', u.upper, '--work', u.work, u.mountpoint]);
+  try {
+    return renderMount(plan(u));
+  } catch {
+    // a dry run before the rootfs exists: the same command, unchecked
+    const args = ['unionfs', 'mount', ...(u.tars ?? []).flatMap((t) => ['--lower-tar', t]), ...u.lowers.flatMap((l) => ['--lower', l]),
+      '--upper', u.upper, '--work', u.work, '--driver', 'overlay', u.mountpoint];
+    return args.join(' ');
+  }
 }
 
-export function unionUnmountShell(mountpoint: string): string {
-  return shellQuote(['unionfs', 'umount', mountpoint]);
+export async function mountUnion(u: UnionPlan): Promise<void> {
+  await applyUnion(plan(u));
 }
 
-export function mountUnion(u: UnionPlan): void {
-  for (const d of [u.upper, u.work, u.mountpoint]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  const data = `lowerdir=${u.lowers.join(':')},upperdir=${u.upper},workdir=${u.work}`;
-  mount('overlay', u.mountpoint, 'overlay', MS.NODEV, data);
-}
-
+/** Unmount (lazily: a process may still hold a file); gone is fine. */
 export function unmountUnion(mountpoint: string): void {
-  umountIfMounted(mountpoint, true);
+  try {
+    umountUnion(mountpoint, { lazy: true });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EUSAGE') return; // not a union there (never mounted)
+    throw e;
+  }
 }
