@@ -68,14 +68,21 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
   for (const d of group.dirs) {
     const existed = existsSync(d.path);
     const names = d.version === 2 ? enableNames(d.controllers) : [];
-    if (d.version === 2) steps.push(...enableStepsV2(d.mount, d.mount, names, false));
+    // v2: every level from the root down hands the controllers to the next (cgroup.subtree_control)
+    let handed: string[] = [];
+    const enable = (dir: string, isNew: boolean) => {
+      const s = enableStepsV2(d.mount, dir, names, isNew, handed);
+      steps.push(...s);
+      handed = s.length ? [...names] : [];
+    };
+    if (d.version === 2) enable(d.mount, false);
     for (const dir of chain(d)) {
       const isNew = !existsSync(dir);
       if (isNew) {
         steps.push(mkdirStep(dir));
         if (d.version === 1) steps.push(...afterMkdirV1(dir, dirname(dir), d.controllers));
       }
-      if (d.version === 2 && dir !== d.path) steps.push(...enableStepsV2(d.mount, dir, names, isNew));
+      if (d.version === 2 && dir !== d.path) enable(dir, isNew);
     }
     for (const w of dirWrites(group, d, limits)) {
       const file = join(d.path, w.file);

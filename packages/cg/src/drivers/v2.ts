@@ -21,16 +21,17 @@ export function enableNames(controllers: readonly Controller[]): string[] {
  * Steps that make `level` hand `names` down to its children. `level` exists
  * already unless `isNew`. Throws before any change when the rule forbids it.
  */
-export function enableStepsV2(mount: string, level: string, names: readonly string[], isNew: boolean): PlanStep[] {
+export function enableStepsV2(mount: string, level: string, names: readonly string[], isNew: boolean, fromParent: readonly string[] = []): PlanStep[] {
   if (!names.length) return [];
   const enabled = isNew ? [] : words(readValue(join(level, 'cgroup.subtree_control')));
   const missing = names.filter((n) => !enabled.includes(n));
   if (!missing.length) return [];
   if (!isNew) {
-    const available = words(readValue(join(level, 'cgroup.controllers')));
+    // what the parent is about to hand down (an earlier step of this plan) counts as available
+    const available = [...words(readValue(join(level, 'cgroup.controllers'))), ...fromParent];
     const absent = missing.filter((n) => !available.includes(n));
     if (absent.length) {
-      throw new BoxkitError('ENOCTRL', `${level}: controller ${absent.join(', ')} is not available here (cgroup.controllers: ${available.join(' ') || 'none'})`, {
+      throw new BoxkitError('ENOCTRL', `${level}: controller ${absent.join(', ')} is not available here (cgroup.controllers: ${words(readValue(join(level, 'cgroup.controllers'))).join(' ') || 'none'})`, {
         hint: 'the parent does not delegate it; choose another --parent or enable it higher up',
       });
     }

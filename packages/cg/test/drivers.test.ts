@@ -1,0 +1,134 @@
+/**
+ * The drivers against a temporary directory laid out like cgroup mounts (no
+ * root needed), as runc's fs/fs2 tests do: the layout comes from mountinfo
+ * text whose mount points are the temp dirs.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyPlan, renderPlan } from '@boxkit/common';
+import { detectLayout } from '../src/layout.js';
+import { resolveGroup } from '../src/group.js';
+import { planCreate } from '../src/create.js';
+import { parseLimits } from '../src/limits.js';
+
+let root: string;
+const mi = (id: number, mount: string, fstype: string, opts: string) => `${id} 1 0:${id} / ${mount} rw,relatime - ${fstype} ${fstype} ${opts}`;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'cg-unit-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe('layout detection', () => {
+  it('hybrid: v1 controllers beside a cgroup2 holding only hugetlb (this project\'s machines)', () => {
+    mkdirSync(join(root, 'unified'), { recursive: true });
+    writeFileSync(join(root, 'unified', 'cgroup.controllers'), 'hugetlb\n');
+    const mountinfo = [
+      mi(32, join(root, 'cpu'), 'cgroup', 'rw,cpu'), mi(33, join(root, 'cpuacct'), 'cgroup', 'rw,cpuacct'),
+      mi(35, join(root, 'memory'), 'cgroup', 'rw,memory'), mi(40, join(root, 'systemd'), 'cgroup', 'rw,name=systemd'),
+      mi(41, join(root, 'unified'), 'cgroup2', 'rw'),
+    ].join('\n');
+    const l = detectLayout({ mountinfo, selfCgroup: '4:memory:/process_api/x\n1:cpu:/\n2:cpuacct:/\n0::/\n' });
+    expect(l.mode).toBe('hybrid');
+    expect(l.byController.cpu?.mount).toBe(join(root, 'cpu'));
+    expect(l.byController.memory?.self).toBe('/process_api/x');
+    expect(l.byController.hugetlb?.version).toBe(2);
+    expect(l.byController.freezer).toBeUndefined();
+  });
+
+  it('co-mounted cpu,cpuacct is one hierarchy (the article\'s layout)', () => {
+    const l = detectLayout({ mountinfo: mi(3, '/sys/fs/cgroup/cpu,cpuacct', 'cgroup', 'rw,cpu,cpuacct'), selfCgroup: '3:cpu,cpuacct:/user\n' });
+    expect(l.hierarchies).toHaveLength(1);
+    expect(l.hierarchies[0]!.controllers).toEqual(['cpu', 'cpuacct']);
+    expect(l.hierarchies[0]!.self).toBe('/user');
+  });
+});
+
+describe('v1 driver against a temp dir', () => {
+  function v1() {
+    for (const c of ['cpu', 'cpuset', 'memory']) mkdirSync(join(root, c));
+    writeFileSync(join(root, 'cpuset', 'cpuset.cpus'), '0-1\n');
+    writeFileSync(join(root, 'cpuset', 'cpuset.mems'), '0\n');
+    const mountinfo = ['cpu', 'cpuset', 'memory'].map((c, i) => mi(i + 10, join(root, c), 'cgroup', `rw,${c}`)).join('\n');
+    return detectLayout({ mountinfo, selfCgroup: '' });
+  }
+
+  it("renders the article's lines and writes the files", async () => {
+    const layout = v1();
+    const g = resolveGroup('web', { layout, controllers: ['cpu'] });
+    const steps = planCreate(g, parseLimits({ cpuQuota: '50000' }));
+    expect(renderPlan(steps)).toEqual([`mkdir ${root}/cpu/boxkit`, `mkdir ${root}/cpu/boxkit/web`, `echo 50000 > ${root}/cpu/boxkit/web/cpu.cfs_quota_us`]);
+    await applyPlan(steps);
+    expect(readFileSync(join(root, 'cpu/boxkit/web/cpu.cfs_quota_us'), 'utf8')).toBe('50000');
+  });
+
+  it('copies cpuset cpus/mems from the parent into new groups', async () => {
+    const g = resolveGroup('a', { layout: v1(), controllers: ['cpuset'] });
+    await applyPlan(planCreate(g, {}));
+    expect(readFileSync(join(root, 'cpuset/boxkit/a/cpuset.cpus'), 'utf8')).toBe('0-1');
+    expect(readFileSync(join(root, 'cpuset/boxkit/cpuset.mems'), 'utf8')).toBe('0');
+  });
+
+  it('create is idempotent, and a conflicting create fails before any write', async () => {
+    const layout = v1();
+    const g = resolveGroup('m', { layout, controllers: ['memory'] });
+    await applyPlan(planCreate(g, parseLimits({ memory: '64M' }), { mode: 'create' }));
+    expect(() => planCreate(g, parseLimits({ memory: '64M' }), { mode: 'create' })).not.toThrow();
+    expect(() => planCreate(g, parseLimits({ memory: '32M' }), { mode: 'create' })).toThrow(/exists with memory.limit_in_bytes=67108864, not 33554432/);
+  });
+
+  it('a failure part-way undoes what this run made', async () => {
+    const layout = v1();
+    const g = resolveGroup('u', { layout, controllers: ['cpu', 'memory'] });
+    // (only the last step writes a file: a temp dir, unlike cgroupfs, cannot rmdir a dir holding files)
+    const steps = planCreate(g, parseLimits({ memory: '64M' }));
+    // make the memory write fail
+    const orig = steps.at(-1)!;
+    steps[steps.length - 1] = { ...orig, apply: () => { throw new Error('refused'); } };
+    await expect(applyPlan(steps)).rejects.toThrow('refused');
+    expect(existsSync(join(root, 'cpu/boxkit/u'))).toBe(false);
+    expect(existsSync(join(root, 'memory/boxkit'))).toBe(false);
+  });
+});
+
+describe('v2 driver against a temp dir', () => {
+  function v2(procsInSelf: boolean) {
+    const m = join(root, 'v2');
+    mkdirSync(join(m, 'svc', 'runner'), { recursive: true });
+    writeFileSync(join(m, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+    writeFileSync(join(m, 'cgroup.subtree_control'), '');
+    for (const d of ['svc', 'svc/runner']) {
+      writeFileSync(join(m, d, 'cgroup.controllers'), '');
+      writeFileSync(join(m, d, 'cgroup.subtree_control'), '');
+      writeFileSync(join(m, d, 'cgroup.procs'), '');
+    }
+    if (procsInSelf) writeFileSync(join(m, 'svc/runner/cgroup.procs'), '4242\n');
+    return { m, layout: detectLayout({ mountinfo: mi(5, m, 'cgroup2', 'rw'), selfCgroup: '0::/svc/runner\n' }) };
+  }
+
+  it('enables controllers down the path, then writes cpu.max', () => {
+    const { m, layout } = v2(false);
+    expect(layout.mode).toBe('v2');
+    const g = resolveGroup('t', { layout, parent: 'svc', controllers: ['cpu', 'memory'] });
+    expect(renderPlan(planCreate(g, parseLimits({ cpus: '0.5' })))).toEqual([
+      `echo '+cpu +memory' > ${m}/cgroup.subtree_control`,
+      `echo '+cpu +memory' > ${m}/svc/cgroup.subtree_control`,
+      `mkdir ${m}/svc/t`,
+      `echo '50000 100000' > ${m}/svc/t/cpu.max`,
+    ]);
+  });
+
+  it('--parent self under a cgroup with processes is refused before any change (no internal processes)', () => {
+    const { layout } = v2(true);
+    const g = resolveGroup('t', { layout, parent: 'self', controllers: ['memory'] });
+    expect(() => planCreate(g, parseLimits({ memory: '32M' }))).toThrow(/holds 1 process\(es\).*no internal processes/);
+  });
+
+  it('devices cannot be set on v2, and says why', () => {
+    const { layout } = v2(false);
+    const g = resolveGroup('d', { layout, parent: 'svc' });
+    expect(() => planCreate(g, { devicesDeny: ['a'] })).toThrow(/devices/);
+  });
+});

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '@boxkit/common';
+import { cpusToQuota, expandCpuList, formatSize, parseCpuList, parseQuota, parseSize } from '../src/values.js';
+import { parseLimits } from '../src/limits.js';
+import { sharesToWeight, weightToShares, writesFor } from '../src/settings.js';
+
+describe('value parsing', () => {
+  it.each([
+    ['64M', 64 << 20], ['1G', 1 << 30], ['512K', 512 << 10], ['1048576', 1048576], ['1.5G', 1.5 * 2 ** 30], ['max', 'max'], ['-1', 'max'], ['64MiB', 64 << 20],
+  ])('size %s', (s, v) => expect(parseSize('x', s)).toBe(v));
+
+  it.each(['12Q', '', 'M', '-5', '1e3', 'lots'])('bad size %j is a usage error', (s) => expect(() => parseSize('x', s)).toThrow(UsageError));
+
+  it('quota must be >= 1000 µs', () => {
+    expect(parseQuota('50000')).toBe(50000);
+    expect(parseQuota('max')).toBe('max');
+    expect(() => parseQuota('999')).toThrow(/invalid cpu quota '999'/);
+    expect(() => parseQuota('abc')).toThrow(UsageError);
+  });
+
+  it('--cpus becomes a quota for the period', () => {
+    expect(cpusToQuota('1.5', 100000)).toBe(150000);
+    expect(cpusToQuota('0.5', 100000)).toBe(50000);
+    expect(() => cpusToQuota('0.001', 100000)).toThrow(/below the kernel's 1000 µs minimum/);
+    expect(() => cpusToQuota('-1', 100000)).toThrow(UsageError);
+  });
+
+  it('cpu lists', () => {
+    expect(parseCpuList('c', '0-1,3')).toBe('0-1,3');
+    expect(expandCpuList('0-2,5')).toEqual([0, 1, 2, 5]);
+    expect(() => parseCpuList('c', '3-1')).toThrow(UsageError);
+    expect(() => parseCpuList('c', '0, 1')).toThrow(UsageError);
+  });
+
+  it('formats sizes back', () => {
+    expect(formatSize(32 << 20)).toBe('32M');
+    expect(formatSize(1000)).toBe('1000');
+  });
+});
+
+describe('docker-style limits', () => {
+  it('parses the flags run shares', () => {
+    expect(parseLimits({ cpus: '0.5', memory: '64M', pids: '100', cpusetCpus: '0' })).toEqual({
+      cpuPeriod: 100000, cpuQuota: 50000, memory: 64 << 20, pids: 100, cpusetCpus: '0',
+    });
+  });
+  it('rejects conflicting or inconsistent flags', () => {
+    expect(() => parseLimits({ cpus: '1', cpuQuota: '5000' })).toThrow(/cannot be used together/);
+    expect(() => parseLimits({ memorySwap: '1G' })).toThrow(/needs --memory/);
+    expect(() => parseLimits({ memory: '1G', memorySwap: '512M' })).toThrow(/smaller than/);
+    expect(() => parseLimits({ cpuWeight: '0' })).toThrow(UsageError);
+  });
+});
+
+describe('the settings table', () => {
+  const l = parseLimits({ cpus: '0.5', memory: '32M', memorySwap: '64M', pids: '5', cpusetCpus: '1' });
+  it('v1: the article files, period before quota, memory before memsw', () => {
+    expect(writesFor(l, () => 1).map((w) => `${w.file}=${w.values.join(';')}`)).toEqual([
+      'cpu.cfs_period_us=100000', 'cpu.cfs_quota_us=50000', 'cpuset.cpus=1',
+      'memory.limit_in_bytes=33554432', 'memory.memsw.limit_in_bytes=67108864', 'pids.max=5',
+    ]);
+  });
+  it('v2: one cpu.max line; swap.max is swap alone', () => {
+    expect(writesFor(l, () => 2).map((w) => `${w.file}=${w.values.join(';')}`)).toEqual([
+      'cpu.max=50000 100000', 'cpuset.cpus=1', 'memory.max=33554432', 'memory.swap.max=33554432', 'pids.max=5',
+    ]);
+  });
+  it('io: v1 throttle files per direction, v2 one io.max line', () => {
+    const io = { io: [{ device: '8:0', rbps: 1 << 20, wiops: 100 }] };
+    expect(writesFor(io, () => 1).map((w) => `${w.file}=${w.values}`)).toEqual([
+      'blkio.throttle.read_bps_device=8:0 1048576', 'blkio.throttle.write_iops_device=8:0 100',
+    ]);
+    expect(writesFor(io, () => 2).map((w) => `${w.file}=${w.values}`)).toEqual(['io.max=8:0 rbps=1048576 wiops=100']);
+  });
+  it('shares <-> weight map the defaults onto each other', () => {
+    expect(sharesToWeight(1024)).toBe(100);
+    expect(sharesToWeight(2)).toBe(1);
+    expect(sharesToWeight(262144)).toBe(10000);
+    expect(weightToShares(100)).toBe(1024);
+    expect(weightToShares(10000)).toBe(102400);
+  });
+});

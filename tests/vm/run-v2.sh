@@ -1,0 +1,26 @@
+#!/bin/bash
+# Run cg's integration suite on a real cgroup v2 kernel: boots a throwaway
+# QEMU VM (TCG; Debian's kernel, unified hierarchy only, see build-assets.sh)
+# with the host's / read-only and this checkout read-write at the same path,
+# and runs tests/cg there. Inside, the test worker first moves itself into a
+# non-root leaf, as on a systemd host (tests/cg/env.ts).
+# usage: tests/vm/run-v2.sh [vitest args...]   (default: tests/cg)
+# exit status: the suite's; 125 when the VM could not run it. Needs root,
+# qemu-system-x86 busybox-static kmod xz-utils (scripts/apt-packages.txt).
+set -euo pipefail
+here=$(dirname "$(realpath "$0")")
+repo=$(realpath "$here/../..")
+[ "$(id -u)" = 0 ] || { echo "run-v2: needs root (the guest shares the checkout as root)" >&2; exit 125; }
+VMDIR=$("$here/build-assets.sh")
+export VMDIR
+# the guest runs the host's node on the checkout: build what the tests run first
+if [ ! -f "$repo/packages/cg/dist/cli.cjs" ] || [ ! -f "$repo/native/dist/libboxkit.so" ]; then
+  (cd "$repo" && npx nx run @boxkit/cg:build >&2)
+fi
+args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/cg)
+# The VM itself is the sandbox (no network devices at all, its own cgroup
+# tree): BOXKIT_SANDBOX=1 tells the harness so. Timeout: the suite takes
+# about a minute under TCG; the VM is killed well inside CI's budget.
+exec "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-280}" -m 2G -c 2 -- \
+  env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI="${CI:-}" \
+  "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration "${args[@]}"
