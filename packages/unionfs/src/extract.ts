@@ -5,7 +5,7 @@
  * It extracts into a temporary sibling and renames it into place, so the
  * layer dir is either complete or absent.
  */
-import { chmodSync, lchownSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '@boxkit/common';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
@@ -23,6 +23,29 @@ function cleanName(name: string, tar: string): string {
   const parts = name.split('/').filter((p) => p && p !== '.');
   if (parts.includes('..')) throw new UsageError(`${tar}: entry '${name}' escapes the layer`);
   return parts.join('/');
+}
+
+/**
+ * Refuse entries whose parent path runs through a symlink of the layer: a
+ * layer with `lib -> /usr/lib` and then `lib/x` would write outside it.
+ */
+function checkParents(tmp: string, rel: string, tar: string, safe: Set<string>): void {
+  const parts = rel.split('/').slice(0, -1);
+  for (let i = 1; i <= parts.length; i++) {
+    const sub = parts.slice(0, i).join('/');
+    if (safe.has(sub)) continue;
+    const st = lstatOrUndefined(join(tmp, sub));
+    if (st?.isSymbolicLink()) throw new UsageError(`${tar}: entry '${rel}' goes through the symlink '${sub}'`);
+    if (st?.isDirectory()) safe.add(sub);
+  }
+}
+
+function lstatOrUndefined(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 const NODE_TYPE: Record<string, number> = { '3': S_IF.CHR, '4': S_IF.BLK, '6': S_IF.FIFO };
@@ -47,10 +70,12 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
   const r = new TarReader(tar);
   const dirs: [string, ReadEntry][] = [];
   let entries = 0, whiteouts = 0;
+  const safe = new Set<string>();
   try {
     for (const e of r.entries()) {
       const rel = cleanName(e.name, tar);
       if (!rel) continue;
+      checkParents(tmp, rel, tar, safe);
       const path = join(tmp, rel);
       const base = rel.split('/').pop()!;
       mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -67,10 +92,18 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
         whiteouts++;
         continue;
       }
-      if (e.typeflag !== '5') rmSync(path, { recursive: true, force: true });
+      if (e.typeflag !== '5') {
+        rmSync(path, { recursive: true, force: true });
+        safe.delete(rel); // a directory replaced by a symlink is no longer a safe parent
+      }
       switch (e.typeflag) {
         case '5': mkdirSync(path, { recursive: true, mode: 0o700 }); dirs.push([path, e]); break;
-        case '1': linkSync(join(tmp, cleanName(e.linkname, tar)), path); continue; // shares the inode: nothing more to set
+        case '1': {
+          const target = cleanName(e.linkname, tar);
+          checkParents(tmp, target, tar, safe);
+          linkSync(join(tmp, target), path);
+          continue; // shares the inode: nothing more to set
+        }
         case '2': symlinkSync(e.linkname, path); break;
         case '3': case '4': case '6': mknod(path, NODE_TYPE[e.typeflag]! | (e.mode & 0o7777), e.devmajor, e.devminor); break;
         case '0': case '7': writeData(r, e, path); break;
