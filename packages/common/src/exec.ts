@@ -52,3 +52,44 @@ function firstLine(s: string): string {
 export function shellQuote(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
+
+/**
+ * run() without execa, for a tool's hot path: the same contract (argument
+ * array, never a shell; same options, result and one-line errors) on
+ * node:child_process directly. Loading execa costs ~25-100 ms here, more
+ * than the `ip` calls of a whole `netsetup veth`.
+ */
+export async function runLite(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  // not import(): a dynamic import of a built-in fails in a bin started from its V8 snapshot
+  const { spawn } = process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [...args], {
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      const cmd = shellQuote([file, ...args]);
+      reject(new BoxkitError('EEXEC', `${cmd.length > 120 ? `${file} ${args[0] ?? ''}` : cmd}: ${e.code ?? e.message}`, e.code === 'ENOENT' ? { hint: `'${file}' is not installed` } : {}));
+    });
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => {}); // the program may exit before reading it all: its status says why
+      child.stdin!.end(opts.input);
+    }
+    child.on('close', (code) => {
+      const exitCode = typeof code === 'number' ? code : -1;
+      stdout = stdout.replace(/\n$/, '');
+      stderr = stderr.replace(/\n$/, '');
+      if (exitCode !== 0 && !(opts.okCodes ?? []).includes(exitCode)) {
+        const cmd = shellQuote([file, ...args]);
+        const why = firstLine(stderr) || firstLine(stdout) || `exit ${exitCode}`;
+        reject(new BoxkitError('EEXEC', `${cmd.length > 120 ? `${file} ${args[0] ?? ''}` : cmd}: ${why}`));
+        return;
+      }
+      resolve({ stdout, stderr, exitCode });
+    });
+  });
+}

@@ -3,7 +3,7 @@
  * namespaces) through `ip -j`, so plans only contain what is missing.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { run, UsageError, validateName, validatePid } from '@boxkit/common';
+import { runLite as run, UsageError, validateName, validatePid } from '@boxkit/common';
 import type { NsRef } from './ops.js';
 
 export const NETNS_DIR = '/run/netns';

@@ -6,7 +6,7 @@
  * one per container namespace, one `iptables-restore --noflush`.
  */
 import { writeFileSync } from 'node:fs';
-import { run, shellQuote } from '@boxkit/common';
+import { runLite as run, shellQuote } from '@boxkit/common';
 
 /** A network namespace by name (/run/netns/NAME) or by a process in it. */
 export type NsRef = { netns: string } | { pid: number };
