@@ -4,7 +4,7 @@
  * (uid/gid maps, cgroups, network), release it, and learn whether its
  * program reached execve.
  */
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, read, readSync, writeSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { koffi, trampolinePath, preresolveKoffi } from './lib.js';
 import { SysError, errnoName } from './errors.js';
@@ -117,10 +117,41 @@ export class Child {
       this.errFd = undefined;
     }
     if (got < 12) return;
+    throw this.stepError(buf);
+  }
+
+  /**
+   * confirmExec() for a child that may wait long before exec (a setup
+   * fifo): the read runs on libuv's pool instead of blocking the loop, so
+   * the caller can forward signals meanwhile. It holds one pool thread
+   * until the child execs or fails.
+   */
+  async confirmExecAsync(): Promise<void> {
+    if (this.errFd === undefined) return;
+    const fd = this.errFd;
+    this.errFd = undefined;
+    const buf = Buffer.alloc(12);
+    let got = 0;
+    try {
+      for (;;) {
+        const n = await new Promise<number>((resolve, reject) =>
+          read(fd, buf, got, 12 - got, null, (e, bytes) => (e ? reject(e) : resolve(bytes))),
+        );
+        if (n === 0) break;
+        got += n;
+        if (got === 12) break;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (got === 12) throw this.stepError(buf);
+  }
+
+  private stepError(buf: Buffer): StepError {
     const errno = buf.readInt32LE(0), step = buf.readInt32LE(4), op = buf.readInt32LE(8);
     const s = this.steps[step];
     const object = s?.op === 'EXEC' ? s.strs?.[1] : s?.strs?.[s.op === 'MOUNT' ? 1 : 0];
-    throw new StepError(errno, step, op, object);
+    return new StepError(errno, step, op, object);
   }
 
   /** Resolves with the exit status once the child is reaped. */

@@ -4,6 +4,7 @@
  * is created.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty'; // not process.stdin.isTTY: that builds the stdin stream (ms)
 import { UsageError } from '@boxkit/common/errors';
 import type { NamespaceKind } from '@boxkit/native';
@@ -88,6 +89,22 @@ function parseEnv(items: (string | number)[], base: Record<string, string>): Rec
   return env;
 }
 
+/**
+ * Is stdin a terminal whose foreground process group is ours? Then the
+ * container becomes the foreground group (Ctrl-C reaches it, not us); a
+ * backgrounded `ns-clone ... &` must not take the terminal.
+ */
+function ownsTerminal(): boolean {
+  if (!isatty(0)) return false;
+  try {
+    // after "(comm) ": state ppid pgrp session tty_nr tpgid
+    const f = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ');
+    return f[2] === f[5];
+  } catch {
+    return false;
+  }
+}
+
 export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL || '/bin/sh'): RunRequest {
   const kinds = new Set<NamespaceKind>();
   for (const [flag, kind] of Object.entries(NS_FLAGS)) if (f[flag as keyof RunFlags]) kinds.add(kind);
@@ -132,7 +149,7 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
     ...(f.uid !== undefined ? { uid: id('--uid', f.uid)! } : {}),
     ...(f.gid !== undefined ? { gid: id('--gid', f.gid)! } : {}),
     ...(f.newPrivs === false ? { noNewPrivs: true } : {}),
-    ...(f.detach ? { nullStdio: true } : { foreground: isatty(0) }),
+    ...(f.detach ? { nullStdio: true } : { foreground: ownsTerminal() }),
   };
   if (!namespaces.length && !spec.join) throw new UsageError('no namespace to create or join', 'add --uts, --pid, --net ... (see --help)');
   return { spec, detach: !!f.detach, stopTimeoutS: stop, waitForSetup: !!f.waitForSetup };

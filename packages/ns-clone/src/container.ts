@@ -35,6 +35,11 @@ export interface RunningContainer {
   wait(): Promise<ExitStatus>;
   /** Send a signal (ESRCH ignored). */
   signal(sig: NodeJS.Signals | number): void;
+  /**
+   * With `noConfirm`: resolves once CMD has been exec'd, rejects with the
+   * mapped step failure (a BoxkitError with exit code 125/126/127).
+   */
+  execed: Promise<void>;
 }
 
 const EXEC_CODES: Record<string, number> = { ENOENT: EXIT.NOT_FOUND, ENOTDIR: EXIT.NOT_FOUND };
@@ -86,7 +91,6 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     await opts.beforeRelease?.(child.pid);
     child.release();
     if (!opts.noConfirm) child.confirmExec();
-    else child.close();
   } catch (e) {
     child.abort();
     signal(child.pid, 'SIGKILL');
@@ -98,7 +102,16 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     throw new BoxkitError('ESETUP', (e as Error).message, { exitCode: EXIT.CANNOT_START, cause: e });
   }
   const pid = child.pid;
+  let execed = Promise.resolve();
+  if (opts.noConfirm && opts.detach) child.close(); // nobody stays to listen
+  else if (opts.noConfirm) {
+    execed = child.confirmExecAsync().catch((e: unknown) => {
+      throw e instanceof StepError ? stepFailure(e) : e;
+    });
+  }
+  execed.catch(() => {}); // a caller that never looks must not crash the process
   return {
+    execed,
     pid,
     plan,
     namespaces: nsPaths(pid, spec.namespaces),

@@ -1,5 +1,6 @@
 /** The default command: create namespaces and run CMD in them. */
 import { rmSync } from 'node:fs';
+import { describeError } from '@boxkit/common/errors';
 import { requestFromFlags, type RunFlags } from '../args.js';
 import { planContainer } from '../plan.js';
 import { startContainer } from '../container.js';
@@ -36,9 +37,20 @@ export async function runCommand(f: RunFlags): Promise<number> {
     else out(String(c.pid));
     return 0;
   }
-  if (fifo) err(`ns-clone: pid ${c.pid} waits for setup: release it with 'ns-clone release ${c.pid}' (or: echo > ${fifo})`);
-  return superviseContainer(c, {
+  let failure: number | undefined;
+  if (fifo) {
+    err(`ns-clone: pid ${c.pid} waits for setup: release it with 'ns-clone release ${c.pid}' (or: echo > ${fifo})`);
+    // the child reports a failed step after the release: say which, as without the fifo
+    c.execed.catch((e: unknown) => {
+      const d = describeError(e);
+      err(`ns-clone: ${d.message}`);
+      failure = d.exitCode;
+    });
+  }
+  const status = await superviseContainer(c, {
     stopTimeoutS: req.stopTimeoutS,
     onEscalate: () => err(`ns-clone: pid ${c.pid} still running ${req.stopTimeoutS}s after the stop signal: sending SIGKILL`),
   });
+  await c.execed.catch(() => {});
+  return failure ?? status;
 }
