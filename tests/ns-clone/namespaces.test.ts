@@ -88,6 +88,20 @@ describe.skipIf(skipReason)(`ns-clone namespaces${skipReason ? ` (skipped: ${ski
     expect(readlinkSync('/proc/self/ns/cgroup')).toBeTruthy();
   });
 
+  it('time: CMD runs in a new time namespace; --all makes the six usual ones', async () => {
+    const t = await ns(['--time', '--', 'readlink', '/proc/self/ns/time']);
+    expect(t.exitCode, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/^time:\[\d+\]$/);
+    expect(t.stdout).not.toBe(readlinkSync('/proc/self/ns/time'));
+    const all = await ns(['--all', '--', 'sh', '-c', 'for n in mnt uts ipc pid net cgroup user; do echo $n=$(readlink /proc/self/ns/$n); done']);
+    expect(all.exitCode, all.stderr).toBe(0);
+    for (const line of all.stdout.split('\n')) {
+      const [kind, link] = line.split('=');
+      if (kind === 'user') expect(link, kind).toBe(readlinkSync('/proc/self/ns/user'));
+      else expect(link, kind).not.toBe(readlinkSync(`/proc/self/ns/${kind}`));
+    }
+  });
+
   it('persist: --net=PATH keeps the namespace after its process exits', async () => {
     const dir = tmp('persist');
     const file = join(dir, 'netx');
