@@ -65,15 +65,15 @@ describe.skipIf(skipReason)(`ns-clone namespaces${skipReason ? ` (skipped: ${ski
     const dir = mkdtempSync(join(tmpdir(), `${testName('user')}-`));
     chmodSync(dir, 0o777);
     try {
-    const r = await ns(['--map-users', '0:100000:65536', '--map-groups', '0:100000:65536', '--', 'sh', '-c',
-      `id -u; id -g; cat /proc/self/uid_map; touch ${dir}/owned; stat -c %u:%g ${dir}/owned`]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const [uid, gid, map, owner] = r.stdout.split('\n');
-    expect([uid, gid]).toEqual(['0', '0']);
-    expect(map!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
-    expect(owner).toBe('0:0');
-    const st = statSync(join(dir, 'owned'));
-    expect([st.uid, st.gid]).toEqual([100000, 100000]);
+      const r = await ns(['--map-users', '0:100000:65536', '--map-groups', '0:100000:65536', '--', 'sh', '-c',
+        `id -u; id -g; cat /proc/self/uid_map; touch ${dir}/owned; stat -c %u:%g ${dir}/owned`]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [uid, gid, map, owner] = r.stdout.split('\n');
+      expect([uid, gid]).toEqual(['0', '0']);
+      expect(map!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+      expect(owner).toBe('0:0');
+      const st = statSync(join(dir, 'owned'));
+      expect([st.uid, st.gid]).toEqual([100000, 100000]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
