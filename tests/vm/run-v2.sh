@@ -13,6 +13,9 @@ repo=$(realpath "$here/../..")
 [ "$(id -u)" = 0 ] || { echo "run-v2: needs root (the guest shares the checkout as root)" >&2; exit 125; }
 VMDIR=$("$here/build-assets.sh")
 export VMDIR
+# the bins start from a V8 startup snapshot built on this host; V8 refuses it
+# on a CPU with other features, so the guest gets every feature TCG can emulate
+export QEMU_CPU=${QEMU_CPU:-max}
 # the guest runs the host's node on the checkout: build what the tests run first
 if [ ! -f "$repo/packages/cg/dist/cli.cjs" ] || [ ! -f "$repo/native/dist/libboxkit.so" ]; then
   (cd "$repo" && npx nx run @boxkit/cg:build >&2)
@@ -22,5 +25,5 @@ args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/cg)
 # tree): BOXKIT_SANDBOX=1 tells the harness so. Timeout: the suite takes
 # about a minute under TCG; the VM is killed well inside CI's budget.
 exec "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-280}" -m 2G -c 2 -- \
-  env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI="${CI:-}" \
+  env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI=1 \
   "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration "${args[@]}"

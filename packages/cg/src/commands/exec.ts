@@ -48,9 +48,12 @@ export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
     process.stdout.write(`exec ${shellQuote(argv)}\n`);
     return 0;
   }
+  // load koffi and libc before joining the group: once inside, this process
+  // runs under the group's limits (a 50% quota would slow the loading down)
+  const { execveReplace, getpid } = await import('@boxkit/native');
+  getpid();
   await apply(a, steps);
   if (a.verbose) process.stderr.write(`+ exec ${shellQuote(argv)}\n`);
-  const { execveReplace } = await import('@boxkit/native');
   try {
     await execveReplace(file, argv, process.env);
   } catch (e) {
