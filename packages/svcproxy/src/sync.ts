@@ -55,6 +55,11 @@ export const NFT_CHAIN_LIST_LIMIT = 1000;
 /** Above this many services, every legacy update rewrites a big table blob in the kernel. */
 const LEGACY_BIG = 5000;
 
+function sameService(a: Service, b: Service): boolean {
+  return a.protocol === b.protocol && a.vip === b.vip && a.port === b.port && a.nodePort === b.nodePort && a.affinitySeconds === b.affinitySeconds &&
+    a.endpoints.length === b.endpoints.length && a.endpoints.every((e, i) => e.ip === b.endpoints[i]!.ip && e.port === b.endpoints[i]!.port);
+}
+
 /** What differs between two service lists: the names to re-render and the /24 buckets they touch. */
 export function scopeOf(before: readonly Service[], after: readonly Service[]): Scope {
   const old = new Map(before.map((s) => [s.name, s]));
@@ -64,7 +69,7 @@ export function scopeOf(before: readonly Service[], after: readonly Service[]): 
   for (const s of after) {
     const o = old.get(s.name);
     old.delete(s.name);
-    if (o && JSON.stringify(o) === JSON.stringify(s)) continue;
+    if (o && sameService(o, s)) continue;
     touch(s);
     if (o) touch(o);
   }
