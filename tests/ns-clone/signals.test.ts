@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { busyboxRootfs, skipReason } from '../harness/index.js';
 import { binPath, childrenOf, ns, tmp, until } from './helpers.js';
 
 /** Start ns-clone in the background and wait until its container runs CMD. */
@@ -75,6 +75,9 @@ describe.skipIf(skipReason)(`ns-clone signals and exit codes${skipReason ? ` (sk
     const ne = await ns(['--pid', '--', file]);
     expect(ne.exitCode).toBe(126);
     expect(ne.stderr).toMatch(/^ns-clone: exec .*script: permission denied/);
+    const rootfs = busyboxRootfs();
+    const missing = await ns(['--root', rootfs, '--', '/bin/no-such-program']);
+    expect(missing.exitCode).toBe(127);
     const bad = await ns(['--pid', '--root', '/nonexistent-root', '--', '/bin/sh']);
     expect(bad.exitCode).toBe(125);
     // a setup step that fails names the step

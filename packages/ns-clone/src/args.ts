@@ -46,6 +46,8 @@ export interface RunFlags {
 
 export interface RunRequest {
   spec: ContainerSpec;
+  /** No CMD was given: the shell is ns-clone's choice (checked to exist in the root). */
+  defaultShell: boolean;
   detach: boolean;
   stopTimeoutS: number;
   waitForSetup: boolean;
@@ -152,5 +154,5 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
     ...(f.detach ? { nullStdio: true } : { foreground: ownsTerminal() }),
   };
   if (!namespaces.length && !spec.join) throw new UsageError('no namespace to create or join', 'add --uts, --pid, --net ... (see --help)');
-  return { spec, detach: !!f.detach, stopTimeoutS: stop, waitForSetup: !!f.waitForSetup };
+  return { spec, defaultShell: !argv.length, detach: !!f.detach, stopTimeoutS: stop, waitForSetup: !!f.waitForSetup };
 }

@@ -35,7 +35,12 @@ export function findCommand(root: string, file: string, env: Record<string, stri
   });
 }
 
-export function checkSpec(spec: ContainerSpec): void {
+/**
+ * Check a spec against the host. A CMD missing from the root is left to
+ * exec (127, as docker reports it); only the default shell is checked
+ * here (`defaultShell`), since the user never named it.
+ */
+export function checkSpec(spec: ContainerSpec, defaultShell = false): void {
   if (!spec.argv.length || !spec.argv[0]) throw new UsageError('no command to run');
   if (spec.root) {
     let st;
@@ -50,8 +55,8 @@ export function checkSpec(spec: ContainerSpec): void {
     } catch {
       throw new UsageError(`root ${spec.root}: permission denied`);
     }
-    if (!findCommand(spec.root, spec.argv[0], spec.env)) {
-      throw new UsageError(`root ${spec.root}: command '${spec.argv[0]}' not found in it`, 'give the command to run after --, e.g. -- /bin/sh');
+    if (defaultShell && !findCommand(spec.root, spec.argv[0], spec.env)) {
+      throw new UsageError(`root ${spec.root}: no shell (${spec.argv[0]}) in it`, 'give the command to run after --, e.g. -- /bin/busybox sh');
     }
   }
   for (const j of spec.join ?? []) {

@@ -21,6 +21,8 @@ export interface StartOptions {
   trace?: (line: string) => void;
   /** Return once the child is released, without waiting for execve (used with a setup fifo). */
   noConfirm?: boolean;
+  /** argv is a default shell the user did not name: fail early when the root lacks it. */
+  defaultShell?: boolean;
 }
 
 export interface RunningContainer {
@@ -68,7 +70,7 @@ function signal(pid: number, sig: NodeJS.Signals | number): void {
 
 /** Start the container described by `spec`; resolves once CMD has been exec'd. */
 export async function startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<RunningContainer> {
-  checkSpec(spec);
+  checkSpec(spec, opts.defaultShell);
   const plan = planContainer(spec);
   if (opts.trace) for (const l of plan.describe) opts.trace(l);
   let child: Child;

@@ -23,6 +23,7 @@ export async function runCommand(f: RunFlags): Promise<number> {
   try {
     c = await startContainer(req.spec, {
       detach: req.detach,
+      defaultShell: req.defaultShell,
       noConfirm: fifo !== undefined,
       ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
     });
