@@ -81,6 +81,11 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
     expect(JSON.parse(again.stdout)).toMatchObject({ hostIfname: a.hostIfname, created: false });
     expect((await ns(['down', '--pid', String(p.pid)])).exitCode).toBe(0);
     expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth'])).toBe('');
+    // attached by PID, removed by the namespace's name: the same namespace
+    expect((await ns(['veth', '--pid', String(p.pid), '--bridge', br])).exitCode).toBe(0);
+    const d = JSON.parse((await ns(['down', '--netns', hosts[3]!, '--json'])).stdout);
+    expect(d).toEqual([expect.objectContaining({ hostIfname: a.hostIfname, pid: p.pid, removed: true })]);
+    expect(leases()).toEqual([]);
     p.kill('SIGKILL');
   });
 

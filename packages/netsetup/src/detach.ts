@@ -6,7 +6,7 @@
  * deleting them one by one costs ~20 ms each).
  */
 import { UsageError, validateIfName, validateName, validatePid } from '@boxkit/common';
-import { listLinks, type LinkInfo } from './kernel.js';
+import { listLinks, nsInode, type LinkInfo } from './kernel.js';
 import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemove } from './publish.js';
@@ -37,8 +37,19 @@ export function validateTarget(t: DetachTarget): DetachTarget {
   return t;
 }
 
-function matches(a: AttachmentRecord, t: DetachTarget): boolean {
-  return (t.netns !== undefined && a.netns === t.netns) || (t.pid !== undefined && a.pid === Number(t.pid)) || (t.hostIfname !== undefined && a.hostIfname === t.hostIfname);
+function matches(a: AttachmentRecord, t: DetachTarget & { inode?: number }): boolean {
+  return (t.netns !== undefined && a.netns === t.netns) || (t.pid !== undefined && a.pid === Number(t.pid)) || (t.hostIfname !== undefined && a.hostIfname === t.hostIfname)
+    || (t.inode !== undefined && a.nsInode === t.inode);
+}
+
+/** The namespace's inode when it still exists: an attachment made by --pid is found by --netns too. */
+function withInode(t: DetachTarget): DetachTarget & { inode?: number } {
+  if (t.hostIfname !== undefined) return t;
+  try {
+    return { ...t, inode: nsInode(t.netns !== undefined ? { netns: t.netns } : { pid: Number(t.pid) }) };
+  } catch {
+    return t; // gone: its veth went with it
+  }
 }
 
 /** Ops deleting host links: one `link del` for one, a temporary link group for many. */
@@ -58,8 +69,9 @@ export async function removeLinks(names: readonly string[], links: Map<string, L
 /** Remove attachments (and their leases and published ports); succeeds for what is already gone. */
 export async function detachMany(targets: readonly DetachTarget[], opts: ExecOptions = {}): Promise<Detached[]> {
   targets.forEach(validateTarget);
+  const found = targets.map(withInode);
   const go = async (s: NetState, write: boolean): Promise<Detached[]> => {
-    const recs = Object.values(s.attachments).filter((a) => targets.some((t) => matches(a, t)));
+    const recs = Object.values(s.attachments).filter((a) => found.some((t) => matches(a, t)));
     const links = await listLinks();
     // a host link named explicitly but not in the state (made by hand, or state lost): delete if it is a veth
     const extra = targets
