@@ -181,6 +181,29 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(r.stdout).toContain(g);
   });
 
+  it('devices: v1 denies everything but /dev/null; v2 says it cannot', async () => {
+    const g = name('dev');
+    const r = await cg(withParent(['devices', g, '--deny', 'a', '--allow', 'c 1:3 rwm']));
+    if (inVm) {
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/eBPF/);
+      return;
+    }
+    expect(r.exitCode, r.stderr).toBe(0);
+    const e = await cg(withParent(['exec', g, '--', 'sh', '-c', 'echo ok > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null || echo zero-denied']));
+    expect(e.stdout).toContain('null-ok');
+    expect(e.stdout).toContain('zero-denied');
+  });
+
+  it('stats --watch prints one JSON line per reading', async () => {
+    const g = name('watch');
+    expect((await cg(withParent(['create', g, '--pids', '10']))).exitCode).toBe(0);
+    const r = await cg(withParent(['stats', g, '--watch', '--json', '--interval', '0.1', '--count', '3']));
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(3);
+    expect(lines[0].stats.pids.max).toBe(10);
+  });
+
   it.runIf(inVm)('v2: --parent self fails clearly under the no-internal-processes rule', async () => {
     const r = await cg(['create', testName('internal'), '--parent', 'self', '--memory', '32M']);
     expect(r.exitCode).toBe(1);
