@@ -52,6 +52,10 @@ describe.skipIf(skipReason)(`ns-clone namespaces${skipReason ? ` (skipped: ${ski
     expect(r.stdout.split('\n')).toEqual(['made-inside', '1']);
     expect(readdirSync(dir)).toEqual([]);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('boxkit-inner');
+    // --readonly-root without --root: the namespace's copy of / turns read-only, the host's does not
+    const ro = await ns(['--mount', '--readonly-root', '--', 'sh', '-c', `touch ${dir}/x 2>/dev/null && echo wrote || echo refused`]);
+    expect(ro.stdout).toBe('refused');
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('net: only lo', async () => {

@@ -71,7 +71,8 @@ export function containerSteps(spec: ContainerSpec): Step[] {
     if (spec.mountProc) steps.push(...procSteps(`${base}/proc`, !!root));
     if (spec.dev ?? !!root) steps.push(...devSteps(`${base}/dev`, userNs));
     if (root) steps.push({ op: 'PIVOT_ROOT', strs: [root] });
-    else if (spec.readonlyRoot) steps.push({ op: 'MOUNT', ints: [MS_BIND | MS_REC], strs: ['/', '/', '', ''] }, { op: 'MOUNT', ints: [MS_BIND | MS_REMOUNT | MS_RDONLY], strs: ['', '/', '', ''] });
+    // the mount namespace's copy of / only: the host's stays writable
+    else if (spec.readonlyRoot) steps.push({ op: 'MOUNT', ints: [MS_BIND | MS_REMOUNT | MS_RDONLY], strs: ['', '/', '', ''] });
     steps.push(...maskSteps(spec.maskPaths ?? [], spec.readonlyPaths ?? []));
   }
   if (spec.foreground) steps.push({ op: 'SETPGID_FG' });
@@ -98,7 +99,7 @@ export function containerSteps(spec: ContainerSpec): Step[] {
 }
 
 const MS_REC_PRIVATE = 0x4000 | (1 << 18);
-const MS_BIND = 4096, MS_REC = 0x4000, MS_REMOUNT = 32, MS_RDONLY = 1;
+const MS_BIND = 4096, MS_REMOUNT = 32, MS_RDONLY = 1;
 
 /** The whole plan: flags, program, and its rendering. */
 export function planContainer(spec: ContainerSpec): ContainerPlan {
