@@ -30,10 +30,13 @@ opts="lowerdir=$work/l1:$work/l2:$work/l3,upperdir=$work/up,workdir=$work/up.wor
     -n "sh -c 'mount -t overlay ... && umount'" "sh -c 'mount -t overlay overlay -o $opts $work/mnt && umount $work/mnt'" \
     -n "sh -c 'unionfs mount ... && unionfs umount'" "sh -c '$U mount -l $work/l1 -l $work/l2 -l $work/l3 -u $work/up $work/mnt && $U umount $work/mnt'" \
     -n "unionfs mount (unmounted untimed)" "$U mount -l $work/l1 -l $work/l2 -l $work/l3 -u $work/up $work/mnt" \
+    -n "unionfs mount --dry-run (plan only)" "$U mount -l $work/l1 -l $work/l2 -l $work/l3 -u $work/up $work/mnt --dry-run" \
     -n "node -e 0" "node -e 0"
   echo
-  echo "\`unionfs\` pays one Node start per command (see the start-up table) plus koffi's"
-  echo "load for the mount(2) call; the kernel's share (mount + umount of overlay) is the"
-  echo "first row minus two \`sh\`/\`mount\` starts."
+  echo "Load average when measured: $(cut -d' ' -f1-3 /proc/loadavg) (other jobs share the 2 vCPUs)."
+  echo
+  echo "\`unionfs\` pays one Node start per command (see the start-up table), the plan"
+  echo "(the --dry-run row), and koffi's load for the mount(2)/umount(2) calls; the"
+  echo "kernel's own work (mount + umount of overlay) is inside the first row."
 } > "$RESULTS/unionfs.md"
 cat "$RESULTS/unionfs.md"
