@@ -9,13 +9,28 @@
  * the time, whatever else runs. A saturated machine can only lower the
  * figure, never raise it, so the test also asserts throttling happened.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { binPath, skipReason, testName } from '../harness/index.js';
 import { cg, enterLeaf, group, inVm, leaveLeaf, parent, sleep, stats, until, withParent } from './env.js';
 
 const made: string[] = [];
+
+/**
+ * A whole disk to read from: the VM's scratch disk (run-v2.sh -d); on the
+ * host (where reading the real disk is not permitted) a loop device over a
+ * 16 MiB file in the test root, detached afterwards.
+ */
+async function diskDevice(): Promise<{ dev: string; done: () => Promise<void> }> {
+  if (inVm) return { dev: '/dev/vda', done: async () => {} };
+  const file = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `${testName('disk')}.img`);
+  await execa('truncate', ['-s', '16M', file]);
+  const dev = (await execa('losetup', ['-f', '--show', file])).stdout.trim();
+  return { dev, done: async () => { await execa('losetup', ['-d', dev]); rmSync(file); } };
+}
+
 const name = (what: string) => {
   const n = testName(what);
   made.push(n);
@@ -193,6 +208,21 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     const e = await cg(withParent(['exec', g, '--', 'sh', '-c', 'echo ok > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null || echo zero-denied']));
     expect(e.stdout).toContain('null-ok');
     expect(e.stdout).toContain('zero-denied');
+  });
+
+  it('io: --read-bps 1M throttles direct reads of a disk (blkio.throttle / io.max)', async () => {
+    const { dev, done } = await diskDevice();
+    onTestFinished(done);
+    const g = name('io');
+    const r = await cg(withParent(['io', g, '--device', dev, '--read-bps', '1M']));
+    expect(r.exitCode, r.stderr).toBe(0);
+    const t0 = performance.now();
+    // 3 MiB read with O_DIRECT (no page cache): about 3 s at 1 MiB/s, well under 0.1 s without the limit
+    const e = await cg(withParent(['exec', g, '--', 'dd', `if=${dev}`, 'of=/dev/null', 'bs=64K', 'count=48', 'iflag=direct']));
+    const secs = (performance.now() - t0) / 1000;
+    expect(e.exitCode, e.stderr).toBe(0);
+    expect(secs).toBeGreaterThan(1.8);
+    expect(secs).toBeLessThan(15);
   });
 
   it('stats --watch prints one JSON line per reading', async () => {

@@ -24,6 +24,6 @@ args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/cg)
 # The VM itself is the sandbox (no network devices at all, its own cgroup
 # tree): BOXKIT_SANDBOX=1 tells the harness so. Timeout: the suite takes
 # about a minute under TCG; the VM is killed well inside CI's budget.
-exec "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-280}" -m 2G -c 2 -- \
+exec "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-280}" -m 2G -c 2 -d 64 -- \
   env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI=1 \
   "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration "${args[@]}"

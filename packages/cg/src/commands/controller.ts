@@ -56,13 +56,14 @@ const KINDS: Record<Kind, { controllers: Controller[]; limits: (f: Flags) => Lim
     limits: async (f) => {
       const l: Limits = {};
       if (f.weight !== undefined) l.ioWeight = parseIntIn('io weight', f.weight as string, 10, 1000);
-      const rates = (['read-bps', 'write-bps', 'read-iops', 'write-iops'] as const).filter((k) => f[k] !== undefined);
+      // yargs hands the flags over camel-cased (strip-dashed)
+      const rates = (['readBps', 'writeBps', 'readIops', 'writeIops'] as const).filter((k) => f[k] !== undefined);
       if (rates.length && f.device === undefined) throw new UsageError('--read-bps/--write-bps/--read-iops/--write-iops need --device');
       if (f.device !== undefined) {
         if (!rates.length) throw new UsageError('--device needs a rate (--read-bps, --write-bps, --read-iops or --write-iops)');
         const d: IoLimit = { device: await deviceNumber(f.device as string) };
-        const key = { 'read-bps': 'rbps', 'write-bps': 'wbps', 'read-iops': 'riops', 'write-iops': 'wiops' } as const;
-        for (const k of rates) d[key[k]] = k.endsWith('bps') ? parseSize(k, f[k] as string) : parseCount(k, f[k] as string);
+        const key = { readBps: 'rbps', writeBps: 'wbps', readIops: 'riops', writeIops: 'wiops' } as const;
+        for (const k of rates) d[key[k]] = k.endsWith('Bps') ? parseSize(`${key[k]} rate`, f[k] as string) : parseCount(`${key[k]} rate`, f[k] as string);
         l.io = [d];
       }
       return l;
