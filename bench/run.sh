@@ -53,7 +53,19 @@ node -e '
     "$RUN --rm --cgroup-parent self --net bridge --cpus 0.5 --memory 32M --pids 20 -- /bin/true" \
     "node -e 0"
   echo
-  echo "Ratios are medians over the runc median (the anchor). The co-tenants of this 2-core VM make absolute numbers ±30%."
+  echo "CPU time (user+sys of the whole process tree, hyperfine means) is the robust column when co-tenants load the 2 cores:"
+  echo
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results;
+    const base = r[0].user + r[0].system;
+    console.log("| command | CPU user+sys (ms) | × runc |");
+    console.log("|---|---:|---:|");
+    for (const x of r) console.log(`| \`${x.command.replace(/\|/g, "\\|")}\` | ${((x.user + x.system) * 1e3).toFixed(1)} | ${((x.user + x.system) / base).toFixed(2)} |`);
+  ' "$BENCH_DIR/out/run.json"
+  echo
+  echo "Load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg) (2 vCPUs)."
+  echo
+  echo "Ratios are medians over the runc median (the anchor). The co-tenants of this 2-core VM make absolute numbers ±30% or worse."
 } > "$RESULTS/run.md.tmp"
 mv "$RESULTS/run.md.tmp" "$RESULTS/run.md"
 cat "$RESULTS/run.md"
