@@ -85,6 +85,24 @@ describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${
     expect((await ns(['down', '--netns', c2])).exitCode).toBe(0);
   });
 
+  it('netns add/ls/rm like ip netns, rm taking the attachment with it', async () => {
+    const n = testName('br-n3');
+    const add = await ns(['netns', 'add', n, '--json']);
+    expect(JSON.parse(add.stdout)).toEqual({ name: n, created: true });
+    expect(sh('ip', ['netns', 'list'])).toContain(n);
+    expect(sh('ip', ['-n', n, '-o', 'link', 'show', 'lo'])).toContain('UP');
+    expect(JSON.parse((await ns(['netns', 'add', n, '--json'])).stdout).created).toBe(false);
+    expect(JSON.parse((await ns(['netns', 'ls', '--json'])).stdout)).toContainEqual({ name: n });
+    const a = JSON.parse((await ns(['veth', '--netns', n, '--bridge', br, '--json'])).stdout);
+    const rm = await ns(['netns', 'rm', n, '--json']);
+    expect(rm.exitCode, rm.stderr).toBe(0);
+    expect(JSON.parse(rm.stdout)).toMatchObject({ name: n, removed: true, detached: [{ hostIfname: a.hostIfname }] });
+    expect(sh('ip', ['netns', 'list'])).not.toContain(n);
+    expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(a.hostIfname);
+    expect(JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).attachments).toEqual({});
+    expect((await ns(['netns', 'rm', n])).exitCode).toBe(0);
+  });
+
   it('bridge rm deletes it and succeeds when gone', async () => {
     expect((await ns(['bridge', 'rm', br])).exitCode).toBe(0);
     expect((await ns(['bridge', 'rm', br])).exitCode).toBe(0);

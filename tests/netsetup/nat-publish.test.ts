@@ -58,6 +58,11 @@ describe.skipIf(skipReason)(`netsetup nat + publish${skipReason ? ` (skipped: ${
     // idempotent: no duplicate rules
     expect((await ns(['nat', '10.77.20.0/24'])).exitCode).toBe(0);
     expect(sh('iptables-save', ['-t', 'nat']).match(/boxkit nat 10\.77\.20\.0\/24"/g)).toHaveLength(1);
+    // --out-if replaces the rule in place: masquerade only what leaves through the uplink
+    expect((await ns(['nat', '10.77.20.0/24', '--out-if', up])).exitCode).toBe(0);
+    expect(sh('iptables-save', ['-t', 'nat'])).toMatch(new RegExp(`! -d 224\\.0\\.0\\.0/4 -o ${up} .*-j MASQUERADE`));
+    expect(sh('iptables-save', ['-t', 'nat']).match(/-j MASQUERADE/g)).toHaveLength(1);
+    expect(tcpAsk(c1, '203.0.113.2', 7000)).toBe('outside 203.0.113.1');
     expect((await ns(['nat', 'rm', '10.77.20.0/24'])).exitCode).toBe(0);
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT-NAT');
     // without masquerade the outside sees the container's address, or (no route back) nothing
