@@ -15,6 +15,7 @@ trap 'umount -l "$work/mnt" 2>/dev/null || true; rm -rf "$work"' EXIT
 for l in l1 l2 l3; do mkdir -p "$work/$l/etc" && echo "$l" > "$work/$l/etc/$l"; done
 mkdir -p "$work/up" "$work/up.work" "$work/mnt"
 U="$REPO/packages/unionfs/bin/unionfs.cjs"
+export BOXKIT_STATE_DIR="$work/state" BOXKIT_DATA_DIR="$work/data"   # its lock file stays in $work
 opts="lowerdir=$work/l1:$work/l2:$work/l3,upperdir=$work/up,workdir=$work/up.work"
 
 {
@@ -32,6 +33,15 @@ opts="lowerdir=$work/l1:$work/l2:$work/l3,upperdir=$work/up,workdir=$work/up.wor
     -n "unionfs mount (unmounted untimed)" "$U mount -l $work/l1 -l $work/l2 -l $work/l3 -u $work/up $work/mnt" \
     -n "unionfs mount --dry-run (plan only)" "$U mount -l $work/l1 -l $work/l2 -l $work/l3 -u $work/up $work/mnt --dry-run" \
     -n "node -e 0" "node -e 0"
+  # run's path: the library in-process (no Node start per step)
+  npx --no-install esbuild "$BENCH_DIR/unionfs-inprocess.ts" --bundle --platform=node --format=esm --external:koffi \
+    --outfile="$BENCH_DIR/out/unionfs-inprocess.mjs" --log-level=warning \
+    --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);"
+  inproc=$(node "$BENCH_DIR/out/unionfs-inprocess.mjs" "$work" 50)
+  node -e '
+    const r = JSON.parse(process.argv[1]), base = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8")).results[0].median * 1e3;
+    console.log(`| \`mountUnion + umountUnion\` in-process (library, as run uses it; ${r.cycles} cycles) | ${r.median.toFixed(1)} | min ${r.min.toFixed(1)} | ${(r.median / base).toFixed(2)} |`);
+  ' "$inproc" "$BENCH_DIR/out/unionfs.json"
   echo
   echo "Load average when measured: $(cut -d' ' -f1-3 /proc/loadavg) (other jobs share the 2 vCPUs)."
   echo
