@@ -119,6 +119,15 @@ describe.skipIf(skipReason)(`ns-clone namespaces${skipReason ? ` (skipped: ${ski
     } finally {
       execFileSync('umount', [file]);
     }
+    // the same for a UTS namespace, with --persist KIND=PATH
+    const uts = join(dir, 'utsx');
+    const u = await ns(['--persist', `uts=${uts}`, '--hostname', 'kept', '--', 'true']);
+    expect(u.exitCode, u.stderr).toBe(0);
+    try {
+      expect(execFileSync('nsenter', [`--uts=${uts}`, 'hostname'], { encoding: 'utf8' }).trim()).toBe('kept');
+    } finally {
+      execFileSync('umount', [uts]);
+    }
   });
 
   it('setenv, env-clear, wd, uid/gid and no-new-privs', async () => {
