@@ -26,4 +26,4 @@ args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/cg)
 # about a minute under TCG; the VM is killed well inside CI's budget.
 exec "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-280}" -m 2G -c 2 -d 64 -- \
   env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI=1 \
-  "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration "${args[@]}"
+  "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration --reporter=verbose "${args[@]}"
