@@ -125,4 +125,26 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
   echo "- one \`netsetup down\` call vs one CNI DEL (medians): $(ratio "$ndmed" "$cdmed")x"
   echo "- $N attachments, \`veth -\` batch vs $N CNI ADDs: $(ratio "$ba" "$cat")x; vs plain ip: $(ratio "$ba" "$iat")x (target: batch <= 500 ms)"
   echo "- $N detachments, \`down -\` batch vs $N CNI DELs: $(ratio "$bd" "$cdt")x; vs plain ip: $(ratio "$bd" "$idt")x (target: <= 500 ms)"
+  echo
+  cat <<'NOTES'
+Where the time goes (measured while writing netsetup; see packages/netsetup/README.md):
+
+- One `netsetup veth` call is one Node start (the bin's V8 snapshot: ~40 ms
+  and ~40 ms of CPU on an idle machine, bench/results/startup.md) plus ~20 ms
+  of CPU of its own: koffi for the state lock (flock), and three `ip`
+  processes (`ip -d -j link show`, one `ip -batch -` on the host, one
+  `ip -n NS -batch -` inside). `veth` and `down` skip yargs (it renders the
+  command's help on every run) and execa (~25-100 ms to load here: they use
+  common's `runLite`). A CNI ADD is a Go binary using ~20-30 ms of CPU, so a
+  single call cannot match it from Node; on a loaded machine every CPU
+  millisecond becomes several wall milliseconds, which widens the gap.
+- The batch does the host side of all attachments in one `ip -batch -` (100
+  veths created directly in their namespaces: 60-150 ms measured) and the
+  inside in one `ip -n cI -batch -` per namespace, four in flight: those
+  ~5-7 ms processes (fork/exec plus ip's own mount-namespace and sysfs set-up
+  for `-n`) are most of the total.
+- Detaching many: one `ip -batch -` putting the host veths into a random
+  link group and deleting the group in one request (the kernel unregisters
+  them together), one Node start, one `ip -d -j link show`.
+NOTES
 } | tee "$OUT"

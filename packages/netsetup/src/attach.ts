@@ -14,23 +14,9 @@ import { listLinks, nsInode, nsRef, type LinkInfo } from './kernel.js';
 import { allocate, checkExplicit } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, updateState, type AttachmentRecord } from './state.js';
+import type { AttachSpec } from './spec.js';
 
-/** One attachment, as given on the command line or as a JSON line of `veth -`. */
-export interface AttachSpec {
-  netns?: string;
-  pid?: number;
-  bridge: string;
-  /** 'auto' (default) or an address with prefix, 10.10.15.2/24 */
-  ip?: string;
-  /** default: the bridge's address when it is in the container's subnet */
-  gateway?: string;
-  /** name inside the container (default eth0) */
-  ifname?: string;
-  /** host-side name (default derived: bk + 11 hex digits) */
-  hostIfname?: string;
-  mtu?: number;
-  hairpin?: boolean;
-}
+export { parseSpecLine, type AttachSpec } from './spec.js';
 
 export interface Attachment {
   hostIfname: string;
@@ -61,22 +47,6 @@ interface Resolved {
 
 export function deriveHostIfname(inode: number, ifname: string): string {
   return `bk${hashHex(`${inode}:${ifname}`).slice(0, 11)}`;
-}
-
-const KEYS = new Set(['netns', 'pid', 'bridge', 'ip', 'gateway', 'ifname', 'hostIfname', 'host-ifname', 'mtu', 'hairpin']);
-
-/** Parse one JSON line of `veth -` (same fields as the flags; host-ifname or hostIfname). */
-export function parseSpecLine(line: string, n: number): AttachSpec {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    throw new UsageError(`stdin line ${n}: not JSON: ${line.slice(0, 60)}`, 'one object per line, e.g. {"netns":"ns1","bridge":"mydocker","ip":"auto"}');
-  }
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(`stdin line ${n}: expected a JSON object`);
-  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new UsageError(`stdin line ${n}: unknown field '${k}'`);
-  if (o['host-ifname'] !== undefined) o.hostIfname = o['host-ifname'];
-  return o as unknown as AttachSpec;
 }
 
 async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Map<string, LinkInfo>): Promise<Resolved> {
