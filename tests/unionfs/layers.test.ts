@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
 import { detachAll, files, mountsUnder, scratch, tree, unionfs } from './helpers.js';
@@ -127,5 +127,25 @@ describe.skipIf(skipReason)(title('unionfs diff and commit (real overlay whiteou
     expect((await unionfs(['mount', '--lower', join(d, 'app'), '--lower', join(d, 'base'), '--upper', join(d, 'up'), mnt])).exitCode).toBe(0);
     expect(existsSync(join(mnt, 'var/cache/fresh'))).toBe(true);
     expect(readFileSync(join(mnt, 'etc/hosts'), 'utf8')).toBe('127.0.0.1 localhost box\n');
+  });
+
+  it('--lower-tar also stacks a layer made by GNU tar: .wh. files hide lower entries, .wh..wh..opq hides a lower dir', async () => {
+    const src = join(d, 'gnu-layer');
+    files(src, { 'etc/hosts': 'from the gnu layer\n', 'etc/.wh.passwd': '', 'var/cache/.wh..wh..opq': '', 'var/cache/only': 'o', [`long/${'n'.repeat(120)}/file`]: 'long' });
+    const tar = join(d, 'gnu-layer.tar');
+    execFileSync('tar', ['-C', src, '-cf', tar, '.']);
+    const m2 = join(d, 'gnu-mnt');
+    const r = await unionfs(['mount', '--lower-tar', tar, '--lower', join(d, 'base'), m2]);
+    expect(r.exitCode).toBe(0);
+    try {
+      expect(readFileSync(join(m2, 'etc/hosts'), 'utf8')).toBe('from the gnu layer\n');
+      expect(existsSync(join(m2, 'etc/passwd'))).toBe(false);
+      expect(existsSync(join(d, 'base/etc/passwd'))).toBe(true);
+      expect(readdirSync(join(m2, 'var/cache'))).toEqual(['only']);
+      expect(readFileSync(join(m2, `long/${'n'.repeat(120)}/file`), 'utf8')).toBe('long');
+      expect(readFileSync(join(m2, 'bin/sh'), 'utf8')).toBe('sh');
+    } finally {
+      expect((await unionfs(['umount', m2])).exitCode).toBe(0);
+    }
   });
 });
