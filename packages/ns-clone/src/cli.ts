@@ -15,6 +15,7 @@ import { fastParse, normalizeArgv } from './options.js';
 import { runCommand } from './commands/run.js';
 import { requestFromFlags } from './args.js';
 import { planContainer } from './plan.js';
+import { err } from './stdio.js';
 
 const SUBCOMMANDS = new Set(['enter', 'release']);
 
@@ -26,12 +27,12 @@ async function fast(args: Record<string, unknown>): Promise<void> {
     const d = describeError(e);
     // ns-clone runs a command: its own failures are 125 (docker/env convention)
     code = d.exitCode === EXIT.SYSTEM || d.exitCode === EXIT.USAGE ? EXIT.CANNOT_START : d.exitCode;
-    process.stderr.write(`ns-clone: ${d.message}\n${d.hint ? `hint: ${d.hint}\n` : ''}`);
-    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    err(`ns-clone: ${d.message}`);
+    if (d.hint) err(`hint: ${d.hint}`);
+    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) err(`${e.stack}`);
   }
-  process.exitCode = code;
-  // let a piped stdout drain before leaving
-  process.stdout.write('', () => process.exit(code));
+  // output went out synchronously (stdio.ts): nothing to drain
+  process.exit(code);
 }
 
 function toYargs(argv: string[]): void {

@@ -5,6 +5,7 @@ import type { NamespaceKind } from '@boxkit/native';
 import { NS_FLAGS, NS_ORDER } from '../spec.js';
 import { enterContainer, differentNamespaces } from '../enter.js';
 import { superviseContainer } from '../supervise.js';
+import { out, err } from '../stdio.js';
 
 export interface EnterFlags {
   target: string | number;
@@ -42,10 +43,10 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
     ...(f.uid !== undefined ? { uid: f.uid } : {}),
     ...(f.gid !== undefined ? { gid: f.gid } : {}),
     ...(f.newPrivs === false ? { noNewPrivs: true } : {}),
-    ...(f.verbose ? { trace: (l: string) => process.stderr.write(`+ ${l}\n`) } : {}),
+    ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
   };
   if (f.dryRun) {
-    process.stdout.write(`nsenter --target ${pid} ${kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`).join(' ')} -- ${cmd.join(' ')}\n`);
+    out(`nsenter --target ${pid} ${kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`).join(' ')} -- ${cmd.join(' ')}`);
     return 0;
   }
   const c = await enterContainer(pid, kinds, cmd, opts);

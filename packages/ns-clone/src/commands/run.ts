@@ -6,9 +6,8 @@ import { planContainer } from '../plan.js';
 import { startContainer } from '../container.js';
 import { superviseContainer } from '../supervise.js';
 import { createSetupFifo, recordFifo } from '../setup-fifo.js';
+import { out, err } from '../stdio.js';
 
-const out = (l: string) => process.stdout.write(`${l}\n`);
-const err = (l: string) => process.stderr.write(`${l}\n`);
 
 export async function runCommand(f: RunFlags): Promise<number> {
   const req = requestFromFlags(f);
