@@ -144,7 +144,8 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   const existing = findUnion(mountpoint, env.mountinfo);
   let already = false;
   if (existing) {
-    const same = existing.driver === driver && existing.upper === upper && existing.lowers.join(':') === lowers.join(':');
+    const same = existing.driver === driver && existing.upper === upper && existing.lowers.join(':') === lowers.join(':')
+      && existing.readonly === (spec.readonly || !upper);
     if (!same) {
       throw new BoxkitError('EBUSY', `mount ${mountpoint}: another union is mounted there (${existing.lowers.join(':')})`, {
         hint: `unionfs umount ${mountpoint} first`,
