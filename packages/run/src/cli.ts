@@ -1,143 +1,39 @@
 /**
- * run: a small docker made of the boxkit tools. yargs wiring only; each
- * command's module is loaded when it runs.
+ * run's entry. The common case, `run [options] -- CMD`, is parsed by the
+ * small table-driven parser in options.ts and starts without building the
+ * yargs instance; help, subcommands and anything unusual go through the
+ * yargs wiring in wiring.ts, built from the same table.
  */
-import { command, main } from '@boxkit/common';
-import type { Argv } from 'yargs';
-import pkg from '../package.json' with { type: 'json' };
-import type { RunArgs } from './commands/run.js';
+import { startupSnapshot } from 'node:v8';
+import { describeError, EXIT } from '@boxkit/common/errors';
+import { fastParse } from './options.js';
 
-const runCommand = command<RunArgs>({
-  command: ['$0 [cmd..]', 'start [cmd..]'],
-  describe: 'create and start a container: union mount, cgroup, namespaces, network, pivot_root, exec',
-  runsCommand: true,
-  builder: (y) =>
-    (y as Argv)
-      .positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' })
-      .options({
-        name: { type: 'string', describe: 'container name (default: bk-<id>)' },
-        rootfs: { type: 'string', describe: 'root filesystem directory (lower layer; default: the built-in busybox rootfs)' },
-        image: { type: 'string', describe: 'image directory used as the lower layer (alternative to --rootfs)' },
-        layer: { type: 'string', array: true, describe: 'extra read-only layer above the rootfs (repeatable, topmost last)' },
-        hostname: { type: 'string', describe: 'hostname inside (default: the name)' },
-        net: { type: 'string', default: 'none', describe: 'none | host | bridge[:BRIDGE] (default bridge boxkit0)' },
-        ip: { type: 'string', describe: 'address with --net bridge: CIDR (10.10.15.2/24) or auto' },
-        publish: { alias: 'p', type: 'string', array: true, describe: 'publish a port: HOSTPORT:PORT[/udp]' },
-        cpus: { type: 'number', describe: 'CPU limit in cores (0.5 = half a core)' },
-        'cpu-quota': { type: 'number', describe: 'CFS quota in microseconds per period' },
-        'cpu-period': { type: 'number', describe: 'CFS period in microseconds (default 100000)' },
-        memory: { alias: 'm', type: 'string', describe: 'memory limit (32M, 1G); exceeding it OOM-kills (137)' },
-        pids: { type: 'number', describe: 'maximum number of processes (pids.max)' },
-        env: { alias: 'e', type: 'string', array: true, describe: 'set an environment variable NAME=VALUE' },
-        workdir: { alias: 'w', type: 'string', default: '/', describe: 'working directory inside' },
-        user: { alias: 'u', type: 'string', describe: 'user[:group] (names from the container\'s /etc/passwd)' },
-        'read-only': { type: 'boolean', default: false, describe: 'mount the container\'s root read-only' },
-        'cgroup-parent': { type: 'string', default: 'boxkit', describe: 'parent cgroup path, or self (under this process\'s cgroup)' },
-        detach: { alias: 'd', type: 'boolean', default: false, describe: 'run in the background; print the id' },
-        rm: { type: 'boolean', default: false, describe: 'remove the container when it exits' },
-        interactive: { alias: 'i', type: 'boolean', default: false, describe: 'keep stdin open' },
-        tty: { alias: 't', type: 'boolean', default: false, describe: 'give the container a pseudo-terminal (window size passed on)' },
-        init: { type: 'boolean', default: false, describe: 'run a small init as PID 1 that reaps and forwards signals' },
-        privileged: { type: 'boolean', default: false, describe: 'keep all capabilities, no masked or read-only paths' },
-        'stop-timeout': { type: 'number', default: 10, describe: 'seconds between SIGTERM and SIGKILL when stopping' },
-      }) as unknown as Argv<RunArgs>,
-  examples: [
-    ["run --rm -- sh -c 'hostname; echo $$; ls /'", 'a throw-away container on the built-in busybox rootfs'],
-    ['run --rm --net bridge --ip auto --cpus 0.5 --memory 32M --pids 20 -- ping -c1 10.88.0.1', 'bridge network and limits'],
-    ['run -d --name web --net bridge -p 8080:80 -- httpd -f -p 80', 'a detached web server published on port 8080'],
-    ['run --dry-run --net bridge -- sh', 'print the equivalent pipeline of boxkit commands'],
-  ],
-  run: async (a) => (await import('./commands/run.js')).runContainer(a),
-});
+const SUBCOMMANDS = new Set(['rootfs', 'ps', 'ls', 'exec', 'logs', 'stop', 'rm', 'inspect', 'gc', 'start', '--help', '-h', 'help', '--version']);
 
-const rootfsCommand = command<{ dir?: string; fromHost?: string[]; default: boolean }>({
-  command: 'rootfs [dir]',
-  describe: 'build a root filesystem: host executables with their libraries, or the built-in busybox one',
-  builder: (y) =>
-    y
-      .positional('dir', { type: 'string', describe: 'directory to fill' })
-      .option('from-host', { type: 'string', array: true, describe: 'host executables to copy with their shared-library closure' })
-      .option('default', { type: 'boolean', default: false, describe: '(re)build the built-in busybox rootfs in the data dir' }) as never,
-  examples: [
-    ['run rootfs ./rootfs --from-host /bin/bash /bin/ls', 'bash and ls with their libraries and the dynamic loader'],
-    ['run rootfs --default', 'build the busybox rootfs that `run` uses by default'],
-  ],
-  run: async (a) => (await import('./commands/rootfs.js')).rootfs(a),
-});
+async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<void> {
+  let code: number;
+  try {
+    const { runContainer } = await import('./commands/run.js');
+    code = await runContainer(args);
+  } catch (e) {
+    const d = describeError(e);
+    // run runs a command: its own failures are 125 (docker/env convention)
+    code = d.exitCode === EXIT.SYSTEM || d.exitCode === EXIT.USAGE ? EXIT.CANNOT_START : d.exitCode;
+    process.stderr.write(`run: ${d.message}\n${d.hint ? `hint: ${d.hint}\n` : ''}`);
+    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  }
+  process.exitCode = code;
+  // let stdout drain (a pipe) before leaving
+  process.stdout.write('', () => process.exit(code));
+}
 
-const psCommand = command<{ all: boolean; quiet: boolean }>({
-  command: ['ps', 'ls'],
-  describe: 'list containers (running ones; -a for all)',
-  builder: (y) =>
-    y.option('all', { alias: 'a', type: 'boolean', default: false, describe: 'include exited and half-made containers' })
-      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'names only' }) as never,
-  examples: [['run ps -a', 'every container, with status and address'], ['run ps --json | jq -r ".[].name"', 'names for scripts']],
-  run: async (a) => (await import('./commands/ps.js')).ps(a),
-});
+function entry(argv: string[]): void {
+  const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(argv);
+  if (parsed && parsed['--']?.length && !parsed['--'].some((w) => w === undefined)) void fast(parsed);
+  else void import('./wiring.js').then((w) => w.yargsMain(argv));
+}
 
-const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; workdir: string; privileged: boolean; detach: boolean }>({
-  command: 'exec <name> [cmd..]',
-  describe: 'run a command in a running container (all its namespaces and its cgroup)',
-  runsCommand: true,
-  builder: (y) =>
-    y.positional('name', { type: 'string', demandOption: true })
-      .positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' })
-      .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra NAME=VALUE' })
-      .option('workdir', { alias: 'w', type: 'string', default: '/', describe: 'working directory inside' })
-      .option('privileged', { type: 'boolean', default: false, describe: 'keep all capabilities' })
-      .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait' }) as never,
-  examples: [['run exec web -- ps', 'processes as the container sees them']],
-  run: async (a) => (await import('./commands/exec.js')).exec(a),
-});
-
-const logsCommand = command<{ name: string; follow: boolean }>({
-  command: 'logs <name>',
-  describe: "a detached container's stdout and stderr",
-  builder: (y) =>
-    y.positional('name', { type: 'string', demandOption: true })
-      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing until the container exits' }) as never,
-  examples: [['run logs -f web', 'follow the output of web']],
-  run: async (a) => (await import('./commands/logs.js')).logs(a),
-});
-
-const stopCommand = command<{ names: string[]; time: number }>({
-  command: 'stop <names..>',
-  describe: 'stop containers: SIGTERM to PID 1, SIGKILL after --time seconds',
-  builder: (y) =>
-    y.positional('names', { type: 'string', array: true, demandOption: true })
-      .option('time', { alias: 't', type: 'number', default: 10, describe: 'seconds to wait before SIGKILL' }) as never,
-  examples: [['run stop --time 2 web', 'give web 2 seconds to exit']],
-  run: async (a) => (await import('./commands/stop.js')).stop(a),
-});
-
-const rmCommand = command<{ names: string[]; force: boolean }>({
-  command: 'rm <names..>',
-  describe: 'remove containers: mount, cgroup, network links, address lease, state',
-  builder: (y) =>
-    y.positional('names', { type: 'string', array: true, demandOption: true })
-      .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill running containers first' }) as never,
-  examples: [['run rm -f web', 'kill and remove web']],
-  run: async (a) => (await import('./commands/rm.js')).rm(a),
-});
-
-const inspectCommand = command<{ names: string[] }>({
-  command: 'inspect <names..>',
-  describe: 'print what boxkit knows about containers (JSON)',
-  builder: (y) => y.positional('names', { type: 'string', array: true, demandOption: true }) as never,
-  examples: [['run inspect web | jq ".[0].pid"', "web's PID 1 as the host sees it"]],
-  run: async (a) => (await import('./commands/inspect.js')).inspect(a),
-});
-
-const gcCommand = command<object>({
-  command: 'gc',
-  describe: 'remove what crashed runs left behind (half-made and orphaned --rm containers)',
-  examples: [['run gc --dry-run', 'show what would be removed']],
-  run: async (a) => (await import('./commands/gc.js')).gc(a),
-});
-
-void main({
-  name: 'run',
-  version: pkg.version,
-  description: pkg.description,
-  commands: [rootfsCommand, psCommand, execCommand, logsCommand, stopCommand, rmCommand, inspectCommand, gcCommand, runCommand],
-});
+// built into a V8 startup snapshot (scripts/build-snapshot.mjs), the entry runs when the
+// blob is deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
+if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+else entry(process.argv.slice(2));

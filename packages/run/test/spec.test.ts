@@ -48,3 +48,24 @@ describe('run: flags to a container spec', () => {
     expect(s.command).toEqual(['true']);
   });
 });
+
+describe('run: the fast argument parser', async () => {
+  const { fastParse } = await import('../src/options.js');
+  it('parses the common case like yargs would, and the command starts at -- or the first word', () => {
+    const a = fastParse(['--rm', '-it', '-p', '8080:80', '-e', 'A=1', '--net=bridge', '--cpus', '0.5', '--', 'sh', '-c', 'x'])!;
+    expect(a.rm && a.interactive && a.tty).toBe(true);
+    expect(a.publish).toEqual(['8080:80']);
+    expect(a.env).toEqual(['A=1']);
+    expect(a.net).toBe('bridge');
+    expect(a.cpus).toBe(0.5);
+    expect(a['--']).toEqual(['sh', '-c', 'x']);
+    expect(a.cgroupParent).toBe('boxkit');
+    expect(fastParse(['-d', 'sleep', '-x'])!['--']).toEqual(['sleep', '-x']);
+  });
+  it('declines what it is unsure of (yargs then decides)', () => {
+    expect(fastParse(['--help'])).toBeUndefined();
+    expect(fastParse(['--bogus', '--', 'true'])).toBeUndefined();
+    expect(fastParse(['--cpus', 'half', '--', 'true'])).toBeUndefined();
+    expect(fastParse(['--name'])).toBeUndefined();
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * The flags of `run [options] -- CMD`, as one table: the yargs wiring is
+ * built from it (help, validation), and so is the small parser that runs
+ * the common case without yargs (parsing ~30 options through yargs costs
+ * more CPU than the whole container setup). Whatever the small parser is
+ * unsure about goes to yargs.
+ */
+import type { RunArgs } from './commands/run.js';
+
+export type OptType = 'boolean' | 'string' | 'number' | 'array';
+export interface Opt {
+  type: OptType;
+  describe: string;
+  alias?: string;
+  default?: unknown;
+}
+
+export const RUN_OPTIONS: Record<string, Opt> = {
+  name: { type: 'string', describe: 'container name (default: bk-<id>)' },
+  rootfs: { type: 'string', describe: 'root filesystem directory (lower layer; default: the built-in busybox rootfs)' },
+  image: { type: 'string', describe: 'image directory or tarball used as the lower layer (alternative to --rootfs)' },
+  layer: { type: 'array', describe: 'extra read-only layer above the rootfs (repeatable, topmost last)' },
+  hostname: { type: 'string', describe: 'hostname inside (default: the name)' },
+  net: { type: 'string', default: 'none', describe: 'none | host | bridge[:BRIDGE] (default bridge boxkit0)' },
+  ip: { type: 'string', describe: 'address with --net bridge: CIDR (10.10.15.2/24) or auto' },
+  publish: { alias: 'p', type: 'array', describe: 'publish a port: HOSTPORT:PORT[/udp]' },
+  cpus: { type: 'number', describe: 'CPU limit in cores (0.5 = half a core)' },
+  'cpu-quota': { type: 'number', describe: 'CFS quota in microseconds per period' },
+  'cpu-period': { type: 'number', describe: 'CFS period in microseconds (default 100000)' },
+  memory: { alias: 'm', type: 'string', describe: 'memory limit (32M, 1G); exceeding it OOM-kills (137)' },
+  pids: { type: 'number', describe: 'maximum number of processes (pids.max)' },
+  env: { alias: 'e', type: 'array', describe: 'set an environment variable NAME=VALUE' },
+  workdir: { alias: 'w', type: 'string', default: '/', describe: 'working directory inside' },
+  user: { alias: 'u', type: 'string', describe: "user[:group] (names from the container's /etc/passwd)" },
+  'read-only': { type: 'boolean', default: false, describe: "mount the container's root read-only" },
+  'cgroup-parent': { type: 'string', default: 'boxkit', describe: "parent cgroup path, or self (under this process's cgroup)" },
+  detach: { alias: 'd', type: 'boolean', default: false, describe: 'run in the background; print the id' },
+  rm: { type: 'boolean', default: false, describe: 'remove the container when it exits' },
+  interactive: { alias: 'i', type: 'boolean', default: false, describe: 'keep stdin open' },
+  tty: { alias: 't', type: 'boolean', default: false, describe: 'give the container a pseudo-terminal (window size passed on)' },
+  init: { type: 'boolean', default: false, describe: 'run a small init as PID 1 that reaps and forwards signals' },
+  privileged: { type: 'boolean', default: false, describe: 'keep all capabilities, no masked or read-only paths' },
+  'stop-timeout': { type: 'number', default: 10, describe: 'seconds between SIGTERM and SIGKILL when stopping' },
+  'dry-run': { type: 'boolean', default: false, describe: 'print the equivalent pipeline of boxkit commands' },
+  json: { type: 'boolean', default: false, describe: 'print one JSON document' },
+  verbose: { alias: 'v', type: 'boolean', default: false, describe: 'print each step as it runs' },
+};
+
+const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
+const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Parse `[options] [--] CMD...` (the command starts at `--` or at the first
+ * word that is not an option, as with docker). Returns undefined for
+ * anything unusual (help, unknown flags, bad numbers): yargs decides then.
+ */
+export function fastParse(argv: readonly string[]): RunArgs | undefined {
+  const out: Record<string, unknown> = {};
+  for (const [k, o] of Object.entries(RUN_OPTIONS)) if (o.default !== undefined) out[camel(k)] = o.default;
+  const set = (name: string, value: string | undefined): boolean => {
+    const opt = RUN_OPTIONS[name];
+    if (!opt) return false;
+    const key = camel(name);
+    if (opt.type === 'boolean') {
+      if (value !== undefined) return false;
+      out[key] = true;
+    } else if (value === undefined) return false;
+    else if (opt.type === 'number') {
+      if (!/^\d+(\.\d+)?$/.test(value)) return false;
+      out[key] = Number(value);
+    } else if (opt.type === 'array') out[key] = [...((out[key] as string[] | undefined) ?? []), value];
+    else out[key] = value;
+    return true;
+  };
+  const needsValue = (name: string | undefined) => !!name && RUN_OPTIONS[name] !== undefined && RUN_OPTIONS[name]!.type !== 'boolean';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--' || !a.startsWith('-') || a === '-') {
+      out['--'] = argv.slice(a === '--' ? i + 1 : i);
+      return out as unknown as RunArgs;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      let value = eq > 0 ? a.slice(eq + 1) : undefined;
+      if (value === undefined && needsValue(name)) {
+        if (i + 1 >= argv.length) return undefined;
+        value = argv[++i]!;
+      }
+      if (!set(name, value)) return undefined;
+      continue;
+    }
+    // short flags: -d, -it, -p 8080:80, -e A=1
+    const letters = a.slice(1);
+    for (let j = 0; j < letters.length; j++) {
+      const name = ALIASES.get(letters[j]!);
+      if (!name) return undefined;
+      if (needsValue(name)) {
+        const value = j + 1 < letters.length ? letters.slice(j + 1) : argv[++i];
+        if (value === undefined || !set(name, value)) return undefined;
+        break;
+      }
+      if (!set(name, undefined)) return undefined;
+    }
+  }
+  out['--'] = [];
+  return out as unknown as RunArgs;
+}

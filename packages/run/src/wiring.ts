@@ -1,0 +1,125 @@
+/** The yargs wiring: help, validation and the subcommands. Loaded only when the fast path declines. */
+import { command, main } from '@boxkit/common';
+import type { Argv } from 'yargs';
+import pkg from '../package.json' with { type: 'json' };
+import type { RunArgs } from './commands/run.js';
+import { RUN_OPTIONS } from './options.js';
+
+const COMMON = new Set(['dry-run', 'json', 'verbose']);
+
+const runCommand = command<RunArgs>({
+  command: ['$0 [cmd..]', 'start [cmd..]'],
+  describe: 'create and start a container: union mount, cgroup, namespaces, network, pivot_root, exec',
+  runsCommand: true,
+  builder: (y) => {
+    let b = (y as Argv).positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' });
+    for (const [name, o] of Object.entries(RUN_OPTIONS)) {
+      if (COMMON.has(name)) continue;
+      const type = o.type === 'array' ? 'string' : o.type;
+      b = b.option(name, { type, describe: o.describe, ...(o.type === 'array' ? { array: true } : {}), ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) });
+    }
+    return b as unknown as Argv<RunArgs>;
+  },
+  examples: [
+    ["run --rm -- sh -c 'hostname; echo $$; ls /'", 'a throw-away container on the built-in busybox rootfs'],
+    ['run --rm --net bridge --ip auto --cpus 0.5 --memory 32M --pids 20 -- ping -c1 10.88.0.1', 'bridge network and limits'],
+    ['run -d --name web --net bridge -p 8080:80 -- httpd -f -p 80', 'a detached web server published on port 8080'],
+    ['run --rm -it -- sh', 'an interactive shell on a pseudo-terminal'],
+    ['run --dry-run --net bridge -- sh', 'print the equivalent pipeline of boxkit commands'],
+  ],
+  run: async (a) => (await import('./commands/run.js')).runContainer(a),
+});
+const rootfsCommand = command<{ dir?: string; fromHost?: string[]; default: boolean }>({
+  command: 'rootfs [dir]',
+  describe: 'build a root filesystem: host executables with their libraries, or the built-in busybox one',
+  builder: (y) =>
+    y
+      .positional('dir', { type: 'string', describe: 'directory to fill' })
+      .option('from-host', { type: 'string', array: true, describe: 'host executables to copy with their shared-library closure' })
+      .option('default', { type: 'boolean', default: false, describe: '(re)build the built-in busybox rootfs in the data dir' }) as never,
+  examples: [
+    ['run rootfs ./rootfs --from-host /bin/bash /bin/ls', 'bash and ls with their libraries and the dynamic loader'],
+    ['run rootfs --default', 'build the busybox rootfs that `run` uses by default'],
+  ],
+  run: async (a) => (await import('./commands/rootfs.js')).rootfs(a),
+});
+
+const psCommand = command<{ all: boolean; quiet: boolean }>({
+  command: ['ps', 'ls'],
+  describe: 'list containers (running ones; -a for all)',
+  builder: (y) =>
+    y.option('all', { alias: 'a', type: 'boolean', default: false, describe: 'include exited and half-made containers' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'names only' }) as never,
+  examples: [['run ps -a', 'every container, with status and address'], ['run ps --json | jq -r ".[].name"', 'names for scripts']],
+  run: async (a) => (await import('./commands/ps.js')).ps(a),
+});
+
+const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; workdir: string; privileged: boolean; detach: boolean }>({
+  command: 'exec <name> [cmd..]',
+  describe: 'run a command in a running container (all its namespaces and its cgroup)',
+  runsCommand: true,
+  builder: (y) =>
+    y.positional('name', { type: 'string', demandOption: true })
+      .positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' })
+      .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra NAME=VALUE' })
+      .option('workdir', { alias: 'w', type: 'string', default: '/', describe: 'working directory inside' })
+      .option('privileged', { type: 'boolean', default: false, describe: 'keep all capabilities' })
+      .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait' }) as never,
+  examples: [['run exec web -- ps', 'processes as the container sees them']],
+  run: async (a) => (await import('./commands/exec.js')).exec(a),
+});
+
+const logsCommand = command<{ name: string; follow: boolean }>({
+  command: 'logs <name>',
+  describe: "a detached container's stdout and stderr",
+  builder: (y) =>
+    y.positional('name', { type: 'string', demandOption: true })
+      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing until the container exits' }) as never,
+  examples: [['run logs -f web', 'follow the output of web']],
+  run: async (a) => (await import('./commands/logs.js')).logs(a),
+});
+
+const stopCommand = command<{ names: string[]; time: number }>({
+  command: 'stop <names..>',
+  describe: 'stop containers: SIGTERM to PID 1, SIGKILL after --time seconds',
+  builder: (y) =>
+    y.positional('names', { type: 'string', array: true, demandOption: true })
+      .option('time', { alias: 't', type: 'number', default: 10, describe: 'seconds to wait before SIGKILL' }) as never,
+  examples: [['run stop --time 2 web', 'give web 2 seconds to exit']],
+  run: async (a) => (await import('./commands/stop.js')).stop(a),
+});
+
+const rmCommand = command<{ names: string[]; force: boolean }>({
+  command: 'rm <names..>',
+  describe: 'remove containers: mount, cgroup, network links, address lease, state',
+  builder: (y) =>
+    y.positional('names', { type: 'string', array: true, demandOption: true })
+      .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill running containers first' }) as never,
+  examples: [['run rm -f web', 'kill and remove web']],
+  run: async (a) => (await import('./commands/rm.js')).rm(a),
+});
+
+const inspectCommand = command<{ names: string[] }>({
+  command: 'inspect <names..>',
+  describe: 'print what boxkit knows about containers (JSON)',
+  builder: (y) => y.positional('names', { type: 'string', array: true, demandOption: true }) as never,
+  examples: [['run inspect web | jq ".[0].pid"', "web's PID 1 as the host sees it"]],
+  run: async (a) => (await import('./commands/inspect.js')).inspect(a),
+});
+
+const gcCommand = command<object>({
+  command: 'gc',
+  describe: 'remove what crashed runs left behind (half-made and orphaned --rm containers)',
+  examples: [['run gc --dry-run', 'show what would be removed']],
+  run: async (a) => (await import('./commands/gc.js')).gc(a),
+});
+
+/** The full CLI through yargs. */
+export function yargsMain(argv: string[]): void {
+  void main({
+  name: 'run',
+  version: pkg.version,
+  description: pkg.description,
+  commands: [rootfsCommand, psCommand, execCommand, logsCommand, stopCommand, rmCommand, inspectCommand, gcCommand, runCommand],
+  }, argv);
+}
