@@ -51,6 +51,19 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
     expect(leases()).toEqual([]);
   });
 
+  it('concurrent calls for the same namespace make one attachment and never delete it', async () => {
+    const rs = await Promise.all(Array.from({ length: 5 }, () => ns(['veth', '--netns', hosts[7]!, '--bridge', br, '--json'])));
+    const ok = rs.filter((r) => r.exitCode === 0).map((r) => JSON.parse(r.stdout));
+    for (const r of rs.filter((x) => x.exitCode !== 0)) expect(r.stderr).toMatch(/^netsetup: .*(another netsetup|File exists)/);
+    expect(ok.filter((a) => a.created)).toHaveLength(1);
+    expect(new Set(ok.map((a) => a.ip)).size).toBe(1);
+    expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth']).trim().split('\n')).toHaveLength(1);
+    expect(leases()).toHaveLength(1);
+    expect(ping(undefined, ok[0].ip.split('/')[0])).toBe(true);
+    expect((await ns(['down', '--netns', hosts[7]!])).exitCode).toBe(0);
+    expect(leases()).toEqual([]);
+  });
+
   it('veth - attaches a batch from JSON lines, down - removes it', async () => {
     const lines = hosts.map((h, i) => JSON.stringify({ netns: h, bridge: br, ip: i === 0 ? '10.77.30.200/24' : 'auto', ...(i === 1 ? { hairpin: true, mtu: 1400 } : {}) })).join('\n');
     const r = await ns(['veth', '-', '--json'], lines);

@@ -123,9 +123,9 @@ function sameSettings(a: AttachmentRecord, r: Resolved): boolean {
  */
 export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions = {}): Promise<Attachment[]> {
   const bridges = new Map<string, string>();
-  const links = await listLinks();
+  const seenLinks = await listLinks();
   const resolved: Resolved[] = [];
-  for (const s of specs) resolved.push(await resolve(s, bridges, links));
+  for (const s of specs) resolved.push(await resolve(s, bridges, seenLinks));
   const seen = new Set<string>();
   for (const r of resolved) {
     if (seen.has(r.hostIfname)) throw new UsageError(`two attachments for ${r.spec.netns ?? `pid ${r.spec.pid}`} ${r.ifname} in one batch`);
@@ -135,9 +135,15 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
   const results: Attachment[] = [];
   const reserve = async (dry: boolean) => {
     const taken = new Set<string>();
-    const work = (s: Parameters<Parameters<typeof updateState>[0]>[0]) => {
+    const work = async (s: Parameters<Parameters<typeof updateState>[0]>[0]) => {
+      // a record whose link we did not see may be another call's, finished since our look: look again, under the lock
+      let links = seenLinks;
+      if (resolved.some((r) => s.attachments[r.hostIfname] && !links.has(r.hostIfname))) links = await listLinks();
       for (const r of resolved) {
         const old = s.attachments[r.hostIfname];
+        if (old && !links.has(r.hostIfname) && old.owner && old.owner !== process.pid && processAlive(old.owner)) {
+          throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
+        }
         if (old && links.has(r.hostIfname)) {
           if (!sameSettings(old, r)) throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} to ${old.bridge} with ${old.ip}`, { hint: 'netsetup down it first' });
           results.push(toAttachment(old, false));
@@ -151,14 +157,14 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
         const rec: AttachmentRecord = {
           hostIfname: r.hostIfname, ifname: r.ifname, ...('netns' in r.ns ? { netns: r.ns.netns } : { pid: r.ns.pid }),
           nsInode: r.inode, bridge: r.spec.bridge, ip, ...(r.gateway ? { gateway: r.gateway } : {}), auto: !r.ip,
-          ...(r.mtu ? { mtu: r.mtu } : {}), hairpin: r.hairpin, created: new Date().toISOString(),
+          ...(r.mtu ? { mtu: r.mtu } : {}), hairpin: r.hairpin, created: new Date().toISOString(), owner: process.pid,
         };
         if (!dry) s.attachments[r.hostIfname] = rec;
         fresh.push({ ...r, ip });
         results.push(toAttachment(rec, true));
       }
     };
-    if (dry) work(readState());
+    if (dry) await work(readState());
     else await updateState(work);
   };
   await reserve(!!opts.dryRun);
@@ -176,6 +182,15 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     throw e;
   }
   return results;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function rollback(hostIfnames: string[]): Promise<void> {

@@ -29,6 +29,8 @@ export interface AttachmentRecord {
   mtu?: number;
   hairpin: boolean;
   created: string;
+  /** pid of the netsetup process that made it: a record without its link is in progress while that process lives */
+  owner?: number;
 }
 
 export interface NatRecord {
