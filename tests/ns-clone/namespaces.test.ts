@@ -153,5 +153,9 @@ describe.skipIf(skipReason)(`ns-clone namespaces${skipReason ? ` (skipped: ${ski
     expect(r.stdout).toContain('hostname h1');
     expect(r.stdout).toMatch(/^exec .*true$/m);
     expect(existsSync(join(dir, 'persisted'))).toBe(false);
+    // -v prints the same lines on stderr while it runs
+    const v = await ns(['-v', '--hostname', 'traced', '--', 'hostname']);
+    expect(v.stdout).toBe('traced');
+    expect(v.stderr.split('\n')).toContain('+ hostname traced');
   });
 });
