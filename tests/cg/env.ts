@@ -38,7 +38,16 @@ export function leaveLeaf(): void {
   rmdirSync(join(V2, runDir));
 }
 
-export const cg = (args: string[], input?: string) => bk('cg', args, input !== undefined ? { input } : {});
+export interface CgResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+/** Run the built cg; never rejects. */
+export async function cg(args: string[], input?: string): Promise<CgResult> {
+  const r = await bk('cg', args, input !== undefined ? { input } : {});
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
 /** Add `--parent` before any `--` (after it, it would be part of the command). */
 export const withParent = (args: string[]) => {
   const i = args.indexOf('--');

@@ -175,7 +175,8 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(false);
   });
 
-  it.each([
+  // parsing is the same on every driver: the VM (slow under TCG) runs the first two
+  it.each(([
     [['frob', 'x'], 'unknown command'],
     [['memory', 'BAD', '--max', '12Q'], "invalid memory limit '12Q'"],
     [['cpu', 'BAD', '--quota', '999'], "invalid cpu quota '999'"],
@@ -184,7 +185,7 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     [['attach', 'BAD', '999999999'], 'no process with pid 999999999'],
     [['create', 'BAD', '--cpus', 'lots'], "invalid cpus 'lots'"],
     [['cpuset', 'BAD', '--cpus', '3-1'], 'invalid cpuset cpus'],
-  ])('bad input %j exits 2 with one line before changing anything', async (args, msg) => {
+  ] as [string[], string][]).slice(0, inVm ? 2 : undefined))('bad input %j exits 2 with one line before changing anything', async (args, msg) => {
     const g = testName('bad');
     const r = await cg(withParent(args.map((a) => (a === 'BAD' ? g : a))));
     expect(r.exitCode).toBe(2);
