@@ -23,6 +23,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -85,7 +86,38 @@ struct child_args {
   int err_fd;   /* write end, O_CLOEXEC */
   int parent_fds[2]; /* the parent's ends: the child closes its copies */
   int pdeathsig;
+  unsigned long arg_start, arg_end; /* the parent's command line in memory (see cmdline_area) */
 };
+
+/* the child's copy of child_args' command line area, for the init */
+static unsigned long g_arg_start, g_arg_end;
+
+/*
+ * Where the process's command line lives in memory: fields 48 and 49 of
+ * /proc/self/stat (proc(5)). The init (a copy of the parent that never
+ * execs) overwrites its copy, so that ps in the container shows
+ * "boxkit-init" rather than the host's node command line and paths.
+ */
+static void cmdline_area(unsigned long *start, unsigned long *end) {
+  char buf[4096];
+  *start = *end = 0;
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return;
+  unsigned long v[2] = { 0, 0 };
+  int field = 2; /* the space after ')' starts field 3 */
+  for (p++; *p; p++) {
+    if (*p != ' ') continue;
+    field++;
+    if (field == 48 || field == 49) v[field - 48] = strtoul(p + 1, NULL, 10);
+  }
+  if (v[1] > v[0]) { *start = v[0]; *end = v[1]; }
+}
 
 struct rec {
   uint32_t op, nint, nstr;
@@ -219,7 +251,15 @@ static int write_file(const char *path, const char *content) {
 static void supervise(pid_t child, int as_init) {
   sigset_t all;
   sigfillset(&all); /* already blocked before the fork */
-  if (as_init) prctl(PR_SET_NAME, "boxkit-init", 0, 0, 0);
+  if (as_init) {
+    static const char name[] = "boxkit-init";
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+    size_t len = g_arg_end - g_arg_start;
+    if (g_arg_start && len > sizeof name) {
+      memset((void *)g_arg_start, 0, len);
+      memcpy((void *)g_arg_start, name, sizeof name);
+    }
+  }
   for (;;) {
     siginfo_t si;
     int sig = sigwaitinfo(&all, &si);
@@ -377,6 +417,8 @@ static int child_main(void *arg) {
   close(a->parent_fds[0]);
   close(a->parent_fds[1]);
   if (a->pdeathsig) prctl(PR_SET_PDEATHSIG, a->pdeathsig, 0, 0, 0);
+  g_arg_start = a->arg_start;
+  g_arg_end = a->arg_end;
   size_t off = 0;
   int step = 0;
   while (off < a->len) {
@@ -414,7 +456,8 @@ int bk_spawn(uint64_t flags, const unsigned char *prog, uint64_t len, int pdeath
     close(sync_p[0]); close(sync_p[1]); close(err_p[0]); close(err_p[1]);
     return -e;
   }
-  struct child_args a = { prog, (size_t)len, sync_p[0], err_p[1], { sync_p[1], err_p[0] }, pdeathsig };
+  struct child_args a = { prog, (size_t)len, sync_p[0], err_p[1], { sync_p[1], err_p[0] }, pdeathsig, 0, 0 };
+  cmdline_area(&a.arg_start, &a.arg_end);
   /* no CLONE_VM: the child gets a copy-on-write copy of `a` and of the program */
   pid_t pid = clone(child_main, (char *)stack + stack_size, (int)(flags | SIGCHLD), &a);
   int e = errno;

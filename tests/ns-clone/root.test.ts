@@ -75,8 +75,9 @@ describe.skipIf(skipReason)(`ns-clone --root${skipReason ? ` (skipped: ${skipRea
   });
 
   it('--init puts a C init at PID 1 and CMD at PID 2', async () => {
-    const r = await ns(['--root', rootfs, '--init', '--', '/bin/sh', '-c', 'echo $$; cat /proc/1/comm']);
+    const r = await ns(['--root', rootfs, '--init', '--', '/bin/sh', '-c', 'echo $$; cat /proc/1/comm; tr "\\0" "\\n" < /proc/1/cmdline | head -1']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.split('\n')).toEqual(['2', 'boxkit-init']);
+    // its command line too: not the host's node command line with host paths
+    expect(r.stdout.split('\n')).toEqual(['2', 'boxkit-init', 'boxkit-init']);
   });
 });
