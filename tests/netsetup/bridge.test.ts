@@ -4,9 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
-import { netSnapshot, ns, ping, sh, shortName, useStateDir } from './helpers.js';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { netSnapshot, ns, ping, sh, shortName, stored, useStateDir } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const br = shortName('nsb');
@@ -76,8 +74,7 @@ describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${
     expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth'])).toBe('');
     expect(sh('ip', ['-n', c1, '-o', 'link', 'show'])).not.toContain('eth0');
     expect(ping(c1, '10.77.10.3')).toBe(false);
-    const st = JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8'));
-    expect(st.attachments).toEqual({});
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
     expect((await ns(['down', '--netns', c1])).exitCode).toBe(0);
     // the lease is free again
     const a = await ns(['veth', '--netns', c2, '--bridge', br, '--json']);
@@ -99,7 +96,7 @@ describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${
     expect(JSON.parse(rm.stdout)).toMatchObject({ name: n, removed: true, detached: [{ hostIfname: a.hostIfname }] });
     expect(sh('ip', ['netns', 'list'])).not.toContain(n);
     expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(a.hostIfname);
-    expect(JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).attachments).toEqual({});
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
     expect((await ns(['netns', 'rm', n])).exitCode).toBe(0);
   });
 

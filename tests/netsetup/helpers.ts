@@ -96,3 +96,15 @@ export function dropEmptyTables(before: { rules: string[] }): void {
 export function sh(cmd: string, args: string[]): string {
   return out(cmd, args);
 }
+
+/** netsetup's attachment records and address leases in a state dir: [{ file, content }] sorted. */
+export function stored(stateDir: string): { attachments: string[]; leases: string[] } {
+  const list = (d: string): string[] => {
+    try {
+      return readdirSync(d, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(d.length + 1)).sort();
+    } catch {
+      return [];
+    }
+  };
+  return { attachments: list(join(stateDir, 'netsetup', 'attachments')), leases: list(join(stateDir, 'netsetup', 'leases')) };
+}

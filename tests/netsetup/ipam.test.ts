@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
-import { dropEmptyTables, netSnapshot, ns, ping, sh, shortName, useStateDir } from './helpers.js';
+import { dropEmptyTables, netSnapshot, ns, ping, sh, shortName, stored, useStateDir } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const br = shortName('nsi');
@@ -16,7 +16,12 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
   let state = '';
   let before: ReturnType<typeof netSnapshot>;
   const procs: ChildProcess[] = [];
-  const leases = () => Object.values(JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).attachments as Record<string, { ip: string }>);
+  // attachment records; each holds one lease file
+  const leases = () => {
+    const st = stored(state);
+    expect(st.leases).toHaveLength(st.attachments.length);
+    return st.attachments;
+  };
 
   beforeAll(async () => {
     state = useStateDir('ipam');
@@ -106,6 +111,7 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
     expect((await ns(['veth', '--netns', hosts[0]!, '--bridge', br, '--ip', '10.77.30.50/24'])).exitCode).toBe(0);
     const snap = netSnapshot();
     const st = readFileSync(join(state, 'netsetup', 'state.json'), 'utf8');
+    const files = stored(state);
     const bad: string[][] = [
       ['veth', '--netns', hosts[1]!, '--bridge', br, '--ip', '10.77.30.300/24'],
       ['veth', '--netns', hosts[1]!, '--bridge', br, '--ip', '10.77.30.5'],
@@ -137,6 +143,7 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
     expect(dup.stderr).toMatch(/^netsetup: address 10\.77\.30\.50 is already in use by/);
     expect(netSnapshot()).toEqual(snap);
     expect(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).toBe(st);
+    expect(stored(state)).toEqual(files);
     expect((await ns(['down', '--netns', hosts[0]!])).exitCode).toBe(0);
   });
 

@@ -10,10 +10,11 @@ import { BoxkitError, UsageError, validateIfName } from '@boxkit/common';
 import { contains, formatCidr, parseCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
 import { hashHex } from './hash.js';
-import { listLinks, nsInode, nsRef, type LinkInfo } from './kernel.js';
-import { allocate, checkExplicit } from './ipam.js';
+import { linkNames, nsInode, nsRef } from './kernel.js';
+import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
-import { readState, updateState, type AttachmentRecord } from './state.js';
+import { readState, type AttachmentRecord } from './state.js';
+import { claimAttachment, forget, readAttachment, releaseLease, removeAttachment } from './store.js';
 import type { AttachSpec } from './spec.js';
 
 export { parseSpecLine, type AttachSpec } from './spec.js';
@@ -49,7 +50,7 @@ export function deriveHostIfname(inode: number, ifname: string): string {
   return `bk${hashHex(`${inode}:${ifname}`).slice(0, 11)}`;
 }
 
-async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Map<string, LinkInfo>): Promise<Resolved> {
+async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Set<string>): Promise<Resolved> {
   const ns = nsRef(spec.netns, spec.pid);
   const ifname = validateIfName(spec.ifname ?? 'eth0');
   if (!spec.bridge) throw new UsageError('a bridge is required: --bridge NAME');
@@ -117,57 +118,67 @@ function sameSettings(a: AttachmentRecord, r: Resolved): boolean {
 }
 
 /**
- * Attach many containers in one go: validate all, take addresses under the
- * lock, then one host `ip -batch -` and one `ip -batch -` per namespace.
- * On failure everything this call created is removed and its leases freed.
+ * Attach many containers in one go: validate all, claim records and
+ * addresses (exclusive file creates, no lock), then one host `ip -batch -`
+ * and one `ip -batch -` per namespace. On failure everything this call
+ * created is removed and its leases freed.
  */
 export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions = {}): Promise<Attachment[]> {
   const bridges = new Map<string, string>();
-  const seenLinks = await listLinks();
+  let links = linkNames();
   const resolved: Resolved[] = [];
-  for (const s of specs) resolved.push(await resolve(s, bridges, seenLinks));
+  for (const s of specs) resolved.push(await resolve(s, bridges, links));
   const seen = new Set<string>();
   for (const r of resolved) {
     if (seen.has(r.hostIfname)) throw new UsageError(`two attachments for ${r.spec.netns ?? `pid ${r.spec.pid}`} ${r.ifname} in one batch`);
     seen.add(r.hostIfname);
   }
-  const fresh: (Resolved & { ip: string })[] = [];
+  const state = readState();
+  const fresh: Fresh[] = [];
   const results: Attachment[] = [];
-  const reserve = async (dry: boolean) => {
-    const taken = new Set<string>();
-    const work = async (s: Parameters<Parameters<typeof updateState>[0]>[0]) => {
-      // a record whose link we did not see may be another call's, finished since our look: look again, under the lock
-      let links = seenLinks;
-      if (resolved.some((r) => s.attachments[r.hostIfname] && !links.has(r.hostIfname))) links = await listLinks();
-      for (const r of resolved) {
-        const old = s.attachments[r.hostIfname];
-        if (old && !links.has(r.hostIfname) && old.owner && old.owner !== process.pid && processAlive(old.owner)) {
-          throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
-        }
-        if (old && links.has(r.hostIfname)) {
-          if (!sameSettings(old, r)) throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} to ${old.bridge} with ${old.ip}`, { hint: 'netsetup down it first' });
-          results.push(toAttachment(old, false));
-          continue;
-        }
-        if (links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
-        if (old) delete s.attachments[r.hostIfname]; // stale: its namespace is gone
-        if (r.ip) checkExplicit(s, r.ip, r.hostIfname, taken);
-        const ip = r.ip ?? allocate(s, r.bridgeCidr, taken);
-        taken.add(ip.split('/')[0]!);
-        const rec: AttachmentRecord = {
-          hostIfname: r.hostIfname, ifname: r.ifname, ...('netns' in r.ns ? { netns: r.ns.netns } : { pid: r.ns.pid }),
-          nsInode: r.inode, bridge: r.spec.bridge, ip, ...(r.gateway ? { gateway: r.gateway } : {}), auto: !r.ip,
-          ...(r.mtu ? { mtu: r.mtu } : {}), hairpin: r.hairpin, created: new Date().toISOString(), owner: process.pid,
-        };
-        if (!dry) s.attachments[r.hostIfname] = rec;
-        fresh.push({ ...r, ip });
-        results.push(toAttachment(rec, true));
+  try {
+    for (const r of resolved) {
+      let old = readAttachment(r.hostIfname);
+      // a record whose link we did not see may be another call's, finished since our look: look again
+      if (old && !links.has(r.hostIfname)) links = linkNames();
+      if (old && links.has(r.hostIfname)) {
+        if (!sameSettings(old, r)) throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} to ${old.bridge} with ${old.ip}`, { hint: 'netsetup down it first' });
+        results.push(toAttachment(old, false));
+        continue;
       }
-    };
-    if (dry) await work(readState());
-    else await updateState(work);
-  };
-  await reserve(!!opts.dryRun);
+      if (links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
+      if (opts.dryRun) {
+        const ip = r.ip ?? peek(state, r.bridgeCidr);
+        if (r.ip) checkFree(state, r.ip);
+        fresh.push({ ...r, ip });
+        results.push(toAttachment(record(r, ip), true));
+        continue;
+      }
+      for (let attempt = 0; ; attempt++) {
+        if (old) {
+          if (old.owner && old.owner !== process.pid && processAlive(old.owner)) {
+            throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
+          }
+          forget(old); // stale: its namespace (and so its veth) is gone
+        }
+        const holder = `${r.hostIfname} ${process.pid}`;
+        if (r.ip) leaseExplicit(state, r.ip, holder);
+        const ip = r.ip ?? allocate(state, r.bridgeCidr, holder);
+        const rec = record(r, ip);
+        if (claimAttachment(rec)) {
+          fresh.push({ ...r, ip, holder });
+          results.push(toAttachment(rec, true));
+          break;
+        }
+        releaseLease(parseCidr(ip), ip.split('/')[0]!, holder); // lost the race for this attachment
+        old = readAttachment(r.hostIfname);
+        if (attempt > 0 || !old) throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup is attaching it right now`, { hint: 'try again when it is done' });
+      }
+    }
+  } catch (e) {
+    if (!opts.dryRun) undoClaims(fresh);
+    throw e;
+  }
   const host: Op[] = [];
   const inside: Op[] = [];
   for (const f of fresh) {
@@ -178,10 +189,31 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
   try {
     await execute([...host, ...inside], opts);
   } catch (e) {
-    if (!opts.dryRun) await rollback(fresh.map((f) => f.hostIfname));
+    if (!opts.dryRun) {
+      const { removeLinks } = await import('./detach.js');
+      await removeLinks(fresh.map((f) => f.hostIfname), linkNames()).catch(() => undefined);
+      undoClaims(fresh);
+    }
     throw e;
   }
   return results;
+}
+
+type Fresh = Resolved & { ip: string; holder?: string };
+
+function record(r: Resolved, ip: string): AttachmentRecord {
+  return {
+    hostIfname: r.hostIfname, ifname: r.ifname, ...('netns' in r.ns ? { netns: r.ns.netns } : { pid: r.ns.pid }),
+    nsInode: r.inode, bridge: r.spec.bridge, ip, ...(r.gateway ? { gateway: r.gateway } : {}), auto: !r.ip,
+    ...(r.mtu ? { mtu: r.mtu } : {}), hairpin: r.hairpin, created: new Date().toISOString(), owner: process.pid,
+  };
+}
+
+function undoClaims(fresh: readonly Fresh[]): void {
+  for (const f of fresh) {
+    removeAttachment(f.hostIfname);
+    releaseLease(parseCidr(f.ip), f.ip.split('/')[0]!, f.holder);
+  }
 }
 
 function processAlive(pid: number): boolean {
@@ -193,21 +225,9 @@ function processAlive(pid: number): boolean {
   }
 }
 
-async function rollback(hostIfnames: string[]): Promise<void> {
-  const { removeLinks } = await import('./detach.js');
-  try {
-    await removeLinks(hostIfnames, await listLinks());
-  } finally {
-    await updateState((s) => {
-      for (const h of hostIfnames) delete s.attachments[h];
-    });
-  }
-}
-
 /** Attach one container (see attachMany). */
 export async function attach(spec: AttachSpec, opts: ExecOptions = {}): Promise<Attachment> {
   const [a] = await attachMany([spec], opts);
   return a!;
 }
 
-export type { LinkInfo };

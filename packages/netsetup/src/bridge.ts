@@ -8,6 +8,7 @@ import { formatCidr, parseCidr } from './cidr.js';
 import { linkAddrs, listLinks } from './kernel.js';
 import { execute, renderOps, type ExecOptions, type Op } from './ops.js';
 import { readState, updateState, type BridgeRecord } from './state.js';
+import { readAttachments } from './store.js';
 
 export interface BridgeResult {
   name: string;
@@ -54,7 +55,7 @@ export async function ensureBridge(name: string, cidr: string, opts: ExecOptions
 /** Delete a bridge; succeeds when it is already gone. Refuses while attachments use it. */
 export async function removeBridge(name: string, opts: ExecOptions = {}): Promise<{ name: string; removed: boolean }> {
   validateIfName(name);
-  const users = Object.values(readState().attachments).filter((a) => a.bridge === name);
+  const users = readAttachments().filter((a) => a.bridge === name);
   if (users.length) {
     throw new BoxkitError('EBUSY', `bridge ${name}: ${users.length} attachment(s) still use it`, {
       hint: `netsetup down --host-ifname ${users.map((u) => u.hostIfname).join(' --host-ifname ')}`,

@@ -6,11 +6,12 @@
  * deleting them one by one costs ~20 ms each).
  */
 import { UsageError, validateIfName, validateName, validatePid } from '@boxkit/common';
-import { listLinks, nsInode, type LinkInfo } from './kernel.js';
+import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
 import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemove } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
+import { forget, readAttachments } from './store.js';
 
 export interface DetachTarget {
   netns?: string;
@@ -62,39 +63,40 @@ export function linkDelOps(names: readonly string[]): Op[] {
 }
 
 /** Delete the host links that still exist. */
-export async function removeLinks(names: readonly string[], links: Map<string, LinkInfo>, opts: ExecOptions = {}): Promise<void> {
+export async function removeLinks(names: readonly string[], links: Set<string>, opts: ExecOptions = {}): Promise<void> {
   await execute(linkDelOps(names.filter((n) => links.has(n))), opts);
 }
 
-/** Remove attachments (and their leases and published ports); succeeds for what is already gone. */
+/**
+ * Remove attachments (and their leases and published ports); succeeds for
+ * what is already gone. Only published ports need the state lock.
+ */
 export async function detachMany(targets: readonly DetachTarget[], opts: ExecOptions = {}): Promise<Detached[]> {
   targets.forEach(validateTarget);
   const found = targets.map(withInode);
-  const go = async (s: NetState, write: boolean): Promise<Detached[]> => {
-    const recs = Object.values(s.attachments).filter((a) => found.some((t) => matches(a, t)));
-    const links = await listLinks();
-    // a host link named explicitly but not in the state (made by hand, or state lost): delete if it is a veth
-    const extra = targets
-      .filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.get(t.hostIfname)?.kind === 'veth')
-      .map((t) => t.hostIfname!);
-    const ips = new Set(recs.map((r) => r.ip.split('/')[0]!));
-    const pubs = Object.values(s.publish).filter((p) => ips.has(p.containerIp));
-    const ops: Op[] = [...linkDelOps([...recs.map((r) => r.hostIfname).filter((n) => links.has(n)), ...extra])];
-    if (pubs.length) ops.push(...planRemove(await readNat(opts.dryRun), pubs));
-    await execute(ops, opts);
-    if (write) {
-      for (const r of recs) delete s.attachments[r.hostIfname];
-      for (const p of pubs) delete s.publish[`${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}/${p.proto}`];
-    }
-    return [
-      ...recs.map((r) => ({
-        hostIfname: r.hostIfname, ...(r.netns ? { netns: r.netns } : {}), ...(r.pid ? { pid: r.pid } : {}),
-        ip: r.ip, bridge: r.bridge, removed: links.has(r.hostIfname),
-      })),
-      ...extra.map((h) => ({ hostIfname: h, removed: true })),
-    ];
+  const recs = readAttachments().filter((a) => found.some((t) => matches(a, t)));
+  const links = linkNames();
+  // a host link named explicitly but not in the state (made by hand, or state lost): delete if it is a veth
+  const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname));
+  const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
+  const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
+  const ips = new Set(recs.map((r) => r.ip.split('/')[0]!));
+  const pubsOf = (s: NetState) => Object.values(s.publish).filter((p) => ips.has(p.containerIp));
+  const unpublish = async (s: NetState, write: boolean) => {
+    const pubs = pubsOf(s);
+    await execute(planRemove(await readNat(opts.dryRun), pubs), opts);
+    if (write) for (const p of pubs) delete s.publish[`${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}/${p.proto}`];
   };
-  return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+  await execute(linkDelOps([...recs.map((r) => r.hostIfname).filter((n) => links.has(n)), ...extra]), opts);
+  if (pubsOf(readState()).length) await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
+  if (!opts.dryRun) for (const r of recs) forget(r);
+  return [
+    ...recs.map((r) => ({
+      hostIfname: r.hostIfname, ...(r.netns ? { netns: r.netns } : {}), ...(r.pid ? { pid: r.pid } : {}),
+      ip: r.ip, bridge: r.bridge, removed: links.has(r.hostIfname),
+    })),
+    ...extra.map((h) => ({ hostIfname: h, removed: true })),
+  ];
 }
 
 /** Remove one attachment (see detachMany). */

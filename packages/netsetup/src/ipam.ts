@@ -1,45 +1,53 @@
 /**
  * Address management for `--ip auto`: the next free host address of the
- * bridge's subnet, skipping the gateway and every address an attachment
- * holds (explicit ones too). Leases are the attachment records themselves,
- * so removing an attachment frees its address; callers hold the state lock.
+ * bridge's subnet, skipping the bridges' own addresses. A lease is a file
+ * made with O_EXCL (store.ts), so concurrent calls (20 `veth --ip auto` at
+ * once) take distinct addresses without a lock; explicit addresses are
+ * leased the same way, so a second container with one is refused.
  */
 import { BoxkitError, UsageError } from '@boxkit/common';
-import { contains, hosts, parseCidr, type Cidr } from './cidr.js';
+import { hosts, parseCidr } from './cidr.js';
+import { claimLease, leaseHolder } from './store.js';
 import type { NetState } from './state.js';
 
-/** Addresses in use in `net` (by attachments on any bridge, plus bridge addresses). */
-export function usedAddresses(s: NetState, net: Cidr): Set<string> {
-  const used = new Set<string>();
-  for (const a of Object.values(s.attachments)) {
-    const ip = a.ip.split('/')[0]!;
-    if (contains(net, ip)) used.add(ip);
-  }
-  for (const b of Object.values(s.bridges)) {
-    const ip = b.cidr.split('/')[0]!;
-    if (contains(net, ip)) used.add(ip);
-  }
-  return used;
+function bridgeIps(s: NetState): Set<string> {
+  return new Set(Object.values(s.bridges).map((b) => b.cidr.split('/')[0]!));
 }
 
-/** Take the next free address of the bridge's subnet; `extra` are addresses taken in this same call. */
-export function allocate(s: NetState, bridgeCidr: string, extra: Set<string>): string {
+/** Lease the next free address of the bridge's subnet for `holder` (a host ifname). */
+export function allocate(s: NetState, bridgeCidr: string, holder: string): string {
   const net = parseCidr(bridgeCidr);
-  const used = usedAddresses(s, net);
-  used.add(net.ip);
+  const skip = bridgeIps(s);
+  skip.add(net.ip);
   for (const ip of hosts(net)) {
-    if (!used.has(ip) && !extra.has(ip)) return `${ip}/${net.prefix}`;
+    if (!skip.has(ip) && claimLease(net, ip, holder)) return `${ip}/${net.prefix}`;
   }
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`, { hint: 'free some with netsetup down, or use a bigger subnet' });
 }
 
-/** An explicit address must not be held by another attachment or be a bridge's address. */
-export function checkExplicit(s: NetState, cidr: string, hostIfname: string, extra: Set<string>): void {
-  const ip = cidr.split('/')[0]!;
-  const holder = Object.values(s.attachments).find((a) => a.ip.split('/')[0] === ip && a.hostIfname !== hostIfname);
-  if (holder || extra.has(ip)) {
-    throw new UsageError(`address ${ip} is already in use${holder ? ` by ${holder.netns ?? `pid ${holder.pid}`} (${holder.hostIfname})` : ' in this batch'}`, 'use --ip auto or another address');
-  }
-  const br = Object.values(s.bridges).find((b) => b.cidr.split('/')[0] === ip);
-  if (br) throw new UsageError(`address ${ip} is the address of bridge ${br.name}`, 'use --ip auto or another address');
+/** Lease an explicit address; it must not be held by another attachment or be a bridge's address. */
+export function leaseExplicit(s: NetState, cidr: string, holder: string): void {
+  const net = parseCidr(cidr);
+  const br = Object.values(s.bridges).find((b) => b.cidr.split('/')[0] === net.ip);
+  if (br) throw new UsageError(`address ${net.ip} is the address of bridge ${br.name}`, 'use --ip auto or another address');
+  if (claimLease(net, net.ip, holder)) return;
+  const other = leaseHolder(net, net.ip);
+  if (other !== holder) throw new UsageError(`address ${net.ip} is already in use by ${other?.split(' ')[0]}`, 'use --ip auto or another address');
+}
+
+/** The address `allocate` would take now, without taking it (dry run). */
+export function peek(s: NetState, bridgeCidr: string): string {
+  const net = parseCidr(bridgeCidr);
+  const skip = bridgeIps(s);
+  skip.add(net.ip);
+  for (const ip of hosts(net)) if (!skip.has(ip) && leaseHolder(net, ip) === undefined) return `${ip}/${net.prefix}`;
+  throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`);
+}
+
+/** Refuse an explicit address someone holds (dry run: nothing is taken). */
+export function checkFree(s: NetState, cidr: string): void {
+  const net = parseCidr(cidr);
+  const other = leaseHolder(net, net.ip);
+  if (other !== undefined) throw new UsageError(`address ${net.ip} is already in use by ${other.split(' ')[0]}`, 'use --ip auto or another address');
+  if (Object.values(s.bridges).some((b) => b.cidr.split('/')[0] === net.ip)) throw new UsageError(`address ${net.ip} is a bridge's address`);
 }

@@ -2,7 +2,7 @@
  * Reading the kernel's current network state (links, addresses, named
  * namespaces) through `ip -j`, so plans only contain what is missing.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { runLite as run, UsageError, validateName, validatePid } from '@boxkit/common';
 import type { NsRef } from './ops.js';
 
@@ -36,6 +36,21 @@ export async function listLinks(): Promise<Map<string, LinkInfo>> {
       up: (l.flags ?? []).includes('UP'),
       mtu: l.mtu,
     });
+  }
+  return out;
+}
+
+/**
+ * Names of the links in this process's network namespace, from
+ * /proc/self/net/dev: a file read instead of an `ip` process on the hot path
+ * (and unlike /sys/class/net, it follows the namespace of the reader, not of
+ * whoever mounted sysfs).
+ */
+export function linkNames(): Set<string> {
+  const out = new Set<string>();
+  for (const line of readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2)) {
+    const i = line.indexOf(':');
+    if (i > 0) out.add(line.slice(0, i).trim());
   }
   return out;
 }

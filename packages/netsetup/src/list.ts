@@ -8,6 +8,7 @@ import { nat, readNat } from './iptables.js';
 import { renderOp } from './ops.js';
 import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord } from './state.js';
 import { namedNetns } from './kernel.js';
+import { readAttachments } from './store.js';
 
 export interface Listing {
   bridges: (BridgeRecord & { present: boolean })[];
@@ -25,7 +26,7 @@ export async function list(): Promise<Listing> {
   const t = await readNat(true);
   return {
     bridges: Object.values(s.bridges).map((b) => ({ ...b, present: links.has(b.name) })),
-    attachments: Object.values(s.attachments).map((a) => ({ ...a, present: links.has(a.hostIfname) })),
+    attachments: readAttachments().map((a) => ({ ...a, present: links.has(a.hostIfname) })),
     nat: Object.values(s.nat),
     publish: Object.values(s.publish),
     netns: namedNetns(),

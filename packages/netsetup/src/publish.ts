@@ -11,6 +11,7 @@ import { contains, netString, parseCidr, parseIp } from './cidr.js';
 import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { readState, updateState, type NetState, type PublishRecord } from './state.js';
+import { readAttachments } from './store.js';
 
 export const DNAT_CHAIN = 'BOXKIT-DNAT';
 export const MASQ_CHAIN = 'BOXKIT-PUB-MASQ';
@@ -55,7 +56,7 @@ const matches = (c: string) => (x: string) => x === c || x.startsWith(`${c}: `);
 
 /** The container's subnet (its attachment's, else a bridge's containing it, else the address alone). */
 function subnetOf(s: NetState, ip: string): { subnet: string; bridge?: string } {
-  const a = Object.values(s.attachments).find((x) => x.ip.split('/')[0] === ip);
+  const a = readAttachments().find((x) => x.ip.split('/')[0] === ip);
   if (a) return { subnet: netString(parseCidr(a.ip)), bridge: a.bridge };
   const b = Object.values(s.bridges).find((x) => contains(parseCidr(x.cidr), ip));
   if (b) return { subnet: netString(parseCidr(b.cidr)), bridge: b.name };

@@ -1,9 +1,9 @@
 /**
- * What netsetup made, in one JSON file under the state dir
- * ($BOXKIT_STATE_DIR/netsetup/state.json, default /run/boxkit): bridges,
- * attachments with their address leases, NAT networks and published ports.
- * Every read-modify-write happens under one flock, so concurrent calls (20
- * `veth --ip auto` at once) never hand out the same address.
+ * What netsetup made, under the state dir ($BOXKIT_STATE_DIR/netsetup,
+ * default /run/boxkit): bridges, NAT networks and published ports in one
+ * JSON file changed under a flock (rare commands); attachments and address
+ * leases in files of their own, claimed without a lock (store.ts), so the
+ * per-container path (`veth`, `down`) stays cheap.
  */
 import { readJson, stateDir, withLock, writeJson } from '@boxkit/common';
 
@@ -54,7 +54,6 @@ export interface PublishRecord {
 export interface NetState {
   version: 1;
   bridges: Record<string, BridgeRecord>;
-  attachments: Record<string, AttachmentRecord>;
   nat: Record<string, NatRecord>;
   publish: Record<string, PublishRecord>;
 }
@@ -64,7 +63,7 @@ export function statePath(): string {
 }
 
 function empty(): NetState {
-  return { version: 1, bridges: {}, attachments: {}, nat: {}, publish: {} };
+  return { version: 1, bridges: {}, nat: {}, publish: {} };
 }
 
 export function readState(): NetState {

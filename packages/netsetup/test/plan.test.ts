@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { contains, hosts, parseCidr } from '../src/cidr.js';
 import { attachOps, deriveHostIfname, parseSpecLine } from '../src/attach.js';
 import { linkDelOps } from '../src/detach.js';
@@ -6,7 +9,8 @@ import { parseSave, words } from '../src/iptables.js';
 import { renderOp, renderOps } from '../src/ops.js';
 import { parsePublish, publishString } from '../src/publish.js';
 import { renderAttach, renderPublish, renderRoute } from '../src/render.js';
-import { allocate } from '../src/ipam.js';
+import { allocate, checkFree, leaseExplicit, peek } from '../src/ipam.js';
+import { releaseLease } from '../src/store.js';
 import type { NetState } from '../src/state.js';
 
 describe('cidr', () => {
@@ -21,17 +25,31 @@ describe('cidr', () => {
   });
 });
 
-describe('ipam', () => {
-  const state = (ips: string[]): NetState => ({
-    version: 1, nat: {}, publish: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } },
-    attachments: Object.fromEntries(ips.map((ip, i) => [`h${i}`, { hostIfname: `h${i}`, ifname: 'eth0', nsInode: i, bridge: 'br', ip, auto: true, hairpin: false, created: '' }])),
+describe('ipam (lease files in a temporary state dir)', () => {
+  const state: NetState = { version: 1, nat: {}, publish: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } } };
+  beforeEach(() => {
+    process.env.BOXKIT_STATE_DIR = mkdtempSync(join(tmpdir(), 'netsetup-ipam-'));
   });
-  it('skips the gateway and leased addresses', () => {
-    expect(allocate(state([]), '10.77.1.1/24', new Set())).toBe('10.77.1.2/24');
-    expect(allocate(state(['10.77.1.2/24', '10.77.1.4/24']), '10.77.1.1/24', new Set(['10.77.1.3']))).toBe('10.77.1.5/24');
+  afterEach(() => {
+    rmSync(process.env.BOXKIT_STATE_DIR!, { recursive: true, force: true });
+  });
+  it('skips the gateway and leased addresses, and reuses freed ones', () => {
+    expect(allocate(state, '10.77.1.1/24', 'a')).toBe('10.77.1.2/24');
+    leaseExplicit(state, '10.77.1.3/24', 'b');
+    expect(allocate(state, '10.77.1.1/24', 'c')).toBe('10.77.1.4/24');
+    releaseLease(parseCidr('10.77.1.2/24'), '10.77.1.2');
+    expect(peek(state, '10.77.1.1/24')).toBe('10.77.1.2/24');
+    expect(allocate(state, '10.77.1.1/24', 'd')).toBe('10.77.1.2/24');
+  });
+  it('refuses an explicit address held by another or owned by a bridge', () => {
+    leaseExplicit(state, '10.77.1.9/24', 'bk1 100');
+    expect(() => leaseExplicit(state, '10.77.1.9/24', 'bk2 200')).toThrow(/already in use by bk1$/);
+    expect(() => leaseExplicit(state, '10.77.1.1/24', 'bk2 200')).toThrow(expect.objectContaining({ exitCode: 2 }));
+    expect(() => checkFree(state, '10.77.1.9/24')).toThrow(/in use/);
   });
   it('fails when the subnet is full', () => {
-    expect(() => allocate(state(['10.77.1.2/30']), '10.77.1.1/30', new Set())).toThrow(/no free address/);
+    expect(allocate(state, '10.77.1.1/30', 'a')).toBe('10.77.1.2/30');
+    expect(() => allocate(state, '10.77.1.1/30', 'b')).toThrow(/no free address/);
   });
 });
 

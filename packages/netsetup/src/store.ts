@@ -1,0 +1,111 @@
+/**
+ * Attachments and address leases, kept without a lock: one file per
+ * attachment ($BOXKIT_STATE_DIR/netsetup/attachments/<host-ifname>.json)
+ * and one per leased address (leases/<network>_<prefix>/<ip>), each made
+ * with an atomic exclusive create (link(2) of a written temporary file, or
+ * O_EXCL). Two calls can never both claim the same address or attachment,
+ * and `veth`/`down` need neither the flock (koffi: ~10-50 ms to load here)
+ * nor an fsync'd rewrite of a shared file.
+ */
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stateDir } from '@boxkit/common';
+import { parseCidr, type Cidr } from './cidr.js';
+import type { AttachmentRecord } from './state.js';
+
+const attachDir = () => stateDir('netsetup', 'attachments');
+const leaseDir = (net: Cidr) => stateDir('netsetup', 'leases', `${net.network}_${net.prefix}`);
+
+function code(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException).code;
+}
+
+function readRecord(path: string): AttachmentRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as AttachmentRecord;
+  } catch {
+    return undefined; // gone meanwhile
+  }
+}
+
+export function readAttachments(): AttachmentRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(attachDir());
+  } catch (e) {
+    if (code(e) === 'ENOENT') return [];
+    throw e;
+  }
+  return names.filter((n) => n.endsWith('.json')).map((n) => readRecord(join(attachDir(), n))).filter((r): r is AttachmentRecord => !!r);
+}
+
+export function readAttachment(hostIfname: string): AttachmentRecord | undefined {
+  return readRecord(join(attachDir(), `${hostIfname}.json`));
+}
+
+/** Create the record if no attachment of that host name exists; false when one does. */
+export function claimAttachment(rec: AttachmentRecord): boolean {
+  mkdirSync(attachDir(), { recursive: true, mode: 0o755 });
+  const final = join(attachDir(), `${rec.hostIfname}.json`);
+  const tmp = `${final}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
+  try {
+    linkSync(tmp, final); // fails with EEXIST, atomically, when the record exists
+    return true;
+  } catch (e) {
+    if (code(e) === 'EEXIST') return false;
+    throw e;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/** Replace a record (readers see the old or the new one). */
+export function writeAttachment(rec: AttachmentRecord): void {
+  mkdirSync(attachDir(), { recursive: true, mode: 0o755 });
+  const final = join(attachDir(), `${rec.hostIfname}.json`);
+  const tmp = `${final}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
+  renameSync(tmp, final);
+}
+
+export function removeAttachment(hostIfname: string): void {
+  rmSync(join(attachDir(), `${hostIfname}.json`), { force: true });
+}
+
+/** Take `ip` in `net` for `holder`; false when someone holds it. */
+export function claimLease(net: Cidr, ip: string, holder: string): boolean {
+  mkdirSync(leaseDir(net), { recursive: true, mode: 0o755 });
+  try {
+    writeFileSync(join(leaseDir(net), ip), `${holder}\n`, { flag: 'wx' });
+    return true;
+  } catch (e) {
+    if (code(e) === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+export function leaseHolder(net: Cidr, ip: string): string | undefined {
+  try {
+    return readFileSync(join(leaseDir(net), ip), 'utf8').trim() || '?';
+  } catch {
+    return undefined;
+  }
+}
+
+/** Free `ip` if `holder` (or anyone, when undefined) holds it. */
+export function releaseLease(net: Cidr, ip: string, holder?: string): void {
+  if (holder !== undefined && leaseHolder(net, ip) !== holder) return;
+  rmSync(join(leaseDir(net), ip), { force: true });
+  try {
+    rmSync(leaseDir(net)); // drop the directory when it is empty
+  } catch {
+    // not empty
+  }
+}
+
+/** Drop an attachment's record and its lease. */
+export function forget(a: AttachmentRecord): void {
+  releaseLease(parseCidr(a.ip), a.ip.split('/')[0]!);
+  removeAttachment(a.hostIfname);
+}
