@@ -41,7 +41,7 @@ export interface SyncResult {
   zeroedCounters: boolean;
   /** the iptables-restore --noflush input ('' when the kernel already matches) */
   restore: string;
-  /** the same change as iptables -t TABLE -N/-A commands */
+  /** the same change as iptables -t TABLE -N/-A commands (dry runs only) */
   explain: string[];
   dryRun: boolean;
 }
@@ -160,7 +160,8 @@ function summary(
     hooksRemoved: TABLES.reduce((n, t) => n + d[t].hookDel.length, 0),
     zeroedCounters: x.zero,
     restore: x.text,
-    explain: explainLines(d, x.backend === 'legacy' ? 'iptables-legacy' : 'iptables'),
+    // only a dry run shows it: at 10k services it is another 220k strings
+    explain: x.dryRun ? explainLines(d, x.backend === 'legacy' ? 'iptables-legacy' : 'iptables') : [],
     dryRun: x.dryRun,
   };
 }
