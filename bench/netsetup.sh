@@ -130,14 +130,16 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 Where the time goes (measured while writing netsetup; see packages/netsetup/README.md):
 
 - One `netsetup veth` call is one Node start (the bin's V8 snapshot: ~40 ms
-  and ~40 ms of CPU on an idle machine, bench/results/startup.md) plus ~20 ms
-  of CPU of its own: koffi for the state lock (flock), and three `ip`
-  processes (`ip -d -j link show`, one `ip -batch -` on the host, one
-  `ip -n NS -batch -` inside). `veth` and `down` skip yargs (it renders the
-  command's help on every run) and execa (~25-100 ms to load here: they use
-  common's `runLite`). A CNI ADD is a Go binary using ~20-30 ms of CPU, so a
-  single call cannot match it from Node; on a loaded machine every CPU
-  millisecond becomes several wall milliseconds, which widens the gap.
+  and ~40 ms of CPU on an idle machine, bench/results/startup.md) plus two
+  `ip` processes (one `ip -batch -` on the host, one `ip -n NS -batch -`
+  inside). What was cut from it, measured with --cpu-prof: yargs (renders
+  and caches the command's help on every run: `veth`/`down` parse their
+  flags with node's parseArgs), execa (~25-100 ms to load here: common's
+  `runLite` spawns directly), koffi + flock + fsync of a shared state file
+  (attachments and leases are exclusive-create files), node:crypto (~20 ms
+  to load), and an `ip link show` (links come from /proc/self/net/dev).
+  A CNI ADD is a Go binary using ~20-30 ms of CPU; on a loaded machine every
+  CPU millisecond becomes several wall milliseconds.
 - The batch does the host side of all attachments in one `ip -batch -` (100
   veths created directly in their namespaces: 60-150 ms measured) and the
   inside in one `ip -n cI -batch -` per namespace, four in flight: those
