@@ -37,8 +37,9 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     expect(existsSync(stateFile(n))).toBe(false);
     expect(dataDirOf(id)).toBe(false);
     expect(overlayMounts().filter((l) => l.includes(id))).toEqual([]);
-    const net = JSON.parse(readFileSync(`${process.env.BOXKIT_STATE_DIR}/netsetup/state.json`, 'utf8'));
-    expect(Object.keys(net.attachments)).toEqual([]);
+    // no attachment (veth, address lease) left in netsetup's view
+    const { list } = await import('@boxkit/netsetup');
+    expect((await list()).attachments).toEqual([]);
     // removing what is gone succeeds
     await run(['rm', '-f', n]);
   });

@@ -5,7 +5,7 @@
  * /docker; `self` nests it under the caller's own cgroup, as tests do).
  */
 import { shellQuote } from '@boxkit/common';
-import { attach, createGroup, limitArgs, removeGroup, resolveGroup, type Group } from '@boxkit/cg';
+import { attach, createGroup, limitArgs, limitControllers, removeGroup, resolveGroup, type Controller, type Group } from '@boxkit/cg';
 import type { Limits } from './spec.js';
 
 export interface CgroupPlan {
@@ -27,13 +27,24 @@ export function attachShell(c: CgroupPlan, pid: string): string {
   return `${shellQuote(['cg', 'attach', c.name, ...parent])} ${pid}`;
 }
 
-export function group(parent: string, name: string): Group {
-  return resolveGroup(name, { parent: cgParent(parent) });
+/**
+ * The hierarchies a container's group spans: accounting (cpu, cpuacct,
+ * memory, pids), freezer (to kill every process of it reliably), devices,
+ * and whatever its limits need. Not blkio/cpuset unless asked: each
+ * hierarchy costs a mkdir, a write per attach and an rmdir (cpuset also
+ * copies cpus/mems down), on every start.
+ */
+export function controllersOf(limits: Limits): Controller[] {
+  return [...new Set<Controller>(['cpu', 'cpuacct', 'memory', 'pids', 'freezer', 'devices', ...limitControllers(limits)])];
+}
+
+export function group(parent: string, name: string, limits: Limits = {}): Group {
+  return resolveGroup(name, { parent: cgParent(parent), controllers: controllersOf(limits) });
 }
 
 /** Create the group with its limits; an existing group of that name is an error (a leftover: run gc). */
 export async function createCgroup(c: CgroupPlan): Promise<Group> {
-  return createGroup(c.name, c.limits, { parent: cgParent(c.parent), mode: 'create' });
+  return createGroup(c.name, c.limits, { parent: cgParent(c.parent), mode: 'create', controllers: controllersOf(c.limits) });
 }
 
 export async function attachCgroup(g: Group, pid: number): Promise<void> {
