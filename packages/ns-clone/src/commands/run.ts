@@ -4,6 +4,7 @@ import { describeError } from '@boxkit/common/errors';
 import { requestFromFlags, type RunFlags } from '../args.js';
 import { planContainer } from '../plan.js';
 import { startContainer } from '../container.js';
+import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { createSetupFifo, recordFifo } from '../setup-fifo.js';
 import { out, err } from '../stdio.js';
@@ -16,6 +17,8 @@ export async function runCommand(f: RunFlags): Promise<number> {
     for (const l of planContainer(req.spec).describe) out(l);
     return 0;
   }
+  // bad input must fail before anything is made, the setup fifo included
+  checkSpec(req.spec, req.defaultShell);
   let fifo: string | undefined;
   if (req.waitForSetup) req.spec.waitFifo = fifo = createSetupFifo(f.setupFifo);
   let c;
