@@ -149,7 +149,7 @@ describe.skipIf(skipReason)(`ns-clone namespaces${skipReason ? ` (skipped: ${ski
     const r = await ns(['--dry-run', '--user', '--map-root-user', '--hostname', 'h1', '--net', `--net=${dir}/persisted`, '--', 'true']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('# clone(CLONE_NEWUTS|CLONE_NEWUSER|CLONE_NEWNET)');
-    expect(r.stdout).toContain("printf '0 0 1\\n' > /proc/$PID/uid_map");
+    expect(r.stdout).toContain("echo '0 0 1' > /proc/$PID/uid_map");
     expect(r.stdout).toContain('hostname h1');
     expect(r.stdout).toMatch(/^exec .*true$/m);
     expect(existsSync(join(dir, 'persisted'))).toBe(false);

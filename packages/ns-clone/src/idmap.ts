@@ -82,7 +82,9 @@ export function describeMaps(pid: string, uidMap: IdRange[] | undefined, gidMap:
   const one = (file: 'uid_map' | 'gid_map', ranges: IdRange[], own: number) => {
     if (mapWriter(ranges, own, euid) === 'direct') {
       if (file === 'gid_map' && euid !== 0) lines.push(`echo deny > /proc/${pid}/setgroups`);
-      lines.push(`printf '${mapText(ranges).replace(/\n/g, '\\n')}' > /proc/${pid}/${file}`);
+      lines.push(ranges.length === 1
+        ? `echo '${mapText(ranges).trim()}' > /proc/${pid}/${file}`
+        : `printf '${mapText(ranges).replace(/\n/g, '\\n')}' > /proc/${pid}/${file}`);
     } else {
       const tool = file === 'uid_map' ? 'newuidmap' : 'newgidmap';
       lines.push(`${tool} ${pid} ${ranges.map((r) => `${r.inner} ${r.outer} ${r.count}`).join(' ')}`);

@@ -19,9 +19,9 @@ describe('id maps', () => {
     expect(mapWriter([{ inner: 0, outer: 100000, count: 65536 }], 1000, 1000)).toBe('newuidmap');
     expect(mapWriter([{ inner: 0, outer: 100000, count: 65536 }], 0, 0)).toBe('direct');
     expect(describeMaps('$PID', [{ inner: 0, outer: 1000, count: 1 }], [{ inner: 0, outer: 1000, count: 1 }], 1000, 1000, 1000)).toEqual([
-      "printf '0 1000 1\\n' > /proc/$PID/uid_map",
+      "echo '0 1000 1' > /proc/$PID/uid_map",
       'echo deny > /proc/$PID/setgroups',
-      "printf '0 1000 1\\n' > /proc/$PID/gid_map",
+      "echo '0 1000 1' > /proc/$PID/gid_map",
     ]);
   });
 });

@@ -44,7 +44,7 @@ describe('planContainer', () => {
   it('renders the plan as shell lines with the map writes in the parent', () => {
     const d = planContainer(base({ namespaces: ['user', 'uts'], hostname: 'web', uidMap: [{ inner: 0, outer: 0, count: 1 }] })).describe;
     expect(d[0]).toBe('# clone(CLONE_NEWUTS|CLONE_NEWUSER) -> PID; the child runs the steps below');
-    expect(d).toContain("printf '0 0 1\\n' > /proc/$PID/uid_map");
+    expect(d).toContain("echo '0 0 1' > /proc/$PID/uid_map");
     expect(d).toContain('hostname web');
     expect(d.indexOf('hostname web')).toBeGreaterThan(d.findIndex((l) => l.includes('uid_map')));
   });
