@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { assertSandboxNetwork, skipReason } from '../harness/index.js';
+import { execFileSync } from 'node:child_process';
+import { assertSandboxNetwork, skipReason, tcpAsk } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 const NET = ['--net', 'bridge', '--ip', 'auto', '--cpus', '0.5', '--memory', '32M', '--pids', '20'];
@@ -60,5 +61,24 @@ describe.skipIf(skipReason)(`run: bridge network and limits${skipReason ? ` (ski
     const n = Number(r.out.trim());
     expect(n).toBeLessThanOrEqual(19);
     expect(n).toBeGreaterThanOrEqual(15);
+  });
+});
+
+describe.skipIf(skipReason)(`run -p: published ports${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  afterAll(async () => {
+    const ns = await import('@boxkit/netsetup');
+    await ns.removeNat('10.88.0.0/16').catch(() => {});
+    await ns.removeBridge('boxkit0').catch(() => {});
+  });
+
+  it('a host port reaches the container; rm takes the rule away', async () => {
+    assertSandboxNetwork();
+    const n = name('pub');
+    await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '-p', '18080:12345', '--', 'nc', '-ll', '-p', '12345', '-e', 'echo', 'published']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(tcpAsk(undefined, '10.88.0.1', 18080)).toBe('published');
+    expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).toMatch(/--dport 18080 .*DNAT/);
+    await run(['rm', '-f', n]);
+    expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toMatch(/--dport 18080/);
   });
 });

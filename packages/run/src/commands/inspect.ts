@@ -3,12 +3,12 @@ import { printJson } from '@boxkit/common';
 import { liveStatus } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
-export function inspect(a: { names: string[]; json: boolean }): number {
+export function inspect(a: { names: string[] }): number {
   const recs = a.names.map((n) => {
     const r = mustFind(n);
     return { ...r, status: liveStatus(r) };
   });
-  // docker inspect prints an array; a single name is the common case, but keep the shape stable
-  printJson(a.json || true ? recs : recs);
+  // always JSON, an array like docker inspect's (one shape whatever the number of names)
+  printJson(recs);
   return 0;
 }

@@ -1,5 +1,5 @@
 /** `run logs NAME [-f]`: a detached container's stdout and stderr, kept in files. */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { BoxkitError } from '@boxkit/common';
 import { isAlive, load } from '../state/store.js';
 import { mustFind } from './lookup.js';
@@ -41,6 +41,5 @@ export async function logs(a: { name: string; follow: boolean }): Promise<number
       pump(rec.logs.stderr, err, process.stderr);
       return 0;
     }
-    void statSync;
   }
 }

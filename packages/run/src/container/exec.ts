@@ -4,7 +4,7 @@
  * would name another process), is put in the container's cgroup while
  * held, then forks so the command lands in the container's PID namespace.
  */
-import { BoxkitError, EXIT } from '@boxkit/common';
+import { BoxkitError } from '@boxkit/common';
 import { NAMESPACES, StepError, execStep, spawn, type Child, type Step } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import { attachCgroup } from './cgroup.js';
@@ -53,6 +53,5 @@ export async function execInContainer(rec: ContainerRecord, argv: string[], o: E
     }
     throw e;
   }
-  void EXIT;
   return child;
 }

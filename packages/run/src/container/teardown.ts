@@ -4,7 +4,7 @@
  * failed start and gc all share one path.
  */
 import { rmSync } from 'node:fs';
-import { kill, processExists } from '@boxkit/native';
+import { kill } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import { containerData, forget, isAlive } from '../state/store.js';
 import { removeCgroup } from './cgroup.js';
@@ -48,5 +48,4 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
   await step(() => rmSync(containerData(rec.id), { recursive: true, force: true }));
   if (errors.length) throw errors[0];
   forget(rec.name);
-  void processExists;
 }
