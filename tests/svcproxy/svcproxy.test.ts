@@ -126,6 +126,23 @@ describe.skipIf(skipReason)(title, () => {
     expect(ls.services[0].packets).toBeGreaterThanOrEqual(10);
   });
 
+  it('a partial add that the kernel refuses (a chain was deleted behind its back) falls back to a full reconcile', async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2')] }, { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep2')] }]);
+    const ls = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
+    const web = ls.services.find((x: { name: string }) => x.name === 'web');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('iptables', ['-t', 'nat', '-F', web.chain]);
+    execFileSync('iptables', ['-t', 'nat', '-F', web.endpoints[0].chain]);
+    execFileSync('iptables', ['-t', 'nat', '-X', web.endpoints[0].chain]);
+    const r = await bk('svcproxy', ['add', 'web', '--vip', `${VIP}:88`, '--endpoint', ep('ep1'), '--endpoint', ep('ep3')]);
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).toMatch(/partial sync refused.*reconciling with the kernel/);
+    expect(String(r.stdout)).toMatch(/\(reconcile, /);
+    expect(Object.keys((await askMany(undefined, VIP, 88, 60)).counts).sort()).toEqual(['ep1', 'ep3']);
+    // the services outside the partial scope survived the fallback
+    expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep2: 5 });
+  });
+
   it.each([
     ['VIP not an address', [{ name: 'x', vip: '10.96.1:80', endpoints: [] }]],
     ['port 0', [{ name: 'x', vip: '10.96.0.1:0' }]],

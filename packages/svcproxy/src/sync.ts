@@ -122,15 +122,23 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     }
     opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${text.split('\n').length - 1} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
     try {
-      await restore(backend, text);
+      try {
+        await restore(backend, text);
+      } catch (e) {
+        if (!partial) throw e;
+        // the kernel is not what we last wrote (someone changed it): reconcile the whole set against it
+        opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
+        const saved = parseSave(await saveTables(backend, TABLES), names);
+        const d2 = diff(services ? render(names, services) : emptyRuleset(), saved, saved.allChains);
+        const z2 = backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT;
+        const t2 = restoreText(d2, { zeroCounters: z2 });
+        await restore(backend, t2);
+        Object.assign(result, summary(d2, { prefix, backend, partial: false, services, text: t2, zero: z2, dryRun: false }));
+      }
     } catch (e) {
-      if (!partial) throw e;
-      // the kernel is not what we last wrote (someone changed it): reconcile against it
-      opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
-      const d2 = diff(desired, parseSave(await saveTables(backend, TABLES), names), undefined);
-      const t2 = restoreText(d2, { zeroCounters: backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT });
-      await restore(backend, t2);
-      Object.assign(result, summary(d2, { prefix, backend, partial: false, services, text: t2, zero, dryRun: false }));
+      // iptables-restore commits table by table: a failure in filter leaves nat changed. Put back what was there.
+      await restoreStored(backend, names, state).catch(() => undefined);
+      throw e;
     }
     opts.trace?.(`# restored: ${ms()}`);
     if (services) {
@@ -139,6 +147,13 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     return result;
   };
   return opts.dryRun ? run() : locked(prefix, run);
+}
+
+/** Best effort after a failed sync: make the kernel hold the stored services again (nothing of ours when none). */
+async function restoreStored(backend: Backend, names: Names, state: StoredState | undefined): Promise<void> {
+  const saved = parseSave(await saveTables(backend, TABLES), names);
+  const d = diff(state ? render(names, state.services) : emptyRuleset(), saved, saved.allChains);
+  await restore(backend, restoreText(d, { zeroCounters: backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT }));
 }
 
 function chainCount(d: Diff): number {
