@@ -20,7 +20,7 @@ describe('execveReplace', () => {
     const out = join(dir, 'entry.cjs');
     buildSync({ entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', outfile: out, external: ['koffi'], logLevel: 'error',
       define: { 'import.meta.url': JSON.stringify(`file://${out}`) } });
-    const env = { ...process.env, NODE_PATH: join(import.meta.dirname, '..', '..', 'node_modules') };
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: join(import.meta.dirname, "..", "..", "node_modules") };
     delete env.NODE_EXTRA_CA_CERTS;
     const text = execFileSync(process.execPath, [out], { encoding: 'utf8', env, stdio: ['pipe', 'pipe', 'pipe'] });
     const before = text.match(/^before (\d+)$/m)?.[1];
