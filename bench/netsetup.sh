@@ -147,6 +147,6 @@ Where the time goes (measured while writing netsetup; see packages/netsetup/READ
   for `-n`) are most of the total.
 - Detaching many: one `ip -batch -` putting the host veths into a random
   link group and deleting the group in one request (the kernel unregisters
-  them together), one Node start, one `ip -d -j link show`.
+  them together), one Node start; links are read from /proc/self/net/dev.
 NOTES
 } | tee "$OUT"

@@ -134,6 +134,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     seen.add(r.hostIfname);
   }
   const state = readState();
+  const seenLeases = new Map<string, Set<string>>();
   const fresh: Fresh[] = [];
   const results: Attachment[] = [];
   try {
@@ -163,7 +164,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
         }
         const holder = `${r.hostIfname} ${process.pid}`;
         if (r.ip) leaseExplicit(state, r.ip, holder);
-        const ip = r.ip ?? allocate(state, r.bridgeCidr, holder);
+        const ip = r.ip ?? allocate(state, r.bridgeCidr, holder, seenLeases);
         const rec = record(r, ip);
         if (claimAttachment(rec)) {
           fresh.push({ ...r, ip, holder });

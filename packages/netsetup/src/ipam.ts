@@ -7,20 +7,30 @@
  */
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { hosts, parseCidr } from './cidr.js';
-import { claimLease, leaseHolder } from './store.js';
+import { claimLease, leasedIps, leaseHolder } from './store.js';
 import type { NetState } from './state.js';
 
 function bridgeIps(s: NetState): Set<string> {
   return new Set(Object.values(s.bridges).map((b) => b.cidr.split('/')[0]!));
 }
 
-/** Lease the next free address of the bridge's subnet for `holder` (a host ifname). */
-export function allocate(s: NetState, bridgeCidr: string, holder: string): string {
+/**
+ * Lease the next free address of the bridge's subnet for `holder` (a host
+ * ifname). `seen` caches, per network, the addresses known taken (from one
+ * readdir), so a batch of 100 tries each address once, not 100 times; a
+ * lease another process took meanwhile still fails its O_EXCL create.
+ */
+export function allocate(s: NetState, bridgeCidr: string, holder: string, seen = new Map<string, Set<string>>()): string {
   const net = parseCidr(bridgeCidr);
-  const skip = bridgeIps(s);
-  skip.add(net.ip);
+  const key = `${net.network}/${net.prefix}`;
+  const taken = seen.get(key) ?? leasedIps(net);
+  seen.set(key, taken);
+  for (const ip of bridgeIps(s)) taken.add(ip);
+  taken.add(net.ip);
   for (const ip of hosts(net)) {
-    if (!skip.has(ip) && claimLease(net, ip, holder)) return `${ip}/${net.prefix}`;
+    if (taken.has(ip)) continue;
+    taken.add(ip);
+    if (claimLease(net, ip, holder)) return `${ip}/${net.prefix}`;
   }
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`, { hint: 'free some with netsetup down, or use a bigger subnet' });
 }

@@ -73,6 +73,15 @@ export function removeAttachment(hostIfname: string): void {
   rmSync(join(attachDir(), `${hostIfname}.json`), { force: true });
 }
 
+/** Addresses leased in `net` right now (one readdir, so a batch does not probe address by address). */
+export function leasedIps(net: Cidr): Set<string> {
+  try {
+    return new Set(readdirSync(leaseDir(net)));
+  } catch {
+    return new Set();
+  }
+}
+
 /** Take `ip` in `net` for `holder`; false when someone holds it. */
 export function claimLease(net: Cidr, ip: string, holder: string): boolean {
   mkdirSync(leaseDir(net), { recursive: true, mode: 0o755 });
