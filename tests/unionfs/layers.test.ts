@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
 import { detachAll, files, mountsUnder, scratch, tree, unionfs } from './helpers.js';
@@ -147,5 +147,25 @@ describe.skipIf(skipReason)(title('unionfs diff and commit (real overlay whiteou
     } finally {
       expect((await unionfs(['umount', m2])).exitCode).toBe(0);
     }
+  });
+
+  it('commit + extract keep setuid bits and security.capability (chown before xattrs and chmod)', async () => {
+    const up = join(d, 'caps-upper');
+    files(up, { 'bin/ping': 'binary' });
+    const ping = join(up, 'bin/ping');
+    chownSync(ping, 0, 0);
+    chmodSync(ping, 0o4755);
+    // vfs_cap_data v2, effective, CAP_NET_RAW (13) permitted
+    const cap = Buffer.alloc(20);
+    cap.writeUInt32LE(0x02000001, 0);
+    cap.writeUInt32LE(1 << 13, 4);
+    setxattr(ping, 'security.capability', cap);
+    const tar = join(d, 'caps.tar');
+    expect((await unionfs(['commit', up, tar])).exitCode).toBe(0);
+    const out = join(d, 'caps-layer');
+    const r = await unionfs(['extract', tar, out]);
+    expect(r.exitCode).toBe(0);
+    expect(statSync(join(out, 'bin/ping')).mode & 0o7777).toBe(0o4755);
+    expect(getxattr(join(out, 'bin/ping'), 'security.capability')).toEqual(cap);
   });
 });

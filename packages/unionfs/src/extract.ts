@@ -109,8 +109,9 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
         case '0': case '7': writeData(r, e, path); break;
         default: continue; // unknown types are skipped, as tar does with a warning
       }
-      for (const [k, v] of Object.entries(e.xattrs)) setxattr(path, k, v);
+      // chown first: it clears setuid bits and security.capability, which come after
       lchownSync(path, e.uid, e.gid);
+      for (const [k, v] of Object.entries(e.xattrs)) setxattr(path, k, v);
       if (e.typeflag !== '2' && e.typeflag !== '5') chmodSync(path, e.mode & 0o7777);
       if (e.typeflag !== '5') lutimesSync(path, e.mtime, e.mtime);
     }
