@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { overlayLayers, parseMountinfo, unionsFrom } from '../src/mountinfo.js';
 
 const TEXT = [
@@ -28,5 +31,20 @@ describe('mountinfo', () => {
 
   it('splits lowerdir only on unescaped colons', () => {
     expect(overlayLayers('rw,lowerdir=/a\\:b:/c').lowers).toEqual(['/a:b', '/c']);
+  });
+
+  it('reads aufs branches from sysfs (si=<id> names /sys/fs/aufs/si_<id>/br<N>)', () => {
+    const sysfs = mkdtempSync(join(tmpdir(), 'unionfs-aufs-'));
+    try {
+      mkdirSync(join(sysfs, 'si_8f2a'));
+      writeFileSync(join(sysfs, 'si_8f2a', 'br0'), '/tmp/a/tmp=rw\n');
+      writeFileSync(join(sysfs, 'si_8f2a', 'br1'), '/tmp/a/dira=ro\n');
+      writeFileSync(join(sysfs, 'si_8f2a', 'br10'), '/tmp/a/dirk=ro\n');
+      writeFileSync(join(sysfs, 'si_8f2a', 'br2'), '/tmp/a/dirb=ro+wh\n');
+      const e = parseMountinfo('70 43 0:50 / /tmp/a/mnt rw,relatime - aufs none rw,si=8f2a,udba=reval\n');
+      expect(unionsFrom(e, sysfs)).toEqual([{ mountpoint: '/tmp/a/mnt', driver: 'aufs', upper: '/tmp/a/tmp', lowers: ['/tmp/a/dira', '/tmp/a/dirb', '/tmp/a/dirk'], readonly: false, id: 70 }]);
+    } finally {
+      rmSync(sysfs, { recursive: true, force: true });
+    }
   });
 });
