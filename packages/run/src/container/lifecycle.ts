@@ -47,7 +47,9 @@ export async function finish(rec: ContainerRecord, exitCode: number | undefined)
     return;
   }
   await locked(() => {
-    const cur = load(rec.name) ?? rec;
+    // removed meanwhile (run rm -f from elsewhere): nothing to record
+    const cur = load(rec.name);
+    if (!cur || cur.id !== rec.id) return;
     cur.status = 'exited';
     cur.finished = new Date().toISOString();
     if (exitCode !== undefined) cur.exitCode = exitCode;
