@@ -3,7 +3,7 @@
  * milliseconds to load, so a tool pays for it only when it makes a call.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 type Koffi = typeof import('koffi');
@@ -16,20 +16,40 @@ function req(): NodeRequire {
 }
 
 let koffiPath: string | undefined;
+let koffiNative: { path: string; version: string } | undefined;
 
 export function koffi(): Koffi {
+  if (koffiMod) return koffiMod;
+  // koffi's own loader reads the node binary's ELF headers to pick glibc or
+  // musl on every start (several ms); the binary it would pick was found
+  // while the snapshot was built, so load it directly while it is still there
+  if (koffiNative && existsSync(koffiNative.path)) {
+    try {
+      const native = req()(koffiNative.path) as Koffi & { version?: string };
+      if (native.version === koffiNative.version) return (koffiMod = native);
+    } catch {
+      // fall back to koffi's loader
+    }
+  }
   if (koffiPath && !existsSync(koffiPath)) koffiPath = undefined; // the tree moved since
-  return (koffiMod ??= req()(koffiPath ?? 'koffi') as Koffi);
+  return (koffiMod = req()(koffiPath ?? 'koffi') as Koffi);
 }
 
 /**
- * Resolve koffi's path ahead of use (while a bin's startup snapshot is
- * built), so that the first koffi() loads it without walking node_modules:
- * measured at several ms per start. The path is used only while it exists.
+ * Resolve koffi ahead of use (while a bin's startup snapshot is built), so
+ * that the first koffi() loads it without walking node_modules or probing
+ * the platform: measured at several ms per start. Paths are used only while
+ * they exist.
  */
 export function preresolveKoffi(): void {
   try {
     koffiPath = req().resolve('koffi');
+    // koffi does not export its package.json: read it beside the resolved entry
+    const version = (JSON.parse(readFileSync(join(dirname(koffiPath), 'package.json'), 'utf8')) as { version: string }).version;
+    const platformPkg = dirname(req().resolve(`@koromix/koffi-${process.platform}-${process.arch}/package.json`, { paths: [dirname(koffiPath)] }));
+    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+    const path = join(platformPkg, `${glibc ? process.platform : 'musl'}_${process.arch}`, 'koffi.node');
+    if (existsSync(path)) koffiNative = { path, version };
   } catch {
     // resolved at first use instead
   }

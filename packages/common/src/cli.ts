@@ -6,6 +6,7 @@
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { startupSnapshot } from 'node:v8';
+import { preresolveTrampoline } from '@boxkit/native';
 import { describeError, EXIT, UsageError } from './errors.js';
 
 export interface CommonArgs {
@@ -78,6 +79,7 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
     // building the bin's startup snapshot (scripts/build-snapshot.mjs): run when
     // deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
     startupSnapshot.setDeserializeMainFunction(() => void main(tool, process.argv.slice(1)));
+    preresolveTrampoline();
     return undefined as never;
   }
   argv ??= process.argv.slice(2);
