@@ -44,7 +44,7 @@ export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
   const steps = [...planCreate(g, limits, { mode: 'set' }), ...planAttach(g, [process.pid])];
   if (a.dryRun) {
     // this process's own pid means nothing to the reader: show the shell's
-    for (const s of steps) process.stdout.write(`${s.shell.replace(`echo ${process.pid} >`, 'echo $$ >')}\n`);
+    for (const s of steps) process.stdout.write(`${s.shell.replace(`echo ${process.pid} >`, () => 'echo $$ >')}\n`);
     process.stdout.write(`exec ${shellQuote(argv)}\n`);
     return 0;
   }
