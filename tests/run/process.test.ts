@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { binPath, skipReason } from '../harness/index.js';
+import { BASE, run } from './helpers.js';
+
+function startRun(args: string[]) {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const p = spawn(process.execPath, [binPath('run'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  const exit = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  return { p, exit, out: () => out };
+}
+
+describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('--init: an init is PID 1 and the command PID 2; --user, --env, --workdir apply', async () => {
+    const r = await run(['--rm', ...BASE, '--init', '-u', 'nobody', '-e', 'GREETING=hi', '-w', '/tmp', '--', 'sh', '-c',
+      'echo $$; cat /proc/1/comm; id -u; echo $GREETING; pwd']);
+    expect(r.out.split('\n')).toEqual(['2', 'boxkit-init', '65534', 'hi', '/tmp']);
+  });
+
+  it('SIGTERM to a foreground run reaches PID 1; a PID 1 that ignores it is killed after --stop-timeout (137)', async () => {
+    const t = startRun(['--rm', ...BASE, '--stop-timeout', '1', '--', 'sh', '-c', 'echo ready; exec sleep 100']);
+    for (let i = 0; i < 200 && !t.out().includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
+    const t0 = Date.now();
+    t.p.kill('SIGTERM');
+    expect(await t.exit).toBe(137);
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThan(800);
+    expect(took).toBeLessThan(6000);
+  });
+
+  it('with --init the signal is forwarded to the command, which dies of it (143)', async () => {
+    const t = startRun(['--rm', ...BASE, '--init', '--', 'sh', '-c', 'echo ready; exec sleep 100']);
+    for (let i = 0; i < 200 && !t.out().includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
+    t.p.kill('SIGTERM');
+    expect(await t.exit).toBe(143);
+  });
+});
