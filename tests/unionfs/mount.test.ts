@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, writeFileSync, appendFileSync, rmSync, mkdirSync } from 'node:fs';
 import { flock, LOCK, mknod, mount, S_IF, umount2 } from '../../native/src/index.js';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, tree, unionAt, unionfs } from './helpers.js';
@@ -167,51 +166,6 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     ]);
     expect(readdirSync(d).sort()).toEqual(['a', 'b']);
     expect(mountsUnder(d)).toEqual([]);
-  });
-
-  it('umount of a busy union says so; umount of what is not mounted succeeds quietly', async () => {
-    const d = join(root, 'busy');
-    files(d, { 'a/x': 'x', 'mnt/': null });
-    expect((await unionfs(['mount', '-l', 'a', '-u', 'up', 'mnt'], d)).exitCode).toBe(0);
-    const mnt = join(d, 'mnt');
-    const sleeper = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' });
-    const exited = new Promise((res) => sleeper.on('exit', res));
-    try {
-      const busy = await unionfs(['umount', mnt]);
-      expect(busy.exitCode).toBe(1);
-      expect(errorLines(busy.stderr)).toEqual([`unionfs: umount ${mnt}: the mount is busy (a process has a file or its cwd in it)`]);
-      expect(busy.stderr).toMatch(/^hint: .*--lazy/m);
-      expect(mountsUnder(mnt)).toEqual([mnt]);
-    } finally {
-      process.kill(sleeper.pid!, 'SIGKILL');
-      await exited;
-    }
-    const ok = await unionfs(['umount', mnt]);
-    expect(ok.exitCode).toBe(0);
-    expect(mountsUnder(mnt)).toEqual([]);
-    for (const target of [mnt, join(d, 'never-made')]) {
-      const quiet = await unionfs(['umount', target]);
-      expect(quiet.exitCode).toBe(0);
-      expect(quiet.stdout).toBe('');
-      expect(quiet.stderr).toBe('');
-    }
-  });
-
-  it('umount --lazy detaches a busy union at once', async () => {
-    const d = join(root, 'lazy');
-    files(d, { 'a/x': 'x', 'mnt/': null });
-    expect((await unionfs(['mount', '-l', 'a', '-u', 'up', 'mnt'], d)).exitCode).toBe(0);
-    const mnt = join(d, 'mnt');
-    const sleeper = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' });
-    const exited = new Promise((res) => sleeper.on('exit', res));
-    try {
-      const r = await unionfs(['umount', '--lazy', mnt]);
-      expect(r.exitCode).toBe(0);
-      expect(mountsUnder(mnt)).toEqual([]);
-    } finally {
-      process.kill(sleeper.pid!, 'SIGKILL');
-      await exited;
-    }
   });
 
   it('library: planUnion/renderMount/mountUnion/umountUnion in-process', async () => {
