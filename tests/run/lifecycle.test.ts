@@ -44,6 +44,24 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     await run(['rm', '-f', n]);
   });
 
+  it('logs -f follows a detached container until it exits', async () => {
+    const n = name('follow');
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'echo one; sleep 1; echo two']);
+    const t0 = Date.now();
+    const r = await run(['logs', '-f', n]);
+    expect(r.out).toBe('one\ntwo');
+    expect(Date.now() - t0).toBeGreaterThan(500);
+    await run(['rm', n]);
+  });
+
+  it('-d --rm: once the container has exited, the next run ps removes it', async () => {
+    const n = name('drm');
+    const id = (await run(['-d', '--rm', '--name', n, ...BASE, '--', 'true'])).out.trim();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await run(['ps', '-a', '-q'])).out).not.toContain(n);
+    expect(dataDirOf(id)).toBe(false);
+  });
+
   it('kill -9 of run in the middle of setup, then run gc, leaves nothing', async () => {
     const n = name('crash');
     const env = { ...process.env };

@@ -8,7 +8,12 @@ function uptime(since: string | undefined): string {
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
 }
 
-export function ps(a: { all: boolean; json: boolean; quiet: boolean }): number {
+export async function ps(a: { all: boolean; json: boolean; quiet: boolean }): Promise<number> {
+  // a detached --rm container has nobody waiting for it: once it has exited, the
+  // next look removes it (as docker's daemon would have at once)
+  const { isGarbage } = await import('./gc.js');
+  const { teardown } = await import('../container/teardown.js');
+  for (const r of list()) if (r.detach && r.autoRemove && isGarbage(r)) await teardown(r).catch(() => {});
   const rows = list()
     .map((r) => ({ ...r, status: liveStatus(r) }))
     .filter((r) => a.all || r.status === 'running');
