@@ -147,6 +147,18 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
     expect((await ns(['down', '--netns', hosts[0]!])).exitCode).toBe(0);
   });
 
+  it('down succeeds and frees the lease when the namespace (and its veth) is already gone', async () => {
+    const n = testName('ip-gone');
+    createHost(n);
+    const a = JSON.parse((await ns(['veth', '--netns', n, '--bridge', br, '--json'])).stdout);
+    destroyHost(n); // the kernel takes the veth pair with the namespace
+    const d = await ns(['down', '--netns', n, '--json']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout)).toEqual([expect.objectContaining({ hostIfname: a.hostIfname, ip: a.ip })]);
+    expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(a.hostIfname);
+    expect(leases()).toEqual([]);
+  });
+
   it('leaves no links, rules or leases', async () => {
     expect((await ns(['bridge', 'rm', br])).exitCode).toBe(0);
     dropEmptyTables(before);

@@ -62,9 +62,24 @@ export function linkDelOps(names: readonly string[]): Op[] {
   return [...names.map((n) => ({ kind: 'ip', args: ['link', 'set', 'dev', n, 'group', group] }) as Op), { kind: 'ip', args: ['link', 'del', 'group', group] }];
 }
 
-/** Delete the host links that still exist. */
+/**
+ * Delete the host links that still exist. A namespace being destroyed takes
+ * its veth pair with it asynchronously, so a link seen a moment ago can be
+ * gone by the time it is deleted ("Cannot find device"): look again, and
+ * retry with what is left.
+ */
 export async function removeLinks(names: readonly string[], links: Set<string>, opts: ExecOptions = {}): Promise<void> {
-  await execute(linkDelOps(names.filter((n) => links.has(n))), opts);
+  let left = names.filter((n) => links.has(n));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await execute(linkDelOps(left), opts);
+      return;
+    } catch (e) {
+      const now = linkNames();
+      left = left.filter((n) => now.has(n));
+      if (opts.dryRun || attempt >= 2) throw e;
+    }
+  }
 }
 
 /**
@@ -87,7 +102,7 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
     await execute(planRemove(await readNat(opts.dryRun), pubs), opts);
     if (write) for (const p of pubs) delete s.publish[`${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}/${p.proto}`];
   };
-  await execute(linkDelOps([...recs.map((r) => r.hostIfname).filter((n) => links.has(n)), ...extra]), opts);
+  await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
   if (pubsOf(readState()).length) await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
   if (!opts.dryRun) for (const r of recs) forget(r);
   return [
