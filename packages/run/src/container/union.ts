@@ -5,7 +5,8 @@
  * layer store and shared by every container made from it.
  */
 import { statSync } from 'node:fs';
-import { applyUnion, planUnion, renderMount, umountUnion, type UnionPlan as FsPlan } from '@boxkit/unionfs';
+import { umountIfMounted } from '@boxkit/native';
+import { applyUnion, planUnion, renderMount, type UnionPlan as FsPlan } from '@boxkit/unionfs';
 
 export interface UnionPlan {
   /** directories, topmost first */
@@ -45,12 +46,12 @@ export async function mountUnion(u: UnionPlan): Promise<void> {
   await applyUnion(plan(u));
 }
 
-/** Unmount (lazily: a process may still hold a file); gone is fine. */
+/**
+ * Unmount (lazily: a process may still hold a file); gone is fine. The
+ * mount point is ours (under the container's data dir), so this is one
+ * umount2(MNT_DETACH) rather than unionfs's checks, which parse
+ * /proc/self/mountinfo twice on every container's exit.
+ */
 export function unmountUnion(mountpoint: string): void {
-  try {
-    umountUnion(mountpoint, { lazy: true });
-  } catch (e) {
-    if ((e as { code?: string }).code === 'EUSAGE') return; // not a union there (never mounted)
-    throw e;
-  }
+  umountIfMounted(mountpoint, true);
 }
