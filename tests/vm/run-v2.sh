@@ -23,9 +23,9 @@ fi
 args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/cg)
 # The VM itself is the sandbox (no network devices at all, its own cgroup
 # tree): BOXKIT_SANDBOX=1 tells the harness so. Time: every node start in
-# the guest costs 1-5 s under TCG; measured on this 2-core machine under a
-# load of ~10 from other work: about 10 min for the whole suite (vitest's own
-# start-up ~3 min of it). BOXKIT_VM_TIMEOUT (default 900 s) bounds it.
+# the guest costs 1-5 s under TCG; measured on this 2-core machine shared
+# with other work: 5-10 min for the whole run (5m19s at load ~8, 14/14
+# passed). BOXKIT_VM_TIMEOUT (default 900 s) bounds it.
 exec "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-900}" -m 2G -c 2 -d 64 -- \
   env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI=1 \
   "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration --reporter=verbose "${args[@]}"
