@@ -60,9 +60,10 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   const n = p.spec.net;
   if (n.mode !== 'bridge') return { mode: n.mode };
   let cidr = await bridgeCidr(n.bridge);
-  // NAT for the networks `run` owns (the default bridge, bridges it makes); a
-  // bridge the user made (netsetup bridge) keeps the NAT the user chose
-  let nat = n.bridge === DEFAULT_BRIDGE;
+  // NAT is set up with the bridge, when run makes it (like docker0 at daemon
+  // start): checking it on every start would cost an iptables-save each time.
+  // A bridge the user made (netsetup bridge) keeps the NAT the user chose.
+  let nat = false;
   if (!cidr) {
     const addr = bridgeAddressFor(p, n.bridge);
     if (!addr) {
