@@ -4,7 +4,7 @@
  * Writes are atomic (temp file, rename) and made under an flock, so a crash
  * or a concurrent command never leaves a torn file.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, fsyncSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
 
@@ -16,14 +16,17 @@ export function dataDir(...parts: string[]): string {
   return join(process.env.BOXKIT_DATA_DIR || '/var/lib/boxkit', ...parts);
 }
 
-/** Write a file so readers see the old or the new content, never a mix. */
+/**
+ * Write a file so readers see the old or the new content, never a mix
+ * (rename is atomic). No fsync: state lives in /run, which a reboot clears
+ * anyway, and an fsync per write cost milliseconds on every container start.
+ */
 export function atomicWrite(path: string, content: string | Buffer, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', mode);
   try {
     writeFileSync(fd, content);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
