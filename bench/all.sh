@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./startup.sh
-for t in ns-clone cg unionfs netsetup svcproxy run; do
+for t in ns-clone cg unionfs netsetup run; do
   [ -x "./$t.sh" ] && "./$t.sh"
 done
+# svcproxy's bench changes iptables and expects to be started inside the sandbox host
+../tests/harness/sandbox.sh ./svcproxy.sh
 ./report.sh
