@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 import { binConfig } from '../../tsup.base';
 
-// One bundle, made into the startup snapshot: the fast path parses ordinary
-// flags without yargs; the yargs CLI (wiring.ts) in the same snapshot is set
-// up only for help, subcommands and anything the small parser declines.
-export default defineConfig(binConfig({ cli: 'src/cli.ts' }));
+// Two bundles: cli.cjs is the fast path (no yargs; made into the startup
+// snapshot), wiring.cjs the yargs CLI it hands over to for help, subcommands
+// and anything its small parser declines.
+export default defineConfig(binConfig({ cli: 'src/cli.ts', wiring: 'src/wiring.ts' }));

@@ -36,9 +36,9 @@ async function fast(args: Record<string, unknown>): Promise<void> {
 }
 
 function toYargs(argv: string[]): void {
-  // in the same bundle and snapshot, but initialised only when used: help,
-  // --version and the subcommands start as fast as the other bins
-  void import('./wiring.js').then((w) => w.yargsMain(argv));
+  // the bundle next to this one (dist/wiring.cjs), never inlined: it carries yargs
+  const w = createRequire(__filename)('./wiring.cjs') as { yargsMain(argv: string[]): Promise<never> };
+  void w.yargsMain(argv);
 }
 
 function entry(argv: string[]): void {
@@ -55,8 +55,6 @@ function warm(): void {
   const req = requestFromFlags(fastParse(argv)!);
   encodeProgram(planContainer(req.spec).steps);
   preresolveTrampoline();
-  // initialise the yargs wiring now too, so help and the subcommands start from the snapshot
-  void import('./wiring.js');
 }
 
 // in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is

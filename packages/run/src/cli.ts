@@ -42,9 +42,5 @@ function entry(argv: string[]): void {
 
 // built into a V8 startup snapshot (scripts/build-snapshot.mjs), the entry runs when the
 // blob is deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
-if (startupSnapshot?.isBuildingSnapshot()) {
-  startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
-  // initialise the yargs wiring while building, so help and the subcommands
-  // (ps, exec, stop, rm...) start from the snapshot too
-  void import('./wiring.js');
-} else entry(process.argv.slice(2));
+if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+else entry(process.argv.slice(2));
