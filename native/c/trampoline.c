@@ -288,6 +288,18 @@ static void supervise(pid_t child, int as_init) {
   }
 }
 
+/*
+ * The child is a copy of a multithreaded process: a glibc lock that another
+ * Node thread held at clone() time stays locked forever here. glibc's fork()
+ * takes the malloc arena locks in its atfork handlers, and its set*id()
+ * wrappers take the thread-list lock to broadcast to threads that do not
+ * exist in the child: both hung (seen: `run --init -u nobody` stuck in a
+ * futex as the container's PID 1). So only raw system calls are made here.
+ */
+static pid_t raw_fork(void) {
+  return (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, 0UL, 0UL, 0UL);
+}
+
 static int run_step(struct child_args *a, struct rec *r) {
   const char **s = r->strs;
   int64_t *i = r->ints;
@@ -341,10 +353,11 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_SETGROUPS: {
     gid_t g[MAX_INTS];
     for (uint32_t k = 0; k < r->nint; k++) g[k] = (gid_t)i[k];
-    return setgroups(r->nint, g);
+    return (int)syscall(SYS_setgroups, (size_t)r->nint, g);
   }
-  case OP_SETRESGID: return setresgid((gid_t)i[0], (gid_t)i[0], (gid_t)i[0]);
-  case OP_SETRESUID: return setresuid((uid_t)i[0], (uid_t)i[0], (uid_t)i[0]);
+  /* raw syscalls, not glibc's wrappers: see raw_fork() */
+  case OP_SETRESGID: return (int)syscall(SYS_setresgid, (gid_t)i[0], (gid_t)i[0], (gid_t)i[0]);
+  case OP_SETRESUID: return (int)syscall(SYS_setresuid, (uid_t)i[0], (uid_t)i[0], (uid_t)i[0]);
   case OP_NO_NEW_PRIVS: return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   case OP_CAPS: return do_caps((uint64_t)i[0]);
   case OP_RESET_SIGNALS: {
@@ -373,7 +386,7 @@ static int run_step(struct child_args *a, struct rec *r) {
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
-    pid_t p = fork();
+    pid_t p = raw_fork();
     if (p < 0) return -1;
     if (p > 0) {
       close(a->err_fd); /* the child reports; exec success must read as EOF */

@@ -91,4 +91,27 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
     expect(await child.wait()).toEqual({ code: 125 });
     expect(() => readFileSync(marker)).toThrow();
   });
+
+  it('forks and switches ids without glibc locks another Node thread may hold (no hang under malloc pressure)', async () => {
+    // a worker thread allocating all the time: glibc's fork() or set*id() in
+    // the clone child would sooner or later wait forever on a lock it held
+    const { Worker } = await import('node:worker_threads');
+    const worker = new Worker('const a=[];for(;;){a.push(Buffer.allocUnsafeSlow(4096 + (a.length % 64) * 1024));if(a.length>256)a.length=0}', { eval: true });
+    try {
+      for (let i = 0; i < 150; i++) {
+        const child = spawn({
+          flags: CLONE.NEWPID,
+          steps: [{ op: 'WAIT_SYNC' }, { op: 'SUPERVISE', ints: [1] }, { op: 'SETGROUPS' }, { op: 'SETRESGID', ints: [65534] }, { op: 'SETRESUID', ints: [65534] }, execStep(['/bin/true'], {})],
+        });
+        child.release();
+        const status = await Promise.race([child.wait(), new Promise((r) => setTimeout(() => r('hung'), 5000))]);
+        if (status === 'hung') process.kill(child.pid, 'SIGKILL');
+        expect(status, `iteration ${i}`).toEqual({ code: 0 });
+        child.close();
+      }
+    } finally {
+      await worker.terminate();
+    }
+  });
 });
+
