@@ -68,3 +68,12 @@ export function trampolinePath(): string {
   if (typeof __dirname !== 'undefined') candidates.push(join(__dirname, 'libboxkit.so'));
   return candidates.find((p) => existsSync(p)) ?? candidates[0] ?? 'libboxkit.so';
 }
+
+type LibFn = (...args: unknown[]) => number;
+let libcHandle: ReturnType<Koffi['load']> | undefined;
+
+/** Bind a libc function by its C prototype (libc is loaded once, on first use). */
+export function libcFn<F = LibFn>(proto: string): F {
+  libcHandle ??= koffi().load('libc.so.6');
+  return libcHandle.func(proto) as unknown as F;
+}

@@ -2,7 +2,7 @@
  * Typed libc bindings (koffi). Every call is synchronous, so koffi.errno() is
  * valid right after it; a -1 becomes a SysError naming the call and object.
  */
-import { koffi } from './lib.js';
+import { koffi, libcFn } from './lib.js';
 import { SysError } from './errors.js';
 import { MNT } from './constants.js';
 
@@ -16,9 +16,7 @@ let libc: Libc | undefined;
 
 function lib(): Libc {
   if (libc) return libc;
-  const k = koffi();
-  const l = k.load('libc.so.6');
-  const f = (proto: string) => l.func(proto) as unknown as Fn;
+  const f = (proto: string) => libcFn<Fn>(proto);
   libc = {
     unshare: f('int unshare(int flags)'),
     setns: f('int setns(int fd, int nstype)'),

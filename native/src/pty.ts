@@ -4,7 +4,7 @@
  * posix_openpt/grantpt/unlockpt/ptsname_r and ioctl(TIOCSWINSZ) are safe
  * from a multithreaded process.
  */
-import { koffi } from './lib.js';
+import { koffi, libcFn } from './lib.js';
 import { SysError } from './errors.js';
 
 type Fn = (...args: unknown[]) => number;
@@ -12,8 +12,7 @@ let fns: { open: Fn; grant: Fn; unlock: Fn; name: Fn; ioctl: Fn } | undefined;
 
 function lib() {
   if (fns) return fns;
-  const l = koffi().load('libc.so.6');
-  const f = (proto: string) => l.func(proto) as unknown as Fn;
+  const f = (proto: string) => libcFn<Fn>(proto);
   fns = {
     open: f('int posix_openpt(int flags)'),
     grant: f('int grantpt(int fd)'),
@@ -35,7 +34,7 @@ export function openPty(): { master: number; slave: string } {
   const buf = Buffer.alloc(128);
   if (l.grant(master) !== 0 || l.unlock(master) !== 0 || l.name(master, buf, buf.length) !== 0) {
     const e = koffi().errno();
-    koffi().load('libc.so.6').func('int close(int fd)')(master);
+    libcFn<Fn>('int close(int fd)')(master);
     throw new SysError('unlockpt', e, '/dev/ptmx');
   }
   return { master, slave: buf.subarray(0, buf.indexOf(0)).toString() };

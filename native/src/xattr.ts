@@ -4,7 +4,7 @@
  * xattr and deleted files with 0/0 character devices (whiteouts), and OCI
  * layers carry xattrs. The l* calls never follow symlinks.
  */
-import { koffi } from './lib.js';
+import { koffi, libcFn } from './lib.js';
 import { SysError } from './errors.js';
 
 type Fn = (...args: unknown[]) => number | bigint;
@@ -12,8 +12,7 @@ let fns: { lget: Fn; llist: Fn; lset: Fn; mknod: Fn } | undefined;
 
 function lib() {
   if (fns) return fns;
-  const l = koffi().load('libc.so.6');
-  const f = (proto: string) => l.func(proto) as unknown as Fn;
+  const f = (proto: string) => libcFn<Fn>(proto);
   fns = {
     lget: f('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
     llist: f('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
