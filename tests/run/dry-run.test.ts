@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { assertSandboxNetwork, binPath, skipReason, testName } from '../harness/index.js';
-import { BASE, run } from './helpers.js';
+import { assertSandboxNetwork, skipReason, testName } from '../harness/index.js';
+import { BASE, run, toolsBinDir } from './helpers.js';
 
 describe.skipIf(skipReason)(`run --dry-run: the pipeline of boxkit commands${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('prints commands that, pasted into a shell, build the same container', async () => {
     assertSandboxNetwork();
-    const bin = join(process.env.BOXKIT_TEST_ROOT!, 'bin');
-    mkdirSync(bin, { recursive: true });
-    for (const t of ['run', 'ns-clone', 'cg', 'unionfs', 'netsetup']) {
-      try {
-        symlinkSync(binPath(t), join(bin, t));
-      } catch {
-        // made by another test
-      }
-    }
+    const bin = toolsBinDir();
     const name = testName('dry');
     const report = 'sleep 0.2; { hostname; echo $$; ip -4 -o addr show eth0; ip route; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; } > /tmp/report';
     const lines = (await run(['--dry-run', '--name', name, ...BASE, '--net', 'bridge', '--ip', 'auto', '--pids', '20', '--', 'sh', '-c', report])).out;

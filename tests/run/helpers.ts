@@ -1,6 +1,7 @@
 /** Shared bits of the run integration tests. */
-import { existsSync, readFileSync } from 'node:fs';
-import { bk, testName } from '../harness/index.js';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { binPath, bk, testName } from '../harness/index.js';
 
 export const BASE = ['--cgroup-parent', 'self'];
 
@@ -22,3 +23,14 @@ export function overlayMounts(): string[] {
 export function dataDirOf(id: string): boolean {
   return existsSync(`${process.env.BOXKIT_DATA_DIR}/containers/${id}`);
 }
+
+/** A directory holding the built boxkit bins under their own names, for tests that run shell pipelines. */
+export function toolsBinDir(): string {
+  const bin = join(process.env.BOXKIT_TEST_ROOT!, 'bin');
+  mkdirSync(bin, { recursive: true });
+  for (const t of ['run', 'ns-clone', 'cg', 'unionfs', 'netsetup']) {
+    if (!existsSync(join(bin, t))) symlinkSync(binPath(t), join(bin, t));
+  }
+  return bin;
+}
+

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertSandboxNetwork, binPath, skipReason, testName } from '../harness/index.js';
+import { assertSandboxNetwork, skipReason, testName } from '../harness/index.js';
+import { toolsBinDir } from './helpers.js';
 
 /** The ```sh block after <!-- pipeline --> in packages/run/README.md, verbatim. */
 function readmePipeline(): string {
@@ -16,15 +17,7 @@ function readmePipeline(): string {
 describe.skipIf(skipReason)(`run: the README's composition pipeline${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('runs as written: hostname, PID 1, address and route from the tools composed by hand', () => {
     assertSandboxNetwork();
-    const bin = join(process.env.BOXKIT_TEST_ROOT!, 'bin');
-    mkdirSync(bin, { recursive: true });
-    for (const t of ['run', 'ns-clone', 'cg', 'unionfs', 'netsetup']) {
-      try {
-        symlinkSync(binPath(t), join(bin, t));
-      } catch {
-        // made by an earlier test
-      }
-    }
+    const bin = toolsBinDir();
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, C: testName('readme') };
     delete env.NODE_EXTRA_CA_CERTS;
     const out = execFileSync('bash', ['-euo', 'pipefail', '-c', readmePipeline()], { env, encoding: 'utf8' });
