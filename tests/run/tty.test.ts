@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { binPath, skipReason } from '../harness/index.js';
 import { BASE } from './helpers.js';
 
@@ -31,9 +31,16 @@ describe.skipIf(skipReason)(`run -it: a pseudo-terminal${skipReason ? ` (skipped
     expect(code).toBe(5);
   });
 
-  it('passes the window size on', () => {
+  it('passes the window size on', async () => {
     const cmd = `stty rows 30 cols 100; ${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- stty size`;
-    const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { env: env(), encoding: 'utf8', input: '' });
+    // script's stdin stays open until the command is done: at EOF on its stdin
+    // script may leave before it has copied the command's output (seen: '' now and then)
+    const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: env(), stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    await new Promise((r) => p.once('exit', r));
+    p.stdin.end();
+    await new Promise((r) => (p.stdout.readableEnded ? r(null) : p.stdout.once('end', r)));
     expect(out).toContain('30 100');
   });
 });

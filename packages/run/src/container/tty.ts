@@ -6,7 +6,7 @@
  * its own terminal (raw mode, so Ctrl-C/Ctrl-D reach the container's line
  * discipline as with `docker run -it`) and passes window size changes on.
  */
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, readSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { openPty, setWinsize, type Step } from '@boxkit/native';
 
@@ -60,6 +60,8 @@ export function relay(t: Tty, done: Promise<unknown>): void {
   };
   process.stdout.on('resize', resize);
   void done.then(() => {
+    out.pause();
+    drain(t.master);
     if (raw) stdin.setRawMode(false);
     stdin.off('data', write);
     stdin.pause();
@@ -72,3 +74,29 @@ export function relay(t: Tty, done: Promise<unknown>): void {
     }
   });
 }
+
+/**
+ * Copy what the container wrote before it exited and the stream has not read
+ * yet. The kernel moves pty data to the master side in a worker, so right
+ * after the exit a read can find nothing (EAGAIN) although output is on its
+ * way (seen: `run -it -- stty size` printing nothing now and then); EIO says
+ * the slave side is closed and everything has been read.
+ */
+function drain(master: number): void {
+  const buf = Buffer.alloc(65536);
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; waited < 500; ) {
+    let n: number;
+    try {
+      n = readSync(master, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return; // EIO: all read
+      Atomics.wait(nap, 0, 0, 2);
+      waited += 2;
+      continue;
+    }
+    if (n <= 0) return;
+    process.stdout.write(Buffer.from(buf.subarray(0, n)));
+  }
+}
+
