@@ -30,6 +30,38 @@ stats() { sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%d %.1f %d %d\n", s, s/N
 check_ping() { ip netns exec c1 busybox ping -c1 -W2 "$1" >/dev/null || { echo "netsetup bench: c1 cannot reach $1 ($2)" >&2; exit 1; }; }
 veths() { ip -o link show type veth | wc -l; }
 
+# --- single: one attach and one detach, hyperfine, side by side with CNI ------
+# `bench/netsetup.sh single`: each timed run starts from the other state (the
+# prepare step detaches before an attach, attaches before a detach).
+if [ "${1:-}" = single ]; then
+  for c in c1 c2; do ip netns add $c; ip -n $c link set lo up; done
+  $NSB bridge nsbr 10.20.0.1/16 >/dev/null
+  cat >"$W/cni.json" <<JSON
+{"cniVersion":"1.0.0","name":"anchor","type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,
+ "ipam":{"type":"host-local","dataDir":"$W/ipam","ranges":[[{"subnet":"10.10.0.0/16","gateway":"10.10.0.1"}]],"routes":[{"dst":"0.0.0.0/0"}]}}
+JSON
+  # the plugin reads its config on stdin and its arguments from the environment: a
+  # two-line sh wrapper each (netsetup's bin is an sh stub too); its own netns c2 (both add a default route)
+  for c in ADD DEL; do
+    printf '#!/bin/sh\nCNI_COMMAND=%s CNI_CONTAINERID=cid1 CNI_NETNS=/run/netns/c2 CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni exec %s <%s >/dev/null\n' \
+      "$c" "$CNI" "$W/cni.json" >"$W/cni-$c"
+    chmod +x "$W/cni-$c"
+  done
+  printf '#!/bin/sh\n%s; exec %s\n' "$W/cni-DEL" "$W/cni-ADD" >"$W/cni-READD"; chmod +x "$W/cni-READD"   # ADD twice fails
+  printf '#!/bin/sh\nexec %s "$@" >/dev/null\n' "$REPO/$NSB" >"$W/ns"; chmod +x "$W/ns"
+  RUNS=${RUNS:-40}
+  hyperfine_table netsetup-single 0 -- -w 5 -r "$RUNS" \
+    -n 'node -e 0' --prepare true 'node -e 0' \
+    -n 'netsetup --version' --prepare true "$NSB --version" \
+    -n 'netsetup veth --netns c1 --bridge nsbr' --prepare "$W/ns down --netns c1" "$NSB veth --netns c1 --bridge nsbr" \
+    -n 'CNI bridge ADD' --prepare "$W/cni-DEL" "$W/cni-ADD" \
+    -n 'netsetup down --netns c1' --prepare "$W/ns veth --netns c1 --bridge nsbr" "$NSB down --netns c1" \
+    -n 'CNI bridge DEL' --prepare "$W/cni-READD" "$W/cni-DEL" \
+    | tee "$RESULTS/netsetup-single.md"
+  "$W/cni-DEL"; $NSB down --netns c1 >/dev/null; $NSB bridge rm nsbr >/dev/null; ip link del cni0 2>/dev/null || true
+  exit 0
+fi
+
 for i in $(seq 1 "$N"); do ip netns add "c$i"; ip -n "c$i" link set lo up; done
 declare -A ROW
 
