@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { spawn, CLONE, execStep, shellStatus, StepError, type Step } from '@boxkit/native';
 import { skipReason } from '../harness/index.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ALL = CLONE.NEWUSER | CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET;
@@ -112,6 +112,43 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
     } finally {
       await worker.terminate();
     }
+  });
+
+  it('a child without a user namespace is the small stage program, not a copy of Node; the fds its program names reach it', async () => {
+    // held at WAIT_SYNC: what the kernel shows of the child before it runs anything
+    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'tramp-'));
+    const file = join(dir, 'named');
+    writeFileSync(file, 'through the stage\n');
+    const fd = openSync(file, 'r'); // close-on-exec, as Node opens everything
+    const out = join(dir, 'out');
+    const steps: Step[] = [
+      { op: 'WAIT_SYNC' },
+      { op: 'DUP2', ints: [fd, 0] },
+      execStep(['/bin/sh', '-c', `cat >${out}; ls /proc/self/fd >>${out}`], { PATH: '/usr/bin:/bin' }),
+    ];
+    const staged = spawn({ flags: CLONE.NEWUTS, steps });
+    const forked = spawn({ flags: CLONE.NEWUSER, steps: [{ op: 'WAIT_SYNC' }, execStep(['/bin/true'], {})] });
+    try {
+      expect(readlinkSync(`/proc/${staged.pid}/exe`)).toMatch(/\/bk-stage$/);
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${staged.pid}/status`, 'utf8'))?.[1]);
+      const mineKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+      expect(rssKb).toBeLessThan(4096);
+      expect(mineKb).toBeGreaterThan(4 * rssKb);
+      // with a user namespace the child must run its steps itself (an exec before the uid map drops every capability)
+      expect(readlinkSync(`/proc/${forked.pid}/exe`)).toBe(readlinkSync('/proc/self/exe'));
+    } finally {
+      closeSync(fd);
+      staged.release();
+      forked.abort();
+    }
+    staged.confirmExec();
+    expect(await staged.wait()).toEqual({ code: 0 });
+    expect(await forked.wait()).toEqual({ code: 125 });
+    // the named fd became stdin; the stage's own descriptors were closed at the command's exec
+    const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+    expect(lines[0]).toBe('through the stage');
+    expect(lines).toEqual(expect.arrayContaining(['0', '1', '2']));
+    expect(lines).not.toContain(String(fd));
   });
 });
 
