@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { UsageError } from '@boxkit/common/errors';
+import { runLite } from '@boxkit/common/exec';
 import type { IdRange } from './spec.js';
 
 const MAX_ID = 0xfffffffe; // (uid_t)-1 is never valid
@@ -104,9 +105,8 @@ export async function writeMaps(pid: number, uidMap: IdRange[] | undefined, gidM
       writeFileSync(`/proc/${pid}/${file}`, mapText(ranges));
       return;
     }
-    const { run } = await import('@boxkit/common/exec');
     const args = [String(pid), ...ranges.flatMap((r) => [String(r.inner), String(r.outer), String(r.count)])];
-    await run(file === 'uid_map' ? 'newuidmap' : 'newgidmap', args);
+    await runLite(file === 'uid_map' ? 'newuidmap' : 'newgidmap', args);
   };
   if (uidMap) await write('uid_map', uidMap, uid);
   if (gidMap) await write('gid_map', gidMap, gid);
