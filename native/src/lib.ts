@@ -35,6 +35,11 @@ export function koffi(): Koffi {
   return (koffiMod = req()(koffiPath ?? 'koffi') as Koffi);
 }
 
+/** Has koffi been loaded by this process (so binding a function costs no load)? */
+export function koffiLoaded(): boolean {
+  return koffiMod !== undefined;
+}
+
 /**
  * Resolve koffi ahead of use (while a bin's startup snapshot is built), so
  * that the first koffi() loads it without walking node_modules or probing

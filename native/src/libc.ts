@@ -2,7 +2,7 @@
  * Typed libc bindings (koffi). Every call is synchronous, so koffi.errno() is
  * valid right after it; a -1 becomes a SysError naming the call and object.
  */
-import { koffi, libcFn } from './lib.js';
+import { koffi, koffiLoaded, libcFn } from './lib.js';
 import { SysError } from './errors.js';
 import { MNT } from './constants.js';
 
@@ -12,36 +12,47 @@ interface Libc {
   kill: Fn; prctl: Fn; waitpid: Fn; getpid: Fn; getuid: Fn; geteuid: Fn; getgid: Fn; execve: Fn;
   fcntl: Fn; signal: Fn; close_range: Fn; flock: Fn; syscall: Fn; open: Fn; close: Fn; mkfifo: Fn;
 }
-let libc: Libc | undefined;
+const PROTOS: Record<keyof Libc, string> = {
+  unshare: 'int unshare(int flags)',
+  setns: 'int setns(int fd, int nstype)',
+  sethostname: 'int sethostname(const char *name, size_t len)',
+  mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  umount2: 'int umount2(const char *target, int flags)',
+  chroot: 'int chroot(const char *path)',
+  chdir: 'int chdir(const char *path)',
+  kill: 'int kill(int pid, int sig)',
+  prctl: 'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
+  waitpid: 'int waitpid(int pid, _Out_ int *status, int options)',
+  getpid: 'int getpid()',
+  getuid: 'uint32_t getuid()',
+  geteuid: 'uint32_t geteuid()',
+  getgid: 'uint32_t getgid()',
+  execve: 'int execve(const char *path, const char **argv, const char **envp)',
+  fcntl: 'int fcntl(int fd, int cmd, ...)',
+  signal: 'void *signal(int sig, void *handler)',
+  close_range: 'int close_range(unsigned int first, unsigned int last, int flags)',
+  flock: 'int flock(int fd, int op)',
+  syscall: 'long syscall(long number, ...)',
+  open: 'int open(const char *path, int flags, ...)',
+  close: 'int close(int fd)',
+  mkfifo: 'int mkfifo(const char *path, uint32_t mode)',
+};
+
+// each function is bound on first use: koffi parses a prototype per binding,
+// and a hot path (ns-clone reaping its child) needs one or two of them
+const libc = {} as Libc;
+for (const [name, proto] of Object.entries(PROTOS)) {
+  Object.defineProperty(libc, name, {
+    configurable: true,
+    get() {
+      const fn = libcFn<Fn>(proto);
+      Object.defineProperty(libc, name, { value: fn });
+      return fn;
+    },
+  });
+}
 
 function lib(): Libc {
-  if (libc) return libc;
-  const f = (proto: string) => libcFn<Fn>(proto);
-  libc = {
-    unshare: f('int unshare(int flags)'),
-    setns: f('int setns(int fd, int nstype)'),
-    sethostname: f('int sethostname(const char *name, size_t len)'),
-    mount: f('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
-    umount2: f('int umount2(const char *target, int flags)'),
-    chroot: f('int chroot(const char *path)'),
-    chdir: f('int chdir(const char *path)'),
-    kill: f('int kill(int pid, int sig)'),
-    prctl: f('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)'),
-    waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
-    getpid: f('int getpid()'),
-    getuid: f('uint32_t getuid()'),
-    geteuid: f('uint32_t geteuid()'),
-    getgid: f('uint32_t getgid()'),
-    execve: f('int execve(const char *path, const char **argv, const char **envp)'),
-    fcntl: f('int fcntl(int fd, int cmd, ...)'),
-    signal: f('void *signal(int sig, void *handler)'),
-    close_range: f('int close_range(unsigned int first, unsigned int last, int flags)'),
-    flock: f('int flock(int fd, int op)'),
-    syscall: f('long syscall(long number, ...)'),
-    open: f('int open(const char *path, int flags, ...)'),
-    close: f('int close(int fd)'),
-    mkfifo: f('int mkfifo(const char *path, uint32_t mode)'),
-  };
   return libc;
 }
 
@@ -108,6 +119,16 @@ export function reapNoHang(pid: number): number | undefined {
   const st = [0];
   const rc = check(lib().waitpid(pid, st, 1 | 0x40000000), 'waitpid', String(pid));
   return rc === 0 ? undefined : (st[0] as number);
+}
+/**
+ * End the process now with `code`, without Node's exit: its teardown (joining
+ * the platform's threads, V8's heap) costs ~1 ms that a tool whose output
+ * went out synchronously does not need. Only once koffi is loaded anyway;
+ * otherwise process.exit().
+ */
+export function exitNow(code: number): never {
+  if (koffiLoaded()) libcFn<(c: number) => void>('void _exit(int)')(code);
+  process.exit(code);
 }
 export function getpid(): number {
   return lib().getpid();

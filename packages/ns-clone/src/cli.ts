@@ -10,7 +10,7 @@
 import { startupSnapshot } from 'node:v8';
 import { createRequire } from 'node:module';
 import { describeError, EXIT } from '@boxkit/common/errors';
-import { encodeProgram, preresolveTrampoline } from '@boxkit/native';
+import { encodeProgram, exitNow, preresolveTrampoline } from '@boxkit/native';
 import { fastParse, normalizeArgv } from './options.js';
 import { runCommand } from './commands/run.js';
 import { requestFromFlags } from './args.js';
@@ -31,8 +31,8 @@ async function fast(args: Record<string, unknown>): Promise<void> {
     if (d.hint) err(`hint: ${d.hint}`);
     if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) err(`${e.stack}`);
   }
-  // output went out synchronously (stdio.ts): nothing to drain
-  process.exit(code);
+  // output went out synchronously (stdio.ts): nothing to drain, no teardown needed
+  exitNow(code);
 }
 
 function toYargs(argv: string[]): void {
