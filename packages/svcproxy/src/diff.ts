@@ -52,7 +52,7 @@ export function diff(desired: Ruleset, current: Ruleset, existing?: Record<Table
 }
 
 export function isEmpty(d: Diff): boolean {
-  return TABLES.every((t) => !d[t].write.length && !d[t].remove.length && !d[t].hookAdd.length && !d[t].hookDel.length);
+  return TABLES.every((t) => !hasChange(d[t]));
 }
 
 export function chainsWritten(d: Diff): number {
@@ -66,27 +66,72 @@ export interface RestoreOptions {
    * sorted list (quadratic: 25 min for 60k chains). Resets nat counters.
    */
   zeroCounters?: boolean;
+  /** the `*nat` line was already sent (RestoreRun.openNat): always close the nat section, never open it */
+  natOpen?: boolean;
 }
 
-/** The iptables-restore --noflush text for a diff (one section per table that changes). */
-export function restoreText(d: Diff, opts: RestoreOptions = {}): string {
-  const out: string[] = [];
+const hasChange = (td: TableDiff): boolean => td.write.length + td.remove.length + td.hookAdd.length + td.hookDel.length > 0;
+
+/** How many lines restoreText() has (without building it). */
+export function restoreLines(d: Diff, opts: RestoreOptions = {}): number {
+  let n = 0;
   for (const t of TABLES) {
     const td = d[t];
-    if (!td.write.length && !td.remove.length && !td.hookAdd.length && !td.hookDel.length) continue;
-    out.push(`*${t}`);
-    if (t === 'nat' && opts.zeroCounters) out.push('-Z');
-    // stray hooks go first so the chains they jump to can be deleted below
-    for (const h of td.hookDel) out.push(`-D ${h.chain} ${h.spec}`);
-    // declaring a chain creates it, or flushes it when it exists
-    for (const w of td.write) out.push(`:${w.chain} - [0:0]`);
-    for (const c of td.remove) out.push(`:${c} - [0:0]`);
-    for (const w of td.write) for (const r of w.rules) out.push(`-A ${w.chain} ${r}`);
-    for (const h of td.hookAdd) out.push(`-I ${h.chain} 1 ${h.spec}`);
-    for (const c of td.remove) out.push(`-X ${c}`);
-    out.push('COMMIT');
+    if (!hasChange(td)) continue;
+    n += 2 + td.hookDel.length + td.write.length + 2 * td.remove.length + td.hookAdd.length;
+    for (const w of td.write) n += w.rules.length;
+    if (t === 'nat' && opts.zeroCounters) n++;
   }
-  return out.length ? `${out.join('\n')}\n` : '';
+  return n;
+}
+
+/** Chunks of about this many characters: one pipe write each, so the restore can parse while more is made. */
+const CHUNK = 64 * 1024;
+
+/**
+ * The iptables-restore --noflush text for a diff (one section per table
+ * that changes), in chunks: at 10k services it is 220k lines, better fed
+ * to iptables-restore as it is made than built as one string first.
+ */
+export function* restoreChunks(d: Diff, opts: RestoreOptions = {}): Generator<string> {
+  let buf = '';
+  for (const t of TABLES) {
+    const td = d[t];
+    const open = t === 'nat' && opts.natOpen;
+    if (!hasChange(td)) {
+      if (open) buf += 'COMMIT\n';
+      continue;
+    }
+    if (!open) buf += `*${t}\n`;
+    if (t === 'nat' && opts.zeroCounters) buf += '-Z\n';
+    // stray hooks go first so the chains they jump to can be deleted below
+    for (const h of td.hookDel) buf += `-D ${h.chain} ${h.spec}\n`;
+    // declaring a chain creates it, or flushes it when it exists
+    for (const w of td.write) {
+      buf += `:${w.chain} - [0:0]\n`;
+      if (buf.length > CHUNK) (yield buf, (buf = ''));
+    }
+    for (const c of td.remove) buf += `:${c} - [0:0]\n`;
+    for (const w of td.write) {
+      const head = `-A ${w.chain} `;
+      for (const r of w.rules) buf += `${head}${r}\n`;
+      if (buf.length > CHUNK) (yield buf, (buf = ''));
+    }
+    for (const h of td.hookAdd) buf += `-I ${h.chain} 1 ${h.spec}\n`;
+    for (const c of td.remove) {
+      buf += `-X ${c}\n`;
+      if (buf.length > CHUNK) (yield buf, (buf = ''));
+    }
+    buf += 'COMMIT\n';
+  }
+  if (buf) yield buf;
+}
+
+/** The iptables-restore --noflush text for a diff, as one string ('' when nothing changes). */
+export function restoreText(d: Diff, opts: RestoreOptions = {}): string {
+  let out = '';
+  for (const c of restoreChunks(d, { ...opts, natOpen: false })) out += c;
+  return out;
 }
 
 /** The same change as article-style `iptables -t nat -N/-A` commands. */

@@ -3,7 +3,7 @@
  * touches the kernel: a VIP is an IPv4 address, ports are 1-65535, a
  * NodePort sits in the node-port range, names and VIP:ports are unique.
  */
-import { UsageError } from '@boxkit/common';
+import { UsageError } from '@boxkit/common/errors';
 
 export type Protocol = 'tcp' | 'udp';
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];

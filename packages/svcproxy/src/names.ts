@@ -5,7 +5,7 @@
  * third of a full render), cut so the whole name stays within 28
  * characters (iptables' limit is 28 + NUL).
  */
-import { UsageError } from '@boxkit/common';
+import { UsageError } from '@boxkit/common/errors';
 import { endpointText, type Endpoint, type Service } from './model.js';
 
 export const DEFAULT_PREFIX = 'BKSVC';
@@ -22,39 +22,47 @@ export function checkPrefix(prefix: string): string {
   return prefix;
 }
 
-/** Three murmur3-style 32-bit lanes with different seeds: 96 bits, 80 of them used. */
-function hash96(key: string): number[] {
-  const out: number[] = [];
-  for (const seed of [0x9747b28c, 0x85ebca6b, 0xc2b2ae35]) {
-    let h = seed;
-    for (let i = 0; i < key.length; i++) {
-      let k = Math.imul(key.charCodeAt(i), 0xcc9e2d51);
-      k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-      h ^= k;
-      h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
-    }
-    h ^= key.length;
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    h ^= h >>> 16;
-    out.push((h >>> 24) & 255, (h >>> 16) & 255, (h >>> 8) & 255, h & 255);
-  }
-  return out;
+/**
+ * Three murmur3-style 32-bit lanes with different seeds: 96 bits, 80 of them
+ * used. The lanes run in one pass over the key (a full render hashes 60k
+ * keys at 10k services); the result is the same as three separate passes.
+ */
+const SEEDS = [0x9747b28c, 0x85ebca6b, 0xc2b2ae35] as const;
+
+function mix(h: number, c: number): number {
+  let k = Math.imul(c, 0xcc9e2d51);
+  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  h ^= k;
+  return (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
 }
 
-function base32(buf: readonly number[], n: number): string {
+function fmix(h: number, len: number): number {
+  h ^= len;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** base32 of the hash's first n*5 bits (n <= 16), lanes taken big-endian as one 96-bit string. */
+function hashB32(key: string, n: number): string {
+  let a: number = SEEDS[0], b: number = SEEDS[1], c: number = SEEDS[2];
+  for (let i = 0; i < key.length; i++) {
+    const ch = key.charCodeAt(i);
+    a = mix(a, ch);
+    b = mix(b, ch);
+    c = mix(c, ch);
+  }
+  const lanes = [fmix(a, key.length), fmix(b, key.length), fmix(c, key.length)];
   let out = '';
-  let bits = 0;
-  let acc = 0;
-  for (const byte of buf) {
-    acc = (acc << 8) | byte;
-    bits += 8;
-    while (bits >= 5 && out.length < n) {
-      out += B32[(acc >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    acc &= 0xff;
-    if (out.length >= n) break;
+  for (let i = 0; i < n; i++) {
+    // bits [5i, 5i+5) of the 96-bit value, possibly straddling two lanes
+    const bit = i * 5;
+    const lane = bit >>> 5;
+    const off = bit & 31;
+    let v: number;
+    if (off <= 27) v = (lanes[lane]! >>> (27 - off)) & 31;
+    else v = ((lanes[lane]! << (off - 27)) | (lanes[lane + 1]! >>> (59 - off))) & 31;
+    out += B32[v];
   }
   return out;
 }
@@ -75,7 +83,7 @@ export class Names {
     if (this.hashLen < MIN_HASH) throw new UsageError(`chain prefix '${prefix}' is too long`);
   }
   private hashed(kind: string, key: string): string {
-    return `${this.prefix}-${kind}-${base32(hash96(key), this.hashLen)}`;
+    return `${this.prefix}-${kind}-${hashB32(key, this.hashLen)}`;
   }
   /** One chain per service (its VIP:port and NodePort jump here). */
   svc(s: Service): string {

@@ -3,7 +3,7 @@
  * services or `{services: [...]}`. Every field is checked and unknown fields
  * are refused (a typo must not silently drop a NodePort).
  */
-import { UsageError } from '@boxkit/common';
+import { UsageError } from '@boxkit/common/errors';
 import {
   checkIPv4, checkName, checkPort, checkServices, DEFAULT_NODEPORT_RANGE, parseAffinity, parseHostPort, parseProtocol,
   type Endpoint, type PortRange, type Service,

@@ -3,7 +3,7 @@
  * changed only under a lock. The kernel stays the truth: a reconciling sync
  * reads iptables-save; the stored services are what a partial sync trusts.
  */
-import { atomicWrite, readJson, stateDir, withLock, removeFile } from '@boxkit/common';
+import { atomicWrite, readJson, stateDir, withLock, removeFile } from '@boxkit/common/state';
 import type { PortRange, Service } from './model.js';
 import type { Backend } from './backend.js';
 

@@ -7,8 +7,8 @@
  * to reconciling if the kernel refuses the change.
  */
 
-import { chooseBackend, restore, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
-import { chainsWritten, diff, explainLines, restoreText, type Diff } from './diff.js';
+import { chooseBackend, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
+import { chainsWritten, diff, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff } from './diff.js';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
@@ -39,7 +39,9 @@ export interface SyncResult {
   hooksAdded: number;
   hooksRemoved: number;
   zeroedCounters: boolean;
-  /** the iptables-restore --noflush input ('' when the kernel already matches) */
+  /** the kernel did not match: a restore was (or, dry run, would be) written */
+  changed: boolean;
+  /** the iptables-restore --noflush input ('' when the kernel already matches; made when first read) */
   restore: string;
   /** the same change as iptables -t TABLE -N/-A commands (dry runs only) */
   explain: string[];
@@ -77,20 +79,19 @@ export function scopeOf(before: readonly Service[], after: readonly Service[]): 
   return { names, buckets };
 }
 
-async function current(backend: Backend, names: Names, trusted: StoredState | undefined, scope?: Scope): Promise<{ rs: Ruleset; existing?: Record<'nat' | 'filter', Set<string>> }> {
-  if (trusted) {
-    const rs = render(names, trusted.services, scope);
-    rs.hooks = hooks(names);
-    return { rs };
-  }
-  const saved = parseSave(await saveTables(backend, TABLES), names);
-  return { rs: saved, existing: saved.allChains };
-}
-
 /** The wanted services, or a function of the stored ones (evaluated under the lock); null removes everything. */
-export type Wanted = readonly Service[] | null | ((stored: readonly Service[]) => readonly Service[] | null);
+export type Wanted = readonly Service[] | null | ((stored: readonly Service[]) => readonly Service[] | null | Promise<readonly Service[] | null>);
 
-/** Make the kernel hold exactly the wanted services (or nothing of ours at all for null). */
+/**
+ * Make the kernel hold exactly the wanted services (or nothing of ours at all for null).
+ *
+ * The kernel side starts first, so it runs while the change is computed:
+ * iptables-save (reconcile) and iptables-restore (legacy: its nat table is
+ * read from the kernel at once) are spawned before the wanted services are
+ * rendered, and the restore text is fed to iptables-restore as it is made.
+ * Nothing is committed until the last COMMIT line; any failure before it
+ * kills the restore, and a failure after it puts the stored services back.
+ */
 export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<SyncResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const names = new Names(prefix);
@@ -98,32 +99,57 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     const t0 = performance.now();
     const ms = () => `${Math.round(performance.now() - t0)} ms`;
     const state = loadState(prefix);
-    const services = typeof wanted === 'function' ? wanted(state?.services ?? []) : wanted;
     // auto sticks to the backend the services were written with
     const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
     const partial = !!opts.partial && !!state && state.backend === backend;
-    // a partial sync renders only what changed (both sides with the same scope)
-    const scope = partial && services ? scopeOf(state!.services, services) : undefined;
-    const desired = services ? render(names, services, scope) : emptyRuleset();
-    opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
     if (!partial) opts.trace?.(`${tool(backend, 'save')} -t nat; ${tool(backend, 'save')} -t filter`);
-    const cur = await current(backend, names, partial ? state : undefined, scope);
-    const d = diff(desired, cur.rs, cur.existing);
-    opts.trace?.(`# compared: ${ms()}`);
-    const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
-    const text = restoreText(d, { zeroCounters: zero });
-    const result = summary(d, { prefix, backend, partial, services, text, zero, dryRun: !!opts.dryRun });
-    if (opts.dryRun) return result;
-    if (zero) {
-      opts.warn?.(`warning: ${tool(backend, 'restore')} --noflush is slow with ${chainCount(d)} chains (a sorted-list insert per chain name in iptables 1.8); loading the nat table's chain cache at once with a leading -Z instead: nat rule counters were reset`);
-    }
-    if (backend === 'legacy' && (services?.length ?? 0) > LEGACY_BIG) {
-      opts.warn?.(`warning: iptables-legacy replaces the whole nat table in the kernel on every change: with ${services!.length} services each update costs seconds; the nft backend updates in place (--backend nft)`);
-    }
-    opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${text.split('\n').length - 1} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
+    const saving = partial ? undefined : saveTables(backend, TABLES);
+    saving?.catch(() => undefined); // awaited below; a failure before that must not be unhandled
+    const rr = opts.dryRun ? undefined : new RestoreRun(backend);
+    if (rr && backend === 'legacy') rr.openNat();
+    let committed = false;
     try {
+      const services = typeof wanted === 'function' ? await wanted(state?.services ?? []) : wanted;
+      // a partial sync renders only what changed (both sides with the same scope)
+      const scope = partial && services ? scopeOf(state!.services, services) : undefined;
+      const desired = services ? render(names, services, scope) : emptyRuleset();
+      opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
+      let cur: Ruleset;
+      let existing: Record<'nat' | 'filter', Set<string>> | undefined;
+      if (partial) {
+        cur = render(names, state!.services, scope);
+        cur.hooks = hooks(names);
+      } else {
+        const saved = parseSave(await saving!, names);
+        cur = saved;
+        existing = saved.allChains;
+      }
+      const d = diff(desired, cur, existing);
+      const remember = (r: SyncResult): SyncResult => {
+        if (services) {
+          saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services] });
+        } else dropState(prefix);
+        return r;
+      };
+      opts.trace?.(`# compared: ${ms()}`);
+      const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
+      const result = summary(d, { prefix, backend, partial, services, zero, dryRun: !!opts.dryRun });
+      if (!rr) return result;
+      if (zero) {
+        opts.warn?.(`warning: ${tool(backend, 'restore')} --noflush is slow with ${chainCount(d)} chains (a sorted-list insert per chain name in iptables 1.8); loading the nat table's chain cache at once with a leading -Z instead: nat rule counters were reset`);
+      }
+      if (backend === 'legacy' && (services?.length ?? 0) > LEGACY_BIG) {
+        opts.warn?.(`warning: iptables-legacy replaces the whole nat table in the kernel on every change: with ${services!.length} services each update costs seconds; the nft backend updates in place (--backend nft)`);
+      }
       try {
-        await restore(backend, text);
+        // nothing to change: the restore is killed before it got any COMMIT
+        if (isEmpty(d)) await rr.abort();
+        else {
+          opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
+          for (const chunk of restoreChunks(d, { zeroCounters: zero, natOpen: rr.natOpen })) await rr.write(chunk);
+          committed = true; // from here on, a failure may have changed a table
+          await rr.finish();
+        }
       } catch (e) {
         if (!partial) throw e;
         // the kernel is not what we last wrote (someone changed it): reconcile the whole set against it
@@ -131,20 +157,17 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         const saved = parseSave(await saveTables(backend, TABLES), names);
         const d2 = diff(services ? render(names, services) : emptyRuleset(), saved, saved.allChains);
         const z2 = backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT;
-        const t2 = restoreText(d2, { zeroCounters: z2 });
-        await restore(backend, t2);
-        Object.assign(result, summary(d2, { prefix, backend, partial: false, services, text: t2, zero: z2, dryRun: false }));
+        await restore(backend, restoreText(d2, { zeroCounters: z2 }));
+        return remember(summary(d2, { prefix, backend, partial: false, services, zero: z2, dryRun: false }));
       }
+      opts.trace?.(`# restored: ${ms()}`);
+      return remember(result);
     } catch (e) {
+      if (rr && !committed) await rr.abort();
       // iptables-restore commits table by table: a failure in filter leaves nat changed. Put back what was there.
-      await restoreStored(backend, names, state).catch(() => undefined);
+      else if (rr) await restoreStored(backend, names, state).catch(() => undefined);
       throw e;
     }
-    opts.trace?.(`# restored: ${ms()}`);
-    if (services) {
-      saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services] });
-    } else dropState(prefix);
-    return result;
   };
   return opts.dryRun ? run() : locked(prefix, run);
 }
@@ -162,8 +185,9 @@ function chainCount(d: Diff): number {
 
 function summary(
   d: Diff,
-  x: { prefix: string; backend: Backend; partial: boolean; services: readonly Service[] | null; text: string; zero: boolean; dryRun: boolean },
+  x: { prefix: string; backend: Backend; partial: boolean; services: readonly Service[] | null; zero: boolean; dryRun: boolean },
 ): SyncResult {
+  let text: string | undefined;
   return {
     prefix: x.prefix,
     backend: x.backend,
@@ -174,7 +198,11 @@ function summary(
     hooksAdded: TABLES.reduce((n, t) => n + d[t].hookAdd.length, 0),
     hooksRemoved: TABLES.reduce((n, t) => n + d[t].hookDel.length, 0),
     zeroedCounters: x.zero,
-    restore: x.text,
+    changed: !isEmpty(d),
+    // the whole text only when someone reads it (a dry run prints it; a sync streams it instead)
+    get restore() {
+      return (text ??= restoreText(d, { zeroCounters: x.zero }));
+    },
     // only a dry run shows it: at 10k services it is another 220k strings
     explain: x.dryRun ? explainLines(d, x.backend === 'legacy' ? 'iptables-legacy' : 'iptables') : [],
     dryRun: x.dryRun,

@@ -1,3 +1,4 @@
+/** The yargs CLI: help, validation messages, anything the fast path in cli.ts declines. A bundle of its own (dist/wiring.cjs). */
 import { command, main } from '@boxkit/common';
 import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
@@ -21,7 +22,7 @@ function withSync<T>(y: Argv<T>, partial = false) {
     .option('nodeport-range', { type: 'string', default: '30000-32767', describe: 'allowed NodePorts' });
 }
 
-void main({
+export const yargsMain = (argv: string[]): Promise<never> => main({
   name: 'svcproxy',
   version: pkg.version,
   description: pkg.description,
@@ -79,4 +80,4 @@ void main({
       run: async (a) => (await import('./commands/flush.js')).flush(a),
     }),
   ],
-});
+}, argv);

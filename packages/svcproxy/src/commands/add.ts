@@ -1,4 +1,4 @@
-import type { CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
 import { addService } from '../index.js';
 import { toService } from '../spec.js';
 import { parseRange } from '../model.js';

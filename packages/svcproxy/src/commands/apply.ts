@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { BoxkitError, UsageError, type CommonArgs } from '@boxkit/common';
-import { parseRange } from '../model.js';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
+import { parseRange, type Service } from '../model.js';
 import { parseDocument, toServices } from '../spec.js';
 import { sync } from '../sync.js';
 import { nodeportRangeOf, type SyncArgs } from './args.js';
@@ -19,12 +20,16 @@ export async function apply(a: SyncArgs & CommonArgs & { file: string }): Promis
   // yargs-parser reads a lone '-' as an empty flag name and hands the positional over as ''
   if (a.file === '') a.file = '-';
   const source = a.file === '-' ? 'stdin' : a.file;
-  let services;
-  try {
-    services = toServices(await parseDocument(readInput(a.file), source), parseRange(nodeportRangeOf(a)));
-  } catch (e) {
-    if (e instanceof BoxkitError && !e.message.startsWith(source)) throw new UsageError(`${source}: ${e.message}`, e.hint);
-    throw e;
-  }
-  return reportSync(a, await sync(services, syncOptions(a)), `apply ${source}`);
+  const range = parseRange(nodeportRangeOf(a));
+  // read and checked inside the sync, while iptables-save and iptables-restore start
+  // (bad input still fails before anything is committed)
+  const wanted = async (): Promise<Service[]> => {
+    try {
+      return toServices(await parseDocument(readInput(a.file), source), range);
+    } catch (e) {
+      if (e instanceof BoxkitError && !e.message.startsWith(source)) throw new UsageError(`${source}: ${e.message}`, e.hint);
+      throw e;
+    }
+  };
+  return reportSync(a, await sync(wanted, syncOptions(a)), `apply ${source}`);
 }

@@ -1,4 +1,4 @@
-import type { CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
 import { flushServices } from '../index.js';
 import type { TargetArgs } from './args.js';
 import { reportSync, syncOptions } from './report.js';

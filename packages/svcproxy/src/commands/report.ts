@@ -2,7 +2,8 @@
  * How a sync is shown: the restore text (--dry-run), iptables commands
  * (--explain), one JSON document (--json), or one human line.
  */
-import { printJson, printLines, warn, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { printJson, printLines, warn } from '@boxkit/common/output';
 import type { SyncOptions, SyncResult } from '../sync.js';
 import { parseRange } from '../model.js';
 import { nodeportRangeOf, type SyncArgs } from './args.js';
@@ -20,16 +21,18 @@ export function syncOptions(a: Partial<SyncArgs> & CommonArgs & { explain?: bool
 }
 
 export function reportSync(a: CommonArgs & { explain?: boolean }, r: SyncResult, what: string): number {
-  const changed = r.restore.length > 0;
-  const { restore, explain, ...summary } = r;
+  const changed = r.changed;
   if (a.json) {
-    printJson({ ...summary, changed, ...(r.dryRun ? { restore, explain } : {}) });
+    // field by field: r.restore is built only when read, and only a dry run shows it
+    const { prefix, backend, mode, services, chainsWritten, chainsRemoved, hooksAdded, hooksRemoved, zeroedCounters, dryRun } = r;
+    const doc = { prefix, backend, mode, services, chainsWritten, chainsRemoved, hooksAdded, hooksRemoved, zeroedCounters, dryRun, changed };
+    printJson(r.dryRun ? { ...doc, restore: r.restore, explain: r.explain } : doc);
     return 0;
   }
   if (r.dryRun) {
     if (!changed) process.stderr.write('svcproxy: nothing to change: the kernel already matches\n');
-    if (a.explain) printLines(explain);
-    else if (changed) process.stdout.write(restore);
+    if (a.explain) printLines(r.explain);
+    else if (changed) process.stdout.write(r.restore);
     return 0;
   }
   printLines([

@@ -1,4 +1,4 @@
-import type { CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
 import { removeServices } from '../index.js';
 import { checkName } from '../model.js';
 import type { SyncArgs } from './args.js';

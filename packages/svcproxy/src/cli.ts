@@ -1,0 +1,80 @@
+/**
+ * svcproxy's entry. The commands' ordinary flags are parsed by the small
+ * table below and run without yargs (about 25 ms of every start); help,
+ * --version and anything the table is unsure about go to the yargs CLI
+ * (wiring.ts, a bundle of its own: dist/wiring.cjs), which parses again and
+ * reports usage errors. This file is what the startup snapshot holds, and
+ * its pure code runs once while the snapshot is built so V8 keeps it
+ * compiled.
+ */
+import { startupSnapshot } from 'node:v8';
+import { createRequire } from 'node:module';
+import { describeError } from '@boxkit/common/errors';
+import { preresolveKoffi } from '@boxkit/native';
+import { parseDocument, toServices } from './spec.js';
+import { render } from './rules.js';
+import { diff, restoreText } from './diff.js';
+import { parseSave } from './saved.js';
+import { scopeOf } from './sync.js';
+import { Names } from './names.js';
+import { fastParse, type Command } from './fastargs.js';
+
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => (stream.writableLength ? stream.write('', () => resolve()) : resolve()));
+}
+
+async function fast(cmd: Command, args: Record<string, unknown>): Promise<void> {
+  let code: number;
+  try {
+    code = await cmd.run(args);
+  } catch (e) {
+    const d = describeError(e);
+    code = d.exitCode;
+    process.stderr.write(`svcproxy: ${d.message}\n`);
+    if (d.hint) process.stderr.write(`hint: ${d.hint}\n`);
+    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  }
+  await flushed(process.stdout);
+  await flushed(process.stderr);
+  process.exit(code);
+}
+
+function entry(argv: string[]): void {
+  const parsed = fastParse(argv);
+  if (parsed) {
+    void fast(parsed.cmd, parsed.args);
+    return;
+  }
+  // the bundle next to this one (dist/wiring.cjs), never inlined: it carries yargs
+  const w = createRequire(__filename)('./wiring.cjs') as { yargsMain(argv: string[]): Promise<never> };
+  void w.yargsMain(argv);
+}
+
+/** Run the pure part of a typical sync, so the snapshot keeps its code compiled. */
+async function warm(): Promise<void> {
+  fastParse(['apply', '--backend', 'nft', '--partial', 'f.json']);
+  fastParse(['add', 'web', '--vip', '10.96.0.1:80', '--endpoint', '10.88.0.2:80', '--nodeport', '30001']);
+  const doc = {
+    services: Array.from({ length: 40 }, (_, i) => ({
+      name: `ns/svc-${i}`, vip: `10.96.${i >> 4}.${i + 1}:80`, endpoints: [`10.88.0.${i + 1}:8080`, { ip: '10.88.1.1', port: 8080 }],
+      ...(i % 4 ? {} : { nodePort: 30000 + i, affinity: 'clientip:60', protocol: 'udp' }),
+    })),
+  };
+  const before = toServices(await parseDocument(JSON.stringify(doc), 'warm'));
+  const after = before.map((s, i) => (i === 3 ? { ...s, endpoints: s.endpoints.slice(1) } : s));
+  const names = new Names('BKSVC');
+  const full = render(names, after);
+  const text = restoreText(diff(full, render(names, [])));
+  const saved = parseSave(text, names);
+  diff(full, saved, saved.allChains);
+  const scope = scopeOf(before, after);
+  diff(render(names, after, scope), render(names, before, scope));
+}
+
+// in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is
+// deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
+if (startupSnapshot?.isBuildingSnapshot()) {
+  preresolveKoffi();
+  void warm();
+  startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+} else entry(process.argv.slice(2));
