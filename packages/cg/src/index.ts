@@ -3,7 +3,7 @@
  * limits, make a group in every hierarchy its controllers live in, put
  * processes in it, read its accounting, freeze it, remove it.
  */
-import { applyPlan, shellQuote, type PlanStep } from '@boxkit/common';
+import { applyPlan, shellQuote, undoAll, type PlanStep } from '@boxkit/common';
 import { resolveGroup, type Group, type GroupOptions } from './group.js';
 import { planCreate } from './create.js';
 import { checkPids, planAttach, planFreeze, planRemove, type RemoveOptions } from './membership.js';
@@ -41,11 +41,25 @@ export async function createGroup(
   return group;
 }
 
-/** Move processes into the group in every hierarchy (all or nothing). */
+/**
+ * Move processes into the group in every hierarchy (all or nothing). The
+ * writes are issued together: on cgroup v1 the first move waits for an RCU
+ * grace period (cgroup_threadgroup_rwsem) and the others then pass without
+ * one, so the whole attach costs about one grace period, which the caller
+ * can overlap with other work while the returned promise is pending.
+ */
 export async function attach(group: Group, pids: number | readonly number[], opts: ApplyFlags = {}): Promise<void> {
   const list = typeof pids === 'number' ? [pids] : pids;
-  if (!opts.dryRun) checkPids(list);
-  await applyPlan(planAttach(group, list), opts);
+  if (opts.dryRun) return applyPlan(planAttach(group, list), opts);
+  checkPids(list);
+  const steps = planAttach(group, list);
+  if (opts.verbose) for (const s of steps) (opts.print ?? ((l: string) => process.stderr.write(`+ ${l}\n`)))(s.shell);
+  const results = await Promise.allSettled(steps.map(async (s) => s.apply()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await undoAll(steps.filter((_, i) => results[i]!.status === 'fulfilled'));
+    throw failed.reason;
+  }
 }
 
 /** Remove the group everywhere; with kill/move, deal with the processes left first. Gone already: fine. */

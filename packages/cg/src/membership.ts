@@ -7,7 +7,7 @@ import { BoxkitError, UsageError, type PlanStep } from '@boxkit/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Group, GroupDir } from './group.js';
-import { readValue, rmdirStep, writeStep, writeValue } from './steps.js';
+import { readValue, rmdirStep, writeStep, writeValue, writeValueAsync } from './steps.js';
 import { FREEZER_V1 } from './drivers/v1.js';
 import { FREEZER_V2 } from './drivers/v2.js';
 
@@ -38,7 +38,11 @@ export function checkPids(pids: readonly number[]): void {
   for (const pid of pids) if (!existsSync(`/proc/${pid}`)) throw new UsageError(`no process with pid ${pid}`);
 }
 
-/** Steps that move each PID into the group in every hierarchy; undo moves it back. */
+/**
+ * Steps that move each PID into the group in every hierarchy; undo moves it
+ * back. Their writes run on libuv's pool (writeValueAsync), so the steps can
+ * also be applied all at once (see attach() in index.ts).
+ */
 export function planAttach(group: Group, pids: readonly number[]): PlanStep[] {
   const steps: PlanStep[] = [];
   for (const pid of pids) {
@@ -49,7 +53,8 @@ export function planAttach(group: Group, pids: readonly number[]): PlanStep[] {
       // checked by checkPids; a process that exits meanwhile fails its write with ESRCH
     }
     for (const d of group.dirs) {
-      const step = writeStep(join(d.path, 'cgroup.procs'), String(pid));
+      const file = join(d.path, 'cgroup.procs');
+      const step: PlanStep = { ...writeStep(file, String(pid)), apply: () => writeValueAsync(file, String(pid)) };
       const back = currentDir(pid, d, before);
       if (back && back !== d.path) step.undo = () => writeValue(join(back, 'cgroup.procs'), String(pid));
       steps.push(step);
