@@ -1,17 +1,22 @@
 /**
  * run's entry. The common case, `run [options] -- CMD`, is parsed by the
- * small table-driven parser in options.ts and starts without building the
- * yargs instance; help, subcommands and anything unusual go through the
- * yargs wiring in wiring.ts, built from the same table.
+ * small table-driven parser in options.ts and starts without yargs; help,
+ * subcommands and anything unusual go through the yargs wiring in
+ * wiring.ts (a bundle of its own: dist/wiring.cjs), built from the same
+ * table. This file is what the startup snapshot holds.
  */
 import { startupSnapshot } from 'node:v8';
+import { createRequire } from 'node:module';
 import { describeError, EXIT } from '@boxkit/common/errors';
 import { fastParse } from './options.js';
+import { mark } from './phases.js';
 // Imported here, not only lazily: built into the startup snapshot, these
-// modules (and the libraries they use: cg, netsetup, unionfs, common with
-// yargs) are initialized once at build time instead of on every start
-// (measured: ~100 ms of CPU, most of it yargs' string-width tables).
-import { runContainer } from './commands/run.js';
+// modules (and the libraries they use: cg, netsetup, unionfs, common) are
+// initialized once at build time instead of on every start.
+import { runContainer, toSpec } from './commands/run.js';
+import { encodeProgram, preresolveTrampoline } from '@boxkit/native';
+import { containerProgram } from './container/program.js';
+import { containerEnv } from './container/spec.js';
 import './container/create.js';
 import './container/lifecycle.js';
 import './container/teardown.js';
@@ -19,6 +24,7 @@ import './container/teardown.js';
 const SUBCOMMANDS = new Set(['rootfs', 'ps', 'ls', 'exec', 'logs', 'stop', 'rm', 'inspect', 'gc', 'start', '--help', '-h', 'help', '--version']);
 
 async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<void> {
+  mark('main');
   let code: number;
   try {
     code = await runContainer(args);
@@ -37,10 +43,29 @@ async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<vo
 function entry(argv: string[]): void {
   const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(argv);
   if (parsed && parsed['--']?.length && !parsed['--'].some((w) => w === undefined)) void fast(parsed);
-  else void import('./wiring.js').then((w) => w.yargsMain(argv));
+  // the bundle next to this one (dist/wiring.cjs), never inlined: it carries yargs
+  else (createRequire(__filename)('./wiring.cjs') as typeof import('./wiring.js')).yargsMain(argv);
+}
+
+/**
+ * While the snapshot is built: find koffi and the trampoline library (else
+ * the first native call resolves modules and probes the platform on every
+ * start: measured ~8 ms) and run the pure part of a typical start, so V8
+ * keeps that code compiled in the snapshot.
+ */
+function warm(): void {
+  const spec = toSpec(fastParse(['--rm', '--net', 'bridge', '--cpus', '0.5', '--memory', '32M', '--pids', '20', '--', '/bin/true'])!);
+  const steps = containerProgram({
+    root: '/nonexistent', hostname: 'warm', argv: spec.command, env: containerEnv(spec, 'warm'), workdir: spec.workdir,
+    uid: 0, gid: 0, groups: [], readOnly: false, privileged: false, init: false, cgroupns: true,
+  });
+  encodeProgram(steps);
+  preresolveTrampoline();
 }
 
 // built into a V8 startup snapshot (scripts/build-snapshot.mjs), the entry runs when the
 // blob is deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
-if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
-else entry(process.argv.slice(2));
+if (startupSnapshot?.isBuildingSnapshot()) {
+  warm();
+  startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+} else entry(process.argv.slice(2));

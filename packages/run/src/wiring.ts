@@ -1,5 +1,5 @@
 /** The yargs wiring: help, validation and the subcommands. Loaded only when the fast path declines. */
-import { command, main } from '@boxkit/common';
+import { command, main } from '@boxkit/common/cli';
 import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
 import type { RunArgs } from './commands/run.js';

@@ -5,7 +5,7 @@
  * execs. Each piece is recorded as soon as it exists, so a failure undoes
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
-import { appendFileSync, closeSync, existsSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BoxkitError, Cleanup, EXIT, UsageError } from '@boxkit/common';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
@@ -20,6 +20,7 @@ import { attachCgroup, attachShell, cgroupShell, createCgroup, group, removeCgro
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
 import { netShell, setupNetwork, teardownNetwork } from './network.js';
+import { mark } from '../phases.js';
 
 export interface Started {
   rec: ContainerRecord;
@@ -52,12 +53,24 @@ export async function resolveLowers(spec: ContainerSpec): Promise<{ rootfs: stri
   return { rootfs, lowers: [...layers, rootfs], tars: [] };
 }
 
+/**
+ * The namespaces the child is cloned into. Not the mount namespace: the
+ * child unshares that itself once released (see containerProgram), so the
+ * union mounted while it waits is in its copy, and the mount can overlap
+ * the cgroup attach.
+ */
 export const NS_FLAGS = (spec: ContainerSpec): number =>
-  CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | (spec.net.mode === 'host' ? 0 : CLONE.NEWNET);
+  CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | (spec.net.mode === 'host' ? 0 : CLONE.NEWNET);
 
 export async function startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<Started> {
-  const trace = opts.verbose ? (opts.trace ?? ((l: string) => process.stderr.write(`+ ${l}\n`))) : () => {};
+  // lines are made only with -v: the union's needs a second plan of the mount
+  const print = opts.trace ?? ((l: string) => process.stderr.write(`+ ${l}\n`));
+  const trace = (line: () => string) => {
+    if (opts.verbose) print(line());
+  };
+  mark('start');
   const { rootfs, lowers, tars } = await resolveLowers(spec);
+  mark('lowers');
   const id = newId();
   const name = checkName(spec.name ?? defaultName(id));
   const hostname = spec.hostname ?? name;
@@ -79,25 +92,38 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     if (load(name)) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
     save(rec);
   });
+  mark('reserve');
   const undo = new Cleanup();
   undo.push(() => forget(name));
   undo.push(() => rmSync(containerData(id), { recursive: true, force: true }));
   let child: Child | undefined;
+  let attaching: Promise<unknown> | undefined;
   try {
     const union = { lowers, tars, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint };
-    trace(unionShell(union));
-    await mountUnion(union);
-    undo.push(() => unmountUnion(rec.mountpoint));
-    if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
-    writeIdentity(rec.mountpoint, hostname);
+    const mountRoot = async () => {
+      trace(() => unionShell(union));
+      await mountUnion(union);
+      undo.push(() => unmountUnion(rec.mountpoint));
+      if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
+      writeIdentity(rec.mountpoint, hostname);
+      mark('mount');
+    };
+    // Mounted after the clone, during the attach, unless: an image tarball's
+    // users are known once it is mounted (the program below needs them), or
+    // -v prints the steps, which then keep the order of the pipeline a user
+    // could run by hand (ns-clone makes the mount namespace at clone time).
+    const mountFirst = (tars.length > 0 && spec.user !== undefined) || opts.verbose === true;
+    if (mountFirst) await mountRoot();
 
-    trace(cgroupShell(cg));
+    trace(() => cgroupShell(cg));
     rec.cgroup = await createCgroup(cg);
     undo.push(() => removeCgroup(rec.cgroup));
+    mark('cgroup');
 
     let stdio: [number, number, number] | undefined;
     if (spec.detach) {
       rec.logs = { stdout: containerData(id, 'stdout.log'), stderr: containerData(id, 'stderr.log') };
+      mkdirSync(containerData(id), { recursive: true, mode: 0o755 });
       stdio = [openSync('/dev/null', 'r'), openSync(rec.logs.stdout, 'a', 0o640), openSync(rec.logs.stderr, 'a', 0o640)];
     }
     let tty: Tty | undefined;
@@ -119,12 +145,13 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       init: spec.init, cgroupns: true, ...(stdio ? { stdio } : {}),
       ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });
-    trace(`ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
+    trace(() => `ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
     try {
       child = spawn({ flags: NS_FLAGS(spec), steps, pdeathsig: spec.detach ? 0 : 9 });
     } finally {
       for (const fd of stdio ?? []) closeSync(fd);
     }
+    mark('clone');
     const c = child;
     undo.push(async () => {
       c.abort();
@@ -133,21 +160,32 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     rec.pid = c.pid;
     rec.pidStart = startTime(c.pid);
 
-    trace(attachShell(cg, String(c.pid)));
-    await attachCgroup(rec.cgroup, c.pid);
+    // The attach runs while this thread mounts the union and sets up the
+    // network: on cgroup v1 it mostly waits for an RCU grace period.
+    trace(() => attachShell(cg, String(c.pid)));
+    attaching = attachCgroup(rec.cgroup, c.pid);
+    attaching.catch(() => {}); // awaited below, also on failure
+    if (!mountFirst) await mountRoot();
     const netPlan = { spec, hostVeth };
-    for (const l of netShell(netPlan, String(c.pid))) trace(l);
+    if (opts.verbose) for (const l of netShell(netPlan, String(c.pid))) trace(() => l);
     undo.push(() => teardownNetwork(rec.net));
     rec.net = await setupNetwork(netPlan, c.pid);
     if (rec.net.ip) addHost(rec.mountpoint, rec.net.ip.split('/')[0]!, hostname);
+    mark('net');
+    const a = attaching;
+    attaching = undefined;
+    await a;
+    mark('attach');
     rec.status = 'running';
     rec.started = new Date().toISOString();
     save(rec);
+    mark('save');
 
-    trace(`ns-clone release ${c.pid}`);
+    trace(() => `ns-clone release ${c.pid}`);
     c.release();
     try {
       c.confirmExec();
+      mark('exec');
     } catch (e) {
       if (e instanceof StepError) {
         const what = e.stepName === 'exec' ? `${spec.command[0]}` : `container setup (${e.stepName}${e.object ? ` ${e.object}` : ''})`;
@@ -158,6 +196,8 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     undo.commit();
     return { rec, child: c, ...(tty ? { tty } : {}) };
   } catch (e) {
+    // no undo while a cgroup write is still in flight
+    await attaching?.catch(() => {});
     await undo.run();
     throw e;
   }

@@ -8,6 +8,7 @@ import { shellStatus, type Child } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import { isAlive, load, locked, save } from '../state/store.js';
 import { teardown } from './teardown.js';
+import { mark } from '../phases.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -33,6 +34,7 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
   };
   for (const s of FORWARDED) process.on(s, forward);
   const status = await child.wait();
+  mark('exited');
   for (const s of FORWARDED) process.off(s, forward);
   if (escalate) clearTimeout(escalate);
   const code = shellStatus(status);

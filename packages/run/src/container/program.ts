@@ -63,6 +63,9 @@ export function containerProgram(o: ProgramOptions): Step[] {
   if (o.stdio) o.stdio.forEach((fd, to) => steps.push({ op: 'DUP2', ints: [fd, to] }));
   if (o.tty) steps.push(...o.tty.steps);
   steps.push({ op: 'WAIT_SYNC' });
+  // the mount namespace is made now, not at clone: a copy of the host's as it
+  // is after the parent mounted the union while this child waited
+  steps.push({ op: 'UNSHARE', ints: [CLONE.NEWNS] });
   // after the parent attached the cgroup, so the namespace's root is the container's group
   if (o.cgroupns) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP], optional: true });
   steps.push(mount('', '/', '', MS.REC | MS.PRIVATE));

@@ -10,6 +10,7 @@ import { containerData, forget, isAlive } from '../state/store.js';
 import { removeCgroup } from './cgroup.js';
 import { teardownNetwork } from './network.js';
 import { unmountUnion } from './union.js';
+import { mark } from '../phases.js';
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -34,6 +35,7 @@ export async function killContainer(rec: ContainerRecord): Promise<void> {
 /** Remove everything of `rec`. */
 export async function teardown(rec: ContainerRecord): Promise<void> {
   await killContainer(rec);
+  mark('killed');
   const errors: unknown[] = [];
   const step = async (fn: () => void | Promise<void>) => {
     try {
@@ -43,9 +45,14 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
     }
   };
   await step(() => teardownNetwork(rec.net));
+  mark('t-net');
   await step(() => removeCgroup(rec.cgroup));
+  mark('t-cgroup');
   await step(() => unmountUnion(rec.mountpoint));
+  mark('t-umount');
   await step(() => rmSync(containerData(rec.id), { recursive: true, force: true }));
+  mark('t-rm');
   if (errors.length) throw errors[0];
   forget(rec.name);
+  mark('t-forget');
 }

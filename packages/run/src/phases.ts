@@ -1,0 +1,15 @@
+/**
+ * BOXKIT_PHASES=1: one line on stderr at exit with the time (ms since the
+ * process started, performance.now()) at which each phase of a start ended.
+ * How the time of `run --rm -- /bin/true` is accounted for (bench/run.sh).
+ */
+const marks: [string, number][] = [];
+let on: boolean | undefined;
+
+export function mark(name: string): void {
+  on ??= process.env.BOXKIT_PHASES === '1';
+  if (!on) return;
+  if (!marks.length) process.once('exit', () => process.stderr.write(`phases: ${marks.map(([n, t]) => `${n}=${t.toFixed(1)}`).join(' ')}\n`));
+  marks.push([name, performance.now()]);
+}
+
