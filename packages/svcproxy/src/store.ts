@@ -13,6 +13,8 @@ export interface StoredState {
   backend: Backend;
   nodePortRange?: PortRange;
   services: Service[];
+  /** each service's entry in the applied file as JSON, in order (apply reuses the checked service of an identical entry); only from apply */
+  raw?: string[];
 }
 
 export const statePath = (prefix: string): string => stateDir('svcproxy', `${prefix}.json`);

@@ -80,7 +80,9 @@ export function scopeOf(before: readonly Service[], after: readonly Service[]): 
 }
 
 /** The wanted services, or a function of the stored ones (evaluated under the lock); null removes everything. */
-export type Wanted = readonly Service[] | null | ((stored: readonly Service[]) => readonly Service[] | null | Promise<readonly Service[] | null>);
+export type Wanted = WantedList | ((stored: readonly Service[], state?: StoredState) => WantedList | Promise<WantedList>);
+/** Services, or services with their entries' JSON text (StoredState.raw). */
+export type WantedList = readonly Service[] | null | { services: readonly Service[]; raw: readonly string[] };
 
 /**
  * Make the kernel hold exactly the wanted services (or nothing of ours at all for null).
@@ -109,7 +111,9 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     if (rr && backend === 'legacy') rr.openNat();
     let committed = false;
     try {
-      const services = typeof wanted === 'function' ? await wanted(state?.services ?? []) : wanted;
+      const w = typeof wanted === 'function' ? await wanted(state?.services ?? [], state) : wanted;
+      const services = w === null || Array.isArray(w) ? (w as readonly Service[] | null) : (w as { services: readonly Service[] }).services;
+      const raw = w === null || Array.isArray(w) ? undefined : (w as { raw: readonly string[] }).raw;
       // a partial sync renders only what changed (both sides with the same scope)
       const scope = partial && services ? scopeOf(state!.services, services) : undefined;
       const desired = services ? render(names, services, scope) : emptyRuleset();
@@ -127,7 +131,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       const d = diff(desired, cur, existing);
       const remember = (r: SyncResult): SyncResult => {
         if (services) {
-          saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services] });
+          saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services], ...(raw ? { raw: [...raw] } : {}) });
         } else dropState(prefix);
         return r;
       };
