@@ -7,3 +7,4 @@ export * from './trampoline.js';
 export { koffi, trampolinePath, preresolveKoffi } from './lib.js';
 export * from './xattr.js';
 export * from './pty.js';
+export * from './netlink.js';

@@ -6,7 +6,8 @@
  * Host-side names are derived from the namespace's inode and the interface
  * name, so concurrent calls never collide and a repeated call finds its link.
  */
-import { BoxkitError, UsageError, validateIfName } from '@boxkit/common';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
+import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, parseCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
 import { hashHex } from './hash.js';

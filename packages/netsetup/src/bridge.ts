@@ -3,7 +3,8 @@
  * set mydocker up; ip address add 10.10.15.1/24 dev mydocker`, made
  * idempotent: only the missing parts are planned.
  */
-import { BoxkitError, validateIfName } from '@boxkit/common';
+import { BoxkitError } from '@boxkit/common/errors';
+import { validateIfName } from '@boxkit/common/validate';
 import { formatCidr, parseCidr } from './cidr.js';
 import { linkAddrs, listLinks } from './kernel.js';
 import { execute, renderOps, type ExecOptions, type Op } from './ops.js';

@@ -2,7 +2,7 @@
  * IPv4 addresses and prefixes as numbers: parsing, containment and the host
  * range IPAM hands out. IPv6 is not handled (the article's network is v4).
  */
-import { UsageError } from '@boxkit/common';
+import { UsageError } from '@boxkit/common/errors';
 
 export interface Cidr {
   /** the address as written (10.10.15.1 in 10.10.15.1/24) */

@@ -6,7 +6,7 @@
  * undefined and goes to the yargs CLI, which reports it properly.
  */
 import { parseArgs } from 'node:util';
-import { describeError } from '@boxkit/common';
+import { describeError } from '@boxkit/common/errors';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 const common: Record<string, Opt> = { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } };

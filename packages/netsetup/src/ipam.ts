@@ -5,7 +5,7 @@
  * once) take distinct addresses without a lock; explicit addresses are
  * leased the same way, so a second container with one is refused.
  */
-import { BoxkitError, UsageError } from '@boxkit/common';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { hosts, parseCidr } from './cidr.js';
 import { claimLease, leasedIps, leaseHolder } from './store.js';
 import type { NetState } from './state.js';

@@ -4,7 +4,7 @@
  * (always starting with "boxkit "), so removal deletes exactly the rules a
  * command made, in whatever form iptables-save prints them back.
  */
-import { runLite as run } from '@boxkit/common';
+import { runLite as run } from '@boxkit/common/exec';
 import type { Op } from './ops.js';
 
 export interface SavedRule {

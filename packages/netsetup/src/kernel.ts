@@ -3,7 +3,9 @@
  * namespaces) through `ip -j`, so plans only contain what is missing.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { runLite as run, UsageError, validateName, validatePid } from '@boxkit/common';
+import { UsageError } from '@boxkit/common/errors';
+import { runLite as run } from '@boxkit/common/exec';
+import { validateName, validatePid } from '@boxkit/common/validate';
 import type { NsRef } from './ops.js';
 
 export const NETNS_DIR = '/run/netns';

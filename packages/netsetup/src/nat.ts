@@ -7,7 +7,7 @@
  * one commented POSTROUTING jump, so it can be found, repeated and removed.
  */
 import { readFileSync } from 'node:fs';
-import { validateIfName } from '@boxkit/common';
+import { validateIfName } from '@boxkit/common/validate';
 import { netString, parseCidr } from './cidr.js';
 import { hashHex } from './hash.js';
 import { deleteRules, hasComment, nat, readNat } from './iptables.js';

@@ -4,7 +4,7 @@
  * exec` works on them. add is idempotent and brings `lo` up; rm also
  * removes the attachments made into that namespace and succeeds when gone.
  */
-import { validateName } from '@boxkit/common';
+import { validateName } from '@boxkit/common/validate';
 import { detachMany, type Detached } from './detach.js';
 import { namedNetns, nsInode } from './kernel.js';
 import { execute, type ExecOptions, type Op } from './ops.js';

@@ -2,11 +2,13 @@
  * The plan: a list of typed operations. Each renders as the article-style
  * shell line (`ip link add ...`, `ip netns exec ns1 ip addr add ...`,
  * `iptables -t nat -A ...`, `sysctl -w ...`); execution batches them so an
- * invocation costs a handful of processes: one `ip -batch -` for the host,
- * one per container namespace, one `iptables-restore --noflush`.
+ * invocation costs a handful of processes at most: `ip` commands become
+ * rtnetlink requests made from this process (netlink.ts; `ip -batch -` for
+ * forms it does not know), iptables lines one `iptables-restore --noflush`.
  */
 import { writeFileSync } from 'node:fs';
-import { runLite as run, shellQuote } from '@boxkit/common';
+import { runLite as run, shellQuote } from '@boxkit/common/exec';
+import { applyNetlink } from './netlink.js';
 
 /** A network namespace by name (/run/netns/NAME) or by a process in it. */
 export type NsRef = { netns: string } | { pid: number };
@@ -97,6 +99,9 @@ async function pool<T>(items: readonly T[], limit: number, fn: (t: T) => Promise
 }
 
 async function runStage(st: Stage): Promise<void> {
+  if ((st.kind as string) === 'ip' || (st.kind as string) === 'ipns') {
+    if (applyNetlink(st.ops as Extract<Op, { kind: 'ip' }>[], renderOp)) return;
+  }
   switch (st.kind as string) {
     case 'ip':
       await run('ip', ['-batch', '-'], { input: st.ops.map((o) => shellQuote((o as { args: string[] }).args)).join('\n') + '\n' });

@@ -6,7 +6,7 @@
  * localhost clients (with route_localnet on the bridge) and containers on
  * the same bridge reaching a published port (hairpin).
  */
-import { BoxkitError, UsageError } from '@boxkit/common';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { contains, netString, parseCidr, parseIp } from './cidr.js';
 import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';

@@ -2,7 +2,7 @@
  * The `netsetup ...` command lines equivalent to library calls, for `run
  * --dry-run` to print its pipeline as tool commands.
  */
-import { shellQuote } from '@boxkit/common';
+import { shellQuote } from '@boxkit/common/exec';
 import type { AttachSpec } from './attach.js';
 import type { DetachTarget } from './detach.js';
 import { publishString, type PublishSpec } from './publish.js';

@@ -4,7 +4,8 @@
  * add uses `ip route replace` (idempotent) and turns on ip_forward, as a
  * node forwarding for its containers needs; rm succeeds when it is gone.
  */
-import { runLite as run, validateIfName } from '@boxkit/common';
+import { runLite as run } from '@boxkit/common/exec';
+import { validateIfName } from '@boxkit/common/validate';
 import { netString, parseCidr, parseIp } from './cidr.js';
 import { ipForwardOn } from './nat.js';
 import { execute, type ExecOptions, type Op } from './ops.js';

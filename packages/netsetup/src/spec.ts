@@ -2,7 +2,7 @@
  * What one attachment asks for: the `veth` flags, or one JSON line of
  * `veth -` with the same field names.
  */
-import { UsageError } from '@boxkit/common';
+import { UsageError } from '@boxkit/common/errors';
 
 /** One attachment, as given on the command line or as a JSON line of `veth -`. */
 export interface AttachSpec {

@@ -5,7 +5,7 @@
  * leases in files of their own, claimed without a lock (store.ts), so the
  * per-container path (`veth`, `down`) stays cheap.
  */
-import { readJson, stateDir, withLock, writeJson } from '@boxkit/common';
+import { readJson, stateDir, withLock, writeJson } from '@boxkit/common/state';
 
 export interface BridgeRecord {
   name: string;

@@ -9,7 +9,7 @@
  */
 import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateDir } from '@boxkit/common';
+import { stateDir } from '@boxkit/common/state';
 import { parseCidr, type Cidr } from './cidr.js';
 import type { AttachmentRecord } from './state.js';
 

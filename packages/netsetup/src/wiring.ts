@@ -1,12 +1,12 @@
 /**
- * netsetup's command line: yargs wiring only; each command's code is loaded
- * when it runs. `veth` and `down` with ordinary flags take a fast path
- * without yargs (fast.ts): they are what a runtime calls per container.
+ * The yargs wiring: help, validation and every command. A bundle of its own
+ * (dist/wiring.cjs) with a startup snapshot of its own (dist/wiring.blob):
+ * the bin starts it for every command but `veth` and `down`, and the fast
+ * path (cli.ts) loads it when its parser declines.
  */
 import { startupSnapshot } from 'node:v8';
 import { command, main, type ToolSpec } from '@boxkit/common';
 import pkg from '../package.json' with { type: 'json' };
-import { fastParse, runFast } from './fast.js';
 
 const dryRunNote = 'print the equivalent ip/iptables commands and change nothing';
 
@@ -125,13 +125,9 @@ const tool: ToolSpec = {
   ],
 };
 
-function entry(argv: string[]): void {
-  const fast = fastParse(argv);
-  if (fast) void runFast(fast);
-  else void main(tool, argv);
+export function yargsMain(argv: string[]): Promise<never> {
+  return main(tool, argv);
 }
 
-// in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is
-// deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
-if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
-else entry(process.argv.slice(2));
+// building dist/wiring.blob: main() registers itself to run when the blob is deserialized
+if (startupSnapshot?.isBuildingSnapshot()) void main(tool);

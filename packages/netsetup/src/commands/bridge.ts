@@ -1,4 +1,6 @@
-import { report, UsageError, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
+import { report } from '@boxkit/common/output';
 import { ensureBridge, removeBridge } from '../bridge.js';
 
 export async function bridgeCommand(a: CommonArgs & { name: string; cidr?: string }): Promise<number> {

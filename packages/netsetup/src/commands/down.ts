@@ -1,4 +1,8 @@
-import { readStdin, report, UsageError, validatePid, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
+import { report } from '@boxkit/common/output';
+import { readStdin } from '@boxkit/common/stdin';
+import { validatePid } from '@boxkit/common/validate';
 import { detachMany, type DetachTarget } from '../detach.js';
 
 interface DownArgs extends CommonArgs {

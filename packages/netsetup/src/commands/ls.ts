@@ -1,4 +1,5 @@
-import { report, table, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { report, table } from '@boxkit/common/output';
 import { list } from '../list.js';
 
 export async function lsCommand(a: CommonArgs): Promise<number> {

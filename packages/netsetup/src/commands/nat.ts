@@ -1,4 +1,6 @@
-import { report, UsageError, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
+import { report } from '@boxkit/common/output';
 import { ensureNat, removeNat } from '../nat.js';
 
 export async function natCommand(a: CommonArgs & { cidr: string; rm?: string; outIf?: string }): Promise<number> {

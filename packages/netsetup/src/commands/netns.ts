@@ -1,4 +1,6 @@
-import { report, table, UsageError, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
+import { report, table } from '@boxkit/common/output';
 import { addNetns, listNetns, removeNetns } from '../netns.js';
 
 export async function netnsCommand(a: CommonArgs & { action: string; name?: string }): Promise<number> {

@@ -1,4 +1,6 @@
-import { report, UsageError, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
+import { report } from '@boxkit/common/output';
 import { parsePublish, publish, unpublish } from '../publish.js';
 
 export async function publishCommand(a: CommonArgs & { spec: string; rm?: string; hostIp?: string }): Promise<number> {

@@ -1,4 +1,6 @@
-import { report, UsageError, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
+import { report } from '@boxkit/common/output';
 import { addRoute, removeRoute } from '../route.js';
 
 export async function routeCommand(a: CommonArgs & { action: string; cidr: string; via: string; gw: string; dev?: string }): Promise<number> {

@@ -1,4 +1,7 @@
-import { readStdin, report, UsageError, type CommonArgs } from '@boxkit/common';
+import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
+import { report } from '@boxkit/common/output';
+import { readStdin } from '@boxkit/common/stdin';
 import { attachMany, parseSpecLine, type AttachSpec, type Attachment } from '../attach.js';
 
 interface VethArgs extends CommonArgs {
