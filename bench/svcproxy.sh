@@ -17,7 +17,7 @@ unset NODE_EXTRA_CA_CERTS
 NS=("${@:-1000 10000}"); read -r -a NS <<<"${NS[*]}"
 W=$(mktemp -d /tmp/boxkit-bench-svcproxy.XXXXXX); trap 'rm -rf "$W"' EXIT
 export BOXKIT_STATE_DIR=$W/state
-SP=(packages/svcproxy/bin/svcproxy.cjs)   # as users run it: sh stub -> node with the V8 startup snapshot
+SP=("${SVCPROXY_BIN:-packages/svcproxy/bin/svcproxy.cjs}")   # as users run it: sh stub -> node with the V8 startup snapshot (SVCPROXY_BIN: another build, for A/B)
 UPD_RUNS=${UPD_RUNS:-3}
 
 # --- generators (one Node process writes every payload) ---------------------
