@@ -15,7 +15,7 @@ export { resolveGroup, dirOf, DEFAULT_GROUP, BOXKIT_SUBTREE, ALL_CONTROLLERS, ty
 export { detectLayout, hostLayout, type Layout, type Hierarchy, type Controller } from './layout.js';
 export { SETTINGS, writesFor, controllersFor, sharesToWeight, weightToShares, type Limits, type IoLimit, type Write } from './settings.js';
 export { planCreate, checkSupported } from './create.js';
-export { planAttach, planFreeze, planRemove, groupPids, procsOf, checkPids, type RemoveOptions } from './membership.js';
+export { planAttach, planFreeze, planRemove, groupPids, procsOf, checkPids, selfAttachWrites, type RemoveOptions } from './membership.js';
 export { groupStats, cpuCores, type GroupStats } from './stats.js';
 export { parseSize, parseCpuList, expandCpuList, formatSize } from './values.js';
 

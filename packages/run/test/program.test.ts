@@ -35,12 +35,27 @@ describe('run: the container program', () => {
     expect(capMask(DEFAULT_CAPS)).toBe(0xa80425fbn);
   });
 
+  it('moves itself into its cgroup first, and makes its mount namespace only once released', () => {
+    const join = [{ file: '/sys/fs/cgroup/pids/boxkit/web/tasks', value: '0' }];
+    const steps = containerProgram({ ...opts, joinCgroup: join });
+    expect(steps[0]).toEqual({ op: 'WRITE_FILE', strs: ['/sys/fs/cgroup/pids/boxkit/web/tasks', '0'] });
+    const ops = steps.map((s) => s.op);
+    const unshares = steps.filter((s) => s.op === 'UNSHARE').map((s) => s.ints![0]);
+    expect(unshares[0]).toBe(0x20000); // CLONE_NEWNS
+    expect(ops.indexOf('UNSHARE')).toBe(ops.indexOf('WAIT_SYNC') + 1);
+    expect(ops.indexOf('MOUNT')).toBeGreaterThan(ops.indexOf('UNSHARE'));
+  });
+
   it('exec joins the namespaces with mnt last, then forks into the PID namespace', () => {
     const steps = execProgram(42, ['ps'], { env: {}, workdir: '/', privileged: false, detach: false });
     const joins = steps.filter((s) => s.op === 'SETNS').map((s) => s.strs![0]);
     expect(joins.at(-1)).toBe('/proc/42/ns/mnt');
     expect(joins).toContain('/proc/42/ns/pid');
     expect(steps.map((s) => s.op).indexOf('SUPERVISE')).toBeGreaterThan(steps.map((s) => s.op).lastIndexOf('SETNS'));
+    const g = { name: 'web', parent: 'root', paths: {}, dirs: [{ version: 1 as const, mount: '/sys/fs/cgroup/pids', path: '/sys/fs/cgroup/pids/boxkit/web', base: '/sys/fs/cgroup/pids/boxkit', controllers: ['pids' as const] }] };
+    const joined = execProgram(42, ['ps'], { env: {}, workdir: '/', privileged: false, detach: false }, g);
+    expect(joined[0]).toEqual({ op: 'WRITE_FILE', strs: ['/sys/fs/cgroup/pids/boxkit/web/tasks', '0'] });
+    expect(joined[1]!.op).toBe('WAIT_SYNC');
   });
 
   it('reads the libraries out of ldd output, the loader included', () => {

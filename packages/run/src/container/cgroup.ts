@@ -5,7 +5,7 @@
  * /docker; `self` nests it under the caller's own cgroup, as tests do).
  */
 import { shellQuote } from '@boxkit/common';
-import { attach, createGroup, limitArgs, limitControllers, removeGroup, resolveGroup, type Controller, type Group } from '@boxkit/cg';
+import { createGroup, limitArgs, limitControllers, removeGroup, resolveGroup, selfAttachWrites, type Controller, type Group } from '@boxkit/cg';
 import type { Limits } from './spec.js';
 
 export interface CgroupPlan {
@@ -47,8 +47,13 @@ export async function createCgroup(c: CgroupPlan): Promise<Group> {
   return createGroup(c.name, c.limits, { parent: cgParent(c.parent), mode: 'create', controllers: controllersOf(c.limits) });
 }
 
-export async function attachCgroup(g: Group, pid: number): Promise<void> {
-  await attach(g, pid);
+/**
+ * What a held trampoline child writes to move itself into the group (its
+ * program's first steps): the same result as `cg attach NAME PID` from
+ * outside, without the RCU grace period a v1 move from outside waits for.
+ */
+export function joinWrites(g: Group): { file: string; value: string }[] {
+  return selfAttachWrites(g);
 }
 
 /**

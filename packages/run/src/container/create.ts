@@ -16,7 +16,7 @@ import { ensureDefaultRootfs } from '../rootfs/default.js';
 import { containerEnv, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
-import { attachCgroup, attachShell, cgroupShell, createCgroup, group, removeCgroup } from './cgroup.js';
+import { attachShell, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
 import { netShell, setupNetwork, teardownNetwork } from './network.js';
@@ -97,7 +97,6 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   undo.push(() => forget(name));
   undo.push(() => rmSync(containerData(id), { recursive: true, force: true }));
   let child: Child | undefined;
-  let attaching: Promise<unknown> | undefined;
   try {
     const union = { lowers, tars, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint };
     const mountRoot = async () => {
@@ -142,7 +141,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     const steps = containerProgram({
       root: rec.mountpoint, hostname, argv: spec.command, env, workdir: spec.workdir,
       uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
-      init: spec.init, cgroupns: true, ...(stdio ? { stdio } : {}),
+      init: spec.init, cgroupns: true, joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
       ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });
     trace(() => `ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
@@ -160,11 +159,9 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     rec.pid = c.pid;
     rec.pidStart = startTime(c.pid);
 
-    // The attach runs while this thread mounts the union and sets up the
-    // network: on cgroup v1 it mostly waits for an RCU grace period.
+    // the child moves itself into the cgroup (its first steps) while this
+    // thread mounts the union and sets up the network
     trace(() => attachShell(cg, String(c.pid)));
-    attaching = attachCgroup(rec.cgroup, c.pid);
-    attaching.catch(() => {}); // awaited below, also on failure
     if (!mountFirst) await mountRoot();
     const netPlan = { spec, hostVeth };
     if (opts.verbose) for (const l of netShell(netPlan, String(c.pid))) trace(() => l);
@@ -172,10 +169,6 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     rec.net = await setupNetwork(netPlan, c.pid);
     if (rec.net.ip) addHost(rec.mountpoint, rec.net.ip.split('/')[0]!, hostname);
     mark('net');
-    const a = attaching;
-    attaching = undefined;
-    await a;
-    mark('attach');
     rec.status = 'running';
     rec.started = new Date().toISOString();
     save(rec);
@@ -196,8 +189,6 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     undo.commit();
     return { rec, child: c, ...(tty ? { tty } : {}) };
   } catch (e) {
-    // no undo while a cgroup write is still in flight
-    await attaching?.catch(() => {});
     await undo.run();
     throw e;
   }

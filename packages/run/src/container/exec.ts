@@ -1,13 +1,15 @@
 /**
  * `run exec`: a new process inside a running container. The trampoline
  * child joins each of PID 1's namespaces (mnt last: after it, /proc/PID
- * would name another process), is put in the container's cgroup while
- * held, then forks so the command lands in the container's PID namespace.
+ * would name another process), having first moved itself into the
+ * container's cgroup, then forks so the command lands in the container's
+ * PID namespace.
  */
 import { BoxkitError } from '@boxkit/common';
 import { NAMESPACES, StepError, execStep, spawn, type Child, type Step } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
-import { attachCgroup } from './cgroup.js';
+import type { Group } from '@boxkit/cg';
+import { joinWrites } from './cgroup.js';
 import { capMask, DEFAULT_CAPS } from './program.js';
 import { execFailureStatus } from './create.js';
 
@@ -20,8 +22,10 @@ export interface ExecOptions {
   detach: boolean;
 }
 
-export function execProgram(pid: number, argv: string[], o: ExecOptions): Step[] {
-  const steps: Step[] = [{ op: 'WAIT_SYNC' }];
+export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?: Group): Step[] {
+  // into the container's cgroup first, while the host's /sys/fs/cgroup is still in view
+  const steps: Step[] = (cgroup ? joinWrites(cgroup) : []).map((w) => ({ op: 'WRITE_FILE', strs: [w.file, w.value] }));
+  steps.push({ op: 'WAIT_SYNC' });
   for (const ns of JOIN_ORDER) {
     steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs: [`/proc/${pid}/ns/${NAMESPACES[ns].file}`], ...(ns === 'cgroup' ? { optional: true } : {}) });
   }
@@ -35,21 +39,15 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions): Step[]
 }
 
 export async function execInContainer(rec: ContainerRecord, argv: string[], o: ExecOptions): Promise<Child> {
-  const child = spawn({ flags: 0, steps: execProgram(rec.pid!, argv, o), pdeathsig: o.detach ? 0 : 9 });
-  try {
-    if (rec.cgroup) await attachCgroup(rec.cgroup, child.pid);
-  } catch (e) {
-    child.abort();
-    void child.wait();
-    throw e;
-  }
+  const child = spawn({ flags: 0, steps: execProgram(rec.pid!, argv, o, rec.cgroup), pdeathsig: o.detach ? 0 : 9 });
   child.release();
   try {
     child.confirmExec();
   } catch (e) {
     void child.wait();
     if (e instanceof StepError) {
-      throw new BoxkitError(e.code, `exec ${argv[0]}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e) });
+      const what = e.stepName === 'exec' ? `exec ${argv[0]}` : `exec: joining the container (${e.stepName}${e.object ? ` ${e.object}` : ''})`;
+      throw new BoxkitError(e.code, `${what}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e) });
     }
     throw e;
   }

@@ -1,7 +1,8 @@
 /**
  * The container's side of the setup, as a trampoline program (see
- * native/c/trampoline.c): wait until the parent has attached the cgroup and
- * the network, then build the filesystem view inside the union mount,
+ * native/c/trampoline.c): move itself into the container's cgroup, wait
+ * until the parent has mounted the union and attached the network, then
+ * build the filesystem view inside the union mount,
  * pivot_root into it, apply the security defaults and exec the command.
  * Defaults follow runc's default spec and docker's capability set.
  */
@@ -51,6 +52,8 @@ export interface ProgramOptions {
   cgroupns: boolean;
   /** steps that give the child its terminal (run before WAIT_SYNC), and the slave to show as /dev/console */
   tty?: { steps: Step[]; slave: string };
+  /** writes that move the child itself into the container's cgroup (cg's selfAttachWrites), made first */
+  joinCgroup?: { file: string; value: string }[];
 }
 
 const mount = (src: string, target: string, fstype: string, flags: number, data = '', optional = false): Step => ({
@@ -60,13 +63,16 @@ const mount = (src: string, target: string, fstype: string, flags: number, data 
 export function containerProgram(o: ProgramOptions): Step[] {
   const r = (p: string) => `${o.root}${p}`;
   const steps: Step[] = [];
+  // the child moves itself, while the parent mounts the union: a move of
+  // the writer's own thread skips the RCU grace period of a move from outside
+  for (const w of o.joinCgroup ?? []) steps.push({ op: 'WRITE_FILE', strs: [w.file, w.value] });
   if (o.stdio) o.stdio.forEach((fd, to) => steps.push({ op: 'DUP2', ints: [fd, to] }));
   if (o.tty) steps.push(...o.tty.steps);
   steps.push({ op: 'WAIT_SYNC' });
   // the mount namespace is made now, not at clone: a copy of the host's as it
   // is after the parent mounted the union while this child waited
   steps.push({ op: 'UNSHARE', ints: [CLONE.NEWNS] });
-  // after the parent attached the cgroup, so the namespace's root is the container's group
+  // after the child joined its cgroup, so the namespace's root is the container's group
   if (o.cgroupns) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP], optional: true });
   steps.push(mount('', '/', '', MS.REC | MS.PRIVATE));
   steps.push(mount('proc', r('/proc'), 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC));
