@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { describeError } from '@boxkit/common/errors';
+import { exitNow } from '@boxkit/native';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 const common: Record<string, Opt> = { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } };
@@ -63,5 +64,7 @@ export async function runFast(p: { cmd: 'veth' | 'down'; args: Record<string, un
     if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   }
   process.exitCode = code;
-  process.stdout.write('', () => process.exit(code));
+  // stdout and stderr are synchronous for files, pipes and terminals on Linux: once this
+  // empty write is through, everything is out and Node's teardown is not needed
+  process.stdout.write('', () => exitNow(code));
 }
