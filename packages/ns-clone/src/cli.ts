@@ -10,11 +10,13 @@
 import { startupSnapshot } from 'node:v8';
 import { createRequire } from 'node:module';
 import { describeError, EXIT } from '@boxkit/common/errors';
-import { encodeProgram, exitNow, preresolveTrampoline } from '@boxkit/native';
+import { decodeStatus, encodeProgram, exitNow, preresolveTrampoline, shellStatus } from '@boxkit/native';
 import { fastParse, normalizeArgv } from './options.js';
 import { runCommand } from './commands/run.js';
 import { requestFromFlags } from './args.js';
 import { planContainer } from './plan.js';
+import { checkSpec } from './check.js';
+import { nsPaths } from './container.js';
 import { err } from './stdio.js';
 
 const SUBCOMMANDS = new Set(['enter', 'release']);
@@ -49,11 +51,18 @@ function entry(argv: string[]): void {
   else toYargs(normalized);
 }
 
-/** Run the pure part of a typical invocation, so the snapshot keeps its code compiled. */
+/**
+ * Run the side-effect-free part of a typical invocation, so the snapshot
+ * keeps its code compiled: each function left cold is parsed and compiled
+ * on every start (measured with --log-function-events: ~1.5 ms in all).
+ */
 function warm(): void {
   const argv = normalizeArgv(['--uts', '--ipc', '--pid', '--mount', '--net', '--hostname', 'h', '--', 'true']);
   const req = requestFromFlags(fastParse(argv)!);
+  checkSpec(req.spec, req.defaultShell);
   encodeProgram(planContainer(req.spec).steps);
+  nsPaths(1, req.spec.namespaces);
+  shellStatus(decodeStatus(0));
   preresolveTrampoline();
 }
 
