@@ -1,0 +1,83 @@
+/**
+ * The `ip` argv of a plan, translated into netlink requests: checked against
+ * a recording stand-in for the socket (the requests themselves are checked
+ * against the kernel in tests/native/netlink.test.ts).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { attachOps } from '../src/attach.js';
+import { linkDelOps } from '../src/detach.js';
+import { applyNetlink, translate } from '../src/netlink.js';
+import { renderOp, type Op } from '../src/ops.js';
+
+/** Run a translated request against a fake socket; returns the calls it made. */
+function calls(args: string[]): unknown[][] {
+  const req = translate(args);
+  if (!req) throw new Error(`no netlink form for: ip ${args.join(' ')}`);
+  const log: unknown[][] = [];
+  const nl = new Proxy({}, {
+    get: (_t, name: string) => (...a: unknown[]) => {
+      log.push([name, ...(name === 'linkIndex' ? a : a.slice(0, -1))]); // every request but a lookup ends with its label
+      return name === 'linkIndex' ? 7 : undefined;
+    },
+  });
+  const session = { nsFd: (path: string) => (log.push(['nsFd', path]), 42) };
+  req(session as never, { nl, indexes: new Map() } as never, 'what');
+  return log;
+}
+
+describe('netlink translation of the ip commands netsetup plans', () => {
+  afterEach(() => {
+    delete process.env.BOXKIT_NETLINK;
+  });
+
+  it('sends one request per attach command, the peer born in the target namespace', () => {
+    const plan = attachOps({
+      spec: { bridge: 'br0' }, ns: { netns: 'ns1' }, inode: 1, ifname: 'eth0', hostIfname: 'bk1', bridgeCidr: '10.1.0.1/24',
+      ip: '10.1.0.2/24', gateway: '10.1.0.1', mtu: 1400, hairpin: true,
+    } as Parameters<typeof attachOps>[0]);
+    expect([...plan.host, ...plan.inside].map((op) => calls((op as Extract<Op, { kind: 'ip' }>).args))).toEqual([
+      [['nsFd', '/run/netns/ns1'], ['addVeth', { name: 'bk1', peer: 'eth0', mtu: 1400, peerNetnsFd: 42 }]],
+      [['linkIndex', 'br0'], ['setLink', { name: 'bk1', master: 7 }]],
+      [['setHairpin', 'bk1', true]],
+      [['setLink', { name: 'bk1', up: true }]],
+      [['setLink', { name: 'lo', up: true }]],
+      [['linkIndex', 'eth0'], ['addAddr4', 7, '10.1.0.2', 24]],
+      [['setLink', { name: 'eth0', up: true }]],
+      [['linkIndex', 'eth0'], ['addRoute4', { gateway: '10.1.0.1', oif: 7 }]],
+    ]);
+  });
+
+  it('targets a namespace given by PID through /proc', () => {
+    expect(calls(['link', 'add', 'bk2', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', '4242'])[0]).toEqual(['nsFd', '/proc/4242/ns/net']);
+  });
+
+  it('deletes one link by name, many through a link group', () => {
+    expect(calls((linkDelOps(['bk1'])[0] as Extract<Op, { kind: 'ip' }>).args)).toEqual([['delLink', 'bk1']]);
+    const ops = linkDelOps(['bk1', 'bk2']) as Extract<Op, { kind: 'ip' }>[];
+    const group = Number(ops.at(-1)!.args.at(-1));
+    expect(ops.map((o) => calls(o.args))).toEqual([[['setLink', { name: 'bk1', group }]], [['setLink', { name: 'bk2', group }]], [['delGroup', group]]]);
+  });
+
+  it('makes a bridge', () => {
+    expect(calls(['link', 'add', 'br0', 'type', 'bridge'])).toEqual([['addLink', { name: 'br0', kind: 'bridge' }]]);
+  });
+
+  it.each([
+    ['route', 'replace', '10.1.0.0/24', 'via', '10.0.0.2'],
+    ['route', 'add', '10.1.0.0/24', 'via', '10.0.0.2', 'dev', 'eth0'],
+    ['link', 'set', 'x', 'netns', 'ns1'],
+    ['link', 'add', 'x', 'type', 'vxlan', 'id', '1'],
+    ['link', 'add', 'x', 'mtu', '1400', 'type', 'veth', 'peer', 'name', 'y', 'mtu', '1500'],
+    ['addr', 'add', '10.1.0.2/24', 'dev', 'eth0', 'brd', '+'],
+    ['addr', 'add', 'nonsense', 'dev', 'eth0'],
+  ])('leaves forms it does not know to ip: %s', (...args) => {
+    expect(translate(args)).toBeUndefined();
+  });
+
+  it('does nothing and says so when any op of a stage has no netlink form, or netlink is off', () => {
+    const unknown: Extract<Op, { kind: 'ip' }>[] = [{ kind: 'ip', args: ['link', 'del', 'x'] }, { kind: 'ip', args: ['route', 'replace', '10.1.0.0/24', 'via', '10.0.0.2'] }];
+    expect(applyNetlink(unknown, renderOp)).toBe(false);
+    process.env.BOXKIT_NETLINK = '0';
+    expect(applyNetlink([unknown[0]!], renderOp)).toBe(false);
+  });
+});
