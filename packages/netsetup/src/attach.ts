@@ -14,7 +14,7 @@ import { hashHex } from './hash.js';
 import { linkNames, nsInode, nsRef } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
-import { readState, type AttachmentRecord } from './state.js';
+import { readState, type AttachmentRecord, type NetState } from './state.js';
 import { claimAttachment, forget, readAttachment, releaseLease, removeAttachment } from './store.js';
 import type { AttachSpec } from './spec.js';
 
@@ -51,7 +51,7 @@ export function deriveHostIfname(inode: number, ifname: string): string {
   return `bk${hashHex(`${inode}:${ifname}`).slice(0, 11)}`;
 }
 
-async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Set<string>): Promise<Resolved> {
+async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Set<string>, state: () => NetState): Promise<Resolved> {
   const ns = nsRef(spec.netns, spec.pid);
   const ifname = validateIfName(spec.ifname ?? 'eth0');
   if (!spec.bridge) throw new UsageError('a bridge is required: --bridge NAME');
@@ -66,7 +66,7 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
   const inode = nsInode(ns);
   if (!bridges.has(spec.bridge)) {
     // the recorded address saves an `ip addr` process when the bridge is there
-    const rec = readState().bridges[spec.bridge];
+    const rec = state().bridges[spec.bridge];
     const c = links.has(spec.bridge) ? (rec?.cidr ?? (await bridgeCidr(spec.bridge))) : undefined;
     if (!c) throw new UsageError(`unknown bridge '${spec.bridge}' (or it has no IPv4 address)`, `create it first: netsetup bridge ${spec.bridge} 10.10.15.1/24`);
     bridges.set(spec.bridge, c);
@@ -127,14 +127,16 @@ function sameSettings(a: AttachmentRecord, r: Resolved): boolean {
 export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions = {}): Promise<Attachment[]> {
   const bridges = new Map<string, string>();
   let links = linkNames();
+  // state.json is read once per call (the bridges' addresses and IPAM both need it)
+  let stateRead: NetState | undefined;
+  const state = () => (stateRead ??= readState());
   const resolved: Resolved[] = [];
-  for (const s of specs) resolved.push(await resolve(s, bridges, links));
+  for (const s of specs) resolved.push(await resolve(s, bridges, links, state));
   const seen = new Set<string>();
   for (const r of resolved) {
     if (seen.has(r.hostIfname)) throw new UsageError(`two attachments for ${r.spec.netns ?? `pid ${r.spec.pid}`} ${r.ifname} in one batch`);
     seen.add(r.hostIfname);
   }
-  const state = readState();
   const seenLeases = new Map<string, Set<string>>();
   const fresh: Fresh[] = [];
   const results: Attachment[] = [];
@@ -150,8 +152,8 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       }
       if (links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
       if (opts.dryRun) {
-        const ip = r.ip ?? peek(state, r.bridgeCidr);
-        if (r.ip) checkFree(state, r.ip);
+        const ip = r.ip ?? peek(state(), r.bridgeCidr);
+        if (r.ip) checkFree(state(), r.ip);
         fresh.push({ ...r, ip });
         results.push(toAttachment(record(r, ip), true));
         continue;
@@ -164,8 +166,8 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
           forget(old); // stale: its namespace (and so its veth) is gone
         }
         const holder = `${r.hostIfname} ${process.pid}`;
-        if (r.ip) leaseExplicit(state, r.ip, holder);
-        const ip = r.ip ?? allocate(state, r.bridgeCidr, holder, seenLeases);
+        if (r.ip) leaseExplicit(state(), r.ip, holder);
+        const ip = r.ip ?? allocate(state(), r.bridgeCidr, holder, seenLeases);
         const rec = record(r, ip);
         if (claimAttachment(rec)) {
           fresh.push({ ...r, ip, holder });

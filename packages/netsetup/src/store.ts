@@ -43,12 +43,22 @@ export function readAttachment(hostIfname: string): AttachmentRecord | undefined
   return readRecord(join(attachDir(), `${hostIfname}.json`));
 }
 
+/** Run a file write; when its directory is missing, make it and run it again (one mkdir per state dir's life, not per call). */
+function inDir<T>(dir: string, write: () => T): T {
+  try {
+    return write();
+  } catch (e) {
+    if (code(e) !== 'ENOENT') throw e;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    return write();
+  }
+}
+
 /** Create the record if no attachment of that host name exists; false when one does. */
 export function claimAttachment(rec: AttachmentRecord): boolean {
-  mkdirSync(attachDir(), { recursive: true, mode: 0o755 });
   const final = join(attachDir(), `${rec.hostIfname}.json`);
   const tmp = `${final}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
+  inDir(attachDir(), () => writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`));
   try {
     linkSync(tmp, final); // fails with EEXIST, atomically, when the record exists
     return true;
@@ -84,9 +94,8 @@ export function leasedIps(net: Cidr): Set<string> {
 
 /** Take `ip` in `net` for `holder`; false when someone holds it. */
 export function claimLease(net: Cidr, ip: string, holder: string): boolean {
-  mkdirSync(leaseDir(net), { recursive: true, mode: 0o755 });
   try {
-    writeFileSync(join(leaseDir(net), ip), `${holder}\n`, { flag: 'wx' });
+    inDir(leaseDir(net), () => writeFileSync(join(leaseDir(net), ip), `${holder}\n`, { flag: 'wx' }));
     return true;
   } catch (e) {
     if (code(e) === 'EEXIST') return false;
