@@ -1,6 +1,6 @@
 /**
- * BOXKIT_PHASES=1: one line on stderr at exit with the time (ms since the
- * process started, performance.now()) at which each phase of a start ended.
+ * BOXKIT_PHASES=1: one line on stderr at the end with the time (ms since
+ * the process started, performance.now()) at which each phase of a start ended.
  * How the time of `run --rm -- /bin/true` is accounted for (bench/run.sh).
  */
 const marks: [string, number][] = [];
@@ -9,7 +9,13 @@ let on: boolean | undefined;
 export function mark(name: string): void {
   on ??= process.env.BOXKIT_PHASES === '1';
   if (!on) return;
-  if (!marks.length) process.once('exit', () => process.stderr.write(`phases: ${marks.map(([n, t]) => `${n}=${t.toFixed(1)}`).join(' ')}\n`));
   marks.push([name, performance.now()]);
+}
+
+/** Print the marks (with BOXKIT_PHASES=1), once, right before the process ends. */
+export function printPhases(): void {
+  if (!marks.length) return;
+  process.stderr.write(`phases: ${marks.map(([n, t]) => `${n}=${t.toFixed(1)}`).join(' ')}\n`);
+  marks.length = 0;
 }
 

@@ -5,8 +5,9 @@
  * veth pair whose peer is created inside the held child's netns, an
  * address from IPAM (or --ip), the default route, and published ports.
  */
+import { readFileSync } from 'node:fs';
 import { shellQuote, UsageError } from '@boxkit/common';
-import { attach, bridgeCidr, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, publish } from '@boxkit/netsetup';
+import { attach, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
 import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec } from './spec.js';
 
@@ -55,25 +56,33 @@ export function netShell(p: NetPlan, pid: string): string[] {
   return lines;
 }
 
+/** Is there a link of that name in this network namespace (no process, no netlink)? */
+function linkExists(name: string): boolean {
+  try {
+    return readFileSync('/proc/self/net/dev', 'utf8').split('\n').some((l) => l.slice(0, l.indexOf(':')).trim() === name);
+  } catch {
+    return false;
+  }
+}
+
 /** Set up the network for the held child `pid`; returns what to record. */
 export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return { mode: n.mode };
-  let cidr = await bridgeCidr(n.bridge);
-  // NAT is set up with the bridge, when run makes it (like docker0 at daemon
-  // start): checking it on every start would cost an iptables-save each time.
-  // A bridge the user made (netsetup bridge) keeps the NAT the user chose.
-  let nat = false;
-  if (!cidr) {
+  // Run makes the bridge only when the link is missing, and NAT with it (like
+  // docker0 at daemon start: checking NAT on every start would cost an
+  // iptables-save each time; a bridge the user made keeps the NAT the user
+  // chose). An existing bridge is left to attach(), which knows its address
+  // from netsetup's state: asking the kernel here started an `ip` process on
+  // every start.
+  if (!linkExists(n.bridge)) {
     const addr = bridgeAddressFor(p, n.bridge);
     if (!addr) {
       throw new UsageError(`no bridge '${n.bridge}'`, `create it (netsetup bridge ${n.bridge} 10.10.15.1/24) or give --ip CIDR`);
     }
     await ensureBridge(n.bridge, addr);
-    cidr = addr;
-    nat = true;
+    await ensureNat(networkOf(addr));
   }
-  if (nat) await ensureNat(networkOf(cidr));
   const a = await attach({ pid, bridge: n.bridge, ip: p.spec.ip ?? 'auto', hostIfname: p.hostVeth, hairpin: true });
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
   const containerIp = a.ip.split('/')[0]!;
