@@ -1,13 +1,35 @@
 import type { Options } from 'tsup';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+const buildSnapshot = (dir: string) =>
+  execFileSync(process.execPath, [join(process.cwd(), '..', '..', 'scripts', 'build-snapshot.mjs'), dir], { stdio: 'inherit' });
+
+/**
+ * dist/wiring.blob: the startup snapshot of dist/wiring.cjs (a bin's yargs
+ * CLI, for help, --version and the commands its fast path leaves alone).
+ * scripts/build-snapshot.mjs makes DIR/cli.blob from DIR/cli.cjs: run it on
+ * a copy, given the `module` the snapshot builder does not provide
+ * (wiring.cjs exports yargsMain for cli.cjs). The bin stub picks the blob
+ * by the command word.
+ */
+function wiringSnapshot(): void {
+  const dir = join('dist', 'wiring-snapshot');
+  mkdirSync(dir, { recursive: true });
+  const code = readFileSync(join('dist', 'wiring.cjs'), 'utf8').replace(/^#!.*\n/, '');
+  writeFileSync(join(dir, 'cli.cjs'), `var module = { exports: {} };\n${code}`);
+  buildSnapshot(dir);
+  renameSync(join(dir, 'cli.blob'), join('dist', 'wiring.blob'));
+  rmSync(dir, { recursive: true, force: true });
+}
 
 /**
  * Every bin is one bundled CommonJS file with a shebang: measured here, a
  * single CJS bundle starts faster than ESM or than loading yargs from
  * node_modules. koffi stays external (a native addon, loaded lazily).
  */
-export function binConfig(entry: Record<string, string>): Options {
+export function binConfig(entry: Record<string, string>, opts: { wiringBlob?: boolean } = {}): Options {
   return {
     entry,
     format: ['cjs'],
@@ -24,7 +46,8 @@ export function binConfig(entry: Record<string, string>): Options {
     banner: { js: '#!/usr/bin/env node' },
     // a V8 startup snapshot of the bundle next to it (dist/cli.blob): see scripts/build-snapshot.mjs
     onSuccess: async () => {
-      execFileSync(process.execPath, [join(process.cwd(), '..', '..', 'scripts', 'build-snapshot.mjs'), 'dist'], { stdio: 'inherit' });
+      buildSnapshot('dist');
+      if (opts.wiringBlob) wiringSnapshot();
     },
   };
 }

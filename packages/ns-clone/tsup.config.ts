@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 import { binConfig } from '../../tsup.base';
 
-// Two bundles: cli.cjs is the fast path (no yargs; made into the startup
-// snapshot), wiring.cjs the yargs CLI it hands over to for help, subcommands
-// and anything its small parser declines.
-export default defineConfig(binConfig({ cli: 'src/cli.ts', wiring: 'src/wiring.ts' }));
+// Two bundles, each with its startup snapshot: cli.cjs is the fast path (no
+// yargs), wiring.cjs the yargs CLI for help, --version, the subcommands and
+// anything the small parser declines. The bin stub picks the blob by the
+// first word; cli.cjs hands what it declines to wiring.cjs in-process.
+export default defineConfig(binConfig({ cli: 'src/cli.ts', wiring: 'src/wiring.ts' }, { wiringBlob: true }));

@@ -1,6 +1,7 @@
 /** The yargs wiring: help, validation and the subcommands. Loaded only when the fast path declines. */
 import { main, command } from '@boxkit/common';
 import type { Argv } from 'yargs';
+import { startupSnapshot } from 'node:v8';
 import pkg from '../package.json' with { type: 'json' };
 import { RUN_OPTIONS } from './options.js';
 
@@ -69,6 +70,11 @@ const releaseCmd = command({
   run: async (a) => (await import('./commands/release.js')).releaseCommand(a as never),
 });
 
+const tool = { name: 'ns-clone', version: pkg.version, description: pkg.description, commands: [runCmd, enterCmd, releaseCmd] };
+
 export function yargsMain(argv: string[]): Promise<never> {
-  return main({ name: 'ns-clone', version: pkg.version, description: pkg.description, commands: [runCmd, enterCmd, releaseCmd] }, argv);
+  return main(tool, argv);
 }
+
+// building dist/wiring.blob: main() registers itself to run when the blob is deserialized
+if (startupSnapshot?.isBuildingSnapshot()) void main(tool);
