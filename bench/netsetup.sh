@@ -50,6 +50,26 @@ JSON
   printf '#!/bin/sh\n%s; exec %s\n' "$W/cni-DEL" "$W/cni-ADD" >"$W/cni-READD"; chmod +x "$W/cni-READD"   # ADD twice fails
   printf '#!/bin/sh\nexec %s "$@" >/dev/null\n' "$REPO/$NSB" >"$W/ns"; chmod +x "$W/ns"
   RUNS=${RUNS:-40}
+  # BEFORE=path/to/another/netsetup.cjs adds its veth/down (an older build) to the same run
+  before=()
+  if [ -n "${BEFORE:-}" ]; then
+    printf '#!/bin/sh\nexec %s "$@" >/dev/null\n' "$BEFORE" >"$W/nsb"; chmod +x "$W/nsb"
+    before=(-n 'before: netsetup veth' --prepare "$W/nsb down --netns c1" "$BEFORE veth --netns c1 --bridge nsbr"
+      -n 'before: netsetup down' --prepare "$W/nsb veth --netns c1 --bridge nsbr" "$BEFORE down --netns c1")
+  fi
+  {
+    echo "# netsetup: one attach and one detach vs one CNI ADD/DEL"
+    echo
+    machine
+    echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)."
+    echo
+    echo "Run: \`bench/netsetup.sh single\` (inside tests/harness/sandbox.sh; hyperfine -N, $RUNS runs, warmup 5). Each timed run starts"
+    echo "from the other state: the prepare step detaches before an attach and attaches before a detach. netsetup runs as"
+    echo "users run it (the bin's sh stub, then its startup snapshot); the CNI plugin through a two-line sh wrapper"
+    echo "(config on stdin, arguments in the environment), bridge + host-local, isGateway+ipMasq, in a netns of its own."
+    [ -n "${BEFORE:-}" ] && echo "Rows 'before:' are another build of netsetup in the same run: ${BEFORE_NOTE:-$BEFORE}."
+    echo
+  } >"$RESULTS/netsetup-single.md"
   hyperfine_table netsetup-single 0 -- -w 5 -r "$RUNS" \
     -n 'node -e 0' --prepare true 'node -e 0' \
     -n 'netsetup --version' --prepare true "$NSB --version" \
@@ -57,7 +77,8 @@ JSON
     -n 'CNI bridge ADD' --prepare "$W/cni-DEL" "$W/cni-ADD" \
     -n 'netsetup down --netns c1' --prepare "$W/ns veth --netns c1 --bridge nsbr" "$NSB down --netns c1" \
     -n 'CNI bridge DEL' --prepare "$W/cni-READD" "$W/cni-DEL" \
-    | tee "$RESULTS/netsetup-single.md"
+    "${before[@]}" \
+    | tee -a "$RESULTS/netsetup-single.md"
   "$W/cni-DEL"; $NSB down --netns c1 >/dev/null; $NSB bridge rm nsbr >/dev/null; ip link del cni0 2>/dev/null || true
   exit 0
 fi
@@ -161,24 +182,25 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
   cat <<'NOTES'
 Where the time goes (measured while writing netsetup; see packages/netsetup/README.md):
 
-- One `netsetup veth` call is one Node start (the bin's V8 snapshot: ~40 ms
-  and ~40 ms of CPU on an idle machine, bench/results/startup.md) plus two
-  `ip` processes (one `ip -batch -` on the host, one `ip -n NS -batch -`
-  inside). What was cut from it, measured with --cpu-prof: yargs (renders
-  and caches the command's help on every run: `veth`/`down` parse their
-  flags with node's parseArgs), execa (~25-100 ms to load here: common's
-  `runLite` spawns directly), koffi + flock + fsync of a shared state file
-  (attachments and leases are exclusive-create files), node:crypto (~20 ms
-  to load), and an `ip link show` (links come from /proc/self/net/dev).
-  A CNI ADD is a Go binary using ~20-30 ms of CPU; on a loaded machine every
-  CPU millisecond becomes several wall milliseconds.
-- The batch does the host side of all attachments in one `ip -batch -` (100
-  veths created directly in their namespaces: 60-150 ms measured) and the
-  inside in one `ip -n cI -batch -` per namespace, four in flight: those
-  ~5-7 ms processes (fork/exec plus ip's own mount-namespace and sysfs set-up
-  for `-n`) are most of the total.
-- Detaching many: one `ip -batch -` putting the host veths into a random
-  link group and deleting the group in one request (the kernel unregisters
-  them together), one Node start; links are read from /proc/self/net/dev.
+- One `netsetup veth` call is one Node start from the bin's small V8
+  snapshot (dist/cli.blob: the fast path only, no yargs or execa) and no
+  other process: the plan's `ip` commands are sent as rtnetlink requests
+  from netsetup itself (koffi; ~2 ms to load koffi, ~1 ms of kernel work
+  for the veth pair with its peer born in the namespace, ~0.1-0.5 ms per
+  other request; the container side through a socket opened inside its
+  namespace). Before that, two `ip -batch` processes (~5-7 ms each plus
+  Node's own fork to spawn them) were most of the call. Also ~3 ms of
+  state files (lease and record, exclusive creates). A CNI ADD is a Go
+  binary using ~20 ms of CPU; on a loaded machine every CPU millisecond
+  becomes several wall milliseconds. `bench/netsetup.sh single` compares
+  one call of each side by side with hyperfine.
+- The batch does all attachments' requests in one process: one socket for
+  the host, one per namespace (100 veths: ~0.25-0.3 s where `ip -batch`
+  processes, four in flight, took ~0.6-1.1 s in the same run).
+  `BOXKIT_NETLINK=0` sends them through `ip -batch -` again, to compare.
+- Detaching: one request per link, or for many, each joins a random link
+  group and one `ip link del group N` request deletes them together (the
+  kernel unregisters them in one batch); most of a single `down` is the
+  kernel unregistering the veth pair (~20-30 ms here), as for CNI DEL.
 NOTES
 } | tee "$OUT"
