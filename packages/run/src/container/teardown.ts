@@ -3,10 +3,10 @@
  * of creation, each step tolerant of what is already gone, so rm, --rm, a
  * failed start and gc all share one path.
  */
-import { rmSync } from 'node:fs';
 import { kill } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import { containerData, forget, isAlive } from '../state/store.js';
+import { removeTree } from '../state/remove.js';
 import { removeCgroup } from './cgroup.js';
 import { teardownNetwork } from './network.js';
 import { unmountUnion } from './union.js';
@@ -50,7 +50,7 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
   mark('t-cgroup');
   await step(() => unmountUnion(rec.mountpoint));
   mark('t-umount');
-  await step(() => rmSync(containerData(rec.id), { recursive: true, force: true }));
+  await step(() => removeTree(containerData(rec.id)));
   mark('t-rm');
   if (errors.length) throw errors[0];
   forget(rec.name);
