@@ -7,7 +7,7 @@
  * and `veth`/`down` need neither the flock (koffi: ~10-50 ms to load here)
  * nor an fsync'd rewrite of a shared file.
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '@boxkit/common/state';
 import { parseCidr, type Cidr } from './cidr.js';
@@ -18,6 +18,18 @@ const leaseDir = (net: Cidr) => stateDir('netsetup', 'leases', `${net.network}_$
 
 function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
+}
+
+/**
+ * unlink(2), fine when the file is gone. Not fs.rmSync: it loads and runs
+ * Node's recursive-removal code on first use (~1.5 ms of a `veth` call).
+ */
+function unlinkGone(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if (code(e) !== 'ENOENT') throw e;
+  }
 }
 
 function readRecord(path: string): AttachmentRecord | undefined {
@@ -66,7 +78,7 @@ export function claimAttachment(rec: AttachmentRecord): boolean {
     if (code(e) === 'EEXIST') return false;
     throw e;
   } finally {
-    rmSync(tmp, { force: true });
+    unlinkGone(tmp);
   }
 }
 
@@ -80,7 +92,7 @@ export function writeAttachment(rec: AttachmentRecord): void {
 }
 
 export function removeAttachment(hostIfname: string): void {
-  rmSync(join(attachDir(), `${hostIfname}.json`), { force: true });
+  unlinkGone(join(attachDir(), `${hostIfname}.json`));
 }
 
 /** Addresses leased in `net` right now (one readdir, so a batch does not probe address by address). */
@@ -114,9 +126,9 @@ export function leaseHolder(net: Cidr, ip: string): string | undefined {
 /** Free `ip` if `holder` (or anyone, when undefined) holds it. */
 export function releaseLease(net: Cidr, ip: string, holder?: string): void {
   if (holder !== undefined && leaseHolder(net, ip) !== holder) return;
-  rmSync(join(leaseDir(net), ip), { force: true });
+  unlinkGone(join(leaseDir(net), ip));
   try {
-    rmSync(leaseDir(net)); // drop the directory when it is empty
+    rmdirSync(leaseDir(net)); // drop the directory when it is empty
   } catch {
     // not empty
   }
