@@ -13,10 +13,8 @@ import { mark, printPhases } from './phases.js';
 // Imported here, not only lazily: built into the startup snapshot, these
 // modules (and the libraries they use: cg, netsetup, unionfs, common) are
 // initialized once at build time instead of on every start.
-import { runContainer, toSpec } from './commands/run.js';
-import { encodeProgram, exitNow, preresolveTrampoline } from '@boxkit/native';
-import { containerProgram } from './container/program.js';
-import { containerEnv } from './container/spec.js';
+import { runContainer } from './commands/run.js';
+import { exitNow, preresolveTrampoline } from '@boxkit/native';
 import './container/create.js';
 import './container/lifecycle.js';
 import './container/teardown.js';
@@ -51,25 +49,11 @@ function entry(argv: string[]): void {
   else (createRequire(__filename)('./wiring.cjs') as typeof import('./wiring.js')).yargsMain(argv);
 }
 
-/**
- * While the snapshot is built: find koffi and the trampoline library (else
- * the first native call resolves modules and probes the platform on every
- * start: measured ~8 ms) and run the pure part of a typical start, so V8
- * keeps that code compiled in the snapshot.
- */
-function warm(): void {
-  const spec = toSpec(fastParse(['--rm', '--net', 'bridge', '--cpus', '0.5', '--memory', '32M', '--pids', '20', '--', '/bin/true'])!);
-  const steps = containerProgram({
-    root: '/nonexistent', hostname: 'warm', argv: spec.command, env: containerEnv(spec, 'warm'), workdir: spec.workdir,
-    uid: 0, gid: 0, groups: [], readOnly: false, privileged: false, init: false, cgroupns: true,
-  });
-  encodeProgram(steps);
-  preresolveTrampoline();
-}
-
 // built into a V8 startup snapshot (scripts/build-snapshot.mjs), the entry runs when the
 // blob is deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
 if (startupSnapshot?.isBuildingSnapshot()) {
-  warm();
+  // find koffi and the trampoline library now: else the first native call
+  // resolves modules and probes the platform on every start (~6-8 ms)
+  preresolveTrampoline();
   startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
 } else entry(process.argv.slice(2));
