@@ -48,12 +48,17 @@ const ERRNO: Record<number, [string, string]> = {
   30: ['EROFS', 'read-only file system'],
   31: ['EMLINK', 'too many links'],
   32: ['EPIPE', 'broken pipe'],
+  34: ['ERANGE', 'numerical result out of range'],
   36: ['ENAMETOOLONG', 'file name too long'],
   38: ['ENOSYS', 'function not implemented'],
   39: ['ENOTEMPTY', 'directory not empty'],
   40: ['ELOOP', 'too many levels of symbolic links'],
   61: ['ENODATA', 'no data available'],
   95: ['EOPNOTSUPP', 'operation not supported'],
+  98: ['EADDRINUSE', 'address already in use'],
+  99: ['EADDRNOTAVAIL', 'cannot assign requested address'],
+  101: ['ENETUNREACH', 'network is unreachable'],
+  105: ['ENOBUFS', 'no buffer space available'],
   125: ['ECANCELED', 'operation canceled'],
 };
 

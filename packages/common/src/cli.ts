@@ -90,6 +90,7 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
       .usage(`${tool.description}\n\nUsage: ${tool.name} <command> [options]`)
       .parserConfiguration({ 'populate--': true, 'strip-dashed': true })
       .strictOptions()
+      .strictCommands()
       .demandCommand(1, "a command is required")
       .recommendCommands()
       .help('help')
