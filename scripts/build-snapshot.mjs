@@ -12,8 +12,8 @@
  * missing rather than producing a blob that breaks at run time).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 const dist = process.argv[2];
 if (!dist) {
@@ -48,9 +48,57 @@ writeFileSync(snapSrc, code);
 rmSync(blob, { force: true });
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
-execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', snapSrc], {
+const { flags, stubs } = nodeFlags(dist);
+execFileSync(process.execPath, [...flags, '--snapshot-blob', blob, '--build-snapshot', snapSrc], {
   stdio: ['ignore', 'inherit', 'pipe'],
   env,
 });
 rmSync(snapSrc, { force: true });
-console.log(`snapshot: ${blob} (${segmenters} segmenters, ${requires} requires made lazy)`);
+for (const stub of stubs) writeStubFlags(stub, flags);
+console.log(`snapshot: ${blob} (${segmenters} segmenters, ${requires} requires made lazy${flags.length ? `; node ${flags.join(' ')}` : ''})`);
+
+/**
+ * Per-package Node flags: `"boxkit": {"nodeFlags": [...]}` in the package.json
+ * above DIST (e.g. a bigger young generation for a bin that allocates a lot).
+ * V8 refuses a snapshot loaded with other V8 flags than it was built with
+ * ("built with a different version of V8 or with different V8
+ * configurations"), so the flags go to the --build-snapshot node here and
+ * into the sh line of the package's bin stubs. Packages without the field
+ * are left alone.
+ */
+function nodeFlags(dir) {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const pkg = join(d, 'package.json');
+    if (existsSync(pkg)) {
+      const json = JSON.parse(readFileSync(pkg, 'utf8'));
+      const flags = json.boxkit?.nodeFlags;
+      if (flags === undefined) return { flags: [], stubs: [] };
+      if (!Array.isArray(flags) || !flags.every((f) => typeof f === 'string' && /^--[\w-]+(=[\w.-]+)?$/.test(f))) {
+        throw new Error(`build-snapshot: ${pkg}: boxkit.nodeFlags must be a list of plain --flag[=value] strings`);
+      }
+      const bins = typeof json.bin === 'string' ? [json.bin] : Object.values(json.bin ?? {});
+      return { flags, stubs: bins.map((b) => join(d, b)) };
+    }
+    if (dirname(d) === d) return { flags: [], stubs: [] };
+  }
+}
+
+/** The stub's sh line runs `node [FLAGS] --snapshot-blob "$b"` and `node [FLAGS] "$p"`: make FLAGS these. */
+function writeStubFlags(stub, flags) {
+  const text = readFileSync(stub, 'utf8');
+  const lines = text.split('\n');
+  const sh = lines.findIndex((l) => l.startsWith('true //;'));
+  if (sh < 0) throw new Error(`build-snapshot: ${stub}: no sh line (true //; ...) to put the node flags in`);
+  const put = (re) => {
+    const before = lines[sh];
+    lines[sh] = lines[sh].replace(re, (_m, a, b) => `${a}${flags.map((f) => `${f} `).join('')}${b}`);
+    if (lines[sh] === before && !before.match(re)) throw new Error(`build-snapshot: ${stub}: no ${re} in its sh line`);
+  };
+  put(/(exec node )(?:--[\w-]+(?:=[\w.-]+)? )*(--snapshot-blob )/);
+  put(/(exec node )(?:--[\w-]+(?:=[\w.-]+)? )*("\$p")/);
+  const out = lines.join('\n');
+  if (out !== text) {
+    writeFileSync(stub, out);
+    console.log(`build-snapshot: ${stub}: node flags ${flags.join(' ') || '(none)'}`);
+  }
+}
