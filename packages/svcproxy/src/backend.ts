@@ -43,6 +43,9 @@ export async function saveTables(b: Backend, tables: readonly Table[], counters 
 
 const restoreArgs = (b: Backend): string[] => [...(b === 'legacy' ? ['-w', '10'] : []), '--noflush'];
 
+/** How far (characters) the restore input may run ahead of what iptables-restore has read. */
+const AHEAD = 1 << 20;
+
 /**
  * One iptables-restore --noflush run, started before its input is known
  * and fed as the input is produced: its start-up, and its parsing of each
@@ -88,10 +91,18 @@ export class RestoreRun {
     this.child.stdin!.write('*nat\n');
   }
 
-  /** Feed text, waiting while the pipe is full so the restore reads as we go. */
+  /**
+   * Feed text. Up to AHEAD characters may wait in our buffer while the pipe
+   * is full: waiting for every chunk to drain would take turns with the
+   * restore (it parses while we wait, we render while it waits) instead of
+   * running both at once. Each call lets the event loop move what waits
+   * into the pipe.
+   */
   async write(chunk: string): Promise<void> {
     if (!chunk || this.aborted) return;
-    if (!this.child.stdin!.write(chunk)) {
+    this.child.stdin!.write(chunk);
+    if (this.child.stdin!.writableLength <= AHEAD) await new Promise<void>((resolve) => setImmediate(resolve));
+    else {
       await new Promise<void>((resolve) => {
         const go = () => (this.child.stdin!.off('drain', go), this.child.off('close', go), resolve());
         this.child.stdin!.on('drain', go);

@@ -12,8 +12,8 @@ import { createRequire } from 'node:module';
 import { describeError } from '@boxkit/common/errors';
 import { preresolveKoffi } from '@boxkit/native';
 import { parseDocument, toServices } from './spec.js';
-import { render } from './rules.js';
-import { diff, restoreText } from './diff.js';
+import { chainsOf, hooks, render } from './rules.js';
+import { diff, diffChunks, restoreText } from './diff.js';
 import { parseSave } from './saved.js';
 import { scopeOf } from './sync.js';
 import { Names } from './names.js';
@@ -67,6 +67,10 @@ async function warm(): Promise<void> {
   const text = restoreText(diff(full, render(names, [])));
   const saved = parseSave(text, names);
   diff(full, saved, saved.allChains);
+  for (const zeroAbove of [undefined, 10]) {
+    const chunks = diffChunks(chainsOf(names, before), hooks(names), saved, saved.allChains, { zeroAbove });
+    while (!chunks.next().done);
+  }
   const scope = scopeOf(before, after);
   diff(render(names, after, scope), render(names, before, scope));
 }

@@ -3,8 +3,13 @@
  * makes the kernel match: only chains whose rules differ are declared
  * (which flushes them) and rewritten, chains no longer wanted are flushed
  * and deleted, missing hook rules are inserted and stray ones deleted.
+ *
+ * Each written chain is declared right before its rules, in the desired
+ * state's order (a chain before the chains that jump to it: rules.ts
+ * chainsOf), so the text can be written to iptables-restore chain by chain
+ * while the rest is still being rendered (diffChunks).
  */
-import type { Hook, Ruleset, Table } from './rules.js';
+import type { ChainRules, Hook, Ruleset, Table } from './rules.js';
 import { TABLES } from './rules.js';
 
 export interface TableDiff {
@@ -26,26 +31,33 @@ function sameRules(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((r, i) => r === b[i] || norm(r) === norm(b[i]!));
 }
 
+const emptyTableDiff = (): TableDiff => ({ write: [], remove: [], hookAdd: [], hookDel: [] });
+
+/** Hooks: each wanted hook consumes one matching rule; what is left over is stray (a duplicate or stale). */
+function hookDiff(t: Table, desired: readonly Hook[], current: readonly Hook[], d: TableDiff): void {
+  const left = current.filter((h) => h.table === t);
+  for (const h of desired) {
+    if (h.table !== t) continue;
+    const i = left.findIndex((c) => c.chain === h.chain && norm(c.spec) === norm(h.spec));
+    if (i >= 0) left.splice(i, 1);
+    else d.hookAdd.push(h);
+  }
+  d.hookDel = left;
+}
+
 export function diff(desired: Ruleset, current: Ruleset, existing?: Record<Table, Set<string>>): Diff {
   const out = {} as Diff;
   for (const t of TABLES) {
     const want = desired.chains[t];
     const have = current.chains[t];
-    const d: TableDiff = { write: [], remove: [], hookAdd: [], hookDel: [] };
+    const d = emptyTableDiff();
     for (const [chain, rules] of want) {
       const cur = have.get(chain);
       if (cur && sameRules(cur, rules)) continue;
       d.write.push({ chain, exists: cur !== undefined || (existing?.[t].has(chain) ?? false), rules });
     }
     for (const chain of have.keys()) if (!want.has(chain)) d.remove.push(chain);
-    // hooks: each wanted hook consumes one matching rule; what is left over is stray (a duplicate or stale)
-    const left = current.hooks.filter((h) => h.table === t);
-    for (const h of desired.hooks.filter((x) => x.table === t)) {
-      const i = left.findIndex((c) => c.chain === h.chain && norm(c.spec) === norm(h.spec));
-      if (i >= 0) left.splice(i, 1);
-      else d.hookAdd.push(h);
-    }
-    d.hookDel = left;
+    hookDiff(t, desired.hooks, current.hooks, d);
     out[t] = d;
   }
   return out;
@@ -88,43 +100,131 @@ export function restoreLines(d: Diff, opts: RestoreOptions = {}): number {
 /** Chunks of about this many characters: one pipe write each, so the restore can parse while more is made. */
 const CHUNK = 64 * 1024;
 
+// the pieces of a table's section; restoreChunks and diffChunks put them together the same way
+function sectionHead(t: Table, td: TableDiff, opts: RestoreOptions): string {
+  let s = t === 'nat' && opts.natOpen ? '' : `*${t}\n`;
+  if (t === 'nat' && opts.zeroCounters) s += '-Z\n';
+  // stray hooks go first so the chains they jump to can be deleted below
+  for (const h of td.hookDel) s += `-D ${h.chain} ${h.spec}\n`;
+  return s;
+}
+
+/** A chain written: declaring it creates it, or flushes it when it exists; then its rules. */
+function chainText(w: TableDiff['write'][number]): string {
+  let s = `:${w.chain} - [0:0]\n`;
+  const head = `-A ${w.chain} `;
+  for (const r of w.rules) s += `${head}${r}\n`;
+  return s;
+}
+
+/** Removed chains are flushed, hooks inserted, then the removed chains deleted. */
+function* sectionTail(td: TableDiff, buf: { s: string }): Generator<string> {
+  for (const c of td.remove) {
+    buf.s += `:${c} - [0:0]\n`;
+    if (buf.s.length > CHUNK) (yield buf.s, (buf.s = ''));
+  }
+  for (const h of td.hookAdd) buf.s += `-I ${h.chain} 1 ${h.spec}\n`;
+  for (const c of td.remove) {
+    buf.s += `-X ${c}\n`;
+    if (buf.s.length > CHUNK) (yield buf.s, (buf.s = ''));
+  }
+  buf.s += 'COMMIT\n';
+}
+
 /**
  * The iptables-restore --noflush text for a diff (one section per table
  * that changes), in chunks: at 10k services it is 220k lines, better fed
  * to iptables-restore as it is made than built as one string first.
  */
 export function* restoreChunks(d: Diff, opts: RestoreOptions = {}): Generator<string> {
-  let buf = '';
+  const buf = { s: '' };
   for (const t of TABLES) {
     const td = d[t];
-    const open = t === 'nat' && opts.natOpen;
     if (!hasChange(td)) {
-      if (open) buf += 'COMMIT\n';
+      if (t === 'nat' && opts.natOpen) buf.s += 'COMMIT\n';
       continue;
     }
-    if (!open) buf += `*${t}\n`;
-    if (t === 'nat' && opts.zeroCounters) buf += '-Z\n';
-    // stray hooks go first so the chains they jump to can be deleted below
-    for (const h of td.hookDel) buf += `-D ${h.chain} ${h.spec}\n`;
-    // declaring a chain creates it, or flushes it when it exists
+    buf.s += sectionHead(t, td, opts);
     for (const w of td.write) {
-      buf += `:${w.chain} - [0:0]\n`;
-      if (buf.length > CHUNK) (yield buf, (buf = ''));
+      buf.s += chainText(w);
+      if (buf.s.length > CHUNK) (yield buf.s, (buf.s = ''));
     }
-    for (const c of td.remove) buf += `:${c} - [0:0]\n`;
-    for (const w of td.write) {
-      const head = `-A ${w.chain} `;
-      for (const r of w.rules) buf += `${head}${r}\n`;
-      if (buf.length > CHUNK) (yield buf, (buf = ''));
-    }
-    for (const h of td.hookAdd) buf += `-I ${h.chain} 1 ${h.spec}\n`;
-    for (const c of td.remove) {
-      buf += `-X ${c}\n`;
-      if (buf.length > CHUNK) (yield buf, (buf = ''));
-    }
-    buf += 'COMMIT\n';
+    yield* sectionTail(td, buf);
   }
-  if (buf) yield buf;
+  if (buf.s) yield buf.s;
+}
+
+export interface StreamedDiff {
+  diff: Diff;
+  /** the text has a leading -Z (zeroAbove was passed and the change declares more chains) */
+  zero: boolean;
+  /** the text not yielded yet: the end of it, with every COMMIT (write it only if the diff is not empty) */
+  rest: string;
+}
+
+/**
+ * diff() and restoreChunks() in one pass over the desired chains as they
+ * are made: each chain that differs from `current` is yielded as text at
+ * once (in chunks), so iptables-restore parses while the rest is rendered.
+ * Nothing yielded carries a COMMIT: the end of the text, with every
+ * COMMIT, is returned (`rest`), and a diff that turns out empty yields
+ * nothing at all. The text is exactly what restoreChunks(diff,
+ * {zeroCounters: zero, natOpen}) makes.
+ *
+ * zeroAbove (iptables-nft): a change that declares more chains than this
+ * gets a leading -Z. The nat text is held back until its written chains
+ * pass that many (then -Z is certain) or until the end (when it is known).
+ */
+export function* diffChunks(
+  desired: Iterable<ChainRules>,
+  desiredHooks: readonly Hook[],
+  current: Ruleset,
+  existing: Record<Table, Set<string>> | undefined,
+  opts: { natOpen?: boolean; zeroAbove?: number } = {},
+): Generator<string, StreamedDiff> {
+  const d: Diff = { nat: emptyTableDiff(), filter: emptyTableDiff() };
+  for (const t of TABLES) hookDiff(t, desiredHooks, current.hooks, d[t]);
+  const seen: Record<Table, Set<string>> = { nat: new Set(), filter: new Set() };
+  const text: RestoreOptions = { natOpen: opts.natOpen, zeroCounters: false };
+  let started = false; // the nat section's head is in buf (so nat text may be yielded)
+  let held = ''; // nat chains made before that
+  let buf = '';
+  const start = () => {
+    started = true;
+    buf += sectionHead('nat', d.nat, text) + held;
+    held = '';
+  };
+  if (opts.zeroAbove === undefined && d.nat.hookDel.length) start();
+  for (const [t, chain, rules] of desired) {
+    seen[t].add(chain);
+    const cur = current.chains[t].get(chain);
+    if (cur && sameRules(cur, rules)) continue;
+    const w = { chain, exists: cur !== undefined || (existing?.[t].has(chain) ?? false), rules };
+    d[t].write.push(w);
+    if (t !== 'nat') continue; // filter's section comes after nat's COMMIT
+    if (started) buf += chainText(w);
+    else {
+      held += chainText(w);
+      if (opts.zeroAbove === undefined) start();
+      else if (d.nat.write.length > opts.zeroAbove) {
+        text.zeroCounters = true;
+        start();
+      }
+    }
+    if (buf.length > CHUNK) (yield buf, (buf = ''));
+  }
+  for (const t of TABLES) for (const chain of current.chains[t].keys()) if (!seen[t].has(chain)) d[t].remove.push(chain);
+  if (!started) {
+    if (opts.zeroAbove !== undefined) text.zeroCounters = TABLES.reduce((n, t) => n + d[t].write.length + d[t].remove.length, 0) > opts.zeroAbove;
+    if (hasChange(d.nat)) start();
+  }
+  // the rest: nat's end (or a bare COMMIT for a nat section opened early), then filter's whole section
+  const rest = { s: buf };
+  if (started) {
+    yield* sectionTail(d.nat, rest); // chunks of removed chains' lines: no COMMIT in them
+  } else if (opts.natOpen) rest.s += 'COMMIT\n';
+  for (const c of restoreChunks({ nat: emptyTableDiff(), filter: d.filter })) rest.s += c;
+  return { diff: d, zero: !!text.zeroCounters, rest: rest.s };
 }
 
 /** The iptables-restore --noflush text for a diff, as one string ('' when nothing changes). */

@@ -43,16 +43,23 @@ function fmix(h: number, len: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** base32 of the hash's first n*5 bits (n <= 16), lanes taken big-endian as one 96-bit string. */
-function hashB32(key: string, n: number): string {
-  let a: number = SEEDS[0], b: number = SEEDS[1], c: number = SEEDS[2];
+type Lanes = readonly [number, number, number];
+
+/** The three lanes after hashing `key` on from `start` (a key's lanes are its prefix's, continued). */
+function lanes(key: string, start: Lanes = SEEDS): Lanes {
+  let a = start[0], b = start[1], c = start[2];
   for (let i = 0; i < key.length; i++) {
     const ch = key.charCodeAt(i);
     a = mix(a, ch);
     b = mix(b, ch);
     c = mix(c, ch);
   }
-  const lanes = [fmix(a, key.length), fmix(b, key.length), fmix(c, key.length)];
+  return [a, b, c];
+}
+
+/** base32 of the hash's first n*5 bits (n <= 16), lanes taken big-endian as one 96-bit string. */
+function b32(l: Lanes, len: number, n: number): string {
+  const h = [fmix(l[0], len), fmix(l[1], len), fmix(l[2], len)];
   let out = '';
   for (let i = 0; i < n; i++) {
     // bits [5i, 5i+5) of the 96-bit value, possibly straddling two lanes
@@ -60,11 +67,18 @@ function hashB32(key: string, n: number): string {
     const lane = bit >>> 5;
     const off = bit & 31;
     let v: number;
-    if (off <= 27) v = (lanes[lane]! >>> (27 - off)) & 31;
-    else v = ((lanes[lane]! << (off - 27)) | (lanes[lane + 1]! >>> (59 - off))) & 31;
+    if (off <= 27) v = (h[lane]! >>> (27 - off)) & 31;
+    else v = ((h[lane]! << (off - 27)) | (h[lane + 1]! >>> (59 - off))) & 31;
     out += B32[v];
   }
   return out;
+}
+
+/** A service's chain names: its SVC chain, and its SEP chains from a key prefix hashed once. */
+export interface ServiceNames {
+  svc: string;
+  /** the SEP chain of an endpoint, given as its IP:PORT text */
+  sep(endpoint: string): string;
 }
 
 export class Names {
@@ -83,15 +97,23 @@ export class Names {
     if (this.hashLen < MIN_HASH) throw new UsageError(`chain prefix '${prefix}' is too long`);
   }
   private hashed(kind: string, key: string): string {
-    return `${this.prefix}-${kind}-${hashB32(key, this.hashLen)}`;
+    return `${this.prefix}-${kind}-${b32(lanes(key), key.length, this.hashLen)}`;
   }
   /** One chain per service (its VIP:port and NodePort jump here). */
   svc(s: Service): string {
-    return this.hashed('SVC', `${s.name}${s.protocol}`);
+    return this.of(s).svc;
   }
   /** One chain per endpoint of a service. */
   sep(s: Service, e: Endpoint): string {
-    return this.hashed('SEP', `${s.name}${s.protocol}${endpointText(e)}`);
+    return this.of(s).sep(endpointText(e));
+  }
+  /** svc() and sep() for one service, its common key prefix (name, protocol) hashed once. */
+  of(s: Service): ServiceNames {
+    const key = `${s.name}${s.protocol}`;
+    const l = lanes(key);
+    const svc = `${this.prefix}-SVC-${b32(l, key.length, this.hashLen)}`;
+    const sepPrefix = `${this.prefix}-SEP-`;
+    return { svc, sep: (ep) => `${sepPrefix}${b32(lanes(ep, l), key.length + ep.length, this.hashLen)}` };
   }
   /** Second-level dispatch: one chain per /24 of VIPs, so the entry chain stays short. */
   bucket(vip: string): string {

@@ -12,7 +12,7 @@
  * with the number of services.
  */
 import { endpointText, type Service } from './model.js';
-import { bucketOf, Names } from './names.js';
+import { bucketOf, Names, type ServiceNames } from './names.js';
 
 export type Table = 'nat' | 'filter';
 export const TABLES: readonly Table[] = ['nat', 'filter'];
@@ -57,34 +57,47 @@ export function hooks(n: Names): Hook[] {
   ];
 }
 
-/** The chains of one service that has endpoints (SVC + one SEP per endpoint). */
+/** The chains of one service that has endpoints: one SEP per endpoint, then the SVC that jumps to them. */
 export function serviceChains(n: Names, s: Service, out: Map<string, string[]>): void {
+  for (const [chain, rules] of serviceChainList(n, s)) out.set(chain, rules);
+}
+
+/** serviceChains as a list, in the order a restore must see them (a chain exists before a rule jumps to it). */
+function serviceChainList(n: Names, s: Service, sn: ServiceNames = n.of(s)): [string, string[]][] {
   const p = s.protocol;
-  const svc = n.svc(s);
-  const rules: string[] = [];
-  const seps = s.endpoints.map((e) => n.sep(s, e));
+  const eps = s.endpoints.map(endpointText);
+  const seps = eps.map(sn.sep);
   const recent = (sep: string) => `--name ${sep} --mask 255.255.255.255 --rsource`;
+  const comment = q(s.name);
+  const out: [string, string[]][] = [];
+  const count = s.endpoints.length;
+  for (let i = 0; i < count; i++) {
+    const set = s.affinitySeconds !== undefined ? ` -m recent --set ${recent(seps[i]!)}` : '';
+    out.push([seps[i]!, [
+      // hairpin: an endpoint reaching its own service must be masqueraded or the reply bypasses NAT
+      `-s ${s.endpoints[i]!.ip}/32 -m comment --comment ${comment} -j ${n.markMasq}`,
+      `-p ${p} -m comment --comment ${comment}${set} -m ${p} -j DNAT --to-destination ${eps[i]}`,
+    ]]);
+  }
+  const rules: string[] = [];
   if (s.affinitySeconds !== undefined) {
     // kube-proxy's ClientIP affinity: a client seen recently goes back to the same endpoint
-    s.endpoints.forEach((e, i) =>
-      rules.push(`-m comment --comment "${s.name} -> ${endpointText(e)}" -m recent --rcheck --seconds ${s.affinitySeconds} --reap ${recent(seps[i]!)} -j ${seps[i]}`));
+    for (let i = 0; i < count; i++) {
+      rules.push(`-m comment --comment "${s.name} -> ${eps[i]}" -m recent --rcheck --seconds ${s.affinitySeconds} --reap ${recent(seps[i]!)} -j ${seps[i]}`);
+    }
   }
-  const count = s.endpoints.length;
-  s.endpoints.forEach((e, i) => {
+  for (let i = 0; i < count; i++) {
     // endpoint i of n with probability 1/(n-i): each ends up with 1/n overall
-    const stat = i < count - 1 ? ` -m statistic --mode random --probability ${probability(1 / (count - i))}` : '';
-    rules.push(`-m comment --comment "${s.name} -> ${endpointText(e)}"${stat} -j ${seps[i]}`);
-  });
-  out.set(svc, rules);
-  s.endpoints.forEach((e, i) => {
-    const set = s.affinitySeconds !== undefined ? ` -m recent --set ${recent(seps[i]!)}` : '';
-    out.set(seps[i]!, [
-      // hairpin: an endpoint reaching its own service must be masqueraded or the reply bypasses NAT
-      `-s ${e.ip}/32 -m comment --comment ${q(s.name)} -j ${n.markMasq}`,
-      `-p ${p} -m comment --comment ${q(s.name)}${set} -m ${p} -j DNAT --to-destination ${endpointText(e)}`,
-    ]);
-  });
+    const stat = i < count - 1 ? ` -m statistic --mode random --probability ${probabilityOfOne(count - i)}` : '';
+    rules.push(`-m comment --comment "${s.name} -> ${eps[i]}"${stat} -j ${seps[i]}`);
+  }
+  out.push([sn.svc, rules]);
+  return out;
 }
+
+/** probability(1 / k), remembered: every service with k endpoints left asks for the same text. */
+const oneIn: string[] = [];
+const probabilityOfOne = (k: number): string => (oneIn[k] ??= probability(1 / k));
 
 /** iptables-save quotes a comment only when it has characters outside this set. */
 function q(s: string): string {
@@ -102,12 +115,25 @@ export interface Scope {
   buckets: ReadonlySet<string>;
 }
 
-/** Render the desired state (all of it, or what `scope` covers). */
-export function render(prefix: string | Names, services: readonly Service[], scope?: Scope): Ruleset {
-  const n = typeof prefix === 'string' ? new Names(prefix) : prefix;
-  const rs = emptyRuleset();
-  const nat = rs.chains.nat;
-  const buckets = new Map<string, string[]>();
+/** One chain of the desired state. */
+export type ChainRules = [table: Table, chain: string, rules: string[]];
+
+/**
+ * The desired chains (all, or what `scope` covers), one at a time and in an
+ * order iptables-restore accepts chain by chain: every chain comes before
+ * any chain that jumps to it (MARK-MASQ and POSTROUTING, then each
+ * service's SEPs and SVC, then the /24 buckets, NODEPORTS and the entry
+ * chain; filter last). A sync can then write each chain as it is made.
+ */
+export function* chainsOf(n: Names, services: readonly Service[], scope?: Scope): Generator<ChainRules> {
+  yield ['nat', n.markMasq, [`-j MARK --set-xmark ${MASQ_MARK}/${MASQ_MARK}`]];
+  yield ['nat', n.postrouting, [
+    `-m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
+    `-j MARK --set-xmark ${MASQ_MARK}/0x0`,
+    `-m comment --comment "boxkit service traffic requiring SNAT" -j MASQUERADE --random-fully`,
+  ]];
+  const buckets = new Map<string, string[]>(); // by /24
+  const cidrs = new Set<string>();
   const nodePorts: string[] = [];
   const rejects: string[] = [];
   for (const s of services) {
@@ -120,33 +146,38 @@ export function render(prefix: string | Names, services: readonly Service[], sco
       }
       continue;
     }
-    const inBucket = !scope || scope.buckets.has(bucketOf(s.vip));
+    const cidr = bucketOf(s.vip);
+    cidrs.add(cidr);
+    const inBucket = !scope || scope.buckets.has(cidr);
     if (!inBucket && !scope!.names.has(s.name) && s.nodePort === undefined) continue;
-    const svc = n.svc(s);
-    const bucket = n.bucket(s.vip);
-    if (inBucket && !buckets.has(bucket)) buckets.set(bucket, []);
-    if (inBucket) buckets.get(bucket)!.push(`-d ${s.vip}/32 -p ${p} -m comment --comment "${s.name} cluster IP" -m ${p} --dport ${s.port} -j ${svc}`);
+    const sn = n.of(s);
+    const svc = sn.svc;
+    if (inBucket) {
+      let rules = buckets.get(cidr);
+      if (!rules) buckets.set(cidr, (rules = []));
+      rules.push(`-d ${s.vip}/32 -p ${p} -m comment --comment "${s.name} cluster IP" -m ${p} --dport ${s.port} -j ${svc}`);
+    }
     if (s.nodePort !== undefined) {
       const c = `-p ${p} -m comment --comment "${s.name} node port" -m ${p} --dport ${s.nodePort}`;
       nodePorts.push(`${c} -j ${n.markMasq}`, `${c} -j ${svc}`);
     }
-    if (!scope || scope.names.has(s.name)) serviceChains(n, s, nat);
+    if (!scope || scope.names.has(s.name)) for (const [chain, rules] of serviceChainList(n, s, sn)) yield ['nat', chain, rules];
   }
+  for (const [cidr, rules] of buckets) yield ['nat', n.bucketCidr(cidr), rules];
+  yield ['nat', n.nodePorts, nodePorts];
   // sorted so the entry chain does not change when services are listed in another order
-  const entry = [...new Set(services.filter((s) => s.endpoints.length).map((s) => bucketOf(s.vip)))].sort();
-  nat.set(n.services, [
-    ...entry.map((cidr) => `-d ${cidr} -m comment --comment "VIPs in ${cidr}" -j ${n.bucketCidr(cidr)}`),
+  yield ['nat', n.services, [
+    ...[...cidrs].sort().map((cidr) => `-d ${cidr} -m comment --comment "VIPs in ${cidr}" -j ${n.bucketCidr(cidr)}`),
     `-m comment --comment "node ports; must be the last rule" -m addrtype --dst-type LOCAL -j ${n.nodePorts}`,
-  ]);
-  for (const [b, rules] of buckets) nat.set(b, rules);
-  nat.set(n.nodePorts, nodePorts);
-  nat.set(n.markMasq, [`-j MARK --set-xmark ${MASQ_MARK}/${MASQ_MARK}`]);
-  nat.set(n.postrouting, [
-    `-m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
-    `-j MARK --set-xmark ${MASQ_MARK}/0x0`,
-    `-m comment --comment "boxkit service traffic requiring SNAT" -j MASQUERADE --random-fully`,
-  ]);
-  rs.chains.filter.set(n.services, rejects);
+  ]];
+  yield ['filter', n.services, rejects];
+}
+
+/** Render the desired state (all of it, or what `scope` covers), chains in chainsOf's order. */
+export function render(prefix: string | Names, services: readonly Service[], scope?: Scope): Ruleset {
+  const n = typeof prefix === 'string' ? new Names(prefix) : prefix;
+  const rs = emptyRuleset();
+  for (const [t, chain, rules] of chainsOf(n, services, scope)) rs.chains[t].set(chain, rules);
   rs.hooks = hooks(n);
   return rs;
 }

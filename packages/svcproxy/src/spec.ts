@@ -5,7 +5,7 @@
  */
 import { UsageError } from '@boxkit/common/errors';
 import {
-  checkIPv4, checkName, checkPort, checkServices, DEFAULT_NODEPORT_RANGE, parseAffinity, parseHostPort, parseProtocol,
+  checkIPv4, checkName, checkPort, checkServices, DEFAULT_NODEPORT_RANGE, parseAffinity, parseHostPort, parseProtocol, quickHostPort,
   type Endpoint, type PortRange, type Service,
 } from './model.js';
 
@@ -31,7 +31,7 @@ export async function parseDocument(text: string, source: string): Promise<unkno
 }
 
 function endpoint(svc: string, i: number, e: unknown): Endpoint {
-  if (typeof e === 'string') return parseHostPort(`service '${svc}': endpoint`, e);
+  if (typeof e === 'string') return quickHostPort(e) ?? parseHostPort(`service '${svc}': endpoint`, e);
   if (e && typeof e === 'object') {
     const o = e as Record<string, unknown>;
     return { ip: checkIPv4(`service '${svc}': endpoint ${i + 1} ip`, o.ip), port: checkPort(`service '${svc}': endpoint ${i + 1} port`, o.port) };

@@ -8,10 +8,10 @@
  */
 
 import { chooseBackend, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
-import { chainsWritten, diff, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff } from './diff.js';
+import { chainsWritten, diff, diffChunks, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff, type StreamedDiff } from './diff.js';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
-import { emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
+import { chainsOf, emptyRuleset, hooks, render, TABLES, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
 import { dropState, loadState, locked, saveState, type StoredState } from './store.js';
 
@@ -90,7 +90,9 @@ export type WantedList = readonly Service[] | null | { services: readonly Servic
  * The kernel side starts first, so it runs while the change is computed:
  * iptables-save (reconcile) and iptables-restore (legacy: its nat table is
  * read from the kernel at once) are spawned before the wanted services are
- * rendered, and the restore text is fed to iptables-restore as it is made.
+ * read, and a reconcile renders chain by chain, writing each one that
+ * differs from the kernel's to iptables-restore at once (diffChunks), so
+ * the restore parses the first services while the last are rendered.
  * Nothing is committed until the last COMMIT line; any failure before it
  * kills the restore, and a failure after it puts the stored services back.
  */
@@ -114,21 +116,30 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       const w = typeof wanted === 'function' ? await wanted(state?.services ?? [], state) : wanted;
       const services = w === null || Array.isArray(w) ? (w as readonly Service[] | null) : (w as { services: readonly Service[] }).services;
       const raw = w === null || Array.isArray(w) ? undefined : (w as { raw: readonly string[] }).raw;
-      // a partial sync renders only what changed (both sides with the same scope)
-      const scope = partial && services ? scopeOf(state!.services, services) : undefined;
-      const desired = services ? render(names, services, scope) : emptyRuleset();
-      opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
-      let cur: Ruleset;
-      let existing: Record<'nat' | 'filter', Set<string>> | undefined;
+      let streamed: StreamedDiff;
       if (partial) {
-        cur = render(names, state!.services, scope);
+        // a partial sync renders only what changed (both sides with the same scope)
+        const scope = services ? scopeOf(state!.services, services) : undefined;
+        const desired = services ? render(names, services, scope) : emptyRuleset();
+        opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
+        const cur = render(names, state!.services, scope);
         cur.hooks = hooks(names);
+        const d = diff(desired, cur);
+        const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
+        streamed = { diff: d, zero, rest: isEmpty(d) ? '' : [...restoreChunks(d, { zeroCounters: zero, natOpen: rr?.natOpen })].join('') };
       } else {
+        // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = parseSave(await saving!, names);
-        cur = saved;
-        existing = saved.allChains;
+        opts.trace?.(`# read the kernel: ${ms()}`);
+        const chunks = diffChunks(services ? chainsOf(names, services) : [], services ? hooks(names) : [], saved, saved.allChains, {
+          natOpen: rr?.natOpen,
+          zeroAbove: backend === 'nft' ? NFT_CHAIN_LIST_LIMIT : undefined,
+        });
+        let r: IteratorResult<string, StreamedDiff>;
+        while (!(r = chunks.next()).done) await rr?.write(r.value);
+        streamed = r.value;
       }
-      const d = diff(desired, cur, existing);
+      const { diff: d, zero, rest } = streamed;
       const remember = (r: SyncResult): SyncResult => {
         if (services) {
           saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services], ...(raw ? { raw: [...raw] } : {}) });
@@ -136,7 +147,6 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         return r;
       };
       opts.trace?.(`# compared: ${ms()}`);
-      const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
       const result = summary(d, { prefix, backend, partial, services, zero, dryRun: !!opts.dryRun });
       if (!rr) return result;
       if (zero) {
@@ -150,7 +160,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         if (isEmpty(d)) await rr.abort();
         else {
           opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
-          for (const chunk of restoreChunks(d, { zeroCounters: zero, natOpen: rr.natOpen })) await rr.write(chunk);
+          // (a reconcile wrote all but this already: the end with every COMMIT)
+          for (let at = 0; at < rest.length; at += 64 * 1024) await rr.write(rest.slice(at, at + 64 * 1024));
           committed = true; // from here on, a failure may have changed a table
           await rr.finish();
         }

@@ -77,3 +77,18 @@ describe('checked entries kept from the last apply', async () => {
     expect(() => toServicesCached({ services: [doc.services[0], doc.services[0]] }, DEFAULT_NODEPORT_RANGE, known)).toThrow(/duplicate service name/);
   });
 });
+
+describe('quickHostPort (the checks without regexes)', () => {
+  it('reads what parseHostPort reads, and leaves everything unusual to it', async () => {
+    const { quickHostPort, parseHostPort } = await import('../src/model.js');
+    const ok = ['10.0.0.1:80', '1.2.3.4:65535', '223.255.255.255:1', '10.10.0.0:080', '100.64.0.1:8080'];
+    for (const s of ok) expect(quickHostPort(s)).toEqual(parseHostPort('x', s));
+    const unusual = ['0.0.0.0:80', '0.1.2.3:80', '127.0.0.1:80', '224.0.0.1:80', '255.255.255.255:1', '01.2.3.4:80', '1.2.3.04:80', '256.1.1.1:80', '1.2.3:80',
+      '1.2.3.4.5:80', '1.2.3.4', '1.2.3.4:', '1.2.3.4:0', '1.2.3.4:65536', '1.2.3.4:8a', '1.2.3.4:80:1', 'a.b.c.d:80', '1..2.3:80', '.1.2.3:80', ' 1.2.3.4:80', '1.2.3.4:-1'];
+    for (const s of unusual) expect(quickHostPort(s), s).toBeUndefined();
+    // and parseHostPort still refuses the bad ones with its messages
+    expect(() => parseHostPort('vip', '127.0.0.1:80')).toThrow(/not a usable unicast/);
+    expect(() => parseHostPort('vip', '1.2.3.4:0')).toThrow(/not a port/);
+    expect(parseHostPort('vip', '0.1.2.3:80')).toEqual({ ip: '0.1.2.3', port: 80 });
+  });
+});
