@@ -39,6 +39,23 @@ node -e '
 "$RUN" --rm --cgroup-parent self -- /bin/true
 "$RUN" --rm --cgroup-parent self --net bridge --cpus 0.5 --memory 32M --pids 20 -- /bin/true
 
+# phases TITLE CMD: run CMD $PHASE_RUNS times with BOXKIT_PHASES=1; a markdown table of the medians
+PHASE_RUNS=${PHASE_RUNS:-30}
+phases() {
+  local title=$1 cmd=$2 out="$BENCH_DIR/out/run-phases.txt"
+  : > "$out"
+  for _ in $(seq "$PHASE_RUNS"); do BOXKIT_PHASES=1 $cmd 2>&1 >/dev/null | grep '^phases: ' >> "$out" || true; done
+  node -e '
+    const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")
+      .map((l) => Object.fromEntries(l.slice(8).split(" ").map((x) => x.split("=")).map(([k, v]) => [k, +v])));
+    const med = (a) => { a = [...a].sort((x, y) => x - y); return a[Math.floor(a.length / 2)]; };
+    const names = Object.keys(rows[0] ?? {});
+    console.log(`| ${process.argv[2]} | ends at (ms) | takes (ms) |`);
+    console.log("|---|---:|---:|");
+    names.forEach((n, i) => console.log(`| ${n} | ${med(rows.map((r) => r[n])).toFixed(1)} | ${med(rows.map((r) => r[n] - (i ? r[names[i - 1]] : 0))).toFixed(1)} |`));
+  ' "$out" "$title"
+}
+
 {
   echo "# run: start a container running /bin/true, then remove it"
   echo
@@ -65,23 +82,56 @@ node -e '
   echo
   echo "Load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg) (2 vCPUs)."
   echo
+  echo "## Phases of one start (BOXKIT_PHASES=1, medians of $PHASE_RUNS runs each)"
+  echo
+  echo "ms since the process started at which each phase ended, and the phase's own median length (see the notes below)."
+  echo
+  phases "plain" "$RUN --rm --cgroup-parent self -- /bin/true"
+  echo
+  phases "--net bridge + limits" "$RUN --rm --cgroup-parent self --net bridge --cpus 0.5 --memory 32M --pids 20 -- /bin/true"
+  echo
   echo "Ratios are medians over the runc median (the anchor). The co-tenants of this 2-core VM make absolute numbers ±30% or worse."
   cat <<'NOTES'
 
 ## Where the time goes (target: faster than runc — not met)
 
-Phases of one `run --rm -- /bin/true` (performance.now() marks, load ~10, 2026-11-25): Node + snapshot start
-40-110 ms; reserving the record (first koffi load + flock + an fsynced atomic write) 25-55 ms; overlay mount
-~10 ms; cgroup mkdir in 6 hierarchies + limits ~10-17 ms; clone() through the trampoline 7-9 ms (the kernel
-copies the page tables of a ~40 MB Node process); cgroup attach 9-13 ms (a cgroup v1 migration); release to
-exec (mounts, pivot_root, masks in the child) 3-23 ms; teardown (rmdir in 6 hierarchies, lazy umount,
-rm -rf of the upper dir, record unlink) 25-30 ms. With `--net bridge` netsetup adds its `ip -batch` runs
-and the NAT check (iptables-save). Already done: a fast argument parser instead of yargs (~35 ms CPU), the
-hot-path modules initialized inside the V8 startup snapshot (~80 ms CPU: yargs' string-width tables were
-initialized on every start), one up-front record instead of six fsynced writes, no blkio/cpuset groups.
-What would still be needed to approach runc: a CLONE_VM|CLONE_VFORK spawn in the trampoline (no page-table
-copy), state on tmpfs (/run is on disk on this VM: every atomic write pays an fsync), and fewer processes
-for the bridge path (netlink from the trampoline instead of `ip`).
+The phases (table above; marks in packages/run, printed with BOXKIT_PHASES=1): `main` is Node's own
+start plus the snapshot's deserialization, before any of run's code: `node -e 0` is the floor and
+takes about as long as all of `runc run`. After it, in order: `start`/`lowers` parse and check the
+flags and rootfs; `reserve` writes the container's record under the store's flock (this is where
+koffi, ~1.1 MB of native addon, is loaded; the cgroup layout is read from /proc/self/mountinfo);
+`cgroup` makes the group in the 6 v1 hierarchies (mkdir + limits); `clone` is bk_spawn (vfork +
+exec of bk-stage); `mount` is the overlay mount and /etc/hostname, /etc/hosts in the upper dir,
+done while the child starts and joins its cgroup; `net` attaches the veth (netlink, --net bridge
+only); `save` records it running; `exec` is the child's side after release (unshare the mount
+namespace, /proc, /dev, /sys, pivot_root, masked paths, caps, execve) until the parent sees the
+exec; `exited` is /bin/true plus the kernel taking its namespaces down; then the teardown:
+`t-net` (veth and lease), `t-cgroup` (6 rmdirs), `t-umount` (lazy umount2 of the union),
+`t-rm` (the data dir: unlink/rmdir on ext4), `t-forget` (the record), and `end` (stdout drained,
+then _exit).
+
+Done for issue #6 (one hyperfine run at load ~3.7, 40 runs, the run/cg/common of c7091bf against
+today's, both on today's native and netsetup: 127 -> 84 ms median, 95 -> 68 ms CPU; with --net
+bridge and limits 164 -> 116 ms, 104 -> 80 ms CPU; details in git log): the container child moves itself into its cgroup ('0' into each v1
+hierarchy's `tasks`): a move from outside through cgroup.procs takes the global threadgroup rwsem
+and waits for an RCU grace period (8-9 ms here, 5-30 ms under load), a thread moving itself skips
+it (0.02 ms); the child is cloned without CLONE_NEWNS and unshares it once released, so the union
+is mounted while it starts; koffi and the trampoline are resolved while the snapshot is built
+(~6-8 ms per start); -v shell lines are made only with -v (they planned the union a second time);
+yargs is out of the snapshot (two bundles, blob 5.8 -> 5.2 MB); --net bridge no longer runs
+`ip addr` to find an existing bridge; the teardown removes the data dir by one readdir per
+directory and the record with one unlink; the process ends with _exit once stdout has drained.
+
+What is left, and why: Node's start (~30 ms, a floor runc does not pay: runc's whole run is
+~32 ms); koffi's load (~1-2 ms, in `reserve`); kernel work that runc pays too (overlay mount,
+cgroup mkdir/rmdir, clone, the child's mounts and pivot_root, namespace teardown at exit);
+ext4 metadata in the data and state dirs (`t-rm`, the records: up to ms per call under load;
+/run is on disk on this VM, tmpfs would cost far less). With --net bridge, `net` and `t-net`
+are netsetup's veth add and delete over netlink, mostly kernel time. Not done: making the cgroup mkdirs
+overlap the clone/mount on libuv's pool (≤ 2 ms; the chain of a group's steps needs this
+thread between them); running the pure part of a start while the snapshot is built, so its
+code would be compiled in the blob (tried: no difference beyond the noise in an interleaved
+A/B of 30 starts each).
 NOTES
 } > "$RESULTS/run.md.tmp"
 mv "$RESULTS/run.md.tmp" "$RESULTS/run.md"
