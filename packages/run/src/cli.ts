@@ -13,8 +13,14 @@ import { mark, printPhases } from './phases.js';
 // Imported here, not only lazily: built into the startup snapshot, these
 // modules (and the libraries they use: cg, netsetup, unionfs, common) are
 // initialized once at build time instead of on every start.
-import { runContainer } from './commands/run.js';
-import { exitNow, preresolveTrampoline } from '@boxkit/native';
+import { runContainer, toSpec } from './commands/run.js';
+import { encodeProgram, exitNow, preresolveTrampoline } from '@boxkit/native';
+import { detectLayout, planCreate, planRemove, resolveGroup } from '@boxkit/cg';
+import { planUnion } from '@boxkit/unionfs';
+import { containerProgram } from './container/program.js';
+import { containerEnv } from './container/spec.js';
+import { controllersOf, joinWrites } from './container/cgroup.js';
+import { startTime } from './state/store.js';
 import './container/create.js';
 import './container/lifecycle.js';
 import './container/teardown.js';
@@ -55,5 +61,33 @@ if (startupSnapshot?.isBuildingSnapshot()) {
   // find koffi and the trampoline library now: else the first native call
   // resolves modules and probes the platform on every start (~6-8 ms)
   preresolveTrampoline();
+  warm();
   startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
 } else entry(process.argv.slice(2));
+
+/**
+ * While the snapshot is built: the read-only part of a typical start, on
+ * made-up names, so the blob holds these functions compiled (V8 compiles
+ * each on its first call otherwise). Measured, 40 interleaved starts each:
+ * 39.1 -> 36.3 ms from main to the end; the blob grows by 66 KB and starts
+ * no slower. Nothing here may be cached for later (no hostLayout(), no
+ * koffi): the snapshot is made on the build host.
+ */
+function warm(): void {
+  try {
+    const spec = toSpec(fastParse(['--rm', '--net', 'bridge', '--cpus', '0.5', '--memory', '32M', '--pids', '20', '--', '/bin/true'])!);
+    const g = resolveGroup('boxkit-warm', { layout: detectLayout(), parent: 'self', controllers: controllersOf(spec.limits) });
+    planCreate(g, spec.limits, { mode: 'create' });
+    encodeProgram(containerProgram({
+      root: '/nonexistent/warm/rootfs', hostname: 'warm', argv: spec.command, env: containerEnv(spec, 'warm'), workdir: spec.workdir,
+      uid: 0, gid: 0, groups: [], readOnly: false, privileged: false, init: false, cgroupns: true, joinCgroup: joinWrites(g),
+    }));
+    planUnion({ lowers: ['/usr'], upper: '/nonexistent/warm/upper', work: '/nonexistent/warm/work', mountpoint: '/nonexistent/warm/rootfs', driver: 'overlay' },
+      { filesystems: new Set(['overlay']), mountinfo: '', cwd: '/' });
+    JSON.stringify({ id: 'warm', created: new Date().toISOString(), cgroup: g });
+    planRemove(g, { kill: true });
+    startTime(process.pid);
+  } catch {
+    // only a warm-up: a build host without cgroups still builds
+  }
+}
