@@ -69,14 +69,18 @@ function serviceChainList(n: Names, s: Service, sn: ServiceNames = n.of(s)): [st
   const seps = eps.map(sn.sep);
   const recent = (sep: string) => `--name ${sep} --mask 255.255.255.255 --rsource`;
   const comment = q(s.name);
+  // the parts every endpoint shares, made once
+  const hairpin = `/32 -m comment --comment ${comment} -j ${n.markMasq}`;
+  const dnat = `-p ${p} -m comment --comment ${comment}`;
+  const dnatTail = ` -m ${p} -j DNAT --to-destination `;
   const out: [string, string[]][] = [];
   const count = s.endpoints.length;
   for (let i = 0; i < count; i++) {
     const set = s.affinitySeconds !== undefined ? ` -m recent --set ${recent(seps[i]!)}` : '';
     out.push([seps[i]!, [
       // hairpin: an endpoint reaching its own service must be masqueraded or the reply bypasses NAT
-      `-s ${s.endpoints[i]!.ip}/32 -m comment --comment ${comment} -j ${n.markMasq}`,
-      `-p ${p} -m comment --comment ${comment}${set} -m ${p} -j DNAT --to-destination ${eps[i]}`,
+      `-s ${s.endpoints[i]!.ip}${hairpin}`,
+      `${dnat}${set}${dnatTail}${eps[i]}`,
     ]]);
   }
   const rules: string[] = [];
@@ -86,10 +90,11 @@ function serviceChainList(n: Names, s: Service, sn: ServiceNames = n.of(s)): [st
       rules.push(`-m comment --comment "${s.name} -> ${eps[i]}" -m recent --rcheck --seconds ${s.affinitySeconds} --reap ${recent(seps[i]!)} -j ${seps[i]}`);
     }
   }
+  const to = `-m comment --comment "${s.name} -> `;
   for (let i = 0; i < count; i++) {
     // endpoint i of n with probability 1/(n-i): each ends up with 1/n overall
-    const stat = i < count - 1 ? ` -m statistic --mode random --probability ${probabilityOfOne(count - i)}` : '';
-    rules.push(`-m comment --comment "${s.name} -> ${eps[i]}"${stat} -j ${seps[i]}`);
+    const stat = i < count - 1 ? `" -m statistic --mode random --probability ${probabilityOfOne(count - i)} -j ` : '" -j ';
+    rules.push(`${to}${eps[i]}${stat}${seps[i]}`);
   }
   out.push([sn.svc, rules]);
   return out;
