@@ -91,7 +91,11 @@ struct child_args {
   size_t len;
   int sync_fd;  /* read end */
   int err_fd;   /* write end, O_CLOEXEC once the stage runs */
+  int prog_mapped; /* prog is the stage's own mapping of the memfd */
 };
+
+/* a report of a failure before the first step (the stage could not read its program) */
+#define OP_STAGE 0
 
 struct rec {
   uint32_t op, nint, nstr;
@@ -305,6 +309,19 @@ static pid_t raw_fork(void) {
   return (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, 0UL, 0UL, 0UL);
 }
 
+/*
+ * setresuid/setresgid with the parent-death signal kept: the kernel clears
+ * it when the effective ids change, and a container whose ns-clone or run
+ * was killed must still die (runc restores it the same way).
+ */
+static int keep_pdeathsig(long nr, int64_t id) {
+  int pd = 0;
+  prctl(PR_GET_PDEATHSIG, &pd, 0, 0, 0);
+  int rc = (int)syscall(nr, (unsigned)id, (unsigned)id, (unsigned)id);
+  if (rc == 0 && pd) prctl(PR_SET_PDEATHSIG, pd, 0, 0, 0);
+  return rc;
+}
+
 static int run_step(struct child_args *a, struct rec *r) {
   const char **s = r->strs;
   int64_t *i = r->ints;
@@ -361,8 +378,8 @@ static int run_step(struct child_args *a, struct rec *r) {
     return (int)syscall(SYS_setgroups, (size_t)r->nint, g);
   }
   /* raw syscalls, not glibc's wrappers: see raw_fork() */
-  case OP_SETRESGID: return (int)syscall(SYS_setresgid, (gid_t)i[0], (gid_t)i[0], (gid_t)i[0]);
-  case OP_SETRESUID: return (int)syscall(SYS_setresuid, (uid_t)i[0], (uid_t)i[0], (uid_t)i[0]);
+  case OP_SETRESGID: return keep_pdeathsig(SYS_setresgid, i[0]);
+  case OP_SETRESUID: return keep_pdeathsig(SYS_setresuid, i[0]);
   case OP_NO_NEW_PRIVS: return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   case OP_CAPS: return do_caps((uint64_t)i[0]);
   case OP_RESET_SIGNALS: {
@@ -395,6 +412,9 @@ static int run_step(struct child_args *a, struct rec *r) {
     if (p < 0) return -1;
     if (p > 0) {
       close(a->err_fd); /* the child reports; exec success must read as EOF */
+      /* the init keeps nothing of the host: not the program (it holds the environment), no descriptor */
+      if (a->prog_mapped) munmap((void *)a->prog, a->len);
+      syscall(SYS_close_range, 3u, ~0u, 0u);
       supervise(p, (int)i[0]);
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -478,7 +498,7 @@ int main(int argc, char **argv) {
     return 125;
   }
   int prog_fd = atoi(argv[1]);
-  struct child_args a = { NULL, 0, atoi(argv[2]), atoi(argv[3]) };
+  struct child_args a = { NULL, 0, atoi(argv[2]), atoi(argv[3]), 1 };
   int pdeathsig = atoi(argv[4]);
   if (pdeathsig) prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0);
   unsigned long long mask = strtoull(argv[5], NULL, 16);
@@ -492,10 +512,10 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_SETMASK, &none, NULL);
   cmdline_area(&g_arg_start, &g_arg_end);
   struct stat st;
-  if (fstat(prog_fd, &st) < 0) { report(a.err_fd, errno, 0, 0); _exit(125); }
+  if (fstat(prog_fd, &st) < 0) { report(a.err_fd, errno, 0, OP_STAGE); _exit(125); }
   a.len = (size_t)st.st_size;
   void *p = a.len ? mmap(NULL, a.len, PROT_READ, MAP_PRIVATE, prog_fd, 0) : NULL;
-  if (p == MAP_FAILED) { report(a.err_fd, errno, 0, 0); _exit(125); }
+  if (p == MAP_FAILED) { report(a.err_fd, errno, 0, OP_STAGE); _exit(125); }
   close(prog_fd);
   a.prog = p;
   int named[64];
@@ -509,6 +529,7 @@ int main(int argc, char **argv) {
 /* What the vfork child needs: it shares the parent's memory until its execve. */
 struct vfork_args {
   const char *stage;
+  int pdeathsig;
   char **argv;
   const int *keep; /* descriptors that must survive the execve: the stage's three, then those the program names */
   int nkeep;
@@ -533,6 +554,9 @@ static int vfork_child(void *arg) {
   char *p = v->argv[5];
   for (int i = 15; i >= 0; i--, mask >>= 4) p[i] = "0123456789abcdef"[mask & 15];
   p[16] = 0;
+  /* set before the exec, which keeps it: bk_spawn() returns only after the exec,
+     and a parent killed right then must still take the child with it */
+  if (v->pdeathsig) prctl(PR_SET_PDEATHSIG, v->pdeathsig, 0, 0, 0);
   static char *const envp[] = { NULL };
   execve(v->stage, v->argv, envp);
   v->err = errno;
@@ -566,7 +590,7 @@ static pid_t spawn_forked(uint64_t flags, const unsigned char *prog, size_t len,
   void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return -1;
   /* no CLONE_VM: the child gets a copy-on-write copy of `f` and of the program */
-  struct fork_args f = { { prog, len, sync_p[0], err_p[1] }, { sync_p[1], err_p[0] }, pdeathsig };
+  struct fork_args f = { { prog, len, sync_p[0], err_p[1], 0 }, { sync_p[1], err_p[0] }, pdeathsig };
   pid_t pid = clone(fork_child, (char *)stack + stack_size, (int)(flags | SIGCHLD), &f);
   int e = errno;
   munmap(stack, stack_size);
@@ -574,8 +598,10 @@ static pid_t spawn_forked(uint64_t flags, const unsigned char *prog, size_t len,
   return pid;
 }
 
-static pid_t spawn_staged(uint64_t flags, const unsigned char *prog, size_t len, int pdeathsig, int sync_p[2], int err_p[2], const char *stage) {
-  int prog_fd = (int)syscall(SYS_memfd_create, "boxkit-program", 1u /* MFD_CLOEXEC */);
+static pid_t spawn_staged(uint64_t flags, const unsigned char *prog, size_t len, int pdeathsig, int sync_p[2], int err_p[2], const char *stage, int *stage_failed) {
+  /* MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL (kernels before 6.3 refuse the last: retry without) */
+  int prog_fd = (int)syscall(SYS_memfd_create, "boxkit-program", 0x1u | 0x2u | 0x8u);
+  if (prog_fd < 0 && errno == EINVAL) prog_fd = (int)syscall(SYS_memfd_create, "boxkit-program", 0x1u | 0x2u);
   if (prog_fd < 0) return -1;
   pid_t pid = -1;
   int e = 0;
@@ -585,6 +611,8 @@ static pid_t spawn_staged(uint64_t flags, const unsigned char *prog, size_t len,
     if (w <= 0) goto out;
     off += (size_t)w;
   }
+  /* the stage maps what was written here: nothing may change it from now on */
+  fcntl(prog_fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
   char a1[16], a2[16], a3[16], a4[16], a5[17] = "0";
   snprintf(a1, sizeof a1, "%d", prog_fd);
   snprintf(a2, sizeof a2, "%d", sync_p[0]);
@@ -594,23 +622,24 @@ static pid_t spawn_staged(uint64_t flags, const unsigned char *prog, size_t len,
   int keep[64] = { prog_fd, sync_p[0], err_p[1] };
   int named = program_fds(prog, len, keep + 3, 64 - 3);
   if (named < 0) { errno = ENOMEM; goto out; }
-  struct vfork_args v = { stage, argv, keep, 3 + named, 0 };
+  struct vfork_args v = { stage, pdeathsig, argv, keep, 3 + named, 0 };
   size_t stack_size = 64 << 10;
   void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) goto out;
   /* the child runs on this process's memory until its execve: no handler of Node's may run there */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  /* every signal, glibc's internal ones (32, 33) too: a raw call, as posix_spawn makes */
+  uint64_t all = ~(uint64_t)0, old = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
   pid = clone(vfork_child, (char *)stack + stack_size, (int)(flags | CLONE_VM | CLONE_VFORK | SIGCHLD), &v);
   e = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
   munmap(stack, stack_size);
   if (pid > 0 && v.err) { /* the stage could not be executed */
     int st;
     while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR) {}
     pid = -1;
     e = v.err;
+    *stage_failed = 1;
   }
   errno = e;
 out:
@@ -624,10 +653,12 @@ out:
  * Clone a child with `flags` (CLONE_NEW*) that runs `prog`: through the
  * stage program at path `stage`, or fork-style with CLONE_NEWUSER.
  * out_fds[0]: write end of the sync pipe (write a byte to release the child);
- * out_fds[1]: read end of the error pipe (EOF: exec happened; 12 bytes: a report).
+ * out_fds[1]: read end of the error pipe (EOF: exec happened; 12 bytes: a report);
+ * out_fds[2]: on failure, 1 when the stage program could not be executed.
  * Returns the child's pid, or -errno.
  */
-int bk_spawn(uint64_t flags, const unsigned char *prog, uint64_t len, int pdeathsig, int out_fds[2], const char *stage) {
+int bk_spawn(uint64_t flags, const unsigned char *prog, uint64_t len, int pdeathsig, int out_fds[3], const char *stage) {
+  out_fds[2] = 0;
   int sync_p[2], err_p[2];
   if (pipe2(sync_p, O_CLOEXEC) < 0) return -errno;
   if (pipe2(err_p, O_CLOEXEC) < 0) {
@@ -638,8 +669,8 @@ int bk_spawn(uint64_t flags, const unsigned char *prog, uint64_t len, int pdeath
   }
   pid_t pid = flags & CLONE_NEWUSER
     ? spawn_forked(flags, prog, (size_t)len, pdeathsig, sync_p, err_p)
-    : spawn_staged(flags, prog, (size_t)len, pdeathsig, sync_p, err_p, stage);
-  int e = errno;
+    : spawn_staged(flags, prog, (size_t)len, pdeathsig, sync_p, err_p, stage, &out_fds[2]);
+  int e = errno ? errno : EIO;
   close(sync_p[0]);
   close(err_p[1]);
   if (pid < 0) {

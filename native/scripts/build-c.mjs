@@ -29,7 +29,8 @@ const fresh = (out) => {
 };
 mkdirSync(dirname(lib), { recursive: true });
 if (!fresh(lib)) {
-  execFileSync(cc, ['-shared', '-fPIC', ...flags, '-o', lib, src], { stdio: 'inherit' });
+  // -z now: every symbol bound at load, none lazily in the vfork child
+  execFileSync(cc, ['-shared', '-fPIC', '-Wl,-z,now', ...flags, '-o', lib, src], { stdio: 'inherit' });
   console.log(`native: built ${lib}`);
 }
 if (!fresh(stage)) {

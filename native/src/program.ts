@@ -41,7 +41,8 @@ export const OP = {
 
 export type OpName = keyof typeof OP;
 const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k])) as Record<number, OpName>;
-export const opName = (op: number): string => OP_NAMES[op]?.toLowerCase().replace(/_/g, '-') ?? `op${op}`;
+/** A step's name in messages; 0 is the stage program itself failing before the first step. */
+export const opName = (op: number): string => (op === 0 ? 'stage' : (OP_NAMES[op]?.toLowerCase().replace(/_/g, '-') ?? `op${op}`));
 
 /** One step: an opcode with integer and string arguments. Optional steps may fail. */
 export interface Step {

@@ -8,7 +8,7 @@ import { closeSync, read, readSync, writeSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { koffi, trampolinePath, preresolveKoffi } from './lib.js';
-import { SysError, errnoName } from './errors.js';
+import { SysError, errnoName, strerror } from './errors.js';
 import { encodeProgram, opName, type Step } from './program.js';
 import { waitChild, type ExitStatus } from './children.js';
 
@@ -32,9 +32,6 @@ export function preresolveTrampoline(): void {
 function load(): SpawnFn {
   if (spawnFn) return spawnFn;
   const path = !process.env.BOXKIT_NATIVE_LIB && libPath && existsSync(libPath) ? libPath : trampolinePath();
-  // the program the child execs to run its steps is built beside the library
-  const stage = join(dirname(path), 'bk-stage');
-  if (!existsSync(stage)) throw new SysError('execve', 2, stage, 'the stage program is missing; run the build (npm run build) first');
   let l;
   try {
     l = koffi().load(path);
@@ -42,7 +39,8 @@ function load(): SpawnFn {
     throw new SysError('dlopen', 2, path, `cannot load the trampoline library (${(e as Error).message}); run the build (npm run build) first`);
   }
   spawnFn = l.func('int bk_spawn(uint64_t flags, const uint8_t *prog, uint64_t len, int pdeathsig, _Out_ int *fds, const char *stage)') as unknown as SpawnFn;
-  stagePath = stage;
+  // the program the child execs to run its steps is built beside the library
+  stagePath = join(dirname(path), 'bk-stage');
   return spawnFn;
 }
 
@@ -177,8 +175,12 @@ export class Child {
 export function spawn(opts: SpawnOptions): Child {
   const fn = load();
   const prog = encodeProgram(opts.steps);
-  const fds = new Int32Array(2);
+  const fds = new Int32Array(3);
   const rc = fn(BigInt(opts.flags), prog, BigInt(prog.length), opts.pdeathsig ?? 9, fds, stagePath!);
+  if (rc < 0 && fds[2]) {
+    const hint = -rc === 2 ? ' (missing: run the build, npm run build)' : '';
+    throw new SysError('execve', -rc, stagePath, `cannot run the stage program${hint}: ${strerror(-rc)}`);
+  }
   if (rc < 0) throw new SysError('clone', -rc, undefined);
   return new Child(rc, fds[0]!, fds[1]!, opts.steps);
 }

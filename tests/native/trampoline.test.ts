@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { spawn, CLONE, execStep, shellStatus, StepError, type Step } from '@boxkit/native';
 import { skipReason } from '../harness/index.js';
 import { execFileSync } from 'node:child_process';
@@ -98,11 +98,17 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
     const { Worker } = await import('node:worker_threads');
     const worker = new Worker('const a=[];for(;;){a.push(Buffer.allocUnsafeSlow(4096 + (a.length % 64) * 1024));if(a.length>256)a.length=0}', { eval: true });
     try {
-      for (let i = 0; i < 150; i++) {
+      // without a user namespace the steps run in the stage program; with one, in a fork-style copy of this process
+      for (let i = 0; i < 200; i++) {
+        const flags = i % 2 ? CLONE.NEWPID : CLONE.NEWUSER | CLONE.NEWPID;
         const child = spawn({
-          flags: CLONE.NEWPID,
+          flags,
           steps: [{ op: 'WAIT_SYNC' }, { op: 'SUPERVISE', ints: [1] }, { op: 'SETGROUPS' }, { op: 'SETRESGID', ints: [65534] }, { op: 'SETRESUID', ints: [65534] }, execStep(['/bin/true'], {})],
         });
+        if (flags & CLONE.NEWUSER) {
+          writeFileSync(`/proc/${child.pid}/uid_map`, '0 0 65536\n');
+          writeFileSync(`/proc/${child.pid}/gid_map`, '0 0 65536\n');
+        }
         child.release();
         const status = await Promise.race([child.wait(), new Promise((r) => setTimeout(() => r('hung'), 5000))]);
         if (status === 'hung') process.kill(child.pid, 'SIGKILL');
@@ -149,6 +155,22 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
     expect(lines[0]).toBe('through the stage');
     expect(lines).toEqual(expect.arrayContaining(['0', '1', '2']));
     expect(lines).not.toContain(String(fd));
+  });
+
+  it('an init (SUPERVISE) in the stage keeps no program mapping and no descriptor but 0-2', async () => {
+    const child = spawn({ flags: CLONE.NEWPID, steps: [{ op: 'WAIT_SYNC' }, { op: 'SUPERVISE', ints: [1] }, execStep(['/bin/sleep', '5'], {})] });
+    child.release();
+    child.confirmExec();
+    try {
+      expect(readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim()).toBe('boxkit-init');
+      expect(readFileSync(`/proc/${child.pid}/maps`, 'utf8')).not.toMatch(/boxkit-program/);
+      expect(readdirSync(`/proc/${child.pid}/fd`).map(Number).filter((fd) => fd > 2)).toEqual([]);
+      const dirtyKb = Number(/Private_Dirty:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/smaps_rollup`, 'utf8'))?.[1]);
+      expect(dirtyKb).toBeLessThan(1024); // tini: ~1 MB
+    } finally {
+      process.kill(child.pid, 'SIGKILL');
+    }
+    expect(await child.wait()).toEqual({ signal: 9 });
   });
 });
 

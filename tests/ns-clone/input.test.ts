@@ -68,4 +68,19 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     expect(refused.stderr.split('\n')[0]).toMatch(/^ns-clone: clone: .*EPERM/);
     expect(existsSync('/proc/self')).toBe(true);
   });
+
+  it('a stage program that cannot run is named in one line (exit 125); a --user child does not need it', async () => {
+    const dir = tmp('nostage');
+    writeFileSync(join(dir, 'libboxkit.so'), readFileSync(join(binPath('ns-clone'), '..', '..', '..', '..', 'native', 'dist', 'libboxkit.so')));
+    const env = { BOXKIT_NATIVE_LIB: join(dir, 'libboxkit.so') };
+    const missing = await ns(['--uts', '--', 'true'], { env });
+    expect(missing.exitCode).toBe(125);
+    expect(missing.stderr.trim()).toBe(`ns-clone: execve ${dir}/bk-stage: cannot run the stage program (missing: run the build, npm run build): no such file or directory (ENOENT)`);
+    writeFileSync(join(dir, 'bk-stage'), '#!/bin/sh\n', { mode: 0o644 });
+    const notExecutable = await ns(['--uts', '--', 'true'], { env });
+    expect(notExecutable.exitCode).toBe(125);
+    expect(notExecutable.stderr.trim()).toBe(`ns-clone: execve ${dir}/bk-stage: cannot run the stage program: permission denied (EACCES)`);
+    const forked = await ns(['--user', '--map-root-user', '--', 'id', '-u'], { env });
+    expect(forked.stdout.trim(), forked.stderr).toBe('0');
+  });
 });

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, skipReason } from '../harness/index.js';
-import { binPath, childrenOf, ns, tmp, until } from './helpers.js';
+import { alive, binPath, childrenOf, ns, tmp, until } from './helpers.js';
 
 /** Start ns-clone in the background and wait until its container runs CMD. */
 async function startBackground(args: string[], cmdName: string) {
@@ -50,6 +50,17 @@ describe.skipIf(skipReason)(`ns-clone signals and exit codes${skipReason ? ` (sk
     const { proc } = await startBackground(['--uts', '--', 'sleep', '1000'], 'sleep');
     proc.kill('SIGUSR1');
     expect((await proc).exitCode).toBe(138);
+  });
+
+  it('a container dies with a killed ns-clone, also after switching to another uid (which clears the parent-death signal)', async () => {
+    for (const args of [['--pid', '--', 'sleep', '1000'], ['--pid', '--uid', '65534', '--gid', '65534', '--', 'sleep', '1000'], ['--pid', '--init', '--uid', '65534', '--gid', '65534', '--', 'sleep', '1000']]) {
+      const { proc } = await startBackground(args, 'sleep');
+      const descendants = (pid: number): number[] => childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
+      const inside = descendants(proc.pid!);
+      expect(inside.length, args.join(' ')).toBeGreaterThan(0);
+      process.kill(proc.pid!, 'SIGKILL');
+      await until(() => inside.every((p) => !alive(p)), 5000, `the container of a killed ns-clone ${args.join(' ')} to die`);
+    }
   });
 
   it('with --init an orphaned grandchild is reaped (no zombie)', async () => {

@@ -77,7 +77,8 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   try {
     child = spawn({ flags: plan.flags, steps: plan.steps, pdeathsig: opts.detach ? 0 : 9 });
   } catch (e) {
-    throw new BoxkitError('ECLONE', `clone: ${(e as Error).message}`, {
+    // the message names the call already ("clone: ...", or "execve .../bk-stage: ...")
+    throw new BoxkitError('ECLONE', (e as Error).message, {
       exitCode: EXIT.CANNOT_START,
       cause: e,
       ...((e as { code?: string }).code === 'EPERM' ? { hint: 'creating these namespaces needs root, or add --user (--map-root-user)' } : {}),
