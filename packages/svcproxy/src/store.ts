@@ -3,6 +3,7 @@
  * changed only under a lock. The kernel stays the truth: a reconciling sync
  * reads iptables-save; the stored services are what a partial sync trusts.
  */
+import { existsSync } from 'node:fs';
 import { atomicWrite, readJson, stateDir, withLock, removeFile } from '@boxkit/common/state';
 import type { PortRange, Service } from './model.js';
 import type { Backend } from './backend.js';
@@ -19,13 +20,26 @@ export interface StoredState {
 
 export const statePath = (prefix: string): string => stateDir('svcproxy', `${prefix}.json`);
 
+export function stateExists(prefix: string): boolean {
+  return existsSync(statePath(prefix));
+}
+
 export function loadState(prefix: string): StoredState | undefined {
   return readJson<StoredState>(statePath(prefix));
 }
 
 export function saveState(s: StoredState): void {
+  writeState(s.prefix, stateJson(s));
+}
+
+/** The state file's text (made apart from writing it, so a sync can make it while iptables-restore commits). */
+export function stateJson(s: StoredState): string {
   // one line: at 10k services the indented form is twice the size and time
-  atomicWrite(statePath(s.prefix), `${JSON.stringify(s)}\n`);
+  return `${JSON.stringify(s)}\n`;
+}
+
+export function writeState(prefix: string, text: string): void {
+  atomicWrite(statePath(prefix), text);
 }
 
 export function dropState(prefix: string): void {

@@ -13,7 +13,7 @@ import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
-import { dropState, loadState, locked, saveState, type StoredState } from './store.js';
+import { dropState, loadState, locked, stateExists, stateJson, writeState, type StoredState } from './store.js';
 
 export interface SyncOptions {
   /** chain prefix (default BKSVC) */
@@ -102,17 +102,21 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
   const run = async (): Promise<SyncResult> => {
     const t0 = performance.now();
     const ms = () => `${Math.round(performance.now() - t0)} ms`;
-    const state = loadState(prefix);
+    const named = opts.backend && opts.backend !== 'auto' ? opts.backend : undefined;
+    // a reconcile that need not read the state to pick the backend starts the kernel side first (the state of 10k services is MBs of JSON)
+    const early = !opts.partial && (named !== undefined || !stateExists(prefix));
+    let state = early ? undefined : loadState(prefix);
     // auto sticks to the backend the services were written with
-    const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
+    const backend = chooseBackend(named ?? state?.backend);
     const partial = !!opts.partial && !!state && state.backend === backend;
-    if (!partial) opts.trace?.(`${tool(backend, 'save')} -t nat; ${tool(backend, 'save')} -t filter`);
+    if (!partial) opts.trace?.(`${tool(backend, 'save')}`);
     const saving = partial ? undefined : saveTables(backend, TABLES);
     saving?.catch(() => undefined); // awaited below; a failure before that must not be unhandled
     const rr = opts.dryRun ? undefined : new RestoreRun(backend);
     if (rr && backend === 'legacy') rr.openNat();
     let committed = false;
     try {
+      if (early) state = loadState(prefix);
       const w = typeof wanted === 'function' ? await wanted(state?.services ?? [], state) : wanted;
       const services = w === null || Array.isArray(w) ? (w as readonly Service[] | null) : (w as { services: readonly Service[] }).services;
       const raw = w === null || Array.isArray(w) ? undefined : (w as { raw: readonly string[] }).raw;
@@ -140,10 +144,15 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         streamed = r.value;
       }
       const { diff: d, zero, rest } = streamed;
+      // the state's text is made while iptables-restore commits (JSON of 10k services: tens of ms), written once it succeeded
+      let stateText: string | undefined;
+      const prepareState = () =>
+        (stateText ??= services
+          ? stateJson({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services], ...(raw ? { raw: [...raw] } : {}) })
+          : '');
       const remember = (r: SyncResult): SyncResult => {
-        if (services) {
-          saveState({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services], ...(raw ? { raw: [...raw] } : {}) });
-        } else dropState(prefix);
+        if (services) writeState(prefix, prepareState());
+        else dropState(prefix);
         return r;
       };
       opts.trace?.(`# compared: ${ms()}`);
@@ -163,7 +172,9 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           // (a reconcile wrote all but this already: the end with every COMMIT)
           for (let at = 0; at < rest.length; at += 64 * 1024) await rr.write(rest.slice(at, at + 64 * 1024));
           committed = true; // from here on, a failure may have changed a table
-          await rr.finish();
+          const finished = rr.finish();
+          prepareState();
+          await finished;
         }
       } catch (e) {
         if (!partial) throw e;
