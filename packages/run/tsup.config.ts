@@ -2,9 +2,11 @@ import { defineConfig } from 'tsup';
 import { join } from 'node:path';
 import { binConfig } from '../../tsup.base';
 
-// Two bundles, as ns-clone: cli.cjs is the fast path (no yargs, no execa;
-// made into the startup snapshot), wiring.cjs the yargs CLI it hands over
-// to for help, subcommands and anything its small parser declines.
+// Two bundles, each with its startup snapshot, as ns-clone: cli.cjs is the
+// fast path (no yargs, no execa), wiring.cjs the yargs CLI for help,
+// --version, the subcommands and anything the small parser declines. The
+// bin stub picks the blob by the first word; cli.cjs hands what it
+// declines to wiring.cjs in-process.
 //
 // The libraries run composes import common's index, whose cli.ts loads
 // yargs: evaluated while the snapshot is built, yargs would be in every
@@ -17,4 +19,4 @@ const commonWithoutCli = {
   },
 };
 
-export default defineConfig({ ...binConfig({ cli: 'src/cli.ts', wiring: 'src/wiring.ts' }), esbuildPlugins: [commonWithoutCli] });
+export default defineConfig({ ...binConfig({ cli: 'src/cli.ts', wiring: 'src/wiring.ts' }, { wiringBlob: true }), esbuildPlugins: [commonWithoutCli] });

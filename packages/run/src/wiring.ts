@@ -1,4 +1,5 @@
 /** The yargs wiring: help, validation and the subcommands. Loaded only when the fast path declines. */
+import { startupSnapshot } from 'node:v8';
 import { command, main } from '@boxkit/common/cli';
 import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
@@ -114,12 +115,17 @@ const gcCommand = command<object>({
   run: async (a) => (await import('./commands/gc.js')).gc(a),
 });
 
-/** The full CLI through yargs. */
-export function yargsMain(argv: string[]): void {
-  void main({
+const tool = {
   name: 'run',
   version: pkg.version,
   description: pkg.description,
   commands: [rootfsCommand, psCommand, execCommand, logsCommand, stopCommand, rmCommand, inspectCommand, gcCommand, runCommand],
-  }, argv);
+};
+
+/** The full CLI through yargs. */
+export function yargsMain(argv: string[]): void {
+  void main(tool, argv);
 }
+
+// building dist/wiring.blob: main() registers itself to run when the blob is deserialized
+if (startupSnapshot?.isBuildingSnapshot()) void main(tool);
