@@ -80,6 +80,13 @@ export interface RestoreOptions {
   zeroCounters?: boolean;
   /** the `*nat` line was already sent (RestoreRun.openNat): always close the nat section, never open it */
   natOpen?: boolean;
+  /**
+   * Declare every written chain first, then write their rules (instead of
+   * each chain's declaration right before its rules). iptables-legacy-restore
+   * wants this: chains declared between rules cost it ~25% more at 60k
+   * chains (libiptc), 3.1 -> 4.1 s.
+   */
+  declareFirst?: boolean;
 }
 
 const hasChange = (td: TableDiff): boolean => td.write.length + td.remove.length + td.hookAdd.length + td.hookDel.length > 0;
@@ -111,7 +118,11 @@ function sectionHead(t: Table, td: TableDiff, opts: RestoreOptions): string {
 
 /** A chain written: declaring it creates it, or flushes it when it exists; then its rules. */
 function chainText(w: TableDiff['write'][number]): string {
-  let s = `:${w.chain} - [0:0]\n`;
+  return `:${w.chain} - [0:0]\n${rulesText(w)}`;
+}
+
+function rulesText(w: TableDiff['write'][number]): string {
+  let s = '';
   const head = `-A ${w.chain} `;
   for (const r of w.rules) s += `${head}${r}\n`;
   return s;
@@ -145,9 +156,17 @@ export function* restoreChunks(d: Diff, opts: RestoreOptions = {}): Generator<st
       continue;
     }
     buf.s += sectionHead(t, td, opts);
-    for (const w of td.write) {
-      buf.s += chainText(w);
-      if (buf.s.length > CHUNK) (yield buf.s, (buf.s = ''));
+    if (opts.declareFirst) {
+      for (const w of td.write) buf.s += `:${w.chain} - [0:0]\n`;
+      for (const w of td.write) {
+        buf.s += rulesText(w);
+        if (buf.s.length > CHUNK) (yield buf.s, (buf.s = ''));
+      }
+    } else {
+      for (const w of td.write) {
+        buf.s += chainText(w);
+        if (buf.s.length > CHUNK) (yield buf.s, (buf.s = ''));
+      }
     }
     yield* sectionTail(td, buf);
   }
@@ -180,12 +199,19 @@ export function* diffChunks(
   desiredHooks: readonly Hook[],
   current: Ruleset,
   existing: Record<Table, Set<string>> | undefined,
-  opts: { natOpen?: boolean; zeroAbove?: number } = {},
+  opts: { natOpen?: boolean; zeroAbove?: number; declareFirst?: boolean } = {},
 ): Generator<string, StreamedDiff> {
   const d: Diff = { nat: emptyTableDiff(), filter: emptyTableDiff() };
   for (const t of TABLES) hookDiff(t, desiredHooks, current.hooks, d[t]);
   const seen: Record<Table, Set<string>> = { nat: new Set(), filter: new Set() };
   const text: RestoreOptions = { natOpen: opts.natOpen, zeroCounters: false };
+  // declareFirst: the declarations go out as the chains are made, their rules once all are declared
+  let rules = '';
+  const made = (w: TableDiff['write'][number]): string => {
+    if (!opts.declareFirst) return chainText(w);
+    rules += rulesText(w);
+    return `:${w.chain} - [0:0]\n`;
+  };
   let started = false; // the nat section's head is in buf (so nat text may be yielded)
   let held = ''; // nat chains made before that
   let buf = '';
@@ -202,9 +228,9 @@ export function* diffChunks(
     const w = { chain, exists: cur !== undefined || (existing?.[t].has(chain) ?? false), rules };
     d[t].write.push(w);
     if (t !== 'nat') continue; // filter's section comes after nat's COMMIT
-    if (started) buf += chainText(w);
+    if (started) buf += made(w);
     else {
-      held += chainText(w);
+      held += made(w);
       if (opts.zeroAbove === undefined) start();
       else if (d.nat.write.length > opts.zeroAbove) {
         text.zeroCounters = true;
@@ -221,9 +247,14 @@ export function* diffChunks(
   // the rest: nat's end (or a bare COMMIT for a nat section opened early), then filter's whole section
   const rest = { s: buf };
   if (started) {
+    for (let at = 0; at < rules.length; at += CHUNK) {
+      rest.s += rules.slice(at, at + CHUNK);
+      yield rest.s; // no COMMIT in it
+      rest.s = '';
+    }
     yield* sectionTail(d.nat, rest); // chunks of removed chains' lines: no COMMIT in them
   } else if (opts.natOpen) rest.s += 'COMMIT\n';
-  for (const c of restoreChunks({ nat: emptyTableDiff(), filter: d.filter })) rest.s += c;
+  for (const c of restoreChunks({ nat: emptyTableDiff(), filter: d.filter }, { declareFirst: opts.declareFirst })) rest.s += c;
   return { diff: d, zero: !!text.zeroCounters, rest: rest.s };
 }
 

@@ -130,7 +130,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         cur.hooks = hooks(names);
         const d = diff(desired, cur);
         const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
-        streamed = { diff: d, zero, rest: isEmpty(d) ? '' : [...restoreChunks(d, { zeroCounters: zero, natOpen: rr?.natOpen })].join('') };
+        streamed = { diff: d, zero, rest: isEmpty(d) ? '' : [...restoreChunks(d, { zeroCounters: zero, natOpen: rr?.natOpen, declareFirst: backend === 'legacy' })].join('') };
       } else {
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = parseSave(await saving!, names);
@@ -138,6 +138,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         const chunks = diffChunks(services ? chainsOf(names, services) : [], services ? hooks(names) : [], saved, saved.allChains, {
           natOpen: rr?.natOpen,
           zeroAbove: backend === 'nft' ? NFT_CHAIN_LIST_LIMIT : undefined,
+          declareFirst: backend === 'legacy',
         });
         let r: IteratorResult<string, StreamedDiff>;
         while (!(r = chunks.next()).done) await rr?.write(r.value);
@@ -183,7 +184,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         const saved = parseSave(await saveTables(backend, TABLES), names);
         const d2 = diff(services ? render(names, services) : emptyRuleset(), saved, saved.allChains);
         const z2 = backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT;
-        await restore(backend, restoreText(d2, { zeroCounters: z2 }));
+        await restore(backend, restoreText(d2, { zeroCounters: z2, declareFirst: backend === 'legacy' }));
         return remember(summary(d2, { prefix, backend, partial: false, services, zero: z2, dryRun: false }));
       }
       opts.trace?.(`# restored: ${ms()}`);
@@ -202,7 +203,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
 async function restoreStored(backend: Backend, names: Names, state: StoredState | undefined): Promise<void> {
   const saved = parseSave(await saveTables(backend, TABLES), names);
   const d = diff(state ? render(names, state.services) : emptyRuleset(), saved, saved.allChains);
-  await restore(backend, restoreText(d, { zeroCounters: backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT }));
+  await restore(backend, restoreText(d, { zeroCounters: backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT, declareFirst: backend === 'legacy' }));
 }
 
 function chainCount(d: Diff): number {
@@ -227,7 +228,7 @@ function summary(
     changed: !isEmpty(d),
     // the whole text only when someone reads it (a dry run prints it; a sync streams it instead)
     get restore() {
-      return (text ??= restoreText(d, { zeroCounters: x.zero }));
+      return (text ??= restoreText(d, { zeroCounters: x.zero, declareFirst: x.backend === 'legacy' }));
     },
     // only a dry run shows it: at 10k services it is another 220k strings
     explain: x.dryRun ? explainLines(d, x.backend === 'legacy' ? 'iptables-legacy' : 'iptables') : [],

@@ -13,7 +13,7 @@ const svc = (i: number, eps = 3, extra: Partial<Service> = {}): Service => ({
 });
 const many = (n: number) => Array.from({ length: n }, (_, i) => svc(i, i % 4));
 
-function stream(want: readonly Service[] | null, have: Ruleset, opts: { natOpen?: boolean; zeroAbove?: number }): { yielded: string[]; r: StreamedDiff } {
+function stream(want: readonly Service[] | null, have: Ruleset, opts: { natOpen?: boolean; zeroAbove?: number; declareFirst?: boolean }): { yielded: string[]; r: StreamedDiff } {
   const g = diffChunks(want ? chainsOf(names, want) : [], want ? hooks(names) : [], have, undefined, opts);
   const yielded: string[] = [];
   for (;;) {
@@ -32,15 +32,15 @@ const cases: [string, Service[] | null, Ruleset][] = [
 ];
 
 describe('diffChunks (a reconcile streamed chain by chain)', () => {
-  for (const natOpen of [false, true]) {
-    for (const zeroAbove of [undefined, 1000]) {
-      it.each(cases)(`makes the same diff and text as diff() + restoreChunks(): %s (natOpen ${natOpen}, zeroAbove ${zeroAbove})`, (_what, want, have) => {
-        const { yielded, r } = stream(want, have, { natOpen, zeroAbove });
+  for (const [natOpen, zeroAbove, declareFirst] of [[false, undefined, false], [false, 1000, false], [true, undefined, false], [true, 1000, false], [true, undefined, true], [false, undefined, true]] as const) {
+    {
+      it.each(cases)(`makes the same diff and text as diff() + restoreChunks(): %s (natOpen ${natOpen}, zeroAbove ${zeroAbove}, declareFirst ${declareFirst})`, (_what, want, have) => {
+        const { yielded, r } = stream(want, have, { natOpen, zeroAbove, declareFirst });
         const d = diff(want ? render(names, want) : emptyRuleset(), have);
         expect(r.diff).toEqual(d);
         const count = d.nat.write.length + d.nat.remove.length + d.filter.write.length + d.filter.remove.length;
         expect(r.zero).toBe(zeroAbove !== undefined && count > zeroAbove);
-        expect(yielded.join('') + r.rest).toBe([...restoreChunks(d, { zeroCounters: r.zero, natOpen })].join(''));
+        expect(yielded.join('') + r.rest).toBe([...restoreChunks(d, { zeroCounters: r.zero, natOpen, declareFirst })].join(''));
         // nothing yielded before the end may commit anything
         for (const c of yielded) expect(c).not.toMatch(/^COMMIT$/m);
       });
@@ -56,6 +56,15 @@ describe('diffChunks (a reconcile streamed chain by chain)', () => {
       const target = / -j (BKSVC-\S+)/.exec(line)?.[1];
       if (target && line.startsWith('-A ')) expect(declared.has(target), line).toBe(true);
     }
+  });
+
+  it('declareFirst (legacy): every declaration before the first rule, and still streamed', () => {
+    const { yielded, r } = stream(many(1500), emptyRuleset(), { natOpen: true, declareFirst: true });
+    expect(yielded.length).toBeGreaterThan(5);
+    const nat = (yielded.join('') + r.rest).split('COMMIT')[0]!.split('\n');
+    const firstRule = nat.findIndex((l) => l.startsWith('-A '));
+    expect(firstRule).toBeGreaterThan(0);
+    expect(nat.slice(firstRule).some((l) => l.startsWith(':'))).toBe(false);
   });
 
   it('holds a small change back until the end: nothing is yielded', () => {
