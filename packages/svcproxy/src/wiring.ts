@@ -1,5 +1,6 @@
 /** The yargs CLI: help, validation messages, anything the fast path in cli.ts declines. A bundle of its own (dist/wiring.cjs). */
-import { command, main } from '@boxkit/common';
+import { command, main, type ToolSpec } from '@boxkit/common';
+import { startupSnapshot } from 'node:v8';
 import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -22,7 +23,7 @@ function withSync<T>(y: Argv<T>, partial = false) {
     .option('nodeport-range', { type: 'string', default: '30000-32767', describe: 'allowed NodePorts' });
 }
 
-export const yargsMain = (argv: string[]): Promise<never> => main({
+const tool: ToolSpec = {
   name: 'svcproxy',
   version: pkg.version,
   description: pkg.description,
@@ -80,4 +81,9 @@ export const yargsMain = (argv: string[]): Promise<never> => main({
       run: async (a) => (await import('./commands/flush.js')).flush(a),
     }),
   ],
-}, argv);
+};
+
+export const yargsMain = (argv: string[]): Promise<never> => main(tool, argv);
+
+// building dist/wiring.blob: main() registers itself to run when the blob is deserialized
+if (startupSnapshot?.isBuildingSnapshot()) void main(tool);
