@@ -26,6 +26,17 @@ args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/cg)
 # the guest costs 1-5 s under TCG; measured on this 2-core machine shared
 # with other work: 5-10 min for the whole run (5m19s at load ~8, 14/14
 # passed). BOXKIT_VM_TIMEOUT (default 900 s) bounds it.
-exec "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-900}" -m 2G -c 2 -d 64 -- \
-  env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI=1 \
-  "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration --reporter=verbose "${args[@]}"
+# Under TCG on a loaded 2-core host the guest was once seen with both vCPUs
+# in a soft lockup for minutes (kernel spinning, in node under vitest's
+# start; the same tree then passed twice in ~2.5 min). So the guest panics
+# on a soft lockup of 60 s (it powers off at once: -no-reboot) instead of
+# waiting for the timeout, and a VM that ended without an exit status is
+# started once more. A suite that fails is never re-run.
+for attempt in 1 2; do
+  rc=0
+  VM_APPEND="softlockup_panic=1 watchdog_thresh=30" "$here/run-in-vm.sh" -s "$repo" -t "${BOXKIT_VM_TIMEOUT:-900}" -m 2G -c 2 -d 64 -- \
+    env BOXKIT_CG_V2_VM=1 BOXKIT_SANDBOX=1 BOXKIT_OUTER_NETNS=vm CI=1 \
+    "$(command -v node)" "$repo/node_modules/vitest/vitest.mjs" run --project integration --reporter=verbose "${args[@]}" || rc=$?
+  [ "$rc" = 125 ] && [ "$attempt" = 1 ] || exit "$rc"
+  echo "run-v2: the VM ended without the suite's exit status (hang or crash of the emulated guest); starting it once more" >&2
+done
