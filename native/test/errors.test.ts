@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SysError, errnoName, errnoNumber, encodeProgram, execStep, opName, OP } from '../src/index.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mount, chdir, kill } from '../src/libc.js';
@@ -23,15 +23,23 @@ describe('SysError', () => {
 });
 
 describe('libc bindings turn -1 into a typed error from the real errno', () => {
+  const made: string[] = [];
+  const scratch = () => {
+    const d = mkdtempSync(join(tmpdir(), 'bk-errors-'));
+    made.push(d);
+    return d;
+  };
+  afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
   it('chdir into a missing directory is ENOENT naming the path', () => {
-    const missing = join(mkdtempSync(join(tmpdir(), 'bk-')), 'missing');
+    const missing = join(scratch(), 'missing');
     expect(() => chdir(missing)).toThrowError(expect.objectContaining({ code: 'ENOENT', syscall: 'chdir', path: missing }));
   });
   it('kill of a pid that cannot exist is ESRCH', () => {
     expect(() => kill(2 ** 22 + 7, 0)).toThrowError(expect.objectContaining({ code: 'ESRCH', syscall: 'kill' }));
   });
   it('mount with an unknown filesystem type is ENODEV or EPERM (not root)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bk-'));
+    const dir = scratch();
     try {
       mount('none', dir, 'no-such-fs', 0);
       expect.unreachable();

@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 describe('execveReplace', () => {
   it('replaces the process with stdio open, blocking, signals default and no extra fds', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bk-execve-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const entry = join(dir, 'entry.ts');
     writeFileSync(entry, `
       import { execveReplace } from ${JSON.stringify(join(import.meta.dirname, '..', 'src', 'libc.ts'))};

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTree } from '../src/state/remove.js';
@@ -8,6 +8,7 @@ describe('run: removeTree', () => {
   it('removes a tree with files, empty and mode-0 dirs, and symlinks without following them', () => {
     const base = mkdtempSync(join(tmpdir(), 'bk-remove-'));
     const keep = mkdtempSync(join(tmpdir(), 'bk-keep-'));
+    onTestFinished(() => [base, keep].forEach((p) => rmSync(p, { recursive: true, force: true })));
     writeFileSync(join(keep, 'precious'), 'x');
     const d = join(base, 'c');
     mkdirSync(join(d, 'upper', 'etc'), { recursive: true });
