@@ -87,17 +87,27 @@ export async function runContainer(a: RunArgs): Promise<number> {
     return 0;
   }
   const { startContainer } = await import('../container/create.js');
-  const { rec, child, tty } = await startContainer(spec, { verbose: a.verbose });
   if (spec.detach) {
+    const { rec, child } = await startContainer(spec, { verbose: a.verbose });
     child.close();
     if (a.json) printJson(rec);
     else process.stdout.write(`${rec.id}\n`);
     return 0;
   }
-  const { waitForeground } = await import('../container/lifecycle.js');
+  // caught before the start: the container may run (and be signalled) before startContainer returns
+  const { catchSignals, waitForeground } = await import('../container/lifecycle.js');
+  const caught = catchSignals(spec.stopTimeout);
+  let started;
+  try {
+    started = await startContainer(spec, { verbose: a.verbose });
+  } catch (e) {
+    caught.release();
+    throw e;
+  }
+  const { rec, child, tty } = started;
   if (tty) {
     const { relay } = await import('../container/tty.js');
     relay(tty, child.wait());
   }
-  return waitForeground(rec, child, spec.stopTimeout);
+  return waitForeground(rec, child, spec.stopTimeout, caught);
 }

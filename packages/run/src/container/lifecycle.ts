@@ -12,12 +12,33 @@ import { mark } from '../phases.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
-/** Wait for a foreground container; its exit status is ours. */
-export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number): Promise<number> {
+/** The forwarded signals, caught from before the container starts. */
+export interface CaughtSignals {
+  /** Forward to `pid` from now on, the signals that came before it first. */
+  attach(pid: number): void;
+  /** Stop catching (the container has ended, or never started). */
+  release(): void;
+}
+
+/**
+ * Catch the signals run forwards from before the container is started: the
+ * container can print and run while run still finishes its set-up, and a
+ * SIGTERM then must reach the container, not kill run half-way and leave
+ * the container behind. Signals that come before attach() are passed on
+ * at attach().
+ */
+export function catchSignals(stopTimeout: number): CaughtSignals {
+  let target: number | undefined;
+  const pending: NodeJS.Signals[] = [];
   let escalate: NodeJS.Timeout | undefined;
   const forward = (sig: NodeJS.Signals) => {
+    if (target === undefined) {
+      pending.push(sig);
+      return;
+    }
+    const pid = target;
     try {
-      process.kill(child.pid, sig);
+      process.kill(pid, sig);
     } catch {
       // already gone
     }
@@ -25,7 +46,7 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
     if ((sig === 'SIGTERM' || sig === 'SIGINT') && !escalate) {
       escalate = setTimeout(() => {
         try {
-          kill(child.pid, 9);
+          kill(pid, 9);
         } catch {
           // gone
         }
@@ -33,10 +54,24 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
     }
   };
   for (const s of FORWARDED) process.on(s, forward);
+  return {
+    attach(pid) {
+      target = pid;
+      for (const sig of pending.splice(0)) forward(sig);
+    },
+    release() {
+      for (const s of FORWARDED) process.off(s, forward);
+      if (escalate) clearTimeout(escalate);
+    },
+  };
+}
+
+/** Wait for a foreground container; its exit status is ours. */
+export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number, caught = catchSignals(stopTimeout)): Promise<number> {
+  caught.attach(child.pid);
   const status = await child.wait();
   mark('exited');
-  for (const s of FORWARDED) process.off(s, forward);
-  if (escalate) clearTimeout(escalate);
+  caught.release();
   const code = shellStatus(status);
   await finish(rec, code);
   return code;
