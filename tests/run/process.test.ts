@@ -37,4 +37,14 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     t.p.kill('SIGTERM');
     expect(await t.exit).toBe(143);
   });
+
+  it('a SIGTERM the moment the container prints still reaches it: run never dies half-way (20 times)', async () => {
+    for (let i = 0; i < 20; i++) {
+      const t = startRun(['--rm', ...BASE, '--init', '--', 'sh', '-c', 'echo ready; exec sleep 100']);
+      await new Promise<void>((r) => t.p.stdout.on('data', (d) => String(d).includes('ready') && r()));
+      t.p.kill('SIGTERM');
+      expect(await t.exit, `run ${i}`).toBe(143);
+    }
+    expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
+  });
 });
