@@ -82,3 +82,22 @@ export function libcFn<F = LibFn>(proto: string): F {
   libcHandle ??= koffi().load('libc.so.6');
   return libcHandle.func(proto) as unknown as F;
 }
+
+/**
+ * A table of libc functions by C prototype, each bound on first use: koffi
+ * parses a prototype per binding, and a hot path needs only a few of them.
+ */
+export function libcTable<T extends object>(protos: { [K in keyof T]: string }): T {
+  const table = {} as T;
+  for (const [name, proto] of Object.entries(protos)) {
+    Object.defineProperty(table, name, {
+      configurable: true,
+      get() {
+        const fn = libcFn(proto as string);
+        Object.defineProperty(table, name, { value: fn });
+        return fn;
+      },
+    });
+  }
+  return table;
+}

@@ -2,7 +2,7 @@
  * Typed libc bindings (koffi). Every call is synchronous, so koffi.errno() is
  * valid right after it; a -1 becomes a SysError naming the call and object.
  */
-import { koffi, koffiLoaded, libcFn } from './lib.js';
+import { koffi, koffiLoaded, libcFn, libcTable } from './lib.js';
 import { SysError } from './errors.js';
 import { MNT } from './constants.js';
 
@@ -38,23 +38,8 @@ const PROTOS: Record<keyof Libc, string> = {
   mkfifo: 'int mkfifo(const char *path, uint32_t mode)',
 };
 
-// each function is bound on first use: koffi parses a prototype per binding,
-// and a hot path (ns-clone reaping its child) needs one or two of them
-const libc = {} as Libc;
-for (const [name, proto] of Object.entries(PROTOS)) {
-  Object.defineProperty(libc, name, {
-    configurable: true,
-    get() {
-      const fn = libcFn<Fn>(proto);
-      Object.defineProperty(libc, name, { value: fn });
-      return fn;
-    },
-  });
-}
+const libc = libcTable<Libc>(PROTOS);
 
-function lib(): Libc {
-  return libc;
-}
 
 /** Throw a SysError when a call returned -1. */
 function check(rc: number | bigint, syscall: string, path?: string): number {
@@ -64,19 +49,19 @@ function check(rc: number | bigint, syscall: string, path?: string): number {
 }
 
 export function unshare(flags: number): void {
-  check(lib().unshare(flags), 'unshare');
+  check(libc.unshare(flags), 'unshare');
 }
 export function setns(fd: number, nstype: number, path?: string): void {
-  check(lib().setns(fd, nstype), 'setns', path);
+  check(libc.setns(fd, nstype), 'setns', path);
 }
 export function sethostname(name: string): void {
-  check(lib().sethostname(name, Buffer.byteLength(name)), 'sethostname', name);
+  check(libc.sethostname(name, Buffer.byteLength(name)), 'sethostname', name);
 }
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
-  check(lib().mount(source, target, fstype, flags, data), 'mount', target);
+  check(libc.mount(source, target, fstype, flags, data), 'mount', target);
 }
 export function umount2(target: string, flags = 0): void {
-  check(lib().umount2(target, flags), 'umount', target);
+  check(libc.umount2(target, flags), 'umount', target);
 }
 /** Unmount, succeeding when nothing is mounted there (EINVAL) or the path is gone. */
 export function umountIfMounted(target: string, lazy = false): boolean {
@@ -90,34 +75,34 @@ export function umountIfMounted(target: string, lazy = false): boolean {
 }
 /** mkfifo(3): Node has no API for named pipes. */
 export function mkfifo(path: string, mode = 0o600): void {
-  check(lib().mkfifo(path, mode), 'mkfifo', path);
+  check(libc.mkfifo(path, mode), 'mkfifo', path);
 }
 export function chroot(path: string): void {
-  check(lib().chroot(path), 'chroot', path);
+  check(libc.chroot(path), 'chroot', path);
 }
 export function chdir(path: string): void {
-  check(lib().chdir(path), 'chdir', path);
+  check(libc.chdir(path), 'chdir', path);
 }
 export function pivotRoot(newRoot: string, putOld: string): void {
-  check(lib().syscall(155, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot);
+  check(libc.syscall(155, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot);
 }
 export function kill(pid: number, sig: number): void {
-  check(lib().kill(pid, sig), 'kill', String(pid));
+  check(libc.kill(pid, sig), 'kill', String(pid));
 }
 /** kill(pid, 0): does the process exist (EPERM counts as existing)? */
 export function processExists(pid: number): boolean {
-  if (lib().kill(pid, 0) === 0) return true;
+  if (libc.kill(pid, 0) === 0) return true;
   return koffi().errno() === 1;
 }
 export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
-  return check(lib().prctl(option, a2, a3, a4, a5), 'prctl');
+  return check(libc.prctl(option, a2, a3, a4, a5), 'prctl');
 }
 export const PR = { SET_PDEATHSIG: 1, SET_NAME: 15, SET_NO_NEW_PRIVS: 38, SET_CHILD_SUBREAPER: 36 } as const;
 
 /** waitpid(pid, WNOHANG|__WALL): the raw status once reaped, undefined while running. */
 export function reapNoHang(pid: number): number | undefined {
   const st = [0];
-  const rc = check(lib().waitpid(pid, st, 1 | 0x40000000), 'waitpid', String(pid));
+  const rc = check(libc.waitpid(pid, st, 1 | 0x40000000), 'waitpid', String(pid));
   return rc === 0 ? undefined : (st[0] as number);
 }
 /**
@@ -131,20 +116,20 @@ export function exitNow(code: number): never {
   process.exit(code);
 }
 export function getpid(): number {
-  return lib().getpid();
+  return libc.getpid();
 }
 export function getuid(): number {
-  return lib().getuid();
+  return libc.getuid();
 }
 export function geteuid(): number {
-  return lib().geteuid();
+  return libc.geteuid();
 }
 export function getgid(): number {
-  return lib().getgid();
+  return libc.getgid();
 }
 /** flock(2) on an open fd: LOCK_SH 1, LOCK_EX 2, LOCK_UN 8, LOCK_NB 4. */
 export function flock(fd: number, op: number, path?: string): void {
-  check(lib().flock(fd, op), 'flock', path);
+  check(libc.flock(fd, op), 'flock', path);
 }
 export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
 
@@ -157,7 +142,7 @@ export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
 export async function execveReplace(path: string, argv: string[], env: Record<string, string | undefined>): Promise<never> {
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
-  const l = lib();
+  const l = libc;
   const F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0o4000;
   for (let fd = 0; fd < 3; fd++) {
     const fl = l.fcntl(fd, F_GETFL);

@@ -13,26 +13,19 @@
  * thread), and nothing else runs on it in between.
  */
 import { closeSync, openSync } from 'node:fs';
-import { koffi, libcFn } from './lib.js';
+import { koffi, libcTable } from './lib.js';
 import { SysError, strerror } from './errors.js';
 import { CLONE } from './constants.js';
 
 type Fn = (...args: unknown[]) => number;
-let fns: { socket: Fn; send: Fn; recv: Fn; setsockopt: Fn; setns: Fn; close: Fn } | undefined;
-
-function lib() {
-  if (fns) return fns;
-  const f = (proto: string) => libcFn<Fn>(proto);
-  fns = {
-    socket: f('int socket(int domain, int type, int protocol)'),
-    send: f('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
-    recv: f('intptr_t recv(int fd, void *buf, size_t len, int flags)'),
-    setsockopt: f('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
-    setns: f('int setns(int fd, int nstype)'),
-    close: f('int close(int fd)'),
-  };
-  return fns;
-}
+const fns = libcTable<{ socket: Fn; send: Fn; recv: Fn; setsockopt: Fn; setns: Fn; close: Fn }>({
+  socket: 'int socket(int domain, int type, int protocol)',
+  send: 'intptr_t send(int fd, const void *buf, size_t len, int flags)',
+  recv: 'intptr_t recv(int fd, void *buf, size_t len, int flags)',
+  setsockopt: 'int setsockopt(int fd, int level, int name, const void *value, uint32_t len)',
+  setns: 'int setns(int fd, int nstype)',
+  close: 'int close(int fd)',
+});
 
 const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_ROUTE = 0;
 const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SOL_NETLINK = 270, NETLINK_CAP_ACK = 10, NETLINK_EXT_ACK = 11;
@@ -139,7 +132,7 @@ export class Rtnl {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    lib().close(this.fd);
+    fns.close(this.fd);
   }
 
   /**
@@ -155,7 +148,7 @@ export class Rtnl {
     msg.writeUInt16LE(flags | NLM_F.REQUEST | NLM_F.ACK, 6);
     msg.writeUInt32LE(seq, 8);
     payload.copy(msg, 16);
-    const l = lib();
+    const l = fns;
     for (;;) {
       const n = Number(l.send(this.fd, msg, msg.length, 0));
       if (n >= 0) break;
@@ -293,7 +286,7 @@ function netlinkError(errno: number, what: string, extack?: string): SysError {
 }
 
 function rawSocket(): number {
-  const l = lib();
+  const l = fns;
   const fd = l.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) throw new SysError('socket', koffi().errno(), 'AF_NETLINK');
   const one = Buffer.alloc(4);
@@ -310,7 +303,7 @@ function rawSocket(): number {
 
 /** Run `fn` with the calling thread in the network namespace `nsFd`, then switch back. */
 export function inNetns<T>(nsFd: number, fn: () => T): T {
-  const l = lib();
+  const l = fns;
   const self = openSync('/proc/thread-self/ns/net', 'r');
   try {
     if (l.setns(nsFd, CLONE.NEWNET) !== 0) throw new SysError('setns', koffi().errno(), `fd ${nsFd}`);

@@ -4,37 +4,31 @@
  * posix_openpt/grantpt/unlockpt/ptsname_r and ioctl(TIOCSWINSZ) are safe
  * from a multithreaded process.
  */
-import { koffi, libcFn } from './lib.js';
+import { koffi, libcTable } from './lib.js';
 import { SysError } from './errors.js';
 
 type Fn = (...args: unknown[]) => number;
-let fns: { open: Fn; grant: Fn; unlock: Fn; name: Fn; ioctl: Fn } | undefined;
-
-function lib() {
-  if (fns) return fns;
-  const f = (proto: string) => libcFn<Fn>(proto);
-  fns = {
-    open: f('int posix_openpt(int flags)'),
-    grant: f('int grantpt(int fd)'),
-    unlock: f('int unlockpt(int fd)'),
-    name: f('int ptsname_r(int fd, _Out_ char *buf, size_t len)'),
-    ioctl: f('int ioctl(int fd, unsigned long req, ...)'),
-  };
-  return fns;
-}
+const fns = libcTable<{ open: Fn; grant: Fn; unlock: Fn; name: Fn; ioctl: Fn; close: Fn }>({
+  open: 'int posix_openpt(int flags)',
+  grant: 'int grantpt(int fd)',
+  unlock: 'int unlockpt(int fd)',
+  name: 'int ptsname_r(int fd, _Out_ char *buf, size_t len)',
+  ioctl: 'int ioctl(int fd, unsigned long req, ...)',
+  close: 'int close(int fd)',
+});
 
 const O_RDWR = 2, O_NOCTTY = 0o400, O_CLOEXEC = 0o2000000;
 const TIOCSWINSZ = 0x5414;
 
 /** A new pty: the master fd (close-on-exec) and the slave's path (/dev/pts/N). */
 export function openPty(): { master: number; slave: string } {
-  const l = lib();
+  const l = fns;
   const master = l.open(O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) throw new SysError('posix_openpt', koffi().errno(), '/dev/ptmx');
   const buf = Buffer.alloc(128);
   if (l.grant(master) !== 0 || l.unlock(master) !== 0 || l.name(master, buf, buf.length) !== 0) {
     const e = koffi().errno();
-    libcFn<Fn>('int close(int fd)')(master);
+    fns.close(master);
     throw new SysError('unlockpt', e, '/dev/ptmx');
   }
   return { master, slave: buf.subarray(0, buf.indexOf(0)).toString() };
@@ -45,5 +39,5 @@ export function setWinsize(fd: number, rows: number, cols: number): void {
   const ws = Buffer.alloc(8);
   ws.writeUInt16LE(rows, 0);
   ws.writeUInt16LE(cols, 2);
-  if (lib().ioctl(fd, TIOCSWINSZ, 'void *', ws) !== 0) throw new SysError('ioctl', koffi().errno(), 'TIOCSWINSZ');
+  if (fns.ioctl(fd, TIOCSWINSZ, 'void *', ws) !== 0) throw new SysError('ioctl', koffi().errno(), 'TIOCSWINSZ');
 }

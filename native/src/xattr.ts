@@ -4,24 +4,17 @@
  * xattr and deleted files with 0/0 character devices (whiteouts), and OCI
  * layers carry xattrs. The l* calls never follow symlinks.
  */
-import { koffi, libcFn } from './lib.js';
+import { koffi, libcTable } from './lib.js';
 import { SysError } from './errors.js';
 
 type Fn = (...args: unknown[]) => number | bigint;
-let fns: { lget: Fn; llist: Fn; lset: Fn; mknod: Fn } | undefined;
-
-function lib() {
-  if (fns) return fns;
-  const f = (proto: string) => libcFn<Fn>(proto);
-  fns = {
-    lget: f('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
-    llist: f('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
-    lset: f('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-    // glibc >= 2.33 exports mknod itself (earlier: __xmknod)
-    mknod: f('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
-  };
-  return fns;
-}
+const fns = libcTable<{ lget: Fn; llist: Fn; lset: Fn; mknod: Fn }>({
+  lget: 'intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)',
+  llist: 'intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)',
+  lset: 'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+  // glibc >= 2.33 exports mknod itself (earlier: __xmknod)
+  mknod: 'int mknod(const char *path, uint32_t mode, uint64_t dev)',
+});
 
 const ENODATA = 61;
 const ENOTSUP = 95;
@@ -49,12 +42,12 @@ function sized(call: (buf: Buffer | null, size: number) => number, syscall: stri
 
 /** lgetxattr(2): the value, or undefined when the attribute (or xattr support) is absent. */
 export function getxattr(path: string, name: string): Buffer | undefined {
-  return sized((b, n) => Number(lib().lget(path, name, b, n)), 'lgetxattr', path);
+  return sized((b, n) => Number(fns.lget(path, name, b, n)), 'lgetxattr', path);
 }
 
 /** llistxattr(2): the attribute names of a file (not following symlinks). */
 export function listxattr(path: string): string[] {
-  const buf = sized((b, n) => Number(lib().llist(path, b, n)), 'llistxattr', path);
+  const buf = sized((b, n) => Number(fns.llist(path, b, n)), 'llistxattr', path);
   if (!buf || !buf.length) return [];
   return buf.toString('latin1').split('\0').filter(Boolean).map((s) => Buffer.from(s, 'latin1').toString());
 }
@@ -62,7 +55,7 @@ export function listxattr(path: string): string[] {
 /** lsetxattr(2); flags: 0, XATTR.CREATE or XATTR.REPLACE. */
 export function setxattr(path: string, name: string, value: Buffer | string, flags = 0): void {
   const v = typeof value === 'string' ? Buffer.from(value) : value;
-  if (Number(lib().lset(path, name, v, v.length, flags)) === -1) throw new SysError('lsetxattr', koffi().errno(), path);
+  if (Number(fns.lset(path, name, v, v.length, flags)) === -1) throw new SysError('lsetxattr', koffi().errno(), path);
 }
 export const XATTR = { CREATE: 1, REPLACE: 2 } as const;
 
@@ -77,5 +70,5 @@ export function makedev(major: number, minor: number): bigint {
 
 /** mknod(2): a device node or FIFO (an overlay whiteout is mknod(path, S_IFCHR, 0)). */
 export function mknod(path: string, mode: number, major = 0, minor = 0): void {
-  if (Number(lib().mknod(path, mode, makedev(major, minor))) === -1) throw new SysError('mknod', koffi().errno(), path);
+  if (Number(fns.mknod(path, mode, makedev(major, minor))) === -1) throw new SysError('mknod', koffi().errno(), path);
 }
