@@ -1,14 +1,14 @@
 /**
- * While the container runs, ns-clone stands in for it: the signals a user
- * sends to ns-clone go to the container, and since a PID 1 without handlers
- * ignores SIGTERM (the kernel drops it), a SIGINT/SIGTERM that has not
- * stopped the container within the stop timeout is followed by SIGKILL.
+ * While the container runs, ns-clone stands in for it (common/signals.ts):
+ * the signals a user sends to ns-clone go to the container, and a
+ * SIGINT/SIGTERM that has not stopped it within the stop timeout is
+ * followed by SIGKILL.
  */
 import { shellStatus } from '@boxkit/native';
+import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
 import type { RunningContainer } from './container.js';
 
-export const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-const STOPPING = new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM']);
+export { FORWARDED };
 
 export interface SuperviseOptions {
   /** Seconds between a SIGINT/SIGTERM and SIGKILL (default 10). */
@@ -17,27 +17,15 @@ export interface SuperviseOptions {
   onEscalate?: () => void;
 }
 
-/** Forward signals until the container exits; resolve with its shell status (128+N for signal N). */
-export async function superviseContainer(c: Pick<RunningContainer, 'wait' | 'signal'>, opts: SuperviseOptions = {}): Promise<number> {
-  const timeoutMs = (opts.stopTimeoutS ?? 10) * 1000;
-  let timer: NodeJS.Timeout | undefined;
-  const handlers = FORWARDED.map((sig) => {
-    const h = () => {
-      c.signal(sig);
-      if (STOPPING.has(sig) && !timer) {
-        timer = setTimeout(() => {
-          opts.onEscalate?.();
-          c.signal('SIGKILL');
-        }, timeoutMs);
-      }
-    };
-    process.on(sig, h);
-    return [sig, h] as const;
-  });
+/**
+ * Forward signals until the container exits; resolve with its shell status
+ * (128+N for signal N). `caught`: signals caught since before the start.
+ */
+export async function superviseContainer(c: Pick<RunningContainer, 'wait' | 'signal'>, opts: SuperviseOptions = {}, caught: CaughtSignals = catchSignals(opts)): Promise<number> {
+  caught.attach((sig) => c.signal(sig));
   try {
     return shellStatus(await c.wait());
   } finally {
-    if (timer) clearTimeout(timer);
-    for (const [sig, h] of handlers) process.off(sig, h);
+    caught.release();
   }
 }

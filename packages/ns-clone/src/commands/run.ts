@@ -6,6 +6,7 @@ import { planContainer } from '../plan.js';
 import { startContainer } from '../container.js';
 import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
+import { catchSignals } from '@boxkit/common/signals';
 import { createSetupFifo, recordFifo } from '../setup-fifo.js';
 import { out, err } from '../stdio.js';
 
@@ -21,7 +22,10 @@ export async function runCommand(f: RunFlags): Promise<number> {
   checkSpec(req.spec, req.defaultShell);
   let fifo: string | undefined;
   if (req.waitForSetup) req.spec.waitFifo = fifo = createSetupFifo(f.setupFifo);
-  let c;
+  const supervision = { stopTimeoutS: req.stopTimeoutS, onEscalate: () => err(`ns-clone: pid ${c?.pid} still running ${req.stopTimeoutS}s after the stop signal: sending SIGKILL`) };
+  // caught from before the start: the container may run, and be signalled, before startContainer returns
+  const caught = req.detach ? undefined : catchSignals(supervision);
+  let c: Awaited<ReturnType<typeof startContainer>> | undefined;
   try {
     c = await startContainer(req.spec, {
       detach: req.detach,
@@ -30,6 +34,7 @@ export async function runCommand(f: RunFlags): Promise<number> {
       ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
     });
   } catch (e) {
+    caught?.release();
     if (fifo) rmSync(fifo, { force: true });
     throw e;
   }
@@ -50,10 +55,7 @@ export async function runCommand(f: RunFlags): Promise<number> {
       failure = d.exitCode;
     });
   }
-  const status = await superviseContainer(c, {
-    stopTimeoutS: req.stopTimeoutS,
-    onEscalate: () => err(`ns-clone: pid ${c.pid} still running ${req.stopTimeoutS}s after the stop signal: sending SIGKILL`),
-  });
+  const status = await superviseContainer(c, supervision, caught);
   await c.execed.catch(() => {});
   return failure ?? status;
 }

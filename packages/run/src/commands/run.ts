@@ -95,8 +95,8 @@ export async function runContainer(a: RunArgs): Promise<number> {
     return 0;
   }
   // caught before the start: the container may run (and be signalled) before startContainer returns
-  const { catchSignals, waitForeground } = await import('../container/lifecycle.js');
-  const caught = catchSignals(spec.stopTimeout);
+  const { catchRunSignals, waitForeground } = await import('../container/lifecycle.js');
+  const caught = catchRunSignals(spec.stopTimeout);
   let started;
   try {
     started = await startContainer(spec, { verbose: a.verbose });

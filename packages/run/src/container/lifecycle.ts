@@ -3,72 +3,28 @@
  * signals the user sends, stop one (SIGTERM, then SIGKILL after a timeout,
  * as docker stop does), and record how it ended.
  */
-import { kill } from '@boxkit/native';
-import { shellStatus, type Child } from '@boxkit/native';
+import { kill, shellStatus, type Child } from '@boxkit/native';
+import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
 import { isAlive, load, locked, save } from '../state/store.js';
 import { teardown } from './teardown.js';
 import { mark } from '../phases.js';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+/** What run forwards to a foreground container: common's set, and window-size changes for -t. */
+export const RUN_SIGNALS: readonly NodeJS.Signals[] = [...FORWARDED, 'SIGWINCH'];
 
-/** The forwarded signals, caught from before the container starts. */
-export interface CaughtSignals {
-  /** Forward to `pid` from now on, the signals that came before it first. */
-  attach(pid: number): void;
-  /** Stop catching (the container has ended, or never started). */
-  release(): void;
-}
+/** Catch run's signals from before the container starts (see common/signals.ts). */
+export const catchRunSignals = (stopTimeout: number): CaughtSignals => catchSignals({ stopTimeoutS: stopTimeout, signals: RUN_SIGNALS });
 
-/**
- * Catch the signals run forwards from before the container is started: the
- * container can print and run while run still finishes its set-up, and a
- * SIGTERM then must reach the container, not kill run half-way and leave
- * the container behind. Signals that come before attach() are passed on
- * at attach().
- */
-export function catchSignals(stopTimeout: number): CaughtSignals {
-  let target: number | undefined;
-  const pending: NodeJS.Signals[] = [];
-  let escalate: NodeJS.Timeout | undefined;
-  const forward = (sig: NodeJS.Signals) => {
-    if (target === undefined) {
-      pending.push(sig);
-      return;
-    }
-    const pid = target;
+/** Wait for a foreground container; its exit status is ours. */
+export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number, caught = catchRunSignals(stopTimeout)): Promise<number> {
+  caught.attach((sig) => {
     try {
-      process.kill(pid, sig);
+      process.kill(child.pid, sig);
     } catch {
       // already gone
     }
-    // PID 1 ignores signals it has no handler for: escalate like `docker stop`
-    if ((sig === 'SIGTERM' || sig === 'SIGINT') && !escalate) {
-      escalate = setTimeout(() => {
-        try {
-          kill(pid, 9);
-        } catch {
-          // gone
-        }
-      }, stopTimeout * 1000);
-    }
-  };
-  for (const s of FORWARDED) process.on(s, forward);
-  return {
-    attach(pid) {
-      target = pid;
-      for (const sig of pending.splice(0)) forward(sig);
-    },
-    release() {
-      for (const s of FORWARDED) process.off(s, forward);
-      if (escalate) clearTimeout(escalate);
-    },
-  };
-}
-
-/** Wait for a foreground container; its exit status is ours. */
-export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number, caught = catchSignals(stopTimeout)): Promise<number> {
-  caught.attach(child.pid);
+  });
   const status = await child.wait();
   mark('exited');
   caught.release();
