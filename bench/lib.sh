@@ -24,3 +24,13 @@ hyperfine_table() {
     for (const x of r) console.log(`| \`${x.command.replace(/\|/g, "\\|")}\` | ${(x.median * 1e3).toFixed(1)} | ${(x.mean * 1e3).toFixed(1)} ± ${(x.stddev * 1e3).toFixed(1)} | ${(x.median / base).toFixed(2)} |`);
   ' "$json" "$base"
 }
+
+# in_sandbox NAME "$@": a bench that changes namespaces or the network re-execs
+# itself inside the sandbox host (tests/harness/sandbox.sh), and once there
+# proves it is in a fresh network namespace before it touches anything.
+in_sandbox() {
+  local name=$1; shift
+  if [ "${BOXKIT_SANDBOX:-}" != 1 ]; then exec "$REPO/tests/harness/sandbox.sh" "$0" "$@"; fi
+  [ -n "${BOXKIT_OUTER_NETNS:-}" ] && [ "$(readlink /proc/self/ns/net)" != "$BOXKIT_OUTER_NETNS" ] \
+    || { echo "$name bench: not in a fresh network namespace; refusing" >&2; exit 125; }
+}

@@ -10,11 +10,9 @@
 # through tests/harness/sandbox.sh). Writes bench/results/netsetup.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${BOXKIT_SANDBOX:-}" != 1 ]; then exec tests/harness/sandbox.sh "$0" "$@"; fi
-[ -n "${BOXKIT_OUTER_NETNS:-}" ] && [ "$(readlink /proc/self/ns/net)" != "$BOXKIT_OUTER_NETNS" ] \
-  || { echo "netsetup bench: not in a fresh network namespace; refusing" >&2; exit 125; }
 # shellcheck source=lib.sh
 source bench/lib.sh
+in_sandbox netsetup "$@"
 N=${N:-100}
 ROUNDS=${ROUNDS:-3}
 W=$(mktemp -d /tmp/boxkit-bench-netsetup.XXXXXX)

@@ -12,11 +12,9 @@
 #   setsid bash -c 'echo -19 > /proc/self/autogroup; exec nice -n -19 bench/ns-clone.sh'
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${BOXKIT_SANDBOX:-}" != 1 ]; then exec tests/harness/sandbox.sh "$0" "$@"; fi
-[ -n "${BOXKIT_OUTER_NETNS:-}" ] && [ "$(readlink /proc/self/ns/net)" != "$BOXKIT_OUTER_NETNS" ] \
-  || { echo "ns-clone bench: not in a fresh network namespace; refusing" >&2; exit 125; }
 # shellcheck source=lib.sh
 source bench/lib.sh
+in_sandbox ns-clone "$@"
 RUNS=${RUNS:-40}
 NS=packages/ns-clone/bin/ns-clone.cjs   # run as a program: starts from the V8 snapshot like a user's call
 [ -f packages/ns-clone/dist/cli.blob ] || { echo "ns-clone bench: build first (npx nx run @boxkit/ns-clone:build)" >&2; exit 1; }

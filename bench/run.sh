@@ -8,11 +8,9 @@
 # tests/harness/sandbox.sh). Writes bench/results/run.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${BOXKIT_SANDBOX:-}" != 1 ]; then exec tests/harness/sandbox.sh "$0" "$@"; fi
-[ -n "${BOXKIT_OUTER_NETNS:-}" ] && [ "$(readlink /proc/self/ns/net)" != "$BOXKIT_OUTER_NETNS" ] \
-  || { echo "run bench: not in a fresh network namespace; refusing" >&2; exit 125; }
 # shellcheck source=lib.sh
 source bench/lib.sh
+in_sandbox run "$@"
 RUNS=${RUNS:-30}
 W=$(mktemp -d /tmp/boxkit-bench-run.XXXXXX)
 export BOXKIT_STATE_DIR=$W/state BOXKIT_DATA_DIR=$W/data
