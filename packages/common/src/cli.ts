@@ -7,7 +7,7 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { startupSnapshot } from 'node:v8';
 import { preresolveTrampoline } from '@boxkit/native';
-import { describeError, EXIT, UsageError } from './errors.js';
+import { EXIT, reportFailure, toStderr, UsageError } from './errors.js';
 
 export interface CommonArgs {
   dryRun: boolean;
@@ -112,12 +112,7 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
     await y.parseAsync();
     code = result;
   } catch (e) {
-    const d = describeError(e);
-    code = d.exitCode;
-    if (runsCommand && (code === EXIT.SYSTEM || code === EXIT.USAGE)) code = EXIT.CANNOT_START;
-    process.stderr.write(`${tool.name}: ${d.message}\n`);
-    if (d.hint) process.stderr.write(`hint: ${d.hint}\n`);
-    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    code = reportFailure(tool.name, e, toStderr, runsCommand);
   }
   await flush(process.stdout);
   await flush(process.stderr);

@@ -51,3 +51,21 @@ export function describeError(e: unknown): { message: string; hint?: string; exi
   }
   return { message: e instanceof Error ? e.message : String(e), exitCode: EXIT.SYSTEM };
 }
+
+/**
+ * Report a command's failure the way every boxkit tool does: one line
+ * (`TOOL: message`), a hint line when there is one, the stack with
+ * BOXKIT_DEBUG=1, each through `write` (a line without its newline).
+ * Returns the exit code; a tool that runs a user's command (`runsCommand`)
+ * ends its own failures with 125, as docker and env do.
+ */
+export function reportFailure(tool: string, e: unknown, write: (line: string) => void, runsCommand = false): number {
+  const d = describeError(e);
+  write(`${tool}: ${d.message}`);
+  if (d.hint) write(`hint: ${d.hint}`);
+  if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) write(`${e.stack}`);
+  return runsCommand && (d.exitCode === EXIT.SYSTEM || d.exitCode === EXIT.USAGE) ? EXIT.CANNOT_START : d.exitCode;
+}
+
+/** reportFailure's usual `write`: a line on stderr. */
+export const toStderr = (line: string): void => void process.stderr.write(`${line}\n`);

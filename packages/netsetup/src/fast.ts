@@ -6,7 +6,7 @@
  * undefined and goes to the yargs CLI, which reports it properly.
  */
 import { parseArgs } from 'node:util';
-import { describeError } from '@boxkit/common/errors';
+import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { exitNow } from '@boxkit/native';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
@@ -58,10 +58,7 @@ export async function runFast(p: { cmd: 'veth' | 'down'; args: Record<string, un
       : await (await import('./commands/down.js')).downCommand(p.args as never);
     code = typeof r === 'number' ? r : 0;
   } catch (e) {
-    const d = describeError(e);
-    code = d.exitCode;
-    process.stderr.write(`netsetup: ${d.message}\n${d.hint ? `hint: ${d.hint}\n` : ''}`);
-    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    code = reportFailure('netsetup', e, toStderr);
   }
   process.exitCode = code;
   // stdout and stderr are synchronous for files, pipes and terminals on Linux: once this

@@ -9,7 +9,7 @@
  */
 import { startupSnapshot } from 'node:v8';
 import { createRequire } from 'node:module';
-import { describeError, EXIT } from '@boxkit/common/errors';
+import { reportFailure } from '@boxkit/common/errors';
 import { decodeStatus, encodeProgram, exitNow, preresolveTrampoline, shellStatus } from '@boxkit/native';
 import { fastParse, normalizeArgv } from './options.js';
 import { runCommand } from './commands/run.js';
@@ -26,12 +26,7 @@ async function fast(args: Record<string, unknown>): Promise<void> {
   try {
     code = await runCommand(args);
   } catch (e) {
-    const d = describeError(e);
-    // ns-clone runs a command: its own failures are 125 (docker/env convention)
-    code = d.exitCode === EXIT.SYSTEM || d.exitCode === EXIT.USAGE ? EXIT.CANNOT_START : d.exitCode;
-    err(`ns-clone: ${d.message}`);
-    if (d.hint) err(`hint: ${d.hint}`);
-    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) err(`${e.stack}`);
+    code = reportFailure('ns-clone', e, err, true);
   }
   // output went out synchronously (stdio.ts): nothing to drain, no teardown needed
   exitNow(code);

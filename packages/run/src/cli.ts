@@ -7,7 +7,7 @@
  */
 import { startupSnapshot } from 'node:v8';
 import { createRequire } from 'node:module';
-import { describeError, EXIT } from '@boxkit/common/errors';
+import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { fastParse } from './options.js';
 import { mark, printPhases } from './phases.js';
 // Imported here, not only lazily: built into the startup snapshot, these
@@ -33,11 +33,7 @@ async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<vo
   try {
     code = await runContainer(args);
   } catch (e) {
-    const d = describeError(e);
-    // run runs a command: its own failures are 125 (docker/env convention)
-    code = d.exitCode === EXIT.SYSTEM || d.exitCode === EXIT.USAGE ? EXIT.CANNOT_START : d.exitCode;
-    process.stderr.write(`run: ${d.message}\n${d.hint ? `hint: ${d.hint}\n` : ''}`);
-    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    code = reportFailure('run', e, toStderr, true);
   }
   process.exitCode = code;
   // once stdout has drained (a pipe), end without Node's teardown (~1 ms)

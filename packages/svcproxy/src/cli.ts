@@ -9,7 +9,7 @@
  */
 import { startupSnapshot } from 'node:v8';
 import { createRequire } from 'node:module';
-import { describeError } from '@boxkit/common/errors';
+import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { preresolveKoffi } from '@boxkit/native';
 import { parseDocument, toServices } from './spec.js';
 import { chainsOf, hooks, render } from './rules.js';
@@ -28,11 +28,7 @@ async function fast(cmd: Command, args: Record<string, unknown>): Promise<void> 
   try {
     code = await cmd.run(args);
   } catch (e) {
-    const d = describeError(e);
-    code = d.exitCode;
-    process.stderr.write(`svcproxy: ${d.message}\n`);
-    if (d.hint) process.stderr.write(`hint: ${d.hint}\n`);
-    if (process.env.BOXKIT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    code = reportFailure('svcproxy', e, toStderr);
   }
   await flushed(process.stdout);
   await flushed(process.stderr);
