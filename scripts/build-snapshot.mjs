@@ -24,6 +24,22 @@ const src = join(dist, 'cli.cjs');
 const snapSrc = join(dist, 'cli.snapshot.cjs');
 const blob = join(dist, 'cli.blob');
 
+/**
+ * Flags for every start from a blob (and so for its build: V8 checks them).
+ *
+ * --no-rehash-snapshot: by default V8 gives each new isolate a fresh random
+ * hash seed, derives rapidhash secrets from it (a prime search, new in Node
+ * 20.20's V8) and rehashes every table in the snapshot. perf here: 13-17% of
+ * a `node -e 0`, ~5 ms of every start. Without it the isolate keeps the
+ * seed of the blob, which is the seed baked into this Node build's own
+ * snapshot: the same for every process and every install of this build.
+ * That gives up hash-flooding resistance (a crafted input colliding in V8's
+ * hash tables), which protects servers from untrusted input. These tools
+ * run as root on root's input: flags, root's config files and the kernel's
+ * state. The fallback without a blob keeps Node's default.
+ */
+const SNAPSHOT_FLAGS = ['--no-rehash-snapshot'];
+
 let code = readFileSync(src, 'utf8').replace(/^#!.*\n/, '');
 let segmenters = 0;
 code = code.replace(/new Intl\.Segmenter\(\)/g, () => {
@@ -49,7 +65,7 @@ rmSync(blob, { force: true });
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const { flags, stubs } = nodeFlags(dist);
-execFileSync(process.execPath, [...flags, '--snapshot-blob', blob, '--build-snapshot', snapSrc], {
+execFileSync(process.execPath, [...flags, ...SNAPSHOT_FLAGS, '--snapshot-blob', blob, '--build-snapshot', snapSrc], {
   stdio: ['ignore', 'inherit', 'pipe'],
   env,
 });
@@ -72,33 +88,37 @@ function nodeFlags(dir) {
     if (existsSync(pkg)) {
       const json = JSON.parse(readFileSync(pkg, 'utf8'));
       const flags = json.boxkit?.nodeFlags;
-      if (flags === undefined) return { flags: [], stubs: [] };
+      const bins = typeof json.bin === 'string' ? [json.bin] : Object.values(json.bin ?? {});
+      const stubs = bins.map((b) => join(d, b));
+      if (flags === undefined) return { flags: [], stubs };
       if (!Array.isArray(flags) || !flags.every((f) => typeof f === 'string' && /^--[\w-]+(=[\w.-]+)?$/.test(f))) {
         throw new Error(`build-snapshot: ${pkg}: boxkit.nodeFlags must be a list of plain --flag[=value] strings`);
       }
-      const bins = typeof json.bin === 'string' ? [json.bin] : Object.values(json.bin ?? {});
-      return { flags, stubs: bins.map((b) => join(d, b)) };
+      return { flags, stubs };
     }
     if (dirname(d) === d) return { flags: [], stubs: [] };
   }
 }
 
-/** The stub's sh line runs `node [FLAGS] --snapshot-blob "$b"` and `node [FLAGS] "$p"`: make FLAGS these. */
-function writeStubFlags(stub, flags) {
+/**
+ * The stub's sh line runs `node [FLAGS] --snapshot-blob "$b"` and `node [FLAGS] "$p"`: make FLAGS
+ * the package's flags, plus SNAPSHOT_FLAGS for the blob.
+ */
+function writeStubFlags(stub, pkgFlags) {
   const text = readFileSync(stub, 'utf8');
   const lines = text.split('\n');
   const sh = lines.findIndex((l) => l.startsWith('true //;'));
   if (sh < 0) throw new Error(`build-snapshot: ${stub}: no sh line (true //; ...) to put the node flags in`);
-  const put = (re) => {
+  const put = (re, flags) => {
     const before = lines[sh];
     lines[sh] = lines[sh].replace(re, (_m, a, b) => `${a}${flags.map((f) => `${f} `).join('')}${b}`);
     if (lines[sh] === before && !before.match(re)) throw new Error(`build-snapshot: ${stub}: no ${re} in its sh line`);
   };
-  put(/(exec node )(?:--[\w-]+(?:=[\w.-]+)? )*(--snapshot-blob )/);
-  put(/(exec node )(?:--[\w-]+(?:=[\w.-]+)? )*("\$p")/);
+  put(/(exec node )(?:--[\w-]+(?:=[\w.-]+)? )*(--snapshot-blob )/, [...pkgFlags, ...SNAPSHOT_FLAGS]);
+  put(/(exec node )(?:--[\w-]+(?:=[\w.-]+)? )*("\$p")/, pkgFlags);
   const out = lines.join('\n');
   if (out !== text) {
     writeFileSync(stub, out);
-    console.log(`build-snapshot: ${stub}: node flags ${flags.join(' ') || '(none)'}`);
+    console.log(`build-snapshot: ${stub}: node flags ${[...pkgFlags, ...SNAPSHOT_FLAGS].join(' ')}`);
   }
 }
