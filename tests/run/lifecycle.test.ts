@@ -44,6 +44,24 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     await run(['rm', '-f', n]);
   });
 
+  it("--rm mounts the container's root volatile (its upper is deleted at exit: no sync); a kept container's root is not", async () => {
+    // the root's overlay options as the container sees them: `volatile`, or `fsync=volatile` on newer kernels
+    const rootOptions = (mountinfo: string) =>
+      mountinfo.split('\n').filter((l) => l.split(' ')[4] === '/' && l.includes(' - overlay ')).pop()?.split(' - ')[1]?.split(' ')[2]?.split(',') ?? [];
+    const volatile = (opts: string[]) => opts.some((o) => o === 'volatile' || o === 'fsync=volatile');
+
+    const rm = rootOptions((await run(['--rm', ...BASE, '--', 'cat', '/proc/self/mountinfo'])).out);
+    expect(rm.find((o) => o.startsWith('upperdir='))).toBeDefined();
+    expect(volatile(rm)).toBe(true);
+
+    const n = name('kept');
+    const kept = rootOptions((await run(['--name', n, ...BASE, '--', 'cat', '/proc/self/mountinfo'])).out);
+    expect(kept.find((o) => o.startsWith('upperdir='))).toBeDefined();
+    expect(volatile(kept)).toBe(false);
+    await run(['rm', n]);
+    expect((await run(['ps', '-a'])).out).not.toContain(n);
+  });
+
   it('logs -f follows a detached container until it exits', async () => {
     const n = name('follow');
     await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'echo one; sleep 1; echo two']);

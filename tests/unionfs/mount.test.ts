@@ -128,6 +128,44 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     }
   });
 
+  it('--volatile: the kernel mounts the upper volatile; that upper is then refused, with the reason, until the mark is removed', async () => {
+    const d = join(root, 'volatile');
+    files(d, { 'lo/a': 'a', 'mnt/': null });
+    const mnt = join(d, 'mnt');
+    const mountLine = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt);
+    const superOptions = () => mountLine()?.split(' - ')[1]?.split(' ')[2]?.split(',') ?? [];
+    // shown as `volatile`, or `fsync=volatile` by newer kernels
+    const isVolatile = () => superOptions().some((o) => o === 'volatile' || o === 'fsync=volatile');
+
+    const r = await unionfs(['mount', '-l', 'lo', '-u', 'up', '--volatile', 'mnt'], d);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(isVolatile()).toBe(true);
+    writeFileSync(join(mnt, 'new'), 'kept until deleted');
+    expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    expect(readFileSync(join(d, 'up/new'), 'utf8')).toBe('kept until deleted');
+
+    const mark = join(d, 'up.work/work/incompat/volatile');
+    expect(existsSync(mark)).toBe(true);
+    const again = await unionfs(['mount', '-l', 'lo', '-u', 'up', 'mnt'], d);
+    expect(again.exitCode).toBe(1);
+    expect(errorLines(again.stderr)).toEqual([`unionfs: upper ${join(d, 'up')} was mounted with --volatile before: overlay refuses it until ${mark} is removed`]);
+    expect(mountLine()).toBeUndefined();
+
+    rmSync(join(d, 'up.work/work/incompat'), { recursive: true });
+    const plain = await unionfs(['mount', '-l', 'lo', '-u', 'up', 'mnt'], d);
+    expect(plain.exitCode).toBe(0);
+    expect(superOptions()).toContain(`upperdir=${join(d, 'up')}`);
+    expect(isVolatile()).toBe(false);
+    expect(readFileSync(join(mnt, 'new'), 'utf8')).toBe('kept until deleted');
+    expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+
+    const noUpper = await unionfs(['mount', '-l', 'lo', '-l', 'mnt', '--volatile', join(d, 'm2')], d);
+    expect(noUpper.exitCode).toBe(2);
+    expect(errorLines(noUpper.stderr)).toEqual(['unionfs: --volatile needs an --upper']);
+    expect(existsSync(join(d, 'm2'))).toBe(false);
+  });
+
   it('a mount plans and applies under the unionfs lock: it waits while another holds it, then finds its union', async () => {
     const d = join(root, 'race');
     files(d, { 'a/x': 'x', 'b/y': 'y' });

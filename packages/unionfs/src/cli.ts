@@ -26,11 +26,16 @@ void main({
           .option('o', { type: 'string', requiresArg: true, describe: 'options: aufs style br=./tmp=rw:./image=ro[,udba=reval], and ro, nodev, nosuid, noexec, noatime with either syntax' })
           .option('udba', { type: 'string', requiresArg: true, describe: "aufs's user-direct-branch-access: none|reval|notify (overlay has none: ignored there)" })
           .option('driver', { type: 'string', default: 'auto', describe: 'auto (aufs if the kernel has it, else overlay), overlay or aufs' })
-          .option('readonly', { alias: 'r', type: 'boolean', default: false, describe: 'mount read-only (MS_RDONLY)' }),
+          .option('readonly', { alias: 'r', type: 'boolean', default: false, describe: 'mount read-only (MS_RDONLY)' })
+          .option('volatile', {
+            type: 'boolean', default: false,
+            describe: "overlay's volatile: the upper is never synced, not even at unmount (saves an ext4 journal commit per unmount: for throwaway unions, as run --rm uses it); after it the upper cannot be mounted again until WORK/work/incompat/volatile is removed",
+          }),
       examples: [
         ['unionfs mount --lower ./image --upper ./tmp ./mnt', 'image below, writes land in ./tmp'],
         ['unionfs mount -o br=./tmp=rw:./image=ro none ./mnt', "the article's aufs command (overlay carries it out here)"],
         ['unionfs mount -l ./app -l ./base --dry-run ./mnt', 'print the mount(8) line: read-only union of two layers'],
+        ['unionfs mount -l ./image -u ./tmp --volatile ./mnt', 'a throwaway union: no sync of ./tmp, not even at unmount'],
       ],
       // strip-dashed: yargs hands over lowerTar, its typings still say lower-tar
       run: async (a) => (await import('./commands/mount.js')).runMount({ ...a, paths: (a.paths ?? []).map(String), lowerTar: a['lower-tar'] ?? (a as { lowerTar?: string[] }).lowerTar }),

@@ -13,6 +13,7 @@ export interface Layers {
   upper?: string;
   work?: string;
   udba?: string;
+  volatile?: boolean;
 }
 
 export interface Driver {
@@ -36,6 +37,7 @@ export const DRIVERS: Record<DriverName, Driver> = {
       [
         `lowerdir=${l.lowers.map(overlayEscape).join(':')}`,
         ...(l.upper ? [`upperdir=${overlayEscape(l.upper)}`, `workdir=${overlayEscape(l.work ?? '')}`] : []),
+        ...(l.volatile ? ['volatile'] : []),
       ].join(','),
   },
   aufs: {

@@ -42,6 +42,8 @@ export interface UnionPlan {
   work?: string;
   readonly: boolean;
   udba?: string;
+  /** overlay's volatile option (no sync of the upper). */
+  volatile: boolean;
   /** Generic mount flags by name (nodev, nosuid, noexec, noatime). */
   mountFlags: string[];
   mount: MountCall;
@@ -88,6 +90,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
       hint: `use --driver auto (picks ${fs.has('overlay') ? 'overlay' : 'what the kernel has'})`,
     });
   }
+  if (spec.volatile && driver !== 'overlay') throw new UsageError('--volatile is an overlay option', 'use --driver overlay');
   const steps: UnionStep[] = [];
 
   const layerTars: { tar: string; dir: string }[] = [];
@@ -120,6 +123,8 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     for (const [what, p] of [['upper', upper], ['work dir', work]] as const) {
       if (dirOrMissing(what, p) === 'missing') steps.push({ kind: 'mkdir', path: p });
     }
+  } else if (spec.volatile) {
+    throw new UsageError('--volatile needs an --upper', 'volatile only changes how the upper is synced');
   } else if (lowers.length < 2) {
     throw new UsageError('a read-only union needs at least two lower layers (overlay refuses one)', 'add --upper DIR (with --readonly to keep it read-only), or bind-mount the single layer: mount --bind -o ro');
   }
@@ -130,7 +135,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   }
   if (dirOrMissing('mount point', mountpoint) === 'missing') steps.push({ kind: 'mkdir', path: mountpoint });
 
-  const layers = { lowers, ...(upper ? { upper, work } : {}), ...(spec.udba ? { udba: spec.udba } : {}) };
+  const layers = { lowers, ...(upper ? { upper, work } : {}), ...(spec.udba ? { udba: spec.udba } : {}), volatile: spec.volatile };
   const data = DRIVERS[driver].options(layers);
   if (driver === 'overlay' && Buffer.byteLength(data) > MAX_OPTIONS) {
     throw new UsageError(
@@ -142,6 +147,14 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   const mount: MountCall = { source: DRIVERS[driver].source, target: mountpoint, fstype: DRIVERS[driver].fstype, flags, data };
 
   const existing = findUnion(mountpoint, env.mountinfo);
+  // the kernel leaves this behind after a volatile mount and refuses the
+  // upper until it is gone, since a crash may have left the upper half-written
+  const mark = work && join(work, 'work', 'incompat', 'volatile');
+  if (mark && !existing && statOrUndefined(mark)) {
+    throw new BoxkitError('EINVAL', `upper ${upper} was mounted with --volatile before: overlay refuses it until ${mark} is removed`, {
+      hint: `after a clean unmount (or if its contents do not matter) remove ${mark}`,
+    });
+  }
   let already = false;
   if (existing) {
     const same = existing.driver === driver && existing.upper === upper && existing.lowers.join(':') === lowers.join(':')
@@ -160,7 +173,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     : undefined;
   return {
     driver, requested: spec.driver, aufsSyntax: spec.aufsSyntax, mountpoint, lowers, layerTars,
-    ...(upper ? { upper, work } : {}), readonly: spec.readonly, mountFlags: spec.flags, ...(spec.udba ? { udba: spec.udba } : {}),
+    ...(upper ? { upper, work } : {}), readonly: spec.readonly, volatile: spec.volatile, mountFlags: spec.flags, ...(spec.udba ? { udba: spec.udba } : {}),
     mount, steps: already ? [] : steps, ...(notice ? { notice } : {}), already,
   };
 }

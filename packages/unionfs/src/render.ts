@@ -39,6 +39,7 @@ export function renderMount(plan: UnionPlan): string {
   if (plan.requested !== 'auto') args.push('--driver', plan.requested);
   if (plan.readonly) args.push('--readonly');
   if (plan.udba) args.push('--udba', plan.udba);
+  if (plan.volatile) args.push('--volatile');
   if (plan.mountFlags.length) args.push('-o', plan.mountFlags.join(','));
   args.push(plan.mountpoint);
   return shellQuote(args);

@@ -29,6 +29,8 @@ export interface UnionOptions {
   mountFlags?: string[];
   /** aufs's udba= (none, reval, notify): accepted; overlay has no equivalent. */
   udba?: string;
+  /** overlay's `volatile`: no sync of the upper, not even at unmount (throwaway unions: run --rm). */
+  volatile?: boolean;
 }
 
 export interface Branch {
@@ -90,6 +92,7 @@ export interface NormalSpec {
   flags: string[];
   /** true when the request used aufs syntax (branches or -o br=). */
   aufsSyntax: boolean;
+  volatile: boolean;
 }
 
 /** One shape for both syntaxes; rejects mixes and impossible branch orders. */
@@ -108,7 +111,8 @@ export function normalize(o: UnionOptions): NormalSpec {
   const udba = o.udba ?? parsed.udba;
   if (udba !== undefined && !UDBA.includes(udba)) throw new UsageError(`invalid udba '${udba}'`, `use one of ${UDBA.join(', ')}`);
   const readonly = Boolean(o.readonly ?? false) || parsed.readonly === true;
-  const base = { mountpoint: o.mountpoint, driver: driver as NormalSpec['driver'], readonly, flags, lowerTars: o.lowerTars ?? [], ...(udba ? { udba } : {}) };
+  const volatile = Boolean(o.volatile);
+  const base = { mountpoint: o.mountpoint, driver: driver as NormalSpec['driver'], readonly, flags, lowerTars: o.lowerTars ?? [], volatile, ...(udba ? { udba } : {}) };
   if (!rawBranches.length) {
     if (parsed.udba !== undefined) throw new UsageError('no branches in -o', 'give -o br=DIR=rw:DIR=ro');
     if (!o.lowers?.length && !o.lowerTars?.length) throw new UsageError('at least one lower layer is required', 'give --lower DIR (topmost first)');

@@ -98,7 +98,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   undo.push(() => rmSync(containerData(id), { recursive: true, force: true }));
   let child: Child | undefined;
   try {
-    const union = { lowers, tars, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint };
+    const union = { lowers, tars, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint, volatile: spec.autoRemove };
     const mountRoot = async () => {
       trace(() => unionShell(union));
       await mountUnion(union);

@@ -16,6 +16,13 @@ export interface UnionPlan {
   upper: string;
   work: string;
   mountpoint: string;
+  /**
+   * overlay's volatile: the upper is never synced, not even at unmount.
+   * For --rm, whose upper is deleted right after: an unmount of a written
+   * upper otherwise waits for an ext4 journal commit (~3-4 ms per container
+   * here, against ~1-2 ms volatile; podman does the same for --rm).
+   */
+  volatile?: boolean;
 }
 
 /** A file given as --image is a tarball; a directory is a layer. */
@@ -28,7 +35,7 @@ export function isTarball(path: string): boolean {
 }
 
 function plan(u: UnionPlan): FsPlan {
-  return planUnion({ lowers: u.lowers, lowerTars: u.tars ?? [], upper: u.upper, work: u.work, mountpoint: u.mountpoint, driver: 'overlay' });
+  return planUnion({ lowers: u.lowers, lowerTars: u.tars ?? [], upper: u.upper, work: u.work, mountpoint: u.mountpoint, driver: 'overlay', volatile: Boolean(u.volatile) });
 }
 
 export function unionShell(u: UnionPlan): string {
@@ -37,7 +44,7 @@ export function unionShell(u: UnionPlan): string {
   } catch {
     // a dry run before the rootfs exists: the same command, unchecked
     const args = ['unionfs', 'mount', ...(u.tars ?? []).flatMap((t) => ['--lower-tar', t]), ...u.lowers.flatMap((l) => ['--lower', l]),
-      '--upper', u.upper, '--work', u.work, '--driver', 'overlay', u.mountpoint];
+      '--upper', u.upper, '--work', u.work, '--driver', 'overlay', ...(u.volatile ? ['--volatile'] : []), u.mountpoint];
     return args.join(' ');
   }
 }

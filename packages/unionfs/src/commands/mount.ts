@@ -14,6 +14,7 @@ export interface MountArgs extends CommonArgs {
   udba?: string | undefined;
   driver: string;
   readonly: boolean;
+  volatile?: boolean | undefined;
 }
 
 /** `[SOURCE] MOUNTPOINT`: aufs and overlay commands name a dummy source first. */
@@ -39,6 +40,7 @@ async function mountWith(a: MountArgs): Promise<number> {
     ...(a.udba !== undefined ? { udba: a.udba } : {}),
     driver: a.driver,
     readonly: a.readonly,
+    volatile: Boolean(a.volatile),
   });
   if (plan.notice) warn('unionfs', plan.notice);
   if (a.dryRun && plan.already) {
