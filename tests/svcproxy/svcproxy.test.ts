@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bk, skipReason, startResponder, type Responder } from '../harness/index.js';
 import { askMany, buildTopology, NODE_BRIDGE_IP, NODE_OUTSIDE_IP, saveState, type Topology } from './topology.js';
@@ -206,6 +206,100 @@ describe.skipIf(skipReason)(title, () => {
       s.send('hi',53,'10.96.5.53');setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`;
     const out = execFileSync('ip', ['netns', 'exec', topo.containers.client!.netns, process.execPath, '-e', script], { encoding: 'utf8' });
     expect(out.trim()).toBe(`udp-ep3 ${topo.containers.client!.ip}`);
+  });
+
+  describe('the state file (the services document and its index, under a CRC)', () => {
+    const stateFile = () => join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state');
+    const two = () => [
+      { name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2')] },
+      { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep3')] },
+    ];
+
+    it('apply --partial, add and rm change one entry; traffic follows and the kernel matches a fresh reconcile', async () => {
+      await apply(two());
+      const upd = await bk('svcproxy', ['apply', '--partial', '-v', file('svc.json', { services: [{ ...two()[0]!, endpoints: [ep('ep3')] }, two()[1]!] })]);
+      expect(upd.exitCode).toBe(0);
+      expect(String(upd.stderr)).toMatch(/compared the document: 1 entries read \(1 changed/);
+      expect(upd.stdout).toMatch(/\(partial, /);
+      expect((await askMany(undefined, VIP, 88, 20)).counts).toEqual({ ep3: 20 });
+      expect((await bk('svcproxy', ['add', 'third', '--vip', '10.96.4.2:80', '--endpoint', ep('ep1')])).exitCode).toBe(0);
+      expect((await bk('svcproxy', ['rm', 'other'])).exitCode).toBe(0);
+      expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      const after = saveState();
+      // a reconcile of what is stored finds nothing to change
+      const ls = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
+      expect(ls.services.map((x: { name: string }) => x.name)).toEqual(['web', 'third']);
+      const again = await apply([{ ...two()[0]!, endpoints: [ep('ep3')] }, { name: 'third', vip: '10.96.4.2:80', endpoints: [ep('ep1')] }]);
+      expect(again.stdout).toMatch(/nothing to change/);
+      expect(saveState()).toBe(after);
+    });
+
+    it.each([
+      ['VIP not an address', { vip: '10.96.1:80' }, /vip '10.96.1' is not an IPv4 address/],
+      ['NodePort outside the range', { nodePort: 8080 }, /nodePort '8080' is not a port in 30000-32767/],
+      ['a name the other service has', { name: 'other' }, /duplicate service name 'other'/],
+      ['a VIP:port the other service has', { vip: '10.96.4.1:80' }, /is also used by/],
+    ])('apply --partial of a file with one bad entry (%s): exit 2, one line, kernel and state unchanged', async (_what, change, message) => {
+      await apply(two());
+      const before = saveState();
+      const state = readFileSync(stateFile());
+      const r = await bk('svcproxy', ['apply', '--partial', file('svc.json', { services: [{ ...two()[0]!, ...change }, two()[1]!] })]);
+      expect(r.exitCode).toBe(2);
+      expect(String(r.stderr).trim().split('\n').filter((l) => !l.startsWith('hint:'))).toHaveLength(1);
+      expect(String(r.stderr)).toMatch(message);
+      expect(saveState()).toBe(before);
+      expect(readFileSync(stateFile()).equals(state)).toBe(true);
+    });
+
+    it('a crash between the restore and the state write (old state, new kernel): a reconcile repairs it, a partial falls back to one', async () => {
+      await apply(two());
+      const old = readFileSync(stateFile());
+      await apply([{ ...two()[0]!, endpoints: [ep('ep2')] }, { name: 'new', vip: '10.96.4.9:80', endpoints: [ep('ep1')] }], ['--partial']);
+      const wanted = saveState();
+      writeFileSync(stateFile(), old); // as if the process died after iptables-restore committed
+      // a partial sync of the same file from the old state: the kernel refuses (the chains it would delete are gone) or already matches
+      const r = await bk('svcproxy', ['apply', '--partial', file('svc.json', { services: [{ ...two()[0]!, endpoints: [ep('ep2')] }, { name: 'new', vip: '10.96.4.9:80', endpoints: [ep('ep1')] }] })]);
+      expect(r.exitCode).toBe(0);
+      const rec = await apply([{ ...two()[0]!, endpoints: [ep('ep2')] }, { name: 'new', vip: '10.96.4.9:80', endpoints: [ep('ep1')] }]);
+      expect(rec.stdout).toMatch(/nothing to change/);
+      expect(saveState()).toBe(wanted);
+      // and a new state with the old kernel: the reconcile puts the kernel back to the file
+      await apply(two());
+      expect(saveState()).not.toBe(wanted);
+      expect((await askMany(undefined, VIP, 88, 30)).failures).toEqual([]);
+    });
+
+    it('a damaged state file is detected, not trusted: apply warns and reconciles; add refuses with one line', async () => {
+      await apply(two());
+      const good = saveState();
+      const bytes = readFileSync(stateFile());
+      bytes[bytes.length >> 1] ^= 0x20;
+      writeFileSync(stateFile(), bytes);
+      const add = await bk('svcproxy', ['add', 'x', '--vip', '10.96.4.3:80']);
+      expect(add.exitCode).toBe(1);
+      expect(String(add.stderr).split('\n')[0]).toMatch(/^svcproxy: state file .* is corrupted \(checksum mismatch\); not trusted$/);
+      expect(saveState()).toBe(good);
+      const r = await bk('svcproxy', ['apply', '--partial', file('svc.json', { services: [two()[0]] })]);
+      expect(r.exitCode).toBe(0);
+      expect(String(r.stderr)).toMatch(/corrupted.*reconciling with the kernel/);
+      expect(String(r.stdout)).toMatch(/\(reconcile, /);
+      expect(saveState()).not.toMatch(/10\.96\.4\.1/);
+      // the state is whole again: the next partial is trusted
+      expect((await apply(two(), ['--partial'])).stdout).toMatch(/\(partial, /);
+    });
+
+    it('a state of the first format (BKSVC.json) is read and replaced', async () => {
+      await bk('svcproxy', ['flush']);
+      const dir = join(process.env.BOXKIT_STATE_DIR!, 'svcproxy');
+      const svc = (name: string, vip: string, e: string) => ({ name, protocol: 'tcp', vip, port: 80, endpoints: [{ ip: e.split(':')[0], port: 8080 }] });
+      await apply([{ name: 'a', vip: '10.96.4.1:80', endpoints: [ep('ep1')] }, { name: 'b', vip: '10.96.4.2:80', endpoints: [ep('ep2')] }]);
+      rmSync(stateFile());
+      writeFileSync(join(dir, 'BKSVC.json'), JSON.stringify({ version: 1, prefix: 'BKSVC', backend: 'nft', services: [svc('a', '10.96.4.1', ep('ep1')), svc('b', '10.96.4.2', ep('ep2'))] }));
+      expect((await bk('svcproxy', ['add', 'c', '--vip', '10.96.4.3:80', '--endpoint', ep('ep3')])).exitCode).toBe(0);
+      expect(existsSync(join(dir, 'BKSVC.json'))).toBe(false);
+      expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep1: 5 });
+      expect((await askMany(undefined, '10.96.4.3', 80, 5)).counts).toEqual({ ep3: 5 });
+    });
   });
 
   it('flush leaves the nat and filter tables exactly as before the first apply', async () => {

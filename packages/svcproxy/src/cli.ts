@@ -18,6 +18,11 @@ import { parseSave } from './saved.js';
 import { scopeOf } from './sync.js';
 import { Names } from './names.js';
 import { fastParse, type Command } from './fastargs.js';
+import { DEFAULT_NODEPORT_RANGE } from './model.js';
+import { fromServices } from './store.js';
+import { indexDoc } from './jsondoc.js';
+import { applyDelta, deltaRender, docDelta } from './delta.js';
+import { docWith, docWithout } from './edit.js';
 
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => (stream.writableLength ? stream.write('', () => resolve()) : resolve()));
@@ -69,6 +74,16 @@ async function warm(): Promise<void> {
   }
   const scope = scopeOf(before, after);
   diff(render(names, after, scope), render(names, before, scope));
+  // a one-service update of a document (delta.ts), as apply --partial, add and rm make it
+  const bytes = Buffer.from(JSON.stringify(doc));
+  const state = fromServices('BKSVC', 'nft', DEFAULT_NODEPORT_RANGE, before, { bytes, ...indexDoc(bytes)! });
+  for (const next of [docWith(state, after[3]!), docWithout(state, [before[5]!.name])]) {
+    const d = docDelta(state, next, DEFAULT_NODEPORT_RANGE);
+    const dr = d && deltaRender(state, d);
+    if (!d || !dr) continue;
+    diff(render(names, dr.after, dr.scopeAfter), render(names, dr.before, dr.scopeBefore));
+    applyDelta(state, d, 'nft', dr.cidrs);
+  }
 }
 
 // in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is

@@ -7,6 +7,7 @@ import { sync, type SyncOptions, type SyncResult } from './sync.js';
 import { DEFAULT_PREFIX } from './names.js';
 import { emptyRuleset, render } from './rules.js';
 import { diff, restoreText } from './diff.js';
+import { addWanted, rmWanted } from './edit.js';
 
 export type { Endpoint, PortRange, Protocol, Service } from './model.js';
 export { DEFAULT_NODEPORT_RANGE, DEFAULT_AFFINITY_SECONDS, checkServices, parseRange } from './model.js';
@@ -24,14 +25,14 @@ export function applyServices(services: readonly Service[], opts: SyncOptions = 
   return sync(services, opts);
 }
 
-/** Add or replace one service, keeping the others. */
+/** Add or replace one service (in place), keeping the others. */
 export function addService(service: Service, opts: SyncOptions = {}): Promise<SyncResult> {
-  return sync((stored) => [...stored.filter((s) => s.name !== service.name), service], opts);
+  return sync(addWanted(service), opts);
 }
 
 /** Remove services by name; removing what is gone succeeds. */
 export function removeServices(names: readonly string[], opts: SyncOptions = {}): Promise<SyncResult> {
-  return sync((stored) => stored.filter((s) => !names.includes(s.name)), opts);
+  return sync(rmWanted(names), opts);
 }
 
 /** Remove every chain and hook rule of this prefix and forget the services. */

@@ -118,6 +118,13 @@ function q(s: string): string {
 export interface Scope {
   names: ReadonlySet<string>;
   buckets: ReadonlySet<string>;
+  /**
+   * Which shared chains to render (all three when absent): NODEPORTS, the
+   * filter REJECTs, and the entry chain from this bucket list. A delta
+   * (delta.ts) renders a shared chain only when the change touches it, and
+   * then gives every member of it.
+   */
+  shared?: { nodePorts: boolean; rejects: boolean; cidrs?: readonly string[] };
 }
 
 /** One chain of the desired state. */
@@ -169,13 +176,17 @@ export function* chainsOf(n: Names, services: readonly Service[], scope?: Scope)
     if (!scope || scope.names.has(s.name)) for (const [chain, rules] of serviceChainList(n, s, sn)) yield ['nat', chain, rules];
   }
   for (const [cidr, rules] of buckets) yield ['nat', n.bucketCidr(cidr), rules];
-  yield ['nat', n.nodePorts, nodePorts];
+  const shared = scope?.shared;
+  if (!shared || shared.nodePorts) yield ['nat', n.nodePorts, nodePorts];
   // sorted so the entry chain does not change when services are listed in another order
-  yield ['nat', n.services, [
-    ...[...cidrs].sort().map((cidr) => `-d ${cidr} -m comment --comment "VIPs in ${cidr}" -j ${n.bucketCidr(cidr)}`),
-    `-m comment --comment "node ports; must be the last rule" -m addrtype --dst-type LOCAL -j ${n.nodePorts}`,
-  ]];
-  yield ['filter', n.services, rejects];
+  const entry = shared ? shared.cidrs : [...cidrs].sort();
+  if (entry) {
+    yield ['nat', n.services, [
+      ...entry.map((cidr) => `-d ${cidr} -m comment --comment "VIPs in ${cidr}" -j ${n.bucketCidr(cidr)}`),
+      `-m comment --comment "node ports; must be the last rule" -m addrtype --dst-type LOCAL -j ${n.nodePorts}`,
+    ]];
+  }
+  if (!shared || shared.rejects) yield ['filter', n.services, rejects];
 }
 
 /** Render the desired state (all of it, or what `scope` covers), chains in chainsOf's order. */

@@ -13,17 +13,22 @@ const FIELDS = new Set(['name', 'protocol', 'vip', 'port', 'nodePort', 'endpoint
 
 /** Parse the text of a services file (JSON is tried first: it is faster and YAML is a superset anyway). */
 export async function parseDocument(text: string, source: string): Promise<unknown> {
+  return (await parseDocumentAs(text, source)).doc;
+}
+
+/** parseDocument, and whether JSON read it (only a JSON document's entries can be found by byte offset: jsondoc.ts). */
+export async function parseDocumentAs(text: string, source: string): Promise<{ doc: unknown; json: boolean }> {
   const t = text.trim();
   if (t.startsWith('{') || t.startsWith('[')) {
     try {
-      return JSON.parse(t);
+      return { doc: JSON.parse(t), json: true };
     } catch {
       // flow-style YAML also starts with { or [: let the YAML parser decide
     }
   }
   const { parse } = await import('yaml');
   try {
-    return parse(text, { uniqueKeys: true });
+    return { doc: parse(text, { uniqueKeys: true }), json: false };
   } catch (e) {
     const msg = ((e as Error).message ?? String(e)).split('\n')[0];
     throw new UsageError(`${source}: malformed YAML/JSON: ${msg}`);
@@ -62,7 +67,7 @@ export function toService(o: unknown, range: PortRange = DEFAULT_NODEPORT_RANGE)
   return svc;
 }
 
-function listOf(doc: unknown): unknown[] {
+export function listOf(doc: unknown): unknown[] {
   let list: unknown = doc;
   if (doc === null || doc === undefined) list = [];
   else if (!Array.isArray(doc) && typeof doc === 'object') {
@@ -79,19 +84,4 @@ export function toServices(doc: unknown, range: PortRange = DEFAULT_NODEPORT_RAN
   const services = listOf(doc).map((o) => toService(o, range));
   checkServices(services);
   return services;
-}
-
-/**
- * toServices that skips re-checking entries seen before: `known` maps an
- * entry's JSON text to the Service it was checked into (with the same
- * node-port range). Checking is most of a one-service update's own time
- * (10k entries: ~130 ms); JSON.stringify of each entry is a tenth of it.
- * Returns each entry's JSON text too, for the next run.
- */
-export function toServicesCached(doc: unknown, range: PortRange, known?: ReadonlyMap<string, Service>): { services: Service[]; raw: string[] } {
-  const list = listOf(doc);
-  const raw = list.map((o) => JSON.stringify(o) ?? 'null');
-  const services = list.map((o, i) => known?.get(raw[i]!) ?? toService(o, range));
-  checkServices(services);
-  return { services, raw };
 }

@@ -7,7 +7,7 @@ import { endpointText, type Service } from './model.js';
 import { DEFAULT_PREFIX, Names } from './names.js';
 import { TABLES } from './rules.js';
 import { parseSave, type Saved } from './saved.js';
-import { loadState } from './store.js';
+import { loadState, storedList } from './store.js';
 
 export interface EndpointStatus {
   ip: string;
@@ -68,7 +68,7 @@ export async function listServices(opts: { prefix?: string; backend?: BackendCho
   const state = loadState(prefix);
   const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
   const saved = parseSave(await saveTables(backend, TABLES, true), n);
-  return { prefix, backend, services: (state?.services ?? []).map((s) => status(n, s, saved)) };
+  return { prefix, backend, services: (state ? storedList(state) : []).map((s) => status(n, s, saved)) };
 }
 
 export const endpointsText = (s: ServiceStatus): string => s.endpoints.map((e) => `${endpointText(e)}(${e.packets})`).join(',') || '-';

@@ -11,9 +11,11 @@ import { chooseBackend, restore, RestoreRun, saveTables, tool, type Backend, typ
 import { chainsWritten, diff, diffChunks, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff, type StreamedDiff } from './diff.js';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
-import { chainsOf, emptyRuleset, hooks, render, TABLES, type Scope } from './rules.js';
+import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
-import { dropState, loadState, locked, stateExists, stateJson, writeState, type StoredState } from './store.js';
+import { CorruptState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, stateExists, storedList, writeState, type StoredState } from './store.js';
+import { applyDelta, deltaRender, docDelta } from './delta.js';
+import type { DocIndex } from './jsondoc.js';
 
 export interface SyncOptions {
   /** chain prefix (default BKSVC) */
@@ -79,10 +81,27 @@ export function scopeOf(before: readonly Service[], after: readonly Service[]): 
   return { names, buckets };
 }
 
-/** The wanted services, or a function of the stored ones (evaluated under the lock); null removes everything. */
-export type Wanted = WantedList | ((stored: readonly Service[], state?: StoredState) => WantedList | Promise<WantedList>);
-/** Services, or services with their entries' JSON text (StoredState.raw). */
-export type WantedList = readonly Service[] | null | { services: readonly Service[]; raw: readonly string[] };
+/** The wanted services, or a function of the stored ones (evaluated under the lock), or a document; null removes everything. */
+export type Wanted = WantedList | ((stored: readonly Service[], state?: StoredState) => WantedList | Promise<WantedList>) | DocWanted;
+export type WantedList = readonly Service[] | null;
+
+/**
+ * The wanted services as a services document (apply, add, rm): a partial
+ * sync then compares it with the stored one and works on the change only
+ * (delta.ts), and the state keeps it.
+ */
+export interface DocWanted {
+  kind: 'doc';
+  /** the new document's bytes (apply reads the file; add and rm splice the stored document) */
+  doc(state: StoredState | undefined): Buffer;
+  /** every service of that document, checked (errors as the command reports them), and where its entries are if it is plain JSON */
+  services(doc: Buffer, state: StoredState | undefined): Promise<{ services: Service[]; index?: DocIndex }>;
+  /** built from the stored services (add, rm): a damaged state is an error, and the stored entries keep the range they were checked under */
+  keepsStored: boolean;
+}
+
+const isDoc = (w: Wanted): w is DocWanted => w !== null && typeof w === 'object' && (w as DocWanted).kind === 'doc';
+const sameRange = (a: PortRange, b: PortRange) => a.min === b.min && a.max === b.max;
 
 /**
  * Make the kernel hold exactly the wanted services (or nothing of ours at all for null).
@@ -99,13 +118,25 @@ export type WantedList = readonly Service[] | null | { services: readonly Servic
 export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<SyncResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const names = new Names(prefix);
+  const range = opts.nodePortRange ?? DEFAULT_NODEPORT_RANGE;
+  const doc = isDoc(wanted) ? wanted : undefined;
+  const load = (): StoredState | undefined => {
+    try {
+      return loadState(prefix);
+    } catch (e) {
+      // apply does not need the stored services: it reconciles with the kernel instead of trusting a damaged file
+      if (!(e instanceof CorruptState) || !doc || doc.keepsStored) throw e;
+      opts.warn?.(`warning: ${e.message}: reconciling with the kernel`);
+      return undefined;
+    }
+  };
   const run = async (): Promise<SyncResult> => {
     const t0 = performance.now();
     const ms = () => `${Math.round(performance.now() - t0)} ms`;
     const named = opts.backend && opts.backend !== 'auto' ? opts.backend : undefined;
-    // a reconcile that need not read the state to pick the backend starts the kernel side first (the state of 10k services is MBs of JSON)
+    // a reconcile that need not read the state to pick the backend starts the kernel side first (the state of 10k services is MBs)
     const early = !opts.partial && (named !== undefined || !stateExists(prefix));
-    let state = early ? undefined : loadState(prefix);
+    let state = early ? undefined : load();
     // auto sticks to the backend the services were written with
     const backend = chooseBackend(named ?? state?.backend);
     const partial = !!opts.partial && !!state && state.backend === backend;
@@ -116,21 +147,50 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     if (rr && backend === 'legacy') rr.openNat();
     let committed = false;
     try {
-      if (early) state = loadState(prefix);
-      const w = typeof wanted === 'function' ? await wanted(state?.services ?? [], state) : wanted;
-      const services = w === null || Array.isArray(w) ? (w as readonly Service[] | null) : (w as { services: readonly Service[] }).services;
-      const raw = w === null || Array.isArray(w) ? undefined : (w as { raw: readonly string[] }).raw;
-      let streamed: StreamedDiff;
-      if (partial) {
+      if (early) state = load();
+      let services: readonly Service[] | null | undefined;
+      let count: number;
+      /** the state to store once the restore succeeded */
+      let next: () => StoredState | undefined;
+      let streamed: StreamedDiff | undefined;
+      if (doc) {
+        const bytes = doc.doc(state);
+        // a partial sync of a document: the change only, if the stored entries were checked as these would be
+        const delta = partial && sameRange(state!.nodePortRange, range) ? docDelta(state!, bytes, range) : undefined;
+        const dr = delta && deltaRender(state!, delta);
+        if (dr) {
+          const desired = render(names, dr.after, dr.scopeAfter);
+          const cur = render(names, dr.before, dr.scopeBefore);
+          opts.trace?.(`# compared the document: ${delta.added.length} entries read (${dr.scopeAfter.names.size} changed, ${dr.after.length} rendered): ${ms()}`);
+          streamed = partialDiff(desired, cur, backend, rr);
+          count = state!.starts.length - (delta.b - delta.a) + delta.added.length;
+          const st = state!;
+          next = () => applyDelta(st, delta, backend, dr.cidrs);
+          services = undefined; // read only if the kernel refuses the change (below)
+        } else {
+          const r = await doc.services(bytes, state);
+          services = r.services;
+          count = services.length;
+          const stateRange = doc.keepsStored && state && !sameRange(state.nodePortRange, range) ? MIXED_RANGE : range;
+          const list = services;
+          next = () => fromServices(prefix, backend, stateRange, list, r.index && { bytes, ...r.index });
+        }
+      } else {
+        const w = typeof wanted === 'function' ? await wanted(state ? storedList(state) : [], state) : (wanted as WantedList);
+        services = w;
+        count = w?.length ?? 0;
+        // services from elsewhere (a library caller): stored under no range, so the next apply checks every entry
+        next = () => (w ? fromServices(prefix, backend, MIXED_RANGE, w) : undefined);
+      }
+      if (streamed) {
+        // a delta: rendered above
+      } else if (partial) {
         // a partial sync renders only what changed (both sides with the same scope)
-        const scope = services ? scopeOf(state!.services, services) : undefined;
+        const stored = storedList(state!);
+        const scope = services ? scopeOf(stored, services) : undefined;
         const desired = services ? render(names, services, scope) : emptyRuleset();
         opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
-        const cur = render(names, state!.services, scope);
-        cur.hooks = hooks(names);
-        const d = diff(desired, cur);
-        const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
-        streamed = { diff: d, zero, rest: isEmpty(d) ? '' : [...restoreChunks(d, { zeroCounters: zero, natOpen: rr?.natOpen, declareFirst: backend === 'legacy' })].join('') };
+        streamed = partialDiff(desired, render(names, stored, scope), backend, rr);
       } else {
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = parseSave(await saving!, names);
@@ -145,25 +205,29 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         streamed = r.value;
       }
       const { diff: d, zero, rest } = streamed;
-      // the state's text is made while iptables-restore commits (JSON of 10k services: tens of ms), written once it succeeded
-      let stateText: string | undefined;
-      const prepareState = () =>
-        (stateText ??= services
-          ? stateJson({ version: 1, prefix, backend, nodePortRange: opts.nodePortRange ?? state?.nodePortRange ?? DEFAULT_NODEPORT_RANGE, services: [...services], ...(raw ? { raw: [...raw] } : {}) })
-          : '');
+      // the state's bytes are made while iptables-restore commits, written once it succeeded
+      let stateBytes: Buffer | undefined | null;
+      const prepareState = () => {
+        if (stateBytes === undefined) {
+          const st = next();
+          stateBytes = st ? encode(st) : null;
+        }
+        return stateBytes;
+      };
       const remember = (r: SyncResult): SyncResult => {
-        if (services) writeState(prefix, prepareState());
+        const b = prepareState();
+        if (b) writeState(prefix, b);
         else dropState(prefix);
         return r;
       };
       opts.trace?.(`# compared: ${ms()}`);
-      const result = summary(d, { prefix, backend, partial, services, zero, dryRun: !!opts.dryRun });
+      const result = summary(d, { prefix, backend, partial, count, zero, dryRun: !!opts.dryRun });
       if (!rr) return result;
       if (zero) {
         opts.warn?.(`warning: ${tool(backend, 'restore')} --noflush is slow with ${chainCount(d)} chains (a sorted-list insert per chain name in iptables 1.8); loading the nat table's chain cache at once with a leading -Z instead: nat rule counters were reset`);
       }
-      if (backend === 'legacy' && (services?.length ?? 0) > LEGACY_BIG) {
-        opts.warn?.(`warning: iptables-legacy replaces the whole nat table in the kernel on every change: with ${services!.length} services each update costs seconds; the nft backend updates in place (--backend nft)`);
+      if (backend === 'legacy' && count > LEGACY_BIG) {
+        opts.warn?.(`warning: iptables-legacy replaces the whole nat table in the kernel on every change: with ${count} services each update costs seconds; the nft backend updates in place (--backend nft)`);
       }
       try {
         // nothing to change: the restore is killed before it got any COMMIT
@@ -181,11 +245,12 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         if (!partial) throw e;
         // the kernel is not what we last wrote (someone changed it): reconcile the whole set against it
         opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
+        const all = services !== undefined ? services : storedList(next()!);
         const saved = parseSave(await saveTables(backend, TABLES), names);
-        const d2 = diff(services ? render(names, services) : emptyRuleset(), saved, saved.allChains);
+        const d2 = diff(all ? render(names, all) : emptyRuleset(), saved, saved.allChains);
         const z2 = backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT;
         await restore(backend, restoreText(d2, { zeroCounters: z2, declareFirst: backend === 'legacy' }));
-        return remember(summary(d2, { prefix, backend, partial: false, services, zero: z2, dryRun: false }));
+        return remember(summary(d2, { prefix, backend, partial: false, count, zero: z2, dryRun: false }));
       }
       opts.trace?.(`# restored: ${ms()}`);
       return remember(result);
@@ -199,10 +264,18 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
   return opts.dryRun ? run() : locked(prefix, run);
 }
 
+/** A partial sync's diff of two renders with the same scope, as one restore text. */
+function partialDiff(desired: Ruleset, cur: Ruleset, backend: Backend, rr: RestoreRun | undefined): StreamedDiff {
+  cur.hooks = desired.hooks;
+  const d = diff(desired, cur);
+  const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
+  return { diff: d, zero, rest: isEmpty(d) ? '' : [...restoreChunks(d, { zeroCounters: zero, natOpen: rr?.natOpen, declareFirst: backend === 'legacy' })].join('') };
+}
+
 /** Best effort after a failed sync: make the kernel hold the stored services again (nothing of ours when none). */
 async function restoreStored(backend: Backend, names: Names, state: StoredState | undefined): Promise<void> {
   const saved = parseSave(await saveTables(backend, TABLES), names);
-  const d = diff(state ? render(names, state.services) : emptyRuleset(), saved, saved.allChains);
+  const d = diff(state ? render(names, storedList(state)) : emptyRuleset(), saved, saved.allChains);
   await restore(backend, restoreText(d, { zeroCounters: backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT, declareFirst: backend === 'legacy' }));
 }
 
@@ -212,14 +285,14 @@ function chainCount(d: Diff): number {
 
 function summary(
   d: Diff,
-  x: { prefix: string; backend: Backend; partial: boolean; services: readonly Service[] | null; zero: boolean; dryRun: boolean },
+  x: { prefix: string; backend: Backend; partial: boolean; count: number; zero: boolean; dryRun: boolean },
 ): SyncResult {
   let text: string | undefined;
   return {
     prefix: x.prefix,
     backend: x.backend,
     mode: x.partial ? 'partial' : 'reconcile',
-    services: x.services?.length ?? 0,
+    services: x.count,
     chainsWritten: chainsWritten(d),
     chainsRemoved: TABLES.reduce((n, t) => n + d[t].remove.length, 0),
     hooksAdded: TABLES.reduce((n, t) => n + d[t].hookAdd.length, 0),
@@ -239,6 +312,6 @@ function summary(
 /** Services currently stored for a prefix (empty when none). */
 export function storedServices(prefix = DEFAULT_PREFIX): { services: Service[]; backend?: Backend; nodePortRange: PortRange } {
   const s = loadState(prefix);
-  return { services: s?.services ?? [], ...(s ? { backend: s.backend } : {}), nodePortRange: s?.nodePortRange ?? DEFAULT_NODEPORT_RANGE };
+  return { services: s ? storedList(s) : [], ...(s ? { backend: s.backend } : {}), nodePortRange: s?.nodePortRange ?? DEFAULT_NODEPORT_RANGE };
 }
 

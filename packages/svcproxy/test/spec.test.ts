@@ -62,22 +62,6 @@ describe('services file', () => {
   });
 });
 
-describe('checked entries kept from the last apply', async () => {
-  const { toServicesCached } = await import('../src/spec.js');
-  const { DEFAULT_NODEPORT_RANGE } = await import('../src/model.js');
-  const doc = { services: [{ name: 'a', vip: '10.96.0.1:80', endpoints: ['10.88.0.2:80'] }, { name: 'b', vip: '10.96.0.2:80', nodePort: 30002 }] };
-
-  it('gives what toServices gives, and reuses the service of an identical entry', () => {
-    const first = toServicesCached(doc, DEFAULT_NODEPORT_RANGE);
-    expect(first.services).toEqual(toServices(doc));
-    const known = new Map(first.raw.map((r, i) => [r, first.services[i]!]));
-    const next = toServicesCached({ services: [doc.services[0], { ...doc.services[1], nodePort: 30003 }] }, DEFAULT_NODEPORT_RANGE, known);
-    expect(next.services[0]).toBe(first.services[0]);
-    expect(next.services[1]).toMatchObject({ name: 'b', nodePort: 30003 });
-    expect(() => toServicesCached({ services: [doc.services[0], doc.services[0]] }, DEFAULT_NODEPORT_RANGE, known)).toThrow(/duplicate service name/);
-  });
-});
-
 describe('quickHostPort (the checks without regexes)', () => {
   it('reads what parseHostPort reads, and leaves everything unusual to it', async () => {
     const { quickHostPort, parseHostPort } = await import('../src/model.js');
