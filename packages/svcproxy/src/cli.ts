@@ -21,7 +21,7 @@ import { fastParse, type Command } from './fastargs.js';
 import { DEFAULT_NODEPORT_RANGE } from './model.js';
 import { fromServices } from './store.js';
 import { indexDoc } from './jsondoc.js';
-import { applyDelta, deltaRender, docDelta } from './delta.js';
+import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import { docWith, docWithout } from './edit.js';
 
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
@@ -81,7 +81,8 @@ async function warm(): Promise<void> {
     const d = docDelta(state, next, DEFAULT_NODEPORT_RANGE);
     const dr = d && deltaRender(state, d);
     if (!d || !dr) continue;
-    diff(render(names, dr.after, dr.scopeAfter), render(names, dr.before, dr.scopeBefore));
+    const once = new OnceNames('BKSVC');
+    diff(render(once, dr.after, dr.scopeAfter), render(once, dr.before, dr.scopeBefore));
     applyDelta(state, d, 'nft', dr.cidrs);
   }
 }

@@ -15,9 +15,9 @@
  * returns undefined, and the caller takes the ordinary path, which reads
  * the whole file and reports errors exactly as before.
  */
-import type { PortRange, Service } from './model.js';
+import type { Endpoint, PortRange, Service } from './model.js';
 import { checkServices } from './model.js';
-import { bucketOf } from './names.js';
+import { bucketOf, Names, type ServiceNames } from './names.js';
 import { toService } from './spec.js';
 import { skipWs, valueEnd } from './jsondoc.js';
 import { cidrsOf, indexLine, storedEntry, type StoredState } from './store.js';
@@ -39,28 +39,34 @@ export interface Delta {
 }
 
 /** Length of the common prefix of x and y (memcmp in blocks, then byte by byte in the block that differs). */
-function commonPrefix(x: Uint8Array, y: Uint8Array, max: number): number {
-  const B = 1 << 16;
-  let at = 0;
-  while (at < max) {
-    const e = Math.min(max, at + B);
-    if (Buffer.compare(x.subarray(at, e), y.subarray(at, e)) !== 0) break;
-    at = e;
+function commonPrefix(x: Buffer, y: Buffer, max: number): number {
+  // the first differing 64 KB block, then halves of it: memcmp all the way
+  let lo = 0;
+  while (lo < max && x.compare(y, lo, Math.min(max, lo + 65536), lo, Math.min(max, lo + 65536)) === 0) lo = Math.min(max, lo + 65536);
+  let hi = Math.min(max, lo + 65536); // x[0, lo) === y[0, lo); they differ before hi (or hi === max)
+  while (hi - lo > 16) {
+    const mid = (lo + hi) >>> 1;
+    if (x.compare(y, lo, mid, lo, mid) === 0) lo = mid;
+    else hi = mid;
   }
-  while (at < max && x[at] === y[at]) at++;
-  return at;
+  while (lo < hi && x[lo] === y[lo]) lo++;
+  return lo;
 }
 
-function commonSuffix(x: Uint8Array, y: Uint8Array, max: number): number {
-  const B = 1 << 16;
-  let n = 0;
-  while (n < max) {
-    const m = Math.min(max, n + B);
-    if (Buffer.compare(x.subarray(x.length - m, x.length - n), y.subarray(y.length - m, y.length - n)) !== 0) break;
-    n = m;
+function commonSuffix(x: Buffer, y: Buffer, max: number): number {
+  const X = x.length;
+  const Y = y.length;
+  const same = (from: number, to: number) => x.compare(y, Y - to, Y - from, X - to, X - from) === 0; // the last [from, to) bytes
+  let lo = 0;
+  while (lo < max && same(lo, Math.min(max, lo + 65536))) lo = Math.min(max, lo + 65536);
+  let hi = Math.min(max, lo + 65536);
+  while (hi - lo > 16) {
+    const mid = (lo + hi) >>> 1;
+    if (same(lo, mid)) lo = mid;
+    else hi = mid;
   }
-  while (n < max && x[x.length - 1 - n] === y[y.length - 1 - n]) n++;
-  return n;
+  while (lo < hi && x[X - 1 - lo] === y[Y - 1 - lo]) lo++;
+  return lo;
 }
 
 /** The first i with a[i] > v (a ascending). */
@@ -83,6 +89,28 @@ function findKey(s: StoredState, pattern: string, atLineStart = false): number {
   if (atLineStart && s.idx.startsWith(pattern)) return 0;
   const at = s.idx.indexOf(atLineStart ? `\n${pattern}` : pattern);
   return at < 0 ? -1 : lineOf(s, at + (atLineStart ? 1 : 0));
+}
+
+/** Stands for "has endpoints" in an outline: an unchanged service's own chains are not rendered, only the rules that jump to them. */
+const SOME_ENDPOINTS: readonly Endpoint[] = Object.freeze([Object.freeze({ ip: '0.0.0.0', port: 0 })]);
+
+/**
+ * A stored, unchanged service as far as the shared chains (its /24
+ * bucket, NODEPORTS, the filter REJECTs) need it, read from its index line
+ * instead of parsing and checking its entry: name, protocol, VIP:port,
+ * NodePort, and whether it has endpoints (SOME_ENDPOINTS, not the real ones).
+ */
+function outline(s: StoredState, i: number): Service {
+  const line = s.idx.slice(s.lineStarts[i], i + 1 < s.lineStarts.length ? s.lineStarts[i + 1]! - 1 : s.idx.length - 1);
+  const [name, vipKey, npKey, cidr] = line.split('\t') as [string, string, string, string];
+  const sp = vipKey.indexOf(' ');
+  const colon = vipKey.lastIndexOf(':');
+  const svc: Service = {
+    name, protocol: vipKey.slice(0, sp) as Service['protocol'], vip: vipKey.slice(sp + 1, colon), port: Number(vipKey.slice(colon + 1)),
+    endpoints: cidr === '-' ? [] : (SOME_ENDPOINTS as Endpoint[]),
+  };
+  if (npKey !== '-') svc.nodePort = Number(npKey.slice(npKey.indexOf(' ') + 1));
+  return svc;
 }
 
 /** The stored entry of this name, or -1. */
@@ -157,6 +185,16 @@ export function docDelta(s: StoredState, doc: Buffer, range: PortRange): Delta |
   return { a, b, added, doc, shift };
 }
 
+/** Names that hash each service once: both sides of a delta render the same unchanged services (bucket members). */
+export class OnceNames extends Names {
+  private readonly memo = new WeakMap<Service, ServiceNames>();
+  override of(s: Service): ServiceNames {
+    let r = this.memo.get(s);
+    if (!r) this.memo.set(s, (r = super.of(s)));
+    return r;
+  }
+}
+
 /** The services both sides of a delta need rendered, with the scope that renders only what the change touches. */
 export interface DeltaRender {
   /** stored services the scope needs, in stored order, and the scope that renders the touched chains of them */
@@ -212,7 +250,7 @@ export function deltaRender(s: StoredState, d: Delta): DeltaRender | undefined {
   if (rejects) for (const i of findAll(s, '\t-\n')) members.add(i);
   const kept = [...members].filter((i) => i < d.a || i >= d.b).sort((x, y) => x - y);
   if (kept.length > n / 2 && n > 2 * MAX_CHANGED) return undefined;
-  const keptServices = new Map(kept.map((i) => [i, storedEntry(s, i)]));
+  const keptServices = new Map(kept.map((i) => [i, outline(s, i)]));
   const before: Service[] = [];
   const after: Service[] = [];
   for (const i of kept) if (i < d.a) before.push(keptServices.get(i)!), after.push(keptServices.get(i)!);

@@ -110,7 +110,7 @@ export function decode(buf: Buffer, path: string): StoredState {
   }
   const at = hl + 1;
   if (hl < 0 || at + h.docLen + h.idxLen + 12 * h.n !== body.length) throw new CorruptState(path, 'wrong length');
-  const doc = Buffer.from(body.subarray(at, at + h.docLen)); // a copy: the next state is made of slices of it
+  const doc = body.subarray(at, at + h.docLen); // no copy: the next state is made of slices of it
   const idx = body.toString('latin1', at + h.docLen, at + h.docLen + h.idxLen);
   const off = new Uint32Array(3 * h.n);
   Buffer.from(off.buffer).set(body.subarray(at + h.docLen + h.idxLen));
@@ -131,8 +131,11 @@ export function encode(s: StoredState): Buffer {
   off.set(s.starts, 0);
   off.set(s.ends, n);
   off.set(s.lineStarts, 2 * n);
-  const body = Buffer.concat([Buffer.from(`${JSON.stringify(h)}\n`, 'latin1'), s.doc, Buffer.from(s.idx, 'latin1'), Buffer.from(off.buffer)]);
-  return Buffer.concat([Buffer.from(`${MAGIC}${crc32(body).toString(16).padStart(8, '0')}\n`, 'latin1'), body]);
+  // one copy of the parts into the file's buffer; the checksum runs over them in place
+  const parts = [Buffer.from(`${JSON.stringify(h)}\n`, 'latin1'), s.doc, Buffer.from(s.idx, 'latin1'), Buffer.from(off.buffer)];
+  let crc = 0;
+  for (const p of parts) crc = crc32(p, crc);
+  return Buffer.concat([Buffer.from(`${MAGIC}${crc.toString(16).padStart(8, '0')}\n`, 'latin1'), ...parts]);
 }
 
 export function writeState(prefix: string, bytes: Buffer): void {

@@ -14,7 +14,7 @@ import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
 import { CorruptState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, stateExists, storedList, writeState, type StoredState } from './store.js';
-import { applyDelta, deltaRender, docDelta } from './delta.js';
+import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import type { DocIndex } from './jsondoc.js';
 
 export interface SyncOptions {
@@ -159,8 +159,9 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         const delta = partial && sameRange(state!.nodePortRange, range) ? docDelta(state!, bytes, range) : undefined;
         const dr = delta && deltaRender(state!, delta);
         if (dr) {
-          const desired = render(names, dr.after, dr.scopeAfter);
-          const cur = render(names, dr.before, dr.scopeBefore);
+          const once = new OnceNames(prefix);
+          const desired = render(once, dr.after, dr.scopeAfter);
+          const cur = render(once, dr.before, dr.scopeBefore);
           opts.trace?.(`# compared the document: ${delta.added.length} entries read (${dr.scopeAfter.names.size} changed, ${dr.after.length} rendered): ${ms()}`);
           streamed = partialDiff(desired, cur, backend, rr);
           count = state!.starts.length - (delta.b - delta.a) + delta.added.length;

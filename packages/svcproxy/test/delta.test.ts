@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diff, restoreText } from '../src/diff.js';
 import { render } from '../src/rules.js';
-import { applyDelta, deltaRender, docDelta } from '../src/delta.js';
+import { applyDelta, deltaRender, docDelta, OnceNames } from '../src/delta.js';
 import { indexDoc } from '../src/jsondoc.js';
 import { toServices, parseDocumentAs } from '../src/spec.js';
 import { DEFAULT_NODEPORT_RANGE, type Service } from '../src/model.js';
@@ -33,7 +33,8 @@ function viaDelta(s: StoredState, doc: Buffer) {
   const d = docDelta(s, doc, DEFAULT_NODEPORT_RANGE);
   const dr = d && deltaRender(s, d);
   if (!d || !dr) return undefined;
-  const text = restoreText(diff(render('BKSVC', dr.after, dr.scopeAfter), render('BKSVC', dr.before, dr.scopeBefore)));
+  const once = new OnceNames('BKSVC');
+  const text = restoreText(diff(render(once, dr.after, dr.scopeAfter), render(once, dr.before, dr.scopeBefore)));
   return { text, next: applyDelta(s, d, 'nft', dr.cidrs), read: d.added.length };
 }
 
