@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const buildSnapshot = (dir: string) =>
-  execFileSync(process.execPath, [join(process.cwd(), '..', '..', 'scripts', 'build-snapshot.mjs'), dir], { stdio: 'inherit' });
+const buildSnapshot = (dir: string, eager = false) =>
+  execFileSync(process.execPath, [join(process.cwd(), '..', '..', 'scripts', 'build-snapshot.mjs'), dir, ...(eager ? ['--eager'] : [])], { stdio: 'inherit' });
 
 /**
  * dist/wiring.blob: the startup snapshot of dist/wiring.cjs (a bin's yargs
@@ -44,9 +44,10 @@ export function binConfig(entry: Record<string, string>, opts: { wiringBlob?: bo
     minify: false,
     clean: true,
     banner: { js: '#!/usr/bin/env node' },
-    // a V8 startup snapshot of the bundle next to it (dist/cli.blob): see scripts/build-snapshot.mjs
+    // a V8 startup snapshot of the bundle next to it (dist/cli.blob): see scripts/build-snapshot.mjs;
+    // a bin with a wiring bundle keeps a small fast path in dist/cli.cjs, compiled whole (--eager)
     onSuccess: async () => {
-      buildSnapshot('dist');
+      buildSnapshot('dist', opts.wiringBlob);
       if (opts.wiringBlob) wiringSnapshot();
     },
   };
