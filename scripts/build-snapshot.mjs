@@ -12,6 +12,7 @@
  * missing rather than producing a blob that breaks at run time).
  */
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
@@ -75,7 +76,9 @@ const eagerLoader = (src) =>
   `const main = vm.compileFunction(${JSON.stringify(src)}, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: __filename });\n` +
   "v8.setFlagsFromString('--lazy');\n" +
   'const mod = { exports: {} };\nmain.call(mod.exports, mod.exports, require, mod, __filename, __dirname);\n';
-writeFileSync(snapSrc, eager ? eagerLoader(code) : code);
+// then Node's own fs and Buffer functions that starts use (scripts/warm-node.cjs)
+const { warmNode } = createRequire(import.meta.url)('./warm-node.cjs');
+writeFileSync(snapSrc, `${eager ? eagerLoader(code) : code}\n;(${warmNode})(require);\n`);
 rmSync(blob, { force: true });
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
