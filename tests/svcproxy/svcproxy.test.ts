@@ -160,6 +160,24 @@ describe.skipIf(skipReason)(title, () => {
     expect(saveState()).toBe(before);
   });
 
+  it.each([
+    ['a bad VIP in the last entry', { name: 'last', vip: '10.96.1:80', endpoints: [] }, /'last': vip '10.96.1' is not an IPv4 address/],
+    ['a duplicate name in the last entry', { name: 'bulk-7', vip: '10.99.0.1:80', endpoints: [] }, /duplicate service name 'bulk-7'/],
+  ])('a big file whose last entry is bad (%s): chains were already streamed to the restore, yet exit 2, one line, kernel unchanged', async (_what, last, message) => {
+    const before = saveState();
+    const bulk = Array.from({ length: 2000 }, (_, i) => ({ name: `bulk-${i}`, vip: `10.97.${i >> 7}.${(i & 127) + 1}:80`, endpoints: ['10.88.7.2:8080', '10.88.7.3:8080'] }));
+    for (const backend of ['nft', 'legacy']) {
+      const r = await bk('svcproxy', ['apply', '-v', '--backend', backend, file('big.json', { services: [...bulk, last] })]);
+      expect(r.exitCode).toBe(2);
+      const lines = String(r.stderr).trim().split('\n').filter((l) => !l.startsWith('+ ') && !l.startsWith('hint:'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(message);
+      expect(String(r.stderr)).toMatch(/# read the kernel/); // the render had started
+      expect(saveState()).toBe(before);
+      expect(saveState('iptables-legacy-save')).not.toMatch(/bulk-/);
+    }
+  });
+
   it('a NodePort outside 30000-32767 is fine once --nodeport-range widens it', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 8088, endpoints: [ep('ep1')] }], ['--nodeport-range', '1-65535']);
     expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 8088, 5)).counts).toEqual({ ep1: 5 });

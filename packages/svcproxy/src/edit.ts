@@ -6,7 +6,6 @@
  * rule order); a new one goes last.
  */
 import type { Service } from './model.js';
-import { indexDoc } from './jsondoc.js';
 import { entryJson, storedList, type StoredState } from './store.js';
 import { entryNamed } from './delta.js';
 import type { DocWanted } from './sync.js';
@@ -63,12 +62,12 @@ export function addWanted(svc: Service): DocWanted {
     kind: 'doc',
     keepsStored: true,
     doc: (s) => docWith(s, svc),
-    services: async (doc, s) => {
+    services: async (_doc, s) => {
       const stored = s ? storedList(s) : [];
       const i = stored.findIndex((x) => x.name === svc.name);
       if (i >= 0) stored[i] = svc;
       else stored.push(svc);
-      return { services: stored, index: indexDoc(doc) };
+      return { services: stored, json: true };
     },
   };
 }
@@ -79,6 +78,6 @@ export function rmWanted(names: readonly string[]): DocWanted {
     kind: 'doc',
     keepsStored: true,
     doc: (s) => docWithout(s, names),
-    services: async (doc, s) => ({ services: (s ? storedList(s) : []).filter((x) => !names.includes(x.name)), index: indexDoc(doc) }),
+    services: async (_doc, s) => ({ services: (s ? storedList(s) : []).filter((x) => !names.includes(x.name)), json: true }),
   };
 }

@@ -137,7 +137,7 @@ export type ChainRules = [table: Table, chain: string, rules: string[]];
  * service's SEPs and SVC, then the /24 buckets, NODEPORTS and the entry
  * chain; filter last). A sync can then write each chain as it is made.
  */
-export function* chainsOf(n: Names, services: readonly Service[], scope?: Scope): Generator<ChainRules> {
+export function* chainsOf(n: Names, services: Iterable<Service>, scope?: Scope): Generator<ChainRules> {
   yield ['nat', n.markMasq, [`-j MARK --set-xmark ${MASQ_MARK}/${MASQ_MARK}`]];
   yield ['nat', n.postrouting, [
     `-m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,

@@ -15,7 +15,7 @@ import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope
 import { parseSave } from './saved.js';
 import { CorruptState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, stateExists, storedList, writeState, type StoredState } from './store.js';
 import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
-import type { DocIndex } from './jsondoc.js';
+import { indexDoc } from './jsondoc.js';
 
 export interface SyncOptions {
   /** chain prefix (default BKSVC) */
@@ -94,10 +94,19 @@ export interface DocWanted {
   kind: 'doc';
   /** the new document's bytes (apply reads the file; add and rm splice the stored document) */
   doc(state: StoredState | undefined): Buffer;
-  /** every service of that document, checked (errors as the command reports them), and where its entries are if it is plain JSON */
-  services(doc: Buffer, state: StoredState | undefined): Promise<{ services: Service[]; index?: DocIndex }>;
+  /** every service of that document, checked (errors as the command reports them), and whether JSON read it (then its entries can be indexed) */
+  services(doc: Buffer, state: StoredState | undefined): Promise<{ services: Service[]; json: boolean }>;
   /** built from the stored services (add, rm): a damaged state is an error, and the stored entries keep the range they were checked under */
   keepsStored: boolean;
+  /**
+   * For a reconcile, services() in a stream: the document parsed at once (a
+   * syntax error throws here), each entry checked when the render reads it,
+   * and the checks across entries after the last (errors as services()
+   * reports them). The render writes to iptables-restore before the last
+   * entry is checked; no COMMIT goes out before the whole list was read, and
+   * an error kills the restore, so the kernel is unchanged.
+   */
+  stream?(doc: Buffer): Promise<{ entries: Iterable<Service>; json: boolean }>;
 }
 
 const isDoc = (w: Wanted): w is DocWanted => w !== null && typeof w === 'object' && (w as DocWanted).kind === 'doc';
@@ -153,6 +162,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       /** the state to store once the restore succeeded */
       let next: () => StoredState | undefined;
       let streamed: StreamedDiff | undefined;
+      /** the wanted services as the render reads them, when they are checked on the way (DocWanted.stream) */
+      let lazy: Iterable<Service> | undefined;
       if (doc) {
         const bytes = doc.doc(state);
         // a partial sync of a document: the change only, if the stored entries were checked as these would be
@@ -169,12 +180,30 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           next = () => applyDelta(st, delta, backend, dr.cidrs);
           services = undefined; // read only if the kernel refuses the change (below)
         } else {
-          const r = await doc.services(bytes, state);
-          services = r.services;
-          count = services.length;
           const stateRange = doc.keepsStored && state && !sameRange(state.nodePortRange, range) ? MIXED_RANGE : range;
-          const list = services;
-          next = () => fromServices(prefix, backend, stateRange, list, r.index && { bytes, ...r.index });
+          let json: boolean;
+          let list: Service[];
+          if (!partial && doc.stream) {
+            // checked as rendered (below): the first chains go to iptables-restore before the last entry is read
+            const st = await doc.stream(bytes);
+            json = st.json;
+            list = [];
+            const into = list;
+            lazy = (function* () {
+              for (const svc of st.entries) yield (into.push(svc), svc);
+            })();
+          } else {
+            const r = await doc.services(bytes, state);
+            json = r.json;
+            list = r.services;
+          }
+          services = list;
+          count = list.length; // (a stream: counted again once read)
+          // indexed once the restore has the change (a byte scan of the whole file: ~8 ms at 1k, cold)
+          next = () => {
+            const index = json ? indexDoc(bytes) : undefined;
+            return fromServices(prefix, backend, stateRange, list, index && { bytes, ...index });
+          };
         }
       } else {
         const w = typeof wanted === 'function' ? await wanted(state ? storedList(state) : [], state) : (wanted as WantedList);
@@ -196,7 +225,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = parseSave(await saving!, names);
         opts.trace?.(`# read the kernel: ${ms()}`);
-        const chunks = diffChunks(services ? chainsOf(names, services) : [], services ? hooks(names) : [], saved, saved.allChains, {
+        const chunks = diffChunks(services ? chainsOf(names, lazy ?? services) : [], services ? hooks(names) : [], saved, saved.allChains, {
           natOpen: rr?.natOpen,
           zeroAbove: backend === 'nft' ? NFT_CHAIN_LIST_LIMIT : undefined,
           declareFirst: backend === 'legacy',
@@ -204,6 +233,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         let r: IteratorResult<string, StreamedDiff>;
         while (!(r = chunks.next()).done) await rr?.write(r.value);
         streamed = r.value;
+        if (lazy) count = services!.length;
       }
       const { diff: d, zero, rest } = streamed;
       // the state's bytes are made while iptables-restore commits, written once it succeeded

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { CommonArgs } from '@boxkit/common/cli';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
-import { parseRange } from '../model.js';
-import { parseDocumentAs, toServices } from '../spec.js';
-import { indexDoc } from '../jsondoc.js';
+import { checkServices, parseRange, type Service } from '../model.js';
+import { listOf, parseDocumentAs, toService, toServices } from '../spec.js';
 import { sync, type DocWanted } from '../sync.js';
 import { nodeportRangeOf, type SyncArgs } from './args.js';
 import { reportSync, syncOptions } from './report.js';
@@ -24,6 +23,7 @@ export async function apply(a: SyncArgs & CommonArgs & { file: string }): Promis
   const range = parseRange(nodeportRangeOf(a));
   // read and checked inside the sync, while iptables-save and iptables-restore start
   // (bad input still fails before anything is committed); a partial sync reads only the entries that changed
+  const named = (e: unknown) => (e instanceof BoxkitError && !e.message.startsWith(source) ? new UsageError(`${source}: ${e.message}`, e.hint) : e);
   const wanted: DocWanted = {
     kind: 'doc',
     keepsStored: false,
@@ -31,13 +31,35 @@ export async function apply(a: SyncArgs & CommonArgs & { file: string }): Promis
     services: async (doc) => {
       try {
         const parsed = await parseDocumentAs(doc.toString('utf8'), source);
-        const services = toServices(parsed.doc, range);
-        const index = parsed.json ? indexDoc(doc) : undefined;
-        return { services, ...(index ? { index } : {}) };
+        return { services: toServices(parsed.doc, range), json: parsed.json };
       } catch (e) {
-        if (e instanceof BoxkitError && !e.message.startsWith(source)) throw new UsageError(`${source}: ${e.message}`, e.hint);
-        throw e;
+        throw named(e);
       }
+    },
+    // the same checks in the same order as toServices: each entry, then the whole set
+    stream: async (doc) => {
+      let parsed: { doc: unknown; json: boolean };
+      let list: unknown[];
+      try {
+        parsed = await parseDocumentAs(doc.toString('utf8'), source);
+        list = listOf(parsed.doc);
+      } catch (e) {
+        throw named(e);
+      }
+      function* entries(): Generator<Service> {
+        const all: Service[] = [];
+        try {
+          for (const o of list) {
+            const svc = toService(o, range);
+            all.push(svc);
+            yield svc;
+          }
+          checkServices(all);
+        } catch (e) {
+          throw named(e);
+        }
+      }
+      return { entries: entries(), json: parsed.json };
     },
   };
   return reportSync(a, await sync(wanted, syncOptions(a)), `apply ${source}`);
