@@ -107,8 +107,16 @@ for b in nft legacy; do
     row "$b" "$N" "svcproxy apply 1-svc update" "$(echo "$u" | median)" "median of $runs; reconcile (reads iptables-save)"
     u=""; for g in 0 1 2; do u+="$(t "${SP[@]}" apply --partial --backend "$b" "$W/svc-$N-g$g.json") "; done
     row "$b" "$N" "svcproxy apply --partial update" "$(echo "$u" | median)" "median of 3; trusts stored state"
+    pu=$(echo "$u" | median)
+    # the same 33-line change fed to iptables-restore directly, forth and back (the kernel and the state end as they were)
     "${SP[@]}" apply --partial --dry-run --backend "$b" "$W/svc-$N-g3.json" >"$W/sp-upd.txt"
-    row "$b" "$N" "  raw restore of that update" "$(tin "$W/sp-upd.txt" $R --noflush)" "$(wc -l <"$W/sp-upd.txt") lines (kube-proxy anchor: $(wc -l <"$W/kp-upd-$N-g1.txt") lines)"
+    "${SP[@]}" apply --partial --backend "$b" "$W/svc-$N-g3.json" >/dev/null
+    "${SP[@]}" apply --partial --dry-run --backend "$b" "$W/svc-$N-g2.json" >"$W/sp-back.txt"
+    "${SP[@]}" apply --partial --backend "$b" "$W/svc-$N-g2.json" >/dev/null
+    u=""; for g in 1 2 3; do u+="$(tin "$W/sp-upd.txt" $R --noflush) "; tin "$W/sp-back.txt" $R --noflush >/dev/null; done
+    ru=$(echo "$u" | median)
+    row "$b" "$N" "  raw restore of that update" "$ru" "median of 3; $(wc -l <"$W/sp-upd.txt") lines (kube-proxy anchor: $(wc -l <"$W/kp-upd-$N-g1.txt") lines)"
+    row "$b" "$N" "  svcproxy's own part of it" "$(awk -v a="$pu" -v b="$ru" 'BEGIN{split(a,x," ");split(b,y," ");printf "%.3f %.3f", x[1]-y[1], x[2]-y[2]}')" "--partial update - raw restore (medians)"
     row "$b" "$N" "svcproxy flush" "$(t "${SP[@]}" flush --backend "$b")" "removes every chain and hook"
 
     # own overhead: the same restore text svcproxy writes, loaded by iptables-restore directly
