@@ -109,10 +109,10 @@ for b in nft legacy; do
     row "$b" "$N" "svcproxy apply --partial update" "$(echo "$u" | median)" "median of 3; trusts stored state"
     pu=$(echo "$u" | median)
     # the same 33-line change fed to iptables-restore directly, forth and back (the kernel and the state end as they were)
-    "${SP[@]}" apply --partial --dry-run --backend "$b" "$W/svc-$N-g3.json" >"$W/sp-upd.txt"
-    "${SP[@]}" apply --partial --backend "$b" "$W/svc-$N-g3.json" >/dev/null
-    "${SP[@]}" apply --partial --dry-run --backend "$b" "$W/svc-$N-g2.json" >"$W/sp-back.txt"
-    "${SP[@]}" apply --partial --backend "$b" "$W/svc-$N-g2.json" >/dev/null
+    "${SP[@]}" apply --partial --dry-run --backend "$b" "$W/svc-$N-g3.json" >"$W/sp-upd.txt" 2>>"$W/stderr"
+    "${SP[@]}" apply --partial --backend "$b" "$W/svc-$N-g3.json" >/dev/null 2>>"$W/stderr"
+    "${SP[@]}" apply --partial --dry-run --backend "$b" "$W/svc-$N-g2.json" >"$W/sp-back.txt" 2>>"$W/stderr"
+    "${SP[@]}" apply --partial --backend "$b" "$W/svc-$N-g2.json" >/dev/null 2>>"$W/stderr"
     u=""; for g in 1 2 3; do u+="$(tin "$W/sp-upd.txt" $R --noflush) "; tin "$W/sp-back.txt" $R --noflush >/dev/null; done
     ru=$(echo "$u" | median)
     row "$b" "$N" "  raw restore of that update" "$ru" "median of 3; $(wc -l <"$W/sp-upd.txt") lines (kube-proxy anchor: $(wc -l <"$W/kp-upd-$N-g1.txt") lines)"
