@@ -1,3 +1,5 @@
+import { err } from './stdio.js';
+
 /**
  * Errors every tool reports the same way: one line `<tool>: <what>: <why>`,
  * an optional `hint:` line, and an exit code callers can trust.
@@ -68,4 +70,4 @@ export function reportFailure(tool: string, e: unknown, write: (line: string) =>
 }
 
 /** reportFailure's usual `write`: a line on stderr. */
-export const toStderr = (line: string): void => void process.stderr.write(`${line}\n`);
+export const toStderr = err;

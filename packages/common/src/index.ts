@@ -4,5 +4,6 @@ export * from './plan.js';
 export * from './validate.js';
 export * from './state.js';
 export * from './output.js';
+export * from './stdio.js';
 export * from './stdin.js';
 export * from './cli.js';

@@ -2,6 +2,7 @@
  * stdout is data, stderr is diagnostics. Human output is short lines;
  * --json is one JSON document with stable field names.
  */
+import { out, writeAll } from './stdio.js';
 export interface OutputFlags {
   json?: boolean;
   dryRun?: boolean;
@@ -9,11 +10,11 @@ export interface OutputFlags {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  out(JSON.stringify(value, null, 2));
 }
 
 export function printLines(lines: readonly string[]): void {
-  if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
+  if (lines.length) out(lines.join('\n'));
 }
 
 /** Print either the JSON document or the human lines. */
@@ -24,7 +25,7 @@ export function report(flags: OutputFlags, value: unknown, human: () => readonly
 
 /** A warning or note on stderr, prefixed with the tool's name. */
 export function warn(tool: string, message: string): void {
-  process.stderr.write(`${tool}: ${message}\n`);
+  writeAll(2, `${tool}: ${message}\n`);
 }
 
 /** Format a table of rows (first row is the header) with aligned columns. */

@@ -1,12 +1,13 @@
 /**
  * Output without process.stdout/process.stderr: creating those streams
- * costs ~4 ms per start (measured), more than anything else ns-clone does
- * on its hot path, and a successful run prints nothing. Writes are
- * synchronous, so nothing needs draining before exit.
+ * costs ~4 ms per start (measured on ns-clone: a net.Socket for a pipe, a
+ * SyncWriteStream for a file), more than anything else a tool's hot path
+ * does, and a tool that prints a line or nothing does not need them. These
+ * writes are synchronous, so nothing needs draining before exit.
  */
 import { writeSync } from 'node:fs';
 
-function writeAll(fd: number, text: string): void {
+export function writeAll(fd: number, text: string): void {
   const buf = Buffer.from(text);
   let off = 0;
   while (off < buf.length) {
@@ -24,3 +25,18 @@ function writeAll(fd: number, text: string): void {
 export const out = (line: string): void => writeAll(1, `${line}\n`);
 /** A line on stderr (diagnostics). */
 export const err = (line: string): void => writeAll(2, `${line}\n`);
+
+let streamed = false;
+/**
+ * process.stdout, for code that needs the stream (a relay of a container's
+ * terminal, `logs -f`): noted, so that afterStdout waits for what it queued.
+ */
+export function stdoutStream(): NodeJS.WriteStream {
+  streamed = true;
+  return process.stdout;
+}
+/** Run `done` once everything written to stdout is out: at once unless the stream was used. */
+export function afterStdout(done: () => void): void {
+  if (streamed) process.stdout.write('', done);
+  else done();
+}

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
+import { afterStdout } from '@boxkit/common/stdio';
 import { exitNow } from '@boxkit/native';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
@@ -61,7 +62,6 @@ export async function runFast(p: { cmd: 'veth' | 'down'; args: Record<string, un
     code = reportFailure('netsetup', e, toStderr);
   }
   process.exitCode = code;
-  // stdout and stderr are synchronous for files, pipes and terminals on Linux: once this
-  // empty write is through, everything is out and Node's teardown is not needed
-  process.stdout.write('', () => exitNow(code));
+  // the output went out synchronously (common's stdio): Node's teardown is not needed
+  afterStdout(() => exitNow(code));
 }

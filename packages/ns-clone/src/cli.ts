@@ -17,7 +17,7 @@ import { requestFromFlags } from './args.js';
 import { planContainer } from './plan.js';
 import { checkSpec } from './check.js';
 import { nsPaths } from './container.js';
-import { err } from './stdio.js';
+import { err } from '@boxkit/common/stdio';
 
 const SUBCOMMANDS = new Set(['enter', 'release']);
 

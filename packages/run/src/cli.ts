@@ -8,6 +8,7 @@
 import { startupSnapshot } from 'node:v8';
 import { createRequire } from 'node:module';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
+import { afterStdout } from '@boxkit/common/stdio';
 import { fastParse } from './options.js';
 import { mark, printPhases } from './phases.js';
 // Imported here, not only lazily: built into the startup snapshot, these
@@ -36,8 +37,8 @@ async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<vo
     code = reportFailure('run', e, toStderr, true);
   }
   process.exitCode = code;
-  // once stdout has drained (a pipe), end without Node's teardown (~1 ms)
-  process.stdout.write('', () => {
+  // once stdout is out (a terminal relay may have queued some), end without Node's teardown (~1 ms)
+  afterStdout(() => {
     mark('end');
     printPhases();
     exitNow(code);

@@ -10,3 +10,4 @@ export * from '@boxkit/common/validate';
 export * from '@boxkit/common/state';
 export * from '@boxkit/common/output';
 export * from '@boxkit/common/stdin';
+export * from '@boxkit/common/stdio';

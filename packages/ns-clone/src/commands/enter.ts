@@ -5,7 +5,7 @@ import type { NamespaceKind } from '@boxkit/native';
 import { NS_FLAGS, NS_ORDER } from '../spec.js';
 import { enterContainer, differentNamespaces } from '../enter.js';
 import { superviseContainer } from '../supervise.js';
-import { out, err } from '../stdio.js';
+import { out, err } from '@boxkit/common/stdio';
 
 export interface EnterFlags {
   target: string | number;

@@ -1,6 +1,6 @@
 /** `ns-clone release PID|FIFO`: let a child started with --wait-for-setup go on (or abort it). */
 import { releaseSetup } from '../setup-fifo.js';
-import { out } from '../stdio.js';
+import { out } from '@boxkit/common/stdio';
 
 export async function releaseCommand(f: { target: string | number; abort?: boolean; json?: boolean }): Promise<number> {
   const fifo = await releaseSetup(String(f.target), { abort: !!f.abort });

@@ -8,7 +8,7 @@ import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { createSetupFifo, recordFifo } from '../setup-fifo.js';
-import { out, err } from '../stdio.js';
+import { out, err } from '@boxkit/common/stdio';
 
 
 export async function runCommand(f: RunFlags): Promise<number> {

@@ -1,6 +1,6 @@
 /** `run [options] -- CMD`: create and start a container. */
 import type { CommonArgs } from '@boxkit/common';
-import { printJson, UsageError } from '@boxkit/common';
+import { out, printJson, UsageError } from '@boxkit/common';
 import { cpusToQuota, parseCidr, parseEnv, parseNet, parsePublish, parseSize, checkHostname, type ContainerSpec } from '../container/spec.js';
 
 export interface RunArgs extends CommonArgs {
@@ -83,7 +83,7 @@ export async function runContainer(a: RunArgs): Promise<number> {
   const spec = toSpec(a);
   if (a.dryRun) {
     const { pipeline } = await import('../container/pipeline.js');
-    for (const l of await pipeline(spec)) process.stdout.write(`${l}\n`);
+    for (const l of await pipeline(spec)) out(l);
     return 0;
   }
   const { startContainer } = await import('../container/create.js');
@@ -91,7 +91,7 @@ export async function runContainer(a: RunArgs): Promise<number> {
     const { rec, child } = await startContainer(spec, { verbose: a.verbose });
     child.close();
     if (a.json) printJson(rec);
-    else process.stdout.write(`${rec.id}\n`);
+    else out(rec.id);
     return 0;
   }
   // caught before the start: the container may run (and be signalled) before startContainer returns

@@ -8,6 +8,7 @@
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
+import { stdoutStream } from '@boxkit/common/stdio';
 import { openPty, setWinsize, type Step } from '@boxkit/native';
 
 export interface Tty {
@@ -36,7 +37,7 @@ export function ttySteps(t: Tty): Step[] {
 /** Relay between this terminal and the pty until `done` resolves; returns a function that restores the terminal. */
 export function relay(t: Tty, done: Promise<unknown>): void {
   const out = new ReadStream(t.master);
-  out.on('data', (d: Buffer) => process.stdout.write(d));
+  out.on('data', (d: Buffer) => stdoutStream().write(d));
   out.on('error', () => {}); // EIO once the last slave fd closes: the container is gone
   const stdin = process.stdin;
   const raw = stdin.isTTY;
@@ -96,7 +97,7 @@ function drain(master: number): void {
       continue;
     }
     if (n <= 0) return;
-    process.stdout.write(Buffer.from(buf.subarray(0, n)));
+    stdoutStream().write(Buffer.from(buf.subarray(0, n)));
   }
 }
 
