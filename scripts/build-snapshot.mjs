@@ -83,12 +83,17 @@ rmSync(blob, { force: true });
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const { flags, stubs } = nodeFlags(dist);
-execFileSync(process.execPath, [...flags, ...SNAPSHOT_FLAGS, '--snapshot-blob', blob, '--build-snapshot', snapSrc], {
+// BOXKIT_SNAPSHOT_DEBUG_FLAGS: extra V8 flags for profiling a start (--perf-basic-prof,
+// --interpreted-frames-native-stack, --log-function-events ...): the blob then loads
+// only with them, so the stubs are left alone: run `node FLAGS... --snapshot-blob`
+const debugFlags = (process.env.BOXKIT_SNAPSHOT_DEBUG_FLAGS ?? '').split(/\s+/).filter(Boolean);
+execFileSync(process.execPath, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags, '--snapshot-blob', blob, '--build-snapshot', snapSrc], {
   stdio: ['ignore', 'inherit', 'pipe'],
   env,
 });
 rmSync(snapSrc, { force: true });
-for (const stub of stubs) writeStubFlags(stub, flags);
+if (debugFlags.length) console.log(`build-snapshot: ${blob} loads only as: node ${[...flags, ...SNAPSHOT_FLAGS, ...debugFlags].join(' ')} --snapshot-blob ${blob} -- ARGS`);
+else for (const stub of stubs) writeStubFlags(stub, flags);
 console.log(`snapshot: ${blob} (${segmenters} segmenters, ${requires} requires made lazy${eager ? ', compiled eagerly' : ''}${flags.length ? `; node ${flags.join(' ')}` : ''})`);
 
 /**
