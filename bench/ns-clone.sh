@@ -44,25 +44,31 @@ NS=packages/ns-clone/bin/ns-clone.cjs   # run as a program: starts from the V8 s
   cat <<'NOTES'
 
 Where ns-clone's time goes (measured one piece at a time on this machine):
-- the floor: bare `node -e 0`.
+- the floor: bare `node -e 0`. Of it, ~13-17% (perf) is V8 giving the new
+  isolate a random hash seed, deriving rapidhash secrets from it (a prime
+  search) and rehashing every table of the snapshot. boxkit's blobs start
+  with --no-rehash-snapshot and keep the seed baked into the blob (see
+  scripts/build-snapshot.mjs for that trade-off): ~5 ms less per start.
+  `node -e 0` is measured as is.
 - starting from a user-land V8 snapshot at all: ~+3-4 ms, mostly system
   time. Node 20 reads the blob into a zero-filled buffer and copies it
   again (perf: memset, read and memmove under SnapshotData::FromFile), three
-  passes over ~4.6 MB and ~2.8k more page faults. An empty snapshot is
-  4.1 MB; ns-clone's is 4.65 MB (no yargs, no execa: 5.07 MB with execa).
-  Without a snapshot the same bundle is slower still (it compiles on every
-  start): measured 52.6 vs 42.8 ms CPU.
-- koffi and the trampoline library: ~2 ms (found at build time, loaded
-  only when a container starts; libc functions bound one by one on use).
+  passes over ~4.7 MB and ~2.8k more page faults. An empty snapshot is
+  4.1 MB. Without a snapshot the same bundle is slower still (it compiles
+  on every start): measured 52.6 vs 42.8 ms CPU.
+- koffi and the trampoline library: ~1-2 ms (found at build time, koffi's
+  binary loaded with process.dlopen when a container starts; libc
+  functions bound one by one on use).
 - the child: clone(CLONE_VM|CLONE_VFORK) plus an exec of the small static
   bk-stage program, which runs the setup steps; a fork-style clone of a
   ~60 MB Node process cost 2.0 ms against 0.9 ms (C test), since the kernel
   copied and then tore down Node's page tables. Creating and tearing down
   five namespaces is kernel time that unshare pays too (~3.5 ms in all).
 - the end: `_exit` once the (synchronous) output is out, no Node teardown.
-- functions not run while the snapshot is built are compiled on first call
-  (--log-function-events: ~1.5 ms); the build runs the side-effect-free
-  part of a start (parsing, checks, planning, encoding) so that is compiled.
+- compiling: the fast-path bundle is compiled whole while the blob is built
+  (lazy compilation off for it), and the Node fs and Buffer functions a
+  start uses are run then too (scripts/warm-node.cjs), so a start compiles
+  little besides Node's own pre-execution code.
 yargs is not loaded on this path (a table-driven parser handles ordinary
 flags; --help, --version, enter and release start from dist/wiring.blob).
 unshare and bwrap are small C programs: the Node floor alone is ~10x them.

@@ -23,6 +23,7 @@ What was done to cut start-up (each step measured on this machine):
 | ESM, yargs loaded from node_modules (../shared/notes/toolchain-probe.md) | ≈ +170 ms |
 | one bundled CJS file (tsup, `noExternal`), koffi and command modules loaded lazily | ≈ +50 ms |
 | the same bundle as a V8 startup snapshot (`dist/cli.blob`, started by the bin stub) | ≈ +14 ms |
+| the blob started with `--no-rehash-snapshot` (no new hash seed, prime search and rehash per start) | ≈ +9 ms |
 
 Also: yargs no longer renders each command's whole help text on every run
 (it did so to print it after a failure, which boxkit never does: ~40-60 ms
@@ -30,10 +31,16 @@ per command run); koffi's platform binary is loaded directly (its loader
 probes the node binary's ELF headers on every start); ns-clone, netsetup and
 run parse their hot-path flags with a table-driven parser built from the
 same option table as their yargs wiring, which is loaded only for help,
-subcommands and anything unusual. The remaining ~14 ms: `sh` running the
-stub (~1-2 ms), mapping and deserializing the snapshot (~4 ms system time),
-and argument handling. koffi (~4 ms now) is loaded only by commands that make
-a system call, execa only by commands that run a program.
+subcommands and anything unusual; their small bundles are compiled whole
+into the blob, with the Node fs and Buffer functions a start uses. Output
+goes straight to fds 1 and 2 (no process.stdout stream). V8's per-isolate
+hash seed (a prime search for the rapidhash secrets, then a rehash of the
+snapshot's tables: 13-17% of a `node -e 0` here) is skipped with
+--no-rehash-snapshot: the seed baked into the blob is kept (the trade-off is
+in scripts/build-snapshot.mjs). What remains over `node -e 0`: `sh` running
+the stub (~1 ms), reading and copying the blob (~4 ms system time) and the
+work itself. koffi (~1-2 ms) is loaded only by commands that make a system
+call, execa only by commands that run a program.
 TXT
 } > "$RESULTS/startup.md"
 cat "$RESULTS/startup.md"
