@@ -105,8 +105,8 @@ only); `save` records it running; `exec` is the child's side after release (unsh
 namespace, /proc, /dev, /sys, pivot_root, masked paths, caps, execve) until the parent sees the
 exec; `exited` is /bin/true plus the kernel taking its namespaces down; then the teardown:
 `t-net` (veth and lease), `t-cgroup` (6 rmdirs), `t-umount` (lazy umount2 of the union),
-`t-rm` (the data dir: unlink/rmdir on ext4), `t-forget` (the record), and `end` (stdout drained,
-then _exit).
+`t-rm` (the data dir: unlink/rmdir on ext4), `t-forget` (the record), and `end` (_exit; run's
+own output is written synchronously, no stdout stream to drain).
 
 Done for issue #6 (one hyperfine run at load ~3.7, 40 runs, the run/cg/common of c7091bf against
 today's, both on today's native and netsetup: 127 -> 84 ms median, 95 -> 68 ms CPU; with --net
@@ -122,6 +122,13 @@ directory and the record with one unlink; the process ends with _exit once stdou
 the read-only part of a start (layout, group and union plans, the program) runs once while the
 snapshot is built, so the blob holds that code compiled (main -> end 39.1 -> 36.3 ms median,
 40 interleaved starts; the blob +66 KB starts no slower).
+
+Done in the third session, for every tool and so for run: the blobs start with
+--no-rehash-snapshot (V8's new hash seed, prime search and rehash of the snapshot's tables were
+13-17% of a Node start, ~5 ms; `main` 32.8 -> ~30 ms); run's fast-path bundle is compiled whole
+into its blob and Node's fs/Buffer functions are warmed there; no process.stdout stream is made
+at exit. For --rm the union is mounted `volatile`: the unmount of a written upper waited for an
+ext4 journal commit (`t-umount` 3.9 ms median before, 0.2-0.3 ms in most starts after).
 
 What is left, and why: Node's start (~30 ms, a floor runc does not pay: runc's whole run is
 ~32 ms); koffi's load (~1-2 ms, in `reserve`); kernel work that runc pays too (overlay mount,
