@@ -188,9 +188,12 @@ Where the time goes (measured while writing netsetup; see packages/netsetup/READ
   other request; the container side through a socket opened inside its
   namespace). Before that, two `ip -batch` processes (~5-7 ms each plus
   Node's own fork to spawn them) were most of the call. Also ~3 ms of
-  state files (lease and record, exclusive creates). A CNI ADD is a Go
-  binary using ~20 ms of CPU; on a loaded machine every CPU millisecond
-  becomes several wall milliseconds. `bench/netsetup.sh single` compares
+  state files (lease and record, exclusive creates). The Node start itself
+  is shorter than `node -e 0`'s: the blob starts with --no-rehash-snapshot
+  (no per-start hash seed, prime search and rehash: ~5 ms), its fast path is
+  compiled whole into the blob, and the one line of output goes straight to
+  fd 1 (no stdout stream). A CNI ADD is a Go binary using ~20 ms of CPU; on
+  a loaded machine every CPU millisecond becomes several wall milliseconds. `bench/netsetup.sh single` compares
   one call of each side by side with hyperfine.
 - The batch does all attachments' requests in one process: one socket for
   the host, one per namespace (100 veths: ~0.25-0.3 s where `ip -batch`
