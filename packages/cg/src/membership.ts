@@ -43,7 +43,7 @@ export function checkPids(pids: readonly number[]): void {
  * back. Their writes run on libuv's pool (writeValueAsync), so the steps can
  * also be applied all at once (see attach() in index.ts).
  */
-export function planAttach(group: Group, pids: readonly number[]): PlanStep[] {
+export function planAttach(group: Group, pids: readonly number[], opts: { threadOnV1?: boolean } = {}): PlanStep[] {
   const steps: PlanStep[] = [];
   for (const pid of pids) {
     let before = '';
@@ -53,14 +53,29 @@ export function planAttach(group: Group, pids: readonly number[]): PlanStep[] {
       // checked by checkPids; a process that exits meanwhile fails its write with ESRCH
     }
     for (const d of group.dirs) {
-      const file = join(d.path, 'cgroup.procs');
+      const name = opts.threadOnV1 && d.version === 1 ? 'tasks' : 'cgroup.procs';
+      const file = join(d.path, name);
       const step: PlanStep = { ...writeStep(file, String(pid)), apply: () => writeValueAsync(file, String(pid)) };
       const back = currentDir(pid, d, before);
-      if (back && back !== d.path) step.undo = () => writeValue(join(back, 'cgroup.procs'), String(pid));
+      if (back && back !== d.path) step.undo = () => writeValue(join(back, name), String(pid));
       steps.push(step);
     }
   }
   return steps;
+}
+
+/**
+ * The moves for this process just before it execs a command (cg exec): on
+ * v1 its main thread's id into `tasks` rather than its pid into
+ * cgroup.procs. execve keeps only the calling thread (Node's main thread
+ * here; its other threads end), so that thread is the whole process that
+ * runs the command, and a thread move skips the global threadgroup lock
+ * and the RCU grace period a cgroup.procs write waits for (~8-9 ms here,
+ * 50 ms seen under load; cgexec writes TIDs into `tasks` too). v2 has
+ * cgroup.procs only.
+ */
+export function planExecAttach(group: Group): PlanStep[] {
+  return planAttach(group, [process.pid], { threadOnV1: true });
 }
 
 /**

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BoxkitError, EXIT, UsageError, shellQuote } from '@boxkit/common';
 import { parseLimits, type LimitFlags } from '../limits.js';
 import { planCreate } from '../create.js';
-import { planAttach } from '../membership.js';
+import { planExecAttach } from '../membership.js';
 import { apply, groupFrom, type GroupArgs } from './common.js';
 
 /** Resolve argv[0] like execvp: a path with '/', else the first executable match in PATH. */
@@ -41,7 +41,7 @@ export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
   const limits = parseLimits(a);
   const g = groupFrom(a);
   const file = resolveCommand(argv[0]!);
-  const steps = [...planCreate(g, limits, { mode: 'set' }), ...planAttach(g, [process.pid])];
+  const steps = [...planCreate(g, limits, { mode: 'set' }), ...planExecAttach(g)];
   if (a.dryRun) {
     // this process's own pid means nothing to the reader: show the shell's
     for (const s of steps) process.stdout.write(`${s.shell.replace(`echo ${process.pid} >`, () => 'echo $$ >')}\n`);
