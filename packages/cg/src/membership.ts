@@ -43,7 +43,7 @@ export function checkPids(pids: readonly number[]): void {
  * back. Their writes run on libuv's pool (writeValueAsync), so the steps can
  * also be applied all at once (see attach() in index.ts).
  */
-export function planAttach(group: Group, pids: readonly number[], opts: { threadOnV1?: boolean } = {}): PlanStep[] {
+export function planAttach(group: Group, pids: readonly number[]): PlanStep[] {
   const steps: PlanStep[] = [];
   for (const pid of pids) {
     let before = '';
@@ -53,11 +53,10 @@ export function planAttach(group: Group, pids: readonly number[], opts: { thread
       // checked by checkPids; a process that exits meanwhile fails its write with ESRCH
     }
     for (const d of group.dirs) {
-      const name = opts.threadOnV1 && d.version === 1 ? 'tasks' : 'cgroup.procs';
-      const file = join(d.path, name);
+      const file = join(d.path, 'cgroup.procs');
       const step: PlanStep = { ...writeStep(file, String(pid)), apply: () => writeValueAsync(file, String(pid)) };
       const back = currentDir(pid, d, before);
-      if (back && back !== d.path) step.undo = () => writeValue(join(back, name), String(pid));
+      if (back && back !== d.path) step.undo = () => writeValue(join(back, 'cgroup.procs'), String(pid));
       steps.push(step);
     }
   }
@@ -66,16 +65,29 @@ export function planAttach(group: Group, pids: readonly number[], opts: { thread
 
 /**
  * The moves for this process just before it execs a command (cg exec): on
- * v1 its main thread's id into `tasks` rather than its pid into
- * cgroup.procs. execve keeps only the calling thread (Node's main thread
- * here; its other threads end), so that thread is the whole process that
- * runs the command, and a thread move skips the global threadgroup lock
- * and the RCU grace period a cgroup.procs write waits for (~8-9 ms here,
- * 50 ms seen under load; cgexec writes TIDs into `tasks` too). v2 has
- * cgroup.procs only.
+ * v1, '0' into `tasks`, written by the main thread itself (synchronously:
+ * libuv's pool threads must not write it). That moves the calling thread
+ * only, and execve keeps only the calling thread (Node's other threads
+ * end), so it is the whole process that runs the command. The kernel moves
+ * the writer's own thread without the global threadgroup lock, whose RCU
+ * grace period a cgroup.procs write (or a tid written explicitly) waits for:
+ * ~8-9 ms here, 16-50 ms seen under load. v2 has cgroup.procs only.
  */
 export function planExecAttach(group: Group): PlanStep[] {
-  return planAttach(group, [process.pid], { threadOnV1: true });
+  let before = '';
+  try {
+    before = readFileSync('/proc/self/cgroup', 'utf8');
+  } catch {
+    // no undo then
+  }
+  return group.dirs.map((d) => {
+    const [name, value] = d.version === 1 ? ['tasks', '0'] : ['cgroup.procs', String(process.pid)];
+    const file = join(d.path, name);
+    const step: PlanStep = writeStep(file, value);
+    const back = currentDir(process.pid, d, before);
+    if (back && back !== d.path) step.undo = () => writeValue(join(back, name), value);
+    return step;
+  });
 }
 
 /**

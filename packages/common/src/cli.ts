@@ -82,6 +82,10 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
     preresolveTrampoline();
     return undefined as never;
   }
+  // a reader that goes away (`| head -1`) ends the output, not the tool with a stack trace
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
   argv ??= process.argv.slice(2);
   let code: number;
   try {

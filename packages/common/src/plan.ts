@@ -4,6 +4,8 @@
  * when it creates something, how to undo it. One loop applies them and, on
  * failure, undoes what this run made, in reverse order.
  */
+import { err, out } from './stdio.js';
+
 export interface PlanStep {
   /** The equivalent shell command, or a `# comment` for what has none. */
   shell: string;
@@ -26,11 +28,11 @@ export function renderPlan(steps: readonly PlanStep[]): string[] {
 
 export async function applyPlan(steps: readonly PlanStep[], opts: ApplyOptions = {}): Promise<void> {
   if (opts.dryRun) {
-    const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+    const print = opts.print ?? out;
     for (const s of steps) print(s.shell);
     return;
   }
-  const trace = opts.verbose ? (opts.print ?? ((l: string) => process.stderr.write(`+ ${l}\n`))) : undefined;
+  const trace = opts.verbose ? (opts.print ?? ((l: string) => err(`+ ${l}`))) : undefined;
   const done: PlanStep[] = [];
   try {
     for (const s of steps) {

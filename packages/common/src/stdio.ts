@@ -7,15 +7,24 @@
  */
 import { writeSync } from 'node:fs';
 
+const gone = new Set<number>();
+
 export function writeAll(fd: number, text: string): void {
+  if (gone.has(fd)) return;
   const buf = Buffer.from(text);
   let off = 0;
   while (off < buf.length) {
     try {
       off += writeSync(fd, buf, off);
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // the reader went away (`| head -1`): drop the rest quietly, as `ls | head` does
+      if (code === 'EPIPE') {
+        gone.add(fd);
+        return;
+      }
       // an inherited non-blocking pipe that is full: wait for the reader
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      if (code !== 'EAGAIN') throw e;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
     }
   }

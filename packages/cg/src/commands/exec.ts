@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BoxkitError, EXIT, UsageError, shellQuote } from '@boxkit/common';
+import { BoxkitError, EXIT, UsageError, out, shellQuote } from '@boxkit/common';
 import { parseLimits, type LimitFlags } from '../limits.js';
 import { planCreate } from '../create.js';
 import { planExecAttach } from '../membership.js';
@@ -44,8 +44,8 @@ export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
   const steps = [...planCreate(g, limits, { mode: 'set' }), ...planExecAttach(g)];
   if (a.dryRun) {
     // this process's own pid means nothing to the reader: show the shell's
-    for (const s of steps) process.stdout.write(`${s.shell.replace(`echo ${process.pid} >`, () => 'echo $$ >')}\n`);
-    process.stdout.write(`exec ${shellQuote(argv)}\n`);
+    for (const s of steps) out(s.shell.replace(`echo ${process.pid} >`, () => 'echo $$ >'));
+    out(`exec ${shellQuote(argv)}`);
     return 0;
   }
   // load koffi and libc before joining the group: once inside, this process
