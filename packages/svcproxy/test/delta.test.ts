@@ -162,3 +162,58 @@ describe('add and rm edit the stored document', () => {
     expect(viaDelta(s, docWithout(s, names([150])))!.read).toBeLessThanOrEqual(1);
   });
 });
+
+describe('delta against the full path on random edits (seeded)', () => {
+  // mulberry32: the same edits on every run
+  const rng = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const seps = [',', ' ,', ',\n', ' , '];
+  const text = (entries: Entry[], r: () => number) =>
+    Buffer.from(`{"services":[${entries.map((e, i) => (i ? seps[Math.floor(r() * seps.length)]! : '') + JSON.stringify(e)).join('')}]}`);
+
+  it('never disagrees: when it takes the change, the restore text and the next state are the full path\'s', async () => {
+    const r = rng(42);
+    let taken = 0;
+    for (let round = 0; round < 150; round++) {
+      const entries = Array.from({ length: 120 }, (_, i) => entry(i));
+      const before = text(entries, () => 0);
+      const s = await stateOf(before);
+      const next = [...entries];
+      for (let k = 0, edits = 1 + Math.floor(r() * 3); k < edits; k++) {
+        const at = Math.floor(r() * next.length);
+        const what = Math.floor(r() * 5);
+        if (what === 0) next.splice(at, 1);
+        else if (what === 1) next.splice(at, 0, entry(500 + round * 4 + k));
+        else if (what === 2) next[at] = { ...next[at]!, endpoints: r() < 0.3 ? [] : [`10.88.${k}.${round % 250}:8${k}`] };
+        else if (what === 3) next[at] = { ...next[at]!, nodePort: 31000 + round * 4 + k };
+        else next.splice(at, 1, next[(at + 1) % next.length]!, next[at]!); // a duplicate: the full path refuses it
+      }
+      const after = text(next, r);
+      let full: StoredState | undefined;
+      try {
+        full = await stateOf(after);
+      } catch {
+        full = undefined; // bad input: the delta must not take it either
+      }
+      const got = viaDelta(s, after);
+      if (!full) {
+        expect(got, `round ${round}`).toBeUndefined();
+        continue;
+      }
+      if (!got) continue;
+      taken++;
+      expect(got.text, `round ${round}`).toBe(restoreText(diff(render('BKSVC', storedList(full)), render('BKSVC', storedList(s)))));
+      expect([...got.next.starts], `round ${round}`).toEqual([...full.starts]);
+      expect([...got.next.ends]).toEqual([...full.ends]);
+      expect([...got.next.lineStarts]).toEqual([...full.lineStarts]);
+      expect(got.next.idx).toBe(full.idx);
+      expect(got.next.cidrs).toEqual(full.cidrs);
+      expect(got.next.close).toBe(full.close);
+    }
+    expect(taken).toBeGreaterThan(50);
+  });
+});
