@@ -25,6 +25,20 @@ function wiringSnapshot(): void {
 }
 
 /**
+ * For a bin with a fast path: the bare '@boxkit/common' means common without
+ * cli.ts (packages/common/src/hot.ts). The libraries a fast path uses import
+ * common's index, whose cli.ts loads yargs: evaluated while the snapshot is
+ * built, yargs would be in every start's heap (~0.9 MB of run's blob). The
+ * yargs wiring imports '@boxkit/common/cli' by name.
+ */
+export const commonWithoutCli = {
+  name: 'common-without-cli',
+  setup(build: { onResolve(o: { filter: RegExp }, cb: () => { path: string }): void }) {
+    build.onResolve({ filter: /^@boxkit\/common$/ }, () => ({ path: join(process.cwd(), '..', 'common', 'src', 'hot.ts') }));
+  },
+};
+
+/**
  * Every bin is one bundled CommonJS file with a shebang: measured here, a
  * single CJS bundle starts faster than ESM or than loading yargs from
  * node_modules. koffi stays external (a native addon, loaded lazily).

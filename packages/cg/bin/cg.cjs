@@ -1,7 +1,8 @@
 #!/bin/sh
-true //; p=$0; [ -L "$p" ] && p=$(readlink -f "$p"); case $p in /*) ;; *) p=./$p ;; esac; b="${p%/bin/*}/dist/cli.blob"; [ -f "$b" ] && exec node --no-rehash-snapshot --snapshot-blob "$b" -- "$@"; exec node "$p" "$@"
+true //; p=$0; [ -L "$p" ] && p=$(readlink -f "$p"); case $p in /*) ;; *) p=./$p ;; esac; d="${p%/bin/*}/dist"; case ${1:-} in exec) b=$d/cli.blob ;; *) b=$d/wiring.blob ;; esac; [ -f "$b" ] && exec node --no-rehash-snapshot --snapshot-blob "$b" -- "$@"; exec node "$p" "$@"
 // Committed so npm links the bin on a fresh install, before dist/ exists.
-// Run as a program, the line above (sh) starts the bin from its V8 startup
-// snapshot (dist/cli.blob: ~35 ms less per start, see scripts/build-snapshot.mjs);
-// run by node, this file loads the bundle.
+// Run as a program, the line above (sh) starts the bin from a V8 startup
+// snapshot (~35 ms less per start, see scripts/build-snapshot.mjs): `exec`
+// from dist/cli.blob (the small fast path), everything else from
+// dist/wiring.blob (the yargs CLI); run by node, this file loads the bundle.
 require('../dist/cli.cjs');
