@@ -45,6 +45,16 @@ for p in "${!paths[@]}"; do gargs+=(-g "${paths[$p]}:$p"); done
   echo
   echo "cg joins the same 8 hierarchies as the cgexec line (\`${gargs[*]}\`) and also re-checks the limits on every call."
   echo
+  cat <<'TXT'
+Where cg's time goes: a Node start, which cgexec (C) does not pay. `exec` starts from a small
+blob of its own (dist/cli.blob: a parseArgs fast path over the same limit table as the yargs
+wiring, compiled whole into the blob); help and the other commands start from dist/wiring.blob.
+Its main thread writes `0` into each v1 hierarchy's `tasks` (the thread that execs the command
+moves itself), as cgexec writes tids there: a write to cgroup.procs, or of a thread id by number,
+takes the global threadgroup lock and waits for an RCU grace period (~8-9 ms here, 16-52 ms seen
+under load). Before this session: ~84 ms median (yargs on every call, the cgroup.procs write).
+TXT
+  echo
   echo "## Accuracy of --cpus 0.5 (busy loop, 3 s per run, usage from cpuacct.usage)"
   echo
   echo "| run | CPU (cores) | throttled periods |"
