@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bk, skipReason, startResponder, type Responder } from '../harness/index.js';
 import { askMany, buildTopology, NODE_BRIDGE_IP, NODE_OUTSIDE_IP, saveState, type Topology } from './topology.js';
@@ -304,6 +305,47 @@ describe.skipIf(skipReason)(title, () => {
       expect(saveState()).not.toMatch(/10\.96\.4\.1/);
       // the state is whole again: the next partial is trusted
       expect((await apply(two(), ['--partial'])).stdout).toMatch(/\(partial, /);
+    });
+
+    /**
+     * An iptables-nft-restore earlier in PATH that fails the first run (the sync's own restore) and is the
+     * real one after that (what the sync puts back): `early` dies before reading its input, `afternat`
+     * commits the nat section for real and then fails, as a filter rule the kernel refuses would.
+     */
+    const failingRestore = (mode: 'early' | 'afternat') => {
+      const dir = join(process.env.BOXKIT_TEST_ROOT!, `fake-restore-${mode}`);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir);
+      const real = execFileSync('sh', ['-c', 'command -v iptables-nft-restore'], { encoding: 'utf8' }).trim();
+      writeFileSync(join(dir, 'iptables-nft-restore'), `#!/bin/sh
+[ -e ${dir}/ran ] && exec ${real} "$@"
+: > ${dir}/ran
+${mode === 'early' ? 'exit 1' : `cat > ${dir}/input
+awk '{ print } /^COMMIT$/ { exit }' ${dir}/input | ${real} "$@" || exit 3
+echo "iptables-restore: line 2: RULE_APPEND failed (Invalid argument)" >&2
+exit 1`}
+`, { mode: 0o755 });
+      return { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, ran: () => existsSync(join(dir, 'ran')) };
+    };
+
+    it.each([
+      ['fails before reading its input', 'early', true],
+      ['fails before reading its input', 'early', false],
+      ['commits nat, then fails', 'afternat', true],
+      ['commits nat, then fails', 'afternat', false],
+    ] as const)('a restore that %s (%s, state file: %s): exit 1, the kernel as it was before the apply', async (_what, mode, withState) => {
+      await apply(two());
+      // a kernel that is not what the state says (a hook someone deleted), or no state at all
+      execFileSync('iptables', ['-t', 'nat', '-D', 'PREROUTING', '-m', 'comment', '--comment', 'boxkit service portals', '-j', 'BKSVC-SERVICES']);
+      if (!withState) rmSync(stateFile());
+      const before = saveState();
+      const fake = failingRestore(mode);
+      const r = await bk('svcproxy', ['apply', file('svc.json', { services: [{ ...two()[0]!, endpoints: [ep('ep3')] }, { name: 'new', vip: '10.96.4.9:80', endpoints: [ep('ep1')] }] })], { env: fake.env });
+      expect(fake.ran()).toBe(true);
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stderr)).toMatch(/^svcproxy: iptables-nft-restore --noflush: /);
+      expect(saveState()).toBe(before);
+      expect(existsSync(stateFile())).toBe(withState);
     });
 
     it('a state of the first format (BKSVC.json) is read and replaced', async () => {

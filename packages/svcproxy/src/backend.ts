@@ -118,6 +118,16 @@ export class RestoreRun {
     }
   }
 
+  /** It has exited, or its input is closed: it reads nothing more of what is written. */
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null || !!this.child.stdin?.destroyed;
+  }
+
+  /** Wait until it has exited (whatever its status). */
+  async settled(): Promise<void> {
+    await this.done.catch(() => undefined);
+  }
+
   /** End the input and wait for the result. */
   async finish(): Promise<void> {
     this.child.stdin!.end();

@@ -122,7 +122,8 @@ const sameRange = (a: PortRange, b: PortRange) => a.min === b.min && a.max === b
  * differs from the kernel's to iptables-restore at once (diffChunks), so
  * the restore parses the first services while the last are rendered.
  * Nothing is committed until the last COMMIT line; any failure before it
- * kills the restore, and a failure after it puts the stored services back.
+ * kills the restore, and a failure after it puts back what the kernel held
+ * before (a reconcile's iptables-save; a partial sync's stored services).
  */
 export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<SyncResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
@@ -155,6 +156,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     const rr = opts.dryRun ? undefined : new RestoreRun(backend);
     if (rr && backend === 'legacy') rr.openNat();
     let committed = false;
+    /** what our chains were before this sync's restore, to put back if it fails after a COMMIT may have gone through */
+    let prior: (() => Ruleset) | undefined;
     try {
       if (early) state = load();
       let services: readonly Service[] | null | undefined;
@@ -177,6 +180,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           streamed = partialDiff(desired, cur, backend, rr);
           count = state!.starts.length - (delta.b - delta.a) + delta.added.length;
           const st = state!;
+          prior = () => render(names, storedList(st)); // a partial sync trusts these to be what the kernel holds
           next = () => applyDelta(st, delta, backend, dr.cidrs);
           services = undefined; // read only if the kernel refuses the change (below)
         } else {
@@ -217,6 +221,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       } else if (partial) {
         // a partial sync renders only what changed (both sides with the same scope)
         const stored = storedList(state!);
+        const st = state!;
+        prior = () => render(names, storedList(st)); // a partial sync trusts these to be what the kernel holds
         const scope = services ? scopeOf(stored, services) : undefined;
         const desired = services ? render(names, services, scope) : emptyRuleset();
         opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
@@ -224,6 +230,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       } else {
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = parseSave(await saving!, names);
+        prior = () => saved;
         opts.trace?.(`# read the kernel: ${ms()}`);
         const chunks = diffChunks(services ? chainsOf(names, lazy ?? services) : [], services ? hooks(names) : [], saved, saved.allChains, {
           natOpen: rr?.natOpen,
@@ -265,9 +272,11 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         if (isEmpty(d)) await rr.abort();
         else {
           opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
+          // it died on an earlier line: it never reads a COMMIT, so the kernel is unchanged
+          const diedEarly = rr.exited;
           // (a reconcile wrote all but this already: the end with every COMMIT)
           for (let at = 0; at < rest.length; at += 64 * 1024) await rr.write(rest.slice(at, at + 64 * 1024));
-          committed = true; // from here on, a failure may have changed a table
+          committed = !diedEarly; // from here on, a failure may have changed a table
           const finished = rr.finish();
           prepareState();
           await finished;
@@ -278,8 +287,10 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
         const all = services !== undefined ? services : storedList(next()!);
         const saved = parseSave(await saveTables(backend, TABLES), names);
+        prior = () => saved;
         const d2 = diff(all ? render(names, all) : emptyRuleset(), saved, saved.allChains);
         const z2 = backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT;
+        committed = true; // (its own restore: nat may be committed when filter fails)
         await restore(backend, restoreText(d2, { zeroCounters: z2, declareFirst: backend === 'legacy' }));
         return remember(summary(d2, { prefix, backend, partial: false, count, zero: z2, dryRun: false }));
       }
@@ -287,8 +298,12 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       return remember(result);
     } catch (e) {
       if (rr && !committed) await rr.abort();
-      // iptables-restore commits table by table: a failure in filter leaves nat changed. Put back what was there.
-      else if (rr) await restoreStored(backend, names, state).catch(() => undefined);
+      else if (rr) {
+        // iptables-restore commits table by table: a failure in filter leaves nat changed. Put back what was there
+        // (never what the state says: it may be damaged, missing or stale, and the kernel may not have changed at all)
+        await rr.settled();
+        if (prior) await putBack(backend, names, prior()).catch(() => undefined);
+      }
       throw e;
     }
   };
@@ -303,11 +318,16 @@ function partialDiff(desired: Ruleset, cur: Ruleset, backend: Backend, rr: Resto
   return { diff: d, zero, rest: isEmpty(d) ? '' : [...restoreChunks(d, { zeroCounters: zero, natOpen: rr?.natOpen, declareFirst: backend === 'legacy' })].join('') };
 }
 
-/** Best effort after a failed sync: make the kernel hold the stored services again (nothing of ours when none). */
-async function restoreStored(backend: Backend, names: Names, state: StoredState | undefined): Promise<void> {
-  const saved = parseSave(await saveTables(backend, TABLES), names);
-  const d = diff(state ? render(names, storedList(state)) : emptyRuleset(), saved, saved.allChains);
-  await restore(backend, restoreText(d, { zeroCounters: backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT, declareFirst: backend === 'legacy' }));
+/**
+ * Best effort after a failed sync that may have committed a table: make our
+ * chains and hooks what they were before it (`before`), whatever they are now.
+ * When nothing was committed the kernel already matches and nothing is written.
+ */
+async function putBack(backend: Backend, names: Names, before: Ruleset): Promise<void> {
+  const now = parseSave(await saveTables(backend, TABLES), names);
+  const d = diff(before, now, now.allChains);
+  // declarations first: the saved chains come in iptables-save's order, not a chain before the chains that jump to it
+  await restore(backend, restoreText(d, { zeroCounters: backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT, declareFirst: true }));
 }
 
 function chainCount(d: Diff): number {
