@@ -348,6 +348,30 @@ exit 1`}
       expect(existsSync(stateFile())).toBe(withState);
     });
 
+    it('with a damaged state file, ls warns and lists what the kernel has; flush warns, removes everything and the state', async () => {
+      await apply([...two(), { name: 'aff', vip: '10.96.4.5:81', nodePort: 30005, endpoints: [ep('ep2')], affinity: 'clientip:77' }, { name: 'none', protocol: 'udp', vip: '10.96.4.6:53', nodePort: 30006, endpoints: [] }]);
+      const good = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
+      const bytes = readFileSync(stateFile());
+      bytes[bytes.length >> 1] ^= 0x20;
+      writeFileSync(stateFile(), bytes);
+      const ls = await bk('svcproxy', ['ls', '--json']);
+      expect(ls.exitCode).toBe(0);
+      expect(String(ls.stderr)).toMatch(/^svcproxy: warning: state file .* is corrupted \(checksum mismatch\); not trusted: listing the services the kernel has$/m);
+      const fromKernel = JSON.parse(String(ls.stdout));
+      expect(fromKernel.fromKernel).toBe(true);
+      const byName = (l: { services: { name: string }[] }) => [...l.services].sort((a, b) => a.name.localeCompare(b.name));
+      expect(byName(fromKernel)).toEqual(byName(good));
+      const table = await bk('svcproxy', ['ls']);
+      expect(table.exitCode).toBe(0);
+      expect(String(table.stdout)).toMatch(/^web +tcp +10\.96\.3\.10:88 .* ok /m);
+      const r = await bk('svcproxy', ['flush']);
+      expect(r.exitCode).toBe(0);
+      expect(String(r.stderr)).toMatch(/^svcproxy: warning: state file .* is corrupted .*: reconciling with the kernel$/m);
+      expect(saveState()).toBe(pristine);
+      expect(existsSync(stateFile())).toBe(false);
+      expect(JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout)).services).toEqual([]);
+    });
+
     it('a state of the first format (BKSVC.json) is read and replaced', async () => {
       await bk('svcproxy', ['flush']);
       const dir = join(process.env.BOXKIT_STATE_DIR!, 'svcproxy');

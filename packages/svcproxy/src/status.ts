@@ -1,13 +1,15 @@
 /**
  * `ls`: the stored services joined with what the kernel has for them: are
  * their chains there, and how many packets each endpoint's DNAT rule took.
+ * With a damaged state the services are read back from the kernel's rules.
  */
 import { saveTables, type Backend, type BackendChoice, chooseBackend } from './backend.js';
-import { endpointText, type Service } from './model.js';
+import { endpointText, type Protocol, type Service } from './model.js';
+import { norm } from './diff.js';
 import { DEFAULT_PREFIX, Names } from './names.js';
 import { TABLES } from './rules.js';
 import { parseSave, type Saved } from './saved.js';
-import { loadState, storedList } from './store.js';
+import { CorruptState, loadState, storedList, type StoredState } from './store.js';
 
 export interface EndpointStatus {
   ip: string;
@@ -36,6 +38,8 @@ export interface ListResult {
   prefix: string;
   backend: Backend;
   services: ServiceStatus[];
+  /** the state file was damaged: the services were read back from the kernel's rules */
+  fromKernel?: boolean;
 }
 
 function status(n: Names, s: Service, saved: Saved): ServiceStatus {
@@ -62,13 +66,74 @@ function status(n: Names, s: Service, saved: Saved): ServiceStatus {
   };
 }
 
-export async function listServices(opts: { prefix?: string; backend?: BackendChoice } = {}): Promise<ListResult> {
+export async function listServices(opts: { prefix?: string; backend?: BackendChoice; warn?: (message: string) => void } = {}): Promise<ListResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const n = new Names(prefix);
-  const state = loadState(prefix);
+  let state: StoredState | undefined;
+  let damaged = false;
+  try {
+    state = loadState(prefix);
+  } catch (e) {
+    if (!(e instanceof CorruptState)) throw e;
+    // still show what the kernel has: that is what a flush or an apply would work on
+    opts.warn?.(`warning: ${e.message}: listing the services the kernel has`);
+    damaged = true;
+  }
   const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
   const saved = parseSave(await saveTables(backend, TABLES, true), n);
-  return { prefix, backend, services: (state ? storedList(state) : []).map((s) => status(n, s, saved)) };
+  const services = damaged ? kernelServices(saved, n) : state ? storedList(state) : [];
+  return { prefix, backend, services: services.map((s) => status(n, s, saved)), ...(damaged ? { fromKernel: true } : {}) };
+}
+
+const BUCKET_RULE = /^-d (\S+)\/32 -p (\w+) -m comment --comment (\S+) cluster IP -m \w+ --dport (\d+) -j (\S+)$/;
+const NODE_PORT_RULE = /^-p \w+ -m comment --comment \S+ node port -m \w+ --dport (\d+) -j (\S+)$/;
+const ENDPOINT_RULE = /^-m comment --comment \S+ -> ([\d.]+):(\d+) .*-j \S+$/;
+const AFFINITY = / --rcheck --seconds (\d+) /;
+const REJECT_RULE = /^-d (\S+)\/32 -p (\w+) -m comment --comment (\S+) has no endpoints -m \w+ --dport (\d+) -j REJECT/;
+const REJECT_NODE_PORT = /^-p \w+ -m comment --comment (\S+) has no endpoints -m addrtype --dst-type LOCAL -m \w+ --dport (\d+) -j REJECT/;
+
+/** The services our rules in the kernel describe (rules.ts read backwards), for when the state cannot be trusted. */
+export function kernelServices(saved: Saved, n: Names): Service[] {
+  const out: Service[] = [];
+  const bySvc = new Map<string, Service>();
+  const nat = saved.chains.nat;
+  for (const [chain, rules] of nat) {
+    if (!chain.startsWith(`${n.prefix}-SVB-`)) continue;
+    for (const r of rules) {
+      const m = BUCKET_RULE.exec(norm(r));
+      if (!m) continue;
+      const s: Service = { name: m[3]!, protocol: m[2] as Protocol, vip: m[1]!, port: Number(m[4]), endpoints: [] };
+      for (const rule of nat.get(m[5]!) ?? []) {
+        const x = norm(rule);
+        const seconds = AFFINITY.exec(x);
+        if (seconds) s.affinitySeconds = Number(seconds[1]);
+        const e = seconds ? undefined : ENDPOINT_RULE.exec(x);
+        if (e) s.endpoints.push({ ip: e[1]!, port: Number(e[2]) });
+      }
+      bySvc.set(m[5]!, s);
+      out.push(s);
+    }
+  }
+  for (const r of nat.get(n.nodePorts) ?? []) {
+    const m = NODE_PORT_RULE.exec(norm(r));
+    const s = m && bySvc.get(m[2]!);
+    if (s) s.nodePort = Number(m[1]);
+  }
+  const empty = new Map<string, Service>();
+  for (const r of saved.chains.filter.get(n.services) ?? []) {
+    const x = norm(r);
+    const m = REJECT_RULE.exec(x);
+    if (m) {
+      const s: Service = { name: m[3]!, protocol: m[2] as Protocol, vip: m[1]!, port: Number(m[4]), endpoints: [] };
+      empty.set(s.name, s);
+      out.push(s);
+      continue;
+    }
+    const p = REJECT_NODE_PORT.exec(x);
+    const s = p && empty.get(p[1]!);
+    if (s) s.nodePort = Number(p[2]);
+  }
+  return out;
 }
 
 export const endpointsText = (s: ServiceStatus): string => s.endpoints.map((e) => `${endpointText(e)}(${e.packets})`).join(',') || '-';

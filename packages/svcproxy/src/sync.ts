@@ -134,8 +134,9 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     try {
       return loadState(prefix);
     } catch (e) {
-      // apply does not need the stored services: it reconciles with the kernel instead of trusting a damaged file
-      if (!(e instanceof CorruptState) || !doc || doc.keepsStored) throw e;
+      // apply and flush do not need the stored services: they reconcile with the kernel instead of trusting a damaged
+      // file (and replace or drop it); add and rm (and a library caller's function of the stored services) build on it
+      if (!(e instanceof CorruptState) || typeof wanted === 'function' || doc?.keepsStored) throw e;
       opts.warn?.(`warning: ${e.message}: reconciling with the kernel`);
       return undefined;
     }
