@@ -229,6 +229,7 @@ describe.skipIf(skipReason)(title, () => {
 
   describe('the state file (the services document and its index, under a CRC)', () => {
     const stateFile = () => join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state');
+    const pendingFile = () => join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.pending');
     const two = () => [
       { name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2')] },
       { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep3')] },
@@ -310,9 +311,10 @@ describe.skipIf(skipReason)(title, () => {
     /**
      * An iptables-nft-restore earlier in PATH that fails the first run (the sync's own restore) and is the
      * real one after that (what the sync puts back): `early` dies before reading its input, `afternat`
-     * commits the nat section for real and then fails, as a filter rule the kernel refuses would.
+     * commits the nat section for real and then fails, as a filter rule the kernel refuses would; `crash`
+     * commits all of it and kills svcproxy (SIGKILL) before it writes the state.
      */
-    const failingRestore = (mode: 'early' | 'afternat') => {
+    const failingRestore = (mode: 'early' | 'afternat' | 'crash') => {
       const dir = join(process.env.BOXKIT_TEST_ROOT!, `fake-restore-${mode}`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);
@@ -320,7 +322,9 @@ describe.skipIf(skipReason)(title, () => {
       writeFileSync(join(dir, 'iptables-nft-restore'), `#!/bin/sh
 [ -e ${dir}/ran ] && exec ${real} "$@"
 : > ${dir}/ran
-${mode === 'early' ? 'exit 1' : `cat > ${dir}/input
+${mode === 'early' ? 'exit 1' : mode === 'crash' ? `${real} "$@" || exit 3
+kill -9 $PPID
+exit 0` : `cat > ${dir}/input
 awk '{ print } /^COMMIT$/ { exit }' ${dir}/input | ${real} "$@" || exit 3
 echo "iptables-restore: line 2: RULE_APPEND failed (Invalid argument)" >&2
 exit 1`}
@@ -346,6 +350,8 @@ exit 1`}
       expect(String(r.stderr)).toMatch(/^svcproxy: iptables-nft-restore --noflush: /);
       expect(saveState()).toBe(before);
       expect(existsSync(stateFile())).toBe(withState);
+      // the kernel is as before: no marker tells the next sync otherwise
+      expect(existsSync(pendingFile())).toBe(false);
     });
 
     it('with a damaged state file, ls warns and lists what the kernel has; flush warns, removes everything and the state', async () => {
@@ -370,6 +376,38 @@ exit 1`}
       expect(saveState()).toBe(pristine);
       expect(existsSync(stateFile())).toBe(false);
       expect(JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout)).services).toEqual([]);
+    });
+
+    it('a crash between the restore and the state write is noticed: the next add keeps what the crashed add added, the next add after a crashed rm does not bring it back', async () => {
+      await apply(two());
+      const crashed = await bk('svcproxy', ['add', 'y', '--vip', '10.96.4.2:80', '--endpoint', ep('ep1')], { env: failingRestore('crash').env });
+      expect(crashed.signal ?? crashed.exitCode).toBe('SIGKILL');
+      expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 }); // in the kernel, not in the state
+      // z goes into y's /24 bucket: a partial add from the stale state would drop y's rule there
+      const z = await bk('svcproxy', ['add', 'z', '--vip', '10.96.4.3:80', '--endpoint', ep('ep2')]);
+      expect(z.exitCode).toBe(0);
+      expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      expect(String(z.stderr)).toMatch(/^svcproxy: warning: an earlier sync stopped between iptables-restore and its state write/m);
+      expect(String(z.stdout)).toMatch(/\(reconcile, /);
+      expect(existsSync(pendingFile())).toBe(false);
+      expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      expect((await askMany(undefined, '10.96.4.3', 80, 5)).counts).toEqual({ ep2: 5 });
+      const names = async () => JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout)).services.map((x: { name: string }) => x.name);
+      expect(await names()).toEqual(['web', 'other', 'y', 'z']);
+      // a crashed rm, then an add in the removed service's bucket: web stays removed (its chains are gone from the kernel)
+      const rm = await bk('svcproxy', ['rm', 'web'], { env: failingRestore('crash').env });
+      expect(rm.signal ?? rm.exitCode).toBe('SIGKILL');
+      const w = await bk('svcproxy', ['add', 'w', '--vip', `10.96.3.11:80`, '--endpoint', ep('ep3')]);
+      expect(w.exitCode).toBe(0);
+      expect(await names()).toEqual(['other', 'y', 'z', 'w']);
+      expect(saveState()).not.toMatch(/"?web /);
+      expect((await askMany(undefined, VIP, 88, 3, 500)).failures.length).toBe(3);
+      expect((await askMany(undefined, '10.96.3.11', 80, 5)).counts).toEqual({ ep3: 5 });
+      // the kernel is exactly what a reconcile of the stored services makes, and the next add is partial again
+      const all = [{ name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep3')] }, { name: 'y', vip: '10.96.4.2:80', endpoints: [ep('ep1')] },
+        { name: 'z', vip: '10.96.4.3:80', endpoints: [ep('ep2')] }, { name: 'w', vip: '10.96.3.11:80', endpoints: [ep('ep3')] }];
+      expect((await apply(all)).stdout).toMatch(/nothing to change/);
+      expect(String((await bk('svcproxy', ['add', 'v', '--vip', '10.96.4.4:80'])).stdout)).toMatch(/\(partial, /);
     });
 
     it('a state of the first format (BKSVC.json) is read and replaced', async () => {

@@ -141,11 +141,61 @@ export function encode(s: StoredState): Buffer {
 export function writeState(prefix: string, bytes: Buffer): void {
   atomicWrite(statePath(prefix), bytes);
   removeFile(v1Path(prefix));
+  removeFile(pendingPath(prefix));
 }
 
 export function dropState(prefix: string): void {
   removeFile(statePath(prefix));
   removeFile(v1Path(prefix));
+  removeFile(pendingPath(prefix));
+}
+
+/**
+ * The pending marker: written (under the lock) before a sync sends the text
+ * with COMMIT, removed when the new state is written. Found by a later sync,
+ * it says the process stopped in between: the kernel may hold the new
+ * services while the state still has the old ones, so that sync does not
+ * trust the state (no partial sync), and add/rm build on the document the
+ * stopped sync was writing (`svcproxy-pending 1 BACKEND\n` + JSON document).
+ */
+export const pendingPath = (prefix: string): string => stateDir('svcproxy', `${prefix}.pending`);
+const PENDING = 'svcproxy-pending 1 ';
+
+export function readPending(prefix: string): Buffer | undefined {
+  try {
+    return readFileSync(pendingPath(prefix));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    return undefined;
+  }
+}
+
+export function writePending(prefix: string, bytes: Buffer): void {
+  atomicWrite(pendingPath(prefix), bytes);
+}
+
+/** Put the marker back as it was (none: removed), after a sync that failed with the kernel as before it. */
+export function restorePending(prefix: string, was: Buffer | undefined): void {
+  if (was) writePending(prefix, was);
+  else removeFile(pendingPath(prefix));
+}
+
+export const pendingBytes = (backend: Backend, doc: Buffer): Buffer => Buffer.concat([Buffer.from(`${PENDING}${backend}\n`, 'latin1'), doc]);
+
+/** The state the stopped sync was writing, from its marker (undefined when the marker cannot be read). */
+export function pendingState(prefix: string, marker: Buffer, index: (doc: Buffer) => { open: number; close: number; starts: number[]; ends: number[] } | undefined): StoredState | undefined {
+  const nl = marker.indexOf(10);
+  const first = marker.toString('latin1', 0, nl < 0 ? 0 : nl);
+  const backend = first.slice(PENDING.length);
+  if (!first.startsWith(PENDING) || (backend !== 'nft' && backend !== 'legacy')) return undefined;
+  const doc = marker.subarray(nl + 1);
+  try {
+    const services = listOf(JSON.parse(doc.toString('utf8'))).map((o) => toService(o, ANY_PORT));
+    const at = index(doc);
+    return fromServices(prefix, backend, MIXED_RANGE, services, at && { bytes: doc, ...at });
+  } catch {
+    return undefined;
+  }
 }
 
 export function locked<T>(prefix: string, fn: () => Promise<T>): Promise<T> {

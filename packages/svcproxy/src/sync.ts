@@ -13,7 +13,7 @@ import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
-import { CorruptState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, stateExists, storedList, writeState, type StoredState } from './store.js';
+import { CorruptState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
 import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import { indexDoc } from './jsondoc.js';
 
@@ -130,7 +130,16 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
   const names = new Names(prefix);
   const range = opts.nodePortRange ?? DEFAULT_NODEPORT_RANGE;
   const doc = isDoc(wanted) ? wanted : undefined;
+  /** the pending marker found under the lock: an earlier sync stopped between its restore and its state write */
+  let pending: Buffer | undefined;
   const load = (): StoredState | undefined => {
+    pending = readPending(prefix);
+    if (pending) {
+      opts.warn?.('warning: an earlier sync stopped between iptables-restore and its state write: the state may be stale; reconciling with the kernel');
+      // add and rm build on what that sync was writing (what the kernel most likely has), the edit made to it
+      const p = doc?.keepsStored ? pendingState(prefix, pending, indexDoc) : undefined;
+      if (p) return p;
+    }
     try {
       return loadState(prefix);
     } catch (e) {
@@ -150,13 +159,15 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     let state = early ? undefined : load();
     // auto sticks to the backend the services were written with
     const backend = chooseBackend(named ?? state?.backend);
-    const partial = !!opts.partial && !!state && state.backend === backend;
+    const partial = !!opts.partial && !!state && state.backend === backend && !pending;
     if (!partial) opts.trace?.(`${tool(backend, 'save')}`);
     const saving = partial ? undefined : saveTables(backend, TABLES);
     saving?.catch(() => undefined); // awaited below; a failure before that must not be unhandled
     const rr = opts.dryRun ? undefined : new RestoreRun(backend);
     if (rr && backend === 'legacy') rr.openNat();
     let committed = false;
+    /** this sync wrote the pending marker (put back as it was if the sync fails with the kernel as before) */
+    let marked = false;
     /** what our chains were before this sync's restore, to put back if it fails after a COMMIT may have gone through */
     let prior: (() => Ruleset) | undefined;
     try {
@@ -165,6 +176,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       let count: number;
       /** the state to store once the restore succeeded */
       let next: () => StoredState | undefined;
+      /** the wanted services as a JSON document, for the pending marker */
+      let pendingDoc: () => Buffer;
       let streamed: StreamedDiff | undefined;
       /** the wanted services as the render reads them, when they are checked on the way (DocWanted.stream) */
       let lazy: Iterable<Service> | undefined;
@@ -183,6 +196,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           const st = state!;
           prior = () => render(names, storedList(st)); // a partial sync trusts these to be what the kernel holds
           next = () => applyDelta(st, delta, backend, dr.cidrs);
+          pendingDoc = () => bytes;
           services = undefined; // read only if the kernel refuses the change (below)
         } else {
           const stateRange = doc.keepsStored && state && !sameRange(state.nodePortRange, range) ? MIXED_RANGE : range;
@@ -209,6 +223,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
             const index = json ? indexDoc(bytes) : undefined;
             return fromServices(prefix, backend, stateRange, list, index && { bytes, ...index });
           };
+          pendingDoc = () => (json ? bytes : fromServices(prefix, backend, MIXED_RANGE, list).doc);
         }
       } else {
         const w = typeof wanted === 'function' ? await wanted(state ? storedList(state) : [], state) : (wanted as WantedList);
@@ -216,6 +231,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         count = w?.length ?? 0;
         // services from elsewhere (a library caller): stored under no range, so the next apply checks every entry
         next = () => (w ? fromServices(prefix, backend, MIXED_RANGE, w) : undefined);
+        pendingDoc = () => fromServices(prefix, backend, MIXED_RANGE, w ?? []).doc;
       }
       if (streamed) {
         // a delta: rendered above
@@ -253,6 +269,11 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         }
         return stateBytes;
       };
+      // before any COMMIT goes out: a crash from here until the state is written leaves the marker for the next sync
+      const mark = () => {
+        if (!marked) writePending(prefix, pendingBytes(backend, pendingDoc()));
+        marked = true;
+      };
       const remember = (r: SyncResult): SyncResult => {
         const b = prepareState();
         if (b) writeState(prefix, b);
@@ -275,6 +296,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
           // it died on an earlier line: it never reads a COMMIT, so the kernel is unchanged
           const diedEarly = rr.exited;
+          mark();
           // (a reconcile wrote all but this already: the end with every COMMIT)
           for (let at = 0; at < rest.length; at += 64 * 1024) await rr.write(rest.slice(at, at + 64 * 1024));
           committed = !diedEarly; // from here on, a failure may have changed a table
@@ -291,6 +313,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         prior = () => saved;
         const d2 = diff(all ? render(names, all) : emptyRuleset(), saved, saved.allChains);
         const z2 = backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT;
+        mark();
         committed = true; // (its own restore: nat may be committed when filter fails)
         await restore(backend, restoreText(d2, { zeroCounters: z2, declareFirst: backend === 'legacy' }));
         return remember(summary(d2, { prefix, backend, partial: false, count, zero: z2, dryRun: false }));
@@ -298,12 +321,14 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       opts.trace?.(`# restored: ${ms()}`);
       return remember(result);
     } catch (e) {
-      if (rr && !committed) await rr.abort();
+      // the kernel is as before this sync: the marker goes back to what it was (a crash before this sync's still stands)
+      const unmark = () => marked && restorePending(prefix, pending);
+      if (rr && !committed) (await rr.abort(), unmark());
       else if (rr) {
         // iptables-restore commits table by table: a failure in filter leaves nat changed. Put back what was there
         // (never what the state says: it may be damaged, missing or stale, and the kernel may not have changed at all)
         await rr.settled();
-        if (prior) await putBack(backend, names, prior()).catch(() => undefined);
+        if (prior) await putBack(backend, names, prior()).then(unmark, () => undefined);
       }
       throw e;
     }
