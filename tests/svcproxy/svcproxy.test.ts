@@ -312,9 +312,10 @@ describe.skipIf(skipReason)(title, () => {
      * An iptables-nft-restore earlier in PATH that fails the first run (the sync's own restore) and is the
      * real one after that (what the sync puts back): `early` dies before reading its input, `afternat`
      * commits the nat section for real and then fails, as a filter rule the kernel refuses would; `crash`
-     * commits all of it and kills svcproxy (SIGKILL) before it writes the state.
+     * commits all of it and kills svcproxy (SIGKILL) before it writes the state; `late` exits at once while a
+     * process it started keeps the pipe open for 3 s without reading (a drain never comes).
      */
-    const failingRestore = (mode: 'early' | 'afternat' | 'crash') => {
+    const failingRestore = (mode: 'early' | 'afternat' | 'crash' | 'late') => {
       const dir = join(process.env.BOXKIT_TEST_ROOT!, `fake-restore-${mode}`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);
@@ -322,7 +323,7 @@ describe.skipIf(skipReason)(title, () => {
       writeFileSync(join(dir, 'iptables-nft-restore'), `#!/bin/sh
 [ -e ${dir}/ran ] && exec ${real} "$@"
 : > ${dir}/ran
-${mode === 'early' ? 'exit 1' : mode === 'crash' ? `${real} "$@" || exit 3
+${mode === 'early' ? 'exit 1' : mode === 'late' ? 'exec 3<&0; sleep 3 <&3 3<&- >/dev/null 2>&1 & exit 1' : mode === 'crash' ? `${real} "$@" || exit 3
 kill -9 $PPID
 exit 0` : `cat > ${dir}/input
 awk '{ print } /^COMMIT$/ { exit }' ${dir}/input | ${real} "$@" || exit 3
@@ -377,6 +378,21 @@ exit 1`}
       expect(existsSync(stateFile())).toBe(false);
       expect(JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout)).services).toEqual([]);
     });
+
+    it('a restore that exits while its input pipe stays open unread and megabytes wait for it: exit 1 at once (no wait for a drain that never comes), kernel unchanged', async () => {
+      await apply(two());
+      const before = saveState();
+      const bulk = Array.from({ length: 4000 }, (_, i) => ({ name: `bulk-${i}`, vip: `10.97.${i >> 7}.${(i & 127) + 1}:80`, endpoints: ['10.88.7.2:8080', '10.88.7.3:8080'] }));
+      const t0 = Date.now();
+      const r = await bk('svcproxy', ['apply', file('big.json', { services: [...two(), ...bulk] })], { env: failingRestore('late').env, timeout: 40_000 });
+      expect(r.timedOut).toBe(false);
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stderr)).toMatch(/^svcproxy: iptables-nft-restore --noflush: exit 1$/m);
+      expect(Date.now() - t0).toBeLessThan(2_500); // before the pipe's last holder is gone
+      await new Promise((resolve) => setTimeout(resolve, 3_000)); // (that sleep is gone before the leak check)
+      expect(saveState()).toBe(before);
+      expect(existsSync(pendingFile())).toBe(false);
+    }, 60_000);
 
     it('a crash between the restore and the state write is noticed: the next add keeps what the crashed add added, the next add after a crashed rm does not bring it back', async () => {
       await apply(two());

@@ -105,15 +105,22 @@ export class RestoreRun {
    * into the pipe.
    */
   async write(chunk: string): Promise<void> {
-    if (!chunk || this.aborted) return;
+    // once it is gone nothing more is read: its status (finish) says why
+    if (!chunk || this.aborted || this.exited) return;
+    const stdin = this.child.stdin!;
     // latin1: the text is ASCII (names, addresses and comments are checked), and encoding it so is cheaper than UTF-8
-    this.child.stdin!.write(chunk, 'latin1');
-    if (this.child.stdin!.writableLength <= AHEAD) await new Promise<void>((resolve) => setImmediate(resolve));
+    stdin.write(chunk, 'latin1');
+    if (stdin.writableLength <= AHEAD || this.exited) await new Promise<void>((resolve) => setImmediate(resolve));
     else {
+      // until the pipe drains, or it goes away (an exit or a closed pipe never drains: waiting on would hold the lock forever)
       await new Promise<void>((resolve) => {
-        const go = () => (this.child.stdin!.off('drain', go), this.child.off('close', go), resolve());
-        this.child.stdin!.on('drain', go);
-        this.child.once('close', go);
+        const go = () => {
+          stdin.off('drain', go).off('close', go);
+          this.child.off('exit', go).off('close', go);
+          resolve();
+        };
+        stdin.on('drain', go).on('close', go);
+        this.child.on('exit', go).on('close', go);
       });
     }
   }

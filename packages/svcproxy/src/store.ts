@@ -89,8 +89,20 @@ export function loadState(prefix: string): StoredState | undefined {
     buf = readFileSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    const v1 = readJson<{ prefix: string; backend: Backend; nodePortRange?: PortRange; services: Service[] }>(v1Path(prefix));
-    return v1 && fromServices(v1.prefix, v1.backend, v1.nodePortRange ?? DEFAULT_NODEPORT_RANGE, v1.services);
+    let v1: { prefix: string; backend: Backend; nodePortRange?: PortRange; services: Service[] } | undefined;
+    try {
+      v1 = readJson(v1Path(prefix));
+    } catch (e) {
+      if (e instanceof SyntaxError) throw new CorruptState(v1Path(prefix), 'not JSON');
+      throw e;
+    }
+    if (v1 === undefined) return undefined;
+    // its services are not checked when read (they were when written): only the shape that would otherwise throw a TypeError
+    if (typeof v1 !== 'object' || v1 === null || !Array.isArray(v1.services) ||
+      !v1.services.every((x) => typeof x === 'object' && x !== null && Array.isArray(x.endpoints)) || (v1.backend !== 'nft' && v1.backend !== 'legacy')) {
+      throw new CorruptState(v1Path(prefix), 'not a svcproxy state');
+    }
+    return fromServices(v1.prefix ?? prefix, v1.backend, v1.nodePortRange ?? DEFAULT_NODEPORT_RANGE, v1.services);
   }
   return decode(buf, path);
 }
