@@ -23,7 +23,7 @@ What was done to cut start-up (each step measured on this machine):
 | ESM, yargs loaded from node_modules (../shared/notes/toolchain-probe.md) | ≈ +170 ms |
 | one bundled CJS file (tsup, `noExternal`), koffi and command modules loaded lazily | ≈ +50 ms |
 | the same bundle as a V8 startup snapshot (`dist/cli.blob`, started by the bin stub) | ≈ +14 ms |
-| the blob started with `--no-rehash-snapshot` (no new hash seed, prime search and rehash per start) | ≈ +9 ms |
+| the blob started with `--no-rehash-snapshot` (no new hash seed, prime search and rehash per start) | ≈ 5 ms less (perf: 13-17% of a Node start) |
 
 Also: yargs no longer renders each command's whole help text on every run
 (it did so to print it after a failure, which boxkit never does: ~40-60 ms
