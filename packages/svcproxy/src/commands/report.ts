@@ -4,6 +4,7 @@
  */
 import type { CommonArgs } from '@boxkit/common/cli';
 import { printJson, printLines, warn } from '@boxkit/common/output';
+import { err, writeAll } from '@boxkit/common/stdio';
 import type { SyncOptions, SyncResult } from '../sync.js';
 import { parseRange } from '../model.js';
 import { nodeportRangeOf, type SyncArgs } from './args.js';
@@ -15,7 +16,7 @@ export function syncOptions(a: Partial<SyncArgs> & CommonArgs & { explain?: bool
     partial: a.partial ?? false,
     dryRun: a.dryRun || !!a.explain,
     nodePortRange: parseRange(nodeportRangeOf(a)),
-    ...(a.verbose ? { trace: (l: string) => process.stderr.write(`+ ${l}\n`) } : {}),
+    ...(a.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
     warn: (m) => warn('svcproxy', m),
   };
 }
@@ -30,9 +31,9 @@ export function reportSync(a: CommonArgs & { explain?: boolean }, r: SyncResult,
     return 0;
   }
   if (r.dryRun) {
-    if (!changed) process.stderr.write('svcproxy: nothing to change: the kernel already matches\n');
+    if (!changed) err('svcproxy: nothing to change: the kernel already matches');
     if (a.explain) printLines(r.explain);
-    else if (changed) process.stdout.write(r.restore);
+    else if (changed) writeAll(1, r.restore);
     return 0;
   }
   printLines([
