@@ -11,3 +11,4 @@ export * from './state.js';
 export * from './output.js';
 export * from './stdio.js';
 export * from './stdin.js';
+export * from './entry.js';

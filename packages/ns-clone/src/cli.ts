@@ -7,8 +7,7 @@
  * it stays small, and its pure code runs once while the snapshot is built
  * so V8 keeps it compiled.
  */
-import { startupSnapshot } from 'node:v8';
-import { createRequire } from 'node:module';
+import { binEntry } from '@boxkit/common/entry';
 import { reportFailure } from '@boxkit/common/errors';
 import { decodeStatus, encodeProgram, exitNow, preresolveTrampoline, shellStatus } from '@boxkit/native';
 import { fastParse, normalizeArgv } from './options.js';
@@ -32,18 +31,11 @@ async function fast(args: Record<string, unknown>): Promise<void> {
   exitNow(code);
 }
 
-function toYargs(argv: string[]): void {
-  // the bundle next to this one (dist/wiring.cjs), never inlined: it carries yargs
-  const w = createRequire(__filename)('./wiring.cjs') as { yargsMain(argv: string[]): Promise<never> };
-  void w.yargsMain(argv);
-}
-
-function entry(argv: string[]): void {
+function route(argv: string[]): (() => Promise<void>) | string[] {
   const sub = SUBCOMMANDS.has(argv[0] ?? '');
   const normalized = sub ? argv : normalizeArgv(argv);
   const parsed = sub ? undefined : fastParse(normalized);
-  if (parsed) void fast(parsed);
-  else toYargs(normalized);
+  return parsed ? () => fast(parsed) : normalized;
 }
 
 /**
@@ -61,9 +53,4 @@ function warm(): void {
   preresolveTrampoline();
 }
 
-// in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is
-// deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
-if (startupSnapshot?.isBuildingSnapshot()) {
-  warm();
-  startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
-} else entry(process.argv.slice(2));
+binEntry(__filename, route, warm);

@@ -5,8 +5,7 @@
  * wiring.ts (a bundle of its own: dist/wiring.cjs), built from the same
  * table. This file is what the startup snapshot holds.
  */
-import { startupSnapshot } from 'node:v8';
-import { createRequire } from 'node:module';
+import { binEntry } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { afterStdout } from '@boxkit/common/stdio';
 import { fastParse } from './options.js';
@@ -45,22 +44,17 @@ async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<vo
   });
 }
 
-function entry(argv: string[]): void {
+function route(argv: string[]): (() => Promise<void>) | string[] {
   const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(argv);
-  if (parsed && parsed['--']?.length && !parsed['--'].some((w) => w === undefined)) void fast(parsed);
-  // the bundle next to this one (dist/wiring.cjs), never inlined: it carries yargs
-  else (createRequire(__filename)('./wiring.cjs') as typeof import('./wiring.js')).yargsMain(argv);
+  return parsed && parsed['--']?.length && !parsed['--'].some((w) => w === undefined) ? () => fast(parsed) : argv;
 }
 
-// built into a V8 startup snapshot (scripts/build-snapshot.mjs), the entry runs when the
-// blob is deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
-if (startupSnapshot?.isBuildingSnapshot()) {
+binEntry(__filename, route, () => {
   // find koffi and the trampoline library now: else the first native call
   // resolves modules and probes the platform on every start (~6-8 ms)
   preresolveTrampoline();
   warm();
-  startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
-} else entry(process.argv.slice(2));
+});
 
 /**
  * While the snapshot is built: the read-only part of a typical start, on

@@ -7,8 +7,7 @@
  * its pure code runs once while the snapshot is built so V8 keeps it
  * compiled.
  */
-import { startupSnapshot } from 'node:v8';
-import { createRequire } from 'node:module';
+import { binEntry } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { preresolveKoffi } from '@boxkit/native';
 import { parseDocument, toServices } from './spec.js';
@@ -35,15 +34,9 @@ async function fast(cmd: Command, args: Record<string, unknown>): Promise<void> 
   process.exit(code);
 }
 
-function entry(argv: string[]): void {
+function route(argv: string[]): (() => Promise<void>) | string[] {
   const parsed = fastParse(argv);
-  if (parsed) {
-    void fast(parsed.cmd, parsed.args);
-    return;
-  }
-  // the bundle next to this one (dist/wiring.cjs), never inlined: it carries yargs
-  const w = createRequire(__filename)('./wiring.cjs') as { yargsMain(argv: string[]): Promise<never> };
-  void w.yargsMain(argv);
+  return parsed ? () => fast(parsed.cmd, parsed.args) : argv;
 }
 
 /** Run the pure part of a typical sync, so the snapshot keeps its code compiled. */
@@ -82,10 +75,7 @@ async function warm(): Promise<void> {
   }
 }
 
-// in a V8 startup snapshot (scripts/build-snapshot.mjs) the entry runs when the blob is
-// deserialized, where `node --snapshot-blob B -- ARGS` leaves argv = [node, ...ARGS]
-if (startupSnapshot?.isBuildingSnapshot()) {
+binEntry(__filename, route, () => {
   preresolveKoffi();
-  void warm();
-  startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
-} else entry(process.argv.slice(2));
+  return warm();
+});

@@ -1,0 +1,26 @@
+/**
+ * The entry of a bin with a fast path (the cli.ts of ns-clone, cg,
+ * netsetup, run and svcproxy). `route(argv)` returns the work for an
+ * ordinary command line, or the argv to hand to the yargs CLI: the bundle
+ * next to this one (dist/wiring.cjs), never inlined, since it carries yargs.
+ *
+ * Built into a V8 startup snapshot (scripts/build-snapshot.mjs), `prepare`
+ * runs once while the blob is made (the pure part of a start, so the blob
+ * holds it compiled; koffi found), and the entry runs when the blob is
+ * deserialized, where `node --snapshot-blob B -- ARGS` leaves
+ * argv = [node, ...ARGS].
+ */
+import { createRequire } from 'node:module';
+import { startupSnapshot } from 'node:v8';
+
+export function binEntry(bundle: string, route: (argv: string[]) => (() => unknown) | string[], prepare?: () => unknown): void {
+  const entry = (argv: string[]): void => {
+    const r = route(argv);
+    if (typeof r === 'function') void r();
+    else void (createRequire(bundle)('./wiring.cjs') as { yargsMain(argv: string[]): Promise<never> }).yargsMain(r);
+  };
+  if (startupSnapshot?.isBuildingSnapshot()) {
+    void prepare?.();
+    startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
+  } else entry(process.argv.slice(2));
+}
