@@ -5,17 +5,14 @@
  * to the yargs CLI (wiring.ts, a bundle of its own: dist/wiring.cjs). This
  * file is what dist/cli.blob holds, so it stays small.
  */
-import { binEntry } from '@boxkit/common/entry';
+import { binEntry, fastOr } from '@boxkit/common/entry';
 import { preresolveKoffi } from '@boxkit/native';
 import { fastParse, runFast } from './fast.js';
 import { parseLimits } from './limits.js';
 
 binEntry(
   __filename,
-  (argv) => {
-    const fast = fastParse(argv);
-    return fast ? () => runFast(fast) : argv;
-  },
+  fastOr(fastParse, runFast),
   () => {
     // the pure part of a start, so the blob holds it run once (nothing of the machine is read)
     parseLimits(fastParse(['exec', 'g', '--cpus', '0.5', '--memory', '64M', '--pids', '20', '--', 'true']) as never);

@@ -24,3 +24,11 @@ export function binEntry(bundle: string, route: (argv: string[]) => (() => unkno
     startupSnapshot.setDeserializeMainFunction(() => entry(process.argv.slice(1)));
   } else entry(process.argv.slice(2));
 }
+
+/** The usual route: `parse(argv)` gives the fast path's arguments, or nothing to use yargs. */
+export function fastOr<T>(parse: (argv: string[]) => T | undefined, run: (args: T) => unknown): (argv: string[]) => (() => unknown) | string[] {
+  return (argv) => {
+    const args = parse(argv);
+    return args === undefined ? argv : () => run(args);
+  };
+}

@@ -6,17 +6,14 @@
  * is what the startup snapshot holds, so it stays small: a snapshot with
  * yargs in it took longer to deserialize on every start.
  */
-import { binEntry } from '@boxkit/common/entry';
+import { binEntry, fastOr } from '@boxkit/common/entry';
 import { preresolveKoffi } from '@boxkit/native';
 import { fastParse, runFast } from './fast.js';
 import { warm } from './warm.js';
 
 binEntry(
   __filename,
-  (argv) => {
-    const fast = fastParse(argv);
-    return fast ? () => runFast(fast) : argv;
-  },
+  fastOr(fastParse, runFast),
   () => {
     warm();
     preresolveKoffi(); // veth/down make netlink requests: find koffi's binary now, not on every start

@@ -7,7 +7,7 @@
  * its pure code runs once while the snapshot is built so V8 keeps it
  * compiled.
  */
-import { binEntry } from '@boxkit/common/entry';
+import { binEntry, fastOr } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { preresolveKoffi } from '@boxkit/native';
 import { parseDocument, toServices } from './spec.js';
@@ -34,10 +34,6 @@ async function fast(cmd: Command, args: Record<string, unknown>): Promise<void> 
   process.exit(code);
 }
 
-function route(argv: string[]): (() => Promise<void>) | string[] {
-  const parsed = fastParse(argv);
-  return parsed ? () => fast(parsed.cmd, parsed.args) : argv;
-}
 
 /** Run the pure part of a typical sync, so the snapshot keeps its code compiled. */
 async function warm(): Promise<void> {
@@ -75,7 +71,7 @@ async function warm(): Promise<void> {
   }
 }
 
-binEntry(__filename, route, () => {
+binEntry(__filename, fastOr(fastParse, (p) => fast(p.cmd, p.args)), () => {
   preresolveKoffi();
   return warm();
 });
