@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachOps } from '../src/attach.js';
 import { linkDelOps } from '../src/detach.js';
-import { applyNetlink, translate } from '../src/netlink.js';
+import { applyNetlink, foldVethSetup, translate } from '../src/netlink.js';
 import { renderOp, type Op } from '../src/ops.js';
 
 /** Run a translated request against a fake socket; returns the calls it made. */
@@ -45,6 +45,23 @@ describe('netlink translation of the ip commands netsetup plans', () => {
       [['setLink', { name: 'eth0', up: true }]],
       [['linkIndex', 'eth0'], ['addRoute4', { gateway: '10.1.0.1', oif: 7 }]],
     ]);
+  });
+
+  it("folds a new veth's master and up into its creation (one request), the hairpin setting after it", () => {
+    const plan = attachOps({
+      spec: { bridge: 'br0' }, ns: { netns: 'ns1' }, inode: 1, ifname: 'eth0', hostIfname: 'bk1', bridgeCidr: '10.1.0.1/24',
+      ip: '10.1.0.2/24', gateway: '10.1.0.1', mtu: 1400, hairpin: true,
+    } as Parameters<typeof attachOps>[0]);
+    const folded = foldVethSetup(plan.host as Extract<Op, { kind: 'ip' }>[]);
+    expect(folded.map((f) => f.args.join(' '))).toEqual([
+      'link add bk1 mtu 1400 master br0 up type veth peer name eth0 mtu 1400 netns ns1',
+      'link set bk1 type bridge_slave hairpin on',
+    ]);
+    expect(calls([...folded[0]!.args])).toEqual([
+      ['nsFd', '/run/netns/ns1'], ['linkIndex', 'br0'], ['addVeth', { name: 'bk1', peer: 'eth0', mtu: 1400, peerNetnsFd: 42, master: 7, up: true }],
+    ]);
+    // the container side and anything else is left as it is
+    expect(foldVethSetup(plan.inside as Extract<Op, { kind: 'ip' }>[]).map((f) => f.args)).toEqual(plan.inside.map((o) => (o as Extract<Op, { kind: 'ip' }>).args));
   });
 
   it('targets a namespace given by PID through /proc', () => {
