@@ -102,8 +102,8 @@ console.log(`snapshot: ${blob} (${segmenters} segmenters, ${requires} requires m
  * V8 refuses a snapshot loaded with other V8 flags than it was built with
  * ("built with a different version of V8 or with different V8
  * configurations"), so the flags go to the --build-snapshot node here and
- * into the sh line of the package's bin stubs. Packages without the field
- * are left alone.
+ * into the sh line of the package's bin stubs (with SNAPSHOT_FLAGS, which
+ * every stub gets).
  */
 function nodeFlags(dir) {
   for (let d = resolve(dir); ; d = dirname(d)) {

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { exitNow } from '@boxkit/native';
 import { LIMIT_OPTIONS } from './limits.js';
+import { camel } from '@boxkit/common/entry';
 
 type Opt = { type: 'string' | 'boolean'; short?: string };
 const OPTIONS: Record<string, Opt> = {
@@ -19,8 +20,6 @@ const OPTIONS: Record<string, Opt> = {
   verbose: { type: 'boolean', short: 'v' },
   ...Object.fromEntries(LIMIT_OPTIONS.map((o) => [o.name, { type: 'string', ...(o.short ? { short: o.short } : {}) } as Opt])),
 };
-
-const camel = (k: string) => k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
 /** `exec GROUP [flags] -- CMD...` as the yargs wiring would hand it to runExec, or undefined to use yargs. */
 export function fastParse(argv: readonly string[]): Record<string, unknown> | undefined {

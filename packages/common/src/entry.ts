@@ -32,3 +32,6 @@ export function fastOr<T>(parse: (argv: string[]) => T | undefined, run: (args: 
     return args === undefined ? argv : () => run(args);
   };
 }
+
+/** A flag's name as the yargs wiring hands it over (strip-dashed): `cpu-shares` -> `cpuShares`. */
+export const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

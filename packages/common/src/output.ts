@@ -2,7 +2,7 @@
  * stdout is data, stderr is diagnostics. Human output is short lines;
  * --json is one JSON document with stable field names.
  */
-import { out, writeAll } from './stdio.js';
+import { err, out } from './stdio.js';
 export interface OutputFlags {
   json?: boolean;
   dryRun?: boolean;
@@ -25,7 +25,7 @@ export function report(flags: OutputFlags, value: unknown, human: () => readonly
 
 /** A warning or note on stderr, prefixed with the tool's name. */
 export function warn(tool: string, message: string): void {
-  writeAll(2, `${tool}: ${message}\n`);
+  err(`${tool}: ${message}`);
 }
 
 /** Format a table of rows (first row is the header) with aligned columns. */

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { afterStdout } from '@boxkit/common/stdio';
 import { exitNow } from '@boxkit/native';
+import { camel } from '@boxkit/common/entry';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 const common: Record<string, Opt> = { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } };
@@ -26,8 +27,6 @@ const TABLE: Record<string, { options: Record<string, Opt>; numbers: string[] }>
     numbers: ['pid'],
   },
 };
-
-const camel = (k: string) => k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
 /** The command's argument object as yargs would build it, or undefined to use yargs. */
 export function fastParse(argv: readonly string[]): { cmd: 'veth' | 'down'; args: Record<string, unknown> } | undefined {

@@ -4,6 +4,7 @@
  * without loading yargs at all, which keeps ns-clone's start-up close to
  * bare Node's. Whatever the small parser is unsure about goes to yargs.
  */
+import { camel } from '@boxkit/common/entry';
 export type OptType = 'boolean' | 'string' | 'number' | 'array';
 
 export interface Opt {
@@ -57,7 +58,6 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   verbose: { type: 'boolean', alias: 'v', group: 'Common options:', describe: 'print each step before running it' },
 };
 
-const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
 const NS_NAMES = new Set(['mount', 'uts', 'ipc', 'pid', 'net', 'user', 'cgroup', 'time']);
 

@@ -6,6 +6,7 @@
  * unsure about goes to yargs.
  */
 import type { RunArgs } from './commands/run.js';
+import { camel } from '@boxkit/common/entry';
 
 export type OptType = 'boolean' | 'string' | 'number' | 'array';
 export interface Opt {
@@ -47,7 +48,6 @@ export const RUN_OPTIONS: Record<string, Opt> = {
 };
 
 const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
-const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /**
  * Parse `[options] [--] CMD...` (the command starts at `--` or at the first

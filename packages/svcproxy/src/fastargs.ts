@@ -8,6 +8,7 @@ import { add } from './commands/add.js';
 import { rm } from './commands/rm.js';
 import { flush } from './commands/flush.js';
 import { ls } from './commands/ls.js';
+import { camel } from '@boxkit/common/entry';
 
 type Kind = 'boolean' | 'string' | 'number' | 'array';
 export interface Command {
@@ -35,8 +36,6 @@ const COMMANDS: Record<string, Command> = {
   ls: { flags: TARGET, defaults: BASE, positional: undefined, run: (a) => ls(a as never) },
 };
 COMMANDS.list = COMMANDS.ls!;
-
-const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** argv -> the command and its arguments as yargs would give them, or undefined to let yargs decide. */
 export function fastParse(argv: readonly string[]): { cmd: Command; args: Record<string, unknown> } | undefined {
