@@ -195,6 +195,27 @@ describe.skipIf(skipReason)(title, () => {
     expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
   });
 
+  it('flush with no state to name the backend (auto) removes the chains from both backends; --dry-run only warns', async () => {
+    await bk('svcproxy', ['flush']);
+    const r0 = await bk('svcproxy', ['add', 'web', '--backend', 'legacy', '--vip', `${VIP}:88`, '--endpoint', ep('ep1')]);
+    expect(r0.exitCode).toBe(0);
+    rmSync(join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state'));
+    const dry = await bk('svcproxy', ['flush', '--dry-run']);
+    expect(dry.exitCode).toBe(0);
+    expect(String(dry.stderr)).toMatch(/^svcproxy: warning: iptables-legacy holds chains of BKSVC too: svcproxy flush --backend legacy removes them$/m);
+    expect(saveState('iptables-legacy-save')).toMatch(/:BKSVC-SERVICES/);
+    const r = await bk('svcproxy', ['flush', '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).toMatch(/^svcproxy: warning: no state names the backend of BKSVC: removing its chains from iptables-legacy too$/m);
+    expect(JSON.parse(String(r.stdout))).toMatchObject({ changed: true, hooksRemoved: 6 });
+    expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
+    expect(saveState()).toBe(pristine);
+    // nothing of ours anywhere now: a second flush finds nothing and says nothing about the other backend
+    const again = await bk('svcproxy', ['flush']);
+    expect(again.exitCode).toBe(0);
+    expect(String(again.stderr)).toBe('');
+  });
+
   it('--dry-run prints the restore text (--explain: iptables commands) and changes nothing', async () => {
     const before = saveState();
     const input = JSON.stringify([{ name: 'web', vip: '2.2.2.2:88', nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);

@@ -3,7 +3,7 @@
  * default on Debian 12) or iptables-legacy. `auto` follows what the host's
  * `iptables-restore` points to, as the user's own `iptables` would.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { delimiter, join, basename } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
@@ -45,6 +45,28 @@ export async function saveTables(b: Backend, tables: readonly Table[], counters 
   if (tables.length > 1) return (await runLite(tool(b, 'save'), c)).stdout;
   const parts = await Promise.all(tables.map((t) => runLite(tool(b, 'save'), [...c, '-t', t])));
   return parts.map((p) => p.stdout).join('\n');
+}
+
+/**
+ * Does this backend hold any chain of the prefix? A backend that is not
+ * installed holds none; iptables-legacy is read only when the kernel has its
+ * tables (its tools would load the modules to make an empty one).
+ */
+export async function holdsChains(b: Backend, prefix: string): Promise<boolean> {
+  if (b === 'legacy') {
+    let names = '';
+    try {
+      names = readFileSync('/proc/net/ip_tables_names', 'utf8');
+    } catch {
+      // no ip_tables in this kernel
+    }
+    if (!names.trim()) return false;
+  }
+  try {
+    return (await saveTables(b, ['nat', 'filter'])).includes(`\n:${prefix}-`);
+  } catch {
+    return false;
+  }
 }
 
 const restoreArgs = (b: Backend): string[] => [...(b === 'legacy' ? ['-w', '10'] : []), '--noflush'];

@@ -8,6 +8,8 @@ import { DEFAULT_PREFIX } from './names.js';
 import { emptyRuleset, render } from './rules.js';
 import { diff, restoreText } from './diff.js';
 import { addWanted, rmWanted } from './edit.js';
+import { holdsChains, type Backend } from './backend.js';
+import { loadState } from './store.js';
 
 export type { Endpoint, PortRange, Protocol, Service } from './model.js';
 export { DEFAULT_NODEPORT_RANGE, DEFAULT_AFFINITY_SECONDS, checkServices, parseRange } from './model.js';
@@ -35,9 +37,38 @@ export function removeServices(names: readonly string[], opts: SyncOptions = {})
   return sync(rmWanted(names), opts);
 }
 
-/** Remove every chain and hook rule of this prefix and forget the services. */
-export function flushServices(opts: SyncOptions = {}): Promise<SyncResult> {
-  return sync(null, opts);
+/**
+ * Remove every chain and hook rule of this prefix and forget the services.
+ * `auto` follows the backend the state names; with no readable state the
+ * chains may be in either backend, so the other one is flushed too when it
+ * holds chains of this prefix.
+ */
+export async function flushServices(opts: SyncOptions = {}): Promise<SyncResult> {
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const auto = (opts.backend ?? 'auto') === 'auto';
+  const named = auto ? recordedBackend(prefix) : undefined;
+  const r = await sync(null, opts);
+  if (!auto || named) return r;
+  const other: Backend = r.backend === 'nft' ? 'legacy' : 'nft';
+  if (!(await holdsChains(other, prefix))) return r;
+  if (r.dryRun) {
+    opts.warn?.(`warning: iptables-${other} holds chains of ${prefix} too: svcproxy flush --backend ${other} removes them`);
+    return r;
+  }
+  opts.warn?.(`warning: no state names the backend of ${prefix}: removing its chains from iptables-${other} too`);
+  const r2 = await sync(null, { ...opts, backend: other });
+  return {
+    ...r, chainsRemoved: r.chainsRemoved + r2.chainsRemoved, hooksRemoved: r.hooksRemoved + r2.hooksRemoved, changed: r.changed || r2.changed,
+  };
+}
+
+/** The backend a readable state names, or undefined (no state, or a damaged one). */
+function recordedBackend(prefix: string): Backend | undefined {
+  try {
+    return loadState(prefix)?.backend;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The iptables-restore text that loads these services into a table that has none of ours. */
