@@ -77,6 +77,14 @@ JSON
     -n 'CNI bridge DEL' --prepare "$W/cni-READD" "$W/cni-DEL" \
     "${before[@]}" \
     | tee -a "$RESULTS/netsetup-single.md"
+  printf '#!/bin/sh\n%s down --netns c1 >/dev/null 2>&1; %s 2>/dev/null; true\n' "$REPO/$NSB" "$W/cni-DEL" >"$W/detach-both"; chmod +x "$W/detach-both"
+  {
+    echo
+    echo "The same attach interleaved (\`PAIRED=${PAIRED:-100}\` rounds; each round detaches both, then runs CNI ADD, \`netsetup veth\`"
+    echo "and \`node -e 0\` back to back, so all three meet the same load; the ratio is the median of the rounds' own ratios):"
+    echo
+    paired_table "${PAIRED:-100}" "$W/detach-both" "CNI bridge ADD::$W/cni-ADD" "netsetup veth --netns c1 --bridge nsbr::$NSB veth --netns c1 --bridge nsbr" "node -e 0"
+  } | tee -a "$RESULTS/netsetup-single.md"
   "$W/cni-DEL"; $NSB down --netns c1 >/dev/null; $NSB bridge rm nsbr >/dev/null; ip link del cni0 2>/dev/null || true
   exit 0
 fi
