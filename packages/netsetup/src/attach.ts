@@ -137,7 +137,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     if (seen.has(r.hostIfname)) throw new UsageError(`two attachments for ${r.spec.netns ?? `pid ${r.spec.pid}`} ${r.ifname} in one batch`);
     seen.add(r.hostIfname);
   }
-  const seenLeases = new Map<string, Set<string>>();
+  const seenLeases: { taken?: Set<string> } = {};
   const fresh: Fresh[] = [];
   const results: Attachment[] = [];
   try {
@@ -174,7 +174,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
           results.push(toAttachment(rec, true));
           break;
         }
-        releaseLease(parseCidr(ip), ip.split('/')[0]!, holder); // lost the race for this attachment
+        releaseLease(ip.split('/')[0]!, holder); // lost the race for this attachment
         old = readAttachment(r.hostIfname);
         if (attempt > 0 || !old) throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup is attaching it right now`, { hint: 'try again when it is done' });
       }
@@ -216,7 +216,7 @@ function record(r: Resolved, ip: string): AttachmentRecord {
 function undoClaims(fresh: readonly Fresh[]): void {
   for (const f of fresh) {
     removeAttachment(f.hostIfname);
-    releaseLease(parseCidr(f.ip), f.ip.split('/')[0]!, f.holder);
+    releaseLease(f.ip.split('/')[0]!, f.holder);
   }
 }
 

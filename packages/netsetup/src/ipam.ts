@@ -16,21 +16,19 @@ function bridgeIps(s: NetState): Set<string> {
 
 /**
  * Lease the next free address of the bridge's subnet for `holder` (a host
- * ifname). `seen` caches, per network, the addresses known taken (from one
- * readdir), so a batch of 100 tries each address once, not 100 times; a
- * lease another process took meanwhile still fails its O_EXCL create.
+ * ifname). `seen` caches the addresses known taken (from one readdir), so a
+ * batch of 100 tries each address once, not 100 times; a lease another
+ * process took meanwhile still fails its O_EXCL create.
  */
-export function allocate(s: NetState, bridgeCidr: string, holder: string, seen = new Map<string, Set<string>>()): string {
+export function allocate(s: NetState, bridgeCidr: string, holder: string, seen: { taken?: Set<string> } = {}): string {
   const net = parseCidr(bridgeCidr);
-  const key = `${net.network}/${net.prefix}`;
-  const taken = seen.get(key) ?? leasedIps(net);
-  seen.set(key, taken);
+  const taken = (seen.taken ??= leasedIps());
   for (const ip of bridgeIps(s)) taken.add(ip);
   taken.add(net.ip);
   for (const ip of hosts(net)) {
     if (taken.has(ip)) continue;
     taken.add(ip);
-    if (claimLease(net, ip, holder)) return `${ip}/${net.prefix}`;
+    if (claimLease(ip, holder)) return `${ip}/${net.prefix}`;
   }
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`, { hint: 'free some with netsetup down, or use a bigger subnet' });
 }
@@ -40,8 +38,8 @@ export function leaseExplicit(s: NetState, cidr: string, holder: string): void {
   const net = parseCidr(cidr);
   const br = Object.values(s.bridges).find((b) => b.cidr.split('/')[0] === net.ip);
   if (br) throw new UsageError(`address ${net.ip} is the address of bridge ${br.name}`, 'use --ip auto or another address');
-  if (claimLease(net, net.ip, holder)) return;
-  const other = leaseHolder(net, net.ip);
+  if (claimLease(net.ip, holder)) return;
+  const other = leaseHolder(net.ip);
   if (other !== holder) throw new UsageError(`address ${net.ip} is already in use by ${other?.split(' ')[0]}`, 'use --ip auto or another address');
 }
 
@@ -50,14 +48,14 @@ export function peek(s: NetState, bridgeCidr: string): string {
   const net = parseCidr(bridgeCidr);
   const skip = bridgeIps(s);
   skip.add(net.ip);
-  for (const ip of hosts(net)) if (!skip.has(ip) && leaseHolder(net, ip) === undefined) return `${ip}/${net.prefix}`;
+  for (const ip of hosts(net)) if (!skip.has(ip) && leaseHolder(ip) === undefined) return `${ip}/${net.prefix}`;
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`);
 }
 
 /** Refuse an explicit address someone holds (dry run: nothing is taken). */
 export function checkFree(s: NetState, cidr: string): void {
   const net = parseCidr(cidr);
-  const other = leaseHolder(net, net.ip);
+  const other = leaseHolder(net.ip);
   if (other !== undefined) throw new UsageError(`address ${net.ip} is already in use by ${other.split(' ')[0]}`, 'use --ip auto or another address');
   if (Object.values(s.bridges).some((b) => b.cidr.split('/')[0] === net.ip)) throw new UsageError(`address ${net.ip} is a bridge's address`);
 }

@@ -1,20 +1,24 @@
 /**
  * Attachments and address leases, kept without a lock: one file per
  * attachment ($BOXKIT_STATE_DIR/netsetup/attachments/<host-ifname>.json)
- * and one per leased address (leases/<network>_<prefix>/<ip>), each made
+ * and one per leased address (leases/<ip>), each made
  * with an atomic exclusive create (link(2) of a written temporary file, or
  * O_EXCL). Two calls can never both claim the same address or attachment,
  * and `veth`/`down` need neither the flock (koffi: ~10-50 ms to load here)
  * nor an fsync'd rewrite of a shared file.
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '@boxkit/common/state';
-import { parseCidr, type Cidr } from './cidr.js';
 import type { AttachmentRecord } from './state.js';
 
 const attachDir = () => stateDir('netsetup', 'attachments');
-const leaseDir = (net: Cidr) => stateDir('netsetup', 'leases', `${net.network}_${net.prefix}`);
+/**
+ * One directory for every network: a lease is named by the address alone,
+ * so 10.10.15.5/25 and 10.10.15.5/24 (or two overlapping bridges) contend
+ * for the same file and the O_EXCL create hands the address out once.
+ */
+const leaseDir = () => stateDir('netsetup', 'leases');
 
 function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
@@ -95,19 +99,19 @@ export function removeAttachment(hostIfname: string): void {
   unlinkGone(join(attachDir(), `${hostIfname}.json`));
 }
 
-/** Addresses leased in `net` right now (one readdir, so a batch does not probe address by address). */
-export function leasedIps(net: Cidr): Set<string> {
+/** Addresses leased right now, in every network (one readdir, so a batch does not probe address by address). */
+export function leasedIps(): Set<string> {
   try {
-    return new Set(readdirSync(leaseDir(net)));
+    return new Set(readdirSync(leaseDir()));
   } catch {
     return new Set();
   }
 }
 
-/** Take `ip` in `net` for `holder`; false when someone holds it. */
-export function claimLease(net: Cidr, ip: string, holder: string): boolean {
+/** Take `ip` for `holder`; false when someone holds it. */
+export function claimLease(ip: string, holder: string): boolean {
   try {
-    inDir(leaseDir(net), () => writeFileSync(join(leaseDir(net), ip), `${holder}\n`, { flag: 'wx' }));
+    inDir(leaseDir(), () => writeFileSync(join(leaseDir(), ip), `${holder}\n`, { flag: 'wx' }));
     return true;
   } catch (e) {
     if (code(e) === 'EEXIST') return false;
@@ -115,27 +119,22 @@ export function claimLease(net: Cidr, ip: string, holder: string): boolean {
   }
 }
 
-export function leaseHolder(net: Cidr, ip: string): string | undefined {
+export function leaseHolder(ip: string): string | undefined {
   try {
-    return readFileSync(join(leaseDir(net), ip), 'utf8').trim() || '?';
+    return readFileSync(join(leaseDir(), ip), 'utf8').trim() || '?';
   } catch {
     return undefined;
   }
 }
 
 /** Free `ip` if `holder` (or anyone, when undefined) holds it. */
-export function releaseLease(net: Cidr, ip: string, holder?: string): void {
-  if (holder !== undefined && leaseHolder(net, ip) !== holder) return;
-  unlinkGone(join(leaseDir(net), ip));
-  try {
-    rmdirSync(leaseDir(net)); // drop the directory when it is empty
-  } catch {
-    // not empty
-  }
+export function releaseLease(ip: string, holder?: string): void {
+  if (holder !== undefined && leaseHolder(ip) !== holder) return;
+  unlinkGone(join(leaseDir(), ip));
 }
 
 /** Drop an attachment's record and its lease. */
 export function forget(a: AttachmentRecord): void {
-  releaseLease(parseCidr(a.ip), a.ip.split('/')[0]!);
+  releaseLease(a.ip.split('/')[0]!);
   removeAttachment(a.hostIfname);
 }

@@ -37,7 +37,7 @@ describe('ipam (lease files in a temporary state dir)', () => {
     expect(allocate(state, '10.77.1.1/24', 'a')).toBe('10.77.1.2/24');
     leaseExplicit(state, '10.77.1.3/24', 'b');
     expect(allocate(state, '10.77.1.1/24', 'c')).toBe('10.77.1.4/24');
-    releaseLease(parseCidr('10.77.1.2/24'), '10.77.1.2');
+    releaseLease('10.77.1.2');
     expect(peek(state, '10.77.1.1/24')).toBe('10.77.1.2/24');
     expect(allocate(state, '10.77.1.1/24', 'd')).toBe('10.77.1.2/24');
   });
@@ -46,6 +46,13 @@ describe('ipam (lease files in a temporary state dir)', () => {
     expect(() => leaseExplicit(state, '10.77.1.9/24', 'bk2 200')).toThrow(/already in use by bk1$/);
     expect(() => leaseExplicit(state, '10.77.1.1/24', 'bk2 200')).toThrow(expect.objectContaining({ exitCode: 2 }));
     expect(() => checkFree(state, '10.77.1.9/24')).toThrow(/in use/);
+  });
+  it('leases an address once whatever prefix it is written with', () => {
+    leaseExplicit(state, '10.77.1.9/25', 'bk1 100');
+    expect(() => leaseExplicit(state, '10.77.1.9/24', 'bk2 200')).toThrow(/already in use by bk1$/);
+    expect(() => checkFree(state, '10.77.1.9/26')).toThrow(/in use/);
+    leaseExplicit(state, '10.77.1.2/26', 'bk3 300');
+    expect(allocate(state, '10.77.1.1/24', 'bk4 400')).toBe('10.77.1.3/24');
   });
   it('fails when the subnet is full', () => {
     expect(allocate(state, '10.77.1.1/30', 'a')).toBe('10.77.1.2/30');

@@ -1,0 +1,68 @@
+/**
+ * Edge cases found in review, each one first seen failing on the real
+ * kernel: what a user of ip/iptables/CNI would hit, and what must be left
+ * when it is refused (nothing).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
+
+describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const br = shortName('nse');
+  const c = [1, 2, 3].map((i) => testName(`ed-c${i}`));
+  let state = '';
+  let before: ReturnType<typeof netSnapshot>;
+  const ok = (r: BinResult) => expect(r.exitCode, r.stderr).toBe(0);
+  /** exit 2, one line (and maybe a hint), nothing changed in the kernel or the state dir */
+  const refused = async (args: string[], input?: string) => {
+    const snap = netSnapshot();
+    const files = stored(state);
+    const r = await ns(args, input);
+    expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines[0], args.join(' ')).toMatch(/^netsetup: \S/);
+    expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
+    expect(netSnapshot(), args.join(' ')).toEqual(snap);
+    expect(stored(state), args.join(' ')).toEqual(files);
+    return r;
+  };
+
+  beforeAll(async () => {
+    state = useStateDir('edge');
+    before = netSnapshot();
+    for (const h of c) createHost(h);
+    ok(await ns(['bridge', br, '10.77.80.1/24']));
+  });
+  afterAll(async () => {
+    await ns(['down', '-'], c.join('\n'));
+    for (const p of ['8080:10.77.80.9:80', '9090:10.77.80.9:80', '9191:10.77.80.9:80']) await ns(['publish', 'rm', p]);
+    for (const p of ['9090:10.77.80.10:80', '9090:10.77.80.9:80/udp', '9191:10.77.80.10:80']) await ns(['publish', 'rm', p, '--host-ip', '127.0.0.1']);
+    await ns(['bridge', 'rm', br]);
+    for (const h of c) destroyHost(h);
+    // what a failing run may have left: links made from a name template
+    for (const l of netSnapshot().links) if (!before.links.includes(l)) sh('ip', ['link', 'del', l.split('@')[0]!]);
+    dropEmptyTables(before);
+  });
+
+  it('an address is leased once whatever prefix it is written with', async () => {
+    ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.5/25']));
+    const dup = await refused(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.5/24']);
+    expect(dup.stderr).toMatch(/^netsetup: address 10\.77\.80\.5 is already in use by/);
+    ok(await ns(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.2/26']));
+    // auto skips addresses leased with another prefix
+    const a = await ns(['veth', '--netns', c[2]!, '--bridge', br, '--json']);
+    ok(a);
+    expect(JSON.parse(a.stdout).ip).toBe('10.77.80.3/24');
+    ok(await ns(['down', '-'], c.join('\n')));
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
+  it('leaves no links, rules, leases or records', async () => {
+    ok(await ns(['bridge', 'rm', br]));
+    dropEmptyTables(before);
+    const after = netSnapshot();
+    expect(after.links).toEqual(before.links);
+    expect(after.rules).toEqual(before.rules);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+});
