@@ -57,6 +57,14 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
+  it('refuses interface names the kernel reads as a template (%d), creating nothing', async () => {
+    await refused(['veth', '--netns', c[0]!, '--bridge', br, '--host-ifname', 'bk%d']);
+    await refused(['veth', '--netns', c[0]!, '--bridge', br, '--ifname', 'eth%d']);
+    await refused(['veth', '-'], JSON.stringify({ netns: c[0], bridge: br, hostIfname: 'x%dy' }));
+    await refused(['bridge', 'br%d', '10.77.81.1/24']);
+    expect(sh('ip', ['-n', c[0]!, '-o', 'link', 'show'])).not.toMatch(/eth\d/);
+  });
+
   it('leaves no links, rules, leases or records', async () => {
     ok(await ns(['bridge', 'rm', br]));
     dropEmptyTables(before);

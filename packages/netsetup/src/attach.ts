@@ -11,7 +11,7 @@ import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, parseCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
 import { hashHex } from './hash.js';
-import { linkNames, nsInode, nsRef } from './kernel.js';
+import { linkNames, newIfName, nsInode, nsRef } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
@@ -53,10 +53,10 @@ export function deriveHostIfname(inode: number, ifname: string): string {
 
 async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Set<string>, state: () => NetState): Promise<Resolved> {
   const ns = nsRef(spec.netns, spec.pid);
-  const ifname = validateIfName(spec.ifname ?? 'eth0');
+  const ifname = newIfName(spec.ifname ?? 'eth0');
   if (!spec.bridge) throw new UsageError('a bridge is required: --bridge NAME');
   validateIfName(String(spec.bridge));
-  if (spec.hostIfname !== undefined) validateIfName(spec.hostIfname);
+  if (spec.hostIfname !== undefined) newIfName(spec.hostIfname);
   if (spec.mtu !== undefined && !(Number.isInteger(spec.mtu) && spec.mtu >= 68 && spec.mtu <= 65535)) {
     throw new UsageError(`invalid mtu '${spec.mtu}'`, 'an integer from 68 to 65535');
   }

@@ -6,7 +6,7 @@
 import { BoxkitError } from '@boxkit/common/errors';
 import { validateIfName } from '@boxkit/common/validate';
 import { formatCidr, parseCidr } from './cidr.js';
-import { linkAddrs, listLinks } from './kernel.js';
+import { linkAddrs, listLinks, newIfName } from './kernel.js';
 import { execute, renderOps, type ExecOptions, type Op } from './ops.js';
 import { readState, updateState, type BridgeRecord } from './state.js';
 import { readAttachments } from './store.js';
@@ -20,7 +20,7 @@ export interface BridgeResult {
 
 /** Plan the steps that make bridge `name` exist with address `cidr` and be up. */
 export async function planBridge(name: string, cidr: string): Promise<Op[]> {
-  validateIfName(name);
+  newIfName(name);
   const c = parseCidr(cidr, 'bridge address');
   const want = formatCidr(c);
   const links = await listLinks();

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { UsageError } from '@boxkit/common/errors';
 import { runLite as run } from '@boxkit/common/exec';
-import { validateName, validatePid } from '@boxkit/common/validate';
+import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
 import type { NsRef } from './ops.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -90,6 +90,18 @@ export function nsInode(ns: NsRef): number {
     throw new UsageError(what, 'netns' in ns ? `create it first: netsetup netns add ${ns.netns}` : 'pass the PID of a running process');
   }
   return st.ino;
+}
+
+/**
+ * The name of a link netsetup creates: an interface name without '%'. The
+ * kernel reads a name with '%' as a template (`ip link add bk%d` makes
+ * bk0), so the link would not carry the name netsetup records and looks
+ * up: the next command fails half-way or `down` cannot find it.
+ */
+export function newIfName(name: string): string {
+  validateIfName(name);
+  if (name.includes('%')) throw new UsageError(`invalid interface name '${name}'`, "no '%' (the kernel would choose the name: eth%d becomes eth0)");
+  return name;
 }
 
 /** Validate a --netns/--pid pair (exactly one) into an NsRef. */
