@@ -65,6 +65,21 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(sh('ip', ['-n', c[0]!, '-o', 'link', 'show'])).not.toMatch(/eth\d/);
   });
 
+  it('publish rm of another target leaves the published port and its record alone', async () => {
+    ok(await ns(['publish', '8080:10.77.80.9:80']));
+    const rm = await ns(['publish', 'rm', '8080:10.77.80.8:80', '--json']);
+    ok(rm);
+    expect(JSON.parse(rm.stdout).changed).toBe(false);
+    const l = JSON.parse((await ns(['ls', '--json'])).stdout);
+    expect(l.publish.map((p: { spec: string }) => p.spec)).toEqual(['8080:10.77.80.9:80/tcp']);
+    // the host port is still taken
+    const clash = await ns(['publish', '8080:10.77.80.7:80']);
+    expect(clash.exitCode, clash.stderr).toBe(1);
+    expect(sh('iptables-save', ['-t', 'nat']).match(/--dport 8080 .*-j DNAT/g)).toHaveLength(1);
+    ok(await ns(['publish', 'rm', '8080:10.77.80.9:80']));
+    expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
+  });
+
   it('leaves no links, rules, leases or records', async () => {
     ok(await ns(['bridge', 'rm', br]));
     dropEmptyTables(before);

@@ -129,7 +129,8 @@ export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise
   const go = async (s: NetState, write: boolean) => {
     const ops = planRemove(await readNat(opts.dryRun), [p]);
     await execute(ops, opts);
-    if (write) delete s.publish[publishKey(p)];
+    // the host port may be published to another target: that record stays
+    if (write && s.publish[publishKey(p)]?.spec === publishString(p)) delete s.publish[publishKey(p)];
     return { ...p, spec: publishString(p), changed: ops.length > 0 };
   };
   return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
