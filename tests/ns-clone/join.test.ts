@@ -1,9 +1,10 @@
 /** Joining: --netns (a namespace made by `ip netns add`), `enter PID`, and the setup handshake. */
 import { describe, expect, it } from 'vitest';
-import { readlinkSync, existsSync, readFileSync } from 'node:fs';
+import { readlinkSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
-import { alive, killAndWait, ns, sleep, tmp } from './helpers.js';
+import { alive, binPath, killAndWait, ns, sleep, tmp, until } from './helpers.js';
 
 describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('--netns joins a namespace made by ip netns add', async () => {
@@ -88,5 +89,37 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     for (let i = 0; i < 100 && alive(doc.pid); i++) await sleep(30);
     expect(alive(doc.pid)).toBe(false);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('--setup-fifo elsewhere (a relative path, a state dir not made yet): the pid is recorded, release finds it from another directory', async () => {
+    const state = join(tmp('fresh-state'), 'state');
+    const cwd = tmp('fifo-cwd');
+    const marker = join(cwd, 'ran');
+    const env = { BOXKIT_STATE_DIR: state };
+    const d = await ns(['--detach', '--json', '--wait-for-setup', '--setup-fifo', 'my.fifo', '--uts', '--', 'touch', marker], { env, cwd });
+    expect(d.exitCode, d.stderr).toBe(0);
+    const doc = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
+    try {
+      expect(doc.setupFifo).toBe(join(cwd, 'my.fifo'));
+      const r = await ns(['release', String(doc.pid)], { env, cwd: '/' });
+      expect(r.exitCode, r.stderr).toBe(0);
+      await until(() => existsSync(marker), 5000, 'the released command to run');
+      expect(readdirSync(join(state, 'ns-clone'))).toEqual([]);
+    } finally {
+      await killAndWait(doc.pid);
+    }
+  });
+
+  it('--wait-for-setup without --detach: a container stopped before its release leaves no fifo or record behind', async () => {
+    const state = join(tmp('stop-state'), 'state');
+    const env = { ...process.env, BOXKIT_STATE_DIR: state };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const proc = execa(binPath('ns-clone'), ['--wait-for-setup', '--uts', '--', 'true'], { reject: false, env });
+    const dir = join(state, 'ns-clone');
+    await until(() => existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.fifo-path')), 10_000, 'the setup fifo');
+    proc.kill('SIGTERM');
+    const r = await proc;
+    expect(r.exitCode).toBe(143);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@
  * state file that maps the pid to its fifo.
  */
 import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 
@@ -23,9 +23,9 @@ export function setupDir(): string {
   return join(base, 'ns-clone');
 }
 
-/** Make a fresh fifo for one child. */
+/** Make a fresh fifo for one child (absolute: `release` may run from another directory). */
 export function createSetupFifo(path?: string): string {
-  const fifo = path ?? join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}.fifo`);
+  const fifo = path ? resolve(path) : join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}.fifo`);
   mkdirSync(join(fifo, '..'), { recursive: true, mode: 0o700 });
   mkfifo(fifo, 0o600);
   return fifo;
@@ -33,7 +33,15 @@ export function createSetupFifo(path?: string): string {
 
 /** Remember which fifo holds `pid`, so `ns-clone release PID` can find it. */
 export function recordFifo(pid: number, fifo: string): void {
+  // a --setup-fifo elsewhere made no state dir: the record needs one all the same
+  mkdirSync(setupDir(), { recursive: true, mode: 0o700 });
   writeFileSync(join(setupDir(), `${pid}.fifo-path`), fifo);
+}
+
+/** Remove a fifo and its pid record once nobody can be waiting on it (the child is gone). */
+export function forgetFifo(pid: number, fifo: string): void {
+  rmSync(fifo, { force: true });
+  rmSync(join(setupDir(), `${pid}.fifo-path`), { force: true });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,7 +7,7 @@ import { startContainer } from '../container.js';
 import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
-import { createSetupFifo, recordFifo } from '../setup-fifo.js';
+import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
 import { out, err } from '@boxkit/common/stdio';
 
 
@@ -38,7 +38,18 @@ export async function runCommand(f: RunFlags): Promise<number> {
     if (fifo) rmSync(fifo, { force: true });
     throw e;
   }
-  if (fifo) recordFifo(c.pid, fifo);
+  if (fifo) {
+    try {
+      recordFifo(c.pid, fifo);
+    } catch (e) {
+      // nobody could release it: a held child must not stay behind
+      c.signal('SIGKILL');
+      await c.wait();
+      caught?.release();
+      rmSync(fifo, { force: true });
+      throw e;
+    }
+  }
   if (req.detach) {
     const doc = { pid: c.pid, namespaces: c.namespaces, persisted: c.persisted, ...(fifo ? { setupFifo: fifo } : {}) };
     if (f.json) out(JSON.stringify(doc, null, 2));
@@ -57,5 +68,7 @@ export async function runCommand(f: RunFlags): Promise<number> {
   }
   const status = await superviseContainer(c, supervision, caught);
   await c.execed.catch(() => {});
+  // a child stopped (or aborted with `: > FIFO`) before its release never removed them
+  if (fifo) forgetFifo(c.pid, fifo);
   return failure ?? status;
 }
