@@ -21,6 +21,16 @@ describe.skipIf(skipReason)(`ns-clone namespaces${skipReason ? ` (skipped: ${ski
     expect(u.stdout).toBe('1');
   });
 
+  it('uts: a hostname of 64 characters (the kernel\'s limit) is set; 65 is refused before anything starts', async () => {
+    const long = `h${'a'.repeat(63)}`;
+    const r = await ns(['--hostname', long, '--', 'hostname']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(long);
+    const tooLong = await ns(['--hostname', `${long}a`, '--', 'hostname']);
+    expect(tooLong.exitCode).toBe(125);
+    expect(tooLong.stderr.split('\n')[0]).toBe(`ns-clone: invalid hostname '${long}a'`);
+  });
+
   it('ipc: a SysV message queue made on the host is invisible inside', async () => {
     const id = execFileSync('ipcmk', ['-Q'], { encoding: 'utf8' }).match(/(\d+)\s*$/)![1]!;
     try {

@@ -54,7 +54,8 @@ export interface RunRequest {
 }
 
 const ALL: NamespaceKind[] = ['mnt', 'uts', 'ipc', 'pid', 'net', 'cgroup'];
-const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
+// HOST_NAME_MAX: the kernel takes up to 64 bytes (sethostname(2))
+const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 
 function id(kind: string, v: number | undefined): number | undefined {
   if (v === undefined) return undefined;
