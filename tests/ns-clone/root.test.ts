@@ -3,9 +3,10 @@
  * minimal /dev, /proc of the new PID namespace, read-only root.
  */
 import { describe, expect, it, beforeAll } from 'vitest';
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyboxRootfs, skipReason } from '../harness/index.js';
+import { busyboxRootfs, skipReason, testName } from '../harness/index.js';
 import { compile, ns, tmp } from './helpers.js';
 
 // The classic escape: chroot into a subdirectory (leaving cwd outside it),
@@ -79,5 +80,22 @@ describe.skipIf(skipReason)(`ns-clone --root${skipReason ? ` (skipped: ${skipRea
     expect(r.exitCode, r.stderr).toBe(0);
     // its command line too: not the host's node command line with host paths
     expect(r.stdout.split('\n')).toEqual(['2', 'boxkit-init', 'boxkit-init']);
+  });
+
+  it('id ranges that leave out the caller (--map-users 0:100000:65536) with --root: /dev is made and CMD runs as root inside', async () => {
+    // the namespace's root is host uid 100000: the rootfs must be reachable by it (as with runc)
+    const dir = mkdtempSync(join(tmpdir(), `${testName('ranges')}-`));
+    try {
+      chmodSync(dir, 0o755);
+      const ranged = busyboxRootfs(join(dir, 'rootfs'));
+      const r = await ns(['--map-users', '0:100000:65536', '--map-groups', '0:100000:65536', '--root', ranged, '--pid', '--', '/bin/sh', '-c',
+        'id -u; id -g; test -c /dev/null && echo dev-ok; cat /proc/self/uid_map']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [uid, gid, dev, map] = r.stdout.split('\n');
+      expect([uid, gid, dev]).toEqual(['0', '0', 'dev-ok']);
+      expect(map!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

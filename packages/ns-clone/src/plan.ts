@@ -37,10 +37,17 @@ const covers = (ranges: IdRange[] | undefined, side: 'inner' | 'outer', id: numb
  * becomes the namespace's root instead, as runc and podman do.
  */
 export function idsInside(spec: ContainerSpec, euid = process.geteuid?.() ?? 0, egid = process.getegid?.() ?? 0): { uid?: number; gid?: number } {
-  const userNs = spec.namespaces.includes('user');
-  const uid = spec.uid ?? (userNs && spec.uidMap && !covers(spec.uidMap, 'outer', euid) && covers(spec.uidMap, 'inner', 0) ? 0 : undefined);
-  const gid = spec.gid ?? (userNs && spec.gidMap && !covers(spec.gidMap, 'outer', egid) && covers(spec.gidMap, 'inner', 0) ? 0 : undefined);
+  const root = rootInside(spec, euid, egid);
+  const uid = spec.uid ?? root.uid;
+  const gid = spec.gid ?? root.gid;
   return { ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
+}
+
+/** The namespace's root ids, where the maps leave out the caller's own (empty otherwise). */
+export function rootInside(spec: ContainerSpec, euid = process.geteuid?.() ?? 0, egid = process.getegid?.() ?? 0): { uid?: number; gid?: number } {
+  if (!spec.namespaces.includes('user')) return {};
+  const unmapped = (ranges: IdRange[] | undefined, id: number) => !!ranges && !covers(ranges, 'outer', id) && covers(ranges, 'inner', 0);
+  return { ...(unmapped(spec.uidMap, euid) ? { uid: 0 } : {}), ...(unmapped(spec.gidMap, egid) ? { gid: 0 } : {}) };
 }
 
 /** The child's program for a container. */
@@ -59,6 +66,12 @@ export function containerSteps(spec: ContainerSpec): Step[] {
   for (const j of [...(spec.join ?? [])].sort((a, b) => NS_ORDER.indexOf(a.kind) - NS_ORDER.indexOf(b.kind))) {
     steps.push({ op: 'SETNS', ints: [NAMESPACES[j.kind].flag], strs: [j.path] });
   }
+  // maps that leave out the caller's own ids: become the namespace's root now, as runc
+  // does, or what the steps below create in filesystems mounted inside (the nodes of
+  // the tmpfs /dev) would need an owner the namespace cannot map (EOVERFLOW)
+  const early = rootInside(spec);
+  if (early.gid !== undefined) steps.push({ op: 'SETRESGID', ints: [early.gid] });
+  if (early.uid !== undefined) steps.push({ op: 'SETRESUID', ints: [early.uid] });
   if (has('cgroup')) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP] });
   if (has('time')) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWTIME] });
   if (spec.hostname !== undefined) steps.push({ op: 'SETHOSTNAME', strs: [spec.hostname] });
