@@ -80,6 +80,24 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
   });
 
+  it('a host port published on every address is not published again on one of them, and the other way round', async () => {
+    ok(await ns(['publish', '9090:10.77.80.9:80']));
+    const clash = await ns(['publish', '9090:10.77.80.10:80', '--host-ip', '127.0.0.1']);
+    expect(clash.exitCode, clash.stderr).toBe(1);
+    expect(clash.stderr).toMatch(/^netsetup: host port .*9090\/tcp is already published/);
+    ok(await ns(['publish', '9090:10.77.80.9:80/udp', '--host-ip', '127.0.0.1'])); // another protocol is another port
+    ok(await ns(['publish', 'rm', '9090:10.77.80.9:80/udp', '--host-ip', '127.0.0.1']));
+    ok(await ns(['publish', 'rm', '9090:10.77.80.9:80']));
+    ok(await ns(['publish', '9191:10.77.80.10:80', '--host-ip', '127.0.0.1']));
+    const back = await ns(['publish', '9191:10.77.80.9:80']);
+    expect(back.exitCode, back.stderr).toBe(1);
+    // the hint is a command that works
+    const hint = back.stderr.split('\n').find((l) => l.startsWith('hint: netsetup '));
+    expect(hint).toBe('hint: netsetup publish rm 9191:10.77.80.10:80/tcp --host-ip 127.0.0.1');
+    ok(await ns(hint!.split(' ').slice(2)));
+    expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
+  });
+
   it('leaves no links, rules, leases or records', async () => {
     ok(await ns(['bridge', 'rm', br]));
     dropEmptyTables(before);

@@ -110,9 +110,13 @@ export interface PublishResult extends PublishSpec {
 export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
   const go = async (s: NetState, write: boolean) => {
     const key = publishKey(p);
-    const old = s.publish[key];
-    if (old && old.spec !== publishString(p)) {
-      throw new BoxkitError('EEXIST', `host port ${key} is already published to ${old.containerIp}:${old.containerPort}`, { hint: `netsetup publish rm ${old.spec}` });
+    // every address (no --host-ip) overlaps each single one: of two DNAT rules for a port, the first wins
+    const old = Object.values(s.publish).find((o) => o.hostPort === p.hostPort && o.proto === p.proto
+      && (!o.hostIp || !p.hostIp || o.hostIp === p.hostIp) && o.spec !== publishString(p));
+    if (old) {
+      throw new BoxkitError('EEXIST', `host port ${key} is already published${old.hostIp ? ` on ${old.hostIp}` : ''} to ${old.containerIp}:${old.containerPort}`, {
+        hint: `netsetup publish rm ${publishString({ ...old, hostIp: undefined })}${old.hostIp ? ` --host-ip ${old.hostIp}` : ''}`,
+      });
     }
     const { subnet, bridge } = subnetOf(s, p.containerIp);
     const t = await readNat(opts.dryRun);
