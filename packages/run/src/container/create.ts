@@ -5,8 +5,8 @@
  * execs. Each piece is recorded as soon as it exists, so a failure undoes
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { BoxkitError, Cleanup, EXIT, UsageError } from '@boxkit/common';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
@@ -16,6 +16,7 @@ import { ensureDefaultRootfs } from '../rootfs/default.js';
 import { containerEnv, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
+import { writeInRoot } from './inroot.js';
 import { attachShell, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
@@ -194,19 +195,23 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   }
 }
 
-/** /etc/hostname and /etc/hosts in the upper layer, so the container knows its name. */
+/**
+ * /etc/hostname and /etc/hosts in the upper layer, so the container knows its
+ * name. Written inside the root as the container sees it: a symlink of the
+ * image's is replaced, never followed to a host file (see inroot.ts).
+ */
 function writeIdentity(root: string, hostname: string): void {
   try {
-    writeFileSync(join(root, 'etc', 'hostname'), `${hostname}\n`);
-    writeFileSync(join(root, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+    writeInRoot(root, '/etc', 'hostname', `${hostname}\n`);
+    writeInRoot(root, '/etc', 'hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
   } catch {
-    // a rootfs without /etc: the container still runs
+    // a rootfs without a writable /etc: the container still runs
   }
 }
 
 function addHost(root: string, ip: string, hostname: string): void {
   try {
-    appendFileSync(join(root, 'etc', 'hosts'), `${ip}\t${hostname}\n`);
+    writeInRoot(root, '/etc', 'hosts', `${ip}\t${hostname}\n`, true);
   } catch {
     // no /etc: nothing to tell
   }

@@ -3,8 +3,8 @@
  * /etc/passwd and /etc/group (not the host's), as docker does.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { UsageError } from '@boxkit/common';
+import { resolveInRoot } from './inroot.js';
 
 export interface Ids {
   uid: number;
@@ -14,8 +14,11 @@ export interface Ids {
 }
 
 function table(root: string, file: string): string[][] {
+  // the file as the container sees it: an image's symlink never reaches the host's
+  const path = resolveInRoot(root, `/etc/${file}`);
+  if (!path) return [];
   try {
-    return readFileSync(join(root, 'etc', file), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
+    return readFileSync(path, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
   } catch {
     return [];
   }

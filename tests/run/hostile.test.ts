@@ -1,0 +1,64 @@
+/**
+ * Root filesystems and containers that try to reach the host: what `run`
+ * does on the host's side (writing /etc/hostname and /etc/hosts, reading
+ * /etc/passwd) must stay inside the rootfs.
+ */
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxRootfs, skipReason } from '../harness/index.js';
+import { BASE, run } from './helpers.js';
+
+/** A writable copy of the test busybox rootfs. */
+function copyRootfs(what: string): string {
+  const dir = join(process.env.BOXKIT_TEST_ROOT!, `hostile-${what}`);
+  rmSync(dir, { recursive: true, force: true });
+  execFileSync('cp', ['-a', busyboxRootfs(), dir]);
+  return dir;
+}
+
+describe.skipIf(skipReason)(`run: hostile root filesystems${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it("symlinks in the rootfs to host paths: run's writes of /etc/hosts and /etc/hostname stay in the container", async () => {
+    const root = process.env.BOXKIT_TEST_ROOT!;
+    const victim = join(root, 'victim-hosts');
+    writeFileSync(victim, 'host data\n');
+    const victimDir = join(root, 'victim-etc');
+    mkdirSync(victimDir, { recursive: true });
+    writeFileSync(join(victimDir, 'hostname'), 'host name\n');
+
+    // /etc/hosts an absolute symlink to a host file
+    const a = copyRootfs('hosts-link');
+    symlinkSync(victim, join(a, 'etc', 'hosts'));
+    const ra = await run(['--rm', ...BASE, '--hostname', 'inside', '--rootfs', a, '--', 'sh', '-c', 'cat /etc/hostname; grep -c inside /etc/hosts']);
+    expect(readFileSync(victim, 'utf8')).toBe('host data\n');
+    expect(ra.out.split('\n')).toEqual(['inside', '1']);
+
+    // /etc itself an absolute symlink to a host directory
+    const b = copyRootfs('etc-link');
+    renameSync(join(b, 'etc'), join(b, 'etc.real'));
+    symlinkSync(victimDir, join(b, 'etc'));
+    await run(['--rm', ...BASE, '--rootfs', b, '--', 'true']);
+    expect(readFileSync(join(victimDir, 'hostname'), 'utf8')).toBe('host name\n');
+    expect(() => readFileSync(join(victimDir, 'hosts'))).toThrow(/ENOENT/);
+
+    // a relative symlink that climbs out: resolved inside the rootfs, as the container would see it
+    const c = copyRootfs('climb');
+    symlinkSync(`../../../../../../../../..${victim}`, join(c, 'etc', 'hostname'));
+    const rc = await run(['--rm', ...BASE, '--hostname', 'inside', '--rootfs', c, '--', 'cat', '/etc/hostname']);
+    expect(readFileSync(victim, 'utf8')).toBe('host data\n');
+    expect(rc.out).toBe('inside');
+  });
+
+  it("--user is resolved in the container's /etc/passwd, never the host's through a symlink", async () => {
+    const root = process.env.BOXKIT_TEST_ROOT!;
+    const hostPasswd = join(root, 'host-passwd');
+    writeFileSync(hostPasswd, 'hostonly:x:4242:4242::/home/hostonly:/bin/sh\n');
+    const d = copyRootfs('passwd-link');
+    unlinkSync(join(d, 'etc', 'passwd'));
+    symlinkSync(hostPasswd, join(d, 'etc', 'passwd'));
+    // inside the container /etc/passwd points at a file that is not there: no such user
+    const r = await run(['--rm', ...BASE, '--rootfs', d, '-u', 'hostonly', '--', 'id', '-u'], 125);
+    expect(r.err).toMatch(/^run: --user: no user 'hostonly'/);
+  });
+});
