@@ -1,14 +1,15 @@
 /**
  * Root filesystems and containers that try to reach the host: what `run`
  * does on the host's side (writing /etc/hostname and /etc/hosts, reading
- * /etc/passwd) must stay inside the rootfs.
+ * /etc/passwd) must stay inside the rootfs, and a container's root must not
+ * open the host's devices (runc's default device rules).
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxRootfs, skipReason } from '../harness/index.js';
-import { BASE, run } from './helpers.js';
+import { BASE, name, run } from './helpers.js';
 
 /** A writable copy of the test busybox rootfs. */
 function copyRootfs(what: string): string {
@@ -60,5 +61,37 @@ describe.skipIf(skipReason)(`run: hostile root filesystems${skipReason ? ` (skip
     // inside the container /etc/passwd points at a file that is not there: no such user
     const r = await run(['--rm', ...BASE, '--rootfs', d, '-u', 'hostonly', '--', 'id', '-u'], 125);
     expect(r.err).toMatch(/^run: --user: no user 'hostonly'/);
+  });
+
+  it("a container's root cannot open host devices it makes with mknod (runc's default device rules); --privileged can", async () => {
+    const n = name('devices');
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    try {
+      const rec = JSON.parse((await run(['inspect', n])).out)[0];
+      const dir = rec.cgroup.paths.devices as string | undefined;
+      // cgroup v2 has no devices files (eBPF): nothing to read there
+      if (dir) {
+        const list = readFileSync(join(dir, 'devices.list'), 'utf8').split('\n');
+        expect(list).not.toContain('a *:* rwm');
+        expect(list).toEqual(expect.arrayContaining(['c 1:3 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c *:* m', 'b *:* m']));
+      }
+    } finally {
+      await run(['rm', '-f', n]);
+    }
+    // a host device this (root) process can open and docker's rules deny
+    const dev = ['/dev/loop-control', '/dev/kvm', '/dev/tty0', '/dev/loop0', '/dev/vcs'].find((p) => {
+      try {
+        closeSync(openSync(p, 'r'));
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!dev) return;
+    const st = statSync(dev);
+    const node = `${st.isBlockDevice() ? 'b' : 'c'} ${(st.rdev >> 8) & 0xfff} ${(st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)}`;
+    const probe = `mknod /tmp/d ${node} && ( exec 3</tmp/d ) 2>/dev/null && echo opened || echo denied`;
+    expect((await run(['--rm', ...BASE, '--', 'sh', '-c', probe])).out).toBe('denied');
+    expect((await run(['--rm', ...BASE, '--privileged', '--', 'sh', '-c', probe])).out).toBe('opened');
   });
 });

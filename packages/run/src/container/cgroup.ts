@@ -12,7 +12,23 @@ export interface CgroupPlan {
   parent: string;
   name: string;
   limits: Limits;
+  /** --privileged: no device rules */
+  privileged?: boolean;
 }
+
+/**
+ * runc's default device rules (libcontainer/specconv AllowedDevices): any
+ * device node may be made (CAP_MKNOD is in the default set), but only these
+ * opened; without them the container's root could mknod and open the host's
+ * disks, /dev/kvm, /dev/tty0... cgroup v1 only: v2 needs an eBPF program.
+ */
+export const DEVICE_RULES = {
+  devicesDeny: ['a'],
+  devicesAllow: [
+    'c *:* m', 'b *:* m', 'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm',
+    'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm', 'c 10:200 rwm',
+  ],
+};
 
 /** cg's name for the default subtree is 'root' (its `boxkit` directory). */
 const cgParent = (p: string): string => (p === 'boxkit' ? 'root' : p);
@@ -44,7 +60,9 @@ export function group(parent: string, name: string, limits: Limits = {}): Group 
 
 /** Create the group with its limits; an existing group of that name is an error (a leftover: run gc). */
 export async function createCgroup(c: CgroupPlan): Promise<Group> {
-  return createGroup(c.name, c.limits, { parent: cgParent(c.parent), mode: 'create', controllers: controllersOf(c.limits) });
+  const opts = { parent: cgParent(c.parent), mode: 'create' as const, controllers: controllersOf(c.limits) };
+  const devices = !c.privileged && resolveGroup(c.name, opts).dirs.some((d) => d.version === 1 && d.controllers.includes('devices'));
+  return createGroup(c.name, devices ? { ...c.limits, ...DEVICE_RULES } : c.limits, opts);
 }
 
 /**
