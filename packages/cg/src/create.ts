@@ -61,6 +61,25 @@ function dirWrites(group: Group, d: GroupDir, limits: Limits): Write[] {
   return writesFor(limits, (c) => versionOf(group, c)).filter((w) => d.controllers.includes(w.controller));
 }
 
+/**
+ * v1 refuses, at every single write, a memory limit above memory+swap
+ * (EINVAL): raising both needs memsw first, lowering both memory first.
+ * memsw goes first when its new value is not below the current memory
+ * limit (runc's order), which is valid whichever way the values move.
+ */
+function v1MemoryOrder(writes: Write[], dir: string): Write[] {
+  const mem = writes.findIndex((w) => w.file === 'memory.limit_in_bytes');
+  const sw = writes.findIndex((w) => w.file === 'memory.memsw.limit_in_bytes');
+  if (mem < 0 || sw < 0 || sw < mem) return writes;
+  const current = readValue(join(dir, 'memory.limit_in_bytes'));
+  const wanted = writes[sw]!.values[0]!;
+  const swapFirst = wanted === '-1' || (current !== undefined && /^\d+$/.test(current) && /^\d+$/.test(wanted) && BigInt(wanted) >= BigInt(current));
+  if (!swapFirst) return writes;
+  const out = writes.filter((_, i) => i !== sw);
+  out.splice(mem, 0, writes[sw]!);
+  return out;
+}
+
 /** The plan that makes `group` exist with `limits`. */
 export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions = {}): PlanStep[] {
   checkSupported(group, limits);
@@ -84,7 +103,8 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
       }
       if (d.version === 2 && dir !== d.path) enable(dir, isNew);
     }
-    for (const w of dirWrites(group, d, limits)) {
+    const writes = dirWrites(group, d, limits);
+    for (const w of existed && d.version === 1 ? v1MemoryOrder(writes, d.path) : writes) {
       const file = join(d.path, w.file);
       const current = existed ? readValue(file) : undefined;
       if (existed && opts.mode === 'create' && w.values.length === 1 && !sameValue(current, w.values[0]!)) {
