@@ -4,7 +4,7 @@
  * told to kill them or move them to the parent.
  */
 import { BoxkitError, UsageError, type PlanStep } from '@boxkit/common';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Group, GroupDir } from './group.js';
 import { readValue, rmdirStep, writeStep, writeValue, writeValueAsync } from './steps.js';
@@ -160,9 +160,25 @@ async function killAll(group: Group): Promise<void> {
   await waitFor(`kill the processes of ${group.name}`, () => groupPids(group).length === 0);
 }
 
+/** The child groups (subdirectories) of a group directory; none when it is gone. */
+function subgroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
 /** The plan that removes the group from every hierarchy; removing what is gone succeeds. */
 export function planRemove(group: Group, opts: RemoveOptions = {}): PlanStep[] {
   if (opts.kill && opts.move) throw new UsageError('--kill and --move cannot be used together');
+  // the kernel refuses to rmdir a group with child groups (EBUSY, like one with processes)
+  const children = [...new Set(group.dirs.flatMap((d) => subgroups(d.path)))].sort();
+  if (children.length) {
+    throw new BoxkitError('EBUSY', `group ${group.name} has child groups: ${children.slice(0, 8).join(' ')}${children.length > 8 ? ' ...' : ''}`, {
+      hint: `remove them first: cg rm ${group.name}/${children[0]}`,
+    });
+  }
   const steps: PlanStep[] = [];
   const pids = groupPids(group);
   if (pids.length && opts.kill) {
