@@ -166,6 +166,44 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect((await cg(withParent(['rm', g]))).exitCode).toBe(0); // gone already: fine
   });
 
+  it('memory and swap raised together, then lowered together (v1 checks memory <= memory+swap at each write)', async (ctx) => {
+    const g = name('memswap');
+    const made = await cg(withParent(['create', g, '--memory', '32M', '--memory-swap', '64M']));
+    if (/swap accounting is off|memory\.swap\.max/.test(made.stderr)) ctx.skip();
+    expect(made.exitCode, made.stderr).toBe(0);
+    const read = async () => (JSON.parse((await cg(withParent(['show', g, '--json']))).stdout) as { limits: Record<string, string> }).limits;
+    const up = await cg(withParent(['set', g, '--memory', '128M', '--memory-swap', '256M']));
+    expect(up.exitCode, up.stderr).toBe(0);
+    const raised = await read();
+    if (inVm) expect([raised['memory.max'], raised['memory.swap.max']]).toEqual(['134217728', '134217728']);
+    else expect([raised['memory.limit_in_bytes'], raised['memory.memsw.limit_in_bytes']]).toEqual(['134217728', '268435456']);
+    const down = await cg(withParent(['memory', g, '--max', '16M', '--swap', '16M']));
+    expect(down.exitCode, down.stderr).toBe(0);
+    const lowered = await read();
+    if (inVm) expect([lowered['memory.max'], lowered['memory.swap.max']]).toEqual(['16777216', '16777216']);
+    else expect([lowered['memory.limit_in_bytes'], lowered['memory.memsw.limit_in_bytes']]).toEqual(['16777216', '33554432']);
+    const unlimited = await cg(withParent(['set', g, '--memory', '256M', '--memory-swap', 'max']));
+    expect(unlimited.exitCode, unlimited.stderr).toBe(0);
+  });
+
+  it('rm of a group that has a child group names it and removes nothing (also with --kill)', async () => {
+    const g = testName('nested');
+    made.push(`${g}/sub`, g);
+    expect((await cg(withParent(['create', `${g}/sub`, '--pids', '10']))).exitCode).toBe(0);
+    for (const args of [['rm', g], ['rm', g, '--kill']]) {
+      const t0 = Date.now();
+      const r = await cg(withParent(args));
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.split('\n')[0]).toBe(`cg: group ${g} has child groups: sub`);
+      expect(r.stderr).toContain(`cg rm ${g}/sub`);
+      expect(Date.now() - t0).toBeLessThan(1000); // no retrying a busy rmdir
+      for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(true);
+    }
+    expect((await cg(withParent(['rm', `${g}/sub`]))).exitCode).toBe(0);
+    expect((await cg(withParent(['rm', g]))).exitCode).toBe(0);
+    for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(false);
+  });
+
   it('--dry-run prints the writes and changes nothing', async () => {
     const g = name('dry');
     const r = await cg(withParent(['cpu', g, '--quota', '50000', '--dry-run']));
