@@ -3,6 +3,8 @@
  * kernel: what a user of ip/iptables/CNI would hit, and what must be left
  * when it is refused (nothing).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
 import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
@@ -13,12 +15,12 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
   let state = '';
   let before: ReturnType<typeof netSnapshot>;
   const ok = (r: BinResult) => expect(r.exitCode, r.stderr).toBe(0);
-  /** exit 2, one line (and maybe a hint), nothing changed in the kernel or the state dir */
-  const refused = async (args: string[], input?: string) => {
+  /** exit 2 (or `code`), one line (and maybe a hint), nothing changed in the kernel or the state dir */
+  const refused = async (args: string[], input?: string, code = 2) => {
     const snap = netSnapshot();
     const files = stored(state);
     const r = await ns(args, input);
-    expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+    expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(code);
     const lines = r.stderr.split('\n').filter(Boolean);
     expect(lines[0], args.join(' ')).toMatch(/^netsetup: \S/);
     expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
@@ -38,6 +40,7 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     for (const p of ['8080:10.77.80.9:80', '9090:10.77.80.9:80', '9191:10.77.80.9:80']) await ns(['publish', 'rm', p]);
     for (const p of ['9090:10.77.80.10:80', '9090:10.77.80.9:80/udp', '9191:10.77.80.10:80']) await ns(['publish', 'rm', p, '--host-ip', '127.0.0.1']);
     await ns(['bridge', 'rm', br]);
+    await ns(['bridge', 'rm', shortName('nsf')]);
     for (const h of c) destroyHost(h);
     // what a failing run may have left: links made from a name template
     for (const l of netSnapshot().links) if (!before.links.includes(l)) sh('ip', ['link', 'del', l.split('@')[0]!]);
@@ -98,7 +101,22 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
   });
 
-  it('leaves no links, rules, leases or records', async () => {
+  it('refuses a bridge whose subnet overlaps another bridge\'s, creating nothing', async () => {
+    const b2 = shortName('nsf');
+    const st = () => readFileSync(join(state, 'netsetup', 'state.json'), 'utf8');
+    const before2 = st();
+    for (const cidr of ['10.77.80.129/25', '10.77.80.254/24', '10.77.0.1/16']) {
+      const r = await refused(['bridge', b2, cidr], undefined, 1);
+      expect(r.stderr).toMatch(new RegExp(`^netsetup: bridge ${b2}: .* overlaps bridge ${br} \\(10\\.77\\.80\\.1/24\\)`));
+    }
+    expect(st()).toBe(before2);
+    // the bridge itself again, and a neighbouring subnet, are fine
+    ok(await ns(['bridge', br, '10.77.80.1/24']));
+    ok(await ns(['bridge', b2, '10.77.81.1/24']));
+    ok(await ns(['bridge', 'rm', b2]));
+  });
+
+    it('leaves no links, rules, leases or records', async () => {
     ok(await ns(['bridge', 'rm', br]));
     dropEmptyTables(before);
     const after = netSnapshot();

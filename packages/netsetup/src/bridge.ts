@@ -5,7 +5,7 @@
  */
 import { BoxkitError } from '@boxkit/common/errors';
 import { validateIfName } from '@boxkit/common/validate';
-import { formatCidr, parseCidr } from './cidr.js';
+import { formatCidr, netString, overlaps, parseCidr } from './cidr.js';
 import { linkAddrs, listLinks, newIfName } from './kernel.js';
 import { execute, renderOps, type ExecOptions, type Op } from './ops.js';
 import { readState, updateState, type BridgeRecord } from './state.js';
@@ -30,7 +30,14 @@ export async function planBridge(name: string, cidr: string): Promise<Op[]> {
     throw new BoxkitError('EEXIST', `bridge ${name}: a ${link.kind ?? 'non-bridge'} link of that name exists`, { hint: 'choose another name' });
   }
   const addrs = link ? ((await linkAddrs(name)) ?? []) : [];
-  const recorded = readState().bridges[name];
+  const bridges = readState().bridges;
+  // two bridges on overlapping subnets: the host routes the overlap to one of them only
+  // (a record whose link was deleted by hand does not count)
+  const other = Object.values(bridges).find((b) => b.name !== name && links.has(b.name) && overlaps(parseCidr(b.cidr), c));
+  if (other) {
+    throw new BoxkitError('EEXIST', `bridge ${name}: ${netString(c)} overlaps bridge ${other.name} (${other.cidr})`, { hint: 'choose a subnet of its own' });
+  }
+  const recorded = bridges[name];
   if (recorded && recorded.cidr !== want && addrs.includes(recorded.cidr)) {
     throw new BoxkitError('EEXIST', `bridge ${name}: already has address ${recorded.cidr}, not ${want}`, { hint: `netsetup bridge rm ${name} first` });
   }

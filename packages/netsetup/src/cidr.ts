@@ -63,6 +63,11 @@ export function contains(net: Cidr, ip: string): boolean {
   return ((ipToInt(ip) & mask(net.prefix)) >>> 0) === ipToInt(net.network);
 }
 
+/** Whether two networks share an address (one contains the other's network address). */
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  return contains(a, b.network) || contains(b, a.network);
+}
+
 /** Usable host addresses of a network (not the network or broadcast address). */
 export function* hosts(net: Cidr): Generator<string> {
   const base = ipToInt(net.network);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contains, hosts, parseCidr } from '../src/cidr.js';
+import { contains, hosts, overlaps, parseCidr } from '../src/cidr.js';
 import { attachOps, deriveHostIfname, parseSpecLine } from '../src/attach.js';
 import { linkDelOps } from '../src/detach.js';
 import { parseSave, words } from '../src/iptables.js';
@@ -19,6 +19,14 @@ describe('cidr', () => {
     expect(contains(parseCidr('10.10.15.0/24'), '10.10.15.254')).toBe(true);
     expect(contains(parseCidr('10.10.15.0/24'), '10.10.16.1')).toBe(false);
     expect([...hosts(parseCidr('10.0.0.0/30'))]).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+  it('tells overlapping networks', () => {
+    const o = (a: string, b: string) => overlaps(parseCidr(a), parseCidr(b));
+    expect(o('10.10.15.1/24', '10.10.15.129/25')).toBe(true);
+    expect(o('10.10.15.129/25', '10.10.0.1/16')).toBe(true);
+    expect(o('10.10.15.1/24', '10.10.15.254/24')).toBe(true);
+    expect(o('10.10.15.1/24', '10.10.16.1/24')).toBe(false);
+    expect(o('10.10.15.1/25', '10.10.15.129/25')).toBe(false);
   });
   it.each(['10.10.15.1', '10.10.15.256/24', '10.10.15.1/33', 'x/24', '10.10.15.1/24/1', '010.1.1.1/8'])('rejects %s with exit 2', (s) => {
     expect(() => parseCidr(s)).toThrow(expect.objectContaining({ exitCode: 2 }));
