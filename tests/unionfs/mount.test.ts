@@ -244,4 +244,21 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     }
     expect(mountsUnder(d)).toEqual([]);
   });
+
+  it('a refused mount also removes the parent directories it made on the way (mkdir -p)', async () => {
+    const d = join(root, 'undo-deep');
+    files(d, { 'a/x': 'x' });
+    const other = join(d, 'otherfs');
+    mkdirSync(other);
+    mount('boxkit-test-tmpfs', other, 'tmpfs', 0, 'size=1m');
+    try {
+      const r = await unionfs(['mount', '-l', 'a', '-u', 'new/deep/up', '--work', join(other, 'w/work'), 'mnt/in/here'], d);
+      expect(r.exitCode).toBe(1);
+      expect(readdirSync(d).sort()).toEqual(['a', 'otherfs']);
+      expect(readdirSync(other)).toEqual([]);
+    } finally {
+      umount2(other);
+    }
+    expect(mountsUnder(d)).toEqual([]);
+  });
 });

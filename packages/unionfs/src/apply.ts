@@ -35,11 +35,17 @@ function mountError(e: unknown, target: string): unknown {
 }
 
 const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) => Pick<PlanStep, 'apply' | 'undo'> } = {
-  mkdir: (s) => ({
-    apply: () => void mkdirSync(s.path, { recursive: true, mode: 0o755 }),
-    // made by this invocation: overlay may have put its work/ inside meanwhile
-    undo: () => rmSync(s.path, { recursive: true, force: true }),
-  }),
+  mkdir: (s) => {
+    // the first directory `mkdir -p` made: the parents it made go too on undo
+    let made: string | undefined;
+    return {
+      apply: () => void (made = mkdirSync(s.path, { recursive: true, mode: 0o755 })),
+      // made by this invocation: overlay may have put its work/ inside meanwhile
+      undo: () => {
+        if (made) rmSync(made, { recursive: true, force: true });
+      },
+    };
+  },
   extract: (s) => ({
     apply: async () => {
       const { extractLayer } = await import('./extract.js');
