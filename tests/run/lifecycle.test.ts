@@ -44,6 +44,18 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     await run(['rm', '-f', n]);
   });
 
+  it("exec runs as the container's processes do: its --user, --env and --workdir (as docker exec); -u, -e and -w override", async () => {
+    const n = name('execcfg');
+    await run(['-d', '--name', n, ...BASE, '-u', 'nobody', '-e', 'GREETING=hi', '-w', '/tmp', '--', 'sleep', '600']);
+    try {
+      const probe = ['sh', '-c', 'id -u; echo "$GREETING"; pwd; echo "$HOME"'];
+      expect((await run(['exec', n, '--', ...probe])).out.split('\n')).toEqual(['65534', 'hi', '/tmp', '/nonexistent']);
+      expect((await run(['exec', '-u', 'root', '-e', 'GREETING=bye', '-w', '/', n, '--', ...probe])).out.split('\n')).toEqual(['0', 'bye', '/', '/root']);
+    } finally {
+      await run(['rm', '-f', n]);
+    }
+  });
+
   it("--rm mounts the container's root volatile (its upper is deleted at exit: no sync); a kept container's root is not", async () => {
     // the root's overlay options as the container sees them: `volatile`, or `fsync=volatile` on newer kernels
     const rootOptions = (mountinfo: string) =>

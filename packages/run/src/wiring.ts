@@ -55,7 +55,7 @@ const psCommand = command<{ all: boolean; quiet: boolean }>({
   run: async (a) => (await import('./commands/ps.js')).ps(a),
 });
 
-const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; workdir: string; privileged: boolean; detach: boolean }>({
+const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean }>({
   command: 'exec <name> [cmd..]',
   describe: 'run a command in a running container (all its namespaces and its cgroup)',
   runsCommand: true,
@@ -63,7 +63,8 @@ const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; work
     y.positional('name', { type: 'string', demandOption: true })
       .positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' })
       .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra NAME=VALUE' })
-      .option('workdir', { alias: 'w', type: 'string', default: '/', describe: 'working directory inside' })
+      .option('workdir', { alias: 'w', type: 'string', describe: "working directory inside (default: the container's)" })
+      .option('user', { alias: 'u', type: 'string', describe: "user[:group] (default: the container's --user)" })
       .option('privileged', { type: 'boolean', default: false, describe: 'keep all capabilities' })
       .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait' }) as never,
   examples: [['run exec web -- ps', 'processes as the container sees them']],

@@ -56,6 +56,11 @@ describe('run: the container program', () => {
     const joined = execProgram(42, ['ps'], { env: {}, workdir: '/', privileged: false, detach: false }, g);
     expect(joined[0]).toEqual({ op: 'WRITE_FILE', strs: ['/sys/fs/cgroup/pids/boxkit/web/tasks', '0'] });
     expect(joined[1]!.op).toBe('WAIT_SYNC');
+    // the container's --user: ids switched after the capabilities are set, before no_new_privs
+    const u = execProgram(42, ['id'], { env: {}, workdir: '/', uid: 65534, gid: 65534, groups: [], privileged: false, detach: false }).map((s) => s.op);
+    expect(u.indexOf('SETRESUID')).toBeGreaterThan(u.indexOf('CAPS'));
+    expect(u.indexOf('NO_NEW_PRIVS')).toBeGreaterThan(u.indexOf('SETRESUID'));
+    expect(steps.map((s) => s.op)).not.toContain('SETRESUID');
   });
 
   it('reads the libraries out of ldd output, the loader included', () => {

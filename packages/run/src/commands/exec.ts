@@ -3,16 +3,25 @@ import { BoxkitError, UsageError } from '@boxkit/common';
 import { shellStatus } from '@boxkit/native';
 import { containerEnv, parseEnv } from '../container/spec.js';
 import { execInContainer } from '../container/exec.js';
+import { resolveUser } from '../container/user.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
-export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir: string; privileged: boolean; detach: boolean }): Promise<number> {
+export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean }): Promise<number> {
   const argv = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
   if (!argv.length) throw new UsageError('exec: no command given', `run exec NAME -- sh`);
+  if (a.workdir !== undefined && !a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
+  const extraEnv = parseEnv(a.env ?? []);
   const rec = mustFind(a.name);
   if (!isAlive(rec)) throw new BoxkitError('ESRCH', `${rec.name}: container is not running`, { hint: `run ps -a` });
-  const env = containerEnv({ env: parseEnv(a.env ?? []), tty: false }, rec.hostname);
-  const child = await execInContainer(rec, argv, { env, workdir: a.workdir, privileged: a.privileged, detach: a.detach });
+  // as docker exec: the container's own environment, user and working dir, unless given
+  const p = rec.process;
+  const ids = a.user !== undefined ? resolveUser(`/proc/${rec.pid}/root`, a.user) : { uid: p?.uid ?? 0, gid: p?.gid ?? 0, groups: p?.groups ?? [], home: p?.home ?? '/root' };
+  const env = containerEnv({ env: { ...p?.env, ...extraEnv }, tty: false }, rec.hostname, ids.home);
+  const child = await execInContainer(rec, argv, {
+    env, workdir: a.workdir ?? p?.workdir ?? '/', uid: ids.uid, gid: ids.gid, groups: ids.groups,
+    privileged: a.privileged || (p?.privileged ?? false), detach: a.detach,
+  });
   if (a.detach) {
     child.close();
     return 0;

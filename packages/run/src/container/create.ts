@@ -172,6 +172,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     mark('net');
     rec.status = 'running';
     rec.started = new Date().toISOString();
+    rec.process = { env: spec.env, workdir: spec.workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups, home: ids.home, privileged: spec.privileged };
     save(rec);
     mark('save');
 

@@ -18,6 +18,10 @@ const JOIN_ORDER = ['ipc', 'uts', 'net', 'pid', 'cgroup', 'mnt'] as const;
 export interface ExecOptions {
   env: Record<string, string>;
   workdir: string;
+  /** ids to switch to (default root) */
+  uid?: number;
+  gid?: number;
+  groups?: number[];
   privileged: boolean;
   detach: boolean;
 }
@@ -30,7 +34,12 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
     steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs: [`/proc/${pid}/ns/${NAMESPACES[ns].file}`], ...(ns === 'cgroup' ? { optional: true } : {}) });
   }
   steps.push({ op: 'CHDIR', strs: [o.workdir] });
-  if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] }, { op: 'NO_NEW_PRIVS' });
+  if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] });
+  // as containerProgram: the ids after the capabilities (CAPS needs them to still be root's)
+  if (o.uid || o.gid || o.groups?.length) {
+    steps.push({ op: 'SETGROUPS', ints: o.groups ?? [] }, { op: 'SETRESGID', ints: [o.gid ?? 0] }, { op: 'SETRESUID', ints: [o.uid ?? 0] });
+  }
+  if (!o.privileged) steps.push({ op: 'NO_NEW_PRIVS' });
   steps.push({ op: 'RESET_SIGNALS' }, { op: 'STDIO_FIX' }, { op: 'CLOEXEC_FROM', ints: [3] });
   // fork: setns(pid) applies to children only
   steps.push({ op: 'SUPERVISE', ints: [0] });

@@ -17,6 +17,17 @@ export interface NetRecord {
   publish?: { hostPort: number; containerPort: number; proto: 'tcp' | 'udp' }[];
 }
 
+export interface ProcessRecord {
+  /** the --env settings (the defaults PATH, HOSTNAME, HOME are made again from these) */
+  env: Record<string, string>;
+  workdir: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  home: string;
+  privileged: boolean;
+}
+
 export interface ContainerRecord {
   id: string;
   name: string;
@@ -41,6 +52,8 @@ export interface ContainerRecord {
   /** cgroup path relative to each hierarchy's root, and where the hierarchies were */
   /** the cgroup as the cg library resolved it (a directory per hierarchy) */
   cgroup?: Group;
+  /** how its command was started (--env, --user, --workdir, --privileged): `run exec` starts its commands the same way, as docker exec does */
+  process?: ProcessRecord;
   detach: boolean;
   autoRemove: boolean;
   logs?: { stdout: string; stderr: string };
