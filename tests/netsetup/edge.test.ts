@@ -116,6 +116,17 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(await ns(['bridge', 'rm', b2]));
   });
 
+    it('refuses the network or broadcast address as a container or bridge address, creating nothing', async () => {
+    for (const ip of ['10.77.80.0/24', '10.77.80.255/24', '10.77.80.127/25']) {
+      const r = await refused(['veth', '--netns', c[0]!, '--bridge', br, '--ip', ip]);
+      expect(r.stderr).toMatch(/^netsetup: invalid address \(--ip\) '10\.77\.80\.\d+\/2\d': the (network|broadcast) address of 10\.77\.80\.\d+\/2\d$/m);
+    }
+    for (const cidr of ['10.77.82.0/24', '10.77.82.255/24']) await refused(['bridge', shortName('nsf'), cidr]);
+    // /31 and /32 have no network or broadcast address (RFC 3021)
+    ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.254/31']));
+    ok(await ns(['down', '--netns', c[0]!]));
+  });
+
     it('leaves no links, rules, leases or records', async () => {
     ok(await ns(['bridge', 'rm', br]));
     dropEmptyTables(before);

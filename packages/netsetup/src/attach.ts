@@ -8,7 +8,7 @@
  */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { validateIfName } from '@boxkit/common/validate';
-import { contains, formatCidr, parseCidr, parseIp } from './cidr.js';
+import { contains, formatCidr, parseCidr, parseHostCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
 import { hashHex } from './hash.js';
 import { linkNames, newIfName, nsInode, nsRef } from './kernel.js';
@@ -61,7 +61,7 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
     throw new UsageError(`invalid mtu '${spec.mtu}'`, 'an integer from 68 to 65535');
   }
   const ipArg = spec.ip ?? 'auto';
-  const ip = ipArg === 'auto' ? undefined : formatCidr(parseCidr(ipArg, 'address (--ip)'));
+  const ip = ipArg === 'auto' ? undefined : formatCidr(parseHostCidr(ipArg, 'address (--ip)'));
   const gw = spec.gateway !== undefined ? parseIp(spec.gateway, 'gateway') : undefined;
   const inode = nsInode(ns);
   if (!bridges.has(spec.bridge)) {

@@ -5,7 +5,7 @@
  */
 import { BoxkitError } from '@boxkit/common/errors';
 import { validateIfName } from '@boxkit/common/validate';
-import { formatCidr, netString, overlaps, parseCidr } from './cidr.js';
+import { formatCidr, netString, overlaps, parseCidr, parseHostCidr } from './cidr.js';
 import { linkAddrs, listLinks, newIfName } from './kernel.js';
 import { execute, renderOps, type ExecOptions, type Op } from './ops.js';
 import { readState, updateState, type BridgeRecord } from './state.js';
@@ -21,7 +21,7 @@ export interface BridgeResult {
 /** Plan the steps that make bridge `name` exist with address `cidr` and be up. */
 export async function planBridge(name: string, cidr: string): Promise<Op[]> {
   newIfName(name);
-  const c = parseCidr(cidr, 'bridge address');
+  const c = parseHostCidr(cidr, 'bridge address');
   const want = formatCidr(c);
   const links = await listLinks();
   const link = links.get(name);

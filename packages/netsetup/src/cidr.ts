@@ -45,6 +45,22 @@ export function parseCidr(s: string, what = 'address', defaultPrefix?: number): 
   return { ip, prefix, network: networkOf(ip, prefix) };
 }
 
+/**
+ * Parse the address of an interface (a container's, a bridge's): not the
+ * network or broadcast address of its prefix, which the kernel accepts but
+ * then treats as the subnet's broadcast. /31 and /32 have neither (RFC 3021).
+ */
+export function parseHostCidr(s: string, what = 'address'): Cidr {
+  const c = parseCidr(s, what);
+  const size = 2 ** (32 - c.prefix);
+  const off = ipToInt(c.ip) - ipToInt(c.network);
+  if (size > 2 && (off === 0 || off === size - 1)) {
+    throw new UsageError(`invalid ${what} '${s}': the ${off === 0 ? 'network' : 'broadcast'} address of ${c.network}/${c.prefix}`,
+      `use a host address, ${intToIp(ipToInt(c.network) + 1)} to ${intToIp(ipToInt(c.network) + size - 2)}`);
+  }
+  return c;
+}
+
 export function parseIp(s: string, what = 'address'): string {
   if (!isIp(String(s))) throw new UsageError(`invalid ${what} '${s}'`, 'write an IPv4 address, like 10.10.15.1');
   return String(s);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contains, hosts, overlaps, parseCidr } from '../src/cidr.js';
+import { contains, hosts, overlaps, parseCidr, parseHostCidr } from '../src/cidr.js';
 import { attachOps, deriveHostIfname, parseSpecLine } from '../src/attach.js';
 import { linkDelOps } from '../src/detach.js';
 import { parseSave, words } from '../src/iptables.js';
@@ -19,6 +19,14 @@ describe('cidr', () => {
     expect(contains(parseCidr('10.10.15.0/24'), '10.10.15.254')).toBe(true);
     expect(contains(parseCidr('10.10.15.0/24'), '10.10.16.1')).toBe(false);
     expect([...hosts(parseCidr('10.0.0.0/30'))]).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+  it('refuses a network or broadcast address as an interface address (exit 2), not on /31 or /32', () => {
+    expect(() => parseHostCidr('10.10.15.0/24')).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/network address of 10\.10\.15\.0\/24/) }));
+    expect(() => parseHostCidr('10.10.15.255/24')).toThrow(/broadcast address/);
+    expect(() => parseHostCidr('10.10.15.127/25')).toThrow(/broadcast address/);
+    expect(() => parseHostCidr('10.10.15.128/25')).toThrow(/network address/);
+    expect(parseHostCidr('10.10.15.129/25').ip).toBe('10.10.15.129');
+    for (const s of ['10.10.15.0/31', '10.10.15.1/31', '10.10.15.0/32', '10.10.15.255/32']) expect(parseHostCidr(s).ip).toBe(s.split('/')[0]);
   });
   it('tells overlapping networks', () => {
     const o = (a: string, b: string) => overlaps(parseCidr(a), parseCidr(b));
