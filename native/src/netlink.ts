@@ -45,8 +45,6 @@ const AF_UNSPEC = 0, AF_INET = 2;
 export const IFF_UP = 1;
 const RT_TABLE_MAIN = 254, RTPROT_BOOT = 3, RT_SCOPE_UNIVERSE = 0, RTN_UNICAST = 1;
 
-// errno names rtnetlink answers with that errors.ts does not list
-const MORE_ERRNO: Record<number, string> = { 34: 'numerical result out of range', 98: 'address already in use', 99: 'cannot assign requested address', 101: 'network is unreachable', 105: 'no buffer space available' };
 
 /** Netlink attributes (TLVs, 4-byte aligned), nested ones included. */
 export class Attrs {
@@ -281,7 +279,7 @@ function extackMessage(tlvs: Buffer): string | undefined {
 }
 
 function netlinkError(errno: number, what: string, extack?: string): SysError {
-  const text = MORE_ERRNO[errno] ?? strerror(errno);
+  const text = strerror(errno);
   return new SysError(what, errno, undefined, extack ? `${text}: ${extack}` : text);
 }
 

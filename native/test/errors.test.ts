@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SysError, errnoName, errnoNumber, encodeProgram, execStep, opName, OP } from '../src/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
+
+const osErrno = constants.errno;
 import { join } from 'node:path';
 import { mount, chdir, kill } from '../src/libc.js';
 
@@ -19,6 +21,13 @@ describe('SysError', () => {
     expect(errnoName(1)).toBe('EPERM');
     expect(errnoNumber('EBUSY')).toBe(16);
     expect(errnoName(4242)).toBe('E4242');
+  });
+  it('every name it knows has the number Node knows it by (os.constants.errno)', () => {
+    for (let n = 1; n < 200; n++) {
+      const name = errnoName(n);
+      if (name !== `E${n}`) expect([name, osErrno[name as keyof typeof osErrno]]).toEqual([name, n]);
+    }
+    expect(errnoName(75)).toBe('EOVERFLOW'); // a file owned by an unmapped uid: was printed as E75
   });
 });
 
