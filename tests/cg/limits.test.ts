@@ -218,6 +218,7 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     [['frob', 'x'], 'unknown command'],
     [['memory', 'BAD', '--max', '12Q'], "invalid memory limit '12Q'"],
     [['cpu', 'BAD', '--quota', '999'], "invalid cpu quota '999'"],
+    [['create', 'BAD', '--cpu-quota', String(2 ** 44)], "invalid cpu quota '17592186044416'"],
     [['create', '..'], "invalid group name '..'"],
     [['create', 'a/../b'], 'invalid group'],
     [['attach', 'BAD', '999999999'], 'no process with pid 999999999'],

@@ -40,6 +40,8 @@ export function parseCount(what: string, value: string | number): Limit {
 
 // cpu.cfs_quota_us / cpu.max: the kernel refuses quotas below 1 ms and periods outside 1 ms .. 1 s.
 export const QUOTA_MIN_US = 1000;
+/** the kernel's largest quota: MAX_BW (2^44 - 1) µs, kernel/sched/core.c; above it the write is EINVAL */
+export const QUOTA_MAX_US = 2 ** 44 - 1;
 export const PERIOD_MIN_US = 1000;
 export const PERIOD_MAX_US = 1_000_000;
 export const DEFAULT_PERIOD_US = 100_000;
@@ -51,7 +53,8 @@ export function parseQuota(value: string | number): Limit {
   if (!/^\d+$/.test(s) || Number(s) < QUOTA_MIN_US) {
     throw new UsageError(`invalid cpu quota '${s}'`, `use at least ${QUOTA_MIN_US} µs (the kernel's minimum), or max`);
   }
-  return parseIntIn('cpu quota (µs)', s, QUOTA_MIN_US, 2 ** 53 - 1);
+  if (Number(s) > QUOTA_MAX_US) throw new UsageError(`invalid cpu quota '${s}'`, `the kernel's largest quota is ${QUOTA_MAX_US} µs; for no limit use max`);
+  return parseIntIn('cpu quota (µs)', s, QUOTA_MIN_US, QUOTA_MAX_US);
 }
 
 export function parsePeriod(value: string | number): number {

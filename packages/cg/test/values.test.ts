@@ -16,6 +16,8 @@ describe('value parsing', () => {
     expect(parseQuota('max')).toBe('max');
     expect(() => parseQuota('999')).toThrow(/invalid cpu quota '999'/);
     expect(() => parseQuota('abc')).toThrow(UsageError);
+    expect(parseQuota(String(2 ** 44 - 1))).toBe(2 ** 44 - 1);
+    expect(() => parseQuota(String(2 ** 44))).toThrow(/invalid cpu quota '17592186044416'/);
   });
 
   it('--cpus becomes a quota for the period', () => {
