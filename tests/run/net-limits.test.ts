@@ -81,4 +81,37 @@ describe.skipIf(skipReason)(`run -p: published ports${skipReason ? ` (skipped: $
     await run(['rm', '-f', n]);
     expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toMatch(/--dport 18080/);
   });
+
+  it('a host port a host process listens on is refused (as docker: port already allocated), before anything is made', async () => {
+    assertSandboxNetwork();
+    const { createServer } = await import('node:net');
+    const { createSocket } = await import('node:dgram');
+    const server = createServer((s) => s.end('host\n'));
+    await new Promise<void>((r) => server.listen(18081, '127.0.0.1', r));
+    const udp = createSocket('udp6');
+    await new Promise<void>((r) => udp.bind(18082, '::', r));
+    const names: string[] = [];
+    try {
+      for (const p of ['18081:80', '18082:53/udp']) {
+        const n = name(`taken-${p.split(':')[0]}`);
+        names.push(n);
+        const r = await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '-p', p, '--', 'sleep', '600'], 125);
+        expect(r.err).toMatch(new RegExp(`^run: host port ${p.split(':')[0]}/(tcp|udp) is in use on this host`));
+        expect((await run(['ps', '-a', '-q'])).out).not.toContain(n);
+      }
+      expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toMatch(/--dport 1808[12]/);
+      // the host service still answers (asked from this process: the server is in its event loop)
+      const { connect } = await import('node:net');
+      const answer = await new Promise<string>((r) => {
+        let d = '';
+        const c = connect(18081, '127.0.0.1');
+        c.on('data', (x) => (d += x)).on('end', () => r(d.trim())).on('error', (e) => r(`ERROR ${e.message}`));
+      });
+      expect(answer).toBe('host');
+    } finally {
+      await run(['rm', '-f', ...names], null);
+      server.close();
+      udp.close();
+    }
+  });
 });

@@ -20,7 +20,7 @@ import { writeInRoot } from './inroot.js';
 import { attachShell, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
-import { netShell, setupNetwork, teardownNetwork } from './network.js';
+import { checkHostPorts, netShell, setupNetwork, teardownNetwork } from './network.js';
 import { mark } from '../phases.js';
 
 export interface Started {
@@ -71,6 +71,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   };
   mark('start');
   const { rootfs, lowers, tars } = await resolveLowers(spec);
+  checkHostPorts(spec.publish);
   mark('lowers');
   const id = newId();
   const name = checkName(spec.name ?? defaultName(id));

@@ -6,10 +6,10 @@
  * address from IPAM (or --ip), the default route, and published ports.
  */
 import { readFileSync } from 'node:fs';
-import { shellQuote, UsageError } from '@boxkit/common';
+import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
 import { attach, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
-import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec } from './spec.js';
+import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec, type Publish } from './spec.js';
 
 /** The default bridge's subnet (podman's default, away from docker's 172.17/16). */
 export const DEFAULT_BRIDGE_CIDR = '10.88.0.1/16';
@@ -62,6 +62,38 @@ function linkExists(name: string): boolean {
     return readFileSync('/proc/self/net/dev', 'utf8').split('\n').some((l) => l.slice(0, l.indexOf(':')).trim() === name);
   } catch {
     return false;
+  }
+}
+
+/** Does a socket of this host (this network namespace) hold the port: a TCP listener, or any UDP socket bound to it? */
+function portInUse(port: number, proto: 'tcp' | 'udp'): boolean {
+  for (const file of [proto, `${proto}6`]) {
+    let table: string;
+    try {
+      table = readFileSync(`/proc/net/${file}`, 'utf8');
+    } catch {
+      continue; // no IPv6
+    }
+    for (const line of table.split('\n').slice(1)) {
+      // sl local_address(hex addr:hex port) rem_address st ...
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (!local || parseInt(local.slice(local.lastIndexOf(':') + 1), 16) !== port) continue;
+      if (proto === 'udp' || state === '0A') return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Refuse a --publish whose host port a host process holds, before anything
+ * is made (docker: "port is already allocated"): the DNAT rule would take
+ * that service's connections, the host's own (OUTPUT) included, silently.
+ */
+export function checkHostPorts(publish: readonly Publish[]): void {
+  for (const p of publish) {
+    if (portInUse(p.hostPort, p.proto)) {
+      throw new BoxkitError('EADDRINUSE', `host port ${p.hostPort}/${p.proto} is in use on this host`, { hint: 'a process of the host holds it: publish another host port (-p OTHER:PORT)' });
+    }
   }
 }
 
