@@ -102,6 +102,13 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
   });
 
+  it('refuses a target in the host\'s own network namespace (the PID of a host process), creating nothing', async () => {
+    for (const dry of [[], ['--dry-run']]) {
+      const r = await refused(['veth', ...dry, '--pid', String(process.pid), '--bridge', br]);
+      expect(r.stderr).toMatch(new RegExp(`^netsetup: pid ${process.pid} is in the host's own network namespace$`, 'm'));
+    }
+  });
+
   it('refuses a bridge whose subnet overlaps another bridge\'s, creating nothing', async () => {
     const b2 = shortName('nsf');
     const st = () => readFileSync(join(state, 'netsetup', 'state.json'), 'utf8');

@@ -11,7 +11,7 @@ import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, parseCidr, parseHostCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
 import { hashHex } from './hash.js';
-import { linkNames, newIfName, nsInode, nsRef } from './kernel.js';
+import { linkNames, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
@@ -64,6 +64,10 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
   const ip = ipArg === 'auto' ? undefined : formatCidr(parseHostCidr(ipArg, 'address (--ip)'));
   const gw = spec.gateway !== undefined ? parseIp(spec.gateway, 'gateway') : undefined;
   const inode = nsInode(ns);
+  // a host process's PID (or a name bound to the host's namespace) would put eth0, an address and a default route on the host
+  if (inode === ownNetnsInode()) {
+    throw new UsageError(`${'netns' in ns ? `netns '${ns.netns}'` : `pid ${ns.pid}`} is in the host's own network namespace`, 'attach a container: a process in a network namespace of its own (ns-clone --net) or a named netns');
+  }
   if (!bridges.has(spec.bridge)) {
     // the recorded address saves an `ip addr` process when the bridge is there
     const rec = state().bridges[spec.bridge];

@@ -70,6 +70,12 @@ export function netnsPath(ns: NsRef): string {
 }
 
 let nsfsDev: number | undefined;
+let ownNetns: number | undefined;
+
+/** The nsfs inode of netsetup's own network namespace (the host's, as far as a container is concerned). */
+export function ownNetnsInode(): number {
+  return (ownNetns ??= statSync('/proc/self/ns/net').ino);
+}
 
 /**
  * The nsfs inode of a namespace, or a usage error when it does not exist.
