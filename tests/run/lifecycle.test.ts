@@ -56,6 +56,28 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     }
   });
 
+  it('stop, rm and exec with --dry-run print the commands and change nothing', async () => {
+    const n = name('dry');
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    try {
+      const rec = JSON.parse((await run(['inspect', n])).out)[0];
+      const stop = (await run(['stop', '--dry-run', '--time', '0', n])).out;
+      expect(stop).toContain(`kill -TERM ${rec.pid}`);
+      const rm = (await run(['rm', '-f', '--dry-run', n])).out;
+      expect(rm).toContain(`kill -KILL ${rec.pid}`);
+      expect(rm).toContain(`unionfs umount ${rec.mountpoint}`);
+      expect(rm).toMatch(new RegExp(`^cg rm ${n} --parent self$`, 'm'));
+      const ex = (await run(['exec', '--dry-run', n, '--', 'touch', '/made'])).out;
+      expect(ex).toContain(`nsenter --target ${rec.pid}`);
+      expect(ex).toMatch(/ touch \/made$/);
+      // nothing happened: still running, nothing made
+      expect(JSON.parse((await run(['inspect', n])).out)[0].status).toBe('running');
+      await run(['exec', n, '--', 'sh', '-c', 'test ! -e /made']);
+    } finally {
+      await run(['rm', '-f', n]);
+    }
+  });
+
   it("--rm mounts the container's root volatile (its upper is deleted at exit: no sync); a kept container's root is not", async () => {
     // the root's overlay options as the container sees them: `volatile`, or `fsync=volatile` on newer kernels
     const rootOptions = (mountinfo: string) =>

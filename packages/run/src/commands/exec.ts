@@ -1,5 +1,5 @@
 /** `run exec NAME -- CMD`: run a command inside a running container. */
-import { BoxkitError, UsageError } from '@boxkit/common';
+import { BoxkitError, out, shellQuote, UsageError } from '@boxkit/common';
 import { shellStatus } from '@boxkit/native';
 import { containerEnv, parseEnv } from '../container/spec.js';
 import { execInContainer } from '../container/exec.js';
@@ -7,7 +7,7 @@ import { resolveUser } from '../container/user.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
-export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean }): Promise<number> {
+export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean; dryRun?: boolean }): Promise<number> {
   const argv = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
   if (!argv.length) throw new UsageError('exec: no command given', `run exec NAME -- sh`);
   if (a.workdir !== undefined && !a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
@@ -18,8 +18,18 @@ export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | n
   const p = rec.process;
   const ids = a.user !== undefined ? resolveUser(`/proc/${rec.pid}/root`, a.user) : { uid: p?.uid ?? 0, gid: p?.gid ?? 0, groups: p?.groups ?? [], home: p?.home ?? '/root' };
   const env = containerEnv({ env: { ...p?.env, ...extraEnv }, tty: false }, rec.hostname, ids.home);
+  const workdir = a.workdir ?? p?.workdir ?? '/';
+  if (a.dryRun) {
+    // the same joins with util-linux's nsenter, inside the container's cgroup (the capability drop is left out)
+    const g = rec.cgroup;
+    const cg = g ? ['cg', 'exec', g.name, ...(g.parent === 'root' ? [] : ['--parent', g.parent]), '--'] : [];
+    const user = ids.uid || ids.gid ? ['--setuid', String(ids.uid), '--setgid', String(ids.gid)] : [];
+    out(shellQuote([...cg, 'nsenter', '--target', String(rec.pid), '--all', `--wdns=${workdir}`, ...user, '--', 'env', '-i',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]));
+    return 0;
+  }
   const child = await execInContainer(rec, argv, {
-    env, workdir: a.workdir ?? p?.workdir ?? '/', uid: ids.uid, gid: ids.gid, groups: ids.groups,
+    env, workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups,
     privileged: a.privileged || (p?.privileged ?? false), detach: a.detach,
   });
   if (a.detach) {

@@ -1,10 +1,10 @@
 /** `run rm [-f] NAME...`: remove containers and everything they hold. */
 import { BoxkitError } from '@boxkit/common';
-import { teardown } from '../container/teardown.js';
+import { teardown, teardownShell } from '../container/teardown.js';
 import { isAlive } from '../state/store.js';
 import { find } from './lookup.js';
 
-export async function rm(a: { names: string[]; force: boolean }): Promise<number> {
+export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean }): Promise<number> {
   for (const n of a.names) {
     const rec = find(n);
     if (!rec) {
@@ -15,6 +15,10 @@ export async function rm(a: { names: string[]; force: boolean }): Promise<number
     }
     if (isAlive(rec) && !a.force) {
       throw new BoxkitError('EBUSY', `${rec.name}: container is running`, { hint: `run stop ${rec.name}, or run rm -f ${rec.name}` });
+    }
+    if (a.dryRun) {
+      for (const l of teardownShell(rec)) process.stdout.write(`${l}\n`);
+      continue;
     }
     await teardown(rec);
     process.stdout.write(`${rec.name}\n`);

@@ -3,9 +3,10 @@
  * of creation, each step tolerant of what is already gone, so rm, --rm, a
  * failed start and gc all share one path.
  */
+import { shellQuote } from '@boxkit/common';
 import { kill } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
-import { containerData, forget, isAlive } from '../state/store.js';
+import { containerData, forget, isAlive, recordPath } from '../state/store.js';
 import { removeTree } from '../state/remove.js';
 import { removeCgroup } from './cgroup.js';
 import { teardownNetwork } from './network.js';
@@ -30,6 +31,18 @@ export async function killContainer(rec: ContainerRecord): Promise<void> {
     // already gone
   }
   await until(() => !isAlive(rec), 5000);
+}
+
+/** teardown() as the boxkit commands a user could run (rm --dry-run); `self` is the cgroup of the `run` that made it. */
+export function teardownShell(rec: ContainerRecord): string[] {
+  const lines: string[] = [];
+  if (rec.pid && isAlive(rec)) lines.push(`kill -KILL ${rec.pid}`);
+  if (rec.net.mode === 'bridge' && rec.net.hostVeth) lines.push(shellQuote(['netsetup', 'down', '--host-ifname', rec.net.hostVeth]));
+  if (rec.cgroup) lines.push(shellQuote(['cg', 'rm', rec.cgroup.name, ...(rec.cgroup.parent === 'root' ? [] : ['--parent', rec.cgroup.parent])]));
+  lines.push(shellQuote(['unionfs', 'umount', rec.mountpoint]));
+  lines.push(shellQuote(['rm', '-rf', containerData(rec.id)]));
+  lines.push(shellQuote(['rm', '-f', recordPath(rec.name)]));
+  return lines;
 }
 
 /** Remove everything of `rec`. */
