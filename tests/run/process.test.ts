@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { binPath, skipReason } from '../harness/index.js';
-import { BASE, run } from './helpers.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BASE, name, run } from './helpers.js';
 
 function startRun(args: string[]) {
   const env = { ...process.env };
@@ -46,5 +48,23 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       expect(await t.exit, `run ${i}`).toBe(143);
     }
     expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
+  });
+
+  it('limits out of range are refused before anything is made; --cpu-period alone applies', async () => {
+    // docker: "Range of CPUs is from 0.01"; 0.001 was raised to 0.01 without a word
+    const c = await run(['--rm', ...BASE, '--cpus', '0.001', '--', 'true'], 125);
+    expect(c.err).toMatch(/^run: invalid --cpus '0\.001'/);
+    const p = await run(['--rm', ...BASE, '--pids', '99999999999', '--', 'true'], 125);
+    expect(p.err).toMatch(/^run: invalid --pids '99999999999'/);
+    expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
+    const n = name('period');
+    await run(['-d', '--name', n, ...BASE, '--cpu-period', '50000', '--', 'sleep', '600']);
+    try {
+      const dir = JSON.parse((await run(['inspect', n])).out)[0].cgroup.paths.cpu as string;
+      const file = existsSync(join(dir, 'cpu.cfs_period_us')) ? 'cpu.cfs_period_us' : 'cpu.max';
+      expect(readFileSync(join(dir, file), 'utf8')).toMatch(/50000/);
+    } finally {
+      await run(['rm', '-f', n]);
+    }
   });
 });

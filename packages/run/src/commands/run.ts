@@ -46,7 +46,8 @@ export function toSpec(a: RunArgs): ContainerSpec {
   const cpuQuota = a.cpus !== undefined ? cpusToQuota(a.cpus, period) : a.cpuQuota;
   if (cpuQuota !== undefined && !(cpuQuota >= 1000)) throw new UsageError(`invalid --cpu-quota '${cpuQuota}'`, 'at least 1000 microseconds');
   if (period !== undefined && !(period >= 1000 && period <= 1_000_000)) throw new UsageError(`invalid --cpu-period '${period}'`, '1000 to 1000000 microseconds');
-  if (a.pids !== undefined && !(Number.isInteger(a.pids) && a.pids > 0)) throw new UsageError(`invalid --pids '${a.pids}'`);
+  // PID_MAX_LIMIT (4194304): pids.max refuses more
+  if (a.pids !== undefined && !(Number.isInteger(a.pids) && a.pids > 0 && a.pids <= 4_194_304)) throw new UsageError(`invalid --pids '${a.pids}'`, '1 to 4194304');
   if (a.detach && a.tty) throw new UsageError('-d with -t is not supported', 'a detached container has no terminal to relay; use -d alone and run logs');
   if (a.rootfs !== undefined && a.image !== undefined) throw new UsageError('--rootfs and --image are alternatives: give one');
   if (!a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
@@ -60,7 +61,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
     ...(a.ip !== undefined ? { ip: a.ip } : {}),
     publish,
     limits: {
-      ...(cpuQuota !== undefined ? { cpuQuota, cpuPeriod: period ?? 100_000 } : {}),
+      ...(cpuQuota !== undefined ? { cpuQuota, cpuPeriod: period ?? 100_000 } : period !== undefined ? { cpuPeriod: period } : {}),
       ...(a.memory !== undefined ? { memory: parseSize(a.memory) } : {}),
       ...(a.pids !== undefined ? { pids: a.pids } : {}),
     },

@@ -59,8 +59,9 @@ export function parseSize(s: string): number {
 
 /** `--cpus 0.5` -> quota 50000 per period 100000 (docker's mapping). */
 export function cpusToQuota(cpus: number, period = DEFAULT_PERIOD): number {
-  if (!(cpus > 0) || cpus > 1024) throw new UsageError(`invalid --cpus '${cpus}'`, 'a positive number of CPUs, e.g. 0.5');
-  return Math.max(1000, Math.round(cpus * period));
+  // the kernel's smallest quota is 1000 us: less would be raised to it, a larger limit than asked
+  if (!(cpus > 0) || cpus > 1024 || cpus * period < 1000) throw new UsageError(`invalid --cpus '${cpus}'`, `a number of CPUs from ${1000 / period}, e.g. 0.5`);
+  return Math.round(cpus * period);
 }
 
 export function parsePublish(s: string): Publish {
