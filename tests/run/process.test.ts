@@ -67,4 +67,12 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       await run(['rm', '-f', n]);
     }
   });
+
+  it("stdin reaches the container only with -i (as docker run): without it a loop's input is not eaten", async () => {
+    const { bk } = await import('../harness/index.js');
+    const without = await bk('run', ['--rm', ...BASE, '--', 'sh', '-c', 'read x; echo "got [$x]"'], { input: 'secret\n' });
+    expect(String(without.stdout)).toBe('got []');
+    const withI = await bk('run', ['--rm', ...BASE, '-i', '--', 'sh', '-c', 'read x; echo "got [$x]"'], { input: 'line\n' });
+    expect(String(withI.stdout)).toBe('got [line]');
+  });
 });

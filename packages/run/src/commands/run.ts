@@ -72,6 +72,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
     cgroupParent: a.cgroupParent,
     detach: a.detach,
     autoRemove: a.rm,
+    interactive: a.interactive,
     tty: a.tty,
     init: a.init,
     privileged: a.privileged,

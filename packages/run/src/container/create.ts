@@ -126,6 +126,9 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       rec.logs = { stdout: containerData(id, 'stdout.log'), stderr: containerData(id, 'stderr.log') };
       mkdirSync(containerData(id), { recursive: true, mode: 0o755 });
       stdio = [openSync('/dev/null', 'r'), openSync(rec.logs.stdout, 'a', 0o640), openSync(rec.logs.stderr, 'a', 0o640)];
+    } else if (!spec.interactive && !spec.tty) {
+      // as docker run without -i: the caller's stdin (a script's, a loop's) is not the container's to read
+      stdio = [openSync('/dev/null', 'r'), 1, 2];
     }
     let tty: Tty | undefined;
     if (spec.tty) {
@@ -150,7 +153,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     try {
       child = spawn({ flags: NS_FLAGS(spec), steps, pdeathsig: spec.detach ? 0 : 9 });
     } finally {
-      for (const fd of stdio ?? []) closeSync(fd);
+      for (const fd of stdio ?? []) if (fd > 2) closeSync(fd);
     }
     mark('clone');
     const c = child;

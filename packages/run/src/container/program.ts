@@ -66,7 +66,7 @@ export function containerProgram(o: ProgramOptions): Step[] {
   // the child moves itself, while the parent mounts the union: a move of
   // the writer's own thread skips the RCU grace period of a move from outside
   for (const w of o.joinCgroup ?? []) steps.push({ op: 'WRITE_FILE', strs: [w.file, w.value] });
-  if (o.stdio) o.stdio.forEach((fd, to) => steps.push({ op: 'DUP2', ints: [fd, to] }));
+  if (o.stdio) o.stdio.forEach((fd, to) => fd !== to && steps.push({ op: 'DUP2', ints: [fd, to] }));
   if (o.tty) steps.push(...o.tty.steps);
   steps.push({ op: 'WAIT_SYNC' });
   // the mount namespace is made now, not at clone: a copy of the host's as it

@@ -36,6 +36,8 @@ export interface ContainerSpec {
   cgroupParent: string;
   detach: boolean;
   autoRemove: boolean;
+  /** -i: the container reads this process's stdin (else /dev/null, as docker run) */
+  interactive: boolean;
   tty: boolean;
   init: boolean;
   privileged: boolean;
