@@ -29,10 +29,11 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     const insp = JSON.parse((await run(['inspect', n])).out)[0];
     expect(insp.status).toBe('running');
     const t0 = Date.now();
-    await run(['stop', '--time', '1', n]);
+    // --json for scripts: sleep ignores SIGTERM as PID 1, so the second second ends in SIGKILL
+    expect(JSON.parse((await run(['stop', '--json', '--time', '1', n])).out)).toEqual({ stopped: [{ name: n, killed: true }] });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect((await run(['ps', '-a'])).out).toMatch(new RegExp(`${n}.*exited`));
-    await run(['rm', n]);
+    expect(JSON.parse((await run(['rm', '--json', n])).out)).toEqual({ removed: [n] });
     expect((await run(['ps', '-a'])).out).not.toContain(n);
     expect(existsSync(stateFile(n))).toBe(false);
     expect(dataDirOf(id)).toBe(false);

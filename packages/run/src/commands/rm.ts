@@ -1,10 +1,12 @@
 /** `run rm [-f] NAME...`: remove containers and everything they hold. */
 import { BoxkitError } from '@boxkit/common';
+import { printJson } from '@boxkit/common/output';
 import { teardown, teardownShell } from '../container/teardown.js';
 import { isAlive } from '../state/store.js';
 import { find } from './lookup.js';
 
-export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean }): Promise<number> {
+export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
+  const removed: string[] = [];
   for (const n of a.names) {
     const rec = find(n);
     if (!rec) {
@@ -21,7 +23,9 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean 
       continue;
     }
     await teardown(rec);
-    process.stdout.write(`${rec.name}\n`);
+    if (a.json) removed.push(rec.name);
+    else process.stdout.write(`${rec.name}\n`);
   }
+  if (a.json && !a.dryRun) printJson({ removed });
   return 0;
 }

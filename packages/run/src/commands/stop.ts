@@ -1,9 +1,11 @@
 /** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds. */
+import { printJson } from '@boxkit/common/output';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
-export async function stop(a: { names: string[]; time: number; dryRun?: boolean }): Promise<number> {
+export async function stop(a: { names: string[]; time: number; dryRun?: boolean; json?: boolean }): Promise<number> {
+  const stopped: { name: string; killed: boolean }[] = [];
   for (const n of a.names) {
     const rec = mustFind(n);
     if (a.dryRun) {
@@ -14,7 +16,9 @@ export async function stop(a: { names: string[]; time: number; dryRun?: boolean 
     const killed = await stopContainer(rec, a.time);
     // a detached container has no one waiting for it: record the end here
     if (rec.detach && (wasRunning || rec.status === 'running')) await finish({ ...rec, autoRemove: rec.autoRemove }, killed ? 137 : undefined);
-    process.stdout.write(`${rec.name}\n`);
+    if (a.json) stopped.push({ name: rec.name, killed });
+    else process.stdout.write(`${rec.name}\n`);
   }
+  if (a.json && !a.dryRun) printJson({ stopped });
   return 0;
 }
