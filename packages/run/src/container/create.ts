@@ -79,7 +79,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   // checked before anything changes; an image tarball's users are known once it is mounted
   let ids = resolveUser(tars.length ? '/nonexistent' : rootfs, tars.length ? undefined : spec.user);
   const rec: ContainerRecord = {
-    id, name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid,
+    id, name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid, creatorStart: startTime(process.pid),
     command: spec.command, rootfs, layers: spec.layers,
     mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
     hostname, net: { mode: spec.net.mode }, detach: spec.detach, autoRemove: spec.autoRemove,

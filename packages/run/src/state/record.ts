@@ -35,6 +35,8 @@ export interface ContainerRecord {
   created: string;
   /** the `run` process that made it; a dead creator of a 'creating' record means a crashed run */
   creatorPid: number;
+  /** its start time (clock ticks since boot): a pid reused since then is not the creator */
+  creatorStart?: number;
   /** the container's PID 1 as seen from the host, and its start time (guards against pid reuse) */
   pid?: number;
   pidStart?: number;

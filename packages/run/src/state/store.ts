@@ -72,7 +72,8 @@ export function isAlive(rec: ContainerRecord): boolean {
 }
 
 export function creatorAlive(rec: ContainerRecord): boolean {
-  return rec.creatorPid > 0 && processExists(rec.creatorPid);
+  if (!(rec.creatorPid > 0) || !processExists(rec.creatorPid)) return false;
+  return rec.creatorStart === undefined || startTime(rec.creatorPid) === rec.creatorStart;
 }
 
 /** The status as it is now (a record says 'running' until someone notices PID 1 is gone). */
