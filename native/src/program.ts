@@ -37,6 +37,7 @@ export const OP = {
   OPEN: 31,
   UNLINK: 32,
   SETNS_FD: 33,
+  NEW_SESSION_KEYRING: 34,
 } as const;
 
 export type OpName = keyof typeof OP;

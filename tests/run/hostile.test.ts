@@ -95,3 +95,38 @@ describe.skipIf(skipReason)(`run: hostile root filesystems${skipReason ? ` (skip
     expect((await run(['--rm', ...BASE, '--privileged', '--', 'sh', '-c', probe])).out).toBe('opened');
   });
 });
+
+describe.skipIf(skipReason)(`run: the caller's keys${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it("a container has a session keyring of its own (as runc): a key only its possessors may see, in the caller's session keyring, is out of its reach", async () => {
+    const { koffi } = await import('@boxkit/native');
+    const libc = koffi().load('libc.so.6');
+    const syscall = libc.func('long syscall(long nr, ...)');
+    const [ADD_KEY, KEYCTL] = process.arch === 'arm64' ? [217, 219] : [248, 250];
+    const SESSION = -3, SETPERM = 5, REVOKE = 3, POSSESSOR_ALL = 0x3f000000;
+    const desc = `boxkit-test-${process.pid}`;
+    const payload = Buffer.from('secret');
+    const key = Number(syscall(ADD_KEY, 'str', 'user', 'str', desc, 'void *', payload, 'size_t', payload.length, 'int', SESSION));
+    expect(key, 'add_key').toBeGreaterThan(0);
+    try {
+      expect(Number(syscall(KEYCTL, 'int', SETPERM, 'int', key, 'uint32_t', POSSESSOR_ALL))).toBe(0);
+      // a child that keeps the caller's session keyring possesses the key and lists it (the check can fail)
+      expect(execFileSync('cat', ['/proc/keys'], { encoding: 'utf8' })).toContain(desc);
+      // /proc/keys is masked in a container: --privileged shows it, and the keyring step is not one of the privileges
+      const r = await run(['--rm', ...BASE, '--privileged', '--', 'cat', '/proc/keys']);
+      expect(r.out).toMatch(/keyring/);
+      expect(r.out).not.toContain(desc);
+      // and so does a command run exec starts in a container
+      const n = name('keys');
+      await run(['-d', '--name', n, ...BASE, '--privileged', '--', 'sleep', '600']);
+      try {
+        const e = await run(['exec', n, '--', 'cat', '/proc/keys']);
+        expect(e.out).toMatch(/keyring/);
+        expect(e.out).not.toContain(desc);
+      } finally {
+        await run(['rm', '-f', n]);
+      }
+    } finally {
+      syscall(KEYCTL, 'int', REVOKE, 'int', key);
+    }
+  });
+});

@@ -39,6 +39,8 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
   if (o.uid || o.gid || o.groups?.length) {
     steps.push({ op: 'SETGROUPS', ints: o.groups ?? [] }, { op: 'SETRESGID', ints: [o.gid ?? 0] }, { op: 'SETRESUID', ints: [o.uid ?? 0] });
   }
+  // as runc: the caller's session keyring (its keys, root's on the host) is not the container's
+  steps.push({ op: 'NEW_SESSION_KEYRING' });
   if (!o.privileged) steps.push({ op: 'NO_NEW_PRIVS' });
   steps.push({ op: 'RESET_SIGNALS' }, { op: 'STDIO_FIX' }, { op: 'CLOEXEC_FROM', ints: [3] });
   // fork: setns(pid) applies to children only

@@ -112,6 +112,8 @@ export function containerProgram(o: ProgramOptions): Step[] {
     steps.push({ op: 'SETRESGID', ints: [o.gid] });
     steps.push({ op: 'SETRESUID', ints: [o.uid] });
   }
+  // as runc: the caller's session keyring (its keys, root's on the host) is not the container's
+  steps.push({ op: 'NEW_SESSION_KEYRING' });
   if (!o.privileged) steps.push({ op: 'NO_NEW_PRIVS' });
   steps.push({ op: 'RESET_SIGNALS' }, { op: 'STDIO_FIX' }, { op: 'CLOEXEC_FROM', ints: [3] });
   if (o.init) steps.push({ op: 'SUPERVISE', ints: [1] });
