@@ -191,12 +191,11 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     made.push(`${g}/sub`, g);
     expect((await cg(withParent(['create', `${g}/sub`, '--pids', '10']))).exitCode).toBe(0);
     for (const args of [['rm', g], ['rm', g, '--kill']]) {
-      const t0 = Date.now();
       const r = await cg(withParent(args));
+      // said before any rmdir (a busy rmdir was retried for a second, then reported as EBUSY with a --kill hint)
       expect(r.exitCode).toBe(1);
       expect(r.stderr.split('\n')[0]).toBe(`cg: group ${g} has child groups: sub`);
       expect(r.stderr).toContain(`cg rm ${g}/sub`);
-      expect(Date.now() - t0).toBeLessThan(1000); // no retrying a busy rmdir
       for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(true);
     }
     expect((await cg(withParent(['rm', `${g}/sub`]))).exitCode).toBe(0);
