@@ -122,4 +122,20 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     expect(r.exitCode).toBe(143);
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  it('--wait-for-setup --pid: a stop signal before the release ends the held child at once (as PID 1 it ignores SIGTERM), not after --stop-timeout', async () => {
+    const state = join(tmp('stop-pid-state'), 'state');
+    const env = { ...process.env, BOXKIT_STATE_DIR: state };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const proc = execa(binPath('ns-clone'), ['--wait-for-setup', '--pid', '--stop-timeout', '30', '--', 'true'], { reject: false, env });
+    const dir = join(state, 'ns-clone');
+    await until(() => existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.fifo-path')), 10_000, 'the setup fifo');
+    const t0 = Date.now();
+    proc.kill('SIGTERM');
+    const r = await proc;
+    expect(r.exitCode).toBe(137);
+    expect(Date.now() - t0).toBeLessThan(20_000); // not the 30 s stop timeout
+    expect(String(r.stderr)).not.toMatch(/sending SIGKILL/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });

@@ -66,7 +66,16 @@ export async function runCommand(f: RunFlags): Promise<number> {
       failure = d.exitCode;
     });
   }
-  const status = await superviseContainer(c, supervision, caught);
+  // held for its setup as PID 1 of its own PID namespace, the child has run nothing of CMD yet and ignores
+  // SIGTERM and SIGINT: a stop signal ends it at once, not after the stop timeout
+  let execed = false;
+  c.execed.then(() => (execed = true), () => {});
+  const held = fifo !== undefined && req.spec.namespaces.includes('pid');
+  const target = {
+    wait: () => c!.wait(),
+    signal: (sig: NodeJS.Signals) => c!.signal(held && !execed && (sig === 'SIGTERM' || sig === 'SIGINT') ? 'SIGKILL' : sig),
+  };
+  const status = await superviseContainer(target, supervision, caught);
   await c.execed.catch(() => {});
   // a child stopped (or aborted with `: > FIFO`) before its release never removed them
   if (fifo) forgetFifo(c.pid, fifo);
