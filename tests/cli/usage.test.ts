@@ -10,7 +10,7 @@ describe('every bin: usage errors', () => {
     it(`${tool}: an unknown command or option is a usage error (2; 125 for the tools that run a command), one line and a hint`, async () => {
       const word = tool === 'ns-clone' || tool === 'run' ? ['--bogus-flag'] : ['no-such-command'];
       const r = await bk(tool, word);
-      expect(r.exitCode, r.stderr).toBe(tool === 'ns-clone' || tool === 'run' ? 125 : 2);
+      expect(r.exitCode, String(r.stderr)).toBe(tool === 'ns-clone' || tool === 'run' ? 125 : 2);
       const lines = String(r.stderr).split('\n').filter(Boolean);
       expect(lines[0]).toMatch(new RegExp(`^${tool}: (Unknown command|Unknown argument|unknown option)`, 'i'));
       expect(lines.slice(1).every((l) => l.startsWith('hint: '))).toBe(true);
@@ -39,4 +39,29 @@ describe('every bin: a reader that goes away', () => {
       expect(r.stdout).toBe('status=0');
     });
   }
+});
+
+// what a user reads after a typo or a wrong choice: one line `<tool>: <what>: <why>`, at most a hint
+describe('every bin: usage errors stay one line', () => {
+  const TYPO: Record<string, [string, string]> = { cg: ['creat', 'create'], unionfs: ['mout', 'mount'], netsetup: ['brige', 'bridge'] };
+  for (const [tool, [typo, meant]] of Object.entries(TYPO)) {
+    it(`${tool} ${typo}: names the unknown command, the near one goes in the hint (exit 2)`, async () => {
+      const r = await bk(tool, [typo, 'x']);
+      expect(r.exitCode, String(r.stderr)).toBe(2);
+      const lines = String(r.stderr).split('\n').filter(Boolean);
+      expect(lines[0]).toBe(`${tool}: Unknown command: ${typo}`);
+      expect(lines.slice(1)).toEqual([`hint: did you mean '${tool} ${meant}'? see '${tool} --help'`]);
+      expect(r.stdout).toBe('');
+    });
+  }
+
+  it('a value outside the choices (netsetup netns frob) is one line naming the argument, the value and the choices', async () => {
+    const r = await bk('netsetup', ['netns', 'frob', 'x']);
+    expect(r.exitCode, String(r.stderr)).toBe(2);
+    const lines = String(r.stderr).split('\n').filter(Boolean);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^netsetup: invalid value for action: "frob" \(choose "add", "rm"/);
+    expect(lines[1]).toMatch(/^hint: /);
+    expect(r.stdout).toBe('');
+  });
 });

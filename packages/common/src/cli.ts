@@ -69,6 +69,50 @@ export interface ToolSpec {
   commands: CommandModule<CommonArgs, any>[];
 }
 
+/**
+ * yargs' validation messages as one line: its choices message spans lines
+ * ('Invalid values:\n  Argument: ...'), and an unknown command gets the
+ * near one in the hint (yargs' own suggestion, 'Did you mean X?', replaced
+ * the line that named the unknown word).
+ */
+function usageError(tool: ToolSpec, msg: string, argv: readonly string[]): UsageError {
+  const help = `see '${tool.name} --help'`;
+  // yargs lists every word as an unknown command ('creat, x'): the first one is, the rest are its arguments
+  const unknown = /^Unknown commands?: ([^\s,]+)/.exec(msg)?.[1];
+  if (unknown !== undefined && unknown === argv.find((a) => !a.startsWith('-'))) {
+    msg = `Unknown command: ${unknown}`;
+    const near = nearest(unknown, tool.commands.flatMap((c) => [c.command, c.aliases].flat()).map((c) => String(c ?? '').split(' ')[0]!).filter((c) => c && c !== '$0'));
+    return new UsageError(msg, near ? `did you mean '${tool.name} ${near}'? ${help}` : help);
+  }
+  const lines = msg.split('\n').map((l) => l.trim()).filter(Boolean);
+  const choices = lines.slice(1).map((l) => /^Argument: (.*), Given: (.*), Choices: (.*)$/.exec(l));
+  if (lines[0] === 'Invalid values:' && choices.length && choices.every(Boolean)) {
+    return new UsageError(choices.map((m) => `invalid value for ${m![1]}: ${m![2]} (choose ${m![3]})`).join('; '), help);
+  }
+  return new UsageError(lines.join(' '), help);
+}
+
+/** The command within 3 edits of `word` (as yargs' recommendCommands), the closest first. */
+function nearest(word: string, names: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 4;
+  for (const n of names) {
+    const d = editDistance(word, n);
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
 function flush(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => (stream.writableLength ? stream.write('', () => resolve()) : resolve()));
 }
@@ -96,7 +140,6 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
       .strictOptions()
       .strictCommands()
       .demandCommand(1, "a command is required")
-      .recommendCommands()
       .help('help')
       .alias('h', 'help')
       .version(tool.version)
@@ -104,7 +147,7 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
       .exitProcess(false)
       .fail((msg, err) => {
         if (err) throw err;
-        throw new UsageError(msg ?? 'bad usage', `see '${tool.name} --help'`);
+        throw usageError(tool, msg ?? 'bad usage', argv!);
       });
     for (const c of tool.commands) y.command(c);
     // yargs renders a command's whole help text each time the command runs, to
