@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { binPath, bk } from '../harness/bins.js';
 
 const TOOLS = ['ns-clone', 'cg', 'unionfs', 'netsetup', 'svcproxy', 'run'];
@@ -63,5 +66,32 @@ describe('every bin: usage errors stay one line', () => {
     expect(lines[0]).toMatch(/^netsetup: invalid value for action: "frob" \(choose "add", "rm"/);
     expect(lines[1]).toMatch(/^hint: /);
     expect(r.stdout).toBe('');
+  });
+});
+
+// a state file someone edited by hand, or one cut short by a full disk: the error says which file
+describe('a state file that is not JSON', () => {
+  it('run ps and netsetup ls name the file (exit 1, one line and a hint)', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'bk-badstate-'));
+    try {
+      mkdirSync(join(state, 'run', 'containers'), { recursive: true });
+      writeFileSync(join(state, 'run', 'containers', 'x.json'), '{"name":"x');
+      mkdirSync(join(state, 'netsetup'), { recursive: true });
+      writeFileSync(join(state, 'netsetup', 'state.json'), '{"version":1,"brid');
+      for (const [tool, args, file] of [
+        ['run', ['ps', '-a'], join(state, 'run', 'containers', 'x.json')],
+        ['netsetup', ['ls'], join(state, 'netsetup', 'state.json')],
+      ] as const) {
+        const r = await bk(tool, [...args], { env: { BOXKIT_STATE_DIR: state } });
+        expect(r.exitCode, String(r.stderr)).toBe(1);
+        const lines = String(r.stderr).split('\n').filter(Boolean);
+        expect(lines[0]).toMatch(new RegExp(`^${tool}: ${file.replace(/[.]/g, '\\.')}: not valid JSON \\(`));
+        expect(lines.slice(1).every((l) => l.startsWith('hint: '))).toBe(true);
+        expect(lines.length).toBeLessThanOrEqual(2);
+        expect(r.stdout).toBe('');
+      }
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
   });
 });

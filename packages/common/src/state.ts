@@ -7,6 +7,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
+import { BoxkitError } from './errors.js';
 
 export function stateDir(...parts: string[]): string {
   return join(process.env.BOXKIT_STATE_DIR || '/run/boxkit', ...parts);
@@ -33,12 +34,20 @@ export function atomicWrite(path: string, content: string | Buffer, mode = 0o644
   renameSync(tmp, path);
 }
 
+/** A JSON file's content, or undefined when it does not exist; one that is not JSON is named in the error. */
 export function readJson<T>(path: string): T | undefined {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    text = readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    // JSON.parse's message names no file: say which one, so it can be repaired or removed
+    throw new BoxkitError('EBADSTATE', `${path}: not valid JSON (${(e as Error).message})`, { hint: 'it was edited or cut short: repair it, or remove it to forget what it held' });
   }
 }
 
