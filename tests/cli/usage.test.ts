@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binPath, bk } from '../harness/bins.js';
+import { testName } from '../harness/env.js';
 
 const TOOLS = ['ns-clone', 'cg', 'unionfs', 'netsetup', 'svcproxy', 'run'];
 
@@ -90,6 +91,24 @@ describe('a state file that is not JSON', () => {
         expect(lines.length).toBeLessThanOrEqual(2);
         expect(r.stdout).toBe('');
       }
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+});
+
+// `-` reads stdin to its end: a pipe left non-blocking by whoever shared it (a Node parent
+// does that to its own stdin) says EAGAIN until the writer has written, which is not the end
+describe('reading targets from a non-blocking stdin', () => {
+  it('netsetup down - waits for input that comes late (was: taken as empty, "nothing to remove", exit 2)', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'bk-stdin-'));
+    try {
+      const nonblock = 'my $f = fcntl(STDIN, F_GETFL, 0); fcntl(STDIN, F_SETFL, $f | O_NONBLOCK) or die; exec @ARGV';
+      const r = await execa('bash', ['-c', '(sleep 0.3; echo "$1") | perl -MFcntl -e "$0" "${@:2}"', nonblock, testName('late-ns'), binPath('netsetup'), 'down', '-', '--dry-run'], {
+        reject: false, env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_STATE_DIR: state },
+      });
+      expect(r.stderr).toBe('');
+      expect(r.exitCode).toBe(0);
     } finally {
       rmSync(state, { recursive: true, force: true });
     }

@@ -1,13 +1,30 @@
-import { readFileSync } from 'node:fs';
+import { readSync } from 'node:fs';
 
-/** Read all of stdin synchronously (for `-` arguments: PIDs, JSON lines). */
+/**
+ * Read all of stdin synchronously (for `-` arguments: PIDs, JSON lines). A
+ * pipe shared with a Node parent may be non-blocking, so EAGAIN means "not
+ * yet", not the end of input: only EOF ends it.
+ */
 export function readStdin(): string {
-  try {
-    return readFileSync(0, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EAGAIN' || (e as NodeJS.ErrnoException).code === 'EOF') return '';
-    throw e;
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EINTR') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      if (code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Expand `-` in a list of arguments into the whitespace-separated words of stdin. */
