@@ -27,11 +27,16 @@ export function atomicWrite(path: string, content: string | Buffer, mode = 0o644
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', mode);
   try {
-    writeFileSync(fd, content);
-  } finally {
-    closeSync(fd);
+    try {
+      writeFileSync(fd, content);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    removeFile(tmp); // a full /run keeps no half-written temp file
+    throw e;
   }
-  renameSync(tmp, path);
 }
 
 /** A JSON file's content, or undefined when it does not exist; one that is not JSON is named in the error. */
