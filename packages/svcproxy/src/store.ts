@@ -93,7 +93,8 @@ export function loadState(prefix: string): StoredState | undefined {
     try {
       v1 = readJson(v1Path(prefix));
     } catch (e) {
-      if (e instanceof SyntaxError) throw new CorruptState(v1Path(prefix), 'not JSON');
+      // (common's readJson names the file in a BoxkitError EBADSTATE; it threw JSON.parse's SyntaxError before)
+      if (e instanceof SyntaxError || (e instanceof BoxkitError && e.code === 'EBADSTATE')) throw new CorruptState(v1Path(prefix), 'not JSON');
       throw e;
     }
     if (v1 === undefined) return undefined;
