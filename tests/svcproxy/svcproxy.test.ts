@@ -461,6 +461,29 @@ exit 1`}
     });
   });
 
+  it('NodePorts from the host: its own address is served; 127.0.0.1 is left alone (no route_localnet), so a local listener there still answers', async () => {
+    const { createServer } = await import('node:net');
+    const listeners = await Promise.all([30001, 30002].map((port) => new Promise<import('node:net').Server>((resolve, reject) => {
+      const s = createServer((c) => c.end(`local-${port} 127.0.0.1\n`));
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => resolve(s));
+    })));
+    try {
+      await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1')] }, { name: 'empty', vip: `${VIP}:89`, nodePort: 30002, endpoints: [] }]);
+      expect((await askMany(undefined, NODE_OUTSIDE_IP, 30001, 5)).counts).toEqual({ ep1: 5 });
+      // DNATed from 127.0.0.1, the packet could only be dropped as a martian (the connection hangs)
+      expect(await askMany(undefined, '127.0.0.1', 30001, 5, 1000)).toMatchObject({ counts: { 'local-30001': 5 }, failures: [] });
+      expect(await askMany(undefined, '127.0.0.1', 30002, 5, 1000)).toMatchObject({ counts: { 'local-30002': 5 }, failures: [] });
+      expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 30002, 2, 1000)).failures).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
+      // ls still reads the services back from the kernel's rules
+      const ls = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
+      expect(ls.services.map((s: { name: string; inKernel: boolean }) => [s.name, s.inKernel])).toEqual([['web', true], ['empty', true]]);
+      expect((await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1')] }, { name: 'empty', vip: `${VIP}:89`, nodePort: 30002, endpoints: [] }])).stdout).toMatch(/nothing to change/);
+    } finally {
+      for (const s of listeners) s.close();
+    }
+  });
+
   it('flush leaves the nat and filter tables exactly as before the first apply', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
     expect(saveState()).not.toBe(pristine);

@@ -34,6 +34,13 @@ export interface Ruleset {
 /** The mark bit that asks POSTROUTING to masquerade (kube-proxy uses 0x4000; we stay off it). */
 export const MASQ_MARK = '0x2000';
 const PORTALS = '-m comment --comment "boxkit service portals"';
+/**
+ * NodePorts are not served on 127.0.0.0/8 (kube-proxy's rule without
+ * route_localnet): DNATed away from loopback, a packet keeps its 127.x
+ * source and is dropped as a martian, so the connection would hang, and a
+ * host process listening on 127.0.0.1:NODEPORT would be cut off.
+ */
+const NOT_LOOPBACK = '! -d 127.0.0.0/8';
 
 /** iptables stores the probability as round(p * 2^31) and prints it with %.11f: write it that way. */
 export function probability(p: number): string {
@@ -154,7 +161,7 @@ export function* chainsOf(n: Names, services: Iterable<Service>, scope?: Scope):
       const c = `-m comment --comment "${s.name} has no endpoints"`;
       rejects.push(`-d ${s.vip}/32 -p ${p} ${c} -m ${p} --dport ${s.port} -j REJECT --reject-with icmp-port-unreachable`);
       if (s.nodePort !== undefined) {
-        rejects.push(`-p ${p} ${c} -m addrtype --dst-type LOCAL -m ${p} --dport ${s.nodePort} -j REJECT --reject-with icmp-port-unreachable`);
+        rejects.push(`${NOT_LOOPBACK} -p ${p} ${c} -m addrtype --dst-type LOCAL -m ${p} --dport ${s.nodePort} -j REJECT --reject-with icmp-port-unreachable`);
       }
       continue;
     }
@@ -183,7 +190,7 @@ export function* chainsOf(n: Names, services: Iterable<Service>, scope?: Scope):
   if (entry) {
     yield ['nat', n.services, [
       ...entry.map((cidr) => `-d ${cidr} -m comment --comment "VIPs in ${cidr}" -j ${n.bucketCidr(cidr)}`),
-      `-m comment --comment "node ports; must be the last rule" -m addrtype --dst-type LOCAL -j ${n.nodePorts}`,
+      `${NOT_LOOPBACK} -m comment --comment "node ports; must be the last rule" -m addrtype --dst-type LOCAL -j ${n.nodePorts}`,
     ]];
   }
   if (!shared || shared.rejects) yield ['filter', n.services, rejects];

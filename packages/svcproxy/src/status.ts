@@ -90,7 +90,7 @@ const NODE_PORT_RULE = /^-p \w+ -m comment --comment \S+ node port -m \w+ --dpor
 const ENDPOINT_RULE = /^-m comment --comment \S+ -> ([\d.]+):(\d+) .*-j \S+$/;
 const AFFINITY = / --rcheck --seconds (\d+) /;
 const REJECT_RULE = /^-d (\S+)\/32 -p (\w+) -m comment --comment (\S+) has no endpoints -m \w+ --dport (\d+) -j REJECT/;
-const REJECT_NODE_PORT = /^-p \w+ -m comment --comment (\S+) has no endpoints -m addrtype --dst-type LOCAL -m \w+ --dport (\d+) -j REJECT/;
+const REJECT_NODE_PORT = /^(?:! -d 127\.0\.0\.0\/8 )?-p \w+ -m comment --comment (\S+) has no endpoints -m addrtype --dst-type LOCAL -m \w+ --dport (\d+) -j REJECT/;
 
 /** The services our rules in the kernel describe (rules.ts read backwards), for when the state cannot be trusted. */
 export function kernelServices(saved: Saved, n: Names): Service[] {
