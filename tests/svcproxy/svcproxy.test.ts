@@ -484,6 +484,44 @@ exit 1`}
     }
   });
 
+  it("someone else's chains are never touched, whatever the prefix: docker's and CNI's next to --prefix DOCKER and CNI, a user's BKSVC-mine next to BKSVC", async () => {
+    await bk('svcproxy', ['flush']);
+    const ipt = (table: string, ...args: string[]) => execFileSync('iptables', ['-t', table, ...args]);
+    const theirs: [string, string, string[]][] = [
+      ['nat', 'DOCKER-INGRESS', ['PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL']],
+      ['filter', 'DOCKER-USER', ['FORWARD']],
+      ['filter', 'DOCKER-ISOLATION-STAGE-1', ['FORWARD']],
+      ['nat', 'CNI-HOSTPORT-DNAT', ['PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL']],
+      ['nat', 'BKSVC-mine', ['OUTPUT', '-p', 'tcp', '--dport', '9']],
+      ['nat', 'BKSVC2-SVC-mine', ['OUTPUT', '-p', 'tcp', '--dport', '10']],
+    ];
+    for (const [table, chain, [from, ...match]] of theirs) {
+      ipt(table, '-N', chain);
+      ipt(table, '-A', chain, '-j', 'RETURN');
+      ipt(table, '-A', from!, ...match, '-j', chain);
+    }
+    const before = saveState();
+    try {
+      for (const prefix of ['DOCKER', 'CNI', 'BKSVC', 'BKSVC2']) {
+        const r = await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1')] }, { name: 'empty', vip: '10.96.4.1:80', endpoints: [] }], ['--prefix', prefix]);
+        expect(r.stdout).toMatch(/8 chain\(s\) written, 0 removed/);
+        expect((await bk('svcproxy', ['flush', '--prefix', prefix])).exitCode).toBe(0);
+        expect(saveState()).toBe(before);
+      }
+    } finally {
+      for (const prefix of ['DOCKER', 'CNI', 'BKSVC2']) await bk('svcproxy', ['flush', '--prefix', prefix]);
+      for (const [table, chain, [from, ...match]] of theirs) {
+        for (const args of [['-D', from!, ...match, '-j', chain], ['-F', chain], ['-X', chain]]) {
+          try {
+            ipt(table, ...args);
+          } catch {
+            // gone already (what the test is about)
+          }
+        }
+      }
+    }
+  });
+
   it('flush leaves the nat and filter tables exactly as before the first apply', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
     expect(saveState()).not.toBe(pristine);

@@ -48,11 +48,11 @@ export async function saveTables(b: Backend, tables: readonly Table[], counters 
 }
 
 /**
- * Does this backend hold any chain of the prefix? A backend that is not
+ * Does this backend hold any chain of the prefix (`owns`: Names.owns)? A backend that is not
  * installed holds none; iptables-legacy is read only when the kernel has its
  * tables (its tools would load the modules to make an empty one).
  */
-export async function holdsChains(b: Backend, prefix: string): Promise<boolean> {
+export async function holdsChains(b: Backend, owns: (chain: string) => boolean): Promise<boolean> {
   if (b === 'legacy') {
     let names = '';
     try {
@@ -63,7 +63,8 @@ export async function holdsChains(b: Backend, prefix: string): Promise<boolean> 
     if (!names.trim()) return false;
   }
   try {
-    return (await saveTables(b, ['nat', 'filter'])).includes(`\n:${prefix}-`);
+    // the chain lines (`:NAME POLICY [p:b]`): a chain of someone else's that starts with PREFIX- is not ours
+    return ((await saveTables(b, ['nat', 'filter'])).match(/^:\S+/gm) ?? []).some((l) => owns(l.slice(1)));
   } catch {
     return false;
   }

@@ -4,7 +4,7 @@
  */
 import type { Service } from './model.js';
 import { sync, type SyncOptions, type SyncResult } from './sync.js';
-import { DEFAULT_PREFIX } from './names.js';
+import { DEFAULT_PREFIX, Names } from './names.js';
 import { emptyRuleset, render } from './rules.js';
 import { diff, restoreText } from './diff.js';
 import { addWanted, rmWanted } from './edit.js';
@@ -50,7 +50,8 @@ export async function flushServices(opts: SyncOptions = {}): Promise<SyncResult>
   const r = await sync(null, opts);
   if (!auto || named) return r;
   const other: Backend = r.backend === 'nft' ? 'legacy' : 'nft';
-  if (!(await holdsChains(other, prefix))) return r;
+  const names = new Names(prefix);
+  if (!(await holdsChains(other, (chain) => names.owns(chain)))) return r;
   if (r.dryRun) {
     opts.warn?.(`warning: iptables-${other} holds chains of ${prefix} too: svcproxy flush --backend ${other} removes them`);
     return r;

@@ -122,9 +122,24 @@ export class Names {
   bucketCidr(cidr: string): string {
     return this.hashed('SVB', cidr);
   }
-  /** Is this chain one of ours? The dash keeps BKSVC and BKSVC2 apart. */
+  /**
+   * Is this chain one of ours: a name this prefix makes (a fixed chain, or
+   * SVC/SEP/SVB and a hash of this prefix's length), not any name that
+   * starts with PREFIX-. Another tool's DOCKER-USER or CNI-HOSTPORT-DNAT
+   * next to --prefix DOCKER or CNI, or a user's BKSVC-mine, is not ours to
+   * rewrite or delete, and neither are the rules that jump to it.
+   */
   owns(chain: string): boolean {
-    return chain.startsWith(`${this.prefix}-`);
+    const p = this.prefix.length + 1;
+    if (!chain.startsWith(this.prefix) || chain.charCodeAt(p - 1) !== 45 /* - */) return false;
+    if (chain.length !== p + 4 + this.hashLen) return chain === this.services || chain === this.nodePorts || chain === this.markMasq || chain === this.postrouting;
+    const kind = chain.slice(p, p + 4);
+    if (kind !== 'SVC-' && kind !== 'SEP-' && kind !== 'SVB-') return false;
+    for (let i = p + 4; i < chain.length; i++) {
+      const c = chain.charCodeAt(i);
+      if (!((c >= 65 && c <= 90) || (c >= 50 && c <= 55))) return false; // base32: A-Z, 2-7
+    }
+    return true;
   }
 }
 
