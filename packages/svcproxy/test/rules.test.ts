@@ -24,6 +24,19 @@ describe('chain names', () => {
   });
 });
 
+describe('chain ownership', () => {
+  it('is the names a prefix makes, not every chain that starts with PREFIX-', () => {
+    for (const prefix of ['BKSVC', 'DOCKER', 'ABCDEFGHIJKLMNO']) {
+      const n = new Names(prefix);
+      const rs = render(n, [web, { ...web, name: 'empty', vip: '2.2.3.2', nodePort: 30002, endpoints: [] }]);
+      for (const t of ['nat', 'filter'] as const) for (const chain of rs.chains[t].keys()) expect(n.owns(chain), chain).toBe(true);
+      for (const chain of [`${prefix}-USER`, `${prefix}-ISOLATION-STAGE-1`, `${prefix}-SVC-mine`, `${prefix}-SVC-${'A'.repeat(17)}`, `${prefix}-SEP-${'a'.repeat(16)}`, `${prefix}X-SERVICES`, `${prefix}_2-NODEPORTS`, prefix]) {
+        expect(n.owns(chain), chain).toBe(false);
+      }
+    }
+  });
+});
+
 describe('rules', () => {
   it('spreads n endpoints with probabilities 1/(n-i) as iptables prints them', () => {
     expect(probability(1 / 3)).toBe('0.33333333349');
