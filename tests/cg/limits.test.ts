@@ -234,6 +234,24 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(false);
   });
 
+  it('a bare --parent is a usage error, not the default parent (the top of the host hierarchies); ls --parent cannot climb out; freeze of a missing group says so', async () => {
+    // --dry-run: were --parent taken as its default, nothing would be made anyway
+    const g = testName('bare');
+    for (const args of [['create', g, '--parent', '--dry-run'], ['create', g, '--dry-run', '--parent'], ['exec', g, '--parent', '--', 'true']]) {
+      const r = await cg(args);
+      expect(r.exitCode, args.join(' ')).toBe(args[0] === 'exec' ? 125 : 2);
+      expect(r.stderr.split('\n')[0]).toBe('cg: Not enough arguments following: parent');
+      expect(r.stdout).toBe('');
+    }
+    const ls = await cg(['ls', '--parent', '../..']);
+    expect(ls.exitCode).toBe(2);
+    expect(ls.stderr.split('\n')[0]).toBe("cg: invalid parent name '..'");
+    expect(ls.stdout).toBe('');
+    const fr = await cg(withParent(['freeze', testName('nosuch')]));
+    expect(fr.exitCode).toBe(1);
+    expect(fr.stderr.split('\n')[0]).toMatch(/^cg: group \S+ does not exist \(\/sys\/fs\/cgroup\/\S+\)$/);
+  });
+
   it('cg exec returns 127 / 126 / the command status', async () => {
     const g = name('exec');
     expect((await cg(withParent(['exec', g, '--', 'no-such-command-xyz']))).exitCode).toBe(127);

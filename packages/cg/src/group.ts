@@ -44,7 +44,8 @@ export const DEFAULT_GROUP = 'default';
 export const BOXKIT_SUBTREE = 'boxkit';
 export const ALL_CONTROLLERS: readonly Controller[] = CONTROLLERS.filter((c) => c !== 'hugetlb');
 
-function baseDir(h: Hierarchy, parent: string): string {
+/** The directory groups live under for --parent in hierarchy h (a path is checked: it must not climb out). */
+export function baseDir(h: Hierarchy, parent: string): string {
   if (parent === 'root') return join(h.mount, BOXKIT_SUBTREE);
   if (parent === 'self') return join(h.mount, h.self);
   if (parent === '/') return h.mount;

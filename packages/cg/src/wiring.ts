@@ -17,6 +17,8 @@ const withParent = <T>(y: Argv<T>) =>
   y.option('parent', {
     type: 'string',
     default: 'root',
+    // a bare --parent must not quietly mean the default (root: groups at the top of the host's hierarchies)
+    requiresArg: true,
     describe: "where the group lives: 'root' (<hierarchy>/boxkit/GROUP), 'self' (under this process's own cgroup) or a path below the hierarchy root",
   });
 const group = (y: Argv<CommonArgs>, required = true) =>

@@ -146,8 +146,9 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
       .wrap(Math.min(110, process.stdout.columns || 100))
       .exitProcess(false)
       .fail((msg, err) => {
-        if (err) throw err;
-        throw usageError(tool, msg ?? 'bad usage', argv!);
+        // yargs' own parse errors (a flag without its value: requiresArg) are usage errors too
+        if (err && err.name !== 'YError') throw err;
+        throw usageError(tool, msg ?? err?.message ?? 'bad usage', argv!);
       });
     for (const c of tool.commands) y.command(c);
     // yargs renders a command's whole help text each time the command runs, to

@@ -3,7 +3,7 @@ import { report, table } from '@boxkit/common';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { hostLayout, type Controller } from '../layout.js';
-import { BOXKIT_SUBTREE } from '../group.js';
+import { baseDir } from '../group.js';
 import { procsOf } from '../membership.js';
 import type { GroupArgs } from './common.js';
 
@@ -33,7 +33,7 @@ export function runLs(a: Omit<GroupArgs, 'group'>): number {
   const rows = new Map<string, Row>();
   for (const h of hostLayout().hierarchies) {
     if (!h.controllers.length) continue;
-    const base = a.parent === 'root' ? join(h.mount, BOXKIT_SUBTREE) : a.parent === 'self' ? join(h.mount, h.self) : join(h.mount, a.parent);
+    const base = baseDir(h, a.parent);
     walk(base, 0, (d) => {
       const name = relative(base, d);
       const r = rows.get(name) ?? { name, controllers: [], pids: [], paths: [] };
