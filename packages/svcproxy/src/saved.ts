@@ -58,14 +58,17 @@ export function parseSave(text: string, names: Names): Saved {
     if (sp < 0) continue;
     const chain = rest.slice(3, sp);
     const spec = rest.slice(sp + 1);
-    if (names.owns(chain)) {
-      const rules = saved.chains[table].get(chain) ?? [];
-      saved.chains[table].set(chain, rules);
-      if (counter) saved.counters.set(`${table} ${chain} ${rules.length}`, counter);
-      rules.push(spec);
-    } else if (BUILTIN.has(chain)) {
+    // our chains were declared above (a map lookup per rule, not owns(): 220k rules at 10k services)
+    let rules = saved.chains[table].get(chain);
+    if (!rules && BUILTIN.has(chain)) {
       const target = /(?:^| )-j (\S+)/.exec(spec)?.[1];
       if (target && names.owns(target)) saved.hooks.push({ table, chain, spec } satisfies Hook);
+      continue;
+    }
+    if (!rules && names.owns(chain)) saved.chains[table].set(chain, (rules = []));
+    if (rules) {
+      if (counter) saved.counters.set(`${table} ${chain} ${rules.length}`, counter);
+      rules.push(spec);
     }
   }
   return saved;
