@@ -220,7 +220,8 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     [['create', 'BAD', '--cpu-quota', String(2 ** 44)], "invalid cpu quota '17592186044416'"],
     [['create', '..'], "invalid group name '..'"],
     [['create', 'a/../b'], 'invalid group'],
-    [['attach', 'BAD', '999999999'], 'no process with pid 999999999'],
+    [['attach', 'BAD', '4194303'], 'no process with pid 4194303'],
+    [['attach', 'BAD', '4294967295'], "invalid pid '4294967295'"],
     [['create', 'BAD', '--cpus', 'lots'], "invalid cpus 'lots'"],
     [['cpuset', 'BAD', '--cpus', '3-1'], 'invalid cpuset cpus'],
   ] as [string[], string][]).slice(0, inVm ? 2 : undefined))('bad input %j exits 2 with one line before changing anything', async (args, msg) => {

@@ -42,6 +42,10 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     } finally {
       await killAndWait(doc.pid);
     }
+    // gone: said as such (it read as "shares every namespace with this one")
+    const gone = await ns(['enter', String(doc.pid), '--all', '--', 'true']);
+    expect(gone.exitCode).toBe(125); // a tool that runs a command: its own failure
+    expect(gone.stderr.split('\n')[0]).toBe(`ns-clone: no process ${doc.pid}`);
   });
 
   it('enter joins a container with its own user namespace, as its root', async () => {

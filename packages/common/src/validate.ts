@@ -36,6 +36,7 @@ export function validateRelPath(kind: string, path: string): string {
 /** A positive integer PID. */
 export function validatePid(value: string | number): number {
   const s = String(value).trim();
-  if (!/^[1-9][0-9]{0,9}$/.test(s)) throw new UsageError(`invalid pid '${s}'`);
+  // 4194304 is the kernel's largest pid (PID_MAX_LIMIT): a larger number through a C int could wrap to -1 (kill: everyone)
+  if (!/^[1-9][0-9]{0,6}$/.test(s) || Number(s) > 4194304) throw new UsageError(`invalid pid '${s}'`, 'a process id from 1 to 4194304');
   return Number(s);
 }

@@ -22,7 +22,7 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   image: { type: 'string', describe: 'image directory or tarball used as the lower layer (alternative to --rootfs)' },
   layer: { type: 'array', describe: 'extra read-only layer above the rootfs (repeatable, topmost last)' },
   hostname: { type: 'string', describe: 'hostname inside (default: the name)' },
-  net: { type: 'string', default: 'none', describe: 'none | host | bridge[:BRIDGE] (default bridge boxkit0)' },
+  net: { type: 'string', default: 'none', describe: 'none | host | bridge[:BRIDGE] (the bridge: boxkit0 unless named)' },
   ip: { type: 'string', describe: 'address with --net bridge: CIDR (10.10.15.2/24) or auto' },
   publish: { alias: 'p', type: 'array', describe: 'publish a port: HOSTPORT:PORT[/udp]' },
   cpus: { type: 'number', describe: 'CPU limit in cores (0.5 = half a core)' },

@@ -1,4 +1,5 @@
 /** `ns-clone enter PID [--all|--net|...] -- CMD`: run CMD in a running process's namespaces (nsenter). */
+import { readlinkSync } from 'node:fs';
 import { validatePid } from '@boxkit/common/validate';
 import { UsageError } from '@boxkit/common/errors';
 import type { NamespaceKind } from '@boxkit/native';
@@ -25,6 +26,8 @@ export interface EnterFlags {
 
 export async function enterCommand(f: EnterFlags): Promise<number> {
   const pid = validatePid(f.target);
+  // a gone (or exited, not yet reaped) process has no namespace files: --all would read that as "shares every namespace"
+  if (!nsReadable(pid)) throw new UsageError(`no process ${pid}`, 'pass the PID of a running process');
   const chosen = Object.entries(NS_FLAGS).filter(([flag]) => f[flag]).map(([, k]) => k);
   let kinds: NamespaceKind[] = f.all ? differentNamespaces(pid) : NS_ORDER.filter((k) => chosen.includes(k));
   if (f.all) kinds = [...new Set([...kinds, ...chosen])];
@@ -51,4 +54,14 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
   }
   const c = await enterContainer(pid, kinds, cmd, opts);
   return superviseContainer(c, { stopTimeoutS: f.stopTimeout ?? 10 });
+}
+
+function nsReadable(pid: number): boolean {
+  try {
+    readlinkSync(`/proc/${pid}/ns/mnt`);
+    return true;
+  } catch (e) {
+    // EACCES: it exists (another user's): let the join say why
+    return (e as NodeJS.ErrnoException).code === 'EACCES';
+  }
 }
