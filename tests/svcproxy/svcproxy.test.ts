@@ -152,6 +152,8 @@ describe.skipIf(skipReason)(title, () => {
     ['duplicate names', [{ name: 'x', vip: '10.96.0.1:80' }, { name: 'x', vip: '10.96.0.2:80' }]],
     ['unknown protocol', [{ name: 'x', protocol: 'sctp', vip: '10.96.0.1:80' }]],
     ['malformed YAML', 'services: [ {name: x, vip: '],
+    ['an empty file (it would remove every service)', ''],
+    ['only a YAML comment', '# nothing here\n'],
   ])('bad input (%s): exit 2, one line, kernel unchanged', async (_what, doc) => {
     const before = saveState();
     const r = await bk('svcproxy', ['apply', file('bad.yaml', doc)]);

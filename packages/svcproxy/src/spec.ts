@@ -18,6 +18,15 @@ export async function parseDocument(text: string, source: string): Promise<unkno
 
 /** parseDocument, and whether JSON read it (only a JSON document's entries can be found by byte offset: jsondoc.ts). */
 export async function parseDocumentAs(text: string, source: string): Promise<{ doc: unknown; json: boolean }> {
+  const r = await parseAny(text, source);
+  // nothing at all (an empty file, `cat missing.yaml | svcproxy apply -`) is not "no services": it would remove every one
+  if (r.doc === null || r.doc === undefined) {
+    throw new UsageError(`${source}: empty document: no services given`, 'to remove every service: svcproxy flush, or apply a document that says services: []');
+  }
+  return r;
+}
+
+async function parseAny(text: string, source: string): Promise<{ doc: unknown; json: boolean }> {
   const t = text.trim();
   if (t.startsWith('{') || t.startsWith('[')) {
     try {

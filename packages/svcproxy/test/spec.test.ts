@@ -30,7 +30,11 @@ describe('services file', () => {
   it('reads JSON, a bare list, separate port, Kubernetes affinity objects', async () => {
     const s = await ok('[{"name":"a","protocol":"UDP","vip":"10.96.0.1","port":53,"endpoints":[],"affinity":{"type":"ClientIP"}}]');
     expect(s[0]).toMatchObject({ protocol: 'udp', port: 53, endpoints: [], affinitySeconds: 10800 });
-    expect(await ok('')).toEqual([]);
+    // no services is said, not implied: an empty input (a missing file piped in) would remove every one
+    expect(await ok('[]')).toEqual([]);
+    expect(await ok('services: []')).toEqual([]);
+    expect(await bad('')).toMatchObject({ message: 'f: empty document: no services given', exitCode: 2 });
+    expect(await bad('# only a comment\n')).toMatchObject({ message: 'f: empty document: no services given' });
   });
 
   it.each([
