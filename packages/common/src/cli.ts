@@ -84,6 +84,18 @@ function usageError(tool: ToolSpec, msg: string, argv: readonly string[]): Usage
     const near = nearest(unknown, tool.commands.flatMap((c) => [c.command, c.aliases].flat()).map((c) => String(c ?? '').split(' ')[0]!).filter((c) => c && c !== '$0'));
     return new UsageError(msg, near ? `did you mean '${tool.name} ${near}'? ${help}` : help);
   }
+  // strip-dashed hands yargs the camelCase key: name the flag as the user typed it (--nodeport-range, not nodeportRange)
+  const flags = /^Unknown arguments?: (.*)$/.exec(msg);
+  if (flags) {
+    const camel = (f: string) => f.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    // (--no-X reaches yargs as X)
+    const keysOf = (a: string) => {
+      const f = a.replace(/^-+/, '').split('=')[0]!;
+      return f.startsWith('no-') ? [camel(f), camel(f.slice(3))] : [camel(f)];
+    };
+    const typed = flags[1]!.split(', ').map((k) => argv.find((a) => a.startsWith('-') && keysOf(a).includes(k))?.split('=')[0] ?? k);
+    return new UsageError(`unknown option${typed.length > 1 ? 's' : ''}: ${typed.join(', ')}`, help);
+  }
   const lines = msg.split('\n').map((l) => l.trim()).filter(Boolean);
   const choices = lines.slice(1).map((l) => /^Argument: (.*), Given: (.*), Choices: (.*)$/.exec(l));
   if (lines[0] === 'Invalid values:' && choices.length && choices.every(Boolean)) {
