@@ -8,3 +8,4 @@ export { koffi, trampolinePath, preresolveKoffi } from './lib.js';
 export * from './xattr.js';
 export * from './pty.js';
 export * from './netlink.js';
+export * from './conntrack.js';

@@ -28,6 +28,9 @@ const fns = libcTable<{ socket: Fn; send: Fn; recv: Fn; setsockopt: Fn; setns: F
 });
 
 const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_ROUTE = 0;
+/** ctnetlink and the other netfilter subsystems */
+export const NETLINK_NETFILTER = 12;
+const NLM_F_DUMP = 0x300;
 const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SOL_NETLINK = 270, NETLINK_CAP_ACK = 10, NETLINK_EXT_ACK = 11;
 const EINTR = 4;
 
@@ -139,11 +142,20 @@ export class Rtnl {
    * ACK (a GET's answer); a negative ACK throws a SysError named `what`.
    */
   request(type: number, flags: number, payload: Buffer, what: string): Buffer[] {
+    return this.exchange(type, flags | NLM_F.ACK, payload, what, false);
+  }
+
+  /** A dump (NLM_F_DUMP): the payloads of every reply, up to NLMSG_DONE (a dump gets no ACK). */
+  dump(type: number, payload: Buffer, what: string): Buffer[] {
+    return this.exchange(type, NLM_F_DUMP, payload, what, true);
+  }
+
+  private exchange(type: number, flags: number, payload: Buffer, what: string, dump: boolean): Buffer[] {
     const seq = ++this.seq;
     const msg = Buffer.alloc(16 + payload.length);
     msg.writeUInt32LE(msg.length, 0);
     msg.writeUInt16LE(type, 4);
-    msg.writeUInt16LE(flags | NLM_F.REQUEST | NLM_F.ACK, 6);
+    msg.writeUInt16LE(flags | NLM_F.REQUEST, 6);
     msg.writeUInt32LE(seq, 8);
     payload.copy(msg, 16);
     const l = fns;
@@ -173,6 +185,7 @@ export class Rtnl {
             if (err === 0) return replies;
             throw netlinkError(err, what, mflags & NLM_F_ACK_TLVS ? extackMessage(this.rbuf.subarray(off + 36, off + len)) : undefined);
           }
+          if (mtype === NLMSG_DONE && dump) return replies;
           if (mtype !== NLMSG_DONE) replies.push(Buffer.from(this.rbuf.subarray(off + 16, off + len)));
         }
         off += (len + 3) & ~3;
@@ -283,9 +296,9 @@ function netlinkError(errno: number, what: string, extack?: string): SysError {
   return new SysError(what, errno, undefined, extack ? `${text}: ${extack}` : text);
 }
 
-function rawSocket(): number {
+function rawSocket(protocol = NETLINK_ROUTE): number {
   const l = fns;
-  const fd = l.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  const fd = l.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   if (fd < 0) throw new SysError('socket', koffi().errno(), 'AF_NETLINK');
   const one = Buffer.alloc(4);
   one.writeInt32LE(1, 0);
@@ -322,6 +335,11 @@ export function inNetns<T>(nsFd: number, fn: () => T): T {
 /** A NETLINK_ROUTE socket in this thread's network namespace, or in the one of `netnsFd`. */
 export function openRtnl(o: RtnlOptions = {}): Rtnl {
   return new Rtnl(o.netnsFd === undefined ? rawSocket() : inNetns(o.netnsFd, rawSocket));
+}
+
+/** A netlink socket of another family (NETLINK_NETFILTER) in this thread's network namespace. */
+export function openNetlink(protocol: number): Rtnl {
+  return new Rtnl(rawSocket(protocol));
 }
 
 /** Open a socket, run `fn`, close it. */

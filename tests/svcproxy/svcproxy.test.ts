@@ -250,6 +250,23 @@ describe.skipIf(skipReason)(title, () => {
     expect(out.trim()).toBe(`udp-ep3 ${topo.containers.client!.ip}`);
   });
 
+  it('a UDP flow follows an endpoint change at once: its conntrack entry to the removed endpoint is deleted (as kube-proxy does)', async () => {
+    for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5354, `udp-${n}`, 30_000, 'udp'));
+    const { execFileSync } = await import('node:child_process');
+    // one client 5-tuple (source port 40054) in two runs: the second reuses the first's conntrack entry unless it was deleted
+    const ask = () => execFileSync('ip', ['netns', 'exec', topo.containers.client!.netns, process.execPath, '-e',
+      `const s=require('dgram').createSocket('udp4');s.bind(40054,()=>s.send('hi',54,'10.96.5.54'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
+      setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`], { encoding: 'utf8' }).trim();
+    const dns = (n: string) => ({ name: 'dns54', protocol: 'udp', vip: '10.96.5.54:54', endpoints: [`${topo.containers[n]!.ip}:5354`] });
+    await apply([dns('ep1')]);
+    expect(ask()).toBe('udp-ep1');
+    expect(ask()).toBe('udp-ep1');
+    const r = await bk('svcproxy', ['apply', '-v', file('svc.json', { services: [dns('ep2')] })]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stderr)).toMatch(new RegExp(`# conntrack -D -p udp --dst-nat ${topo.containers.ep1!.ip.replace(/\./g, '\\.')}:5354: 1 flow\\(s\\)`));
+    expect(ask()).toBe('udp-ep2');
+  });
+
   describe('the state file (the services document and its index, under a CRC)', () => {
     const stateFile = () => join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state');
     const pendingFile = () => join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.pending');

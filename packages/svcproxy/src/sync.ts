@@ -9,6 +9,7 @@
 
 import { chooseBackend, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
 import { chainsWritten, diff, diffChunks, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff, type StreamedDiff } from './diff.js';
+import { deleteUdpFlows } from '@boxkit/native';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
@@ -170,6 +171,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     let marked = false;
     /** what our chains were before this sync's restore, to put back if it fails after a COMMIT may have gone through */
     let prior: (() => Ruleset) | undefined;
+    /** the chains this sync's diff was made against (what a removed chain held: its endpoint) */
+    let compared: Ruleset | undefined;
     try {
       if (early) state = load();
       let services: readonly Service[] | null | undefined;
@@ -190,6 +193,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           const once = new OnceNames(prefix);
           const desired = render(once, dr.after, dr.scopeAfter);
           const cur = render(once, dr.before, dr.scopeBefore);
+          compared = cur;
           opts.trace?.(`# compared the document: ${delta.added.length} entries read (${dr.scopeAfter.names.size} changed, ${dr.after.length} rendered): ${ms()}`);
           streamed = partialDiff(desired, cur, backend, rr);
           count = state!.starts.length - (delta.b - delta.a) + delta.added.length;
@@ -243,10 +247,12 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         const scope = services ? scopeOf(stored, services) : undefined;
         const desired = services ? render(names, services, scope) : emptyRuleset();
         opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
-        streamed = partialDiff(desired, render(names, stored, scope), backend, rr);
+        compared = render(names, stored, scope);
+        streamed = partialDiff(desired, compared, backend, rr);
       } else {
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = parseSave(await saving!, names);
+        compared = saved;
         prior = () => saved;
         opts.trace?.(`# read the kernel: ${ms()}`);
         const chunks = diffChunks(services ? chainsOf(names, lazy ?? services) : [], services ? hooks(names) : [], saved, saved.allChains, {
@@ -319,6 +325,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         return remember(summary(d2, { prefix, backend, partial: false, count, zero: z2, dryRun: false }));
       }
       opts.trace?.(`# restored: ${ms()}`);
+      if (compared) dropStaleUdp(compared, d, opts);
       return remember(result);
     } catch (e) {
       // the kernel is as before this sync: the marker goes back to what it was (a crash before this sync's still stands)
@@ -392,3 +399,27 @@ export function storedServices(prefix = DEFAULT_PREFIX): { services: Service[]; 
   return { services: s ? storedList(s) : [], ...(s ? { backend: s.backend } : {}), nodePortRange: s?.nodePortRange ?? DEFAULT_NODEPORT_RANGE };
 }
 
+/**
+ * UDP has no connection to end: a flow keeps the DNAT of its conntrack
+ * entry, so it still reaches an endpoint the sync removed until the entry
+ * expires (kube-proxy deletes those entries, as `conntrack -D -p udp
+ * --dst-nat EP` would). The flows whose replies come from the endpoint of a
+ * removed UDP SEP chain are deleted; their next packet is NATed again. A
+ * failure here cannot undo the sync: it is a warning.
+ */
+function dropStaleUdp(before: Ruleset, d: Diff, opts: SyncOptions): void {
+  const gone = new Set<string>();
+  for (const chain of d.nat.remove) {
+    for (const rule of before.chains.nat.get(chain) ?? []) {
+      const m = /^-p udp .*-j DNAT --to-destination (\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(rule);
+      if (m) gone.add(`${m[1]}:${m[2]}`);
+    }
+  }
+  if (!gone.size) return;
+  try {
+    const n = deleteUdpFlows((f) => gone.has(`${f.reply.src}:${f.reply.sport}`));
+    opts.trace?.(`# conntrack -D -p udp --dst-nat ${[...gone].join(',')}: ${n} flow(s)`);
+  } catch (e) {
+    opts.warn?.(`warning: UDP flows to removed endpoints (${[...gone].join(', ')}) keep their old DNAT until they expire: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Connection tracking entries over ctnetlink (NETLINK_NETFILTER), what
+ * `conntrack -L -p udp` and `conntrack -D` do, for the one case a Service
+ * proxy needs: a UDP flow keeps its DNAT (its conntrack entry) after the
+ * endpoint it was sent to is gone, so its packets still go there until the
+ * entry expires. kube-proxy deletes those entries; so does svcproxy.
+ */
+import { SysError } from './errors.js';
+import { NETLINK_NETFILTER, openNetlink } from './netlink.js';
+
+const NFNL_SUBSYS_CTNETLINK = 1;
+const IPCTNL_MSG_CT_GET = 1, IPCTNL_MSG_CT_DELETE = 2;
+const CTA_TUPLE_ORIG = 1, CTA_TUPLE_REPLY = 2;
+const CTA_TUPLE_IP = 1, CTA_TUPLE_PROTO = 2;
+const CTA_IP_V4_SRC = 1, CTA_IP_V4_DST = 2;
+const CTA_PROTO_NUM = 1, CTA_PROTO_SRC_PORT = 2, CTA_PROTO_DST_PORT = 3;
+const AF_INET = 2, IPPROTO_UDP = 17, ENOENT = 2;
+const NLA_TYPE_MASK = 0x3fff;
+
+/** One direction of a flow. */
+export interface CtTuple {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+}
+
+/** A UDP conntrack entry: as the client sent it, and as the reply comes back (from the endpoint after DNAT). */
+export interface UdpFlow {
+  orig: CtTuple;
+  reply: CtTuple;
+}
+
+/** struct nfgenmsg: family, version, res_id (big endian). */
+function nfgenmsg(): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt8(AF_INET, 0);
+  return b;
+}
+
+/** The attributes of a netlink payload, by type (nested ones left as bytes). */
+function attrs(b: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let off = 0; off + 4 <= b.length;) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > b.length) break;
+    out.set(b.readUInt16LE(off + 2) & NLA_TYPE_MASK, b.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+const ip4 = (b: Buffer | undefined): string => (b && b.length === 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : '');
+
+function tuple(b: Buffer | undefined): { t: CtTuple; proto: number } | undefined {
+  if (!b) return undefined;
+  const a = attrs(b);
+  const ip = attrs(a.get(CTA_TUPLE_IP) ?? Buffer.alloc(0));
+  const pr = attrs(a.get(CTA_TUPLE_PROTO) ?? Buffer.alloc(0));
+  const port = (k: number) => pr.get(k)?.readUInt16BE(0) ?? 0;
+  return { t: { src: ip4(ip.get(CTA_IP_V4_SRC)), dst: ip4(ip.get(CTA_IP_V4_DST)), sport: port(CTA_PROTO_SRC_PORT), dport: port(CTA_PROTO_DST_PORT) }, proto: pr.get(CTA_PROTO_NUM)?.readUInt8(0) ?? 0 };
+}
+
+/**
+ * Delete the IPv4 UDP flows `match` picks, in this process's network
+ * namespace; returns how many went. An entry that expired meanwhile is not
+ * an error.
+ */
+export function deleteUdpFlows(match: (f: UdpFlow) => boolean): number {
+  const nl = openNetlink(NETLINK_NETFILTER);
+  try {
+    const doomed: Buffer[] = [];
+    for (const msg of nl.dump((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, nfgenmsg(), 'conntrack -L')) {
+      const a = attrs(msg.subarray(4));
+      const origRaw = a.get(CTA_TUPLE_ORIG);
+      const orig = tuple(origRaw);
+      const reply = tuple(a.get(CTA_TUPLE_REPLY));
+      if (!origRaw || !orig || !reply || orig.proto !== IPPROTO_UDP) continue;
+      if (match({ orig: orig.t, reply: reply.t })) doomed.push(origRaw);
+    }
+    let n = 0;
+    for (const origRaw of doomed) {
+      // the entry is named by its original tuple, as it was dumped
+      const attr = Buffer.alloc(4 + origRaw.length);
+      attr.writeUInt16LE(attr.length, 0);
+      attr.writeUInt16LE(CTA_TUPLE_ORIG | 0x8000, 2);
+      origRaw.copy(attr, 4);
+      try {
+        nl.request((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE, 0, Buffer.concat([nfgenmsg(), attr]), 'conntrack -D');
+        n++;
+      } catch (e) {
+        if (!(e instanceof SysError && e.errno === ENOENT)) throw e;
+      }
+    }
+    return n;
+  } finally {
+    nl.close();
+  }
+}
