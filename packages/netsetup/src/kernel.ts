@@ -69,12 +69,13 @@ export function netnsPath(ns: NsRef): string {
   return 'netns' in ns ? `${NETNS_DIR}/${ns.netns}` : `/proc/${ns.pid}/ns/net`;
 }
 
-let nsfsDev: number | undefined;
-let ownNetns: number | undefined;
+let ownNetns: { dev: number; ino: number } | undefined;
+/** netsetup's own network namespace file: its device is nsfs's, its inode the host's namespace (as far as a container is concerned) */
+const own = () => (ownNetns ??= statSync('/proc/self/ns/net'));
 
-/** The nsfs inode of netsetup's own network namespace (the host's, as far as a container is concerned). */
+/** The nsfs inode of netsetup's own network namespace. */
 export function ownNetnsInode(): number {
-  return (ownNetns ??= statSync('/proc/self/ns/net').ino);
+  return own().ino;
 }
 
 /**
@@ -84,14 +85,13 @@ export function ownNetnsInode(): number {
  */
 export function nsInode(ns: NsRef): number {
   const path = netnsPath(ns);
-  nsfsDev ??= statSync('/proc/self/ns/net').dev;
   let st;
   try {
     st = statSync(path);
   } catch {
     st = undefined;
   }
-  if (!st || st.dev !== nsfsDev) {
+  if (!st || st.dev !== own().dev) {
     const what = 'netns' in ns ? `unknown network namespace '${ns.netns}'` : `no process ${ns.pid}`;
     throw new UsageError(what, 'netns' in ns ? `create it first: netsetup netns add ${ns.netns}` : 'pass the PID of a running process');
   }
