@@ -228,10 +228,7 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     files(d, { 'a/x': 'x', 'b/y': 'y' });
     mkdirSync(join(d, 'up'));
     // work dir on another filesystem (a tmpfs of this test) than the upper: overlay refuses it at mount time
-    const other = join(d, 'otherfs');
-    mkdirSync(other);
-    mount('boxkit-test-tmpfs', other, 'tmpfs', 0, 'size=1m');
-    try {
+    await withOtherFs(d, async (other) => {
       const r = await unionfs(['mount', '-l', 'a', '-u', 'up', '--work', join(other, 'work'), 'mnt'], d);
       expect(r.exitCode).toBe(1);
       expect(errorLines(r.stderr)).toHaveLength(1);
@@ -239,26 +236,31 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
       // the work dir and the mount point it made are gone again
       expect(readdirSync(d).sort()).toEqual(['a', 'b', 'otherfs', 'up']);
       expect(readdirSync(other)).toEqual([]);
-    } finally {
-      umount2(other);
-    }
+    });
     expect(mountsUnder(d)).toEqual([]);
   });
 
   it('a refused mount also removes the parent directories it made on the way (mkdir -p)', async () => {
     const d = join(root, 'undo-deep');
     files(d, { 'a/x': 'x' });
-    const other = join(d, 'otherfs');
-    mkdirSync(other);
-    mount('boxkit-test-tmpfs', other, 'tmpfs', 0, 'size=1m');
-    try {
+    await withOtherFs(d, async (other) => {
       const r = await unionfs(['mount', '-l', 'a', '-u', 'new/deep/up', '--work', join(other, 'w/work'), 'mnt/in/here'], d);
       expect(r.exitCode).toBe(1);
       expect(readdirSync(d).sort()).toEqual(['a', 'otherfs']);
       expect(readdirSync(other)).toEqual([]);
-    } finally {
-      umount2(other);
-    }
+    });
     expect(mountsUnder(d)).toEqual([]);
   });
 });
+
+/** Run `fn` with d/otherfs a tmpfs of its own (a filesystem other than d's), unmounted after. */
+async function withOtherFs(d: string, fn: (other: string) => Promise<void>): Promise<void> {
+  const other = join(d, 'otherfs');
+  mkdirSync(other);
+  mount('boxkit-test-tmpfs', other, 'tmpfs', 0, 'size=1m');
+  try {
+    await fn(other);
+  } finally {
+    umount2(other);
+  }
+}
