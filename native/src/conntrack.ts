@@ -6,7 +6,7 @@
  * entry expires. kube-proxy deletes those entries; so does svcproxy.
  */
 import { SysError } from './errors.js';
-import { NETLINK_NETFILTER, openNetlink } from './netlink.js';
+import { Attrs, NETLINK_NETFILTER, openNetlink, parseAttrs as attrs } from './netlink.js';
 
 const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_GET = 1, IPCTNL_MSG_CT_DELETE = 2;
@@ -15,7 +15,6 @@ const CTA_TUPLE_IP = 1, CTA_TUPLE_PROTO = 2;
 const CTA_IP_V4_SRC = 1, CTA_IP_V4_DST = 2;
 const CTA_PROTO_NUM = 1, CTA_PROTO_SRC_PORT = 2, CTA_PROTO_DST_PORT = 3;
 const AF_INET = 2, IPPROTO_UDP = 17, ENOENT = 2;
-const NLA_TYPE_MASK = 0x3fff;
 
 /** One direction of a flow. */
 export interface CtTuple {
@@ -36,18 +35,6 @@ function nfgenmsg(): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt8(AF_INET, 0);
   return b;
-}
-
-/** The attributes of a netlink payload, by type (nested ones left as bytes). */
-function attrs(b: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let off = 0; off + 4 <= b.length;) {
-    const len = b.readUInt16LE(off);
-    if (len < 4 || off + len > b.length) break;
-    out.set(b.readUInt16LE(off + 2) & NLA_TYPE_MASK, b.subarray(off + 4, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
 }
 
 const ip4 = (b: Buffer | undefined): string => (b && b.length === 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : '');
@@ -80,11 +67,8 @@ export function deleteUdpFlows(match: (f: UdpFlow) => boolean): number {
     }
     let n = 0;
     for (const origRaw of doomed) {
-      // the entry is named by its original tuple, as it was dumped
-      const attr = Buffer.alloc(4 + origRaw.length);
-      attr.writeUInt16LE(attr.length, 0);
-      attr.writeUInt16LE(CTA_TUPLE_ORIG | 0x8000, 2);
-      origRaw.copy(attr, 4);
+      // the entry is named by its original tuple, as it was dumped (a nested attribute: NLA_F_NESTED)
+      const attr = new Attrs().raw(CTA_TUPLE_ORIG | 0x8000, origRaw).buffer();
       try {
         nl.request((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE, 0, Buffer.concat([nfgenmsg(), attr]), 'conntrack -D');
         n++;

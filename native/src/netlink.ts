@@ -281,14 +281,20 @@ export class Rtnl {
   }
 }
 
-function extackMessage(tlvs: Buffer): string | undefined {
-  for (let off = 0; off + 4 <= tlvs.length;) {
-    const len = tlvs.readUInt16LE(off);
-    if (len < 4) break;
-    if (tlvs.readUInt16LE(off + 2) === NLMSGERR_ATTR_MSG) return tlvs.subarray(off + 4, off + len).toString().replace(/\0.*$/s, '');
+/** The attributes (TLVs) of a netlink payload by type, the nested flag masked off; nested ones stay bytes. */
+export function parseAttrs(b: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let off = 0; off + 4 <= b.length;) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > b.length) break;
+    out.set(b.readUInt16LE(off + 2) & 0x3fff, b.subarray(off + 4, off + len));
     off += (len + 3) & ~3;
   }
-  return undefined;
+  return out;
+}
+
+function extackMessage(tlvs: Buffer): string | undefined {
+  return parseAttrs(tlvs).get(NLMSGERR_ATTR_MSG)?.toString().replace(/\0.*$/s, '');
 }
 
 function netlinkError(errno: number, what: string, extack?: string): SysError {
