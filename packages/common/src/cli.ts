@@ -8,6 +8,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { startupSnapshot } from 'node:v8';
 import { preresolveTrampoline } from '@boxkit/native';
 import { EXIT, reportFailure, toStderr, UsageError } from './errors.js';
+import { camel } from './entry.js';
 
 export interface CommonArgs {
   dryRun: boolean;
@@ -87,7 +88,6 @@ function usageError(tool: ToolSpec, msg: string, argv: readonly string[]): Usage
   // strip-dashed hands yargs the camelCase key: name the flag as the user typed it (--nodeport-range, not nodeportRange)
   const flags = /^Unknown arguments?: (.*)$/.exec(msg);
   if (flags) {
-    const camel = (f: string) => f.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     // (--no-X reaches yargs as X)
     const keysOf = (a: string) => {
       const f = a.replace(/^-+/, '').split('=')[0]!;
