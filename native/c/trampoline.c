@@ -79,6 +79,7 @@ enum op {
   OP_UNLINK = 32,     /* s0: remove a file (ENOENT is fine), e.g. a release fifo once it has been read */
   OP_SETNS_FD = 33,   /* i0 fd opened by the parent (inherited through clone); i1 nstype */
   OP_NEW_SESSION_KEYRING = 34, /* a new anonymous session keyring (runc's default); ENOSYS (no keyrings) is fine */
+  OP_DUMPABLE = 35,   /* i0: PR_SET_DUMPABLE (0 until the exec, which sets it back, as runc's init) */
 };
 
 #define OPF_OPTIONAL 0x10000u /* a failing optional step is skipped */
@@ -436,6 +437,7 @@ static int run_step(struct child_args *a, struct rec *r) {
   }
   case OP_UNLINK: return unlink(s[0]) < 0 && errno != ENOENT ? -1 : 0;
   case OP_SETNS_FD: return setns((int)i[0], (int)i[1]);
+  case OP_DUMPABLE: return prctl(PR_SET_DUMPABLE, (unsigned long)i[0], 0, 0, 0);
   case OP_NEW_SESSION_KEYRING:
     /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: the caller's session keyring (root's keys on the host) stays out of reach */
     return syscall(SYS_keyctl, 1, NULL) < 0 && errno != ENOSYS ? -1 : 0;

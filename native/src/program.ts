@@ -38,6 +38,7 @@ export const OP = {
   UNLINK: 32,
   SETNS_FD: 33,
   NEW_SESSION_KEYRING: 34,
+  DUMPABLE: 35,
 } as const;
 
 export type OpName = keyof typeof OP;

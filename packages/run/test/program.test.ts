@@ -54,8 +54,11 @@ describe('run: the container program', () => {
     expect(steps.map((s) => s.op).indexOf('SUPERVISE')).toBeGreaterThan(steps.map((s) => s.op).lastIndexOf('SETNS'));
     const g = { name: 'web', parent: 'root', paths: {}, dirs: [{ version: 1 as const, mount: '/sys/fs/cgroup/pids', path: '/sys/fs/cgroup/pids/boxkit/web', base: '/sys/fs/cgroup/pids/boxkit', controllers: ['pids' as const] }] };
     const joined = execProgram(42, ['ps'], { env: {}, workdir: '/', privileged: false, detach: false }, g);
-    expect(joined[0]).toEqual({ op: 'WRITE_FILE', strs: ['/sys/fs/cgroup/pids/boxkit/web/tasks', '0'] });
-    expect(joined[1]!.op).toBe('WAIT_SYNC');
+    // not dumpable before anything else (runc's init): the exec makes it dumpable again
+    expect(joined[0]).toEqual({ op: 'DUMPABLE', ints: [0] });
+    expect(steps[0]).toEqual({ op: 'DUMPABLE', ints: [0] });
+    expect(joined[1]).toEqual({ op: 'WRITE_FILE', strs: ['/sys/fs/cgroup/pids/boxkit/web/tasks', '0'] });
+    expect(joined[2]!.op).toBe('WAIT_SYNC');
     // the container's --user: ids switched after the capabilities are set, before no_new_privs
     const u = execProgram(42, ['id'], { env: {}, workdir: '/', uid: 65534, gid: 65534, groups: [], privileged: false, detach: false }).map((s) => s.op);
     expect(u.indexOf('SETRESUID')).toBeGreaterThan(u.indexOf('CAPS'));

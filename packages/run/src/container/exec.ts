@@ -27,8 +27,13 @@ export interface ExecOptions {
 }
 
 export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?: Group): Step[] {
+  // As runc's init: not dumpable until the exec (which makes it dumpable again). Forked into
+  // the container's PID namespace, the process is visible there before its exec while it still
+  // holds the host's memory (program, environment) and descriptors; the container's root, of
+  // the same uid and without CAP_SYS_PTRACE, could otherwise ptrace it or read /proc/PID/mem.
+  const steps: Step[] = [{ op: 'DUMPABLE', ints: [0] }];
   // into the container's cgroup first, while the host's /sys/fs/cgroup is still in view
-  const steps: Step[] = (cgroup ? joinWrites(cgroup) : []).map((w) => ({ op: 'WRITE_FILE', strs: [w.file, w.value] }));
+  steps.push(...(cgroup ? joinWrites(cgroup) : []).map((w): Step => ({ op: 'WRITE_FILE', strs: [w.file, w.value] })));
   steps.push({ op: 'WAIT_SYNC' });
   for (const ns of JOIN_ORDER) {
     steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs: [`/proc/${pid}/ns/${NAMESPACES[ns].file}`], ...(ns === 'cgroup' ? { optional: true } : {}) });

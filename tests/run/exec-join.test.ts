@@ -1,0 +1,96 @@
+/**
+ * `run exec` joins a running container from outside: the trampoline's
+ * stage moves into the container's cgroup and namespaces, drops
+ * capabilities, then forks the process that execs the command into the
+ * container's PID namespace. Between that fork and the exec, the process
+ * is visible in the container and still holds what it brought from the
+ * host (memory with the program and environment, open descriptors). runc
+ * keeps its init non-dumpable (PR_SET_DUMPABLE 0) until the exec, so the
+ * container's root cannot ptrace it or read /proc/PID/mem, environ or fd.
+ *
+ * The window is microseconds, so the test holds it open: the real exec
+ * program (execProgram) with one extra step just before the exec, a wait
+ * on a fifo in the container. The container then probes the held process
+ * through the kernel's ptrace access check (opening /proc/PID/mem asks
+ * for PTRACE_MODE_ATTACH, as ptrace(2) itself does; environ and the fd links ask
+ * for PTRACE_MODE_READ). busybox has no ptrace tool, so attach itself is not run.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { skipReason } from '../harness/index.js';
+import { spawn } from '../../native/src/index.js';
+import { execProgram } from '../../packages/run/src/container/exec.js';
+import { load } from '../../packages/run/src/state/store.js';
+import { BASE, name, run } from './helpers.js';
+
+const made: string[] = [];
+
+/** What the container's root can do with /proc/PID of another process: one word per probe. */
+const PROBE = (pid: number) =>
+  [
+    `(cat /proc/${pid}/environ >/dev/null) 2>/dev/null && echo environ:open || echo environ:denied`,
+    `(exec 3</proc/${pid}/mem) 2>/dev/null && echo mem:open || echo mem:denied`,
+    // the names in fd/ are listed for the directory's owner (root); following one is the ptrace check
+    `readlink /proc/${pid}/fd/0 >/dev/null 2>&1 && echo fd:open || echo fd:denied`,
+  ].join('; ');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The host pid of the only child of `pid` (the stage's forked process), once it exists. */
+async function onlyChild(pid: number): Promise<number> {
+  for (let i = 0; i < 250; i++) {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    if (kids) return Number(kids.split(' ')[0]);
+    await sleep(20);
+  }
+  throw new Error(`no child of ${pid} appeared`);
+}
+
+/** A host pid as the container's PID namespace numbers it (the last NSpid field). */
+function pidInContainer(hostPid: number): number {
+  const line = readFileSync(`/proc/${hostPid}/status`, 'utf8').split('\n').find((l) => l.startsWith('NSpid:'))!;
+  return Number(line.split(/\s+/).at(-1));
+}
+
+describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  afterAll(async () => {
+    for (const n of made) await run(['rm', '-f', n], null);
+  });
+
+  it("the half-joined process is not dumpable: the container's root cannot read its memory, environment or descriptors; the exec'd command is dumpable again", async () => {
+    const n = name('join');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'mkfifo /tmp/hold && exec sleep 600']);
+    const rec = load(n)!;
+    await run(['exec', n, '--', 'sh', '-c', 'while [ ! -p /tmp/hold ]; do sleep 0.05; done']);
+
+    // the real program, held on the fifo just before its exec
+    const steps = execProgram(rec.pid!, ['sleep', '600'], { env: { PATH: '/bin:/usr/bin', SECRET: 'host-only' }, workdir: '/', privileged: false, detach: false }, rec.cgroup);
+    const at = steps.findIndex((s) => s.op === 'EXEC');
+    steps.splice(at, 0, { op: 'WAIT_FIFO', strs: ['/tmp/hold'] });
+    const child = spawn({ flags: 0, steps, pdeathsig: 9 });
+    child.release();
+    try {
+      const held = await onlyChild(child.pid);
+      const inside = pidInContainer(held);
+      expect(inside).toBeGreaterThan(1); // in the container's PID namespace, visible there
+
+      const before = await run(['exec', n, '--', 'sh', '-c', PROBE(inside)]);
+      expect(before.out.split('\n')).toEqual(['environ:denied', 'mem:denied', 'fd:denied']);
+
+      // released, it execs sleep as usual: an ordinary, dumpable process of the container again
+      await run(['exec', n, '--', 'sh', '-c', 'echo go > /tmp/hold']);
+      await child.confirmExecAsync();
+      expect(readFileSync(`/proc/${held}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
+      const after = await run(['exec', n, '--', 'sh', '-c', `${PROBE(inside)}; tr '\\0' '\\n' < /proc/${inside}/environ | grep SECRET`]);
+      expect(after.out.split('\n')).toEqual(['environ:open', 'mem:open', 'fd:open', 'SECRET=host-only']);
+    } finally {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await child.wait();
+    }
+  });
+});
