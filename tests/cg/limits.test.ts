@@ -235,6 +235,37 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(false);
   });
 
+  it('a limit of 0 (memory, pids) and an I/O rate of 0 or 1 are refused before anything is made (exit 2; exec 125); max is no limit', async () => {
+    // 0 read literally: memory.limit_in_bytes / memory.max 0 OOM-kills every process, pids.max 0 forbids
+    // every fork; docker reads both as no limit. v1 takes an I/O rate of 0 as no limit, v2 refuses 0 and 1.
+    const g = name('zero');
+    const cases: [string[], RegExp][] = [
+      [['create', g, '--memory', '0'], /^cg: invalid memory limit '0': the kernel takes 0 literally/],
+      [['set', g, '--memory', '64M', '--memory-swap', '0'], /^cg: invalid memory\+swap limit '0'/],
+      [['memory', g, '--max', '100'], /^cg: invalid memory limit '100': below one page/],
+      [['memory', g, '--max', '64M', '--high', '0'], /^cg: invalid memory high '0'/],
+      [['create', g, '--pids', '0'], /^cg: invalid pids limit '0': the kernel takes 0 literally \(no process may fork\)/],
+      [['pids', g, '--max', '0'], /^cg: invalid pids limit '0'/],
+      [['io', g, '--device', '7:0', '--read-bps', '0'], /^cg: invalid rbps rate '0': below the smallest rate cgroup v2 accepts/],
+      [['io', g, '--device', '7:0', '--write-iops', '1'], /^cg: invalid wiops rate '1'/],
+      [['exec', g, '--memory', '0', '--', 'true'], /^cg: invalid memory limit '0'/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await cg(withParent(args));
+      expect(r.exitCode, args.join(' ')).toBe(args[0] === 'exec' ? 125 : 2);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines[0], args.join(' ')).toMatch(msg);
+      expect(lines.slice(1), args.join(' ')).toEqual([expect.stringMatching(/^hint: .*'max'/)]);
+      for (const d of group(g).dirs) expect(existsSync(d.path), args.join(' ')).toBe(false);
+    }
+    // what a user who meant "no limit" types instead
+    const r = await cg(withParent(['exec', g, '--memory', 'max', '--pids', 'max', '--', 'sh', '-c', 'echo forked']));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('forked');
+    const s = stats(group(g));
+    expect(s.pids!.max).toBe('max');
+  });
+
   it('a bare --parent is a usage error, not the default parent (the top of the host hierarchies); ls --parent cannot climb out; freeze of a missing group says so', async () => {
     // --dry-run: were --parent taken as its default, nothing would be made anyway
     const g = testName('bare');

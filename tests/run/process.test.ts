@@ -56,6 +56,10 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     expect(c.err).toMatch(/^run: invalid --cpus '0\.001'/);
     const p = await run(['--rm', ...BASE, '--pids', '99999999999', '--', 'true'], 125);
     expect(p.err).toMatch(/^run: invalid --pids '99999999999'/);
+    // a memory limit of 0 is not docker's "no limit" to the kernel: every process would be OOM-killed
+    const m = await run(['--rm', ...BASE, '--memory', '0', '--', 'true'], 125);
+    expect(m.err.split('\n')).toEqual([expect.stringMatching(/^run: invalid memory limit '0': the kernel takes 0 literally/), "hint: for no limit use 'max' (or -1)"]);
+    await run(['--rm', ...BASE, '--memory', 'max', '--', 'true']);
     expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
     const n = name('period');
     await run(['-d', '--name', n, ...BASE, '--cpu-period', '50000', '--', 'sleep', '600']);

@@ -6,7 +6,7 @@ import { UsageError } from '@boxkit/common';
 import type { Argv } from 'yargs';
 import type { Limits } from './settings.js';
 import {
-  cpusToQuota, DEFAULT_PERIOD_US, parseCount, parseCpuList, parseIntIn, parsePeriod, parseQuota, parseSize,
+  cpusToQuota, DEFAULT_PERIOD_US, parseCpuList, parseIntIn, parseMemoryLimit, parsePeriod, parsePids, parseQuota,
 } from './values.js';
 
 /** The flags, as docker run and `run` spell them. */
@@ -36,15 +36,15 @@ export function parseLimits(f: LimitFlags): Limits {
   }
   if (f.cpuWeight !== undefined) l.cpuWeight = parseIntIn('cpu weight', f.cpuWeight, 1, 10000);
   if (f.cpuShares !== undefined) l.cpuShares = parseIntIn('cpu shares', f.cpuShares, 2, 262144);
-  if (f.memory !== undefined) l.memory = parseSize('memory limit', f.memory);
+  if (f.memory !== undefined) l.memory = parseMemoryLimit('memory limit', f.memory);
   if (f.memorySwap !== undefined) {
-    l.memorySwap = parseSize('memory+swap limit', f.memorySwap);
+    l.memorySwap = parseMemoryLimit('memory+swap limit', f.memorySwap);
     if (l.memory === undefined) throw new UsageError('--memory-swap needs --memory', 'docker semantics: --memory-swap is memory plus swap');
     if (l.memorySwap !== 'max' && (l.memory === 'max' || l.memorySwap < l.memory)) {
       throw new UsageError(`--memory-swap ${f.memorySwap} is smaller than --memory ${f.memory}`, '--memory-swap is memory plus swap; use max for unlimited swap');
     }
   }
-  if (f.pids !== undefined) l.pids = parseCount('pids limit', f.pids);
+  if (f.pids !== undefined) l.pids = parsePids('pids limit', f.pids);
   if (f.cpusetCpus !== undefined) l.cpusetCpus = parseCpuList('cpuset cpus', f.cpusetCpus);
   if (f.cpusetMems !== undefined) l.cpusetMems = parseCpuList('cpuset mems', f.cpusetMems);
   return l;

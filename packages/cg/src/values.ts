@@ -21,6 +21,26 @@ export function parseSize(what: string, value: string | number): Limit {
   return bytes;
 }
 
+/** The smallest memory limit the kernel can honour: it counts in pages and rounds a limit down to one. */
+export const PAGE_BYTES = 4096;
+const NO_LIMIT_HINT = "for no limit use 'max' (or -1)";
+
+/**
+ * A memory limit (hard, high, or memory+swap): a size of at least one page,
+ * or max. 0 is refused: docker reads it as no limit, while the kernel takes
+ * it literally (every charge fails: the group's processes are OOM-killed at
+ * once on v1 and v2), so either reading would surprise half of the users.
+ */
+export function parseMemoryLimit(what: string, value: string | number): Limit {
+  const v = parseSize(what, value);
+  const s = String(value).trim();
+  if (v === 0) throw new UsageError(`invalid ${what} '${s}': the kernel takes 0 literally (no memory at all: every process OOM-killed), not as no limit`, NO_LIMIT_HINT);
+  if (v !== 'max' && v < PAGE_BYTES) {
+    throw new UsageError(`invalid ${what} '${s}': below one page (${PAGE_BYTES} bytes), which the kernel rounds down to 0`, `use a size like 64M; ${NO_LIMIT_HINT}`);
+  }
+  return v;
+}
+
 /** A whole number within [min, max]. */
 export function parseIntIn(what: string, value: string | number, min: number, max: number): number {
   const s = String(value).trim();
@@ -31,11 +51,36 @@ export function parseIntIn(what: string, value: string | number, min: number, ma
   return n;
 }
 
-/** A count limit such as pids.max: a positive number or max. */
-export function parseCount(what: string, value: string | number): Limit {
+/** The kernel's PID_MAX_LIMIT: pids.max refuses more. */
+export const PIDS_MAX = 4194304;
+
+/**
+ * pids.max: 1..4194304 or max. The kernel accepts 0 (no process of the group
+ * may fork, on v1 and v2 alike), but docker's --pids-limit 0 means no limit:
+ * refused, as a memory limit of 0 is, rather than guessed.
+ */
+export function parsePids(what: string, value: string | number): Limit {
   const s = String(value).trim();
   if (/^(max|-1|unlimited)$/i.test(s)) return 'max';
-  return parseIntIn(what, s, 1, 4194304);
+  if (/^0+$/.test(s)) {
+    throw new UsageError(`invalid ${what} '${s}': the kernel takes 0 literally (no process may fork), not as no limit`, `${NO_LIMIT_HINT}; 1 keeps a group of one process from forking`);
+  }
+  return parseIntIn(what, s, 1, PIDS_MAX);
+}
+
+/**
+ * An I/O rate (bytes/s with a unit, or I/O operations/s) or max. 0 and 1
+ * are refused: v1's blkio.throttle files take 0 as "no limit" (and 1 as 1),
+ * v2's io.max refuses both (ERANGE, EINVAL), so neither means the same on
+ * both. iops above 2^32-1 are what both kernels clamp to.
+ */
+export function parseRate(what: string, value: string | number, unit: 'bytes' | 'ops'): Limit {
+  const s = String(value).trim();
+  const v = unit === 'bytes' ? parseSize(what, s) : /^(max|-1|unlimited)$/i.test(s) ? 'max' : parseIntIn(what, s, 0, 2 ** 32 - 1);
+  if (v !== 'max' && v < 2) {
+    throw new UsageError(`invalid ${what} '${s}': below the smallest rate cgroup v2 accepts (2; v1 takes 0 as no limit)`, NO_LIMIT_HINT);
+  }
+  return v;
 }
 
 // cpu.cfs_quota_us / cpu.max: the kernel refuses quotas below 1 ms and periods outside 1 ms .. 1 s.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@boxkit/common';
-import { cpusToQuota, expandCpuList, formatSize, parseCpuList, parseQuota, parseSize } from '../src/values.js';
+import { cpusToQuota, expandCpuList, formatSize, parseCpuList, parseMemoryLimit, parsePids, parseQuota, parseRate, parseSize } from '../src/values.js';
 import { parseLimits } from '../src/limits.js';
 import { sharesToWeight, weightToShares, writesFor } from '../src/settings.js';
 
@@ -10,6 +10,40 @@ describe('value parsing', () => {
   ])('size %s', (s, v) => expect(parseSize('x', s)).toBe(v));
 
   it.each(['12Q', '', 'M', '-5', '1e3', 'lots'])('bad size %j is a usage error', (s) => expect(() => parseSize('x', s)).toThrow(UsageError));
+
+  it('a memory limit of 0 or below one page is refused (the kernel would take it literally), max and -1 mean no limit', () => {
+    expect(() => parseMemoryLimit('memory limit', '0')).toThrow(/^invalid memory limit '0': the kernel takes 0 literally/);
+    expect(() => parseMemoryLimit('memory limit', '0M')).toThrow(/takes 0 literally/);
+    expect(() => parseMemoryLimit('memory limit', '100')).toThrow(/below one page \(4096 bytes\)/);
+    try {
+      parseMemoryLimit('memory limit', '0');
+    } catch (e) {
+      expect((e as UsageError).hint).toMatch(/'max'/);
+    }
+    expect(parseMemoryLimit('memory limit', '4096')).toBe(4096);
+    expect(parseMemoryLimit('memory limit', 'max')).toBe('max');
+    expect(parseMemoryLimit('memory limit', '-1')).toBe('max');
+  });
+
+  it('pids: 0 is refused with its reason, 1..4194304 and max are taken', () => {
+    expect(() => parsePids('pids limit', '0')).toThrow(/^invalid pids limit '0': the kernel takes 0 literally \(no process may fork\)/);
+    expect(parsePids('pids limit', '1')).toBe(1);
+    expect(parsePids('pids limit', '4194304')).toBe(4194304);
+    expect(() => parsePids('pids limit', '4194305')).toThrow(/^invalid pids limit '4194305'$/);
+    expect(parsePids('pids limit', 'max')).toBe('max');
+  });
+
+  it('I/O rates: 0 and 1 mean different things on v1 and v2 and are refused; iops go up to 2^32-1', () => {
+    for (const unit of ['bytes', 'ops'] as const) {
+      expect(() => parseRate('rbps rate', '0', unit)).toThrow(/below the smallest rate cgroup v2 accepts/);
+      expect(() => parseRate('rbps rate', '1', unit)).toThrow(UsageError);
+      expect(parseRate('rbps rate', '2', unit)).toBe(2);
+      expect(parseRate('rbps rate', 'max', unit)).toBe('max');
+    }
+    expect(parseRate('riops rate', '5000000', 'ops')).toBe(5000000);
+    expect(() => parseRate('riops rate', String(2 ** 32), 'ops')).toThrow(UsageError);
+    expect(parseRate('rbps rate', '1M', 'bytes')).toBe(1 << 20);
+  });
 
   it('quota must be >= 1000 µs', () => {
     expect(parseQuota('50000')).toBe(50000);
@@ -51,6 +85,8 @@ describe('docker-style limits', () => {
     expect(() => parseLimits({ memorySwap: '1G' })).toThrow(/needs --memory/);
     expect(() => parseLimits({ memory: '1G', memorySwap: '512M' })).toThrow(/smaller than/);
     expect(() => parseLimits({ cpuWeight: '0' })).toThrow(UsageError);
+    expect(() => parseLimits({ memory: '0' })).toThrow(/takes 0 literally/);
+    expect(() => parseLimits({ pids: '0' })).toThrow(/no process may fork/);
   });
 });
 

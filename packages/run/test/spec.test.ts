@@ -12,7 +12,12 @@ describe('run: flags to a container spec', () => {
     expect(parseSize('32M')).toBe(32 * 1024 * 1024);
     expect(parseSize('1g')).toBe(1024 ** 3);
     expect(parseSize('512k')).toBe(512 * 1024);
-    expect(() => parseSize('lots')).toThrow(/invalid size/);
+    expect(() => parseSize('lots')).toThrow(/invalid memory limit 'lots'/);
+    // as cg: 0 would be taken literally by the kernel, not as docker's "no limit"
+    expect(() => parseSize('0')).toThrow(/^invalid memory limit '0': the kernel takes 0 literally/);
+    expect(() => parseSize('100')).toThrow(/below one page/);
+    expect(parseSize('max')).toBe('max');
+    expect(parseSize('-1')).toBe('max');
     expect(cpusToQuota(0.5)).toBe(50000);
     expect(cpusToQuota(1.5, 200000)).toBe(300000);
     expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp' });

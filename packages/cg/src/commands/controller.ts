@@ -10,7 +10,7 @@ import { parseLimits } from '../limits.js';
 import { planCreate } from '../create.js';
 import type { Controller } from '../layout.js';
 import type { IoLimit, Limits } from '../settings.js';
-import { parseCount, parseDevice, parseDeviceRule, parseIntIn, parseSize, type Limit } from '../values.js';
+import { parseDevice, parseDeviceRule, parseIntIn, parseMemoryLimit, parsePids, parseRate, parseSize, type Limit } from '../values.js';
 import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
 
 type Flags = Record<string, string | string[] | undefined>;
@@ -43,13 +43,14 @@ const KINDS: Record<Kind, { controllers: Controller[]; limits: (f: Flags) => Lim
     controllers: ['memory'],
     limits: (f) => {
       const l: Limits = {};
-      if (f.max !== undefined) l.memory = parseSize('memory limit', f.max as string);
+      if (f.max !== undefined) l.memory = parseMemoryLimit('memory limit', f.max as string);
+      // swap on top of the limit: 0 is a real value here (no swap)
       if (f.swap !== undefined) l.memorySwap = addSwap(l.memory, parseSize('swap limit', f.swap as string));
-      if (f.high !== undefined) l.memoryHigh = parseSize('memory high', f.high as string);
+      if (f.high !== undefined) l.memoryHigh = parseMemoryLimit('memory high', f.high as string);
       return l;
     },
   },
-  pids: { controllers: ['pids'], limits: (f) => (f.max !== undefined ? { pids: parseCount('pids limit', f.max as string) } : {}) },
+  pids: { controllers: ['pids'], limits: (f) => (f.max !== undefined ? { pids: parsePids('pids limit', f.max as string) } : {}) },
   cpuset: { controllers: ['cpuset'], limits: (f) => parseLimits({ cpusetCpus: f.cpus as string, cpusetMems: f.mems as string }) },
   io: {
     controllers: ['io'],
@@ -63,7 +64,7 @@ const KINDS: Record<Kind, { controllers: Controller[]; limits: (f: Flags) => Lim
         if (!rates.length) throw new UsageError('--device needs a rate (--read-bps, --write-bps, --read-iops or --write-iops)');
         const d: IoLimit = { device: await deviceNumber(f.device as string) };
         const key = { readBps: 'rbps', writeBps: 'wbps', readIops: 'riops', writeIops: 'wiops' } as const;
-        for (const k of rates) d[key[k]] = k.endsWith('Bps') ? parseSize(`${key[k]} rate`, f[k] as string) : parseCount(`${key[k]} rate`, f[k] as string);
+        for (const k of rates) d[key[k]] = parseRate(`${key[k]} rate`, f[k] as string, k.endsWith('Bps') ? 'bytes' : 'ops');
         l.io = [d];
       }
       return l;
