@@ -47,15 +47,47 @@ export async function planBridge(name: string, cidr: string): Promise<Op[]> {
   return ops;
 }
 
-/** Create (or confirm) a bridge with its gateway address, up. */
+/**
+ * The op that takes back one of planBridge's ops: deleting a link this call
+ * made takes its address with it; on a bridge that was there before, the
+ * address it added goes and the link it brought up goes down again.
+ */
+export function undoBridgeOp(op: Op): Op {
+  const a = op.kind === 'ip' ? op.args : [];
+  if (a[0] === 'link' && a[1] === 'add') return { kind: 'ip', args: ['link', 'del', a[2]!] };
+  if (a[0] === 'addr' && a[1] === 'add') return { kind: 'ip', args: ['addr', 'del', ...a.slice(2)] };
+  if (a[0] === 'link' && a[1] === 'set' && a[3] === 'up') return { kind: 'ip', args: ['link', 'set', a[2]!, 'down'] };
+  throw new Error(`no undo for ${renderOps([op]).join('')}`);
+}
+
+/**
+ * Create (or confirm) a bridge with its gateway address, up. The ops run
+ * one by one, so a failure (the kernel refusing the address, a concurrent
+ * call making the link first) undoes exactly what this call did, newest
+ * first: a link it made is deleted, a bridge that was there is left as it was.
+ */
 export async function ensureBridge(name: string, cidr: string, opts: ExecOptions = {}): Promise<BridgeResult> {
   const ops = await planBridge(name, cidr);
   const want = formatCidr(parseCidr(cidr));
-  await execute(ops, opts);
-  if (!opts.dryRun) {
+  if (opts.dryRun) {
+    await execute(ops, opts);
+    return { name, cidr: want, changed: renderOps(ops) };
+  }
+  const done: Op[] = [];
+  try {
+    for (const op of ops) {
+      await execute([op], opts);
+      done.push(op);
+    }
     await updateState((s) => {
       s.bridges[name] = { name, cidr: want } satisfies BridgeRecord;
     });
+  } catch (e) {
+    // a link this call made is deleted whole: undoing its address or its state first is wasted work
+    const made = done.find((op) => op.kind === 'ip' && op.args[1] === 'add' && op.args[0] === 'link');
+    const undo = made ? [undoBridgeOp(made)] : done.map(undoBridgeOp).reverse();
+    for (const op of undo) await execute([op], opts).catch(() => undefined);
+    throw e;
   }
   return { name, cidr: want, changed: renderOps(ops) };
 }

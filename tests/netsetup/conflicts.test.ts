@@ -1,0 +1,123 @@
+/**
+ * What must hold when things do not go the plain way: a bridge whose
+ * address the kernel refuses is not left half-made.
+ */
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { dropEmptyTables, netSnapshot, ns, ping, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
+
+describe.skipIf(skipReason)(`netsetup failures, conflicts, second interfaces, old leases${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const [b1, b2, b3, bf] = ['nsc', 'nsd', 'nsg', 'nsh'].map(shortName) as [string, string, string, string];
+  const [c1, c2, c4, c5, c6, p1, p2] = ['c1', 'c2', 'c4', 'c5', 'c6', 'p1', 'p2'].map((h) => testName(`cf-${h}`)) as string[] as [string, string, string, string, string, string, string];
+  const hosts = [c1, c2, c4, c5, c6, p1, p2];
+  let state = '';
+  let before: ReturnType<typeof netSnapshot>;
+  const ok = (r: BinResult) => expect(r.exitCode, r.stderr).toBe(0);
+  const json = async (args: string[], input?: string) => {
+    const r = await ns([...args, '--json'], input);
+    ok(r);
+    return JSON.parse(r.stdout);
+  };
+  /** exit `code`, one line and a hint, nothing changed in the kernel (the containers' side too) or the state dir */
+  const refused = async (args: string[], code: number, input?: string) => {
+    // IPv4 only: an IPv6 link-local address loses its 'tentative' flag by itself
+    const inside = () => hosts.map((h) => ['-d link show', '-4 addr show', 'route show'].map((c) => sh('ip', ['-n', h, ...c.split(' ')])).join(''));
+    const snap = netSnapshot();
+    const files = stored(state);
+    const ins = inside();
+    const r = await ns(args, input);
+    expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines[0], args.join(' ')).toMatch(/^netsetup: \S/);
+    expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
+    expect(netSnapshot(), args.join(' ')).toEqual(snap);
+    expect(stored(state), args.join(' ')).toEqual(files);
+    expect(inside(), args.join(' ')).toEqual(ins);
+    return r.stderr;
+  };
+  const addrs = (dev: string) => sh('ip', ['-4', '-o', 'addr', 'show', 'dev', dev]).split('\n').filter(Boolean).map((l) => l.split(/\s+/)[3]);
+  const linkThere = (dev: string) => netSnapshot().links.some((l) => l.split('@')[0] === dev);
+
+  beforeAll(async () => {
+    state = useStateDir('conflicts');
+    before = netSnapshot();
+    for (const h of hosts) createHost(h);
+    ok(await ns(['bridge', b1, '10.77.92.1/24']));
+    ok(await ns(['bridge', b2, '10.77.93.1/24']));
+    ok(await ns(['bridge', b3, '10.77.94.1/24']));
+  });
+  afterAll(async () => {
+    await ns(['down', '-'], hosts.join('\n'));
+    for (const b of [b1, b2, b3, bf]) await ns(['bridge', 'rm', b]);
+    if (linkThere(bf)) sh('ip', ['link', 'del', bf]);
+    for (const h of hosts) destroyHost(h);
+    dropEmptyTables(before);
+  });
+
+  it('bridge: when the address add fails, the link it made is deleted and a bridge that was there is left as it was', async () => {
+    // The kernel accepts any IPv4 address on a new bridge (a clash with
+    // another link's address included), so the refusal is injected: an `ip`
+    // on PATH that answers `addr add` as the kernel does when it refuses
+    // (BOXKIT_NETLINK=0 sends the plan through `ip`); every other command,
+    // and what the test checks, is the real kernel's.
+    const real = sh('bash', ['-c', 'command -v ip']).trim();
+    const dir = join(process.env.BOXKIT_TEST_ROOT!, 'ip-refusing-addr');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'ip'), `#!/bin/bash
+if [ "$*" = "-batch -" ]; then
+  input=$(cat)
+  if grep -q '^addr add' <<<"$input"; then
+    head=$(sed '/^addr add/,$d' <<<"$input")
+    if [ -n "$head" ]; then printf '%s\\n' "$head" | ${real} -batch - || exit $?; fi
+    echo 'RTNETLINK answers: Cannot assign requested address' >&2
+    exit 2
+  fi
+  printf '%s\\n' "$input" | exec ${real} -batch -
+fi
+exec ${real} "$@"
+`);
+    chmodSync(join(dir, 'ip'), 0o755);
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dir}:${process.env.PATH}`, BOXKIT_NETLINK: '0' };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const faulty = async (args: string[]) => {
+      const r = await bk('netsetup', args, { env, extendEnv: false });
+      return { exitCode: r.exitCode ?? -1, stderr: String(r.stderr) };
+    };
+    const recorded = () => {
+      const f = join(state, 'netsetup', 'state.json');
+      return existsSync(f) ? Object.keys(JSON.parse(readFileSync(f, 'utf8')).bridges) : [];
+    };
+
+    // a new bridge: nothing of it is left
+    const r = await faulty(['bridge', bf, '10.77.95.1/24']);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^netsetup: .*Cannot assign requested address/);
+    expect(linkThere(bf)).toBe(false);
+    expect(recorded()).not.toContain(bf);
+
+    // a bridge made by hand (down, no address): still there, still down, still without an address
+    sh('ip', ['link', 'add', bf, 'type', 'bridge']);
+    const was = sh('ip', ['-d', '-o', 'link', 'show', bf]);
+    const again = await faulty(['bridge', bf, '10.77.95.1/24']);
+    expect(again.exitCode, again.stderr).toBe(1);
+    expect(sh('ip', ['-d', '-o', 'link', 'show', bf])).toBe(was);
+    expect(addrs(bf)).toEqual([]);
+    expect(recorded()).not.toContain(bf);
+
+    // without the fault the same call completes it
+    ok(await ns(['bridge', bf, '10.77.95.1/24']));
+    expect(addrs(bf)).toEqual(['10.77.95.1/24']);
+    ok(await ns(['bridge', 'rm', bf]));
+  });
+
+  it('leaves no links, rules, leases or records', async () => {
+    for (const b of [b1, b2, b3]) ok(await ns(['bridge', 'rm', b]));
+    dropEmptyTables(before);
+    const after = netSnapshot();
+    expect(after.links).toEqual(before.links);
+    expect(after.rules).toEqual(before.rules);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+});
