@@ -1,6 +1,7 @@
 /**
  * What must hold when things do not go the plain way: a bridge whose
- * address the kernel refuses is not left half-made.
+ * address the kernel refuses is not left half-made; a second interface
+ * without a default route (`--gateway none`).
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,6 +111,28 @@ exec ${real} "$@"
     ok(await ns(['bridge', bf, '10.77.95.1/24']));
     expect(addrs(bf)).toEqual(['10.77.95.1/24']);
     ok(await ns(['bridge', 'rm', bf]));
+  });
+
+  it('a second interface with --gateway none: the first default route stays, both subnets are reached', async () => {
+    const peer1 = await json(['veth', '--netns', p1, '--bridge', b1]);
+    const peer2 = await json(['veth', '--netns', p2, '--bridge', b2]);
+    const eth0 = await json(['veth', '--netns', c2, '--bridge', b1]);
+    expect(eth0.gateway).toBe('10.77.92.1');
+    const dry = await ns(['veth', '--netns', c2, '--bridge', b2, '--ifname', 'eth1', '--gateway', 'none', '--dry-run']);
+    ok(dry);
+    expect(dry.stdout).not.toMatch(/route add default/);
+    const eth1 = await json(['veth', '--netns', c2, '--bridge', b2, '--ifname', 'eth1', '--gateway', 'none']);
+    expect(eth1.gateway).toBeUndefined();
+    expect(eth1.ip).toMatch(/^10\.77\.93\.\d+\/24$/);
+    // the same as a JSON line of `veth -`: an idempotent repeat
+    expect(await json(['veth', '-'], JSON.stringify({ netns: c2, bridge: b2, ifname: 'eth1', gateway: 'none' }))).toEqual([expect.objectContaining({ hostIfname: eth1.hostIfname, created: false })]);
+    expect(sh('ip', ['-n', c2, 'route', 'show', 'default']).trim()).toBe('default via 10.77.92.1 dev eth0');
+    expect(sh('ip', ['-n', c2, 'route', 'show', 'dev', 'eth1'])).toContain('10.77.93.0/24');
+    expect(ping(c2, peer1.ip.split('/')[0])).toBe(true);
+    expect(ping(c2, peer2.ip.split('/')[0])).toBe(true);
+    expect(ping(p2, eth1.ip.split('/')[0])).toBe(true);
+    ok(await ns(['down', '--netns', c2, '--netns', p1, '--netns', p2]));
+    expect(sh('ip', ['-n', c2, '-o', 'link', 'show'])).not.toMatch(/eth[01]/);
   });
 
   it('leaves no links, rules, leases or records', async () => {

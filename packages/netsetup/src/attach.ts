@@ -62,7 +62,9 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
   }
   const ipArg = spec.ip ?? 'auto';
   const ip = ipArg === 'auto' ? undefined : formatCidr(parseHostCidr(ipArg, 'address (--ip)'));
-  const gw = spec.gateway !== undefined ? parseIp(spec.gateway, 'gateway') : undefined;
+  // `none`: no default route, for a second interface (CNI's isDefaultGateway false); the first keeps its own
+  const noRoute = spec.gateway === 'none';
+  const gw = spec.gateway !== undefined && !noRoute ? parseIp(spec.gateway, 'gateway') : undefined;
   const inode = nsInode(ns);
   // a host process's PID (or a name bound to the host's namespace) would put eth0, an address and a default route on the host
   if (inode === ownNetnsInode()) {
@@ -81,7 +83,7 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
     throw new UsageError(`gateway ${gw} is outside ${net.network}/${net.prefix}`, 'the gateway must be on the container\'s subnet (usually the bridge address)');
   }
   const brIp = brCidr.split('/')[0]!;
-  const gateway = gw ?? (contains(net, brIp) ? brIp : undefined);
+  const gateway = noRoute ? undefined : (gw ?? (contains(net, brIp) ? brIp : undefined));
   return {
     spec, ns, inode, ifname, bridgeCidr: brCidr, hairpin: !!spec.hairpin,
     hostIfname: spec.hostIfname ?? deriveHostIfname(inode, ifname),

@@ -11,7 +11,7 @@ export interface AttachSpec {
   bridge: string;
   /** 'auto' (default) or an address with prefix, 10.10.15.2/24 */
   ip?: string;
-  /** default: the bridge's address when it is in the container's subnet */
+  /** the default route's gateway; default: the bridge's address when it is in the container's subnet; 'none': no default route */
   gateway?: string;
   /** name inside the container (default eth0) */
   ifname?: string;
