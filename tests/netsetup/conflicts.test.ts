@@ -1,7 +1,8 @@
 /**
  * What must hold when things do not go the plain way: a bridge whose
- * address the kernel refuses is not left half-made; a second interface
- * without a default route (`--gateway none`).
+ * address the kernel refuses is not left half-made; a repeated `veth` with
+ * other settings is refused, naming them; a second interface without a
+ * default route (`--gateway none`).
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -111,6 +112,40 @@ exec ${real} "$@"
     ok(await ns(['bridge', bf, '10.77.95.1/24']));
     expect(addrs(bf)).toEqual(['10.77.95.1/24']);
     ok(await ns(['bridge', 'rm', bf]));
+  });
+
+  it('veth repeated with other settings is refused, naming what differs and changing nothing; the same settings stay idempotent', async () => {
+    const first = await json(['veth', '--netns', c1, '--bridge', b1, '--ip', '10.77.92.2/24', '--mtu', '1400']);
+    expect(first).toMatchObject({ ip: '10.77.92.2/24', gateway: '10.77.92.1', mtu: 1400, created: true });
+    // identical, and --ip auto (the address it has is fine), by flags and by a JSON line
+    expect(await json(['veth', '--netns', c1, '--bridge', b1, '--ip', '10.77.92.2/24', '--mtu', '1400'])).toMatchObject({ hostIfname: first.hostIfname, created: false });
+    expect(await json(['veth', '--netns', c1, '--bridge', b1, '--mtu', '1400', '--gateway', '10.77.92.1'])).toMatchObject({ created: false });
+    expect(await json(['veth', '-'], JSON.stringify({ netns: c1, bridge: b1, mtu: 1400 }))).toEqual([expect.objectContaining({ created: false })]);
+
+    const base = ['veth', '--netns', c1];
+    const cases: [string[], RegExp][] = [
+      [['--bridge', b1, '--ip', '10.77.92.2/24', '--mtu', '1300'], /mtu 1400, not 1300/],
+      [['--bridge', b1, '--ip', '10.77.92.2/24'], /mtu 1400, not default/],
+      [['--bridge', b1, '--ip', '10.77.92.3/24', '--mtu', '1400'], /ip 10\.77\.92\.2\/24, not 10\.77\.92\.3\/24/],
+      [['--bridge', b1, '--mtu', '1400', '--gateway', '10.77.92.9'], /gateway 10\.77\.92\.1, not 10\.77\.92\.9/],
+      [['--bridge', b1, '--mtu', '1400', '--gateway', 'none'], /gateway 10\.77\.92\.1, not none/],
+      [['--bridge', b2, '--mtu', '1400'], new RegExp(`bridge ${b1}, not ${b2}`)],
+      [['--bridge', b1, '--mtu', '1400', '--hairpin'], /hairpin off, not on/],
+      [['--bridge', b1, '--mtu', '1400', '--dry-run', '--ip', '10.77.92.3/24'], /ip 10\.77\.92\.2\/24, not 10\.77\.92\.3\/24/],
+    ];
+    for (const [flags, what] of cases) {
+      const err = await refused([...base, ...flags], 1);
+      expect(err).toMatch(new RegExp(`^netsetup: ${first.hostIfname} already attaches ${c1} eth0 with other settings: .*${what.source}`));
+      expect(err).toMatch(new RegExp(`hint: netsetup down --host-ifname ${first.hostIfname}`));
+    }
+    // a JSON line of `veth -` the same
+    expect(await refused(['veth', '-'], 1, JSON.stringify({ netns: c1, bridge: b1, mtu: 1300 }))).toMatch(/mtu 1400, not 1300/);
+    // an explicit host name taken by another target's attachment
+    expect(await refused(['veth', '--netns', c2, '--bridge', b1, '--mtu', '1400', '--ip', '10.77.92.2/24', '--host-ifname', first.hostIfname], 1)).toMatch(new RegExp(`namespace ${c1}, not ${c2}`));
+    // the attachment is what it was
+    expect(sh('ip', ['-n', c1, '-o', 'link', 'show', 'eth0'])).toContain('mtu 1400');
+    expect(sh('ip', ['-n', c1, '-4', '-o', 'addr', 'show', 'eth0'])).toContain('10.77.92.2/24');
+    ok(await ns(['down', '--netns', c1]));
   });
 
   it('a second interface with --gateway none: the first default route stays, both subnets are reached', async () => {

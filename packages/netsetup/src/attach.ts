@@ -120,8 +120,27 @@ function toAttachment(a: AttachmentRecord, created: boolean): Attachment {
   };
 }
 
-function sameSettings(a: AttachmentRecord, r: Resolved): boolean {
-  return a.bridge === r.spec.bridge && (!r.ip || a.ip === r.ip) && a.ifname === r.ifname;
+/**
+ * What a repeated `veth` asks for that the existing attachment does not
+ * have, each as `mtu 1400, not 1300` (the attachment's, then the asked
+ * value; empty: an idempotent repeat). `--ip auto` accepts the address it
+ * has; every other setting must match, an omitted one meaning its default
+ * (no --mtu: the kernel's, no --gateway: the bridge address).
+ */
+export function settingDiffs(a: AttachmentRecord, r: Resolved): string[] {
+  const out: string[] = [];
+  const diff = (what: string, there: unknown, asked: unknown) => {
+    if (there !== asked) out.push(`${what} ${there ?? 'default'}, not ${asked ?? 'default'}`);
+  };
+  // an explicit --host-ifname names the attachment: it may have been made for another target
+  if (a.nsInode !== r.inode) out.push(`namespace ${a.netns ?? `of pid ${a.pid}`}, not ${'netns' in r.ns ? r.ns.netns : `of pid ${r.ns.pid}`}`);
+  diff('ifname', a.ifname, r.ifname);
+  diff('bridge', a.bridge, r.spec.bridge);
+  if (r.ip) diff('ip', a.ip, r.ip);
+  diff('gateway', a.gateway ?? 'none', r.gateway ?? 'none');
+  diff('mtu', a.mtu, r.mtu);
+  diff('hairpin', a.hairpin ? 'on' : 'off', r.hairpin ? 'on' : 'off');
+  return out;
 }
 
 /**
@@ -152,7 +171,12 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       // a record whose link we did not see may be another call's, finished since our look: look again
       if (old && !links.has(r.hostIfname)) links = linkNames();
       if (old && links.has(r.hostIfname)) {
-        if (!sameSettings(old, r)) throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} to ${old.bridge} with ${old.ip}`, { hint: 'netsetup down it first' });
+        const diffs = settingDiffs(old, r);
+        if (diffs.length) {
+          throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} ${old.ifname} with other settings: ${diffs.join('; ')}`, {
+            hint: `netsetup down --host-ifname ${r.hostIfname} first, or repeat it with the same settings`,
+          });
+        }
         results.push(toAttachment(old, false));
         continue;
       }
