@@ -2,7 +2,8 @@
  * What must hold when things do not go the plain way: a bridge whose
  * address the kernel refuses is not left half-made; a repeated `veth` with
  * other settings is refused, naming them; a second interface without a
- * default route (`--gateway none`).
+ * default route (`--gateway none`); leases written in the layout before
+ * leases/<ip> still count and are freed by `down`.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -168,6 +169,35 @@ exec ${real} "$@"
     expect(ping(p2, eth1.ip.split('/')[0])).toBe(true);
     ok(await ns(['down', '--netns', c2, '--netns', p1, '--netns', p2]));
     expect(sh('ip', ['-n', c2, '-o', 'link', 'show'])).not.toMatch(/eth[01]/);
+  });
+
+  it('a lease written in the old layout (leases/<network>_<prefix>/<ip>) is not given out again and is freed by down', async () => {
+    const leases = join(state, 'netsetup', 'leases');
+    /** what a netsetup before leases/<ip> wrote for this attachment's address */
+    const toOldLayout = (ip: string) => {
+      const dir = join(leases, '10.77.94.0_24');
+      mkdirSync(dir, { recursive: true });
+      renameSync(join(leases, ip), join(dir, ip));
+    };
+    const a = await json(['veth', '--netns', c4, '--bridge', b3]);
+    expect(a.ip).toBe('10.77.94.2/24');
+    toOldLayout('10.77.94.2');
+    expect(stored(state).leases).toEqual(['10.77.94.0_24/10.77.94.2']);
+    // neither --ip auto nor the address itself gives it out again
+    expect((await json(['veth', '--netns', c5, '--bridge', b3])).ip).toBe('10.77.94.3/24');
+    expect(await refused(['veth', '--netns', c6, '--bridge', b3, '--ip', '10.77.94.2/24'], 2)).toMatch(/address 10\.77\.94\.2 is already in use by/);
+    expect(ping(c5, '10.77.94.2')).toBe(true); // still c4's
+    // down frees it (and what was moved leaves no old directory)
+    ok(await ns(['down', '--netns', c4]));
+    expect(stored(state).leases).toEqual(['10.77.94.3']);
+    expect(readdirSync(leases)).toEqual(['10.77.94.3']);
+    expect((await json(['veth', '--netns', c6, '--bridge', b3])).ip).toBe('10.77.94.2/24');
+
+    // down as the first command after the upgrade frees an old-layout lease too
+    toOldLayout('10.77.94.2');
+    ok(await ns(['down', '--netns', c6]));
+    expect(stored(state).leases).toEqual(['10.77.94.3']);
+    ok(await ns(['down', '--netns', c5]));
   });
 
   it('leaves no links, rules, leases or records', async () => {

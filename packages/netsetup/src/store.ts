@@ -7,7 +7,7 @@
  * and `veth`/`down` need neither the flock (koffi: ~10-50 ms to load here)
  * nor an fsync'd rewrite of a shared file.
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
@@ -99,17 +99,72 @@ export function removeAttachment(hostIfname: string): void {
   unlinkGone(join(attachDir(), `${hostIfname}.json`));
 }
 
+/** The names in the lease directory (empty when it does not exist yet). */
+function leaseNames(): string[] {
+  try {
+    return readdirSync(leaseDir());
+  } catch {
+    return [];
+  }
+}
+
+/** A directory of the layout before leases/<ip>: leases/<network>_<prefix>/<ip>. */
+const OLD_LEASE_DIR = /^\d+\.\d+\.\d+\.\d+_\d+$/;
+
+/** The lease directory already migrated by this process (tests change BOXKIT_STATE_DIR between cases). */
+let migrated: string | undefined;
+
+/**
+ * Move leases of the old layout (leases/<network>_<prefix>/<ip>, written
+ * by a netsetup before the upgrade for containers still running) to
+ * leases/<ip>, so they are seen, not handed out again, and freed by `down`.
+ * Done once per process before the first lease is read, taken or freed;
+ * costs one readdir when there is nothing to move (`names`: that readdir,
+ * when the caller made it). No lock: each lease is linked to its new name
+ * (atomic, EEXIST when there) before its old name goes, so at every moment
+ * it exists under one name at least, and concurrent migrations (or claims)
+ * agree. A lease of an address that was given out again under the new
+ * layout meanwhile keeps the newer holder: the address is in two places
+ * already and only `down` of one of them can tell.
+ */
+function migrateOldLeases(names?: string[]): boolean {
+  if (migrated === leaseDir()) return false;
+  migrated = leaseDir();
+  const old = (names ?? leaseNames()).filter((n) => OLD_LEASE_DIR.test(n));
+  for (const d of old) {
+    const dir = join(leaseDir(), d);
+    let ips: string[];
+    try {
+      ips = readdirSync(dir);
+    } catch {
+      continue; // another process finished it
+    }
+    for (const ip of ips) {
+      try {
+        linkSync(join(dir, ip), join(leaseDir(), ip));
+      } catch (e) {
+        if (code(e) !== 'EEXIST' && code(e) !== 'ENOENT') throw e;
+      }
+      unlinkGone(join(dir, ip));
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not empty (a lease written meanwhile by an old netsetup still running) or gone
+    }
+  }
+  return old.length > 0;
+}
+
 /** Addresses leased right now, in every network (one readdir, so a batch does not probe address by address). */
 export function leasedIps(): Set<string> {
-  try {
-    return new Set(readdirSync(leaseDir()));
-  } catch {
-    return new Set();
-  }
+  const names = leaseNames();
+  return new Set(migrateOldLeases(names) ? leaseNames() : names);
 }
 
 /** Take `ip` for `holder`; false when someone holds it. */
 export function claimLease(ip: string, holder: string): boolean {
+  migrateOldLeases();
   try {
     inDir(leaseDir(), () => writeFileSync(join(leaseDir(), ip), `${holder}\n`, { flag: 'wx' }));
     return true;
@@ -120,6 +175,7 @@ export function claimLease(ip: string, holder: string): boolean {
 }
 
 export function leaseHolder(ip: string): string | undefined {
+  migrateOldLeases();
   try {
     return readFileSync(join(leaseDir(), ip), 'utf8').trim() || '?';
   } catch {
@@ -129,6 +185,7 @@ export function leaseHolder(ip: string): string | undefined {
 
 /** Free `ip` if `holder` (or anyone, when undefined) holds it. */
 export function releaseLease(ip: string, holder?: string): void {
+  migrateOldLeases();
   if (holder !== undefined && leaseHolder(ip) !== holder) return;
   unlinkGone(join(leaseDir(), ip));
 }

@@ -1,8 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { settingDiffs } from '../src/attach.js';
 import { undoBridgeOp } from '../src/bridge.js';
+import { allocate, checkFree, leaseExplicit } from '../src/ipam.js';
 import { renderOp } from '../src/ops.js';
-import type { AttachmentRecord } from '../src/state.js';
+import type { AttachmentRecord, NetState } from '../src/state.js';
+import { leaseHolder, releaseLease } from '../src/store.js';
 
 describe('bridge undo', () => {
   it('takes back each op planBridge makes', () => {
@@ -33,5 +38,38 @@ describe('a repeated veth', () => {
     ]);
     expect(settingDiffs(rec, asked({ spec: { bridge: 'br1', netns: 'c1' } }))).toEqual(['bridge br0, not br1']);
     expect(settingDiffs(rec, asked({ inode: 43, ns: { netns: 'c2' }, ifname: 'eth1' }))).toEqual(['namespace c1, not c2', 'ifname eth0, not eth1']);
+  });
+});
+
+describe('leases of the layout before leases/<ip>', () => {
+  const state: NetState = { version: 1, nat: {}, publish: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } } };
+  let dir = '';
+  const old = (ip: string, holder: string) => {
+    const d = join(dir, 'netsetup', 'leases', '10.77.1.0_24');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, ip), `${holder}\n`);
+  };
+  const leases = () => readdirSync(join(dir, 'netsetup', 'leases')).sort();
+  beforeEach(() => {
+    dir = process.env.BOXKIT_STATE_DIR = mkdtempSync(join(tmpdir(), 'netsetup-oldlease-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('count for --ip auto and explicit addresses, moved to leases/<ip>', () => {
+    old('10.77.1.2', 'bkold 1');
+    old('10.77.1.4', 'bkold2 1');
+    expect(allocate(state, '10.77.1.1/24', 'new')).toBe('10.77.1.3/24');
+    expect(leases()).toEqual(['10.77.1.2', '10.77.1.3', '10.77.1.4']);
+    expect(leaseHolder('10.77.1.2')).toBe('bkold 1');
+    expect(() => leaseExplicit(state, '10.77.1.4/24', 'x')).toThrow(/already in use by bkold2/);
+    expect(() => checkFree(state, '10.77.1.2/24')).toThrow(/already in use by bkold/);
+  });
+  it('are freed by a release made before anything else', () => {
+    old('10.77.1.2', 'bkold 1');
+    releaseLease('10.77.1.2');
+    expect(leases()).toEqual([]);
+    expect(existsSync(join(dir, 'netsetup', 'leases', '10.77.1.0_24'))).toBe(false);
   });
 });
