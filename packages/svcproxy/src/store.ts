@@ -147,7 +147,10 @@ export function encode(s: StoredState): Buffer {
   // one copy of the parts into the file's buffer; the checksum runs over them in place
   const parts = [Buffer.from(`${JSON.stringify(h)}\n`, 'latin1'), s.doc, Buffer.from(s.idx, 'latin1'), Buffer.from(off.buffer)];
   let crc = 0;
-  for (const p of parts) crc = crc32(p, crc);
+  // an empty part is skipped: the offsets of no services are a Buffer over an empty ArrayBuffer, whose data pointer is
+  // NULL, and zlib's crc32(crc, NULL, 0) answers 0 (its way of asking for the initial value), not crc: the state of
+  // 0 services (rm of the last one, apply of []) was stored under CRC 00000000 and read back as corrupted
+  for (const p of parts) if (p.length) crc = crc32(p, crc);
   return Buffer.concat([Buffer.from(`${MAGIC}${crc.toString(16).padStart(8, '0')}\n`, 'latin1'), ...parts]);
 }
 

@@ -46,3 +46,15 @@ describe('a state of the first format (PREFIX.json)', () => {
     expect(loadState('BKSVC')).toBeUndefined();
   });
 });
+
+describe('the state file (svcproxy-state 2)', () => {
+  it('a state of no services reads back (its CRC is not 0: zlib answers 0 for an empty buffer with no data pointer)', async () => {
+    const { decode, encode, fromServices } = await import('../src/store.js');
+    const { DEFAULT_NODEPORT_RANGE } = await import('../src/model.js');
+    for (const services of [[], [{ name: 'a', protocol: 'tcp' as const, vip: '10.96.0.1', port: 80, endpoints: [] }]]) {
+      const bytes = encode(fromServices('BKSVC', 'nft', DEFAULT_NODEPORT_RANGE, services));
+      expect(bytes.toString('latin1', 0, bytes.indexOf(10))).not.toMatch(/ 00000000$/);
+      expect(decode(bytes, 'f').starts.length).toBe(services.length);
+    }
+  });
+});
