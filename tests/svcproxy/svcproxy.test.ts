@@ -311,6 +311,52 @@ describe.skipIf(skipReason)(title, () => {
       expect(readFileSync(stateFile()).equals(state)).toBe(true);
     });
 
+    it.each([
+      ['a JSON key given twice (JSON.parse keeps the last; YAML refuses it)', 'apply', ['--partial'], () => `{"services": [${JSON.stringify(two()[0])},\n  {"name": "other", "vip": "10.96.4.1:80", "vip": "10.96.4.2:80", "endpoints": ["${ep('ep3')}"]}]}`,
+        /^svcproxy: .*svc\.json: duplicate key 'vip' at line 2, column 44 \(in services\[1\]\)$/],
+      ['a JSON key given twice, reconciling', 'apply', [], () => `{"services": [${JSON.stringify(two()[0])},\n  {"name": "other", "vip": "10.96.4.1:80", "vip": "10.96.4.2:80", "endpoints": ["${ep('ep3')}"]}]}`,
+        /^svcproxy: .*svc\.json: duplicate key 'vip' at line 2, column 44 \(in services\[1\]\)$/],
+      ['a JSON key given twice in an endpoint, the last value bad', 'apply', [], () => `[{"name": "web", "vip": "${VIP}:88", "endpoints": [{"ip": "10.88.7.2", "port": 8080, "port": 0}]}]`,
+        /^svcproxy: .*svc\.json: duplicate key 'port' at line 1, column 90 \(in \[0\]\.endpoints\[0\]\)$/],
+      ['a YAML key given twice', 'apply', [], () => `services:\n- name: web\n  vip: ${VIP}:88\n  vip: ${VIP}:89\n`, /^svcproxy: .*svc\.json: duplicate key 'vip' at line 4, column 3$/],
+      ["add: a VIP:port another service holds", 'add', ['third', '--vip', '10.96.4.1:80', '--endpoint', '10.88.7.2:8080'], undefined, /^svcproxy: service 'third': tcp 10\.96\.4\.1:80 is also used by 'other'$/],
+      ["add --no-partial: a VIP:port another service holds", 'add', ['third', '--vip', '10.96.4.1:80', '--no-partial'], undefined, /^svcproxy: service 'third': tcp 10\.96\.4\.1:80 is also used by 'other'$/],
+    ] as const)('%s: exit 2, one line, kernel and state unchanged', async (_what, cmd, args, text, message) => {
+      await apply(two());
+      const before = saveState();
+      const state = readFileSync(stateFile());
+      const r = await bk('svcproxy', text ? [cmd, ...args, file('svc.json', text())] : [cmd, ...args]);
+      expect(r.exitCode, String(r.stderr)).toBe(2);
+      expect(String(r.stderr).trim().split('\n').filter((l) => !l.startsWith('hint:'))).toHaveLength(1);
+      expect(String(r.stderr).split('\n')[0]).toMatch(message);
+      expect(saveState()).toBe(before);
+      expect(readFileSync(stateFile()).equals(state)).toBe(true);
+    });
+
+    it('add: a NodePort another service holds (same protocol) is refused; the other protocol may have it', async () => {
+      await apply([{ ...two()[0]!, nodePort: 30001 }, two()[1]!]);
+      const before = saveState();
+      const r = await bk('svcproxy', ['add', 'third', '--vip', '10.96.4.2:80', '--nodeport', '30001', '--endpoint', ep('ep1')]);
+      expect(r.exitCode).toBe(2);
+      expect(String(r.stderr).split('\n')[0]).toBe("svcproxy: service 'third': tcp node port 30001 is also used by 'web'");
+      expect(saveState()).toBe(before);
+      expect((await bk('svcproxy', ['add', 'third', '--protocol', 'udp', '--vip', '10.96.4.2:80', '--nodeport', '30001', '--endpoint', ep('ep1')])).exitCode).toBe(0);
+    });
+
+    it('a YAML name that reads as a number (name: 2048) is the name 2048', async () => {
+      const r = await bk('svcproxy', ['apply', file('svc.yaml', `services:\n- name: 2048\n  vip: ${VIP}:88\n  endpoints: [${ep('ep1')}]\n`)]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const ls = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
+      expect(ls.services.map((x: { name: string; inKernel: boolean }) => [x.name, x.inKernel])).toEqual([['2048', true]]);
+      expect((await askMany(undefined, VIP, 88, 5)).counts).toEqual({ ep1: 5 });
+      expect((await bk('svcproxy', ['rm', '2048'])).exitCode).toBe(0);
+      // the state of no services left is whole (it was stored under CRC 0 and read back as corrupted)
+      const empty = await bk('svcproxy', ['ls', '--json']);
+      expect(String(empty.stderr)).toBe('');
+      expect(JSON.parse(String(empty.stdout))).toMatchObject({ services: [] });
+      expect(JSON.parse(String(empty.stdout)).fromKernel).toBeUndefined();
+    });
+
     it('a crash between the restore and the state write (old state, new kernel): a reconcile repairs it, a partial falls back to one', async () => {
       await apply(two());
       const old = readFileSync(stateFile());

@@ -19,7 +19,7 @@ import type { Endpoint, PortRange, Service } from './model.js';
 import { checkServices } from './model.js';
 import { bucketOf, Names, type ServiceNames } from './names.js';
 import { toService } from './spec.js';
-import { skipWs, valueEnd } from './jsondoc.js';
+import { duplicateKey, skipWs, valueEnd } from './jsondoc.js';
 import { cidrsOf, indexLine, storedEntry, type StoredState } from './store.js';
 import type { Scope } from './rules.js';
 
@@ -161,7 +161,10 @@ export function docDelta(s: StoredState, doc: Buffer, range: PortRange): Delta |
     if (e < 0 || added.length >= MAX_CHANGED) break;
     let svc: Service;
     try {
-      svc = toService(JSON.parse(doc.toString('latin1', i, e)), range);
+      const text = doc.toString('latin1', i, e);
+      const o: unknown = JSON.parse(text);
+      if (duplicateKey(text, o)) return undefined;
+      svc = toService(o, range);
     } catch {
       return undefined; // the ordinary path says what is wrong, as it always did
     }

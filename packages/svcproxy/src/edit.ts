@@ -5,7 +5,7 @@
  * services. An entry is replaced where it stands (its bucket keeps its
  * rule order); a new one goes last.
  */
-import type { Service } from './model.js';
+import { checkServices, type Service } from './model.js';
 import { entryJson, storedList, type StoredState } from './store.js';
 import { entryNamed } from './delta.js';
 import type { DocWanted } from './sync.js';
@@ -67,6 +67,9 @@ export function addWanted(svc: Service): DocWanted {
       const i = stored.findIndex((x) => x.name === svc.name);
       if (i >= 0) stored[i] = svc;
       else stored.push(svc);
+      // the partial path checked the new entry against the stored ones (delta.ts); here nothing had: a VIP:port
+      // or NodePort another service holds went in twice
+      checkServices(stored);
       return { services: stored, json: true };
     },
   };

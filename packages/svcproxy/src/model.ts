@@ -39,15 +39,30 @@ const MAX_AFFINITY_SECONDS = 86400;
 const NAME = /^[A-Za-z0-9]([A-Za-z0-9_.:/-]{0,62})$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
+/**
+ * A name is text; a number or a boolean (`"name": 2048` in JSON; YAML's
+ * plain scalars are taken as written before this) is read as its text,
+ * which is a valid name when it looks like one.
+ */
 export function checkName(name: unknown): string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    throw new UsageError(`invalid service name '${String(name)}'`, "use 1-63 letters, digits, '_', '.', ':', '/', '-', starting with a letter or digit");
+  if (name === undefined || name === null || name === '') throw new UsageError('a service has no name', 'each service needs name: (1-63 letters, digits, \'_\', \'.\', \':\', \'/\', \'-\')');
+  const text = (typeof name === 'number' && Number.isFinite(name)) || typeof name === 'boolean' ? String(name) : name;
+  if (typeof text !== 'string') throw new UsageError(`service name ${JSON.stringify(name)}: not a name (a ${Array.isArray(name) ? 'list' : typeof name})`);
+  if (!NAME.test(text)) {
+    const why = text.length > 63 ? `${text.length} characters, at most 63` : /^[A-Za-z0-9]/.test(text) ? "only letters, digits, '_', '.', ':', '/', '-'" : 'must start with a letter or digit';
+    throw new UsageError(`service name '${shown(text)}': ${why}`, "use 1-63 letters, digits, '_', '.', ':', '/', '-', starting with a letter or digit");
   }
-  return name;
+  return text;
 }
 
+/** A value as an error message shows it: on one line (a newline in it would make two). */
+export const shown = (v: unknown): string => {
+  const s = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+  return /[\x00-\x1f\x7f]/.test(s) ? JSON.stringify(s).slice(1, -1) : s;
+};
+
 export function checkIPv4(what: string, ip: unknown): string {
-  if (typeof ip !== 'string' || !IPV4.test(ip)) throw new UsageError(`${what} '${String(ip)}' is not an IPv4 address`);
+  if (typeof ip !== 'string' || !IPV4.test(ip)) throw new UsageError(`${what} '${shown(ip)}' is not an IPv4 address`);
   if (ip === '0.0.0.0' || ip.startsWith('127.') || /^2(2[4-9]|[3-5]\d)\./.test(ip)) {
     throw new UsageError(`${what} '${ip}' is not a usable unicast address`);
   }
@@ -57,7 +72,7 @@ export function checkIPv4(what: string, ip: unknown): string {
 export function checkPort(what: string, port: unknown, range: PortRange = { min: 1, max: 65535 }): number {
   const n = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < range.min || n > range.max) {
-    throw new UsageError(`${what} '${String(port)}' is not a port in ${range.min}-${range.max}`);
+    throw new UsageError(`${what} '${shown(port)}' is not a port in ${range.min}-${range.max}`);
   }
   return n;
 }
@@ -103,17 +118,17 @@ export function quickHostPort(s: string): Endpoint | undefined {
 
 /** `IP:PORT` -> {ip, port}. */
 export function parseHostPort(what: string, s: unknown): Endpoint {
-  if (typeof s !== 'string') throw new UsageError(`${what} '${String(s)}' is not IP:PORT`);
+  if (typeof s !== 'string') throw new UsageError(`${what} '${shown(s)}' is not IP:PORT`);
   const quick = quickHostPort(s);
   if (quick) return quick;
   const m = /^([^:]+):([^:]*)$/.exec(s);
-  if (!m) throw new UsageError(`${what} '${s}' is not IP:PORT`, 'for example 10.96.0.10:80');
+  if (!m) throw new UsageError(`${what} '${shown(s)}' is not IP:PORT`, 'for example 10.96.0.10:80');
   return { ip: checkIPv4(what, m[1]), port: checkPort(`${what} port`, m[2]) };
 }
 
 export function parseProtocol(p: unknown): Protocol {
   const s = typeof p === 'string' ? p.toLowerCase() : p;
-  if (!PROTOCOLS.includes(s as Protocol)) throw new UsageError(`unknown protocol '${String(p)}'`, 'use tcp or udp');
+  if (!PROTOCOLS.includes(s as Protocol)) throw new UsageError(`unknown protocol '${shown(p)}'`, 'use tcp or udp');
   return s as Protocol;
 }
 
@@ -122,14 +137,20 @@ export function parseAffinity(a: unknown): number | undefined {
   if (a === undefined || a === null || a === 'none' || a === 'None') return undefined;
   let type: unknown = a;
   let secs: unknown = DEFAULT_AFFINITY_SECONDS;
-  if (typeof a === 'string' && a.includes(':')) [type, secs] = a.split(':', 2);
-  else if (typeof a === 'object') {
+  if (typeof a === 'string' && a.includes(':')) {
+    // at the first colon: clientip:60:5 is not clientip:60
+    const colon = a.indexOf(':');
+    [type, secs] = [a.slice(0, colon), a.slice(colon + 1)];
+  } else if (typeof a === 'object') {
     const o = a as Record<string, unknown>;
+    // a misspelt key (timeout:) must not leave the default of 3 hours in place
+    const extra = Object.keys(o).find((k) => k !== 'type' && k !== 'timeoutSeconds');
+    if (extra !== undefined) throw new UsageError(`affinity: unknown field '${shown(extra)}'`, 'fields: type, timeoutSeconds');
     type = o.type;
     secs = o.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
   }
   if (typeof type !== 'string' || type.toLowerCase() !== 'clientip') {
-    throw new UsageError(`unknown affinity '${JSON.stringify(a)}'`, 'use clientip or clientip:SECONDS');
+    throw new UsageError(`unknown affinity '${shown(a)}'`, 'use clientip or clientip:SECONDS');
   }
   return checkPort('affinity timeout', secs, { min: 1, max: MAX_AFFINITY_SECONDS });
 }

@@ -86,6 +86,7 @@ describe('a partial apply that reads only the changed entries (delta)', () => {
     ['a VIP:port another service has', (e: Entry[]) => wrap(e.map((x, i) => (i === 42 ? { ...x, vip: e[7]!.vip } : x)))],
     ['a NodePort another service has', (e: Entry[]) => wrap(e.map((x, i) => (i === 41 ? { ...x, nodePort: 30005 } : x)))],
     ['an unknown field', (e: Entry[]) => wrap(e.map((x, i) => (i === 42 ? { ...x, prot: 'tcp' } : x)))],
+    ['a key given twice (JSON.parse keeps the last)', (e: Entry[]) => Buffer.from(wrap(e).toString().replace('{"name":"ns2/svc-42",', '{"name":"ns2/svc-42","vip":"10.99.0.1:80",'))],
     ['broken JSON inside an entry', (e: Entry[]) => Buffer.from(wrap(e).toString().replace('"ns2/svc-42"', '"ns2/svc-42'))],
     ['a trailing comma', (e: Entry[]) => Buffer.from(wrap(e).toString().replace(/}\n]}/, '},\n]}'))],
     ['another top-level key', (e: Entry[]) => Buffer.from(wrap(e).toString().replace(/]}\n$/, '], "x": 1}\n'))],

@@ -50,7 +50,24 @@ describe('services file', () => {
     ['unknown protocol', '[{name: a, protocol: sctp, vip: 10.96.0.1:80}]', /unknown protocol 'sctp'/],
     ['unknown field', '[{name: a, vip: 10.96.0.1:80, nodeport: 30001}]', /unknown field 'nodeport'/],
     ['malformed YAML', 'services: [ {name: a, vip: ', /malformed YAML/],
-    ['bad name', '[{name: "../x", vip: 10.96.0.1:80}]', /invalid service name/],
+    ['bad name', '[{name: "../x", vip: 10.96.0.1:80}]', /^service name '\.\.\/x': must start with a letter or digit$/],
+    ['a name that is a negative number', '[{name: -5, vip: 10.96.0.1:80}]', /^service name '-5': must start with a letter or digit$/],
+    ['a name that is a negative number (JSON)', '[{"name": -5, "vip": "10.96.0.1:80"}]', /^service name '-5': must start with a letter or digit$/],
+    ['a name that is a list', '[{name: [a], vip: 10.96.0.1:80}]', /^service name \["a"\]: not a name \(a list\)$/],
+    ['no name', '[{name: , vip: 10.96.0.1:80}]', /^a service has no name$/],
+    ['a name with a newline', '[{"name": "a\\nb", "vip": "10.96.0.1:80"}]', /^service name 'a\\nb': only letters/],
+    ['duplicate JSON key', '{"services": [{"name": "a", "vip": "10.96.0.1:80", "vip": "10.96.0.2:80"}]}', /^f: duplicate key 'vip' at line 1, column 52 \(in services\[0\]\)$/],
+    ['duplicate JSON key in an endpoint', '[{"name": "a", "vip": "10.96.0.1:80"},\n {"name": "b", "vip": "10.96.0.2:80", "endpoints": [{"ip": "10.88.0.2", "port": 80, "port": 81}]}]',
+      /^f: duplicate key 'port' at line 2, column 85 \(in \[1\]\.endpoints\[0\]\)$/],
+    ['duplicate top-level JSON key', '  {"services": [], "services": [{"name": "a", "vip": "10.96.0.1:80"}]}', /^f: duplicate key 'services' at line 1, column 20$/],
+    ['duplicate YAML key', 'services:\n- name: a\n  vip: 10.96.0.1:80\n  vip: 10.96.0.2:80\n', /^f: duplicate key 'vip' at line 4, column 3$/],
+    ['an endpoint field misspelt', '[{name: a, vip: 10.96.0.1:80, endpoints: [{ip: 10.88.0.2, port: 80, protocol: udp}]}]', /^service 'a': endpoint 1: unknown field 'protocol'$/],
+    ['an affinity field misspelt', '[{name: a, vip: 10.96.0.1:80, affinity: {type: ClientIP, timeout: 60}}]', /^affinity: unknown field 'timeout'$/],
+    ['affinity with more after its seconds', '[{name: a, vip: 10.96.0.1:80, affinity: "clientip:60:5"}]', /affinity timeout '60:5' is not a port in 1-86400/],
+    ['affinity and sessionAffinity', '[{name: a, vip: 10.96.0.1:80, affinity: clientip, sessionAffinity: none}]', /give affinity or sessionAffinity, not both/],
+    ['duplicate VIP:port, protocols differing in case', '[{name: a, protocol: UDP, vip: 10.96.0.1:53}, {name: b, protocol: udp, vip: 10.96.0.1:53}]', /service 'b': udp 10.96.0.1:53 is also used by 'a'/],
+    ['endpoint port 0', '[{name: a, vip: 10.96.0.1:80, endpoints: [10.88.0.2:0]}]', /endpoint port '0' is not a port in 1-65535/],
+    ['endpoint port 0 (object)', '[{name: a, vip: 10.96.0.1:80, endpoints: [{ip: 10.88.0.2, port: 0}]}]', /endpoint 1 port '0' is not a port in 1-65535/],
     ['bad affinity', '[{name: a, vip: 10.96.0.1:80, affinity: sticky}]', /unknown affinity/],
     ['endpoint twice', '[{name: a, vip: 10.96.0.1:80, endpoints: [10.88.0.2:80, 10.88.0.2:80]}]', /listed twice/],
   ])('rejects %s with a usage error (exit 2)', async (_what, text, re) => {
@@ -58,6 +75,55 @@ describe('services file', () => {
     expect(e.message).toMatch(re);
     expect(e.message).not.toContain('\n');
     expect(e.exitCode).toBe(2);
+  });
+
+  it('a name YAML reads as a number or a boolean is the name as written; JSON numbers are their text; ports may be strings, in both', async () => {
+    const names = async (text: string) => (await ok(text)).map((s) => s.name);
+    expect(await names('- {name: 2048, vip: 10.96.0.1:80}\n- {name: 1.10, vip: 10.96.0.2:80}\n- {name: 010, vip: 10.96.0.3:80}\n- {name: true, vip: 10.96.0.4:80}\n- {name: 0x1F, vip: 10.96.0.5:80}'))
+      .toEqual(['2048', '1.10', '010', 'true', '0x1F']);
+    expect(await names('services:\n  - name: 2048\n    vip: 10.96.0.1:80\n')).toEqual(['2048']);
+    expect(await names('[{"name": 2048, "vip": "10.96.0.1:80"}]')).toEqual(['2048']);
+    // the same name twice, once as a number and once quoted
+    expect((await bad('[{name: 2048, vip: 10.96.0.1:80}, {name: "2048", vip: 10.96.0.2:80}]')).message).toBe("duplicate service name '2048'");
+    const yaml = await ok('- {name: a, vip: 10.96.0.1, port: "88", nodePort: "30001", endpoints: [{ip: 10.88.0.2, port: "8080"}]}');
+    const json = await ok('[{"name": "a", "vip": "10.96.0.1", "port": "88", "nodePort": "30001", "endpoints": [{"ip": "10.88.0.2", "port": "8080"}]}]');
+    expect(yaml).toEqual(json);
+    expect(json[0]).toMatchObject({ port: 88, nodePort: 30001, endpoints: [{ ip: '10.88.0.2', port: 8080 }] });
+  });
+
+  it('duplicate keys: a JSON string value holding `":` is not taken for a key', async () => {
+    const { duplicateKey } = await import('../src/jsondoc.js');
+    const text = '{"a": "x\\":", "b": {"c": 1, "d": [{"c": 2}]}}';
+    expect(duplicateKey(text, JSON.parse(text))).toBeUndefined();
+    const dup = '{"a": "x\\":", "b": {"c": 1, "d": [{"c": 2, "c": 3}]}}';
+    expect(duplicateKey(dup, JSON.parse(dup))).toEqual({ key: 'c', at: dup.lastIndexOf('"c"'), path: 'b.d[0]' });
+    // keys with escapes are compared as JSON reads them
+    const esc = '{"\\u0061": 1, "a": 2}';
+    expect(duplicateKey(esc, JSON.parse(esc))).toMatchObject({ key: 'a', path: '' });
+  });
+
+  it("apply's way (the keys counted as the entries are checked) finds the same duplicates, and reads a valid document only once", async () => {
+    const { parseDocumentAs } = await import('../src/spec.js');
+    const applied = async (text: string) => {
+      const p = await parseDocumentAs(text, 'f');
+      const services = toServices(p.doc, undefined, p.keys);
+      return { services, read: p.keys?.read, marks: p.keys?.marks };
+    };
+    const valid = JSON.stringify({ services: [
+      { name: 'a', vip: '10.96.0.1:80', nodePort: null, endpoints: ['10.88.0.2:80', { ip: '10.88.0.3', port: 80 }], affinity: { type: 'ClientIP', timeoutSeconds: 60 } },
+      { name: 'b', protocol: 'udp', vip: '10.96.0.2', port: 53, sessionAffinity: 'None', endpoints: [] },
+    ] }, null, 2);
+    // every key was counted: the text is not read a second time
+    expect(await applied(valid)).toMatchObject({ read: 16, marks: 16 });
+    for (const [text, message] of [
+      ['{"services": [{"name": "a", "vip": "10.96.0.1:80", "vip": "10.96.0.2:80"}]}', "f: duplicate key 'vip' at line 1, column 52 (in services[0])"],
+      ['[{"name": "a", "vip": "10.96.0.1:80", "endpoints": [{"ip": "10.88.0.2", "port": 80, "port": 81}]}]', "f: duplicate key 'port' at line 1, column 85 (in [0].endpoints[0])"],
+      ['[{"name": "a", "vip": "10.96.0.1:80", "affinity": {"type": "ClientIP", "type": "None"}}]', "f: duplicate key 'type' at line 1, column 72 (in [0].affinity)"],
+      ['\n\n {"services": [], "services": []}', "f: duplicate key 'services' at line 3, column 19"],
+    ]) {
+      await expect(applied(text!)).rejects.toThrow(message!);
+      await expect(bad(text!)).resolves.toMatchObject({ message, exitCode: 2 });
+    }
   });
 
   it('--nodeport-range widens the allowed NodePorts', async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CommonArgs } from '@boxkit/common/cli';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { checkServices, parseRange, type Service } from '../model.js';
-import { listOf, parseDocumentAs, toService, toServices } from '../spec.js';
+import { listOf, parseDocumentAs, toService, toServices, type ParsedDocument } from '../spec.js';
 import { sync, type DocWanted } from '../sync.js';
 import { nodeportRangeOf, type SyncArgs } from './args.js';
 import { reportSync, syncOptions } from './report.js';
@@ -31,32 +31,37 @@ export async function apply(a: SyncArgs & CommonArgs & { file: string }): Promis
     services: async (doc) => {
       try {
         const parsed = await parseDocumentAs(doc.toString('utf8'), source);
-        return { services: toServices(parsed.doc, range), json: parsed.json };
+        return { services: toServices(parsed.doc, range, parsed.keys), json: parsed.json };
       } catch (e) {
         throw named(e);
       }
     },
     // the same checks in the same order as toServices: each entry, then the whole set
     stream: async (doc) => {
-      let parsed: { doc: unknown; json: boolean };
+      let parsed: ParsedDocument;
       let list: unknown[];
       try {
         parsed = await parseDocumentAs(doc.toString('utf8'), source);
-        list = listOf(parsed.doc);
       } catch (e) {
         throw named(e);
+      }
+      try {
+        list = listOf(parsed.doc, parsed.keys);
+      } catch (e) {
+        throw named(parsed.keys ? parsed.keys.instead(e) : e);
       }
       function* entries(): Generator<Service> {
         const all: Service[] = [];
         try {
           for (const o of list) {
-            const svc = toService(o, range);
+            const svc = toService(o, range, parsed.keys);
             all.push(svc);
             yield svc;
           }
+          parsed.keys?.check();
           checkServices(all);
         } catch (e) {
-          throw named(e);
+          throw named(parsed.keys ? parsed.keys.instead(e) : e);
         }
       }
       return { entries: entries(), json: parsed.json };
