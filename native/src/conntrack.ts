@@ -48,6 +48,28 @@ function tuple(b: Buffer | undefined): { t: CtTuple; proto: number } | undefined
   return { t: { src: ip4(ip.get(CTA_IP_V4_SRC)), dst: ip4(ip.get(CTA_IP_V4_DST)), sport: port(CTA_PROTO_SRC_PORT), dport: port(CTA_PROTO_DST_PORT) }, proto: pr.get(CTA_PROTO_NUM)?.readUInt8(0) ?? 0 };
 }
 
+/** Each IPv4 UDP entry of this network namespace, with its original tuple as the kernel names it. */
+function* dumpUdp(nl: ReturnType<typeof openNetlink>): Generator<{ flow: UdpFlow; origRaw: Buffer }> {
+  for (const msg of nl.dump((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, nfgenmsg(), 'conntrack -L')) {
+    const a = attrs(msg.subarray(4));
+    const origRaw = a.get(CTA_TUPLE_ORIG);
+    const orig = tuple(origRaw);
+    const reply = tuple(a.get(CTA_TUPLE_REPLY));
+    if (!origRaw || !orig || !reply || orig.proto !== IPPROTO_UDP) continue;
+    yield { flow: { orig: orig.t, reply: reply.t }, origRaw };
+  }
+}
+
+/** The IPv4 UDP flows of this process's network namespace (`conntrack -L -p udp`). */
+export function listUdpFlows(): UdpFlow[] {
+  const nl = openNetlink(NETLINK_NETFILTER);
+  try {
+    return [...dumpUdp(nl)].map((x) => x.flow);
+  } finally {
+    nl.close();
+  }
+}
+
 /**
  * Delete the IPv4 UDP flows `match` picks, in this process's network
  * namespace; returns how many went. An entry that expired meanwhile is not
@@ -57,14 +79,7 @@ export function deleteUdpFlows(match: (f: UdpFlow) => boolean): number {
   const nl = openNetlink(NETLINK_NETFILTER);
   try {
     const doomed: Buffer[] = [];
-    for (const msg of nl.dump((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, nfgenmsg(), 'conntrack -L')) {
-      const a = attrs(msg.subarray(4));
-      const origRaw = a.get(CTA_TUPLE_ORIG);
-      const orig = tuple(origRaw);
-      const reply = tuple(a.get(CTA_TUPLE_REPLY));
-      if (!origRaw || !orig || !reply || orig.proto !== IPPROTO_UDP) continue;
-      if (match({ orig: orig.t, reply: reply.t })) doomed.push(origRaw);
-    }
+    for (const { flow, origRaw } of dumpUdp(nl)) if (match(flow)) doomed.push(origRaw);
     let n = 0;
     for (const origRaw of doomed) {
       // the entry is named by its original tuple, as it was dumped (a nested attribute: NLA_F_NESTED)

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bk, skipReason, startResponder, type Responder } from '../harness/index.js';
-import { askMany, buildTopology, NODE_BRIDGE_IP, NODE_OUTSIDE_IP, saveState, type Topology } from './topology.js';
+import { askMany, buildTopology, NODE_BRIDGE_IP, NODE_OUTSIDE_IP, OUTSIDE_IP, saveState, type Topology } from './topology.js';
 
 const VIP = '10.96.3.10';
 const title = `svcproxy on the real kernel (root, sandbox${skipReason ? `: skipped, ${skipReason}` : ''})`;
@@ -263,8 +263,37 @@ describe.skipIf(skipReason)(title, () => {
     expect(ask()).toBe('udp-ep1');
     const r = await bk('svcproxy', ['apply', '-v', file('svc.json', { services: [dns('ep2')] })]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
-    expect(String(r.stderr)).toMatch(new RegExp(`# conntrack -D -p udp --dst-nat ${topo.containers.ep1!.ip.replace(/\./g, '\\.')}:5354: 1 flow\\(s\\)`));
+    expect(String(r.stderr)).toContain(`# conntrack -D -p udp --orig-dst 10.96.5.54 --orig-port-dst 54 --dst-nat ${topo.containers.ep1!.ip}:5354: 1 flow(s)`);
     expect(ask()).toBe('udp-ep2');
+  });
+
+  it("removing a UDP endpoint from one service ends that service's flows to it (VIP and NodePort), not another service's flow to the same endpoint", async () => {
+    for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5355, `udp-${n}`, 30_000, 'udp'));
+    const { execFileSync } = await import('node:child_process');
+    const { listUdpFlows } = await import('@boxkit/native');
+    // one source port per flow: a second packet of it reuses the first's conntrack entry unless that was deleted
+    const ask = (netns: string, sport: number, addr: string, port: number) => execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e',
+      `const s=require('dgram').createSocket('udp4');s.bind(${sport},()=>s.send('hi',${port},'${addr}'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
+      setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`], { encoding: 'utf8' }).trim();
+    const client = topo.containers.client!;
+    const ep1 = `${topo.containers.ep1!.ip}:5355`;
+    const a = (e: string) => ({ name: 'dns-a', protocol: 'udp', vip: '10.96.5.55:55', nodePort: 30055, endpoints: [`${e}:5355`] });
+    const b = { name: 'dns-b', protocol: 'udp', vip: '10.96.5.56:56', endpoints: [ep1] };
+    const flows = () => listUdpFlows().filter((f) => `${f.reply.src}:${f.reply.sport}` === ep1).map((f) => `${f.orig.src}:${f.orig.sport} ${f.orig.dst}:${f.orig.dport}`).sort();
+    await apply([a(topo.containers.ep1!.ip), b]);
+    expect(ask(client.netns, 40055, '10.96.5.55', 55)).toBe('udp-ep1');
+    expect(ask(client.netns, 40056, '10.96.5.56', 56)).toBe('udp-ep1');
+    expect(ask(topo.outside, 40057, NODE_OUTSIDE_IP, 30055)).toBe('udp-ep1');
+    const bFlow = `${client.ip}:40056 10.96.5.56:56`;
+    expect(flows()).toEqual([`${client.ip}:40055 10.96.5.55:55`, bFlow, `${OUTSIDE_IP}:40057 ${NODE_OUTSIDE_IP}:30055`].sort());
+    const r = await bk('svcproxy', ['apply', '-v', file('svc.json', { services: [a(topo.containers.ep2!.ip), b] })]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stderr)).toContain(`# conntrack -D -p udp --orig-dst 10.96.5.55 --orig-port-dst 55 --dst-nat ${ep1}; -p udp --orig-port-dst 30055 --dst-nat ${ep1}: 2 flow(s)`);
+    // dns-b's entry is the one it had (no packet was sent since the apply); dns-a's two are gone
+    expect(flows()).toEqual([bFlow]);
+    expect(ask(client.netns, 40055, '10.96.5.55', 55)).toBe('udp-ep2');
+    expect(ask(topo.outside, 40057, NODE_OUTSIDE_IP, 30055)).toBe('udp-ep2');
+    expect(ask(client.netns, 40056, '10.96.5.56', 56)).toBe('udp-ep1');
   });
 
   describe('the state file (the services document and its index, under a CRC)', () => {

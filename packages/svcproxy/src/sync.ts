@@ -325,7 +325,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         return remember(summary(d2, { prefix, backend, partial: false, count, zero: z2, dryRun: false }));
       }
       opts.trace?.(`# restored: ${ms()}`);
-      if (compared) dropStaleUdp(compared, d, opts);
+      if (compared) dropStaleUdp(compared, d, names, opts);
       return remember(result);
     } catch (e) {
       // the kernel is as before this sync: the marker goes back to what it was (a crash before this sync's still stands)
@@ -399,27 +399,96 @@ export function storedServices(prefix = DEFAULT_PREFIX): { services: Service[]; 
   return { services: s ? storedList(s) : [], ...(s ? { backend: s.backend } : {}), nodePortRange: s?.nodePortRange ?? DEFAULT_NODEPORT_RANGE };
 }
 
+/** A removed UDP endpoint of a service: the flows to delete are the service's (its VIP:port, its NodePort) DNATed to it. */
+export interface StaleUdp {
+  endpoint: string;
+  /** VIP:PORT, when the service's rule was found */
+  vip?: string;
+  nodePort?: number;
+}
+
+const UDP_DNAT = /^-p udp -m comment --comment ("[^"]*"|\S+) .*-j DNAT --to-destination (\d+\.\d+\.\d+\.\d+:\d+)$/;
+const CLUSTER_IP = /^-d (\d+\.\d+\.\d+\.\d+)\/32 -p udp .*--dport (\d+) -j (\S+)$/;
+const NODE_PORT = /^-p udp .*--dport (\d+) -j (\S+)$/;
+
+/**
+ * The UDP endpoints the diff removes (its SEP chains in `before`), each
+ * with the VIP:port and NodePort of the service it served: the DNAT rule
+ * names the service, whose SVC chain the bucket and NODEPORTS rules of
+ * `before` jump to.
+ */
+export function staleUdp(before: Ruleset, d: Diff, names: Names): StaleUdp[] {
+  const out: StaleUdp[] = [];
+  const bySvc = new Map<string, StaleUdp[]>();
+  for (const chain of d.nat.remove) {
+    for (const rule of before.chains.nat.get(chain) ?? []) {
+      const m = UDP_DNAT.exec(rule);
+      if (!m) continue;
+      const name = m[1]!.replace(/^"(.*)"$/, '$1');
+      const svc = names.of({ name, protocol: 'udp' } as Service).svc;
+      const x: StaleUdp = { endpoint: m[2]! };
+      out.push(x);
+      bySvc.set(svc, [...(bySvc.get(svc) ?? []), x]);
+    }
+  }
+  if (!out.length) return out;
+  const bucketPrefix = `${names.prefix}-SVB-`;
+  for (const [chain, rules] of before.chains.nat) {
+    const bucket = chain.startsWith(bucketPrefix);
+    if (!bucket && chain !== names.nodePorts) continue;
+    for (const rule of rules) {
+      const target = rule.slice(rule.lastIndexOf(' -j ') + 4);
+      const xs = bySvc.get(target);
+      if (!xs) continue;
+      const m = (bucket ? CLUSTER_IP : NODE_PORT).exec(rule);
+      if (!m) continue;
+      for (const x of xs) {
+        if (bucket) x.vip = `${m[1]}:${m[2]}`;
+        else x.nodePort = Number(m[1]);
+      }
+    }
+  }
+  return out;
+}
+
+/** `conntrack -D` arguments that say what the match deletes for one removed endpoint. */
+function ctArgs(x: StaleUdp): string {
+  const dst: string[] = [];
+  if (x.vip) dst.push(`--orig-dst ${x.vip.replace(':', ' --orig-port-dst ')} `);
+  if (x.nodePort !== undefined) dst.push(`--orig-port-dst ${x.nodePort} `);
+  if (!dst.length) dst.push('');
+  return dst.map((m) => `-p udp ${m}--dst-nat ${x.endpoint}`).join('; ');
+}
+
 /**
  * UDP has no connection to end: a flow keeps the DNAT of its conntrack
  * entry, so it still reaches an endpoint the sync removed until the entry
- * expires (kube-proxy deletes those entries, as `conntrack -D -p udp
- * --dst-nat EP` would). The flows whose replies come from the endpoint of a
- * removed UDP SEP chain are deleted; their next packet is NATed again. A
- * failure here cannot undo the sync: it is a warning.
+ * expires. kube-proxy deletes those entries (`conntrack -D -p udp
+ * --orig-dst VIP --dst-nat EP`, and `--orig-port-dst NODEPORT --dst-nat EP`
+ * for NodePorts): the flows of the service that lost the endpoint, not every
+ * flow the endpoint answers (another service that keeps the endpoint keeps
+ * its flows). Their next packet is NATed again. A failure here cannot undo
+ * the sync: it is a warning.
  */
-function dropStaleUdp(before: Ruleset, d: Diff, opts: SyncOptions): void {
-  const gone = new Set<string>();
-  for (const chain of d.nat.remove) {
-    for (const rule of before.chains.nat.get(chain) ?? []) {
-      const m = /^-p udp .*-j DNAT --to-destination (\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(rule);
-      if (m) gone.add(`${m[1]}:${m[2]}`);
-    }
+function dropStaleUdp(before: Ruleset, d: Diff, names: Names, opts: SyncOptions): void {
+  const stale = staleUdp(before, d, names);
+  if (!stale.length) return;
+  const byVip = new Set<string>(); // `VIP:PORT EP`
+  const byNodePort = new Set<string>(); // `NODEPORT EP`
+  const anyVip = new Set<string>(); // EP, when the service's VIP was not found (match the endpoint alone, as before)
+  for (const x of stale) {
+    if (x.vip) byVip.add(`${x.vip} ${x.endpoint}`);
+    if (x.nodePort !== undefined) byNodePort.add(`${x.nodePort} ${x.endpoint}`);
+    if (!x.vip && x.nodePort === undefined) anyVip.add(x.endpoint);
   }
-  if (!gone.size) return;
+  const what = stale.map(ctArgs).join('; ');
   try {
-    const n = deleteUdpFlows((f) => gone.has(`${f.reply.src}:${f.reply.sport}`));
-    opts.trace?.(`# conntrack -D -p udp --dst-nat ${[...gone].join(',')}: ${n} flow(s)`);
+    const n = deleteUdpFlows((f) => {
+      const ep = `${f.reply.src}:${f.reply.sport}`;
+      return byVip.has(`${f.orig.dst}:${f.orig.dport} ${ep}`) || byNodePort.has(`${f.orig.dport} ${ep}`) || anyVip.has(ep);
+    });
+    opts.trace?.(`# conntrack -D ${what}: ${n} flow(s)`);
   } catch (e) {
-    opts.warn?.(`warning: UDP flows to removed endpoints (${[...gone].join(', ')}) keep their old DNAT until they expire: ${(e as Error).message}`);
+    opts.warn?.(`warning: UDP flows to removed endpoints (${stale.map((x) => x.endpoint).join(', ')}) keep their old DNAT until they expire: ${(e as Error).message}`);
   }
 }
