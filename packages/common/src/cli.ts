@@ -42,6 +42,28 @@ export interface CommandSpec<A = Record<string, unknown>> {
 
 let result: number = EXIT.OK;
 let runsCommand = false;
+/** The running command's yargs (its options), and the words as typed: to name a flag the way the user wrote it. */
+let current: { y: Argv<any>; positionals: Set<string> } | undefined;
+let typedArgv: readonly string[] = [];
+let toolName = '';
+
+/** The positional names in `cmd <a> [b..]`: they are never flags that need a value. */
+const positionalsOf = (command: string | string[]): Set<string> =>
+  new Set([command].flat().flatMap((c) => [...c.matchAll(/[<[]([^\]>.]+)(?:\.\.)?[\]>]/g)].map((m) => m[1]!)));
+
+/**
+ * Every option that takes a value must be given one: a bare `--prefix`
+ * (last word, or before another flag) quietly took the default before.
+ * (yargs' requiresArg; an option that sets nargs already keeps it.)
+ */
+function requireValues(y: Argv<any>, positionals: Set<string>): void {
+  const o = optionsOf(y);
+  // an alias shares its option's nargs: set on an alias too, it would override `nargs: 1` (-l of --lower ate the mount point)
+  const aliases = new Set(Object.values(o.alias).flat());
+  const keys = Object.keys(o.key).filter((k) => !positionals.has(k) && !aliases.has(k) && !o.boolean.includes(k) && o.narg[k] === undefined
+    && (o.string.includes(k) || o.number.includes(k) || o.array.includes(k) || k in o.choices));
+  if (keys.length) y.requiresArg(keys);
+}
 
 /** Turn a CommandSpec into a yargs command module. */
 export function command<A>(spec: CommandSpec<A>): CommandModule<CommonArgs, A & CommonArgs> {
@@ -52,9 +74,13 @@ export function command<A>(spec: CommandSpec<A>): CommandModule<CommonArgs, A & 
       runsCommand = spec.runsCommand ?? false;
       const b = (spec.builder ? spec.builder(y) : y) as Argv<A & CommonArgs>;
       for (const [cmd, what] of spec.examples) b.example(cmd, what);
+      const positionals = positionalsOf(spec.command);
+      requireValues(b, positionals);
+      current = { y: b, positionals };
       return b;
     },
     handler: async (argv) => {
+      if (current) rejectNaN(toolName, argv as Record<string, unknown>, optionsOf(current.y), typedArgv);
       const code = await spec.run(argv as unknown as A & CommonArgs);
       result = typeof code === 'number' ? code : EXIT.OK;
     },
@@ -68,6 +94,102 @@ export interface ToolSpec {
   description: string;
   /** Commands, or a function that configures a tool with a default command. */
   commands: CommandModule<CommonArgs, any>[];
+}
+
+/** The parts of yargs' getOptions() read here. */
+interface Options {
+  key: Record<string, boolean>;
+  alias: Record<string, string[]>;
+  boolean: string[];
+  string: string[];
+  number: string[];
+  array: string[];
+  narg: Record<string, number>;
+  choices: Record<string, unknown>;
+}
+
+/** yargs has getOptions(); its typings do not say so. */
+const optionsOf = (y: Argv<any>): Options => (y as unknown as { getOptions(): Options }).getOptions();
+
+/** A flag as the user typed it, with its value when it takes one. */
+interface Typed {
+  flag: string;
+  key: string | undefined;
+  /** for a flag that takes one: its value, or undefined when none followed */
+  value?: string;
+  takesValue?: boolean;
+}
+
+/**
+ * Read the words as yargs would for the running command, without its
+ * order of checks: yargs counts positionals before it looks for unknown
+ * flags, so `mount --bogus ./m` said 'Not enough non-option arguments'
+ * (--bogus had taken ./m). A word that starts with '-' (but '-' and
+ * negative numbers) is a flag; the word after a flag that takes a value is
+ * that value unless it looks like a flag itself; `--` ends the flags.
+ */
+export function readFlags(argv: readonly string[], o: Options): Typed[] {
+  const canon = new Map<string, string>();
+  for (const k of [...Object.keys(o.key), 'help', 'version']) {
+    const main = Object.entries(o.alias).find(([m, as]) => as.includes(k))?.[0] ?? k;
+    for (const n of [k, camel(k), ...(o.alias[k] ?? [])]) canon.set(n, main), canon.set(camel(n), main);
+  }
+  const takesValue = (k: string) => !o.boolean.includes(k) && (o.string.includes(k) || o.number.includes(k) || o.array.includes(k) || k in o.choices);
+  const isFlag = (w: string | undefined) => w !== undefined && /^-[^0-9]/.test(w);
+  const out: Typed[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i]!;
+    if (w === '--') break;
+    if (!isFlag(w)) continue;
+    const long = w.startsWith('--');
+    const eq = w.indexOf('=');
+    const names = long ? [w.slice(2, eq > 0 ? eq : undefined)] : [...w.slice(1, eq > 0 ? eq : undefined)];
+    for (let j = 0; j < names.length; j++) {
+      const name = names[j]!;
+      let key = canon.get(name);
+      // --no-X: X set to false, no value follows
+      const negated = key === undefined && long && name.startsWith('no-');
+      if (negated) key = canon.get(name.slice(3));
+      const flag = long ? w.split('=')[0]! : `-${name}`;
+      if (key === undefined || negated || !takesValue(key)) {
+        out.push({ flag, key });
+        continue;
+      }
+      // a short flag's value can follow it in the same word (-p8080:80)
+      const rest = long ? undefined : names.slice(j + 1).join('');
+      const value = eq > 0 ? w.slice(eq + 1) : rest ? rest : isFlag(argv[i + 1]) ? undefined : argv[++i];
+      out.push({ flag, key, takesValue: true, ...(value !== undefined ? { value } : {}) });
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * The usage error in the words as typed, in the order a user fixes them:
+ * unknown flags first, then a flag without its value.
+ */
+function typedProblem(tool: ToolSpec, argv: readonly string[]): UsageError | undefined {
+  if (!current) return undefined;
+  const help = `see '${tool.name} --help'`;
+  const flags = readFlags(argv, optionsOf(current.y));
+  const unknown = [...new Set(flags.filter((f) => f.key === undefined).map((f) => f.flag))];
+  if (unknown.length) return new UsageError(`unknown option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, help);
+  const bare = flags.find((f) => f.takesValue && f.value === undefined);
+  if (bare) return new UsageError(`${bare.flag} needs a value`, help);
+  return undefined;
+}
+
+/** A number option that is not one names what was typed (yargs hands over NaN). */
+function rejectNaN(tool: string, argv: Record<string, unknown>, o: Options, typed: readonly string[]): void {
+  const aliases = new Set(Object.values(o.alias).flat());
+  for (const k of o.number) {
+    if (aliases.has(k)) continue;
+    const v = argv[camel(k)] ?? argv[k];
+    if (!(Array.isArray(v) ? v : [v]).some((n) => typeof n === 'number' && Number.isNaN(n))) continue;
+    const t = readFlags(typed, o).find((f) => f.key === k && f.value !== undefined && Number.isNaN(Number(f.value)));
+    throw new UsageError(`invalid ${t?.flag ?? `--${k}`} '${t?.value ?? ''}': not a number`, `see '${tool} --help'`);
+  }
 }
 
 /**
@@ -143,6 +265,8 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
     if (e.code !== 'EPIPE') throw e;
   });
   argv ??= process.argv.slice(2);
+  typedArgv = argv;
+  toolName = tool.name;
   let code: number;
   try {
     const y = withCommonFlags(yargs(argv) as Argv<object>)
@@ -160,7 +284,7 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
       .fail((msg, err) => {
         // yargs' own parse errors (a flag without its value: requiresArg) are usage errors too
         if (err && err.name !== 'YError') throw err;
-        throw usageError(tool, msg ?? err?.message ?? 'bad usage', argv!);
+        throw typedProblem(tool, argv!) ?? usageError(tool, msg ?? err?.message ?? 'bad usage', argv!);
       });
     for (const c of tool.commands) y.command(c);
     // yargs renders a command's whole help text each time the command runs, to

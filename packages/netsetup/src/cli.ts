@@ -13,7 +13,11 @@ import { warm } from './warm.js';
 
 binEntry(
   __filename,
-  fastOr(fastParse, runFast),
+  // a number flag that is not one (--mtu abc) goes to yargs, which names what was typed
+  fastOr((argv) => {
+    const p = fastParse(argv);
+    return p && !Object.values(p.args).flat().some((v) => Number.isNaN(v)) ? p : undefined;
+  }, runFast),
   () => {
     warm();
     preresolveKoffi(); // veth/down make netlink requests: find koffi's binary now, not on every start

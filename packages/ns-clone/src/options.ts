@@ -58,6 +58,9 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   verbose: { type: 'boolean', alias: 'v', group: 'Common options:', describe: 'print each step before running it' },
 };
 
+/** As yargs reads a word after a flag that takes a value: a flag (so no value), unless '-' or a negative number. */
+const looksLikeFlag = (w: string): boolean => /^-[^0-9]/.test(w);
+
 const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
 const NS_NAMES = new Set(['mount', 'uts', 'ipc', 'pid', 'net', 'user', 'cgroup', 'time']);
 
@@ -80,7 +83,8 @@ export function normalizeArgv(argv: readonly string[]): string[] {
     out.push(a);
     const name = a.startsWith('--') ? a.slice(2) : ALIASES.get(a.slice(1));
     const opt = name ? RUN_OPTIONS[name] : undefined;
-    if (opt && opt.type !== 'boolean' && !a.includes('=') && i + 1 < argv.length) out.push(argv[++i]!);
+    // a flag's value, unless the next word is a flag (then this one has none: yargs says so)
+    if (opt && opt.type !== 'boolean' && !a.includes('=') && i + 1 < argv.length && !looksLikeFlag(argv[i + 1]!)) out.push(argv[++i]!);
   }
   return out;
 }
@@ -122,7 +126,7 @@ export function fastParse(argv: readonly string[]): RunArgs | undefined {
     }
     if (negated) return undefined;
     if (value === undefined) {
-      if (i + 1 >= argv.length || argv[i + 1] === '--') return undefined;
+      if (i + 1 >= argv.length || looksLikeFlag(argv[i + 1]!)) return undefined;
       value = argv[++i]!;
     }
     if (opt.type === 'number') {

@@ -26,3 +26,16 @@ describe('fastParse', () => {
     expect(fastParse(['--uts=yes'])).toBeUndefined();
   });
 });
+
+describe('a flag that takes a value, followed by another flag', () => {
+  it('has no value (as yargs reads it): the fast path declines, yargs says "--hostname needs a value"', () => {
+    expect(normalizeArgv(['--hostname', '--pid', '--', 'true'])).toEqual(['--hostname', '--pid', '--', 'true']);
+    expect(fastParse(normalizeArgv(['--hostname', '--pid', '--', 'true']))).toBeUndefined();
+    expect(fastParse(normalizeArgv(['--uts', '--hostname']))).toBeUndefined();
+    expect(fastParse(normalizeArgv(['--stop-timeout', 'abc', '--', 'true']))).toBeUndefined();
+  });
+  it("still takes '-' and a negative number as values", () => {
+    expect(fastParse(normalizeArgv(['--wd', '-', '--', 'true']))).toMatchObject({ wd: '-' });
+    expect(fastParse(normalizeArgv(['--map-user', '-1', '--', 'true']))).toMatchObject({ mapUser: -1 });
+  });
+});

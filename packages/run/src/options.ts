@@ -47,6 +47,9 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   verbose: { alias: 'v', type: 'boolean', default: false, describe: 'print each step as it runs' },
 };
 
+/** As yargs reads a word after a flag that takes a value: a flag (so the value is missing), unless '-' or a negative number. */
+const looksLikeFlag = (w: string): boolean => /^-[^0-9]/.test(w);
+
 const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
 
 /**
@@ -84,7 +87,7 @@ export function fastParse(argv: readonly string[]): RunArgs | undefined {
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
       let value = eq > 0 ? a.slice(eq + 1) : undefined;
       if (value === undefined && needsValue(name)) {
-        if (i + 1 >= argv.length) return undefined;
+        if (i + 1 >= argv.length || looksLikeFlag(argv[i + 1]!)) return undefined;
         value = argv[++i]!;
       }
       if (!set(name, value)) return undefined;
@@ -96,6 +99,7 @@ export function fastParse(argv: readonly string[]): RunArgs | undefined {
       const name = ALIASES.get(letters[j]!);
       if (!name) return undefined;
       if (needsValue(name)) {
+        if (j + 1 === letters.length && (i + 1 >= argv.length || looksLikeFlag(argv[i + 1]!))) return undefined;
         const value = j + 1 < letters.length ? letters.slice(j + 1) : argv[++i];
         if (value === undefined || !set(name, value)) return undefined;
         break;
