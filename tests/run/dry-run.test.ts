@@ -27,4 +27,47 @@ netsetup nat rm 10.88.0.0/16 >/dev/null; netsetup bridge rm boxkit0 >/dev/null`;
     expect(rep).toMatch(/eth0\s+inet 10\.88\.0\.\d+\/16/);
     expect(rep).toContain('default via 10.88.0.1 dev eth0');
   });
+
+  it('uses a bridge that exists as the real run does: boxkit0 with another subnet gets no second address, and what the run refuses it refuses', async () => {
+    assertSandboxNetwork();
+    const bin = toolsBinDir();
+    const name = testName('dry-br');
+    const ip = (args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
+    const addrs = () => ip(['-4', '-o', 'addr', 'show', 'dev', 'boxkit0']).split('\n').filter(Boolean).map((l) => l.split(/\s+/)[3]);
+    // boxkit0 made by hand on a /24, not run's default 10.88.0.1/16
+    ip(['link', 'add', 'boxkit0', 'type', 'bridge']);
+    try {
+      ip(['addr', 'add', '10.88.0.1/24', 'dev', 'boxkit0']);
+      ip(['link', 'set', 'boxkit0', 'up']);
+      const report = 'sleep 0.2; ip -4 -o addr show eth0 > /tmp/report';
+      const lines = (await run(['--dry-run', '--name', name, ...BASE, '--net', 'bridge', '--', 'sh', '-c', report])).out;
+      // the real run leaves an existing bridge (and its NAT) as the user made them
+      expect(lines).not.toMatch(/^netsetup (bridge|nat) /m);
+      expect(lines).toMatch(/^IP=\$\(netsetup veth --pid "\$PID" --bridge boxkit0 /m);
+      const upper = /--upper (\S+)/.exec(lines)![1]!;
+      const mnt = /unionfs mount .* (\S+)$/m.exec(lines)![1]!;
+      const script = `${lines}
+while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done
+cat ${upper}/tmp/report
+netsetup down --pid "$PID" >/dev/null; cg rm ${name} --parent self >/dev/null; unionfs umount ${mnt} >/dev/null`;
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { env, encoding: 'utf8' });
+      expect(out).toMatch(/eth0\s+inet 10\.88\.0\.\d+\/24/);
+      expect(addrs()).toEqual(['10.88.0.1/24']);
+
+      // refused by the real run, refused by the dry run, with the same words: a bridge without an
+      // IPv4 address, and a named bridge that is missing when no --ip says which subnet to give it
+      ip(['addr', 'flush', 'dev', 'boxkit0']);
+      for (const net of [['--net', 'bridge'], ['--net', 'bridge:nosuchbr0']]) {
+        const real = await run([...BASE, ...net, '--', 'true'], null);
+        expect(real.code, real.err).not.toBe(0);
+        const dry = await run(['--dry-run', ...BASE, ...net, '--', 'true'], null);
+        expect({ code: dry.code, err: dry.err, out: dry.out }).toEqual({ code: real.code, err: real.err, out: '' });
+      }
+      expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
+    } finally {
+      ip(['link', 'del', 'boxkit0']);
+    }
+  });
 });

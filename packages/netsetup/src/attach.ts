@@ -51,6 +51,18 @@ export function deriveHostIfname(inode: number, ifname: string): string {
   return `bk${hashHex(`${inode}:${ifname}`).slice(0, 11)}`;
 }
 
+/**
+ * The address of the bridge `veth` attaches to, or the error it gives when
+ * there is no such link or it has no IPv4 address. Exported so a dry run
+ * (`run --dry-run`) can refuse exactly what the real attach refuses.
+ */
+export async function attachableBridge(name: string, links: Set<string> = linkNames(), state: () => NetState = readState): Promise<string> {
+  // the recorded address saves an `ip addr` process when the bridge is there
+  const c = links.has(name) ? (state().bridges[name]?.cidr ?? (await bridgeCidr(name))) : undefined;
+  if (!c) throw new UsageError(`unknown bridge '${name}' (or it has no IPv4 address)`, `create it first: netsetup bridge ${name} 10.10.15.1/24`);
+  return c;
+}
+
 async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Set<string>, state: () => NetState): Promise<Resolved> {
   const ns = nsRef(spec.netns, spec.pid);
   const ifname = newIfName(spec.ifname ?? 'eth0');
@@ -70,13 +82,7 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
   if (inode === ownNetnsInode()) {
     throw new UsageError(`${'netns' in ns ? `netns '${ns.netns}'` : `pid ${ns.pid}`} is in the host's own network namespace`, 'attach a container: a process in a network namespace of its own (ns-clone --net) or a named netns');
   }
-  if (!bridges.has(spec.bridge)) {
-    // the recorded address saves an `ip addr` process when the bridge is there
-    const rec = state().bridges[spec.bridge];
-    const c = links.has(spec.bridge) ? (rec?.cidr ?? (await bridgeCidr(spec.bridge))) : undefined;
-    if (!c) throw new UsageError(`unknown bridge '${spec.bridge}' (or it has no IPv4 address)`, `create it first: netsetup bridge ${spec.bridge} 10.10.15.1/24`);
-    bridges.set(spec.bridge, c);
-  }
+  if (!bridges.has(spec.bridge)) bridges.set(spec.bridge, await attachableBridge(spec.bridge, links, state));
   const brCidr = bridges.get(spec.bridge)!;
   const net = parseCidr(ip ?? brCidr);
   if (gw !== undefined && !contains(net, gw)) {

@@ -6,7 +6,7 @@
  */
 export { ensureBridge, removeBridge, planBridge, bridgeCidr, type BridgeResult } from './bridge.js';
 export { addNetns, removeNetns, listNetns } from './netns.js';
-export { attach, attachMany, attachOps, deriveHostIfname, parseSpecLine, type AttachSpec, type Attachment } from './attach.js';
+export { attach, attachMany, attachableBridge, attachOps, deriveHostIfname, parseSpecLine, type AttachSpec, type Attachment } from './attach.js';
 export { detach, detachMany, linkDelOps, type DetachTarget, type Detached } from './detach.js';
 export { ensureNat, removeNat, planNat, natChain, type NatResult } from './nat.js';
 export { publish, unpublish, parsePublish, publishString, type PublishSpec, type PublishResult } from './publish.js';

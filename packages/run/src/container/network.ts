@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
-import { attach, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, publish } from '@boxkit/netsetup';
+import { attach, attachableBridge, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, planBridge, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
 import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec, type Publish } from './spec.js';
 
@@ -38,13 +38,24 @@ function networkOf(cidr: string): string {
   return `${n.network}/${n.prefix}`;
 }
 
-/** Shell lines for --dry-run; $PID stands for the held child's pid. */
+/**
+ * The address of the bridge the run makes (with NAT), or undefined when the
+ * link exists and is used as it is; a missing bridge with no address to
+ * give it is refused. setupNetwork and the dry run both decide here.
+ */
+function bridgeToMake(p: NetPlan, bridge: string): string | undefined {
+  if (linkExists(bridge)) return undefined;
+  const addr = bridgeAddressFor(p, bridge);
+  if (!addr) throw new UsageError(`no bridge '${bridge}'`, `create it (netsetup bridge ${bridge} 10.10.15.1/24) or give --ip CIDR`);
+  return addr;
+}
+
+/** Shell lines for --dry-run and -v; $PID stands for the held child's pid. */
 export function netShell(p: NetPlan, pid: string): string[] {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return [];
   const lines: string[] = [];
-  // what setupNetwork does for a bridge that does not exist yet (idempotent when it does)
-  const addr = bridgeAddressFor(p, n.bridge);
+  const addr = bridgeToMake(p, n.bridge);
   if (addr) {
     lines.push(shellQuote(['netsetup', 'bridge', n.bridge, addr]));
     lines.push(shellQuote(['netsetup', 'nat', networkOf(addr)]));
@@ -54,6 +65,23 @@ export function netShell(p: NetPlan, pid: string): string[] {
     lines.push(`netsetup publish ${pub.hostPort}:"$IP":${pub.containerPort}/${pub.proto}`);
   }
   return lines;
+}
+
+/**
+ * netShell for `run --dry-run`, after the checks the real run makes before
+ * it changes anything: the bridge it would make must be one `netsetup
+ * bridge` accepts, the bridge it would use one `veth` attaches to (an
+ * existing boxkit0 with another subnet is used as it is, as the real run
+ * does, not given the default address a second time).
+ */
+export async function netDryRun(p: NetPlan, pid: string): Promise<string[]> {
+  const n = p.spec.net;
+  if (n.mode === 'bridge') {
+    const addr = bridgeToMake(p, n.bridge);
+    if (addr) await planBridge(n.bridge, addr);
+    else await attachableBridge(n.bridge);
+  }
+  return netShell(p, pid);
 }
 
 /** Is there a link of that name in this network namespace (no process, no netlink)? */
@@ -107,11 +135,8 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   // chose). An existing bridge is left to attach(), which knows its address
   // from netsetup's state: asking the kernel here started an `ip` process on
   // every start.
-  if (!linkExists(n.bridge)) {
-    const addr = bridgeAddressFor(p, n.bridge);
-    if (!addr) {
-      throw new UsageError(`no bridge '${n.bridge}'`, `create it (netsetup bridge ${n.bridge} 10.10.15.1/24) or give --ip CIDR`);
-    }
+  const addr = bridgeToMake(p, n.bridge);
+  if (addr) {
     await ensureBridge(n.bridge, addr);
     await ensureNat(networkOf(addr));
   }

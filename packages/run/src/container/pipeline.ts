@@ -9,7 +9,7 @@ import type { ContainerSpec } from './spec.js';
 import { defaultRootfsDir } from '../rootfs/default.js';
 import { cgroupShell, attachShell } from './cgroup.js';
 import { isTarball, unionShell } from './union.js';
-import { netShell } from './network.js';
+import { netDryRun } from './network.js';
 import { defaultName, hostVethName, newId } from '../state/names.js';
 import { resolveUser } from './user.js';
 
@@ -36,7 +36,7 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   ];
   lines.push(`PID=$(${shellQuote(['ns-clone', ...flags, '--', ...spec.command])} | jq -r .pid)`);
   lines.push(attachShell(cg, '"$PID"'));
-  lines.push(...netShell({ spec, hostVeth: hostVethName(id) }, '"$PID"'));
+  lines.push(...(await netDryRun({ spec, hostVeth: hostVethName(id) }, '"$PID"')));
   lines.push('ns-clone release "$PID"');
   return lines;
 }
