@@ -235,6 +235,51 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(false);
   });
 
+  it('a memory limit below what the group uses is refused (exit 1, EBUSY, as v1 does) instead of OOM-killing its processes (v2), and the limit stays', async () => {
+    const g = name('shrink');
+    // perl builds the string and copies it: about 40M in use, under the 64M limit
+    const hog = bg(g, `exec perl -e '$x = "a" x (20 << 20); sleep 120'`, ['--memory', '64M']);
+    const grp = group(g);
+    await until('the allocation', () => (stats(grp).memory?.current ?? 0) > 36 << 20, 60_000);
+    const r = await cg(withParent(['set', g, '--memory', '8M']));
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr.split('\n')[0]).toMatch(/^cg: write "8388608" to \S+\/memory\.(limit_in_bytes|max): EBUSY$/);
+    const s = stats(grp);
+    expect(s.memory!.oomKills ?? 0).toBe(0);
+    expect(s.pids!.current).toBe(1);
+    const limits = JSON.parse((await cg(withParent(['show', g, '--json']))).stdout).limits as Record<string, string>;
+    expect(limits[inVm ? 'memory.max' : 'memory.limit_in_bytes']).toBe(String(64 << 20));
+    // above the usage it applies
+    expect((await cg(withParent(['set', g, '--memory', '56M']))).exitCode).toBe(0);
+    expect(stats(grp).pids!.current).toBe(1);
+    await kill(g, hog);
+  });
+
+  it('create again with a memory limit that is not a page multiple is idempotent (the kernel reads it back rounded down)', async () => {
+    const g = name('pagesize');
+    for (let i = 0; i < 2; i++) {
+      const r = await cg(withParent(['create', g, '--memory', '100000']));
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+    const limits = JSON.parse((await cg(withParent(['show', g, '--json']))).stdout).limits as Record<string, string>;
+    expect(limits[inVm ? 'memory.max' : 'memory.limit_in_bytes']).toBe('98304');
+  });
+
+  it('--quota alone keeps the period set before, and --period alone the quota (v2 keeps both in cpu.max, v1 in two files)', async () => {
+    const g = name('period');
+    expect((await cg(withParent(['create', g, '--cpu-period', '50000', '--cpu-quota', '25000']))).exitCode).toBe(0);
+    const cpu = async () => {
+      const l = JSON.parse((await cg(withParent(['show', g, '--json']))).stdout).limits as Record<string, string>;
+      return inVm ? l['cpu.max'] : `${l['cpu.cfs_quota_us']} ${l['cpu.cfs_period_us']}`;
+    };
+    expect((await cg(withParent(['cpu', g, '--quota', '40000']))).exitCode).toBe(0);
+    expect(await cpu()).toBe('40000 50000');
+    expect((await cg(withParent(['cpu', g, '--period', '200000']))).exitCode).toBe(0);
+    expect(await cpu()).toBe('40000 200000');
+    // creating it again with that quota is idempotent
+    expect((await cg(withParent(['create', g, '--cpu-quota', '40000']))).exitCode).toBe(0);
+  });
+
   it('a limit of 0 (memory, pids) and an I/O rate of 0 or 1 are refused before anything is made (exit 2; exec 125); max is no limit', async () => {
     // 0 read literally: memory.limit_in_bytes / memory.max 0 OOM-kills every process, pids.max 0 forbids
     // every fork; docker reads both as no limit. v1 takes an I/O rate of 0 as no limit, v2 refuses 0 and 1.

@@ -10,9 +10,10 @@ import { dirname, join, relative } from 'node:path';
 import type { Group, GroupDir } from './group.js';
 import { versionOf } from './group.js';
 import { SETTINGS, writesFor, type Limits, type Write } from './settings.js';
+import { PAGE_BYTES } from './values.js';
 import { mkdirStep, readValue, writeStep } from './steps.js';
 import { afterMkdirV1 } from './drivers/v1.js';
-import { enableNames, enableStepsV2 } from './drivers/v2.js';
+import { cpuMaxKeeping, enableNames, enableStepsV2, memoryMaxStepV2 } from './drivers/v2.js';
 
 export interface PlanCreateOptions {
   /**
@@ -51,9 +52,14 @@ function chain(d: GroupDir): string[] {
 
 // v1 reads back "no limit" as -1 or as a huge page-rounded number; v2 as max
 const UNLIMITED = (s: string) => s === 'max' || s === '-1' || (/^\d+$/.test(s) && Number(s) >= 2 ** 62);
-function sameValue(current: string | undefined, wanted: string): boolean {
+// memory files count pages: a byte count reads back rounded down to a page (v1 and v2 alike)
+const MEMORY_BYTES = /^memory\.(limit_in_bytes|memsw\.limit_in_bytes|soft_limit_in_bytes|max|high|swap\.max)$/;
+function sameValue(current: string | undefined, wanted: string, file: string): boolean {
   if (current === undefined) return false;
   if (UNLIMITED(current) && UNLIMITED(wanted)) return true;
+  if (MEMORY_BYTES.test(file) && /^\d+$/.test(current) && /^\d+$/.test(wanted)) {
+    return Number(current) === Math.floor(Number(wanted) / PAGE_BYTES) * PAGE_BYTES;
+  }
   return current.replace(/\s+/g, ' ') === wanted.replace(/\s+/g, ' ');
 }
 
@@ -104,16 +110,20 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
       if (d.version === 2 && dir !== d.path) enable(dir, isNew);
     }
     const writes = dirWrites(group, d, limits);
-    for (const w of existed && d.version === 1 ? v1MemoryOrder(writes, d.path) : writes) {
+    for (let w of existed && d.version === 1 ? v1MemoryOrder(writes, d.path) : writes) {
       const file = join(d.path, w.file);
       const current = existed ? readValue(file) : undefined;
-      if (existed && opts.mode === 'create' && w.values.length === 1 && !sameValue(current, w.values[0]!)) {
+      if (existed && d.version === 2 && w.file === 'cpu.max') {
+        w = { ...w, values: w.values.map((v) => cpuMaxKeeping(v, current, limits.cpuQuota !== undefined, limits.cpuPeriod !== undefined)) };
+      }
+      if (existed && opts.mode === 'create' && w.values.length === 1 && !sameValue(current, w.values[0]!, w.file)) {
         throw new BoxkitError('EEXIST', `group ${group.name} exists with ${w.file}=${current ?? '?'}, not ${w.values[0]}`, {
           hint: `change it with 'cg set ${group.name} ...' or remove it first ('cg rm ${group.name}')`,
         });
       }
       const restore = existed && w.values.length === 1 && current !== undefined && !current.includes('\n') ? current : undefined;
-      for (const v of w.values) steps.push(writeStep(file, v, restore));
+      const step = existed && d.version === 2 && w.file === 'memory.max' ? memoryMaxStepV2 : writeStep;
+      for (const v of w.values) steps.push(step(file, v, restore));
     }
   }
   return steps;

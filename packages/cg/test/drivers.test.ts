@@ -126,6 +126,45 @@ describe('v2 driver against a temp dir', () => {
     expect(() => planCreate(g, parseLimits({ memory: '32M' }))).toThrow(/holds 1 process\(es\).*no internal processes/);
   });
 
+  it('cpu.max: --quota alone keeps the period and --period alone keeps the quota, as v1\'s two files do', () => {
+    const { m, layout } = v2(false);
+    const g = resolveGroup('p', { layout, parent: 'svc', controllers: ['cpu'] });
+    mkdirSync(join(m, 'svc/p'));
+    writeFileSync(join(m, 'svc/cgroup.subtree_control'), 'cpu\n');
+    writeFileSync(join(m, 'cgroup.subtree_control'), 'cpu\n');
+    writeFileSync(join(m, 'svc/p/cpu.max'), '25000 50000\n');
+    expect(renderPlan(planCreate(g, parseLimits({ cpuQuota: '40000' })))).toEqual([`echo '40000 50000' > ${m}/svc/p/cpu.max`]);
+    expect(renderPlan(planCreate(g, parseLimits({ cpuPeriod: '200000' })))).toEqual([`echo '25000 200000' > ${m}/svc/p/cpu.max`]);
+    expect(renderPlan(planCreate(g, parseLimits({ cpuQuota: '40000', cpuPeriod: '200000' })))).toEqual([`echo '40000 200000' > ${m}/svc/p/cpu.max`]);
+    // create of what exists with the same quota is idempotent whatever the period
+    expect(() => planCreate(g, parseLimits({ cpuQuota: '25000' }), { mode: 'create' })).not.toThrow();
+  });
+
+  it('memory.max below the usage of an existing group is refused (EBUSY, as v1), not an OOM kill, and nothing is written', async () => {
+    const { m, layout } = v2(false);
+    const g = resolveGroup('busy', { layout, parent: 'svc', controllers: ['memory'] });
+    mkdirSync(join(m, 'svc/busy'));
+    writeFileSync(join(m, 'cgroup.subtree_control'), 'memory\n');
+    writeFileSync(join(m, 'svc/cgroup.subtree_control'), 'memory\n');
+    writeFileSync(join(m, 'svc/busy/memory.max'), '67108864\n');
+    writeFileSync(join(m, 'svc/busy/memory.current'), String(40 << 20));
+    await expect(applyPlan(planCreate(g, parseLimits({ memory: '8M' })))).rejects.toThrow(/memory\.max: EBUSY/);
+    expect(readFileSync(join(m, 'svc/busy/memory.max'), 'utf8')).toBe('67108864\n');
+    await applyPlan(planCreate(g, parseLimits({ memory: '48M' })));
+    expect(readFileSync(join(m, 'svc/busy/memory.max'), 'utf8')).toBe(String(48 << 20));
+  });
+
+  it('create is idempotent for a memory limit that is not a page multiple (the kernel reads it back rounded down)', () => {
+    const { m, layout } = v2(false);
+    const g = resolveGroup('pg', { layout, parent: 'svc', controllers: ['memory'] });
+    mkdirSync(join(m, 'svc/pg'));
+    writeFileSync(join(m, 'cgroup.subtree_control'), 'memory\n');
+    writeFileSync(join(m, 'svc/cgroup.subtree_control'), 'memory\n');
+    writeFileSync(join(m, 'svc/pg/memory.max'), '98304\n');
+    expect(() => planCreate(g, parseLimits({ memory: '100000' }), { mode: 'create' })).not.toThrow();
+    expect(() => planCreate(g, parseLimits({ memory: '102400' }), { mode: 'create' })).toThrow(/exists with memory\.max=98304, not 102400/);
+  });
+
   it('devices cannot be set on v2, and says why', () => {
     const { layout } = v2(false);
     const g = resolveGroup('d', { layout, parent: 'svc' });

@@ -5,9 +5,9 @@
  * EBUSY) is checked before anything changes, with an error that says so.
  */
 import { BoxkitError, shellQuote, type PlanStep } from '@boxkit/common';
-import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { readValue, writeValue } from '../steps.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { readValue, writeStep, writeValue } from '../steps.js';
 import { V2_PROVIDER, type Controller } from '../layout.js';
 
 const words = (s: string | undefined): string[] => (s ?? '').split(/\s+/).filter(Boolean);
@@ -58,3 +58,49 @@ export const FREEZER_V2 = {
   isFrozen: (dir: string) => /^frozen 1$/m.test(readValue(join(dir, 'cgroup.events')) ?? ''),
   isThawed: (dir: string) => /^frozen 0$/m.test(readValue(join(dir, 'cgroup.events')) ?? ''),
 };
+
+/**
+ * memory.max for a group that exists. Below the group's usage, v2 reclaims
+ * and then OOM-kills the group's processes until it fits, where v1's
+ * memory.limit_in_bytes reclaims and then refuses (EBUSY): cg answers as v1
+ * on both, since lowering a limit is not how a user means to kill processes
+ * (`cg rm --kill` is). It asks memory.reclaim (5.19+) for the difference
+ * first, so page cache and other reclaimable memory does not count against it.
+ */
+export function memoryMaxStepV2(file: string, value: string, restore?: string): PlanStep {
+  const step = writeStep(file, value, restore);
+  const write = step.apply;
+  step.apply = () => {
+    if (/^\d+$/.test(value)) fitsOrRefuse(dirname(file), file, Number(value));
+    return write();
+  };
+  return step;
+}
+
+function fitsOrRefuse(dir: string, file: string, limit: number): void {
+  const usage = () => Number(readValue(join(dir, 'memory.current')) ?? 0);
+  if (usage() <= limit) return;
+  try {
+    writeFileSync(join(dir, 'memory.reclaim'), String(usage() - limit));
+  } catch {
+    // EAGAIN: less than asked could be reclaimed; ENOENT: a kernel before 5.19. The usage says which.
+  }
+  const now = usage();
+  if (now <= limit) return;
+  throw new BoxkitError('CG_EBUSY', `write ${JSON.stringify(String(limit))} to ${file}: EBUSY`, {
+    hint: `the group uses ${now} bytes and could not reclaim down to ${limit}: cgroup v2 would OOM-kill its processes (v1 refuses, as cg does on both); stop some, or 'cg rm --kill' the group`,
+  });
+}
+
+/**
+ * cpu.max holds quota and period together, where v1 has a file for each: a
+ * change of one must keep the other's current value, as on v1 (`--quota`
+ * alone wrote the default period, `--period` alone wrote quota max, undoing
+ * a limit). `wanted` is what the settings table rendered for a new group.
+ */
+export function cpuMaxKeeping(wanted: string, current: string | undefined, quotaGiven: boolean, periodGiven: boolean): string {
+  const [curQuota, curPeriod] = words(current);
+  if (!curQuota || !curPeriod || (quotaGiven && periodGiven)) return wanted;
+  const [quota, period] = words(wanted);
+  return quotaGiven ? `${quota} ${curPeriod}` : `${curQuota} ${period}`;
+}
