@@ -50,8 +50,24 @@ export function parseCidr(s: string, what = 'address', defaultPrefix?: number): 
  * network or broadcast address of its prefix, which the kernel accepts but
  * then treats as the subnet's broadcast. /31 and /32 have neither (RFC 3021).
  */
+/**
+ * Ranges no interface can use as its own address: the kernel takes
+ * 0.0.0.0 silently and keeps no address at all, 127/8 belongs to lo (a
+ * bridge holding it steals the host's loopback routes), and 224/4 and
+ * above are multicast, reserved and the limited broadcast.
+ */
+const NOT_A_HOST: readonly [first: number, prefix: number, why: string][] = [
+  [0, 8, '0.0.0.0/8 is "this network", not an address'],
+  [127 << 24, 8, '127.0.0.0/8 is loopback'],
+  [224 << 24, 3, 'multicast, reserved or broadcast (224.0.0.0 and up)'],
+];
+
 export function parseHostCidr(s: string, what = 'address'): Cidr {
   const c = parseCidr(s, what);
+  const n = ipToInt(c.ip);
+  for (const [first, prefix, why] of NOT_A_HOST) {
+    if (((n & mask(prefix)) >>> 0) === first >>> 0) throw new UsageError(`invalid ${what} '${s}': ${why}`, 'use a unicast address, like 10.10.15.1/24');
+  }
   const size = 2 ** (32 - c.prefix);
   const off = ipToInt(c.ip) - ipToInt(c.network);
   if (size > 2 && (off === 0 || off === size - 1)) {

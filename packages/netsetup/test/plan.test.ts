@@ -28,6 +28,9 @@ describe('cidr', () => {
     expect(parseHostCidr('10.10.15.129/25').ip).toBe('10.10.15.129');
     for (const s of ['10.10.15.0/31', '10.10.15.1/31', '10.10.15.0/32', '10.10.15.255/32']) expect(parseHostCidr(s).ip).toBe(s.split('/')[0]);
   });
+  it.each(['0.0.0.0/32', '0.1.2.3/24', '127.0.0.2/8', '224.0.0.1/24', '239.1.1.1/32', '240.0.0.1/24', '255.255.255.255/32'])('refuses %s as an interface address (exit 2)', (s) => {
+    expect(() => parseHostCidr(s)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/this network|loopback|multicast/) }));
+  });
   it('tells overlapping networks', () => {
     const o = (a: string, b: string) => overlaps(parseCidr(a), parseCidr(b));
     expect(o('10.10.15.1/24', '10.10.15.129/25')).toBe(true);
