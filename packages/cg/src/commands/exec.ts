@@ -7,11 +7,12 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BoxkitError, EXIT, UsageError, out, shellQuote } from '@boxkit/common';
+import { BoxkitError, EXIT, UsageError, shellQuote } from '@boxkit/common';
+import { dryRunOutput } from '@boxkit/common/output';
 import { parseLimits, type LimitFlags } from '../limits.js';
 import { planCreate } from '../create.js';
 import { planExecAttach } from '../membership.js';
-import { apply, groupFrom, type GroupArgs } from './common.js';
+import { apply, groupFrom, groupJson, type GroupArgs } from './common.js';
 
 /** Resolve argv[0] like execvp: a path with '/', else the first executable match in PATH. */
 export function resolveCommand(cmd: string, path = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string {
@@ -44,8 +45,10 @@ export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
   const steps = [...planCreate(g, limits, { mode: 'set' }), ...planExecAttach(g)];
   if (a.dryRun) {
     // this process's own pid means nothing to the reader: show the shell's
-    for (const s of steps) out(s.shell.replace(`echo ${process.pid} >`, () => 'echo $$ >'));
-    out(`exec ${shellQuote(argv)}`);
+    const d = dryRunOutput(a);
+    for (const s of steps) d.print(s.shell.replace(`echo ${process.pid} >`, () => 'echo $$ >'));
+    d.print(`exec ${shellQuote(argv)}`);
+    d.done({ ...groupJson(g), limits });
     return 0;
   }
   // load koffi and libc before joining the group: once inside, this process

@@ -1,6 +1,6 @@
 import type { CommonArgs } from '@boxkit/common/cli';
 import { UsageError } from '@boxkit/common/errors';
-import { report } from '@boxkit/common/output';
+import { dryRunOutput, report } from '@boxkit/common/output';
 import { readStdin } from '@boxkit/common/stdin';
 import { validatePid } from '@boxkit/common/validate';
 import { detachMany, type DetachTarget } from '../detach.js';
@@ -38,7 +38,10 @@ export async function downCommand(a: DownArgs): Promise<number> {
     ...(a.batch === '-' ? stdinTargets() : []),
   ];
   if (!targets.length) throw new UsageError('down: nothing to remove', 'give --netns NAME, --pid PID, --host-ifname NAME or - (stdin)');
-  const r = await detachMany(targets, { dryRun: a.dryRun, verbose: a.verbose });
-  if (!a.dryRun) report(a, r, () => (r.length ? r.map((d) => `${d.removed ? 'removed' : 'forgot (already gone)'} ${d.hostIfname}${d.ip ? ` ${d.ip}` : ''}${d.netns ? ` (${d.netns})` : d.pid ? ` (pid ${d.pid})` : ''}`) : ['nothing to remove']));
+  // a dry run prints its commands; with --json they go out with the result as one document
+  const dry = a.dryRun ? dryRunOutput(a) : undefined;
+  const r = await detachMany(targets, { dryRun: a.dryRun, verbose: a.verbose, ...(dry ? { print: dry.print } : {}) });
+  if (dry) dry.done({ detached: r });
+  else report(a, r, () => (r.length ? r.map((d) => `${d.removed ? 'removed' : 'forgot (already gone)'} ${d.hostIfname}${d.ip ? ` ${d.ip}` : ''}${d.netns ? ` (${d.netns})` : d.pid ? ` (pid ${d.pid})` : ''}`) : ['nothing to remove']));
   return 0;
 }

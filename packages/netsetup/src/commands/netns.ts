@@ -1,10 +1,12 @@
 import type { CommonArgs } from '@boxkit/common/cli';
 import { UsageError } from '@boxkit/common/errors';
-import { report, table } from '@boxkit/common/output';
+import { dryRunOutput, report, table } from '@boxkit/common/output';
 import { addNetns, listNetns, removeNetns } from '../netns.js';
 
 export async function netnsCommand(a: CommonArgs & { action: string; name?: string }): Promise<number> {
-  const opts = { dryRun: a.dryRun, verbose: a.verbose };
+  // a dry run prints its commands; with --json they go out with the result as one document
+  const dry = a.dryRun ? dryRunOutput(a) : undefined;
+  const opts = { dryRun: a.dryRun, verbose: a.verbose, ...(dry ? { print: dry.print } : {}) };
   if (a.action === 'ls' || a.action === 'list') {
     const l = listNetns();
     report(a, l, () => (l.length ? table([['NAME'], ...l.map((n) => [n.name])]) : []));
@@ -13,10 +15,12 @@ export async function netnsCommand(a: CommonArgs & { action: string; name?: stri
   if (!a.name) throw new UsageError(`netns ${a.action}: a name is required`);
   if (a.action === 'add') {
     const r = await addNetns(a.name, opts);
-    if (!a.dryRun) report(a, r, () => [r.created ? `created netns ${r.name}` : `netns ${r.name} exists`]);
+    if (dry) dry.done({ ...r });
+    else report(a, r, () => [r.created ? `created netns ${r.name}` : `netns ${r.name} exists`]);
   } else {
     const r = await removeNetns(a.name, opts);
-    if (!a.dryRun) report(a, r, () => [r.removed ? `removed netns ${r.name}` : `netns ${r.name} was already gone`]);
+    if (dry) dry.done({ ...r });
+    else report(a, r, () => [r.removed ? `removed netns ${r.name}` : `netns ${r.name} was already gone`]);
   }
   return 0;
 }

@@ -1,6 +1,6 @@
 import type { CommonArgs } from '@boxkit/common/cli';
 import { UsageError } from '@boxkit/common/errors';
-import { report } from '@boxkit/common/output';
+import { dryRunOutput, report } from '@boxkit/common/output';
 import { readStdin } from '@boxkit/common/stdin';
 import { attachMany, parseSpecLine, type AttachSpec, type Attachment } from '../attach.js';
 
@@ -48,7 +48,10 @@ export async function vethCommand(a: VethArgs): Promise<number> {
     specs = readStdin().split('\n').map((l, i) => [l.trim(), i + 1] as const).filter(([l]) => l && !l.startsWith('#'))
       .map(([l, n]) => ({ ...defaults, ...parseSpecLine(l, n) }) as AttachSpec);
   } else specs = [fromFlags(a)];
-  const r = await attachMany(specs, { dryRun: a.dryRun, verbose: a.verbose });
-  if (!a.dryRun) report(a, a.batch !== undefined ? r : r[0], () => r.map(human));
+  // a dry run prints its commands; with --json they go out with the result as one document
+  const dry = a.dryRun ? dryRunOutput(a) : undefined;
+  const r = await attachMany(specs, { dryRun: a.dryRun, verbose: a.verbose, ...(dry ? { print: dry.print } : {}) });
+  if (dry) dry.done(a.batch !== undefined ? { attachments: r } : { ...r[0] });
+  else report(a, a.batch !== undefined ? r : r[0], () => r.map(human));
   return 0;
 }

@@ -6,7 +6,8 @@ import type { NamespaceKind } from '@boxkit/native';
 import { NS_FLAGS, NS_ORDER } from '../spec.js';
 import { enterContainer, differentNamespaces } from '../enter.js';
 import { superviseContainer } from '../supervise.js';
-import { out, err } from '@boxkit/common/stdio';
+import { err } from '@boxkit/common/stdio';
+import { dryRunOutput } from '@boxkit/common/output';
 
 export interface EnterFlags {
   target: string | number;
@@ -19,6 +20,7 @@ export interface EnterFlags {
   newPrivs?: boolean;
   stopTimeout?: number;
   dryRun?: boolean;
+  json?: boolean;
   verbose?: boolean;
   '--'?: (string | number)[];
   [ns: string]: unknown;
@@ -49,7 +51,9 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
     ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
   };
   if (f.dryRun) {
-    out(`nsenter --target ${pid} ${kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`).join(' ')} -- ${cmd.join(' ')}`);
+    const d = dryRunOutput(f);
+    d.print(`nsenter --target ${pid} ${kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`).join(' ')} -- ${cmd.join(' ')}`);
+    d.done({ pid });
     return 0;
   }
   const c = await enterContainer(pid, kinds, cmd, opts);

@@ -9,13 +9,16 @@ import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
 import { out, err } from '@boxkit/common/stdio';
+import { dryRunOutput } from '@boxkit/common/output';
 
 
 export async function runCommand(f: RunFlags): Promise<number> {
   const req = requestFromFlags(f);
   if (f.dryRun) {
     if (req.waitForSetup) req.spec.waitFifo = f.setupFifo ?? '$STATE/ns-clone/setup-XXXX.fifo';
-    for (const l of planContainer(req.spec).describe) out(l);
+    const d = dryRunOutput(f);
+    for (const l of planContainer(req.spec).describe) d.print(l);
+    d.done();
     return 0;
   }
   // bad input must fail before anything is made, the setup fifo included

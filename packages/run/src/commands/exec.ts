@@ -1,5 +1,6 @@
 /** `run exec NAME -- CMD`: run a command inside a running container. */
-import { BoxkitError, out, shellQuote, UsageError } from '@boxkit/common';
+import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
+import { dryRunOutput } from '@boxkit/common/output';
 import { shellStatus } from '@boxkit/native';
 import { containerEnv, parseEnv } from '../container/spec.js';
 import { execInContainer } from '../container/exec.js';
@@ -7,7 +8,7 @@ import { resolveUser } from '../container/user.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
-export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean; dryRun?: boolean }): Promise<number> {
+export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
   const argv = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
   if (!argv.length) throw new UsageError('exec: no command given', `run exec NAME -- sh`);
   if (a.workdir !== undefined && !a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
@@ -24,8 +25,10 @@ export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | n
     const g = rec.cgroup;
     const cg = g ? ['cg', 'exec', g.name, ...(g.parent === 'root' ? [] : ['--parent', g.parent]), '--'] : [];
     const user = ids.uid || ids.gid ? ['--setuid', String(ids.uid), '--setgid', String(ids.gid)] : [];
-    out(shellQuote([...cg, 'nsenter', '--target', String(rec.pid), '--all', `--wdns=${workdir}`, ...user, '--', 'env', '-i',
+    const d = dryRunOutput(a);
+    d.print(shellQuote([...cg, 'nsenter', '--target', String(rec.pid), '--all', `--wdns=${workdir}`, ...user, '--', 'env', '-i',
       ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]));
+    d.done({ name: rec.name, pid: rec.pid });
     return 0;
   }
   const child = await execInContainer(rec, argv, {

@@ -41,6 +41,6 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
       rmSync(dataDir('containers', d), { recursive: true, force: true });
     }
   });
-  report(a, { removed, orphans }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`)]);
+  report(a, { ...(a.dryRun ? { dryRun: true } : {}), removed, orphans }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`)]);
   return 0;
 }

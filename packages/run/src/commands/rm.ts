@@ -1,12 +1,13 @@
 /** `run rm [-f] NAME...`: remove containers and everything they hold. */
 import { BoxkitError } from '@boxkit/common';
-import { printJson } from '@boxkit/common/output';
+import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { teardown, teardownShell } from '../container/teardown.js';
 import { isAlive } from '../state/store.js';
 import { find } from './lookup.js';
 
 export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
   const removed: string[] = [];
+  const d = a.dryRun ? dryRunOutput(a) : undefined;
   for (const n of a.names) {
     const rec = find(n);
     if (!rec) {
@@ -19,13 +20,15 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
       throw new BoxkitError('EBUSY', `${rec.name}: container is running`, { hint: `run stop ${rec.name}, or run rm -f ${rec.name}` });
     }
     if (a.dryRun) {
-      for (const l of teardownShell(rec)) process.stdout.write(`${l}\n`);
+      for (const l of teardownShell(rec)) d!.print(l);
+      removed.push(rec.name);
       continue;
     }
     await teardown(rec);
     if (a.json) removed.push(rec.name);
     else process.stdout.write(`${rec.name}\n`);
   }
-  if (a.json && !a.dryRun) printJson({ removed });
+  if (d) d.done({ removed });
+  else if (a.json) printJson({ removed });
   return 0;
 }

@@ -1,5 +1,6 @@
 /** `run rootfs DIR --from-host EXE...` and `run rootfs --default`. */
 import { report, UsageError } from '@boxkit/common';
+import { dryRunOutput } from '@boxkit/common/output';
 
 export async function rootfs(a: { dir?: string; fromHost?: string[]; default: boolean; json: boolean; dryRun: boolean }): Promise<number> {
   if (a.default) {
@@ -7,10 +8,12 @@ export async function rootfs(a: { dir?: string; fromHost?: string[]; default: bo
     const { defaultRootfsDir, ensureDefaultRootfs, findBusybox } = await import('../rootfs/default.js');
     if (a.dryRun) {
       const d = defaultRootfsDir();
-      process.stdout.write(`mkdir -p ${d}/bin ${d}/etc ${d}/proc ${d}/sys ${d}/dev ${d}/tmp\n`);
-      process.stdout.write(`cp ${findBusybox()} ${d}/bin/busybox\n`);
-      process.stdout.write(`chroot ${d} /bin/busybox --install -s\n`);
-      process.stdout.write(`echo 'root:x:0:0:root:/root:/bin/sh' > ${d}/etc/passwd; echo 'root:x:0:' > ${d}/etc/group\n`);
+      const o = dryRunOutput(a);
+      o.print(`mkdir -p ${d}/bin ${d}/etc ${d}/proc ${d}/sys ${d}/dev ${d}/tmp`);
+      o.print(`cp ${findBusybox()} ${d}/bin/busybox`);
+      o.print(`chroot ${d} /bin/busybox --install -s`);
+      o.print(`echo 'root:x:0:0:root:/root:/bin/sh' > ${d}/etc/passwd; echo 'root:x:0:' > ${d}/etc/group`);
+      o.done({ dir: d });
       return 0;
     }
     const r = await ensureDefaultRootfs(true);
@@ -22,10 +25,12 @@ export async function rootfs(a: { dir?: string; fromHost?: string[]; default: bo
   const { closure, rootfsFromHost } = await import('../rootfs/from-host.js');
   if (a.dryRun) {
     const { shellQuote } = await import('@boxkit/common');
-    process.stdout.write(`mkdir -p ${shellQuote([a.dir])}/etc ${shellQuote([a.dir])}/proc ${shellQuote([a.dir])}/sys ${shellQuote([a.dir])}/dev ${shellQuote([a.dir])}/tmp\n`);
+    const o = dryRunOutput(a);
+    o.print(`mkdir -p ${shellQuote([a.dir])}/etc ${shellQuote([a.dir])}/proc ${shellQuote([a.dir])}/sys ${shellQuote([a.dir])}/dev ${shellQuote([a.dir])}/tmp`);
     for (const exe of a.fromHost) {
-      for (const f of await closure(exe)) process.stdout.write(`${shellQuote(['cp', '--parents', '-a', f, a.dir])}\n`);
+      for (const f of await closure(exe)) o.print(shellQuote(['cp', '--parents', '-a', f, a.dir]));
     }
+    o.done({ dir: a.dir, executables: a.fromHost });
     return 0;
   }
   const r = await rootfsFromHost(a.dir, a.fromHost);

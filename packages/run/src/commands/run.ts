@@ -1,6 +1,7 @@
 /** `run [options] -- CMD`: create and start a container. */
 import type { CommonArgs } from '@boxkit/common';
 import { out, printJson, UsageError } from '@boxkit/common';
+import { dryRunOutput } from '@boxkit/common/output';
 import { cpusToQuota, parseCidr, parseEnv, parseNet, parsePublish, parseSize, checkHostname, type ContainerSpec } from '../container/spec.js';
 
 export interface RunArgs extends CommonArgs {
@@ -85,7 +86,10 @@ export async function runContainer(a: RunArgs): Promise<number> {
   const spec = toSpec(a);
   if (a.dryRun) {
     const { pipeline } = await import('../container/pipeline.js');
-    for (const l of await pipeline(spec)) out(l);
+    // with --json: one document, the pipeline as its commands
+    const d = dryRunOutput(a);
+    for (const l of await pipeline(spec)) d.print(l);
+    d.done();
     return 0;
   }
   const { startContainer } = await import('../container/create.js');

@@ -1,15 +1,20 @@
 /** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds. */
-import { printJson } from '@boxkit/common/output';
+import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
 export async function stop(a: { names: string[]; time: number; dryRun?: boolean; json?: boolean }): Promise<number> {
   const stopped: { name: string; killed: boolean }[] = [];
+  const d = a.dryRun ? dryRunOutput(a) : undefined;
+  const would: string[] = [];
   for (const n of a.names) {
     const rec = mustFind(n);
     if (a.dryRun) {
-      if (isAlive(rec)) process.stdout.write(`kill -TERM ${rec.pid}\nsleep ${a.time}; kill -0 ${rec.pid} 2>/dev/null && kill -KILL ${rec.pid}\n`);
+      if (!isAlive(rec)) continue;
+      would.push(rec.name);
+      d!.print(`kill -TERM ${rec.pid}`);
+      d!.print(`sleep ${a.time}; kill -0 ${rec.pid} 2>/dev/null && kill -KILL ${rec.pid}`);
       continue;
     }
     const wasRunning = isAlive(rec);
@@ -19,6 +24,7 @@ export async function stop(a: { names: string[]; time: number; dryRun?: boolean;
     if (a.json) stopped.push({ name: rec.name, killed });
     else process.stdout.write(`${rec.name}\n`);
   }
-  if (a.json && !a.dryRun) printJson({ stopped });
+  if (d) d.done({ stopped: would });
+  else if (a.json) printJson({ stopped });
   return 0;
 }

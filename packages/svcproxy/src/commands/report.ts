@@ -27,7 +27,8 @@ export function reportSync(a: CommonArgs & { explain?: boolean }, r: SyncResult,
     // field by field: r.restore is built only when read, and only a dry run shows it
     const { prefix, backend, mode, services, chainsWritten, chainsRemoved, hooksAdded, hooksRemoved, zeroedCounters, dryRun } = r;
     const doc = { prefix, backend, mode, services, chainsWritten, chainsRemoved, hooksAdded, hooksRemoved, zeroedCounters, dryRun, changed };
-    printJson(r.dryRun ? { ...doc, restore: r.restore, explain: r.explain } : doc);
+    // a dry run as every boxkit tool prints it with --json: its fields, dryRun and the commands (here: as iptables commands)
+    printJson(r.dryRun ? { ...doc, restore: r.restore, explain: r.explain, commands: r.explain } : doc);
     return 0;
   }
   if (r.dryRun) {

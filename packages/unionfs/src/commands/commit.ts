@@ -1,6 +1,7 @@
 /** unionfs commit / extract: upper layer <-> OCI layer tarball. */
 import { existsSync } from 'node:fs';
 import { report, shellQuote, UsageError, type CommonArgs } from '@boxkit/common';
+import { dryRunOutput } from '@boxkit/common/output';
 import { commitLayer } from '../commit.js';
 import { extractLayer } from '../extract.js';
 import { realPath, statOrUndefined } from '../paths.js';
@@ -12,7 +13,9 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
   if (statOrUndefined(out)?.isDirectory()) throw new UsageError(`${out}: is a directory`, 'give a file name: layer.tar');
   if (out.startsWith(`${t.upper}/`)) throw new UsageError(`${out}: the tarball would be inside the layer it holds`);
   if (a.dryRun) {
-    process.stdout.write(`# ${shellQuote(['unionfs', 'commit', t.upper, out])}  (tar of the upper, overlay whiteouts as .wh. files)\n`);
+    const dry = dryRunOutput(a);
+    dry.print(`# ${shellQuote(['unionfs', 'commit', t.upper, out])}  (tar of the upper, overlay whiteouts as .wh. files)`);
+    dry.done({ upper: t.upper, output: out });
     return 0;
   }
   if (a.verbose) process.stderr.write(`+ unionfs commit ${shellQuote([t.upper, out])}\n`);
@@ -27,7 +30,9 @@ export async function runExtract(a: CommonArgs & { tarball: string; dir: string 
   if (!statOrUndefined(tar)?.isFile()) throw new UsageError(`${tar}: no such file`);
   if (existsSync(dir)) throw new UsageError(`${dir}: already exists`, 'extract into a new directory');
   if (a.dryRun) {
-    process.stdout.write(`${shellQuote(['unionfs', 'extract', tar, dir])}\n`);
+    const dry = dryRunOutput(a);
+    dry.print(shellQuote(['unionfs', 'extract', tar, dir]));
+    dry.done({ tarball: tar, dir });
     return 0;
   }
   if (a.verbose) process.stderr.write(`+ ${shellQuote(['unionfs', 'extract', tar, dir])}\n`);

@@ -1,5 +1,6 @@
 /** unionfs mount: parse -> plan -> apply -> report. */
 import { report, UsageError, warn, type CommonArgs } from '@boxkit/common';
+import { dryRunOutput } from '@boxkit/common/output';
 import { planUnion } from '../plan.js';
 import { applyUnion, lockedUnion } from '../apply.js';
 
@@ -43,12 +44,18 @@ async function mountWith(a: MountArgs): Promise<number> {
     volatile: Boolean(a.volatile),
   });
   if (plan.notice) warn('unionfs', plan.notice);
-  if (a.dryRun && plan.already) {
-    process.stdout.write(`# ${plan.mountpoint}: this union is already mounted\n`);
+  // a dry run prints its commands; with --json they go out with the plan as one document
+  const dry = a.dryRun ? dryRunOutput(a) : undefined;
+  if (dry && plan.already) {
+    dry.print(`# ${plan.mountpoint}: this union is already mounted`);
+    dry.done({ mountpoint: plan.mountpoint, driver: plan.driver, mounted: false });
     return 0;
   }
-  const m = await applyUnion(plan, { dryRun: a.dryRun, verbose: a.verbose });
-  if (a.dryRun) return 0;
+  const m = await applyUnion(plan, { dryRun: a.dryRun, verbose: a.verbose, ...(dry ? { print: dry.print } : {}) });
+  if (dry) {
+    dry.done({ mountpoint: plan.mountpoint, driver: plan.driver, options: plan.mount.data });
+    return 0;
+  }
   report(a, { ...m, options: plan.mount.data }, () => [
     `${m.mounted ? 'mounted' : 'already mounted'} ${m.mountpoint} (${m.driver}${m.readonly ? ', read-only' : ''}): ${m.upper ? `upper ${m.upper}, ` : ''}lower ${m.lowers.join(':')}`,
   ]);
