@@ -10,6 +10,9 @@ import {
   type Endpoint, type PortRange, type Service,
 } from './model.js';
 
+/** A field with a value (an empty YAML field is null: absent, as an empty nodePort: always was). */
+const given = (v: unknown): boolean => v !== undefined && v !== null;
+
 const FIELDS = new Set(['name', 'protocol', 'vip', 'port', 'nodePort', 'endpoints', 'affinity', 'sessionAffinity']);
 
 /** Parse the text of a services file (JSON is tried first: it is faster and YAML is a superset anyway). */
@@ -172,7 +175,7 @@ export function toService(o: unknown, range: PortRange = DEFAULT_NODEPORT_RANGE,
   const protocol = parseProtocol(r.protocol ?? 'tcp');
   let vip: Endpoint;
   if (typeof r.vip === 'string' && r.vip.includes(':')) {
-    if (r.port !== undefined) throw new UsageError(`service '${name}': give the port in vip or in port, not both`);
+    if (given(r.port)) throw new UsageError(`service '${name}': give the port in vip or in port, not both`);
     vip = parseHostPort(`service '${name}': vip`, r.vip);
   } else {
     vip = { ip: checkIPv4(`service '${name}': vip`, r.vip), port: checkPort(`service '${name}': port`, r.port) };
@@ -181,7 +184,7 @@ export function toService(o: unknown, range: PortRange = DEFAULT_NODEPORT_RANGE,
   const endpoints = ((r.endpoints as unknown[] | null | undefined) ?? []).map((e, i) => endpoint(name, i, e, keys));
   const svc: Service = { name, protocol, vip: vip.ip, port: vip.port, endpoints };
   if (r.nodePort !== undefined && r.nodePort !== null) svc.nodePort = checkPort(`service '${name}': nodePort`, r.nodePort, range);
-  if (r.affinity !== undefined && r.sessionAffinity !== undefined) throw new UsageError(`service '${name}': give affinity or sessionAffinity, not both`);
+  if (given(r.affinity) && given(r.sessionAffinity)) throw new UsageError(`service '${name}': give affinity or sessionAffinity, not both`);
   const affinity = r.affinity ?? r.sessionAffinity;
   const aff = parseAffinity(affinity);
   if (aff !== undefined) svc.affinitySeconds = aff;

@@ -89,6 +89,8 @@ describe('services file', () => {
     const json = await ok('[{"name": "a", "vip": "10.96.0.1", "port": "88", "nodePort": "30001", "endpoints": [{"ip": "10.88.0.2", "port": "8080"}]}]');
     expect(yaml).toEqual(json);
     expect(json[0]).toMatchObject({ port: 88, nodePort: 30001, endpoints: [{ ip: '10.88.0.2', port: 8080 }] });
+    // an empty field (YAML null) is an absent one, as an empty nodePort: always was
+    expect((await ok('- {name: a, vip: 10.96.0.1:80, port: , nodePort: , affinity: , sessionAffinity: clientip}'))[0]).toMatchObject({ port: 80, affinitySeconds: 10800 });
   });
 
   it('duplicate keys: a JSON string value holding `":` is not taken for a key', async () => {
