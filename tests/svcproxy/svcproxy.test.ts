@@ -470,6 +470,23 @@ exit 1`}
       expect(existsSync(pendingFile())).toBe(false);
     });
 
+    it('a partial sync the kernel refuses falls back to a reconcile, which ends the UDP flows to the endpoint it removed too', async () => {
+      for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5356, `udp-${n}`, 30_000, 'udp'));
+      const ask = () => execFileSync('ip', ['netns', 'exec', topo.containers.client!.netns, process.execPath, '-e',
+        `const s=require('dgram').createSocket('udp4');s.bind(40058,()=>s.send('hi',56,'10.96.5.57'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
+        setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`], { encoding: 'utf8' }).trim();
+      const dns = (n: string) => ({ name: 'dns57', protocol: 'udp', vip: '10.96.5.57:56', endpoints: [`${topo.containers[n]!.ip}:5356`] });
+      await apply([dns('ep1')]);
+      expect(ask()).toBe('udp-ep1');
+      const fake = failingRestore('early');
+      const r = await bk('svcproxy', ['apply', '--partial', '-v', file('svc.json', { services: [dns('ep2')] })], { env: fake.env });
+      expect(fake.ran()).toBe(true);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stderr)).toMatch(/warning: partial sync refused .*reconciling with the kernel/);
+      expect(String(r.stderr)).toContain(`# conntrack -D -p udp --orig-dst 10.96.5.57 --orig-port-dst 56 --dst-nat ${topo.containers.ep1!.ip}:5356: 1 flow(s)`);
+      expect(ask()).toBe('udp-ep2');
+    });
+
     it('with a damaged state file, ls warns and lists what the kernel has; flush warns, removes everything and the state', async () => {
       await apply([...two(), { name: 'aff', vip: '10.96.4.5:81', nodePort: 30005, endpoints: [ep('ep2')], affinity: 'clientip:77' }, { name: 'none', protocol: 'udp', vip: '10.96.4.6:53', nodePort: 30006, endpoints: [] }]);
       const good = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));

@@ -322,6 +322,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         mark();
         committed = true; // (its own restore: nat may be committed when filter fails)
         await restore(backend, restoreText(d2, { zeroCounters: z2, declareFirst: backend === 'legacy' }));
+        // (the UDP flows to the endpoints this reconcile removed end as after any sync)
+        dropStaleUdp(saved, d2, names, opts);
         return remember(summary(d2, { prefix, backend, partial: false, count, zero: z2, dryRun: false }));
       }
       opts.trace?.(`# restored: ${ms()}`);
