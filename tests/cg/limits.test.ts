@@ -186,6 +186,24 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(unlimited.exitCode, unlimited.stderr).toBe(0);
   });
 
+  it('a memory limit alone keeps the swap allowed on top (v1 moves memsw with it: raising above it or to max was EINVAL)', async (ctx) => {
+    const g = name('swapkeep');
+    const made = await cg(withParent(['create', g, '--memory', '32M', '--memory-swap', '64M']));
+    if (/swap accounting is off|memory\.swap\.max/.test(made.stderr)) ctx.skip();
+    expect(made.exitCode, made.stderr).toBe(0);
+    const read = async () => (JSON.parse((await cg(withParent(['show', g, '--json']))).stdout) as { limits: Record<string, string> }).limits;
+    const up = await cg(withParent(['set', g, '--memory', '128M']));
+    expect(up.exitCode, up.stderr).toBe(0);
+    const l = await read();
+    if (inVm) expect([l['memory.max'], l['memory.swap.max']]).toEqual([String(128 << 20), String(32 << 20)]);
+    else expect([l['memory.limit_in_bytes'], l['memory.memsw.limit_in_bytes']]).toEqual([String(128 << 20), String(160 << 20)]);
+    const max = await cg(withParent(['set', g, '--memory', 'max']));
+    expect(max.exitCode, max.stderr).toBe(0);
+    const m = await read();
+    expect(inVm ? m['memory.max'] : Number(m['memory.limit_in_bytes'])).toEqual(inVm ? 'max' : expect.any(Number));
+    if (!inVm) expect(Number(m['memory.limit_in_bytes'])).toBeGreaterThan(2 ** 62);
+  });
+
   it('rm of a group that has a child group names it and removes nothing (also with --kill)', async () => {
     const g = testName('nested');
     made.push(`${g}/sub`, g);

@@ -68,6 +68,21 @@ function dirWrites(group: Group, d: GroupDir, limits: Limits): Write[] {
 }
 
 /**
+ * A new memory limit alone keeps the group's swap allowance on v2, where
+ * memory.swap.max is a file of its own. v1 keeps memory+swap in one file,
+ * which the old value then capped: raising the limit above it (or to max)
+ * was EINVAL, lowering it grew the allowance. So on v1 memsw moves with
+ * the limit, keeping the allowance (memsw - memory) as v2 does.
+ */
+function keepSwapAllowanceV1(limits: Limits, dir: string): Limits {
+  if (limits.memory === undefined || limits.memorySwap !== undefined) return limits;
+  const mem = readValue(join(dir, 'memory.limit_in_bytes'));
+  const memsw = readValue(join(dir, 'memory.memsw.limit_in_bytes'));
+  if (mem === undefined || memsw === undefined || UNLIMITED(memsw) || !/^\d+$/.test(mem) || !/^\d+$/.test(memsw)) return limits;
+  return { ...limits, memorySwap: limits.memory === 'max' ? 'max' : limits.memory + (Number(memsw) - Number(mem)) };
+}
+
+/**
  * v1 refuses, at every single write, a memory limit above memory+swap
  * (EINVAL): raising both needs memsw first, lowering both memory first.
  * memsw goes first when its new value is not below the current memory
@@ -109,7 +124,8 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
       }
       if (d.version === 2 && dir !== d.path) enable(dir, isNew);
     }
-    const writes = dirWrites(group, d, limits);
+    const own = existed && d.version === 1 && d.controllers.includes('memory') ? keepSwapAllowanceV1(limits, d.path) : limits;
+    const writes = dirWrites(group, d, own);
     for (let w of existed && d.version === 1 ? v1MemoryOrder(writes, d.path) : writes) {
       const file = join(d.path, w.file);
       const current = existed ? readValue(file) : undefined;

@@ -79,6 +79,26 @@ describe('v1 driver against a temp dir', () => {
     expect(() => planCreate(g, parseLimits({ memory: '32M' }), { mode: 'create' })).toThrow(/exists with memory.limit_in_bytes=67108864, not 33554432/);
   });
 
+  it('a memory limit alone keeps the swap allowance (memsw moves with it, as v2 keeps memory.swap.max)', () => {
+    const layout = v1();
+    const g = resolveGroup('sw', { layout, controllers: ['memory'] });
+    mkdirSync(join(root, 'memory/boxkit/sw'), { recursive: true });
+    writeFileSync(join(root, 'memory/boxkit/sw/memory.limit_in_bytes'), String(32 << 20));
+    writeFileSync(join(root, 'memory/boxkit/sw/memory.memsw.limit_in_bytes'), String(64 << 20));
+    const dir = `${root}/memory/boxkit/sw`;
+    expect(renderPlan(planCreate(g, parseLimits({ memory: '128M' })))).toEqual([
+      `echo ${160 << 20} > ${dir}/memory.memsw.limit_in_bytes`, `echo ${128 << 20} > ${dir}/memory.limit_in_bytes`,
+    ]);
+    expect(renderPlan(planCreate(g, parseLimits({ memory: 'max' })))).toEqual([`echo -1 > ${dir}/memory.memsw.limit_in_bytes`, `echo -1 > ${dir}/memory.limit_in_bytes`]);
+    // lowered: 48M is not below the current 32M, so memsw can still go first
+    expect(renderPlan(planCreate(g, parseLimits({ memory: '16M' })))).toEqual([
+      `echo ${48 << 20} > ${dir}/memory.memsw.limit_in_bytes`, `echo ${16 << 20} > ${dir}/memory.limit_in_bytes`,
+    ]);
+    // an unlimited memsw stays as it is
+    writeFileSync(join(root, 'memory/boxkit/sw/memory.memsw.limit_in_bytes'), '9223372036854771712');
+    expect(renderPlan(planCreate(g, parseLimits({ memory: '128M' })))).toEqual([`echo ${128 << 20} > ${dir}/memory.limit_in_bytes`]);
+  });
+
   it('a failure part-way undoes what this run made', async () => {
     const layout = v1();
     const g = resolveGroup('u', { layout, controllers: ['cpu', 'memory'] });
