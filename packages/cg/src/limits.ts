@@ -59,7 +59,7 @@ export const LIMIT_OPTIONS: readonly { name: string; short?: string; describe: s
   { name: 'cpu-shares', describe: 'relative CPU shares 2..262144 (v2: converted to cpu.weight)' },
   { name: 'memory', short: 'm', describe: 'memory limit: 512K, 64M, 1G or max' },
   { name: 'memory-swap', describe: 'memory+swap limit (docker semantics), or max' },
-  { name: 'pids', describe: 'maximum number of processes (pids.max)' },
+  { name: 'pids', describe: 'maximum number of processes (pids.max): 1..4194304, or max' },
   { name: 'cpuset-cpus', describe: 'CPUs the group may run on: 0, 0-1, 0,2' },
   { name: 'cpuset-mems', describe: 'memory nodes the group may use' },
 ];
