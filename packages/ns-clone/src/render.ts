@@ -47,6 +47,7 @@ const RENDER: Record<OpName, (s: Step) => string> = {
   SETNS: (s) => `nsenter --${nsFlag(int(s)) === 'ns' ? 'mount' : nsFlag(int(s))}=${s.strs?.[0]}  # setns`,
   SETNS_FD: (s) => `# setns(fd ${int(s)}, ${flagNames(int(s, 1))})`,
   NEW_SESSION_KEYRING: () => '# keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a session keyring of its own',
+  DUMPABLE: (s) => `# prctl(PR_SET_DUMPABLE, ${int(s)})${int(s) ? '' : ': not dumpable until the exec'}`,
   UNSHARE: (s) => `unshare --${nsFlag(int(s))}`,
   SETSID: () => 'setsid',
   SETGROUPS: (s) => `# setgroups [${(s.ints ?? []).join(',')}]`,
