@@ -69,6 +69,18 @@ describe('a number flag that is not a number names what was typed (was: NaN)', (
   }
 });
 
+describe('a wait in seconds is not negative and fits a timer (was: run stop --time -1 taken, 1e10 fired at once)', () => {
+  const CASES: [string, string[], string][] = [
+    ['run', ['stop', '--time', '-1', 'x'], "invalid --time '-1'"],
+    ['run', ['--dry-run', '--cgroup-parent', 'self', '--stop-timeout', '-5', '--', 'true'], "invalid --stop-timeout '-5'"],
+    ['run', ['--dry-run', '--cgroup-parent', 'self', '--stop-timeout', '1e10', '--', 'true'], "invalid --stop-timeout '10000000000'"],
+    ['ns-clone', ['--dry-run', '--stop-timeout', '3000000', '--', 'true'], "invalid --stop-timeout '3000000'"],
+  ];
+  for (const [tool, args, line] of CASES) {
+    it(`${tool} ${args.join(' ')}`, () => refused(tool, args, line));
+  }
+});
+
 describe('an unknown option is named before positionals are counted (was: "Not enough non-option arguments")', () => {
   const CASES: [string, string[], string][] = [
     ['unionfs', ['mount', '--bogus', './m'], '--bogus'],

@@ -40,3 +40,16 @@ export function validatePid(value: string | number): number {
   if (!/^[1-9][0-9]{0,6}$/.test(s) || Number(s) > 4194304) throw new UsageError(`invalid pid '${s}'`, 'a process id from 1 to 4194304');
   return Number(s);
 }
+
+/**
+ * A wait in seconds (a stop timeout): not negative, and short enough that
+ * its milliseconds fit a timer (Node fires a longer setTimeout at once).
+ */
+export const MAX_WAIT_SECONDS = 2_147_483;
+export function validateSeconds(flag: string, value: number | string | undefined): number {
+  const n = Number(value);
+  if (value === undefined || String(value).trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_WAIT_SECONDS) {
+    throw new UsageError(`invalid ${flag} '${value}'`, `seconds from 0 to ${MAX_WAIT_SECONDS}`);
+  }
+  return n;
+}

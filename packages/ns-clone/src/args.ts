@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty'; // not process.stdin.isTTY: that builds the stdin stream (ms)
 import { UsageError } from '@boxkit/common/errors';
+import { validateSeconds } from '@boxkit/common/validate';
 import type { NamespaceKind } from '@boxkit/native';
 import type { ContainerSpec, NsPath } from './spec.js';
 import { NS_FLAGS, NS_ORDER } from './spec.js';
@@ -128,8 +129,7 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
   const argv = (f['--'] ?? []).map(String);
   const baseEnv = f.envClear ? {} : (Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)));
   const env = parseEnv(f.setenv ?? [], baseEnv);
-  const stop = f.stopTimeout ?? 10;
-  if (!Number.isFinite(stop) || stop < 0) throw new UsageError(`invalid --stop-timeout '${f.stopTimeout}'`);
+  const stop = validateSeconds('--stop-timeout', f.stopTimeout ?? 10);
   if (f.wd !== undefined && !isAbsolute(f.wd)) throw new UsageError(`--wd ${f.wd}: must be an absolute path`);
   if (f.setupFifo && !f.waitForSetup) throw new UsageError('--setup-fifo needs --wait-for-setup');
   const namespaces = NS_ORDER.filter((k) => kinds.has(k));

@@ -2,6 +2,7 @@
 import type { CommonArgs } from '@boxkit/common';
 import { out, printJson, UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
+import { validateSeconds } from '@boxkit/common/validate';
 import { cpusToQuota, parseCidr, parseEnv, parseNet, parsePublish, parseSize, checkHostname, type ContainerSpec } from '../container/spec.js';
 
 export interface RunArgs extends CommonArgs {
@@ -77,7 +78,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
     tty: a.tty,
     init: a.init,
     privileged: a.privileged,
-    stopTimeout: a.stopTimeout,
+    stopTimeout: validateSeconds('--stop-timeout', a.stopTimeout),
     command,
   };
 }

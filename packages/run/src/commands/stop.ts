@@ -1,10 +1,12 @@
 /** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds. */
 import { dryRunOutput, printJson } from '@boxkit/common/output';
+import { validateSeconds } from '@boxkit/common/validate';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
 export async function stop(a: { names: string[]; time: number; dryRun?: boolean; json?: boolean }): Promise<number> {
+  const time = validateSeconds('--time', a.time);
   const stopped: { name: string; killed: boolean }[] = [];
   const d = a.dryRun ? dryRunOutput(a) : undefined;
   const would: string[] = [];
@@ -14,11 +16,11 @@ export async function stop(a: { names: string[]; time: number; dryRun?: boolean;
       if (!isAlive(rec)) continue;
       would.push(rec.name);
       d!.print(`kill -TERM ${rec.pid}`);
-      d!.print(`sleep ${a.time}; kill -0 ${rec.pid} 2>/dev/null && kill -KILL ${rec.pid}`);
+      d!.print(`sleep ${time}; kill -0 ${rec.pid} 2>/dev/null && kill -KILL ${rec.pid}`);
       continue;
     }
     const wasRunning = isAlive(rec);
-    const killed = await stopContainer(rec, a.time);
+    const killed = await stopContainer(rec, time);
     // a detached container has no one waiting for it: record the end here
     if (rec.detach && (wasRunning || rec.status === 'running')) await finish({ ...rec, autoRemove: rec.autoRemove }, killed ? 137 : undefined);
     if (a.json) stopped.push({ name: rec.name, killed });
