@@ -116,7 +116,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
 
   it('--wait-for-setup without --detach: a container stopped before its release leaves no fifo or record behind', async () => {
     const state = join(tmp('stop-state'), 'state');
-    const env = { ...process.env, BOXKIT_STATE_DIR: state };
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
     delete env.NODE_EXTRA_CA_CERTS;
     const proc = execa(binPath('ns-clone'), ['--wait-for-setup', '--uts', '--', 'true'], { reject: false, env });
     const dir = join(state, 'ns-clone');
@@ -129,7 +129,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
 
   it('--wait-for-setup --pid: a stop signal before the release ends the held child at once (as PID 1 it ignores SIGTERM), not after --stop-timeout', async () => {
     const state = join(tmp('stop-pid-state'), 'state');
-    const env = { ...process.env, BOXKIT_STATE_DIR: state };
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
     delete env.NODE_EXTRA_CA_CERTS;
     const proc = execa(binPath('ns-clone'), ['--wait-for-setup', '--pid', '--stop-timeout', '30', '--', 'true'], { reject: false, env });
     const dir = join(state, 'ns-clone');
