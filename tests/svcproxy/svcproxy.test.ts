@@ -340,7 +340,7 @@ describe.skipIf(skipReason)(title, () => {
       expect(readFileSync(stateFile()).equals(state)).toBe(true);
     });
 
-    it.each([
+    it.each<[string, string, readonly string[], (() => string) | undefined, RegExp]>([
       ['a JSON key given twice (JSON.parse keeps the last; YAML refuses it)', 'apply', ['--partial'], () => `{"services": [${JSON.stringify(two()[0])},\n  {"name": "other", "vip": "10.96.4.1:80", "vip": "10.96.4.2:80", "endpoints": ["${ep('ep3')}"]}]}`,
         /^svcproxy: .*svc\.json: duplicate key 'vip' at line 2, column 44 \(in services\[1\]\)$/],
       ['a JSON key given twice, reconciling', 'apply', [], () => `{"services": [${JSON.stringify(two()[0])},\n  {"name": "other", "vip": "10.96.4.1:80", "vip": "10.96.4.2:80", "endpoints": ["${ep('ep3')}"]}]}`,
@@ -350,7 +350,7 @@ describe.skipIf(skipReason)(title, () => {
       ['a YAML key given twice', 'apply', [], () => `services:\n- name: web\n  vip: ${VIP}:88\n  vip: ${VIP}:89\n`, /^svcproxy: .*svc\.json: duplicate key 'vip' at line 4, column 3$/],
       ["add: a VIP:port another service holds", 'add', ['third', '--vip', '10.96.4.1:80', '--endpoint', '10.88.7.2:8080'], undefined, /^svcproxy: service 'third': tcp 10\.96\.4\.1:80 is also used by 'other'$/],
       ["add --no-partial: a VIP:port another service holds", 'add', ['third', '--vip', '10.96.4.1:80', '--no-partial'], undefined, /^svcproxy: service 'third': tcp 10\.96\.4\.1:80 is also used by 'other'$/],
-    ] as const)('%s: exit 2, one line, kernel and state unchanged', async (_what, cmd, args, text, message) => {
+    ])('%s: exit 2, one line, kernel and state unchanged', async (_what, cmd, args, text, message) => {
       await apply(two());
       const before = saveState();
       const state = readFileSync(stateFile());
@@ -408,7 +408,7 @@ describe.skipIf(skipReason)(title, () => {
       await apply(two());
       const good = saveState();
       const bytes = readFileSync(stateFile());
-      bytes[bytes.length >> 1] ^= 0x20;
+      bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x20;
       writeFileSync(stateFile(), bytes);
       const add = await bk('svcproxy', ['add', 'x', '--vip', '10.96.4.3:80']);
       expect(add.exitCode).toBe(1);
@@ -491,7 +491,7 @@ exit 1`}
       await apply([...two(), { name: 'aff', vip: '10.96.4.5:81', nodePort: 30005, endpoints: [ep('ep2')], affinity: 'clientip:77' }, { name: 'none', protocol: 'udp', vip: '10.96.4.6:53', nodePort: 30006, endpoints: [] }]);
       const good = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
       const bytes = readFileSync(stateFile());
-      bytes[bytes.length >> 1] ^= 0x20;
+      bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x20;
       writeFileSync(stateFile(), bytes);
       const ls = await bk('svcproxy', ['ls', '--json']);
       expect(ls.exitCode).toBe(0);
