@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '@boxkit/common';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
 import { TarReader, type ReadEntry } from './tarread.js';
-import { WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 
 export interface ExtractResult {
   dir: string;
@@ -78,6 +78,8 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
       checkParents(tmp, rel, tar, safe);
       const path = join(tmp, rel);
       const base = rel.split('/').pop()!;
+      // aufs bookkeeping (.wh..wh.plnk/, .wh..wh.orph/...) is no content: skipped with what is below it
+      if (rel.split('/').some((p) => p.startsWith(WH_META) && p !== WH_OPAQUE)) continue;
       mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
       entries++;
       if (base === WH_OPAQUE) {
@@ -86,7 +88,11 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
         continue;
       }
       if (base.startsWith(WH_PREFIX)) {
-        const target = join(dirname(path), base.slice(WH_PREFIX.length));
+        const name = base.slice(WH_PREFIX.length);
+        // '.wh...' would delete the directory above (the layers dir, for --lower-tar), '.wh.' its own
+        if (name === '..') throw new UsageError(`${tar}: entry '${e.name}' escapes the layer`);
+        if (!name || name === '.') throw new UsageError(`${tar}: whiteout '${e.name}' names no entry`);
+        const target = join(dirname(path), name);
         rmSync(target, { recursive: true, force: true });
         mknod(target, S_IF.CHR, 0, 0);
         whiteouts++;

@@ -11,7 +11,7 @@ import { getxattr } from '@boxkit/native';
 
 export const WH_PREFIX = '.wh.';
 export const WH_OPAQUE = '.wh..wh..opq';
-const WH_META = '.wh..wh.';
+export const WH_META = '.wh..wh.';
 const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
 /** xattrs that are overlay's own bookkeeping, never layer content. */
 export const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;

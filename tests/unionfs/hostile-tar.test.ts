@@ -1,0 +1,97 @@
+/**
+ * Layer tarballs come from anywhere (a registry, a colleague, a CI cache):
+ * extract and --lower-tar must never touch anything outside the layer they
+ * make, and a file that is no tar at all is named as such.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bk, skipReason } from '../harness/index.js';
+import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
+import { TarWriter, type TarEntry } from '../../packages/unionfs/src/tar.js';
+
+const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
+const me = { uid: 0, gid: 0, mtime: 1_700_000_000 };
+
+describe.skipIf(skipReason)(title('unionfs extract / --lower-tar: hostile and foreign tarballs'), () => {
+  let d = '';
+  let content = '';
+  const tarOf = (name: string, entries: [TarEntry, string?][]): string => {
+    const out = join(d, name);
+    const w = new TarWriter(out);
+    for (const [e, src] of entries) w.add(e, src);
+    w.finish();
+    return out;
+  };
+  beforeAll(() => {
+    d = scratch('hostile');
+    content = join(d, 'content');
+    writeFileSync(content, 'data');
+  });
+  afterAll(() => {
+    const left = mountsUnder(d);
+    detachAll(d);
+    expect(left).toEqual([]);
+  });
+
+  it.each([
+    ['.wh.', /whiteout '\.wh\.' names no entry$/],
+    ['.wh..', /whiteout '\.wh\.\.' names no entry$/],
+    ['.wh...', /entry '\.wh\.\.\.' escapes the layer$/],
+    ['sub/.wh...', /entry 'sub\/\.wh\.\.\.' escapes the layer$/],
+  ])('a whiteout named %s is refused: it would delete the layer, or the dir beside it', async (name, re) => {
+    const parent = join(d, `layers-${name.replace(/\W/g, '_')}`);
+    files(parent, { 'other-layer/keep': 'kept' });
+    const tar = tarOf(`wh-${name.replace(/\W/g, '_')}.tar`, [
+      [{ name: 'sub/', type: 'dir', mode: 0o755, ...me }],
+      [{ name: 'sub/file', type: 'file', mode: 0o644, size: 4, ...me }, content],
+      [{ name, type: 'file', mode: 0o600, size: 0, ...me }],
+    ]);
+    const r = await unionfs(['extract', tar, join(parent, 'new')]);
+    expect(r.exitCode).toBe(2);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(re)]);
+    expect(lstatSync(parent).isDirectory()).toBe(true);
+    expect(readdirSync(parent)).toEqual(['other-layer']);
+    expect(readFileSync(join(parent, 'other-layer/keep'), 'utf8')).toBe('kept');
+  });
+
+  it('aufs bookkeeping in a layer (.wh..wh.plnk/, .wh..wh.orph/) is skipped, as docker skips it', async () => {
+    const tar = tarOf('aufs-meta.tar', [
+      [{ name: '.wh..wh.plnk/', type: 'dir', mode: 0o700, ...me }],
+      [{ name: '.wh..wh.plnk/262.3416', type: 'file', mode: 0o644, size: 4, ...me }, content],
+      [{ name: '.wh..wh.orph/', type: 'dir', mode: 0o700, ...me }],
+      [{ name: 'etc/', type: 'dir', mode: 0o755, ...me }],
+      [{ name: 'etc/.wh..wh..opq', type: 'file', mode: 0o600, size: 0, ...me }],
+      [{ name: 'etc/hosts', type: 'file', mode: 0o644, size: 4, ...me }, content],
+    ]);
+    const out = join(d, 'layer-aufs-meta');
+    const r = await unionfs(['extract', tar, out]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(readdirSync(out)).toEqual(['etc']);
+    expect(readdirSync(join(out, 'etc'))).toEqual(['hosts']);
+  });
+
+  it('--lower-tar with such a whiteout leaves the layers extracted before in place', async () => {
+    const data = join(d, 'data-wh');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_DATA_DIR: data };
+    delete env.NODE_EXTRA_CA_CERTS;
+    files(d, { 'base/x': 'x', 'good/etc/hosts': 'h' });
+    const good = join(d, 'good.tar');
+    execFileSync('tar', ['-C', join(d, 'good'), '-cf', good, '.']);
+    const m1 = join(d, 'mnt-good');
+    expect((await bk('unionfs', ['mount', '--lower-tar', good, '--lower', join(d, 'base'), m1], { env })).exitCode).toBe(0);
+    expect((await unionfs(['umount', m1])).exitCode).toBe(0);
+    const layers = join(data, 'unionfs', 'layers');
+    const before = readdirSync(layers);
+    expect(before).toHaveLength(1);
+    const evil = tarOf('evil-mount.tar', [[{ name: '.wh...', type: 'file', mode: 0o600, size: 0, ...me }]]);
+    const r = await bk('unionfs', ['mount', '--lower-tar', evil, '--lower', join(d, 'base'), join(d, 'mnt-evil')], { env });
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr)).toMatch(/escapes the layer/);
+    expect(lstatSync(layers).isDirectory()).toBe(true);
+    expect(readdirSync(layers)).toEqual(before);
+    expect(mountsUnder(d)).toEqual([]);
+  });
+});
