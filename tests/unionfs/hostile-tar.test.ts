@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bk, skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
@@ -93,5 +93,37 @@ describe.skipIf(skipReason)(title('unionfs extract / --lower-tar: hostile and fo
     expect(lstatSync(layers).isDirectory()).toBe(true);
     expect(readdirSync(layers)).toEqual(before);
     expect(mountsUnder(d)).toEqual([]);
+  });
+
+  it('a directory entry over a symlink of the layer replaces the symlink (as GNU tar does): the symlink target keeps its mode', async () => {
+    const victim = join(d, 'victim-1');
+    mkdirSync(victim, { mode: 0o755 });
+    const tar = tarOf('dir-over-symlink.tar', [
+      [{ name: 'evil', type: 'symlink', mode: 0o777, linkname: victim, ...me }],
+      [{ name: 'evil/', type: 'dir', mode: 0o777, ...me }],
+    ]);
+    const out = join(d, 'layer-dir-over-symlink');
+    const r = await unionfs(['extract', tar, out]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(statSync(victim).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(join(out, 'evil')).isDirectory()).toBe(true);
+    expect(lstatSync(join(out, 'evil')).mode & 0o7777).toBe(0o777);
+  });
+
+  it('a directory later replaced by a symlink: its mode, and its subdirectories\' modes, are not applied through the symlink', async () => {
+    const victim = join(d, 'victim-2');
+    mkdirSync(join(victim, 'sub'), { recursive: true, mode: 0o755 });
+    const tar = tarOf('symlink-over-dir.tar', [
+      [{ name: 'evil/', type: 'dir', mode: 0o777, ...me }],
+      [{ name: 'evil/sub/', type: 'dir', mode: 0o777, ...me }],
+      [{ name: 'evil', type: 'symlink', mode: 0o777, linkname: victim, ...me }],
+    ]);
+    const out = join(d, 'layer-symlink-over-dir');
+    const r = await unionfs(['extract', tar, out]);
+    expect(r.exitCode).toBe(0);
+    expect(statSync(victim).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(victim, 'sub')).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(join(out, 'evil')).isSymbolicLink()).toBe(true);
   });
 });

@@ -18,6 +18,9 @@ export interface ExtractResult {
   whiteouts: number;
 }
 
+/** a is the layer path b or below it */
+const inside = (a: string, b: string) => a === b || a.startsWith(`${b}/`);
+
 /** A layer path made safe: relative, no '..', no empty parts. */
 function cleanName(name: string, tar: string): string {
   const parts = name.split('/').filter((p) => p && p !== '.');
@@ -68,9 +71,17 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true, mode: 0o755 });
   const r = new TarReader(tar);
-  const dirs: [string, ReadEntry][] = [];
+  /** directories whose mode and mtime are set at the end, by layer path */
+  const dirs = new Map<string, ReadEntry>();
   let entries = 0, whiteouts = 0;
   const safe = new Set<string>();
+  /** Remove what a later entry replaces: it is then no safe parent, and no directory to finish. */
+  const drop = (rel: string) => {
+    rmSync(join(tmp, rel), { recursive: true, force: true });
+    for (const s of safe) if (inside(s, rel)) safe.delete(s);
+    // a directory replaced by a symlink: a chmod at the end would follow it out of the layer
+    for (const d of dirs.keys()) if (inside(d, rel)) dirs.delete(d);
+  };
   try {
     for (const e of r.entries()) {
       const rel = cleanName(e.name, tar);
@@ -92,18 +103,17 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
         // '.wh...' would delete the directory above (the layers dir, for --lower-tar), '.wh.' its own
         if (name === '..') throw new UsageError(`${tar}: entry '${e.name}' escapes the layer`);
         if (!name || name === '.') throw new UsageError(`${tar}: whiteout '${e.name}' names no entry`);
-        const target = join(dirname(path), name);
-        rmSync(target, { recursive: true, force: true });
-        mknod(target, S_IF.CHR, 0, 0);
+        const target = rel.includes('/') ? `${dirname(rel)}/${name}` : name;
+        drop(target);
+        mknod(join(tmp, target), S_IF.CHR, 0, 0);
         whiteouts++;
         continue;
       }
-      if (e.typeflag !== '5') {
-        rmSync(path, { recursive: true, force: true });
-        safe.delete(rel); // a directory replaced by a symlink is no longer a safe parent
-      }
+      // a directory merges into a directory already there; anything else replaces what is there
+      // (a symlink too: mkdir -p would follow it, and the chmod after it, out of the layer)
+      if (e.typeflag !== '5' || lstatOrUndefined(path)?.isDirectory() === false) drop(rel);
       switch (e.typeflag) {
-        case '5': mkdirSync(path, { recursive: true, mode: 0o700 }); dirs.push([path, e]); break;
+        case '5': mkdirSync(path, { recursive: true, mode: 0o700 }); dirs.set(rel, e); break;
         case '1': {
           const target = cleanName(e.linkname, tar);
           checkParents(tmp, target, tar, safe);
@@ -122,7 +132,8 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
       if (e.typeflag !== '5') lutimesSync(path, e.mtime, e.mtime);
     }
     // directories last: adding children changed their mtimes
-    for (const [path, e] of dirs.reverse()) {
+    for (const [rel, e] of [...dirs].reverse()) {
+      const path = join(tmp, rel);
       chmodSync(path, e.mode & 0o7777);
       lutimesSync(path, e.mtime, e.mtime);
     }
