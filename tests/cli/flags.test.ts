@@ -81,6 +81,16 @@ describe('a wait in seconds is not negative and fits a timer (was: run stop --ti
   }
 });
 
+describe('run reads --pids as cg does (was: 0 refused as out of 1 to 4194304, with no reason)', () => {
+  it('run --pids 0', () => refused('run', ['--dry-run', '--cgroup-parent', 'self', '--pids', '0', '--', 'true'],
+    "invalid --pids '0': the kernel takes 0 literally (no process may fork), not as no limit"));
+  it('run --pids -1 is no limit, as in cg and docker', async () => {
+    const r = await bk('run', ['--dry-run', '--cgroup-parent', 'self', '--pids', '-1', '--', 'true'], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stdout)).not.toMatch(/--pids/);
+  });
+});
+
 describe('an unknown option is named before positionals are counted (was: "Not enough non-option arguments")', () => {
   const CASES: [string, string[], string][] = [
     ['unionfs', ['mount', '--bogus', './m'], '--bogus'],

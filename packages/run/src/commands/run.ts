@@ -3,6 +3,7 @@ import type { CommonArgs } from '@boxkit/common';
 import { out, printJson, UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
+import { parsePids } from '@boxkit/cg';
 import { cpusToQuota, parseCidr, parseEnv, parseNet, parsePublish, parseSize, checkHostname, type ContainerSpec } from '../container/spec.js';
 
 export interface RunArgs extends CommonArgs {
@@ -48,8 +49,8 @@ export function toSpec(a: RunArgs): ContainerSpec {
   const cpuQuota = a.cpus !== undefined ? cpusToQuota(a.cpus, period) : a.cpuQuota;
   if (cpuQuota !== undefined && !(cpuQuota >= 1000)) throw new UsageError(`invalid --cpu-quota '${cpuQuota}'`, 'at least 1000 microseconds');
   if (period !== undefined && !(period >= 1000 && period <= 1_000_000)) throw new UsageError(`invalid --cpu-period '${period}'`, '1000 to 1000000 microseconds');
-  // PID_MAX_LIMIT (4194304): pids.max refuses more
-  if (a.pids !== undefined && !(Number.isInteger(a.pids) && a.pids > 0 && a.pids <= 4_194_304)) throw new UsageError(`invalid --pids '${a.pids}'`, '1 to 4194304');
+  // cg's reading: 1..4194304 (PID_MAX_LIMIT), 0 refused with the reason (the kernel takes it literally, docker as no limit)
+  const pids = a.pids === undefined ? undefined : parsePids('--pids', a.pids);
   if (a.detach && a.tty) throw new UsageError('-d with -t is not supported', 'a detached container has no terminal to relay; use -d alone and run logs');
   if (a.rootfs !== undefined && a.image !== undefined) throw new UsageError('--rootfs and --image are alternatives: give one');
   if (!a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
@@ -65,7 +66,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
     limits: {
       ...(cpuQuota !== undefined ? { cpuQuota, cpuPeriod: period ?? 100_000 } : period !== undefined ? { cpuPeriod: period } : {}),
       ...(a.memory !== undefined ? { memory: parseSize(a.memory) } : {}),
-      ...(a.pids !== undefined ? { pids: a.pids } : {}),
+      ...(typeof pids === 'number' ? { pids } : {}),
     },
     env: parseEnv(a.env ?? []),
     workdir: a.workdir,
