@@ -69,10 +69,10 @@ export function checkIPv4(what: string, ip: unknown): string {
   return ip;
 }
 
-export function checkPort(what: string, port: unknown, range: PortRange = { min: 1, max: 65535 }): number {
+export function checkPort(what: string, port: unknown, range: PortRange = { min: 1, max: 65535 }, unit = 'a port'): number {
   const n = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < range.min || n > range.max) {
-    throw new UsageError(`${what} '${shown(port)}' is not a port in ${range.min}-${range.max}`);
+    throw new UsageError(`${what} '${shown(port)}' is not ${unit} in ${range.min}-${range.max}`);
   }
   return n;
 }
@@ -152,7 +152,7 @@ export function parseAffinity(a: unknown): number | undefined {
   if (typeof type !== 'string' || type.toLowerCase() !== 'clientip') {
     throw new UsageError(`unknown affinity '${shown(a)}'`, 'use clientip or clientip:SECONDS');
   }
-  return checkPort('affinity timeout', secs, { min: 1, max: MAX_AFFINITY_SECONDS });
+  return checkPort('affinity timeout', secs, { min: 1, max: MAX_AFFINITY_SECONDS }, 'a number of seconds');
 }
 
 export function parseRange(s: string): PortRange {

@@ -63,7 +63,7 @@ describe('services file', () => {
     ['duplicate YAML key', 'services:\n- name: a\n  vip: 10.96.0.1:80\n  vip: 10.96.0.2:80\n', /^f: duplicate key 'vip' at line 4, column 3$/],
     ['an endpoint field misspelt', '[{name: a, vip: 10.96.0.1:80, endpoints: [{ip: 10.88.0.2, port: 80, protocol: udp}]}]', /^service 'a': endpoint 1: unknown field 'protocol'$/],
     ['an affinity field misspelt', '[{name: a, vip: 10.96.0.1:80, affinity: {type: ClientIP, timeout: 60}}]', /^affinity: unknown field 'timeout'$/],
-    ['affinity with more after its seconds', '[{name: a, vip: 10.96.0.1:80, affinity: "clientip:60:5"}]', /affinity timeout '60:5' is not a port in 1-86400/],
+    ['affinity with more after its seconds', '[{name: a, vip: 10.96.0.1:80, affinity: "clientip:60:5"}]', /affinity timeout '60:5' is not a number of seconds in 1-86400/],
     ['affinity and sessionAffinity', '[{name: a, vip: 10.96.0.1:80, affinity: clientip, sessionAffinity: none}]', /give affinity or sessionAffinity, not both/],
     ['duplicate VIP:port, protocols differing in case', '[{name: a, protocol: UDP, vip: 10.96.0.1:53}, {name: b, protocol: udp, vip: 10.96.0.1:53}]', /service 'b': udp 10.96.0.1:53 is also used by 'a'/],
     ['endpoint port 0', '[{name: a, vip: 10.96.0.1:80, endpoints: [10.88.0.2:0]}]', /endpoint port '0' is not a port in 1-65535/],
