@@ -5,8 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { bk, skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
 import { TarWriter, type TarEntry } from '../../packages/unionfs/src/tar.js';
@@ -125,5 +126,41 @@ describe.skipIf(skipReason)(title('unionfs extract / --lower-tar: hostile and fo
     expect(statSync(victim).mode & 0o7777).toBe(0o755);
     expect(statSync(join(victim, 'sub')).mode & 0o7777).toBe(0o755);
     expect(lstatSync(join(out, 'evil')).isSymbolicLink()).toBe(true);
+  });
+
+  it('a compressed layer or a file that is no tar is named as such, not "truncated"', async () => {
+    files(d, { 'src/etc/hosts': 'h' });
+    const tar = join(d, 'plain.tar');
+    execFileSync('tar', ['-C', join(d, 'src'), '-cf', tar, '.']);
+    writeFileSync(`${tar}.gz`, gzipSync(readFileSync(tar)));
+    writeFileSync(join(d, 'notes.txt'), 'these are notes, not a layer\n'.repeat(40));
+    const gz = await unionfs(['extract', `${tar}.gz`, join(d, 'out-gz')]);
+    expect(gz.exitCode).toBe(2);
+    expect(errorLines(gz.stderr)).toEqual([expect.stringMatching(/plain\.tar\.gz: gzip-compressed, not a tar archive$/)]);
+    expect(gz.stderr).toMatch(/hint: .*gunzip/);
+    const txt = await unionfs(['extract', join(d, 'notes.txt'), join(d, 'out-txt')]);
+    expect(txt.exitCode).toBe(2);
+    expect(errorLines(txt.stderr)).toEqual([expect.stringMatching(/notes\.txt: not a tar archive \(bad header checksum at byte 0\)$/)]);
+    expect(existsSync(join(d, 'out-gz'))).toBe(false);
+    expect(existsSync(join(d, 'out-txt'))).toBe(false);
+  });
+
+  it('a tar without its two end blocks is read as GNU tar and Go read it; one cut inside an entry is truncated', async () => {
+    const tar = join(d, 'plain.tar');
+    let buf = readFileSync(tar);
+    while (buf.subarray(buf.length - 512).every((b) => b === 0)) buf = buf.subarray(0, buf.length - 512);
+    const noEnd = join(d, 'noend.tar');
+    writeFileSync(noEnd, buf);
+    execFileSync('tar', ['-tf', noEnd]);
+    const r = await unionfs(['extract', noEnd, join(d, 'out-noend')]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(d, 'out-noend/etc/hosts'), 'utf8')).toBe('h');
+    const cut = join(d, 'cut.tar');
+    writeFileSync(cut, buf.subarray(0, buf.length - 100));
+    const c = await unionfs(['extract', cut, join(d, 'out-cut')]);
+    expect(c.exitCode).toBe(2);
+    expect(errorLines(c.stderr)).toEqual([expect.stringMatching(/cut\.tar: truncated tar archive$/)]);
+    expect(existsSync(join(d, 'out-cut'))).toBe(false);
   });
 });

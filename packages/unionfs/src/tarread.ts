@@ -3,7 +3,7 @@
  * linkpath, size, uid, gid, mtime, SCHILY.xattr.*) and GNU long names
  * ('L', 'K'). Entry data is read on demand from the file.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { UsageError } from '@boxkit/common';
 
 export interface ReadEntry {
@@ -55,6 +55,26 @@ function parsePax(body: Buffer): Map<string, Buffer> {
   return out;
 }
 
+/** Compressed layers (OCI's tar+gzip, tar+zstd) start with their format's magic: name it, with the tool that undoes it. */
+const COMPRESSED: [number[], string, string][] = [
+  [[0x1f, 0x8b], 'gzip', 'gunzip -k'],
+  [[0x28, 0xb5, 0x2f, 0xfd], 'zstd', 'zstd -d'],
+  [[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 'xz', 'unxz -k'],
+  [[0x42, 0x5a, 0x68], 'bzip2', 'bunzip2 -k'],
+];
+
+/** A header's checksum: its bytes summed with the checksum field as spaces (old tars summed signed bytes). */
+function checksumOk(h: Buffer): boolean {
+  const want = parseInt(cstr(h, 148, 8).trim(), 8);
+  let unsigned = 0, signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : h[i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return want === unsigned || want === signed;
+}
+
 export class TarReader {
   private readonly fd: number;
   constructor(readonly path: string) {
@@ -73,12 +93,21 @@ export class TarReader {
   }
 
   *entries(): Generator<ReadEntry> {
+    const fileSize = fstatSync(this.fd).size;
     let pos = 0;
     let pax = new Map<string, Buffer>();
     let longName: string | undefined, longLink: string | undefined;
     for (;;) {
-      const h = this.read(pos, BLOCK);
+      // the end without its two zero blocks (or an empty file): GNU tar and Go's archive/tar read such archives too
+      if (pos === fileSize) return;
+      const h = this.read(pos, Math.min(BLOCK, Math.max(fileSize - pos, 0)) || BLOCK);
+      if (pos === 0) {
+        const z = COMPRESSED.find(([magic]) => magic.every((b, i) => h[i] === b));
+        if (z) throw new UsageError(`${this.path}: ${z[1]}-compressed, not a tar archive`, `decompress it first: ${z[2]} ${this.path}`);
+      }
+      if (h.length < BLOCK) throw new UsageError(`${this.path}: ${pos ? 'truncated tar archive' : 'not a tar archive (shorter than one header)'}`);
       if (h.every((x) => x === 0)) return;
+      if (!checksumOk(h)) throw new UsageError(`${this.path}: not a tar archive (bad header checksum at byte ${pos})`);
       const size0 = num(h, 124, 12);
       const type = String.fromCharCode(h[156]!) || '0';
       const dataAt = pos + BLOCK;
