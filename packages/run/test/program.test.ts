@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capMask, containerProgram, DEFAULT_CAPS, MASKED_PATHS } from '../src/container/program.js';
+import { ancestry, capMask, containerProgram, DEFAULT_CAPS, MASKED_PATHS } from '../src/container/program.js';
 import { execProgram } from '../src/container/exec.js';
 import { parseLdd } from '../src/rootfs/from-host.js';
 
@@ -33,6 +33,16 @@ describe('run: the container program', () => {
     const u = containerProgram({ ...opts, uid: 1000, gid: 1000 }).map((s) => s.op);
     expect(u.indexOf('SETRESUID')).toBeGreaterThan(u.indexOf('CAPS'));
     expect(capMask(DEFAULT_CAPS)).toBe(0xa80425fbn);
+  });
+
+  it('makes a missing --workdir with its parents (mkdir -p) before a --read-only remount, then enters it', () => {
+    const steps = containerProgram({ ...opts, workdir: '/srv/app/data', readOnly: true });
+    const mkdirs = steps.filter((s) => s.op === 'MKDIR' && !s.strs![0]!.startsWith('/data/c/rootfs'));
+    expect(mkdirs.map((s) => s.strs![0])).toEqual(['/srv', '/srv/app', '/srv/app/data']);
+    const readOnly = steps.findIndex((s) => s.op === 'MOUNT' && s.strs![1] === '/' && (Number(s.ints![0]) & 1) === 1);
+    expect(steps.indexOf(mkdirs.at(-1)!)).toBeLessThan(readOnly);
+    expect(steps.find((s) => s.op === 'CHDIR')!.strs).toEqual(['/srv/app/data']);
+    expect(ancestry('/')).toEqual([]);
   });
 
   it('moves itself into its cgroup first, and makes its mount namespace only once released', () => {

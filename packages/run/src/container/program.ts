@@ -60,6 +60,12 @@ const mount = (src: string, target: string, fstype: string, flags: number, data 
   op: 'MOUNT', ints: [flags], strs: [src, target, fstype, data], ...(optional ? { optional } : {}),
 });
 
+/** `/a/b/c` -> `/a`, `/a/b`, `/a/b/c`: what `mkdir -p` makes, one mkdir(2) each. */
+export function ancestry(dir: string): string[] {
+  const parts = dir.split('/').filter((p) => p && p !== '.');
+  return parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`);
+}
+
 export function containerProgram(o: ProgramOptions): Step[] {
   const r = (p: string) => `${o.root}${p}`;
   const steps: Step[] = [];
@@ -103,8 +109,10 @@ export function containerProgram(o: ProgramOptions): Step[] {
       steps.push(mount('', p, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
     }
   }
+  // a --workdir the image lacks is made, parents too (mkdir -p), before the root may go read-only:
+  // docker makes it in the container's layer with or without --read-only
+  for (const dir of ancestry(o.workdir)) steps.push({ op: 'MKDIR', ints: [0o755], strs: [dir], optional: true });
   if (o.readOnly) steps.push(mount('', '/', '', MS.BIND | MS.REMOUNT | MS.RDONLY));
-  steps.push({ op: 'MKDIR', ints: [0o755], strs: [o.workdir], optional: true });
   steps.push({ op: 'CHDIR', strs: [o.workdir] });
   if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] });
   if (o.uid !== 0 || o.gid !== 0 || o.groups.length) {
