@@ -7,14 +7,9 @@ import { readdirSync, rmSync } from 'node:fs';
 import { dataDir, report } from '@boxkit/common';
 import { umountIfMounted } from '@boxkit/native';
 import { teardown } from '../container/teardown.js';
-import { creatorAlive, isAlive, list, locked } from '../state/store.js';
-import type { ContainerRecord } from '../state/record.js';
+import { isGarbage, list, locked } from '../state/store.js';
 
-export function isGarbage(r: ContainerRecord): boolean {
-  if (creatorAlive(r)) return false;
-  if (r.status === 'creating') return true;
-  return r.autoRemove && !isAlive(r);
-}
+export { isGarbage } from '../state/store.js';
 
 export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number> {
   const removed: string[] = [];

@@ -10,7 +10,8 @@ import { resolve } from 'node:path';
 import { BoxkitError, Cleanup, EXIT, UsageError } from '@boxkit/common';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
-import { containerData, load, locked, forget, save, startTime } from '../state/store.js';
+import { containerData, isGarbage, load, locked, forget, save, startTime } from '../state/store.js';
+import { teardown } from './teardown.js';
 import { checkName, defaultName, hostVethName, newId } from '../state/names.js';
 import { ensureDefaultRootfs } from '../rootfs/default.js';
 import { containerEnv, type ContainerSpec } from './spec.js';
@@ -90,8 +91,14 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   rec.cgroup = group(cg.parent, cg.name, cg.limits);
   const hostVeth = hostVethName(id);
   if (spec.net.mode === 'bridge') rec.net = { mode: 'bridge', bridge: spec.net.bridge, hostVeth };
-  await locked(() => {
-    if (load(name)) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
+  await locked(async () => {
+    const old = load(name);
+    if (old) {
+      // a --rm container that ended with nobody left to remove it (a -d one, or its run killed) holds
+      // the name only until someone looks (ps, gc): docker would have removed it already
+      if (!(old.autoRemove && isGarbage(old))) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
+      await teardown(old);
+    }
     save(rec);
   });
   mark('reserve');

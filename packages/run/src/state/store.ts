@@ -76,6 +76,13 @@ export function creatorAlive(rec: ContainerRecord): boolean {
   return rec.creatorStart === undefined || startTime(rec.creatorPid) === rec.creatorStart;
 }
 
+/** Left by a crash or by nobody: half-made with its `run` dead, or a --rm container whose `run` is gone and whose PID 1 ended. */
+export function isGarbage(r: ContainerRecord): boolean {
+  if (creatorAlive(r)) return false;
+  if (r.status === 'creating') return true;
+  return r.autoRemove && !isAlive(r);
+}
+
 /** The status as it is now (a record says 'running' until someone notices PID 1 is gone). */
 export function liveStatus(rec: ContainerRecord): Status {
   if (rec.status === 'running' && !isAlive(rec)) return 'exited';
