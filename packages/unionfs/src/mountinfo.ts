@@ -130,6 +130,11 @@ export function findUnion(mountpoint: string, mountinfo = '/proc/self/mountinfo'
   return unionsFrom([top])[0];
 }
 
+/** The per-mount options (nodev, nosuid, relatime...) of the top mount at `mountpoint`. */
+export function mountOptionsAt(mountpoint: string, mountinfo = '/proc/self/mountinfo'): string[] {
+  return parseMountinfo(readFileSync(mountinfo, 'utf8')).filter((e) => e.mountpoint === mountpoint).pop()?.options ?? [];
+}
+
 /** Is anything mounted at `path`? */
 export function isMountpoint(path: string, mountinfo = '/proc/self/mountinfo'): boolean {
   return parseMountinfo(readFileSync(mountinfo, 'utf8')).some((e) => e.mountpoint === path);

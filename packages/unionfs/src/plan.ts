@@ -10,8 +10,8 @@ import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
 import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
 import { inside, realPath, statOrUndefined } from './paths.js';
-import { normalize, type DriverName, type UnionOptions } from './spec.js';
-import { findUnion } from './mountinfo.js';
+import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
+import { findUnion, mountOptionsAt } from './mountinfo.js';
 
 export interface MountCall {
   source: string;
@@ -162,6 +162,16 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     if (!same) {
       throw new BoxkitError('EBUSY', `mount ${mountpoint}: another union is mounted there (${existing.lowers.join(':')})`, {
         hint: `unionfs umount ${mountpoint} first`,
+      });
+    }
+    // nodev, nosuid, noexec are what a user counts on: "already mounted" without them would be a lie
+    const there = mountOptionsAt(mountpoint, env.mountinfo).filter((o) => (MOUNT_FLAGS as readonly string[]).includes(o));
+    const extra = there.filter((f) => !spec.flags.includes(f)).sort();
+    const missing = spec.flags.filter((f) => !there.includes(f)).sort();
+    if (extra.length || missing.length) {
+      const how = [...(extra.length ? [`with ${extra.join(', ')}`] : []), ...(missing.length ? [`without ${missing.join(', ')}`] : [])].join(' and ');
+      throw new BoxkitError('EBUSY', `mount ${mountpoint}: the same union is mounted there ${how}`, {
+        hint: `unionfs umount ${mountpoint} first, then mount it with the flags you want`,
       });
     }
     already = true;
