@@ -4,7 +4,8 @@
  * container...), checked against the real kernel.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { skipReason } from '../harness/index.js';
+import { execFileSync } from 'node:child_process';
+import { assertSandboxNetwork, skipReason, tcpAsk } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,6 +33,42 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       expect((await run(['ps', '-a', '-q'])).out).not.toContain(n);
     } finally {
       await run(['gc'], null);
+    }
+  });
+
+  it('-p PORT alone publishes a free host port of the ephemeral range (as docker), shown by ps and inspect; rm frees it', async () => {
+    assertSandboxNetwork();
+    const [lo, hi] = execFileSync('cat', ['/proc/sys/net/ipv4/ip_local_port_range'], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+    const n1 = name('anyport1');
+    const n2 = name('anyport2');
+    try {
+      for (const n of [n1, n2]) {
+        await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '-p', '12345', '--', 'nc', '-ll', '-p', '12345', '-e', 'echo', n]);
+      }
+      const pubs = [];
+      for (const n of [n1, n2]) {
+        const rec = JSON.parse((await run(['inspect', n])).out)[0];
+        expect(rec.net.publish).toHaveLength(1);
+        const p = rec.net.publish[0];
+        expect(p.containerPort).toBe(12345);
+        expect(p.hostPort).toBeGreaterThanOrEqual(lo!);
+        expect(p.hostPort).toBeLessThanOrEqual(hi!);
+        pubs.push(p.hostPort as number);
+        const ps = JSON.parse((await run(['ps', '--json'])).out).find((r: { name: string }) => r.name === n);
+        expect(ps.ports).toEqual([`${p.hostPort}->12345/tcp`]);
+        expect((await run(['ps'])).out).toMatch(new RegExp(`^${n}\\s.*\\s${p.hostPort}->12345/tcp\\s`, 'm'));
+      }
+      // two containers, two host ports; the host's own 12345 is left alone
+      expect(pubs[0]).not.toBe(pubs[1]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(tcpAsk(undefined, '10.88.0.1', pubs[0]!)).toBe(n1);
+      expect(tcpAsk(undefined, '10.88.0.1', pubs[1]!)).toBe(n2);
+      expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toMatch(/^-A BOXKIT-DNAT .*--dport 12345 /m);
+      await run(['rm', '-f', n1, n2]);
+      const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+      for (const p of pubs) expect(nat).not.toContain(`--dport ${p} `);
+    } finally {
+      await run(['rm', '-f', n1, n2], null);
     }
   });
 });

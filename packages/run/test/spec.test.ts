@@ -23,6 +23,8 @@ describe('run: flags to a container spec', () => {
     expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp' });
     expect(parsePublish('53:53/udp')).toEqual({ hostPort: 53, containerPort: 53, proto: 'udp' });
     expect(() => parsePublish('70000:80')).toThrow(/invalid port/);
+    // docker's -p PORT: any free host port (0 until the run picks one), not the host's own PORT
+    expect(parsePublish('80')).toEqual({ hostPort: 0, containerPort: 80, proto: 'tcp' });
     expect(parseNet('bridge')).toEqual({ mode: 'bridge', bridge: 'boxkit0' });
     expect(parseNet('bridge:mydocker')).toEqual({ mode: 'bridge', bridge: 'mydocker' });
     expect(() => parseNet('bridge:a-name-longer-than-15')).toThrow();

@@ -1,11 +1,17 @@
 /** `run ps [-a]`: containers with name, pid, status, ip, uptime, command. */
 import { report, table } from '@boxkit/common';
 import { list, liveStatus } from '../state/store.js';
+import type { ContainerRecord } from '../state/record.js';
 
 function uptime(since: string | undefined): string {
   if (!since) return '-';
   const s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
+}
+
+/** docker ps's PORTS: `8080->80/tcp, 32768->53/udp`. */
+function ports(r: ContainerRecord): string[] {
+  return (r.net.publish ?? []).map((p) => `${p.hostPort}->${p.containerPort}/${p.proto}`);
 }
 
 export async function ps(a: { all: boolean; json: boolean; quiet: boolean }): Promise<number> {
@@ -22,13 +28,13 @@ export async function ps(a: { all: boolean; json: boolean; quiet: boolean }): Pr
     return 0;
   }
   report(a, rows.map((r) => ({ id: r.id, name: r.name, pid: r.status === 'running' ? r.pid : null, status: r.status,
-    ip: r.net.ip ?? null, started: r.started ?? null, exitCode: r.exitCode ?? null, command: r.command })), () =>
+    ip: r.net.ip ?? null, ports: ports(r), started: r.started ?? null, exitCode: r.exitCode ?? null, command: r.command })), () =>
     table([
-      ['NAME', 'ID', 'PID', 'STATUS', 'IP', 'UPTIME', 'COMMAND'],
+      ['NAME', 'ID', 'PID', 'STATUS', 'IP', 'PORTS', 'UPTIME', 'COMMAND'],
       ...rows.map((r) => [
         r.name, r.id, r.status === 'running' ? String(r.pid) : '-',
         r.status === 'exited' && r.exitCode !== undefined ? `exited (${r.exitCode})` : r.status,
-        r.net.ip ?? '-', r.status === 'running' ? uptime(r.started) : '-', r.command.join(' '),
+        r.net.ip ?? '-', ports(r).join(', ') || '-', r.status === 'running' ? uptime(r.started) : '-', r.command.join(' '),
       ]),
     ]));
   return 0;

@@ -5,6 +5,7 @@
  * veth pair whose peer is created inside the held child's netns, an
  * address from IPAM (or --ip), the default route, and published ports.
  */
+import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
 import { attach, attachableBridge, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, planBridge, publish } from '@boxkit/netsetup';
@@ -62,7 +63,9 @@ export function netShell(p: NetPlan, pid: string): string[] {
   }
   lines.push(`IP=$(${shellQuote(['netsetup', 'veth', '--pid'])} ${pid} ${shellQuote(['--bridge', n.bridge, '--ip', p.spec.ip ?? 'auto', '--host-ifname', p.hostVeth, '--hairpin', '--json'])} | jq -r .ip | cut -d/ -f1)`);
   for (const pub of p.spec.publish) {
-    lines.push(`netsetup publish ${pub.hostPort}:"$IP":${pub.containerPort}/${pub.proto}`);
+    // -p PORT alone: the port the run would try first
+    const host = pub.hostPort || freeHostPorts(pub.proto).next().value;
+    lines.push(`netsetup publish ${host}:"$IP":${pub.containerPort}/${pub.proto}`);
   }
   return lines;
 }
@@ -119,10 +122,52 @@ function portInUse(port: number, proto: 'tcp' | 'udp'): boolean {
  */
 export function checkHostPorts(publish: readonly Publish[]): void {
   for (const p of publish) {
-    if (portInUse(p.hostPort, p.proto)) {
+    if (p.hostPort && portInUse(p.hostPort, p.proto)) {
       throw new BoxkitError('EADDRINUSE', `host port ${p.hostPort}/${p.proto} is in use on this host`, { hint: 'a process of the host holds it: publish another host port (-p OTHER:PORT)' });
     }
   }
+}
+
+/** The kernel's ephemeral port range (ip_local_port_range), where docker picks the host port of `-p PORT`. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo! >= 1 && hi! >= lo! && hi! <= 65535) return [lo!, hi!];
+  } catch {
+    // no procfs entry: the kernel's default
+  }
+  return [32768, 60999];
+}
+
+/** Host ports no process of the host holds, from a random point of the ephemeral range onwards (wrapping). */
+export function* freeHostPorts(proto: 'tcp' | 'udp'): Generator<number, number> {
+  const [lo, hi] = ephemeralRange();
+  const span = hi - lo + 1;
+  const start = randomInt(span);
+  for (let i = 0; i < span; i++) {
+    const port = lo + ((start + i) % span);
+    if (!portInUse(port, proto)) yield port;
+  }
+  throw new BoxkitError('EADDRINUSE', `no free host port for ${proto} in ${lo}-${hi}`, { hint: 'publish a chosen host port: -p HOSTPORT:PORT' });
+}
+
+/** Publish one port; a host port of 0 becomes a free one (another container's published port is skipped too). */
+async function publishPort(pub: Publish, containerIp: string): Promise<Publish> {
+  if (pub.hostPort) {
+    await publish({ hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto });
+    return pub;
+  }
+  let tries = 0;
+  for (const hostPort of freeHostPorts(pub.proto)) {
+    try {
+      await publish({ hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto });
+      return { ...pub, hostPort };
+    } catch (e) {
+      // published already (to another container): netsetup refuses it, try the next
+      if ((e as BoxkitError).code !== 'EEXIST' || ++tries >= 32) throw e;
+    }
+  }
+  throw new BoxkitError('EADDRINUSE', `no free host port for ${pub.proto}`);
 }
 
 /** Set up the network for the held child `pid`; returns what to record. */
@@ -144,10 +189,7 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
   const containerIp = a.ip.split('/')[0]!;
   try {
-    for (const pub of p.spec.publish) {
-      await publish({ hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto });
-      rec.publish!.push(pub);
-    }
+    for (const pub of p.spec.publish) rec.publish!.push(await publishPort(pub, containerIp));
   } catch (e) {
     await teardownNetwork(rec);
     throw e;

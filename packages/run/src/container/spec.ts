@@ -7,6 +7,7 @@ import { UsageError, validateIfName } from '@boxkit/common';
 export type NetMode = { mode: 'none' } | { mode: 'host' } | { mode: 'bridge'; bridge: string };
 
 export interface Publish {
+  /** 0: any free host port, picked at start (docker's `-p PORT`) */
   hostPort: number;
   containerPort: number;
   proto: 'tcp' | 'udp';
@@ -82,9 +83,10 @@ export function parsePublish(s: string): Publish {
     if (!(n >= 1 && n <= 65535)) throw new UsageError(`invalid port '${v}' in --publish ${s}`);
     return n;
   };
-  if (!m) throw new UsageError(`invalid --publish '${s}'`, 'use HOSTPORT:PORT[/tcp|udp], e.g. 8080:80');
+  if (!m) throw new UsageError(`invalid --publish '${s}'`, 'use HOSTPORT:PORT[/tcp|udp], e.g. 8080:80, or PORT for any free host port');
   const containerPort = port(m[2]!);
-  return { hostPort: m[1] ? port(m[1]) : containerPort, containerPort, proto: (m[3] as 'tcp' | 'udp') ?? 'tcp' };
+  // `-p 80` alone: as docker, a free host port from the ephemeral range, not the host's own port 80
+  return { hostPort: m[1] ? port(m[1]) : 0, containerPort, proto: (m[3] as 'tcp' | 'udp') ?? 'tcp' };
 }
 
 export function parseNet(s: string): NetMode {
