@@ -1,9 +1,9 @@
 /**
  * What a user who knows mount(8) and docker tries next: the same mount with
- * other flags.
+ * other flags, a commit written into the union it commits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
@@ -16,7 +16,7 @@ function mountOptions(mnt: string): string[] {
   return line?.split(' ')[5]?.split(',') ?? [];
 }
 
-describe.skipIf(skipReason)(title('unionfs: a repeat with other flags'), () => {
+describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit into its own union'), () => {
   let d = '';
   beforeAll(() => {
     d = scratch('misuse');
@@ -47,6 +47,27 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags'), () => {
       const same = await unionfs(['mount', '-l', 'lo', '-u', 'up-flags', ...first.map((a) => a.split(',').reverse().join(',')), 'mnt-flags'], d);
       expect(same.exitCode).toBe(0);
       expect(same.stdout).toMatch(/^already mounted /);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+  });
+
+  it('commit MNT MNT/layer.tar is refused: the tarball would be written into the upper it is reading', async () => {
+    const mnt = join(d, 'mnt-commit');
+    expect((await unionfs(['mount', '-l', 'lo', '-u', 'up-commit', 'mnt-commit'], d)).exitCode).toBe(0);
+    try {
+      writeFileSync(join(mnt, 'new'), 'n');
+      const before = readdirSync(join(d, 'up-commit')).sort();
+      for (const out of [join(mnt, 'layer.tar'), join(mnt, 'etc/layer.tar')]) {
+        for (const target of [mnt, join(d, 'up-commit')]) {
+          const r = await unionfs(['commit', target, out]);
+          expect(r.exitCode).toBe(2);
+          expect(errorLines(r.stderr)).toEqual([`unionfs: ${out}: the tarball would be inside the union it holds (${mnt})`]);
+          expect(existsSync(out)).toBe(false);
+        }
+      }
+      expect(readdirSync(join(d, 'up-commit')).sort()).toEqual(before);
+      expect((await unionfs(['commit', mnt, join(d, 'ok.tar')])).exitCode).toBe(0);
     } finally {
       expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
     }

@@ -12,6 +12,8 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
   const out = realPath(a.output);
   if (statOrUndefined(out)?.isDirectory()) throw new UsageError(`${out}: is a directory`, 'give a file name: layer.tar');
   if (out.startsWith(`${t.upper}/`)) throw new UsageError(`${out}: the tarball would be inside the layer it holds`);
+  // written through the mount point it lands in the upper too, and the walk reads it back half-written
+  if (t.mountpoint && out.startsWith(`${t.mountpoint}/`)) throw new UsageError(`${out}: the tarball would be inside the union it holds (${t.mountpoint})`);
   if (a.dryRun) {
     const dry = dryRunOutput(a);
     dry.print(`# ${shellQuote(['unionfs', 'commit', t.upper, out])}  (tar of the upper, overlay whiteouts as .wh. files)`);
