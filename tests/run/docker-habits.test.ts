@@ -71,4 +71,30 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', n1, n2], null);
     }
   });
+
+  it('a stopped or exited container gives its address and published port back at once (as docker), not at rm', async () => {
+    assertSandboxNetwork();
+    const { list } = await import('@boxkit/netsetup');
+    const [a, b, c] = [name('relA'), name('relB'), name('relC')];
+    try {
+      await run(['-d', '--name', a, ...BASE, '--net', 'bridge', '-p', '18090:80', '--', 'sleep', '600']);
+      const ipA = JSON.parse((await run(['inspect', a])).out)[0].net.ip as string;
+      await run(['stop', '--time', '0', a]);
+      const stopped = JSON.parse((await run(['ps', '-a', '--json'])).out).find((r: { name: string }) => r.name === a);
+      expect(stopped).toMatchObject({ status: 'exited', ip: null, ports: [] });
+      expect((await list()).attachments.map((x) => x.ip)).not.toContain(ipA);
+      // the same host port for a new container, while the stopped one is still there
+      await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '-p', '18090:80', '--', 'sleep', '600']);
+      // a foreground container that ended (not --rm) too
+      await run(['--name', c, ...BASE, '--net', 'bridge', '-p', '18091:80', '--', 'true']);
+      expect(JSON.parse((await run(['inspect', c])).out)[0].net).toEqual({ mode: 'bridge', bridge: 'boxkit0' });
+      await run(['rm', '-f', b]);
+      await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '-p', '18091:80', '--', 'sleep', '600']);
+      await run(['rm', a, c]);
+      expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).toMatch(/^-A BOXKIT-DNAT .*--dport 18091 /m);
+    } finally {
+      await run(['rm', '-f', a, b, c], null);
+    }
+    expect((await list()).attachments).toEqual([]);
+  });
 });

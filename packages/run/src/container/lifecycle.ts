@@ -8,6 +8,7 @@ import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/sign
 import type { ContainerRecord } from '../state/record.js';
 import { isAlive, load, locked, save } from '../state/store.js';
 import { teardown } from './teardown.js';
+import { teardownNetwork } from './network.js';
 import { mark } from '../phases.js';
 
 /** What run forwards to a foreground container: common's set, and window-size changes for -t. */
@@ -39,10 +40,22 @@ export async function finish(rec: ContainerRecord, exitCode: number | undefined)
     await teardown(rec);
     return;
   }
+  // as docker when a container stops: its address and published ports go back at once (another
+  // container may take them), not at rm; if that fails, rm tries again with the record as it was
+  let released = false;
+  if (rec.net.hostVeth) {
+    try {
+      await teardownNetwork(rec.net);
+      released = true;
+    } catch {
+      // left for rm
+    }
+  }
   await locked(() => {
     // removed meanwhile (run rm -f from elsewhere): nothing to record
     const cur = load(rec.name);
     if (!cur || cur.id !== rec.id) return;
+    if (released) cur.net = { mode: cur.net.mode, ...(cur.net.bridge ? { bridge: cur.net.bridge } : {}) };
     cur.status = 'exited';
     cur.finished = new Date().toISOString();
     if (exitCode !== undefined) cur.exitCode = exitCode;
