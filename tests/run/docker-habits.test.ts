@@ -4,6 +4,7 @@
  * container...), checked against the real kernel.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { assertSandboxNetwork, skipReason, tcpAsk } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
@@ -96,5 +97,19 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', a, b, c], null);
     }
     expect((await list()).attachments).toEqual([]);
+  });
+
+  it('inspect of an ended container gives no pid (as ps, and docker inspect\'s State.Pid 0), a running one its PID 1', async () => {
+    const n = name('inspid');
+    try {
+      await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+      const live = JSON.parse((await run(['inspect', n])).out)[0];
+      expect(live.pid).toBeGreaterThan(1);
+      expect(readFileSync(`/proc/${live.pid}/cmdline`, 'utf8')).toContain('sleep');
+      await run(['stop', '--time', '0', n]);
+      expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ status: 'exited', pid: null });
+    } finally {
+      await run(['rm', '-f', n], null);
+    }
   });
 });
