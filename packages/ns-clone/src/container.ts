@@ -10,7 +10,7 @@ import type { ContainerSpec } from './spec.js';
 import { planContainer, type ContainerPlan } from './plan.js';
 import { writeMaps } from './idmap.js';
 import { checkSpec } from './check.js';
-import { persistNamespace, unpersist } from './persist.js';
+import { persistNamespace, undoPersist, type Persisted } from './persist.js';
 
 export interface StartOptions {
   /** Called with the child's host pid after the maps are written and before it runs anything else. */
@@ -85,10 +85,11 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     });
   }
   const persisted: string[] = [];
+  const made: Persisted[] = [];
   try {
     await writeMaps(child.pid, spec.uidMap, spec.gidMap);
     for (const p of spec.persist ?? []) {
-      persistNamespace(child.pid, p);
+      made.push(persistNamespace(child.pid, p));
       persisted.push(p.path);
     }
     await opts.beforeRelease?.(child.pid);
@@ -99,7 +100,8 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     signal(child.pid, 'SIGKILL');
     child.close();
     await child.wait();
-    for (const p of persisted.reverse()) unpersist(p);
+    // only what this call made: a file the user had at PATH stays
+    for (const p of made.reverse()) undoPersist(p);
     if (e instanceof StepError) throw stepFailure(e);
     if (e instanceof BoxkitError) throw new BoxkitError(e.code, e.message, { exitCode: EXIT.CANNOT_START, cause: e, ...(e.hint ? { hint: e.hint } : {}) });
     throw new BoxkitError('ESETUP', (e as Error).message, { exitCode: EXIT.CANNOT_START, cause: e });

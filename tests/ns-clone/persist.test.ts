@@ -1,0 +1,67 @@
+/**
+ * --KIND=PATH / --persist KIND=PATH as a user of `unshare --net=PATH` and
+ * `ip netns` uses them: a failure undoes only what ns-clone made, a path
+ * that already holds a namespace is named as such.
+ */
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipReason } from '../harness/index.js';
+import { ns, tmp } from './helpers.js';
+
+const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
+
+describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('a file that was there before survives a container that fails to start (it was deleted)', async () => {
+    const dir = tmp('persist-keep');
+    const notes = join(dir, 'notes');
+    writeFileSync(notes, 'precious\n');
+    const r = await ns([`--uts=${notes}`, '--', '/nonexistent']);
+    expect(r.exitCode).toBe(127);
+    expect(mountsAt(notes)).toEqual([]);
+    expect(readFileSync(notes, 'utf8')).toBe('precious\n');
+  });
+
+  it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {
+    const dir = tmp('persist-shared');
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    execFileSync('mount', ['--bind', shared, shared]);
+    try {
+      execFileSync('mount', ['--make-shared', shared]);
+      const keep = join(shared, 'keep');
+      writeFileSync(keep, 'kept\n');
+      const r = await ns([`--mount=${keep}`, '--', 'true']);
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr.split('\n')[0]).toMatch(/^ns-clone: persist mnt namespace at .*\/keep: /);
+      expect(readFileSync(keep, 'utf8')).toBe('kept\n');
+    } finally {
+      execFileSync('umount', [shared]);
+    }
+  });
+
+  it('the directories made for a path go again when the container fails to start', async () => {
+    const dir = tmp('persist-dirs');
+    const r = await ns([`--uts=${join(dir, 'a/b/uts')}`, '--', '/nonexistent']);
+    expect(r.exitCode).toBe(127);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a path that already holds a namespace is refused in one line, and its namespace stays', async () => {
+    const dir = tmp('persist-twice');
+    const file = join(dir, 'net');
+    expect((await ns([`--net=${file}`, '--', 'true'])).exitCode).toBe(0);
+    try {
+      const ino = statSync(file).ino;
+      const again = await ns([`--net=${file}`, '--', 'true']);
+      expect(again.exitCode).toBe(125);
+      expect(again.stderr.split('\n')[0]).toBe(`ns-clone: persist net namespace at ${file}: a namespace is already bound there`);
+      expect(again.stderr).toMatch(/hint: umount /);
+      expect(mountsAt(file)).toHaveLength(1);
+      expect(statSync(file).ino).toBe(ino);
+    } finally {
+      execFileSync('umount', [file]);
+    }
+  });
+});
