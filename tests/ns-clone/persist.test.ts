@@ -1,13 +1,14 @@
 /**
  * --KIND=PATH / --persist KIND=PATH as a user of `unshare --net=PATH` and
  * `ip netns` uses them: a failure undoes only what ns-clone made, a path
- * that already holds a namespace is named as such.
+ * that already holds a namespace is named as such, and a persisted netns is
+ * the one the container runs in.
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
 import { ns, tmp } from './helpers.js';
 
 const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
@@ -62,6 +63,28 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(statSync(file).ino).toBe(ino);
     } finally {
       execFileSync('umount', [file]);
+    }
+  });
+
+  it('--netns with --net (or --net=PATH) is refused: the new namespace would go unused; --all --netns joins without making one', async () => {
+    const host = createHost(testName('persist-netns'));
+    try {
+      const dir = tmp('persist-netns');
+      const file = join(dir, 'net');
+      for (const args of [['--net', '--netns', host], [`--net=${file}`, '--netns', host], ['--persist', `net=${file}`, '--netns', host]]) {
+        const r = await ns([...args, '--', 'true']);
+        expect(r.exitCode, args.join(' ')).toBe(125);
+        expect(r.stderr.split('\n')[0]).toBe('ns-clone: --netns joins a network namespace: --net (a new one) cannot go with it');
+        expect(existsSync(file)).toBe(false);
+      }
+      const expected = inHost(host, 'readlink', ['/proc/self/ns/net']).trim();
+      const all = await ns(['--all', '--netns', host, '--', 'readlink', '/proc/self/ns/net']);
+      expect(all.exitCode, all.stderr).toBe(0);
+      expect(all.stdout).toBe(expected);
+      const dry = await ns(['--dry-run', '--all', '--netns', host, '--', 'true']);
+      expect(dry.stdout.split('\n')[0]).not.toMatch(/CLONE_NEWNET/);
+    } finally {
+      destroyHost(host);
     }
   });
 });

@@ -126,6 +126,11 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
   if (f.init) kinds.add('pid');
   const persist = parsePersist(f.persist ?? []);
   for (const p of persist) kinds.add(p.kind);
+  if (f.netns !== undefined) {
+    // the child would make a network namespace, persist it, then leave it for the joined one
+    if (f.net || persist.some((p) => p.kind === 'net')) throw new UsageError('--netns joins a network namespace: --net (a new one) cannot go with it');
+    kinds.delete('net'); // --all --netns: the others new, the network joined
+  }
   const argv = (f['--'] ?? []).map(String);
   const baseEnv = f.envClear ? {} : (Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)));
   const env = parseEnv(f.setenv ?? [], baseEnv);
