@@ -21,6 +21,16 @@ export interface EnterOptions {
   trace?: (line: string) => void;
 }
 
+/** Is `pid` in this process's namespace of that kind? (false when it cannot be told) */
+function sameNamespace(pid: number, k: NamespaceKind): boolean {
+  const f = NAMESPACES[k].file;
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${f}`) === readlinkSync(`/proc/self/ns/${f}`);
+  } catch {
+    return false;
+  }
+}
+
 /** The namespaces of `pid` that differ from this process's (what `--all` joins). */
 export function differentNamespaces(pid: number): NamespaceKind[] {
   return NS_ORDER.filter((k) => {
@@ -54,8 +64,13 @@ export function enterSteps(fds: { kind: NamespaceKind; fd: number }[], argv: str
 /** Run `argv` inside the namespaces `kinds` of process `pid`; resolves once it has been exec'd. */
 export async function enterContainer(pid: number, kinds: NamespaceKind[], argv: string[], opts: EnterOptions = {}): Promise<RunningContainer> {
   if (!argv.length) throw new UsageError('no command to run');
-  const ordered = NS_ORDER.filter((k) => kinds.includes(k));
-  if (!ordered.length) throw new UsageError(`process ${pid} shares every namespace with this one: nothing to enter`, 'name the namespaces (--net, --mount ...)');
+  // setns(2) refuses to re-enter the caller's own user namespace (EINVAL); nsenter --all skips it, and so do we
+  const ordered = NS_ORDER.filter((k) => kinds.includes(k) && !(k === 'user' && sameNamespace(pid, 'user')));
+  if (!ordered.length) {
+    throw kinds.length
+      ? new UsageError(`process ${pid} is in this user namespace already: nothing to enter`, 'setns cannot re-enter it; name the other namespaces (--net, --mount ...)')
+      : new UsageError(`process ${pid} shares every namespace with this one: nothing to enter`, 'name the namespaces (--net, --mount ...)');
+  }
   const fds: { kind: NamespaceKind; fd: number }[] = [];
   try {
     for (const kind of ordered) {
