@@ -112,4 +112,23 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', n], null);
     }
   });
+
+  it('stop, rm and inspect of several names: one that fails is reported and the others are still done (as docker), exit 1', async () => {
+    const [a, b] = [name('multiA'), name('multiB')];
+    try {
+      await run(['-d', '--name', a, ...BASE, '--', 'sleep', '600']);
+      await run(['-d', '--name', b, ...BASE, '--', 'sleep', '600']);
+      const stop = await run(['stop', '--time', '0', 'nosuch-ctr', a], 1);
+      expect(stop.err).toMatch(/^run: no such container: nosuch-ctr$/m);
+      expect(stop.out).toBe(a);
+      const insp = await run(['inspect', a, 'nosuch-ctr'], 1);
+      expect(JSON.parse(insp.out).map((r: { name: string; status: string }) => [r.name, r.status])).toEqual([[a, 'exited']]);
+      // b is running (no -f): refused, and a is removed all the same
+      const rm = await run(['rm', b, a], 1);
+      expect(rm.err).toMatch(new RegExp(`^run: ${b}: container is running$`, 'm'));
+      expect((await run(['ps', '-a', '-q'])).out.split('\n')).toEqual([b]);
+    } finally {
+      await run(['rm', '-f', a, b], null);
+    }
+  });
 });

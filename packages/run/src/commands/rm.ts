@@ -3,18 +3,19 @@ import { BoxkitError } from '@boxkit/common';
 import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { teardown, teardownShell } from '../container/teardown.js';
 import { isAlive } from '../state/store.js';
-import { find } from './lookup.js';
+import { eachName, find } from './lookup.js';
 
 export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
   const removed: string[] = [];
   const d = a.dryRun ? dryRunOutput(a) : undefined;
-  for (const n of a.names) {
+  // a running one (without -f) is reported, the others still removed (as docker rm)
+  const code = await eachName(a.names, async (n) => {
     const rec = find(n);
     if (!rec) {
-      if (a.force) continue;
+      if (a.force) return;
       // removing what is gone succeeds (DESIGN.md), but say so
       process.stderr.write(`run: ${n}: no such container\n`);
-      continue;
+      return;
     }
     if (isAlive(rec) && !a.force) {
       throw new BoxkitError('EBUSY', `${rec.name}: container is running`, { hint: `run stop ${rec.name}, or run rm -f ${rec.name}` });
@@ -22,13 +23,13 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
     if (a.dryRun) {
       for (const l of teardownShell(rec)) d!.print(l);
       removed.push(rec.name);
-      continue;
+      return;
     }
     await teardown(rec);
     if (a.json) removed.push(rec.name);
     else process.stdout.write(`${rec.name}\n`);
-  }
+  });
   if (d) d.done({ removed });
   else if (a.json) printJson({ removed });
-  return 0;
+  return code;
 }

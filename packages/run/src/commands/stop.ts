@@ -3,21 +3,22 @@ import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
-import { mustFind } from './lookup.js';
+import { eachName, mustFind } from './lookup.js';
 
 export async function stop(a: { names: string[]; time: number; dryRun?: boolean; json?: boolean }): Promise<number> {
   const time = validateSeconds('--time', a.time);
   const stopped: { name: string; killed: boolean }[] = [];
   const d = a.dryRun ? dryRunOutput(a) : undefined;
   const would: string[] = [];
-  for (const n of a.names) {
+  // a name that is not there is reported, the others still stopped (as docker stop)
+  const code = await eachName(a.names, async (n) => {
     const rec = mustFind(n);
     if (a.dryRun) {
-      if (!isAlive(rec)) continue;
+      if (!isAlive(rec)) return;
       would.push(rec.name);
       d!.print(`kill -TERM ${rec.pid}`);
       d!.print(`sleep ${time}; kill -0 ${rec.pid} 2>/dev/null && kill -KILL ${rec.pid}`);
-      continue;
+      return;
     }
     const wasRunning = isAlive(rec);
     const killed = await stopContainer(rec, time);
@@ -25,8 +26,8 @@ export async function stop(a: { names: string[]; time: number; dryRun?: boolean;
     if (rec.detach && (wasRunning || rec.status === 'running')) await finish({ ...rec, autoRemove: rec.autoRemove }, killed ? 137 : undefined);
     if (a.json) stopped.push({ name: rec.name, killed });
     else process.stdout.write(`${rec.name}\n`);
-  }
+  });
   if (d) d.done({ stopped: would });
   else if (a.json) printJson({ stopped });
-  return 0;
+  return code;
 }
