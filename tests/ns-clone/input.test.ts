@@ -20,6 +20,9 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     ['non-directory --root', (d) => { writeFileSync(join(d, 'file'), ''); return ['--root', join(d, 'file'), '--', '/bin/sh']; }, /not a directory/],
     ['--netns that is not a namespace', (d) => { writeFileSync(join(d, 'plain'), ''); return ['--netns', join(d, 'plain'), '--', 'true']; }, /not a namespace file/],
     ['no namespace at all', () => ['--', 'true'], /no namespace to create or join/],
+    // these failed inside the child: 'setup step 2 failed: setresuid: invalid argument (EINVAL)'
+    ['--uid outside the uid map', () => ['--user', '--map-root-user', '--uid', '5', '--', 'true'], /^ns-clone: --uid 5 is not mapped in the new user namespace \(uid map: 0 \d+ 1\)$/m],
+    ['--gid with --user and no gid map', () => ['--user', '--gid', '5', '--', 'true'], /^ns-clone: --gid 5 is not mapped in the new user namespace \(no gid map\)$/m],
   ];
   for (const [what, args, message] of cases) {
     it(`${what}: one-line error, exit 125, nothing made`, async () => {

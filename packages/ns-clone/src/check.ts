@@ -66,6 +66,17 @@ export function checkSpec(spec: ContainerSpec, defaultShell = false): void {
   for (const p of spec.persist ?? []) {
     if (!spec.namespaces.includes(p.kind)) throw new UsageError(`cannot persist the ${p.kind} namespace: it is not created (add --${p.kind === 'mnt' ? 'mount' : p.kind})`);
   }
+  if (spec.namespaces.includes('user')) {
+    // setresuid to an id the maps leave out fails inside with a bare EINVAL: say which id and map
+    for (const [flag, id, map, more] of [['--uid', spec.uid, spec.uidMap, '--map-users'], ['--gid', spec.gid, spec.gidMap, '--map-groups']] as const) {
+      if (id === undefined || map?.some((r) => id >= r.inner && id < r.inner + r.count)) continue;
+      const kind = flag.slice(2);
+      throw new UsageError(
+        `${flag} ${id} is not mapped in the new user namespace (${map ? `${kind} map: ${map.map((r) => `${r.inner} ${r.outer} ${r.count}`).join(', ')}` : `no ${kind} map`})`,
+        `map it with ${more} ${id}:OUTER:1 (or --map-root-user and ${flag} 0)`,
+      );
+    }
+  }
   if (spec.join?.length && spec.namespaces.includes('user')) {
     throw new UsageError('joining a namespace (--netns) cannot be combined with --user', 'a new user namespace has no privilege over the host\'s namespaces');
   }
