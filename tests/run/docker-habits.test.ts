@@ -131,4 +131,20 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', a, b], null);
     }
   });
+
+  it('--user with an id out of docker\'s range (0-2147483647) is refused, for run and exec: 4294967295 ran as root, larger ids wrapped', async () => {
+    for (const u of ['4294967295', '99999999999', '0:4294967295', '2147483648']) {
+      const r = await run(['--rm', ...BASE, '-u', u, '--', 'id'], 125);
+      expect(r.out).toBe('');
+      expect(r.err).toMatch(new RegExp(`^run: --user ${u}: (uid|gid) \\d+ is out of range$`, 'm'));
+    }
+    expect((await run(['--rm', ...BASE, '-u', '2147483647:2147483647', '--', 'sh', '-c', 'id -u; id -g'])).out).toBe('2147483647\n2147483647');
+    const n = name('uidrange');
+    try {
+      await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+      expect((await run(['exec', '-u', '4294967295', n, '--', 'id', '-u'], 125)).out).toBe('');
+    } finally {
+      await run(['rm', '-f', n], null);
+    }
+  });
 });

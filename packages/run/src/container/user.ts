@@ -24,6 +24,18 @@ function table(root: string, file: string): string[][] {
   }
 }
 
+/**
+ * docker's range for ids. Above it the ids wrap when the trampoline takes them as
+ * 32 bits, and 4294967295 is (uid_t)-1, which setresuid reads as 'leave unchanged':
+ * --user 4294967295 ran the command as root.
+ */
+export const MAX_ID = 2_147_483_647;
+
+function checkId(n: number, what: string, spec: string): number {
+  if (!(Number.isSafeInteger(n) && n >= 0 && n <= MAX_ID)) throw new UsageError(`--user ${spec}: ${what} ${n} is out of range`, `uids and gids are 0 to ${MAX_ID}`);
+  return n;
+}
+
 export function resolveUser(root: string, spec: string | undefined): Ids {
   if (!spec) return { uid: 0, gid: 0, groups: [], home: '/root' };
   const [u, g] = spec.split(':', 2) as [string, string | undefined];
@@ -48,5 +60,6 @@ export function resolveUser(root: string, spec: string | undefined): Ids {
   const supplementary = entry
     ? groups.filter((x) => (x[3] ?? '').split(',').includes(entry[0]!)).map((x) => Number(x[2])).filter((x) => x !== gid)
     : [];
-  return { uid, gid, groups: supplementary, home };
+  // typed or read from the image's files: either may be out of range
+  return { uid: checkId(uid, 'uid', spec), gid: checkId(gid, 'gid', spec), groups: supplementary.map((x) => checkId(x, 'group', spec)), home };
 }
