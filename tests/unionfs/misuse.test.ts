@@ -72,4 +72,24 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
       expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
     }
   });
+
+  it("files named '.wh.' or '.wh...' in a union are content: diff says A (it said 'D /' and 'D /..'), commit refuses them (its layer would be refused)", async () => {
+    const mnt = join(d, 'mnt-dotwh');
+    expect((await unionfs(['mount', '-l', 'lo', '-u', 'up-dotwh', 'mnt-dotwh'], d)).exitCode).toBe(0);
+    try {
+      writeFileSync(join(mnt, '.wh.'), '');
+      writeFileSync(join(mnt, 'etc/.wh...'), '');
+      const r = await unionfs(['diff', mnt]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.split('\n')).toEqual(['A /.wh.', 'C /etc', 'A /etc/.wh...']);
+      const out = join(d, 'dotwh.tar');
+      const c = await unionfs(['commit', mnt, out]);
+      expect(c.exitCode).toBe(2);
+      expect(errorLines(c.stderr)).toEqual([`unionfs: ${join(d, 'up-dotwh')}/.wh.: a file named '.wh.' cannot go in an OCI layer, where '.wh.' names are whiteouts`]);
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(d).filter((n) => n.includes('dotwh.tar'))).toEqual([]);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+  });
 });

@@ -9,7 +9,8 @@ import { dirname, basename, join } from 'node:path';
 import { listxattr, getxattr } from '@boxkit/native';
 import { TarWriter, type TarEntry, type TarType } from './tar.js';
 import { walkLayer, type LayerEntry } from './walk.js';
-import { devMajor, devMinor, OVERLAY_XATTR, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+import { UsageError } from '@boxkit/common';
+import { devMajor, devMinor, isDotWhiteoutName, OVERLAY_XATTR, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 
 export interface CommitResult {
   output: string;
@@ -65,6 +66,10 @@ export function commitLayer(upper: string, output: string): CommitResult {
       if (r.role === 'opaque-marker') continue;
       const type = typeOf(e);
       if (!type) continue;
+      // in a layer such a name is a whiteout of its directory or of the one above: extract refuses it
+      if (isDotWhiteoutName(e.rel.slice(e.rel.lastIndexOf('/') + 1))) {
+        throw new UsageError(`${e.abs}: a file named '${e.rel.slice(e.rel.lastIndexOf('/') + 1)}' cannot go in an OCI layer, where '.wh.' names are whiteouts`, 'rename or remove it, then commit again');
+      }
       const st = e.st;
       const base: TarEntry = {
         name: type === 'dir' ? `${e.rel}/` : e.rel,

@@ -37,6 +37,9 @@ export function isOverlayWhiteout(st: BigIntStats): boolean {
   return st.isCharacterDevice() && st.rdev === 0n;
 }
 
+/** `.wh.`, `.wh..` and `.wh...` would white out their own directory or its parent: odd names, not whiteouts. */
+export const isDotWhiteoutName = (base: string): boolean => base === WH_PREFIX || base === `${WH_PREFIX}.` || base === `${WH_PREFIX}..`;
+
 /** What a layer entry at `rel` (no leading '/') means. */
 export function roleOf(rel: string, st: BigIntStats): EntryRole {
   const slash = rel.lastIndexOf('/');
@@ -44,7 +47,7 @@ export function roleOf(rel: string, st: BigIntStats): EntryRole {
   const base = rel.slice(slash + 1);
   if (base === WH_OPAQUE) return { role: 'opaque-marker' };
   if (base.startsWith(WH_META)) return { role: 'meta' };
-  if (base.startsWith(WH_PREFIX)) return { role: 'whiteout', target: dir + base.slice(WH_PREFIX.length), form: 'aufs' };
+  if (base.startsWith(WH_PREFIX) && !isDotWhiteoutName(base)) return { role: 'whiteout', target: dir + base.slice(WH_PREFIX.length), form: 'aufs' };
   if (isOverlayWhiteout(st)) return { role: 'whiteout', target: rel, form: 'overlay' };
   return { role: 'content' };
 }
