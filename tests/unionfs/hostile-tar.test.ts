@@ -55,6 +55,10 @@ describe.skipIf(skipReason)(title('unionfs extract / --lower-tar: hostile and fo
     expect(lstatSync(parent).isDirectory()).toBe(true);
     expect(readdirSync(parent)).toEqual(['other-layer']);
     expect(readFileSync(join(parent, 'other-layer/keep'), 'utf8')).toBe('kept');
+    // and the directories made on the way to a new layer go again (they stayed)
+    const deep = await unionfs(['extract', tar, join(parent, 'new/deep/layer')]);
+    expect(deep.exitCode).toBe(2);
+    expect(readdirSync(parent)).toEqual(['other-layer']);
   });
 
   it('aufs bookkeeping in a layer (.wh..wh.plnk/, .wh..wh.orph/) is skipped, as docker skips it', async () => {

@@ -69,7 +69,9 @@ function writeData(r: TarReader, e: ReadEntry, path: string): void {
 export function extractLayer(tar: string, dir: string): ExtractResult {
   const tmp = `${dir}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true, mode: 0o755 });
+  // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
+  const madeParent = mkdirSync(dirname(tmp), { recursive: true, mode: 0o755 });
+  mkdirSync(tmp, { mode: 0o755 });
   const r = new TarReader(tar);
   /** directories whose mode and mtime are set at the end, by layer path */
   const dirs = new Map<string, ReadEntry>();
@@ -137,11 +139,10 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
       chmodSync(path, e.mode & 0o7777);
       lutimesSync(path, e.mtime, e.mtime);
     }
-    mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
     renameSync(tmp, dir);
     return { dir, entries, whiteouts };
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
+    rmSync(madeParent ?? tmp, { recursive: true, force: true });
     throw err;
   } finally {
     r.close();
