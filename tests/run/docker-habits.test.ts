@@ -147,4 +147,27 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', n], null);
     }
   });
+
+  it('a -d container that exited on its own gives its published port and address back to the next run that asks, and to ps', async () => {
+    assertSandboxNetwork();
+    const [a, b] = [name('selfexitA'), name('selfexitB')];
+    try {
+      await run(['-d', '--name', a, ...BASE, '--net', 'bridge', '-p', '18092:80', '--', 'sh', '-c', 'exit 1']);
+      await wait(300);
+      // nobody waited for a: the port is taken back for b, as docker's daemon would have at a's exit
+      await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '-p', '18092:80', '--', 'sleep', '600']);
+      const rows = JSON.parse((await run(['ps', '-a', '--json'])).out) as { name: string; status: string; ip: string | null; ports: string[] }[];
+      expect(rows.find((r) => r.name === a)).toMatchObject({ status: 'exited', ip: null, ports: [] });
+      expect(rows.find((r) => r.name === b)).toMatchObject({ status: 'running', ports: ['18092->80/tcp'] });
+      await run(['rm', '-f', b]);
+      // and ps alone settles one that exited
+      await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '--', 'true']);
+      await wait(300);
+      expect(JSON.parse((await run(['ps', '-a', '--json'])).out).find((r: { name: string }) => r.name === b)).toMatchObject({ status: 'exited', ip: null });
+      const { list } = await import('@boxkit/netsetup');
+      expect((await list()).attachments).toEqual([]);
+    } finally {
+      await run(['rm', '-f', a, b], null);
+    }
+  });
 });

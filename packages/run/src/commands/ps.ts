@@ -19,7 +19,12 @@ export async function ps(a: { all: boolean; json: boolean; quiet: boolean }): Pr
   // next look removes it (as docker's daemon would have at once)
   const { isGarbage } = await import('./gc.js');
   const { teardown } = await import('../container/teardown.js');
-  for (const r of list()) if (r.detach && r.autoRemove && isGarbage(r)) await teardown(r).catch(() => {});
+  // and a kept one that ended so gives its address and ports back (see settle)
+  const { settle } = await import('../container/lifecycle.js');
+  for (const r of list()) {
+    if (r.detach && r.autoRemove && isGarbage(r)) await teardown(r).catch(() => {});
+    else await settle(r).catch(() => false);
+  }
   const rows = list()
     .map((r) => ({ ...r, status: liveStatus(r) }))
     .filter((r) => a.all || r.status === 'running');

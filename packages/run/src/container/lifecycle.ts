@@ -6,7 +6,7 @@
 import { kill, shellStatus, type Child } from '@boxkit/native';
 import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
-import { isAlive, load, locked, save } from '../state/store.js';
+import { creatorAlive, isAlive, list, load, locked, save } from '../state/store.js';
 import { teardown } from './teardown.js';
 import { teardownNetwork } from './network.js';
 import { mark } from '../phases.js';
@@ -83,4 +83,24 @@ export async function stopContainer(rec: ContainerRecord, timeout: number, signa
   }
   while (isAlive(rec)) await new Promise((r) => setTimeout(r, 10));
   return true;
+}
+
+/**
+ * A kept container whose PID 1 ended with nobody waiting (a -d one that exited on its own, or
+ * one whose `run` was killed): record its end and give its address and ports back, as the
+ * wait in `run` or `run stop` would have. Returns whether there was such an end to record.
+ */
+export async function settle(rec: ContainerRecord): Promise<boolean> {
+  if (rec.status !== 'running' || rec.autoRemove || isAlive(rec) || creatorAlive(rec)) return false;
+  await finish(rec, undefined);
+  return true;
+}
+
+/** settle() the containers that publish host port `port`/`proto`; whether one gave it back. */
+export async function settlePublishers(port: number, proto: string): Promise<boolean> {
+  let any = false;
+  for (const r of list()) {
+    if (r.net.publish?.some((p) => p.hostPort === port && p.proto === proto) && (await settle(r))) any = true;
+  }
+  return any;
 }

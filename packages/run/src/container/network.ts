@@ -154,7 +154,16 @@ export function* freeHostPorts(proto: 'tcp' | 'udp'): Generator<number, number> 
 /** Publish one port; a host port of 0 becomes a free one (another container's published port is skipped too). */
 async function publishPort(pub: Publish, containerIp: string): Promise<Publish> {
   if (pub.hostPort) {
-    await publish({ hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto });
+    const spec = { hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto };
+    try {
+      await publish(spec);
+    } catch (e) {
+      // held by a container that has ended with nobody to notice (a -d one that exited): it gives the port back, as docker's would have
+      if ((e as BoxkitError).code !== 'EEXIST') throw e;
+      const { settlePublishers } = await import('./lifecycle.js');
+      if (!(await settlePublishers(pub.hostPort, pub.proto))) throw e;
+      await publish(spec);
+    }
     return pub;
   }
   let tries = 0;
