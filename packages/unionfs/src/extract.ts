@@ -5,7 +5,7 @@
  * It extracts into a temporary sibling and renames it into place, so the
  * layer dir is either complete or absent.
  */
-import { chmodSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
+import { chmodSync, rmdirSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '@boxkit/common';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
@@ -142,7 +142,17 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
     renameSync(tmp, dir);
     return { dir, entries, whiteouts };
   } catch (err) {
-    rmSync(madeParent ?? tmp, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+    // only while empty: another extraction may share them (run does not take unionfs's lock)
+    if (madeParent) {
+      for (let p = dirname(tmp); p.length >= madeParent.length; p = dirname(p)) {
+        try {
+          rmdirSync(p);
+        } catch {
+          break;
+        }
+      }
+    }
     throw err;
   } finally {
     r.close();
