@@ -170,4 +170,17 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', a, b], null);
     }
   });
+
+  it('a host port another running container publishes is refused naming that container (as docker), nothing made', async () => {
+    assertSandboxNetwork();
+    const [a, b] = [name('holdA'), name('holdB')];
+    try {
+      await run(['-d', '--name', a, ...BASE, '--net', 'bridge', '-p', '18093:80', '--', 'sleep', '600']);
+      const r = await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '-p', '18093:80', '--', 'sleep', '600'], 125);
+      expect(r.err).toBe(`run: host port 18093/tcp is already published by container ${a}\nhint: publish another host port (-p OTHER:80, or -p 80 for any free one), or run rm -f ${a}`);
+      expect((await run(['ps', '-a', '-q'])).out).toBe(a);
+    } finally {
+      await run(['rm', '-f', a, b], null);
+    }
+  });
 });

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
 import { attach, attachableBridge, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, planBridge, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
+import { list } from '../state/store.js';
 import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec, type Publish } from './spec.js';
 
 /** The default bridge's subnet (podman's default, away from docker's 172.17/16). */
@@ -151,6 +152,18 @@ export function* freeHostPorts(proto: 'tcp' | 'udp'): Generator<number, number> 
   throw new BoxkitError('EADDRINUSE', `no free host port for ${proto} in ${lo}-${hi}`, { hint: 'publish a chosen host port: -p HOSTPORT:PORT' });
 }
 
+/**
+ * netsetup's refusal of a host port another container publishes, told as docker tells it: the
+ * container that holds the port (its hint pointed at deleting that container's rule by hand).
+ */
+function portHolder(pub: Publish, e: BoxkitError): BoxkitError {
+  const holder = list().find((r) => r.net.publish?.some((p) => p.hostPort === pub.hostPort && p.proto === pub.proto));
+  if (!holder) return e;
+  return new BoxkitError('EADDRINUSE', `host port ${pub.hostPort}/${pub.proto} is already published by container ${holder.name}`, {
+    hint: `publish another host port (-p OTHER:${pub.containerPort}, or -p ${pub.containerPort} for any free one), or run rm -f ${holder.name}`,
+  });
+}
+
 /** Publish one port; a host port of 0 becomes a free one (another container's published port is skipped too). */
 async function publishPort(pub: Publish, containerIp: string): Promise<Publish> {
   if (pub.hostPort) {
@@ -161,7 +174,7 @@ async function publishPort(pub: Publish, containerIp: string): Promise<Publish> 
       // held by a container that has ended with nobody to notice (a -d one that exited): it gives the port back, as docker's would have
       if ((e as BoxkitError).code !== 'EEXIST') throw e;
       const { settlePublishers } = await import('./lifecycle.js');
-      if (!(await settlePublishers(pub.hostPort, pub.proto))) throw e;
+      if (!(await settlePublishers(pub.hostPort, pub.proto))) throw portHolder(pub, e as BoxkitError);
       await publish(spec);
     }
     return pub;
