@@ -4,9 +4,10 @@
  * container...), checked against the real kernel.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { assertSandboxNetwork, skipReason, tcpAsk } from '../harness/index.js';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { assertSandboxNetwork, binPath, skipReason, tcpAsk } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -181,6 +182,42 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       expect((await run(['ps', '-a', '-q'])).out).toBe(a);
     } finally {
       await run(['rm', '-f', a, b], null);
+    }
+  });
+
+  it('rm (without -f) of a container a live run is still creating is refused, and that run goes on', async () => {
+    assertSandboxNetwork();
+    const n = name('creating');
+    // netsetup's state lock, held here, stops the run at its -p publish: its container stays 'creating'
+    const lock = `${process.env.BOXKIT_STATE_DIR}/netsetup/lock`;
+    mkdirSync(dirname(lock), { recursive: true });
+    const { flock, LOCK } = await import('@boxkit/native');
+    let fd: number | undefined = openSync(lock, 'a', 0o600);
+    flock(fd, LOCK.EX, lock);
+    const unlock = () => {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    };
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    try {
+      const end = Date.now() + 5000;
+      const starting = spawn(process.execPath, [binPath('run'), '-d', '--name', n, ...BASE, '--net', 'bridge', '-p', '18094:80', '--', 'sleep', '600'], { env, stdio: 'ignore' });
+      const started = new Promise<number | null>((r) => starting.on('exit', (c) => r(c)));
+      let status = '';
+      while (status !== 'creating' && Date.now() < end) {
+        await wait(50);
+        status = JSON.parse((await run(['ps', '-a', '--json'])).out).find((r: { name: string }) => r.name === n)?.status ?? '';
+      }
+      expect(status).toBe('creating');
+      const r = await run(['rm', n], 1);
+      expect(r.err).toMatch(new RegExp(`^run: ${n}: container is being created \\(by run pid ${starting.pid}\\)$`, 'm'));
+      unlock();
+      expect(await started).toBe(0);
+      expect(JSON.parse((await run(['inspect', n])).out)[0].status).toBe('running');
+    } finally {
+      unlock();
+      await run(['rm', '-f', n], null);
     }
   });
 });

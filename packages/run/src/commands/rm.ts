@@ -2,7 +2,7 @@
 import { BoxkitError } from '@boxkit/common';
 import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { teardown, teardownShell } from '../container/teardown.js';
-import { isAlive } from '../state/store.js';
+import { creatorAlive, isAlive } from '../state/store.js';
 import { eachName, find } from './lookup.js';
 
 export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
@@ -16,6 +16,11 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
       // removing what is gone succeeds (DESIGN.md), but say so
       process.stderr.write(`run: ${n}: no such container\n`);
       return;
+    }
+    // half-made by a run that is still at it (its pid is recorded only once it runs): removing it
+    // under that run pulls its union and cgroup away, and the run then failed with 'broken pipe'
+    if (!a.force && rec.status === 'creating' && creatorAlive(rec)) {
+      throw new BoxkitError('EBUSY', `${rec.name}: container is being created (by run pid ${rec.creatorPid})`, { hint: `wait for it, then run rm -f ${rec.name}` });
     }
     if (isAlive(rec) && !a.force) {
       throw new BoxkitError('EBUSY', `${rec.name}: container is running`, { hint: `run stop ${rec.name}, or run rm -f ${rec.name}` });
