@@ -4,10 +4,10 @@
  * container...), checked against the real kernel.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
-import { assertSandboxNetwork, binPath, skipReason, tcpAsk } from '../harness/index.js';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { assertSandboxNetwork, binPath, bk, skipReason, tcpAsk } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -218,6 +218,35 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     } finally {
       unlock();
       await run(['rm', '-f', n], null);
+    }
+  });
+
+  it("a container's record (its --env secrets), upper, logs and root are root's only: another host user reads none of them", async () => {
+    // state and data where other users may walk (the test root is 0700)
+    const top = mkdtempSync('/tmp/bk-perm.');
+    chmodSync(top, 0o755);
+    const env = { ...process.env, BOXKIT_STATE_DIR: `${top}/state`, BOXKIT_DATA_DIR: `${top}/data` };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const n = name('perm');
+    const asNobody = (file: string) =>
+      spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', file], { encoding: 'utf8' });
+    try {
+      const r = await bk('run', ['-d', '--name', n, ...BASE, '-e', 'SECRET=hunter2', '--', 'sh', '-c', 'echo hunter2 > /tmp/note; echo out hunter2; exec sleep 600'], { env });
+      expect(r.exitCode).toBe(0);
+      const rec = JSON.parse(String((await bk('run', ['inspect', n], { env })).stdout))[0];
+      expect(rec.process.env).toEqual({ SECRET: 'hunter2' });
+      await wait(300);
+      const files = [`${top}/state/run/containers/${n}.json`, `${rec.upper}/tmp/note`, rec.logs.stdout, `${rec.mountpoint}/tmp/note`];
+      for (const f of files) {
+        expect(readFileSync(f, 'utf8')).toContain('hunter2');
+        const c = asNobody(f);
+        expect(c.status, f).not.toBe(0);
+        expect(c.stdout).toBe('');
+        expect(c.stderr).toMatch(/Permission denied/);
+      }
+    } finally {
+      await bk('run', ['rm', '-f', n], { env });
+      rmSync(top, { recursive: true, force: true });
     }
   });
 });

@@ -7,7 +7,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { BoxkitError, Cleanup, EXIT, UsageError } from '@boxkit/common';
+import { BoxkitError, Cleanup, dataDir, EXIT, UsageError } from '@boxkit/common';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import { containerData, isGarbage, load, locked, forget, save, startTime } from '../state/store.js';
@@ -104,6 +104,10 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   mark('reserve');
   const undo = new Cleanup();
   undo.push(() => forget(name));
+  // root's only (as docker's 0710 overlay2 dirs): the upper holds what the container writes, its
+  // logs what it prints; 0755 let every host user read them, and the merged root through rootfs/
+  mkdirSync(dataDir('containers'), { recursive: true, mode: 0o755 });
+  mkdirSync(containerData(id), { mode: 0o700 });
   undo.push(() => rmSync(containerData(id), { recursive: true, force: true }));
   let child: Child | undefined;
   try {
@@ -131,7 +135,6 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     let stdio: [number, number, number] | undefined;
     if (spec.detach) {
       rec.logs = { stdout: containerData(id, 'stdout.log'), stderr: containerData(id, 'stderr.log') };
-      mkdirSync(containerData(id), { recursive: true, mode: 0o755 });
       stdio = [openSync('/dev/null', 'r'), openSync(rec.logs.stdout, 'a', 0o640), openSync(rec.logs.stderr, 'a', 0o640)];
     } else if (!spec.interactive && !spec.tty) {
       // as docker run without -i: the caller's stdin (a script's, a loop's) is not the container's to read

@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { dataDir, readJson, removeFile, stateDir, withLock, writeJson } from '@boxkit/common';
+import { atomicWrite, dataDir, readJson, removeFile, stateDir, withLock } from '@boxkit/common';
 import { processExists } from '@boxkit/native';
 import type { ContainerRecord, Status } from './record.js';
 
@@ -23,8 +23,12 @@ export function load(name: string): ContainerRecord | undefined {
   return readJson<ContainerRecord>(recordPath(name));
 }
 
+/**
+ * Owner-only, as docker's config.v2.json: a record holds the container's --env (its secrets too),
+ * which the default 0644 in /run/boxkit gave every user of the host to read.
+ */
 export function save(rec: ContainerRecord): void {
-  writeJson(recordPath(rec.name), rec);
+  atomicWrite(recordPath(rec.name), `${JSON.stringify(rec, null, 2)}\n`, 0o600);
 }
 
 export function forget(name: string): void {
