@@ -4,7 +4,7 @@
  * container...), checked against the real kernel.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { assertSandboxNetwork, binPath, bk, skipReason, tcpAsk } from '../harness/index.js';
@@ -247,6 +247,31 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     } finally {
       await bk('run', ['rm', '-f', n], { env });
       rmSync(top, { recursive: true, force: true });
+    }
+  });
+
+  it('exec into a container whose PID 1 has not yet pivoted into its root is refused: it would run in the host\'s root', async () => {
+    // the record as a run writes it just before it lets PID 1 go (pid known, still in the host's mounts),
+    // held in that state: a process of this host stands for PID 1
+    const n = name('starting');
+    const pid1 = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const file = `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
+    try {
+      const stat = readFileSync(`/proc/${pid1.pid}/stat`, 'utf8');
+      const pidStart = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const dir = `${process.env.BOXKIT_DATA_DIR}/containers/000000000000`;
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify({
+        id: '000000000000', name: n, status: 'running', created: new Date().toISOString(), creatorPid: process.pid,
+        pid: pid1.pid, pidStart, command: ['sleep', '600'], rootfs: '/', layers: [], mountpoint: `${dir}/rootfs`, upper: `${dir}/upper`, work: `${dir}/work`,
+        hostname: n, net: { mode: 'none' }, detach: true, autoRemove: false,
+      }));
+      const r = await run(['exec', n, '--', 'cat', '/etc/hostname'], 125);
+      expect(r.out).toBe('');
+      expect(r.err).toMatch(new RegExp(`^run: ${n}: container is still starting$`, 'm'));
+    } finally {
+      pid1.kill('SIGKILL');
+      rmSync(file, { force: true });
     }
   });
 });

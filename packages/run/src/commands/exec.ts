@@ -1,4 +1,5 @@
 /** `run exec NAME -- CMD`: run a command inside a running container. */
+import { statSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { shellStatus } from '@boxkit/native';
@@ -8,6 +9,17 @@ import { resolveUser } from '../container/user.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
+/** Has `pid` pivoted into a root of its own (not this process's)? */
+function inOwnRoot(pid: number): boolean {
+  try {
+    const theirs = statSync(`/proc/${pid}/root/`);
+    const ours = statSync('/');
+    return theirs.dev !== ours.dev || theirs.ino !== ours.ino;
+  } catch {
+    return false;
+  }
+}
+
 export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
   const argv = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
   if (!argv.length) throw new UsageError('exec: no command given', `run exec NAME -- sh`);
@@ -15,6 +27,9 @@ export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | n
   const extraEnv = parseEnv(a.env ?? []);
   const rec = mustFind(a.name);
   if (!isAlive(rec)) throw new BoxkitError('ESRCH', `${rec.name}: container is not running`, { hint: `run ps -a` });
+  // PID 1 is recorded just before it is let go to pivot into its root: joined before that, its
+  // namespaces are still the host's mounts, and the command would run in the host's root
+  if (!inOwnRoot(rec.pid!)) throw new BoxkitError('EAGAIN', `${rec.name}: container is still starting`, { hint: `try again` });
   // as docker exec: the container's own environment, user and working dir, unless given
   const p = rec.process;
   const ids = a.user !== undefined ? resolveUser(`/proc/${rec.pid}/root`, a.user) : { uid: p?.uid ?? 0, gid: p?.gid ?? 0, groups: p?.groups ?? [], home: p?.home ?? '/root' };
