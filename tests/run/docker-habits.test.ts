@@ -274,4 +274,27 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       rmSync(file, { force: true });
     }
   });
+
+  it('-p IP:HOSTPORT:PORT and -p IP::PORT publish on that host address only (as docker), shown by ps', async () => {
+    assertSandboxNetwork();
+    const n = name('hostip');
+    try {
+      await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '-p', '127.0.0.1:18096:12345', '-p', '127.0.0.1::12345', '--', 'nc', '-ll', '-p', '12345', '-e', 'echo', 'local']);
+      const pubs = JSON.parse((await run(['inspect', n])).out)[0].net.publish as { hostPort: number; hostIp?: string }[];
+      expect(pubs.map((p) => p.hostIp)).toEqual(['127.0.0.1', '127.0.0.1']);
+      expect(pubs[0]!.hostPort).toBe(18096);
+      const any = pubs[1]!.hostPort;
+      expect(any).toBeGreaterThan(1024);
+      const row = JSON.parse((await run(['ps', '--json'])).out).find((r: { name: string }) => r.name === n);
+      expect(row.ports).toEqual(['127.0.0.1:18096->12345/tcp', `127.0.0.1:${any}->12345/tcp`]);
+      await wait(300);
+      for (const port of [18096, any]) {
+        expect(tcpAsk(undefined, '127.0.0.1', port)).toBe('local');
+        // the bridge's address is another address of this host: not published there
+        expect(tcpAsk(undefined, '10.88.0.1', port, 1)).toMatch(/^ERROR|TIMEOUT/);
+      }
+    } finally {
+      await run(['rm', '-f', n], null);
+    }
+  });
 });

@@ -9,9 +9,9 @@ function uptime(since: string | undefined): string {
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
 }
 
-/** docker ps's PORTS: `8080->80/tcp, 32768->53/udp`. */
+/** docker ps's PORTS: `8080->80/tcp, 127.0.0.1:32768->53/udp`. */
 function ports(r: ContainerRecord): string[] {
-  return (r.net.publish ?? []).map((p) => `${p.hostPort}->${p.containerPort}/${p.proto}`);
+  return (r.net.publish ?? []).map((p) => `${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}->${p.containerPort}/${p.proto}`);
 }
 
 export async function ps(a: { all: boolean; json: boolean; quiet: boolean }): Promise<number> {

@@ -66,7 +66,7 @@ export function netShell(p: NetPlan, pid: string): string[] {
   for (const pub of p.spec.publish) {
     // -p PORT alone: the port the run would try first
     const host = pub.hostPort || freeHostPorts(pub.proto).next().value;
-    lines.push(`netsetup publish ${host}:"$IP":${pub.containerPort}/${pub.proto}`);
+    lines.push(`netsetup publish ${host}:"$IP":${pub.containerPort}/${pub.proto}${pub.hostIp ? ` --host-ip ${pub.hostIp}` : ''}`);
   }
   return lines;
 }
@@ -167,7 +167,7 @@ function portHolder(pub: Publish, e: BoxkitError): BoxkitError {
 /** Publish one port; a host port of 0 becomes a free one (another container's published port is skipped too). */
 async function publishPort(pub: Publish, containerIp: string): Promise<Publish> {
   if (pub.hostPort) {
-    const spec = { hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto };
+    const spec = { hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto, ...(pub.hostIp ? { hostIp: pub.hostIp } : {}) };
     try {
       await publish(spec);
     } catch (e) {
@@ -182,7 +182,7 @@ async function publishPort(pub: Publish, containerIp: string): Promise<Publish> 
   let tries = 0;
   for (const hostPort of freeHostPorts(pub.proto)) {
     try {
-      await publish({ hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto });
+      await publish({ hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto, ...(pub.hostIp ? { hostIp: pub.hostIp } : {}) });
       return { ...pub, hostPort };
     } catch (e) {
       // published already (to another container): netsetup refuses it, try the next

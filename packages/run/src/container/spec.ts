@@ -9,6 +9,8 @@ export type NetMode = { mode: 'none' } | { mode: 'host' } | { mode: 'bridge'; br
 export interface Publish {
   /** 0: any free host port, picked at start (docker's `-p PORT`) */
   hostPort: number;
+  /** only traffic to this host address (docker's `-p IP:HOSTPORT:PORT`); absent: every address */
+  hostIp?: string;
   containerPort: number;
   proto: 'tcp' | 'udp';
 }
@@ -77,16 +79,21 @@ export function cpusToQuota(cpus: number, period = DEFAULT_PERIOD): number {
 }
 
 export function parsePublish(s: string): Publish {
-  const m = /^(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(s);
+  // docker's forms: PORT, HOSTPORT:PORT, IP:HOSTPORT:PORT, IP::PORT (any free port on IP), each with /tcp or /udp
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):(\d*):|(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(s);
   const port = (v: string) => {
     const n = Number(v);
     if (!(n >= 1 && n <= 65535)) throw new UsageError(`invalid port '${v}' in --publish ${s}`);
     return n;
   };
-  if (!m) throw new UsageError(`invalid --publish '${s}'`, 'use HOSTPORT:PORT[/tcp|udp], e.g. 8080:80, or PORT for any free host port');
-  const containerPort = port(m[2]!);
-  // `-p 80` alone: as docker, a free host port from the ephemeral range, not the host's own port 80
-  return { hostPort: m[1] ? port(m[1]) : 0, containerPort, proto: (m[3] as 'tcp' | 'udp') ?? 'tcp' };
+  const usage = 'use [IP:][HOSTPORT:]PORT[/tcp|udp], e.g. 8080:80, 127.0.0.1:8080:80, or PORT for any free host port';
+  if (!m) throw new UsageError(`invalid --publish '${s}'`, usage);
+  if (m[1]?.split('.').some((o) => Number(o) > 255)) throw new UsageError(`invalid host address '${m[1]}' in --publish ${s}`, usage);
+  const containerPort = port(m[4]!);
+  const hostPort = m[2] || m[3];
+  // `-p 80` alone (or IP::80): as docker, a free host port from the ephemeral range, not the host's own port 80
+  const hostIp = m[1] && m[1] !== '0.0.0.0' ? { hostIp: m[1] } : {};
+  return { hostPort: hostPort ? port(hostPort) : 0, containerPort, proto: (m[5] as 'tcp' | 'udp') ?? 'tcp', ...hostIp };
 }
 
 export function parseNet(s: string): NetMode {

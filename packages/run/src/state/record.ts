@@ -14,7 +14,7 @@ export interface NetRecord {
   ip?: string;
   gateway?: string;
   hostVeth?: string;
-  publish?: { hostPort: number; containerPort: number; proto: 'tcp' | 'udp' }[];
+  publish?: { hostPort: number; containerPort: number; proto: 'tcp' | 'udp'; hostIp?: string }[];
 }
 
 export interface ProcessRecord {
