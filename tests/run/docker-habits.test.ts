@@ -297,4 +297,20 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', n], null);
     }
   });
+
+  it('an --ip held by a -d container that exited on its own is given back; one a running container holds is refused naming it', async () => {
+    assertSandboxNetwork();
+    const [a, b, c] = [name('ipA'), name('ipB'), name('ipC')];
+    try {
+      await run(['-d', '--name', a, ...BASE, '--net', 'bridge', '--ip', '10.88.0.77/16', '--', 'sh', '-c', 'exit 1']);
+      await wait(300);
+      await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '--ip', '10.88.0.77/16', '--', 'sleep', '600']);
+      expect(JSON.parse((await run(['inspect', b])).out)[0].net.ip).toBe('10.88.0.77/16');
+      const r = await run(['-d', '--name', c, ...BASE, '--net', 'bridge', '--ip', '10.88.0.77/16', '--', 'sleep', '600'], 125);
+      expect(r.err).toMatch(new RegExp(`^run: address 10\\.88\\.0\\.77 is already in use by container ${b}$`, 'm'));
+      expect((await run(['ps', '-a', '-q'])).out.split('\n').sort()).toEqual([a, b].sort());
+    } finally {
+      await run(['rm', '-f', a, b, c], null);
+    }
+  });
 });

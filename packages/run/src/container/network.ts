@@ -192,6 +192,27 @@ async function publishPort(pub: Publish, containerIp: string): Promise<Publish> 
   throw new BoxkitError('EADDRINUSE', `no free host port for ${pub.proto}`);
 }
 
+/**
+ * attach(), where an --ip address netsetup refuses as in use is looked up among the containers:
+ * one that ended with nobody to notice (a -d one that exited) gives it back and the attach is
+ * tried again, as for a published port; one that runs is named (netsetup names its host veth).
+ */
+async function attachSettling(spec: Parameters<typeof attach>[0]): ReturnType<typeof attach> {
+  try {
+    return await attach(spec);
+  } catch (e) {
+    if (!spec.ip || spec.ip === 'auto' || !(e instanceof BoxkitError) || !/already in use/.test(e.message)) throw e;
+    const addr = spec.ip.split('/')[0]!;
+    const holders = list().filter((r) => r.net.ip?.split('/')[0] === addr);
+    if (!holders.length) throw e;
+    const { settle } = await import('./lifecycle.js');
+    let freed = false;
+    for (const h of holders) if (await settle(h)) freed = true;
+    if (freed) return attach(spec);
+    throw new BoxkitError('EADDRINUSE', `address ${addr} is already in use by container ${holders[0]!.name}`, { hint: 'use --ip auto or another address', exitCode: e.exitCode });
+  }
+}
+
 /** Set up the network for the held child `pid`; returns what to record. */
 export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> {
   const n = p.spec.net;
@@ -207,7 +228,7 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
     await ensureBridge(n.bridge, addr);
     await ensureNat(networkOf(addr));
   }
-  const a = await attach({ pid, bridge: n.bridge, ip: p.spec.ip ?? 'auto', hostIfname: p.hostVeth, hairpin: true });
+  const a = await attachSettling({ pid, bridge: n.bridge, ip: p.spec.ip ?? 'auto', hostIfname: p.hostVeth, hairpin: true });
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
   const containerIp = a.ip.split('/')[0]!;
   try {
