@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
-import { dropEmptyTables, netSnapshot, ns, ping, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
+import { dropEmptyTables, netSnapshot, ns, ping, refusedNs, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup failures, conflicts, second interfaces, old leases${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const [b1, b2, b3, bf] = ['nsc', 'nsd', 'nsg', 'nsh'].map(shortName) as [string, string, string, string];
@@ -24,22 +24,10 @@ describe.skipIf(skipReason)(`netsetup failures, conflicts, second interfaces, ol
     return JSON.parse(r.stdout);
   };
   /** exit `code`, one line and a hint, nothing changed in the kernel (the containers' side too) or the state dir */
-  const refused = async (args: string[], code: number, input?: string) => {
-    // IPv4 only: an IPv6 link-local address loses its 'tentative' flag by itself
-    const inside = () => hosts.map((h) => ['-d link show', '-4 addr show', 'route show'].map((c) => sh('ip', ['-n', h, ...c.split(' ')])).join(''));
-    const snap = netSnapshot();
-    const files = stored(state);
-    const ins = inside();
-    const r = await ns(args, input);
-    expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(code);
-    const lines = r.stderr.split('\n').filter(Boolean);
-    expect(lines[0], args.join(' ')).toMatch(/^netsetup: \S/);
-    expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
-    expect(netSnapshot(), args.join(' ')).toEqual(snap);
-    expect(stored(state), args.join(' ')).toEqual(files);
-    expect(inside(), args.join(' ')).toEqual(ins);
-    return r.stderr;
-  };
+  // IPv4 only: an IPv6 link-local address loses its 'tentative' flag by itself
+  const inside = () => hosts.map((h) => ['-d link show', '-4 addr show', 'route show'].map((c) => sh('ip', ['-n', h, ...c.split(' ')])).join(''));
+  const refused = async (args: string[], code: number, input?: string) =>
+    (await refusedNs(args, { state, code, inside, ...(input !== undefined ? { input } : {}) })).stderr;
   const addrs = (dev: string) => sh('ip', ['-4', '-o', 'addr', 'show', 'dev', dev]).split('\n').filter(Boolean).map((l) => l.split(/\s+/)[3]);
   const linkThere = (dev: string) => netSnapshot().links.some((l) => l.split('@')[0] === dev);
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
-import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
+import { dropEmptyTables, netSnapshot, ns, refusedNs, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const br = shortName('nse');
@@ -17,18 +17,7 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
   let before: ReturnType<typeof netSnapshot>;
   const ok = (r: BinResult) => expect(r.exitCode, r.stderr).toBe(0);
   /** exit 2 (or `code`), one line (and maybe a hint), nothing changed in the kernel or the state dir */
-  const refused = async (args: string[], input?: string, code = 2) => {
-    const snap = netSnapshot();
-    const files = stored(state);
-    const r = await ns(args, input);
-    expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(code);
-    const lines = r.stderr.split('\n').filter(Boolean);
-    expect(lines[0], args.join(' ')).toMatch(/^netsetup: \S/);
-    expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
-    expect(netSnapshot(), args.join(' ')).toEqual(snap);
-    expect(stored(state), args.join(' ')).toEqual(files);
-    return r;
-  };
+  const refused = (args: string[], input?: string, code = 2) => refusedNs(args, { state, code, ...(input !== undefined ? { input } : {}) });
 
   beforeAll(async () => {
     state = useStateDir('edge');

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { expect } from 'vitest';
 import { binPath, bk, runId } from '../harness/index.js';
 
 /** Give this test file its own netsetup state dir (under the run's temporary root). */
@@ -107,4 +108,24 @@ export function stored(stateDir: string): { attachments: string[]; leases: strin
     }
   };
   return { attachments: list(join(stateDir, 'netsetup', 'attachments')), leases: list(join(stateDir, 'netsetup', 'leases')) };
+}
+
+/**
+ * netsetup ARGS, refused: exit `code` (2 unless told), one line (and maybe a
+ * hint), and nothing changed in the kernel, the state dir or what `inside`
+ * reads (the containers' side).
+ */
+export async function refusedNs(args: string[], o: { state: string; code?: number; input?: string; inside?: () => unknown }): Promise<BinResult> {
+  const snap = netSnapshot();
+  const files = stored(o.state);
+  const ins = o.inside?.();
+  const r = await ns(args, o.input);
+  expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(o.code ?? 2);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  expect(lines[0], args.join(' ')).toMatch(/^netsetup: \S/);
+  expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
+  expect(netSnapshot(), args.join(' ')).toEqual(snap);
+  expect(stored(o.state), args.join(' ')).toEqual(files);
+  if (o.inside) expect(o.inside(), args.join(' ')).toEqual(ins);
+  return r;
 }
