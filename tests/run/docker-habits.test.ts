@@ -225,7 +225,7 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     // state and data where other users may walk (the test root is 0700)
     const top = mkdtempSync('/tmp/bk-perm.');
     chmodSync(top, 0o755);
-    const env = { ...process.env, BOXKIT_STATE_DIR: `${top}/state`, BOXKIT_DATA_DIR: `${top}/data` };
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: `${top}/state`, BOXKIT_DATA_DIR: `${top}/data` };
     delete env.NODE_EXTRA_CA_CERTS;
     const n = name('perm');
     const asNobody = (file: string) =>
