@@ -81,12 +81,13 @@ const logsCommand = command<{ name: string; follow: boolean }>({
   run: async (a) => (await import('./commands/logs.js')).logs(a),
 });
 
-const stopCommand = command<{ names: string[]; time: number }>({
+const stopCommand = command<{ names: string[]; time?: number }>({
   command: 'stop <names..>',
   describe: 'stop containers: SIGTERM to PID 1, SIGKILL after --time seconds',
   builder: (y) =>
     y.positional('names', { type: 'string', array: true, demandOption: true })
-      .option('time', { alias: 't', type: 'number', default: 10, describe: 'seconds to wait before SIGKILL' }) as never,
+      // no default here: without --time each container's own --stop-timeout applies (as docker stop)
+      .option('time', { alias: 't', type: 'number', describe: "seconds to wait before SIGKILL (default: the container's --stop-timeout, else 10)" }) as never,
   examples: [['run stop --time 2 web', 'give web 2 seconds to exit']],
   run: async (a) => (await import('./commands/stop.js')).stop(a),
 });

@@ -1,18 +1,22 @@
-/** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds. */
+/** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds (default: the container's --stop-timeout). */
 import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
 import { eachName, mustFind } from './lookup.js';
 
-export async function stop(a: { names: string[]; time: number; dryRun?: boolean; json?: boolean }): Promise<number> {
-  const time = validateSeconds('--time', a.time);
+/** docker's stop timeout, for a record made before --stop-timeout was recorded */
+const DEFAULT_STOP_TIMEOUT = 10;
+
+export async function stop(a: { names: string[]; time?: number; dryRun?: boolean; json?: boolean }): Promise<number> {
+  const given = a.time === undefined ? undefined : validateSeconds('--time', a.time);
   const stopped: { name: string; killed: boolean }[] = [];
   const d = a.dryRun ? dryRunOutput(a) : undefined;
   const would: string[] = [];
   // a name that is not there is reported, the others still stopped (as docker stop)
   const code = await eachName(a.names, async (n) => {
     const rec = mustFind(n);
+    const time = given ?? rec.stopTimeout ?? DEFAULT_STOP_TIMEOUT;
     if (a.dryRun) {
       if (!isAlive(rec)) return;
       would.push(rec.name);

@@ -58,5 +58,7 @@ export interface ContainerRecord {
   process?: ProcessRecord;
   detach: boolean;
   autoRemove: boolean;
+  /** --stop-timeout: seconds `run stop` waits between SIGTERM and SIGKILL unless given --time (absent in older records: 10) */
+  stopTimeout?: number;
   logs?: { stdout: string; stderr: string };
 }
