@@ -71,4 +71,19 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect(r.out).toMatch(/sleep 3;/);
     await run(['rm', '-f', n]);
   });
+
+  it('exec NAME CMD -FLAGS: the first word after NAME starts the command (no -- needed); exec flags before NAME still work', async () => {
+    const n = name('execw');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const ls = await run(['exec', n, 'ls', '-la', '/']);
+    expect(ls.out).toMatch(/ proc\n/);
+    expect((await run(['exec', n, 'sh', '-c', 'echo $X', '-u', 'nobody'])).out).toBe('');
+    const flags = await run(['exec', '-u', '65534', '-e', 'X=1', '-w', '/tmp', n, 'sh', '-c', 'echo $(id -u) $X $(pwd)']);
+    expect(flags.out).toBe('65534 1 /tmp');
+    expect((await run(['exec', n, '--', 'echo', '-n', 'dash'])).out).toBe('dash');
+    expect((await run(['exec', '-d', n, 'touch', '/tmp/detached'])).code).toBe(0);
+    for (let i = 0; i < 50 && (await run(['exec', n, 'test', '-e', '/tmp/detached'], null)).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await run(['exec', n, 'test', '-e', '/tmp/detached'], null)).code).toBe(0);
+  });
 });

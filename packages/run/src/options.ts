@@ -110,3 +110,57 @@ export function fastParse(argv: readonly string[]): RunArgs | undefined {
   out['--'] = [];
   return out as unknown as RunArgs;
 }
+
+/** The flags of `run exec [options] NAME CMD...`, one table for the yargs wiring and for execArgv. */
+export const EXEC_OPTIONS: Record<string, Opt> = {
+  env: { alias: 'e', type: 'array', describe: 'extra NAME=VALUE' },
+  workdir: { alias: 'w', type: 'string', describe: "working directory inside (default: the container's)" },
+  user: { alias: 'u', type: 'string', describe: "user[:group] (default: the container's --user)" },
+  privileged: { type: 'boolean', default: false, describe: 'keep all capabilities' },
+  detach: { alias: 'd', type: 'boolean', default: false, describe: 'do not wait' },
+};
+
+/** Flags every subcommand takes (common's withCommonFlags, help): none takes a value. */
+const COMMON_FLAGS = new Set(['dry-run', 'json', 'verbose', 'v', 'help', 'h']);
+
+/**
+ * `exec [options] NAME CMD...` as docker reads it: the command starts at the
+ * first word after NAME, so its own flags (`ls -la`) are not taken for
+ * exec's. Puts a `--` after NAME for yargs; anything it does not know (an
+ * unknown flag, a missing value, a `--` already there) is left as typed,
+ * for yargs to judge.
+ */
+export function execArgv(argv: readonly string[]): string[] {
+  const takesValue = (name: string): boolean | undefined => {
+    if (COMMON_FLAGS.has(name) || COMMON_FLAGS.has(name.replace(/^no-/, ''))) return false;
+    const long = EXEC_OPTIONS[name] ?? EXEC_OPTIONS[name.replace(/^no-/, '')];
+    const opt = long ?? Object.values(EXEC_OPTIONS).find((o) => o.alias === name);
+    return opt && opt.type !== 'boolean';
+  };
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return [...argv];
+    if (!a.startsWith('-') || a === '-') {
+      // the NAME: the command follows it
+      return i + 1 < argv.length && argv[i + 1] !== '--' ? [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)] : [...argv];
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const v = takesValue(eq > 0 ? a.slice(2, eq) : a.slice(2));
+      if (v === undefined) return [...argv];
+      if (v && eq < 0) i++;
+      continue;
+    }
+    // short flags: -d, -u 1, -u1, -de A=1
+    const letters = a.slice(1);
+    for (let j = 0; j < letters.length; j++) {
+      const v = takesValue(letters[j]!);
+      if (v === undefined) return [...argv];
+      if (v) {
+        if (j + 1 === letters.length) i++;
+        break;
+      }
+    }
+  }
+  return [...argv];
+}

@@ -1,12 +1,19 @@
 /** The yargs wiring: help, validation and the subcommands. Loaded only when the fast path declines. */
 import { startupSnapshot } from 'node:v8';
 import { command, main } from '@boxkit/common/cli';
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
+import { preresolveTrampoline } from '@boxkit/native';
 import pkg from '../package.json' with { type: 'json' };
 import type { RunArgs } from './commands/run.js';
-import { RUN_OPTIONS } from './options.js';
+import { EXEC_OPTIONS, execArgv, RUN_OPTIONS, type Opt } from './options.js';
 
 const COMMON = new Set(['dry-run', 'json', 'verbose']);
+
+/** A row of an options table as a yargs option. */
+function optionOf(o: Opt): Options {
+  const type = o.type === 'array' ? 'string' : o.type;
+  return { type, describe: o.describe, ...(o.type === 'array' ? { array: true } : {}), ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
+}
 
 const runCommand = command<RunArgs>({
   command: ['$0 [cmd..]', 'start [cmd..]'],
@@ -16,8 +23,7 @@ const runCommand = command<RunArgs>({
     let b = (y as Argv).positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' });
     for (const [name, o] of Object.entries(RUN_OPTIONS)) {
       if (COMMON.has(name)) continue;
-      const type = o.type === 'array' ? 'string' : o.type;
-      b = b.option(name, { type, describe: o.describe, ...(o.type === 'array' ? { array: true } : {}), ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) });
+      b = b.option(name, optionOf(o));
     }
     return b as unknown as Argv<RunArgs>;
   },
@@ -59,15 +65,13 @@ const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; work
   command: 'exec <name> [cmd..]',
   describe: 'run a command in a running container (all its namespaces and its cgroup)',
   runsCommand: true,
-  builder: (y) =>
-    y.positional('name', { type: 'string', demandOption: true })
-      .positional('cmd', { type: 'string', array: true, describe: 'the command (put it after --)' })
-      .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra NAME=VALUE' })
-      .option('workdir', { alias: 'w', type: 'string', describe: "working directory inside (default: the container's)" })
-      .option('user', { alias: 'u', type: 'string', describe: "user[:group] (default: the container's --user)" })
-      .option('privileged', { type: 'boolean', default: false, describe: 'keep all capabilities' })
-      .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait' }) as never,
-  examples: [['run exec web -- ps', 'processes as the container sees them']],
+  builder: (y) => {
+    let b = (y as Argv).positional('name', { type: 'string', demandOption: true })
+      .positional('cmd', { type: 'string', array: true, describe: 'the command: every word after NAME (its flags too)' });
+    for (const [name, o] of Object.entries(EXEC_OPTIONS)) b = b.option(name, optionOf(o));
+    return b as never;
+  },
+  examples: [['run exec web ps -ef', 'processes as the container sees them'], ['run exec -u nobody -w /tmp web sh -c "id; pwd"', 'as another user, elsewhere']],
   run: async (a) => (await import('./commands/exec.js')).exec(a),
 });
 
@@ -124,10 +128,14 @@ const tool = {
   commands: [rootfsCommand, psCommand, execCommand, logsCommand, stopCommand, rmCommand, inspectCommand, gcCommand, runCommand],
 };
 
-/** The full CLI through yargs. */
+/** The full CLI through yargs; `exec NAME CMD -x` gets its `--` after NAME first (see execArgv). */
 export function yargsMain(argv: string[]): void {
-  void main(tool, argv);
+  void main(tool, argv[0] === 'exec' ? execArgv(argv) : argv);
 }
 
-// building dist/wiring.blob: main() registers itself to run when the blob is deserialized
-if (startupSnapshot?.isBuildingSnapshot()) void main(tool);
+// building dist/wiring.blob: yargsMain runs when the blob is deserialized, where `node --snapshot-blob B
+// -- ARGS` leaves argv = [node, ...ARGS] (common's main(tool) would register itself, without execArgv)
+if (startupSnapshot?.isBuildingSnapshot()) {
+  preresolveTrampoline();
+  startupSnapshot.setDeserializeMainFunction(() => yargsMain(process.argv.slice(1)));
+}

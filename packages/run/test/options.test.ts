@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fastParse } from '../src/options.js';
+import { execArgv, fastParse } from '../src/options.js';
 
 describe('run fastParse', () => {
   it('reads values in every form docker takes', () => {
@@ -12,5 +12,18 @@ describe('run fastParse', () => {
     expect(fastParse(['-e', '--', 'true'])).toBeUndefined();
     expect(fastParse(['--rm', '-p'])).toBeUndefined();
     expect(fastParse(['--cpus', 'half', '--', 'true'])).toBeUndefined();
+  });
+});
+
+describe('run execArgv', () => {
+  it("starts the command at the first word after NAME, past exec's own flags", () => {
+    expect(execArgv(['exec', 'web', 'ls', '-la'])).toEqual(['exec', 'web', '--', 'ls', '-la']);
+    expect(execArgv(['exec', '-u', '1', '-e', 'A=1', '-dw/tmp', '--json', 'web', 'sh', '-c', 'x', '-u', '2'])).toEqual(['exec', '-u', '1', '-e', 'A=1', '-dw/tmp', '--json', 'web', '--', 'sh', '-c', 'x', '-u', '2']);
+    expect(execArgv(['exec', '--user=1', '--workdir', '/x', 'web', 'id'])).toEqual(['exec', '--user=1', '--workdir', '/x', 'web', '--', 'id']);
+  });
+  it('leaves what yargs should judge as typed: a -- already there, no command, an unknown flag', () => {
+    for (const argv of [['exec', 'web', '--', 'ls'], ['exec', 'web'], ['exec', '--nope', 'web', 'ls'], ['exec', '-x', 'web', 'ls'], ['exec', '--', 'web', 'ls']]) {
+      expect(execArgv(argv)).toEqual(argv);
+    }
   });
 });
