@@ -86,4 +86,57 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     for (let i = 0; i < 50 && (await run(['exec', n, 'test', '-e', '/tmp/detached'], null)).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await run(['exec', n, 'test', '-e', '/tmp/detached'], null)).code).toBe(0);
   });
+
+  it('exec -i passes stdin on; without -i the command reads /dev/null, as run does', async () => {
+    const n = name('execi');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const withI = await runWithStdin(['exec', '-i', n, 'cat'], 'piped in\n');
+    expect(withI).toMatchObject({ code: 0, out: 'piped in\n' });
+    const without = await runWithStdin(['exec', n, 'sh', '-c', 'cat; readlink /proc/self/fd/0'], 'piped in\n');
+    expect(without.code).toBe(0);
+    expect(without.out).toBe('/dev/null\n');
+  });
+
+  it('exec -t passes the window size on', async () => {
+    const n = name('execsz');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const cmd = `stty rows 31 cols 101; ${process.execPath} ${binPath('run')} exec -it ${n} stty size`;
+    // as tty.test.ts: script's stdin stays open until the command is done
+    const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: env(), stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    await new Promise((r) => p.once('exit', r));
+    p.stdin.end();
+    await new Promise((r) => (p.stdout.readableEnded ? r(null) : p.stdout.once('end', r)));
+    expect(out).toContain('31 101');
+  });
+
+  it('exec -it gives the command a pseudo-terminal: Ctrl-C interrupts its foreground command, its exit status comes back', async () => {
+    const n = name('execit');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const p = spawn(process.execPath, [binPath('run'), 'exec', '-it', n, 'sh'], { env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    const until = async (s: string) => {
+      for (let i = 0; i < 200 && !out.includes(s) && p.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    p.stdin.write('[ -t 0 ] && echo IS""ATTY\n');
+    await until('ISATTY');
+    p.stdin.write('sleep 100\n');
+    await new Promise((r) => setTimeout(r, 500));
+    p.stdin.write('\x03'); // Ctrl-C: SIGINT to the foreground sleep through the line discipline, not to the shell
+    p.stdin.write('echo AFTER""SLEEP $?\n');
+    await until('AFTERSLEEP');
+    p.stdin.write('exit 3\n');
+    const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', r)));
+    expect(err).toBe('');
+    expect(out).toContain('ISATTY');
+    expect(out).toMatch(/AFTERSLEEP 130/);
+    expect(code).toBe(3);
+  });
 });

@@ -118,6 +118,8 @@ export const EXEC_OPTIONS: Record<string, Opt> = {
   user: { alias: 'u', type: 'string', describe: "user[:group] (default: the container's --user)" },
   privileged: { type: 'boolean', default: false, describe: 'keep all capabilities' },
   detach: { alias: 'd', type: 'boolean', default: false, describe: 'do not wait' },
+  interactive: { alias: 'i', type: 'boolean', default: false, describe: 'pass stdin on (else the command reads /dev/null, as with run)' },
+  tty: { alias: 't', type: 'boolean', default: false, describe: 'give the command a pseudo-terminal (window size passed on)' },
 };
 
 /** Flags every subcommand takes (common's withCommonFlags, help): none takes a value. */

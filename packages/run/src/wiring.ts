@@ -4,6 +4,7 @@ import { command, main } from '@boxkit/common/cli';
 import type { Argv, Options } from 'yargs';
 import { preresolveTrampoline } from '@boxkit/native';
 import pkg from '../package.json' with { type: 'json' };
+import type { ExecArgs } from './commands/exec.js';
 import type { RunArgs } from './commands/run.js';
 import { EXEC_OPTIONS, execArgv, RUN_OPTIONS, type Opt } from './options.js';
 
@@ -61,7 +62,7 @@ const psCommand = command<{ all: boolean; quiet: boolean }>({
   run: async (a) => (await import('./commands/ps.js')).ps(a),
 });
 
-const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean }>({
+const execCommand = command<ExecArgs>({
   command: 'exec <name> [cmd..]',
   describe: 'run a command in a running container (all its namespaces and its cgroup)',
   runsCommand: true,
@@ -71,7 +72,7 @@ const execCommand = command<{ name: string; cmd?: string[]; env?: string[]; work
     for (const [name, o] of Object.entries(EXEC_OPTIONS)) b = b.option(name, optionOf(o));
     return b as never;
   },
-  examples: [['run exec web ps -ef', 'processes as the container sees them'], ['run exec -u nobody -w /tmp web sh -c "id; pwd"', 'as another user, elsewhere']],
+  examples: [['run exec web ps -ef', 'processes as the container sees them'], ['run exec -u nobody -w /tmp web sh -c "id; pwd"', 'as another user, elsewhere'], ['run exec -it web sh', 'an interactive shell on a pseudo-terminal']],
   run: async (a) => (await import('./commands/exec.js')).exec(a),
 });
 

@@ -1,5 +1,5 @@
-/** `run exec NAME -- CMD`: run a command inside a running container. */
-import { statSync } from 'node:fs';
+/** `run exec [-it] NAME CMD...`: run a command inside a running container. */
+import { closeSync, openSync, statSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { shellStatus } from '@boxkit/native';
@@ -20,9 +20,25 @@ function inOwnRoot(pid: number): boolean {
   }
 }
 
-export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | number)[]; env?: string[]; workdir?: string; user?: string; privileged: boolean; detach: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
+export interface ExecArgs {
+  name: string;
+  cmd?: string[];
+  '--'?: (string | number)[];
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  privileged: boolean;
+  detach: boolean;
+  interactive: boolean;
+  tty: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+export async function exec(a: ExecArgs): Promise<number> {
   const argv = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
-  if (!argv.length) throw new UsageError('exec: no command given', `run exec NAME -- sh`);
+  if (!argv.length) throw new UsageError('exec: no command given', `run exec NAME sh`);
+  if (a.detach && a.tty) throw new UsageError('-d with -t is not supported', 'a detached command has no terminal to relay; use -d alone');
   if (a.workdir !== undefined && !a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
   const extraEnv = parseEnv(a.env ?? []);
   const rec = mustFind(a.name);
@@ -33,7 +49,7 @@ export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | n
   // as docker exec: the container's own environment, user and working dir, unless given
   const p = rec.process;
   const ids = a.user !== undefined ? resolveUser(`/proc/${rec.pid}/root`, a.user) : { uid: p?.uid ?? 0, gid: p?.gid ?? 0, groups: p?.groups ?? [], home: p?.home ?? '/root' };
-  const env = containerEnv({ env: { ...p?.env, ...extraEnv }, tty: false }, rec.hostname, ids.home);
+  const env = containerEnv({ env: { ...p?.env, ...extraEnv }, tty: a.tty }, rec.hostname, ids.home);
   const workdir = a.workdir ?? p?.workdir ?? '/';
   if (a.dryRun) {
     // the same joins with util-linux's nsenter, inside the container's cgroup (the capability drop is left out)
@@ -46,14 +62,30 @@ export async function exec(a: { name: string; cmd?: string[]; '--'?: (string | n
     d.done({ name: rec.name, pid: rec.pid });
     return 0;
   }
-  const child = await execInContainer(rec, argv, {
-    env, workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups,
-    privileged: a.privileged || (p?.privileged ?? false), detach: a.detach,
-  });
+  // as run: without -i (or -t) the caller's stdin (a script's, a loop's) is not the command's to read
+  const devNull = a.interactive || a.tty ? undefined : openSync('/dev/null', 'r');
+  // -t as run -t: a pty made here, the command's session and terminal, this terminal relayed to it
+  const ttys = a.tty ? await import('../container/tty.js') : undefined;
+  const tty = ttys?.allocateTty();
+  let child;
+  try {
+    child = await execInContainer(rec, argv, {
+      env, workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups,
+      privileged: a.privileged || (p?.privileged ?? false), detach: a.detach,
+      ...(devNull !== undefined ? { stdio: [devNull, 1, 2] as [number, number, number] } : {}),
+      ...(tty ? { tty: ttys!.ttySteps(tty) } : {}),
+    });
+  } catch (e) {
+    if (tty) closeSync(tty.master);
+    throw e;
+  } finally {
+    if (devNull !== undefined) closeSync(devNull);
+  }
   if (a.detach) {
     child.close();
     return 0;
   }
+  if (tty) ttys!.relay(tty, child.wait());
   const forward = (sig: NodeJS.Signals) => {
     try {
       process.kill(child.pid, sig);

@@ -24,6 +24,10 @@ export interface ExecOptions {
   groups?: number[];
   privileged: boolean;
   detach: boolean;
+  /** fds (open in this process) to become the command's 0, 1, 2; else ours are inherited */
+  stdio?: [number, number, number];
+  /** steps that give it a terminal (tty.ts's ttySteps): run while the host's /dev/pts is still in view */
+  tty?: Step[];
 }
 
 export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?: Group): Step[] {
@@ -34,6 +38,9 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
   const steps: Step[] = [{ op: 'DUMPABLE', ints: [0] }];
   // into the container's cgroup first, while the host's /sys/fs/cgroup is still in view
   steps.push(...(cgroup ? joinWrites(cgroup) : []).map((w): Step => ({ op: 'WRITE_FILE', strs: [w.file, w.value] })));
+  if (o.stdio) o.stdio.forEach((fd, to) => fd !== to && steps.push({ op: 'DUP2', ints: [fd, to] }));
+  // the slave's path is the host's devpts: opened before the mount namespace is joined
+  if (o.tty) steps.push(...o.tty);
   steps.push({ op: 'WAIT_SYNC' });
   for (const ns of JOIN_ORDER) {
     steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs: [`/proc/${pid}/ns/${NAMESPACES[ns].file}`], ...(ns === 'cgroup' ? { optional: true } : {}) });
