@@ -139,4 +139,18 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect(out).toMatch(/AFTERSLEEP 130/);
     expect(code).toBe(3);
   });
+
+  it('several runs of one new --image tarball at once all start (the layer is extracted once, under unionfs\'s lock)', async () => {
+    const root = process.env.BOXKIT_TEST_ROOT!;
+    const def = JSON.parse((await run(['rootfs', '--default', '--json'])).out).dir as string;
+    // a tarball no run has extracted yet: the default rootfs plus a file of this test's own
+    const src = join(root, 'concurrent-image');
+    mkdirSync(src, { recursive: true });
+    execFileSync('cp', ['-a', `${def}/.`, src]);
+    for (let i = 0; i < 200; i++) writeFileSync(join(src, `filler-${i}`), `${name('img')} ${i}\n`.repeat(200));
+    const tar = join(root, 'concurrent-image.tar');
+    execFileSync('tar', ['-C', src, '-cf', tar, '.']);
+    const rs = await Promise.all(Array.from({ length: 4 }, () => run(['--rm', ...BASE, '--image', tar, '--', 'cat', '/filler-7'], null)));
+    for (const r of rs) expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
+  });
 });

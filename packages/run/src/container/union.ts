@@ -6,7 +6,7 @@
  */
 import { statSync } from 'node:fs';
 import { umountIfMounted } from '@boxkit/native';
-import { applyUnion, planUnion, renderMount, type UnionPlan as FsPlan } from '@boxkit/unionfs';
+import { applyUnion, lockedUnion, planUnion, renderMount, type UnionPlan as FsPlan } from '@boxkit/unionfs';
 
 export interface UnionPlan {
   /** directories, topmost first */
@@ -50,7 +50,12 @@ export function unionShell(u: UnionPlan): string {
 }
 
 export async function mountUnion(u: UnionPlan): Promise<void> {
-  await applyUnion(plan(u));
+  // a tarball is extracted into unionfs's shared layer store if the plan finds it missing there:
+  // planned and extracted under unionfs mount's lock, else two runs of one new image both
+  // extract it and the second one's rename into place fails. Directories alone share nothing
+  // to make, and a --rm start does not wait on the lock.
+  if (u.tars?.length) await lockedUnion(() => applyUnion(plan(u)));
+  else await applyUnion(plan(u));
 }
 
 /**
