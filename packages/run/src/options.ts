@@ -24,7 +24,7 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   hostname: { type: 'string', describe: 'hostname inside (default: the name)' },
   net: { type: 'string', default: 'none', describe: 'none | host | bridge[:BRIDGE] (the bridge: boxkit0 unless named)' },
   ip: { type: 'string', describe: 'address with --net bridge: CIDR (10.10.15.2/24) or auto' },
-  publish: { alias: 'p', type: 'array', describe: 'publish a port: HOSTPORT:PORT[/udp]' },
+  publish: { alias: 'p', type: 'array', describe: 'publish a container port: [IP:][HOSTPORT:]PORT[/udp]; without HOSTPORT a free host port (run ps shows it), without IP every address' },
   cpus: { type: 'number', describe: 'CPU limit in cores (0.5 = half a core)' },
   'cpu-quota': { type: 'number', describe: 'CFS quota in microseconds per period' },
   'cpu-period': { type: 'number', describe: 'CFS period in microseconds (default 100000)' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execArgv, fastParse } from '../src/options.js';
+import { execArgv, fastParse, RUN_OPTIONS } from '../src/options.js';
 
 describe('run fastParse', () => {
   it('reads values in every form docker takes', () => {
@@ -25,5 +25,11 @@ describe('run execArgv', () => {
     for (const argv of [['exec', 'web', '--', 'ls'], ['exec', 'web'], ['exec', '--nope', 'web', 'ls'], ['exec', '-x', 'web', 'ls'], ['exec', '--', 'web', 'ls']]) {
       expect(execArgv(argv)).toEqual(argv);
     }
+  });
+});
+
+describe('run --help', () => {
+  it("describes -p in every form it takes (IP:HOSTPORT:PORT, IP::PORT, HOSTPORT:PORT, PORT)", () => {
+    expect(RUN_OPTIONS.publish!.describe).toContain('[IP:][HOSTPORT:]PORT[/udp]');
   });
 });
