@@ -143,7 +143,7 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
     return { dir, entries, whiteouts };
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
-    // only while empty: another extraction may share them (run does not take unionfs's lock)
+    // only while empty: another extraction may share them (a library caller need not hold unionfs's lock)
     if (madeParent) {
       for (let p = dirname(tmp); p.length >= madeParent.length; p = dirname(p)) {
         try {
