@@ -1,7 +1,7 @@
 /** Bad input exits with a one-line error and creates nothing; rootless use as nobody. */
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxRootfs, skipReason, testName } from '../harness/index.js';
@@ -18,6 +18,9 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     ['--root to a dir lacking a shell, no CMD', (d) => { mkdirSync(join(d, 'empty')); return ['--root', join(d, 'empty')]; }, /no shell \(\/bin\/sh\) in it/],
     ['nonexistent --netns', () => ['--netns', 'boxkit-no-such-netns', '--', 'true'], /net namespace \/var\/run\/netns\/boxkit-no-such-netns: no such file/],
     ['non-directory --root', (d) => { writeFileSync(join(d, 'file'), ''); return ['--root', join(d, 'file'), '--', '/bin/sh']; }, /not a directory/],
+    // the mounts would land where the link points (outside the root): the container had no /dev
+    ['--root whose /dev is a symlink', (d) => { mkdirSync(join(d, 'rootlink')); symlinkSync('/tmp', join(d, 'rootlink', 'dev')); return ['--root', join(d, 'rootlink'), '--', '/bin/true']; },
+      /^ns-clone: root \S+rootlink: \/dev is a symlink \(to \/tmp\): the container would get no \/dev$/m],
     ['--netns that is not a namespace', (d) => { writeFileSync(join(d, 'plain'), ''); return ['--netns', join(d, 'plain'), '--', 'true']; }, /not a namespace file/],
     ['no namespace at all', () => ['--', 'true'], /no namespace to create or join/],
     // these failed inside the child: 'setup step 2 failed: setresuid: invalid argument (EINVAL)'
@@ -37,7 +40,7 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
       expect(r.stdout).toBe('');
       expect(mounts()).toBe(before);
-      expect(readdirSync(dir).filter((f) => f !== 'empty' && f !== 'file' && f !== 'plain')).toEqual([]);
+      expect(readdirSync(dir).filter((f) => f !== 'empty' && f !== 'file' && f !== 'plain' && f !== 'rootlink')).toEqual([]);
     });
   }
 

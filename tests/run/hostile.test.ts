@@ -51,6 +51,21 @@ describe.skipIf(skipReason)(`run: hostile root filesystems${skipReason ? ` (skip
     expect(rc.out).toBe('inside');
   });
 
+  it('a rootfs whose /proc, /dev or /sys is a symlink is refused (the mount would land where it points, and the container had none), nothing left', async () => {
+    const host = join(process.env.BOXKIT_TEST_ROOT!, 'victim-mnt');
+    mkdirSync(host, { recursive: true });
+    for (const d of ['proc', 'dev', 'sys']) {
+      const r = copyRootfs(`${d}-link`);
+      rmSync(join(r, d), { recursive: true, force: true });
+      symlinkSync(host, join(r, d));
+      const before = readFileSync('/proc/self/mountinfo', 'utf8');
+      const res = await run(['--rm', ...BASE, '--rootfs', r, '--', 'true'], 125);
+      expect(res.err.split('\n')[0]).toBe(`run: root filesystem: /${d} is a symlink (to ${host}): the container would get no /${d}`);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).toBe(before);
+      expect((await run(['ps', '-a', '-q'])).out).toBe('');
+    }
+  });
+
   it("--user is resolved in the container's /etc/passwd, never the host's through a symlink", async () => {
     const root = process.env.BOXKIT_TEST_ROOT!;
     const hostPasswd = join(root, 'host-passwd');

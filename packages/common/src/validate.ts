@@ -2,6 +2,8 @@
  * Names are checked before they touch a path or the kernel: a name that is
  * used as a path component must not escape its directory.
  */
+import { lstatSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from './errors.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -52,4 +54,23 @@ export function validateSeconds(flag: string, value: number | string | undefined
     throw new UsageError(`invalid ${flag} '${value}'`, `seconds from 0 to ${MAX_WAIT_SECONDS}`);
   }
   return n;
+}
+
+/**
+ * The first of `names` (proc, dev, ...) that is a symlink in a root
+ * filesystem, with where it points. A container's /proc or /dev is mounted
+ * over that path from the host side, before pivot_root: over a symlink the
+ * mount lands where the link points (an image's `proc -> /host/dir` names a
+ * host path), outside what the container will see, so the container would
+ * start without its /proc or /dev. Callers refuse such a root.
+ */
+export function symlinkedMountPoint(root: string, names: readonly string[]): { name: string; target: string } | undefined {
+  for (const name of names) {
+    try {
+      if (lstatSync(join(root, name)).isSymbolicLink()) return { name, target: readlinkSync(join(root, name)) };
+    } catch {
+      // missing: the mount says so
+    }
+  }
+  return undefined;
 }

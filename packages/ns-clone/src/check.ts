@@ -6,6 +6,7 @@
 import { statSync, statfsSync, existsSync, accessSync, constants, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '@boxkit/common/errors';
+import { symlinkedMountPoint } from '@boxkit/common/validate';
 import type { ContainerSpec } from './spec.js';
 
 const NSFS_MAGIC = 0x6e736673;
@@ -54,6 +55,12 @@ export function checkSpec(spec: ContainerSpec, defaultShell = false): void {
       accessSync(spec.root, constants.X_OK);
     } catch {
       throw new UsageError(`root ${spec.root}: permission denied`);
+    }
+    const mounted = [...(spec.mountProc ? ['proc'] : []), ...((spec.dev ?? true) ? ['dev'] : [])];
+    const link = symlinkedMountPoint(spec.root, mounted);
+    if (link) {
+      throw new UsageError(`root ${spec.root}: /${link.name} is a symlink (to ${link.target}): the container would get no /${link.name}`,
+        `make /${link.name} a directory in the root filesystem`);
     }
     if (defaultShell && !findCommand(spec.root, spec.argv[0], spec.env)) {
       throw new UsageError(`root ${spec.root}: no shell (${spec.argv[0]}) in it`, 'give the command to run after --, e.g. -- /bin/busybox sh');

@@ -8,6 +8,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BoxkitError, Cleanup, dataDir, EXIT, UsageError } from '@boxkit/common';
+import { symlinkedMountPoint } from '@boxkit/common/validate';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import { containerData, isGarbage, load, locked, forget, save, startTime } from '../state/store.js';
@@ -117,6 +118,11 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       trace(() => unionShell(union));
       await mountUnion(union);
       undo.push(() => unmountUnion(rec.mountpoint));
+      const link = symlinkedMountPoint(rec.mountpoint, ['proc', 'dev', 'sys']);
+      if (link) {
+        throw new BoxkitError('EINVAL', `root filesystem: /${link.name} is a symlink (to ${link.target}): the container would get no /${link.name}`,
+          { hint: `make /${link.name} a directory in the image or rootfs` });
+      }
       if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
       writeIdentity(rec.mountpoint, hostname);
       mark('mount');
