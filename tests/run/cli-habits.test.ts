@@ -85,6 +85,11 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect((await run(['exec', '-d', n, 'touch', '/tmp/detached'])).code).toBe(0);
     for (let i = 0; i < 50 && (await run(['exec', n, 'test', '-e', '/tmp/detached'], null)).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await run(['exec', n, 'test', '-e', '/tmp/detached'], null)).code).toBe(0);
+    // -d: its output goes nowhere, as docker exec -d (it wrote into the caller's stdout after run had exited)
+    const quiet = await run(['exec', '-d', n, 'sh', '-c', 'echo out; echo err >&2; echo $(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) $(readlink /proc/$$/fd/2) > /tmp/fds']);
+    expect([quiet.out, quiet.err]).toEqual(['', '']);
+    for (let i = 0; i < 50 && (await run(['exec', n, 'test', '-s', '/tmp/fds'], null)).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await run(['exec', n, 'cat', '/tmp/fds'])).out).toBe('/dev/null /dev/null /dev/null');
   });
 
   it('exec -i passes stdin on; without -i the command reads /dev/null, as run does', async () => {

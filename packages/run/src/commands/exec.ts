@@ -62,8 +62,9 @@ export async function exec(a: ExecArgs): Promise<number> {
     d.done({ name: rec.name, pid: rec.pid });
     return 0;
   }
-  // as run: without -i (or -t) the caller's stdin (a script's, a loop's) is not the command's to read
-  const devNull = a.interactive || a.tty ? undefined : openSync('/dev/null', 'r');
+  // as run: without -i (or -t) the caller's stdin (a script's, a loop's) is not the command's to read;
+  // -d: nothing of it either way, and its output goes nowhere, as docker exec -d (it wrote on after we exited)
+  const devNull = a.detach ? openSync('/dev/null', 'r+') : a.interactive || a.tty ? undefined : openSync('/dev/null', 'r');
   // -t as run -t: a pty made here, the command's session and terminal, this terminal relayed to it
   const ttys = a.tty ? await import('../container/tty.js') : undefined;
   const tty = ttys?.allocateTty();
@@ -72,7 +73,7 @@ export async function exec(a: ExecArgs): Promise<number> {
     child = await execInContainer(rec, argv, {
       env, workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups,
       privileged: a.privileged || (p?.privileged ?? false), detach: a.detach,
-      ...(devNull !== undefined ? { stdio: [devNull, 1, 2] as [number, number, number] } : {}),
+      ...(devNull !== undefined ? { stdio: (a.detach ? [devNull, devNull, devNull] : [devNull, 1, 2]) as [number, number, number] } : {}),
       ...(tty ? { tty: ttys!.ttySteps(tty) } : {}),
     });
   } catch (e) {
