@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, skipReason } from '../harness/index.js';
-import { BASE, name, run } from './helpers.js';
+import { BASE, name, onTerminal, run } from './helpers.js';
 
 const made: string[] = [];
 
@@ -107,15 +107,7 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     const n = name('execsz');
     made.push(n);
     await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
-    const cmd = `stty rows 31 cols 101; ${process.execPath} ${binPath('run')} exec -it ${n} stty size`;
-    // as tty.test.ts: script's stdin stays open until the command is done
-    const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: env(), stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    await new Promise((r) => p.once('exit', r));
-    p.stdin.end();
-    await new Promise((r) => (p.stdout.readableEnded ? r(null) : p.stdout.once('end', r)));
-    expect(out).toContain('31 101');
+    expect(await onTerminal(`stty rows 31 cols 101; ${process.execPath} ${binPath('run')} exec -it ${n} stty size`)).toContain('31 101');
   });
 
   it('exec -it gives the command a pseudo-terminal: Ctrl-C interrupts its foreground command, its exit status comes back', async () => {

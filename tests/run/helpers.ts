@@ -1,4 +1,5 @@
 /** Shared bits of the run integration tests. */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, bk, testName } from '../harness/index.js';
@@ -34,3 +35,21 @@ export function toolsBinDir(): string {
   return bin;
 }
 
+
+/**
+ * What a shell command line prints on a terminal of its own (script(1)):
+ * for `stty rows R cols C; run ... -it ... stty size`. script's stdin stays
+ * open until the command is done: at EOF on its stdin script may leave
+ * before it has copied the command's output (seen: '' now and then).
+ */
+export async function onTerminal(cmd: string): Promise<string> {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const p = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  await new Promise((r) => p.once('exit', r));
+  p.stdin.end();
+  await new Promise((r) => (p.stdout.readableEnded ? r(null) : p.stdout.once('end', r)));
+  return out;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { binPath, skipReason } from '../harness/index.js';
-import { BASE } from './helpers.js';
+import { BASE, onTerminal } from './helpers.js';
 
 const env = (): NodeJS.ProcessEnv => {
   const e = { ...process.env };
@@ -32,15 +32,6 @@ describe.skipIf(skipReason)(`run -it: a pseudo-terminal${skipReason ? ` (skipped
   });
 
   it('passes the window size on', async () => {
-    const cmd = `stty rows 30 cols 100; ${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- stty size`;
-    // script's stdin stays open until the command is done: at EOF on its stdin
-    // script may leave before it has copied the command's output (seen: '' now and then)
-    const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: env(), stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    await new Promise((r) => p.once('exit', r));
-    p.stdin.end();
-    await new Promise((r) => (p.stdout.readableEnded ? r(null) : p.stdout.once('end', r)));
-    expect(out).toContain('30 100');
+    expect(await onTerminal(`stty rows 30 cols 100; ${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- stty size`)).toContain('30 100');
   });
 });
