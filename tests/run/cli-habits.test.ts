@@ -92,6 +92,21 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect((await run(['exec', n, 'cat', '/tmp/fds'])).out).toBe('/dev/null /dev/null /dev/null');
   });
 
+  it('logs --tail N (-n N) prints the last N lines of each stream, as docker logs --tail; all and 0 too', async () => {
+    const n = name('tail');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; done; echo e1 >&2; echo e2 >&2; printf last']);
+    for (let i = 0; i < 100 && !(await run(['ps', '-a'])).out.split('\n').some((l) => l.includes(n) && /exited/.test(l)); i++) await new Promise((r) => setTimeout(r, 50));
+    const t3 = await run(['logs', '--tail', '3', n]);
+    expect([t3.out, t3.err]).toEqual(['9\n10\nlast', 'e1\ne2']); // (the helper strips a final newline)
+    const n1 = await run(['logs', '-n', '1', n]);
+    expect([n1.out, n1.err]).toEqual(['last', 'e2']);
+    expect((await run(['logs', '--tail', '0', n])).out).toBe('');
+    expect((await run(['logs', '--tail', 'all', n])).out).toBe('1\n2\n3\n4\n5\n6\n7\n8\n9\n10\nlast');
+    const bad = await run(['logs', '--tail', 'x', n], 2);
+    expect(bad.err.split('\n')[0]).toBe("run: invalid --tail 'x'");
+  });
+
   it('exec -i passes stdin on; without -i the command reads /dev/null, as run does', async () => {
     const n = name('execi');
     made.push(n);

@@ -76,13 +76,14 @@ const execCommand = command<ExecArgs>({
   run: async (a) => (await import('./commands/exec.js')).exec(a),
 });
 
-const logsCommand = command<{ name: string; follow: boolean }>({
+const logsCommand = command<{ name: string; follow: boolean; tail?: string }>({
   command: 'logs <name>',
   describe: "a detached container's stdout and stderr",
   builder: (y) =>
     y.positional('name', { type: 'string', demandOption: true })
-      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing until the container exits' }) as never,
-  examples: [['run logs -f web', 'follow the output of web']],
+      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing until the container exits' })
+      .option('tail', { alias: 'n', type: 'string', describe: 'only the last N lines of each stream (default: all)' }) as never,
+  examples: [['run logs -f web', 'follow the output of web'], ['run logs --tail 20 -f web', 'the last 20 lines, then what follows']],
   run: async (a) => (await import('./commands/logs.js')).logs(a),
 });
 

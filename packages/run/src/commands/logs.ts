@@ -1,6 +1,6 @@
-/** `run logs NAME [-f]`: a detached container's stdout and stderr, kept in files. */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { BoxkitError } from '@boxkit/common';
+/** `run logs NAME [-f] [--tail N]`: a detached container's stdout and stderr, kept in files. */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { BoxkitError, UsageError } from '@boxkit/common';
 import { isAlive, load } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
@@ -25,11 +25,62 @@ function pump(path: string, pos: number, out: NodeJS.WriteStream): number {
   }
 }
 
-export async function logs(a: { name: string; follow: boolean }): Promise<number> {
+/**
+ * Where the last `lines` lines of a file begin (docker logs --tail): read
+ * backwards a block at a time, so a long log is not read whole. A last line
+ * without its newline counts as a line.
+ */
+export function tailStart(path: string, lines: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return 0;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (lines <= 0) return size;
+    const buf = Buffer.alloc(65536);
+    let end = size;
+    let seen = 0;
+    // the file's own last newline ends its last line, it does not start one
+    let skip = true;
+    while (end > 0) {
+      const start = Math.max(0, end - buf.length);
+      const n = readSync(fd, buf, 0, end - start, start);
+      for (let i = n - 1; i >= 0; i--) {
+        if (buf[i] !== 10) {
+          skip = false;
+          continue;
+        }
+        if (skip) {
+          skip = false;
+          continue;
+        }
+        if (++seen === lines) return start + i + 1;
+      }
+      end = start;
+    }
+    return 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** --tail: a number of lines, or all (docker's default). */
+export function parseTail(v: string | number | undefined): number | undefined {
+  if (v === undefined || v === 'all') return undefined;
+  const s = String(v).trim();
+  if (!/^\d+$/.test(s)) throw new UsageError(`invalid --tail '${s}'`, 'a number of lines, or all');
+  return Number(s);
+}
+
+export async function logs(a: { name: string; follow: boolean; tail?: string | number }): Promise<number> {
+  const tail = parseTail(a.tail);
   const rec = mustFind(a.name);
   if (!rec.logs) throw new BoxkitError('ENOLOGS', `${rec.name}: no logs: only detached (-d) containers keep their output`);
-  let out = pump(rec.logs.stdout, 0, process.stdout);
-  let err = pump(rec.logs.stderr, 0, process.stderr);
+  let out = pump(rec.logs.stdout, tail === undefined ? 0 : tailStart(rec.logs.stdout, tail), process.stdout);
+  let err = pump(rec.logs.stderr, tail === undefined ? 0 : tailStart(rec.logs.stderr, tail), process.stderr);
   if (!a.follow) return 0;
   for (;;) {
     await new Promise((r) => setTimeout(r, 100));
