@@ -296,6 +296,32 @@ describe.skipIf(skipReason)(title, () => {
     expect(ask(client.netns, 40056, '10.96.5.56', 56)).toBe('udp-ep1');
   });
 
+  it("a UDP service's old VIP and NodePort stop answering at once when they change: their flows' conntrack entries go (as kube-proxy clears stale service IPs and node ports)", async () => {
+    responders.push(await startResponder(topo.containers.ep1!.netns, 5358, 'udp-ep1', 30_000, 'udp'));
+    const { execFileSync } = await import('node:child_process');
+    const { listUdpFlows } = await import('@boxkit/native');
+    const ask = (netns: string, sport: number, addr: string, port: number) => execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e',
+      `const s=require('dgram').createSocket('udp4');s.bind(${sport},()=>s.send('hi',${port},'${addr}'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
+      setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},1500);`], { encoding: 'utf8' }).trim();
+    const ep = `${topo.containers.ep1!.ip}:5358`;
+    const svc = (vip: string, nodePort: number) => ({ name: 'dns58', protocol: 'udp', vip, nodePort, endpoints: [ep] });
+    const flowsTo = (dst: string) => listUdpFlows().filter((f) => `${f.orig.dst}:${f.orig.dport}` === dst || `:${f.orig.dport}` === dst);
+    await apply([svc('10.96.5.58:58', 30058)]);
+    expect(ask(topo.containers.client!.netns, 40060, '10.96.5.58', 58)).toBe('udp-ep1');
+    expect(ask(topo.outside, 40061, NODE_OUTSIDE_IP, 30058)).toBe('udp-ep1');
+    expect(flowsTo('10.96.5.58:58')).toHaveLength(1);
+    const r = await bk('svcproxy', ['apply', '-v', file('svc.json', { services: [svc('10.96.6.58:58', 30059)] })]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stderr)).toContain('# conntrack -D -p udp --orig-dst 10.96.5.58 --orig-port-dst 58; -p udp --orig-port-dst 30058: 2 flow(s)');
+    expect(flowsTo('10.96.5.58:58')).toEqual([]);
+    expect(flowsTo(':30058')).toEqual([]);
+    // the same client 5-tuples: without the deletion their entries kept the DNAT and the old addresses still answered
+    expect(ask(topo.containers.client!.netns, 40060, '10.96.5.58', 58)).toBe('TIMEOUT');
+    expect(ask(topo.outside, 40061, NODE_OUTSIDE_IP, 30058)).toBe('TIMEOUT');
+    expect(ask(topo.containers.client!.netns, 40062, '10.96.6.58', 58)).toBe('udp-ep1');
+    expect(ask(topo.outside, 40063, NODE_OUTSIDE_IP, 30059)).toBe('udp-ep1');
+  });
+
   describe('the state file (the services document and its index, under a CRC)', () => {
     const stateFile = () => join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state');
     const pendingFile = () => join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.pending');

@@ -453,6 +453,34 @@ export function staleUdp(before: Ruleset, d: Diff, names: Names): StaleUdp[] {
   return out;
 }
 
+/**
+ * The UDP VIP:PORTs and NodePorts `before` served that the diff takes away
+ * (a service removed, its VIP, port or NodePort changed): the bucket and
+ * NODEPORTS chains the diff rewrites or removes, before against after.
+ * Their flows keep their DNAT to the endpoint, through an address the
+ * service no longer has, unless their entries go (kube-proxy clears them).
+ */
+export function staleUdpAddresses(before: Ruleset, d: Diff, names: Names): { vips: string[]; nodePorts: number[] } {
+  const bucketPrefix = `${names.prefix}-SVB-`;
+  const written = new Map(d.nat.write.map((w) => [w.chain, w.rules]));
+  const out = { vips: [] as string[], nodePorts: [] as number[] };
+  for (const chain of [...written.keys(), ...d.nat.remove]) {
+    const bucket = chain.startsWith(bucketPrefix);
+    if (!bucket && chain !== names.nodePorts) continue;
+    const served = (rules: readonly string[]) => new Set(rules.flatMap((r) => {
+      const m = (bucket ? CLUSTER_IP : NODE_PORT).exec(r);
+      return m ? [bucket ? `${m[1]}:${m[2]}` : m[1]!] : [];
+    }));
+    const now = served(written.get(chain) ?? []);
+    for (const k of served(before.chains.nat.get(chain) ?? [])) {
+      if (now.has(k)) continue;
+      if (bucket) out.vips.push(k);
+      else out.nodePorts.push(Number(k));
+    }
+  }
+  return out;
+}
+
 /** `conntrack -D` arguments that say what the match deletes for one removed endpoint. */
 function ctArgs(x: StaleUdp): string {
   const dst: string[] = [];
@@ -474,7 +502,10 @@ function ctArgs(x: StaleUdp): string {
  */
 function dropStaleUdp(before: Ruleset, d: Diff, names: Names, opts: SyncOptions): void {
   const stale = staleUdp(before, d, names);
-  if (!stale.length) return;
+  const gone = staleUdpAddresses(before, d, names);
+  if (!stale.length && !gone.vips.length && !gone.nodePorts.length) return;
+  const goneVip = new Set(gone.vips); // VIP:PORT no service has now
+  const goneNodePort = new Set(gone.nodePorts);
   const byVip = new Set<string>(); // `VIP:PORT EP`
   const byNodePort = new Set<string>(); // `NODEPORT EP`
   const anyVip = new Set<string>(); // EP, when the service's VIP was not found (match the endpoint alone, as before)
@@ -483,14 +514,22 @@ function dropStaleUdp(before: Ruleset, d: Diff, names: Names, opts: SyncOptions)
     if (x.nodePort !== undefined) byNodePort.add(`${x.nodePort} ${x.endpoint}`);
     if (!x.vip && x.nodePort === undefined) anyVip.add(x.endpoint);
   }
-  const what = stale.map(ctArgs).join('; ');
+  const what = [
+    ...stale.map(ctArgs),
+    ...gone.vips.map((v) => `-p udp --orig-dst ${v.replace(':', ' --orig-port-dst ')}`),
+    ...gone.nodePorts.map((p) => `-p udp --orig-port-dst ${p}`),
+  ].join('; ');
   try {
     const n = deleteUdpFlows((f) => {
       const ep = `${f.reply.src}:${f.reply.sport}`;
-      return byVip.has(`${f.orig.dst}:${f.orig.dport} ${ep}`) || byNodePort.has(`${f.orig.dport} ${ep}`) || anyVip.has(ep);
+      if (byVip.has(`${f.orig.dst}:${f.orig.dport} ${ep}`) || byNodePort.has(`${f.orig.dport} ${ep}`) || anyVip.has(ep)) return true;
+      // a gone VIP or NodePort: only flows that were DNATed (a VIP may be a real address of a host process)
+      const dnated = f.reply.src !== f.orig.dst || f.reply.sport !== f.orig.dport;
+      return dnated && (goneVip.has(`${f.orig.dst}:${f.orig.dport}`) || goneNodePort.has(f.orig.dport));
     });
     opts.trace?.(`# conntrack -D ${what}: ${n} flow(s)`);
   } catch (e) {
-    opts.warn?.(`warning: UDP flows to removed endpoints (${stale.map((x) => x.endpoint).join(', ')}) keep their old DNAT until they expire: ${(e as Error).message}`);
+    const to = [...stale.map((x) => x.endpoint), ...gone.vips, ...gone.nodePorts.map((p) => `node port ${p}`)];
+    opts.warn?.(`warning: UDP flows to removed endpoints or addresses (${to.join(', ')}) keep their old DNAT until they expire: ${(e as Error).message}`);
   }
 }
