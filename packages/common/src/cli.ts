@@ -8,7 +8,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { startupSnapshot } from 'node:v8';
 import { preresolveTrampoline } from '@boxkit/native';
 import { EXIT, reportFailure, toStderr, UsageError } from './errors.js';
-import { camel } from './entry.js';
+import { camel, looksLikeFlag } from './entry.js';
 
 export interface CommonArgs {
   dryRun: boolean;
@@ -135,12 +135,11 @@ export function readFlags(argv: readonly string[], o: Options): Typed[] {
     for (const n of [k, camel(k), ...(o.alias[k] ?? [])]) canon.set(n, main), canon.set(camel(n), main);
   }
   const takesValue = (k: string) => !o.boolean.includes(k) && (o.string.includes(k) || o.number.includes(k) || o.array.includes(k) || k in o.choices);
-  const isFlag = (w: string | undefined) => w !== undefined && /^-[^0-9]/.test(w);
   const out: Typed[] = [];
   for (let i = 0; i < argv.length; i++) {
     const w = argv[i]!;
     if (w === '--') break;
-    if (!isFlag(w)) continue;
+    if (!looksLikeFlag(w)) continue;
     const long = w.startsWith('--');
     const eq = w.indexOf('=');
     const names = long ? [w.slice(2, eq > 0 ? eq : undefined)] : [...w.slice(1, eq > 0 ? eq : undefined)];
@@ -157,7 +156,7 @@ export function readFlags(argv: readonly string[], o: Options): Typed[] {
       }
       // a short flag's value can follow it in the same word (-p8080:80)
       const rest = long ? undefined : names.slice(j + 1).join('');
-      const value = eq > 0 ? w.slice(eq + 1) : rest ? rest : isFlag(argv[i + 1]) ? undefined : argv[++i];
+      const value = eq > 0 ? w.slice(eq + 1) : rest ? rest : looksLikeFlag(argv[i + 1]) ? undefined : argv[++i];
       out.push({ flag, key, takesValue: true, ...(value !== undefined ? { value } : {}) });
       break;
     }

@@ -35,3 +35,10 @@ export function fastOr<T>(parse: (argv: string[]) => T | undefined, run: (args: 
 
 /** A flag's name as the yargs wiring hands it over (strip-dashed): `cpu-shares` -> `cpuShares`. */
 export const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Is this word a flag, as yargs reads the word after a flag that takes a
+ * value: it starts with '-', but '-' (stdin) and negative numbers are
+ * values. The fast parsers and common's flag reader must agree on it.
+ */
+export const looksLikeFlag = (w: string | undefined): boolean => w !== undefined && /^-[^0-9]/.test(w);

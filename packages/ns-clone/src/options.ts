@@ -4,7 +4,7 @@
  * without loading yargs at all, which keeps ns-clone's start-up close to
  * bare Node's. Whatever the small parser is unsure about goes to yargs.
  */
-import { camel } from '@boxkit/common/entry';
+import { camel, looksLikeFlag } from '@boxkit/common/entry';
 export type OptType = 'boolean' | 'string' | 'number' | 'array';
 
 export interface Opt {
@@ -57,9 +57,6 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   json: { type: 'boolean', group: 'Common options:', describe: 'print one JSON document on stdout (with --detach)' },
   verbose: { type: 'boolean', alias: 'v', group: 'Common options:', describe: 'print each step before running it' },
 };
-
-/** As yargs reads a word after a flag that takes a value: a flag (so no value), unless '-' or a negative number. */
-const looksLikeFlag = (w: string): boolean => /^-[^0-9]/.test(w);
 
 const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
 const NS_NAMES = new Set(['mount', 'uts', 'ipc', 'pid', 'net', 'user', 'cgroup', 'time']);

@@ -6,7 +6,7 @@
  * unsure about goes to yargs.
  */
 import type { RunArgs } from './commands/run.js';
-import { camel } from '@boxkit/common/entry';
+import { camel, looksLikeFlag } from '@boxkit/common/entry';
 
 export type OptType = 'boolean' | 'string' | 'number' | 'array';
 export interface Opt {
@@ -46,9 +46,6 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   json: { type: 'boolean', default: false, describe: 'print one JSON document' },
   verbose: { alias: 'v', type: 'boolean', default: false, describe: 'print each step as it runs' },
 };
-
-/** As yargs reads a word after a flag that takes a value: a flag (so the value is missing), unless '-' or a negative number. */
-const looksLikeFlag = (w: string): boolean => /^-[^0-9]/.test(w);
 
 const ALIASES = new Map(Object.entries(RUN_OPTIONS).filter(([, o]) => o.alias).map(([k, o]) => [o.alias!, k]));
 
