@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bk, skipReason, startResponder, type Responder } from '../harness/index.js';
-import { askMany, buildTopology, NODE_BRIDGE_IP, NODE_OUTSIDE_IP, OUTSIDE_IP, saveState, type Topology } from './topology.js';
+import { askMany, askUdp, buildTopology, NODE_BRIDGE_IP, NODE_OUTSIDE_IP, OUTSIDE_IP, saveState, type Topology } from './topology.js';
 
 const VIP = '10.96.3.10';
 const title = `svcproxy on the real kernel (root, sandbox${skipReason ? `: skipped, ${skipReason}` : ''})`;
@@ -114,7 +114,6 @@ describe.skipIf(skipReason)(title, () => {
   it('apply repairs rules someone deleted (the kernel is the truth)', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
     const before = saveState();
-    const { execFileSync } = await import('node:child_process');
     execFileSync('iptables', ['-t', 'nat', '-F', 'BKSVC-NODEPORTS']);
     execFileSync('iptables', ['-t', 'nat', '-D', 'PREROUTING', '-m', 'comment', '--comment', 'boxkit service portals', '-j', 'BKSVC-SERVICES']);
     expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 30001, 2, 500)).failures.length).toBe(2);
@@ -131,7 +130,6 @@ describe.skipIf(skipReason)(title, () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2')] }, { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep2')] }]);
     const ls = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
     const web = ls.services.find((x: { name: string }) => x.name === 'web');
-    const { execFileSync } = await import('node:child_process');
     execFileSync('iptables', ['-t', 'nat', '-F', web.chain]);
     execFileSync('iptables', ['-t', 'nat', '-F', web.endpoints[0].chain]);
     execFileSync('iptables', ['-t', 'nat', '-X', web.endpoints[0].chain]);
@@ -243,7 +241,6 @@ describe.skipIf(skipReason)(title, () => {
     const udp = await startResponder(topo.containers.ep3!.netns, 5353, 'udp-ep3', 30_000, 'udp');
     responders.push(udp);
     await apply([{ name: 'dns', protocol: 'udp', vip: '10.96.5.53:53', endpoints: [`${topo.containers.ep3!.ip}:5353`] }]);
-    const { execFileSync } = await import('node:child_process');
     const script = `const s=require('dgram').createSocket('udp4');s.on('message',m=>{process.stdout.write(String(m));process.exit(0)});
       s.send('hi',53,'10.96.5.53');setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`;
     const out = execFileSync('ip', ['netns', 'exec', topo.containers.client!.netns, process.execPath, '-e', script], { encoding: 'utf8' });
@@ -252,11 +249,8 @@ describe.skipIf(skipReason)(title, () => {
 
   it('a UDP flow follows an endpoint change at once: its conntrack entry to the removed endpoint is deleted (as kube-proxy does)', async () => {
     for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5354, `udp-${n}`, 30_000, 'udp'));
-    const { execFileSync } = await import('node:child_process');
     // one client 5-tuple (source port 40054) in two runs: the second reuses the first's conntrack entry unless it was deleted
-    const ask = () => execFileSync('ip', ['netns', 'exec', topo.containers.client!.netns, process.execPath, '-e',
-      `const s=require('dgram').createSocket('udp4');s.bind(40054,()=>s.send('hi',54,'10.96.5.54'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
-      setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`], { encoding: 'utf8' }).trim();
+    const ask = () => askUdp(topo.containers.client!.netns, 40054, '10.96.5.54', 54);
     const dns = (n: string) => ({ name: 'dns54', protocol: 'udp', vip: '10.96.5.54:54', endpoints: [`${topo.containers[n]!.ip}:5354`] });
     await apply([dns('ep1')]);
     expect(ask()).toBe('udp-ep1');
@@ -269,21 +263,17 @@ describe.skipIf(skipReason)(title, () => {
 
   it("removing a UDP endpoint from one service ends that service's flows to it (VIP and NodePort), not another service's flow to the same endpoint", async () => {
     for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5355, `udp-${n}`, 30_000, 'udp'));
-    const { execFileSync } = await import('node:child_process');
     const { listUdpFlows } = await import('@boxkit/native');
     // one source port per flow: a second packet of it reuses the first's conntrack entry unless that was deleted
-    const ask = (netns: string, sport: number, addr: string, port: number) => execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e',
-      `const s=require('dgram').createSocket('udp4');s.bind(${sport},()=>s.send('hi',${port},'${addr}'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
-      setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`], { encoding: 'utf8' }).trim();
     const client = topo.containers.client!;
     const ep1 = `${topo.containers.ep1!.ip}:5355`;
     const a = (e: string) => ({ name: 'dns-a', protocol: 'udp', vip: '10.96.5.55:55', nodePort: 30055, endpoints: [`${e}:5355`] });
     const b = { name: 'dns-b', protocol: 'udp', vip: '10.96.5.56:56', endpoints: [ep1] };
     const flows = () => listUdpFlows().filter((f) => `${f.reply.src}:${f.reply.sport}` === ep1).map((f) => `${f.orig.src}:${f.orig.sport} ${f.orig.dst}:${f.orig.dport}`).sort();
     await apply([a(topo.containers.ep1!.ip), b]);
-    expect(ask(client.netns, 40055, '10.96.5.55', 55)).toBe('udp-ep1');
-    expect(ask(client.netns, 40056, '10.96.5.56', 56)).toBe('udp-ep1');
-    expect(ask(topo.outside, 40057, NODE_OUTSIDE_IP, 30055)).toBe('udp-ep1');
+    expect(askUdp(client.netns, 40055, '10.96.5.55', 55)).toBe('udp-ep1');
+    expect(askUdp(client.netns, 40056, '10.96.5.56', 56)).toBe('udp-ep1');
+    expect(askUdp(topo.outside, 40057, NODE_OUTSIDE_IP, 30055)).toBe('udp-ep1');
     const bFlow = `${client.ip}:40056 10.96.5.56:56`;
     expect(flows()).toEqual([`${client.ip}:40055 10.96.5.55:55`, bFlow, `${OUTSIDE_IP}:40057 ${NODE_OUTSIDE_IP}:30055`].sort());
     const r = await bk('svcproxy', ['apply', '-v', file('svc.json', { services: [a(topo.containers.ep2!.ip), b] })]);
@@ -291,18 +281,15 @@ describe.skipIf(skipReason)(title, () => {
     expect(String(r.stderr)).toContain(`# conntrack -D -p udp --orig-dst 10.96.5.55 --orig-port-dst 55 --dst-nat ${ep1}; -p udp --orig-port-dst 30055 --dst-nat ${ep1}: 2 flow(s)`);
     // dns-b's entry is the one it had (no packet was sent since the apply); dns-a's two are gone
     expect(flows()).toEqual([bFlow]);
-    expect(ask(client.netns, 40055, '10.96.5.55', 55)).toBe('udp-ep2');
-    expect(ask(topo.outside, 40057, NODE_OUTSIDE_IP, 30055)).toBe('udp-ep2');
-    expect(ask(client.netns, 40056, '10.96.5.56', 56)).toBe('udp-ep1');
+    expect(askUdp(client.netns, 40055, '10.96.5.55', 55)).toBe('udp-ep2');
+    expect(askUdp(topo.outside, 40057, NODE_OUTSIDE_IP, 30055)).toBe('udp-ep2');
+    expect(askUdp(client.netns, 40056, '10.96.5.56', 56)).toBe('udp-ep1');
   });
 
   it("a UDP service's old VIP and NodePort stop answering at once when they change: their flows' conntrack entries go (as kube-proxy clears stale service IPs and node ports)", async () => {
     responders.push(await startResponder(topo.containers.ep1!.netns, 5358, 'udp-ep1', 30_000, 'udp'));
-    const { execFileSync } = await import('node:child_process');
     const { listUdpFlows } = await import('@boxkit/native');
-    const ask = (netns: string, sport: number, addr: string, port: number) => execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e',
-      `const s=require('dgram').createSocket('udp4');s.bind(${sport},()=>s.send('hi',${port},'${addr}'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
-      setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},1500);`], { encoding: 'utf8' }).trim();
+    const ask = (netns: string, sport: number, addr: string, port: number) => askUdp(netns, sport, addr, port, 1500);
     const ep = `${topo.containers.ep1!.ip}:5358`;
     const svc = (vip: string, nodePort: number) => ({ name: 'dns58', protocol: 'udp', vip, nodePort, endpoints: [ep] });
     const flowsTo = (dst: string) => listUdpFlows().filter((f) => `${f.orig.dst}:${f.orig.dport}` === dst || `:${f.orig.dport}` === dst);
@@ -498,9 +485,7 @@ exit 1`}
 
     it('a partial sync the kernel refuses falls back to a reconcile, which ends the UDP flows to the endpoint it removed too', async () => {
       for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5356, `udp-${n}`, 30_000, 'udp'));
-      const ask = () => execFileSync('ip', ['netns', 'exec', topo.containers.client!.netns, process.execPath, '-e',
-        `const s=require('dgram').createSocket('udp4');s.bind(40058,()=>s.send('hi',56,'10.96.5.57'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
-        setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},2000);`], { encoding: 'utf8' }).trim();
+      const ask = () => askUdp(topo.containers.client!.netns, 40058, '10.96.5.57', 56);
       const dns = (n: string) => ({ name: 'dns57', protocol: 'udp', vip: '10.96.5.57:56', endpoints: [`${topo.containers[n]!.ip}:5356`] });
       await apply([dns('ep1')]);
       expect(ask()).toBe('udp-ep1');

@@ -99,6 +99,18 @@ export function askMany(netns: string | undefined, addr: string, port: number, n
 }
 
 /** iptables-save of nat and filter without comments and counters (what a leak or a change would show). */
+/**
+ * One UDP datagram from `netns`, bound to source port `sport`, to
+ * addr:port: the first word of the reply (the responder's name), or
+ * TIMEOUT. The same source port again is the same conntrack entry unless
+ * that was deleted.
+ */
+export function askUdp(netns: string, sport: number, addr: string, port: number, timeoutMs = 2000): string {
+  return execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e',
+    `const s=require('dgram').createSocket('udp4');s.bind(${sport},()=>s.send('hi',${port},'${addr}'));s.on('message',m=>{process.stdout.write(String(m).split(' ')[0]);process.exit(0)});
+    setTimeout(()=>{process.stdout.write('TIMEOUT');process.exit(0)},${timeoutMs});`], { encoding: 'utf8' }).trim();
+}
+
 export function saveState(bin = 'iptables-save'): string {
   return ['nat', 'filter']
     .map((t) => execFileSync(bin, ['-t', t], { encoding: 'utf8' }).split('\n').filter((l) => !l.startsWith('#')).map((l) => (l.startsWith(':') ? l.split(' ')[0] : l)).join('\n'))
