@@ -17,7 +17,7 @@ export { SETTINGS, writesFor, controllersFor, sharesToWeight, weightToShares, ty
 export { planCreate, checkSupported } from './create.js';
 export { planAttach, planFreeze, planRemove, groupPids, procsOf, checkPids, selfAttachWrites, type RemoveOptions } from './membership.js';
 export { groupStats, cpuCores, type GroupStats } from './stats.js';
-export { parseSize, parsePids, parseCpuList, expandCpuList, formatSize } from './values.js';
+export { parseSize, parseMemoryLimit, parsePids, parseCpuList, expandCpuList, formatSize } from './values.js';
 
 export interface ApplyFlags {
   dryRun?: boolean;

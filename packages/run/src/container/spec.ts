@@ -3,6 +3,7 @@
  * plain data before anything is touched (bad input exits 2, changes nothing).
  */
 import { UsageError, validateIfName } from '@boxkit/common';
+import { parseMemoryLimit } from '@boxkit/cg';
 
 export type NetMode = { mode: 'none' } | { mode: 'host' } | { mode: 'bridge'; bridge: string };
 
@@ -52,23 +53,13 @@ export interface ContainerSpec {
 export const DEFAULT_BRIDGE = 'boxkit0';
 export const DEFAULT_PERIOD = 100_000;
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
 /**
  * --memory: `32M`, `1g`, `512k`, `1048576` -> bytes; `max` or -1 -> no limit.
- * As cg: 0 is refused (docker reads it as no limit, the kernel literally:
- * every process OOM-killed), and so is anything below one page, which the
- * kernel rounds down to 0.
+ * cg's reading, so both tools refuse the same values with the same words:
+ * 0 (docker's "no limit", the kernel's literal 0) and less than a page.
  */
 export function parseSize(s: string): number | 'max' {
-  if (/^(max|-1|unlimited)$/i.test(s.trim())) return 'max';
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new UsageError(`invalid memory limit '${s}'`, "use bytes or a unit: 512k, 32M, 1G; for no limit 'max'");
-  const n = Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
-  const noLimit = "for no limit use 'max' (or -1)";
-  if (n === 0) throw new UsageError(`invalid memory limit '${s}': the kernel takes 0 literally (no memory at all: every process OOM-killed), not as no limit`, noLimit);
-  if (n < 4096) throw new UsageError(`invalid memory limit '${s}': below one page (4096 bytes), which the kernel rounds down to 0`, `use a size like 32M; ${noLimit}`);
-  return n;
+  return parseMemoryLimit('memory limit', s);
 }
 
 /** `--cpus 0.5` -> quota 50000 per period 100000 (docker's mapping). */
