@@ -254,6 +254,22 @@ static int write_file(const char *path, const char *content) {
 }
 
 /*
+ * Names the init "boxkit-init" (comm and command line). Called before the
+ * fork: named after it, the command could already have run and read
+ * /proc/1/comm as "bk-stage" (seen in CI). The child carries the name
+ * only until its exec, which replaces both.
+ */
+static void name_init(void) {
+  static const char name[] = "boxkit-init";
+  prctl(PR_SET_NAME, name, 0, 0, 0);
+  size_t len = g_arg_end - g_arg_start;
+  if (g_arg_start && len > sizeof name) {
+    memset((void *)g_arg_start, 0, len);
+    memcpy((void *)g_arg_start, name, sizeof name);
+  }
+}
+
+/*
  * The supervisor: the parent half of OP_SUPERVISE. It forwards the signals a
  * user sends to the command, reaps every child (as PID 1 it inherits the
  * orphans of the namespace), and exits the way the command did, like tini.
@@ -261,15 +277,6 @@ static int write_file(const char *path, const char *content) {
 static void supervise(pid_t child, int as_init) {
   sigset_t all;
   sigfillset(&all); /* already blocked before the fork */
-  if (as_init) {
-    static const char name[] = "boxkit-init";
-    prctl(PR_SET_NAME, name, 0, 0, 0);
-    size_t len = g_arg_end - g_arg_start;
-    if (g_arg_start && len > sizeof name) {
-      memset((void *)g_arg_start, 0, len);
-      memcpy((void *)g_arg_start, name, sizeof name);
-    }
-  }
   for (;;) {
     siginfo_t si;
     int sig = sigwaitinfo(&all, &si);
@@ -410,6 +417,7 @@ static int run_step(struct child_args *a, struct rec *r) {
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
+    if (i[0]) name_init();
     pid_t p = raw_fork();
     if (p < 0) return -1;
     if (p > 0) {

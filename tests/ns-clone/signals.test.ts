@@ -73,6 +73,17 @@ describe.skipIf(skipReason)(`ns-clone signals and exit codes${skipReason ? ` (sk
     expect(states).not.toContain('Z');
   });
 
+  it('with --init the command finds PID 1 named boxkit-init from its first instruction (30 starts)', async () => {
+    // the init used to name itself after the fork: one start in six, the command read "bk-stage"
+    const seen = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const r = await ns(['--pid', '--mount', '--init', '--', 'cat', '/proc/1/comm']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      seen.add(r.stdout);
+    }
+    expect([...seen]).toEqual(['boxkit-init']);
+  });
+
   it('exit statuses: 0, 42, 137, 127, 126, 125', async () => {
     expect((await ns(['--pid', '--', 'true'])).exitCode).toBe(0);
     expect((await ns(['--pid', '--', 'sh', '-c', 'exit 42'])).exitCode).toBe(42);
