@@ -4,18 +4,22 @@
  * names (a run killed between mkdir and its first record write).
  */
 import { readdirSync, rmSync } from 'node:fs';
-import { dataDir, report } from '@boxkit/common';
+import { dataDir, report, shellQuote } from '@boxkit/common';
+import { dryRunOutput } from '@boxkit/common/output';
 import { umountIfMounted } from '@boxkit/native';
-import { teardown } from '../container/teardown.js';
+import { teardown, teardownShell } from '../container/teardown.js';
 import { isGarbage, list, locked } from '../state/store.js';
 
 export { isGarbage } from '../state/store.js';
 
 export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number> {
   const removed: string[] = [];
+  // --dry-run: what it would do, as the commands rm --dry-run prints (one document with --json)
+  const d = a.dryRun ? dryRunOutput(a) : undefined;
   const recs = list();
   for (const r of recs.filter(isGarbage)) {
-    if (!a.dryRun) await teardown(r);
+    if (d) for (const l of teardownShell(r)) d.print(l);
+    else await teardown(r);
     removed.push(r.name);
   }
   const orphans: string[] = [];
@@ -28,14 +32,22 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
     } catch {
       // nothing made yet
     }
-    for (const d of dirs) {
-      if (known.has(d) || d.startsWith('.')) continue;
-      orphans.push(d);
-      if (a.dryRun) continue;
-      umountIfMounted(dataDir('containers', d, 'rootfs'), true);
-      rmSync(dataDir('containers', d), { recursive: true, force: true });
+    for (const dir of dirs) {
+      if (known.has(dir) || dir.startsWith('.')) continue;
+      orphans.push(dir);
+      if (d) {
+        d.print(shellQuote(['unionfs', 'umount', dataDir('containers', dir, 'rootfs')]));
+        d.print(shellQuote(['rm', '-rf', dataDir('containers', dir)]));
+        continue;
+      }
+      umountIfMounted(dataDir('containers', dir, 'rootfs'), true);
+      rmSync(dataDir('containers', dir), { recursive: true, force: true });
     }
   });
-  report(a, { ...(a.dryRun ? { dryRun: true } : {}), removed, orphans }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`)]);
+  if (d) {
+    d.done({ removed, orphans });
+    return 0;
+  }
+  report(a, { removed, orphans }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`)]);
   return 0;
 }
