@@ -298,6 +298,26 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect((await cg(withParent(['create', g, '--cpu-quota', '40000']))).exitCode).toBe(0);
   });
 
+  it("a nested CPU quota above its parent's: v1 refuses it before anything is made (exit 2, one line naming the parent's quota and period); v2 takes it (and caps)", async () => {
+    const g = testName('qparent');
+    made.push(`${g}/sub`, g);
+    const p = await cg(withParent(['cpu', g, '--quota', '50000', '--period', '100000']));
+    expect(p.exitCode, p.stderr).toBe(0);
+    const r = await cg(withParent(['create', `${g}/sub`, '--cpu-quota', '100000', '--cpu-period', '100000']));
+    if (inVm) {
+      expect(r.exitCode, r.stderr).toBe(0);
+      return;
+    }
+    expect(r.exitCode, r.stderr).toBe(2);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(new RegExp(`^cg: cpu quota 100000/100000 µs of \\S*${g}/sub is above the quota of \\S*${g} \\(cfs_quota_us 50000 per cfs_period_us 100000\\): cgroup v1 refuses it \\(EINVAL\\)$`));
+    expect(lines.slice(1)).toEqual([expect.stringMatching(/^hint: give at most 50000 per 100000 µs/)]);
+    for (const d of group(`${g}/sub`).dirs) expect(existsSync(d.path), d.path).toBe(false);
+    // the same share in another period fits, and is made
+    const ok = await cg(withParent(['create', `${g}/sub`, '--cpu-quota', '25000', '--cpu-period', '50000']));
+    expect(ok.exitCode, ok.stderr).toBe(0);
+  });
+
   it('a limit of 0 (memory, pids) and an I/O rate of 0 or 1 are refused before anything is made (exit 2; exec 125); max is no limit', async () => {
     // 0 read literally: memory.limit_in_bytes / memory.max 0 OOM-kills every process, pids.max 0 forbids
     // every fork; docker reads both as no limit. v1 takes an I/O rate of 0 as no limit, v2 refuses 0 and 1.

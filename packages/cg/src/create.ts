@@ -12,7 +12,7 @@ import { versionOf } from './group.js';
 import { SETTINGS, writesFor, type Limits, type Write } from './settings.js';
 import { PAGE_BYTES } from './values.js';
 import { mkdirStep, readValue, writeStep } from './steps.js';
-import { afterMkdirV1 } from './drivers/v1.js';
+import { afterMkdirV1, checkQuotaFitsV1 } from './drivers/v1.js';
 import { cpuMaxKeeping, enableNames, enableStepsV2, memoryMaxStepV2 } from './drivers/v2.js';
 
 export interface PlanCreateOptions {
@@ -105,6 +105,9 @@ function v1MemoryOrder(writes: Write[], dir: string): Write[] {
 export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions = {}): PlanStep[] {
   checkSupported(group, limits);
   const steps: PlanStep[] = [];
+  for (const d of group.dirs) {
+    if (d.version === 1 && d.controllers.includes('cpu')) checkQuotaFitsV1(d.mount, d.path, limits.cpuQuota, limits.cpuPeriod);
+  }
   for (const d of group.dirs) {
     const existed = existsSync(d.path);
     const names = d.version === 2 ? enableNames(d.controllers) : [];

@@ -99,6 +99,32 @@ describe('v1 driver against a temp dir', () => {
     expect(renderPlan(planCreate(g, parseLimits({ memory: '128M' })))).toEqual([`echo ${128 << 20} > ${dir}/memory.limit_in_bytes`]);
   });
 
+  it('a nested quota above the nearest limited ancestor\'s is refused before anything is made (v1 says EINVAL at the write)', () => {
+    const layout = v1();
+    const parent = join(root, 'cpu/boxkit/p');
+    mkdirSync(parent, { recursive: true });
+    writeFileSync(join(parent, 'cpu.cfs_quota_us'), '50000\n');
+    writeFileSync(join(parent, 'cpu.cfs_period_us'), '100000\n');
+    const plan = (name: string, flags: Record<string, string>) => planCreate(resolveGroup(name, { layout, controllers: ['cpu'] }), parseLimits(flags));
+    expect(() => plan('p/c', { cpuQuota: '100000' })).toThrow(/^cpu quota 100000\/100000 µs of boxkit\/p\/c is above the quota of boxkit\/p \(cfs_quota_us 50000 per cfs_period_us 100000\): cgroup v1 refuses it \(EINVAL\)$/);
+    // the ratio counts, not the quota: 30000 per 50000 is 60% of a CPU
+    expect(() => plan('p/c', { cpuQuota: '30000', cpuPeriod: '50000' })).toThrow(/above the quota of boxkit\/p/);
+    // an unlimited level in between inherits the limit above it
+    expect(() => plan('p/mid/c', { cpus: '2' })).toThrow(/of boxkit\/p\/mid\/c is above the quota of boxkit\/p /);
+    expect(() => plan('p/c', { cpuQuota: '50000' })).not.toThrow();
+    expect(() => plan('p/c', { cpuQuota: '25000', cpuPeriod: '50000' })).not.toThrow();
+    expect(() => plan('p/c', { cpuQuota: 'max' })).not.toThrow();
+    let hint = '';
+    try {
+      plan('p/c', { cpuQuota: '100000' });
+    } catch (e) {
+      hint = (e as { hint: string; exitCode: number }).hint;
+      expect((e as { exitCode: number }).exitCode).toBe(2);
+    }
+    expect(hint).toMatch(/^give at most 50000 per 100000 µs/);
+    expect(existsSync(join(parent, 'c'))).toBe(false);
+  });
+
   it('a failure part-way undoes what this run made', async () => {
     const layout = v1();
     const g = resolveGroup('u', { layout, controllers: ['cpu', 'memory'] });
