@@ -4,8 +4,8 @@
  * then the writes from the settings table. Checks that the host can honour
  * every setting before any step runs.
  */
-import { BoxkitError, type PlanStep } from '@boxkit/common';
-import { existsSync } from 'node:fs';
+import { BoxkitError, EXIT, type PlanStep } from '@boxkit/common';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { Group, GroupDir } from './group.js';
 import { versionOf } from './group.js';
@@ -38,9 +38,37 @@ export function checkSupported(group: Group, limits: Limits): void {
     if (v === 1 && f.file.startsWith('memory.memsw')) {
       const mount = group.dirs.find((d) => d.controllers.includes(spec.controller))!.mount;
       if (!existsSync(join(mount, f.file))) {
-        throw new BoxkitError('ENOTSUP', `${key}: ${join(mount, f.file)} does not exist: swap accounting is off (boot with swapaccount=1)`);
+        throw new BoxkitError('ENOTSUP', `${key}: ${join(mount, f.file)} does not exist: swap accounting is off (boot with swapaccount=1)`, { exitCode: EXIT.USAGE });
       }
     }
+    if (v === 2 && f.file === 'memory.swap.max') checkSwapV2(group.dirs.find((d) => d.controllers.includes(spec.controller))!);
+  }
+}
+
+/**
+ * v2 has memory.swap.max only with swap accounting (CONFIG_SWAP, not
+ * swapaccount=0 on older kernels), in every non-root group with the memory
+ * controller, never in the root. A group made without it failed at that
+ * write, after the mkdirs: the evidence is read first, from the nearest
+ * existing group above (or at) the new one that has memory.max, else from a
+ * group at the top of the hierarchy (systemd's slices). With no such group
+ * anywhere nothing tells, and the write itself decides.
+ */
+function checkSwapV2(d: GroupDir): void {
+  const near: string[] = [];
+  for (let dir = d.path; dir.startsWith(`${d.mount}/`); dir = dirname(dir)) near.push(dir);
+  let top: string[] = [];
+  try {
+    top = readdirSync(d.mount, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(d.mount, e.name));
+  } catch {
+    // an unreadable root: only the groups above tell
+  }
+  const witness = [...near, ...top].find((dir) => existsSync(join(dir, 'memory.max')));
+  if (witness && !existsSync(join(witness, 'memory.swap.max'))) {
+    throw new BoxkitError('ENOTSUP', `memorySwap: ${join(witness, 'memory.max')} has no memory.swap.max beside it: this kernel has no swap accounting on cgroup v2`, {
+      exitCode: EXIT.USAGE,
+      hint: 'give --memory alone (swap then stays unlimited), or use a kernel with CONFIG_SWAP and swap accounting',
+    });
   }
 }
 

@@ -211,6 +211,27 @@ describe('v2 driver against a temp dir', () => {
     expect(() => planCreate(g, parseLimits({ memory: '102400' }), { mode: 'create' })).toThrow(/exists with memory\.max=98304, not 102400/);
   });
 
+  it('--memory-swap without swap accounting (memory.max but no memory.swap.max in the groups above) is refused before anything is made', () => {
+    const { m, layout } = v2(false);
+    writeFileSync(join(m, 'cgroup.subtree_control'), 'memory\n');
+    writeFileSync(join(m, 'svc/cgroup.controllers'), 'memory\n');
+    writeFileSync(join(m, 'svc/memory.max'), 'max\n');
+    const g = resolveGroup('nosw/t', { layout, parent: 'svc', controllers: ['memory'] });
+    let err: { message: string; exitCode: number } | undefined;
+    try {
+      planCreate(g, parseLimits({ memory: '32M', memorySwap: '64M' }));
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.message).toBe(`memorySwap: ${m}/svc/memory.max has no memory.swap.max beside it: this kernel has no swap accounting on cgroup v2`);
+    expect(err?.exitCode).toBe(2);
+    expect(existsSync(join(m, 'svc/nosw'))).toBe(false);
+    // --memory alone is fine, and so is swap where the kernel has the file
+    expect(() => planCreate(g, parseLimits({ memory: '32M' }))).not.toThrow();
+    writeFileSync(join(m, 'svc/memory.swap.max'), 'max\n');
+    expect(() => planCreate(g, parseLimits({ memory: '32M', memorySwap: '64M' }))).not.toThrow();
+  });
+
   it('devices cannot be set on v2, and says why', () => {
     const { layout } = v2(false);
     const g = resolveGroup('d', { layout, parent: 'svc' });
