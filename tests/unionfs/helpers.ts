@@ -3,11 +3,13 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkS
 import { dirname, join } from 'node:path';
 import { bk } from '../harness/index.js';
 import { listUnions } from '../../packages/unionfs/src/index.js';
-import { umount2, MNT } from '../../native/src/index.js';
+import { mount, umount2, MNT } from '../../native/src/index.js';
 
 /** Run the built bin; stdout/stderr as strings (bk's own result type is execa's widest). */
-export async function unionfs(args: string[], cwd?: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const r = await bk('unionfs', args, cwd ? { cwd } : {});
+export async function unionfs(args: string[], cwd?: string, extraEnv: Record<string, string> = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const r = await bk('unionfs', args, { env, ...(cwd ? { cwd } : {}) });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
@@ -70,4 +72,25 @@ export function unionAt(mnt: string) {
 /** stderr without the optional hint line. */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l && !l.startsWith('hint:'));
+}
+
+/**
+ * Run `fn` with a lower (made in a new dir below `d`) the kernel refuses at mount time: an overlay of an
+ * overlay (stacking depth 2; a union over it would be 3, over the kernel's
+ * limit). unionfs's checks pass it, so the mount(2) itself fails.
+ */
+export async function withTooDeepLower(d: string, fn: (lower: string) => Promise<void>): Promise<void> {
+  const base = mkdtempSync(join(d, 'deep-lower-'));
+  files(base, { 'a/x': 'x', 'b/y': 'y', 'up/': null, 'work/': null, 'one/': null, 'two/': null });
+  mount('overlay', join(base, 'one'), 'overlay', 0, `lowerdir=${base}/a,upperdir=${base}/up,workdir=${base}/work`);
+  try {
+    mount('overlay', join(base, 'two'), 'overlay', 0, `lowerdir=${base}/one:${base}/b`);
+    try {
+      await fn(join(base, 'two'));
+    } finally {
+      umount2(join(base, 'two'));
+    }
+  } finally {
+    umount2(join(base, 'one'));
+  }
 }

@@ -9,7 +9,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bk, skipReason } from '../harness/index.js';
-import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
+import { detachAll, errorLines, files, mountsUnder, scratch, unionfs, withTooDeepLower } from './helpers.js';
 import { TarWriter, type TarEntry } from '../../packages/unionfs/src/tar.js';
 
 const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
@@ -98,6 +98,40 @@ describe.skipIf(skipReason)(title('unionfs extract / --lower-tar: hostile and fo
     expect(lstatSync(layers).isDirectory()).toBe(true);
     expect(readdirSync(layers)).toEqual(before);
     expect(mountsUnder(d)).toEqual([]);
+  });
+
+  it('a failed --lower-tar leaves no layers dir it made (a good layer before a corrupt one, a missing one, a refused mount); an existing layers dir stays with its layers', async () => {
+    const base = join(d, 'leftover');
+    files(base, { 'lo/x': 'x', 'good/etc/hosts': 'h', 'good2/etc/motd': 'm' });
+    const good = join(base, 'good.tar'), good2 = join(base, 'good2.tar'), corrupt = join(base, 'corrupt.tar');
+    execFileSync('tar', ['-C', join(base, 'good'), '-cf', good, '.']);
+    execFileSync('tar', ['-C', join(base, 'good2'), '-cf', good2, '.']);
+    writeFileSync(corrupt, 'not a layer\n'.repeat(100));
+    const fresh = join(base, 'data-fresh');
+    const refused = async (args: string[], data: string, code: number) => {
+      const r = await unionfs(['mount', ...args, '-l', 'lo', '-u', 'up', 'mnt'], base, { BOXKIT_DATA_DIR: data });
+      expect(r.exitCode).toBe(code);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(readdirSync(base).sort()).toEqual(['corrupt.tar', 'good', 'good.tar', 'good2', 'good2.tar', 'lo', ...(existsSync(data) ? [data.slice(base.length + 1)] : [])].sort());
+    };
+    // the good layer was extracted (layers dir made), then the corrupt one failed: both go, and the dirs above
+    await refused(['--lower-tar', good, '--lower-tar', corrupt], fresh, 2);
+    expect(existsSync(fresh)).toBe(false);
+    await refused(['--lower-tar', join(base, 'missing.tar')], fresh, 2);
+    expect(existsSync(fresh)).toBe(false);
+    // the kernel refuses the mount after the layer was extracted
+    await withTooDeepLower(d, async (deep) => {
+      const r = await unionfs(['mount', '--lower-tar', good, '-l', deep, 'mnt'], base, { BOXKIT_DATA_DIR: fresh });
+      expect(r.exitCode).toBe(1);
+      expect(existsSync(fresh)).toBe(false);
+      expect(existsSync(join(base, 'mnt'))).toBe(false);
+    });
+    // a layers dir that was there stays, with the layers it had
+    const kept = join(base, 'data-kept');
+    expect((await unionfs(['extract', good, join(kept, 'unionfs/layers/earlier')])).exitCode).toBe(0);
+    await refused(['--lower-tar', good2, '--lower-tar', corrupt], kept, 2);
+    expect(readdirSync(join(kept, 'unionfs/layers'))).toEqual(['earlier']);
+    expect(mountsUnder(base)).toEqual([]);
   });
 
   it('a directory entry over a symlink of the layer replaces the symlink (as GNU tar does): the symlink target keeps its mode', async () => {

@@ -4,10 +4,12 @@
  * nothing this invocation made behind.
  */
 import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { applyPlan, BoxkitError, stateDir, withLock, type PlanStep } from '@boxkit/common';
 import { mount, MNT, SysError, umount2 } from '@boxkit/native';
 import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.js';
 import { stepShell } from './render.js';
+import { removeMadeParents } from './paths.js';
 import type { UnionOptions } from './spec.js';
 
 /** What a mounted union is made of (the fields of `--json`). */
@@ -46,13 +48,27 @@ const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) =>
       },
     };
   },
-  extract: (s) => ({
-    apply: async () => {
-      const { extractLayer } = await import('./extract.js');
-      extractLayer(s.tar, s.dir);
-    },
-    undo: () => rmSync(s.dir, { recursive: true, force: true }),
-  }),
+  extract: (s) => {
+    // the layers dir (and the data dir above it) when this run made them: they go again with the layer
+    let made: string | undefined;
+    const removeMade = () => void (made && removeMadeParents(dirname(s.dir), made));
+    return {
+      apply: async () => {
+        const { extractLayer } = await import('./extract.js');
+        made = mkdirSync(dirname(s.dir), { recursive: true, mode: 0o755 });
+        try {
+          extractLayer(s.tar, s.dir);
+        } catch (e) {
+          removeMade();
+          throw e;
+        }
+      },
+      undo: () => {
+        rmSync(s.dir, { recursive: true, force: true });
+        removeMade();
+      },
+    };
+  },
   mount: (s) => ({
     apply: () => {
       try {

@@ -5,12 +5,13 @@
  * It extracts into a temporary sibling and renames it into place, so the
  * layer dir is either complete or absent.
  */
-import { chmodSync, rmdirSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '@boxkit/common';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+import { removeMadeParents } from './paths.js';
 
 export interface ExtractResult {
   dir: string;
@@ -143,16 +144,7 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
     return { dir, entries, whiteouts };
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
-    // only while empty: another extraction may share them (a library caller need not hold unionfs's lock)
-    if (madeParent) {
-      for (let p = dirname(tmp); p.length >= madeParent.length; p = dirname(p)) {
-        try {
-          rmdirSync(p);
-        } catch {
-          break;
-        }
-      }
-    }
+    if (madeParent) removeMadeParents(dirname(tmp), madeParent);
     throw err;
   } finally {
     r.close();

@@ -3,7 +3,7 @@
  * "inside a lower" checks cannot be fooled and mountinfo shows the same
  * strings), including paths that do not exist yet.
  */
-import { realpathSync, statSync, type Stats } from 'node:fs';
+import { realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
 /** realpath of the longest existing prefix, plus the rest. */
@@ -28,5 +28,20 @@ export function statOrUndefined(p: string): Stats | undefined {
     return statSync(p);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Remove `dir` and its parents up to `made` (the first directory a mkdir -p
+ * made), each only while empty: another extraction may share them (a
+ * library caller need not hold unionfs's lock).
+ */
+export function removeMadeParents(dir: string, made: string): void {
+  for (let p = dir; p.length >= made.length; p = dirname(p)) {
+    try {
+      rmdirSync(p);
+    } catch {
+      break;
+    }
   }
 }
