@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { bk, skipReason } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 const made: string[] = [];
@@ -44,5 +44,14 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     expect(existsSync(stateFile(n))).toBe(false);
     expect(existsSync(orphan)).toBe(false);
   });
-});
 
+  it("--cpus, --cpu-quota and --cpu-period are refused as cg refuses them, in cg's words, before anything is made", async () => {
+    for (const flags of [['--cpus', '0.001'], ['--cpus', '2000'], ['--cpus', '0.5', '--cpu-quota', '50000'], ['--cpu-quota', '500'], ['--cpu-period', '500']]) {
+      const ours = await run(['--rm', ...BASE, ...flags, '--', 'true'], 125);
+      const cg = await bk('cg', ['create', name('cpus'), '--parent', 'self', '--dry-run', ...flags]);
+      expect(cg.exitCode, flags.join(' ')).toBe(2);
+      expect(ours.err, flags.join(' ')).toBe(String(cg.stderr).trim().replace(/^cg: /, 'run: '));
+    }
+    expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
+  });
+});

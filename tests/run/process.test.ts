@@ -53,7 +53,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
   it('limits out of range are refused before anything is made; --cpu-period alone applies', async () => {
     // docker: "Range of CPUs is from 0.01"; 0.001 was raised to 0.01 without a word
     const c = await run(['--rm', ...BASE, '--cpus', '0.001', '--', 'true'], 125);
-    expect(c.err).toMatch(/^run: invalid --cpus '0\.001'/);
+    expect(c.err).toMatch(/^run: invalid cpus '0\.001': a quota of 100 µs is below the kernel's 1000 µs minimum/);
     const p = await run(['--rm', ...BASE, '--pids', '99999999999', '--', 'true'], 125);
     expect(p.err).toMatch(/^run: invalid --pids '99999999999'/);
     // a memory limit of 0 is not docker's "no limit" to the kernel: every process would be OOM-killed

@@ -9,7 +9,7 @@ export { teardown, killContainer } from './container/teardown.js';
 export { execInContainer, execProgram, type ExecOptions } from './container/exec.js';
 export { containerProgram, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, type ProgramOptions } from './container/program.js';
 export { pipeline } from './container/pipeline.js';
-export { parseSize, parsePublish, parseNet, parseEnv, cpusToQuota, DEFAULT_BRIDGE, type ContainerSpec, type Limits, type NetMode, type Publish } from './container/spec.js';
+export { parseSize, parsePublish, parseNet, parseEnv, DEFAULT_BRIDGE, type ContainerSpec, type Limits, type NetMode, type Publish } from './container/spec.js';
 export { DEFAULT_BRIDGE_CIDR } from './container/network.js';
 export { ensureDefaultRootfs, buildBusyboxRootfs, defaultRootfsDir } from './rootfs/default.js';
 export { rootfsFromHost, closure, parseLdd, type FromHostResult } from './rootfs/from-host.js';

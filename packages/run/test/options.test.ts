@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { parseLimits } from '@boxkit/cg';
+import { toSpec } from '../src/commands/run.js';
 import { execArgv, fastParse, RUN_OPTIONS } from '../src/options.js';
 
 describe('run fastParse', () => {
@@ -31,5 +33,33 @@ describe('run execArgv', () => {
 describe('run --help', () => {
   it("describes -p in every form it takes (IP:HOSTPORT:PORT, IP::PORT, HOSTPORT:PORT, PORT)", () => {
     expect(RUN_OPTIONS.publish!.describe).toContain('[IP:][HOSTPORT:]PORT[/udp]');
+  });
+});
+
+describe('run --cpus, --cpu-quota, --cpu-period', () => {
+  const spec = (...flags: string[]) => toSpec(fastParse([...flags, '--', 'true'])!);
+  const why = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+  it("are read by cg's converter: the quota docker makes, and cg's refusals in cg's words", () => {
+    expect(spec('--cpus', '0.5').limits).toEqual({ cpuQuota: 50000, cpuPeriod: 100000 });
+    expect(spec('--cpus', '1.5', '--cpu-period', '200000').limits).toEqual({ cpuQuota: 300000, cpuPeriod: 200000 });
+    expect(spec('--cpu-period', '50000').limits).toEqual({ cpuPeriod: 50000 });
+    for (const [flags, cg] of [
+      [['--cpus', '0.001'], { cpus: 0.001 }],
+      [['--cpus', '2000'], { cpus: 2000 }],
+      [['--cpus', '0.5', '--cpu-quota', '50000'], { cpus: 0.5, cpuQuota: 50000 }],
+      [['--cpu-quota', '500'], { cpuQuota: 500 }],
+      [['--cpu-period', '500'], { cpuPeriod: 500 }],
+    ] as const) {
+      const ours = why(() => spec(...flags));
+      expect(ours, flags.join(' ')).not.toBe('accepted');
+      expect(ours, flags.join(' ')).toBe(why(() => parseLimits(cg)));
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpusToQuota, parseCidr, parseEnv, parseNet, parsePublish, parseSize } from '../src/container/spec.js';
+import { parseCidr, parseEnv, parseNet, parsePublish, parseSize } from '../src/container/spec.js';
 import { toSpec, type RunArgs } from '../src/commands/run.js';
 
 const base: RunArgs = {
@@ -18,8 +18,6 @@ describe('run: flags to a container spec', () => {
     expect(() => parseSize('100')).toThrow(/below one page/);
     expect(parseSize('max')).toBe('max');
     expect(parseSize('-1')).toBe('max');
-    expect(cpusToQuota(0.5)).toBe(50000);
-    expect(cpusToQuota(1.5, 200000)).toBe(300000);
     expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp' });
     expect(parsePublish('53:53/udp')).toEqual({ hostPort: 53, containerPort: 53, proto: 'udp' });
     expect(() => parsePublish('70000:80')).toThrow(/invalid port/);
@@ -42,7 +40,7 @@ describe('run: flags to a container spec', () => {
     expect(() => toSpec({ ...base, '--': [] })).toThrow(/no command/);
     expect(() => toSpec({ ...base, ip: 'auto' })).toThrow(/--ip needs --net bridge/);
     expect(() => toSpec({ ...base, publish: ['80:80'] })).toThrow(/--publish needs --net bridge/);
-    expect(() => toSpec({ ...base, cpus: 1, cpuQuota: 50000 })).toThrow(/alternatives/);
+    expect(() => toSpec({ ...base, cpus: 1, cpuQuota: 50000 })).toThrow(/--cpus and --cpu-quota cannot be used together/);
     expect(() => toSpec({ ...base, rootfs: '/a', image: '/b' })).toThrow(/alternatives/);
     expect(() => toSpec({ ...base, workdir: 'rel' })).toThrow(/absolute/);
     expect(() => toSpec({ ...base, hostname: 'bad host' })).toThrow(/invalid hostname/);

@@ -51,7 +51,6 @@ export interface ContainerSpec {
 }
 
 export const DEFAULT_BRIDGE = 'boxkit0';
-export const DEFAULT_PERIOD = 100_000;
 
 /**
  * --memory: `32M`, `1g`, `512k`, `1048576` -> bytes; `max` or -1 -> no limit.
@@ -60,13 +59,6 @@ export const DEFAULT_PERIOD = 100_000;
  */
 export function parseSize(s: string): number | 'max' {
   return parseMemoryLimit('memory limit', s);
-}
-
-/** `--cpus 0.5` -> quota 50000 per period 100000 (docker's mapping). */
-export function cpusToQuota(cpus: number, period = DEFAULT_PERIOD): number {
-  // the kernel's smallest quota is 1000 us: less would be raised to it, a larger limit than asked
-  if (!(cpus > 0) || cpus > 1024 || cpus * period < 1000) throw new UsageError(`invalid --cpus '${cpus}'`, `a number of CPUs from ${1000 / period}, e.g. 0.5`);
-  return Math.round(cpus * period);
 }
 
 export function parsePublish(s: string): Publish {
