@@ -17,6 +17,7 @@ import { parseSave } from './saved.js';
 import { CorruptState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
 import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import { indexDoc } from './jsondoc.js';
+import { readFileSync } from 'node:fs';
 
 export interface SyncOptions {
   /** chain prefix (default BKSVC) */
@@ -453,33 +454,78 @@ export function staleUdp(before: Ruleset, d: Diff, names: Names): StaleUdp[] {
   return out;
 }
 
+/** A UDP VIP:PORT or NodePort a sync takes away, with the endpoints (IP:PORT) it was DNATed to. */
+export interface GoneUdp<K> {
+  key: K;
+  endpoints: Set<string>;
+}
+
 /**
  * The UDP VIP:PORTs and NodePorts `before` served that the diff takes away
  * (a service removed, its VIP, port or NodePort changed): the bucket and
- * NODEPORTS chains the diff rewrites or removes, before against after.
- * Their flows keep their DNAT to the endpoint, through an address the
- * service no longer has, unless their entries go (kube-proxy clears them).
+ * NODEPORTS chains the diff rewrites or removes, before against after, each
+ * with the endpoints its service chain DNATed to in `before`. Their flows
+ * keep their DNAT to the endpoint, through an address the service no longer
+ * has, unless their entries go (kube-proxy clears them).
  */
-export function staleUdpAddresses(before: Ruleset, d: Diff, names: Names): { vips: string[]; nodePorts: number[] } {
+export function staleUdpAddresses(before: Ruleset, d: Diff, names: Names): { vips: GoneUdp<string>[]; nodePorts: GoneUdp<number>[] } {
   const bucketPrefix = `${names.prefix}-SVB-`;
   const written = new Map(d.nat.write.map((w) => [w.chain, w.rules]));
-  const out = { vips: [] as string[], nodePorts: [] as number[] };
+  const out = { vips: [] as GoneUdp<string>[], nodePorts: [] as GoneUdp<number>[] };
+  // the endpoints behind a service chain: its rules jump to endpoint chains, whose DNAT names the endpoint
+  const endpointsOf = (svc: string) => new Set((before.chains.nat.get(svc) ?? []).flatMap((r) => {
+    const sep = r.slice(r.lastIndexOf(' -j ') + 4);
+    return (before.chains.nat.get(sep) ?? []).flatMap((x) => UDP_DNAT.exec(x)?.[2] ?? []);
+  }));
   for (const chain of [...written.keys(), ...d.nat.remove]) {
     const bucket = chain.startsWith(bucketPrefix);
     if (!bucket && chain !== names.nodePorts) continue;
-    const served = (rules: readonly string[]) => new Set(rules.flatMap((r) => {
-      const m = (bucket ? CLUSTER_IP : NODE_PORT).exec(r);
-      return m ? [bucket ? `${m[1]}:${m[2]}` : m[1]!] : [];
-    }));
+    /** key (VIP:PORT or NodePort) -> the service chains its rules jump to */
+    const served = (rules: readonly string[]) => {
+      const m = new Map<string, string[]>();
+      for (const r of rules) {
+        const x = (bucket ? CLUSTER_IP : NODE_PORT).exec(r);
+        if (!x) continue;
+        const k = bucket ? `${x[1]}:${x[2]}` : x[1]!;
+        m.set(k, [...(m.get(k) ?? []), bucket ? x[3]! : x[2]!]);
+      }
+      return m;
+    };
     const now = served(written.get(chain) ?? []);
-    for (const k of served(before.chains.nat.get(chain) ?? [])) {
+    for (const [k, targets] of served(before.chains.nat.get(chain) ?? [])) {
       if (now.has(k)) continue;
-      if (bucket) out.vips.push(k);
-      else out.nodePorts.push(Number(k));
+      const endpoints = new Set(targets.flatMap((t) => [...endpointsOf(t)]));
+      if (bucket) out.vips.push({ key: k, endpoints });
+      else out.nodePorts.push({ key: Number(k), endpoints });
     }
   }
   return out;
 }
+
+/**
+ * The node's own addresses, as `-m addrtype --dst-type LOCAL` sees them:
+ * the `host LOCAL` routes of the local table (/proc/net/fib_trie, this
+ * network namespace's), as [address, prefix length], 127/8 left out as the
+ * NodePort rule leaves it out. A NodePort flow was sent to one of them.
+ */
+export function localAddresses(fibTrie: string): [number, number][] {
+  const out: [number, number][] = [];
+  const lines = fibTrie.split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const m = /^\s*\/(\d+) host LOCAL$/.exec(lines[i]!);
+    const a = m && /-- (\d+\.\d+\.\d+\.\d+)$/.exec(lines[i - 1]!);
+    if (!a || a[1]!.startsWith('127.')) continue;
+    const key: [number, number] = [ipNumber(a[1]!), Number(m[1])];
+    if (!out.some(([x, l]) => x === key[0] && l === key[1])) out.push(key);
+  }
+  return out;
+}
+
+const ipNumber = (ip: string): number => ip.split('.').reduce((n, b) => n * 256 + Number(b), 0);
+const inPrefix = (ip: string, [net, len]: [number, number]): boolean => {
+  const size = 2 ** (32 - len);
+  return Math.floor(ipNumber(ip) / size) === Math.floor(net / size);
+};
 
 /** `conntrack -D` arguments that say what the match deletes for one removed endpoint. */
 function ctArgs(x: StaleUdp): string {
@@ -504,8 +550,8 @@ function dropStaleUdp(before: Ruleset, d: Diff, names: Names, opts: SyncOptions)
   const stale = staleUdp(before, d, names);
   const gone = staleUdpAddresses(before, d, names);
   if (!stale.length && !gone.vips.length && !gone.nodePorts.length) return;
-  const goneVip = new Set(gone.vips); // VIP:PORT no service has now
-  const goneNodePort = new Set(gone.nodePorts);
+  const goneVip = new Map(gone.vips.map((x) => [x.key, x.endpoints])); // VIP:PORT no service has now
+  const goneNodePort = new Map(gone.nodePorts.map((x) => [x.key, x.endpoints]));
   const byVip = new Set<string>(); // `VIP:PORT EP`
   const byNodePort = new Set<string>(); // `NODEPORT EP`
   const anyVip = new Set<string>(); // EP, when the service's VIP was not found (match the endpoint alone, as before)
@@ -516,20 +562,37 @@ function dropStaleUdp(before: Ruleset, d: Diff, names: Names, opts: SyncOptions)
   }
   const what = [
     ...stale.map(ctArgs),
-    ...gone.vips.map((v) => `-p udp --orig-dst ${v.replace(':', ' --orig-port-dst ')}`),
-    ...gone.nodePorts.map((p) => `-p udp --orig-port-dst ${p}`),
+    ...gone.vips.map((v) => `-p udp --orig-dst ${v.key.replace(':', ' --orig-port-dst ')}${replySrc(v.endpoints)}`),
+    ...gone.nodePorts.map((p) => `-p udp --orig-port-dst ${p.key}${replySrc(p.endpoints)}`),
   ].join('; ');
   try {
+    // a NodePort flow was sent to one of the node's own addresses: a flow to that port number elsewhere (a VIP whose
+    // port has the same number, traffic the node routes or someone else's DNAT) is not one (read once, when needed)
+    let local: [number, number][] | undefined;
+    const isLocal = (ip: string) => (local ??= nodeAddresses()).some((p) => inPrefix(ip, p));
     const n = deleteUdpFlows((f) => {
       const ep = `${f.reply.src}:${f.reply.sport}`;
-      if (byVip.has(`${f.orig.dst}:${f.orig.dport} ${ep}`) || byNodePort.has(`${f.orig.dport} ${ep}`) || anyVip.has(ep)) return true;
-      // a gone VIP or NodePort: only flows that were DNATed (a VIP may be a real address of a host process)
-      const dnated = f.reply.src !== f.orig.dst || f.reply.sport !== f.orig.dport;
-      return dnated && (goneVip.has(`${f.orig.dst}:${f.orig.dport}`) || goneNodePort.has(f.orig.dport));
+      if (byVip.has(`${f.orig.dst}:${f.orig.dport} ${ep}`) || anyVip.has(ep)) return true;
+      // a gone VIP or NodePort: only flows that were DNATed to one of its endpoints (a VIP may be a real address of a host process)
+      if (goneVip.get(`${f.orig.dst}:${f.orig.dport}`)?.has(ep)) return true;
+      const nodePort = byNodePort.has(`${f.orig.dport} ${ep}`) || !!goneNodePort.get(f.orig.dport)?.has(ep);
+      return nodePort && isLocal(f.orig.dst);
     });
     opts.trace?.(`# conntrack -D ${what}: ${n} flow(s)`);
   } catch (e) {
-    const to = [...stale.map((x) => x.endpoint), ...gone.vips, ...gone.nodePorts.map((p) => `node port ${p}`)];
+    const to = [...stale.map((x) => x.endpoint), ...gone.vips.map((v) => v.key), ...gone.nodePorts.map((p) => `node port ${p.key}`)];
     opts.warn?.(`warning: UDP flows to removed endpoints or addresses (${to.join(', ')}) keep their old DNAT until they expire: ${(e as Error).message}`);
+  }
+}
+
+/** How the trace line says "DNATed to one of these" (conntrack -D takes one --reply-src: the endpoints are listed). */
+const replySrc = (eps: Set<string>): string => (eps.size ? ` --dst-nat ${[...eps].join(',')}` : '');
+
+/** This namespace's local addresses (none when /proc/net/fib_trie cannot be read: then no NodePort flow is matched). */
+function nodeAddresses(): [number, number][] {
+  try {
+    return localAddresses(readFileSync('/proc/net/fib_trie', 'latin1'));
+  } catch {
+    return [];
   }
 }

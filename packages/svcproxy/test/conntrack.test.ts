@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { render } from '../src/rules.js';
 import { diff } from '../src/diff.js';
-import { staleUdp } from '../src/sync.js';
+import { localAddresses, staleUdp, staleUdpAddresses } from '../src/sync.js';
 import { Names } from '../src/names.js';
 import type { Service } from '../src/model.js';
 
@@ -33,5 +33,51 @@ describe('the UDP flows a sync ends (conntrack -D)', () => {
 
   it('a VIP moved with an endpoint removed: the flows to the old VIP', () => {
     expect(stale([b], [{ ...b, vip: '10.96.6.99', endpoints: [ep('10.88.7.9')] }])).toEqual([{ endpoint: '10.88.7.2:5354', vip: '10.96.6.55:55' }]);
+  });
+});
+
+describe('the UDP VIP:ports and NodePorts a sync takes away', () => {
+  const gone = (before: Service[], after: Service[]) => {
+    const kernel = render(names, before);
+    const g = staleUdpAddresses(kernel, diff(render(names, after), kernel), names);
+    return { vips: g.vips.map((x) => [x.key, [...x.endpoints].sort()]), nodePorts: g.nodePorts.map((x) => [x.key, [...x.endpoints].sort()]) };
+  };
+
+  it('each with the endpoints its service DNATed to (the flows to delete are those, not every flow to the port)', () => {
+    expect(gone([a, b, t], [{ ...a, nodePort: 30055 }, b, t])).toEqual({ vips: [], nodePorts: [[30054, ['10.88.7.2:5354', '10.88.7.3:5354']]] });
+    expect(gone([a, b, t], [t])).toEqual({
+      vips: [['10.96.5.54:54', ['10.88.7.2:5354', '10.88.7.3:5354']], ['10.96.6.55:55', ['10.88.7.2:5354']]],
+      nodePorts: [[30054, ['10.88.7.2:5354', '10.88.7.3:5354']]],
+    });
+  });
+});
+
+describe("the node's own addresses (what --dst-type LOCAL matches), from /proc/net/fib_trie", () => {
+  it('host LOCAL routes of the local table, not 127/8, not broadcast or main-table entries; once each', () => {
+    const trie = `Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 10.88.7.0/24 2 0 2
+        |-- 10.88.7.0
+           /24 link UNICAST
+        |-- 10.88.7.1
+           /32 host LOCAL
+        |-- 10.88.7.255
+           /32 link BROADCAST
+Local:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 10.88.7.1
+        /32 host LOCAL
+     |-- 127.0.0.0
+        /8 host LOCAL
+     |-- 127.0.0.1
+        /32 host LOCAL
+     |-- 203.0.113.1
+        /32 host LOCAL
+     |-- 198.18.4.0
+        /24 host LOCAL
+`;
+    expect(localAddresses(trie)).toEqual([[(10 << 24) + (88 << 16) + (7 << 8) + 1, 32], [203 * 2 ** 24 + (113 << 8) + 1, 32], [198 * 2 ** 24 + (18 << 16) + (4 << 8), 24]]);
   });
 });
