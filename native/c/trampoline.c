@@ -417,7 +417,18 @@ static int run_step(struct child_args *a, struct rec *r) {
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
-    if (i[0]) name_init();
+    if (i[0]) {
+      name_init();
+      /*
+       * The init never execs, so nothing would make it dumpable again: a
+       * process of its uid in the container (root there, and with --user a
+       * fork of Node, holding a copy of ns-clone's memory and environment)
+       * could otherwise ptrace it or read /proc/1/mem, /proc/1/environ, as
+       * runc's init guards against. Before the fork, not after: the command
+       * could run first. The child's execve makes it dumpable again.
+       */
+      prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     pid_t p = raw_fork();
     if (p < 0) return -1;
     if (p > 0) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { spawn, CLONE, execStep, shellStatus, StepError, type Step } from '@boxkit/native';
+import { spawn, CAP, CLONE, execStep, shellStatus, StepError, type Step } from '@boxkit/native';
 import { skipReason } from '../harness/index.js';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync } from 'node:fs';
@@ -172,5 +172,30 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
     }
     expect(await child.wait()).toEqual({ signal: 9 });
   });
-});
 
+  it("an init with the command's capabilities and uid (run's order: CAPS, then SUPERVISE) is not dumpable: the command cannot ptrace it or read its memory", async () => {
+    // without CAP_SYS_PTRACE, as run's default set; the same uid and capabilities as the init,
+    // so only the init's dumpability stood between the command and PID 1's memory
+    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'tramp-probe-'));
+    writeFileSync(join(dir, 'probe.c'), [
+      '#include <stdio.h>', '#include <fcntl.h>', '#include <unistd.h>', '#include <sys/prctl.h>', '#include <sys/ptrace.h>',
+      'int main(void) {',
+      '  unsigned long a = 0; char b[8]; FILE *f = fopen("/proc/1/maps", "r"); if (f) fscanf(f, "%lx", &a);',
+      '  int fd = open("/proc/1/mem", O_RDONLY);',
+      '  printf("dumpable=%d mem=%s ptrace=%s\\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0),',
+      '    fd >= 0 && pread(fd, b, 8, (off_t)a) == 8 ? "read" : "refused", ptrace(PTRACE_SEIZE, 1, 0, 0) == 0 ? "attached" : "refused");',
+      '  return 0;',
+      '}',
+    ].join('\n'));
+    execFileSync('cc', ['-static', '-O1', '-o', join(dir, 'probe'), join(dir, 'probe.c')]);
+    const noPtrace = (1n << 41n) - 1n - (1n << BigInt(CAP.SYS_PTRACE!));
+    const { status, out } = await runIn(CLONE.NEWPID | CLONE.NEWNS, [join(dir, 'probe')], [
+      { op: 'MOUNT', ints: [0x4000 | (1 << 18)], strs: ['', '/', '', ''] },
+      { op: 'MOUNT', ints: [0], strs: ['proc', '/proc', 'proc', ''] },
+      { op: 'CAPS', ints: [noPtrace] },
+      { op: 'SUPERVISE', ints: [1] },
+    ]);
+    expect(status).toEqual({ code: 0 });
+    expect(out.trim()).toBe('dumpable=1 mem=refused ptrace=refused');
+  });
+});

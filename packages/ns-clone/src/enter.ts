@@ -5,7 +5,7 @@
  * hides the host's /proc). Joining a PID or time namespace affects only
  * children, so the child forks once more (SUPERVISE) before exec.
  */
-import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { spawn, StepError, NAMESPACES, execStep, type Step, type NamespaceKind } from '@boxkit/native';
 import { BoxkitError, UsageError, EXIT } from '@boxkit/common/errors';
 import { NS_ORDER } from './spec.js';
@@ -28,6 +28,40 @@ function sameNamespace(pid: number, k: NamespaceKind): boolean {
     return readlinkSync(`/proc/${pid}/ns/${f}`) === readlinkSync(`/proc/self/ns/${f}`);
   } catch {
     return false;
+  }
+}
+
+/**
+ * The process whose namespace files stand for `pid`'s. A boxkit-init is not
+ * dumpable (native/c/trampoline.c), so a caller without CAP_SYS_PTRACE over
+ * it (rootless ns-clone, whose init is a fork of Node) cannot open its
+ * /proc/PID/ns files; its command, in the same namespaces (and in the time
+ * namespace the init made for its children), is dumpable: join through it.
+ */
+export function namespaceHolder(pid: number): number {
+  try {
+    readlinkSync(`/proc/${pid}/ns/mnt`);
+    return pid;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES' || procField(pid, 'comm') !== 'boxkit-init') return pid;
+  }
+  // the command is the init's first child: the earliest started (orphans come later)
+  let best: { pid: number; start: number } | undefined;
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const f = procField(Number(e), 'stat')?.replace(/^.*\) /, '').split(' ');
+    if (!f || Number(f[1]) !== pid) continue;
+    const start = Number(f[19]);
+    if (!best || start < best.start) best = { pid: Number(e), start };
+  }
+  return best?.pid ?? pid;
+}
+
+function procField(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 

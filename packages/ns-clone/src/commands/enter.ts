@@ -4,7 +4,7 @@ import { validatePid } from '@boxkit/common/validate';
 import { UsageError } from '@boxkit/common/errors';
 import type { NamespaceKind } from '@boxkit/native';
 import { NS_FLAGS, NS_ORDER } from '../spec.js';
-import { enterContainer, differentNamespaces } from '../enter.js';
+import { enterContainer, differentNamespaces, namespaceHolder } from '../enter.js';
 import { superviseContainer } from '../supervise.js';
 import { err } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
@@ -27,7 +27,7 @@ export interface EnterFlags {
 }
 
 export async function enterCommand(f: EnterFlags): Promise<number> {
-  const pid = validatePid(f.target);
+  const pid = namespaceHolder(validatePid(f.target));
   // a gone (or exited, not yet reaped) process has no namespace files: --all would read that as "shares every namespace"
   if (!nsReadable(pid)) throw new UsageError(`no process ${pid}`, 'pass the PID of a running process');
   const chosen = Object.entries(NS_FLAGS).filter(([flag]) => f[flag]).map(([, k]) => k);

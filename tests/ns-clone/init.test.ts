@@ -1,0 +1,80 @@
+/**
+ * The init (--init: boxkit-init, PID 1, the supervisor) against the processes
+ * of its own container.
+ */
+import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { skipReason } from '../harness/index.js';
+import { binPath, childrenOf, compile, killAndWait, ns, until } from './helpers.js';
+
+/** What a process may do to another (default: PID 1): one line per access, "ok" or the error. */
+const PROBE = `
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+static const char *res(int ok) { return ok ? "ok" : strerror(errno); }
+int main(int argc, char **argv) {
+  int pid = argc > 1 ? atoi(argv[1]) : 1;
+  char p[64], buf[64];
+  printf("self-dumpable=%d\\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+  snprintf(p, sizeof p, "/proc/%d/environ", pid);
+  int fd = open(p, O_RDONLY);
+  printf("environ=%s\\n", res(fd >= 0 && read(fd, buf, sizeof buf) >= 0));
+  unsigned long addr = 0;
+  snprintf(p, sizeof p, "/proc/%d/maps", pid);
+  FILE *f = fopen(p, "r");
+  printf("maps=%s\\n", res(f != NULL && fscanf(f, "%lx", &addr) == 1));
+  snprintf(p, sizeof p, "/proc/%d/mem", pid);
+  fd = open(p, O_RDONLY);
+  printf("mem=%s\\n", res(fd >= 0 && pread(fd, buf, 8, (off_t)addr) == 8));
+  printf("ptrace=%s\\n", res(ptrace(PTRACE_SEIZE, pid, 0, 0) == 0));
+  return 0;
+}
+`;
+
+const lines = (out: string) => Object.fromEntries(out.split('\n').map((l) => l.split('=') as [string, string]));
+
+describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('the init is not dumpable: root in a --user container cannot read its memory or environment, nor ptrace it; the command stays dumpable', async () => {
+    // with --user the init is a fork of ns-clone's Node (trampoline.c spawn_forked): its memory holds
+    // ns-clone's environment. Root in the container has CAP_SYS_PTRACE in the container's user
+    // namespace only; the init's memory belongs to the host's, so only dumpability stood in the way.
+    // (Without --user, ns-clone's container root keeps the host's CAP_SYS_PTRACE and can read any process.)
+    const probe = compile('probe', PROBE);
+    const r = await ns(['--user', '--map-root-user', '--pid', '--mount', '--init', '--', probe, '1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(lines(r.stdout)).toEqual({
+      'self-dumpable': '1',
+      environ: 'Permission denied',
+      maps: 'Permission denied',
+      mem: 'Permission denied',
+      ptrace: 'Operation not permitted',
+    });
+  });
+
+  it('rootless: enter PID of an --init container (an init the caller cannot read) joins through its command', async () => {
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent', BOXKIT_TEST_RUN_ID: process.env.BOXKIT_TEST_RUN_ID! };
+    const asNobody = (args: string[]) => execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', binPath('ns-clone'), ...args], { reject: false, env, cwd: '/' });
+    const proc = asNobody(['--user', '--map-root-user', '--pid', '--mount', '--uts', '--hostname', 'held', '--init', '--', 'sleep', '30']);
+    try {
+      let init = 0;
+      await until(() => {
+        init = childrenOf(proc.pid!).find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'boxkit-init') ?? 0;
+        return init > 0 && childrenOf(init).length > 0;
+      }, 10_000, 'the init and its command');
+      const r = await asNobody(['enter', String(init), '--all', '--', 'sh', '-c', 'hostname; cat /proc/1/comm']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout.split('\n')).toEqual(['held', 'boxkit-init']);
+    } finally {
+      await killAndWait(proc.pid!);
+      await proc;
+    }
+  });
+});
