@@ -68,8 +68,12 @@ export function procCgroup(pid: number): string {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Wait until test() is true, or fail after ms. */
-export async function until(what: string, test: () => boolean, ms = 10_000): Promise<void> {
+/**
+ * Wait until test() is true, or fail after ms. Long by default: in the v2 VM
+ * (emulated, on a loaded host) a `cg` start took 10 s and a loop's first
+ * 20 ms of CPU did not come within 10 s (the freeze test failed so).
+ */
+export async function until(what: string, test: () => boolean, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!test()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
