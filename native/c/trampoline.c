@@ -606,6 +606,24 @@ static int fork_child(void *arg) {
   close(f->parent_fds[0]);
   close(f->parent_fds[1]);
   if (f->pdeathsig) prctl(PR_SET_PDEATHSIG, f->pdeathsig, 0, 0, 0);
+  /*
+   * A copy of Node carries Node's signal handlers: a SIGTERM forwarded to
+   * a child held at its setup ran Node's handler here, which wrote to the
+   * signal pipe it shares with Node, so the child lived on and ns-clone
+   * saw its own SIGTERM again. What an execve would do: handled signals
+   * back to their default (ignored ones stay ignored), then the mask that
+   * spawn_forked() set around the clone lifted, as the stage does.
+   */
+  struct sigaction sa;
+  for (int sig = 1; sig < _NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0) continue;
+    if (sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL) continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, NULL);
+  }
+  uint64_t none = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
   cmdline_area(&g_arg_start, &g_arg_end);
   return run_program(&f->a);
 }
@@ -616,8 +634,12 @@ static pid_t spawn_forked(uint64_t flags, const unsigned char *prog, size_t len,
   if (stack == MAP_FAILED) return -1;
   /* no CLONE_VM: the child gets a copy-on-write copy of `f` and of the program */
   struct fork_args f = { { prog, len, sync_p[0], err_p[1], 0 }, { sync_p[1], err_p[0] }, pdeathsig };
+  /* no handler of Node's may run in the child before fork_child() has reset them */
+  uint64_t all = ~(uint64_t)0, old = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
   pid_t pid = clone(fork_child, (char *)stack + stack_size, (int)(flags | SIGCHLD), &f);
   int e = errno;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
   munmap(stack, stack_size);
   errno = e;
   return pid;

@@ -1,12 +1,13 @@
 /**
  * The init (--init: boxkit-init, PID 1, the supervisor) against the processes
- * of its own container.
+ * of its own container, and children held for their setup.
  */
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
-import { binPath, childrenOf, compile, killAndWait, ns, until } from './helpers.js';
+import { alive, binPath, childrenOf, compile, killAndWait, ns, tmp, until } from './helpers.js';
 
 /** What a process may do to another (default: PID 1): one line per access, "ok" or the error. */
 const PROBE = `
@@ -75,6 +76,27 @@ describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipRea
     } finally {
       await killAndWait(proc.pid!);
       await proc;
+    }
+  });
+
+  it('--user --wait-for-setup: a SIGTERM before the release stops the held child at once (143), not after --stop-timeout (5 starts)', async () => {
+    // the held child is a fork of Node: it ran Node's SIGTERM handler, lived on, and ns-clone waited
+    // for the stop timeout and sent SIGKILL (137)
+    for (let i = 0; i < 5; i++) {
+      const state = join(tmp('held-user'), 'state');
+      const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const proc = execa(binPath('ns-clone'), ['--user', '--map-root-user', '--wait-for-setup', '--stop-timeout', '20', '--', 'true'], { reject: false, env });
+      const dir = join(state, 'ns-clone');
+      await until(() => existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.fifo-path')), 10_000, 'the setup fifo');
+      const held = childrenOf(proc.pid!);
+      const t0 = Date.now();
+      proc.kill('SIGTERM');
+      const r = await proc;
+      expect(r.exitCode, r.stderr).toBe(143);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(held.filter(alive)).toEqual([]);
+      expect(readdirSync(dir)).toEqual([]);
     }
   });
 });
