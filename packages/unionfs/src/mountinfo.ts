@@ -5,6 +5,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { DriverName } from './spec.js';
+import { inside } from './paths.js';
 
 export interface MountEntry {
   id: number;
@@ -138,4 +139,13 @@ export function mountOptionsAt(mountpoint: string, mountinfo = '/proc/self/mount
 /** Is anything mounted at `path`? */
 export function isMountpoint(path: string, mountinfo = '/proc/self/mountinfo'): boolean {
   return parseMountinfo(readFileSync(mountinfo, 'utf8')).some((e) => e.mountpoint === path);
+}
+
+/** The mount `path` (absolute, symlinks resolved) is on: the top mount at the deepest mount point above it. */
+export function mountOf(path: string, mountinfo = '/proc/self/mountinfo'): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const e of parseMountinfo(readFileSync(mountinfo, 'utf8'))) {
+    if (inside(path, e.mountpoint) && (!best || e.mountpoint.length >= best.mountpoint.length)) best = e;
+  }
+  return best;
 }

@@ -23,6 +23,15 @@ export function inside(a: string, b: string): boolean {
   return a === b || a.startsWith(b.endsWith('/') ? b : `${b}/`);
 }
 
+/** The nearest path at or above `p` that exists (what a mkdir -p of `p` would build on), with its stat. */
+export function existingAncestor(p: string): { path: string; st: Stats } {
+  for (let a = p; ; a = dirname(a)) {
+    const st = statOrUndefined(a);
+    if (st) return { path: a, st };
+    if (a === dirname(a)) return { path: a, st: statSync(a) };
+  }
+}
+
 export function statOrUndefined(p: string): Stats | undefined {
   try {
     return statSync(p);

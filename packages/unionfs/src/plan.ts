@@ -9,9 +9,9 @@ import { dirname, basename, join } from 'node:path';
 import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
 import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
-import { inside, realPath, statOrUndefined } from './paths.js';
+import { existingAncestor, inside, realPath, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
-import { findUnion, mountOptionsAt } from './mountinfo.js';
+import { findUnion, mountOf, mountOptionsAt } from './mountinfo.js';
 
 export interface MountCall {
   source: string;
@@ -72,6 +72,23 @@ function dirOrMissing(what: string, p: string): 'dir' | 'missing' {
   return 'dir';
 }
 
+/**
+ * overlay takes a work dir only on the upper's own mount (the kernel says
+ * EINVAL otherwise, and the reason only in dmesg): compare where each would
+ * be made, before anything is.
+ */
+function sameMount(upper: string, work: string, workGiven: boolean, mountinfo?: string): void {
+  const u = existingAncestor(upper), w = existingAncestor(work);
+  const hint = workGiven
+    ? 'overlay needs the work dir on the same mount as the upper: give a --work dir beside the upper'
+    : `${upper} is a mount point, so its default work dir beside it is outside that mount: use a subdirectory of that mount as the upper (its work dir then goes beside it, on the same mount)`;
+  if (u.st.dev !== w.st.dev) throw new UsageError(`work dir ${work} and upper ${upper} are on different filesystems`, hint);
+  const um = mountOf(u.path, mountinfo), wm = mountOf(w.path, mountinfo);
+  if (um && wm && um.id !== wm.id) {
+    throw new UsageError(`work dir ${work} and upper ${upper} are on different mounts (${wm.mountpoint} and ${um.mountpoint})`, hint);
+  }
+}
+
 /** A layer tarball's content address: the dir it is extracted to under the data dir. */
 export function layerDirFor(tar: string): string {
   // node:crypto costs ~10 ms to load: only a mount with --lower-tar pays it
@@ -120,6 +137,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
       if (inside(work, l)) throw new UsageError(`work dir ${work} is inside lower layer ${l}`);
     }
     if (inside(work, upper) || inside(upper, work)) throw new UsageError(`work dir ${work} and upper ${upper} overlap`, 'give a --work dir beside the upper, not inside it');
+    if (driver === 'overlay') sameMount(upper, work, spec.work !== undefined, env.mountinfo);
     for (const [what, p] of [['upper', upper], ['work dir', work]] as const) {
       if (dirOrMissing(what, p) === 'missing') steps.push({ kind: 'mkdir', path: p });
     }

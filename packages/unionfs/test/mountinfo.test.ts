@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { overlayLayers, parseMountinfo, unionsFrom } from '../src/mountinfo.js';
+import { mountOf, overlayLayers, parseMountinfo, unionsFrom } from '../src/mountinfo.js';
 
 const TEXT = [
   '22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
@@ -18,6 +18,20 @@ describe('mountinfo', () => {
     expect(e).toHaveLength(5);
     expect(e[2]!.mountpoint).toBe('/tmp/u/with space');
     expect(e[0]).toMatchObject({ id: 22, parent: 1, fstype: 'ext4', source: '/dev/vda' });
+  });
+
+  it('mountOf: the top mount at the deepest mount point above a path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unionfs-mountof-'));
+    try {
+      const file = join(dir, 'mountinfo');
+      writeFileSync(file, TEXT);
+      expect(mountOf('/tmp/u/m/etc/hosts', file)?.id).toBe(69);
+      expect(mountOf('/tmp/u/m', file)?.id).toBe(69);
+      expect(mountOf('/tmp/u/mx', file)?.id).toBe(22);
+      expect(mountOf('/tmp/u/with space/a', file)?.id).toBe(67);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads overlay layers, escaped separators included', () => {
