@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bk, skipReason } from '../harness/index.js';
-import { BASE, name, run } from './helpers.js';
+import { binPath, bk, skipReason } from '../harness/index.js';
+import { BASE, name, run, toolsBinDir } from './helpers.js';
 
 const made: string[] = [];
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
@@ -53,5 +53,43 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
       expect(ours.err, flags.join(' ')).toBe(String(cg.stderr).trim().replace(/^cg: /, 'run: '));
     }
     expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
+  });
+
+  it('exec --dry-run prints what the real exec does with -i, -t and -d: pasted into a shell, the command reads the same stdin, has a terminal, or is left running', async () => {
+    const n = name('execdry');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${toolsBinDir()}:${process.env.PATH}` };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const sh = (line: string) => spawnSync('bash', ['-c', line], { env, input: 'piped in\n', encoding: 'utf8', timeout: 20_000 });
+    const real = (args: string[]) => spawnSync(process.execPath, [binPath('run'), ...args], { env, input: 'piped in\n', encoding: 'utf8', timeout: 20_000 });
+    const dry = async (flags: string[], cmd: string[]) => {
+      const line = (await run(['exec', '--dry-run', ...flags, n, ...cmd])).out;
+      expect(line.split('\n')).toHaveLength(1);
+      return line;
+    };
+    const cat = ['sh', '-c', 'cat; [ -t 0 ] && echo tty; true'];
+    // without -i: /dev/null, as the real exec
+    expect(sh(await dry([], cat)).stdout).toBe(real(['exec', n, ...cat]).stdout);
+    expect(real(['exec', n, ...cat]).stdout).toBe('');
+    // in the container's cgroup (every hierarchy it has, no other), as the real exec
+    const cgroups = ['cat', '/proc/self/cgroup'];
+    expect(sh(await dry([], cgroups)).stdout).toBe(real(['exec', n, ...cgroups]).stdout);
+    // -i: the caller's stdin
+    expect(sh(await dry(['-i'], cat)).stdout).toBe('piped in\n');
+    expect(real(['exec', '-i', n, ...cat]).stdout).toBe('piped in\n');
+    // -t: a terminal
+    const tty = ['sh', '-c', '[ -t 0 ] && [ -t 1 ] && echo tty'];
+    expect(real(['exec', '-t', n, ...tty]).stdout).toContain('tty');
+    expect(sh(await dry(['-t'], tty)).stdout).toContain('tty');
+    // -d: the shell goes on at once, the command runs on without it
+    const later = ['sh', '-c', 'sleep 1; touch /tmp/later'];
+    const t0 = Date.now();
+    const d = sh(await dry(['-d'], later));
+    expect([d.status, d.stdout, Date.now() - t0 < 1000]).toEqual([0, '', true]);
+    for (let i = 0; i < 60 && (await run(['exec', n, 'test', '-e', '/tmp/later'], null)).code !== 0; i++) await wait(100);
+    expect((await run(['exec', n, 'test', '-e', '/tmp/later'], null)).code).toBe(0);
+    // the JSON document says which
+    expect(JSON.parse((await run(['exec', '--dry-run', '--json', '-i', n, 'true'])).out)).toMatchObject({ dryRun: true, interactive: true, tty: false, detach: false });
   });
 });

@@ -5,6 +5,7 @@ import { dryRunOutput } from '@boxkit/common/output';
 import { shellStatus } from '@boxkit/native';
 import { containerEnv, parseEnv } from '../container/spec.js';
 import { execInContainer } from '../container/exec.js';
+import { joinWrites } from '../container/cgroup.js';
 import { resolveUser } from '../container/user.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
@@ -52,14 +53,23 @@ export async function exec(a: ExecArgs): Promise<number> {
   const env = containerEnv({ env: { ...p?.env, ...extraEnv }, tty: a.tty }, rec.hostname, ids.home);
   const workdir = a.workdir ?? p?.workdir ?? '/';
   if (a.dryRun) {
-    // the same joins with util-linux's nsenter, inside the container's cgroup (the capability drop is left out)
-    const g = rec.cgroup;
-    const cg = g ? ['cg', 'exec', g.name, ...(g.parent === 'root' ? [] : ['--parent', g.parent]), '--'] : [];
+    // the same joins with util-linux's nsenter, inside the container's cgroup (the capability drop is left out):
+    // the shell moves itself into the group's directories as the real exec does (`cg exec` would join
+    // every hierarchy, making the group in those the container has none in, which rm then left behind)
+    const joins = rec.cgroup ? joinWrites(rec.cgroup) : [];
+    const cg = joins.length ? ['sh', '-c', `${joins.map((w) => `echo ${w.value} > ${shellQuote([w.file])}`).join('; ')}; exec "$@"`, 'sh'] : [];
     const user = ids.uid || ids.gid ? ['--setuid', String(ids.uid), '--setgid', String(ids.gid)] : [];
     const d = dryRunOutput(a);
-    d.print(shellQuote([...cg, 'nsenter', '--target', String(rec.pid), '--all', `--wdns=${workdir}`, ...user, '--', 'env', '-i',
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]));
-    d.done({ name: rec.name, pid: rec.pid });
+    let line = shellQuote([...cg, 'nsenter', '--target', String(rec.pid), '--all', `--wdns=${workdir}`, ...user, '--', 'env', '-i',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]);
+    // and the command's stdio as the real exec sets it up: -t a pseudo-terminal of its own with this
+    // terminal relayed to it (script(1) does that, and returns its status), -d nothing and no wait,
+    // -i the caller's stdin, neither /dev/null
+    if (a.tty) line = shellQuote(['script', '-qec', line, '/dev/null']);
+    else if (a.detach) line += ' </dev/null >/dev/null 2>&1 &';
+    else if (!a.interactive) line += ' </dev/null';
+    d.print(line);
+    d.done({ name: rec.name, pid: rec.pid, interactive: a.interactive, tty: a.tty, detach: a.detach });
     return 0;
   }
   // as run: without -i (or -t) the caller's stdin (a script's, a loop's) is not the command's to read;
