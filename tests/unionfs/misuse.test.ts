@@ -20,7 +20,7 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
   let d = '';
   beforeAll(() => {
     d = scratch('misuse');
-    files(d, { 'lo/etc/hosts': 'h', 'lo2/x': 'x' });
+    files(d, { 'lo/etc/hosts': 'h', 'lo2/x': 'x', 'lo3/etc/hosts': 'h', 'lo3/var/a': 'a', 'lo3/opt/keep': 'k', 'lo3/opt/.wh.keep': 'a file of the lower' });
   });
   afterAll(() => {
     const left = mountsUnder(d);
@@ -91,5 +91,35 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
     } finally {
       expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
     }
+  });
+  it('a regular file named .wh.X in an overlay union is content: diff says A (it said D X), diff of the unmounted upper too; commit refuses it (its layer would delete X)', async () => {
+    const mnt = join(d, 'mnt-whfile');
+    expect((await unionfs(['mount', '-l', 'lo3', '-u', 'up-whfile', 'mnt-whfile'], d)).exitCode).toBe(0);
+    const expected = ['C /etc', 'A /etc/.wh.hosts', 'C /opt/keep', 'C /var', 'A /var/.wh..wh..opq'];
+    try {
+      writeFileSync(join(mnt, 'etc/.wh.hosts'), 'a file, in overlay');
+      writeFileSync(join(mnt, 'var/.wh..wh..opq'), 'not opaque, in overlay');
+      // the lower's own .wh.keep hides nothing either: keep is changed, not added
+      writeFileSync(join(mnt, 'opt/keep'), 'changed');
+      expect(readdirSync(join(mnt, 'etc')).sort()).toEqual(['.wh.hosts', 'hosts']);
+      expect(readdirSync(join(mnt, 'var')).sort()).toEqual(['.wh..wh..opq', 'a']);
+      const r = await unionfs(['diff', mnt]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.split('\n')).toEqual(expected);
+      expect(JSON.parse((await unionfs(['diff', mnt, '--json'])).stdout).driver).toBe('overlay');
+      const out = join(d, 'whfile.tar');
+      const c = await unionfs(['commit', mnt, out]);
+      expect(c.exitCode).toBe(2);
+      expect(errorLines(c.stderr)).toEqual([`unionfs: ${join(d, 'up-whfile')}/etc/.wh.hosts: a file named '.wh.hosts' cannot go in an OCI layer, where '.wh.' names are whiteouts`]);
+      expect(readdirSync(d).filter((n) => n.includes('whfile.tar'))).toEqual([]);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+    // unmounted, the upper is read as overlay's (nothing marks it aufs's)
+    const up = await unionfs(['diff', join(d, 'up-whfile'), '--lower', join(d, 'lo3')]);
+    expect(up.stdout.split('\n')).toEqual(expected);
+    // told it was aufs's, .wh. files are whiteouts again
+    const aufs = await unionfs(['diff', join(d, 'up-whfile'), '--lower', join(d, 'lo3'), '--driver', 'aufs']);
+    expect(aufs.stdout.split('\n')).toEqual(['C /etc', 'D /etc/hosts', 'C /opt', 'A /opt/keep', 'C /var', 'D /var/a']);
   });
 });

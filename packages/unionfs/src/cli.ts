@@ -8,6 +8,12 @@ import pkg from '../package.json' with { type: 'json' };
 // nargs 1: each --lower takes one value, so a mount point after it stays positional
 const arr = { type: 'string', array: true, nargs: 1, requiresArg: true } as const;
 
+// which whiteouts an upper holds: a mounted union's driver is read from mountinfo
+const layerDriver = {
+  type: 'string', requiresArg: true,
+  describe: "for an upper dir that is not mounted: the driver that made it, overlay (0/0 devices) or aufs (.wh. files); default: aufs if aufs marked it, else overlay",
+} as const;
+
 void main({
   name: 'unionfs',
   version: pkg.version,
@@ -67,7 +73,8 @@ void main({
       describe: 'what a union changed against its lower layers: A added, C changed, D deleted (like docker diff)',
       builder: (y) =>
         y.positional('target', { type: 'string', demandOption: true, describe: 'a union mount point or an upper dir' })
-          .option('lower', { ...arr, alias: 'l', describe: "the lower layers of an upper dir that is not mounted (topmost first)" }),
+          .option('lower', { ...arr, alias: 'l', describe: "the lower layers of an upper dir that is not mounted (topmost first)" })
+          .option('driver', layerDriver),
       examples: [
         ['unionfs diff ./mnt', 'changes made through ./mnt'],
         ['unionfs diff ./tmp --lower ./image', 'changes recorded in an unmounted upper dir'],
@@ -79,7 +86,8 @@ void main({
       describe: 'write the upper layer as an OCI layer tarball (whiteouts as .wh. files)',
       builder: (y) =>
         y.positional('target', { type: 'string', demandOption: true, describe: 'a union mount point or an upper dir' })
-          .positional('output', { type: 'string', demandOption: true, describe: 'the tarball to write' }),
+          .positional('output', { type: 'string', demandOption: true, describe: 'the tarball to write' })
+          .option('driver', layerDriver),
       examples: [['unionfs commit ./mnt layer.tar', 'the changes in ./mnt as a layer; stack it: unionfs mount --lower-tar layer.tar ...']],
       run: async (a) => (await import('./commands/commit.js')).runCommit(a),
     }),

@@ -1,8 +1,10 @@
 /**
- * An upper layer as an OCI layer tarball (image-spec layer.md): overlay
- * whiteouts become `.wh.<name>` files, opaque directories get a
- * `.wh..wh..opq` entry, overlay's own xattrs are dropped, and ownership,
- * modes, other xattrs, hard links and symlinks are kept.
+ * An upper layer as an OCI layer tarball (image-spec layer.md): whiteouts
+ * (read in the format of the driver that made the upper) become
+ * `.wh.<name>` files, opaque directories get a `.wh..wh..opq` entry,
+ * overlay's own xattrs are dropped, and ownership, modes, other xattrs,
+ * hard links and symlinks are kept. Content named `.wh.*` (an overlay
+ * upper can hold it) has no form in such a layer: it is refused.
  */
 import { readlinkSync, renameSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
@@ -10,7 +12,8 @@ import { listxattr, getxattr } from '@boxkit/native';
 import { TarWriter, type TarEntry, type TarType } from './tar.js';
 import { walkLayer, type LayerEntry } from './walk.js';
 import { UsageError } from '@boxkit/common';
-import { devMajor, devMinor, isDotWhiteoutName, OVERLAY_XATTR, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+import { devMajor, devMinor, OVERLAY_XATTR, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+import type { DriverName } from './spec.js';
 
 export interface CommitResult {
   output: string;
@@ -47,13 +50,14 @@ function whiteoutEntry(name: string, e: LayerEntry): TarEntry {
   return { name, type: 'file', mode: 0o600, uid: Number(e.st.uid), gid: Number(e.st.gid), mtime: Number(e.st.mtimeMs / 1000n), size: 0 };
 }
 
-export function commitLayer(upper: string, output: string): CommitResult {
+/** Write `upper` (a layer in `driver`'s format) to `output` as an OCI layer tarball. */
+export function commitLayer(upper: string, output: string, driver: DriverName = 'overlay'): CommitResult {
   const tmp = join(dirname(output), `.${basename(output)}.${process.pid}.tmp`);
   const tar = new TarWriter(tmp);
   const links = new Map<string, string>();
   let whiteouts = 0;
   try {
-    for (const e of walkLayer(upper)) {
+    for (const e of walkLayer(upper, driver)) {
       const r = e.role;
       if (r.role === 'meta') continue;
       if (r.role === 'whiteout') {
@@ -66,9 +70,10 @@ export function commitLayer(upper: string, output: string): CommitResult {
       if (r.role === 'opaque-marker') continue;
       const type = typeOf(e);
       if (!type) continue;
-      // in a layer such a name is a whiteout of its directory or of the one above: extract refuses it
-      if (isDotWhiteoutName(e.rel.slice(e.rel.lastIndexOf('/') + 1))) {
-        throw new UsageError(`${e.abs}: a file named '${e.rel.slice(e.rel.lastIndexOf('/') + 1)}' cannot go in an OCI layer, where '.wh.' names are whiteouts`, 'rename or remove it, then commit again');
+      // in a layer such a name is a whiteout (of X, of its directory or of the one above) or aufs bookkeeping
+      const name = e.rel.slice(e.rel.lastIndexOf('/') + 1);
+      if (name.startsWith(WH_PREFIX)) {
+        throw new UsageError(`${e.abs}: a file named '${name}' cannot go in an OCI layer, where '.wh.' names are whiteouts`, 'rename or remove it, then commit again');
       }
       const st = e.st;
       const base: TarEntry = {

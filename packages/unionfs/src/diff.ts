@@ -8,7 +8,8 @@
  */
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { isOverlayWhiteout, hasOpaqueXattr } from './whiteout.js';
+import { isOpaqueDir, isWhiteout, WH_PREFIX } from './whiteout.js';
+import type { DriverName } from './spec.js';
 import { walkLayer } from './walk.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
@@ -28,50 +29,50 @@ function lst(p: string): BigIntStats | undefined {
 
 /**
  * The merged view of the lowers at `rel`: the topmost lower that has it,
- * stopping at a whiteout of it or of an ancestor (either dialect), at a
- * non-directory ancestor, and below an opaque ancestor.
+ * stopping at a whiteout of it or of an ancestor, at a non-directory
+ * ancestor, and below an opaque ancestor (in `driver`'s format).
  */
-export function lowerLookup(lowers: string[], rel: string): BigIntStats | undefined {
+export function lowerLookup(lowers: string[], rel: string, driver: DriverName = 'overlay'): BigIntStats | undefined {
   const parts = rel.split('/');
   for (const lower of lowers) {
     let opaque = false;
     for (let i = 0; i < parts.length; i++) {
       const dir = join(lower, ...parts.slice(0, i));
       const name = parts[i]!;
-      if (lst(join(dir, `.wh.${name}`))) return undefined;
       const st = lst(join(dir, name));
+      if (isWhiteout(dir, name, st, driver)) return undefined;
       if (!st) {
         if (opaque) return undefined;
         break;
       }
-      if (isOverlayWhiteout(st)) return undefined;
       if (i === parts.length - 1) return st;
       if (!st.isDirectory()) return undefined;
-      const abs = join(dir, name);
-      if (hasOpaqueXattr(abs) || lst(join(abs, '.wh..wh..opq'))) opaque = true;
+      if (isOpaqueDir(join(dir, name), driver)) opaque = true;
     }
   }
   return undefined;
 }
 
 /** Names the lowers show in directory `rel` (merged, whiteouts applied). */
-function lowerNames(lowers: string[], rel: string): string[] {
+function lowerNames(lowers: string[], rel: string, driver: DriverName): string[] {
   const seen = new Set<string>();
   for (const lower of lowers) {
     try {
-      for (const n of readdirSync(join(lower, rel))) if (!n.startsWith('.wh.')) seen.add(n);
+      // aufs's .wh. names are whiteouts and bookkeeping; in overlay they are names like any other
+      for (const n of readdirSync(join(lower, rel))) if (driver === 'overlay' || !n.startsWith(WH_PREFIX)) seen.add(n);
     } catch {
       // not a directory in this lower
     }
   }
-  return [...seen].filter((n) => lowerLookup(lowers, rel ? `${rel}/${n}` : n));
+  return [...seen].filter((n) => lowerLookup(lowers, rel ? `${rel}/${n}` : n, driver));
 }
 
 function sameDir(a: BigIntStats, b: BigIntStats): boolean {
   return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeNs === b.mtimeNs;
 }
 
-export function diffLayers(upper: string, lowers: string[]): Change[] {
+/** The changes of `upper` over `lowers`, all read in the format of `driver` (the union's). */
+export function diffLayers(upper: string, lowers: string[], driver: DriverName = 'overlay'): Change[] {
   const changes = new Map<string, ChangeKind>();
   const opaqueDirs = new Set<string>();
   const parentOf = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
@@ -83,16 +84,16 @@ export function diffLayers(upper: string, lowers: string[]): Change[] {
     for (let p = parentOf(rel); p; p = parentOf(p)) if (opaqueDirs.has(p)) return true;
     return false;
   };
-  for (const e of walkLayer(upper)) {
+  for (const e of walkLayer(upper, driver)) {
     if (e.role.role === 'meta' || e.role.role === 'opaque-marker') continue;
     if (e.role.role === 'whiteout') {
       // a whiteout for something no lower has (or already hidden) changes nothing visible
-      if (underOpaque(e.role.target) || !lowerLookup(lowers, e.role.target)) continue;
+      if (underOpaque(e.role.target) || !lowerLookup(lowers, e.role.target, driver)) continue;
       changes.set(e.role.target, 'D');
       touchParent(e.role.target);
       continue;
     }
-    const below = underOpaque(e.rel) ? undefined : lowerLookup(lowers, e.rel);
+    const below = underOpaque(e.rel) ? undefined : lowerLookup(lowers, e.rel, driver);
     if (!below) {
       changes.set(e.rel, 'A');
       touchParent(e.rel);
@@ -104,7 +105,7 @@ export function diffLayers(upper: string, lowers: string[]): Change[] {
     if (e.st.isDirectory() && e.opaque && below?.isDirectory()) {
       opaqueDirs.add(e.rel);
       const mine = new Set(readdirSync(e.abs));
-      for (const n of lowerNames(lowers, e.rel)) {
+      for (const n of lowerNames(lowers, e.rel, driver)) {
         if (!mine.has(n)) changes.set(`${e.rel}/${n}`, 'D');
       }
     }

@@ -1,20 +1,27 @@
 /**
  * `diff` and `commit` take a mount point or an upper dir. A mount point
- * names its layers in mountinfo; an upper dir is looked up among the
- * mounted unions, or its lowers are given with --lower.
+ * names its layers and its driver in mountinfo; an upper dir is looked up
+ * among the mounted unions, or its lowers are given with --lower and its
+ * driver with --driver (else: aufs if aufs marked it, overlay otherwise).
+ * The driver says how its whiteouts are written.
  */
 import { UsageError } from '@boxkit/common';
 import { findUnion, listUnions } from './mountinfo.js';
 import { realPath, statOrUndefined } from './paths.js';
+import { detectDriver } from './whiteout.js';
+import type { DriverName } from './spec.js';
 
 export interface LayerTarget {
   upper: string;
   /** topmost first; empty when unknown (then nothing counts as changed, only added) */
   lowers: string[];
   mountpoint?: string;
+  /** whose whiteout format the layers are in */
+  driver: DriverName;
 }
 
-export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: string): LayerTarget {
+export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: string, driver?: string): LayerTarget {
+  if (driver !== undefined && driver !== 'overlay' && driver !== 'aufs') throw new UsageError(`unknown driver '${driver}'`, 'use overlay or aufs');
   const p = realPath(arg);
   if (!statOrUndefined(p)?.isDirectory()) throw new UsageError(`${p}: no such directory`, 'give a union mount point or an upper dir');
   const given = lowers.map((l) => {
@@ -23,11 +30,14 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
     return r;
   });
   const mounted = findUnion(p, mountinfo);
+  const union = mounted ?? (given.length ? undefined : listUnions(mountinfo).find((u) => u.upper === p));
+  if (union && driver && driver !== union.driver) {
+    throw new UsageError(`${p}: --driver ${driver}, but ${union.mountpoint} is mounted with ${union.driver}`);
+  }
   if (mounted) {
     if (!mounted.upper) throw new UsageError(`${p}: a read-only union has no upper layer, so no changes`);
-    return { upper: mounted.upper, lowers: given.length ? given : mounted.lowers, mountpoint: p };
+    return { upper: mounted.upper, lowers: given.length ? given : mounted.lowers, mountpoint: p, driver: mounted.driver };
   }
-  const byUpper = listUnions(mountinfo).find((u) => u.upper === p);
-  if (byUpper && !given.length) return { upper: p, lowers: byUpper.lowers, mountpoint: byUpper.mountpoint };
-  return { upper: p, lowers: given };
+  if (union) return { upper: p, lowers: union.lowers, mountpoint: union.mountpoint, driver: union.driver };
+  return { upper: p, lowers: given, driver: (driver as DriverName | undefined) ?? detectDriver(p) };
 }

@@ -7,8 +7,8 @@ import { extractLayer } from '../extract.js';
 import { realPath, statOrUndefined } from '../paths.js';
 import { resolveTarget } from '../target.js';
 
-export async function runCommit(a: CommonArgs & { target: string; output: string }): Promise<number> {
-  const t = resolveTarget(a.target);
+export async function runCommit(a: CommonArgs & { target: string; output: string; driver?: string }): Promise<number> {
+  const t = resolveTarget(a.target, [], undefined, a.driver);
   const out = realPath(a.output);
   if (statOrUndefined(out)?.isDirectory()) throw new UsageError(`${out}: is a directory`, 'give a file name: layer.tar');
   if (out.startsWith(`${t.upper}/`)) throw new UsageError(`${out}: the tarball would be inside the layer it holds`);
@@ -16,12 +16,12 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
   if (t.mountpoint && out.startsWith(`${t.mountpoint}/`)) throw new UsageError(`${out}: the tarball would be inside the union it holds (${t.mountpoint})`);
   if (a.dryRun) {
     const dry = dryRunOutput(a);
-    dry.print(`# ${shellQuote(['unionfs', 'commit', t.upper, out])}  (tar of the upper, overlay whiteouts as .wh. files)`);
+    dry.print(`# ${shellQuote(['unionfs', 'commit', t.upper, out])}  (tar of the upper, its ${t.driver} whiteouts as .wh. files)`);
     dry.done({ upper: t.upper, output: out });
     return 0;
   }
   if (a.verbose) process.stderr.write(`+ unionfs commit ${shellQuote([t.upper, out])}\n`);
-  const r = commitLayer(t.upper, out);
+  const r = commitLayer(t.upper, out, t.driver);
   report(a, r, () => [`${r.output}: ${r.entries} entries (${r.whiteouts} whiteouts), ${r.bytes} bytes, ${r.digest}`]);
   return 0;
 }

@@ -3,9 +3,9 @@ import { report, type CommonArgs } from '@boxkit/common';
 import { diffLayers } from '../diff.js';
 import { resolveTarget } from '../target.js';
 
-export async function runDiff(a: CommonArgs & { target: string; lower?: string[] }): Promise<number> {
-  const t = resolveTarget(a.target, a.lower ?? []);
-  const changes = diffLayers(t.upper, t.lowers);
+export async function runDiff(a: CommonArgs & { target: string; lower?: string[]; driver?: string }): Promise<number> {
+  const t = resolveTarget(a.target, a.lower ?? [], undefined, a.driver);
+  const changes = diffLayers(t.upper, t.lowers, t.driver);
   report(a, { ...t, changes }, () => changes.map((c) => `${c.kind} ${c.path}`));
   return 0;
 }
