@@ -470,6 +470,74 @@ describe.skipIf(skipReason)(title, () => {
     });
 
     /**
+     * A state as an older svcproxy stored it (state format 2, before its
+     * checks refused unknown endpoint fields and affinity given with
+     * sessionAffinity): the kernel holds what that svcproxy made of it
+     * (applied here from the same services written plainly), the state
+     * file the document as it was given.
+     */
+    const olderState = async () => {
+      const ipOf = (n: string) => topo.containers[n]!.ip;
+      const clean = [
+        { name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2')] },
+        { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep3')], affinity: 'clientip:60' },
+      ];
+      await apply(clean);
+      const { decode, encode, fromServices } = await import('../../packages/svcproxy/src/store.js');
+      const { indexDoc } = await import('../../packages/svcproxy/src/jsondoc.js');
+      const { toServices } = await import('../../packages/svcproxy/src/spec.js');
+      const now = decode(readFileSync(stateFile()), stateFile());
+      const bytes = Buffer.from(`{"services":[
+  {"name":"web","vip":"${VIP}:88","endpoints":[{"ip":"${ipOf('ep1')}","port":8080,"weight":1},{"ip":"${ipOf('ep2')}","port":8080,"weight":1}]},
+  {"name":"other","vip":"10.96.4.1:80","endpoints":["${ep('ep3')}"],"affinity":"clientip:60","sessionAffinity":{"type":"ClientIP","timeoutSeconds":60}}
+]}
+`);
+      writeFileSync(stateFile(), encode(fromServices('BKSVC', now.backend, now.nodePortRange, toServices(clean, now.nodePortRange), { bytes, ...indexDoc(bytes)! })));
+    };
+    const staleWarning = /^svcproxy: warning: the stored services \(\S+BKSVC\.state\) do not pass today's checks \(service 'web': endpoint 1: unknown field 'weight'\): an older svcproxy stored them: (reconciling with the kernel|listing the services the kernel has)$/;
+
+    it.each<[string, () => string[], () => Promise<void>]>([
+      ['rm of a service it refuses', () => ['rm', 'web'], async () => {
+        expect((await askMany(undefined, VIP, 88, 3, 500)).failures.length).toBe(3);
+        expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep3: 5 });
+      }],
+      ['add in place of a service it refuses', () => ['add', 'web', '--vip', `${VIP}:88`, '--endpoint', ep('ep3')], async () => {
+        expect((await askMany(undefined, VIP, 88, 10)).counts).toEqual({ ep3: 10 });
+      }],
+      ['apply --partial of a file that changes a service it refuses', () => ['apply', '--partial', file('svc.json', { services: [
+        { name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep2')] }, { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep3')], affinity: 'clientip:60' },
+      ] })], async () => {
+        expect((await askMany(undefined, VIP, 88, 10)).counts).toEqual({ ep2: 10 });
+      }],
+    ])("a state an older svcproxy wrote, which today's checks refuse: %s warns once and reconciles with the kernel (exit 0); the state is whole again", async (_what, args, check) => {
+      await olderState();
+      const r = await bk('svcproxy', args());
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stderr).trim().split('\n')).toEqual([expect.stringMatching(staleWarning)]);
+      expect(String(r.stdout)).toMatch(/\(reconcile, /);
+      await check();
+      // what is stored now passes: ls reads it without a word, and the next add is partial
+      const ls = await bk('svcproxy', ['ls', '--json']);
+      expect(String(ls.stderr)).toBe('');
+      expect(JSON.parse(String(ls.stdout)).fromKernel).toBeUndefined();
+      const next = await bk('svcproxy', ['add', 'later', '--vip', '10.96.4.7:80', '--endpoint', ep('ep1')]);
+      expect(String(next.stderr)).toBe('');
+      expect(String(next.stdout)).toMatch(/\(partial, /);
+      expect((await askMany(undefined, '10.96.4.7', 80, 5)).counts).toEqual({ ep1: 5 });
+    });
+
+    it("a state an older svcproxy wrote, which today's checks refuse: ls warns and lists what the kernel has", async () => {
+      await olderState();
+      const ls = await bk('svcproxy', ['ls', '--json']);
+      expect(ls.exitCode, String(ls.stderr)).toBe(0);
+      expect(String(ls.stderr).trim().split('\n')).toEqual([expect.stringMatching(staleWarning)]);
+      const got = JSON.parse(String(ls.stdout));
+      expect(got.fromKernel).toBe(true);
+      expect(got.services.map((x: { name: string; affinitySeconds: number | null; endpoints: { ip: string }[]; inKernel: boolean }) => [x.name, x.affinitySeconds, x.endpoints.map((e) => e.ip), x.inKernel]).sort())
+        .toEqual([['other', 60, [topo.containers.ep3!.ip], true], ['web', null, [topo.containers.ep1!.ip, topo.containers.ep2!.ip], true]]);
+    });
+
+    /**
      * An iptables-nft-restore earlier in PATH that fails the first run (the sync's own restore) and is the
      * real one after that (what the sync puts back): `early` dies before reading its input, `afternat`
      * commits the nat section for real and then fails, as a filter rule the kernel refuses would; `crash`

@@ -68,8 +68,10 @@ export function addWanted(svc: Service): DocWanted {
       if (i >= 0) stored[i] = svc;
       else stored.push(svc);
       // the partial path checked the new entry against the stored ones (delta.ts); here nothing had: a VIP:port
-      // or NodePort another service holds went in twice
-      checkServices(stored);
+      // or NodePort another service holds went in twice. Only the new entry: a clash between two stored ones (an
+      // older svcproxy let add make it) is what the kernel holds, not what this add asks
+      checkServices([svc]);
+      for (const o of stored) if (o !== svc) checkServices([{ ...o, endpoints: [] }, svc]);
       return { services: stored, json: true };
     },
   };

@@ -9,7 +9,7 @@ import { norm } from './diff.js';
 import { DEFAULT_PREFIX, Names } from './names.js';
 import { TABLES } from './rules.js';
 import { parseSave, type Saved } from './saved.js';
-import { CorruptState, loadState, storedList, type StoredState } from './store.js';
+import { CorruptState, loadState, StaleState, storedList, type StoredState } from './store.js';
 
 export interface EndpointStatus {
   ip: string;
@@ -81,7 +81,18 @@ export async function listServices(opts: { prefix?: string; backend?: BackendCho
   }
   const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
   const saved = parseSave(await saveTables(backend, TABLES, true), n);
-  const services = damaged ? kernelServices(saved, n) : state ? storedList(state) : [];
+  let services: Service[] = [];
+  if (!damaged && state) {
+    try {
+      services = storedList(state);
+    } catch (e) {
+      // an older svcproxy's services that today's checks refuse: the kernel's rules say what they are
+      if (!(e instanceof StaleState)) throw e;
+      opts.warn?.(`warning: ${e.message}: listing the services the kernel has`);
+      damaged = true;
+    }
+  }
+  if (damaged) services = kernelServices(saved, n);
   return { prefix, backend, services: services.map((s) => status(n, s, saved)), ...(damaged ? { fromKernel: true } : {}) };
 }
 

@@ -81,6 +81,32 @@ export class CorruptState extends BoxkitError {
   }
 }
 
+/**
+ * A whole state whose services today's checks refuse: an older svcproxy
+ * stored them under looser checks (an unknown endpoint field, affinity
+ * with sessionAffinity, two services on one VIP:port...), and they are
+ * what the kernel holds. Not the user's fault and not damage: a sync that
+ * meets it reconciles with the kernel instead of trusting it (sync.ts).
+ */
+export class StaleState extends BoxkitError {
+  constructor(prefix: string, why: string) {
+    super('ESTALESTATE', `the stored services (${statePath(prefix)}) do not pass today's checks (${why}): an older svcproxy stored them`, {
+      hint: 'svcproxy apply FILE (without --partial) replaces them with FILE',
+    });
+  }
+}
+
+/** Read stored entries with today's checks: a refusal is a StaleState, not an error in the user's input. */
+function checkedStored<T>(s: StoredState, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof BoxkitError && e.exitCode === 2) throw new StaleState(s.prefix, e.message);
+    if (e instanceof SyntaxError) throw new StaleState(s.prefix, 'not JSON');
+    throw e;
+  }
+}
+
 /** The stored state (undefined when none); a damaged file throws CorruptState. */
 export function loadState(prefix: string): StoredState | undefined {
   const path = statePath(prefix);
@@ -271,7 +297,7 @@ export function fromServices(
 
 /** Every stored service, checked again from the document (a full pass: a reconcile, ls, or a fallback). */
 export function storedList(s: StoredState): Service[] {
-  return listOf(JSON.parse(s.doc.toString('utf8'))).map((o) => toService(o, ANY_PORT));
+  return checkedStored(s, () => listOf(JSON.parse(s.doc.toString('utf8'))).map((o) => toService(o, ANY_PORT)));
 }
 
 /**
@@ -284,5 +310,5 @@ const ANY_PORT: PortRange = { min: 1, max: 65535 };
 
 /** Stored entry i as a Service (it was checked when stored, under its range; read again here). */
 export function storedEntry(s: StoredState, i: number): Service {
-  return toService(JSON.parse(s.doc.toString('utf8', s.starts[i], s.ends[i])), ANY_PORT);
+  return checkedStored(s, () => toService(JSON.parse(s.doc.toString('utf8', s.starts[i], s.ends[i])), ANY_PORT));
 }

@@ -14,10 +14,11 @@ import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
-import { CorruptState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
+import { CorruptState, StaleState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
 import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import { indexDoc } from './jsondoc.js';
 import { readFileSync } from 'node:fs';
+import { kernelServices } from './status.js';
 
 export interface SyncOptions {
   /** chain prefix (default BKSVC) */
@@ -152,7 +153,13 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       return undefined;
     }
   };
-  const run = async (): Promise<SyncResult> => {
+  /**
+   * `stale`: the stored services failed today's checks (StaleState) in a
+   * first run, which changed nothing: not trusted now. No partial sync, and
+   * what add/rm (or a function of the stored services) build on is what the
+   * kernel's rules say (kernelServices), as ls lists it for a damaged state.
+   */
+  const run = async (stale = false): Promise<SyncResult> => {
     const t0 = performance.now();
     const ms = () => `${Math.round(performance.now() - t0)} ms`;
     const named = opts.backend && opts.backend !== 'auto' ? opts.backend : undefined;
@@ -161,7 +168,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     let state = early ? undefined : load();
     // auto sticks to the backend the services were written with
     const backend = chooseBackend(named ?? state?.backend);
-    const partial = !!opts.partial && !!state && state.backend === backend && !pending;
+    const partial = !!opts.partial && !!state && state.backend === backend && !pending && !stale;
     if (!partial) opts.trace?.(`${tool(backend, 'save')}`);
     const saving = partial ? undefined : saveTables(backend, TABLES);
     saving?.catch(() => undefined); // awaited below; a failure before that must not be unhandled
@@ -176,6 +183,12 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     let compared: Ruleset | undefined;
     try {
       if (early) state = load();
+      /** the kernel's chains, read at once when the services to keep come from them */
+      let savedEarly: ReturnType<typeof parseSave> | undefined;
+      if (stale && state && (doc?.keepsStored || typeof wanted === 'function')) {
+        savedEarly = parseSave(await saving!, names);
+        state = fromServices(prefix, backend, MIXED_RANGE, kernelServices(savedEarly, names));
+      }
       let services: readonly Service[] | null | undefined;
       let count: number;
       /** the state to store once the restore succeeded */
@@ -252,7 +265,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         streamed = partialDiff(desired, compared, backend, rr);
       } else {
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
-        const saved = parseSave(await saving!, names);
+        const saved = savedEarly ?? parseSave(await saving!, names);
         compared = saved;
         prior = () => saved;
         opts.trace?.(`# read the kernel: ${ms()}`);
@@ -343,7 +356,13 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       throw e;
     }
   };
-  return opts.dryRun ? run() : locked(prefix, run);
+  // an older svcproxy's services, refused by today's checks before anything changed: once more, trusting the kernel
+  const attempt = () => run().catch((e: unknown) => {
+    if (!(e instanceof StaleState)) throw e;
+    opts.warn?.(`warning: ${e.message}: reconciling with the kernel`);
+    return run(true);
+  });
+  return opts.dryRun ? attempt() : locked(prefix, attempt);
 }
 
 /** A partial sync's diff of two renders with the same scope, as one restore text. */

@@ -58,3 +58,33 @@ describe('the state file (svcproxy-state 2)', () => {
     }
   });
 });
+
+describe('a state an older svcproxy stored, which today\'s checks refuse', () => {
+  const older = async (doc: string) => {
+    const { fromServices } = await import('../src/store.js');
+    const { indexDoc } = await import('../src/jsondoc.js');
+    const { DEFAULT_NODEPORT_RANGE } = await import('../src/model.js');
+    const bytes = Buffer.from(doc);
+    const svc = (name: string, vip: string) => ({ name, protocol: 'tcp' as const, vip, port: 80, endpoints: [{ ip: '10.88.0.2', port: 8080 }] });
+    return fromServices('BKSVC', 'nft', DEFAULT_NODEPORT_RANGE, [svc('a', '10.96.0.1'), svc('b', '10.96.0.1')], { bytes, ...indexDoc(bytes)! });
+  };
+
+  it('reading it whole or one entry is a StaleState (a sync then reconciles with the kernel), not a usage error', async () => {
+    const { StaleState, storedEntry, storedList } = await import('../src/store.js');
+    const s = await older('{"services":[{"name":"a","vip":"10.96.0.1:80","endpoints":[{"ip":"10.88.0.2","port":8080,"weight":1}]},{"name":"b","vip":"10.96.0.2:80","endpoints":["10.88.0.2:8080"]}]}');
+    expect(() => storedList(s)).toThrow(StaleState);
+    expect(() => storedList(s)).toThrow(/do not pass today's checks \(service 'a': endpoint 1: unknown field 'weight'\): an older svcproxy stored them$/);
+    expect(() => storedEntry(s, 0)).toThrow(StaleState);
+    expect(storedEntry(s, 1).name).toBe('b');
+  });
+
+  it('add checks the new service against the stored ones, not two stored ones against each other (an older add let them share a VIP)', async () => {
+    const { addWanted } = await import('../src/edit.js');
+    const s = await older('{"services":[{"name":"a","vip":"10.96.0.1:80","endpoints":["10.88.0.2:8080"]},{"name":"b","vip":"10.96.0.1:80","endpoints":["10.88.0.2:8080"]}]}');
+    const svc = (vip: string) => ({ name: 'c', protocol: 'tcp' as const, vip, port: 80, endpoints: [] });
+    const w = addWanted(svc('10.96.0.3'));
+    expect((await w.services(w.doc(s), s)).services.map((x) => x.name)).toEqual(['a', 'b', 'c']);
+    const clash = addWanted(svc('10.96.0.1'));
+    await expect(clash.services(clash.doc(s), s)).rejects.toThrow("service 'c': tcp 10.96.0.1:80 is also used by 'a'");
+  });
+});
