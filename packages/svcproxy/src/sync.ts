@@ -604,14 +604,16 @@ function dropStaleUdp(before: Ruleset, d: Diff, names: Names, opts: SyncOptions)
   }
 }
 
-/** How the trace line says "DNATed to one of these" (conntrack -D takes one --reply-src: the endpoints are listed). */
+/** How the trace line says "DNATed to one of these" (conntrack -D takes one --dst-nat; here the endpoints are listed). */
 const replySrc = (eps: Set<string>): string => (eps.size ? ` --dst-nat ${[...eps].join(',')}` : '');
 
-/** This namespace's local addresses (none when /proc/net/fib_trie cannot be read: then no NodePort flow is matched). */
+/** This namespace's local addresses (the interfaces' own, when /proc/net/fib_trie cannot be read). */
 function nodeAddresses(): [number, number][] {
   try {
     return localAddresses(readFileSync('/proc/net/fib_trie', 'latin1'));
   } catch {
-    return [];
+    const os = process.getBuiltinModule('node:os') as typeof import('node:os');
+    return Object.values(os.networkInterfaces()).flatMap((xs) => xs ?? [])
+      .filter((x) => x.family === 'IPv4' && !x.address.startsWith('127.')).map((x) => [ipNumber(x.address), 32] as [number, number]);
   }
 }
