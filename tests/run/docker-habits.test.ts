@@ -211,7 +211,10 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       }
       expect(status).toBe('creating');
       const r = await run(['rm', n], 1);
-      expect(r.err).toMatch(new RegExp(`^run: ${n}: container is being created \\(by run pid ${starting.pid}\\)$`, 'm'));
+      // by run -d's keeper, which makes the container and stays its parent (keeper.ts)
+      const by = /by run pid (\d+)\)/.exec(r.err)?.[1];
+      expect(r.err).toMatch(new RegExp(`^run: ${n}: container is being created \\(by run pid ${by}\\)$`, 'm'));
+      expect(readFileSync(`/proc/${by}/cmdline`, 'utf8')).toContain('run keeper');
       unlock();
       expect(await started).toBe(0);
       expect(JSON.parse((await run(['inspect', n])).out)[0].status).toBe('running');

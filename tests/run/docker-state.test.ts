@@ -92,4 +92,77 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     // the JSON document says which
     expect(JSON.parse((await run(['exec', '--dry-run', '--json', '-i', n, 'true'])).out)).toMatchObject({ dryRun: true, interactive: true, tty: false, detach: false });
   });
+
+  it("a -d container that ends on its own has its exit status and end time, as docker ps -a's 'Exited (3) 5 seconds ago' and inspect", async () => {
+    const n = name('exit3');
+    made.push(n);
+    const t0 = Date.now();
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'sleep 0.3; exit 3']);
+    // no ps in between: the record itself says how it ended
+    const ended = async () => {
+      for (let i = 0; i < 100; i++) {
+        const r = JSON.parse(readFileSync(stateFile(n), 'utf8'));
+        if (r.status === 'exited') return r;
+        await wait(50);
+      }
+      throw new Error(`${n} never recorded its end`);
+    };
+    const rec = await ended();
+    expect(rec.exitCode).toBe(3);
+    expect(Date.parse(rec.finished)).toBeGreaterThanOrEqual(t0);
+    const [insp] = JSON.parse((await run(['inspect', n])).out);
+    expect(insp).toMatchObject({ status: 'exited', exitCode: 3, finished: rec.finished, pid: null });
+    const row = (await run(['ps', '-a'])).out.split('\n').find((l) => l.startsWith(`${n} `))!;
+    expect(row).toMatch(/ exited \(3\) (less than a second|\d+ seconds?) ago /);
+    expect(JSON.parse((await run(['ps', '-a', '--json'])).out).find((r: { name: string }) => r.name === n)).toMatchObject({ status: 'exited', exitCode: 3, finished: rec.finished });
+    // killed by a signal: 128+N (with --init, whose child the signal killed)
+    const s = name('sig');
+    made.push(s);
+    await run(['-d', '--name', s, ...BASE, '--init', '--', 'sh', '-c', 'kill -USR1 $$']);
+    for (let i = 0; i < 100 && JSON.parse(readFileSync(stateFile(s), 'utf8')).status !== 'exited'; i++) await wait(50);
+    expect(JSON.parse((await run(['inspect', s])).out)[0]).toMatchObject({ status: 'exited', exitCode: 138 });
+  });
+
+  it('run stop records what docker stop would show: 143 for a container that SIGTERM ended, 137 when it had to be killed', async () => {
+    const term = name('stop143');
+    const kill = name('stop137');
+    made.push(term, kill);
+    await run(['-d', '--name', term, ...BASE, '--init', '--', 'sleep', '600']);
+    await run(['-d', '--name', kill, ...BASE, '--', 'sh', '-c', "trap '' TERM; sleep 600 & wait; sleep 600"]);
+    await run(['stop', '--time', '1', term, kill]);
+    const recs = JSON.parse((await run(['inspect', term, kill])).out);
+    expect(recs.map((r: { exitCode: number; status: string }) => [r.status, r.exitCode])).toEqual([['exited', 143], ['exited', 137]]);
+    const ps = (await run(['ps', '-a'])).out;
+    expect(ps).toMatch(new RegExp(`^${term} .* exited \\(143\\) `, 'm'));
+    expect(ps).toMatch(new RegExp(`^${kill} .* exited \\(137\\) `, 'm'));
+  });
+
+  it('a -d --rm container is removed as soon as it ends (no ps or gc needed), and nothing stays behind for it', async () => {
+    const n = name('drm');
+    const id = (await run(['-d', '--rm', '--name', n, ...BASE, '--', 'sh', '-c', 'sleep 0.3']))!.out.trim();
+    expect(existsSync(stateFile(n))).toBe(true);
+    for (let i = 0; i < 100 && existsSync(stateFile(n)); i++) await wait(50);
+    expect(existsSync(stateFile(n))).toBe(false);
+    expect(existsSync(join(process.env.BOXKIT_DATA_DIR!, 'containers', id))).toBe(false);
+    // and its keeper is gone with it
+    await wait(200);
+    const keepers = spawnSync('pgrep', ['-f', `run keeper ${n}$`], { encoding: 'utf8' }).stdout.trim();
+    expect(keepers).toBe('');
+  });
+
+  it('-d failures are reported by run -d itself, with the usual exit codes, and leave nothing', async () => {
+    const missing = await run(['-d', '--name', name('nocmd'), ...BASE, '--', '/no/such/cmd'], 127);
+    expect(missing.err).toMatch(/^run: \/no\/such\/cmd: /);
+    const n = name('twice');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const again = await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600'], 125);
+    expect(again.err.split('\n')).toEqual([`run: container name '${n}' is already in use`, `hint: run rm ${n}`]);
+    // -v's steps come back too
+    const v = name('verbose');
+    made.push(v);
+    const verbose = await run(['-d', '-v', '--name', v, ...BASE, '--', 'true']);
+    expect(verbose.err).toMatch(/^\+ cg create /m);
+    expect(verbose.out).toMatch(/^[0-9a-f]{12}$/);
+  });
 });

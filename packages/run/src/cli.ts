@@ -18,6 +18,7 @@ import { encodeProgram, exitNow, preresolveTrampoline } from '@boxkit/native';
 import { detectLayout, planCreate, planRemove, resolveGroup } from '@boxkit/cg';
 import { planUnion } from '@boxkit/unionfs';
 import { containerProgram } from './container/program.js';
+import { keep, KEEPER_WORD } from './container/keeper.js';
 import { containerEnv } from './container/spec.js';
 import { controllersOf, joinWrites } from './container/cgroup.js';
 import { startTime } from './state/store.js';
@@ -45,6 +46,7 @@ async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<vo
 }
 
 function route(argv: string[]): (() => Promise<void>) | string[] {
+  if (argv[0] === KEEPER_WORD) return keep;
   const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(argv);
   return parsed && parsed['--']?.length && !parsed['--'].some((w) => w === undefined) ? () => fast(parsed) : argv;
 }

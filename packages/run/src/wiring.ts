@@ -6,6 +6,7 @@ import { preresolveTrampoline } from '@boxkit/native';
 import pkg from '../package.json' with { type: 'json' };
 import type { ExecArgs } from './commands/exec.js';
 import type { RunArgs } from './commands/run.js';
+import { KEEPER_WORD } from './container/keeper.js';
 import { EXEC_OPTIONS, execArgv, RUN_OPTIONS, type Opt } from './options.js';
 
 const COMMON = new Set(['dry-run', 'json', 'verbose']);
@@ -132,6 +133,8 @@ const tool = {
 
 /** The full CLI through yargs; `exec NAME CMD -x` gets its `--` after NAME first (see execArgv). */
 export function yargsMain(argv: string[]): void {
+  // a keeper started from this blob (cli.blob missing): see keeper.ts
+  if (argv[0] === KEEPER_WORD) return void import('./container/keeper.js').then((k) => k.keep());
   void main(tool, argv[0] === 'exec' ? execArgv(argv) : argv);
 }
 

@@ -1,6 +1,6 @@
 /** `run [options] -- CMD`: create and start a container. */
 import type { CommonArgs } from '@boxkit/common';
-import { out, printJson, UsageError } from '@boxkit/common';
+import { UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { parseLimits, parsePids } from '@boxkit/cg';
@@ -94,14 +94,12 @@ export async function runContainer(a: RunArgs): Promise<number> {
     d.done();
     return 0;
   }
-  const { startContainer } = await import('../container/create.js');
   if (spec.detach) {
-    const { rec, child } = await startContainer(spec, { verbose: a.verbose });
-    child.close();
-    if (a.json) printJson(rec);
-    else out(rec.id);
-    return 0;
+    // started by a keeper that stays its parent, to record how it ends (see keeper.ts)
+    const { startKept } = await import('../container/keeper.js');
+    return startKept(a);
   }
+  const { startContainer } = await import('../container/create.js');
   // caught before the start: the container may run (and be signalled) before startContainer returns
   const { catchRunSignals, waitForeground } = await import('../container/lifecycle.js');
   const caught = catchRunSignals(spec.stopTimeout);

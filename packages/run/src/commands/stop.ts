@@ -3,6 +3,7 @@ import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
+import { keeperRecords } from '../container/keeper.js';
 import { eachName, mustFind } from './lookup.js';
 
 /** docker's stop timeout, for a record made before --stop-timeout was recorded */
@@ -26,8 +27,9 @@ export async function stop(a: { names: string[]; time?: number; dryRun?: boolean
     }
     const wasRunning = isAlive(rec);
     const killed = await stopContainer(rec, time);
-    // a detached container has no one waiting for it: record the end here
-    if (rec.detach && (wasRunning || rec.status === 'running')) await finish({ ...rec, autoRemove: rec.autoRemove }, killed ? 137 : undefined);
+    // a detached container's keeper records its end with the real status; without one (killed, or
+    // started before keepers) nobody waits for it: record the end here (137 when it had to be killed)
+    if (rec.detach && (wasRunning || rec.status === 'running') && !(await keeperRecords(rec))) await finish(rec, killed ? 137 : undefined);
     if (a.json) stopped.push({ name: rec.name, killed });
     else process.stdout.write(`${rec.name}\n`);
   });

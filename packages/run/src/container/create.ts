@@ -11,7 +11,7 @@ import { BoxkitError, Cleanup, dataDir, EXIT, UsageError } from '@boxkit/common'
 import { symlinkedMountPoint } from '@boxkit/common/validate';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
-import { containerData, isGarbage, load, locked, forget, save, startTime } from '../state/store.js';
+import { containerData, isAlive, isGarbage, load, locked, forget, save, startTime } from '../state/store.js';
 import { teardown } from './teardown.js';
 import { checkName, defaultName, hostVethName, newId } from '../state/names.js';
 import { ensureDefaultRootfs } from '../rootfs/default.js';
@@ -98,7 +98,8 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     if (old) {
       // a --rm container that ended with nobody left to remove it (a -d one, or its run killed) holds
       // the name only until someone looks (ps, gc): docker would have removed it already
-      if (!(old.autoRemove && isGarbage(old))) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
+      // (an ended -d --rm one too while its keeper is at it: the keeper removes it only if its record is still there)
+      if (!(old.autoRemove && (isGarbage(old) || (old.detach && old.status === 'running' && !isAlive(old))))) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
       await teardown(old);
     }
     save(rec);

@@ -1,0 +1,155 @@
+/**
+ * A detached container's keeper, as docker's containerd-shim: the process
+ * that starts a `run -d` container stays behind as its parent, so that
+ * when the container ends on its own its exit status (the code, or 128+N
+ * for signal N) and end time are recorded, and a --rm one is removed at
+ * once. Only a parent can learn a process's exit status: once the `run`
+ * that cloned it has exited, the kernel gives the status to init.
+ *
+ * `run -d` (the caller's process) hands its arguments to a second start of
+ * this bin (the keeper word below), detached in a session of its own with
+ * stdio on /dev/null; the keeper starts the container as a foreground run
+ * would, sends back what `run -d` prints (the id, or the failure) and its
+ * exit code on fd 3, and then waits. `run -d` prints that and exits.
+ * Without a keeper (killed, or a record from before) the end is still
+ * noticed later (settle), but without its status.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { reportFailure } from '@boxkit/common/errors';
+import { shellStatus } from '@boxkit/native';
+import type { RunArgs } from '../commands/run.js';
+import { creatorAlive, load, locked } from '../state/store.js';
+import type { ContainerRecord } from '../state/record.js';
+
+/** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */
+export const KEEPER_WORD = '__boxkit-keeper';
+
+/** What the keeper sends back on fd 3 once the container runs, or could not be started. */
+interface Report {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** How to start this bin again: from the fast path's startup blob when this start used one. */
+function selfCommand(): string[] {
+  const flags = [...process.execArgv];
+  const at = flags.findIndex((f) => f === '--snapshot-blob' || f.startsWith('--snapshot-blob='));
+  if (at >= 0) {
+    const joined = flags[at]!.includes('=');
+    // absolute: the keeper starts in / (it must not hold the caller's directory busy)
+    const blob = resolve(joined ? flags[at]!.slice(flags[at]!.indexOf('=') + 1) : flags[at + 1]!);
+    // the keeper word is routed by cli.ts; a start from wiring.blob (run start -d ...) goes there too
+    const cli = join(dirname(blob), 'cli.blob');
+    const use = basename(blob) !== 'cli.blob' && existsSync(cli) ? cli : blob;
+    if (joined) flags[at] = `--snapshot-blob=${use}`;
+    else flags[at + 1] = use;
+    return [...flags, '--', KEEPER_WORD];
+  }
+  return [...flags, resolve(process.argv[1]!), KEEPER_WORD];
+}
+
+/** `run -d`: start the container through a keeper; print what it reports; its exit code is ours. */
+export async function startKept(a: RunArgs): Promise<number> {
+  const keeper = spawn(process.execPath, selfCommand(), { detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'], cwd: '/' });
+  keeper.stdin!.on('error', () => {}); // a keeper that died at once: reported below
+  keeper.stdin!.end(JSON.stringify({ ...a, cwd: process.cwd() }));
+  const chunks: Buffer[] = [];
+  const fd3 = keeper.stdio[3] as NodeJS.ReadableStream;
+  fd3.on('data', (c: Buffer) => chunks.push(c));
+  const gone = new Promise<void>((r) => keeper.once('exit', () => r()));
+  await new Promise<void>((r) => fd3.once('end', r).once('error', () => r()));
+  let rep: Report | undefined;
+  try {
+    rep = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Report;
+  } catch {
+    // ended before it reported
+  }
+  if (!rep) {
+    await gone;
+    process.stderr.write(`run: the container's keeper (pid ${keeper.pid}) ended before it said whether the container started\nhint: see run ps -a\n`);
+    return 125;
+  }
+  // it lives on with the container: nothing of it keeps this process
+  keeper.unref();
+  (keeper.stdio[3] as unknown as { unref?: () => void }).unref?.();
+  if (rep.stdout) process.stdout.write(rep.stdout);
+  if (rep.stderr) process.stderr.write(rep.stderr);
+  return rep.code;
+}
+
+/** The keeper: start the container, report on fd 3, wait for its end and record it. */
+export async function keep(): Promise<void> {
+  // what ps on the host shows for it (its command line is node's and a blob's)
+  process.title = 'run keeper';
+  let stderr = '';
+  // what the start would print on stderr (-v steps, warnings) goes back to `run -d`; fd 2 is /dev/null
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    return true;
+  }) as typeof process.stderr.write;
+  let rep: Report;
+  let started: Awaited<ReturnType<typeof import('./create.js').startContainer>> | undefined;
+  try {
+    const a = JSON.parse(readFileSync(0, 'utf8')) as RunArgs & { cwd?: string };
+    // relative paths (--rootfs ./dir) are the caller's
+    if (a.cwd) process.chdir(a.cwd);
+    const { toSpec } = await import('../commands/run.js');
+    const spec = toSpec(a);
+    const { startContainer } = await import('./create.js');
+    started = await startContainer(spec, { verbose: a.verbose });
+    process.chdir('/');
+    rep = { code: 0, stdout: a.json ? `${JSON.stringify(started.rec, null, 2)}\n` : `${started.rec.id}\n`, stderr };
+  } catch (e) {
+    const lines: string[] = [];
+    rep = { code: reportFailure('run', e, (l) => lines.push(l), true), stdout: '', stderr: stderr + lines.map((l) => `${l}\n`).join('') };
+  }
+  process.stderr.write = write;
+  try {
+    writeSync(3, JSON.stringify(rep));
+    closeSync(3);
+  } catch {
+    // `run -d` is gone: the container runs on all the same
+  }
+  if (!started) process.exit(rep.code);
+  const { rec, child } = started;
+  process.title = `run keeper ${rec.name}`;
+  const status = await child.wait();
+  const { finish } = await import('./lifecycle.js');
+  await finishKept(rec, shellStatus(status), finish).catch(() => {});
+  process.exit(0);
+}
+
+/**
+ * Record the end, or remove a --rm container: under the store's lock and
+ * only while the record is still this container's. A --rm container's name
+ * (and with it its cgroup's path) may already be a new container's: a new
+ * run takes over an ended --rm container's name (see create.ts), and its
+ * teardown must not remove the new one's cgroup or record.
+ */
+async function finishKept(rec: ContainerRecord, code: number, finish: (rec: ContainerRecord, code: number) => Promise<void>): Promise<void> {
+  if (!rec.autoRemove) return finish(rec, code);
+  const { teardown } = await import('./teardown.js');
+  await locked(async () => {
+    const cur = load(rec.name);
+    if (cur?.id === rec.id) await teardown(rec);
+  });
+}
+
+/**
+ * `run stop` of a kept container: its keeper records how it ended (the real status: 143 for a
+ * SIGTERM it died of, 0 if it caught it and exited, 137 when killed). Wait for that record;
+ * false when there is no keeper to write it (stop records the end itself then).
+ */
+export async function keeperRecords(rec: ContainerRecord, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const cur = load(rec.name);
+    if (!cur || cur.id !== rec.id || cur.status !== 'running') return true;
+    if (!creatorAlive(cur) || Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
