@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
@@ -15,11 +16,16 @@ function everything(dir: string, rel = ''): string[] {
 }
 
 describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line, nothing mounted or created'), () => {
-  let d = '';
+  let d = '', data = '';
   const many: string[] = [];
   beforeAll(() => {
     d = scratch('bad');
+    // a data dir of this file's own: nothing may be made there either (layers of a --lower-tar)
+    data = join(scratch('bad-data'), 'data');
     files(d, { 'image/x': 'x', 'image2/y': 'y', 'mnt/': null, 'afile': 'not a dir' });
+    symlinkSync('nowhere', join(d, 'dangling'));
+    execFileSync('tar', ['-C', join(d, 'image'), '-cf', join(d, 'layer.tar'), '.']);
+    copyFileSync(join(d, 'layer.tar'), join(d, 'copy.tar'));
     for (let i = 0; i < 40; i++) {
       const p = `layers/layer-number-${String(i).padStart(3, '0')}-${'z'.repeat(80)}`;
       mkdirSync(join(d, p), { recursive: true });
@@ -35,18 +41,26 @@ describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line,
     ['a mount point that is a file', () => ['mount', '-l', 'image', '-u', 'up', 'afile'], /^unionfs: mount point .*\/afile: not a directory$/],
     ['too many layers for one mount option', () => ['mount', ...many, '-u', 'up', 'mnt'], /^unionfs: too many layers for one mount option: \d+ bytes > 4095 \(40 lower layers\)$/],
     ['an unknown driver', () => ['mount', '-l', 'image', '-u', 'up', '--driver', 'devicemapper', 'mnt'], /^unionfs: unknown driver 'devicemapper'$/],
+    ['a mount point below a file', () => ['mount', '-l', 'image', '-u', 'up', 'afile/mnt'], /^unionfs: mount point .*\/afile\/mnt: .*\/afile is not a directory$/],
+    ['an upper below a file', () => ['mount', '-l', 'image', '-u', 'afile/up', 'mnt'], /^unionfs: upper .*\/afile\/up: .*\/afile is not a directory$/],
+    ['a work dir below a file', () => ['mount', '-l', 'image', '-u', 'up', '-w', 'afile/w', 'mnt'], /^unionfs: work dir .*\/afile\/w: .*\/afile is not a directory$/],
+    ['a mount point that is a dangling symlink', () => ['mount', '-l', 'image', '-l', 'image2', 'dangling'], /^unionfs: mount point .*\/dangling: .*\/dangling is a symlink to nowhere, which does not exist$/],
+    ['an upper below a dangling symlink', () => ['mount', '-l', 'image', '-u', 'dangling/up', 'mnt'], /^unionfs: upper .*\/dangling\/up: .*\/dangling is a symlink to nowhere, which does not exist$/],
+    ['the same layer tarball twice', () => ['mount', '--lower-tar', 'layer.tar', '--lower-tar', 'layer.tar', '-l', 'image', 'mnt'], /^unionfs: lower tarball .*\/layer\.tar is given twice$/],
+    ['two tarballs of one layer', () => ['mount', '--lower-tar', 'layer.tar', '--lower-tar', 'copy.tar', '-l', 'image', 'mnt'], /^unionfs: lower tarball .*\/copy\.tar holds the same layer as .*\/layer\.tar$/],
     ['aufs branches in an order overlay cannot do', () => ['mount', '-o', 'br=./image=ro:./up=rw', 'mnt'], /^unionfs: the rw branch .* is not the first$/],
     ['a mount point missing from the command', () => ['mount', '-l', 'image'], /^unionfs: Not enough non-option arguments/],
   ];
 
   it.each(cases)('%s', async (_, args, re) => {
     const before = everything(d);
-    const r = await unionfs(args(), d);
+    const r = await unionfs(args(), d, { BOXKIT_DATA_DIR: data });
     expect(r.exitCode).toBe(2);
     expect(errorLines(r.stderr)).toHaveLength(1);
     expect(errorLines(r.stderr)[0]).toMatch(re);
     expect(r.stdout).toBe('');
     expect(mountsUnder(d)).toEqual([]);
     expect(everything(d)).toEqual(before);
+    expect(existsSync(data)).toBe(false);
   });
 });

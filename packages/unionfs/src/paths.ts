@@ -3,7 +3,7 @@
  * "inside a lower" checks cannot be fooled and mountinfo shows the same
  * strings), including paths that do not exist yet.
  */
-import { realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
 /** realpath of the longest existing prefix, plus the rest. */
@@ -29,6 +29,27 @@ export function existingAncestor(p: string): { path: string; st: Stats } {
     const st = statOrUndefined(a);
     if (st) return { path: a, st };
     if (a === dirname(a)) return { path: a, st: statSync(a) };
+  }
+}
+
+/**
+ * Why a mkdir -p of the missing path `p` would fail, if it would: a file
+ * or a dangling symlink on the way. Checked before anything is made.
+ */
+export function blockedPath(p: string): string | undefined {
+  for (let a = p; a !== dirname(a); a = dirname(a)) {
+    const st = statOrUndefined(a);
+    if (st) return st.isDirectory() ? undefined : `${a} is not a directory`;
+    if (lstatOrUndefined(a)?.isSymbolicLink()) return `${a} is a symlink to ${readlinkSync(a)}, which does not exist`;
+  }
+  return undefined;
+}
+
+export function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
   }
 }
 

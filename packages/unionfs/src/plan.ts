@@ -9,7 +9,7 @@ import { dirname, basename, join } from 'node:path';
 import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
 import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
-import { existingAncestor, inside, realPath, statOrUndefined } from './paths.js';
+import { blockedPath, existingAncestor, inside, realPath, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
 import { findUnion, mountOf, mountOptionsAt } from './mountinfo.js';
 
@@ -65,11 +65,14 @@ export interface PlanEnv {
   mountinfo?: string;
 }
 
+/** A directory there, or one a mkdir -p can make (a file or a dangling symlink on the way is refused now, not at mkdir). */
 function dirOrMissing(what: string, p: string): 'dir' | 'missing' {
   const st = statOrUndefined(p);
-  if (!st) return 'missing';
-  if (!st.isDirectory()) throw new UsageError(`${what} ${p}: not a directory`);
-  return 'dir';
+  if (st && !st.isDirectory()) throw new UsageError(`${what} ${p}: not a directory`);
+  if (st) return 'dir';
+  const blocked = blockedPath(p);
+  if (blocked) throw new UsageError(`${what} ${p}: ${blocked}`);
+  return 'missing';
 }
 
 /**
@@ -116,6 +119,9 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     const st = statOrUndefined(tar);
     if (!st?.isFile()) throw new UsageError(`lower tarball ${tar}: no such file`);
     const dir = layerDirFor(tar);
+    // one layer dir cannot be extracted twice, nor stacked twice (as a --lower given twice)
+    const same = layerTars.find((t) => t.dir === dir);
+    if (same) throw new UsageError(`lower tarball ${tar} ${same.tar === tar ? 'is given twice' : `holds the same layer as ${same.tar}`}`);
     if (!statOrUndefined(dir)) steps.push({ kind: 'extract', tar, dir });
     layerTars.push({ tar, dir });
   }
@@ -137,10 +143,9 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
       if (inside(work, l)) throw new UsageError(`work dir ${work} is inside lower layer ${l}`);
     }
     if (inside(work, upper) || inside(upper, work)) throw new UsageError(`work dir ${work} and upper ${upper} overlap`, 'give a --work dir beside the upper, not inside it');
+    const missing = ([['upper', upper], ['work dir', work]] as const).filter(([what, p]) => dirOrMissing(what, p) === 'missing');
     if (driver === 'overlay') sameMount(upper, work, spec.work !== undefined, env.mountinfo);
-    for (const [what, p] of [['upper', upper], ['work dir', work]] as const) {
-      if (dirOrMissing(what, p) === 'missing') steps.push({ kind: 'mkdir', path: p });
-    }
+    for (const [, p] of missing) steps.push({ kind: 'mkdir', path: p });
   } else if (spec.volatile) {
     throw new UsageError('--volatile needs an --upper', 'volatile only changes how the upper is synced');
   } else if (lowers.length < 2) {
