@@ -5,8 +5,8 @@
  * refusals worded as cg words them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, bk, skipReason } from '../harness/index.js';
 import { BASE, name, run, toolsBinDir } from './helpers.js';
@@ -164,5 +164,35 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     const verbose = await run(['-d', '-v', '--name', v, ...BASE, '--', 'true']);
     expect(verbose.err).toMatch(/^\+ cg create /m);
     expect(verbose.out).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('logs -f follows its container by id (as docker): once its name is another container\'s, it ends', async () => {
+    const n = name('logsid');
+    const other = name('logsid2');
+    const moved = name('logsid-a');
+    made.push(n, other, moved);
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'echo one; exec sleep 600']);
+    await run(['-d', '--name', other, ...BASE, '--', 'sh', '-c', 'echo NEW; exec sleep 600']);
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const f = spawn(process.execPath, [binPath('run'), 'logs', '-f', n], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    f.stdout.on('data', (d) => (out += d));
+    const ended = new Promise<number | null>((r) => f.once('exit', (c) => r(c)));
+    for (let i = 0; i < 200 && !out.includes('one'); i++) await wait(25);
+    expect(out).toBe('one\n');
+    // the name taken by a new container at one stroke, as `rm -f NAME; run --name NAME` between two looks:
+    // the followed one's record moves aside (to be removed after), the other's becomes NAME's
+    const rec = (x: string) => JSON.parse(readFileSync(stateFile(x), 'utf8'));
+    const put = (x: string, r: object) => {
+      writeFileSync(`${stateFile(x)}.tmp`, JSON.stringify(r));
+      renameSync(`${stateFile(x)}.tmp`, stateFile(x));
+    };
+    put(moved, { ...rec(n), name: moved });
+    put(n, { ...rec(other), name: n });
+    rmSync(stateFile(other));
+    const code = await Promise.race([ended, wait(5000).then(() => 'still following')]);
+    if (code === 'still following') f.kill('SIGKILL');
+    expect([code, out]).toEqual([0, 'one\n']);
   });
 });

@@ -4,24 +4,23 @@ import { BoxkitError, UsageError } from '@boxkit/common';
 import { isAlive, load } from '../state/store.js';
 import { mustFind } from './lookup.js';
 
-/** Copy new bytes from `path` (starting at `pos`) to `out`; returns the new position. */
-function pump(path: string, pos: number, out: NodeJS.WriteStream): number {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return pos;
+/** Copy new bytes from `fd` (starting at `pos`) to `out`; returns the new position. */
+function pump(fd: number | undefined, pos: number, out: NodeJS.WriteStream): number {
+  if (fd === undefined) return pos;
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    const n = readSync(fd, buf, 0, buf.length, pos);
+    if (n <= 0) return pos;
+    out.write(buf.subarray(0, n));
+    pos += n;
   }
+}
+
+function openLog(path: string): number | undefined {
   try {
-    const buf = Buffer.alloc(65536);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, pos);
-      if (n <= 0) return pos;
-      out.write(buf.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(fd);
+    return openSync(path, 'r');
+  } catch {
+    return undefined;
   }
 }
 
@@ -79,18 +78,26 @@ export async function logs(a: { name: string; follow: boolean; tail?: string | n
   const tail = parseTail(a.tail);
   const rec = mustFind(a.name);
   if (!rec.logs) throw new BoxkitError('ENOLOGS', `${rec.name}: no logs: only detached (-d) containers keep their output`);
-  let out = pump(rec.logs.stdout, tail === undefined ? 0 : tailStart(rec.logs.stdout, tail), process.stdout);
-  let err = pump(rec.logs.stderr, tail === undefined ? 0 : tailStart(rec.logs.stderr, tail), process.stderr);
-  if (!a.follow) return 0;
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 100));
-    out = pump(rec.logs.stdout, out, process.stdout);
-    err = pump(rec.logs.stderr, err, process.stderr);
-    const cur = load(rec.name);
-    if (!cur || !isAlive(cur)) {
-      pump(rec.logs.stdout, out, process.stdout);
-      pump(rec.logs.stderr, err, process.stderr);
-      return 0;
+  // the files this container writes, opened once: what it wrote last is still read after an rm
+  // has deleted them, and never a later container's files under the same name
+  const fds = [openLog(rec.logs.stdout), openLog(rec.logs.stderr)] as const;
+  try {
+    let out = pump(fds[0], tail === undefined ? 0 : tailStart(rec.logs.stdout, tail), process.stdout);
+    let err = pump(fds[1], tail === undefined ? 0 : tailStart(rec.logs.stderr, tail), process.stderr);
+    if (!a.follow) return 0;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      out = pump(fds[0], out, process.stdout);
+      err = pump(fds[1], err, process.stderr);
+      // followed by its id, as docker: removed, or its name now another container's, is gone
+      const cur = load(rec.name);
+      if (!cur || cur.id !== rec.id || !isAlive(cur)) {
+        pump(fds[0], out, process.stdout);
+        pump(fds[1], err, process.stderr);
+        return 0;
+      }
     }
+  } finally {
+    for (const fd of fds) if (fd !== undefined) closeSync(fd);
   }
 }
