@@ -3,3 +3,4 @@ export * from './netns.js';
 export * from './rootfs.js';
 export * from './bins.js';
 export * from './leaks.js';
+export * from './wait.js';

@@ -106,7 +106,7 @@ export function snapshot(opts: { testRoot: string; runId: string }): Snapshot {
     links: lines('ip', ['-o', 'link', 'show']).map((l) => l.split(': ')[1]!.split('@')[0]!),
     mounts,
     iptables: iptablesRules(),
-    cgroups: testCgroups(`boxkit-test-${opts.runId}`),
+    cgroups: testCgroups(`boxkit-test-${opts.runId}-`), // the dash: run 1234 must not claim run 12345's groups
     processes: runProcesses(opts.runId),
   };
 }
