@@ -64,3 +64,30 @@ describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line,
     expect(existsSync(data)).toBe(false);
   });
 });
+
+describe.skipIf(skipReason)(title('unionfs commit and extract: an output they cannot make is exit 2, one line, nothing created'), () => {
+  let d = '';
+  beforeAll(() => {
+    d = scratch('bad-out');
+    files(d, { 'up/etc/hosts': 'h', 'afile': 'not a dir' });
+    symlinkSync('nowhere', join(d, 'dangling'));
+    execFileSync('tar', ['-C', join(d, 'up'), '-cf', join(d, 'layer.tar'), '.']);
+  });
+
+  const cases: [string, string[], RegExp][] = [
+    ['commit into a missing directory', ['commit', 'up', 'nodir/out.tar'], /^unionfs: .*\/nodir\/out\.tar: no such directory .*\/nodir$/],
+    ['commit below a file', ['commit', 'up', 'afile/out.tar'], /^unionfs: .*\/afile\/out\.tar: .*\/afile is not a directory$/],
+    ['extract below a file', ['extract', 'layer.tar', 'afile/layer'], /^unionfs: .*\/afile\/layer: .*\/afile is not a directory$/],
+    ['extract onto a dangling symlink', ['extract', 'layer.tar', 'dangling'], /^unionfs: .*\/dangling: already exists$/],
+    ['extract below a dangling symlink', ['extract', 'layer.tar', 'dangling/layer'], /^unionfs: .*\/dangling\/layer: .*\/dangling is a symlink to nowhere, which does not exist$/],
+  ];
+
+  it.each(cases)('%s', async (_, args, re) => {
+    const before = everything(d);
+    const r = await unionfs(args, d);
+    expect(r.exitCode).toBe(2);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(re)]);
+    expect(r.stdout).toBe('');
+    expect(everything(d)).toEqual(before);
+  });
+});

@@ -68,12 +68,20 @@ function writeData(r: TarReader, e: ReadEntry, path: string): void {
 }
 
 export function extractLayer(tar: string, dir: string): ExtractResult {
-  const tmp = `${dir}.${process.pid}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
-  // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
-  const madeParent = mkdirSync(dirname(tmp), { recursive: true, mode: 0o755 });
-  mkdirSync(tmp, { mode: 0o755 });
+  // opened first: a tarball that cannot be opened leaves nothing made
   const r = new TarReader(tar);
+  const tmp = `${dir}.${process.pid}.tmp`;
+  let madeParent: string | undefined;
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+    // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
+    madeParent = mkdirSync(dirname(tmp), { recursive: true, mode: 0o755 });
+    mkdirSync(tmp, { mode: 0o755 });
+  } catch (err) {
+    r.close();
+    if (madeParent) removeMadeParents(dirname(tmp), madeParent);
+    throw err;
+  }
   /** directories whose mode and mtime are set at the end, by layer path */
   const dirs = new Map<string, ReadEntry>();
   let entries = 0, whiteouts = 0;

@@ -54,4 +54,9 @@ describe('extractLayer', () => {
     expect(existsSync(join(escape, 'evil'))).toBe(false);
     expect(existsSync(join(root, 'evil'))).toBe(false);
   });
+
+  it('a tarball that cannot be opened leaves nothing made (no temp dir, no parent dirs)', () => {
+    expect(() => extractLayer(join(root, 'missing.tar'), join(root, 'new/deep/layer'))).toThrow(/ENOENT/);
+    expect(existsSync(join(root, 'new'))).toBe(false);
+  });
 });

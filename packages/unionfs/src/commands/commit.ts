@@ -1,16 +1,20 @@
 /** unionfs commit / extract: upper layer <-> OCI layer tarball. */
-import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { report, shellQuote, UsageError, type CommonArgs } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { commitLayer } from '../commit.js';
 import { extractLayer } from '../extract.js';
-import { realPath, statOrUndefined } from '../paths.js';
+import { blockedPath, lstatOrUndefined, realPath, statOrUndefined } from '../paths.js';
 import { resolveTarget } from '../target.js';
 
 export async function runCommit(a: CommonArgs & { target: string; output: string; driver?: string }): Promise<number> {
   const t = resolveTarget(a.target, [], undefined, a.driver);
   const out = realPath(a.output);
   if (statOrUndefined(out)?.isDirectory()) throw new UsageError(`${out}: is a directory`, 'give a file name: layer.tar');
+  // as tar -cf, into a directory that is there: found now, not when the temp file is opened
+  if (!statOrUndefined(dirname(out))?.isDirectory()) {
+    throw new UsageError(`${out}: ${blockedPath(dirname(out)) ?? `no such directory ${dirname(out)}`}`, 'commit writes into an existing directory');
+  }
   if (out.startsWith(`${t.upper}/`)) throw new UsageError(`${out}: the tarball would be inside the layer it holds`);
   // written through the mount point it lands in the upper too, and the walk reads it back half-written
   if (t.mountpoint && out.startsWith(`${t.mountpoint}/`)) throw new UsageError(`${out}: the tarball would be inside the union it holds (${t.mountpoint})`);
@@ -30,7 +34,10 @@ export async function runExtract(a: CommonArgs & { tarball: string; dir: string 
   const tar = realPath(a.tarball);
   const dir = realPath(a.dir);
   if (!statOrUndefined(tar)?.isFile()) throw new UsageError(`${tar}: no such file`);
-  if (existsSync(dir)) throw new UsageError(`${dir}: already exists`, 'extract into a new directory');
+  // a dangling symlink too: the rename into place would fail after the whole extraction
+  if (lstatOrUndefined(dir)) throw new UsageError(`${dir}: already exists`, 'extract into a new directory');
+  const blocked = blockedPath(dirname(dir));
+  if (blocked) throw new UsageError(`${dir}: ${blocked}`);
   if (a.dryRun) {
     const dry = dryRunOutput(a);
     dry.print(shellQuote(['unionfs', 'extract', tar, dir]));
