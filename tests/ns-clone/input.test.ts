@@ -89,4 +89,31 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     const forked = await ns(['--user', '--map-root-user', '--', 'id', '-u'], { env });
     expect(forked.stdout.trim(), forked.stderr).toBe('0');
   });
+
+  it('--wait-for-setup: a run that fails leaves none of the directories it made for the fifo or its record (mkdir -p)', async () => {
+    const dir = tmp('fifo-dirs');
+    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
+    // the fifo refused (a name longer than 255 bytes) after its parents were made
+    const long = await ns(['--wait-for-setup', '--setup-fifo', join(dir, 'a', 'b', 'x'.repeat(300)), '--uts', '--', 'true'], { env });
+    expect(long.exitCode).toBe(125);
+    expect(long.stderr).toMatch(/^ns-clone: mkfifo .*ENAMETOOLONG/);
+    expect(readdirSync(dir)).toEqual([]);
+    // the start refused after the fifo was made (/proc is a mount point already), in the default place too
+    for (const fifo of [['--setup-fifo', join(dir, 'c', 'd', 'f')], []]) {
+      const start = await ns(['--wait-for-setup', ...fifo, '--uts', '--persist', 'uts=/proc', '--', 'true'], { env });
+      expect(start.exitCode).toBe(125);
+      expect(start.stderr).toMatch(/^ns-clone: persist uts namespace at \/proc: /);
+      expect(readdirSync(dir)).toEqual([]);
+    }
+    // the command not found once released: the record's directory (state) goes as well
+    const bgEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    delete bgEnv.NODE_EXTRA_CA_CERTS;
+    const proc = execa(binPath('ns-clone'), ['--wait-for-setup', '--setup-fifo', join(dir, 'e', 'f'), '--uts', '--', 'no-such-command-boxkit'], { reject: false, env: bgEnv });
+    const records = join(dir, 'state', 'ns-clone');
+    for (let i = 0; i < 200 && !(existsSync(records) && readdirSync(records).length); i++) await new Promise((r) => setTimeout(r, 25));
+    writeFileSync(join(dir, 'e', 'f'), '\n'); // a fifo: opening it for writing releases the child
+    const r = await proc;
+    expect(r.exitCode).toBe(127);
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });

@@ -12,8 +12,8 @@
  * removes the fifo once it has read it; `release` also removes the small
  * state file that maps the pid to its fifo.
  */
-import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 
@@ -23,18 +23,67 @@ export function setupDir(): string {
   return join(base, 'ns-clone');
 }
 
-/** Make a fresh fifo for one child (absolute: `release` may run from another directory). */
-export function createSetupFifo(path?: string): string {
+/**
+ * mkdir -p that adds the directories it made to `made` (outermost first),
+ * so that a run that fails can take back exactly those: mkdirSync's
+ * recursive mode says only the first, and nothing when it fails part-way.
+ */
+function makeDirs(dir: string, made: string[]): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: 0o700 });
+      made.push(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made meanwhile by another run: not ours
+    }
+  }
+}
+
+/** Remove the directories a run made (innermost first), those still empty: another run may use them now. */
+export function removeMadeDirs(made: string[]): void {
+  for (const d of [...made].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // not empty, or gone
+    }
+  }
+  made.length = 0;
+}
+
+/**
+ * Make a fresh fifo for one child (absolute: `release` may run from another
+ * directory). The directories made for it are added to `made`; when the
+ * fifo cannot be made, they are removed again before the error is thrown.
+ */
+export function createSetupFifo(path?: string, made: string[] = []): string {
   const fifo = path ? resolve(path) : join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}.fifo`);
-  mkdirSync(join(fifo, '..'), { recursive: true, mode: 0o700 });
-  mkfifo(fifo, 0o600);
+  const mine: string[] = [];
+  try {
+    // ENOENT: a failing run removed an empty state dir between our mkdir and mkfifo; make it again
+    for (let tries = 0; ; tries++) {
+      makeDirs(dirname(fifo), mine);
+      try {
+        mkfifo(fifo, 0o600);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
+      }
+    }
+  } catch (e) {
+    removeMadeDirs(mine);
+    throw e;
+  }
+  made.push(...mine);
   return fifo;
 }
 
-/** Remember which fifo holds `pid`, so `ns-clone release PID` can find it. */
-export function recordFifo(pid: number, fifo: string): void {
+/** Remember which fifo holds `pid`, so `ns-clone release PID` can find it. Directories made go to `made`. */
+export function recordFifo(pid: number, fifo: string, made: string[] = []): void {
   // a --setup-fifo elsewhere made no state dir: the record needs one all the same
-  mkdirSync(setupDir(), { recursive: true, mode: 0o700 });
+  makeDirs(setupDir(), made);
   writeFileSync(join(setupDir(), `${pid}.fifo-path`), fifo);
 }
 

@@ -7,7 +7,7 @@ import { startContainer } from '../container.js';
 import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
-import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
+import { createSetupFifo, forgetFifo, recordFifo, removeMadeDirs } from '../setup-fifo.js';
 import { out, err } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
@@ -24,7 +24,9 @@ export async function runCommand(f: RunFlags): Promise<number> {
   // bad input must fail before anything is made, the setup fifo included
   checkSpec(req.spec, req.defaultShell);
   let fifo: string | undefined;
-  if (req.waitForSetup) req.spec.waitFifo = fifo = createSetupFifo(f.setupFifo);
+  // the directories made for the fifo and its record (mkdir -p): a run that fails takes them back
+  const made: string[] = [];
+  if (req.waitForSetup) req.spec.waitFifo = fifo = createSetupFifo(f.setupFifo, made);
   const supervision = { stopTimeoutS: req.stopTimeoutS, onEscalate: () => err(`ns-clone: pid ${c?.pid} still running ${req.stopTimeoutS}s after the stop signal: sending SIGKILL`) };
   // caught from before the start: the container may run, and be signalled, before startContainer returns
   const caught = req.detach ? undefined : catchSignals(supervision);
@@ -39,17 +41,19 @@ export async function runCommand(f: RunFlags): Promise<number> {
   } catch (e) {
     caught?.release();
     if (fifo) rmSync(fifo, { force: true });
+    removeMadeDirs(made);
     throw e;
   }
   if (fifo) {
     try {
-      recordFifo(c.pid, fifo);
+      recordFifo(c.pid, fifo, made);
     } catch (e) {
       // nobody could release it: a held child must not stay behind
       c.signal('SIGKILL');
       await c.wait();
       caught?.release();
       rmSync(fifo, { force: true });
+      removeMadeDirs(made);
       throw e;
     }
   }
@@ -82,5 +86,7 @@ export async function runCommand(f: RunFlags): Promise<number> {
   await c.execed.catch(() => {});
   // a child stopped (or aborted with `: > FIFO`) before its release never removed them
   if (fifo) forgetFifo(c.pid, fifo);
+  // a command that could not start is a failed run: the directories made for the fifo go too
+  if (failure !== undefined) removeMadeDirs(made);
   return failure ?? status;
 }
