@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { BoxkitError } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
 import { shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
@@ -59,8 +60,16 @@ export async function startKept(a: RunArgs): Promise<number> {
   const chunks: Buffer[] = [];
   const fd3 = keeper.stdio[3] as NodeJS.ReadableStream;
   fd3.on('data', (c: Buffer) => chunks.push(c));
+  // it could not be started (ENOMEM, EAGAIN): its pipes end unread
+  let failed: Error | undefined;
+  const errored = new Promise<void>((r) => keeper.once('error', (e) => {
+    failed = e;
+    r();
+  }));
   const gone = new Promise<void>((r) => keeper.once('exit', () => r()));
-  await new Promise<void>((r) => fd3.once('end', r).once('error', () => r()));
+  // (its fd 3 ends when it closes it, or dies)
+  await Promise.race([new Promise<void>((r) => fd3.once('end', r).once('error', () => r())), errored]);
+  if (failed) throw new BoxkitError('EKEEPER', `cannot start the container's keeper: ${failed.message}`, { exitCode: 125 });
   let rep: Report | undefined;
   try {
     rep = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Report;
