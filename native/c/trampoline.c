@@ -42,6 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/capability.h>
 
 enum op {
@@ -81,6 +82,10 @@ enum op {
   OP_NEW_SESSION_KEYRING = 34, /* a new anonymous session keyring (runc's default); ENOSYS (no keyrings) is fine */
   OP_DUMPABLE = 35,   /* i0: PR_SET_DUMPABLE (0 until the exec, which sets it back, as runc's init) */
 };
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 #define OPF_OPTIONAL 0x10000u /* a failing optional step is skipped */
 #define MAX_ARGS 4096
@@ -429,8 +434,15 @@ static int run_step(struct child_args *a, struct rec *r) {
        */
       prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
+    /* a supervisor that is not PID 1 as a pidfd: the child learns below whether it died too early */
+    int watch = i[0] ? -1 : (int)syscall(SYS_pidfd_open, getpid(), 0);
     pid_t p = raw_fork();
-    if (p < 0) return -1;
+    if (p < 0) {
+      int e = errno;
+      if (watch >= 0) close(watch);
+      errno = e;
+      return -1;
+    }
     if (p > 0) {
       close(a->err_fd); /* the child reports; exec success must read as EOF */
       /* the init keeps nothing of the host: not the program (it holds the environment), no descriptor */
@@ -439,6 +451,18 @@ static int run_step(struct child_args *a, struct rec *r) {
       supervise(p, (int)i[0]);
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /*
+     * A supervisor killed between the fork and the line above sent no
+     * signal, and the command would run unsupervised (an init's death
+     * ends its whole PID namespace instead). getppid() cannot tell: a
+     * supervisor outside the PID namespace the child joined reads as 0.
+     */
+    if (watch >= 0) {
+      struct pollfd pf = { watch, POLLIN, 0 };
+      int gone = poll(&pf, 1, 0) > 0;
+      close(watch);
+      if (gone) kill(getpid(), SIGKILL);
+    }
     return sigprocmask(SIG_SETMASK, &old, NULL);
   }
   case OP_MASK_PATH: return do_mask(s[0]);
