@@ -122,4 +122,25 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
     const aufs = await unionfs(['diff', join(d, 'up-whfile'), '--lower', join(d, 'lo3'), '--driver', 'aufs']);
     expect(aufs.stdout.split('\n')).toEqual(['C /etc', 'D /etc/hosts', 'C /opt', 'A /opt/keep', 'C /var', 'D /var/a']);
   });
+  it('an upper or work dir in use by another mounted union is refused (the kernel only warns in dmesg and mounts it twice)', async () => {
+    const m1 = join(d, 'mnt-shared1');
+    expect((await unionfs(['mount', '-l', 'lo', '-u', 'up-shared', 'mnt-shared1'], d)).exitCode).toBe(0);
+    try {
+      const before = readdirSync(d).sort();
+      const upper = await unionfs(['mount', '-l', 'lo2', '-u', 'up-shared', 'mnt-shared2'], d);
+      expect(upper.exitCode).toBe(1);
+      expect(errorLines(upper.stderr)).toEqual([`unionfs: upper ${join(d, 'up-shared')} is in use by the union at ${m1}`]);
+      const work = await unionfs(['mount', '-l', 'lo2', '-u', 'up-other', '-w', 'up-shared.work', 'mnt-shared2'], d);
+      expect(work.exitCode).toBe(1);
+      expect(errorLines(work.stderr)).toEqual([`unionfs: work dir ${join(d, 'up-shared.work')} is in use by the union at ${m1}`]);
+      expect(readdirSync(d).sort()).toEqual(before);
+      expect(mountsUnder(join(d, 'mnt-shared2'))).toEqual([]);
+      // the same union where it is mounted stays idempotent
+      const again = await unionfs(['mount', '-l', 'lo', '-u', 'up-shared', 'mnt-shared1'], d);
+      expect(again.exitCode).toBe(0);
+      expect(again.stdout).toMatch(/^already mounted /);
+    } finally {
+      expect((await unionfs(['umount', m1])).exitCode).toBe(0);
+    }
+  });
 });

@@ -118,22 +118,29 @@ export function unionsFrom(entries: MountEntry[], sysfsAufs = '/sys/fs/aufs'): U
   return out;
 }
 
+/** A mountinfo file to read, or its entries already read (one read serves a whole plan). */
+export type Mountinfo = string | MountEntry[];
+
+function entriesOf(m: Mountinfo): MountEntry[] {
+  return typeof m === 'string' ? parseMountinfo(readFileSync(m, 'utf8')) : m;
+}
+
 /** Union mounts of this process's mount namespace. */
-export function listUnions(mountinfo = '/proc/self/mountinfo'): UnionInfo[] {
-  return unionsFrom(parseMountinfo(readFileSync(mountinfo, 'utf8')));
+export function listUnions(mountinfo: Mountinfo = '/proc/self/mountinfo'): UnionInfo[] {
+  return unionsFrom(entriesOf(mountinfo));
 }
 
 /** The union on top at `mountpoint` (the last mount there), if that top mount is a union. */
-export function findUnion(mountpoint: string, mountinfo = '/proc/self/mountinfo'): UnionInfo | undefined {
-  const entries = parseMountinfo(readFileSync(mountinfo, 'utf8'));
+export function findUnion(mountpoint: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): UnionInfo | undefined {
+  const entries = entriesOf(mountinfo);
   const top = entries.filter((e) => e.mountpoint === mountpoint).pop();
   if (!top) return undefined;
   return unionsFrom([top])[0];
 }
 
 /** The per-mount options (nodev, nosuid, relatime...) of the top mount at `mountpoint`. */
-export function mountOptionsAt(mountpoint: string, mountinfo = '/proc/self/mountinfo'): string[] {
-  return parseMountinfo(readFileSync(mountinfo, 'utf8')).filter((e) => e.mountpoint === mountpoint).pop()?.options ?? [];
+export function mountOptionsAt(mountpoint: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): string[] {
+  return entriesOf(mountinfo).filter((e) => e.mountpoint === mountpoint).pop()?.options ?? [];
 }
 
 /** Is anything mounted at `path`? */
@@ -142,9 +149,9 @@ export function isMountpoint(path: string, mountinfo = '/proc/self/mountinfo'): 
 }
 
 /** The mount `path` (absolute, symlinks resolved) is on: the top mount at the deepest mount point above it. */
-export function mountOf(path: string, mountinfo = '/proc/self/mountinfo'): MountEntry | undefined {
+export function mountOf(path: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): MountEntry | undefined {
   let best: MountEntry | undefined;
-  for (const e of parseMountinfo(readFileSync(mountinfo, 'utf8'))) {
+  for (const e of entriesOf(mountinfo)) {
     if (inside(path, e.mountpoint) && (!best || e.mountpoint.length >= best.mountpoint.length)) best = e;
   }
   return best;

@@ -45,17 +45,18 @@ export function blockedPath(p: string): string | undefined {
   return undefined;
 }
 
+// throwIfNoEntry: a missing path is the common case here (dirs a mount makes), and a thrown error costs ~20 us
 export function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    return lstatSync(p);
+    return lstatSync(p, { throwIfNoEntry: false });
   } catch {
-    return undefined;
+    return undefined; // ENOTDIR, EACCES...
   }
 }
 
 export function statOrUndefined(p: string): Stats | undefined {
   try {
-    return statSync(p);
+    return statSync(p, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }

@@ -11,7 +11,7 @@ import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
 import { blockedPath, existingAncestor, inside, realPath, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
-import { findUnion, mountOf, mountOptionsAt } from './mountinfo.js';
+import { findUnion, listUnions, mountOf, mountOptionsAt, parseMountinfo, type MountEntry } from './mountinfo.js';
 
 export interface MountCall {
   source: string;
@@ -80,13 +80,13 @@ function dirOrMissing(what: string, p: string): 'dir' | 'missing' {
  * EINVAL otherwise, and the reason only in dmesg): compare where each would
  * be made, before anything is.
  */
-function sameMount(upper: string, work: string, workGiven: boolean, mountinfo?: string): void {
+function sameMount(upper: string, work: string, workGiven: boolean, mounts: () => MountEntry[]): void {
   const u = existingAncestor(upper), w = existingAncestor(work);
   const hint = workGiven
     ? 'overlay needs the work dir on the same mount as the upper: give a --work dir beside the upper'
     : `${upper} is a mount point, so its default work dir beside it is outside that mount: use a subdirectory of that mount as the upper (its work dir then goes beside it, on the same mount)`;
   if (u.st.dev !== w.st.dev) throw new UsageError(`work dir ${work} and upper ${upper} are on different filesystems`, hint);
-  const um = mountOf(u.path, mountinfo), wm = mountOf(w.path, mountinfo);
+  const um = mountOf(u.path, mounts()), wm = mountOf(w.path, mounts());
   if (um && wm && um.id !== wm.id) {
     throw new UsageError(`work dir ${work} and upper ${upper} are on different mounts (${wm.mountpoint} and ${um.mountpoint})`, hint);
   }
@@ -103,6 +103,9 @@ export function layerDirFor(tar: string): string {
 export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   const spec = normalize(opts);
   const cwd = env.cwd ?? process.cwd();
+  // read once, when first needed: run plans a union on every container start
+  let read: MountEntry[] | undefined;
+  const mounts = () => (read ??= parseMountinfo(readFileSync(env.mountinfo ?? '/proc/self/mountinfo', 'utf8')));
   const fs = env.filesystems ?? kernelFilesystems();
   const driver = pickDriver(spec.driver, fs);
   if (!fs.has(DRIVERS[driver].fstype)) {
@@ -144,7 +147,6 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     }
     if (inside(work, upper) || inside(upper, work)) throw new UsageError(`work dir ${work} and upper ${upper} overlap`, 'give a --work dir beside the upper, not inside it');
     const missing = ([['upper', upper], ['work dir', work]] as const).filter(([what, p]) => dirOrMissing(what, p) === 'missing');
-    if (driver === 'overlay') sameMount(upper, work, spec.work !== undefined, env.mountinfo);
     for (const [, p] of missing) steps.push({ kind: 'mkdir', path: p });
   } else if (spec.volatile) {
     throw new UsageError('--volatile needs an --upper', 'volatile only changes how the upper is synced');
@@ -169,7 +171,17 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   const flags = spec.flags.reduce((f, name) => f | FLAG_BITS[name]!, spec.readonly ? MS.RDONLY : 0);
   const mount: MountCall = { source: DRIVERS[driver].source, target: mountpoint, fstype: DRIVERS[driver].fstype, flags, data };
 
-  const existing = findUnion(mountpoint, env.mountinfo);
+  // after the plan's data, so run's snapshot warm-up (no mountinfo) still runs all of that
+  if (driver === 'overlay' && upper && work) sameMount(upper, work, spec.work !== undefined, mounts);
+  const existing = findUnion(mountpoint, mounts());
+  // overlay only warns in dmesg when an upper or work dir serves two unions, and both then misbehave
+  const sharing = upper ? listUnions(mounts()).find((u) => u.mountpoint !== mountpoint && (u.upper === upper || (work && u.work === work))) : undefined;
+  if (sharing) {
+    const what = sharing.upper === upper ? `upper ${upper}` : `work dir ${work}`;
+    throw new BoxkitError('EBUSY', `${what} is in use by the union at ${sharing.mountpoint}`, {
+      hint: `give this union an upper of its own, or unionfs umount ${sharing.mountpoint} first`,
+    });
+  }
   // the kernel leaves this behind after a volatile mount and refuses the
   // upper until it is gone, since a crash may have left the upper half-written
   const mark = work && join(work, 'work', 'incompat', 'volatile');
@@ -188,7 +200,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
       });
     }
     // nodev, nosuid, noexec are what a user counts on: "already mounted" without them would be a lie
-    const there = mountOptionsAt(mountpoint, env.mountinfo).filter((o) => (MOUNT_FLAGS as readonly string[]).includes(o));
+    const there = mountOptionsAt(mountpoint, mounts()).filter((o) => (MOUNT_FLAGS as readonly string[]).includes(o));
     const extra = there.filter((f) => !spec.flags.includes(f)).sort();
     const missing = spec.flags.filter((f) => !there.includes(f)).sort();
     if (extra.length || missing.length) {
