@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, bk, skipReason } from '../harness/index.js';
 import { BASE, name, run, toolsBinDir } from './helpers.js';
@@ -194,5 +194,50 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     const code = await Promise.race([ended, wait(5000).then(() => 'still following')]);
     if (code === 'still following') f.kill('SIGKILL');
     expect([code, out]).toEqual([0, 'one\n']);
+  });
+
+  it("ps removes an ended -d --rm container under the store's lock, and not once its name is another container's", async () => {
+    const n = name('stale');
+    const other = name('stale2');
+    const moved = name('stale-a');
+    made.push(n, other, moved);
+    const rec = (x: string) => JSON.parse(readFileSync(stateFile(x), 'utf8'));
+    const put = (x: string, r: object) => {
+      writeFileSync(`${stateFile(x)}.tmp`, JSON.stringify(r));
+      renameSync(`${stateFile(x)}.tmp`, stateFile(x));
+    };
+    // an ended -d --rm container nobody removed: its keeper killed, then its PID 1
+    await run(['-d', '--rm', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const g = rec(n);
+    process.kill(g.creatorPid, 'SIGKILL');
+    await wait(200);
+    process.kill(g.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && existsSync(`/proc/${g.pid}`) && !/\) Z /.test(readFileSync(`/proc/${g.pid}/stat`, 'utf8')); i++) await wait(20);
+    const otherId = (await run(['-d', '--name', other, ...BASE, '--', 'sleep', '600'])).out.trim();
+    // run's store lock held here: ps waits for it before it removes anything
+    const lock = `${process.env.BOXKIT_STATE_DIR}/run/lock`;
+    const { flock, LOCK } = await import('@boxkit/native');
+    const fd = openSync(lock, 'a', 0o600);
+    flock(fd, LOCK.EX, lock);
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const ps = spawn(process.execPath, [binPath('run'), 'ps', '-a', '-q'], { env, stdio: 'ignore' });
+    const psDone = new Promise<number | null>((r) => ps.once('exit', (c) => r(c)));
+    try {
+      await wait(1500);
+      expect(ps.exitCode).toBe(null);
+      expect(rec(n).id).toBe(g.id);
+      // meanwhile the name becomes another container's (as a new run takes an ended --rm one's name)
+      put(moved, { ...g, name: moved });
+      put(n, { ...rec(other), name: n });
+      rmSync(stateFile(other));
+    } finally {
+      closeSync(fd);
+    }
+    expect(await psDone).toBe(0);
+    // the new one's record, cgroup and processes are left alone
+    expect(rec(n).id).toBe(otherId);
+    expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ id: otherId, status: 'running' });
+    expect((await run(['exec', n, 'true'], null)).code).toBe(0);
   });
 });

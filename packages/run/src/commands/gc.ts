@@ -7,7 +7,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { dataDir, report, shellQuote } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { umountIfMounted } from '@boxkit/native';
-import { teardown, teardownShell } from '../container/teardown.js';
+import { teardownIfOwn, teardownShell } from '../container/teardown.js';
 import { isGarbage, list, locked } from '../state/store.js';
 
 export { isGarbage } from '../state/store.js';
@@ -19,7 +19,8 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   const recs = list();
   for (const r of recs.filter(isGarbage)) {
     if (d) for (const l of teardownShell(r)) d.print(l);
-    else await teardown(r);
+    // (its name may be a new container's by now: that one is not garbage)
+    else if (!(await teardownIfOwn(r))) continue;
     removed.push(r.name);
   }
   const orphans: string[] = [];

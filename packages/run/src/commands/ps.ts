@@ -44,11 +44,11 @@ export async function ps(a: { all: boolean; json: boolean; quiet: boolean }): Pr
   // a detached --rm container has nobody waiting for it: once it has exited, the
   // next look removes it (as docker's daemon would have at once)
   const { isGarbage } = await import('./gc.js');
-  const { teardown } = await import('../container/teardown.js');
+  const { teardownIfOwn } = await import('../container/teardown.js');
   // and a kept one that ended so gives its address and ports back (see settle)
   const { settle } = await import('../container/lifecycle.js');
   for (const r of list()) {
-    if (r.detach && r.autoRemove && isGarbage(r)) await teardown(r).catch(() => {});
+    if (r.detach && r.autoRemove && isGarbage(r)) await teardownIfOwn(r).catch(() => {});
     else await settle(r).catch(() => false);
   }
   const rows = list()

@@ -21,7 +21,7 @@ import { BoxkitError } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
 import { shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
-import { creatorAlive, load, locked } from '../state/store.js';
+import { creatorAlive, load } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
 /** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */
@@ -132,20 +132,11 @@ export async function keep(): Promise<void> {
   process.exit(0);
 }
 
-/**
- * Record the end, or remove a --rm container: under the store's lock and
- * only while the record is still this container's. A --rm container's name
- * (and with it its cgroup's path) may already be a new container's: a new
- * run takes over an ended --rm container's name (see create.ts), and its
- * teardown must not remove the new one's cgroup or record.
- */
+/** Record the end, or remove a --rm container (if its name is not a new container's by now: teardownIfOwn). */
 async function finishKept(rec: ContainerRecord, code: number, finish: (rec: ContainerRecord, code: number) => Promise<void>): Promise<void> {
   if (!rec.autoRemove) return finish(rec, code);
-  const { teardown } = await import('./teardown.js');
-  await locked(async () => {
-    const cur = load(rec.name);
-    if (cur?.id === rec.id) await teardown(rec);
-  });
+  const { teardownIfOwn } = await import('./teardown.js');
+  await teardownIfOwn(rec);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { shellQuote } from '@boxkit/common';
 import { kill } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
-import { containerData, forget, isAlive, recordPath } from '../state/store.js';
+import { containerData, forget, isAlive, load, locked, recordPath } from '../state/store.js';
 import { removeTree } from '../state/remove.js';
 import { removeCgroup } from './cgroup.js';
 import { teardownNetwork } from './network.js';
@@ -43,6 +43,21 @@ export function teardownShell(rec: ContainerRecord): string[] {
   lines.push(shellQuote(['rm', '-rf', containerData(rec.id)]));
   lines.push(shellQuote(['rm', '-f', recordPath(rec.name)]));
   return lines;
+}
+
+/**
+ * teardown() of a container found ended by someone other than its own run (ps, gc, a keeper):
+ * under the store's lock, and only while the record under its name is still this container's.
+ * Its name, and with it its cgroup's path, may be a new container's by then (a new run takes
+ * the name of an ended --rm container, under the lock): a teardown from a stale record removed
+ * the new one's cgroup, killing it, and its record. Returns whether it removed it.
+ */
+export async function teardownIfOwn(rec: ContainerRecord): Promise<boolean> {
+  return locked(async () => {
+    if (load(rec.name)?.id !== rec.id) return false;
+    await teardown(rec);
+    return true;
+  });
 }
 
 /** Remove everything of `rec`. */

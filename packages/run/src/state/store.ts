@@ -77,7 +77,17 @@ export function isAlive(rec: ContainerRecord): boolean {
 
 export function creatorAlive(rec: ContainerRecord): boolean {
   if (!(rec.creatorPid > 0) || !processExists(rec.creatorPid)) return false;
-  return rec.creatorStart === undefined || startTime(rec.creatorPid) === rec.creatorStart;
+  // a zombie (killed, its parent not reaping yet) creates and waits for nothing
+  return (rec.creatorStart === undefined || startTime(rec.creatorPid) === rec.creatorStart) && !isZombie(rec.creatorPid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Left by a crash or by nobody: half-made with its `run` dead, or a --rm container whose `run` is gone and whose PID 1 ended. */
