@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertSandboxNetwork, bk, inHost, skipReason, tcpAsk, testName } from '../harness/index.js';
+import { assertSandboxNetwork, bk, inHost, poll, skipReason, tcpAsk, testName } from '../harness/index.js';
 import { BASE } from './helpers.js';
 
 async function tool(name: string, args: string[], input?: string) {
@@ -98,9 +98,9 @@ describe.skipIf(skipReason)(`the article replayed with boxkit${skipReason ? ` (s
     await tool('run', ['-d', '--name', c2, ...BASE, '--rootfs', image, '--net', 'bridge:mydocker', '--ip', '10.10.15.3/24', '--',
       '/bin/busybox', 'nc', '-ll', '-p', '12345', '-e', '/bin/busybox', 'echo', 'c2']);
     cleanup.push(() => tool('run', ['rm', '-f', c2]));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(tcpAsk('ns1', '10.10.15.3', 12345)).toBe('c2');
-    expect(tcpAsk(undefined, '10.10.15.2', 12345)).toBe('c1');
+    // the two nc listen a moment after they were started
+    expect(await poll(() => tcpAsk('ns1', '10.10.15.3', 12345), (a) => !a.startsWith('ERROR'))).toBe('c2');
+    expect(await poll(() => tcpAsk(undefined, '10.10.15.2', 12345), (a) => !a.startsWith('ERROR'))).toBe('c1');
     const ping = await tool('run', ['exec', c2, '--', '/bin/busybox', 'ping', '-c', '1', '-W', '2', '10.10.15.2']);
     expect(ping).toContain('1 packets received');
 

@@ -134,13 +134,16 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     let err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
+    // (a loaded machine can take seconds to join the container: up to 30 s)
     const until = async (s: string) => {
-      for (let i = 0; i < 200 && !out.includes(s) && p.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 1200 && !out.includes(s) && p.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
     };
     p.stdin.write('[ -t 0 ] && echo IS""ATTY\n');
     await until('ISATTY');
-    p.stdin.write('sleep 100\n');
-    await new Promise((r) => setTimeout(r, 500));
+    // the foreground command says when it runs: a Ctrl-C before the sleep is the terminal's
+    // foreground job (a fixed 500 ms wait under load) reaches the shell only (see tty.test.ts)
+    p.stdin.write("sh -c 'echo SLEEP\"\"ING; exec sleep 100'\n");
+    await until('SLEEPING');
     p.stdin.write('\x03'); // Ctrl-C: SIGINT to the foreground sleep through the line discipline, not to the shell
     p.stdin.write('echo AFTER""SLEEP $?\n');
     await until('AFTERSLEEP');

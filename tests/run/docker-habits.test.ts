@@ -4,11 +4,11 @@
  * container...), checked against the real kernel.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { assertSandboxNetwork, binPath, bk, skipReason, tcpAsk } from '../harness/index.js';
-import { BASE, name, run } from './helpers.js';
+import { assertSandboxNetwork, binPath, bk, poll, skipReason, tcpAsk, waitUntil } from '../harness/index.js';
+import { BASE, containerEnded, name, run } from './helpers.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,10 +27,11 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
   it('the name of a -d --rm container that has exited is free again, without a ps or gc in between', async () => {
     const n = name('rmname');
     try {
+      // (waiting for its PID 1 to end reads /proc only: no ps or gc)
       await run(['-d', '--rm', '--name', n, ...BASE, '--', 'true']);
-      await wait(500);
+      await containerEnded(n);
       await run(['-d', '--rm', '--name', n, ...BASE, '--', 'true']);
-      await wait(500);
+      await containerEnded(n);
       await run(['--rm', '--name', n, ...BASE, '--', 'true']);
       expect((await run(['ps', '-a', '-q'])).out).not.toContain(n);
     } finally {
@@ -47,7 +48,7 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       for (const n of [n1, n2]) {
         await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '-p', '12345', '--', 'nc', '-ll', '-p', '12345', '-e', 'echo', n]);
       }
-      const pubs = [];
+      const pubs: number[] = [];
       for (const n of [n1, n2]) {
         const rec = JSON.parse((await run(['inspect', n])).out)[0];
         expect(rec.net.publish).toHaveLength(1);
@@ -62,9 +63,9 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       }
       // two containers, two host ports; the host's own 12345 is left alone
       expect(pubs[0]).not.toBe(pubs[1]);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(tcpAsk(undefined, '10.88.0.1', pubs[0]!)).toBe(n1);
-      expect(tcpAsk(undefined, '10.88.0.1', pubs[1]!)).toBe(n2);
+      // nc listens a moment after run -d returned
+      expect(await poll(() => tcpAsk(undefined, '10.88.0.1', pubs[0]!), (a) => !a.startsWith('ERROR'))).toBe(n1);
+      expect(await poll(() => tcpAsk(undefined, '10.88.0.1', pubs[1]!), (a) => !a.startsWith('ERROR'))).toBe(n2);
       expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toMatch(/^-A BOXKIT-DNAT .*--dport 12345 /m);
       await run(['rm', '-f', n1, n2]);
       const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
@@ -154,7 +155,7 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     const [a, b] = [name('selfexitA'), name('selfexitB')];
     try {
       await run(['-d', '--name', a, ...BASE, '--net', 'bridge', '-p', '18092:80', '--', 'sh', '-c', 'exit 1']);
-      await wait(300);
+      await containerEnded(a);
       // nobody waited for a: the port is taken back for b, as docker's daemon would have at a's exit
       await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '-p', '18092:80', '--', 'sleep', '600']);
       const rows = JSON.parse((await run(['ps', '-a', '--json'])).out) as { name: string; status: string; ip: string | null; ports: string[] }[];
@@ -163,7 +164,7 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       await run(['rm', '-f', b]);
       // and ps alone settles one that exited
       await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '--', 'true']);
-      await wait(300);
+      await containerEnded(b);
       expect(JSON.parse((await run(['ps', '-a', '--json'])).out).find((r: { name: string }) => r.name === b)).toMatchObject({ status: 'exited', ip: null });
       const { list } = await import('@boxkit/netsetup');
       expect((await list()).attachments).toEqual([]);
@@ -201,7 +202,7 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
     try {
-      const end = Date.now() + 5000;
+      const end = Date.now() + 30_000; // a loaded machine takes seconds to reach the publish step
       const starting = spawn(process.execPath, [binPath('run'), '-d', '--name', n, ...BASE, '--net', 'bridge', '-p', '18094:80', '--', 'sleep', '600'], { env, stdio: 'ignore' });
       const started = new Promise<number | null>((r) => starting.on('exit', (c) => r(c)));
       let status = '';
@@ -238,8 +239,10 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       expect(r.exitCode).toBe(0);
       const rec = JSON.parse(String((await bk('run', ['inspect', n], { env })).stdout))[0];
       expect(rec.process.env).toEqual({ SECRET: 'hunter2' });
-      await wait(300);
       const files = [`${top}/state/run/containers/${n}.json`, `${rec.upper}/tmp/note`, rec.logs.stdout, `${rec.mountpoint}/tmp/note`];
+      // the container writes them a moment after run -d returned
+      const written = (f: string) => existsSync(f) && readFileSync(f, 'utf8').includes('hunter2');
+      await waitUntil('the container to write its note and its log line', () => files.every(written));
       for (const f of files) {
         expect(readFileSync(f, 'utf8')).toContain('hunter2');
         const c = asNobody(f);
@@ -290,9 +293,9 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       expect(any).toBeGreaterThan(1024);
       const row = JSON.parse((await run(['ps', '--json'])).out).find((r: { name: string }) => r.name === n);
       expect(row.ports).toEqual(['127.0.0.1:18096->12345/tcp', `127.0.0.1:${any}->12345/tcp`]);
-      await wait(300);
       for (const port of [18096, any]) {
-        expect(tcpAsk(undefined, '127.0.0.1', port)).toBe('local');
+        // nc listens a moment after run -d returned
+        expect(await poll(() => tcpAsk(undefined, '127.0.0.1', port), (a) => !a.startsWith('ERROR'))).toBe('local');
         // the bridge's address is another address of this host: not published there
         expect(tcpAsk(undefined, '10.88.0.1', port, 1)).toMatch(/^ERROR|TIMEOUT/);
       }
@@ -306,7 +309,7 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     const [a, b, c] = [name('ipA'), name('ipB'), name('ipC')];
     try {
       await run(['-d', '--name', a, ...BASE, '--net', 'bridge', '--ip', '10.88.0.77/16', '--', 'sh', '-c', 'exit 1']);
-      await wait(300);
+      await containerEnded(a);
       await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '--ip', '10.88.0.77/16', '--', 'sleep', '600']);
       expect(JSON.parse((await run(['inspect', b])).out)[0].net.ip).toBe('10.88.0.77/16');
       const r = await run(['-d', '--name', c, ...BASE, '--net', 'bridge', '--ip', '10.88.0.77/16', '--', 'sleep', '600'], 125);

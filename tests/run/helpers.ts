@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, bk, testName } from '../harness/index.js';
+import { binPath, bk, running, testName, waitUntil } from '../harness/index.js';
 
 export const BASE = ['--cgroup-parent', 'self'];
 
@@ -19,6 +19,36 @@ export const name = (what: string): string => testName(what);
 
 export function overlayMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' - overlay '));
+}
+
+/**
+ * Wait until a container that ends on its own has ended: its PID 1 (the pid in its record), then
+ * its keeper (the record's creator, which records the end, or removes a --rm container, after
+ * it). Both come a second or more after `run -d` returned on a loaded machine: a fixed sleep is
+ * not enough. Without a record (already removed) nothing of it runs.
+ */
+export async function containerEnded(n: string, ms = 30_000): Promise<void> {
+  let rec: { pid?: number; creatorPid?: number; creatorStart?: number };
+  try {
+    rec = JSON.parse(readFileSync(`${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`, 'utf8'));
+  } catch {
+    return;
+  }
+  const { pid, creatorPid, creatorStart } = rec;
+  if (pid) await waitUntil(`container ${n} (pid ${pid}) to end`, () => !running(pid), ms);
+  // the creator's start time tells it from a later process given the same pid
+  const creator = () => creatorPid !== undefined && creatorPid !== process.pid && running(creatorPid) && (creatorStart === undefined || startTimeOf(creatorPid) === creatorStart);
+  if (creatorPid) await waitUntil(`the keeper of ${n} (pid ${creatorPid}) to finish`, () => !creator(), ms);
+}
+
+/** A process's start time (clock ticks after boot, /proc/PID/stat field 22), or undefined when it is gone. */
+function startTimeOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
 }
 
 export function dataDirOf(id: string): boolean {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { assertSandboxNetwork, binPath, skipReason } from '../harness/index.js';
-import { BASE, dataDirOf, name, overlayMounts, run } from './helpers.js';
+import { BASE, containerEnded, dataDirOf, name, overlayMounts, run } from './helpers.js';
 
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
 
@@ -99,7 +99,8 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
 
   it('logs -f follows a detached container until it exits', async () => {
     const n = name('follow');
-    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'echo one; sleep 1; echo two']);
+    // 2 s between the lines: run -d may return a second after the container started on a loaded machine
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'echo one; sleep 2; echo two']);
     const t0 = Date.now();
     const r = await run(['logs', '-f', n]);
     expect(r.out).toBe('one\ntwo');
@@ -108,9 +109,9 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
   });
 
   it('-d --rm: once the container has exited, the next run ps removes it', async () => {
-    const n = name('drm');
+    const n = name('drm-ps');
     const id = (await run(['-d', '--rm', '--name', n, ...BASE, '--', 'true'])).out.trim();
-    await new Promise((r) => setTimeout(r, 300));
+    await containerEnded(n);
     expect((await run(['ps', '-a', '-q'])).out).not.toContain(n);
     expect(dataDirOf(id)).toBe(false);
   });

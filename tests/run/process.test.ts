@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { binPath, skipReason } from '../harness/index.js';
+import { binPath, skipReason, waitUntil } from '../harness/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASE, name, run } from './helpers.js';
@@ -24,7 +24,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
 
   it('SIGTERM to a foreground run reaches PID 1; a PID 1 that ignores it is killed after --stop-timeout (137)', async () => {
     const t = startRun(['--rm', ...BASE, '--stop-timeout', '1', '--', 'sh', '-c', 'echo ready; exec sleep 100']);
-    for (let i = 0; i < 200 && !t.out().includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
+    await waitUntil("the container's 'ready'", () => t.out().includes('ready'), 30_000);
     const t0 = Date.now();
     t.p.kill('SIGTERM');
     expect(await t.exit).toBe(137);
@@ -35,7 +35,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
 
   it('with --init the signal is forwarded to the command, which dies of it (143)', async () => {
     const t = startRun(['--rm', ...BASE, '--init', '--', 'sh', '-c', 'echo ready; exec sleep 100']);
-    for (let i = 0; i < 200 && !t.out().includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
+    await waitUntil("the container's 'ready'", () => t.out().includes('ready'), 30_000);
     t.p.kill('SIGTERM');
     expect(await t.exit).toBe(143);
   });

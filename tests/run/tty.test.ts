@@ -14,13 +14,18 @@ describe.skipIf(skipReason)(`run -it: a pseudo-terminal${skipReason ? ` (skipped
     const p = spawn(process.execPath, [binPath('run'), '--rm', '-it', ...BASE, '--', 'sh'], { env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
+    // (a loaded machine can take seconds to start the container: up to 30 s)
     const until = async (s: string) => {
-      for (let i = 0; i < 200 && !out.includes(s); i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 1200 && !out.includes(s); i++) await new Promise((r) => setTimeout(r, 25));
     };
     p.stdin.write('[ -t 0 ] && echo IS""ATTY\n');
     await until('ISATTY');
-    p.stdin.write('sleep 100\n');
-    await new Promise((r) => setTimeout(r, 500));
+    // the foreground command says when it runs (the quotes keep the terminal's echo of the line from
+    // matching): a Ctrl-C that comes before the sleep is the terminal's foreground job (after a fixed
+    // 500 ms wait on a loaded machine) reaches the shell only, and the sleep runs its whole 100 s
+    // (the Ctrl-C sent at once: 101 s, near the 120 s test timeout)
+    p.stdin.write("sh -c 'echo SLEEP\"\"ING; exec sleep 100'\n");
+    await until('SLEEPING');
     p.stdin.write('\x03'); // Ctrl-C: SIGINT to the foreground sleep through the line discipline
     p.stdin.write('echo AFTER""SLEEP $?\n');
     await until('AFTERSLEEP');
