@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { createHost, destroyHost, skipReason, testName, waitUntil } from '../harness/index.js';
 import { dropEmptyTables, netSnapshot, ns, ping, sh, shortName, stored, useStateDir } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -88,7 +88,8 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
   it('attaches by PID and detaches by PID', async () => {
     const p = spawn('ip', ['netns', 'exec', hosts[3]!, 'sleep', '60'], { stdio: 'ignore' });
     procs.push(p);
-    await new Promise((r) => setTimeout(r, 200));
+    // ip joins the netns, then execs sleep (same pid): until then the pid is in the sandbox's netns
+    await waitUntil('ip netns exec to run sleep', () => readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === 'sleep');
     const r = await ns(['veth', '--pid', String(p.pid), '--bridge', br, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const a = JSON.parse(r.stdout);
