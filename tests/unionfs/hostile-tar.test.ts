@@ -134,6 +134,20 @@ describe.skipIf(skipReason)(title('unionfs extract / --lower-tar: hostile and fo
     expect(mountsUnder(base)).toEqual([]);
   });
 
+  it.each([
+    ['a hard link to a file the layer does not hold', [[{ name: 'x', type: 'link', mode: 0o644, linkname: 'missing', size: 0, ...me }]], /hard link 'x' to 'missing', which the layer does not hold before it$/],
+    ['a hard link to a directory', [[{ name: 'd/', type: 'dir', mode: 0o755, ...me }], [{ name: 'x', type: 'link', mode: 0o644, linkname: 'd', size: 0, ...me }]], /hard link 'x' to the directory 'd'$/],
+    ['an entry below a file', [[{ name: 'a', type: 'file', mode: 0o644, size: 0, ...me }], [{ name: 'a/b', type: 'file', mode: 0o644, size: 0, ...me }]], /entry 'a\/b' is below 'a', which is not a directory$/],
+  ] as [string, [TarEntry, string?][], RegExp][])('a tarball with %s is bad input (exit 2, one line; it was exit 1 with the errno, or "needs root"), and nothing is left', async (what, entries, re) => {
+    const tar = tarOf(`broken-${what.replace(/\W+/g, '-')}.tar`, entries);
+    const out = join(d, `layer-broken-${what.replace(/\W+/g, '-')}`);
+    const before = readdirSync(d).sort();
+    const r = await unionfs(['extract', tar, out]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(re)]);
+    expect(readdirSync(d).sort()).toEqual(before);
+  });
+
   it('a directory entry over a symlink of the layer replaces the symlink (as GNU tar does): the symlink target keeps its mode', async () => {
     const victim = join(d, 'victim-1');
     mkdirSync(victim, { mode: 0o755 });

@@ -40,7 +40,9 @@ function checkParents(tmp: string, rel: string, tar: string, safe: Set<string>):
     if (safe.has(sub)) continue;
     const st = lstatOrUndefined(join(tmp, sub));
     if (st?.isSymbolicLink()) throw new UsageError(`${tar}: entry '${rel}' goes through the symlink '${sub}'`);
-    if (st?.isDirectory()) safe.add(sub);
+    // GNU tar and docker fail such an entry too: a layer cannot hold it
+    if (st && !st.isDirectory()) throw new UsageError(`${tar}: entry '${rel}' is below '${sub}', which is not a directory`);
+    if (st) safe.add(sub);
   }
 }
 
@@ -128,6 +130,10 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
         case '1': {
           const target = cleanName(e.linkname, tar);
           checkParents(tmp, target, tar, safe);
+          // a hard link names an earlier file of the same layer: anything else is a broken tarball, not a system refusal
+          const linked = lstatOrUndefined(join(tmp, target));
+          if (!linked) throw new UsageError(`${tar}: hard link '${e.name}' to '${e.linkname}', which the layer does not hold before it`);
+          if (linked.isDirectory()) throw new UsageError(`${tar}: hard link '${e.name}' to the directory '${e.linkname}'`);
           linkSync(join(tmp, target), path);
           continue; // shares the inode: nothing more to set
         }
