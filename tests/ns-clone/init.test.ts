@@ -97,7 +97,7 @@ describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipRea
       proc.kill('SIGTERM');
       const r = await proc;
       expect(r.exitCode, r.stderr).toBe(143);
-      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(Date.now() - t0).toBeLessThan(15_000); // not the 20 s stop timeout (room for a loaded machine)
       expect(held.filter(alive)).toEqual([]);
       expect(readdirSync(dir)).toEqual([]);
     }

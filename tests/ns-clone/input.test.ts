@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxRootfs, skipReason, testName } from '../harness/index.js';
-import { binPath, ns, tmp } from './helpers.js';
+import { binPath, ns, tmp, until } from './helpers.js';
 
 const mounts = () => readFileSync('/proc/self/mountinfo', 'utf8');
 
@@ -110,7 +110,8 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     delete bgEnv.NODE_EXTRA_CA_CERTS;
     const proc = execa(binPath('ns-clone'), ['--wait-for-setup', '--setup-fifo', join(dir, 'e', 'f'), '--uts', '--', 'no-such-command-boxkit'], { reject: false, env: bgEnv });
     const records = join(dir, 'state', 'ns-clone');
-    for (let i = 0; i < 200 && !(existsSync(records) && readdirSync(records).length); i++) await new Promise((r) => setTimeout(r, 25));
+    // (a write before the fifo exists would make a plain file, and the held child would wait forever)
+    await until(() => existsSync(records) && readdirSync(records).length > 0, 30_000, 'the held start to record itself');
     writeFileSync(join(dir, 'e', 'f'), '\n'); // a fifo: opening it for writing releases the child
     const r = await proc;
     expect(r.exitCode).toBe(127);
