@@ -88,7 +88,7 @@ export function toPlanSteps(plan: UnionPlan): PlanStep[] {
 export function describeMount(plan: UnionPlan): UnionMount {
   return {
     mountpoint: plan.mountpoint, driver: plan.driver, lowers: plan.lowers,
-    ...(plan.upper ? { upper: plan.upper, work: plan.work! } : {}),
+    ...(plan.upper ? { upper: plan.upper } : {}), ...(plan.work ? { work: plan.work } : {}),
     readonly: plan.readonly, mounted: !plan.already,
   };
 }

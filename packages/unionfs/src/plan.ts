@@ -138,15 +138,18 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   if (lowers.length > MAX_LOWERS) throw new UsageError(`too many layers: ${lowers.length} (overlay stacks at most ${MAX_LOWERS})`);
 
   const upper = spec.upper ? realPath(spec.upper, cwd) : undefined;
-  const work = upper ? (spec.work ? realPath(spec.work, cwd) : join(dirname(upper), `${basename(upper)}.work`)) : undefined;
-  if (upper && work) {
+  // a work dir is overlay's alone: aufs would be left one it never uses
+  if (spec.work && driver !== 'overlay') throw new UsageError('--work is an overlay option', 'aufs keeps no work dir: drop --work');
+  const work = upper && driver === 'overlay' ? (spec.work ? realPath(spec.work, cwd) : join(dirname(upper), `${basename(upper)}.work`)) : undefined;
+  if (upper) {
     for (const l of lowers) {
       if (inside(upper, l)) throw new UsageError(`upper ${upper} is ${upper === l ? 'the same as' : 'inside'} lower layer ${l}`, 'the upper must be a directory of its own, outside every lower layer');
       if (inside(l, upper)) throw new UsageError(`lower layer ${l} is inside upper ${upper}`);
-      if (inside(work, l)) throw new UsageError(`work dir ${work} is inside lower layer ${l}`);
+      if (work && inside(work, l)) throw new UsageError(`work dir ${work} is inside lower layer ${l}`);
     }
-    if (inside(work, upper) || inside(upper, work)) throw new UsageError(`work dir ${work} and upper ${upper} overlap`, 'give a --work dir beside the upper, not inside it');
-    const missing = ([['upper', upper], ['work dir', work]] as const).filter(([what, p]) => dirOrMissing(what, p) === 'missing');
+    if (work && (inside(work, upper) || inside(upper, work))) throw new UsageError(`work dir ${work} and upper ${upper} overlap`, 'give a --work dir beside the upper, not inside it');
+    const dirs: [string, string][] = [['upper', upper], ...(work ? [['work dir', work] as [string, string]] : [])];
+    const missing = dirs.filter(([what, p]) => dirOrMissing(what, p) === 'missing');
     for (const [, p] of missing) steps.push({ kind: 'mkdir', path: p });
   } else if (spec.volatile) {
     throw new UsageError('--volatile needs an --upper', 'volatile only changes how the upper is synced');
@@ -160,7 +163,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   }
   if (dirOrMissing('mount point', mountpoint) === 'missing') steps.push({ kind: 'mkdir', path: mountpoint });
 
-  const layers = { lowers, ...(upper ? { upper, work } : {}), ...(spec.udba ? { udba: spec.udba } : {}), volatile: spec.volatile };
+  const layers = { lowers, ...(upper ? { upper } : {}), ...(work ? { work } : {}), ...(spec.udba ? { udba: spec.udba } : {}), volatile: spec.volatile };
   const data = DRIVERS[driver].options(layers);
   if (driver === 'overlay' && Buffer.byteLength(data) > MAX_OPTIONS) {
     throw new UsageError(
@@ -218,7 +221,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     : undefined;
   return {
     driver, requested: spec.driver, aufsSyntax: spec.aufsSyntax, mountpoint, lowers, layerTars,
-    ...(upper ? { upper, work } : {}), readonly: spec.readonly, volatile: spec.volatile, mountFlags: spec.flags, ...(spec.udba ? { udba: spec.udba } : {}),
+    ...(upper ? { upper } : {}), ...(work ? { work } : {}), readonly: spec.readonly, volatile: spec.volatile, mountFlags: spec.flags, ...(spec.udba ? { udba: spec.udba } : {}),
     mount, steps: already ? [] : steps, ...(notice ? { notice } : {}), already,
   };
 }

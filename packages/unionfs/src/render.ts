@@ -35,7 +35,8 @@ export function renderMount(plan: UnionPlan): string {
   const args = ['unionfs', 'mount'];
   for (const t of plan.layerTars) args.push('--lower-tar', t.tar);
   for (const l of plan.lowers) if (!tarDirs.has(l)) args.push('--lower', l);
-  if (plan.upper) args.push('--upper', plan.upper, '--work', plan.work!);
+  if (plan.upper) args.push('--upper', plan.upper);
+  if (plan.work) args.push('--work', plan.work);
   if (plan.requested !== 'auto') args.push('--driver', plan.requested);
   if (plan.readonly) args.push('--readonly');
   if (plan.udba) args.push('--udba', plan.udba);

@@ -54,6 +54,15 @@ describe('planUnion', () => {
     expect(p.notice).toBeUndefined();
   });
 
+  it('aufs gets no work dir: none is made (it was, and left unused), --work is refused', () => {
+    const p = planUnion({ lowers: ['l1'], upper: 'up-aufs', mountpoint: 'mnt' }, env(WITH_AUFS));
+    expect(p.driver).toBe('aufs');
+    expect(p.work).toBeUndefined();
+    expect(renderShell(p)).toEqual([`mkdir -p ${root}/up-aufs`, `mount -t aufs none -o br=${root}/up-aufs=rw:${root}/l1=ro ${root}/mnt`]);
+    expect(renderMount(p)).toBe(`unionfs mount --lower ${root}/l1 --upper ${root}/up-aufs ${root}/mnt`);
+    expect(() => planUnion({ lowers: ['l1'], upper: 'up-aufs', work: 'w', mountpoint: 'mnt', driver: 'aufs' }, env(WITH_AUFS))).toThrow(/^--work is an overlay option$/);
+  });
+
   it('aufs syntax on a kernel without aufs: overlay, with one notice', () => {
     const p = planUnion({ aufsOptions: 'br=./up=rw:./l1=ro:./l2=ro', mountpoint: './mnt' }, env());
     expect(p.driver).toBe('overlay');
