@@ -27,11 +27,14 @@ export function setup(): void {
 export async function teardown(): Promise<void> {
   if (!before) return;
   const runId = process.env.BOXKIT_TEST_RUN_ID!;
-  // give killed processes a moment to be reaped before looking
+  // give killed processes a moment to be reaped before looking (and a detached container's keeper
+  // to record its end and exit): up to 7 s, as a loaded machine needs more than the 2 s it was
+  // (not more: vitest's close gives up after its teardownTimeout, 10 s, and exits without the check)
   let left: string[] = [];
-  for (let i = 0; i < 10; i++) {
+  const end = Date.now() + 7000;
+  for (;;) {
     left = leaked(before, snapshot({ testRoot: root, runId }));
-    if (!left.length) break;
+    if (!left.length || Date.now() > end) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   if (left.length) {
