@@ -3,7 +3,7 @@
  * would silently do the wrong thing) before anything changes, then list
  * the steps as data. Bad input throws UsageError (exit 2) from here.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, basename, join } from 'node:path';
 import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
@@ -96,7 +96,16 @@ function sameMount(upper: string, work: string, workGiven: boolean, mounts: () =
 export function layerDirFor(tar: string): string {
   // node:crypto costs ~10 ms to load: only a mount with --lower-tar pays it
   const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
-  const digest = createHash('sha256').update(readFileSync(tar)).digest('hex');
+  // read a block at a time: a layer can be larger than one Buffer (2 GiB), and need not sit in memory
+  const hash = createHash('sha256');
+  const fd = openSync(tar, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  const digest = hash.digest('hex');
   return dataDir('unionfs', 'layers', digest);
 }
 
