@@ -115,7 +115,8 @@ describe('reading targets from a non-blocking stdin', () => {
     const state = mkdtempSync(join(tmpdir(), 'bk-stdin-'));
     try {
       const nonblock = 'my $f = fcntl(STDIN, F_GETFL, 0); fcntl(STDIN, F_SETFL, $f | O_NONBLOCK) or die; exec @ARGV';
-      const r = await execa('bash', ['-c', '(sleep 0.3; echo "$1") | perl -MFcntl -e "$0" "${@:2}"', nonblock, testName('late-ns'), binPath('netsetup'), 'down', '-', '--dry-run'], {
+      // 2 s: netsetup must be reading before the input comes (after 0.3 s a loaded machine may not have started it yet: the test then proves nothing)
+      const r = await execa('bash', ['-c', '(sleep 2; echo "$1") | perl -MFcntl -e "$0" "${@:2}"', nonblock, testName('late-ns'), binPath('netsetup'), 'down', '-', '--dry-run'], {
         reject: false, env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_STATE_DIR: state },
       });
       expect(r.stderr).toBe('');
