@@ -3,10 +3,11 @@
  * other flags, a commit written into the union it commits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
+import { mount, umountIfMounted, MS } from '../../native/src/index.js';
 
 const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
 
@@ -141,6 +142,32 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
       expect(again.stdout).toMatch(/^already mounted /);
     } finally {
       expect((await unionfs(['umount', m1])).exitCode).toBe(0);
+    }
+  });
+  it('an upper or work dir in use is refused by what it is, not its spelling: through a bind mount, or as another tool named it through a symlink (mountinfo keeps its path)', async () => {
+    files(d, { 'real/': null, 'view/': null, 'real/up-id/': null, 'real/up-id.work/': null, 'real/up-link/': null, 'real/up-link.work/': null });
+    symlinkSync(join(d, 'real'), join(d, 'link'));
+    mount(join(d, 'real'), join(d, 'view'), null, MS.BIND);
+    const m1 = join(d, 'mnt-id1'), m2 = join(d, 'mnt-id2');
+    try {
+      expect((await unionfs(['mount', '-l', 'lo', '-u', 'real/up-id', 'mnt-id1'], d)).exitCode).toBe(0);
+      const upper = await unionfs(['mount', '-l', 'lo2', '-u', 'view/up-id', '-w', 'view/up-other.work', 'mnt-id2'], d);
+      expect(errorLines(upper.stderr)).toEqual([`unionfs: upper ${join(d, 'view/up-id')} is in use by the union at ${m1}`]);
+      expect(upper.exitCode).toBe(1);
+      const work = await unionfs(['mount', '-l', 'lo2', '-u', 'view/up-other', '-w', 'view/up-id.work', 'mnt-id2'], d);
+      expect(errorLines(work.stderr)).toEqual([`unionfs: work dir ${join(d, 'view/up-id.work')} is in use by the union at ${m1}`]);
+      expect(work.exitCode).toBe(1);
+      expect(existsSync(join(d, 'real/up-other'))).toBe(false);
+      expect(mountsUnder(m2)).toEqual([]);
+      expect((await unionfs(['umount', m1])).exitCode).toBe(0);
+      // mount(8) passes the path as given: mountinfo shows the symlink's spelling
+      mkdirSync(m1, { recursive: true });
+      mount('overlay', m1, 'overlay', 0, `lowerdir=${join(d, 'lo')},upperdir=${join(d, 'link/up-link')},workdir=${join(d, 'link/up-link.work')}`);
+      const linked = await unionfs(['mount', '-l', 'lo2', '-u', 'real/up-link', 'mnt-id2'], d);
+      expect(errorLines(linked.stderr)).toEqual([`unionfs: upper ${join(d, 'real/up-link')} is in use by the union at ${m1}`]);
+      expect(mountsUnder(m2)).toEqual([]);
+    } finally {
+      for (const m of [m2, m1, join(d, 'view')]) umountIfMounted(m, true);
     }
   });
 });

@@ -63,6 +63,28 @@ export function statOrUndefined(p: string): Stats | undefined {
 }
 
 /**
+ * The directory `a` names is the one `b` names: the same path, or the same
+ * inode. A mounted union's layers are named in mountinfo as the mount was
+ * given them, so the same dir may be spelled through a bind mount or a
+ * symlink (by mount(8) or another tool).
+ */
+export function sameDir(a: string, b: string): boolean {
+  if (a === b) return true;
+  const sa = idOf(a);
+  if (!sa) return false;
+  const sb = idOf(b);
+  return !!sb && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+function idOf(p: string): { dev: bigint; ino: bigint } | undefined {
+  try {
+    return statSync(p, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Remove `dir` and its parents up to `made` (the first directory a mkdir -p
  * made), each only while empty: another extraction may share them (a
  * library caller need not hold unionfs's lock).

@@ -9,7 +9,7 @@ import { dirname, basename, join } from 'node:path';
 import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
 import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
-import { blockedPath, existingAncestor, inside, realPath, statOrUndefined } from './paths.js';
+import { blockedPath, existingAncestor, inside, realPath, sameDir, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
 import { findUnion, listUnions, mountOf, mountOptionsAt, parseMountinfo, type MountEntry } from './mountinfo.js';
 
@@ -187,9 +187,11 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   if (driver === 'overlay' && upper && work) sameMount(upper, work, spec.work !== undefined, mounts);
   const existing = findUnion(mountpoint, mounts());
   // overlay only warns in dmesg when an upper or work dir serves two unions, and both then misbehave
-  const sharing = upper ? listUnions(mounts()).find((u) => u.mountpoint !== mountpoint && (u.upper === upper || (work && u.work === work))) : undefined;
+  // by inode, not spelling: mountinfo names them as whoever mounted them did (a bind mount, a symlink)
+  const usesUpper = (u: { upper?: string }) => !!u.upper && sameDir(upper!, u.upper);
+  const sharing = upper ? listUnions(mounts()).find((u) => u.mountpoint !== mountpoint && (usesUpper(u) || (!!work && !!u.work && sameDir(work, u.work)))) : undefined;
   if (sharing) {
-    const what = sharing.upper === upper ? `upper ${upper}` : `work dir ${work}`;
+    const what = usesUpper(sharing) ? `upper ${upper}` : `work dir ${work}`;
     throw new BoxkitError('EBUSY', `${what} is in use by the union at ${sharing.mountpoint}`, {
       hint: `give this union an upper of its own, or unionfs umount ${sharing.mountpoint} first`,
     });
