@@ -40,6 +40,21 @@ int main(int argc, char **argv) {
 }
 `;
 
+/** Names itself boxkit-init and drops dumpability, as the real init does, then runs argv as its child. */
+const FAKE_INIT = `
+#define _GNU_SOURCE
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+int main(int argc, char **argv) {
+  prctl(PR_SET_NAME, "boxkit-init", 0, 0, 0);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (fork() == 0) { execvp(argv[1], argv + 1); _exit(127); }
+  wait(NULL);
+  return 0;
+}
+`;
+
 const lines = (out: string) => Object.fromEntries(out.split('\n').map((l) => l.split('=') as [string, string]));
 
 describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -77,6 +92,24 @@ describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipRea
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout.split('\n')).toEqual(['held', 'boxkit-init']);
     } finally {
+      await killAndWait(proc.pid!);
+      await proc;
+    }
+  });
+
+  it('rootless: enter PID of a process that only calls itself boxkit-init (not dumpable, not PID 1 of a PID namespace) is refused, not joined through its child', async () => {
+    // any process can name itself so: only a real init (PID 1 of a PID namespace below ours) is joined through its command
+    const fake = compile('fake-init', FAKE_INIT);
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent', BOXKIT_TEST_RUN_ID: process.env.BOXKIT_TEST_RUN_ID! };
+    const asNobody = (file: string, args: string[]) => execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', file, ...args], { reject: false, env, cwd: '/' });
+    const proc = asNobody(fake, ['sleep', '30']);
+    try {
+      await until(() => childrenOf(proc.pid!).length > 0 && readFileSync(`/proc/${proc.pid}/comm`, 'utf8').trim() === 'boxkit-init', 10_000, 'the fake init and its child');
+      const r = await asNobody(binPath('ns-clone'), ['enter', String(proc.pid), '--net', '--', 'true']);
+      expect(r.stderr.split('\n')[0]).toBe(`ns-clone: enter ${proc.pid}: cannot open /proc/${proc.pid}/ns/net: EACCES`);
+      expect(r.exitCode).toBe(125);
+    } finally {
+      for (const c of childrenOf(proc.pid!)) await killAndWait(c);
       await killAndWait(proc.pid!);
       await proc;
     }

@@ -37,24 +37,45 @@ function sameNamespace(pid: number, k: NamespaceKind): boolean {
  * it (rootless ns-clone, whose init is a fork of Node) cannot open its
  * /proc/PID/ns files; its command, in the same namespaces (and in the time
  * namespace the init made for its children), is dumpable: join through it.
+ * Any process can name itself boxkit-init: only PID 1 of a PID namespace
+ * below this one (--init implies --pid) counts, and only a child of it in
+ * that namespace, started after it (its pid not reused meanwhile).
  */
 export function namespaceHolder(pid: number): number {
   try {
     readlinkSync(`/proc/${pid}/ns/mnt`);
     return pid;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EACCES' || procField(pid, 'comm') !== 'boxkit-init') return pid;
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') return pid;
   }
+  const init = procStat(pid), depth = nsPids(pid)?.length ?? 0;
+  if (init?.comm !== 'boxkit-init' || depth < 2 || nsPids(pid)?.[depth - 1] !== 1) return pid;
   // the command is the init's first child: the earliest started (orphans come later)
   let best: { pid: number; start: number } | undefined;
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
-    const f = procField(Number(e), 'stat')?.replace(/^.*\) /, '').split(' ');
-    if (!f || Number(f[1]) !== pid) continue;
-    const start = Number(f[19]);
-    if (!best || start < best.start) best = { pid: Number(e), start };
+    const st = procStat(Number(e));
+    if (!st || st.ppid !== pid || st.start < init.start || (best && st.start >= best.start)) continue;
+    if (nsPids(Number(e))?.length === depth) best = { pid: Number(e), start: st.start };
   }
-  return best?.pid ?? pid;
+  // read again: the init that was asked for, not a process that took its pid during the scan
+  const still = procStat(pid);
+  return best && still?.start === init.start && still.comm === 'boxkit-init' ? best.pid : pid;
+}
+
+/** comm, parent and start time (clock ticks after boot) from /proc/PID/stat. */
+function procStat(pid: number): { comm: string; ppid: number; start: number } | undefined {
+  const s = procField(pid, 'stat');
+  if (!s) return undefined;
+  const close = s.lastIndexOf(') ');
+  const f = s.slice(close + 2).split(' ');
+  return { comm: s.slice(s.indexOf('(') + 1, close), ppid: Number(f[1]), start: Number(f[19]) };
+}
+
+/** The pid in each PID namespace from this one down to the process's own (status's NSpid; readable for any process). */
+function nsPids(pid: number): number[] | undefined {
+  const line = procField(pid, 'status')?.split('\n').find((l) => l.startsWith('NSpid:'));
+  return line?.slice(6).trim().split(/\s+/).map(Number);
 }
 
 function procField(pid: number, file: string): string | undefined {
