@@ -170,4 +170,18 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
       for (const m of [m2, m1, join(d, 'view')]) umountIfMounted(m, true);
     }
   });
+  it('diff of a mounted union\'s upper finds the union through another spelling of the upper (a bind mount): its changes are against the lowers (C), not all A', async () => {
+    files(d, { 'real-d/up-diff/': null, 'view-d/': null });
+    mount(join(d, 'real-d'), join(d, 'view-d'), null, MS.BIND);
+    const mnt = join(d, 'mnt-diff');
+    try {
+      expect((await unionfs(['mount', '-l', 'lo', '-u', 'real-d/up-diff', 'mnt-diff'], d)).exitCode).toBe(0);
+      writeFileSync(join(mnt, 'etc/hosts'), 'changed');
+      const r = await unionfs(['diff', join(d, 'view-d/up-diff')]);
+      expect(r.stdout.split('\n')).toEqual(['C /etc/hosts']);
+      expect(r.exitCode).toBe(0);
+    } finally {
+      for (const m of [mnt, join(d, 'view-d')]) umountIfMounted(m, true);
+    }
+  });
 });

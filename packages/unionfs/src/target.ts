@@ -7,7 +7,7 @@
  */
 import { UsageError } from '@boxkit/common';
 import { findUnion, listUnions } from './mountinfo.js';
-import { realPath, statOrUndefined } from './paths.js';
+import { realPath, sameDir, statOrUndefined } from './paths.js';
 import { detectDriver } from './whiteout.js';
 import type { DriverName } from './spec.js';
 
@@ -30,7 +30,8 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
     return r;
   });
   const mounted = findUnion(p, mountinfo);
-  const union = mounted ?? (given.length ? undefined : listUnions(mountinfo).find((u) => u.upper === p));
+  // by inode: mountinfo spells the upper as its mount was given it (a bind mount, a symlink)
+  const union = mounted ?? (given.length ? undefined : listUnions(mountinfo).find((u) => u.upper !== undefined && sameDir(p, u.upper)));
   if (union && driver && driver !== union.driver) {
     throw new UsageError(`${p}: --driver ${driver}, but ${union.mountpoint} is mounted with ${union.driver}`);
   }
