@@ -170,6 +170,28 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
       for (const m of [m2, m1, join(d, 'view')]) umountIfMounted(m, true);
     }
   });
+  it('commit refuses a tarball inside the layer or union it holds whatever the spelling: the upper or the mount point through a bind mount', async () => {
+    files(d, { 'real-c/up-c/etc/x': 'x', 'view-c/': null, 'mnt-c-view/': null });
+    mount(join(d, 'real-c'), join(d, 'view-c'), null, MS.BIND);
+    const mnt = join(d, 'mnt-c');
+    try {
+      const before = readdirSync(join(d, 'real-c/up-c')).sort();
+      const out = join(d, 'real-c/up-c/layer.tar');
+      const r = await unionfs(['commit', join(d, 'view-c/up-c'), out]);
+      expect(errorLines(r.stderr)).toEqual([`unionfs: ${out}: the tarball would be inside the layer it holds`]);
+      expect(r.exitCode).toBe(2);
+      expect(readdirSync(join(d, 'real-c/up-c')).sort()).toEqual(before);
+      expect((await unionfs(['mount', '-l', 'lo', '-u', 'real-c/up-c', 'mnt-c'], d)).exitCode).toBe(0);
+      mount(mnt, join(d, 'mnt-c-view'), null, MS.BIND);
+      const viaMount = join(d, 'mnt-c-view/etc/layer.tar');
+      const m = await unionfs(['commit', mnt, viaMount]);
+      expect(errorLines(m.stderr)).toEqual([`unionfs: ${viaMount}: the tarball would be inside the union it holds (${mnt})`]);
+      expect(m.exitCode).toBe(2);
+      expect(readdirSync(join(d, 'real-c/up-c')).sort()).toEqual(before);
+    } finally {
+      for (const m of [join(d, 'mnt-c-view'), mnt, join(d, 'view-c')]) umountIfMounted(m, true);
+    }
+  });
   it('diff of a mounted union\'s upper finds the union through another spelling of the upper (a bind mount): its changes are against the lowers (C), not all A', async () => {
     files(d, { 'real-d/up-diff/': null, 'view-d/': null });
     mount(join(d, 'real-d'), join(d, 'view-d'), null, MS.BIND);

@@ -4,7 +4,7 @@ import { report, shellQuote, UsageError, type CommonArgs } from '@boxkit/common'
 import { dryRunOutput } from '@boxkit/common/output';
 import { commitLayer } from '../commit.js';
 import { extractLayer } from '../extract.js';
-import { blockedPath, lstatOrUndefined, realPath, statOrUndefined } from '../paths.js';
+import { blockedPath, lstatOrUndefined, realPath, sameDir, statOrUndefined } from '../paths.js';
 import { resolveTarget } from '../target.js';
 
 export async function runCommit(a: CommonArgs & { target: string; output: string; driver?: string }): Promise<number> {
@@ -15,9 +15,9 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
   if (!statOrUndefined(dirname(out))?.isDirectory()) {
     throw new UsageError(`${out}: ${blockedPath(dirname(out)) ?? `no such directory ${dirname(out)}`}`, 'commit writes into an existing directory');
   }
-  if (out.startsWith(`${t.upper}/`)) throw new UsageError(`${out}: the tarball would be inside the layer it holds`);
+  if (below(dirname(out), t.upper)) throw new UsageError(`${out}: the tarball would be inside the layer it holds`);
   // written through the mount point it lands in the upper too, and the walk reads it back half-written
-  if (t.mountpoint && out.startsWith(`${t.mountpoint}/`)) throw new UsageError(`${out}: the tarball would be inside the union it holds (${t.mountpoint})`);
+  if (t.mountpoint && below(dirname(out), t.mountpoint)) throw new UsageError(`${out}: the tarball would be inside the union it holds (${t.mountpoint})`);
   if (a.dryRun) {
     const dry = dryRunOutput(a);
     dry.print(`# ${shellQuote(['unionfs', 'commit', t.upper, out])}  (tar of the upper, its ${t.driver} whiteouts as .wh. files)`);
@@ -28,6 +28,14 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
   const r = commitLayer(t.upper, out, t.driver);
   report(a, r, () => [`${r.output}: ${r.entries} entries (${r.whiteouts} whiteouts), ${r.bytes} bytes, ${r.digest}`]);
   return 0;
+}
+
+/** `dir` (which exists) is `root` or below it, by inode: a bind mount is another spelling of the same directory. */
+function below(dir: string, root: string): boolean {
+  for (let a = dir; ; a = dirname(a)) {
+    if (sameDir(a, root)) return true;
+    if (a === dirname(a)) return false;
+  }
 }
 
 export async function runExtract(a: CommonArgs & { tarball: string; dir: string }): Promise<number> {
