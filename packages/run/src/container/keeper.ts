@@ -15,7 +15,7 @@
  * noticed later (settle), but without its status.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
@@ -93,6 +93,7 @@ export async function startKept(a: RunArgs): Promise<number> {
 export async function keep(): Promise<void> {
   // what ps on the host shows for it (its command line is node's and a blob's)
   process.title = 'run keeper';
+  closeInherited();
   let stderr = '';
   // what the start would print on stderr (-v steps, warnings) goes back to `run -d`; fd 2 is /dev/null
   const write = process.stderr.write.bind(process.stderr);
@@ -130,6 +131,33 @@ export async function keep(): Promise<void> {
   const { finish } = await import('./lifecycle.js');
   await finishKept(rec, shellStatus(status), finish).catch(() => {});
   process.exit(0);
+}
+
+/**
+ * Close the files the caller left open to this process without close-on-exec (a shell's
+ * `30>&1`, make's jobserver pipe, a CI runner's pipes): libuv's spawn passes every such fd
+ * on, and the keeper lives as long as the container, so a caller reading such a pipe to
+ * its end (`x=$(run -d ...)` with the pipe as fd 30 too) waited for the container to end.
+ * Node opens all of its own fds close-on-exec; 0-3 are the keeper's stdio and report pipe.
+ */
+function closeInherited(): void {
+  const O_CLOEXEC = 0o2000000;
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fdinfo');
+  } catch {
+    return; // no /proc: nothing to tell them apart by
+  }
+  for (const f of fds) {
+    const fd = Number(f);
+    if (!(fd > 3)) continue;
+    try {
+      const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) === 0) closeSync(fd);
+    } catch {
+      // the directory's own fd, closed by now
+    }
+  }
 }
 
 /** Record the end, or remove a --rm container (if its name is not a new container's by now: teardownIfOwn). */
