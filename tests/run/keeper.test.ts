@@ -6,8 +6,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { binPath, skipReason } from '../harness/index.js';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { binPath, bk, skipReason } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 const made: string[] = [];
@@ -49,4 +49,41 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     const held = keptOpen(rec.creatorPid).filter((l) => !/^[0-2] -> /.test(l));
     expect(held).toEqual([]);
   }, 60_000);
+
+  it("killed before it reports, the keeper leaves run -d's answer true: 0 and the id for a container that runs, 125 for one that did not start, and then nothing of it", async () => {
+    const seen: string[] = [];
+    // killed at the first sight of its record ('creating': mid-setup, the network's setup makes
+    // that long) or of 'running' (started, its report not yet written): both, twice
+    for (const [i, at] of [[1, 'creating'], [2, 'running'], [3, 'creating'], [4, 'running']] as const) {
+      const n = name(`lost${i}`);
+      made.push(n);
+      const started = bk('run', ['-d', '--name', n, ...BASE, ...(at === 'creating' ? ['--net', 'bridge'] : []), '--', 'sleep', '600']);
+      // a tight look (no timers): the window between 'running' and the report is a few ms
+      let rec: { id: string; status: string; creatorPid: number; cgroup?: { dirs: { path: string }[] } } | undefined;
+      for (const end = Date.now() + 20_000; Date.now() < end;) {
+        try {
+          rec = JSON.parse(readFileSync(stateFile(n), 'utf8'));
+        } catch {
+          continue;
+        }
+        if (at === 'creating' || rec!.status !== 'creating') break;
+      }
+      expect(rec, `${n}'s record`).toBeDefined();
+      process.kill(rec!.creatorPid, 'SIGKILL');
+      const r = await started;
+      seen.push(`${rec!.status}: ${r.exitCode}`);
+      if (r.exitCode === 0) {
+        // it started: run -d says so, and ps, stop and rm see it
+        expect(String(r.stdout).trim()).toBe(rec!.id);
+        expect(record(n)).toMatchObject({ id: rec!.id, status: 'running' });
+        continue;
+      }
+      expect([r.exitCode, String(r.stderr)]).toEqual([125, expect.stringMatching(/^run: /)]);
+      // it did not: nothing half-made stays (no gc needed)
+      expect(existsSync(stateFile(n))).toBe(false);
+      expect(existsSync(`${process.env.BOXKIT_DATA_DIR}/containers/${rec!.id}`)).toBe(false);
+      for (const d of rec!.cgroup?.dirs ?? []) expect(existsSync(d.path), d.path).toBe(false);
+    }
+    console.log(`keeper killed at (status seen: run -d's exit code): ${seen.join(', ')}`);
+  }, 120_000);
 });

@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BoxkitError } from '@boxkit/common';
+import { BoxkitError, out, printJson } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
 import { shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
@@ -78,8 +78,7 @@ export async function startKept(a: RunArgs): Promise<number> {
   }
   if (!rep) {
     await gone;
-    process.stderr.write(`run: the container's keeper (pid ${keeper.pid}) ended before it said whether the container started\nhint: see run ps -a\n`);
-    return 125;
+    return lostKeeper(keeper.pid!, a);
   }
   // it lives on with the container: nothing of it keeps this process
   keeper.unref();
@@ -87,6 +86,29 @@ export async function startKept(a: RunArgs): Promise<number> {
   if (rep.stdout) process.stdout.write(rep.stdout);
   if (rep.stderr) process.stderr.write(rep.stderr);
   return rep.code;
+}
+
+/**
+ * The keeper ended (killed) before it reported. What it made is in the store under its pid:
+ * a container still 'creating' is undone here, as gc would, so that 125 leaves nothing; one
+ * that got as far as running has started (its keeper killed after the start), and 125 said
+ * it had not: a script went on without it, and a retry found its name taken.
+ */
+async function lostKeeper(pid: number, a: RunArgs): Promise<number> {
+  const { list } = await import('../state/store.js');
+  const made = list().find((r) => r.creatorPid === pid && (a.name === undefined || r.name === a.name));
+  if (made && made.status !== 'creating') {
+    if (a.json) printJson(made);
+    else out(made.id);
+    process.stderr.write(`run: warning: ${made.name}'s keeper (pid ${pid}) was killed: how the container ends will not be recorded\n`);
+    return 0;
+  }
+  if (made) {
+    const { teardownIfOwn } = await import('./teardown.js');
+    await teardownIfOwn(made).catch(() => {});
+  }
+  process.stderr.write(`run: the container's keeper (pid ${pid}) was killed before the container started\n`);
+  return 125;
 }
 
 /** The keeper: start the container, report on fd 3, wait for its end and record it. */
