@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, bk, poll, running, skipReason, waitUntil } from '../harness/index.js';
 import { BASE, name, run, toolsBinDir } from './helpers.js';
@@ -21,28 +21,41 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
   });
 
   it('gc --dry-run --json is one document with the commands it would run (as every --dry-run --json), and changes nothing', async () => {
+    // state and data of its own: gc sees every container of its dirs, and what an earlier file left would be in its lists
+    const top = mkdtempSync('/tmp/bk-gcdry.');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: `${top}/state`, BOXKIT_DATA_DIR: `${top}/data` };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const own = async (args: string[]) => {
+      const r = await bk('run', args, { env });
+      expect(r.exitCode, `run ${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return String(r.stdout);
+    };
     // garbage: a record left 'creating' by a run that is gone, and a data dir no record names
     const n = name('gcdry');
-    made.push(n);
-    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
-    await run(['stop', '--time', '0', n]);
-    const dead = spawnSync('true').pid!;
-    writeFileSync(stateFile(n), JSON.stringify({ ...JSON.parse(readFileSync(stateFile(n), 'utf8')), status: 'creating', creatorPid: dead, creatorStart: 1 }));
-    const orphan = join(process.env.BOXKIT_DATA_DIR!, 'containers', 'feedfacecafe');
-    mkdirSync(orphan, { recursive: true });
+    const record = `${top}/state/run/containers/${n}.json`;
+    try {
+      await own(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+      await own(['stop', '--time', '0', n]);
+      const dead = spawnSync('true').pid!;
+      writeFileSync(record, JSON.stringify({ ...JSON.parse(readFileSync(record, 'utf8')), status: 'creating', creatorPid: dead, creatorStart: 1 }));
+      const orphan = join(`${top}/data`, 'containers', 'feedfacecafe');
+      mkdirSync(orphan, { recursive: true });
 
-    const dry = await run(['gc', '--dry-run', '--json']);
-    const doc = JSON.parse(dry.out);
-    expect(doc).toMatchObject({ dryRun: true, removed: [n], orphans: ['feedfacecafe'] });
-    expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${n} --parent self`, `rm -rf ${orphan}`]));
-    const human = await run(['gc', '--dry-run']);
-    expect(human.out.split('\n')).toEqual(doc.commands);
-    expect(existsSync(stateFile(n))).toBe(true);
-    expect(existsSync(orphan)).toBe(true);
+      const doc = JSON.parse(await own(['gc', '--dry-run', '--json']));
+      expect(doc).toMatchObject({ dryRun: true, removed: [n], orphans: ['feedfacecafe'] });
+      expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${n} --parent self`, `rm -rf ${orphan}`]));
+      const human = await own(['gc', '--dry-run']);
+      expect(human.split('\n')).toEqual(doc.commands);
+      expect(existsSync(record)).toBe(true);
+      expect(existsSync(orphan)).toBe(true);
 
-    expect(JSON.parse((await run(['gc', '--json'])).out)).toEqual({ removed: [n], orphans: ['feedfacecafe'] });
-    expect(existsSync(stateFile(n))).toBe(false);
-    expect(existsSync(orphan)).toBe(false);
+      expect(JSON.parse(await own(['gc', '--json']))).toEqual({ removed: [n], orphans: ['feedfacecafe'] });
+      expect(existsSync(record)).toBe(false);
+      expect(existsSync(orphan)).toBe(false);
+    } finally {
+      await bk('run', ['rm', '-f', n], { env });
+      rmSync(top, { recursive: true, force: true });
+    }
   });
 
   it("--cpus, --cpu-quota and --cpu-period are refused as cg refuses them, in cg's words, before anything is made", async () => {
