@@ -422,18 +422,18 @@ static int run_step(struct child_args *a, struct rec *r) {
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
-    if (i[0]) {
-      name_init();
-      /*
-       * The init never execs, so nothing would make it dumpable again: a
-       * process of its uid in the container (root there, and with --user a
-       * fork of Node, holding a copy of ns-clone's memory and environment)
-       * could otherwise ptrace it or read /proc/1/mem, /proc/1/environ, as
-       * runc's init guards against. Before the fork, not after: the command
-       * could run first. The child's execve makes it dumpable again.
-       */
-      prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
+    if (i[0]) name_init();
+    /*
+     * A supervisor never execs, so nothing would make it dumpable again: a
+     * process of its uid in the container (root there, and with --user a
+     * fork of Node, holding a copy of ns-clone's memory and environment)
+     * could otherwise ptrace it or read its mem and environ, as runc's init
+     * guards against: the init at /proc/1, and a supervisor that is not
+     * PID 1 (--time without --pid) at the command's $PPID. Before the fork,
+     * not after: the command could run first. The child's execve makes it
+     * dumpable again.
+     */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* a supervisor that is not PID 1 as a pidfd: the child learns below whether it died too early */
     int watch = i[0] ? -1 : (int)syscall(SYS_pidfd_open, getpid(), 0);
     pid_t p = raw_fork();

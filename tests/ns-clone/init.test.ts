@@ -115,6 +115,13 @@ describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipRea
     }
   });
 
+  it('rootless --user --time: the supervisor (not PID 1: a copy of ns-clone\'s Node) is not dumpable either: the command cannot read ns-clone\'s environment from it (--env-clear kept it out)', async () => {
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent', BOXKIT_TEST_RUN_ID: process.env.BOXKIT_TEST_RUN_ID!, SECRET_TOKEN: 'hunter2' };
+    const script = 'echo comm=$(cat /proc/$PPID/comm); if tr "\\0" "\\n" < /proc/$PPID/environ > /dev/null 2>&1; then echo environ=read; else echo environ=refused; fi; env | grep -c SECRET_TOKEN';
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', binPath('ns-clone'), '--user', '--map-root-user', '--time', '--env-clear', '--', '/bin/sh', '-c', script], { reject: false, env, cwd: '/' });
+    expect(r.stdout.split('\n')).toEqual(['comm=node', 'environ=refused', '0']);
+  });
+
   it('--user --wait-for-setup: a SIGTERM before the release stops the held child at once (143), not after --stop-timeout (5 starts)', async () => {
     // the held child is a fork of Node: it ran Node's SIGTERM handler, lived on, and ns-clone waited
     // for the stop timeout and sent SIGKILL (137)
