@@ -108,6 +108,10 @@ describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipRea
       const r = await asNobody(binPath('ns-clone'), ['enter', String(proc.pid), '--net', '--', 'true']);
       expect(r.stderr.split('\n')[0]).toBe(`ns-clone: enter ${proc.pid}: cannot open /proc/${proc.pid}/ns/net: EACCES`);
       expect(r.exitCode).toBe(125);
+      // --all too: namespaces that cannot be read are not 'the same as this one' (it said 'nothing to enter', exit 2)
+      const all = await asNobody(binPath('ns-clone'), ['enter', String(proc.pid), '--all', '--', 'true']);
+      expect(all.stderr.split('\n')[0]).toBe(`ns-clone: enter ${proc.pid}: cannot open /proc/${proc.pid}/ns/user: EACCES`);
+      expect(all.exitCode).toBe(125);
     } finally {
       for (const c of childrenOf(proc.pid!)) await killAndWait(c);
       await killAndWait(proc.pid!);

@@ -29,9 +29,12 @@ export interface EnterFlags {
 export async function enterCommand(f: EnterFlags): Promise<number> {
   const pid = namespaceHolder(validatePid(f.target));
   // a gone (or exited, not yet reaped) process has no namespace files: --all would read that as "shares every namespace"
-  if (!nsReadable(pid)) throw new UsageError(`no process ${pid}`, 'pass the PID of a running process');
+  const readable = nsReadable(pid);
+  if (readable === 'gone') throw new UsageError(`no process ${pid}`, 'pass the PID of a running process');
   const chosen = Object.entries(NS_FLAGS).filter(([flag]) => f[flag]).map(([, k]) => k);
-  let kinds: NamespaceKind[] = f.all ? differentNamespaces(pid) : NS_ORDER.filter((k) => chosen.includes(k));
+  // namespaces that cannot be read are not "the same as ours": try them all, and the open says why not
+  const all = readable === 'denied' ? [...NS_ORDER] : differentNamespaces(pid);
+  let kinds: NamespaceKind[] = f.all ? all : NS_ORDER.filter((k) => chosen.includes(k));
   if (f.all) kinds = [...new Set([...kinds, ...chosen])];
   if (!kinds.length && !f.all) throw new UsageError('no namespace to enter', 'add --all, or --net, --mount, --pid ...');
   const env: Record<string, string> = f.envClear ? {} : Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -60,12 +63,12 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
   return superviseContainer(c, { stopTimeoutS: f.stopTimeout ?? 10 });
 }
 
-function nsReadable(pid: number): boolean {
+/** Can `pid`'s namespace files be read? denied: it exists (another user's, or not dumpable): let the join say why. */
+function nsReadable(pid: number): 'yes' | 'denied' | 'gone' {
   try {
     readlinkSync(`/proc/${pid}/ns/mnt`);
-    return true;
+    return 'yes';
   } catch (e) {
-    // EACCES: it exists (another user's): let the join say why
-    return (e as NodeJS.ErrnoException).code === 'EACCES';
+    return (e as NodeJS.ErrnoException).code === 'EACCES' ? 'denied' : 'gone';
   }
 }
