@@ -14,6 +14,7 @@ export interface MountEntry {
   fstype: string;
   source: string;
   options: string[];
+  /** As mountinfo shows them: escapes kept, so a ',' inside a value (\054) does not split it. */
   superOptions: string;
 }
 
@@ -48,7 +49,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       options: f[5]!.split(','),
       fstype: f[dash + 1]!,
       source: unescapeOctal(f[dash + 2] ?? ''),
-      superOptions: unescapeOctal(f[dash + 3] ?? ''),
+      superOptions: f[dash + 3] ?? '',
     });
   }
   return out;
@@ -68,12 +69,17 @@ function splitEscaped(s: string, sep: string): string[] {
   return parts;
 }
 
-/** overlay's super options: lowerdir=a:b (mount(2)) or lowerdir+=a,lowerdir+=b (fsconfig). */
+/**
+ * overlay's super options: lowerdir=a:b (mount(2)) or lowerdir+=a,lowerdir+=b
+ * (fsconfig). The kernel writes a value's ',' as \054, so the options are
+ * split before the octal escapes are undone; what is left are the escapes
+ * the mount was given (\, \: in a path), undone per layer.
+ */
 export function overlayLayers(superOptions: string): { lowers: string[]; upper?: string; work?: string } {
   const lowers: string[] = [];
   let upper: string | undefined, work: string | undefined;
-  // split on unescaped commas but keep escapes for the lowerdir split
-  const opts = superOptions.split(/(?<!\\),/);
+  // (an unescaped '\,' is a caller's decoded text: kept together)
+  const opts = superOptions.split(/(?<!\\),/).map(unescapeOctal);
   for (const o of opts) {
     const eq = o.indexOf('=');
     const key = o.slice(0, eq), value = o.slice(eq + 1);

@@ -43,6 +43,11 @@ describe('mountinfo', () => {
     expect(u[2]!.lowers).toEqual(['/a', '/b']);
   });
 
+  it('a comma inside a layer path (\\054: given raw through fsconfig, as mount(8) of util-linux 2.39+ does) stays in the path', () => {
+    const e = parseMountinfo('71 43 0:51 / /tmp/u/c rw - overlay overlay rw,lowerdir=/tmp/u/l\\054a:/tmp/u/l2,upperdir=/tmp/u/u\\054p,workdir=/tmp/u/w\\054k,uuid=on\n');
+    expect(unionsFrom(e)[0]).toMatchObject({ lowers: ['/tmp/u/l,a', '/tmp/u/l2'], upper: '/tmp/u/u,p', work: '/tmp/u/w,k' });
+  });
+
   it('splits lowerdir only on unescaped colons', () => {
     expect(overlayLayers('rw,lowerdir=/a\\:b:/c').lowers).toEqual(['/a:b', '/c']);
   });
