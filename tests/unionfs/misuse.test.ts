@@ -3,7 +3,7 @@
  * other flags, a commit written into the union it commits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, unionfs } from './helpers.js';
@@ -122,6 +122,21 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
     // told it was aufs's, .wh. files are whiteouts again
     const aufs = await unionfs(['diff', join(d, 'up-whfile'), '--lower', join(d, 'lo3'), '--driver', 'aufs']);
     expect(aufs.stdout.split('\n')).toEqual(['C /etc', 'D /etc/hosts', 'C /opt', 'A /opt/keep', 'C /var', 'D /var/a']);
+  });
+  it("commit refuses the deletion of a lower's file named '.wh.X' too: its OCI form '.wh..wh.X' is aufs bookkeeping, which extract skips (the deletion was lost)", async () => {
+    const mnt = join(d, 'mnt-whdel');
+    expect((await unionfs(['mount', '-l', 'lo3', '-u', 'up-whdel', 'mnt-whdel'], d)).exitCode).toBe(0);
+    try {
+      rmSync(join(mnt, 'opt/.wh.keep'));
+      expect((await unionfs(['diff', mnt])).stdout.split('\n')).toEqual(['C /opt', 'D /opt/.wh.keep']);
+      const out = join(d, 'whdel.tar');
+      const c = await unionfs(['commit', mnt, out]);
+      expect(errorLines(c.stderr)).toEqual([`unionfs: ${join(d, 'up-whdel')}/opt/.wh.keep: the deletion of '.wh.keep' cannot go in an OCI layer, where '.wh.' names are whiteouts`]);
+      expect(c.exitCode).toBe(2);
+      expect(readdirSync(d).filter((n) => n.includes('whdel.tar'))).toEqual([]);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
   });
   it('an upper or work dir in use by another mounted union is refused (the kernel only warns in dmesg and mounts it twice)', async () => {
     const m1 = join(d, 'mnt-shared1');

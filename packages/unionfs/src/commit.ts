@@ -62,6 +62,11 @@ export function commitLayer(upper: string, output: string, driver: DriverName = 
       if (r.role === 'meta') continue;
       if (r.role === 'whiteout') {
         const slash = r.target.lastIndexOf('/');
+        // '.wh..wh.X' would be read as aufs bookkeeping (extract skips it), not as a deletion of '.wh.X'
+        const gone = r.target.slice(slash + 1);
+        if (gone.startsWith(WH_PREFIX)) {
+          throw new UsageError(`${e.abs}: the deletion of '${gone}' cannot go in an OCI layer, where '.wh.' names are whiteouts`, 'keep that file in the union, then commit again');
+        }
         tar.add(whiteoutEntry(`${r.target.slice(0, slash + 1)}${WH_PREFIX}${r.target.slice(slash + 1)}`, e));
         whiteouts++;
         continue;
