@@ -11,6 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { bk, skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, unionfs, withTooDeepLower } from './helpers.js';
 import { TarWriter, type TarEntry } from '../../packages/unionfs/src/tar.js';
+import { applyUnion, planUnion } from '../../packages/unionfs/src/index.js';
 
 const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
 const me = { uid: 0, gid: 0, mtime: 1_700_000_000 };
@@ -146,6 +147,29 @@ describe.skipIf(skipReason)(title('unionfs extract / --lower-tar: hostile and fo
     expect(r.exitCode).toBe(2);
     expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(re)]);
     expect(readdirSync(d).sort()).toEqual(before);
+  });
+
+  it('--lower-tar: a tarball rewritten between its hash and its extraction is refused, not extracted under the old content\'s address (a later user of that layer would get the new content)', async () => {
+    const base = join(d, 'swapped');
+    files(base, { 'lo/x': 'x', 'a/etc/who': 'the layer that was hashed', 'b/etc/who': 'another layer' });
+    const tar = join(base, 'layer.tar'), other = join(base, 'other.tar');
+    execFileSync('tar', ['-C', join(base, 'a'), '-cf', tar, '.']);
+    execFileSync('tar', ['-C', join(base, 'b'), '-cf', other, '.']);
+    const data = join(base, 'data');
+    const saved = process.env.BOXKIT_DATA_DIR;
+    process.env.BOXKIT_DATA_DIR = data;
+    try {
+      const plan = planUnion({ lowerTars: [tar], lowers: [join(base, 'lo')], mountpoint: join(base, 'mnt') });
+      // same file, new content (as a writer the tarball's owner lets in would)
+      writeFileSync(tar, readFileSync(other));
+      await expect(applyUnion(plan)).rejects.toThrow(/changed after it was hashed/);
+      expect(existsSync(data)).toBe(false);
+      expect(mountsUnder(base)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.BOXKIT_DATA_DIR;
+      else process.env.BOXKIT_DATA_DIR = saved;
+      detachAll(base);
+    }
   });
 
   it('--lower-tar of a layer over 2 GiB is read (hashing it read the whole file into one Buffer: exit 1, "File size is greater than 2 GiB")', async () => {

@@ -57,7 +57,7 @@ const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) =>
         const { extractLayer } = await import('./extract.js');
         made = mkdirSync(dirname(s.dir), { recursive: true, mode: 0o755 });
         try {
-          extractLayer(s.tar, s.dir);
+          extractLayer(s.tar, s.dir, s.stamp);
         } catch (e) {
           removeMade();
           throw e;

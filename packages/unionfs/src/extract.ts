@@ -7,7 +7,7 @@
  */
 import { chmodSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UsageError } from '@boxkit/common';
+import { BoxkitError, UsageError } from '@boxkit/common';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
@@ -69,9 +69,18 @@ function writeData(r: TarReader, e: ReadEntry, path: string): void {
   }
 }
 
-export function extractLayer(tar: string, dir: string): ExtractResult {
+/**
+ * `stamp`: the tarball as it was when `dir` (a content address) was named
+ * after its hash; a tarball changed since is refused, before and after.
+ */
+export function extractLayer(tar: string, dir: string, stamp?: string): ExtractResult {
   // opened first: a tarball that cannot be opened leaves nothing made
   const r = new TarReader(tar);
+  const changed = () => new BoxkitError('ECHANGED', `${tar} changed after it was hashed: ${dir} would not hold it`, { hint: 'mount it again once nothing writes to it' });
+  if (stamp !== undefined && r.stamp() !== stamp) {
+    r.close();
+    throw changed();
+  }
   const tmp = `${dir}.${process.pid}.tmp`;
   let madeParent: string | undefined;
   try {
@@ -154,6 +163,7 @@ export function extractLayer(tar: string, dir: string): ExtractResult {
       chmodSync(path, e.mode & 0o7777);
       lutimesSync(path, e.mtime, e.mtime);
     }
+    if (stamp !== undefined && r.stamp() !== stamp) throw changed();
     renameSync(tmp, dir);
     return { dir, entries, whiteouts };
   } catch (err) {

@@ -3,7 +3,7 @@
  * "inside a lower" checks cannot be fooled and mountinfo shows the same
  * strings), including paths that do not exist yet.
  */
-import { lstatSync, readlinkSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
+import { fstatSync, lstatSync, readlinkSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
 /** realpath of the longest existing prefix, plus the rest. */
@@ -97,4 +97,14 @@ export function removeMadeParents(dir: string, made: string): void {
       break;
     }
   }
+}
+
+/**
+ * What an open file is now: inode, size, mtime and ctime. Any write moves
+ * ctime, which no caller can set back: a file read twice (hashed, then
+ * extracted) with the same stamp both times held the same bytes.
+ */
+export function fileStamp(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }

@@ -9,7 +9,7 @@ import { dirname, basename, join } from 'node:path';
 import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
 import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
-import { blockedPath, existingAncestor, inside, realPath, sameDir, statOrUndefined } from './paths.js';
+import { blockedPath, existingAncestor, fileStamp, inside, realPath, sameDir, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
 import { findUnion, listUnions, mountOf, mountOptionsAt, parseMountinfo, type MountEntry } from './mountinfo.js';
 
@@ -24,7 +24,8 @@ export interface MountCall {
 /** Plan steps: plain data; apply.ts gives each its syscall, shell line and undo. */
 export type UnionStep =
   | { kind: 'mkdir'; path: string }
-  | { kind: 'extract'; tar: string; dir: string }
+  /** stamp: the tarball as it was hashed (paths.ts fileStamp); extraction refuses it changed since */
+  | { kind: 'extract'; tar: string; dir: string; stamp?: string }
   | ({ kind: 'mount' } & MountCall);
 
 export interface UnionPlan {
@@ -94,19 +95,31 @@ function sameMount(upper: string, work: string, workGiven: boolean, mounts: () =
 
 /** A layer tarball's content address: the dir it is extracted to under the data dir. */
 export function layerDirFor(tar: string): string {
+  return hashLayer(tar).dir;
+}
+
+/**
+ * The content address of a layer tarball, and its stamp while it was
+ * hashed: the extraction reads the file again later, and under this address
+ * must find the same bytes (a later run of the same layer takes the dir
+ * as it is).
+ */
+export function hashLayer(tar: string): { dir: string; stamp: string } {
   // node:crypto costs ~10 ms to load: only a mount with --lower-tar pays it
   const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   // read a block at a time: a layer can be larger than one Buffer (2 GiB), and need not sit in memory
   const hash = createHash('sha256');
   const fd = openSync(tar, 'r');
+  let stamp: string;
   try {
+    stamp = fileStamp(fd);
     const buf = Buffer.allocUnsafe(1 << 20);
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    if (fileStamp(fd) !== stamp) throw new BoxkitError('ECHANGED', `lower tarball ${tar} changed while it was hashed`, { hint: 'mount it again once nothing writes to it' });
   } finally {
     closeSync(fd);
   }
-  const digest = hash.digest('hex');
-  return dataDir('unionfs', 'layers', digest);
+  return { dir: dataDir('unionfs', 'layers', hash.digest('hex')), stamp };
 }
 
 export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
@@ -130,11 +143,11 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
     const tar = realPath(t, cwd);
     const st = statOrUndefined(tar);
     if (!st?.isFile()) throw new UsageError(`lower tarball ${tar}: no such file`);
-    const dir = layerDirFor(tar);
+    const { dir, stamp } = hashLayer(tar);
     // one layer dir cannot be extracted twice, nor stacked twice (as a --lower given twice)
     const same = layerTars.find((t) => t.dir === dir);
     if (same) throw new UsageError(`lower tarball ${tar} ${same.tar === tar ? 'is given twice' : `holds the same layer as ${same.tar}`}`);
-    if (!statOrUndefined(dir)) steps.push({ kind: 'extract', tar, dir });
+    if (!statOrUndefined(dir)) steps.push({ kind: 'extract', tar, dir, stamp });
     layerTars.push({ tar, dir });
   }
   const lowers = layerTars.map((t) => t.dir);

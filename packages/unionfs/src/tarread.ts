@@ -5,6 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { UsageError } from '@boxkit/common';
+import { fileStamp } from './paths.js';
 
 export interface ReadEntry {
   name: string;
@@ -79,6 +80,11 @@ export class TarReader {
   private readonly fd: number;
   constructor(readonly path: string) {
     this.fd = openSync(path, 'r');
+  }
+
+  /** The file as it is now (paths.ts fileStamp). */
+  stamp(): string {
+    return fileStamp(this.fd);
   }
 
   read(offset: number, length: number): Buffer {
