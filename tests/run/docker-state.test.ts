@@ -253,4 +253,48 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ id: otherId, status: 'running' });
     expect((await run(['exec', n, 'true'], null)).code).toBe(0);
   });
+  it("rm -f removes under the store's lock, and not once its name is another container's", async () => {
+    const n = name('rmlock');
+    const other = name('rmlock2');
+    const moved = name('rmlock-a');
+    made.push(n, other, moved);
+    const rec = (x: string) => JSON.parse(readFileSync(stateFile(x), 'utf8'));
+    const put = (x: string, r: object) => {
+      writeFileSync(`${stateFile(x)}.tmp`, JSON.stringify(r));
+      renameSync(`${stateFile(x)}.tmp`, stateFile(x));
+    };
+    await run(['-d', '--rm', '--name', n, ...BASE, '--', 'sleep', '600']);
+    const g = rec(n);
+    const otherId = (await run(['-d', '--name', other, ...BASE, '--', 'sleep', '600'])).out.trim();
+    const lock = `${process.env.BOXKIT_STATE_DIR}/run/lock`;
+    const { flock, LOCK } = await import('@boxkit/native');
+    const fd = openSync(lock, 'a', 0o600);
+    flock(fd, LOCK.EX, lock);
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const rm = spawn(process.execPath, [binPath('run'), 'rm', '-f', n], { env, stdio: 'ignore' });
+    const rmDone = new Promise<number | null>((r) => rm.once('exit', (c) => r(c)));
+    try {
+      await wait(1500);
+      // it waits for the lock: nothing removed yet
+      expect(rm.exitCode).toBe(null);
+      expect(running(g.pid)).toBe(true);
+      // meanwhile the container ends and goes (as its keeper removes a --rm one), and a new
+      // container takes its name
+      process.kill(g.creatorPid, 'SIGKILL');
+      await waitUntil('the killed keeper to be gone', () => !running(g.creatorPid));
+      process.kill(g.pid, 'SIGKILL');
+      await waitUntil('the killed PID 1 to end', () => !running(g.pid));
+      put(moved, { ...g, name: moved }); // (removed after the test, as its keeper would have)
+      put(n, { ...rec(other), name: n });
+      rmSync(stateFile(other));
+    } finally {
+      closeSync(fd);
+    }
+    expect(await rmDone).toBe(0);
+    // the new one's record, cgroup and processes are left alone
+    expect(rec(n).id).toBe(otherId);
+    expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ id: otherId, status: 'running' });
+    expect((await run(['exec', n, 'true'], null)).code).toBe(0);
+  });
 });

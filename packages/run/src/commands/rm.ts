@@ -1,7 +1,7 @@
 /** `run rm [-f] NAME...`: remove containers and everything they hold. */
 import { BoxkitError } from '@boxkit/common';
 import { dryRunOutput, printJson } from '@boxkit/common/output';
-import { teardown, teardownShell } from '../container/teardown.js';
+import { teardownIfOwn, teardownShell } from '../container/teardown.js';
 import { creatorAlive, isAlive } from '../state/store.js';
 import { eachName, find } from './lookup.js';
 
@@ -30,7 +30,12 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
       removed.push(rec.name);
       return;
     }
-    await teardown(rec);
+    // under the store's lock, and only while the name is still this container's: a -d --rm one's keeper
+    // may have removed it meanwhile and a new run taken the name (its cgroup path is the name's)
+    if (!(await teardownIfOwn(rec))) {
+      if (!a.force) process.stderr.write(`run: ${n}: no such container\n`);
+      return;
+    }
     if (a.json) removed.push(rec.name);
     else process.stdout.write(`${rec.name}\n`);
   });
