@@ -268,7 +268,7 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
   toolName = tool.name;
   let code: number;
   try {
-    const y = withCommonFlags(yargs(argv) as Argv<object>)
+    const y = withCommonFlags(makeYargs(argv))
       .scriptName(tool.name)
       .usage(`${tool.description}\n\nUsage: ${tool.name} <command> [options]`)
       .parserConfiguration({ 'populate--': true, 'strip-dashed': true })
@@ -300,4 +300,24 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
   await flush(process.stdout);
   await flush(process.stderr);
   process.exit(code);
+}
+
+/**
+ * yargs(argv), also in a current directory someone removed, where
+ * process.cwd() throws: yargs reads it at once (its config files, which
+ * boxkit gives it none, and $0, which scriptName() replaces), and a tool
+ * must still work there with absolute paths, as ip, unshare and docker do.
+ */
+function makeYargs(argv: string[]): Argv<object> {
+  try {
+    return yargs(argv, process.cwd()) as Argv<object>;
+  } catch {
+    const cwd = process.cwd;
+    process.cwd = () => '/';
+    try {
+      return yargs(argv, '/') as Argv<object>;
+    } finally {
+      process.cwd = cwd;
+    }
+  }
 }

@@ -48,6 +48,8 @@ export function describeError(e: unknown): { message: string; hint?: string; exi
   if (e instanceof BoxkitError) return { message: e.message, ...(e.hint ? { hint: e.hint } : {}), exitCode: e.exitCode };
   if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string') {
     const err = e as NodeJS.ErrnoException;
+    // a relative path was given (or looked for) in a directory someone removed
+    if (err.syscall === 'uv_cwd') return { message: 'the current directory no longer exists', hint: 'cd to a directory that exists, or give absolute paths', exitCode: EXIT.SYSTEM };
     const hint = err.code === 'EPERM' || err.code === 'EACCES' ? 'this needs root (or CAP_SYS_ADMIN/CAP_NET_ADMIN)' : undefined;
     return { message: err.message.replace(/^(\w+): /, ''), ...(hint ? { hint } : {}), exitCode: EXIT.SYSTEM };
   }

@@ -4,11 +4,12 @@
  * strings), including paths that do not exist yet.
  */
 import { fstatSync, lstatSync, readlinkSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 
 /** realpath of the longest existing prefix, plus the rest. */
-export function realPath(p: string, cwd = process.cwd()): string {
-  const abs = resolve(cwd, p);
+export function realPath(p: string, cwd?: string): string {
+  // the current directory only for a relative path: it may have been removed (process.cwd() throws then)
+  const abs = isAbsolute(p) ? resolve(p) : resolve(cwd ?? process.cwd(), p);
   try {
     return realpathSync(abs);
   } catch {

@@ -124,7 +124,7 @@ export function hashLayer(tar: string): { dir: string; stamp: string } {
 
 export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   const spec = normalize(opts);
-  const cwd = env.cwd ?? process.cwd();
+  const cwd = env.cwd; // (realPath reads process.cwd() for relative paths only)
   // read once, when first needed: run plans a union on every container start
   let read: MountEntry[] | undefined;
   const mounts = () => (read ??= parseMountinfo(readFileSync(env.mountinfo ?? '/proc/self/mountinfo', 'utf8')));

@@ -56,7 +56,13 @@ function selfCommand(): string[] {
 export async function startKept(a: RunArgs): Promise<number> {
   const keeper = spawn(process.execPath, selfCommand(), { detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'], cwd: '/' });
   keeper.stdin!.on('error', () => {}); // a keeper that died at once: reported below
-  keeper.stdin!.end(JSON.stringify({ ...a, cwd: process.cwd() }));
+  let cwd: string | null = null; // (null: removed; a relative path fails in the keeper as it would here)
+  try {
+    cwd = process.cwd();
+  } catch {
+    // run from a directory someone removed
+  }
+  keeper.stdin!.end(JSON.stringify({ ...a, cwd }));
   const chunks: Buffer[] = [];
   const fd3 = keeper.stdio[3] as NodeJS.ReadableStream;
   fd3.on('data', (c: Buffer) => chunks.push(c));
@@ -126,9 +132,14 @@ export async function keep(): Promise<void> {
   let rep: Report;
   let started: Awaited<ReturnType<typeof import('./create.js').startContainer>> | undefined;
   try {
-    const a = JSON.parse(readFileSync(0, 'utf8')) as RunArgs & { cwd?: string };
+    const a = JSON.parse(readFileSync(0, 'utf8')) as RunArgs & { cwd?: string | null };
     // relative paths (--rootfs ./dir) are the caller's
     if (a.cwd) process.chdir(a.cwd);
+    else if (a.cwd === null) {
+      process.cwd = () => {
+        throw Object.assign(new Error('ENOENT: no such file or directory, uv_cwd'), { code: 'ENOENT', syscall: 'uv_cwd' });
+      };
+    }
     const { toSpec } = await import('../commands/run.js');
     const spec = toSpec(a);
     const { startContainer } = await import('./create.js');
