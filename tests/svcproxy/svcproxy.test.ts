@@ -450,16 +450,11 @@ describe.skipIf(skipReason)(title, () => {
       expect((await askMany(undefined, VIP, 88, 30)).failures).toEqual([]);
     });
 
-    it('a damaged state file is detected, not trusted: apply warns and reconciles; add refuses with one line', async () => {
+    it('a damaged state file is detected, not trusted: apply --partial warns and reconciles; the next partial is trusted', async () => {
       await apply(two());
-      const good = saveState();
       const bytes = readFileSync(stateFile());
       bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x20;
       writeFileSync(stateFile(), bytes);
-      const add = await bk('svcproxy', ['add', 'x', '--vip', '10.96.4.3:80']);
-      expect(add.exitCode).toBe(1);
-      expect(String(add.stderr).split('\n')[0]).toMatch(/^svcproxy: state file .* is corrupted \(checksum mismatch\); not trusted$/);
-      expect(saveState()).toBe(good);
       const r = await bk('svcproxy', ['apply', '--partial', file('svc.json', { services: [two()[0]] })]);
       expect(r.exitCode).toBe(0);
       expect(String(r.stderr)).toMatch(/corrupted.*reconciling with the kernel/);
@@ -467,6 +462,101 @@ describe.skipIf(skipReason)(title, () => {
       expect(saveState()).not.toMatch(/10\.96\.4\.1/);
       // the state is whole again: the next partial is trusted
       expect((await apply(two(), ['--partial'])).stdout).toMatch(/\(partial, /);
+    });
+
+    /** three services that exercise every rule kernelServices reads back: endpoints, affinity, a NodePort, a REJECT */
+    const three = () => [
+      { name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2')] },
+      { name: 'other', vip: '10.96.4.1:80', nodePort: 30005, endpoints: [ep('ep3')], affinity: 'clientip:60' },
+      { name: 'none', protocol: 'udp', vip: '10.96.4.6:53', nodePort: 30006, endpoints: [] },
+    ];
+    const fourth = () => ({ name: 'fourth', vip: '10.96.4.2:80', endpoints: [ep('ep1')] });
+    /** ways a state file gets damaged, and what the warning says of each */
+    const damages: Record<string, [() => void, string]> = {
+      'a byte flipped': [() => {
+        const bytes = readFileSync(stateFile());
+        bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x20;
+        writeFileSync(stateFile(), bytes);
+      }, 'checksum mismatch'],
+      'truncated': [() => writeFileSync(stateFile(), readFileSync(stateFile()).subarray(0, readFileSync(stateFile()).length >> 1)), 'checksum mismatch'],
+      'cut within its first line': [() => writeFileSync(stateFile(), readFileSync(stateFile()).subarray(0, 10)), 'bad first line'],
+      'a first-format BKSVC.json that is not JSON': [() => {
+        rmSync(stateFile());
+        writeFileSync(join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.json'), '{"version": 1, "services": [');
+      }, 'not JSON'],
+    };
+    const damagedWarning = (why: string) =>
+      new RegExp(`^svcproxy: warning: state file \\S+/BKSVC\\.(state|json) is corrupted \\(${why}\\); not trusted: reconciling with the kernel$`);
+    type Def = ReturnType<typeof three>[number] | ReturnType<typeof fourth>;
+
+    it.each<[string, string, () => string[], (defs: Def[]) => Def[], () => Promise<void>]>([
+      ['a byte flipped', 'add of a 4th', () => ['add', 'fourth', '--vip', '10.96.4.2:80', '--endpoint', ep('ep1')], (d) => [...d, fourth()], async () => {
+        expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      }],
+      ['a byte flipped', 'rm', () => ['rm', 'web'], (d) => d.filter((x) => x.name !== 'web'), async () => {
+        expect((await askMany(undefined, VIP, 88, 3, 500)).failures.length).toBe(3);
+      }],
+      ['truncated', 'add of a 4th', () => ['add', 'fourth', '--vip', '10.96.4.2:80', '--endpoint', ep('ep1')], (d) => [...d, fourth()], async () => {
+        expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      }],
+      ['truncated', 'rm', () => ['rm', 'web'], (d) => d.filter((x) => x.name !== 'web'), async () => {
+        expect((await askMany(undefined, VIP, 88, 3, 500)).failures.length).toBe(3);
+      }],
+      ['cut within its first line', 'add in place of a service', () => ['add', 'web', '--vip', `${VIP}:88`, '--endpoint', ep('ep3')],
+        (d) => d.map((x) => (x.name === 'web' ? { ...x, endpoints: [ep('ep3')] } : x)), async () => {
+          expect((await askMany(undefined, VIP, 88, 10)).counts).toEqual({ ep3: 10 });
+        }],
+      ['a first-format BKSVC.json that is not JSON', 'rm', () => ['rm', 'web'], (d) => d.filter((x) => x.name !== 'web'), async () => {
+        expect((await askMany(undefined, VIP, 88, 3, 500)).failures.length).toBe(3);
+      }],
+    ])('a damaged state file (%s): %s warns once, builds on the services the kernel has (exit 0), and writes a whole state', async (damage, _what, args, after, check) => {
+      await apply(three());
+      const [spoil, why] = damages[damage]!;
+      spoil();
+      const r = await bk('svcproxy', args());
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stderr).trim().split('\n')).toEqual([expect.stringMatching(damagedWarning(why))]);
+      expect(String(r.stdout)).toMatch(/\(reconcile, /);
+      await check();
+      // the services kept are the kernel's, whole (affinity, NodePorts, one without endpoints)
+      expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep3: 5 });
+      expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 30005, 5)).counts).toEqual({ ep3: 5 });
+      const want = after(three());
+      const ls = await bk('svcproxy', ['ls', '--json']);
+      expect(String(ls.stderr)).toBe('');
+      const got = JSON.parse(String(ls.stdout));
+      expect(got.fromKernel).toBeUndefined();
+      type Row = { name: string; protocol: string; vip: string; port: number; nodePort: number | null; affinitySeconds: number | null; inKernel: boolean; endpoints: { ip: string; port: number }[] };
+      const row = (x: Row) => [x.name, x.protocol, `${x.vip}:${x.port}`, x.nodePort, x.affinitySeconds, x.endpoints.map((e) => `${e.ip}:${e.port}`), x.inKernel];
+      const defRow = (x: Def) => [x.name, 'protocol' in x ? x.protocol : 'tcp', x.vip, 'nodePort' in x ? x.nodePort : null,
+        'affinity' in x ? 60 : null, x.endpoints, true];
+      expect(got.services.map(row).sort()).toEqual(want.map(defRow).sort());
+      expect(existsSync(join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.json'))).toBe(false);
+      // the state is whole: the next add is partial again, without a word
+      const next = await bk('svcproxy', ['add', 'later', '--vip', '10.96.4.7:80', '--endpoint', ep('ep2')]);
+      expect(String(next.stderr)).toBe('');
+      expect(String(next.stdout)).toMatch(/\(partial, /);
+      expect((await askMany(undefined, '10.96.4.7', 80, 5)).counts).toEqual({ ep2: 5 });
+      // and the kernel is exactly what a reconcile of those services makes (in the stored order: the buckets' rule order)
+      const order: string[] = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout)).services.map((x: { name: string }) => x.name);
+      const all = [...want, { name: 'later', vip: '10.96.4.7:80', endpoints: [ep('ep2')] }];
+      expect((await apply(order.map((n) => all.find((x) => x.name === n)!))).stdout).toMatch(/nothing to change/);
+    });
+
+    it('add --dry-run with a damaged state warns, shows the change made on the kernel\'s services, and changes nothing', async () => {
+      await apply(three());
+      damages['a byte flipped']![0]();
+      const state = readFileSync(stateFile());
+      const before = saveState();
+      const r = await bk('svcproxy', ['add', 'fourth', '--vip', '10.96.4.2:80', '--endpoint', ep('ep1'), '--dry-run', '--json']);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stderr).trim().split('\n')).toEqual([expect.stringMatching(damagedWarning('checksum mismatch'))]);
+      // the kept services match the kernel: nothing of theirs is removed, only the new one's chains are written
+      expect(JSON.parse(String(r.stdout))).toMatchObject({ mode: 'reconcile', services: 4, chainsRemoved: 0, dryRun: true, changed: true });
+      expect(JSON.parse(String(r.stdout)).restore).toMatch(/fourth/);
+      expect(saveState()).toBe(before);
+      expect(readFileSync(stateFile()).equals(state)).toBe(true);
+      rmSync(stateFile()); // (the next test's apply finds no state, not a damaged one)
     });
 
     /**
@@ -672,6 +762,43 @@ exit 1`}
         { name: 'z', vip: '10.96.4.3:80', endpoints: [ep('ep2')] }, { name: 'w', vip: '10.96.3.11:80', endpoints: [ep('ep3')] }];
       expect((await apply(all)).stdout).toMatch(/nothing to change/);
       expect(String((await bk('svcproxy', ['add', 'v', '--vip', '10.96.4.4:80'])).stdout)).toMatch(/\(partial, /);
+    });
+
+    it('a crash between the restore and the state write, then a damaged state file: the marker still wins (add builds on what the crashed add was writing)', async () => {
+      await apply(two());
+      const crashed = await bk('svcproxy', ['add', 'y', '--vip', '10.96.4.2:80', '--endpoint', ep('ep1')], { env: failingRestore('crash').env });
+      expect(crashed.signal ?? crashed.exitCode).toBe('SIGKILL');
+      damages['a byte flipped']![0]();
+      const z = await bk('svcproxy', ['add', 'z', '--vip', '10.96.4.3:80', '--endpoint', ep('ep2')]);
+      expect(z.exitCode, String(z.stderr)).toBe(0);
+      // the damaged file is not read at all: the marker's warning only
+      expect(String(z.stderr).trim().split('\n')).toEqual([expect.stringMatching(/^svcproxy: warning: an earlier sync stopped between iptables-restore and its state write/)]);
+      expect(String(z.stdout)).toMatch(/\(reconcile, /);
+      expect(existsSync(pendingFile())).toBe(false);
+      const ls = await bk('svcproxy', ['ls', '--json']);
+      expect(String(ls.stderr)).toBe('');
+      expect(JSON.parse(String(ls.stdout)).services.map((x: { name: string }) => x.name)).toEqual(['web', 'other', 'y', 'z']);
+      expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      expect((await askMany(undefined, '10.96.4.3', 80, 5)).counts).toEqual({ ep2: 5 });
+      expect(String((await bk('svcproxy', ['add', 'v', '--vip', '10.96.4.4:80'])).stdout)).toMatch(/\(partial, /);
+    });
+
+    it('a damaged state of chains written with --backend legacy: add (auto) builds on the legacy chains, where they are', async () => {
+      await bk('svcproxy', ['flush']);
+      await apply(three(), ['--backend', 'legacy']);
+      damages['truncated']![0]();
+      const r = await bk('svcproxy', ['add', 'fourth', '--vip', '10.96.4.2:80', '--endpoint', ep('ep1')]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stderr).trim().split('\n')).toEqual([expect.stringMatching(damagedWarning('checksum mismatch'))]);
+      expect(String(r.stdout)).toMatch(/\(reconcile, iptables-legacy\)/);
+      expect(saveState()).toBe(pristine);
+      const ls = JSON.parse(String((await bk('svcproxy', ['ls', '--json'])).stdout));
+      expect(ls.backend).toBe('legacy');
+      expect(ls.services.map((x: { name: string; inKernel: boolean }) => [x.name, x.inKernel]).sort()).toEqual([['fourth', true], ['none', true], ['other', true], ['web', true]]);
+      expect((await askMany(topo.containers.client!.netns, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      expect((await askMany(topo.containers.client!.netns, '10.96.4.1', 80, 5)).counts).toEqual({ ep3: 5 });
+      expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0); // auto follows the state: legacy
+      expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
     });
 
     it('a state of the first format (BKSVC.json) is read and replaced', async () => {

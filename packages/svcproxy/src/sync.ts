@@ -7,7 +7,7 @@
  * to reconciling if the kernel refuses the change.
  */
 
-import { chooseBackend, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
+import { chooseBackend, detectBackend, holdsChains, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
 import { chainsWritten, diff, diffChunks, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff, type StreamedDiff } from './diff.js';
 import { deleteUdpFlows } from '@boxkit/native';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
@@ -99,7 +99,7 @@ export interface DocWanted {
   doc(state: StoredState | undefined): Buffer;
   /** every service of that document, checked (errors as the command reports them), and whether JSON read it (then its entries can be indexed) */
   services(doc: Buffer, state: StoredState | undefined): Promise<{ services: Service[]; json: boolean }>;
-  /** built from the stored services (add, rm): a damaged state is an error, and the stored entries keep the range they were checked under */
+  /** built from the stored services (add, rm): a damaged or stale state means the kernel's services, and the stored entries keep the range they were checked under */
   keepsStored: boolean;
   /**
    * For a reconcile, services() in a stream: the document parsed at once (a
@@ -135,6 +135,10 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
   const doc = isDoc(wanted) ? wanted : undefined;
   /** the pending marker found under the lock: an earlier sync stopped between its restore and its state write */
   let pending: Buffer | undefined;
+  /** add, rm and a function of the stored services build on what is stored: with a damaged state, on the kernel's services */
+  const buildsOnStored = typeof wanted === 'function' || !!doc?.keepsStored;
+  /** the state file was damaged (CorruptState) and this sync builds on the stored services: it builds on the kernel's */
+  let damaged = false;
   const load = (): StoredState | undefined => {
     pending = readPending(prefix);
     if (pending) {
@@ -146,10 +150,12 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     try {
       return loadState(prefix);
     } catch (e) {
-      // apply and flush do not need the stored services: they reconcile with the kernel instead of trusting a damaged
-      // file (and replace or drop it); add and rm (and a library caller's function of the stored services) build on it
-      if (!(e instanceof CorruptState) || typeof wanted === 'function' || doc?.keepsStored) throw e;
-      opts.warn?.(`warning: ${e.message}: reconciling with the kernel`);
+      // a damaged file is not trusted: apply and flush reconcile with the kernel (and replace or drop it); add and rm
+      // (and a library caller's function of the stored services) build on the services the kernel's rules describe,
+      // as for a stale state: the kernel is the truth, and the state written after it is whole again
+      if (!(e instanceof CorruptState)) throw e;
+      if (!damaged) opts.warn?.(`warning: ${e.message}: reconciling with the kernel`); // (once, if a stale retry reads it again)
+      damaged = buildsOnStored;
       return undefined;
     }
   };
@@ -166,8 +172,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     // a reconcile that need not read the state to pick the backend starts the kernel side first (the state of 10k services is MBs)
     const early = !opts.partial && (named !== undefined || !stateExists(prefix));
     let state = early ? undefined : load();
-    // auto sticks to the backend the services were written with
-    const backend = chooseBackend(named ?? state?.backend);
+    // auto sticks to the backend the services were written with; a damaged state does not say it: the kernel's chains do
+    const backend = damaged && !named ? await backendHolding(names) : chooseBackend(named ?? state?.backend);
     const partial = !!opts.partial && !!state && state.backend === backend && !pending && !stale;
     if (!partial) opts.trace?.(`${tool(backend, 'save')}`);
     const saving = partial ? undefined : saveTables(backend, TABLES);
@@ -185,7 +191,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       if (early) state = load();
       /** the kernel's chains, read at once when the services to keep come from them */
       let savedEarly: ReturnType<typeof parseSave> | undefined;
-      if (stale && state && (doc?.keepsStored || typeof wanted === 'function')) {
+      if (damaged || (stale && state && buildsOnStored)) {
         savedEarly = parseSave(await saving!, names);
         state = fromServices(prefix, backend, MIXED_RANGE, kernelServices(savedEarly, names));
       }
@@ -363,6 +369,19 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     return run(true);
   });
   return opts.dryRun ? attempt() : locked(prefix, attempt);
+}
+
+/**
+ * The backend a damaged state's chains are in (`auto`): the host's
+ * iptables, unless only the other backend holds chains of the prefix (a
+ * state written with --backend legacy): add and rm build on those.
+ */
+async function backendHolding(names: Names): Promise<Backend> {
+  const host = detectBackend();
+  const other: Backend = host === 'nft' ? 'legacy' : 'nft';
+  const ours = (chain: string) => names.owns(chain);
+  if (await holdsChains(host, ours)) return host;
+  return (await holdsChains(other, ours)) ? other : host;
 }
 
 /** A partial sync's diff of two renders with the same scope, as one restore text. */
