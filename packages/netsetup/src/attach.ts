@@ -15,7 +15,7 @@ import { linkNames, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
-import { claimAttachment, forget, readAttachment, releaseLease, removeAttachment } from './store.js';
+import { claimAttachment, forget, readAttachment, releaseLease, removeAttachment, writeAttachment } from './store.js';
 import type { AttachSpec } from './spec.js';
 
 export { parseSpecLine, type AttachSpec } from './spec.js';
@@ -176,6 +176,15 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       let old = readAttachment(r.hostIfname);
       // a record whose link we did not see may be another call's, finished since our look: look again
       if (old && !links.has(r.hostIfname)) links = linkNames();
+      if (old && links.has(r.hostIfname) && !old.ip && !opts.dryRun) {
+        // pending with its link: made by a netsetup still at work, or killed before it finished
+        if (old.owner && old.owner !== process.pid && processAlive(old.owner)) {
+          throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
+        }
+        const { removeLinks } = await import('./detach.js');
+        await removeLinks([r.hostIfname], links);
+        links = linkNames();
+      }
       if (old && links.has(r.hostIfname)) {
         const diffs = settingDiffs(old, r);
         if (diffs.length) {
@@ -194,26 +203,28 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
         results.push(toAttachment(record(r, ip), true));
         continue;
       }
+      // The record comes first, then the lease, then the kernel objects, then the record is
+      // completed: a netsetup killed at any point leaves a record that `down` (by host ifname,
+      // netns or pid) finds, and through it the lease and the link. A pending record (ip '')
+      // finds its lease by the holder line; a repeated `veth` remakes what it left.
+      const holder = `${r.hostIfname} ${process.pid}`;
       for (let attempt = 0; ; attempt++) {
         if (old) {
           if (old.owner && old.owner !== process.pid && processAlive(old.owner)) {
             throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
           }
-          forget(old); // stale: its namespace (and so its veth) is gone
+          forget(old); // stale: its namespace (and so its veth) is gone, or its netsetup was killed before it made the link
         }
-        const holder = `${r.hostIfname} ${process.pid}`;
-        if (r.ip) leaseExplicit(state(), r.ip, holder);
-        const ip = r.ip ?? allocate(state(), r.bridgeCidr, holder, seenLeases);
-        const rec = record(r, ip);
-        if (claimAttachment(rec)) {
-          fresh.push({ ...r, ip, holder });
-          results.push(toAttachment(rec, true));
-          break;
-        }
-        releaseLease(ip.split('/')[0]!, holder); // lost the race for this attachment
-        old = readAttachment(r.hostIfname);
+        if (claimAttachment(record(r, ''))) break;
+        old = readAttachment(r.hostIfname); // lost the race for this attachment
         if (attempt > 0 || !old) throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup is attaching it right now`, { hint: 'try again when it is done' });
       }
+      const f: Fresh = { ...r, ip: '', holder };
+      fresh.push(f);
+      crashPoint('claimed');
+      if (r.ip) leaseExplicit(state(), r.ip, holder);
+      f.ip = r.ip ?? allocate(state(), r.bridgeCidr, holder, seenLeases);
+      results.push(toAttachment(record(r, f.ip), true));
     }
   } catch (e) {
     if (!opts.dryRun) undoClaims(fresh);
@@ -226,8 +237,13 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     host.push(...o.host);
     inside.push(...o.inside);
   }
+  if (!opts.dryRun) crashPoint('leased');
   try {
     await execute([...host, ...inside], opts);
+    if (!opts.dryRun) {
+      crashPoint('made');
+      for (const f of fresh) writeAttachment(record(f, f.ip));
+    }
   } catch (e) {
     if (!opts.dryRun) {
       const { removeLinks } = await import('./detach.js');
@@ -251,9 +267,18 @@ function record(r: Resolved, ip: string): AttachmentRecord {
 
 function undoClaims(fresh: readonly Fresh[]): void {
   for (const f of fresh) {
+    if (f.ip) releaseLease(f.ip.split('/')[0]!, f.holder);
     removeAttachment(f.hostIfname);
-    releaseLease(f.ip.split('/')[0]!, f.holder);
   }
+}
+
+/**
+ * Tests kill netsetup here (BOXKIT_NETSETUP_CRASH_AT=claimed|leased|made)
+ * to check that `down` cleans up after a crash at every step. Read per call:
+ * this module is in the startup snapshot, built without the variable.
+ */
+function crashPoint(mark: string): void {
+  if (process.env.BOXKIT_NETSETUP_CRASH_AT === mark) process.kill(process.pid, 'SIGKILL');
 }
 
 function processAlive(pid: number): boolean {

@@ -10,9 +10,9 @@ import { validateIfName, validateName, validatePid } from '@boxkit/common/valida
 import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
 import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
-import { planRemove } from './publish.js';
+import { planRemoveTo } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
-import { forget, readAttachments } from './store.js';
+import { forget, readAttachments, reclaimOrphanLeases } from './store.js';
 
 export interface DetachTarget {
   netns?: string;
@@ -96,16 +96,24 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
   const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname));
   const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
   const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
-  const ips = new Set(recs.map((r) => r.ip.split('/')[0]!));
+  // a pending record (its netsetup killed before it had an address) has no published ports
+  const ips = new Set(recs.filter((r) => r.ip).map((r) => r.ip.split('/')[0]!));
   const pubsOf = (s: NetState) => Object.values(s.publish).filter((p) => ips.has(p.containerIp));
   const unpublish = async (s: NetState, write: boolean) => {
     const pubs = pubsOf(s);
-    await execute(planRemove(await readNat(opts.dryRun), pubs), opts);
+    // by the address in the rules' comments: every rule to the container, this entry's or not
+    await execute(planRemoveTo(await readNat(opts.dryRun), ips), opts);
     if (write) for (const p of pubs) delete s.publish[`${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}/${p.proto}`];
   };
   await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
   if (pubsOf(readState()).length) await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
   if (!opts.dryRun) for (const r of recs) forget(r);
+  // a host ifname with no record: a lease its netsetup took before being killed (one from before records came first)
+  const orphans = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname)).map((t) => t.hostIfname!);
+  if (orphans.length && !opts.dryRun) {
+    const now = linkNames();
+    for (const h of orphans) reclaimOrphanLeases(now, h);
+  }
   return [
     ...recs.map((r) => ({
       hostIfname: r.hostIfname, ...(r.netns ? { netns: r.netns } : {}), ...(r.pid ? { pid: r.pid } : {}),

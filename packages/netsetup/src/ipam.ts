@@ -6,8 +6,9 @@
  * leased the same way, so a second container with one is refused.
  */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
-import { hosts, parseCidr } from './cidr.js';
-import { claimLease, leasedIps, leaseHolder } from './store.js';
+import { contains, hosts, parseCidr } from './cidr.js';
+import { linkNames } from './kernel.js';
+import { claimLease, leasedIps, leaseHolder, reclaimOrphanLeases } from './store.js';
 import type { NetState } from './state.js';
 
 function bridgeIps(s: NetState): Set<string> {
@@ -29,6 +30,10 @@ export function allocate(s: NetState, bridgeCidr: string, holder: string, seen: 
     if (taken.has(ip)) continue;
     taken.add(ip);
     if (claimLease(ip, holder)) return `${ip}/${net.prefix}`;
+  }
+  // full: leases whose holders died without a record (see reclaimOrphanLeases) come back
+  for (const ip of reclaimOrphanLeases(linkNames())) {
+    if (contains(net, ip) && ip !== net.ip && claimLease(ip, holder)) return `${ip}/${net.prefix}`;
   }
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`, { hint: 'free some with netsetup down, or use a bigger subnet' });
 }

@@ -10,7 +10,8 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { contains, netString, parseCidr, parseIp } from './cidr.js';
 import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
-import { readState, updateState, type NetState, type PublishRecord } from './state.js';
+import { readState, statePath, updateState, type NetState, type PublishRecord } from './state.js';
+import { writeJson } from '@boxkit/common/state';
 import { readAttachments } from './store.js';
 
 export const DNAT_CHAIN = 'BOXKIT-DNAT';
@@ -92,7 +93,27 @@ function planAdd(t: NatTable, p: PublishSpec, subnet: string, bridge: string | u
 /** Ops removing the rules of `specs`, and the hooks and chains when nothing else is published. */
 export function planRemove(t: NatTable, specs: readonly PublishSpec[]): Op[] {
   const cs = specs.map(comment);
-  const match = (x: string) => cs.some((c) => matches(c)(x));
+  return planRemoveWhere(t, (x) => cs.some((c) => matches(c)(x)));
+}
+
+const COMMENT = /^boxkit publish (?:\d+\.\d+\.\d+\.\d+:)?\d+:(\d+\.\d+\.\d+\.\d+):\d+\/(?:tcp|udp)(?:: .*)?$/;
+
+/** The container address a publish rule's comment names (`boxkit publish 8080:10.10.15.2:80/tcp: hairpin`), if it is one. */
+export function commentIp(c: string): string | undefined {
+  return COMMENT.exec(c)?.[1];
+}
+
+/**
+ * Ops removing every publish rule to one of `ips`, found by the address its
+ * comment names, whether or not the state lists it (a netsetup killed
+ * between its rules and its state write, before publish recorded intent).
+ */
+export function planRemoveTo(t: NatTable, ips: ReadonlySet<string>): Op[] {
+  return planRemoveWhere(t, (x) => ips.has(commentIp(x) ?? ''));
+}
+
+/** Ops removing the publish rules whose comment satisfies `match`, and the hooks and chains when nothing else is published. */
+function planRemoveWhere(t: NatTable, match: (comment: string) => boolean): Op[] {
   const ops = deleteRules(t, match);
   if (t.chains.has(DNAT_CHAIN) && remaining(t, DNAT_CHAIN, match) === 0 && remaining(t, MASQ_CHAIN, match) === 0) {
     ops.push(...deleteRules(t, (x) => x === HOOK), nat('-X', DNAT_CHAIN));
@@ -121,8 +142,26 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
     const { subnet, bridge } = subnetOf(s, p.containerIp);
     const t = await readNat(opts.dryRun);
     const ops = planAdd(t, p, subnet, bridge);
-    await execute(ops, opts);
-    if (write) s.publish[key] = { spec: publishString(p), ...p, subnet } satisfies PublishRecord;
+    const had = s.publish[key];
+    if (write && !had) {
+      // intent first: the entry is written before the rules, so a netsetup killed while it
+      // adds them leaves an entry that `down` of the container (or `publish rm`) finds
+      s.publish[key] = { spec: publishString(p), ...p, subnet } satisfies PublishRecord;
+      writeJson(statePath(), s);
+      crashPoint('publish-recorded');
+    }
+    try {
+      await execute(ops, opts);
+    } catch (e) {
+      if (write && !had) {
+        // nothing half-made: the rules this call added go, then its entry
+        await execute(planRemove(await readNat(), [p]), {}).catch(() => undefined);
+        delete s.publish[key];
+        writeJson(statePath(), s);
+      }
+      throw e;
+    }
+    crashPoint('published');
     return { ...p, spec: publishString(p), changed: ops.some((o) => o.kind === 'ipt') };
   };
   return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
@@ -138,4 +177,9 @@ export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise
     return { ...p, spec: publishString(p), changed: ops.length > 0 };
   };
   return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+}
+
+/** Tests kill netsetup here (BOXKIT_NETSETUP_CRASH_AT=publish-recorded|published): see attach.ts. */
+function crashPoint(mark: string): void {
+  if (process.env.BOXKIT_NETSETUP_CRASH_AT === mark) process.kill(process.pid, 'SIGKILL');
 }

@@ -7,7 +7,7 @@
  * and `veth`/`down` need neither the flock (koffi: ~10-50 ms to load here)
  * nor an fsync'd rewrite of a shared file.
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
@@ -88,10 +88,9 @@ export function claimAttachment(rec: AttachmentRecord): boolean {
 
 /** Replace a record (readers see the old or the new one). */
 export function writeAttachment(rec: AttachmentRecord): void {
-  mkdirSync(attachDir(), { recursive: true, mode: 0o755 });
   const final = join(attachDir(), `${rec.hostIfname}.json`);
   const tmp = `${final}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
+  inDir(attachDir(), () => writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`));
   renameSync(tmp, final);
 }
 
@@ -190,8 +189,97 @@ export function releaseLease(ip: string, holder?: string): void {
   unlinkGone(join(leaseDir(), ip));
 }
 
-/** Drop an attachment's record and its lease. */
+/** The host ifname and pid a lease's holder line names (`bk117fe8e439 31016`). */
+export function parseHolder(holder: string): { hostIfname: string; pid?: number } {
+  const [hostIfname = '', pid] = holder.split(' ');
+  return { hostIfname, ...(pid && /^\d+$/.test(pid) ? { pid: Number(pid) } : {}) };
+}
+
+/**
+ * The leases held by `hostIfname`, found by reading every lease: only for an
+ * attachment whose address is not known (a record left pending by a killed
+ * `veth`, or no record at all), so never on the ordinary path.
+ */
+export function leasesHeldBy(hostIfname: string): { ip: string; holder: string }[] {
+  const out: { ip: string; holder: string }[] = [];
+  for (const ip of leasedIps()) {
+    const holder = leaseHolder(ip);
+    if (holder !== undefined && parseHolder(holder).hostIfname === hostIfname) out.push({ ip, holder });
+  }
+  return out;
+}
+
+/**
+ * Drop an attachment's record and its lease. The lease goes first (the
+ * record is what finds it) and only if this attachment holds it: after a
+ * crash part-way through an earlier forget, the address may be another's
+ * by now. A pending record (a `veth` killed between its claim and its
+ * address) names no address: its lease, if it was taken, is found by holder.
+ */
 export function forget(a: AttachmentRecord): void {
-  releaseLease(a.ip.split('/')[0]!);
+  if (a.ip) {
+    const ip = a.ip.split('/')[0]!;
+    const holder = leaseHolder(ip);
+    if (holder !== undefined && parseHolder(holder).hostIfname === a.hostIfname) unlinkGone(join(leaseDir(), ip));
+  } else {
+    for (const l of leasesHeldBy(a.hostIfname)) releaseLease(l.ip, l.holder);
+  }
   removeAttachment(a.hostIfname);
+}
+
+/**
+ * Did the process `pid` end after it took a lease made at `since` (ms)?
+ * True when no such process exists, or when the one there now started
+ * later (the pid was reused). /proc/PID/stat's start time is in clock
+ * ticks since boot (USER_HZ: 100 on Linux).
+ */
+function ownerGone(pid: number, since: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true;
+  }
+  try {
+    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) / 100;
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    // a second of slack: btime and the tick count are coarse
+    return (btime + start) * 1000 > since + 1000;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Free the leases nobody can ever free: their holder's host link is absent,
+ * no attachment record of that host name holds the address, and the holder
+ * pid is dead or reused. A netsetup before crash-consistent attach (lease
+ * before record) killed between the two left such leases; `down
+ * --host-ifname` frees one it is told of, this frees them all. Reads every
+ * lease: only when a subnet is full, or for a `down` of an unknown name.
+ * Returns the addresses freed.
+ */
+export function reclaimOrphanLeases(links: Set<string>, only?: string): string[] {
+  const freed: string[] = [];
+  for (const ip of leasedIps()) {
+    const path = join(leaseDir(), ip);
+    let holder: string;
+    let since: number;
+    try {
+      holder = readFileSync(path, 'utf8').trim();
+      since = statSync(path).mtimeMs;
+    } catch {
+      continue; // freed meanwhile
+    }
+    const h = parseHolder(holder);
+    if (!h.hostIfname || h.pid === undefined || (only !== undefined && h.hostIfname !== only)) continue;
+    if (links.has(h.hostIfname) || !ownerGone(h.pid, since)) continue;
+    const rec = readAttachment(h.hostIfname);
+    if (rec && (!rec.ip || rec.ip.split('/')[0] === ip)) continue; // its record finds it (a pending one by holder)
+    // read again just before: a new holder may have taken a lease freed meanwhile
+    if (leaseHolder(ip) !== holder) continue;
+    unlinkGone(path);
+    freed.push(ip);
+  }
+  return freed;
 }

@@ -9,7 +9,7 @@ export async function lsCommand(a: CommonArgs): Promise<number> {
     if (l.bridges.length) out.push(...table([['BRIDGE', 'ADDRESS', 'STATE'], ...l.bridges.map((b) => [b.name, b.cidr, b.present ? 'up' : 'missing'])]), '');
     if (l.attachments.length) {
       out.push(...table([['HOST-IF', 'NETNS/PID', 'IFNAME', 'ADDRESS', 'BRIDGE', 'STATE'],
-        ...l.attachments.map((x) => [x.hostIfname, x.netns ?? `pid ${x.pid}`, x.ifname, x.ip, x.bridge, x.present ? 'up' : 'gone'])]), '');
+        ...l.attachments.map((x) => [x.hostIfname, x.netns ?? `pid ${x.pid}`, x.ifname, x.ip || '(pending)', x.bridge, x.present ? 'up' : 'gone'])]), '');
     }
     for (const n of l.nat) out.push(`nat ${n.cidr} (${n.chain})${n.outIf ? ` out ${n.outIf}` : ''}`);
     for (const p of l.publish) out.push(`publish ${p.spec}`);

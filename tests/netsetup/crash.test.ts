@@ -1,0 +1,176 @@
+/**
+ * Crash consistency: a `netsetup veth` or `netsetup publish` killed with
+ * SIGKILL at any point of its work leaves nothing that `netsetup down`
+ * cannot find and remove (link, lease, attachment record, nat rule, publish
+ * entry), and the address is free again afterwards. Kills land at the
+ * named steps (BOXKIT_NETSETUP_CRASH_AT) and at increasing delays; what an
+ * older netsetup left (a lease before its record) is reclaimed too.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binPath, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir } from './helpers.js';
+
+/** Start netsetup ARGS (env added), kill it with SIGKILL after `delayMs` (unless it ended); resolves with how it ended. */
+function killedAfter(args: string[], delayMs: number | undefined, env: Record<string, string> = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const e: Record<string, string> = { ...(process.env as Record<string, string>), ...env };
+  delete e.NODE_EXTRA_CA_CERTS;
+  const p = spawn(binPath('netsetup'), args, { env: e, stdio: 'ignore' });
+  const t = delayMs === undefined ? undefined : setTimeout(() => p.kill('SIGKILL'), delayMs);
+  return new Promise((resolve) => p.on('exit', (code, signal) => {
+    if (t) clearTimeout(t);
+    resolve({ code, signal });
+  }));
+}
+
+/** A pid that was just in use and is not now (a child that has exited). */
+async function deadPid(): Promise<number> {
+  const r = spawn('true');
+  await new Promise((resolve) => r.on('exit', resolve));
+  return r.pid!;
+}
+
+describe.skipIf(skipReason)(`netsetup crash consistency${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const br = shortName('nkb');
+  const br2 = shortName('nkt');
+  const host = shortName('nkc');
+  const c = testName('crash-c');
+  let state = '';
+  let before: ReturnType<typeof netSnapshot>;
+
+  const publishRules = () => sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.includes('boxkit publish'));
+  const publishEntries = () => {
+    try {
+      return Object.keys(JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).publish ?? {});
+    } catch {
+      return [];
+    }
+  };
+  /** down by host ifname succeeds and nothing of the attachment is left */
+  const downLeavesNothing = async (what: string) => {
+    const d = await ns(['down', '--host-ifname', host]);
+    expect(d.exitCode, `${what}: ${d.stderr}`).toBe(0);
+    expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth']), what).not.toContain(host);
+    expect(stored(state), what).toEqual({ attachments: [], leases: [] });
+    expect(publishRules(), what).toEqual([]);
+    expect(publishEntries(), what).toEqual([]);
+    expect(sh('ip', ['-n', c, '-o', 'addr', 'show', 'scope', 'global']), what).toBe('');
+  };
+  /** a new attach gets the subnet's first address, then is removed */
+  const firstAddressFree = async (what: string) => {
+    const r = await ns(['veth', '--netns', c, '--bridge', br, '--host-ifname', host, '--json']);
+    expect(r.exitCode, `${what}: ${r.stderr}`).toBe(0);
+    expect(JSON.parse(r.stdout).ip, what).toBe('10.77.40.2/24');
+    await downLeavesNothing(`${what}, then down`);
+  };
+
+  beforeAll(async () => {
+    state = useStateDir('crash');
+    before = netSnapshot();
+    createHost(c);
+    expect((await ns(['bridge', br, '10.77.40.1/24'])).exitCode).toBe(0);
+    expect((await ns(['bridge', br2, '10.77.41.1/30'])).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await ns(['down', '--host-ifname', host]);
+    await ns(['down', '--netns', c]);
+    await ns(['bridge', 'rm', br]);
+    await ns(['bridge', 'rm', br2]);
+    destroyHost(c);
+    dropEmptyTables(before);
+  });
+
+  for (const ip of ['auto', '10.77.40.9/24']) {
+    for (const mark of ['claimed', 'leased', 'made']) {
+      it(`veth --ip ${ip} killed at '${mark}': down removes all of it`, async () => {
+        const k = await killedAfter(['veth', '--netns', c, '--bridge', br, '--ip', ip, '--host-ifname', host], undefined, { BOXKIT_NETSETUP_CRASH_AT: mark });
+        expect(k.signal).toBe('SIGKILL');
+        expect(stored(state).attachments).toEqual([`${host}.json`]);
+        await downLeavesNothing(mark);
+        await firstAddressFree(mark);
+      });
+    }
+  }
+
+  it("veth repeated after a kill at 'made' remakes the attachment (not 'already there' with half of it)", async () => {
+    const k = await killedAfter(['veth', '--netns', c, '--bridge', br, '--host-ifname', host], undefined, { BOXKIT_NETSETUP_CRASH_AT: 'made' });
+    expect(k.signal).toBe('SIGKILL');
+    const r = await ns(['veth', '--netns', c, '--bridge', br, '--host-ifname', host, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ip: '10.77.40.2/24', created: true });
+    expect(sh('ip', ['-n', c, '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).toContain('10.77.40.2/24');
+    expect(stored(state).leases).toEqual(['10.77.40.2']);
+    await downLeavesNothing('after the repeat');
+  });
+
+  it('veth killed at 20 increasing delays: down removes all of it each time', async () => {
+    const t0 = performance.now();
+    expect((await ns(['veth', '--netns', c, '--bridge', br, '--host-ifname', host])).exitCode).toBe(0);
+    const full = performance.now() - t0;
+    await downLeavesNothing('a whole veth');
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const delay = (full * 1.2 * i) / 20;
+      const k = await killedAfter(['veth', '--netns', c, '--bridge', br, '--host-ifname', host, '--hairpin'], delay);
+      const what = `killed after ${delay.toFixed(1)} ms (${k.signal ?? `exit ${k.code}`})`;
+      const st = stored(state);
+      seen.add(`${st.attachments.length}/${st.leases.length}/${sh('ip', ['-o', 'link']).includes(host)}`);
+      await downLeavesNothing(what);
+    }
+    await firstAddressFree('after the kills');
+    // at least an untouched run and a whole attachment were among the outcomes
+    expect(seen.size, [...seen].join(' ')).toBeGreaterThan(1);
+  });
+
+  for (const mark of ['publish-recorded', 'published']) {
+    it(`publish killed at '${mark}': down of the container removes its rules and entry`, async () => {
+      expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.5/24', '--host-ifname', host])).exitCode).toBe(0);
+      const k = await killedAfter(['publish', '18080:10.77.40.5:80'], undefined, { BOXKIT_NETSETUP_CRASH_AT: mark });
+      expect(k.signal).toBe('SIGKILL');
+      expect(publishEntries()).toEqual(['18080/tcp']);
+      await downLeavesNothing(mark);
+      // the host port is free: another container may publish it
+      expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.6/24', '--host-ifname', host])).exitCode).toBe(0);
+      const p = await ns(['publish', '18080:10.77.40.6:80']);
+      expect(p.exitCode, p.stderr).toBe(0);
+      await downLeavesNothing(`${mark}, republished`);
+    });
+  }
+
+  it('publish killed at 12 increasing delays: down of the container removes its rules and entry', async () => {
+    expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.5/24', '--host-ifname', host])).exitCode).toBe(0);
+    const t0 = performance.now();
+    expect((await ns(['publish', '18081:10.77.40.5:80/udp'])).exitCode).toBe(0);
+    const full = performance.now() - t0;
+    expect((await ns(['publish', 'rm', '18081:10.77.40.5:80/udp'])).exitCode).toBe(0);
+    for (let i = 0; i < 12; i++) {
+      const delay = (full * 1.2 * i) / 12;
+      await killedAfter(['publish', '18081:10.77.40.5:80/udp'], delay);
+      await downLeavesNothing(`publish killed after ${delay.toFixed(1)} ms`);
+      expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.5/24', '--host-ifname', host])).exitCode).toBe(0);
+    }
+    await downLeavesNothing('the end');
+  });
+
+  it("a lease an older netsetup left without its record (killed between the two) is freed by down, and by a full subnet", async () => {
+    const leases = join(state, 'netsetup', 'leases');
+    sh('mkdir', ['-p', leases]);
+    writeFileSync(join(leases, '10.77.40.2'), `${host} ${await deadPid()}\n`);
+    await downLeavesNothing('down of its host ifname');
+    await firstAddressFree('after down');
+    // nobody names it: a /30 has one address, and a full subnet takes back leases whose holders are gone
+    writeFileSync(join(leases, '10.77.41.2'), `bk0dead0dead0 ${await deadPid()}\n`);
+    // a holder that is alive keeps its lease
+    writeFileSync(join(leases, '10.77.40.3'), `bk0live0live0 ${process.pid}\n`);
+    const r = await ns(['veth', '--netns', c, '--bridge', br2, '--host-ifname', host, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).ip).toBe('10.77.41.2/30');
+    expect(stored(state).leases).toEqual(['10.77.40.3', '10.77.41.2']);
+    expect((await ns(['down', '--host-ifname', host])).exitCode).toBe(0);
+    expect((await ns(['down', '--host-ifname', 'bk0live0live0'])).exitCode).toBe(0);
+    expect(stored(state).leases).toEqual(['10.77.40.3']);
+    sh('rm', [join(leases, '10.77.40.3')]);
+  });
+});
