@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { assertSandboxNetwork, binPath, skipReason } from '../harness/index.js';
 import { BASE, containerEnded, dataDirOf, name, overlayMounts, run } from './helpers.js';
@@ -149,6 +149,40 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
     const dirs = existsSync(`${process.env.BOXKIT_DATA_DIR}/containers`) ? readdirSync(`${process.env.BOXKIT_DATA_DIR}/containers`) : [];
     expect(dirs.filter((d) => !left.includes(d))).toEqual([]);
     expect(overlayMounts().filter((l) => l.includes(process.env.BOXKIT_DATA_DIR!))).toEqual([]);
+  });
+
+  it('kill -9 of run --net bridge -p at each step of its network setup, then run gc: no link, lease, record, rule or entry is left', async () => {
+    const nsState = `${process.env.BOXKIT_STATE_DIR}/netsetup`;
+    const files = (d: string) => (existsSync(`${nsState}/${d}`) ? readdirSync(`${nsState}/${d}`) : []);
+    const entries = () => (existsSync(`${nsState}/state.json`) ? Object.keys(JSON.parse(readFileSync(`${nsState}/state.json`, 'utf8')).publish ?? {}) : []);
+    const rules = () => execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('boxkit publish'));
+    const veths = () => execFileSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    // netsetup's steps (BOXKIT_NETSETUP_CRASH_AT): record claimed, address leased, links made, publish entry written, rules made
+    for (const mark of ['claimed', 'leased', 'made', 'publish-recorded', 'published']) {
+      const n = name(`crash-${mark}`);
+      const p = spawn(process.execPath, [binPath('run'), '--rm', '--name', n, ...BASE, '--net', 'bridge', '-p', '80', '--', 'sleep', '600'], {
+        env: { ...env, BOXKIT_NETSETUP_CRASH_AT: mark }, stdio: 'ignore',
+      });
+      const [, signal] = await new Promise<[number | null, string | null]>((r) => p.once('exit', (c, s) => r([c, s])));
+      expect(signal, mark).toBe('SIGKILL');
+      expect(files('attachments'), mark).toHaveLength(1);
+      const gc = await run(['gc', '--json']);
+      expect(JSON.parse(gc.out).removed, mark).toContain(n);
+      expect(files('attachments'), mark).toEqual([]);
+      expect(files('leases'), mark).toEqual([]);
+      expect(entries(), mark).toEqual([]);
+      expect(rules(), mark).toEqual([]);
+      expect(veths(), mark).toBe('');
+    }
+    // the address is free again: the next container gets the subnet's first one
+    const n = name('after-crash');
+    await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '--', 'sleep', '600']);
+    const ps = JSON.parse((await run(['ps', '--json'])).out) as { name: string; ip: string }[];
+    expect(ps.find((c) => c.name === n)?.ip).toMatch(/^10\.88\.0\.2(\/16)?$/);
+    await run(['rm', '-f', n]);
+    expect(files('leases')).toEqual([]);
   });
 
   // the issue's sizes (about a minute here); BOXKIT_RUN_SEQ/CONC scale them for quick local runs
