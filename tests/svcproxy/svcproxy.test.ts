@@ -543,6 +543,26 @@ describe.skipIf(skipReason)(title, () => {
       expect((await apply(order.map((n) => all.find((x) => x.name === n)!))).stdout).toMatch(/nothing to change/);
     });
 
+    it("a library caller's function of the stored services, with a damaged state: one warning, it gets the kernel's services, a whole state after", async () => {
+      await apply(three());
+      damages['a byte flipped']![0]();
+      const { sync } = await import('../../packages/svcproxy/src/sync.js');
+      const { toService } = await import('../../packages/svcproxy/src/spec.js');
+      const warnings: string[] = [];
+      let given: string[] = [];
+      const r = await sync((stored) => {
+        given = stored.map((x) => x.name).sort();
+        return [...stored, toService(fourth(), { min: 30000, max: 32767 })];
+      }, { partial: true, warn: (m) => warnings.push(m) });
+      expect(warnings).toEqual([expect.stringMatching(/^warning: state file \S+\/BKSVC\.state is corrupted \(checksum mismatch\); not trusted: reconciling with the kernel$/)]);
+      expect(given).toEqual(['none', 'other', 'web']);
+      expect(r.mode).toBe('reconcile');
+      expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep1: 5 });
+      const ls = await bk('svcproxy', ['ls', '--json']);
+      expect(String(ls.stderr)).toBe('');
+      expect(JSON.parse(String(ls.stdout)).services.map((x: { name: string }) => x.name).sort()).toEqual(['fourth', 'none', 'other', 'web']);
+    });
+
     it('add --dry-run with a damaged state warns, shows the change made on the kernel\'s services, and changes nothing', async () => {
       await apply(three());
       damages['a byte flipped']![0]();
