@@ -74,8 +74,11 @@ export function buildTopology(names: string[]): Topology {
  * Open `n` TCP connections (20 at a time) to addr:port from one Node
  * process in `netns` (or this process's netns), and count the replies by
  * responder name; also collect the peer addresses the responders saw.
+ * A connection that should be served gets 10 s: on a loaded 2-core host one
+ * of 20 took over 2 s (a test then read 19 of 20); tests that expect no
+ * answer pass a short timeout of their own.
  */
-export function askMany(netns: string | undefined, addr: string, port: number, n: number, timeoutMs = 2000): Promise<{ counts: Record<string, number>; peers: Record<string, number>; pairs: Record<string, number>; failures: string[] }> {
+export function askMany(netns: string | undefined, addr: string, port: number, n: number, timeoutMs = 10_000): Promise<{ counts: Record<string, number>; peers: Record<string, number>; pairs: Record<string, number>; failures: string[] }> {
   const script = `
     const net=require('net');const counts={},peers={},pairs={},failures=[];let started=0,done=0;
     function one(){ if(started>=${n})return; started++;
