@@ -15,6 +15,58 @@ const made: string[] = [];
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const rec = (x: string) => JSON.parse(readFileSync(stateFile(x), 'utf8'));
+/** Replace a record at once (as the store's atomic write does). */
+const put = (x: string, r: object) => {
+  writeFileSync(`${stateFile(x)}.tmp`, JSON.stringify(r));
+  renameSync(`${stateFile(x)}.tmp`, stateFile(x));
+};
+/** NAME becomes OTHER's at one stroke (as `rm -f NAME; run --name NAME` between two looks); NAME's record moves aside to MOVED. */
+function giveName(n: string, other: string, moved: string): void {
+  put(moved, { ...rec(n), name: moved });
+  put(n, { ...rec(other), name: n });
+  rmSync(stateFile(other));
+}
+
+/**
+ * `run ARGS` while this test holds run's store lock: it must wait for it
+ * (still running after 1.5 s); `meanwhile` runs while it waits, then the
+ * lock goes. Its exit code.
+ */
+async function whileLocked(args: string[], meanwhile: () => Promise<void> | void): Promise<number | null> {
+  const lock = `${process.env.BOXKIT_STATE_DIR}/run/lock`;
+  const { flock, LOCK } = await import('@boxkit/native');
+  const fd = openSync(lock, 'a', 0o600);
+  flock(fd, LOCK.EX, lock);
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const p = spawn(process.execPath, [binPath('run'), ...args], { env, stdio: 'ignore' });
+  const done = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  try {
+    await wait(1500);
+    expect(p.exitCode).toBe(null);
+    await meanwhile();
+  } finally {
+    closeSync(fd);
+  }
+  return done;
+}
+
+/** A -d container ends with nobody to record or remove it: its keeper killed, then its PID 1. */
+async function endWithoutKeeper(g: { creatorPid: number; pid: number }): Promise<void> {
+  process.kill(g.creatorPid, 'SIGKILL');
+  await waitUntil('the killed keeper to be gone', () => !running(g.creatorPid));
+  process.kill(g.pid, 'SIGKILL');
+  await waitUntil('the killed PID 1 to end', () => !running(g.pid));
+}
+
+/** NAME is the container ID's: its record, and it runs (its cgroup and processes were left alone). */
+async function expectOnly(n: string, id: string): Promise<void> {
+  expect(rec(n).id).toBe(id);
+  expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ id, status: 'running' });
+  expect((await run(['exec', n, 'true'], null)).code).toBe(0);
+}
+
 describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   afterAll(async () => {
     for (const n of made) await run(['rm', '-f', n], null);
@@ -196,14 +248,7 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     expect(out).toBe('one\n');
     // the name taken by a new container at one stroke, as `rm -f NAME; run --name NAME` between two looks:
     // the followed one's record moves aside (to be removed after), the other's becomes NAME's
-    const rec = (x: string) => JSON.parse(readFileSync(stateFile(x), 'utf8'));
-    const put = (x: string, r: object) => {
-      writeFileSync(`${stateFile(x)}.tmp`, JSON.stringify(r));
-      renameSync(`${stateFile(x)}.tmp`, stateFile(x));
-    };
-    put(moved, { ...rec(n), name: moved });
-    put(n, { ...rec(other), name: n });
-    rmSync(stateFile(other));
+    giveName(n, other, moved);
     const code = await Promise.race([ended, wait(20_000).then(() => 'still following')]);
     if (code === 'still following') f.kill('SIGKILL');
     expect([code, out]).toEqual([0, 'one\n']);
@@ -214,87 +259,37 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     const other = name('stale2');
     const moved = name('stale-a');
     made.push(n, other, moved);
-    const rec = (x: string) => JSON.parse(readFileSync(stateFile(x), 'utf8'));
-    const put = (x: string, r: object) => {
-      writeFileSync(`${stateFile(x)}.tmp`, JSON.stringify(r));
-      renameSync(`${stateFile(x)}.tmp`, stateFile(x));
-    };
     // an ended -d --rm container nobody removed: its keeper killed, then its PID 1
     await run(['-d', '--rm', '--name', n, ...BASE, '--', 'sleep', '600']);
     const g = rec(n);
-    process.kill(g.creatorPid, 'SIGKILL');
-    await waitUntil('the killed keeper to be gone', () => !running(g.creatorPid));
-    process.kill(g.pid, 'SIGKILL');
-    await waitUntil("the killed PID 1 to end", () => !running(g.pid));
+    await endWithoutKeeper(g);
     const otherId = (await run(['-d', '--name', other, ...BASE, '--', 'sleep', '600'])).out.trim();
     // run's store lock held here: ps waits for it before it removes anything
-    const lock = `${process.env.BOXKIT_STATE_DIR}/run/lock`;
-    const { flock, LOCK } = await import('@boxkit/native');
-    const fd = openSync(lock, 'a', 0o600);
-    flock(fd, LOCK.EX, lock);
-    const env = { ...process.env };
-    delete env.NODE_EXTRA_CA_CERTS;
-    const ps = spawn(process.execPath, [binPath('run'), 'ps', '-a', '-q'], { env, stdio: 'ignore' });
-    const psDone = new Promise<number | null>((r) => ps.once('exit', (c) => r(c)));
-    try {
-      await wait(1500);
-      expect(ps.exitCode).toBe(null);
+    const code = await whileLocked(['ps', '-a', '-q'], async () => {
       expect(rec(n).id).toBe(g.id);
       // meanwhile the name becomes another container's (as a new run takes an ended --rm one's name)
-      put(moved, { ...g, name: moved });
-      put(n, { ...rec(other), name: n });
-      rmSync(stateFile(other));
-    } finally {
-      closeSync(fd);
-    }
-    expect(await psDone).toBe(0);
-    // the new one's record, cgroup and processes are left alone
-    expect(rec(n).id).toBe(otherId);
-    expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ id: otherId, status: 'running' });
-    expect((await run(['exec', n, 'true'], null)).code).toBe(0);
+      giveName(n, other, moved);
+    });
+    expect(code).toBe(0);
+    await expectOnly(n, otherId);
   });
+
   it("rm -f removes under the store's lock, and not once its name is another container's", async () => {
     const n = name('rmlock');
     const other = name('rmlock2');
     const moved = name('rmlock-a');
     made.push(n, other, moved);
-    const rec = (x: string) => JSON.parse(readFileSync(stateFile(x), 'utf8'));
-    const put = (x: string, r: object) => {
-      writeFileSync(`${stateFile(x)}.tmp`, JSON.stringify(r));
-      renameSync(`${stateFile(x)}.tmp`, stateFile(x));
-    };
     await run(['-d', '--rm', '--name', n, ...BASE, '--', 'sleep', '600']);
     const g = rec(n);
     const otherId = (await run(['-d', '--name', other, ...BASE, '--', 'sleep', '600'])).out.trim();
-    const lock = `${process.env.BOXKIT_STATE_DIR}/run/lock`;
-    const { flock, LOCK } = await import('@boxkit/native');
-    const fd = openSync(lock, 'a', 0o600);
-    flock(fd, LOCK.EX, lock);
-    const env = { ...process.env };
-    delete env.NODE_EXTRA_CA_CERTS;
-    const rm = spawn(process.execPath, [binPath('run'), 'rm', '-f', n], { env, stdio: 'ignore' });
-    const rmDone = new Promise<number | null>((r) => rm.once('exit', (c) => r(c)));
-    try {
-      await wait(1500);
-      // it waits for the lock: nothing removed yet
-      expect(rm.exitCode).toBe(null);
+    const code = await whileLocked(['rm', '-f', n], async () => {
       expect(running(g.pid)).toBe(true);
       // meanwhile the container ends and goes (as its keeper removes a --rm one), and a new
       // container takes its name
-      process.kill(g.creatorPid, 'SIGKILL');
-      await waitUntil('the killed keeper to be gone', () => !running(g.creatorPid));
-      process.kill(g.pid, 'SIGKILL');
-      await waitUntil('the killed PID 1 to end', () => !running(g.pid));
-      put(moved, { ...g, name: moved }); // (removed after the test, as its keeper would have)
-      put(n, { ...rec(other), name: n });
-      rmSync(stateFile(other));
-    } finally {
-      closeSync(fd);
-    }
-    expect(await rmDone).toBe(0);
-    // the new one's record, cgroup and processes are left alone
-    expect(rec(n).id).toBe(otherId);
-    expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ id: otherId, status: 'running' });
-    expect((await run(['exec', n, 'true'], null)).code).toBe(0);
+      await endWithoutKeeper(g);
+      giveName(n, other, moved); // (the moved record is removed after the test, as its keeper would have)
+    });
+    expect(code).toBe(0);
+    await expectOnly(n, otherId);
   });
 });
