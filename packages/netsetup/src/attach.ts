@@ -15,7 +15,7 @@ import { linkNames, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
-import { claimAttachment, forget, readAttachment, releaseLease, removeAttachment, writeAttachment } from './store.js';
+import { claimAttachment, forget, readAttachment, releaseLease, removeAttachment, sameRecord, withStoreLock, writeAttachment } from './store.js';
 import type { AttachSpec } from './spec.js';
 
 export { parseSpecLine, type AttachSpec } from './spec.js';
@@ -176,26 +176,12 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       let old = readAttachment(r.hostIfname);
       // a record whose link we did not see may be another call's, finished since our look: look again
       if (old && !links.has(r.hostIfname)) links = linkNames();
-      if (old && links.has(r.hostIfname) && !old.ip && !opts.dryRun) {
-        // pending with its link: made by a netsetup still at work, or killed before it finished
-        if (old.owner && old.owner !== process.pid && processAlive(old.owner)) {
-          throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
-        }
-        const { removeLinks } = await import('./detach.js');
-        await removeLinks([r.hostIfname], links);
-        links = linkNames();
-      }
-      if (old && links.has(r.hostIfname)) {
-        const diffs = settingDiffs(old, r);
-        if (diffs.length) {
-          throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} ${old.ifname} with other settings: ${diffs.join('; ')}`, {
-            hint: `netsetup down --host-ifname ${r.hostIfname} first, or repeat it with the same settings`,
-          });
-        }
-        results.push(toAttachment(old, false));
+      // a pending record with its link: made by a netsetup still at work, or killed before it finished (stale, below)
+      if (old && old.ip && links.has(r.hostIfname)) {
+        results.push(existing(old, r));
         continue;
       }
-      if (links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
+      if (!old && links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
       if (opts.dryRun) {
         const ip = r.ip ?? peek(state(), r.bridgeCidr);
         if (r.ip) checkFree(state(), r.ip);
@@ -208,16 +194,24 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       // netns or pid) finds, and through it the lease and the link. A pending record (ip '')
       // finds its lease by the holder line; a repeated `veth` remakes what it left.
       const holder = `${r.hostIfname} ${process.pid}`;
+      let done: Attachment | undefined;
       for (let attempt = 0; ; attempt++) {
-        if (old) {
-          if (old.owner && old.owner !== process.pid && processAlive(old.owner)) {
-            throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
-          }
-          forget(old); // stale: its namespace (and so its veth) is gone, or its netsetup was killed before it made the link
+        if (old && old.owner && old.owner !== process.pid && processAlive(old.owner)) {
+          throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
         }
-        if (claimAttachment(record(r, ''))) break;
+        // stale: its namespace (and so its veth) is gone, or its netsetup was killed part-way
+        if (old ? await replaceStale(old, record(r, '')) : claimAttachment(record(r, ''))) break;
         old = readAttachment(r.hostIfname); // lost the race for this attachment
+        // the winner finished meanwhile: an idempotent repeat
+        if (old && old.ip && linkNames().has(r.hostIfname)) {
+          done = existing(old, r);
+          break;
+        }
         if (attempt > 0 || !old) throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup is attaching it right now`, { hint: 'try again when it is done' });
+      }
+      if (done) {
+        results.push(done);
+        continue;
       }
       const f: Fresh = { ...r, ip: '', holder };
       fresh.push(f);
@@ -256,6 +250,41 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
 }
 
 type Fresh = Resolved & { ip: string; holder?: string };
+
+/** The attachment that is there, for a repeat with the same settings (EEXIST when they differ). */
+function existing(old: AttachmentRecord, r: Resolved): Attachment {
+  const diffs = settingDiffs(old, r);
+  if (diffs.length) {
+    throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} ${old.ifname} with other settings: ${diffs.join('; ')}`, {
+      hint: `netsetup down --host-ifname ${r.hostIfname} first, or repeat it with the same settings`,
+    });
+  }
+  return toAttachment(old, false);
+}
+
+/**
+ * Remove the stale attachment `old` (its owner is dead: its link gone, or
+ * left pending by a kill, link or not) and claim its host name with `fresh`,
+ * only while its record is still `old`, under the store lock: true when
+ * claimed. Two repeats of one `veth` both read the stale record; the second
+ * to get here finds the first's claim and removes nothing of it.
+ */
+async function replaceStale(old: AttachmentRecord, fresh: AttachmentRecord): Promise<boolean> {
+  return withStoreLock(async () => {
+    const cur = readAttachment(old.hostIfname);
+    if (cur && !sameRecord(cur, old)) return false;
+    if (cur) {
+      const links = linkNames();
+      if (links.has(cur.hostIfname)) {
+        if (cur.ip) return false; // whole, with its link: not stale
+        const { removeLinks } = await import('./detach.js');
+        await removeLinks([cur.hostIfname], links);
+      }
+      forget(cur);
+    }
+    return claimAttachment(fresh);
+  });
+}
 
 function record(r: Resolved, ip: string): AttachmentRecord {
   return {

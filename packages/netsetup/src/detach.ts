@@ -12,7 +12,7 @@ import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
-import { forget, readAttachments, reclaimOrphanLeases } from './store.js';
+import { forgetIfSame, readAttachments, reclaimOrphanLeases } from './store.js';
 
 export interface DetachTarget {
   netns?: string;
@@ -107,7 +107,8 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
   };
   await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
   if (pubsOf(readState()).length) await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
-  if (!opts.dryRun) for (const r of recs) forget(r);
+  // each only if it is still the record read: a stale one may have been replaced by a repeated `veth` meanwhile
+  if (!opts.dryRun) for (const r of recs) forgetIfSame(r);
   // a host ifname with no record: a lease its netsetup took before being killed (one from before records came first)
   const orphans = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname)).map((t) => t.hostIfname!);
   if (orphans.length && !opts.dryRun) {

@@ -7,9 +7,10 @@
  * and `veth`/`down` need neither the flock (koffi: ~10-50 ms to load here)
  * nor an fsync'd rewrite of a shared file.
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateDir } from '@boxkit/common/state';
+import { stateDir, withLock } from '@boxkit/common/state';
+import { flock, LOCK } from '@boxkit/native';
 import type { AttachmentRecord } from './state.js';
 
 const attachDir = () => stateDir('netsetup', 'attachments');
@@ -210,19 +211,75 @@ export function leasesHeldBy(hostIfname: string): { ip: string; holder: string }
 }
 
 /**
- * Drop an attachment's record and its lease. The lease goes first (the
- * record is what finds it) and only if this attachment holds it: after a
- * crash part-way through an earlier forget, the address may be another's
- * by now. A pending record (a `veth` killed between its claim and its
+ * The lock of the cleanups: whoever removes a record or a lease that is not
+ * its own (a stale one, one `down` was asked to remove, an orphan) holds it
+ * while it checks that the thing is still the one it read and removes it.
+ * Without it two cleaners of one stale record interleave: the second removes
+ * what the first claimed meanwhile (the record, the lease of an address then
+ * given out twice, the link through its undo). Claims take no lock (an
+ * exclusive create only succeeds on what is absent), so `veth`'s ordinary
+ * path never waits here.
+ */
+const lockPath = () => stateDir('netsetup', 'store.lock');
+
+export function withStoreLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withLock(lockPath(), fn);
+}
+
+/** withStoreLock for synchronous work (the same flock: never nest the two). */
+export function withStoreLockSync<T>(fn: () => T): T {
+  const fd = inDir(stateDir('netsetup'), () => openSync(lockPath(), 'a', 0o600));
+  try {
+    flock(fd, LOCK.EX, lockPath());
+    return fn();
+  } finally {
+    closeSync(fd); // closing releases the lock
+  }
+}
+
+/** The same record (the same claim), as read from its file. */
+export function sameRecord(a: AttachmentRecord, b: AttachmentRecord): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Does `holder` (a lease's line) belong to attachment `a`? To the very claim
+ * when the record names its owner (the holder line is `<host-ifname> <pid>`
+ * of the netsetup that made both): a stale record of a host name must not
+ * free the lease a newer claim of that name took.
+ */
+function heldBy(holder: string, a: AttachmentRecord): boolean {
+  return a.owner !== undefined ? holder === `${a.hostIfname} ${a.owner}` : parseHolder(holder).hostIfname === a.hostIfname;
+}
+
+/**
+ * Drop `a` (see forget) only if its record is still `a`, under the store lock:
+ * true when it did. Another call may have cleaned a stale `a` and claimed the
+ * name since it was read.
+ */
+export function forgetIfSame(a: AttachmentRecord): boolean {
+  return withStoreLockSync(() => {
+    const cur = readAttachment(a.hostIfname);
+    if (!cur || !sameRecord(cur, a)) return false;
+    forget(cur);
+    return true;
+  });
+}
+
+/**
+ * Drop an attachment's record and its lease: under the store lock, or when
+ * the record is the caller's own claim. The lease goes first (the record is
+ * what finds it) and only if this attachment holds it: after a crash
+ * part-way through an earlier forget, the address may be another's by now. A pending record (a `veth` killed between its claim and its
  * address) names no address: its lease, if it was taken, is found by holder.
  */
 export function forget(a: AttachmentRecord): void {
   if (a.ip) {
     const ip = a.ip.split('/')[0]!;
     const holder = leaseHolder(ip);
-    if (holder !== undefined && parseHolder(holder).hostIfname === a.hostIfname) unlinkGone(join(leaseDir(), ip));
+    if (holder !== undefined && heldBy(holder, a)) unlinkGone(join(leaseDir(), ip));
   } else {
-    for (const l of leasesHeldBy(a.hostIfname)) releaseLease(l.ip, l.holder);
+    for (const l of leasesHeldBy(a.hostIfname)) if (heldBy(l.holder, a)) releaseLease(l.ip, l.holder);
   }
   removeAttachment(a.hostIfname);
 }
@@ -260,6 +317,12 @@ function ownerGone(pid: number, since: number): boolean {
  * Returns the addresses freed.
  */
 export function reclaimOrphanLeases(links: Set<string>, only?: string): string[] {
+  // under the lock: two reclaimers (two full-subnet `veth`s) each checked a lease's holder, and the
+  // second's unlink could land after the first had freed the address and taken it again
+  return withStoreLockSync(() => reclaimLocked(links, only));
+}
+
+function reclaimLocked(links: Set<string>, only?: string): string[] {
   const freed: string[] = [];
   for (const ip of leasedIps()) {
     const path = join(leaseDir(), ip);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSave } from '../src/iptables.js';
 import { commentIp, planRemoveTo } from '../src/publish.js';
-import { claimLease, forget, parseHolder, reclaimOrphanLeases } from '../src/store.js';
+import { claimAttachment, claimLease, forget, forgetIfSame, parseHolder, readAttachment, reclaimOrphanLeases, writeAttachment } from '../src/store.js';
 import type { AttachmentRecord } from '../src/state.js';
 
 describe('publish rules by container address', () => {
@@ -62,6 +62,22 @@ describe('leases after a crash', () => {
     // the address was given to another attachment after a crash part-way through a forget
     forget(rec('bkaaa', '10.1.0.3/24'));
     expect(leases()).toEqual(['10.1.0.3']);
+  });
+
+  it('a stale record frees neither the lease nor the record a newer claim of its host name took', () => {
+    const stale = rec('bkaaa', '10.1.0.2/24'); // owner 1
+    claimLease('10.1.0.2', 'bkaaa 2'); // the newer claim (owner 2) was given the same address
+    forget(stale);
+    forget(rec('bkaaa', ''));
+    expect(leases()).toEqual(['10.1.0.2']);
+    const newer = { ...rec('bkaaa', ''), owner: 2 };
+    expect(claimAttachment(newer)).toBe(true);
+    expect(forgetIfSame(stale)).toBe(false);
+    expect(readAttachment('bkaaa')).toEqual(newer);
+    writeAttachment({ ...newer, ip: '10.1.0.2/24' });
+    expect(forgetIfSame(readAttachment('bkaaa')!)).toBe(true);
+    expect(readAttachment('bkaaa')).toBeUndefined();
+    expect(leases()).toEqual([]);
   });
 
   it('reclaims leases whose holder is dead and has no link or record, never a live holder\'s', () => {

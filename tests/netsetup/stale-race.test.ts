@@ -1,0 +1,109 @@
+/**
+ * Concurrent calls around a stale attachment record: a `veth` killed part-way
+ * (BOXKIT_NETSETUP_CRASH_AT) or one whose link went, then two repeats of that
+ * `veth` at once, with a `veth --ip auto` of another container beside them.
+ * Each cleans the stale record it read; the one that cleans it second must not
+ * delete what the first claimed meanwhile (its record, its lease, its link).
+ * Whatever the interleaving: at most one attachment of the container, with a
+ * record, a lease and a link that agree, and no address given out twice.
+ * Repeated, since the window is a few milliseconds wide.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binPath, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir } from './helpers.js';
+
+interface Ended { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** Start netsetup ARGS (env added) now; resolves with how it ended. */
+function started(args: string[], env: Record<string, string> = {}): Promise<Ended> {
+  const e: Record<string, string> = { ...(process.env as Record<string, string>), ...env };
+  delete e.NODE_EXTRA_CA_CERTS;
+  const p = spawn(binPath('netsetup'), args, { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (d) => (stdout += d));
+  p.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+describe.skipIf(skipReason)(`netsetup: concurrent repeats over a stale record${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const br = shortName('nrb');
+  const host = shortName('nrc');
+  const c = testName('race-c');
+  const d = testName('race-d');
+  let state = '';
+  let before: ReturnType<typeof netSnapshot>;
+
+  const record = () => {
+    try {
+      return JSON.parse(readFileSync(join(state, 'netsetup', 'attachments', `${host}.json`), 'utf8')) as { ip: string };
+    } catch {
+      return undefined;
+    }
+  };
+  const holder = (ip: string) => readFileSync(join(state, 'netsetup', 'leases', ip), 'utf8').trim();
+  const addrOf = (netns: string) => /inet (\S+)/.exec(sh('ip', ['-n', netns, '-o', '-4', 'addr', 'show', 'scope', 'global']))?.[1];
+
+  beforeAll(async () => {
+    state = useStateDir('stale-race');
+    before = netSnapshot();
+    createHost(c);
+    createHost(d);
+    expect((await ns(['bridge', br, '10.77.42.1/24'])).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await ns(['down', '--host-ifname', host]);
+    await ns(['down', '--netns', c]);
+    await ns(['down', '--netns', d]);
+    await ns(['bridge', 'rm', br]);
+    destroyHost(c);
+    destroyHost(d);
+    dropEmptyTables(before);
+  });
+
+  /** What is left: killed at a mark, or a whole attachment whose link went (the owner exited). */
+  const makeStale = async (how: string) => {
+    if (how === 'link gone') {
+      expect((await ns(['veth', '--netns', c, '--bridge', br, '--host-ifname', host])).exitCode).toBe(0);
+      sh('ip', ['link', 'del', host]);
+    } else {
+      const k = await started(['veth', '--netns', c, '--bridge', br, '--host-ifname', host], { BOXKIT_NETSETUP_CRASH_AT: how });
+      expect(k.signal).toBe('SIGKILL');
+    }
+    expect(stored(state).attachments).toEqual([`${host}.json`]);
+  };
+
+  for (const how of ['claimed', 'leased', 'made', 'link gone']) {
+    it(`two repeats of a veth (${how}) and another container's --ip auto at once: one attachment, one address each`, async () => {
+      for (let i = 0; i < 12; i++) {
+        await makeStale(how);
+        const vethC = ['veth', '--netns', c, '--bridge', br, '--host-ifname', host, '--json'];
+        const [a, b, o] = await Promise.all([started(vethC), started(vethC), started(['veth', '--netns', d, '--bridge', br, '--json'])]);
+        const what = `${how} #${i}: ${a.code} ${a.stderr.trim()} | ${b.code} ${b.stderr.trim()} | ${o.code} ${o.stderr.trim()}`;
+        expect(o.code, what).toBe(0);
+        const ok = [a, b].filter((r) => r.code === 0).map((r) => JSON.parse(r.stdout) as { ip: string });
+        // the loser waits its turn (EBUSY) or finds the winner's attachment; someone wins
+        expect(ok.length, what).toBeGreaterThan(0);
+        for (const r of [a, b]) if (r.code !== 0) expect(r.stderr, what).toMatch(/EBUSY|right now/);
+        const ip = ok[0]!.ip;
+        for (const r of ok) expect(r.ip, what).toBe(ip);
+        // what the winner reported is what is there: its record, its lease, its link and address
+        expect(record()?.ip, what).toBe(ip);
+        expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth']), what).toContain(host);
+        expect(addrOf(c), what).toBe(ip);
+        expect(holder(ip.split('/')[0]!).split(' ')[0], what).toBe(host);
+        // no address twice: the other container has its own, and exactly the two are leased
+        const other = (JSON.parse(o.stdout) as { ip: string }).ip;
+        expect(other, what).not.toBe(ip);
+        expect(addrOf(d), what).toBe(other);
+        expect(stored(state).leases.sort(), what).toEqual([ip, other].map((x) => x.split('/')[0]!).sort());
+        expect((await ns(['down', '--netns', c])).exitCode).toBe(0);
+        expect((await ns(['down', '--netns', d])).exitCode).toBe(0);
+        expect(stored(state), what).toEqual({ attachments: [], leases: [] });
+      }
+    });
+  }
+});
