@@ -10,6 +10,7 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, parseCidr, parseHostCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
+import { crashPoint } from './crash.js';
 import { hashHex } from './hash.js';
 import { linkNames, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
@@ -299,15 +300,6 @@ function undoClaims(fresh: readonly Fresh[]): void {
     if (f.ip) releaseLease(f.ip.split('/')[0]!, f.holder);
     removeAttachment(f.hostIfname);
   }
-}
-
-/**
- * Tests kill netsetup here (BOXKIT_NETSETUP_CRASH_AT=claimed|leased|made)
- * to check that `down` cleans up after a crash at every step. Read per call:
- * this module is in the startup snapshot, built without the variable.
- */
-function crashPoint(mark: string): void {
-  if (process.env.BOXKIT_NETSETUP_CRASH_AT === mark) process.kill(process.pid, 'SIGKILL');
 }
 
 function processAlive(pid: number): boolean {

@@ -8,6 +8,7 @@
  */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { contains, netString, parseCidr, parseIp } from './cidr.js';
+import { crashPoint } from './crash.js';
 import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { readState, statePath, updateState, type NetState, type PublishRecord } from './state.js';
@@ -177,9 +178,4 @@ export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise
     return { ...p, spec: publishString(p), changed: ops.length > 0 };
   };
   return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
-}
-
-/** Tests kill netsetup here (BOXKIT_NETSETUP_CRASH_AT=publish-recorded|published): see attach.ts. */
-function crashPoint(mark: string): void {
-  if (process.env.BOXKIT_NETSETUP_CRASH_AT === mark) process.kill(process.pid, 'SIGKILL');
 }
