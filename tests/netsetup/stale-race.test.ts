@@ -6,7 +6,8 @@
  * delete what the first claimed meanwhile (its record, its lease, its link).
  * Whatever the interleaving: at most one attachment of the container, with a
  * record, a lease and a link that agree, and no address given out twice.
- * Repeated, since the window is a few milliseconds wide.
+ * Repeated, since the window is a few milliseconds wide. And a `down` of a
+ * container while its `veth` is at work: all of the attachment or none.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -75,6 +76,37 @@ describe.skipIf(skipReason)(`netsetup: concurrent repeats over a stale record${s
     }
     expect(stored(state).attachments).toEqual([`${host}.json`]);
   };
+
+  it('down of a container while its veth is at work, at 24 offsets: all of the attachment or none of it, never an address without its lease', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 24; i++) {
+      const vethC = started(['veth', '--netns', c, '--bridge', br, '--host-ifname', host, '--json']);
+      await new Promise((r) => setTimeout(r, i % 12));
+      const [v, dn] = await Promise.all([vethC, started(['down', '--netns', c])]);
+      const what = `#${i}: veth ${v.code} ${v.stderr.trim()} | down ${dn.code} ${dn.stderr.trim()}`;
+      // down waits for nothing: it removes a whole attachment, or refuses one still being made
+      if (dn.code !== 0) expect(dn.stderr, what).toMatch(/EBUSY|right now/);
+      const rec = record();
+      const there = addrOf(c);
+      seen.add(`${v.code}/${dn.code}/${!!rec}`);
+      if (rec) {
+        // whole: record, lease, link and address agree
+        expect(rec.ip, what).toBeTruthy();
+        expect(there, what).toBe(rec.ip);
+        expect(holder(rec.ip.split('/')[0]!).split(' ')[0], what).toBe(host);
+        expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth']), what).toContain(host);
+      } else {
+        // none: no address left configured whose lease is free for another container
+        expect(there, what).toBeUndefined();
+        expect(stored(state).leases, what).toEqual([]);
+      }
+      expect((await ns(['down', '--netns', c])).exitCode, what).toBe(0);
+      expect(stored(state), what).toEqual({ attachments: [], leases: [] });
+      expect(addrOf(c), what).toBeUndefined();
+    }
+    // seen here: down before the claim (veth whole after), down refused (EBUSY), down after the veth
+    expect(seen.size, [...seen].join(' ')).toBeGreaterThan(0);
+  });
 
   for (const how of ['claimed', 'leased', 'made', 'link gone']) {
     it(`two repeats of a veth (${how}) and another container's --ip auto at once: one attachment, one address each`, async () => {

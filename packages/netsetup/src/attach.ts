@@ -16,7 +16,7 @@ import { linkNames, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
-import { claimAttachment, forget, readAttachment, releaseLease, removeAttachment, sameRecord, withStoreLock, writeAttachment } from './store.js';
+import { claimAttachment, forget, inProgress, readAttachment, releaseLease, removeAttachment, sameRecord, withStoreLock, writeAttachment } from './store.js';
 import type { AttachSpec } from './spec.js';
 
 export { parseSpecLine, type AttachSpec } from './spec.js';
@@ -197,7 +197,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       const holder = `${r.hostIfname} ${process.pid}`;
       let done: Attachment | undefined;
       for (let attempt = 0; ; attempt++) {
-        if (old && old.owner && old.owner !== process.pid && processAlive(old.owner)) {
+        if (old && inProgress(old)) {
           throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
         }
         // stale: its namespace (and so its veth) is gone, or its netsetup was killed part-way
@@ -299,15 +299,6 @@ function undoClaims(fresh: readonly Fresh[]): void {
   for (const f of fresh) {
     if (f.ip) releaseLease(f.ip.split('/')[0]!, f.holder);
     removeAttachment(f.hostIfname);
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

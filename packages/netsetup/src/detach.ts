@@ -5,14 +5,14 @@
  * deleting the group (`ip link del group N`: 88 ms for 100 here, where
  * deleting them one by one costs ~20 ms each).
  */
-import { UsageError } from '@boxkit/common/errors';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
 import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
 import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
-import { forgetIfSame, readAttachments, reclaimOrphanLeases } from './store.js';
+import { forget, inProgress, readAttachments, reclaimOrphanLeases, withStoreLock } from './store.js';
 
 export interface DetachTarget {
   netns?: string;
@@ -90,7 +90,34 @@ export async function removeLinks(names: readonly string[], links: Set<string>, 
 export async function detachMany(targets: readonly DetachTarget[], opts: ExecOptions = {}): Promise<Detached[]> {
   targets.forEach(validateTarget);
   const found = targets.map(withInode);
+  // Under the store lock: the records read are the ones whose links go and which are forgotten.
+  // Unlocked, a record read stale (its link gone) could be replaced by a repeated `veth` (or one of
+  // a new container given the recycled nsfs inode, so the same host name) before its link was
+  // deleted by name; and one read pending could be completed meanwhile.
+  const { recs, links, extra } = opts.dryRun ? await removeFound(found, targets, opts) : await withStoreLock(() => removeFound(found, targets, opts));
+  // a host ifname with no record: a lease its netsetup took before being killed (one from before records came first)
+  const orphans = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname)).map((t) => t.hostIfname!);
+  if (orphans.length && !opts.dryRun) {
+    const now = linkNames();
+    for (const h of orphans) reclaimOrphanLeases(now, h);
+  }
+  return [
+    ...recs.map((r) => ({
+      hostIfname: r.hostIfname, ...(r.netns ? { netns: r.netns } : {}), ...(r.pid ? { pid: r.pid } : {}),
+      ip: r.ip, bridge: r.bridge, removed: links.has(r.hostIfname),
+    })),
+    ...extra.map((h) => ({ hostIfname: h, removed: true })),
+  ];
+}
+
+async function removeFound(found: readonly (DetachTarget & { inode?: number })[], targets: readonly DetachTarget[], opts: ExecOptions) {
   const recs = readAttachments().filter((a) => found.some((t) => matches(a, t)));
+  // a pending record whose netsetup is at work: removing its lease while it goes on would leave
+  // its container an address that the next `veth --ip auto` hands out again
+  const busy = opts.dryRun ? undefined : recs.find((r) => !r.ip && inProgress(r));
+  if (busy) {
+    throw new BoxkitError('EBUSY', `${busy.hostIfname}: another netsetup (pid ${busy.owner}) is attaching ${busy.netns ?? `pid ${busy.pid}`} right now`, { hint: 'try again when it is done' });
+  }
   const links = linkNames();
   // a host link named explicitly but not in the state (made by hand, or state lost): delete if it is a veth
   const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname));
@@ -107,21 +134,8 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
   };
   await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
   if (pubsOf(readState()).length) await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
-  // each only if it is still the record read: a stale one may have been replaced by a repeated `veth` meanwhile
-  if (!opts.dryRun) for (const r of recs) forgetIfSame(r);
-  // a host ifname with no record: a lease its netsetup took before being killed (one from before records came first)
-  const orphans = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname)).map((t) => t.hostIfname!);
-  if (orphans.length && !opts.dryRun) {
-    const now = linkNames();
-    for (const h of orphans) reclaimOrphanLeases(now, h);
-  }
-  return [
-    ...recs.map((r) => ({
-      hostIfname: r.hostIfname, ...(r.netns ? { netns: r.netns } : {}), ...(r.pid ? { pid: r.pid } : {}),
-      ip: r.ip, bridge: r.bridge, removed: links.has(r.hostIfname),
-    })),
-    ...extra.map((h) => ({ hostIfname: h, removed: true })),
-  ];
+  if (!opts.dryRun) for (const r of recs) forget(r);
+  return { recs, links, extra };
 }
 
 /** Remove one attachment (see detachMany). */

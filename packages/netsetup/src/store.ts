@@ -253,20 +253,6 @@ function heldBy(holder: string, a: AttachmentRecord): boolean {
 }
 
 /**
- * Drop `a` (see forget) only if its record is still `a`, under the store lock:
- * true when it did. Another call may have cleaned a stale `a` and claimed the
- * name since it was read.
- */
-export function forgetIfSame(a: AttachmentRecord): boolean {
-  return withStoreLockSync(() => {
-    const cur = readAttachment(a.hostIfname);
-    if (!cur || !sameRecord(cur, a)) return false;
-    forget(cur);
-    return true;
-  });
-}
-
-/**
  * Drop an attachment's record and its lease: under the store lock, or when
  * the record is the caller's own claim. The lease goes first (the record is
  * what finds it) and only if this attachment holds it: after a crash
@@ -305,6 +291,17 @@ function ownerGone(pid: number, since: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Is another netsetup at work on `a` right now: its owner (not this
+ * process) lives and started before the record was written (not a
+ * later process that was given the pid of a killed one)?
+ */
+export function inProgress(a: AttachmentRecord): boolean {
+  if (a.owner === undefined || a.owner === process.pid) return false;
+  const since = Date.parse(a.created);
+  return !ownerGone(a.owner, Number.isNaN(since) ? 0 : since);
 }
 
 /**

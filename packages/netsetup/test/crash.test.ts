@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSave } from '../src/iptables.js';
 import { commentIp, planRemoveTo } from '../src/publish.js';
-import { claimAttachment, claimLease, forget, forgetIfSame, parseHolder, readAttachment, reclaimOrphanLeases, writeAttachment } from '../src/store.js';
+import { claimLease, forget, inProgress, parseHolder, reclaimOrphanLeases } from '../src/store.js';
 import type { AttachmentRecord } from '../src/state.js';
 
 describe('publish rules by container address', () => {
@@ -70,14 +70,15 @@ describe('leases after a crash', () => {
     forget(stale);
     forget(rec('bkaaa', ''));
     expect(leases()).toEqual(['10.1.0.2']);
-    const newer = { ...rec('bkaaa', ''), owner: 2 };
-    expect(claimAttachment(newer)).toBe(true);
-    expect(forgetIfSame(stale)).toBe(false);
-    expect(readAttachment('bkaaa')).toEqual(newer);
-    writeAttachment({ ...newer, ip: '10.1.0.2/24' });
-    expect(forgetIfSame(readAttachment('bkaaa')!)).toBe(true);
-    expect(readAttachment('bkaaa')).toBeUndefined();
-    expect(leases()).toEqual([]);
+  });
+
+  it('a record is in progress while its owner lives and started before it, never when the owner is this process', () => {
+    const now = new Date().toISOString();
+    expect(inProgress({ ...rec('bkaaa', ''), owner: process.ppid, created: now })).toBe(true);
+    expect(inProgress({ ...rec('bkaaa', ''), owner: process.pid, created: now })).toBe(false);
+    expect(inProgress({ ...rec('bkaaa', ''), owner: 2147483646, created: now })).toBe(false);
+    // the pid is alive but was given to a process started after the record: a reused pid
+    expect(inProgress({ ...rec('bkaaa', ''), owner: process.ppid, created: new Date(0).toISOString() })).toBe(false);
   });
 
   it('reclaims leases whose holder is dead and has no link or record, never a live holder\'s', () => {
