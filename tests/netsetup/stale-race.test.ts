@@ -10,7 +10,7 @@
  * container while its `veth` is at work: all of the attachment or none.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
@@ -76,6 +76,27 @@ describe.skipIf(skipReason)(`netsetup: concurrent repeats over a stale record${s
     }
     expect(stored(state).attachments).toEqual([`${host}.json`]);
   };
+
+  it("down of a stale record whose address is another attachment's now leaves that attachment's published ports", async () => {
+    // a record left with its address (a forget cut between its lease and its record, or an old
+    // netsetup's double grant) while the address went to another container, which published a port
+    expect((await ns(['veth', '--netns', d, '--bridge', br, '--ip', '10.77.42.7/24'])).exitCode).toBe(0);
+    const p = await ns(['publish', '18092:10.77.42.7:80']);
+    expect(p.exitCode, p.stderr).toBe(0);
+    const stale = { ...JSON.parse(readFileSync(join(state, 'netsetup', 'attachments', readdirSync(join(state, 'netsetup', 'attachments'))[0]!), 'utf8')), hostIfname: host, netns: c, owner: 2147483646 };
+    writeFileSync(join(state, 'netsetup', 'attachments', `${host}.json`), JSON.stringify(stale));
+    const rules = () => sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.includes('boxkit publish 18092:'));
+    expect(rules()).toHaveLength(3);
+    const r = await ns(['down', '--host-ifname', host]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(record()).toBeUndefined();
+    expect(rules(), 'the other container keeps its rules').toHaveLength(3);
+    expect(Object.keys(JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).publish)).toEqual(['18092/tcp']);
+    expect(stored(state).leases).toEqual(['10.77.42.7']);
+    expect((await ns(['down', '--netns', d])).exitCode).toBe(0);
+    expect(rules()).toEqual([]);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
 
   it('down of a container while its veth is at work, at 24 offsets: all of the attachment or none of it, never an address without its lease', async () => {
     const seen = new Set<string>();

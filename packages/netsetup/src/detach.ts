@@ -12,7 +12,7 @@ import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
-import { forget, inProgress, readAttachments, reclaimOrphanLeases, withStoreLock } from './store.js';
+import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeases, withStoreLock } from './store.js';
 
 export interface DetachTarget {
   netns?: string;
@@ -123,8 +123,9 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname));
   const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
   const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
-  // a pending record (its netsetup killed before it had an address) has no published ports
-  const ips = new Set(recs.filter((r) => r.ip).map((r) => r.ip.split('/')[0]!));
+  // a pending record (its netsetup killed before it had an address) has no published ports, and
+  // a record whose address another attachment holds now leaves that one's ports alone
+  const ips = new Set(recs.filter(ownsAddress).map((r) => r.ip.split('/')[0]!));
   const pubsOf = (s: NetState) => Object.values(s.publish).filter((p) => ips.has(p.containerIp));
   const unpublish = async (s: NetState, write: boolean) => {
     const pubs = pubsOf(s);

@@ -253,6 +253,18 @@ function heldBy(holder: string, a: AttachmentRecord): boolean {
 }
 
 /**
+ * Is `a`'s address still its own: leased by it, or by nobody? Not when
+ * another attachment holds the lease (this record outlived its lease: a
+ * forget cut between the two, or a double grant an old netsetup left), and
+ * then what names the address (published ports) is that attachment's.
+ */
+export function ownsAddress(a: AttachmentRecord): boolean {
+  if (!a.ip) return false;
+  const holder = leaseHolder(a.ip.split('/')[0]!);
+  return holder === undefined || heldBy(holder, a);
+}
+
+/**
  * Drop an attachment's record and its lease: under the store lock, or when
  * the record is the caller's own claim. The lease goes first (the record is
  * what finds it) and only if this attachment holds it: after a crash
