@@ -10,7 +10,7 @@
  * container while its `veth` is at work: all of the attachment or none.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
@@ -76,6 +76,34 @@ describe.skipIf(skipReason)(`netsetup: concurrent repeats over a stale record${s
     }
     expect(stored(state).attachments).toEqual([`${host}.json`]);
   };
+
+  it('veth --ip auto x3 at once on a subnet full of orphan leases: each gets its own address, 6 times', async () => {
+    const br8 = shortName('nr8');
+    const hs = [testName('race-e'), testName('race-f'), testName('race-g')];
+    expect((await ns(['bridge', br8, '10.77.43.1/29'])).exitCode).toBe(0);
+    for (const h of hs) createHost(h);
+    const leases = join(state, 'netsetup', 'leases');
+    try {
+      for (let i = 0; i < 6; i++) {
+        // .2-.6: held by netsetups killed before they wrote a record (holder dead, no link)
+        mkdirSync(leases, { recursive: true });
+        for (let n = 2; n <= 6; n++) writeFileSync(join(leases, `10.77.43.${n}`), `bk0dead${i}${n}dead ${2147483600 + n}\n`);
+        const rs = await Promise.all(hs.map((h) => started(['veth', '--netns', h, '--bridge', br8, '--json'])));
+        const what = `#${i}: ${rs.map((r) => `${r.code} ${r.stderr.trim()}`).join(' | ')}`;
+        for (const r of rs) expect(r.code, what).toBe(0);
+        const ips = rs.map((r) => (JSON.parse(r.stdout) as { ip: string }).ip);
+        expect(new Set(ips).size, what).toBe(3);
+        hs.forEach((h, k) => expect(addrOf(h), what).toBe(ips[k]));
+        for (const ip of ips) expect(holder(ip.split('/')[0]!), what).not.toMatch(/dead/);
+        for (const h of hs) expect((await ns(['down', '--netns', h])).exitCode).toBe(0);
+        for (const n of readdirSync(leases)) rmSync(join(leases, n));
+      }
+    } finally {
+      for (const h of hs) await ns(['down', '--netns', h]);
+      for (const h of hs) destroyHost(h);
+      await ns(['bridge', 'rm', br8]);
+    }
+  });
 
   it("down of a stale record whose address is another attachment's now leaves that attachment's published ports", async () => {
     // a record left with its address (a forget cut between its lease and its record, or an old

@@ -6,7 +6,7 @@
  * leased the same way, so a second container with one is refused.
  */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
-import { contains, hosts, parseCidr } from './cidr.js';
+import { hosts, parseCidr } from './cidr.js';
 import { linkNames } from './kernel.js';
 import { claimLease, leasedIps, leaseHolder, reclaimOrphanLeases } from './store.js';
 import type { NetState } from './state.js';
@@ -24,16 +24,22 @@ function bridgeIps(s: NetState): Set<string> {
 export function allocate(s: NetState, bridgeCidr: string, holder: string, seen: { taken?: Set<string> } = {}): string {
   const net = parseCidr(bridgeCidr);
   const taken = (seen.taken ??= leasedIps());
-  for (const ip of bridgeIps(s)) taken.add(ip);
-  taken.add(net.ip);
+  const skip = bridgeIps(s);
+  skip.add(net.ip);
+  for (const ip of skip) taken.add(ip);
   for (const ip of hosts(net)) {
     if (taken.has(ip)) continue;
     taken.add(ip);
     if (claimLease(ip, holder)) return `${ip}/${net.prefix}`;
   }
-  // full: leases whose holders died without a record (see reclaimOrphanLeases) come back
-  for (const ip of reclaimOrphanLeases(linkNames())) {
-    if (contains(net, ip) && ip !== net.ip && claimLease(ip, holder)) return `${ip}/${net.prefix}`;
+  // full: leases whose holders died without a record (see reclaimOrphanLeases) come back; then
+  // look again at every address, not only those this call freed: a concurrent call may have
+  // freed them all first (it holds the lock), and they are free all the same
+  reclaimOrphanLeases(linkNames());
+  const now = leasedIps();
+  for (const ip of hosts(net)) {
+    if (now.has(ip) || skip.has(ip)) continue;
+    if (claimLease(ip, holder)) return `${ip}/${net.prefix}`;
   }
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`, { hint: 'free some with netsetup down, or use a bigger subnet' });
 }
