@@ -83,7 +83,7 @@ describe.skipIf(skipReason)(`netsetup crash consistency${skipReason ? ` (skipped
   });
 
   for (const ip of ['auto', '10.77.40.9/24']) {
-    for (const mark of ['claimed', 'leased', 'made']) {
+    for (const mark of ['claimed', 'lease-aside', 'leased', 'made']) {
       it(`veth --ip ${ip} killed at '${mark}': down removes all of it`, async () => {
         const k = await killedAfter(['veth', '--netns', c, '--bridge', br, '--ip', ip, '--host-ifname', host], undefined, { BOXKIT_NETSETUP_CRASH_AT: mark });
         expect(k.signal).toBe('SIGKILL');

@@ -1,5 +1,5 @@
 /**
- * Tests kill netsetup at a named step (BOXKIT_NETSETUP_CRASH_AT=claimed|leased|made
+ * Tests kill netsetup at a named step (BOXKIT_NETSETUP_CRASH_AT=claimed|lease-aside|leased|made
  * in veth, publish-recorded|published in publish) to check that `down` cleans
  * up after a crash at every step. Read per call: veth's module is in the
  * startup snapshot, built without the variable.

@@ -12,7 +12,7 @@ import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
-import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeases, withStoreLock } from './store.js';
+import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeases, sweepTmp, withStoreLock } from './store.js';
 
 export interface DetachTarget {
   netns?: string;
@@ -135,7 +135,10 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   };
   await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
   if (pubsOf(readState()).length) await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
-  if (!opts.dryRun) for (const r of recs) forget(r);
+  if (!opts.dryRun) {
+    for (const r of recs) forget(r);
+    sweepTmp();
+  }
   return { recs, links, extra };
 }
 

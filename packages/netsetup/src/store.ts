@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { stateDir, withLock } from '@boxkit/common/state';
 import { flock, LOCK } from '@boxkit/native';
 import type { AttachmentRecord } from './state.js';
+import { crashPoint } from './crash.js';
 
 const attachDir = () => stateDir('netsetup', 'attachments');
 /**
@@ -102,7 +103,7 @@ export function removeAttachment(hostIfname: string): void {
 /** The names in the lease directory (empty when it does not exist yet). */
 function leaseNames(): string[] {
   try {
-    return readdirSync(leaseDir());
+    return readdirSync(leaseDir()).filter((n) => !n.startsWith('.')); // (not a claim in the making)
   } catch {
     return [];
   }
@@ -162,15 +163,55 @@ export function leasedIps(): Set<string> {
   return new Set(migrateOldLeases(names) ? leaseNames() : names);
 }
 
-/** Take `ip` for `holder`; false when someone holds it. */
+/**
+ * Take `ip` for `holder`; false when someone holds it. The lease has its
+ * holder line before it has its name (written aside, then linked: EEXIST
+ * when taken): an exclusive create and then a write left an empty lease
+ * when netsetup was killed between the two, which no `down` could tell
+ * was its own (a clean-clone CI run: a kill at 44 ms of 20).
+ */
 export function claimLease(ip: string, holder: string): boolean {
   migrateOldLeases();
+  const tmp = join(leaseDir(), `.${ip}.${process.pid}.tmp`);
+  inDir(leaseDir(), () => writeFileSync(tmp, `${holder}\n`));
+  crashPoint('lease-aside');
   try {
-    inDir(leaseDir(), () => writeFileSync(join(leaseDir(), ip), `${holder}\n`, { flag: 'wx' }));
+    linkSync(tmp, join(leaseDir(), ip));
     return true;
   } catch (e) {
     if (code(e) === 'EEXIST') return false;
     throw e;
+  } finally {
+    unlinkGone(tmp);
+  }
+}
+
+/**
+ * Remove the files a killed netsetup was writing aside (`*.PID.tmp`: a
+ * record or a lease before its link or rename) when PID is gone, so that
+ * after a crash `down` leaves nothing behind.
+ */
+export function sweepTmp(): void {
+  for (const dir of [attachDir(), leaseDir()]) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const pid = /\.(\d+)\.tmp$/.exec(n)?.[1];
+      if (pid && !pidAlive(Number(pid))) unlinkGone(join(dir, n));
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return code(e) === 'EPERM';
   }
 }
 
