@@ -188,8 +188,8 @@ export function claimLease(ip: string, holder: string): boolean {
 
 /**
  * Remove the files a killed netsetup was writing aside (`*.PID.tmp`: a
- * record or a lease before its link or rename) when PID is gone, so that
- * after a crash `down` leaves nothing behind.
+ * record or a lease before its link or rename) when PID is gone or was
+ * reused since (ownerGone), so that after a crash `down` leaves nothing behind.
  */
 export function sweepTmp(): void {
   for (const dir of [attachDir(), leaseDir()]) {
@@ -201,17 +201,15 @@ export function sweepTmp(): void {
     }
     for (const n of names) {
       const pid = /\.(\d+)\.tmp$/.exec(n)?.[1];
-      if (pid && !pidAlive(Number(pid))) unlinkGone(join(dir, n));
+      if (!pid) continue;
+      let since: number;
+      try {
+        since = statSync(join(dir, n)).mtimeMs;
+      } catch {
+        continue; // linked or renamed meanwhile
+      }
+      if (ownerGone(Number(pid), since)) unlinkGone(join(dir, n));
     }
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return code(e) === 'EPERM';
   }
 }
 
