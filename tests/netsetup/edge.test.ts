@@ -59,6 +59,7 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
   });
 
   it('publish rm of another target leaves the published port and its record alone', async () => {
+    ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['publish', '8080:10.77.80.9:80']));
     const rm = await ns(['publish', 'rm', '8080:10.77.80.8:80', '--json']);
     ok(rm);
@@ -71,9 +72,12 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(sh('iptables-save', ['-t', 'nat']).match(/--dport 8080 .*-j DNAT/g)).toHaveLength(1);
     ok(await ns(['publish', 'rm', '8080:10.77.80.9:80']));
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
+    ok(await ns(['down', '--netns', c[0]!]));
   });
 
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {
+    ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
+    ok(await ns(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.10/24']));
     ok(await ns(['publish', '9090:10.77.80.9:80']));
     const clash = await ns(['publish', '9090:10.77.80.10:80', '--host-ip', '127.0.0.1']);
     expect(clash.exitCode, clash.stderr).toBe(1);
@@ -88,6 +92,17 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     const hint = back.stderr.split('\n').find((l) => l.startsWith('hint: netsetup '));
     expect(hint).toBe('hint: netsetup publish rm 9191:10.77.80.10:80/tcp --host-ip 127.0.0.1');
     ok(await ns(hint!.split(' ').slice(2)));
+    expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
+    ok(await ns(['down', '--netns', c[0]!, '--netns', c[1]!]));
+  });
+
+  it('publish refuses an address of a netsetup bridge that no container holds, changing nothing', async () => {
+    const r = await refused(['publish', '8080:10.77.80.9:80']);
+    expect(r.stderr).toMatch(new RegExp(`^netsetup: no container is attached at 10\\.77\\.80\\.9 \\(bridge ${br}\\)$`, 'm'));
+    await refused(['publish', '8080:10.77.80.9:80', '--dry-run']);
+    // an address outside netsetup's bridges (another runtime's container, a routed host) is published as before
+    ok(await ns(['publish', '8080:10.77.99.9:80']));
+    ok(await ns(['publish', 'rm', '8080:10.77.99.9:80']));
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
   });
 

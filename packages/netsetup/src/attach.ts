@@ -276,11 +276,11 @@ async function replaceStale(old: AttachmentRecord, fresh: AttachmentRecord): Pro
     if (cur && !sameRecord(cur, old)) return false;
     if (cur) {
       const links = linkNames();
-      if (links.has(cur.hostIfname)) {
-        if (cur.ip) return false; // whole, with its link: not stale
-        const { removeLinks } = await import('./detach.js');
-        await removeLinks([cur.hostIfname], links);
-      }
+      if (links.has(cur.hostIfname) && cur.ip) return false; // whole, with its link: not stale
+      const { removeLinks, unpublishTo } = await import('./detach.js');
+      if (links.has(cur.hostIfname)) await removeLinks([cur.hostIfname], links);
+      // its published ports went with the container: left, the next holder of the address would receive them
+      await unpublishTo([cur]);
       forget(cur);
     }
     return claimAttachment(fresh);

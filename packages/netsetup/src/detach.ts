@@ -10,7 +10,7 @@ import { validateIfName, validateName, validatePid } from '@boxkit/common/valida
 import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
 import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
-import { planRemoveTo } from './publish.js';
+import { planRemoveTo, publishKey } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
 import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeases, sweepTmp, withStoreLock } from './store.js';
 
@@ -123,23 +123,35 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname));
   const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
   const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
-  // a pending record (its netsetup killed before it had an address) has no published ports, and
-  // a record whose address another attachment holds now leaves that one's ports alone
-  const ips = new Set(recs.filter(ownsAddress).map((r) => r.ip.split('/')[0]!));
-  const pubsOf = (s: NetState) => Object.values(s.publish).filter((p) => ips.has(p.containerIp));
-  const unpublish = async (s: NetState, write: boolean) => {
-    const pubs = pubsOf(s);
-    // by the address in the rules' comments: every rule to the container, this entry's or not
-    await execute(planRemoveTo(await readNat(opts.dryRun), ips), opts);
-    if (write) for (const p of pubs) delete s.publish[`${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}/${p.proto}`];
-  };
   await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
-  if (pubsOf(readState()).length) await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
+  await unpublishTo(recs, opts);
   if (!opts.dryRun) {
     for (const r of recs) forget(r);
     sweepTmp();
   }
   return { recs, links, extra };
+}
+
+/**
+ * Remove the published ports of the attachments `recs` (their entries, and
+ * every rule whose comment names one of their addresses, entry or not).
+ * Under the store lock, which `publish` takes too: no port is published to
+ * these addresses meanwhile. Reads the nat table (an iptables-save) only when
+ * the state lists a port to one of them. A pending record (its netsetup
+ * killed before it had an address) has none, and a record whose address
+ * another attachment holds now leaves that one's ports alone.
+ */
+export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecOptions = {}): Promise<void> {
+  const ips = new Set(recs.filter(ownsAddress).map((r) => r.ip.split('/')[0]!));
+  const pubsOf = (s: NetState) => Object.values(s.publish).filter((p) => ips.has(p.containerIp));
+  if (!ips.size || !pubsOf(readState()).length) return;
+  const unpublish = async (s: NetState, write: boolean) => {
+    const pubs = pubsOf(s);
+    // by the address in the rules' comments: every rule to the container, this entry's or not
+    await execute(planRemoveTo(await readNat(opts.dryRun), ips), opts);
+    if (write) for (const p of pubs) delete s.publish[publishKey(p)];
+  };
+  await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
 }
 
 /** Remove one attachment (see detachMany). */

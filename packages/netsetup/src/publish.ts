@@ -6,14 +6,14 @@
  * localhost clients (with route_localnet on the bridge) and containers on
  * the same bridge reaching a published port (hairpin).
  */
-import { BoxkitError, UsageError } from '@boxkit/common/errors';
+import { BoxkitError, EXIT, UsageError } from '@boxkit/common/errors';
 import { contains, netString, parseCidr, parseIp } from './cidr.js';
 import { crashPoint } from './crash.js';
 import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { readState, statePath, updateState, type NetState, type PublishRecord } from './state.js';
 import { writeJson } from '@boxkit/common/state';
-import { readAttachments } from './store.js';
+import { holdsLease, leaseHolder, readAttachments, withStoreLock } from './store.js';
 
 export const DNAT_CHAIN = 'BOXKIT-DNAT';
 export const MASQ_CHAIN = 'BOXKIT-PUB-MASQ';
@@ -56,12 +56,27 @@ export function publishString(p: PublishSpec): string {
 const comment = (p: PublishSpec) => `boxkit publish ${publishString(p)}`;
 const matches = (c: string) => (x: string) => x === c || x.startsWith(`${c}: `);
 
-/** The container's subnet (its attachment's, else a bridge's containing it, else the address alone). */
+/**
+ * The container's subnet: its attachment's, or the address alone for an
+ * address netsetup does not hand out (outside its bridges, leased by
+ * nobody: another runtime's container, a routed host). An address of a
+ * netsetup bridge, or a leased one, must be held by a whole attachment
+ * (its record completed, its lease its own): a port published to it
+ * otherwise outlives (or precedes) the container, and the next container
+ * given the address receives it. Read under the store lock, which `down`
+ * holds from its look at the published ports to its forget, so a publish
+ * is ordered wholly before a `down` of its container (which removes it)
+ * or wholly after (refused here).
+ */
 function subnetOf(s: NetState, ip: string): { subnet: string; bridge?: string } {
-  const a = readAttachments().find((x) => x.ip.split('/')[0] === ip);
+  const a = readAttachments().find((x) => x.ip.split('/')[0] === ip && holdsLease(x));
   if (a) return { subnet: netString(parseCidr(a.ip)), bridge: a.bridge };
   const b = Object.values(s.bridges).find((x) => contains(parseCidr(x.cidr), ip));
-  if (b) return { subnet: netString(parseCidr(b.cidr)), bridge: b.name };
+  if (b || leaseHolder(ip) !== undefined) {
+    throw new BoxkitError('ENOENT', `no container is attached at ${ip}${b ? ` (bridge ${b.name})` : ''}`, {
+      hint: 'attach it first (netsetup veth ... --ip ADDRESS), or it was removed (netsetup down)', exitCode: EXIT.USAGE,
+    });
+  }
   return { subnet: `${ip}/32` };
 }
 
@@ -165,7 +180,8 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
     crashPoint('published');
     return { ...p, spec: publishString(p), changed: ops.some((o) => o.kind === 'ipt') };
   };
-  return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+  // the store lock, then the state lock, as `down` takes them (subnetOf says why)
+  return opts.dryRun ? go(readState(), false) : withStoreLock(() => updateState((s) => go(s, true)));
 }
 
 /** Remove a published port; succeeds when it is gone. */

@@ -303,6 +303,12 @@ export function ownsAddress(a: AttachmentRecord): boolean {
   return holder === undefined || heldBy(holder, a);
 }
 
+/** Does `a` hold its address's lease (not free, not another's)? A record a forget cut short does not. */
+export function holdsLease(a: AttachmentRecord): boolean {
+  const holder = a.ip ? leaseHolder(a.ip.split('/')[0]!) : undefined;
+  return holder !== undefined && heldBy(holder, a);
+}
+
 /**
  * Drop an attachment's record and its lease: under the store lock, or when
  * the record is the caller's own claim. The lease goes first (the record is
