@@ -154,6 +154,62 @@ describe.skipIf(skipReason)(`netsetup crash consistency${skipReason ? ` (skipped
     await downLeavesNothing('the end');
   });
 
+  it("down killed at 'lease-freed' (a record left without its lease): ls says stale, the next down removes it", async () => {
+    for (const target of [['--host-ifname', host], ['--netns', c]]) {
+      expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.5/24', '--host-ifname', host])).exitCode).toBe(0);
+      expect((await ns(['publish', '18082:10.77.40.5:80'])).exitCode).toBe(0);
+      const k = await killedAfter(['down', '--host-ifname', host], undefined, { BOXKIT_NETSETUP_CRASH_AT: 'lease-freed' });
+      expect(k.signal).toBe('SIGKILL');
+      // the links and the published port went before the forget
+      expect(stored(state)).toEqual({ attachments: [`${host}.json`], leases: [] });
+      expect(publishRules()).toEqual([]);
+      const l = JSON.parse((await ns(['ls', '--json'])).stdout);
+      expect(l.attachments).toMatchObject([{ hostIfname: host, ip: '10.77.40.5/24', present: false, leased: false }]);
+      expect((await ns(['ls'])).stdout).toMatch(new RegExp(`^${host} .* 10\\.77\\.40\\.5/24 .* stale$`, 'm'));
+      const d = await ns(['down', ...target]);
+      expect(d.exitCode, d.stderr).toBe(0);
+      await downLeavesNothing(`down ${target.join(' ')} after the kill`);
+    }
+  });
+
+  it("a record a killed down left without its lease, whose address another container holds now: down and a repeated veth leave that container alone", async () => {
+    const c2 = testName('crash-c2');
+    createHost(c2);
+    try {
+      for (const then of ['down', 'veth']) {
+        expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.6/24', '--host-ifname', host])).exitCode).toBe(0);
+        expect((await killedAfter(['down', '--netns', c], undefined, { BOXKIT_NETSETUP_CRASH_AT: 'lease-freed' })).signal).toBe('SIGKILL');
+        // the address is free: another container is given it and publishes a port to it
+        expect((await ns(['veth', '--netns', c2, '--bridge', br, '--ip', '10.77.40.6/24'])).exitCode).toBe(0);
+        expect((await ns(['publish', '18083:10.77.40.6:80'])).exitCode).toBe(0);
+        const theirs = { rules: publishRules(), leases: stored(state).leases, entries: publishEntries() };
+        expect(theirs.rules.filter((r) => r.includes('boxkit publish 18083:10.77.40.6:80/tcp'))).toHaveLength(3);
+        const l = JSON.parse((await ns(['ls', '--json'])).stdout) as { attachments: { hostIfname: string; leased: boolean }[] };
+        expect(l.attachments.map((a) => [a.hostIfname === host, a.leased]).sort()).toEqual([[false, true], [true, false]]);
+        if (then === 'down') {
+          const d = await ns(['down', '--netns', c]);
+          expect(d.exitCode, d.stderr).toBe(0);
+        } else {
+          // the same namespace again (the same host ifname): the stale record goes, a free address is taken
+          const r = await ns(['veth', '--netns', c, '--bridge', br, '--host-ifname', host, '--json']);
+          expect(r.exitCode, r.stderr).toBe(0);
+          expect(JSON.parse(r.stdout).ip).toBe('10.77.40.2/24');
+          expect(sh('ip', ['-n', c, '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).toContain('10.77.40.2/24');
+          expect((await ns(['down', '--netns', c])).exitCode).toBe(0);
+        }
+        expect(stored(state).attachments, then).toHaveLength(1);
+        expect(readFileSync(join(state, 'netsetup', 'leases', '10.77.40.6'), 'utf8'), then).not.toContain(host);
+        expect({ rules: publishRules(), leases: stored(state).leases, entries: publishEntries() }, then).toEqual(theirs);
+        expect(sh('ip', ['-n', c2, '-o', '-4', 'addr', 'show', 'dev', 'eth0']), then).toContain('10.77.40.6/24');
+        expect((await ns(['down', '--netns', c2])).exitCode).toBe(0);
+        await downLeavesNothing(`${then}, the end`);
+      }
+    } finally {
+      await ns(['down', '--netns', c2]);
+      destroyHost(c2);
+    }
+  });
+
   it("a lease an older netsetup left without its record (killed between the two) is freed by down, and by a full subnet", async () => {
     const leases = join(state, 'netsetup', 'leases');
     sh('mkdir', ['-p', leases]);

@@ -8,11 +8,15 @@ import { nat, readNat } from './iptables.js';
 import { renderOp } from './ops.js';
 import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord } from './state.js';
 import { namedNetns } from './kernel.js';
-import { readAttachments } from './store.js';
+import { holdsLease, readAttachments } from './store.js';
 
 export interface Listing {
   bridges: (BridgeRecord & { present: boolean })[];
-  attachments: (AttachmentRecord & { present: boolean })[];
+  /**
+   * present: its host link exists; leased: it holds its address's lease (false for a pending
+   * record, and for one a `down` killed part-way left: its address may be another's by now)
+   */
+  attachments: (AttachmentRecord & { present: boolean; leased: boolean })[];
   nat: NatRecord[];
   publish: PublishRecord[];
   netns: string[];
@@ -26,7 +30,7 @@ export async function list(): Promise<Listing> {
   const t = await readNat(true);
   return {
     bridges: Object.values(s.bridges).map((b) => ({ ...b, present: links.has(b.name) })),
-    attachments: readAttachments().map((a) => ({ ...a, present: links.has(a.hostIfname) })),
+    attachments: readAttachments().map((a) => ({ ...a, present: links.has(a.hostIfname), leased: holdsLease(a) })),
     nat: Object.values(s.nat),
     publish: Object.values(s.publish),
     netns: namedNetns(),

@@ -324,6 +324,9 @@ export function forget(a: AttachmentRecord): void {
   } else {
     for (const l of leasesHeldBy(a.hostIfname)) if (heldBy(l.holder, a)) releaseLease(l.ip, l.holder);
   }
+  // a kill here leaves the record without its lease: the next `down` (or a repeated `veth`) of
+  // it removes the record and nothing of the address, which another container may hold by then
+  crashPoint('lease-freed');
   removeAttachment(a.hostIfname);
 }
 

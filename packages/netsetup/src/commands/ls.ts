@@ -1,6 +1,12 @@
 import type { CommonArgs } from '@boxkit/common/cli';
 import { report, table } from '@boxkit/common/output';
-import { list } from '../list.js';
+import { list, type Listing } from '../list.js';
+
+/** up / gone (its link), or stale: a record that lost its lease (a `down` killed part-way; `down` removes it) */
+function stateWord(x: Listing['attachments'][number]): string {
+  if (x.ip && !x.leased) return 'stale';
+  return x.present ? 'up' : 'gone';
+}
 
 export async function lsCommand(a: CommonArgs): Promise<number> {
   const l = await list();
@@ -9,7 +15,7 @@ export async function lsCommand(a: CommonArgs): Promise<number> {
     if (l.bridges.length) out.push(...table([['BRIDGE', 'ADDRESS', 'STATE'], ...l.bridges.map((b) => [b.name, b.cidr, b.present ? 'up' : 'missing'])]), '');
     if (l.attachments.length) {
       out.push(...table([['HOST-IF', 'NETNS/PID', 'IFNAME', 'ADDRESS', 'BRIDGE', 'STATE'],
-        ...l.attachments.map((x) => [x.hostIfname, x.netns ?? `pid ${x.pid}`, x.ifname, x.ip || '(pending)', x.bridge, x.present ? 'up' : 'gone'])]), '');
+        ...l.attachments.map((x) => [x.hostIfname, x.netns ?? `pid ${x.pid}`, x.ifname, x.ip || '(pending)', x.bridge, stateWord(x)])]), '');
     }
     for (const n of l.nat) out.push(`nat ${n.cidr} (${n.chain})${n.outIf ? ` out ${n.outIf}` : ''}`);
     for (const p of l.publish) out.push(`publish ${p.spec}`);
