@@ -6,7 +6,7 @@
  * named steps (BOXKIT_NETSETUP_CRASH_AT) and at increasing delays; what an
  * older netsetup left (a lease before its record) is reclaimed too.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +204,38 @@ describe.skipIf(skipReason)(`netsetup crash consistency${skipReason ? ` (skipped
         expect((await ns(['down', '--netns', c2])).exitCode).toBe(0);
         await downLeavesNothing(`${then}, the end`);
       }
+    } finally {
+      await ns(['down', '--netns', c2]);
+      destroyHost(c2);
+    }
+  });
+
+  it('publish rules an older netsetup left with no entry: the first down after the upgrade removes them, and no listed one', async () => {
+    const c2 = testName('crash-c3');
+    createHost(c2);
+    try {
+      expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.5/24', '--host-ifname', host])).exitCode).toBe(0);
+      expect((await ns(['veth', '--netns', c2, '--bridge', br, '--ip', '10.77.40.7/24'])).exitCode).toBe(0);
+      expect((await ns(['publish', '18084:10.77.40.7:80'])).exitCode).toBe(0);
+      const listed = publishRules();
+      // an older netsetup added the rules before the entry and was killed between the two: to c's
+      // address (its down never looked: the state lists no port to it), and to an address nobody holds
+      const unlisted = ['18085:10.77.40.5:80/tcp', '18086:10.77.40.9:80/tcp'].map((m) => {
+        const [port, ip] = m.split(':');
+        return `-A BOXKIT-DNAT -p tcp -m tcp --dport ${port} -m comment --comment "boxkit publish ${m}" -j DNAT --to-destination ${ip}:80\n`
+          + `-A BOXKIT-PUB-MASQ -s 10.77.40.0/24 -d ${ip}/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment "boxkit publish ${m}: hairpin" -j MASQUERADE\n`;
+      }).join('');
+      execFileSync('iptables-restore', ['--noflush'], { input: `*nat\n${unlisted}COMMIT\n` });
+      const file = join(state, 'netsetup', 'state.json');
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), version: 1 }));
+      expect(publishRules()).toHaveLength(listed.length + 4);
+      const d = await ns(['down', '--netns', c]);
+      expect(d.exitCode, d.stderr).toBe(0);
+      expect(publishRules(), 'the listed port of the other container stays').toEqual(listed);
+      expect(publishEntries()).toEqual(['18084/tcp']);
+      expect(JSON.parse(readFileSync(file, 'utf8')).version).toBe(2);
+      expect((await ns(['down', '--netns', c2])).exitCode).toBe(0);
+      await downLeavesNothing('the end');
     } finally {
       await ns(['down', '--netns', c2]);
       destroyHost(c2);

@@ -10,7 +10,7 @@ import { validateIfName, validateName, validatePid } from '@boxkit/common/valida
 import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
 import { readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
-import { planRemoveTo, publishKey } from './publish.js';
+import { planRemoveTo, planRemoveUnlisted, publishKey } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
 import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeases, sweepTmp, withStoreLock } from './store.js';
 
@@ -124,6 +124,7 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
   const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
   await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
+  if (!opts.dryRun) await dropUnlistedPublishRules();
   await unpublishTo(recs, opts);
   if (!opts.dryRun) {
     for (const r of recs) forget(r);
@@ -152,6 +153,25 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
     if (write) for (const p of pubs) delete s.publish[publishKey(p)];
   };
   await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
+}
+
+/**
+ * Once per state, at the first `down` after an upgrade: remove the publish
+ * rules an older netsetup left with no entry (it added the rules before it
+ * wrote the entry, and a kill between the two left rules that `down` of
+ * their container never saw: it reads the nat table only when the state
+ * lists a port to the address). A state of version 2 has none (publish
+ * writes its entry first), so this costs a `down` one read of state.json.
+ * Under the store lock (no publish is half-way) and the state lock (nor
+ * one of an older netsetup, which held that lock while it published).
+ */
+async function dropUnlistedPublishRules(): Promise<void> {
+  if (readState().version >= 2) return;
+  await updateState(async (s) => {
+    if (s.version >= 2) return;
+    await execute(planRemoveUnlisted(await readNat(), new Set(Object.values(s.publish).map((p) => p.spec))));
+    s.version = 2;
+  });
 }
 
 /** Remove one attachment (see detachMany). */

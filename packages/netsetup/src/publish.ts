@@ -112,11 +112,24 @@ export function planRemove(t: NatTable, specs: readonly PublishSpec[]): Op[] {
   return planRemoveWhere(t, (x) => cs.some((c) => matches(c)(x)));
 }
 
-const COMMENT = /^boxkit publish (?:\d+\.\d+\.\d+\.\d+:)?\d+:(\d+\.\d+\.\d+\.\d+):\d+\/(?:tcp|udp)(?:: .*)?$/;
+const COMMENT = /^boxkit publish ((?:\d+\.\d+\.\d+\.\d+:)?\d+:(\d+\.\d+\.\d+\.\d+):\d+\/(?:tcp|udp))(?:: .*)?$/;
 
 /** The container address a publish rule's comment names (`boxkit publish 8080:10.10.15.2:80/tcp: hairpin`), if it is one. */
 export function commentIp(c: string): string | undefined {
+  return COMMENT.exec(c)?.[2];
+}
+
+/** The mapping a publish rule's comment names (`8080:10.10.15.2:80/tcp`), if it is one. */
+export function commentSpec(c: string): string | undefined {
   return COMMENT.exec(c)?.[1];
+}
+
+/** Ops removing every publish rule whose mapping is not one of `specs` (the state's entries). */
+export function planRemoveUnlisted(t: NatTable, specs: ReadonlySet<string>): Op[] {
+  return planRemoveWhere(t, (x) => {
+    const spec = commentSpec(x);
+    return spec !== undefined && !specs.has(spec);
+  });
 }
 
 /**

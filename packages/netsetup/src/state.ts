@@ -52,7 +52,11 @@ export interface PublishRecord {
 }
 
 export interface NetState {
-  version: 1;
+  /**
+   * 2: no publish rule without its entry (publish writes the entry first). A state an older
+   * netsetup wrote is 1 until the first `down` after the upgrade removes what it may have left.
+   */
+  version: 1 | 2;
   bridges: Record<string, BridgeRecord>;
   nat: Record<string, NatRecord>;
   publish: Record<string, PublishRecord>;
@@ -63,7 +67,7 @@ export function statePath(): string {
 }
 
 function empty(): NetState {
-  return { version: 1, bridges: {}, nat: {}, publish: {} };
+  return { version: 2, bridges: {}, nat: {}, publish: {} };
 }
 
 export function readState(): NetState {

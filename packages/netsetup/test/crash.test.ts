@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSave } from '../src/iptables.js';
-import { commentIp, planRemoveTo } from '../src/publish.js';
+import { commentIp, commentSpec, planRemoveTo, planRemoveUnlisted } from '../src/publish.js';
 import { claimLease, forget, inProgress, parseHolder, reclaimOrphanLeases } from '../src/store.js';
 import type { AttachmentRecord } from '../src/state.js';
 
@@ -34,6 +34,22 @@ describe('publish rules by container address', () => {
     expect(one.every((a) => a.startsWith('-D BOXKIT-') && a.includes('10.88.0.6'))).toBe(true);
     const both = planRemoveTo(t, new Set(['10.88.0.6', '10.88.0.7'])).map((o) => (o as { args: string[] }).args.join(' '));
     expect(both).toContain('-X BOXKIT-DNAT');
+  });
+
+  it('removes the rules whose mapping the state does not list (what an older netsetup left), keeping the listed ones', () => {
+    expect(commentSpec('boxkit publish 127.0.0.1:8080:10.10.15.2:80/udp: hairpin')).toBe('127.0.0.1:8080:10.10.15.2:80/udp');
+    expect(commentSpec('boxkit publish hook')).toBeUndefined();
+    const t = parseSave([
+      ':BOXKIT-DNAT - [0:0]', ':BOXKIT-PUB-MASQ - [0:0]',
+      '-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "boxkit publish hook" -j BOXKIT-DNAT',
+      '-A BOXKIT-DNAT -p tcp -m tcp --dport 59577 -m comment --comment "boxkit publish 59577:10.88.0.6:80/tcp" -j DNAT --to-destination 10.88.0.6:80',
+      '-A BOXKIT-PUB-MASQ -s 10.88.0.0/16 -d 10.88.0.6/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment "boxkit publish 59577:10.88.0.6:80/tcp: hairpin" -j MASQUERADE',
+      '-A BOXKIT-DNAT -p tcp -m tcp --dport 8080 -m comment --comment "boxkit publish 8080:10.88.0.7:80/tcp" -j DNAT --to-destination 10.88.0.7:80',
+    ].join('\n'));
+    const ops = planRemoveUnlisted(t, new Set(['8080:10.88.0.7:80/tcp'])).map((o) => (o as { args: string[] }).args.join(' '));
+    expect(ops).toHaveLength(2);
+    expect(ops.every((a) => a.startsWith('-D BOXKIT-') && a.includes('59577:10.88.0.6:80/tcp'))).toBe(true);
+    expect(planRemoveUnlisted(t, new Set())).toHaveLength(3 + 2 + 1); // the rules, the hook, both chains
   });
 });
 
