@@ -57,22 +57,34 @@ function lanes(key: string, start: Lanes = SEEDS): Lanes {
   return [a, b, c];
 }
 
-/** base32 of the hash's first n*5 bits (n <= 16), lanes taken big-endian as one 96-bit string. */
-function b32(l: Lanes, len: number, n: number): string {
-  const h = [fmix(l[0], len), fmix(l[1], len), fmix(l[2], len)];
-  let out = '';
+/** The character codes of B32. */
+const B32_CODES = Array.from(B32, (c) => c.charCodeAt(0));
+
+/**
+ * `head` and base32 of the hash's first n*5 bits (n <= 16), lanes taken
+ * big-endian as one 96-bit string: the whole chain name made at once as
+ * one flat string (appending 16 characters one at a time made 16 strings,
+ * and a name made of pieces is flattened again when it is hashed as a map
+ * key: a full render makes 6 names per service, all in cold code).
+ */
+function b32(head: readonly number[], l: Lanes, len: number, n: number): string {
+  const h0 = fmix(l[0], len), h1 = fmix(l[1], len), h2 = fmix(l[2], len);
+  const codes = head.slice();
   for (let i = 0; i < n; i++) {
     // bits [5i, 5i+5) of the 96-bit value, possibly straddling two lanes
     const bit = i * 5;
     const lane = bit >>> 5;
     const off = bit & 31;
+    const a = lane === 0 ? h0 : lane === 1 ? h1 : h2;
     let v: number;
-    if (off <= 27) v = (h[lane]! >>> (27 - off)) & 31;
-    else v = ((h[lane]! << (off - 27)) | (h[lane + 1]! >>> (59 - off))) & 31;
-    out += B32[v];
+    if (off <= 27) v = (a >>> (27 - off)) & 31;
+    else v = ((a << (off - 27)) | ((lane === 0 ? h1 : h2) >>> (59 - off))) & 31;
+    codes.push(B32_CODES[v]!);
   }
-  return out;
+  return String.fromCharCode.apply(null, codes);
 }
+
+const codesOf = (s: string): number[] => Array.from(s, (c) => c.charCodeAt(0));
 
 /** A service's chain names: its SVC chain, and its SEP chains from a key prefix hashed once. */
 export interface ServiceNames {
@@ -87,6 +99,8 @@ export class Names {
   readonly markMasq: string;
   readonly postrouting: string;
   private readonly hashLen: number;
+  /** `PREFIX-SVC-` and the others, as character codes (b32) */
+  private readonly heads: Record<'SVC' | 'SEP' | 'SVB', readonly number[]>;
   constructor(readonly prefix: string) {
     checkPrefix(prefix);
     this.services = `${prefix}-SERVICES`;
@@ -95,9 +109,10 @@ export class Names {
     this.postrouting = `${prefix}-POSTROUTING`;
     this.hashLen = Math.min(16, MAX_CHAIN - prefix.length - 5);
     if (this.hashLen < MIN_HASH) throw new UsageError(`chain prefix '${prefix}' is too long`);
+    this.heads = { SVC: codesOf(`${prefix}-SVC-`), SEP: codesOf(`${prefix}-SEP-`), SVB: codesOf(`${prefix}-SVB-`) };
   }
-  private hashed(kind: string, key: string): string {
-    return `${this.prefix}-${kind}-${b32(lanes(key), key.length, this.hashLen)}`;
+  private hashed(kind: 'SVB', key: string): string {
+    return b32(this.heads[kind], lanes(key), key.length, this.hashLen);
   }
   /** One chain per service (its VIP:port and NodePort jump here). */
   svc(s: Service): string {
@@ -111,9 +126,9 @@ export class Names {
   of(s: Service): ServiceNames {
     const key = `${s.name}${s.protocol}`;
     const l = lanes(key);
-    const svc = `${this.prefix}-SVC-${b32(l, key.length, this.hashLen)}`;
-    const sepPrefix = `${this.prefix}-SEP-`;
-    return { svc, sep: (ep) => `${sepPrefix}${b32(lanes(ep, l), key.length + ep.length, this.hashLen)}` };
+    const svc = b32(this.heads.SVC, l, key.length, this.hashLen);
+    const sep = this.heads.SEP;
+    return { svc, sep: (ep) => b32(sep, lanes(ep, l), key.length + ep.length, this.hashLen) };
   }
   /** Second-level dispatch: one chain per /24 of VIPs, so the entry chain stays short. */
   bucket(vip: string): string {

@@ -66,11 +66,14 @@ export function hooks(n: Names): Hook[] {
 
 /** The chains of one service that has endpoints: one SEP per endpoint, then the SVC that jumps to them. */
 export function serviceChains(n: Names, s: Service, out: Map<string, string[]>): void {
-  for (const [chain, rules] of serviceChainList(n, s)) out.set(chain, rules);
+  for (const [, chain, rules] of serviceChainList(n, s)) out.set(chain, rules);
 }
 
-/** serviceChains as a list, in the order a restore must see them (a chain exists before a rule jumps to it). */
-function serviceChainList(n: Names, s: Service, sn: ServiceNames = n.of(s)): [string, string[]][] {
+/**
+ * serviceChains as a list, in the order a restore must see them (a chain
+ * exists before a rule jumps to it), made as chainsOf yields them.
+ */
+function serviceChainList(n: Names, s: Service, sn: ServiceNames = n.of(s)): ChainRules[] {
   const p = s.protocol;
   const eps = s.endpoints.map(endpointText);
   const seps = eps.map(sn.sep);
@@ -80,11 +83,11 @@ function serviceChainList(n: Names, s: Service, sn: ServiceNames = n.of(s)): [st
   const hairpin = `/32 -m comment --comment ${comment} -j ${n.markMasq}`;
   const dnat = `-p ${p} -m comment --comment ${comment}`;
   const dnatTail = ` -m ${p} -j DNAT --to-destination `;
-  const out: [string, string[]][] = [];
+  const out: ChainRules[] = [];
   const count = s.endpoints.length;
   for (let i = 0; i < count; i++) {
     const set = s.affinitySeconds !== undefined ? ` -m recent --set ${recent(seps[i]!)}` : '';
-    out.push([seps[i]!, [
+    out.push(['nat', seps[i]!, [
       // hairpin: an endpoint reaching its own service must be masqueraded or the reply bypasses NAT
       `-s ${s.endpoints[i]!.ip}${hairpin}`,
       `${dnat}${set}${dnatTail}${eps[i]}`,
@@ -103,7 +106,7 @@ function serviceChainList(n: Names, s: Service, sn: ServiceNames = n.of(s)): [st
     const stat = i < count - 1 ? `" -m statistic --mode random --probability ${probabilityOfOne(count - i)} -j ` : '" -j ';
     rules.push(`${to}${eps[i]}${stat}${seps[i]}`);
   }
-  out.push([sn.svc, rules]);
+  out.push(['nat', sn.svc, rules]);
   return out;
 }
 
@@ -180,7 +183,11 @@ export function* chainsOf(n: Names, services: Iterable<Service>, scope?: Scope):
       const c = `-p ${p} -m comment --comment "${s.name} node port" -m ${p} --dport ${s.nodePort}`;
       nodePorts.push(`${c} -j ${n.markMasq}`, `${c} -j ${svc}`);
     }
-    if (!scope || scope.names.has(s.name)) for (const [chain, rules] of serviceChainList(n, s, sn)) yield ['nat', chain, rules];
+    if (!scope || scope.names.has(s.name)) {
+      // an indexed loop, not for-of with destructuring: this runs cold (bytecode) for every chain of a full render
+      const list = serviceChainList(n, s, sn);
+      for (let i = 0; i < list.length; i++) yield list[i]!;
+    }
   }
   for (const [cidr, rules] of buckets) yield ['nat', n.bucketCidr(cidr), rules];
   const shared = scope?.shared;
