@@ -28,6 +28,8 @@ export interface UnionInfo {
   readonly: boolean;
   /** Mount id (mountinfo's first field). */
   id: number;
+  /** No path reaches it: the mount point of the mount that covers it (over its own or over a directory above). */
+  hiddenBy?: string;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as \ooo. */
@@ -114,14 +116,98 @@ function aufsLayers(superOptions: string, sysfs: string): { lowers: string[]; up
   return { lowers, ...(upper ? { upper } : {}) };
 }
 
-export function unionsFrom(entries: MountEntry[], sysfsAufs = '/sys/fs/aufs'): UnionInfo[] {
-  const out: UnionInfo[] = [];
+/**
+ * The mounts no path reaches any more, each with the mount that covers it
+ * (as the kernel walks a path: from a mount, into the top mount on each
+ * directory it crosses). A mount is hidden when
+ * - a mount of the same parent sits on a directory above its mount point
+ *   (a mount at /a/b, then one at /a: /a/b now leads into the second), or on
+ *   the same one, later in the table (findmnt's rule for such a tie);
+ * - a mount sits on its root (a later mount at the same path: its parent is
+ *   the mount below it);
+ * - its parent is hidden.
+ * By the parent ids, not by the order of the table alone: a mount moved in
+ * (mount --move) keeps its earlier place in mountinfo.
+ */
+export function hiddenMounts(entries: MountEntry[]): Map<number, MountEntry> {
+  const coverOf = coversOf(entries);
+  const hidden = new Map<number, MountEntry>();
   for (const e of entries) {
-    if (e.fstype !== 'overlay' && e.fstype !== 'aufs') continue;
-    const layers = e.fstype === 'overlay' ? overlayLayers(e.superOptions) : aufsLayers(e.superOptions, sysfsAufs);
-    out.push({ mountpoint: e.mountpoint, driver: e.fstype, ...layers, readonly: e.options.includes('ro') || e.superOptions.split(',')[0] === 'ro', id: e.id });
+    const cover = coverOf(e);
+    if (cover) hidden.set(e.id, cover);
   }
-  return out;
+  return hidden;
+}
+
+/** The mount that hides a mount of `entries` (undefined: a path reaches it), asked one mount at a time: most callers ask about a few. */
+function coversOf(entries: MountEntry[]): (m: MountEntry) => MountEntry | undefined {
+  if (lastCovers?.entries === entries) return lastCovers.coverOf;
+  const byId = new Map(entries.map((e) => [e.id, e]));
+  // by parent and mount point: a table can hold hundreds of mounts of one parent (a node's pods)
+  const at = new Map<string, MountEntry[]>();
+  const key = (parent: number, mountpoint: string) => `${parent}\0${mountpoint}`;
+  const points = new Set<string>();
+  for (const e of entries) {
+    const k = key(e.parent, e.mountpoint), list = at.get(k);
+    if (list) list.push(e);
+    else at.set(k, [e]);
+    points.add(e.mountpoint);
+  }
+  /** A mount of the same parent on a directory above (the walk meets the outermost first), or on the same one and later. */
+  const siblingOver = (m: MountEntry): MountEntry | undefined => {
+    const above: string[] = [];
+    for (let p = m.mountpoint; p !== '/'; ) {
+      p = p.slice(0, p.lastIndexOf('/')) || '/';
+      if (points.has(p)) above.push(p);
+    }
+    for (const p of above.reverse()) {
+      const c = at.get(key(m.parent, p))?.find((c) => c.id !== m.parent);
+      if (c) return c;
+    }
+    const same = at.get(key(m.parent, m.mountpoint))!;
+    return same[same.length - 1] === m ? undefined : same[same.length - 1];
+  };
+  // memoized, marked before the recursion: a damaged table's parent cycle ends there
+  const memo = (f: (m: MountEntry) => MountEntry | undefined) => {
+    const done = new Map<number, MountEntry | undefined>();
+    return (m: MountEntry) => {
+      if (done.has(m.id)) return done.get(m.id);
+      done.set(m.id, undefined);
+      const r = f(m);
+      done.set(m.id, r);
+      return r;
+    };
+  };
+  /** What keeps the walk from reaching `m`'s mount point. */
+  const pointCover: (m: MountEntry) => MountEntry | undefined = memo((m) => {
+    const parent = byId.get(m.parent);
+    const viaParent = !parent || parent === m ? undefined
+      // on the parent's root (a mount over a mount): reached where the parent's mount point is
+      : m.mountpoint === parent.mountpoint ? pointCover(parent) : wholeCover(parent);
+    return siblingOver(m) ?? viaParent;
+  });
+  /** What keeps the walk from reaching into `m` at all: that, or a mount on its root. */
+  const wholeCover: (m: MountEntry) => MountEntry | undefined = memo((m) => pointCover(m) ?? at.get(key(m.id, m.mountpoint))?.find((c) => c !== m));
+  lastCovers = { entries, coverOf: wholeCover };
+  return wholeCover;
+}
+
+// one table read serves a whole plan, which asks several times (one slot: a WeakMap costs more here than it saves)
+let lastCovers: { entries: MountEntry[]; coverOf: (m: MountEntry) => MountEntry | undefined } | undefined;
+
+export function unionsFrom(entries: MountEntry[], sysfsAufs = '/sys/fs/aufs'): UnionInfo[] {
+  const coverOf = coversOf(entries);
+  return entries.filter(isUnion).map((e) => unionOf(e, coverOf(e), sysfsAufs));
+}
+
+const isUnion = (e: MountEntry) => e.fstype === 'overlay' || e.fstype === 'aufs';
+
+function unionOf(e: MountEntry, cover: MountEntry | undefined, sysfsAufs = '/sys/fs/aufs'): UnionInfo {
+  const layers = e.fstype === 'overlay' ? overlayLayers(e.superOptions) : aufsLayers(e.superOptions, sysfsAufs);
+  return {
+    mountpoint: e.mountpoint, driver: e.fstype as DriverName, ...layers, readonly: e.options.includes('ro') || e.superOptions.split(',')[0] === 'ro', id: e.id,
+    ...(cover ? { hiddenBy: cover.mountpoint } : {}),
+  };
 }
 
 /** A mountinfo file to read, or its entries already read (one read serves a whole plan). */
@@ -131,34 +217,50 @@ function entriesOf(m: Mountinfo): MountEntry[] {
   return typeof m === 'string' ? parseMountinfo(readFileSync(m, 'utf8')) : m;
 }
 
-/** Union mounts of this process's mount namespace. */
+/** Union mounts of this process's mount namespace, hidden ones too (they still hold their layers). */
 export function listUnions(mountinfo: Mountinfo = '/proc/self/mountinfo'): UnionInfo[] {
   return unionsFrom(entriesOf(mountinfo));
 }
 
-/** The union on top at `mountpoint` (the last mount there), if that top mount is a union. */
+/** The mount `path` leads to when it is a mount point: the top one there that is not hidden. */
+function topAt(mountpoint: string, entries: MountEntry[]): MountEntry | undefined {
+  const coverOf = coversOf(entries);
+  return entries.find((e) => e.mountpoint === mountpoint && !coverOf(e));
+}
+
+/** The union on top at `mountpoint` (the mount that path leads to), if that top mount is a union. */
 export function findUnion(mountpoint: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): UnionInfo | undefined {
   const entries = entriesOf(mountinfo);
-  const top = entries.filter((e) => e.mountpoint === mountpoint).pop();
-  if (!top) return undefined;
-  return unionsFrom([top])[0];
+  const top = topAt(mountpoint, entries);
+  return top && isUnion(top) ? unionOf(top, undefined) : undefined;
+}
+
+/** Unions mounted at `mountpoint` that the path no longer leads to (a later mount over it or over a directory above). */
+export function hiddenUnionsAt(mountpoint: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): UnionInfo[] {
+  return listUnions(mountinfo).filter((u) => u.mountpoint === mountpoint && u.hiddenBy !== undefined);
 }
 
 /** The per-mount options (nodev, nosuid, relatime...) of the top mount at `mountpoint`. */
 export function mountOptionsAt(mountpoint: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): string[] {
-  return entriesOf(mountinfo).filter((e) => e.mountpoint === mountpoint).pop()?.options ?? [];
+  return topAt(mountpoint, entriesOf(mountinfo))?.options ?? [];
 }
 
-/** Is anything mounted at `path`? */
-export function isMountpoint(path: string, mountinfo = '/proc/self/mountinfo'): boolean {
-  return parseMountinfo(readFileSync(mountinfo, 'utf8')).some((e) => e.mountpoint === path);
+/** Is anything mounted at `path` that the path leads to? */
+export function isMountpoint(path: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): boolean {
+  return topAt(path, entriesOf(mountinfo)) !== undefined;
 }
 
-/** The mount `path` (absolute, symlinks resolved) is on: the top mount at the deepest mount point above it. */
+/**
+ * The mount `path` (absolute, symlinks resolved) is on: the top mount at the
+ * deepest mount point above it, among those not hidden (a mount at /a/b
+ * under a later one at /a is not where /a/b/x is).
+ */
 export function mountOf(path: string, mountinfo: Mountinfo = '/proc/self/mountinfo'): MountEntry | undefined {
+  const entries = entriesOf(mountinfo);
+  const coverOf = coversOf(entries);
   let best: MountEntry | undefined;
-  for (const e of entriesOf(mountinfo)) {
-    if (inside(path, e.mountpoint) && (!best || e.mountpoint.length >= best.mountpoint.length)) best = e;
+  for (const e of entries) {
+    if (inside(path, e.mountpoint) && (!best || e.mountpoint.length > best.mountpoint.length) && !coverOf(e)) best = e;
   }
   return best;
 }

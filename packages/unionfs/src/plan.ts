@@ -202,11 +202,15 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   // overlay only warns in dmesg when an upper or work dir serves two unions, and both then misbehave
   // by inode, not spelling: mountinfo names them as whoever mounted them did (a bind mount, a symlink)
   const usesUpper = (u: { upper?: string }) => !!u.upper && sameDir(upper!, u.upper);
-  const sharing = upper ? listUnions(mounts()).find((u) => u.mountpoint !== mountpoint && (usesUpper(u) || (!!work && !!u.work && sameDir(work, u.work)))) : undefined;
+  // a hidden union counts: it still writes to its upper (only the one at the top here may be this same union)
+  const sharing = upper ? listUnions(mounts()).find((u) => u.id !== existing?.id && (usesUpper(u) || (!!work && !!u.work && sameDir(work, u.work)))) : undefined;
   if (sharing) {
     const what = usesUpper(sharing) ? `upper ${upper}` : `work dir ${work}`;
-    throw new BoxkitError('EBUSY', `${what} is in use by the union at ${sharing.mountpoint}`, {
-      hint: `give this union an upper of its own, or unionfs umount ${sharing.mountpoint} first`,
+    const hidden = sharing.hiddenBy !== undefined ? ` (hidden by the mount at ${sharing.hiddenBy})` : '';
+    throw new BoxkitError('EBUSY', `${what} is in use by the union at ${sharing.mountpoint}${hidden}`, {
+      hint: hidden
+        ? `give this union an upper of its own, or unmount ${sharing.hiddenBy} and then unionfs umount ${sharing.mountpoint}`
+        : `give this union an upper of its own, or unionfs umount ${sharing.mountpoint} first`,
     });
   }
   // the kernel leaves this behind after a volatile mount and refuses the

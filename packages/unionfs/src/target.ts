@@ -3,10 +3,12 @@
  * names its layers and its driver in mountinfo; an upper dir is looked up
  * among the mounted unions, or its lowers are given with --lower and its
  * driver with --driver (else: aufs if aufs marked it, overlay otherwise).
- * The driver says how its whiteouts are written.
+ * The driver says how its whiteouts are written. A mount point whose union
+ * is hidden by a later mount is refused: the path leads into that mount.
  */
+import { readFileSync } from 'node:fs';
 import { UsageError } from '@boxkit/common';
-import { findUnion, listUnions } from './mountinfo.js';
+import { findUnion, hiddenUnionsAt, listUnions, parseMountinfo } from './mountinfo.js';
 import { realPath, sameDir, statOrUndefined } from './paths.js';
 import { detectDriver } from './whiteout.js';
 import type { DriverName } from './spec.js';
@@ -29,9 +31,18 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
     if (!statOrUndefined(r)?.isDirectory()) throw new UsageError(`lower layer ${r}: no such directory`);
     return r;
   });
-  const mounted = findUnion(p, mountinfo);
+  const entries = parseMountinfo(readFileSync(mountinfo ?? '/proc/self/mountinfo', 'utf8'));
+  const mounted = findUnion(p, entries);
   // by inode: mountinfo spells the upper as its mount was given it (a bind mount, a symlink)
-  const union = mounted ?? (given.length ? undefined : listUnions(mountinfo).find((u) => u.upper !== undefined && sameDir(p, u.upper)));
+  const union = mounted ?? (given.length ? undefined : listUnions(entries).find((u) => u.upper !== undefined && sameDir(p, u.upper)));
+  // the path leads into the mount over a hidden union: its files are not that union's changes
+  const hidden = union || given.length ? undefined : hiddenUnionsAt(p, entries)[0];
+  if (hidden) {
+    throw new UsageError(
+      `${p}: the union mounted there is hidden by the mount at ${hidden.hiddenBy}`,
+      hidden.upper ? `give its upper dir instead: ${hidden.upper}` : `unmount ${hidden.hiddenBy} to reach it`,
+    );
+  }
   if (union && driver && driver !== union.driver) {
     throw new UsageError(`${p}: --driver ${driver}, but ${union.mountpoint} is mounted with ${union.driver}`);
   }
@@ -39,6 +50,7 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
     if (!mounted.upper) throw new UsageError(`${p}: a read-only union has no upper layer, so no changes`);
     return { upper: mounted.upper, lowers: given.length ? given : mounted.lowers, mountpoint: p, driver: mounted.driver };
   }
-  if (union) return { upper: p, lowers: union.lowers, mountpoint: union.mountpoint, driver: union.driver };
+  // a hidden union's mount point leads elsewhere now: nothing written there lands in this union
+  if (union) return { upper: p, lowers: union.lowers, ...(union.hiddenBy === undefined ? { mountpoint: union.mountpoint } : {}), driver: union.driver };
   return { upper: p, lowers: given, driver: (driver as DriverName | undefined) ?? detectDriver(p) };
 }

@@ -1,10 +1,13 @@
 /**
  * Unmount a union. What is not mounted is already gone: success. A busy
  * mount says so and names the ways out (lazy detach, or find the users).
+ * A union hidden by a later mount (over its path or a directory above) is
+ * refused: the path no longer leads to it, so no umount(2) of it can.
  */
+import { readFileSync } from 'node:fs';
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { MNT, SysError, umount2 } from '@boxkit/native';
-import { findUnion, isMountpoint } from './mountinfo.js';
+import { findUnion, hiddenUnionsAt, isMountpoint, parseMountinfo } from './mountinfo.js';
 import { realPath, statOrUndefined } from './paths.js';
 
 export interface UmountResult {
@@ -28,9 +31,24 @@ export function umountUnion(mnt: string, opts: UmountOptions = {}): UmountResult
   const mountpoint = realPath(mnt);
   const st = statOrUndefined(mountpoint);
   if (st && !st.isDirectory()) throw new UsageError(`umount ${mountpoint}: not a directory`);
-  if (!st || !isMountpoint(mountpoint, opts.mountinfo)) return { mountpoint, unmounted: false };
-  if (!findUnion(mountpoint, opts.mountinfo)) {
-    throw new UsageError(`umount ${mountpoint}: not a union mount`, 'unionfs ls shows the union mounts; use umount(8) for others');
+  const entries = parseMountinfo(readFileSync(opts.mountinfo ?? '/proc/self/mountinfo', 'utf8'));
+  if (!st || !isMountpoint(mountpoint, entries)) {
+    // still mounted, but the path now leads into the mount over it: "not mounted" would be a lie
+    // (the union holds its upper still), and no umount(2) of this path can reach it
+    const hidden = hiddenUnionsAt(mountpoint, entries)[0];
+    if (hidden) {
+      throw new BoxkitError('EBUSY', `umount ${mountpoint}: the union mounted there is hidden by the mount at ${hidden.hiddenBy}`, {
+        hint: `unmount ${hidden.hiddenBy} first (its path leads over this union's), then unionfs umount ${mountpoint} again`,
+      });
+    }
+    return { mountpoint, unmounted: false };
+  }
+  if (!findUnion(mountpoint, entries)) {
+    const hidden = hiddenUnionsAt(mountpoint, entries)[0];
+    throw new UsageError(
+      `umount ${mountpoint}: not a union mount`,
+      hidden ? `the union mounted there is hidden by the mount at ${hidden.hiddenBy}: unmount that first (umount(8))` : 'unionfs ls shows the union mounts; use umount(8) for others',
+    );
   }
   if (opts.dryRun) {
     (opts.print ?? ((l: string) => process.stdout.write(`${l}\n`)))(umountShell(mountpoint, opts.lazy));

@@ -137,4 +137,27 @@ describe('planUnion', () => {
       writeFileSync(join(root, 'mountinfo'), '');
     }
   });
+  it('a union hidden by a later mount over a directory above is not "already mounted", but still holds its upper', () => {
+    // the union at mnt, then a tmpfs over the whole test dir: mnt now leads into the tmpfs
+    writeFileSync(join(root, 'mountinfo'), [
+      '27 1 253:0 / / rw - ext4 /dev/vda rw',
+      `66 27 0:39 / ${root}/mnt rw - overlay overlay rw,lowerdir=${root}/l1:${root}/l2,upperdir=${root}/up,workdir=${root}/up.work`,
+      `67 27 0:40 / ${root} rw - tmpfs tmpfs rw`,
+    ].join('\n'));
+    try {
+      // the same union again: its upper is the hidden one's (before: 'already mounted', and nothing done)
+      expect(() => planUnion({ lowers: ['l1', 'l2'], upper: 'up', mountpoint: 'mnt' }, env())).toThrow(
+        `upper ${root}/up is in use by the union at ${root}/mnt (hidden by the mount at ${root})`,
+      );
+      // another upper: mnt is free (before: 'another union is mounted there')
+      const p = planUnion({ lowers: ['l2', 'l1'], upper: 'up2', mountpoint: 'mnt' }, env());
+      expect(p.already).toBe(false);
+      expect(p.steps.map((s) => s.kind)).toEqual(['mkdir', 'mkdir', 'mount']);
+      // an upper below the hidden union's mount point is on the tmpfs, as a work dir beside the test dir is
+      // (before: refused, 'on different mounts (<root> and <root>/mnt)')
+      expect(planUnion({ lowers: ['l1', 'l2'], upper: 'mnt/up', work: 'w', mountpoint: 'mnt2' }, env()).already).toBe(false);
+    } finally {
+      writeFileSync(join(root, 'mountinfo'), '');
+    }
+  });
 });

@@ -1,13 +1,17 @@
-/** unionfs ls / show: union mounts from /proc/self/mountinfo. */
+/**
+ * unionfs ls / show: union mounts from /proc/self/mountinfo. ls lists hidden
+ * unions too (mode "rw,hidden"; hiddenBy in --json): they still hold their
+ * layers, though no path reaches them.
+ */
 import { report, table, UsageError, type CommonArgs } from '@boxkit/common';
-import { findUnion, listUnions, type UnionInfo } from '../mountinfo.js';
+import { findUnion, hiddenUnionsAt, listUnions, type UnionInfo } from '../mountinfo.js';
 import { realPath } from '../paths.js';
 
 export async function runLs(a: CommonArgs): Promise<number> {
   const unions = listUnions();
   report(a, { unions }, () =>
     unions.length
-      ? table([['MOUNTPOINT', 'DRIVER', 'MODE', 'UPPER', 'LOWER (topmost first)'], ...unions.map((u) => [u.mountpoint, u.driver, u.readonly ? 'ro' : 'rw', u.upper ?? '-', u.lowers.join(':')])])
+      ? table([['MOUNTPOINT', 'DRIVER', 'MODE', 'UPPER', 'LOWER (topmost first)'], ...unions.map((u) => [u.mountpoint, u.driver, `${u.readonly ? 'ro' : 'rw'}${u.hiddenBy !== undefined ? ',hidden' : ''}`, u.upper ?? '-', u.lowers.join(':')])])
       : [],
   );
   return 0;
@@ -26,7 +30,10 @@ function lines(u: UnionInfo): string[] {
 export async function runShow(a: CommonArgs & { mountpoint: string }): Promise<number> {
   const mnt = realPath(a.mountpoint);
   const u = findUnion(mnt);
-  if (!u) throw new UsageError(`${mnt}: not a union mount`, 'unionfs ls lists them');
+  if (!u) {
+    const hidden = hiddenUnionsAt(mnt)[0];
+    throw new UsageError(`${mnt}: not a union mount`, hidden ? `the union mounted there is hidden by the mount at ${hidden.hiddenBy}: unionfs ls lists it` : 'unionfs ls lists them');
+  }
   report(a, u, () => lines(u));
   return 0;
 }
