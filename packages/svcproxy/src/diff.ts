@@ -179,6 +179,8 @@ export interface StreamedDiff {
   zero: boolean;
   /** the text not yielded yet: the end of it, with every COMMIT (write it only if the diff is not empty) */
   rest: string;
+  /** every declaration came before the rules (RestoreOptions.declareFirst) */
+  declareFirst: boolean;
 }
 
 /**
@@ -199,7 +201,17 @@ export function* diffChunks(
   desiredHooks: readonly Hook[],
   current: Ruleset,
   existing: Record<Table, Set<string>> | undefined,
-  opts: { natOpen?: boolean; zeroAbove?: number; declareFirst?: boolean } = {},
+  opts: {
+    natOpen?: boolean;
+    zeroAbove?: number;
+    /**
+     * The caller knows more than zeroAbove nat chains will be written (a
+     * lower bound: see sync.ts): -Z goes out at once and no chain is held
+     * back, the text is the same.
+     */
+    zeroCertain?: boolean;
+    declareFirst?: boolean;
+  } = {},
 ): Generator<string, StreamedDiff> {
   const d: Diff = { nat: emptyTableDiff(), filter: emptyTableDiff() };
   for (const t of TABLES) hookDiff(t, desiredHooks, current.hooks, d[t]);
@@ -220,10 +232,18 @@ export function* diffChunks(
     buf += sectionHead('nat', d.nat, text) + held;
     held = '';
   };
-  if (opts.zeroAbove === undefined && d.nat.hookDel.length) start();
-  for (const [t, chain, rules] of desired) {
-    seen[t].add(chain);
-    const cur = current.chains[t].get(chain);
+  if (opts.zeroAbove !== undefined && opts.zeroCertain) {
+    text.zeroCounters = true;
+    start();
+  } else if (opts.zeroAbove === undefined && d.nat.hookDel.length) start();
+  // (no destructuring, and no lookups in a table that holds none of our chains: a full render passes here cold
+  // for every chain)
+  for (const c of desired) {
+    const t = c[0], chain = c[1], rules = c[2];
+    const have = current.chains[t];
+    const cur = have.size ? have.get(chain) : undefined;
+    // only the kernel's chains can be left over (removed below)
+    if (cur !== undefined) seen[t].add(chain);
     if (cur && sameRules(cur, rules)) continue;
     const w = { chain, exists: cur !== undefined || (existing?.[t].has(chain) ?? false), rules };
     d[t].write.push(w);
@@ -255,7 +275,7 @@ export function* diffChunks(
     yield* sectionTail(d.nat, rest); // chunks of removed chains' lines: no COMMIT in them
   } else if (opts.natOpen) rest.s += 'COMMIT\n';
   for (const c of restoreChunks({ nat: emptyTableDiff(), filter: d.filter }, { declareFirst: opts.declareFirst })) rest.s += c;
-  return { diff: d, zero: !!text.zeroCounters, rest: rest.s };
+  return { diff: d, zero: !!text.zeroCounters, rest: rest.s, declareFirst: !!opts.declareFirst };
 }
 
 /** The iptables-restore --noflush text for a diff, as one string ('' when nothing changes). */

@@ -50,6 +50,13 @@ describe('the UDP VIP:ports and NodePorts a sync takes away', () => {
       nodePorts: [[30054, ['10.88.7.2:5354', '10.88.7.3:5354']]],
     });
   });
+
+  it('nothing when the kernel held none of our chains (a first apply), or only new buckets are written', () => {
+    expect(gone([], [a, b, t])).toEqual({ vips: [], nodePorts: [] });
+    expect(stale([], [a, b, t])).toEqual([]);
+    // b's VIP moves to a /24 no service had: its old bucket is rewritten (the VIP goes), the new one takes nothing away
+    expect(gone([a, b], [a, { ...b, vip: '10.96.9.55' }])).toEqual({ vips: [['10.96.6.55:55', ['10.88.7.2:5354']]], nodePorts: [] });
+  });
 });
 
 describe("the node's own addresses (what --dst-type LOCAL matches), from /proc/net/fib_trie", () => {

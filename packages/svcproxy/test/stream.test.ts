@@ -3,6 +3,7 @@ import { chainsOf, emptyRuleset, hooks, render, type Ruleset } from '../src/rule
 import { diff, diffChunks, restoreChunks, type StreamedDiff } from '../src/diff.js';
 import { Names } from '../src/names.js';
 import type { Service } from '../src/model.js';
+import { declareFirstFor, LEGACY_DECLARE_FIRST_ABOVE } from '../src/sync.js';
 
 const names = new Names('BKSVC');
 const svc = (i: number, eps = 3, extra: Partial<Service> = {}): Service => ({
@@ -13,7 +14,7 @@ const svc = (i: number, eps = 3, extra: Partial<Service> = {}): Service => ({
 });
 const many = (n: number) => Array.from({ length: n }, (_, i) => svc(i, i % 4));
 
-function stream(want: readonly Service[] | null, have: Ruleset, opts: { natOpen?: boolean; zeroAbove?: number; declareFirst?: boolean }): { yielded: string[]; r: StreamedDiff } {
+function stream(want: readonly Service[] | null, have: Ruleset, opts: { natOpen?: boolean; zeroAbove?: number; zeroCertain?: boolean; declareFirst?: boolean }): { yielded: string[]; r: StreamedDiff } {
   const g = diffChunks(want ? chainsOf(names, want) : [], want ? hooks(names) : [], have, undefined, opts);
   const yielded: string[] = [];
   for (;;) {
@@ -65,6 +66,27 @@ describe('diffChunks (a reconcile streamed chain by chain)', () => {
     const firstRule = nat.findIndex((l) => l.startsWith('-A '));
     expect(firstRule).toBeGreaterThan(0);
     expect(nat.slice(firstRule).some((l) => l.startsWith(':'))).toBe(false);
+  });
+
+  it('zeroCertain (a caller that knows the change is big): the same text, and the first chunk before the limit is reached', () => {
+    const want = many(1500);
+    const held = stream(want, emptyRuleset(), { zeroAbove: 1000 });
+    const certain = stream(want, emptyRuleset(), { zeroAbove: 1000, zeroCertain: true });
+    expect(certain.r.zero).toBe(true);
+    expect(certain.r.diff).toEqual(held.r.diff);
+    expect(certain.yielded.join('') + certain.r.rest).toBe(held.yielded.join('') + held.r.rest);
+    expect(certain.yielded[0]!.startsWith('*nat\n-Z\n')).toBe(true);
+    // held: the first chunk carries the 1000 chains it waited for; certain: about one chunk's worth
+    const declared = (c: string) => c.split('\n').filter((l) => l.startsWith(':')).length;
+    expect(declared(held.yielded[0]!)).toBeGreaterThan(1000);
+    expect(declared(certain.yielded[0]!)).toBeLessThan(1000);
+  });
+
+  it('declareFirst is for iptables-legacy and a big set only (a 1k full apply is interleaved, as on nft)', () => {
+    expect(declareFirstFor('legacy', 6009)).toBe(false);
+    expect(declareFirstFor('legacy', 60_009)).toBe(true);
+    expect(declareFirstFor('legacy', LEGACY_DECLARE_FIRST_ABOVE + 1)).toBe(true);
+    expect(declareFirstFor('nft', 60_009)).toBe(false);
   });
 
   it('holds a small change back until the end: nothing is yielded', () => {

@@ -64,7 +64,14 @@ export async function apply(a: SyncArgs & CommonArgs & { file: string }): Promis
           throw named(parsed.keys ? parsed.keys.instead(e) : e);
         }
       }
-      return { entries: entries(), json: parsed.json };
+      // each entry with endpoints that passes its checks makes its service chain and one chain per endpoint
+      // (names and endpoints are unique): a lower bound that lets a big first apply say -Z at once (sync.ts)
+      let natChainsAtLeast = 0;
+      for (const o of list) {
+        const eps = (o as { endpoints?: unknown } | null)?.endpoints;
+        if (Array.isArray(eps) && eps.length) natChainsAtLeast += 1 + eps.length;
+      }
+      return { entries: entries(), json: parsed.json, natChainsAtLeast };
     },
   };
   return reportSync(a, await sync(wanted, syncOptions(a)), `apply ${source}`);
