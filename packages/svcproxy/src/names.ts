@@ -29,13 +29,6 @@ export function checkPrefix(prefix: string): string {
  */
 const SEEDS = [0x9747b28c, 0x85ebca6b, 0xc2b2ae35] as const;
 
-function mix(h: number, c: number): number {
-  let k = Math.imul(c, 0xcc9e2d51);
-  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-  h ^= k;
-  return (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-}
-
 function fmix(h: number, len: number): number {
   h ^= len;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -49,10 +42,16 @@ type Lanes = readonly [number, number, number];
 function lanes(key: string, start: Lanes = SEEDS): Lanes {
   let a = start[0], b = start[1], c = start[2];
   for (let i = 0; i < key.length; i++) {
-    const ch = key.charCodeAt(i);
-    a = mix(a, ch);
-    b = mix(b, ch);
-    c = mix(c, ch);
+    // murmur3's mix of each lane with the character, written out: the scrambled character is the same for all
+    // three, and a full render runs this cold for ~75k characters (three calls each cost more than the arithmetic)
+    let k = Math.imul(key.charCodeAt(i), 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    a ^= k;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+    b ^= k;
+    b = (Math.imul((b << 13) | (b >>> 19), 5) + 0xe6546b64) | 0;
+    c ^= k;
+    c = (Math.imul((c << 13) | (c >>> 19), 5) + 0xe6546b64) | 0;
   }
   return [a, b, c];
 }
