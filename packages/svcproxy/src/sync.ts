@@ -463,7 +463,19 @@ function summary(
   };
 }
 
-/** Services currently stored for a prefix (empty when none). */
+/**
+ * Services currently stored for a prefix (empty when none).
+ *
+ * A damaged state file throws CorruptState, and stored services today's
+ * checks refuse throw StaleState, where the commands warn and go on with
+ * the kernel's services: this function is synchronous and reads no kernel,
+ * and an empty list in their place would let a caller that builds the next
+ * list on it (applyServices([...stored, x])) remove every other service.
+ * To build on what is there whatever the state, give sync() a function of
+ * the stored services (or use addService / removeServices): with a damaged
+ * or stale state it gets the services the kernel's rules describe, after one
+ * warning. listServices() lists those (fromKernel: true).
+ */
 export function storedServices(prefix = DEFAULT_PREFIX): { services: Service[]; backend?: Backend; nodePortRange: PortRange } {
   const s = loadState(prefix);
   return { services: s ? storedList(s) : [], ...(s ? { backend: s.backend } : {}), nodePortRange: s?.nodePortRange ?? DEFAULT_NODEPORT_RANGE };
