@@ -3,13 +3,13 @@
  * know their syscall, their shell line and their undo, so a failure leaves
  * nothing this invocation made behind.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { applyPlan, BoxkitError, stateDir, withLock, type PlanStep } from '@boxkit/common';
 import { mount, MNT, SysError, umount2 } from '@boxkit/native';
 import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.js';
 import { stepShell } from './render.js';
-import { removeMadeParents } from './paths.js';
+import { makeDirs, removeMadeDirs } from './paths.js';
 import type { UnionOptions } from './spec.js';
 
 /** What a mounted union is made of (the fields of `--json`). */
@@ -38,24 +38,26 @@ function mountError(e: unknown, target: string): unknown {
 
 const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) => Pick<PlanStep, 'apply' | 'undo'> } = {
   mkdir: (s) => {
-    // the first directory `mkdir -p` made: the parents it made go too on undo
-    let made: string | undefined;
+    // the directories `mkdir -p` made: the parents it made go too on undo, while empty
+    let made: string[] = [];
     return {
-      apply: () => void (made = mkdirSync(s.path, { recursive: true, mode: 0o755 })),
-      // made by this invocation: overlay may have put its work/ inside meanwhile
+      apply: () => void (made = makeDirs(s.path)),
       undo: () => {
-        if (made) rmSync(made, { recursive: true, force: true });
+        // the dir itself with what is in it (overlay puts its work/ in the work dir), when this invocation
+        // made it; not its parents' other contents: someone may have put theirs beside it meanwhile
+        if (made.at(-1) === s.path) rmSync(s.path, { recursive: true, force: true });
+        removeMadeDirs(made);
       },
     };
   },
   extract: (s) => {
     // the layers dir (and the data dir above it) when this run made them: they go again with the layer
-    let made: string | undefined;
-    const removeMade = () => void (made && removeMadeParents(dirname(s.dir), made));
+    let made: string[] = [];
+    const removeMade = () => removeMadeDirs(made);
     return {
       apply: async () => {
         const { extractLayer } = await import('./extract.js');
-        made = mkdirSync(dirname(s.dir), { recursive: true, mode: 0o755 });
+        made = makeDirs(dirname(s.dir));
         try {
           extractLayer(s.tar, s.dir, s.stamp);
         } catch (e) {

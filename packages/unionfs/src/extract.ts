@@ -11,7 +11,7 @@ import { BoxkitError, UsageError } from '@boxkit/common';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
-import { removeMadeParents } from './paths.js';
+import { makeDirs, removeMadeDirs } from './paths.js';
 
 export interface ExtractResult {
   dir: string;
@@ -82,15 +82,23 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
     throw changed();
   }
   const tmp = `${dir}.${process.pid}.tmp`;
-  let madeParent: string | undefined;
+  // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
+  const madeParents: string[] = [];
   try {
     rmSync(tmp, { recursive: true, force: true });
-    // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
-    madeParent = mkdirSync(dirname(tmp), { recursive: true, mode: 0o755 });
-    mkdirSync(tmp, { mode: 0o755 });
+    // ENOENT: another extraction that failed took back an empty parent it made, between our mkdir -p and this
+    for (let tries = 0; ; tries++) {
+      madeParents.push(...makeDirs(dirname(tmp)));
+      try {
+        mkdirSync(tmp, { mode: 0o755 });
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
+      }
+    }
   } catch (err) {
     r.close();
-    if (madeParent) removeMadeParents(dirname(tmp), madeParent);
+    removeMadeDirs(madeParents);
     throw err;
   }
   /** directories whose mode and mtime are set at the end, by layer path */
@@ -168,7 +176,7 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
     return { dir, entries, whiteouts };
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
-    if (madeParent) removeMadeParents(dirname(tmp), madeParent);
+    removeMadeDirs(madeParents);
     throw err;
   } finally {
     r.close();
