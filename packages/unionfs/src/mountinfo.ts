@@ -148,10 +148,11 @@ function coversOf(entries: MountEntry[]): (m: MountEntry) => MountEntry | undefi
   const key = (parent: number, mountpoint: string) => `${parent}\0${mountpoint}`;
   const points = new Set<string>();
   for (const e of entries) {
+    points.add(e.mountpoint);
+    if (e.parent === e.id) continue; // a namespace's root is its own parent: no child of itself
     const k = key(e.parent, e.mountpoint), list = at.get(k);
     if (list) list.push(e);
     else at.set(k, [e]);
-    points.add(e.mountpoint);
   }
   /** A mount of the same parent on a directory above (the walk meets the outermost first), or on the same one and later. */
   const siblingOver = (m: MountEntry): MountEntry | undefined => {
@@ -164,8 +165,8 @@ function coversOf(entries: MountEntry[]): (m: MountEntry) => MountEntry | undefi
       const c = at.get(key(m.parent, p))?.find((c) => c.id !== m.parent);
       if (c) return c;
     }
-    const same = at.get(key(m.parent, m.mountpoint))!;
-    return same[same.length - 1] === m ? undefined : same[same.length - 1];
+    const same = at.get(key(m.parent, m.mountpoint)) ?? [];
+    return same.includes(m) && same[same.length - 1] !== m ? same[same.length - 1] : undefined;
   };
   // memoized, marked before the recursion: a damaged table's parent cycle ends there
   const memo = (f: (m: MountEntry) => MountEntry | undefined) => {

@@ -149,5 +149,10 @@ describe('mountinfo: hidden mounts (the path leads into a later mount)', () => {
     expect(hiddenMounts(e).size).toBe(0);
     expect(mountOf('/x/1', e)?.id).toBe(30);
     expect(mountOf('/z', e)?.id).toBe(27);
+    // a root of its own with the real root mounted over it (rootfs, where the process root shows it)
+    const r = parseMountinfo(['1 1 0:1 / / rw - rootfs rootfs rw', '22 1 253:0 / / rw - ext4 /dev/vda rw', tmpfs(30, 22, '/x')].join('\n'));
+    expect([...hiddenMounts(r)].map(([id, by]) => [id, by.id])).toEqual([[1, 22]]);
+    expect(mountOf('/x/1', r)?.id).toBe(30);
+    expect(mountOf('/z', r)?.id).toBe(22);
   });
 });
