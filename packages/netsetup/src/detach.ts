@@ -93,7 +93,11 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
   // Under the store lock: the records read are the ones whose links go and which are forgotten.
   // Unlocked, a record read stale (its link gone) could be replaced by a repeated `veth` (or one of
   // a new container given the recycled nsfs inode, so the same host name) before its link was
-  // deleted by name; and one read pending could be completed meanwhile.
+  // deleted by name; and one read pending could be completed meanwhile. Always, not only for a
+  // pending or stale record: a whole one becomes stale once its link is deleted here, and a repeated
+  // `veth` replacing it before the forget would lose its new record (removed by name); and a
+  // `publish` to the address is ordered against the forget by this lock. Its cost: koffi's load
+  // (~5-7 ms here) when the link is already gone, nothing measurable otherwise (netlink loads it).
   const { recs, links, extra } = opts.dryRun ? await removeFound(found, targets, opts) : await withStoreLock(() => removeFound(found, targets, opts));
   // a host ifname with no record: a lease its netsetup took before being killed (one from before records came first)
   const orphans = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname)).map((t) => t.hostIfname!);

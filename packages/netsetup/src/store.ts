@@ -1,11 +1,12 @@
 /**
- * Attachments and address leases, kept without a lock: one file per
+ * Attachments and address leases, claimed without a lock: one file per
  * attachment ($BOXKIT_STATE_DIR/netsetup/attachments/<host-ifname>.json)
  * and one per leased address (leases/<ip>), each made
  * with an atomic exclusive create (link(2) of a written temporary file, or
  * O_EXCL). Two calls can never both claim the same address or attachment,
- * and `veth`/`down` need neither the flock (koffi: ~10-50 ms to load here)
- * nor an fsync'd rewrite of a shared file.
+ * and `veth`'s ordinary path needs neither the flock (koffi: ~5-50 ms to
+ * load here) nor an fsync'd rewrite of a shared file. Removing what is not
+ * one's own claim takes the store lock (withStoreLock, below).
  */
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
