@@ -2,16 +2,20 @@
 // Compiles native/c/trampoline.c twice with the system C compiler:
 // dist/libboxkit.so (bk_spawn, bk_reap: loaded by koffi) and dist/bk-stage
 // (the program the spawned child execs to run its steps; static when the
-// C library allows it, so its start maps nothing but itself).
+// C library allows it, so its start maps nothing but itself), and
+// native/c/keeper.c as dist/bk-keeper (what run -d's keeper execs into to
+// wait for its container: static too, so it holds as little memory as can be).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'c', 'trampoline.c');
 const lib = join(root, 'dist', 'libboxkit.so');
 const stage = join(root, 'dist', 'bk-stage');
+const keeperSrc = join(root, 'c', 'keeper.c');
+const keeper = join(root, 'dist', 'bk-keeper');
 const cc = process.env.CC || 'cc';
 const flags = ['-O2', '-Wall', '-Wextra', '-Werror'];
 
@@ -20,9 +24,9 @@ if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).error) {
   console.error('hint: apt-get install -y gcc libc6-dev (or set CC)');
   process.exit(1);
 }
-const fresh = (out) => {
+const fresh = (out, from = src) => {
   try {
-    return statSync(out).mtimeMs > statSync(src).mtimeMs && statSync(out).mtimeMs > statSync(fileURLToPath(import.meta.url)).mtimeMs;
+    return statSync(out).mtimeMs > statSync(from).mtimeMs && statSync(out).mtimeMs > statSync(fileURLToPath(import.meta.url)).mtimeMs;
   } catch {
     return false;
   }
@@ -33,11 +37,15 @@ if (!fresh(lib)) {
   execFileSync(cc, ['-shared', '-fPIC', '-Wl,-z,now', ...flags, '-o', lib, src], { stdio: 'inherit' });
   console.log(`native: built ${lib}`);
 }
-if (!fresh(stage)) {
-  const args = [...flags, '-DBK_STAGE', '-o', stage, src];
+/** A program: static when the C library allows it, else linked dynamically. */
+function program(out, args) {
+  if (fresh(out, args.at(-1))) return;
+  args = [...flags, '-o', out, ...args];
   if (spawnSync(cc, ['-static', ...args], { stdio: 'ignore' }).status !== 0) {
-    console.log('native: no static C library (libc6-dev): bk-stage is linked dynamically');
+    console.log(`native: no static C library (libc6-dev): ${basename(out)} is linked dynamically`);
     execFileSync(cc, args, { stdio: 'inherit' });
   }
-  console.log(`native: built ${stage}`);
+  console.log(`native: built ${out}`);
 }
+program(stage, ['-DBK_STAGE', src]);
+program(keeper, [keeperSrc]);

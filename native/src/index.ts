@@ -4,7 +4,7 @@ export * from './program.js';
 export * from './libc.js';
 export * from './children.js';
 export * from './trampoline.js';
-export { koffi, trampolinePath, preresolveKoffi } from './lib.js';
+export { koffi, trampolinePath, nativeProgram, preresolveKoffi } from './lib.js';
 export * from './xattr.js';
 export * from './pty.js';
 export * from './netlink.js';

@@ -77,6 +77,11 @@ export function trampolinePath(): string {
   return candidates.find((p) => existsSync(p)) ?? candidates[0] ?? 'libboxkit.so';
 }
 
+/** A program built beside the trampoline library (native/dist): bk-stage, bk-keeper. */
+export function nativeProgram(name: string): string {
+  return join(dirname(trampolinePath()), name);
+}
+
 type LibFn = (...args: unknown[]) => number;
 let libcHandle: ReturnType<Koffi['load']> | undefined;
 

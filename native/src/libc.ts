@@ -157,3 +157,16 @@ export async function execveReplace(path: string, argv: string[], env: Record<st
   check(l.execve(path, [...argv, null], [...envp, null]), 'execve', path);
   throw new Error('unreachable');
 }
+
+/**
+ * execve() at once, synchronously, into a program that sets up its own stdio
+ * and signals (bk-keeper): no await can come between a caller's last check
+ * and the exec. Every fd from 3 up is closed by the exec. Returns only on
+ * failure (throws), with the fds from 3 up left close-on-exec.
+ */
+export function execveNow(path: string, argv: string[], env: Record<string, string | undefined>): never {
+  libc.close_range(3, 0xffffffff, 4);
+  const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+  check(libc.execve(path, [...argv, null], [...envp, null]), 'execve', path);
+  throw new Error('unreachable');
+}

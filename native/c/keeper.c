@@ -1,0 +1,142 @@
+/*
+ * bk-keeper: what a `run -d` container's keeper becomes once the container
+ * runs (see packages/run/src/container/keeper.ts). The keeper is a whole
+ * Node (~14 MB of private memory) that from then on only waits for its
+ * child, the container's PID 1, to end; as docker's containerd-shim and
+ * podman's conmon do, that waiting is left to this small program instead.
+ * The Node keeper execve()s into it: the same pid, so the container stays
+ * its child (only a parent learns the exit status) and the keeper's
+ * identity in the record (pid and start time) still holds. When the child
+ * ends, this program execve()s back into the run bin, which records the
+ * end (or removes a --rm container).
+ *
+ *   bk-keeper TITLE PID LOCK RECORD PROGRAM [ARGS...]
+ *
+ * TITLE is what ps shows (argv[0], and the comm the kernel keeps); PID is
+ * the child to wait for; PROGRAM ARGS... is run at its end with one more
+ * argument: its status as a shell reports it (the code, or 128+N for
+ * signal N), or "-" when there is none to report (not a child of ours).
+ * When the file RECORD (the container's record) is gone by then there is
+ * nothing to record: it exits without starting PROGRAM (a Node start, ~40
+ * ms of CPU). It looks under a shared flock of LOCK (the store's lock): a
+ * run rm -f kills the container under that lock and removes the record
+ * before it lets go, so the keeper of a container rm -f ended finds it gone.
+ *
+ * Nothing of the Node keeper must outlive the exec but what this needs:
+ * it passes no fd above 2 (all close-on-exec by then; this program closes
+ * any that came through all the same), and this program sets its own stdio (/dev/null: nobody reads a keeper's output) and
+ * signals (Node ignores SIGPIPE and SIGXFSZ; ignored stays ignored across
+ * exec). It leaves no_new_privs, the cgroup and the session as they are.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void say(const char *msg) {
+  /* stderr is /dev/null when run by a keeper: only a person starting it by hand sees this */
+  ssize_t rc = write(2, msg, strlen(msg));
+  (void)rc;
+}
+
+/* nothing above 2: the Node keeper's exec closed its own (close-on-exec), but a caller's slipped through must not live as long as the container */
+static void close_others(void) {
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+  for (int fd = 3; fd < 1024; fd++) close(fd);
+}
+
+/* fds 0-2 on /dev/null, whatever they were (a keeper's stdin is run -d's pipe; Node made them close-on-exec) */
+static void null_stdio(void) {
+  int fd = open("/dev/null", O_RDWR);
+  if (fd < 0) return;
+  for (int i = 0; i < 3; i++)
+    if (fd != i) dup2(fd, i);
+  if (fd > 2) close(fd);
+}
+
+static void default_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  /* (SIGKILL, SIGSTOP and the C library's own signals refuse: nothing to undo there) */
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+}
+
+/*
+ * What ps shows: the title alone, as Node's process.title did (the kernel
+ * reads /proc/PID/cmdline from the argument area, so the rest of it is
+ * zeroed after its strings are copied), and the title as comm.
+ */
+static char **retitle(int argc, char **argv) {
+  char **copy = calloc((size_t)argc + 2, sizeof *copy);
+  if (!copy) return NULL;
+  for (int i = 0; i < argc; i++)
+    if (!(copy[i] = strdup(argv[i]))) return NULL;
+  char *end = argv[argc - 1] + strlen(argv[argc - 1]);
+  char *after = argv[0] + strlen(argv[0]);
+  if (end > after) memset(after, 0, (size_t)(end - after));
+  prctl(PR_SET_NAME, argv[0], 0, 0, 0);
+  return copy;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 6) {
+    say("usage: bk-keeper TITLE PID LOCK RECORD PROGRAM [ARGS...] (run by run -d's keeper only)\n");
+    return 2;
+  }
+  char *endp;
+  errno = 0;
+  long pid = strtol(argv[1], &endp, 10);
+  if (errno || *endp || pid <= 0) {
+    say("bk-keeper: PID must be a process id\n");
+    return 2;
+  }
+  close_others();
+  null_stdio();
+  default_signals();
+  char **args = retitle(argc, argv);
+  if (!args) return 1;
+
+  /*
+   * Wait for every child, not only PID: a child the Node keeper had not
+   * reaped yet would stay a zombie here for the container's whole life.
+   * ECHILD (PID is no child of ours) ends the wait without a status.
+   */
+  char status[16] = "-";
+  for (;;) {
+    int st;
+    pid_t got = waitpid(-1, &st, __WALL);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break;
+    if (got != (pid_t)pid) continue;
+    if (WIFEXITED(st)) snprintf(status, sizeof status, "%d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) snprintf(status, sizeof status, "%d", 128 + WTERMSIG(st));
+    break;
+  }
+
+  /* (the record is replaced by rename when it changes: never missing while it exists) */
+  int lock = open(args[2], O_RDONLY | O_CLOEXEC);
+  if (lock >= 0)
+    while (flock(lock, LOCK_SH) < 0 && errno == EINTR) {}
+  int gone = access(args[3], F_OK) < 0 && errno == ENOENT;
+  if (lock >= 0) close(lock);
+  if (gone) return 0;
+  /* PROGRAM ARGS... STATUS */
+  char **next = args + 4;
+  next[argc - 4] = status;
+  next[argc - 3] = NULL;
+  execv(next[0], next);
+  say("bk-keeper: cannot run the program that records the end\n");
+  return 127;
+}
