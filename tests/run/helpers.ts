@@ -42,7 +42,7 @@ export async function containerEnded(n: string, ms = 30_000): Promise<void> {
 }
 
 /** A process's start time (clock ticks after boot, /proc/PID/stat field 22), or undefined when it is gone. */
-function startTimeOf(pid: number): number | undefined {
+export function startTimeOf(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);

@@ -2,13 +2,16 @@
  * The keeper of a `run -d` container (see packages/run/src/container/keeper.ts)
  * as its caller sees it: it lives as long as the container, so it must hold
  * nothing of the caller's, and `run -d`'s answer must say what is true even
- * when the keeper is killed before it reports.
+ * when the keeper is killed before it reports. Once it has reported it is
+ * native's bk-keeper (C) in the same process, which waits for the container.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { binPath, bk, skipReason } from '../harness/index.js';
-import { BASE, name, run } from './helpers.js';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { binPath, bk, poll, running, skipReason, waitUntil } from '../harness/index.js';
+import { BASE, name, run, startTimeOf } from './helpers.js';
 
 const made: string[] = [];
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
@@ -86,4 +89,106 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     }
     console.log(`keeper killed at (status seen: run -d's exit code): ${seen.join(', ')}`);
   }, 120_000);
+
+  it("once the container runs, its keeper is bk-keeper in the same process: the container's parent, 'run keeper NAME' in ps, /dev/null only, default signals, its caller's cgroup and no_new_privs, well under a Node's memory", async () => {
+    const n = name('waiter');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+    // run -d returns once the keeper has exec'd (the exec closes its report pipe)
+    const rec = record(n);
+    const k = rec.creatorPid as number;
+    expect(readlinkSync(`/proc/${k}/exe`)).toMatch(/\/native\/dist\/bk-keeper$/);
+    // the record's creator identity (pid and start time) still names it; the container is its child
+    expect(startTimeOf(k)).toBe(rec.creatorStart);
+    expect(readFileSync(`/proc/${rec.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(k));
+    expect(readFileSync(`/proc/${k}/comm`, 'utf8').trim()).toBe(`run keeper ${n}`.slice(0, 15));
+    expect(readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0').filter(Boolean)).toEqual([`run keeper ${n}`]);
+    expect(readdirSync(`/proc/${k}/fd`).map((fd) => `${fd} -> ${readlinkSync(`/proc/${k}/fd/${fd}`)}`)).toEqual(['0 -> /dev/null', '1 -> /dev/null', '2 -> /dev/null']);
+    const status = (pid: number | 'self', key: string) => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
+    expect([status(k, 'SigBlk'), status(k, 'SigIgn')]).toEqual(['0000000000000000', '0000000000000000']);
+    expect(status(k, 'NoNewPrivs')).toBe(status('self', 'NoNewPrivs'));
+    expect(readFileSync(`/proc/${k}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
+    // its memory: the static program's text (shared by all keepers) and a few pages of its own
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s*(\\d+) kB`, 'm').exec(readFileSync(`/proc/${k}/smaps_rollup`, 'utf8'))![1]);
+    console.log(`bk-keeper memory: Pss ${kb('Pss')} kB, Private_Clean ${kb('Private_Clean')} kB, Private_Dirty ${kb('Private_Dirty')} kB`);
+    expect(kb('Private_Dirty')).toBeLessThan(512);
+    expect(kb('Pss')).toBeLessThan(2048);
+    // rm -f ends the container, under the store's lock, and removes its record before it lets go:
+    // the keeper, waiting for that lock, finds the record gone and ends without a Node start
+    const rm = run(['rm', '-f', n]);
+    const exes = new Set<string>();
+    for (const end = Date.now() + 30_000; Date.now() < end && running(k) && startTimeOf(k) === rec.creatorStart;) {
+      try {
+        exes.add(readlinkSync(`/proc/${k}/exe`));
+      } catch {
+        // gone meanwhile
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await rm;
+    expect(running(k) && startTimeOf(k) === rec.creatorStart, `${n}'s keeper (pid ${k}) ended`).toBe(false);
+    expect([...exes].filter((e) => !e.endsWith('/bk-keeper'))).toEqual([]);
+  }, 60_000);
+
+  it('a -d container that ends at once has its status recorded by bk-keeper, and a -d --rm one is removed', async () => {
+    const ns: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const n = name(`quick${i}`);
+      made.push(n);
+      ns.push(n);
+      await run(['-d', '--name', n, ...BASE, ...(i % 3 === 2 ? ['--rm'] : []), '--', 'sh', '-c', `exit ${40 + i}`]);
+    }
+    const ended = (n: string, i: number) => (i % 3 === 2 ? !existsSync(stateFile(n)) : record(n).status === 'exited');
+    await waitUntil('every quick container to be recorded ended', () => ns.every(ended), 30_000);
+    expect(ns.filter((_, i) => i % 3 !== 2).map((n) => record(n).exitCode)).toEqual([40, 41, 43, 44]);
+  }, 60_000);
+
+  it('a container killed at the first sight of its record running (a zombie when its keeper execs, mostly) has its status recorded by bk-keeper: 137', async () => {
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const n = name(`zombie${i}`);
+      made.push(n);
+      const started = bk('run', ['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
+      // a tight look (no timers): between 'running' and the keeper's exec are a few ms
+      let rec: { id: string; status: string; pid: number } | undefined;
+      for (const end = Date.now() + 20_000; Date.now() < end;) {
+        try {
+          rec = JSON.parse(readFileSync(stateFile(n), 'utf8'));
+        } catch {
+          continue;
+        }
+        if (rec!.status !== 'creating') break;
+      }
+      expect(rec?.status, `${n}'s record`).toBe('running');
+      process.kill(rec!.pid, 'SIGKILL');
+      const r = await started;
+      seen.push(String(r.exitCode));
+      if (r.exitCode === 0) {
+        expect(String(r.stdout).trim()).toBe(rec!.id);
+        expect((await poll(() => record(n), (x) => x.status === 'exited', 30_000)).exitCode).toBe(137);
+      } else {
+        // killed before its release: the start failed, and nothing of it stays
+        expect(r.exitCode, String(r.stderr)).toBe(125);
+        expect(existsSync(stateFile(n))).toBe(false);
+      }
+    }
+    console.log(`run -d's exit codes, the container killed at once: ${seen.join(', ')}`);
+  }, 120_000);
+
+  it('without bk-keeper (not built), the Node keeper waits for the container itself and records its end as before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bk-nokeeper-'));
+    try {
+      const dist = join(import.meta.dirname, '..', '..', 'native', 'dist');
+      for (const f of ['libboxkit.so', 'bk-stage']) copyFileSync(join(dist, f), join(dir, f));
+      const n = name('nodewait');
+      made.push(n);
+      const r = await bk('run', ['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'sleep 0.5; exit 9'], { env: { BOXKIT_NATIVE_LIB: join(dir, 'libboxkit.so') } });
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const k = record(n).creatorPid as number;
+      expect(readlinkSync(`/proc/${k}/exe`)).not.toMatch(/bk-keeper$/);
+      expect((await poll(() => record(n), (x) => x.status === 'exited', 30_000)).exitCode).toBe(9);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -46,7 +46,7 @@ async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<vo
 }
 
 function route(argv: string[]): (() => Promise<void>) | string[] {
-  if (argv[0] === KEEPER_WORD) return keep;
+  if (argv[0] === KEEPER_WORD) return () => keep(argv.slice(1));
   const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(argv);
   return parsed && parsed['--']?.length && !parsed['--'].some((w) => w === undefined) ? () => fast(parsed) : argv;
 }

@@ -134,7 +134,7 @@ const tool = {
 /** The full CLI through yargs; `exec NAME CMD -x` gets its `--` after NAME first (see execArgv). */
 export function yargsMain(argv: string[]): void {
   // a keeper started from this blob (cli.blob missing): see keeper.ts
-  if (argv[0] === KEEPER_WORD) return void import('./container/keeper.js').then((k) => k.keep());
+  if (argv[0] === KEEPER_WORD) return void import('./container/keeper.js').then((k) => k.keep(argv.slice(1)));
   void main(tool, argv[0] === 'exec' ? execArgv(argv) : argv);
 }
 

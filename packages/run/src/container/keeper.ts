@@ -13,15 +13,24 @@
  * exit code on fd 3, and then waits. `run -d` prints that and exits.
  * Without a keeper (killed, or a record from before) the end is still
  * noticed later (settle), but without its status.
+ *
+ * Once it has reported, the keeper only waits, and a whole Node for that
+ * held ~14 MB of private memory per detached container: so it execve()s
+ * into native's bk-keeper (C, as docker's shim and podman's conmon), which
+ * waits for the container and then execs this bin again (the keeper word,
+ * `finish NAME ID STATUS`) to record the end; when the record is gone by
+ * then (rm -f ended it: it looks under the store's lock), it just exits.
+ * Same pid throughout: the container stays its child, and the record's
+ * creatorPid/creatorStart still name its keeper (creatorAlive).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BoxkitError, out, printJson } from '@boxkit/common';
+import { BoxkitError, out, printJson, stateDir } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
-import { shellStatus } from '@boxkit/native';
+import { execveNow, nativeProgram, shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
-import { creatorAlive, load } from '../state/store.js';
+import { creatorAlive, isAlive, load, recordPath, startTime } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
 /** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */
@@ -118,7 +127,8 @@ async function lostKeeper(pid: number, a: RunArgs): Promise<number> {
 }
 
 /** The keeper: start the container, report on fd 3, wait for its end and record it. */
-export async function keep(): Promise<void> {
+export async function keep(args: string[] = []): Promise<void> {
+  if (args[0] === 'finish') return recordEnd(args.slice(1));
   // what ps on the host shows for it (its command line is node's and a blob's)
   process.title = 'run keeper';
   closeInherited();
@@ -153,16 +163,79 @@ export async function keep(): Promise<void> {
   process.stderr.write = write;
   try {
     writeSync(3, JSON.stringify(rep));
-    closeSync(3);
   } catch {
     // `run -d` is gone: the container runs on all the same
   }
-  if (!started) process.exit(rep.code);
+  if (!started) {
+    closeReport();
+    process.exit(rep.code);
+  }
   const { rec, child } = started;
   process.title = `run keeper ${rec.name}`;
+  // the exec closes fd 3: run -d returns once this process is bk-keeper
+  becomeWaiter(rec);
+  closeReport();
   const status = await child.wait();
   const { finish } = await import('./lifecycle.js');
   await finishKept(rec, shellStatus(status), finish).catch(() => {});
+  process.exit(0);
+}
+
+/** fd 3, the report's pipe: closed, `run -d` reads its end and exits. */
+function closeReport(): void {
+  try {
+    closeSync(3);
+  } catch {
+    // closed already
+  }
+}
+
+/**
+ * Become bk-keeper, which waits for the container and then starts this bin again to record
+ * its end (recordEnd). Returns only when it cannot (not built, or the exec failed): this
+ * Node waits then, as before.
+ *
+ * Nothing here has reaped the container's PID 1, and nothing can before the exec: the
+ * trampoline's children are reaped only by waitChild (native/src/children.ts: on SIGCHLD,
+ * by pid), which no one has called for it; libuv's SIGCHLD handler reaps only the pids of
+ * child_process's own children. Checked all the same, synchronously up to the exec (no
+ * await between): it must still be this process's child (running, or a zombie that
+ * bk-keeper then reaps at once), else the status would be lost.
+ */
+function becomeWaiter(rec: ContainerRecord): void {
+  const waiter = nativeProgram('bk-keeper');
+  if (!rec.pid || !existsSync(waiter) || !ownChild(rec.pid, rec.pidStart)) return;
+  const argv = [`run keeper ${rec.name}`, String(rec.pid), stateDir('run', 'lock'), recordPath(rec.name), process.execPath, ...selfCommand(), 'finish', rec.name, rec.id];
+  try {
+    execveNow(waiter, argv, process.env);
+  } catch {
+    // (E2BIG, ENOMEM, EACCES): waited for here
+  }
+}
+
+/** Is `pid` (started at `start`) this process's child, not reaped yet? */
+function ownChild(pid: number, start: number | undefined): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return ppid === process.pid && (start === undefined || startTime(pid) === start);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * bk-keeper's last step: the container `name` (`id`) ended with `status` (a shell's, or '-'
+ * for none: then only if it has indeed ended). Record it, or remove a --rm container.
+ */
+async function recordEnd([name, id, status]: string[]): Promise<void> {
+  process.title = `run keeper ${name}`;
+  const code = status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined;
+  const rec = name ? load(name) : undefined;
+  if (rec && rec.id === id && rec.status === 'running' && (code !== undefined || !isAlive(rec))) {
+    const { finish } = await import('./lifecycle.js');
+    await finishKept(rec, code, finish).catch(() => {});
+  }
   process.exit(0);
 }
 
@@ -194,7 +267,7 @@ function closeInherited(): void {
 }
 
 /** Record the end, or remove a --rm container (if its name is not a new container's by now: teardownIfOwn). */
-async function finishKept(rec: ContainerRecord, code: number, finish: (rec: ContainerRecord, code: number) => Promise<void>): Promise<void> {
+async function finishKept(rec: ContainerRecord, code: number | undefined, finish: (rec: ContainerRecord, code: number | undefined) => Promise<void>): Promise<void> {
   if (!rec.autoRemove) return finish(rec, code);
   const { teardownIfOwn } = await import('./teardown.js');
   await teardownIfOwn(rec);
