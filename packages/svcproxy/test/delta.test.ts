@@ -107,6 +107,19 @@ describe('a partial apply that reads only the changed entries (delta)', () => {
     }
     expect(indexDoc(Buffer.from('[{"a":"\\"]"}]'))).toEqual({ open: 1, close: 12, starts: [1], ends: [12] });
   });
+
+  it('finds each entry whatever its strings hold (escaped quotes and backslashes, brackets), and declines non-ASCII text', () => {
+    // as JavaScript strings: JSON.stringify writes each backslash and quote escaped (\\ and \")
+    const names = ['a\\', 'b\\"', '"c"', 'd]}', '{e[', '\\\\"', 'f\\\\', '"', '', 'g\\\\\\"', '\\u0022'];
+    const entries = names.map((name, i) => ({ name, vip: `10.96.0.${i + 1}:80`, endpoints: [`10.88.0.${i + 1}:80`, { ip: '10.88.1.1', port: 8 }] }));
+    for (const text of [JSON.stringify({ services: entries }), JSON.stringify(entries, null, 2), ` [ ${entries.map((e) => JSON.stringify(e)).join(' ,\n')} ] `]) {
+      const b = Buffer.from(text);
+      const x = indexDoc(b)!;
+      expect(x, text).toBeDefined();
+      expect(x.starts.map((s, k) => JSON.parse(b.toString('latin1', s, x.ends[k])))).toEqual(entries);
+    }
+    expect(indexDoc(Buffer.from(JSON.stringify([{ name: 'caf\u00e9' }])))).toBeUndefined();
+  });
 });
 
 describe('the state file', () => {
