@@ -7,6 +7,8 @@
 #
 # Run it inside the sandbox host (it changes iptables):
 #   tests/harness/sandbox.sh bench/svcproxy.sh [Ns...]      default Ns: 1000 10000
+#   PAIRED=12 tests/harness/sandbox.sh nice -n -19 bench/svcproxy.sh 1000
+#     only svcproxy's own overhead, interleaved with the raw restore of its text (below)
 # Never runs the 25-minute path (iptables-nft-restore --noflush of 60k chains):
 # the raw nft anchor at 10k uses the measured workaround (a leading -Z).
 set -euo pipefail
@@ -81,6 +83,34 @@ median() {
   echo "$(echo "$xs" | awk 'NR%2==1' | sort -n | awk "$mid") $(echo "$xs" | awk 'NR%2==0' | sort -n | awk "$mid")"
 }
 clear_nat() { iptables-"$1" -t nat -F; iptables-"$1" -t nat -X; iptables-"$1" -t filter -F; iptables-"$1" -t filter -X; }
+
+# --- PAIRED=ROUNDS: svcproxy's own overhead only, interleaved ------------------
+# `svcproxy apply` of N services x 5 endpoints onto an empty table against a raw
+# iptables-restore --noflush of exactly the text it writes (its --dry-run), each
+# run after a flush, the commands taking turns round by round (bench/lib.sh
+# paired_table: on a shared host the load drifts, neighbours see the same load).
+# SVCPROXY_BASE_BIN adds another build of the bin (A/B in the same rounds).
+if [ -n "${PAIRED:-}" ]; then
+  # shellcheck source=bench/lib.sh
+  source bench/lib.sh
+  for b in nft legacy; do
+    for N in "${NS[@]}"; do
+      flush_b() { "${SP[@]}" flush --backend "$b" >/dev/null 2>&1; }
+      flush_b
+      "${SP[@]}" apply --dry-run --backend "$b" "$W/svc-$N-g0.json" >"$W/sp-text.txt" 2>>"$W/stderr"
+      raw() { "iptables-$b-restore" --noflush "$W/sp-text.txt"; }
+      sp() { "${SP[@]}" apply --backend "$b" "$W/svc-$N-g0.json"; }
+      base() { "$SVCPROXY_BASE_BIN" apply --backend "$b" "$W/svc-$N-g0.json"; }
+      args=("raw restore of svcproxy's text::raw" "svcproxy apply::sp")
+      [ -n "${SVCPROXY_BASE_BIN:-}" ] && args+=("svcproxy apply, $SVCPROXY_BASE_BIN::base")
+      args+=("node -e 0::node -e 0")
+      echo "### $b, $N services x 5 endpoints, full apply onto an empty table ($(wc -l <"$W/sp-text.txt") lines; load $(cut -d' ' -f1-3 /proc/loadavg))"
+      paired_table "$PAIRED" flush_b "${args[@]}"
+      flush_b
+    done
+  done
+  exit 0
+fi
 
 echo "# svcproxy bench ($(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r), $(iptables -V), node $(node -v))"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
