@@ -35,8 +35,8 @@ in_sandbox() {
     || { echo "$name bench: not in a fresh network namespace; refusing" >&2; exit 125; }
 }
 
-# paired_table ROUNDS PREPARE [LABEL::]CMD...: the commands interleaved (round r runs
-# CMD1, CMD2, ... each after PREPARE), wall time from bash's clock, then a
+# paired_table ROUNDS PREPARE [LABEL::]CMD...: the commands interleaved (each round runs
+# every CMD once, each after PREPARE, in an order rotated by one per round), wall time from bash's clock, then a
 # markdown table: medians, and the median over rounds of each command's time
 # divided by CMD1's in the same round. On a shared host whose load drifts
 # over a run, neighbouring runs see the same load; hyperfine's back-to-back
@@ -45,14 +45,17 @@ paired_table() {
   local rounds=$1 prep=$2; shift 2
   local out; out=$(mktemp)
   for r in $(seq 1 "$rounds"); do
-    for i in $(seq 0 $(($# - 1))); do
+    # each round starts one command later, so no command always runs first (after the
+    # prepare step) or right after the same neighbour
+    for k in $(seq 0 $(($# - 1))); do
+      local i=$(( (k + r) % $# ))
       local c=$(( i + 1 ))
       local cmd=${!c}
       cmd=${cmd#*::}
       $prep >/dev/null 2>&1
-      local t0=${EPOCHREALTIME/./}
+      local t0=${EPOCHREALTIME/[.,]/}
       $cmd >/dev/null 2>&1 || { echo "paired_table: failed: $cmd" >&2; rm -f "$out"; return 1; }
-      echo "$r $i $(( ${EPOCHREALTIME/./} - t0 ))" >>"$out"
+      echo "$r $i $(( ${EPOCHREALTIME/[.,]/} - t0 ))" >>"$out"
     done
   done
   node -e '
@@ -65,7 +68,7 @@ paired_table() {
       if (!byRound.has(r)) byRound.set(r, []);
       byRound.get(r)[i] = us / 1000;
     }
-    const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]; };
+    const med = (a) => { const s = [...a].sort((x, y) => x - y), h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
     console.log(`| command (interleaved, ${byRound.size} rounds) | median (ms) | median of per-round ratios to the first |`);
     console.log("|---|---:|---:|");
     cmds.forEach((c, i) => console.log(`| \`${c.replace(/\|/g, "\\|")}\` | ${med(byCmd[i]).toFixed(1)} | ${med([...byRound.values()].map((t) => t[i] / t[0])).toFixed(2)} |`));

@@ -22,7 +22,7 @@ NSB=packages/netsetup/bin/netsetup.cjs   # run as a program: starts from the V8 
 CNI=/usr/lib/cni/bridge
 OUT=$RESULTS/netsetup.md
 
-now() { echo "${EPOCHREALTIME/./}"; }            # microseconds
+now() { echo "${EPOCHREALTIME/[.,]/}"; }            # microseconds
 ms() { echo $(( ($2 - $1) / 1000 )); }
 stats() { sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%d %.1f %d %d\n", s, s/NR, a[int((NR+1)/2)], a[int(NR*0.9+0.5)]}'; }  # total mean median p90
 check_ping() { ip netns exec c1 busybox ping -c1 -W2 "$1" >/dev/null || { echo "netsetup bench: c1 cannot reach $1 ($2)" >&2; exit 1; }; }
