@@ -63,9 +63,10 @@ describe.skipIf(skipReason)(`netsetup publish racing down${skipReason ? ` (skipp
         const r = await ns(['veth', '--netns', h, '--bridge', br, '--ip', `${ipOf(k)}/24`]);
         expect(r.exitCode, r.stderr).toBe(0);
       }
-      // offsets from publish well ahead of the down to well behind it
+      // offsets from publish well ahead of the down to well behind it (wide enough both ways that
+      // each order happens whatever the jitter of a Node start on a loaded host)
       const runs = hosts.map((h, k) => {
-        const lead = (2 * i + 11 * k) % 32 - 4; // ms the publish starts before (>0) or after (<0) the down
+        const lead = (3 * i + 17 * k) % 48 - 20; // ms the publish starts before (>0) or after (<0) the down
         return Promise.all([
           startedAfter(Math.max(0, -lead), ['publish', `${18100 + k}:${ipOf(k)}:80`]),
           startedAfter(Math.max(0, lead), ['down', '--netns', h]),
