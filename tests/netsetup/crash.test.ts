@@ -7,10 +7,11 @@
  * older netsetup left (a lease before its record) is reclaimed too.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binPath, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { binPath, bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
 import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir } from './helpers.js';
 
 /** Start netsetup ARGS (env added), kill it with SIGKILL after `delayMs` (unless it ended); resolves with how it ended. */
@@ -240,6 +241,49 @@ describe.skipIf(skipReason)(`netsetup crash consistency${skipReason ? ` (skipped
       await ns(['down', '--netns', c2]);
       destroyHost(c2);
     }
+  });
+
+  it('the first down after an upgrade with an unreadable nat table removes the attachment and warns; the next one sweeps; --dry-run shows the sweep', async () => {
+    expect((await ns(['veth', '--netns', c, '--bridge', br, '--ip', '10.77.40.5/24', '--host-ifname', host])).exitCode).toBe(0);
+    const m = '18087:10.77.40.9:80/tcp'; // what an older netsetup left: a rule with no entry, to an address nobody holds
+    execFileSync('iptables-restore', ['--noflush'], {
+      input: `*nat\n:BOXKIT-DNAT - [0:0]\n-A BOXKIT-DNAT -p tcp -m tcp --dport 18087 -m comment --comment "boxkit publish ${m}" -j DNAT --to-destination 10.77.40.9:80\nCOMMIT\n`,
+    });
+    const file = join(state, 'netsetup', 'state.json');
+    const version = () => JSON.parse(readFileSync(file, 'utf8')).version;
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), version: 1 }));
+    const left = publishRules();
+    expect(left).toHaveLength(1);
+    // the dry run shows the sweep's deletions (the rule, then the hooks and chains nothing else uses) and changes nothing
+    const snap = netSnapshot();
+    const dry = await ns(['down', '--dry-run', '--host-ifname', host]);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^ip link del nkc\S+$/m);
+    expect(dry.stdout).toMatch(new RegExp(`^iptables -t nat -D BOXKIT-DNAT .*${m.replace(/\./g, '\\.')}.*$`, 'm'));
+    expect(dry.stdout).toMatch(/^iptables -t nat -X BOXKIT-DNAT$/m);
+    expect(netSnapshot()).toEqual(snap);
+    expect(version()).toBe(1);
+    // an iptables-save that fails: down still removes the whole attachment, warns in one line, keeps version 1
+    const shim = mkdtempSync(join(tmpdir(), 'bk-shim-'));
+    try {
+      writeFileSync(join(shim, 'iptables-save'), '#!/bin/sh\necho "iptables-save: cannot read the table" >&2\nexit 1\n');
+      chmodSync(join(shim, 'iptables-save'), 0o755);
+      const env: Record<string, string> = { ...(process.env as Record<string, string>), PATH: `${shim}:${process.env.PATH}` };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const d = await bk('netsetup', ['down', '--host-ifname', host], { env, extendEnv: false });
+      expect(d.exitCode, String(d.stderr)).toBe(0);
+      expect(String(d.stderr)).toMatch(/^netsetup: warning: publish rules an older netsetup may have left were not swept \(.*\); the next down tries again$/);
+      expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth'])).not.toContain(host);
+      expect(stored(state)).toEqual({ attachments: [], leases: [] });
+      expect(sh('ip', ['-n', c, '-o', 'addr', 'show', 'scope', 'global'])).toBe('');
+      expect(version()).toBe(1);
+      expect(publishRules()).toEqual(left);
+    } finally {
+      rmSync(shim, { recursive: true, force: true });
+    }
+    // with the real iptables-save the next down (of anything, even what is gone) sweeps and writes version 2
+    await downLeavesNothing('the sweep');
+    expect(version()).toBe(2);
   });
 
   it("a lease an older netsetup left without its record (killed between the two) is freed by down, and by a full subnet", async () => {

@@ -6,9 +6,10 @@
  * deleting them one by one costs ~20 ms each).
  */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
+import { warn } from '@boxkit/common/output';
 import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
 import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
-import { readNat } from './iptables.js';
+import { readNat, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo, planRemoveUnlisted, publishKey } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
@@ -128,12 +129,13 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
   const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
   await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
-  if (!opts.dryRun) await dropUnlistedPublishRules();
-  await unpublishTo(recs, opts);
+  const unpublished = await unpublishTo(recs, opts);
   if (!opts.dryRun) {
     for (const r of recs) forget(r);
     sweepTmp();
   }
+  // last, once the attachments are wholly gone: the sweep may fail (it only warns then)
+  await dropUnlistedPublishRules(opts, unpublished);
   return { recs, links, extra };
 }
 
@@ -146,17 +148,26 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
  * killed before it had an address) has none, and a record whose address
  * another attachment holds now leaves that one's ports alone.
  */
-export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecOptions = {}): Promise<void> {
+export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecOptions = {}): Promise<Op[]> {
   const ips = new Set(recs.filter(ownsAddress).map((r) => r.ip.split('/')[0]!));
   const pubsOf = (s: NetState) => Object.values(s.publish).filter((p) => ips.has(p.containerIp));
-  if (!ips.size || !pubsOf(readState()).length) return;
+  if (!ips.size || !pubsOf(readState()).length) return [];
   const unpublish = async (s: NetState, write: boolean) => {
     const pubs = pubsOf(s);
     // by the address in the rules' comments: every rule to the container, this entry's or not
-    await execute(planRemoveTo(await readNat(opts.dryRun), ips), opts);
+    const ops = planRemoveTo(await readNat(opts.dryRun), ips);
+    await execute(ops, opts);
     if (write) for (const p of pubs) delete s.publish[publishKey(p)];
+    return ops;
   };
-  await (opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true)));
+  return opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true));
+}
+
+/** The table as it would be once `ops` (rule deletions, chain removals) were applied: what a dry run shows next. */
+function withoutOps(t: NatTable, ops: readonly Op[]): NatTable {
+  const gone = new Set(ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-D' ? [o.args.slice(1).join('\0')] : [])));
+  const dropped = new Set(ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-X' ? [o.args[1]!] : [])));
+  return { chains: new Set([...t.chains].filter((c) => !dropped.has(c))), rules: t.rules.filter((r) => !gone.has(r.spec.join('\0'))) };
 }
 
 /**
@@ -168,14 +179,28 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
  * writes its entry first), so this costs a `down` one read of state.json.
  * Under the store lock (no publish is half-way) and the state lock (nor
  * one of an older netsetup, which held that lock while it published).
+ * Run after the attachments are forgotten, and a failure (the nat table
+ * cannot be read or changed) only warns: it is no part of removing them,
+ * the state stays at version 1 and the next `down` tries again. A dry run
+ * prints its deletions after `already`'s (the ports of the containers).
  */
-async function dropUnlistedPublishRules(): Promise<void> {
+async function dropUnlistedPublishRules(opts: ExecOptions, already: readonly Op[]): Promise<void> {
   if (readState().version >= 2) return;
-  await updateState(async (s) => {
-    if (s.version >= 2) return;
-    await execute(planRemoveUnlisted(await readNat(), new Set(Object.values(s.publish).map((p) => p.spec))));
-    s.version = 2;
-  });
+  const listed = (s: NetState) => new Set(Object.values(s.publish).map((p) => p.spec));
+  if (opts.dryRun) {
+    await execute(planRemoveUnlisted(withoutOps(await readNat(true), already), listed(readState())), opts);
+    return;
+  }
+  try {
+    await updateState(async (s) => {
+      if (s.version >= 2) return;
+      await execute(planRemoveUnlisted(await readNat(), listed(s)), { verbose: opts.verbose });
+      s.version = 2;
+    });
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    warn('netsetup', `warning: publish rules an older netsetup may have left were not swept (${why}); the next down tries again`);
+  }
 }
 
 /** Remove one attachment (see detachMany). */
