@@ -99,11 +99,22 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
   it('publish refuses an address of a netsetup bridge that no container holds, changing nothing', async () => {
     const r = await refused(['publish', '8080:10.77.80.9:80']);
     expect(r.stderr).toMatch(new RegExp(`^netsetup: no container is attached at 10\\.77\\.80\\.9 \\(bridge ${br}\\)$`, 'm'));
-    await refused(['publish', '8080:10.77.80.9:80', '--dry-run']);
+    // a dry run shows the rules (to preview them before attaching) and warns that a real run would refuse
+    const dry = await refused(['publish', '8080:10.77.80.9:80', '--dry-run'], undefined, 0);
+    expect(dry.stderr).toBe(`netsetup: warning: no container is attached at 10.77.80.9 (bridge ${br}): a real run would refuse it`);
+    expect(dry.stdout).toMatch(/^iptables -t nat -A BOXKIT-DNAT -p tcp -m tcp --dport 8080 .*--to-destination 10\.77\.80\.9:80$/m);
+    expect(dry.stdout).toMatch(/^iptables -t nat -A BOXKIT-PUB-MASQ -s 10\.77\.80\.0\/24 -d 10\.77\.80\.9\/32 .*hairpin.* -j MASQUERADE$/m);
     // an address outside netsetup's bridges (another runtime's container, a routed host) is published as before
     ok(await ns(['publish', '8080:10.77.99.9:80']));
     ok(await ns(['publish', 'rm', '8080:10.77.99.9:80']));
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
+  });
+
+  it("publish refuses the bridge's own address, saying so, dry run or not, changing nothing", async () => {
+    for (const dry of [[], ['--dry-run']]) {
+      const r = await refused(['publish', ...dry, '8080:10.77.80.1:80']);
+      expect(r.stderr).toMatch(new RegExp(`^netsetup: 10\\.77\\.80\\.1 is the address of bridge ${br}, not of a container$`, 'm'));
+    }
   });
 
   it('refuses a target in the host\'s own network namespace (the PID of a host process), creating nothing', async () => {

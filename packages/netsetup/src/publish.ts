@@ -12,6 +12,7 @@ import { crashPoint } from './crash.js';
 import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { readState, statePath, updateState, type NetState, type PublishRecord } from './state.js';
+import { warn } from '@boxkit/common/output';
 import { writeJson } from '@boxkit/common/state';
 import { holdsLease, leaseHolder, readAttachments, withStoreLock } from './store.js';
 
@@ -66,14 +67,28 @@ const matches = (c: string) => (x: string) => x === c || x.startsWith(`${c}: `);
  * given the address receives it. Read under the store lock, which `down`
  * holds from its look at the published ports to its forget, so a publish
  * is ordered wholly before a `down` of its container (which removes it)
- * or wholly after (refused here).
+ * or wholly after (refused here). A dry run only warns that a real run
+ * would refuse, so the rules can be looked at before the container is
+ * attached. The bridge's own address is no container's: always refused
+ * (nothing would ever remove the port; a host service needs no DNAT).
  */
-function subnetOf(s: NetState, ip: string): { subnet: string; bridge?: string } {
+function subnetOf(s: NetState, ip: string, dryRun: boolean | undefined): { subnet: string; bridge?: string } {
+  const own = Object.values(s.bridges).find((x) => x.cidr.split('/')[0] === ip);
+  if (own) {
+    throw new BoxkitError('EINVAL', `${ip} is the address of bridge ${own.name}, not of a container`, {
+      hint: 'publish to a container attached to it; a service on the host can listen on the host port itself', exitCode: EXIT.USAGE,
+    });
+  }
   const a = readAttachments().find((x) => x.ip.split('/')[0] === ip && holdsLease(x));
   if (a) return { subnet: netString(parseCidr(a.ip)), bridge: a.bridge };
   const b = Object.values(s.bridges).find((x) => contains(parseCidr(x.cidr), ip));
   if (b || leaseHolder(ip) !== undefined) {
-    throw new BoxkitError('ENOENT', `no container is attached at ${ip}${b ? ` (bridge ${b.name})` : ''}`, {
+    const what = `no container is attached at ${ip}${b ? ` (bridge ${b.name})` : ''}`;
+    if (dryRun) {
+      warn('netsetup', `warning: ${what}: a real run would refuse it`);
+      return b ? { subnet: netString(parseCidr(b.cidr)), bridge: b.name } : { subnet: `${ip}/32` };
+    }
+    throw new BoxkitError('ENOENT', what, {
       hint: 'attach it first (netsetup veth ... --ip ADDRESS), or it was removed (netsetup down)', exitCode: EXIT.USAGE,
     });
   }
@@ -168,7 +183,7 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
         hint: `netsetup publish rm ${publishString({ ...old, hostIp: undefined })}${old.hostIp ? ` --host-ip ${old.hostIp}` : ''}`,
       });
     }
-    const { subnet, bridge } = subnetOf(s, p.containerIp);
+    const { subnet, bridge } = subnetOf(s, p.containerIp, opts.dryRun);
     const t = await readNat(opts.dryRun);
     const ops = planAdd(t, p, subnet, bridge);
     const had = s.publish[key];
