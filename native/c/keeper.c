@@ -10,7 +10,7 @@
  * ends, this program execve()s back into the run bin, which records the
  * end (or removes a --rm container).
  *
- *   bk-keeper TITLE PID LOCK RECORD PROGRAM [ARGS...]
+ *   bk-keeper TITLE PID LOCK RECORD EXIT TAG PROGRAM [ARGS...]
  *
  * TITLE is what ps shows (argv[0], and the comm the kernel keeps); PID is
  * the child to wait for; PROGRAM ARGS... is run at its end with one more
@@ -21,6 +21,15 @@
  * ms of CPU). It looks under a shared flock of LOCK (the store's lock): a
  * run rm -f kills the container under that lock and removes the record
  * before it lets go, so the keeper of a container rm -f ended finds it gone.
+ *
+ * The status must not live only in this process and PROGRAM's argv: when
+ * PROGRAM cannot start (a Node whose startup blob was rebuilt or removed
+ * meanwhile, ENOMEM) it would be lost for good. So, as conmon's exit files,
+ * while it holds that shared flock and the record is there it first writes
+ * "TAG STATUS" to the file EXIT (aside, then renamed over it), which
+ * PROGRAM, or whoever later notices the end, reads; whoever removes the
+ * record removes EXIT too, under the store's lock. TAG (the container's id)
+ * tells the file apart from one of an older container of the same name.
  *
  * Nothing of the Node keeper must outlive the exec but what this needs:
  * it passes no fd above 2 (all close-on-exec by then; this program closes
@@ -90,9 +99,25 @@ static char **retitle(int argc, char **argv) {
   return copy;
 }
 
+/*
+ * "TAG STATUS\n" into `path`, whole or not at all: written aside (a name of
+ * this pid's) and renamed over it. A failure leaves it to PROGRAM's argument.
+ */
+static void write_exit(const char *path, const char *tag, const char *status) {
+  char tmp[4096], line[256];
+  int n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+  int len = snprintf(line, sizeof line, "%s %s\n", tag, status);
+  if (n < 0 || (size_t)n >= sizeof tmp || len < 0 || (size_t)len >= sizeof line) return;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  int ok = write(fd, line, (size_t)len) == len;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp, path) < 0) unlink(tmp);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 6) {
-    say("usage: bk-keeper TITLE PID LOCK RECORD PROGRAM [ARGS...] (run by run -d's keeper only)\n");
+  if (argc < 8) {
+    say("usage: bk-keeper TITLE PID LOCK RECORD EXIT TAG PROGRAM [ARGS...] (run by run -d's keeper only)\n");
     return 2;
   }
   char *endp;
@@ -130,12 +155,13 @@ int main(int argc, char **argv) {
   if (lock >= 0)
     while (flock(lock, LOCK_SH) < 0 && errno == EINTR) {}
   int gone = access(args[3], F_OK) < 0 && errno == ENOENT;
+  if (!gone && status[0] != '-') write_exit(args[4], args[5], status);
   if (lock >= 0) close(lock);
   if (gone) return 0;
   /* PROGRAM ARGS... STATUS */
-  char **next = args + 4;
-  next[argc - 4] = status;
-  next[argc - 3] = NULL;
+  char **next = args + 6;
+  next[argc - 6] = status;
+  next[argc - 5] = NULL;
   execv(next[0], next);
   say("bk-keeper: cannot run the program that records the end\n");
   return 127;

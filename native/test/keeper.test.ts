@@ -1,11 +1,11 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-// bk-keeper (native/c/keeper.c, built by npm run build) waits for its child PID, then runs
-// PROGRAM ARGS... STATUS, unless the file RECORD is gone by then. Here a shell starts the
+// bk-keeper (native/c/keeper.c, built by npm run build) waits for its child PID, then writes
+// "TAG STATUS" to EXIT and runs PROGRAM ARGS... STATUS, unless the file RECORD is gone by then. Here a shell starts the
 // child and execs bk-keeper, as run -d's Node keeper does: the same process, the child's parent.
 const keeper = join(import.meta.dirname, '..', 'dist', 'bk-keeper');
 
@@ -21,7 +21,7 @@ function scratch(): string {
 function keep(dir: string, child: string, title = 'run keeper t'): string {
   writeFileSync(join(dir, 'program'), `echo "$@" > ${dir}/out; grep -E '^Sig(Ign|Blk)' /proc/self/status >> ${dir}/out; ls /proc/self/fd | tr '\\n' ' ' >> ${dir}/out\n`);
   // (SIGPIPE ignored before the exec, as a Node keeper leaves it, and fd 3 open without close-on-exec: bk-keeper undoes both)
-  return `trap '' PIPE; ${child} & exec -a '${title}' ${keeper} $! ${dir}/lock ${dir}/record /bin/sh ${dir}/program finish name id 3<${dir}/lock`;
+  return `trap '' PIPE; ${child} & exec -a '${title}' ${keeper} $! ${dir}/lock ${dir}/record ${dir}/exit tag /bin/sh ${dir}/program finish name id 3<${dir}/lock`;
 }
 
 describe('bk-keeper', () => {
@@ -30,6 +30,9 @@ describe('bk-keeper', () => {
     execFileSync('bash', ['-c', keep(dir, 'sh -c "sleep 0.2; exit 7"')]);
     const out = readFileSync(join(dir, 'out'), 'utf8').split('\n');
     expect(out[0]).toBe('finish name id 7');
+    // the status is on disk before PROGRAM starts (written aside, then renamed: nothing else left)
+    expect(readFileSync(join(dir, 'exit'), 'utf8')).toBe('tag 7\n');
+    expect(readdirSync(dir).sort()).toEqual(['exit', 'lock', 'out', 'program', 'record']);
     expect(out.slice(1, 3).sort()).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']);
     // ls itself opens one directory fd (3); the fd 3 the shell passed (no close-on-exec) is not the program's
     expect(out[3]!.trim().split(' ')).toEqual(['0', '1', '2', '3']);
@@ -39,12 +42,23 @@ describe('bk-keeper', () => {
 
   it('says - when PID is no child of its own, and does not run PROGRAM once the record is gone', () => {
     const dir = scratch();
-    execFileSync('bash', ['-c', `exec -a t ${keeper} 1 ${dir}/lock ${dir}/record /bin/sh -c 'echo "$@" > ${dir}/out' sh x`]);
+    execFileSync('bash', ['-c', `exec -a t ${keeper} 1 ${dir}/lock ${dir}/record ${dir}/exit tag /bin/sh -c 'echo "$@" > ${dir}/out' sh x`]);
     expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('x -\n');
+    // no status, no exit file
+    expect(() => readFileSync(join(dir, 'exit'))).toThrow(/ENOENT/);
     rmSync(join(dir, 'out'));
     rmSync(join(dir, 'record'));
     execFileSync('bash', ['-c', keep(dir, 'true')]);
     expect(() => readFileSync(join(dir, 'out'))).toThrow(/ENOENT/);
+    expect(() => readFileSync(join(dir, 'exit'))).toThrow(/ENOENT/);
+  });
+
+  it('leaves the status in EXIT when PROGRAM cannot be started (exit 127)', () => {
+    const dir = scratch();
+    // (the child outlives bash's exec: one that ended before it was reaped by bash, and bk-keeper got no status)
+    const r = spawnSync('bash', ['-c', `sh -c 'sleep 0.2; exit 7' & exec -a t ${keeper} $! ${dir}/lock ${dir}/record ${dir}/exit tag ${dir}/missing finish name id`]);
+    expect(r.status).toBe(127);
+    expect(readFileSync(join(dir, 'exit'), 'utf8')).toBe('tag 7\n');
   });
 
   it('is its TITLE in ps (cmdline and comm) while it waits, and refuses a bad command line', async () => {
@@ -60,7 +74,7 @@ describe('bk-keeper', () => {
     }
     expect(cmdline.split('\0').filter(Boolean)).toEqual(['run keeper a-long-name']);
     expect(readFileSync(`/proc/${sh.pid}/comm`, 'utf8')).toBe('run keeper a-lo\n');
-    const bad = spawnSync(keeper, ['x', 'l', 'r', '/bin/true', 'a'], { encoding: 'utf8', argv0: 't' });
+    const bad = spawnSync(keeper, ['x', 'l', 'r', 'e', 't', '/bin/true', 'a'], { encoding: 'utf8', argv0: 't' });
     const r = { status: bad.status, stderr: bad.stderr };
     expect(r).toEqual({ status: 2, stderr: 'bk-keeper: PID must be a process id\n' });
   });

@@ -7,15 +7,18 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binPath, bk, poll, running, skipReason, waitUntil } from '../harness/index.js';
-import { BASE, name, run, startTimeOf } from './helpers.js';
+import { execa } from 'execa';
+import { BASE, containerEnded, name, run, startTimeOf } from './helpers.js';
 
 const made: string[] = [];
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
 const record = (n: string) => JSON.parse(readFileSync(stateFile(n), 'utf8'));
+/** bk-keeper's exit file beside the record (`ID STATUS`), before it starts run again. */
+const exitFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.exit`;
 
 /** The fds of `pid` that an exec would keep (no O_CLOEXEC in /proc/PID/fdinfo), with what they are. */
 function keptOpen(pid: number): string[] {
@@ -28,6 +31,10 @@ function keptOpen(pid: number): string[] {
 describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   afterAll(async () => {
     for (const n of made) await run(['rm', '-f', n], null);
+    // the default bridge and its NAT, made by the --net bridge runs here (as lifecycle.test.ts)
+    const ns = await import('@boxkit/netsetup');
+    await ns.removeNat('10.88.0.0/16').catch(() => {});
+    await ns.removeBridge('boxkit0').catch(() => {});
   });
 
   it("holds none of its caller's open files: x=$(run -d ...) returns at once even when the shell passes the pipe on as fd 30", async () => {
@@ -127,6 +134,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     }
     await rm;
     expect(running(k) && startTimeOf(k) === rec.creatorStart, `${n}'s keeper (pid ${k}) ended`).toBe(false);
+    expect(existsSync(exitFile(n))).toBe(false);
     expect([...exes].filter((e) => !e.endsWith('/bk-keeper'))).toEqual([]);
   }, 60_000);
 
@@ -141,6 +149,9 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     const ended = (n: string, i: number) => (i % 3 === 2 ? !existsSync(stateFile(n)) : record(n).status === 'exited');
     await waitUntil('every quick container to be recorded ended', () => ns.every(ended), 30_000);
     expect(ns.filter((_, i) => i % 3 !== 2).map((n) => record(n).exitCode)).toEqual([40, 41, 43, 44]);
+    // the exit files bk-keeper wrote went with the record (--rm) or once the record held the status
+    for (const n of ns) await containerEnded(n);
+    expect(ns.filter((n) => existsSync(exitFile(n)))).toEqual([]);
   }, 60_000);
 
   it('a container killed at the first sight of its record running (a zombie when its keeper execs, mostly) has its status recorded by bk-keeper: 137', async () => {
@@ -187,6 +198,38 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
       const k = record(n).creatorPid as number;
       expect(readlinkSync(`/proc/${k}/exe`)).not.toMatch(/bk-keeper$/);
       expect((await poll(() => record(n), (x) => x.status === 'exited', 30_000)).exitCode).toBe(9);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+  it("when run cannot be started again to record the end (its blob removed meanwhile), the status bk-keeper left on disk is recorded all the same: ps -a and inspect say exited (7)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bk-noblob-'));
+    try {
+      // a copy of the run bin whose blob goes away while its container runs (a rebuild, an upgrade)
+      const pkg = join(import.meta.dirname, '..', '..', 'packages', 'run');
+      for (const d of ['bin', 'dist']) cpSync(join(pkg, d), join(dir, d), { recursive: true });
+      const n = name('noblob');
+      made.push(n);
+      const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_NATIVE_LIB: join(import.meta.dirname, '..', '..', 'native', 'dist', 'libboxkit.so') };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const r = await execa(join(dir, 'bin', 'run.cjs'), ['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'sleep 1; exit 7'], { reject: false, env });
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const rec = record(n);
+      expect(readlinkSync(`/proc/${rec.creatorPid}/exe`)).toMatch(/\/bk-keeper$/);
+      renameSync(join(dir, 'dist', 'cli.blob'), join(dir, 'cli.blob.away'));
+      await containerEnded(n);
+      // its finish never ran: the record still says running, the exit file has the status
+      expect(record(n)).toMatchObject({ status: 'running' });
+      expect(record(n).exitCode).toBeUndefined();
+      expect(readFileSync(exitFile(n), 'utf8')).toBe(`${rec.id} 7\n`);
+      const ps = JSON.parse((await run(['ps', '-a', '--json'])).out) as { name: string; status: string; exitCode: number | null }[];
+      expect(ps.find((x) => x.name === n)).toMatchObject({ status: 'exited', exitCode: 7 });
+      expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ status: 'exited', exitCode: 7 });
+      expect((await run(['ps', '-a'])).out).toMatch(new RegExp(`^${n} .* exited \\(7\\)`, 'm'));
+      // the record holds it now; rm leaves nothing of it
+      expect(existsSync(exitFile(n))).toBe(false);
+      await run(['rm', n]);
+      expect(readdirSync(`${process.env.BOXKIT_STATE_DIR}/run/containers`).filter((f) => f.startsWith(`${n}.`))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

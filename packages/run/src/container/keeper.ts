@@ -30,7 +30,7 @@ import { BoxkitError, out, printJson, stateDir } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
 import { execveNow, nativeProgram, shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
-import { creatorAlive, isAlive, load, recordPath, startTime } from '../state/store.js';
+import { creatorAlive, exitPath, isAlive, load, recordPath, startTime } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
 /** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */
@@ -205,7 +205,7 @@ function closeReport(): void {
 function becomeWaiter(rec: ContainerRecord): void {
   const waiter = nativeProgram('bk-keeper');
   if (!rec.pid || !existsSync(waiter) || !ownChild(rec.pid, rec.pidStart)) return;
-  const argv = [`run keeper ${rec.name}`, String(rec.pid), stateDir('run', 'lock'), recordPath(rec.name), process.execPath, ...selfCommand(), 'finish', rec.name, rec.id];
+  const argv = [`run keeper ${rec.name}`, String(rec.pid), stateDir('run', 'lock'), recordPath(rec.name), exitPath(rec.name), rec.id, process.execPath, ...selfCommand(), 'finish', rec.name, rec.id];
   try {
     execveNow(waiter, argv, process.env);
   } catch {
@@ -227,6 +227,7 @@ function ownChild(pid: number, start: number | undefined): boolean {
 /**
  * bk-keeper's last step: the container `name` (`id`) ended with `status` (a shell's, or '-'
  * for none: then only if it has indeed ended). Record it, or remove a --rm container.
+ * bk-keeper also left the status in the exit file, which finish() takes when there is none here.
  */
 async function recordEnd([name, id, status]: string[]): Promise<void> {
   process.title = `run keeper ${name}`;

@@ -6,7 +6,8 @@
 import { kill, shellStatus, type Child } from '@boxkit/native';
 import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
-import { creatorAlive, isAlive, list, load, locked, save } from '../state/store.js';
+import { removeFile } from '@boxkit/common';
+import { creatorAlive, exitPath, isAlive, keptExitCode, list, load, locked, save } from '../state/store.js';
 import { teardown } from './teardown.js';
 import { teardownNetwork } from './network.js';
 import { mark } from '../phases.js';
@@ -34,7 +35,10 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
   return code;
 }
 
-/** Record the end of a container, or remove it all with --rm. */
+/**
+ * Record the end of a container, or remove it all with --rm. With no `exitCode` (its waiter
+ * was gone: ps, stop, gc noticed the end) the one its keeper left on disk is taken.
+ */
 export async function finish(rec: ContainerRecord, exitCode: number | undefined): Promise<void> {
   if (rec.autoRemove) {
     await teardown(rec);
@@ -58,8 +62,11 @@ export async function finish(rec: ContainerRecord, exitCode: number | undefined)
     if (released) cur.net = { mode: cur.net.mode, ...(cur.net.bridge ? { bridge: cur.net.bridge } : {}) };
     cur.status = 'exited';
     cur.finished = new Date().toISOString();
-    if (exitCode !== undefined) cur.exitCode = exitCode;
+    const code = exitCode ?? keptExitCode(cur);
+    if (code !== undefined) cur.exitCode = code;
     save(cur);
+    // the record holds it now (the record stays: the file would only be removed with it)
+    removeFile(exitPath(cur.name));
   });
 }
 

@@ -12,6 +12,8 @@ import type { ContainerRecord, Status } from './record.js';
 
 export const containersDir = (): string => stateDir('run', 'containers');
 export const recordPath = (name: string): string => join(containersDir(), `${name}.json`);
+/** Where a kept container's keeper (bk-keeper) leaves its exit status, `ID STATUS`, before it starts run again to record it. */
+export const exitPath = (name: string): string => join(containersDir(), `${name}.exit`);
 export const containerData = (id: string, ...parts: string[]): string => dataDir('containers', id, ...parts);
 
 /** Everything that changes the store goes through this lock. */
@@ -31,8 +33,27 @@ export function save(rec: ContainerRecord): void {
   atomicWrite(recordPath(rec.name), `${JSON.stringify(rec, null, 2)}\n`, 0o600);
 }
 
+/** Remove a record and its exit file (first: a crash between leaves the record to remove again, not a file nobody knows). */
 export function forget(name: string): void {
+  removeFile(exitPath(name));
   removeFile(recordPath(name));
+}
+
+/**
+ * The exit status bk-keeper left for `rec` (see native/c/keeper.c): it writes it before it starts
+ * run again to record it, so that a start that fails (its blob removed or rebuilt, ENOMEM) does
+ * not lose it. Only a file of this very container counts (a keeper of an older one of its name
+ * may have written after that one was removed).
+ */
+export function keptExitCode(rec: Pick<ContainerRecord, 'name' | 'id'>): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(exitPath(rec.name), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^(\S+) (\d+)\n$/.exec(text);
+  return m && m[1] === rec.id ? Number(m[2]) : undefined;
 }
 
 export function list(): ContainerRecord[] {
