@@ -234,4 +234,17 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it("run __boxkit-keeper finish of a running container records nothing, whatever status it is given: it stays running, its network held", async () => {
+    const n = name('liar');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '--', 'sleep', '600']);
+    const rec = record(n);
+    expect(rec.net.hostVeth).toBeTruthy();
+    for (const status of ['0', '-']) await run(['__boxkit-keeper', 'finish', n, rec.id, status]);
+    expect(record(n)).toMatchObject({ status: 'running', net: rec.net });
+    expect(record(n).exitCode).toBeUndefined();
+    expect(existsSync(`/sys/class/net/${rec.net.hostVeth}`)).toBe(true);
+    expect(running(rec.pid)).toBe(true);
+  }, 60_000);
 });

@@ -226,14 +226,15 @@ function ownChild(pid: number, start: number | undefined): boolean {
 
 /**
  * bk-keeper's last step: the container `name` (`id`) ended with `status` (a shell's, or '-'
- * for none: then only if it has indeed ended). Record it, or remove a --rm container.
- * bk-keeper also left the status in the exit file, which finish() takes when there is none here.
+ * for none). Record it, or remove a --rm container; only once its PID 1 has indeed ended,
+ * whatever the argument says (anyone can start this bin with these words). bk-keeper also
+ * left the status in the exit file, which finish() takes when there is none here.
  */
 async function recordEnd([name, id, status]: string[]): Promise<void> {
   process.title = `run keeper ${name}`;
   const code = status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined;
   const rec = name ? load(name) : undefined;
-  if (rec && rec.id === id && rec.status === 'running' && (code !== undefined || !isAlive(rec))) {
+  if (rec && rec.id === id && rec.status === 'running' && !isAlive(rec)) {
     const { finish } = await import('./lifecycle.js');
     await finishKept(rec, code, finish).catch(() => {});
   }
