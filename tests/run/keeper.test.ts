@@ -242,6 +242,9 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
       expect(record(n)).toMatchObject({ status: 'running' });
       expect(record(n).exitCode).toBeUndefined();
       expect(readFileSync(exitFile(n), 'utf8')).toBe(`${rec.id} 7\n`);
+      // inspect reads it before anything has recorded it (and records nothing itself)
+      expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ status: 'exited', exitCode: 7 });
+      expect(record(n).exitCode).toBeUndefined();
       const ps = JSON.parse((await run(['ps', '-a', '--json'])).out) as { name: string; status: string; exitCode: number | null }[];
       expect(ps.find((x) => x.name === n)).toMatchObject({ status: 'exited', exitCode: 7 });
       expect(JSON.parse((await run(['inspect', n])).out)[0]).toMatchObject({ status: 'exited', exitCode: 7 });
