@@ -80,8 +80,9 @@ JSON
   printf '#!/bin/sh\n%s down --netns c1 >/dev/null 2>&1; %s 2>/dev/null; true\n' "$REPO/$NSB" "$W/cni-DEL" >"$W/detach-both"; chmod +x "$W/detach-both"
   {
     echo
-    echo "The same attach interleaved (\`PAIRED=${PAIRED:-100}\` rounds; each round detaches both, then runs CNI ADD, \`netsetup veth\`"
-    echo "and \`node -e 0\` back to back, so all three meet the same load; the ratio is the median of the rounds' own ratios):"
+    echo "The same attach interleaved (\`PAIRED=${PAIRED:-100}\` rounds; each round runs CNI ADD, \`netsetup veth\` and \`node -e 0\`"
+    echo "back to back, each after detaching both, in an order rotated by one each round, so all three meet the same load;"
+    echo "the ratio is the median of the rounds' own ratios):"
     echo
     paired_table "${PAIRED:-100}" "$W/detach-both" "CNI bridge ADD::$W/cni-ADD" "netsetup veth --netns c1 --bridge nsbr::$NSB veth --netns c1 --bridge nsbr" "node -e 0"
   } | tee -a "$RESULTS/netsetup-single.md"
