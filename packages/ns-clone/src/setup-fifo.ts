@@ -12,45 +12,16 @@
  * removes the fifo once it has read it; `release` also removes the small
  * state file that maps the pid to its fifo.
  */
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { closeSync, constants, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
+import { createInMadeParent, makeDirs, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
 export function setupDir(): string {
   const base = process.env.BOXKIT_STATE_DIR || (process.geteuid?.() === 0 ? '/run/boxkit' : `/tmp/boxkit-${process.geteuid?.()}`);
   return join(base, 'ns-clone');
-}
-
-/**
- * mkdir -p that adds the directories it made to `made` (outermost first),
- * so that a run that fails can take back exactly those: mkdirSync's
- * recursive mode says only the first, and nothing when it fails part-way.
- */
-function makeDirs(dir: string, made: string[]): void {
-  const missing: string[] = [];
-  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
-  for (const d of missing) {
-    try {
-      mkdirSync(d, { mode: 0o700 });
-      made.push(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made meanwhile by another run: not ours
-    }
-  }
-}
-
-/** Remove the directories a run made (innermost first), those still empty: another run may use them now. */
-export function removeMadeDirs(made: string[]): void {
-  for (const d of [...made].reverse()) {
-    try {
-      rmdirSync(d);
-    } catch {
-      // not empty, or gone
-    }
-  }
-  made.length = 0;
 }
 
 /**
@@ -62,16 +33,8 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
   const fifo = path ? resolve(path) : join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}.fifo`);
   const mine: string[] = [];
   try {
-    // ENOENT: a failing run removed an empty state dir between our mkdir and mkfifo; make it again
-    for (let tries = 0; ; tries++) {
-      makeDirs(dirname(fifo), mine);
-      try {
-        mkfifo(fifo, 0o600);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
-      }
-    }
+    // (made again when a failing run removed an empty state dir between our mkdir and mkfifo)
+    createInMadeParent(fifo, () => mkfifo(fifo, 0o600), mine, 0o700);
   } catch (e) {
     removeMadeDirs(mine);
     throw e;
@@ -83,7 +46,7 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
 /** Remember which fifo holds `pid`, so `ns-clone release PID` can find it. Directories made go to `made`. */
 export function recordFifo(pid: number, fifo: string, made: string[] = []): void {
   // a --setup-fifo elsewhere made no state dir: the record needs one all the same
-  makeDirs(setupDir(), made);
+  makeDirs(setupDir(), made, 0o700);
   writeFileSync(join(setupDir(), `${pid}.fifo-path`), fifo);
 }
 

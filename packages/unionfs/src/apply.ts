@@ -6,10 +6,10 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { applyPlan, BoxkitError, stateDir, withLock, type PlanStep } from '@boxkit/common';
+import { makeDirs, removeMadeDirs } from '@boxkit/common/dirs';
 import { mount, MNT, SysError, umount2 } from '@boxkit/native';
 import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.js';
 import { stepShell } from './render.js';
-import { makeDirs, removeMadeDirs } from './paths.js';
 import type { UnionOptions } from './spec.js';
 
 /** What a mounted union is made of (the fields of `--json`). */

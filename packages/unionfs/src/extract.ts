@@ -8,10 +8,10 @@
 import { chmodSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BoxkitError, UsageError } from '@boxkit/common';
+import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
-import { makeDirs, removeMadeDirs } from './paths.js';
 
 export interface ExtractResult {
   dir: string;
@@ -86,16 +86,8 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
   const madeParents: string[] = [];
   try {
     rmSync(tmp, { recursive: true, force: true });
-    // ENOENT: another extraction that failed took back an empty parent it made, between our mkdir -p and this
-    for (let tries = 0; ; tries++) {
-      madeParents.push(...makeDirs(dirname(tmp)));
-      try {
-        mkdirSync(tmp, { mode: 0o755 });
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
-      }
-    }
+    // (made again when another extraction that failed took back an empty parent it shares)
+    createInMadeParent(tmp, () => mkdirSync(tmp, { mode: 0o755 }), madeParents);
   } catch (err) {
     r.close();
     removeMadeDirs(madeParents);

@@ -3,7 +3,7 @@
  * "inside a lower" checks cannot be fooled and mountinfo shows the same
  * strings), including paths that do not exist yet.
  */
-import { fstatSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
+import { fstatSync, lstatSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 
 /** realpath of the longest existing prefix, plus the rest. */
@@ -82,48 +82,6 @@ function idOf(p: string): { dev: bigint; ino: bigint } | undefined {
     return statSync(p, { bigint: true, throwIfNoEntry: false });
   } catch {
     return undefined;
-  }
-}
-
-/**
- * mkdir -p that says which directories it made, outermost first, so that a
- * failed run takes back exactly those: mkdirSync's recursive mode names only
- * the first, and the levels below it may be someone else's, made between
- * two of its mkdir(2)s (EEXIST here). A failure part-way takes back what
- * this call made before it throws.
- */
-export function makeDirs(dir: string, mode = 0o755): string[] {
-  const missing: string[] = [];
-  for (let d = dir; !lstatOrUndefined(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
-  const made: string[] = [];
-  try {
-    for (const d of missing) {
-      try {
-        mkdirSync(d, { mode });
-        made.push(d);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made meanwhile by another: not ours
-      }
-    }
-  } catch (e) {
-    removeMadeDirs(made);
-    throw e;
-  }
-  return made;
-}
-
-/**
- * Remove directories makeDirs made (innermost first), each only while
- * empty: another extraction may share them now (a library caller need not
- * hold unionfs's lock).
- */
-export function removeMadeDirs(made: string[]): void {
-  for (const d of [...made].reverse()) {
-    try {
-      rmdirSync(d);
-    } catch {
-      // not empty (someone else's files are in it now), or gone
-    }
   }
 }
 

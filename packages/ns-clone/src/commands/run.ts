@@ -7,7 +7,8 @@ import { startContainer } from '../container.js';
 import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
-import { createSetupFifo, forgetFifo, recordFifo, removeMadeDirs } from '../setup-fifo.js';
+import { removeMadeDirs } from '@boxkit/common/dirs';
+import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
 import { out, err } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 

@@ -1,0 +1,72 @@
+/**
+ * mkdir -p whose undo takes back only what it made. mkdirSync's recursive
+ * mode names only the first directory it made, and the levels below it may
+ * be someone else's, made between two of its mkdir(2)s: a failed run that
+ * removed them would pull them from under that other run.
+ */
+import { lstatSync, mkdirSync, rmdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * Make `dir` and its missing parents, adding each directory this call made
+ * to `made` (outermost first; a level that appeared meanwhile is another's:
+ * EEXIST). A failure part-way takes back what this call made, then throws.
+ * Returns `made`.
+ */
+export function makeDirs(dir: string, made: string[] = [], mode = 0o755): string[] {
+  const missing: string[] = [];
+  for (let d = dir; !exists(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  const start = made.length;
+  try {
+    for (const d of missing) {
+      try {
+        mkdirSync(d, { mode });
+        made.push(d);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+  } catch (e) {
+    removeMadeDirs(made.splice(start));
+    throw e;
+  }
+  return made;
+}
+
+/**
+ * makeDirs(dirname(path)), then `create` the entry itself: made again when
+ * create fails with ENOENT, up to 3 times, since another run's failure may
+ * take back an empty parent it shares between our mkdir and our create.
+ */
+export function createInMadeParent(path: string, create: () => void, made: string[], mode = 0o755): void {
+  for (let tries = 0; ; tries++) {
+    makeDirs(dirname(path), made, mode);
+    try {
+      create();
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
+    }
+  }
+}
+
+/** Remove what makeDirs made (innermost first), each only while empty: another run may use it now. Empties `made`. */
+export function removeMadeDirs(made: string[]): void {
+  for (const d of made.splice(0).reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // not empty (someone else's files are in it now), or gone
+    }
+  }
+}
+
+/** (lstat: a symlink, even a dangling one, is there; mkdir over it would fail) */
+function exists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
