@@ -152,10 +152,7 @@ export async function execveReplace(path: string, argv: string[], env: Record<st
   }
   l.signal(13, null);
   l.signal(25, null);
-  l.close_range(3, 0xffffffff, 4);
-  const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
-  check(l.execve(path, [...argv, null], [...envp, null]), 'execve', path);
-  throw new Error('unreachable');
+  return execveNow(path, argv, env);
 }
 
 /**
