@@ -30,7 +30,7 @@ import { BoxkitError, out, printJson, stateDir } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
 import { execveNow, nativeProgram, shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
-import { creatorAlive, exitPath, isAlive, load, recordPath, startTime } from '../state/store.js';
+import { creatorAlive, exitPath, isAlive, load, procStat, recordPath } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
 /** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */
@@ -215,13 +215,8 @@ function becomeWaiter(rec: ContainerRecord): void {
 
 /** Is `pid` (started at `start`) this process's child, not reaped yet? */
 function ownChild(pid: number, start: number | undefined): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    return ppid === process.pid && (start === undefined || startTime(pid) === start);
-  } catch {
-    return false;
-  }
+  const f = procStat(pid);
+  return f !== undefined && Number(f[1]) === process.pid && (start === undefined || Number(f[19]) === start);
 }
 
 /**

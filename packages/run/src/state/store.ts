@@ -70,45 +70,36 @@ export function list(): ContainerRecord[] {
     .sort((a, b) => a.created.localeCompare(b.created));
 }
 
-/** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat). */
-export function startTime(pid: number): number | undefined {
+/** The fields of /proc/PID/stat after its (comm): [0] the state, [1] the ppid, [19] the start time; undefined when gone. */
+export function procStat(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
 }
 
-/** Is the container's PID 1 (the very process, not a reused pid) alive? */
+/** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat). */
+export function startTime(pid: number): number | undefined {
+  const f = procStat(pid);
+  return f ? Number(f[19]) : undefined;
+}
+
+/** Is the process `pid`, started at `start` (when known), there and not a zombie? */
+function running(pid: number, start: number | undefined): boolean {
+  const f = procStat(pid);
+  return f !== undefined && (start === undefined || Number(f[19]) === start) && f[0] !== 'Z';
+}
+
+/** Is the container's PID 1 (the very process, not a reused pid) alive? (a zombie is not running) */
 export function isAlive(rec: ContainerRecord): boolean {
-  if (!rec.pid) return false;
-  const st = startTime(rec.pid);
-  if (st === undefined) return false;
-  if (rec.pidStart !== undefined && st !== rec.pidStart) return false;
-  // a zombie is not running
-  try {
-    const stat = readFileSync(`/proc/${rec.pid}/stat`, 'utf8');
-    if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') return false;
-  } catch {
-    return false;
-  }
-  return true;
+  return !!rec.pid && running(rec.pid, rec.pidStart);
 }
 
 export function creatorAlive(rec: ContainerRecord): boolean {
-  if (!(rec.creatorPid > 0) || !processExists(rec.creatorPid)) return false;
   // a zombie (killed, its parent not reaping yet) creates and waits for nothing
-  return (rec.creatorStart === undefined || startTime(rec.creatorPid) === rec.creatorStart) && !isZombie(rec.creatorPid);
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
-  } catch {
-    return false;
-  }
+  return rec.creatorPid > 0 && processExists(rec.creatorPid) && running(rec.creatorPid, rec.creatorStart);
 }
 
 /** Left by a crash or by nobody: half-made with its `run` dead, or a --rm container whose `run` is gone and whose PID 1 ended. */
