@@ -74,13 +74,34 @@ export function removeFile(path: string): void {
  * The kernel drops the lock if the process dies, so no stale lock survives.
  */
 export async function withLock<T>(lockPath: string, fn: () => T | Promise<T>): Promise<T> {
+  const fd = lock(lockPath);
+  try {
+    return await fn();
+  } finally {
+    closeSync(fd); // closing releases the lock
+  }
+}
+
+/** withLock for synchronous work (the same flock: never nest the two on one path). */
+export function withLockSync<T>(lockPath: string, fn: () => T): T {
+  const fd = lock(lockPath);
+  try {
+    return fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An fd of `lockPath` holding its exclusive flock. */
+function lock(lockPath: string): number {
   mkdirSync(dirname(lockPath), { recursive: true, mode: 0o755 });
   const fd = openSync(lockPath, 'a', 0o600);
   try {
     // blocking flock on the main thread: critical sections are a few ms
     flock(fd, LOCK.EX, lockPath);
-    return await fn();
-  } finally {
-    closeSync(fd); // closing releases the lock
+  } catch (e) {
+    closeSync(fd);
+    throw e;
   }
+  return fd;
 }

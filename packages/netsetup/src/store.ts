@@ -8,10 +8,10 @@
  * load here) nor an fsync'd rewrite of a shared file. Removing what is not
  * one's own claim takes the store lock (withStoreLock, below).
  */
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateDir, withLock } from '@boxkit/common/state';
-import { flock, LOCK } from '@boxkit/native';
+import { procStat } from '@boxkit/common/proc';
+import { stateDir, withLock, withLockSync } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
 import { crashPoint } from './crash.js';
 
@@ -268,13 +268,7 @@ export function withStoreLock<T>(fn: () => Promise<T>): Promise<T> {
 
 /** withStoreLock for synchronous work (the same flock: never nest the two). */
 export function withStoreLockSync<T>(fn: () => T): T {
-  const fd = inDir(stateDir('netsetup'), () => openSync(lockPath(), 'a', 0o600));
-  try {
-    flock(fd, LOCK.EX, lockPath());
-    return fn();
-  } finally {
-    closeSync(fd); // closing releases the lock
-  }
+  return withLockSync(lockPath(), fn);
 }
 
 /** The same record (the same claim), as read from its file. */
@@ -338,14 +332,10 @@ export function forget(a: AttachmentRecord): void {
  * ticks since boot (USER_HZ: 100 on Linux).
  */
 function ownerGone(pid: number, since: number): boolean {
-  let stat: string;
+  const f = procStat(pid);
+  if (!f) return true;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return true;
-  }
-  try {
-    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) / 100;
+    const start = Number(f[19]) / 100;
     const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
     // a second of slack: btime and the tick count are coarse
     return (btime + start) * 1000 > since + 1000;

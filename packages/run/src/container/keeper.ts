@@ -30,7 +30,8 @@ import { BoxkitError, out, printJson, stateDir } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
 import { execveNow, nativeProgram, shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
-import { creatorAlive, exitPath, isAlive, load, procStat, recordPath } from '../state/store.js';
+import { procStat } from '@boxkit/common/proc';
+import { creatorAlive, exitPath, isAlive, load, recordPath } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
 /** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */

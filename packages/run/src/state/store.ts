@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { atomicWrite, dataDir, readJson, removeFile, stateDir, withLock } from '@boxkit/common';
 import { processExists } from '@boxkit/native';
+import { procStat } from '@boxkit/common/proc';
 import type { ContainerRecord, Status } from './record.js';
 
 export const containersDir = (): string => stateDir('run', 'containers');
@@ -68,16 +69,6 @@ export function list(): ContainerRecord[] {
     .map((f) => readJson<ContainerRecord>(join(containersDir(), f)))
     .filter((r): r is ContainerRecord => r !== undefined)
     .sort((a, b) => a.created.localeCompare(b.created));
-}
-
-/** The fields of /proc/PID/stat after its (comm): [0] the state, [1] the ppid, [19] the start time; undefined when gone. */
-export function procStat(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
 }
 
 /** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat). */
