@@ -214,8 +214,13 @@ function unionOf(e: MountEntry, cover: MountEntry | undefined, sysfsAufs = '/sys
 /** A mountinfo file to read, or its entries already read (one read serves a whole plan). */
 export type Mountinfo = string | MountEntry[];
 
+/** The entries of a mountinfo file (this process's, unless told). */
+export function readMountinfo(path = '/proc/self/mountinfo'): MountEntry[] {
+  return parseMountinfo(readFileSync(path, 'utf8'));
+}
+
 function entriesOf(m: Mountinfo): MountEntry[] {
-  return typeof m === 'string' ? parseMountinfo(readFileSync(m, 'utf8')) : m;
+  return typeof m === 'string' ? readMountinfo(m) : m;
 }
 
 /** Union mounts of this process's mount namespace, hidden ones too (they still hold their layers). */

@@ -3,7 +3,7 @@
  * would silently do the wrong thing) before anything changes, then list
  * the steps as data. Bad input throws UsageError (exit 2) from here.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, basename, join } from 'node:path';
 import { BoxkitError, UsageError, dataDir } from '@boxkit/common';
@@ -11,7 +11,7 @@ import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
 import { blockedPath, existingAncestor, fileStamp, inside, realPath, sameDir, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
-import { findUnion, listUnions, mountOf, mountOptionsAt, parseMountinfo, type MountEntry } from './mountinfo.js';
+import { findUnion, listUnions, mountOf, mountOptionsAt, readMountinfo, type MountEntry } from './mountinfo.js';
 
 export interface MountCall {
   source: string;
@@ -127,7 +127,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   const cwd = env.cwd; // (realPath reads process.cwd() for relative paths only)
   // read once, when first needed: run plans a union on every container start
   let read: MountEntry[] | undefined;
-  const mounts = () => (read ??= parseMountinfo(readFileSync(env.mountinfo ?? '/proc/self/mountinfo', 'utf8')));
+  const mounts = () => (read ??= readMountinfo(env.mountinfo));
   const fs = env.filesystems ?? kernelFilesystems();
   const driver = pickDriver(spec.driver, fs);
   if (!fs.has(DRIVERS[driver].fstype)) {

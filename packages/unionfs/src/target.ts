@@ -6,9 +6,8 @@
  * The driver says how its whiteouts are written. A mount point whose union
  * is hidden by a later mount is refused: the path leads into that mount.
  */
-import { readFileSync } from 'node:fs';
 import { UsageError } from '@boxkit/common';
-import { findUnion, hiddenUnionsAt, listUnions, parseMountinfo } from './mountinfo.js';
+import { findUnion, hiddenUnionsAt, listUnions, readMountinfo } from './mountinfo.js';
 import { realPath, sameDir, statOrUndefined } from './paths.js';
 import { detectDriver } from './whiteout.js';
 import type { DriverName } from './spec.js';
@@ -31,7 +30,7 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
     if (!statOrUndefined(r)?.isDirectory()) throw new UsageError(`lower layer ${r}: no such directory`);
     return r;
   });
-  const entries = parseMountinfo(readFileSync(mountinfo ?? '/proc/self/mountinfo', 'utf8'));
+  const entries = readMountinfo(mountinfo);
   const mounted = findUnion(p, entries);
   // by inode: mountinfo spells the upper as its mount was given it (a bind mount, a symlink)
   const union = mounted ?? (given.length ? undefined : listUnions(entries).find((u) => u.upper !== undefined && sameDir(p, u.upper)));

@@ -4,10 +4,9 @@
  * A union hidden by a later mount (over its path or a directory above) is
  * refused: the path no longer leads to it, so no umount(2) of it can.
  */
-import { readFileSync } from 'node:fs';
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { MNT, SysError, umount2 } from '@boxkit/native';
-import { findUnion, hiddenUnionsAt, isMountpoint, parseMountinfo } from './mountinfo.js';
+import { findUnion, hiddenUnionsAt, isMountpoint, readMountinfo } from './mountinfo.js';
 import { realPath, statOrUndefined } from './paths.js';
 
 export interface UmountResult {
@@ -31,7 +30,7 @@ export function umountUnion(mnt: string, opts: UmountOptions = {}): UmountResult
   const mountpoint = realPath(mnt);
   const st = statOrUndefined(mountpoint);
   if (st && !st.isDirectory()) throw new UsageError(`umount ${mountpoint}: not a directory`);
-  const entries = parseMountinfo(readFileSync(opts.mountinfo ?? '/proc/self/mountinfo', 'utf8'));
+  const entries = readMountinfo(opts.mountinfo);
   if (!st || !isMountpoint(mountpoint, entries)) {
     // still mounted, but the path now leads into the mount over it: "not mounted" would be a lie
     // (the union holds its upper still), and no umount(2) of this path can reach it
