@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
 import { dropEmptyTables, netSnapshot, ns, refusedNs, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -148,6 +148,24 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     // /31 and /32 have no network or broadcast address (RFC 3021)
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.254/31']));
     ok(await ns(['down', '--netns', c[0]!]));
+  });
+
+  it('BOXKIT_PHASES=1 accounts for a veth and a down on stderr, phase by phase in order; without it stderr stays empty', async () => {
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_PHASES: '1' };
+    const up = await bk('netsetup', ['veth', '--netns', c[0]!, '--bridge', br], { env });
+    expect(up.exitCode, String(up.stderr)).toBe(0);
+    const m = /^phases: entry=([\d.]+) resolved=([\d.]+) leased=([\d.]+) made=([\d.]+) recorded=([\d.]+) done=([\d.]+)$/.exec(String(up.stderr));
+    expect(m, String(up.stderr)).not.toBeNull();
+    const t = m!.slice(1).map(Number);
+    expect(t).toEqual([...t].sort((a, b) => a - b));
+    expect(stored(state).attachments).toHaveLength(1);
+    const down = await bk('netsetup', ['down', '--netns', c[0]!], { env });
+    expect(down.exitCode, String(down.stderr)).toBe(0);
+    expect(String(down.stderr)).toMatch(/^phases: entry=[\d.]+ done=[\d.]+$/);
+    const quiet = await ns(['veth', '--netns', c[0]!, '--bridge', br]);
+    expect([quiet.exitCode, quiet.stderr]).toEqual([0, '']);
+    ok(await ns(['down', '--netns', c[0]!]));
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
     it('leaves no links, rules, leases or records', async () => {

@@ -185,6 +185,23 @@ describe.skipIf(skipReason)(title, () => {
     expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 8088, 5)).counts).toEqual({ ep1: 5 });
   });
 
+  it('BOXKIT_PHASES=1 accounts for an apply on stderr, phase by phase in order; without it stderr stays empty', async () => {
+    const doc = file('phases.json', { services: [{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1')] }] });
+    await bk('svcproxy', ['flush']);
+    const r = await bk('svcproxy', ['apply', doc], { env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_PHASES: '1' } });
+    const err = String(r.stderr);
+    expect(r.exitCode, err).toBe(0);
+    const m = /^phases: entry=([\d.]+) sync=([\d.]+) spawned=([\d.]+) saved=([\d.]+) written=([\d.]+) restored=([\d.]+) done=([\d.]+)$/.exec(err);
+    expect(m, err).not.toBeNull();
+    const t = m!.slice(1).map(Number);
+    expect(t).toEqual([...t].sort((a, b) => a - b));
+    // the apply happened: the service answers
+    expect((await askMany(topo.containers.client!.netns, VIP, 88, 3)).counts).toEqual({ ep1: 3 });
+    const again = await bk('svcproxy', ['apply', doc]);
+    expect([again.exitCode, again.stderr]).toEqual([0, '']);
+    expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
+  });
+
   it('the iptables-legacy backend spreads traffic too', async () => {
     await bk('svcproxy', ['flush']);
     const r0 = await bk('svcproxy', ['add', 'web', '--backend', 'legacy', '--vip', `${VIP}:88`, '--endpoint', ep('ep1'), '--endpoint', ep('ep2')]);

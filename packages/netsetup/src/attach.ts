@@ -7,6 +7,7 @@
  * name, so concurrent calls never collide and a repeated call finds its link.
  */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
+import { mark } from '@boxkit/common/phases';
 import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, parseCidr, parseHostCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
@@ -164,6 +165,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
   const state = () => (stateRead ??= readState());
   const resolved: Resolved[] = [];
   for (const s of specs) resolved.push(await resolve(s, bridges, links, state));
+  mark('resolved');
   const seen = new Set<string>();
   for (const r of resolved) {
     if (seen.has(r.hostIfname)) throw new UsageError(`two attachments for ${r.spec.netns ?? `pid ${r.spec.pid}`} ${r.ifname} in one batch`);
@@ -233,12 +235,15 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     inside.push(...o.inside);
   }
   if (!opts.dryRun) crashPoint('leased');
+  mark('leased');
   try {
     await execute([...host, ...inside], opts);
+    mark('made');
     if (!opts.dryRun) {
       crashPoint('made');
       for (const f of fresh) writeAttachment(record(f, f.ip));
     }
+    mark('recorded');
   } catch (e) {
     if (!opts.dryRun) {
       const { removeLinks } = await import('./detach.js');

@@ -10,6 +10,7 @@ import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { afterStdout } from '@boxkit/common/stdio';
 import { exitNow } from '@boxkit/native';
 import { camel } from '@boxkit/common/entry';
+import { mark, printPhases } from '@boxkit/common/phases';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 const common: Record<string, Opt> = { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } };
@@ -52,6 +53,7 @@ export function fastParse(argv: readonly string[]): { cmd: 'veth' | 'down'; args
 /** Run a fast-parsed command with the same error reporting and exit codes as the yargs CLI. */
 export async function runFast(p: { cmd: 'veth' | 'down'; args: Record<string, unknown> }): Promise<void> {
   let code = 0;
+  mark('entry');
   try {
     const r = p.cmd === 'veth'
       ? await (await import('./commands/veth.js')).vethCommand(p.args as never)
@@ -61,6 +63,8 @@ export async function runFast(p: { cmd: 'veth' | 'down'; args: Record<string, un
     code = reportFailure('netsetup', e, toStderr);
   }
   process.exitCode = code;
+  mark('done');
+  printPhases();
   // the output went out synchronously (common's stdio): Node's teardown is not needed
   afterStdout(() => exitNow(code));
 }

@@ -9,7 +9,7 @@ import { binEntry } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { afterStdout } from '@boxkit/common/stdio';
 import { fastParse } from './options.js';
-import { mark, printPhases } from './phases.js';
+import { mark, printPhases } from '@boxkit/common/phases';
 // Imported here, not only lazily: built into the startup snapshot, these
 // modules (and the libraries they use: cg, netsetup, unionfs, common) are
 // initialized once at build time instead of on every start.

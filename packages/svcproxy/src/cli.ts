@@ -10,6 +10,7 @@
 import { binEntry, fastOr } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { preresolveKoffi } from '@boxkit/native';
+import { mark, printPhases } from '@boxkit/common/phases';
 import { parseDocument, toServices } from './spec.js';
 import { chainsOf, hooks, render } from './rules.js';
 import { diff, diffChunks, restoreText } from './diff.js';
@@ -25,11 +26,14 @@ import { docWith, docWithout } from './edit.js';
 
 async function fast(cmd: Command, args: Record<string, unknown>): Promise<void> {
   let code: number;
+  mark('entry');
   try {
     code = await cmd.run(args);
   } catch (e) {
     code = reportFailure('svcproxy', e, toStderr);
   }
+  mark('done');
+  printPhases();
   // everything went out synchronously (common's stdio): no stdout stream to make and drain
   process.exit(code);
 }

@@ -10,6 +10,7 @@
 import { chooseBackend, detectBackend, holdsChains, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
 import { chainsWritten, diff, diffChunks, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff, type StreamedDiff } from './diff.js';
 import { deleteUdpFlows } from '@boxkit/native';
+import { mark as phase } from '@boxkit/common/phases';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
@@ -181,6 +182,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
    */
   const run = async (stale = false): Promise<SyncResult> => {
     const t0 = performance.now();
+    phase('sync');
     const ms = () => `${Math.round(performance.now() - t0)} ms`;
     const named = opts.backend && opts.backend !== 'auto' ? opts.backend : undefined;
     // a reconcile that need not read the state to pick the backend starts the kernel side first (the state of 10k services is MBs)
@@ -194,6 +196,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     saving?.catch(() => undefined); // awaited below; a failure before that must not be unhandled
     const rr = opts.dryRun ? undefined : new RestoreRun(backend);
     if (rr && backend === 'legacy') rr.openNat();
+    phase('spawned');
     let committed = false;
     /** this sync wrote the pending marker (put back as it was if the sync fails with the kernel as before) */
     let marked = false;
@@ -289,6 +292,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       } else {
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = savedEarly ?? parseSave(await saving!, names);
+        phase('saved');
         compared = saved;
         prior = () => saved;
         opts.trace?.(`# read the kernel: ${ms()}`);
@@ -305,6 +309,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         });
         let r: IteratorResult<string, StreamedDiff>;
         while (!(r = chunks.next()).done) await rr?.write(r.value);
+        phase('written');
         streamed = r.value;
         if (lazy) count = services!.length;
       }
@@ -356,6 +361,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           prepareState();
           planUdp();
           await finished;
+          phase('restored');
         }
       } catch (e) {
         if (!partial) throw e;

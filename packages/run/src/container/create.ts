@@ -23,7 +23,7 @@ import { attachShell, cgroupShell, createCgroup, group, joinWrites, removeCgroup
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
 import { checkHostPorts, netShell, setupNetwork, teardownNetwork } from './network.js';
-import { mark } from '../phases.js';
+import { mark } from '@boxkit/common/phases';
 
 export interface Started {
   rec: ContainerRecord;

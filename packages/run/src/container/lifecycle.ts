@@ -10,7 +10,7 @@ import { removeFile } from '@boxkit/common';
 import { creatorAlive, exitPath, isAlive, keptExitCode, list, load, locked, save } from '../state/store.js';
 import { teardown } from './teardown.js';
 import { teardownNetwork } from './network.js';
-import { mark } from '../phases.js';
+import { mark } from '@boxkit/common/phases';
 
 /** What run forwards to a foreground container: common's set, and window-size changes for -t. */
 export const RUN_SIGNALS: readonly NodeJS.Signals[] = [...FORWARDED, 'SIGWINCH'];

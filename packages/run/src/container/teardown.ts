@@ -11,7 +11,7 @@ import { removeTree } from '../state/remove.js';
 import { removeCgroup } from './cgroup.js';
 import { teardownNetwork } from './network.js';
 import { unmountUnion } from './union.js';
-import { mark } from '../phases.js';
+import { mark } from '@boxkit/common/phases';
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;

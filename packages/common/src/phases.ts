@@ -1,7 +1,9 @@
 /**
  * BOXKIT_PHASES=1: one line on stderr at the end with the time (ms since
- * the process started, performance.now()) at which each phase of a start ended.
- * How the time of `run --rm -- /bin/true` is accounted for (bench/run.sh).
+ * the process started, performance.now()) at which each phase ended. How
+ * the time of `run --rm -- /bin/true`, one `netsetup veth` and one
+ * `svcproxy apply` is accounted for (bench/lib.sh phases_table). Off, a
+ * mark costs one comparison.
  */
 const marks: [string, number][] = [];
 let on: boolean | undefined;
