@@ -75,3 +75,26 @@ paired_table() {
   ' "$out" "$@"
   rm -f "$out"
 }
+
+# phases_table TITLE PREPARE CMD: run PREPARE then CMD (BOXKIT_PHASES=1) $PHASE_RUNS
+# times (default 30); a markdown table of the median time each phase ends at and takes
+# (the marks a tool prints on stderr: packages/common/src/phases.ts)
+phases_table() {
+  local title=$1 prepare=$2 cmd=$3 out
+  out="$BENCH_DIR/out/phases-$$.txt"
+  : > "$out"
+  for _ in $(seq "${PHASE_RUNS:-30}"); do
+    $prepare >/dev/null 2>&1 || true
+    BOXKIT_PHASES=1 $cmd 2>&1 >/dev/null | grep '^phases: ' >> "$out" || true
+  done
+  node -e '
+    const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean)
+      .map((l) => Object.fromEntries(l.slice(8).split(" ").map((x) => x.split("=")).map(([k, v]) => [k, +v])));
+    const med = (a) => { a = [...a].sort((x, y) => x - y); return a[Math.floor(a.length / 2)]; };
+    const names = Object.keys(rows[0] ?? {});
+    console.log(`| ${process.argv[2]} | ends at (ms) | takes (ms) |`);
+    console.log("|---|---:|---:|");
+    names.forEach((n, i) => console.log(`| ${n} | ${med(rows.map((r) => r[n])).toFixed(1)} | ${med(rows.map((r) => r[n] - (i ? r[names[i - 1]] : 0))).toFixed(1)} |`));
+  ' "$out" "$title"
+  rm -f "$out"
+}

@@ -85,6 +85,12 @@ JSON
     echo "the ratio is the median of the rounds' own ratios):"
     echo
     paired_table "${PAIRED:-100}" "$W/detach-both" "CNI bridge ADD::$W/cni-ADD" "netsetup veth --netns c1 --bridge nsbr::$NSB veth --netns c1 --bridge nsbr" "node -e 0"
+    echo
+    echo "Where one \`netsetup veth\` spends its time (BOXKIT_PHASES=1, ${PHASE_RUNS:-30} runs, each after a \`down\`; ms since the"
+    echo "process started): \`entry\` is Node's start from the snapshot and the parse; \`resolved\` the checks, link list and"
+    echo "state; \`leased\` the record and the address; \`made\` koffi's load and the netlink requests; \`recorded\` the record."
+    echo
+    phases_table "netsetup veth" "$W/ns down --netns c1" "$NSB veth --netns c1 --bridge nsbr"
   } | tee -a "$RESULTS/netsetup-single.md"
   "$W/cni-DEL"; $NSB down --netns c1 >/dev/null; $NSB bridge rm nsbr >/dev/null; ip link del cni0 2>/dev/null || true
   exit 0

@@ -37,22 +37,8 @@ node -e '
 "$RUN" --rm --cgroup-parent self -- /bin/true
 "$RUN" --rm --cgroup-parent self --net bridge --cpus 0.5 --memory 32M --pids 20 -- /bin/true
 
-# phases TITLE CMD: run CMD $PHASE_RUNS times with BOXKIT_PHASES=1; a markdown table of the medians
 PHASE_RUNS=${PHASE_RUNS:-30}
-phases() {
-  local title=$1 cmd=$2 out="$BENCH_DIR/out/run-phases.txt"
-  : > "$out"
-  for _ in $(seq "$PHASE_RUNS"); do BOXKIT_PHASES=1 $cmd 2>&1 >/dev/null | grep '^phases: ' >> "$out" || true; done
-  node -e '
-    const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")
-      .map((l) => Object.fromEntries(l.slice(8).split(" ").map((x) => x.split("=")).map(([k, v]) => [k, +v])));
-    const med = (a) => { a = [...a].sort((x, y) => x - y); return a[Math.floor(a.length / 2)]; };
-    const names = Object.keys(rows[0] ?? {});
-    console.log(`| ${process.argv[2]} | ends at (ms) | takes (ms) |`);
-    console.log("|---|---:|---:|");
-    names.forEach((n, i) => console.log(`| ${n} | ${med(rows.map((r) => r[n])).toFixed(1)} | ${med(rows.map((r) => r[n] - (i ? r[names[i - 1]] : 0))).toFixed(1)} |`));
-  ' "$out" "$title"
-}
+phases() { phases_table "$1" true "$2"; }
 
 {
   echo "# run: start a container running /bin/true, then remove it"

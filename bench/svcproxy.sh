@@ -106,6 +106,12 @@ if [ -n "${PAIRED:-}" ]; then
       args+=("node -e 0::node -e 0")
       echo "### $b, $N services x 5 endpoints, full apply onto an empty table ($(wc -l <"$W/sp-text.txt") lines; load $(cut -d' ' -f1-3 /proc/loadavg))"
       paired_table "$PAIRED" flush_b "${args[@]}"
+      echo
+      echo "Where \`svcproxy apply\` spends its time (BOXKIT_PHASES=1, ${PHASE_RUNS:-10} runs, each after a flush; ms since the process"
+      echo "started): \`sync\` holds the lock; \`spawned\`: iptables-save and iptables-restore started; \`saved\`: the kernel's"
+      echo "chains read; \`written\`: every chain rendered, compared and fed to the restore; \`restored\`: it committed."
+      echo
+      PHASE_RUNS=${PHASE_RUNS:-10} phases_table "svcproxy apply, $b, $N" flush_b sp
       flush_b
     done
   done
