@@ -10,27 +10,41 @@ import { dirname } from 'node:path';
 /**
  * Make `dir` and its missing parents, adding each directory this call made
  * to `made` (outermost first; a level that appeared meanwhile is another's:
- * EEXIST). A failure part-way takes back what this call made, then throws.
- * Returns `made`.
+ * EEXIST). A level that vanished meanwhile (ENOENT: another run's undo took
+ * back an empty parent it had made, between our mkdir of it or our look and
+ * our mkdir below it) is made again, up to 3 times, as createInMadeParent
+ * does for the entry. A failure part-way takes back what this call made,
+ * then throws. Returns `made`.
  */
 export function makeDirs(dir: string, made: string[] = [], mode = 0o755): string[] {
-  const missing: string[] = [];
-  for (let d = dir; !exists(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
   const start = made.length;
   try {
-    for (const d of missing) {
+    for (let tries = 0; ; tries++) {
       try {
-        mkdirSync(d, { mode });
-        made.push(d);
+        for (const d of missingLevels(dir)) {
+          try {
+            mkdirSync(d, { mode });
+            made.push(d);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          }
+        }
+        return made;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
       }
     }
   } catch (e) {
     removeMadeDirs(made.splice(start));
     throw e;
   }
-  return made;
+}
+
+/** `dir` and the parents of it that do not exist, outermost first. */
+function missingLevels(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir; !exists(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  return missing;
 }
 
 /**

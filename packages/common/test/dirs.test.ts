@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeDirs, removeMadeDirs } from '../src/dirs.js';
+
+describe('makeDirs', () => {
+  it('makes the missing levels, lists only those, and removeMadeDirs takes back only them', () => {
+    const top = mkdtempSync(join(tmpdir(), 'bk-dirs-'));
+    try {
+      makeDirs(join(top, 'shared'));
+      const made = makeDirs(join(top, 'shared', 'a', 'b'));
+      expect(made).toEqual([join(top, 'shared', 'a'), join(top, 'shared', 'a', 'b')]);
+      removeMadeDirs(made);
+      expect(readdirSync(join(top, 'shared'))).toEqual([]);
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+
+  it("a parent that another run's undo takes back between two mkdirs is made again (no ENOENT)", async () => {
+    const top = mkdtempSync(join(tmpdir(), 'bk-dirs-'));
+    // another run that makes the shared parent and takes it back while it is empty, over and over
+    const other = spawn('sh', ['-c', `while :; do mkdir ${join(top, 'p')} 2>/dev/null; rmdir ${join(top, 'p')} 2>/dev/null; done`], { stdio: 'ignore' });
+    try {
+      let failures = 0;
+      let madeParent = 0;
+      for (let i = 0; i < 3000; i++) {
+        try {
+          const made = makeDirs(join(top, 'p', 'q'));
+          if (made.length === 2) madeParent++;
+          expect(existsSync(join(top, 'p', 'q'))).toBe(true);
+          removeMadeDirs(made);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          failures++;
+        }
+      }
+      // the race was met (the parent was there for some tries, made by us for others), and never failed
+      expect(madeParent).toBeGreaterThan(0);
+      expect(failures).toBe(0);
+    } finally {
+      other.kill('SIGKILL');
+      await new Promise((r) => other.once('exit', r));
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+});
