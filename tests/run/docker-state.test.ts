@@ -92,18 +92,32 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
       writeFileSync(record, JSON.stringify({ ...JSON.parse(readFileSync(record, 'utf8')), status: 'creating', creatorPid: dead, creatorStart: 1 }));
       const orphan = join(`${top}/data`, 'containers', 'feedfacecafe');
       mkdirSync(orphan, { recursive: true });
+      // exit files: ones a bk-keeper (pid `dead`) was writing aside when it was killed (for the garbage
+      // container, which takes it with it, and for one that has no record), one left for a container that
+      // has no record; and one being written right now (this live process): kept
+      const dir = `${top}/state/run/containers`;
+      const ownAside = `${dir}/${n}.exit.${dead}.tmp`;
+      const aside = `${dir}/gone-${n}.exit.${dead}.tmp`;
+      const nobodys = `${dir}/gone-${n}.exit`;
+      const live = `${dir}/${n}.exit.${process.pid}.tmp`;
+      for (const f of [ownAside, aside, nobodys, live]) writeFileSync(f, 'feedfacecafe 0\n');
+      const files = [aside, nobodys].sort();
 
       const doc = JSON.parse(await own(['gc', '--dry-run', '--json']));
       expect(doc).toMatchObject({ dryRun: true, removed: [n], orphans: ['feedfacecafe'] });
-      expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${n} --parent self`, `rm -rf ${orphan}`]));
+      expect([...doc.files].sort()).toEqual(files);
+      expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${n} --parent self`, `rm -rf ${orphan}`, ...files.map((f) => `rm -f ${f}`)]));
       const human = await own(['gc', '--dry-run']);
       expect(human.split('\n')).toEqual(doc.commands);
       expect(existsSync(record)).toBe(true);
       expect(existsSync(orphan)).toBe(true);
+      for (const f of [ownAside, aside, nobodys, live]) expect(existsSync(f)).toBe(true);
 
-      expect(JSON.parse(await own(['gc', '--json']))).toEqual({ removed: [n], orphans: ['feedfacecafe'] });
+      const done = JSON.parse(await own(['gc', '--json']));
+      expect({ ...done, files: [...done.files].sort() }).toEqual({ removed: [n], orphans: ['feedfacecafe'], files });
       expect(existsSync(record)).toBe(false);
       expect(existsSync(orphan)).toBe(false);
+      expect([ownAside, aside, nobodys, live].map((f) => existsSync(f))).toEqual([false, false, false, true]);
     } finally {
       await bk('run', ['rm', '-f', n], { env });
       rmSync(top, { recursive: true, force: true });

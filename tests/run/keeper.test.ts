@@ -6,7 +6,7 @@
  * native's bk-keeper (C) in the same process, which waits for the container.
  */
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +150,11 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     // the exit files bk-keeper wrote went with the record (--rm) or once the record held the status
     for (const n of ns) await containerEnded(n);
     expect(ns.filter((n) => existsSync(exitFile(n)))).toEqual([]);
+    // a bk-keeper killed between writing its exit file aside and renaming it left NAME.exit.PID.tmp: rm takes it too
+    const aside = `${exitFile(ns[0]!)}.${spawnSync('true').pid}.tmp`;
+    writeFileSync(aside, 'feedfacecafe 0\n');
+    await run(['rm', ns[0]!]);
+    expect(existsSync(aside)).toBe(false);
   }, 60_000);
 
   it('a container killed at the first sight of its record running, its keeper held still until it is a zombie, has its status recorded by bk-keeper: 137 (the zombie-before-exec case, seen to happen)', async () => {

@@ -1,14 +1,17 @@
 /**
  * `run gc`: remove what crashed runs left: containers whose `run` died
- * during setup, --rm containers whose `run` died, and data dirs no record
- * names (a run killed between mkdir and its first record write).
+ * during setup, --rm containers whose `run` died, data dirs no record
+ * names (a run killed between mkdir and its first record write), and exit
+ * files no one will read (a bk-keeper killed as it wrote one, or one
+ * left for a container that is gone).
  */
 import { readdirSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
 import { dataDir, report, shellQuote } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { umountIfMounted } from '@boxkit/native';
 import { teardownIfOwn, teardownShell } from '../container/teardown.js';
-import { isGarbage, list, locked } from '../state/store.js';
+import { isGarbage, list, locked, sweepExitFiles } from '../state/store.js';
 
 export { isGarbage } from '../state/store.js';
 
@@ -24,7 +27,12 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
     removed.push(r.name);
   }
   const orphans: string[] = [];
+  let files: string[] = [];
   await locked(() => {
+    files = sweepExitFiles({ orphans: true, dryRun: !!d });
+    // (a dry run: those of the containers above go with them, as a real gc's teardown takes them)
+    if (d) files = files.filter((f) => !removed.includes(basename(f).replace(/\.exit(\.\d+\.tmp)?$/, '')));
+    if (d) for (const f of files) d.print(shellQuote(['rm', '-f', f]));
     // read under the lock: a run saves its record (under the lock) before it makes its data dir
     const known = new Set(list().map((r) => r.id));
     let dirs: string[] = [];
@@ -46,9 +54,9 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
     }
   });
   if (d) {
-    d.done({ removed, orphans });
+    d.done({ removed, orphans, files });
     return 0;
   }
-  report(a, { removed, orphans }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`)]);
+  report(a, { removed, orphans, files }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`), ...files.map((f) => `removed ${f}`)]);
   return 0;
 }

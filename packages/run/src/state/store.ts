@@ -3,12 +3,11 @@
  * written atomically, changed under one lock so concurrent `run`s never
  * take the same name, address or id.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { atomicWrite, dataDir, readJson, removeFile, stateDir, withLock } from '@boxkit/common';
 import { processExists } from '@boxkit/native';
-import { procStat } from '@boxkit/common/proc';
+import { ownerGone, procStat } from '@boxkit/common/proc';
 import type { ContainerRecord, Status } from './record.js';
 
 export const containersDir = (): string => stateDir('run', 'containers');
@@ -34,10 +33,51 @@ export function save(rec: ContainerRecord): void {
   atomicWrite(recordPath(rec.name), `${JSON.stringify(rec, null, 2)}\n`, 0o600);
 }
 
-/** Remove a record and its exit file (first: a crash between leaves the record to remove again, not a file nobody knows). */
+/** Remove a record and its exit files (first: a crash between leaves the record to remove again, not a file nobody knows). */
 export function forget(name: string): void {
+  sweepExitFiles({ name });
   removeFile(exitPath(name));
   removeFile(recordPath(name));
+}
+
+/** An exit file being written: bk-keeper writes NAME.exit.PID.tmp and renames it (native/c/keeper.c). */
+const EXIT_ASIDE = /^(.+)\.exit\.(\d+)\.tmp$/;
+
+/**
+ * Remove exit files nobody will read, and say which: the NAME.exit.PID.tmp
+ * of a bk-keeper killed between its write and its rename (its PID gone
+ * since the file was written), of `name` or of every container; with
+ * `orphans` (gc, under the lock: bk-keeper writes only under it and only
+ * while the record exists) also each NAME.exit whose container has no
+ * record. `dryRun`: only say.
+ */
+export function sweepExitFiles(o: { name?: string; orphans?: boolean; dryRun?: boolean } = {}): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(containersDir());
+  } catch {
+    return [];
+  }
+  const records = new Set(files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
+  const gone: string[] = [];
+  for (const f of files) {
+    const aside = EXIT_ASIDE.exec(f);
+    const name = aside ? aside[1]! : f.endsWith('.exit') ? f.slice(0, -5) : undefined;
+    if (name === undefined || (o.name !== undefined && name !== o.name)) continue;
+    const path = join(containersDir(), f);
+    if (aside) {
+      let since: number;
+      try {
+        since = statSync(path).mtimeMs;
+      } catch {
+        continue; // renamed meanwhile
+      }
+      if (!ownerGone(Number(aside[2]), since)) continue;
+    } else if (!o.orphans || records.has(name)) continue;
+    gone.push(path);
+    if (!o.dryRun) removeFile(path);
+  }
+  return gone;
 }
 
 /**
