@@ -59,7 +59,8 @@ export function peek(s: NetState, bridgeCidr: string): string {
   const net = parseCidr(bridgeCidr);
   const skip = bridgeIps(s);
   skip.add(net.ip);
-  for (const ip of hosts(net)) if (!skip.has(ip) && leaseHolder(ip) === undefined) return `${ip}/${net.prefix}`;
+  const taken = leasedIps(); // one readdir (old-layout leases included), not one look per address
+  for (const ip of hosts(net)) if (!skip.has(ip) && !taken.has(ip)) return `${ip}/${net.prefix}`;
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`);
 }
 

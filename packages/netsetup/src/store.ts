@@ -101,17 +101,37 @@ export function removeAttachment(hostIfname: string): void {
   unlinkGone(join(attachDir(), `${hostIfname}.json`));
 }
 
+/** The last readdir of the lease directory (leaseNames), so the migration a claim runs next need not read it again. */
+let lastNames: { dir: string; names: string[] } | undefined;
+
 /** The names in the lease directory (empty when it does not exist yet). */
 function leaseNames(): string[] {
+  let names: string[];
   try {
-    return readdirSync(leaseDir()).filter((n) => !n.startsWith('.')); // (not a claim in the making)
+    names = readdirSync(leaseDir()).filter((n) => !n.startsWith('.')); // (not a claim in the making)
   } catch {
-    return [];
+    names = [];
   }
+  lastNames = { dir: leaseDir(), names };
+  return names;
 }
 
 /** A directory of the layout before leases/<ip>: leases/<network>_<prefix>/<ip>. */
 const OLD_LEASE_DIR = /^\d+\.\d+\.\d+\.\d+_\d+$/;
+
+/** The addresses leased in the old layout's directories among `names`, by directory: read, never moved. */
+function oldLeases(names: readonly string[]): { dir: string; ips: string[] }[] {
+  const out: { dir: string; ips: string[] }[] = [];
+  for (const d of names.filter((n) => OLD_LEASE_DIR.test(n))) {
+    const dir = join(leaseDir(), d);
+    try {
+      out.push({ dir, ips: readdirSync(dir).filter((n) => !n.startsWith('.')) });
+    } catch {
+      // moved meanwhile by a migration: its leases are under leases/<ip> now
+    }
+  }
+  return out;
+}
 
 /** The lease directory already migrated by this process (tests change BOXKIT_STATE_DIR between cases). */
 let migrated: string | undefined;
@@ -119,28 +139,24 @@ let migrated: string | undefined;
 /**
  * Move leases of the old layout (leases/<network>_<prefix>/<ip>, written
  * by a netsetup before the upgrade for containers still running) to
- * leases/<ip>, so they are seen, not handed out again, and freed by `down`.
- * Done once per process before the first lease is read, taken or freed;
- * costs one readdir when there is nothing to move (`names`: that readdir,
- * when the caller made it). No lock: each lease is linked to its new name
- * (atomic, EEXIST when there) before its old name goes, so at every moment
- * it exists under one name at least, and concurrent migrations (or claims)
- * agree. A lease of an address that was given out again under the new
- * layout meanwhile keeps the newer holder: the address is in two places
- * already and only `down` of one of them can tell.
+ * leases/<ip>, so that they are freed by `down` and claims contend for one
+ * name. Only the commands that change leases anyway run it (a claim, a
+ * release, a forget, a reclaim), once per process before the first such
+ * change; a read (`ls`, any --dry-run) sees an old lease where it is
+ * (leasedIps, leaseHolder) and moves nothing. Costs one readdir when there
+ * is nothing to move, none when this process just read the directory
+ * (leasedIps: a `veth --ip auto`). No lock: each lease is linked to its
+ * new name (atomic, EEXIST when there) before its old name goes, so at
+ * every moment it exists under one name at least, and concurrent
+ * migrations (or claims) agree. A lease of an address that was given out
+ * again under the new layout meanwhile keeps the newer holder: the address
+ * is in two places already and only `down` of one of them can tell.
  */
-function migrateOldLeases(names?: string[]): boolean {
-  if (migrated === leaseDir()) return false;
+function migrateOldLeases(): void {
+  if (migrated === leaseDir()) return;
   migrated = leaseDir();
-  const old = (names ?? leaseNames()).filter((n) => OLD_LEASE_DIR.test(n));
-  for (const d of old) {
-    const dir = join(leaseDir(), d);
-    let ips: string[];
-    try {
-      ips = readdirSync(dir);
-    } catch {
-      continue; // another process finished it
-    }
+  const names = lastNames?.dir === leaseDir() ? lastNames.names : leaseNames();
+  for (const { dir, ips } of oldLeases(names)) {
     for (const ip of ips) {
       try {
         linkSync(join(dir, ip), join(leaseDir(), ip));
@@ -155,13 +171,17 @@ function migrateOldLeases(names?: string[]): boolean {
       // not empty (a lease written meanwhile by an old netsetup still running) or gone
     }
   }
-  return old.length > 0;
 }
 
-/** Addresses leased right now, in every network (one readdir, so a batch does not probe address by address). */
+/**
+ * Addresses leased right now, in every network (one readdir, so a batch
+ * does not probe address by address), those of the old layout included.
+ */
 export function leasedIps(): Set<string> {
   const names = leaseNames();
-  return new Set(migrateOldLeases(names) ? leaseNames() : names);
+  const ips = new Set(names.filter((n) => !OLD_LEASE_DIR.test(n)));
+  for (const { ips: old } of oldLeases(names)) for (const ip of old) ips.add(ip);
+  return ips;
 }
 
 /**
@@ -214,13 +234,25 @@ export function sweepTmp(): void {
   }
 }
 
+/** The holder line of `ip`'s lease ('?' when empty), undefined when nobody holds it; moves nothing (see migrateOldLeases). */
 export function leaseHolder(ip: string): string | undefined {
-  migrateOldLeases();
-  try {
-    return readFileSync(join(leaseDir(), ip), 'utf8').trim() || '?';
-  } catch {
-    return undefined;
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8').trim() || '?';
+    } catch {
+      return undefined;
+    }
+  };
+  const now = read(join(leaseDir(), ip));
+  if (now !== undefined) return now;
+  // not under leases/<ip>: in an old-layout directory, or nowhere
+  for (const { dir, ips } of oldLeases(leaseNames())) {
+    if (!ips.includes(ip)) continue;
+    const old = read(join(dir, ip));
+    if (old !== undefined) return old;
   }
+  // a migration may have moved it between the two looks (linked to its new name before its old one went)
+  return read(join(leaseDir(), ip));
 }
 
 /** Free `ip` if `holder` (or anyone, when undefined) holds it. */
@@ -312,6 +344,7 @@ export function holdsLease(a: AttachmentRecord): boolean {
  * address) names no address: its lease, if it was taken, is found by holder.
  */
 export function forget(a: AttachmentRecord): void {
+  migrateOldLeases(); // its lease may be in the old layout: moved, it is freed below like any other
   if (a.ip) {
     const ip = a.ip.split('/')[0]!;
     const holder = leaseHolder(ip);
@@ -371,6 +404,7 @@ export function reclaimOrphanLeases(links: Set<string>, only?: string): string[]
 }
 
 function reclaimLocked(links: Set<string>, only?: string): string[] {
+  migrateOldLeases(); // every lease under leases/<ip>, where the loop reads and frees them
   const freed: string[] = [];
   for (const ip of leasedIps()) {
     const path = join(leaseDir(), ip);

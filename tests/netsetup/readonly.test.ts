@@ -1,0 +1,118 @@
+/**
+ * What a user expects of commands that only look: `ls` and every --dry-run
+ * leave the state dir byte for byte as it was, leases an older netsetup
+ * wrote (leases/<network>_<prefix>/<ip>) included, which they count as
+ * taken all the same.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
+
+/** Every path under `dir` (directories marked) with each file's content: equal before and after means nothing was written. */
+function tree(dir: string): [string, string][] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .map((e) => {
+      const path = join(e.parentPath ?? e.path, e.name);
+      return [path.slice(dir.length + 1), e.isDirectory() ? '<dir>' : readFileSync(path, 'utf8')] as [string, string];
+    })
+    .sort(([a], [b]) => a.localeCompare(b));
+}
+
+describe.skipIf(skipReason)(`netsetup read-only commands${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const br = shortName('nqb');
+  const [ha, hb] = [shortName('nqa'), shortName('nqc')];
+  const [a, b] = ['ro-a', 'ro-b'].map((h) => testName(h)) as [string, string];
+  let state = '';
+  let before: ReturnType<typeof netSnapshot>;
+  const ok = (r: BinResult, what = '') => expect(r.exitCode, `${what} ${r.stderr}`).toBe(0);
+  const publishRules = () => sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.includes('boxkit publish'));
+  beforeAll(async () => {
+    state = useStateDir('readonly');
+    before = netSnapshot();
+    createHost(a);
+    createHost(b);
+    ok(await ns(['bridge', br, '10.77.150.1/24']));
+  });
+  afterAll(async () => {
+    await ns(['down', '--netns', a, '--netns', b]);
+    await ns(['bridge', 'rm', br]);
+    destroyHost(a);
+    destroyHost(b);
+    dropEmptyTables(before);
+  });
+
+  it('ls, ls --json and every --dry-run write nothing with an old-layout lease in place and count it as taken; a real veth moves it', async () => {
+    const va = await ns(['veth', '--netns', a, '--bridge', br, '--host-ifname', ha, '--json']);
+    ok(va);
+    expect(JSON.parse(va.stdout).ip).toBe('10.77.150.2/24');
+    ok(await ns(['publish', '18190:10.77.150.2:80']));
+    // what a netsetup before leases/<ip> wrote for this address
+    const leases = join(state, 'netsetup', 'leases');
+    mkdirSync(join(leases, '10.77.150.0_24'));
+    renameSync(join(leases, '10.77.150.2'), join(leases, '10.77.150.0_24', '10.77.150.2'));
+    // the lock files too: a look that took a lock would make them again
+    for (const f of ['store.lock', 'lock']) rmSync(join(state, 'netsetup', f), { force: true });
+    const files = tree(state);
+    expect(files.map(([p]) => p)).toContain('netsetup/leases/10.77.150.0_24/10.77.150.2');
+    const kernel = netSnapshot();
+
+    const ls = await ns(['ls']);
+    ok(ls, 'ls');
+    expect(ls.stdout).toMatch(new RegExp(`^${ha} .* 10\\.77\\.150\\.2/24 .* up$`, 'm'));
+    const lsj = await ns(['ls', '--json']);
+    ok(lsj, 'ls --json');
+    expect(JSON.parse(lsj.stdout).attachments).toMatchObject([{ hostIfname: ha, ip: '10.77.150.2/24', present: true, leased: true }]);
+
+    // the old lease is taken: --ip auto offers the next address, the address itself is refused
+    const dv = await ns(['veth', '--netns', b, '--bridge', br, '--ip', 'auto', '--dry-run']);
+    ok(dv, 'veth --dry-run');
+    expect(dv.stdout).toMatch(/ addr add 10\.77\.150\.3\/24 dev eth0$/m);
+    const dvj = await ns(['veth', '--netns', b, '--bridge', br, '--dry-run', '--json']);
+    ok(dvj, 'veth --dry-run --json');
+    expect(JSON.parse(dvj.stdout)).toMatchObject({ ip: '10.77.150.3/24' });
+    const taken = await ns(['veth', '--netns', b, '--bridge', br, '--ip', '10.77.150.2/24', '--dry-run']);
+    expect(taken.exitCode).toBe(2);
+    expect(taken.stderr).toMatch(new RegExp(`^netsetup: address 10\\.77\\.150\\.2 is already in use by ${ha}$`, 'm'));
+
+    // a port to the old-leased address is one to a whole attachment: no warning that a real run would refuse
+    const dp = await ns(['publish', '18191:10.77.150.2:81', '--dry-run']);
+    ok(dp, 'publish --dry-run');
+    expect(dp.stderr).toBe('');
+    expect(dp.stdout).toMatch(/^iptables -t nat -A BOXKIT-DNAT .*--to-destination 10\.77\.150\.2:81$/m);
+    ok(await ns(['publish', 'rm', '18190:10.77.150.2:80', '--dry-run']), 'publish rm --dry-run');
+
+    // down's dry run removes the container's published port: the address is its own
+    for (const args of [['down', '--netns', a, '--dry-run'], ['down', '-', '--dry-run'], ['down', '--host-ifname', ha, '--dry-run', '--json']]) {
+      const d = await ns(args, args.includes('-') ? `${a}\n${b}\n` : undefined);
+      ok(d, args.join(' '));
+      expect(d.stdout, args.join(' ')).toMatch(new RegExp(`ip link del ${ha}\\b`));
+      expect(d.stdout, args.join(' ')).toMatch(/iptables -t nat -D BOXKIT-DNAT .*18190:10\.77\.150\.2:80/);
+    }
+    ok(await ns(['nat', '10.77.150.0/24', '--dry-run']), 'nat --dry-run');
+    ok(await ns(['bridge', shortName('nqx'), '10.77.151.1/24', '--dry-run']), 'bridge --dry-run');
+
+    expect(tree(state)).toEqual(files);
+    expect(netSnapshot()).toEqual(kernel);
+
+    // a real veth moves the old lease to leases/<ip> and takes the next address
+    const vb = await ns(['veth', '--netns', b, '--bridge', br, '--host-ifname', hb, '--json']);
+    ok(vb, 'veth');
+    expect(JSON.parse(vb.stdout).ip).toBe('10.77.150.3/24');
+    expect(readdirSync(leases).sort()).toEqual(['10.77.150.2', '10.77.150.3']);
+    expect(readFileSync(join(leases, '10.77.150.2'), 'utf8')).toMatch(new RegExp(`^${ha} \\d+\\n$`));
+    ok(await ns(['down', '--netns', a, '--netns', b]));
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+    expect(publishRules()).toEqual([]);
+  });
+
+  it('leaves no links, rules, leases or records', async () => {
+    ok(await ns(['bridge', 'rm', br]));
+    dropEmptyTables(before);
+    const after = netSnapshot();
+    expect(after.links).toEqual(before.links);
+    expect(after.rules).toEqual(before.rules);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+});
