@@ -1,13 +1,19 @@
 /**
- * What a user expects of commands that only look: `ls` and every --dry-run
- * leave the state dir byte for byte as it was, leases an older netsetup
- * wrote (leases/<network>_<prefix>/<ip>) included, which they count as
- * taken all the same.
+ * What a user expects of commands that only look, and of a `down` that
+ * cannot finish: `ls` and every --dry-run leave the state dir byte for byte
+ * as it was, leases an older netsetup wrote (leases/<network>_<prefix>/<ip>)
+ * included, which they count as taken all the same; and a `down` whose nat
+ * table cannot be read or changed, or whose links cannot be deleted, exits 1
+ * in one line with every attachment whole (link, lease, record, published
+ * rules and entries), so that a plain `down` afterwards removes it all.
+ * The failures are real tools replaced on PATH for that one call (the
+ * kernel and every other command are the real ones).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
 import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
 
 /** Every path under `dir` (directories marked) with each file's content: equal before and after means nothing was written. */
@@ -20,16 +26,36 @@ function tree(dir: string): [string, string][] {
     .sort(([a], [b]) => a.localeCompare(b));
 }
 
-describe.skipIf(skipReason)(`netsetup read-only commands${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describe.skipIf(skipReason)(`netsetup read-only commands, and a down that cannot finish${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const br = shortName('nqb');
   const [ha, hb] = [shortName('nqa'), shortName('nqc')];
   const [a, b] = ['ro-a', 'ro-b'].map((h) => testName(h)) as [string, string];
   let state = '';
+  let shims = '';
   let before: ReturnType<typeof netSnapshot>;
   const ok = (r: BinResult, what = '') => expect(r.exitCode, `${what} ${r.stderr}`).toBe(0);
   const publishRules = () => sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.includes('boxkit publish'));
+  const publishEntries = () => Object.keys(JSON.parse(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).publish ?? {}).sort();
+  const addrIn = (h: string) => sh('ip', ['-n', h, '-o', '-4', 'addr', 'show', 'scope', 'global']).split('\n').filter(Boolean).map((l) => l.split(/\s+/)[3]);
+  /** a directory holding an executable `name` that fails as the real tool would when it cannot do its job */
+  const failing = (name: string, line: string): string => {
+    const dir = join(shims, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, name), `#!/bin/sh\necho "${line}" >&2\nexit 1\n`);
+    chmodSync(join(dir, name), 0o755);
+    return dir;
+  };
+  /** netsetup ARGS with `dir` first in PATH (and `env` added), for this one call */
+  const withPath = async (dir: string, args: string[], input?: string, env: Record<string, string> = {}): Promise<BinResult> => {
+    const e: Record<string, string> = { ...(process.env as Record<string, string>), PATH: `${dir}:${process.env.PATH}`, ...env };
+    delete e.NODE_EXTRA_CA_CERTS;
+    const r = await bk('netsetup', args, { env: e, extendEnv: false, ...(input !== undefined ? { input } : {}) });
+    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+  };
+
   beforeAll(async () => {
     state = useStateDir('readonly');
+    shims = mkdtempSync(join(tmpdir(), 'bk-ro-shim-'));
     before = netSnapshot();
     createHost(a);
     createHost(b);
@@ -41,6 +67,7 @@ describe.skipIf(skipReason)(`netsetup read-only commands${skipReason ? ` (skippe
     destroyHost(a);
     destroyHost(b);
     dropEmptyTables(before);
+    rmSync(shims, { recursive: true, force: true });
   });
 
   it('ls, ls --json and every --dry-run write nothing with an old-layout lease in place and count it as taken; a real veth moves it', async () => {
@@ -105,6 +132,58 @@ describe.skipIf(skipReason)(`netsetup read-only commands${skipReason ? ` (skippe
     ok(await ns(['down', '--netns', a, '--netns', b]));
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
     expect(publishRules()).toEqual([]);
+  });
+
+  it('a down whose nat table cannot be read or changed, or whose links cannot be deleted, exits 1 in one line and leaves every attachment whole', async () => {
+    ok(await ns(['veth', '--netns', a, '--bridge', br, '--host-ifname', ha, '--ip', '10.77.150.2/24']));
+    ok(await ns(['veth', '--netns', b, '--bridge', br, '--host-ifname', hb, '--ip', '10.77.150.3/24']));
+    ok(await ns(['publish', '18192:10.77.150.2:80']));
+    ok(await ns(['publish', '18193:10.77.150.3:80/udp']));
+    const rules = publishRules();
+    expect(rules.length).toBeGreaterThanOrEqual(6);
+    const files = tree(state);
+    const kernel = netSnapshot();
+    const inside = [addrIn(a), addrIn(b)];
+    expect(inside).toEqual([['10.77.150.2/24'], ['10.77.150.3/24']]);
+
+    const save = failing('iptables-save', 'iptables-save: cannot read the nat table');
+    const restore = failing('iptables-restore', 'iptables-restore: line 2 failed');
+    // the links go through `ip` (not netlink) with BOXKIT_NETLINK=0: a failing one fails their deletion, after the rules went
+    const ip = failing('ip', 'RTNETLINK answers: Operation not permitted');
+    const cases: [string, string, string[], string | undefined, Record<string, string>, RegExp][] = [
+      ['iptables-save', save, ['down', '--netns', a], undefined, {}, new RegExp(`^netsetup: down ${ha}: not removed: iptables-save -t nat: iptables-save: cannot read the nat table$`)],
+      ['iptables-restore', restore, ['down', '--host-ifname', ha], undefined, {}, new RegExp(`^netsetup: down ${ha}: not removed: iptables-restore --noflush: iptables-restore: line 2 failed$`)],
+      ['iptables-save, batch', save, ['down', '-'], `${a}\n${b}\n`, {}, new RegExp(`^netsetup: down 2 attachments \\(${ha}, ${hb}\\): not removed: iptables-save -t nat: .*$`)],
+      ['iptables-restore, batch', restore, ['down', '--netns', a, '--netns', b], undefined, {}, /^netsetup: down 2 attachments .*: not removed: iptables-restore --noflush: .*$/],
+      ['ip link del', ip, ['down', '--netns', a], undefined, { BOXKIT_NETLINK: '0' }, new RegExp(`^netsetup: down ${ha}: not removed: ip -batch -: RTNETLINK answers: Operation not permitted$`)],
+      ['ip link del, batch', ip, ['down', '-'], `${a}\n${b}\n`, { BOXKIT_NETLINK: '0' }, /^netsetup: down 2 attachments .*: not removed: ip -batch -: RTNETLINK answers: Operation not permitted$/],
+    ];
+    for (const [what, dir, args, input, env, line] of cases) {
+      const r = await withPath(dir, args, input, env);
+      expect(r.exitCode, `${what}: ${r.stderr}`).toBe(1);
+      expect(r.stderr.split('\n').filter(Boolean), what).toHaveLength(1);
+      expect(r.stderr.trim(), what).toMatch(line);
+      expect(r.stdout, what).toBe('');
+      // link, lease, record, published rules and entries: all there, the files byte for byte (the
+      // rules a failed link deletion put back are appended: the same rules, maybe in another order)
+      const now = netSnapshot();
+      const order = (x: typeof now) => (env.BOXKIT_NETLINK ? { ...x, rules: [...x.rules].sort() } : x);
+      expect(order(now), what).toEqual(order(kernel));
+      expect(tree(state), what).toEqual(files);
+      expect(env.BOXKIT_NETLINK ? publishRules().sort() : publishRules(), what).toEqual(env.BOXKIT_NETLINK ? [...rules].sort() : rules);
+      expect(publishEntries(), what).toEqual(['18192/tcp', '18193/udp']);
+      expect([addrIn(a), addrIn(b)], what).toEqual(inside);
+    }
+
+    // the real tools: down removes it all
+    const d = await ns(['down', '-'], `${a}\n${b}\n`);
+    ok(d, 'down');
+    expect(d.stdout.split('\n').filter(Boolean)).toHaveLength(2);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+    expect(publishRules()).toEqual([]);
+    expect(publishEntries()).toEqual([]);
+    expect([addrIn(a), addrIn(b)]).toEqual([[], []]);
+    for (const h of [ha, hb]) expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(h);
   });
 
   it('leaves no links, rules, leases or records', async () => {

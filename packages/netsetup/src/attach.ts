@@ -283,9 +283,12 @@ async function replaceStale(old: AttachmentRecord, fresh: AttachmentRecord): Pro
       const links = linkNames();
       if (links.has(cur.hostIfname) && cur.ip) return false; // whole, with its link: not stale
       const { removeLinks, unpublishTo } = await import('./detach.js');
-      if (links.has(cur.hostIfname)) await removeLinks([cur.hostIfname], links);
-      // its published ports went with the container: left, the next holder of the address would receive them
-      await unpublishTo([cur]);
+      // its published ports went with the container: left, the next holder of the address would
+      // receive them. They go first, the link inside that step (as in `down`): a nat table that
+      // cannot be read or changed fails this veth with the stale attachment as it was
+      await unpublishTo([cur], {}, async () => {
+        if (links.has(cur.hostIfname)) await removeLinks([cur.hostIfname], links);
+      });
       forget(cur);
     }
     return claimAttachment(fresh);

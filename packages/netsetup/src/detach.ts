@@ -9,7 +9,7 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { warn } from '@boxkit/common/output';
 import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
 import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
-import { readNat, type NatTable } from './iptables.js';
+import { nat, readNat, type NatTable } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo, planRemoveUnlisted, publishKey } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
@@ -128,8 +128,21 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname));
   const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
   const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
-  await removeLinks([...recs.map((r) => r.hostIfname), ...extra], links, opts);
-  const unpublished = await unpublishTo(recs, opts);
+  const names = [...recs.map((r) => r.hostIfname), ...extra];
+  // The published ports go first and the links inside that step: reading and changing the nat
+  // table fail for reasons outside netsetup (iptables missing, xtables lock, a broken table), and
+  // such a failure then leaves every attachment whole (link, lease, record, rules) with nothing
+  // removed, not a link gone and the rest waiting for the next `down`. The crash order stays:
+  // links and rules, then the lease, then the record (forget).
+  let unpublished: Op[];
+  try {
+    unpublished = await unpublishTo(recs, opts, () => removeLinks(names, links, opts));
+  } catch (e) {
+    if (opts.dryRun || !(e instanceof Error)) throw e;
+    const which = names.length === 1 ? names[0] : `${names.length} attachments (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`;
+    // one line: what was not removed, then why (the tool's own first line)
+    throw new BoxkitError((e as BoxkitError).code ?? 'EDOWN', `down ${which}: not removed: ${e.message.split('\n')[0]}`);
+  }
   if (!opts.dryRun) {
     for (const r of recs) forget(r);
     sweepTmp();
@@ -141,26 +154,46 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
 
 /**
  * Remove the published ports of the attachments `recs` (their entries, and
- * every rule whose comment names one of their addresses, entry or not).
+ * every rule whose comment names one of their addresses, entry or not),
+ * running `between` (down: deleting the links) after the rules are gone
+ * and before the entries are: when `between` fails, the rules are put back
+ * and the entries were never dropped, so the attachments keep their ports.
  * Under the store lock, which `publish` takes too: no port is published to
  * these addresses meanwhile. Reads the nat table (an iptables-save) only when
  * the state lists a port to one of them. A pending record (its netsetup
  * killed before it had an address) has none, and a record whose address
  * another attachment holds now leaves that one's ports alone.
  */
-export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecOptions = {}): Promise<Op[]> {
+export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecOptions = {}, between: () => Promise<void> = async () => {}): Promise<Op[]> {
   const ips = new Set(recs.filter(ownsAddress).map((r) => r.ip.split('/')[0]!));
   const pubsOf = (s: NetState) => Object.values(s.publish).filter((p) => ips.has(p.containerIp));
-  if (!ips.size || !pubsOf(readState()).length) return [];
+  if (!ips.size || !pubsOf(readState()).length) {
+    await between();
+    return [];
+  }
   const unpublish = async (s: NetState, write: boolean) => {
     const pubs = pubsOf(s);
     // by the address in the rules' comments: every rule to the container, this entry's or not
     const ops = planRemoveTo(await readNat(opts.dryRun), ips);
     await execute(ops, opts);
+    try {
+      await between();
+    } catch (e) {
+      // the state is not written (updateState writes only when this returns): the entries stay, the rules come back
+      if (write) await execute(restoreOps(ops), { verbose: opts.verbose }).catch(() => undefined);
+      throw e;
+    }
     if (write) for (const p of pubs) delete s.publish[publishKey(p)];
     return ops;
   };
   return opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true));
+}
+
+/** Ops undoing `ops` (rule deletions and chain removals): the chains again, then the rules, appended in their order. */
+export function restoreOps(ops: readonly Op[]): Op[] {
+  const chains = ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-X' ? [nat('-N', o.args[1]!)] : []));
+  const rules = ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-D' ? [nat('-A', ...o.args.slice(1))] : []));
+  return [...chains, ...rules];
 }
 
 /** The table as it would be once `ops` (rule deletions, chain removals) were applied: what a dry run shows next. */
