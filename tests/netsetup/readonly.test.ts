@@ -6,8 +6,11 @@
  * table cannot be read or changed, or whose links cannot be deleted, exits 1
  * in one line with every attachment whole (link, lease, record, published
  * rules and entries), so that a plain `down` afterwards removes it all.
- * The failures are real tools replaced on PATH for that one call (the
- * kernel and every other command are the real ones).
+ * A repeated `veth` over a stale attachment fails the same way, and a
+ * `veth` that fails part-way and cannot delete its link keeps what finds
+ * it (its pending record and lease) for `down`. The failures are real
+ * tools replaced on PATH for that one call (the kernel and every other
+ * command are the real ones).
  */
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -184,6 +187,64 @@ describe.skipIf(skipReason)(`netsetup read-only commands, and a down that cannot
     expect(publishEntries()).toEqual([]);
     expect([addrIn(a), addrIn(b)]).toEqual([[], []]);
     for (const h of [ha, hb]) expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(h);
+  });
+
+  it('a repeated veth over a stale attachment whose nat table cannot be read leaves it as it was; the real one replaces it', async () => {
+    ok(await ns(['veth', '--netns', a, '--bridge', br, '--host-ifname', ha, '--ip', '10.77.150.2/24']));
+    ok(await ns(['publish', '18194:10.77.150.2:80']));
+    sh('ip', ['link', 'del', ha]); // its container's side went with it: the record is stale
+    const files = tree(state);
+    const kernel = netSnapshot();
+    const rules = publishRules();
+    const args = ['veth', '--netns', a, '--bridge', br, '--host-ifname', ha, '--ip', '10.77.150.2/24'];
+    const r = await withPath(failing('iptables-save', 'iptables-save: cannot read the nat table'), args);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^netsetup: iptables-save -t nat: iptables-save: cannot read the nat table$/);
+    expect(tree(state)).toEqual(files);
+    expect(netSnapshot()).toEqual(kernel);
+    expect(publishRules()).toEqual(rules);
+    const v = await ns([...args, '--json']);
+    ok(v, 'veth');
+    expect(JSON.parse(v.stdout)).toMatchObject({ ip: '10.77.150.2/24', created: true });
+    expect(publishRules()).toEqual([]);
+    expect(publishEntries()).toEqual([]);
+    ok(await ns(['down', '--netns', a]));
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
+  it('a veth that fails part-way and cannot delete its link keeps its pending record and lease, so down --netns removes all of it', async () => {
+    // `ip` (BOXKIT_NETLINK=0: every ip command goes through it) refuses the container's address and the link's deletion, and does the rest
+    const real = sh('bash', ['-c', 'command -v ip']).trim();
+    const dir = join(shims, 'ip-refusing');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'ip'), `#!/bin/bash
+case "$*" in *'-batch -')
+  input=$(cat)
+  if grep -q '^addr add' <<<"$input"; then echo 'RTNETLINK answers: Cannot assign requested address' >&2; exit 2; fi
+  if grep -q '^link del' <<<"$input"; then echo 'RTNETLINK answers: Operation not permitted' >&2; exit 2; fi
+  printf '%s\\n' "$input" | exec ${real} "$@" ;;
+esac
+exec ${real} "$@"
+`);
+    chmodSync(join(dir, 'ip'), 0o755);
+    const r = await withPath(dir, ['veth', '--netns', a, '--bridge', br, '--host-ifname', ha], undefined, { BOXKIT_NETLINK: '0' });
+    expect(r.exitCode, r.stderr).toBe(1);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(new RegExp(`^netsetup: .*Cannot assign requested address.* \\(and ${ha} could not be deleted\\)$`));
+    expect(lines.slice(1)).toEqual([`hint: netsetup down --host-ifname ${ha}`]);
+    expect(sh('ip', ['-o', 'link', 'show'])).toContain(ha);
+    const st = stored(state);
+    expect(st).toEqual({ attachments: [`${ha}.json`], leases: ['10.77.150.2'] });
+    expect(JSON.parse(readFileSync(join(state, 'netsetup', 'attachments', `${ha}.json`), 'utf8'))).toMatchObject({ hostIfname: ha, netns: a, ip: '' });
+    expect(readFileSync(join(state, 'netsetup', 'leases', '10.77.150.2'), 'utf8')).toMatch(new RegExp(`^${ha} \\d+\\n$`));
+    // the address is not given out again meanwhile
+    const dv = await ns(['veth', '--netns', b, '--bridge', br, '--dry-run', '--json']);
+    ok(dv);
+    expect(JSON.parse(dv.stdout).ip).toBe('10.77.150.3/24');
+    const d = await ns(['down', '--netns', a]);
+    ok(d, 'down');
+    expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(ha);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
   it('leaves no links, rules, leases or records', async () => {

@@ -248,7 +248,16 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     if (!opts.dryRun) {
       const { removeLinks } = await import('./detach.js');
       await removeLinks(fresh.map((f) => f.hostIfname), linkNames()).catch(() => undefined);
-      undoClaims(fresh);
+      // A link that could not be deleted keeps its pending record and its lease, as a kill at
+      // 'leased' leaves them, so `down` (by netns, pid or host ifname) finds all three: freed, the
+      // address would go to another container while this link may hold it, and no record would
+      // lead `down --netns` to the link.
+      const left = linkNames();
+      const kept = fresh.filter((f) => left.has(f.hostIfname)).map((f) => f.hostIfname);
+      undoClaims(fresh.filter((f) => !left.has(f.hostIfname)));
+      if (kept.length && e instanceof BoxkitError) {
+        throw new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
+      }
     }
     throw e;
   }
