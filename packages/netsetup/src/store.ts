@@ -10,7 +10,7 @@
  */
 import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { procStat } from '@boxkit/common/proc';
+import { ownerGone } from '@boxkit/common/proc';
 import { stateDir, withLock, withLockSync } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
 import { crashPoint } from './crash.js';
@@ -356,25 +356,6 @@ export function forget(a: AttachmentRecord): void {
   // it removes the record and nothing of the address, which another container may hold by then
   crashPoint('lease-freed');
   removeAttachment(a.hostIfname);
-}
-
-/**
- * Did the process `pid` end after it took a lease made at `since` (ms)?
- * True when no such process exists, or when the one there now started
- * later (the pid was reused). /proc/PID/stat's start time is in clock
- * ticks since boot (USER_HZ: 100 on Linux).
- */
-function ownerGone(pid: number, since: number): boolean {
-  const f = procStat(pid);
-  if (!f) return true;
-  try {
-    const start = Number(f[19]) / 100;
-    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
-    // a second of slack: btime and the tick count are coarse
-    return (btime + start) * 1000 > since + 1000;
-  } catch {
-    return false;
-  }
 }
 
 /**
