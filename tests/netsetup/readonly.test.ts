@@ -144,6 +144,9 @@ describe.skipIf(skipReason)(`netsetup read-only commands, and a down that cannot
     ok(await ns(['publish', '18193:10.77.150.3:80/udp']));
     const rules = publishRules();
     expect(rules.length).toBeGreaterThanOrEqual(6);
+    // another runtime's DNAT of the same port, added after ours (docker, CNI portmap): ours must stay ahead of it
+    const other = (op: string, chain: string) => ['-t', 'nat', op, chain, '-p', 'tcp', '--dport', '18192', '-m', 'comment', '--comment', 'other-runtime', '-j', 'DNAT', '--to-destination', '10.77.151.9:80'];
+    for (const c of ['PREROUTING', 'OUTPUT']) sh('iptables', other('-A', c));
     const files = tree(state);
     const kernel = netSnapshot();
     const inside = [addrIn(a), addrIn(b)];
@@ -167,16 +170,35 @@ describe.skipIf(skipReason)(`netsetup read-only commands, and a down that cannot
       expect(r.stderr.split('\n').filter(Boolean), what).toHaveLength(1);
       expect(r.stderr.trim(), what).toMatch(line);
       expect(r.stdout, what).toBe('');
-      // link, lease, record, published rules and entries: all there, the files byte for byte (the
-      // rules a failed link deletion put back are appended: the same rules, maybe in another order)
-      const now = netSnapshot();
-      const order = (x: typeof now) => (env.BOXKIT_NETLINK ? { ...x, rules: [...x.rules].sort() } : x);
-      expect(order(now), what).toEqual(order(kernel));
+      // link, lease, record, published rules and entries: all there, the files byte for byte, every
+      // rule in its place (those a failed link deletion put back are inserted where they were)
+      expect(netSnapshot(), what).toEqual(kernel);
       expect(tree(state), what).toEqual(files);
-      expect(env.BOXKIT_NETLINK ? publishRules().sort() : publishRules(), what).toEqual(env.BOXKIT_NETLINK ? [...rules].sort() : rules);
+      expect(publishRules(), what).toEqual(rules);
       expect(publishEntries(), what).toEqual(['18192/tcp', '18193/udp']);
       expect([addrIn(a), addrIn(b)], what).toEqual(inside);
     }
+
+    // the links cannot be deleted and the rules, removed first, cannot be put back (the second
+    // iptables-restore fails): exit 1 in one line that says so; the entries stay for the next down
+    const second = join(shims, 'restore-second');
+    mkdirSync(second, { recursive: true });
+    writeFileSync(join(second, 'iptables-restore'), `#!/bin/sh
+[ -e "${second}/once" ] && { echo "iptables-restore: xtables lock held" >&2; exit 4; }
+: > "${second}/once"
+PATH=${process.env.PATH} exec iptables-restore "$@"
+`);
+    chmodSync(join(second, 'iptables-restore'), 0o755);
+    const ipAndRestore = join(shims, 'ip-and-restore');
+    mkdirSync(ipAndRestore, { recursive: true });
+    for (const [dir, name] of [[ip, 'ip'], [second, 'iptables-restore']] as const) writeFileSync(join(ipAndRestore, name), readFileSync(join(dir, name)), { mode: 0o755 });
+    const r = await withPath(ipAndRestore, ['down', '--netns', a], undefined, { BOXKIT_NETLINK: '0' });
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^netsetup: down ${ha}: not removed: ip -batch -: RTNETLINK answers: Operation not permitted; and its published ports' rules, removed first, could not be put back \\(iptables-restore --noflush: iptables-restore: xtables lock held\\): down again to finish$`));
+    expect(publishRules().filter((l) => l.includes('10.77.150.2'))).toEqual([]);
+    expect(publishEntries()).toEqual(['18192/tcp', '18193/udp']);
+    expect(addrIn(a)).toEqual(['10.77.150.2/24']);
+    for (const c of ['PREROUTING', 'OUTPUT']) sh('iptables', other('-D', c));
 
     // the real tools: down removes it all
     const d = await ns(['down', '-'], `${a}\n${b}\n`);

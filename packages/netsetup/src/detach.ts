@@ -140,8 +140,9 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   } catch (e) {
     if (opts.dryRun || !(e instanceof Error)) throw e;
     const which = names.length === 1 ? names[0] : `${names.length} attachments (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`;
-    // one line: what was not removed, then why (the tool's own first line)
-    throw new BoxkitError((e as BoxkitError).code ?? 'EDOWN', `down ${which}: not removed: ${e.message.split('\n')[0]}`);
+    // one line: what was not removed, then why (the tool's own first line); its hint (the tool is not installed) stays
+    const hint = (e as BoxkitError).hint;
+    throw new BoxkitError((e as BoxkitError).code ?? 'EDOWN', `down ${which}: not removed: ${e.message.split('\n')[0]}`, { cause: e, ...(hint ? { hint } : {}) });
   }
   if (!opts.dryRun) {
     for (const r of recs) forget(r);
@@ -174,13 +175,19 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
   const unpublish = async (s: NetState, write: boolean) => {
     const pubs = pubsOf(s);
     // by the address in the rules' comments: every rule to the container, this entry's or not
-    const ops = planRemoveTo(await readNat(opts.dryRun), ips);
+    const table = await readNat(opts.dryRun);
+    const ops = planRemoveTo(table, ips);
     await execute(ops, opts);
     try {
       await between();
     } catch (e) {
       // the state is not written (updateState writes only when this returns): the entries stay, the rules come back
-      if (write) await execute(restoreOps(ops), { verbose: opts.verbose }).catch(() => undefined);
+      const lost = write ? await execute(restoreOps(ops, table), { verbose: opts.verbose }).then(() => undefined, (r: unknown) => r) : undefined;
+      if (lost !== undefined && e instanceof Error) {
+        // said on the same line: its ports are dead now, while the entries (kept) make the next down remove them all
+        const why = (lost instanceof Error ? lost.message : String(lost)).split('\n')[0];
+        e.message = `${e.message.split('\n')[0]}; and its published ports' rules, removed first, could not be put back (${why}): down again to finish`;
+      }
       throw e;
     }
     if (write) for (const p of pubs) delete s.publish[publishKey(p)];
@@ -189,10 +196,23 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
   return opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true));
 }
 
-/** Ops undoing `ops` (rule deletions and chain removals): the chains again, then the rules, appended in their order. */
-export function restoreOps(ops: readonly Op[]): Op[] {
+/**
+ * Ops undoing `ops` (rule deletions and chain removals made from `t`): the
+ * chains again, then each rule inserted at the place it had in `t`, in
+ * order, so a hook is back ahead of the rules another runtime (docker, CNI
+ * portmap) added after it to PREROUTING or OUTPUT, as it was: appended, its
+ * DNAT would come after theirs for the same port and lose.
+ */
+export function restoreOps(ops: readonly Op[], t: NatTable): Op[] {
   const chains = ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-X' ? [nat('-N', o.args[1]!)] : []));
-  const rules = ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-D' ? [nat('-A', ...o.args.slice(1))] : []));
+  const deleted = new Set(ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-D' ? [o.args.slice(1).join('\0')] : [])));
+  const at = new Map<string, number>();
+  const rules: Op[] = [];
+  for (const r of t.rules) {
+    const pos = (at.get(r.chain) ?? 0) + 1;
+    at.set(r.chain, pos);
+    if (deleted.has(r.spec.join('\0'))) rules.push(nat('-I', r.chain, String(pos), ...r.spec.slice(1)));
+  }
   return [...chains, ...rules];
 }
 
