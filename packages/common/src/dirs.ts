@@ -32,6 +32,8 @@ export function makeDirs(dir: string, made: string[] = [], mode = 0o755): string
         return made;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
+        // a level this try made and something outside took away: not ours any more (made again below, it is)
+        for (let i = made.length - 1; i >= start; i--) if (!exists(made[i]!)) made.splice(i, 1);
       }
     }
   } catch (e) {

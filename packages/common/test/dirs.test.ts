@@ -22,7 +22,8 @@ describe('makeDirs', () => {
   it("a parent that another run's undo takes back between two mkdirs is made again (no ENOENT)", async () => {
     const top = mkdtempSync(join(tmpdir(), 'bk-dirs-'));
     // another run that makes the shared parent and takes it back while it is empty, over and over
-    const other = spawn('sh', ['-c', `while :; do mkdir ${join(top, 'p')} 2>/dev/null; rmdir ${join(top, 'p')} 2>/dev/null; done`], { stdio: 'ignore' });
+    // (a process group of its own: its mkdir and rmdir children go with it at the end)
+    const other = spawn('sh', ['-c', `while :; do mkdir ${join(top, 'p')} 2>/dev/null; rmdir ${join(top, 'p')} 2>/dev/null; done`], { stdio: 'ignore', detached: true });
     try {
       let failures = 0;
       let madeParent = 0;
@@ -31,6 +32,9 @@ describe('makeDirs', () => {
           const made = makeDirs(join(top, 'p', 'q'));
           if (made.length === 2) madeParent++;
           expect(existsSync(join(top, 'p', 'q'))).toBe(true);
+          // each level once, the last the one asked for, and all still there (none the other's)
+          expect(new Set(made).size).toBe(made.length);
+          expect(made.at(-1)).toBe(join(top, 'p', 'q'));
           removeMadeDirs(made);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
@@ -41,8 +45,9 @@ describe('makeDirs', () => {
       expect(madeParent).toBeGreaterThan(0);
       expect(failures).toBe(0);
     } finally {
-      other.kill('SIGKILL');
-      await new Promise((r) => other.once('exit', r));
+      const exited = new Promise((r) => other.once('exit', r));
+      process.kill(-other.pid!, 'SIGKILL');
+      await exited;
       rmSync(top, { recursive: true, force: true });
     }
   });
