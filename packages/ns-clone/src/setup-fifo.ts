@@ -15,7 +15,7 @@
 import { closeSync, constants, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
-import { createInMadeParent, makeDirs, removeMadeDirs } from '@boxkit/common/dirs';
+import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
@@ -45,9 +45,10 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
 
 /** Remember which fifo holds `pid`, so `ns-clone release PID` can find it. Directories made go to `made`. */
 export function recordFifo(pid: number, fifo: string, made: string[] = []): void {
-  // a --setup-fifo elsewhere made no state dir: the record needs one all the same
-  makeDirs(setupDir(), made, 0o700);
-  writeFileSync(join(setupDir(), `${pid}.fifo-path`), fifo);
+  // a --setup-fifo elsewhere made no state dir: the record needs one all the same (made again
+  // when a failing run removed it, empty, between our mkdir and our write)
+  const record = join(setupDir(), `${pid}.fifo-path`);
+  createInMadeParent(record, () => writeFileSync(record, fifo), made, 0o700);
 }
 
 /** Remove a fifo and its pid record once nobody can be waiting on it (the child is gone). */
