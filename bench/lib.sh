@@ -88,10 +88,13 @@ phases_table() {
     BOXKIT_PHASES=1 $cmd 2>&1 >/dev/null | grep '^phases: ' >> "$out" || true
   done
   node -e '
-    const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean)
-      .map((l) => Object.fromEntries(l.slice(8).split(" ").map((x) => x.split("=")).map(([k, v]) => [k, +v])));
+    const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean)
+      .map((l) => l.slice(8).split(" ").map((x) => x.split("=")).map(([k, v]) => [k, +v]));
+    const names = (lines[0] ?? []).map(([k]) => k);
+    // a run that stopped early, or marked a phase twice (a retry), has other columns: left out, and said
+    const rows = lines.filter((l) => l.map(([k]) => k).join() === names.join()).map((l) => Object.fromEntries(l));
     const med = (a) => { a = [...a].sort((x, y) => x - y); return a[Math.floor(a.length / 2)]; };
-    const names = Object.keys(rows[0] ?? {});
+    if (rows.length < lines.length) console.log(`(${lines.length - rows.length} of ${lines.length} runs marked other phases: left out)\n`);
     console.log(`| ${process.argv[2]} | ends at (ms) | takes (ms) |`);
     console.log("|---|---:|---:|");
     names.forEach((n, i) => console.log(`| ${n} | ${med(rows.map((r) => r[n])).toFixed(1)} | ${med(rows.map((r) => r[n] - (i ? r[names[i - 1]] : 0))).toFixed(1)} |`));

@@ -86,8 +86,10 @@ flags and rootfs; `reserve` writes the container's record under the store's floc
 koffi, ~1.1 MB of native addon, is loaded; the cgroup layout is read from /proc/self/mountinfo);
 `cgroup` makes the group in the 6 v1 hierarchies (mkdir + limits); `clone` is bk_spawn (vfork +
 exec of bk-stage); `mount` is the overlay mount and /etc/hostname, /etc/hosts in the upper dir,
-done while the child starts and joins its cgroup; `net` attaches the veth (netlink, --net bridge
-only); `save` records it running; `exec` is the child's side after release (unshare the mount
+done while the child starts and joins its cgroup; with --net bridge, netsetup's own marks come next
+(`resolved`, `leased`, `made`: its checks, its record and address, koffi's netlink requests for the
+veth; `recorded`: its record finished; see packages/netsetup/README.md), then `net` the rest
+(published ports, and the address in the container's /etc/hosts); `save` records it running; `exec` is the child's side after release (unshare the mount
 namespace, /proc, /dev, /sys, pivot_root, masked paths, caps, execve) until the parent sees the
 exec; `exited` is /bin/true plus the kernel taking its namespaces down; then the teardown:
 `t-net` (veth and lease), `t-cgroup` (6 rmdirs), `t-umount` (lazy umount2 of the union),
@@ -116,8 +118,8 @@ into its blob and Node's fs/Buffer functions are warmed there; no process.stdout
 at exit. For --rm the union is mounted `volatile`: the unmount of a written upper waited for an
 ext4 journal commit (`t-umount` 3.9 ms median before, 0.2-0.3 ms in most starts after).
 
-What is left, and why: Node's start (~30 ms, a floor runc does not pay: runc's whole run is
-~32 ms); koffi's load (~1-2 ms, in `reserve`); kernel work that runc pays too (overlay mount,
+What is left, and why: Node's start (~30 ms, a floor runc does not pay: runc's whole run takes
+about as long); koffi's load (~1-2 ms, in `reserve`); kernel work that runc pays too (overlay mount,
 cgroup mkdir/rmdir, clone, the child's mounts and pivot_root, namespace teardown at exit);
 ext4 metadata in the data and state dirs (`t-rm`, the records: up to ms per call under load;
 /run is on disk on this VM, tmpfs would cost far less). With --net bridge, `net` and `t-net`

@@ -57,6 +57,6 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
     d.done({ removed, orphans, files });
     return 0;
   }
-  report(a, { removed, orphans, files }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`), ...files.map((f) => `removed ${f}`)]);
+  report(a, { removed, orphans, files }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`), ...files.map((f) => `removed exit file ${f}`)]);
   return 0;
 }
