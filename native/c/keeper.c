@@ -31,13 +31,6 @@
  * record removes EXIT too, under the store's lock. TAG (the container's id)
  * tells the file apart from one of an older container of the same name.
  *
- * When many containers end together (a stop of many, a shutdown), at most
- * as many PROGRAMs (each a Node of ~44 MB, most of it waiting for the
- * store's lock in turn) run at once as the host has CPUs, at least 2: the
- * others wait here, at ~44 kB each, for a slot, an exclusive flock of
- * LOCK.finish.N held from before the exec until PROGRAM exits (its fd is
- * the one PROGRAM inherits above 2).
- *
  * Nothing of the Node keeper must outlive the exec but what this needs:
  * it passes no fd above 2 (all close-on-exec by then; this program closes
  * any that came through all the same), and this program sets its own stdio (/dev/null: nobody reads a keeper's output) and
@@ -122,27 +115,6 @@ static void write_exit(const char *path, const char *tag, const char *status) {
   if (!ok || rename(tmp, path) < 0) unlink(tmp);
 }
 
-/* Take a slot (see above): the first free one, or wait for the one this pid is given. Without one (an error) PROGRAM runs all the same. */
-static void take_slot(const char *lock) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  if (n < 2) n = 2;
-  if (n > 256) n = 256;
-  char path[4096];
-  for (long i = 0; i <= n; i++) {
-    /* i == n: none was free; wait for one, spread over them by pid */
-    long slot = i < n ? i : (long)getpid() % n;
-    int len = snprintf(path, sizeof path, "%s.finish.%ld", lock, slot);
-    if (len < 0 || (size_t)len >= sizeof path) return;
-    /* not O_CLOEXEC: the slot is PROGRAM's until it exits */
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
-    if (fd < 0) return;
-    int rc;
-    while ((rc = flock(fd, i < n ? LOCK_EX | LOCK_NB : LOCK_EX)) < 0 && errno == EINTR) {}
-    if (rc == 0) return;
-    close(fd);
-  }
-}
-
 int main(int argc, char **argv) {
   if (argc < 8) {
     say("usage: bk-keeper TITLE PID LOCK RECORD EXIT TAG PROGRAM [ARGS...] (run by run -d's keeper only)\n");
@@ -186,7 +158,6 @@ int main(int argc, char **argv) {
   if (!gone && status[0] != '-') write_exit(args[4], args[5], status);
   if (lock >= 0) close(lock);
   if (gone) return 0;
-  take_slot(args[2]);
   /* PROGRAM ARGS... STATUS */
   char **next = args + 6;
   next[argc - 6] = status;

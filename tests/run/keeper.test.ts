@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binPath, bk, poll, running, skipReason, waitUntil } from '../harness/index.js';
 import { execa } from 'execa';
@@ -156,44 +156,6 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     await run(['rm', ns[0]!]);
     expect(existsSync(aside)).toBe(false);
   }, 60_000);
-
-  it('when many -d containers end together, at most as many recording Nodes run at once as the host has CPUs (at least 2), the others waiting in bk-keeper; every end is recorded', async () => {
-    const slots = Math.max(2, availableParallelism());
-    const ns = Array.from({ length: slots * 3 }, (_, i) => name(`many${i}`));
-    made.push(...ns);
-    // each Node that records an end (run __boxkit-keeper finish) logs when it starts and when it exits
-    const marks = mkdtempSync(join(tmpdir(), 'bk-finishes-'));
-    onTestFinished(() => rmSync(marks, { recursive: true, force: true }));
-    const log = join(marks, 'log');
-    writeFileSync(join(marks, 'mark.cjs'), `if (process.argv.includes('finish')) {
-  const fs = require('fs');
-  fs.appendFileSync(${JSON.stringify(log)}, process.pid + ' start ' + Date.now() + '\\n');
-  process.on('exit', () => fs.appendFileSync(${JSON.stringify(log)}, process.pid + ' end ' + Date.now() + '\\n'));
-}\n`);
-    const env = { NODE_OPTIONS: `--require ${join(marks, 'mark.cjs')}` };
-    for (const n of ns) {
-      const r = await bk('run', ['-d', '--name', n, ...BASE, '--', 'sleep', '600'], { env });
-      expect(r.exitCode, String(r.stderr)).toBe(0);
-    }
-    // all their PID 1s killed at once (a stop of many ends them one by one)
-    for (const pid of ns.map((n) => record(n).pid as number)) process.kill(pid, 'SIGKILL');
-    await waitUntil('every end to be recorded', () => ns.every((n) => record(n).status === 'exited'), 30_000);
-    await waitUntil('every recording Node to exit', () => {
-      const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
-      return lines.filter((l) => l.includes(' end ')).length === ns.length;
-    }, 30_000);
-    const events = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')).map(([pid, what, t]) => ({ pid, up: what === 'start', t: Number(t) }));
-    expect(events.filter((e) => e.up)).toHaveLength(ns.length);
-    // (at one instant, an exit counts before a start: a slot is handed over, not shared)
-    events.sort((a, b) => a.t - b.t || Number(a.up) - Number(b.up));
-    let now = 0;
-    let most = 0;
-    for (const e of events) most = Math.max(most, (now += e.up ? 1 : -1));
-    console.log(`${ns.length} containers ended together: at most ${most} recording Nodes at once (${slots} slots)`);
-    expect(most).toBeLessThanOrEqual(slots);
-    expect(most).toBeGreaterThan(0);
-    for (const n of ns) await run(['rm', n]);
-  }, 90_000);
 
   it('a container killed at the first sight of its record running, its keeper held still until it is a zombie, has its status recorded by bk-keeper: 137 (the zombie-before-exec case, seen to happen)', async () => {
     const marks = mkdtempSync(join(tmpdir(), 'bk-starts-'));
