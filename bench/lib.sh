@@ -90,9 +90,13 @@ phases_table() {
   node -e '
     const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean)
       .map((l) => l.slice(8).split(" ").map((x) => x.split("=")).map(([k, v]) => [k, +v]));
-    const names = (lines[0] ?? []).map(([k]) => k);
-    // a run that stopped early, or marked a phase twice (a retry), has other columns: left out, and said
-    const rows = lines.filter((l) => l.map(([k]) => k).join() === names.join()).map((l) => Object.fromEntries(l));
+    // the phases most runs marked; a run that stopped early, or marked a phase twice (a retry), is left out, and said
+    const keys = (l) => l.map(([k]) => k).join();
+    const counts = new Map();
+    for (const l of lines) if (new Set(l.map(([k]) => k)).size === l.length) counts.set(keys(l), (counts.get(keys(l)) ?? 0) + 1);
+    const common = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "";
+    const names = common ? common.split(",") : [];
+    const rows = lines.filter((l) => keys(l) === common).map((l) => Object.fromEntries(l));
     const med = (a) => { a = [...a].sort((x, y) => x - y); return a[Math.floor(a.length / 2)]; };
     if (rows.length < lines.length) console.log(`(${lines.length - rows.length} of ${lines.length} runs marked other phases: left out)\n`);
     console.log(`| ${process.argv[2]} | ends at (ms) | takes (ms) |`);

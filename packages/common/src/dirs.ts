@@ -32,8 +32,7 @@ export function makeDirs(dir: string, made: string[] = [], mode = 0o755): string
         return made;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
-        // a level this try made and something outside took away: not ours any more (made again below, it is)
-        for (let i = made.length - 1; i >= start; i--) if (!exists(made[i]!)) made.splice(i, 1);
+        dropVanished(made, start);
       }
     }
   } catch (e) {
@@ -55,6 +54,7 @@ function missingLevels(dir: string): string[] {
  * take back an empty parent it shares between our mkdir and our create.
  */
 export function createInMadeParent(path: string, create: () => void, made: string[], mode = 0o755): void {
+  const start = made.length;
   for (let tries = 0; ; tries++) {
     makeDirs(dirname(path), made, mode);
     try {
@@ -62,8 +62,18 @@ export function createInMadeParent(path: string, create: () => void, made: strin
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
+      dropVanished(made, start);
     }
   }
+}
+
+/**
+ * Forget the levels made since `made[start]` that something outside took
+ * away: not ours any more (made again, they are listed again), and listed
+ * twice an undo would rmdir someone else's directory of that name.
+ */
+function dropVanished(made: string[], start: number): void {
+  for (let i = made.length - 1; i >= start; i--) if (!exists(made[i]!)) made.splice(i, 1);
 }
 
 /** Remove what makeDirs made (innermost first), each only while empty: another run may use it now. Empties `made`. */

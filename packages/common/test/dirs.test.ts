@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeDirs, removeMadeDirs } from '../src/dirs.js';
+import { createInMadeParent, makeDirs, removeMadeDirs } from '../src/dirs.js';
 
 describe('makeDirs', () => {
   it('makes the missing levels, lists only those, and removeMadeDirs takes back only them', () => {
@@ -48,6 +48,26 @@ describe('makeDirs', () => {
       const exited = new Promise((r) => other.once('exit', r));
       process.kill(-other.pid!, 'SIGKILL');
       await exited;
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('createInMadeParent', () => {
+  it('when its parent is taken away before the entry is made, makes it again and lists it once', () => {
+    const top = mkdtempSync(join(tmpdir(), 'bk-dirs-'));
+    try {
+      const made: string[] = [];
+      let tries = 0;
+      // the first create finds its parent gone (another run's undo took it back)
+      createInMadeParent(join(top, 'p', 'entry'), () => {
+        if (tries++ === 0) rmdirSync(join(top, 'p'));
+        writeFileSync(join(top, 'p', 'entry'), 'x');
+      }, made);
+      expect(tries).toBe(2);
+      expect(made).toEqual([join(top, 'p')]);
+      expect(existsSync(join(top, 'p', 'entry'))).toBe(true);
+    } finally {
       rmSync(top, { recursive: true, force: true });
     }
   });

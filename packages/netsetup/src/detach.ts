@@ -142,7 +142,8 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
     const which = names.length === 1 ? names[0] : `${names.length} attachments (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`;
     // one line: what was not removed, then why (the tool's own first line); its hint (the tool is not installed) stays
     const hint = (e as BoxkitError).hint;
-    throw new BoxkitError((e as BoxkitError).code ?? 'EDOWN', `down ${which}: not removed: ${e.message.split('\n')[0]}`, { cause: e, ...(hint ? { hint } : {}) });
+    const exitCode = (e as BoxkitError).exitCode;
+    throw new BoxkitError((e as BoxkitError).code ?? 'EDOWN', `down ${which}: not removed: ${e.message.split('\n')[0]}`, { cause: e, ...(hint ? { hint } : {}), ...(exitCode !== undefined ? { exitCode } : {}) });
   }
   if (!opts.dryRun) {
     for (const r of recs) forget(r);
@@ -182,7 +183,9 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
       await between();
     } catch (e) {
       // the state is not written (updateState writes only when this returns): the entries stay, the rules come back
-      const lost = write ? await execute(restoreOps(ops, table), { verbose: opts.verbose }).then(() => undefined, (r: unknown) => r) : undefined;
+      // in place; when a place is gone (another runtime deleted rules ahead of ours meanwhile: index too big), appended
+      const putBack = (at: 'place' | 'end') => execute(restoreOps(ops, table, at), { verbose: opts.verbose });
+      const lost = write ? await putBack('place').catch(() => putBack('end')).then(() => undefined, (r: unknown) => r) : undefined;
       if (lost !== undefined && e instanceof Error) {
         // said on the same line: its ports are dead now, while the entries (kept) make the next down remove them all
         const why = (lost instanceof Error ? lost.message : String(lost)).split('\n')[0];
@@ -201,9 +204,10 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
  * chains again, then each rule inserted at the place it had in `t`, in
  * order, so a hook is back ahead of the rules another runtime (docker, CNI
  * portmap) added after it to PREROUTING or OUTPUT, as it was: appended, its
- * DNAT would come after theirs for the same port and lose.
+ * DNAT would come after theirs for the same port and lose. `end`: appended
+ * all the same, in order (for when a place no longer exists).
  */
-export function restoreOps(ops: readonly Op[], t: NatTable): Op[] {
+export function restoreOps(ops: readonly Op[], t: NatTable, where: 'place' | 'end' = 'place'): Op[] {
   const chains = ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-X' ? [nat('-N', o.args[1]!)] : []));
   const deleted = new Set(ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-D' ? [o.args.slice(1).join('\0')] : [])));
   const at = new Map<string, number>();
@@ -211,7 +215,7 @@ export function restoreOps(ops: readonly Op[], t: NatTable): Op[] {
   for (const r of t.rules) {
     const pos = (at.get(r.chain) ?? 0) + 1;
     at.set(r.chain, pos);
-    if (deleted.has(r.spec.join('\0'))) rules.push(nat('-I', r.chain, String(pos), ...r.spec.slice(1)));
+    if (deleted.has(r.spec.join('\0'))) rules.push(where === 'place' ? nat('-I', r.chain, String(pos), ...r.spec.slice(1)) : nat('-A', ...r.spec));
   }
   return [...chains, ...rules];
 }

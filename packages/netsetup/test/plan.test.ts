@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { contains, hosts, overlaps, parseCidr, parseHostCidr } from '../src/cidr.js';
 import { attachOps, deriveHostIfname, parseSpecLine } from '../src/attach.js';
-import { linkDelOps } from '../src/detach.js';
+import { linkDelOps, restoreOps } from '../src/detach.js';
 import { parseSave, words } from '../src/iptables.js';
 import { renderOp, renderOps } from '../src/ops.js';
-import { parsePublish, publishString } from '../src/publish.js';
+import { parsePublish, planRemoveTo, publishString } from '../src/publish.js';
 import { renderAttach, renderPublish, renderRoute } from '../src/render.js';
 import { allocate, checkFree, leaseExplicit, peek } from '../src/ipam.js';
 import { releaseLease } from '../src/store.js';
@@ -147,5 +147,35 @@ describe('render netsetup commands', () => {
     expect(renderAttach({ pid: 42, bridge: 'mydocker' })).toBe('netsetup veth --pid 42 --bridge mydocker --ip auto');
     expect(renderPublish(parsePublish('8080:10.0.0.2:80', '203.0.113.1'), true)).toBe('netsetup publish rm 8080:10.0.0.2:80/tcp --host-ip 203.0.113.1');
     expect(renderRoute({ cidr: '10.10.14.0/24', via: '198.18.0.2' })).toBe('netsetup route add 10.10.14.0/24 via 198.18.0.2');
+  });
+});
+
+describe('restoreOps (down putting back the port rules it removed when the link deletion failed)', () => {
+  const saved = [
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':BOXKIT-DNAT - [0:0]',
+    '-A PREROUTING -p tcp --dport 9 -m comment --comment other-before -j DNAT --to-destination 10.1.1.1:9',
+    '-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "boxkit publish hook" -j BOXKIT-DNAT',
+    '-A PREROUTING -p tcp --dport 8080 -m comment --comment other-after -j DNAT --to-destination 10.1.1.2:80',
+    '-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "boxkit publish hook" -j BOXKIT-DNAT',
+    '-A BOXKIT-DNAT -p tcp -m tcp --dport 8080 -m comment --comment "boxkit publish 8080:10.77.1.2:80/tcp" -j DNAT --to-destination 10.77.1.2:80',
+    '-A BOXKIT-DNAT -p tcp -m tcp --dport 8081 -m comment --comment "boxkit publish 8081:10.77.1.2:81/tcp" -j DNAT --to-destination 10.77.1.2:81',
+    'COMMIT',
+  ].join('\n');
+
+  it('puts every rule back where it was, its chain first: the hook ahead of the rule another runtime added after it', () => {
+    const t = parseSave(saved);
+    const ops = planRemoveTo(t, new Set(['10.77.1.2']));
+    const back = renderOps(restoreOps(ops, t));
+    expect(back[0]).toBe('iptables -t nat -N BOXKIT-DNAT');
+    expect(back.slice(1).map((l) => l.split(' ').slice(3, 6).join(' '))).toEqual([
+      '-I PREROUTING 2', '-I OUTPUT 1', '-I BOXKIT-DNAT 1', '-I BOXKIT-DNAT 2',
+    ]);
+    // 'end' (a place is gone): the same rules appended, in their order
+    expect(renderOps(restoreOps(ops, t, 'end')).slice(1).map((l) => l.split(' ').slice(3, 5).join(' '))).toEqual([
+      '-A PREROUTING', '-A OUTPUT', '-A BOXKIT-DNAT', '-A BOXKIT-DNAT',
+    ]);
   });
 });
