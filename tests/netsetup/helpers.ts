@@ -129,3 +129,15 @@ export async function refusedNs(args: string[], o: { state: string; code?: numbe
   if (o.inside) expect(o.inside(), args.join(' ')).toEqual(ins);
   return r;
 }
+
+/**
+ * A file's last check, once its bridges are removed: nothing of it is left
+ * (links, rules, leases, records) next to what was there before it began.
+ */
+export function expectNothingLeft(before: ReturnType<typeof netSnapshot>, stateDir: string): void {
+  dropEmptyTables(before);
+  const after = netSnapshot();
+  expect(after.links).toEqual(before.links);
+  expect(after.rules).toEqual(before.rules);
+  expect(stored(stateDir)).toEqual({ attachments: [], leases: [] });
+}

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
-import { dropEmptyTables, netSnapshot, ns, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
+import { dropEmptyTables, expectNothingLeft, netSnapshot, ns, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
 
 /** Every path under `dir` (directories marked) with each file's content: equal before and after means nothing was written. */
 function tree(dir: string): [string, string][] {
@@ -271,10 +271,6 @@ exec ${real} "$@"
 
   it('leaves no links, rules, leases or records', async () => {
     ok(await ns(['bridge', 'rm', br]));
-    dropEmptyTables(before);
-    const after = netSnapshot();
-    expect(after.links).toEqual(before.links);
-    expect(after.rules).toEqual(before.rules);
-    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+    expectNothingLeft(before, state);
   });
 });
