@@ -158,9 +158,9 @@ describe.skipIf(skipReason)(`netsetup read-only commands, and a down that cannot
     const ip = failing('ip', 'RTNETLINK answers: Operation not permitted');
     const cases: [string, string, string[], string | undefined, Record<string, string>, RegExp][] = [
       ['iptables-save', save, ['down', '--netns', a], undefined, {}, new RegExp(`^netsetup: down ${ha}: not removed: iptables-save -t nat: iptables-save: cannot read the nat table$`)],
-      ['iptables-restore', restore, ['down', '--host-ifname', ha], undefined, {}, new RegExp(`^netsetup: down ${ha}: not removed: iptables-restore --noflush: iptables-restore: line 2 failed$`)],
+      ['iptables-restore', restore, ['down', '--host-ifname', ha], undefined, {}, new RegExp(`^netsetup: down ${ha}: not removed: iptables-restore -w 10 --noflush: iptables-restore: line 2 failed$`)],
       ['iptables-save, batch', save, ['down', '-'], `${a}\n${b}\n`, {}, new RegExp(`^netsetup: down 2 attachments \\(${ha}, ${hb}\\): not removed: iptables-save -t nat: .*$`)],
-      ['iptables-restore, batch', restore, ['down', '--netns', a, '--netns', b], undefined, {}, /^netsetup: down 2 attachments .*: not removed: iptables-restore --noflush: .*$/],
+      ['iptables-restore, batch', restore, ['down', '--netns', a, '--netns', b], undefined, {}, /^netsetup: down 2 attachments .*: not removed: iptables-restore -w 10 --noflush: .*$/],
       ['ip link del', ip, ['down', '--netns', a], undefined, { BOXKIT_NETLINK: '0' }, new RegExp(`^netsetup: down ${ha}: not removed: ip -batch -: RTNETLINK answers: Operation not permitted$`)],
       ['ip link del, batch', ip, ['down', '-'], `${a}\n${b}\n`, { BOXKIT_NETLINK: '0' }, /^netsetup: down 2 attachments .*: not removed: ip -batch -: RTNETLINK answers: Operation not permitted$/],
     ];
@@ -194,7 +194,7 @@ PATH=${process.env.PATH} exec iptables-restore "$@"
     for (const [dir, name] of [[ip, 'ip'], [second, 'iptables-restore']] as const) writeFileSync(join(ipAndRestore, name), readFileSync(join(dir, name)), { mode: 0o755 });
     const r = await withPath(ipAndRestore, ['down', '--netns', a], undefined, { BOXKIT_NETLINK: '0' });
     expect(r.exitCode, r.stderr).toBe(1);
-    expect(r.stderr.trim()).toMatch(new RegExp(`^netsetup: down ${ha}: not removed: ip -batch -: RTNETLINK answers: Operation not permitted; and its published ports' rules, removed first, could not be put back \\(iptables-restore --noflush: iptables-restore: xtables lock held\\): down again to finish$`));
+    expect(r.stderr.trim()).toMatch(new RegExp(`^netsetup: down ${ha}: not removed: ip -batch -: RTNETLINK answers: Operation not permitted; and its published ports' rules, removed first, could not be put back \\(iptables-restore -w 10 --noflush: iptables-restore: xtables lock held\\): down again to finish$`));
     expect(publishRules().filter((l) => l.includes('10.77.150.2'))).toEqual([]);
     expect(publishEntries()).toEqual(['18192/tcp', '18193/udp']);
     expect(addrIn(a)).toEqual(['10.77.150.2/24']);

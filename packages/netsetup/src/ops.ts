@@ -130,7 +130,9 @@ async function runStage(st: Stage): Promise<void> {
       }
       let input = '';
       for (const [t, lines] of byTable) input += `*${t}\n${lines.join('\n')}\nCOMMIT\n`;
-      await run('iptables-restore', ['--noflush'], { input });
+      // -w: with the legacy backend another program (docker, kube-proxy) may hold the xtables lock for a
+      // moment; without it the restore fails at once (iptables-nft takes no lock and accepts the flag)
+      await run('iptables-restore', ['-w', '10', '--noflush'], { input });
       return;
     }
     case 'sysctl':
