@@ -8,10 +8,11 @@
  * `.wh.<name>`; an opaque directory holds `.wh..wh..opq`; other `.wh..wh.*`
  * names are aufs's own bookkeeping (plnk, orph, aufs) and are not content.
  */
-import { lstatSync, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { getxattr } from '@boxkit/native';
 import type { DriverName } from './spec.js';
+import { lstatOrUndefined } from './paths.js';
 
 export const WH_PREFIX = '.wh.';
 export const WH_OPAQUE = '.wh..wh..opq';
@@ -64,14 +65,7 @@ export function hasOpaqueXattr(abs: string): boolean {
   return false;
 }
 
-function exists(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = (p: string): boolean => lstatOrUndefined(p) !== undefined;
 
 /** A directory whose lower contents are hidden, in `driver`'s format. */
 export function isOpaqueDir(abs: string, driver: DriverName): boolean {
