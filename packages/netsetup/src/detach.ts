@@ -208,8 +208,8 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
  * all the same, in order (for when a place no longer exists).
  */
 export function restoreOps(ops: readonly Op[], t: NatTable, where: 'place' | 'end' = 'place'): Op[] {
-  const chains = ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-X' ? [nat('-N', o.args[1]!)] : []));
-  const deleted = new Set(ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-D' ? [o.args.slice(1).join('\0')] : [])));
+  const { deleted, dropped } = removedBy(ops);
+  const chains = dropped.map((c) => nat('-N', c));
   const at = new Map<string, number>();
   const rules: Op[] = [];
   for (const r of t.rules) {
@@ -222,9 +222,20 @@ export function restoreOps(ops: readonly Op[], t: NatTable, where: 'place' | 'en
 
 /** The table as it would be once `ops` (rule deletions, chain removals) were applied: what a dry run shows next. */
 function withoutOps(t: NatTable, ops: readonly Op[]): NatTable {
-  const gone = new Set(ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-D' ? [o.args.slice(1).join('\0')] : [])));
-  const dropped = new Set(ops.flatMap((o) => (o.kind === 'ipt' && o.args[0] === '-X' ? [o.args[1]!] : [])));
-  return { chains: new Set([...t.chains].filter((c) => !dropped.has(c))), rules: t.rules.filter((r) => !gone.has(r.spec.join('\0'))) };
+  const { deleted, dropped } = removedBy(ops);
+  return { chains: new Set([...t.chains].filter((c) => !dropped.includes(c))), rules: t.rules.filter((r) => !deleted.has(r.spec.join('\0'))) };
+}
+
+/** What rule deletions and chain removals take away: each rule as its spec joined by NULs, and the chains. */
+function removedBy(ops: readonly Op[]): { deleted: Set<string>; dropped: string[] } {
+  const deleted = new Set<string>();
+  const dropped: string[] = [];
+  for (const o of ops) {
+    if (o.kind !== 'ipt') continue;
+    if (o.args[0] === '-D') deleted.add(o.args.slice(1).join('\0'));
+    else if (o.args[0] === '-X') dropped.push(o.args[1]!);
+  }
+  return { deleted, dropped };
 }
 
 /**

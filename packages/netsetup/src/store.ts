@@ -101,19 +101,13 @@ export function removeAttachment(hostIfname: string): void {
   unlinkGone(join(attachDir(), `${hostIfname}.json`));
 }
 
-/** The last readdir of the lease directory (leaseNames), so the migration a claim runs next need not read it again. */
-let lastNames: { dir: string; names: string[] } | undefined;
-
 /** The names in the lease directory (empty when it does not exist yet). */
 function leaseNames(): string[] {
-  let names: string[];
   try {
-    names = readdirSync(leaseDir()).filter((n) => !n.startsWith('.')); // (not a claim in the making)
+    return readdirSync(leaseDir()).filter((n) => !n.startsWith('.')); // (not a claim in the making)
   } catch {
-    names = [];
+    return [];
   }
-  lastNames = { dir: leaseDir(), names };
-  return names;
 }
 
 /** A directory of the layout before leases/<ip>: leases/<network>_<prefix>/<ip>. */
@@ -144,8 +138,7 @@ let migrated: string | undefined;
  * release, a forget, a reclaim), once per process before the first such
  * change; a read (`ls`, any --dry-run) sees an old lease where it is
  * (leasedIps, leaseHolder) and moves nothing. Costs one readdir when there
- * is nothing to move, none when this process just read the directory
- * (leasedIps: a `veth --ip auto`). No lock: each lease is linked to its
+ * is nothing to move. No lock: each lease is linked to its
  * new name (atomic, EEXIST when there) before its old name goes, so at
  * every moment it exists under one name at least, and concurrent
  * migrations (or claims) agree. A lease of an address that was given out
@@ -155,8 +148,7 @@ let migrated: string | undefined;
 function migrateOldLeases(): void {
   if (migrated === leaseDir()) return;
   migrated = leaseDir();
-  const names = lastNames?.dir === leaseDir() ? lastNames.names : leaseNames();
-  for (const { dir, ips } of oldLeases(names)) {
+  for (const { dir, ips } of oldLeases(leaseNames())) {
     for (const ip of ips) {
       try {
         linkSync(join(dir, ip), join(leaseDir(), ip));
