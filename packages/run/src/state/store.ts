@@ -6,7 +6,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWrite, dataDir, readJson, removeFile, stateDir, withLock } from '@boxkit/common';
-import { processExists } from '@boxkit/native';
 import { ownerGone, procStat } from '@boxkit/common/proc';
 import type { ContainerRecord, Status } from './record.js';
 
@@ -130,7 +129,7 @@ export function isAlive(rec: ContainerRecord): boolean {
 
 export function creatorAlive(rec: ContainerRecord): boolean {
   // a zombie (killed, its parent not reaping yet) creates and waits for nothing
-  return rec.creatorPid > 0 && processExists(rec.creatorPid) && running(rec.creatorPid, rec.creatorStart);
+  return rec.creatorPid > 0 && running(rec.creatorPid, rec.creatorStart);
 }
 
 /** Left by a crash or by nobody: half-made with its `run` dead, or a --rm container whose `run` is gone and whose PID 1 ended. */
