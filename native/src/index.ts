@@ -9,3 +9,4 @@ export * from './xattr.js';
 export * from './pty.js';
 export * from './netlink.js';
 export * from './conntrack.js';
+export * from './bpf.js';
