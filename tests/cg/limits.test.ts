@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { DEVICE_PROGRAM_NAME, devicePrograms } from '@boxkit/native';
 import { binPath, skipReason, testName } from '../harness/index.js';
 import { cg, enterLeaf, group, inVm, leaveLeaf, parent, sleep, stats, until, withParent } from './env.js';
 
@@ -379,18 +380,47 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(inGroup.length).toBe(group(g).dirs.length);
   });
 
-  it('devices: v1 denies everything but /dev/null; v2 says it cannot', async () => {
+  it('devices: deny all but /dev/null, then allow reading /dev/zero, then everything (v1: the devices files; v2: an eBPF program, replaced at each edit)', async () => {
     const g = name('dev');
-    const r = await cg(withParent(['devices', g, '--deny', 'a', '--allow', 'c 1:3 rwm']));
-    if (inVm) {
-      expect(r.exitCode).toBe(1);
-      expect(r.stderr).toMatch(/eBPF/);
-      return;
-    }
+    const node = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `${g}.node`);
+    onTestFinished(() => rmSync(node, { force: true }));
+    // each access in its own line: what the kernel let the group's process do
+    const probe = async () => {
+      const script = [
+        'echo x > /dev/null && echo null-write',
+        'head -c1 /dev/zero >/dev/null 2>&1 && echo zero-read',
+        'echo x 2>/dev/null > /dev/zero && echo zero-write',
+        `mknod ${node} b 7 0 2>/dev/null && echo mknod; rm -f ${node}`,
+      ].join('\n');
+      const r = await cg(withParent(['exec', g, '--', 'sh', '-c', script]));
+      expect(r.exitCode, r.stderr).toBe(0);
+      return r.stdout.split('\n').filter(Boolean);
+    };
+    const own = () => (inVm ? devicePrograms(group(g).paths.devices!).filter((n) => n === DEVICE_PROGRAM_NAME) : undefined);
+    const show = async () => JSON.parse((await cg(withParent(['show', g, '--json']))).stdout).limits[inVm ? 'devices' : 'devices.list'];
+
+    const dry = await cg(withParent(['devices', g, '--deny', 'a', '--allow', 'c 1:3 rwm', '--dry-run']));
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    if (inVm) expect(dry.stdout).toMatch(/^# attach an eBPF device program to \S+: deny, c 1:3 rwm$/m);
+
+    let r = await cg(withParent(['devices', g, '--deny', 'a', '--allow', 'c 1:3 rwm']));
     expect(r.exitCode, r.stderr).toBe(0);
-    const e = await cg(withParent(['exec', g, '--', 'sh', '-c', 'echo ok > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null || echo zero-denied']));
-    expect(e.stdout).toContain('null-ok');
-    expect(e.stdout).toContain('zero-denied');
+    expect(await probe()).toEqual(['null-write']);
+    expect(own()?.length).toBe(inVm ? 1 : undefined);
+    expect(await show()).toBe(inVm ? 'deny; c 1:3 rwm' : 'c 1:3 rwm');
+
+    // an edit of the same list: v1 keeps it in the kernel, v2 in the group's xattr
+    r = await cg(withParent(['devices', g, '--allow', 'c 1:5 r']));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await probe()).toEqual(['null-write', 'zero-read']);
+    expect(own()?.length).toBe(inVm ? 1 : undefined); // swapped, not stacked
+    expect(await show()).toBe(inVm ? 'deny; c 1:3 rwm; c 1:5 r' : 'c 1:3 rwm; c 1:5 r');
+
+    r = await cg(withParent(['devices', g, '--allow', 'a']));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await probe()).toEqual(['null-write', 'zero-read', 'zero-write', 'mknod']);
+    expect(own()?.length).toBe(inVm ? 0 : undefined);
+    expect(await show()).toBe(inVm ? 'allow' : 'a *:* rwm');
   });
 
   it('io: --read-bps 1M throttles direct reads of a disk (blkio.throttle / io.max)', async () => {

@@ -14,6 +14,7 @@ import { PAGE_BYTES } from './values.js';
 import { mkdirStep, readValue, writeStep } from './steps.js';
 import { afterMkdirV1, checkQuotaFitsV1 } from './drivers/v1.js';
 import { cpuMaxKeeping, enableNames, enableStepsV2, memoryMaxStepV2 } from './drivers/v2.js';
+import { devicesStepV2 } from './drivers/devices-v2.js';
 
 export interface PlanCreateOptions {
   /**
@@ -33,7 +34,7 @@ export function checkSupported(group: Group, limits: Limits): void {
       throw new BoxkitError('ENOCTRL', `${key}: no cgroup hierarchy on this host holds the ${spec.controller} controller`, { hint: 'see /proc/self/mountinfo' });
     }
     const f = v === 1 ? spec.v1 : spec.v2;
-    if ('unsupported' in f) throw new BoxkitError('ENOTSUP', `${key}: not possible on cgroup v${v}: ${f.unsupported}`);
+    if (!('file' in f)) continue; // a program, not a file (drivers/devices-v2.ts)
     // memsw files exist only with swap accounting; the hierarchy root shows whether it is on
     if (v === 1 && f.file.startsWith('memory.memsw')) {
       const mount = group.dirs.find((d) => d.controllers.includes(spec.controller))!.mount;
@@ -171,6 +172,9 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
       const restore = existed && w.values.length === 1 && current !== undefined && !current.includes('\n') ? current : undefined;
       const step = existed && d.version === 2 && w.file === 'memory.max' ? memoryMaxStepV2 : writeStep;
       for (const v of w.values) steps.push(step(file, v, restore));
+    }
+    if (d.version === 2 && d.controllers.includes('devices') && (limits.devicesDeny || limits.devicesAllow)) {
+      steps.push(devicesStepV2(d.path, existed, limits.devicesDeny, limits.devicesAllow));
     }
   }
   return steps;

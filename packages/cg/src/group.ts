@@ -6,7 +6,7 @@
  */
 import { BoxkitError, validateRelPath } from '@boxkit/common';
 import { join } from 'node:path';
-import { CONTROLLERS, hostLayout, V2_PROVIDER, type Controller, type Hierarchy, type Layout } from './layout.js';
+import { CONTROLLERS, hostLayout, type Controller, type Hierarchy, type Layout } from './layout.js';
 
 export interface GroupDir {
   version: 1 | 2;
@@ -70,9 +70,7 @@ export function resolveGroup(name: string, opts: GroupOptions = {}): Group {
     for (const c of controllers) paths[c] = path;
   }
   if (!dirs.length) {
-    // say why when cgroup v2 has no such controller at all (devices: eBPF)
-    const why = layout.hierarchies.some((h) => h.version === 2) ? wanted.map((c) => V2_PROVIDER[c].none).find(Boolean) : undefined;
-    throw new BoxkitError('ENOCTRL', `group ${rel}: this host has none of the controllers ${wanted.join(', ')}${why ? `: ${why}` : ''}`, {
+    throw new BoxkitError('ENOCTRL', `group ${rel}: this host has none of the controllers ${wanted.join(', ')}`, {
       hint: 'see /proc/self/mountinfo: no cgroup hierarchy holds them',
     });
   }

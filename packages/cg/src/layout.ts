@@ -21,13 +21,13 @@ export const V1_NAME: Record<Controller, string> = {
 
 /**
  * What provides a controller on v2: a controller enabled through
- * subtree_control, a core file every cgroup has (cpu.stat, cgroup.freeze),
- * or nothing (v2 device control is an eBPF program, not a file).
+ * subtree_control, or something every cgroup has (cpu.stat, cgroup.freeze,
+ * and device control, which is an eBPF program attached to the group).
  */
-export const V2_PROVIDER: Record<Controller, { enable?: string; core?: true; none?: string }> = {
+export const V2_PROVIDER: Record<Controller, { enable?: string; core?: true }> = {
   cpu: { enable: 'cpu' }, cpuacct: { core: true }, cpuset: { enable: 'cpuset' }, memory: { enable: 'memory' },
   pids: { enable: 'pids' }, io: { enable: 'io' }, freezer: { core: true }, hugetlb: { enable: 'hugetlb' },
-  devices: { none: 'cgroup v2 controls devices with eBPF programs, not files (use a v1 devices hierarchy)' },
+  devices: { core: true },
 };
 
 export interface Hierarchy {
@@ -107,8 +107,8 @@ export function detectLayout(opts: DetectOptions = {}): Layout {
       if (byController[c]) return false;
       const p = V2_PROVIDER[c];
       if (p.enable) return available.includes(p.enable);
-      // core files (cpu.stat, cgroup.freeze) count only on a pure v2 host: on a
-      // hybrid host the v1 cpuacct/freezer hierarchies are the ones that act
+      // core files (cpu.stat, cgroup.freeze) and device programs count only on a pure
+      // v2 host: on a hybrid host the v1 cpuacct/freezer/devices hierarchies act
       return p.core === true && !v1Any;
     });
     const h: Hierarchy = { version: 2, mount: v2mount, controllers: ctrls, self: selfV2 };

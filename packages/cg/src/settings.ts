@@ -50,11 +50,15 @@ interface FileSpec {
   file: string;
   render: Render;
 }
+/** Not a file: an eBPF program attached to the group (v2 device rules, drivers/devices-v2.ts). */
+interface ProgramSpec {
+  program: 'devices';
+}
 export interface SettingSpec {
   controller: Controller;
   /** settings of one controller are written in table order (period before quota, memory before memsw) */
-  v1: FileSpec | { unsupported: string };
-  v2: FileSpec | { unsupported: string };
+  v1: FileSpec;
+  v2: FileSpec | ProgramSpec;
 }
 
 const one = (s: string | number): string[] => [String(s)];
@@ -155,12 +159,12 @@ export const SETTINGS: Record<keyof Limits, SettingSpec> = {
   devicesDeny: {
     controller: 'devices',
     v1: { file: 'devices.deny', render: (l) => l.devicesDeny! },
-    v2: { unsupported: 'cgroup v2 controls devices with eBPF programs, not files' },
+    v2: { program: 'devices' },
   },
   devicesAllow: {
     controller: 'devices',
     v1: { file: 'devices.allow', render: (l) => l.devicesAllow! },
-    v2: { unsupported: 'cgroup v2 controls devices with eBPF programs, not files' },
+    v2: { program: 'devices' },
   },
 };
 
@@ -179,7 +183,7 @@ export function writesFor(limits: Limits, versionOf: (c: Controller) => 1 | 2 | 
     const version = versionOf(spec.controller);
     if (version === undefined) continue; // checked by the caller, which knows the layout
     const f = version === 1 ? spec.v1 : spec.v2;
-    if ('unsupported' in f) continue;
+    if (!('file' in f)) continue;
     const values = f.render(limits);
     if (values.length) out.push({ controller: spec.controller, file: f.file, values, setting: key });
     if (key === 'io' && version === 1) {

@@ -62,7 +62,7 @@ const tool: ToolSpec = {
         .option('read-iops', { type: 'string', describe: 'I/O operations/s' }).option('write-iops', { type: 'string', describe: 'I/O operations/s' })
         .option('weight', { type: 'string', describe: 'blkio weight 10..1000 (v2: io.weight = 1 + (w-10)*9999/990)' }),
       [['cg io web --device 8:0 --read-bps 1M', 'reads from 8:0 at most 1 MiB/s']]),
-    controllerCmd('devices', 'allow or deny device access (v1 devices.allow / devices.deny)', (y) =>
+    controllerCmd('devices', 'allow or deny device access (v1 devices.allow / devices.deny; v2 an eBPF program)', (y) =>
       y.option('allow', { type: 'string', array: true, describe: "rule 'TYPE MAJ:MIN ACCESS', e.g. 'c 1:3 rwm'" })
         .option('deny', { type: 'string', array: true, describe: "rule, or 'a' for everything" }),
       [["cg devices web --deny a --allow 'c 1:3 rwm'", 'only /dev/null']]),

@@ -232,9 +232,12 @@ describe('v2 driver against a temp dir', () => {
     expect(() => planCreate(g, parseLimits({ memory: '32M', memorySwap: '64M' }))).not.toThrow();
   });
 
-  it('devices cannot be set on v2, and says why', () => {
+  it('devices on v2: no file, one step that attaches the eBPF program for the whole list (after the mkdir)', () => {
     const { layout } = v2(false);
     const g = resolveGroup('d', { layout, parent: 'svc' });
-    expect(() => planCreate(g, { devicesDeny: ['a'] })).toThrow(/devices/);
+    expect(g.paths.devices).toBe(g.dirs[0]!.path);
+    const shells = planCreate(g, { devicesDeny: ['a'], devicesAllow: ['c 1:3 rwm', 'c 1:5 r'] }).map((s) => s.shell);
+    expect(shells.filter((s) => s.startsWith('#'))).toEqual([`# attach an eBPF device program to ${g.dirs[0]!.path}: deny, c 1:3 rwm, c 1:5 r`]);
+    expect(shells.indexOf(`mkdir ${g.dirs[0]!.path}`)).toBeLessThan(shells.length - 1);
   });
 });

@@ -7,6 +7,8 @@ import { versionOf, type Group } from '../group.js';
 import { cpuCores, groupStats, type GroupStats } from '../stats.js';
 import { groupPids } from '../membership.js';
 import { readValue } from '../steps.js';
+import { formatPolicy } from '../devices.js';
+import { readPolicy } from '../drivers/devices-v2.js';
 import { formatSize } from '../values.js';
 import { groupFrom, groupJson, type GroupArgs } from './common.js';
 
@@ -22,7 +24,7 @@ export function readLimits(g: Group): Record<string, string> {
   for (const spec of Object.values(SETTINGS)) {
     const v = versionOf(g, spec.controller);
     const f = v === 1 ? spec.v1 : v === 2 ? spec.v2 : undefined;
-    if (!f || 'unsupported' in f) continue;
+    if (!f || !('file' in f)) continue;
     const files = f.file === 'blkio.throttle.read_bps_device' ? [f.file, ...BLKIO_EXTRA.map(([, x]) => x)] : [f.file];
     for (const file of files) {
       if (file.startsWith('devices.')) continue; // write-only; devices.list is the readable form
@@ -30,6 +32,10 @@ export function readLimits(g: Group): Record<string, string> {
       if (val !== undefined) out[file] = val.replace(/\n/g, '; ');
     }
   }
+  // device rules: v1 reads them back from devices.list, v2 from what boxkit recorded with its program
+  const dev = g.paths.devices;
+  const val = !dev ? undefined : versionOf(g, 'devices') === 1 ? readValue(join(dev, 'devices.list')) : existsSync(dev) ? formatPolicy(readPolicy(dev)) : undefined;
+  if (val !== undefined) out[versionOf(g, 'devices') === 1 ? 'devices.list' : 'devices'] = val.replace(/\n/g, '; ');
   return out;
 }
 
