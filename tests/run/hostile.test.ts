@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEVICE_PROGRAM_NAME, devicePrograms, getxattr } from '@boxkit/native';
 import { busyboxRootfs, skipReason } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
@@ -84,17 +85,18 @@ describe.skipIf(skipReason)(`run: hostile root filesystems${skipReason ? ` (skip
     try {
       const rec = JSON.parse((await run(['inspect', n])).out)[0];
       const dir = rec.cgroup.paths.devices as string | undefined;
-      // cgroup v2 has no devices files (eBPF): nothing to read there
-      if (dir) {
-        const list = readFileSync(join(dir, 'devices.list'), 'utf8').split('\n');
-        expect(list).not.toContain('a *:* rwm');
-        expect(list).toEqual(expect.arrayContaining(['c 1:3 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c *:* m', 'b *:* m']));
-      }
+      expect(dir).toBeTruthy();
+      // v1: the kernel lists the rules; v2: an eBPF program does, and boxkit records them beside the group
+      const v1 = existsSync(join(dir!, 'devices.list'));
+      const list = v1 ? readFileSync(join(dir!, 'devices.list'), 'utf8').split('\n') : getxattr(dir!, 'trusted.boxkit.devices')!.toString().split('\n');
+      expect(list).not.toContain(v1 ? 'a *:* rwm' : 'allow');
+      expect(list).toEqual(expect.arrayContaining(['c 1:3 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c *:* m', 'b *:* m']));
+      if (!v1) expect(devicePrograms(dir!)).toEqual([DEVICE_PROGRAM_NAME]);
     } finally {
       await run(['rm', '-f', n]);
     }
     // a host device this (root) process can open and docker's rules deny
-    const dev = ['/dev/loop-control', '/dev/kvm', '/dev/tty0', '/dev/loop0', '/dev/vcs'].find((p) => {
+    const dev = ['/dev/loop-control', '/dev/kvm', '/dev/tty0', '/dev/loop0', '/dev/vcs', '/dev/vda'].find((p) => {
       try {
         closeSync(openSync(p, 'r'));
         return true;

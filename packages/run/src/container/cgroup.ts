@@ -20,7 +20,8 @@ export interface CgroupPlan {
  * runc's default device rules (libcontainer/specconv AllowedDevices): any
  * device node may be made (CAP_MKNOD is in the default set), but only these
  * opened; without them the container's root could mknod and open the host's
- * disks, /dev/kvm, /dev/tty0... cgroup v1 only: v2 needs an eBPF program.
+ * disks, /dev/kvm, /dev/tty0... cgroup v1: the devices files; v2: an eBPF
+ * program attached to the group (cg builds it from the same lines).
  */
 export const DEVICE_RULES = {
   devicesDeny: ['a'],
@@ -61,7 +62,7 @@ export function group(parent: string, name: string, limits: Limits = {}): Group 
 /** Create the group with its limits; an existing group of that name is an error (a leftover: run gc). */
 export async function createCgroup(c: CgroupPlan): Promise<Group> {
   const opts = { parent: cgParent(c.parent), mode: 'create' as const, controllers: controllersOf(c.limits) };
-  const devices = !c.privileged && resolveGroup(c.name, opts).dirs.some((d) => d.version === 1 && d.controllers.includes('devices'));
+  const devices = !c.privileged && resolveGroup(c.name, opts).dirs.some((d) => d.controllers.includes('devices'));
   return createGroup(c.name, devices ? { ...c.limits, ...DEVICE_RULES } : c.limits, opts);
 }
 
