@@ -16,8 +16,10 @@
  * for PTRACE_MODE_READ). busybox has no ptrace tool, so attach itself is not run.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { skipReason } from '../harness/index.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { binPath, skipReason } from '../harness/index.js';
 import { spawn } from '../../native/src/index.js';
 import { execProgram } from '../../packages/run/src/container/exec.js';
 import { load } from '../../packages/run/src/state/store.js';
@@ -91,6 +93,29 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
         // gone
       }
       await child.wait();
+    }
+  });
+
+  it("from a runtime that runs chrooted (a build chroot, the v2 VM's init): exec lands in the container's root, not the mount namespace's root mount", async () => {
+    // a mount namespace whose root mount is not where `run` runs: a bind of / in it, chrooted into
+    const jail = join(process.env.BOXKIT_TEST_ROOT!, name('jail'));
+    mkdirSync(jail);
+    const holder = execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --rbind / "$0" && echo ready && exec sleep 600', jail], { reject: false });
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
+    const chrooted = (args: string[]) => execa('nsenter', ['-t', String(holder.pid), '-m', 'chroot', jail, binPath('run'), ...args], { reject: false, env });
+    const n = name('chrooted');
+    try {
+      const started = await chrooted(['-d', '--name', n, '--hostname', 'in-the-box', ...BASE, '--', 'sleep', '600']);
+      expect(started.exitCode, started.stderr).toBe(0);
+      const e = await chrooted(['exec', n, '--', 'sh', '-c', 'cat /etc/hostname; test -e /proc/self/status && echo proc']);
+      expect(e.exitCode, e.stderr).toBe(0);
+      expect(e.stdout.split('\n')).toEqual(['in-the-box', 'proc']);
+    } finally {
+      const rm = await chrooted(['rm', '-f', n]);
+      expect(rm.exitCode, rm.stderr).toBe(0);
+      holder.kill('SIGKILL');
+      await holder;
     }
   });
 });

@@ -43,7 +43,9 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
   if (o.tty) steps.push(...o.tty);
   steps.push({ op: 'WAIT_SYNC' });
   for (const ns of JOIN_ORDER) {
-    steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs: [`/proc/${pid}/ns/${NAMESPACES[ns].file}`], ...(ns === 'cgroup' ? { optional: true } : {}) });
+    // the mount namespace's root mount is not the container's root when run ran chrooted: take PID 1's root
+    const strs = [`/proc/${pid}/ns/${NAMESPACES[ns].file}`, ...(ns === 'mnt' ? [`/proc/${pid}/root`] : [])];
+    steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs, ...(ns === 'cgroup' ? { optional: true } : {}) });
   }
   steps.push({ op: 'CHDIR', strs: [o.workdir] });
   if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] });
