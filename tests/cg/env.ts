@@ -12,10 +12,10 @@
  */
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bk, testName } from '../harness/index.js';
+import { bk, inV2Vm, testName } from '../harness/index.js';
 import { resolveGroup, groupStats, type Group, type GroupStats } from '../../packages/cg/src/index.js';
 
-export const inVm = process.env.BOXKIT_CG_V2_VM === '1';
+export const inVm = inV2Vm;
 const V2 = '/sys/fs/cgroup';
 const runDir = testName('v2');
 

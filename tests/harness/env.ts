@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 
 export const isRoot = process.getuid?.() === 0;
 export const inSandbox = process.env.BOXKIT_SANDBOX === '1';
+/** In the cgroup v2 VM (tests/vm/run-v2.sh): a pure v2 kernel, with no network devices or bridge modules. */
+export const inV2Vm = process.env.BOXKIT_CG_V2_VM === '1';
 
 /** Why root integration tests cannot run here, or undefined when they can. */
 export const skipReason: string | undefined = !isRoot

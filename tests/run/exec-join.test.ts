@@ -103,7 +103,8 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
     const holder = execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --rbind / "$0" && echo ready && exec sleep 600', jail], { reject: false });
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
     const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
-    const chrooted = (args: string[]) => execa('nsenter', ['-t', String(holder.pid), '-m', 'chroot', jail, binPath('run'), ...args], { reject: false, env });
+    // -r: the holder's root (in the VM that is itself a chroot), then the jail in it
+    const chrooted = (args: string[]) => execa('nsenter', ['-t', String(holder.pid), '-m', '-r', 'chroot', jail, binPath('run'), ...args], { reject: false, env });
     const n = name('chrooted');
     try {
       const started = await chrooted(['-d', '--name', n, '--hostname', 'in-the-box', ...BASE, '--', 'sleep', '600']);

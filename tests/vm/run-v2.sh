@@ -1,10 +1,12 @@
 #!/bin/bash
-# Run cg's integration suite on a real cgroup v2 kernel: boots a throwaway
+# Run the cgroup integration tests on a real cgroup v2 kernel: boots a throwaway
 # QEMU VM (TCG; Debian's kernel, unified hierarchy only, see build-assets.sh)
 # with the host's / read-only and this checkout read-write at the same path,
-# and runs tests/cg there. Inside, the test worker first moves itself into a
-# non-root leaf, as on a systemd host (tests/cg/env.ts).
-# usage: tests/vm/run-v2.sh [vitest args...]   (default: tests/cg)
+# and runs tests/cg there, and the run tests whose cgroup side differs on v2
+# (limits, device rules, exec joining the group; the VM has no network, so
+# not the bridge or published-port ones). Inside, cg's tests first move the
+# worker into a non-root leaf, as on a systemd host (tests/cg/env.ts).
+# usage: tests/vm/run-v2.sh [vitest args...]   (default: the files in V2_TESTS)
 # exit status: the suite's; 125 when the VM could not run it. Needs root,
 # qemu-system-x86 busybox-static kmod xz-utils (scripts/apt-packages.txt).
 set -euo pipefail
@@ -17,10 +19,11 @@ export VMDIR
 # on a CPU with other features, so the guest gets every feature TCG can emulate
 export QEMU_CPU=${QEMU_CPU:-max}
 # the guest runs the host's node on the checkout: build what the tests run first
-if [ ! -f "$repo/packages/cg/dist/cli.cjs" ] || [ ! -f "$repo/native/dist/libboxkit.so" ]; then
-  (cd "$repo" && npx nx run @boxkit/cg:build >&2)
+if [ ! -f "$repo/packages/cg/dist/cli.cjs" ] || [ ! -f "$repo/packages/run/dist/cli.cjs" ] || [ ! -f "$repo/native/dist/libboxkit.so" ]; then
+  (cd "$repo" && npx nx run-many -t build -p @boxkit/cg @boxkit/run >&2)
 fi
-args=("$@"); [ ${#args[@]} -gt 0 ] || args=(tests/cg)
+V2_TESTS=(tests/cg tests/run/net-limits.test.ts tests/run/hostile.test.ts tests/run/exec-join.test.ts)
+args=("$@"); [ ${#args[@]} -gt 0 ] || args=("${V2_TESTS[@]}")
 # The VM itself is the sandbox (no network devices at all, its own cgroup
 # tree): BOXKIT_SANDBOX=1 tells the harness so. Time: every node start in
 # the guest costs 1-5 s under TCG; measured on this 2-core machine shared
