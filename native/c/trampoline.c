@@ -59,7 +59,7 @@ enum op {
   OP_PIVOT_ROOT = 11, /* s0 new root: pivot_root(".", ".") and detach the old root */
   OP_CHROOT = 12,     /* s0 */
   OP_CHDIR = 13,      /* s0 */
-  OP_SETNS = 14,      /* s0 namespace file; i0 nstype; s1 (optional) a directory to make the root after */
+  OP_SETNS = 14,      /* s0 namespace file; i0 nstype; s1 (optional) the root to take if the namespace's is on another filesystem */
   OP_UNSHARE = 15,    /* i0 flags (e.g. CLONE_NEWTIME, effective for the next fork) */
   OP_SETSID = 16,
   OP_SETGROUPS = 17,  /* ints: the supplementary groups (none: clear them) */
@@ -376,14 +376,19 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_CHROOT: return chroot(s[0]);
   case OP_CHDIR: return chdir(s[0]);
   case OP_SETNS: {
-    /* s1 (a mount namespace): the root to take in it, /proc/PID/root of a process there (nsenter -m -r).
-       setns() sets the root to the namespace's root mount, which is not the container's when its
-       runtime ran chrooted (pivot_root then leaves the namespace's root mount where it was) */
+    /* s1 (a mount namespace): /proc/PID/root of a process there, the root to take when the
+       namespace's own is on another filesystem. setns() sets the root to the namespace's root
+       mount: the container's rootfs after its pivot_root, unless its runtime ran chrooted (a
+       build chroot, an initramfs): pivot_root then stacks the rootfs on the chroot's mount and
+       the namespace's root stays the host's. A PID 1 that chrooted itself within its rootfs
+       does not move exec's root (as docker exec) */
     int root = -1;
     if (r->nstr > 1 && s[1][0] && (root = open(s[1], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return -1;
     int fd = open(s[0], O_RDONLY | O_CLOEXEC);
     int rc = fd < 0 ? -1 : setns(fd, (int)i[0]);
-    if (rc == 0 && root >= 0) rc = fchdir(root) < 0 || chroot(".") < 0 ? -1 : 0;
+    struct stat want, got;
+    if (rc == 0 && root >= 0) rc = fstat(root, &want) < 0 || stat("/", &got) < 0 ? -1 : 0;
+    if (rc == 0 && root >= 0 && want.st_dev != got.st_dev) rc = fchdir(root) < 0 || chroot(".") < 0 ? -1 : 0;
     int e = errno;
     if (fd >= 0) close(fd);
     if (root >= 0) close(root);

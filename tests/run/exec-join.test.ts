@@ -96,6 +96,17 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
     }
   });
 
+  it("a PID 1 that chrooted itself inside its rootfs does not move exec's root (as docker exec)", async () => {
+    const n = name('pid1-chroot');
+    made.push(n);
+    const jail = 'mkdir -p /tmp/j/bin && cp /bin/busybox /tmp/j/bin/ && exec chroot /tmp/j /bin/busybox sleep 600';
+    await run(['-d', '--name', n, '--hostname', 'in-the-box', ...BASE, '--', 'sh', '-c', jail]);
+    const pid = load(n)!.pid!;
+    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep'); i++) await sleep(25);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(['/bin/busybox', 'sleep', '600', '']);
+    expect((await run(['exec', n, '--', 'cat', '/etc/hostname'])).out).toBe('in-the-box');
+  });
+
   it("from a runtime that runs chrooted (a build chroot, the v2 VM's init): exec lands in the container's root, not the mount namespace's root mount", async () => {
     // a mount namespace whose root mount is not where `run` runs: a bind of / in it, chrooted into
     const jail = join(process.env.BOXKIT_TEST_ROOT!, name('jail'));

@@ -43,7 +43,7 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
   if (o.tty) steps.push(...o.tty);
   steps.push({ op: 'WAIT_SYNC' });
   for (const ns of JOIN_ORDER) {
-    // the mount namespace's root mount is not the container's root when run ran chrooted: take PID 1's root
+    // the mount namespace's root is not the container's when run ran chrooted: then PID 1's root is taken
     const strs = [`/proc/${pid}/ns/${NAMESPACES[ns].file}`, ...(ns === 'mnt' ? [`/proc/${pid}/root`] : [])];
     steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs, ...(ns === 'cgroup' ? { optional: true } : {}) });
   }
