@@ -7,7 +7,7 @@
  * (tests/cg, tests/vm/run-v2.sh).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { closeSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { clearDeviceProgram, DEVICE_PROGRAM_NAME, devicePrograms, loadDeviceProgram, setDeviceProgram, SysError } from '@boxkit/native';
@@ -67,6 +67,13 @@ describe.skipIf(skip)(`eBPF cgroup device programs${skip ? ` (skipped: ${skip})`
       clearDeviceProgram(dir, 'other_owner');
     }
     expect(devicePrograms(dir)).toEqual([]);
+  });
+
+  it('a long rule list loads (the verifier log is asked for only to explain a refusal: a full log fails a valid load)', () => {
+    const rules = Array.from({ length: 300 }, (_, i) => `c 1${i % 10}:${i} rw`);
+    const fd = loadDeviceProgram(deviceProgram(applyRules(OPEN_POLICY, ['a'], rules)));
+    expect(fd).toBeGreaterThan(2);
+    closeSync(fd);
   });
 
   it('a program the verifier refuses is an error naming why (EACCES, the reason from its log)', () => {
