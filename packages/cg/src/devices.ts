@@ -7,6 +7,7 @@
  * the same). Plain data in, plain data out: native/bpf.ts loads the result.
  */
 import { UsageError } from '@boxkit/common';
+import { parseDeviceRule } from './values.js';
 
 /** v1's encoding, which the eBPF context uses too (BPF_DEVCG_DEV_*, BPF_DEVCG_ACC_*). */
 const TYPE = { b: 1, c: 2 } as const;
@@ -32,15 +33,14 @@ export const OPEN_POLICY: DevicePolicy = { allow: true, exceptions: [] };
 
 const num = (s: string): number | undefined => (s === '*' ? undefined : Number(s));
 
-/** `a`, or `TYPE MAJ:MIN ACCESS` (values.ts parseDeviceRule checked the form); undefined for `a` (all). */
+/** `a`, or `TYPE MAJ:MIN ACCESS` (values.ts's parseDeviceRule); undefined for `a` (all). */
 export function parseException(rule: string): DeviceException | undefined {
-  const [type, nums, access = ''] = rule.trim().split(/\s+/);
+  const [type, nums = '', access = ''] = parseDeviceRule(rule).split(' ');
   if (type === 'a') return undefined; // v1: any `a` rule is "all devices", whatever follows
-  const m = /^(\d+|\*):(\d+|\*)$/.exec(nums ?? '');
-  if ((type !== 'b' && type !== 'c') || !m || !/^[rwm]{1,3}$/.test(access)) throw new UsageError(`invalid device rule '${rule}'`);
+  const m = /^(\d+|\*):(\d+|\*)$/.exec(nums)!;
   let bits = 0;
   for (const ch of access) bits |= ACCESS[ch as keyof typeof ACCESS];
-  const e: DeviceException = { type, access: bits };
+  const e: DeviceException = { type: type as 'b' | 'c', access: bits };
   if (num(m[1]!) !== undefined) e.major = num(m[1]!);
   if (num(m[2]!) !== undefined) e.minor = num(m[2]!);
   return e;
@@ -90,7 +90,7 @@ export function formatPolicy(p: DevicePolicy): string {
 
 export function parsePolicy(text: string): DevicePolicy {
   const [head, ...lines] = text.split('\n').filter(Boolean);
-  if (head !== 'allow' && head !== 'deny') throw new Error(`not a device policy: ${JSON.stringify(text.slice(0, 40))}`);
+  if (head !== 'allow' && head !== 'deny') throw new UsageError(`not a device policy: ${JSON.stringify(text.slice(0, 40))}`);
   return { allow: head === 'allow', exceptions: lines.map((l) => parseException(l)!).filter(Boolean) };
 }
 
@@ -105,6 +105,8 @@ type Insn = [code: number, dst: number, src: number, off: number, imm: number];
 /**
  * The program: the context is { access_type = access<<16 | type, major,
  * minor } (struct bpf_cgroup_dev_ctx); it returns 1 to allow, 0 to deny.
+ * Numbers are compared as 64-bit jumps against 32-bit loads: every
+ * immediate must be below 2^31 (parseDeviceRule bounds majors and minors).
  * As v1 decides: with a deny default, a device is allowed when one
  * exception covers all the access asked for; with an allow default, it is
  * denied when one exception names any of it.
@@ -122,7 +124,7 @@ export function deviceProgram(p: DevicePolicy): Buffer {
     // every test jumps past this block when the exception does not match (off is patched below)
     const block: Insn[] = [[JNE_K, R2, 0, -1, TYPE[e.type]], [ALU32_MOV_X, R1, R3, 0, 0]];
     if (p.allow) block.push([ALU32_AND_K, R1, 0, 0, e.access], [JEQ_K, R1, 0, -1, 0]);
-    else block.push([ALU32_AND_K, R1, 0, 0, ~e.access & 7], [JNE_K, R1, 0, -1, 0]);
+    else block.push([ALU32_AND_K, R1, 0, 0, ~e.access], [JNE_K, R1, 0, -1, 0]); // any bit asked beyond the exception's
     if (e.major !== undefined) block.push([JNE_K, R4, 0, -1, e.major]);
     if (e.minor !== undefined) block.push([JNE_K, R5, 0, -1, e.minor]);
     block.push([MOV64_K, R0, 0, 0, p.allow ? 0 : 1], [EXIT, 0, 0, 0, 0]);

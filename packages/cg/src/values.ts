@@ -147,11 +147,16 @@ export function parseDevice(value: string): string {
 /** A devices-cgroup rule (v1 devices.allow/deny): `a`, or `TYPE MAJ:MIN ACCESS` with * wildcards. */
 export function parseDeviceRule(value: string): string {
   const s = String(value).trim().replace(/\s+/g, ' ');
-  if (!/^(a|[abc] (\d+|\*):(\d+|\*) [rwm]{1,3})$/.test(s)) {
-    throw new UsageError(`invalid device rule '${s}'`, "use 'a' or 'TYPE MAJ:MIN ACCESS', e.g. 'c 1:3 rwm' or 'b *:* r'");
+  const m = /^(?:a|[abc] (\d+|\*):(\d+|\*) [rwm]{1,3})$/.exec(s);
+  if (!m) throw new UsageError(`invalid device rule '${s}'`, "use 'a' or 'TYPE MAJ:MIN ACCESS', e.g. 'c 1:3 rwm' or 'b *:* r'");
+  // a device number has 12 bits of major and 20 of minor: anything larger names no device
+  if ((m[1] !== undefined && m[1] !== '*' && Number(m[1]) > MAX_MAJOR) || (m[2] !== undefined && m[2] !== '*' && Number(m[2]) > MAX_MINOR)) {
+    throw new UsageError(`invalid device rule '${s}': a major is at most ${MAX_MAJOR} and a minor at most ${MAX_MINOR}`);
   }
   return s;
 }
+export const MAX_MAJOR = 4095;
+export const MAX_MINOR = 1048575;
 
 /** Human form of a byte count: 33554432 -> 32M. */
 export function formatSize(n: Limit): string {

@@ -21,8 +21,9 @@ function runProgram(prog: Buffer, type: 'b' | 'c', major: number, minor: number,
       case 0x54: reg[dst] = (reg[dst]! & imm) >>> 0; break;
       case 0x74: reg[dst] = reg[dst]! >>> imm; break;
       case 0xb7: reg[dst] = imm; break;
-      case 0x55: if (reg[dst] !== imm >>> 0) pc += off; break;
-      case 0x15: if (reg[dst] === imm >>> 0) pc += off; break;
+      // 64-bit jumps: the kernel sign-extends imm, so a negative one never equals a 32-bit load
+      case 0x55: if (reg[dst] !== imm) pc += off; break;
+      case 0x15: if (reg[dst] === imm) pc += off; break;
       case 0x95: return reg[0]!;
       default: throw new Error(`unexpected opcode 0x${code.toString(16)} at ${pc - 1}`);
     }
@@ -68,6 +69,12 @@ describe('device rules with cgroup v1 semantics', () => {
     expect(applyRules(RUNC, ['a'], [])).toEqual({ allow: false, exceptions: [] });
   });
 
+  it('a major above 4095 or a minor above 1048575 names no device: refused (a 64-bit compare of a wrapped number would match another)', () => {
+    expect(() => applyRules(OPEN_POLICY, ['a'], ['c 4294967297:5 r'])).toThrow(/at most 4095/);
+    expect(() => applyRules(OPEN_POLICY, ['c 1:2147483648 rwm'], [])).toThrow(/minor at most 1048575/);
+    expect(formatPolicy(applyRules(OPEN_POLICY, ['c 4095:1048575 rwm'], []))).toBe('allow\nc 4095:1048575 rwm');
+  });
+
   it('the recorded form reads back as the same policy', () => {
     for (const p of [RUNC, OPEN_POLICY, applyRules(OPEN_POLICY, ['c *:3 rw'], [])]) expect(parsePolicy(formatPolicy(p))).toEqual(p);
     expect(() => parsePolicy('garbage')).toThrow(/not a device policy/);
@@ -81,8 +88,9 @@ describe('the compiled eBPF program decides as the policy does', () => {
     { allow: false, exceptions: [] },
     applyRules(OPEN_POLICY, ['c 1:5 w', 'b 8:* rwm', 'c *:7 r'], []),
     applyRules(OPEN_POLICY, ['a'], ['b 7:* rw', 'c 1:3 r', 'c *:* m']),
+    applyRules(OPEN_POLICY, ['c 4095:1048575 w'], []),
   ];
-  const devices: [('b' | 'c'), number, number][] = [['c', 1, 3], ['c', 1, 5], ['c', 1, 7], ['c', 136, 0], ['c', 10, 200], ['b', 8, 0], ['b', 7, 3], ['c', 254, 7], ['b', 1, 3]];
+  const devices: [('b' | 'c'), number, number][] = [['c', 1, 3], ['c', 1, 5], ['c', 1, 7], ['c', 136, 0], ['c', 10, 200], ['b', 8, 0], ['b', 7, 3], ['c', 254, 7], ['b', 1, 3], ['c', 4095, 1048575]];
   const accesses = ['r', 'w', 'm', 'rw', 'rwm', 'wm'];
 
   it('for every device and access of a sample', () => {

@@ -8,7 +8,8 @@ import { cpuCores, groupStats, type GroupStats } from '../stats.js';
 import { groupPids } from '../membership.js';
 import { readValue } from '../steps.js';
 import { formatPolicy } from '../devices.js';
-import { readPolicy } from '../drivers/devices-v2.js';
+import { POLICY_XATTR, readPolicy } from '../drivers/devices-v2.js';
+import { getxattr } from '@boxkit/native';
 import { formatSize } from '../values.js';
 import { groupFrom, groupJson, type GroupArgs } from './common.js';
 
@@ -33,9 +34,11 @@ export function readLimits(g: Group): Record<string, string> {
     }
   }
   // device rules: v1 reads them back from devices.list, v2 from what boxkit recorded with its program
+  // (a v2 group with no record has no rules of its own: its parents' still apply, so nothing is shown)
   const dev = g.paths.devices;
-  const val = !dev ? undefined : versionOf(g, 'devices') === 1 ? readValue(join(dev, 'devices.list')) : existsSync(dev) ? formatPolicy(readPolicy(dev)) : undefined;
-  if (val !== undefined) out[versionOf(g, 'devices') === 1 ? 'devices.list' : 'devices'] = val.replace(/\n/g, '; ');
+  const v1 = versionOf(g, 'devices') === 1;
+  const val = !dev ? undefined : v1 ? readValue(join(dev, 'devices.list')) : existsSync(dev) && getxattr(dev, POLICY_XATTR) ? formatPolicy(readPolicy(dev)) : undefined;
+  if (val !== undefined) out[v1 ? 'devices.list' : 'devices'] = val.replace(/\n/g, '; ');
   return out;
 }
 

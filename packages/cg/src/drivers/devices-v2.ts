@@ -7,23 +7,67 @@
  * list, and the program is rebuilt from it and swapped in.
  */
 import { BoxkitError, shellQuote, type PlanStep } from '@boxkit/common';
-import { clearDeviceProgram, getxattr, setDeviceProgram, setxattr, SysError } from '@boxkit/native';
+import { clearDeviceProgram, deviceProgramMode, flock, getxattr, LOCK, setDeviceProgram, setxattr, SysError } from '@boxkit/native';
+import { closeSync, constants, existsSync, openSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { applyRules, deviceProgram, formatPolicy, isOpen, OPEN_POLICY, parsePolicy, type DevicePolicy } from '../devices.js';
+import type { GroupDir } from '../group.js';
 
 export const POLICY_XATTR = 'trusted.boxkit.devices';
+const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** The rules boxkit gave the group (none: everything its parents allow). */
 export function readPolicy(dir: string): DevicePolicy {
   const v = getxattr(dir, POLICY_XATTR);
-  return v ? parsePolicy(v.toString()) : OPEN_POLICY;
+  if (!v) return OPEN_POLICY;
+  try {
+    return parsePolicy(v.toString());
+  } catch (e) {
+    throw new BoxkitError('CG_BAD_RECORD', `${dir}: its ${POLICY_XATTR} attribute is not a device rule list: ${(e as Error).message}`, {
+      hint: `remove it (setfattr -x ${POLICY_XATTR} ${shellQuote([dir])}) to start from no rules`,
+      cause: e,
+    });
+  }
 }
 
 const HINTS: Record<string, string> = {
   EPERM: 'loading a device program needs root (CAP_SYS_ADMIN or CAP_BPF)',
   EACCES: 'loading a device program needs root (CAP_SYS_ADMIN or CAP_BPF)',
-  EINVAL: 'the kernel lacks cgroup BPF (CONFIG_CGROUP_BPF), or a program attached to this group without BPF_F_ALLOW_MULTI excludes others',
+  EINVAL: 'the kernel lacks cgroup BPF (CONFIG_CGROUP_BPF)',
   ENOENT: 'the group does not exist',
 };
+
+/**
+ * Refuse, before anything changes, a program the kernel would refuse or
+ * that would lift a parent's rules: the nearest group above (or the group
+ * itself) holding device programs must have attached them with
+ * BPF_F_ALLOW_MULTI. One attached with BPF_F_ALLOW_OVERRIDE stops applying
+ * below as soon as a group there has a program (v1 never lets a child
+ * exceed its parent); one attached with neither allows none below (EPERM).
+ */
+export function checkAttachable(d: Pick<GroupDir, 'mount' | 'path'>): void {
+  for (let dir = d.path; dir === d.mount || dir.startsWith(`${d.mount}/`); dir = dirname(dir)) {
+    if (existsSync(dir) && statfsSync(dir).type === CGROUP2_SUPER_MAGIC) {
+      let found: ReturnType<typeof deviceProgramMode>;
+      try {
+        found = deviceProgramMode(dir);
+      } catch (e) {
+        throw bpfError(dir, e);
+      }
+      const { count, mode } = found;
+      if (count && mode !== 'multi') {
+        const why = mode === 'override'
+          ? `a program on ${d.path} would replace it there: its rules would stop applying`
+          : 'the kernel allows no other program below it';
+        throw new BoxkitError('CG_DEVICES_EXCLUSIVE', `devices: ${dir} has a device program attached ${mode === 'override' ? 'with BPF_F_ALLOW_OVERRIDE' : 'without BPF_F_ALLOW_MULTI'}: ${why}`, {
+          hint: 'have its owner attach it with BPF_F_ALLOW_MULTI (as systemd and runc do), or choose another --parent',
+        });
+      }
+      if (count) return; // attached with multi: whatever is above is already decided
+    }
+    if (dir === d.mount) return;
+  }
+}
 
 function bpfError(dir: string, e: unknown): BoxkitError {
   if (!(e instanceof SysError)) return e as BoxkitError;
@@ -58,13 +102,32 @@ export function setPolicy(dir: string, p: DevicePolicy, before: DevicePolicy = r
  * group's rules. `existed`: the group is there already, with rules of its
  * own to start from (a new group starts with none) and to restore on undo.
  */
-export function devicesStepV2(dir: string, existed: boolean, deny: readonly string[] = [], allow: readonly string[] = []): PlanStep {
-  const before = existed ? readPolicy(dir) : OPEN_POLICY;
-  const after = applyRules(before, deny, allow);
+export function devicesStepV2(d: Pick<GroupDir, 'mount' | 'path'>, existed: boolean, deny: readonly string[] = [], allow: readonly string[] = []): PlanStep {
+  const dir = d.path;
+  const planned = applyRules(existed ? readPolicy(dir) : OPEN_POLICY, deny, allow);
+  if (!isOpen(planned)) checkAttachable(d);
+  // applied to the list as it is then, under a lock on the group: two edits at once both count
+  let before: DevicePolicy | undefined;
   const step: PlanStep = {
-    shell: `# attach an eBPF device program to ${shellQuote([dir])}: ${formatPolicy(after).replace(/\n/g, ', ')}`,
-    apply: () => setPolicy(dir, after, before),
+    shell: `# attach an eBPF device program to ${shellQuote([dir])}: ${formatPolicy(planned).replace(/\n/g, ', ')}`,
+    apply: () =>
+      lockedGroup(dir, () => {
+        const now = readPolicy(dir);
+        setPolicy(dir, applyRules(now, deny, allow), now);
+        before = now;
+      }),
   };
-  if (existed) step.undo = () => setPolicy(dir, before, after);
+  if (existed) step.undo = () => before && lockedGroup(dir, () => setPolicy(dir, before!));
   return step;
+}
+
+/** Run `f` holding an exclusive flock on the group's directory (the device list's lock). */
+function lockedGroup(dir: string, f: () => void): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    flock(fd, LOCK.EX, dir);
+    f();
+  } finally {
+    closeSync(fd); // releases the lock
+  }
 }
