@@ -67,13 +67,15 @@ describe('bk-keeper', () => {
     onTestFinished(() => {
       sh.kill('SIGKILL');
     });
-    let cmdline = '';
-    for (let i = 0; i < 200 && !cmdline.startsWith('run keeper'); i++) {
+    // the exec shows the title as argv[0] at once; the keeper then zeroes its other arguments
+    // and sets comm last (retitle): wait for comm, then both are final
+    let comm = '';
+    for (let i = 0; i < 200 && comm !== 'run keeper a-lo\n'; i++) {
       await new Promise((r) => setTimeout(r, 10));
-      cmdline = readFileSync(`/proc/${sh.pid}/cmdline`, 'utf8');
+      comm = readFileSync(`/proc/${sh.pid}/comm`, 'utf8');
     }
-    expect(cmdline.split('\0').filter(Boolean)).toEqual(['run keeper a-long-name']);
-    expect(readFileSync(`/proc/${sh.pid}/comm`, 'utf8')).toBe('run keeper a-lo\n');
+    expect(comm).toBe('run keeper a-lo\n');
+    expect(readFileSync(`/proc/${sh.pid}/cmdline`, 'utf8').split('\0').filter(Boolean)).toEqual(['run keeper a-long-name']);
     const bad = spawnSync(keeper, ['x', 'l', 'r', 'e', 't', '/bin/true', 'a'], { encoding: 'utf8', argv0: 't' });
     const r = { status: bad.status, stderr: bad.stderr };
     expect(r).toEqual({ status: 2, stderr: 'bk-keeper: PID must be a process id\n' });

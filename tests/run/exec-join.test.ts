@@ -112,7 +112,10 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
     const jail = join(process.env.BOXKIT_TEST_ROOT!, name('jail'));
     mkdirSync(jail);
     const holder = execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --rbind / "$0" && echo ready && exec sleep 600', jail], { reject: false });
-    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    await Promise.race([
+      new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve())),
+      holder.then((r) => Promise.reject(new Error(`unshare and mount --rbind failed: ${r.stderr}`))),
+    ]);
     const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
     // -r: the holder's root (in the VM that is itself a chroot), then the jail in it
     const chrooted = (args: string[]) => execa('nsenter', ['-t', String(holder.pid), '-m', '-r', 'chroot', jail, binPath('run'), ...args], { reject: false, env });
@@ -125,9 +128,10 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
       expect(e.stdout.split('\n')).toEqual(['in-the-box', 'proc']);
     } finally {
       const rm = await chrooted(['rm', '-f', n]);
-      expect(rm.exitCode, rm.stderr).toBe(0);
       holder.kill('SIGKILL');
       await holder;
+      // after the test's own assertions, so a failure above is the one reported
+      if (rm.exitCode !== 0) throw new Error(`run rm -f ${n}: ${rm.stderr}`);
     }
   });
 });

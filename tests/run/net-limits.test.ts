@@ -69,7 +69,8 @@ describe.skipIf(skipReason)(`run: bridge network and limits${skipReason ? ` (ski
   });
 });
 
-describe.skipIf(skipReason ?? (inV2Vm ? 'no network in the v2 VM' : undefined))(`run -p: published ports${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+const noPorts = skipReason ?? (inV2Vm ? 'no network in the v2 VM' : undefined);
+describe.skipIf(noPorts)(`run -p: published ports${noPorts ? ` (skipped: ${noPorts})` : ''}`, () => {
   afterAll(async () => {
     const ns = await import('@boxkit/netsetup');
     await ns.removeNat('10.88.0.0/16').catch(() => {});
