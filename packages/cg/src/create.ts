@@ -174,7 +174,7 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
       for (const v of w.values) steps.push(step(file, v, restore));
     }
     if (d.version === 2 && d.controllers.includes('devices') && (limits.devicesDeny || limits.devicesAllow)) {
-      steps.push(devicesStepV2(d.path, existed, limits.devicesDeny, limits.devicesAllow));
+      steps.push(devicesStepV2(d, existed, limits.devicesDeny, limits.devicesAllow));
     }
   }
   return steps;
