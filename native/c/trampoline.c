@@ -59,7 +59,7 @@ enum op {
   OP_PIVOT_ROOT = 11, /* s0 new root: pivot_root(".", ".") and detach the old root */
   OP_CHROOT = 12,     /* s0 */
   OP_CHDIR = 13,      /* s0 */
-  OP_SETNS = 14,      /* s0 namespace file; i0 nstype; s1 (optional) the root to take if the namespace's is on another filesystem */
+  OP_SETNS = 14,      /* s0 namespace file; i0 nstype; s1, i1 (optional): a process's root and the container's root filesystem (see below) */
   OP_UNSHARE = 15,    /* i0 flags (e.g. CLONE_NEWTIME, effective for the next fork) */
   OP_SETSID = 16,
   OP_SETGROUPS = 17,  /* ints: the supplementary groups (none: clear them) */
@@ -180,6 +180,34 @@ static int read_one(int fd) {
   if (n == 1) return 0;
   if (n == 0) errno = ECANCELED;
   return -1;
+}
+
+/*
+ * The topmost directory of filesystem `dev` on the way up from `dir` (".." by ".."; a
+ * mount's root leads to the directory it is mounted on): the root of the container's
+ * rootfs above a process's root. Returns `dir` itself or a new O_PATH fd; -1 (ENOENT)
+ * when the way up never meets `dev`.
+ */
+static int top_of(int dir, dev_t dev) {
+  int cur = dir, best = -1;
+  for (int depth = 0; depth < 4096; depth++) {
+    struct stat st, up;
+    if (fstat(cur, &st) < 0) break;
+    if (st.st_dev == dev) {
+      if (best >= 0 && best != dir && best != cur) close(best);
+      best = cur;
+    } else if (best >= 0) {
+      break; /* left the filesystem going up: best is its top */
+    }
+    int parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (parent < 0) break;
+    if (fstat(parent, &up) < 0 || (up.st_dev == st.st_dev && up.st_ino == st.st_ino)) { close(parent); break; }
+    if (cur != dir && cur != best) close(cur);
+    cur = parent;
+  }
+  if (cur != dir && cur != best) close(cur);
+  if (best < 0) errno = ENOENT;
+  return best;
 }
 
 static int do_exec(struct rec *r) {
@@ -376,19 +404,24 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_CHROOT: return chroot(s[0]);
   case OP_CHDIR: return chdir(s[0]);
   case OP_SETNS: {
-    /* s1 (a mount namespace): /proc/PID/root of a process there, the root to take when the
-       namespace's own is on another filesystem. setns() sets the root to the namespace's root
-       mount: the container's rootfs after its pivot_root, unless its runtime ran chrooted (a
-       build chroot, an initramfs): pivot_root then stacks the rootfs on the chroot's mount and
-       the namespace's root stays the host's. A PID 1 that chrooted itself within its rootfs
-       does not move exec's root (as docker exec) */
+    /* s1 (a mount namespace): /proc/PID/root of a process there; i1: the st_dev of the
+       container's root filesystem (0: that root's). setns() sets the root to the namespace's
+       root mount: the container's rootfs after its pivot_root, unless its runtime ran chrooted
+       (a build chroot, an initramfs): pivot_root then stacks the rootfs on the chroot's mount
+       and the namespace's root stays the host's. Then the root taken is the top of the
+       container's filesystem above that process's root, wherever PID 1 chrooted itself */
     int root = -1;
     if (r->nstr > 1 && s[1][0] && (root = open(s[1], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return -1;
     int fd = open(s[0], O_RDONLY | O_CLOEXEC);
     int rc = fd < 0 ? -1 : setns(fd, (int)i[0]);
-    struct stat want, got;
-    if (rc == 0 && root >= 0) rc = fstat(root, &want) < 0 || stat("/", &got) < 0 ? -1 : 0;
-    if (rc == 0 && root >= 0 && want.st_dev != got.st_dev) rc = fchdir(root) < 0 || chroot(".") < 0 ? -1 : 0;
+    struct stat own, now;
+    if (rc == 0 && root >= 0) rc = fstat(root, &own) < 0 || stat("/", &now) < 0 ? -1 : 0;
+    dev_t dev = r->nint > 1 && i[1] ? (dev_t)i[1] : own.st_dev;
+    if (rc == 0 && root >= 0 && now.st_dev != dev) {
+      int top = top_of(root, dev);
+      rc = top < 0 || fchdir(top) < 0 || chroot(".") < 0 ? -1 : 0;
+      if (top >= 0 && top != root) close(top);
+    }
     int e = errno;
     if (fd >= 0) close(fd);
     if (root >= 0) close(root);

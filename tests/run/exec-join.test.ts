@@ -107,7 +107,7 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
     expect((await run(['exec', n, '--', 'cat', '/etc/hostname'])).out).toBe('in-the-box');
   });
 
-  it("from a runtime that runs chrooted (a build chroot, the v2 VM's init): exec lands in the container's root, not the mount namespace's root mount", async () => {
+  it("from a runtime that runs chrooted (a build chroot, the v2 VM's init): exec lands in the container's root, not the mount namespace's root mount, also when PID 1 chrooted further", async () => {
     // a mount namespace whose root mount is not where `run` runs: a bind of / in it, chrooted into
     const jail = join(process.env.BOXKIT_TEST_ROOT!, name('jail'));
     mkdirSync(jail);
@@ -120,12 +120,32 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
     // -r: the holder's root (in the VM that is itself a chroot), then the jail in it
     const chrooted = (args: string[]) => execa('nsenter', ['-t', String(holder.pid), '-m', '-r', 'chroot', jail, binPath('run'), ...args], { reject: false, env });
     const n = name('chrooted');
+    const probe = ['exec', n, '--', 'sh', '-c', 'cat /etc/hostname; test -e /proc/self/status && echo proc'];
     try {
       const started = await chrooted(['-d', '--name', n, '--hostname', 'in-the-box', ...BASE, '--', 'sleep', '600']);
       expect(started.exitCode, started.stderr).toBe(0);
-      const e = await chrooted(['exec', n, '--', 'sh', '-c', 'cat /etc/hostname; test -e /proc/self/status && echo proc']);
+      const e = await chrooted(probe);
       expect(e.exitCode, e.stderr).toBe(0);
       expect(e.stdout.split('\n')).toEqual(['in-the-box', 'proc']);
+      // from this (unchrooted) namespace too, where the union is not mounted: found from PID 1's root
+      expect((await run(probe)).out.split('\n')).toEqual(['in-the-box', 'proc']);
+
+      // and with a PID 1 that chrooted itself further: the top of the rootfs above its root
+      const m = name('chrooted-pid1');
+      const jailed = 'mkdir -p /tmp/j/bin && cp /bin/busybox /tmp/j/bin/ && exec chroot /tmp/j /bin/busybox sleep 600';
+      const s2 = await chrooted(['-d', '--name', m, '--hostname', 'in-the-box', ...BASE, '--', 'sh', '-c', jailed]);
+      expect(s2.exitCode, s2.stderr).toBe(0);
+      try {
+        const pid = load(m)!.pid!;
+        for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep'); i++) await sleep(25);
+        for (const via of [chrooted, (a: string[]) => run(a).then((r) => ({ exitCode: r.code, stdout: r.out, stderr: r.err }))]) {
+          const r = await via(['exec', m, '--', 'cat', '/etc/hostname']);
+          expect(r.exitCode, r.stderr).toBe(0);
+          expect(r.stdout).toBe('in-the-box');
+        }
+      } finally {
+        await chrooted(['rm', '-f', m]);
+      }
     } finally {
       const rm = await chrooted(['rm', '-f', n]);
       holder.kill('SIGKILL');
