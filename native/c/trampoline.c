@@ -81,10 +81,15 @@ enum op {
   OP_SETNS_FD = 33,   /* i0 fd opened by the parent (inherited through clone); i1 nstype */
   OP_NEW_SESSION_KEYRING = 34, /* a new anonymous session keyring (runc's default); ENOSYS (no keyrings) is fine */
   OP_DUMPABLE = 35,   /* i0: PR_SET_DUMPABLE (0 until the exec, which sets it back, as runc's init) */
+  OP_ALIVE = 36,      /* i0 a pidfd opened by the parent: fails (ESRCH) once that process has ended, so what the
+                         steps before opened through /proc/PID was that process's, not a later one's with its PID */
 };
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
 #endif
 
 #define OPF_OPTIONAL 0x10000u /* a failing optional step is skipped */
@@ -524,6 +529,7 @@ static int run_step(struct child_args *a, struct rec *r) {
   }
   case OP_UNLINK: return unlink(s[0]) < 0 && errno != ENOENT ? -1 : 0;
   case OP_SETNS_FD: return setns((int)i[0], (int)i[1]);
+  case OP_ALIVE: return (int)syscall(SYS_pidfd_send_signal, (int)i[0], 0, NULL, 0);
   case OP_DUMPABLE: return prctl(PR_SET_DUMPABLE, (unsigned long)i[0], 0, 0, 0);
   case OP_NEW_SESSION_KEYRING:
     /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: the caller's session keyring (root's keys on the host) stays out of reach */
@@ -558,7 +564,7 @@ static int run_program(struct child_args *a) {
   _exit(0); /* a program without OP_EXEC: setup only */
 }
 
-/* Descriptors of the parent a program names (OP_SETNS_FD, OP_DUP2 sources): they must survive the stage's execve. */
+/* Descriptors of the parent a program names (OP_SETNS_FD, OP_DUP2 sources, OP_ALIVE): they must survive the stage's execve. */
 static int program_fds(const unsigned char *prog, size_t len, int *out, int max) {
   struct rec *r = malloc(sizeof *r); /* ~33 KB: not on a Node thread's stack */
   if (!r) return -1;
@@ -567,7 +573,7 @@ static int program_fds(const unsigned char *prog, size_t len, int *out, int max)
     size_t next = parse(prog, len, off, r);
     if (!next) break;
     uint32_t op = r->op & 0xffff;
-    if ((op == OP_SETNS_FD || op == OP_DUP2) && r->nint > 0 && r->ints[0] >= 0) out[n++] = (int)r->ints[0];
+    if ((op == OP_SETNS_FD || op == OP_DUP2 || op == OP_ALIVE) && r->nint > 0 && r->ints[0] >= 0) out[n++] = (int)r->ints[0];
     off = next;
   }
   free(r);

@@ -86,6 +86,13 @@ export function chdir(path: string): void {
 export function pivotRoot(newRoot: string, putOld: string): void {
   check(libc.syscall(155, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot);
 }
+/**
+ * pidfd_open(2): an fd that names this process, not its PID: once the
+ * process ends it never names another one with the same PID.
+ */
+export function pidfdOpen(pid: number): number {
+  return check(libc.syscall(434, 'int', pid, 'unsigned int', 0), 'pidfd_open', String(pid));
+}
 export function kill(pid: number, sig: number): void {
   check(libc.kill(pid, sig), 'kill', String(pid));
 }

@@ -39,6 +39,7 @@ export const OP = {
   SETNS_FD: 33,
   NEW_SESSION_KEYRING: 34,
   DUMPABLE: 35,
+  ALIVE: 36,
 } as const;
 
 export type OpName = keyof typeof OP;

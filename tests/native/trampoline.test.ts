@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { spawn, CAP, CLONE, execStep, shellStatus, StepError, type Step } from '@boxkit/native';
+import { spawn, CAP, CLONE, execStep, pidfdOpen, shellStatus, StepError, type Step } from '@boxkit/native';
+import { execa } from 'execa';
 import { skipReason } from '../harness/index.js';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync } from 'node:fs';
@@ -197,5 +198,27 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
     ]);
     expect(status).toEqual({ code: 0 });
     expect(out.trim()).toBe('dumpable=1 mem=refused ptrace=refused');
+  });
+
+  it('ALIVE passes while the process a pidfd names lives and fails with ESRCH once it has ended (its PID may name another by then)', async () => {
+    const sleeper = execa('sleep', ['30']);
+    const pidfd = pidfdOpen(sleeper.pid!);
+    try {
+      expect((await runIn(0, ['echo joined'], [{ op: 'ALIVE', ints: [pidfd] }])).out.trim()).toBe('joined');
+      sleeper.kill('SIGKILL');
+      await sleeper.catch(() => undefined);
+      const child = spawn({ flags: 0, steps: [{ op: 'WAIT_SYNC' }, { op: 'ALIVE', ints: [pidfd] }, execStep(['/bin/true'], {})] });
+      child.release();
+      let err: unknown;
+      try {
+        child.confirmExec();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'ESRCH', stepName: 'alive' });
+      expect(await child.wait()).toEqual({ code: 125 });
+    } finally {
+      closeSync(pidfd);
+    }
   });
 });

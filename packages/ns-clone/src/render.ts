@@ -48,6 +48,7 @@ const RENDER: Record<OpName, (s: Step) => string> = {
   SETNS_FD: (s) => `# setns(fd ${int(s)}, ${flagNames(int(s, 1))})`,
   NEW_SESSION_KEYRING: () => '# keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a session keyring of its own',
   DUMPABLE: (s) => `# prctl(PR_SET_DUMPABLE, ${int(s)})${int(s) ? '' : ': not dumpable until the exec'}`,
+  ALIVE: (s) => `# pidfd_send_signal(fd ${int(s)}, 0): the process the pidfd names is still alive`,
   UNSHARE: (s) => `unshare --${nsFlag(int(s))}`,
   SETSID: () => 'setsid',
   SETGROUPS: (s) => `# setgroups [${(s.ints ?? []).join(',')}]`,

@@ -2,7 +2,7 @@
 import { closeSync, openSync, statSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
-import { shellStatus } from '@boxkit/native';
+import { pidfdOpen, shellStatus, SysError } from '@boxkit/native';
 import { containerEnv, parseEnv } from '../container/spec.js';
 import { execInContainer } from '../container/exec.js';
 import { joinWrites } from '../container/cgroup.js';
@@ -36,6 +36,16 @@ export interface ExecArgs {
   json?: boolean;
 }
 
+/** pidfd_open(PID 1); ESRCH (it ended since) is the container not running. */
+function pidfdOpenOr(pid: number, ended: () => Error): number {
+  try {
+    return pidfdOpen(pid);
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'ESRCH') throw ended();
+    throw e;
+  }
+}
+
 export async function exec(a: ExecArgs): Promise<number> {
   const argv = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
   if (!argv.length) throw new UsageError('exec: no command given', `run exec NAME sh`);
@@ -43,7 +53,8 @@ export async function exec(a: ExecArgs): Promise<number> {
   if (a.workdir !== undefined && !a.workdir.startsWith('/')) throw new UsageError(`--workdir '${a.workdir}' must be absolute`);
   const extraEnv = parseEnv(a.env ?? []);
   const rec = mustFind(a.name);
-  if (!isAlive(rec)) throw new BoxkitError('ESRCH', `${rec.name}: container is not running`, { hint: `run ps -a` });
+  const notRunning = () => new BoxkitError('ESRCH', `${rec.name}: container is not running`, { hint: `run ps -a` });
+  if (!isAlive(rec)) throw notRunning();
   // PID 1 is recorded just before it is let go to pivot into its root: joined before that, its
   // namespaces are still the host's mounts, and the command would run in the host's root
   if (!inOwnRoot(rec.pid!)) throw new BoxkitError('EAGAIN', `${rec.name}: container is still starting`, { hint: `try again` });
@@ -74,6 +85,13 @@ export async function exec(a: ExecArgs): Promise<number> {
   }
   // as run: without -i (or -t) the caller's stdin (a script's, a loop's) is not the command's to read;
   // -d: nothing of it either way, and its output goes nowhere, as docker exec -d (it wrote on after we exited)
+  // a pidfd of PID 1, checked to be the container's (its start time) after it was opened: every
+  // /proc/PID path read from here on is proved PID 1's by the pidfd still naming a live process
+  const pidfd = pidfdOpenOr(rec.pid!, notRunning);
+  if (!isAlive(rec)) {
+    closeSync(pidfd);
+    throw notRunning();
+  }
   const devNull = a.detach ? openSync('/dev/null', 'r+') : a.interactive || a.tty ? undefined : openSync('/dev/null', 'r');
   // -t as run -t: a pty made here, the command's session and terminal, this terminal relayed to it
   const ttys = a.tty ? await import('../container/tty.js') : undefined;
@@ -81,7 +99,7 @@ export async function exec(a: ExecArgs): Promise<number> {
   let child;
   try {
     child = await execInContainer(rec, argv, {
-      env, workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups,
+      env, workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups, pidfd,
       privileged: a.privileged || (p?.privileged ?? false), detach: a.detach,
       ...(devNull !== undefined ? { stdio: (a.detach ? [devNull, devNull, devNull] : [devNull, 1, 2]) as [number, number, number] } : {}),
       ...(tty ? { tty: ttys!.ttySteps(tty) } : {}),
@@ -91,6 +109,7 @@ export async function exec(a: ExecArgs): Promise<number> {
     throw e;
   } finally {
     if (devNull !== undefined) closeSync(devNull);
+    closeSync(pidfd);
   }
   if (a.detach) {
     child.close();

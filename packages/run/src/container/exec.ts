@@ -30,6 +30,8 @@ export interface ExecOptions {
   stdio?: [number, number, number];
   /** steps that give it a terminal (tty.ts's ttySteps): run while the host's /dev/pts is still in view */
   tty?: Step[];
+  /** a pidfd of PID 1, opened while it was known to be the container's (see ALIVE below) */
+  pidfd?: number;
 }
 
 /**
@@ -66,6 +68,8 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
     const strs = [`/proc/${pid}/ns/${NAMESPACES[ns].file}`, ...(mnt ? [`/proc/${pid}/root`] : [])];
     steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag, ...(mnt ? [rootDev] : [])], strs, ...(ns === 'cgroup' ? { optional: true } : {}) });
   }
+  // PID 1 still alive after every /proc/PID open: none of them reached another process that got its PID
+  if (o.pidfd !== undefined) steps.push({ op: 'ALIVE', ints: [o.pidfd] });
   steps.push({ op: 'CHDIR', strs: [o.workdir] });
   if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] });
   // as containerProgram: the ids after the capabilities (CAPS needs them to still be root's)
@@ -89,6 +93,9 @@ export async function execInContainer(rec: ContainerRecord, argv: string[], o: E
     child.confirmExec();
   } catch (e) {
     void child.wait();
+    if (e instanceof StepError && e.stepName === 'alive' && e.code === 'ESRCH') {
+      throw new BoxkitError('ESRCH', `${rec.name}: the container ended while exec was joining it`, { hint: 'run ps -a' });
+    }
     if (e instanceof StepError) {
       const what = e.stepName === 'exec' ? `exec ${argv[0]}` : `exec: joining the container (${e.stepName}${e.object ? ` ${e.object}` : ''})`;
       throw new BoxkitError(e.code, `${what}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e) });
