@@ -59,7 +59,7 @@ enum op {
   OP_PIVOT_ROOT = 11, /* s0 new root: pivot_root(".", ".") and detach the old root */
   OP_CHROOT = 12,     /* s0 */
   OP_CHDIR = 13,      /* s0 */
-  OP_SETNS = 14,      /* s0 namespace file; i0 nstype; s1, i1 (optional): a process's root and the container's root filesystem (see below) */
+  OP_SETNS = 14,      /* s0 namespace file; i0 nstype */
   OP_UNSHARE = 15,    /* i0 flags (e.g. CLONE_NEWTIME, effective for the next fork) */
   OP_SETSID = 16,
   OP_SETGROUPS = 17,  /* ints: the supplementary groups (none: clear them) */
@@ -185,34 +185,6 @@ static int read_one(int fd) {
   if (n == 1) return 0;
   if (n == 0) errno = ECANCELED;
   return -1;
-}
-
-/*
- * The topmost directory of filesystem `dev` on the way up from `dir` (".." by ".."; a
- * mount's root leads to the directory it is mounted on): the root of the container's
- * rootfs above a process's root. Returns `dir` itself or a new O_PATH fd; -1 (ENOENT)
- * when the way up never meets `dev`.
- */
-static int top_of(int dir, dev_t dev) {
-  int cur = dir, best = -1;
-  for (int depth = 0; depth < 4096; depth++) {
-    struct stat st, up;
-    if (fstat(cur, &st) < 0) break;
-    if (st.st_dev == dev) {
-      if (best >= 0 && best != dir && best != cur) close(best);
-      best = cur;
-    } else if (best >= 0) {
-      break; /* left the filesystem going up: best is its top */
-    }
-    int parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (parent < 0) break;
-    if (fstat(parent, &up) < 0 || (up.st_dev == st.st_dev && up.st_ino == st.st_ino)) { close(parent); break; }
-    if (cur != dir && cur != best) close(cur);
-    cur = parent;
-  }
-  if (cur != dir && cur != best) close(cur);
-  if (best < 0) errno = ENOENT;
-  return best;
 }
 
 static int do_exec(struct rec *r) {
@@ -399,37 +371,34 @@ static int run_step(struct child_args *a, struct rec *r) {
     if (fd < 0) return -1;
     return close(fd);
   }
-  case OP_PIVOT_ROOT:
-    /* runc's way: no put_old directory is needed or left behind */
-    if (chdir(s[0]) < 0) return -1;
+  case OP_PIVOT_ROOT: {
+    /* runc's way: no put_old directory is needed or left behind. First the root goes back to
+       the namespace's own (setns into it: what a chroot of the caller hid, e.g. a build chroot
+       or an initramfs's chroot), so pivot_root puts the new root in its place and the detach
+       below takes the whole old tree: from a chrooted caller the old root is only a part of
+       it, and the rest (the host's files) would stay reachable to a chroot-and-".." escape */
+    int dir = open(s[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return -1;
+    int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    int rc = ns < 0 || setns(ns, CLONE_NEWNS) < 0 || fchdir(dir) < 0 ? -1 : 0;
+    int e = errno;
+    if (ns >= 0) close(ns);
+    close(dir);
+    errno = e;
+    if (rc < 0) return -1;
     if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
     if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) return -1;
     if (umount2(".", MNT_DETACH) < 0) return -1;
     return chdir("/");
+  }
   case OP_CHROOT: return chroot(s[0]);
   case OP_CHDIR: return chdir(s[0]);
   case OP_SETNS: {
-    /* s1 (a mount namespace): /proc/PID/root of a process there; i1: the st_dev of the
-       container's root filesystem (0: that root's). setns() sets the root to the namespace's
-       root mount: the container's rootfs after its pivot_root, unless its runtime ran chrooted
-       (a build chroot, an initramfs): pivot_root then stacks the rootfs on the chroot's mount
-       and the namespace's root stays the host's. Then the root taken is the top of the
-       container's filesystem above that process's root, wherever PID 1 chrooted itself */
-    int root = -1;
-    if (r->nstr > 1 && s[1][0] && (root = open(s[1], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return -1;
     int fd = open(s[0], O_RDONLY | O_CLOEXEC);
-    int rc = fd < 0 ? -1 : setns(fd, (int)i[0]);
-    struct stat own, now;
-    if (rc == 0 && root >= 0) rc = fstat(root, &own) < 0 || stat("/", &now) < 0 ? -1 : 0;
-    dev_t dev = r->nint > 1 && i[1] ? (dev_t)i[1] : own.st_dev;
-    if (rc == 0 && root >= 0 && now.st_dev != dev) {
-      int top = top_of(root, dev);
-      rc = top < 0 || fchdir(top) < 0 || chroot(".") < 0 ? -1 : 0;
-      if (top >= 0 && top != root) close(top);
-    }
+    if (fd < 0) return -1;
+    int rc = setns(fd, (int)i[0]);
     int e = errno;
-    if (fd >= 0) close(fd);
-    if (root >= 0) close(root);
+    close(fd);
     errno = e;
     return rc;
   }

@@ -55,6 +55,13 @@ export class StepError extends SysError {
     this.stepName = opName(op);
     if (object !== undefined) this.object = object;
   }
+
+  /** What to do about it, where the errno alone does not say. */
+  get hint(): string | undefined {
+    // the namespace's root is the initramfs itself (rootfs), which pivot_root cannot replace (runc refuses too)
+    if (this.stepName === 'pivot-root' && this.code === 'EINVAL') return 'the mount namespace\'s root is the initramfs (rootfs), which pivot_root cannot replace: run from a system that switched root (switch_root)';
+    return undefined;
+  }
 }
 
 export interface SpawnOptions {

@@ -16,16 +16,32 @@
  * for PTRACE_MODE_READ). busybox has no ptrace tool, so attach itself is not run.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { binPath, skipReason } from '../harness/index.js';
+import { binPath, busyboxRootfs, skipReason } from '../harness/index.js';
 import { spawn } from '../../native/src/index.js';
 import { execProgram } from '../../packages/run/src/container/exec.js';
 import { load } from '../../packages/run/src/state/store.js';
 import { BASE, name, run } from './helpers.js';
 
 const made: string[] = [];
+
+/** The classic chroot escape: chroot into a subdirectory, climb with ".." from the cwd left outside it, chroot there. */
+const ESCAPE_C = `#include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+int main(int argc, char **argv) {
+  (void)argc;
+  mkdir("/esc-d", 0700);
+  if (chroot("/esc-d") < 0) { perror("chroot"); return 2; }
+  for (int i = 0; i < 256; i++) if (chdir("..") < 0) break;
+  if (chroot(".") < 0) { perror("chroot ."); return 2; }
+  puts(access(argv[1], F_OK) == 0 ? "escaped" : "contained");
+  return 0;
+}
+`;
 
 /** What the container's root can do with /proc/PID of another process: one word per probe. */
 const PROBE = (pid: number) =>
@@ -102,12 +118,13 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
     const jail = 'mkdir -p /tmp/j/bin && cp /bin/busybox /tmp/j/bin/ && exec chroot /tmp/j /bin/busybox sleep 600';
     await run(['-d', '--name', n, '--hostname', 'in-the-box', ...BASE, '--', 'sh', '-c', jail]);
     const pid = load(n)!.pid!;
-    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep'); i++) await sleep(25);
+    // PID 1 is `sh -c '...'` until its exec of the chrooted busybox
+    for (let i = 0; i < 400 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/busybox\0'); i++) await sleep(25);
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(['/bin/busybox', 'sleep', '600', '']);
     expect((await run(['exec', n, '--', 'cat', '/etc/hostname'])).out).toBe('in-the-box');
   });
 
-  it("from a runtime that runs chrooted (a build chroot, the v2 VM's init): exec lands in the container's root, not the mount namespace's root mount, also when PID 1 chrooted further", async () => {
+  it("from a runtime that runs chrooted (a build chroot): its containers cannot climb out with chroot and '..', and exec lands in the container's root, also when PID 1 chrooted further", async () => {
     // a mount namespace whose root mount is not where `run` runs: a bind of / in it, chrooted into
     const jail = join(process.env.BOXKIT_TEST_ROOT!, name('jail'));
     mkdirSync(jail);
@@ -130,6 +147,17 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
       // from this (unchrooted) namespace too, where the union is not mounted: found from PID 1's root
       expect((await run(probe)).out.split('\n')).toEqual(['in-the-box', 'proc']);
 
+      // its root cannot climb out of the container with chroot and "..": the old tree went with pivot_root
+      const esc = join(process.env.BOXKIT_TEST_ROOT!, name('esc-rootfs'));
+      execFileSync('cp', ['-a', busyboxRootfs(), esc]);
+      writeFileSync(`${esc}.c`, ESCAPE_C);
+      execFileSync('cc', ['-static', '-o', join(esc, 'esc'), `${esc}.c`]);
+      const marker = join(process.env.BOXKIT_TEST_ROOT!, name('host-only'));
+      writeFileSync(marker, 'host\n');
+      const out = await chrooted(['--rm', '--rootfs', esc, ...BASE, '--', '/esc', marker]);
+      expect(out.exitCode, out.stderr).toBe(0);
+      expect(out.stdout).toBe('contained');
+
       // and with a PID 1 that chrooted itself further: the top of the rootfs above its root
       const m = name('chrooted-pid1');
       const jailed = 'mkdir -p /tmp/j/bin && cp /bin/busybox /tmp/j/bin/ && exec chroot /tmp/j /bin/busybox sleep 600';
@@ -137,14 +165,17 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
       expect(s2.exitCode, s2.stderr).toBe(0);
       try {
         const pid = load(m)!.pid!;
-        for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep'); i++) await sleep(25);
+        // PID 1 is `sh -c '...'` until its exec of the chrooted busybox
+    for (let i = 0; i < 400 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/busybox\0'); i++) await sleep(25);
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe('/bin/busybox');
         for (const via of [chrooted, (a: string[]) => run(a).then((r) => ({ exitCode: r.code, stdout: r.out, stderr: r.err }))]) {
           const r = await via(['exec', m, '--', 'cat', '/etc/hostname']);
           expect(r.exitCode, r.stderr).toBe(0);
           expect(r.stdout).toBe('in-the-box');
         }
       } finally {
-        await chrooted(['rm', '-f', m]);
+        const rm2 = await chrooted(['rm', '-f', m]);
+        if (rm2.exitCode !== 0) throw new Error(`run rm -f ${m}: ${rm2.stderr}`);
       }
     } finally {
       const rm = await chrooted(['rm', '-f', n]);

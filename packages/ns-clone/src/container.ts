@@ -53,7 +53,7 @@ export function stepFailure(e: StepError): BoxkitError {
     const why = code === EXIT.NOT_FOUND ? 'command not found' : e.message.replace(/^exec( \S+)?: /, '');
     return new BoxkitError(e.code, `exec ${e.object ?? ''}: ${why}`, { exitCode: code, cause: e });
   }
-  return new BoxkitError(e.code, `setup step ${e.step} failed: ${e.message}`, { exitCode: EXIT.CANNOT_START, cause: e });
+  return new BoxkitError(e.code, `setup step ${e.step} failed: ${e.message}`, { exitCode: EXIT.CANNOT_START, cause: e, ...(e.hint ? { hint: e.hint } : {}) });
 }
 
 export function nsPaths(pid: number, kinds: readonly NamespaceKind[]): Partial<Record<NamespaceKind, string>> {

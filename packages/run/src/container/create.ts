@@ -206,7 +206,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     } catch (e) {
       if (e instanceof StepError) {
         const what = e.stepName === 'exec' ? `${spec.command[0]}` : `container setup (${e.stepName}${e.object ? ` ${e.object}` : ''})`;
-        throw new BoxkitError(e.code, `${what}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e), cause: e });
+        throw new BoxkitError(e.code, `${what}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e), cause: e, ...(e.hint ? { hint: e.hint } : {}) });
       }
       throw e;
     }

@@ -5,8 +5,6 @@
  * container's cgroup, then forks so the command lands in the container's
  * PID namespace.
  */
-import { statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { NAMESPACES, StepError, execStep, spawn, type Child, type Step } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
@@ -34,22 +32,7 @@ export interface ExecOptions {
   pidfd?: number;
 }
 
-/**
- * The st_dev of the container's root filesystem (its union), when it is
- * mounted here at `mountpoint` (as where run started it); 0: unknown, the
- * trampoline then goes by PID 1's root.
- */
-export function rootfsDevice(mountpoint: string | undefined): bigint {
-  if (!mountpoint) return 0n;
-  try {
-    const dev = statSync(mountpoint, { bigint: true }).dev;
-    return dev !== statSync(dirname(mountpoint), { bigint: true }).dev ? dev : 0n;
-  } catch {
-    return 0n;
-  }
-}
-
-export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?: Group, rootDev = 0n): Step[] {
+export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?: Group): Step[] {
   // As runc's init: not dumpable until the exec (which makes it dumpable again). Forked into
   // the container's PID namespace, the process is visible there before its exec while it still
   // holds the host's memory (program, environment) and descriptors; the container's root, of
@@ -62,11 +45,8 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
   if (o.tty) steps.push(...o.tty);
   steps.push({ op: 'WAIT_SYNC' });
   for (const ns of JOIN_ORDER) {
-    // the mount namespace's root is not the container's when run ran chrooted: then the top of
-    // its rootfs above PID 1's root is taken
-    const mnt = ns === 'mnt';
-    const strs = [`/proc/${pid}/ns/${NAMESPACES[ns].file}`, ...(mnt ? [`/proc/${pid}/root`] : [])];
-    steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag, ...(mnt ? [rootDev] : [])], strs, ...(ns === 'cgroup' ? { optional: true } : {}) });
+    // mnt: its root is the container's rootfs (the trampoline's pivot_root makes it the namespace's root)
+    steps.push({ op: 'SETNS', ints: [NAMESPACES[ns].flag], strs: [`/proc/${pid}/ns/${NAMESPACES[ns].file}`], ...(ns === 'cgroup' ? { optional: true } : {}) });
   }
   // PID 1 still alive after every /proc/PID open: none of them reached another process that got its PID
   if (o.pidfd !== undefined) steps.push({ op: 'ALIVE', ints: [o.pidfd] });
@@ -87,7 +67,7 @@ export function execProgram(pid: number, argv: string[], o: ExecOptions, cgroup?
 }
 
 export async function execInContainer(rec: ContainerRecord, argv: string[], o: ExecOptions): Promise<Child> {
-  const child = spawn({ flags: 0, steps: execProgram(rec.pid!, argv, o, rec.cgroup, rootfsDevice(rec.mountpoint)), pdeathsig: o.detach ? 0 : 9 });
+  const child = spawn({ flags: 0, steps: execProgram(rec.pid!, argv, o, rec.cgroup), pdeathsig: o.detach ? 0 : 9 });
   child.release();
   try {
     child.confirmExec();
