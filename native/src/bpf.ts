@@ -78,7 +78,13 @@ export function loadDeviceProgram(insns: Buffer, name = DEVICE_PROGRAM_NAME): nu
     return load();
   } catch (e) {
     if (!(e instanceof SysError) || e.code === 'EPERM') throw e;
-    return load(Buffer.alloc(4 << 20)); // again, only to say why
+    try {
+      return load(Buffer.alloc(4 << 20)); // again, only to say why
+    } catch (again) {
+      // the first refusal's errno, with the verifier's reason when the second run gave one
+      const why = again instanceof SysError && again.message !== e.message ? again.message.replace(/^bpf\(PROG_LOAD\): | \([A-Z0-9]+\)$/g, '') : undefined;
+      throw why ? new SysError('bpf(PROG_LOAD)', e.errno, undefined, why) : e;
+    }
   }
 }
 
@@ -215,7 +221,8 @@ export function setDeviceProgram(dir: string, insns: Buffer, name = DEVICE_PROGR
       } finally {
         closeSync(prog);
       }
-      for (const fd of old) detach(cg, fd, dir);
+      // a non-multi attach replaced what was there; a detach would now take the new one
+      if (mode === 'multi') for (const fd of old) detach(cg, fd, dir);
       return old.length;
     } finally {
       for (const fd of old) closeSync(fd);

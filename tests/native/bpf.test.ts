@@ -7,7 +7,7 @@
  * (tests/cg, tests/vm/run-v2.sh).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeSync, mkdirSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { clearDeviceProgram, DEVICE_PROGRAM_NAME, devicePrograms, loadDeviceProgram, setDeviceProgram, SysError } from '@boxkit/native';
@@ -20,7 +20,9 @@ const skip = skipReason ?? (v2 ? undefined : 'no cgroup2 mount');
 
 describe.skipIf(skip)(`eBPF cgroup device programs${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const dir = join(v2?.mount ?? '/', v2?.self ?? '/', testName('bpf'));
-  afterAll(() => rmdirSync(dir, { recursive: false }));
+  afterAll(() => {
+    if (existsSync(dir)) rmdirSync(dir);
+  });
 
   /** What a shell that moved itself into the group could do. */
   async function probe(): Promise<string[]> {

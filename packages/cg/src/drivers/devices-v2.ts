@@ -46,25 +46,29 @@ const HINTS: Record<string, string> = {
  * exceed its parent); one attached with neither allows none below (EPERM).
  */
 export function checkAttachable(d: Pick<GroupDir, 'mount' | 'path'>): void {
-  for (let dir = d.path; dir === d.mount || dir.startsWith(`${d.mount}/`); dir = dirname(dir)) {
-    if (existsSync(dir) && statfsSync(dir).type === CGROUP2_SUPER_MAGIC) {
-      let found: ReturnType<typeof deviceProgramMode>;
-      try {
-        found = deviceProgramMode(dir);
-      } catch (e) {
-        throw bpfError(dir, e);
-      }
-      const { count, mode } = found;
-      if (count && mode !== 'multi') {
-        const why = mode === 'override'
-          ? `a program on ${d.path} would replace it there: its rules would stop applying`
-          : 'the kernel allows no other program below it';
-        throw new BoxkitError('CG_DEVICES_EXCLUSIVE', `devices: ${dir} has a device program attached ${mode === 'override' ? 'with BPF_F_ALLOW_OVERRIDE' : 'without BPF_F_ALLOW_MULTI'}: ${why}`, {
-          hint: 'have its owner attach it with BPF_F_ALLOW_MULTI (as systemd and runc do), or choose another --parent',
-        });
-      }
-      if (count) return; // attached with multi: whatever is above is already decided
+  const hint = 'have its owner attach it with BPF_F_ALLOW_MULTI (as systemd and runc do), or choose another --parent';
+  const programs = (dir: string) => {
+    if (!existsSync(dir) || statfsSync(dir).type !== CGROUP2_SUPER_MAGIC) return { count: 0, mode: 'multi' as const };
+    try {
+      return deviceProgramMode(dir);
+    } catch (e) {
+      throw bpfError(dir, e);
     }
+  };
+  // the group's own: a program attached there without multi takes no other beside it
+  const own = programs(d.path);
+  if (own.count && own.mode !== 'multi') {
+    throw new BoxkitError('CG_DEVICES_EXCLUSIVE', `devices: ${d.path} has a device program attached without BPF_F_ALLOW_MULTI: the kernel allows no other beside it`, { hint });
+  }
+  for (let dir = dirname(d.path); d.path !== d.mount && (dir === d.mount || dir.startsWith(`${d.mount}/`)); dir = dirname(dir)) {
+    const { count, mode } = programs(dir);
+    if (count && mode !== 'multi') {
+      const why = mode === 'override'
+        ? `a program on ${d.path} would replace it there: its rules would stop applying`
+        : 'the kernel allows no other program below it';
+      throw new BoxkitError('CG_DEVICES_EXCLUSIVE', `devices: ${dir} has a device program attached ${mode === 'override' ? 'with BPF_F_ALLOW_OVERRIDE' : 'without BPF_F_ALLOW_MULTI'}: ${why}`, { hint });
+    }
+    if (count) return; // attached with multi: whatever is above is already decided
     if (dir === d.mount) return;
   }
 }
@@ -108,16 +112,20 @@ export function devicesStepV2(d: Pick<GroupDir, 'mount' | 'path'>, existed: bool
   if (!isOpen(planned)) checkAttachable(d);
   // applied to the list as it is then, under a lock on the group: two edits at once both count
   let before: DevicePolicy | undefined;
+  let wrote: string | undefined;
   const step: PlanStep = {
     shell: `# attach an eBPF device program to ${shellQuote([dir])}: ${formatPolicy(planned).replace(/\n/g, ', ')}`,
     apply: () =>
       lockedGroup(dir, () => {
         const now = readPolicy(dir);
-        setPolicy(dir, applyRules(now, deny, allow), now);
-        before = now;
+        const next = applyRules(now, deny, allow);
+        if (!isOpen(next)) checkAttachable(d); // again: the groups above may have changed since the plan
+        setPolicy(dir, next, now);
+        [before, wrote] = [now, formatPolicy(next)];
       }),
   };
-  if (existed) step.undo = () => before && lockedGroup(dir, () => setPolicy(dir, before!));
+  // undone only while the list is still what this step wrote (a later edit is not taken back)
+  if (existed) step.undo = () => before && lockedGroup(dir, () => formatPolicy(readPolicy(dir)) === wrote && setPolicy(dir, before!));
   return step;
 }
 
