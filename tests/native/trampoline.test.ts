@@ -33,6 +33,19 @@ async function runIn(flags: number, argv: string[], extra: Step[] = [], mapRoot 
   return { status, out: readFileSync(out, 'utf8'), pid: child.pid };
 }
 
+/** Spawn, release and confirm a program whose step fails: the StepError and the child's status. */
+async function failingStep(flags: number, steps: Step[]) {
+  const child = spawn({ flags, steps });
+  child.release();
+  let err: unknown;
+  try {
+    child.confirmExec();
+  } catch (e) {
+    err = e;
+  }
+  return { err, status: await child.wait() };
+}
+
 describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipReason}` : ''})`, () => {
   it('clones into new user, pid, mount, uts, ipc and net namespaces', async () => {
     const { status, out } = await runIn(ALL, [
@@ -64,17 +77,10 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
   });
 
   it('reports a missing executable as ENOENT at the exec step', async () => {
-    const child = spawn({ flags: CLONE.NEWPID, steps: [{ op: 'WAIT_SYNC' }, execStep(['/no/such/program'], {})] });
-    child.release();
-    let err: unknown;
-    try {
-      child.confirmExec();
-    } catch (e) {
-      err = e;
-    }
+    const { err, status } = await failingStep(CLONE.NEWPID, [{ op: 'WAIT_SYNC' }, execStep(['/no/such/program'], {})]);
     expect(err).toBeInstanceOf(StepError);
     expect(err).toMatchObject({ code: 'ENOENT', stepName: 'exec', step: 1, object: '/no/such/program' });
-    expect(await child.wait()).toEqual({ code: 125 });
+    expect(status).toEqual({ code: 125 });
   });
 
   it('passes exit codes and deaths by signal back exactly', async () => {
@@ -207,16 +213,9 @@ describe.skipIf(skipReason)(`trampoline (root${skipReason ? `: skipped, ${skipRe
       expect((await runIn(0, ['echo joined'], [{ op: 'ALIVE', ints: [pidfd] }])).out.trim()).toBe('joined');
       sleeper.kill('SIGKILL');
       await sleeper.catch(() => undefined);
-      const child = spawn({ flags: 0, steps: [{ op: 'WAIT_SYNC' }, { op: 'ALIVE', ints: [pidfd] }, execStep(['/bin/true'], {})] });
-      child.release();
-      let err: unknown;
-      try {
-        child.confirmExec();
-      } catch (e) {
-        err = e;
-      }
+      const { err, status } = await failingStep(0, [{ op: 'WAIT_SYNC' }, { op: 'ALIVE', ints: [pidfd] }, execStep(['/bin/true'], {})]);
       expect(err).toMatchObject({ code: 'ESRCH', stepName: 'alive' });
-      expect(await child.wait()).toEqual({ code: 125 });
+      expect(status).toEqual({ code: 125 });
     } finally {
       closeSync(pidfd);
     }
