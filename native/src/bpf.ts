@@ -48,7 +48,7 @@ const address = (b: Buffer): bigint => koffi().address(b) as bigint;
 
 /**
  * Load a cgroup device program (8-byte eBPF instructions). On a verifier
- * refusal the error carries the verifier's last line.
+ * refusal the error carries the verifier's reason.
  */
 export function loadDeviceProgram(insns: Buffer, name = DEVICE_PROGRAM_NAME): number {
   if (insns.length % 8 !== 0 || insns.length === 0) throw new SysError('bpf(PROG_LOAD)', 22, undefined, 'instructions must be a non-empty multiple of 8 bytes');
@@ -119,14 +119,14 @@ export function deviceProgramMode(dir: string): { count: number; mode: AttachMod
 }
 
 /** An fd for a loaded program by id (close it). */
-export function programFd(id: number): number {
+function programFd(id: number): number {
   const attr = Buffer.alloc(12);
   attr.writeUInt32LE(id, 0);
   return bpf(CMD.PROG_GET_FD_BY_ID, attr, 'PROG_GET_FD_BY_ID', String(id));
 }
 
 /** A loaded program's name (what it was loaded with). */
-export function programName(fd: number): string {
+function programName(fd: number): string {
   const info = Buffer.alloc(80);
   const attr = Buffer.alloc(16);
   attr.writeUInt32LE(fd, 0);

@@ -4,7 +4,7 @@
  * Writes are atomic (temp file, rename) and made under an flock, so a crash
  * or a concurrent command never leaves a torn file.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
 import { BoxkitError } from './errors.js';
@@ -92,13 +92,30 @@ export function withLockSync<T>(lockPath: string, fn: () => T): T {
   }
 }
 
+/**
+ * withLockSync with the flock taken on a directory that exists, where no
+ * lock file may be made (a cgroup's: the lock of its device rule list).
+ */
+export function withDirLockSync<T>(dir: string, fn: () => T): T {
+  const fd = held(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY), dir);
+  try {
+    return fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** An fd of `lockPath` holding its exclusive flock. */
 function lock(lockPath: string): number {
   mkdirSync(dirname(lockPath), { recursive: true, mode: 0o755 });
-  const fd = openSync(lockPath, 'a', 0o600);
+  return held(openSync(lockPath, 'a', 0o600), lockPath);
+}
+
+/** `fd` once it holds its exclusive flock (closed if that fails). */
+function held(fd: number, path: string): number {
   try {
     // blocking flock on the main thread: critical sections are a few ms
-    flock(fd, LOCK.EX, lockPath);
+    flock(fd, LOCK.EX, path);
   } catch (e) {
     closeSync(fd);
     throw e;

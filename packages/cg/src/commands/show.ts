@@ -8,8 +8,7 @@ import { cpuCores, groupStats, type GroupStats } from '../stats.js';
 import { groupPids } from '../membership.js';
 import { readValue } from '../steps.js';
 import { formatPolicy } from '../devices.js';
-import { POLICY_XATTR, readPolicy } from '../drivers/devices-v2.js';
-import { getxattr } from '@boxkit/native';
+import { recordedPolicy } from '../drivers/devices-v2.js';
 import { formatSize } from '../values.js';
 import { groupFrom, groupJson, type GroupArgs } from './common.js';
 
@@ -37,7 +36,8 @@ export function readLimits(g: Group): Record<string, string> {
   // (a v2 group with no record has no rules of its own: its parents' still apply, so nothing is shown)
   const dev = g.paths.devices;
   const v1 = versionOf(g, 'devices') === 1;
-  const val = !dev ? undefined : v1 ? readValue(join(dev, 'devices.list')) : existsSync(dev) && getxattr(dev, POLICY_XATTR) ? formatPolicy(readPolicy(dev)) : undefined;
+  const recorded = dev && !v1 && existsSync(dev) ? recordedPolicy(dev) : undefined;
+  const val = !dev ? undefined : v1 ? readValue(join(dev, 'devices.list')) : recorded && formatPolicy(recorded);
   if (val !== undefined) out[v1 ? 'devices.list' : 'devices'] = val.replace(/\n/g, '; ');
   return out;
 }

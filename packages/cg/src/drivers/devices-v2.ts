@@ -7,8 +7,9 @@
  * list, and the program is rebuilt from it and swapped in.
  */
 import { BoxkitError, shellQuote, type PlanStep } from '@boxkit/common';
-import { clearDeviceProgram, deviceProgramMode, flock, getxattr, LOCK, setDeviceProgram, setxattr, SysError } from '@boxkit/native';
-import { closeSync, constants, existsSync, openSync, statfsSync } from 'node:fs';
+import { clearDeviceProgram, deviceProgramMode, getxattr, setDeviceProgram, setxattr, SysError } from '@boxkit/native';
+import { withDirLockSync } from '@boxkit/common/state';
+import { existsSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { applyRules, deviceProgram, formatPolicy, isOpen, OPEN_POLICY, parsePolicy, type DevicePolicy } from '../devices.js';
 import type { GroupDir } from '../group.js';
@@ -18,8 +19,13 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** The rules boxkit gave the group (none: everything its parents allow). */
 export function readPolicy(dir: string): DevicePolicy {
+  return recordedPolicy(dir) ?? OPEN_POLICY;
+}
+
+/** The rules recorded on the group, or undefined when boxkit never gave it any. */
+export function recordedPolicy(dir: string): DevicePolicy | undefined {
   const v = getxattr(dir, POLICY_XATTR);
-  if (!v) return OPEN_POLICY;
+  if (!v) return undefined;
   try {
     return parsePolicy(v.toString());
   } catch (e) {
@@ -79,11 +85,16 @@ function bpfError(dir: string, e: unknown): BoxkitError {
   return new BoxkitError(`CG_${e.code}`, `devices: ${e.message.replace(` ${dir}:`, ':')} on ${dir}`, hint ? { hint, cause: e } : { cause: e });
 }
 
-/** Attach the program for `p` (or detach boxkit's, for no rules) and record `p`. */
+/** The program for `p` attached (or boxkit's detached, for no rules). */
+function attachPolicy(dir: string, p: DevicePolicy): void {
+  if (isOpen(p)) clearDeviceProgram(dir);
+  else setDeviceProgram(dir, deviceProgram(p));
+}
+
+/** Attach the program for `p` and record `p`. */
 export function setPolicy(dir: string, p: DevicePolicy, before: DevicePolicy = readPolicy(dir)): void {
   try {
-    if (isOpen(p)) clearDeviceProgram(dir);
-    else setDeviceProgram(dir, deviceProgram(p));
+    attachPolicy(dir, p);
   } catch (e) {
     throw bpfError(dir, e);
   }
@@ -92,8 +103,7 @@ export function setPolicy(dir: string, p: DevicePolicy, before: DevicePolicy = r
   } catch (e) {
     // the program and the record must agree: put the old program back
     try {
-      if (isOpen(before)) clearDeviceProgram(dir);
-      else setDeviceProgram(dir, deviceProgram(before));
+      attachPolicy(dir, before);
     } catch {
       // the first error is the one to report
     }
@@ -110,13 +120,13 @@ export function devicesStepV2(d: Pick<GroupDir, 'mount' | 'path'>, existed: bool
   const dir = d.path;
   const planned = applyRules(existed ? readPolicy(dir) : OPEN_POLICY, deny, allow);
   if (!isOpen(planned)) checkAttachable(d);
-  // applied to the list as it is then, under a lock on the group: two edits at once both count
+  // applied to the list as it is then, under a flock of the group's directory: two edits at once both count
   let before: DevicePolicy | undefined;
   let wrote: string | undefined;
   const step: PlanStep = {
     shell: `# attach an eBPF device program to ${shellQuote([dir])}: ${formatPolicy(planned).replace(/\n/g, ', ')}`,
     apply: () =>
-      lockedGroup(dir, () => {
+      withDirLockSync(dir, () => {
         const now = readPolicy(dir);
         const next = applyRules(now, deny, allow);
         if (!isOpen(next)) checkAttachable(d); // again: the groups above may have changed since the plan
@@ -125,17 +135,11 @@ export function devicesStepV2(d: Pick<GroupDir, 'mount' | 'path'>, existed: bool
       }),
   };
   // undone only while the list is still what this step wrote (a later edit is not taken back)
-  if (existed) step.undo = () => before && lockedGroup(dir, () => formatPolicy(readPolicy(dir)) === wrote && setPolicy(dir, before!));
-  return step;
-}
-
-/** Run `f` holding an exclusive flock on the group's directory (the device list's lock). */
-function lockedGroup(dir: string, f: () => void): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    flock(fd, LOCK.EX, dir);
-    f();
-  } finally {
-    closeSync(fd); // releases the lock
+  if (existed) {
+    step.undo = () =>
+      withDirLockSync(dir, () => {
+        if (before && formatPolicy(readPolicy(dir)) === wrote) setPolicy(dir, before);
+      });
   }
+  return step;
 }
