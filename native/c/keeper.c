@@ -10,12 +10,13 @@
  * ends, this program execve()s back into the run bin, which records the
  * end (or removes a --rm container).
  *
- *   bk-keeper TITLE PID LOCK RECORD EXIT TAG PROGRAM [ARGS...]
+ *   bk-keeper TITLE PID LOCK FINISH RECORD EXIT TAG PROGRAM [ARGS...]
  *
  * TITLE is what ps shows (argv[0], and the comm the kernel keeps); PID is
- * the child to wait for; PROGRAM ARGS... is run at its end with one more
- * argument: its status as a shell reports it (the code, or 128+N for
- * signal N), or "-" when there is none to report (not a child of ours).
+ * the child to wait for; PROGRAM ARGS... is run at its end with two more
+ * arguments: its status as a shell reports it (the code, or 128+N for
+ * signal N), or "-" when there is none to report (not a child of ours),
+ * and the fd holding the FINISH lock (or "-").
  * When the file RECORD (the container's record) is gone by then there is
  * nothing to record: it exits without starting PROGRAM (a Node start, ~40
  * ms of CPU). It looks under a shared flock of LOCK (the store's lock): a
@@ -88,7 +89,7 @@ static void default_signals(void) {
  * zeroed after its strings are copied), and the title as comm.
  */
 static char **retitle(int argc, char **argv) {
-  char **copy = calloc((size_t)argc + 2, sizeof *copy);
+  char **copy = calloc((size_t)argc + 3, sizeof *copy);
   if (!copy) return NULL;
   for (int i = 0; i < argc; i++)
     if (!(copy[i] = strdup(argv[i]))) return NULL;
@@ -103,21 +104,50 @@ static char **retitle(int argc, char **argv) {
  * "TAG STATUS\n" into `path`, whole or not at all: written aside (a name of
  * this pid's) and renamed over it. A failure leaves it to PROGRAM's argument.
  */
-static void write_exit(const char *path, const char *tag, const char *status) {
+static int write_exit(const char *path, const char *tag, const char *status) {
   char tmp[4096], line[256];
   int n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
   int len = snprintf(line, sizeof line, "%s %s\n", tag, status);
-  if (n < 0 || (size_t)n >= sizeof tmp || len < 0 || (size_t)len >= sizeof line) return;
+  if (n < 0 || (size_t)n >= sizeof tmp || len < 0 || (size_t)len >= sizeof line) return 0;
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return;
+  if (fd < 0) return 0;
   int ok = write(fd, line, (size_t)len) == len;
   ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp, path) < 0) unlink(tmp);
+  if (!ok || rename(tmp, path) < 0) {
+    unlink(tmp);
+    return 0;
+  }
+  return 1;
+}
+
+/* An exclusive flock of `path`, its fd left open across exec (PROGRAM holds it on), or -1. */
+static int finish_lock(const char *path) {
+  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+  if (fd < 0) return -1;
+  while (flock(fd, LOCK_EX) < 0) {
+    if (errno == EINTR) continue;
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Is `path` still the exit file this keeper wrote ("TAG ...")? When it cannot tell, yes. */
+static int still_ours(const char *path, const char *tag) {
+  char buf[256];
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return errno != ENOENT;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n < 0) return 1;
+  buf[n] = 0;
+  size_t len = strlen(tag);
+  return strncmp(buf, tag, len) == 0 && buf[len] == ' ';
 }
 
 int main(int argc, char **argv) {
-  if (argc < 8) {
-    say("usage: bk-keeper TITLE PID LOCK RECORD EXIT TAG PROGRAM [ARGS...] (run by run -d's keeper only)\n");
+  if (argc < 9) {
+    say("usage: bk-keeper TITLE PID LOCK FINISH RECORD EXIT TAG PROGRAM [ARGS...] (run by run -d's keeper only)\n");
     return 2;
   }
   char *endp;
@@ -154,13 +184,18 @@ int main(int argc, char **argv) {
   int lock = open(args[2], O_RDONLY | O_CLOEXEC);
   if (lock >= 0)
     while (flock(lock, LOCK_SH) < 0 && errno == EINTR) {}
-  int gone = access(args[3], F_OK) < 0 && errno == ENOENT;
-  if (!gone && status[0] != '-') write_exit(args[4], args[5], status);
+  int gone = access(args[4], F_OK) < 0 && errno == ENOENT;
+  int wrote = !gone && status[0] != '-' && write_exit(args[5], args[6], status);
   if (lock >= 0) close(lock);
   if (gone) return 0;
-  /* PROGRAM ARGS... STATUS */
-  char **next = args + 6;
-  next[argc - 6] = status;
+  int held = finish_lock(args[3]);
+  if (wrote && !still_ours(args[5], args[6])) return 0;
+  /* PROGRAM ARGS... STATUS FD */
+  char fd[16] = "-";
+  if (held >= 0) snprintf(fd, sizeof fd, "%d", held);
+  char **next = args + 7;
+  next[argc - 7] = status;
+  next[argc - 6] = fd;
   next[argc - 5] = NULL;
   execv(next[0], next);
   say("bk-keeper: cannot run the program that records the end\n");

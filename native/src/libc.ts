@@ -140,6 +140,12 @@ export function flock(fd: number, op: number, path?: string): void {
 }
 export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
 
+/** Mark an fd this process was handed (not opened by Node) close-on-exec, so nothing it spawns holds it on. */
+export function closeOnExec(fd: number): void {
+  // close_range(fd, fd, CLOSE_RANGE_CLOEXEC): no variadic fcntl call needed
+  check(libc.close_range(fd, fd, 4), 'close_range');
+}
+
 /**
  * Replace this Node process with another program. Node marks fds 0-2
  * close-on-exec and (for pipes) non-blocking, and ignores SIGPIPE/SIGXFSZ;

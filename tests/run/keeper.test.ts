@@ -198,7 +198,8 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
         expect((await poll(() => record(n), (x) => x.status === 'exited', 30_000)).exitCode).toBe(137);
         // bk-keeper reaped it and passed its status on
         await containerEnded(n);
-        expect(readFileSync(starts, 'utf8').split('\n').filter((l) => l.startsWith(`${k} finish`))).toEqual([`${k} finish ${n} ${rec!.id} 137`]);
+        // (and the fd of the finish lock it holds on)
+        expect(readFileSync(starts, 'utf8').split('\n').filter((l) => l.startsWith(`${k} finish`))).toEqual([expect.stringMatching(new RegExp(`^${k} finish ${n} ${rec!.id} 137 \\d+$`))]);
       } else {
         // killed before its release: the start failed, and nothing of it stays
         expect(r.exitCode, String(r.stderr)).toBe(125);
@@ -208,6 +209,56 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     console.log(`keeper when held (its container then killed): run -d's exit code: ${seen.join(', ')}`);
     // the case this is about: the keeper still Node, its container a zombie when it went on to exec
     expect(seen).toContain('node: 0');
+  }, 120_000);
+
+  it('many containers ending at once make one finish at a time, and the first records the ends the others left: every status recorded, --rm ones removed, addresses given back, no keeper left', async () => {
+    // every finish (a Node start by a bk-keeper) logs when it started and when it ended
+    const marks = mkdtempSync(join(tmpdir(), 'bk-finishes-'));
+    onTestFinished(() => rmSync(marks, { recursive: true, force: true }));
+    const log = join(marks, 'finishes');
+    writeFileSync(join(marks, 'mark.cjs'), `if (process.argv[2] === 'finish') {
+  const fs = require('fs'), t = () => (performance.timeOrigin + performance.now()).toFixed(1);
+  fs.appendFileSync(${JSON.stringify(log)}, 'start ' + process.pid + ' ' + t() + '\\n');
+  process.on('exit', () => fs.appendFileSync(${JSON.stringify(log)}, 'end ' + process.pid + ' ' + t() + '\\n'));
+}
+`);
+    const env = { NODE_OPTIONS: `--require ${join(marks, 'mark.cjs')}` };
+    const ns: string[] = [];
+    const removes = (i: number) => i % 4 === 3;
+    for (let i = 0; i < 8; i++) {
+      const n = name(`many${i}`);
+      made.push(n);
+      ns.push(n);
+      const r = await bk('run', ['-d', '--name', n, ...BASE, ...(i < 2 ? ['--net', 'bridge'] : []), ...(removes(i) ? ['--rm'] : []), '--', 'sleep', '600'], { env });
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+    }
+    const recs = ns.map(record);
+    for (const rec of recs.slice(0, 2)) expect(existsSync(`/sys/class/net/${rec.net.hostVeth}`)).toBe(true);
+    // all at once, as a host shutting its containers down
+    for (const rec of recs) process.kill(rec.pid, 'SIGKILL');
+    const ended = (n: string, i: number) => (removes(i) ? !existsSync(stateFile(n)) : record(n).status === 'exited');
+    await waitUntil('every container to be recorded ended', () => ns.every(ended), 60_000);
+    const keeperOf = (rec: { creatorPid: number; creatorStart: number }) => running(rec.creatorPid) && startTimeOf(rec.creatorPid) === rec.creatorStart;
+    await waitUntil('every keeper to end', () => !recs.some(keeperOf), 30_000);
+    expect(ns.filter((_, i) => !removes(i)).map((n) => record(n).exitCode)).toEqual([137, 137, 137, 137, 137, 137]);
+    // the two on the bridge gave their addresses and links back
+    for (const [i, rec] of recs.slice(0, 2).entries()) {
+      expect(existsSync(`/sys/class/net/${rec.net.hostVeth}`)).toBe(false);
+      expect(record(ns[i]!).net.hostVeth).toBeUndefined();
+    }
+    expect(ns.filter((n) => existsSync(exitFile(n)))).toEqual([]);
+    // the finishes, as [start, end]: never two at once, and far fewer than containers
+    const at = new Map<string, number[]>();
+    for (const l of readFileSync(log, 'utf8').trim().split('\n')) {
+      const [what, pid, t] = l.split(' ');
+      at.set(pid!, [...(at.get(pid!) ?? []), Number(t)]);
+      expect(['start', 'end']).toContain(what);
+    }
+    const spans = [...at.values()].sort((a, b) => a[0]! - b[0]!);
+    console.log(`finishes for 8 containers ending at once: ${spans.length} (${spans.map(([a, b]) => `${(b! - a!).toFixed(0)} ms`).join(', ')})`);
+    for (const s of spans) expect(s).toHaveLength(2);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]!, 'a finish started before the one before it ended').toBeGreaterThan(spans[i - 1]![1]!);
+    expect(spans.length).toBeLessThanOrEqual(3);
   }, 120_000);
 
   it('without bk-keeper (not built), the Node keeper waits for the container itself and records its end as before', async () => {

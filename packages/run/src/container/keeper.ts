@@ -18,20 +18,23 @@
  * held ~14 MB of private memory per detached container: so it execve()s
  * into native's bk-keeper (C, as docker's shim and podman's conmon), which
  * waits for the container and then execs this bin again (the keeper word,
- * `finish NAME ID STATUS`) to record the end; when the record is gone by
+ * `finish NAME ID STATUS FD`) to record the end; when the record is gone by
  * then (rm -f ended it: it looks under the store's lock), it just exits.
+ * One such finish runs at a time, holding the finish lock bk-keeper took
+ * (FD), and records every end other keepers left meanwhile: many
+ * containers ending together make one Node start, not one each.
  * Same pid throughout: the container stays its child, and the record's
  * creatorPid/creatorStart still name its keeper (creatorAlive).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BoxkitError, out, printJson, stateDir } from '@boxkit/common';
+import { BoxkitError, out, printJson, stateDir, withLock } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
-import { execveNow, nativeProgram, shellStatus } from '@boxkit/native';
+import { closeOnExec, execveNow, nativeProgram, shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
 import { procStat } from '@boxkit/common/proc';
-import { creatorAlive, exitPath, isAlive, load, recordPath } from '../state/store.js';
+import { creatorAlive, endsLeft, exitPath, finishLockPath, isAlive, load, recordPath } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
 /** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */
@@ -206,7 +209,7 @@ function closeReport(): void {
 function becomeWaiter(rec: ContainerRecord): void {
   const waiter = nativeProgram('bk-keeper');
   if (!rec.pid || !existsSync(waiter) || !ownChild(rec.pid, rec.pidStart)) return;
-  const argv = [`run keeper ${rec.name}`, String(rec.pid), stateDir('run', 'lock'), recordPath(rec.name), exitPath(rec.name), rec.id, process.execPath, ...selfCommand(), 'finish', rec.name, rec.id];
+  const argv = [`run keeper ${rec.name}`, String(rec.pid), stateDir('run', 'lock'), finishLockPath(), recordPath(rec.name), exitPath(rec.name), rec.id, process.execPath, ...selfCommand(), 'finish', rec.name, rec.id];
   try {
     execveNow(waiter, argv, process.env);
   } catch {
@@ -224,17 +227,43 @@ function ownChild(pid: number, start: number | undefined): boolean {
  * bk-keeper's last step: the container `name` (`id`) ended with `status` (a shell's, or '-'
  * for none). Record it, or remove a --rm container; only once its PID 1 has indeed ended,
  * whatever the argument says (anyone can start this bin with these words). bk-keeper also
- * left the status in the exit file, which finish() takes when there is none here.
+ * left the status in the exit file, which finish() takes when there is none here. Then the
+ * ends other keepers left while this one held the finish lock (`lockFd`, taken here when a
+ * bk-keeper of an older build passed none).
  */
-async function recordEnd([name, id, status]: string[]): Promise<void> {
+async function recordEnd([name, id, status, lockFd]: string[]): Promise<void> {
   process.title = `run keeper ${name}`;
   const code = status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined;
-  const rec = name ? load(name) : undefined;
-  if (rec && rec.id === id && rec.status === 'running' && !isAlive(rec)) {
+  const work = async () => {
     const { finish } = await import('./lifecycle.js');
-    await finishKept(rec, code, finish).catch(() => {});
+    const rec = name ? load(name) : undefined;
+    if (rec && rec.id === id && rec.status === 'running' && !isAlive(rec)) await finishKept(rec, code, finish).catch(() => {});
+    await finishLeft(finish);
+  };
+  if (lockFd === undefined) await withLock(finishLockPath(), work).catch(work);
+  else {
+    // (what this finish spawns, iptables and the like, must not hold the lock on)
+    if (/^\d+$/.test(lockFd)) closeOnExec(Number(lockFd));
+    await work();
   }
   process.exit(0);
+}
+
+/**
+ * Record the ends that bk-keepers left in exit files (endsLeft) while this process held the
+ * finish lock, until none is left: their keepers, waiting for the lock, then find their
+ * exit files gone and end without a Node start of their own. Each is tried once.
+ */
+async function finishLeft(finish: (rec: ContainerRecord, code: number | undefined) => Promise<void>): Promise<void> {
+  const tried = new Set<string>();
+  for (;;) {
+    const left = endsLeft().filter((r) => !tried.has(r.id));
+    if (!left.length) return;
+    for (const r of left) {
+      tried.add(r.id);
+      await finishKept(r, undefined, finish).catch(() => {});
+    }
+  }
 }
 
 /**

@@ -13,6 +13,8 @@ export const containersDir = (): string => stateDir('run', 'containers');
 export const recordPath = (name: string): string => join(containersDir(), `${name}.json`);
 /** Where a kept container's keeper (bk-keeper) leaves its exit status, `ID STATUS`, before it starts run again to record it. */
 export const exitPath = (name: string): string => join(containersDir(), `${name}.exit`);
+/** Held by the one process recording kept containers' ends (bk-keeper, then run's finish): see native/c/keeper.c. */
+export const finishLockPath = (): string => stateDir('run', 'finish.lock');
 export const containerData = (id: string, ...parts: string[]): string => dataDir('containers', id, ...parts);
 
 /** Everything that changes the store goes through this lock. */
@@ -94,6 +96,26 @@ export function keptExitCode(rec: Pick<ContainerRecord, 'name' | 'id'>): number 
   }
   const m = /^(\S+) (\d+)\n$/.exec(text);
   return m && m[1] === rec.id ? Number(m[2]) : undefined;
+}
+
+/**
+ * Kept containers whose end bk-keeper left in their exit file and nobody has recorded yet (their
+ * records still say running): what the process holding the finish lock records besides its own.
+ */
+export function endsLeft(): ContainerRecord[] {
+  let files: string[];
+  try {
+    files = readdirSync(containersDir());
+  } catch {
+    return [];
+  }
+  const left: ContainerRecord[] = [];
+  for (const f of files) {
+    if (!f.endsWith('.exit')) continue;
+    const rec = load(f.slice(0, -5));
+    if (rec && rec.status === 'running' && keptExitCode(rec) !== undefined && !isAlive(rec)) left.push(rec);
+  }
+  return left;
 }
 
 export function list(): ContainerRecord[] {
