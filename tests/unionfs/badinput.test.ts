@@ -50,6 +50,11 @@ describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line,
     ['two tarballs of one layer', () => ['mount', '--lower-tar', 'layer.tar', '--lower-tar', 'copy.tar', '-l', 'image', 'mnt'], /^unionfs: lower tarball .*\/copy\.tar holds the same layer as .*\/layer\.tar$/],
     ['aufs branches in an order overlay cannot do', () => ['mount', '-o', 'br=./image=ro:./up=rw', 'mnt'], /^unionfs: the rw branch .* is not the first$/],
     ['a mount point missing from the command', () => ['mount', '-l', 'image'], /^unionfs: Not enough non-option arguments/],
+    // overlay's own -o form: the same checks as --lower/--upper/--work
+    ['a missing lower dir in -o lowerdir=', () => ['mount', '-o', 'lowerdir=./image:./nope,upperdir=./up,workdir=./up.work', 'overlay', 'mnt'], /^unionfs: lower layer .*\/nope: no such directory$/],
+    ['an upper inside a lower in -o', () => ['mount', '-o', 'lowerdir=./image,upperdir=./image/up', 'mnt'], /^unionfs: upper .*\/image\/up is inside lower layer .*\/image$/],
+    ['-o lowerdir= with --lower', () => ['mount', '-o', 'lowerdir=./image', '-l', 'image2', 'mnt'], /^unionfs: give the layers either in -o \(lowerdir=, upperdir=, workdir=\) or as --lower\/--upper\/--work, not both$/],
+    ["an overlay option unionfs does not make", () => ['mount', '-t', 'overlay', '-o', 'lowerdir=./image:./image2,metacopy=on', 'overlay', 'mnt'], /^unionfs: unsupported mount option 'metacopy=on'$/],
   ];
 
   it.each(cases)('%s', async (_, args, re) => {

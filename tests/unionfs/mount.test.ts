@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, writeFileSync, appendFileSync, rmSync, mkdirSync } from 'node:fs';
 import { flock, LOCK, mknod, mount, MS, S_IF, umount2 } from '../../native/src/index.js';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { execa } from 'execa';
+import { binPath, skipReason } from '../harness/index.js';
 import { detachAll, errorLines, files, mountsUnder, scratch, tree, unionAt, unionfs, withTooDeepLower } from './helpers.js';
 import { mountUnion, planUnion, renderMount, umountUnion } from '../../packages/unionfs/src/index.js';
 import { mountOf } from '../../packages/unionfs/src/mountinfo.js';
@@ -110,6 +111,11 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
     const gone = await unionfs(['show', mnt]);
     expect(gone.exitCode).toBe(2);
+    expect(errorLines(gone.stderr)).toEqual([`unionfs: ${mnt}: not a union mount`]);
+    // a path that is not there is not "not a union mount": say it is missing
+    const missing = await unionfs(['show', './nosuch'], d);
+    expect(missing.exitCode).toBe(2);
+    expect(errorLines(missing.stderr)).toEqual([`unionfs: ${join(d, 'nosuch')}: no such file or directory`]);
   });
 
   it('-o nodev is a real mount flag: device nodes of the layers cannot be opened', async () => {
@@ -205,6 +211,48 @@ describe.skipIf(skipReason)(title('unionfs mount/umount (real overlay mounts)'),
     ]);
     expect(readdirSync(d).sort()).toEqual(['a', 'b']);
     expect(mountsUnder(d)).toEqual([]);
+  });
+
+  it("a --dry-run mount(8) line pasted after 'unionfs' mounts that union (overlay's -o lowerdir=...,upperdir=...,workdir=...; escapes kept)", async () => {
+    const d = join(root, 'paste');
+    // a ',' and a ':' in a layer's name: overlay's escapes must come back as the same path
+    files(d, { 'a,1:x/x': 'from a', 'a,1:x/s': 'shared-a', 'b/y': 'from b', 'b/s': 'shared-b' });
+    const dry = await unionfs(['mount', '--lower', 'a,1:x', '--lower', 'b', '--upper', 'up', 'mnt', '--dry-run'], d);
+    expect(dry.exitCode).toBe(0);
+    const line = dry.stdout.split('\n').at(-1)!;
+    expect(line).toMatch(/^mount -t overlay overlay -o .*lowerdir=/);
+    // pasted as a user would: through a shell, its quoting included
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const r = await execa('bash', ['-c', `${binPath('unionfs')} ${line}`], { cwd: '/', env, reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const mnt = join(d, 'mnt');
+    try {
+      expect(unionAt(mnt)).toMatchObject({ driver: 'overlay', lowers: [join(d, 'a,1:x'), join(d, 'b')], upper: join(d, 'up'), work: join(d, 'up.work'), readonly: false });
+      expect(readdirSync(mnt).sort()).toEqual(['s', 'x', 'y']);
+      expect(readFileSync(join(mnt, 's'), 'utf8')).toBe('shared-a');
+      writeFileSync(join(mnt, 'new'), 'new');
+      expect(readFileSync(join(d, 'up/new'), 'utf8')).toBe('new');
+      // the same line again: already mounted, nothing changes
+      const again = await execa('bash', ['-c', `${binPath('unionfs')} ${line} --json`], { cwd: '/', env, reject: false });
+      expect(again.exitCode).toBe(0);
+      expect(JSON.parse(String(again.stdout))).toMatchObject({ mountpoint: mnt, mounted: false });
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+
+    // the review's command: relative paths, no -t, the dummy source 'overlay'; the work dir made as the flag form makes it
+    files(d, { 'dira/a': 'a', 'dirb/b': 'b' });
+    const rel = await unionfs(['mount', '-o', 'lowerdir=./dira:./dirb,upperdir=./tmp,workdir=./tmp.work', 'overlay', './mnt2'], d);
+    expect(rel.stderr).toBe('');
+    expect(rel.exitCode).toBe(0);
+    try {
+      expect(unionAt(join(d, 'mnt2'))).toMatchObject({ driver: 'overlay', lowers: [join(d, 'dira'), join(d, 'dirb')], upper: join(d, 'tmp'), work: join(d, 'tmp.work') });
+      expect(readdirSync(join(d, 'mnt2')).sort()).toEqual(['a', 'b']);
+    } finally {
+      expect((await unionfs(['umount', join(d, 'mnt2')])).exitCode).toBe(0);
+    }
   });
 
   it('library: planUnion/renderMount/mountUnion/umountUnion in-process', async () => {

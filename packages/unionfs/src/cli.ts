@@ -29,9 +29,12 @@ void main({
           .option('upper', { alias: 'u', type: 'string', requiresArg: true, describe: 'the writable layer (made if missing); without it the union is read-only' })
           .option('work', { alias: 'w', type: 'string', requiresArg: true, describe: "overlay's work dir on the upper's filesystem (default: UPPER.work beside the upper)" })
           .option('branch', { ...arr, alias: 'b', describe: 'aufs style: DIR=rw|ro (repeat, topmost first)' })
-          .option('o', { type: 'string', requiresArg: true, describe: 'options: aufs style br=./tmp=rw:./image=ro[,udba=reval], and ro, nodev, nosuid, noexec, noatime with either syntax' })
+          .option('o', {
+            type: 'string', requiresArg: true,
+            describe: "options as mount(8) takes them: overlay's lowerdir=DIR[:DIR...],upperdir=DIR,workdir=DIR[,volatile] (what --dry-run prints), or aufs style br=./tmp=rw:./image=ro[,udba=reval]; and ro, nodev, nosuid, noexec, noatime with either",
+          })
           .option('udba', { type: 'string', requiresArg: true, describe: "aufs's user-direct-branch-access: none|reval|notify (overlay has none: ignored there)" })
-          .option('driver', { type: 'string', default: 'auto', describe: 'auto (aufs if the kernel has it, else overlay), overlay or aufs' })
+          .option('driver', { alias: 't', type: 'string', default: 'auto', describe: "auto (aufs if the kernel has it, else overlay; overlay for -o lowerdir=), overlay or aufs; -t as mount(8)'s type" })
           .option('readonly', { alias: 'r', type: 'boolean', default: false, describe: 'mount read-only (MS_RDONLY)' })
           .option('volatile', {
             type: 'boolean', default: false,
@@ -40,6 +43,7 @@ void main({
       examples: [
         ['unionfs mount --lower ./image --upper ./tmp ./mnt', 'image below, writes land in ./tmp'],
         ['unionfs mount -o br=./tmp=rw:./image=ro none ./mnt', "the article's aufs command (overlay carries it out here)"],
+        ['unionfs mount -t overlay overlay -o lowerdir=./image,upperdir=./tmp,workdir=./tmp.work ./mnt', 'a mount(8) line (as --dry-run prints it) with unionfs in front'],
         ['unionfs mount -l ./app -l ./base --dry-run ./mnt', 'print the mount(8) line: read-only union of two layers'],
         ['unionfs mount -l ./image -u ./tmp --volatile ./mnt', 'a throwaway union: no sync of ./tmp, not even at unmount'],
       ],

@@ -10,7 +10,7 @@ export { applyUnion, mountUnion, lockedUnion, describeMount, type UnionMount, ty
 export { umountUnion, umountShell, type UmountResult, type UmountOptions } from './umount.js';
 export { renderMount, renderShell, stepShell } from './render.js';
 export { listUnions, findUnion, isMountpoint, parseMountinfo, overlayLayers, type UnionInfo, type MountEntry } from './mountinfo.js';
-export { normalize, parseAufsOptions, parseBranch, DRIVER_CHOICES, type UnionOptions, type DriverName, type NormalSpec } from './spec.js';
+export { normalize, parseMountOptions, parseBranch, DRIVER_CHOICES, type UnionOptions, type DriverName, type NormalSpec } from './spec.js';
 export { DRIVERS, kernelFilesystems, pickDriver, MAX_OPTIONS, MAX_LOWERS } from './drivers.js';
 export { diffLayers, lowerLookup, type Change, type ChangeKind } from './diff.js';
 export { commitLayer, type CommitResult } from './commit.js';

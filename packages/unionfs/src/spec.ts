@@ -1,7 +1,8 @@
 /**
  * What a user asks for, before any check: the layers of a union and where
- * to mount it. Both syntaxes end up here: overlay's (--lower/--upper) and
- * aufs's (`-o br=./tmp=rw:./image=ro`, `--branch ./tmp=rw`).
+ * to mount it. Every syntax ends up here: the flags (--lower/--upper),
+ * overlay's own options (`-o lowerdir=./image,upperdir=./tmp,workdir=./tmp.work`,
+ * as mount(8) takes them) and aufs's (`-o br=./tmp=rw:./image=ro`, `--branch ./tmp=rw`).
  */
 import { UsageError } from '@boxkit/common';
 
@@ -23,8 +24,12 @@ export interface UnionOptions {
   readonly?: boolean;
   /** aufs branches `DIR=PERM` (rw, ro, rr, ro+wh, ...), topmost first. */
   branches?: string[];
-  /** An option string (-o): aufs's `br=./tmp=rw:./image=ro,udba=reval`, and/or generic flags `ro,nodev,nosuid,noexec,noatime`. */
-  aufsOptions?: string;
+  /**
+   * An option string (-o) as mount(8) takes it: overlay's
+   * `lowerdir=A:B,upperdir=U,workdir=W`, or aufs's `br=./tmp=rw:./image=ro,udba=reval`,
+   * and/or `volatile` and generic flags `ro,nodev,nosuid,noexec,noatime`.
+   */
+  mountOptions?: string;
   /** Generic mount flags: nodev, nosuid, noexec, noatime (ro is `readonly`). */
   mountFlags?: string[];
   /** aufs's udba= (none, reval, notify): accepted; overlay has no equivalent. */
@@ -60,21 +65,86 @@ export function splitBranches(br: string): string[] {
   return br.split(/(?<!\\):/).filter(Boolean).map((b) => b.replace(/\\:/g, ':'));
 }
 
-/** Parse `-o br=...,udba=...,ro` (also `dirs=`, the old name of br). */
 /** Generic mount(2) flags accepted in -o with either syntax. */
 export const MOUNT_FLAGS = ['nodev', 'nosuid', 'noexec', 'noatime'] as const;
 
-export function parseAufsOptions(o: string): { branches: string[]; udba?: string; readonly?: boolean; flags: string[] } {
-  const out: { branches: string[]; udba?: string; readonly?: boolean; flags: string[] } = { branches: [], flags: [] };
-  for (const opt of o.split(',').filter(Boolean)) {
+/**
+ * Split on `sep` where no backslash escapes it, and drop the escapes, as
+ * overlay reads its options (drivers.ts overlayEscape writes them so).
+ */
+export function splitEscaped(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '\\' && i + 1 < s.length) cur += s[++i];
+    else if (c === sep) out.push(cur), (cur = '');
+    else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** Split an -o string into options on unescaped commas, keeping the escapes for each option's own parse. */
+function splitOptions(o: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < o.length; i++) {
+    if (o[i] === '\\' && i + 1 < o.length) cur += o[i] + o[++i]!;
+    else if (o[i] === ',') out.push(cur), (cur = '');
+    else cur += o[i];
+  }
+  return [...out, cur].filter(Boolean);
+}
+
+/** What an -o string asks for: aufs branches, overlay's own layer options, generic flags. */
+export interface ParsedOptions {
+  branches: string[];
+  udba?: string;
+  readonly?: boolean;
+  flags: string[];
+  /** overlay's lowerdir= (':'-separated, topmost first), upperdir=, workdir=. */
+  lowerdir?: string[];
+  upperdir?: string;
+  workdir?: string;
+  volatile?: boolean;
+}
+
+const OPTION_HINT = `use overlay's lowerdir=DIR[:DIR...],upperdir=DIR,workdir=DIR[,volatile] or aufs's br=DIR=rw:DIR=ro[,udba=none|reval|notify], with ro, ${MOUNT_FLAGS.join(', ')}`;
+
+/**
+ * Parse -o as mount(8) takes it: aufs's `br=...,udba=...` (also `dirs=`,
+ * the old name of br), overlay's `lowerdir=...,upperdir=...,workdir=...`
+ * (what --dry-run prints, so its line pastes), `volatile`, `ro`/`rw` and the
+ * generic flags. overlay's other options (redirect_dir, metacopy, index,
+ * xino, userxattr ...) are refused: the checks here and `diff` assume the
+ * defaults.
+ */
+export function parseMountOptions(o: string): ParsedOptions {
+  const out: ParsedOptions = { branches: [], flags: [] };
+  const once = (key: string, seen: unknown) => {
+    if (seen !== undefined) throw new UsageError(`-o ${key}= is given twice`);
+  };
+  for (const opt of splitOptions(o)) {
     const [key, ...rest] = opt.split('=');
     const value = rest.join('=');
+    const hasValue = rest.length > 0;
     if (key === 'br' || key === 'dirs') out.branches.push(...splitBranches(value));
     else if (key === 'udba') out.udba = value;
-    else if (key === 'ro' && !value) out.readonly = true;
-    else if (key === 'rw' && !value) out.readonly = false;
-    else if ((MOUNT_FLAGS as readonly string[]).includes(key!) && !value) out.flags.push(key!);
-    else throw new UsageError(`unsupported mount option '${opt}'`, `use br=DIR=rw:DIR=ro, udba=none|reval|notify, ro, ${MOUNT_FLAGS.join(', ')}`);
+    else if (key === 'lowerdir' && hasValue) {
+      once(key, out.lowerdir);
+      // overlay's data-only lowers ('::') and an empty lowerdir have no --lower equivalent
+      const dirs = splitEscaped(value, ':');
+      if (dirs.some((d) => !d)) throw new UsageError(`-o lowerdir=${value}: an empty layer`, "give the layers as lowerdir=DIR:DIR (topmost first); data-only lowers ('::') are not supported");
+      out.lowerdir = dirs;
+    } else if ((key === 'upperdir' || key === 'workdir') && value) {
+      once(key, out[key]);
+      out[key] = value.replace(/\\(.)/g, '$1');
+    } else if (key === 'volatile' && !hasValue) out.volatile = true;
+    else if (key === 'ro' && !hasValue) out.readonly = true;
+    else if (key === 'rw' && !hasValue) out.readonly = false;
+    else if ((MOUNT_FLAGS as readonly string[]).includes(key!) && !hasValue) out.flags.push(key!);
+    else throw new UsageError(`unsupported mount option '${opt}'`, OPTION_HINT);
   }
   return out;
 }
@@ -95,29 +165,45 @@ export interface NormalSpec {
   volatile: boolean;
 }
 
-/** One shape for both syntaxes; rejects mixes and impossible branch orders. */
+/** One shape for the three syntaxes (flags, overlay's -o, aufs's -o/--branch); rejects mixes and impossible branch orders. */
 export function normalize(o: UnionOptions): NormalSpec {
-  const driver = o.driver ?? 'auto';
+  let driver = o.driver ?? 'auto';
   if (!(DRIVER_CHOICES as readonly string[]).includes(driver)) {
     throw new UsageError(`unknown driver '${driver}'`, `use one of ${DRIVER_CHOICES.join(', ')}`);
   }
   if (!o.mountpoint) throw new UsageError('a mount point is required');
-  const parsed = o.aufsOptions !== undefined ? parseAufsOptions(o.aufsOptions) : { branches: [] as string[], flags: [] as string[] };
+  const parsed: ParsedOptions = o.mountOptions !== undefined ? parseMountOptions(o.mountOptions) : { branches: [], flags: [] };
   const flags = [...new Set([...parsed.flags, ...(o.mountFlags ?? [])])];
   for (const f of flags) {
     if (!(MOUNT_FLAGS as readonly string[]).includes(f)) throw new UsageError(`unsupported mount flag '${f}'`, `use ${MOUNT_FLAGS.join(', ')}`);
   }
   const rawBranches = [...parsed.branches, ...(o.branches ?? [])];
+  const overlaySyntax = parsed.lowerdir !== undefined || parsed.upperdir !== undefined || parsed.workdir !== undefined;
+  if (overlaySyntax) {
+    if (rawBranches.length) throw new UsageError("give the layers either as aufs branches (br=, --branch) or as overlay's lowerdir=/upperdir=, not both");
+    if (o.lowers?.length || o.upper !== undefined || o.work !== undefined) {
+      throw new UsageError('give the layers either in -o (lowerdir=, upperdir=, workdir=) or as --lower/--upper/--work, not both');
+    }
+    if (parsed.udba !== undefined) throw new UsageError("udba= is an aufs option (with br=): overlay has no equivalent", 'drop udba=');
+    // overlay's own options name overlay: auto must not pick aufs for them
+    if (driver === 'auto') driver = 'overlay';
+  }
   const udba = o.udba ?? parsed.udba;
   if (udba !== undefined && !UDBA.includes(udba)) throw new UsageError(`invalid udba '${udba}'`, `use one of ${UDBA.join(', ')}`);
   const readonly = Boolean(o.readonly ?? false) || parsed.readonly === true;
-  const volatile = Boolean(o.volatile);
+  const volatile = Boolean(o.volatile) || parsed.volatile === true;
   const base = { mountpoint: o.mountpoint, driver: driver as NormalSpec['driver'], readonly, flags, lowerTars: o.lowerTars ?? [], volatile, ...(udba ? { udba } : {}) };
   if (!rawBranches.length) {
     if (parsed.udba !== undefined) throw new UsageError('no branches in -o', 'give -o br=DIR=rw:DIR=ro');
-    if (!o.lowers?.length && !o.lowerTars?.length) throw new UsageError('at least one lower layer is required', 'give --lower DIR (topmost first)');
-    if (o.work && !o.upper) throw new UsageError('--work needs --upper');
-    return { ...base, lowers: o.lowers ?? [], ...(o.upper ? { upper: o.upper } : {}), ...(o.work ? { work: o.work } : {}), aufsSyntax: false };
+    // from here on -o lowerdir=,upperdir=,workdir= are --lower, --upper, --work: the same checks, in their own words
+    const lowers = parsed.lowerdir ?? o.lowers ?? [];
+    const upper = overlaySyntax ? parsed.upperdir : o.upper;
+    const work = overlaySyntax ? parsed.workdir : o.work;
+    if (!lowers.length && !o.lowerTars?.length) {
+      throw new UsageError('at least one lower layer is required', overlaySyntax ? 'give -o lowerdir=DIR[:DIR...] (topmost first)' : 'give --lower DIR (topmost first)');
+    }
+    if (work && !upper) throw new UsageError(overlaySyntax ? 'workdir= needs upperdir=' : '--work needs --upper');
+    return { ...base, lowers, ...(upper ? { upper } : {}), ...(work ? { work } : {}), aufsSyntax: false };
   }
   if (o.lowers?.length || o.upper) throw new UsageError('give the layers either as branches (-o br=, --branch) or as --lower/--upper, not both');
   const branches = rawBranches.map(parseBranch);

@@ -39,7 +39,7 @@ describe('planUnion', () => {
   });
 
   it('generic flags (-o nodev,nosuid) with overlay syntax become mount(2) bits and render both ways', () => {
-    const p = planUnion({ lowers: ['l1'], upper: 'up', mountpoint: 'mnt', aufsOptions: 'nodev,nosuid', readonly: true }, env());
+    const p = planUnion({ lowers: ['l1'], upper: 'up', mountpoint: 'mnt', mountOptions: 'nodev,nosuid', readonly: true }, env());
     expect(p.mount.flags).toBe(1 | 2 | 4);
     expect(renderShell(p).at(-1)).toBe(`mount -t overlay overlay -o ro,nodev,nosuid,lowerdir=${root}/l1,upperdir=${root}/up,workdir=${root}/up.work ${root}/mnt`);
     expect(renderMount(p)).toBe(`unionfs mount --lower ${root}/l1 --upper ${root}/up --work ${root}/up.work --readonly -o nodev,nosuid ${root}/mnt`);
@@ -64,7 +64,7 @@ describe('planUnion', () => {
   });
 
   it('aufs syntax on a kernel without aufs: overlay, with one notice', () => {
-    const p = planUnion({ aufsOptions: 'br=./up=rw:./l1=ro:./l2=ro', mountpoint: './mnt' }, env());
+    const p = planUnion({ mountOptions: 'br=./up=rw:./l1=ro:./l2=ro', mountpoint: './mnt' }, env());
     expect(p.driver).toBe('overlay');
     expect(p.upper).toBe(join(root, 'up'));
     expect(p.lowers).toEqual([join(root, 'l1'), join(root, 'l2')]);
@@ -124,6 +124,21 @@ describe('planUnion', () => {
     const p = planUnion({ lowers: ['we,ird:x', 'l1'], mountpoint: 'mnt' }, env());
     expect(p.mount.data).toBe(`lowerdir=${root}/we\\,ird\\:x:${root}/l1`);
     rmSync(join(root, 'we,ird:x'), { recursive: true });
+  });
+
+  it("the -o of its own --dry-run line plans the same mount (overlay's options, escapes and flags included)", () => {
+    mkdirSync(join(root, 'we,ird:y'));
+    try {
+      const p = planUnion({ lowers: ['we,ird:y', 'l1'], upper: 'u,p:1', mountpoint: 'mnt', readonly: true, mountFlags: ['nodev'] }, env());
+      const line = renderShell(p).at(-1)!;
+      // mount -t overlay overlay -o OPTS MNT: take OPTS back out of the shell quoting
+      const opts = line.match(/ -o '?(.*?)'? \S+$/)![1]!;
+      const again = planUnion({ mountOptions: opts, mountpoint: 'mnt' }, env());
+      expect(again.mount).toEqual(p.mount);
+      expect(again.steps).toEqual(p.steps);
+    } finally {
+      rmSync(join(root, 'we,ird:y'), { recursive: true });
+    }
   });
 
   it('is idempotent: the same union already mounted is nothing to do; another one is refused', () => {

@@ -22,7 +22,7 @@ export interface MountArgs extends CommonArgs {
 function mountpointOf(paths: string[]): string {
   if (paths.length === 1) return paths[0]!;
   if (paths.length === 2 && ['none', 'overlay', 'aufs'].includes(paths[0]!)) return paths[1]!;
-  throw new UsageError(`expected one mount point, got: ${paths.join(' ')}`, 'layers are given with --lower/--upper or -o br=');
+  throw new UsageError(`expected one mount point, got: ${paths.join(' ')}`, 'layers are given with --lower/--upper, -o lowerdir=... or -o br=...');
 }
 
 export async function runMount(a: MountArgs): Promise<number> {
@@ -37,7 +37,7 @@ async function mountWith(a: MountArgs): Promise<number> {
     ...(a.upper !== undefined ? { upper: a.upper } : {}),
     ...(a.work !== undefined ? { work: a.work } : {}),
     ...(a.branch ? { branches: a.branch } : {}),
-    ...(a.o !== undefined ? { aufsOptions: a.o } : {}),
+    ...(a.o !== undefined ? { mountOptions: a.o } : {}),
     ...(a.udba !== undefined ? { udba: a.udba } : {}),
     driver: a.driver,
     readonly: a.readonly,

@@ -5,7 +5,7 @@
  */
 import { report, table, UsageError, type CommonArgs } from '@boxkit/common';
 import { findUnion, hiddenUnionsAt, listUnions, type UnionInfo } from '../mountinfo.js';
-import { realPath } from '../paths.js';
+import { lstatOrUndefined, realPath } from '../paths.js';
 
 export async function runLs(a: CommonArgs): Promise<number> {
   const unions = listUnions();
@@ -31,6 +31,8 @@ export async function runShow(a: CommonArgs & { mountpoint: string }): Promise<n
   const mnt = realPath(a.mountpoint);
   const u = findUnion(mnt);
   if (!u) {
+    // "not a union mount" of a path that is not there would send the user looking at the wrong thing
+    if (!lstatOrUndefined(mnt)) throw new UsageError(`${mnt}: no such file or directory`, 'give a union mount point: unionfs ls lists them');
     const hidden = hiddenUnionsAt(mnt)[0];
     throw new UsageError(`${mnt}: not a union mount`, hidden ? `the union mounted there is hidden by the mount at ${hidden.hiddenBy}: unionfs ls lists it` : 'unionfs ls lists them');
   }
