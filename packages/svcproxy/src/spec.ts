@@ -178,7 +178,10 @@ export function toService(o: unknown, range: PortRange = DEFAULT_NODEPORT_RANGE,
     if (given(r.port)) throw new UsageError(`service '${name}': give the port in vip or in port, not both`);
     vip = parseHostPort(`service '${name}': vip`, r.vip);
   } else {
-    vip = { ip: checkIPv4(`service '${name}': vip`, r.vip), port: checkPort(`service '${name}': port`, r.port) };
+    const ip = checkIPv4(`service '${name}': vip`, r.vip);
+    // an address alone is a port left out, not a port 'undefined'
+    if (!given(r.port)) throw new UsageError(`service '${name}': vip ${ip}: needs ADDRESS:PORT (or a port field)`, `for example vip: ${ip}:80`);
+    vip = { ip, port: checkPort(`service '${name}': port`, r.port) };
   }
   if (r.endpoints !== undefined && r.endpoints !== null && !Array.isArray(r.endpoints)) throw new UsageError(`service '${name}': endpoints must be a list`);
   const endpoints = ((r.endpoints as unknown[] | null | undefined) ?? []).map((e, i) => endpoint(name, i, e, keys));

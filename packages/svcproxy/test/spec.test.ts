@@ -70,6 +70,9 @@ describe('services file', () => {
     ['endpoint port 0 (object)', '[{name: a, vip: 10.96.0.1:80, endpoints: [{ip: 10.88.0.2, port: 0}]}]', /endpoint 1 port '0' is not a port in 1-65535/],
     ['bad affinity', '[{name: a, vip: 10.96.0.1:80, affinity: sticky}]', /unknown affinity/],
     ['endpoint twice', '[{name: a, vip: 10.96.0.1:80, endpoints: [10.88.0.2:80, 10.88.0.2:80]}]', /listed twice/],
+    ['a VIP without a port (and no port field)', '[{name: a, vip: 2.2.2.2}]', /^service 'a': vip 2\.2\.2\.2: needs ADDRESS:PORT \(or a port field\)$/],
+    ['a VIP without a port, the port field empty', '[{name: a, vip: 2.2.2.2, port: }]', /^service 'a': vip 2\.2\.2\.2: needs ADDRESS:PORT/],
+    ['a VIP that is no address, without a port', '[{name: a, vip: 2.2.2}]', /^service 'a': vip '2\.2\.2' is not an IPv4 address$/],
   ])('rejects %s with a usage error (exit 2)', async (_what, text, re) => {
     const e = await bad(text);
     expect(e.message).toMatch(re);
@@ -146,5 +149,19 @@ describe('quickHostPort (the checks without regexes)', () => {
     expect(() => parseHostPort('vip', '127.0.0.1:80')).toThrow(/not a usable unicast/);
     expect(() => parseHostPort('vip', '1.2.3.4:0')).toThrow(/not a port/);
     expect(parseHostPort('vip', '0.1.2.3:80')).toEqual({ ip: '0.1.2.3', port: 80 });
+  });
+});
+
+describe('svcproxy add --vip', () => {
+  it.each([
+    ['2.2.2.2', /^--vip 2\.2\.2\.2: needs ADDRESS:PORT$/],
+    ['', /^--vip '': needs ADDRESS:PORT$/],
+  ])('%j without a port: says the port is missing (usage error, exit 2), before anything is read or written', async (vip, re) => {
+    const { add } = await import('../src/commands/add.js');
+    const args = { name: 'other', vip, endpoint: [], protocol: 'tcp', prefix: 'BKSVC', backend: 'auto', explain: false, partial: true, 'nodeport-range': '30000-32767', dryRun: false, json: false, verbose: false };
+    const e = await add(args as never).then(() => undefined, (x: unknown) => x as Error & { exitCode?: number; hint?: string });
+    expect(e?.message).toMatch(re);
+    expect(e?.exitCode).toBe(2);
+    expect(e?.hint).toBe('for example --vip 10.96.0.10:80');
   });
 });

@@ -1,4 +1,5 @@
 import type { CommonArgs } from '@boxkit/common/cli';
+import { UsageError } from '@boxkit/common/errors';
 import { addService } from '../index.js';
 import { toService } from '../spec.js';
 import { parseRange } from '../model.js';
@@ -15,6 +16,8 @@ interface AddArgs extends SyncArgs, CommonArgs {
 }
 
 export async function add(a: AddArgs): Promise<number> {
+  // said in the flag's terms: the service's own check would speak of a vip field and a port field add does not have
+  if (!String(a.vip).includes(':')) throw new UsageError(`--vip ${String(a.vip) || "''"}: needs ADDRESS:PORT`, 'for example --vip 10.96.0.10:80');
   const svc = toService(
     {
       name: a.name,
