@@ -32,7 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -83,6 +86,7 @@ enum op {
   OP_DUMPABLE = 35,   /* i0: PR_SET_DUMPABLE (0 until the exec, which sets it back, as runc's init) */
   OP_ALIVE = 36,      /* i0 a pidfd opened by the parent: fails (ESRCH) once that process has ended, so what the
                          steps before opened through /proc/PID was that process's, not a later one's with its PID */
+  OP_LINK_UP = 37,    /* s0 interface: set it up (lo of a new network namespace, which the kernel makes down) */
 };
 
 #ifndef SYS_pidfd_open
@@ -341,6 +345,28 @@ static int keep_pdeathsig(long nr, int64_t id) {
   return rc;
 }
 
+/* ip link set NAME up, as ifconfig does it (SIOCSIFFLAGS): no netlink needed for one flag */
+static int link_up(const char *name) {
+  struct ifreq ifr;
+  if (strlen(name) >= sizeof ifr.ifr_name) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sk < 0) return -1;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, name);
+  int rc = ioctl(sk, SIOCGIFFLAGS, &ifr);
+  if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags |= IFF_UP;
+    rc = ioctl(sk, SIOCSIFFLAGS, &ifr);
+  }
+  int saved = errno;
+  close(sk);
+  errno = saved;
+  return rc;
+}
+
 static int run_step(struct child_args *a, struct rec *r) {
   const char **s = r->strs;
   int64_t *i = r->ints;
@@ -499,6 +525,7 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_UNLINK: return unlink(s[0]) < 0 && errno != ENOENT ? -1 : 0;
   case OP_SETNS_FD: return setns((int)i[0], (int)i[1]);
   case OP_ALIVE: return (int)syscall(SYS_pidfd_send_signal, (int)i[0], 0, NULL, 0);
+  case OP_LINK_UP: return link_up(s[0]);
   case OP_DUMPABLE: return prctl(PR_SET_DUMPABLE, (unsigned long)i[0], 0, 0, 0);
   case OP_NEW_SESSION_KEYRING:
     /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: the caller's session keyring (root's keys on the host) stays out of reach */

@@ -40,6 +40,7 @@ export const OP = {
   NEW_SESSION_KEYRING: 34,
   DUMPABLE: 35,
   ALIVE: 36,
+  LINK_UP: 37,
 } as const;
 
 export type OpName = keyof typeof OP;

@@ -5,10 +5,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, skipReason } from '../harness/index.js';
-import { BASE, name, onTerminal, run } from './helpers.js';
+import { BASE, name, onTerminal, overlayMounts, run } from './helpers.js';
 
 const made: string[] = [];
 
@@ -81,6 +81,10 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect((await run(['exec', n, 'sh', '-c', 'echo $X', '-u', 'nobody'])).out).toBe('');
     const flags = await run(['exec', '-u', '65534', '-e', 'X=1', '-w', '/tmp', n, 'sh', '-c', 'echo $(id -u) $X $(pwd)']);
     expect(flags.out).toBe('65534 1 /tmp');
+    // -e/--env take one value each, repeated as docker's (a greedy list took NAME and the command for more values)
+    for (const e of [['-e', 'A=1'], ['--env', 'A=1'], ['--env=A=1']]) expect((await run(['exec', ...e, '-e', 'B=2', n, 'sh', '-c', 'echo $A$B'])).out).toBe('12');
+    // -- before NAME ends exec's flags, as docker's
+    expect((await run(['exec', '-e', 'A=3', '--', n, 'sh', '-c', 'echo $A'])).out).toBe('3');
     expect((await run(['exec', n, '--', 'echo', '-n', 'dash'])).out).toBe('dash');
     expect((await run(['exec', '-d', n, 'touch', '/tmp/detached'])).code).toBe(0);
     for (let i = 0; i < 50 && (await run(['exec', n, 'test', '-e', '/tmp/detached'], null)).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -90,6 +94,37 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect([quiet.out, quiet.err]).toEqual(['', '']);
     for (let i = 0; i < 50 && (await run(['exec', n, 'test', '-s', '/tmp/fds'], null)).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await run(['exec', n, 'cat', '/tmp/fds'])).out).toBe('/dev/null /dev/null /dev/null');
+  });
+
+  it("a subcommand typed after a common flag is that subcommand, and a docker verb run lacks is refused: neither starts a container", async () => {
+    const containers = () => {
+      try {
+        return readdirSync(`${process.env.BOXKIT_STATE_DIR}/run/containers`).sort();
+      } catch {
+        return [];
+      }
+    };
+    const before = containers();
+    const mounts = overlayMounts().length;
+    // (it ran busybox's rm in a new container)
+    const rm = await run(['--json', 'rm', '-f', name('nosuch')]);
+    expect(JSON.parse(rm.out)).toEqual({ removed: [] });
+    for (const verb of ['start', 'kill', 'restart']) {
+      const r = await run([verb, 'web'], null);
+      expect(r.code, r.err).toBe(125);
+      expect(r.err.trim()).toBe(`run: '${verb}' is not a run command (run has rootfs, ps, ls, exec, logs, stop, rm, inspect, gc)\nhint: to run a program named ${verb} in a new container: run -- ${verb} web`);
+    }
+    expect((await run(['--dry-run', 'kill', 'web'], null)).code).toBe(125);
+    expect(containers()).toEqual(before);
+    expect(overlayMounts()).toHaveLength(mounts);
+    // after -- (or after a run option) it is the container's command
+    expect((await run([...BASE, '--rm', '--', 'kill', '-l', '9'])).out).toBe('KILL');
+  });
+
+  it('list options take one value per flag on the yargs path too (-e A=1 -e B=2 then the command, no --)', async () => {
+    // --read-only=false sends the start through the yargs wiring (the fast parser declines it)
+    const r = await run([...BASE, '--rm', '--read-only=false', '-e', 'A=1', '-e', 'B=2', 'sh', '-c', 'echo $A$B']);
+    expect(r.out).toBe('12');
   });
 
   it('logs --tail N (-n N) prints the last N lines of each stream, as docker logs --tail; all and 0 too', async () => {

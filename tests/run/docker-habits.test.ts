@@ -24,6 +24,12 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     expect(r.out.split('\n')).toEqual(['/made/here', 'read-only']);
   });
 
+  it("--net none (the default) brings the container's lo up, as docker's none: 127.0.0.1 answers inside", async () => {
+    // IFF_UP|IFF_LOOPBACK; the kernel makes a new namespace's lo down (0x8)
+    const r = await run(['--rm', ...BASE, '--', 'sh', '-c', 'cat /sys/class/net/lo/flags; ping -c1 -W2 127.0.0.1 >/dev/null && echo reached']);
+    expect(r.out.split('\n')).toEqual(['0x9', 'reached']);
+  });
+
   it('the name of a -d --rm container that has exited is free again, without a ps or gc in between', async () => {
     const n = name('rmname');
     try {

@@ -9,6 +9,8 @@ import { binEntry } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { afterStdout } from '@boxkit/common/stdio';
 import { fastParse } from './options.js';
+import { readWords, SUBCOMMAND_WORDS } from './words.js';
+import { BoxkitError } from '@boxkit/common/errors';
 import { mark, printPhases } from '@boxkit/common/phases';
 // Imported here, not only lazily: built into the startup snapshot, these
 // modules (and the libraries they use: cg, netsetup, unionfs, common) are
@@ -26,7 +28,7 @@ import './container/create.js';
 import './container/lifecycle.js';
 import './container/teardown.js';
 
-const SUBCOMMANDS = new Set(['rootfs', 'ps', 'ls', 'exec', 'logs', 'stop', 'rm', 'inspect', 'gc', 'start', '--help', '-h', 'help', '--version']);
+const SUBCOMMANDS = new Set([...SUBCOMMAND_WORDS, '--help', '-h', 'help', '--version']);
 
 async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<void> {
   mark('main');
@@ -45,8 +47,15 @@ async function fast(args: NonNullable<ReturnType<typeof fastParse>>): Promise<vo
   });
 }
 
-function route(argv: string[]): (() => Promise<void>) | string[] {
-  if (argv[0] === KEEPER_WORD) return () => keep(argv.slice(1));
+function route(typed: string[]): (() => Promise<void>) | string[] {
+  if (typed[0] === KEEPER_WORD) return () => keep(typed.slice(1));
+  const words = readWords(typed);
+  if ('refuse' in words) {
+    return async () => {
+      process.exitCode = reportFailure('run', new BoxkitError('EUSAGE', words.refuse, { hint: words.hint, exitCode: 125 }), toStderr, true);
+    };
+  }
+  const argv = words.argv;
   const parsed = SUBCOMMANDS.has(argv[0] ?? '') ? undefined : fastParse(argv);
   return parsed && parsed['--']?.length && !parsed['--'].some((w) => w === undefined) ? () => fast(parsed) : argv;
 }
@@ -73,7 +82,7 @@ function warm(): void {
     planCreate(g, spec.limits, { mode: 'create' });
     encodeProgram(containerProgram({
       root: '/nonexistent/warm/rootfs', hostname: 'warm', argv: spec.command, env: containerEnv(spec, 'warm'), workdir: spec.workdir,
-      uid: 0, gid: 0, groups: [], readOnly: false, privileged: false, init: false, cgroupns: true, joinCgroup: joinWrites(g),
+      uid: 0, gid: 0, groups: [], readOnly: false, privileged: false, init: false, cgroupns: true, netns: true, joinCgroup: joinWrites(g),
     }));
     planUnion({ lowers: ['/usr'], upper: '/nonexistent/warm/upper', work: '/nonexistent/warm/work', mountpoint: '/nonexistent/warm/rootfs', driver: 'overlay' },
       { filesystems: new Set(['overlay']), mountinfo: '', cwd: '/' });

@@ -125,24 +125,49 @@ const COMMON_FLAGS = new Set(['dry-run', 'json', 'verbose', 'v', 'help', 'h']);
 /**
  * `exec [options] NAME CMD...` as docker reads it: the command starts at the
  * first word after NAME, so its own flags (`ls -la`) are not taken for
- * exec's. Puts a `--` after NAME for yargs; anything it does not know (an
- * unknown flag, a missing value, a `--` already there) is left as typed,
- * for yargs to judge.
+ * exec's. Puts a `--` after NAME for yargs (a `--` before NAME ends exec's
+ * flags, as docker's); anything it does not know (an unknown flag, a
+ * missing value) is left as typed, for yargs to judge.
  */
 export function execArgv(argv: readonly string[]): string[] {
+  return commandArgv(argv, 1, EXEC_OPTIONS, 1);
+}
+
+/**
+ * `run [options] CMD...` on the yargs path (the fast parser declined, e.g.
+ * `--read-only=false`): as fastParse, the command starts at the first word
+ * that is not an option, so `sh -c X` keeps its -c. Puts a `--` there.
+ */
+export function runArgv(argv: readonly string[]): string[] {
+  return commandArgv(argv, 0, RUN_OPTIONS, 0);
+}
+
+/**
+ * `argv` with a `--` put before the command: after `names` words that are
+ * not options (exec's NAME), past the flags of `table` and the common ones,
+ * from index `from`. A `--` typed before those words ends the flags there.
+ */
+function commandArgv(argv: readonly string[], from: number, table: Record<string, Opt>, names: number): string[] {
   const takesValue = (name: string): boolean | undefined => {
     if (COMMON_FLAGS.has(name) || COMMON_FLAGS.has(name.replace(/^no-/, ''))) return false;
-    const long = EXEC_OPTIONS[name] ?? EXEC_OPTIONS[name.replace(/^no-/, '')];
-    const opt = long ?? Object.values(EXEC_OPTIONS).find((o) => o.alias === name);
+    const long = table[name] ?? table[name.replace(/^no-/, '')];
+    const opt = long ?? Object.values(table).find((o) => o.alias === name);
     return opt && opt.type !== 'boolean';
   };
-  for (let i = 1; i < argv.length; i++) {
+  const split = (at: number, named: number): string[] => {
+    const cmd = at + named;
+    if (cmd >= argv.length) return [...argv];
+    return argv[cmd] === '--' ? [...argv] : [...argv.slice(0, cmd), '--', ...argv.slice(cmd)];
+  };
+  for (let i = from; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') return [...argv];
-    if (!a.startsWith('-') || a === '-') {
-      // the NAME: the command follows it
-      return i + 1 < argv.length && argv[i + 1] !== '--' ? [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)] : [...argv];
+    if (a === '--') {
+      if (names === 0 || i + names >= argv.length) return [...argv];
+      // `exec -e A=1 -- NAME CMD`: the names follow the --
+      const rest = [...argv.slice(0, i), ...argv.slice(i + 1)];
+      return rest.length > i + names ? [...rest.slice(0, i + names), '--', ...rest.slice(i + names)] : rest;
     }
+    if (!a.startsWith('-') || a === '-') return split(i, names);
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const v = takesValue(eq > 0 ? a.slice(2, eq) : a.slice(2));

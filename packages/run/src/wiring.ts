@@ -7,18 +7,24 @@ import pkg from '../package.json' with { type: 'json' };
 import type { ExecArgs } from './commands/exec.js';
 import type { RunArgs } from './commands/run.js';
 import { KEEPER_WORD } from './container/keeper.js';
-import { EXEC_OPTIONS, execArgv, RUN_OPTIONS, type Opt } from './options.js';
+import { EXEC_OPTIONS, execArgv, RUN_OPTIONS, runArgv, type Opt } from './options.js';
+import { SUBCOMMAND_WORDS } from './words.js';
 
 const COMMON = new Set(['dry-run', 'json', 'verbose']);
 
-/** A row of an options table as a yargs option. */
+/**
+ * A row of an options table as a yargs option. A list (-e, -p, --layer) takes one value per
+ * flag, repeated as docker's: yargs' array options are greedy (`exec -e A=1 web env` took
+ * `web` and `env` for more -e values), so it is a string option gathered into a list.
+ */
 function optionOf(o: Opt): Options {
   const type = o.type === 'array' ? 'string' : o.type;
-  return { type, describe: o.describe, ...(o.type === 'array' ? { array: true } : {}), ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
+  const list = o.type === 'array' ? { coerce: (v: string | string[]) => (Array.isArray(v) ? v : [v]) } : {};
+  return { type, describe: o.describe, ...list, ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
 }
 
 const runCommand = command<RunArgs>({
-  command: ['$0 [cmd..]', 'start [cmd..]'],
+  command: '$0 [cmd..]',
   describe: 'create and start a container: union mount, cgroup, namespaces, network, pivot_root, exec',
   runsCommand: true,
   builder: (y) => {
@@ -131,11 +137,11 @@ const tool = {
   commands: [rootfsCommand, psCommand, execCommand, logsCommand, stopCommand, rmCommand, inspectCommand, gcCommand, runCommand],
 };
 
-/** The full CLI through yargs; `exec NAME CMD -x` gets its `--` after NAME first (see execArgv). */
+/** The full CLI through yargs; `exec NAME CMD -x` and `run CMD -x` get their `--` first (see execArgv, runArgv). */
 export function yargsMain(argv: string[]): void {
   // a keeper started from this blob (cli.blob missing): see keeper.ts
   if (argv[0] === KEEPER_WORD) return void import('./container/keeper.js').then((k) => k.keep(argv.slice(1)));
-  void main(tool, argv[0] === 'exec' ? execArgv(argv) : argv);
+  void main(tool, argv[0] === 'exec' ? execArgv(argv) : SUBCOMMAND_WORDS.has(argv[0] ?? '') || argv[0] === 'help' ? argv : runArgv(argv));
 }
 
 // building dist/wiring.blob: yargsMain runs when the blob is deserialized, where `node --snapshot-blob B

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseLimits } from '@boxkit/cg';
 import { toSpec } from '../src/commands/run.js';
-import { execArgv, fastParse, RUN_OPTIONS } from '../src/options.js';
+import { execArgv, fastParse, RUN_OPTIONS, runArgv } from '../src/options.js';
 
 describe('run fastParse', () => {
   it('reads values in every form docker takes', () => {
@@ -24,9 +24,19 @@ describe('run execArgv', () => {
     expect(execArgv(['exec', '--user=1', '--workdir', '/x', 'web', 'id'])).toEqual(['exec', '--user=1', '--workdir', '/x', 'web', '--', 'id']);
   });
   it('leaves what yargs should judge as typed: a -- already there, no command, an unknown flag', () => {
-    for (const argv of [['exec', 'web', '--', 'ls'], ['exec', 'web'], ['exec', '--nope', 'web', 'ls'], ['exec', '-x', 'web', 'ls'], ['exec', '--', 'web', 'ls']]) {
+    for (const argv of [['exec', 'web', '--', 'ls'], ['exec', 'web'], ['exec', '--nope', 'web', 'ls'], ['exec', '-x', 'web', 'ls'], ['exec', '--']]) {
       expect(execArgv(argv)).toEqual(argv);
     }
+  });
+  it('takes a -- before NAME as the end of exec\'s flags (as docker): NAME is the word after it', () => {
+    expect(execArgv(['exec', '-e', 'A=1', '--', 'web', 'env'])).toEqual(['exec', '-e', 'A=1', 'web', '--', 'env']);
+    expect(execArgv(['exec', '--', 'web', 'ls', '--', 'x'])).toEqual(['exec', 'web', '--', 'ls', '--', 'x']);
+    expect(execArgv(['exec', '--', 'web'])).toEqual(['exec', 'web']);
+  });
+  it('run on the yargs path: the command starts at the first word that is not an option, its flags its own', () => {
+    expect(runArgv(['--rm', '--read-only=false', '-e', 'A=1', '-p', '80', 'sh', '-c', 'x'])).toEqual(['--rm', '--read-only=false', '-e', 'A=1', '-p', '80', '--', 'sh', '-c', 'x']);
+    expect(runArgv(['-it', '--name=x', 'sh', '--help'])).toEqual(['-it', '--name=x', '--', 'sh', '--help']);
+    for (const argv of [['--rm', '--', 'sh', '-c', 'x'], ['--help'], ['--json', '--dry-run'], ['--nope', 'sh', '-c', 'x']]) expect(runArgv(argv)).toEqual(argv);
   });
 });
 

@@ -164,7 +164,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     const steps = containerProgram({
       root: rec.mountpoint, hostname, argv: spec.command, env, workdir: spec.workdir,
       uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
-      init: spec.init, cgroupns: true, joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
+      init: spec.init, cgroupns: true, netns: spec.net.mode !== 'host', joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
       ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });
     trace(() => `ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);

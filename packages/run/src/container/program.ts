@@ -50,6 +50,8 @@ export interface ProgramOptions {
   stdio?: [number, number, number];
   /** own cgroup namespace: the container sees its cgroup as / */
   cgroupns: boolean;
+  /** in a network namespace of its own (not --net host): its lo is brought up, as docker's --network none */
+  netns?: boolean;
   /** steps that give the child its terminal (run before WAIT_SYNC), and the slave to show as /dev/console */
   tty?: { steps: Step[]; slave: string };
   /** writes that move the child itself into the container's cgroup (cg's selfAttachWrites), made first */
@@ -101,6 +103,8 @@ export function containerProgram(o: ProgramOptions): Step[] {
   const sysRo = o.privileged ? 0 : MS.RDONLY;
   steps.push(mount('sysfs', r('/sys'), 'sysfs', sysRo | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
   steps.push({ op: 'SETHOSTNAME', strs: [o.hostname] });
+  // the kernel makes a new namespace's lo down: 127.0.0.1 unreachable (netsetup's attach raises it on a bridge)
+  if (o.netns) steps.push({ op: 'LINK_UP', strs: ['lo'] });
   steps.push({ op: 'PIVOT_ROOT', strs: [o.root] });
   if (!o.privileged) {
     for (const p of MASKED_PATHS) steps.push({ op: 'MASK_PATH', strs: [p], optional: true });
