@@ -22,7 +22,6 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     ['--root whose /dev is a symlink', (d) => { mkdirSync(join(d, 'rootlink')); symlinkSync('/tmp', join(d, 'rootlink', 'dev')); return ['--root', join(d, 'rootlink'), '--', '/bin/true']; },
       /^ns-clone: root \S+rootlink: \/dev is a symlink \(to \/tmp\): the container would get no \/dev$/m],
     ['--netns that is not a namespace', (d) => { writeFileSync(join(d, 'plain'), ''); return ['--netns', join(d, 'plain'), '--', 'true']; }, /not a namespace file/],
-    ['no namespace at all', () => ['--', 'true'], /no namespace to create or join/],
     // these failed inside the child: 'setup step 2 failed: setresuid: invalid argument (EINVAL)'
     ['--uid outside the uid map', () => ['--user', '--map-root-user', '--uid', '5', '--', 'true'], /^ns-clone: --uid 5 is not mapped in the new user namespace \(uid map: 0 \d+ 1\)$/m],
     ['--gid with --user and no gid map', () => ['--user', '--gid', '5', '--', 'true'], /^ns-clone: --gid 5 is not mapped in the new user namespace \(no gid map\)$/m],

@@ -38,7 +38,11 @@ export interface RunFlags {
   setenv?: (string | number)[];
   envClear?: boolean;
   wd?: string;
+  /** --no-new-privs as this parser reads it; yargs hands over newPrivs: false for the same flag */
+  noNewPrivs?: boolean;
   newPrivs?: boolean;
+  /** unshare's -f: accepted, nothing to do (CMD is always a child) */
+  fork?: boolean;
   dryRun?: boolean;
   json?: boolean;
   verbose?: boolean;
@@ -124,6 +128,8 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
   }
   if (f.root !== undefined) kinds.add('mnt');
   if (f.init) kinds.add('pid');
+  // as unshare's --mount-proc: a /proc of its own needs a mount namespace of its own
+  if (f.mountProc) kinds.add('mnt');
   const persist = parsePersist(f.persist ?? []);
   for (const p of persist) kinds.add(p.kind);
   if (f.netns !== undefined) {
@@ -139,7 +145,6 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
   if (f.setupFifo && !f.waitForSetup) throw new UsageError('--setup-fifo needs --wait-for-setup');
   const namespaces = NS_ORDER.filter((k) => kinds.has(k));
   const mountProc = f.mountProc ?? (kinds.has('pid') && kinds.has('mnt'));
-  if (mountProc && !kinds.has('mnt')) throw new UsageError('--mount-proc needs --mount (a new mount namespace)');
   if (f.readonlyRoot && !kinds.has('mnt')) throw new UsageError('--readonly-root needs --mount or --root');
   const spec: ContainerSpec = {
     namespaces,
@@ -156,9 +161,9 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
     ...(f.wd !== undefined ? { cwd: f.wd } : {}),
     ...(f.uid !== undefined ? { uid: id('--uid', f.uid)! } : {}),
     ...(f.gid !== undefined ? { gid: id('--gid', f.gid)! } : {}),
-    ...(f.newPrivs === false ? { noNewPrivs: true } : {}),
+    ...(f.noNewPrivs || f.newPrivs === false ? { noNewPrivs: true } : {}),
     ...(f.detach ? { nullStdio: true } : { foreground: ownsTerminal() }),
   };
-  if (!namespaces.length && !spec.join) throw new UsageError('no namespace to create or join', 'add --uts, --pid, --net ... (see --help)');
+  // none asked for: CMD runs in ours, as with a bare unshare
   return { spec, defaultShell: !argv.length, detach: !!f.detach, stopTimeoutS: stop, waitForSetup: !!f.waitForSetup };
 }

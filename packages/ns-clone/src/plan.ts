@@ -120,7 +120,7 @@ export function planContainer(spec: ContainerSpec): ContainerPlan {
   const steps = containerSteps(spec);
   const euid = process.geteuid?.() ?? 0, uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
   const describe: string[] = [
-    `# clone(${flagNames(flags)}) -> PID; the child runs the steps below`,
+    `# clone(${flagNames(flags)}) -> PID; the child runs the steps below${spec.namespaces.length || spec.join?.length ? '' : " (no new namespace: CMD runs in ns-clone's own, as with a bare unshare)"}`,
     ...(spec.persist ?? []).map((p) => `touch ${p.path} && mount --bind /proc/$PID/ns/${NAMESPACES[p.kind].file} ${p.path}`),
   ];
   const maps = describeMaps('$PID', spec.uidMap, spec.gidMap, uid, gid, euid);

@@ -11,6 +11,9 @@ const commandOf = (a: { _?: (string | number)[]; '--'?: (string | number)[] }, s
 
 const NS_BOOL = ['mount', 'uts', 'ipc', 'pid', 'net', 'user', 'cgroup', 'time'] as const;
 
+/** yargs reads `--no-new-privs` as new-privs=false: declared (hidden) so that strict parsing takes it; help shows --no-new-privs. */
+const NEW_PRIVS = { type: 'boolean', hidden: true } as const;
+
 const runCmd = command({
   command: '$0',
   describe: 'run COMMAND in new namespaces (default: your shell)',
@@ -21,7 +24,7 @@ const runCmd = command({
       if (name === 'dry-run' || name === 'json' || name === 'verbose') continue;
       b = b.option(name, { type: o.type, describe: o.describe, group: o.group, ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) });
     }
-    return b as never;
+    return b.option('new-privs', NEW_PRIVS) as never;
   },
   examples: [
     ['ns-clone --uts --pid --ipc -- bash', 'the article\'s mybash: new UTS, PID and IPC namespaces'],
@@ -41,15 +44,17 @@ const enterCmd = command({
   runsCommand: true,
   builder: (y) => {
     let b = (y as Argv).positional('target', { type: 'string', describe: 'the target process (host pid)' });
-    for (const n of NS_BOOL) b = b.option(n, { type: 'boolean', describe: `join its ${n === 'mount' ? 'mnt' : n} namespace`, group: 'Namespaces:' });
+    // nsenter's short flags: the same letters as the default command's (unshare's)
+    for (const n of NS_BOOL) b = b.option(n, { type: 'boolean', alias: RUN_OPTIONS[n]!.alias!, describe: `join its ${n === 'mount' ? 'mnt' : n} namespace`, group: 'Namespaces:' });
     return b
-      .option('all', { type: 'boolean', describe: 'join every namespace that differs from ours', group: 'Namespaces:' })
-      .option('wd', { type: 'string', describe: 'working directory inside (default: its root with --mount)' })
+      .option('all', { type: 'boolean', alias: 'a', describe: 'join every namespace that differs from ours', group: 'Namespaces:' })
+      .option('wd', { type: 'string', alias: 'w', describe: 'working directory inside (default: its root with --mount)' })
       .option('uid', { type: 'number', describe: 'uid inside (default 0 when joining a user namespace)' })
       .option('gid', { type: 'number', describe: 'gid inside' })
       .option('setenv', { type: 'array', describe: 'NAME=VALUE (repeatable)' })
       .option('env-clear', { type: 'boolean', describe: 'start with an empty environment' })
-      .option('new-privs', { type: 'boolean', default: true, describe: 'use --no-new-privs to set PR_SET_NO_NEW_PRIVS' })
+      .option('no-new-privs', { type: 'boolean', describe: 'set PR_SET_NO_NEW_PRIVS: setuid bits and file capabilities stop working for CMD' })
+      .option('new-privs', NEW_PRIVS)
       .option('stop-timeout', { type: 'number', default: 10, describe: 'seconds after SIGINT/SIGTERM before SIGKILL' }) as never;
   },
   examples: [

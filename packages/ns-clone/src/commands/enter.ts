@@ -17,6 +17,7 @@ export interface EnterFlags {
   gid?: number;
   setenv?: (string | number)[];
   envClear?: boolean;
+  noNewPrivs?: boolean;
   newPrivs?: boolean;
   stopTimeout?: number;
   dryRun?: boolean;
@@ -50,7 +51,7 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
     ...(f.wd !== undefined ? { cwd: f.wd } : {}),
     ...(f.uid !== undefined ? { uid: f.uid } : {}),
     ...(f.gid !== undefined ? { gid: f.gid } : {}),
-    ...(f.newPrivs === false ? { noNewPrivs: true } : {}),
+    ...(f.noNewPrivs || f.newPrivs === false ? { noNewPrivs: true } : {}),
     ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
   };
   if (f.dryRun) {
