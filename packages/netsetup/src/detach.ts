@@ -9,7 +9,8 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { warn } from '@boxkit/common/output';
 import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
 import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
-import { nat, readNat, type NatTable } from './iptables.js';
+import { nat, readNat, readTable, type NatTable } from './iptables.js';
+import { planLocalnetOff } from './localnet.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo, planRemoveUnlisted, publishKey } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
@@ -193,10 +194,30 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
       }
       throw e;
     }
-    if (write) for (const p of pubs) delete s.publish[publishKey(p)];
+    for (const p of pubs) delete s.publish[publishKey(p)]; // (a dry run's state is a copy, never written)
+    await giveBackLocalnet(s, opts);
     return ops;
   };
   return opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true));
+}
+
+/**
+ * route_localnet given back, and its guard removed, on the bridges no
+ * published port needs any more (localnet.ts). After the attachments'
+ * ports are gone, and no part of removing them: a failure only warns and
+ * keeps the records, so the next `publish rm` or `down` tries again.
+ */
+async function giveBackLocalnet(s: NetState, opts: ExecOptions): Promise<void> {
+  if (!Object.keys(s.localnet).length) return; // (no filter table read when netsetup never turned it on)
+  const kept = { ...s.localnet };
+  try {
+    await execute(planLocalnetOff(s, await readTable('filter', opts.dryRun)), opts);
+  } catch (e) {
+    if (opts.dryRun) throw e;
+    s.localnet = kept;
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    warn('netsetup', `warning: route_localnet was not given back (${why}); the next publish rm or down tries again`);
+  }
 }
 
 /**

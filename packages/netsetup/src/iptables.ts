@@ -61,23 +61,28 @@ export function parseSave(text: string): NatTable {
   return { chains, rules };
 }
 
-/** Read the nat table; an empty table when iptables cannot be read (dry run as non-root). */
-export async function readNat(lenient = false): Promise<NatTable> {
+/** Read one table; an empty table when iptables cannot be read (dry run as non-root). */
+export async function readTable(table: 'nat' | 'filter', lenient = false): Promise<NatTable> {
   try {
-    return parseSave((await run('iptables-save', ['-t', 'nat'])).stdout);
+    return parseSave((await run('iptables-save', ['-t', table])).stdout);
   } catch (e) {
     if (lenient) return { chains: new Set(), rules: [] };
     throw e;
   }
 }
 
+/** Read the nat table (see readTable). */
+export function readNat(lenient = false): Promise<NatTable> {
+  return readTable('nat', lenient);
+}
+
 export function hasComment(t: NatTable, comment: string): boolean {
   return t.rules.some((r) => r.comment === comment);
 }
 
-/** Ops deleting every rule whose comment satisfies `match`. */
-export function deleteRules(t: NatTable, match: (comment: string) => boolean): Op[] {
-  return t.rules.filter((r) => r.comment !== undefined && match(r.comment)).map((r) => ({ kind: 'ipt', table: 'nat', args: ['-D', ...r.spec] }));
+/** Ops deleting every rule (of `table`, nat unless told) whose comment satisfies `match`. */
+export function deleteRules(t: NatTable, match: (comment: string) => boolean, table: 'nat' | 'filter' = 'nat'): Op[] {
+  return t.rules.filter((r) => r.comment !== undefined && match(r.comment)).map((r) => ({ kind: 'ipt', table, args: ['-D', ...r.spec] }));
 }
 
 /** Rules left in `chain` after removing those matched. */
@@ -86,3 +91,4 @@ export function remaining(t: NatTable, chain: string, match: (comment: string) =
 }
 
 export const nat = (...args: string[]): Op => ({ kind: 'ipt', table: 'nat', args });
+export const filter = (...args: string[]): Op => ({ kind: 'ipt', table: 'filter', args });

@@ -4,7 +4,7 @@
  * carry a boxkit comment.
  */
 import { listLinks } from './kernel.js';
-import { nat, readNat } from './iptables.js';
+import { filter, nat, readNat, readTable, type NatTable } from './iptables.js';
 import { renderOp } from './ops.js';
 import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord } from './state.js';
 import { namedNetns } from './kernel.js';
@@ -20,7 +20,7 @@ export interface Listing {
   nat: NatRecord[];
   publish: PublishRecord[];
   netns: string[];
-  /** `iptables -t nat -A ...` lines carrying a boxkit comment */
+  /** `iptables -t nat -A ...` (and `-t filter`: the route_localnet guard) lines carrying a boxkit comment */
   rules: string[];
 }
 
@@ -28,12 +28,14 @@ export async function list(): Promise<Listing> {
   const s = readState();
   const links = await listLinks();
   const t = await readNat(true);
+  const f = await readTable('filter', true);
+  const ours = (x: NatTable) => x.rules.filter((r) => r.comment?.startsWith('boxkit ') || r.spec.some((w) => w.startsWith('BOXKIT-')));
   return {
     bridges: Object.values(s.bridges).map((b) => ({ ...b, present: links.has(b.name) })),
     attachments: readAttachments().map((a) => ({ ...a, present: links.has(a.hostIfname), leased: holdsLease(a) })),
     nat: Object.values(s.nat),
     publish: Object.values(s.publish),
     netns: namedNetns(),
-    rules: t.rules.filter((r) => r.comment?.startsWith('boxkit ') || r.spec.some((w) => w.startsWith('BOXKIT-'))).map((r) => renderOp(nat('-A', ...r.spec))),
+    rules: [...ours(t).map((r) => renderOp(nat('-A', ...r.spec))), ...ours(f).map((r) => renderOp(filter('-A', ...r.spec)))],
   };
 }

@@ -3,13 +3,15 @@
  * and the CNI portmap plugin: DNAT for traffic to a local address arriving
  * from outside (PREROUTING) and made by the host itself (OUTPUT), plus
  * masquerade for the two cases whose replies would otherwise go astray:
- * localhost clients (with route_localnet on the bridge) and containers on
- * the same bridge reaching a published port (hairpin).
+ * localhost clients (with route_localnet on the bridge, and its guard:
+ * localnet.ts) and containers on the same bridge reaching a published port
+ * (hairpin).
  */
 import { BoxkitError, EXIT, UsageError } from '@boxkit/common/errors';
 import { contains, netString, parseCidr, parseIp } from './cidr.js';
 import { crashPoint } from './crash.js';
-import { deleteRules, hasComment, nat, readNat, remaining, type NatTable } from './iptables.js';
+import { deleteRules, hasComment, nat, readNat, readTable, remaining, type NatTable } from './iptables.js';
+import { needsLocalnet, planLocalnetOff, planLocalnetOn } from './localnet.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { readState, statePath, updateState, type NetState, type PublishRecord } from './state.js';
 import { warn } from '@boxkit/common/output';
@@ -95,10 +97,10 @@ function subnetOf(s: NetState, ip: string, dryRun: boolean | undefined): { subne
   return { subnet: `${ip}/32` };
 }
 
-function planAdd(t: NatTable, p: PublishSpec, subnet: string, bridge: string | undefined): Op[] {
+/** `filter`: the filter table, read only when route_localnet is needed (its guard is there); `record`: note the sysctl's value before in `s`. */
+function planAdd(t: NatTable, filter: NatTable | undefined, s: NetState, p: PublishSpec, subnet: string, bridge: string | undefined, record: boolean): Op[] {
   const ops: Op[] = [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }];
-  const local = !p.hostIp || p.hostIp.startsWith('127.');
-  if (local && bridge && !bridge.includes('.')) ops.push({ kind: 'sysctl', key: `net.ipv4.conf.${bridge}.route_localnet`, value: '1' });
+  if (filter && needsLocalnet(p.hostIp, bridge)) ops.push(...planLocalnetOn(s, filter, bridge, record));
   for (const ch of [DNAT_CHAIN, MASQ_CHAIN]) if (!t.chains.has(ch)) ops.push(nat('-N', ch));
   const hooks: [string, string[], string][] = [
     ['PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL'], DNAT_CHAIN],
@@ -185,12 +187,13 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
     }
     const { subnet, bridge } = subnetOf(s, p.containerIp, opts.dryRun);
     const t = await readNat(opts.dryRun);
-    const ops = planAdd(t, p, subnet, bridge);
+    const localnet = needsLocalnet(p.hostIp, bridge) ? bridge : undefined;
+    const ops = planAdd(t, localnet ? await readTable('filter', opts.dryRun) : undefined, s, p, subnet, bridge, write);
     const had = s.publish[key];
     if (write && !had) {
-      // intent first: the entry is written before the rules, so a netsetup killed while it
-      // adds them leaves an entry that `down` of the container (or `publish rm`) finds
-      s.publish[key] = { spec: publishString(p), ...p, subnet } satisfies PublishRecord;
+      // intent first: the entry (and route_localnet's value before) is written before the rules, so a
+      // netsetup killed while it adds them leaves an entry that `down` of the container (or `publish rm`) finds
+      s.publish[key] = { spec: publishString(p), ...p, subnet, ...(localnet ? { localnet } : {}) } satisfies PublishRecord;
       writeJson(statePath(), s);
       crashPoint('publish-recorded');
     }
@@ -198,9 +201,10 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
       await execute(ops, opts);
     } catch (e) {
       if (write && !had) {
-        // nothing half-made: the rules this call added go, then its entry
+        // nothing half-made: the rules this call added go, then its entry, then route_localnet (when no other port needs it)
         await execute(planRemove(await readNat(), [p]), {}).catch(() => undefined);
         delete s.publish[key];
+        await execute(planLocalnetOff(s, await readTable('filter')), {}).catch(() => undefined);
         writeJson(statePath(), s);
       }
       throw e;
@@ -214,12 +218,14 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
 
 /** Remove a published port; succeeds when it is gone. */
 export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
-  const go = async (s: NetState, write: boolean) => {
+  const go = async (s: NetState) => {
     const ops = planRemove(await readNat(opts.dryRun), [p]);
+    // the host port may be published to another target: that record stays (a dry run changes a copy, never written)
+    if (s.publish[publishKey(p)]?.spec === publishString(p)) delete s.publish[publishKey(p)];
+    // the rules first, then route_localnet given back and its guard, when no other port needs them
+    ops.push(...planLocalnetOff(s, await readTable('filter', opts.dryRun)));
     await execute(ops, opts);
-    // the host port may be published to another target: that record stays
-    if (write && s.publish[publishKey(p)]?.spec === publishString(p)) delete s.publish[publishKey(p)];
     return { ...p, spec: publishString(p), changed: ops.length > 0 };
   };
-  return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+  return opts.dryRun ? go(readState()) : updateState(go);
 }

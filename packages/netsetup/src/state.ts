@@ -49,6 +49,13 @@ export interface PublishRecord {
   hostIp?: string;
   /** the subnet whose members are masqueraded on hairpin (the bridge's) */
   subnet: string;
+  /** the bridge whose route_localnet this port needs (published on localhost); older records: found by subnet */
+  localnet?: string;
+}
+
+/** route_localnet of a bridge as it was before netsetup turned it on (localnet.ts) */
+export interface LocalnetRecord {
+  before: string;
 }
 
 export interface NetState {
@@ -60,6 +67,8 @@ export interface NetState {
   bridges: Record<string, BridgeRecord>;
   nat: Record<string, NatRecord>;
   publish: Record<string, PublishRecord>;
+  /** by bridge name */
+  localnet: Record<string, LocalnetRecord>;
 }
 
 export function statePath(): string {
@@ -67,7 +76,7 @@ export function statePath(): string {
 }
 
 function empty(): NetState {
-  return { version: 2, bridges: {}, nat: {}, publish: {} };
+  return { version: 2, bridges: {}, nat: {}, publish: {}, localnet: {} };
 }
 
 export function readState(): NetState {
