@@ -380,6 +380,23 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(inGroup.length).toBe(group(g).dirs.length);
   });
 
+  it('cg exec without --: the first word after the group that is not an option starts the command, as with cgexec and ns-clone (fast path and yargs)', async () => {
+    const g = name('nodd');
+    const r = await cg(['exec', g, '--parent', parent, 'sh', '-c', 'cat /proc/self/cgroup; exit 5']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(5);
+    expect(r.stdout.split('\n').filter((l) => l.endsWith(`/${g}`)).length).toBe(group(g).dirs.length);
+    // flags before the group and a limit after it; the command's own flags stay its own
+    const pids = await cg(['exec', '--parent', parent, g, '--pids', '12', 'sh', '-c', 'echo ran']);
+    expect(pids.exitCode, pids.stderr).toBe(0);
+    expect(pids.stdout).toBe('ran');
+    expect(readFileSync(join(group(g).paths.pids!, 'pids.max'), 'utf8').trim()).toBe('12');
+    // -v first: the bin starts the yargs CLI (wiring.blob), which reads the same argv
+    const y = await cg(['-v', 'exec', g, '--parent', parent, 'sh', '-c', 'exit 6']);
+    expect(y.exitCode, y.stderr).toBe(6);
+    expect(y.stderr).toContain("+ exec sh -c 'exit 6'");
+  });
+
   it('devices: deny all but /dev/null, then allow reading /dev/zero, then everything (v1: the devices files; v2: an eBPF program, replaced at each edit)', async () => {
     const g = name('dev');
     const node = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `${g}.node`);

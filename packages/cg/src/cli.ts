@@ -7,12 +7,15 @@
  */
 import { binEntry, fastOr } from '@boxkit/common/entry';
 import { preresolveKoffi } from '@boxkit/native';
-import { fastParse, runFast } from './fast.js';
+import { execArgv, fastParse, runFast } from './fast.js';
 import { parseLimits } from './limits.js';
+
+// `cg exec G sh -c x` (no `--`) reaches either parser with the `--` put in
+const route = fastOr(fastParse, runFast);
 
 binEntry(
   __filename,
-  fastOr(fastParse, runFast),
+  (argv) => route(execArgv(argv)),
   () => {
     // the pure part of a start, so the blob holds it run once (nothing of the machine is read)
     parseLimits(fastParse(['exec', 'g', '--cpus', '0.5', '--memory', '64M', '--pids', '20', '--', 'true']) as never);

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { exitNow } from '@boxkit/native';
 import { LIMIT_OPTIONS } from './limits.js';
-import { camel } from '@boxkit/common/entry';
+import { camel, looksLikeFlag } from '@boxkit/common/entry';
 
 type Opt = { type: 'string' | 'boolean'; short?: string };
 const OPTIONS: Record<string, Opt> = {
@@ -20,6 +20,34 @@ const OPTIONS: Record<string, Opt> = {
   verbose: { type: 'boolean', short: 'v' },
   ...Object.fromEntries(LIMIT_OPTIONS.map((o) => [o.name, { type: 'string', ...(o.short ? { short: o.short } : {}) } as Opt])),
 };
+
+/** Does this flag (as typed, no `=value`) take the next word as its value? */
+function takesValue(flag: string): boolean {
+  const name = flag.startsWith('--') ? flag.slice(2) : Object.keys(OPTIONS).find((k) => OPTIONS[k]!.short === flag.slice(1));
+  return !!name && OPTIONS[name]?.type === 'string';
+}
+
+/**
+ * `cg exec GROUP [flags] CMD ARGS...` without `--`, as cgexec and ns-clone
+ * take it: after the group, the first word that is not a flag (nor a
+ * flag's value) starts the command, whose own flags (`sh -c`) are then
+ * never taken for cg's. Puts the `--` there; any other argv comes back as
+ * it was. Both parsers read what this returns: the fast one below and yargs.
+ */
+export function execArgv(argv: readonly string[]): string[] {
+  let words = 0; // non-flag words so far: 'exec', then the group
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i]!;
+    if (w === '--') break;
+    if (looksLikeFlag(w)) {
+      if (!w.includes('=') && takesValue(w) && i + 1 < argv.length && !looksLikeFlag(argv[i + 1])) i++;
+      continue;
+    }
+    if (words === 0 && w !== 'exec') break;
+    if (++words === 3) return [...argv.slice(0, i), '--', ...argv.slice(i)];
+  }
+  return [...argv];
+}
 
 /** `exec GROUP [flags] -- CMD...` as the yargs wiring would hand it to runExec, or undefined to use yargs. */
 export function fastParse(argv: readonly string[]): Record<string, unknown> | undefined {

@@ -12,6 +12,8 @@ import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
 import { withLimitFlags } from './limits.js';
 import { DEFAULT_GROUP } from './group.js';
+import { execArgv } from './fast.js';
+import { preresolveTrampoline } from '@boxkit/native';
 
 const withParent = <T>(y: Argv<T>) =>
   y.option('parent', {
@@ -143,9 +145,14 @@ const tool: ToolSpec = {
   ],
 };
 
+/** `cg exec G sh -c x`: the `--` put before the command (fast.ts execArgv), so yargs never reads `-c` as cg's. */
 export function yargsMain(argv: string[]): Promise<never> {
-  return main(tool, argv);
+  return main(tool, execArgv(argv));
 }
 
-// building dist/wiring.blob: main() registers itself to run when the blob is deserialized
-if (startupSnapshot?.isBuildingSnapshot()) void main(tool);
+// building dist/wiring.blob: run yargsMain when the blob is deserialized (`node --snapshot-blob B -- ARGS`
+// leaves argv = [node, ...ARGS]), as main() registers itself, with exec's argv made explicit first
+if (startupSnapshot?.isBuildingSnapshot()) {
+  startupSnapshot.setDeserializeMainFunction(() => void yargsMain(process.argv.slice(1)));
+  preresolveTrampoline();
+}
