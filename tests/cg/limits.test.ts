@@ -397,6 +397,23 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(y.stderr).toContain("+ exec sh -c 'exit 6'");
   });
 
+  it('rm of a group that is not there succeeds (exit 0) but says so; --json has removed false/true', async () => {
+    const g = testName('gone');
+    const none = await cg(withParent(['rm', g]));
+    expect(none.exitCode, none.stderr).toBe(0);
+    expect(none.stdout).toBe(`${g}: no such group (nothing removed)`);
+    const noneJson = await cg(withParent(['rm', g, '--json']));
+    expect(JSON.parse(noneJson.stdout)).toMatchObject({ name: g, removed: false });
+    const dry = await cg(withParent(['rm', g, '--dry-run']));
+    expect(dry.stdout).toBe(`# ${g}: no such group (nothing to remove)`);
+    made.push(g);
+    expect((await cg(withParent(['create', g, '--pids', '10']))).exitCode).toBe(0);
+    const rm = await cg(withParent(['rm', g, '--json']));
+    expect(rm.exitCode, rm.stderr).toBe(0);
+    expect(JSON.parse(rm.stdout)).toMatchObject({ name: g, removed: true });
+    for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(false);
+  });
+
   it('devices: deny all but /dev/null, then allow reading /dev/zero, then everything (v1: the devices files; v2: an eBPF program, replaced at each edit)', async () => {
     const g = name('dev');
     const node = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `${g}.node`);

@@ -1,10 +1,17 @@
 /** cg rm: remove a group everywhere; processes left in it need --kill or --move. */
+import { existsSync } from 'node:fs';
+import { report } from '@boxkit/common';
 import { planRemove } from '../membership.js';
-import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
+import { apply, groupFrom, groupJson, reportGroup, type GroupArgs } from './common.js';
 
 export async function runRm(a: GroupArgs & { kill?: boolean; move?: boolean }): Promise<number> {
   const g = groupFrom(a);
-  await apply(a, planRemove(g, { kill: a.kill ?? false, move: a.move ?? false }));
-  reportGroup(a, g, 'removed');
+  // gone already is success (DESIGN: removing what is gone succeeds), but it is not "removed": say so
+  const there = [...new Set(g.dirs.map((d) => d.path))].filter((p) => existsSync(p));
+  const removed = there.length > 0;
+  const steps = planRemove(g, { kill: a.kill ?? false, move: a.move ?? false });
+  await apply(a, removed ? steps : [{ shell: `# ${g.name}: no such group (nothing to remove)`, apply: () => {} }]);
+  if (a.dryRun) reportGroup(a, g, 'removed', { removed });
+  else report(a, { ...groupJson(g), removed }, () => [removed ? `removed ${g.name}: ${there.join(' ')}` : `${g.name}: no such group (nothing removed)`]);
   return 0;
 }
