@@ -414,6 +414,24 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     for (const d of group(g).dirs) expect(existsSync(d.path)).toBe(false);
   });
 
+  it("nested names: create x/y makes x and x/y (as cgcreate), rm x/y leaves x; a bad name's hint allows '/' and refuses '..'", async () => {
+    const x = testName('nest');
+    made.push(`${x}/y`, x);
+    expect((await cg(withParent(['create', `${x}/y`, '--pids', '10']))).exitCode).toBe(0);
+    for (const d of group(`${x}/y`).dirs) expect(existsSync(d.path)).toBe(true);
+    expect((await cg(withParent(['rm', `${x}/y`]))).exitCode).toBe(0);
+    for (const d of group(`${x}/y`).dirs) expect(existsSync(d.path)).toBe(false);
+    for (const d of group(x).dirs) expect(existsSync(d.path)).toBe(true);
+    expect((await cg(withParent(['rm', x]))).exitCode).toBe(0);
+    for (const bad of [`${x}/../y`, 'bad name']) {
+      const r = await cg(withParent(['create', bad, '--dry-run']));
+      expect(r.exitCode).toBe(2);
+      const [msg, hint] = r.stderr.split('\n');
+      expect(msg).toMatch(/^cg: invalid group name /);
+      expect(hint).toBe("hint: use a name of 1-64 letters, digits, '_', '.', '-', starting with a letter or digit, or names nested with '/' (x/y); no '..'");
+    }
+  });
+
   it('devices: deny all but /dev/null, then allow reading /dev/zero, then everything (v1: the devices files; v2: an eBPF program, replaced at each edit)', async () => {
     const g = name('dev');
     const node = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `${g}.node`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execArgv, fastParse } from '../src/fast.js';
+import { resolveGroup } from '../src/group.js';
 
 describe('cg exec without -- (as cgexec and ns-clone take it)', () => {
   it('the first word after the group that is not a flag or a flag value starts the command', () => {
@@ -20,5 +21,19 @@ describe('cg exec without -- (as cgexec and ns-clone take it)', () => {
       fastParse(['exec', 'g', '--parent', 'self', '--pids', '5', '--', 'sh', '-c', 'x']),
     );
     expect(fastParse(execArgv(['exec', 'g', 'sh', '-c', 'x']))).toMatchObject({ group: 'g', '--': ['sh', '-c', 'x'] });
+  });
+});
+
+describe('group names', () => {
+  it("a bad one's hint allows nesting with '/' and refuses '..' (it said no '/')", () => {
+    for (const bad of ['x/../y', '..', 'a b', '']) {
+      try {
+        resolveGroup(bad, { parent: 'self' });
+        expect.unreachable();
+      } catch (e) {
+        expect((e as { hint?: string }).hint).toBe("use a name of 1-64 letters, digits, '_', '.', '-', starting with a letter or digit, or names nested with '/' (x/y); no '..'");
+        expect((e as { exitCode: number }).exitCode).toBe(2);
+      }
+    }
   });
 });

@@ -8,13 +8,12 @@ import { UsageError } from './errors.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+const nameRule = (max: number) => `1-${max} letters, digits, '_', '.', '-', starting with a letter or digit`;
+
 /** A name used as one path component (container, group, netns, service). */
-export function validateName(kind: string, name: string, max = 64): string {
+export function validateName(kind: string, name: string, max = 64, hint = `use ${nameRule(max)} (no '/' or '..')`): string {
   if (!name || name.length > max || !NAME.test(name) || name === '.' || name === '..' || name.includes('..')) {
-    throw new UsageError(
-      `invalid ${kind} name '${name}'`,
-      `use 1-${max} letters, digits, '_', '.', '-', starting with a letter or digit (no '/' or '..')`,
-    );
+    throw new UsageError(`invalid ${kind} name '${name}'`, hint);
   }
   return name;
 }
@@ -29,9 +28,11 @@ export function validateIfName(name: string): string {
 
 /** A cgroup path below a parent: components are names, joined with '/'. */
 export function validateRelPath(kind: string, path: string): string {
+  // nested names are fine here (x/y, as cgcreate makes them): the hint must not say "no '/'"
+  const hint = `use a name of ${nameRule(64)}, or names nested with '/' (x/y); no '..'`;
   const parts = path.split('/').filter((p) => p.length > 0);
-  if (!parts.length || path.includes('\0')) throw new UsageError(`invalid ${kind} '${path}'`);
-  for (const p of parts) validateName(kind, p);
+  if (!parts.length || path.includes('\0')) throw new UsageError(`invalid ${kind} '${path}'`, hint);
+  for (const p of parts) validateName(kind, p, 64, hint);
   return parts.join('/');
 }
 
