@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { assertSandboxNetwork, binPath, bk, poll, skipReason, tcpAsk, waitUntil } from '../harness/index.js';
+import { assertSandboxNetwork, binPath, bk, poll, running, skipReason, tcpAsk, waitUntil } from '../harness/index.js';
 import { BASE, containerEnded, name, run } from './helpers.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,6 +28,30 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     // IFF_UP|IFF_LOOPBACK; the kernel makes a new namespace's lo down (0x8)
     const r = await run(['--rm', ...BASE, '--', 'sh', '-c', 'cat /sys/class/net/lo/flags; ping -c1 -W2 127.0.0.1 >/dev/null && echo reached']);
     expect(r.out.split('\n')).toEqual(['0x9', 'reached']);
+  });
+
+  it('one name in two stores (two BOXKIT_STATE_DIRs) makes two cgroups: rm -f in one store leaves the other\'s container running', async () => {
+    const n = name('twin');
+    const other = mkdtempSync('/tmp/bk-store-');
+    const envB = { BOXKIT_STATE_DIR: `${other}/state`, BOXKIT_DATA_DIR: `${other}/data` };
+    const rootfs = ['--rootfs', `${process.env.BOXKIT_DATA_DIR}/rootfs/default`];
+    try {
+      await run(['-d', '--name', n, ...BASE, ...rootfs, '--', 'sleep', '600']);
+      // (--privileged: no device rules, which made the second start fail on the first's group)
+      const b = await bk('run', ['-d', '--name', n, ...BASE, ...rootfs, '--privileged', '--', 'sleep', '600'], { env: envB });
+      expect(b.exitCode, String(b.stderr)).toBe(0);
+      const pidA = JSON.parse((await run(['inspect', n])).out)[0].pid as number;
+      const pidB = JSON.parse(String((await bk('run', ['inspect', n], { env: envB })).stdout))[0].pid as number;
+      const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter((l) => /:pids:/.test(l));
+      expect(cgroupOf(pidA)).not.toEqual(cgroupOf(pidB));
+      expect((await bk('run', ['rm', '-f', n], { env: envB })).exitCode).toBe(0);
+      await wait(200);
+      expect(running(pidA), "the other store's container").toBe(true);
+    } finally {
+      await run(['rm', '-f', n], null);
+      await bk('run', ['rm', '-f', n], { env: envB });
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it('the name of a -d --rm container that has exited is free again, without a ps or gc in between', async () => {

@@ -106,7 +106,9 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
       const doc = JSON.parse(await own(['gc', '--dry-run', '--json']));
       expect(doc).toMatchObject({ dryRun: true, removed: [n], orphans: ['feedfacecafe'] });
       expect([...doc.files].sort()).toEqual(files);
-      expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${n} --parent self`, `rm -rf ${orphan}`, ...files.map((f) => `rm -f ${f}`)]));
+      // (the container's cgroup is named after its id)
+      const id = JSON.parse(readFileSync(record, 'utf8')).id as string;
+      expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${id} --parent self`, `rm -rf ${orphan}`, ...files.map((f) => `rm -f ${f}`)]));
       const human = await own(['gc', '--dry-run']);
       expect(human.split('\n')).toEqual(doc.commands);
       expect(existsSync(record)).toBe(true);

@@ -17,7 +17,7 @@ describe.skipIf(skipReason)(`run --dry-run: the pipeline of boxkit commands${ski
     const script = `${lines}
 while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done
 cat ${upper}/tmp/report
-netsetup down --pid "$PID" >/dev/null; cg rm ${name} --parent self >/dev/null; unionfs umount ${mnt} >/dev/null
+netsetup down --pid "$PID" >/dev/null; cg rm ${/^cg create (\S+)/m.exec(lines)![1]} --parent self >/dev/null; unionfs umount ${mnt} >/dev/null
 netsetup nat rm 10.88.0.0/16 >/dev/null; netsetup bridge rm boxkit0 >/dev/null`;
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
     delete env.NODE_EXTRA_CA_CERTS;
@@ -49,7 +49,7 @@ netsetup nat rm 10.88.0.0/16 >/dev/null; netsetup bridge rm boxkit0 >/dev/null`;
       const script = `${lines}
 while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done
 cat ${upper}/tmp/report
-netsetup down --pid "$PID" >/dev/null; cg rm ${name} --parent self >/dev/null; unionfs umount ${mnt} >/dev/null`;
+netsetup down --pid "$PID" >/dev/null; cg rm ${/^cg create (\S+)/m.exec(lines)![1]} --parent self >/dev/null; unionfs umount ${mnt} >/dev/null`;
       const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
       delete env.NODE_EXTRA_CA_CERTS;
       const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { env, encoding: 'utf8' });

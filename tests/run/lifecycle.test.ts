@@ -67,7 +67,8 @@ describe.skipIf(skipReason)(`run: lifecycle${skipReason ? ` (skipped: ${skipReas
       const rm = (await run(['rm', '-f', '--dry-run', n])).out;
       expect(rm).toContain(`kill -KILL ${rec.pid}`);
       expect(rm).toContain(`unionfs umount ${rec.mountpoint}`);
-      expect(rm).toMatch(new RegExp(`^cg rm ${n} --parent self$`, 'm'));
+      // (the container's cgroup is named after its id)
+      expect(rm).toMatch(new RegExp(`^cg rm ${rec.id} --parent self$`, 'm'));
       const ex = (await run(['exec', '--dry-run', n, '--', 'touch', '/made'])).out;
       expect(ex).toContain(`nsenter --target ${rec.pid}`);
       expect(ex).toMatch(/ touch \/made <\/dev\/null$/);

@@ -1,10 +1,13 @@
 /**
  * The container's cgroup with its limits, through the cg library: one
- * group `boxkit-<name>` in every hierarchy, under --cgroup-parent
+ * group named after the container's id (as docker's /docker/<id>: a name
+ * is one store's, and two stores or a hand-made `cg create web` would
+ * share a group named after it) in every hierarchy, under --cgroup-parent
  * (default: the `boxkit` subtree at each hierarchy's root, like docker's
  * /docker; `self` nests it under the caller's own cgroup, as tests do).
  */
-import { shellQuote } from '@boxkit/common';
+import { existsSync } from 'node:fs';
+import { BoxkitError, shellQuote } from '@boxkit/common';
 import { createGroup, limitArgs, limitControllers, removeGroup, resolveGroup, selfAttachWrites, type Controller, type Group } from '@boxkit/cg';
 import type { Limits } from './spec.js';
 
@@ -59,10 +62,16 @@ export function group(parent: string, name: string, limits: Limits = {}): Group 
   return resolveGroup(name, { parent: cgParent(parent), controllers: controllersOf(limits) });
 }
 
-/** Create the group with its limits; an existing group of that name is an error (a leftover: run gc). */
+/**
+ * Create the group with its limits. An existing group is an error, not one to share (cg's
+ * idempotent create would take one whose limits match): its processes would be the container's.
+ */
 export async function createCgroup(c: CgroupPlan): Promise<Group> {
   const opts = { parent: cgParent(c.parent), mode: 'create' as const, controllers: controllersOf(c.limits) };
-  const devices = !c.privileged && resolveGroup(c.name, opts).dirs.some((d) => d.controllers.includes('devices'));
+  const g = resolveGroup(c.name, opts);
+  const there = g.dirs.find((d) => existsSync(d.path));
+  if (there) throw new BoxkitError('EEXIST', `cgroup ${there.path} exists already`, { hint: 'a leftover of a crashed run (run gc), or made by hand (cg rm)' });
+  const devices = !c.privileged && g.dirs.some((d) => d.controllers.includes('devices'));
   return createGroup(c.name, devices ? { ...c.limits, ...DEVICE_RULES } : c.limits, opts);
 }
 

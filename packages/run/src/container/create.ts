@@ -89,7 +89,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   };
   // everything gc needs to undo a run killed half-way is in the first record:
   // paths, the cgroup as resolved now, the host veth name
-  const cg = { parent: spec.cgroupParent, name, limits: spec.limits, privileged: spec.privileged };
+  const cg = { parent: spec.cgroupParent, name: id, limits: spec.limits, privileged: spec.privileged };
   rec.cgroup = group(cg.parent, cg.name, cg.limits);
   const hostVeth = hostVethName(id);
   if (spec.net.mode === 'bridge') rec.net = { mode: 'bridge', bridge: spec.net.bridge, hostVeth };

@@ -23,7 +23,7 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   if (!spec.rootfs && !spec.image) lines.push('run rootfs --default');
   const tar = spec.image !== undefined && isTarball(spec.image);
   lines.push(unionShell({ lowers: [...[...spec.layers].reverse(), ...(tar ? [] : [rootfs])], tars: tar ? [rootfs] : [], upper: `${dir}/upper`, work: `${dir}/work`, mountpoint: mnt, volatile: spec.autoRemove }));
-  const cg = { parent: spec.cgroupParent, name, limits: spec.limits };
+  const cg = { parent: spec.cgroupParent, name: id, limits: spec.limits };
   lines.push(cgroupShell(cg));
   const ids = spec.user && !tar ? resolveUser(rootfs, spec.user) : undefined;
   const flags = [
