@@ -74,6 +74,7 @@ const RENDER: Record<OpName, (s: Step) => string> = {
   SETPGID_FG: () => '# own process group, the terminal\'s foreground group',
   OPEN: (s) => `exec ${int(s)}${int(s, 1) & 3 ? '>' : '<'}${str(s)}`,
   UNLINK: (s) => `rm -f ${str(s)}`,
+  LINK_UP: (s) => `ip link set ${str(s)} up`,
 };
 
 export function renderStep(s: Step): string {
