@@ -171,6 +171,8 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
       expect(r.err).toMatch(new RegExp(`^run: --user ${u}: (uid|gid) \\d+ is out of range$`, 'm'));
     }
     expect((await run(['--rm', ...BASE, '-u', '2147483647:2147483647', '--', 'sh', '-c', 'id -u; id -g'])).out).toBe('2147483647\n2147483647');
+    // an id the image's passwd does not name: group 0, as docker
+    expect((await run(['--rm', ...BASE, '-u', '1000', '--', 'sh', '-c', 'id -u; id -g'])).out).toBe('1000\n0');
     const n = name('uidrange');
     try {
       await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);

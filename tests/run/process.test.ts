@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { binPath, skipReason, waitUntil } from '../harness/index.js';
@@ -60,13 +61,19 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const m = await run(['--rm', ...BASE, '--memory', '0', '--', 'true'], 125);
     expect(m.err.split('\n')).toEqual([expect.stringMatching(/^run: invalid memory limit '0': the kernel takes 0 literally/), "hint: for no limit use 'max' (or -1)"]);
     await run(['--rm', ...BASE, '--memory', 'max', '--', 'true']);
+    // docker's bounds: at least 6M (under it the container died, 137, before its command), no more CPUs than there are
+    expect((await run(['--rm', ...BASE, '--memory', '100k', '--', 'true'], 125)).err).toMatch(/^run: --memory 100k: below the minimum of 6M/);
+    expect((await run(['--rm', ...BASE, '--cpus', String(availableParallelism() + 1), '--', 'true'], 125)).err).toMatch(/^run: --cpus \d+: only \d+ CPUs? (is|are) available/);
     expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
     const n = name('period');
-    await run(['-d', '--name', n, ...BASE, '--cpu-period', '50000', '--', 'sleep', '600']);
+    await run(['-d', '--name', n, ...BASE, '--cpu-period', '50000', '--memory', '32M', '--pids', '20', '--', 'sleep', '600']);
     try {
-      const dir = JSON.parse((await run(['inspect', n])).out)[0].cgroup.paths.cpu as string;
+      const rec = JSON.parse((await run(['inspect', n])).out)[0];
+      const dir = rec.cgroup.paths.cpu as string;
       const file = existsSync(join(dir, 'cpu.cfs_period_us')) ? 'cpu.cfs_period_us' : 'cpu.max';
       expect(readFileSync(join(dir, file), 'utf8')).toMatch(/50000/);
+      // inspect shows the limits it was given
+      expect(rec.limits).toEqual({ cpuPeriod: 50000, memory: 33554432, pids: 20 });
     } finally {
       await run(['rm', '-f', n]);
     }

@@ -1,4 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveUser } from '../src/container/user.js';
 import { parseCidr, parseEnv, parseNet, parsePublish, parseSize } from '../src/container/spec.js';
 import { toSpec, type RunArgs } from '../src/commands/run.js';
 
@@ -44,6 +49,13 @@ describe('run: flags to a container spec', () => {
     expect(() => toSpec({ ...base, rootfs: '/a', image: '/b' })).toThrow(/alternatives/);
     expect(() => toSpec({ ...base, workdir: 'rel' })).toThrow(/absolute/);
     expect(() => toSpec({ ...base, hostname: 'bad host' })).toThrow(/invalid hostname/);
+    // docker's bounds: no more CPUs than this process may use, at least 6M of memory
+    const cores = availableParallelism();
+    expect(() => toSpec({ ...base, cpus: cores + 1 })).toThrow(new RegExp(`--cpus ${cores + 1}: only ${cores} CPU`));
+    expect(toSpec({ ...base, cpus: cores }).limits.cpuQuota).toBe(cores * 100000);
+    expect(() => toSpec({ ...base, memory: '100k' })).toThrow(/--memory 100k: below the minimum of 6M/);
+    expect(toSpec({ ...base, memory: '6M' }).limits.memory).toBe(6 * 1024 * 1024);
+    expect(toSpec({ ...base, memory: 'max' }).limits.memory).toBe('max');
     try {
       toSpec({ ...base, '--': [] });
     } catch (e) {
@@ -77,5 +89,22 @@ describe('run: the fast argument parser', async () => {
     expect(fastParse(['--bogus', '--', 'true'])).toBeUndefined();
     expect(fastParse(['--cpus', 'half', '--', 'true'])).toBeUndefined();
     expect(fastParse(['--name'])).toBeUndefined();
+  });
+});
+
+describe('run --user', () => {
+  it("a uid the image's passwd does not name gets group 0, as docker (not a group of the same number); a named one its own", () => {
+    const root = mkdtempSync(join(tmpdir(), 'bk-user-'));
+    try {
+      mkdirSync(join(root, 'etc'));
+      writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\nweb:x:33:44::/srv:/bin/sh\n');
+      writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nwww:x:44:\nstaff:x:50:web\n');
+      expect(resolveUser(root, '1000')).toEqual({ uid: 1000, gid: 0, groups: [], home: '/' });
+      expect(resolveUser(root, '1000:50')).toMatchObject({ uid: 1000, gid: 50 });
+      expect(resolveUser(root, 'web')).toEqual({ uid: 33, gid: 44, groups: [50], home: '/srv' });
+      expect(resolveUser(root, '33')).toMatchObject({ uid: 33, gid: 44 });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,5 @@
 /** `run [options] -- CMD`: create and start a container. */
+import { availableParallelism } from 'node:os';
 import type { CommonArgs } from '@boxkit/common';
 import { UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
@@ -46,6 +47,10 @@ export function toSpec(a: RunArgs): ContainerSpec {
   if (publish.length && net.mode !== 'bridge') throw new UsageError('--publish needs --net bridge');
   // cg's reading of --cpus, --cpu-quota and --cpu-period: one converter, the same refusals in the same words
   const cpu = parseLimits({ cpus: a.cpus, cpuQuota: a.cpuQuota, cpuPeriod: a.cpuPeriod });
+  // docker's bounds, which cg (as cgset) leaves to the user: more CPUs than this process may use
+  // is no limit at all, and under 6M a container is killed at its start
+  const cores = availableParallelism();
+  if (a.cpus !== undefined && a.cpus > cores) throw new UsageError(`--cpus ${a.cpus}: only ${cores} CPU${cores > 1 ? 's are' : ' is'} available`, `give 0.01 to ${cores}`);
   const period = cpu.cpuPeriod;
   // --cpu-quota -1 (or max): no quota, as docker
   const cpuQuota = cpu.cpuQuota === 'max' ? undefined : cpu.cpuQuota;
@@ -65,7 +70,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
     publish,
     limits: {
       ...(cpuQuota !== undefined ? { cpuQuota, cpuPeriod: period ?? 100_000 } : period !== undefined ? { cpuPeriod: period } : {}),
-      ...(a.memory !== undefined ? { memory: parseSize(a.memory) } : {}),
+      ...(a.memory !== undefined ? { memory: minimumMemory(parseSize(a.memory), a.memory) } : {}),
       ...(typeof pids === 'number' ? { pids } : {}),
     },
     env: parseEnv(a.env ?? []),
@@ -116,4 +121,11 @@ export async function runContainer(a: RunArgs): Promise<number> {
     relay(tty, child.wait());
   }
   return waitForeground(rec, child, spec.stopTimeout, caught);
+}
+
+/** docker's minimum --memory: below it the runtime's own start does not fit and the container dies (137) before its command runs. */
+const MIN_MEMORY = 6 * 1024 * 1024;
+function minimumMemory(bytes: number | 'max', typed: string): number | 'max' {
+  if (bytes !== 'max' && bytes < MIN_MEMORY) throw new UsageError(`--memory ${typed}: below the minimum of 6M`, 'as docker: a container under 6M is killed before its command runs');
+  return bytes;
 }

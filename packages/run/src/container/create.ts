@@ -84,7 +84,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     id, name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid, creatorStart: startTime(process.pid),
     command: spec.command, rootfs, layers: spec.layers,
     mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
-    hostname, net: { mode: spec.net.mode }, detach: spec.detach, autoRemove: spec.autoRemove,
+    hostname, net: { mode: spec.net.mode }, limits: spec.limits, detach: spec.detach, autoRemove: spec.autoRemove,
     stopTimeout: spec.stopTimeout,
   };
   // everything gc needs to undo a run killed half-way is in the first record:

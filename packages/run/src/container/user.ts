@@ -48,8 +48,9 @@ export function resolveUser(root: string, spec: string | undefined): Ids {
     gid = Number(entry[3]);
     home = entry[5] || '/';
   } else if (/^\d+$/.test(u)) {
+    // an id the image does not name: group 0, as docker (not a group of the same number)
     uid = Number(u);
-    gid = uid;
+    gid = 0;
   } else throw new UsageError(`--user: no user '${u}' in the container's /etc/passwd`);
   if (g !== undefined) {
     const ge = groups.find((x) => x[0] === g || (/^\d+$/.test(g) && x[2] === g));

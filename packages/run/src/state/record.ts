@@ -1,4 +1,5 @@
 import type { Group } from '@boxkit/cg';
+import type { Limits } from '../container/spec.js';
 
 /**
  * What `run` remembers about a container: enough to show it (ps, inspect),
@@ -51,9 +52,10 @@ export interface ContainerRecord {
   work: string;
   hostname: string;
   net: NetRecord;
-  /** cgroup path relative to each hierarchy's root, and where the hierarchies were */
   /** the cgroup as the cg library resolved it (a directory per hierarchy) */
   cgroup?: Group;
+  /** the limits it was given (--cpus as quota/period, --memory in bytes, --pids), as inspect shows them */
+  limits?: Limits;
   /** how its command was started (--env, --user, --workdir, --privileged): `run exec` starts its commands the same way, as docker exec does */
   process?: ProcessRecord;
   detach: boolean;
