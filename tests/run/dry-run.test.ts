@@ -8,8 +8,8 @@ describe.skipIf(skipReason)(`run --dry-run: the pipeline of boxkit commands${ski
     assertSandboxNetwork();
     const bin = toolsBinDir();
     const name = testName('dry');
-    const report = 'sleep 0.2; { hostname; echo $$; ip -4 -o addr show eth0; ip route; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; } > /tmp/report';
-    const lines = (await run(['--dry-run', '--name', name, ...BASE, '--net', 'bridge', '--ip', 'auto', '--pids', '20', '--', 'sh', '-c', report])).out;
+    const report = 'sleep 0.2; { hostname; echo $$; ip -4 -o addr show eth0; ip route; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; pwd; echo "X=$X HOME=$HOME host=${BOXKIT_STATE_DIR:-none}"; grep NoNewPrivs /proc/self/status; } > /tmp/report';
+    const lines = (await run(['--dry-run', '--name', name, ...BASE, '--net', 'bridge', '--ip', 'auto', '--pids', '20', '-w', '/tmp', '-e', 'X=1', '--', 'sh', '-c', report])).out;
     // nothing was made by the dry run itself
     expect((await run(['ps', '-a', '-q'])).out.trim()).toBe('');
     const upper = /--upper (\S+)/.exec(lines)![1]!;
@@ -26,6 +26,8 @@ netsetup nat rm 10.88.0.0/16 >/dev/null; netsetup bridge rm boxkit0 >/dev/null`;
     expect(rep).toMatch(new RegExp(`^${name}\\n1\\n`));
     expect(rep).toMatch(/eth0\s+inet 10\.88\.0\.\d+\/16/);
     expect(rep).toContain('default via 10.88.0.1 dev eth0');
+    // run's environment (not the caller's), -w and no_new_privs, as the real run
+    expect(rep).toMatch(/\n\/tmp\nX=1 HOME=\/root host=none\nNoNewPrivs:\s+1\n/);
   });
 
   it('uses a bridge that exists as the real run does: boxkit0 with another subnet gets no second address, and what the run refuses it refuses', async () => {

@@ -1,8 +1,11 @@
 /**
  * --dry-run: the same container as a pipeline of boxkit commands a user
  * could paste, each step's --json output feeding the next (tests/run
- * runs it). Differences from `run` itself: the cgroup namespace and the
- * masked paths are ns-clone's defaults, and nothing records the container.
+ * runs it). Differences from `run` itself: the cgroup namespace, the
+ * masked paths and the capabilities are ns-clone's defaults (it keeps
+ * root's; run drops all but docker's 14), no device rules, the container
+ * starts detached (its output and status are not relayed: wait for $PID),
+ * nothing records it, and taking it apart is left to the user.
  */
 import { dataDir, shellQuote } from '@boxkit/common';
 import type { ContainerSpec } from './spec.js';
@@ -12,6 +15,7 @@ import { isTarball, unionShell } from './union.js';
 import { netDryRun } from './network.js';
 import { defaultName, hostVethName, newId } from '../state/names.js';
 import { resolveUser } from './user.js';
+import { containerEnv } from './spec.js';
 
 export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   const id = newId();
@@ -31,7 +35,10 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
     '--hostname', spec.hostname ?? name, '--root', mnt,
     ...(spec.readOnly ? ['--readonly-root'] : []), ...(spec.init ? ['--init'] : []),
     ...(ids ? ['--uid', String(ids.uid), '--gid', String(ids.gid)] : []),
-    ...Object.entries(spec.env).flatMap(([k, v]) => ['--setenv', `${k}=${v}`]),
+    ...(spec.workdir !== '/' ? ['--wd', spec.workdir] : []),
+    // the container's environment only, as run gives it (PATH, HOSTNAME, HOME, then --env): not the caller's
+    '--env-clear', ...Object.entries(containerEnv(spec, spec.hostname ?? name, ids?.home)).flatMap(([k, v]) => ['--setenv', `${k}=${v}`]),
+    ...(spec.privileged ? [] : ['--no-new-privs']),
     '--wait-for-setup', '--detach', '--json',
   ];
   lines.push(`PID=$(${shellQuote(['ns-clone', ...flags, '--', ...spec.command])} | jq -r .pid)`);
