@@ -46,7 +46,7 @@ describe.skipIf(skipReason)(`netsetup multi-node host-gw${skipReason ? ` (skippe
     // no route yet: the nodes do not know each other's container subnets
     expect(ping(c14, '10.10.15.2')).toBe(false);
     const dry = await nsIn(n1, s1, ['route', 'add', '10.10.15.0/24', 'via', '198.18.77.2', '--dry-run']);
-    expect(dry.stdout).toContain('ip route replace 10.10.15.0/24 via 198.18.77.2');
+    expect(dry.stdout).toContain('ip route add 10.10.15.0/24 via 198.18.77.2');
     ok(await nsIn(n1, s1, ['route', 'add', '10.10.15.0/24', 'via', '198.18.77.2']));
     ok(await nsIn(n2, s2, ['route', 'add', '10.10.14.0/24', 'via', '198.18.77.1', '--dev', 'ens3']));
     expect(sh('ip', ['-n', n1, 'route'])).toContain('10.10.15.0/24 via 198.18.77.2 dev ens3');
@@ -59,6 +59,37 @@ describe.skipIf(skipReason)(`netsetup multi-node host-gw${skipReason ? ` (skippe
     expect(ping(c14, '10.10.15.2')).toBe(true);
     expect(ping(c15, '10.10.14.2')).toBe(true);
     expect(ping(c14, '10.10.15.1')).toBe(true);
+  });
+
+  it('route add refuses a route it did not make (no takeover), names the failing command, and ls lists its routes', async () => {
+    // a route of another program: add neither replaces it nor adopts it, and rm leaves it
+    sh('ip', ['-n', n1, 'route', 'add', '10.10.16.0/24', 'via', '198.18.77.2']);
+    for (const via of ['198.18.77.3', '198.18.77.2']) {
+      const r = await nsIn(n1, s1, ['route', 'add', '10.10.16.0/24', 'via', via]);
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/^netsetup: route 10\.10\.16\.0\/24 exists \(via 198\.18\.77\.2 dev ens3\) and was not made by netsetup\nhint: .*$/);
+      expect(sh('ip', ['-n', n1, 'route', 'show', '10.10.16.0/24']).trim()).toBe('10.10.16.0/24 via 198.18.77.2 dev ens3');
+    }
+    const rm = await nsIn(n1, s1, ['route', 'rm', '10.10.16.0/24', 'via', '198.18.77.2']);
+    expect(rm.exitCode, rm.stderr).toBe(1);
+    expect(rm.stderr).toMatch(/^netsetup: route 10\.10\.16\.0\/24 via 198\.18\.77\.2 was not made by netsetup\n/);
+    expect(sh('ip', ['-n', n1, 'route', 'show', '10.10.16.0/24']).trim()).toBe('10.10.16.0/24 via 198.18.77.2 dev ens3');
+    sh('ip', ['-n', n1, 'route', 'del', '10.10.16.0/24', 'via', '198.18.77.2']);
+    // its own route: the same again is a no-op, another gateway is refused
+    ok(await nsIn(n1, s1, ['route', 'add', '10.10.15.0/24', 'via', '198.18.77.2']));
+    expect(JSON.parse((await nsIn(n1, s1, ['route', 'add', '10.10.15.0/24', 'via', '198.18.77.2', '--json'])).stdout).changed).toBe(false);
+    const other = await nsIn(n1, s1, ['route', 'add', '10.10.15.0/24', 'via', '198.18.77.9']);
+    expect(other.exitCode).toBe(1);
+    expect(other.stderr).toMatch(/^netsetup: route 10\.10\.15\.0\/24: netsetup's route is via 198\.18\.77\.2 dev ens3, not via 198\.18\.77\.9\nhint: netsetup route rm 10\.10\.15\.0\/24 via 198\.18\.77\.2 first$/);
+    expect(sh('ip', ['-n', n1, 'route', 'show', '10.10.15.0/24']).trim()).toBe('10.10.15.0/24 via 198.18.77.2 dev ens3');
+    // ls lists it (text and JSON)
+    expect((await nsIn(n1, s1, ['ls'])).stdout).toContain('route 10.10.15.0/24 via 198.18.77.2');
+    expect(JSON.parse((await nsIn(n1, s1, ['ls', '--json'])).stdout).routes).toEqual([{ cidr: '10.10.15.0/24', via: '198.18.77.2', present: true }]);
+    // the kernel's refusal names the command, not `ip -batch -`; nothing is recorded
+    const bad = await nsIn(n1, s1, ['route', 'add', '10.10.20.0/24', 'via', '8.8.8.8']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/^netsetup: ip route add 10\.10\.20\.0\/24 via 8\.8\.8\.8: Error: /);
+    expect(JSON.parse((await nsIn(n1, s1, ['ls', '--json'])).stdout).routes).toHaveLength(1);
   });
 
   it('route rm cuts the path, and succeeds when gone', async () => {

@@ -6,7 +6,8 @@
 import { listLinks } from './kernel.js';
 import { filter, nat, readNat, readTable, type NatTable } from './iptables.js';
 import { renderOp } from './ops.js';
-import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord } from './state.js';
+import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord, type RouteRecord } from './state.js';
+import { runLite as run } from '@boxkit/common/exec';
 import { namedNetns } from './kernel.js';
 import { holdsLease, readAttachments } from './store.js';
 
@@ -19,6 +20,8 @@ export interface Listing {
   attachments: (AttachmentRecord & { present: boolean; leased: boolean })[];
   nat: NatRecord[];
   publish: PublishRecord[];
+  /** host-gw routes netsetup added; present: the kernel has it (main table, same gateway) */
+  routes: (RouteRecord & { present: boolean })[];
   netns: string[];
   /** `iptables -t nat -A ...` (and `-t filter`: the route_localnet guard) lines carrying a boxkit comment */
   rules: string[];
@@ -35,7 +38,16 @@ export async function list(): Promise<Listing> {
     attachments: readAttachments().map((a) => ({ ...a, present: links.has(a.hostIfname), leased: holdsLease(a) })),
     nat: Object.values(s.nat),
     publish: Object.values(s.publish),
+    routes: await withPresence(Object.values(s.routes)),
     netns: namedNetns(),
     rules: [...ours(t).map((r) => renderOp(nat('-A', ...r.spec))), ...ours(f).map((r) => renderOp(filter('-A', ...r.spec)))],
   };
+}
+
+/** Each recorded route with whether the kernel still has it (one `ip route` read, only when there are routes). */
+async function withPresence(routes: RouteRecord[]): Promise<(RouteRecord & { present: boolean })[]> {
+  if (!routes.length) return [];
+  const { stdout } = await run('ip', ['-4', '-j', 'route', 'show']);
+  const kernel = JSON.parse(stdout || '[]') as { dst: string; gateway?: string; dev?: string }[];
+  return routes.map((r) => ({ ...r, present: kernel.some((k) => k.dst === r.cidr && k.gateway === r.via && (!r.dev || k.dev === r.dev)) }));
 }

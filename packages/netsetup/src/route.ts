@@ -1,14 +1,20 @@
 /**
  * `netsetup route add|rm CIDR via GW [--dev IF]`: host-gw routes between
  * nodes, the article's `route add -net 10.10.14.0/24 gw 192.168.122.197`.
- * add uses `ip route replace` (idempotent) and turns on ip_forward, as a
- * node forwarding for its containers needs; rm succeeds when it is gone.
+ * add turns on ip_forward, as a node forwarding for its containers needs,
+ * and adds the route (`ip route add`, never `replace`: a route to CIDR that
+ * netsetup did not make is another program's, and is refused rather than
+ * silently taken over, which `route rm` would then delete). The routes it
+ * made are recorded in the state; add is idempotent for its own identical
+ * route, and rm deletes only a route of its own; rm succeeds when it is gone.
  */
+import { BoxkitError } from '@boxkit/common/errors';
 import { runLite as run } from '@boxkit/common/exec';
 import { validateIfName } from '@boxkit/common/validate';
 import { netString, parseCidr, parseIp } from './cidr.js';
 import { ipForwardOn } from './nat.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
+import { readState, updateState, writeStateNow, type NetState } from './state.js';
 
 export interface RouteSpec {
   cidr: string;
@@ -22,18 +28,81 @@ function normalise(r: RouteSpec): RouteSpec {
 
 const dev = (r: RouteSpec) => (r.dev ? ['dev', r.dev] : []);
 
-export async function addRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec> {
-  const r = normalise(spec);
-  // a node routing for its containers must forward (the article's sysctl -w net.ipv4.ip_forward=1)
-  const fwd: Op[] = ipForwardOn() ? [] : [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' }];
-  await execute([...fwd, { kind: 'ip', args: ['route', 'replace', r.cidr, 'via', r.via, ...dev(r)] }], opts);
-  return r;
+/** `ip route add|del ...` run as itself (not in an `ip -batch -`), so that a refusal names the command. */
+const ipRoute = (verb: 'add' | 'del', r: RouteSpec): Op => ({ kind: 'exec', file: 'ip', args: ['route', verb, r.cidr, 'via', r.via, ...dev(r)] });
+
+/** A route of the main table to exactly `cidr`, as `ip -j` reports it. */
+interface KernelRoute {
+  gateway?: string;
+  dev?: string;
 }
 
-export async function removeRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec & { removed: boolean }> {
+async function routesTo(cidr: string): Promise<KernelRoute[]> {
+  const { stdout } = await run('ip', ['-4', '-j', 'route', 'show', 'exact', cidr]);
+  return JSON.parse(stdout || '[]') as KernelRoute[];
+}
+
+const describe = (k: KernelRoute) => [k.gateway ? `via ${k.gateway}` : '', k.dev ? `dev ${k.dev}` : ''].filter(Boolean).join(' ');
+
+/** Is kernel route `k` the one netsetup recorded (`own`)? Not when another program replaced it since. */
+const isOwn = (k: KernelRoute, own: RouteSpec | undefined) => !!own && k.gateway === own.via && (!own.dev || k.dev === own.dev);
+
+export async function addRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec & { changed: boolean }> {
   const r = normalise(spec);
-  const { stdout } = await run('ip', ['-4', 'route', 'show', 'exact', r.cidr, 'via', r.via, ...dev(r)]);
-  const ops: Op[] = stdout.trim() ? [{ kind: 'ip', args: ['route', 'del', r.cidr, 'via', r.via, ...dev(r)] }] : [];
-  await execute(ops, opts);
-  return { ...r, removed: ops.length > 0 };
+  const go = async (s: NetState, write: boolean) => {
+    const there = await routesTo(r.cidr);
+    const own = s.routes[r.cidr];
+    if (there.length) {
+      const k = there[0]!;
+      if (there.length > 1 || !isOwn(k, own)) {
+        throw new BoxkitError('EEXIST', `route ${r.cidr} exists (${describe(k)}) and was not made by netsetup`, {
+          hint: `leave it, or remove it first: ip route del ${r.cidr}${k.gateway ? ` via ${k.gateway}` : ''}`,
+        });
+      }
+      if (k.gateway !== r.via || (r.dev !== undefined && k.dev !== r.dev)) {
+        throw new BoxkitError('EEXIST', `route ${r.cidr}: netsetup's route is ${describe(k)}, not via ${r.via}${r.dev ? ` dev ${r.dev}` : ''}`, {
+          hint: `netsetup route rm ${r.cidr} via ${own!.via} first`,
+        });
+      }
+      return { ...r, changed: false };
+    }
+    // a node routing for its containers must forward (the article's sysctl -w net.ipv4.ip_forward=1)
+    const ops: Op[] = [...(ipForwardOn() ? [] : [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' } as Op]),
+      ipRoute('add', r)];
+    if (write) {
+      // intent first: a netsetup killed after the add leaves a route its record names (rm finds it)
+      s.routes[r.cidr] = r;
+      writeStateNow(s);
+    }
+    try {
+      await execute(ops, opts);
+    } catch (e) {
+      if (write) {
+        delete s.routes[r.cidr];
+        writeStateNow(s);
+      }
+      throw e;
+    }
+    return { ...r, changed: true };
+  };
+  return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+}
+
+export async function removeRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec & { removed: boolean; changed: boolean }> {
+  const r = normalise(spec);
+  const go = async (s: NetState) => {
+    const there = (await routesTo(r.cidr)).filter((k) => k.gateway === r.via && (!r.dev || k.dev === r.dev));
+    const own = s.routes[r.cidr];
+    const ours = !!own && own.via === r.via;
+    if (there.length && !there.some((k) => isOwn(k, own))) {
+      throw new BoxkitError('EPERM', `route ${r.cidr} via ${r.via} was not made by netsetup`, {
+        hint: `remove it by hand if it is no longer needed: ip route del ${r.cidr} via ${r.via}`,
+      });
+    }
+    const ops: Op[] = there.length ? [ipRoute('del', r)] : [];
+    await execute(ops, opts);
+    if (ours) delete s.routes[r.cidr]; // (a dry run's state is a copy, never written)
+    return { ...r, removed: ops.length > 0, changed: ops.length > 0 };
+  };
+  return opts.dryRun ? go(readState()) : updateState(go);
 }

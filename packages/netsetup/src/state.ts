@@ -69,6 +69,14 @@ export interface NetState {
   publish: Record<string, PublishRecord>;
   /** by bridge name */
   localnet: Record<string, LocalnetRecord>;
+  /** host-gw routes netsetup added, by destination */
+  routes: Record<string, RouteRecord>;
+}
+
+export interface RouteRecord {
+  cidr: string;
+  via: string;
+  dev?: string;
 }
 
 export function statePath(): string {
@@ -76,7 +84,7 @@ export function statePath(): string {
 }
 
 function empty(): NetState {
-  return { version: 2, bridges: {}, nat: {}, publish: {}, localnet: {} };
+  return { version: 2, bridges: {}, nat: {}, publish: {}, localnet: {}, routes: {} };
 }
 
 export function readState(): NetState {
@@ -91,6 +99,11 @@ export async function updateState<T>(fn: (s: NetState) => T | Promise<T>): Promi
     writeJson(statePath(), s);
     return r;
   });
+}
+
+/** Write the state now, from inside updateState (a record of intent before a kernel change). */
+export function writeStateNow(s: NetState): void {
+  writeJson(statePath(), s);
 }
 
 /** Run `fn` under the state lock without writing (for iptables read-modify-write). */

@@ -45,7 +45,7 @@ describe('cidr', () => {
 });
 
 describe('ipam (lease files in a temporary state dir)', () => {
-  const state: NetState = { version: 1, nat: {}, publish: {}, localnet: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } } };
+  const state: NetState = { version: 1, nat: {}, publish: {}, localnet: {}, routes: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } } };
   beforeEach(() => {
     process.env.BOXKIT_STATE_DIR = mkdtempSync(join(tmpdir(), 'netsetup-ipam-'));
   });

@@ -42,7 +42,7 @@ describe('a repeated veth', () => {
 });
 
 describe('leases of the layout before leases/<ip>', () => {
-  const state: NetState = { version: 1, nat: {}, publish: {}, localnet: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } } };
+  const state: NetState = { version: 1, nat: {}, publish: {}, localnet: {}, routes: {}, bridges: { br: { name: 'br', cidr: '10.77.1.1/24' } } };
   let dir = '';
   const old = (ip: string, holder: string) => {
     const d = join(dir, 'netsetup', 'leases', '10.77.1.0_24');

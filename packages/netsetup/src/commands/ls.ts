@@ -19,6 +19,7 @@ export async function lsCommand(a: CommonArgs): Promise<number> {
     }
     for (const n of l.nat) out.push(`nat ${n.cidr} (${n.chain})${n.outIf ? ` out ${n.outIf}` : ''}`);
     for (const p of l.publish) out.push(`publish ${p.spec}`);
+    for (const r of l.routes) out.push(`route ${r.cidr} via ${r.via}${r.dev ? ` dev ${r.dev}` : ''}${r.present ? '' : ' (missing)'}`);
     if (l.rules.length) out.push('', ...l.rules);
     while (out[out.length - 1] === '') out.pop();
     return out;

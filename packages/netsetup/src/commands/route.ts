@@ -12,7 +12,7 @@ export async function routeCommand(a: CommonArgs & { action: string; cidr: strin
   if (a.action === 'add') {
     const r = await addRoute(spec, opts);
     if (dry) dry.done({ ...r });
-    else report(a, r, () => [`route ${r.cidr} via ${r.via}${r.dev ? ` dev ${r.dev}` : ''}`]);
+    else report(a, r, () => [`route ${r.cidr} via ${r.via}${r.dev ? ` dev ${r.dev}` : ''}${r.changed ? '' : ' (already there)'}`]);
   } else {
     const r = await removeRoute(spec, opts);
     if (dry) dry.done({ ...r });
