@@ -593,7 +593,8 @@ describe.skipIf(skipReason)(title, () => {
       expect(JSON.parse(String(r.stdout)).restore).toMatch(/fourth/);
       expect(saveState()).toBe(before);
       expect(readFileSync(stateFile()).equals(state)).toBe(true);
-      rmSync(stateFile()); // (the next test's apply finds no state, not a damaged one)
+      // (the next test's apply finds neither a damaged state nor, with no state, services in the kernel to warn of)
+      expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
     });
 
     /**
@@ -704,11 +705,15 @@ exit 1`}
       const r = await bk('svcproxy', ['apply', file('svc.json', { services: [{ ...two()[0]!, endpoints: [ep('ep3')] }, { name: 'new', vip: '10.96.4.9:80', endpoints: [ep('ep1')] }] })], { env: fake.env });
       expect(fake.ran()).toBe(true);
       expect(r.exitCode).toBe(1);
-      expect(String(r.stderr)).toMatch(/^svcproxy: iptables-nft-restore --noflush: /);
+      const stderr = String(r.stderr).split('\n');
+      // no state while the kernel holds services: the apply said what it was about to replace
+      if (!withState) expect(stderr.shift()).toMatch(/^svcproxy: warning: no state for BKSVC \(.*\), but the kernel holds 2 service\(s\) of it: reconciling with the kernel: services not in the new list are removed$/);
+      expect(stderr.join('\n')).toMatch(/^svcproxy: iptables-nft-restore --noflush: /);
       expect(saveState()).toBe(before);
       expect(existsSync(stateFile())).toBe(withState);
       // the kernel is as before: no marker tells the next sync otherwise
       expect(existsSync(pendingFile())).toBe(false);
+      if (!withState) expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0); // (the next test's apply: no services without a state)
     });
 
     it('a partial sync the kernel refuses falls back to a reconcile, which ends the UDP flows to the endpoint it removed too', async () => {
@@ -849,6 +854,134 @@ exit 1`}
       expect(existsSync(join(dir, 'BKSVC.json'))).toBe(false);
       expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep1: 5 });
       expect((await askMany(undefined, '10.96.4.3', 80, 5)).counts).toEqual({ ep3: 5 });
+    });
+
+    describe('no state file while the kernel holds services (another BOXKIT_STATE_DIR, or the file deleted): the kernel is the truth', () => {
+      const ab = () => [
+        { name: 'a', vip: '10.96.4.1:80', endpoints: [ep('ep1')] },
+        { name: 'b', vip: '10.96.4.2:80', nodePort: 30007, endpoints: [ep('ep2')] },
+      ];
+      /** the ways a command finds no state: the env it then runs with */
+      const noState: Record<string, () => NodeJS.ProcessEnv> = {
+        'an empty state dir': () => {
+          const dir = join(process.env.BOXKIT_TEST_ROOT!, 'other-state');
+          rmSync(dir, { recursive: true, force: true });
+          return { ...process.env, BOXKIT_STATE_DIR: dir };
+        },
+        'the state file deleted': () => {
+          rmSync(stateFile());
+          return process.env;
+        },
+      };
+      const warning = (n: number, then: string) =>
+        new RegExp(`^svcproxy: warning: no state for BKSVC \\(\\S+/svcproxy/BKSVC\\.state is missing\\), but the kernel holds ${n} service\\(s\\) of it: ${then}$`);
+      const building = "building on the kernel's services \\(reconciling with the kernel\\)";
+      const clusterIps = () => [...execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).matchAll(/--comment "?(\S+) cluster IP/g)].map((m) => m[1]).sort();
+      const names = (r: { stdout: unknown }) => JSON.parse(String(r.stdout)).services.map((x: { name: string }) => x.name);
+
+      it.each(Object.keys(noState))('%s: add c warns once and keeps a and b (iptables-save, traffic, ls); rm c with no state again keeps them too', async (how) => {
+        await apply(ab());
+        const env = noState[how]!();
+        const r = await bk('svcproxy', ['add', 'c', '--vip', '10.96.4.3:80', '--endpoint', ep('ep3')], { env });
+        expect(r.exitCode, String(r.stderr)).toBe(0);
+        expect(clusterIps()).toEqual(['a', 'b', 'c']);
+        expect(String(r.stdout)).toMatch(/^add c: 3 service\(s\); \d+ chain\(s\) written, 0 removed \(reconcile, /);
+        expect(String(r.stderr).trim().split('\n')).toEqual([expect.stringMatching(warning(2, building))]);
+        expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep1: 5 });
+        expect((await askMany(undefined, '10.96.4.2', 80, 5)).counts).toEqual({ ep2: 5 });
+        expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 30007, 5)).counts).toEqual({ ep2: 5 });
+        expect((await askMany(undefined, '10.96.4.3', 80, 5)).counts).toEqual({ ep3: 5 });
+        // the state written after it is whole and holds all three: ls reads it without a word
+        const ls = await bk('svcproxy', ['ls', '--json'], { env });
+        expect(String(ls.stderr)).toBe('');
+        expect(names(ls)).toEqual(['a', 'b', 'c']);
+        // rm with no state: the kernel's services less c
+        rmSync(join(env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state'));
+        const rm = await bk('svcproxy', ['rm', 'c'], { env });
+        expect(rm.exitCode, String(rm.stderr)).toBe(0);
+        expect(String(rm.stderr).trim().split('\n')).toEqual([expect.stringMatching(warning(3, building))]);
+        expect(String(rm.stdout)).toMatch(/^rm c: 2 service\(s\); /);
+        expect(clusterIps()).toEqual(['a', 'b']);
+        expect((await askMany(undefined, '10.96.4.1', 80, 5)).counts).toEqual({ ep1: 5 });
+        expect((await askMany(topo.outside, NODE_OUTSIDE_IP, 30007, 5)).counts).toEqual({ ep2: 5 });
+        expect((await askMany(undefined, '10.96.4.3', 80, 3, 500)).failures.length).toBe(3);
+        await apply(ab()); // (a state in the test's dir again)
+      });
+
+      it.each(Object.keys(noState))('%s: ls warns once and lists the services the kernel has (fromKernel), with their NodePort and counters', async (how) => {
+        await apply(ab());
+        const env = noState[how]!();
+        const json = await bk('svcproxy', ['ls', '--json'], { env });
+        expect(json.exitCode, String(json.stderr)).toBe(0);
+        const got = JSON.parse(String(json.stdout));
+        expect(got.services.map((x: { name: string; nodePort: number | null; inKernel: boolean }) => [x.name, x.nodePort, x.inKernel])).toEqual([['a', null, true], ['b', 30007, true]]);
+        expect(got.fromKernel).toBe(true);
+        expect(String(json.stderr).trim().split('\n')).toEqual([expect.stringMatching(warning(2, 'listing the services the kernel has'))]);
+        const table = await bk('svcproxy', ['ls'], { env });
+        expect(String(table.stdout)).toMatch(/^a +tcp +10\.96\.4\.1:80 .* ok /m);
+        expect(String(table.stdout)).toMatch(/^b +tcp +10\.96\.4\.2:80 +30007 .* ok /m);
+        // ls changes nothing: still no state
+        expect(existsSync(join(env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state'))).toBe(false);
+        expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0); // (the next test's apply: no services without a state)
+      });
+
+      it('the state file deleted, the chains written with --backend legacy: add (auto) builds on the legacy chains, where they are', async () => {
+        await bk('svcproxy', ['flush']);
+        await apply(ab(), ['--backend', 'legacy']);
+        rmSync(stateFile());
+        const r = await bk('svcproxy', ['add', 'c', '--vip', '10.96.4.3:80', '--endpoint', ep('ep3')]);
+        expect(r.exitCode, String(r.stderr)).toBe(0);
+        expect(String(r.stdout)).toMatch(/^add c: 3 service\(s\); .*\(reconcile, iptables-legacy\)$/m);
+        expect(String(r.stderr).trim().split('\n')).toEqual([expect.stringMatching(warning(2, building))]);
+        expect(saveState()).toBe(pristine);
+        expect((await askMany(topo.containers.client!.netns, '10.96.4.1', 80, 5)).counts).toEqual({ ep1: 5 });
+        expect((await askMany(topo.containers.client!.netns, '10.96.4.3', 80, 5)).counts).toEqual({ ep3: 5 });
+        expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0); // auto follows the state add wrote: legacy
+        expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
+      });
+
+      it('apply with no state reconciles as always (replaces everything) and says what it replaced; flush is unchanged', async () => {
+        await apply(ab());
+        const env = noState['an empty state dir']!();
+        const r = await bk('svcproxy', ['apply', file('svc.json', { services: [{ name: 'c', vip: '10.96.4.3:80', endpoints: [ep('ep3')] }] })], { env });
+        expect(r.exitCode, String(r.stderr)).toBe(0);
+        expect(String(r.stderr).trim().split('\n')).toEqual([expect.stringMatching(warning(2, 'reconciling with the kernel: services not in the new list are removed'))]);
+        expect(clusterIps()).toEqual(['c']);
+        // flush (everything of the prefix goes, by design) without a word
+        const f = await bk('svcproxy', ['flush'], { env: noState['an empty state dir']!() });
+        expect(f.exitCode).toBe(0);
+        expect(String(f.stderr)).toBe('');
+        expect(saveState()).toBe(pristine);
+        // a first apply (no state, nothing in the kernel) says nothing either
+        await apply(ab());
+      });
+
+      it("library: storedServices() throws MissingState instead of an empty list; a function of the stored services gets the kernel's", async () => {
+        await apply(ab());
+        const own = process.env.BOXKIT_STATE_DIR;
+        process.env.BOXKIT_STATE_DIR = noState['an empty state dir']!().BOXKIT_STATE_DIR;
+        try {
+          const { sync, storedServices } = await import('../../packages/svcproxy/src/sync.js');
+          const { MissingState } = await import('../../packages/svcproxy/src/store.js');
+          const { toService } = await import('../../packages/svcproxy/src/spec.js');
+          expect(() => storedServices()).toThrow(MissingState);
+          expect(() => storedServices()).toThrow(/^no state for BKSVC \(\S+ is missing\), but the kernel holds 2 service\(s\) of it; not trusted as none$/);
+          const warnings: string[] = [];
+          let given: string[] = [];
+          const r = await sync((stored) => {
+            given = stored.map((x) => x.name);
+            return [...stored, toService({ name: 'c', vip: '10.96.4.3:80', endpoints: [ep('ep3')] })];
+          }, { partial: true, warn: (m) => warnings.push(m) });
+          expect(warnings).toEqual([expect.stringMatching(/^warning: no state for BKSVC .* holds 2 service\(s\) of it: building on the kernel's services/)]);
+          expect(given).toEqual(['a', 'b']);
+          expect(r.mode).toBe('reconcile');
+          expect(clusterIps()).toEqual(['a', 'b', 'c']);
+          expect(storedServices().services.map((x) => x.name)).toEqual(['a', 'b', 'c']);
+        } finally {
+          process.env.BOXKIT_STATE_DIR = own;
+        }
+        await apply(ab());
+      });
     });
   });
 

@@ -21,6 +21,8 @@ export { parseSave } from './saved.js';
 export { detectBackend, type Backend, type BackendChoice } from './backend.js';
 export { sync, storedServices, NFT_CHAIN_LIST_LIMIT, type SyncOptions, type SyncResult, type Wanted } from './sync.js';
 export { listServices, type ListResult, type ServiceStatus, type EndpointStatus } from './status.js';
+/** what storedServices() throws instead of a list a caller could build on (README: Library) */
+export { CorruptState, MissingState, StaleState } from './store.js';
 
 /** Make the kernel hold exactly these services (new, changed and removed ones in one restore). */
 export function applyServices(services: readonly Service[], opts: SyncOptions = {}): Promise<SyncResult> {

@@ -1,7 +1,8 @@
 /**
  * `ls`: the stored services joined with what the kernel has for them: are
  * their chains there, and how many packets each endpoint's DNAT rule took.
- * With a damaged state the services are read back from the kernel's rules.
+ * With a damaged or stale state, or none while the kernel has services of
+ * the prefix, the services are read back from the kernel's rules.
  */
 import { saveTables, type Backend, type BackendChoice, chooseBackend } from './backend.js';
 import { endpointText, type Protocol, type Service } from './model.js';
@@ -9,7 +10,7 @@ import { norm } from './diff.js';
 import { DEFAULT_PREFIX, Names } from './names.js';
 import { TABLES } from './rules.js';
 import { parseSave, type Saved } from './saved.js';
-import { CorruptState, loadState, StaleState, storedList, type StoredState } from './store.js';
+import { CorruptState, loadState, noStateMessage, StaleState, storedList, type StoredState } from './store.js';
 
 export interface EndpointStatus {
   ip: string;
@@ -38,7 +39,7 @@ export interface ListResult {
   prefix: string;
   backend: Backend;
   services: ServiceStatus[];
-  /** the state file was damaged: the services were read back from the kernel's rules */
+  /** the state file was damaged, stale or missing (with services in the kernel): the services were read back from the kernel's rules */
   fromKernel?: boolean;
 }
 
@@ -70,30 +71,40 @@ export async function listServices(opts: { prefix?: string; backend?: BackendCho
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const n = new Names(prefix);
   let state: StoredState | undefined;
-  let damaged = false;
+  /** the stored services cannot be trusted (or there are none while the kernel has some): list what the kernel's rules describe */
+  let fromKernel = false;
   try {
     state = loadState(prefix);
   } catch (e) {
     if (!(e instanceof CorruptState)) throw e;
     // still show what the kernel has: that is what a flush or an apply would work on
     opts.warn?.(`warning: ${e.message}: listing the services the kernel has`);
-    damaged = true;
+    fromKernel = true;
   }
   const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);
   const saved = parseSave(await saveTables(backend, TABLES, true), n);
   let services: Service[] = [];
-  if (!damaged && state) {
+  if (!fromKernel && state) {
     try {
       services = storedList(state);
     } catch (e) {
       // an older svcproxy's services that today's checks refuse: the kernel's rules say what they are
       if (!(e instanceof StaleState)) throw e;
       opts.warn?.(`warning: ${e.message}: listing the services the kernel has`);
-      damaged = true;
+      fromKernel = true;
     }
   }
-  if (damaged) services = kernelServices(saved, n);
-  return { prefix, backend, services: services.map((s) => status(n, s, saved)), ...(damaged ? { fromKernel: true } : {}) };
+  if (fromKernel) services = kernelServices(saved, n);
+  else if (!state) {
+    // no state file (another BOXKIT_STATE_DIR, or it was deleted) is not "no services" while the kernel has some
+    const held = kernelServices(saved, n);
+    if (held.length) {
+      opts.warn?.(`warning: ${noStateMessage(prefix, held.length)}: listing the services the kernel has`);
+      services = held;
+      fromKernel = true;
+    }
+  }
+  return { prefix, backend, services: services.map((s) => status(n, s, saved)), ...(fromKernel ? { fromKernel: true } : {}) };
 }
 
 const BUCKET_RULE = /^-d (\S+)\/32 -p (\w+) -m comment --comment (\S+) cluster IP -m \w+ --dport (\d+) -j (\S+)$/;

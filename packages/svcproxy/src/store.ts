@@ -96,6 +96,28 @@ export class StaleState extends BoxkitError {
   }
 }
 
+/**
+ * What a command says when there is no state file (another
+ * BOXKIT_STATE_DIR, or the file deleted) while the kernel holds services of
+ * the prefix: not "no services". The kernel is the truth: add and rm build
+ * on its services, ls lists them, apply replaces them (sync.ts, status.ts).
+ */
+export const noStateMessage = (prefix: string, services: number): string =>
+  `no state for ${prefix} (${statePath(prefix)} is missing), but the kernel holds ${services} service(s) of it`;
+
+/**
+ * storedServices() with no state file while the kernel holds services of
+ * the prefix: an empty list in their place would let a caller that builds
+ * on it remove every one of them.
+ */
+export class MissingState extends BoxkitError {
+  constructor(prefix: string, services: number) {
+    super('ENOSTATE', `${noStateMessage(prefix, services)}; not trusted as none`, {
+      hint: "addService / removeServices, or sync() with a function of the stored services, build on the kernel's services; listServices() lists them",
+    });
+  }
+}
+
 /** Read stored entries with today's checks: a refusal is a StaleState, not an error in the user's input. */
 function checkedStored<T>(s: StoredState, read: () => T): T {
   try {

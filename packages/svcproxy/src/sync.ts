@@ -15,7 +15,7 @@ import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
 import { parseSave } from './saved.js';
-import { CorruptState, StaleState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
+import { CorruptState, MissingState, StaleState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, noStateMessage, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
 import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import { indexDoc } from './jsondoc.js';
 import { readFileSync } from 'node:fs';
@@ -154,7 +154,15 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
   const buildsOnStored = typeof wanted === 'function' || !!doc?.keepsStored;
   /** the state file was damaged (CorruptState) and this sync builds on the stored services: it builds on the kernel's */
   let damaged = false;
+  /**
+   * No state file (another BOXKIT_STATE_DIR, or it was deleted), nor a
+   * marker to build on. That is not "no services" while the kernel holds
+   * some of the prefix: add and rm build on those (as for a damaged state),
+   * and apply says what it replaces.
+   */
+  let missing = false;
   const load = (): StoredState | undefined => {
+    missing = false;
     pending = readPending(prefix);
     if (pending) {
       opts.warn?.('warning: an earlier sync stopped between iptables-restore and its state write: the state may be stale; reconciling with the kernel');
@@ -163,7 +171,9 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       if (p) return p;
     }
     try {
-      return loadState(prefix);
+      const s = loadState(prefix);
+      missing = !s;
+      return s;
     } catch (e) {
       // a damaged file is not trusted: apply and flush reconcile with the kernel (and replace or drop it); add and rm
       // (and a library caller's function of the stored services) build on the services the kernel's rules describe,
@@ -185,11 +195,12 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     phase('sync');
     const ms = () => `${Math.round(performance.now() - t0)} ms`;
     const named = opts.backend && opts.backend !== 'auto' ? opts.backend : undefined;
-    // a reconcile that need not read the state to pick the backend starts the kernel side first (the state of 10k services is MBs)
-    const early = !opts.partial && (named !== undefined || !stateExists(prefix));
+    // a reconcile that need not read the state to pick the backend starts the kernel side first (the state of 10k services is MBs);
+    // add and rm with no state file pick the backend that holds the prefix's chains, as for a damaged one
+    const early = !opts.partial && (named !== undefined || (!buildsOnStored && !stateExists(prefix)));
     let state = early ? undefined : load();
-    // auto sticks to the backend the services were written with; a damaged state does not say it: the kernel's chains do
-    const backend = damaged && !named ? await backendHolding(names) : chooseBackend(named ?? state?.backend);
+    // auto sticks to the backend the services were written with; a damaged or missing state does not say it: the kernel's chains do
+    const backend = (damaged || (missing && buildsOnStored)) && !named ? await backendHolding(names) : chooseBackend(named ?? state?.backend);
     const partial = !!opts.partial && !!state && state.backend === backend && !pending && !stale;
     if (!partial) opts.trace?.(`${tool(backend, 'save')}`);
     const saving = partial ? undefined : saveTables(backend, TABLES);
@@ -211,6 +222,14 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       if (damaged || (stale && state && buildsOnStored)) {
         savedEarly = parseSave(await saving!, names);
         state = fromServices(prefix, backend, MIXED_RANGE, kernelServices(savedEarly, names));
+      } else if (missing && buildsOnStored) {
+        // (no state: not partial, so the kernel is being read)
+        savedEarly = parseSave(await saving!, names);
+        const held = kernelServices(savedEarly, names);
+        if (held.length) {
+          opts.warn?.(`warning: ${noStateMessage(prefix, held.length)}: building on the kernel's services (reconciling with the kernel)`);
+          state = fromServices(prefix, backend, MIXED_RANGE, held);
+        }
       }
       let services: readonly Service[] | null | undefined;
       let count: number;
@@ -293,6 +312,11 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = savedEarly ?? parseSave(await saving!, names);
         phase('saved');
+        // apply replaces everything by design; with no state it says what it replaces (an empty kernel: nothing to say, no cost)
+        if (missing && !buildsOnStored && services !== null && !pending && (saved.chains.nat.size || saved.chains.filter.size)) {
+          const held = kernelServices(saved, names).length;
+          if (held) opts.warn?.(`warning: ${noStateMessage(prefix, held)}: reconciling with the kernel: services not in the new list are removed`);
+        }
         compared = saved;
         prior = () => saved;
         opts.trace?.(`# read the kernel: ${ms()}`);
@@ -406,16 +430,19 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
 }
 
 /**
- * The backend a damaged state's chains are in (`auto`): the host's
- * iptables, unless only the other backend holds chains of the prefix (a
- * state written with --backend legacy): add and rm build on those.
+ * The backend a damaged or missing state's chains are in (`auto`): the
+ * host's iptables, unless only the other backend holds chains of the prefix
+ * (a state written with --backend legacy): add and rm build on those. The
+ * other backend is asked first: on an nft host whose kernel has no legacy
+ * tables that is a file read, and the host's need not be read at all (a
+ * first add, with no state, spawns nothing more than before).
  */
 async function backendHolding(names: Names): Promise<Backend> {
   const host = detectBackend();
   const other: Backend = host === 'nft' ? 'legacy' : 'nft';
   const ours = (chain: string) => names.owns(chain);
-  if (await holdsChains(host, ours)) return host;
-  return (await holdsChains(other, ours)) ? other : host;
+  if (!(await holdsChains(other, ours))) return host;
+  return (await holdsChains(host, ours)) ? host : other;
 }
 
 /** A partial sync's diff of two renders with the same scope, as one restore text. */
@@ -470,21 +497,59 @@ function summary(
 }
 
 /**
- * Services currently stored for a prefix (empty when none).
+ * Services currently stored for a prefix (empty when none, and the kernel
+ * holds none either).
  *
- * A damaged state file throws CorruptState, and stored services today's
- * checks refuse throw StaleState, where the commands warn and go on with
- * the kernel's services: this function is synchronous and reads no kernel,
- * and an empty list in their place would let a caller that builds the next
- * list on it (applyServices([...stored, x])) remove every other service.
- * To build on what is there whatever the state, give sync() a function of
- * the stored services (or use addService / removeServices): with a damaged
- * or stale state it gets the services the kernel's rules describe, after one
- * warning. listServices() lists those (fromKernel: true).
+ * A damaged state file throws CorruptState, stored services today's checks
+ * refuse throw StaleState, and no state file while the kernel holds
+ * services of the prefix (another BOXKIT_STATE_DIR, or the file deleted)
+ * throws MissingState, where the commands warn and go on with the kernel's
+ * services: an empty list in their place would let a caller that builds the
+ * next list on it (applyServices([...stored, x])) remove every other
+ * service. It reads the state file, and only when there is none the
+ * kernel's rules (iptables-save, synchronously). To build on what is there
+ * whatever the state, give sync() a function of the stored services (or
+ * use addService / removeServices): with a damaged, stale or missing state
+ * it gets the services the kernel's rules describe, after one warning.
+ * listServices() lists those (fromKernel: true).
  */
 export function storedServices(prefix = DEFAULT_PREFIX): { services: Service[]; backend?: Backend; nodePortRange: PortRange } {
   const s = loadState(prefix);
+  if (!s) {
+    const held = heldServicesSync(new Names(prefix));
+    if (held) throw new MissingState(prefix, held);
+  }
   return { services: s ? storedList(s) : [], ...(s ? { backend: s.backend } : {}), nodePortRange: s?.nodePortRange ?? DEFAULT_NODEPORT_RANGE };
+}
+
+/**
+ * How many services the kernel's rules of the prefix describe, read
+ * synchronously: the host's iptables, then the other backend (legacy only
+ * when the kernel has its tables, as holdsChains reads it). 0 when neither
+ * can be read (not installed, not root).
+ */
+function heldServicesSync(names: Names): number {
+  const { execFileSync } = process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
+  const host = detectBackend();
+  for (const b of [host, host === 'nft' ? 'legacy' : 'nft'] as const) {
+    if (b === 'legacy' && !legacyTables()) continue;
+    try {
+      const text = execFileSync(tool(b, 'save'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 });
+      const n = kernelServices(parseSave(text, names), names).length;
+      if (n) return n;
+    } catch {
+      // this backend cannot be read: it holds nothing we could build on
+    }
+  }
+  return 0;
+}
+
+function legacyTables(): boolean {
+  try {
+    return readFileSync('/proc/net/ip_tables_names', 'utf8').trim() !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** A removed UDP endpoint of a service: the flows to delete are the service's (its VIP:port, its NodePort) DNATed to it. */
