@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { assertSandboxNetwork, binPath, bk, poll, running, skipReason, tcpAsk, waitUntil } from '../harness/index.js';
 import { BASE, containerEnded, name, run } from './helpers.js';
+import { resolvConf } from '../../packages/run/src/container/dns.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,6 +29,15 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     // IFF_UP|IFF_LOOPBACK; the kernel makes a new namespace's lo down (0x8)
     const r = await run(['--rm', ...BASE, '--', 'sh', '-c', 'cat /sys/class/net/lo/flags; ping -c1 -W2 127.0.0.1 >/dev/null && echo reached']);
     expect(r.out.split('\n')).toEqual(['0x9', 'reached']);
+  });
+
+  it("/etc/resolv.conf is the host's (as docker's): without the host's loopback nameservers in a namespace of its own, as it is with --net host", async () => {
+    const host = readFileSync('/etc/resolv.conf', 'utf8');
+    const own = (await run(['--rm', ...BASE, '--', 'cat', '/etc/resolv.conf'])).out;
+    expect(own.trim()).toBe(resolvConf(host, true, existsSync('/run/systemd/resolve/resolv.conf') ? readFileSync('/run/systemd/resolve/resolv.conf', 'utf8') : undefined).trim());
+    expect(own).toMatch(/^nameserver /m);
+    expect(own).not.toMatch(/^nameserver 127\./m);
+    expect((await run(['--rm', ...BASE, '--net', 'host', '--', 'cat', '/etc/resolv.conf'])).out.trim()).toBe(host.trim());
   });
 
   it('one name in two stores (two BOXKIT_STATE_DIRs) makes two cgroups: rm -f in one store leaves the other\'s container running', async () => {

@@ -56,6 +56,18 @@ describe.skipIf(skipReason)(`run: bridge network and limits${skipReason ? ` (ski
     expect(r.code).toBe(137);
   });
 
+  it("the container reads its own limits at /sys/fs/cgroup, as with runc: read-only, its group as the root, no other group in sight", async () => {
+    const script = [
+      // cgroup v2 alone: cgroup2 on all of it; v1 (and hybrid): a directory per hierarchy
+      'if [ -f /sys/fs/cgroup/pids.max ]; then d=/sys/fs/cgroup; m=$d/memory.max; p=$d/pids.max; else d=/sys/fs/cgroup/pids; m=/sys/fs/cgroup/memory/memory.limit_in_bytes; p=$d/pids.max; fi',
+      'cat $p $m',
+      'mkdir $d/x 2>/dev/null && echo rw || echo ro',
+      'find $d -mindepth 1 -type d | wc -l',
+    ].join('; ');
+    const r = await run(['--rm', ...BASE, '--memory', '32M', '--pids', '20', '--', 'sh', '-c', script]);
+    expect(r.out.split('\n').map((l) => l.trim())).toEqual(['20', '33554432', 'ro', '0']);
+  });
+
   it('--pids 20: a fork bomb stops at 20 processes', async () => {
     // busybox sh exits at its first failed fork, so awk's system() makes the
     // forks and counts the ones that worked: each leaves one sleep behind.

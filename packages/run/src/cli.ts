@@ -22,7 +22,7 @@ import { planUnion } from '@boxkit/unionfs';
 import { containerProgram } from './container/program.js';
 import { keep, KEEPER_WORD } from './container/keeper.js';
 import { containerEnv } from './container/spec.js';
-import { controllersOf, joinWrites } from './container/cgroup.js';
+import { cgroupfsOf, controllersOf, joinWrites } from './container/cgroup.js';
 import { startTime } from './state/store.js';
 import './container/create.js';
 import './container/lifecycle.js';
@@ -83,6 +83,7 @@ function warm(): void {
     encodeProgram(containerProgram({
       root: '/nonexistent/warm/rootfs', hostname: 'warm', argv: spec.command, env: containerEnv(spec, 'warm'), workdir: spec.workdir,
       uid: 0, gid: 0, groups: [], readOnly: false, privileged: false, init: false, cgroupns: true, netns: true, joinCgroup: joinWrites(g),
+      cgroupfs: cgroupfsOf(g, ''),
     }));
     planUnion({ lowers: ['/usr'], upper: '/nonexistent/warm/upper', work: '/nonexistent/warm/work', mountpoint: '/nonexistent/warm/rootfs', driver: 'overlay' },
       { filesystems: new Set(['overlay']), mountinfo: '', cwd: '/' });

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ancestry, capMask, containerProgram, DEFAULT_CAPS, MASKED_PATHS } from '../src/container/program.js';
 import { execProgram } from '../src/container/exec.js';
 import { parseLdd } from '../src/rootfs/from-host.js';
+import { cgroupfsOf } from '../src/container/cgroup.js';
+import { CLONE, MS } from '@boxkit/native';
 
 const opts = {
   root: '/data/c/rootfs', hostname: 'web', argv: ['sh'], env: { PATH: '/bin' }, workdir: '/', uid: 0, gid: 0, groups: [],
@@ -54,6 +56,43 @@ describe('run: the container program', () => {
     expect(unshares[0]).toBe(0x20000); // CLONE_NEWNS
     expect(ops.indexOf('UNSHARE')).toBe(ops.indexOf('WAIT_SYNC') + 1);
     expect(ops.indexOf('MOUNT')).toBeGreaterThan(ops.indexOf('UNSHARE'));
+  });
+
+  it("mounts its own hierarchies at /sys/fs/cgroup (read-only) only inside a cgroup namespace it must get; lo up in a netns of its own", () => {
+    const mountinfo = [
+      '30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755',
+      '31 30 0:27 / /sys/fs/cgroup/cpu rw,nosuid - cgroup cgroup rw,cpu',
+      '32 30 0:28 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids',
+      '33 30 0:29 / /sys/fs/cgroup/cpuset rw,nosuid - cgroup cgroup rw,cpuset',
+      '34 30 0:30 / /sys/fs/cgroup/net_cls,net_prio rw,nosuid - cgroup cgroup rw,net_cls,net_prio',
+      '35 30 0:31 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate',
+    ].join('\n');
+    const dir = (mount: string, version: 1 | 2 = 1) => ({ version, mount, path: `${mount}/x`, base: mount, controllers: [] });
+    // the container's groups: cpu, pids and the unified one; none in cpuset (that would show the caller's, the host's root)
+    const g = { name: 'x', parent: 'self', paths: {}, dirs: [dir('/sys/fs/cgroup/cpu'), dir('/sys/fs/cgroup/pids'), dir('/sys/fs/cgroup/unified', 2), dir('/elsewhere/memory')] };
+    const mounts = cgroupfsOf(g, mountinfo);
+    expect(mounts).toEqual([
+      { target: 'cpu', fstype: 'cgroup', data: 'cpu' }, { target: 'pids', fstype: 'cgroup', data: 'pids' }, { target: 'unified', fstype: 'cgroup2', data: '' },
+    ]);
+    const steps = containerProgram({ ...opts, cgroupfs: mounts, netns: true });
+    const cg = steps.filter((s) => s.strs?.[1]?.startsWith('/data/c/rootfs/sys/fs/cgroup') || s.strs?.[0]?.startsWith('/data/c/rootfs/sys/fs/cgroup'));
+    expect(cg.map((s) => [s.op, s.strs![s.op === 'MKDIR' ? 0 : 1]!.slice('/data/c/rootfs'.length), s.strs![2] ?? ''])).toEqual([
+      ['MOUNT', '/sys/fs/cgroup', 'tmpfs'],
+      ['MKDIR', '/sys/fs/cgroup/cpu', ''], ['MOUNT', '/sys/fs/cgroup/cpu', 'cgroup'],
+      ['MKDIR', '/sys/fs/cgroup/pids', ''], ['MOUNT', '/sys/fs/cgroup/pids', 'cgroup'],
+      ['MKDIR', '/sys/fs/cgroup/unified', ''], ['MOUNT', '/sys/fs/cgroup/unified', 'cgroup2'],
+      ['MOUNT', '/sys/fs/cgroup', ''],
+    ]);
+    // every cgroup mount read-only, and the tmpfs remounted so
+    for (const s of cg.filter((x) => x.op === 'MOUNT' && x.strs![2] !== 'tmpfs')) expect(Number(s.ints![0]) & MS.RDONLY).toBe(MS.RDONLY);
+    // the namespace is required then (it is optional without the mounts)
+    expect(steps.find((s) => s.op === 'UNSHARE' && s.ints![0] === CLONE.NEWCGROUP)!.optional).toBe(false);
+    expect(containerProgram(opts).find((s) => s.op === 'UNSHARE' && s.ints![0] === CLONE.NEWCGROUP)!.optional).toBe(true);
+    // cgroup v2 alone: cgroup2 on all of it
+    const v2 = containerProgram({ ...opts, cgroupfs: [{ target: '', fstype: 'cgroup2', data: '' }] }).filter((s) => s.strs?.[1] === '/data/c/rootfs/sys/fs/cgroup');
+    expect(v2.map((s) => s.strs![2])).toEqual(['cgroup2']);
+    expect(steps.filter((s) => s.op === 'LINK_UP').map((s) => s.strs)).toEqual([['lo']]);
+    expect(containerProgram(opts).some((s) => s.op === 'LINK_UP')).toBe(false);
   });
 
   it('exec joins the namespaces with mnt last, then forks into the PID namespace', () => {

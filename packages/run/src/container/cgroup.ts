@@ -7,6 +7,7 @@
  * /docker; `self` nests it under the caller's own cgroup, as tests do).
  */
 import { existsSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { BoxkitError, shellQuote } from '@boxkit/common';
 import { createGroup, limitArgs, limitControllers, removeGroup, resolveGroup, selfAttachWrites, type Controller, type Group } from '@boxkit/cg';
 import type { Limits } from './spec.js';
@@ -91,4 +92,34 @@ export function joinWrites(g: Group): { file: string; value: string }[] {
 export async function removeCgroup(g: Group | undefined): Promise<void> {
   if (!g) return;
   await removeGroup(g, { kill: true });
+}
+
+/** A cgroup filesystem the container mounts under its /sys/fs/cgroup (`target` relative to it; '' is all of it). */
+export interface CgroupMount {
+  target: string;
+  fstype: 'cgroup' | 'cgroup2';
+  /** a v1 hierarchy's options as the host mounted it (its controllers, name=): a mount must name the same set */
+  data: string;
+}
+
+/**
+ * The hierarchies the container has a group of its own in, as it mounts them at /sys/fs/cgroup
+ * (runc's cgroup mount: a JVM or Go runtime reads its limits there). Mounted inside its cgroup
+ * namespace, each shows the container's group as its root; a hierarchy it has no group in would
+ * show the caller's (on a host: the root, every other group's name), so it gets none.
+ */
+export function cgroupfsOf(g: Group, mountinfo: string): CgroupMount[] {
+  const out = new Map<string, CgroupMount>();
+  for (const d of g.dirs) {
+    const target = relative('/sys/fs/cgroup', d.mount);
+    if (target.startsWith('..') || isAbsolute(target) || out.has(target)) continue;
+    for (const line of mountinfo.split('\n')) {
+      const [head, tail] = line.split(' - ');
+      if (head?.split(' ')[4] !== d.mount || !tail) continue;
+      const [fstype, , opts = ''] = tail.split(' ');
+      if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+      out.set(target, { target, fstype, data: fstype === 'cgroup' ? opts.split(',').filter((o) => o !== 'rw' && o !== 'ro').join(',') : '' });
+    }
+  }
+  return [...out.values()];
 }

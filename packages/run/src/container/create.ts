@@ -5,7 +5,7 @@
  * execs. Each piece is recorded as soon as it exists, so a failure undoes
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BoxkitError, Cleanup, dataDir, EXIT, UsageError } from '@boxkit/common';
 import { symlinkedMountPoint } from '@boxkit/common/validate';
@@ -19,7 +19,8 @@ import { containerEnv, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
 import { writeInRoot } from './inroot.js';
-import { attachShell, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
+import { resolvConf } from './dns.js';
+import { attachShell, cgroupfsOf, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
 import { checkHostPorts, netShell, setupNetwork, teardownNetwork } from './network.js';
@@ -125,7 +126,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
           { hint: `make /${link.name} a directory in the image or rootfs` });
       }
       if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
-      writeIdentity(rec.mountpoint, hostname);
+      writeIdentity(rec.mountpoint, hostname, spec.net.mode !== 'host');
       mark('mount');
     };
     // Mounted after the clone, during the attach, unless: an image tarball's
@@ -165,6 +166,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       root: rec.mountpoint, hostname, argv: spec.command, env, workdir: spec.workdir,
       uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
       init: spec.init, cgroupns: true, netns: spec.net.mode !== 'host', joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
+      ...(existsSync('/proc/self/ns/cgroup') ? { cgroupfs: cgroupfsOf(rec.cgroup, readFileSync('/proc/self/mountinfo', 'utf8')) } : {}),
       ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });
     trace(() => `ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
@@ -223,12 +225,22 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
  * name. Written inside the root as the container sees it: a symlink of the
  * image's is replaced, never followed to a host file (see inroot.ts).
  */
-function writeIdentity(root: string, hostname: string): void {
+function writeIdentity(root: string, hostname: string, ownNetns: boolean): void {
   try {
     writeInRoot(root, '/etc', 'hostname', `${hostname}\n`);
     writeInRoot(root, '/etc', 'hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+    const host = readIfThere('/etc/resolv.conf');
+    if (host !== undefined) writeInRoot(root, '/etc', 'resolv.conf', resolvConf(host, ownNetns, readIfThere('/run/systemd/resolve/resolv.conf')));
   } catch {
     // a rootfs without a writable /etc: the container still runs
+  }
+}
+
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 

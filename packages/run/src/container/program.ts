@@ -8,6 +8,7 @@
  */
 import { CAP, MS, execStep, type Step } from '@boxkit/native';
 import { CLONE } from '@boxkit/native';
+import type { CgroupMount } from './cgroup.js';
 
 /** docker's default capability set; everything else is dropped from every set. */
 export const DEFAULT_CAPS = [
@@ -52,6 +53,8 @@ export interface ProgramOptions {
   cgroupns: boolean;
   /** in a network namespace of its own (not --net host): its lo is brought up, as docker's --network none */
   netns?: boolean;
+  /** its hierarchies, mounted at /sys/fs/cgroup inside its cgroup namespace (read-only unless privileged) */
+  cgroupfs?: CgroupMount[];
   /** steps that give the child its terminal (run before WAIT_SYNC), and the slave to show as /dev/console */
   tty?: { steps: Step[]; slave: string };
   /** writes that move the child itself into the container's cgroup (cg's selfAttachWrites), made first */
@@ -68,6 +71,20 @@ export function ancestry(dir: string): string[] {
   return parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`);
 }
 
+/** runc's cgroup mount: cgroup2 on all of /sys/fs/cgroup, or a tmpfs with a directory per v1 hierarchy (and unified). */
+function cgroupfsSteps(base: string, mounts: readonly CgroupMount[], privileged: boolean): Step[] {
+  const flags = MS.NOSUID | MS.NODEV | MS.NOEXEC | (privileged ? 0 : MS.RDONLY);
+  const whole = mounts.find((m) => m.target === '');
+  if (whole) return [mount(whole.fstype, base, whole.fstype, flags, whole.data, true)];
+  const steps: Step[] = [mount('tmpfs', base, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755', true)];
+  for (const m of mounts) {
+    steps.push({ op: 'MKDIR', ints: [0o555], strs: [`${base}/${m.target}`], optional: true });
+    steps.push(mount(m.fstype, `${base}/${m.target}`, m.fstype, flags, m.data, true));
+  }
+  if (!privileged) steps.push(mount('', base, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+  return steps;
+}
+
 export function containerProgram(o: ProgramOptions): Step[] {
   const r = (p: string) => `${o.root}${p}`;
   const steps: Step[] = [];
@@ -81,7 +98,8 @@ export function containerProgram(o: ProgramOptions): Step[] {
   // is after the parent mounted the union while this child waited
   steps.push({ op: 'UNSHARE', ints: [CLONE.NEWNS] });
   // after the child joined its cgroup, so the namespace's root is the container's group
-  if (o.cgroupns) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP], optional: true });
+  // required when it mounts its hierarchies: outside a namespace of its own they would show the host's whole tree
+  if (o.cgroupns) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP], optional: !o.cgroupfs?.length });
   steps.push(mount('', '/', '', MS.REC | MS.PRIVATE));
   steps.push(mount('proc', r('/proc'), 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC));
   steps.push(mount('tmpfs', r('/dev'), 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'));
@@ -102,6 +120,7 @@ export function containerProgram(o: ProgramOptions): Step[] {
   for (const [target, link] of DEV_LINKS) steps.push({ op: 'SYMLINK', strs: [target, r(`/dev/${link}`)] });
   const sysRo = o.privileged ? 0 : MS.RDONLY;
   steps.push(mount('sysfs', r('/sys'), 'sysfs', sysRo | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+  if (o.cgroupns && o.cgroupfs?.length) steps.push(...cgroupfsSteps(r('/sys/fs/cgroup'), o.cgroupfs, o.privileged));
   steps.push({ op: 'SETHOSTNAME', strs: [o.hostname] });
   // the kernel makes a new namespace's lo down: 127.0.0.1 unreachable (netsetup's attach raises it on a bridge)
   if (o.netns) steps.push({ op: 'LINK_UP', strs: ['lo'] });
