@@ -145,8 +145,8 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
       expect(r.stderr).toMatch(/^netsetup: invalid address \(--ip\) '10\.77\.80\.\d+\/2\d': the (network|broadcast) address of 10\.77\.80\.\d+\/2\d$/m);
     }
     for (const cidr of ['10.77.82.0/24', '10.77.82.255/24']) await refused(['bridge', shortName('nsf'), cidr]);
-    // /31 and /32 have no network or broadcast address (RFC 3021)
-    ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.254/31']));
+    // /31 and /32 have no network or broadcast address (RFC 3021); off the bridge's subnet, it says which route it gets
+    ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.254/31', '--gateway', 'none']));
     ok(await ns(['down', '--netns', c[0]!]));
   });
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHost, destroyHost, skipReason, testName, waitUntil } from '../harness/index.js';
-import { dropEmptyTables, netSnapshot, ns, ping, sh, shortName, stored, useStateDir } from './helpers.js';
+import { dropEmptyTables, netSnapshot, ns, ping, refusedNs, sh, shortName, stored, useStateDir } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const br = shortName('nsi');
@@ -146,6 +146,29 @@ describe.skipIf(skipReason)(`netsetup IPAM, batches, bad input${skipReason ? ` (
     expect(readFileSync(join(state, 'netsetup', 'state.json'), 'utf8')).toBe(st);
     expect(stored(state)).toEqual(files);
     expect((await ns(['down', '--netns', hosts[0]!])).exitCode).toBe(0);
+  });
+
+  it('an address off the bridge\'s subnet needs --gateway (an address or none): without, it is refused and nothing is made', async () => {
+    const h = hosts[2]!;
+    const inside = () => sh('ip', ['-n', h, '-o', 'addr']) + sh('ip', ['-n', h, 'route']);
+    for (const extra of [[], ['--gateway', '10.77.30.1']]) {
+      const r = await refusedNs(['veth', '--netns', h, '--bridge', br, '--ip', '10.77.99.2/24', ...extra], { state, inside });
+      if (!extra.length) {
+        expect(r.stderr).toMatch(/^netsetup: address 10\.77\.99\.2\/24 is not on bridge \S+'s subnet \(10\.77\.30\.1\/24\): it would get no default route\nhint: .*--gateway IP .* or --gateway none/);
+      }
+    }
+    // said explicitly, it is made: no default route, or the one given
+    expect((await ns(['veth', '--netns', h, '--bridge', br, '--ip', '10.77.99.2/24', '--gateway', 'none'])).exitCode).toBe(0);
+    expect(sh('ip', ['-n', h, 'route', 'show', 'default'])).toBe('');
+    expect((await ns(['down', '--netns', h])).exitCode).toBe(0);
+    const r = await ns(['veth', '--netns', h, '--bridge', br, '--ip', '10.77.99.2/24', '--gateway', '10.77.99.1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(sh('ip', ['-n', h, 'route', 'show', 'default']).trim()).toBe('default via 10.77.99.1 dev eth0');
+    expect((await ns(['down', '--netns', h])).exitCode).toBe(0);
+    // an address of a wider subnet that holds the bridge's still gets the bridge as its gateway
+    expect((await ns(['veth', '--netns', h, '--bridge', br, '--ip', '10.77.31.2/16'])).exitCode).toBe(0);
+    expect(sh('ip', ['-n', h, 'route', 'show', 'default']).trim()).toBe('default via 10.77.30.1 dev eth0');
+    expect((await ns(['down', '--netns', h])).exitCode).toBe(0);
   });
 
   it('down succeeds and frees the lease when the namespace (and its veth) is already gone', async () => {

@@ -9,7 +9,7 @@
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { mark } from '@boxkit/common/phases';
 import { validateIfName } from '@boxkit/common/validate';
-import { contains, formatCidr, parseCidr, parseHostCidr, parseIp } from './cidr.js';
+import { contains, formatCidr, netString, parseCidr, parseHostCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
 import { crashPoint } from './crash.js';
 import { hashHex } from './hash.js';
@@ -91,7 +91,12 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
     throw new UsageError(`gateway ${gw} is outside ${net.network}/${net.prefix}`, 'the gateway must be on the container\'s subnet (usually the bridge address)');
   }
   const brIp = brCidr.split('/')[0]!;
-  const gateway = noRoute ? undefined : (gw ?? (contains(net, brIp) ? brIp : undefined));
+  // an address off the bridge's subnet would get no default route, silently: the user says which one (or none)
+  if (!noRoute && gw === undefined && !contains(net, brIp)) {
+    throw new UsageError(`address ${ip} is not on bridge ${spec.bridge}'s subnet (${brCidr}): it would get no default route`,
+      `use an address of ${netString(parseCidr(brCidr))}, or give --gateway IP (on its subnet) or --gateway none`);
+  }
+  const gateway = noRoute ? undefined : (gw ?? brIp);
   return {
     spec, ns, inode, ifname, bridgeCidr: brCidr, hairpin: !!spec.hairpin,
     hostIfname: spec.hostIfname ?? deriveHostIfname(inode, ifname),

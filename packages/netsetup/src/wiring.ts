@@ -48,7 +48,7 @@ const tool: ToolSpec = {
           .conflicts('netns', 'pid')
           .option('bridge', { type: 'string', describe: 'bridge to enslave the host end to' })
           .option('ip', { type: 'string', default: 'auto', describe: 'address with prefix, or auto (next free one of the bridge)' })
-          .option('gateway', { type: 'string', describe: 'default route via this address (default: the bridge address); none: no default route (a second interface)' })
+          .option('gateway', { type: 'string', describe: 'default route via this address (default: the bridge address); none: no default route (a second interface); required for an --ip off the bridge\'s subnet' })
           .option('ifname', { type: 'string', default: 'eth0', describe: 'name inside the namespace' })
           .option('host-ifname', { type: 'string', describe: 'host-side name (default: derived, bk + 11 hex)' })
           .option('mtu', { type: 'number', describe: 'MTU of both ends' })
