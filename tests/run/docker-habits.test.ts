@@ -40,6 +40,24 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     expect((await run(['--rm', ...BASE, '--net', 'host', '--', 'cat', '/etc/resolv.conf'])).out.trim()).toBe(host.trim());
   });
 
+  it("--ip takes a bare address with the bridge's prefix (as docker); an address outside the bridge's subnet is refused and nothing is left", async () => {
+    assertSandboxNetwork();
+    const n = name('bareip');
+    try {
+      await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '--ip', '10.88.0.77', '--', 'sleep', '600']);
+      expect((await run(['exec', n, '--', 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).out).toMatch(/ 10\.88\.0\.77\/16 /);
+    } finally {
+      await run(['rm', '-f', n], null);
+    }
+    const links = () => readFileSync('/proc/net/dev', 'utf8').split('\n').length;
+    const before = links();
+    const r = await run(['--rm', ...BASE, '--net', 'bridge', '--ip', '10.66.0.5/24', '--', 'true'], 125);
+    expect(r.err).toMatch(/10\.66\.0\.5\/24/);
+    expect(links()).toBe(before);
+    expect((await run(['ps', '-a', '-q'])).out.split('\n').filter((x) => x.includes('bareip'))).toEqual([]);
+    expect((await run(['--rm', ...BASE, '--net', 'bridge', '--ip', '10.88.0.300', '--', 'true'], 125)).err).toMatch(/^run: invalid address '10\.88\.0\.300'/);
+  });
+
   it('one name in two stores (two BOXKIT_STATE_DIRs) makes two cgroups: rm -f in one store leaves the other\'s container running', async () => {
     const n = name('twin');
     const other = mkdtempSync('/tmp/bk-store-');

@@ -23,7 +23,7 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   layer: { type: 'array', describe: 'extra read-only layer above the rootfs (repeatable, topmost last)' },
   hostname: { type: 'string', describe: 'hostname inside (default: the name)' },
   net: { type: 'string', default: 'none', describe: 'none | host | bridge[:BRIDGE] (the bridge: boxkit0 unless named)' },
-  ip: { type: 'string', describe: 'address with --net bridge: CIDR (10.10.15.2/24) or auto' },
+  ip: { type: 'string', describe: "address with --net bridge: CIDR (10.10.15.2/24), an address (the bridge's prefix), or auto" },
   publish: { alias: 'p', type: 'array', describe: 'publish a container port: [IP:][HOSTPORT:]PORT[/udp]; without HOSTPORT a free host port (run ps shows it), without IP every address' },
   cpus: { type: 'number', describe: 'CPU limit in cores (0.5 = half a core)' },
   'cpu-quota': { type: 'number', describe: 'CFS quota in microseconds per period' },

@@ -42,7 +42,14 @@ export function toSpec(a: RunArgs): ContainerSpec {
   if (!command.length) throw new UsageError('no command given', "put it after '--': run -- sh -c 'echo hi'");
   const net = parseNet(a.net);
   if (a.ip !== undefined && net.mode !== 'bridge') throw new UsageError('--ip needs --net bridge');
-  if (a.ip !== undefined && a.ip !== 'auto') parseCidr(a.ip);
+  // a bare address (docker's --ip 10.88.0.5) takes the bridge's prefix when the network is set up
+  if (a.ip !== undefined && a.ip !== 'auto') {
+    try {
+      parseCidr(a.ip.includes('/') ? a.ip : `${a.ip}/32`);
+    } catch {
+      throw new UsageError(`invalid address '${a.ip}'`, "use an IPv4 address (10.88.0.5: the bridge's prefix), a CIDR (10.10.15.2/24), or auto");
+    }
+  }
   const publish = (a.publish ?? []).map(parsePublish);
   if (publish.length && net.mode !== 'bridge') throw new UsageError('--publish needs --net bridge');
   // cg's reading of --cpus, --cpu-quota and --cpu-period: one converter, the same refusals in the same words

@@ -24,7 +24,7 @@ export interface NetPlan {
 /** The bridge's own address for a bridge that does not exist yet, or undefined (then: error). */
 function bridgeAddressFor(p: NetPlan, bridge: string): string | undefined {
   if (bridge === DEFAULT_BRIDGE) return DEFAULT_BRIDGE_CIDR;
-  if (p.spec.ip && p.spec.ip !== 'auto') {
+  if (p.spec.ip && p.spec.ip !== 'auto' && p.spec.ip.includes('/')) {
     // the first host of the container's subnet, as the article's 10.10.15.1/24
     const c = parseCidr(p.spec.ip);
     const n = nsParseCidr(p.spec.ip);
@@ -50,6 +50,17 @@ function bridgeToMake(p: NetPlan, bridge: string): string | undefined {
   const addr = bridgeAddressFor(p, bridge);
   if (!addr) throw new UsageError(`no bridge '${bridge}'`, `create it (netsetup bridge ${bridge} 10.10.15.1/24) or give --ip CIDR`);
   return addr;
+}
+
+/**
+ * The --ip to attach with: `auto`, a CIDR as given, or a bare address (docker's `--ip
+ * 10.88.0.5`) with the prefix of the bridge it joins: the one the run makes, or the existing one's.
+ */
+async function ipToAttach(p: NetPlan, made: string | undefined): Promise<string> {
+  const ip = p.spec.ip ?? 'auto';
+  if (ip === 'auto' || ip.includes('/')) return ip;
+  const bridge = made ?? (await attachableBridge(p.spec.net.mode === 'bridge' ? p.spec.net.bridge : DEFAULT_BRIDGE));
+  return `${ip}/${bridge.split('/')[1]}`;
 }
 
 /** Shell lines for --dry-run and -v; $PID stands for the held child's pid. */
@@ -84,6 +95,7 @@ export async function netDryRun(p: NetPlan, pid: string): Promise<string[]> {
     const addr = bridgeToMake(p, n.bridge);
     if (addr) await planBridge(n.bridge, addr);
     else await attachableBridge(n.bridge);
+    return netShell({ ...p, spec: { ...p.spec, ip: await ipToAttach(p, addr) } }, pid);
   }
   return netShell(p, pid);
 }
@@ -228,7 +240,7 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
     await ensureBridge(n.bridge, addr);
     await ensureNat(networkOf(addr));
   }
-  const a = await attachSettling({ pid, bridge: n.bridge, ip: p.spec.ip ?? 'auto', hostIfname: p.hostVeth, hairpin: true });
+  const a = await attachSettling({ pid, bridge: n.bridge, ip: await ipToAttach(p, addr), hostIfname: p.hostVeth, hairpin: true });
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
   const containerIp = a.ip.split('/')[0]!;
   try {
