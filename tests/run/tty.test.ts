@@ -36,6 +36,15 @@ describe.skipIf(skipReason)(`run -it: a pseudo-terminal${skipReason ? ` (skipped
     expect(code).toBe(5);
   });
 
+  it("relays lines as docker run -it does: \\r\\n once (this terminal's output processing off while relaying, back after)", async () => {
+    const out = await onTerminal(`${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- sh -c 'echo one; echo two'; stty -a | grep -o -- '-\\?opost' | head -1`);
+    expect(out).toMatch(/one\r\ntwo\r\n/);
+    expect(out).not.toMatch(/\r\r\n/);
+    // the terminal's own setting is back once run has ended
+    expect(out).toMatch(/\bopost\b/);
+    expect(out).not.toMatch(/-opost/);
+  });
+
   it('passes the window size on', async () => {
     expect(await onTerminal(`stty rows 30 cols 100; ${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- stty size`)).toContain('30 100');
   });

@@ -95,7 +95,7 @@ export async function exec(a: ExecArgs): Promise<number> {
   const devNull = a.detach ? openSync('/dev/null', 'r+') : a.interactive || a.tty ? undefined : openSync('/dev/null', 'r');
   // -t as run -t: a pty made here, the command's session and terminal, this terminal relayed to it
   const ttys = a.tty ? await import('../container/tty.js') : undefined;
-  const tty = ttys?.allocateTty();
+  const tty = ttys ? (ttys.allocateTtyIn(rec.pid!) ?? ttys.allocateTty()) : undefined;
   let child;
   try {
     child = await execInContainer(rec, argv, {
@@ -109,6 +109,8 @@ export async function exec(a: ExecArgs): Promise<number> {
     throw e;
   } finally {
     if (devNull !== undefined) closeSync(devNull);
+    // the child has its own: the master reads EIO (the end) only once no slave fd is open
+    if (tty?.slaveFd !== undefined) closeSync(tty.slaveFd);
     closeSync(pidfd);
   }
   if (a.detach) {

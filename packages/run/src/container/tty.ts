@@ -2,18 +2,22 @@
  * `run -it`: the container gets a pseudo-terminal. The pty is made here
  * (posix_openpt); the child becomes a session leader and opens the slave
  * as its controlling terminal before pivot_root (the path is the host's
- * devpts), which also appears as /dev/console inside. This process relays
+ * devpts), which also appears as /dev/console inside. `run exec -t` takes
+ * a pty of the container's own devpts (allocateTtyIn). This process relays
  * its own terminal (raw mode, so Ctrl-C/Ctrl-D reach the container's line
  * discipline as with `docker run -it`) and passes window size changes on.
  */
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { stdoutStream } from '@boxkit/common/stdio';
-import { openPty, setWinsize, type Step } from '@boxkit/native';
+import { openPty, ptyPeer, rawOutput, setWinsize, type Step } from '@boxkit/native';
 
 export interface Tty {
   master: number;
+  /** the slave's path (/dev/pts/N of this process's devpts) */
   slave: string;
+  /** or the slave open here (a container's devpts): the child gets it by fd; this process closes it once the child has it */
+  slaveFd?: number;
 }
 
 export function allocateTty(): Tty {
@@ -22,16 +26,41 @@ export function allocateTty(): Tty {
   return t;
 }
 
-const O_RDWR = 2;
+const O_RDWR = 2, O_NOCTTY = 0o400, O_NOFOLLOW = 0o400000, O_PATH = 0o10000000;
+const PTMX = (5 << 8) | 2;
+
+/**
+ * `run exec -t`: a pty of the container's own devpts, so its slave is a /dev/pts/N the
+ * container sees (tty, ttyname(3), stty on /dev/tty work; a pty of this host's devpts was
+ * nameless there). Its ptmx is found through PID 1's root, opened as a path only (O_PATH,
+ * not followed) and reopened only when it is the ptmx device (5:2): a PID 1 that put another
+ * device node there (CAP_MKNOD, a chroot of its own) never has it opened by this host-side
+ * process. Undefined when there is none such: the caller falls back to allocateTty.
+ */
+export function allocateTtyIn(pid: number): Tty | undefined {
+  let path: number | undefined;
+  try {
+    path = openSync(`/proc/${pid}/root/dev/pts/ptmx`, O_PATH | O_NOFOLLOW);
+    const st = fstatSync(path);
+    if (!st.isCharacterDevice() || st.rdev !== PTMX) return undefined;
+    const master = openSync(`/proc/self/fd/${path}`, O_RDWR | O_NOCTTY);
+    const slaveFd = ptyPeer(master);
+    if (process.stdout.isTTY) setWinsize(master, process.stdout.rows, process.stdout.columns);
+    return { master, slave: '', slaveFd };
+  } catch {
+    return undefined;
+  } finally {
+    if (path !== undefined) closeSync(path);
+  }
+}
 
 /** Steps, before WAIT_SYNC: a new session whose controlling terminal is the slave, on fds 0-2. */
 export function ttySteps(t: Tty): Step[] {
-  return [
-    { op: 'SETSID' },
-    { op: 'OPEN', ints: [0, O_RDWR], strs: [t.slave] },
-    { op: 'DUP2', ints: [0, 1] },
-    { op: 'DUP2', ints: [0, 2] },
-  ];
+  // a slave given by fd becomes the controlling terminal when opened again (after setsid, without O_NOCTTY)
+  const open: Step[] = t.slaveFd !== undefined
+    ? [{ op: 'DUP2', ints: [t.slaveFd, 0] }, { op: 'OPEN', ints: [0, O_RDWR], strs: ['/proc/self/fd/0'] }]
+    : [{ op: 'OPEN', ints: [0, O_RDWR], strs: [t.slave] }];
+  return [{ op: 'SETSID' }, ...open, { op: 'DUP2', ints: [0, 1] }, { op: 'DUP2', ints: [0, 2] }];
 }
 
 /** Relay between this terminal and the pty until `done` resolves; returns a function that restores the terminal. */
@@ -41,7 +70,14 @@ export function relay(t: Tty, done: Promise<unknown>): void {
   out.on('error', () => {}); // EIO once the last slave fd closes: the container is gone
   const stdin = process.stdin;
   const raw = stdin.isTTY;
-  if (raw) stdin.setRawMode(true);
+  if (raw) {
+    stdin.setRawMode(true);
+    try {
+      rawOutput(0);
+    } catch {
+      // the output stays as Node's raw mode leaves it
+    }
+  }
   const write = (d: Buffer) => {
     try {
       writeSync(t.master, d);
