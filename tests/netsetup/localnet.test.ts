@@ -25,6 +25,7 @@ describe.skipIf(skipReason)(`netsetup publish: route_localnet guard${skipReason 
   let responder: Responder;
   let before: ReturnType<typeof netSnapshot>;
   let state = '';
+  let webIf = '';
 
   const localnet = () => readFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, 'utf8').trim();
   const filterRules = () => sh('iptables-save', ['-t', 'filter']);
@@ -42,7 +43,9 @@ describe.skipIf(skipReason)(`netsetup publish: route_localnet guard${skipReason 
     createHost(web);
     createHost(atk);
     expect((await ns(['bridge', br, '10.77.21.1/24'])).exitCode).toBe(0);
-    expect((await ns(['veth', '--netns', web, '--bridge', br, '--ip', '10.77.21.2/24'])).exitCode).toBe(0);
+    const w = await ns(['veth', '--netns', web, '--bridge', br, '--ip', '10.77.21.2/24', '--json']);
+    expect(w.exitCode, w.stderr).toBe(0);
+    webIf = JSON.parse(w.stdout).hostIfname;
     expect((await ns(['veth', '--netns', atk, '--bridge', br, '--ip', '10.77.21.3/24'])).exitCode).toBe(0);
     responder = await startResponder(web, 80, 'web');
     listener = createSocket('udp4');
@@ -91,6 +94,20 @@ describe.skipIf(skipReason)(`netsetup publish: route_localnet guard${skipReason 
     expect(filterRules()).not.toContain('BOXKIT');
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
     expect(await reaches('after-rm')).toBe(false);
+  });
+
+  it('publish turns hairpin mode on for its container\'s bridge port (it reaches its own port through the host), off with its last port', async () => {
+    const hairpin = () => JSON.parse(sh('ip', ['-d', '-j', 'link', 'show', 'dev', webIf]))[0].linkinfo.info_slave_data.hairpin as boolean;
+    expect(hairpin()).toBe(false);
+    expect((await ns(['publish', '8080:10.77.21.2:80'])).exitCode).toBe(0);
+    expect(tcpAsk(web, '10.77.21.1', 8080)).toBe('web 10.77.21.1');
+    expect(tcpAsk(atk, '10.77.21.1', 8080)).toBe('web 10.77.21.1');
+    expect(hairpin()).toBe(true);
+    expect((await ns(['publish', '8081:10.77.21.2:80'])).exitCode).toBe(0);
+    expect((await ns(['publish', 'rm', '8080:10.77.21.2:80'])).exitCode).toBe(0);
+    expect(hairpin()).toBe(true);
+    expect((await ns(['publish', 'rm', '8081:10.77.21.2:80'])).exitCode).toBe(0);
+    expect(hairpin()).toBe(false);
   });
 
   it('down of the container gives route_localnet back; a value set before netsetup is kept', async () => {

@@ -17,6 +17,8 @@ import { readState, statePath, updateState, type NetState, type PublishRecord } 
 import { warn } from '@boxkit/common/output';
 import { writeJson } from '@boxkit/common/state';
 import { holdsLease, leaseHolder, readAttachments, withStoreLock } from './store.js';
+import { linkNames } from './kernel.js';
+import type { AttachmentRecord } from './state.js';
 
 export const DNAT_CHAIN = 'BOXKIT-DNAT';
 export const MASQ_CHAIN = 'BOXKIT-PUB-MASQ';
@@ -74,7 +76,7 @@ const matches = (c: string) => (x: string) => x === c || x.startsWith(`${c}: `);
  * attached. The bridge's own address is no container's: always refused
  * (nothing would ever remove the port; a host service needs no DNAT).
  */
-function subnetOf(s: NetState, ip: string, dryRun: boolean | undefined): { subnet: string; bridge?: string } {
+function subnetOf(s: NetState, ip: string, dryRun: boolean | undefined): { subnet: string; bridge?: string; port?: AttachmentRecord } {
   const own = Object.values(s.bridges).find((x) => x.cidr.split('/')[0] === ip);
   if (own) {
     throw new BoxkitError('EINVAL', `${ip} is the address of bridge ${own.name}, not of a container`, {
@@ -82,7 +84,7 @@ function subnetOf(s: NetState, ip: string, dryRun: boolean | undefined): { subne
     });
   }
   const a = readAttachments().find((x) => x.ip.split('/')[0] === ip && holdsLease(x));
-  if (a) return { subnet: netString(parseCidr(a.ip)), bridge: a.bridge };
+  if (a) return { subnet: netString(parseCidr(a.ip)), bridge: a.bridge, port: a };
   const b = Object.values(s.bridges).find((x) => contains(parseCidr(x.cidr), ip));
   if (b || leaseHolder(ip) !== undefined) {
     const what = `no container is attached at ${ip}${b ? ` (bridge ${b.name})` : ''}`;
@@ -96,6 +98,20 @@ function subnetOf(s: NetState, ip: string, dryRun: boolean | undefined): { subne
   }
   return { subnet: `${ip}/32` };
 }
+
+/**
+ * Hairpin mode on the container's bridge port, as docker sets it when it
+ * publishes without its userland proxy: with br_netfilter, the DNAT of a
+ * container reaching its own published port through a host address is
+ * made on the bridge, which then must send the frame back out of the port
+ * it came in by. On an attachment made without --hairpin it is turned on
+ * by publish (the kernel takes a repeat as a no-op) and off again when the
+ * last port published to it goes.
+ */
+const hairpin = (a: AttachmentRecord, on: boolean): Op => ({ kind: 'ip', args: ['link', 'set', a.hostIfname, 'type', 'bridge_slave', 'hairpin', on ? 'on' : 'off'] });
+
+/** The attachment holding `ip` now, if any. */
+const holderOf = (ip: string) => readAttachments().find((x) => x.ip.split('/')[0] === ip && holdsLease(x));
 
 /** `filter`: the filter table, read only when route_localnet is needed (its guard is there); `record`: note the sysctl's value before in `s`. */
 function planAdd(t: NatTable, filter: NatTable | undefined, s: NetState, p: PublishSpec, subnet: string, bridge: string | undefined, record: boolean): Op[] {
@@ -185,10 +201,11 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
         hint: `netsetup publish rm ${publishString({ ...old, hostIp: undefined })}${old.hostIp ? ` --host-ip ${old.hostIp}` : ''}`,
       });
     }
-    const { subnet, bridge } = subnetOf(s, p.containerIp, opts.dryRun);
+    const { subnet, bridge, port } = subnetOf(s, p.containerIp, opts.dryRun);
     const t = await readNat(opts.dryRun);
     const localnet = needsLocalnet(p.hostIp, bridge) ? bridge : undefined;
     const ops = planAdd(t, localnet ? await readTable('filter', opts.dryRun) : undefined, s, p, subnet, bridge, write);
+    if (port && !port.hairpin) ops.push(hairpin(port, true));
     const had = s.publish[key];
     if (write && !had) {
       // intent first: the entry (and route_localnet's value before) is written before the rules, so a
@@ -222,8 +239,14 @@ export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise
     const ops = planRemove(await readNat(opts.dryRun), [p]);
     // the host port may be published to another target: that record stays (a dry run changes a copy, never written)
     if (s.publish[publishKey(p)]?.spec === publishString(p)) delete s.publish[publishKey(p)];
+    const changed = ops.length > 0;
     // the rules first, then route_localnet given back and its guard, when no other port needs them
     ops.push(...planLocalnetOff(s, await readTable('filter', opts.dryRun)));
+    // and hairpin mode of the container's port off again when publish turned it on and no port is left to it
+    const port = holderOf(p.containerIp);
+    if (changed && port && !port.hairpin && linkNames().has(port.hostIfname) && !Object.values(s.publish).some((o) => o.containerIp === p.containerIp)) {
+      ops.push(hairpin(port, false));
+    }
     await execute(ops, opts);
     return { ...p, spec: publishString(p), changed: ops.length > 0 };
   };
