@@ -87,10 +87,18 @@ enum op {
   OP_ALIVE = 36,      /* i0 a pidfd opened by the parent: fails (ESRCH) once that process has ended, so what the
                          steps before opened through /proc/PID was that process's, not a later one's with its PID */
   OP_LINK_UP = 37,    /* s0 interface: set it up (lo of a new network namespace, which the kernel makes down) */
+  OP_OPEN_TREE = 38,  /* s0 path; i0 target fd: a detached copy of the mount tree at s0 (open_tree OPEN_TREE_CLONE), kept across pivot_root */
+  OP_MOVE_MOUNT = 39, /* i0 an OPEN_TREE fd; s0 target (symlinks followed, in the root of now): attach it there */
 };
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
 #endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
@@ -526,6 +534,19 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_SETNS_FD: return setns((int)i[0], (int)i[1]);
   case OP_ALIVE: return (int)syscall(SYS_pidfd_send_signal, (int)i[0], 0, NULL, 0);
   case OP_LINK_UP: return link_up(s[0]);
+  case OP_OPEN_TREE: {
+    /* OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE: a bind of the whole subtree, attachable after pivot_root */
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, s[0], 1 | O_CLOEXEC | 0x8000);
+    if (fd < 0) return -1;
+    if (fd == (int)i[0]) return 0;
+    int rc = dup2(fd, (int)i[0]) < 0 ? -1 : 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+  }
+  /* MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS */
+  case OP_MOVE_MOUNT: return (int)syscall(SYS_move_mount, (int)i[0], "", AT_FDCWD, s[0], 0x04 | 0x10);
   case OP_DUMPABLE: return prctl(PR_SET_DUMPABLE, (unsigned long)i[0], 0, 0, 0);
   case OP_NEW_SESSION_KEYRING:
     /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: the caller's session keyring (root's keys on the host) stays out of reach */

@@ -41,6 +41,8 @@ export const OP = {
   DUMPABLE: 35,
   ALIVE: 36,
   LINK_UP: 37,
+  OPEN_TREE: 38,
+  MOVE_MOUNT: 39,
 } as const;
 
 export type OpName = keyof typeof OP;

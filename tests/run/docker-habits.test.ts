@@ -4,11 +4,11 @@
  * container...), checked against the real kernel.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { assertSandboxNetwork, binPath, bk, poll, running, skipReason, tcpAsk, waitUntil } from '../harness/index.js';
-import { BASE, containerEnded, name, run } from './helpers.js';
+import { BASE, containerEnded, name, overlayMounts, run } from './helpers.js';
 import { resolvConf } from '../../packages/run/src/container/dns.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,6 +56,46 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     expect(links()).toBe(before);
     expect((await run(['ps', '-a', '-q'])).out.split('\n').filter((x) => x.includes('bareip'))).toEqual([]);
     expect((await run(['--rm', ...BASE, '--net', 'bridge', '--ip', '10.88.0.300', '--', 'true'], 125)).err).toMatch(/^run: invalid address '10\.88\.0\.300'/);
+  });
+
+  it("--volume HOST:CONTAINER[:ro] binds a host path as docker -v: writes reach the host, :ro refuses them, a symlink in the image stays inside, exec sees it, nothing is left", async () => {
+    const host = mkdtempSync('/tmp/bk-vol-');
+    const layer = mkdtempSync('/tmp/bk-vol-layer-');
+    try {
+      writeFileSync(`${host}/in`, 'from the host\n');
+      writeFileSync(`${host}/conf`, 'conf\n');
+      // an image whose /data is a symlink to /etc: the bind lands on the container's /etc, not the host's
+      symlinkSync('/etc', `${layer}/data`);
+      const hostEtc = readFileSync('/etc/hostname', 'utf8');
+      const r = await run(['--rm', ...BASE, '--layer', layer, '--volume', `${host}:/data`, '--volume', `${host}/conf:/app/app.conf:ro`, '--volume', `${host}:/ro:ro`, '-w', '/data/sub',
+        '--', 'sh', '-c', 'cat /data/in; echo made > /data/out; cat /app/app.conf; echo x > /ro/y 2>/dev/null || echo ro-refused; echo x > /app/app.conf 2>/dev/null || echo file-ro; pwd']);
+      // (the workdir is made in the volume, reached through the image's /data -> /etc)
+      expect(r.out.split('\n')).toEqual(['from the host', 'conf', 'ro-refused', 'file-ro', '/etc/sub']);
+      expect(existsSync(`${host}/sub`)).toBe(true);
+      expect(readFileSync(`${host}/out`, 'utf8')).toBe('made\n');
+      expect(existsSync(`${host}/y`)).toBe(false);
+      // the host's /etc untouched (the symlink was followed inside the container)
+      expect(readFileSync('/etc/hostname', 'utf8')).toBe(hostEtc);
+      expect(existsSync('/etc/in')).toBe(false);
+      // exec joins the mount namespace: it sees the volume; inspect lists it
+      const n = name('vol');
+      await run(['-d', '--name', n, ...BASE, '--volume', `${host}:/data:ro`, '--', 'sleep', '600']);
+      try {
+        expect((await run(['exec', n, 'cat', '/data/in'])).out).toBe('from the host');
+        expect(JSON.parse((await run(['inspect', n])).out)[0].volumes).toEqual([`${host}:/data:ro`]);
+      } finally {
+        await run(['rm', '-f', n]);
+      }
+      // refused before anything is made: a host path that is not there, a relative one
+      const before = overlayMounts().length;
+      expect((await run(['--rm', ...BASE, '--volume', '/no/such/dir:/data', '--', 'true'], 125)).err).toMatch(/^run: --volume \/no\/such\/dir:\/data: no such file or directory/);
+      expect((await run(['--rm', ...BASE, '--volume', 'rel:/data', '--', 'true'], 125)).err).toMatch(/absolute/);
+      expect(overlayMounts()).toHaveLength(before);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(host);
+    } finally {
+      rmSync(host, { recursive: true, force: true });
+      rmSync(layer, { recursive: true, force: true });
+    }
   });
 
   it('one name in two stores (two BOXKIT_STATE_DIRs) makes two cgroups: rm -f in one store leaves the other\'s container running', async () => {

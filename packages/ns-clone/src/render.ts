@@ -75,6 +75,8 @@ const RENDER: Record<OpName, (s: Step) => string> = {
   OPEN: (s) => `exec ${int(s)}${int(s, 1) & 3 ? '>' : '<'}${str(s)}`,
   UNLINK: (s) => `rm -f ${str(s)}`,
   LINK_UP: (s) => `ip link set ${str(s)} up`,
+  OPEN_TREE: (s) => `# open_tree(${str(s)}, OPEN_TREE_CLONE|AT_RECURSIVE) -> fd ${int(s)}`,
+  MOVE_MOUNT: (s) => `# move_mount(fd ${int(s)} -> ${str(s)}): mount --bind, from before pivot_root`,
 };
 
 export function renderStep(s: Step): string {

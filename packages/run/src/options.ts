@@ -21,6 +21,7 @@ export const RUN_OPTIONS: Record<string, Opt> = {
   rootfs: { type: 'string', describe: 'root filesystem directory (lower layer; default: the built-in busybox rootfs)' },
   image: { type: 'string', describe: 'image directory or tarball used as the lower layer (alternative to --rootfs)' },
   layer: { type: 'array', describe: 'extra read-only layer above the rootfs (repeatable, topmost last)' },
+  volume: { type: 'array', describe: "bind-mount a host path: HOST:CONTAINER[:ro] (docker's -v; -v is --verbose here)" },
   hostname: { type: 'string', describe: 'hostname inside (default: the name)' },
   net: { type: 'string', default: 'none', describe: 'none | host | bridge[:BRIDGE] (the bridge: boxkit0 unless named)' },
   ip: { type: 'string', describe: "address with --net bridge: CIDR (10.10.15.2/24), an address (the bridge's prefix), or auto" },

@@ -5,6 +5,7 @@ import { UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { parseLimits, parsePids } from '@boxkit/cg';
+import { checkVolumes, parseVolume } from '../container/volumes.js';
 import { parseCidr, parseEnv, parseNet, parsePublish, parseSize, checkHostname, type ContainerSpec } from '../container/spec.js';
 
 export interface RunArgs extends CommonArgs {
@@ -13,6 +14,7 @@ export interface RunArgs extends CommonArgs {
   rootfs?: string;
   image?: string;
   layer?: string[];
+  volume?: string[];
   hostname?: string;
   net: string;
   ip?: string;
@@ -51,6 +53,8 @@ export function toSpec(a: RunArgs): ContainerSpec {
     }
   }
   const publish = (a.publish ?? []).map(parsePublish);
+  const volumes = (a.volume ?? []).map(parseVolume);
+  checkVolumes(volumes);
   if (publish.length && net.mode !== 'bridge') throw new UsageError('--publish needs --net bridge');
   // cg's reading of --cpus, --cpu-quota and --cpu-period: one converter, the same refusals in the same words
   const cpu = parseLimits({ cpus: a.cpus, cpuQuota: a.cpuQuota, cpuPeriod: a.cpuPeriod });
@@ -71,6 +75,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
     ...(a.rootfs !== undefined ? { rootfs: a.rootfs } : {}),
     ...(a.image !== undefined ? { image: a.image } : {}),
     layers: a.layer ?? [],
+    volumes,
     ...(a.hostname !== undefined ? { hostname: checkHostname(a.hostname) } : {}),
     net,
     ...(a.ip !== undefined ? { ip: a.ip } : {}),

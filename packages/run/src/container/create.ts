@@ -20,6 +20,7 @@ import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
 import { writeInRoot } from './inroot.js';
 import { resolvConf } from './dns.js';
+import { volumeString } from './volumes.js';
 import { attachShell, cgroupfsOf, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
@@ -85,7 +86,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     id, name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid, creatorStart: startTime(process.pid),
     command: spec.command, rootfs, layers: spec.layers,
     mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
-    hostname, net: { mode: spec.net.mode }, limits: spec.limits, detach: spec.detach, autoRemove: spec.autoRemove,
+    hostname, net: { mode: spec.net.mode }, limits: spec.limits, ...(spec.volumes.length ? { volumes: spec.volumes.map(volumeString) } : {}), detach: spec.detach, autoRemove: spec.autoRemove,
     stopTimeout: spec.stopTimeout,
   };
   // everything gc needs to undo a run killed half-way is in the first record:
@@ -165,7 +166,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     const steps = containerProgram({
       root: rec.mountpoint, hostname, argv: spec.command, env, workdir: spec.workdir,
       uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
-      init: spec.init, cgroupns: true, netns: spec.net.mode !== 'host', joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
+      init: spec.init, cgroupns: true, netns: spec.net.mode !== 'host', volumes: spec.volumes, joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
       ...(existsSync('/proc/self/ns/cgroup') ? { cgroupfs: cgroupfsOf(rec.cgroup, readFileSync('/proc/self/mountinfo', 'utf8')) } : {}),
       ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });

@@ -15,6 +15,8 @@ import { isTarball, unionShell } from './union.js';
 import { netDryRun } from './network.js';
 import { defaultName, hostVethName, newId } from '../state/names.js';
 import { resolveUser } from './user.js';
+import { volumeString } from './volumes.js';
+import { warn } from '@boxkit/common/output';
 import { containerEnv } from './spec.js';
 
 export async function pipeline(spec: ContainerSpec): Promise<string[]> {
@@ -24,6 +26,8 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   const dir = dataDir('containers', id);
   const mnt = `${dir}/rootfs`;
   const lines: string[] = [];
+  // ns-clone has no bind mounts: say so rather than print a different container as the same
+  if (spec.volumes.length) warn('run', `warning: the pipeline leaves out --volume (${spec.volumes.map(volumeString).join(', ')}): ns-clone makes no bind mounts`);
   if (!spec.rootfs && !spec.image) lines.push('run rootfs --default');
   const tar = spec.image !== undefined && isTarball(spec.image);
   lines.push(unionShell({ lowers: [...[...spec.layers].reverse(), ...(tar ? [] : [rootfs])], tars: tar ? [rootfs] : [], upper: `${dir}/upper`, work: `${dir}/work`, mountpoint: mnt, volatile: spec.autoRemove }));

@@ -9,6 +9,7 @@
 import { CAP, MS, execStep, type Step } from '@boxkit/native';
 import { CLONE } from '@boxkit/native';
 import type { CgroupMount } from './cgroup.js';
+import { volumeMounts, volumeOpens, type Volume } from './volumes.js';
 
 /** docker's default capability set; everything else is dropped from every set. */
 export const DEFAULT_CAPS = [
@@ -55,6 +56,8 @@ export interface ProgramOptions {
   netns?: boolean;
   /** its hierarchies, mounted at /sys/fs/cgroup inside its cgroup namespace (read-only unless privileged) */
   cgroupfs?: CgroupMount[];
+  /** --volume bind mounts */
+  volumes?: Volume[];
   /** steps that give the child its terminal (run before WAIT_SYNC), and the slave to show as /dev/console */
   tty?: { steps: Step[]; slave: string };
   /** writes that move the child itself into the container's cgroup (cg's selfAttachWrites), made first */
@@ -124,6 +127,8 @@ export function containerProgram(o: ProgramOptions): Step[] {
   steps.push({ op: 'SETHOSTNAME', strs: [o.hostname] });
   // the kernel makes a new namespace's lo down: 127.0.0.1 unreachable (netsetup's attach raises it on a bridge)
   if (o.netns) steps.push({ op: 'LINK_UP', strs: ['lo'] });
+  // the volumes' host sides, opened while the host's tree is in view
+  if (o.volumes?.length) steps.push(...volumeOpens(o.volumes));
   steps.push({ op: 'PIVOT_ROOT', strs: [o.root] });
   if (!o.privileged) {
     for (const p of MASKED_PATHS) steps.push({ op: 'MASK_PATH', strs: [p], optional: true });
@@ -132,6 +137,8 @@ export function containerProgram(o: ProgramOptions): Step[] {
       steps.push(mount('', p, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
     }
   }
+  // after the masks (a volume cannot undo them), before the workdir (which may be in one)
+  if (o.volumes?.length) steps.push(...volumeMounts(o.volumes, ancestry));
   // a --workdir the image lacks is made, parents too (mkdir -p), before the root may go read-only:
   // docker makes it in the container's layer with or without --read-only
   for (const dir of ancestry(o.workdir)) steps.push({ op: 'MKDIR', ints: [0o755], strs: [dir], optional: true });

@@ -24,11 +24,15 @@ export interface Limits {
   pids?: number;
 }
 
+import type { Volume } from './volumes.js';
+
 export interface ContainerSpec {
   name?: string;
   rootfs?: string;
   image?: string;
   layers: string[];
+  /** --volume: host paths bound into the container */
+  volumes: Volume[];
   hostname?: string;
   net: NetMode;
   ip?: string; // CIDR or 'auto'

@@ -56,6 +56,8 @@ export interface ContainerRecord {
   cgroup?: Group;
   /** the limits it was given (--cpus as quota/period, --memory in bytes, --pids), as inspect shows them */
   limits?: Limits;
+  /** --volume, as given: HOST:CONTAINER[:ro] */
+  volumes?: string[];
   /** how its command was started (--env, --user, --workdir, --privileged): `run exec` starts its commands the same way, as docker exec does */
   process?: ProcessRecord;
   detach: boolean;
