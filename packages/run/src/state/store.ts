@@ -34,6 +34,15 @@ export function save(rec: ContainerRecord): void {
   atomicWrite(recordPath(rec.name), `${JSON.stringify(rec, null, 2)}\n`, 0o600);
 }
 
+/** The store's files (records, exit files), none when it was never made. */
+function storeFiles(): string[] {
+  try {
+    return readdirSync(containersDir());
+  } catch {
+    return [];
+  }
+}
+
 /** Remove a record and its exit files (first: a crash between leaves the record to remove again, not a file nobody knows). */
 export function forget(name: string): void {
   sweepExitFiles({ name });
@@ -53,12 +62,7 @@ const EXIT_ASIDE = /^(.+)\.exit\.(\d+)\.tmp$/;
  * record. `dryRun`: only say.
  */
 export function sweepExitFiles(o: { name?: string; orphans?: boolean; dryRun?: boolean } = {}): string[] {
-  let files: string[];
-  try {
-    files = readdirSync(containersDir());
-  } catch {
-    return [];
-  }
+  const files = storeFiles();
   const records = new Set(files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
   const gone: string[] = [];
   for (const f of files) {
@@ -103,14 +107,8 @@ export function keptExitCode(rec: Pick<ContainerRecord, 'name' | 'id'>): number 
  * records still say running): what the process holding the finish lock records besides its own.
  */
 export function endsLeft(): ContainerRecord[] {
-  let files: string[];
-  try {
-    files = readdirSync(containersDir());
-  } catch {
-    return [];
-  }
   const left: ContainerRecord[] = [];
-  for (const f of files) {
+  for (const f of storeFiles()) {
     if (!f.endsWith('.exit')) continue;
     const rec = load(f.slice(0, -5));
     if (rec && rec.status === 'running' && keptExitCode(rec) !== undefined && !isAlive(rec)) left.push(rec);
@@ -119,13 +117,7 @@ export function endsLeft(): ContainerRecord[] {
 }
 
 export function list(): ContainerRecord[] {
-  let files: string[];
-  try {
-    files = readdirSync(containersDir());
-  } catch {
-    return [];
-  }
-  return files
+  return storeFiles()
     .filter((f) => f.endsWith('.json'))
     .map((f) => readJson<ContainerRecord>(join(containersDir(), f)))
     .filter((r): r is ContainerRecord => r !== undefined)
