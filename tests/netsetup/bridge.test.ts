@@ -36,7 +36,9 @@ describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${
     expect(sh('ip', ['-4', '-o', 'addr', 'show', 'dev', br])).toContain('10.77.10.1/24');
     const again = await ns(['bridge', br, '10.77.10.1/24', '--json']);
     expect(again.exitCode).toBe(0);
-    expect(JSON.parse(again.stdout).changed).toEqual([]);
+    // changed is a boolean in every command's JSON; the commands run are listed under their own key
+    expect(JSON.parse(r.stdout)).toMatchObject({ changed: true, commands: [`ip link add ${br} type bridge`, `ip addr add 10.77.10.1/24 dev ${br}`, `ip link set ${br} up`] });
+    expect(JSON.parse(again.stdout)).toMatchObject({ changed: false, commands: [] });
   });
 
   it('connects two containers that ping each other and the gateway', async () => {
@@ -85,24 +87,33 @@ describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${
   it('netns add/ls/rm like ip netns, rm taking the attachment with it', async () => {
     const n = testName('br-n3');
     const add = await ns(['netns', 'add', n, '--json']);
-    expect(JSON.parse(add.stdout)).toEqual({ name: n, created: true });
+    expect(JSON.parse(add.stdout)).toEqual({ name: n, created: true, changed: true });
     expect(sh('ip', ['netns', 'list'])).toContain(n);
     expect(sh('ip', ['-n', n, '-o', 'link', 'show', 'lo'])).toContain('UP');
-    expect(JSON.parse((await ns(['netns', 'add', n, '--json'])).stdout).created).toBe(false);
+    expect(JSON.parse((await ns(['netns', 'add', n, '--json'])).stdout)).toMatchObject({ created: false, changed: false });
     expect(JSON.parse((await ns(['netns', 'ls', '--json'])).stdout)).toContainEqual({ name: n });
     const a = JSON.parse((await ns(['veth', '--netns', n, '--bridge', br, '--json'])).stdout);
     const rm = await ns(['netns', 'rm', n, '--json']);
     expect(rm.exitCode, rm.stderr).toBe(0);
-    expect(JSON.parse(rm.stdout)).toMatchObject({ name: n, removed: true, detached: [{ hostIfname: a.hostIfname }] });
+    expect(JSON.parse(rm.stdout)).toMatchObject({ name: n, removed: true, changed: true, detached: [{ hostIfname: a.hostIfname, ip: a.ip }] });
+    expect(sh('ip', ['netns', 'list'])).not.toContain(n);
+    // in text, the attachments it takes with it are said, one line each, before the namespace
+    expect((await ns(['netns', 'add', n])).exitCode).toBe(0);
+    const b = JSON.parse((await ns(['veth', '--netns', n, '--bridge', br, '--json'])).stdout);
+    const rmText = await ns(['netns', 'rm', n]);
+    expect(rmText.exitCode, rmText.stderr).toBe(0);
+    expect(rmText.stdout.trim()).toBe(`removed attachment ${b.hostIfname} ${b.ip} (bridge ${br})\nremoved netns ${n}`);
     expect(sh('ip', ['netns', 'list'])).not.toContain(n);
     expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(a.hostIfname);
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
-    expect((await ns(['netns', 'rm', n])).exitCode).toBe(0);
+    const gone = await ns(['netns', 'rm', n, '--json']);
+    expect(gone.exitCode).toBe(0);
+    expect(JSON.parse(gone.stdout)).toMatchObject({ removed: false, changed: false, detached: [] });
   });
 
   it('bridge rm deletes it and succeeds when gone', async () => {
-    expect((await ns(['bridge', 'rm', br])).exitCode).toBe(0);
-    expect((await ns(['bridge', 'rm', br])).exitCode).toBe(0);
+    expect(JSON.parse((await ns(['bridge', 'rm', br, '--json'])).stdout)).toEqual({ name: br, removed: true, changed: true });
+    expect(JSON.parse((await ns(['bridge', 'rm', br, '--json'])).stdout)).toEqual({ name: br, removed: false, changed: false });
     const after = netSnapshot();
     expect(after.links).toEqual(before.links);
     expect(after.rules).toEqual(before.rules);

@@ -14,8 +14,10 @@ import { readAttachments } from './store.js';
 export interface BridgeResult {
   name: string;
   cidr: string;
-  /** what this call changed (empty when everything was already there) */
-  changed: string[];
+  /** whether this call changed anything */
+  changed: boolean;
+  /** the commands it ran (empty when everything was already there) */
+  commands: string[];
 }
 
 /** Plan the steps that make bridge `name` exist with address `cidr` and be up. */
@@ -71,7 +73,7 @@ export async function ensureBridge(name: string, cidr: string, opts: ExecOptions
   const want = formatCidr(parseCidr(cidr));
   if (opts.dryRun) {
     await execute(ops, opts);
-    return { name, cidr: want, changed: renderOps(ops) };
+    return { name, cidr: want, changed: ops.length > 0, commands: renderOps(ops) };
   }
   const done: Op[] = [];
   try {
@@ -89,11 +91,11 @@ export async function ensureBridge(name: string, cidr: string, opts: ExecOptions
     for (const op of undo) await execute([op], opts).catch(() => undefined);
     throw e;
   }
-  return { name, cidr: want, changed: renderOps(ops) };
+  return { name, cidr: want, changed: ops.length > 0, commands: renderOps(ops) };
 }
 
 /** Delete a bridge; succeeds when it is already gone. Refuses while attachments use it. */
-export async function removeBridge(name: string, opts: ExecOptions = {}): Promise<{ name: string; removed: boolean }> {
+export async function removeBridge(name: string, opts: ExecOptions = {}): Promise<{ name: string; removed: boolean; changed: boolean }> {
   validateIfName(name);
   const users = readAttachments().filter((a) => a.bridge === name);
   if (users.length) {
@@ -109,7 +111,7 @@ export async function removeBridge(name: string, opts: ExecOptions = {}): Promis
       delete s.bridges[name];
     });
   }
-  return { name, removed: !!link };
+  return { name, removed: !!link, changed: !!link };
 }
 
 /** The bridge's address: recorded by netsetup, else the first IPv4 address the kernel reports. */

@@ -18,19 +18,20 @@ function exists(name: string): boolean {
   }
 }
 
-export async function addNetns(name: string, opts: ExecOptions = {}): Promise<{ name: string; created: boolean }> {
+export async function addNetns(name: string, opts: ExecOptions = {}): Promise<{ name: string; created: boolean; changed: boolean }> {
   validateName('netns', name);
   const ops: Op[] = exists(name) ? [] : [{ kind: 'exec', file: 'ip', args: ['netns', 'add', name] }, { kind: 'ip', ns: { netns: name }, args: ['link', 'set', 'lo', 'up'] }];
   await execute(ops, opts);
-  return { name, created: ops.length > 0 };
+  return { name, created: ops.length > 0, changed: ops.length > 0 };
 }
 
-export async function removeNetns(name: string, opts: ExecOptions = {}): Promise<{ name: string; removed: boolean; detached: Detached[] }> {
+/** Remove a named netns, and first the attachments netsetup made into it (`detached`: what `down --netns NAME` reports). */
+export async function removeNetns(name: string, opts: ExecOptions = {}): Promise<{ name: string; removed: boolean; detached: Detached[]; changed: boolean }> {
   validateName('netns', name);
   const detached = await detachMany([{ netns: name }], opts);
   const there = namedNetns().includes(name);
   await execute(there ? [{ kind: 'exec', file: 'ip', args: ['netns', 'del', name] }] : [], opts);
-  return { name, removed: there, detached };
+  return { name, removed: there, detached, changed: there || detached.length > 0 };
 }
 
 export function listNetns(): { name: string }[] {

@@ -17,6 +17,6 @@ export async function bridgeCommand(a: CommonArgs & { name: string; cidr?: strin
   if (!a.cidr) throw new UsageError(`bridge ${a.name}: an address is required`, `netsetup bridge ${a.name} 10.10.15.1/24`);
   const r = await ensureBridge(a.name, a.cidr, opts);
   if (dry) dry.done({ ...r });
-  else report(a, r, () => [`bridge ${r.name} ${r.cidr}${r.changed.length ? '' : ' (already there)'}`]);
+  else report(a, r, () => [`bridge ${r.name} ${r.cidr}${r.changed ? '' : ' (already there)'}`]);
   return 0;
 }

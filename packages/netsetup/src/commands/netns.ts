@@ -20,7 +20,9 @@ export async function netnsCommand(a: CommonArgs & { action: string; name?: stri
   } else {
     const r = await removeNetns(a.name, opts);
     if (dry) dry.done({ ...r });
-    else report(a, r, () => [r.removed ? `removed netns ${r.name}` : `netns ${r.name} was already gone`]);
+    // its attachments go with it (down --netns NAME): said, one line each, as `down` says them
+    else report(a, r, () => [...r.detached.map((d) => `removed attachment ${d.hostIfname}${d.ip ? ` ${d.ip}` : ''}${d.bridge ? ` (bridge ${d.bridge})` : ''}`),
+      r.removed ? `removed netns ${r.name}` : `netns ${r.name} was already gone`]);
   }
   return 0;
 }
