@@ -10,8 +10,11 @@
  * ends, this program execve()s back into the run bin, which records the
  * end (or removes a --rm container).
  *
- *   bk-keeper TITLE PID LOCK FINISH RECORD EXIT TAG PROGRAM [ARGS...]
+ *   bk-keeper TITLE keeper/2 PID LOCK FINISH RECORD EXIT TAG PROGRAM [ARGS...]
  *
+ * keeper/2 names this layout: a binary of another build refuses a command
+ * line of another layout (exit 2) instead of writing a status over a path
+ * it takes for its exit file (the record, when the fields moved).
  * TITLE is what ps shows (argv[0], and the comm the kernel keeps); PID is
  * the child to wait for; PROGRAM ARGS... is run at its end with two more
  * arguments: its status as a shell reports it (the code, or 128+N for
@@ -50,6 +53,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#define PROTOCOL "keeper/2"
 
 static void say(const char *msg) {
   /* stderr is /dev/null when run by a keeper: only a person starting it by hand sees this */
@@ -146,10 +151,14 @@ static int still_ours(const char *path, const char *tag) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 9) {
-    say("usage: bk-keeper TITLE PID LOCK FINISH RECORD EXIT TAG PROGRAM [ARGS...] (run by run -d's keeper only)\n");
+  if (argc < 10 || strcmp(argv[1], PROTOCOL) != 0) {
+    say("usage: bk-keeper TITLE " PROTOCOL " PID LOCK FINISH RECORD EXIT TAG PROGRAM [ARGS...] (run by run -d's keeper only)\n");
     return 2;
   }
+  /* the protocol word checked, the rest as before it: TITLE PID LOCK ... (argv[0] stays the title) */
+  argv[1] = argv[0];
+  argv++;
+  argc--;
   char *endp;
   errno = 0;
   long pid = strtol(argv[1], &endp, 10);

@@ -29,7 +29,7 @@ function keep(dir: string, child: string, title = 'run keeper t'): string {
     `flock -n ${dir}/finish true && echo free >> ${dir}/out || echo held >> ${dir}/out`,
   ].join('\n'));
   // (SIGPIPE ignored before the exec, as a Node keeper leaves it, and fd 3 open without close-on-exec: bk-keeper undoes both)
-  return `trap '' PIPE; ${child} & exec -a '${title}' ${keeper} $! ${dir}/lock ${dir}/finish ${dir}/record ${dir}/exit tag /bin/sh ${dir}/program finish name id 3<${dir}/lock`;
+  return `trap '' PIPE; ${child} & exec -a '${title}' ${keeper} keeper/2 $! ${dir}/lock ${dir}/finish ${dir}/record ${dir}/exit tag /bin/sh ${dir}/program finish name id 3<${dir}/lock`;
 }
 
 describe('bk-keeper', () => {
@@ -53,7 +53,7 @@ describe('bk-keeper', () => {
 
   it('says - when PID is no child of its own, and does not run PROGRAM once the record is gone', () => {
     const dir = scratch();
-    execFileSync('bash', ['-c', `exec -a t ${keeper} 1 ${dir}/lock ${dir}/finish ${dir}/record ${dir}/exit tag /bin/sh -c 'echo "$@" > ${dir}/out' sh x`]);
+    execFileSync('bash', ['-c', `exec -a t ${keeper} keeper/2 1 ${dir}/lock ${dir}/finish ${dir}/record ${dir}/exit tag /bin/sh -c 'echo "$@" > ${dir}/out' sh x`]);
     expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('x - 3\n');
     // no status, no exit file
     expect(() => readFileSync(join(dir, 'exit'))).toThrow(/ENOENT/);
@@ -67,7 +67,7 @@ describe('bk-keeper', () => {
   it('leaves the status in EXIT when PROGRAM cannot be started (exit 127)', () => {
     const dir = scratch();
     // (the child outlives bash's exec: one that ended before it was reaped by bash, and bk-keeper got no status)
-    const r = spawnSync('bash', ['-c', `sh -c 'sleep 0.2; exit 7' & exec -a t ${keeper} $! ${dir}/lock ${dir}/finish ${dir}/record ${dir}/exit tag ${dir}/missing finish name id`]);
+    const r = spawnSync('bash', ['-c', `sh -c 'sleep 0.2; exit 7' & exec -a t ${keeper} keeper/2 $! ${dir}/lock ${dir}/finish ${dir}/record ${dir}/exit tag ${dir}/missing finish name id`]);
     expect(r.status).toBe(127);
     expect(readFileSync(join(dir, 'exit'), 'utf8')).toBe('tag 7\n');
   });
@@ -87,21 +87,34 @@ describe('bk-keeper', () => {
     }
     expect(comm).toBe('run keeper a-lo\n');
     expect(readFileSync(`/proc/${sh.pid}/cmdline`, 'utf8').split('\0').filter(Boolean)).toEqual(['run keeper a-long-name']);
-    const bad = spawnSync(keeper, ['x', 'l', 'f', 'r', 'e', 't', '/bin/true', 'a'], { encoding: 'utf8', argv0: 't' });
+    const bad = spawnSync(keeper, ['keeper/2', 'x', 'l', 'f', 'r', 'e', 't', '/bin/true', 'a'], { encoding: 'utf8', argv0: 't' });
     const r = { status: bad.status, stderr: bad.stderr };
     expect(r).toEqual({ status: 2, stderr: 'bk-keeper: PID must be a process id\n' });
+    // a command line of another layout (another build's run) is refused before anything is written:
+    // read as this one, it put a status over the record
+    const other = spawnSync(keeper, [String(process.pid), `${dir}/lock`, `${dir}/finish`, `${dir}/record`, `${dir}/exit`, 'tag', '/bin/true'], { encoding: 'utf8', argv0: 't' });
+    expect([other.status, other.stderr]).toEqual([2, expect.stringMatching(/^usage: bk-keeper TITLE keeper\/2 PID /)]);
+    expect(readFileSync(join(dir, 'record'), 'utf8')).toBe('{}');
   });
 
   it('waits for the finish lock, and then starts PROGRAM only while EXIT is still the one it wrote: gone or another tag, it exits 0 without it', async () => {
     for (const meanwhile of ['recorded', 'retagged', 'untouched'] as const) {
       const dir = scratch();
       // someone holds the finish lock (a finish recording other ends) while the child ends
-      const holder = spawn('flock', [join(dir, 'finish'), 'sh', '-c', `while [ ! -e ${dir}/go ]; do sleep 0.02; done`], { stdio: 'ignore' });
+      // (a process group of its own: flock's shell child holds the lock too, and must end with it)
+      const holder = spawn('flock', [join(dir, 'finish'), 'sh', '-c', `while [ ! -e ${dir}/go ]; do sleep 0.02; done`], { stdio: 'ignore', detached: true });
       onTestFinished(() => {
-        holder.kill('SIGKILL');
+        try {
+          process.kill(-holder.pid!, 'SIGKILL');
+        } catch {
+          // ended
+        }
       });
       for (let i = 0; i < 200 && spawnSync('flock', ['-n', join(dir, 'finish'), 'true']).status === 0; i++) await new Promise((r) => setTimeout(r, 10));
       const k = spawn('bash', ['-c', keep(dir, 'sh -c "sleep 0.2; exit 0"')], { stdio: 'ignore' });
+      onTestFinished(() => {
+        k.kill('SIGKILL');
+      });
       const done = new Promise<number | null>((r) => k.on('exit', (c) => r(c)));
       // its status is on disk while it waits for the lock
       for (let i = 0; i < 300 && !existsSync(join(dir, 'exit')); i++) await new Promise((r) => setTimeout(r, 10));

@@ -114,7 +114,8 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     // the record's creator identity (pid and start time) still names it; the container is its child
     expect(startTimeOf(k)).toBe(rec.creatorStart);
     expect(readFileSync(`/proc/${rec.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(k));
-    expect(readFileSync(`/proc/${k}/comm`, 'utf8').trim()).toBe(`run keeper ${n}`.slice(0, 15));
+    // bk-keeper sets its title (comm last) just after the exec that let run -d return: wait for it
+    await waitUntil(`${n}'s keeper to retitle itself`, () => readFileSync(`/proc/${k}/comm`, 'utf8').trim() === `run keeper ${n}`.slice(0, 15), 10_000);
     expect(readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0').filter(Boolean)).toEqual([`run keeper ${n}`]);
     expect(readdirSync(`/proc/${k}/fd`).map((fd) => `${fd} -> ${readlinkSync(`/proc/${k}/fd/${fd}`)}`)).toEqual(['0 -> /dev/null', '1 -> /dev/null', '2 -> /dev/null']);
     const status = (pid: number | 'self', key: string) => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];

@@ -37,6 +37,9 @@ import { procStat } from '@boxkit/common/proc';
 import { creatorAlive, endsLeft, exitPath, finishLockPath, isAlive, load, recordPath } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
+/** bk-keeper's command-line layout (native/c/keeper.c): a binary of another build refuses it rather than misread it. */
+const KEEPER_PROTOCOL = 'keeper/2';
+
 /** The first word that makes a start of this bin a keeper (never a user's: run's subcommands are words). */
 export const KEEPER_WORD = '__boxkit-keeper';
 
@@ -209,7 +212,7 @@ function closeReport(): void {
 function becomeWaiter(rec: ContainerRecord): void {
   const waiter = nativeProgram('bk-keeper');
   if (!rec.pid || !existsSync(waiter) || !ownChild(rec.pid, rec.pidStart)) return;
-  const argv = [`run keeper ${rec.name}`, String(rec.pid), stateDir('run', 'lock'), finishLockPath(), recordPath(rec.name), exitPath(rec.name), rec.id, process.execPath, ...selfCommand(), 'finish', rec.name, rec.id];
+  const argv = [`run keeper ${rec.name}`, KEEPER_PROTOCOL, String(rec.pid), stateDir('run', 'lock'), finishLockPath(), recordPath(rec.name), exitPath(rec.name), rec.id, process.execPath, ...selfCommand(), 'finish', rec.name, rec.id];
   try {
     execveNow(waiter, argv, process.env);
   } catch {
@@ -240,10 +243,23 @@ async function recordEnd([name, id, status, lockFd]: string[]): Promise<void> {
     if (rec && rec.id === id && rec.status === 'running' && !isAlive(rec)) await finishKept(rec, code, finish).catch(() => {});
     await finishLeft(finish);
   };
-  if (lockFd === undefined) await withLock(finishLockPath(), work).catch(work);
+  if (lockFd === undefined) {
+    // unlocked only when the lock cannot be had (work's own failures are caught inside it)
+    let held = false;
+    await withLock(finishLockPath(), () => {
+      held = true;
+      return work();
+    }).catch(async () => {
+      if (!held) await work();
+    });
+  }
   else {
     // (what this finish spawns, iptables and the like, must not hold the lock on)
-    if (/^\d+$/.test(lockFd)) closeOnExec(Number(lockFd));
+    try {
+      if (/^\d+$/.test(lockFd)) closeOnExec(Number(lockFd));
+    } catch {
+      // it stays inheritable: what this finish spawns holds the lock a little longer
+    }
     await work();
   }
   process.exit(0);
