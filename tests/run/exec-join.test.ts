@@ -24,7 +24,7 @@ import { binPath, busyboxRootfs, skipReason } from '../harness/index.js';
 import { spawn } from '../../native/src/index.js';
 import { execProgram } from '../../packages/run/src/container/exec.js';
 import { load } from '../../packages/run/src/state/store.js';
-import { BASE, name, run } from './helpers.js';
+import { BASE, name, onTerminal, run } from './helpers.js';
 
 const made: string[] = [];
 
@@ -122,6 +122,25 @@ describe.skipIf(skipReason)(`run exec: joining a container${skipReason ? ` (skip
     for (let i = 0; i < 400 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/busybox\0'); i++) await sleep(25);
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(['/bin/busybox', 'sleep', '600', '']);
     expect((await run(['exec', n, '--', 'cat', '/etc/hostname'])).out).toBe('in-the-box');
+  });
+
+  it("exec -t never takes another container's pty: a PID 1 whose chroot's /dev leads to /proc/OTHER/root/dev gets a host pty, the other container sees no new one", async () => {
+    const [a, b] = [name('pty-a'), name('pty-b')];
+    made.push(a, b);
+    await run(['-d', '--name', b, ...BASE, '--', 'sleep', '600']);
+    const bPid = load(b)!.pid!;
+    // A's PID 1 chroots into a directory whose dev is a symlink the host side follows from the host's root
+    const jail = `mkdir -p /x/bin && cp /bin/busybox /x/bin/ && ln -s /proc/${bPid}/root/dev /x/dev && exec chroot /x /bin/busybox sleep 600`;
+    await run(['-d', '--name', a, ...BASE, '--', 'sh', '-c', jail]);
+    const aPid = load(a)!.pid!;
+    for (let i = 0; i < 400 && !readFileSync(`/proc/${aPid}/cmdline`, 'utf8').startsWith('/bin/busybox\0'); i++) await sleep(25);
+    const ptys = async () => (await run(['exec', b, 'ls', '/dev/pts'])).out.split('\n').sort();
+    expect(await ptys()).toEqual(['ptmx']);
+    const held = onTerminal(`${process.execPath} ${binPath('run')} exec -it ${a} sh -c 'echo in-a; sleep 2; echo a-done'`);
+    await sleep(1000);
+    // (B's devpts gained a 0 while A's exec ran, and B could write into the user's session through it)
+    expect(await ptys()).toEqual(['ptmx']);
+    expect(await held).toMatch(/in-a\r*\na-done/);
   });
 
   it("from a runtime that runs chrooted (a build chroot): its containers cannot climb out with chroot and '..', and exec lands in the container's root, also when PID 1 chrooted further", async () => {

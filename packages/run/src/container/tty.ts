@@ -7,7 +7,7 @@
  * its own terminal (raw mode, so Ctrl-C/Ctrl-D reach the container's line
  * discipline as with `docker run -it`) and passes window size changes on.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { stdoutStream } from '@boxkit/common/stdio';
 import { openPty, ptyPeer, rawOutput, setWinsize, type Step } from '@boxkit/native';
@@ -33,25 +33,49 @@ const PTMX = (5 << 8) | 2;
  * `run exec -t`: a pty of the container's own devpts, so its slave is a /dev/pts/N the
  * container sees (tty, ttyname(3), stty on /dev/tty work; a pty of this host's devpts was
  * nameless there). Its ptmx is found through PID 1's root, opened as a path only (O_PATH,
- * not followed) and reopened only when it is the ptmx device (5:2): a PID 1 that put another
- * device node there (CAP_MKNOD, a chroot of its own) never has it opened by this host-side
- * process. Undefined when there is none such: the caller falls back to allocateTty.
+ * not followed) and reopened only when it is the ptmx device (5:2) of a devpts mounted in the
+ * container's mount namespace: a PID 1 that put another device node there (CAP_MKNOD, a
+ * chroot of its own) never has it opened by this host-side process, and one whose /dev leads
+ * elsewhere by a symlink this process follows from the host's root (to /proc/OTHER/root/dev)
+ * never gets another container's or the host's pty. Undefined when there is none such: the
+ * caller falls back to allocateTty.
  */
 export function allocateTtyIn(pid: number): Tty | undefined {
   let path: number | undefined;
+  let master: number | undefined;
+  let slaveFd: number | undefined;
   try {
     path = openSync(`/proc/${pid}/root/dev/pts/ptmx`, O_PATH | O_NOFOLLOW);
-    const st = fstatSync(path);
-    if (!st.isCharacterDevice() || st.rdev !== PTMX) return undefined;
-    const master = openSync(`/proc/self/fd/${path}`, O_RDWR | O_NOCTTY);
-    const slaveFd = ptyPeer(master);
+    const st = fstatSync(path, { bigint: true });
+    if (!st.isCharacterDevice() || st.rdev !== BigInt(PTMX) || !devptsOf(pid).has(devName(st.dev))) return undefined;
+    master = openSync(`/proc/self/fd/${path}`, O_RDWR | O_NOCTTY);
+    slaveFd = ptyPeer(master);
     if (process.stdout.isTTY) setWinsize(master, process.stdout.rows, process.stdout.columns);
     return { master, slave: '', slaveFd };
   } catch {
+    // (ptyPeer closed the master when it failed)
+    for (const fd of slaveFd !== undefined ? [master, slaveFd] : []) if (fd !== undefined) closeSync(fd);
     return undefined;
   } finally {
     if (path !== undefined) closeSync(path);
   }
+}
+
+/** A device number as mountinfo writes it (MAJOR:MINOR; Linux's dev_t encoding). */
+function devName(dev: bigint): string {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
+}
+
+/** The devpts instances mounted in `pid`'s mount namespace. */
+function devptsOf(pid: number): Set<string> {
+  const ids = new Set<string>();
+  for (const line of readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) {
+    const [head, tail] = line.split(' - ');
+    if (tail?.startsWith('devpts ')) ids.add(head!.split(' ')[2]!);
+  }
+  return ids;
 }
 
 /** Steps, before WAIT_SYNC: a new session whose controlling terminal is the slave, on fds 0-2. */
