@@ -8,7 +8,8 @@ import type { ExecArgs } from './commands/exec.js';
 import type { RunArgs } from './commands/run.js';
 import { KEEPER_WORD } from './container/keeper.js';
 import { EXEC_OPTIONS, execArgv, RUN_OPTIONS, runArgv, type Opt } from './options.js';
-import { SUBCOMMAND_WORDS } from './words.js';
+import { readWords, SUBCOMMAND_WORDS } from './words.js';
+import { BoxkitError, reportFailure, toStderr } from '@boxkit/common/errors';
 
 const COMMON = new Set(['dry-run', 'json', 'verbose']);
 
@@ -138,9 +139,16 @@ const tool = {
 };
 
 /** The full CLI through yargs; `exec NAME CMD -x` and `run CMD -x` get their `--` first (see execArgv, runArgv). */
-export function yargsMain(argv: string[]): void {
+export function yargsMain(typed: string[]): void {
   // a keeper started from this blob (cli.blob missing): see keeper.ts
-  if (argv[0] === KEEPER_WORD) return void import('./container/keeper.js').then((k) => k.keep(argv.slice(1)));
+  if (typed[0] === KEEPER_WORD) return void import('./container/keeper.js').then((k) => k.keep(typed.slice(1)));
+  // the bin starts this blob for help and subcommand words: read them as cli.ts does
+  const words = readWords(typed);
+  if ('refuse' in words) {
+    process.exitCode = reportFailure('run', new BoxkitError('EUSAGE', words.refuse, { hint: words.hint, exitCode: 125 }), toStderr, true);
+    return;
+  }
+  const argv = words.argv;
   void main(tool, argv[0] === 'exec' ? execArgv(argv) : SUBCOMMAND_WORDS.has(argv[0] ?? '') || argv[0] === 'help' ? argv : runArgv(argv));
 }
 

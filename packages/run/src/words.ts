@@ -10,8 +10,8 @@
 /** run's subcommands (cli.ts routes these to the yargs wiring). */
 export const SUBCOMMAND_WORDS = new Set(['rootfs', 'ps', 'ls', 'exec', 'logs', 'stop', 'rm', 'inspect', 'gc']);
 
-/** Flags every subcommand takes, which a user may type before the subcommand. */
-const LEADING = new Set(['--json', '--dry-run', '--verbose', '-v']);
+/** Flags every subcommand takes, which a user may type before the subcommand (`run --help ps`: ps's help). */
+const LEADING = new Set(['--json', '--dry-run', '--verbose', '-v', '--help', '-h']);
 
 /** docker's container and engine verbs that run has no subcommand for. */
 const DOCKER_VERBS = new Set([
@@ -28,6 +28,8 @@ export function readWords(argv: readonly string[]): Words {
   while (i < argv.length && LEADING.has(argv[i]!)) i++;
   const word = argv[i];
   if (word === undefined) return { argv: [...argv] };
+  // `run help exec`: exec's help; `run help` (and `help WORD`): run's (yargs took the words for a container's command)
+  if (i === 0 && word === 'help') return { argv: SUBCOMMAND_WORDS.has(argv[1] ?? '') ? [argv[1]!, '--help'] : ['--help'] };
   if (SUBCOMMAND_WORDS.has(word)) return { argv: i ? [word, ...argv.slice(0, i), ...argv.slice(i + 1)] : [...argv] };
   if (DOCKER_VERBS.has(word)) {
     const rest = argv.slice(i);

@@ -6,6 +6,11 @@ describe('run: the first word, as a docker user means it', () => {
     expect(readWords(['--json', 'rm', 'web'])).toEqual({ argv: ['rm', '--json', 'web'] });
     expect(readWords(['--dry-run', '-v', 'stop', 'web'])).toEqual({ argv: ['stop', '--dry-run', '-v', 'web'] });
     expect(readWords(['ps', '-a'])).toEqual({ argv: ['ps', '-a'] });
+    // help of a subcommand, both ways docker users ask for it
+    expect(readWords(['--help', 'ps'])).toEqual({ argv: ['ps', '--help'] });
+    expect(readWords(['help', 'exec'])).toEqual({ argv: ['exec', '--help'] });
+    expect(readWords(['help'])).toEqual({ argv: ['--help'] });
+    expect(readWords(['help', 'kill'])).toEqual({ argv: ['--help'] });
   });
   it('leaves a container command as typed: after --, after a run option, or any other word', () => {
     for (const argv of [['--', 'kill', '1'], ['--rm', 'top'], ['--rm', '--', 'rm', '-f', 'x'], ['sh', '-c', 'true'], ['--json', '--', 'rm'], []]) {

@@ -4,6 +4,7 @@ import { validateSeconds } from '@boxkit/common/validate';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
 import { keeperRecords } from '../container/keeper.js';
+import { teardownIfOwn } from '../container/teardown.js';
 import { eachName, mustFind } from './lookup.js';
 
 /** docker's stop timeout, for a record made before --stop-timeout was recorded */
@@ -29,7 +30,11 @@ export async function stop(a: { names: string[]; time?: number; dryRun?: boolean
     const killed = await stopContainer(rec, time);
     // a detached container's keeper records its end with the real status; without one (killed, or
     // started before keepers) nobody waits for it: record the end here (137 when it had to be killed)
-    if (rec.detach && (wasRunning || rec.status === 'running') && !(await keeperRecords(rec))) await finish(rec, killed ? 137 : undefined);
+    if (rec.detach && (wasRunning || rec.status === 'running') && !(await keeperRecords(rec))) {
+      // a --rm one under the store's lock and only while it is still this container (its keeper may be at it)
+      if (rec.autoRemove) await teardownIfOwn(rec);
+      else await finish(rec, killed ? 137 : undefined);
+    }
     if (a.json) stopped.push({ name: rec.name, killed });
     else process.stdout.write(`${rec.name}\n`);
   });

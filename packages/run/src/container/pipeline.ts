@@ -3,7 +3,8 @@
  * could paste, each step's --json output feeding the next (tests/run
  * runs it). Differences from `run` itself: the cgroup namespace, the
  * masked paths and the capabilities are ns-clone's defaults (it keeps
- * root's; run drops all but docker's 14), no device rules, the container
+ * root's; run drops all but docker's 14), no device rules, no cgroupfs
+ * at /sys/fs/cgroup, no /etc/resolv.conf, no --volume binds, the container
  * starts detached (its output and status are not relayed: wait for $PID),
  * nothing records it, and taking it apart is left to the user.
  */
@@ -47,6 +48,8 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   ];
   lines.push(`PID=$(${shellQuote(['ns-clone', ...flags, '--', ...spec.command])} | jq -r .pid)`);
   lines.push(attachShell(cg, '"$PID"'));
+  // run raises a new namespace's lo (as docker's --network none); with a bridge netsetup veth does
+  if (spec.net.mode === 'none') lines.push('nsenter --target "$PID" --net ip link set lo up');
   lines.push(...(await netDryRun({ spec, hostVeth: hostVethName(id) }, '"$PID"')));
   lines.push('ns-clone release "$PID"');
   return lines;
