@@ -87,8 +87,8 @@ enum op {
   OP_ALIVE = 36,      /* i0 a pidfd opened by the parent: fails (ESRCH) once that process has ended, so what the
                          steps before opened through /proc/PID was that process's, not a later one's with its PID */
   OP_LINK_UP = 37,    /* s0 interface: set it up (lo of a new network namespace, which the kernel makes down) */
-  OP_OPEN_TREE = 38,  /* s0 path; i0 target fd: a detached copy of the mount tree at s0 (open_tree OPEN_TREE_CLONE), kept across pivot_root */
-  OP_MOVE_MOUNT = 39, /* i0 an OPEN_TREE fd; s0 target (symlinks followed, in the root of now): attach it there */
+  OP_OPEN_TREE = 38,  /* s0 path; i0 target fd; i1 1 = read-only: a detached copy of the mount tree at s0 (open_tree OPEN_TREE_CLONE), kept across pivot_root */
+  OP_MOVE_MOUNT = 39, /* i0 an OPEN_TREE fd; s0 target, resolved in the root of now: attach it there, never on /, /proc, /sys or /dev */
 };
 
 #ifndef SYS_pidfd_open
@@ -99,6 +99,9 @@ enum op {
 #endif
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
 #endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
@@ -353,6 +356,63 @@ static int keep_pdeathsig(long nr, int64_t id) {
   return rc;
 }
 
+/*
+ * A detached copy of the mount tree at `path` (open_tree OPEN_TREE_CLONE |
+ * AT_RECURSIVE) on fd `to`; read-only as a whole when asked (mount_setattr
+ * MOUNT_ATTR_RDONLY, recursive: a mount nested in it too, and its nosuid,
+ * nodev, noexec kept), before anyone can see it.
+ */
+static int open_tree_at(const char *path, int to, int readonly) {
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, 1 /* CLONE */ | O_CLOEXEC | 0x8000 /* AT_RECURSIVE */);
+  if (fd < 0) return -1;
+  if (readonly) {
+    uint64_t attr[4] = { 0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0 }; /* struct mount_attr: set, clr, propagation, userns_fd */
+    if (syscall(SYS_mount_setattr, fd, "", 0x1000 /* AT_EMPTY_PATH */ | 0x8000 /* AT_RECURSIVE */, attr, sizeof attr) < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+  }
+  if (fd == to) return 0;
+  int rc = dup2(fd, to) < 0 ? -1 : 0;
+  int e = errno;
+  close(fd);
+  errno = e;
+  return rc;
+}
+
+/* `p` is `dir` or below it */
+static int under(const char *p, const char *dir) {
+  size_t n = strlen(dir);
+  return strncmp(p, dir, n) == 0 && (p[n] == 0 || p[n] == '/');
+}
+
+/*
+ * Attach the tree on fd `tree` at `target`, resolved once (O_PATH, symlinks
+ * followed inside the root of now) and attached to that very directory or
+ * file (MOVE_MOUNT_T_EMPTY_PATH): an image's symlink can lead it only
+ * within the container, and never onto its root (a mount above / is what
+ * setns lands on: `run exec` would run in the volume), /proc, /sys or /dev.
+ */
+static int move_mount_to(int tree, const char *target) {
+  int t = open(target, O_PATH | O_CLOEXEC);
+  if (t < 0) return -1;
+  char link[32], where[4096];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", t);
+  ssize_t n = readlink(link, where, sizeof where - 1);
+  int rc = -1;
+  if (n > 0) {
+    where[n] = 0;
+    if (strcmp(where, "/") == 0 || under(where, "/proc") || under(where, "/sys") || under(where, "/dev")) errno = EPERM;
+    else rc = (int)syscall(SYS_move_mount, tree, "", t, "", 0x04 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */);
+  }
+  int e = errno;
+  close(t);
+  errno = e;
+  return rc;
+}
+
 /* ip link set NAME up, as ifconfig does it (SIOCSIFFLAGS): no netlink needed for one flag */
 static int link_up(const char *name) {
   struct ifreq ifr;
@@ -534,19 +594,8 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_SETNS_FD: return setns((int)i[0], (int)i[1]);
   case OP_ALIVE: return (int)syscall(SYS_pidfd_send_signal, (int)i[0], 0, NULL, 0);
   case OP_LINK_UP: return link_up(s[0]);
-  case OP_OPEN_TREE: {
-    /* OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE: a bind of the whole subtree, attachable after pivot_root */
-    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, s[0], 1 | O_CLOEXEC | 0x8000);
-    if (fd < 0) return -1;
-    if (fd == (int)i[0]) return 0;
-    int rc = dup2(fd, (int)i[0]) < 0 ? -1 : 0;
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-  }
-  /* MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS */
-  case OP_MOVE_MOUNT: return (int)syscall(SYS_move_mount, (int)i[0], "", AT_FDCWD, s[0], 0x04 | 0x10);
+  case OP_OPEN_TREE: return open_tree_at(s[0], (int)i[0], r->nint > 1 && i[1]);
+  case OP_MOVE_MOUNT: return move_mount_to((int)i[0], s[0]);
   case OP_DUMPABLE: return prctl(PR_SET_DUMPABLE, (unsigned long)i[0], 0, 0, 0);
   case OP_NEW_SESSION_KEYRING:
     /* KEYCTL_JOIN_SESSION_KEYRING (1) with no name: the caller's session keyring (root's keys on the host) stays out of reach */

@@ -142,8 +142,12 @@ export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
 
 /** Mark an fd this process was handed (not opened by Node) close-on-exec, so nothing it spawns holds it on. */
 export function closeOnExec(fd: number): void {
-  // close_range(fd, fd, CLOSE_RANGE_CLOEXEC) since Linux 5.11; before it fcntl(F_SETFD)
-  if (Number(libc.close_range(fd, fd, 4)) === 0) return;
+  // close_range(fd, fd, CLOSE_RANGE_CLOEXEC) since Linux 5.11 (glibc 2.34); before it fcntl(F_SETFD)
+  try {
+    if (Number(libc.close_range(fd, fd, 4)) === 0) return;
+  } catch {
+    // no such symbol in this libc
+  }
   const F_GETFD = 1, F_SETFD = 2;
   const flags = check(libc.fcntl(fd, F_GETFD), 'fcntl');
   check(libc.fcntl(fd, F_SETFD, 'int', flags | 1), 'fcntl');

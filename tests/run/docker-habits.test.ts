@@ -98,6 +98,32 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it("--volume :ro holds for the whole tree and keeps the source's nosuid/noexec; a target an image's symlink leads to /, /dev or /sys is refused", async () => {
+    const host = mkdtempSync('/tmp/bk-volro-');
+    const layer = mkdtempSync('/tmp/bk-volro-layer-');
+    try {
+      // a mount nested in the shared directory, noexec as the host made it
+      mkdirSync(`${host}/sub`);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'noexec,nosuid,size=8m', 'bk-volro', `${host}/sub`]);
+      execFileSync('cp', ['/bin/busybox', `${host}/sub/bb`]);
+      const r = await run(['--rm', ...BASE, '--volume', `${host}:/data:ro`, '--', 'sh', '-c',
+        'echo x > /data/top 2>/dev/null || echo top-ro; echo x > /data/sub/w 2>/dev/null || echo nested-ro; /data/sub/bb true 2>/dev/null || echo noexec']);
+      expect(r.out.split('\n')).toEqual(['top-ro', 'nested-ro', 'noexec']);
+      expect(existsSync(`${host}/sub/w`)).toBe(false);
+      // an image whose /data leads to /, /dev or /sys: refused (over / it was what run exec landed in)
+      for (const to of ['/', '/dev', '/sys', '/proc/sys']) {
+        rmSync(`${layer}/data`, { force: true });
+        symlinkSync(to, `${layer}/data`);
+        const bad = await run(['--rm', ...BASE, '--layer', layer, '--volume', `${host}:/data:ro`, '--', 'true'], 125);
+        expect(bad.err, to).toMatch(/operation not permitted/);
+      }
+    } finally {
+      spawnSync('umount', [`${host}/sub`]);
+      rmSync(host, { recursive: true, force: true });
+      rmSync(layer, { recursive: true, force: true });
+    }
+  });
+
   it('one name in two stores (two BOXKIT_STATE_DIRs) makes two cgroups: rm -f in one store leaves the other\'s container running', async () => {
     const n = name('twin');
     const other = mkdtempSync('/tmp/bk-store-');

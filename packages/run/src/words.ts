@@ -29,7 +29,7 @@ export function readWords(argv: readonly string[]): Words {
   const word = argv[i];
   if (word === undefined) return { argv: [...argv] };
   // `run help exec`: exec's help; `run help` (and `help WORD`): run's (yargs took the words for a container's command)
-  if (i === 0 && word === 'help') return { argv: SUBCOMMAND_WORDS.has(argv[1] ?? '') ? [argv[1]!, '--help'] : ['--help'] };
+  if (word === 'help') return { argv: SUBCOMMAND_WORDS.has(argv[i + 1] ?? '') ? [argv[i + 1]!, '--help'] : ['--help'] };
   if (SUBCOMMAND_WORDS.has(word)) return { argv: i ? [word, ...argv.slice(0, i), ...argv.slice(i + 1)] : [...argv] };
   if (DOCKER_VERBS.has(word)) {
     const rest = argv.slice(i);

@@ -11,6 +11,8 @@ describe('run: the first word, as a docker user means it', () => {
     expect(readWords(['help', 'exec'])).toEqual({ argv: ['exec', '--help'] });
     expect(readWords(['help'])).toEqual({ argv: ['--help'] });
     expect(readWords(['help', 'kill'])).toEqual({ argv: ['--help'] });
+    expect(readWords(['-v', 'help', 'exec'])).toEqual({ argv: ['exec', '--help'] });
+    expect(readWords(['--dry-run', 'help'])).toEqual({ argv: ['--help'] });
   });
   it('leaves a container command as typed: after --, after a run option, or any other word', () => {
     for (const argv of [['--', 'kill', '1'], ['--rm', 'top'], ['--rm', '--', 'rm', '-f', 'x'], ['sh', '-c', 'true'], ['--json', '--', 'rm'], []]) {

@@ -20,7 +20,7 @@ import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
 import { writeInRoot } from './inroot.js';
 import { resolvConf } from './dns.js';
-import { volumeString } from './volumes.js';
+import { volumeFdBase, volumeString } from './volumes.js';
 import { attachShell, cgroupfsOf, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
@@ -166,7 +166,8 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     const steps = containerProgram({
       root: rec.mountpoint, hostname, argv: spec.command, env, workdir: spec.workdir,
       uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
-      init: spec.init, cgroupns: true, netns: spec.net.mode !== 'host', volumes: spec.volumes, joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
+      init: spec.init, cgroupns: true, netns: spec.net.mode !== 'host', volumes: spec.volumes,
+      ...(spec.volumes.length ? { volumeFdBase: volumeFdBase(spec.volumes.length) } : {}), joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
       ...(existsSync('/proc/self/ns/cgroup') ? { cgroupfs: cgroupfsOf(rec.cgroup, readFileSync('/proc/self/mountinfo', 'utf8')) } : {}),
       ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });

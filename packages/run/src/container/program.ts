@@ -56,8 +56,9 @@ export interface ProgramOptions {
   netns?: boolean;
   /** its hierarchies, mounted at /sys/fs/cgroup inside its cgroup namespace (read-only unless privileged) */
   cgroupfs?: CgroupMount[];
-  /** --volume bind mounts */
+  /** --volume bind mounts, and the first fd their trees are held on between the two steps */
   volumes?: Volume[];
+  volumeFdBase?: number;
   /** steps that give the child its terminal (run before WAIT_SYNC), and the slave to show as /dev/console */
   tty?: { steps: Step[]; slave: string };
   /** writes that move the child itself into the container's cgroup (cg's selfAttachWrites), made first */
@@ -128,7 +129,7 @@ export function containerProgram(o: ProgramOptions): Step[] {
   // the kernel makes a new namespace's lo down: 127.0.0.1 unreachable (netsetup's attach raises it on a bridge)
   if (o.netns) steps.push({ op: 'LINK_UP', strs: ['lo'] });
   // the volumes' host sides, opened while the host's tree is in view
-  if (o.volumes?.length) steps.push(...volumeOpens(o.volumes));
+  if (o.volumes?.length) steps.push(...volumeOpens(o.volumes, o.volumeFdBase));
   steps.push({ op: 'PIVOT_ROOT', strs: [o.root] });
   if (!o.privileged) {
     for (const p of MASKED_PATHS) steps.push({ op: 'MASK_PATH', strs: [p], optional: true });
@@ -138,7 +139,7 @@ export function containerProgram(o: ProgramOptions): Step[] {
     }
   }
   // after the masks (a volume cannot undo them), before the workdir (which may be in one)
-  if (o.volumes?.length) steps.push(...volumeMounts(o.volumes, ancestry));
+  if (o.volumes?.length) steps.push(...volumeMounts(o.volumes, ancestry, o.volumeFdBase));
   // a --workdir the image lacks is made, parents too (mkdir -p), before the root may go read-only:
   // docker makes it in the container's layer with or without --read-only
   for (const dir of ancestry(o.workdir)) steps.push({ op: 'MKDIR', ints: [0o755], strs: [dir], optional: true });

@@ -5,13 +5,17 @@
  * OPEN_TREE_CLONE, as crun does) before pivot_root, while the host's tree
  * is in view, and attaches it (move_mount) after it, onto a target resolved
  * in the container's root: a symlink in the image (/data -> /etc) leads to
- * the container's /etc, never the host's. (A plain bind from an fd opened
- * before the pivot fails: its mount is detached with the old root.)
+ * the container's /etc, never the host's, and a target that resolves to
+ * its root, /proc, /sys or /dev is refused (trampoline.c move_mount_to).
+ * `:ro` makes the copied tree read-only as a whole before it is attached
+ * (mount_setattr, recursive: nested mounts too, nosuid/nodev/noexec kept).
+ * (A plain bind from an fd opened before the pivot fails: its mount is
+ * detached with the old root.)
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { UsageError } from '@boxkit/common';
-import { MS, type Step } from '@boxkit/native';
+import type { Step } from '@boxkit/native';
 
 export interface Volume {
   host: string;
@@ -25,6 +29,25 @@ export interface Volume {
 const RESERVED = ['/proc', '/sys', '/dev'];
 /** The fds the container's process holds its volumes' sources on, between the open and the mount. */
 export const VOLUME_FD_BASE = 500;
+
+/**
+ * VOLUME_FD_BASE, or lower under a lower open-file limit (the child inherits this process's):
+ * dup2 onto an fd at or above the limit fails (EBADF).
+ */
+export function volumeFdBase(count: number, limits = readLimits()): number {
+  const soft = Number(/^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1] ?? 'NaN');
+  const base = Number.isFinite(soft) ? Math.min(VOLUME_FD_BASE, soft - count - 1) : VOLUME_FD_BASE;
+  if (base < 64) throw new UsageError(`--volume: the open-file limit (${soft}) leaves no room for ${count} volume${count > 1 ? 's' : ''}`, 'raise it (ulimit -n)');
+  return base;
+}
+
+function readLimits(): string {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return '';
+  }
+}
 const MAX_VOLUMES = 64;
 
 export function parseVolume(s: string): Volume {
@@ -56,13 +79,13 @@ export function checkVolumes(vs: readonly Volume[]): void {
   }
 }
 
-/** Before pivot_root: each source's mount tree, cloned and held on its fd. */
-export function volumeOpens(vs: readonly Volume[]): Step[] {
-  return vs.map((v, i) => ({ op: 'OPEN_TREE', ints: [VOLUME_FD_BASE + i], strs: [v.host] }) as Step);
+/** Before pivot_root: each source's mount tree, cloned (read-only as a whole for :ro) and held on its fd. */
+export function volumeOpens(vs: readonly Volume[], base = VOLUME_FD_BASE): Step[] {
+  return vs.map((v, i) => ({ op: 'OPEN_TREE', ints: [base + i, v.readOnly ? 1 : 0], strs: [v.host] }) as Step);
 }
 
-/** After pivot_root: the target made (mkdir -p, or an empty file), the bind, read-only when asked; parents first. */
-export function volumeMounts(vs: readonly Volume[], ancestry: (dir: string) => string[]): Step[] {
+/** After pivot_root: the target made (mkdir -p, or an empty file), then the tree attached there; parents first. */
+export function volumeMounts(vs: readonly Volume[], ancestry: (dir: string) => string[], base = VOLUME_FD_BASE): Step[] {
   const steps: Step[] = [];
   // a volume inside another volume's path is mounted after it
   const order = vs.map((v, i) => ({ v, i })).sort((a, b) => a.v.container.split('/').length - b.v.container.split('/').length);
@@ -70,8 +93,7 @@ export function volumeMounts(vs: readonly Volume[], ancestry: (dir: string) => s
     const dirs = ancestry(v.file ? posix.dirname(v.container) : v.container);
     for (const d of dirs) steps.push({ op: 'MKDIR', ints: [0o755], strs: [d], optional: true });
     if (v.file) steps.push({ op: 'TOUCH', ints: [0o644], strs: [v.container], optional: true });
-    steps.push({ op: 'MOVE_MOUNT', ints: [VOLUME_FD_BASE + i], strs: [v.container] });
-    if (v.readOnly) steps.push({ op: 'MOUNT', ints: [MS.BIND | MS.REMOUNT | MS.RDONLY], strs: ['', v.container, '', ''] });
+    steps.push({ op: 'MOVE_MOUNT', ints: [base + i], strs: [v.container] });
   }
   return steps;
 }
