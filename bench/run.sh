@@ -90,7 +90,9 @@ done while the child starts and joins its cgroup; with --net bridge, netsetup's 
 (`resolved`, `leased`, `made`: its checks, its record and address, koffi's netlink requests for the
 veth; `recorded`: its record finished; see packages/netsetup/README.md), then `net` the rest
 (published ports, and the address in the container's /etc/hosts); `save` records it running; `exec` is the child's side after release (unshare the mount
-namespace, /proc, /dev, /sys, pivot_root, masked paths, caps, execve) until the parent sees the
+namespace, /proc, /dev, /sys, its cgroup hierarchies read-only at /sys/fs/cgroup and lo up (both
+since session 10, as runc and docker: with /etc/resolv.conf in `mount`, ~2 ms of the start, end
+minus main 19.6 -> ~22 ms), pivot_root, masked paths, caps, execve) until the parent sees the
 exec; `exited` is /bin/true plus the kernel taking its namespaces down; then the teardown:
 `t-net` (veth and lease), `t-cgroup` (6 rmdirs), `t-umount` (lazy umount2 of the union),
 `t-rm` (the data dir: unlink/rmdir on ext4), `t-forget` (the record), and `end` (_exit; run's
