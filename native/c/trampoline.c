@@ -24,6 +24,7 @@
  * The opcodes must match OP in native/src/program.ts.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -413,6 +414,29 @@ static int move_mount_to(int tree, const char *target) {
   return rc;
 }
 
+/*
+ * Every fd from `from` up closed, or marked close-on-exec: close_range(2),
+ * or (before Linux 5.9, and its CLOEXEC flag before 5.11: Debian 11's
+ * 5.10) the same fd by fd, as /proc/self/fd lists them.
+ */
+static int fds_from(int from, int cloexec) {
+  if (syscall(SYS_close_range, (unsigned)from, ~0u, cloexec ? 4u /* CLOSE_RANGE_CLOEXEC */ : 0u) == 0) return 0;
+  if (errno != ENOSYS && errno != EINVAL) return -1;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int self = dirfd(d);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = atoi(e->d_name);
+    if (fd < from || fd == self) continue;
+    if (cloexec) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    else close(fd);
+  }
+  closedir(d);
+  return 0;
+}
+
 /* ip link set NAME up, as ifconfig does it (SIOCSIFFLAGS): no netlink needed for one flag */
 static int link_up(const char *name) {
   struct ifreq ifr;
@@ -527,8 +551,7 @@ static int run_step(struct child_args *a, struct rec *r) {
     }
     return 0;
   case OP_DUP2: return dup2((int)i[0], (int)i[1]) < 0 ? -1 : 0;
-  case OP_CLOEXEC_FROM:
-    return (int)syscall(SYS_close_range, (unsigned)i[0], ~0u, 4 /* CLOSE_RANGE_CLOEXEC */);
+  case OP_CLOEXEC_FROM: return fds_from((int)i[0], 1);
   case OP_SUPERVISE: {
     /* block first, so no signal meant for the command is lost or kills us in between */
     sigset_t all, old;
@@ -559,7 +582,7 @@ static int run_step(struct child_args *a, struct rec *r) {
       close(a->err_fd); /* the child reports; exec success must read as EOF */
       /* the init keeps nothing of the host: not the program (it holds the environment), no descriptor */
       if (a->prog_mapped) munmap((void *)a->prog, a->len);
-      syscall(SYS_close_range, 3u, ~0u, 0u);
+      fds_from(3, 0);
       supervise(p, (int)i[0]);
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
