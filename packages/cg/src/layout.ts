@@ -38,6 +38,8 @@ export interface Hierarchy {
   controllers: Controller[];
   /** the calling process's cgroup in this hierarchy (from /proc/self/cgroup), e.g. /process_api/ab12 */
   self: string;
+  /** a v1 hierarchy's mount options as mountinfo has them, but rw/ro (its controllers, name=...): what a mount of it must name */
+  options?: string;
 }
 
 export interface Layout {
@@ -91,7 +93,8 @@ export function detectLayout(opts: DetectOptions = {}): Layout {
     const ctrls = CONTROLLERS.filter((c) => opts.includes(V1_NAME[c]) && !seen.has(c));
     if (!ctrls.length) continue; // named hierarchies (name=systemd) are not ours
     ctrls.forEach((c) => seen.add(c));
-    const h: Hierarchy = { version: 1, mount, controllers: ctrls, self: selfV1.get(V1_NAME[ctrls[0]!]) ?? '/' };
+    const options = opts.filter((o) => o !== 'rw' && o !== 'ro').join(',');
+    const h: Hierarchy = { version: 1, mount, controllers: ctrls, self: selfV1.get(V1_NAME[ctrls[0]!]) ?? '/', options };
     hierarchies.push(h);
     for (const c of ctrls) byController[c] = h;
   }

@@ -78,12 +78,13 @@ binEntry(__filename, route, () => {
 function warm(): void {
   try {
     const spec = toSpec(fastParse(['--rm', '--net', 'bridge', '--cpus', '0.5', '--memory', '32M', '--pids', '20', '--', '/bin/true'])!);
-    const g = resolveGroup('boxkit-warm', { layout: detectLayout(), parent: 'self', controllers: controllersOf(spec.limits) });
+    const layout = detectLayout();
+    const g = resolveGroup('boxkit-warm', { layout, parent: 'self', controllers: controllersOf(spec.limits) });
     planCreate(g, spec.limits, { mode: 'create' });
     encodeProgram(containerProgram({
       root: '/nonexistent/warm/rootfs', hostname: 'warm', argv: spec.command, env: containerEnv(spec, 'warm'), workdir: spec.workdir,
       uid: 0, gid: 0, groups: [], readOnly: false, privileged: false, init: false, cgroupns: true, netns: true, joinCgroup: joinWrites(g),
-      cgroupfs: cgroupfsOf(g, ''),
+      cgroupfs: cgroupfsOf(g, layout),
     }));
     planUnion({ lowers: ['/usr'], upper: '/nonexistent/warm/upper', work: '/nonexistent/warm/work', mountpoint: '/nonexistent/warm/rootfs', driver: 'overlay' },
       { filesystems: new Set(['overlay']), mountinfo: '', cwd: '/' });

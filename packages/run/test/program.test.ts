@@ -3,6 +3,7 @@ import { ancestry, capMask, containerProgram, DEFAULT_CAPS, MASKED_PATHS } from 
 import { execProgram } from '../src/container/exec.js';
 import { parseLdd } from '../src/rootfs/from-host.js';
 import { cgroupfsOf } from '../src/container/cgroup.js';
+import { detectLayout } from '@boxkit/cg';
 import { CLONE, MS } from '@boxkit/native';
 
 const opts = {
@@ -70,7 +71,7 @@ describe('run: the container program', () => {
     const dir = (mount: string, version: 1 | 2 = 1) => ({ version, mount, path: `${mount}/x`, base: mount, controllers: [] });
     // the container's groups: cpu, pids and the unified one; none in cpuset (that would show the caller's, the host's root)
     const g = { name: 'x', parent: 'self', paths: {}, dirs: [dir('/sys/fs/cgroup/cpu'), dir('/sys/fs/cgroup/pids'), dir('/sys/fs/cgroup/unified', 2), dir('/elsewhere/memory')] };
-    const mounts = cgroupfsOf(g, mountinfo);
+    const mounts = cgroupfsOf(g, detectLayout({ mountinfo, selfCgroup: '', read: () => '' }));
     expect(mounts).toEqual([
       { target: 'cpu', fstype: 'cgroup', data: 'cpu' }, { target: 'pids', fstype: 'cgroup', data: 'pids' }, { target: 'unified', fstype: 'cgroup2', data: '' },
     ]);

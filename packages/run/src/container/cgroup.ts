@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import { BoxkitError, shellQuote } from '@boxkit/common';
-import { createGroup, limitArgs, limitControllers, removeGroup, resolveGroup, selfAttachWrites, type Controller, type Group } from '@boxkit/cg';
+import { createGroup, hostLayout, limitArgs, limitControllers, removeGroup, resolveGroup, selfAttachWrites, type Controller, type Group, type Layout } from '@boxkit/cg';
 import type { Limits } from './spec.js';
 
 export interface CgroupPlan {
@@ -106,20 +106,16 @@ export interface CgroupMount {
  * The hierarchies the container has a group of its own in, as it mounts them at /sys/fs/cgroup
  * (runc's cgroup mount: a JVM or Go runtime reads its limits there). Mounted inside its cgroup
  * namespace, each shows the container's group as its root; a hierarchy it has no group in would
- * show the caller's (on a host: the root, every other group's name), so it gets none.
+ * show the caller's (on a host: the root, every other group's name), so it gets none. The mount
+ * options are the layout's (cg read mountinfo once for the group already).
  */
-export function cgroupfsOf(g: Group, mountinfo: string): CgroupMount[] {
+export function cgroupfsOf(g: Group, layout: Layout = hostLayout()): CgroupMount[] {
   const out = new Map<string, CgroupMount>();
   for (const d of g.dirs) {
     const target = relative('/sys/fs/cgroup', d.mount);
-    if (target.startsWith('..') || isAbsolute(target) || out.has(target)) continue;
-    for (const line of mountinfo.split('\n')) {
-      const [head, tail] = line.split(' - ');
-      if (head?.split(' ')[4] !== d.mount || !tail) continue;
-      const [fstype, , opts = ''] = tail.split(' ');
-      if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-      out.set(target, { target, fstype, data: fstype === 'cgroup' ? opts.split(',').filter((o) => o !== 'rw' && o !== 'ro').join(',') : '' });
-    }
+    const h = layout.hierarchies.find((x) => x.mount === d.mount);
+    if (!h || target.startsWith('..') || isAbsolute(target) || out.has(target)) continue;
+    out.set(target, h.version === 2 ? { target, fstype: 'cgroup2', data: '' } : { target, fstype: 'cgroup', data: h.options ?? d.controllers.join(',') });
   }
   return [...out.values()];
 }

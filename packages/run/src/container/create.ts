@@ -168,7 +168,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       uid: ids.uid, gid: ids.gid, groups: ids.groups, readOnly: spec.readOnly, privileged: spec.privileged,
       init: spec.init, cgroupns: true, netns: spec.net.mode !== 'host', volumes: spec.volumes,
       ...(spec.volumes.length ? { volumeFdBase: volumeFdBase(spec.volumes.length) } : {}), joinCgroup: joinWrites(rec.cgroup), ...(stdio ? { stdio } : {}),
-      ...(existsSync('/proc/self/ns/cgroup') ? { cgroupfs: cgroupfsOf(rec.cgroup, readFileSync('/proc/self/mountinfo', 'utf8')) } : {}),
+      ...(existsSync('/proc/self/ns/cgroup') ? { cgroupfs: cgroupfsOf(rec.cgroup) } : {}),
       ...(tty ? { tty: { steps: ttySteps(tty), slave: tty.slave } } : {}),
     });
     trace(() => `ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
