@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { netString, parseCidr } from './cidr.js';
 import { deleteRules, filter, hasComment, remaining, type NatTable } from './iptables.js';
-import type { Op } from './ops.js';
+import { sysctlPath, type Op } from './ops.js';
 import type { NetState, PublishRecord } from './state.js';
 
 export const GUARD_CHAIN = 'BOXKIT-LOCALNET';
@@ -32,7 +32,7 @@ export const localnetKey = (bridge: string) => `net.ipv4.conf.${bridge}.route_lo
 /** The bridge's route_localnet now ('0' or '1'), undefined when the bridge does not exist. */
 export function readLocalnet(bridge: string): string | undefined {
   try {
-    return readFileSync(`/proc/sys/${localnetKey(bridge).replace(/\./g, '/')}`, 'utf8').trim();
+    return readFileSync(sysctlPath(localnetKey(bridge)), 'utf8').trim();
   } catch {
     return undefined;
   }

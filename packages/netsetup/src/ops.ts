@@ -39,6 +39,9 @@ function nsPrefix(ns: NsRef): string[] {
   return 'netns' in ns ? ['ip', 'netns', 'exec', ns.netns] : ['nsenter', '-t', String(ns.pid), '-n'];
 }
 
+/** A sysctl key's file (net.ipv4.ip_forward -> /proc/sys/net/ipv4/ip_forward). */
+export const sysctlPath = (key: string): string => `/proc/sys/${key.replace(/\./g, '/')}`;
+
 /** The shell line a user could paste to do what `op` does. */
 export function renderOp(op: Op): string {
   switch (op.kind) {
@@ -137,7 +140,7 @@ async function runStage(st: Stage): Promise<void> {
     }
     case 'sysctl':
       for (const o of st.ops as Extract<Op, { kind: 'sysctl' }>[]) {
-        writeFileSync(`/proc/sys/${o.key.replace(/\./g, '/')}`, `${o.value}\n`);
+        writeFileSync(sysctlPath(o.key), `${o.value}\n`);
       }
       return;
     case 'exec':
