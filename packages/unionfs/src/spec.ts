@@ -70,14 +70,15 @@ export const MOUNT_FLAGS = ['nodev', 'nosuid', 'noexec', 'noatime'] as const;
 
 /**
  * Split on `sep` where no backslash escapes it, and drop the escapes, as
- * overlay reads its options (drivers.ts overlayEscape writes them so).
+ * overlay reads its options (drivers.ts overlayEscape writes them so);
+ * `keep`: leave the escapes in, for each part's own parse.
  */
-export function splitEscaped(s: string, sep: string): string[] {
+export function splitEscaped(s: string, sep: string, keep = false): string[] {
   const out: string[] = [];
   let cur = '';
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
-    if (c === '\\' && i + 1 < s.length) cur += s[++i];
+    if (c === '\\' && i + 1 < s.length) cur += keep ? c + s[++i] : s[++i];
     else if (c === sep) out.push(cur), (cur = '');
     else cur += c;
   }
@@ -86,16 +87,7 @@ export function splitEscaped(s: string, sep: string): string[] {
 }
 
 /** Split an -o string into options on unescaped commas, keeping the escapes for each option's own parse. */
-function splitOptions(o: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < o.length; i++) {
-    if (o[i] === '\\' && i + 1 < o.length) cur += o[i] + o[++i]!;
-    else if (o[i] === ',') out.push(cur), (cur = '');
-    else cur += o[i];
-  }
-  return [...out, cur].filter(Boolean);
-}
+const splitOptions = (o: string): string[] => splitEscaped(o, ',', true).filter(Boolean);
 
 /** What an -o string asks for: aufs branches, overlay's own layer options, generic flags. */
 export interface ParsedOptions {
