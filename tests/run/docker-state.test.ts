@@ -247,6 +247,23 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     expect(verbose.out).toMatch(/^[0-9a-f]{12}$/);
   });
 
+  it('a reader of stderr that goes away (`2>&1 | head -1`) ends -v\'s lines, not the start: the container runs and --rm removes it', async () => {
+    const n = name('headerr');
+    made.push(n);
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    // the reader is gone before run writes its first step: every line to stderr meets EPIPE
+    const p = spawn(process.execPath, [binPath('run'), '-v', '--rm', '--name', n, ...BASE, '--', 'sh', '-c', 'exit 3'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stderr!.destroy();
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => p.on('close', (c) => resolve(c)));
+    // the command's own status, as without -v (was 1: run died at its second step, the container left behind)
+    expect(code).toBe(3);
+    expect(out).toBe('');
+    expect(existsSync(stateFile(n))).toBe(false);
+  });
+
   it('logs -f follows its container by id (as docker): once its name is another container\'s, it ends', async () => {
     const n = name('logsid');
     const other = name('logsid2');

@@ -9,6 +9,7 @@ import { planCreate } from './create.js';
 import { checkPids, planAttach, planFreeze, planRemove, type RemoveOptions } from './membership.js';
 import { controllersFor, type Limits } from './settings.js';
 import { formatSize } from './values.js';
+import { trace } from '@boxkit/common/stdio';
 
 export { parseLimits, withLimitFlags, noLimits, type LimitFlags } from './limits.js';
 export { resolveGroup, dirOf, DEFAULT_GROUP, BOXKIT_SUBTREE, ALL_CONTROLLERS, type Group, type GroupDir, type GroupOptions } from './group.js';
@@ -53,7 +54,7 @@ export async function attach(group: Group, pids: number | readonly number[], opt
   if (opts.dryRun) return applyPlan(planAttach(group, list), opts);
   checkPids(list);
   const steps = planAttach(group, list);
-  if (opts.verbose) for (const s of steps) (opts.print ?? ((l: string) => process.stderr.write(`+ ${l}\n`)))(s.shell);
+  if (opts.verbose) for (const s of steps) (opts.print ?? trace)(s.shell);
   const results = await Promise.allSettled(steps.map(async (s) => s.apply()));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {

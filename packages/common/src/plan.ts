@@ -4,7 +4,7 @@
  * when it creates something, how to undo it. One loop applies them and, on
  * failure, undoes what this run made, in reverse order.
  */
-import { err, out } from './stdio.js';
+import { out, trace } from './stdio.js';
 
 export interface PlanStep {
   /** The equivalent shell command, or a `# comment` for what has none. */
@@ -32,11 +32,11 @@ export async function applyPlan(steps: readonly PlanStep[], opts: ApplyOptions =
     for (const s of steps) print(s.shell);
     return;
   }
-  const trace = opts.verbose ? (opts.print ?? ((l: string) => err(`+ ${l}`))) : undefined;
+  const show = opts.verbose ? (opts.print ?? trace) : undefined;
   const done: PlanStep[] = [];
   try {
     for (const s of steps) {
-      trace?.(s.shell);
+      show?.(s.shell);
       await s.apply();
       done.push(s);
     }

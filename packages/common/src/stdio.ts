@@ -8,8 +8,19 @@
 import { writeSync } from 'node:fs';
 
 const gone = new Set<number>();
+let diverted: ((text: string) => void) | undefined;
+
+/**
+ * Send what would go to stderr to `to` instead, until called with nothing:
+ * run's keeper hands a start's diagnostics (-v steps, the libraries'
+ * warnings) back to `run -d`, its own fd 2 being /dev/null.
+ */
+export function divertStderr(to?: (text: string) => void): void {
+  diverted = to;
+}
 
 export function writeAll(fd: number, text: string): void {
+  if (fd === 2 && diverted) return diverted(text);
   if (gone.has(fd)) return;
   const buf = Buffer.from(text);
   let off = 0;
@@ -34,6 +45,8 @@ export function writeAll(fd: number, text: string): void {
 export const out = (line: string): void => writeAll(1, `${line}\n`);
 /** A line on stderr (diagnostics). */
 export const err = (line: string): void => writeAll(2, `${line}\n`);
+/** A step of -v on stderr, as `sh -x` shows it. */
+export const trace = (line: string): void => err(`+ ${line}`);
 
 let streamed = false;
 /**

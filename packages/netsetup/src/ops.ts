@@ -9,6 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { runLite as run, shellQuote } from '@boxkit/common/exec';
 import { applyNetlink } from './netlink.js';
+import { out, trace } from '@boxkit/common/stdio';
 
 /** A network namespace by name (/run/netns/NAME) or by a process in it. */
 export type NsRef = { netns: string } | { pid: number };
@@ -152,12 +153,12 @@ async function runStage(st: Stage): Promise<void> {
 /** Print (dry run) or apply a plan, batching each stage into as few processes as it can. */
 export async function execute(ops: readonly Op[], opts: ExecOptions = {}): Promise<void> {
   if (opts.dryRun) {
-    const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+    const print = opts.print ?? out;
     for (const op of ops) print(renderOp(op));
     return;
   }
   for (const st of stages(ops)) {
-    if (opts.verbose) for (const op of st.ops) process.stderr.write(`+ ${renderOp(op)}\n`);
+    if (opts.verbose) for (const op of st.ops) trace(renderOp(op));
     await runStage(st);
   }
 }

@@ -8,6 +8,7 @@ import { BoxkitError, UsageError } from '@boxkit/common';
 import { MNT, SysError, umount2 } from '@boxkit/native';
 import { findUnion, hiddenUnionsAt, isMountpoint, readMountinfo } from './mountinfo.js';
 import { realPath, statOrUndefined } from './paths.js';
+import { out } from '@boxkit/common/stdio';
 
 export interface UmountResult {
   mountpoint: string;
@@ -50,7 +51,7 @@ export function umountUnion(mnt: string, opts: UmountOptions = {}): UmountResult
     );
   }
   if (opts.dryRun) {
-    (opts.print ?? ((l: string) => process.stdout.write(`${l}\n`)))(umountShell(mountpoint, opts.lazy));
+    (opts.print ?? out)(umountShell(mountpoint, opts.lazy));
     return { mountpoint, unmounted: false };
   }
   try {

@@ -13,6 +13,7 @@ import { parseLimits, type LimitFlags } from '../limits.js';
 import { planCreate } from '../create.js';
 import { planExecAttach } from '../membership.js';
 import { apply, groupFrom, groupJson, type GroupArgs } from './common.js';
+import { trace } from '@boxkit/common/stdio';
 
 /** Resolve argv[0] like execvp: a path with '/', else the first executable match in PATH. */
 export function resolveCommand(cmd: string, path = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string {
@@ -56,7 +57,7 @@ export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
   const { execveReplace, getpid } = await import('@boxkit/native');
   getpid();
   await apply(a, steps);
-  if (a.verbose) process.stderr.write(`+ exec ${shellQuote(argv)}\n`);
+  if (a.verbose) trace(`exec ${shellQuote(argv)}`);
   try {
     await execveReplace(file, argv, process.env);
   } catch (e) {

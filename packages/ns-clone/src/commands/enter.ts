@@ -6,7 +6,7 @@ import type { NamespaceKind } from '@boxkit/native';
 import { NS_FLAGS, NS_ORDER } from '../spec.js';
 import { enterContainer, differentNamespaces, namespaceHolder } from '../enter.js';
 import { superviseContainer } from '../supervise.js';
-import { err } from '@boxkit/common/stdio';
+import { err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
 export interface EnterFlags {
@@ -52,7 +52,7 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
     ...(f.uid !== undefined ? { uid: f.uid } : {}),
     ...(f.gid !== undefined ? { gid: f.gid } : {}),
     ...(f.noNewPrivs || f.newPrivs === false ? { noNewPrivs: true } : {}),
-    ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
+    ...(f.verbose ? { trace } : {}),
   };
   if (f.dryRun) {
     const d = dryRunOutput(f);

@@ -9,7 +9,7 @@ import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { removeMadeDirs } from '@boxkit/common/dirs';
 import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
-import { out, err } from '@boxkit/common/stdio';
+import { out, err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
 
@@ -37,7 +37,7 @@ export async function runCommand(f: RunFlags): Promise<number> {
       detach: req.detach,
       defaultShell: req.defaultShell,
       noConfirm: fifo !== undefined,
-      ...(f.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
+      ...(f.verbose ? { trace } : {}),
     });
   } catch (e) {
     caught?.release();

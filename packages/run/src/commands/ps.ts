@@ -1,5 +1,5 @@
 /** `run ps [-a]`: containers with name, pid, status, ip, uptime, command. */
-import { report, table } from '@boxkit/common';
+import { out, report, table } from '@boxkit/common';
 import { list, liveStatus } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 
@@ -55,7 +55,7 @@ export async function ps(a: { all: boolean; json: boolean; quiet: boolean }): Pr
     .map((r) => ({ ...r, status: liveStatus(r) }))
     .filter((r) => a.all || r.status === 'running');
   if (a.quiet) {
-    for (const r of rows) process.stdout.write(`${r.name}\n`);
+    for (const r of rows) out(r.name);
     return 0;
   }
   report(a, rows.map((r) => ({ id: r.id, name: r.name, pid: r.status === 'running' ? r.pid : null, status: r.status,

@@ -1,6 +1,7 @@
 /** `run rm [-f] NAME...`: remove containers and everything they hold. */
 import { BoxkitError } from '@boxkit/common';
-import { dryRunOutput, printJson } from '@boxkit/common/output';
+import { dryRunOutput, printJson, warn } from '@boxkit/common/output';
+import { out } from '@boxkit/common/stdio';
 import { teardownIfOwn, teardownShell } from '../container/teardown.js';
 import { creatorAlive, isAlive } from '../state/store.js';
 import { eachName, find } from './lookup.js';
@@ -14,7 +15,7 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
     if (!rec) {
       if (a.force) return;
       // removing what is gone succeeds (DESIGN.md), but say so
-      process.stderr.write(`run: ${n}: no such container\n`);
+      warn('run', `${n}: no such container`);
       return;
     }
     // half-made by a run that is still at it (its pid is recorded only once it runs): removing it
@@ -33,11 +34,11 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
     // under the store's lock, and only while the name is still this container's: a -d --rm one's keeper
     // may have removed it meanwhile and a new run taken the name (its cgroup path is the name's)
     if (!(await teardownIfOwn(rec))) {
-      if (!a.force) process.stderr.write(`run: ${n}: no such container\n`);
+      if (!a.force) warn('run', `${n}: no such container`);
       return;
     }
     if (a.json) removed.push(rec.name);
-    else process.stdout.write(`${rec.name}\n`);
+    else out(rec.name);
   });
   if (d) d.done({ removed });
   else if (a.json) printJson({ removed });

@@ -1,6 +1,7 @@
 /** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds (default: the container's --stop-timeout). */
 import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
+import { out } from '@boxkit/common/stdio';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
 import { keeperRecords } from '../container/keeper.js';
@@ -36,7 +37,7 @@ export async function stop(a: { names: string[]; time?: number; dryRun?: boolean
       else await finish(rec, killed ? 137 : undefined);
     }
     if (a.json) stopped.push({ name: rec.name, killed });
-    else process.stdout.write(`${rec.name}\n`);
+    else out(rec.name);
   });
   if (d) d.done({ stopped: would });
   else if (a.json) printJson({ stopped });

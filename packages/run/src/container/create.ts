@@ -26,6 +26,7 @@ import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
 import { checkHostPorts, netShell, setupNetwork, teardownNetwork } from './network.js';
 import { mark } from '@boxkit/common/phases';
+import { trace as traceLine } from '@boxkit/common/stdio';
 
 export interface Started {
   rec: ContainerRecord;
@@ -69,7 +70,7 @@ export const NS_FLAGS = (spec: ContainerSpec): number =>
 
 export async function startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<Started> {
   // lines are made only with -v: the union's needs a second plan of the mount
-  const print = opts.trace ?? ((l: string) => process.stderr.write(`+ ${l}\n`));
+  const print = opts.trace ?? traceLine;
   const trace = (line: () => string) => {
     if (opts.verbose) print(line());
   };

@@ -31,6 +31,8 @@ import { closeSync, existsSync, readdirSync, readFileSync, writeSync } from 'nod
 import { basename, dirname, join, resolve } from 'node:path';
 import { BoxkitError, out, printJson, stateDir, withLock } from '@boxkit/common';
 import { reportFailure } from '@boxkit/common/errors';
+import { warn } from '@boxkit/common/output';
+import { divertStderr, writeAll } from '@boxkit/common/stdio';
 import { closeOnExec, execveNow, nativeProgram, shellStatus } from '@boxkit/native';
 import type { RunArgs } from '../commands/run.js';
 import { procStat } from '@boxkit/common/proc';
@@ -105,8 +107,8 @@ export async function startKept(a: RunArgs): Promise<number> {
   // it lives on with the container: nothing of it keeps this process
   keeper.unref();
   (keeper.stdio[3] as unknown as { unref?: () => void }).unref?.();
-  if (rep.stdout) process.stdout.write(rep.stdout);
-  if (rep.stderr) process.stderr.write(rep.stderr);
+  if (rep.stdout) writeAll(1, rep.stdout);
+  if (rep.stderr) writeAll(2, rep.stderr);
   return rep.code;
 }
 
@@ -122,14 +124,14 @@ async function lostKeeper(pid: number, a: RunArgs): Promise<number> {
   if (made && made.status !== 'creating') {
     if (a.json) printJson(made);
     else out(made.id);
-    process.stderr.write(`run: warning: ${made.name}'s keeper (pid ${pid}) was killed: how the container ends will not be recorded\n`);
+    warn('run', `warning: ${made.name}'s keeper (pid ${pid}) was killed: how the container ends will not be recorded`);
     return 0;
   }
   if (made) {
     const { teardownIfOwn } = await import('./teardown.js');
     await teardownIfOwn(made).catch(() => {});
   }
-  process.stderr.write(`run: the container's keeper (pid ${pid}) was killed before the container started\n`);
+  warn('run', `the container's keeper (pid ${pid}) was killed before the container started`);
   return 125;
 }
 
@@ -141,11 +143,9 @@ export async function keep(args: string[] = []): Promise<void> {
   closeInherited();
   let stderr = '';
   // what the start would print on stderr (-v steps, warnings) goes back to `run -d`; fd 2 is /dev/null
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  }) as typeof process.stderr.write;
+  divertStderr((text) => {
+    stderr += text;
+  });
   let rep: Report;
   let started: Awaited<ReturnType<typeof import('./create.js').startContainer>> | undefined;
   try {
@@ -167,7 +167,7 @@ export async function keep(args: string[] = []): Promise<void> {
     const lines: string[] = [];
     rep = { code: reportFailure('run', e, (l) => lines.push(l), true), stdout: '', stderr: stderr + lines.map((l) => `${l}\n`).join('') };
   }
-  process.stderr.write = write;
+  divertStderr();
   try {
     writeSync(3, JSON.stringify(rep));
   } catch {

@@ -4,7 +4,7 @@
  */
 import type { CommonArgs } from '@boxkit/common/cli';
 import { printJson, printLines, warn } from '@boxkit/common/output';
-import { err, writeAll } from '@boxkit/common/stdio';
+import { err, trace, writeAll } from '@boxkit/common/stdio';
 import type { SyncOptions, SyncResult } from '../sync.js';
 import { parseRange } from '../model.js';
 import { nodeportRangeOf, type SyncArgs } from './args.js';
@@ -16,7 +16,7 @@ export function syncOptions(a: Partial<SyncArgs> & CommonArgs & { explain?: bool
     partial: a.partial ?? false,
     dryRun: a.dryRun || !!a.explain,
     nodePortRange: parseRange(nodeportRangeOf(a)),
-    ...(a.verbose ? { trace: (l: string) => err(`+ ${l}`) } : {}),
+    ...(a.verbose ? { trace } : {}),
     warn: (m) => warn('svcproxy', m),
   };
 }

@@ -6,6 +6,7 @@ import { commitLayer } from '../commit.js';
 import { extractLayer } from '../extract.js';
 import { blockedPath, lstatOrUndefined, realPath, sameDir, statOrUndefined } from '../paths.js';
 import { resolveTarget } from '../target.js';
+import { trace } from '@boxkit/common/stdio';
 
 export async function runCommit(a: CommonArgs & { target: string; output: string; driver?: string }): Promise<number> {
   const t = resolveTarget(a.target, [], undefined, a.driver);
@@ -24,7 +25,7 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
     dry.done({ upper: t.upper, output: out });
     return 0;
   }
-  if (a.verbose) process.stderr.write(`+ unionfs commit ${shellQuote([t.upper, out])}\n`);
+  if (a.verbose) trace(`unionfs commit ${shellQuote([t.upper, out])}`);
   const r = commitLayer(t.upper, out, t.driver);
   report(a, r, () => [`${r.output}: ${r.entries} entries (${r.whiteouts} whiteouts), ${r.bytes} bytes, ${r.digest}`]);
   return 0;
@@ -52,7 +53,7 @@ export async function runExtract(a: CommonArgs & { tarball: string; dir: string 
     dry.done({ tarball: tar, dir });
     return 0;
   }
-  if (a.verbose) process.stderr.write(`+ ${shellQuote(['unionfs', 'extract', tar, dir])}\n`);
+  if (a.verbose) trace(shellQuote(['unionfs', 'extract', tar, dir]));
   const r = extractLayer(tar, dir);
   report(a, r, () => [`${r.dir}: ${r.entries} entries (${r.whiteouts} whiteouts)`]);
   return 0;

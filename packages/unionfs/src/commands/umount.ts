@@ -2,17 +2,18 @@
 import { report, type CommonArgs } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { umountUnion } from '../umount.js';
+import { trace } from '@boxkit/common/stdio';
 
 export async function runUmount(a: CommonArgs & { mountpoint: string; lazy: boolean }): Promise<number> {
   // a dry run prints its command; with --json it goes out with the mount point as one document
   const dry = a.dryRun ? dryRunOutput(a) : undefined;
-  const print = dry ? dry.print : a.verbose ? (l: string) => process.stderr.write(`+ ${l}\n`) : undefined;
+  const print = dry ? dry.print : a.verbose ? trace : undefined;
   const r = umountUnion(a.mountpoint, { lazy: a.lazy, dryRun: a.dryRun, ...(print ? { print } : {}) });
   if (dry) {
     dry.done({ mountpoint: r.mountpoint });
     return 0;
   }
-  if (a.verbose && r.unmounted) process.stderr.write(`+ umount ${a.lazy ? '-l ' : ''}${r.mountpoint}\n`);
+  if (a.verbose && r.unmounted) trace(`umount ${a.lazy ? '-l ' : ''}${r.mountpoint}`);
   report(a, r, () => (r.unmounted ? [`unmounted ${r.mountpoint}`] : []));
   return 0;
 }
