@@ -43,14 +43,6 @@ export const MS = {
 
 /** umount2(2) flags. */
 export const MNT = { FORCE: 1, DETACH: 2, EXPIRE: 4 } as const;
-export const UMOUNT_NOFOLLOW = 8;
-
-/** Signal numbers on Linux x86_64/aarch64. */
-export const SIGNALS: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8,
-  SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
-  SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGWINCH: 28,
-};
 
 /** Capability numbers (linux/capability.h), for the default container set. */
 export const CAP: Record<string, number> = {

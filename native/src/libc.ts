@@ -83,9 +83,6 @@ export function chroot(path: string): void {
 export function chdir(path: string): void {
   check(libc.chdir(path), 'chdir', path);
 }
-export function pivotRoot(newRoot: string, putOld: string): void {
-  check(libc.syscall(155, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot);
-}
 /**
  * pidfd_open(2): an fd that names this process, not its PID: once the
  * process ends it never names another one with the same PID.
@@ -95,11 +92,6 @@ export function pidfdOpen(pid: number): number {
 }
 export function kill(pid: number, sig: number): void {
   check(libc.kill(pid, sig), 'kill', String(pid));
-}
-/** kill(pid, 0): does the process exist (EPERM counts as existing)? */
-export function processExists(pid: number): boolean {
-  if (libc.kill(pid, 0) === 0) return true;
-  return koffi().errno() === 1;
 }
 export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
   return check(libc.prctl(option, a2, a3, a4, a5), 'prctl');

@@ -89,12 +89,5 @@ export function limitArgs(l: Limits): string[] {
   return a;
 }
 
-/** For `run --dry-run`: the group as the `cg create` command a user could paste, plus the raw steps. */
-export function planGroup(name: string, limits: Limits, opts: GroupOptions = {}): { group: Group; command: string; steps: PlanStep[] } {
-  const group = resolveGroup(name, { ...opts, controllers: opts.controllers ?? undefined });
-  const parent = opts.parent && opts.parent !== 'root' ? ['--parent', opts.parent] : [];
-  return { group, command: shellQuote(['cg', 'create', group.name, ...parent, ...limitArgs(limits)]), steps: planCreate(group, limits) };
-}
-
 /** The controllers a limit set touches (so callers can make narrower groups). */
 export const limitControllers = controllersFor;

@@ -130,9 +130,4 @@ export function rmdirStep(dir: string): PlanStep {
   };
 }
 
-/** A step with no shell equivalent beyond a comment, e.g. waiting for a freezer state. */
-export function noteStep(comment: string, apply: () => void | Promise<void>): PlanStep {
-  return { shell: `# ${comment}`, apply };
-}
-
 export const exists = existsSync;

@@ -169,8 +169,3 @@ export function fastParse(argv: readonly string[]): RunArgs | undefined {
   out['--'] = [];
   return out;
 }
-
-/** Register the table with yargs. */
-export function yargsOptions(): Record<string, { type: OptType; describe: string; alias?: string; group: string; default?: unknown }> {
-  return RUN_OPTIONS;
-}

@@ -71,6 +71,3 @@ export const NS_ORDER: NamespaceKind[] = ['user', 'cgroup', 'ipc', 'uts', 'net',
 export const NS_FLAGS: Record<string, NamespaceKind> = {
   mount: 'mnt', uts: 'uts', ipc: 'ipc', pid: 'pid', net: 'net', user: 'user', cgroup: 'cgroup', time: 'time',
 };
-
-export const needsMountNs = (s: ContainerSpec): boolean =>
-  s.namespaces.includes('mnt');

@@ -5,7 +5,7 @@
  * its --dry-run pipeline; plan.mount holds the exact mount(2) arguments for
  * a MOUNT step inside a new mount namespace.
  */
-export { planUnion, layerDirFor, type UnionPlan, type UnionStep, type MountCall, type PlanEnv } from './plan.js';
+export { planUnion, type UnionPlan, type UnionStep, type MountCall, type PlanEnv } from './plan.js';
 export { applyUnion, mountUnion, lockedUnion, describeMount, type UnionMount, type MountRunOptions } from './apply.js';
 export { umountUnion, umountShell, type UmountResult, type UmountOptions } from './umount.js';
 export { renderMount, renderShell, stepShell } from './render.js';

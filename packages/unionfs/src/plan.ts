@@ -93,11 +93,6 @@ function sameMount(upper: string, work: string, workGiven: boolean, mounts: () =
   }
 }
 
-/** A layer tarball's content address: the dir it is extracted to under the data dir. */
-export function layerDirFor(tar: string): string {
-  return hashLayer(tar).dir;
-}
-
 /**
  * The content address of a layer tarball, and its stamp while it was
  * hashed: the extraction reads the file again later, and under this address
