@@ -961,7 +961,8 @@ exit 1`}
         const own = process.env.BOXKIT_STATE_DIR;
         process.env.BOXKIT_STATE_DIR = noState['an empty state dir']!().BOXKIT_STATE_DIR;
         try {
-          const { sync, storedServices } = await import('../../packages/svcproxy/src/sync.js');
+          const { sync } = await import('../../packages/svcproxy/src/sync.js');
+          const { storedServices } = await import('../../packages/svcproxy/src/held.js');
           const { MissingState } = await import('../../packages/svcproxy/src/store.js');
           const { toService } = await import('../../packages/svcproxy/src/spec.js');
           expect(() => storedServices()).toThrow(MissingState);

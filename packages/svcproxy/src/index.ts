@@ -19,7 +19,8 @@ export { render, probability, MASQ_MARK, type Ruleset, type Hook, type Table } f
 export { diff, restoreText, explainLines, type Diff } from './diff.js';
 export { parseSave } from './saved.js';
 export { detectBackend, type Backend, type BackendChoice } from './backend.js';
-export { sync, storedServices, NFT_CHAIN_LIST_LIMIT, type SyncOptions, type SyncResult, type Wanted } from './sync.js';
+export { sync, NFT_CHAIN_LIST_LIMIT, type SyncOptions, type SyncResult, type Wanted } from './sync.js';
+export { storedServices } from './held.js';
 export { listServices, type ListResult, type ServiceStatus, type EndpointStatus } from './status.js';
 /** what storedServices() throws instead of a list a caller could build on (README: Library) */
 export { CorruptState, MissingState, StaleState } from './store.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { render } from '../src/rules.js';
 import { diff } from '../src/diff.js';
-import { localAddresses, staleUdp, staleUdpAddresses } from '../src/sync.js';
+import { localAddresses, staleUdp, staleUdpAddresses } from '../src/udp-flows.js';
 import { Names } from '../src/names.js';
 import type { Service } from '../src/model.js';
 

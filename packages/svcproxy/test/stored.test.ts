@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CorruptState, encode, fromServices, MIXED_RANGE, StaleState, statePath, writeState } from '../src/store.js';
-import { storedServices } from '../src/sync.js';
+import { storedServices } from '../src/held.js';
 import { indexDoc } from '../src/jsondoc.js';
 import { DEFAULT_NODEPORT_RANGE, type Service } from '../src/model.js';
 
