@@ -65,7 +65,7 @@ export async function resolveLowers(spec: ContainerSpec): Promise<{ rootfs: stri
  * union mounted while it waits is in its copy, and the mount can overlap
  * the cgroup attach.
  */
-export const NS_FLAGS = (spec: ContainerSpec): number =>
+export const namespaceFlags = (spec: ContainerSpec): number =>
   CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | (spec.net.mode === 'host' ? 0 : CLONE.NEWNET);
 
 export async function startContainer(spec: ContainerSpec, opts: StartOptions = {}): Promise<Started> {
@@ -83,30 +83,10 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   const hostname = spec.hostname ?? name;
   // checked before anything changes; an image tarball's users are known once it is mounted
   let ids = resolveUser(tars.length ? '/nonexistent' : rootfs, tars.length ? undefined : spec.user);
-  const rec: ContainerRecord = {
-    id, name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid, creatorStart: startTime(process.pid),
-    command: spec.command, rootfs, layers: spec.layers,
-    mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
-    hostname, net: { mode: spec.net.mode }, limits: spec.limits, ...(spec.volumes.length ? { volumes: spec.volumes.map(volumeString) } : {}), detach: spec.detach, autoRemove: spec.autoRemove,
-    stopTimeout: spec.stopTimeout,
-  };
-  // everything gc needs to undo a run killed half-way is in the first record:
-  // paths, the cgroup as resolved now, the host veth name
   const cg = { parent: spec.cgroupParent, name: id, limits: spec.limits, privileged: spec.privileged };
-  rec.cgroup = group(cg.parent, cg.name, cg.limits);
   const hostVeth = hostVethName(id);
-  if (spec.net.mode === 'bridge') rec.net = { mode: 'bridge', bridge: spec.net.bridge, hostVeth };
-  await locked(async () => {
-    const old = load(name);
-    if (old) {
-      // a --rm container that ended with nobody left to remove it (a -d one, or its run killed) holds
-      // the name only until someone looks (ps, gc): docker would have removed it already
-      // (an ended -d --rm one too while its keeper is at it: the keeper removes it only if its record is still there)
-      if (!(old.autoRemove && (isGarbage(old) || (old.detach && old.status === 'running' && !isAlive(old))))) throw new BoxkitError('EEXIST', `container name '${name}' is already in use`, { hint: `run rm ${name}`, exitCode: EXIT.USAGE });
-      await teardown(old);
-    }
-    save(rec);
-  });
+  const rec = firstRecord(spec, { id, name, hostname, rootfs, hostVeth, cgroup: group(cg.parent, cg.name, cg.limits) });
+  await reserveName(rec);
   mark('reserve');
   const undo = new Cleanup();
   undo.push(() => forget(name));
@@ -143,14 +123,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     undo.push(() => removeCgroup(rec.cgroup));
     mark('cgroup');
 
-    let stdio: [number, number, number] | undefined;
-    if (spec.detach) {
-      rec.logs = { stdout: containerData(id, 'stdout.log'), stderr: containerData(id, 'stderr.log') };
-      stdio = [openSync('/dev/null', 'r'), openSync(rec.logs.stdout, 'a', 0o640), openSync(rec.logs.stderr, 'a', 0o640)];
-    } else if (!spec.interactive && !spec.tty) {
-      // as docker run without -i: the caller's stdin (a script's, a loop's) is not the container's to read
-      stdio = [openSync('/dev/null', 'r'), 1, 2];
-    }
+    const stdio = containerStdio(spec, rec);
     let tty: Tty | undefined;
     if (spec.tty) {
       tty = allocateTty();
@@ -174,7 +147,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     });
     trace(() => `ns-clone --wait-for-setup ... -- ${spec.command.join(' ')}`);
     try {
-      child = spawn({ flags: NS_FLAGS(spec), steps, pdeathsig: spec.detach ? 0 : 9 });
+      child = spawn({ flags: namespaceFlags(spec), steps, pdeathsig: spec.detach ? 0 : 9 });
     } finally {
       for (const fd of stdio ?? []) if (fd > 2) closeSync(fd);
     }
@@ -209,11 +182,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       c.confirmExec();
       mark('exec');
     } catch (e) {
-      if (e instanceof StepError) {
-        const what = e.stepName === 'exec' ? `${spec.command[0]}` : `container setup (${e.stepName}${e.object ? ` ${e.object}` : ''})`;
-        throw new BoxkitError(e.code, `${what}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e), cause: e, ...(e.hint ? { hint: e.hint } : {}) });
-      }
-      throw e;
+      throw e instanceof StepError ? startFailure(e, spec.command[0]!) : e;
     }
     undo.commit();
     return { rec, child: c, ...(tty ? { tty } : {}) };
@@ -221,6 +190,57 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     await undo.run();
     throw e;
   }
+}
+
+/**
+ * The record as saved before anything is made: everything gc needs to undo
+ * a run killed half-way (paths, the cgroup as resolved now, the host veth).
+ */
+function firstRecord(spec: ContainerSpec, c: { id: string; name: string; hostname: string; rootfs: string; hostVeth: string; cgroup: ContainerRecord['cgroup'] }): ContainerRecord {
+  const { id } = c;
+  return {
+    id, name: c.name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid, creatorStart: startTime(process.pid),
+    command: spec.command, rootfs: c.rootfs, layers: spec.layers,
+    mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
+    hostname: c.hostname, net: spec.net.mode === 'bridge' ? { mode: 'bridge', bridge: spec.net.bridge, hostVeth: c.hostVeth } : { mode: spec.net.mode },
+    limits: spec.limits, ...(spec.volumes.length ? { volumes: spec.volumes.map(volumeString) } : {}), detach: spec.detach, autoRemove: spec.autoRemove,
+    stopTimeout: spec.stopTimeout, cgroup: c.cgroup,
+  };
+}
+
+/** Save the record under its name, or refuse: the name is another container's. */
+async function reserveName(rec: ContainerRecord): Promise<void> {
+  await locked(async () => {
+    const old = load(rec.name);
+    if (old) {
+      // a --rm container that ended with nobody left to remove it (a -d one, or its run killed) holds
+      // the name only until someone looks (ps, gc): docker would have removed it already
+      // (an ended -d --rm one too while its keeper is at it: the keeper removes it only if its record is still there)
+      if (!(old.autoRemove && (isGarbage(old) || (old.detach && old.status === 'running' && !isAlive(old))))) throw new BoxkitError('EEXIST', `container name '${rec.name}' is already in use`, { hint: `run rm ${rec.name}`, exitCode: EXIT.USAGE });
+      await teardown(old);
+    }
+    save(rec);
+  });
+}
+
+/**
+ * The container's fds 0-2, or undefined to pass this process's own (-i)
+ * or none (-t: the pty's). -d: its output to the log files (rec.logs).
+ */
+function containerStdio(spec: ContainerSpec, rec: ContainerRecord): [number, number, number] | undefined {
+  if (spec.detach) {
+    rec.logs = { stdout: containerData(rec.id, 'stdout.log'), stderr: containerData(rec.id, 'stderr.log') };
+    return [openSync('/dev/null', 'r'), openSync(rec.logs.stdout, 'a', 0o640), openSync(rec.logs.stderr, 'a', 0o640)];
+  }
+  // as docker run without -i: the caller's stdin (a script's, a loop's) is not the container's to read
+  if (!spec.interactive && !spec.tty) return [openSync('/dev/null', 'r'), 1, 2];
+  return undefined;
+}
+
+/** A step the child reported failed before exec, as run reports it: the command's name or the setup step. */
+function startFailure(e: StepError, command: string): BoxkitError {
+  const what = e.stepName === 'exec' ? command : `container setup (${e.stepName}${e.object ? ` ${e.object}` : ''})`;
+  return new BoxkitError(e.code, `${what}: ${e.message.replace(/^[^:]*: /, '')}`, { exitCode: execFailureStatus(e), cause: e, ...(e.hint ? { hint: e.hint } : {}) });
 }
 
 /**
