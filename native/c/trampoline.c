@@ -194,6 +194,13 @@ static void report(int fd, int err, int step, int op) {
 
 static const char *nul(const char *s) { return s[0] ? s : NULL; }
 
+/* a close in a failure's cleanup: the errno reported stays the failed call's, not the close's */
+static void close_keeping_errno(int fd) {
+  int e = errno;
+  close(fd);
+  errno = e;
+}
+
 static int read_one(int fd) {
   char c;
   ssize_t n;
@@ -273,9 +280,8 @@ static int write_file(const char *path, const char *content) {
   if (fd < 0) return -1;
   size_t n = strlen(content);
   ssize_t w = write(fd, content, n);
-  int e = errno;
-  close(fd);
-  if (w != (ssize_t)n) { errno = w < 0 ? e : EIO; return -1; }
+  close_keeping_errno(fd);
+  if (w != (ssize_t)n) { if (w >= 0) errno = EIO; return -1; }
   return 0;
 }
 
@@ -369,17 +375,13 @@ static int open_tree_at(const char *path, int to, int readonly) {
   if (readonly) {
     uint64_t attr[4] = { 0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0 }; /* struct mount_attr: set, clr, propagation, userns_fd */
     if (syscall(SYS_mount_setattr, fd, "", 0x1000 /* AT_EMPTY_PATH */ | 0x8000 /* AT_RECURSIVE */, attr, sizeof attr) < 0) {
-      int e = errno;
-      close(fd);
-      errno = e;
+      close_keeping_errno(fd);
       return -1;
     }
   }
   if (fd == to) return 0;
   int rc = dup2(fd, to) < 0 ? -1 : 0;
-  int e = errno;
-  close(fd);
-  errno = e;
+  close_keeping_errno(fd);
   return rc;
 }
 
@@ -408,9 +410,7 @@ static int move_mount_to(int tree, const char *target) {
     if (strcmp(where, "/") == 0 || under(where, "/proc") || under(where, "/sys") || under(where, "/dev")) errno = EPERM;
     else rc = (int)syscall(SYS_move_mount, tree, "", t, "", 0x04 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */);
   }
-  int e = errno;
-  close(t);
-  errno = e;
+  close_keeping_errno(t);
   return rc;
 }
 
@@ -453,9 +453,126 @@ static int link_up(const char *name) {
     ifr.ifr_flags |= IFF_UP;
     rc = ioctl(sk, SIOCSIFFLAGS, &ifr);
   }
-  int saved = errno;
-  close(sk);
-  errno = saved;
+  close_keeping_errno(sk);
+  return rc;
+}
+
+/*
+ * pivot_root into `root`, runc's way: no put_old directory is needed or
+ * left behind. First the root goes back to the namespace's own (setns into
+ * it: what a chroot of the caller hid, e.g. a build chroot or an
+ * initramfs's chroot), so pivot_root puts the new root in its place and the
+ * detach below takes the whole old tree: from a chrooted caller the old
+ * root is only a part of it, and the rest (the host's files) would stay
+ * reachable to a chroot-and-".." escape.
+ */
+static int pivot_into(const char *root) {
+  int dir = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  int rc = ns < 0 || setns(ns, CLONE_NEWNS) < 0 || fchdir(dir) < 0 ? -1 : 0;
+  if (ns >= 0) close_keeping_errno(ns);
+  close_keeping_errno(dir);
+  if (rc < 0) return -1;
+  if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
+  if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) return -1;
+  if (umount2(".", MNT_DETACH) < 0) return -1;
+  return chdir("/");
+}
+
+/*
+ * setns() into the namespace file at `path` (e.g. /proc/PID/ns/net), opened
+ * here rather than by the parent: the path resolves in the namespaces the
+ * steps before joined (OP_SETNS_FD is for an fd the parent opened).
+ */
+static int setns_path(const char *path, int nstype) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = setns(fd, nstype);
+  close_keeping_errno(fd);
+  return rc;
+}
+
+/*
+ * Every signal back to its default and none blocked: an execve keeps
+ * ignored signals and the mask, so without this the command would start
+ * with what its Node parent left (Node ignores SIGPIPE).
+ */
+static int reset_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < _NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * OP_SUPERVISE: fork; the parent stays behind as the supervisor (it never
+ * returns), the child goes on with the steps, because a process cannot
+ * enter a PID or time namespace itself, only its children. `as_init` is
+ * the step's i0: nonzero when the supervisor is PID 1 of a new PID
+ * namespace, and then named boxkit-init and reaping every orphan.
+ */
+static int supervise_fork(struct child_args *a, int64_t as_init) {
+  /* block first, so no signal meant for the command is lost or kills us in between */
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  if (as_init) name_init();
+  /*
+   * A supervisor never execs, so nothing would make it dumpable again: a
+   * process of its uid in the container (root there, and with --user a
+   * fork of Node, holding a copy of ns-clone's memory and environment)
+   * could otherwise ptrace it or read its mem and environ, as runc's init
+   * guards against: the init at /proc/1, and a supervisor that is not
+   * PID 1 (--time without --pid) at the command's $PPID. Before the fork,
+   * not after: the command could run first. The child's execve makes it
+   * dumpable again.
+   */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* a supervisor that is not PID 1 as a pidfd: the child learns below whether it died too early */
+  int watch = as_init ? -1 : (int)syscall(SYS_pidfd_open, getpid(), 0);
+  pid_t p = raw_fork();
+  if (p < 0) {
+    if (watch >= 0) close_keeping_errno(watch);
+    return -1;
+  }
+  if (p > 0) {
+    close(a->err_fd); /* the child reports; exec success must read as EOF */
+    /* the init keeps nothing of the host: not the program (it holds the environment), no descriptor */
+    if (a->prog_mapped) munmap((void *)a->prog, a->len);
+    fds_from(3, 0);
+    supervise(p, (int)as_init);
+  }
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /*
+   * A supervisor killed between the fork and the line above sent no
+   * signal, and the command would run unsupervised (an init's death
+   * ends its whole PID namespace instead). getppid() cannot tell: a
+   * supervisor outside the PID namespace the child joined reads as 0.
+   */
+  if (watch >= 0) {
+    struct pollfd pf = { watch, POLLIN, 0 };
+    int gone = poll(&pf, 1, 0) > 0;
+    close(watch);
+    if (gone) kill(getpid(), SIGKILL);
+  }
+  return sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/*
+ * Open `path` onto descriptor `to` (e.g. /dev/null on 0-2 for a detached
+ * child): close-on-exec until it is there, so only `to` reaches the command.
+ */
+static int open_onto(const char *path, int to, int flags) {
+  int fd = open(path, flags | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  if (fd == to) return fcntl(fd, F_SETFD, 0);
+  int rc = dup2(fd, to) < 0 ? -1 : 0;
+  close_keeping_errno(fd);
   return rc;
 }
 
@@ -489,37 +606,10 @@ static int run_step(struct child_args *a, struct rec *r) {
     if (fd < 0) return -1;
     return close(fd);
   }
-  case OP_PIVOT_ROOT: {
-    /* runc's way: no put_old directory is needed or left behind. First the root goes back to
-       the namespace's own (setns into it: what a chroot of the caller hid, e.g. a build chroot
-       or an initramfs's chroot), so pivot_root puts the new root in its place and the detach
-       below takes the whole old tree: from a chrooted caller the old root is only a part of
-       it, and the rest (the host's files) would stay reachable to a chroot-and-".." escape */
-    int dir = open(s[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return -1;
-    int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-    int rc = ns < 0 || setns(ns, CLONE_NEWNS) < 0 || fchdir(dir) < 0 ? -1 : 0;
-    int e = errno;
-    if (ns >= 0) close(ns);
-    close(dir);
-    errno = e;
-    if (rc < 0) return -1;
-    if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
-    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) return -1;
-    if (umount2(".", MNT_DETACH) < 0) return -1;
-    return chdir("/");
-  }
+  case OP_PIVOT_ROOT: return pivot_into(s[0]);
   case OP_CHROOT: return chroot(s[0]);
   case OP_CHDIR: return chdir(s[0]);
-  case OP_SETNS: {
-    int fd = open(s[0], O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = setns(fd, (int)i[0]);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-  }
+  case OP_SETNS: return setns_path(s[0], (int)i[0]);
   case OP_UNSHARE: return unshare((int)i[0]);
   case OP_SETSID: return setsid() < 0 ? -1 : 0;
   case OP_SETGROUPS: {
@@ -532,16 +622,7 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_SETRESUID: return keep_pdeathsig(SYS_setresuid, i[0]);
   case OP_NO_NEW_PRIVS: return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   case OP_CAPS: return do_caps((uint64_t)i[0]);
-  case OP_RESET_SIGNALS: {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < _NSIG; sig++)
-      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    return sigprocmask(SIG_SETMASK, &none, NULL);
-  }
+  case OP_RESET_SIGNALS: return reset_signals();
   case OP_STDIO_FIX:
     for (int fd = 0; fd < 3; fd++) {
       int fl = fcntl(fd, F_GETFL);
@@ -552,67 +633,11 @@ static int run_step(struct child_args *a, struct rec *r) {
     return 0;
   case OP_DUP2: return dup2((int)i[0], (int)i[1]) < 0 ? -1 : 0;
   case OP_CLOEXEC_FROM: return fds_from((int)i[0], 1);
-  case OP_SUPERVISE: {
-    /* block first, so no signal meant for the command is lost or kills us in between */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    if (i[0]) name_init();
-    /*
-     * A supervisor never execs, so nothing would make it dumpable again: a
-     * process of its uid in the container (root there, and with --user a
-     * fork of Node, holding a copy of ns-clone's memory and environment)
-     * could otherwise ptrace it or read its mem and environ, as runc's init
-     * guards against: the init at /proc/1, and a supervisor that is not
-     * PID 1 (--time without --pid) at the command's $PPID. Before the fork,
-     * not after: the command could run first. The child's execve makes it
-     * dumpable again.
-     */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    /* a supervisor that is not PID 1 as a pidfd: the child learns below whether it died too early */
-    int watch = i[0] ? -1 : (int)syscall(SYS_pidfd_open, getpid(), 0);
-    pid_t p = raw_fork();
-    if (p < 0) {
-      int e = errno;
-      if (watch >= 0) close(watch);
-      errno = e;
-      return -1;
-    }
-    if (p > 0) {
-      close(a->err_fd); /* the child reports; exec success must read as EOF */
-      /* the init keeps nothing of the host: not the program (it holds the environment), no descriptor */
-      if (a->prog_mapped) munmap((void *)a->prog, a->len);
-      fds_from(3, 0);
-      supervise(p, (int)i[0]);
-    }
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    /*
-     * A supervisor killed between the fork and the line above sent no
-     * signal, and the command would run unsupervised (an init's death
-     * ends its whole PID namespace instead). getppid() cannot tell: a
-     * supervisor outside the PID namespace the child joined reads as 0.
-     */
-    if (watch >= 0) {
-      struct pollfd pf = { watch, POLLIN, 0 };
-      int gone = poll(&pf, 1, 0) > 0;
-      close(watch);
-      if (gone) kill(getpid(), SIGKILL);
-    }
-    return sigprocmask(SIG_SETMASK, &old, NULL);
-  }
+  case OP_SUPERVISE: return supervise_fork(a, i[0]);
   case OP_MASK_PATH: return do_mask(s[0]);
   case OP_EXEC: return do_exec(r);
   case OP_WRITE_FILE: return write_file(s[0], s[1]);
-  case OP_OPEN: {
-    int fd = open(s[0], (int)i[1] | O_CLOEXEC, 0644);
-    if (fd < 0) return -1;
-    if (fd == (int)i[0]) return fcntl(fd, F_SETFD, 0);
-    int rc = dup2(fd, (int)i[0]) < 0 ? -1 : 0;
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-  }
+  case OP_OPEN: return open_onto(s[0], (int)i[0], (int)i[1]);
   case OP_UNLINK: return unlink(s[0]) < 0 && errno != ENOENT ? -1 : 0;
   case OP_SETNS_FD: return setns((int)i[0], (int)i[1]);
   case OP_ALIVE: return (int)syscall(SYS_pidfd_send_signal, (int)i[0], 0, NULL, 0);
@@ -853,9 +878,7 @@ static pid_t spawn_staged(uint64_t flags, const unsigned char *prog, size_t len,
   }
   errno = e;
 out:
-  e = errno;
-  close(prog_fd);
-  errno = e;
+  close_keeping_errno(prog_fd);
   return pid;
 }
 
@@ -872,10 +895,9 @@ int bk_spawn(uint64_t flags, const unsigned char *prog, uint64_t len, int pdeath
   int sync_p[2], err_p[2];
   if (pipe2(sync_p, O_CLOEXEC) < 0) return -errno;
   if (pipe2(err_p, O_CLOEXEC) < 0) {
-    int e = errno;
-    close(sync_p[0]);
-    close(sync_p[1]);
-    return -e;
+    close_keeping_errno(sync_p[0]);
+    close_keeping_errno(sync_p[1]);
+    return -errno;
   }
   pid_t pid = flags & CLONE_NEWUSER
     ? spawn_forked(flags, prog, (size_t)len, pdeathsig, sync_p, err_p)
