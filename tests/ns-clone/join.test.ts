@@ -37,6 +37,8 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       expect(first!.trim()).toBe('1 sleep'); // the container's PID 1, seen through its /proc
       const one = await ns(['enter', String(doc.pid), '--uts', '--', 'hostname']);
       expect(one.stdout).toBe('entered');
+      const piped = await ns(['enter', '-', '--uts', '--', 'hostname'], { input: `${doc.pid}\n` });
+      expect(piped.stdout, piped.stderr).toBe('entered');
       const exit = await ns(['enter', String(doc.pid), '--net', '--', 'sh', '-c', 'exit 7']);
       expect(exit.exitCode).toBe(7);
     } finally {
@@ -73,8 +75,21 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       await sleep(300);
       expect(existsSync(marker)).toBe(false);
       expect(alive(doc.pid)).toBe(true);
-      const r = await ns(['release', String(doc.pid)]);
+      // a dry run says what a release or an abort would write, and changes nothing (it released the child)
+      const dry = await ns(['release', String(doc.pid), '--dry-run']);
+      expect(dry.exitCode, dry.stderr).toBe(0);
+      const record = join(process.env.BOXKIT_STATE_DIR!, 'ns-clone', `${doc.pid}.fifo-path`);
+      expect(dry.stdout.split('\n')).toEqual([`echo > ${doc.setupFifo}`, `rm -f ${record}`]);
+      const dryAbort = await ns(['release', String(doc.pid), '--abort', '--dry-run', '--json']);
+      expect(JSON.parse(dryAbort.stdout)).toEqual({ dryRun: true, released: String(doc.pid), fifo: doc.setupFifo, aborted: true, commands: [`: > ${doc.setupFifo}`, `rm -f ${record}`] });
+      await sleep(300);
+      expect(existsSync(marker)).toBe(false);
+      expect(existsSync(doc.setupFifo)).toBe(true);
+      expect(existsSync(record)).toBe(true);
+      // the pid from stdin, as the other tools take pids (`echo $pid | ns-clone release -`)
+      const r = await ns(['release', '-', '-v'], { input: `${doc.pid}\n` });
       expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toBe(`+ echo > ${doc.setupFifo}\n+ rm -f ${record}`);
       await until(() => existsSync(marker), 20_000, 'the released command to run');
       expect(existsSync(doc.setupFifo)).toBe(false);
       expect(readFileSync(`/proc/${doc.pid}/cmdline`, 'utf8')).toContain('sleep');

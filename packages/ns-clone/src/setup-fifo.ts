@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
+import { shellQuote } from '@boxkit/common/exec';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
 export function setupDir(): string {
@@ -59,8 +60,14 @@ export function forgetFifo(pid: number, fifo: string): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Release (or abort) the child waiting on a fifo, given the fifo path or the child's pid. */
-export async function releaseSetup(target: string, opts: { abort?: boolean; timeoutMs?: number } = {}): Promise<string> {
+/** A child's setup fifo, and the record that maps its pid to it (when given by pid). */
+export interface SetupFifo {
+  fifo: string;
+  record?: string;
+}
+
+/** The fifo a child waits on, given the fifo path or the child's pid (nothing changes but a stale record). */
+export function findSetupFifo(target: string): SetupFifo {
   let fifo = target;
   let record: string | undefined;
   if (/^\d+$/.test(target)) {
@@ -78,6 +85,19 @@ export async function releaseSetup(target: string, opts: { abort?: boolean; time
     if (record) rmSync(record, { force: true });
     throw new UsageError(`${fifo}: no such fifo (already released?)`);
   }
+  return { fifo, ...(record ? { record } : {}) };
+}
+
+/** What a release does, as shell lines (--dry-run, -v). */
+export function releaseShell(f: SetupFifo, abort = false): string[] {
+  return [`${abort ? ':' : 'echo'} > ${shellQuote([f.fifo])}`, ...(f.record ? [shellQuote(['rm', '-f', f.record])] : [])];
+}
+
+/** Release (or abort) the child waiting on a fifo, given the fifo path or the child's pid. */
+export async function releaseSetup(target: string, opts: { abort?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<string> {
+  const found = findSetupFifo(target);
+  const { fifo, record } = found;
+  for (const l of releaseShell(found, opts.abort)) opts.trace?.(l);
   // the child may not have opened its end yet: ENXIO until it has
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   for (;;) {

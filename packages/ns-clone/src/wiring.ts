@@ -43,7 +43,7 @@ const enterCmd = command({
   describe: 'run COMMAND in the namespaces of process PID (like nsenter --target PID)',
   runsCommand: true,
   builder: (y) => {
-    let b = (y as Argv).positional('target', { type: 'string', describe: 'the target process (host pid)' });
+    let b = (y as Argv).positional('target', { type: 'string', describe: 'the target process (host pid, or - to read it from stdin)' });
     // nsenter's short flags: the same letters as the default command's (unshare's)
     for (const n of NS_BOOL) b = b.option(n, { type: 'boolean', alias: RUN_OPTIONS[n]!.alias!, describe: `join its ${n === 'mount' ? 'mnt' : n} namespace`, group: 'Namespaces:' });
     return b
@@ -66,11 +66,12 @@ const enterCmd = command({
 
 const releaseCmd = command({
   command: 'release <target>',
-  describe: 'let a child started with --wait-for-setup run its command (TARGET: its pid or fifo)',
-  builder: (y) => (y as Argv).positional('target', { type: 'string', describe: 'pid printed by ns-clone, or the fifo path' })
+  describe: 'let a child started with --wait-for-setup run its command (TARGET: its pid or fifo, or - to read it from stdin)',
+  builder: (y) => (y as Argv).positional('target', { type: 'string', describe: 'pid printed by ns-clone, the fifo path, or - (stdin)' })
     .option('abort', { type: 'boolean', describe: 'make it exit 125 without running its command' }) as never,
   examples: [
     ['pid=$(ns-clone -d --wait-for-setup --net -- sleep 60); ns-clone release $pid', 'configure, then release'],
+    ['ns-clone release $pid --abort --dry-run', 'show what aborting it would do'],
   ],
   run: async (a) => (await import('./commands/release.js')).releaseCommand(a as never),
 });

@@ -8,6 +8,7 @@ import { enterContainer, differentNamespaces, namespaceHolder } from '../enter.j
 import { superviseContainer } from '../supervise.js';
 import { err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
+import { stdinTarget } from './release.js';
 
 export interface EnterFlags {
   target: string | number;
@@ -28,7 +29,7 @@ export interface EnterFlags {
 }
 
 export async function enterCommand(f: EnterFlags): Promise<number> {
-  const pid = namespaceHolder(validatePid(f.target));
+  const pid = namespaceHolder(validatePid(stdinTarget(f.target)));
   // a gone (or exited, not yet reaped) process has no namespace files: --all would read that as "shares every namespace"
   const readable = nsReadable(pid);
   if (readable === 'gone') throw new UsageError(`no process ${pid}`, 'pass the PID of a running process');

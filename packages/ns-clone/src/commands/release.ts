@@ -1,9 +1,33 @@
-/** `ns-clone release PID|FIFO`: let a child started with --wait-for-setup go on (or abort it). */
-import { releaseSetup } from '../setup-fifo.js';
-import { out } from '@boxkit/common/stdio';
+/** `ns-clone release PID|FIFO|-`: let a child started with --wait-for-setup go on (or abort it). */
+import { UsageError } from '@boxkit/common/errors';
+import { dryRunOutput } from '@boxkit/common/output';
+import { out, trace } from '@boxkit/common/stdio';
+import { readStdin } from '@boxkit/common/stdin';
+import { findSetupFifo, releaseSetup, releaseShell } from '../setup-fifo.js';
 
-export async function releaseCommand(f: { target: string | number; abort?: boolean; json?: boolean }): Promise<number> {
-  const fifo = await releaseSetup(String(f.target), { abort: !!f.abort });
-  if (f.json) out(JSON.stringify({ released: String(f.target), fifo, aborted: !!f.abort }));
+export async function releaseCommand(f: { target: string | number; abort?: boolean; json?: boolean; dryRun?: boolean; verbose?: boolean }): Promise<number> {
+  const target = stdinTarget(f.target);
+  const aborted = !!f.abort;
+  if (f.dryRun) {
+    const found = findSetupFifo(target);
+    const d = dryRunOutput(f);
+    for (const l of releaseShell(found, aborted)) d.print(l);
+    d.done({ released: target, fifo: found.fifo, aborted });
+    return 0;
+  }
+  const fifo = await releaseSetup(target, { abort: aborted, ...(f.verbose ? { trace } : {}) });
+  if (f.json) out(JSON.stringify({ released: target, fifo, aborted }));
   return 0;
+}
+
+/**
+ * TARGET, or with `-` the one pid (or fifo) on stdin (`echo $pid | ns-clone
+ * release -`). yargs hands a lone `-` positional over as ''.
+ */
+export function stdinTarget(t: string | number): string {
+  const v = String(t);
+  if (v !== '-' && v !== '') return v;
+  const words = readStdin().split(/\s+/).filter(Boolean);
+  if (words.length !== 1) throw new UsageError(`stdin: expected one pid, got ${words.length ? words.length : 'none'}`, 'one TARGET per call');
+  return words[0]!;
 }
