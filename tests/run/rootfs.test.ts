@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { bk, skipReason } from '../harness/index.js';
 import { BASE, run } from './helpers.js';
 
 function walk(dir: string, root = dir, out: string[] = []): string[] {
@@ -16,7 +16,48 @@ function walk(dir: string, root = dir, out: string[] = []): string[] {
   return out;
 }
 
+/** Every entry under `dir` with its type and mode, and a link's target: what two builds must agree on. */
+function tree(dir: string): string[] {
+  const entries: string[] = [];
+  const visit = (d: string) => {
+    for (const e of readdirSync(d).sort()) {
+      const p = join(d, e);
+      const st = lstatSync(p);
+      const what = st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : st.isDirectory() ? 'dir' : `file ${st.size}`;
+      entries.push(`${relative(dir, p)} ${(st.mode & 0o7777).toString(8)} ${what}`);
+      if (st.isDirectory()) visit(p);
+    }
+  };
+  visit(dir);
+  return entries;
+}
+
+/** Run a dry run's lines in sh, as a user pasting them would. */
+function paste(lines: string): void {
+  execFileSync('sh', ['-ec', lines], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
 describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('rootfs --dry-run prints what the build does: pasted, its lines make the same tree (--from-host and --default)', async () => {
+    const root = join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-dry');
+    const [pasted, built] = [join(root, 'pasted'), join(root, 'built')];
+    paste((await run(['rootfs', pasted, '--from-host', '/bin/bash', '--dry-run'])).out);
+    await run(['rootfs', built, '--from-host', '/bin/bash']);
+    expect(tree(pasted)).toEqual(tree(built));
+    expect(tree(built)).toEqual(expect.arrayContaining(['tmp 1777 dir', 'root 700 dir']));
+    // the default one, under two data dirs
+    const def = (data: string) => join(data, 'rootfs', 'default');
+    const [dataA, dataB] = [join(root, 'data-a'), join(root, 'data-b')];
+    const dry = await bk('run', ['rootfs', '--default', '--dry-run'], { env: { BOXKIT_DATA_DIR: dataA } });
+    expect(dry.exitCode, String(dry.stderr)).toBe(0);
+    expect(existsSync(dataA)).toBe(false);
+    paste(String(dry.stdout));
+    const real = await bk('run', ['rootfs', '--default'], { env: { BOXKIT_DATA_DIR: dataB } });
+    expect(real.exitCode, String(real.stderr)).toBe(0);
+    expect(tree(def(dataA))).toEqual(tree(def(dataB)));
+    expect(tree(def(dataB))).toEqual(expect.arrayContaining(['etc/passwd 644 file 82', 'bin/sh 777 -> /bin/busybox']));
+  });
+
   it('rootfs --from-host /bin/bash holds bash, its libraries and the loader, and nothing else of the host', async () => {
     const dir = join(process.env.BOXKIT_TEST_ROOT!, 'bash-rootfs');
     await run(['rootfs', dir, '--from-host', '/bin/bash']);

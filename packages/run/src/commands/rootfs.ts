@@ -5,14 +5,11 @@ import { dryRunOutput } from '@boxkit/common/output';
 export async function rootfs(a: { dir?: string; fromHost?: string[]; default: boolean; json: boolean; dryRun: boolean }): Promise<number> {
   if (a.default) {
     if (a.dir || a.fromHost?.length) throw new UsageError('rootfs: --default takes no DIR or --from-host');
-    const { defaultRootfsDir, ensureDefaultRootfs, findBusybox } = await import('../rootfs/default.js');
+    const { busyboxRootfsShell, defaultRootfsDir, ensureDefaultRootfs } = await import('../rootfs/default.js');
     if (a.dryRun) {
       const d = defaultRootfsDir();
       const o = dryRunOutput(a);
-      o.print(`mkdir -p ${d}/bin ${d}/etc ${d}/proc ${d}/sys ${d}/dev ${d}/tmp`);
-      o.print(`cp ${findBusybox()} ${d}/bin/busybox`);
-      o.print(`chroot ${d} /bin/busybox --install -s`);
-      o.print(`echo 'root:x:0:0:root:/root:/bin/sh' > ${d}/etc/passwd; echo 'root:x:0:' > ${d}/etc/group`);
+      for (const l of busyboxRootfsShell(d)) o.print(l);
       o.done({ dir: d });
       return 0;
     }
@@ -22,15 +19,13 @@ export async function rootfs(a: { dir?: string; fromHost?: string[]; default: bo
   }
   if (!a.dir) throw new UsageError('rootfs: DIR is required', 'run rootfs ./rootfs --from-host /bin/bash');
   if (!a.fromHost?.length) throw new UsageError('rootfs: nothing to put in', 'name host executables with --from-host /bin/bash /bin/ls');
-  const { closure, rootfsFromHost } = await import('../rootfs/from-host.js');
+  const { checkFromHost, copyShell, planFromHost, rootfsFromHost } = await import('../rootfs/from-host.js');
   if (a.dryRun) {
-    const { shellQuote } = await import('@boxkit/common');
+    const { target, exes } = checkFromHost(a.dir, a.fromHost);
+    const { skeletonShell } = await import('../rootfs/skeleton.js');
     const o = dryRunOutput(a);
-    o.print(`mkdir -p ${shellQuote([a.dir])}/etc ${shellQuote([a.dir])}/proc ${shellQuote([a.dir])}/sys ${shellQuote([a.dir])}/dev ${shellQuote([a.dir])}/tmp`);
-    for (const exe of a.fromHost) {
-      for (const f of await closure(exe)) o.print(shellQuote(['cp', '--parents', '-a', f, a.dir]));
-    }
-    o.done({ dir: a.dir, executables: a.fromHost });
+    for (const l of [...skeletonShell(target), ...copyShell(await planFromHost(target, exes))]) o.print(l);
+    o.done({ dir: target, executables: exes });
     return 0;
   }
   const r = await rootfsFromHost(a.dir, a.fromHost);

@@ -10,7 +10,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, sym
 import { dirname, join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { dataDir, withLock } from '@boxkit/common';
-import { writeSkeleton } from './skeleton.js';
+import { shellQuote } from '@boxkit/common/exec';
+import { skeletonShell, writeSkeleton } from './skeleton.js';
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/sbin/busybox'];
 
@@ -29,12 +30,15 @@ export function findBusybox(): string {
   return bb;
 }
 
+/** Where busybox's applets go, beside the skeleton's directories. */
+const APPLET_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run'];
+
 /** Build the busybox tree at `dir` (replaced atomically: built beside it, then renamed). */
 export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string[] {
   const tmp = `${dir}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   writeSkeleton(tmp);
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run']) mkdirSync(join(tmp, d), { recursive: true });
+  for (const d of APPLET_DIRS) mkdirSync(join(tmp, d), { recursive: true });
   copyFileSync(busybox, join(tmp, 'bin', 'busybox'));
   chmodSync(join(tmp, 'bin', 'busybox'), 0o755);
   const applets = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
@@ -48,6 +52,22 @@ export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string
   mkdirSync(dirname(dir), { recursive: true });
   renameSync(tmp, dir);
   return applets;
+}
+
+/**
+ * buildBusyboxRootfs as shell lines a user could paste (--dry-run): built in
+ * place, and the applets' links made by busybox itself (the same links:
+ * one to /bin/busybox in its own directory for each applet).
+ */
+export function busyboxRootfsShell(dir: string, busybox = findBusybox()): string[] {
+  const at = (p: string) => shellQuote([join(dir, p)]);
+  return [
+    ...skeletonShell(dir),
+    `mkdir -p ${APPLET_DIRS.map(at).join(' ')}`,
+    shellQuote(['cp', busybox, join(dir, 'bin', 'busybox')]),
+    `chmod 755 ${at('bin/busybox')}`,
+    `chroot ${shellQuote([dir])} /bin/busybox --install -s`,
+  ];
 }
 
 /** The default rootfs, built on first use (under a lock: concurrent first runs build it once). */

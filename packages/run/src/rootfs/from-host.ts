@@ -6,7 +6,7 @@
  */
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { BoxkitError, UsageError, run } from '@boxkit/common';
+import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
 
 /** Parse `ldd` output: the absolute paths of the libraries (and the loader). */
@@ -27,56 +27,83 @@ export async function closure(exe: string): Promise<string[]> {
   return [exe, ...libs];
 }
 
+/** One thing the copy does, as data: planned by planCopy, done by applyCopy, shown by copyShell. */
+export type CopyStep =
+  | { kind: 'symlink'; target: string; dest: string }
+  | { kind: 'mkdir'; dest: string; mode: number }
+  | { kind: 'copy'; from: string; dest: string; mode: number };
+
 /**
- * Copy `path` into `root` at the same place. Symlinks on the way are
- * recreated (so /lib64/ld-linux-x86-64.so.2 -> ... still resolves), then
- * the real file is copied too.
+ * The steps copying `path` into `root` at the same place. Symlinks on the
+ * way are recreated (so /lib64/ld-linux-x86-64.so.2 -> ... still
+ * resolves), then the real file is copied too. `seen`: paths planned already.
  */
-function copyInto(root: string, path: string, copied: Set<string>): void {
-  if (copied.has(path)) return;
-  copied.add(path);
+function planCopy(root: string, path: string, seen: Set<string>, steps: CopyStep[]): void {
+  if (seen.has(path)) return;
+  seen.add(path);
   // recreate symlinked parent directories as they are on the host (merged /usr: /lib -> usr/lib)
   const parent = dirname(path);
-  if (parent !== '/') copyDirChain(root, parent, copied);
+  if (parent !== '/') planDirChain(root, parent, seen, steps);
   const dest = join(root, path);
   const st = lstatSync(path);
   if (st.isSymbolicLink()) {
     const target = readlinkSync(path);
-    if (!existsSync(dest)) {
-      mkdirSync(dirname(dest), { recursive: true });
-      try {
-        symlinkSync(target, dest);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-    }
-    copyInto(root, isAbsolute(target) ? target : resolve(dirname(path), target), copied);
+    steps.push({ kind: 'symlink', target, dest });
+    planCopy(root, isAbsolute(target) ? target : resolve(dirname(path), target), seen, steps);
     return;
   }
-  if (st.isDirectory()) {
-    mkdirSync(dest, { recursive: true, mode: st.mode & 0o7777 });
-    return;
-  }
-  mkdirSync(dirname(dest), { recursive: true });
-  copyFileSync(path, dest);
-  chmodSync(dest, st.mode & 0o7777);
+  if (st.isDirectory()) steps.push({ kind: 'mkdir', dest, mode: st.mode & 0o7777 });
+  else steps.push({ kind: 'copy', from: path, dest, mode: st.mode & 0o7777 });
 }
 
-/** Make each directory of `dir` in root; host symlinks among them stay symlinks. */
-function copyDirChain(root: string, dir: string, copied: Set<string>): void {
+/** Each directory of `dir` in root; host symlinks among them stay symlinks. */
+function planDirChain(root: string, dir: string, seen: Set<string>, steps: CopyStep[]): void {
   const parts = dir.split('/').filter(Boolean);
   let cur = '';
   for (const p of parts) {
     cur += `/${p}`;
     const st = lstatSync(cur);
     if (st.isSymbolicLink()) {
-      copyInto(root, cur, copied);
+      planCopy(root, cur, seen, steps);
       // continue under the link's real location
-      return copyDirChain(root, realpathSync(dir), copied);
+      return planDirChain(root, realpathSync(dir), seen, steps);
     }
-    const dest = join(root, cur);
-    if (!existsSync(dest)) mkdirSync(dest, { mode: st.mode & 0o7777 });
+    if (!seen.has(cur)) {
+      seen.add(cur);
+      steps.push({ kind: 'mkdir', dest: join(root, cur), mode: st.mode & 0o7777 });
+    }
   }
+}
+
+/** Do the steps; what exists already in the root is kept. */
+function applyCopy(steps: readonly CopyStep[]): void {
+  for (const s of steps) {
+    if (s.kind === 'mkdir') {
+      if (!existsSync(s.dest)) mkdirSync(s.dest, { recursive: true, mode: s.mode });
+      continue;
+    }
+    mkdirSync(dirname(s.dest), { recursive: true });
+    if (s.kind === 'copy') {
+      copyFileSync(s.from, s.dest);
+      chmodSync(s.dest, s.mode);
+    } else if (!existsSync(s.dest)) {
+      try {
+        symlinkSync(s.target, s.dest);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+  }
+}
+
+/** The steps as shell lines a user could paste (--dry-run). */
+export function copyShell(steps: readonly CopyStep[]): string[] {
+  const mode = (m: number) => m.toString(8).padStart(3, '0');
+  return steps.map((s) => {
+    if (s.kind === 'mkdir') return `[ -e ${shellQuote([s.dest])} ] || mkdir -p -m ${mode(s.mode)} ${shellQuote([s.dest])}`;
+    if (s.kind === 'copy') return shellQuote(['install', '-D', '-m', mode(s.mode), s.from, s.dest]);
+    return `[ -e ${shellQuote([s.dest])} ] || ln -s ${shellQuote([s.target, s.dest])}`;
+  });
 }
 
 export interface FromHostResult {
@@ -85,8 +112,8 @@ export interface FromHostResult {
   files: string[];
 }
 
-/** Build (or add to) a rootfs at `dir` from host executables. */
-export async function rootfsFromHost(dir: string, executables: string[]): Promise<FromHostResult> {
+/** The rootfs's directory and the executables to put in, checked before anything is made. */
+export function checkFromHost(dir: string, executables: readonly string[]): { target: string; exes: string[] } {
   if (!executables.length) throw new UsageError('rootfs: --from-host needs at least one executable');
   const exes = executables.map((e) => {
     if (!isAbsolute(e)) throw new UsageError(`rootfs: '${e}' is not an absolute path`, 'name host executables by path, e.g. /bin/bash');
@@ -95,17 +122,32 @@ export async function rootfsFromHost(dir: string, executables: string[]): Promis
   });
   const target = resolve(dir);
   if (target === '/') throw new UsageError('rootfs: refusing to write into /');
-  mkdirSync(target, { recursive: true });
-  writeSkeleton(target);
-  const copied = new Set<string>();
+  return { target, exes };
+}
+
+/** The copy steps for the executables and their libraries. */
+export async function planFromHost(target: string, exes: readonly string[]): Promise<CopyStep[]> {
+  const seen = new Set<string>();
+  const steps: CopyStep[] = [];
   for (const exe of exes) {
-    let files: string[];
+    let needed: string[];
     try {
-      files = await closure(exe);
+      needed = await closure(exe);
     } catch (e) {
       throw new BoxkitError('ELDD', `rootfs: ${exe}: cannot list its libraries: ${(e as Error).message}`);
     }
-    for (const f of files) copyInto(target, f, copied);
+    for (const f of needed) planCopy(target, f, seen, steps);
   }
-  return { dir: target, executables: exes, files: [...copied].sort() };
+  return steps;
+}
+
+/** Build (or add to) a rootfs at `dir` from host executables. */
+export async function rootfsFromHost(dir: string, executables: string[]): Promise<FromHostResult> {
+  const { target, exes } = checkFromHost(dir, executables);
+  const steps = await planFromHost(target, exes);
+  mkdirSync(target, { recursive: true });
+  writeSkeleton(target);
+  applyCopy(steps);
+  const copied = steps.filter((s) => s.kind !== 'mkdir').map((s) => s.dest.slice(target.length));
+  return { dir: target, executables: exes, files: [...new Set(copied)].sort() };
 }

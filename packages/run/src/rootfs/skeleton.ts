@@ -5,6 +5,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { shellQuote } from '@boxkit/common/exec';
 
 /** Only what the container setup needs: executables' own directories come with them. */
 export const SKELETON_DIRS = ['etc', 'proc', 'sys', 'dev', 'tmp', 'root'];
@@ -12,12 +13,23 @@ export const SKELETON_DIRS = ['etc', 'proc', 'sys', 'dev', 'tmp', 'root'];
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';
 const GROUP = 'root:x:0:\nnogroup:x:65534:\n';
 
+/** Directory modes other than 0755, and the files written unless there. */
+const MODES: Record<string, number> = { tmp: 0o1777, root: 0o700 };
+const FILES: Record<string, string> = { 'etc/passwd': PASSWD, 'etc/group': GROUP, 'etc/hostname': 'boxkit\n' };
+
 /** Create the skeleton in `dir`; existing files are kept. */
 export function writeSkeleton(dir: string): void {
   for (const d of SKELETON_DIRS) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
-  chmodSync(join(dir, 'tmp'), 0o1777);
-  chmodSync(join(dir, 'root'), 0o700);
-  if (!existsSync(join(dir, 'etc', 'passwd'))) writeFileSync(join(dir, 'etc', 'passwd'), PASSWD);
-  if (!existsSync(join(dir, 'etc', 'group'))) writeFileSync(join(dir, 'etc', 'group'), GROUP);
-  if (!existsSync(join(dir, 'etc', 'hostname'))) writeFileSync(join(dir, 'etc', 'hostname'), 'boxkit\n');
+  for (const [d, mode] of Object.entries(MODES)) chmodSync(join(dir, d), mode);
+  for (const [f, text] of Object.entries(FILES)) if (!existsSync(join(dir, f))) writeFileSync(join(dir, f), text);
+}
+
+/** writeSkeleton as shell lines a user could paste (--dry-run). */
+export function skeletonShell(dir: string): string[] {
+  const at = (p: string) => shellQuote([join(dir, p)]);
+  return [
+    `mkdir -p ${SKELETON_DIRS.map(at).join(' ')}`,
+    ...Object.entries(MODES).map(([d, mode]) => `chmod ${mode.toString(8)} ${at(d)}`),
+    ...Object.entries(FILES).map(([f, text]) => `[ -e ${at(f)} ] || printf '%s\\n' ${shellQuote(text.trimEnd().split('\n'))} > ${at(f)}`),
+  ];
 }
