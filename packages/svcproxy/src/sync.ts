@@ -13,7 +13,7 @@ import { mark as phase } from '@boxkit/common/phases';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
-import { parseSave } from './saved.js';
+import { parseSave, type Saved } from './saved.js';
 import { CorruptState, StaleState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, noStateMessage, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
 import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import { indexDoc } from './jsondoc.js';
@@ -208,17 +208,16 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     const rr = opts.dryRun ? undefined : new RestoreRun(backend);
     if (rr && backend === 'legacy') rr.openNat();
     phase('spawned');
+    const at: Attempt = { prefix, names, backend, rr, opts, ms };
     let committed = false;
-    /** this sync wrote the pending marker (put back as it was if the sync fails with the kernel as before) */
+    /** this sync wrote the pending marker: put back as it was when the kernel is unchanged */
     let marked = false;
     /** what our chains were before this sync's restore, to put back if it fails after a COMMIT may have gone through */
     let prior: (() => Ruleset) | undefined;
-    /** the chains this sync's diff was made against (what a removed chain held: its endpoint) */
-    let compared: Ruleset | undefined;
     try {
       if (early) state = load();
       /** the kernel's chains, read at once when the services to keep come from them */
-      let savedEarly: ReturnType<typeof parseSave> | undefined;
+      let savedEarly: Saved | undefined;
       if (damaged || (stale && state && buildsOnStored)) {
         savedEarly = parseSave(await saving!, names);
         state = fromServices(prefix, backend, MIXED_RANGE, kernelServices(savedEarly, names));
@@ -231,125 +230,38 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
           state = fromServices(prefix, backend, MIXED_RANGE, held);
         }
       }
-      let services: readonly Service[] | null | undefined;
-      let count: number;
-      /** the state to store once the restore succeeded */
-      let next: () => StoredState | undefined;
-      /** the wanted services as a JSON document, for the pending marker */
-      let pendingDoc: () => Buffer;
-      let streamed: StreamedDiff | undefined;
-      /** the wanted services as the render reads them, when they are checked on the way (DocWanted.stream) */
-      let lazy: Iterable<Service> | undefined;
-      /** how many nat chains the wanted services make at least, if every entry passes its checks (a stream tells it) */
-      let natAtLeast = 0;
-      if (doc) {
-        const bytes = doc.doc(state);
-        // a partial sync of a document: the change only, if the stored entries were checked as these would be
-        const delta = partial && sameRange(state!.nodePortRange, range) ? docDelta(state!, bytes, range) : undefined;
-        const dr = delta && deltaRender(state!, delta);
-        if (dr) {
-          const once = new OnceNames(prefix);
-          const desired = render(once, dr.after, dr.scopeAfter);
-          const cur = render(once, dr.before, dr.scopeBefore);
-          compared = cur;
-          opts.trace?.(`# compared the document: ${delta.added.length} entries read (${dr.scopeAfter.names.size} changed, ${dr.after.length} rendered): ${ms()}`);
-          streamed = partialDiff(desired, cur, backend, rr);
-          count = state!.starts.length - (delta.b - delta.a) + delta.added.length;
-          const st = state!;
-          prior = () => render(names, storedList(st)); // a partial sync trusts these to be what the kernel holds
-          next = () => applyDelta(st, delta, backend, dr.cidrs);
-          pendingDoc = () => bytes;
-          services = undefined; // read only if the kernel refuses the change (below)
-        } else {
-          const stateRange = doc.keepsStored && state && !sameRange(state.nodePortRange, range) ? MIXED_RANGE : range;
-          let json: boolean;
-          let list: Service[];
-          if (!partial && doc.stream) {
-            // checked as rendered (below): the first chains go to iptables-restore before the last entry is read
-            const st = await doc.stream(bytes);
-            json = st.json;
-            natAtLeast = st.natChainsAtLeast ?? 0;
-            list = [];
-            const into = list;
-            lazy = (function* () {
-              for (const svc of st.entries) yield (into.push(svc), svc);
-            })();
-          } else {
-            const r = await doc.services(bytes, state);
-            json = r.json;
-            list = r.services;
-          }
-          services = list;
-          count = list.length; // (a stream: counted again once read)
-          // indexed once the restore has the change (a byte scan of the whole file: ~8 ms at 1k, cold)
-          next = () => {
-            const index = json ? indexDoc(bytes) : undefined;
-            return fromServices(prefix, backend, stateRange, list, index && { bytes, ...index });
-          };
-          pendingDoc = () => (json ? bytes : fromServices(prefix, backend, MIXED_RANGE, list).doc);
-        }
-      } else {
-        const w = typeof wanted === 'function' ? await wanted(state ? storedList(state) : [], state) : (wanted as WantedList);
-        services = w;
-        count = w?.length ?? 0;
-        // services from elsewhere (a library caller): stored under no range, so the next apply checks every entry
-        next = () => (w ? fromServices(prefix, backend, MIXED_RANGE, w) : undefined);
-        pendingDoc = () => fromServices(prefix, backend, MIXED_RANGE, w ?? []).doc;
-      }
-      if (streamed) {
-        // a delta: rendered above
-      } else if (partial) {
-        // a partial sync renders only what changed (both sides with the same scope)
-        const stored = storedList(state!);
-        const st = state!;
-        prior = () => render(names, storedList(st)); // a partial sync trusts these to be what the kernel holds
-        const scope = services ? scopeOf(stored, services) : undefined;
-        const desired = services ? render(names, services, scope) : emptyRuleset();
-        opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${ms()}`);
-        compared = render(names, stored, scope);
-        streamed = partialDiff(desired, compared, backend, rr);
-      } else {
+      const w = await wantedFrom(wanted, state, partial, range, at);
+      let change: Change;
+      if (w.delta) change = w.delta;
+      else if (partial) change = partialFromStored(state!, w.services, at);
+      else {
         // reconcile: each chain goes to iptables-restore as soon as it is rendered and compared with the kernel's
         const saved = savedEarly ?? parseSave(await saving!, names);
         phase('saved');
         // apply replaces everything by design; with no state it says what it replaces (an empty kernel: nothing to say, no cost)
-        if (missing && !buildsOnStored && services !== null && !pending && (saved.chains.nat.size || saved.chains.filter.size)) {
+        if (missing && !buildsOnStored && w.services !== null && !pending && (saved.chains.nat.size || saved.chains.filter.size)) {
           const held = kernelServices(saved, names).length;
           if (held) opts.warn?.(`warning: ${noStateMessage(prefix, held)}: reconciling with the kernel: services not in the new list are removed`);
         }
-        compared = saved;
-        prior = () => saved;
         opts.trace?.(`# read the kernel: ${ms()}`);
-        const wantedNat = lazy ? natAtLeast : services ? natChainsOf(services) : 0;
-        const chunks = diffChunks(services ? chainsOf(names, lazy ?? services) : [], services ? hooks(names) : [], saved, saved.allChains, {
-          natOpen: rr?.natOpen,
-          zeroAbove: backend === 'nft' ? NFT_CHAIN_LIST_LIMIT : undefined,
-          // more chains to write than the limit whatever the kernel's are (each of its chains matches at most one wanted
-          // chain): -Z is certain, so the first chains need not wait for the limit's worth (~20 ms of a 1k full apply).
-          // If an entry fails its checks the restore is killed anyway.
-          zeroCertain: wantedNat - saved.chains.nat.size > NFT_CHAIN_LIST_LIMIT,
-          // (the wanted chains, not the change: a big set's small change writes few chains in any order)
-          declareFirst: declareFirstFor(backend, wantedNat),
-        });
-        let r: IteratorResult<string, StreamedDiff>;
-        while (!(r = chunks.next()).done) await rr?.write(r.value);
+        change = { compared: saved, prior: () => saved, streamed: await streamReconcile(saved, w, at) };
         phase('written');
-        streamed = r.value;
-        if (lazy) count = services!.length;
       }
-      const { diff: d, zero, rest, declareFirst } = streamed;
+      prior = change.prior;
+      const count = w.count();
+      const { diff: d, zero, rest, declareFirst } = change.streamed;
       // the state's bytes are made while iptables-restore commits, written once it succeeded
       let stateBytes: Buffer | undefined | null;
       const prepareState = () => {
         if (stateBytes === undefined) {
-          const st = next();
+          const st = w.next();
           stateBytes = st ? encode(st) : null;
         }
         return stateBytes;
       };
       // before any COMMIT goes out: a crash from here until the state is written leaves the marker for the next sync
       const mark = () => {
-        if (!marked) writePending(prefix, pendingBytes(backend, pendingDoc()));
+        if (!marked) writePending(prefix, pendingBytes(backend, w.pendingDoc()));
         marked = true;
       };
       const remember = (r: SyncResult): SyncResult => {
@@ -360,7 +272,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       };
       // the UDP flows the change makes stale: worked out while iptables-restore commits, deleted after it
       let udp: (() => void) | undefined | null = null;
-      const planUdp = () => (udp === null ? (udp = compared ? udpDropPlan(compared, d, names, opts) : undefined) : udp);
+      const planUdp = () => (udp === null ? (udp = udpDropPlan(change.compared, d, names, opts)) : udp);
       opts.trace?.(`# compared: ${ms()}`);
       const result = summary(d, { prefix, backend, partial, count, zero, declareFirst, dryRun: !!opts.dryRun });
       if (!rr) return result;
@@ -391,7 +303,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         if (!partial) throw e;
         // the kernel is not what we last wrote (someone changed it): reconcile the whole set against it
         opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
-        const all = services !== undefined ? services : storedList(next()!);
+        const all = w.services !== undefined ? w.services : storedList(w.next()!);
         const saved = parseSave(await saveTables(backend, TABLES), names);
         prior = () => saved;
         const d2 = diff(all ? render(names, all) : emptyRuleset(), saved, saved.allChains);
@@ -427,6 +339,161 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     return run(true);
   });
   return opts.dryRun ? attempt() : locked(prefix, attempt);
+}
+
+/** What the steps of one sync attempt share. */
+interface Attempt {
+  prefix: string;
+  names: Names;
+  backend: Backend;
+  /** the restore, spawned before the change is computed (none in a dry run) */
+  rr: RestoreRun | undefined;
+  opts: SyncOptions;
+  /** the time since the attempt started, for the trace */
+  ms: () => string;
+}
+
+/** The wanted services as a sync reads them, and what it stores and marks for them. */
+interface WantedRead {
+  /** undefined for a document's delta: its services are read only if the kernel refuses the change */
+  services: WantedList | undefined;
+  /** how many services the kernel holds after the sync (a stream's, once the render has read it) */
+  count: () => number;
+  /** the state to store once the restore succeeded */
+  next: () => StoredState | undefined;
+  /** the wanted services as a JSON document, for the pending marker */
+  pendingDoc: () => Buffer;
+  /** the wanted services as the render reads them, when they are checked on the way (DocWanted.stream) */
+  lazy?: Iterable<Service>;
+  /** how many nat chains the wanted services make at least, if every entry passes its checks (a stream tells it) */
+  natAtLeast: number;
+  /** a partial sync's change of a document, rendered from the delta of the two documents */
+  delta?: Change;
+}
+
+/** The change a sync writes, and what it was computed against. */
+interface Change {
+  streamed: StreamedDiff;
+  /** the chains the diff was made against (what a removed chain held: its endpoint) */
+  compared: Ruleset;
+  /** what our chains are before the restore, to put back if it fails after a COMMIT may have gone through */
+  prior: () => Ruleset;
+}
+
+/**
+ * Read the wanted services: a list, a function of the stored ones, or a
+ * document. A partial sync of a document whose stored entries were checked
+ * under the same NodePort range renders only the entries that changed
+ * (delta.ts); a reconcile of a document that streams reads its entries as
+ * the render takes them.
+ */
+async function wantedFrom(wanted: Wanted, state: StoredState | undefined, partial: boolean, range: PortRange, at: Attempt): Promise<WantedRead> {
+  const { prefix, names, backend, opts } = at;
+  if (!isDoc(wanted)) {
+    const w = typeof wanted === 'function' ? await wanted(state ? storedList(state) : [], state) : wanted;
+    return {
+      services: w,
+      count: () => w?.length ?? 0,
+      // services from elsewhere (a library caller): stored under no range, so the next apply checks every entry
+      next: () => (w ? fromServices(prefix, backend, MIXED_RANGE, w) : undefined),
+      pendingDoc: () => fromServices(prefix, backend, MIXED_RANGE, w ?? []).doc,
+      natAtLeast: 0,
+    };
+  }
+  const bytes = wanted.doc(state);
+  // a partial sync of a document: the change only, if the stored entries were checked as these would be
+  const delta = partial && sameRange(state!.nodePortRange, range) ? docDelta(state!, bytes, range) : undefined;
+  const dr = delta && deltaRender(state!, delta);
+  if (dr) {
+    const once = new OnceNames(prefix);
+    const desired = render(once, dr.after, dr.scopeAfter);
+    const cur = render(once, dr.before, dr.scopeBefore);
+    opts.trace?.(`# compared the document: ${delta.added.length} entries read (${dr.scopeAfter.names.size} changed, ${dr.after.length} rendered): ${at.ms()}`);
+    const streamed = partialDiff(desired, cur, backend, at.rr);
+    const count = state!.starts.length - (delta.b - delta.a) + delta.added.length;
+    const st = state!;
+    return {
+      services: undefined,
+      count: () => count,
+      next: () => applyDelta(st, delta, backend, dr.cidrs),
+      pendingDoc: () => bytes,
+      natAtLeast: 0,
+      // a partial sync trusts the stored services to be what the kernel holds
+      delta: { streamed, compared: cur, prior: () => render(names, storedList(st)) },
+    };
+  }
+  const stateRange = wanted.keepsStored && state && !sameRange(state.nodePortRange, range) ? MIXED_RANGE : range;
+  let json: boolean;
+  let list: Service[];
+  let lazy: Iterable<Service> | undefined;
+  let natAtLeast = 0;
+  if (!partial && wanted.stream) {
+    // checked as rendered (streamReconcile): the first chains go to iptables-restore before the last entry is read
+    const st = await wanted.stream(bytes);
+    json = st.json;
+    natAtLeast = st.natChainsAtLeast ?? 0;
+    list = [];
+    const into = list;
+    lazy = (function* () {
+      for (const svc of st.entries) yield (into.push(svc), svc);
+    })();
+  } else {
+    const r = await wanted.services(bytes, state);
+    json = r.json;
+    list = r.services;
+  }
+  return {
+    services: list,
+    count: () => list.length,
+    // indexed once the restore has the change (a byte scan of the whole file: ~8 ms at 1k, cold)
+    next: () => {
+      const index = json ? indexDoc(bytes) : undefined;
+      return fromServices(prefix, backend, stateRange, list, index && { bytes, ...index });
+    },
+    pendingDoc: () => (json ? bytes : fromServices(prefix, backend, MIXED_RANGE, list).doc),
+    lazy,
+    natAtLeast,
+  };
+}
+
+/** A partial sync of services: only what changed against the stored services, both sides rendered with the same scope. */
+function partialFromStored(state: StoredState, services: WantedList | undefined, at: Attempt): Change {
+  const { names } = at;
+  const stored = storedList(state);
+  const scope = services ? scopeOf(stored, services) : undefined;
+  const desired = services ? render(names, services, scope) : emptyRuleset();
+  at.opts.trace?.(`# rendered ${services?.length ?? 0} services${scope ? ` (${scope.names.size} changed)` : ''}: ${at.ms()}`);
+  const compared = render(names, stored, scope);
+  return {
+    streamed: partialDiff(desired, compared, at.backend, at.rr),
+    compared,
+    // a partial sync trusts the stored services to be what the kernel holds
+    prior: () => render(names, storedList(state)),
+  };
+}
+
+/**
+ * A reconcile's change against the kernel's chains (`saved`), written to
+ * iptables-restore chain by chain as each is rendered and compared, all but
+ * the end with the COMMITs (the StreamedDiff's `rest`).
+ */
+async function streamReconcile(saved: Saved, w: WantedRead, at: Attempt): Promise<StreamedDiff> {
+  const { names, backend, rr } = at;
+  const services = w.services;
+  const wantedNat = w.lazy ? w.natAtLeast : services ? natChainsOf(services) : 0;
+  const chunks = diffChunks(services ? chainsOf(names, w.lazy ?? services) : [], services ? hooks(names) : [], saved, saved.allChains, {
+    natOpen: rr?.natOpen,
+    zeroAbove: backend === 'nft' ? NFT_CHAIN_LIST_LIMIT : undefined,
+    // more chains to write than the limit whatever the kernel's are (each of its chains matches at most one wanted
+    // chain): -Z is certain, so the first chains need not wait for the limit's worth (~20 ms of a 1k full apply).
+    // If an entry fails its checks the restore is killed anyway.
+    zeroCertain: wantedNat - saved.chains.nat.size > NFT_CHAIN_LIST_LIMIT,
+    // (the wanted chains, not the change: a big set's small change writes few chains in any order)
+    declareFirst: declareFirstFor(backend, wantedNat),
+  });
+  let r: IteratorResult<string, StreamedDiff>;
+  while (!(r = chunks.next()).done) await rr?.write(r.value);
+  return r.value;
 }
 
 /** A partial sync's diff of two renders with the same scope, as one restore text. */
