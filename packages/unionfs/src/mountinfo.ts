@@ -1,22 +1,15 @@
 /**
  * Union mounts as the kernel reports them in /proc/self/mountinfo (see
  * proc(5)): overlay lists its layers in the super options; aufs lists them
- * in /sys/fs/aufs/si_<id>/br<N> ("path=perm").
+ * in /sys/fs/aufs/si_<id>/br<N> ("path=perm"). The table itself is parsed
+ * by common's mountinfo (cg and run read it too).
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { readMountinfo, unescapeOctal, type MountEntry } from '@boxkit/common/mountinfo';
 import type { DriverName } from './spec.js';
 import { inside } from './paths.js';
 
-export interface MountEntry {
-  id: number;
-  parent: number;
-  mountpoint: string;
-  fstype: string;
-  source: string;
-  options: string[];
-  /** As mountinfo shows them: escapes kept, so a ',' inside a value (\054) does not split it. */
-  superOptions: string;
-}
+export { parseMountinfo, readMountinfo, type MountEntry } from '@boxkit/common/mountinfo';
 
 export interface UnionInfo {
   mountpoint: string;
@@ -30,31 +23,6 @@ export interface UnionInfo {
   id: number;
   /** No path reaches it: the mount point of the mount that covers it (over its own or over a directory above). */
   hiddenBy?: string;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \ooo. */
-export function unescapeOctal(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-export function parseMountinfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const f = line.split(' ');
-    const dash = f.indexOf('-', 6);
-    if (dash < 0) continue;
-    out.push({
-      id: Number(f[0]),
-      parent: Number(f[1]),
-      mountpoint: unescapeOctal(f[4]!),
-      options: f[5]!.split(','),
-      fstype: f[dash + 1]!,
-      source: unescapeOctal(f[dash + 2] ?? ''),
-      superOptions: f[dash + 3] ?? '',
-    });
-  }
-  return out;
 }
 
 /** Split on `sep` where it is not backslash-escaped, then drop the escapes. */
@@ -213,11 +181,6 @@ function unionOf(e: MountEntry, cover: MountEntry | undefined, sysfsAufs = '/sys
 
 /** A mountinfo file to read, or its entries already read (one read serves a whole plan). */
 export type Mountinfo = string | MountEntry[];
-
-/** The entries of a mountinfo file (this process's, unless told). */
-export function readMountinfo(path = '/proc/self/mountinfo'): MountEntry[] {
-  return parseMountinfo(readFileSync(path, 'utf8'));
-}
 
 function entriesOf(m: Mountinfo): MountEntry[] {
   return typeof m === 'string' ? readMountinfo(m) : m;

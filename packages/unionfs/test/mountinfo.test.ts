@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findUnion, hiddenMounts, hiddenUnionsAt, isMountpoint, mountOf, mountOptionsAt, overlayLayers, parseMountinfo, unionsFrom } from '../src/mountinfo.js';
+import { parseMountinfo } from '@boxkit/common/mountinfo';
+import { findUnion, hiddenMounts, hiddenUnionsAt, isMountpoint, mountOf, mountOptionsAt, overlayLayers, unionsFrom } from '../src/mountinfo.js';
 
 const TEXT = [
   '22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
@@ -13,13 +14,6 @@ const TEXT = [
 ].join('\n');
 
 describe('mountinfo', () => {
-  it('parses fields and unescapes octal', () => {
-    const e = parseMountinfo(TEXT);
-    expect(e).toHaveLength(5);
-    expect(e[2]!.mountpoint).toBe('/tmp/u/with space');
-    expect(e[0]).toMatchObject({ id: 22, parent: 1, fstype: 'ext4', source: '/dev/vda' });
-  });
-
   it('mountOf: the top mount at the deepest mount point above a path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'unionfs-mountof-'));
     try {
