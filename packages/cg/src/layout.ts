@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseMountinfo } from '@boxkit/common/mountinfo';
 
 /** boxkit's names for controllers; `io` is `blkio` on v1, `freezer` is built into v2. */
 export type Controller = 'cpu' | 'cpuacct' | 'cpuset' | 'memory' | 'pids' | 'io' | 'freezer' | 'devices' | 'hugetlb';
@@ -57,10 +58,6 @@ export interface DetectOptions {
   read?: (path: string) => string;
 }
 
-function unescapeMount(s: string): string {
-  return s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** Build the layout from mountinfo text, /proc/self/cgroup text and the v2 root's cgroup.controllers. */
 export function detectLayout(opts: DetectOptions = {}): Layout {
   const read = opts.read ?? ((p: string) => readFileSync(p, 'utf8'));
@@ -78,18 +75,13 @@ export function detectLayout(opts: DetectOptions = {}): Layout {
   const byController: Layout['byController'] = {};
   let v2mount: string | undefined;
   const seen = new Set<string>();
-  for (const line of mountinfo.split('\n').filter(Boolean)) {
-    const [pre, post] = line.split(' - ');
-    if (!pre || !post) continue;
-    const f = pre.split(' ');
-    const [fstype, , superOpts = ''] = post.split(' ');
-    const mount = unescapeMount(f[4]!);
+  for (const { fstype, mountpoint: mount, superOptions } of parseMountinfo(mountinfo)) {
     if (fstype === 'cgroup2') {
       v2mount ??= mount;
       continue;
     }
     if (fstype !== 'cgroup') continue;
-    const opts = superOpts.split(',');
+    const opts = superOptions.split(',');
     const ctrls = CONTROLLERS.filter((c) => opts.includes(V1_NAME[c]) && !seen.has(c));
     if (!ctrls.length) continue; // named hierarchies (name=systemd) are not ours
     ctrls.forEach((c) => seen.add(c));
