@@ -7,8 +7,9 @@
  * its own terminal (raw mode, so Ctrl-C/Ctrl-D reach the container's line
  * discipline as with `docker run -it`) and passes window size changes on.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
+import { readMountinfo } from '@boxkit/common/mountinfo';
 import { stdoutStream } from '@boxkit/common/stdio';
 import { openPty, ptyPeer, rawOutput, setWinsize, type Step } from '@boxkit/native';
 
@@ -70,12 +71,7 @@ function devName(dev: bigint): string {
 
 /** The devpts instances mounted in `pid`'s mount namespace. */
 function devptsOf(pid: number): Set<string> {
-  const ids = new Set<string>();
-  for (const line of readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) {
-    const [head, tail] = line.split(' - ');
-    if (tail?.startsWith('devpts ')) ids.add(head!.split(' ')[2]!);
-  }
-  return ids;
+  return new Set(readMountinfo(`/proc/${pid}/mountinfo`).filter((m) => m.fstype === 'devpts').map((m) => m.dev));
 }
 
 /** Steps, before WAIT_SYNC: a new session whose controlling terminal is the slave, on fds 0-2. */
