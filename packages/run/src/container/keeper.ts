@@ -222,8 +222,8 @@ function becomeWaiter(rec: ContainerRecord): void {
 
 /** Is `pid` (started at `start`) this process's child, not reaped yet? */
 function ownChild(pid: number, start: number | undefined): boolean {
-  const f = procStat(pid);
-  return f !== undefined && Number(f[1]) === process.pid && (start === undefined || Number(f[19]) === start);
+  const st = procStat(pid);
+  return st !== undefined && st.ppid === process.pid && (start === undefined || st.start === start);
 }
 
 /**

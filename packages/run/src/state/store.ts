@@ -126,14 +126,13 @@ export function list(): ContainerRecord[] {
 
 /** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat). */
 export function startTime(pid: number): number | undefined {
-  const f = procStat(pid);
-  return f ? Number(f[19]) : undefined;
+  return procStat(pid)?.start;
 }
 
 /** Is the process `pid`, started at `start` (when known), there and not a zombie? */
 function running(pid: number, start: number | undefined): boolean {
-  const f = procStat(pid);
-  return f !== undefined && (start === undefined || Number(f[19]) === start) && f[0] !== 'Z';
+  const st = procStat(pid);
+  return st !== undefined && (start === undefined || st.start === start) && st.state !== 'Z';
 }
 
 /** Is the container's PID 1 (the very process, not a reused pid) alive? (a zombie is not running) */
