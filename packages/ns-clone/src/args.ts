@@ -4,9 +4,9 @@
  * is created.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty'; // not process.stdin.isTTY: that builds the stdin stream (ms)
 import { UsageError } from '@boxkit/common/errors';
+import { procStat } from '@boxkit/common/proc';
 import { validateSeconds } from '@boxkit/common/validate';
 import type { NamespaceKind } from '@boxkit/native';
 import type { ContainerSpec, NsPath } from './spec.js';
@@ -104,13 +104,8 @@ function parseEnv(items: (string | number)[], base: Record<string, string>): Rec
  */
 function ownsTerminal(): boolean {
   if (!isatty(0)) return false;
-  try {
-    // after "(comm) ": state ppid pgrp session tty_nr tpgid
-    const f = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ');
-    return f[2] === f[5];
-  } catch {
-    return false;
-  }
+  const st = procStat('self');
+  return st !== undefined && st.pgrp === st.tpgid;
 }
 
 export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL || '/bin/sh'): RunRequest {

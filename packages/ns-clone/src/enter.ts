@@ -8,6 +8,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { spawn, StepError, NAMESPACES, execStep, type Step, type NamespaceKind } from '@boxkit/native';
 import { BoxkitError, UsageError, EXIT } from '@boxkit/common/errors';
+import { procStat } from '@boxkit/common/proc';
 import { NS_ORDER } from './spec.js';
 import { stepFailure, type RunningContainer } from './container.js';
 import { renderStep } from './render.js';
@@ -61,15 +62,6 @@ export function namespaceHolder(pid: number): number {
   // read again: the init that was asked for, not a process that took its pid during the scan
   const still = procStat(pid);
   return best && still?.start === init.start && still.comm === 'boxkit-init' ? best.pid : pid;
-}
-
-/** comm, parent and start time (clock ticks after boot) from /proc/PID/stat. */
-function procStat(pid: number): { comm: string; ppid: number; start: number } | undefined {
-  const s = procField(pid, 'stat');
-  if (!s) return undefined;
-  const close = s.lastIndexOf(') ');
-  const f = s.slice(close + 2).split(' ');
-  return { comm: s.slice(s.indexOf('(') + 1, close), ppid: Number(f[1]), start: Number(f[19]) };
 }
 
 /** The pid in each PID namespace from this one down to the process's own (status's NSpid; readable for any process). */
