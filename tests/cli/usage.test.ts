@@ -126,3 +126,31 @@ describe('reading targets from a non-blocking stdin', () => {
     }
   });
 });
+
+// users copy examples from --help: each is one whole line (a comment saying what it does, then the
+// command), never a command wrapped onto a second line, in every tool's and subcommand's help
+describe('every bin: --help examples are whole lines', () => {
+  const examples = (help: string): string[] => {
+    const at = help.indexOf('\nExamples:\n');
+    return at < 0 ? [] : help.slice(at + '\nExamples:\n'.length).split('\n').filter((l) => l.trim());
+  };
+  // the words of the 'Commands:' lines (`  run exec <name> [cmd..]  ...`), not of their wrapped descriptions
+  // (run's 'built-in busybox one' is no command: `run busybox --help` would start a container)
+  const subcommands = (tool: string, help: string): string[] => {
+    const m = /\nCommands:\n([\s\S]*?)\n\n/.exec(help);
+    const line = new RegExp(`^ {2}${tool} ([a-z][a-z-]*)(?= |$)`);
+    return m ? m[1]!.split('\n').map((l) => line.exec(l)?.[1]).filter((w): w is string => w !== undefined) : [];
+  };
+  for (const tool of TOOLS) {
+    it(`${tool}: each example is a '# what' line followed by one command line`, async () => {
+      const top = String((await bk(tool, ['--help'])).stdout);
+      const pages = [top, ...(await Promise.all(subcommands(tool, top).map(async (c) => String((await bk(tool, [c, '--help'])).stdout))))];
+      const lines = pages.flatMap(examples);
+      expect(lines.length).toBeGreaterThan(0);
+      for (let i = 0; i < lines.length; i += 2) {
+        expect(lines[i], lines.slice(i, i + 3).join('\n')).toMatch(/^ {2}# /);
+        expect(lines[i + 1], lines.slice(i, i + 3).join('\n')).toMatch(/^ {2}[^ #]/);
+      }
+    });
+  }
+});

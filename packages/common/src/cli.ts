@@ -73,7 +73,9 @@ export function command<A>(spec: CommandSpec<A>): CommandModule<CommonArgs, A & 
     builder: (y: Argv<CommonArgs>) => {
       runsCommand = spec.runsCommand ?? false;
       const b = (spec.builder ? spec.builder(y) : y) as Argv<A & CommonArgs>;
-      for (const [cmd, what] of spec.examples) b.example(cmd, what);
+      // what it does as a comment, then the command on a line of its own: in yargs' two columns a long
+      // command was wrapped mid-way, and pasted from the terminal its first line ran alone
+      for (const [cmd, what] of spec.examples) b.example(`# ${what}`, '').example(cmd, '');
       const positionals = positionalsOf(spec.command);
       requireValues(b, positionals);
       current = { y: b, positionals };

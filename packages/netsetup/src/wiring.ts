@@ -57,7 +57,7 @@ const tool: ToolSpec = {
         ['netsetup veth --netns ns1 --bridge mydocker --ip 10.10.15.2/24', 'eth0 in ns1 with 10.10.15.2, default route via the bridge'],
         ['netsetup veth --pid 4242 --bridge mydocker --ip auto --json', 'next free address for the namespace of pid 4242'],
         ['netsetup veth --netns ns1 --bridge mydocker --dry-run', dryRunNote],
-        ['printf \'{"netns":"c1","bridge":"mydocker"}\\n{"netns":"c2","bridge":"mydocker"}\\n\' | netsetup veth -', 'many in one invocation'],
+        ['printf \'{"netns":"c%s","bridge":"mydocker"}\\n\' 1 2 3 | netsetup veth -', 'many in one invocation: one JSON line each (namespaces c1, c2, c3 made before)'],
       ],
       run: async (a) => (await import('./commands/veth.js')).vethCommand(a),
     }),

@@ -51,7 +51,8 @@ const tool: ToolSpec = {
           .option('affinity', { type: 'string', describe: 'clientip[:SECONDS] session affinity (default 10800 s)' })
           .option('protocol', { type: 'string', default: 'tcp', describe: 'tcp or udp' }),
       examples: [
-        ['svcproxy add web --vip 2.2.2.2:88 --endpoint 10.10.63.2:12345 --endpoint 10.10.14.2:12345 --nodeport 30001', 'the article\'s Service'],
+        ['svcproxy add web --vip 2.2.2.2:88 --endpoint 10.10.63.2:12345 --endpoint 10.10.14.2:12345', 'the article\'s Service'],
+        ['svcproxy add web --vip 2.2.2.2:88 --endpoint 10.10.63.2:12345 --nodeport 30001', 'with a NodePort: port 30001 on the node\'s addresses'],
         ['svcproxy add web --vip 10.96.0.10:80 --endpoint 10.88.0.2:8080 --dry-run --explain', 'show it as iptables commands'],
       ],
       run: async (a) => (await import('./commands/add.js')).add(a),
