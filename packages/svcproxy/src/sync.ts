@@ -209,11 +209,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     if (rr && backend === 'legacy') rr.openNat();
     phase('spawned');
     const at: Attempt = { prefix, names, backend, rr, opts, ms };
-    let committed = false;
-    /** this sync wrote the pending marker: put back as it was when the kernel is unchanged */
-    let marked = false;
-    /** what our chains were before this sync's restore, to put back if it fails after a COMMIT may have gone through */
-    let prior: (() => Ruleset) | undefined;
+    const rollback: Rollback = { marked: false, committed: false };
     try {
       if (early) state = load();
       /** the kernel's chains, read at once when the services to keep come from them */
@@ -247,9 +243,9 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         change = { compared: saved, prior: () => saved, streamed: await streamReconcile(saved, w, at) };
         phase('written');
       }
-      prior = change.prior;
+      rollback.prior = change.prior;
       const count = w.count();
-      const { diff: d, zero, rest, declareFirst } = change.streamed;
+      const { diff: d, zero, declareFirst } = change.streamed;
       // the state's bytes are made while iptables-restore commits, written once it succeeded
       let stateBytes: Buffer | undefined | null;
       const prepareState = () => {
@@ -261,8 +257,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       };
       // before any COMMIT goes out: a crash from here until the state is written leaves the marker for the next sync
       const mark = () => {
-        if (!marked) writePending(prefix, pendingBytes(backend, w.pendingDoc()));
-        marked = true;
+        if (!rollback.marked) writePending(prefix, pendingBytes(backend, w.pendingDoc()));
+        rollback.marked = true;
       };
       const remember = (r: SyncResult): SyncResult => {
         const b = prepareState();
@@ -283,51 +279,26 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         opts.warn?.(`warning: iptables-legacy replaces the whole nat table in the kernel on every change: with ${count} services each update costs seconds; the nft backend updates in place (--backend nft)`);
       }
       try {
-        // nothing to change: the restore is killed before it got any COMMIT
-        if (isEmpty(d)) await rr.abort();
-        else {
-          opts.trace?.(`${tool(backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
-          // it died on an earlier line: it never reads a COMMIT, so the kernel is unchanged
-          const diedEarly = rr.exited;
-          mark();
-          // (a reconcile wrote all but this already: the end with every COMMIT)
-          for (let at = 0; at < rest.length; at += 64 * 1024) await rr.write(rest.slice(at, at + 64 * 1024));
-          committed = !diedEarly; // from here on, a failure may have changed a table
-          const finished = rr.finish();
-          prepareState();
-          planUdp();
-          await finished;
-          phase('restored');
-        }
+        await commitRestore(rr, change.streamed, result, at, rollback, mark, () => (prepareState(), planUdp()));
       } catch (e) {
         if (!partial) throw e;
         // the kernel is not what we last wrote (someone changed it): reconcile the whole set against it
         opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
         const all = w.services !== undefined ? w.services : storedList(w.next()!);
-        const saved = parseSave(await saveTables(backend, TABLES), names);
-        prior = () => saved;
-        const d2 = diff(all ? render(names, all) : emptyRuleset(), saved, saved.allChains);
-        const z2 = backend === 'nft' && chainCount(d2) > NFT_CHAIN_LIST_LIMIT;
-        mark();
-        committed = true; // (its own restore: nat may be committed when filter fails)
-        const f2 = declareFirstFor(backend, chainCount(d2));
-        await restore(backend, restoreText(d2, { zeroCounters: z2, declareFirst: f2 }));
-        // (the UDP flows to the endpoints this reconcile removed end as after any sync)
-        dropStaleUdp(saved, d2, names, opts);
-        return remember(summary(d2, { prefix, backend, partial: false, count, zero: z2, declareFirst: f2, dryRun: false }));
+        return remember(await reconcileAfterRefusedPartial(all, count, at, rollback, mark));
       }
       opts.trace?.(`# restored: ${ms()}`);
       planUdp()?.();
       return remember(result);
     } catch (e) {
       // the kernel is as before this sync: the marker goes back to what it was (a crash before this sync's still stands)
-      const unmark = () => marked && restorePending(prefix, pending);
-      if (rr && !committed) (await rr.abort(), unmark());
+      const unmark = () => rollback.marked && restorePending(prefix, pending);
+      if (rr && !rollback.committed) (await rr.abort(), unmark());
       else if (rr) {
         // iptables-restore commits table by table: a failure in filter leaves nat changed. Put back what was there
         // (never what the state says: it may be damaged, missing or stale, and the kernel may not have changed at all)
         await rr.settled();
-        if (prior) await putBack(backend, names, prior()).then(unmark, () => undefined);
+        if (rollback.prior) await putBack(backend, names, rollback.prior()).then(unmark, () => undefined);
       }
       throw e;
     }
@@ -351,6 +322,16 @@ interface Attempt {
   opts: SyncOptions;
   /** the time since the attempt started, for the trace */
   ms: () => string;
+}
+
+/** What a failed attempt needs to leave the kernel and the pending marker as they were. */
+interface Rollback {
+  /** this attempt wrote the pending marker: put back as it was when the kernel is unchanged */
+  marked: boolean;
+  /** a COMMIT may have gone through: a table may have changed */
+  committed: boolean;
+  /** what our chains were before this attempt's restore, to put back once a COMMIT may have gone through */
+  prior?: () => Ruleset;
 }
 
 /** The wanted services as a sync reads them, and what it stores and marks for them. */
@@ -494,6 +475,54 @@ async function streamReconcile(saved: Saved, w: WantedRead, at: Attempt): Promis
   let r: IteratorResult<string, StreamedDiff>;
   while (!(r = chunks.next()).done) await rr?.write(r.value);
   return r.value;
+}
+
+/**
+ * Send the rest of the change (every COMMIT) and wait for the restore: the
+ * pending marker goes first (`mark`), and `whileCommitting` works out what
+ * comes after while iptables-restore commits. With nothing to change the
+ * restore is killed before it got any COMMIT.
+ */
+async function commitRestore(
+  rr: RestoreRun, streamed: StreamedDiff, result: SyncResult, at: Attempt, rollback: Rollback, mark: () => void, whileCommitting: () => void,
+): Promise<void> {
+  const { diff: d, zero, rest } = streamed;
+  if (isEmpty(d)) {
+    await rr.abort();
+    return;
+  }
+  at.opts.trace?.(`${tool(at.backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
+  // it died on an earlier line: it never reads a COMMIT, so the kernel is unchanged
+  const diedEarly = rr.exited;
+  mark();
+  // (a reconcile wrote all but this already: the end with every COMMIT)
+  for (let from = 0; from < rest.length; from += 64 * 1024) await rr.write(rest.slice(from, from + 64 * 1024));
+  rollback.committed = !diedEarly; // from here on, a failure may have changed a table
+  const finished = rr.finish();
+  whileCommitting();
+  await finished;
+  phase('restored');
+}
+
+/**
+ * After the kernel refused a partial sync (it is not what we last wrote:
+ * someone changed it), the whole set (`all`) reconciled against what the
+ * kernel holds now, in a restore of its own. Its summary; the caller stores
+ * the state.
+ */
+async function reconcileAfterRefusedPartial(all: WantedList, count: number, at: Attempt, rollback: Rollback, mark: () => void): Promise<SyncResult> {
+  const { prefix, names, backend } = at;
+  const saved = parseSave(await saveTables(backend, TABLES), names);
+  rollback.prior = () => saved;
+  const d = diff(all ? render(names, all) : emptyRuleset(), saved, saved.allChains);
+  const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;
+  mark();
+  rollback.committed = true; // (its own restore: nat may be committed when filter fails)
+  const declareFirst = declareFirstFor(backend, chainCount(d));
+  await restore(backend, restoreText(d, { zeroCounters: zero, declareFirst }));
+  // (the UDP flows to the endpoints this reconcile removed end as after any sync)
+  dropStaleUdp(saved, d, names, at.opts);
+  return summary(d, { prefix, backend, partial: false, count, zero, declareFirst, dryRun: false });
 }
 
 /** A partial sync's diff of two renders with the same scope, as one restore text. */
