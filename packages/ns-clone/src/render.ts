@@ -31,7 +31,7 @@ const str = (s: Step, i = 0) => shellQuote([s.strs?.[i] ?? '']);
 const int = (s: Step, i = 0) => Number(s.ints?.[i] ?? 0);
 
 const RENDER: Record<OpName, (s: Step) => string> = {
-  WAIT_SYNC: () => '# wait until the parent has written the maps and released the child (sync pipe)',
+  WAIT_SYNC: () => '# wait until the parent releases the child (sync pipe)',
   WAIT_FIFO: (s) => `read -r _ < ${str(s)}  # wait for setup: released by \`echo > ${s.strs?.[0]}\``,
   SETHOSTNAME: (s) => `hostname ${str(s)}`,
   SETDOMAINNAME: (s) => `domainname ${str(s)}`,
