@@ -1,11 +1,11 @@
 /** `run exec [-it] NAME CMD...`: run a command inside a running container. */
 import { closeSync, openSync, statSync } from 'node:fs';
-import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
+import { BoxkitError, UsageError } from '@boxkit/common';
+import { FORWARDED } from '@boxkit/common/signals';
 import { dryRunOutput } from '@boxkit/common/output';
 import { pidfdOpen, shellStatus, SysError } from '@boxkit/native';
 import { containerEnv, parseEnv } from '../container/spec.js';
-import { execInContainer } from '../container/exec.js';
-import { joinWrites } from '../container/cgroup.js';
+import { execInContainer, execShell } from '../container/exec.js';
 import { resolveUser } from '../container/user.js';
 import { isAlive } from '../state/store.js';
 import { mustFind } from './lookup.js';
@@ -64,22 +64,8 @@ export async function exec(a: ExecArgs): Promise<number> {
   const env = containerEnv({ env: { ...p?.env, ...extraEnv }, tty: a.tty }, rec.hostname, ids.home);
   const workdir = a.workdir ?? p?.workdir ?? '/';
   if (a.dryRun) {
-    // the same joins with util-linux's nsenter, inside the container's cgroup (the capability drop is left out):
-    // the shell moves itself into the group's directories as the real exec does (`cg exec` would join
-    // every hierarchy, making the group in those the container has none in, which rm then left behind)
-    const joins = rec.cgroup ? joinWrites(rec.cgroup) : [];
-    const cg = joins.length ? ['sh', '-c', `${joins.map((w) => `echo ${w.value} > ${shellQuote([w.file])}`).join('; ')}; exec "$@"`, 'sh'] : [];
-    const user = ids.uid || ids.gid ? ['--setuid', String(ids.uid), '--setgid', String(ids.gid)] : [];
     const d = dryRunOutput(a);
-    let line = shellQuote([...cg, 'nsenter', '--target', String(rec.pid), '--all', `--wdns=${workdir}`, ...user, '--', 'env', '-i',
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]);
-    // and the command's stdio as the real exec sets it up: -t a pseudo-terminal of its own with this
-    // terminal relayed to it (script(1) does that, and returns its status), -d nothing and no wait,
-    // -i the caller's stdin, neither /dev/null
-    if (a.tty) line = shellQuote(['script', '-qec', line, '/dev/null']);
-    else if (a.detach) line += ' </dev/null >/dev/null 2>&1 &';
-    else if (!a.interactive) line += ' </dev/null';
-    d.print(line);
+    d.print(execShell(rec, argv, { env, workdir, uid: ids.uid, gid: ids.gid, tty: a.tty, detach: a.detach, interactive: a.interactive }));
     d.done({ name: rec.name, pid: rec.pid, interactive: a.interactive, tty: a.tty, detach: a.detach });
     return 0;
   }
@@ -125,9 +111,8 @@ export async function exec(a: ExecArgs): Promise<number> {
       // gone
     }
   };
-  const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-  for (const s of sigs) process.on(s, forward);
+  for (const s of FORWARDED) process.on(s, forward);
   const st = await child.wait();
-  for (const s of sigs) process.off(s, forward);
+  for (const s of FORWARDED) process.off(s, forward);
   return shellStatus(st);
 }

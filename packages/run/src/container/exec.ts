@@ -5,7 +5,7 @@
  * container's cgroup, then forks so the command lands in the container's
  * PID namespace.
  */
-import { BoxkitError } from '@boxkit/common';
+import { BoxkitError, shellQuote } from '@boxkit/common';
 import { NAMESPACES, StepError, execStep, spawn, type Child, type Step } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import type { Group } from '@boxkit/cg';
@@ -83,4 +83,25 @@ export async function execInContainer(rec: ContainerRecord, argv: string[], o: E
     throw e;
   }
   return child;
+}
+
+/**
+ * The exec as one shell line (--dry-run): the same joins with util-linux's
+ * nsenter, inside the container's cgroup (the capability drop left out).
+ * The shell moves itself into the group's directories as the real exec
+ * does (`cg exec` would join every hierarchy, making the group in those the
+ * container has none in, which rm then left behind). Its stdio as the real
+ * exec sets it up: -t a pseudo-terminal of its own with this terminal
+ * relayed to it (script(1) does that, and returns its status), -d nothing
+ * and no wait, -i the caller's stdin, neither /dev/null.
+ */
+export function execShell(rec: ContainerRecord, argv: readonly string[], o: { env: Record<string, string>; workdir: string; uid: number; gid: number; tty: boolean; detach: boolean; interactive: boolean }): string {
+  const joins = rec.cgroup ? joinWrites(rec.cgroup) : [];
+  const cg = joins.length ? ['sh', '-c', `${joins.map((w) => `echo ${w.value} > ${shellQuote([w.file])}`).join('; ')}; exec "$@"`, 'sh'] : [];
+  const user = o.uid || o.gid ? ['--setuid', String(o.uid), '--setgid', String(o.gid)] : [];
+  const line = shellQuote([...cg, 'nsenter', '--target', String(rec.pid), '--all', `--wdns=${o.workdir}`, ...user, '--', 'env', '-i',
+    ...Object.entries(o.env).map(([k, v]) => `${k}=${v}`), ...argv]);
+  if (o.tty) return shellQuote(['script', '-qec', line, '/dev/null']);
+  if (o.detach) return `${line} </dev/null >/dev/null 2>&1 &`;
+  return o.interactive ? line : `${line} </dev/null`;
 }
