@@ -83,7 +83,7 @@ export function ttySteps(t: Tty): Step[] {
   return [{ op: 'SETSID' }, ...open, { op: 'DUP2', ints: [0, 1] }, { op: 'DUP2', ints: [0, 2] }];
 }
 
-/** Relay between this terminal and the pty until `done` resolves; returns a function that restores the terminal. */
+/** Relay this terminal and the pty until `done` resolves, then drain the pty and restore the terminal. */
 export function relay(t: Tty, done: Promise<unknown>): void {
   const out = new ReadStream(t.master);
   out.on('data', (d: Buffer) => stdoutStream().write(d));
