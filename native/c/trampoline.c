@@ -210,7 +210,7 @@ static int read_one(int fd) {
   return -1;
 }
 
-static int do_exec(struct rec *r) {
+static int exec_in_path(struct rec *r) {
   int64_t argc = r->nint ? r->ints[0] : 0;
   if (argc < 1 || argc + 1 > r->nstr) { errno = EINVAL; return -1; }
   char *argv[MAX_ARGS + 1], *envp[MAX_ARGS + 1];
@@ -247,7 +247,7 @@ static int do_exec(struct rec *r) {
   return -1;
 }
 
-static int do_caps(uint64_t keep) {
+static int keep_caps(uint64_t keep) {
   for (int cap = 0; cap < 64; cap++) {
     if (keep & (1ull << cap)) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
@@ -267,7 +267,7 @@ static int do_caps(uint64_t keep) {
   return 0;
 }
 
-static int do_mask(const char *path) {
+static int mask_path(const char *path) {
   struct stat st;
   if (stat(path, &st) < 0) return errno == ENOENT ? 0 : -1;
   if (S_ISDIR(st.st_mode))
@@ -621,7 +621,7 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_SETRESGID: return keep_pdeathsig(SYS_setresgid, i[0]);
   case OP_SETRESUID: return keep_pdeathsig(SYS_setresuid, i[0]);
   case OP_NO_NEW_PRIVS: return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  case OP_CAPS: return do_caps((uint64_t)i[0]);
+  case OP_CAPS: return keep_caps((uint64_t)i[0]);
   case OP_RESET_SIGNALS: return reset_signals();
   case OP_STDIO_FIX:
     for (int fd = 0; fd < 3; fd++) {
@@ -634,8 +634,8 @@ static int run_step(struct child_args *a, struct rec *r) {
   case OP_DUP2: return dup2((int)i[0], (int)i[1]) < 0 ? -1 : 0;
   case OP_CLOEXEC_FROM: return fds_from((int)i[0], 1);
   case OP_SUPERVISE: return supervise_fork(a, i[0]);
-  case OP_MASK_PATH: return do_mask(s[0]);
-  case OP_EXEC: return do_exec(r);
+  case OP_MASK_PATH: return mask_path(s[0]);
+  case OP_EXEC: return exec_in_path(r);
   case OP_WRITE_FILE: return write_file(s[0], s[1]);
   case OP_OPEN: return open_onto(s[0], (int)i[0], (int)i[1]);
   case OP_UNLINK: return unlink(s[0]) < 0 && errno != ENOENT ? -1 : 0;
