@@ -13,7 +13,7 @@
  * Anything unusual (a change outside the services array, text that is not
  * an entry, a check that fails, a name/VIP/NodePort clash, a large change)
  * returns undefined, and the caller takes the ordinary path, which reads
- * the whole file and reports errors exactly as before.
+ * the whole file and reports its errors: a delta reports none of its own.
  */
 import type { Endpoint, PortRange, Service } from './model.js';
 import { checkServices } from './model.js';

@@ -19,7 +19,7 @@ import { loadState, MissingState, storedList } from './store.js';
  * (a state written with --backend legacy): add and rm build on those. The
  * other backend is asked first: on an nft host whose kernel has no legacy
  * tables that is a file read, and the host's need not be read at all (a
- * first add, with no state, spawns nothing more than before).
+ * first add, with no state, spawns no iptables-save for it).
  */
 export async function backendHolding(names: Names): Promise<Backend> {
   const host = detectBackend();
@@ -30,21 +30,11 @@ export async function backendHolding(names: Names): Promise<Backend> {
 }
 
 /**
- * Services currently stored for a prefix (empty when none, and the kernel
- * holds none either).
- *
- * A damaged state file throws CorruptState, stored services today's checks
- * refuse throw StaleState, and no state file while the kernel holds
- * services of the prefix (another BOXKIT_STATE_DIR, or the file deleted)
- * throws MissingState, where the commands warn and go on with the kernel's
- * services: an empty list in their place would let a caller that builds the
- * next list on it (applyServices([...stored, x])) remove every other
- * service. It reads the state file, and only when there is none the
- * kernel's rules (iptables-save, synchronously). To build on what is there
- * whatever the state, give sync() a function of the stored services (or
- * use addService / removeServices): with a damaged, stale or missing state
- * it gets the services the kernel's rules describe, after one warning.
- * listServices() lists those (fromKernel: true).
+ * The services stored for `prefix`. Throws CorruptState, StaleState or
+ * MissingState (no state file while the kernel holds services of the
+ * prefix) rather than return [], since a caller that builds the next list
+ * on [] would remove every other service. To build on what is there
+ * whatever the state, pass sync() a function of the stored services.
  */
 export function storedServices(prefix = DEFAULT_PREFIX): { services: Service[]; backend?: Backend; nodePortRange: PortRange } {
   const s = loadState(prefix);

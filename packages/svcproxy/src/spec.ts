@@ -10,7 +10,7 @@ import {
   type Endpoint, type PortRange, type Service,
 } from './model.js';
 
-/** A field with a value (an empty YAML field is null: absent, as an empty nodePort: always was). */
+/** A field with a value: an empty YAML field is null and counts as absent (port, affinity and nodePort alike). */
 const given = (v: unknown): boolean => v !== undefined && v !== null;
 
 const FIELDS = new Set(['name', 'protocol', 'vip', 'port', 'nodePort', 'endpoints', 'affinity', 'sessionAffinity']);

@@ -197,7 +197,7 @@ export function encode(s: StoredState): Buffer {
   let crc = 0;
   // an empty part is skipped: the offsets of no services are a Buffer over an empty ArrayBuffer, whose data pointer is
   // NULL, and zlib's crc32(crc, NULL, 0) answers 0 (its way of asking for the initial value), not crc: the state of
-  // 0 services (rm of the last one, apply of []) was stored under CRC 00000000 and read back as corrupted
+  // 0 services (rm of the last one, apply of []) would be stored under CRC 00000000 and read back as corrupted
   for (const p of parts) if (p.length) crc = crc32(p, crc);
   return Buffer.concat([Buffer.from(`${MAGIC}${crc.toString(16).padStart(8, '0')}\n`, 'latin1'), ...parts]);
 }

@@ -131,17 +131,10 @@ const isDoc = (w: Wanted): w is DocWanted => w !== null && typeof w === 'object'
 const sameRange = (a: PortRange, b: PortRange) => a.min === b.min && a.max === b.max;
 
 /**
- * Make the kernel hold exactly the wanted services (or nothing of ours at all for null).
- *
- * The kernel side starts first, so it runs while the change is computed:
- * iptables-save (reconcile) and iptables-restore (legacy: its nat table is
- * read from the kernel at once) are spawned before the wanted services are
- * read, and a reconcile renders chain by chain, writing each one that
- * differs from the kernel's to iptables-restore at once (diffChunks), so
- * the restore parses the first services while the last are rendered.
- * Nothing is committed until the last COMMIT line; any failure before it
- * kills the restore, and a failure after it puts back what the kernel held
- * before (a reconcile's iptables-save; a partial sync's stored services).
+ * Make the kernel hold exactly `wanted` (nothing of ours for null). The
+ * kernel side is spawned first so it overlaps computing the change; nothing
+ * commits before the last COMMIT, and a failure after it puts back what was
+ * there (putBack).
  */
 export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<SyncResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
