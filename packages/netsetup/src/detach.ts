@@ -3,14 +3,16 @@
  * the address lease, published ports to its address). Gone is fine. Many
  * host links are deleted in one request by putting them in a link group and
  * deleting the group (`ip link del group N`: 88 ms for 100 here, where
- * deleting them one by one costs ~20 ms each).
+ * deleting them one by one costs ~20 ms each); when that fails, they are
+ * put back in the groups they had.
  */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { warn } from '@boxkit/common/output';
 import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
-import { linkNames, listLinks, nsInode, type LinkInfo } from './kernel.js';
+import { linkNames, listLinks, nsInode, sysfsLinkGroups, type LinkInfo } from './kernel.js';
 import { nat, readNat, readTable, type NatTable } from './iptables.js';
 import { planLocalnetOff } from './localnet.js';
+import { linkGroups } from './netlink.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo, planRemoveUnlisted, publishKey } from './publish.js';
 import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
@@ -56,33 +58,94 @@ function withInode(t: DetachTarget): DetachTarget & { inode?: number } {
   }
 }
 
+/**
+ * netsetup's temporary link groups: a range no one else is likely to use
+ * (never group 0, which every link is in by default), so a link found in one
+ * was left there by a netsetup killed between putting it in and deleting.
+ */
+const TEMP_GROUPS = { first: 0x62000001, count: 0xfffffe };
+
+export function isTempGroup(group: number): boolean {
+  return group >= TEMP_GROUPS.first && group < TEMP_GROUPS.first + TEMP_GROUPS.count;
+}
+
+/** A random temporary group, not one of `inUse` (the groups of the links to delete: one a killed run left some of them in). */
+export function tempGroup(inUse: Iterable<number> = []): number {
+  const taken = new Set(inUse);
+  for (;;) {
+    const g = TEMP_GROUPS.first + Math.floor(Math.random() * TEMP_GROUPS.count);
+    if (!taken.has(g)) return g;
+  }
+}
+
 /** Ops deleting host links: one `link del` for one, a temporary link group for many. */
-export function linkDelOps(names: readonly string[]): Op[] {
+export function linkDelOps(names: readonly string[], group: number = tempGroup()): Op[] {
   if (names.length === 0) return [];
   if (names.length === 1) return [{ kind: 'ip', args: ['link', 'del', names[0]!] }];
-  // a random non-zero group: never group 0 (every link is in it)
-  const group = String(0x62000000 + 1 + Math.floor(Math.random() * 0xfffffe));
-  return [...names.map((n) => ({ kind: 'ip', args: ['link', 'set', 'dev', n, 'group', group] }) as Op), { kind: 'ip', args: ['link', 'del', 'group', group] }];
+  const g = String(group);
+  return [...names.map((n) => ({ kind: 'ip', args: ['link', 'set', 'dev', n, 'group', g] }) as Op), { kind: 'ip', args: ['link', 'del', 'group', g] }];
+}
+
+/** The link group of each of `names` that exists: from sysfs when it is this namespace's, else through netlink. */
+function readGroups(names: readonly string[]): Map<string, number> {
+  return sysfsLinkGroups(names, linkNames()) ?? linkGroups(names);
 }
 
 /**
  * Delete the host links that still exist. A namespace being destroyed takes
  * its veth pair with it asynchronously, so a link seen a moment ago can be
  * gone by the time it is deleted ("Cannot find device"): look again, and
- * retry with what is left.
+ * retry with what is left. Many go through a temporary link group, so their
+ * own groups are read first: when it finally fails (or the kernel refuses
+ * `link del group` as a whole, for a member it cannot delete), the links
+ * left are put back in theirs, not left where a later `ip link del group`
+ * would take them.
  */
 export async function removeLinks(names: readonly string[], links: Set<string>, opts: ExecOptions = {}): Promise<void> {
   let left = names.filter((n) => links.has(n));
+  // (one link alone is deleted by name, never moved)
+  const groups = left.length > 1 ? readGroups(left) : undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      await execute(linkDelOps(left), opts);
+      await execute(linkDelOps(left, tempGroup(groups?.values())), opts);
       return;
     } catch (e) {
       const now = linkNames();
       left = left.filter((n) => now.has(n));
-      if (opts.dryRun || attempt >= 2) throw e;
+      if (opts.dryRun) throw e;
+      if (attempt < 2) continue; // (the next attempt puts the links left in a group of its own)
+      // (its own failure, the groups unreadable, leaves the error as it is)
+      const stuck = groups ? await regroup(left, groups, opts).catch(() => new Map<string, number>()) : new Map<string, number>();
+      if (stuck.size && e instanceof Error) {
+        const list = [...stuck].map(([n, g]) => `${n} (group ${g})`).join(', ');
+        e.message = `${e.message.split('\n')[0]}; and ${list} could not be put back in ${stuck.size > 1 ? 'their link groups' : 'its link group'}`;
+      }
+      throw e;
     }
   }
+}
+
+/**
+ * Put each of `names` that is not in the link group it had (`had`: read
+ * before any was moved; 0 for one a killed netsetup had left in a temporary
+ * group) back in it, link by link: one gone meanwhile is fine. Returns the
+ * links that exist and could not be put back, with the group they are in.
+ */
+async function regroup(names: readonly string[], had: ReadonlyMap<string, number>, opts: ExecOptions): Promise<Map<string, number>> {
+  const stuck = new Map<string, number>();
+  const now = readGroups(names);
+  for (const n of names) {
+    const before = had.get(n) ?? 0;
+    const want = isTempGroup(before) ? 0 : before;
+    const cur = now.get(n);
+    if (cur === undefined || cur === want) continue;
+    const op: Op = { kind: 'ip', args: ['link', 'set', 'dev', n, 'group', String(want)] };
+    await execute([op], { verbose: opts.verbose }).catch(() => {
+      const g = readGroups([n]).get(n);
+      if (g !== undefined && g !== want) stuck.set(n, g);
+    });
+  }
+  return stuck;
 }
 
 /**

@@ -9,6 +9,7 @@ import { validateIfName, validateName, validatePid } from '@boxkit/common/valida
 import type { NsRef } from './ops.js';
 
 export const NETNS_DIR = '/run/netns';
+const SYS_NET = '/sys/class/net';
 
 export interface LinkInfo {
   ifname: string;
@@ -53,6 +54,33 @@ export function linkNames(): Set<string> {
   for (const line of readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2)) {
     const i = line.indexOf(':');
     if (i > 0) out.add(line.slice(0, i).trim());
+  }
+  return out;
+}
+
+/**
+ * The link group (`ip -d link`'s "group", 0 "default") of each of `names`
+ * that exists, from /sys/class/net/NAME/netdev_group: ~15 us a link here,
+ * where an RTM_GETLINK for it costs ~0.3 ms (a whole down of 100 links
+ * ~50 ms). Undefined when the sysfs on /sys is not this namespace's (it
+ * shows the one of whoever mounted it: after a bare `nsenter -n`, the
+ * host's): its links are not the ones `here` (linkNames()) lists.
+ */
+export function sysfsLinkGroups(names: readonly string[], here: ReadonlySet<string>): Map<string, number> | undefined {
+  let listed: string[];
+  try {
+    listed = readdirSync(SYS_NET).filter((n) => n !== 'bonding_masters'); // (the bonding driver's control file)
+  } catch {
+    return undefined;
+  }
+  if (listed.length !== here.size || !listed.every((n) => here.has(n))) return undefined;
+  const out = new Map<string, number>();
+  for (const n of names) {
+    try {
+      out.set(n, Number(readFileSync(`${SYS_NET}/${n}/netdev_group`, 'utf8')));
+    } catch {
+      // gone meanwhile: no group to keep
+    }
   }
   return out;
 }

@@ -8,7 +8,7 @@ import { attachOps, deriveHostIfname } from './attach.js';
 import { contains, formatCidr, parseCidr, parseIp } from './cidr.js';
 import { linkDelOps } from './detach.js';
 import { fastParse } from './fast.js';
-import { translate } from './netlink.js';
+import { groupsOf, translate } from './netlink.js';
 import { renderOp } from './ops.js';
 
 export function warm(): void {
@@ -25,4 +25,5 @@ export function warm(): void {
     if (op.kind === 'ip') translate(op.args);
   }
   ifinfomsg({ flags: 1, change: 1 }, new Attrs().str(3, 'x').u32(4, 1500).nest(18, (a) => a.str(1, 'veth')).ip4(1, '10.0.0.1'));
+  groupsOf([ifinfomsg({}, new Attrs().str(3, 'x').u32(27, 0))]); // a batch down's read of the link groups
 }

@@ -6,7 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachOps } from '../src/attach.js';
 import { linkDelOps } from '../src/detach.js';
-import { applyNetlink, foldVethSetup, translate } from '../src/netlink.js';
+import { Attrs, ifinfomsg } from '@boxkit/native';
+import { linkNames, sysfsLinkGroups } from '../src/kernel.js';
+import { applyNetlink, foldVethSetup, groupsOf, translate } from '../src/netlink.js';
 import { renderOp, type Op } from '../src/ops.js';
 
 /** Run a translated request against a fake socket; returns the calls it made. */
@@ -73,6 +75,22 @@ describe('netlink translation of the ip commands netsetup plans', () => {
     const ops = linkDelOps(['bk1', 'bk2']) as Extract<Op, { kind: 'ip' }>[];
     const group = Number(ops.at(-1)!.args.at(-1));
     expect(ops.map((o) => calls(o.args))).toEqual([[['setLink', { name: 'bk1', group }]], [['setLink', { name: 'bk2', group }]], [['delGroup', group]]]);
+  });
+
+  it('reads each link\'s group from a link dump', () => {
+    const link = (name: string, group?: number) => {
+      const a = new Attrs().str(3, name).u32(4, 1500);
+      return ifinfomsg({ index: 2 }, group === undefined ? a : a.u32(27, group));
+    };
+    expect(groupsOf([link('lo', 0), link('bk1', 0x62000abc), link('nogroup')])).toEqual(new Map([['lo', 0], ['bk1', 0x62000abc]]));
+  });
+
+  it('reads link groups from sysfs only when it lists this namespace\'s links', () => {
+    const here = linkNames();
+    const g = sysfsLinkGroups(['lo', 'no-such-link'], here);
+    // (a test run under a bare `nsenter -n`, its sysfs another namespace's, gets undefined as netsetup would)
+    if (g) expect([...g.keys()]).toEqual(['lo']);
+    expect(sysfsLinkGroups(['lo'], new Set([...here, 'bk-not-in-sysfs']))).toBeUndefined();
   });
 
   it('makes a bridge', () => {

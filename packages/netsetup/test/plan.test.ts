@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { contains, hosts, overlaps, parseCidr, parseHostCidr } from '../src/cidr.js';
 import { attachOps, deriveHostIfname, parseSpecLine } from '../src/attach.js';
-import { linkDelOps, restoreOps } from '../src/detach.js';
+import { isTempGroup, linkDelOps, restoreOps, tempGroup } from '../src/detach.js';
 import { parseSave, words } from '../src/iptables.js';
 import { renderOp, renderOps } from '../src/ops.js';
 import { parsePublish, planRemoveTo, publishString } from '../src/publish.js';
@@ -117,6 +117,24 @@ describe('attach plan', () => {
     const g = /group (\d+)$/.exec(ops[2]!)![1];
     expect(Number(g)).toBeGreaterThan(0);
     expect(ops).toEqual([`ip link set dev a group ${g}`, `ip link set dev b group ${g}`, `ip link del group ${g}`]);
+    expect(isTempGroup(Number(g))).toBe(true);
+    expect(renderOps(linkDelOps(['a', 'b'], 0x62000005))).toEqual(['ip link set dev a group 1644167173', 'ip link set dev b group 1644167173', 'ip link del group 1644167173']);
+  });
+  it('takes a temporary group no link is in', () => {
+    expect([0, 7, 0x62000000, 0x62ffffff].map(isTempGroup)).toEqual([false, false, false, false]);
+    expect([0x62000001, 0x62fffffe].map(isTempGroup)).toEqual([true, true]);
+    const r = vi.spyOn(Math, 'random').mockReturnValueOnce(0).mockReturnValueOnce(0).mockReturnValueOnce(0.5);
+    try {
+      expect(tempGroup([0x62000001])).toBe(0x62000001 + Math.floor(0.5 * 0xfffffe));
+      expect(r).toHaveBeenCalledTimes(3);
+    } finally {
+      r.mockRestore();
+    }
+    for (const x of [0, 0.9999999999]) {
+      const one = vi.spyOn(Math, 'random').mockReturnValueOnce(x);
+      expect(isTempGroup(tempGroup())).toBe(true);
+      one.mockRestore();
+    }
   });
 });
 
