@@ -125,16 +125,41 @@ static int write_exit(const char *path, const char *tag, const char *status) {
   return 1;
 }
 
-/* An exclusive flock of `path`, its fd left open across exec (PROGRAM holds it on), or -1. */
+static volatile sig_atomic_t waited_long;
+static void on_alarm(int sig) {
+  (void)sig;
+  waited_long = 1;
+}
+
+/* Seconds to wait for the finish lock: $BOXKIT_KEEPER_FINISH_WAIT, else 30. */
+static unsigned finish_wait(void) {
+  const char *v = getenv("BOXKIT_KEEPER_FINISH_WAIT");
+  char *end;
+  unsigned long s = v && *v ? strtoul(v, &end, 10) : 0;
+  return v && *v && !*end && s > 0 && s < 86400 ? (unsigned)s : 30;
+}
+
+/*
+ * An exclusive flock of `path`, its fd left open across exec (PROGRAM holds it on), or -1.
+ * Waited for a while only: a finish stuck behind something outside boxkit (the xtables
+ * lock, a hung mount) must not hold every other container's end back for as long; past
+ * it, PROGRAM records this end without the lock, as one keeper among the rest.
+ */
 static int finish_lock(const char *path) {
   int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
   if (fd < 0) return -1;
-  while (flock(fd, LOCK_EX) < 0) {
-    if (errno == EINTR) continue;
-    close(fd);
-    return -1;
-  }
-  return fd;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm; /* no SA_RESTART: the alarm interrupts flock */
+  sigaction(SIGALRM, &sa, NULL);
+  alarm(finish_wait());
+  int ok;
+  while (!(ok = flock(fd, LOCK_EX) == 0) && errno == EINTR && !waited_long) {}
+  alarm(0);
+  signal(SIGALRM, SIG_DFL);
+  if (ok) return fd;
+  close(fd);
+  return -1;
 }
 
 /* Is `path` still the exit file this keeper wrote ("TAG ...")? When it cannot tell, yes. */

@@ -262,6 +262,26 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     expect(spans.length).toBeLessThanOrEqual(3);
   }, 120_000);
 
+  it('a finish lock held too long (a finish stuck behind something outside boxkit) delays an end only as long as BOXKIT_KEEPER_FINISH_WAIT: then it is recorded without the lock', async () => {
+    const lock = `${process.env.BOXKIT_STATE_DIR}/run/finish.lock`;
+    const { flock, LOCK } = await import('@boxkit/native');
+    const { closeSync, mkdirSync, openSync } = await import('node:fs');
+    // the stuck finish: this process holds the lock for the whole test
+    mkdirSync(join(lock, '..'), { recursive: true });
+    const fd = openSync(lock, 'a', 0o600);
+    onTestFinished(() => closeSync(fd));
+    flock(fd, LOCK.EX, lock);
+    const n = name('stuckfinish');
+    made.push(n);
+    const r = await bk('run', ['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'sleep 0.5; exit 5'], { env: { BOXKIT_KEEPER_FINISH_WAIT: '2' } });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const ended = () => record(n).status === 'exited';
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(ended(), 'recorded while the wait was not over').toBe(false);
+    await waitUntil(`${n}'s end to be recorded past the wait`, ended, 20_000);
+    expect(record(n).exitCode).toBe(5);
+  }, 60_000);
+
   it('without bk-keeper (not built), the Node keeper waits for the container itself and records its end as before', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bk-nokeeper-'));
     try {

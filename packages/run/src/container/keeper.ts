@@ -22,7 +22,10 @@
  * then (rm -f ended it: it looks under the store's lock), it just exits.
  * One such finish runs at a time, holding the finish lock bk-keeper took
  * (FD), and records every end other keepers left meanwhile: many
- * containers ending together make one Node start, not one each.
+ * containers ending together make one Node start, not one each. A keeper
+ * waits for that lock 30 s at most ($BOXKIT_KEEPER_FINISH_WAIT), then
+ * records its end unlocked: a finish stuck behind something outside boxkit
+ * (the xtables lock) holds the others back no longer than that.
  * Same pid throughout: the container stays its child, and the record's
  * creatorPid/creatorStart still name its keeper (creatorAlive).
  */
