@@ -21,7 +21,8 @@
  * Program encoding (little endian, 4-byte aligned):
  *   record := u32 op | u32 nint | u32 nstr | i64 ints[nint] | str[nstr]
  *   str    := u32 len (bytes, without NUL) | bytes | NUL | pad to 4
- * The opcodes must match OP in native/src/program.ts.
+ * The opcodes must match OP in native/src/program.ts (native/test/op-table.test.ts
+ * compares the two).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
