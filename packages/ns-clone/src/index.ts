@@ -15,3 +15,4 @@ export { persistNamespace, undoPersist, unpersist, type Persisted } from './pers
 export { createSetupFifo, releaseSetup, setupDir } from './setup-fifo.js';
 export { requestFromFlags, netnsPath, type RunFlags, type RunRequest } from './args.js';
 export { renderStep } from './render.js';
+export { devSteps, procSteps, mountStep, type DevOptions } from './rootfs.js';

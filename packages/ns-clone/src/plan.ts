@@ -82,7 +82,8 @@ export function containerSteps(spec: ContainerSpec): Step[] {
     if (root) steps.push(...rootBindSteps(root, !!spec.readonlyRoot));
     const base = root ?? '';
     if (spec.mountProc) steps.push(...procSteps(`${base}/proc`, !!root));
-    if (spec.dev ?? !!root) steps.push(...devSteps(`${base}/dev`, userNs));
+    // ptys in the tty group (5) only where the host's group 5 is mapped: not in a user namespace
+    if (spec.dev ?? !!root) steps.push(...devSteps(`${base}/dev`, { makeDir: true, ttyOptional: true, ...(userNs ? {} : { ptsGid: 5 }) }));
     if (root) steps.push({ op: 'PIVOT_ROOT', strs: [root] });
     // the mount namespace's copy of / only: the host's stays writable
     else if (spec.readonlyRoot) steps.push({ op: 'MOUNT', ints: [MS_BIND | MS_REMOUNT | MS_RDONLY], strs: ['', '/', '', ''] });

@@ -6,8 +6,9 @@
  * pivot_root into it, apply the security defaults and exec the command.
  * Defaults follow runc's default spec and docker's capability set.
  */
-import { CAP, MS, execStep, type Step } from '@boxkit/native';
-import { CLONE } from '@boxkit/native';
+import { CAP, CLONE, MS, execStep, type Step } from '@boxkit/native';
+// the module, not the index: the index would bring ns-clone's whole library into run's startup snapshot
+import { devSteps, mountStep, procSteps } from '@boxkit/ns-clone/rootfs';
 import type { CgroupMount } from './cgroup.js';
 import { volumeMounts, volumeOpens, type Volume } from './volumes.js';
 
@@ -24,13 +25,6 @@ export const MASKED_PATHS = [
 ];
 /** runc's default read-only paths. */
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
-
-/** Device nodes bind-mounted from the host (a bind keeps the host's 0666 mode; mknod would apply the umask). */
-const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
-const DEV_LINKS: [string, string][] = [
-  ['/proc/self/fd', 'fd'], ['/proc/self/fd/0', 'stdin'], ['/proc/self/fd/1', 'stdout'],
-  ['/proc/self/fd/2', 'stderr'], ['pts/ptmx', 'ptmx'], ['/proc/kcore', 'core'],
-];
 
 export function capMask(names: readonly string[]): bigint {
   return names.reduce((m, n) => m | (1n << BigInt(CAP[n]!)), 0n);
@@ -65,10 +59,6 @@ export interface ProgramOptions {
   joinCgroup?: { file: string; value: string }[];
 }
 
-const mount = (src: string, target: string, fstype: string, flags: number, data = '', optional = false): Step => ({
-  op: 'MOUNT', ints: [flags], strs: [src, target, fstype, data], ...(optional ? { optional } : {}),
-});
-
 /** `/a/b/c` -> `/a`, `/a/b`, `/a/b/c`: what `mkdir -p` makes, one mkdir(2) each. */
 export function ancestry(dir: string): string[] {
   const parts = dir.split('/').filter((p) => p && p !== '.');
@@ -79,13 +69,13 @@ export function ancestry(dir: string): string[] {
 function cgroupfsSteps(base: string, mounts: readonly CgroupMount[], privileged: boolean): Step[] {
   const flags = MS.NOSUID | MS.NODEV | MS.NOEXEC | (privileged ? 0 : MS.RDONLY);
   const whole = mounts.find((m) => m.target === '');
-  if (whole) return [mount(whole.fstype, base, whole.fstype, flags, whole.data, true)];
-  const steps: Step[] = [mount('tmpfs', base, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755', true)];
+  if (whole) return [mountStep(whole.fstype, base, whole.fstype, flags, whole.data, true)];
+  const steps: Step[] = [mountStep('tmpfs', base, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755', true)];
   for (const m of mounts) {
     steps.push({ op: 'MKDIR', ints: [0o555], strs: [`${base}/${m.target}`], optional: true });
-    steps.push(mount(m.fstype, `${base}/${m.target}`, m.fstype, flags, m.data, true));
+    steps.push(mountStep(m.fstype, `${base}/${m.target}`, m.fstype, flags, m.data, true));
   }
-  if (!privileged) steps.push(mount('', base, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+  if (!privileged) steps.push(mountStep('', base, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
   return steps;
 }
 
@@ -104,26 +94,12 @@ export function containerProgram(o: ProgramOptions): Step[] {
   // after the child joined its cgroup, so the namespace's root is the container's group
   // required when it mounts its hierarchies: outside a namespace of its own they would show the host's whole tree
   if (o.cgroupns) steps.push({ op: 'UNSHARE', ints: [CLONE.NEWCGROUP], optional: !o.cgroupfs?.length });
-  steps.push(mount('', '/', '', MS.REC | MS.PRIVATE));
-  steps.push(mount('proc', r('/proc'), 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC));
-  steps.push(mount('tmpfs', r('/dev'), 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'));
-  for (const d of DEVICES) {
-    steps.push({ op: 'TOUCH', ints: [0o666], strs: [r(`/dev/${d}`)] });
-    steps.push(mount(`/dev/${d}`, r(`/dev/${d}`), '', MS.BIND));
-  }
-  if (o.tty) {
-    steps.push({ op: 'TOUCH', ints: [0o620], strs: [r('/dev/console')] });
-    steps.push(mount(o.tty.slave, r('/dev/console'), '', MS.BIND));
-  }
-  steps.push({ op: 'MKDIR', ints: [0o755], strs: [r('/dev/pts')] });
-  steps.push(mount('devpts', r('/dev/pts'), 'devpts', MS.NOSUID | MS.NOEXEC, 'newinstance,ptmxmode=0666,mode=0620'));
-  steps.push({ op: 'MKDIR', ints: [0o1777], strs: [r('/dev/shm')] });
-  steps.push(mount('shm', r('/dev/shm'), 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k'));
-  steps.push({ op: 'MKDIR', ints: [0o755], strs: [r('/dev/mqueue')] });
-  steps.push(mount('mqueue', r('/dev/mqueue'), 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
-  for (const [target, link] of DEV_LINKS) steps.push({ op: 'SYMLINK', strs: [target, r(`/dev/${link}`)] });
+  steps.push(mountStep('', '/', '', MS.REC | MS.PRIVATE));
+  steps.push(...procSteps(r('/proc'), false));
+  // docker's extras: mqueue, /dev/core, the terminal as /dev/console; /dev/tty is required, new ptys get no gid=5 (runc's tty group)
+  steps.push(...devSteps(r('/dev'), { mqueue: true, kcoreLink: true, ...(o.tty ? { console: o.tty.slave } : {}) }));
   const sysRo = o.privileged ? 0 : MS.RDONLY;
-  steps.push(mount('sysfs', r('/sys'), 'sysfs', sysRo | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+  steps.push(mountStep('sysfs', r('/sys'), 'sysfs', sysRo | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
   if (o.cgroupns && o.cgroupfs?.length) steps.push(...cgroupfsSteps(r('/sys/fs/cgroup'), o.cgroupfs, o.privileged));
   steps.push({ op: 'SETHOSTNAME', strs: [o.hostname] });
   // the kernel makes a new namespace's lo down: 127.0.0.1 unreachable (netsetup's attach raises it on a bridge)
@@ -134,8 +110,8 @@ export function containerProgram(o: ProgramOptions): Step[] {
   if (!o.privileged) {
     for (const p of MASKED_PATHS) steps.push({ op: 'MASK_PATH', strs: [p], optional: true });
     for (const p of READONLY_PATHS) {
-      steps.push(mount(p, p, '', MS.BIND | MS.REC, '', true));
-      steps.push(mount('', p, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
+      steps.push(mountStep(p, p, '', MS.BIND | MS.REC, '', true));
+      steps.push(mountStep('', p, '', MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
     }
   }
   // after the masks (a volume cannot undo them), before the workdir (which may be in one)
@@ -143,7 +119,7 @@ export function containerProgram(o: ProgramOptions): Step[] {
   // a --workdir the image lacks is made, parents too (mkdir -p), before the root may go read-only:
   // docker makes it in the container's layer with or without --read-only
   for (const dir of ancestry(o.workdir)) steps.push({ op: 'MKDIR', ints: [0o755], strs: [dir], optional: true });
-  if (o.readOnly) steps.push(mount('', '/', '', MS.BIND | MS.REMOUNT | MS.RDONLY));
+  if (o.readOnly) steps.push(mountStep('', '/', '', MS.BIND | MS.REMOUNT | MS.RDONLY));
   steps.push({ op: 'CHDIR', strs: [o.workdir] });
   if (!o.privileged) steps.push({ op: 'CAPS', ints: [capMask(DEFAULT_CAPS)] });
   if (o.uid !== 0 || o.gid !== 0 || o.groups.length) {
