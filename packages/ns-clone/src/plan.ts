@@ -3,10 +3,10 @@
  * child's steps in the order the kernel needs them, and the same plan as
  * shell lines. Pure: no system calls, so it is unit-tested without root.
  */
-import { CLONE, NAMESPACES, CAP, execStep, type Step, type NamespaceKind } from '@boxkit/native';
+import { CLONE, NAMESPACES, CAP, MS, execStep, type Step, type NamespaceKind } from '@boxkit/native';
 import type { ContainerSpec, IdRange } from './spec.js';
 import { NS_ORDER } from './spec.js';
-import { procSteps, devSteps, rootBindSteps, maskSteps } from './rootfs.js';
+import { procSteps, devSteps, rootBindSteps, maskSteps, mountStep } from './rootfs.js';
 import { renderStep, flagNames } from './render.js';
 import { describeMaps } from './idmap.js';
 
@@ -78,7 +78,7 @@ export function containerSteps(spec: ContainerSpec): Step[] {
   if (spec.domainname !== undefined) steps.push({ op: 'SETDOMAINNAME', strs: [spec.domainname] });
   if (has('mnt')) {
     // nothing mounted here may propagate back to the host
-    steps.push({ op: 'MOUNT', ints: [MS_REC_PRIVATE], strs: ['', '/', '', ''] });
+    steps.push(mountStep('', '/', '', MS.REC | MS.PRIVATE));
     if (root) steps.push(...rootBindSteps(root, !!spec.readonlyRoot));
     const base = root ?? '';
     if (spec.mountProc) steps.push(...procSteps(`${base}/proc`, !!root));
@@ -86,7 +86,7 @@ export function containerSteps(spec: ContainerSpec): Step[] {
     if (spec.dev ?? !!root) steps.push(...devSteps(`${base}/dev`, { makeDir: true, ttyOptional: true, ...(userNs ? {} : { ptsGid: 5 }) }));
     if (root) steps.push({ op: 'PIVOT_ROOT', strs: [root] });
     // the mount namespace's copy of / only: the host's stays writable
-    else if (spec.readonlyRoot) steps.push({ op: 'MOUNT', ints: [MS_BIND | MS_REMOUNT | MS_RDONLY], strs: ['', '/', '', ''] });
+    else if (spec.readonlyRoot) steps.push(mountStep('', '/', '', MS.BIND | MS.REMOUNT | MS.RDONLY));
     steps.push(...maskSteps(spec.maskPaths ?? [], spec.readonlyPaths ?? []));
   }
   if (spec.foreground) steps.push({ op: 'SETPGID_FG' });
@@ -111,9 +111,6 @@ export function containerSteps(spec: ContainerSpec): Step[] {
   steps.push(execStep(spec.argv, spec.env));
   return steps;
 }
-
-const MS_REC_PRIVATE = 0x4000 | (1 << 18);
-const MS_BIND = 4096, MS_REMOUNT = 32, MS_RDONLY = 1;
 
 /** The whole plan: flags, program, and its rendering. */
 export function planContainer(spec: ContainerSpec): ContainerPlan {
