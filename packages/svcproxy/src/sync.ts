@@ -239,26 +239,13 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
       rollback.prior = change.prior;
       const count = w.count();
       const { diff: d, zero, declareFirst } = change.streamed;
-      // the state's bytes are made while iptables-restore commits, written once it succeeded
-      let stateBytes: Buffer | undefined | null;
-      const prepareState = () => {
-        if (stateBytes === undefined) {
-          const st = w.next();
-          stateBytes = st ? encode(st) : null;
-        }
-        return stateBytes;
-      };
+      const stored = stateWriter(prefix, w.next);
       // before any COMMIT goes out: a crash from here until the state is written leaves the marker for the next sync
       const mark = () => {
         if (!rollback.marked) writePending(prefix, pendingBytes(backend, w.pendingDoc()));
         rollback.marked = true;
       };
-      const remember = (r: SyncResult): SyncResult => {
-        const b = prepareState();
-        if (b) writeState(prefix, b);
-        else dropState(prefix);
-        return r;
-      };
+      const remember = (r: SyncResult): SyncResult => (stored.write(), r);
       // the UDP flows the change makes stale: worked out while iptables-restore commits, deleted after it
       let udp: (() => void) | undefined | null = null;
       const planUdp = () => (udp === null ? (udp = udpDropPlan(change.compared, d, names, opts)) : udp);
@@ -272,7 +259,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         opts.warn?.(`warning: iptables-legacy replaces the whole nat table in the kernel on every change: with ${count} services each update costs seconds; the nft backend updates in place (--backend nft)`);
       }
       try {
-        await commitRestore(rr, change.streamed, result, at, rollback, mark, () => (prepareState(), planUdp()));
+        await commitRestore(rr, change.streamed, result, at, rollback, mark, () => (stored.prepare(), planUdp()));
       } catch (e) {
         if (!partial) throw e;
         // the kernel is not what we last wrote (someone changed it): reconcile the whole set against it
@@ -516,6 +503,30 @@ async function reconcileAfterRefusedPartial(all: WantedList, count: number, at: 
   // (the UDP flows to the endpoints this reconcile removed end as after any sync)
   dropStaleUdp(saved, d, names, at.opts);
   return summary(d, { prefix, backend, partial: false, count, zero, declareFirst, dryRun: false });
+}
+
+/**
+ * The state a sync stores once its restore succeeded: `prepare` makes its
+ * bytes (once, while iptables-restore commits), `write` stores them (or
+ * drops the file when nothing of ours is wanted).
+ */
+function stateWriter(prefix: string, next: () => StoredState | undefined): { prepare(): void; write(): void } {
+  let bytes: Buffer | null | undefined;
+  const prepare = () => {
+    if (bytes === undefined) {
+      const st = next();
+      bytes = st ? encode(st) : null;
+    }
+    return bytes;
+  };
+  return {
+    prepare,
+    write: () => {
+      const b = prepare();
+      if (b) writeState(prefix, b);
+      else dropState(prefix);
+    },
+  };
 }
 
 /** A partial sync's diff of two renders with the same scope, as one restore text. */
