@@ -56,8 +56,10 @@ const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) =>
     const removeMade = () => removeMadeDirs(made);
     return {
       apply: async () => {
-        const { extractLayer } = await import('./extract.js');
+        const [{ extractLayer }, { sweepStaleLayers }] = await Promise.all([import('./extract.js'), import('./sweep.js')]);
         made = makeDirs(dirname(s.dir));
+        // and what killed extractions of any layer left in the store: each could hold a layer's size
+        sweepStaleLayers(dirname(s.dir));
         try {
           extractLayer(s.tar, s.dir, s.stamp);
         } catch (e) {

@@ -3,13 +3,15 @@
  * layer: `.wh.<name>` becomes a 0/0 character device (overlay's whiteout)
  * and `.wh..wh..opq` the trusted.overlay.opaque="y" xattr on its directory.
  * It extracts into a temporary sibling and renames it into place, so the
- * layer dir is either complete or absent.
+ * layer dir is either complete or absent; the siblings a killed extraction
+ * left behind go first (sweep.ts).
  */
 import { chmodSync, lchownSync, lstatSync, linkSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, writeSync, openSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
+import { sweepStaleExtractions } from './sweep.js';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 
@@ -84,10 +86,13 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
   const tmp = `${dir}.${process.pid}.tmp`;
   // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
   const madeParents: string[] = [];
+  let made: { dev: number; ino: number };
   try {
+    sweepStaleExtractions(dir);
     rmSync(tmp, { recursive: true, force: true });
     // (made again when another extraction that failed took back an empty parent it shares)
     createInMadeParent(tmp, () => mkdirSync(tmp, { mode: 0o755 }), madeParents);
+    made = lstatSync(tmp);
   } catch (err) {
     r.close();
     removeMadeDirs(madeParents);
@@ -164,6 +169,12 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
       lutimesSync(path, e.mtime, e.mtime);
     }
     if (stamp !== undefined && r.stamp() !== stamp) throw changed();
+    // removed meanwhile (by hand, or by a sweep that took this pid for one long gone) and made
+    // again by a mkdir -p of a later entry: it holds part of the layer, which must not go into place
+    const now = lstatOrUndefined(tmp);
+    if (now?.dev !== made.dev || now.ino !== made.ino) {
+      throw new BoxkitError('ECHANGED', `${tmp} was removed during the extraction: ${dir} would not hold the whole layer`, { hint: 'extract it again' });
+    }
     renameSync(tmp, dir);
     return { dir, entries, whiteouts };
   } catch (err) {

@@ -15,6 +15,7 @@ export { DRIVERS, kernelFilesystems, pickDriver, MAX_OPTIONS, MAX_LOWERS } from 
 export { diffLayers, lowerLookup, type Change, type ChangeKind } from './diff.js';
 export { commitLayer, type CommitResult } from './commit.js';
 export { extractLayer, type ExtractResult } from './extract.js';
+export { sweepStaleLayers } from './sweep.js';
 export { resolveTarget, type LayerTarget } from './target.js';
 export { TarWriter, paxRecord, type TarEntry, type TarType } from './tar.js';
 export { TarReader, type ReadEntry } from './tarread.js';
