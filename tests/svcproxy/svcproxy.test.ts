@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bk, running, skipReason, startResponder, waitUntil, type Responder } from '../harness/index.js';
@@ -366,6 +366,22 @@ describe.skipIf(skipReason)(title, () => {
       { name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1'), ep('ep2')] },
       { name: 'other', vip: '10.96.4.1:80', endpoints: [ep('ep3')] },
     ];
+
+    it('what a sync killed as it wrote its state or marker left aside (NAME.PID.tmp) goes with the next write; a live writer\'s stays', async () => {
+      const dir = join(process.env.BOXKIT_STATE_DIR!, 'svcproxy');
+      mkdirSync(dir, { recursive: true });
+      const dead = spawnSync('true').pid!;
+      const asides = [`${pendingFile()}.${dead}.tmp`, `${stateFile()}.${dead}.tmp`];
+      const live = `${pendingFile()}.${process.pid}.tmp`;
+      for (const f of [...asides, live]) writeFileSync(f, 'half\n');
+      await apply(two());
+      expect(asides.filter((f) => existsSync(f))).toEqual([]);
+      expect(existsSync(live)).toBe(true);
+      rmSync(live);
+      writeFileSync(asides[0]!, 'half\n');
+      expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
+      expect(existsSync(asides[0]!)).toBe(false);
+    });
 
     it('apply --partial, add and rm change one entry; traffic follows and the kernel matches a fresh reconcile', async () => {
       await apply(two());

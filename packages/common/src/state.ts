@@ -4,10 +4,11 @@
  * Writes are atomic (temp file, rename) and made under an flock, so a crash
  * or a concurrent command never leaves a torn file.
  */
-import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
 import { BoxkitError } from './errors.js';
+import { ownerGone } from './proc.js';
 
 export function stateDir(...parts: string[]): string {
   return join(process.env.BOXKIT_STATE_DIR || '/run/boxkit', ...parts);
@@ -35,8 +36,46 @@ export function atomicWrite(path: string, content: string | Buffer, mode = 0o644
     renameSync(tmp, path);
   } catch (e) {
     removeFile(tmp); // a full /run keeps no half-written temp file
-    throw e;
+    throw unwritten(path, e);
   }
+}
+
+/**
+ * Remove the files atomicWrite left aside in `dir` (`NAME.PID.tmp`) whose
+ * writer was killed between its write and its rename: their pid gone since
+ * the file was written. Those of `only` (file names), or all. Returns them.
+ */
+export function sweepAsides(dir: string, only?: readonly string[]): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const gone: string[] = [];
+  for (const n of names) {
+    const m = /^(.+)\.(\d+)\.tmp$/.exec(n);
+    if (!m || (only && !only.includes(m[1]!))) continue;
+    const path = join(dir, n);
+    try {
+      if (!ownerGone(Number(m[2]), statSync(path).mtimeMs)) continue;
+      unlinkSync(path);
+      gone.push(path);
+    } catch {
+      // renamed or removed meanwhile
+    }
+  }
+  return gone;
+}
+
+/** A failed write, named by its file (Node's own message, 'no space left on device, write', names none). */
+function unwritten(path: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (!code || !(e instanceof Error)) return e;
+  const why = e.message.replace(/^[A-Z0-9]+: /, '').replace(/, \w+( '.*')?$/, '');
+  return new BoxkitError(code, `cannot write ${path}: ${why}`, {
+    cause: e, ...(code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT' ? { hint: `the file system holding ${dirname(path)} is full or read-only` } : {}),
+  });
 }
 
 /** A JSON file's content, or undefined when it does not exist; one that is not JSON is named in the error. */
@@ -52,7 +91,7 @@ export function readJson<T>(path: string): T | undefined {
     return JSON.parse(text) as T;
   } catch (e) {
     // JSON.parse's message names no file: say which one, so it can be repaired or removed
-    throw new BoxkitError('EBADSTATE', `${path}: not valid JSON (${(e as Error).message})`, { hint: 'it was edited or cut short: repair it, or remove it to forget what it held' });
+    throw new BoxkitError('EBADSTATE', `${path}: not valid JSON (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`, { hint: 'it was edited or cut short: repair it, or remove it to forget what it held' });
   }
 }
 

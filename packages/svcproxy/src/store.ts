@@ -21,8 +21,9 @@
  * instead of a parse of every entry.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { BoxkitError } from '@boxkit/common/errors';
-import { atomicWrite, readJson, stateDir, withLock, removeFile } from '@boxkit/common/state';
+import { atomicWrite, readJson, stateDir, sweepAsides, withLock, removeFile } from '@boxkit/common/state';
 import { DEFAULT_NODEPORT_RANGE, endpointText, type PortRange, type Service } from './model.js';
 import { bucketOf } from './names.js';
 import { listOf, toService } from './spec.js';
@@ -206,12 +207,19 @@ export function writeState(prefix: string, bytes: Buffer): void {
   atomicWrite(statePath(prefix), bytes);
   removeFile(v1Path(prefix));
   removeFile(pendingPath(prefix));
+  sweepStateAsides(prefix);
 }
 
 export function dropState(prefix: string): void {
   removeFile(statePath(prefix));
   removeFile(v1Path(prefix));
   removeFile(pendingPath(prefix));
+  sweepStateAsides(prefix);
+}
+
+/** The state and marker files a sync killed as it wrote them left aside (PREFIX.pending.PID.tmp): under the lock, once a write has succeeded. */
+function sweepStateAsides(prefix: string): void {
+  sweepAsides(dirname(statePath(prefix)), [basename(statePath(prefix)), basename(pendingPath(prefix))]);
 }
 
 /**
