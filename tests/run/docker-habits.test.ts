@@ -299,6 +299,26 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it('a --rm container whose run was killed gives its published port back to the next run that asks (it is removed, as gc would)', async () => {
+    assertSandboxNetwork();
+    const [a, b] = [name('killedrm'), name('killedrmB')];
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    try {
+      const fg = spawn(process.execPath, [binPath('run'), '--rm', '--name', a, ...BASE, '--net', 'bridge', '-p', '18094:80', '--', 'sleep', '600'], { env, stdio: 'ignore' });
+      const gone = new Promise((r) => fg.once('exit', r));
+      const recFile = `${process.env.BOXKIT_STATE_DIR}/run/containers/${a}.json`;
+      await waitUntil(`${a} to run`, () => existsSync(recFile) && JSON.parse(readFileSync(recFile, 'utf8')).status === 'running', 30_000);
+      fg.kill('SIGKILL');
+      await gone;
+      await containerEnded(a);
+      await run(['-d', '--name', b, ...BASE, '--net', 'bridge', '-p', '18094:80', '--', 'sleep', '600']);
+      expect((await run(['ps', '-a', '-q'])).out).toBe(b);
+    } finally {
+      await run(['rm', '-f', a, b], null);
+    }
+  });
+
   it('a host port another running container publishes is refused naming that container (as docker), nothing made', async () => {
     assertSandboxNetwork();
     const [a, b] = [name('holdA'), name('holdB')];

@@ -7,8 +7,8 @@ import { kill, shellStatus, type Child } from '@boxkit/native';
 import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
 import { removeFile } from '@boxkit/common';
-import { creatorAlive, exitPath, isAlive, keptExitCode, list, load, locked, save } from '../state/store.js';
-import { teardown } from './teardown.js';
+import { creatorAlive, exitPath, isAlive, isGarbage, keptExitCode, list, load, locked, save } from '../state/store.js';
+import { teardown, teardownIfOwn } from './teardown.js';
 import { teardownNetwork } from './network.js';
 import { mark } from '@boxkit/common/phases';
 
@@ -103,11 +103,16 @@ export async function settle(rec: ContainerRecord): Promise<boolean> {
   return true;
 }
 
-/** settle() the containers that publish host port `port`/`proto`; whether one gave it back. */
+/**
+ * Give host port `port`/`proto` back from the containers that publish it and have ended with
+ * nobody to notice: settle() a kept one, remove what gc would (a --rm one whose `run` was
+ * killed: docker's daemon would have removed it at its end). Whether one gave it back.
+ */
 export async function settlePublishers(port: number, proto: string): Promise<boolean> {
   let any = false;
   for (const r of list()) {
-    if (r.net.publish?.some((p) => p.hostPort === port && p.proto === proto) && (await settle(r))) any = true;
+    if (!r.net.publish?.some((p) => p.hostPort === port && p.proto === proto)) continue;
+    if (isGarbage(r) ? await teardownIfOwn(r) : await settle(r)) any = true;
   }
   return any;
 }
