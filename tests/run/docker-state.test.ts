@@ -5,8 +5,8 @@
  * refusals worded as cg words them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binPath, bk, poll, running, skipReason, waitUntil } from '../harness/index.js';
 import { BASE, name, run, toolsBinDir } from './helpers.js';
@@ -72,6 +72,89 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     for (const n of made) await run(['rm', '-f', n], null);
   });
 
+  it('a damaged record (junk, or JSON that is no record) is skipped by ps and gc with a warning naming it, rm -f forgets it, and gc never strips a container that still runs', async () => {
+    const top = mkdtempSync('/tmp/bk-damaged.');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: `${top}/state`, BOXKIT_DATA_DIR: `${top}/data` };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const own = (args: string[]) => bk('run', args, { env });
+    const [ok, bad, odd] = [name('dmg-ok'), name('dmg-bad'), name('dmg-odd')];
+    const file = (n: string) => `${top}/state/run/containers/${n}.json`;
+    let lost: { id: string; pid: number; cgroup: { dirs: { path: string }[] } } | undefined;
+    try {
+      for (const n of [ok, bad]) expect((await own(['-d', '--name', n, ...BASE, '--', 'sleep', '600'])).exitCode).toBe(0);
+      lost = JSON.parse(readFileSync(file(bad), 'utf8'));
+      writeFileSync(file(bad), 'junk\n');
+      writeFileSync(file(odd), '{"name":"x"}\n');
+      const ps = await own(['ps', '-a']);
+      expect(ps.exitCode, String(ps.stderr)).toBe(0);
+      expect(String(ps.stdout)).toContain(ok);
+      const warnings = String(ps.stderr).split('\n').filter(Boolean);
+      expect(warnings, warnings.join("\n")).toHaveLength(2);
+      expect(warnings.find((l) => l.includes(file(bad)))).toMatch(/^run: warning: .*not valid JSON.*: skipped \(run rm -f /);
+      expect(warnings.find((l) => l.includes(file(odd)))).toMatch(/not a container record/);
+      expect((await own(['inspect', ok])).exitCode).toBe(0);
+      expect(String((await own(['stop', 'nosuch-dmg'])).stderr)).toMatch(/no such container: nosuch-dmg/);
+      // gc with a damaged record: nothing of the unknown container is swept (its data dir could be any)
+      const gc1 = await own(['gc']);
+      expect(gc1.exitCode).toBe(0);
+      expect(String(gc1.stderr)).toMatch(/data dirs not swept while/);
+      expect(existsSync(`${top}/data/containers/${lost!.id}`)).toBe(true);
+      // forgotten, as the hint says: its container runs on, so gc leaves its data alone and says why
+      for (const n of [bad, odd]) expect((await own(['rm', '-f', n])).exitCode).toBe(0);
+      expect(existsSync(file(bad))).toBe(false);
+      const gc2 = await own(['gc']);
+      expect(String(gc2.stderr)).toContain(`${lost!.id}: no record, but its root is in use by pid `);
+      expect(existsSync(`${top}/data/containers/${lost!.id}/upper`)).toBe(true);
+      expect(running(lost!.pid)).toBe(true);
+      // once it has ended, gc takes its data
+      process.kill(lost!.pid, 'SIGKILL');
+      await waitUntil('the unrecorded container to end', () => !running(lost!.pid));
+      expect(JSON.parse(String((await own(['gc', '--json'])).stdout)).orphans).toEqual([lost!.id]);
+      expect(existsSync(`${top}/data/containers/${lost!.id}`)).toBe(false);
+    } finally {
+      await own(['rm', '-f', ok]);
+      if (lost) {
+        try {
+          process.kill(lost.pid, 'SIGKILL');
+        } catch {
+          // ended
+        }
+        await waitUntil('the unrecorded container to end', () => !running(lost!.pid));
+        // its group (no record names it any more): as an operator would, by hand
+        for (const d of lost.cgroup.dirs) await waitUntil(`${d.path} to be removed`, () => {
+          try {
+            rmdirSync(d.path);
+          } catch {
+            // busy a moment longer
+          }
+          return !existsSync(d.path);
+        });
+      }
+      if (lost) spawnSync('umount', ['-l', `${top}/data/containers/${lost.id}/rootfs`]);
+      rmSync(top, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('a full state dir: the start fails naming the file it could not write, with a hint, and leaves nothing', async () => {
+    const top = mkdtempSync('/tmp/bk-full.');
+    // a tiny file system of its own (the sandbox's mount namespace), filled up
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', top]);
+    try {
+      mkdirSync(`${top}/state/run/containers`, { recursive: true });
+      spawnSync('dd', ['if=/dev/zero', `of=${top}/fill`, 'bs=4k', 'count=100'], { stdio: 'ignore' });
+      const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: `${top}/state` };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const n = name('full');
+      const r = await bk('run', ['--name', n, ...BASE, '--', 'true'], { env });
+      expect(r.exitCode).toBe(125);
+      expect(String(r.stderr).split('\n')).toEqual([`run: cannot write ${top}/state/run/containers/${n}.json: no space left on device`, `hint: the file system holding ${top}/state/run/containers is full or read-only`]);
+      expect(readdirSync(`${top}/state/run/containers`)).toEqual([]);
+    } finally {
+      execFileSync('umount', [top]);
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+
   it('gc --dry-run --json is one document with the commands it would run (as every --dry-run --json), and changes nothing', async () => {
     // state and data of its own: gc sees every container of its dirs, and what an earlier file left would be in its lists
     const top = mkdtempSync('/tmp/bk-gcdry.');
@@ -100,26 +183,33 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
       const aside = `${dir}/gone-${n}.exit.${dead}.tmp`;
       const nobodys = `${dir}/gone-${n}.exit`;
       const live = `${dir}/${n}.exit.${process.pid}.tmp`;
-      for (const f of [ownAside, aside, nobodys, live]) writeFileSync(f, 'feedfacecafe 0\n');
-      const files = [aside, nobodys].sort();
+      // and a record a run killed as it wrote it left aside (its own goes with it; another's stays until its pid is gone)
+      const recordAside = `${dir}/gone-${n}.json.${dead}.tmp`;
+      for (const f of [ownAside, aside, nobodys, live, recordAside]) writeFileSync(f, 'feedfacecafe 0\n');
+      const files = [aside, nobodys, recordAside].sort();
+      // a layer a killed `run --image` was extracting, and one a live extraction (this process) is at
+      const layers = `${top}/data/unionfs/layers`;
+      const [halfLayer, liveLayer] = [`${layers}/${'ab'.repeat(32)}.${dead}.tmp`, `${layers}/${'cd'.repeat(32)}.${process.pid}.tmp`];
+      for (const l of [halfLayer, liveLayer]) mkdirSync(join(l, 'bin'), { recursive: true });
 
       const doc = JSON.parse(await own(['gc', '--dry-run', '--json']));
       expect(doc).toMatchObject({ dryRun: true, removed: [n], orphans: ['feedfacecafe'] });
       expect([...doc.files].sort()).toEqual(files);
       // (the container's cgroup is named after its id)
       const id = JSON.parse(readFileSync(record, 'utf8')).id as string;
-      expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${id} --parent self`, `rm -rf ${orphan}`, ...files.map((f) => `rm -f ${f}`)]));
+      expect(doc.layers).toEqual([halfLayer]);
+      expect(doc.commands).toEqual(expect.arrayContaining([`cg rm ${id} --parent self`, `rm -rf ${orphan}`, ...files.map((f) => `rm -f ${f}`), `rm -rf ${halfLayer}`]));
       const human = await own(['gc', '--dry-run']);
       expect(human.split('\n')).toEqual(doc.commands);
       expect(existsSync(record)).toBe(true);
       expect(existsSync(orphan)).toBe(true);
-      for (const f of [ownAside, aside, nobodys, live]) expect(existsSync(f)).toBe(true);
+      for (const f of [ownAside, aside, nobodys, live, recordAside, halfLayer, liveLayer]) expect(existsSync(f)).toBe(true);
 
       const done = JSON.parse(await own(['gc', '--json']));
-      expect({ ...done, files: [...done.files].sort() }).toEqual({ removed: [n], orphans: ['feedfacecafe'], files });
+      expect({ ...done, files: [...done.files].sort() }).toEqual({ removed: [n], orphans: ['feedfacecafe'], files, layers: [halfLayer] });
       expect(existsSync(record)).toBe(false);
       expect(existsSync(orphan)).toBe(false);
-      expect([ownAside, aside, nobodys, live].map((f) => existsSync(f))).toEqual([false, false, false, true]);
+      expect([ownAside, aside, nobodys, live, recordAside, halfLayer, liveLayer].map((f) => existsSync(f))).toEqual([false, false, false, true, false, false, true]);
     } finally {
       await bk('run', ['rm', '-f', n], { env });
       rmSync(top, { recursive: true, force: true });

@@ -5,43 +5,24 @@
  * gone: a live pid may be another extraction at work. (A pid the system has
  * since given to an unrelated process keeps its dir until that one ends too.)
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataDir } from '@boxkit/common';
+import { procStat } from '@boxkit/common/proc';
 
 /** The layer store's extraction dirs: a sha256 (the layer's name) and the extracting pid. */
 const LAYER_TMP = /^[0-9a-f]{64}\.([1-9][0-9]*)\.tmp$/;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/**
- * Is `pid` a process that could still be extracting? Not when /proc has no
- * such pid, nor a zombie (it ended; only its exit status is left to read).
- */
+/** Is `pid` a process that could still be extracting? Not when there is no such process, nor a zombie. */
 function gone(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-  // the state follows the command name, which may itself hold ') '
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === 'Z' || state === 'X';
+  const st = procStat(pid);
+  return st === undefined || st.state === 'Z' || st.state === 'X';
 }
 
-/** Whether this process sees the pids of others: without /proc every pid would look gone. */
-function procMounted(): boolean {
-  try {
-    readFileSync(`/proc/${process.pid}/stat`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Remove the entries of `parent` that `pattern` matches (group 1: a pid) and whose pid is gone. */
-function sweep(parent: string, pattern: RegExp): string[] {
+/** Remove the entries of `parent` that `pattern` matches (group 1: a pid) and whose pid is gone (`dryRun`: only say). */
+function sweep(parent: string, pattern: RegExp, dryRun = false): string[] {
   let names: string[];
   try {
     names = readdirSync(parent);
@@ -52,10 +33,15 @@ function sweep(parent: string, pattern: RegExp): string[] {
     const pid = pattern.exec(n)?.[1];
     return pid !== undefined && gone(Number(pid));
   });
-  if (!stale.length || !procMounted()) return [];
+  // without /proc every pid would look gone
+  if (!stale.length || procStat('self') === undefined) return [];
   const removed: string[] = [];
   for (const n of stale) {
     const path = join(parent, n);
+    if (dryRun) {
+      removed.push(path);
+      continue;
+    }
     try {
       rmSync(path, { recursive: true, force: true });
       removed.push(path);
@@ -70,8 +56,8 @@ function sweep(parent: string, pattern: RegExp): string[] {
  * Remove the extraction dirs a killed extraction left in the layer store
  * ($BOXKIT_DATA_DIR/unionfs/layers, or `layersDir`). Returns the paths removed.
  */
-export function sweepStaleLayers(layersDir = dataDir('unionfs', 'layers')): string[] {
-  return sweep(layersDir, LAYER_TMP);
+export function sweepStaleLayers(layersDir = dataDir('unionfs', 'layers'), dryRun = false): string[] {
+  return sweep(layersDir, LAYER_TMP, dryRun);
 }
 
 /** The same for one extraction target: `<dir>.<pid>.tmp` beside `dir`. */

@@ -1,19 +1,46 @@
 /**
  * `run gc`: remove what crashed runs left: containers whose `run` died
  * during setup, --rm containers whose `run` died, data dirs no record
- * names (a run killed between mkdir and its first record write), and exit
- * files no one will read (a bk-keeper killed as it wrote one, or one
- * left for a container that is gone).
+ * names (a run killed between mkdir and its first record write), store
+ * files no one will read (a bk-keeper or a record write killed half-way,
+ * an exit file left for a container that is gone), and image layers whose
+ * extraction was killed.
  */
-import { readdirSync, rmSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { dataDir, report, shellQuote } from '@boxkit/common';
-import { dryRunOutput } from '@boxkit/common/output';
+import { dryRunOutput, warn } from '@boxkit/common/output';
 import { umountIfMounted } from '@boxkit/native';
+import { sweepStaleLayers } from '@boxkit/unionfs';
 import { teardownIfOwn, teardownShell } from '../container/teardown.js';
-import { isGarbage, list, locked, sweepExitFiles } from '../state/store.js';
+import { isGarbage, list, locked, scan, sweepStoreFiles } from '../state/store.js';
 
 export { isGarbage } from '../state/store.js';
+
+/**
+ * A process whose root is the mount at `dir` (a container's PID 1 after
+ * pivot_root, or anything it started), or undefined when `dir` is no mount
+ * point or nobody has it as root: an overlay's directories carry its own
+ * st_dev, which /proc/PID/root/ of a process rooted in it shows.
+ */
+export function rootOf(dir: string): number | undefined {
+  let dev: number;
+  try {
+    dev = statSync(dir).dev;
+    if (dev === statSync(dirname(dir)).dev) return undefined;
+  } catch {
+    return undefined;
+  }
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (statSync(`/proc/${p}/root/`).dev === dev) return Number(p);
+    } catch {
+      // gone, or a kernel thread
+    }
+  }
+  return undefined;
+}
 
 export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number> {
   const removed: string[] = [];
@@ -29,12 +56,18 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   const orphans: string[] = [];
   let files: string[] = [];
   await locked(() => {
-    files = sweepExitFiles({ orphans: true, dryRun: !!d });
+    files = sweepStoreFiles({ orphans: true, dryRun: !!d });
     // (a dry run: those of the containers above go with them, as a real gc's teardown takes them)
-    if (d) files = files.filter((f) => !removed.includes(basename(f).replace(/\.exit(\.\d+\.tmp)?$/, '')));
+    if (d) files = files.filter((f) => !removed.includes(basename(f).replace(/\.(exit|json\.\d+\.tmp)$|\.exit\.\d+\.tmp$/, '')));
     if (d) for (const f of files) d.print(shellQuote(['rm', '-f', f]));
     // read under the lock: a run saves its record (under the lock) before it makes its data dir
-    const known = new Set(list().map((r) => r.id));
+    const { records, damaged } = scan();
+    // a damaged record's container is unknown: any data dir could be its, in use
+    if (damaged.length) {
+      warn('run', `warning: data dirs not swept while ${damaged.map((n) => `${n}'s`).join(', ')} record is damaged (run rm -f ${damaged.join(' ')} forgets it)`);
+      return;
+    }
+    const known = new Set(records.map((r) => r.id));
     let dirs: string[] = [];
     try {
       dirs = readdirSync(dataDir('containers'));
@@ -43,6 +76,12 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
     }
     for (const dir of dirs) {
       if (known.has(dir) || dir.startsWith('.')) continue;
+      // its record is gone but its container runs (the record removed by hand): never pull its root away
+      const user = rootOf(dataDir('containers', dir, 'rootfs'));
+      if (user !== undefined) {
+        warn('run', `warning: ${dir}: no record, but its root is in use by pid ${user}: not removed (end that process, then run gc)`);
+        continue;
+      }
       orphans.push(dir);
       if (d) {
         d.print(shellQuote(['unionfs', 'umount', dataDir('containers', dir, 'rootfs')]));
@@ -53,10 +92,14 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
       rmSync(dataDir('containers', dir), { recursive: true, force: true });
     }
   });
+  // image layers whose extraction was killed half-way (a killed `run --image`): unionfs's own sweep
+  const layers = sweepStaleLayers(undefined, !!d);
   if (d) {
-    d.done({ removed, orphans, files });
+    for (const l of layers) d.print(shellQuote(['rm', '-rf', l]));
+    d.done({ removed, orphans, files, layers });
     return 0;
   }
-  report(a, { removed, orphans, files }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`), ...files.map((f) => `removed exit file ${f}`)]);
+  report(a, { removed, orphans, files, layers }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`),
+    ...files.map((f) => `removed ${f}`), ...layers.map((l) => `removed half-extracted layer ${l}`)]);
   return 0;
 }

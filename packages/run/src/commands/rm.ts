@@ -1,9 +1,9 @@
 /** `run rm [-f] NAME...`: remove containers and everything they hold. */
-import { BoxkitError } from '@boxkit/common';
+import { BoxkitError, shellQuote } from '@boxkit/common';
 import { dryRunOutput, printJson, warn } from '@boxkit/common/output';
 import { out } from '@boxkit/common/stdio';
 import { teardownIfOwn, teardownShell } from '../container/teardown.js';
-import { creatorAlive, isAlive } from '../state/store.js';
+import { creatorAlive, exitPath, forget, isAlive, locked, recordPath } from '../state/store.js';
 import { eachName, find } from './lookup.js';
 
 export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean; json?: boolean }): Promise<number> {
@@ -11,7 +11,23 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
   const d = a.dryRun ? dryRunOutput(a) : undefined;
   // a running one (without -f) is reported, the others still removed (as docker rm)
   const code = await eachName(a.names, async (n) => {
-    const rec = find(n);
+    let rec;
+    try {
+      rec = find(n);
+    } catch (e) {
+      // a damaged record: -f forgets it (what it held, gc takes once nothing runs there)
+      if (!a.force || !(e instanceof BoxkitError) || e.code !== 'EBADSTATE') throw e;
+      if (a.dryRun) {
+        d!.print(shellQuote(['rm', '-f', recordPath(n), exitPath(n)]));
+        removed.push(n);
+        return;
+      }
+      await locked(() => forget(n));
+      warn('run', `warning: ${n}'s record was damaged: forgot it; run gc removes what it held once nothing runs there`);
+      if (a.json) removed.push(n);
+      else out(n);
+      return;
+    }
     if (!rec) {
       if (a.force) return;
       // removing what is gone succeeds (DESIGN.md), but say so

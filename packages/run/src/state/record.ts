@@ -66,3 +66,23 @@ export interface ContainerRecord {
   stopTimeout?: number;
   logs?: { stdout: string; stderr: string };
 }
+
+const STATUSES: readonly Status[] = ['creating', 'running', 'exited'];
+const NET_MODES: readonly NetRecord['mode'][] = ['none', 'host', 'bridge'];
+const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/**
+ * Is `v` a record run can act on, saved under `name`? Only the fields every
+ * reader relies on (ps sorts by `created`, teardown takes the paths apart):
+ * a file edited into something else is refused by name, not read half-way.
+ */
+export function isRecord(v: unknown, name: string): v is ContainerRecord {
+  const r = v as Partial<ContainerRecord> | null;
+  return typeof r === 'object' && r !== null && !Array.isArray(r)
+    && r.name === name && typeof r.id === 'string' && /^[0-9a-f]{12}$/.test(r.id)
+    && STATUSES.includes(r.status as Status) && typeof r.created === 'string' && typeof r.creatorPid === 'number'
+    && strings(r.command) && strings(r.layers) && typeof r.rootfs === 'string' && typeof r.hostname === 'string'
+    && typeof r.mountpoint === 'string' && typeof r.upper === 'string' && typeof r.work === 'string'
+    && typeof r.net === 'object' && r.net !== null && NET_MODES.includes(r.net.mode)
+    && typeof r.detach === 'boolean' && typeof r.autoRemove === 'boolean';
+}

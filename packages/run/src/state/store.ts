@@ -5,9 +5,10 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWrite, dataDir, readJson, removeFile, stateDir, withLock } from '@boxkit/common';
+import { atomicWrite, BoxkitError, dataDir, readJson, removeFile, stateDir, withLock } from '@boxkit/common';
+import { warn } from '@boxkit/common/output';
 import { ownerGone, procStat } from '@boxkit/common/proc';
-import type { ContainerRecord, Status } from './record.js';
+import { isRecord, type ContainerRecord, type Status } from './record.js';
 
 export const containersDir = (): string => stateDir('run', 'containers');
 export const recordPath = (name: string): string => join(containersDir(), `${name}.json`);
@@ -22,8 +23,23 @@ export function locked<T>(fn: () => T | Promise<T>): Promise<T> {
   return withLock(stateDir('run', 'lock'), fn);
 }
 
+/** The record of `name`, or undefined; a damaged one (not JSON, or not a record) is an error naming it. */
 export function load(name: string): ContainerRecord | undefined {
-  return readJson<ContainerRecord>(recordPath(name));
+  const path = recordPath(name);
+  let v: unknown;
+  try {
+    v = readJson<unknown>(path);
+  } catch (e) {
+    throw e instanceof BoxkitError && e.code === 'EBADSTATE' ? damaged(name, e.message) : e;
+  }
+  if (v === undefined) return undefined;
+  if (!isRecord(v, name)) throw damaged(name, `${path}: not a container record`);
+  return v;
+}
+
+/** The error of a damaged record: what to do is forget it (rm -f), then let gc take what it held. */
+function damaged(name: string, why: string): BoxkitError {
+  return new BoxkitError('EBADSTATE', why, { hint: `run rm -f ${name} forgets it; run gc then removes what it held once nothing runs there` });
 }
 
 /**
@@ -45,28 +61,31 @@ function storeFiles(): string[] {
 
 /** Remove a record and its exit files (first: a crash between leaves the record to remove again, not a file nobody knows). */
 export function forget(name: string): void {
-  sweepExitFiles({ name });
+  sweepStoreFiles({ name });
   removeFile(exitPath(name));
   removeFile(recordPath(name));
 }
 
-/** An exit file being written: bk-keeper writes NAME.exit.PID.tmp and renames it (native/c/keeper.c). */
-const EXIT_ASIDE = /^(.+)\.exit\.(\d+)\.tmp$/;
+/**
+ * A file being written aside, then renamed: an exit file (bk-keeper writes NAME.exit.PID.tmp,
+ * native/c/keeper.c) or a record (save's atomic write, NAME.json.PID.tmp).
+ */
+const ASIDE = /^(.+)\.(?:exit|json)\.(\d+)\.tmp$/;
 
 /**
- * Remove exit files nobody will read, and say which: the NAME.exit.PID.tmp
- * of a bk-keeper killed between its write and its rename (its PID gone
- * since the file was written), of `name` or of every container; with
- * `orphans` (gc, under the lock: bk-keeper writes only under it and only
- * while the record exists) also each NAME.exit whose container has no
- * record. `dryRun`: only say.
+ * Remove store files nobody will read, and say which: the NAME.exit.PID.tmp
+ * or NAME.json.PID.tmp of a writer killed between its write and its rename
+ * (its PID gone since the file was written), of `name` or of every
+ * container; with `orphans` (gc, under the lock: bk-keeper writes only under
+ * it and only while the record exists) also each NAME.exit whose container
+ * has no record. `dryRun`: only say.
  */
-export function sweepExitFiles(o: { name?: string; orphans?: boolean; dryRun?: boolean } = {}): string[] {
+export function sweepStoreFiles(o: { name?: string; orphans?: boolean; dryRun?: boolean } = {}): string[] {
   const files = storeFiles();
   const records = new Set(files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
   const gone: string[] = [];
   for (const f of files) {
-    const aside = EXIT_ASIDE.exec(f);
+    const aside = ASIDE.exec(f);
     const name = aside ? aside[1]! : f.endsWith('.exit') ? f.slice(0, -5) : undefined;
     if (name === undefined || (o.name !== undefined && name !== o.name)) continue;
     const path = join(containersDir(), f);
@@ -116,12 +135,30 @@ export function endsLeft(): ContainerRecord[] {
   return left;
 }
 
+/** The records, oldest first, and the names of damaged ones (each said once, as a warning). */
+export function scan(): { records: ContainerRecord[]; damaged: string[] } {
+  const records: ContainerRecord[] = [];
+  const bad: string[] = [];
+  for (const f of storeFiles()) {
+    if (!f.endsWith('.json')) continue;
+    const name = f.slice(0, -5);
+    try {
+      const r = load(name);
+      if (r) records.push(r);
+    } catch (e) {
+      if (!(e instanceof BoxkitError) || e.code !== 'EBADSTATE') throw e;
+      bad.push(name);
+      if (!warned.has(name)) warn('run', `warning: ${e.message}: skipped (${e.hint})`);
+      warned.add(name);
+    }
+  }
+  return { records: records.sort((a, b) => a.created.localeCompare(b.created)), damaged: bad };
+}
+const warned = new Set<string>();
+
+/** The records, oldest first; a damaged one is skipped with a warning (one bad file must not stop ps or gc). */
 export function list(): ContainerRecord[] {
-  return storeFiles()
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => readJson<ContainerRecord>(join(containersDir(), f)))
-    .filter((r): r is ContainerRecord => r !== undefined)
-    .sort((a, b) => a.created.localeCompare(b.created));
+  return scan().records;
 }
 
 /** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat). */
