@@ -159,8 +159,9 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     await run(['-d', '--name', n, ...BASE, '--', 'sleep', '600']);
     expect(await onTerminal(`stty rows 31 cols 101; ${process.execPath} ${binPath('run')} exec -it ${n} stty size`)).toContain('31 101');
     // its terminal is the container's own /dev/pts/N (a pty of the host's devpts had no name inside: tty said 'not a tty')
-    const named = await onTerminal(`stty rows 31 cols 101; ${process.execPath} ${binPath('run')} exec -it ${n} sh -c 'tty; [ -c "$(tty)" ] && echo named; stty size'`);
-    expect(named).toMatch(/\/dev\/pts\/\d+\r*\nnamed\r*\n31 101/);
+    // (in the tty group, gid 5, as runc's devpts makes it)
+    const named = await onTerminal(`stty rows 31 cols 101; ${process.execPath} ${binPath('run')} exec -it ${n} sh -c 'tty; [ -c "$(tty)" ] && echo named; stat -c %g "$(tty)"; stty size'`);
+    expect(named).toMatch(/\/dev\/pts\/\d+\r*\nnamed\r*\n5\r*\n31 101/);
   });
 
   it('exec -it gives the command a pseudo-terminal: Ctrl-C interrupts its foreground command, its exit status comes back', async () => {

@@ -97,7 +97,8 @@ export function containerProgram(o: ProgramOptions): Step[] {
   steps.push(mountStep('', '/', '', MS.REC | MS.PRIVATE));
   steps.push(...procSteps(r('/proc'), false));
   // docker's extras: mqueue, /dev/core, the terminal as /dev/console; /dev/tty is required, new ptys get no gid=5 (runc's tty group)
-  steps.push(...devSteps(r('/dev'), { mqueue: true, kcoreLink: true, ...(o.tty ? { console: o.tty.slave } : {}) }));
+  // devpts with gid=5 (tty), as runc's default spec: a pty made inside (script, sshd) belongs to the tty group
+  steps.push(...devSteps(r('/dev'), { mqueue: true, kcoreLink: true, ptsGid: 5, ...(o.tty ? { console: o.tty.slave } : {}) }));
   const sysRo = o.privileged ? 0 : MS.RDONLY;
   steps.push(mountStep('sysfs', r('/sys'), 'sysfs', sysRo | MS.NOSUID | MS.NODEV | MS.NOEXEC, '', true));
   if (o.cgroupns && o.cgroupfs?.length) steps.push(...cgroupfsSteps(r('/sys/fs/cgroup'), o.cgroupfs, o.privileged));
