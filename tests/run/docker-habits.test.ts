@@ -319,6 +319,30 @@ describe.skipIf(skipReason)(`run: docker habits${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it('rm -f that stops the container and then fails (netsetup\'s state damaged) says it stopped it; once repaired, rm -f finishes', async () => {
+    assertSandboxNetwork();
+    const n = name('halfrm');
+    const state = `${process.env.BOXKIT_STATE_DIR}/netsetup/state.json`;
+    try {
+      await run(['-d', '--name', n, ...BASE, '--net', 'bridge', '-p', '18095:80', '--', 'sleep', '600']);
+      const pid = JSON.parse(readFileSync(`${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`, 'utf8')).pid as number;
+      const good = readFileSync(state);
+      writeFileSync(state, 'junk');
+      try {
+        const r = await run(['rm', '-f', n], 1);
+        expect(r.err.split('\n')[0]).toMatch(new RegExp(`^run: ${n}: stopped, but not removed: .*state\\.json: not valid JSON`));
+        expect(running(pid)).toBe(false);
+        expect((await run(['ps', '-a', '-q'])).out).toBe(n);
+      } finally {
+        writeFileSync(state, good);
+      }
+      await run(['rm', '-f', n]);
+      expect((await run(['ps', '-a', '-q'])).out).toBe('');
+    } finally {
+      await run(['rm', '-f', n], null);
+    }
+  });
+
   it('a host port another running container publishes is refused naming that container (as docker), nothing made', async () => {
     assertSandboxNetwork();
     const [a, b] = [name('holdA'), name('holdB')];

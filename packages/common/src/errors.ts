@@ -57,6 +57,18 @@ export function describeError(e: unknown): { message: string; hint?: string; exi
 }
 
 /**
+ * `e` said after what was done already (`web: stopped, not removed`), still
+ * one line, its code, hint and exit code kept: for a command that failed
+ * after an effect that cannot be undone, so the user knows where it stands.
+ */
+export function after(done: string, e: unknown, hint?: string): BoxkitError {
+  const d = describeError(e);
+  const code = e instanceof BoxkitError ? e.code : ((e as NodeJS.ErrnoException)?.code ?? 'EFAILED');
+  const h = d.hint ?? hint;
+  return new BoxkitError(code, `${done}: ${d.message.split('\n')[0]}`, { cause: e, exitCode: d.exitCode, ...(h ? { hint: h } : {}) });
+}
+
+/**
  * Report a command's failure the way every boxkit tool does: one line
  * (`TOOL: message`), a hint line when there is one, the stack with
  * BOXKIT_DEBUG=1, each through `write` (a line without its newline).

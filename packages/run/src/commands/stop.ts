@@ -1,6 +1,7 @@
 /** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds (default: the container's --stop-timeout). */
 import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
+import { after } from '@boxkit/common/errors';
 import { out } from '@boxkit/common/stdio';
 import { finish, stopContainer } from '../container/lifecycle.js';
 import { isAlive } from '../state/store.js';
@@ -34,7 +35,9 @@ export async function stop(a: { names: string[]; time?: number; dryRun?: boolean
     if (rec.detach && (wasRunning || rec.status === 'running') && !(await keeperRecords(rec))) {
       // a --rm one under the store's lock and only while it is still this container (its keeper may be at it)
       if (rec.autoRemove) await teardownIfOwn(rec);
-      else await finish(rec, killed ? 137 : undefined);
+      else await finish(rec, killed ? 137 : undefined).catch((e: unknown) => {
+        throw after(`${rec.name}: stopped, but its end was not recorded`, e);
+      });
     }
     if (a.json) stopped.push({ name: rec.name, killed });
     else out(rec.name);

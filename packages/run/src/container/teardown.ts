@@ -4,6 +4,7 @@
  * failed start and gc all share one path.
  */
 import { shellQuote } from '@boxkit/common';
+import { after } from '@boxkit/common/errors';
 import { kill } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
 import { containerData, forget, isAlive, load, locked, recordPath } from '../state/store.js';
@@ -62,6 +63,7 @@ export async function teardownIfOwn(rec: ContainerRecord): Promise<boolean> {
 
 /** Remove everything of `rec`. */
 export async function teardown(rec: ContainerRecord): Promise<void> {
+  const wasAlive = isAlive(rec);
   await killContainer(rec);
   mark('killed');
   const errors: unknown[] = [];
@@ -80,7 +82,8 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
   mark('t-umount');
   await step(() => removeTree(containerData(rec.id)));
   mark('t-rm');
-  if (errors.length) throw errors[0];
+  // the rest stays for the next rm -f (the record too): say that its processes are gone all the same
+  if (errors.length) throw after(`${rec.name}: ${wasAlive ? 'stopped, but ' : ''}not removed`, errors[0], `run rm -f ${rec.name} again once that is fixed`);
   forget(rec.name);
   mark('t-forget');
 }
