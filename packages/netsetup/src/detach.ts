@@ -15,7 +15,7 @@ import { planLocalnetOff } from './localnet.js';
 import { linkGroups } from './netlink.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo, planRemoveUnlisted, publishKey } from './publish.js';
-import { readState, updateState, type AttachmentRecord, type NetState } from './state.js';
+import { readState, updateState, withNetState, type AttachmentRecord, type NetState } from './state.js';
 import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeases, sweepTmp, withStoreLock } from './store.js';
 
 export interface DetachTarget {
@@ -237,7 +237,7 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
     await between();
     return [];
   }
-  const unpublish = async (s: NetState, write: boolean) => {
+  const unpublishIn = async (s: NetState, write: boolean) => {
     const pubs = pubsOf(s);
     // by the address in the rules' comments: every rule to the container, this entry's or not
     const table = await readNat(opts.dryRun);
@@ -261,7 +261,7 @@ export async function unpublishTo(recs: readonly AttachmentRecord[], opts: ExecO
     await giveBackLocalnet(s, opts);
     return ops;
   };
-  return opts.dryRun ? unpublish(readState(), false) : updateState((s) => unpublish(s, true));
+  return withNetState(opts, unpublishIn);
 }
 
 /**

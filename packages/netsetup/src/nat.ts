@@ -12,7 +12,7 @@ import { netString, parseCidr } from './cidr.js';
 import { hashHex } from './hash.js';
 import { deleteRules, hasComment, nat, readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
-import { readState, updateState, type NetState } from './state.js';
+import { withNetState, type NetState } from './state.js';
 
 export interface NatResult {
   cidr: string;
@@ -61,27 +61,27 @@ export async function planNat(cidr: string, outIf: string | undefined, lenient =
 
 /** Masquerade traffic from `cidr` to the outside (idempotent). */
 export async function ensureNat(cidr: string, opts: ExecOptions & { outIf?: string } = {}): Promise<NatResult> {
-  const go = async (s?: NetState) => {
+  const natIn = async (s: NetState) => {
     const p = await planNat(cidr, opts.outIf, opts.dryRun);
     await execute(p.ops, opts);
-    if (s) s.nat[p.net] = { cidr: p.net, chain: p.chain, ...(opts.outIf ? { outIf: opts.outIf } : {}) };
+    s.nat[p.net] = { cidr: p.net, chain: p.chain, ...(opts.outIf ? { outIf: opts.outIf } : {}) }; // (a dry run's state is a copy, never written)
     return { cidr: p.net, chain: p.chain, ...(opts.outIf ? { outIf: opts.outIf } : {}), changed: p.ops.length > 0 };
   };
-  return opts.dryRun ? go() : updateState(go);
+  return withNetState(opts, natIn);
 }
 
 /** Remove the NAT rules of `cidr`; succeeds when they are gone. ip_forward stays on (others may need it). */
 export async function removeNat(cidr: string, opts: ExecOptions = {}): Promise<NatResult> {
-  const go = async (s?: NetState) => {
+  const removeNatIn = async (s: NetState) => {
     const net = netString(parseCidr(cidr, 'network'));
     const chain = natChain(net);
     const t = await readNat(opts.dryRun);
     const ops = deleteRules(t, isNatComment(net)).filter((o) => o.kind === 'ipt' && o.args[1] !== chain);
     if (t.chains.has(chain)) ops.push(nat('-F', chain), nat('-X', chain));
     await execute(ops, opts);
-    const outIf = (s ?? readState()).nat[net]?.outIf;
-    if (s) delete s.nat[net];
+    const outIf = s.nat[net]?.outIf;
+    delete s.nat[net]; // (a dry run's state is a copy, never written)
     return { cidr: net, chain, ...(outIf ? { outIf } : {}), changed: ops.length > 0 };
   };
-  return opts.dryRun ? go() : updateState(go);
+  return withNetState(opts, removeNatIn);
 }

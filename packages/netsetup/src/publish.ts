@@ -13,9 +13,8 @@ import { crashPoint } from './crash.js';
 import { deleteRules, hasComment, nat, readNat, readTable, remaining, type NatTable } from './iptables.js';
 import { needsLocalnet, planLocalnetOff, planLocalnetOn } from './localnet.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
-import { readState, statePath, updateState, type NetState, type PublishRecord } from './state.js';
+import { intentFirst, withNetState, type Intent, type NetState, type PublishRecord } from './state.js';
 import { warn } from '@boxkit/common/output';
-import { writeJson } from '@boxkit/common/state';
 import { holdsLease, leaseHolder, readAttachments, withStoreLock } from './store.js';
 import { linkNames } from './kernel.js';
 import type { AttachmentRecord } from './state.js';
@@ -191,7 +190,7 @@ export interface PublishResult extends PublishSpec {
 
 /** Publish a container port on the host (idempotent; a different target for the same host port fails). */
 export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
-  const go = async (s: NetState, write: boolean) => {
+  const publishIn = async (s: NetState, write: boolean) => {
     const key = publishKey(p);
     // every address (no --host-ip) overlaps each single one: of two DNAT rules for a port, the first wins
     const old = Object.values(s.publish).find((o) => o.hostPort === p.hostPort && o.proto === p.proto
@@ -206,36 +205,31 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
     const localnet = needsLocalnet(p.hostIp, bridge) ? bridge : undefined;
     const ops = planAdd(t, localnet ? await readTable('filter', opts.dryRun) : undefined, s, p, subnet, bridge, write);
     if (port && !port.hairpin) ops.push(hairpin(port, true));
-    const had = s.publish[key];
-    if (write && !had) {
-      // intent first: the entry (and route_localnet's value before) is written before the rules, so a
-      // netsetup killed while it adds them leaves an entry that `down` of the container (or `publish rm`) finds
-      s.publish[key] = { spec: publishString(p), ...p, subnet, ...(localnet ? { localnet } : {}) } satisfies PublishRecord;
-      writeJson(statePath(), s);
-      crashPoint('publish-recorded');
-    }
-    try {
-      await execute(ops, opts);
-    } catch (e) {
-      if (write && !had) {
-        // nothing half-made: the rules this call added go, then its entry, then route_localnet (when no other port needs it)
+    // intent first: the entry (and route_localnet's value before) is written before the rules, so a
+    // netsetup killed while it adds them leaves an entry that `down` of the container (or `publish rm`) finds
+    const entry: Intent = {
+      record: () => {
+        s.publish[key] = { spec: publishString(p), ...p, subnet, ...(localnet ? { localnet } : {}) } satisfies PublishRecord;
+      },
+      // the rules this call added go, then its entry, then route_localnet (when no other port needs it)
+      undo: async () => {
         await execute(planRemove(await readNat(), [p]), {}).catch(() => undefined);
         delete s.publish[key];
         await execute(planLocalnetOff(s, await readTable('filter')), {}).catch(() => undefined);
-        writeJson(statePath(), s);
-      }
-      throw e;
-    }
+      },
+      crashAt: 'publish-recorded',
+    };
+    await intentFirst(s, write && !s.publish[key] ? entry : undefined, () => execute(ops, opts));
     crashPoint('published');
     return { ...p, spec: publishString(p), changed: ops.some((o) => o.kind === 'ipt') };
   };
-  // the store lock, then the state lock, as `down` takes them (subnetOf says why)
-  return opts.dryRun ? go(readState(), false) : withStoreLock(() => updateState((s) => go(s, true)));
+  // the store lock, then the state lock, as `down` takes them (subnetOf says why); a dry run takes neither
+  return opts.dryRun ? withNetState(opts, publishIn) : withStoreLock(() => withNetState(opts, publishIn));
 }
 
 /** Remove a published port; succeeds when it is gone. */
 export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
-  const go = async (s: NetState) => {
+  const unpublishIn = async (s: NetState) => {
     const ops = planRemove(await readNat(opts.dryRun), [p]);
     // the host port may be published to another target: that record stays (a dry run changes a copy, never written)
     if (s.publish[publishKey(p)]?.spec === publishString(p)) delete s.publish[publishKey(p)];
@@ -250,5 +244,5 @@ export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise
     await execute(ops, opts);
     return { ...p, spec: publishString(p), changed: ops.length > 0 };
   };
-  return opts.dryRun ? go(readState()) : updateState(go);
+  return withNetState(opts, unpublishIn);
 }

@@ -14,7 +14,7 @@ import { validateIfName } from '@boxkit/common/validate';
 import { netString, parseCidr, parseIp } from './cidr.js';
 import { ipForwardOn } from './nat.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
-import { readState, updateState, writeStateNow, type NetState } from './state.js';
+import { intentFirst, withNetState, type Intent, type NetState } from './state.js';
 
 export interface RouteSpec {
   cidr: string;
@@ -49,7 +49,7 @@ const isOwn = (k: KernelRoute, own: RouteSpec | undefined) => !!own && k.gateway
 
 export async function addRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec & { changed: boolean }> {
   const r = normalise(spec);
-  const go = async (s: NetState, write: boolean) => {
+  const addRouteIn = async (s: NetState, write: boolean) => {
     const there = await routesTo(r.cidr);
     const own = s.routes[r.cidr];
     if (there.length) {
@@ -69,28 +69,24 @@ export async function addRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise
     // a node routing for its containers must forward (the article's sysctl -w net.ipv4.ip_forward=1)
     const ops: Op[] = [...(ipForwardOn() ? [] : [{ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' } as Op]),
       ipRoute('add', r)];
-    if (write) {
-      // intent first: a netsetup killed after the add leaves a route its record names (rm finds it)
-      s.routes[r.cidr] = r;
-      writeStateNow(s);
-    }
-    try {
-      await execute(ops, opts);
-    } catch (e) {
-      if (write) {
+    // intent first: a netsetup killed after the add leaves a route its record names (rm finds it)
+    const entry: Intent = {
+      record: () => {
+        s.routes[r.cidr] = r;
+      },
+      undo: () => {
         delete s.routes[r.cidr];
-        writeStateNow(s);
-      }
-      throw e;
-    }
+      },
+    };
+    await intentFirst(s, write ? entry : undefined, () => execute(ops, opts));
     return { ...r, changed: true };
   };
-  return opts.dryRun ? go(readState(), false) : updateState((s) => go(s, true));
+  return withNetState(opts, addRouteIn);
 }
 
 export async function removeRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec & { removed: boolean; changed: boolean }> {
   const r = normalise(spec);
-  const go = async (s: NetState) => {
+  const removeRouteIn = async (s: NetState) => {
     const there = (await routesTo(r.cidr)).filter((k) => k.gateway === r.via && (!r.dev || k.dev === r.dev));
     const own = s.routes[r.cidr];
     const ours = !!own && own.via === r.via;
@@ -104,5 +100,5 @@ export async function removeRoute(spec: RouteSpec, opts: ExecOptions = {}): Prom
     if (ours) delete s.routes[r.cidr]; // (a dry run's state is a copy, never written)
     return { ...r, removed: ops.length > 0, changed: ops.length > 0 };
   };
-  return opts.dryRun ? go(readState()) : updateState(go);
+  return withNetState(opts, removeRouteIn);
 }

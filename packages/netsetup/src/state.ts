@@ -6,6 +6,7 @@
  * per-container path (`veth`, `down`) stays cheap.
  */
 import { readJson, stateDir, withLock, writeJson } from '@boxkit/common/state';
+import { crashPoint } from './crash.js';
 
 export interface BridgeRecord {
   name: string;
@@ -101,9 +102,52 @@ export async function updateState<T>(fn: (s: NetState) => T | Promise<T>): Promi
   });
 }
 
+/**
+ * Run `fn` on the state: for a dry run on a copy, read without the lock and
+ * never written (`write` false); else under the lock, written when `fn`
+ * returns (`write` true; see updateState). `write` tells `fn` whether what
+ * it notes lasts: only then may it record intent first (intentFirst).
+ */
+export async function withNetState<T>(opts: { dryRun?: boolean }, fn: (s: NetState, write: boolean) => T | Promise<T>): Promise<T> {
+  return opts.dryRun ? fn(readState(), false) : updateState((s) => fn(s, true));
+}
+
 /** Write the state now, from inside updateState (a record of intent before a kernel change). */
 export function writeStateNow(s: NetState): void {
   writeJson(statePath(), s);
+}
+
+/** What a kernel change notes in the state before it is made, and how it is taken back (intentFirst). */
+export interface Intent {
+  /** note the change in the state (written right after) */
+  record(): void;
+  /** on failure: remove what the change made, and the note (the state is written after) */
+  undo(): void | Promise<void>;
+  /** a crashPoint right after the note is written (tests) */
+  crashAt?: string;
+}
+
+/**
+ * Make a change with its intent written first, from inside updateState: a
+ * netsetup killed while `change` runs leaves a record that finds what it
+ * made (`down`, `publish rm`, `route rm`); when `change` fails, `intent.undo`
+ * takes it back and the state is written again, so nothing is left
+ * half-made. A failing undo leaves the note in place (and its error is the
+ * one thrown), so the next removal still finds it. No `intent` (a dry run,
+ * or the record is there already): `change` alone.
+ */
+export async function intentFirst<T>(s: NetState, intent: Intent | undefined, change: () => Promise<T>): Promise<T> {
+  if (!intent) return change();
+  intent.record();
+  writeStateNow(s);
+  if (intent.crashAt) crashPoint(intent.crashAt);
+  try {
+    return await change();
+  } catch (e) {
+    await intent.undo();
+    writeStateNow(s);
+    throw e;
+  }
 }
 
 /** Run `fn` under the state lock without writing (for iptables read-modify-write). */
