@@ -11,7 +11,6 @@ import { dirname, join } from 'node:path';
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
-import { sweepStaleExtractions } from './sweep.js';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 
@@ -88,7 +87,6 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
   const madeParents: string[] = [];
   let made: { dev: number; ino: number };
   try {
-    sweepStaleExtractions(dir);
     rmSync(tmp, { recursive: true, force: true });
     // (made again when another extraction that failed took back an empty parent it shares)
     createInMadeParent(tmp, () => mkdirSync(tmp, { mode: 0o755 }), madeParents);

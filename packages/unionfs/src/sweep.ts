@@ -13,8 +13,6 @@ import { procStat } from '@boxkit/common/proc';
 /** The layer store's extraction dirs: a sha256 (the layer's name) and the extracting pid. */
 const LAYER_TMP = /^[0-9a-f]{64}\.([1-9][0-9]*)\.tmp$/;
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /** Is `pid` a process that could still be extracting? Not when there is no such process, nor a zombie. */
 function gone(pid: number): boolean {
   const st = procStat(pid);
@@ -58,10 +56,4 @@ function sweep(parent: string, pattern: RegExp, dryRun = false): string[] {
  */
 export function sweepStaleLayers(layersDir = dataDir('unionfs', 'layers'), dryRun = false): string[] {
   return sweep(layersDir, LAYER_TMP, dryRun);
-}
-
-/** The same for one extraction target: `<dir>.<pid>.tmp` beside `dir`. */
-export function sweepStaleExtractions(dir: string): string[] {
-  const slash = dir.lastIndexOf('/');
-  return sweep(dir.slice(0, slash) || '/', new RegExp(`^${escapeRe(dir.slice(slash + 1))}\\.([1-9][0-9]*)\\.tmp$`));
 }
