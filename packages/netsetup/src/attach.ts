@@ -181,12 +181,12 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
   const results: Attachment[] = [];
   try {
     for (const r of resolved) {
-      let old = readAttachment(r.hostIfname);
+      const old = readAttachment(r.hostIfname);
       // a record whose link we did not see may be another call's, finished since our look: look again
       if (old && !links.has(r.hostIfname)) links = linkNames();
       // a pending record with its link: made by a netsetup still at work, or killed before it finished (stale, below)
       if (old && old.ip && links.has(r.hostIfname)) {
-        results.push(existing(old, r));
+        results.push(repeatOf(old, r));
         continue;
       }
       if (!old && links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
@@ -194,39 +194,10 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
         const ip = r.ip ?? peek(state(), r.bridgeCidr);
         if (r.ip) checkFree(state(), r.ip);
         fresh.push({ ...r, ip });
-        results.push(toAttachment(record(r, ip), true));
+        results.push(toAttachment(attachmentRecord(r, ip), true));
         continue;
       }
-      // The record comes first, then the lease, then the kernel objects, then the record is
-      // completed: a netsetup killed at any point leaves a record that `down` (by host ifname,
-      // netns or pid) finds, and through it the lease and the link. A pending record (ip '')
-      // finds its lease by the holder line; a repeated `veth` remakes what it left.
-      const holder = `${r.hostIfname} ${process.pid}`;
-      let done: Attachment | undefined;
-      for (let attempt = 0; ; attempt++) {
-        if (old && inProgress(old)) {
-          throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
-        }
-        // stale: its namespace (and so its veth) is gone, or its netsetup was killed part-way
-        if (old ? await replaceStale(old, record(r, '')) : claimAttachment(record(r, ''))) break;
-        old = readAttachment(r.hostIfname); // lost the race for this attachment
-        // the winner finished meanwhile: an idempotent repeat
-        if (old && old.ip && linkNames().has(r.hostIfname)) {
-          done = existing(old, r);
-          break;
-        }
-        if (attempt > 0 || !old) throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup is attaching it right now`, { hint: 'try again when it is done' });
-      }
-      if (done) {
-        results.push(done);
-        continue;
-      }
-      const f: Fresh = { ...r, ip: '', holder };
-      fresh.push(f);
-      crashPoint('claimed');
-      if (r.ip) leaseExplicit(state(), r.ip, holder);
-      f.ip = r.ip ?? allocate(state(), r.bridgeCidr, holder, seenLeases);
-      results.push(toAttachment(record(r, f.ip), true));
+      results.push(await claimOne(r, old, fresh, state, seenLeases));
     }
   } catch (e) {
     if (!opts.dryRun) undoClaims(fresh);
@@ -246,24 +217,11 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     mark('made');
     if (!opts.dryRun) {
       crashPoint('made');
-      for (const f of fresh) writeAttachment(record(f, f.ip));
+      for (const f of fresh) writeAttachment(attachmentRecord(f, f.ip));
     }
     mark('recorded');
   } catch (e) {
-    if (!opts.dryRun) {
-      const { removeLinks } = await import('./detach.js');
-      await removeLinks(fresh.map((f) => f.hostIfname), linkNames()).catch(() => undefined);
-      // A link that could not be deleted keeps its pending record and its lease, as a kill at
-      // 'leased' leaves them, so `down` (by netns, pid or host ifname) finds all three: freed, the
-      // address would go to another container while this link may hold it, and no record would
-      // lead `down --netns` to the link.
-      const left = linkNames();
-      const kept = fresh.filter((f) => left.has(f.hostIfname)).map((f) => f.hostIfname);
-      undoClaims(fresh.filter((f) => !left.has(f.hostIfname)));
-      if (kept.length && e instanceof BoxkitError) {
-        throw new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
-      }
-    }
+    if (!opts.dryRun) throw await undoFailedAttach(fresh, e);
     throw e;
   }
   return results;
@@ -271,8 +229,61 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
 
 type Fresh = Resolved & { ip: string; holder?: string };
 
+/**
+ * Claim the attachment `r` (`old`: its record as read, if any) and its
+ * address. The record comes first, then the lease, then (the caller) the
+ * kernel objects, then the record is completed: a netsetup killed at any
+ * point leaves a record that `down` (by host ifname, netns or pid) finds,
+ * and through it the lease and the link. A pending record (ip '') finds its
+ * lease by the holder line; a repeated `veth` remakes what it left. The
+ * claim goes into `fresh` as soon as it is made, so that the caller's undo
+ * finds it whatever fails next. When another netsetup finished the same
+ * attachment meanwhile, that one is the answer (an idempotent repeat).
+ */
+async function claimOne(r: Resolved, old: AttachmentRecord | undefined, fresh: Fresh[], state: () => NetState, seenLeases: { taken?: Set<string> }): Promise<Attachment> {
+  const holder = `${r.hostIfname} ${process.pid}`;
+  for (let attempt = 0; ; attempt++) {
+    if (old && inProgress(old)) {
+      throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup (pid ${old.owner}) is attaching ${old.netns ?? `pid ${old.pid}`} right now`, { hint: 'try again when it is done' });
+    }
+    // stale: its namespace (and so its veth) is gone, or its netsetup was killed part-way
+    if (old ? await replaceStale(old, attachmentRecord(r, '')) : claimAttachment(attachmentRecord(r, ''))) break;
+    old = readAttachment(r.hostIfname); // lost the race for this attachment
+    // the winner finished meanwhile: an idempotent repeat
+    if (old && old.ip && linkNames().has(r.hostIfname)) return repeatOf(old, r);
+    if (attempt > 0 || !old) throw new BoxkitError('EBUSY', `${r.hostIfname}: another netsetup is attaching it right now`, { hint: 'try again when it is done' });
+  }
+  const f: Fresh = { ...r, ip: '', holder };
+  fresh.push(f);
+  crashPoint('claimed');
+  if (r.ip) leaseExplicit(state(), r.ip, holder);
+  f.ip = r.ip ?? allocate(state(), r.bridgeCidr, holder, seenLeases);
+  return toAttachment(attachmentRecord(r, f.ip), true);
+}
+
+/**
+ * After the kernel objects of `fresh` could not all be made (error `e`):
+ * the links go, then the claims. A link that could not be deleted keeps its
+ * pending record and its lease, as a kill at 'leased' leaves them, so `down`
+ * (by netns, pid or host ifname) finds all three: freed, the address would
+ * go to another container while this link may hold it, and no record would
+ * lead `down --netns` to the link. Returns the error to throw: `e`, naming
+ * the links left when there are any.
+ */
+async function undoFailedAttach(fresh: readonly Fresh[], e: unknown): Promise<unknown> {
+  const { removeLinks } = await import('./detach.js');
+  await removeLinks(fresh.map((f) => f.hostIfname), linkNames()).catch(() => undefined);
+  const left = linkNames();
+  const kept = fresh.filter((f) => left.has(f.hostIfname)).map((f) => f.hostIfname);
+  undoClaims(fresh.filter((f) => !left.has(f.hostIfname)));
+  if (kept.length && e instanceof BoxkitError) {
+    return new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
+  }
+  return e;
+}
+
 /** The attachment that is there, for a repeat with the same settings (EEXIST when they differ). */
-function existing(old: AttachmentRecord, r: Resolved): Attachment {
+function repeatOf(old: AttachmentRecord, r: Resolved): Attachment {
   const diffs = settingDiffs(old, r);
   if (diffs.length) {
     throw new BoxkitError('EEXIST', `${r.hostIfname} already attaches ${old.netns ?? `pid ${old.pid}`} ${old.ifname} with other settings: ${diffs.join('; ')}`, {
@@ -309,7 +320,7 @@ async function replaceStale(old: AttachmentRecord, fresh: AttachmentRecord): Pro
   });
 }
 
-function record(r: Resolved, ip: string): AttachmentRecord {
+function attachmentRecord(r: Resolved, ip: string): AttachmentRecord {
   return {
     hostIfname: r.hostIfname, ifname: r.ifname, ...('netns' in r.ns ? { netns: r.ns.netns } : { pid: r.ns.pid }),
     nsInode: r.inode, bridge: r.spec.bridge, ip, ...(r.gateway ? { gateway: r.gateway } : {}), auto: !r.ip,
