@@ -110,6 +110,28 @@ describe.skipIf(skipReason)(`netsetup publish: route_localnet guard${skipReason 
     expect(hairpin()).toBe(false);
   });
 
+  it('a publish whose last step fails takes back what it did: its rules, route_localnet and the guard, its entry', async () => {
+    const nat = () => sh('iptables-save', ['-t', 'nat']);
+    // the container's port taken off the bridge: hairpin mode on, publish's last step, is refused
+    sh('ip', ['link', 'set', webIf, 'nomaster']);
+    try {
+      const r = await ns(['publish', '8080:10.77.21.2:80']);
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr.split('\n')[0], r.stderr).toMatch(new RegExp(`^netsetup: .*${webIf}`));
+      expect(localnet()).toBe('0');
+      expect(filterRules()).not.toContain('BOXKIT');
+      expect(nat()).not.toContain('BOXKIT');
+      expect(JSON.parse((await ns(['ls', '--json'])).stdout).publish).toEqual([]);
+    } finally {
+      sh('ip', ['link', 'set', webIf, 'master', br]);
+    }
+    // and with the port back on the bridge it publishes
+    expect((await ns(['publish', '8080:10.77.21.2:80'])).exitCode).toBe(0);
+    expect(tcpAsk(undefined, '127.0.0.1', 8080)).toBe('web 10.77.21.1');
+    expect((await ns(['publish', 'rm', '8080:10.77.21.2:80'])).exitCode).toBe(0);
+    expect(localnet()).toBe('0');
+  });
+
   it('down of the container gives route_localnet back; a value set before netsetup is kept', async () => {
     expect((await ns(['publish', '8080:10.77.21.2:80'])).exitCode).toBe(0);
     expect(localnet()).toBe('1');
