@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { bk, skipReason } from '../harness/index.js';
@@ -74,6 +74,26 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
 
     const r = await run(['--rm', ...BASE, '--rootfs', dir, '--', '/bin/bash', '-c', 'echo ok']);
     expect(r.out.trim()).toBe('ok');
+  });
+
+  it('rootfs into an existing DIR whose symlinks lead outside it is refused, and nothing outside is written or chmod-ed', async () => {
+    const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-out-'));
+    const [outside, victim] = [join(top, 'outside'), join(top, 'victim')];
+    mkdirSync(outside);
+    mkdirSync(victim, { mode: 0o755 });
+    // a library dir that is a symlink out of the root (the copy followed it), and a skeleton dir that is one (chmod 700 followed it)
+    const libs = join(top, 'libs');
+    mkdirSync(join(libs, 'usr'), { recursive: true });
+    symlinkSync(outside, join(libs, 'usr', 'lib'));
+    const skel = join(top, 'skel');
+    mkdirSync(skel);
+    symlinkSync(victim, join(skel, 'root'));
+    for (const [dir, via] of [[libs, join(libs, 'usr', 'lib')], [skel, join(skel, 'root')]] as const) {
+      const r = await run(['rootfs', dir, '--from-host', '/bin/true'], 1);
+      expect(r.err.split('\n')[0]).toMatch(new RegExp(`^run: \\S+: ${via} leads outside ${dir} \\(to `));
+    }
+    expect(readdirSync(outside)).toEqual([]);
+    expect(lstatSync(victim).mode & 0o7777).toBe(0o755);
   });
 
   it('the default rootfs: own hostname, the command is PID 1, the busybox listing; the host is unchanged', async () => {

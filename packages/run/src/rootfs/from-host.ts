@@ -8,6 +8,7 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
+import { fileInside, lexists, mkdirInside } from './beneath.js';
 
 /** Parse `ldd` output: the absolute paths of the libraries (and the loader). */
 export function parseLdd(out: string): string[] {
@@ -75,23 +76,20 @@ function planDirChain(root: string, dir: string, seen: Set<string>, steps: CopyS
   }
 }
 
-/** Do the steps; what exists already in the root is kept. */
-function applyCopy(steps: readonly CopyStep[]): void {
+/** Do the steps in `root`; what exists already there is kept, and nothing is written through a symlink leading out of it. */
+function applyCopy(root: string, steps: readonly CopyStep[]): void {
   for (const s of steps) {
     if (s.kind === 'mkdir') {
-      if (!existsSync(s.dest)) mkdirSync(s.dest, { recursive: true, mode: s.mode });
+      if (!lexists(s.dest)) mkdirInside(root, s.dest, s.mode);
       continue;
     }
-    mkdirSync(dirname(s.dest), { recursive: true });
     if (s.kind === 'copy') {
+      fileInside(root, s.dest);
       copyFileSync(s.from, s.dest);
       chmodSync(s.dest, s.mode);
-    } else if (!existsSync(s.dest)) {
-      try {
-        symlinkSync(s.target, s.dest);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
+    } else if (!lexists(s.dest)) {
+      mkdirInside(root, dirname(s.dest));
+      symlinkSync(s.target, s.dest);
     }
   }
 }
@@ -147,7 +145,7 @@ export async function rootfsFromHost(dir: string, executables: string[]): Promis
   const steps = await planFromHost(target, exes);
   mkdirSync(target, { recursive: true });
   writeSkeleton(target);
-  applyCopy(steps);
+  applyCopy(target, steps);
   const copied = steps.filter((s) => s.kind !== 'mkdir').map((s) => s.dest.slice(target.length));
   return { dir: target, executables: exes, files: [...new Set(copied)].sort() };
 }

@@ -3,7 +3,8 @@
  * setup mounts onto (/proc, /sys, /dev, /tmp) and a minimal /etc/passwd and
  * /etc/group so `id`, `ls -l` and --user resolve names.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fileInside, lexists, mkdirInside } from './beneath.js';
 import { join } from 'node:path';
 import { shellQuote } from '@boxkit/common/exec';
 
@@ -19,9 +20,15 @@ const FILES: Record<string, string> = { 'etc/passwd': PASSWD, 'etc/group': GROUP
 
 /** Create the skeleton in `dir`; existing files are kept. */
 export function writeSkeleton(dir: string): void {
-  for (const d of SKELETON_DIRS) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
+  // (an existing rootfs's symlinks may lead out of it: `root -> /` took a chmod 700 to the host's /)
+  mkdirSync(dir, { recursive: true });
+  for (const d of SKELETON_DIRS) mkdirInside(dir, join(dir, d), 0o755);
   for (const [d, mode] of Object.entries(MODES)) chmodSync(join(dir, d), mode);
-  for (const [f, text] of Object.entries(FILES)) if (!existsSync(join(dir, f))) writeFileSync(join(dir, f), text);
+  for (const [f, text] of Object.entries(FILES)) {
+    if (lexists(join(dir, f))) continue;
+    fileInside(dir, join(dir, f));
+    writeFileSync(join(dir, f), text);
+  }
 }
 
 /** writeSkeleton as shell lines a user could paste (--dry-run). */
