@@ -52,6 +52,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROTOCOL "keeper/2"
@@ -125,12 +126,6 @@ static int write_exit(const char *path, const char *tag, const char *status) {
   return 1;
 }
 
-static volatile sig_atomic_t waited_long;
-static void on_alarm(int sig) {
-  (void)sig;
-  waited_long = 1;
-}
-
 /* Seconds to wait for the finish lock: $BOXKIT_KEEPER_FINISH_WAIT, else 30. */
 static unsigned finish_wait(void) {
   const char *v = getenv("BOXKIT_KEEPER_FINISH_WAIT");
@@ -143,21 +138,22 @@ static unsigned finish_wait(void) {
  * An exclusive flock of `path`, its fd left open across exec (PROGRAM holds it on), or -1.
  * Waited for a while only: a finish stuck behind something outside boxkit (the xtables
  * lock, a hung mount) must not hold every other container's end back for as long; past
- * it, PROGRAM records this end without the lock, as one keeper among the rest.
+ * it, PROGRAM records this end without the lock. Tried every 20 ms against a monotonic
+ * deadline (no signal: an alarm that fired before flock blocked would be lost).
  */
 static int finish_lock(const char *path) {
   int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
   if (fd < 0) return -1;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_alarm; /* no SA_RESTART: the alarm interrupts flock */
-  sigaction(SIGALRM, &sa, NULL);
-  alarm(finish_wait());
-  int ok;
-  while (!(ok = flock(fd, LOCK_EX) == 0) && errno == EINTR && !waited_long) {}
-  alarm(0);
-  signal(SIGALRM, SIG_DFL);
-  if (ok) return fd;
+  struct timespec now, step = {0, 20 * 1000 * 1000};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  time_t deadline = now.tv_sec + (time_t)finish_wait();
+  for (;;) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno != EWOULDBLOCK && errno != EINTR) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec >= deadline) break;
+    nanosleep(&step, NULL);
+  }
   close(fd);
   return -1;
 }

@@ -240,11 +240,13 @@ function ownChild(pid: number, start: number | undefined): boolean {
 async function recordEnd([name, id, status, lockFd]: string[]): Promise<void> {
   process.title = `run keeper ${name}`;
   const code = status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined;
-  const work = async () => {
+  // the others' ends only under the finish lock: without it (bk-keeper waited too long for it), the
+  // holder may be recording them right now
+  const work = async (others = true) => {
     const { finish } = await import('./lifecycle.js');
     const rec = name ? load(name) : undefined;
     if (rec && rec.id === id && rec.status === 'running' && !isAlive(rec)) await finishKept(rec, code, finish).catch(() => {});
-    await finishLeft(finish);
+    if (others) await finishLeft(finish);
   };
   if (lockFd === undefined) {
     // unlocked only when the lock cannot be had (work's own failures are caught inside it)
@@ -253,7 +255,7 @@ async function recordEnd([name, id, status, lockFd]: string[]): Promise<void> {
       held = true;
       return work();
     }).catch(async () => {
-      if (!held) await work();
+      if (!held) await work(false);
     });
   }
   else {
@@ -263,7 +265,7 @@ async function recordEnd([name, id, status, lockFd]: string[]): Promise<void> {
     } catch {
       // it stays inheritable: what this finish spawns holds the lock a little longer
     }
-    await work();
+    await work(/^\d+$/.test(lockFd));
   }
   process.exit(0);
 }
