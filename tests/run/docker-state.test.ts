@@ -111,6 +111,8 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
       await waitUntil('the unrecorded container to end', () => !running(lost!.pid));
       expect(JSON.parse(String((await own(['gc', '--json'])).stdout)).orphans).toEqual([lost!.id]);
       expect(existsSync(`${top}/data/containers/${lost!.id}`)).toBe(false);
+      // and its cgroup, named by its id (the record that named its parent is gone: gc looks under its own, as made here)
+      expect(lost!.cgroup.dirs.filter((d) => existsSync(d.path))).toEqual([]);
     } finally {
       await own(['rm', '-f', ok]);
       if (lost) {

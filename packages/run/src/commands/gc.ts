@@ -6,12 +6,16 @@
  * an exit file left for a container that is gone), and image layers whose
  * extraction was killed.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { dataDir, report, shellQuote } from '@boxkit/common';
 import { dryRunOutput, warn } from '@boxkit/common/output';
 import { umountIfMounted } from '@boxkit/native';
 import { sweepStaleLayers } from '@boxkit/unionfs';
+import { removeGroup, type Group } from '@boxkit/cg';
+import { group } from '../container/cgroup.js';
+import { teardownNetwork } from '../container/network.js';
+import { hostVethName } from '../state/names.js';
 import { teardownIfOwn, teardownShell } from '../container/teardown.js';
 import { isGarbage, list, locked, scan, sweepStoreFiles } from '../state/store.js';
 
@@ -42,6 +46,31 @@ export function rootOf(dir: string): number | undefined {
   return undefined;
 }
 
+/** A container id (newId): what names its cgroup and its host veth. */
+const ID = /^[0-9a-f]{12}$/;
+
+/**
+ * What a container whose record is gone may still hold, named by its id:
+ * its group under the default parent or gc's own (the parent it had was in
+ * the record), and its host veth with netsetup's record of it (lease, ports).
+ */
+function orphanParts(id: string): { groups: { group: Group; shell: string }[]; hostVeth: string; vethShell: string } {
+  const groups = ['boxkit', 'self'].map((parent) => {
+    const g = group(parent, id);
+    return { group: g, shell: shellQuote(['cg', 'rm', id, ...(parent === 'boxkit' ? [] : ['--parent', parent])]) };
+  }).filter((x) => x.group.dirs.some((dir) => existsSync(dir.path)));
+  const hostVeth = hostVethName(id);
+  return { groups, hostVeth, vethShell: shellQuote(['netsetup', 'down', '--host-ifname', hostVeth]) };
+}
+
+/** Remove them; processes left in a group (none, its root unused) keep it, with a warning. */
+async function removeOrphanParts(id: string, parts: ReturnType<typeof orphanParts>): Promise<void> {
+  for (const { group: g } of parts.groups) {
+    await removeGroup(g).catch((e: unknown) => warn('run', `warning: ${id}: its cgroup was not removed: ${(e as Error).message.split('\n')[0]}`));
+  }
+  await teardownNetwork({ mode: 'bridge', hostVeth: parts.hostVeth }).catch((e: unknown) => warn('run', `warning: ${id}: its network was not removed: ${(e as Error).message.split('\n')[0]}`));
+}
+
 export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number> {
   const removed: string[] = [];
   // --dry-run: what it would do, as the commands rm --dry-run prints (one document with --json)
@@ -55,7 +84,7 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   }
   const orphans: string[] = [];
   let files: string[] = [];
-  await locked(() => {
+  await locked(async () => {
     files = sweepStoreFiles({ orphans: true, dryRun: !!d });
     // (a dry run: those of the containers above go with them, as a real gc's teardown takes them)
     if (d) files = files.filter((f) => !removed.includes(basename(f).replace(/\.(exit|json\.\d+\.tmp)$|\.exit\.\d+\.tmp$/, '')));
@@ -83,11 +112,14 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
         continue;
       }
       orphans.push(dir);
+      const parts = ID.test(dir) ? orphanParts(dir) : undefined;
       if (d) {
+        if (parts) for (const l of [...parts.groups.map((g) => g.shell), parts.vethShell]) d.print(l);
         d.print(shellQuote(['unionfs', 'umount', dataDir('containers', dir, 'rootfs')]));
         d.print(shellQuote(['rm', '-rf', dataDir('containers', dir)]));
         continue;
       }
+      if (parts) await removeOrphanParts(dir, parts);
       umountIfMounted(dataDir('containers', dir, 'rootfs'), true);
       rmSync(dataDir('containers', dir), { recursive: true, force: true });
     }

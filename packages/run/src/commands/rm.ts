@@ -23,7 +23,7 @@ export async function rm(a: { names: string[]; force: boolean; dryRun?: boolean;
         return;
       }
       await locked(() => forget(n));
-      warn('run', `warning: ${n}'s record was damaged: forgot it; run gc removes what it held once nothing runs there`);
+      warn('run', `warning: ${n}'s record was damaged: forgot it; run gc removes what it held (or names the process to end first)`);
       if (a.json) removed.push(n);
       else out(n);
       return;

@@ -39,7 +39,7 @@ export function load(name: string): ContainerRecord | undefined {
 
 /** The error of a damaged record: what to do is forget it (rm -f), then let gc take what it held. */
 function damaged(name: string, why: string): BoxkitError {
-  return new BoxkitError('EBADSTATE', why, { hint: `run rm -f ${name} forgets it; run gc then removes what it held once nothing runs there` });
+  return new BoxkitError('EBADSTATE', why, { hint: `run rm -f ${name} forgets it; then run gc removes what it held (or names the process to end first)` });
 }
 
 /**
@@ -129,7 +129,12 @@ export function endsLeft(): ContainerRecord[] {
   const left: ContainerRecord[] = [];
   for (const f of storeFiles()) {
     if (!f.endsWith('.exit')) continue;
-    const rec = load(f.slice(0, -5));
+    let rec: ContainerRecord | undefined;
+    try {
+      rec = load(f.slice(0, -5));
+    } catch {
+      continue; // a damaged record (ps says so): its end is for nobody to record
+    }
     if (rec && rec.status === 'running' && keptExitCode(rec) !== undefined && !isAlive(rec)) left.push(rec);
   }
   return left;
