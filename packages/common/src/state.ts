@@ -26,8 +26,8 @@ export function dataDir(...parts: string[]): string {
 export function atomicWrite(path: string, content: string | Buffer, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
   try {
+    const fd = openSync(tmp, 'w', mode);
     try {
       writeFileSync(fd, content);
     } finally {
