@@ -79,9 +79,9 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       const dry = await ns(['release', String(doc.pid), '--dry-run']);
       expect(dry.exitCode, dry.stderr).toBe(0);
       const record = join(process.env.BOXKIT_STATE_DIR!, 'ns-clone', `${doc.pid}.fifo-path`);
-      expect(dry.stdout.split('\n')).toEqual([`echo > ${doc.setupFifo}`, `rm -f ${record}`]);
+      expect(dry.stdout.split('\n')).toEqual([`echo > ${doc.setupFifo}`, `rm -f ${doc.setupFifo} ${record}`]);
       const dryAbort = await ns(['release', String(doc.pid), '--abort', '--dry-run', '--json']);
-      expect(JSON.parse(dryAbort.stdout)).toEqual({ dryRun: true, released: String(doc.pid), fifo: doc.setupFifo, aborted: true, commands: [`: > ${doc.setupFifo}`, `rm -f ${record}`] });
+      expect(JSON.parse(dryAbort.stdout)).toEqual({ dryRun: true, released: String(doc.pid), fifo: doc.setupFifo, aborted: true, commands: [`: > ${doc.setupFifo}`, `rm -f ${doc.setupFifo} ${record}`] });
       await sleep(300);
       expect(existsSync(marker)).toBe(false);
       expect(existsSync(doc.setupFifo)).toBe(true);
@@ -89,7 +89,9 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       // the pid from stdin, as the other tools take pids (`echo $pid | ns-clone release -`)
       const r = await ns(['release', '-', '-v'], { input: `${doc.pid}\n` });
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(r.stderr).toBe(`+ echo > ${doc.setupFifo}\n+ rm -f ${record}`);
+      expect(r.stderr).toBe(`+ echo > ${doc.setupFifo}\n+ rm -f ${doc.setupFifo} ${record}`);
+      // an empty TARGET is no `-`
+      expect((await ns(['release', ''], { input: `${doc.pid}\n` })).exitCode).toBe(2);
       await until(() => existsSync(marker), 20_000, 'the released command to run');
       expect(existsSync(doc.setupFifo)).toBe(false);
       expect(readFileSync(`/proc/${doc.pid}/cmdline`, 'utf8')).toContain('sleep');

@@ -66,8 +66,8 @@ export interface SetupFifo {
   record?: string;
 }
 
-/** The fifo a child waits on, given the fifo path or the child's pid (nothing changes but a stale record). */
-export function findSetupFifo(target: string): SetupFifo {
+/** The fifo a child waits on, given the fifo path or the child's pid; a stale record is removed unless `dryRun`. */
+export function findSetupFifo(target: string, dryRun = false): SetupFifo {
   let fifo = target;
   let record: string | undefined;
   if (/^\d+$/.test(target)) {
@@ -82,7 +82,7 @@ export function findSetupFifo(target: string): SetupFifo {
     if (!statSync(fifo).isFIFO()) throw new UsageError(`${fifo}: not a fifo`);
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    if (record) rmSync(record, { force: true });
+    if (record && !dryRun) rmSync(record, { force: true });
     throw new UsageError(`${fifo}: no such fifo (already released?)`);
   }
   return { fifo, ...(record ? { record } : {}) };
@@ -90,7 +90,7 @@ export function findSetupFifo(target: string): SetupFifo {
 
 /** What a release does, as shell lines (--dry-run, -v). */
 export function releaseShell(f: SetupFifo, abort = false): string[] {
-  return [`${abort ? ':' : 'echo'} > ${shellQuote([f.fifo])}`, ...(f.record ? [shellQuote(['rm', '-f', f.record])] : [])];
+  return [`${abort ? ':' : 'echo'} > ${shellQuote([f.fifo])}`, shellQuote(['rm', '-f', f.fifo, ...(f.record ? [f.record] : [])])];
 }
 
 /** Release (or abort) the child waiting on a fifo, given the fifo path or the child's pid. */

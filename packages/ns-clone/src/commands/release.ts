@@ -9,7 +9,7 @@ export async function releaseCommand(f: { target: string | number; abort?: boole
   const target = stdinTarget(f.target);
   const aborted = !!f.abort;
   if (f.dryRun) {
-    const found = findSetupFifo(target);
+    const found = findSetupFifo(target, true);
     const d = dryRunOutput(f);
     for (const l of releaseShell(found, aborted)) d.print(l);
     d.done({ released: target, fifo: found.fifo, aborted });
@@ -22,10 +22,12 @@ export async function releaseCommand(f: { target: string | number; abort?: boole
 
 /**
  * TARGET, or with `-` the one pid (or fifo) on stdin (`echo $pid | ns-clone
- * release -`). yargs hands a lone `-` positional over as ''.
+ * release -`). yargs hands a lone `-` positional over as '': an empty
+ * argument given as such ("") is refused, not read as `-`.
  */
 export function stdinTarget(t: string | number): string {
   const v = String(t);
+  if (v === '' && !process.argv.includes('-')) throw new UsageError('TARGET is empty', 'give a pid, a fifo path, or - to read it from stdin');
   if (v !== '-' && v !== '') return v;
   const words = readStdin().split(/\s+/).filter(Boolean);
   if (words.length !== 1) throw new UsageError(`stdin: expected one pid, got ${words.length ? words.length : 'none'}`, 'one TARGET per call');
