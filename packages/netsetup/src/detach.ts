@@ -91,6 +91,15 @@ function readGroups(names: readonly string[]): Map<string, number> {
   return sysfsLinkGroups(names, linkNames()) ?? linkGroups(names);
 }
 
+/** readGroups, or none when they cannot be read: the delete goes on without putting groups back (as before it could). */
+function groupsIfReadable(names: readonly string[]): Map<string, number> | undefined {
+  try {
+    return readGroups(names);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Delete the host links that still exist. A namespace being destroyed takes
  * its veth pair with it asynchronously, so a link seen a moment ago can be
@@ -104,7 +113,7 @@ function readGroups(names: readonly string[]): Map<string, number> {
 export async function removeLinks(names: readonly string[], links: Set<string>, opts: ExecOptions = {}): Promise<void> {
   let left = names.filter((n) => links.has(n));
   // (one link alone is deleted by name, never moved)
-  const groups = left.length > 1 ? readGroups(left) : undefined;
+  const groups = left.length > 1 ? groupsIfReadable(left) : undefined;
   for (let attempt = 0; ; attempt++) {
     try {
       await execute(linkDelOps(left, tempGroup(groups?.values())), opts);
