@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
+import { holdExtraction } from './sweep.js';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 
@@ -86,13 +87,18 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
   // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
   const madeParents: string[] = [];
   let made: { dev: number; ino: number };
+  let held: number | undefined;
   try {
     rmSync(tmp, { recursive: true, force: true });
     // (made again when another extraction that failed took back an empty parent it shares)
     createInMadeParent(tmp, () => mkdirSync(tmp, { mode: 0o755 }), madeParents);
     made = lstatSync(tmp);
+    // held locked while it is written: a sweep (run gc) that cannot see this pid (another pid
+    // namespace's /proc) still sees the lock and leaves the dir alone (sweep.ts)
+    held = holdExtraction(tmp);
   } catch (err) {
     r.close();
+    if (held !== undefined) closeSync(held);
     removeMadeDirs(madeParents);
     throw err;
   }
@@ -181,5 +187,6 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
     throw err;
   } finally {
     r.close();
+    closeSync(held);
   }
 }

@@ -5,13 +5,47 @@
  * gone: a live pid may be another extraction at work. (A pid the system has
  * since given to an unrelated process keeps its dir until that one ends too.)
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { flock, LOCK } from '@boxkit/native';
 import { join } from 'node:path';
 import { dataDir } from '@boxkit/common';
 import { procStat } from '@boxkit/common/proc';
 
 /** The layer store's extraction dirs: a sha256 (the layer's name) and the extracting pid. */
 const LAYER_TMP = /^[0-9a-f]{64}\.([1-9][0-9]*)\.tmp$/;
+
+/**
+ * An extraction holds an exclusive flock of its dir (an fd of it) while it
+ * writes: returns the fd, to close once the dir is renamed into place.
+ */
+export function holdExtraction(dir: string): number {
+  const fd = openSync(dir, 'r');
+  try {
+    flock(fd, LOCK.EX | LOCK.NB, dir);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** Is an extraction at work in `dir` (its flock held)? Seen from any pid namespace, unlike its pid. */
+function held(dir: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    flock(fd, LOCK.EX | LOCK.NB, dir);
+    return false;
+  } catch {
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Is `pid` a process that could still be extracting? Not when there is no such process, nor a zombie. */
 function gone(pid: number): boolean {
@@ -29,7 +63,7 @@ function sweep(parent: string, pattern: RegExp, dryRun = false): string[] {
   }
   const stale = names.filter((n) => {
     const pid = pattern.exec(n)?.[1];
-    return pid !== undefined && gone(Number(pid));
+    return pid !== undefined && gone(Number(pid)) && !held(join(parent, n));
   });
   // without /proc every pid would look gone
   if (!stale.length || procStat('self') === undefined) return [];

@@ -1,12 +1,12 @@
 /** sweep: what killed extractions left behind goes, a live extraction's dir stays. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TarWriter } from '../src/tar.js';
 import { extractLayer } from '../src/extract.js';
-import { sweepStaleLayers } from '../src/sweep.js';
+import { holdExtraction, sweepStaleLayers } from '../src/sweep.js';
 
 let root = '';
 beforeAll(() => {
@@ -51,6 +51,20 @@ describe('sweepStaleLayers', () => {
     } finally {
       sh.kill();
     }
+  });
+
+  it("keeps a dir whose extraction holds its lock though its pid looks gone (an extraction in another pid namespace, whose pids this /proc does not show)", () => {
+    const store = join(root, 'layers-held');
+    mkdirSync(store);
+    const dir = tmpDir(store, `${digest('f')}.${deadPid()}.tmp`);
+    const fd = holdExtraction(dir);
+    try {
+      expect(sweepStaleLayers(store)).toEqual([]);
+      expect(existsSync(dir)).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
+    expect(sweepStaleLayers(store)).toEqual([dir]);
   });
 
   it('a store that does not exist: nothing to do', () => {
