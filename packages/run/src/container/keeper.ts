@@ -146,9 +146,16 @@ export async function keep(args: string[] = []): Promise<void> {
   closeInherited();
   let stderr = '';
   // what the start would print on stderr (-v steps, warnings) goes back to `run -d`; fd 2 is /dev/null
-  divertStderr((text) => {
+  // (boxkit's own lines go through common's stdio; Node's warnings and native's last words through the stream)
+  const keepText = (text: string) => {
     stderr += text;
-  });
+  };
+  divertStderr(keepText);
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    keepText(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    return true;
+  }) as typeof process.stderr.write;
   let rep: Report;
   let started: Awaited<ReturnType<typeof import('./create.js').startContainer>> | undefined;
   try {
@@ -171,6 +178,7 @@ export async function keep(args: string[] = []): Promise<void> {
     rep = { code: reportFailure('run', e, (l) => lines.push(l), true), stdout: '', stderr: stderr + lines.map((l) => `${l}\n`).join('') };
   }
   divertStderr();
+  process.stderr.write = write;
   try {
     writeSync(3, JSON.stringify(rep));
   } catch {
