@@ -6,8 +6,8 @@
  * an exit file left for a container that is gone), and image layers whose
  * extraction was killed.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { dataDir, report, shellQuote } from '@boxkit/common';
 import { dryRunOutput, warn } from '@boxkit/common/output';
 import { umountIfMounted } from '@boxkit/native';
@@ -63,6 +63,19 @@ function orphanParts(id: string): { groups: { group: Group; shell: string }[]; h
   return { groups, hostVeth, vethShell: shellQuote(['netsetup', 'down', '--host-ifname', hostVeth]) };
 }
 
+/** A process in the group (any of its directories), or undefined. */
+function firstProcess(g: Group): number | undefined {
+  for (const d of g.dirs) {
+    try {
+      const pid = readFileSync(join(d.path, 'cgroup.procs'), 'utf8').split('\n').find(Boolean);
+      if (pid) return Number(pid);
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+
 /** Remove them; processes left in a group (none, its root unused) keep it, with a warning. */
 async function removeOrphanParts(id: string, parts: ReturnType<typeof orphanParts>): Promise<void> {
   for (const { group: g } of parts.groups) {
@@ -105,14 +118,16 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
     }
     for (const dir of dirs) {
       if (known.has(dir) || dir.startsWith('.')) continue;
-      // its record is gone but its container runs (the record removed by hand): never pull its root away
-      const user = rootOf(dataDir('containers', dir, 'rootfs'));
+      // its record is gone but its container runs (the record removed by hand): never pull its root
+      // or its network away. Its root in use, or processes in a group named by its id (seen from any
+      // pid or mount namespace, where the root's st_dev may not be), says it runs.
+      const parts = ID.test(dir) ? orphanParts(dir) : undefined;
+      const user = rootOf(dataDir('containers', dir, 'rootfs')) ?? parts?.groups.map((g) => firstProcess(g.group)).find((p) => p !== undefined);
       if (user !== undefined) {
-        warn('run', `warning: ${dir}: no record, but its root is in use by pid ${user}: not removed (end that process, then run gc)`);
+        warn('run', `warning: ${dir}: no record, but pid ${user} is still its: not removed (end that process, then run gc)`);
         continue;
       }
       orphans.push(dir);
-      const parts = ID.test(dir) ? orphanParts(dir) : undefined;
       if (d) {
         if (parts) for (const l of [...parts.groups.map((g) => g.shell), parts.vethShell]) d.print(l);
         d.print(shellQuote(['unionfs', 'umount', dataDir('containers', dir, 'rootfs')]));
