@@ -96,6 +96,20 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(lstatSync(victim).mode & 0o7777).toBe(0o755);
   });
 
+  it('rootfs --from-host of a library reached through an absolute symlink of the host: the link is made in DIR and the library copied to its real place there, nothing outside', async () => {
+    const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-abs-'));
+    const libdir = execFileSync('sh', ['-c', 'dirname "$(readlink -f "$(ldd /bin/true | sed -n "s/.*=> \\(\\/[^ ]*libc\\.so[^ ]*\\).*/\\1/p")")"'], { encoding: 'utf8' }).trim();
+    const abs = join(top, 'abs');
+    symlinkSync(libdir, abs);
+    const dir = join(top, 'r');
+    const r = await bk('run', ['rootfs', dir, '--from-host', '/bin/true'], { env: { LD_LIBRARY_PATH: abs } });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(readlinkSync(join(dir, abs))).toBe(libdir);
+    expect(lstatSync(join(dir, libdir, 'libc.so.6')).isFile()).toBe(true);
+    const ok = await run(['--rm', ...BASE, '--rootfs', dir, '--', '/bin/true']);
+    expect(ok.code).toBe(0);
+  });
+
   it('the default rootfs: own hostname, the command is PID 1, the busybox listing; the host is unchanged', async () => {
     const before = hostname();
     const r = await run(['--rm', ...BASE, '--hostname', 'boxkit-c1', '--', 'sh', '-c', 'hostname; echo $$; ls /']);

@@ -20,6 +20,27 @@ export function lexists(path: string): boolean {
   }
 }
 
+/**
+ * An existing DIR must be the caller's and writable by nobody else: the
+ * checks here are made before each write, and another user able to swap a
+ * directory of it for a symlink in between would get root's write anywhere.
+ */
+export function checkOwnRoot(root: string): void {
+  let st;
+  try {
+    st = lstatSync(root);
+  } catch {
+    return; // made here
+  }
+  const real = realpathSync(root);
+  if (real === '/') throw new BoxkitError('EINVAL', `rootfs: ${root} is the host's /`, { hint: 'build into a new directory' });
+  const me = process.geteuid?.() ?? 0;
+  const dir = st.isSymbolicLink() ? lstatSync(real) : st;
+  if (dir.uid !== me || (dir.mode & 0o022) !== 0) {
+    throw new BoxkitError('EPERM', `rootfs: ${root} is not yours alone (owner uid ${dir.uid}, mode ${(dir.mode & 0o7777).toString(8)})`, { hint: 'build into a new directory, or chown/chmod it first' });
+  }
+}
+
 function refuse(root: string, path: string, via: string, to: string): BoxkitError {
   return new BoxkitError('EXDEV', `${path}: ${via} leads outside ${root} (to ${to})`, { hint: `remove that symlink from ${root}, or build into a new directory` });
 }
@@ -29,7 +50,13 @@ export function checkInside(root: string, path: string): void {
   const realRoot = realpathSync(root);
   let p = path;
   while (!lexists(p)) p = dirname(p);
-  const real = realpathSync(p);
+  let real: string;
+  try {
+    real = realpathSync(p);
+  } catch (e) {
+    // a symlink that leads nowhere (ENOENT) or round (ELOOP): where it would take a write is unknown
+    throw new BoxkitError('EXDEV', `${path}: ${p} is a symlink that cannot be followed (${(e as NodeJS.ErrnoException).code})`, { hint: `remove it from ${root}, or build into a new directory` });
+  }
   if (real !== realRoot && !real.startsWith(`${realRoot}/`)) throw refuse(root, path, p, real);
 }
 

@@ -5,10 +5,10 @@
  * skeleton. Nothing else of the host goes in.
  */
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync, symlinkSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
-import { fileInside, lexists, mkdirInside } from './beneath.js';
+import { checkOwnRoot, fileInside, lexists, mkdirInside } from './beneath.js';
 
 /** Parse `ldd` output: the absolute paths of the libraries (and the loader). */
 export function parseLdd(out: string): string[] {
@@ -45,7 +45,9 @@ function planCopy(root: string, path: string, seen: Set<string>, steps: CopyStep
   // recreate symlinked parent directories as they are on the host (merged /usr: /lib -> usr/lib)
   const parent = dirname(path);
   if (parent !== '/') planDirChain(root, parent, seen, steps);
-  const dest = join(root, path);
+  // at its real place (its parent's symlinks resolved, as the chain above recreates them):
+  // never through a link made in root, whose absolute target would lead out of it
+  const dest = join(root, parent === '/' ? '' : realpathSync(parent), basename(path));
   const st = lstatSync(path);
   if (st.isSymbolicLink()) {
     const target = readlinkSync(path);
@@ -120,6 +122,7 @@ export function checkFromHost(dir: string, executables: readonly string[]): { ta
   });
   const target = resolve(dir);
   if (target === '/') throw new UsageError('rootfs: refusing to write into /');
+  checkOwnRoot(target);
   return { target, exes };
 }
 
