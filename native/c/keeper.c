@@ -146,12 +146,12 @@ static int finish_lock(const char *path) {
   if (fd < 0) return -1;
   struct timespec now, step = {0, 20 * 1000 * 1000};
   clock_gettime(CLOCK_MONOTONIC, &now);
-  time_t deadline = now.tv_sec + (time_t)finish_wait();
+  long long deadline = (now.tv_sec + (long long)finish_wait()) * 1000000000LL + now.tv_nsec;
   for (;;) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
     if (errno != EWOULDBLOCK && errno != EINTR) break;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec >= deadline) break;
+    if (now.tv_sec * 1000000000LL + now.tv_nsec >= deadline) break;
     nanosleep(&step, NULL);
   }
   close(fd);
