@@ -83,7 +83,7 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
   await step(() => removeTree(containerData(rec.id)));
   mark('t-rm');
   // the rest stays for the next rm -f (the record too): say that its processes are gone all the same
-  if (errors.length) throw after(`${rec.name}: ${wasAlive ? 'stopped, but ' : ''}not removed`, errors[0], `run rm -f ${rec.name} again once that is fixed`);
+  if (errors.length) throw after(`${rec.name}: ${wasAlive && !isAlive(rec) ? 'stopped, but ' : ''}not removed`, errors[0], `run rm -f ${rec.name} again once that is fixed`);
   forget(rec.name);
   mark('t-forget');
 }
