@@ -22,9 +22,9 @@ export function holdExtraction(dir: string): number {
   const fd = openSync(dir, 'r');
   try {
     flock(fd, LOCK.EX | LOCK.NB, dir);
-  } catch (e) {
-    closeSync(fd);
-    throw e;
+  } catch {
+    // a file system whose flock cannot lock this fd (NFS emulates it with fcntl locks: EBADF
+    // on a read-only fd): the sweep falls back to the pid alone there
   }
   return fd;
 }
@@ -40,8 +40,9 @@ function held(dir: string): boolean {
   try {
     flock(fd, LOCK.EX | LOCK.NB, dir);
     return false;
-  } catch {
-    return true;
+  } catch (e) {
+    // only a lock someone holds says so (not a file system that cannot lock: see holdExtraction)
+    return (e as { code?: string }).code === 'EWOULDBLOCK' || (e as { code?: string }).code === 'EAGAIN';
   } finally {
     closeSync(fd);
   }
