@@ -25,9 +25,15 @@ export async function releaseCommand(f: { target: string | number; abort?: boole
  * release -`). yargs hands a lone `-` positional over as '': an empty
  * argument given as such ("") is refused, not read as `-`.
  */
+/** ns-clone's own arguments: those before `--` (a `-` after it is the command's, as in `-- cat -`). */
+function ownArgs(): string[] {
+  const end = process.argv.indexOf('--');
+  return end < 0 ? process.argv : process.argv.slice(0, end);
+}
+
 export function stdinTarget(t: string | number): string {
   const v = String(t);
-  if (v === '' && !process.argv.includes('-')) throw new UsageError('TARGET is empty', 'give a pid, a fifo path, or - to read it from stdin');
+  if (v === '' && !ownArgs().includes('-')) throw new UsageError('TARGET is empty', 'give a pid, a fifo path, or - to read it from stdin');
   if (v !== '-' && v !== '') return v;
   const words = readStdin().split(/\s+/).filter(Boolean);
   if (words.length !== 1) throw new UsageError(`stdin: expected one pid, got ${words.length ? words.length : 'none'}`, 'one TARGET per call');
