@@ -108,3 +108,50 @@ describe('a state file that is not JSON', () => {
     }
   });
 });
+
+// `-` reads stdin to its end: a pipe left non-blocking by whoever shared it (a Node parent
+// does that to its own stdin) says EAGAIN until the writer has written, which is not the end
+describe('reading targets from a non-blocking stdin', () => {
+  it('netsetup down - waits for input that comes late (was: taken as empty, "nothing to remove", exit 2)', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'bk-stdin-'));
+    try {
+      const nonblock = 'my $f = fcntl(STDIN, F_GETFL, 0); fcntl(STDIN, F_SETFL, $f | O_NONBLOCK) or die; exec @ARGV';
+      // 2 s: netsetup must be reading before the input comes (after 0.3 s a loaded machine may not have started it yet: the test then proves nothing)
+      const r = await execa('bash', ['-c', '(sleep 2; echo "$1") | perl -MFcntl -e "$0" "${@:2}"', nonblock, testName('late-ns'), binPath('netsetup'), 'down', '-', '--dry-run'], {
+        reject: false, env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_STATE_DIR: state },
+      });
+      expect(r.stderr).toBe('');
+      expect(r.exitCode).toBe(0);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+});
+
+// users copy examples from --help: each is one whole line (a comment saying what it does, then the
+// command), never a command wrapped onto a second line, in every tool's and subcommand's help
+describe('every bin: --help examples are whole lines', () => {
+  const examples = (help: string): string[] => {
+    const at = help.indexOf('\nExamples:\n');
+    return at < 0 ? [] : help.slice(at + '\nExamples:\n'.length).split('\n').filter((l) => l.trim());
+  };
+  // the words of the 'Commands:' lines (`  run exec <name> [cmd..]  ...`), not of their wrapped descriptions
+  // (run's 'built-in busybox one' is no command: `run busybox --help` would start a container)
+  const subcommands = (tool: string, help: string): string[] => {
+    const m = /\nCommands:\n([\s\S]*?)\n\n/.exec(help);
+    const line = new RegExp(`^ {2}${tool} ([a-z][a-z-]*)(?= |$)`);
+    return m ? m[1]!.split('\n').map((l) => line.exec(l)?.[1]).filter((w): w is string => w !== undefined) : [];
+  };
+  for (const tool of TOOLS) {
+    it(`${tool}: each example is a '# what' line followed by one command line`, async () => {
+      const top = String((await bk(tool, ['--help'])).stdout);
+      const pages = [top, ...(await Promise.all(subcommands(tool, top).map(async (c) => String((await bk(tool, [c, '--help'])).stdout))))];
+      const lines = pages.flatMap(examples);
+      expect(lines.length).toBeGreaterThan(0);
+      for (let i = 0; i < lines.length; i += 2) {
+        expect(lines[i], lines.slice(i, i + 3).join('\n')).toMatch(/^ {2}# /);
+        expect(lines[i + 1], lines.slice(i, i + 3).join('\n')).toMatch(/^ {2}[^ #]/);
+      }
+    });
+  }
+});
