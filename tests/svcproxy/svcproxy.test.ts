@@ -166,6 +166,8 @@ describe.skipIf(skipReason)(title, () => {
     ['a bad VIP in the last entry', { name: 'last', vip: '10.96.1:80', endpoints: [] }, /'last': vip '10.96.1' is not an IPv4 address/],
     ['a duplicate name in the last entry', { name: 'bulk-7', vip: '10.99.0.1:80', endpoints: [] }, /duplicate service name 'bulk-7'/],
   ])('a big file whose last entry is bad (%s): chains were already streamed to the restore, yet exit 2, one line, kernel unchanged', async (_what, last, message) => {
+    // (no services in either backend: one kept in nft would refuse the legacy run as a backend switch)
+    await bk('svcproxy', ['flush']);
     const before = saveState();
     const bulk = Array.from({ length: 2000 }, (_, i) => ({ name: `bulk-${i}`, vip: `10.97.${i >> 7}.${(i & 127) + 1}:80`, endpoints: ['10.88.7.2:8080', '10.88.7.3:8080'] }));
     for (const backend of ['nft', 'legacy']) {
@@ -232,6 +234,36 @@ describe.skipIf(skipReason)(title, () => {
     const again = await bk('svcproxy', ['flush']);
     expect(again.exitCode).toBe(0);
     expect(String(again.stderr)).toBe('');
+  });
+
+  it('a sync to the other backend while the state\'s holds the services is refused (exit 2, nothing changed); flush removes chains of the prefix from both', async () => {
+    await bk('svcproxy', ['flush']);
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1')] }]);
+    const before = saveState();
+    const sw = await bk('svcproxy', ['apply', '--backend', 'legacy', file('sw.json', [{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep2')] }])]);
+    expect(sw.exitCode).toBe(2);
+    expect(String(sw.stderr).split('\n')[0]).toBe('svcproxy: the services of BKSVC are in iptables-nft: a sync with --backend legacy would leave them there, live');
+    expect(saveState()).toBe(before);
+    expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
+    // a chain of the prefix in the other backend all the same (another svcproxy wrote it): flush takes it too
+    execFileSync('iptables-legacy', ['-t', 'nat', '-N', 'BKSVC-SVC-AAAAAAAAAAAAAAAA']);
+    const r = await bk('svcproxy', ['flush']);
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).toMatch(/^svcproxy: warning: iptables-legacy holds chains of BKSVC too \(the state names iptables-nft\): removing them as well$/m);
+    expect(saveState('iptables-legacy-save')).not.toMatch(/BKSVC/);
+    expect(saveState()).toBe(pristine);
+  });
+
+  it('ls after a sync that stopped before its state write lists what the kernel has, with a warning', async () => {
+    await bk('svcproxy', ['flush']);
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1')] }]);
+    // the marker such a sync leaves, over a state of other services
+    writeFileSync(join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.pending'), 'svcproxy-pending 1 nft\n[]');
+    const ls = await bk('svcproxy', ['ls', '--json']);
+    expect(ls.exitCode).toBe(0);
+    expect(String(ls.stderr)).toMatch(/^svcproxy: warning: an earlier sync stopped between iptables-restore and its state write: listing the services the kernel has/);
+    expect(JSON.parse(String(ls.stdout))).toMatchObject({ fromKernel: true });
+    expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
   });
 
   it('--dry-run prints the restore text (--explain: iptables commands) and changes nothing', async () => {

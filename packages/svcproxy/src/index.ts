@@ -42,24 +42,26 @@ export function removeServices(names: readonly string[], opts: SyncOptions = {})
 
 /**
  * Remove every chain and hook rule of this prefix and forget the services.
- * `auto` follows the backend the state names; with no readable state the
- * chains may be in either backend, so the other one is flushed too when it
- * holds chains of this prefix.
+ * `auto` follows the backend the state names; the other backend may hold
+ * chains of this prefix too (no readable state said where they were, or
+ * another svcproxy wrote them there): with `auto` they go as well, with a
+ * warning; with a backend named, or a dry run, the warning says how.
  */
 export async function flushServices(opts: SyncOptions = {}): Promise<SyncResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const auto = (opts.backend ?? 'auto') === 'auto';
   const named = auto ? recordedBackend(prefix) : undefined;
   const r = await sync(null, opts);
-  if (!auto || named) return r;
   const other: Backend = r.backend === 'nft' ? 'legacy' : 'nft';
   const names = new Names(prefix);
   if (!(await holdsChains(other, (chain) => names.owns(chain)))) return r;
-  if (r.dryRun) {
+  if (r.dryRun || !auto) {
     opts.warn?.(`warning: iptables-${other} holds chains of ${prefix} too: svcproxy flush --backend ${other} removes them`);
     return r;
   }
-  opts.warn?.(`warning: no state names the backend of ${prefix}: removing its chains from iptables-${other} too`);
+  opts.warn?.(named
+    ? `warning: iptables-${other} holds chains of ${prefix} too (the state names iptables-${named}): removing them as well`
+    : `warning: no state names the backend of ${prefix}: removing its chains from iptables-${other} too`);
   const r2 = await sync(null, { ...opts, backend: other });
   return {
     ...r, chainsRemoved: r.chainsRemoved + r2.chainsRemoved, hooksRemoved: r.hooksRemoved + r2.hooksRemoved, changed: r.changed || r2.changed,

@@ -10,7 +10,7 @@ import { norm } from './diff.js';
 import { DEFAULT_PREFIX, Names } from './names.js';
 import { TABLES } from './rules.js';
 import { parseSave, type Saved } from './saved.js';
-import { CorruptState, loadState, noStateMessage, StaleState, storedList, type StoredState } from './store.js';
+import { CorruptState, loadState, noStateMessage, readPending, StaleState, storedList, type StoredState } from './store.js';
 
 export interface EndpointStatus {
   ip: string;
@@ -79,6 +79,11 @@ export async function listServices(opts: { prefix?: string; backend?: BackendCho
     if (!(e instanceof CorruptState)) throw e;
     // still show what the kernel has: that is what a flush or an apply would work on
     opts.warn?.(`warning: ${e.message}: listing the services the kernel has`);
+    fromKernel = true;
+  }
+  // an earlier sync stopped between its restore and its state write: the state may be the one before it
+  if (!fromKernel && readPending(prefix)) {
+    opts.warn?.('warning: an earlier sync stopped between iptables-restore and its state write: listing the services the kernel has (the next apply, add, rm or flush repairs the state)');
     fromKernel = true;
   }
   const backend = chooseBackend(opts.backend && opts.backend !== 'auto' ? opts.backend : state?.backend);

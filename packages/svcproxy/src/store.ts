@@ -20,7 +20,7 @@
  * which entry" and "which entries are in this /24" with a string search
  * instead of a parse of every entry.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { BoxkitError } from '@boxkit/common/errors';
 import { atomicWrite, readJson, stateDir, sweepAsides, withLock, removeFile } from '@boxkit/common/state';
@@ -155,6 +155,30 @@ export function loadState(prefix: string): StoredState | undefined {
     return fromServices(v1.prefix ?? prefix, v1.backend, v1.nodePortRange ?? DEFAULT_NODEPORT_RANGE, v1.services);
   }
   return decode(buf, path);
+}
+
+/**
+ * The backend the state names, read from its header alone (the state of 10k
+ * services is MBs); undefined when there is none or it cannot be read (a
+ * whole read, loadState, says why).
+ */
+export function statedBackend(prefix: string): Backend | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(statePath(prefix), 'r');
+    let text = '';
+    const buf = Buffer.alloc(65536);
+    for (let lines = 0, n; lines < 2 && (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
+      text += buf.toString('latin1', 0, n);
+      lines = text.split('\n').length - 1;
+    }
+    const backend = (JSON.parse(text.split('\n')[1] ?? '') as Partial<Header>).backend;
+    return backend === 'nft' || backend === 'legacy' ? backend : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 export function decode(buf: Buffer, path: string): StoredState {

@@ -7,14 +7,15 @@
  * to reconciling if the kernel refuses the change.
  */
 
-import { chooseBackend, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
+import { UsageError } from '@boxkit/common/errors';
+import { chooseBackend, holdsChains, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
 import { chainsWritten, diff, diffChunks, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff, type StreamedDiff } from './diff.js';
 import { mark as phase } from '@boxkit/common/phases';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
 import { bucketOf, DEFAULT_PREFIX, Names } from './names.js';
 import { chainsOf, emptyRuleset, hooks, render, TABLES, type Ruleset, type Scope } from './rules.js';
 import { parseSave, type Saved } from './saved.js';
-import { CorruptState, StaleState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, noStateMessage, pendingBytes, pendingState, readPending, restorePending, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
+import { CorruptState, StaleState, dropState, encode, fromServices, loadState, locked, MIXED_RANGE, noStateMessage, pendingBytes, pendingState, readPending, restorePending, statedBackend, stateExists, storedList, writePending, writeState, type StoredState } from './store.js';
 import { applyDelta, deltaRender, docDelta, OnceNames } from './delta.js';
 import { indexDoc } from './jsondoc.js';
 import { kernelServices } from './status.js';
@@ -136,9 +137,23 @@ const sameRange = (a: PortRange, b: PortRange) => a.min === b.min && a.max === b
  * commits before the last COMMIT, and a failure after it puts back what was
  * there (putBack).
  */
+/**
+ * Services of the prefix live in one backend at a time: a sync to another
+ * one (--backend) while the state's still holds the prefix's chains would
+ * leave those live beside the new ones (ls and flush see one backend).
+ * Refused before anything changes.
+ */
+async function refuseBackendSwitch(prefix: string, names: Names, to: Backend): Promise<void> {
+  const was = statedBackend(prefix);
+  if (!was || was === to || !(await holdsChains(was, (c) => names.owns(c)))) return;
+  throw new UsageError(`the services of ${prefix} are in iptables-${was}: a sync with --backend ${to} would leave them there, live`,
+    `svcproxy flush first (it removes them from iptables-${was}), or keep --backend ${was}`);
+}
+
 export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<SyncResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const names = new Names(prefix);
+  if (wanted !== null && opts.backend && opts.backend !== 'auto') await refuseBackendSwitch(prefix, names, opts.backend);
   const range = opts.nodePortRange ?? DEFAULT_NODEPORT_RANGE;
   const doc = isDoc(wanted) ? wanted : undefined;
   /** the pending marker found under the lock: an earlier sync stopped between its restore and its state write */
