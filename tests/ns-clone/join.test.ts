@@ -100,6 +100,19 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     }
   });
 
+  it('release of a held child that was killed says it is gone at once and removes its fifo and record', async () => {
+    const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'true']);
+    const doc = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
+    await killAndWait(doc.pid);
+    const record = join(process.env.BOXKIT_STATE_DIR!, 'ns-clone', `${doc.pid}.fifo-path`);
+    const t0 = Date.now();
+    const r = await ns(['release', String(doc.pid)]);
+    expect(Date.now() - t0).toBeLessThan(4000); // (it waited 5 s for a reader before)
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe(`ns-clone: process ${doc.pid} is gone: nothing to release (its fifo and record are removed)`);
+    expect([existsSync(doc.setupFifo), existsSync(record)]).toEqual([false, false]);
+  });
+
   it('release --abort makes the held child exit without running CMD', async () => {
     const marker = join(tmp('abort'), 'ran');
     const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'touch', marker]);

@@ -18,6 +18,7 @@ import { mkfifo } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
+import { procStat } from '@boxkit/common/proc';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
 export function setupDir(): string {
@@ -76,6 +77,12 @@ export function findSetupFifo(target: string, dryRun = false): SetupFifo {
       fifo = readFileSync(record, 'utf8').trim();
     } catch {
       throw new UsageError(`process ${target} is not waiting for setup (no record in ${setupDir()})`, 'give the fifo path instead');
+    }
+    // killed while it waited: nobody will read the fifo (a release would wait 5 s for nothing, every time)
+    const st = procStat(Number(target));
+    if (!st || st.state === 'Z' || st.state === 'X') {
+      if (!dryRun) forgetFifo(Number(target), fifo);
+      throw new BoxkitError('ESRCH', `process ${target} is gone: nothing to release${dryRun ? '' : ' (its fifo and record are removed)'}`);
     }
   }
   try {
