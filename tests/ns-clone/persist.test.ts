@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
-import { ns, tmp } from './helpers.js';
+import { binPath, ns, tmp } from './helpers.js';
 
 const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
 
@@ -22,6 +22,32 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(r.exitCode).toBe(127);
     expect(mountsAt(notes)).toEqual([]);
     expect(readFileSync(notes, 'utf8')).toBe('precious\n');
+  });
+
+  it('with --wait-for-setup, a command that never runs (aborted, or not found) takes back the namespace it persisted, as a failed start does', async () => {
+    const dir = tmp('persist-held');
+    const path = join(dir, 'net');
+    const { execa } = await import('execa');
+    // a state dir of its own: the fifo records of other tests' held children are not this one's
+    const state = join(dir, 'state');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+    delete env.NODE_EXTRA_CA_CERTS;
+    for (const [cmd, release, code] of [[['sleep', '5'], ['--abort'], 125], [['/nonexistent-cmd'], [], 127]] as const) {
+      const p = execa(binPath('ns-clone'), [`--net=${path}`, '--wait-for-setup', '--json', '--', ...cmd], { reject: false, env });
+      // its pid, once it waits (the record of its fifo names it)
+      const records = join(state, 'ns-clone');
+      let pid: string | undefined;
+      for (let i = 0; i < 200 && !pid; i++) {
+        pid = (existsSync(records) ? readdirSync(records) : []).find((f) => f.endsWith('.fifo-path'))?.split('.')[0];
+        if (!pid) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(pid).toBeDefined();
+      expect(mountsAt(path)).toHaveLength(1);
+      expect((await ns(['release', pid!, ...release], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+      expect((await p).exitCode).toBe(code);
+      expect(mountsAt(path)).toEqual([]);
+      expect(existsSync(path)).toBe(false);
+    }
   });
 
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {

@@ -33,6 +33,8 @@ export interface RunningContainer {
   namespaces: Partial<Record<NamespaceKind, string>>;
   /** Namespace files bind-mounted to outlive the process. */
   persisted: string[];
+  /** Take them back (what this run made: a file the user had at PATH stays): for a command that never ran. */
+  unpersist(): void;
   /** Resolves once the child is reaped. */
   wait(): Promise<ExitStatus>;
   /** Send a signal (ESRCH ignored). */
@@ -121,6 +123,9 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     plan,
     namespaces: nsPaths(pid, spec.namespaces),
     persisted,
+    unpersist: () => {
+      for (const p of made.splice(0).reverse()) undoPersist(p);
+    },
     wait: () => child.wait(),
     signal: (sig) => signal(pid, sig),
   };

@@ -87,7 +87,11 @@ export async function runCommand(f: RunFlags): Promise<number> {
   await c.execed.catch(() => {});
   // a child stopped (or aborted with `: > FIFO`) before its release never removed them
   if (fifo) forgetFifo(c.pid, fifo);
-  // a command that could not start is a failed run: the directories made for the fifo go too
-  if (failure !== undefined) removeMadeDirs(made);
+  // a command that never ran (aborted, stopped while held, or it could not start) is a failed run: the
+  // namespaces it persisted and the directories made for the fifo go too, as when a start fails before
+  if (!execed || failure !== undefined) {
+    c.unpersist();
+    removeMadeDirs(made);
+  }
   return failure ?? status;
 }
