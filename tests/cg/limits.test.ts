@@ -123,6 +123,14 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(r.stdout).toContain('cpu=1');
   });
 
+  it('a cpuset of a CPU the machine lacks is refused with a hint saying why, and nothing is left', async () => {
+    const g = name('nocpu');
+    const r = await cg(withParent(['create', g, '--cpuset-cpus', '999']));
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.split('\n')[1]).toMatch(/^hint: the CPUs must exist/);
+    expect(group(g).dirs.filter((d) => existsSync(d.path))).toEqual([]);
+  });
+
   it('freeze stops progress and thaw resumes it', async () => {
     const g = name('freeze');
     const loop = bg(g, 'while :; do :; done', TOP_WEIGHT);

@@ -21,6 +21,10 @@ const WRITE_HINTS: Record<string, Record<string, string> | string> = {
     'memory.memsw.limit_in_bytes': 'memory+swap must be >= the memory limit',
     'cpuset.cpus': 'the CPUs must exist and be within the parent\'s cpuset',
   },
+  ERANGE: {
+    'cpuset.cpus': 'the CPUs must exist (see /sys/devices/system/cpu/online) and be within the parent\'s cpuset',
+    'cpuset.mems': 'the memory nodes must exist (see /sys/devices/system/node/online) and be within the parent\'s',
+  },
   ESRCH: 'no such process',
   EACCES: 'permission denied: this needs root (or a delegated cgroup)',
   EPERM: 'permission denied: this needs root (or a delegated cgroup)',
