@@ -8,11 +8,18 @@ import { lstatSync, mkdirSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
+ * How often a level another run took back is made again: one such undo
+ * needs one retry; a few more ride out several runs failing at once (the
+ * race test's loop of them lost three tries in a row about once in 3000).
+ */
+const TRIES = 10;
+
+/**
  * Make `dir` and its missing parents, adding each directory this call made
  * to `made` (outermost first; a level that appeared meanwhile is another's:
  * EEXIST). A level that vanished meanwhile (ENOENT: another run's undo took
  * back an empty parent it had made, between our mkdir of it or our look and
- * our mkdir below it) is made again, up to 3 times, as createInMadeParent
+ * our mkdir below it) is made again, up to TRIES times, as createInMadeParent
  * does for the entry. A failure part-way takes back what this call made,
  * then throws. Returns `made`.
  */
@@ -31,7 +38,7 @@ export function makeDirs(dir: string, made: string[] = [], mode = 0o755): string
         }
         return made;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === TRIES - 1) throw e;
         dropVanished(made, start);
       }
     }
@@ -50,7 +57,7 @@ function missingLevels(dir: string): string[] {
 
 /**
  * makeDirs(dirname(path)), then `create` the entry itself: made again when
- * create fails with ENOENT, up to 3 times, since another run's failure may
+ * create fails with ENOENT, up to TRIES times, since another run's failure may
  * take back an empty parent it shares between our mkdir and our create.
  */
 export function createInMadeParent(path: string, create: () => void, made: string[], mode = 0o755): void {
@@ -61,7 +68,7 @@ export function createInMadeParent(path: string, create: () => void, made: strin
       create();
       return;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 2) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries === TRIES - 1) throw e;
       dropVanished(made, start);
     }
   }
