@@ -9,7 +9,7 @@ import { emptyRuleset, render } from './rules.js';
 import { diff, restoreText } from './diff.js';
 import { addWanted, rmWanted } from './edit.js';
 import { holdsChains, type Backend } from './backend.js';
-import { loadState } from './store.js';
+import { statedBackend } from './store.js';
 
 export type { Endpoint, PortRange, Protocol, Service } from './model.js';
 export { DEFAULT_NODEPORT_RANGE, DEFAULT_AFFINITY_SECONDS, checkServices, parseRange } from './model.js';
@@ -50,7 +50,7 @@ export function removeServices(names: readonly string[], opts: SyncOptions = {})
 export async function flushServices(opts: SyncOptions = {}): Promise<SyncResult> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const auto = (opts.backend ?? 'auto') === 'auto';
-  const named = auto ? recordedBackend(prefix) : undefined;
+  const named = auto ? statedBackend(prefix) : undefined;
   const r = await sync(null, opts);
   const other: Backend = r.backend === 'nft' ? 'legacy' : 'nft';
   const names = new Names(prefix);
@@ -66,15 +66,6 @@ export async function flushServices(opts: SyncOptions = {}): Promise<SyncResult>
   return {
     ...r, chainsRemoved: r.chainsRemoved + r2.chainsRemoved, hooksRemoved: r.hooksRemoved + r2.hooksRemoved, changed: r.changed || r2.changed,
   };
-}
-
-/** The backend a readable state names, or undefined (no state, or a damaged one). */
-function recordedBackend(prefix: string): Backend | undefined {
-  try {
-    return loadState(prefix)?.backend;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The iptables-restore text that loads these services into a table that has none of ours. */
