@@ -57,8 +57,8 @@ export function sweepAsides(dir: string, only?: readonly string[]): string[] {
     const m = /^(.+)\.(\d+)\.tmp$/.exec(n);
     if (!m || (only && !only.includes(m[1]!))) continue;
     const path = join(dir, n);
+    if (!writerGone(path, Number(m[2]))) continue;
     try {
-      if (!ownerGone(Number(m[2]), statSync(path).mtimeMs)) continue;
       unlinkSync(path);
       gone.push(path);
     } catch {
@@ -66,6 +66,15 @@ export function sweepAsides(dir: string, only?: readonly string[]): string[] {
     }
   }
   return gone;
+}
+
+/** Did the writer `pid` of the file aside at `path` end since it wrote it? False once the file is gone (renamed). */
+export function writerGone(path: string, pid: number): boolean {
+  try {
+    return ownerGone(pid, statSync(path).mtimeMs);
+  } catch {
+    return false;
+  }
 }
 
 /** A failed write, named by its file (Node's own message, 'no space left on device, write', names none). */

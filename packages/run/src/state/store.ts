@@ -3,11 +3,12 @@
  * written atomically, changed under one lock so concurrent `run`s never
  * take the same name, address or id.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWrite, BoxkitError, dataDir, readJson, removeFile, stateDir, withLock } from '@boxkit/common';
 import { warn } from '@boxkit/common/output';
-import { ownerGone, procStat } from '@boxkit/common/proc';
+import { procStat } from '@boxkit/common/proc';
+import { writerGone } from '@boxkit/common/state';
 import { isRecord, type ContainerRecord, type Status } from './record.js';
 
 export const containersDir = (): string => stateDir('run', 'containers');
@@ -90,13 +91,7 @@ export function sweepStoreFiles(o: { name?: string; orphans?: boolean; dryRun?: 
     if (name === undefined || (o.name !== undefined && name !== o.name)) continue;
     const path = join(containersDir(), f);
     if (aside) {
-      let since: number;
-      try {
-        since = statSync(path).mtimeMs;
-      } catch {
-        continue; // renamed meanwhile
-      }
-      if (!ownerGone(Number(aside[2]), since)) continue;
+      if (!writerGone(path, Number(aside[2]))) continue;
     } else if (!o.orphans || records.has(name)) continue;
     gone.push(path);
     if (!o.dryRun) removeFile(path);
