@@ -51,7 +51,7 @@ export function makeDirs(dir: string, made: string[] = [], mode = 0o755): string
 /** `dir` and the parents of it that do not exist, outermost first. */
 function missingLevels(dir: string): string[] {
   const missing: string[] = [];
-  for (let d = dir; !exists(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  for (let d = dir; !lexists(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
   return missing;
 }
 
@@ -80,7 +80,7 @@ export function createInMadeParent(path: string, create: () => void, made: strin
  * twice an undo would rmdir someone else's directory of that name.
  */
 function dropVanished(made: string[], start: number): void {
-  for (let i = made.length - 1; i >= start; i--) if (!exists(made[i]!)) made.splice(i, 1);
+  for (let i = made.length - 1; i >= start; i--) if (!lexists(made[i]!)) made.splice(i, 1);
 }
 
 /** Remove what makeDirs made (innermost first), each only while empty: another run may use it now. Empties `made`. */
@@ -94,8 +94,8 @@ export function removeMadeDirs(made: string[]): void {
   }
 }
 
-/** (lstat: a symlink, even a dangling one, is there; mkdir over it would fail) */
-function exists(p: string): boolean {
+/** Is something at `p`, itself (lstat: a symlink, even a dangling one, is there; mkdir over it would fail)? */
+export function lexists(p: string): boolean {
   try {
     lstatSync(p);
     return true;

@@ -12,6 +12,7 @@ import { BoxkitError, UsageError } from '@boxkit/common';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { mknod, setxattr, S_IF } from '@boxkit/native';
 import { holdExtraction } from './sweep.js';
+import { lstatOrUndefined } from './paths.js';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 
@@ -48,13 +49,6 @@ function checkParents(tmp: string, rel: string, tar: string, safe: Set<string>):
   }
 }
 
-function lstatOrUndefined(p: string) {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
 
 const NODE_TYPE: Record<string, number> = { '3': S_IF.CHR, '4': S_IF.BLK, '6': S_IF.FIFO };
 

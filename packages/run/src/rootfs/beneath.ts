@@ -9,16 +9,8 @@
 import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
+import { lexists } from '@boxkit/common/dirs';
 
-/** Does `path` exist, as itself (a dangling symlink counts)? */
-export function lexists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * An existing DIR must be the caller's and writable by nobody else: the

@@ -8,7 +8,8 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
-import { checkOwnRoot, fileInside, lexists, mkdirInside } from './beneath.js';
+import { lexists } from '@boxkit/common/dirs';
+import { checkOwnRoot, fileInside, mkdirInside } from './beneath.js';
 
 /** Parse `ldd` output: the absolute paths of the libraries (and the loader). */
 export function parseLdd(out: string): string[] {

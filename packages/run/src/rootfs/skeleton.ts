@@ -4,7 +4,8 @@
  * /etc/group so `id`, `ls -l` and --user resolve names.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { fileInside, lexists, mkdirInside } from './beneath.js';
+import { lexists } from '@boxkit/common/dirs';
+import { fileInside, mkdirInside } from './beneath.js';
 import { join } from 'node:path';
 import { shellQuote } from '@boxkit/common/exec';
 
