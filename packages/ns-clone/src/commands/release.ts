@@ -2,7 +2,7 @@
 import { UsageError } from '@boxkit/common/errors';
 import { dryRunOutput } from '@boxkit/common/output';
 import { out, trace } from '@boxkit/common/stdio';
-import { readStdin } from '@boxkit/common/stdin';
+import { expandStdinArgs } from '@boxkit/common/stdin';
 import { findSetupFifo, releaseSetup, releaseShell } from '../setup-fifo.js';
 
 export async function releaseCommand(f: { target: string | number; abort?: boolean; json?: boolean; dryRun?: boolean; verbose?: boolean }): Promise<number> {
@@ -35,7 +35,7 @@ export function stdinTarget(t: string | number): string {
   const v = String(t);
   if (v === '' && !ownArgs().includes('-')) throw new UsageError('TARGET is empty', 'give a pid, a fifo path, or - to read it from stdin');
   if (v !== '-' && v !== '') return v;
-  const words = readStdin().split(/\s+/).filter(Boolean);
+  const words = expandStdinArgs(['-']);
   if (words.length !== 1) throw new UsageError(`stdin: expected one pid, got ${words.length ? words.length : 'none'}`, 'one TARGET per call');
   return words[0]!;
 }
