@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
-import { binPath, ns, tmp } from './helpers.js';
+import { alive, binPath, ns, tmp, until } from './helpers.js';
 
 const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
 
@@ -47,6 +47,74 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect((await p).exitCode).toBe(code);
       expect(mountsAt(path)).toEqual([]);
       expect(existsSync(path)).toBe(false);
+    }
+  });
+
+  it('detached (-d --wait-for-setup), release --abort takes back the namespace bound at PATH and the directories made for it; the same command then starts again', async () => {
+    const dir = tmp('persist-detached');
+    const path = join(dir, 'a/b/net');
+    // a state dir of its own: the fifo records of other tests' held children are not this one's
+    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
+    const start = () => ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { env });
+    const first = await start();
+    expect(first.exitCode, first.stderr).toBe(0);
+    const pid = Number(first.stdout);
+    const ino = statSync(path).ino;
+    expect(readlinkSync(`/proc/${pid}/ns/net`)).toBe(`net:[${ino}]`);
+    expect(mountsAt(path)).toHaveLength(1);
+    const dry = await ns(['release', String(pid), '--abort', '--dry-run'], { env });
+    expect(dry.stdout.split('\n')).toContain(`umount -l ${path} && rm -f ${path}`);
+    const abort = await ns(['release', String(pid), '--abort'], { env });
+    expect(abort.exitCode, abort.stderr).toBe(0);
+    await until(() => !alive(pid), 5000, 'the aborted child to exit');
+    // nobody stayed, and yet nothing is left: no mount, no file, no directory made for it, no record
+    expect(mountsAt(path)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+    // the identical command works again (it was refused: a namespace already bound there)
+    const again = await start();
+    expect(again.exitCode, again.stderr).toBe(0);
+    const pid2 = Number(again.stdout);
+    try {
+      expect(mountsAt(path)).toHaveLength(1);
+      // released, its command runs: the namespace stays, as --net=PATH promises
+      expect((await ns(['release', String(pid2)], { env })).exitCode).toBe(0);
+      await until(() => readFileSync(`/proc/${pid2}/cmdline`, 'utf8').startsWith('sleep'), 5000, 'sleep to run');
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
+    } finally {
+      process.kill(pid2, 'SIGKILL');
+      execFileSync('umount', [path]);
+    }
+  });
+
+  it('detached and killed while held, its namespace at PATH goes at the next release of its pid; one bound there since stays', async () => {
+    const dir = tmp('persist-killed');
+    const path = join(dir, 'net');
+    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
+    const r = await ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const pid = Number(r.stdout);
+    process.kill(pid, 'SIGKILL');
+    await until(() => !alive(pid), 5000, 'the held child to die');
+    const rel = await ns(['release', String(pid)], { env });
+    expect(rel.exitCode).toBe(1);
+    expect(rel.stderr.split('\n')[0]).toBe(`ns-clone: process ${pid} is gone: nothing to release (its fifo and record are removed; its namespace at ${path} is unmounted)`);
+    expect(mountsAt(path)).toEqual([]);
+    expect(existsSync(path)).toBe(false);
+
+    // the user unmounted it and bound another namespace there before the abort: that one is not ours
+    const held = await ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { env });
+    expect(held.exitCode, held.stderr).toBe(0);
+    const other = await ns([`--uts=${join(dir, 'uts')}`, '--', 'true']);
+    expect(other.exitCode, other.stderr).toBe(0);
+    try {
+      execFileSync('umount', [path]);
+      execFileSync('mount', ['--bind', join(dir, 'uts'), path]);
+      expect((await ns(['release', held.stdout, '--abort'], { env })).exitCode).toBe(0);
+      expect(mountsAt(path)).toHaveLength(1);
+    } finally {
+      execFileSync('umount', [path]);
+      execFileSync('umount', [join(dir, 'uts')]);
     }
   });
 

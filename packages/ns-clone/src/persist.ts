@@ -3,7 +3,7 @@
  * (/proc/PID/ns/X) onto a path, as `unshare --net=PATH` and `ip netns add` do.
  * `umount PATH && rm PATH` (or `ip netns del` under /run/netns) removes it.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmdirSync, rmSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { mount, umountIfMounted, MS, NAMESPACES } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
@@ -16,6 +16,14 @@ export interface Persisted {
   madeFile: boolean;
   /** The first directory `mkdir -p` made for it, if any. */
   madeDir?: string;
+  /**
+   * The namespace bound there (st_dev and st_ino of PATH once mounted: the
+   * nsfs inode, as `ls -iL /proc/PID/ns/net` shows it), so that an undo
+   * made later, by another process (`release --abort` of a detached child),
+   * takes back that namespace and never one bound there since.
+   */
+  dev?: number;
+  ino?: number;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as \ooo. */
@@ -46,16 +54,50 @@ export function persistNamespace(pid: number, p: NsPath): Persisted {
     const hint = p.kind === 'mnt' ? 'a mount namespace can only be bound where propagation is private: mount --make-private on the directory first' : undefined;
     throw fail((e as Error).message, hint);
   }
+  const st = statSync(p.path);
+  made.dev = st.dev;
+  made.ino = st.ino;
   return made;
 }
 
-/** Undo a persist of this invocation: unmount, then remove only the file and directories it made. */
+/**
+ * Undo a persist: unmount, then remove only the file and directories it
+ * made. A directory is removed only while empty (rmdir, innermost first):
+ * what was put there since (another `ip netns add` under a /run/netns
+ * made for this one) stays, with the directories that hold it.
+ */
 export function undoPersist(p: Persisted): void {
   try {
     umountIfMounted(p.path, true);
   } finally {
-    if (p.madeDir) rmSync(p.madeDir, { recursive: true, force: true });
-    else if (p.madeFile) rmSync(p.path, { force: true });
+    if (p.madeFile || p.madeDir) rmSync(p.path, { force: true });
+    if (p.madeDir) removeEmptyUpTo(dirname(p.path), p.madeDir);
+  }
+}
+
+/** rmdir `dir`, then its parents up to and including `top`, stopping at the first that is not empty. */
+function removeEmptyUpTo(dir: string, top: string): void {
+  for (let d = dir; d === top || d.startsWith(`${top}/`); d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
+/**
+ * Is the namespace bound at PATH still the one this persist bound there?
+ * False once it was unmounted (`umount PATH`, `ip netns del`), or another
+ * namespace was bound there since.
+ */
+export function stillPersisted(p: Persisted): boolean {
+  if (p.ino === undefined || p.dev === undefined) return false;
+  try {
+    const st = statSync(p.path);
+    return st.ino === p.ino && st.dev === p.dev && isMountpoint(p.path);
+  } catch {
+    return false;
   }
 }
 

@@ -8,7 +8,7 @@ import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { removeMadeDirs } from '@boxkit/common/dirs';
-import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
+import { createSetupFifo, forgetFifo, recordFifo, recordUndo } from '../setup-fifo.js';
 import { out, err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
@@ -48,12 +48,16 @@ export async function runCommand(f: RunFlags): Promise<number> {
   if (fifo) {
     try {
       recordFifo(c.pid, fifo, made);
+      // detached, nobody stays to take back what this start made if the command never runs:
+      // `release --abort` does (or a release that finds the child killed while held)
+      if (req.detach) recordUndo(c.pid, { persisted: [...c.persistRecords], dirs: made });
     } catch (e) {
       // nobody could release it: a held child must not stay behind
       c.signal('SIGKILL');
       await c.wait();
       caught?.release();
-      rmSync(fifo, { force: true });
+      forgetFifo(c.pid, fifo);
+      c.unpersist();
       removeMadeDirs(made);
       throw e;
     }
