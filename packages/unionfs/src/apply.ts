@@ -11,6 +11,7 @@ import { mount, MNT, SysError, umount2 } from '@boxkit/native';
 import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.js';
 import { stepShell } from './render.js';
 import type { UnionOptions } from './spec.js';
+import { fsError, writeHints } from './fserror.js';
 
 /** What a mounted union is made of (the fields of `--json`). */
 export interface UnionMount {
@@ -28,6 +29,25 @@ export interface MountRunOptions {
   dryRun?: boolean;
   verbose?: boolean;
   print?: (line: string) => void;
+  /**
+   * Stop once this is aborted (unionfs mount aborts it on SIGINT/SIGTERM): before each step,
+   * and between a layer extraction's entries; what was made is undone.
+   */
+  signal?: AbortSignal;
+}
+
+/** The layer store is boxkit's: where it cannot be written, the fix is another data dir. */
+function storeHints(store: string): { what: string; hints: ReturnType<typeof writeHints> } {
+  const elsewhere = 'point BOXKIT_DATA_DIR at a file system with room for the layer (default /var/lib/boxkit)';
+  return {
+    what: `extract into the layer store ${store}`,
+    hints: {
+      ...writeHints(store, elsewhere),
+      EROFS: `${store} is on a read-only file system: point BOXKIT_DATA_DIR at a writable directory`,
+      EACCES: 'point BOXKIT_DATA_DIR at a directory this user can write to (or run as root)',
+      EPERM: 'point BOXKIT_DATA_DIR at a directory this user can write to (or run as root)',
+    },
+  };
 }
 
 function mountError(e: unknown, target: string): unknown {
@@ -36,12 +56,19 @@ function mountError(e: unknown, target: string): unknown {
   return new BoxkitError(e.code, `mount ${target}: ${e.message.replace(/^mount \S+: /, '')}`, { hint, cause: e });
 }
 
-const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) => Pick<PlanStep, 'apply' | 'undo'> } = {
+const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>, signal?: AbortSignal) => Pick<PlanStep, 'apply' | 'undo'> } = {
   mkdir: (s) => {
     // the directories `mkdir -p` made: the parents it made go too on undo, while empty
     let made: string[] = [];
     return {
-      apply: () => void (made = makeDirs(s.path)),
+      apply: () => {
+        try {
+          made = makeDirs(s.path);
+        } catch (e) {
+          const elsewhere = 'give an upper, work dir and mount point where they can be made, or make them first';
+          throw fsError(e, `mkdir -p ${s.path}`, writeHints(s.path, elsewhere));
+        }
+      },
       undo: () => {
         // the dir itself with what is in it (overlay puts its work/ in the work dir), when this invocation
         // made it; not its parents' other contents: someone may have put theirs beside it meanwhile
@@ -50,18 +77,23 @@ const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) =>
       },
     };
   },
-  extract: (s) => {
+  extract: (s, signal) => {
     // the layers dir (and the data dir above it) when this run made them: they go again with the layer
     let made: string[] = [];
     const removeMade = () => removeMadeDirs(made);
     return {
       apply: async () => {
         const [{ extractLayer }, { sweepStaleLayers }] = await Promise.all([import('./extract.js'), import('./sweep.js')]);
-        made = makeDirs(dirname(s.dir));
+        const writing = storeHints(dirname(s.dir));
+        try {
+          made = makeDirs(dirname(s.dir));
+        } catch (e) {
+          throw fsError(e, writing.what, writing.hints);
+        }
         // and what killed extractions of any layer left in the store: each could hold a layer's size
         sweepStaleLayers(dirname(s.dir));
         try {
-          extractLayer(s.tar, s.dir, s.stamp);
+          await extractLayer(s.tar, s.dir, { stamp: s.stamp, writing, ...(signal ? { signal } : {}) });
         } catch (e) {
           removeMade();
           throw e;
@@ -85,8 +117,12 @@ const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>) =>
   }),
 };
 
-export function toPlanSteps(plan: UnionPlan): PlanStep[] {
-  return plan.steps.map((s) => ({ shell: stepShell(s), ...(APPLY[s.kind] as (x: UnionStep) => Pick<PlanStep, 'apply' | 'undo'>)(s) }));
+export function toPlanSteps(plan: UnionPlan, signal?: AbortSignal): PlanStep[] {
+  return plan.steps.map((s) => {
+    const step = (APPLY[s.kind] as (x: UnionStep, signal?: AbortSignal) => Pick<PlanStep, 'apply' | 'undo'>)(s, signal);
+    const apply = signal ? () => (signal.throwIfAborted(), step.apply()) : step.apply;
+    return { shell: stepShell(s), ...step, apply };
+  });
 }
 
 export function describeMount(plan: UnionPlan): UnionMount {
@@ -99,7 +135,7 @@ export function describeMount(plan: UnionPlan): UnionMount {
 
 /** Apply a plan made by planUnion. */
 export async function applyUnion(plan: UnionPlan, opts: MountRunOptions = {}): Promise<UnionMount> {
-  await applyPlan(toPlanSteps(plan), opts);
+  await applyPlan(toPlanSteps(plan, opts.signal), opts);
   return describeMount(plan);
 }
 
@@ -108,7 +144,15 @@ export async function applyUnion(plan: UnionPlan, opts: MountRunOptions = {}): P
  * (or extractions of the same layer) cannot both see "not there yet".
  */
 export async function lockedUnion<T>(fn: () => T | Promise<T>): Promise<T> {
-  return withLock(stateDir('unionfs', 'lock'), fn);
+  const lock = stateDir('unionfs', 'lock');
+  try {
+    // (made here, not by withLock: its mkdir -p says ENOENT for a parent on a read-only file system)
+    makeDirs(dirname(lock));
+  } catch (e) {
+    const elsewhere = 'point BOXKIT_STATE_DIR at a directory this user can write to (default /run/boxkit)';
+    throw fsError(e, `lock ${lock}`, { ...writeHints(dirname(lock), elsewhere), ENOENT: elsewhere, ENOTDIR: elsewhere });
+  }
+  return withLock(lock, fn);
 }
 
 /** Plan and mount a union in one call (the library form of `unionfs mount`). */

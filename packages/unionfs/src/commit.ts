@@ -14,6 +14,8 @@ import { walkLayer, type LayerEntry } from './walk.js';
 import { UsageError } from '@boxkit/common';
 import { devMajor, devMinor, OVERLAY_XATTR, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 import type { DriverName } from './spec.js';
+import { fsError, fsPath, readHints, writeHints } from './fserror.js';
+import { breather } from './stop.js';
 
 export interface CommitResult {
   output: string;
@@ -50,14 +52,38 @@ function whiteoutEntry(name: string, e: LayerEntry): TarEntry {
   return { name, type: 'file', mode: 0o600, uid: Number(e.st.uid), gid: Number(e.st.gid), mtime: Number(e.st.mtimeMs / 1000n), size: 0 };
 }
 
+export interface CommitOptions {
+  /** Stop, removing the partial tarball, once this is aborted (checked between entries and MiBs). */
+  signal?: AbortSignal;
+}
+
 /** Write `upper` (a layer in `driver`'s format) to `output` as an OCI layer tarball. */
-export function commitLayer(upper: string, output: string, driver: DriverName = 'overlay'): CommitResult {
+export async function commitLayer(upper: string, output: string, driver: DriverName = 'overlay', opts: CommitOptions = {}): Promise<CommitResult> {
+  const breath = breather(opts.signal);
   const tmp = join(dirname(output), `.${basename(output)}.${process.pid}.tmp`);
-  const tar = new TarWriter(tmp);
+  /**
+   * A failure said on the path the user knows: OUT for the temp file it is written as (its open, write,
+   * close, rename), else the upper's file being read (a read(2) names none: the entry at hand).
+   */
+  let reading = upper;
+  const said = (e: unknown) => {
+    const syscall = (e as { syscall?: unknown }).syscall;
+    return fsPath(e) === tmp || (fsPath(e) === undefined && syscall !== 'read')
+      ? fsError(e, `commit ${output}`, { ...writeHints(dirname(output), 'give an OUT elsewhere'), default: `nothing was left at ${output}` })
+      : fsError(e, `cannot read ${fsPath(e) ?? reading}`, readHints('commit'));
+  };
+  let tar: TarWriter;
+  try {
+    tar = new TarWriter(tmp);
+  } catch (e) {
+    throw said(e);
+  }
   const links = new Map<string, string>();
   let whiteouts = 0;
   try {
     for (const e of walkLayer(upper, driver)) {
+      if (breath.due()) await breath.take();
+      reading = e.abs;
       const r = e.role;
       if (r.role === 'meta') continue;
       if (r.role === 'whiteout') {
@@ -97,7 +123,9 @@ export function commitLayer(upper: string, output: string, driver: DriverName = 
         }
         links.set(key, e.rel);
       }
-      if (type === 'file') tar.add({ ...base, size: Number(st.size) }, e.abs);
+      if (type === 'file') {
+        for (const _ of tar.adding({ ...base, size: Number(st.size) }, e.abs)) if (breath.due()) await breath.take();
+      }
       else if (type === 'symlink') tar.add({ ...base, linkname: readlinkSync(e.abs) });
       else if (type === 'char' || type === 'block') tar.add({ ...base, devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev) });
       else tar.add(base);
@@ -116,6 +144,6 @@ export function commitLayer(upper: string, output: string, driver: DriverName = 
       // already closed
     }
     rmSync(tmp, { force: true });
-    throw err;
+    throw said(err);
   }
 }

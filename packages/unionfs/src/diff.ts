@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { isOpaqueDir, isWhiteout, WH_PREFIX } from './whiteout.js';
 import type { DriverName } from './spec.js';
 import { walkLayer } from './walk.js';
+import { fsError, fsPath, readHints } from './fserror.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 export interface Change {
@@ -73,6 +74,14 @@ function sameDir(a: BigIntStats, b: BigIntStats): boolean {
 
 /** The changes of `upper` over `lowers`, all read in the format of `driver` (the union's). */
 export function diffLayers(upper: string, lowers: string[], driver: DriverName = 'overlay'): Change[] {
+  try {
+    return changesOf(upper, lowers, driver);
+  } catch (e) {
+    throw fsError(e, `cannot read ${fsPath(e) ?? upper}`, readHints('diff'));
+  }
+}
+
+function changesOf(upper: string, lowers: string[], driver: DriverName): Change[] {
   const changes = new Map<string, ChangeKind>();
   const opaqueDirs = new Set<string>();
   const parentOf = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');

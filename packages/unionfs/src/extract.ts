@@ -15,6 +15,20 @@ import { holdExtraction } from './sweep.js';
 import { lstatOrUndefined } from './paths.js';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
+import { fsError, fsPath, writeHints, type Hints } from './fserror.js';
+import { breather } from './stop.js';
+
+export interface ExtractOptions {
+  /**
+   * The tarball as it was when `dir` (a content address) was named after
+   * its hash; a tarball changed since is refused, before and after.
+   */
+  stamp?: string;
+  /** Stop, removing what was made, once this is aborted (checked between entries and data chunks). */
+  signal?: AbortSignal;
+  /** How a failure to write `dir` is named (default `extract DIR`), and what to do about it. */
+  writing?: { what: string; hints: Hints };
+}
 
 export interface ExtractResult {
   dir: string;
@@ -52,10 +66,12 @@ function checkParents(tmp: string, rel: string, tar: string, safe: Set<string>):
 
 const NODE_TYPE: Record<string, number> = { '3': S_IF.CHR, '4': S_IF.BLK, '6': S_IF.FIFO };
 
-function writeData(r: TarReader, e: ReadEntry, path: string): void {
+/** Write an entry's data a MiB at a time (a step each: the caller can breathe between them). */
+function* writeData(r: TarReader, e: ReadEntry, path: string): Generator<void> {
   const fd = openSync(path, 'w', 0o600);
   try {
     for (let off = 0; off < e.size; off += 1 << 20) {
+      if (off) yield;
       const chunk = r.read(e.offset + off, Math.min(1 << 20, e.size - off));
       let w = 0;
       while (w < chunk.length) w += writeSync(fd, chunk, w);
@@ -65,19 +81,37 @@ function writeData(r: TarReader, e: ReadEntry, path: string): void {
   }
 }
 
-/**
- * `stamp`: the tarball as it was when `dir` (a content address) was named
- * after its hash; a tarball changed since is refused, before and after.
- */
-export function extractLayer(tar: string, dir: string, stamp?: string): ExtractResult {
+/** Extract the layer tarball `tar` into `dir`, a new directory (made complete, or not at all). */
+export async function extractLayer(tar: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const { stamp } = opts;
+  const tmp = `${dir}.${process.pid}.tmp`;
+  /**
+   * A failure said on the path the user knows: DIR for what is written into its temp sibling (a
+   * write(2) names no path), the tarball for its open and read(2)s.
+   */
+  const said = (e: unknown) => {
+    const p = fsPath(e);
+    const syscall = (e as { syscall?: unknown }).syscall;
+    if (p === tar || (p === undefined && syscall === 'read')) {
+      return fsError(e, `cannot read ${tar}`, { EACCES: 'give a tarball this user can read (or run as root)', EPERM: 'give a tarball this user can read (or run as root)' });
+    }
+    const w = opts.writing ?? { what: `extract ${dir}`, hints: writeHints(dirname(dir), 'extract it elsewhere') };
+    const notSupported = 'a layer holds whiteouts (0/0 devices, trusted.overlay.* xattrs) and owners: extract needs root and a file system that has them (ext4, xfs, tmpfs)';
+    return fsError(e, w.what, { EOPNOTSUPP: notSupported, ENOTSUP: notSupported, ...w.hints, default: `nothing was left at ${dir}` });
+  };
+  const breath = breather(opts.signal);
   // opened first: a tarball that cannot be opened leaves nothing made
-  const r = new TarReader(tar);
+  let r: TarReader;
+  try {
+    r = new TarReader(tar);
+  } catch (e) {
+    throw said(e);
+  }
   const changed = () => new BoxkitError('ECHANGED', `${tar} changed after it was hashed: ${dir} would not hold it`, { hint: 'mount it again once nothing writes to it' });
   if (stamp !== undefined && r.stamp() !== stamp) {
     r.close();
     throw changed();
   }
-  const tmp = `${dir}.${process.pid}.tmp`;
   // the parents made here go again on failure (mkdir -p of extract TAR new/deep/dir)
   const madeParents: string[] = [];
   let made: { dev: number; ino: number };
@@ -94,7 +128,7 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
     r.close();
     if (held !== undefined) closeSync(held);
     removeMadeDirs(madeParents);
-    throw err;
+    throw said(err);
   }
   /** directories whose mode and mtime are set at the end, by layer path */
   const dirs = new Map<string, ReadEntry>();
@@ -109,6 +143,7 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
   };
   try {
     for (const e of r.entries()) {
+      if (breath.due()) await breath.take();
       const rel = cleanName(e.name, tar);
       if (!rel) continue;
       checkParents(tmp, rel, tar, safe);
@@ -151,7 +186,7 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
         }
         case '2': symlinkSync(e.linkname, path); break;
         case '3': case '4': case '6': mknod(path, NODE_TYPE[e.typeflag]! | (e.mode & 0o7777), e.devmajor, e.devminor); break;
-        case '0': case '7': writeData(r, e, path); break;
+        case '0': case '7': for (const _ of writeData(r, e, path)) if (breath.due()) await breath.take(); break;
         default: continue; // unknown types are skipped, as tar does with a warning
       }
       // chown first: it clears setuid bits and security.capability, which come after
@@ -178,7 +213,7 @@ export function extractLayer(tar: string, dir: string, stamp?: string): ExtractR
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     removeMadeDirs(madeParents);
-    throw err;
+    throw said(err);
   } finally {
     r.close();
     closeSync(held);

@@ -7,6 +7,7 @@
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
+import { BoxkitError } from '@boxkit/common';
 
 export type TarType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 const TYPEFLAG: Record<TarType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
@@ -101,6 +102,11 @@ export class TarWriter {
 
   /** Add an entry; a regular file's content is copied from `source`. */
   add(e: TarEntry, source?: string): void {
+    for (const _ of this.adding(e, source));
+  }
+
+  /** add() a step at a time: each MiB of content copied is one (a caller can breathe between them: stop.ts). */
+  *adding(e: TarEntry, source?: string): Generator<void> {
     const size = e.type === 'file' ? (e.size ?? 0) : 0;
     const pax: Buffer[] = [];
     const split = splitName(e.name);
@@ -129,20 +135,21 @@ export class TarWriter {
       devmajor: e.type === 'char' || e.type === 'block' ? (octal(e.devmajor ?? 0, 8) ?? '') : '',
       devminor: e.type === 'char' || e.type === 'block' ? (octal(e.devminor ?? 0, 8) ?? '') : '',
     }));
-    if (size && source) this.copy(source, size);
+    if (size && source) yield* this.copy(source, size);
     this.entries++;
   }
 
-  private copy(source: string, size: number): void {
+  private *copy(source: string, size: number): Generator<void> {
     const fd = openSync(source, 'r');
     try {
       const buf = Buffer.alloc(1 << 20);
       let left = size;
       while (left > 0) {
         const n = readSync(fd, buf, 0, Math.min(buf.length, left), null);
-        if (n === 0) throw new Error(`${source}: file shrank while being read`);
+        if (n === 0) throw new BoxkitError('ECHANGED', `${source}: the file shrank while it was read`, { hint: 'commit again once nothing writes to the union' });
         this.write(buf.subarray(0, n));
         left -= n;
+        yield;
       }
     } finally {
       closeSync(fd);

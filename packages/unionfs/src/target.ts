@@ -47,9 +47,33 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
   }
   if (mounted) {
     if (!mounted.upper) throw new UsageError(`${p}: a read-only union has no upper layer, so no changes`);
+    upperThere(p, mounted.upper);
     return { upper: mounted.upper, lowers: given.length ? given : mounted.lowers, mountpoint: p, driver: mounted.driver };
   }
   // a hidden union's mount point leads elsewhere now: nothing written there lands in this union
   if (union) return { upper: p, lowers: union.lowers, ...(union.hiddenBy === undefined ? { mountpoint: union.mountpoint } : {}), driver: union.driver };
   return { upper: p, lowers: given, driver: (driver as DriverName | undefined) ?? detectDriver(p) };
+}
+
+/**
+ * The kernel keeps a union working after its upper or a lower dir was
+ * removed (or renamed), but diff and commit read them by the paths
+ * mountinfo names: say so, not ENOENT from deep in a walk.
+ */
+function upperThere(mnt: string, upper: string): void {
+  if (statOrUndefined(upper)?.isDirectory()) return;
+  throw new UsageError(
+    `${mnt}: its upper dir ${upper} no longer exists (removed or renamed while the union is mounted)`,
+    `if it was moved, move it back; if removed, its changes are lost: unmount the union (unionfs umount ${mnt})`,
+  );
+}
+
+/** diff compares with the lowers: those of a mounted union must still be where mountinfo says. */
+export function lowersThere(t: LayerTarget): void {
+  const gone = t.lowers.find((l) => !statOrUndefined(l)?.isDirectory());
+  if (gone === undefined) return;
+  throw new UsageError(
+    `${t.mountpoint ?? t.upper}: its lower layer ${gone} no longer exists (removed or renamed while the union is mounted)`,
+    `if it was moved, move it back, or name the lowers to compare with: unionfs diff ${t.upper} --lower DIR...`,
+  );
 }

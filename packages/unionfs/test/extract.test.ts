@@ -23,7 +23,7 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('extractLayer', () => {
-  it('extracts files, dirs, symlinks and hard links, then renames into place', () => {
+  it('extracts files, dirs, symlinks and hard links, then renames into place', async () => {
     const tar = tarOf('ok.tar', [
       [{ name: 'etc/', type: 'dir', mode: 0o750, ...me }],
       [{ name: 'etc/conf', type: 'file', mode: 0o640, size: 4, ...me }, join(root, 'content')],
@@ -31,12 +31,12 @@ describe('extractLayer', () => {
       [{ name: 'etc/link', type: 'symlink', mode: 0o777, linkname: 'conf', ...me }],
     ]);
     const dir = join(root, 'layer-ok');
-    expect(extractLayer(tar, dir)).toEqual({ dir, entries: 4, whiteouts: 0 });
+    expect(await extractLayer(tar, dir)).toEqual({ dir, entries: 4, whiteouts: 0 });
     expect(readFileSync(join(dir, 'etc/again'), 'utf8')).toBe('data');
     expect(readlinkSync(join(dir, 'etc/link'))).toBe('conf');
   });
 
-  it('refuses entries that climb out of the layer, leaving nothing behind', () => {
+  it('refuses entries that climb out of the layer, leaving nothing behind', async () => {
     const escape = join(root, 'outside');
     mkdirSync(escape);
     const cases: [string, [TarEntry, string?][], RegExp][] = [
@@ -48,15 +48,15 @@ describe('extractLayer', () => {
     ];
     for (const [name, entries, re] of cases) {
       const dir = join(root, `layer-${name}`);
-      expect(() => extractLayer(tarOf(name, entries), dir)).toThrow(re);
+      await expect(extractLayer(tarOf(name, entries), dir)).rejects.toThrow(re);
       expect(existsSync(dir)).toBe(false);
     }
     expect(existsSync(join(escape, 'evil'))).toBe(false);
     expect(existsSync(join(root, 'evil'))).toBe(false);
   });
 
-  it('a tarball that cannot be opened leaves nothing made (no temp dir, no parent dirs)', () => {
-    expect(() => extractLayer(join(root, 'missing.tar'), join(root, 'new/deep/layer'))).toThrow(/ENOENT/);
+  it('a tarball that cannot be opened leaves nothing made (no temp dir, no parent dirs), and says which', async () => {
+    await expect(extractLayer(join(root, 'missing.tar'), join(root, 'new/deep/layer'))).rejects.toThrow(`cannot read ${join(root, 'missing.tar')}: no such file or directory`);
     expect(existsSync(join(root, 'new'))).toBe(false);
   });
 });

@@ -63,7 +63,7 @@ function badTar(): string {
 }
 
 /** Run `fn` with `other` called once, right after the first mkdir(2) of `when`. */
-function withRace(when: string, other: () => void, fn: () => void): void {
+async function withRace(when: string, other: () => void, fn: () => void | Promise<void>): Promise<void> {
   let done = false;
   race.after = (dir) => {
     if (done || dir !== when) return;
@@ -71,7 +71,7 @@ function withRace(when: string, other: () => void, fn: () => void): void {
     other();
   };
   try {
-    fn();
+    await fn();
   } finally {
     race.after = undefined;
   }
@@ -79,21 +79,21 @@ function withRace(when: string, other: () => void, fn: () => void): void {
 }
 
 describe('directories a failed run made, and others made meanwhile', () => {
-  it('extract: a level of its mkdir -p that another process made is not removed (it was, while empty)', () => {
+  it('extract: a level of its mkdir -p that another process made is not removed (it was, while empty)', async () => {
     const [top, theirs] = [join(root, 'x1/new'), join(root, 'x1/new/deep')];
-    withRace(top, () => mkdirSync(theirs), () => {
-      expect(() => extractLayer(badTar(), join(theirs, 'layer'))).toThrow(/escapes the layer/);
+    await withRace(top, () => mkdirSync(theirs), async () => {
+      await expect(extractLayer(badTar(), join(theirs, 'layer'))).rejects.toThrow(/escapes the layer/);
     });
     // theirs stays (the other process is about to use it); ours goes only once empty: it holds theirs
     expect(existsSync(theirs)).toBe(true);
     expect(existsSync(join(theirs, 'layer'))).toBe(false);
   });
 
-  it('extract: its parent dir removed by another failing extraction before the temp dir is made: made again', () => {
+  it('extract: its parent dir removed by another failing extraction before the temp dir is made: made again', async () => {
     const parent = join(root, 'x2/layers');
     // (its own extraction then fails on the bad entry: what counts is that it got that far)
-    withRace(parent, () => rmSync(parent, { recursive: true }), () => {
-      expect(() => extractLayer(badTar(), join(parent, 'layer'))).toThrow(/escapes the layer/);
+    await withRace(parent, () => rmSync(parent, { recursive: true }), async () => {
+      await expect(extractLayer(badTar(), join(parent, 'layer'))).rejects.toThrow(/escapes the layer/);
     });
     expect(existsSync(join(root, 'x2'))).toBe(false);
   });

@@ -73,7 +73,7 @@ describe('sweepStaleLayers', () => {
 });
 
 describe('extractLayer', () => {
-  it("leaves what is beside its target alone: a DIR.N.tmp there may be the user's own (only the layer store's names are boxkit's)", () => {
+  it("leaves what is beside its target alone: a DIR.N.tmp there may be the user's own (only the layer store's names are boxkit's)", async () => {
     const tar = join(root, 'l.tar');
     const w = new TarWriter(tar);
     w.add({ name: 'f', type: 'file', mode: 0o644, size: 0, uid: process.getuid!(), gid: process.getgid!(), mtime: 1_700_000_000 });
@@ -82,7 +82,7 @@ describe('extractLayer', () => {
     mkdirSync(out);
     const dir = join(out, 'layer');
     const users = tmpDir(out, `layer.${deadPid()}.tmp`);
-    extractLayer(tar, dir);
+    await extractLayer(tar, dir);
     expect(existsSync(users) && existsSync(join(dir, 'f'))).toBe(true);
   });
 });

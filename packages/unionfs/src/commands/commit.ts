@@ -4,6 +4,7 @@ import { report, shellQuote, UsageError, type CommonArgs } from '@boxkit/common'
 import { dryRunOutput } from '@boxkit/common/output';
 import { commitLayer } from '../commit.js';
 import { extractLayer } from '../extract.js';
+import { stoppable } from '../stop.js';
 import { blockedPath, lstatOrUndefined, realPath, sameDir, statOrUndefined } from '../paths.js';
 import { resolveTarget } from '../target.js';
 import { trace } from '@boxkit/common/stdio';
@@ -26,7 +27,8 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
     return 0;
   }
   if (a.verbose) trace(`unionfs commit ${shellQuote([t.upper, out])}`);
-  const r = commitLayer(t.upper, out, t.driver);
+  // a SIGINT/SIGTERM removes the partial tarball before the process ends by it
+  const r = await stoppable((signal) => commitLayer(t.upper, out, t.driver, { signal }));
   report(a, r, () => [`${r.output}: ${r.entries} entries (${r.whiteouts} whiteouts), ${r.bytes} bytes, ${r.digest}`]);
   return 0;
 }
@@ -54,7 +56,7 @@ export async function runExtract(a: CommonArgs & { tarball: string; dir: string 
     return 0;
   }
   if (a.verbose) trace(shellQuote(['unionfs', 'extract', tar, dir]));
-  const r = extractLayer(tar, dir);
+  const r = await stoppable((signal) => extractLayer(tar, dir, { signal }));
   report(a, r, () => [`${r.dir}: ${r.entries} entries (${r.whiteouts} whiteouts)`]);
   return 0;
 }

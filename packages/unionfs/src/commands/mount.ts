@@ -3,6 +3,7 @@ import { report, UsageError, warn, type CommonArgs } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { planUnion } from '../plan.js';
 import { applyUnion, lockedUnion } from '../apply.js';
+import { stoppable } from '../stop.js';
 
 export interface MountArgs extends CommonArgs {
   paths: string[];
@@ -51,11 +52,14 @@ async function mountWith(a: MountArgs): Promise<number> {
     dry.done({ mountpoint: plan.mountpoint, driver: plan.driver, mounted: false });
     return 0;
   }
-  const m = await applyUnion(plan, { dryRun: a.dryRun, verbose: a.verbose, ...(dry ? { print: dry.print } : {}) });
   if (dry) {
+    await applyUnion(plan, { dryRun: true, verbose: a.verbose, print: dry.print });
     dry.done({ mountpoint: plan.mountpoint, driver: plan.driver, options: plan.mount.data });
     return 0;
   }
+  // planning made nothing (a signal then ends it at once); from here a SIGINT/SIGTERM undoes what was made
+  // (a half-extracted layer too) before the process ends by it
+  const m = await stoppable((signal) => applyUnion(plan, { verbose: a.verbose, signal }));
   report(a, { ...m, options: plan.mount.data }, () => [
     `${m.mounted ? 'mounted' : 'already mounted'} ${m.mountpoint} (${m.driver}${m.readonly ? ', read-only' : ''}): ${m.upper ? `upper ${m.upper}, ` : ''}lower ${m.lowers.join(':')}`,
   ]);

@@ -1,0 +1,70 @@
+/**
+ * SIGINT and SIGTERM during work that writes (a layer extraction, a commit)
+ * stop it cleanly: the work sees an AbortSignal at its next breath, undoes
+ * what it made, and then the process dies of that signal, as it would have
+ * at once without handlers (the shell sees 130 or 143). Work that is
+ * synchronous cannot be interrupted, so it breathes (yields to the event
+ * loop, where signal handlers run) every few milliseconds.
+ */
+import { constants } from 'node:os';
+import { BoxkitError } from '@boxkit/common';
+
+/** The reason of an abort by a signal: exit 128+N if it ever reaches the top. */
+export class Stopped extends BoxkitError {
+  constructor(readonly signal: NodeJS.Signals) {
+    super('ESTOPPED', `stopped by ${signal}`, { exitCode: 128 + (constants.signals[signal] ?? 0) });
+  }
+}
+
+const STOP: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+/**
+ * Run `fn` with SIGINT/SIGTERM aborting its signal. When one came, the
+ * process ends by it once `fn` has returned or thrown (after its undo).
+ */
+export async function stoppable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  let got: NodeJS.Signals | undefined;
+  const on = (sig: NodeJS.Signals) => {
+    if (got) return;
+    got = sig;
+    ac.abort(new Stopped(sig));
+  };
+  for (const s of STOP) process.on(s, on);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    for (const s of STOP) process.off(s, on);
+    // (the last listener gone, libuv puts the default action back)
+    if (got) {
+      process.kill(process.pid, got);
+      process.exit(128 + (constants.signals[got] ?? 0));
+    }
+  }
+}
+
+/** Breaths for long synchronous work: see breather. */
+export interface Breather {
+  /** Time for a breath (cheap: no promise is made when it is not). */
+  due(): boolean;
+  /** Yield to the event loop (a signal's handler runs there), then throw the abort reason if aborted. */
+  take(): Promise<void>;
+}
+
+/**
+ * Breaths every `everyMs` for work that `signal` may stop: the work calls
+ * `if (b.due()) await b.take()` between its steps. Without a signal none
+ * is ever due.
+ */
+export function breather(signal: AbortSignal | undefined, everyMs = 10): Breather {
+  if (!signal) return { due: () => false, take: async () => {} };
+  let last = performance.now();
+  return {
+    due: () => performance.now() - last >= everyMs,
+    take: async () => {
+      await new Promise((r) => setImmediate(r));
+      last = performance.now();
+      signal.throwIfAborted();
+    },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * A file system that refuses (full, read-only) or a layer that is gone: one
+ * line naming the user's path, a hint saying what to do, the exit code of
+ * DESIGN.md, and nothing half-written left (no partial tarball or layer).
+ * Node's raw text ("no space left on device, write") named neither.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipReason } from '../harness/index.js';
+import { mount, umount2 } from '../../native/src/index.js';
+import { detachAll, files, mountsUnder, scratch, unionfs } from './helpers.js';
+
+const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
+
+/** stderr as its lines: the error line first, then the hint. */
+const lines = (stderr: string) => stderr.split('\n').filter(Boolean);
+
+describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a layer that is gone, is one line with the path and a hint'), () => {
+  let d = '';
+  /** A new tmpfs of 64 KiB at `dir` (unmounted in afterAll): full at the first layer of any size. */
+  const small = (dir: string, opts = 'size=64k', flags = 0) => {
+    mkdirSync(dir, { recursive: true });
+    mount('tmpfs', dir, 'tmpfs', flags, opts);
+    return dir;
+  };
+  beforeAll(() => {
+    d = scratch('fs-errors');
+    files(d, { 'lo/a': 'a', 'lo2/b': 'b' });
+    // 256 KiB of content that does not compress: more than a 64 KiB tmpfs holds
+    mkdirSync(join(d, 'big'));
+    writeFileSync(join(d, 'big/data'), Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => (i * 7919) % 251)));
+    execFileSync('tar', ['-C', join(d, 'big'), '-cf', join(d, 'big.tar'), '.']);
+  });
+  afterAll(() => {
+    const left = mountsUnder(d);
+    detachAll(d);
+    expect(left).toEqual([]);
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  it('diff and commit of a union whose upper dir was removed: exit 2, naming the union and its upper, no tarball written', async () => {
+    const mnt = join(d, 'mnt-gone'), up = join(d, 'up-gone');
+    expect((await unionfs(['mount', '--lower', join(d, 'lo'), '--upper', up, mnt])).exitCode).toBe(0);
+    try {
+      writeFileSync(join(mnt, 'new'), 'x');
+      rmSync(up, { recursive: true });
+      for (const args of [['diff', mnt], ['commit', mnt, join(d, 'gone.tar')]]) {
+        const r = await unionfs(args);
+        expect(r.exitCode, args[0]).toBe(2);
+        expect(lines(r.stderr)).toEqual([
+          `unionfs: ${mnt}: its upper dir ${up} no longer exists (removed or renamed while the union is mounted)`,
+          `hint: if it was moved, move it back; if removed, its changes are lost: unmount the union (unionfs umount ${mnt})`,
+        ]);
+      }
+      expect(readdirSync(d).filter((n) => n.includes('gone.tar'))).toEqual([]);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+  });
+
+  it('diff of a union whose lower dir was removed: exit 2, naming that lower (it reported every file as added)', async () => {
+    const mnt = join(d, 'mnt-lower-gone'), lower = join(d, 'lower-gone');
+    files(lower, { 'etc/hosts': 'h' });
+    expect((await unionfs(['mount', '--lower', lower, '--upper', join(d, 'up-lower-gone'), mnt])).exitCode).toBe(0);
+    try {
+      rmSync(lower, { recursive: true });
+      const r = await unionfs(['diff', mnt]);
+      expect(r.exitCode).toBe(2);
+      expect(lines(r.stderr)[0]).toBe(`unionfs: ${mnt}: its lower layer ${lower} no longer exists (removed or renamed while the union is mounted)`);
+      expect(lines(r.stderr)[1]).toMatch(/^hint: if it was moved, move it back, or name the lowers/);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+  });
+
+  it('commit to a full file system: exit 1, naming OUT, with a hint; no partial tarball left there', async () => {
+    const full = small(join(d, 'tmpfs-commit'));
+    try {
+      const out = join(full, 'layer.tar');
+      const r = await unionfs(['commit', join(d, 'big'), out]);
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: commit ${out}: no space left on device`,
+        `hint: free space on the file system of ${full}, or give an OUT elsewhere`,
+      ]);
+      expect(readdirSync(full)).toEqual([]);
+    } finally {
+      umount2(full);
+    }
+  });
+
+  it('commit into a read-only file system: exit 1, naming OUT (not its temp file)', async () => {
+    const ro = small(join(d, 'tmpfs-ro-commit'), 'size=64k', 1 /* MS_RDONLY */);
+    try {
+      const r = await unionfs(['commit', join(d, 'lo'), join(ro, 'layer.tar')]);
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: commit ${join(ro, 'layer.tar')}: read-only file system`,
+        `hint: give an OUT elsewhere: ${ro} is on a read-only file system`,
+      ]);
+    } finally {
+      umount2(ro);
+    }
+  });
+
+  it('extract into a full file system: exit 1, naming DIR; neither DIR nor its temp dir nor the parents it made are left', async () => {
+    const full = small(join(d, 'tmpfs-extract'));
+    try {
+      const dir = join(full, 'new/layer');
+      const r = await unionfs(['extract', join(d, 'big.tar'), dir]);
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: extract ${dir}: no space left on device`,
+        `hint: free space on the file system of ${join(full, 'new')}, or extract it elsewhere`,
+      ]);
+      expect(readdirSync(full)).toEqual([]);
+    } finally {
+      umount2(full);
+    }
+  });
+
+  it('mount --lower-tar with the layer store on a full file system: exit 1, naming the store and BOXKIT_DATA_DIR; nothing left, nothing mounted', async () => {
+    const full = small(join(d, 'tmpfs-store'));
+    try {
+      const data = join(full, 'data'), mnt = join(d, 'mnt-store');
+      const r = await unionfs(['mount', '--lower-tar', join(d, 'big.tar'), '--lower', join(d, 'lo'), mnt], d, { BOXKIT_DATA_DIR: data });
+      expect(r.exitCode).toBe(1);
+      const store = join(data, 'unionfs/layers');
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: extract into the layer store ${store}: no space left on device`,
+        `hint: free space on the file system of ${store}, or point BOXKIT_DATA_DIR at a file system with room for the layer (default /var/lib/boxkit)`,
+      ]);
+      expect(readdirSync(full)).toEqual([]);
+      expect(existsSync(mnt)).toBe(false);
+      expect(mountsUnder(mnt)).toEqual([]);
+    } finally {
+      umount2(full);
+    }
+  });
+
+  it('mount with an upper to make on a read-only file system, or its lock there: exit 1, naming the dir', async () => {
+    const ro = small(join(d, 'tmpfs-ro-mount'), 'size=64k', 1 /* MS_RDONLY */);
+    try {
+      const mnt = join(d, 'mnt-ro');
+      let r = await unionfs(['mount', '--lower', join(d, 'lo'), '--upper', join(ro, 'up'), mnt]);
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)[0]).toBe(`unionfs: mkdir -p ${join(ro, 'up')}: read-only file system`);
+      expect(lines(r.stderr)[1]).toMatch(/^hint: give an upper, work dir and mount point where they can be made, or make them first/);
+      expect(existsSync(mnt)).toBe(false);
+      // (Node's mkdir -p said ENOENT there: no such file or directory)
+      r = await unionfs(['mount', '--lower', join(d, 'lo'), '--lower', join(d, 'lo2'), mnt], d, { BOXKIT_STATE_DIR: join(ro, 'state') });
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: lock ${join(ro, 'state/unionfs/lock')}: read-only file system`,
+        `hint: point BOXKIT_STATE_DIR at a directory this user can write to (default /run/boxkit): ${join(ro, 'state/unionfs')} is on a read-only file system`,
+      ]);
+      expect(existsSync(mnt)).toBe(false);
+    } finally {
+      umount2(ro);
+    }
+  });
+});
