@@ -23,6 +23,12 @@ export interface PlanCreateOptions {
    * commands, exec). Default 'set'.
    */
   mode?: 'create' | 'set';
+  /**
+   * Directories a killed `cg create` of this group made (making.ts): made
+   * again as new ones (every limit written, removed on failure), not judged
+   * as an existing group's.
+   */
+  adopt?: ReadonlySet<string>;
 }
 
 /** Every setting must be something this host can honour; say why not otherwise. */
@@ -130,6 +136,11 @@ function v1MemoryOrder(writes: Write[], dir: string): Write[] {
   return out;
 }
 
+/** The directories planCreate makes (outermost first in each hierarchy), `adopt`ed ones included. */
+export function dirsToMake(group: Group, adopt: ReadonlySet<string> = new Set()): string[] {
+  return group.dirs.flatMap((d) => chain(d).filter((dir) => adopt.has(dir) || !existsSync(dir)));
+}
+
 /** The plan that makes `group` exist with `limits`. */
 export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions = {}): PlanStep[] {
   checkSupported(group, limits);
@@ -137,8 +148,9 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
   for (const d of group.dirs) {
     if (d.version === 1 && d.controllers.includes('cpu')) checkQuotaFitsV1(d.mount, d.path, limits.cpuQuota, limits.cpuPeriod);
   }
+  const there = (dir: string) => existsSync(dir) && !opts.adopt?.has(dir);
   for (const d of group.dirs) {
-    const existed = existsSync(d.path);
+    const existed = there(d.path);
     const names = d.version === 2 ? enableNames(d.controllers) : [];
     // v2: every level from the root down hands the controllers to the next (cgroup.subtree_control)
     let handed: string[] = [];
@@ -149,7 +161,7 @@ export function planCreate(group: Group, limits: Limits, opts: PlanCreateOptions
     };
     if (d.version === 2) enable(d.mount, false);
     for (const dir of chain(d)) {
-      const isNew = !existsSync(dir);
+      const isNew = !there(dir);
       if (isNew) {
         steps.push(mkdirStep(dir));
         if (d.version === 1) steps.push(...afterMkdirV1(dir, dirname(dir), d.controllers));

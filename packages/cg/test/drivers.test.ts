@@ -4,13 +4,14 @@
  * text whose mount points are the temp dirs.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyPlan, renderPlan } from '@boxkit/common';
 import { detectLayout } from '../src/layout.js';
 import { resolveGroup } from '../src/group.js';
-import { planCreate } from '../src/create.js';
+import { dirsToMake, planCreate } from '../src/create.js';
+import { adoptable, beginMaking, markerPath } from '../src/making.js';
 import { parseLimits } from '../src/limits.js';
 
 let root: string;
@@ -77,6 +78,59 @@ describe('v1 driver against a temp dir', () => {
     await applyPlan(planCreate(g, parseLimits({ memory: '64M' }), { mode: 'create' }));
     expect(() => planCreate(g, parseLimits({ memory: '64M' }), { mode: 'create' })).not.toThrow();
     expect(() => planCreate(g, parseLimits({ memory: '32M' }), { mode: 'create' })).toThrow(/exists with memory.limit_in_bytes=67108864, not 33554432/);
+  });
+
+  it('directories a killed create made (adopt) are planned as new: made again, every limit written, no conflict; undone on failure', async () => {
+    const layout = v1();
+    const g = resolveGroup('half', { layout, controllers: ['cpu', 'memory'] });
+    // killed after mkdir cpu/boxkit/half, before its quota
+    mkdirSync(join(root, 'cpu/boxkit/half'), { recursive: true });
+    writeFileSync(join(root, 'cpu/boxkit/half/cpu.cfs_quota_us'), '-1');
+    expect(() => planCreate(g, parseLimits({ cpuQuota: '50000' }), { mode: 'create' })).toThrow(/exists with cpu.cfs_quota_us=-1, not 50000/);
+    expect(dirsToMake(g)).toEqual([`${root}/memory/boxkit`, `${root}/memory/boxkit/half`]);
+    const adopt = new Set([`${root}/cpu/boxkit`, `${root}/cpu/boxkit/half`]);
+    expect(dirsToMake(g, adopt)).toEqual([...adopt, `${root}/memory/boxkit`, `${root}/memory/boxkit/half`]);
+    const steps = planCreate(g, parseLimits({ cpuQuota: '50000' }), { mode: 'create', adopt });
+    expect(renderPlan(steps)).toEqual([
+      `mkdir ${root}/cpu/boxkit`, `mkdir ${root}/cpu/boxkit/half`, `echo 50000 > ${root}/cpu/boxkit/half/cpu.cfs_quota_us`,
+      `mkdir ${root}/memory/boxkit`, `mkdir ${root}/memory/boxkit/half`,
+    ]);
+    await applyPlan(steps);
+    expect(readFileSync(join(root, 'cpu/boxkit/half/cpu.cfs_quota_us'), 'utf8')).toBe('50000');
+  });
+
+  it("create's marker: taken before the first mkdir, a dead writer's adopted, none written when nothing is to be made", () => {
+    const saved = process.env.BOXKIT_STATE_DIR;
+    process.env.BOXKIT_STATE_DIR = join(root, 'state');
+    try {
+      const g = resolveGroup('mk', { layout: v1(), controllers: ['cpu'] });
+      const m = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+      expect(m.dirs).toEqual([`${root}/cpu/boxkit`, `${root}/cpu/boxkit/mk`]);
+      const marker = JSON.parse(readFileSync(markerPath(g), 'utf8'));
+      expect(marker).toEqual({ pid: process.pid, name: 'mk', dirs: m.dirs });
+      // its writer killed (a pid that is not running), the next create takes its directories
+      writeFileSync(markerPath(g), JSON.stringify({ ...marker, pid: 2 ** 22 + 1 }));
+      expect([...adoptable(g)]).toEqual(m.dirs);
+      // processes joined it since (cg exec, attach): in use, judged by its limits, not finished as ours
+      mkdirSync(join(root, 'cpu/boxkit/mk'), { recursive: true });
+      writeFileSync(join(root, 'cpu/boxkit/mk/cgroup.procs'), '4242\n');
+      expect([...adoptable(g)]).toEqual([]);
+      writeFileSync(join(root, 'cpu/boxkit/mk/cgroup.procs'), '');
+      expect([...adoptable(g)]).toEqual(m.dirs);
+      rmSync(join(root, 'cpu/boxkit'), { recursive: true });
+      const next = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+      expect([...next.adopt]).toEqual(m.dirs);
+      expect(JSON.parse(readFileSync(markerPath(g), 'utf8')).pid).toBe(process.pid);
+      next.done();
+      expect(existsSync(markerPath(g))).toBe(false);
+      // a complete group (everything there) and no marker: nothing written
+      mkdirSync(join(root, 'cpu/boxkit/mk'), { recursive: true });
+      beginMaking(g, (adopt) => dirsToMake(g, adopt)).done();
+      expect(readdirSync(join(root, 'state', 'cg', 'making'))).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
+      else process.env.BOXKIT_STATE_DIR = saved;
+    }
   });
 
   it('a memory limit alone keeps the swap allowance (memsw moves with it, as v2 keeps memory.swap.max)', () => {

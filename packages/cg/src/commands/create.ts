@@ -1,12 +1,48 @@
 /** cg create / cg set: a group with docker-style limits. */
+import { existsSync } from 'node:fs';
+import { BoxkitError, shellQuote } from '@boxkit/common';
 import { parseLimits, type LimitFlags } from '../limits.js';
-import { planCreate } from '../create.js';
+import { dirsToMake, planCreate } from '../create.js';
+import { adoptable, beginMaking, forgetMaking } from '../making.js';
+import { limitArgs } from '../index.js';
+import type { Limits } from '../settings.js';
+import type { Group } from '../group.js';
 import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
 
 export async function runCreate(a: GroupArgs & LimitFlags, mode: 'create' | 'set'): Promise<number> {
   const limits = parseLimits(a);
   const g = groupFrom(a);
-  await apply(a, planCreate(g, limits, { mode }));
+  if (mode === 'set') {
+    await apply(a, planCreate(g, limits, { mode }));
+    // the limits are the user's now: a killed create's marker no longer names a group to finish
+    if (!a.dryRun) forgetMaking(g);
+  } else if (a.dryRun) {
+    await apply(a, withFix(g, a, limits, () => planCreate(g, limits, { mode, adopt: adoptable(g) })));
+  } else {
+    // a killed create of this group left a marker: finish what it began (making.ts)
+    const making = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+    try {
+      await apply(a, withFix(g, a, limits, () => planCreate(g, limits, { mode, adopt: making.adopt })));
+    } catch (e) {
+      // undone: the marker goes once none of its directories is left (one left stays ours, for the next run)
+      if (!making.dirs.some((d) => existsSync(d))) making.done();
+      throw e;
+    }
+    making.done();
+  }
   reportGroup(a, g, mode === 'create' ? 'created' : 'set', { limits });
   return 0;
+}
+
+/** An existing group with other limits: the hint gives the exact command that sets these. */
+function withFix<T>(g: Group, a: GroupArgs, limits: Limits, plan: () => T): T {
+  try {
+    return plan();
+  } catch (e) {
+    if (!(e instanceof BoxkitError) || e.code !== 'EEXIST') throw e;
+    const where = a.parent && a.parent !== 'root' ? ['--parent', a.parent] : [];
+    const set = shellQuote(['cg', 'set', g.name, ...where, ...limitArgs(limits)]);
+    const rm = shellQuote(['cg', 'rm', g.name, ...where]);
+    throw new BoxkitError('EEXIST', e.message, { hint: `to give it these limits: ${set} (or remove it first: ${rm})` });
+  }
 }

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { report } from '@boxkit/common';
 import { planRemove } from '../membership.js';
+import { forgetMaking } from '../making.js';
 import { apply, groupFrom, groupJson, reportGroup, type GroupArgs } from './common.js';
 
 export async function runRm(a: GroupArgs & { kill?: boolean; move?: boolean }): Promise<number> {
@@ -11,6 +12,8 @@ export async function runRm(a: GroupArgs & { kill?: boolean; move?: boolean }): 
   const removed = there.length > 0;
   const steps = planRemove(g, { kill: a.kill ?? false, move: a.move ?? false });
   await apply(a, removed ? steps : [{ shell: `# ${g.name}: no such group (nothing to remove)`, apply: () => {} }]);
+  // what a killed `cg create` noted of it goes with it
+  if (!a.dryRun) forgetMaking(g);
   if (a.dryRun) reportGroup(a, g, 'removed', { removed });
   else report(a, { ...groupJson(g), removed }, () => [removed ? `removed ${g.name}: ${there.join(' ')}` : `${g.name}: no such group (nothing removed)`]);
   return 0;

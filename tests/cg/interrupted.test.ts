@@ -1,0 +1,132 @@
+/**
+ * `cg create` killed midway (SIGKILL between one hierarchy's mkdir and its
+ * limit, after other hierarchies are done), as a runner's OOM kill or a
+ * CI timeout would: the identical re-run completes the group, as a
+ * cgcreate user expects, and the limit then holds (the group's own
+ * cpu.stat counts throttling). A group someone else made with other limits
+ * is still refused, in one line whose hint is the exact command that fixes
+ * it. The kill lands at a point the test chooses: strace injects SIGKILL
+ * at the open(2) of one cgroup file (-P FILE).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
+import { bk, binPath, skipReason, testName } from '../harness/index.js';
+import { enterLeaf, group, leaveLeaf, parent, withParent } from './env.js';
+
+// a state dir of its own: the markers counted are this file's
+const state = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'cg-interrupted-'));
+const env = { BOXKIT_STATE_DIR: state };
+
+async function cg(args: string[]) {
+  const r = await bk('cg', args, { env });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+const made: string[] = [];
+const name = (what: string) => {
+  const n = testName(what);
+  made.push(n);
+  return n;
+};
+
+let strace: string | undefined;
+try {
+  strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim() || undefined;
+} catch {
+  // none
+}
+const noStrace = strace ? undefined : 'no strace to kill cg at a chosen write';
+
+/** The group's directory for a controller, and the name of one of its limit files there. */
+function fileOf(g: string, controller: 'cpu' | 'memory', v1: string, v2: string): string {
+  const d = group(g).dirs.find((x) => x.controllers.includes(controller))!;
+  return join(d.path, d.version === 1 ? v1 : v2);
+}
+
+/** `cg create ...` SIGKILLed at the open(2) of `file` (the write of that limit never happens). */
+async function createKilledAt(file: string, args: string[]) {
+  const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete e.NODE_EXTRA_CA_CERTS;
+  return execa(strace!, ['-f', '-qq', '-o', '/dev/null', '-P', file, '-e', 'trace=openat', '-e', 'inject=openat:signal=KILL', binPath('cg'), ...args], { reject: false, env: e });
+}
+
+const markers = () => {
+  const dir = join(state, 'cg', 'making');
+  return existsSync(dir) ? readdirSync(dir) : [];
+};
+
+describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? noStrace ? ` (skipped: ${skipReason ?? noStrace})` : ''}`, () => {
+  beforeAll(() => enterLeaf());
+  afterAll(async () => {
+    for (const n of made) await cg(withParent(['rm', n, '--kill']));
+    leaveLeaf();
+  });
+
+  it('killed before its CPU quota or its memory limit was written, the identical re-run completes the group, and the quota holds', async () => {
+    for (const [what, at] of [
+      ['quota', (g: string) => fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max')],
+      // later: the CPU hierarchy is complete, the memory one made with the default limit
+      ['memory', (g: string) => fileOf(g, 'memory', 'memory.limit_in_bytes', 'memory.max')],
+    ] as const) {
+      const g = name(`killed-${what}`);
+      const args = withParent(['create', g, '--cpu-quota', '50000', '--memory', '64M']);
+      const killed = await createKilledAt(at(g), args);
+      expect(killed.signal ?? killed.exitCode, killed.stderr).toBeOneOf(['SIGKILL', 137]);
+      // half-made: there, with the default at the file it was killed at
+      expect(existsSync(at(g).replace(/\/[^/]+$/, ''))).toBe(true);
+      expect(readFileSync(at(g), 'utf8').trim()).toMatch(/^(-1|max( \d+)?|\d{19})$/);
+
+      const again = await cg(args);
+      expect(again.exitCode, `${what}: ${again.stderr}`).toBe(0);
+      for (const d of group(g).dirs) expect(existsSync(d.path), d.path).toBe(true);
+      expect(readFileSync(fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max'), 'utf8').trim()).toMatch(/^50000( 100000)?$/);
+      expect(readFileSync(fileOf(g, 'memory', 'memory.limit_in_bytes', 'memory.max'), 'utf8').trim()).toBe(String(64 << 20));
+      expect(markers()).toEqual([]);
+      // the same create once more: idempotent
+      expect((await cg(args)).exitCode).toBe(0);
+    }
+    // the real effect: a busy loop in the completed group is throttled by the kernel
+    const g = made.at(-1)!;
+    const loop = await cg(withParent(['exec', g, '--', 'timeout', '0.5', 'sh', '-c', 'while :; do :; done']));
+    expect(loop.exitCode, loop.stderr).toBe(124);
+    const stat = readFileSync(join(fileOf(g, 'cpu', 'cpu.stat', 'cpu.stat')), 'utf8');
+    expect(Number(/nr_throttled (\d+)/.exec(stat)?.[1])).toBeGreaterThan(0);
+  });
+
+  it("a group someone else made with other limits is still refused, in one line whose hint is the command that fixes it; a killed create's group that was removed is not taken for ours", async () => {
+    const g = name('foreign');
+    // made by hand (as cgcreate -g cpu:G would), default limits, in one hierarchy
+    const cpuDir = fileOf(g, 'cpu', 'x', 'x').replace(/\/x$/, '');
+    mkdirSync(cpuDir);
+    const r = await cg(withParent(['create', g, '--cpu-quota', '50000']));
+    expect(r.exitCode).toBe(1);
+    const [msg, hint, ...rest] = r.stderr.split('\n').filter(Boolean);
+    expect(msg).toMatch(new RegExp(`^cg: group ${g} exists with cpu\\.(cfs_quota_us=-1|max=max 100000), not 50000`));
+    expect(hint).toBe(`hint: to give it these limits: cg set ${g} --parent ${parent} --cpu-quota 50000 (or remove it first: cg rm ${g} --parent ${parent})`);
+    expect(rest).toEqual([]);
+    // nothing made in the other hierarchies, no marker left
+    for (const d of group(g).dirs) if (d.path !== cpuDir) expect(existsSync(d.path), d.path).toBe(false);
+    expect(markers()).toEqual([]);
+    // the hint's command works, and create is then idempotent
+    const fix = await cg(hint!.replace(/^hint: to give it these limits: cg /, '').replace(/ \(or remove.*$/, '').split(' '));
+    expect(fix.exitCode, fix.stderr).toBe(0);
+    expect((await cg(withParent(['create', g, '--cpu-quota', '50000']))).exitCode).toBe(0);
+    expect((await cg(withParent(['rm', g]))).exitCode).toBe(0);
+
+    // killed midway, then removed with cg rm: a group made by hand there afterwards is someone else's
+    const killed = await createKilledAt(fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max'), withParent(['create', g, '--cpu-quota', '50000']));
+    expect(killed.signal ?? killed.exitCode).toBeOneOf(['SIGKILL', 137]);
+    expect(markers()).toHaveLength(1);
+    expect((await cg(withParent(['rm', g]))).exitCode).toBe(0);
+    expect(markers()).toEqual([]);
+    mkdirSync(cpuDir);
+    try {
+      expect((await cg(withParent(['create', g, '--cpu-quota', '50000']))).exitCode).toBe(1);
+    } finally {
+      rmdirSync(cpuDir);
+    }
+  });
+});
