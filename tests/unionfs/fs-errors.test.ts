@@ -5,14 +5,26 @@
  * Node's raw text ("no space left on device, write") named neither.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { binPath, skipReason } from '../harness/index.js';
 import { mount, umount2 } from '../../native/src/index.js';
 import { detachAll, files, mountsUnder, scratch, unionfs } from './helpers.js';
 
 const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
+
+/**
+ * The bin run as root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (it keeps CAP_SYS_ADMIN):
+ * file modes then bind it, as they bind a root whose NFS server squashes it.
+ */
+function withoutDac(args: string[], env: Record<string, string> = {}): { exitCode: number; stderr: string } {
+  const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete e.NODE_EXTRA_CA_CERTS;
+  const caps = '-dac_override,-dac_read_search';
+  const r = spawnSync('setpriv', [`--inh-caps=${caps}`, `--bounding-set=${caps}`, binPath('unionfs'), ...args], { env: e, encoding: 'utf8' });
+  return { exitCode: r.status ?? -1, stderr: r.stderr };
+}
 
 /** stderr as its lines: the error line first, then the hint. */
 const lines = (stderr: string) => stderr.split('\n').filter(Boolean);
@@ -137,6 +149,34 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
       expect(mountsUnder(mnt)).toEqual([]);
     } finally {
       umount2(full);
+    }
+  });
+
+  it('a layer or tarball this root may not read (no CAP_DAC_*): exit 1, naming the file, nothing left', async () => {
+    files(d, { 'locked/open': 'o', 'locked/shut/secret': 's' });
+    chmodSync(join(d, 'locked/shut'), 0);
+    const tar = join(d, 'locked.tar');
+    execFileSync('tar', ['-C', join(d, 'lo'), '-cf', tar, '.']);
+    chmodSync(tar, 0);
+    const data = join(d, 'data-locked'), mnt = join(d, 'mnt-locked');
+    const cases: [string[], string, string][] = [
+      [['diff', join(d, 'locked')], `unionfs: cannot read ${join(d, 'locked/shut')}: permission denied`, 'hint: diff reads every file of the layers, and their xattrs: run it as root'],
+      [['commit', join(d, 'locked'), join(d, 'locked-out/layer.tar')], `unionfs: cannot read ${join(d, 'locked/shut')}: permission denied`, 'hint: commit reads every file of the layers, and their xattrs: run it as root'],
+      [['extract', tar, join(d, 'locked-out/layer')], `unionfs: cannot read ${tar}: permission denied`, 'hint: give a tarball this user can read (or run as root)'],
+      [['mount', '--lower-tar', tar, '--lower', join(d, 'lo2'), mnt], `unionfs: cannot read lower tarball ${tar}: permission denied`, 'hint: give a tarball this user can read (or run as root)'],
+    ];
+    mkdirSync(join(d, 'locked-out'));
+    try {
+      for (const [args, line, hint] of cases) {
+        const r = withoutDac(args, { BOXKIT_DATA_DIR: data });
+        expect(r.exitCode, args[0]).toBe(1);
+        expect(lines(r.stderr), args[0]).toEqual([line, hint]);
+      }
+      expect(readdirSync(join(d, 'locked-out'))).toEqual([]);
+      expect(existsSync(data)).toBe(false);
+      expect(existsSync(mnt)).toBe(false);
+    } finally {
+      chmodSync(join(d, 'locked/shut'), 0o755);
     }
   });
 

@@ -11,6 +11,7 @@ import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
 import { blockedPath, existingAncestor, fileStamp, inside, realPath, sameDir, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
+import { fsError } from './fserror.js';
 import { findUnion, listUnions, mountOf, mountOptionsAt, readMountinfo, type MountEntry } from './mountinfo.js';
 
 export interface MountCall {
@@ -104,15 +105,20 @@ export function hashLayer(tar: string): { dir: string; stamp: string } {
   const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   // read a block at a time: a layer can be larger than one Buffer (2 GiB), and need not sit in memory
   const hash = createHash('sha256');
-  const fd = openSync(tar, 'r');
+  let fd: number | undefined;
   let stamp: string;
   try {
+    fd = openSync(tar, 'r');
     stamp = fileStamp(fd);
     const buf = Buffer.allocUnsafe(1 << 20);
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
     if (fileStamp(fd) !== stamp) throw new BoxkitError('ECHANGED', `lower tarball ${tar} changed while it was hashed`, { hint: 'mount it again once nothing writes to it' });
+  } catch (e) {
+    // (an NFS export that squashes root, a disk error: Node's own text names neither the tarball nor a way out)
+    const perm = 'give a tarball this user can read (or run as root)';
+    throw fsError(e, `cannot read lower tarball ${tar}`, { EACCES: perm, EPERM: perm });
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
   return { dir: dataDir('unionfs', 'layers', hash.digest('hex')), stamp };
 }
