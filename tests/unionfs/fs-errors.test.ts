@@ -18,10 +18,9 @@ const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : '
  * The bin run as root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (it keeps CAP_SYS_ADMIN):
  * file modes then bind it, as they bind a root whose NFS server squashes it.
  */
-function withoutDac(args: string[], env: Record<string, string> = {}): { exitCode: number; stderr: string } {
+function withoutDac(args: string[], env: Record<string, string> = {}, caps = '-dac_override,-dac_read_search'): { exitCode: number; stderr: string } {
   const e: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete e.NODE_EXTRA_CA_CERTS;
-  const caps = '-dac_override,-dac_read_search';
   const r = spawnSync('setpriv', [`--inh-caps=${caps}`, `--bounding-set=${caps}`, binPath('unionfs'), ...args], { env: e, encoding: 'utf8' });
   return { exitCode: r.status ?? -1, stderr: r.stderr };
 }
@@ -180,6 +179,31 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
     }
   });
 
+  it('mkdir -p of an upper on a file system out of inodes: exit 1, naming it, nothing made; umount without CAP_SYS_ADMIN names the capability', async () => {
+    const full = small(join(d, 'tmpfs-inodes'), 'size=64k,nr_inodes=3');
+    const mnt = join(d, 'mnt-inodes');
+    try {
+      const r = await unionfs(['mount', '--lower', join(d, 'lo'), '--upper', join(full, 'a/b/up'), mnt]);
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: mkdir -p ${join(full, 'a/b/up')}: no space left on device`,
+        'hint: its file system is full (no space or no inodes left): free some, or give an upper, work dir and mount point elsewhere',
+      ]);
+      expect(readdirSync(full)).toEqual([]);
+      expect(existsSync(mnt)).toBe(false);
+    } finally {
+      umount2(full);
+    }
+    expect((await unionfs(['mount', '--lower', join(d, 'lo'), '--lower', join(d, 'lo2'), mnt])).exitCode).toBe(0);
+    try {
+      const r = withoutDac(['umount', mnt], {}, '-sys_admin');
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([`unionfs: umount ${mnt}: operation not permitted`, 'hint: unmounting needs root (CAP_SYS_ADMIN)']);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+  });
+
   it('mount with an upper to make on a read-only file system, or its lock there: exit 1, naming the dir', async () => {
     const ro = small(join(d, 'tmpfs-ro-mount'), 'size=64k', 1 /* MS_RDONLY */);
     try {
@@ -187,7 +211,7 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
       let r = await unionfs(['mount', '--lower', join(d, 'lo'), '--upper', join(ro, 'up'), mnt]);
       expect(r.exitCode).toBe(1);
       expect(lines(r.stderr)[0]).toBe(`unionfs: mkdir -p ${join(ro, 'up')}: read-only file system`);
-      expect(lines(r.stderr)[1]).toMatch(/^hint: give an upper, work dir and mount point where they can be made, or make them first/);
+      expect(lines(r.stderr)[1]).toBe('hint: its file system is read-only: give an upper, work dir and mount point that exist, or that can be made elsewhere');
       expect(existsSync(mnt)).toBe(false);
       // (Node's mkdir -p said ENOENT there: no such file or directory)
       r = await unionfs(['mount', '--lower', join(d, 'lo'), '--lower', join(d, 'lo2'), mnt], d, { BOXKIT_STATE_DIR: join(ro, 'state') });

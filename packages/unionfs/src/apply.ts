@@ -50,6 +50,15 @@ function storeHints(store: string): { what: string; hints: ReturnType<typeof wri
   };
 }
 
+/** A missing upper, work dir or mount point that could not be made. */
+const MKDIR_HINTS = {
+  ENOSPC: 'its file system is full (no space or no inodes left): free some, or give an upper, work dir and mount point elsewhere',
+  EDQUOT: 'the disk quota there is used up: give an upper, work dir and mount point elsewhere',
+  EROFS: 'its file system is read-only: give an upper, work dir and mount point that exist, or that can be made elsewhere',
+  EACCES: 'give an upper, work dir and mount point this user can make (or run as root)',
+  EPERM: 'give an upper, work dir and mount point this user can make (or run as root)',
+};
+
 function mountError(e: unknown, target: string): unknown {
   if (!(e instanceof SysError)) return e;
   const hint = e.code === 'EPERM' ? 'mounting needs root (CAP_SYS_ADMIN)' : 'overlay logs the reason in the kernel log: dmesg | tail';
@@ -65,8 +74,7 @@ const APPLY: { [K in UnionStep['kind']]: (s: Extract<UnionStep, { kind: K }>, si
         try {
           made = makeDirs(s.path);
         } catch (e) {
-          const elsewhere = 'give an upper, work dir and mount point where they can be made, or make them first';
-          throw fsError(e, `mkdir -p ${s.path}`, writeHints(s.path, elsewhere));
+          throw fsError(e, `mkdir -p ${s.path}`, MKDIR_HINTS);
         }
       },
       undo: () => {

@@ -63,6 +63,9 @@ export function umountUnion(mnt: string, opts: UmountOptions = {}): UmountResult
       });
     }
     if (e instanceof SysError && e.code === 'EINVAL') return { mountpoint, unmounted: false };
+    if (e instanceof SysError && e.code === 'EPERM') {
+      throw new BoxkitError('EPERM', `umount ${mountpoint}: operation not permitted`, { hint: 'unmounting needs root (CAP_SYS_ADMIN)', cause: e });
+    }
     throw e;
   }
   return { mountpoint, unmounted: true };
