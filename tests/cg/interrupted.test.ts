@@ -72,7 +72,8 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
       ['memory', (g: string) => fileOf(g, 'memory', 'memory.limit_in_bytes', 'memory.max')],
     ] as const) {
       const g = name(`killed-${what}`);
-      const args = withParent(['create', g, '--cpu-quota', '50000', '--memory', '64M']);
+      // the top CPU weight: on a loaded machine the loop below still gets more than its quota asks for
+      const args = withParent(['create', g, '--cpu-quota', '50000', '--memory', '64M', '--cpu-shares', '262144']);
       const killed = await createKilledAt(at(g), args);
       expect(killed.signal ?? killed.exitCode, killed.stderr).toBeOneOf(['SIGKILL', 137]);
       // half-made: there, with the default at the file it was killed at
@@ -90,7 +91,7 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
     }
     // the real effect: a busy loop in the completed group is throttled by the kernel
     const g = made.at(-1)!;
-    const loop = await cg(withParent(['exec', g, '--', 'timeout', '0.5', 'sh', '-c', 'while :; do :; done']));
+    const loop = await cg(withParent(['exec', g, '--', 'timeout', '1.5', 'sh', '-c', 'while :; do :; done']));
     expect(loop.exitCode, loop.stderr).toBe(124);
     const stat = readFileSync(join(fileOf(g, 'cpu', 'cpu.stat', 'cpu.stat')), 'utf8');
     expect(Number(/nr_throttled (\d+)/.exec(stat)?.[1])).toBeGreaterThan(0);

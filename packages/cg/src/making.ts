@@ -25,7 +25,7 @@
  * of a group runs at a time: a second waits for the first (its marker's
  * writer alive) instead of judging a group still being made.
  */
-import { linkSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { linkSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { atomicWrite, removeFile, stateDir, writerGone } from '@boxkit/common/state';
@@ -38,9 +38,18 @@ interface Marker {
   dirs: string[];
 }
 
-/** The marker of a group: one per set of directories (a name under another --parent is another group). */
-export function markerPath(g: Group): string {
-  return stateDir('cg', 'making', `${hash(g.dirs.map((d) => d.path).join('\n'))}.json`);
+/**
+ * The marker of a group: one per set of directories (a name under another
+ * --parent is another group). Root's live under /run/boxkit (or
+ * $BOXKIT_STATE_DIR); another user's (a delegated subtree) under
+ * $XDG_RUNTIME_DIR/boxkit, and without one there is none (create works as
+ * it did without markers).
+ */
+export function markerPath(g: Group): string | undefined {
+  const name = `${hash(g.dirs.map((d) => d.path).join('\n'))}.json`;
+  if (process.env.BOXKIT_STATE_DIR || process.geteuid?.() === 0) return stateDir('cg', 'making', name);
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  return runtime ? join(runtime, 'boxkit', 'cg', 'making', name) : undefined;
 }
 
 /** 64 bits of FNV-1a, as hex (node:crypto is not in the start-up snapshot: loading it cost ~8 ms a create). */
@@ -87,6 +96,7 @@ export interface Making {
  */
 export function beginMaking(g: Group, toMake: (adopt: ReadonlySet<string>) => string[]): Making {
   const path = markerPath(g);
+  if (!path) return { adopt: new Set(), dirs: [], done: () => {} };
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     let there = true;
@@ -109,27 +119,40 @@ export function beginMaking(g: Group, toMake: (adopt: ReadonlySet<string>) => st
     // one that holds processes since (cg exec, attach) is in use: judged by its limits, as anyone's
     const adopt = new Set(there && m && !m.dirs.some(holdsProcesses) ? m.dirs : []);
     const dirs = toMake(adopt);
-    const done = () => removeFile(path);
+    const done = () => {
+      try {
+        removeFile(path);
+      } catch {
+        // a state dir turned read-only meanwhile: a marker of a complete group only makes the next create rewrite its limits
+      }
+    };
     if (!dirs.length) {
       if (there) done(); // a killed create that had made everything
       return { adopt: new Set(), dirs: [], done: () => {} };
     }
     const mine: Marker = { pid: process.pid, name: g.name, dirs };
-    if (there) {
-      // a dead writer's: ours now (atomic rename over it)
-      atomicWrite(path, JSON.stringify(mine), 0o600);
-      return { adopt, dirs, done };
-    }
-    // exclusive: write aside, then link(2), which fails if another create took it meanwhile
-    const aside = `${path}.${process.pid}.tmp`;
-    atomicWrite(aside, JSON.stringify(mine), 0o600);
     try {
-      linkSync(aside, path);
-      return { adopt, dirs, done };
+      if (there) {
+        // a dead writer's: ours now (atomic rename over it)
+        atomicWrite(path, JSON.stringify(mine), 0o600);
+        return { adopt, dirs, done };
+      }
+      // exclusive: write aside, then link(2), which fails if another create took it meanwhile
+      const aside = `${path}.${process.pid}.tmp`;
+      atomicWrite(aside, JSON.stringify(mine), 0o600);
+      try {
+        linkSync(aside, path);
+        return { adopt, dirs, done };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        removeFile(aside);
+      }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      unlinkSync(aside);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      // the marker is an aid: where it cannot be written (a read-only or full state dir), create goes on
+      // without one, as before markers (a kill then leaves a group the next create refuses, with the fix)
+      return { adopt, dirs: [], done: () => {} };
     }
   }
 }
@@ -145,13 +168,19 @@ function holdsProcesses(dir: string): boolean {
 /** `cg rm`, `cg set`: a removed (or now complete) group leaves no marker behind (unless a create of it is running). */
 export function forgetMaking(g: Group): void {
   const path = markerPath(g);
-  const m = readMarker(path);
-  if (m && abandoned(path, m)) removeFile(path);
+  const m = path ? readMarker(path) : undefined;
+  if (path && m && abandoned(path, m)) {
+    try {
+      removeFile(path);
+    } catch {
+      // a read-only state dir: the marker names a group that is gone, or complete (harmless)
+    }
+  }
 }
 
 /** For --dry-run: the directories a killed create left, which this one would take as its own (nothing is written). */
 export function adoptable(g: Group): ReadonlySet<string> {
   const path = markerPath(g);
-  const m = readMarker(path);
-  return m && abandoned(path, m) && !m.dirs.some(holdsProcesses) ? new Set(m.dirs) : new Set();
+  const m = path ? readMarker(path) : undefined;
+  return path && m && abandoned(path, m) && !m.dirs.some(holdsProcesses) ? new Set(m.dirs) : new Set();
 }

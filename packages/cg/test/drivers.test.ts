@@ -106,10 +106,10 @@ describe('v1 driver against a temp dir', () => {
       const g = resolveGroup('mk', { layout: v1(), controllers: ['cpu'] });
       const m = beginMaking(g, (adopt) => dirsToMake(g, adopt));
       expect(m.dirs).toEqual([`${root}/cpu/boxkit`, `${root}/cpu/boxkit/mk`]);
-      const marker = JSON.parse(readFileSync(markerPath(g), 'utf8'));
+      const marker = JSON.parse(readFileSync(markerPath(g)!, 'utf8'));
       expect(marker).toEqual({ pid: process.pid, name: 'mk', dirs: m.dirs });
       // its writer killed (a pid that is not running), the next create takes its directories
-      writeFileSync(markerPath(g), JSON.stringify({ ...marker, pid: 2 ** 22 + 1 }));
+      writeFileSync(markerPath(g)!, JSON.stringify({ ...marker, pid: 2 ** 22 + 1 }));
       expect([...adoptable(g)]).toEqual(m.dirs);
       // processes joined it since (cg exec, attach): in use, judged by its limits, not finished as ours
       mkdirSync(join(root, 'cpu/boxkit/mk'), { recursive: true });
@@ -120,13 +120,25 @@ describe('v1 driver against a temp dir', () => {
       rmSync(join(root, 'cpu/boxkit'), { recursive: true });
       const next = beginMaking(g, (adopt) => dirsToMake(g, adopt));
       expect([...next.adopt]).toEqual(m.dirs);
-      expect(JSON.parse(readFileSync(markerPath(g), 'utf8')).pid).toBe(process.pid);
+      expect(JSON.parse(readFileSync(markerPath(g)!, 'utf8')).pid).toBe(process.pid);
       next.done();
-      expect(existsSync(markerPath(g))).toBe(false);
+      expect(existsSync(markerPath(g)!)).toBe(false);
       // a complete group (everything there) and no marker: nothing written
       mkdirSync(join(root, 'cpu/boxkit/mk'), { recursive: true });
       beginMaking(g, (adopt) => dirsToMake(g, adopt)).done();
       expect(readdirSync(join(root, 'state', 'cg', 'making'))).toEqual([]);
+      // a state dir that cannot be written: create goes on without a marker, as before markers
+      rmSync(join(root, 'cpu/boxkit'), { recursive: true });
+      writeFileSync(join(root, 'file'), '');
+      process.env.BOXKIT_STATE_DIR = join(root, 'file');
+      const none = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+      expect(none.dirs).toEqual([]);
+      none.done();
+      // not root and no XDG_RUNTIME_DIR (nor BOXKIT_STATE_DIR): no marker at all, never /run/boxkit
+      if (process.geteuid?.() !== 0 && !process.env.XDG_RUNTIME_DIR) {
+        delete process.env.BOXKIT_STATE_DIR;
+        expect(markerPath(g)).toBeUndefined();
+      }
     } finally {
       if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
       else process.env.BOXKIT_STATE_DIR = saved;
