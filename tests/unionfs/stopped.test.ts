@@ -1,7 +1,7 @@
 /**
- * SIGTERM or SIGINT while unionfs writes a layer (mount --lower-tar and
+ * SIGTERM, SIGINT or SIGHUP while unionfs writes a layer (mount --lower-tar and
  * extract extracting one, commit writing one): what it made goes before it
- * ends, and it ends by that signal (143/130 in a shell), as it did before.
+ * ends, and it ends by that signal (143/130/129 in a shell), as it did before.
  * (A SIGKILL still leaves the layer store's temp dir to the next sweep:
  * stale-tmp.test.ts.) Before, a SIGTERM left the temp dir or file behind.
  */
@@ -35,7 +35,7 @@ async function stopWhile(args: string[], sig: NodeJS.Signals, started: (pid: num
   return { signal: child.signalCode, code: child.exitCode, stderr };
 }
 
-describe.skipIf(skipReason)(title('unionfs stopped by SIGTERM/SIGINT mid-write removes what it made'), () => {
+describe.skipIf(skipReason)(title('unionfs stopped by SIGTERM/SIGINT/SIGHUP mid-write removes what it made'), () => {
   let d = '', tar = '', digest = '';
   beforeAll(() => {
     d = scratch('stopped');
@@ -58,7 +58,7 @@ describe.skipIf(skipReason)(title('unionfs stopped by SIGTERM/SIGINT mid-write r
     rmSync(d, { recursive: true, force: true });
   });
 
-  it.each(['SIGTERM', 'SIGINT'] as const)('mount --lower-tar, %s mid-extraction: no temp dir, no layer store it made, no mount point; ends by the signal', async (sig) => {
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('mount --lower-tar, %s mid-extraction: no temp dir, no layer store it made, no mount point; ends by the signal', async (sig) => {
     const data = join(d, `data-${sig}`);
     const store = join(data, 'unionfs', 'layers');
     const mnt = join(d, `mnt-${sig}`);

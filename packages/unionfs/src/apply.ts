@@ -30,7 +30,7 @@ export interface MountRunOptions {
   verbose?: boolean;
   print?: (line: string) => void;
   /**
-   * Stop once this is aborted (unionfs mount aborts it on SIGINT/SIGTERM): before each step,
+   * Stop once this is aborted (unionfs mount aborts it on SIGINT/SIGTERM/SIGHUP): before each step,
    * and between a layer extraction's entries; what was made is undone.
    */
   signal?: AbortSignal;

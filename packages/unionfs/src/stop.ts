@@ -1,8 +1,11 @@
 /**
- * SIGINT and SIGTERM during work that writes (a layer extraction, a commit)
- * stop it cleanly: the work sees an AbortSignal at its next breath, undoes
- * what it made, and then the process dies of that signal, as it would have
- * at once without handlers (the shell sees 130 or 143). Work that is
+ * SIGINT, SIGTERM and SIGHUP (its terminal gone) during work that writes (a
+ * layer extraction, a commit) stop it cleanly: the work sees an AbortSignal
+ * at its next breath, undoes what it made, and then the process dies of
+ * that signal, as it would have at once without handlers (the shell sees
+ * 130, 143 or 129). (Node resets them all to their default action at
+ * start, even when the parent ignored one, as a shell does for `cmd &`:
+ * catching them stops nothing that did not stop before.) Work that is
  * synchronous cannot be interrupted, so it breathes (yields to the event
  * loop, where signal handlers run) every few milliseconds.
  */
@@ -16,10 +19,10 @@ export class Stopped extends BoxkitError {
   }
 }
 
-const STOP: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+const STOP: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
- * Run `fn` with SIGINT/SIGTERM aborting its signal. When one came, the
+ * Run `fn` with SIGINT/SIGTERM/SIGHUP aborting its signal. When one came, the
  * process ends by it once `fn` has returned or thrown (after its undo).
  */
 export async function stoppable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {

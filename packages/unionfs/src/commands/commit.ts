@@ -27,7 +27,7 @@ export async function runCommit(a: CommonArgs & { target: string; output: string
     return 0;
   }
   if (a.verbose) trace(`unionfs commit ${shellQuote([t.upper, out])}`);
-  // a SIGINT/SIGTERM removes the partial tarball before the process ends by it
+  // a SIGINT/SIGTERM/SIGHUP removes the partial tarball before the process ends by it
   const r = await stoppable((signal) => commitLayer(t.upper, out, t.driver, { signal }));
   report(a, r, () => [`${r.output}: ${r.entries} entries (${r.whiteouts} whiteouts), ${r.bytes} bytes, ${r.digest}`]);
   return 0;

@@ -57,7 +57,7 @@ async function mountWith(a: MountArgs): Promise<number> {
     dry.done({ mountpoint: plan.mountpoint, driver: plan.driver, options: plan.mount.data });
     return 0;
   }
-  // planning made nothing (a signal then ends it at once); from here a SIGINT/SIGTERM undoes what was made
+  // planning made nothing (a signal then ends it at once); from here a SIGINT/SIGTERM/SIGHUP undoes what was made
   // (a half-extracted layer too) before the process ends by it
   const m = await stoppable((signal) => applyUnion(plan, { verbose: a.verbose, signal }));
   report(a, { ...m, options: plan.mount.data }, () => [
