@@ -85,6 +85,19 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       process.kill(pid2, 'SIGKILL');
       execFileSync('umount', [path]);
     }
+    // aborted through its fifo's path (--json's setupFifo) rather than its pid: the same
+    execFileSync('rm', [path]);
+    const byFifo = await ns(['-d', '--json', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { env });
+    expect(byFifo.exitCode, byFifo.stderr).toBe(0);
+    const doc = JSON.parse(byFifo.stdout) as { pid: number; setupFifo: string };
+    expect(mountsAt(path)).toHaveLength(1);
+    expect((await ns(['release', doc.setupFifo, '--abort'], { env })).exitCode).toBe(0);
+    await until(() => !alive(doc.pid), 5000, 'the aborted child to exit');
+    expect(mountsAt(path)).toEqual([]);
+    // the file it made goes; a/b (there before this run, left by the `rm` above) and the state dir stay
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(join(dir, 'a', 'b'))).toEqual([]);
+    expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
   });
 
   it('detached and killed while held, its namespace at PATH goes at the next release of its pid; one bound there since stays', async () => {
