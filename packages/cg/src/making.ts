@@ -25,10 +25,10 @@
  * of a group runs at a time: a second waits for the first (its marker's
  * writer alive) instead of judging a group still being made.
  */
-import { linkSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
-import { atomicWrite, removeFile, stateDir, writerGone } from '@boxkit/common/state';
+import { atomicWrite, removeFile, stateDir, sweepAsides, writerGone } from '@boxkit/common/state';
 import type { Group } from './group.js';
 
 interface Marker {
@@ -133,20 +133,27 @@ export function beginMaking(g: Group, toMake: (adopt: ReadonlySet<string>) => st
     const mine: Marker = { pid: process.pid, name: g.name, dirs };
     try {
       if (there) {
+        // a create killed while it wrote its marker left its file aside: the first to find a dead one sweeps
+        sweepAsides(dirname(path));
         // a dead writer's: ours now (atomic rename over it)
         atomicWrite(path, JSON.stringify(mine), 0o600);
         return { adopt, dirs, done };
       }
       // exclusive: write aside, then link(2), which fails if another create took it meanwhile
       const aside = `${path}.${process.pid}.tmp`;
-      atomicWrite(aside, JSON.stringify(mine), 0o600);
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
       try {
+        writeFileSync(aside, JSON.stringify(mine), { mode: 0o600 });
         linkSync(aside, path);
         return { adopt, dirs, done };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       } finally {
-        removeFile(aside);
+        try {
+          removeFile(aside);
+        } catch {
+          // left aside: the next create that finds a dead marker sweeps it
+        }
       }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
