@@ -81,10 +81,13 @@ JSON
   {
     echo
     echo "The same attach interleaved (\`PAIRED=${PAIRED:-100}\` rounds; each round runs CNI ADD, \`netsetup veth\` and \`node -e 0\`"
-    echo "back to back, each after detaching both, in an order rotated by one each round, so all three meet the same load;"
+    [ -n "${BEFORE:-}" ] && echo "(and the 'before:' build's \`netsetup veth\`)"
+    echo "back to back, each after detaching both, in an order rotated by one each round, so all of them meet the same load;"
     echo "the ratio is the median of the rounds' own ratios):"
     echo
-    paired_table "${PAIRED:-100}" "$W/detach-both" "CNI bridge ADD::$W/cni-ADD" "netsetup veth --netns c1 --bridge nsbr::$NSB veth --netns c1 --bridge nsbr" "node -e 0"
+    # the before build's attachment is the same record and link: this build's down removes it
+    paired_table "${PAIRED:-100}" "$W/detach-both" "CNI bridge ADD::$W/cni-ADD" "netsetup veth --netns c1 --bridge nsbr::$NSB veth --netns c1 --bridge nsbr" "node -e 0" \
+      ${BEFORE:+"before: netsetup veth --netns c1 --bridge nsbr::$BEFORE veth --netns c1 --bridge nsbr"}
     echo
     echo "Where one \`netsetup veth\` spends its time (BOXKIT_PHASES=1, ${PHASE_RUNS:-30} runs, each after a \`down\`; ms since the"
     echo "process started): \`entry\` is Node's start from the snapshot and the parse; \`resolved\` the checks, link list and"
