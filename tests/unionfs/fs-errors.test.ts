@@ -152,7 +152,7 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
   });
 
   it('a layer or tarball this root may not read (no CAP_DAC_*): exit 1, naming the file, nothing left', async () => {
-    files(d, { 'locked/open': 'o', 'locked/shut/secret': 's' });
+    files(d, { 'locked/open': 'o', 'locked/shut/secret': 's', 'up-over-shut/secret': 'changed' });
     chmodSync(join(d, 'locked/shut'), 0);
     const tar = join(d, 'locked.tar');
     execFileSync('tar', ['-C', join(d, 'lo'), '-cf', tar, '.']);
@@ -160,6 +160,8 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
     const data = join(d, 'data-locked'), mnt = join(d, 'mnt-locked');
     const cases: [string[], string, string][] = [
       [['diff', join(d, 'locked')], `unionfs: cannot read ${join(d, 'locked/shut')}: permission denied`, 'hint: diff reads every file of the layers, and their xattrs: run it as root'],
+      // a lower it cannot read: it reported /secret as added (exit 0)
+      [['diff', join(d, 'up-over-shut'), '--lower', join(d, 'locked/shut')], `unionfs: cannot read ${join(d, 'locked/shut/secret')}: permission denied`, 'hint: diff reads every file of the layers, and their xattrs: run it as root'],
       [['commit', join(d, 'locked'), join(d, 'locked-out/layer.tar')], `unionfs: cannot read ${join(d, 'locked/shut')}: permission denied`, 'hint: commit reads every file of the layers, and their xattrs: run it as root'],
       [['extract', tar, join(d, 'locked-out/layer')], `unionfs: cannot read ${tar}: permission denied`, 'hint: give a tarball this user can read (or run as root)'],
       [['mount', '--lower-tar', tar, '--lower', join(d, 'lo2'), mnt], `unionfs: cannot read lower tarball ${tar}: permission denied`, 'hint: give a tarball this user can read (or run as root)'],

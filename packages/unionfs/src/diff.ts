@@ -20,11 +20,16 @@ export interface Change {
   path: string;
 }
 
+/** Not there: no such name, or a part of the path is no directory. Anything else (EACCES, EIO) is a layer diff cannot read. */
+const absent = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes((e as { code?: string }).code ?? '');
+
 function lst(p: string): BigIntStats | undefined {
   try {
-    return lstatSync(p, { bigint: true });
-  } catch {
-    return undefined;
+    return lstatSync(p, { bigint: true, throwIfNoEntry: false });
+  } catch (e) {
+    // (a lower it cannot read would show every file of the upper as added)
+    if (absent(e)) return undefined;
+    throw e;
   }
 }
 
@@ -61,8 +66,9 @@ function lowerNames(lowers: string[], rel: string, driver: DriverName): string[]
     try {
       // aufs's .wh. names are whiteouts and bookkeeping; in overlay they are names like any other
       for (const n of readdirSync(join(lower, rel))) if (driver === 'overlay' || !n.startsWith(WH_PREFIX)) seen.add(n);
-    } catch {
+    } catch (e) {
       // not a directory in this lower
+      if (!absent(e)) throw e;
     }
   }
   return [...seen].filter((n) => lowerLookup(lowers, rel ? `${rel}/${n}` : n, driver));
