@@ -152,7 +152,8 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
   });
 
   it('a layer or tarball this root may not read (no CAP_DAC_*): exit 1, naming the file, nothing left', async () => {
-    files(d, { 'locked/open': 'o', 'locked/shut/secret': 's', 'up-over-shut/secret': 'changed' });
+    files(d, { 'locked/open': 'o', 'locked/shut/secret': 's', 'locked/shut/dir/': null, 'up-over-shut/secret': 'changed' });
+    execFileSync('tar', ['-C', join(d, 'lo'), '-cf', join(d, 'locked/shut/in.tar'), '.']);
     chmodSync(join(d, 'locked/shut'), 0);
     const tar = join(d, 'locked.tar');
     execFileSync('tar', ['-C', join(d, 'lo'), '-cf', tar, '.']);
@@ -165,6 +166,16 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
       [['commit', join(d, 'locked'), join(d, 'locked-out/layer.tar')], `unionfs: cannot read ${join(d, 'locked/shut')}: permission denied`, 'hint: commit reads every file of the layers, and their xattrs: run it as root'],
       [['extract', tar, join(d, 'locked-out/layer')], `unionfs: cannot read ${tar}: permission denied`, 'hint: give a tarball this user can read (or run as root)'],
       [['mount', '--lower-tar', tar, '--lower', join(d, 'lo2'), mnt], `unionfs: cannot read lower tarball ${tar}: permission denied`, 'hint: give a tarball this user can read (or run as root)'],
+      // paths below a directory it may not search: they said 'no such directory' (or file), exit 2
+      ...([
+        [['diff', join(d, 'locked/shut/dir')], join(d, 'locked/shut/dir')],
+        [['diff', join(d, 'lo'), '--lower', join(d, 'locked/shut/dir')], `lower layer ${join(d, 'locked/shut/dir')}`],
+        [['mount', '--lower', join(d, 'locked/shut/dir'), '--lower', join(d, 'lo2'), mnt], `lower layer ${join(d, 'locked/shut/dir')}`],
+        [['mount', '--lower-tar', join(d, 'locked/shut/in.tar'), '--lower', join(d, 'lo2'), mnt], `lower tarball ${join(d, 'locked/shut/in.tar')}`],
+        [['extract', join(d, 'locked/shut/in.tar'), join(d, 'locked-out/layer')], join(d, 'locked/shut/in.tar')],
+      ] as [string[], string][]).map(([args, what]): [string[], string, string] => [
+        args, `unionfs: ${what}: permission denied`, `hint: this user cannot reach ${what.split(' ').pop()}: give a path it can read (or run as root)`,
+      ]),
     ];
     mkdirSync(join(d, 'locked-out'));
     try {

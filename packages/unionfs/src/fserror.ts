@@ -4,6 +4,7 @@
  * temporary sibling) and why, and a hint saying what to do. Node's own text
  * ("ENOSPC: no space left on device, write") names neither.
  */
+import { statSync } from 'node:fs';
 import { BoxkitError } from '@boxkit/common';
 
 /** strerror's words (Node's own message wraps them in the code and the syscall) */
@@ -17,6 +18,7 @@ const REASON: Record<string, string> = {
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EIO: 'input/output error',
+  ELOOP: 'too many levels of symbolic links',
   EOPNOTSUPP: 'operation not supported',
   ENOTSUP: 'operation not supported',
 };
@@ -71,4 +73,22 @@ export function readHints(cmd: string): Hints {
   const perm = `${cmd} reads every file of the layers, and their xattrs: run it as root`;
   const changed = `the layer changed while it was read: run ${cmd} again once nothing writes to the union`;
   return { EACCES: perm, EPERM: perm, ENOENT: changed, ENOTDIR: changed };
+}
+
+/**
+ * Why `what` `p` cannot be looked at, when that is not because it is missing
+ * (EACCES on a directory above it, ELOOP, EIO): a check that took any failed
+ * stat for "no such directory" sent the user looking for the wrong fault.
+ * Called only once that check failed, so the hot path pays nothing.
+ */
+export function unreachable(p: string, what = ''): unknown {
+  try {
+    statSync(p);
+    return undefined;
+  } catch (e) {
+    const code = fsCode(e);
+    if (code === undefined || code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const perm = `this user cannot reach ${p}: give a path it can read (or run as root)`;
+    return fsError(e, `${what ? `${what} ` : ''}${p}`, { EACCES: perm, EPERM: perm, ELOOP: 'a symlink on the way leads back to itself: give the path it should lead to' });
+  }
 }

@@ -11,7 +11,7 @@ import { MS } from '@boxkit/native';
 import { DRIVERS, MAX_LOWERS, MAX_OPTIONS, kernelFilesystems, pickDriver } from './drivers.js';
 import { blockedPath, existingAncestor, fileStamp, inside, realPath, sameDir, statOrUndefined } from './paths.js';
 import { MOUNT_FLAGS, normalize, type DriverName, type UnionOptions } from './spec.js';
-import { fsError } from './fserror.js';
+import { fsError, unreachable } from './fserror.js';
 import { findUnion, listUnions, mountOf, mountOptionsAt, readMountinfo, type MountEntry } from './mountinfo.js';
 
 export interface MountCall {
@@ -143,7 +143,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   for (const t of spec.lowerTars) {
     const tar = realPath(t, cwd);
     const st = statOrUndefined(tar);
-    if (!st?.isFile()) throw new UsageError(`lower tarball ${tar}: no such file`);
+    if (!st?.isFile()) throw unreachable(tar, 'lower tarball') ?? new UsageError(`lower tarball ${tar}: no such file`);
     const { dir, stamp } = hashLayer(tar);
     // one layer dir cannot be extracted twice, nor stacked twice (as a --lower given twice)
     const same = layerTars.find((t) => t.dir === dir);
@@ -154,7 +154,7 @@ export function planUnion(opts: UnionOptions, env: PlanEnv = {}): UnionPlan {
   const lowers = layerTars.map((t) => t.dir);
   for (const l of spec.lowers) {
     const p = realPath(l, cwd);
-    if (dirOrMissing('lower layer', p) === 'missing') throw new UsageError(`lower layer ${p}: no such directory`);
+    if (dirOrMissing('lower layer', p) === 'missing') throw unreachable(p, 'lower layer') ?? new UsageError(`lower layer ${p}: no such directory`);
     if (lowers.includes(p)) throw new UsageError(`lower layer ${p} is given twice`);
     lowers.push(p);
   }

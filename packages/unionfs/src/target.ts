@@ -10,6 +10,7 @@ import { UsageError } from '@boxkit/common';
 import { findUnion, hiddenUnionsAt, listUnions, readMountinfo } from './mountinfo.js';
 import { realPath, sameDir, statOrUndefined } from './paths.js';
 import { detectDriver } from './whiteout.js';
+import { unreachable } from './fserror.js';
 import type { DriverName } from './spec.js';
 
 export interface LayerTarget {
@@ -24,10 +25,10 @@ export interface LayerTarget {
 export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: string, driver?: string): LayerTarget {
   if (driver !== undefined && driver !== 'overlay' && driver !== 'aufs') throw new UsageError(`unknown driver '${driver}'`, 'use overlay or aufs');
   const p = realPath(arg);
-  if (!statOrUndefined(p)?.isDirectory()) throw new UsageError(`${p}: no such directory`, 'give a union mount point or an upper dir');
+  if (!statOrUndefined(p)?.isDirectory()) throw unreachable(p) ?? new UsageError(`${p}: no such directory`, 'give a union mount point or an upper dir');
   const given = lowers.map((l) => {
     const r = realPath(l);
-    if (!statOrUndefined(r)?.isDirectory()) throw new UsageError(`lower layer ${r}: no such directory`);
+    if (!statOrUndefined(r)?.isDirectory()) throw unreachable(r, 'lower layer') ?? new UsageError(`lower layer ${r}: no such directory`);
     return r;
   });
   const entries = readMountinfo(mountinfo);

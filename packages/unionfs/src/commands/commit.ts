@@ -5,6 +5,7 @@ import { dryRunOutput } from '@boxkit/common/output';
 import { commitLayer } from '../commit.js';
 import { extractLayer } from '../extract.js';
 import { stoppable } from '../stop.js';
+import { unreachable } from '../fserror.js';
 import { blockedPath, lstatOrUndefined, realPath, sameDir, statOrUndefined } from '../paths.js';
 import { resolveTarget } from '../target.js';
 import { trace } from '@boxkit/common/stdio';
@@ -44,7 +45,7 @@ function below(dir: string, root: string): boolean {
 export async function runExtract(a: CommonArgs & { tarball: string; dir: string }): Promise<number> {
   const tar = realPath(a.tarball);
   const dir = realPath(a.dir);
-  if (!statOrUndefined(tar)?.isFile()) throw new UsageError(`${tar}: no such file`);
+  if (!statOrUndefined(tar)?.isFile()) throw unreachable(tar) ?? new UsageError(`${tar}: no such file`);
   // a dangling symlink too: the rename into place would fail after the whole extraction
   if (lstatOrUndefined(dir)) throw new UsageError(`${dir}: already exists`, 'extract into a new directory');
   const blocked = blockedPath(dirname(dir));
