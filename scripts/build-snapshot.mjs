@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { slimBlobFile } from './slim-blob.mjs';
 
 const dist = process.argv[2];
 const eager = process.argv.slice(3).includes('--eager');
@@ -92,6 +93,8 @@ execFileSync(process.execPath, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags, '--s
   env,
 });
 rmSync(snapSrc, { force: true });
+// the code cache of the builtins the snapshot holds loaded is never read, but every start copies it (slim-blob.mjs)
+slimBlobFile(blob, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags]);
 if (debugFlags.length) console.log(`build-snapshot: ${blob} loads only as: node ${[...flags, ...SNAPSHOT_FLAGS, ...debugFlags].join(' ')} --snapshot-blob ${blob} -- ARGS`);
 else for (const stub of stubs) writeStubFlags(stub, flags);
 console.log(`snapshot: ${blob} (${segmenters} segmenters, ${requires} requires made lazy${eager ? ', compiled eagerly' : ''}${flags.length ? `; node ${flags.join(' ')}` : ''})`);
