@@ -1,41 +1,68 @@
 /**
  * netsetup's startup snapshots (dist/cli.blob for veth/down, dist/wiring.blob
- * for the rest) carry no code cache for the Node builtins they hold loaded
- * (packages/netsetup/scripts/slim-blob.ts): each start reads, copies and
- * frees every entry, and those are never used. The builtins they have not
- * loaded keep theirs, and a start that compiles one uses it.
+ * for the rest) carry no code cache for the Node builtins their process never
+ * compiles (packages/netsetup/scripts/slim-blob.ts): each start reads, copies
+ * and frees every entry. What they do compile at run time keeps its cache.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { bk, skipReason } from '../harness/index.js';
-import { parseBlob } from '../../packages/netsetup/scripts/slim-blob.js';
-import { useStateDir } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { CLI_RUNTIME_BUILTINS, parseBlob } from '../../packages/netsetup/scripts/slim-blob.js';
+import { ns, shortName, useStateDir } from './helpers.js';
 
 const dist = join(import.meta.dirname, '..', '..', 'packages', 'netsetup', 'dist');
+const blob = (name: string) => parseBlob(readFileSync(join(dist, name)));
+// execa adds the rest of the environment
+const debug = (more: Record<string, string> = {}) => ({ env: { NODE_DEBUG_NATIVE: 'CODE_CACHE', ...more } });
 
 describe.skipIf(skipReason)(`netsetup startup snapshots${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  useStateDir('snapshot');
+  const br = shortName('nss');
+  const host = testName('snap');
 
-  it.each(['cli.blob', 'wiring.blob'])('%s holds no code cache for a builtin it has loaded, and keeps the others', (name) => {
-    const blob = parseBlob(readFileSync(join(dist, name)));
-    const loaded = new Set(blob.loaded);
-    expect(loaded.has('fs')).toBe(true);
-    expect(blob.entries.filter((e) => loaded.has(e.id)).map((e) => e.id)).toEqual([]);
-    // what a fallback to `ip` or iptables-restore compiles at run time
-    expect(blob.entries.map((e) => e.id)).toContain('child_process');
+  beforeAll(async () => {
+    useStateDir('snapshot');
+    createHost(host);
+    expect((await ns(['bridge', br, '10.77.90.1/24'])).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await ns(['down', '--netns', host]);
+    await ns(['bridge', 'rm', br]);
+    destroyHost(host);
   });
 
-  it('a start reads only the code cache kept, and a builtin compiled at run time still finds its own', async () => {
-    const kept = parseBlob(readFileSync(join(dist, 'cli.blob'))).entries.length;
-    const env = { NODE_DEBUG_NATIVE: 'CODE_CACHE' }; // (execa adds the rest of the environment)
-    const down = await bk('netsetup', ['down', '--netns', 'boxkit-test-no-such-ns'], { env });
-    expect(down.exitCode, String(down.stderr)).toBe(0);
-    expect(String(down.stderr)).toContain(`snapshot contains ${kept} code cache`);
-    expect(kept).toBeLessThan(300); // all 324 of Node 20's builtins before
-    // `ls` (wiring.blob) runs `ip`: child_process is compiled then, from its cache
-    const ls = await bk('netsetup', ['ls'], { env });
+  it('cli.blob keeps the code cache of the builtins a fallback compiles, and no other', () => {
+    const b = blob('cli.blob');
+    expect(b.loaded).toContain('fs');
+    expect(b.entries.map((e) => e.id).sort()).toEqual([...CLI_RUNTIME_BUILTINS].filter((id) => !b.loaded.includes(id)).sort());
+  });
+
+  it('wiring.blob keeps the code cache of every builtin it has not loaded, and none of those it has', () => {
+    const b = blob('wiring.blob');
+    const loaded = new Set(b.loaded);
+    expect(b.entries.filter((e) => loaded.has(e.id)).map((e) => e.id)).toEqual([]);
+    expect(b.entries.map((e) => e.id)).toEqual(expect.arrayContaining(['child_process', 'tty', 'crypto']));
+  });
+
+  it('a veth reads only the code cache kept; through `ip` (BOXKIT_NETLINK=0) every builtin it compiles finds its own', async () => {
+    const kept = blob('cli.blob').entries.length;
+    const fast = await bk('netsetup', ['veth', '--netns', host, '--bridge', br], debug());
+    expect(fast.exitCode, String(fast.stderr)).toBe(0);
+    expect(String(fast.stderr)).toContain(`snapshot contains ${kept} code cache`); // 324, all of Node 20's builtins, before
+    expect(String(fast.stderr)).not.toMatch(/Compiling/);
+    expect((await ns(['down', '--netns', host])).exitCode).toBe(0);
+
+    const viaIp = await bk('netsetup', ['veth', '--netns', host, '--bridge', br], debug({ BOXKIT_NETLINK: '0' }));
+    expect(viaIp.exitCode, String(viaIp.stderr)).toBe(0);
+    expect(String(viaIp.stderr)).toMatch(/Compiling child_process with code cache/);
+    expect(String(viaIp.stderr)).not.toMatch(/without code cache/);
+    expect(String(viaIp.stdout)).toMatch(/10\.77\.90\.\d+\/24/);
+  });
+
+  it('`ls` (wiring.blob) compiles child_process from its cache', async () => {
+    const ls = await bk('netsetup', ['ls'], debug());
     expect(ls.exitCode, String(ls.stderr)).toBe(0);
     expect(String(ls.stderr)).toMatch(/Compiling child_process with code cache/);
+    expect(String(ls.stderr)).not.toMatch(/without code cache/);
   });
 });

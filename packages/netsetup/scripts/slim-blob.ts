@@ -1,17 +1,18 @@
 /**
  * Drops from a startup snapshot blob (dist/cli.blob, dist/wiring.blob: see
- * scripts/build-snapshot.mjs) the code cache of the Node builtins the
- * snapshot already holds loaded.
+ * scripts/build-snapshot.mjs) the code cache of the Node builtins its
+ * process never compiles.
  *
  * `node --build-snapshot` appends to the V8 heap a code cache of every Node
  * builtin (324 modules, 2.67 MB of netsetup's 4.86 MB cli.blob), and every
  * start reads the whole file, copies each entry into a buffer of its own and
  * keeps it to the end: page faults on the way in, pages to free on the way
- * out. An entry is only read when a builtin is compiled in this process; the
+ * out. An entry is only read when a builtin is compiled in this process. The
  * 107 the snapshot has loaded (fs, path, util ...) are in its heap already and
- * are never compiled again, so their 1.58 MB is dead weight. The entries of
- * the builtins it has not loaded (child_process, which a fallback to `ip`
- * spawns, ...) stay, so nothing that compiles at run time loses its cache.
+ * are never compiled again: their entries (1.58 MB) always go. Of the others,
+ * a blob keeps the entries of the builtins its bundle loads at run time (for
+ * cli.blob, what child_process brings when a fallback spawns `ip`: 32 KB), or,
+ * without such a list (the yargs CLI, which may load more), all of them.
  * Node's own `withoutCodeCache` snapshot option drops all of it but also the
  * bytecode of the bundle's functions (FunctionCodeHandling::kClear), which
  * made `netsetup veth` slower, not faster.
@@ -26,6 +27,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 const MAGIC = 0x0143da19;
+
+/**
+ * The builtins a start from cli.blob compiles: what process.getBuiltinModule('node:child_process')
+ * loads when runLite spawns `ip` or iptables-restore (a fallback, a bridge netsetup did not
+ * make, published ports), as NODE_DEBUG_NATIVE=CODE_CACHE lists it for `BOXKIT_NETLINK=0
+ * netsetup veth` (tests/netsetup/snapshot.test.ts checks that they all find their cache).
+ */
+export const CLI_RUNTIME_BUILTINS = ['child_process', 'internal/child_process', 'dgram', 'internal/dgram', 'internal/socket_list'];
 
 export interface BlobLayout {
   nodeVersion: string;
@@ -100,22 +109,25 @@ export function parseBlob(b: Buffer): BlobLayout {
   return { nodeVersion, loaded, codeCacheAt, entries };
 }
 
-/** The blob without the code cache of the builtins it holds loaded. */
-export function slimBlob(b: Buffer, layout = parseBlob(b)): Buffer {
+/**
+ * The blob without the code cache of the builtins it holds loaded, and, when
+ * `keep` is given, of every builtin not in it.
+ */
+export function slimBlob(b: Buffer, layout = parseBlob(b), keep?: readonly string[]): Buffer {
   const loaded = new Set(layout.loaded);
-  const kept = layout.entries.filter((e) => !loaded.has(e.id));
+  const kept = layout.entries.filter((e) => !loaded.has(e.id) && (!keep || keep.includes(e.id)));
   const count = Buffer.alloc(8);
   count.writeBigUInt64LE(BigInt(kept.length));
   return Buffer.concat([b.subarray(0, layout.codeCacheAt), count, ...kept.map((e) => b.subarray(e.start, e.end))]);
 }
 
 /**
- * Slim the blob at `path` in place, checked first: the slim blob must start
- * and answer `--version` as the original does (with `nodeFlags`, the flags
- * its bin stub starts it with). A layout this does not know leaves the blob
+ * Slim the blob at `path` in place (`keep`: see slimBlob), checked first:
+ * the slim blob must start and answer `--version` as the original does (with
+ * `nodeFlags`, the flags its bin stub starts it with). A layout this does not know leaves the blob
  * whole, with a warning: it works, only slower to start.
  */
-export function slimBlobFile(path: string, nodeFlags: readonly string[]): void {
+export function slimBlobFile(path: string, nodeFlags: readonly string[], keep?: readonly string[]): void {
   const b = readFileSync(path);
   let layout: BlobLayout;
   try {
@@ -125,7 +137,7 @@ export function slimBlobFile(path: string, nodeFlags: readonly string[]): void {
     console.warn(`slim-blob: ${path} left whole: ${(e as Error).message}`);
     return;
   }
-  const slim = slimBlob(b, layout);
+  const slim = slimBlob(b, layout, keep);
   const tmp = `${path}.slim`;
   writeFileSync(tmp, slim);
   const env = { ...process.env };
@@ -139,9 +151,8 @@ export function slimBlobFile(path: string, nodeFlags: readonly string[]): void {
     throw new Error(`slim-blob: ${path}: ${(e as Error).message}`);
   }
   renameSync(tmp, path);
-  const loaded = new Set(layout.loaded);
-  const dropped = layout.entries.filter((e) => loaded.has(e.id)).length;
-  console.log(`slim-blob: ${path}: ${b.length} -> ${slim.length} bytes (the code cache of its ${dropped} loaded builtins dropped)`);
+  const kept = parseBlob(slim).entries.length;
+  console.log(`slim-blob: ${path}: ${b.length} -> ${slim.length} bytes (the code cache of ${kept} of ${layout.entries.length} builtins kept)`);
 }
 
 /** The node flags the bin stub `stub` starts a blob with (its sh line, as build-snapshot.mjs writes it). */
