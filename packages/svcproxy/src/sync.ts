@@ -574,6 +574,7 @@ function summary(
   x: { prefix: string; backend: Backend; partial: boolean; count: number; zero: boolean; declareFirst: boolean; dryRun: boolean },
 ): SyncResult {
   let text: string | undefined;
+  let explain: string[] | undefined;
   return {
     prefix: x.prefix,
     backend: x.backend,
@@ -589,8 +590,10 @@ function summary(
     get restore() {
       return (text ??= restoreText(d, { zeroCounters: x.zero, declareFirst: x.declareFirst }));
     },
-    // only a dry run shows it: at 10k services it is another 220k strings
-    explain: x.dryRun ? explainLines(d, x.backend === 'legacy' ? 'iptables-legacy' : 'iptables') : [],
+    // only a dry run shows it, with --explain or --json: at 10k services it is another 220k strings
+    get explain() {
+      return (explain ??= x.dryRun ? explainLines(d, x.backend === 'legacy' ? 'iptables-legacy' : 'iptables') : []);
+    },
     dryRun: x.dryRun,
   };
 }
