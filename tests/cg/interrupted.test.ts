@@ -9,7 +9,7 @@
  * at the open(2) of one cgroup file (-P FILE).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
@@ -63,6 +63,7 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
   afterAll(async () => {
     for (const n of made) await cg(withParent(['rm', n, '--kill']));
     leaveLeaf();
+    rmSync(state, { recursive: true, force: true });
   });
 
   it('killed before its CPU quota or its memory limit was written, the identical re-run completes the group, and the quota holds', async () => {
@@ -95,6 +96,39 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
     expect(loop.exitCode, loop.stderr).toBe(124);
     const stat = readFileSync(join(fileOf(g, 'cpu', 'cpu.stat', 'cpu.stat')), 'utf8');
     expect(Number(/nr_throttled (\d+)/.exec(stat)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('two creates of a group a killed create left, with other limits, run together: one finishes it, the other is refused (the dead marker is adopted once)', async () => {
+    for (let round = 0; round < 4; round++) {
+      const g = name(`race-${round}`);
+      const at = fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max');
+      const killed = await createKilledAt(at, withParent(['create', g, '--cpu-quota', '50000']));
+      expect(killed.signal ?? killed.exitCode, killed.stderr).toBeOneOf(['SIGKILL', 137]);
+      expect(markers()).toHaveLength(1);
+      const [a, b] = await Promise.all([cg(withParent(['create', g, '--cpu-quota', '50000'])), cg(withParent(['create', g, '--cpu-quota', '20000']))]);
+      const codes = [a.exitCode, b.exitCode];
+      expect(codes.sort(), `${a.stderr}\n${b.stderr}`).toEqual([0, 1]);
+      const won = a.exitCode === 0 ? '50000' : '20000';
+      expect(readFileSync(at, 'utf8').trim()).toMatch(new RegExp(`^${won}( 100000)?$`));
+      expect((a.exitCode === 0 ? b : a).stderr).toMatch(/exists with cpu\.(cfs_quota_us|max)=/);
+      expect(markers()).toEqual([]);
+    }
+  });
+
+  it('a state dir that cannot hold markers (its cg/making a file) means no marker: create works at once, as before markers', async () => {
+    const odd = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'cg-odd-state-'));
+    try {
+      mkdirSync(join(odd, 'cg'));
+      writeFileSync(join(odd, 'cg', 'making'), '');
+      const g = name('odd-state');
+      const t0 = Date.now();
+      const r = await bk('cg', withParent(['create', g, '--cpu-quota', '50000']), { env: { BOXKIT_STATE_DIR: odd }, timeout: 8000 });
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(readFileSync(fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max'), 'utf8').trim()).toMatch(/^50000( 100000)?$/);
+    } finally {
+      rmSync(odd, { recursive: true, force: true });
+    }
   });
 
   it("a group someone else made with other limits is still refused, in one line whose hint is the command that fixes it; a killed create's group that was removed is not taken for ours", async () => {

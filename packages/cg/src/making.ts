@@ -21,14 +21,16 @@
  * processes joined it since (`cg exec`, `attach`: in use, no longer ours
  * to change). A group without a marker is judged by its limits, as before;
  * `cg set` and `cg rm` of the group drop its marker. The marker is made
- * with link(2), so it is there whole or not at all, and at most one create
+ * with link(2), so it is there whole or not at all, and taken (or a dead
+ * writer's adopted) under an flock of its directory, so at most one create
  * of a group runs at a time: a second waits for the first (its marker's
  * writer alive) instead of judging a group still being made.
  */
-import { linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
-import { atomicWrite, removeFile, stateDir, sweepAsides, writerGone } from '@boxkit/common/state';
+import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, withDirLockSync, writerGone } from '@boxkit/common/state';
+import { sleepSync } from '@boxkit/common/sleep';
 import type { Group } from './group.js';
 
 interface Marker {
@@ -52,7 +54,12 @@ export function markerPath(g: Group): string | undefined {
   return runtime ? join(runtime, 'boxkit', 'cg', 'making', name) : undefined;
 }
 
-/** 64 bits of FNV-1a, as hex (node:crypto is not in the start-up snapshot: loading it cost ~8 ms a create). */
+/**
+ * A 64-bit key as hex: two 32-bit FNV-1a style lanes (the second also mixes
+ * in the first's top byte), not 64-bit FNV-1a; enough to tell sets of
+ * directories apart (node:crypto is not in the start-up snapshot: loading it
+ * cost ~8 ms a create).
+ */
 function hash(s: string): string {
   let a = 0x811c9dc5, b = 0xcbf29ce4;
   for (let i = 0; i < s.length; i++) {
@@ -78,7 +85,6 @@ function abandoned(path: string, m: Marker | undefined): boolean {
 }
 
 const WAIT_MS = 10_000;
-const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 export interface Making {
   /** Directories a killed create left: this create makes them as if they were not there. */
@@ -89,79 +95,93 @@ export interface Making {
   done(): void;
 }
 
+/** No marker: where the state dir cannot hold one, create works as it did before markers. */
+const NONE: Making = { adopt: new Set(), dirs: [], done: () => {} };
+
+/** What lies at the marker's path: nothing, a marker (read, if it can be), or something create never makes. */
+type Found = { kind: 'none' } | { kind: 'marker'; m: Marker | undefined } | { kind: 'other' };
+
+function look(path: string): Found {
+  try {
+    // lstat: a dangling symlink is something there (link(2) fails on it), not nothing
+    return lstatSync(path).isFile() ? { kind: 'marker', m: readMarker(path) } : { kind: 'other' };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
+    throw e; // ENOTDIR (making/ is a file), EACCES...: an unusable state dir
+  }
+}
+
 /**
  * Take the group's marker before making anything. `toMake(adopt)` says which
  * directories the plan will make, given those adopted. Nothing to make and no
  * marker: no marker is written (the group is complete, or someone else's).
+ *
+ * Each look at the marker and what follows (adopting a dead writer's,
+ * writing ours) is one step under an flock of the marker directory, so two
+ * creates that find the same dead marker cannot both adopt it: the second
+ * finds the first's (alive) and waits for it. A state dir that cannot hold
+ * markers (unwritable, full, its making/ a file, a symlink at the marker's
+ * path) means no marker, never a failure or a wait.
  */
 export function beginMaking(g: Group, toMake: (adopt: ReadonlySet<string>) => string[]): Making {
   const path = markerPath(g);
-  if (!path) return { adopt: new Set(), dirs: [], done: () => {} };
+  if (!path) return NONE;
+  const dir = dirname(path);
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
-    let there = true;
-    let m: Marker | undefined;
+    let step: { wait: number } | Making;
     try {
-      statSync(path);
-      m = readMarker(path);
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      step = withDirLockSync(dir, () => takeMarker(g, path, toMake));
     } catch {
-      there = false;
+      // the marker is an aid: where it cannot be written, create goes on without one, as before markers
+      // (a kill then leaves a group the next create refuses, with the fix in its hint)
+      return NONE;
     }
-    if (there && !abandoned(path, m)) {
-      if (Date.now() > deadline) {
-        throw new BoxkitError('EBUSY', `group ${g.name} is being made by another cg create (pid ${m!.pid}) for ${WAIT_MS / 1000}s`, {
-          hint: `wait for it, or if pid ${m!.pid} is stuck: kill it, then run this again (its marker: ${path})`,
-        });
-      }
-      pause(20);
-      continue;
+    if (!('wait' in step)) return step;
+    if (Date.now() > deadline) {
+      throw new BoxkitError('EBUSY', `group ${g.name} is being made by another cg create (pid ${step.wait}) for ${WAIT_MS / 1000}s`, {
+        hint: `wait for it, or if pid ${step.wait} is stuck: kill it, then run this again (its marker: ${path})`,
+      });
     }
-    // one that holds processes since (cg exec, attach) is in use: judged by its limits, as anyone's
-    const adopt = new Set(there && m && !m.dirs.some(holdsProcesses) ? m.dirs : []);
-    const dirs = toMake(adopt);
-    const done = () => {
-      try {
-        removeFile(path);
-      } catch {
-        // a state dir turned read-only meanwhile: a marker of a complete group only makes the next create rewrite its limits
-      }
-    };
-    if (!dirs.length) {
-      if (there) done(); // a killed create that had made everything
-      return { adopt: new Set(), dirs: [], done: () => {} };
-    }
-    const mine: Marker = { pid: process.pid, name: g.name, dirs };
-    try {
-      if (there) {
-        // a create killed while it wrote its marker left its file aside: the first to find a dead one sweeps
-        sweepAsides(dirname(path));
-        // a dead writer's: ours now (atomic rename over it)
-        atomicWrite(path, JSON.stringify(mine), 0o600);
-        return { adopt, dirs, done };
-      }
-      // exclusive: write aside, then link(2), which fails if another create took it meanwhile
-      const aside = `${path}.${process.pid}.tmp`;
-      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      try {
-        writeFileSync(aside, JSON.stringify(mine), { mode: 0o600 });
-        linkSync(aside, path);
-        return { adopt, dirs, done };
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      } finally {
-        try {
-          removeFile(aside);
-        } catch {
-          // left aside: the next create that finds a dead marker sweeps it
-        }
-      }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      // the marker is an aid: where it cannot be written (a read-only or full state dir), create goes on
-      // without one, as before markers (a kill then leaves a group the next create refuses, with the fix)
-      return { adopt, dirs: [], done: () => {} };
-    }
+    sleepSync(20);
   }
+}
+
+/** One look at the marker under the lock: wait for its live writer, or take it (a dead one's, or none). */
+function takeMarker(g: Group, path: string, toMake: (adopt: ReadonlySet<string>) => string[]): { wait: number } | Making {
+  const found = look(path);
+  if (found.kind === 'other') return NONE;
+  const there = found.kind === 'marker';
+  const m = there ? found.m : undefined;
+  if (there && !abandoned(path, m)) return { wait: m!.pid };
+  // a create killed while it wrote its marker left its file aside: swept here (one readdir)
+  sweepAsides(dirname(path));
+  // one that holds processes since (cg exec, attach) is in use: judged by its limits, as anyone's; a
+  // marker naming directories outside the group's own chains is no marker of this group
+  const adopt = new Set(m && ownDirs(g, m.dirs) && !m.dirs.some(holdsProcesses) ? m.dirs : []);
+  const dirs = toMake(adopt);
+  const done = () => {
+    try {
+      removeFile(path);
+    } catch {
+      // a state dir turned read-only meanwhile: a marker of a complete group only makes the next create rewrite its limits
+    }
+  };
+  if (!dirs.length) {
+    if (there) done(); // a killed create that had made everything
+    return NONE;
+  }
+  const mine = JSON.stringify({ pid: process.pid, name: g.name, dirs } satisfies Marker);
+  // a dead writer's: ours now (rename over it, under the lock); none: link(2), whole or not at all
+  if (there) atomicWrite(path, mine, 0o600);
+  else if (!createExclusive(path, mine, 0o600)) return { wait: 0 }; // a create without the lock took it: look again
+  return { adopt, dirs, done };
+}
+
+/** Does every directory lie on one of the group's own chains (its directory, or one above it within its hierarchy)? */
+function ownDirs(g: Group, dirs: readonly string[]): boolean {
+  return dirs.every((x) => typeof x === 'string' && g.dirs.some((d) => d.path === x || (d.path.startsWith(`${x}/`) && x.startsWith(`${d.mount}/`))));
 }
 
 function holdsProcesses(dir: string): boolean {
@@ -189,5 +209,5 @@ export function forgetMaking(g: Group): void {
 export function adoptable(g: Group): ReadonlySet<string> {
   const path = markerPath(g);
   const m = path ? readMarker(path) : undefined;
-  return path && m && abandoned(path, m) && !m.dirs.some(holdsProcesses) ? new Set(m.dirs) : new Set();
+  return path && m && abandoned(path, m) && ownDirs(g, m.dirs) && !m.dirs.some(holdsProcesses) ? new Set(m.dirs) : new Set();
 }

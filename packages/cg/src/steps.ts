@@ -6,6 +6,7 @@
 import { BoxkitError, shellQuote, type PlanStep } from '@boxkit/common';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, write, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { sleepSync } from '@boxkit/common/sleep';
 
 /** Why a cgroup write failed, in words, for the errnos the kernel uses here. */
 const WRITE_HINTS: Record<string, Record<string, string> | string> = {
@@ -119,7 +120,7 @@ export function rmdirStep(dir: string): PlanStep {
           return;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || i >= 50) break;
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+          sleepSync(20);
         }
       }
       try {

@@ -4,7 +4,7 @@
  * text whose mount points are the temp dirs.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyPlan, renderPlan } from '@boxkit/common';
@@ -139,6 +139,64 @@ describe('v1 driver against a temp dir', () => {
         delete process.env.BOXKIT_STATE_DIR;
         expect(markerPath(g)).toBeUndefined();
       }
+    } finally {
+      if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
+      else process.env.BOXKIT_STATE_DIR = saved;
+    }
+  });
+
+  it("create's marker where the state dir cannot hold one (making/ a file, a symlink at the marker's path): no marker, at once, never a hang", () => {
+    const saved = process.env.BOXKIT_STATE_DIR;
+    process.env.BOXKIT_STATE_DIR = join(root, 'state');
+    try {
+      const g = resolveGroup('odd', { layout: v1(), controllers: ['cpu'] });
+      mkdirSync(join(root, 'state', 'cg'), { recursive: true });
+      writeFileSync(join(root, 'state', 'cg', 'making'), '');
+      let t0 = Date.now();
+      const none = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect([none.dirs, [...none.adopt]]).toEqual([[], []]);
+      none.done();
+      rmSync(join(root, 'state', 'cg', 'making'));
+      // a dangling symlink where the marker goes: left alone, no marker
+      mkdirSync(join(root, 'state', 'cg', 'making'));
+      symlinkSync(join(root, 'nowhere'), markerPath(g)!);
+      t0 = Date.now();
+      const none2 = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(none2.dirs).toEqual([]);
+      expect(lstatSync(markerPath(g)!).isSymbolicLink()).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
+      else process.env.BOXKIT_STATE_DIR = saved;
+    }
+  });
+
+  it("create's marker: an aside a killed create left is swept with no marker there; a dead marker naming directories off the group's chains is not adopted", () => {
+    const saved = process.env.BOXKIT_STATE_DIR;
+    process.env.BOXKIT_STATE_DIR = join(root, 'state');
+    try {
+      const g = resolveGroup('sw', { layout: v1(), controllers: ['cpu'] });
+      const making = join(root, 'state', 'cg', 'making');
+      mkdirSync(making, { recursive: true });
+      // killed between its aside write and link(2): pid gone, no marker
+      const aside = `${markerPath(g)!}.${2 ** 22 + 1}.tmp`;
+      writeFileSync(aside, '{}');
+      const m = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+      expect(existsSync(aside)).toBe(false);
+      expect(readdirSync(making)).toEqual([markerPath(g)!.split('/').at(-1)]);
+      m.done();
+      // a dead writer's marker that names a directory of another group (or outside the hierarchy)
+      for (const foreign of [join(root, 'cpu/boxkit/other'), join(root, 'elsewhere'), root]) {
+        writeFileSync(markerPath(g)!, JSON.stringify({ pid: 2 ** 22 + 1, name: 'sw', dirs: [join(root, 'cpu/boxkit'), foreign] }));
+        expect([...adoptable(g)]).toEqual([]);
+        const next = beginMaking(g, (adopt) => dirsToMake(g, adopt));
+        expect([...next.adopt]).toEqual([]);
+        next.done();
+      }
+      // its own chain: adopted
+      writeFileSync(markerPath(g)!, JSON.stringify({ pid: 2 ** 22 + 1, name: 'sw', dirs: [join(root, 'cpu/boxkit'), join(root, 'cpu/boxkit/sw')] }));
+      expect([...adoptable(g)]).toEqual([join(root, 'cpu/boxkit'), join(root, 'cpu/boxkit/sw')]);
     } finally {
       if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
       else process.env.BOXKIT_STATE_DIR = saved;

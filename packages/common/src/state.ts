@@ -4,7 +4,7 @@
  * Writes are atomic (temp file, rename) and made under an flock, so a crash
  * or a concurrent command never leaves a torn file.
  */
-import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
 import { BoxkitError } from './errors.js';
@@ -169,4 +169,30 @@ function held(fd: number, path: string): number {
     throw e;
   }
   return fd;
+}
+
+/**
+ * Create `path` with `content` only if nothing is there, whole or not at
+ * all: the content is written aside (`PATH.PID.tmp`, which sweepAsides
+ * removes should a kill leave it), then link(2)ed, which fails if anything
+ * (a file, a dangling symlink) is at `path`. True when created; false when
+ * something was there (only link's EEXIST). Other errors are thrown; the
+ * file aside never outlives the call.
+ */
+export function createExclusive(path: string, content: string | Buffer, mode = 0o644): boolean {
+  const aside = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(aside, content, { mode });
+    linkSync(aside, path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST' && (e as NodeJS.ErrnoException).syscall === 'link') return false;
+    throw e;
+  } finally {
+    try {
+      unlinkSync(aside);
+    } catch {
+      // never made, or the dir went read-only: left for sweepAsides
+    }
+  }
 }

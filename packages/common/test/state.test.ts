@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { atomicWrite, readJson } from '../src/state.js';
+import { atomicWrite, createExclusive, readJson } from '../src/state.js';
+import { sleepSync } from '../src/sleep.js';
 
 describe('atomicWrite', () => {
   it('a write that fails leaves no temp file behind (state dirs are scanned and /run is small)', () => {
@@ -28,5 +29,33 @@ describe('readJson', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('createExclusive', () => {
+  it('creates the file whole when nothing is there; a file or a dangling symlink there is false; no file aside is left; other errors throw', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bk-excl-'));
+    try {
+      const p = join(dir, 'm.json');
+      expect(createExclusive(p, 'one', 0o600)).toBe(true);
+      expect(readFileSync(p, 'utf8')).toBe('one');
+      expect(statSync(p).mode & 0o777).toBe(0o600);
+      expect(createExclusive(p, 'two')).toBe(false);
+      expect(readFileSync(p, 'utf8')).toBe('one');
+      symlinkSync(join(dir, 'nowhere'), join(dir, 'l'));
+      expect(createExclusive(join(dir, 'l'), 'x')).toBe(false);
+      expect(readdirSync(dir).sort()).toEqual(['l', 'm.json']);
+      expect(() => createExclusive(join(dir, 'm.json', 'under'), 'x')).toThrow(/ENOTDIR/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sleepSync', () => {
+  it('blocks for about the time asked', () => {
+    const t0 = Date.now();
+    sleepSync(30);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(29);
   });
 });
