@@ -90,12 +90,20 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
       // the same create once more: idempotent
       expect((await cg(args)).exitCode).toBe(0);
     }
-    // the real effect: a busy loop in the completed group is throttled by the kernel
-    const g = made.at(-1)!;
-    const loop = await cg(withParent(['exec', g, '--', 'timeout', '1.5', 'sh', '-c', 'while :; do :; done']));
+    // the real effect, in each group where the re-run wrote the limit (the killed run never did):
+    // a busy loop in the one killed before its quota is throttled by the kernel...
+    const [quota, memory] = made.slice(-2) as [string, string];
+    const loop = await cg(withParent(['exec', quota, '--', 'timeout', '1.5', 'sh', '-c', 'while :; do :; done']));
     expect(loop.exitCode, loop.stderr).toBe(124);
-    const stat = readFileSync(join(fileOf(g, 'cpu', 'cpu.stat', 'cpu.stat')), 'utf8');
+    const stat = readFileSync(join(fileOf(quota, 'cpu', 'cpu.stat', 'cpu.stat')), 'utf8');
     expect(Number(/nr_throttled (\d+)/.exec(stat)?.[1])).toBeGreaterThan(0);
+    // ...and in the one killed before its memory limit, 100M is more than it may allocate: OOM-killed (137)
+    const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+    delete e.NODE_EXTRA_CA_CERTS;
+    const oom = await execa('sh', ['-c', `"$0" exec ${memory} --parent ${parent} -- perl -e '$x = "a" x (100 << 20); print length $x'; echo "status=$?"`, binPath('cg')], { reject: false, env: e });
+    expect(oom.stdout, oom.stderr).toContain('status=137');
+    const fit = await cg(withParent(['exec', memory, '--', 'perl', '-e', '$x = "a" x (16 << 20); print length $x']));
+    expect(fit.stdout, fit.stderr).toBe(String(16 << 20));
   });
 
   it('two creates of a group a killed create left, with other limits, run together: one finishes it, the other is refused (the dead marker is adopted once)', async () => {
