@@ -3,8 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const buildSnapshot = (dir: string, eager = false) =>
-  execFileSync(process.execPath, [join(process.cwd(), '..', '..', 'scripts', 'build-snapshot.mjs'), dir, ...(eager ? ['--eager'] : [])], { stdio: 'inherit' });
+const buildSnapshot = (dir: string, eager = false, keepCache?: readonly string[]) =>
+  execFileSync(
+    process.execPath,
+    [join(process.cwd(), '..', '..', 'scripts', 'build-snapshot.mjs'), dir, ...(eager ? ['--eager'] : []), ...(keepCache ? [`--keep-cache=${keepCache.join(',')}`] : [])],
+    { stdio: 'inherit' },
+  );
 
 /**
  * dist/wiring.blob: the startup snapshot of dist/wiring.cjs (a bin's yargs
@@ -43,7 +47,18 @@ export const commonWithoutCli = {
  * single CJS bundle starts faster than ESM or than loading yargs from
  * node_modules. koffi stays external (a native addon, loaded lazily).
  */
-export function binConfig(entry: Record<string, string>, opts: { wiringBlob?: boolean } = {}): Options {
+export function binConfig(
+  entry: Record<string, string>,
+  opts: {
+    wiringBlob?: boolean;
+    /**
+     * The Node builtins a start from dist/cli.blob can compile (the fast path's late loads, as
+     * NODE_DEBUG_NATIVE=CODE_CACHE lists them): the blob keeps their code cache and drops every
+     * other's (scripts/slim-blob.mjs). Unset: it keeps every builtin's it has not loaded.
+     */
+    cliRuntimeBuiltins?: readonly string[];
+  } = {},
+): Options {
   return {
     entry,
     format: ['cjs'],
@@ -61,7 +76,7 @@ export function binConfig(entry: Record<string, string>, opts: { wiringBlob?: bo
     // a V8 startup snapshot of the bundle next to it (dist/cli.blob): see scripts/build-snapshot.mjs;
     // a bin with a wiring bundle keeps a small fast path in dist/cli.cjs, compiled whole (--eager)
     onSuccess: async () => {
-      buildSnapshot('dist', opts.wiringBlob);
+      buildSnapshot('dist', opts.wiringBlob, opts.cliRuntimeBuiltins);
       if (opts.wiringBlob) wiringSnapshot();
     },
   };

@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['native/test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+          include: ['native/test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'scripts/test/**/*.test.ts'],
           pool: 'forks',
           testTimeout: 20_000,
         },

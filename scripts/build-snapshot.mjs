@@ -19,8 +19,12 @@ import { slimBlobFile } from './slim-blob.mjs';
 
 const dist = process.argv[2];
 const eager = process.argv.slice(3).includes('--eager');
+// --keep-cache=A,B: the builtins a start from this blob can compile (measured per bundle); the code cache
+// of every other builtin is dropped too (slim-blob.mjs). Without it every builtin not loaded keeps its own.
+const keepArg = process.argv.slice(3).find((a) => a.startsWith('--keep-cache='));
+const keepCache = keepArg === undefined ? undefined : keepArg.slice('--keep-cache='.length).split(',').filter(Boolean);
 if (!dist) {
-  console.error('usage: build-snapshot.mjs DIST_DIR [--eager]');
+  console.error('usage: build-snapshot.mjs DIST_DIR [--eager] [--keep-cache=BUILTIN,...]');
   process.exit(2);
 }
 const src = join(dist, 'cli.cjs');
@@ -93,10 +97,10 @@ execFileSync(process.execPath, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags, '--s
   env,
 });
 rmSync(snapSrc, { force: true });
-// the code cache of the builtins the snapshot holds loaded is never read, but every start copies it (slim-blob.mjs)
-slimBlobFile(blob, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags]);
 if (debugFlags.length) console.log(`build-snapshot: ${blob} loads only as: node ${[...flags, ...SNAPSHOT_FLAGS, ...debugFlags].join(' ')} --snapshot-blob ${blob} -- ARGS`);
 else for (const stub of stubs) writeStubFlags(stub, flags);
+// the code cache of the builtins the snapshot holds loaded is never read, but every start copies it (slim-blob.mjs)
+slimBlobFile(blob, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags], keepCache);
 console.log(`snapshot: ${blob} (${segmenters} segmenters, ${requires} requires made lazy${eager ? ', compiled eagerly' : ''}${flags.length ? `; node ${flags.join(' ')}` : ''})`);
 
 /**

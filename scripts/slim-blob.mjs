@@ -97,10 +97,14 @@ export function parseBlob(b) {
   return { nodeVersion, loaded, codeCacheAt, entries };
 }
 
-/** The blob without the code cache of the builtins it holds loaded. */
-export function slimBlob(b, layout = parseBlob(b)) {
+/**
+ * The blob without the code cache of the builtins it holds loaded, and with
+ * `keep` (the builtins a start from it can compile, measured), without any
+ * other entry either.
+ */
+export function slimBlob(b, layout = parseBlob(b), keep = undefined) {
   const loaded = new Set(layout.loaded);
-  const kept = layout.entries.filter((e) => !loaded.has(e.id));
+  const kept = layout.entries.filter((e) => !loaded.has(e.id) && (!keep || keep.includes(e.id)));
   const count = Buffer.alloc(8);
   count.writeBigUInt64LE(BigInt(kept.length));
   return Buffer.concat([b.subarray(0, layout.codeCacheAt), count, ...kept.map((e) => b.subarray(e.start, e.end))]);
@@ -109,35 +113,48 @@ export function slimBlob(b, layout = parseBlob(b)) {
 /**
  * Slim the blob at `path` in place, checked first: the slim blob must start
  * and answer `--version` as the original does (with `nodeFlags`, the flags
- * it is started with). A layout this does not know leaves the blob whole,
- * with a warning: it works, only slower to start.
+ * it is started with). A layout this does not know, or a slim blob that
+ * fails the check, leaves the blob whole, with a warning: it works, only
+ * slower to start. Only a blob that fails the check itself is an error.
  */
-export function slimBlobFile(path, nodeFlags) {
+export function slimBlobFile(path, nodeFlags, keep = undefined) {
   const b = readFileSync(path);
+  const whole = (why) => console.warn(`slim-blob: ${path} left whole: ${why}`);
   let layout;
   try {
     layout = parseBlob(b);
     if (layout.nodeVersion !== process.versions.node) throw new Error(`built by node ${layout.nodeVersion}, this is ${process.versions.node}`);
   } catch (e) {
-    console.warn(`slim-blob: ${path} left whole: ${e.message}`);
+    whole(e.message);
     return;
   }
-  const slim = slimBlob(b, layout);
+  const slim = slimBlob(b, layout, keep);
   if (slim.length === b.length) return;
-  const tmp = `${path}.slim`;
-  writeFileSync(tmp, slim);
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  const version = (blob) => execFileSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, '--', '--version'], { env, encoding: 'utf8' });
+  const version = (blob) => execFileSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, '--', '--version'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  let want;
   try {
-    const want = version(path);
-    if (version(tmp) !== want) throw new Error('the slim blob answers --version differently');
+    want = version(path);
   } catch (e) {
+    throw new Error(`slim-blob: ${path} does not start: ${e.message}`);
+  }
+  const tmp = `${path}.slim`;
+  writeFileSync(tmp, slim);
+  let got;
+  try {
+    got = version(tmp);
+  } catch (e) {
+    got = `(failed: ${String(e.stderr || e.message).trim().split('\n')[0]})`;
+  }
+  if (got !== want) {
     rmSync(tmp, { force: true });
-    throw new Error(`slim-blob: ${path}: ${e.message}`);
+    whole(`the slim blob answers --version with ${JSON.stringify(got.trim())}, not ${JSON.stringify(want.trim())}`);
+    return;
   }
   renameSync(tmp, path);
   const loaded = new Set(layout.loaded);
   const dropped = layout.entries.filter((e) => loaded.has(e.id)).length;
-  console.log(`slim-blob: ${path}: ${b.length} -> ${slim.length} bytes (the code cache of its ${dropped} loaded builtins dropped)`);
+  const also = keep ? `; of the rest only ${keep.join(', ')} kept` : '';
+  console.log(`slim-blob: ${path}: ${b.length} -> ${slim.length} bytes (the code cache of its ${dropped} loaded builtins dropped${also})`);
 }

@@ -1,14 +1,15 @@
 /**
  * netsetup's startup snapshots (dist/cli.blob for veth/down, dist/wiring.blob
  * for the rest) carry no code cache for the Node builtins their process never
- * compiles (packages/netsetup/scripts/slim-blob.ts): each start reads, copies
+ * compiles (scripts/slim-blob.mjs, packages/netsetup/scripts/runtime-builtins.ts): each start reads, copies
  * and frees every entry. What they do compile at run time keeps its cache.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
-import { CLI_RUNTIME_BUILTINS, parseBlob } from '../../packages/netsetup/scripts/slim-blob.js';
+import { CLI_RUNTIME_BUILTINS } from '../../packages/netsetup/scripts/runtime-builtins.js';
+import { parseBlob } from '../harness/blob.js';
 import { ns, shortName, useStateDir } from './helpers.js';
 
 const dist = join(import.meta.dirname, '..', '..', 'packages', 'netsetup', 'dist');

@@ -1,0 +1,63 @@
+/**
+ * Every tool's startup snapshots (dist/cli.blob, dist/wiring.blob) carry no
+ * code cache for the Node builtins they hold loaded (scripts/slim-blob.mjs):
+ * those are never compiled again, and every start read, copied and freed
+ * their entries (~1.6 MB). A builtin a start does compile must still find its
+ * cache (without it, that start compiles from source: ~1-3 ms), and run's
+ * hot path compiles none at all (its cli.blob keeps only a few entries:
+ * packages/run/tsup.config.ts).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bk, skipReason } from '../harness/index.js';
+import { parseBlob } from '../harness/blob.js';
+
+const TOOLS = ['ns-clone', 'cg', 'unionfs', 'netsetup', 'svcproxy', 'run'];
+const dist = (tool: string) => join(import.meta.dirname, '..', '..', 'packages', tool, 'dist');
+const debug = { env: { NODE_DEBUG_NATIVE: 'CODE_CACHE' } };
+const compiled = (stderr: unknown) => [...String(stderr).matchAll(/Compiling (\S+) with(out)? code cache/g)].map((m) => `${m[1]}${m[2] ? ' (no cache)' : ''}`);
+
+describe('startup snapshots', () => {
+  const blobs = TOOLS.flatMap((t) => ['cli.blob', 'wiring.blob'].filter((f) => existsSync(join(dist(t), f))).map((f) => [t, f]));
+  it('every tool has its blobs (built)', () => expect(blobs.length).toBeGreaterThanOrEqual(TOOLS.length));
+  it.each(blobs)('%s %s holds no code cache of a builtin it has loaded', (tool, file) => {
+    const b = parseBlob(readFileSync(join(dist(tool), file)));
+    expect(b.loaded).toContain('fs');
+    const loaded = new Set(b.loaded);
+    expect(b.entries.filter((e) => loaded.has(e.id)).map((e) => e.id)).toEqual([]);
+  });
+
+  it.each(TOOLS)('%s --version and a usage error compile no builtin without its cache', async (tool) => {
+    for (const args of [['--version'], ['--no-such-flag']]) {
+      const r = await bk(tool, args, debug);
+      expect(compiled(r.stderr).filter((c) => c.endsWith('(no cache)')), `${tool} ${args.join(' ')}`).toEqual([]);
+    }
+  });
+});
+
+describe.skipIf(skipReason)(`startup snapshots at work${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('run --rm compiles no builtin at all, and a start that fails compiles its cleanup from the cache', async () => {
+    // (the first run builds the default rootfs: that is not the path measured)
+    expect((await bk('run', ['--rm', '--cgroup-parent', 'self', '--', '/bin/true'])).exitCode).toBe(0);
+    const ok = await bk('run', ['--rm', '--cgroup-parent', 'self', '--', '/bin/true'], debug);
+    expect(ok.exitCode, String(ok.stderr)).toBe(0);
+    expect(compiled(ok.stderr)).toEqual([]);
+    const failed = await bk('run', ['--rm', '--cgroup-parent', 'self', '--', '/no/such/command'], debug);
+    expect(failed.exitCode, String(failed.stderr)).toBe(127);
+    expect(compiled(failed.stderr).filter((c) => c.endsWith('(no cache)'))).toEqual([]);
+  });
+
+  it('svcproxy add, ls and rm (iptables-save and -restore spawned) compile no builtin without its cache', async () => {
+    const p = ['--prefix', 'BKSNAP'];
+    try {
+      for (const args of [['add', 'web', '--vip', '10.96.77.1:80', '--endpoint', '10.77.0.2:8080', ...p], ['ls', ...p], ['rm', 'web', ...p]]) {
+        const r = await bk('svcproxy', args, debug);
+        expect(r.exitCode, `svcproxy ${args.join(' ')}: ${String(r.stderr)}`).toBe(0);
+        expect(compiled(r.stderr).filter((c) => c.endsWith('(no cache)')), `svcproxy ${args.join(' ')}`).toEqual([]);
+      }
+    } finally {
+      await bk('svcproxy', ['flush', ...p]);
+    }
+  });
+});
