@@ -81,7 +81,11 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       const record = join(process.env.BOXKIT_STATE_DIR!, 'ns-clone', `${doc.pid}.fifo-path`);
       expect(dry.stdout.split('\n')).toEqual([`echo > ${doc.setupFifo}`, `rm -f ${doc.setupFifo} ${record}`]);
       const dryAbort = await ns(['release', String(doc.pid), '--abort', '--dry-run', '--json']);
-      expect(JSON.parse(dryAbort.stdout)).toEqual({ dryRun: true, released: String(doc.pid), fifo: doc.setupFifo, aborted: true, commands: [`: > ${doc.setupFifo}`, `rm -f ${doc.setupFifo} ${record}`] });
+      // (an abort also takes back the directories this start made for the fifo, if it made the state dir)
+      const dryDoc = JSON.parse(dryAbort.stdout) as { commands: string[] };
+      const rmdirs = dryDoc.commands.filter((l) => l.startsWith('rmdir --ignore-fail-on-non-empty '));
+      for (const l of rmdirs) for (const dir of l.split(' ').slice(2)) expect(`${record}/`.startsWith(`${dir}/`), dir).toBe(true);
+      expect(dryDoc).toEqual({ dryRun: true, released: String(doc.pid), fifo: doc.setupFifo, aborted: true, commands: [`: > ${doc.setupFifo}`, `rm -f ${doc.setupFifo} ${record}`, ...rmdirs] });
       await sleep(300);
       expect(existsSync(marker)).toBe(false);
       expect(existsSync(doc.setupFifo)).toBe(true);

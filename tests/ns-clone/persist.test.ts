@@ -109,6 +109,12 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const pid = Number(r.stdout);
     process.kill(pid, 'SIGKILL');
     await until(() => !alive(pid), 5000, 'the held child to die');
+    // a dry run shows what the release will take back (it showed nothing), and does none of it
+    const dry = await ns(['release', String(pid), '--dry-run'], { env });
+    expect(dry.exitCode).toBe(1);
+    expect(dry.stdout.split('\n')[0]).toBe(`umount -l ${path} && rm -f ${path}`);
+    expect(dry.stdout).toMatch(/^rm -f .*\/f?.*\.fifo-path$/m);
+    expect(mountsAt(path)).toHaveLength(1);
     const rel = await ns(['release', String(pid)], { env });
     expect(rel.exitCode).toBe(1);
     expect(rel.stderr.split('\n')[0]).toBe(`ns-clone: process ${pid} is gone: nothing to release (its fifo and record are removed; its namespace at ${path} is unmounted)`);
@@ -123,12 +129,80 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     try {
       execFileSync('umount', [path]);
       execFileSync('mount', ['--bind', join(dir, 'uts'), path]);
+      // the dry run says the same: no umount of a namespace that is not the child's (it printed one)
+      const dryAbort = await ns(['release', held.stdout, '--abort', '--dry-run'], { env });
+      expect(dryAbort.exitCode, dryAbort.stderr).toBe(0);
+      expect(dryAbort.stdout).not.toMatch(/umount/);
       expect((await ns(['release', held.stdout, '--abort'], { env })).exitCode).toBe(0);
       expect(mountsAt(path)).toHaveLength(1);
     } finally {
       execFileSync('umount', [path]);
       execFileSync('umount', [join(dir, 'uts')]);
     }
+  });
+
+  it('a --setup-fifo path shared over time: records that earlier children released by hand (echo > FIFO) left are not taken for the child waiting there now', async () => {
+    const dir = tmp('persist-shared-fifo');
+    const f = join(dir, 'f');
+    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
+    const nets = [1, 2, 3].map((i) => join(dir, `ns${i}`, 'net'));
+    try {
+      for (const net of nets) {
+        const r = await ns(['-d', '--wait-for-setup', '--setup-fifo', f, `--net=${net}`, '--', 'true'], { env });
+        expect(r.exitCode, r.stderr).toBe(0);
+        execFileSync('sh', ['-c', 'echo > "$0"', f]); // released by hand, as the README offers: its record stays
+        await until(() => !alive(Number(r.stdout)) && !existsSync(f), 5000, 'the released child to end');
+      }
+      const held = await ns(['-d', '--wait-for-setup', '--setup-fifo', f, '--', 'sleep', '30'], { env });
+      expect(held.exitCode, held.stderr).toBe(0);
+      const pid = Number(held.stdout);
+      try {
+        // a dry run names the child waiting now, and takes back nothing
+        const dry = await ns(['release', f, '--dry-run'], { env });
+        expect(dry.exitCode, dry.stderr).toBe(0);
+        expect(dry.stdout.split('\n')).toEqual([`echo > ${f}`, `rm -f ${f} ${join(dir, 'state', 'ns-clone', `${pid}.fifo-path`)}`]);
+        const rel = await ns(['release', f], { env });
+        expect(rel.exitCode, rel.stderr).toBe(0);
+        await until(() => alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep'), 5000, 'sleep to run');
+        // the earlier children's namespaces stay bound (--net=PATH outlives the command), and their stale records are gone
+        for (const net of nets) expect(mountsAt(net), net).toHaveLength(1);
+        expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
+      } finally {
+        process.kill(pid, 'SIGKILL');
+      }
+    } finally {
+      for (const net of nets) if (mountsAt(net).length) execFileSync('umount', [net]);
+    }
+  });
+
+  it('a pid used again (a new pid namespace, ns_last_pid): release PID --abort of the child there now never takes back what an earlier child of that pid bound', async () => {
+    const dir = tmp('persist-pid-reuse');
+    // in a pid namespace of its own, where bash (PID 1) reaps the detached children and the next pid can be set;
+    // its mount namespace is private and goes with it
+    const script = String.raw`
+      set -e
+      ns="$0"; D="$1"; export BOXKIT_STATE_DIR="$D/state"
+      L=1000
+      start() { echo "$L" > /proc/sys/kernel/ns_last_pid; "$ns" -d --wait-for-setup "$@" -- sleep 30; }
+      P1=$(start --setup-fifo "$D/f1" --net="$D/a/net")
+      echo > "$D/f1"                       # released by hand: its command runs, its netns stays bound
+      while [ -e "$D/f1" ]; do sleep 0.05; done
+      kill -9 "$P1"; while [ -e "/proc/$P1" ]; do sleep 0.05; done
+      for try in 1 2 3 4 5 6; do
+        P2=$(start --setup-fifo "$D/f2")
+        [ "$P2" = "$P1" ] && break
+        "$ns" release "$P2" --abort >/dev/null 2>&1 || true
+        while [ -e "/proc/$P2" ]; do sleep 0.05; done
+        L=$((L + P1 - P2))
+      done
+      [ "$P2" = "$P1" ] || { echo "pid $P1 not used again (got $P2)"; exit 3; }
+      "$ns" release "$P2" --abort
+      while [ -e "/proc/$P2" ]; do sleep 0.05; done
+      if grep -q " $D/a/net " /proc/self/mountinfo; then echo kept; else echo unmounted; fi
+      umount "$D/a/net" 2>/dev/null || true
+    `;
+    const r = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'bash', '-c', script, binPath('ns-clone'), dir], { encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+    expect(r.trim()).toBe('kept');
   });
 
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {

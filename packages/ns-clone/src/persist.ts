@@ -7,6 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmdirSync, rmSync, mkdir
 import { dirname } from 'node:path';
 import { mount, umountIfMounted, MS, NAMESPACES } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
+import { shellQuote } from '@boxkit/common/exec';
 import type { NsPath } from './spec.js';
 
 /** What persisting made, so that an undo removes that and nothing the user had before. */
@@ -73,6 +74,17 @@ export function undoPersist(p: Persisted): void {
     if (p.madeFile || p.madeDir) rmSync(p.path, { force: true });
     if (p.madeDir) removeEmptyUpTo(dirname(p.path), p.madeDir);
   }
+}
+
+/** undoPersist as shell lines (a dry run of it): the directories go only while empty. */
+export function undoPersistShell(p: Persisted): string[] {
+  const lines = [`umount -l ${shellQuote([p.path])}${p.madeFile || p.madeDir ? ` && rm -f ${shellQuote([p.path])}` : ''}`];
+  if (p.madeDir) {
+    const dirs: string[] = [];
+    for (let d = dirname(p.path); d === p.madeDir || d.startsWith(`${p.madeDir}/`); d = dirname(d)) dirs.push(d);
+    lines.push(shellQuote(['rmdir', '--ignore-fail-on-non-empty', ...dirs]));
+  }
+  return lines;
 }
 
 /** rmdir `dir`, then its parents up to and including `top`, stopping at the first that is not empty. */

@@ -14,19 +14,22 @@
  *
  * A detached child (--detach) has nobody left to take back what its start
  * made should its command never run: its namespaces bound to a PATH
- * (--net=PATH) and the directories made for the fifo. They are noted in a
- * second record, PID.undo, which `release --abort` (or a release that finds
- * the child killed while held) acts on, as the foreground ns-clone does.
+ * (--net=PATH) and the directories made for the fifo. They are noted in its
+ * record (PID.fifo-path), which `release --abort` (or a release that finds
+ * the child killed while held) acts on, as the foreground ns-clone does. A
+ * record is acted on only while its fifo (inode and change time) and its
+ * child (start time) are the ones it noted: a release by hand (`echo >
+ * FIFO`) leaves the record behind, and the pid or the fifo's path may be
+ * used again by another child since.
  */
-import { closeSync, constants, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
 import { procStat } from '@boxkit/common/proc';
-import { atomicWrite } from '@boxkit/common/state';
-import { stillPersisted, undoPersist, type Persisted } from './persist.js';
+import { stillPersisted, undoPersist, undoPersistShell, type Persisted } from './persist.js';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
 export function setupDir(): string {
@@ -53,82 +56,178 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
   return fifo;
 }
 
-/** Remember which fifo holds `pid`, so `ns-clone release PID` can find it. Directories made go to `made`. */
-export function recordFifo(pid: number, fifo: string, made: string[] = []): void {
-  // a --setup-fifo elsewhere made no state dir: the record needs one all the same (made again
-  // when a failing run removed it, empty, between our mkdir and our write)
-  const record = join(setupDir(), `${pid}.fifo-path`);
-  createInMadeParent(record, () => writeFileSync(record, fifo), made, 0o700);
+/**
+ * The one record of a held child, `$STATE/ns-clone/PID.fifo-path` (JSON),
+ * written once before its pid is printed and removed last: its fifo, that
+ * fifo's inode and the child's start time (so that a record a release by
+ * hand left behind, or one of an earlier process with the same pid, is told
+ * apart from the child there now), and for a detached child what its start
+ * made that its command never running should take back.
+ */
+export interface FifoRecord {
+  fifo: string;
+  /**
+   * The fifo's st_dev, st_ino and change time (undefined: a record of an
+   * older ns-clone, which held only the path). The time too: a file system
+   * such as ext4 gives a fifo made later at that path the freed inode
+   * number again; nothing changes a fifo's ctime until a byte is written.
+   */
+  dev?: number;
+  ino?: number;
+  ctime?: number;
+  /** The child's start time (/proc/PID/stat, clock ticks since boot). */
+  start?: number;
+  /** Namespaces bound to a PATH, in the order they were made (detached only). */
+  persisted?: Persisted[];
+  /** Directories made for the fifo and this record, outermost first (removed only while empty; detached only). */
+  dirs?: string[];
 }
 
 /** What a held child's start made that its command never running should take back (see the top). */
 export interface HeldUndo {
-  /** Namespaces bound to a PATH, in the order they were made. */
   persisted: Persisted[];
-  /** Directories made for the fifo and its records, outermost first (removed only while empty). */
   dirs: string[];
 }
 
-const undoRecord = (pid: number | string) => join(setupDir(), `${pid}.undo`);
+const recordPath = (pid: number | string) => join(setupDir(), `${pid}.fifo-path`);
 
-/** Note what a detached child's start made (written after recordFifo, before its pid is printed). */
-export function recordUndo(pid: number, undo: HeldUndo): void {
-  if (!undo.persisted.length && !undo.dirs.length) return;
-  atomicWrite(undoRecord(pid), JSON.stringify(undo), 0o600);
+/**
+ * Remember which fifo holds `pid` (so `ns-clone release PID` finds it), and,
+ * for a detached child (`undo`), what its start made: one record, replacing
+ * whatever an earlier process of that pid left. Directories made go to `made`
+ * (and into the record's undo, as they are made before it is written).
+ */
+export function recordFifo(pid: number, fifo: string, made: string[] = [], undo?: { persisted: readonly Persisted[] }): void {
+  const record = recordPath(pid);
+  const st = statSync(fifo);
+  const start = procStat(pid)?.start;
+  // (a --setup-fifo elsewhere made no state dir: the record needs one all the same, made again when a
+  // failing run removed it, empty, between our mkdir and our write)
+  createInMadeParent(record, () => {
+    const rec: FifoRecord = { fifo, dev: st.dev, ino: st.ino, ctime: st.ctimeMs, ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
+    // one write(2) of a few hundred bytes, before anyone knows the pid to read it (and no mkdir of its own,
+    // as atomicWrite would: a directory made here must be in the record)
+    writeFileSync(record, JSON.stringify(rec), { mode: 0o600 });
+  }, made, 0o700);
+  // an older ns-clone kept the undo apart: one an earlier process of this pid left must not stay beside ours
+  rmSync(join(setupDir(), `${pid}.undo`), { force: true });
+}
+
+function readRecord(pid: number | string): FifoRecord | undefined {
+  let text: string;
+  try {
+    text = readFileSync(recordPath(pid), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const r = JSON.parse(text) as FifoRecord;
+    if (r && typeof r.fifo === 'string') return r;
+  } catch {
+    // an older ns-clone's: the fifo's path alone
+  }
+  return { fifo: text.trim() };
+}
+
+/** Is the fifo at rec.fifo the record's own (same inode; a record that noted none: a fifo is there)? */
+function ownFifo(rec: FifoRecord): boolean {
+  try {
+    const st = statSync(rec.fifo);
+    return st.isFIFO() && (rec.ino === undefined || (st.ino === rec.ino && st.dev === rec.dev && st.ctimeMs === rec.ctime));
+  } catch {
+    return false;
+  }
+}
+
+/** Has the record's child ended (or is the process of that pid now another one, started since)? */
+function childGone(pid: number | string, rec: FifoRecord): boolean {
+  const st = procStat(Number(pid));
+  return !st || st.state === 'Z' || st.state === 'X' || (rec.start !== undefined && st.start !== rec.start);
+}
+
+/** One thing a release or a take-back does, as a shell line and as done. */
+interface Act {
+  shell: string[];
+  run(): void;
 }
 
 /**
- * The child `pid` will never run its command (aborted, or killed while
- * held): remove its fifo and records, then take back what its undo record
- * names. A namespace is unmounted only if the one bound at PATH is still
- * the child's (not one bound there since). Returns the paths unmounted.
+ * What taking back the child `pid` does (it will never run its command:
+ * aborted, or killed while held): its namespaces still bound where its start
+ * bound them are unmounted, then its fifo (if still its own) and its record
+ * removed (last but the directories: a kill midway leaves it for the next
+ * release), then the directories made for them, while empty. The real run
+ * and --dry-run both render from this.
  */
-export function takeBack(pid: number | string, fifo: string): string[] {
-  const undo = readUndo(pid);
-  forgetFifo(Number(pid), fifo);
-  const gone: string[] = [];
-  for (const p of [...(undo.persisted ?? [])].reverse()) {
+function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean): { acts: Act[]; unmounts: string[] } {
+  const acts: Act[] = [];
+  const unmounts: string[] = [];
+  for (const p of [...(rec.persisted ?? [])].reverse()) {
+    // only the namespace this start bound there: one bound at PATH since is someone else's
     if (!stillPersisted(p)) continue;
-    undoPersist(p);
-    gone.push(p.path);
+    unmounts.push(p.path);
+    acts.push({ shell: undoPersistShell(p), run: () => undoPersist(p) });
   }
-  removeMadeDirs([...(undo.dirs ?? [])]);
-  return gone;
+  acts.push(forgetAct(pid, rec, fifoOurs));
+  const dirs = (rec.dirs ?? []).filter((d) => existsSync(d));
+  if (dirs.length) acts.push({ shell: [shellQuote(['rmdir', '--ignore-fail-on-non-empty', ...[...dirs].reverse()])], run: () => removeMadeDirs([...dirs]) });
+  return { acts, unmounts };
 }
 
-function readUndo(pid: number | string): Partial<HeldUndo> {
-  try {
-    return JSON.parse(readFileSync(undoRecord(pid), 'utf8')) as HeldUndo;
-  } catch {
-    return {}; // none (a foreground run takes back its own), or unreadable: nothing is known to be ours
-  }
+/** rm -f of the fifo (when still the record's own) and the record. */
+function forgetAct(pid: number | string, rec: FifoRecord, fifoOurs: boolean): Act {
+  const record = recordPath(pid);
+  return {
+    shell: [shellQuote(['rm', '-f', ...(fifoOurs ? [rec.fifo] : []), record])],
+    run: () => {
+      if (fifoOurs) rmSync(rec.fifo, { force: true });
+      rmSync(record, { force: true });
+    },
+  };
 }
 
-/** Remove a fifo and its pid records once nobody can be waiting on it (the child is gone). */
+const runActs = (acts: Act[]) => {
+  for (const a of acts) a.run();
+};
+
+/** Remove a fifo and its pid record once nobody can be waiting on it (the child is gone). */
 export function forgetFifo(pid: number, fifo: string): void {
   rmSync(fifo, { force: true });
-  rmSync(join(setupDir(), `${pid}.fifo-path`), { force: true });
-  rmSync(undoRecord(pid), { force: true });
+  rmSync(recordPath(pid), { force: true });
+  rmSync(join(setupDir(), `${pid}.undo`), { force: true });
 }
 
-/** The pid whose record names `fifo` (a release given the fifo's path), if any. */
-function pidOfFifo(fifo: string): string | undefined {
+/**
+ * The pid whose record names the fifo at `fifo` now (a release given the
+ * fifo's path), if any: the record must have noted this fifo's inode. A
+ * record naming the path whose child is gone, and whose fifo is not the
+ * one there (released by hand, `echo > FIFO`, then ended: nothing to take
+ * back), is stale: removed unless `dryRun`.
+ */
+function pidOfFifo(fifo: string, dryRun: boolean): string | undefined {
   let names: string[];
   try {
     names = readdirSync(setupDir());
   } catch {
     return undefined;
   }
+  let found: string | undefined;
+  let foundGone: string | undefined;
   for (const n of names) {
     const m = /^(\d+)\.fifo-path$/.exec(n);
     if (!m) continue;
-    try {
-      if (readFileSync(join(setupDir(), n), 'utf8').trim() === fifo) return m[1];
-    } catch {
-      // removed meanwhile
+    const rec = readRecord(m[1]!);
+    if (!rec || rec.fifo !== fifo || rec.ino === undefined) continue;
+    const gone = childGone(m[1]!, rec);
+    if (ownFifo(rec)) {
+      // (a child waiting there first; one killed while it waited, its fifo still there, is taken back)
+      if (!gone) found ??= m[1];
+      else foundGone ??= m[1];
+      continue;
     }
+    if (!dryRun && gone) rmSync(join(setupDir(), n), { force: true });
   }
-  return undefined;
+  return found ?? foundGone;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -138,67 +237,79 @@ export interface SetupFifo {
   fifo: string;
   record?: string;
   pid?: string;
+  /** The record's content (when found). */
+  rec?: FifoRecord;
+  /** Dry run only: the record's child is gone; what a release would take back (the real run does it, then fails). */
+  gone?: { lines: string[]; message: string };
 }
 
-/** The fifo a child waits on, given the fifo path or the child's pid; a stale record is removed unless `dryRun`. */
+/**
+ * The fifo a child waits on, given the fifo path or the child's pid; a stale
+ * record is removed unless `dryRun`. The record's child gone (killed while
+ * held, or aborted by hand), what its start made is taken back and ESRCH
+ * thrown; a dry run returns what that would do (`gone`).
+ */
 export function findSetupFifo(target: string, dryRun = false): SetupFifo {
   let fifo = target;
-  let record: string | undefined;
+  let rec: FifoRecord | undefined;
   let pid = /^\d+$/.test(target) ? target : undefined;
-  if (!pid) pid = pidOfFifo(resolve(target));
+  if (!pid) pid = pidOfFifo(resolve(target), dryRun);
   if (pid) {
-    record = join(setupDir(), `${pid}.fifo-path`);
-    try {
-      fifo = readFileSync(record, 'utf8').trim();
-    } catch {
-      if (pid === target) throw new UsageError(`process ${target} is not waiting for setup (no record in ${setupDir()})`, 'give the fifo path instead');
-      record = pid = undefined; // released meanwhile: the fifo itself says
-    }
+    rec = readRecord(pid);
+    if (rec) fifo = rec.fifo;
+    else if (pid === target) throw new UsageError(`process ${target} is not waiting for setup (no record in ${setupDir()})`, 'give the fifo path instead');
+    else pid = undefined; // released meanwhile: the fifo itself says
   }
-  if (pid) {
-    // killed while it waited: nobody will read the fifo (a release would wait 5 s for nothing, every time)
-    const st = procStat(Number(pid));
-    if (!st || st.state === 'Z' || st.state === 'X') {
-      let why = dryRun ? '' : ' (its fifo and record are removed)';
-      if (!dryRun) {
-        // its fifo still there: it never read it, so its command never ran (killed while held, or
-        // aborted with `: > FIFO`): what its start made goes, as a foreground run takes it back
-        const gone = isFifo(fifo) ? takeBack(pid, fifo) : (forgetFifo(Number(pid), fifo), []);
-        if (gone.length) why = ` (its fifo and record are removed; its namespace at ${gone.join(', ')} is unmounted)`;
-      }
-      throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release${why}`);
+  const record = pid ? recordPath(pid) : undefined;
+  if (pid && rec && childGone(pid, rec)) {
+    // killed while it waited: nobody will read the fifo (a release would wait 5 s for nothing, every
+    // time). Its own fifo still there, it never read it: its command never ran (killed while held, or
+    // aborted with `: > FIFO`), so what its start made goes, as a foreground run takes it back. Its
+    // fifo gone or another's there: it was released and ran; only its record goes.
+    const ours = ownFifo(rec);
+    const plan = ours ? takeBackPlan(pid, rec, true) : { acts: [forgetAct(pid, rec, false)], unmounts: [] };
+    const what = plan.unmounts.length ? `; its namespace at ${plan.unmounts.join(', ')} is unmounted` : '';
+    if (dryRun) {
+      return { fifo, record: record!, pid, rec, gone: { lines: plan.acts.flatMap((a) => a.shell), message: `process ${pid} is gone: nothing to release (a release removes its ${ours ? 'fifo and ' : ''}record${what.replace(' is ', ' would be ')})` } };
     }
+    runActs(plan.acts);
+    throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its fifo and record are removed${what})`);
+  }
+  if (pid && rec && !ownFifo(rec)) {
+    // the child read its fifo (released by hand) and runs; a fifo at that path now is someone else's
+    if (!dryRun) rmSync(record!, { force: true });
+    throw new UsageError(`${fifo}: no such fifo (already released?)`);
   }
   try {
     if (!statSync(fifo).isFIFO()) throw new UsageError(`${fifo}: not a fifo`);
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    if (record && !dryRun) rmSync(record, { force: true });
     throw new UsageError(`${fifo}: no such fifo (already released?)`);
   }
-  return { fifo, ...(record ? { record } : {}), ...(pid ? { pid } : {}) };
+  return { fifo, ...(record ? { record } : {}), ...(pid ? { pid } : {}), ...(rec ? { rec } : {}) };
 }
 
-function isFifo(path: string): boolean {
-  try {
-    return statSync(path).isFIFO();
-  } catch {
-    return false;
-  }
+/** What a release does after writing to (or closing) the fifo: the same plan for the real run and --dry-run. */
+function afterRelease(f: SetupFifo, abort: boolean): Act[] {
+  const rmFifo: Act = { shell: [shellQuote(['rm', '-f', f.fifo, ...(f.record ? [f.record] : [])])], run: () => {
+    rmSync(f.fifo, { force: true });
+    if (f.record) rmSync(f.record, { force: true });
+  } };
+  // aborted, its command never runs: nobody else stays to take back what a detached start made
+  if (abort && f.pid && f.rec?.persisted) return takeBackPlan(f.pid, f.rec, true).acts;
+  return [rmFifo];
 }
 
 /** What a release does, as shell lines (--dry-run, -v). */
 export function releaseShell(f: SetupFifo, abort = false): string[] {
-  const lines = [`${abort ? ':' : 'echo'} > ${shellQuote([f.fifo])}`, shellQuote(['rm', '-f', f.fifo, ...(f.record ? [f.record] : [])])];
-  // an abort takes back the namespaces a detached start bound (if still its own)
-  if (abort && f.pid) for (const p of [...(readUndo(f.pid).persisted ?? [])].reverse()) lines.push(`umount -l ${shellQuote([p.path])}${p.madeFile ? ` && rm -f ${shellQuote([p.path])}` : ''}`);
-  return lines;
+  if (f.gone) return f.gone.lines;
+  return [`${abort ? ':' : 'echo'} > ${shellQuote([f.fifo])}`, ...afterRelease(f, abort).flatMap((a) => a.shell)];
 }
 
 /** Release (or abort) the child waiting on a fifo, given the fifo path or the child's pid. */
 export async function releaseSetup(target: string, opts: { abort?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<string> {
   const found = findSetupFifo(target);
-  const { fifo, record } = found;
+  const { fifo } = found;
   for (const l of releaseShell(found, opts.abort)) opts.trace?.(l);
   // the child may not have opened its end yet: ENXIO until it has
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
@@ -215,12 +326,7 @@ export async function releaseSetup(target: string, opts: { abort?: boolean; time
       await sleep(20);
     }
   }
-  rmSync(fifo, { force: true });
-  if (record) rmSync(record, { force: true });
-  if (found.pid) {
-    // aborted, its command never runs: nobody else stays to take back what a detached start made
-    if (opts.abort) takeBack(found.pid, fifo);
-    else rmSync(undoRecord(found.pid), { force: true });
-  }
+  // (the plan is made again: what is bound where is looked at now, after the child's end of the fifo)
+  runActs(afterRelease(found, !!opts.abort));
   return fifo;
 }

@@ -1,5 +1,5 @@
 /** `ns-clone release PID|FIFO|-`: let a child started with --wait-for-setup go on (or abort it). */
-import { UsageError } from '@boxkit/common/errors';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { dryRunOutput } from '@boxkit/common/output';
 import { out, trace } from '@boxkit/common/stdio';
 import { expandStdinArgs } from '@boxkit/common/stdin';
@@ -12,7 +12,9 @@ export async function releaseCommand(f: { target: string | number; abort?: boole
     const found = findSetupFifo(target, true);
     const d = dryRunOutput(f);
     for (const l of releaseShell(found, aborted)) d.print(l);
-    d.done({ released: target, fifo: found.fifo, aborted });
+    // its child gone: what a release would take back, then the error it would end with
+    d.done({ released: target, fifo: found.fifo, aborted, ...(found.gone ? { gone: true } : {}) });
+    if (found.gone) throw new BoxkitError('ESRCH', found.gone.message);
     return 0;
   }
   const fifo = await releaseSetup(target, { abort: aborted, ...(f.verbose ? { trace } : {}) });

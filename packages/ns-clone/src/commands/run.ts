@@ -8,7 +8,7 @@ import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { removeMadeDirs } from '@boxkit/common/dirs';
-import { createSetupFifo, forgetFifo, recordFifo, recordUndo } from '../setup-fifo.js';
+import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
 import { out, err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
@@ -47,17 +47,16 @@ export async function runCommand(f: RunFlags): Promise<number> {
   }
   if (fifo) {
     try {
-      recordFifo(c.pid, fifo, made);
-      // detached, nobody stays to take back what this start made if the command never runs:
-      // `release --abort` does (or a release that finds the child killed while held)
-      if (req.detach) recordUndo(c.pid, { persisted: [...c.persistRecords], dirs: made });
+      // detached, nobody stays to take back what this start made if the command never runs: the record
+      // notes it for `release --abort` (or a release that finds the child killed while held)
+      recordFifo(c.pid, fifo, made, req.detach ? { persisted: c.persistRecords } : undefined);
     } catch (e) {
       // nobody could release it: a held child must not stay behind
       c.signal('SIGKILL');
       await c.wait();
       caught?.release();
-      forgetFifo(c.pid, fifo);
       c.unpersist();
+      forgetFifo(c.pid, fifo);
       removeMadeDirs(made);
       throw e;
     }
@@ -89,13 +88,12 @@ export async function runCommand(f: RunFlags): Promise<number> {
   };
   const status = await superviseContainer(target, supervision, caught);
   await c.execed.catch(() => {});
-  // a child stopped (or aborted with `: > FIFO`) before its release never removed them
-  if (fifo) forgetFifo(c.pid, fifo);
   // a command that never ran (aborted, stopped while held, or it could not start) is a failed run: the
   // namespaces it persisted and the directories made for the fifo go too, as when a start fails before
-  if (!execed || failure !== undefined) {
-    c.unpersist();
-    removeMadeDirs(made);
-  }
+  const failed = !execed || failure !== undefined;
+  if (failed) c.unpersist();
+  // a child stopped (or aborted with `: > FIFO`) before its release never removed them
+  if (fifo) forgetFifo(c.pid, fifo);
+  if (failed) removeMadeDirs(made);
   return failure ?? status;
 }
