@@ -86,6 +86,39 @@ describe.skipIf(skipReason)(title('unionfs: a file system that refuses, or a lay
     }
   });
 
+  it('diff of a union whose upper or lower this root may not reach (no CAP_DAC_*): exit 1, permission denied, not "no longer exists"', async () => {
+    const mnt = join(d, 'mnt-shut'), shut = join(d, 'shut-layers'), lower = join(shut, 'lower'), up = join(shut, 'up');
+    files(lower, { 'etc/hosts': 'h' });
+    expect((await unionfs(['mount', '--lower', lower, '--upper', up, mnt])).exitCode).toBe(0);
+    chmodSync(shut, 0);
+    try {
+      const r = withoutDac(['diff', mnt]);
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: upper dir ${up}: permission denied`,
+        `hint: this user cannot reach ${up}: give a path it can read (or run as root)`,
+      ]);
+    } finally {
+      chmodSync(shut, 0o755);
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+    // the upper elsewhere: the lower is the one out of reach
+    const mnt2 = join(d, 'mnt-shut2'), up2 = join(d, 'up-shut2');
+    expect((await unionfs(['mount', '--lower', lower, '--upper', up2, mnt2])).exitCode).toBe(0);
+    chmodSync(shut, 0);
+    try {
+      const r = withoutDac(['diff', mnt2]);
+      expect(r.exitCode).toBe(1);
+      expect(lines(r.stderr)).toEqual([
+        `unionfs: lower layer ${lower}: permission denied`,
+        `hint: this user cannot reach ${lower}: give a path it can read (or run as root)`,
+      ]);
+    } finally {
+      chmodSync(shut, 0o755);
+      expect((await unionfs(['umount', mnt2])).exitCode).toBe(0);
+    }
+  });
+
   it('commit to a full file system: exit 1, naming OUT, with a hint; no partial tarball left there', async () => {
     const full = small(join(d, 'tmpfs-commit'));
     try {

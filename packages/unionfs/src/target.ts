@@ -63,7 +63,8 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
  */
 function upperThere(mnt: string, upper: string): void {
   if (statOrUndefined(upper)?.isDirectory()) return;
-  throw new UsageError(
+  // a path this user cannot reach is there all the same: say that, not "removed"
+  throw unreachable(upper, 'upper dir') ?? new UsageError(
     `${mnt}: its upper dir ${upper} no longer exists (removed or renamed while the union is mounted)`,
     `if it was moved, move it back; if removed, its changes are lost: unmount the union (unionfs umount ${mnt})`,
   );
@@ -73,7 +74,7 @@ function upperThere(mnt: string, upper: string): void {
 export function lowersThere(t: LayerTarget): void {
   const gone = t.lowers.find((l) => !statOrUndefined(l)?.isDirectory());
   if (gone === undefined) return;
-  throw new UsageError(
+  throw unreachable(gone, 'lower layer') ?? new UsageError(
     `${t.mountpoint ?? t.upper}: its lower layer ${gone} no longer exists (removed or renamed while the union is mounted)`,
     `if it was moved, move it back, or name the lowers to compare with: unionfs diff ${t.upper} --lower DIR...`,
   );

@@ -33,7 +33,7 @@ describe('fsError', () => {
     expect(fsError(bug, '/x')).toBe(bug);
   });
 
-  it('unreachable: nothing to say for a path that is there or missing; the cause for one below a file', () => {
+  it('unreachable: nothing to say for a path that is there, missing, or below a file (the caller says "no such directory")', () => {
     const d = mkdtempSync(join(tmpdir(), 'unionfs-fserror-'));
     try {
       writeFileSync(join(d, 'f'), '');
@@ -63,7 +63,7 @@ describe('breather', () => {
     await expect(b.take()).rejects.toMatchObject({ message: 'stopped by SIGTERM', exitCode: 143 });
   });
 
-  it('a signal handler runs during a breath (setImmediate lets the event loop turn)', async () => {
+  it('a breath lets the event loop turn: an abort queued with setImmediate is seen by the same breath', async () => {
     const ac = new AbortController();
     const b = breather(ac.signal, 0);
     setImmediate(() => ac.abort(new Stopped('SIGINT')));
