@@ -22,6 +22,18 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
+/** Run `fn` with BOXKIT_STATE_DIR set to `dir` (restored after). */
+function inStateDir(dir: string, fn: () => void): void {
+  const saved = process.env.BOXKIT_STATE_DIR;
+  process.env.BOXKIT_STATE_DIR = dir;
+  try {
+    fn();
+  } finally {
+    if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
+    else process.env.BOXKIT_STATE_DIR = saved;
+  }
+}
+
 describe('layout detection', () => {
   it('hybrid: v1 controllers beside a cgroup2 holding only hugetlb (this project\'s machines)', () => {
     mkdirSync(join(root, 'unified'), { recursive: true });
@@ -146,9 +158,7 @@ describe('v1 driver against a temp dir', () => {
   });
 
   it("create's marker where the state dir cannot hold one (making/ a file, a symlink at the marker's path): no marker, at once, never a hang", () => {
-    const saved = process.env.BOXKIT_STATE_DIR;
-    process.env.BOXKIT_STATE_DIR = join(root, 'state');
-    try {
+    inStateDir(join(root, 'state'), () => {
       const g = resolveGroup('odd', { layout: v1(), controllers: ['cpu'] });
       mkdirSync(join(root, 'state', 'cg'), { recursive: true });
       writeFileSync(join(root, 'state', 'cg', 'making'), '');
@@ -166,16 +176,11 @@ describe('v1 driver against a temp dir', () => {
       expect(Date.now() - t0).toBeLessThan(1000);
       expect(none2.dirs).toEqual([]);
       expect(lstatSync(markerPath(g)!).isSymbolicLink()).toBe(true);
-    } finally {
-      if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
-      else process.env.BOXKIT_STATE_DIR = saved;
-    }
+    });
   });
 
   it("create's marker: an aside a killed create left is swept with no marker there; a dead marker naming directories off the group's chains is not adopted", () => {
-    const saved = process.env.BOXKIT_STATE_DIR;
-    process.env.BOXKIT_STATE_DIR = join(root, 'state');
-    try {
+    inStateDir(join(root, 'state'), () => {
       const g = resolveGroup('sw', { layout: v1(), controllers: ['cpu'] });
       const making = join(root, 'state', 'cg', 'making');
       mkdirSync(making, { recursive: true });
@@ -197,10 +202,7 @@ describe('v1 driver against a temp dir', () => {
       // its own chain: adopted
       writeFileSync(markerPath(g)!, JSON.stringify({ pid: 2 ** 22 + 1, name: 'sw', dirs: [join(root, 'cpu/boxkit'), join(root, 'cpu/boxkit/sw')] }));
       expect([...adoptable(g)]).toEqual([join(root, 'cpu/boxkit'), join(root, 'cpu/boxkit/sw')]);
-    } finally {
-      if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
-      else process.env.BOXKIT_STATE_DIR = saved;
-    }
+    });
   });
 
   it('a memory limit alone keeps the swap allowance (memsw moves with it, as v2 keeps memory.swap.max)', () => {
