@@ -1,4 +1,5 @@
 import { readSync } from 'node:fs';
+import { sleepSync } from './sleep.js';
 
 /**
  * Read all of stdin synchronously (for `-` arguments: PIDs, JSON lines). A
@@ -15,7 +16,7 @@ export function readStdin(): string {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN' || code === 'EINTR') {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        sleepSync(5);
         continue;
       }
       if (code === 'EOF') break;

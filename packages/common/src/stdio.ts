@@ -6,6 +6,7 @@
  * writes are synchronous, so nothing needs draining before exit.
  */
 import { writeSync } from 'node:fs';
+import { sleepSync } from './sleep.js';
 
 const gone = new Set<number>();
 let diverted: ((text: string) => void) | undefined;
@@ -36,7 +37,7 @@ export function writeAll(fd: number, text: string): void {
       }
       // an inherited non-blocking pipe that is full: wait for the reader
       if (code !== 'EAGAIN') throw e;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      sleepSync(1);
     }
   }
 }
