@@ -5,6 +5,7 @@
  * wiring.ts (a bundle of its own: dist/wiring.cjs), built from the same
  * table. This file is what the startup snapshot holds.
  */
+import { isoTime } from '@boxkit/common/time';
 import { binEntry } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
 import { afterStdout } from '@boxkit/common/stdio';
@@ -88,7 +89,7 @@ function warm(): void {
     }));
     planUnion({ lowers: ['/usr'], upper: '/nonexistent/warm/upper', work: '/nonexistent/warm/work', mountpoint: '/nonexistent/warm/rootfs', driver: 'overlay' },
       { filesystems: new Set(['overlay']), mountinfo: '', cwd: '/' });
-    JSON.stringify({ id: 'warm', created: new Date().toISOString(), cgroup: g });
+    JSON.stringify({ id: 'warm', created: isoTime(), cgroup: g });
     planRemove(g, { kill: true });
     startTime(process.pid);
   } catch {

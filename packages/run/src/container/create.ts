@@ -5,6 +5,7 @@
  * execs. Each piece is recorded as soon as it exists, so a failure undoes
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
+import { isoTime } from '@boxkit/common/time';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BoxkitError, Cleanup, dataDir, EXIT, UsageError } from '@boxkit/common';
@@ -171,7 +172,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     if (rec.net.ip) addHost(rec.mountpoint, rec.net.ip.split('/')[0]!, hostname);
     mark('net');
     rec.status = 'running';
-    rec.started = new Date().toISOString();
+    rec.started = isoTime();
     rec.process = { env: spec.env, workdir: spec.workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups, home: ids.home, privileged: spec.privileged };
     save(rec);
     mark('save');
@@ -199,7 +200,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
 function firstRecord(spec: ContainerSpec, c: { id: string; name: string; hostname: string; rootfs: string; hostVeth: string; cgroup: ContainerRecord['cgroup'] }): ContainerRecord {
   const { id } = c;
   return {
-    id, name: c.name, status: 'creating', created: new Date().toISOString(), creatorPid: process.pid, creatorStart: startTime(process.pid),
+    id, name: c.name, status: 'creating', created: isoTime(), creatorPid: process.pid, creatorStart: startTime(process.pid),
     command: spec.command, rootfs: c.rootfs, layers: spec.layers,
     mountpoint: containerData(id, 'rootfs'), upper: containerData(id, 'upper'), work: containerData(id, 'work'),
     hostname: c.hostname, net: spec.net.mode === 'bridge' ? { mode: 'bridge', bridge: spec.net.bridge, hostVeth: c.hostVeth } : { mode: spec.net.mode },

@@ -3,6 +3,7 @@
  * signals the user sends, stop one (SIGTERM, then SIGKILL after a timeout,
  * as docker stop does), and record how it ended.
  */
+import { isoTime } from '@boxkit/common/time';
 import { kill, shellStatus, type Child } from '@boxkit/native';
 import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
@@ -61,7 +62,7 @@ export async function finish(rec: ContainerRecord, exitCode: number | undefined)
     if (!cur || cur.id !== rec.id) return;
     if (released) cur.net = { mode: cur.net.mode, ...(cur.net.bridge ? { bridge: cur.net.bridge } : {}) };
     cur.status = 'exited';
-    cur.finished = new Date().toISOString();
+    cur.finished = isoTime();
     const code = exitCode ?? keptExitCode(cur);
     if (code !== undefined) cur.exitCode = code;
     save(cur);
