@@ -29,6 +29,13 @@ function wiringSnapshot(): void {
 }
 
 /**
+ * What a fast path compiles when it hands a command to its yargs wiring in-process (a flag or a
+ * `--help` it does not take itself), as NODE_DEBUG_NATIVE=CODE_CACHE lists it: kept with every
+ * bin's cliRuntimeBuiltins.
+ */
+export const HANDOFF_BUILTINS = ['assert', 'internal/assert/assertion_error', 'internal/assert/calltracker', 'internal/assert/utils', 'internal/fs/sync_write_stream'];
+
+/**
  * For a bin with a fast path: the bare '@boxkit/common' means common without
  * cli.ts (packages/common/src/hot.ts). The libraries a fast path uses import
  * common's index, whose cli.ts loads yargs: evaluated while the snapshot is
@@ -54,7 +61,8 @@ export function binConfig(
     /**
      * The Node builtins a start from dist/cli.blob can compile (the fast path's late loads, as
      * NODE_DEBUG_NATIVE=CODE_CACHE lists them): the blob keeps their code cache and drops every
-     * other's (scripts/slim-blob.mjs). Unset: it keeps every builtin's it has not loaded.
+     * other's (scripts/slim-blob.mjs), HANDOFF_BUILTINS' aside. Unset: it keeps every builtin's
+     * it has not loaded.
      */
     cliRuntimeBuiltins?: readonly string[];
   } = {},
@@ -76,7 +84,7 @@ export function binConfig(
     // a V8 startup snapshot of the bundle next to it (dist/cli.blob): see scripts/build-snapshot.mjs;
     // a bin with a wiring bundle keeps a small fast path in dist/cli.cjs, compiled whole (--eager)
     onSuccess: async () => {
-      buildSnapshot('dist', opts.wiringBlob, opts.cliRuntimeBuiltins);
+      buildSnapshot('dist', opts.wiringBlob, opts.cliRuntimeBuiltins && [...opts.cliRuntimeBuiltins, ...HANDOFF_BUILTINS]);
       if (opts.wiringBlob) wiringSnapshot();
     },
   };

@@ -128,16 +128,26 @@ export function slimBlobFile(path, nodeFlags, keep = undefined) {
     whole(e.message);
     return;
   }
+  if (keep) {
+    // a name already loaded can never be compiled from this blob, one that is no builtin (a typo, or renamed in a Node
+    // upgrade) keeps nothing: either is a list to fix, not a reason to fail the build
+    const loaded = new Set(layout.loaded), known = new Set(layout.entries.map((e) => e.id));
+    const odd = keep.filter((id) => loaded.has(id) || !known.has(id));
+    if (odd.length) console.warn(`slim-blob: ${path}: kept names it holds loaded or does not know: ${odd.join(', ')}`);
+  }
   const slim = slimBlob(b, layout, keep);
   if (slim.length === b.length) return;
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
   const version = (blob) => execFileSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, '--', '--version'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const firstLine = (e) => String(e.stderr || e.message).trim().split('\n')[0];
   let want;
   try {
     want = version(path);
   } catch (e) {
-    throw new Error(`slim-blob: ${path} does not start: ${e.message}`);
+    // broken as built: removed, so the bin stub falls back to the bundle rather than failing every start
+    rmSync(path, { force: true });
+    throw new Error(`slim-blob: ${path} does not start (removed): ${firstLine(e)}`);
   }
   const tmp = `${path}.slim`;
   writeFileSync(tmp, slim);
@@ -145,7 +155,7 @@ export function slimBlobFile(path, nodeFlags, keep = undefined) {
   try {
     got = version(tmp);
   } catch (e) {
-    got = `(failed: ${String(e.stderr || e.message).trim().split('\n')[0]})`;
+    got = `(failed: ${firstLine(e)})`;
   }
   if (got !== want) {
     rmSync(tmp, { force: true });
@@ -157,4 +167,11 @@ export function slimBlobFile(path, nodeFlags, keep = undefined) {
   const dropped = layout.entries.filter((e) => loaded.has(e.id)).length;
   const also = keep ? `; of the rest only ${keep.join(', ')} kept` : '';
   console.log(`slim-blob: ${path}: ${b.length} -> ${slim.length} bytes (the code cache of its ${dropped} loaded builtins dropped${also})`);
+}
+
+/** The node flags the bin stub `stub` starts a blob with (its sh line, as build-snapshot.mjs writes it). */
+export function stubBlobFlags(stub) {
+  const m = /exec node ((?:--[\w-]+(?:=[\w.-]+)? )*)--snapshot-blob /.exec(readFileSync(stub, 'utf8'));
+  if (!m) throw new Error(`slim-blob: ${stub}: no 'exec node ... --snapshot-blob' in its sh line`);
+  return m[1].trim().split(/\s+/).filter(Boolean);
 }

@@ -4,16 +4,16 @@
  * the whole one does, stays whole (a warning, the build goes on); only a blob
  * that does not start at all is an error. Works on a copy of a built blob.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 // @ts-expect-error plain JS without type declarations (build-snapshot.mjs runs it)
-import { parseBlob, slimBlobFile } from '../slim-blob.mjs';
+import { parseBlob, slimBlobFile, stubBlobFlags } from '../slim-blob.mjs';
 
 const built = join(import.meta.dirname, '..', '..', 'packages', 'cg', 'dist', 'cli.blob');
 // the flags cg's bin stub starts its blob with (build-snapshot.mjs writes them there)
-const flags = /exec node ((?:--[\w-]+(?:=[\w.-]+)? )*)--snapshot-blob /.exec(readFileSync(join(built, '..', '..', 'bin', 'cg.cjs'), 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
+const flags: string[] = existsSync(built) ? stubBlobFlags(join(built, '..', '..', 'bin', 'cg.cjs')) : [];
 const dir = mkdtempSync(join(tmpdir(), 'bk-slim-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -52,10 +52,21 @@ describe.skipIf(!existsSync(built))(`slim-blob${existsSync(built) ? '' : ' (skip
     expect(existsSync(`${p}.slim`)).toBe(false);
   });
 
-  it('a blob that does not start with the flags given is an error naming it (it is broken, not only large)', () => {
+  it('a blob that does not start with the flags given is a one-line error naming it, and is removed (the stub then starts the bundle)', () => {
     const p = copy('flags.blob');
-    expect(() => slimBlobFile(p, ['--max-semi-space-size=64'], [])).toThrow(/does not start/);
+    expect(() => slimBlobFile(p, ['--max-semi-space-size=64'], [])).toThrow(/^slim-blob: \S+ does not start \(removed\): [^\n]+$/);
+    expect(existsSync(p)).toBe(false);
     expect(existsSync(`${p}.slim`)).toBe(false);
-    copyFileSync(built, p);
+  });
+
+  it('warns of kept names it holds loaded or does not know, and keeps the rest', () => {
+    const p = copy('names.blob');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    slimBlobFile(p, flags, ['child_process', 'fs', 'no/such/builtin']);
+    log.mockRestore();
+    expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/holds loaded or does not know: fs, no\/such\/builtin/);
+    warn.mockRestore();
+    expect(parseBlob(readFileSync(p)).entries.map((e: { id: string }) => e.id)).toEqual(['child_process']);
   });
 });

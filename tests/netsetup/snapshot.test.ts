@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
 import { CLI_RUNTIME_BUILTINS } from '../../packages/netsetup/scripts/runtime-builtins.js';
+import { HANDOFF_BUILTINS } from '../../tsup.base.js';
 import { parseBlob } from '../harness/blob.js';
 import { ns, shortName, useStateDir } from './helpers.js';
 
@@ -35,7 +36,7 @@ describe.skipIf(skipReason)(`netsetup startup snapshots${skipReason ? ` (skipped
   it('cli.blob keeps the code cache of the builtins a fallback compiles, and no other', () => {
     const b = blob('cli.blob');
     expect(b.loaded).toContain('fs');
-    expect(b.entries.map((e) => e.id).sort()).toEqual([...CLI_RUNTIME_BUILTINS].filter((id) => !b.loaded.includes(id)).sort());
+    expect(b.entries.map((e) => e.id).sort()).toEqual([...CLI_RUNTIME_BUILTINS, ...HANDOFF_BUILTINS].filter((id) => !b.loaded.includes(id)).sort());
   });
 
   it('wiring.blob keeps the code cache of every builtin it has not loaded, and none of those it has', () => {
