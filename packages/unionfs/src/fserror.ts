@@ -81,14 +81,14 @@ export function readHints(cmd: string): Hints {
  * stat for "no such directory" sent the user looking for the wrong fault.
  * Called only once that check failed, so the hot path pays nothing.
  */
-export function unreachable(p: string, what = ''): unknown {
+export function unreachable(p: string, what = '', hint?: string): unknown {
   try {
     statSync(p);
     return undefined;
   } catch (e) {
     const code = fsCode(e);
     if (code === undefined || code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    const perm = `this user cannot reach ${p}: give a path it can read (or run as root)`;
+    const perm = hint ?? `this user cannot reach ${p}: give a path it can read (or run as root)`;
     return fsError(e, `${what ? `${what} ` : ''}${p}`, { EACCES: perm, EPERM: perm, ELOOP: 'a symlink on the way leads back to itself: give the path it should lead to' });
   }
 }

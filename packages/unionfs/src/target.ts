@@ -64,7 +64,7 @@ export function resolveTarget(arg: string, lowers: string[] = [], mountinfo?: st
 function upperThere(mnt: string, upper: string): void {
   if (statOrUndefined(upper)?.isDirectory()) return;
   // a path this user cannot reach is there all the same: say that, not "removed"
-  throw unreachable(upper, 'upper dir') ?? new UsageError(
+  throw unreachable(upper, 'upper dir', `the union at ${mnt} keeps its upper dir there, below a directory this user may not search: chmod it, or run as root with CAP_DAC_OVERRIDE`) ?? new UsageError(
     `${mnt}: its upper dir ${upper} no longer exists (removed or renamed while the union is mounted)`,
     `if it was moved, move it back; if removed, its changes are lost: unmount the union (unionfs umount ${mnt})`,
   );
@@ -74,8 +74,9 @@ function upperThere(mnt: string, upper: string): void {
 export function lowersThere(t: LayerTarget): void {
   const gone = t.lowers.find((l) => !statOrUndefined(l)?.isDirectory());
   if (gone === undefined) return;
-  throw unreachable(gone, 'lower layer') ?? new UsageError(
-    `${t.mountpoint ?? t.upper}: its lower layer ${gone} no longer exists (removed or renamed while the union is mounted)`,
+  const where = t.mountpoint ?? t.upper;
+  throw unreachable(gone, 'lower layer', `the union at ${where} reads that lower below a directory this user may not search: chmod it, run as root with CAP_DAC_OVERRIDE, or name the lowers to compare with: unionfs diff ${t.upper} --lower DIR...`) ?? new UsageError(
+    `${where}: its lower layer ${gone} no longer exists (removed or renamed while the union is mounted)`,
     `if it was moved, move it back, or name the lowers to compare with: unionfs diff ${t.upper} --lower DIR...`,
   );
 }
