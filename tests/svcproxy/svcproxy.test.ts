@@ -284,6 +284,11 @@ describe.skipIf(skipReason)(title, () => {
     const x = await bk('svcproxy', ['apply', '--explain', '-'], { input });
     expect(String(x.stdout).split('\n')[0]).toMatch(/^iptables -t nat -N BKSVC-/);
     expect(String(x.stdout)).toContain('iptables -t nat -I PREROUTING 1 -m comment --comment "boxkit service portals" -j BKSVC-SERVICES');
+    // --json carries both (made only when read: a getter on the result)
+    const j = JSON.parse(String((await bk('svcproxy', ['apply', '--dry-run', '--json', '-'], { input })).stdout));
+    expect(j.restore.trim()).toBe(String(r.stdout).trim());
+    expect(j.commands).toEqual(String(x.stdout).trim().split('\n'));
+    expect(j.explain).toEqual(j.commands);
     expect(saveState()).toBe(before);
   });
 
