@@ -8,6 +8,14 @@
 #   - plain `ip`, one process per command (8 per attachment; `ip link del` each)
 # Changes network state, so it runs inside the sandbox host (re-execs itself
 # through tests/harness/sandbox.sh). Writes bench/results/netsetup.md.
+#
+# `bench/netsetup.sh single`: one attach and one detach vs one CNI ADD/DEL
+# (hyperfine, then interleaved rounds); writes bench/results/netsetup-single.md.
+# Knobs: RUNS (hyperfine runs, 40), PAIRED (interleaved rounds), PHASE_RUNS
+# (BOXKIT_PHASES runs), BEFORE=/abs/path/to/another/bin/netsetup.cjs adds an
+# older build's veth/down to both tables (BEFORE_NOTE: how the table names it;
+# no spaces in the path; this build's `down` must read the older build's
+# state, so compare builds of the same state format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
