@@ -205,6 +205,32 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(r.trim()).toBe('kept');
   });
 
+  it('a held child whose fifo was chmod-ed, chown-ed or touched (to let another user release it) is still the record\'s: release PID --abort takes back its namespace', async () => {
+    const dir = tmp('persist-fifo-chmod');
+    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
+    // (touch -c: a plain touch opens the fifo for writing, which the child takes for an abort by hand)
+    for (const [i, change] of [['chmod', '0600'], ['chown', '65534'], ['touch', '-c']].entries()) {
+      const f = join(dir, `g${i}`), path = join(dir, `a${i}`, 'net');
+      const r = await ns(['-d', '--wait-for-setup', '--setup-fifo', f, `--net=${path}`, '--', 'sleep', '30'], { env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const pid = Number(r.stdout);
+      try {
+        execFileSync(change[0]!, [...change.slice(1), f]); // a new ctime, same inode
+        const rel = await ns(['release', String(pid), '--abort'], { env });
+        expect(rel.exitCode, `${change[0]}: ${rel.stderr}`).toBe(0);
+        await until(() => !alive(pid), 5000, 'the aborted child to end');
+        expect(mountsAt(path), change[0]).toEqual([]);
+        expect(existsSync(path)).toBe(false);
+        expect(existsSync(f)).toBe(false);
+      } finally {
+        if (alive(pid)) process.kill(pid, 'SIGKILL');
+        if (mountsAt(path).length) execFileSync('umount', [path]);
+      }
+    }
+    // no record left (the state dir made for them went too)
+    expect(existsSync(join(dir, 'state'))).toBe(false);
+  });
+
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {
     const dir = tmp('persist-shared');
     const shared = join(dir, 'shared');

@@ -17,10 +17,11 @@
  * (--net=PATH) and the directories made for the fifo. They are noted in its
  * record (PID.fifo-path), which `release --abort` (or a release that finds
  * the child killed while held) acts on, as the foreground ns-clone does. A
- * record is acted on only while its fifo (inode and change time) and its
- * child (start time) are the ones it noted: a release by hand (`echo >
- * FIFO`) leaves the record behind, and the pid or the fifo's path may be
- * used again by another child since.
+ * record is acted on only while its fifo (device and inode) and its child
+ * (start time) are the ones it noted: a release by hand (`echo > FIFO`)
+ * leaves the record behind, and the pid or the fifo's path may be used
+ * again by another child since. (Not the fifo's change time: a chmod,
+ * chown or touch to let another user release it leaves it the record's.)
  */
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -53,6 +54,10 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
     throw e;
   }
   made.push(...mine);
+  // a file system such as ext4 gives a fifo made at a path again the freed inode number: the records
+  // earlier children at this path left (released by hand) would take it for theirs. None of them is owed
+  // a take-back: their fifo is gone (else mkfifo failed, EEXIST), so their child read it or it was removed
+  if (path) forgetRecordsOf(fifo);
   return fifo;
 }
 
@@ -67,14 +72,13 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
 export interface FifoRecord {
   fifo: string;
   /**
-   * The fifo's st_dev, st_ino and change time (undefined: a record of an
-   * older ns-clone, which held only the path). The time too: a file system
-   * such as ext4 gives a fifo made later at that path the freed inode
-   * number again; nothing changes a fifo's ctime until a byte is written.
+   * The fifo's st_dev and st_ino (undefined: a record of an older
+   * ns-clone, which held only the path). A fifo made at that path later
+   * may get the freed inode number again (ext4): making it removes the
+   * records naming the path (createSetupFifo).
    */
   dev?: number;
   ino?: number;
-  ctime?: number;
   /** The child's start time (/proc/PID/stat, clock ticks since boot). */
   start?: number;
   /** Namespaces bound to a PATH, in the order they were made (detached only). */
@@ -104,7 +108,7 @@ export function recordFifo(pid: number, fifo: string, made: string[] = [], undo?
   // (a --setup-fifo elsewhere made no state dir: the record needs one all the same, made again when a
   // failing run removed it, empty, between our mkdir and our write)
   createInMadeParent(record, () => {
-    const rec: FifoRecord = { fifo, dev: st.dev, ino: st.ino, ctime: st.ctimeMs, ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
+    const rec: FifoRecord = { fifo, dev: st.dev, ino: st.ino, ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
     // one write(2) of a few hundred bytes, before anyone knows the pid to read it (and no mkdir of its own,
     // as atomicWrite would: a directory made here must be in the record)
     writeFileSync(record, JSON.stringify(rec), { mode: 0o600 });
@@ -133,7 +137,7 @@ function readRecord(pid: number | string): FifoRecord | undefined {
 function ownFifo(rec: FifoRecord): boolean {
   try {
     const st = statSync(rec.fifo);
-    return st.isFIFO() && (rec.ino === undefined || (st.ino === rec.ino && st.dev === rec.dev && st.ctimeMs === rec.ctime));
+    return st.isFIFO() && (rec.ino === undefined || (st.ino === rec.ino && st.dev === rec.dev));
   } catch {
     return false;
   }
@@ -195,6 +199,20 @@ export function forgetFifo(pid: number, fifo: string): void {
   rmSync(fifo, { force: true });
   rmSync(recordPath(pid), { force: true });
   rmSync(join(setupDir(), `${pid}.undo`), { force: true });
+}
+
+/** Remove the records naming `fifo` (a fifo was just made there: none of them is its own). */
+function forgetRecordsOf(fifo: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(setupDir());
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^(\d+)\.fifo-path$/.exec(n);
+    if (m && readRecord(m[1]!)?.fifo === fifo) rmSync(join(setupDir(), n), { force: true });
+  }
 }
 
 /**
