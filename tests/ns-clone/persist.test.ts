@@ -231,6 +231,20 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(existsSync(join(dir, 'state'))).toBe(false);
   });
 
+  it('a child released by hand the moment its fifo appears (before ns-clone noted it) runs its command: the start does not kill it', async () => {
+    const dir = tmp('persist-fifo-early');
+    const env = { ...process.env, BOXKIT_STATE_DIR: join(dir, 'state') };
+    delete env.NODE_EXTRA_CA_CERTS;
+    // a writer spinning on the path: its open returns as soon as the child opens its end, before the start returns
+    // (the window is short: on one CPU, about every other start hit it)
+    for (let i = 0; i < 20; i++) {
+      const f = join(dir, `f${i}`), out = join(dir, `out${i}`);
+      const r = execFileSync('taskset', ['-c', '0', 'sh', '-c', 'f="$1"; (n=0; while [ ! -p "$f" ] && [ $n -lt 500000 ]; do n=$((n+1)); done; echo > "$f") & w=$!; "$0" -d --wait-for-setup --setup-fifo "$f" -- sh -c "echo ran > $2"; c=$?; wait $w; echo "exit $c"', binPath('ns-clone'), f, out], { encoding: 'utf8', env, timeout: 20_000 });
+      expect(r.trim().split('\n').pop(), r).toBe('exit 0');
+      await until(() => existsSync(out) && readFileSync(out, 'utf8') === 'ran\n', 5000, 'the command to run');
+    }
+  });
+
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {
     const dir = tmp('persist-shared');
     const shared = join(dir, 'shared');

@@ -38,12 +38,28 @@ export function setupDir(): string {
   return join(base, 'ns-clone');
 }
 
+/** A fifo just made, and its identity (st_dev, st_ino) for its record. */
+export interface MadeFifo {
+  fifo: string;
+  dev: number;
+  ino: number;
+}
+
 /**
  * Make a fresh fifo for one child (absolute: `release` may run from another
  * directory). The directories made for it are added to `made`; when the
  * fifo cannot be made, they are removed again before the error is thrown.
  */
 export function createSetupFifo(path?: string, made: string[] = []): string {
+  return makeSetupFifo(path, made).fifo;
+}
+
+/**
+ * createSetupFifo, with the fifo's identity taken before any child exists:
+ * once one runs, a release by hand (`echo > FIFO` as soon as it appears) may
+ * have it read and remove the fifo before ns-clone looks at it.
+ */
+export function makeSetupFifo(path?: string, made: string[] = []): MadeFifo {
   const fifo = path ? resolve(path) : join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}.fifo`);
   const mine: string[] = [];
   try {
@@ -53,12 +69,20 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
     removeMadeDirs(mine);
     throw e;
   }
+  let st;
+  try {
+    st = statSync(fifo);
+  } catch (e) {
+    // (removed already, by someone else: nothing of ours to take back but the directories)
+    removeMadeDirs(mine);
+    throw e;
+  }
   made.push(...mine);
   // a file system such as ext4 gives a fifo made at a path again the freed inode number: the records
   // earlier children at this path left (released by hand) would take it for theirs. None of them is owed
   // a take-back: their fifo is gone (else mkfifo failed, EEXIST), so their child read it or it was removed
   if (path) forgetRecordsOf(fifo);
-  return fifo;
+  return { fifo, dev: st.dev, ino: st.ino };
 }
 
 /**
@@ -101,14 +125,13 @@ const recordPath = (pid: number | string) => join(setupDir(), `${pid}.fifo-path`
  * whatever an earlier process of that pid left. Directories made go to `made`
  * (and into the record's undo, as they are made before it is written).
  */
-export function recordFifo(pid: number, fifo: string, made: string[] = [], undo?: { persisted: readonly Persisted[] }): void {
+export function recordFifo(pid: number, { fifo, dev, ino }: MadeFifo, made: string[] = [], undo?: { persisted: readonly Persisted[] }): void {
   const record = recordPath(pid);
-  const st = statSync(fifo);
   const start = procStat(pid)?.start;
   // (a --setup-fifo elsewhere made no state dir: the record needs one all the same, made again when a
   // failing run removed it, empty, between our mkdir and our write)
   createInMadeParent(record, () => {
-    const rec: FifoRecord = { fifo, dev: st.dev, ino: st.ino, ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
+    const rec: FifoRecord = { fifo, dev, ino, ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
     // one write(2) of a few hundred bytes, before anyone knows the pid to read it (and no mkdir of its own,
     // as atomicWrite would: a directory made here must be in the record)
     writeFileSync(record, JSON.stringify(rec), { mode: 0o600 });

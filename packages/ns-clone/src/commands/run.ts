@@ -8,7 +8,7 @@ import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { removeMadeDirs } from '@boxkit/common/dirs';
-import { createSetupFifo, forgetFifo, recordFifo } from '../setup-fifo.js';
+import { forgetFifo, makeSetupFifo, recordFifo, type MadeFifo } from '../setup-fifo.js';
 import { out, err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
@@ -25,9 +25,13 @@ export async function runCommand(f: RunFlags): Promise<number> {
   // bad input must fail before anything is made, the setup fifo included
   checkSpec(req.spec, req.defaultShell);
   let fifo: string | undefined;
+  let madeFifo: MadeFifo | undefined;
   // the directories made for the fifo and its record (mkdir -p): a run that fails takes them back
   const made: string[] = [];
-  if (req.waitForSetup) req.spec.waitFifo = fifo = createSetupFifo(f.setupFifo, made);
+  if (req.waitForSetup) {
+    madeFifo = makeSetupFifo(f.setupFifo, made);
+    req.spec.waitFifo = fifo = madeFifo.fifo;
+  }
   const supervision = { stopTimeoutS: req.stopTimeoutS, onEscalate: () => err(`ns-clone: pid ${c?.pid} still running ${req.stopTimeoutS}s after the stop signal: sending SIGKILL`) };
   // caught from before the start: the container may run, and be signalled, before startContainer returns
   const caught = req.detach ? undefined : catchSignals(supervision);
@@ -45,18 +49,18 @@ export async function runCommand(f: RunFlags): Promise<number> {
     removeMadeDirs(made);
     throw e;
   }
-  if (fifo) {
+  if (madeFifo) {
     try {
       // detached, nobody stays to take back what this start made if the command never runs: the record
       // notes it for `release --abort` (or a release that finds the child killed while held)
-      recordFifo(c.pid, fifo, made, req.detach ? { persisted: c.persistRecords } : undefined);
+      recordFifo(c.pid, madeFifo, made, req.detach ? { persisted: c.persistRecords } : undefined);
     } catch (e) {
       // nobody could release it: a held child must not stay behind
       c.signal('SIGKILL');
       await c.wait();
       caught?.release();
       c.unpersist();
-      forgetFifo(c.pid, fifo);
+      forgetFifo(c.pid, madeFifo.fifo);
       removeMadeDirs(made);
       throw e;
     }
