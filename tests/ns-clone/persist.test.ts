@@ -245,6 +245,30 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it('records that children released by hand at the default fifo paths left go at the next release of a fifo', async () => {
+    const dir = tmp('persist-fifo-records');
+    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
+    const records = join(dir, 'state', 'ns-clone');
+    for (let i = 0; i < 3; i++) {
+      const r = await ns(['-d', '--wait-for-setup', '--json', '--', 'true'], { env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const { pid, setupFifo } = JSON.parse(r.stdout) as { pid: number; setupFifo: string };
+      execFileSync('sh', ['-c', 'echo > "$0"', setupFifo]); // released by hand: its record stays
+      await until(() => !alive(pid) && !existsSync(setupFifo), 5000, 'the released child to end');
+    }
+    expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toHaveLength(3);
+    const held = await ns(['-d', '--wait-for-setup', '--json', '--', 'sleep', '30'], { env });
+    expect(held.exitCode, held.stderr).toBe(0);
+    const { pid, setupFifo } = JSON.parse(held.stdout) as { pid: number; setupFifo: string };
+    try {
+      const rel = await ns(['release', setupFifo], { env });
+      expect(rel.exitCode, rel.stderr).toBe(0);
+      expect(readdirSync(records)).toEqual([]);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {
     const dir = tmp('persist-shared');
     const shared = join(dir, 'shared');

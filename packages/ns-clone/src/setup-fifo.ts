@@ -241,7 +241,7 @@ function forgetRecordsOf(fifo: string): void {
 /**
  * The pid whose record names the fifo at `fifo` now (a release given the
  * fifo's path), if any: the record must have noted this fifo's inode. A
- * record naming the path whose child is gone, and whose fifo is not the
+ * record (naming any path) whose child is gone, and whose fifo is not the
  * one there (released by hand, `echo > FIFO`, then ended: nothing to take
  * back), is stale: removed unless `dryRun`.
  */
@@ -258,15 +258,17 @@ function pidOfFifo(fifo: string, dryRun: boolean): string | undefined {
     const m = /^(\d+)\.fifo-path$/.exec(n);
     if (!m) continue;
     const rec = readRecord(m[1]!);
-    if (!rec || rec.fifo !== fifo || rec.ino === undefined) continue;
+    if (!rec) continue;
     const gone = childGone(m[1]!, rec);
-    if (ownFifo(rec)) {
+    const own = ownFifo(rec);
+    if (own && rec.fifo === fifo && rec.ino !== undefined) {
       // (a child waiting there first; one killed while it waited, its fifo still there, is taken back)
       if (!gone) found ??= m[1];
       else foundGone ??= m[1];
       continue;
     }
-    if (!dryRun && gone) rmSync(join(setupDir(), n), { force: true });
+    // any path: the records children released by hand at their own (default) fifo left would pile up
+    if (!dryRun && gone && !own) rmSync(join(setupDir(), n), { force: true });
   }
   return found ?? foundGone;
 }
