@@ -9,9 +9,9 @@
  * at the open(2) of one cgroup file (-P FILE).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { bk, binPath, skipReason, testName } from '../harness/index.js';
 import { enterLeaf, group, leaveLeaf, parent, withParent } from './env.js';
@@ -53,10 +53,46 @@ async function createKilledAt(file: string, args: string[]) {
   return execa(strace!, ['-f', '-qq', '-o', '/dev/null', '-P', file, '-e', 'trace=openat', '-e', 'inject=openat:signal=KILL', binPath('cg'), ...args], { reject: false, env: e });
 }
 
-const markers = () => {
-  const dir = join(state, 'cg', 'making');
-  return existsSync(dir) ? readdirSync(dir) : [];
+const markers = (st = state) => {
+  const dir = join(st, 'cg', 'making');
+  // (.lock: the lock of the markers, not one)
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n !== '.lock') : [];
 };
+
+/** Is someone holding the flock of `path` (flock(1) -n fails)? */
+const locked = (path: string) => spawnSync('flock', ['-n', path, 'true']).status === 1;
+
+/** Has process `pid` ended (gone, or a zombie not yet reaped)? */
+function ended(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A process holding the flock of `path` (as `user`), in a process group of its own (killed whole). */
+async function holdLock(path: string, seconds: number, user?: number) {
+  const cmd = ['flock', path, 'sleep', String(seconds)];
+  const h = execa(user === undefined ? cmd[0]! : 'setpriv', user === undefined ? cmd.slice(1) : [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', ...cmd], { reject: false, detached: true });
+  await until(() => locked(path), `the flock of ${path}`);
+  return { pid: h.pid!, kill: async () => {
+    try {
+      process.kill(-h.pid!, 'SIGKILL');
+    } catch {
+      // ended already
+    }
+    await h;
+  } };
+}
 
 describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? noStrace ? ` (skipped: ${skipReason ?? noStrace})` : ''}`, () => {
   beforeAll(() => enterLeaf());
@@ -138,6 +174,43 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
       rmSync(odd, { recursive: true, force: true });
     }
   });
+
+  it("another user's flock of the marker directory never stalls cg create (the lock is a 0600 file beside the markers), nor does a lock held past the deadline (a create stopped midway): no marker then", async () => {
+    // a state dir others can reach, as /run/boxkit is (the test root is not)
+    const open = mkdtempSync('/tmp/bk-cg-open-state-');
+    chmodSync(open, 0o755);
+    const making = join(open, 'cg', 'making');
+    const lock = join(making, '.lock');
+    const e = { BOXKIT_STATE_DIR: open };
+    const holders: Awaited<ReturnType<typeof holdLock>>[] = [];
+    try {
+      mkdirSync(making, { recursive: true, mode: 0o755 });
+      const first = await bk('cg', withParent(['create', name('open-first'), '--cpu-quota', '50000']), { env: e, timeout: 60_000 });
+      expect(first.exitCode, String(first.stderr)).toBe(0);
+      // nobody cannot even open the lock, so cannot hold it
+      const nobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'flock', '-n', lock, 'true'], { encoding: 'utf8' });
+      expect(nobody.status).not.toBe(0);
+      expect(nobody.stderr).toMatch(/Permission denied/);
+      // nobody holds an flock of the directory itself (the lock create took before): create does not wait for it
+      const dirHolder = await holdLock(making, 30, 65534);
+      holders.push(dirHolder);
+      const r = await bk('cg', withParent(['create', name('open-dir-held'), '--cpu-quota', '50000']), { env: e, timeout: 60_000 });
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(ended(dirHolder.pid)).toBe(false);
+      // a create stopped while it held the lock: the next one waits out the deadline, then goes on without a marker
+      const stopped = await holdLock(lock, 50);
+      holders.push(stopped);
+      const g = name('open-lock-held');
+      const s = await bk('cg', withParent(['create', g, '--cpu-quota', '50000']), { env: e, timeout: 45_000 });
+      expect(s.exitCode, String(s.stderr)).toBe(0);
+      expect(ended(stopped.pid)).toBe(false);
+      expect(readFileSync(fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max'), 'utf8').trim()).toMatch(/^50000( 100000)?$/);
+      expect(markers(open)).toEqual([]);
+    } finally {
+      for (const h of holders) await h.kill();
+      rmSync(open, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("a group someone else made with other limits is still refused, in one line whose hint is the command that fixes it; a killed create's group that was removed is not taken for ours", async () => {
     const g = name('foreign');

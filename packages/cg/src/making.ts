@@ -22,14 +22,18 @@
  * to change). A group without a marker is judged by its limits, as before;
  * `cg set` and `cg rm` of the group drop its marker. The marker is made
  * with link(2), so it is there whole or not at all, and taken (or a dead
- * writer's adopted) under an flock of its directory, so at most one create
- * of a group runs at a time: a second waits for the first (its marker's
- * writer alive) instead of judging a group still being made.
+ * writer's adopted) under an flock of a lock file beside the markers
+ * (`making/.lock`, 0600: a user who could open it could hold it and stall
+ * every create), so at most one create of a group runs at a time: a second
+ * waits for the first (its marker's writer alive) instead of judging a group
+ * still being made. The lock is tried, never waited on: held past the
+ * deadline (a create stopped with SIGSTOP while it looked), create goes on
+ * without a marker, as where the state dir cannot hold one.
  */
 import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
-import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, withDirLockSync, writerGone } from '@boxkit/common/state';
+import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, tryLockSync, writerGone } from '@boxkit/common/state';
 import { sleepSync } from '@boxkit/common/sleep';
 import type { Group } from './group.js';
 
@@ -86,6 +90,18 @@ function abandoned(path: string, m: Marker | undefined): boolean {
 
 const WAIT_MS = 10_000;
 
+/**
+ * `fn` under the lock of the marker directory `dir` (an existing one), tried
+ * every 20 ms until `deadline`: undefined if someone held it all along.
+ */
+function underLock<T>(dir: string, deadline: number, fn: () => T): { value: T } | undefined {
+  for (;;) {
+    const r = tryLockSync(join(dir, '.lock'), fn);
+    if (r || Date.now() > deadline) return r;
+    sleepSync(20);
+  }
+}
+
 export interface Making {
   /** Directories a killed create left: this create makes them as if they were not there. */
   adopt: ReadonlySet<string>;
@@ -117,11 +133,12 @@ function look(path: string): Found {
  * marker: no marker is written (the group is complete, or someone else's).
  *
  * Each look at the marker and what follows (adopting a dead writer's,
- * writing ours) is one step under an flock of the marker directory, so two
+ * writing ours) is one step under the lock of the marker directory, so two
  * creates that find the same dead marker cannot both adopt it: the second
  * finds the first's (alive) and waits for it. A state dir that cannot hold
  * markers (unwritable, full, its making/ a file, a symlink at the marker's
- * path) means no marker, never a failure or a wait.
+ * path) means no marker, never a failure or a wait; so does a lock held
+ * past the deadline.
  */
 export function beginMaking(g: Group, toMake: (adopt: ReadonlySet<string>) => string[]): Making {
   const path = markerPath(g);
@@ -132,7 +149,10 @@ export function beginMaking(g: Group, toMake: (adopt: ReadonlySet<string>) => st
     let step: { wait: number } | Making;
     try {
       mkdirSync(dir, { recursive: true, mode: 0o755 });
-      step = withDirLockSync(dir, () => takeMarker(g, path, toMake));
+      const locked = underLock(dir, deadline, () => takeMarker(g, path, toMake));
+      // (held all along: a holder stopped midway; the marker is only an aid, never a wait without end)
+      if (!locked) return NONE;
+      step = locked.value;
     } catch {
       // the marker is an aid: where it cannot be written, create goes on without one, as before markers
       // (a kill then leaves a group the next create refuses, with the fix in its hint)

@@ -4,7 +4,7 @@
  * Writes are atomic (temp file, rename) and made under an flock, so a crash
  * or a concurrent command never leaves a torn file.
  */
-import { closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
 import { BoxkitError } from './errors.js';
@@ -150,6 +150,30 @@ export function withDirLockSync<T>(dir: string, fn: () => T): T {
     return fn();
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * withLockSync without waiting for the lock, on a lock file only this user
+ * can open (made 0600, no symlink followed, made 0600 again if someone's
+ * flock(1) made it wider): anyone who could open it could hold it, and make
+ * every caller wait. Undefined when another holder has it (EWOULDBLOCK):
+ * the caller retries against its own deadline. Other errors are thrown.
+ */
+export function tryLockSync<T>(lockPath: string, fn: () => T): { value: T } | undefined {
+  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+    try {
+      flock(fd, LOCK.EX | LOCK.NB, lockPath);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EWOULDBLOCK' || code === 'EAGAIN') return undefined;
+      throw e;
+    }
+    return { value: fn() };
+  } finally {
+    closeSync(fd); // closing releases the lock
   }
 }
 
