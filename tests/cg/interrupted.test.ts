@@ -212,6 +212,23 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
     }
   }, 120_000);
 
+  it('cg rm of a group a killed create left removes its marker under the lock of the markers: it waits for a create holding it', async () => {
+    const g = name('rm-locked');
+    const killed = await createKilledAt(fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max'), withParent(['create', g, '--cpu-quota', '50000']));
+    expect(killed.signal ?? killed.exitCode, killed.stderr).toBeOneOf(['SIGKILL', 137]);
+    expect(markers()).toHaveLength(1);
+    const holder = await holdLock(join(state, 'cg', 'making', '.lock'), 1);
+    try {
+      const rm = await cg(withParent(['rm', g]));
+      expect(rm.exitCode, rm.stderr).toBe(0);
+      // it looked at the marker only once the holder let go
+      expect(ended(holder.pid)).toBe(true);
+      expect(markers()).toEqual([]);
+    } finally {
+      await holder.kill();
+    }
+  }, 60_000);
+
   it("a group someone else made with other limits is still refused, in one line whose hint is the command that fixes it; a killed create's group that was removed is not taken for ours", async () => {
     const g = name('foreign');
     // made by hand (as cgcreate -g cpu:G would), default limits, in one hierarchy

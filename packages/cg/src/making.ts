@@ -30,7 +30,7 @@
  * deadline (a create stopped with SIGSTOP while it looked), create goes on
  * without a marker, as where the state dir cannot hold one.
  */
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, tryLockSync, writerGone } from '@boxkit/common/state';
@@ -212,16 +212,22 @@ function holdsProcesses(dir: string): boolean {
   }
 }
 
-/** `cg rm`, `cg set`: a removed (or now complete) group leaves no marker behind (unless a create of it is running). */
+/**
+ * `cg rm`, `cg set`: a removed (or now complete) group leaves no marker
+ * behind (unless a create of it is running). Looked at and removed under
+ * the lock: a create adopting the dead marker meanwhile has rewritten it
+ * as its own (alive), which stays.
+ */
 export function forgetMaking(g: Group): void {
   const path = markerPath(g);
-  const m = path ? readMarker(path) : undefined;
-  if (path && m && abandoned(path, m)) {
-    try {
-      removeFile(path);
-    } catch {
-      // a read-only state dir: the marker names a group that is gone, or complete (harmless)
-    }
+  if (!path || !existsSync(path)) return;
+  try {
+    underLock(dirname(path), Date.now() + WAIT_MS, () => {
+      const m = readMarker(path);
+      if (m && abandoned(path, m)) removeFile(path);
+    });
+  } catch {
+    // a read-only state dir: the marker names a group that is gone, or complete (harmless)
   }
 }
 
