@@ -201,7 +201,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       if grep -q " $D/a/net " /proc/self/mountinfo; then echo kept; else echo unmounted; fi
       umount "$D/a/net" 2>/dev/null || true
     `;
-    const r = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'bash', '-c', script, binPath('ns-clone'), dir], { encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+    const r = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'bash', '-c', script, binPath('ns-clone'), dir], { encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' }, timeout: 60_000 });
     expect(r.trim()).toBe('kept');
   });
 
