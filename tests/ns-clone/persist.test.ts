@@ -233,7 +233,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
 
   it('a child released by hand the moment its fifo appears (before ns-clone noted it) runs its command: the start does not kill it', async () => {
     const dir = tmp('persist-fifo-early');
-    const env = { ...process.env, BOXKIT_STATE_DIR: join(dir, 'state') };
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: join(dir, 'state') };
     delete env.NODE_EXTRA_CA_CERTS;
     // a writer spinning on the path: its open returns as soon as the child opens its end, before the start returns
     // (the window is short: on one CPU, about every other start hit it)
