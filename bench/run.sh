@@ -120,7 +120,14 @@ into its blob and Node's fs/Buffer functions are warmed there; no process.stdout
 at exit. For --rm the union is mounted `volatile`: the unmount of a written upper waited for an
 ext4 journal commit (`t-umount` 3.9 ms median before, 0.2-0.3 ms in most starts after).
 
-What is left, and why: Node's start (~30 ms, a floor runc does not pay: runc's whole run takes
+Done in the twelfth session: run's blob no longer carries the code cache of the Node builtins
+(scripts/slim-blob.mjs): the 128 it holds loaded are never compiled again, and of the other 196
+it keeps the 6 a start can compile (packages/run/scripts/runtime-builtins.ts; cli.blob 5.88 ->
+3.07 MB); its records are stamped without looking up the host's time zone (5 file accesses).
+Interleaved with the session's first build, 30-40 rounds: 40.6 -> 37.3 ms (1.43x -> 1.31x runc
+in those rounds, at load ~2.4), then 0.95x again for the narrowed cache.
+
+What is left, and why: Node's start (~20-30 ms, a floor runc does not pay: runc's whole run takes
 about as long); koffi's load (~1-2 ms, in `reserve`); kernel work that runc pays too (overlay mount,
 cgroup mkdir/rmdir, clone, the child's mounts and pivot_root, namespace teardown at exit);
 ext4 metadata in the data and state dirs (`t-rm`, the records: up to ms per call under load;

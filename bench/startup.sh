@@ -24,6 +24,7 @@ What was done to cut start-up (each step measured on this machine):
 | one bundled CJS file (tsup, `noExternal`), koffi and command modules loaded lazily | ≈ +50 ms |
 | the same bundle as a V8 startup snapshot (`dist/cli.blob`, started by the bin stub) | ≈ +14 ms |
 | the blob started with `--no-rehash-snapshot` (no new hash seed, prime search and rehash per start) | ≈ 5 ms less (perf: 13-17% of a Node start) |
+| the blob without the code cache of the Node builtins it holds loaded (`scripts/slim-blob.mjs`; run and netsetup keep only what their fast path can compile) | ≈ 3-4 ms less (run --rm 40.6 -> 37.3 ms, netsetup veth 30.2 -> 26.6 ms, interleaved) |
 
 Also: yargs no longer renders each command's whole help text on every run
 (it did so to print it after a failure, which boxkit never does: ~40-60 ms
@@ -37,9 +38,15 @@ goes straight to fds 1 and 2 (no process.stdout stream). V8's per-isolate
 hash seed (a prime search for the rapidhash secrets, then a rehash of the
 snapshot's tables: 13-17% of a `node -e 0` here) is skipped with
 --no-rehash-snapshot: the seed baked into the blob is kept (the trade-off is
-in scripts/build-snapshot.mjs). What remains over `node -e 0`: `sh` running
-the stub (~1 ms), reading and copying the blob (~4 ms system time) and the
-work itself. koffi (~1-2 ms) is loaded only by commands that make a system
+in scripts/build-snapshot.mjs). `node --build-snapshot` appends a code
+cache of all 324 Node builtins (~2.7 MB), which every start read, copied and
+freed; a builtin the snapshot holds loaded is never compiled again, so the
+build drops those entries (`scripts/slim-blob.mjs`, checked: the slim blob
+must answer `--version` as the whole one), and run's and netsetup's fast-path
+blobs keep only the few a start can compile (their
+`scripts/runtime-builtins.ts`). What remains over `node -e 0`: `sh` running
+the stub (~1 ms), reading and copying the blob (2.2-4.3 MB) and the work
+itself. koffi (~1-2 ms) is loaded only by commands that make a system
 call, execa only by commands that run a program.
 TXT
 } > "$RESULTS/startup.md"
