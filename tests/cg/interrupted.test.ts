@@ -9,12 +9,12 @@
  * at the open(2) of one cgroup file (-P FILE).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { bk, binPath, running, skipReason, testName } from '../harness/index.js';
-import { enterLeaf, group, leaveLeaf, parent, until, withParent } from './env.js';
+import { enterLeaf, group, leaveLeaf, parent, sleep, until, withParent } from './env.js';
 
 // a state dir of its own: the markers counted are this file's
 const state = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'cg-interrupted-'));
@@ -73,9 +73,24 @@ function swapOf(g: string): { accounted: boolean; on: boolean } {
   return { accounted, on };
 }
 
-/** A process holding the flock of `path` (as `user`), in a process group of its own (killed whole). */
-async function holdLock(path: string, seconds: number, user?: number) {
-  const cmd = ['flock', path, 'sleep', String(seconds)];
+/** Does process `pid` have `path` open? */
+function opens(pid: number, path: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+      } catch {
+        return false; // closed meanwhile
+      }
+    });
+  } catch {
+    return false; // not started yet, or gone
+  }
+}
+
+/** A process holding the flock of `path` (as `user`; for `seconds`, or until killed), in a process group of its own (killed whole). */
+async function holdLock(path: string, seconds?: number, user?: number) {
+  const cmd = ['flock', path, 'sleep', seconds === undefined ? 'infinity' : String(seconds)];
   const h = execa(user === undefined ? cmd[0]! : 'setpriv', user === undefined ? cmd.slice(1) : [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', ...cmd], { reject: false, detached: true });
   await until(`the flock of ${path}`, () => locked(path));
   return { pid: h.pid!, kill: async () => {
@@ -219,22 +234,66 @@ describe.skipIf(skipReason ?? noStrace)(`cg create killed midway${skipReason ?? 
     }
   }, 120_000);
 
-  it('cg rm of a group a killed create left removes its marker under the lock of the markers: it waits for a create holding it', async () => {
+  it('cg rm of a group a killed create left removes its marker under the lock of the markers: it waits for a create holding it, and says so once', async () => {
     const g = name('rm-locked');
     const killed = await createKilledAt(fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max'), withParent(['create', g, '--cpu-quota', '50000']));
     expect(killed.signal ?? killed.exitCode, killed.stderr).toBeOneOf(['SIGKILL', 137]);
     expect(markers()).toHaveLength(1);
-    const holder = await holdLock(join(state, 'cg', 'making', '.lock'), 1);
+    const lock = join(state, 'cg', 'making', '.lock');
+    // held with no time limit: only the test lets go of it (a slow node start must not outlast the holder)
+    const holder = await holdLock(lock);
     try {
-      const rm = await cg(withParent(['rm', g]));
-      expect(rm.exitCode, rm.stderr).toBe(0);
-      // it looked at the marker only once the holder let go
-      expect(running(holder.pid)).toBe(false);
+      const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+      delete e.NODE_EXTRA_CA_CERTS;
+      const rm = execa(binPath('cg'), withParent(['rm', g]), { reject: false, env: e });
+      // rm has the lock file open (retrying its flock): it got as far as the marker's lock
+      const real = realpathSync(lock); // (as /proc/PID/fd names it)
+      await until('cg rm to open the lock', () => opens(rm.pid!, real));
+      // the group itself is gone already (removed before the marker), the marker still there: rm waits
+      await sleep(1500);
+      expect(running(rm.pid!)).toBe(true);
+      expect(markers()).toHaveLength(1);
+      await holder.kill();
+      const r = await rm;
+      expect(r.exitCode, r.stderr).toBe(0);
       expect(markers()).toEqual([]);
+      // the wait past 1 s was said, once, naming the lock
+      const waits = r.stderr.split('\n').filter((l) => l.includes(lock));
+      expect(waits, r.stderr).toHaveLength(1);
+      expect(waits[0]).toMatch(/^cg: waiting up to 10s for .*\.lock, held by another process/);
     } finally {
       await holder.kill();
     }
-  }, 60_000);
+  }, 90_000);
+
+  it('cg set and cg rm of a group a killed create left, the lock of the markers held past the deadline: set fails before writing anything, rm warns that the marker may be left', async () => {
+    const g = name('set-locked');
+    const quota = fileOf(g, 'cpu', 'cpu.cfs_quota_us', 'cpu.max');
+    const killed = await createKilledAt(quota, withParent(['create', g, '--cpu-quota', '50000']));
+    expect(killed.signal ?? killed.exitCode, killed.stderr).toBeOneOf(['SIGKILL', 137]);
+    expect(markers()).toHaveLength(1);
+    const before = readFileSync(quota, 'utf8');
+    const lock = join(state, 'cg', 'making', '.lock');
+    const holder = await holdLock(lock);
+    try {
+      const set = await cg(withParent(['set', g, '--cpu-quota', '20000']));
+      expect(set.exitCode, set.stderr).toBe(1);
+      const lines = set.stderr.split('\n').filter(Boolean);
+      expect(lines.find((l) => l.startsWith('cg: cannot set')), set.stderr).toBe(`cg: cannot set ${g}: ${lock} was held by another process for 10s (a cg create stopped midway?); nothing was changed`);
+      // nothing changed: the limit the killed create left, and its marker
+      expect(readFileSync(quota, 'utf8')).toBe(before);
+      expect(markers()).toHaveLength(1);
+      const rm = await cg(withParent(['rm', g]));
+      expect(rm.exitCode, rm.stderr).toBe(0);
+      expect(rm.stderr.split('\n').filter((l) => l.includes('may be left')), rm.stderr).toHaveLength(1);
+      expect(group(g).dirs.some((d) => existsSync(d.path))).toBe(false);
+    } finally {
+      await holder.kill();
+    }
+    // once the holder is gone, rm drops the marker
+    expect((await cg(withParent(['rm', g]))).exitCode).toBe(0);
+    expect(markers()).toEqual([]);
+  }, 120_000);
 
   it("a group someone else made with other limits is still refused, in one line whose hint is the command that fixes it; a killed create's group that was removed is not taken for ours", async () => {
     const g = name('foreign');

@@ -20,7 +20,9 @@
  * writes every limit, and on failure removes them as its own), unless
  * processes joined it since (`cg exec`, `attach`: in use, no longer ours
  * to change). A group without a marker is judged by its limits, as before;
- * `cg set` and `cg rm` of the group drop its marker. The marker is made
+ * `cg set` and `cg rm` of the group drop its marker (`set` before writing a
+ * limit: where the lock stays held, it fails and changes nothing; `rm`
+ * warns that the marker may be left). The marker is made
  * with link(2), so it is there whole or not at all, and taken (or a dead
  * writer's adopted) under an flock of a lock file beside the markers
  * (`making/.lock`, 0600: a user who could open it could hold it and stall
@@ -28,12 +30,13 @@
  * waits for the first (its marker's writer alive) instead of judging a group
  * still being made. The lock is tried, never waited on: held past the
  * deadline (a create stopped with SIGSTOP while it looked), create goes on
- * without a marker, as where the state dir cannot hold one.
+ * without a marker, as where the state dir cannot hold one. A wait for the
+ * lock past 1 s is said once, in one line naming it.
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BoxkitError } from '@boxkit/common';
-import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, tryLockSync, writerGone } from '@boxkit/common/state';
+import { BoxkitError, warn } from '@boxkit/common';
+import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, tryLockUntilSync, writerGone } from '@boxkit/common/state';
 import { sleepSync } from '@boxkit/common/sleep';
 import type { Group } from './group.js';
 
@@ -90,16 +93,19 @@ function abandoned(path: string, m: Marker | undefined): boolean {
 
 const WAIT_MS = 10_000;
 
+let warned = false;
+
 /**
  * `fn` under the lock of the marker directory `dir` (an existing one), tried
- * every 20 ms until `deadline`: undefined if someone held it all along.
+ * every 20 ms until `deadline`: undefined if someone held it all along. A
+ * wait past 1 s is said once (one line naming the lock), not sat out silently.
  */
 function underLock<T>(dir: string, deadline: number, fn: () => T): { value: T } | undefined {
-  for (;;) {
-    const r = tryLockSync(join(dir, '.lock'), fn);
-    if (r || Date.now() > deadline) return r;
-    sleepSync(20);
-  }
+  const lock = join(dir, '.lock');
+  return tryLockUntilSync(lock, deadline, fn, warned ? undefined : () => {
+    warned = true;
+    warn('cg', `waiting up to ${WAIT_MS / 1000}s for ${lock}, held by another process (a cg create stopped midway? see: fuser -v ${lock})`);
+  });
 }
 
 export interface Making {
@@ -216,19 +222,27 @@ function holdsProcesses(dir: string): boolean {
  * `cg rm`, `cg set`: a removed (or now complete) group leaves no marker
  * behind (unless a create of it is running). Looked at and removed under
  * the lock: a create adopting the dead marker meanwhile has rewritten it
- * as its own (alive), which stays.
+ * as its own (alive), which stays. False when the lock was held past the
+ * deadline and a dead writer's marker may be left (the caller says so:
+ * `set` fails before writing anything, `rm` warns); true otherwise.
  */
-export function forgetMaking(g: Group): void {
+export function forgetMaking(g: Group): boolean {
   const path = markerPath(g);
-  if (!path || !existsSync(path)) return;
+  if (!path || !existsSync(path)) return true;
   try {
-    underLock(dirname(path), Date.now() + WAIT_MS, () => {
+    return underLock(dirname(path), Date.now() + WAIT_MS, () => {
       const m = readMarker(path);
       if (m && abandoned(path, m)) removeFile(path);
-    });
+    }) !== undefined;
   } catch {
     // a read-only state dir: the marker names a group that is gone, or complete (harmless)
+    return true;
   }
+}
+
+/** The lock of the markers, for the messages of a forgetMaking that could not have it. */
+export function makingLock(g: Group): string {
+  return join(dirname(markerPath(g) ?? stateDir('cg', 'making', 'x')), '.lock');
 }
 
 /** For --dry-run: the directories a killed create left, which this one would take as its own (nothing is written). */

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
 import { BoxkitError } from './errors.js';
 import { ownerGone } from './proc.js';
+import { sleepSync } from './sleep.js';
 
 export function stateDir(...parts: string[]): string {
   return join(process.env.BOXKIT_STATE_DIR || '/run/boxkit', ...parts);
@@ -161,15 +162,35 @@ export function withDirLockSync<T>(dir: string, fn: () => T): T {
  * the caller retries against its own deadline. Other errors are thrown.
  */
 export function tryLockSync<T>(lockPath: string, fn: () => T): { value: T } | undefined {
+  return tryLockUntilSync(lockPath, 0, fn);
+}
+
+/**
+ * tryLockSync tried again every 20 ms until `deadline` (Date.now() time) on
+ * the one open file: undefined if another holder kept it all along.
+ * `onWait` is called once, when the wait passes `waitNoticeMs` (so a caller
+ * can say who it waits for, instead of stalling silently).
+ */
+export function tryLockUntilSync<T>(lockPath: string, deadline: number, fn: () => T, onWait?: () => void, waitNoticeMs = 1000): { value: T } | undefined {
   const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
     if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
-    try {
-      flock(fd, LOCK.EX | LOCK.NB, lockPath);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EWOULDBLOCK' || code === 'EAGAIN') return undefined;
-      throw e;
+    const notice = Date.now() + waitNoticeMs;
+    for (;;) {
+      try {
+        flock(fd, LOCK.EX | LOCK.NB, lockPath);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EWOULDBLOCK' && code !== 'EAGAIN') throw e;
+      }
+      const now = Date.now();
+      if (now >= deadline) return undefined;
+      if (onWait && now >= notice) {
+        onWait();
+        onWait = undefined;
+      }
+      sleepSync(Math.min(20, deadline - now));
     }
     return { value: fn() };
   } finally {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { BoxkitError, shellQuote } from '@boxkit/common';
 import { parseLimits, type LimitFlags } from '../limits.js';
 import { dirsToMake, planCreate } from '../create.js';
-import { adoptable, beginMaking, forgetMaking } from '../making.js';
+import { adoptable, beginMaking, forgetMaking, makingLock } from '../making.js';
 import { limitArgs } from '../index.js';
 import type { Limits } from '../settings.js';
 import type { Group } from '../group.js';
@@ -13,9 +13,16 @@ export async function runCreate(a: GroupArgs & LimitFlags, mode: 'create' | 'set
   const limits = parseLimits(a);
   const g = groupFrom(a);
   if (mode === 'set') {
+    // the limits are the user's now: a killed create's marker no longer names a group to finish. Dropped
+    // first: where its lock cannot be had, set changes nothing (a marker left would let a later create
+    // adopt the group and write its own limits over these)
+    if (!a.dryRun && !forgetMaking(g)) {
+      const lock = makingLock(g);
+      throw new BoxkitError('EBUSY', `cannot set ${g.name}: ${lock} was held by another process for 10s (a cg create stopped midway?); nothing was changed`, {
+        hint: `find the holder (fuser -v ${lock}): end it or let it finish (kill -CONT), then run this again`,
+      });
+    }
     await apply(a, planCreate(g, limits, { mode }));
-    // the limits are the user's now: a killed create's marker no longer names a group to finish
-    if (!a.dryRun) forgetMaking(g);
   } else if (a.dryRun) {
     await apply(a, withFix(g, a, limits, () => planCreate(g, limits, { mode, adopt: adoptable(g) })));
   } else {

@@ -1,8 +1,8 @@
 /** cg rm: remove a group everywhere; processes left in it need --kill or --move. */
 import { existsSync } from 'node:fs';
-import { report } from '@boxkit/common';
+import { report, warn } from '@boxkit/common';
 import { planRemove } from '../membership.js';
-import { forgetMaking } from '../making.js';
+import { forgetMaking, makingLock } from '../making.js';
 import { apply, groupFrom, groupJson, reportGroup, type GroupArgs } from './common.js';
 
 export async function runRm(a: GroupArgs & { kill?: boolean; move?: boolean }): Promise<number> {
@@ -13,7 +13,10 @@ export async function runRm(a: GroupArgs & { kill?: boolean; move?: boolean }): 
   const steps = planRemove(g, { kill: a.kill ?? false, move: a.move ?? false });
   await apply(a, removed ? steps : [{ shell: `# ${g.name}: no such group (nothing to remove)`, apply: () => {} }]);
   // what a killed `cg create` noted of it goes with it
-  if (!a.dryRun) forgetMaking(g);
+  if (!a.dryRun && !forgetMaking(g)) {
+    const lock = makingLock(g);
+    warn('cg', `${g.name}: ${lock} was held by another process for 10s, so a killed create's marker of it may be left (a later create would take a group of that name for its own): end the holder (fuser -v ${lock}), then run this rm again`);
+  }
   if (a.dryRun) reportGroup(a, g, 'removed', { removed });
   else report(a, { ...groupJson(g), removed }, () => [removed ? `removed ${g.name}: ${there.join(' ')}` : `${g.name}: no such group (nothing removed)`]);
   return 0;

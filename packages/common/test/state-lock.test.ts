@@ -1,0 +1,87 @@
+/**
+ * tryLockSync / tryLockUntilSync against the kernel's flock(2): a lock held
+ * on another open file of the path (as another process's would be) is never
+ * waited on past the deadline, a symlink at the lock's path is refused, and
+ * a lock file someone made wider is narrowed to 0600.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flock, LOCK } from '@boxkit/native';
+import { tryLockSync, tryLockUntilSync } from '../src/state.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bk-trylock-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Hold the flock of `path` on an open file of its own (another open file description: it conflicts as another process's would). */
+function hold(path: string): () => void {
+  const fd = openSync(path, 'a', 0o600);
+  flock(fd, LOCK.EX | LOCK.NB, path);
+  return () => closeSync(fd);
+}
+
+describe('tryLockSync', () => {
+  it('runs fn under the lock (made 0600) and lets go of it after', () => {
+    const lock = join(dir, '.lock');
+    expect(tryLockSync(lock, () => 42)).toEqual({ value: 42 });
+    expect(statSync(lock).mode & 0o777).toBe(0o600);
+    hold(lock)(); // free again: taken at once
+  });
+
+  it('held by another (EWOULDBLOCK): undefined, fn not run, no wait', () => {
+    const lock = join(dir, '.lock');
+    const release = hold(lock);
+    try {
+      let ran = false;
+      const t = Date.now();
+      expect(tryLockSync(lock, () => (ran = true))).toBeUndefined();
+      expect(ran).toBe(false);
+      expect(Date.now() - t).toBeLessThan(500);
+    } finally {
+      release();
+    }
+    expect(tryLockSync(lock, () => 'free')).toEqual({ value: 'free' });
+  });
+
+  it('a symlink at the lock path is refused (ELOOP), and what it points at is not made', () => {
+    const lock = join(dir, '.lock');
+    const target = join(dir, 'elsewhere');
+    symlinkSync(target, lock);
+    expect(() => tryLockSync(lock, () => 1)).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('a 0644 lock file (made by someone\'s flock(1)) is narrowed to 0600', () => {
+    const lock = join(dir, '.lock');
+    writeFileSync(lock, '');
+    chmodSync(lock, 0o644);
+    expect(tryLockSync(lock, () => true)).toEqual({ value: true });
+    expect(statSync(lock).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('tryLockUntilSync', () => {
+  it('held past the deadline: undefined after the deadline, and onWait said once past its notice', () => {
+    const lock = join(dir, '.lock');
+    const release = hold(lock);
+    try {
+      let waits = 0;
+      const t = Date.now();
+      expect(tryLockUntilSync(lock, t + 400, () => 1, () => waits++, 100)).toBeUndefined();
+      expect(Date.now() - t).toBeGreaterThanOrEqual(390);
+      expect(waits).toBe(1);
+    } finally {
+      release();
+    }
+  });
+
+  it('free: taken at once, onWait never called', () => {
+    let waits = 0;
+    expect(tryLockUntilSync(join(dir, '.lock'), Date.now() + 5000, () => 'x', () => waits++, 0)).toEqual({ value: 'x' });
+    expect(waits).toBe(0);
+  });
+});
