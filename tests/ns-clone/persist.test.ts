@@ -245,7 +245,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
-  it('records that children released by hand at the default fifo paths left go at the next release of a fifo', async () => {
+  it('records that children released by hand at the default fifo paths left go at the next start that makes a fifo, and at the next release of a fifo', async () => {
     const dir = tmp('persist-fifo-records');
     const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
     const records = join(dir, 'state', 'ns-clone');
@@ -256,11 +256,15 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       execFileSync('sh', ['-c', 'echo > "$0"', setupFifo]); // released by hand: its record stays
       await until(() => !alive(pid) && !existsSync(setupFifo), 5000, 'the released child to end');
     }
-    expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toHaveLength(3);
+    // each start swept the one before's (its child gone, its fifo read): only the last one's is left
+    expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toHaveLength(1);
     const held = await ns(['-d', '--wait-for-setup', '--json', '--', 'sleep', '30'], { env });
     expect(held.exitCode, held.stderr).toBe(0);
     const { pid, setupFifo } = JSON.parse(held.stdout) as { pid: number; setupFifo: string };
     try {
+      expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toEqual([`${pid}.fifo-path`]);
+      // one left beside it by hand (a child gone, its fifo gone) goes at the release
+      writeFileSync(join(records, '999999999.fifo-path'), JSON.stringify({ fifo: join(dir, 'gone.fifo'), dev: 1, ino: 1, start: 1 }));
       const rel = await ns(['release', setupFifo], { env });
       expect(rel.exitCode, rel.stderr).toBe(0);
       expect(readdirSync(records)).toEqual([]);

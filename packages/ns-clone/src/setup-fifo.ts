@@ -17,11 +17,13 @@
  * (--net=PATH) and the directories made for the fifo. They are noted in its
  * record (PID.fifo-path), which `release --abort` (or a release that finds
  * the child killed while held) acts on, as the foreground ns-clone does. A
- * record is acted on only while its fifo (device and inode) and its child
- * (start time) are the ones it noted: a release by hand (`echo > FIFO`)
- * leaves the record behind, and the pid or the fifo's path may be used
- * again by another child since. (Not the fifo's change time: a chmod,
- * chown or touch to let another user release it leaves it the record's.)
+ * record is acted on only while its fifo (device, inode and birth time) and
+ * its child (start time) are the ones it noted: a release by hand (`echo >
+ * FIFO`) leaves the record behind, and the pid or the fifo's path may be
+ * used again by another child since, even the inode number (ext4 and tmpfs
+ * give a file made again the number just freed). (Not the fifo's change
+ * time: a chmod, chown or touch to let another user release it leaves it
+ * the record's.)
  */
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,11 +40,20 @@ export function setupDir(): string {
   return join(base, 'ns-clone');
 }
 
-/** A fifo just made, and its identity (st_dev, st_ino) for its record. */
+/** A fifo just made, and its identity (st_dev, st_ino, birth time) for its record. */
 export interface MadeFifo {
   fifo: string;
   dev: number;
   ino: number;
+  /** Birth time in ns (statx's stx_btime), as decimal text; undefined where the file system keeps none. */
+  birth?: string;
+}
+
+/** A file's identity: device, inode and (where the file system keeps one) birth time in ns. */
+function identity(path: string): { fifo: boolean; dev: number; ino: number; birth?: string } {
+  // (bigint: a birth time in ns does not fit a double; Node 20 stats with statx, which gives it)
+  const st = statSync(path, { bigint: true });
+  return { fifo: st.isFIFO(), dev: Number(st.dev), ino: Number(st.ino), ...(st.birthtimeNs > 0n ? { birth: String(st.birthtimeNs) } : {}) };
 }
 
 /**
@@ -71,18 +82,19 @@ export function makeSetupFifo(path?: string, made: string[] = []): MadeFifo {
   }
   let st;
   try {
-    st = statSync(fifo);
+    st = identity(fifo);
   } catch (e) {
     // (removed already, by someone else: nothing of ours to take back but the directories)
     removeMadeDirs(mine);
     throw e;
   }
   made.push(...mine);
-  // a file system such as ext4 gives a fifo made at a path again the freed inode number: the records
-  // earlier children at this path left (released by hand) would take it for theirs. None of them is owed
-  // a take-back: their fifo is gone (else mkfifo failed, EEXIST), so their child read it or it was removed
-  if (path) forgetRecordsOf(fifo);
-  return { fifo, dev: st.dev, ino: st.ino };
+  // records whose child is gone and whose fifo is not there go now (released by hand, then ended), and
+  // those naming this path that noted no birth time (a file system that keeps none, an older ns-clone): a
+  // fifo made at a path again gets the freed inode number (ext4, tmpfs), which they would take for theirs
+  // (none of them is owed a take-back: their fifo is gone, else mkfifo failed with EEXIST)
+  sweepRecords(path ? fifo : undefined);
+  return { fifo, dev: st.dev, ino: st.ino, ...(st.birth ? { birth: st.birth } : {}) };
 }
 
 /**
@@ -97,12 +109,15 @@ export interface FifoRecord {
   fifo: string;
   /**
    * The fifo's st_dev and st_ino (undefined: a record of an older
-   * ns-clone, which held only the path). A fifo made at that path later
-   * may get the freed inode number again (ext4): making it removes the
-   * records naming the path (createSetupFifo).
+   * ns-clone, which held only the path), and its birth time (ns, decimal):
+   * a fifo made at that path later may get the freed inode number again
+   * (ext4, tmpfs), never the same birth time. Without one (a file system
+   * that keeps none), making a fifo at the path removes the records naming
+   * it (makeSetupFifo).
    */
   dev?: number;
   ino?: number;
+  birth?: string;
   /** The child's start time (/proc/PID/stat, clock ticks since boot). */
   start?: number;
   /** Namespaces bound to a PATH, in the order they were made (detached only). */
@@ -125,13 +140,13 @@ const recordPath = (pid: number | string) => join(setupDir(), `${pid}.fifo-path`
  * whatever an earlier process of that pid left. Directories made go to `made`
  * (and into the record's undo, as they are made before it is written).
  */
-export function recordFifo(pid: number, { fifo, dev, ino }: MadeFifo, made: string[] = [], undo?: { persisted: readonly Persisted[] }): void {
+export function recordFifo(pid: number, { fifo, dev, ino, birth }: MadeFifo, made: string[] = [], undo?: { persisted: readonly Persisted[] }): void {
   const record = recordPath(pid);
   const start = procStat(pid)?.start;
   // (a --setup-fifo elsewhere made no state dir: the record needs one all the same, made again when a
   // failing run removed it, empty, between our mkdir and our write)
   createInMadeParent(record, () => {
-    const rec: FifoRecord = { fifo, dev, ino, ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
+    const rec: FifoRecord = { fifo, dev, ino, ...(birth ? { birth } : {}), ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
     // one write(2) of a few hundred bytes, before anyone knows the pid to read it (and no mkdir of its own,
     // as atomicWrite would: a directory made here must be in the record)
     writeFileSync(record, JSON.stringify(rec), { mode: 0o600 });
@@ -156,11 +171,11 @@ function readRecord(pid: number | string): FifoRecord | undefined {
   return { fifo: text.trim() };
 }
 
-/** Is the fifo at rec.fifo the record's own (same inode; a record that noted none: a fifo is there)? */
+/** Is the fifo at rec.fifo the record's own (same device, inode and birth time as noted; a record that noted none: a fifo is there)? */
 function ownFifo(rec: FifoRecord): boolean {
   try {
-    const st = statSync(rec.fifo);
-    return st.isFIFO() && (rec.ino === undefined || (st.ino === rec.ino && st.dev === rec.dev));
+    const st = identity(rec.fifo);
+    return st.fifo && (rec.ino === undefined || (st.ino === rec.ino && st.dev === rec.dev && (rec.birth === undefined || st.birth === rec.birth)));
   } catch {
     return false;
   }
@@ -224,8 +239,13 @@ export function forgetFifo(pid: number, fifo: string): void {
   rmSync(join(setupDir(), `${pid}.undo`), { force: true });
 }
 
-/** Remove the records naming `fifo` (a fifo was just made there: none of them is its own). */
-function forgetRecordsOf(fifo: string): void {
+/**
+ * Remove the stale records (child gone, fifo not its own: released by hand,
+ * then ended; nothing to take back), and, given `fifo` (a fifo just made
+ * there, on a file system without birth times), the records naming it that
+ * noted no birth time: its inode number may be theirs.
+ */
+function sweepRecords(fifo?: string): void {
   let names: string[];
   try {
     names = readdirSync(setupDir());
@@ -234,7 +254,10 @@ function forgetRecordsOf(fifo: string): void {
   }
   for (const n of names) {
     const m = /^(\d+)\.fifo-path$/.exec(n);
-    if (m && readRecord(m[1]!)?.fifo === fifo) rmSync(join(setupDir(), n), { force: true });
+    if (!m) continue;
+    const rec = readRecord(m[1]!);
+    if (!rec) continue;
+    if ((fifo !== undefined && rec.fifo === fifo && rec.birth === undefined) || (childGone(m[1]!, rec) && !ownFifo(rec))) rmSync(join(setupDir(), n), { force: true });
   }
 }
 

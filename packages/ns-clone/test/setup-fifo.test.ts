@@ -1,0 +1,63 @@
+/**
+ * The records of held children against the file system's own reuse of
+ * inode numbers: a fifo made again at a path gets the number just freed
+ * (tmpfs and ext4 do), and only its birth time tells it from the one a
+ * record noted. And stale records (child gone, fifo not its own) go when a
+ * new fifo is made, not only at a release.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { findSetupFifo, makeSetupFifo, recordFifo, setupDir } from '../src/setup-fifo.js';
+
+let dir: string;
+let saved: string | undefined;
+beforeEach(() => {
+  dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT ?? tmpdir(), 'bk-setup-fifo-'));
+  saved = process.env.BOXKIT_STATE_DIR;
+  process.env.BOXKIT_STATE_DIR = join(dir, 'state');
+});
+afterEach(() => {
+  if (saved === undefined) delete process.env.BOXKIT_STATE_DIR;
+  else process.env.BOXKIT_STATE_DIR = saved;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('setup fifo records', () => {
+  it('a fifo made again at a path (the same inode number) is not the one an earlier record noted, even when that record is written after it', (ctx) => {
+    const f = join(dir, 'f.fifo');
+    const a = makeSetupFifo(f);
+    unlinkSync(f); // A's child read it (released by hand) before A wrote its record
+    const b = makeSetupFifo(f);
+    if (b.ino !== a.ino || b.dev !== a.dev) ctx.skip(); // this file system did not give the number again
+    if (statSync(f, { bigint: true }).birthtimeNs === 0n) ctx.skip(); // no birth time here: only the sweep by path protects
+    // A's record, late (the race the sweep at B's mkfifo cannot catch); its child (this process) alive
+    recordFifo(process.pid, a);
+    const found = findSetupFifo(f, true);
+    expect(found.pid).toBeUndefined();
+    expect(found.fifo).toBe(f);
+    // told apart by the birth time each noted
+    expect(a.birth).toBeDefined();
+    expect(b.birth).not.toBe(a.birth);
+    // and the record of B's own fifo is B's
+    recordFifo(process.pid, b);
+    expect(findSetupFifo(f, true).pid).toBe(String(process.pid));
+  });
+
+  it('making a fifo (default path) removes stale records: child gone and fifo not there', () => {
+    const done = spawnSync('true');
+    const gonePid = done.pid!;
+    const records = setupDir();
+    makeSetupFifo(); // makes the state dir
+    writeFileSync(join(records, `${gonePid}.fifo-path`), JSON.stringify({ fifo: join(dir, 'released.fifo'), dev: 1, ino: 1, start: 1 }));
+    // one whose child (this process) is alive stays, its fifo gone or not
+    const live = makeSetupFifo(join(dir, 'live.fifo'));
+    recordFifo(process.pid, live);
+    unlinkSync(live.fifo);
+    const next = makeSetupFifo();
+    expect(existsSync(next.fifo)).toBe(true);
+    expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toEqual([`${process.pid}.fifo-path`]);
+  });
+});
