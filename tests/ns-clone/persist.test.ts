@@ -236,11 +236,14 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: join(dir, 'state') };
     delete env.NODE_EXTRA_CA_CERTS;
     // a writer spinning on the path: its open returns as soon as the child opens its end, before the start returns
-    // (the window is short: on one CPU, about every other start hit it)
+    // (the window is short: on one CPU, about every other start hit it). Bounded by time (10 s, the clock read
+    // every 20000 turns, not each: a fork per turn would widen the window it aims at), and it writes only to a
+    // fifo: `echo > "$f"` with none there would make a regular file, and a misleading failure
     for (let i = 0; i < 20; i++) {
       const f = join(dir, `f${i}`), out = join(dir, `out${i}`);
-      const r = execFileSync('taskset', ['-c', '0', 'sh', '-c', 'f="$1"; (n=0; while [ ! -p "$f" ] && [ $n -lt 500000 ]; do n=$((n+1)); done; echo > "$f") & w=$!; "$0" -d --wait-for-setup --setup-fifo "$f" -- sh -c "echo ran > $2"; c=$?; wait $w; echo "exit $c"', binPath('ns-clone'), f, out], { encoding: 'utf8', env, timeout: 20_000 });
+      const r = execFileSync('taskset', ['-c', '0', 'sh', '-c', 'f="$1"; (end=$(($(date +%s) + 10)); n=0; while [ ! -p "$f" ]; do n=$((n+1)); if [ $n -ge 20000 ]; then n=0; [ "$(date +%s)" -lt $end ] || break; fi; done; if [ -p "$f" ]; then echo > "$f"; else echo "no fifo at $f within 10 s"; fi) & w=$!; "$0" -d --wait-for-setup --setup-fifo "$f" -- sh -c "echo ran > $2"; c=$?; wait $w; echo "exit $c"', binPath('ns-clone'), f, out], { encoding: 'utf8', env, timeout: 20_000 });
       expect(r.trim().split('\n').pop(), r).toBe('exit 0');
+      expect(r).not.toContain('no fifo at');
       await until(() => existsSync(out) && readFileSync(out, 'utf8') === 'ran\n', 5000, 'the command to run');
     }
   });
