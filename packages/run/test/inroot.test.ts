@@ -1,11 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveInRoot, writeInRoot } from '../src/container/inroot.js';
 
 describe('paths inside a container root', () => {
   const root = mkdtempSync(join(tmpdir(), 'inroot-'));
+  const host = mkdtempSync(join(tmpdir(), 'inroot-host-'));
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(host, { recursive: true, force: true });
+  });
   mkdirSync(join(root, 'etc'));
   mkdirSync(join(root, 'usr', 'etc'), { recursive: true });
   writeFileSync(join(root, 'usr', 'etc', 'passwd'), 'x');
@@ -27,7 +32,7 @@ describe('paths inside a container root', () => {
   });
 
   it('writeInRoot replaces a symlink instead of following it', () => {
-    const outside = join(mkdtempSync(join(tmpdir(), 'inroot-host-')), 'f');
+    const outside = join(host, 'f');
     writeFileSync(outside, 'host');
     symlinkSync(outside, join(root, 'etc', 'hosts'));
     expect(writeInRoot(root, '/etc', 'hosts', 'a\n')).toBe(true);
