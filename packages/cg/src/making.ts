@@ -38,6 +38,7 @@ import { dirname, join } from 'node:path';
 import { BoxkitError, warn } from '@boxkit/common';
 import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, tryLockUntilSync, writerGone } from '@boxkit/common/state';
 import { sleepSync } from '@boxkit/common/sleep';
+import { hashHex } from '@boxkit/common/hash';
 import type { Group } from './group.js';
 
 interface Marker {
@@ -55,26 +56,10 @@ interface Marker {
  * it did without markers).
  */
 export function markerPath(g: Group): string | undefined {
-  const name = `${hash(g.dirs.map((d) => d.path).join('\n'))}.json`;
+  const name = `${hashHex(g.dirs.map((d) => d.path).join('\n'))}.json`;
   if (process.env.BOXKIT_STATE_DIR || process.geteuid?.() === 0) return stateDir('cg', 'making', name);
   const runtime = process.env.XDG_RUNTIME_DIR;
   return runtime ? join(runtime, 'boxkit', 'cg', 'making', name) : undefined;
-}
-
-/**
- * A 64-bit key as hex: two 32-bit FNV-1a style lanes (the second also mixes
- * in the first's top byte), not 64-bit FNV-1a; enough to tell sets of
- * directories apart (node:crypto is not in the start-up snapshot: loading it
- * cost ~8 ms a create).
- */
-function hash(s: string): string {
-  let a = 0x811c9dc5, b = 0xcbf29ce4;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193) >>> 0;
-    b = Math.imul(b ^ c ^ (a >>> 24), 0x01000193) >>> 0;
-  }
-  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
 }
 
 function readMarker(path: string): Marker | undefined {

@@ -13,7 +13,7 @@ import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, netString, parseCidr, parseHostCidr, parseIp } from './cidr.js';
 import { bridgeCidr } from './bridge.js';
 import { crashPoint } from './crash.js';
-import { hashHex } from './hash.js';
+import { hashHex } from '@boxkit/common/hash';
 import { linkNames, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { validateIfName } from '@boxkit/common/validate';
 import { netString, parseCidr } from './cidr.js';
-import { hashHex } from './hash.js';
+import { hashHex } from '@boxkit/common/hash';
 import { deleteRules, hasComment, nat, readNat } from './iptables.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { withNetState, type NetState } from './state.js';

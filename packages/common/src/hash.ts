@@ -1,7 +1,8 @@
 /**
- * A small deterministic hash for derived names (host veth names, chain
- * names). Not for security: node:crypto costs ~20 ms to load on this
- * machine, more than the rest of a `netsetup veth` call's own work.
+ * A small deterministic hash for derived names (netsetup's host veth and
+ * chain names, cg's marker of a group being made). Not for security:
+ * node:crypto is not in the start-up snapshots and costs ~8-20 ms to load,
+ * more than the rest of a `netsetup veth` call's own work.
  */
 
 /** 64 bits of FNV-1a (two 32-bit lanes with different offsets) as 16 hex digits. */
