@@ -4,6 +4,8 @@
  * proxy needs: a UDP flow keeps its DNAT (its conntrack entry) after the
  * endpoint it was sent to is gone, so its packets still go there until the
  * entry expires. kube-proxy deletes those entries; so does svcproxy.
+ * (TCP entries too, for the tests: an unanswered SYN's entry keeps a later
+ * connection from the same port un-NATed until it expires.)
  */
 import { SysError } from './errors.js';
 import { Attrs, NETLINK_NETFILTER, openNetlink, parseAttrs as attrs } from './netlink.js';
@@ -14,7 +16,9 @@ const CTA_TUPLE_ORIG = 1, CTA_TUPLE_REPLY = 2;
 const CTA_TUPLE_IP = 1, CTA_TUPLE_PROTO = 2;
 const CTA_IP_V4_SRC = 1, CTA_IP_V4_DST = 2;
 const CTA_PROTO_NUM = 1, CTA_PROTO_SRC_PORT = 2, CTA_PROTO_DST_PORT = 3;
-const AF_INET = 2, IPPROTO_UDP = 17, ENOENT = 2;
+const AF_INET = 2, ENOENT = 2;
+const PROTO = { tcp: 6, udp: 17 } as const;
+export type FlowProtocol = keyof typeof PROTO;
 
 /** One direction of a flow. */
 export interface CtTuple {
@@ -24,8 +28,8 @@ export interface CtTuple {
   dport: number;
 }
 
-/** A UDP conntrack entry: as the client sent it, and as the reply comes back (from the endpoint after DNAT). */
-export interface UdpFlow {
+/** A conntrack entry: as the client sent it, and as the reply comes back (from the endpoint after DNAT). */
+export interface Flow {
   orig: CtTuple;
   reply: CtTuple;
 }
@@ -48,38 +52,41 @@ function tuple(b: Buffer | undefined): { t: CtTuple; proto: number } | undefined
   return { t: { src: ip4(ip.get(CTA_IP_V4_SRC)), dst: ip4(ip.get(CTA_IP_V4_DST)), sport: port(CTA_PROTO_SRC_PORT), dport: port(CTA_PROTO_DST_PORT) }, proto: pr.get(CTA_PROTO_NUM)?.readUInt8(0) ?? 0 };
 }
 
-/** Each IPv4 UDP entry of this network namespace, with its original tuple as the kernel names it. */
-function* dumpUdp(nl: ReturnType<typeof openNetlink>): Generator<{ flow: UdpFlow; origRaw: Buffer }> {
+/** A UDP conntrack entry. */
+export type UdpFlow = Flow;
+
+/** Each IPv4 entry of `proto` in this network namespace, with its original tuple as the kernel names it. */
+function* dump(nl: ReturnType<typeof openNetlink>, proto: FlowProtocol): Generator<{ flow: Flow; origRaw: Buffer }> {
   for (const msg of nl.dump((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, nfgenmsg(), 'conntrack -L')) {
     const a = attrs(msg.subarray(4));
     const origRaw = a.get(CTA_TUPLE_ORIG);
     const orig = tuple(origRaw);
     const reply = tuple(a.get(CTA_TUPLE_REPLY));
-    if (!origRaw || !orig || !reply || orig.proto !== IPPROTO_UDP) continue;
+    if (!origRaw || !orig || !reply || orig.proto !== PROTO[proto]) continue;
     yield { flow: { orig: orig.t, reply: reply.t }, origRaw };
   }
 }
 
-/** The IPv4 UDP flows of this process's network namespace (`conntrack -L -p udp`). */
-export function listUdpFlows(): UdpFlow[] {
+/** The IPv4 flows of `proto` in this process's network namespace (`conntrack -L -p PROTO`). */
+export function listFlows(proto: FlowProtocol): Flow[] {
   const nl = openNetlink(NETLINK_NETFILTER);
   try {
-    return [...dumpUdp(nl)].map((x) => x.flow);
+    return [...dump(nl, proto)].map((x) => x.flow);
   } finally {
     nl.close();
   }
 }
 
 /**
- * Delete the IPv4 UDP flows `match` picks, in this process's network
- * namespace; returns how many went. An entry that expired meanwhile is not
- * an error.
+ * Delete the IPv4 flows of `proto` that `match` picks, in this process's
+ * network namespace; returns how many went. An entry that expired
+ * meanwhile is not an error.
  */
-export function deleteUdpFlows(match: (f: UdpFlow) => boolean): number {
+export function deleteFlows(proto: FlowProtocol, match: (f: Flow) => boolean): number {
   const nl = openNetlink(NETLINK_NETFILTER);
   try {
     const doomed: Buffer[] = [];
-    for (const { flow, origRaw } of dumpUdp(nl)) if (match(flow)) doomed.push(origRaw);
+    for (const { flow, origRaw } of dump(nl, proto)) if (match(flow)) doomed.push(origRaw);
     let n = 0;
     for (const origRaw of doomed) {
       // the entry is named by its original tuple, as it was dumped (a nested attribute: NLA_F_NESTED)
@@ -96,3 +103,6 @@ export function deleteUdpFlows(match: (f: UdpFlow) => boolean): number {
     nl.close();
   }
 }
+
+export const listUdpFlows = (): UdpFlow[] => listFlows('udp');
+export const deleteUdpFlows = (match: (f: UdpFlow) => boolean): number => deleteFlows('udp', match);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +31,15 @@ describe.skipIf(skipReason)(title, () => {
     // they serve the whole file (over 2 minutes on a loaded machine: 110 s ran out before its last tests); afterAll stops them
     for (const n of ['ep1', 'ep2', 'ep3']) responders.push(await startResponder(topo.containers[n]!.netns, 8080, n, 600_000));
     pristine = saveState();
+  });
+
+  // An unanswered SYN leaves a conntrack entry (SYN_SENT, unreplied, 2 minutes) that a later connection
+  // from the same source port joins, un-NATed: one test's failed probes of a VIP made 2 of the next
+  // test's 10 connections to it time out (rm, then add in place). Each test starts with no TCP flows
+  // in the sandbox host, where the services' NAT happens.
+  beforeEach(async () => {
+    const { deleteFlows } = await import('@boxkit/native');
+    deleteFlows('tcp', () => true);
   });
 
   afterAll(async () => {
