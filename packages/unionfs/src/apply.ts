@@ -6,12 +6,14 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { applyPlan, BoxkitError, stateDir, withLock, type PlanStep } from '@boxkit/common';
+import { undoAll } from '@boxkit/common/plan';
 import { makeDirs, removeMadeDirs } from '@boxkit/common/dirs';
 import { mount, MNT, SysError, umount2 } from '@boxkit/native';
 import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.js';
 import { stepShell } from './render.js';
 import type { UnionOptions } from './spec.js';
 import { fsError, writeHints } from './fserror.js';
+import { lastBreath } from './stop.js';
 
 /** What a mounted union is made of (the fields of `--json`). */
 export interface UnionMount {
@@ -143,7 +145,18 @@ export function describeMount(plan: UnionPlan): UnionMount {
 
 /** Apply a plan made by planUnion. */
 export async function applyUnion(plan: UnionPlan, opts: MountRunOptions = {}): Promise<UnionMount> {
-  await applyPlan(toPlanSteps(plan, opts.signal), opts);
+  const steps = toPlanSteps(plan, opts.signal);
+  await applyPlan(steps, opts);
+  if (opts.signal && !opts.dryRun) {
+    // a signal during the steps (all synchronous but an extraction: the mount(2) itself) is seen only now:
+    // it undoes the mount as one before it would (see stop.ts)
+    try {
+      await lastBreath(opts.signal);
+    } catch (e) {
+      await undoAll(steps);
+      throw e;
+    }
+  }
   return describeMount(plan);
 }
 

@@ -16,7 +16,7 @@ import { lstatOrUndefined } from './paths.js';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 import { fsError, fsPath, writeHints, type Hints } from './fserror.js';
-import { breather } from './stop.js';
+import { breather, lastBreath } from './stop.js';
 
 export interface ExtractOptions {
   /**
@@ -208,6 +208,8 @@ export async function extractLayer(tar: string, dir: string, opts: ExtractOption
     if (now?.dev !== made.dev || now.ino !== made.ino) {
       throw new BoxkitError('ECHANGED', `${tmp} was removed during the extraction: ${dir} would not hold the whole layer`, { hint: 'extract it again' });
     }
+    // a signal during the synchronous end (the directories' modes and times) stops it as one before
+    await lastBreath(opts.signal);
     renameSync(tmp, dir);
     return { dir, entries, whiteouts };
   } catch (err) {

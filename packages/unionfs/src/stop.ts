@@ -7,7 +7,9 @@
  * start, even when the parent ignored one, as a shell does for `cmd &`:
  * catching them stops nothing that did not stop before.) Work that is
  * synchronous cannot be interrupted, so it breathes (yields to the event
- * loop, where signal handlers run) every few milliseconds.
+ * loop, where signal handlers run) every few milliseconds, and looks once
+ * more before what it made becomes the user's (lastBreath): a signal that
+ * came at any time before that undoes it all, one after finds it done.
  */
 import { constants } from 'node:os';
 import { BoxkitError } from '@boxkit/common';
@@ -70,4 +72,20 @@ export function breather(signal: AbortSignal | undefined, everyMs = 10): Breathe
       signal.throwIfAborted();
     },
   };
+}
+
+/**
+ * The last look before work's result becomes the user's (the rename into
+ * place, or the end of a mount): a signal that came during synchronous work
+ * since the last breath (the mount(2) itself, closing the tarball) has its
+ * handler run only at a turn of the event loop that polls, so two: an
+ * immediate queued from a poll callback runs before the next poll. Without
+ * this look such a signal was lost: the work ended as done, exit 0, and a
+ * shell loop given Ctrl-C went on to its next turn.
+ */
+export async function lastBreath(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return;
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  signal.throwIfAborted();
 }
