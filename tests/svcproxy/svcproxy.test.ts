@@ -1109,6 +1109,29 @@ exit 1`}
     }
   });
 
+  it('rm with no state and nothing of the prefix in the kernel changes nothing (it installed the shared chains and hooks)', async () => {
+    expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
+    expect(saveState()).toBe(pristine);
+    for (const extra of [[], ['--dry-run'], ['--backend', 'nft'], ['--no-partial']]) {
+      const r = await bk('svcproxy', ['rm', 'web', 'gone', ...extra]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      if (extra[0] === '--dry-run') {
+        expect(String(r.stdout)).toBe('');
+        expect(String(r.stderr).trim()).toBe('svcproxy: nothing to change: the kernel already matches');
+      } else {
+        expect(String(r.stderr)).toBe('');
+        expect(String(r.stdout).trim()).toBe('rm web gone: 0 service(s); nothing to change (iptables-nft)');
+      }
+      expect(saveState()).toBe(pristine);
+      expect(existsSync(join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state'))).toBe(false);
+    }
+    // with services, rm of the last one keeps the shared chains, as before
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1')] }]);
+    expect((await bk('svcproxy', ['rm', 'web'])).exitCode).toBe(0);
+    expect(saveState()).toMatch(/BKSVC-SERVICES/);
+    expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
+  });
+
   it('flush leaves the nat and filter tables exactly as before the first apply', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
     expect(saveState()).not.toBe(pristine);

@@ -82,6 +82,7 @@ export function rmWanted(names: readonly string[]): DocWanted {
   return {
     kind: 'doc',
     keepsStored: true,
+    onlyRemoves: true,
     doc: (s) => docWithout(s, names),
     services: async (_doc, s) => ({ services: (s ? storedList(s) : []).filter((x) => !names.includes(x.name)), json: true }),
   };

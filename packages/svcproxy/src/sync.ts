@@ -118,6 +118,12 @@ export interface DocWanted {
   /** built from the stored services (add, rm): a damaged or stale state means the kernel's services, and the stored entries keep the range they were checked under */
   keepsStored: boolean;
   /**
+   * rm: it only takes services away. With no state and nothing of the
+   * prefix in the kernel there is nothing to take: the sync writes nothing
+   * (an empty list would install the prefix's shared chains and hooks).
+   */
+  onlyRemoves?: boolean;
+  /**
    * For a reconcile, services() in a stream: the document parsed at once (a
    * syntax error throws here), each entry checked when the render reads it,
    * and the checks across entries after the last (errors as services()
@@ -217,6 +223,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     if (rr && backend === 'legacy') rr.openNat();
     phase('spawned');
     const at: Attempt = { prefix, names, backend, rr, opts, ms };
+    /** rm with no state and nothing of the prefix in the kernel: nothing is wanted of ours, as before */
+    let nothingToRemove = false;
     const rollback: Rollback = { marked: false, committed: false };
     try {
       if (early) state = load();
@@ -232,9 +240,11 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         if (held.length) {
           opts.warn?.(`warning: ${noStateMessage(prefix, held.length)}: building on the kernel's services (reconciling with the kernel)`);
           state = fromServices(prefix, backend, MIXED_RANGE, held);
+        } else if (doc?.onlyRemoves && !savedEarly.chains.nat.size && !savedEarly.chains.filter.size) {
+          nothingToRemove = true;
         }
       }
-      const w = await wantedFrom(wanted, state, partial, range, at);
+      const w = await wantedFrom(nothingToRemove ? null : wanted, state, partial, range, at);
       let change: Change;
       if (w.delta) change = w.delta;
       else if (partial) change = partialFromStored(state!, w.services, at);
