@@ -2,8 +2,8 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { binPath, skipReason, waitUntil } from '../harness/index.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { BASE, name, run } from './helpers.js';
 
 function startRun(args: string[]) {
@@ -85,5 +85,37 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     expect(String(without.stdout)).toBe('got []');
     const withI = await bk('run', ['--rm', ...BASE, '-i', '--', 'sh', '-c', 'read x; echo "got [$x]"'], { input: 'line\n' });
     expect(String(withI.stdout)).toBe('got [line]');
+  });
+
+  it('a Ctrl-C (SIGINT) or SIGTERM during a slow start stops it: 130/143, the command never runs, nothing is left', async () => {
+    // the slow step: the store's lock, held here (as a concurrent run or gc holds it); the signal
+    // came while run waited for it, and was passed on to PID 1 once it ran: `sh -c 'echo ran'`
+    // (no handler: PID 1 ignores SIGINT) ran, and run exited 0
+    const lock = join(process.env.BOXKIT_STATE_DIR!, 'run', 'lock');
+    const containers = join(process.env.BOXKIT_DATA_DIR!, 'containers');
+    const dirs = () => (existsSync(containers) ? readdirSync(containers).sort() : []);
+    for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      const n = name(`stopped-${sig.toLowerCase()}`);
+      const before = dirs();
+      mkdirSync(dirname(lock), { recursive: true });
+      const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+      const t = startRun(['--rm', ...BASE, '--name', n, '--', 'sh', '-c', 'echo ran']);
+      let err = '';
+      t.p.stderr.on('data', (d) => (err += d));
+      try {
+        // run waits for the lock (a blocked flock of its pid in /proc/locks)
+        await waitUntil('run to wait for the lock', () => readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes('->') && l.split(/\s+/).includes(String(t.p.pid))), 30_000);
+        t.p.kill(sig);
+        await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        holder.stdin.end();
+      }
+      expect(await t.exit, err).toBe(code);
+      expect(t.out()).toBe('');
+      expect(err).toMatch(new RegExp(`^run: stopped by ${sig} before the command started`));
+      expect((await run(['ps', '-a', '--json'])).out).not.toContain(n);
+      expect(dirs()).toEqual(before);
+    }
   });
 });

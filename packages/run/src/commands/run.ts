@@ -118,14 +118,18 @@ export async function runContainer(a: RunArgs): Promise<number> {
   }
   const { startContainer } = await import('../container/create.js');
   // caught before the start: the container may run (and be signalled) before startContainer returns
-  const { catchRunSignals, waitForeground } = await import('../container/lifecycle.js');
+  const { catchRunSignals, stopBeforeStart, waitForeground } = await import('../container/lifecycle.js');
   const caught = catchRunSignals(spec.stopTimeout);
+  // until the command runs, a Ctrl-C or kill stops the start instead (undone, 128+N)
+  const stop = stopBeforeStart();
   let started;
   try {
-    started = await startContainer(spec, { verbose: a.verbose });
+    started = await startContainer(spec, { verbose: a.verbose, signal: stop.signal });
   } catch (e) {
     caught.release();
     throw e;
+  } finally {
+    stop.release();
   }
   const { rec, child, tty } = started;
   if (tty) {

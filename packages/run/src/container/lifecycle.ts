@@ -4,6 +4,8 @@
  * as docker stop does), and record how it ended.
  */
 import { isoTime } from '@boxkit/common/time';
+import { constants } from 'node:os';
+import { BoxkitError } from '@boxkit/common';
 import { kill, shellStatus, type Child } from '@boxkit/native';
 import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
@@ -18,6 +20,32 @@ export const RUN_SIGNALS: readonly NodeJS.Signals[] = [...FORWARDED, 'SIGWINCH']
 
 /** Catch run's signals from before the container starts (see common/signals.ts). */
 export const catchRunSignals = (stopTimeout: number): CaughtSignals => catchSignals({ stopTimeoutS: stopTimeout, signals: RUN_SIGNALS });
+
+/** The signals that stop a start before the command runs (a terminal's Ctrl-C, kill, the terminal gone). */
+const STOP_START: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Until the command runs, SIGINT, SIGTERM and SIGHUP abort `signal`: the start
+ * stops at its next check (between an --image extraction's entries, before the
+ * release), undoes what it made and fails with 128+N, as unionfs mount does.
+ * Only passed on to the container (catchRunSignals) once it runs: passed on at
+ * the release, a Ctrl-C during a slow start ran the command anyway (0 with
+ * `-- true`), and a PID 1 that ignores SIGINT ran until the stop timeout.
+ */
+export function stopBeforeStart(): { signal: AbortSignal; release(): void } {
+  const ac = new AbortController();
+  const on = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) return;
+    ac.abort(new BoxkitError('ESTOPPED', `stopped by ${sig} before the command started (what was made is removed)`, { exitCode: 128 + (constants.signals[sig] ?? 0) }));
+  };
+  for (const s of STOP_START) process.on(s, on);
+  return {
+    signal: ac.signal,
+    release() {
+      for (const s of STOP_START) process.off(s, on);
+    },
+  };
+}
 
 /** Wait for a foreground container; its exit status is ours. */
 export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number, caught = catchRunSignals(stopTimeout)): Promise<number> {

@@ -49,12 +49,13 @@ export function unionShell(u: UnionPlan): string {
   }
 }
 
-export async function mountUnion(u: UnionPlan): Promise<void> {
+export async function mountUnion(u: UnionPlan, signal?: AbortSignal): Promise<void> {
   // a tarball is extracted into unionfs's shared layer store if the plan finds it missing there:
   // planned and extracted under unionfs mount's lock, else two runs of one new image both
   // extract it and the second one's rename into place fails. Directories alone share nothing
   // to make, and a --rm start does not wait on the lock.
-  if (u.tars?.length) await lockedUnion(() => applyUnion(plan(u)));
+  // (an extraction stops between its entries once `signal` is aborted, and undoes itself)
+  if (u.tars?.length) await lockedUnion(() => applyUnion(plan(u), signal ? { signal } : {}));
   else await applyUnion(plan(u));
 }
 
