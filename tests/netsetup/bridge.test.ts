@@ -111,6 +111,22 @@ describe.skipIf(skipReason)(`netsetup bridge + veth${skipReason ? ` (skipped: ${
     expect(JSON.parse(gone.stdout)).toMatchObject({ removed: false, changed: false, detached: [] });
   });
 
+  it('bridge rm refuses a link that is not a bridge (it deleted a veth pair netsetup never made), dry run or not', async () => {
+    const v = shortName('nsv');
+    sh('ip', ['link', 'add', v, 'type', 'veth', 'peer', 'name', `${v}p`]);
+    try {
+      for (const extra of [[], ['--dry-run'], ['--json']]) {
+        const r = await ns(['bridge', 'rm', v, ...extra]);
+        expect(r.exitCode).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr.split('\n')[0]).toBe(`netsetup: bridge rm ${v}: ${v} is a veth link, not a bridge`);
+        expect(sh('ip', ['-o', 'link', 'show', v])).toContain(`${v}@${v}p`);
+      }
+    } finally {
+      sh('ip', ['link', 'del', v]);
+    }
+  });
+
   it('bridge rm deletes it and succeeds when gone', async () => {
     expect(JSON.parse((await ns(['bridge', 'rm', br, '--json'])).stdout)).toEqual({ name: br, removed: true, changed: true });
     expect(JSON.parse((await ns(['bridge', 'rm', br, '--json'])).stdout)).toEqual({ name: br, removed: false, changed: false });

@@ -104,6 +104,13 @@ export async function removeBridge(name: string, opts: ExecOptions = {}): Promis
     });
   }
   const link = (await listLinks()).get(name);
+  // `bridge NAME CIDR` refuses a link of another kind; so does its undo: `ip link del` would delete a veth, a
+  // wireguard or a vxlan link as readily (brctl delbr refuses what is not a bridge)
+  if (link && link.kind !== 'bridge') {
+    throw new BoxkitError('EINVAL', `bridge rm ${name}: ${name} is a ${link.kind ?? 'non-bridge'} link, not a bridge`, {
+      hint: `netsetup removes only bridges; ip link del ${name} deletes any link`,
+    });
+  }
   const ops: Op[] = link ? [{ kind: 'ip', args: ['link', 'del', name] }] : [];
   await execute(ops, opts);
   if (!opts.dryRun) {
