@@ -150,6 +150,33 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(await ns(['down', '--netns', c[0]!]));
   });
 
+  it("a --gateway is never the container's own address: --ip auto skips it, an --ip equal to it (or a gateway that is the subnet's network or broadcast address) is refused", async () => {
+    // auto took the gateway's address (10.77.80.2, the first free one): a default route via itself, exit 0
+    for (const line of [false, true]) {
+      const r = line
+        ? await ns(['veth', '-', '--json'], JSON.stringify({ netns: c[0], bridge: br, gateway: '10.77.80.2' }))
+        : await ns(['veth', '--netns', c[0]!, '--bridge', br, '--gateway', '10.77.80.2', '--json']);
+      ok(r);
+      const a = [JSON.parse(r.stdout)].flat()[0];
+      expect([a.ip, a.gateway]).toEqual(['10.77.80.3/24', '10.77.80.2']);
+      expect(sh('ip', ['-n', c[0]!, '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain('inet 10.77.80.3/24');
+      expect(sh('ip', ['-n', c[0]!, 'route', 'show', 'default']).trim()).toBe('default via 10.77.80.2 dev eth0');
+      ok(await ns(['down', '--netns', c[0]!]));
+    }
+    const dry = await ns(['veth', '--netns', c[0]!, '--bridge', br, '--gateway', '10.77.80.2', '--dry-run']);
+    ok(dry);
+    expect(dry.stdout).toContain('ip addr add 10.77.80.3/24 dev eth0');
+    for (const dryRun of [[], ['--dry-run']]) {
+      const own = await refused(['veth', ...dryRun, '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.7/24', '--gateway', '10.77.80.7']);
+      expect(own.stderr.split('\n')[0]).toBe("netsetup: gateway 10.77.80.7 is the container's own address (--ip 10.77.80.7/24)");
+      for (const gw of ['10.77.80.0', '10.77.80.255']) {
+        const r = await refused(['veth', ...dryRun, '--netns', c[0]!, '--bridge', br, '--gateway', gw]);
+        expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^netsetup: invalid gateway '${gw.replace(/\./g, '\\.')}/24': the (network|broadcast) address of 10\\.77\\.80\\.0/24$`));
+      }
+    }
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
   it('BOXKIT_PHASES=1 accounts for a veth and a down on stderr, phase by phase in order; without it stderr stays empty', async () => {
     const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_PHASES: '1' };
     const up = await bk('netsetup', ['veth', '--netns', c[0]!, '--bridge', br], { env });

@@ -91,6 +91,13 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
   if (gw !== undefined && !contains(net, gw)) {
     throw new UsageError(`gateway ${gw} is outside ${net.network}/${net.prefix}`, 'the gateway must be on the container\'s subnet (usually the bridge address)');
   }
+  // a default route via the container's own address, or the subnet's network or broadcast address, reaches nothing
+  if (gw !== undefined) {
+    if (ip && ip.split('/')[0] === gw) {
+      throw new UsageError(`gateway ${gw} is the container's own address (--ip ${ip})`, 'the gateway is another host of its subnet, usually the bridge address');
+    }
+    parseHostCidr(`${gw}/${net.prefix}`, 'gateway');
+  }
   const brIp = brCidr.split('/')[0]!;
   // an address off the bridge's subnet would get no default route, silently: the user says which one (or none)
   if (!noRoute && gw === undefined && !contains(net, brIp)) {
@@ -192,7 +199,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       }
       if (!old && links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
       if (opts.dryRun) {
-        const ip = r.ip ?? peek(state(), r.bridgeCidr);
+        const ip = r.ip ?? peek(state(), r.bridgeCidr, r.gateway);
         if (r.ip) checkFree(state(), r.ip);
         fresh.push({ ...r, ip });
         results.push(toAttachment(attachmentRecord(r, ip), true));
@@ -258,7 +265,7 @@ async function claimOne(r: Resolved, old: AttachmentRecord | undefined, fresh: F
   fresh.push(f);
   crashPoint('claimed');
   if (r.ip) leaseExplicit(state(), r.ip, holder);
-  f.ip = r.ip ?? allocate(state(), r.bridgeCidr, holder, seenLeases);
+  f.ip = r.ip ?? allocate(state(), r.bridgeCidr, holder, seenLeases, r.gateway);
   return toAttachment(attachmentRecord(r, f.ip), true);
 }
 

@@ -19,16 +19,18 @@ function bridgeIps(s: NetState): Set<string> {
  * Lease the next free address of the bridge's subnet for `holder` (a host
  * ifname). `seen` caches the addresses known taken (from one readdir), so a
  * batch of 100 tries each address once, not 100 times; a lease another
- * process took meanwhile still fails its O_EXCL create.
+ * process took meanwhile still fails its O_EXCL create. `gateway`: the
+ * attachment's own default route (`--gateway`), never its address (not
+ * added to `seen`: another attachment of the batch may have it).
  */
-export function allocate(s: NetState, bridgeCidr: string, holder: string, seen: { taken?: Set<string> } = {}): string {
+export function allocate(s: NetState, bridgeCidr: string, holder: string, seen: { taken?: Set<string> } = {}, gateway?: string): string {
   const net = parseCidr(bridgeCidr);
   const taken = (seen.taken ??= leasedIps());
   const skip = bridgeIps(s);
   skip.add(net.ip);
   for (const ip of skip) taken.add(ip);
   for (const ip of hosts(net)) {
-    if (taken.has(ip)) continue;
+    if (taken.has(ip) || ip === gateway) continue;
     taken.add(ip);
     if (claimLease(ip, holder)) return `${ip}/${net.prefix}`;
   }
@@ -38,7 +40,7 @@ export function allocate(s: NetState, bridgeCidr: string, holder: string, seen: 
   reclaimOrphanLeases(linkNames());
   const now = leasedIps();
   for (const ip of hosts(net)) {
-    if (now.has(ip) || skip.has(ip)) continue;
+    if (now.has(ip) || skip.has(ip) || ip === gateway) continue;
     if (claimLease(ip, holder)) return `${ip}/${net.prefix}`;
   }
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`, { hint: 'free some with netsetup down, or use a bigger subnet' });
@@ -55,12 +57,12 @@ export function leaseExplicit(s: NetState, cidr: string, holder: string): void {
 }
 
 /** The address `allocate` would take now, without taking it (dry run). */
-export function peek(s: NetState, bridgeCidr: string): string {
+export function peek(s: NetState, bridgeCidr: string, gateway?: string): string {
   const net = parseCidr(bridgeCidr);
   const skip = bridgeIps(s);
   skip.add(net.ip);
   const taken = leasedIps(); // one readdir (old-layout leases included), not one look per address
-  for (const ip of hosts(net)) if (!skip.has(ip) && !taken.has(ip)) return `${ip}/${net.prefix}`;
+  for (const ip of hosts(net)) if (!skip.has(ip) && !taken.has(ip) && ip !== gateway) return `${ip}/${net.prefix}`;
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`);
 }
 
