@@ -118,4 +118,34 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       expect(dirs()).toEqual(before);
     }
   });
+
+  it('a Ctrl-C of run -d during the start stops it in the keeper too: 130, no container left running', async () => {
+    // the keeper is in a session of its own: run -d died of the SIGINT (the shell saw 130) and
+    // the keeper went on to start the container
+    const lock = join(process.env.BOXKIT_STATE_DIR!, 'run', 'lock');
+    const containers = join(process.env.BOXKIT_DATA_DIR!, 'containers');
+    const dirs = () => (existsSync(containers) ? readdirSync(containers).sort() : []);
+    const n = name('stopped-detached');
+    const before = dirs();
+    mkdirSync(dirname(lock), { recursive: true });
+    const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+    const t = startRun(['-d', ...BASE, '--name', n, '--', 'sleep', '100']);
+    let err = '';
+    t.p.stderr.on('data', (d) => (err += d));
+    try {
+      // the keeper waits for the lock (the one blocked flock in /proc/locks)
+      await waitUntil('the keeper to wait for the lock', () => readFileSync('/proc/locks', 'utf8').includes('->'), 30_000);
+      t.p.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      holder.stdin.end();
+    }
+    expect(await t.exit, err).toBe(130);
+    expect(t.out()).toBe('');
+    expect(err).toMatch(/^run: stopped by SIGINT before the command started/);
+    // the keeper ends once it has undone the start; nothing of the container is there then
+    await waitUntil('no container named ' + n, async () => !(await run(['ps', '-a', '--json'])).out.includes(n), 10_000);
+    expect(dirs()).toEqual(before);
+  });
 });

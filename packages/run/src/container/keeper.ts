@@ -87,6 +87,21 @@ export async function startKept(a: RunArgs): Promise<number> {
   const chunks: Buffer[] = [];
   const fd3 = keeper.stdio[3] as NodeJS.ReadableStream;
   fd3.on('data', (c: Buffer) => chunks.push(c));
+  // A Ctrl-C (or kill) of `run -d` before the keeper has reported stops the start there: the
+  // keeper is in a session of its own, which the terminal's SIGINT never reaches (run -d exited
+  // 130 and the container started all the same). What it reports then is what is true: the
+  // failure (130, undone), or the id of a container that had started. Not once it has reported:
+  // it is becoming bk-keeper, which the signal would kill.
+  const forward = (sig: NodeJS.Signals) => {
+    if (chunks.length) return;
+    try {
+      process.kill(keeper.pid!, sig);
+    } catch {
+      // gone: reported below
+    }
+  };
+  const FORWARD: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of FORWARD) process.on(sig, forward);
   // it could not be started (ENOMEM, EAGAIN): its pipes end unread
   let failed: Error | undefined;
   const errored = new Promise<void>((r) => keeper.once('error', (e) => {
@@ -96,6 +111,7 @@ export async function startKept(a: RunArgs): Promise<number> {
   const gone = new Promise<void>((r) => keeper.once('exit', () => r()));
   // (its fd 3 ends when it closes it, or dies)
   await Promise.race([new Promise<void>((r) => fd3.once('end', r).once('error', () => r())), errored]);
+  for (const sig of FORWARD) process.off(sig, forward);
   if (failed) throw new BoxkitError('EKEEPER', `cannot start the container's keeper: ${failed.message}`, { exitCode: 125 });
   let rep: Report | undefined;
   try {
@@ -158,6 +174,9 @@ export async function keep(args: string[] = []): Promise<void> {
   }) as typeof process.stderr.write;
   let rep: Report;
   let started: Awaited<ReturnType<typeof import('./create.js').startContainer>> | undefined;
+  // `run -d` passes on the SIGINT, SIGTERM or SIGHUP it gets before this reports: the start stops (undone)
+  const { stopBeforeStart } = await import('./lifecycle.js');
+  const stop = stopBeforeStart();
   try {
     const a = JSON.parse(readFileSync(0, 'utf8')) as RunArgs & { cwd?: string | null };
     // relative paths (--rootfs ./dir) are the caller's
@@ -170,13 +189,14 @@ export async function keep(args: string[] = []): Promise<void> {
     const { toSpec } = await import('../commands/run.js');
     const spec = toSpec(a);
     const { startContainer } = await import('./create.js');
-    started = await startContainer(spec, { verbose: a.verbose });
+    started = await startContainer(spec, { verbose: a.verbose, signal: stop.signal });
     process.chdir('/');
     rep = { code: 0, stdout: a.json ? `${JSON.stringify(started.rec, null, 2)}\n` : `${started.rec.id}\n`, stderr };
   } catch (e) {
     const lines: string[] = [];
     rep = { code: reportFailure('run', e, (l) => lines.push(l), true), stdout: '', stderr: stderr + lines.map((l) => `${l}\n`).join('') };
   }
+  stop.release();
   divertStderr();
   process.stderr.write = write;
   try {
