@@ -1132,6 +1132,24 @@ exit 1`}
     expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
   });
 
+  it("apply of a file whose 'services:' has every entry commented out (or {}) is refused like an empty file: it removed every service", async () => {
+    await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1')] }]);
+    const held = saveState();
+    const commented = file('commented.yaml', `services:\n#  - name: web\n#    vip: ${VIP}:88\n`);
+    for (const [args, input] of [[['apply', commented]], [['apply', commented, '--partial']], [['apply', '-'], '{}'], [['apply', '-', '--dry-run'], '{"services":null}']] as [string[], string?][]) {
+      const r = await bk('svcproxy', args, input !== undefined ? { input } : {});
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(String(r.stdout)).toBe('');
+      expect(String(r.stderr).trim().split('\n')).toEqual([
+        expect.stringMatching(/^svcproxy: \S+: no services given: (`services` is empty \(null\)|an empty map)$/),
+        'hint: to remove every service: svcproxy flush, or apply a document that says services: []',
+      ]);
+      expect(saveState()).toBe(held);
+    }
+    expect((await askMany(undefined, VIP, 88, 3)).counts).toEqual({ ep1: 3 });
+    expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
+  });
+
   it('flush leaves the nat and filter tables exactly as before the first apply', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
     expect(saveState()).not.toBe(pristine);

@@ -202,7 +202,13 @@ export function listOf(doc: unknown, counted?: JsonKeys): unknown[] {
     const keys = Object.keys(doc);
     if (counted) counted.read += keys.length;
     if (keys.some((k) => k !== 'services')) throw new UsageError(`unknown top-level field '${shown(keys.find((k) => k !== 'services'))}'`, 'expected a list of services or {services: [...]}');
-    list = (doc as { services?: unknown }).services ?? [];
+    list = (doc as { services?: unknown }).services;
+    // `services:` with every entry commented out (YAML null), or `{}`: no more "no services" than an empty file, and
+    // as an apply it would remove every one
+    if (list === null || list === undefined) {
+      throw new UsageError(`no services given: ${keys.length ? '`services` is empty (null)' : 'an empty map'}`,
+        'to remove every service: svcproxy flush, or apply a document that says services: []');
+    }
   }
   if (!Array.isArray(list)) throw new UsageError('expected a list of services or {services: [...]}');
   return list;

@@ -35,6 +35,10 @@ describe('services file', () => {
     expect(await ok('services: []')).toEqual([]);
     expect(await bad('')).toMatchObject({ message: 'f: empty document: no services given', exitCode: 2 });
     expect(await bad('# only a comment\n')).toMatchObject({ message: 'f: empty document: no services given' });
+    // `services:` with every entry commented out, or an empty map: as empty as that
+    expect(await bad('services:\n#  - name: web\n#    vip: 10.96.0.1:80\n')).toMatchObject({ message: 'no services given: `services` is empty (null)', exitCode: 2 });
+    expect(await bad('{"services":null}')).toMatchObject({ message: 'no services given: `services` is empty (null)', exitCode: 2 });
+    expect(await bad('{}')).toMatchObject({ message: 'no services given: an empty map', exitCode: 2 });
   });
 
   it.each([
