@@ -100,6 +100,25 @@ describe.skipIf(noPorts)(`run -p: published ports${noPorts ? ` (skipped: ${noPor
     expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toMatch(/--dport 18080/);
   });
 
+  it('one host port given twice (-p 8080:80 -p 8080:81) is refused before anything is made', async () => {
+    assertSandboxNetwork();
+    // a bridge run would make (a CIDR on a missing bridge): the old refusal came after it, and after the first publish
+    const br = `bkdup${process.pid % 10000}`;
+    const n = name('dup-port');
+    try {
+      const r = await run(['--rm', '--name', n, ...BASE, '--net', `bridge:${br}`, '--ip', '10.77.0.2/24', '-p', '18083:80', '-p', '18083:81', '--', 'true'], 125);
+      expect(r.err).toMatch(/^run: --publish 18083:81: host port 18083\/tcp is published twice\nhint: /);
+      expect(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })).not.toContain(br);
+      expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toMatch(/--dport 18083|10\.77\.0\.0/);
+    } finally {
+      const ns = await import('@boxkit/netsetup');
+      await ns.removeNat('10.77.0.0/24').catch(() => {});
+      await ns.removeBridge(br).catch(() => {});
+    }
+    // the same port for tcp and udp is two ports
+    await run(['--rm', ...BASE, '--net', 'bridge', '-p', '18083:80', '-p', '18083:80/udp', '--', 'true']);
+  });
+
   it('a host port a host process listens on is refused (as docker: port already allocated), before anything is made', async () => {
     assertSandboxNetwork();
     const { createServer } = await import('node:net');

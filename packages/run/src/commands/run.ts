@@ -53,6 +53,15 @@ export function toSpec(a: RunArgs): ContainerSpec {
     }
   }
   const publish = (a.publish ?? []).map(parsePublish);
+  // one host port given twice (-p 8080:80 -p 8080:81) is bad input: refused here, before anything is
+  // made (netsetup refused the second after the bridge was made and the first published, hinting
+  // to remove the first one's rule by hand)
+  const hostPorts = new Set<string>();
+  publish.forEach((p, i) => {
+    const key = `${p.hostPort}/${p.proto}`;
+    if (p.hostPort && hostPorts.has(key)) throw new UsageError(`--publish ${a.publish![i]}: host port ${key} is published twice`, 'a host port goes to one container port: give another host port, or the container port alone for any free one');
+    hostPorts.add(key);
+  });
   const volumes = (a.volume ?? []).map(parseVolume);
   checkVolumes(volumes);
   if (publish.length && net.mode !== 'bridge') throw new UsageError('--publish needs --net bridge');
