@@ -119,6 +119,24 @@ describe.skipIf(noPorts)(`run -p: published ports${noPorts ? ` (skipped: ${noPor
     await run(['--rm', ...BASE, '--net', 'bridge', '-p', '18083:80', '-p', '18083:80/udp', '--', 'true']);
   });
 
+  it("an --ip off the bridge's subnet is refused with a hint run can follow (netsetup's named a --gateway run has not)", async () => {
+    assertSandboxNetwork();
+    const r = await run(['--rm', ...BASE, '--net', 'bridge', '--ip', '10.99.0.5', '--', 'true'], 125);
+    expect(r.err).toMatch(/^run: address 10\.99\.0\.5\/16 is not on bridge boxkit0's subnet/);
+    expect(r.err).not.toContain('--gateway');
+    expect(r.err).toContain('--net bridge:NAME --ip CIDR');
+    // as the hint says: a bridge of its own, made with the address's subnet
+    const br = `bkoff${process.pid % 10000}`;
+    try {
+      const ok = await run(['--rm', ...BASE, '--net', `bridge:${br}`, '--ip', '10.99.0.5/24', '--', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+      expect(ok.out).toContain('inet 10.99.0.5/24');
+    } finally {
+      const ns = await import('@boxkit/netsetup');
+      await ns.removeNat('10.99.0.0/24').catch(() => {});
+      await ns.removeBridge(br).catch(() => {});
+    }
+  });
+
   it('a host port a host process listens on is refused (as docker: port already allocated), before anything is made', async () => {
     assertSandboxNetwork();
     const { createServer } = await import('node:net');

@@ -213,6 +213,13 @@ async function attachSettling(spec: Parameters<typeof attach>[0]): ReturnType<ty
   try {
     return await attach(spec);
   } catch (e) {
+    // netsetup's hint names its own --gateway, which run has not: another subnet is another bridge here
+    if (e instanceof BoxkitError && e.hint && /is not on bridge \S+ subnet/.test(e.message)) {
+      throw new BoxkitError(e.code, e.message, {
+        hint: `${e.hint.replace(/, or give --gateway.*$/, '')}, or --ip auto; another subnet needs a bridge of its own: --net bridge:NAME --ip CIDR (made when missing)`,
+        exitCode: e.exitCode,
+      });
+    }
     if (!spec.ip || spec.ip === 'auto' || !(e instanceof BoxkitError) || !/already in use/.test(e.message)) throw e;
     const addr = spec.ip.split('/')[0]!;
     const holders = list().filter((r) => r.net.ip?.split('/')[0] === addr);
