@@ -177,6 +177,29 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
+  it('veth - --dry-run gives each auto line the address a real run gives it (it printed the first free one for all), and refuses what the real run refuses', async () => {
+    const lines = (extra = '') => `${JSON.stringify({ netns: c[0], bridge: br })}\n${JSON.stringify({ netns: c[1], bridge: br })}\n${extra}`;
+    const dry = await ns(['veth', '-', '--dry-run'], lines());
+    ok(dry);
+    expect(dry.stdout.split('\n').filter((l) => l.includes(' addr add '))).toEqual([
+      `ip netns exec ${c[0]} ip addr add 10.77.80.2/24 dev eth0`, `ip netns exec ${c[1]} ip addr add 10.77.80.3/24 dev eth0`,
+    ]);
+    const dryJson = await ns(['veth', '-', '--dry-run', '--json'], lines());
+    ok(dryJson);
+    expect(JSON.parse(dryJson.stdout).attachments.map((a: { ip: string }) => a.ip)).toEqual(['10.77.80.2/24', '10.77.80.3/24']);
+    // an explicit address a line before it takes: the real run refuses it, so does the dry run (it said yes)
+    const clash = lines(`${JSON.stringify({ netns: c[2], bridge: br, ip: '10.77.80.3/24' })}\n`);
+    const d = await refused(['veth', '-', '--dry-run'], clash);
+    const real = await refused(['veth', '-'], clash);
+    expect(d.stderr).toMatch(/^netsetup: address 10\.77\.80\.3 is already in use by bk[0-9a-f]{11}\n/);
+    expect(d.stderr).toBe(real.stderr);
+    const made = await ns(['veth', '-', '--json'], lines());
+    ok(made);
+    expect(JSON.parse(made.stdout).map((a: { ip: string }) => a.ip)).toEqual(['10.77.80.2/24', '10.77.80.3/24']);
+    ok(await ns(['down', '-'], c.join('\n')));
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
   it('BOXKIT_PHASES=1 accounts for a veth and a down on stderr, phase by phase in order; without it stderr stays empty', async () => {
     const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_PHASES: '1' };
     const up = await bk('netsetup', ['veth', '--netns', c[0]!, '--bridge', br], { env });

@@ -199,7 +199,11 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       }
       if (!old && links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
       if (opts.dryRun) {
-        const ip = r.ip ?? peek(state(), r.bridgeCidr, r.gateway);
+        // what the batch's earlier lines would lease is taken too, as in a real run (no lease is made here)
+        const planned = new Map(fresh.map((f) => [f.ip.split('/')[0]!, f.hostIfname]));
+        const by = r.ip && planned.get(r.ip.split('/')[0]!);
+        if (by) throw new UsageError(`address ${r.ip!.split('/')[0]} is already in use by ${by}`, 'use --ip auto or another address');
+        const ip = r.ip ?? peek(state(), r.bridgeCidr, r.gateway, new Set(planned.keys()));
         if (r.ip) checkFree(state(), r.ip);
         fresh.push({ ...r, ip });
         results.push(toAttachment(attachmentRecord(r, ip), true));

@@ -56,13 +56,13 @@ export function leaseExplicit(s: NetState, cidr: string, holder: string): void {
   if (other !== holder) throw new UsageError(`address ${net.ip} is already in use by ${other?.split(' ')[0]}`, 'use --ip auto or another address');
 }
 
-/** The address `allocate` would take now, without taking it (dry run). */
-export function peek(s: NetState, bridgeCidr: string, gateway?: string): string {
+/** The address `allocate` would take now, without taking it (dry run); `planned`: what a batch's earlier lines would take. */
+export function peek(s: NetState, bridgeCidr: string, gateway?: string, planned?: Set<string>): string {
   const net = parseCidr(bridgeCidr);
   const skip = bridgeIps(s);
   skip.add(net.ip);
   const taken = leasedIps(); // one readdir (old-layout leases included), not one look per address
-  for (const ip of hosts(net)) if (!skip.has(ip) && !taken.has(ip) && ip !== gateway) return `${ip}/${net.prefix}`;
+  for (const ip of hosts(net)) if (!skip.has(ip) && !taken.has(ip) && ip !== gateway && !planned?.has(ip)) return `${ip}/${net.prefix}`;
   throw new BoxkitError('EADDRNOTAVAIL', `no free address left in ${net.network}/${net.prefix}`);
 }
 
