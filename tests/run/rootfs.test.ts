@@ -38,6 +38,26 @@ function paste(lines: string): void {
 }
 
 describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it("rootfs into a host system directory (/srv, /etc) is refused before anything is written, as / was", async () => {
+    // a tmpfs over /srv in the sandbox's own mount namespace: a build that went through writes there, not on the host
+    // (before: root's 0755 /etc passed, and the build made /etc/etc, /etc/root, a 1777 /etc/tmp and /etc/bin -> usr/bin)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'bk-test-srv', '/srv']);
+    try {
+      writeFileSync('/srv/marker', 'x');
+      const r = await run(['rootfs', '/srv', '--from-host', '/bin/true'], 2);
+      expect(r.err).toMatch(/^run: rootfs: refusing to write into the host's \/srv\nhint: /);
+      expect(readdirSync('/srv')).toEqual(['marker']);
+      // the same through a symlink, and for /etc (dry runs only: the check comes first in both)
+      const link = join(process.env.BOXKIT_TEST_ROOT!, 'srv-link');
+      symlinkSync('/srv', link);
+      expect((await run(['rootfs', link, '--from-host', '/bin/true'], 2)).err).toMatch(/refusing to write into the host's \/srv/);
+      expect(readdirSync('/srv')).toEqual(['marker']);
+      expect((await run(['rootfs', '/etc', '--from-host', '/bin/true', '--dry-run'], 2)).err).toMatch(/refusing to write into the host's \/etc/);
+    } finally {
+      execFileSync('umount', ['/srv']);
+    }
+  });
+
   it('rootfs --dry-run prints what the build does: pasted, its lines make the same tree (--from-host and --default)', async () => {
     const root = join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-dry');
     const [pasted, built] = [join(root, 'pasted'), join(root, 'built')];

@@ -113,6 +113,26 @@ export interface FromHostResult {
   files: string[];
 }
 
+/** The host's own top-level directories (FHS): a rootfs's skeleton and libraries do not belong in them. */
+const SYSTEM_DIRS = new Set(['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var']);
+
+/**
+ * Refuse a DIR that is one of the host's system directories (through symlinks too): being
+ * root's and 0755, they passed checkOwnRoot, and `run rootfs /etc --from-host /bin/ls` made
+ * /etc/etc, /etc/root, a world-writable /etc/tmp and /etc/bin -> usr/bin in the host's /etc.
+ */
+function refuseSystemDir(target: string): void {
+  let real = target;
+  try {
+    real = realpathSync(target);
+  } catch {
+    // not there yet: made here
+  }
+  for (const d of new Set([target, real])) {
+    if (SYSTEM_DIRS.has(d)) throw new UsageError(`rootfs: refusing to write into the host's ${d}`, 'build into a directory of its own: run rootfs ./rootfs --from-host /bin/bash');
+  }
+}
+
 /** The rootfs's directory and the executables to put in, checked before anything is made. */
 export function checkFromHost(dir: string, executables: readonly string[]): { target: string; exes: string[] } {
   if (!executables.length) throw new UsageError('rootfs: --from-host needs at least one executable');
@@ -123,6 +143,7 @@ export function checkFromHost(dir: string, executables: readonly string[]): { ta
   });
   const target = resolve(dir);
   if (target === '/') throw new UsageError('rootfs: refusing to write into /');
+  refuseSystemDir(target);
   checkOwnRoot(target);
   return { target, exes };
 }
