@@ -376,6 +376,27 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(fr.stderr.split('\n')[0]).toMatch(/^cg: group \S+ does not exist \(\/sys\/fs\/cgroup\/\S+\)$/);
   });
 
+  it('a flag given twice counts once, the last, as docker takes it (--parent, create --memory, memory --max); attach of a missing group hints the create with its --parent', async () => {
+    const g = name('twice');
+    const limit = () => {
+      const d = group(g).dirs.find((x) => x.controllers.includes('memory'))!;
+      return readFileSync(join(d.path, d.version === 1 ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8').trim();
+    };
+    // (--parent root first: were it the one taken the group would be made at the top of the host's hierarchies;
+    // before, yargs' array of both crashed create: 'path.split is not a function', and --memory read '64M,32M')
+    const c = await cg(['create', g, '--parent', 'root', '--parent', parent, '--memory', '64M', '--memory', '32M']);
+    expect(c.exitCode, c.stderr).toBe(0);
+    expect(limit()).toBe(String(32 << 20));
+    const m = await cg(withParent(['memory', g, '--max', '64M', '--max', '48M']));
+    expect(m.exitCode, m.stderr).toBe(0);
+    expect(limit()).toBe(String(48 << 20));
+    // the hint is the command to paste: without --parent it would make the group elsewhere
+    const missing = testName('nosuch');
+    const a = await cg(withParent(['attach', missing, String(process.pid)]));
+    expect(a.exitCode).toBe(1);
+    expect(a.stderr.split('\n')[1]).toBe(`hint: create it first: cg create ${missing} --parent ${parent}`);
+  });
+
   it('cg exec returns 127 / 126 / the command status', async () => {
     const g = name('exec');
     expect((await cg(withParent(['exec', g, '--', 'no-such-command-xyz']))).exitCode).toBe(127);

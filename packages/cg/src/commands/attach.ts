@@ -2,6 +2,7 @@
 import { BoxkitError, UsageError, validatePid } from '@boxkit/common';
 import { existsSync } from 'node:fs';
 import { expandStdinArgs } from '@boxkit/common/stdin';
+import { shellQuote } from '@boxkit/common/exec';
 import { checkPids, planAttach } from '../membership.js';
 import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
 
@@ -15,7 +16,11 @@ export async function runAttach(a: GroupArgs & { pids: (string | number)[] }): P
   checkPids(pids);
   const g = groupFrom(a);
   const missing = g.dirs.filter((d) => !existsSync(d.path));
-  if (missing.length) throw new BoxkitError('ENOENT', `group ${g.name} does not exist: ${missing[0]!.path}`, { hint: `create it first: cg create ${g.name}` });
+  if (missing.length) {
+    // the exact command, --parent included: without it the group would be made elsewhere (under boxkit/)
+    const where = a.parent && a.parent !== 'root' ? ['--parent', a.parent] : [];
+    throw new BoxkitError('ENOENT', `group ${g.name} does not exist: ${missing[0]!.path}`, { hint: `create it first: ${shellQuote(['cg', 'create', g.name, ...where])}` });
+  }
   await apply(a, planAttach(g, pids));
   reportGroup(a, g, `attached ${pids.join(' ')} to`, { pids });
   return 0;
