@@ -200,6 +200,28 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
+  it('a single-value flag given twice takes the last, as veth and down do (nat --out-if a --out-if b failed with a Node TypeError, exit 1)', async () => {
+    const r = await ns(['nat', '10.77.83.0/24', '--out-if', 'nosuch0', '--out-if', br]);
+    ok(r);
+    const nat = sh('iptables-save', ['-t', 'nat']);
+    expect(nat).toMatch(new RegExp(`-A BOXKIT-NAT-\\w+ ! -d 224\\.0\\.0\\.0/4 -o ${br} .*-j MASQUERADE`));
+    expect(nat).not.toContain('nosuch0');
+    ok(await ns(['nat', 'rm', '10.77.83.0/24']));
+    const route = await ns(['route', 'add', '10.77.84.0/24', 'via', '10.77.80.50', '--dev', 'nosuch0', '--dev', br]);
+    ok(route);
+    expect(sh('ip', ['route', 'show', '10.77.84.0/24'])).toMatch(new RegExp(`^10\\.77\\.84\\.0/24 via 10\\.77\\.80\\.50 dev ${br}[ \\n]`));
+    ok(await ns(['route', 'rm', '10.77.84.0/24', 'via', '10.77.80.50']));
+    const pub = await ns(['publish', '9393:10.77.80.9:80', '--host-ip', '10.0.0.1', '--host-ip', '10.77.80.1', '--dry-run']);
+    ok(pub);
+    expect(pub.stdout).toContain("-d 10.77.80.1/32 -p tcp -m tcp --dport 9393 -m comment --comment 'boxkit publish 10.77.80.1:9393:10.77.80.9:80/tcp'");
+    // veth through the yargs CLI (--hairpin=false is not the fast path's): the last --netns and --mtu
+    const v = await ns(['veth', '--netns', 'nosuch', '--netns', c[0]!, '--bridge', br, '--mtu', '1300', '--mtu', '1400', '--hairpin=false', '--json']);
+    ok(v);
+    expect(JSON.parse(v.stdout)).toMatchObject({ netns: c[0], mtu: 1400 });
+    expect(sh('ip', ['-n', c[0]!, '-o', 'link', 'show', 'eth0'])).toContain('mtu 1400');
+    ok(await ns(['down', '--netns', c[0]!]));
+  });
+
   it('BOXKIT_PHASES=1 accounts for a veth and a down on stderr, phase by phase in order; without it stderr stays empty', async () => {
     const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined, BOXKIT_PHASES: '1' };
     const up = await bk('netsetup', ['veth', '--netns', c[0]!, '--bridge', br], { env });
