@@ -221,4 +221,20 @@ describe.skipIf(skipReason)(title('unionfs: a repeat with other flags, a commit 
       for (const m of [mnt, join(d, 'view-d')]) umountIfMounted(m, true);
     }
   });
+  it('a one-value option given twice counts once, the last (as mount(8) takes -t); -o given twice is joined (as mount(8) joins them)', async () => {
+    const mnt = join(d, 'mnt-twice');
+    // before: 'The "path" argument must be of type string. Received an instance of Array' (exit 1)
+    const r = await unionfs(['mount', '-l', 'lo', '-u', 'up-first', '-u', 'up-last', '-o', 'nodev', '-o', 'noexec', 'mnt-twice'], d);
+    expect(r.exitCode, r.stderr).toBe(0);
+    try {
+      writeFileSync(join(mnt, 'new'), 'n');
+      expect(readdirSync(join(d, 'up-last'))).toEqual(['new']);
+      expect(existsSync(join(d, 'up-first'))).toBe(false);
+      expect(mountOptions(mnt)).toEqual(expect.arrayContaining(['nodev', 'noexec']));
+      const diff = await unionfs(['diff', join(d, 'up-last'), '--driver', 'aufs', '--driver', 'overlay', '-l', 'lo'], d);
+      expect(diff.stdout.split('\n'), diff.stderr).toEqual(['A /new']);
+    } finally {
+      expect((await unionfs(['umount', mnt])).exitCode).toBe(0);
+    }
+  });
 });
