@@ -1150,6 +1150,17 @@ exit 1`}
     expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
   });
 
+  it('a single-value flag given twice takes the last through the yargs CLI (-vv), as the fast path does (it refused the two joined: prefix \'A,B\')', async () => {
+    const r = await bk('svcproxy', ['add', 'dup', '--vip', '10.96.6.1:80', '--vip', '10.96.6.2:80', '--endpoint', ep('ep1'), '--prefix', 'NOPE', '--prefix', 'BKSVC',
+      '--protocol', 'udp', '--protocol', 'tcp', '--backend', 'legacy', '--backend', 'auto', '-vv']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const nat = saveState();
+    expect(nat).toMatch(/-A BKSVC-SVB-\w+ -d 10\.96\.6\.2\/32 -p tcp -m comment --comment "dup cluster IP"/);
+    expect(nat).not.toMatch(/10\.96\.6\.1\/32|NOPE/);
+    expect((await askMany(undefined, '10.96.6.2', 80, 3)).counts).toEqual({ ep1: 3 });
+    expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
+  });
+
   it('flush leaves the nat and filter tables exactly as before the first apply', async () => {
     await apply([{ name: 'web', vip: `${VIP}:88`, nodePort: 30001, endpoints: [ep('ep1'), ep('ep2')] }]);
     expect(saveState()).not.toBe(pristine);
