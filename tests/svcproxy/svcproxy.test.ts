@@ -1109,7 +1109,7 @@ exit 1`}
     }
   });
 
-  it('rm with no state and nothing of the prefix in the kernel changes nothing (it installed the shared chains and hooks)', async () => {
+  it('rm with no state (or a damaged one) and nothing of the prefix in the kernel changes nothing (it installed the shared chains and hooks)', async () => {
     expect((await bk('svcproxy', ['flush'])).exitCode).toBe(0);
     expect(saveState()).toBe(pristine);
     for (const extra of [[], ['--dry-run'], ['--backend', 'nft'], ['--no-partial']]) {
@@ -1125,6 +1125,15 @@ exit 1`}
       expect(saveState()).toBe(pristine);
       expect(existsSync(join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state'))).toBe(false);
     }
+    // a damaged state (not trusted) on an empty kernel: the same, with its warning, and the damaged file goes (as flush drops it)
+    const st = join(process.env.BOXKIT_STATE_DIR!, 'svcproxy', 'BKSVC.state');
+    writeFileSync(st, 'garbage\n');
+    const d = await bk('svcproxy', ['rm', 'web']);
+    expect(d.exitCode, String(d.stderr)).toBe(0);
+    expect(String(d.stderr).trim().split('\n')).toEqual([expect.stringMatching(/^svcproxy: warning: state file \S+ is corrupted .*: reconciling with the kernel$/)]);
+    expect(String(d.stdout).trim()).toBe('rm web: 0 service(s); nothing to change (iptables-nft)');
+    expect(saveState()).toBe(pristine);
+    expect(existsSync(st)).toBe(false);
     // with services, rm of the last one keeps the shared chains, as before
     await apply([{ name: 'web', vip: `${VIP}:88`, endpoints: [ep('ep1')] }]);
     expect((await bk('svcproxy', ['rm', 'web'])).exitCode).toBe(0);

@@ -118,9 +118,10 @@ export interface DocWanted {
   /** built from the stored services (add, rm): a damaged or stale state means the kernel's services, and the stored entries keep the range they were checked under */
   keepsStored: boolean;
   /**
-   * rm: it only takes services away. With no state and nothing of the
-   * prefix in the kernel there is nothing to take: the sync writes nothing
-   * (an empty list would install the prefix's shared chains and hooks).
+   * rm: it only takes services away. With no state (or a damaged one) and
+   * nothing of the prefix in the kernel there is nothing to take: the sync
+   * writes nothing (an empty list would install the prefix's shared chains
+   * and hooks), and a damaged state goes, as flush drops it.
    */
   onlyRemoves?: boolean;
   /**
@@ -223,7 +224,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     if (rr && backend === 'legacy') rr.openNat();
     phase('spawned');
     const at: Attempt = { prefix, names, backend, rr, opts, ms };
-    /** rm with no state and nothing of the prefix in the kernel: nothing is wanted of ours, as before */
+    /** rm with no state (or a damaged one) and nothing of the prefix in the kernel: nothing is wanted of ours, as before */
     let nothingToRemove = false;
     const rollback: Rollback = { marked: false, committed: false };
     try {
@@ -240,10 +241,10 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         if (held.length) {
           opts.warn?.(`warning: ${noStateMessage(prefix, held.length)}: building on the kernel's services (reconciling with the kernel)`);
           state = fromServices(prefix, backend, MIXED_RANGE, held);
-        } else if (doc?.onlyRemoves && !savedEarly.chains.nat.size && !savedEarly.chains.filter.size) {
-          nothingToRemove = true;
         }
       }
+      // rm with no state (or a damaged one) and no chain of the prefix in the kernel: nothing to take away
+      nothingToRemove = !!doc?.onlyRemoves && (missing || damaged) && !!savedEarly && !savedEarly.chains.nat.size && !savedEarly.chains.filter.size;
       const w = await wantedFrom(nothingToRemove ? null : wanted, state, partial, range, at);
       let change: Change;
       if (w.delta) change = w.delta;
