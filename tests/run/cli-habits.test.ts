@@ -142,6 +142,30 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect(bad.err.split('\n')[0]).toBe("run: invalid --tail 'x'");
   });
 
+  it('logs -f into a reader that leaves (| head -2) ends with it, as tail -f; a full disk is one line, exit 1', async () => {
+    const n = name('follow-head');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'while true; do echo line; sleep 0.05; done']);
+    const sh = (cmd: string) => new Promise<{ code: number | null; err: string; ms: number }>((r) => {
+      const t0 = Date.now();
+      const p = spawn('sh', ['-c', cmd], { env: { ...env(), RUN: binPath('run') }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      // (bounded: the follow went on after head had left, until this kill of the pipeline's group)
+      const kill = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), 8000);
+      p.once('close', (code) => {
+        clearTimeout(kill);
+        r({ code, err, ms: Date.now() - t0 });
+      });
+    });
+    const head = await sh(`"${process.execPath}" "$RUN" logs -f ${n} | head -2 >/dev/null`);
+    expect(head.code, head.err).toBe(0);
+    expect(head.ms).toBeLessThan(5000);
+    const full = await sh(`"${process.execPath}" "$RUN" logs -f ${n} > /dev/full`);
+    expect(full.code).toBe(1);
+    expect(full.err).toBe('run: logs: cannot write to stdout: no space left on device\n');
+  });
+
   it('exec -i passes stdin on; without -i the command reads /dev/null, as run does', async () => {
     const n = name('execi');
     made.push(n);

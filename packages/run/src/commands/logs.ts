@@ -1,19 +1,43 @@
 /** `run logs NAME [-f] [--tail N]`: a detached container's stdout and stderr, kept in files. */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { isAlive, load } from '../state/store.js';
 import { mustFind } from './lookup.js';
+import { sleepSync } from '@boxkit/common/sleep';
 
-/** Copy new bytes from `fd` (starting at `pos`) to `out`; returns the new position. */
-function pump(fd: number | undefined, pos: number, out: NodeJS.WriteStream): number {
+/**
+ * Copy new bytes from `fd` (starting at `pos`) to fd `to` (1 or 2); returns the new position, or
+ * undefined once the reader of `to` has gone (EPIPE: `logs -f web | head -2`). Written with
+ * writeSync, not process.stdout: common keeps the stream's EPIPE quiet and the stream stays
+ * open, so the follow went on forever after head had left; and a write error other than EPIPE
+ * (ENOSPC: `> /dev/full`) was thrown from that handler with a stack trace.
+ */
+function pump(fd: number | undefined, pos: number, to: 1 | 2): number | undefined {
   if (fd === undefined) return pos;
   const buf = Buffer.alloc(65536);
   for (;;) {
     const n = readSync(fd, buf, 0, buf.length, pos);
     if (n <= 0) return pos;
-    out.write(buf.subarray(0, n));
+    if (!writeOut(to, buf.subarray(0, n))) return undefined;
     pos += n;
   }
+}
+
+/** Write all of `buf` to `to`; false when its reader has gone (EPIPE), as tail's output ends then. */
+function writeOut(to: number, buf: Buffer): boolean {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(to, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') return false;
+      // an inherited non-blocking pipe that is full: wait for the reader
+      if (code !== 'EAGAIN') throw new BoxkitError(code ?? 'EIO', `logs: cannot write to ${to === 1 ? 'stdout' : 'stderr'}: ${(e as Error).message.replace(/^[A-Z]+: /, '').replace(/, write$/, '')}`);
+      sleepSync(1);
+    }
+  }
+  return true;
 }
 
 function openLog(path: string): number | undefined {
@@ -82,18 +106,18 @@ export async function logs(a: { name: string; follow: boolean; tail?: string | n
   // has deleted them, and never a later container's files under the same name
   const fds = [openLog(rec.logs.stdout), openLog(rec.logs.stderr)] as const;
   try {
-    let out = pump(fds[0], tail === undefined ? 0 : tailStart(rec.logs.stdout, tail), process.stdout);
-    let err = pump(fds[1], tail === undefined ? 0 : tailStart(rec.logs.stderr, tail), process.stderr);
-    if (!a.follow) return 0;
+    let out = pump(fds[0], tail === undefined ? 0 : tailStart(rec.logs.stdout, tail), 1);
+    let err = pump(fds[1], tail === undefined ? 0 : tailStart(rec.logs.stderr, tail), 2);
+    if (!a.follow || out === undefined || err === undefined) return 0;
     for (;;) {
       await new Promise((r) => setTimeout(r, 100));
-      out = pump(fds[0], out, process.stdout);
-      err = pump(fds[1], err, process.stderr);
+      out = pump(fds[0], out, 1);
+      err = pump(fds[1], err, 2);
+      if (out === undefined || err === undefined) return 0;
       // followed by its id, as docker: removed, or its name now another container's, is gone
       const cur = load(rec.name);
       if (!cur || cur.id !== rec.id || !isAlive(cur)) {
-        pump(fds[0], out, process.stdout);
-        pump(fds[1], err, process.stderr);
+        if (pump(fds[0], out, 1) !== undefined) pump(fds[1], err, 2);
         return 0;
       }
     }
