@@ -50,6 +50,29 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it('with --wait-for-setup, ns-clone stopped (SIGTERM, SIGINT) while its child is held takes back the namespace it persisted: the command never ran', async () => {
+    const dir = tmp('persist-stopped');
+    const { execa } = await import('execa');
+    const state = join(dir, 'state');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+    delete env.NODE_EXTRA_CA_CERTS;
+    // without --pid the signal passed on kills the held child (143, 130); as PID 1 of its own it is SIGKILLed (137)
+    for (const [sig, flags, code] of [['SIGTERM', [], 143], ['SIGINT', [], 130], ['SIGTERM', ['--pid'], 137]] as const) {
+      const path = join(dir, `${sig}${flags.join('')}`, 'net');
+      const p = execa(binPath('ns-clone'), [`--net=${path}`, ...flags, '--wait-for-setup', '--', 'sleep', '5'], { reject: false, env });
+      const records = join(state, 'ns-clone');
+      await until(() => existsSync(records) && readdirSync(records).some((f) => f.endsWith('.fifo-path')), 5000, 'the held child\'s record');
+      expect(mountsAt(path)).toHaveLength(1);
+      p.kill(sig);
+      const r = await p;
+      expect(r.exitCode, `${sig} ${flags.join(' ')}: ${r.stderr}`).toBe(code);
+      // before: the exec pipe's EOF at the child's death read as its exec, and the bind stayed with its file
+      expect(mountsAt(path)).toEqual([]);
+      expect(existsSync(join(dir, `${sig}${flags.join('')}`))).toBe(false);
+      expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+    }
+  });
+
   it('detached (-d --wait-for-setup), release --abort takes back the namespace bound at PATH and the directories made for it; the same command then starts again', async () => {
     const dir = tmp('persist-detached');
     const path = join(dir, 'a/b/net');

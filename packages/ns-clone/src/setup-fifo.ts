@@ -181,6 +181,12 @@ function ownFifo(rec: FifoRecord): boolean {
   }
 }
 
+/**
+ * Is the fifo made for a held child still there, the same one? Then the child never read it (it removes
+ * it once it has): its command never ran, whatever ended it.
+ */
+export const fifoUnread = (m: MadeFifo): boolean => ownFifo(m);
+
 /** Has the record's child ended (or is the process of that pid now another one, started since)? */
 function childGone(pid: number | string, rec: FifoRecord): boolean {
   const st = procStat(Number(pid));

@@ -8,7 +8,7 @@ import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { removeMadeDirs } from '@boxkit/common/dirs';
-import { forgetFifo, makeSetupFifo, recordFifo, type MadeFifo } from '../setup-fifo.js';
+import { fifoUnread, forgetFifo, makeSetupFifo, recordFifo, type MadeFifo } from '../setup-fifo.js';
 import { out, err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
@@ -93,8 +93,11 @@ export async function runCommand(f: RunFlags): Promise<number> {
   const status = await superviseContainer(target, supervision, caught);
   await c.execed.catch(() => {});
   // a command that never ran (aborted, stopped while held, or it could not start) is a failed run: the
-  // namespaces it persisted and the directories made for the fifo go too, as when a start fails before
-  const failed = !execed || failure !== undefined;
+  // namespaces it persisted and the directories made for the fifo go too, as when a start fails before.
+  // (The exec pipe's EOF comes at exec and at death alike: a child killed while held, by the SIGTERM or
+  // SIGINT ns-clone passed on, looked exec'd and its --net=PATH stayed bound. Its fifo still there, unread,
+  // says its command never ran.)
+  const failed = !execed || failure !== undefined || (madeFifo !== undefined && fifoUnread(madeFifo));
   if (failed) c.unpersist();
   // a child stopped (or aborted with `: > FIFO`) before its release never removed them
   if (fifo) forgetFifo(c.pid, fifo);
