@@ -43,6 +43,22 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     });
   }
 
+  it("enter without a PID (nsenter's --net=FILE habit) says so in one line, hinting --netns PATH (exit 125); it said 'Not enough non-option arguments'", async () => {
+    for (const args of [['enter'], ['enter', '--net=/run/netns/x', '--', 'true'], ['enter', '--', 'true']]) {
+      const r = await ns(args);
+      expect(r.exitCode, args.join(' ')).toBe(125);
+      expect(r.stderr.split('\n')).toEqual([
+        'ns-clone: enter: no PID given (the process whose namespaces to join)',
+        'hint: ns-clone enter PID [--net ...] -- CMD; to run in a namespace bound to a file (ip netns, --net=PATH): ns-clone --netns PATH -- CMD',
+      ]);
+      expect(r.stdout).toBe('');
+    }
+    // a PID still goes as before (here as nsenter would print it)
+    const d = await ns(['enter', '1', '--dry-run', '--net', '--', 'true']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.stdout).toBe('nsenter --target 1 --net -- true');
+  });
+
   it('rootless: as nobody, --user --map-root-user --pid --mount -- id -u prints 0', async () => {
     const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent', BOXKIT_TEST_RUN_ID: process.env.BOXKIT_TEST_RUN_ID! };
     const run = (args: string[]) => execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', binPath('ns-clone'), ...args], { reject: false, env, cwd: '/' });

@@ -39,7 +39,7 @@ const runCmd = command({
 });
 
 const enterCmd = command({
-  command: 'enter <target>',
+  command: 'enter [target]',
   describe: 'run COMMAND in the namespaces of process PID (like nsenter --target PID)',
   runsCommand: true,
   builder: (y) => {

@@ -11,7 +11,7 @@ import { dryRunOutput } from '@boxkit/common/output';
 import { stdinTarget } from './release.js';
 
 export interface EnterFlags {
-  target: string | number;
+  target?: string | number;
   all?: boolean;
   wd?: string;
   uid?: number;
@@ -29,6 +29,8 @@ export interface EnterFlags {
 }
 
 export async function enterCommand(f: EnterFlags): Promise<number> {
+  // (yargs said 'Not enough non-option arguments: got 0, need at least 1'; nsenter's --net=FILE is what users try)
+  if (f.target === undefined) throw new UsageError('enter: no PID given (the process whose namespaces to join)', 'ns-clone enter PID [--net ...] -- CMD; to run in a namespace bound to a file (ip netns, --net=PATH): ns-clone --netns PATH -- CMD');
   const pid = namespaceHolder(validatePid(stdinTarget(f.target)));
   // a gone (or exited, not yet reaped) process has no namespace files: --all would read that as "shares every namespace"
   const readable = nsReadable(pid);
