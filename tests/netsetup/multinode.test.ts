@@ -92,7 +92,15 @@ describe.skipIf(skipReason)(`netsetup multi-node host-gw${skipReason ? ` (skippe
     expect(JSON.parse((await nsIn(n1, s1, ['ls', '--json'])).stdout).routes).toHaveLength(1);
   });
 
-  it('route rm cuts the path, and succeeds when gone', async () => {
+  it('route rm cuts the path, and succeeds when gone; with another gateway than its own route\'s it refuses (it said already gone, exit 0, the route left)', async () => {
+    for (const dry of [[], ['--dry-run']]) {
+      const wrong = await nsIn(n1, s1, ['route', 'rm', '10.10.15.0/24', 'via', '198.18.77.9', ...dry]);
+      expect(wrong.exitCode).toBe(1);
+      expect(wrong.stdout).toBe('');
+      expect(wrong.stderr).toBe("netsetup: route 10.10.15.0/24: netsetup's route is via 198.18.77.2 dev ens3, not via 198.18.77.9\nhint: netsetup route rm 10.10.15.0/24 via 198.18.77.2");
+      expect(sh('ip', ['-n', n1, 'route', 'show', '10.10.15.0/24']).trim()).toBe('10.10.15.0/24 via 198.18.77.2 dev ens3');
+      expect(ping(c14, '10.10.15.2')).toBe(true);
+    }
     ok(await nsIn(n1, s1, ['route', 'rm', '10.10.15.0/24', 'via', '198.18.77.2']));
     expect(ping(c14, '10.10.15.2')).toBe(false);
     ok(await nsIn(n1, s1, ['route', 'rm', '10.10.15.0/24', 'via', '198.18.77.2']));

@@ -87,9 +87,17 @@ export async function addRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise
 export async function removeRoute(spec: RouteSpec, opts: ExecOptions = {}): Promise<RouteSpec & { removed: boolean; changed: boolean }> {
   const r = normalise(spec);
   const removeRouteIn = async (s: NetState) => {
-    const there = (await routesTo(r.cidr)).filter((k) => k.gateway === r.via && (!r.dev || k.dev === r.dev));
+    const all = await routesTo(r.cidr);
+    const there = all.filter((k) => k.gateway === r.via && (!r.dev || k.dev === r.dev));
     const own = s.routes[r.cidr];
     const ours = !!own && own.via === r.via;
+    // netsetup's route to the CIDR is via another gateway: not gone, so not "already gone" (as add refuses it)
+    const other = !there.length && all.find((k) => isOwn(k, own));
+    if (other) {
+      throw new BoxkitError('EEXIST', `route ${r.cidr}: netsetup's route is ${describe(other)}, not via ${r.via}${r.dev ? ` dev ${r.dev}` : ''}`, {
+        hint: `netsetup route rm ${r.cidr} via ${own!.via}`,
+      });
+    }
     if (there.length && !there.some((k) => isOwn(k, own))) {
       throw new BoxkitError('EPERM', `route ${r.cidr} via ${r.via} was not made by netsetup`, {
         hint: `remove it by hand if it is no longer needed: ip route del ${r.cidr} via ${r.via}`,
