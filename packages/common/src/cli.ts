@@ -181,6 +181,26 @@ function typedProblem(tool: ToolSpec, argv: readonly string[]): UsageError | und
   return undefined;
 }
 
+/**
+ * A single-value flag given twice counts once, the last, as docker, ip and
+ * mount(8) take it: yargs hands over both as an array (`--mtu 1400 --mtu
+ * 1500` is [1400, 1500]), which a command then took for one value ('The
+ * "path" argument must be of type string', or '64M,32M' refused as a
+ * size). Flags that take many (type array), booleans, counts and the
+ * command's positionals are left as they are. A middleware added before
+ * the commands, so it runs before their coerces: those see the one value.
+ */
+function lastOfRepeated(argv: Record<string, unknown>): void {
+  if (!current) return; // (no command ran its builder: yargs reports that)
+  const o = optionsOf(current.y);
+  const single = new Set<string>();
+  for (const k of [...o.string, ...o.number, ...Object.keys(o.choices)]) {
+    if (o.array.includes(k) || current.positionals.has(k)) continue;
+    for (const n of [k, ...(o.alias[k] ?? [])]) single.add(n).add(camel(n));
+  }
+  for (const [k, v] of Object.entries(argv)) if (Array.isArray(v) && single.has(k)) argv[k] = v[v.length - 1];
+}
+
 /** A number option that is not one names what was typed (yargs hands over NaN). */
 function rejectNaN(tool: string, argv: Record<string, unknown>, o: Options, typed: readonly string[]): void {
   const aliases = new Set(Object.values(o.alias).flat());
@@ -274,6 +294,8 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
       .scriptName(tool.name)
       .usage(`${tool.description}\n\nUsage: ${tool.name} <command> [options]`)
       .parserConfiguration({ 'populate--': true, 'strip-dashed': true })
+      // before the commands' coerces (middlewares run in the order they are added)
+      .middleware(lastOfRepeated, true)
       .strictOptions()
       .strictCommands()
       .demandCommand(1, "a command is required")

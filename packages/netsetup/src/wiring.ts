@@ -9,15 +9,6 @@ import { command, main, type ToolSpec } from '@boxkit/common';
 import pkg from '../package.json' with { type: 'json' };
 
 const dryRunNote = 'print the equivalent ip/iptables commands and change nothing';
-/**
- * A single-value flag given twice: the last one, as the fast path (veth, down) and svcproxy read it (docker's
- * flags too). yargs makes an array of them, which reached the commands as one (`nat --out-if a --out-if b`
- * failed with Node's 'The "string" argument must be of type string ... Received an instance of Array', exit 1).
- */
-const last = <T>(v: T | T[]): T => (Array.isArray(v) ? v[v.length - 1]! : v);
-const lastString = last<string>;
-const lastNumber = last<number>;
-
 const tool: ToolSpec = {
   name: 'netsetup',
   version: pkg.version,
@@ -51,15 +42,15 @@ const tool: ToolSpec = {
       builder: (y) =>
         y
           .positional('batch', { type: 'string', describe: '- to read one JSON attachment per line from stdin' })
-          .option('netns', { coerce: lastString, type: 'string', describe: 'named network namespace' })
-          .option('pid', { coerce: lastNumber, type: 'number', describe: 'a process in the target namespace' })
+          .option('netns', { type: 'string', describe: 'named network namespace' })
+          .option('pid', { type: 'number', describe: 'a process in the target namespace' })
           .conflicts('netns', 'pid')
-          .option('bridge', { coerce: lastString, type: 'string', describe: 'bridge to enslave the host end to' })
-          .option('ip', { coerce: lastString, type: 'string', default: 'auto', describe: 'address with prefix, or auto (next free one of the bridge)' })
-          .option('gateway', { coerce: lastString, type: 'string', describe: 'default route via this address (default: the bridge address); none: no default route (a second interface); required for an --ip off the bridge\'s subnet' })
-          .option('ifname', { coerce: lastString, type: 'string', default: 'eth0', describe: 'name inside the namespace' })
-          .option('host-ifname', { coerce: lastString, type: 'string', describe: 'host-side name (default: derived, bk + 11 hex)' })
-          .option('mtu', { coerce: lastNumber, type: 'number', describe: 'MTU of both ends' })
+          .option('bridge', { type: 'string', describe: 'bridge to enslave the host end to' })
+          .option('ip', { type: 'string', default: 'auto', describe: 'address with prefix, or auto (next free one of the bridge)' })
+          .option('gateway', { type: 'string', describe: 'default route via this address (default: the bridge address); none: no default route (a second interface); required for an --ip off the bridge\'s subnet' })
+          .option('ifname', { type: 'string', default: 'eth0', describe: 'name inside the namespace' })
+          .option('host-ifname', { type: 'string', describe: 'host-side name (default: derived, bk + 11 hex)' })
+          .option('mtu', { type: 'number', describe: 'MTU of both ends' })
           .option('hairpin', { type: 'boolean', default: false, describe: 'hairpin mode on the bridge port' }),
       examples: [
         ['netsetup veth --netns ns1 --bridge mydocker --ip 10.10.15.2/24', 'eth0 in ns1 with 10.10.15.2, default route via the bridge'],
@@ -90,7 +81,7 @@ const tool: ToolSpec = {
       describe: 'ip_forward=1 and masquerade from CIDR to the outside (the article\'s POSTROUTING rules); `nat rm CIDR` removes',
       builder: (y) =>
         y.positional('cidr', { type: 'string', demandOption: true, describe: 'container network, or rm' }).positional('rm', { type: 'string', describe: 'with rm: the network' })
-          .option('out-if', { coerce: lastString, type: 'string', describe: 'masquerade only traffic leaving through this interface' }),
+          .option('out-if', { type: 'string', describe: 'masquerade only traffic leaving through this interface' }),
       examples: [
         ['netsetup nat 10.10.15.0/24', 'RETURN inside 10.10.15.0/24, MASQUERADE the rest but multicast'],
         ['netsetup nat 10.10.15.0/24 --out-if eth0 --dry-run', dryRunNote],
@@ -103,7 +94,7 @@ const tool: ToolSpec = {
       describe: 'publish a container port on the host like docker -p (DNAT + hairpin); `publish rm SPEC` removes',
       builder: (y) =>
         y.positional('spec', { type: 'string', demandOption: true, describe: 'HOSTPORT:CONTAINER_IP:PORT[/tcp|udp], or rm' }).positional('rm', { type: 'string', describe: 'with rm: the mapping' })
-          .option('host-ip', { coerce: lastString, type: 'string', describe: 'only for this local address (default: every local address)' }),
+          .option('host-ip', { type: 'string', describe: 'only for this local address (default: every local address)' }),
       examples: [
         ['netsetup publish 8080:10.10.15.2:80', 'host port 8080 to the container\'s port 80'],
         ['netsetup publish 5353:10.10.15.2:53/udp --host-ip 203.0.113.1 --dry-run', dryRunNote],
@@ -117,7 +108,7 @@ const tool: ToolSpec = {
       builder: (y) =>
         y.positional('action', { choices: ['add', 'rm', 'del'] as const, demandOption: true })
           .positional('cidr', { type: 'string', demandOption: true }).positional('via', { type: 'string', demandOption: true })
-          .positional('gw', { type: 'string', demandOption: true }).option('dev', { coerce: lastString, type: 'string', describe: 'output interface' }),
+          .positional('gw', { type: 'string', demandOption: true }).option('dev', { type: 'string', describe: 'output interface' }),
       examples: [
         ['netsetup route add 10.10.14.0/24 via 198.18.0.2', 'the article\'s route add -net 10.10.14.0/24 gw ...'],
         ['netsetup route rm 10.10.14.0/24 via 198.18.0.2 --dry-run', dryRunNote],

@@ -4,19 +4,11 @@ import { startupSnapshot } from 'node:v8';
 import type { Argv } from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
 
-/**
- * A single-value flag given twice: the last one, as the fast path (fastargs.ts) reads it. yargs makes an array,
- * which the checks then showed as one (`invalid chain prefix 'A,B'`, `vip '["10.96.0.1:80","10.96.0.2:80"]'`).
- */
-const last = <T>(v: T | T[]): T => (Array.isArray(v) ? v[v.length - 1]! : v);
-const lastString = last<string>;
-const lastNumber = last<number>;
-
 /** Flags every command shares: which chains (prefix) and which iptables. */
 function withTarget<T>(y: Argv<T>) {
   return y
-    .option('prefix', { coerce: lastString, type: 'string', default: 'BKSVC', describe: 'chain name prefix (BKSVC-SERVICES, BKSVC-SVC-…)' })
-    .option('backend', { coerce: last<'auto' | 'nft' | 'legacy'>, choices: ['auto', 'nft', 'legacy'] as const, default: 'auto' as const, describe: 'iptables backend (auto: what iptables-restore is)' });
+    .option('prefix', { type: 'string', default: 'BKSVC', describe: 'chain name prefix (BKSVC-SERVICES, BKSVC-SVC-…)' })
+    .option('backend', { choices: ['auto', 'nft', 'legacy'] as const, default: 'auto' as const, describe: 'iptables backend (auto: what iptables-restore is)' });
 }
 
 /** apply reconciles with the kernel by default; add/rm change one service on the fast path. */
@@ -28,7 +20,7 @@ function withSync<T>(y: Argv<T>, partial = false) {
       default: partial,
       describe: 'write only what changed since the stored state, without reading iptables-save first (kube-proxy\'s partial sync; --no-partial reads the kernel and repairs it)',
     })
-    .option('nodeport-range', { coerce: lastString, type: 'string', default: '30000-32767', describe: 'allowed NodePorts' });
+    .option('nodeport-range', { type: 'string', default: '30000-32767', describe: 'allowed NodePorts' });
 }
 
 const tool: ToolSpec = {
@@ -53,11 +45,11 @@ const tool: ToolSpec = {
       builder: (y) =>
         withSync(y, true)
           .positional('name', { type: 'string', demandOption: true })
-          .option('vip', { coerce: lastString, type: 'string', demandOption: true, describe: 'virtual IP:PORT' })
+          .option('vip', { type: 'string', demandOption: true, describe: 'virtual IP:PORT' })
           .option('endpoint', { type: 'string', array: true, default: [] as string[], describe: 'endpoint IP:PORT (repeat; none: connections are rejected)' })
-          .option('nodeport', { coerce: lastNumber, type: 'number', describe: 'also serve the service on this port of every local address' })
-          .option('affinity', { coerce: lastString, type: 'string', describe: 'clientip[:SECONDS] session affinity (default 10800 s)' })
-          .option('protocol', { coerce: lastString, type: 'string', default: 'tcp', describe: 'tcp or udp' }),
+          .option('nodeport', { type: 'number', describe: 'also serve the service on this port of every local address' })
+          .option('affinity', { type: 'string', describe: 'clientip[:SECONDS] session affinity (default 10800 s)' })
+          .option('protocol', { type: 'string', default: 'tcp', describe: 'tcp or udp' }),
       examples: [
         ['svcproxy add web --vip 2.2.2.2:88 --endpoint 10.10.63.2:12345 --endpoint 10.10.14.2:12345', 'the article\'s Service'],
         ['svcproxy add web --vip 2.2.2.2:88 --endpoint 10.10.63.2:12345 --nodeport 30001', 'with a NodePort: port 30001 on the node\'s addresses'],
