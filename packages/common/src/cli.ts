@@ -17,10 +17,10 @@ export interface CommonArgs {
   '--'?: (string | number)[];
 }
 
-/** Add the flags every boxkit command shares. */
-export function withCommonFlags<T>(y: Argv<T>): Argv<T & CommonArgs> {
+/** Add the flags every boxkit command shares (`dryRun`: what --dry-run prints, where it is not shell commands). */
+export function withCommonFlags<T>(y: Argv<T>, dryRun = 'print the equivalent shell commands and change nothing'): Argv<T & CommonArgs> {
   return y
-    .option('dry-run', { type: 'boolean', default: false, describe: 'print the equivalent shell commands and change nothing' })
+    .option('dry-run', { type: 'boolean', default: false, describe: dryRun })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document on stdout' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print each step as it runs (like set -x)' })
     .group(['dry-run', 'json', 'verbose', 'help', 'version'], 'Common options:') as unknown as Argv<T & CommonArgs>;
@@ -94,6 +94,8 @@ export interface ToolSpec {
   version: string;
   /** One sentence shown at the top of --help. */
   description: string;
+  /** What --dry-run prints, when it is not the equivalent shell commands. */
+  dryRun?: string;
   /** Commands, or a function that configures a tool with a default command. */
   commands: CommandModule<CommonArgs, any>[];
 }
@@ -290,7 +292,7 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
   toolName = tool.name;
   let code: number;
   try {
-    const y = withCommonFlags(makeYargs(argv))
+    const y = withCommonFlags(makeYargs(argv), tool.dryRun)
       .scriptName(tool.name)
       .usage(`${tool.description}\n\nUsage: ${tool.name} <command> [options]`)
       .parserConfiguration({ 'populate--': true, 'strip-dashed': true })

@@ -25,6 +25,7 @@ function withSync<T>(y: Argv<T>, partial = false) {
 
 const tool: ToolSpec = {
   name: 'svcproxy',
+  dryRun: 'print the iptables-restore input it would load and change nothing (--explain: as iptables commands)',
   version: pkg.version,
   description: pkg.description,
   commands: [
