@@ -528,6 +528,18 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(lines[0].stats.pids.max).toBe(10);
   });
 
+  it('stats --watch ends once its reader is gone (| head -2), human or --json: it read EPIPE as nothing and ran on forever', async () => {
+    const g = name('watch-pipe');
+    expect((await cg(withParent(['create', g]))).exitCode).toBe(0);
+    const e: NodeJS.ProcessEnv = { ...process.env };
+    delete e.NODE_EXTRA_CA_CERTS;
+    for (const json of [[], ['--json']]) {
+      // (timeout 30: the old cg never ended; 124 then)
+      const r = await execa('sh', ['-c', 'exec 3>&1; { timeout 30 "$@"; echo "rc=$?" >&3; } | head -n 2 >/dev/null', 'sh', binPath('cg'), ...withParent(['stats', g, '--watch', '--interval', '0.05', ...json])], { reject: false, env: e, shell: false });
+      expect(r.stdout.trim(), `${json.join(' ')}: ${r.stderr}`).toBe('rc=0');
+    }
+  });
+
   it.runIf(inVm)('v2: --parent self fails clearly under the no-internal-processes rule', async () => {
     const r = await cg(['create', testName('internal'), '--parent', 'self', '--memory', '32M']);
     expect(r.exitCode).toBe(1);

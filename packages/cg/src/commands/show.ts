@@ -1,6 +1,7 @@
 /** cg show (limits read back + usage) and cg stats [--watch]. */
 import { BoxkitError, printJson, printLines, report } from '@boxkit/common';
-import { existsSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
+import { sleepSync } from '@boxkit/common/sleep';
 import { join } from 'node:path';
 import { SETTINGS, BLKIO_EXTRA, type Limits } from '../settings.js';
 import { versionOf, type Group } from '../group.js';
@@ -71,6 +72,26 @@ export function runShow(a: GroupArgs): number {
   return 0;
 }
 
+/**
+ * A line of --watch on stdout; false once its reader is gone (EPIPE: node ignores SIGPIPE, and the
+ * common output drops such writes quietly, so the loop never learnt it and ran on unread).
+ */
+function watchLine(line: string): boolean {
+  const buf = Buffer.from(`${line}\n`);
+  for (let off = 0; off < buf.length;) {
+    try {
+      off += writeSync(1, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') return false;
+      // an inherited non-blocking pipe that is full: wait for the reader
+      if (code !== 'EAGAIN') throw e;
+      sleepSync(1);
+    }
+  }
+  return true;
+}
+
 export async function runStats(a: GroupArgs & { watch?: boolean; interval: number; count?: number }): Promise<number> {
   const g = groupFrom(a);
   mustExist(g);
@@ -83,11 +104,14 @@ export async function runStats(a: GroupArgs & { watch?: boolean; interval: numbe
     const t1 = Date.now();
     const cores = cpuCores(prev, cur, t1 - t0);
     const doc = { ...groupJson(g), time: new Date(t1).toISOString(), stats: cur, cpuCores: cores, cpuPercent: cores === undefined ? undefined : cores * 100 };
-    if (a.json) {
-      if (a.watch) process.stdout.write(`${JSON.stringify(doc)}\n`); // one JSON line per reading
-      else printJson(doc);
-    } else printLines([`${a.watch ? `${new Date(t1).toISOString().slice(11, 19)}  ` : ''}${statLine(cur, cores)}`]);
-    if (!a.watch || (a.count !== undefined && n + 1 >= a.count)) break;
+    if (!a.watch) {
+      if (a.json) printJson(doc);
+      else printLines([statLine(cur, cores)]);
+      break;
+    }
+    // one JSON line per reading; the reader gone (`| head -2`), --watch ends (it went on forever)
+    if (!watchLine(a.json ? JSON.stringify(doc) : `${new Date(t1).toISOString().slice(11, 19)}  ${statLine(cur, cores)}`)) break;
+    if (a.count !== undefined && n + 1 >= a.count) break;
     prev = cur;
     t0 = t1;
   }
