@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, skipReason } from '../harness/index.js';
+import { binPath, skipReason, waitUntil } from '../harness/index.js';
 import { BASE, name, onTerminal, overlayMounts, run } from './helpers.js';
 
 const made: string[] = [];
@@ -164,6 +164,23 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     const full = await sh(`"${process.execPath}" "$RUN" logs -f ${n} > /dev/full`);
     expect(full.code).toBe(1);
     expect(full.err).toBe('run: logs: cannot write to stdout: no space left on device\n');
+  });
+
+  it('a one-value flag given twice takes the last on the yargs path too, as the fast path and docker (run, exec, logs, stop)', async () => {
+    // --read-only=false sends run to yargs; exec, logs and stop always go there. yargs gathered the two
+    // into an array: 'invalid container name 'a,b'', exec -u twice 'spec.split is not a function'
+    const r = await run(['--read-only=false', '--rm', ...BASE, '--name', name('twice-a'), '--name', name('twice-b'), '-w', '/etc', '-w', '/tmp',
+      '-u', 'root', '-u', 'nobody', '--memory', '32M', '--memory', '64M', '--', 'sh', '-c', 'hostname; pwd; id -u']);
+    expect(r.out.split('\n')).toEqual([name('twice-b'), '/tmp', '65534']);
+    const n = name('twice');
+    made.push(n);
+    await run(['-d', '--name', n, ...BASE, '--', 'sh', '-c', 'echo 1; echo 2; echo 3; sleep 600']);
+    await waitUntil(`${n}'s output`, async () => (await run(['logs', n])).out === '1\n2\n3', 20_000);
+    expect((await run(['exec', '-w', '/etc', '-w', '/tmp', '-u', 'nobody', '-u', 'root', n, 'sh', '-c', 'pwd; id -u'])).out).toBe('/tmp\n0');
+    expect((await run(['logs', '--tail', '1', '--tail', '2', n])).out).toBe('2\n3');
+    const t0 = Date.now();
+    await run(['stop', '--time', '30', '--time', '0', n]);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
   it('exec -i passes stdin on; without -i the command reads /dev/null, as run does', async () => {

@@ -16,12 +16,14 @@ const COMMON = new Set(['dry-run', 'json', 'verbose']);
 /**
  * A row of an options table as a yargs option. A list (-e, -p, --layer) takes one value per
  * flag, repeated as docker's: yargs' array options are greedy (`exec -e A=1 web env` took
- * `web` and `env` for more -e values), so it is a string option gathered into a list.
+ * `web` and `env` for more -e values), so it is an array of one value per flag (nargs 1),
+ * strings as typed. (Not a string option gathered into a list by a coerce, as it was: common's
+ * one-value-flag rule, which keeps the last of a string given twice, then kept only B=2 of
+ * `-e A=1 -e B=2`.)
  */
 function optionOf(o: Opt): Options {
-  const type = o.type === 'array' ? 'string' : o.type;
-  const list = o.type === 'array' ? { coerce: (v: string | string[]) => (Array.isArray(v) ? v : [v]) } : {};
-  return { type, describe: o.describe, ...list, ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
+  const list: Options = o.type === 'array' ? { type: 'array', string: true, nargs: 1 } : { type: o.type };
+  return { ...list, describe: o.describe, ...(o.alias ? { alias: o.alias } : {}), ...(o.default !== undefined ? { default: o.default } : {}) };
 }
 
 const runCommand = command<RunArgs>({
