@@ -8,14 +8,13 @@ import pkg from '../package.json' with { type: 'json' };
 // nargs 1: each --lower takes one value, so a mount point after it stays positional
 const arr = { type: 'string', array: true, nargs: 1, requiresArg: true } as const;
 
-// a one-value option given twice: the last counts, as mount(8) takes -t (yargs would hand over an array, which
-// crashed: 'The "path" argument must be of type string'); -o given twice is joined, as mount(8) joins them
-const last = { coerce: (v: string | string[]): string => (Array.isArray(v) ? v[v.length - 1]! : v) } as const;
+// -o given twice is joined, as mount(8) joins them (an array option: common's cli keeps only the last of a
+// one-value option given twice, as mount(8) takes -t)
 const joined = { coerce: (v: string | string[]): string => (Array.isArray(v) ? v.join(',') : v) } as const;
 
 // which whiteouts an upper holds: a mounted union's driver is read from mountinfo
 const layerDriver = {
-  type: 'string', requiresArg: true, ...last,
+  type: 'string', requiresArg: true,
   describe: "for an upper dir that is not mounted: the driver that made it, overlay (0/0 devices) or aufs (.wh. files); default: aufs if aufs marked it, else overlay",
 } as const;
 
@@ -31,15 +30,15 @@ void main({
         y.positional('paths', { type: 'string', array: true, describe: "[SOURCE] MOUNTPOINT: the mount point, optionally after mount(8)'s dummy source (none, overlay, aufs)" })
           .option('lower', { ...arr, alias: 'l', describe: 'a read-only lower layer; repeat, topmost first' })
           .option('lower-tar', { ...arr, describe: 'a layer tarball (unionfs commit), extracted under $BOXKIT_DATA_DIR/unionfs/layers and stacked above the --lower dirs' })
-          .option('upper', { alias: 'u', type: 'string', requiresArg: true, ...last, describe: 'the writable layer (made if missing); without it the union is read-only' })
-          .option('work', { alias: 'w', type: 'string', requiresArg: true, ...last, describe: "overlay's work dir on the upper's filesystem (default: UPPER.work beside the upper)" })
+          .option('upper', { alias: 'u', type: 'string', requiresArg: true, describe: 'the writable layer (made if missing); without it the union is read-only' })
+          .option('work', { alias: 'w', type: 'string', requiresArg: true, describe: "overlay's work dir on the upper's filesystem (default: UPPER.work beside the upper)" })
           .option('branch', { ...arr, alias: 'b', describe: 'aufs style: DIR=rw|ro (repeat, topmost first)' })
           .option('o', {
-            type: 'string', requiresArg: true, ...joined,
+            ...arr, ...joined,
             describe: "options as mount(8) takes them: overlay's lowerdir=DIR[:DIR...],upperdir=DIR,workdir=DIR[,volatile] (what --dry-run prints), or aufs style br=./tmp=rw:./image=ro[,udba=reval]; and ro, nodev, nosuid, noexec, noatime with either",
           })
-          .option('udba', { type: 'string', requiresArg: true, ...last, describe: "aufs's user-direct-branch-access: none|reval|notify (overlay has none: ignored there)" })
-          .option('driver', { alias: 't', type: 'string', default: 'auto', ...last, describe: "auto (aufs if the kernel has it, else overlay; overlay for -o lowerdir=), overlay or aufs; -t as mount(8)'s type" })
+          .option('udba', { type: 'string', requiresArg: true, describe: "aufs's user-direct-branch-access: none|reval|notify (overlay has none: ignored there)" })
+          .option('driver', { alias: 't', type: 'string', default: 'auto', describe: "auto (aufs if the kernel has it, else overlay; overlay for -o lowerdir=), overlay or aufs; -t as mount(8)'s type" })
           .option('readonly', { alias: 'r', type: 'boolean', default: false, describe: 'mount read-only (MS_RDONLY)' })
           .option('volatile', {
             type: 'boolean', default: false,
