@@ -4,6 +4,7 @@
  * told to kill them or move them to the parent.
  */
 import { BoxkitError, UsageError, type PlanStep } from '@boxkit/common';
+import { shellQuote } from '@boxkit/common/exec';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Group, GroupDir } from './group.js';
@@ -176,7 +177,8 @@ export function planRemove(group: Group, opts: RemoveOptions = {}): PlanStep[] {
   const children = [...new Set(group.dirs.flatMap((d) => subgroups(d.path)))].sort();
   if (children.length) {
     throw new BoxkitError('EBUSY', `group ${group.name} has child groups: ${children.slice(0, 8).join(' ')}${children.length > 8 ? ' ...' : ''}`, {
-      hint: `remove them first: cg rm ${group.name}/${children[0]}`,
+      // the command to paste: its --parent too (without it, cg rm looks under boxkit/ and finds nothing)
+      hint: `remove them first: ${shellQuote(['cg', 'rm', `${group.name}/${children[0]}`, ...(group.parent !== 'root' ? ['--parent', group.parent] : [])])}`,
     });
   }
   const steps: PlanStep[] = [];
