@@ -408,6 +408,10 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     // main thread through `tasks`, the thread that becomes the command)
     const inGroup = r.stdout.split('\n').filter((l) => l.endsWith(`/${g}`));
     expect(inGroup.length).toBe(group(g).dirs.length);
+    // no command: the hint is the command to paste, --parent included (it said 'cg exec G -- CMD')
+    const none = await cg(withParent(['exec', g]));
+    expect(none.exitCode).toBe(125);
+    expect(none.stderr.split('\n')).toEqual(['cg: no command given', `hint: put the command after --: cg exec ${g} --parent ${parent} -- CMD`]);
   });
 
   it('cg exec without --: the first word after the group that is not an option starts the command, as with cgexec and ns-clone (fast path and yargs)', async () => {

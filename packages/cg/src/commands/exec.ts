@@ -39,7 +39,11 @@ export function resolveCommand(cmd: string, path = process.env.PATH ?? '/usr/loc
 
 export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
   const argv = (a['--'] ?? []).map(String);
-  if (!argv.length) throw new UsageError('no command given', `put the command after --: cg exec ${a.group} -- CMD`);
+  if (!argv.length) {
+    // the command to paste, --parent included (without it the group would be made under boxkit/)
+    const where = a.parent && a.parent !== 'root' ? ['--parent', a.parent] : [];
+    throw new UsageError('no command given', `put the command after --: ${shellQuote(['cg', 'exec', a.group, ...where])} -- CMD`);
+  }
   const limits = parseLimits(a);
   const g = groupFrom(a);
   const file = resolveCommand(argv[0]!);
