@@ -9,6 +9,7 @@ import { startupSnapshot } from 'node:v8';
 import { preresolveTrampoline } from '@boxkit/native';
 import { EXIT, reportFailure, toStderr, UsageError } from './errors.js';
 import { camel, looksLikeFlag } from './entry.js';
+import { cannotWrite } from './stdio.js';
 
 export interface CommonArgs {
   dryRun: boolean;
@@ -284,8 +285,11 @@ export async function main(tool: ToolSpec, argv?: string[]): Promise<never> {
     return undefined as never;
   }
   // a reader that goes away (`| head -1`) ends the output, not the tool with a stack trace
+  // and one that cannot take it (`> /dev/full`) says so in one line, exit 1 (yargs' --help and --version print through it)
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
+    if (e.code === 'EPIPE') return;
+    toStderr(`${tool.name}: ${cannotWrite(e).message}`);
+    process.exit(EXIT.SYSTEM);
   });
   argv ??= process.argv.slice(2);
   typedArgv = argv;

@@ -36,10 +36,30 @@ export function writeAll(fd: number, text: string): void {
         return;
       }
       // an inherited non-blocking pipe that is full: wait for the reader
-      if (code !== 'EAGAIN') throw e;
-      sleepSync(1);
+      if (code === 'EAGAIN') {
+        sleepSync(1);
+        continue;
+      }
+      // stderr cannot say it failed; stdout's failure is the command's (one line, exit 1)
+      if (fd === 2) {
+        gone.add(fd);
+        return;
+      }
+      throw cannotWrite(e as NodeJS.ErrnoException, fd);
     }
   }
+}
+
+/**
+ * A failed write of the output (`> /dev/full`: ENOSPC, a closed or
+ * read-only fd: EBADF) as one line, `cannot write to standard output: no
+ * space left on device`, its errno code kept: Node's text was 'no space
+ * left on device, write', or a stack trace from yargs' --help.
+ */
+export function cannotWrite(e: NodeJS.ErrnoException, fd = 1): NodeJS.ErrnoException {
+  const why = e.message.replace(/^\w+: /, '').replace(/, write$/, '');
+  const where = fd === 1 ? 'standard output' : fd === 2 ? 'standard error' : `fd ${fd}`;
+  return Object.assign(new Error(`cannot write to ${where}: ${why}`), { code: e.code, errno: e.errno });
 }
 
 /** A line on stdout (data). */
