@@ -85,6 +85,10 @@ describe.skipIf(skipReason)(title('unionfs commit and extract: an output they ca
     ['extract below a file', ['extract', 'layer.tar', 'afile/layer'], /^unionfs: .*\/afile\/layer: .*\/afile is not a directory$/],
     ['extract onto a dangling symlink', ['extract', 'layer.tar', 'dangling'], /^unionfs: .*\/dangling: already exists$/],
     ['extract below a dangling symlink', ['extract', 'layer.tar', 'dangling/layer'], /^unionfs: .*\/dangling\/layer: .*\/dangling is a symlink to nowhere, which does not exist$/],
+    // tar's -f - habit: it was taken for the current directory ('<cwd>: is a directory', '<cwd>: no such file')
+    ['commit to - (stdout)', ['commit', 'up', '-'], /^unionfs: OUTPUT '-': a file is needed \(not stdin or stdout, as tar's -f - takes it\)$/],
+    ['extract from - (stdin)', ['extract', '-', 'new-layer'], /^unionfs: TARBALL '-': a file is needed \(not stdin or stdout, as tar's -f - takes it\)$/],
+    ['extract into -', ['extract', 'layer.tar', '-'], /^unionfs: DIR '-': a new directory is needed \(not stdin or stdout, as tar's -f - takes it\)$/],
   ];
 
   it.each(cases)('%s', async (_, args, re) => {

@@ -10,7 +10,16 @@ import { blockedPath, lstatOrUndefined, realPath, sameDir, statOrUndefined } fro
 import { resolveTarget } from '../target.js';
 import { trace } from '@boxkit/common/stdio';
 
+/**
+ * `-` (tar's stdin/stdout; yargs hands a lone `-` over as '') or '': it was resolved as the current
+ * directory, and the error named that ('/home/me: is a directory', '/home/me: no such file').
+ */
+function noStdio(value: string, what: string, needed: string, hint: string): void {
+  if (value === '' || value === '-') throw new UsageError(`${what} '-': ${needed} is needed (not stdin or stdout, as tar's -f - takes it)`, hint);
+}
+
 export async function runCommit(a: CommonArgs & { target: string; output: string; driver?: string }): Promise<number> {
+  noStdio(a.output, 'OUTPUT', 'a file', `write it to a file: unionfs commit ${shellQuote([a.target])} layer.tar (then cat layer.tar)`);
   const t = resolveTarget(a.target, [], undefined, a.driver);
   const out = realPath(a.output);
   if (statOrUndefined(out)?.isDirectory()) throw new UsageError(`${out}: is a directory`, 'give a file name: layer.tar');
@@ -43,6 +52,8 @@ function below(dir: string, root: string): boolean {
 }
 
 export async function runExtract(a: CommonArgs & { tarball: string; dir: string }): Promise<number> {
+  noStdio(a.tarball, 'TARBALL', 'a file', 'save the tarball to a file first (cat > layer.tar), then: unionfs extract layer.tar DIR');
+  noStdio(a.dir, 'DIR', 'a new directory', 'give a new directory: unionfs extract TARBALL ./layer');
   const tar = realPath(a.tarball);
   const dir = realPath(a.dir);
   if (!statOrUndefined(tar)?.isFile()) throw unreachable(tar) ?? new UsageError(`${tar}: no such file`);
