@@ -17,7 +17,7 @@ const env = { BOXKIT_STATE_DIR: join(state, 'state'), BOXKIT_DATA_DIR: join(stat
 async function full(tool: string, args: string[]) {
   const fd = openSync('/dev/full', 'w');
   try {
-    return await bk(tool, args, { stdout: fd, env: { ...process.env, ...env } });
+    return await bk(tool, args, { stdout: fd as never, env: { ...process.env, ...env } }); // (a file descriptor: execa passes it on as it is)
   } finally {
     closeSync(fd);
   }

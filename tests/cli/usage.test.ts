@@ -59,6 +59,13 @@ describe('every bin: usage errors stay one line', () => {
     });
   }
 
+  it.each([['netsetup', ['ls', 'extra']], ['svcproxy', ['ls', 'a', 'b']], ['run', ['ps', 'extra']]] as const)('%s %s: a word after a command that takes none is an unexpected argument, not an unknown command (exit 2)', async (tool, args) => {
+    const r = await bk(tool, [...args], { env: { ...process.env, BOXKIT_STATE_DIR: '/nonexistent/boxkit-usage' } });
+    expect(r.exitCode, String(r.stderr)).toBe(2);
+    expect(String(r.stderr).split('\n').filter(Boolean)).toEqual([`${tool}: unexpected argument${args.length > 2 ? 's' : ''}: ${args.slice(1).join(' ')}`, `hint: see '${tool} ${args[0]} --help'`]);
+    expect(r.stdout).toBe('');
+  });
+
   it('a value outside the choices (netsetup netns frob) is one line naming the argument, the value and the choices', async () => {
     const r = await bk('netsetup', ['netns', 'frob', 'x']);
     expect(r.exitCode, String(r.stderr)).toBe(2);

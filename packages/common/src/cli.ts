@@ -226,10 +226,16 @@ function usageError(tool: ToolSpec, msg: string, argv: readonly string[]): Usage
   const help = `see '${tool.name} --help'`;
   // yargs lists every word as an unknown command ('creat, x'): the first one is, the rest are its arguments
   const unknown = /^Unknown commands?: ([^\s,]+)/.exec(msg)?.[1];
-  if (unknown !== undefined && unknown === argv.find((a) => !a.startsWith('-'))) {
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (unknown !== undefined && unknown === first) {
     msg = `Unknown command: ${unknown}`;
     const near = nearest(unknown, tool.commands.flatMap((c) => [c.command, c.aliases].flat()).map((c) => String(c ?? '').split(' ')[0]!).filter((c) => c && c !== '$0'));
     return new UsageError(msg, near ? `did you mean '${tool.name} ${near}'? ${help}` : help);
+  }
+  // words after a command that takes no more (`run ps extra`): yargs calls them unknown commands too
+  if (unknown !== undefined) {
+    const words = /^Unknown commands?: (.*)$/.exec(msg)![1]!.split(', ');
+    return new UsageError(`unexpected argument${words.length > 1 ? 's' : ''}: ${words.join(' ')}`, first ? `see '${tool.name} ${first} --help'` : help);
   }
   // strip-dashed hands yargs the camelCase key: name the flag as the user typed it (--nodeport-range, not nodeportRange)
   const flags = /^Unknown arguments?: (.*)$/.exec(msg);
