@@ -24,7 +24,7 @@ void main({
   description: pkg.description,
   commands: [
     command({
-      command: 'mount <paths..>',
+      command: 'mount [paths..]',
       describe: 'mount a union of layers (overlay; aufs where the kernel has it). paths: [SOURCE] MOUNTPOINT',
       builder: (y) =>
         y.positional('paths', { type: 'string', array: true, describe: "[SOURCE] MOUNTPOINT: the mount point, optionally after mount(8)'s dummy source (none, overlay, aufs)" })

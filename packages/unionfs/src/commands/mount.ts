@@ -21,6 +21,8 @@ export interface MountArgs extends CommonArgs {
 
 /** `[SOURCE] MOUNTPOINT`: aufs and overlay commands name a dummy source first. */
 function mountpointOf(paths: string[]): string {
+  // (yargs said 'Not enough non-option arguments: got 0, need at least 1')
+  if (paths.length === 0) throw new UsageError('no mount point given', 'unionfs mount --lower DIR [--upper DIR] MOUNTPOINT (the last word)');
   if (paths.length === 1) return paths[0]!;
   if (paths.length === 2 && ['none', 'overlay', 'aufs'].includes(paths[0]!)) return paths[1]!;
   throw new UsageError(`expected one mount point, got: ${paths.join(' ')}`, 'layers are given with --lower/--upper, -o lowerdir=... or -o br=...');
