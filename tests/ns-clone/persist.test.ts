@@ -299,6 +299,45 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it('killed (SIGKILL) between binding --net=PATH and writing its record, the namespace stays bound with nothing recording it: mountinfo shows it (nsfs), the next start refuses PATH naming umount, and umount PATH frees it', async (ctx) => {
+    let strace = '';
+    try {
+      strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
+    } catch {
+      // none
+    }
+    if (!strace) return ctx.skip();
+    const dir = tmp('persist-killed');
+    const path = join(dir, 'net');
+    const state = join(dir, 'state');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const { execa } = await import('execa');
+    // the statx of PATH right after its mount(2) (persist.ts notes the nsfs inode there): the kill lands before the record
+    const r = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=statx', '-e', 'inject=statx:signal=KILL',
+      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    expect(r.signal ?? r.exitCode, r.stderr).toBe(r.signal ? 'SIGKILL' : 137);
+    // the child was never released from the start's own pipe: it ended with it
+    const records = join(state, 'ns-clone');
+    expect(readdirSync(records).filter((f) => f.endsWith('.fifo-path'))).toEqual([]);
+    // what a user finds: findmnt -t nsfs, or mountinfo
+    const bound = mountsAt(path);
+    expect(bound).toHaveLength(1);
+    expect(bound[0]).toMatch(/ - nsfs /);
+    const again = await ns(['--detach', `--net=${path}`, '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+    expect(again.exitCode).toBe(125);
+    expect(again.stderr.split('\n')).toEqual([
+      `ns-clone: persist net namespace at ${path}: a namespace is already bound there`,
+      `hint: umount ${path} first (ip netns del, under /run/netns), or pick another path`,
+    ]);
+    execFileSync('umount', [path]);
+    expect(mountsAt(path)).toEqual([]);
+    const fresh = await ns([`--net=${path}`, '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+    expect(fresh.exitCode, fresh.stderr).toBe(0);
+    expect(mountsAt(path)).toHaveLength(1);
+    execFileSync('umount', [path]);
+  });
+
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {
     const dir = tmp('persist-shared');
     const shared = join(dir, 'shared');
