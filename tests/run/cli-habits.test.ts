@@ -49,6 +49,22 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     for (const n of made) await run(['rm', '-f', n], null);
   });
 
+  it('run -d with its stdout on a full device: the container runs, exit 1 (not 125, which says it did not start), one line', async () => {
+    const n = name('fulld');
+    made.push(n);
+    const { openSync, closeSync } = await import('node:fs');
+    const { bk } = await import('../harness/index.js');
+    const fd = openSync('/dev/full', 'w');
+    let r;
+    try {
+      r = await bk('run', ['-d', '--name', n, ...BASE, '--', 'sleep', '600'], { stdout: fd as never });
+    } finally {
+      closeSync(fd);
+    }
+    expect([r.exitCode, String(r.stderr).trim().split('\n')]).toEqual([1, ['run: the container started, but cannot write to standard output: no space left on device (see run ps)']]);
+    expect(JSON.parse((await run(['inspect', n])).out)[0].status).toBe('running');
+  });
+
   it("stop without --time waits the container's own --stop-timeout, not 10 s; --time still wins and is still checked", async () => {
     const n = await stubborn('stopt', ['--stop-timeout', '1']);
     const [, took] = await timed(() => run(['stop', n]));

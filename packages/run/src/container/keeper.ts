@@ -33,7 +33,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BoxkitError, out, printJson, stateDir, withLock } from '@boxkit/common';
-import { reportFailure } from '@boxkit/common/errors';
+import { describeError, EXIT, reportFailure } from '@boxkit/common/errors';
 import { warn } from '@boxkit/common/output';
 import { divertStderr, writeAll } from '@boxkit/common/stdio';
 import { closeOnExec, execveNow, nativeProgram, shellStatus } from '@boxkit/native';
@@ -126,9 +126,18 @@ export async function startKept(a: RunArgs): Promise<number> {
   // it lives on with the container: nothing of it keeps this process
   keeper.unref();
   (keeper.stdio[3] as unknown as { unref?: () => void }).unref?.();
-  if (rep.stdout) writeAll(1, rep.stdout);
+  let unwritten: unknown;
+  try {
+    if (rep.stdout) writeAll(1, rep.stdout);
+  } catch (e) {
+    unwritten = e;
+  }
   if (rep.stderr) writeAll(2, rep.stderr);
-  return rep.code;
+  if (unwritten === undefined) return rep.code;
+  if (rep.code !== 0) throw unwritten;
+  // the container runs: its id not printed (`> /dev/full`) is no failure to start it (125)
+  warn('run', `the container started, but ${describeError(unwritten).message} (see run ps)`);
+  return EXIT.SYSTEM;
 }
 
 /**
