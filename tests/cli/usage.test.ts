@@ -66,6 +66,11 @@ describe('every bin: usage errors stay one line', () => {
     expect(r.stdout).toBe('');
   });
 
+  it.each([['run', ['--cpus', '', '--cgroup-parent', 'self', '--', 'true'], '--cpus', 125], ['netsetup', ['veth', '--netns', 'x', '--bridge', 'b', '--mtu', ''], '--mtu', 2]] as const)('%s: an empty number (%s) is not a number, not 0', async (tool, args, flag, code) => {
+    const r = await bk(tool, [...args], { env: { ...process.env, BOXKIT_STATE_DIR: '/nonexistent/boxkit-usage' } });
+    expect([r.exitCode, String(r.stderr).split('\n').filter(Boolean)]).toEqual([code, [`${tool}: invalid ${flag} '': not a number`, `hint: see '${tool} --help'`]]);
+  });
+
   it('a value outside the choices (netsetup netns frob) is one line naming the argument, the value and the choices', async () => {
     const r = await bk('netsetup', ['netns', 'frob', 'x']);
     expect(r.exitCode, String(r.stderr)).toBe(2);

@@ -207,6 +207,9 @@ function lastOfRepeated(argv: Record<string, unknown>): void {
 /** A number option that is not one names what was typed (yargs hands over NaN). */
 function rejectNaN(tool: string, argv: Record<string, unknown>, o: Options, typed: readonly string[]): void {
   const aliases = new Set(Object.values(o.alias).flat());
+  // an empty value ('--cpus ""') is no number either: yargs hands it over as 0 ("invalid cpus '0'")
+  const empty = readFlags(typed, o).find((f) => o.number.includes(f.key ?? '') && f.value !== undefined && f.value.trim() === '');
+  if (empty) throw new UsageError(`invalid ${empty.flag} '${empty.value}': not a number`, `see '${tool} --help'`);
   for (const k of o.number) {
     if (aliases.has(k)) continue;
     const v = argv[camel(k)] ?? argv[k];

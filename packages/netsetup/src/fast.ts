@@ -44,11 +44,14 @@ export function fastParse(argv: readonly string[]): { cmd: 'veth' | 'down'; args
   if (cmd === 'veth') Object.assign(args, { ip: 'auto', ifname: 'eth0', hairpin: false });
   for (const [k, v] of Object.entries(parsed.values)) {
     const num = TABLE[cmd]!.numbers.includes(k);
-    args[camel(k)] = num ? (Array.isArray(v) ? v.map(Number) : Number(v)) : v;
+    args[camel(k)] = num ? (Array.isArray(v) ? v.map(toNumber) : toNumber(v)) : v;
   }
   if (parsed.positionals[0]) args.batch = '-';
   return { cmd, args };
 }
+
+/** '' is no number: NaN sends it to yargs, which names the flag (Number('') was 0: "invalid mtu '0'"). */
+const toNumber = (x: unknown): number => (String(x).trim() === '' ? NaN : Number(x));
 
 /** Run a fast-parsed command with the same error reporting and exit codes as the yargs CLI. */
 export async function runFast(p: { cmd: 'veth' | 'down'; args: Record<string, unknown> }): Promise<void> {
