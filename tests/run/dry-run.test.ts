@@ -4,6 +4,15 @@ import { assertSandboxNetwork, skipReason, testName } from '../harness/index.js'
 import { BASE, run, toolsBinDir } from './helpers.js';
 
 describe.skipIf(skipReason)(`run --dry-run: the pipeline of boxkit commands${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('says what its pipeline leaves out (--volume, -i, -t), on stderr, and still prints it', async () => {
+    const r = await run(['--dry-run', ...BASE, '-it', '--volume', '/tmp:/mnt', '--', 'sh']);
+    expect(r.err.trim().split('\n')).toEqual([
+      "run: warning: the pipeline leaves out --volume (/tmp:/mnt): ns-clone makes no bind mounts",
+      'run: warning: the pipeline leaves out -i -t: its container runs detached (ns-clone --detach), with no terminal and no stdin',
+    ]);
+    expect(r.out).toMatch(/^ns-clone release "\$PID"$/m);
+  });
+
   it('prints commands that, pasted into a shell, build the same container', async () => {
     assertSandboxNetwork();
     const bin = toolsBinDir();

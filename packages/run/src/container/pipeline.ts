@@ -29,6 +29,9 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   const lines: string[] = [];
   // ns-clone has no bind mounts: say so rather than print a different container as the same
   if (spec.volumes.length) warn('run', `warning: the pipeline leaves out --volume (${spec.volumes.map(volumeString).join(', ')}): ns-clone makes no bind mounts`);
+  // and no terminal or stdin: its ns-clone runs detached (--wait-for-setup --detach)
+  const io = [...(spec.interactive ? ['-i'] : []), ...(spec.tty ? ['-t'] : [])];
+  if (io.length) warn('run', `warning: the pipeline leaves out ${io.join(' ')}: its container runs detached (ns-clone --detach), with no terminal and no stdin`);
   if (!spec.rootfs && !spec.image) lines.push('run rootfs --default');
   const tar = spec.image !== undefined && isTarball(spec.image);
   lines.push(unionShell({ lowers: [...[...spec.layers].reverse(), ...(tar ? [] : [rootfs])], tars: tar ? [rootfs] : [], upper: `${dir}/upper`, work: `${dir}/work`, mountpoint: mnt, volatile: spec.autoRemove }));
