@@ -179,7 +179,7 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect(head.ms).toBeLessThan(5000);
     const full = await sh(`"${process.execPath}" "$RUN" logs -f ${n} > /dev/full`);
     expect(full.code).toBe(1);
-    expect(full.err).toBe('run: logs: cannot write to stdout: no space left on device\n');
+    expect(full.err).toBe('run: cannot write to standard output: no space left on device\n');
   });
 
   it('a one-value flag given twice takes the last on the yargs path too, as the fast path and docker (run, exec, logs, stop)', async () => {

@@ -20,20 +20,28 @@ export function divertStderr(to?: (text: string) => void): void {
   diverted = to;
 }
 
-export function writeAll(fd: number, text: string): void {
-  if (fd === 2 && diverted) return diverted(text);
-  if (gone.has(fd)) return;
-  const buf = Buffer.from(text);
+/**
+ * Write all of `data` to `fd`. False once its reader has gone (EPIPE: `|
+ * head -1`): the rest is dropped quietly, as `ls | head` does, and a loop
+ * that follows or watches (`logs -f`, `stats --watch`) ends, as `tail -f`
+ * does (node ignores SIGPIPE, so nothing else would tell it).
+ */
+export function writeAll(fd: number, data: string | Uint8Array): boolean {
+  if (fd === 2 && diverted) {
+    diverted(typeof data === 'string' ? data : Buffer.from(data).toString());
+    return true;
+  }
+  if (gone.has(fd)) return false;
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
   let off = 0;
   while (off < buf.length) {
     try {
       off += writeSync(fd, buf, off);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      // the reader went away (`| head -1`): drop the rest quietly, as `ls | head` does
       if (code === 'EPIPE') {
         gone.add(fd);
-        return;
+        return false;
       }
       // an inherited non-blocking pipe that is full: wait for the reader
       if (code === 'EAGAIN') {
@@ -43,11 +51,12 @@ export function writeAll(fd: number, text: string): void {
       // stderr cannot say it failed; stdout's failure is the command's (one line, exit 1)
       if (fd === 2) {
         gone.add(fd);
-        return;
+        return false;
       }
       throw cannotWrite(e as NodeJS.ErrnoException, fd);
     }
   }
+  return true;
 }
 
 /**
@@ -63,9 +72,9 @@ export function cannotWrite(e: NodeJS.ErrnoException, fd = 1): NodeJS.ErrnoExcep
 }
 
 /** A line on stdout (data). */
-export const out = (line: string): void => writeAll(1, `${line}\n`);
+export const out = (line: string): void => void writeAll(1, `${line}\n`);
 /** A line on stderr (diagnostics). */
-export const err = (line: string): void => writeAll(2, `${line}\n`);
+export const err = (line: string): void => void writeAll(2, `${line}\n`);
 /** A step of -v on stderr, as `sh -x` shows it. */
 export const trace = (line: string): void => err(`+ ${line}`);
 

@@ -1,7 +1,7 @@
 /** cg show (limits read back + usage) and cg stats [--watch]. */
 import { BoxkitError, printJson, printLines, report } from '@boxkit/common';
-import { existsSync, writeSync } from 'node:fs';
-import { sleepSync } from '@boxkit/common/sleep';
+import { existsSync } from 'node:fs';
+import { writeAll } from '@boxkit/common/stdio';
 import { join } from 'node:path';
 import { SETTINGS, BLKIO_EXTRA, type Limits } from '../settings.js';
 import { versionOf, type Group } from '../group.js';
@@ -72,26 +72,6 @@ export function runShow(a: GroupArgs): number {
   return 0;
 }
 
-/**
- * A line of --watch on stdout; false once its reader is gone (EPIPE: node ignores SIGPIPE, and the
- * common output drops such writes quietly, so the loop never learnt it and ran on unread).
- */
-function watchLine(line: string): boolean {
-  const buf = Buffer.from(`${line}\n`);
-  for (let off = 0; off < buf.length;) {
-    try {
-      off += writeSync(1, buf, off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE') return false;
-      // an inherited non-blocking pipe that is full: wait for the reader
-      if (code !== 'EAGAIN') throw e;
-      sleepSync(1);
-    }
-  }
-  return true;
-}
-
 export async function runStats(a: GroupArgs & { watch?: boolean; interval: number; count?: number }): Promise<number> {
   const g = groupFrom(a);
   mustExist(g);
@@ -110,7 +90,7 @@ export async function runStats(a: GroupArgs & { watch?: boolean; interval: numbe
       break;
     }
     // one JSON line per reading; the reader gone (`| head -2`), --watch ends (it went on forever)
-    if (!watchLine(a.json ? JSON.stringify(doc) : `${new Date(t1).toISOString().slice(11, 19)}  ${statLine(cur, cores)}`)) break;
+    if (!writeAll(1, `${a.json ? JSON.stringify(doc) : `${new Date(t1).toISOString().slice(11, 19)}  ${statLine(cur, cores)}`}\n`)) break;
     if (a.count !== undefined && n + 1 >= a.count) break;
     prev = cur;
     t0 = t1;

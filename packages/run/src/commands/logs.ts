@@ -1,16 +1,15 @@
 /** `run logs NAME [-f] [--tail N]`: a detached container's stdout and stderr, kept in files. */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { BoxkitError, UsageError } from '@boxkit/common';
 import { isAlive, load } from '../state/store.js';
 import { mustFind } from './lookup.js';
-import { sleepSync } from '@boxkit/common/sleep';
+import { writeAll } from '@boxkit/common/stdio';
 
 /**
  * Copy new bytes from `fd` (starting at `pos`) to fd `to` (1 or 2); returns the new position, or
- * undefined once the reader of `to` has gone (EPIPE: `logs -f web | head -2`). Written with
- * writeSync, not process.stdout: common keeps the stream's EPIPE quiet and the stream stays
- * open, so the follow went on forever after head had left; and a write error other than EPIPE
- * (ENOSPC: `> /dev/full`) was thrown from that handler with a stack trace.
+ * undefined once the reader of `to` has gone (EPIPE: `logs -f web | head -2`), as tail -f ends.
+ * Through common's writeAll, not process.stdout: the stream keeps EPIPE quiet and stays open,
+ * so the follow went on forever after head had left.
  */
 function pump(fd: number | undefined, pos: number, to: 1 | 2): number | undefined {
   if (fd === undefined) return pos;
@@ -18,26 +17,9 @@ function pump(fd: number | undefined, pos: number, to: 1 | 2): number | undefine
   for (;;) {
     const n = readSync(fd, buf, 0, buf.length, pos);
     if (n <= 0) return pos;
-    if (!writeOut(to, buf.subarray(0, n))) return undefined;
+    if (!writeAll(to, buf.subarray(0, n))) return undefined;
     pos += n;
   }
-}
-
-/** Write all of `buf` to `to`; false when its reader has gone (EPIPE), as tail's output ends then. */
-function writeOut(to: number, buf: Buffer): boolean {
-  let off = 0;
-  while (off < buf.length) {
-    try {
-      off += writeSync(to, buf, off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE') return false;
-      // an inherited non-blocking pipe that is full: wait for the reader
-      if (code !== 'EAGAIN') throw new BoxkitError(code ?? 'EIO', `logs: cannot write to ${to === 1 ? 'stdout' : 'stderr'}: ${(e as Error).message.replace(/^[A-Z]+: /, '').replace(/, write$/, '')}`);
-      sleepSync(1);
-    }
-  }
-  return true;
 }
 
 function openLog(path: string): number | undefined {
