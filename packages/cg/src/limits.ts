@@ -24,10 +24,7 @@ export interface LimitFlags {
 }
 
 /** Parse docker-style flags into Limits; throws UsageError on any bad value or combination. */
-export function parseLimits(flags: LimitFlags): Limits {
-  // a flag given twice: the last one counts, as docker takes it (and cg exec's fast path, node's parseArgs);
-  // yargs hands both over as an array, which read as '64M,32M' was refused as a value never typed
-  const f = Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, Array.isArray(v) ? v.at(-1) : v])) as LimitFlags;
+export function parseLimits(f: LimitFlags): Limits {
   const l: Limits = {};
   if (f.cpus !== undefined && f.cpuQuota !== undefined) throw new UsageError('--cpus and --cpu-quota cannot be used together');
   if (f.cpuWeight !== undefined && f.cpuShares !== undefined) throw new UsageError('--cpu-weight and --cpu-shares cannot be used together');

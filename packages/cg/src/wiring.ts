@@ -21,8 +21,6 @@ const withParent = <T>(y: Argv<T>) =>
     default: 'root',
     // a bare --parent must not quietly mean the default (root: groups at the top of the host's hierarchies)
     requiresArg: true,
-    // given twice, the last counts (as docker's flags): yargs would hand over an array, which crashed
-    coerce: (v: string | string[]) => (Array.isArray(v) ? v.at(-1) : v),
     describe: "where the group lives: 'root' (<hierarchy>/boxkit/GROUP), 'self' (under this process's own cgroup) or a path below the hierarchy root",
   });
 const group = (y: Argv<CommonArgs>, required = true) =>

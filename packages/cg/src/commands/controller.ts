@@ -81,14 +81,9 @@ const KINDS: Record<Kind, { controllers: Controller[]; limits: (f: Flags) => Lim
   },
 };
 
-const LISTS = new Set(['_', '--', 'allow', 'deny']);
-
 export async function runController(kind: Kind, a: GroupArgs & Flags): Promise<number> {
   const k = KINDS[kind];
-  // a flag given twice (--max 64M --max 32M): the last counts, as with cg create's flags (parseLimits);
-  // yargs hands both over as an array ('_', '--' and the rule lists are arrays of their own)
-  const f = Object.fromEntries(Object.entries(a).map(([n, v]) => [n, Array.isArray(v) && !LISTS.has(n) ? v.at(-1) : v])) as Flags;
-  const limits = await k.limits(f);
+  const limits = await k.limits(a as Flags);
   const g = groupFrom(a, k.controllers);
   await apply(a, planCreate(g, limits, { mode: 'set' }));
   reportGroup(a, g, 'set', { limits });
