@@ -377,6 +377,13 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(fr.stderr.split('\n')[0]).toMatch(/^cg: group \S+ does not exist \(\/sys\/fs\/cgroup\/\S+\)$/);
   });
 
+  it('cg memory (or any controller command) without a limit is refused and makes nothing: a look at a group is cg show', async () => {
+    const g = name('nolimit');
+    const r = await cg(withParent(['memory', g]));
+    expect([r.exitCode, r.stderr.trim().split('\n')]).toEqual([2, ['cg: memory: no limit given', `hint: see 'cg memory --help' for its flags; 'cg show ${g} --parent ${parent}' reads a group's limits`]]);
+    expect(group(g).dirs.filter((d) => existsSync(d.path))).toEqual([]);
+  });
+
   it('a flag given twice counts once, the last, as docker takes it (--parent, create --memory, memory --max); attach of a missing group hints the create with its --parent', async () => {
     const g = name('twice');
     const limit = () => {

@@ -84,6 +84,10 @@ const KINDS: Record<Kind, { controllers: Controller[]; limits: (f: Flags) => Lim
 export async function runController(kind: Kind, a: GroupArgs & Flags): Promise<number> {
   const k = KINDS[kind];
   const limits = await k.limits(a as Flags);
+  // no limit to set: it would only make the group (a look at its limits is `cg show`)
+  if (!Object.keys(limits).length) {
+    throw new UsageError(`${kind}: no limit given`, `see 'cg ${kind} --help' for its flags; 'cg show ${a.group}${a.parent && a.parent !== 'root' ? ` --parent ${a.parent}` : ''}' reads a group's limits`);
+  }
   const g = groupFrom(a, k.controllers);
   await apply(a, planCreate(g, limits, { mode: 'set' }));
   reportGroup(a, g, 'set', { limits });
