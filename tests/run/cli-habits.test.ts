@@ -65,6 +65,21 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     expect(JSON.parse((await run(['inspect', n])).out)[0].status).toBe('running');
   });
 
+  it('a Ctrl-C while stop waits out the timeout kills at once (SIGKILL, recorded 137), says so, and exits 130', async () => {
+    const n = await stubborn('hurry', ['--stop-timeout', '60']);
+    const t0 = Date.now();
+    const p = spawn(binPath('run'), ['stop', n], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    await new Promise((r) => setTimeout(r, 700)); // (stop has sent SIGTERM and waits)
+    p.kill('SIGINT');
+    const code = await new Promise((r) => p.once('close', (c) => r(c)));
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect([code, err.trim()]).toEqual([130, 'run: stop interrupted by SIGINT: killed what was still running (SIGKILL)']);
+    const rec = JSON.parse((await run(['inspect', n])).out)[0];
+    expect([rec.status, rec.exitCode]).toEqual(['exited', 137]);
+  });
+
   it("stop without --time waits the container's own --stop-timeout, not 10 s; --time still wins and is still checked", async () => {
     const n = await stubborn('stopt', ['--stop-timeout', '1']);
     const [, took] = await timed(() => run(['stop', n]));

@@ -3,7 +3,8 @@ import { dryRunOutput, printJson } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { after } from '@boxkit/common/errors';
 import { out } from '@boxkit/common/stdio';
-import { finish, stopContainer } from '../container/lifecycle.js';
+import { finish, hurryOnInterrupt, signalStatus, stopContainer } from '../container/lifecycle.js';
+import { warn } from '@boxkit/common/output';
 import { isAlive } from '../state/store.js';
 import { keeperRecords } from '../container/keeper.js';
 import { teardownIfOwn } from '../container/teardown.js';
@@ -17,6 +18,8 @@ export async function stop(a: { names: string[]; time?: number; dryRun?: boolean
   const stopped: { name: string; killed: boolean }[] = [];
   const d = a.dryRun ? dryRunOutput(a) : undefined;
   const would: string[] = [];
+  // Ctrl-C while it waits: kill now (see hurryOnInterrupt)
+  const hurry = a.dryRun ? undefined : hurryOnInterrupt();
   // a name that is not there is reported, the others still stopped (as docker stop)
   const code = await eachName(a.names, async (n) => {
     const rec = mustFind(n);
@@ -29,7 +32,7 @@ export async function stop(a: { names: string[]; time?: number; dryRun?: boolean
       return;
     }
     const wasRunning = isAlive(rec);
-    const killed = await stopContainer(rec, time);
+    const killed = await stopContainer(rec, time, 15, hurry?.signal);
     // a detached container's keeper records its end with the real status; without one (killed, or
     // started before keepers) nobody waits for it: record the end here (137 when it had to be killed)
     if (rec.detach && (wasRunning || rec.status === 'running') && !(await keeperRecords(rec))) {
@@ -42,7 +45,11 @@ export async function stop(a: { names: string[]; time?: number; dryRun?: boolean
     if (a.json) stopped.push({ name: rec.name, killed });
     else out(rec.name);
   });
+  hurry?.release();
   if (d) d.done({ stopped: would });
   else if (a.json) printJson({ stopped });
-  return code;
+  if (!hurry?.signal.aborted) return code;
+  const sig = hurry.signal.reason as NodeJS.Signals;
+  warn('run', `stop interrupted by ${sig}: killed what was still running (SIGKILL)`);
+  return signalStatus(sig);
 }

@@ -21,8 +21,26 @@ export const RUN_SIGNALS: readonly NodeJS.Signals[] = [...FORWARDED, 'SIGWINCH']
 /** Catch run's signals from before the container starts (see common/signals.ts). */
 export const catchRunSignals = (stopTimeout: number): CaughtSignals => catchSignals({ stopTimeoutS: stopTimeout, signals: RUN_SIGNALS });
 
-/** The signals that stop a start before the command runs (a terminal's Ctrl-C, kill, the terminal gone). */
-const STOP_START: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** The signals a user stops a command with (a terminal's Ctrl-C, kill, the terminal gone). */
+const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Until release(), the first SIGINT, SIGTERM or SIGHUP aborts `signal`, with why(it) as its reason. */
+function abortOnInterrupt(why: (sig: NodeJS.Signals) => unknown): { signal: AbortSignal; release(): void } {
+  const ac = new AbortController();
+  const on = (sig: NodeJS.Signals) => {
+    if (!ac.signal.aborted) ac.abort(why(sig));
+  };
+  for (const s of INTERRUPTS) process.on(s, on);
+  return {
+    signal: ac.signal,
+    release() {
+      for (const s of INTERRUPTS) process.off(s, on);
+    },
+  };
+}
+
+/** 128+N for signal `sig`, as a shell reports a command it ended. */
+export const signalStatus = (sig: NodeJS.Signals): number => 128 + (constants.signals[sig] ?? 0);
 
 /**
  * Until the command runs, SIGINT, SIGTERM and SIGHUP abort `signal`: the start
@@ -32,20 +50,17 @@ const STOP_START: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
  * the release, a Ctrl-C during a slow start ran the command anyway (0 with
  * `-- true`), and a PID 1 that ignores SIGINT ran until the stop timeout.
  */
-export function stopBeforeStart(): { signal: AbortSignal; release(): void } {
-  const ac = new AbortController();
-  const on = (sig: NodeJS.Signals) => {
-    if (ac.signal.aborted) return;
-    ac.abort(new BoxkitError('ESTOPPED', `stopped by ${sig} before the command started (what was made is removed)`, { exitCode: 128 + (constants.signals[sig] ?? 0) }));
-  };
-  for (const s of STOP_START) process.on(s, on);
-  return {
-    signal: ac.signal,
-    release() {
-      for (const s of STOP_START) process.off(s, on);
-    },
-  };
-}
+export const stopBeforeStart = (): { signal: AbortSignal; release(): void } =>
+  abortOnInterrupt((sig) => new BoxkitError('ESTOPPED', `stopped by ${sig} before the command started (what was made is removed)`, { exitCode: signalStatus(sig) }));
+
+/**
+ * While `run stop` waits out a container's stop timeout, an interrupt (the
+ * reason: its name) means "now": the containers get SIGKILL at once, as a
+ * second Ctrl-C does in docker compose. Left running, one that ignores
+ * SIGTERM ran on after the user gave up (docker's daemon finishes a stop
+ * whose client went away).
+ */
+export const hurryOnInterrupt = (): { signal: AbortSignal; release(): void } => abortOnInterrupt((sig) => sig);
 
 /** Wait for a foreground container; its exit status is ours. */
 export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number, caught = catchRunSignals(stopTimeout)): Promise<number> {
@@ -100,7 +115,7 @@ export async function finish(rec: ContainerRecord, exitCode: number | undefined)
 }
 
 /** docker stop: SIGTERM to PID 1, SIGKILL after `timeout` seconds. Returns whether it had to kill. */
-export async function stopContainer(rec: ContainerRecord, timeout: number, signal = 15): Promise<boolean> {
+export async function stopContainer(rec: ContainerRecord, timeout: number, signal = 15, hurry?: AbortSignal): Promise<boolean> {
   if (!isAlive(rec)) return false;
   try {
     kill(rec.pid!, signal);
@@ -108,7 +123,7 @@ export async function stopContainer(rec: ContainerRecord, timeout: number, signa
     return false;
   }
   const end = Date.now() + timeout * 1000;
-  while (Date.now() < end) {
+  while (Date.now() < end && !hurry?.aborted) {
     if (!isAlive(rec)) return false;
     await new Promise((r) => setTimeout(r, 20));
   }
