@@ -156,8 +156,10 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     expect(conflict.exitCode).toBe(1);
     expect(conflict.stderr).toMatch(/exists with memory\.(limit_in_bytes|max)=67108864, not 33554432/);
     const child = execa('sleep', ['30'], { reject: false });
-    const r = await cg(withParent(['attach', g, '-']), `${child.pid}\n`);
+    // (the pid given twice, on stdin and as an argument: one move, named once)
+    const r = await cg(withParent(['attach', g, String(child.pid), '-']), `${child.pid}\n`);
     expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim().split(String(child.pid)).length - 1).toBe(1);
     const own = readFileSync(`/proc/${child.pid}/cgroup`, 'utf8');
     for (const d of group(g).dirs) expect(readFileSync(`${d.path}/cgroup.procs`, 'utf8')).toContain(String(child.pid));
     expect(own).toContain(g);

@@ -11,7 +11,8 @@ export async function runAttach(a: GroupArgs & { pids: (string | number)[] }): P
   const raw = process.argv.slice(2);
   const dashdash = raw.indexOf('--');
   const stdin = (dashdash < 0 ? raw : raw.slice(0, dashdash)).includes('-');
-  const pids = expandStdinArgs([...(a.pids ?? []), ...(stdin ? ['-'] : [])]).map(validatePid);
+  // each once: a pid given twice (or in a list from stdin again) is one move, reported once
+  const pids = [...new Set(expandStdinArgs([...(a.pids ?? []), ...(stdin ? ['-'] : [])]).map(validatePid))];
   if (!pids.length) throw new UsageError('no PIDs given', "pass PIDs, or '-' to read them from stdin");
   checkPids(pids);
   const g = groupFrom(a);
