@@ -240,6 +240,20 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
+  it('ls as a user who cannot read iptables lists the rest and says in one line that no rules are listed (it was silent)', async () => {
+    const { mkdtempSync, chmodSync, rmSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/boxkit-ls-user-');
+    chmodSync(dir, 0o755);
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: join(dir, 'state') };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(import.meta.dirname, '../../packages/netsetup/bin/netsetup.cjs'), 'ls'], { env, encoding: 'utf8' });
+      expect([r.status, r.stdout, r.stderr.trim().split('\n')]).toEqual([0, '', [expect.stringMatching(/^netsetup: warning: cannot read iptables \(iptables-save -t nat: .*Permission denied.*\): no rules listed$/)]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('leaves no links, rules, leases or records', async () => {
     ok(await ns(['bridge', 'rm', br]));
     expectNothingLeft(before, state);

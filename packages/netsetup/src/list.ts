@@ -4,7 +4,9 @@
  * carry a boxkit comment.
  */
 import { listLinks } from './kernel.js';
-import { filter, nat, readNat, readTable, type NatTable } from './iptables.js';
+import { filter, nat, readTable, type NatTable } from './iptables.js';
+import { warn } from '@boxkit/common/output';
+import { describeError } from '@boxkit/common/errors';
 import { renderOp } from './ops.js';
 import { readState, type AttachmentRecord, type BridgeRecord, type NatRecord, type PublishRecord, type RouteRecord } from './state.js';
 import { runLite as run } from '@boxkit/common/exec';
@@ -30,8 +32,7 @@ export interface Listing {
 export async function list(): Promise<Listing> {
   const s = readState();
   const links = await listLinks();
-  const t = await readNat(true);
-  const f = await readTable('filter', true);
+  const [t, f] = await readRules();
   const ours = (x: NatTable) => x.rules.filter((r) => r.comment?.startsWith('boxkit ') || r.spec.some((w) => w.startsWith('BOXKIT-')));
   return {
     bridges: Object.values(s.bridges).map((b) => ({ ...b, present: links.has(b.name) })),
@@ -42,6 +43,17 @@ export async function list(): Promise<Listing> {
     netns: namedNetns(),
     rules: [...ours(t).map((r) => renderOp(nat('-A', ...r.spec))), ...ours(f).map((r) => renderOp(filter('-A', ...r.spec)))],
   };
+}
+
+/** The nat and filter tables, or none with a one-line warning (not root: iptables-save refuses): ls still lists the rest. */
+async function readRules(): Promise<[NatTable, NatTable]> {
+  try {
+    return [await readTable('nat'), await readTable('filter')];
+  } catch (e) {
+    warn('netsetup', `warning: cannot read iptables (${describeError(e).message.split('\n')[0]}): no rules listed`);
+    const none = (): NatTable => ({ chains: new Set(), rules: [] });
+    return [none(), none()];
+  }
 }
 
 /** Each recorded route with whether the kernel still has it (one `ip route` read, only when there are routes). */
