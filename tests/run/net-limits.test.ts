@@ -115,8 +115,12 @@ describe.skipIf(noPorts)(`run -p: published ports${noPorts ? ` (skipped: ${noPor
       await ns.removeNat('10.77.0.0/24').catch(() => {});
       await ns.removeBridge(br).catch(() => {});
     }
-    // the same port for tcp and udp is two ports
+    // the same port for tcp and udp is two ports; on two host addresses too (as docker and netsetup take it),
+    // and the same mapping twice is one; a port on every address and on one of them is the same port twice
     await run(['--rm', ...BASE, '--net', 'bridge', '-p', '18083:80', '-p', '18083:80/udp', '--', 'true']);
+    await run(['--rm', ...BASE, '--net', 'bridge', '-p', '127.0.0.1:18084:80', '-p', '10.88.0.1:18084:81', '-p', '18085:80', '-p', '18085:80', '--', 'true']);
+    const any = await run(['--rm', ...BASE, '--net', 'bridge', '-p', '127.0.0.1:18086:80', '-p', '18086:81', '--', 'true'], 125);
+    expect(any.err).toMatch(/^run: --publish 18086:81: host port 18086\/tcp is published twice\n/);
   });
 
   it("an --ip off the bridge's subnet is refused with a hint run can follow (netsetup's named a --gateway run has not)", async () => {

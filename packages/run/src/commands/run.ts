@@ -52,16 +52,19 @@ export function toSpec(a: RunArgs): ContainerSpec {
       throw new UsageError(`invalid address '${a.ip}'`, "use an IPv4 address (10.88.0.5: the bridge's prefix), a CIDR (10.10.15.2/24), or auto");
     }
   }
-  const publish = (a.publish ?? []).map(parsePublish);
-  // one host port given twice (-p 8080:80 -p 8080:81) is bad input: refused here, before anything is
-  // made (netsetup refused the second after the bridge was made and the first published, hinting
-  // to remove the first one's rule by hand)
-  const hostPorts = new Set<string>();
-  publish.forEach((p, i) => {
-    const key = `${p.hostPort}/${p.proto}`;
-    if (p.hostPort && hostPorts.has(key)) throw new UsageError(`--publish ${a.publish![i]}: host port ${key} is published twice`, 'a host port goes to one container port: give another host port, or the container port alone for any free one');
-    hostPorts.add(key);
-  });
+  // one host port to two container ports (-p 8080:80 -p 8080:81) is bad input: refused here, before
+  // anything is made (netsetup refused the second after the bridge was made and the first published,
+  // hinting to remove the first one's rule by hand). As netsetup judges it: the same address, or one
+  // of them every address; one port on two addresses is fine, and the same mapping twice is one
+  const publish: ReturnType<typeof parsePublish>[] = [];
+  for (const given of a.publish ?? []) {
+    const p = parsePublish(given);
+    const clash = p.hostPort ? publish.find((q) => q.hostPort === p.hostPort && q.proto === p.proto && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)) : undefined;
+    if (!clash) publish.push(p);
+    else if (clash.containerPort !== p.containerPort || clash.hostIp !== p.hostIp) {
+      throw new UsageError(`--publish ${given}: host port ${p.hostPort}/${p.proto}${p.hostIp ? ` on ${p.hostIp}` : ''} is published twice`, 'a host port goes to one container port: give another host port, or the container port alone for any free one');
+    }
+  }
   const volumes = (a.volume ?? []).map(parseVolume);
   checkVolumes(volumes);
   if (publish.length && net.mode !== 'bridge') throw new UsageError('--publish needs --net bridge');
