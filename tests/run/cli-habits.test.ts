@@ -195,6 +195,13 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
     const full = await sh(`"${process.execPath}" "$RUN" logs -f ${n} > /dev/full`);
     expect(full.code).toBe(1);
     expect(full.err).toBe('run: cannot write to standard output: no space left on device\n');
+    // the container's stderr is data too: unwritable, logs fails (exit 1; its line has nowhere to go),
+    // where it stopped following, exit 0, as if its reader had left
+    const e = name('follow-err');
+    made.push(e);
+    await run(['-d', '--name', e, ...BASE, '--', 'sh', '-c', 'while true; do echo out; echo err >&2; sleep 0.05; done']);
+    const errFull = await sh(`"${process.execPath}" "$RUN" logs -f ${e} 2>/dev/full >/dev/null`);
+    expect([errFull.code, errFull.ms < 5000]).toEqual([1, true]);
   });
 
   it('a one-value flag given twice takes the last on the yargs path too, as the fast path and docker (run, exec, logs, stop)', async () => {

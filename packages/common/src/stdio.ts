@@ -8,7 +8,10 @@
 import { writeSync } from 'node:fs';
 import { sleepSync } from './sleep.js';
 
+/** fds whose reader has gone (EPIPE) */
 const gone = new Set<number>();
+/** stderr that cannot be written (ENOSPC, EBADF...): diagnostics go nowhere */
+const dropped = new Set<number>();
 let diverted: ((text: string) => void) | undefined;
 
 /**
@@ -24,14 +27,18 @@ export function divertStderr(to?: (text: string) => void): void {
  * Write all of `data` to `fd`. False once its reader has gone (EPIPE: `|
  * head -1`): the rest is dropped quietly, as `ls | head` does, and a loop
  * that follows or watches (`logs -f`, `stats --watch`) ends, as `tail -f`
- * does (node ignores SIGPIPE, so nothing else would tell it).
+ * does (node ignores SIGPIPE, so nothing else would tell it). Any other
+ * failure is the command's (one line, exit 1), but on stderr, where
+ * diagnostics have nowhere else to go: dropped, unless `opts.data` says
+ * stderr carries data too (`run logs`: the container's stderr).
  */
-export function writeAll(fd: number, data: string | Uint8Array): boolean {
+export function writeAll(fd: number, data: string | Uint8Array, opts: { data?: boolean } = {}): boolean {
   if (fd === 2 && diverted) {
     diverted(typeof data === 'string' ? data : Buffer.from(data).toString());
     return true;
   }
   if (gone.has(fd)) return false;
+  if (dropped.has(fd) && !opts.data) return true;
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   let off = 0;
   while (off < buf.length) {
@@ -48,10 +55,10 @@ export function writeAll(fd: number, data: string | Uint8Array): boolean {
         sleepSync(1);
         continue;
       }
-      // stderr cannot say it failed; stdout's failure is the command's (one line, exit 1)
-      if (fd === 2) {
-        gone.add(fd);
-        return false;
+      // stderr's diagnostics cannot say they failed: dropped (their reader is not gone: true)
+      if (fd === 2 && !opts.data) {
+        dropped.add(fd);
+        return true;
       }
       throw cannotWrite(e as NodeJS.ErrnoException, fd);
     }

@@ -17,7 +17,7 @@ function pump(fd: number | undefined, pos: number, to: 1 | 2): number | undefine
   for (;;) {
     const n = readSync(fd, buf, 0, buf.length, pos);
     if (n <= 0) return pos;
-    if (!writeAll(to, buf.subarray(0, n))) return undefined;
+    if (!writeAll(to, buf.subarray(0, n), { data: true })) return undefined; // (the container's stderr is data)
     pos += n;
   }
 }
