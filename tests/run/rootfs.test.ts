@@ -53,6 +53,11 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
       expect((await run(['rootfs', link, '--from-host', '/bin/true'], 2)).err).toMatch(/refusing to write into the host's \/srv/);
       expect(readdirSync('/srv')).toEqual(['marker']);
       expect((await run(['rootfs', '/etc', '--from-host', '/bin/true', '--dry-run'], 2)).err).toMatch(/refusing to write into the host's \/etc/);
+      // below /usr, /etc... too (only their top-level names were refused), and /var/lib itself; a new dir under /srv is fine
+      for (const [dir, named] of [['/usr/local', '/usr/local (under /usr)'], ['/etc/ssh', '/etc/ssh (under /etc)'], ['/usr/lib', '/usr/lib (under /usr)'], ['/var/lib', '/var/lib']] as const) {
+        expect((await run(['rootfs', dir, '--from-host', '/bin/true', '--dry-run'], 2)).err.split('\n')[0]).toBe(`run: rootfs: refusing to write into the host's ${named}`);
+      }
+      expect((await run(['rootfs', '/srv/own-rootfs', '--from-host', '/bin/true', '--dry-run'])).out).toMatch(/^mkdir -p \/srv\/own-rootfs/m);
     } finally {
       execFileSync('umount', ['/srv']);
     }

@@ -113,13 +113,18 @@ export interface FromHostResult {
   files: string[];
 }
 
-/** The host's own top-level directories (FHS): a rootfs's skeleton and libraries do not belong in them. */
-const SYSTEM_DIRS = new Set(['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var']);
+/** Host directories whose whole tree is the system's (FHS): no rootfs goes in them or below them. */
+const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
+/** Host directories a rootfs may go below, in a directory of its own, but not into. */
+const SYSTEM_DIRS = new Set(['/home', '/media', '/mnt', '/opt', '/root', '/run', '/srv', '/tmp', '/var', '/var/cache', '/var/lib', '/var/log', '/var/spool', '/var/tmp']);
 
 /**
- * Refuse a DIR that is one of the host's system directories (through symlinks too): being
- * root's and 0755, they passed checkOwnRoot, and `run rootfs /etc --from-host /bin/ls` made
- * /etc/etc, /etc/root, a world-writable /etc/tmp and /etc/bin -> usr/bin in the host's /etc.
+ * Refuse a DIR that is one of the host's system directories, or inside
+ * /usr, /etc, /boot... (through symlinks too): being root's and 0755, they
+ * passed checkOwnRoot, and `run rootfs /etc --from-host /bin/ls` made
+ * /etc/etc, /etc/root, a world-writable /etc/tmp and /etc/bin -> usr/bin in
+ * the host's /etc (and /usr/local, /var/lib, /etc/ssh passed a check of the
+ * top-level names alone).
  */
 function refuseSystemDir(target: string): void {
   let real = target;
@@ -129,7 +134,10 @@ function refuseSystemDir(target: string): void {
     // not there yet: made here
   }
   for (const d of new Set([target, real])) {
-    if (SYSTEM_DIRS.has(d)) throw new UsageError(`rootfs: refusing to write into the host's ${d}`, 'build into a directory of its own: run rootfs ./rootfs --from-host /bin/bash');
+    const tree = SYSTEM_TREES.find((t) => d === t || d.startsWith(`${t}/`));
+    if (tree || SYSTEM_DIRS.has(d)) {
+      throw new UsageError(`rootfs: refusing to write into the host's ${tree && tree !== d ? `${d} (under ${tree})` : d}`, 'build into a directory of its own: run rootfs ./rootfs --from-host /bin/bash');
+    }
   }
 }
 
