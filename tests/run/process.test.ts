@@ -119,6 +119,35 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     }
   });
 
+  it('a Ctrl-C of run -d at any moment of a quick start: 130 and nothing left, or (came after the release) its id and a running container; never 125', async () => {
+    // (the bin as users start it: its snapshot, so these moments are the real start's)
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const codes: (number | null)[] = [];
+    for (const ms of [5, 15, 25, 35, 45, 55, 70, 90]) {
+      const n = name(`early-${ms}`);
+      const p = spawn(binPath('run'), ['-d', ...BASE, '--name', n, '--', 'sleep', '100'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (err += d));
+      setTimeout(() => p.kill('SIGINT'), ms);
+      const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+      codes.push(code);
+      const mine = async () => (JSON.parse((await run(['ps', '-a', '--json'])).out) as { name: string; status: string }[]).filter((r) => r.name === n);
+      if (code === 0) {
+        expect(out.trim(), err).toMatch(/^[0-9a-f]{12}$/);
+        expect((await mine()).map((r) => r.status)).toEqual(['running']);
+        await run(['rm', '-f', n]);
+        continue;
+      }
+      // killed by it before a keeper was started (null), or stopped, undone (130)
+      if (code !== null) expect([code, err], `SIGINT at ${ms} ms`).toEqual([130, expect.stringMatching(/^run: stopped by SIGINT before the command started/)]);
+      await waitUntil(`no container named ${n}`, async () => (await mine()).length === 0, 10_000);
+    }
+    expect(codes).not.toContain(125);
+  });
+
   it('a Ctrl-C of run -d during the start stops it in the keeper too: 130, no container left running', async () => {
     // the keeper is in a session of its own: run -d died of the SIGINT (the shell saw 130) and
     // the keeper went on to start the container

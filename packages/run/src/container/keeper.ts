@@ -41,6 +41,8 @@ import type { RunArgs } from '../commands/run.js';
 import { procStat } from '@boxkit/common/proc';
 import { creatorAlive, endsLeft, exitPath, finishLockPath, isAlive, load, recordPath } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
+// (static: the start's signal handlers must exist before the keeper's first await, see keep)
+import { signalStatus, stopBeforeStart } from './lifecycle.js';
 
 /** bk-keeper's command-line layout (native/c/keeper.c): a binary of another build refuses it rather than misread it. */
 const KEEPER_PROTOCOL = 'keeper/2';
@@ -75,7 +77,31 @@ function selfCommand(): string[] {
 
 /** `run -d`: start the container through a keeper; print what it reports; its exit code is ours. */
 export async function startKept(a: RunArgs): Promise<number> {
+  // A Ctrl-C (or kill) of `run -d` before the keeper has reported stops the start there: the
+  // keeper is in a session of its own, which the terminal's SIGINT never reaches (run -d exited
+  // 130 and the container started all the same). What it reports then is what is true: the
+  // failure (130, undone), or the id of a container that had started. Not once it has reported:
+  // it is becoming bk-keeper, which the signal would kill. Caught before the keeper is spawned:
+  // a signal between the spawn and the handlers killed run -d (the default action) and the
+  // keeper started the container, unwatched.
+  const chunks: Buffer[] = [];
+  let forwarded: NodeJS.Signals | undefined;
+  let keeperPid: number | undefined;
+  const forward = (sig: NodeJS.Signals) => {
+    if (chunks.length) return;
+    forwarded ??= sig;
+    try {
+      if (keeperPid) process.kill(keeperPid, sig);
+    } catch {
+      // gone: reported below
+    }
+  };
+  const FORWARD: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of FORWARD) process.on(sig, forward);
   const keeper = spawn(process.execPath, selfCommand(), { detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'], cwd: '/' });
+  keeperPid = keeper.pid;
+  // (a signal handled before the pid was known: passed on now)
+  if (forwarded && keeperPid) forward(forwarded);
   keeper.stdin!.on('error', () => {}); // a keeper that died at once: reported below
   let cwd: string | null = null; // (null: removed; a relative path fails in the keeper as it would here)
   try {
@@ -84,24 +110,8 @@ export async function startKept(a: RunArgs): Promise<number> {
     // run from a directory someone removed
   }
   keeper.stdin!.end(JSON.stringify({ ...a, cwd }));
-  const chunks: Buffer[] = [];
   const fd3 = keeper.stdio[3] as NodeJS.ReadableStream;
   fd3.on('data', (c: Buffer) => chunks.push(c));
-  // A Ctrl-C (or kill) of `run -d` before the keeper has reported stops the start there: the
-  // keeper is in a session of its own, which the terminal's SIGINT never reaches (run -d exited
-  // 130 and the container started all the same). What it reports then is what is true: the
-  // failure (130, undone), or the id of a container that had started. Not once it has reported:
-  // it is becoming bk-keeper, which the signal would kill.
-  const forward = (sig: NodeJS.Signals) => {
-    if (chunks.length) return;
-    try {
-      process.kill(keeper.pid!, sig);
-    } catch {
-      // gone: reported below
-    }
-  };
-  const FORWARD: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const sig of FORWARD) process.on(sig, forward);
   // it could not be started (ENOMEM, EAGAIN): its pipes end unread
   let failed: Error | undefined;
   const errored = new Promise<void>((r) => keeper.once('error', (e) => {
@@ -111,7 +121,7 @@ export async function startKept(a: RunArgs): Promise<number> {
   const gone = new Promise<void>((r) => keeper.once('exit', () => r()));
   // (its fd 3 ends when it closes it, or dies)
   await Promise.race([new Promise<void>((r) => fd3.once('end', r).once('error', () => r())), errored]);
-  for (const sig of FORWARD) process.off(sig, forward);
+  // (the handlers stay: a signal now, the container started, must not kill run -d before it prints the id)
   if (failed) throw new BoxkitError('EKEEPER', `cannot start the container's keeper: ${failed.message}`, { exitCode: 125 });
   let rep: Report | undefined;
   try {
@@ -121,7 +131,7 @@ export async function startKept(a: RunArgs): Promise<number> {
   }
   if (!rep) {
     await gone;
-    return lostKeeper(keeper.pid!, a);
+    return lostKeeper(keeper.pid!, a, forwarded);
   }
   // it lives on with the container: nothing of it keeps this process
   keeper.unref();
@@ -146,7 +156,7 @@ export async function startKept(a: RunArgs): Promise<number> {
  * that got as far as running has started (its keeper killed after the start), and 125 said
  * it had not: a script went on without it, and a retry found its name taken.
  */
-async function lostKeeper(pid: number, a: RunArgs): Promise<number> {
+async function lostKeeper(pid: number, a: RunArgs, forwarded?: NodeJS.Signals): Promise<number> {
   const { list } = await import('../state/store.js');
   const made = list().find((r) => r.creatorPid === pid && (a.name === undefined || r.name === a.name));
   if (made && made.status !== 'creating') {
@@ -158,6 +168,11 @@ async function lostKeeper(pid: number, a: RunArgs): Promise<number> {
   if (made) {
     const { teardownIfOwn } = await import('./teardown.js');
     await teardownIfOwn(made).catch(() => {});
+  }
+  // killed by the interrupt passed on to it (before its handlers were up): stopped as the user asked
+  if (forwarded) {
+    warn('run', `stopped by ${forwarded} before the command started (what was made is removed)`);
+    return signalStatus(forwarded);
   }
   warn('run', `the container's keeper (pid ${pid}) was killed before the container started`);
   return 125;
@@ -183,8 +198,9 @@ export async function keep(args: string[] = []): Promise<void> {
   }) as typeof process.stderr.write;
   let rep: Report;
   let started: Awaited<ReturnType<typeof import('./create.js').startContainer>> | undefined;
-  // `run -d` passes on the SIGINT, SIGTERM or SIGHUP it gets before this reports: the start stops (undone)
-  const { stopBeforeStart } = await import('./lifecycle.js');
+  // `run -d` passes on the SIGINT, SIGTERM or SIGHUP it gets before this reports: the start stops
+  // (undone). Its handlers go first, before any await: a signal before them killed the keeper
+  // (125, 'killed before the container started')
   const stop = stopBeforeStart();
   try {
     const a = JSON.parse(readFileSync(0, 'utf8')) as RunArgs & { cwd?: string | null };
@@ -198,7 +214,9 @@ export async function keep(args: string[] = []): Promise<void> {
     const { toSpec } = await import('../commands/run.js');
     const spec = toSpec(a);
     const { startContainer } = await import('./create.js');
-    started = await startContainer(spec, { verbose: a.verbose, signal: stop.signal });
+    // (always a last look at the event loop before the release: a quick start never took one, and a
+    // signal that came during it was seen only after, with no PID 1 to pass it on to)
+    started = await startContainer(spec, { verbose: a.verbose, signal: stop.signal, lookLast: true });
     process.chdir('/');
     rep = { code: 0, stdout: a.json ? `${JSON.stringify(started.rec, null, 2)}\n` : `${started.rec.id}\n`, stderr };
   } catch (e) {
