@@ -71,6 +71,14 @@ describe('every bin: usage errors stay one line', () => {
     expect([r.exitCode, String(r.stderr).split('\n').filter(Boolean)]).toEqual([code, [`${tool}: invalid ${flag} '': not a number`, `hint: see '${tool} --help'`]]);
   });
 
+  it('of a number given twice only the last counts, empty or not (yargs path, as the fast path)', async () => {
+    const env = { env: { ...process.env, BOXKIT_STATE_DIR: '/nonexistent/boxkit-usage' } };
+    const ok = await bk('netsetup', ['veth', '--netns', 'bk-nosuch', '--bridge', 'b', '--mtu', '', '--mtu', '1400', '--hairpin=false'], env);
+    expect(String(ok.stderr).split('\n')[0]).toBe("netsetup: unknown network namespace 'bk-nosuch'");
+    const bad = await bk('netsetup', ['veth', '--netns', 'bk-nosuch', '--bridge', 'b', '--mtu', '1400', '--mtu', '', '--hairpin=false'], env);
+    expect([bad.exitCode, String(bad.stderr).split('\n')[0]]).toEqual([2, "netsetup: invalid --mtu '': not a number"]);
+  });
+
   it('a value outside the choices (netsetup netns frob) is one line naming the argument, the value and the choices', async () => {
     const r = await bk('netsetup', ['netns', 'frob', 'x']);
     expect(r.exitCode, String(r.stderr)).toBe(2);

@@ -207,8 +207,10 @@ function lastOfRepeated(argv: Record<string, unknown>): void {
 /** A number option that is not one names what was typed (yargs hands over NaN). */
 function rejectNaN(tool: string, argv: Record<string, unknown>, o: Options, typed: readonly string[]): void {
   const aliases = new Set(Object.values(o.alias).flat());
-  // an empty value ('--cpus ""') is no number either: yargs hands it over as 0 ("invalid cpus '0'")
-  const empty = readFlags(typed, o).find((f) => o.number.includes(f.key ?? '') && f.value !== undefined && f.value.trim() === '');
+  // an empty value ('--cpus ""') is no number either: yargs hands it over as 0 ("invalid cpus '0'");
+  // of a flag given twice only the last counts (lastOfRepeated), and only it is looked at
+  const last = new Map(readFlags(typed, o).filter((f) => f.value !== undefined).map((f) => [f.key, f]));
+  const empty = [...last.values()].find((f) => o.number.includes(f.key ?? '') && f.value!.trim() === '');
   if (empty) throw new UsageError(`invalid ${empty.flag} '${empty.value}': not a number`, `see '${tool} --help'`);
   for (const k of o.number) {
     if (aliases.has(k)) continue;
