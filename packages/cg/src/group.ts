@@ -4,6 +4,7 @@
  * subtree (default), `self` (the caller's own cgroup in each hierarchy, as
  * tests use), or a relative path below each hierarchy root.
  */
+import { shellQuote } from '@boxkit/common/exec';
 import { BoxkitError, validateRelPath } from '@boxkit/common';
 import { join } from 'node:path';
 import { CONTROLLERS, hostLayout, type Controller, type Hierarchy, type Layout } from './layout.js';
@@ -87,4 +88,13 @@ export function dirOf(group: Group, c: Controller): string {
 /** The hierarchy version serving a controller for this group. */
 export function versionOf(group: Group, c: Controller): 1 | 2 | undefined {
   return group.dirs.find((d) => d.controllers.includes(c))?.version;
+}
+
+/**
+ * A cg command for a hint, to paste as it is: shell-quoted, with --parent
+ * unless it is the default (without it the group is looked for, or made,
+ * under boxkit/ instead).
+ */
+export function cgLine(words: readonly string[], parent: string | undefined, rest: readonly string[] = []): string {
+  return shellQuote(['cg', ...words, ...(parent && parent !== 'root' ? ['--parent', parent] : []), ...rest]);
 }

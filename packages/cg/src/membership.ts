@@ -4,13 +4,13 @@
  * told to kill them or move them to the parent.
  */
 import { BoxkitError, UsageError, type PlanStep } from '@boxkit/common';
-import { shellQuote } from '@boxkit/common/exec';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Group, GroupDir } from './group.js';
 import { readValue, rmdirStep, writeStep, writeValue, writeValueAsync } from './steps.js';
 import { FREEZER_V1 } from './drivers/v1.js';
 import { FREEZER_V2 } from './drivers/v2.js';
+import { cgLine } from './group.js';
 
 /** PIDs in a group directory (cgroup.procs), empty when it is gone. */
 export function procsOf(dir: string): number[] {
@@ -178,7 +178,7 @@ export function planRemove(group: Group, opts: RemoveOptions = {}): PlanStep[] {
   if (children.length) {
     throw new BoxkitError('EBUSY', `group ${group.name} has child groups: ${children.slice(0, 8).join(' ')}${children.length > 8 ? ' ...' : ''}`, {
       // the command to paste: its --parent too (without it, cg rm looks under boxkit/ and finds nothing)
-      hint: `remove them first: ${shellQuote(['cg', 'rm', `${group.name}/${children[0]}`, ...(group.parent !== 'root' ? ['--parent', group.parent] : [])])}`,
+      hint: `remove them first: ${cgLine(['rm', `${group.name}/${children[0]}`], group.parent)}`,
     });
   }
   const steps: PlanStep[] = [];

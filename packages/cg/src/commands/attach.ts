@@ -2,9 +2,9 @@
 import { BoxkitError, UsageError, validatePid } from '@boxkit/common';
 import { existsSync } from 'node:fs';
 import { expandStdinArgs } from '@boxkit/common/stdin';
-import { shellQuote } from '@boxkit/common/exec';
 import { checkPids, planAttach } from '../membership.js';
 import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
+import { cgLine } from '../group.js';
 
 export async function runAttach(a: GroupArgs & { pids: (string | number)[] }): Promise<number> {
   // yargs drops a bare '-' from positionals (yargs 18), so look for it in the raw arguments
@@ -18,9 +18,7 @@ export async function runAttach(a: GroupArgs & { pids: (string | number)[] }): P
   const g = groupFrom(a);
   const missing = g.dirs.filter((d) => !existsSync(d.path));
   if (missing.length) {
-    // the exact command, --parent included: without it the group would be made elsewhere (under boxkit/)
-    const where = a.parent && a.parent !== 'root' ? ['--parent', a.parent] : [];
-    throw new BoxkitError('ENOENT', `group ${g.name} does not exist: ${missing[0]!.path}`, { hint: `create it first: ${shellQuote(['cg', 'create', g.name, ...where])}` });
+    throw new BoxkitError('ENOENT', `group ${g.name} does not exist: ${missing[0]!.path}`, { hint: `create it first: ${cgLine(['create', g.name], a.parent)}` });
   }
   await apply(a, planAttach(g, pids));
   reportGroup(a, g, `attached ${pids.join(' ')} to`, { pids });

@@ -12,6 +12,7 @@ import type { Controller } from '../layout.js';
 import type { IoLimit, Limits } from '../settings.js';
 import { parseDevice, parseDeviceRule, parseIntIn, parseMemoryLimit, parsePids, parseRate, parseSize, type Limit } from '../values.js';
 import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
+import { cgLine } from '../group.js';
 
 type Flags = Record<string, string | string[] | undefined>;
 type Kind = 'cpu' | 'memory' | 'pids' | 'cpuset' | 'io' | 'devices';
@@ -86,7 +87,7 @@ export async function runController(kind: Kind, a: GroupArgs & Flags): Promise<n
   const limits = await k.limits(a as Flags);
   // no limit to set: it would only make the group (a look at its limits is `cg show`)
   if (!Object.keys(limits).length) {
-    throw new UsageError(`${kind}: no limit given`, `see 'cg ${kind} --help' for its flags; 'cg show ${a.group}${a.parent && a.parent !== 'root' ? ` --parent ${a.parent}` : ''}' reads a group's limits`);
+    throw new UsageError(`${kind}: no limit given`, `see 'cg ${kind} --help' for its flags; to read the group's limits: ${cgLine(['show', a.group], a.parent)}`);
   }
   const g = groupFrom(a, k.controllers);
   await apply(a, planCreate(g, limits, { mode: 'set' }));

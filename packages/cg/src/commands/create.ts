@@ -1,6 +1,6 @@
 /** cg create / cg set: a group with docker-style limits. */
 import { existsSync } from 'node:fs';
-import { BoxkitError, shellQuote } from '@boxkit/common';
+import { BoxkitError } from '@boxkit/common';
 import { parseLimits, type LimitFlags } from '../limits.js';
 import { dirsToMake, planCreate } from '../create.js';
 import { adoptable, beginMaking, forgetMaking, makingLock } from '../making.js';
@@ -8,6 +8,7 @@ import { limitArgs } from '../index.js';
 import type { Limits } from '../settings.js';
 import type { Group } from '../group.js';
 import { apply, groupFrom, reportGroup, type GroupArgs } from './common.js';
+import { cgLine } from '../group.js';
 
 export async function runCreate(a: GroupArgs & LimitFlags, mode: 'create' | 'set'): Promise<number> {
   const limits = parseLimits(a);
@@ -47,9 +48,8 @@ function withFix<T>(g: Group, a: GroupArgs, limits: Limits, plan: () => T): T {
     return plan();
   } catch (e) {
     if (!(e instanceof BoxkitError) || e.code !== 'EEXIST') throw e;
-    const where = a.parent && a.parent !== 'root' ? ['--parent', a.parent] : [];
-    const set = shellQuote(['cg', 'set', g.name, ...where, ...limitArgs(limits)]);
-    const rm = shellQuote(['cg', 'rm', g.name, ...where]);
+    const set = cgLine(['set', g.name], a.parent, limitArgs(limits));
+    const rm = cgLine(['rm', g.name], a.parent);
     throw new BoxkitError('EEXIST', e.message, { hint: `to give it these limits: ${set} (or remove it first: ${rm})` });
   }
 }

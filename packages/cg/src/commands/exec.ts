@@ -14,6 +14,7 @@ import { planCreate } from '../create.js';
 import { planExecAttach } from '../membership.js';
 import { apply, groupFrom, groupJson, type GroupArgs } from './common.js';
 import { trace } from '@boxkit/common/stdio';
+import { cgLine } from '../group.js';
 
 /** Resolve argv[0] like execvp: a path with '/', else the first executable match in PATH. */
 export function resolveCommand(cmd: string, path = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string {
@@ -40,9 +41,7 @@ export function resolveCommand(cmd: string, path = process.env.PATH ?? '/usr/loc
 export async function runExec(a: GroupArgs & LimitFlags): Promise<number> {
   const argv = (a['--'] ?? []).map(String);
   if (!argv.length) {
-    // the command to paste, --parent included (without it the group would be made under boxkit/)
-    const where = a.parent && a.parent !== 'root' ? ['--parent', a.parent] : [];
-    throw new UsageError('no command given', `put the command after --: ${shellQuote(['cg', 'exec', a.group, ...where])} -- CMD`);
+    throw new UsageError('no command given', `put the command after --: ${cgLine(['exec', a.group], a.parent)} -- CMD`);
   }
   const limits = parseLimits(a);
   const g = groupFrom(a);
