@@ -97,7 +97,16 @@ export function askMany(netns: string | undefined, addr: string, port: number, n
     let out = '';
     p.stdout.on('data', (x) => (out += x));
     p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`askMany exited ${code}: ${out}`))));
+    // 'close', not 'exit': the report may still be in the pipe when the child has exited (under load
+    // an empty `out` reached JSON.parse: an exception in the event loop, the test waited out its timeout)
+    p.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exited ${code}`);
+        resolve(JSON.parse(out));
+      } catch (e) {
+        reject(new Error(`askMany ${addr}:${port}: ${(e as Error).message}: ${JSON.stringify(out.slice(0, 200))}`));
+      }
+    });
   });
 }
 
