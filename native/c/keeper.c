@@ -78,15 +78,25 @@ static void null_stdio(void) {
   if (fd > 2) close(fd);
 }
 
+/*
+ * Every signal to its default, but SIGINT and SIGHUP ignored, then none
+ * blocked (in that order: one pending meets its new disposition). In a
+ * session of its own with no terminal, bk-keeper gets those two only from
+ * `run -d`, passing on a Ctrl-C that came before it had read the keeper's
+ * report: the container has started by then, and a waiter killed by it
+ * would leave the container's end unrecorded. SIGTERM still ends it.
+ */
 static void default_signals(void) {
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   /* (SIGKILL, SIGSTOP and the C library's own signals refuse: nothing to undo there) */
   for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /*

@@ -119,6 +119,28 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     }
   });
 
+  it("a detached container's keeper (bk-keeper) ignores SIGINT and SIGHUP (only run -d passes them on, to a start it has not seen end) and still records the end", async () => {
+    const n = name('keeper-int');
+    await run(['-d', ...BASE, '--name', n, '--', 'sleep', '100']);
+    const keeperPid = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).find((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0] === `run keeper ${n}`;
+      } catch {
+        return false;
+      }
+    });
+    await waitUntil(`${n}'s keeper`, () => keeperPid() !== undefined && readFileSync(`/proc/${keeperPid()}/comm`, 'utf8').startsWith('run keeper'), 10_000);
+    const pid = Number(keeperPid());
+    process.kill(pid, 'SIGINT');
+    process.kill(pid, 'SIGHUP');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(keeperPid()).toBe(String(pid));
+    await run(['stop', '--time', '0', n]);
+    await waitUntil(`${n} recorded as ended`, async () => JSON.parse((await run(['inspect', n])).out)[0].status === 'exited', 10_000);
+    expect(JSON.parse((await run(['inspect', n])).out)[0].exitCode).toBe(137);
+    await run(['rm', n]);
+  });
+
   it('a Ctrl-C of run -d at any moment of a quick start: 130 and nothing left, or (came after the release) its id and a running container; never 125', async () => {
     // (the bin as users start it: its snapshot, so these moments are the real start's)
     const env = { ...process.env };

@@ -223,7 +223,9 @@ export async function keep(args: string[] = []): Promise<void> {
     const lines: string[] = [];
     rep = { code: reportFailure('run', e, (l) => lines.push(l), true), stdout: '', stderr: stderr + lines.map((l) => `${l}\n`).join('') };
   }
-  stop.release();
+  // (stop's handlers stay until the exec of bk-keeper, or this process's end: a SIGINT passed on by
+  // run -d after the report but before it read it found the default action here, and the container
+  // ran on with no keeper; bk-keeper ignores SIGINT and SIGHUP from its start, see keeper.c)
   divertStderr();
   process.stderr.write = write;
   try {
