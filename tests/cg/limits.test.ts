@@ -382,7 +382,7 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
   it('cg memory (or any controller command) without a limit is refused and makes nothing: a look at a group is cg show', async () => {
     const g = name('nolimit');
     const r = await cg(withParent(['memory', g]));
-    expect([r.exitCode, r.stderr.trim().split('\n')]).toEqual([2, ['cg: memory: no limit given', `hint: see 'cg memory --help' for its flags; 'cg show ${g} --parent ${parent}' reads a group's limits`]]);
+    expect([r.exitCode, r.stderr.trim().split('\n')]).toEqual([2, ['cg: memory: no limit given', `hint: see 'cg memory --help' for its flags; to read the group's limits: cg show ${g} --parent ${parent}`]]);
     expect(group(g).dirs.filter((d) => existsSync(d.path))).toEqual([]);
   });
 

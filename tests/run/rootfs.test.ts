@@ -58,6 +58,10 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
         expect((await run(['rootfs', dir, '--from-host', '/bin/true', '--dry-run'], 2)).err.split('\n')[0]).toBe(`run: rootfs: refusing to write into the host's ${named}`);
       }
       expect((await run(['rootfs', '/srv/own-rootfs', '--from-host', '/bin/true', '--dry-run'])).out).toMatch(/^mkdir -p \/srv\/own-rootfs/m);
+      // a new DIR below a symlink to /etc is in /etc (the path did not resolve, and was checked as given)
+      const etcLink = join(process.env.BOXKIT_TEST_ROOT!, 'etc-link');
+      symlinkSync('/etc', etcLink);
+      expect((await run(['rootfs', join(etcLink, 'newdir'), '--from-host', '/bin/true', '--dry-run'], 2)).err.split('\n')[0]).toBe("run: rootfs: refusing to write into the host's /etc/newdir (under /etc)");
     } finally {
       execFileSync('umount', ['/srv']);
     }

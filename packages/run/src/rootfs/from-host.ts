@@ -127,11 +127,15 @@ const SYSTEM_DIRS = new Set(['/home', '/media', '/mnt', '/opt', '/root', '/run',
  * top-level names alone).
  */
 function refuseSystemDir(target: string): void {
+  // resolved through its nearest existing ancestor: a new DIR below a symlink to /etc is in /etc
   let real = target;
-  try {
-    real = realpathSync(target);
-  } catch {
-    // not there yet: made here
+  for (let dir = target, rest = ''; ; rest = join(basename(dir), rest), dir = dirname(dir)) {
+    try {
+      real = join(realpathSync(dir), rest);
+      break;
+    } catch {
+      if (dir === dirname(dir)) break; // (not even / resolves: checked as given)
+    }
   }
   for (const d of new Set([target, real])) {
     const tree = SYSTEM_TREES.find((t) => d === t || d.startsWith(`${t}/`));
