@@ -32,6 +32,9 @@ describe('run: flags to a container spec', () => {
     expect(parsePublish('127.0.0.1:8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp', hostIp: '127.0.0.1' });
     expect(parsePublish('127.0.0.1::53/udp')).toEqual({ hostPort: 0, containerPort: 53, proto: 'udp', hostIp: '127.0.0.1' });
     expect(parsePublish('0.0.0.0:8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp' });
+    // one address is written one way (two spellings made two DNAT rules for one port, the second never matching)
+    expect(parsePublish('127.0.0.01:8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp', hostIp: '127.0.0.1' });
+    expect(parsePublish('000.0.0.0:8080:80')).toEqual({ hostPort: 8080, containerPort: 80, proto: 'tcp' });
     for (const bad of [':80', '300.1.1.1:80:80', '127.0.0.1:80', 'a:80', '8080:80/sctp']) expect(() => parsePublish(bad), bad).toThrow(/invalid/);
     expect(parseNet('bridge')).toEqual({ mode: 'bridge', bridge: 'boxkit0' });
     expect(parseNet('bridge:mydocker')).toEqual({ mode: 'bridge', bridge: 'mydocker' });

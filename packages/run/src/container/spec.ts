@@ -79,7 +79,9 @@ export function parsePublish(s: string): Publish {
   const containerPort = port(m[4]!);
   const hostPort = m[2] || m[3];
   // `-p 80` alone (or IP::80): as docker, a free host port from the ephemeral range, not the host's own port 80
-  const hostIp = m[1] && m[1] !== '0.0.0.0' ? { hostIp: m[1] } : {};
+  // (written one way: 127.0.0.01 is 127.0.0.1, for the same-port check and netsetup's rules alike)
+  const ip = m[1]?.split('.').map(Number).join('.');
+  const hostIp = ip && ip !== '0.0.0.0' ? { hostIp: ip } : {};
   return { hostPort: hostPort ? port(hostPort) : 0, containerPort, proto: (m[5] as 'tcp' | 'udp') ?? 'tcp', ...hostIp };
 }
 
