@@ -127,6 +127,7 @@ export async function stopContainer(rec: ContainerRecord, timeout: number, signa
     if (!isAlive(rec)) return false;
     await new Promise((r) => setTimeout(r, 20));
   }
+  if (!isAlive(rec)) return false; // (ended in the last wait: not killed)
   try {
     kill(rec.pid!, 9);
   } catch {
