@@ -237,6 +237,9 @@ int main(int argc, char **argv) {
   next[argc - 7] = status;
   next[argc - 6] = fd;
   next[argc - 5] = NULL;
+  /* the program that records the end starts with every signal at its default (ignored ones stay so across exec) */
+  signal(SIGINT, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
   execv(next[0], next);
   say("bk-keeper: cannot run the program that records the end\n");
   return 127;
