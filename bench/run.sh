@@ -135,9 +135,10 @@ in those rounds, at load ~2.4), then 0.95x again for the narrowed cache.
 
 Why the target cannot be met by a Node tool on this machine: the last row of the table is a start
 from a snapshot that does nothing (its code cache dropped, as the bins' blobs are: the fastest a
-Node program starts and exits here), and it takes about as long as all of `runc run` (session 13:
-17.6 ms against runc's ~20 ms). What run must do on top of it is kernel work runc does too: in the
-phases above, `cgroup`, `clone`, `mount`, `exec`, `exited` and the teardown alone are ~10 ms.
+Node program starts and exits here): 0.76x runc in session 13's run (14.4 against 18.9 ms), so
+run would have ~4.5 ms for its own work, and the kernel work it shares with runc alone is more than
+twice that: in the phases above, `cgroup`, `clone`, `mount`, `exec`, `exited` and the teardown take
+~10 ms.
 
 What is left, and why: Node's start (~20-30 ms, a floor runc does not pay: runc's whole run takes
 about as long); koffi's load (~1-2 ms, in `reserve`); kernel work that runc pays too (overlay mount,
