@@ -7,7 +7,50 @@
  * setting up is passed on once the child is attached, instead of killing
  * the tool half-way and leaving the child and its state behind.
  */
+import { constants } from 'node:os';
+
 export const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+/** The signals a user stops a command with: a terminal's Ctrl-C, kill, the terminal gone. */
+export const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** 128+N for signal `sig`, as a shell reports a command that signal ended. */
+export const signalStatus = (sig: NodeJS.Signals): number => 128 + (constants.signals[sig] ?? 0);
+
+/**
+ * Until release(), the first SIGINT, SIGTERM or SIGHUP aborts `signal`,
+ * with why(it) as its reason: work that may be stopped looks at it between
+ * its steps, and at last with lastLook.
+ */
+export function abortOnInterrupt(why: (sig: NodeJS.Signals) => unknown): { signal: AbortSignal; release(): void } {
+  const ac = new AbortController();
+  const on = (sig: NodeJS.Signals) => {
+    if (!ac.signal.aborted) ac.abort(why(sig));
+  };
+  for (const s of INTERRUPTS) process.on(s, on);
+  return {
+    signal: ac.signal,
+    release() {
+      for (const s of INTERRUPTS) process.off(s, on);
+    },
+  };
+}
+
+/**
+ * The last look at `signal` before work's result becomes the user's (a
+ * rename into place, the end of a mount, a container's release): throws
+ * its reason if aborted. A signal that came during synchronous work has its
+ * handler run only at a turn of the event loop that polls, so two turns: an
+ * immediate queued from a poll callback runs before the next poll. Without
+ * this look such a signal was lost: the work ended as done, exit 0, and a
+ * shell loop given Ctrl-C went on to its next turn.
+ */
+export async function lastLook(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return;
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  signal.throwIfAborted();
+}
 const STOPPING = new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM']);
 
 export interface CatchOptions {

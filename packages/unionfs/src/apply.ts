@@ -13,7 +13,7 @@ import { planUnion, type PlanEnv, type UnionPlan, type UnionStep } from './plan.
 import { stepShell } from './render.js';
 import type { UnionOptions } from './spec.js';
 import { fsError, writeHints } from './fserror.js';
-import { lastBreath } from './stop.js';
+import { lastLook } from '@boxkit/common/signals';
 
 /** What a mounted union is made of (the fields of `--json`). */
 export interface UnionMount {
@@ -151,7 +151,7 @@ export async function applyUnion(plan: UnionPlan, opts: MountRunOptions = {}): P
     // a signal during the steps (all synchronous but an extraction: the mount(2) itself) is seen only now:
     // it undoes the mount as one before it would (see stop.ts)
     try {
-      await lastBreath(opts.signal);
+      await lastLook(opts.signal);
     } catch (e) {
       await undoAll(steps);
       throw e;

@@ -15,7 +15,8 @@ import { UsageError } from '@boxkit/common';
 import { devMajor, devMinor, OVERLAY_XATTR, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 import type { DriverName } from './spec.js';
 import { fsError, fsPath, readHints, writeHints } from './fserror.js';
-import { breather, lastBreath } from './stop.js';
+import { breather } from './stop.js';
+import { lastLook } from '@boxkit/common/signals';
 
 export interface CommitResult {
   output: string;
@@ -136,7 +137,7 @@ export async function commitLayer(upper: string, output: string, driver: DriverN
     }
     const digest = tar.finish();
     // a signal until here leaves no OUT (the rename is the commit point: OUT may have been replaced)
-    await lastBreath(opts.signal);
+    await lastLook(opts.signal);
     renameSync(tmp, output);
     return { output, upper, entries: tar.entries, whiteouts, bytes: tar.bytes, digest };
   } catch (err) {

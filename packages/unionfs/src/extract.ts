@@ -16,7 +16,8 @@ import { lstatOrUndefined } from './paths.js';
 import { TarReader, type ReadEntry } from './tarread.js';
 import { WH_META, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 import { fsError, fsPath, writeHints, type Hints } from './fserror.js';
-import { breather, lastBreath } from './stop.js';
+import { breather } from './stop.js';
+import { lastLook } from '@boxkit/common/signals';
 
 export interface ExtractOptions {
   /**
@@ -209,7 +210,7 @@ export async function extractLayer(tar: string, dir: string, opts: ExtractOption
       throw new BoxkitError('ECHANGED', `${tmp} was removed during the extraction: ${dir} would not hold the whole layer`, { hint: 'extract it again' });
     }
     // a signal during the synchronous end (the directories' modes and times) stops it as one before
-    await lastBreath(opts.signal);
+    await lastLook(opts.signal);
     renameSync(tmp, dir);
     return { dir, entries, whiteouts };
   } catch (err) {

@@ -8,42 +8,34 @@
  * catching them stops nothing that did not stop before.) Work that is
  * synchronous cannot be interrupted, so it breathes (yields to the event
  * loop, where signal handlers run) every few milliseconds, and looks once
- * more before what it made becomes the user's (lastBreath): a signal that
+ * more before what it made becomes the user's (common's lastLook): a signal that
  * came at any time before that undoes it all, one after finds it done.
  */
-import { constants } from 'node:os';
 import { BoxkitError } from '@boxkit/common';
+import { abortOnInterrupt, signalStatus } from '@boxkit/common/signals';
 
 /** The reason of an abort by a signal: exit 128+N if it ever reaches the top. */
 export class Stopped extends BoxkitError {
   constructor(readonly signal: NodeJS.Signals) {
-    super('ESTOPPED', `stopped by ${signal}`, { exitCode: 128 + (constants.signals[signal] ?? 0) });
+    super('ESTOPPED', `stopped by ${signal}`, { exitCode: signalStatus(signal) });
   }
 }
-
-const STOP: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * Run `fn` with SIGINT/SIGTERM/SIGHUP aborting its signal. When one came, the
  * process ends by it once `fn` has returned or thrown (after its undo).
  */
 export async function stoppable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  let got: NodeJS.Signals | undefined;
-  const on = (sig: NodeJS.Signals) => {
-    if (got) return;
-    got = sig;
-    ac.abort(new Stopped(sig));
-  };
-  for (const s of STOP) process.on(s, on);
+  const stop = abortOnInterrupt((sig) => new Stopped(sig));
   try {
-    return await fn(ac.signal);
+    return await fn(stop.signal);
   } finally {
-    for (const s of STOP) process.off(s, on);
+    stop.release();
     // (the last listener gone, libuv puts the default action back)
+    const got = stop.signal.aborted ? (stop.signal.reason as Stopped).signal : undefined;
     if (got) {
       process.kill(process.pid, got);
-      process.exit(128 + (constants.signals[got] ?? 0));
+      process.exit(signalStatus(got));
     }
   }
 }
@@ -72,20 +64,4 @@ export function breather(signal: AbortSignal | undefined, everyMs = 10): Breathe
       signal.throwIfAborted();
     },
   };
-}
-
-/**
- * The last look before work's result becomes the user's (the rename into
- * place, or the end of a mount): a signal that came during synchronous work
- * since the last breath (the mount(2) itself, closing the tarball) has its
- * handler run only at a turn of the event loop that polls, so two: an
- * immediate queued from a poll callback runs before the next poll. Without
- * this look such a signal was lost: the work ended as done, exit 0, and a
- * shell loop given Ctrl-C went on to its next turn.
- */
-export async function lastBreath(signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return;
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  signal.throwIfAborted();
 }

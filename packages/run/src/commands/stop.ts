@@ -1,10 +1,10 @@
 /** `run stop NAME... [--time S]`: SIGTERM to PID 1, SIGKILL after S seconds (default: the container's --stop-timeout). */
-import { dryRunOutput, printJson } from '@boxkit/common/output';
+import { dryRunOutput, printJson, warn } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { after } from '@boxkit/common/errors';
 import { out } from '@boxkit/common/stdio';
-import { finish, hurryOnInterrupt, signalStatus, stopContainer } from '../container/lifecycle.js';
-import { warn } from '@boxkit/common/output';
+import { finish, hurryOnInterrupt, stopContainer } from '../container/lifecycle.js';
+import { signalStatus } from '@boxkit/common/signals';
 import { isAlive } from '../state/store.js';
 import { keeperRecords } from '../container/keeper.js';
 import { teardownIfOwn } from '../container/teardown.js';

@@ -6,6 +6,7 @@
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
 import { isoTime } from '@boxkit/common/time';
+import { lastLook } from '@boxkit/common/signals';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BoxkitError, Cleanup, dataDir, EXIT, UsageError } from '@boxkit/common';
@@ -183,12 +184,10 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     mark('net');
     // the last look before the command runs (a signal since is passed on to it). A signal's
     // handler runs only in a turn of the event loop, which a start that waited on no I/O (on
-    // the store's lock, say) never took: a slow start takes one first. Not a quick one: the
+    // the store's lock, say) never took: a slow start looks through it first (lastLook). Not a quick one: the
     // turn cost ~1 ms here (save-net 0.3 -> 1.1-1.3 ms, medians of 40), and a signal has ~15 ms to come.
-    if (opts.signal) {
-      if (opts.lookLast || process.hrtime.bigint() - t0 > SLOW_START_NS) await new Promise((r) => setImmediate(r));
-      opts.signal.throwIfAborted();
-    }
+    if (opts.lookLast || process.hrtime.bigint() - t0 > SLOW_START_NS) await lastLook(opts.signal);
+    else opts.signal?.throwIfAborted();
     rec.status = 'running';
     rec.started = isoTime();
     rec.process = { env: spec.env, workdir: spec.workdir, uid: ids.uid, gid: ids.gid, groups: ids.groups, home: ids.home, privileged: spec.privileged };

@@ -42,7 +42,8 @@ import { procStat } from '@boxkit/common/proc';
 import { creatorAlive, endsLeft, exitPath, finishLockPath, isAlive, load, recordPath } from '../state/store.js';
 import type { ContainerRecord } from '../state/record.js';
 // (static: the start's signal handlers must exist before the keeper's first await, see keep)
-import { signalStatus, stopBeforeStart } from './lifecycle.js';
+import { stopBeforeStart } from './lifecycle.js';
+import { INTERRUPTS, signalStatus } from '@boxkit/common/signals';
 
 /** bk-keeper's command-line layout (native/c/keeper.c): a binary of another build refuses it rather than misread it. */
 const KEEPER_PROTOCOL = 'keeper/2';
@@ -96,12 +97,10 @@ export async function startKept(a: RunArgs): Promise<number> {
       // gone: reported below
     }
   };
-  const FORWARD: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const sig of FORWARD) process.on(sig, forward);
+  for (const sig of INTERRUPTS) process.on(sig, forward);
+  // (a handler runs at a later turn of the event loop: by then the pid is known)
   const keeper = spawn(process.execPath, selfCommand(), { detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'], cwd: '/' });
   keeperPid = keeper.pid;
-  // (a signal handled before the pid was known: passed on now)
-  if (forwarded && keeperPid) forward(forwarded);
   keeper.stdin!.on('error', () => {}); // a keeper that died at once: reported below
   let cwd: string | null = null; // (null: removed; a relative path fails in the keeper as it would here)
   try {

@@ -4,10 +4,9 @@
  * as docker stop does), and record how it ended.
  */
 import { isoTime } from '@boxkit/common/time';
-import { constants } from 'node:os';
 import { BoxkitError } from '@boxkit/common';
 import { kill, shellStatus, type Child } from '@boxkit/native';
-import { catchSignals, FORWARDED, type CaughtSignals } from '@boxkit/common/signals';
+import { abortOnInterrupt, catchSignals, FORWARDED, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
 import { removeFile } from '@boxkit/common';
 import { creatorAlive, exitPath, isAlive, isGarbage, keptExitCode, list, load, locked, save } from '../state/store.js';
@@ -20,27 +19,6 @@ export const RUN_SIGNALS: readonly NodeJS.Signals[] = [...FORWARDED, 'SIGWINCH']
 
 /** Catch run's signals from before the container starts (see common/signals.ts). */
 export const catchRunSignals = (stopTimeout: number): CaughtSignals => catchSignals({ stopTimeoutS: stopTimeout, signals: RUN_SIGNALS });
-
-/** The signals a user stops a command with (a terminal's Ctrl-C, kill, the terminal gone). */
-const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-/** Until release(), the first SIGINT, SIGTERM or SIGHUP aborts `signal`, with why(it) as its reason. */
-function abortOnInterrupt(why: (sig: NodeJS.Signals) => unknown): { signal: AbortSignal; release(): void } {
-  const ac = new AbortController();
-  const on = (sig: NodeJS.Signals) => {
-    if (!ac.signal.aborted) ac.abort(why(sig));
-  };
-  for (const s of INTERRUPTS) process.on(s, on);
-  return {
-    signal: ac.signal,
-    release() {
-      for (const s of INTERRUPTS) process.off(s, on);
-    },
-  };
-}
-
-/** 128+N for signal `sig`, as a shell reports a command it ended. */
-export const signalStatus = (sig: NodeJS.Signals): number => 128 + (constants.signals[sig] ?? 0);
 
 /**
  * Until the command runs, SIGINT, SIGTERM and SIGHUP abort `signal`: the start
