@@ -52,9 +52,6 @@ function tuple(b: Buffer | undefined): { t: CtTuple; proto: number } | undefined
   return { t: { src: ip4(ip.get(CTA_IP_V4_SRC)), dst: ip4(ip.get(CTA_IP_V4_DST)), sport: port(CTA_PROTO_SRC_PORT), dport: port(CTA_PROTO_DST_PORT) }, proto: pr.get(CTA_PROTO_NUM)?.readUInt8(0) ?? 0 };
 }
 
-/** A UDP conntrack entry. */
-export type UdpFlow = Flow;
-
 /** Each IPv4 entry of `proto` in this network namespace, with its original tuple as the kernel names it. */
 function* dump(nl: ReturnType<typeof openNetlink>, proto: FlowProtocol): Generator<{ flow: Flow; origRaw: Buffer }> {
   for (const msg of nl.dump((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, nfgenmsg(), 'conntrack -L')) {
@@ -103,6 +100,3 @@ export function deleteFlows(proto: FlowProtocol, match: (f: Flow) => boolean): n
     nl.close();
   }
 }
-
-export const listUdpFlows = (): UdpFlow[] => listFlows('udp');
-export const deleteUdpFlows = (match: (f: UdpFlow) => boolean): number => deleteFlows('udp', match);

@@ -327,7 +327,8 @@ describe.skipIf(skipReason)(title, () => {
 
   it("removing a UDP endpoint from one service ends that service's flows to it (VIP and NodePort), not another service's flow to the same endpoint", async () => {
     for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5355, `udp-${n}`, 30_000, 'udp'));
-    const { listUdpFlows } = await import('@boxkit/native');
+    const { listFlows } = await import('@boxkit/native');
+    const listUdpFlows = () => listFlows('udp');
     // one source port per flow: a second packet of it reuses the first's conntrack entry unless that was deleted
     const client = topo.containers.client!;
     const ep1 = `${topo.containers.ep1!.ip}:5355`;
@@ -352,7 +353,8 @@ describe.skipIf(skipReason)(title, () => {
 
   it("a UDP service's old VIP and NodePort stop answering at once when they change: their flows' conntrack entries go (as kube-proxy clears stale service IPs and node ports)", async () => {
     responders.push(await startResponder(topo.containers.ep1!.netns, 5358, 'udp-ep1', 30_000, 'udp'));
-    const { listUdpFlows } = await import('@boxkit/native');
+    const { listFlows } = await import('@boxkit/native');
+    const listUdpFlows = () => listFlows('udp');
     const ask = (netns: string, sport: number, addr: string, port: number) => askUdp(netns, sport, addr, port, 1500);
     const ep = `${topo.containers.ep1!.ip}:5358`;
     const svc = (vip: string, nodePort: number) => ({ name: 'dns58', protocol: 'udp', vip, nodePort, endpoints: [ep] });
@@ -375,7 +377,8 @@ describe.skipIf(skipReason)(title, () => {
 
   it("a UDP NodePort taken away ends the flows sent to a node address on that port and DNATed to its endpoints: not the service's VIP flow on a port of the same number, nor someone else's DNAT of that port to another address", async () => {
     for (const n of ['ep1', 'ep2'] as const) responders.push(await startResponder(topo.containers[n]!.netns, 5359, `udp-${n}`, 30_000, 'udp'));
-    const { listUdpFlows } = await import('@boxkit/native');
+    const { listFlows } = await import('@boxkit/native');
+    const listUdpFlows = () => listFlows('udp');
     const client = topo.containers.client!;
     const ep1 = `${topo.containers.ep1!.ip}:5359`;
     const ep2 = `${topo.containers.ep2!.ip}:5359`;

@@ -9,6 +9,7 @@ import { command, main, type ToolSpec } from '@boxkit/common';
 import pkg from '../package.json' with { type: 'json' };
 
 const dryRunNote = 'print the equivalent ip/iptables commands and change nothing';
+
 const tool: ToolSpec = {
   name: 'netsetup',
   version: pkg.version,

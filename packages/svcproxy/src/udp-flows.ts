@@ -4,7 +4,7 @@
  * or through an address the services no longer have until its entry goes.
  */
 
-import { deleteUdpFlows } from '@boxkit/native';
+import { deleteFlows } from '@boxkit/native';
 import { readFileSync } from 'node:fs';
 import type { Diff } from './diff.js';
 import type { Service } from './model.js';
@@ -198,7 +198,7 @@ export function udpDropPlan(before: Ruleset, d: Diff, names: Names, opts: FlowRe
       // port has the same number, traffic the node routes or someone else's DNAT) is not one (read once, when needed)
       let local: [number, number][] | undefined;
       const isLocal = (ip: string) => (local ??= nodeAddresses()).some((p) => inPrefix(ip, p));
-      const n = deleteUdpFlows((f) => {
+      const n = deleteFlows('udp', (f) => {
         const ep = `${f.reply.src}:${f.reply.sport}`;
         if (byVip.has(`${f.orig.dst}:${f.orig.dport} ${ep}`) || anyVip.has(ep)) return true;
         // a gone VIP or NodePort: only flows that were DNATed to one of its endpoints (a VIP may be a real address of a host process)
