@@ -40,6 +40,10 @@ export function setupDir(): string {
   return join(base, 'ns-clone');
 }
 
+// (the name made again when taken: a second fifo of this process in the same millisecond, or one a process of this pid left)
+let fifoSeq = 0;
+const defaultFifoPath = () => join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}${fifoSeq ? `-${fifoSeq}` : ''}.fifo`);
+
 /** A fifo just made, and its identity (st_dev, st_ino, birth time) for its record. */
 export interface MadeFifo {
   fifo: string;
@@ -71,11 +75,19 @@ export function createSetupFifo(path?: string, made: string[] = []): string {
  * have it read and remove the fifo before ns-clone looks at it.
  */
 export function makeSetupFifo(path?: string, made: string[] = []): MadeFifo {
-  const fifo = path ? resolve(path) : join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}.fifo`);
+  let fifo = path ? resolve(path) : defaultFifoPath();
   const mine: string[] = [];
   try {
-    // (made again when a failing run removed an empty state dir between our mkdir and mkfifo)
-    createInMadeParent(fifo, () => mkfifo(fifo, 0o600), mine, 0o700);
+    for (;;) {
+      try {
+        // (made again when a failing run removed an empty state dir between our mkdir and mkfifo)
+        createInMadeParent(fifo, () => mkfifo(fifo, 0o600), mine, 0o700);
+        break;
+      } catch (e) {
+        if (path || (e as NodeJS.ErrnoException).code !== 'EEXIST' || ++fifoSeq > 16) throw e;
+        fifo = defaultFifoPath();
+      }
+    }
   } catch (e) {
     removeMadeDirs(mine);
     throw e;

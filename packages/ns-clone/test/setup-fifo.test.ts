@@ -5,7 +5,7 @@
  * record noted. And stale records (child gone, fifo not its own) go when a
  * new fifo is made, not only at a release.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,5 +59,17 @@ describe('setup fifo records', () => {
     const next = makeSetupFifo();
     expect(existsSync(next.fifo)).toBe(true);
     expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toEqual([`${process.pid}.fifo-path`]);
+  });
+
+  it('two fifos of one process in the same millisecond (default path) get two names', () => {
+    const now = vi.spyOn(Date, 'now').mockReturnValue(Date.now());
+    try {
+      const a = makeSetupFifo();
+      const b = makeSetupFifo();
+      expect(b.fifo).not.toBe(a.fifo);
+      expect(statSync(a.fifo).isFIFO() && statSync(b.fifo).isFIFO()).toBe(true);
+    } finally {
+      now.mockRestore();
+    }
   });
 });
