@@ -105,6 +105,28 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(r.out.trim()).toBe('ok');
   });
 
+  it('rootfs into an existing non-empty DIR that holds no root filesystem (a system dir such as /var/lib/dpkg) is refused before anything is written; a new, empty or built one is taken, and re-run adds to it', async () => {
+    // (a stand-in under the test's own directory: before, such a DIR got etc/, bin -> usr/bin, root/ and a 1777 tmp/)
+    const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-foreign-'));
+    const foreign = join(top, 'dpkg');
+    mkdirSync(join(foreign, 'info'), { recursive: true, mode: 0o755 });
+    writeFileSync(join(foreign, 'status'), 'Package: x\n');
+    for (const extra of [[], ['--dry-run']]) {
+      const r = await run(['rootfs', foreign, '--from-host', '/bin/true', ...extra], 2);
+      expect(r.err.split('\n')[0]).toBe(`run: rootfs: ${foreign} is not empty and holds no root filesystem (no etc, proc, sys, dev)`);
+      expect(r.err).toMatch(/\nhint: build into a new or empty directory/);
+    }
+    expect(readdirSync(foreign).sort()).toEqual(['info', 'status']);
+    expect((await run(['rootfs', join(foreign, 'status'), '--from-host', '/bin/true'], 2)).err.split('\n')[0]).toBe(`run: rootfs: ${join(foreign, 'status')} is not a directory`);
+    // an empty DIR is built in, and a built one takes more programs
+    const empty = join(top, 'empty');
+    mkdirSync(empty);
+    await run(['rootfs', empty, '--from-host', '/bin/true']);
+    await run(['rootfs', empty, '--from-host', '/bin/bash']);
+    const both = await run(['--rm', ...BASE, '--rootfs', empty, '--', '/bin/bash', '-c', '/bin/true && echo ok']);
+    expect(both.out.trim()).toBe('ok');
+  });
+
   it('rootfs into an existing DIR whose symlinks lead outside it is refused, and nothing outside is written or chmod-ed', async () => {
     const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-out-'));
     const [outside, victim] = [join(top, 'outside'), join(top, 'victim')];
@@ -117,6 +139,8 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     const skel = join(top, 'skel');
     mkdirSync(skel);
     symlinkSync(victim, join(skel, 'root'));
+    // both a root filesystem already (a non-empty DIR without etc/ proc/ sys/ dev/ is refused before this check)
+    for (const dir of [libs, skel]) for (const d of ['etc', 'proc', 'sys', 'dev']) mkdirSync(join(dir, d));
     for (const [dir, via] of [[libs, join(libs, 'usr', 'lib')], [skel, join(skel, 'root')]] as const) {
       const r = await run(['rootfs', dir, '--from-host', '/bin/true'], 1);
       expect(r.err.split('\n')[0]).toMatch(new RegExp(`^run: \\S+: ${via} leads outside ${dir} \\(to `));

@@ -52,7 +52,7 @@ const rootfsCommand = command<{ dir?: string; fromHost?: string[]; default: bool
   describe: 'build a root filesystem: host executables with their libraries, or the built-in busybox one',
   builder: (y) =>
     y
-      .positional('dir', { type: 'string', describe: 'directory to fill' })
+      .positional('dir', { type: 'string', describe: 'directory to fill: new, empty, or a root filesystem to add to' })
       .option('from-host', { type: 'string', array: true, describe: 'host executables to copy with their shared-library closure' })
       .option('default', { type: 'boolean', default: false, describe: '(re)build the built-in busybox rootfs in the data dir' }) as never,
   examples: [

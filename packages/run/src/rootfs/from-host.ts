@@ -4,7 +4,7 @@
  * ldd lists, the dynamic loader included) copied to the same paths, and the
  * skeleton. Nothing else of the host goes in.
  */
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
@@ -145,6 +145,34 @@ function refuseSystemDir(target: string): void {
   }
 }
 
+/** What a root filesystem holds (the directories the container setup mounts onto, and /etc): `run rootfs` makes them first. */
+const ROOTFS_SHAPE = ['etc', 'proc', 'sys', 'dev'];
+
+/**
+ * DIR is new, empty, or a root filesystem already (one `run rootfs` built, to
+ * add programs to, or any other with etc/ proc/ sys/ dev/): an existing
+ * directory of something else is refused, not filled with etc/, bin/ and a
+ * world-writable tmp/ (`run rootfs /var/lib/dpkg` passed the system-directory
+ * check, which refuses /var/lib itself only).
+ */
+function refuseForeignDir(target: string): void {
+  let st;
+  try {
+    st = statSync(target);
+  } catch {
+    return; // made here (or checkOwnRoot says why not)
+  }
+  if (!st.isDirectory()) throw new UsageError(`rootfs: ${target} is not a directory`, 'build into a new directory: run rootfs ./rootfs --from-host /bin/bash');
+  if (readdirSync(target).length === 0) return;
+  const missing = ROOTFS_SHAPE.filter((d) => !lstatSync(join(target, d), { throwIfNoEntry: false })?.isDirectory());
+  if (missing.length) {
+    throw new UsageError(
+      `rootfs: ${target} is not empty and holds no root filesystem (no ${missing.join(', ')})`,
+      'build into a new or empty directory (run rootfs adds programs only to a root filesystem: one with etc/ proc/ sys/ dev/, as it builds)',
+    );
+  }
+}
+
 /** The rootfs's directory and the executables to put in, checked before anything is made. */
 export function checkFromHost(dir: string, executables: readonly string[]): { target: string; exes: string[] } {
   if (!executables.length) throw new UsageError('rootfs: --from-host needs at least one executable');
@@ -157,6 +185,7 @@ export function checkFromHost(dir: string, executables: readonly string[]): { ta
   if (target === '/') throw new UsageError('rootfs: refusing to write into /');
   refuseSystemDir(target);
   checkOwnRoot(target);
+  refuseForeignDir(target);
   return { target, exes };
 }
 
