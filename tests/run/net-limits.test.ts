@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { assertSandboxNetwork, inV2Vm, poll, skipReason, tcpAsk } from '../harness/index.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertSandboxNetwork, binPath, inV2Vm, poll, skipReason, tcpAsk } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 // the cgroup v2 VM has no bridge or veth modules: the limits are tested there on their own
@@ -129,6 +131,15 @@ describe.skipIf(noPorts)(`run -p: published ports${noPorts ? ` (skipped: ${noPor
     expect(r.err).toMatch(/^run: address 10\.99\.0\.5\/16 is not on bridge boxkit0's subnet/);
     expect(r.err).not.toContain('--gateway');
     expect(r.err).toContain('--net bridge:NAME --ip CIDR');
+    // refused before boxkit0 is made (it was made, with its NAT, then the attach refused), and by --dry-run
+    // too (it printed a pipeline whose `netsetup veth` then failed): in a netns of its own where boxkit0 is missing
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'offnet-'));
+    const env = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
+    for (const dry of [[], ['--dry-run']]) {
+      const inner = spawnSync('unshare', ['--net', '--', 'sh', '-c', '"$@"; echo "exit $?"; ip -o link show', 'sh', process.execPath, binPath('run'), ...dry, '--rm', ...BASE, '--net', 'bridge', '--ip', '10.99.0.5/24', '--', 'true'], { env, encoding: 'utf8' });
+      expect(inner.stderr.split('\n')[0]).toBe("run: address 10.99.0.5/24 is not on bridge boxkit0's subnet (10.88.0.1/16): it would get no default route");
+      expect(inner.stdout).toMatch(/^exit 125\n1: lo: [^\n]*\n$/);
+    }
     // as the hint says: a bridge of its own, made with the address's subnet
     const br = `bkoff${process.pid % 10000}`;
     try {

@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
-import { attach, attachableBridge, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, planBridge, publish } from '@boxkit/netsetup';
+import { attach, attachableBridge, contains, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, planBridge, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
 import { list } from '../state/store.js';
 import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec, type Publish } from './spec.js';
@@ -55,12 +55,20 @@ function bridgeToMake(p: NetPlan, bridge: string): string | undefined {
 /**
  * The --ip to attach with: `auto`, a CIDR as given, or a bare address (docker's `--ip
  * 10.88.0.5`) with the prefix of the bridge it joins: the one the run makes, or the existing one's.
+ * One off that bridge's subnet is refused here, before the bridge is made, in run's words
+ * (netsetup's own refusal names its --gateway, which run has not).
  */
 async function ipToAttach(p: NetPlan, made: string | undefined): Promise<string> {
   const ip = p.spec.ip ?? 'auto';
-  if (ip === 'auto' || ip.includes('/')) return ip;
-  const bridge = made ?? (await attachableBridge(p.spec.net.mode === 'bridge' ? p.spec.net.bridge : DEFAULT_BRIDGE));
-  return `${ip}/${bridge.split('/')[1]}`;
+  if (ip === 'auto') return ip;
+  const name = p.spec.net.mode === 'bridge' ? p.spec.net.bridge : DEFAULT_BRIDGE;
+  const bridge = made ?? (await attachableBridge(name));
+  const cidr = ip.includes('/') ? ip : `${ip}/${bridge.split('/')[1]}`;
+  if (!contains(nsParseCidr(cidr), bridge.split('/')[0]!)) {
+    throw new UsageError(`address ${cidr} is not on bridge ${name}'s subnet (${bridge}): it would get no default route`,
+      `use an address of ${networkOf(bridge)}, or --ip auto; another subnet needs a bridge of its own: --net bridge:NAME --ip CIDR (made when missing)`);
+  }
+  return cidr;
 }
 
 /** Shell lines for --dry-run and -v; $PID stands for the held child's pid. */
@@ -213,13 +221,6 @@ async function attachSettling(spec: Parameters<typeof attach>[0]): ReturnType<ty
   try {
     return await attach(spec);
   } catch (e) {
-    // netsetup's hint names its own --gateway, which run has not: another subnet is another bridge here
-    if (e instanceof BoxkitError && e.hint && /is not on bridge \S+ subnet/.test(e.message)) {
-      throw new BoxkitError(e.code, e.message, {
-        hint: `${e.hint.replace(/, or give --gateway.*$/, '')}, or --ip auto; another subnet needs a bridge of its own: --net bridge:NAME --ip CIDR (made when missing)`,
-        exitCode: e.exitCode,
-      });
-    }
     if (!spec.ip || spec.ip === 'auto' || !(e instanceof BoxkitError) || !/already in use/.test(e.message)) throw e;
     const addr = spec.ip.split('/')[0]!;
     const holders = list().filter((r) => r.net.ip?.split('/')[0] === addr);
@@ -243,11 +244,12 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   // from netsetup's state: asking the kernel here started an `ip` process on
   // every start.
   const addr = bridgeToMake(p, n.bridge);
+  const ip = await ipToAttach(p, addr);
   if (addr) {
     await ensureBridge(n.bridge, addr);
     await ensureNat(networkOf(addr));
   }
-  const a = await attachSettling({ pid, bridge: n.bridge, ip: await ipToAttach(p, addr), hostIfname: p.hostVeth, hairpin: true });
+  const a = await attachSettling({ pid, bridge: n.bridge, ip, hostIfname: p.hostVeth, hairpin: true });
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
   const containerIp = a.ip.split('/')[0]!;
   try {
