@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
-import { alive, binPath, ns, tmp, until } from './helpers.js';
+import { alive, binPath, childrenOf, ns, tmp, until } from './helpers.js';
 
 const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
 
@@ -299,7 +299,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
-  it('killed (SIGKILL) between binding --net=PATH and writing its record, the namespace stays bound with nothing recording it: mountinfo shows it (nsfs), the next start refuses PATH naming umount, and umount PATH frees it', async (ctx) => {
+  it('killed (SIGKILL) right after binding --net=PATH (detached, held), its record already names the bind: the same start run again takes it back and binds PATH anew, and release --abort of the pid takes it back too', async (ctx) => {
     let strace = '';
     try {
       strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
@@ -310,32 +310,49 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const dir = tmp('persist-killed');
     const path = join(dir, 'net');
     const state = join(dir, 'state');
+    const records = join(state, 'ns-clone');
     const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
     delete env.NODE_EXTRA_CA_CERTS;
     const { execa } = await import('execa');
-    // the statx of PATH right after its mount(2) (persist.ts notes the nsfs inode there): the kill lands before the record
-    const r = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=statx', '-e', 'inject=statx:signal=KILL',
-      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
-    expect(r.signal ?? r.exitCode, r.stderr).toBe(r.signal ? 'SIGKILL' : 137);
-    // the child was never released from the start's own pipe: it ended with it
-    const records = join(state, 'ns-clone');
-    expect(readdirSync(records).filter((f) => f.endsWith('.fifo-path'))).toEqual([]);
-    // what a user finds: findmnt -t nsfs, or mountinfo
-    const bound = mountsAt(path);
-    expect(bound).toHaveLength(1);
-    expect(bound[0]).toMatch(/ - nsfs /);
-    const again = await ns(['--detach', `--net=${path}`, '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
-    expect(again.exitCode).toBe(125);
-    expect(again.stderr.split('\n')).toEqual([
-      `ns-clone: persist net namespace at ${path}: a namespace is already bound there`,
-      `hint: umount ${path} first (ip netns del, under /run/netns), or pick another path`,
-    ]);
-    execFileSync('umount', [path]);
-    expect(mountsAt(path)).toEqual([]);
-    const fresh = await ns([`--net=${path}`, '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
-    expect(fresh.exitCode, fresh.stderr).toBe(0);
+    // the mount(2) at PATH held 2 s on its way out (done, not yet returned): the kill lands after the bind,
+    // before anything that follows it
+    const killedAfterBind = async () => {
+      const sub = execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=mount', '-e', 'inject=mount:delay_exit=2000000',
+        binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+      await until(() => mountsAt(path).length === 1, 5000, 'the bind at PATH');
+      const [start] = childrenOf(sub.pid!);
+      expect(start).toBeDefined();
+      process.kill(start!, 'SIGKILL');
+      const r = await sub;
+      expect(r.signal ?? r.exitCode, r.stderr).toBe(r.signal ? 'SIGKILL' : 137);
+    };
+    await killedAfterBind();
+    expect(mountsAt(path)[0]).toMatch(/ - nsfs /);
+    // the record was written before the bind and names it (the child's pid was never printed)
+    const left = readdirSync(records).filter((f) => f.endsWith('.fifo-path'));
+    expect(left).toHaveLength(1);
+    const rec = JSON.parse(readFileSync(join(records, left[0]!), 'utf8')) as { persisted: { path: string; ino: number }[] };
+    expect(rec.persisted.map((p) => [p.path, p.ino])).toEqual([[path, statSync(path).ino]]);
+    // the same command again: it was refused ('a namespace is already bound there'); now the bind the killed
+    // start left is taken back and PATH bound anew
+    const again = await ns(['--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { env: { BOXKIT_STATE_DIR: state } });
+    expect(again.exitCode, again.stderr).toBe(0);
+    const pid = Number(again.stdout);
     expect(mountsAt(path)).toHaveLength(1);
-    execFileSync('umount', [path]);
+    expect(readlinkSync(`/proc/${pid}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
+    expect(readdirSync(records)).toEqual([`${pid}.fifo-path`, expect.stringMatching(/\.fifo$/)].sort());
+    expect((await ns(['release', String(pid), '--abort'], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+    await until(() => !alive(pid), 5000, 'the aborted child to exit');
+    expect(mountsAt(path)).toEqual([]);
+    // killed again, its record's pid is released by hand: gone, its namespace unmounted
+    await killedAfterBind();
+    const [second] = readdirSync(records).filter((f) => f.endsWith('.fifo-path'));
+    const rel = await ns(['release', second!.replace('.fifo-path', ''), '--abort'], { env: { BOXKIT_STATE_DIR: state } });
+    expect(rel.exitCode).toBe(1);
+    expect(rel.stderr.split('\n')[0]).toMatch(new RegExp(`is gone: .*; its namespace at ${path} is unmounted\\)$`));
+    expect(mountsAt(path)).toEqual([]);
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(records)).toEqual([]);
   });
 
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {

@@ -17,6 +17,13 @@ export interface StartOptions {
   beforeRelease?: (pid: number) => Promise<void> | void;
   /** Do not tie the child's life to this process (no parent-death signal). */
   detach?: boolean;
+  /**
+   * Called before each namespace is bound to its PATH, with what persisting
+   * made so far and the one about to be bound (its namespace's identity
+   * included): a detached start records it first, so that a kill at any
+   * moment leaves a record naming the bind (`release --abort` takes it back).
+   */
+  beforeBind?: (pid: number, persisted: readonly Persisted[]) => void;
   /** Print each step (the plan's lines) before running, like set -x. */
   trace?: (line: string) => void;
   /** Return once the child is released, without waiting for execve (used with a setup fifo). */
@@ -93,7 +100,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   try {
     await writeMaps(child.pid, spec.uidMap, spec.gidMap);
     for (const p of spec.persist ?? []) {
-      made.push(persistNamespace(child.pid, p));
+      made.push(persistNamespace(child.pid, p, opts.beforeBind && ((m) => opts.beforeBind!(child.pid, [...made, m]))));
       persisted.push(p.path);
     }
     await opts.beforeRelease?.(child.pid);

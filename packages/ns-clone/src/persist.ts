@@ -19,7 +19,8 @@ export interface Persisted {
   madeDir?: string;
   /**
    * The namespace bound there (st_dev and st_ino of PATH once mounted: the
-   * nsfs inode, as `ls -iL /proc/PID/ns/net` shows it), so that an undo
+   * nsfs inode, as `ls -iL /proc/PID/ns/net` shows it, taken there before
+   * the mount so that a record can name it first), so that an undo
    * made later, by another process (`release --abort` of a detached child),
    * takes back that namespace and never one bound there since.
    */
@@ -34,12 +35,26 @@ function isMountpoint(path: string): boolean {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l && unescape(l.split(' ')[4] ?? '') === path);
 }
 
-export function persistNamespace(pid: number, p: NsPath): Persisted {
+/**
+ * Bind the namespace of `pid` at `p.path`. `beforeBind` is called with what
+ * this persist made (the file, its directories, and the namespace's identity:
+ * the nsfs inode of /proc/PID/ns/X is the one PATH shows once bound) just
+ * before the mount: a detached start notes it in its record there, so that a
+ * kill -9 right after the mount leaves a record that takes the bind back.
+ */
+export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Persisted) => void): Persisted {
   const fail = (why: string, hint?: string) =>
     new BoxkitError('EPERSIST', `persist ${p.kind} namespace at ${p.path}: ${why}`, hint ? { hint } : {});
   // a second bind would hide the first namespace under it (and open() of an nsfs file is EPERM)
   if (isMountpoint(p.path)) throw fail('a namespace is already bound there', `umount ${p.path} first (ip netns del, under /run/netns), or pick another path`);
-  const made: Persisted = { path: p.path, madeFile: !existsSync(p.path) };
+  const source = `/proc/${pid}/ns/${NAMESPACES[p.kind].file}`;
+  let ns;
+  try {
+    ns = statSync(source);
+  } catch (e) {
+    throw fail((e as Error).message);
+  }
+  const made: Persisted = { path: p.path, madeFile: !existsSync(p.path), dev: ns.dev, ino: ns.ino };
   try {
     const dir = mkdirSync(dirname(p.path), { recursive: true });
     if (dir) made.madeDir = dir;
@@ -49,15 +64,18 @@ export function persistNamespace(pid: number, p: NsPath): Persisted {
     throw fail((e as Error).message.replace(/, open '.*'$/, ''));
   }
   try {
-    mount(`/proc/${pid}/ns/${NAMESPACES[p.kind].file}`, p.path, null, MS.BIND);
+    beforeBind?.({ ...made });
+  } catch (e) {
+    undoPersist(made);
+    throw e;
+  }
+  try {
+    mount(source, p.path, null, MS.BIND);
   } catch (e) {
     undoPersist(made);
     const hint = p.kind === 'mnt' ? 'a mount namespace can only be bound where propagation is private: mount --make-private on the directory first' : undefined;
     throw fail((e as Error).message, hint);
   }
-  const st = statSync(p.path);
-  made.dev = st.dev;
-  made.ino = st.ino;
   return made;
 }
 

@@ -261,9 +261,13 @@ export function forgetFifo(pid: number, fifo: string): void {
  * Remove the stale records (child gone, fifo not its own: released by hand,
  * then ended; nothing to take back), and, given `fifo` (a fifo just made
  * there, on a file system without birth times), the records naming it that
- * noted no birth time: its inode number may be theirs.
+ * noted no birth time: its inode number may be theirs. A detached start's
+ * record whose child is gone with its fifo unread (killed while held, or its
+ * start killed: the child ends with the start's pipe, and nobody ever learnt
+ * its pid) is taken back as a release of it would: the namespaces it bound
+ * are unmounted, so that the same start can bind its PATH again.
  */
-function sweepRecords(fifo?: string): void {
+export function sweepRecords(fifo?: string): void {
   let names: string[];
   try {
     names = readdirSync(setupDir());
@@ -275,7 +279,13 @@ function sweepRecords(fifo?: string): void {
     if (!m) continue;
     const rec = readRecord(m[1]!);
     if (!rec) continue;
-    if ((fifo !== undefined && rec.fifo === fifo && rec.birth === undefined) || (childGone(m[1]!, rec) && !ownFifo(rec))) rmSync(join(setupDir(), n), { force: true });
+    if (fifo !== undefined && rec.fifo === fifo && rec.birth === undefined) {
+      rmSync(join(setupDir(), n), { force: true });
+      continue;
+    }
+    if (!childGone(m[1]!, rec)) continue;
+    if (!ownFifo(rec)) rmSync(join(setupDir(), n), { force: true });
+    else if (rec.persisted?.length && rec.ino !== undefined) runActs(takeBackPlan(m[1]!, rec, true).acts);
   }
 }
 

@@ -8,7 +8,8 @@ import { checkSpec } from '../check.js';
 import { superviseContainer } from '../supervise.js';
 import { catchSignals } from '@boxkit/common/signals';
 import { removeMadeDirs } from '@boxkit/common/dirs';
-import { fifoUnread, forgetFifo, makeSetupFifo, recordFifo, type MadeFifo } from '../setup-fifo.js';
+import { fifoUnread, forgetFifo, makeSetupFifo, recordFifo, sweepRecords, type MadeFifo } from '../setup-fifo.js';
+import type { Persisted } from '../persist.js';
 import { out, err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
 
@@ -31,21 +32,33 @@ export async function runCommand(f: RunFlags): Promise<number> {
   if (req.waitForSetup) {
     madeFifo = makeSetupFifo(f.setupFifo, made);
     req.spec.waitFifo = fifo = madeFifo.fifo;
+  } else if (req.spec.persist?.length) {
+    // (makeSetupFifo sweeps too) a PATH a killed detached start left bound is taken back, not refused
+    sweepRecords();
   }
   const supervision = { stopTimeoutS: req.stopTimeoutS, onEscalate: () => err(`ns-clone: pid ${c?.pid} still running ${req.stopTimeoutS}s after the stop signal: sending SIGKILL`) };
   // caught from before the start: the container may run, and be signalled, before startContainer returns
   const caught = req.detach ? undefined : catchSignals(supervision);
   let c: Awaited<ReturnType<typeof startContainer>> | undefined;
+  // (the pid whose record was written before a bind: a start that fails removes that record too)
+  let recorded: number | undefined;
   try {
     c = await startContainer(req.spec, {
       detach: req.detach,
+      // detached, the record notes each namespace before it is bound at its PATH: killed (-9) right after the
+      // mount, this start leaves a record that `release --abort` (or the next start's sweep) takes it back by
+      ...(req.detach && madeFifo ? { beforeBind: (pid: number, persisted: readonly Persisted[]) => {
+        recordFifo(pid, madeFifo!, made, { persisted });
+        recorded = pid;
+      } } : {}),
       defaultShell: req.defaultShell,
       noConfirm: fifo !== undefined,
       ...(f.verbose ? { trace } : {}),
     });
   } catch (e) {
     caught?.release();
-    if (fifo) rmSync(fifo, { force: true });
+    if (recorded !== undefined) forgetFifo(recorded, fifo!);
+    else if (fifo) rmSync(fifo, { force: true });
     removeMadeDirs(made);
     throw e;
   }
