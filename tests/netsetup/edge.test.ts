@@ -75,6 +75,33 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(await ns(['down', '--netns', c[0]!]));
   });
 
+  it('down --host-ifname of a link netsetup has no record of (another tool\'s veth) is refused, dry run, json and batch alike, removing nothing (it deleted the veth)', async () => {
+    const v = shortName('nsx');
+    sh('ip', ['link', 'add', v, 'type', 'veth', 'peer', 'name', `${v}p`]);
+    try {
+      const a = JSON.parse((await ns(['veth', '--netns', c[0]!, '--bridge', br, '--json'])).stdout);
+      for (const [args, input] of [[['--host-ifname', v]], [['--host-ifname', v, '--dry-run']], [['--host-ifname', v, '--json']],
+        [['--netns', c[0]!, '--host-ifname', v]], [['-'], `${c[0]}\n{"hostIfname":"${v}"}\n`]] as [string[], string?][]) {
+        const r = await ns(['down', ...args], input);
+        expect(r.exitCode, r.stderr).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr.split('\n').filter(Boolean)).toEqual([
+          `netsetup: down ${v}: a link that netsetup has no record of (not made by netsetup, or its state was lost)`,
+          `hint: delete it by hand if it is no longer needed: ip link del ${v}`,
+        ]);
+        expect(sh('ip', ['-o', 'link', 'show', v])).toContain(`${v}@${v}p`);
+        // the known attachment of the same call is whole
+        expect(sh('ip', ['-o', 'link', 'show', a.hostIfname])).toContain(a.hostIfname);
+        expect(stored(state).attachments).toHaveLength(1);
+      }
+    } finally {
+      sh('ip', ['link', 'del', v]);
+    }
+    // gone, it is fine (removing what is gone succeeds)
+    ok(await ns(['down', '--host-ifname', v]));
+    ok(await ns(['down', '--netns', c[0]!]));
+  });
+
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.10/24']));

@@ -9,7 +9,7 @@
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { warn } from '@boxkit/common/output';
 import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
-import { linkNames, listLinks, nsInode, sysfsLinkGroups, type LinkInfo } from './kernel.js';
+import { linkNames, nsInode, sysfsLinkGroups } from './kernel.js';
 import { nat, readNat, readTable, type NatTable } from './iptables.js';
 import { planLocalnetOff } from './localnet.js';
 import { linkGroups } from './netlink.js';
@@ -172,7 +172,7 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
   // `veth` replacing it before the forget would lose its new record (removed by name); and a
   // `publish` to the address is ordered against the forget by this lock. Its cost: koffi's load
   // (~5-7 ms here) when the link is already gone, nothing measurable otherwise (netlink loads it).
-  const { recs, links, extra } = opts.dryRun ? await removeFound(found, targets, opts) : await withStoreLock(() => removeFound(found, targets, opts));
+  const { recs, links } = opts.dryRun ? await removeFound(found, targets, opts) : await withStoreLock(() => removeFound(found, targets, opts));
   // a host ifname with no record: a lease its netsetup took before being killed (one from before records came first)
   const orphans = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname)).map((t) => t.hostIfname!);
   if (orphans.length && !opts.dryRun) {
@@ -184,7 +184,6 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
       hostIfname: r.hostIfname, ...(r.netns ? { netns: r.netns } : {}), ...(r.pid ? { pid: r.pid } : {}),
       ip: r.ip, bridge: r.bridge, removed: links.has(r.hostIfname),
     })),
-    ...extra.map((h) => ({ hostIfname: h, removed: true })),
   ];
 }
 
@@ -197,11 +196,16 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
     throw new BoxkitError('EBUSY', `${busy.hostIfname}: another netsetup (pid ${busy.owner}) is attaching ${busy.netns ?? `pid ${busy.pid}`} right now`, { hint: 'try again when it is done' });
   }
   const links = linkNames();
-  // a host link named explicitly but not in the state (made by hand, or state lost): delete if it is a veth
-  const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname));
-  const kinds = unknown.length ? await listLinks() : new Map<string, LinkInfo>();
-  const extra = unknown.filter((t) => kinds.get(t.hostIfname!)?.kind === 'veth').map((t) => t.hostIfname!);
-  const names = [...recs.map((r) => r.hostIfname), ...extra];
+  // A host link named explicitly that netsetup has no record of (another tool's, made by hand, or
+  // one whose record went with a state dir: /run is cleared at boot, with the links) is not
+  // netsetup's to delete: refused, before anything changes, with the command that deletes any link.
+  const unknown = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname) && links.has(t.hostIfname)).map((t) => t.hostIfname!);
+  if (unknown.length) {
+    throw new BoxkitError('EPERM', `down ${unknown.join(', ')}: ${unknown.length > 1 ? 'links that netsetup has no record of' : 'a link that netsetup has no record of'} (not made by netsetup, or its state was lost)`, {
+      hint: `delete it by hand if it is no longer needed: ${unknown.map((h) => `ip link del ${h}`).join('; ')}`,
+    });
+  }
+  const names = recs.map((r) => r.hostIfname);
   // The published ports go first and the links inside that step: reading and changing the nat
   // table fail for reasons outside netsetup (iptables missing, xtables lock, a broken table), and
   // such a failure then leaves every attachment whole (link, lease, record, rules) with nothing
@@ -224,7 +228,7 @@ async function removeFound(found: readonly (DetachTarget & { inode?: number })[]
   }
   // last, once the attachments are wholly gone: the sweep may fail (it only warns then)
   await dropUnlistedPublishRules(opts, unpublished);
-  return { recs, links, extra };
+  return { recs, links };
 }
 
 /**
