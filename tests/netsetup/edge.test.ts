@@ -58,12 +58,21 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(sh('ip', ['-n', c[0]!, '-o', 'link', 'show'])).not.toMatch(/eth\d/);
   });
 
-  it('publish rm of another target leaves the published port and its record alone', async () => {
+  it('publish rm of another target is refused (exit 1, naming the target there: it said "already gone", exit 0) and leaves the published port and its record alone', async () => {
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['publish', '8080:10.77.80.9:80']));
-    const rm = await ns(['publish', 'rm', '8080:10.77.80.8:80', '--json']);
-    ok(rm);
-    expect(JSON.parse(rm.stdout).changed).toBe(false);
+    const rules = sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith('-A '));
+    for (const [spec, extra] of [['8080:10.77.80.8:80', []], ['8080:10.77.80.9:81', ['--json']], ['8080:10.77.80.9:80', ['--host-ip', '127.0.0.1']]] as const) {
+      const rm = await ns(['publish', 'rm', spec, ...extra]);
+      expect(rm.exitCode, rm.stderr).toBe(1);
+      expect(rm.stdout).toBe('');
+      const on = extra[0] === '--host-ip' ? ' on every address' : '';
+      expect(rm.stderr.split('\n').filter(Boolean)).toEqual([
+        `netsetup: host port 8080/tcp is published${on} to 10.77.80.9:80, not as ${extra[0] === '--host-ip' ? '127.0.0.1:' : ''}${spec}/tcp`,
+        'hint: netsetup publish rm 8080:10.77.80.9:80/tcp',
+      ]);
+      expect(sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith('-A '))).toEqual(rules);
+    }
     const l = JSON.parse((await ns(['ls', '--json'])).stdout);
     expect(l.publish.map((p: { spec: string }) => p.spec)).toEqual(['8080:10.77.80.9:80/tcp']);
     // the host port is still taken

@@ -188,16 +188,26 @@ export interface PublishResult extends PublishSpec {
   changed: boolean;
 }
 
+/**
+ * Another entry for `p`'s host port: every address (no --host-ip) overlaps
+ * each single one, and of two DNAT rules for a port the first wins.
+ */
+function overlapping(s: NetState, p: PublishSpec): PublishRecord | undefined {
+  return Object.values(s.publish).find((o) => o.hostPort === p.hostPort && o.proto === p.proto
+    && (!o.hostIp || !p.hostIp || o.hostIp === p.hostIp) && o.spec !== publishString(p));
+}
+
+/** The `publish rm` arguments that remove `o`. */
+const rmArgs = (o: PublishSpec) => `${publishString({ ...o, hostIp: undefined })}${o.hostIp ? ` --host-ip ${o.hostIp}` : ''}`;
+
 /** Publish a container port on the host (idempotent; a different target for the same host port fails). */
 export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
   const publishIn = async (s: NetState, write: boolean) => {
     const key = publishKey(p);
-    // every address (no --host-ip) overlaps each single one: of two DNAT rules for a port, the first wins
-    const old = Object.values(s.publish).find((o) => o.hostPort === p.hostPort && o.proto === p.proto
-      && (!o.hostIp || !p.hostIp || o.hostIp === p.hostIp) && o.spec !== publishString(p));
+    const old = overlapping(s, p);
     if (old) {
       throw new BoxkitError('EEXIST', `host port ${key} is already published${old.hostIp ? ` on ${old.hostIp}` : ''} to ${old.containerIp}:${old.containerPort}`, {
-        hint: `netsetup publish rm ${publishString({ ...old, hostIp: undefined })}${old.hostIp ? ` --host-ip ${old.hostIp}` : ''}`,
+        hint: `netsetup publish rm ${rmArgs(old)}`,
       });
     }
     const { subnet, bridge, port } = subnetOf(s, p.containerIp, opts.dryRun);
@@ -227,10 +237,17 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
   return opts.dryRun ? withNetState(opts, publishIn) : withStoreLock(() => withNetState(opts, publishIn));
 }
 
-/** Remove a published port; succeeds when it is gone. */
+/** Remove a published port; succeeds when it is gone (refused when its host port is published to another target). */
 export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
   const unpublishIn = async (s: NetState) => {
     const ops = planRemove(await readNat(opts.dryRun), [p]);
+    // the host port published to another target (or on an overlapping address) is not gone: refused, as publish refuses it
+    const other = !ops.length && s.publish[publishKey(p)]?.spec !== publishString(p) ? overlapping(s, p) : undefined;
+    if (other) {
+      throw new BoxkitError('EEXIST', `host port ${p.hostPort}/${p.proto} is published${other.hostIp ? ` on ${other.hostIp}` : p.hostIp ? ' on every address' : ''} to ${other.containerIp}:${other.containerPort}, not as ${publishString(p)}`, {
+        hint: `netsetup publish rm ${rmArgs(other)}`,
+      });
+    }
     // the host port may be published to another target: that record stays (a dry run changes a copy, never written)
     if (s.publish[publishKey(p)]?.spec === publishString(p)) delete s.publish[publishKey(p)];
     const changed = ops.length > 0;
