@@ -56,6 +56,14 @@ describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line,
     ['an upper inside a lower in -o', () => ['mount', '-o', 'lowerdir=./image,upperdir=./image/up', 'mnt'], /^unionfs: upper .*\/image\/up is inside lower layer .*\/image$/],
     ['-o lowerdir= with --lower', () => ['mount', '-o', 'lowerdir=./image', '-l', 'image2', 'mnt'], /^unionfs: give the layers either in -o \(lowerdir=, upperdir=, workdir=\) or as --lower\/--upper\/--work, not both$/],
     ["an overlay option unionfs does not make", () => ['mount', '-t', 'overlay', '-o', 'lowerdir=./image:./image2,metacopy=on', 'overlay', 'mnt'], /^unionfs: unsupported mount option 'metacopy=on'$/],
+    // an empty value ('') named as such: an empty --upper was dropped (a read-only union of the lowers was mounted), an
+    // empty --work too (UPPER.work was made), and the others resolved as the current directory or were named '-'
+    ['an empty --upper', () => ['mount', '-l', 'image', '-l', 'image2', '--upper', '', 'mnt'], /^unionfs: --upper is empty$/],
+    ['an empty --upper=', () => ['mount', '-l', 'image', '-l', 'image2', '--upper=', 'mnt'], /^unionfs: --upper is empty$/],
+    ['an empty --work', () => ['mount', '-l', 'image', '-u', 'up', '-w', '', 'mnt'], /^unionfs: --work is empty$/],
+    ['an empty --lower', () => ['mount', '-l', 'image', '-l', '', '-u', 'up', 'mnt'], /^unionfs: --lower is empty$/],
+    ['an empty --lower-tar', () => ['mount', '--lower-tar', '', '-l', 'image', '-u', 'up', 'mnt'], /^unionfs: --lower-tar is empty$/],
+    ['an empty mount point', () => ['mount', '-l', 'image', '-u', 'up', ''], /^unionfs: MOUNTPOINT is empty$/],
   ];
 
   it.each(cases)('%s', async (_, args, re) => {
@@ -90,6 +98,16 @@ describe.skipIf(skipReason)(title('unionfs commit and extract: an output they ca
     ['commit to - (stdout)', ['commit', 'up', '-'], /^unionfs: OUTPUT '-': a file is needed \(not stdin or stdout, as tar's -f - takes it\)$/],
     ['extract from - (stdin)', ['extract', '-', 'new-layer'], /^unionfs: TARBALL '-': a file is needed \(not stdin or stdout, as tar's -f - takes it\)$/],
     ['extract into -', ['extract', 'layer.tar', '-'], /^unionfs: DIR '-': a new directory is needed \(not stdin or stdout, as tar's -f - takes it\)$/],
+    // '' typed: named empty, not '-' (yargs hands a lone - over as ''), and never the current directory (diff '' listed it
+    // as an upper, umount '' unmounted it or said nothing)
+    ['commit to an empty OUTPUT', ['commit', 'up', ''], /^unionfs: OUTPUT is empty$/],
+    ['commit of an empty target', ['commit', '', 'out.tar'], /^unionfs: MOUNTPOINT\|UPPER is empty$/],
+    ['extract from an empty TARBALL', ['extract', '', 'new-layer'], /^unionfs: TARBALL is empty$/],
+    ['extract into an empty DIR', ['extract', 'layer.tar', ''], /^unionfs: DIR is empty$/],
+    ['diff of an empty target', ['diff', ''], /^unionfs: MOUNTPOINT\|UPPER is empty$/],
+    ['diff with an empty --lower', ['diff', 'up', '--lower', ''], /^unionfs: --lower is empty$/],
+    ['umount of an empty mount point', ['umount', ''], /^unionfs: MOUNTPOINT is empty$/],
+    ['show of an empty mount point', ['show', ''], /^unionfs: MOUNTPOINT is empty$/],
   ];
 
   it.each(cases)('%s', async (_, args, re) => {

@@ -5,6 +5,21 @@
  */
 import { fstatSync, lstatSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { UsageError } from '@boxkit/common';
+
+/**
+ * An empty path ('' typed, or `--upper=`) is refused, naming where it was
+ * given: it resolved as the current directory (`umount ''` unmounted it,
+ * `diff ''` listed it as an upper) or was dropped (`--upper ''` made a
+ * read-only union, `--work ''` the default one). yargs hands a lone `-`
+ * over as '' too: typed as such, it is named as `-` (not stdin here).
+ */
+export function refuseEmpty(name: string, value: string | readonly string[] | undefined, needed: string, dashHint = "a file named '-' is ./-"): void {
+  if (value === undefined || !(typeof value === 'string' ? [value] : value).some((v) => v === '' || v === '-')) return;
+  const dash = (typeof value === 'string' ? value === '-' : value.includes('-')) || process.argv.slice(2).includes('-');
+  if (dash) throw new UsageError(`${name} '-': ${needed} is needed (not stdin or stdout, as tar's -f - takes it)`, dashHint);
+  throw new UsageError(`${name} is empty`, `give ${needed}${needed.endsWith('directory') ? " ('.' is the current one)" : ''}`);
+}
 
 /** realpath of the longest existing prefix, plus the rest. */
 export function realPath(p: string, cwd?: string): string {

@@ -6,20 +6,19 @@ import { commitLayer } from '../commit.js';
 import { extractLayer } from '../extract.js';
 import { stoppable } from '../stop.js';
 import { unreachable } from '../fserror.js';
-import { blockedPath, lstatOrUndefined, realPath, sameDir, statOrUndefined } from '../paths.js';
+import { blockedPath, lstatOrUndefined, realPath, refuseEmpty, sameDir, statOrUndefined } from '../paths.js';
 import { resolveTarget } from '../target.js';
 import { trace } from '@boxkit/common/stdio';
 
 /**
- * `-` (tar's stdin/stdout; yargs hands a lone `-` over as '') or '': it was resolved as the current
- * directory, and the error named that ('/home/me: is a directory', '/home/me: no such file').
+ * `-` (tar's stdin/stdout) or '': it was resolved as the current directory, and the error named that
+ * ('/home/me: is a directory', '/home/me: no such file'); its hint says what to do instead of `-`.
  */
-function noStdio(value: string, what: string, needed: string, hint: string): void {
-  if (value === '' || value === '-') throw new UsageError(`${what} '-': ${needed} is needed (not stdin or stdout, as tar's -f - takes it)`, hint);
-}
+const noStdio = (value: string, what: string, needed: string, hint: string) => refuseEmpty(what, value, needed, hint);
 
 export async function runCommit(a: CommonArgs & { target: string; output: string; driver?: string }): Promise<number> {
   noStdio(a.output, 'OUTPUT', 'a file', `write it to a file: unionfs commit ${shellQuote([a.target])} layer.tar (then cat layer.tar)`);
+  refuseEmpty('MOUNTPOINT|UPPER', a.target, 'a union mount point or an upper dir');
   const t = resolveTarget(a.target, [], undefined, a.driver);
   const out = realPath(a.output);
   if (statOrUndefined(out)?.isDirectory()) throw new UsageError(`${out}: is a directory`, 'give a file name: layer.tar');

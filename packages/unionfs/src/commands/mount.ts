@@ -4,6 +4,7 @@ import { dryRunOutput } from '@boxkit/common/output';
 import { planUnion } from '../plan.js';
 import { applyUnion, lockedUnion } from '../apply.js';
 import { stoppable } from '../stop.js';
+import { refuseEmpty } from '../paths.js';
 
 export interface MountArgs extends CommonArgs {
   paths: string[];
@@ -33,6 +34,11 @@ export async function runMount(a: MountArgs): Promise<number> {
 }
 
 async function mountWith(a: MountArgs): Promise<number> {
+  refuseEmpty('MOUNTPOINT', a.paths.map(String), 'a mount point');
+  refuseEmpty('--lower', a.lower, 'a directory');
+  refuseEmpty('--lower-tar', a.lowerTar, 'a layer tarball');
+  refuseEmpty('--upper', a.upper, 'a directory');
+  refuseEmpty('--work', a.work, 'a directory');
   const plan = planUnion({
     mountpoint: mountpointOf(a.paths.map(String)),
     ...(a.lower ? { lowers: a.lower } : {}),

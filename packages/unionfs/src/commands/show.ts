@@ -5,7 +5,7 @@
  */
 import { report, table, UsageError, type CommonArgs } from '@boxkit/common';
 import { findUnion, hiddenUnionsAt, listUnions, type UnionInfo } from '../mountinfo.js';
-import { lstatOrUndefined, realPath } from '../paths.js';
+import { lstatOrUndefined, realPath, refuseEmpty } from '../paths.js';
 
 export async function runLs(a: CommonArgs): Promise<number> {
   const unions = listUnions();
@@ -28,6 +28,7 @@ function lines(u: UnionInfo): string[] {
 }
 
 export async function runShow(a: CommonArgs & { mountpoint: string }): Promise<number> {
+  refuseEmpty('MOUNTPOINT', a.mountpoint, 'a union mount point');
   const mnt = realPath(a.mountpoint);
   const u = findUnion(mnt);
   if (!u) {
