@@ -111,6 +111,37 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(await ns(['down', '--netns', c[0]!]));
   });
 
+  it('a namespace gets one default route: a second interface with one is refused before anything is made (single and batch; it failed in the kernel after making its links), and --gateway none attaches it', async () => {
+    const inside = (h: string) => () => [sh('ip', ['-n', h, '-o', 'link', 'show']).replace(/\\.*$/gm, '').split('\n').map((l) => l.split(':')[1]).join(','), sh('ip', ['-n', h, 'route'])];
+    const hint = 'hint: attach eth1 without one: --gateway none (in a JSON line: "gateway":"none")';
+    // single calls: eth0 has netsetup's default route
+    const a = JSON.parse((await ns(['veth', '--netns', c[2]!, '--bridge', br, '--json'])).stdout);
+    for (const dry of [[], ['--dry-run']]) {
+      const r = await refusedNs(['veth', '--netns', c[2]!, '--bridge', br, '--ifname', 'eth1', ...dry], { state, inside: inside(c[2]!) });
+      expect(r.stderr.split('\n').filter(Boolean)).toEqual([`netsetup: netns ${c[2]} eth1: a namespace has one default route, and eth0 has one (via 10.77.80.1, attached by netsetup as ${a.hostIfname})`, hint]);
+    }
+    ok(await ns(['veth', '--netns', c[2]!, '--bridge', br, '--ifname', 'eth1', '--gateway', 'none']));
+    expect(sh('ip', ['-n', c[2]!, 'route']).match(/^default /gm)).toEqual(['default ']);
+    ok(await ns(['down', '--netns', c[2]!]));
+    // a batch: two lines for one namespace, both with the default route
+    const line = (o: object) => JSON.stringify({ netns: c[2], bridge: br, ...o });
+    for (const dry of [[], ['--dry-run']]) {
+      const r = await refusedNs(['veth', '-', ...dry], { state, input: `${line({})}\n${line({ ifname: 'eth1' })}\n`, inside: inside(c[2]!) });
+      expect(r.stderr.split('\n').filter(Boolean)).toEqual([`netsetup: netns ${c[2]} eth1: a namespace has one default route, and eth0 of this batch gets one (via 10.77.80.1)`, hint]);
+    }
+    ok(await ns(['veth', '-'], `${line({})}\n${line({ ifname: 'eth1', gateway: 'none' })}\n`));
+    expect(sh('ip', ['-n', c[2]!, 'route']).match(/^default /gm)).toEqual(['default ']);
+    ok(await ns(['down', '--netns', c[2]!]));
+    // one the namespace has already (made by hand): the kernel refuses it, everything made is undone, and the line says so
+    ok(await ns(['veth', '--netns', c[2]!, '--bridge', br, '--ifname', 'eth1', '--gateway', 'none']));
+    sh('ip', ['-n', c[2]!, 'route', 'add', 'default', 'via', '10.77.80.1', 'dev', 'eth1']);
+    const k = await refusedNs(['veth', '--netns', c[2]!, '--bridge', br], { state, code: 1, inside: inside(c[2]!) });
+    expect(k.stderr.split('\n').filter(Boolean)).toEqual([`netsetup: netns ${c[2]} eth0: a namespace has one default route, and it has one already (the kernel refused this one); nothing was made`,
+      'hint: attach eth0 without one: --gateway none (in a JSON line: "gateway":"none")']);
+    ok(await ns(['down', '--netns', c[2]!]));
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.10/24']));

@@ -7,7 +7,7 @@
  * name, so concurrent calls never collide and a repeated call finds its link.
  */
 import { isoTime } from '@boxkit/common/time';
-import { BoxkitError, UsageError } from '@boxkit/common/errors';
+import { BoxkitError, EXIT, UsageError } from '@boxkit/common/errors';
 import { mark } from '@boxkit/common/phases';
 import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, netString, parseCidr, parseHostCidr, parseIp } from './cidr.js';
@@ -112,6 +112,40 @@ async function resolve(spec: AttachSpec, bridges: Map<string, string>, links: Se
   };
 }
 
+/**
+ * A namespace has one default route: a second interface given one too
+ * (the kernel refuses it, EEXIST, once its links are made) is refused
+ * before anything is made, exit 2: two lines of a batch for one namespace,
+ * or an interface other than eth0 where netsetup's eth0 of that namespace
+ * (the host name derived from it: one record read, and only off the usual
+ * path) has one. Any other case (a default route made by hand, an eth0
+ * after another interface) is the kernel's refusal, undone and worded the
+ * same way (defaultRouteTaken): reading the namespace's routes or every
+ * record would cost each `veth` a request or a file per container.
+ */
+function oneDefaultRoute(resolved: readonly Resolved[], links: Set<string>): void {
+  const first = new Map<number, Resolved>();
+  for (const r of resolved) {
+    if (!r.gateway) continue;
+    const other = first.get(r.inode);
+    if (other) throw defaultRouteTaken(r.ns, r.ifname, `${other.ifname} of this batch gets one (via ${other.gateway})`, true);
+    first.set(r.inode, r);
+    if (r.ifname === 'eth0') continue;
+    const eth0 = readAttachment(deriveHostIfname(r.inode, 'eth0'));
+    if (eth0?.gateway && eth0.ip && eth0.nsInode === r.inode && links.has(eth0.hostIfname)) {
+      throw defaultRouteTaken(r.ns, r.ifname, `eth0 has one (via ${eth0.gateway}, attached by netsetup as ${eth0.hostIfname})`, true);
+    }
+  }
+}
+
+/** The refusal of a second default route in `ns`, for `ifname`: exit 2 before anything is made, or 1 (the kernel's). */
+function defaultRouteTaken(ns: NsRef, ifname: string, why: string, usage: boolean): BoxkitError {
+  const where = 'netns' in ns ? `netns ${ns.netns}` : `pid ${ns.pid}`;
+  return new BoxkitError('EEXIST', `${where} ${ifname}: a namespace has one default route, and ${why}`, {
+    hint: `attach ${ifname} without one: --gateway none (in a JSON line: "gateway":"none")`, ...(usage ? { exitCode: EXIT.USAGE } : {}),
+  });
+}
+
 function nsTarget(ns: NsRef): string {
   return 'netns' in ns ? ns.netns : String(ns.pid);
 }
@@ -184,6 +218,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     if (seen.has(r.hostIfname)) throw new UsageError(`two attachments for ${r.spec.netns ?? `pid ${r.spec.pid}`} ${r.ifname} in one batch`);
     seen.add(r.hostIfname);
   }
+  oneDefaultRoute(resolved, links);
   const seenLeases: { taken?: Set<string> } = {};
   const fresh: Fresh[] = [];
   const results: Attachment[] = [];
@@ -288,6 +323,10 @@ async function undoFailedAttach(fresh: readonly Fresh[], e: unknown): Promise<un
   const left = linkNames();
   const kept = fresh.filter((f) => left.has(f.hostIfname)).map((f) => f.hostIfname);
   undoClaims(fresh.filter((f) => !left.has(f.hostIfname)));
+  // the namespace had a default route already (made by hand, or by netsetup for another interface): said so, with the way out
+  const taken = e instanceof Error && !kept.length ? / route add default via (\S+) dev (\S+): .*(?:file exists|EEXIST)/i.exec(e.message) : null;
+  const f = taken ? fresh.find((x) => x.gateway === taken[1] && x.ifname === taken[2]) : undefined;
+  if (f) return defaultRouteTaken(f.ns, f.ifname, 'it has one already (the kernel refused this one); nothing was made', false);
   if (kept.length && e instanceof BoxkitError) {
     return new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
   }
