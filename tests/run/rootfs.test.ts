@@ -4,7 +4,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSyn
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { bk, skipReason } from '../harness/index.js';
-import { BASE, run } from './helpers.js';
+import { BASE, name, run } from './helpers.js';
 
 function walk(dir: string, root = dir, out: string[] = []): string[] {
   for (const e of readdirSync(dir)) {
@@ -85,6 +85,31 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(real.exitCode, String(real.stderr)).toBe(0);
     expect(tree(def(dataA))).toEqual(tree(def(dataB)));
     expect(tree(def(dataB))).toEqual(expect.arrayContaining(['etc/passwd 644 file 82', 'bin/sh 777 -> /bin/busybox']));
+  });
+
+  it('rootfs --default rebuilt while a container runs on it: the container keeps its root (its / was emptied), and the tree it replaced goes once no union uses it', async () => {
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-rebuild-'));
+    // a data dir of its own: another test's rebuild or containers do not touch this one's default rootfs
+    const env = { BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
+    const r = (args: string[]) => bk('run', args, { env: { ...process.env, ...env } });
+    const c = name('rebuilt');
+    const started = await r(['-d', '--name', c, ...BASE, '--', 'sleep', '600']);
+    expect(started.exitCode, String(started.stderr)).toBe(0);
+    try {
+      const before = await r(['exec', c, 'ls', '/bin']);
+      expect(String(before.stdout)).toMatch(/^busybox$/m);
+      const rebuilt = await r(['rootfs', '--default', '--json']);
+      expect(rebuilt.exitCode, String(rebuilt.stderr)).toBe(0);
+      expect(JSON.parse(String(rebuilt.stdout)).built).toBe(true);
+      const after = await r(['exec', c, 'ls', '/bin']);
+      expect(String(after.stdout)).toBe(String(before.stdout));
+      expect(readdirSync(join(env.BOXKIT_DATA_DIR, 'rootfs')).filter((e) => e.startsWith('default.replaced-'))).toHaveLength(1);
+    } finally {
+      await r(['rm', '-f', c]);
+    }
+    // nothing mounts it now: the next rebuild removes what the last one kept
+    expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
+    expect(readdirSync(join(env.BOXKIT_DATA_DIR, 'rootfs')).filter((e) => e !== '.lock')).toEqual(['default']);
   });
 
   it('rootfs --from-host /bin/bash holds bash, its libraries and the loader, and nothing else of the host', async () => {

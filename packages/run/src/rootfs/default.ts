@@ -6,7 +6,8 @@
  * --rootfs or --image.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { readMountinfo, unescapeOctal } from '@boxkit/common/mountinfo';
 import { dirname, join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { dataDir, withLock } from '@boxkit/common';
@@ -33,7 +34,18 @@ export function findBusybox(): string {
 /** Where busybox's applets go, beside the skeleton's directories. */
 const APPLET_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run'];
 
-/** Build the busybox tree at `dir` (replaced atomically: built beside it, then renamed). */
+/** Is `dir` a layer of a mounted union (an overlay's lowerdir, as mountinfo shows it)? */
+function isMountedLayer(dir: string): boolean {
+  return readMountinfo().some((m) => m.fstype === 'overlay' && /(?:^|,)lowerdir=([^,]*)/.exec(m.superOptions)?.[1]?.split(':').some((l) => unescapeOctal(l) === dir));
+}
+
+/**
+ * Build the busybox tree at `dir` (replaced atomically: built beside it, then
+ * renamed). The tree it replaces is renamed aside and removed, with those an
+ * earlier rebuild kept, unless a mounted union names `dir` as a layer: its
+ * containers keep their root (removing it in place emptied every running
+ * container's /, and the README's pipeline runs `run rootfs --default`).
+ */
 export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string[] {
   const tmp = `${dir}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
@@ -48,9 +60,16 @@ export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string
     mkdirSync(dirname(link), { recursive: true });
     symlinkSync('/bin/busybox', link);
   }
-  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dirname(dir), { recursive: true });
+  const kept = `${dir}.replaced-`;
+  if (existsSync(dir)) renameSync(dir, `${kept}${process.pid}-${Date.now()}`);
   renameSync(tmp, dir);
+  // (looked at once the new tree has the name: a union mounted since then may use either)
+  if (!isMountedLayer(dir)) {
+    for (const e of readdirSync(dirname(dir))) {
+      if (join(dirname(dir), e).startsWith(kept)) rmSync(join(dirname(dir), e), { recursive: true, force: true });
+    }
+  }
   return applets;
 }
 
