@@ -74,7 +74,7 @@ function parsePersist(items: (string | number)[]): NsPath[] {
     const kind = NS_FLAGS[name ?? ''];
     const path = rest.join('=');
     if (!kind) throw new UsageError(`unknown namespace '${name}' in --persist ${item}`, `one of: ${Object.keys(NS_FLAGS).join(', ')}`);
-    if (!path) throw new UsageError(`--persist ${item}: a path is needed (KIND=PATH)`);
+    if (!path) throw new UsageError(`--${name}=PATH (--persist ${item}): the path is empty`, `give a path, or --${name} alone for a namespace that is not kept`);
     return { kind, path: resolve(path) };
   });
 }
@@ -121,6 +121,10 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
     if (!HOSTNAME.test(f.hostname)) throw new UsageError(`invalid hostname '${f.hostname}'`, 'use 1-64 letters, digits, "." and "-"');
     kinds.add('uts');
   }
+  // an empty one was resolved as the current directory: --root '' pivoted into it (and made proc/ and dev/ there)
+  for (const [flag, v] of [['--root', f.root], ['--setup-fifo', f.setupFifo], ['--wd', f.wd]] as const) {
+    if (v === '') throw new UsageError(`${flag} is empty`, flag === '--setup-fifo' ? 'give a path for the fifo, or leave --setup-fifo out for one in the state dir' : `give ${flag === '--wd' ? 'an absolute path' : 'a directory'}`);
+  }
   if (f.root !== undefined) kinds.add('mnt');
   if (f.init) kinds.add('pid');
   // as unshare's --mount-proc: a /proc of its own needs a mount namespace of its own
@@ -137,7 +141,7 @@ export function requestFromFlags(f: RunFlags, defaultShell = process.env.SHELL |
   const env = parseEnv(f.setenv ?? [], baseEnv);
   const stop = validateSeconds('--stop-timeout', f.stopTimeout ?? 10);
   if (f.wd !== undefined && !isAbsolute(f.wd)) throw new UsageError(`--wd ${f.wd}: must be an absolute path`);
-  if (f.setupFifo && !f.waitForSetup) throw new UsageError('--setup-fifo needs --wait-for-setup');
+  if (f.setupFifo !== undefined && !f.waitForSetup) throw new UsageError('--setup-fifo needs --wait-for-setup');
   const namespaces = NS_ORDER.filter((k) => kinds.has(k));
   const mountProc = f.mountProc ?? (kinds.has('pid') && kinds.has('mnt'));
   if (f.readonlyRoot && !kinds.has('mnt')) throw new UsageError('--readonly-root needs --mount or --root');

@@ -96,7 +96,8 @@ export function normalizeArgv(argv: readonly string[]): string[] {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') return [...out, ...argv.slice(i)];
-    const eq = /^--([a-z]+)=(.+)$/.exec(a);
+    // (`--net=` too: an empty PATH is refused as such; it was read as --net false, and CMD ran in our netns)
+    const eq = /^--([a-z]+)=(.*)$/.exec(a);
     if (eq && NS_NAMES.has(eq[1]!)) {
       out.push(`--${eq[1]}`, '--persist', `${eq[1]}=${eq[2]}`);
       continue;
