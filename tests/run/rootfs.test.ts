@@ -152,6 +152,23 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(both.out.trim()).toBe('ok');
   });
 
+  it('rootfs --from-host re-run on a rootfs a container runs on replaces its files without harming the container (copied in place, mapped libraries were truncated: SIGBUS, 135)', async () => {
+    const dir = join(mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-rerun-')), 'r');
+    await run(['rootfs', dir, '--from-host', '/bin/bash']);
+    const c = name('rerun');
+    // a loop that keeps forking bash: the children touch the pages of bash and libc the copy truncated
+    await run(['-d', '--name', c, ...BASE, '--rootfs', dir, '--', '/bin/bash', '-c', 'while :; do x=$(printf %s hi); done']);
+    try {
+      await run(['rootfs', dir, '--from-host', '/bin/bash']);
+      await new Promise((r) => setTimeout(r, 500));
+      const [rec] = JSON.parse((await run(['inspect', c])).out) as { status: string; exitCode?: number }[];
+      expect(rec).toMatchObject({ status: 'running' });
+      expect(readdirSync(join(dir, 'bin')).filter((e) => e.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      await run(['rm', '-f', c]);
+    }
+  });
+
   it('rootfs into an existing DIR whose symlinks lead outside it is refused, and nothing outside is written or chmod-ed', async () => {
     const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-out-'));
     const [outside, victim] = [join(top, 'outside'), join(top, 'victim')];

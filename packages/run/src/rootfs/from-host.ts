@@ -4,7 +4,7 @@
  * ldd lists, the dynamic loader included) copied to the same paths, and the
  * skeleton. Nothing else of the host goes in.
  */
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
@@ -87,9 +87,18 @@ function applyCopy(root: string, steps: readonly CopyStep[]): void {
       continue;
     }
     if (s.kind === 'copy') {
+      // written aside and renamed over, as install(1) does: copied in place, a library or program a
+      // container of this rootfs had mapped was truncated under it (SIGBUS, 135) on a re-run
       fileInside(root, s.dest);
-      copyFileSync(s.from, s.dest);
-      chmodSync(s.dest, s.mode);
+      const tmp = `${s.dest}.${process.pid}.tmp`;
+      try {
+        copyFileSync(s.from, tmp, constants.COPYFILE_EXCL);
+        chmodSync(tmp, s.mode);
+        renameSync(tmp, s.dest);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw e;
+      }
     } else if (!lexists(s.dest)) {
       mkdirInside(root, dirname(s.dest));
       symlinkSync(s.target, s.dest);
