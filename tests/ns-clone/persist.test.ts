@@ -355,6 +355,35 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(readdirSync(records)).toEqual([]);
   });
 
+  it('two starts binding one --net=PATH at once: the first bind stays and the other start fails (125, nothing of it left), never a second namespace stacked on the first and hiding it', async (ctx) => {
+    let strace = '';
+    try {
+      strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
+    } catch {
+      // none
+    }
+    if (!strace) return ctx.skip();
+    const dir = tmp('persist-race');
+    const path = join(dir, 'net');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: join(dir, 'state') };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const { execa } = await import('execa');
+    // each mount(2) at PATH held 0.5 s on its way in: both starts are past the check for a namespace bound there
+    const start = () => execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=mount', '-e', 'inject=mount:delay_enter=500000',
+      binPath('ns-clone'), '-d', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env });
+    const rs = await Promise.all([start(), start()]);
+    const won = rs.filter((r) => r.exitCode === 0);
+    try {
+      expect(rs.map((r) => r.exitCode).sort(), rs.map((r) => r.stderr).join('\n')).toEqual([0, 125]);
+      expect(rs.find((r) => r.exitCode === 125)!.stderr.split('\n')[0]).toBe(`ns-clone: persist net namespace at ${path}: a namespace is already bound there (bound by another start at the same time)`);
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(readlinkSync(`/proc/${won[0]!.stdout}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
+    } finally {
+      for (const r of won) process.kill(Number(r.stdout), 'SIGKILL');
+      while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+
   it('a file that was there before survives a bind mount the kernel refuses (shared propagation, mount namespace)', async () => {
     const dir = tmp('persist-shared');
     const shared = join(dir, 'shared');

@@ -36,6 +36,20 @@ function isMountpoint(path: string): boolean {
 }
 
 /**
+ * The namespace bound lowest at PATH (its nsfs inode, from mountinfo's root
+ * field, `net:[4026532249]`): the first of binds stacked there. Two starts
+ * binding one PATH at once both pass the check before the mount; the later
+ * bind stacks on the first (its parent mount is the first's) and hides it.
+ */
+function lowestBoundIno(path: string): number | undefined {
+  const at = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f.length > 4 && unescape(f[4]!) === path);
+  const ids = new Set(at.map((f) => f[0]));
+  const lowest = at.find((f) => !ids.has(f[1]));
+  const m = lowest && /:\[(\d+)\]$/.exec(lowest[3]!);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
  * Bind the namespace of `pid` at `p.path`. `beforeBind` is called with what
  * this persist made (the file, its directories, and the namespace's identity:
  * the nsfs inode of /proc/PID/ns/X is the one PATH shows once bound) just
@@ -75,6 +89,12 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
     undoPersist(made);
     const hint = p.kind === 'mnt' ? 'a mount namespace can only be bound where propagation is private: mount --make-private on the directory first' : undefined;
     throw fail((e as Error).message, hint);
+  }
+  // another start bound PATH at the same time: the first bind stays; a later one (this) takes its own off the top
+  // (one umount each: with three at once, each of the two later ones removes one), and leaves the file, the first's
+  if (lowestBoundIno(p.path) !== ns.ino) {
+    umountIfMounted(p.path, true);
+    throw fail('a namespace is already bound there (bound by another start at the same time)', `pick another path, or umount ${p.path} first`);
   }
   return made;
 }
