@@ -152,6 +152,15 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(both.out.trim()).toBe('ok');
   });
 
+  it('a rootfs without /proc, /dev, /sys (one static binary, as docker\'s FROM scratch) runs: the mount points are made in the container\'s layer, the rootfs is unchanged', async () => {
+    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'scratch-'));
+    execFileSync('cp', ['/bin/busybox', join(dir, 'busybox')]);
+    // (before: 125, "container setup (mount .../rootfs/proc): no such file or directory")
+    const r = await run(['--rm', ...BASE, '--rootfs', dir, '--', '/busybox', 'sh', '-c', '/busybox ls /; /busybox cat /proc/1/comm']);
+    expect(r.out.split('\n')).toEqual(['busybox', 'dev', 'proc', 'sys', 'busybox']);
+    expect(readdirSync(dir)).toEqual(['busybox']);
+  });
+
   it('rootfs --from-host re-run on a rootfs a container runs on replaces its files without harming the container (copied in place, mapped libraries were truncated: SIGBUS, 135)', async () => {
     const dir = join(mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-rerun-')), 'r');
     await run(['rootfs', dir, '--from-host', '/bin/bash']);

@@ -6,9 +6,10 @@
  * exactly what this run made and `run gc` can finish a run that was killed.
  */
 import { isoTime } from '@boxkit/common/time';
+import { lexists } from '@boxkit/common/dirs';
 import { lastLook } from '@boxkit/common/signals';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BoxkitError, Cleanup, dataDir, EXIT, UsageError } from '@boxkit/common';
 import { symlinkedMountPoint } from '@boxkit/common/validate';
 import { CLONE, StepError, spawn, type Child } from '@boxkit/native';
@@ -74,6 +75,9 @@ export async function resolveLowers(spec: ContainerSpec): Promise<{ rootfs: stri
 export const namespaceFlags = (spec: ContainerSpec): number =>
   CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | (spec.net.mode === 'host' ? 0 : CLONE.NEWNET);
 
+/** Where the container's own /proc, /dev and /sys are mounted, from the host's side. */
+const MOUNT_POINTS = ['proc', 'dev', 'sys'];
+
 /** A start slower than this (50 ms) takes a turn of the event loop before the command runs, to see a signal. */
 const SLOW_START_NS = 50_000_000n;
 
@@ -114,11 +118,14 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       trace(() => unionShell(union));
       await mountUnion(union, opts.signal);
       undo.push(() => unmountUnion(rec.mountpoint));
-      const link = symlinkedMountPoint(rec.mountpoint, ['proc', 'dev', 'sys']);
+      const link = symlinkedMountPoint(rec.mountpoint, MOUNT_POINTS);
       if (link) {
         throw new BoxkitError('EINVAL', `root filesystem: /${link.name} is a symlink (to ${link.target}): the container would get no /${link.name}`,
           { hint: `make /${link.name} a directory in the image or rootfs` });
       }
+      // made in the container's layer when the image lacks them, as runc does (a rootfs of one static
+      // binary, docker's FROM scratch, failed: "container setup (mount .../proc): no such file or directory")
+      for (const d of MOUNT_POINTS) if (!lexists(join(rec.mountpoint, d))) mkdirSync(join(rec.mountpoint, d), 0o755);
       if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
       writeIdentity(rec.mountpoint, hostname, spec.net.mode !== 'host');
       mark('mount');
