@@ -62,7 +62,8 @@ export async function runCommand(f: RunFlags): Promise<number> {
     removeMadeDirs(made);
     throw e;
   }
-  if (madeFifo) {
+  // (a record written before the last bind is the final one already: all that persisting made, no directory since)
+  if (madeFifo && recorded === undefined) {
     try {
       // detached, nobody stays to take back what this start made if the command never runs: the record
       // notes it for `release --abort` (or a release that finds the child killed while held)
