@@ -1,5 +1,6 @@
 /** `ns-clone enter` as an nsenter user types it. */
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { skipReason } from '../harness/index.js';
 import { killAndWait, ns } from './helpers.js';
@@ -20,6 +21,24 @@ describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReas
       const only = await ns(['enter', String(pid), '--user', '--', 'true']);
       expect(only.exitCode).toBe(125);
       expect(only.stderr.split('\n')[0]).toBe(`ns-clone: process ${pid} is in this user namespace already: nothing to enter`);
+    } finally {
+      await killAndWait(pid);
+    }
+  });
+
+  it('--dry-run prints an nsenter line that, pasted into sh, does what the enter does: the command quoted, --wd, --uid/--gid and --setenv kept (it printed `sh -c echo $A`, run in the caller\'s directory as root, without A)', async () => {
+    const d = await ns(['--detach', '--hostname', 'dry-enter', '--uts', '--', 'sleep', '60']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    const pid = Number(d.stdout);
+    try {
+      const args = ['enter', String(pid), '--uts', '--wd', '/tmp', '--uid', '5', '--gid', '6', '--setenv', 'A=x y', '--', 'sh', '-c', 'echo "$A|$(hostname)|$(pwd)|$(id -u):$(id -g)"'];
+      const real = await ns(args);
+      expect(real.exitCode, real.stderr).toBe(0);
+      expect(real.stdout).toBe('x y|dry-enter|/tmp|5:6');
+      const dry = await ns([...args.slice(0, -4), '--dry-run', ...args.slice(-4)]);
+      expect(dry.exitCode, dry.stderr).toBe(0);
+      expect(dry.stdout.split('\n')).toHaveLength(1);
+      expect(execFileSync('sh', ['-ec', dry.stdout], { encoding: 'utf8', cwd: '/' }).trimEnd()).toBe(real.stdout);
     } finally {
       await killAndWait(pid);
     }

@@ -8,6 +8,7 @@ import { enterContainer, differentNamespaces, namespaceHolder } from '../enter.j
 import { superviseContainer } from '../supervise.js';
 import { err, trace } from '@boxkit/common/stdio';
 import { dryRunOutput } from '@boxkit/common/output';
+import { shellQuote } from '@boxkit/common/exec';
 import { stdinTarget } from './release.js';
 
 export interface EnterFlags {
@@ -47,6 +48,7 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
     if (eq < 1) throw new UsageError(`invalid --setenv '${s}'`, 'use NAME=VALUE');
     env[s.slice(0, eq)] = s.slice(eq + 1);
   }
+  if (f.wd === '') throw new UsageError('--wd is empty', 'give a directory');
   const argv = (f['--'] ?? []).map(String);
   const cmd = argv.length ? argv : [process.env.SHELL || '/bin/sh'];
   const opts = {
@@ -59,7 +61,7 @@ export async function enterCommand(f: EnterFlags): Promise<number> {
   };
   if (f.dryRun) {
     const d = dryRunOutput(f);
-    d.print(`nsenter --target ${pid} ${kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`).join(' ')} -- ${cmd.join(' ')}`);
+    d.print(nsenterLine(pid, kinds, cmd, f, env));
     d.done({ pid });
     return 0;
   }
@@ -75,4 +77,24 @@ function nsReadable(pid: number): 'yes' | 'denied' | 'gone' {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EACCES' ? 'denied' : 'gone';
   }
+}
+
+/**
+ * The enter as one nsenter line to paste: every word quoted, with what the
+ * flags change (--wd, --setgid/--setuid, setpriv --no-new-privs, env): it
+ * printed the namespaces and the command's words unquoted only, so `sh -c
+ * 'echo x'` pasted ran `sh -c echo x`, in the caller's directory.
+ */
+function nsenterLine(pid: number, kinds: NamespaceKind[], cmd: string[], f: EnterFlags, env: Record<string, string>): string {
+  const set = Object.entries(env).filter(([k, v]) => f.envClear || process.env[k] !== v).map(([k, v]) => `${k}=${v}`);
+  return shellQuote([
+    'nsenter', '--target', String(pid), ...kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`),
+    ...(f.wd !== undefined ? [`--wd=${f.wd}`] : []),
+    ...(f.gid !== undefined ? ['--setgid', String(f.gid)] : []),
+    ...(f.uid !== undefined ? ['--setuid', String(f.uid)] : []),
+    '--',
+    ...(f.noNewPrivs || f.newPrivs === false ? ['setpriv', '--no-new-privs'] : []),
+    ...(f.envClear ? ['env', '-i', ...set] : set.length ? ['env', ...set] : []),
+    ...cmd,
+  ]);
 }
