@@ -87,7 +87,7 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(tree(def(dataB))).toEqual(expect.arrayContaining(['etc/passwd 644 file 82', 'bin/sh 777 -> /bin/busybox']));
   });
 
-  it('rootfs --default rebuilt while a container runs on it: the container keeps its root (its / was emptied), and the tree it replaced goes once no union uses it', async () => {
+  it('rootfs --default rebuilt while a container runs on it: the container keeps its root (its / was emptied), and the tree it replaced goes once no union uses it (gc, or the next build), with what a killed build left', async () => {
     const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-rebuild-'));
     // a data dir of its own: another test's rebuild or containers do not touch this one's default rootfs
     const env = { BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
@@ -107,9 +107,18 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     } finally {
       await r(['rm', '-f', c]);
     }
-    // nothing mounts it now: the next rebuild removes what the last one kept
+    // nothing mounts it now: gc removes what the rebuild kept, and what a build killed half-way left
+    const trees = join(env.BOXKIT_DATA_DIR, 'rootfs');
+    const [kept] = readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    mkdirSync(join(trees, 'default.4242.tmp', 'bin'), { recursive: true });
+    const gc = await r(['gc', '--json']);
+    expect(gc.exitCode, String(gc.stderr)).toBe(0);
+    expect((JSON.parse(String(gc.stdout)).layers as string[]).sort()).toEqual([join(trees, 'default.4242.tmp'), join(trees, kept!)]);
+    expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+    // and so does the next build
+    mkdirSync(join(trees, 'default.4243.tmp'));
     expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
-    expect(readdirSync(join(env.BOXKIT_DATA_DIR, 'rootfs')).filter((e) => e !== '.lock')).toEqual(['default']);
+    expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
   });
 
   it('rootfs --from-host /bin/bash holds bash, its libraries and the loader, and nothing else of the host', async () => {

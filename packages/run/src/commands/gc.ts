@@ -3,8 +3,9 @@
  * during setup, --rm containers whose `run` died, data dirs no record
  * names (a run killed between mkdir and its first record write), store
  * files no one will read (a bk-keeper or a record write killed half-way,
- * an exit file left for a container that is gone), and image layers whose
- * extraction was killed.
+ * an exit file left for a container that is gone), image layers whose
+ * extraction was killed, and default rootfs trees a killed build left (or a
+ * rebuild kept for the containers then running on the old one).
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -73,12 +74,16 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   });
   // image layers whose extraction was killed half-way (a killed `run --image`): unionfs's own sweep
   const layers = sweepStaleLayers(undefined, !!d);
+  // and default rootfs trees a killed build, or a rebuild under running containers, left beside it
+  const { sweepDefaultRootfs } = await import('../rootfs/default.js');
+  const trees = await sweepDefaultRootfs(!!d);
+  layers.push(...trees);
   if (d) {
     for (const l of layers) d.print(shellQuote(['rm', '-rf', l]));
     d.done({ removed, orphans, files, layers });
     return 0;
   }
   report(a, { removed, orphans, files, layers }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`),
-    ...files.map((f) => `removed ${f}`), ...layers.map((l) => `removed half-extracted layer ${l}`)]);
+    ...files.map((f) => `removed ${f}`), ...layers.map((l) => trees.includes(l) ? `removed rootfs left over ${l}` : `removed half-extracted layer ${l}`)]);
   return 0;
 }

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { readMountinfo, unescapeOctal } from '@boxkit/common/mountinfo';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { dataDir, withLock } from '@boxkit/common';
 import { shellQuote } from '@boxkit/common/exec';
@@ -61,16 +61,39 @@ export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string
     symlinkSync('/bin/busybox', link);
   }
   mkdirSync(dirname(dir), { recursive: true });
-  const kept = `${dir}.replaced-`;
-  if (existsSync(dir)) renameSync(dir, `${kept}${process.pid}-${Date.now()}`);
+  if (existsSync(dir)) renameSync(dir, `${dir}.replaced-${process.pid}-${Date.now()}`);
   renameSync(tmp, dir);
   // (looked at once the new tree has the name: a union mounted since then may use either)
-  if (!isMountedLayer(dir)) {
-    for (const e of readdirSync(dirname(dir))) {
-      if (join(dirname(dir), e).startsWith(kept)) rmSync(join(dirname(dir), e), { recursive: true, force: true });
-    }
-  }
+  sweepLeftovers(dir);
   return applets;
+}
+
+/**
+ * What earlier builds of `dir` left beside it: trees a build killed half-way
+ * left (`DIR.PID.tmp`; the caller holds the build's lock, so none is being
+ * built), and replaced trees once no mounted union names `dir` as a layer.
+ * Removed unless `dryRun`; returns their paths.
+ */
+function sweepLeftovers(dir: string, dryRun = false): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(dir));
+  } catch {
+    return [];
+  }
+  const base = basename(dir);
+  const left = names.filter((e) => e.startsWith(`${base}.`) && /^\d+\.tmp$/.test(e.slice(base.length + 1))).map((e) => join(dirname(dir), e));
+  const replaced = names.filter((e) => e.startsWith(`${base}.replaced-`)).map((e) => join(dirname(dir), e));
+  if (replaced.length && !isMountedLayer(dir)) left.push(...replaced);
+  if (!dryRun) for (const l of left) rmSync(l, { recursive: true, force: true });
+  return left;
+}
+
+/** sweepLeftovers of the default rootfs under its build lock (`run gc`). */
+export function sweepDefaultRootfs(dryRun: boolean): Promise<string[]> {
+  const dir = defaultRootfsDir();
+  if (!existsSync(dirname(dir))) return Promise.resolve([]);
+  return withLock(dataDir('rootfs', '.lock'), () => sweepLeftovers(dir, dryRun));
 }
 
 /**
