@@ -5,7 +5,7 @@
  * the one the container runs in.
  */
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
@@ -381,6 +381,28 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     } finally {
       for (const r of won) process.kill(Number(r.stdout), 'SIGKILL');
       while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+
+  it("--dry-run's bind line, pasted into sh with PID set, binds the namespace at PATH: its directory made first, a space in PATH quoted (it printed an unquoted touch PATH with no mkdir)", async () => {
+    const dir = tmp('persist-dry');
+    const path = join(dir, 'a b', 'net');
+    const escaped = path.replace(/ /g, '\\040'); // (mountinfo's spelling of a space)
+    const dry = await ns(['--dry-run', `--net=${path}`, '--', 'true']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    const line = dry.stdout.split('\n').find((l) => l.includes('mount --bind'));
+    expect(line).toBeDefined();
+    expect(existsSync(join(dir, 'a b'))).toBe(false);
+    const holder = spawn('unshare', ['--net', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      const ours = readlinkSync('/proc/self/ns/net');
+      await until(() => { try { return readlinkSync(`/proc/${holder.pid}/ns/net`) !== ours; } catch { return false; } }, 5000, 'the holder in its netns');
+      execFileSync('sh', ['-ec', line!], { env: { ...process.env, PID: String(holder.pid) } });
+      expect(mountsAt(escaped)).toHaveLength(1);
+      expect(`net:[${statSync(path).ino}]`).toBe(readlinkSync(`/proc/${holder.pid}/ns/net`));
+    } finally {
+      holder.kill('SIGKILL');
+      while (mountsAt(escaped).length) execFileSync('umount', [path]);
     }
   });
 

@@ -3,6 +3,8 @@
  * child's steps in the order the kernel needs them, and the same plan as
  * shell lines. Pure: no system calls, so it is unit-tested without root.
  */
+import { dirname } from 'node:path';
+import { shellQuote } from '@boxkit/common/exec';
 import { CLONE, NAMESPACES, CAP, MS, execStep, type Step, type NamespaceKind } from '@boxkit/native';
 import type { ContainerSpec, IdRange } from './spec.js';
 import { NS_ORDER } from './spec.js';
@@ -119,7 +121,8 @@ export function planContainer(spec: ContainerSpec): ContainerPlan {
   const euid = process.geteuid?.() ?? 0, uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
   const describe: string[] = [
     `# clone(${flagNames(flags)}) -> PID; the child runs the steps below${spec.namespaces.length || spec.join?.length ? '' : " (no new namespace: CMD runs in ns-clone's own, as with a bare unshare)"}`,
-    ...(spec.persist ?? []).map((p) => `touch ${p.path} && mount --bind /proc/$PID/ns/${NAMESPACES[p.kind].file} ${p.path}`),
+    // (as persistNamespace does: its directory made, then the file; quoted, to paste)
+    ...(spec.persist ?? []).map((p) => `mkdir -p ${shellQuote([dirname(p.path)])} && touch ${shellQuote([p.path])} && mount --bind /proc/$PID/ns/${NAMESPACES[p.kind].file} ${shellQuote([p.path])}`),
   ];
   const maps = describeMaps('$PID', spec.uidMap, spec.gidMap, uid, gid, euid);
   for (const s of steps) {
