@@ -6,7 +6,7 @@
  * named steps (BOXKIT_NETSETUP_CRASH_AT) and at increasing delays; what an
  * older netsetup left (a lease before its record) is reclaimed too.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,19 @@ describe.skipIf(skipReason)(`netsetup crash consistency${skipReason ? ` (skipped
     expect(stored(state).leases).toEqual(['10.77.40.2']);
     await downLeavesNothing('after the repeat');
   });
+
+  for (const [mark, sig] of [['claimed', 'SIGINT'], ['leased', 'SIGTERM'], ['made', 'SIGINT'], ['made', 'SIGHUP']] as const) {
+    it(`veth - given ${sig} at '${mark}' removes what it made and ends ${sig} (it died there, leaving a pending record, its lease and links for down)`, () => {
+      const e: Record<string, string> = { ...(process.env as Record<string, string>), BOXKIT_NETSETUP_CRASH_AT: mark, BOXKIT_NETSETUP_CRASH_SIGNAL: sig };
+      delete e.NODE_EXTRA_CA_CERTS;
+      const r = spawnSync(binPath('netsetup'), ['veth', '-'], { env: e, input: `${JSON.stringify({ netns: c, bridge: br, hostIfname: host })}\n`, encoding: 'utf8' });
+      expect([r.status, r.signal, r.stdout, r.stderr]).toEqual([{ SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }[sig], null, '',
+        `netsetup: veth interrupted (${sig}): the attachment it made was removed\n`]);
+      expect(stored(state)).toEqual({ attachments: [], leases: [] });
+      expect(sh('ip', ['-o', 'link', 'show', 'type', 'veth'])).not.toContain(host);
+      expect(sh('ip', ['-n', c, '-o', 'addr', 'show', 'scope', 'global'])).toBe('');
+    });
+  }
 
   it('veth killed at 20 increasing delays: down removes all of it each time', async () => {
     const t0 = performance.now();

@@ -1,9 +1,10 @@
 /**
  * Tests kill netsetup at a named step (BOXKIT_NETSETUP_CRASH_AT=claimed|lease-aside|leased|made
  * in veth, publish-recorded|published in publish, lease-freed in the forget of `down` or of a
- * repeated veth) to check that `down` cleans up after a crash at every step. Read per call:
+ * repeated veth) to check that `down` cleans up after a crash at every step; with
+ * BOXKIT_NETSETUP_CRASH_SIGNAL=SIGINT (or another), that signal instead of SIGKILL. Read per call:
  * veth's module is in the startup snapshot, built without the variable.
  */
 export function crashPoint(mark: string): void {
-  if (process.env.BOXKIT_NETSETUP_CRASH_AT === mark) process.kill(process.pid, 'SIGKILL');
+  if (process.env.BOXKIT_NETSETUP_CRASH_AT === mark) process.kill(process.pid, (process.env.BOXKIT_NETSETUP_CRASH_SIGNAL as NodeJS.Signals | undefined) ?? 'SIGKILL');
 }

@@ -1,5 +1,5 @@
 import type { CommonArgs } from '@boxkit/common/cli';
-import { UsageError } from '@boxkit/common/errors';
+import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { dryRunOutput, report } from '@boxkit/common/output';
 import { readStdin } from '@boxkit/common/stdin';
 import { attachMany, parseSpecLine, type AttachSpec, type Attachment } from '../attach.js';
@@ -50,8 +50,48 @@ export async function vethCommand(a: VethArgs): Promise<number> {
   } else specs = [fromFlags(a)];
   // a dry run prints its commands; with --json they go out with the result as one document
   const dry = a.dryRun ? dryRunOutput(a) : undefined;
-  const r = await attachMany(specs, { dryRun: a.dryRun, verbose: a.verbose, ...(dry ? { print: dry.print } : {}) });
+  // (a batch only: on a single call the handlers and the loop's turns would cost ~0.3 ms of ~20; killed, it leaves what `down` or a repeat removes)
+  const r = await finishedOrUndone(a.dryRun || a.batch === undefined, () => attachMany(specs, { dryRun: a.dryRun, verbose: a.verbose, ...(dry ? { print: dry.print } : {}) }));
   if (dry) dry.done(a.batch !== undefined ? { attachments: r } : { ...r[0] });
   else report(a, a.batch !== undefined ? r : r[0], () => r.map(human));
   return 0;
+}
+
+/**
+ * A Ctrl-C, SIGTERM or SIGHUP during `veth -` no longer kills it part-way
+ * (pending records, leases, and some links in the kernel, left for `down`):
+ * its handler runs at a turn of the event loop, the attachments are made
+ * (the claims and netlink requests run without one), and then, interrupted,
+ * the ones this call created are removed again and it ends 128+N in one
+ * line, as a shell expects of a command a signal stopped. Not in `attach`:
+ * `run`, which calls it in-process, has its own handlers. A flag and two
+ * turns of the loop (common's lastLook says why two), not abortOnInterrupt:
+ * its AbortController loads Node's event-target modules, ~0.4 ms of every veth.
+ */
+async function finishedOrUndone(skip: boolean | undefined, work: () => Promise<Attachment[]>): Promise<Attachment[]> {
+  if (skip) return work();
+  // (imported here: it loads node:os, which a single veth's snapshot start does not compile)
+  const { INTERRUPTS, signalStatus } = await import('@boxkit/common/signals');
+  const interrupted = (sig: NodeJS.Signals, what: string) => new BoxkitError('EINTR', `veth interrupted (${sig}): ${what}`, { exitCode: signalStatus(sig) });
+  let sig: NodeJS.Signals | undefined;
+  const on = (s: NodeJS.Signals) => {
+    sig ??= s;
+  };
+  for (const s of INTERRUPTS) process.on(s, on);
+  try {
+    const r = await work().catch((e: unknown) => {
+      // (undone by attachMany itself)
+      if (sig) throw interrupted(sig, 'nothing was made');
+      throw e;
+    });
+    for (let turn = 0; turn < 2 && !sig; turn++) await new Promise((done) => setImmediate(done));
+    if (sig) {
+      const made = r.filter((x) => x.created).map((x) => ({ hostIfname: x.hostIfname }));
+      if (made.length) await (await import('../detach.js')).detachMany(made);
+      throw interrupted(sig, made.length ? `the ${made.length > 1 ? `${made.length} attachments it made were` : 'attachment it made was'} removed` : 'nothing was made');
+    }
+    return r;
+  } finally {
+    for (const s of INTERRUPTS) process.off(s, on);
+  }
 }
