@@ -13,6 +13,15 @@ import { alive, binPath, childrenOf, ns, tmp, until } from './helpers.js';
 
 const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
 
+/** strace's path, or '' where it is not installed (the tests that need it skip). */
+function straceBin(): string {
+  try {
+    return execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
 describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('a file that was there before survives a container that fails to start (it was deleted)', async () => {
     const dir = tmp('persist-keep');
@@ -300,12 +309,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
   });
 
   it('killed (SIGKILL) right after binding --net=PATH (detached, held), its record already names the bind: the same start run again takes it back and binds PATH anew, and release --abort of the pid takes it back too', async (ctx) => {
-    let strace = '';
-    try {
-      strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
-    } catch {
-      // none
-    }
+    const strace = straceBin();
     if (!strace) return ctx.skip();
     const dir = tmp('persist-killed');
     const path = join(dir, 'net');
@@ -356,12 +360,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
   });
 
   it('two starts binding one --net=PATH at once: the first bind stays and the other start fails (125, nothing of it left), never a second namespace stacked on the first and hiding it', async (ctx) => {
-    let strace = '';
-    try {
-      strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
-    } catch {
-      // none
-    }
+    const strace = straceBin();
     if (!strace) return ctx.skip();
     const dir = tmp('persist-race');
     const path = join(dir, 'net');
