@@ -554,6 +554,24 @@ describe.skipIf(skipReason)(`cg limits on the real kernel${inVm ? ' (cgroup v2 V
     }
   });
 
+  it('stats --watch of a group removed while it is watched ends with one line, exit 1 (it printed dashes every interval, forever)', async () => {
+    const g = name('watch-rm');
+    expect((await cg(withParent(['create', g, '--pids', '10']))).exitCode).toBe(0);
+    const e: NodeJS.ProcessEnv = { ...process.env };
+    delete e.NODE_EXTRA_CA_CERTS;
+    for (const json of [[], ['--json']]) {
+      if (json.length) expect((await cg(withParent(['create', g, '--pids', '10']))).exitCode).toBe(0);
+      // (timeout 20: the old cg never ended; 124 then)
+      const watch = execa('timeout', ['20', binPath('cg'), ...withParent(['stats', g, '--watch', '--interval', '0.1', ...json])], { reject: false, env: e });
+      await sleep(1500);
+      expect((await cg(withParent(['rm', g]))).exitCode).toBe(0);
+      const r = await watch;
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^cg: group ${g} was removed \\(/sys/fs/cgroup/`));
+      expect(r.stdout).not.toMatch(/ - /);
+    }
+  });
+
   it.runIf(inVm)('v2: --parent self fails clearly under the no-internal-processes rule', async () => {
     const r = await cg(['create', testName('internal'), '--parent', 'self', '--memory', '32M']);
     expect(r.exitCode).toBe(1);

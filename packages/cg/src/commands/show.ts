@@ -81,6 +81,10 @@ export async function runStats(a: GroupArgs & { watch?: boolean; interval: numbe
   for (let n = 0; ; n++) {
     await sleep(ms);
     const cur = groupStats(g);
+    // removed meanwhile (cg rm, rmdir): its readings would be dashes from now on, and --watch printed them forever
+    if (!g.dirs.some((d) => existsSync(d.path))) {
+      throw new BoxkitError('ENOENT', `group ${g.name} was removed (${g.dirs[0]!.path})`, { hint: "see 'cg ls' (and --parent)" });
+    }
     const t1 = Date.now();
     const cores = cpuCores(prev, cur, t1 - t0);
     const doc = { ...groupJson(g), time: new Date(t1).toISOString(), stats: cur, cpuCores: cores, cpuPercent: cores === undefined ? undefined : cores * 100 };
