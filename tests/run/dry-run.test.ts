@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { assertSandboxNetwork, skipReason, testName } from '../harness/index.js';
 import { BASE, run, toolsBinDir } from './helpers.js';
 
@@ -37,6 +39,27 @@ netsetup nat rm 10.88.0.0/16 >/dev/null; netsetup bridge rm boxkit0 >/dev/null`;
     expect(rep).toContain('default via 10.88.0.1 dev eth0');
     // run's environment (not the caller's), -w and no_new_privs, as the real run
     expect(rep).toMatch(/\n\/tmp\nX=1 HOME=\/root host=none\nNoNewPrivs:\s+1\n/);
+  });
+
+  it('a rootfs without /proc, /dev, /sys (one static binary): the pipeline makes them in the union as run does, and pasted it runs (ns-clone failed to mount /proc)', async () => {
+    const bin = toolsBinDir();
+    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'dry-scratch-'));
+    execFileSync('cp', ['/bin/busybox', join(dir, 'busybox')]);
+    const lines = (await run(['--dry-run', ...BASE, '--rootfs', dir, '--', '/busybox', 'sh', '-c', '/busybox ls / > /ls'])).out;
+    const upper = /--upper (\S+)/.exec(lines)![1]!;
+    const mnt = /unionfs mount .* (\S+)$/m.exec(lines)![1]!;
+    expect(lines).toContain(`\nmkdir ${mnt}/proc ${mnt}/dev ${mnt}/sys\n`);
+    const script = `${lines}
+while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done
+cat ${upper}/ls
+cg rm ${/^cg create (\S+)/m.exec(lines)![1]} --parent self >/dev/null; unionfs umount ${mnt} >/dev/null`;
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { env, encoding: 'utf8' });
+    expect(out.trim().split('\n').slice(-5)).toEqual(['busybox', 'dev', 'ls', 'proc', 'sys']);
+    expect(readdirSync(dir)).toEqual(['busybox']);
+    // a rootfs that has them (the default one) gets no such line
+    expect((await run(['--dry-run', ...BASE, '--', 'true'])).out).not.toMatch(/^mkdir /m);
   });
 
   it('uses a bridge that exists as the real run does: boxkit0 with another subnet gets no second address, and what the run refuses it refuses', async () => {

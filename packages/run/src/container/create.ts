@@ -18,7 +18,7 @@ import { containerData, isAlive, isGarbage, load, locked, forget, save, startTim
 import { teardown } from './teardown.js';
 import { checkName, defaultName, hostVethName, newId } from '../state/names.js';
 import { ensureDefaultRootfs } from '../rootfs/default.js';
-import { containerEnv, type ContainerSpec } from './spec.js';
+import { containerEnv, MOUNT_POINTS, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
 import { writeInRoot } from './inroot.js';
@@ -74,9 +74,6 @@ export async function resolveLowers(spec: ContainerSpec): Promise<{ rootfs: stri
  */
 export const namespaceFlags = (spec: ContainerSpec): number =>
   CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | (spec.net.mode === 'host' ? 0 : CLONE.NEWNET);
-
-/** Where the container's own /proc, /dev and /sys are mounted, from the host's side. */
-const MOUNT_POINTS = ['proc', 'dev', 'sys'];
 
 /** A start slower than this (50 ms) takes a turn of the event loop before the command runs, to see a signal. */
 const SLOW_START_NS = 50_000_000n;

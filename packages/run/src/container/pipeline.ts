@@ -18,7 +18,9 @@ import { defaultName, hostVethName, newId } from '../state/names.js';
 import { resolveUser } from './user.js';
 import { volumeString } from './volumes.js';
 import { warn } from '@boxkit/common/output';
-import { containerEnv } from './spec.js';
+import { containerEnv, MOUNT_POINTS } from './spec.js';
+import { lexists } from '@boxkit/common/dirs';
+import { join } from 'node:path';
 
 export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   const id = newId();
@@ -35,6 +37,9 @@ export async function pipeline(spec: ContainerSpec): Promise<string[]> {
   if (!spec.rootfs && !spec.image) lines.push('run rootfs --default');
   const tar = spec.image !== undefined && isTarball(spec.image);
   lines.push(unionShell({ lowers: [...[...spec.layers].reverse(), ...(tar ? [] : [rootfs])], tars: tar ? [rootfs] : [], upper: `${dir}/upper`, work: `${dir}/work`, mountpoint: mnt, volatile: spec.autoRemove }));
+  // the mount points run makes in the container's layer when no layer has them (a rootfs of one static binary)
+  const missing = spec.rootfs || (spec.image && !tar) ? MOUNT_POINTS.filter((d) => ![...spec.layers, rootfs].some((l) => lexists(join(l, d)))) : [];
+  if (missing.length) lines.push(shellQuote(['mkdir', ...missing.map((d) => `${mnt}/${d}`)]));
   const cg = { parent: spec.cgroupParent, name: id, limits: spec.limits };
   lines.push(cgroupShell(cg));
   const ids = spec.user && !tar ? resolveUser(rootfs, spec.user) : undefined;

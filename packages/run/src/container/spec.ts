@@ -54,6 +54,9 @@ export interface ContainerSpec {
   command: string[];
 }
 
+/** Where the container's own /proc, /dev and /sys are mounted, from the host's side: made in its layer when the image lacks them. */
+export const MOUNT_POINTS = ['proc', 'dev', 'sys'];
+
 export const DEFAULT_BRIDGE = 'boxkit0';
 
 /**
