@@ -142,6 +142,20 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
+  it('veth - refuses a JSON line whose value has the wrong type, making nothing ("hairpin":"false" turned hairpin on)', async () => {
+    const line = (o: object) => `${JSON.stringify({ netns: c[2], bridge: br, ...o })}\n`;
+    for (const [o, msg] of [[{ hairpin: 'false' }, `'hairpin' must be a boolean (true or false), not "false"`], [{ mtu: '1400' }, `'mtu' must be a number, not "1400"`]] as const) {
+      const r = await refused(['veth', '-'], line({}).replace(`"netns":"${c[2]}"`, `"netns":"${c[1]}"`) + line(o));
+      expect(r.stderr.split('\n')[0]).toBe(`netsetup: stdin line 2: ${msg}`);
+    }
+    const a = await ns(['veth', '-', '--json'], line({ hairpin: false, mtu: 1400 }));
+    ok(a);
+    const host = JSON.parse(a.stdout)[0].hostIfname;
+    expect(readFileSync(`/sys/class/net/${host}/brport/hairpin_mode`, 'utf8').trim()).toBe('0');
+    expect(readFileSync(`/sys/class/net/${host}/mtu`, 'utf8').trim()).toBe('1400');
+    ok(await ns(['down', '--netns', c[2]!]));
+  });
+
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.10/24']));

@@ -32,7 +32,14 @@ export function parseSpecLine(line: string, n: number): AttachSpec {
     throw new UsageError(`stdin line ${n}: not JSON: ${line.slice(0, 60)}`, 'one object per line, e.g. {"netns":"ns1","bridge":"mydocker","ip":"auto"}');
   }
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(`stdin line ${n}: expected a JSON object`);
-  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new UsageError(`stdin line ${n}: unknown field '${k}'`);
+  for (const k of Object.keys(o)) {
+    if (!KEYS.has(k)) throw new UsageError(`stdin line ${n}: unknown field '${k}'`);
+    // a value of another type is refused, not read loosely: "hairpin":"false" turned hairpin on
+    const want = k === 'hairpin' ? 'boolean' : k === 'pid' || k === 'mtu' ? 'number' : 'string';
+    if (typeof o[k] !== want) {
+      throw new UsageError(`stdin line ${n}: '${k}' must be a ${want === 'boolean' ? 'boolean (true or false)' : want}, not ${JSON.stringify(o[k])}`, 'one object per line, e.g. {"netns":"ns1","bridge":"mydocker","mtu":1400,"hairpin":true}');
+    }
+  }
   if (o['host-ifname'] !== undefined) o.hostIfname = o['host-ifname'];
   return o as unknown as AttachSpec;
 }

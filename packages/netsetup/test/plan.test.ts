@@ -110,6 +110,12 @@ describe('attach plan', () => {
     expect(parseSpecLine('{"netns":"c1","bridge":"br","host-ifname":"x"}', 1)).toMatchObject({ netns: 'c1', bridge: 'br', hostIfname: 'x' });
     expect(() => parseSpecLine('{"netns":"c1","colour":"red"}', 3)).toThrow(/line 3: unknown field 'colour'/);
     expect(() => parseSpecLine('nope', 2)).toThrow(expect.objectContaining({ exitCode: 2 }));
+    // typed: a string is not read as a boolean or a number
+    expect(() => parseSpecLine('{"netns":"c1","hairpin":"false"}', 4)).toThrow(/^stdin line 4: 'hairpin' must be a boolean \(true or false\), not "false"$/);
+    expect(() => parseSpecLine('{"netns":"c1","mtu":"1400"}', 5)).toThrow(/^stdin line 5: 'mtu' must be a number, not "1400"$/);
+    expect(() => parseSpecLine('{"pid":"42"}', 6)).toThrow(/'pid' must be a number/);
+    expect(() => parseSpecLine('{"netns":7}', 7)).toThrow(/'netns' must be a string, not 7/);
+    expect(parseSpecLine('{"pid":42,"bridge":"br","mtu":1400,"hairpin":false}', 1)).toEqual({ pid: 42, bridge: 'br', mtu: 1400, hairpin: false });
   });
   it('deletes many links through one link group, never group 0', () => {
     expect(renderOps(linkDelOps(['a']))).toEqual(['ip link del a']);
