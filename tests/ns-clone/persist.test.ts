@@ -359,6 +359,33 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(readdirSync(records)).toEqual([]);
   });
 
+  it('a foreground --wait-for-setup --net=PATH start killed (-9) while its child is held: the child ends with it (its command never ran), and the next start binding PATH takes the namespace back and binds its own (it was refused: already bound)', async () => {
+    const dir = tmp('persist-fg-killed');
+    const path = join(dir, 'net');
+    const state = join(dir, 'state');
+    const records = join(state, 'ns-clone');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const { execa } = await import('execa');
+    const fg = execa(binPath('ns-clone'), ['--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env });
+    await until(() => existsSync(records) && readdirSync(records).some((f) => f.endsWith('.fifo-path')) && mountsAt(path).length === 1, 5000, 'the held child');
+    const child = Number(readdirSync(records).find((f) => f.endsWith('.fifo-path'))!.replace('.fifo-path', ''));
+    const first = statSync(path).ino;
+    fg.kill('SIGKILL');
+    await fg;
+    await until(() => !alive(child), 5000, 'the held child to end with its start');
+    expect(mountsAt(path)).toHaveLength(1);
+    const again = await ns(['-d', `--net=${path}`, '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+    try {
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(statSync(path).ino).not.toBe(first);
+      expect(existsSync(records)).toBe(false);
+    } finally {
+      while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+
   it('two starts binding one --net=PATH at once: the first bind stays and the other start fails (125, nothing of it left), never a second namespace stacked on the first and hiding it', async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();

@@ -16,7 +16,9 @@
  * made should its command never run: its namespaces bound to a PATH
  * (--net=PATH) and the directories made for the fifo. They are noted in its
  * record (PID.fifo-path), which `release --abort` (or a release that finds
- * the child killed while held) acts on, as the foreground ns-clone does. A
+ * the child killed while held) acts on, as the foreground ns-clone does (its
+ * record notes the same, and its owner: acted on once that ns-clone is gone,
+ * killed while its child was held). A
  * record is acted on only while its fifo (device, inode and birth time) and
  * its child (start time) are the ones it noted: a release by hand (`echo >
  * FIFO`) leaves the record behind, and the pid or the fifo's path may be
@@ -132,10 +134,15 @@ export interface FifoRecord {
   birth?: string;
   /** The child's start time (/proc/PID/stat, clock ticks since boot). */
   start?: number;
-  /** Namespaces bound to a PATH, in the order they were made (detached only). */
+  /** Namespaces bound to a PATH, in the order they were made. */
   persisted?: Persisted[];
-  /** Directories made for the fifo and this record, outermost first (removed only while empty; detached only). */
+  /** Directories made for the fifo and this record, outermost first (removed only while empty). */
   dirs?: string[];
+  /**
+   * A foreground start: its ns-clone (pid and start time), which takes back
+   * what it made itself while it lives; killed (-9), its record does.
+   */
+  owner?: { pid: number; start?: number };
 }
 
 /** What a held child's start made that its command never running should take back (see the top). */
@@ -152,13 +159,13 @@ const recordPath = (pid: number | string) => join(setupDir(), `${pid}.fifo-path`
  * whatever an earlier process of that pid left. Directories made go to `made`
  * (and into the record's undo, as they are made before it is written).
  */
-export function recordFifo(pid: number, { fifo, dev, ino, birth }: MadeFifo, made: string[] = [], undo?: { persisted: readonly Persisted[] }): void {
+export function recordFifo(pid: number, { fifo, dev, ino, birth }: MadeFifo, made: string[] = [], undo?: { persisted: readonly Persisted[]; owner?: boolean }): void {
   const record = recordPath(pid);
   const start = procStat(pid)?.start;
   // (a --setup-fifo elsewhere made no state dir: the record needs one all the same, made again when a
   // failing run removed it, empty, between our mkdir and our write)
   createInMadeParent(record, () => {
-    const rec: FifoRecord = { fifo, dev, ino, ...(birth ? { birth } : {}), ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}) };
+    const rec: FifoRecord = { fifo, dev, ino, ...(birth ? { birth } : {}), ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}), ...(undo?.owner ? { owner: { pid: process.pid, start: procStat('self')?.start } } : {}) };
     // one write(2) of a few hundred bytes, before anyone knows the pid to read it (and no mkdir of its own,
     // as atomicWrite would: a directory made here must be in the record)
     writeFileSync(record, JSON.stringify(rec), { mode: 0o600 });
@@ -199,6 +206,13 @@ function ownFifo(rec: FifoRecord): boolean {
  */
 export const fifoUnread = (m: MadeFifo): boolean => ownFifo(m);
 
+/** Is the foreground ns-clone that made the record still there (it takes back what it made itself)? */
+function ownerAlive(rec: FifoRecord): boolean {
+  if (!rec.owner) return false;
+  const st = procStat(rec.owner.pid);
+  return !!st && st.state !== 'Z' && st.state !== 'X' && (rec.owner.start === undefined || st.start === rec.owner.start);
+}
+
 /** Has the record's child ended (or is the process of that pid now another one, started since)? */
 function childGone(pid: number | string, rec: FifoRecord): boolean {
   const st = procStat(Number(pid));
@@ -222,6 +236,8 @@ interface Act {
 function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean): { acts: Act[]; unmounts: string[] } {
   const acts: Act[] = [];
   const unmounts: string[] = [];
+  // a foreground start still running takes back its namespaces and directories itself
+  if (ownerAlive(rec)) rec = { ...rec, persisted: [], dirs: [] };
   for (const p of [...(rec.persisted ?? [])].reverse()) {
     // only the namespace this start bound there: one bound at PATH since is someone else's
     if (!stillPersisted(p)) continue;

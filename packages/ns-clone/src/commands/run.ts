@@ -45,10 +45,11 @@ export async function runCommand(f: RunFlags): Promise<number> {
   try {
     c = await startContainer(req.spec, {
       detach: req.detach,
-      // detached, the record notes each namespace before it is bound at its PATH: killed (-9) right after the
-      // mount, this start leaves a record that `release --abort` (or the next start's sweep) takes it back by
-      ...(req.detach && madeFifo ? { beforeBind: (pid: number, persisted: readonly Persisted[]) => {
-        recordFifo(pid, madeFifo!, made, { persisted });
+      // the record notes each namespace before it is bound at its PATH: this start killed (-9) right after the
+      // mount, or later while its child is held, leaves a record that `release --abort` (or the next start's
+      // sweep) takes it back by (a foreground start, its owner, does that itself while it lives)
+      ...(madeFifo ? { beforeBind: (pid: number, persisted: readonly Persisted[]) => {
+        recordFifo(pid, madeFifo!, made, { persisted, owner: !req.detach });
         recorded = pid;
       } } : {}),
       defaultShell: req.defaultShell,
