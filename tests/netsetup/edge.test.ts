@@ -156,6 +156,16 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(await ns(['down', '--netns', c[2]!]));
   });
 
+  it('down - reads host-ifname as veth - does, and refuses a field it would not look at, removing nothing (a typo was dropped and the rest removed)', async () => {
+    const a = JSON.parse((await ns(['veth', '--netns', c[2]!, '--bridge', br, '--json'])).stdout);
+    const r = await refused(['down', '-'], `${JSON.stringify({ netns: c[2], hostIfName: 'bkother' })}\n`);
+    expect(r.stderr.split('\n')[0]).toMatch(/^netsetup: stdin: unknown field 'hostIfName' in /);
+    const d = await ns(['down', '-', '--json'], `${JSON.stringify({ 'host-ifname': a.hostIfname })}\n`);
+    ok(d);
+    expect(JSON.parse(d.stdout)).toEqual([expect.objectContaining({ hostIfname: a.hostIfname, removed: true })]);
+    expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(a.hostIfname);
+  });
+
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.10/24']));

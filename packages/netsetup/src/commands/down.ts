@@ -15,11 +15,19 @@ interface DownArgs extends CommonArgs {
 function stdinTargets(): DetachTarget[] {
   return readStdin().split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
     if (!l.startsWith('{')) return /^\d+$/.test(l) ? { pid: validatePid(l) } : { netns: l };
+    let o: Record<string, unknown>;
     try {
-      return JSON.parse(l) as DetachTarget;
+      o = JSON.parse(l) as Record<string, unknown>;
     } catch {
       throw new UsageError(`stdin: not JSON: ${l.slice(0, 60)}`);
     }
+    // as veth - reads its lines: host-ifname or hostIfname, and no field it would not look at (a typo removed the rest alone)
+    for (const k of Object.keys(o)) if (!['netns', 'pid', 'hostIfname', 'host-ifname'].includes(k)) throw new UsageError(`stdin: unknown field '${k}' in ${l.slice(0, 60)}`, 'one of netns, pid, hostIfname (or host-ifname) per line');
+    if (o['host-ifname'] !== undefined) {
+      o.hostIfname = o['host-ifname'];
+      delete o['host-ifname'];
+    }
+    return o as DetachTarget;
   });
 }
 
