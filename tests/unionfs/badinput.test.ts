@@ -64,6 +64,9 @@ describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line,
     ['an empty --lower', () => ['mount', '-l', 'image', '-l', '', '-u', 'up', 'mnt'], /^unionfs: --lower is empty$/],
     ['an empty --lower-tar', () => ['mount', '--lower-tar', '', '-l', 'image', '-u', 'up', 'mnt'], /^unionfs: --lower-tar is empty$/],
     ['an empty mount point', () => ['mount', '-l', 'image', '-u', 'up', ''], /^unionfs: MOUNTPOINT is empty$/],
+    // a branch without its directory was taken for a directory named '=rw' (made, and mounted as the upper)
+    ['a --branch without a directory', () => ['mount', '--branch', '=rw', '--branch', 'image=ro', 'mnt'], /^unionfs: invalid branch '=rw': no directory$/],
+    ['a br= branch without a directory', () => ['mount', '-o', 'br=./up=rw:=ro:./image=ro', 'none', 'mnt'], /^unionfs: invalid branch '=ro': no directory$/],
   ];
 
   it.each(cases)('%s', async (_, args, re) => {

@@ -53,9 +53,10 @@ const UDBA = ['none', 'reval', 'notify'];
 /** `./tmp=rw` -> {dir, perm}; the perm defaults as aufs does: first branch rw, others ro. */
 export function parseBranch(s: string, index: number): Branch {
   const eq = s.lastIndexOf('=');
-  const dir = eq > 0 ? s.slice(0, eq) : s;
-  const perm = eq > 0 ? s.slice(eq + 1) : index === 0 ? 'rw' : 'ro';
-  if (!dir) throw new UsageError(`invalid branch '${s}'`, 'branches look like DIR=rw or DIR=ro');
+  // (`=rw` has no directory: it was taken for one named '=rw', made as the upper)
+  const dir = eq >= 0 ? s.slice(0, eq) : s;
+  const perm = eq >= 0 ? s.slice(eq + 1) : index === 0 ? 'rw' : 'ro';
+  if (!dir) throw new UsageError(`invalid branch '${s}'${s ? ': no directory' : ''}`, 'branches look like DIR=rw or DIR=ro');
   if (!(perm in PERMS)) throw new UsageError(`invalid branch permission '${perm}' in '${s}'`, `use one of ${Object.keys(PERMS).join(', ')}`);
   return { dir, perm };
 }
