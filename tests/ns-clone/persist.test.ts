@@ -386,6 +386,35 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it("a held child killed while its foreground start is stopped (SIGSTOP): another start's sweep leaves that record to its living owner, which then finds the fifo unread and takes PATH back (a sweep that removed the fifo made it think the command ran)", async () => {
+    const dir = tmp('persist-fg-owner');
+    const path = join(dir, 'net');
+    const state = join(dir, 'state');
+    const records = join(state, 'ns-clone');
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const { execa } = await import('execa');
+    const fg = execa(binPath('ns-clone'), ['--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env });
+    await until(() => existsSync(records) && readdirSync(records).some((f) => f.endsWith('.fifo-path')) && mountsAt(path).length === 1, 5000, 'the held child');
+    const child = Number(readdirSync(records).find((f) => f.endsWith('.fifo-path'))!.replace('.fifo-path', ''));
+    fg.kill('SIGSTOP');
+    try {
+      process.kill(child, 'SIGKILL');
+      await until(() => !alive(child), 5000, 'the held child to end');
+      // a start that sweeps the records (one that makes a fifo), while the owner cannot look
+      const other = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+      expect(other.exitCode, other.stderr).toBe(0);
+      expect(readdirSync(records)).toContain(`${child}.fifo-path`);
+      expect((await ns(['release', other.stdout], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+    } finally {
+      fg.kill('SIGCONT');
+    }
+    const r = await fg;
+    expect(r.exitCode, r.stderr).toBe(137);
+    expect(mountsAt(path)).toEqual([]);
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('two starts binding one --net=PATH at once: the first bind stays and the other start fails (125, nothing of it left), never a second namespace stacked on the first and hiding it', async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();

@@ -301,7 +301,8 @@ export function sweepRecords(fifo?: string): void {
     }
     if (!childGone(m[1]!, rec)) continue;
     if (!ownFifo(rec)) rmSync(join(setupDir(), n), { force: true });
-    else if (rec.persisted?.length && rec.ino !== undefined) runActs(takeBackPlan(m[1]!, rec, true).acts);
+    // (not while a foreground owner lives: it looks at its fifo, unread, to tell that its command never ran)
+    else if (rec.persisted?.length && rec.ino !== undefined && !ownerAlive(rec)) runActs(takeBackPlan(m[1]!, rec, true).acts);
   }
 }
 
