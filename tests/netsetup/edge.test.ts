@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
-import { dropEmptyTables, expectNothingLeft, netSnapshot, ns, refusedNs, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
+import { dropEmptyTables, expectNothingLeft, netSnapshot, ns, ping, refusedNs, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const br = shortName('nse');
@@ -164,6 +164,32 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(d);
     expect(JSON.parse(d.stdout)).toEqual([expect.objectContaining({ hostIfname: a.hostIfname, removed: true })]);
     expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(a.hostIfname);
+  });
+
+  it('a repeated veth puts its host end back on a bridge deleted and made again by hand (it said "already there" with the container cut off)', async () => {
+    const b = shortName('nsg');
+    ok(await ns(['bridge', b, '10.77.84.1/24']));
+    try {
+      const a = JSON.parse((await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--json'])).stdout);
+      sh('ip', ['link', 'del', b]);
+      ok(await ns(['bridge', b, '10.77.84.1/24']));
+      expect(sh('ip', ['-o', 'link', 'show', a.hostIfname])).not.toContain(`master ${b}`);
+      expect(ping(c[2], '10.77.84.1')).toBe(false);
+      const dry = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--dry-run']);
+      expect(dry.stdout.split('\n').filter(Boolean)).toEqual([`ip link set ${a.hostIfname} master ${b}`, `ip link set ${a.hostIfname} type bridge_slave hairpin on`, `ip link set ${a.hostIfname} up`]);
+      const r = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--json']);
+      ok(r);
+      expect(JSON.parse(r.stdout)).toMatchObject({ hostIfname: a.hostIfname, ip: a.ip, created: false });
+      expect(sh('ip', ['-o', 'link', 'show', a.hostIfname])).toContain(`master ${b}`);
+      expect(readFileSync(`/sys/class/net/${a.hostIfname}/brport/hairpin_mode`, 'utf8').trim()).toBe('1');
+      expect(ping(c[2], '10.77.84.1')).toBe(true);
+      // on its bridge: a repeat changes nothing (no ip read and no request beyond the look)
+      const again = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--dry-run']);
+      expect(again.stdout).toBe('');
+    } finally {
+      await ns(['down', '--netns', c[2]!]);
+      await ns(['bridge', 'rm', b]);
+    }
   });
 
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {

@@ -14,7 +14,7 @@ import { contains, formatCidr, netString, parseCidr, parseHostCidr, parseIp } fr
 import { bridgeCidr } from './bridge.js';
 import { crashPoint } from './crash.js';
 import { hashHex } from '@boxkit/common/hash';
-import { linkNames, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js';
+import { linkNames, listLinks, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
@@ -168,6 +168,15 @@ export function attachOps(r: Resolved & { ip: string }): { host: Op[]; inside: O
   return { host, inside };
 }
 
+/** The ops putting an attachment's host end back on its bridge, as attachOps made it (hairpin and up again: a released port keeps neither for sure). */
+function rejoinOps(a: AttachmentRecord): Op[] {
+  return [
+    { kind: 'ip', args: ['link', 'set', a.hostIfname, 'master', a.bridge] },
+    ...(a.hairpin ? [{ kind: 'ip', args: ['link', 'set', a.hostIfname, 'type', 'bridge_slave', 'hairpin', 'on'] } as Op] : []),
+    { kind: 'ip', args: ['link', 'set', a.hostIfname, 'up'] },
+  ];
+}
+
 function toAttachment(a: AttachmentRecord, created: boolean): Attachment {
   return {
     hostIfname: a.hostIfname, ifname: a.ifname, ...(a.netns ? { netns: a.netns } : {}), ...(a.pid ? { pid: a.pid } : {}),
@@ -220,6 +229,8 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
   }
   oneDefaultRoute(resolved, links);
   const seenLeases: { taken?: Set<string> } = {};
+  let ports: Map<string, { master?: string }> | undefined;
+  const rejoin: Op[] = [];
   const fresh: Fresh[] = [];
   const results: Attachment[] = [];
   try {
@@ -230,6 +241,9 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       // a pending record with its link: made by a netsetup still at work, or killed before it finished (stale, below)
       if (old && old.ip && links.has(r.hostIfname)) {
         results.push(repeatOf(old, r));
+        // still a port of its bridge? A bridge deleted and made again by hand (`ip link del`, `netsetup bridge`)
+        // lost it, and "already there" left the container cut off: enslaved again. One `ip` read, on a repeat only.
+        if ((ports ??= await listLinks()).get(r.hostIfname)?.master !== old.bridge) rejoin.push(...rejoinOps(old));
         continue;
       }
       if (!old && links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
@@ -250,7 +264,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     if (!opts.dryRun) undoClaims(fresh);
     throw e;
   }
-  const host: Op[] = [];
+  const host: Op[] = [...rejoin];
   const inside: Op[] = [];
   for (const f of fresh) {
     const o = attachOps(f);
