@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { binPath, skipReason, waitUntil } from '../harness/index.js';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BASE, name, run } from './helpers.js';
 
@@ -116,6 +116,45 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       expect(err).toMatch(new RegExp(`^run: stopped by ${sig} before the command started`));
       expect((await run(['ps', '-a', '--json'])).out).not.toContain(n);
       expect(dirs()).toEqual(before);
+    }
+  });
+
+  it('a Ctrl-C (SIGINT) or SIGTERM during the teardown after a --rm container ended waits for it: 130/143 and nothing left (run died half-way, leaving its record, mount and data)', async () => {
+    // the slow step: netsetup's lock, held here while the veth is given back; a state, data dir and bridge of this test's own
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'late-'));
+    const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const br = `bklate${process.pid % 10000}`;
+    const lock = join(env.BOXKIT_STATE_DIR, 'netsetup', 'store.lock');
+    const containers = join(env.BOXKIT_DATA_DIR, 'containers');
+    try {
+      for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+        const n = name(`late-${sig.toLowerCase()}`);
+        const p = spawn(process.execPath, [binPath('run'), '--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.0.2/24', '--', 'sh', '-c', 'sleep 0.5'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        p.stderr.on('data', (d) => (err += d));
+        const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
+        const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
+        const pid1 = () => (existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as { pid?: number; status: string }) : undefined);
+        await waitUntil('the container to run', () => pid1()?.status === 'running', 30_000);
+        const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+        await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+        try {
+          // its PID 1 ends, and run's teardown waits for the lock (a blocked flock of its pid in /proc/locks)
+          await waitUntil('run to wait for the lock', () => readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes('->') && l.split(/\s+/).includes(String(p.pid))), 30_000);
+          p.kill(sig);
+          await new Promise((r) => setTimeout(r, 200));
+        } finally {
+          holder.stdin.end();
+        }
+        expect(await exit, err).toBe(code);
+        expect(existsSync(record)).toBe(false);
+        expect(existsSync(containers) ? readdirSync(containers) : []).toEqual([]);
+        expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(own);
+      }
+    } finally {
+      await bk('netsetup', ['nat', 'rm', '10.97.0.0/24'], { env });
+      await bk('netsetup', ['bridge', 'rm', br], { env });
     }
   });
 

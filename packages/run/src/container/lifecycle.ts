@@ -6,7 +6,7 @@
 import { isoTime } from '@boxkit/common/time';
 import { BoxkitError } from '@boxkit/common';
 import { kill, shellStatus, type Child } from '@boxkit/native';
-import { abortOnInterrupt, catchSignals, FORWARDED, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
+import { abortOnInterrupt, catchSignals, FORWARDED, INTERRUPTS, lastLook, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
 import { removeFile } from '@boxkit/common';
 import { creatorAlive, exitPath, isAlive, isGarbage, keptExitCode, list, load, locked, save } from '../state/store.js';
@@ -40,7 +40,13 @@ export const stopBeforeStart = (): { signal: AbortSignal; release(): void } =>
  */
 export const hurryOnInterrupt = (): { signal: AbortSignal; release(): void } => abortOnInterrupt((sig) => sig);
 
-/** Wait for a foreground container; its exit status is ours. */
+/**
+ * Wait for a foreground container; its exit status is ours, unless SIGINT,
+ * SIGTERM or SIGHUP came during the teardown after it: then 128+N, once the
+ * teardown is done (released before it, a Ctrl-C there killed run half-way,
+ * and the record, the union mount and the published ports stayed for gc).
+ * A teardown under 50 ms sees such a signal only if it polled after it came.
+ */
 export async function waitForeground(rec: ContainerRecord, child: Child, stopTimeout: number, caught = catchRunSignals(stopTimeout)): Promise<number> {
   caught.attach((sig) => {
     try {
@@ -51,11 +57,25 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
   });
   const status = await child.wait();
   mark('exited');
-  caught.release();
+  let late: NodeJS.Signals | undefined;
+  caught.attach((sig) => {
+    if (!late && INTERRUPTS.includes(sig)) late = sig;
+  });
   const code = shellStatus(status);
-  await finish(rec, code);
-  return code;
+  const t0 = process.hrtime.bigint();
+  try {
+    await finish(rec, code);
+    // a handler runs only in a turn of the event loop that polls: a slow teardown (a wait for a
+    // lock) takes lastLook's two turns first; a quick one does not, as a quick start (create.ts)
+    if (!late && process.hrtime.bigint() - t0 > SLOW_TEARDOWN_NS) await lastLook(new AbortController().signal);
+  } finally {
+    caught.release();
+  }
+  return late ? signalStatus(late) : code;
 }
+
+/** A teardown slower than this (50 ms) looks for a signal that came during it before run exits. */
+const SLOW_TEARDOWN_NS = 50_000_000n;
 
 /**
  * Record the end of a container, or remove it all with --rm. With no `exitCode` (its waiter
