@@ -386,7 +386,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
-  it("a held child killed while its foreground start is stopped (SIGSTOP): another start's sweep leaves that record to its living owner, which then finds the fifo unread and takes PATH back (a sweep that removed the fifo made it think the command ran)", async () => {
+  it("a held child killed while its foreground start is stopped (SIGSTOP): another start's sweep and a release of the child leave that record to its living owner, which then finds the fifo unread and takes PATH back (a sweep that removed the fifo made it think the command ran)", async () => {
     const dir = tmp('persist-fg-owner');
     const path = join(dir, 'net');
     const state = join(dir, 'state');
@@ -406,6 +406,11 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(other.exitCode, other.stderr).toBe(0);
       expect(readdirSync(records)).toContain(`${child}.fifo-path`);
       expect((await ns(['release', other.stdout], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+      // a release of the gone child leaves it to its owner too (it removed the fifo: the same mistake)
+      const rel = await ns(['release', String(child)], { env: { BOXKIT_STATE_DIR: state } });
+      expect(rel.exitCode).toBe(1);
+      expect(rel.stderr.split('\n')[0]).toBe(`ns-clone: process ${child} is gone: nothing to release (its ns-clone, pid ${fg.pid}, takes back what it made)`);
+      expect(readdirSync(records)).toContain(`${child}.fifo-path`);
     } finally {
       fg.kill('SIGCONT');
     }

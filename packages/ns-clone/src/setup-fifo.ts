@@ -236,8 +236,9 @@ interface Act {
 function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean): { acts: Act[]; unmounts: string[] } {
   const acts: Act[] = [];
   const unmounts: string[] = [];
-  // a foreground start still running takes back its namespaces and directories itself
-  if (ownerAlive(rec)) rec = { ...rec, persisted: [], dirs: [] };
+  // a foreground start still running takes back what it made itself, its fifo and record too: it looks at its
+  // fifo, still there and unread, to tell that its command never ran
+  if (ownerAlive(rec)) return { acts: [], unmounts: [] };
   for (const p of [...(rec.persisted ?? [])].reverse()) {
     // only the namespace this start bound there: one bound at PATH since is someone else's
     if (!stillPersisted(p)) continue;
@@ -380,6 +381,9 @@ export function findSetupFifo(target: string, dryRun = false): SetupFifo {
     const ours = ownFifo(rec);
     const plan = ours ? takeBackPlan(pid, rec, true) : { acts: [forgetAct(pid, rec, false)], unmounts: [] };
     const what = plan.unmounts.length ? `; its namespace at ${plan.unmounts.join(', ')} is unmounted` : '';
+    if (ownerAlive(rec)) {
+      throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its ns-clone, pid ${rec.owner!.pid}, takes back what it made)`);
+    }
     if (dryRun) {
       return { fifo, record: record!, pid, rec, gone: { lines: plan.acts.flatMap((a) => a.shell), message: `process ${pid} is gone: nothing to release (a release removes its ${ours ? 'fifo and ' : ''}record${what.replace(' is ', ' would be ')})` } };
     }
