@@ -192,6 +192,18 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     }
   });
 
+  it('publish --host-ip 0.0.0.0 is every address, as docker -p reads it (its DNAT rule was -d 0.0.0.0/32, which nothing matches)', async () => {
+    ok(await ns(['veth', '--netns', c[2]!, '--bridge', br, '--ip', '10.77.80.20/24']));
+    const r = await ns(['publish', '8181:10.77.80.20:80', '--host-ip', '0.0.0.0', '--json']);
+    ok(r);
+    expect(JSON.parse(r.stdout)).toEqual({ hostPort: 8181, containerIp: '10.77.80.20', containerPort: 80, proto: 'tcp', spec: '8181:10.77.80.20:80/tcp', changed: true });
+    const dnat = sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.includes('--dport 8181') && l.includes('-j DNAT'));
+    expect(dnat).toEqual(['-A BOXKIT-DNAT -p tcp -m tcp --dport 8181 -m comment --comment "boxkit publish 8181:10.77.80.20:80/tcp" -j DNAT --to-destination 10.77.80.20:80']);
+    ok(await ns(['publish', 'rm', '8181:10.77.80.20:80', '--host-ip', '0.0.0.0']));
+    expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('8181');
+    ok(await ns(['down', '--netns', c[2]!]));
+  });
+
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['veth', '--netns', c[1]!, '--bridge', br, '--ip', '10.77.80.10/24']));

@@ -37,15 +37,20 @@ function port(s: string, what: string): number {
   return n;
 }
 
-/** Parse `8080:10.10.15.2:80/tcp` (protocol defaults to tcp). */
+/**
+ * Parse `8080:10.10.15.2:80/tcp` (protocol defaults to tcp). A host address
+ * 0.0.0.0 is every address, as docker -p (and run -p) reads it: a DNAT rule
+ * `-d 0.0.0.0/32` never matches, so it published a port nothing reached.
+ */
 export function parsePublish(spec: string, hostIp?: string): PublishSpec {
+  const h = hostIp !== undefined ? parseIp(hostIp, 'host address') : undefined;
   const m = /^([^:]+):([^:]+):([^:/]+)(?:\/(\w+))?$/.exec(spec);
   if (!m) throw new UsageError(`invalid port mapping '${spec}'`, 'write HOSTPORT:CONTAINER_IP:PORT[/tcp|udp], e.g. 8080:10.10.15.2:80');
   const proto = (m[4] ?? 'tcp').toLowerCase();
   if (proto !== 'tcp' && proto !== 'udp') throw new UsageError(`invalid protocol '${m[4]}' in '${spec}'`, 'use tcp or udp');
   return {
     hostPort: port(m[1]!, 'host port'), containerIp: parseIp(m[2]!, 'container address'), containerPort: port(m[3]!, 'container port'),
-    proto, ...(hostIp !== undefined ? { hostIp: parseIp(hostIp, 'host address') } : {}),
+    proto, ...(h !== undefined && h !== '0.0.0.0' ? { hostIp: h } : {}),
   };
 }
 
