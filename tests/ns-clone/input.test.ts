@@ -43,21 +43,23 @@ describe.skipIf(skipReason)(`ns-clone bad input and rootless${skipReason ? ` (sk
     });
   }
 
-  it("an empty value ('') is refused naming its flag, exit 125, nothing made: --root '' pivoted into the current directory (making dev/ there), --net= ran CMD in our own netns, --setup-fifo '' held a child at a default fifo", async () => {
-    const cases: [string[], string][] = [
+  it("an empty value ('') or one path for two namespaces is refused naming its flag, exit 125, nothing made: --root '' pivoted into the current directory (making dev/ there), --net= ran CMD in our own netns, --setup-fifo '' held a child at a default fifo", async () => {
+    const cases: [string[], string | ((dir: string) => string)][] = [
       [['--root', '', '--', 'true'], 'ns-clone: --root is empty'],
       [['-R', '', '--', 'true'], 'ns-clone: --root is empty'],
       [['--wd', '', '--', 'true'], 'ns-clone: --wd is empty'],
       [['--net=', '--', 'readlink', '/proc/self/ns/net'], 'ns-clone: --net=PATH (--persist net=): the path is empty'],
       [['--persist', 'uts=', '--', 'true'], 'ns-clone: --uts=PATH (--persist uts=): the path is empty'],
       [['-d', '--wait-for-setup', '--setup-fifo', '', '--', 'true'], 'ns-clone: --setup-fifo is empty'],
+      // one path for two namespaces: refused before anything (the second bind was refused after the first was made)
+      [['--net=same', '--uts=same', '--', 'true'], (d) => `ns-clone: --uts=${join(d, 'same')}: the path is given twice (also for --net)`],
     ];
     for (const [args, line] of cases) {
       const dir = tmp('empty');
       const before = mounts();
       const r = await ns(args, { cwd: dir, env: { BOXKIT_STATE_DIR: join(dir, 'state') } });
       expect(r.exitCode, args.join(' ')).toBe(125);
-      expect(r.stderr.split('\n')[0], args.join(' ')).toBe(line);
+      expect(r.stderr.split('\n')[0], args.join(' ')).toBe(typeof line === 'string' ? line : line(dir));
       expect(r.stderr.split('\n').slice(1).every((l) => l.startsWith('hint: '))).toBe(true);
       expect(r.stdout).toBe('');
       expect(mounts()).toBe(before);

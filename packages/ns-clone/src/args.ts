@@ -69,7 +69,7 @@ function id(kind: string, v: number | undefined): number | undefined {
 }
 
 function parsePersist(items: (string | number)[]): NsPath[] {
-  return items.map((item) => {
+  const out = items.map((item) => {
     const [name, ...rest] = String(item).split('=');
     const kind = NS_FLAGS[name ?? ''];
     const path = rest.join('=');
@@ -77,6 +77,13 @@ function parsePersist(items: (string | number)[]): NsPath[] {
     if (!path) throw new UsageError(`--${name}=PATH (--persist ${item}): the path is empty`, `give a path, or --${name} alone for a namespace that is not kept`);
     return { kind, path: resolve(path) };
   });
+  // (the second bind was refused as 'already bound' after the first was made, and undone)
+  const flag = (k: NamespaceKind) => (k === 'mnt' ? 'mount' : k);
+  for (const [i, p] of out.entries()) {
+    const first = out.findIndex((q) => q.path === p.path);
+    if (first < i) throw new UsageError(`--${flag(p.kind)}=${p.path}: the path is given twice (also for --${flag(out[first]!.kind)})`, 'one namespace per path');
+  }
+  return out;
 }
 
 /** The netns to join: a bare name is looked up in /var/run/netns, as `ip netns` names them. */
