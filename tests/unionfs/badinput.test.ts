@@ -67,6 +67,8 @@ describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line,
     // a branch without its directory was taken for a directory named '=rw' (made, and mounted as the upper)
     ['a --branch without a directory', () => ['mount', '--branch', '=rw', '--branch', 'image=ro', 'mnt'], /^unionfs: invalid branch '=rw': no directory$/],
     ['a br= branch without a directory', () => ['mount', '-o', 'br=./up=rw:=ro:./image=ro', 'none', 'mnt'], /^unionfs: invalid branch '=ro': no directory$/],
+    ['an empty -o upperdir=', () => ['mount', '-o', 'lowerdir=./image:./image2,upperdir=', 'overlay', 'mnt'], /^unionfs: -o upperdir= is empty$/],
+    ['an empty -o workdir=', () => ['mount', '-o', 'lowerdir=./image,upperdir=./up,workdir=', 'overlay', 'mnt'], /^unionfs: -o workdir= is empty$/],
   ];
 
   it.each(cases)('%s', async (_, args, re) => {

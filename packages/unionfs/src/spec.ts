@@ -130,6 +130,9 @@ export function parseMountOptions(o: string): ParsedOptions {
       const dirs = splitEscaped(value, ':');
       if (dirs.some((d) => !d)) throw new UsageError(`-o lowerdir=${value}: an empty layer`, "give the layers as lowerdir=DIR:DIR (topmost first); data-only lowers ('::') are not supported");
       out.lowerdir = dirs;
+    } else if ((key === 'upperdir' || key === 'workdir') && hasValue && !value) {
+      // (it said: unsupported mount option 'upperdir=')
+      throw new UsageError(`-o ${key}= is empty`, key === 'upperdir' ? 'give upperdir=DIR, or leave it out for a read-only union' : 'give workdir=DIR on the upper\'s filesystem, or leave it out for UPPER.work');
     } else if ((key === 'upperdir' || key === 'workdir') && value) {
       once(key, out[key]);
       out[key] = value.replace(/\\(.)/g, '$1');
