@@ -404,8 +404,9 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       // a start that sweeps the records (one that makes a fifo), while the owner cannot look
       const other = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
       expect(other.exitCode, other.stderr).toBe(0);
-      expect(readdirSync(records)).toContain(`${child}.fifo-path`);
+      // (released before any check: a held child must not outlive a failing test)
       expect((await ns(['release', other.stdout], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+      expect(readdirSync(records)).toContain(`${child}.fifo-path`);
       // a release of the gone child leaves it to its owner too (it removed the fifo: the same mistake)
       const rel = await ns(['release', String(child)], { env: { BOXKIT_STATE_DIR: state } });
       expect(rel.exitCode).toBe(1);
