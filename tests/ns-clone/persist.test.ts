@@ -70,8 +70,8 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       const path = join(dir, `${sig}${flags.join('')}`, 'net');
       const p = execa(binPath('ns-clone'), [`--net=${path}`, ...flags, '--wait-for-setup', '--', 'sleep', '5'], { reject: false, env });
       const records = join(state, 'ns-clone');
-      await until(() => existsSync(records) && readdirSync(records).some((f) => f.endsWith('.fifo-path')), 5000, 'the held child\'s record');
-      expect(mountsAt(path)).toHaveLength(1);
+      // (the record is written before the bind, which names it: both, for a child held with PATH bound)
+      await until(() => existsSync(records) && readdirSync(records).some((f) => f.endsWith('.fifo-path')) && mountsAt(path).length === 1, 5000, 'the held child\'s record and bind');
       p.kill(sig);
       const r = await p;
       expect(r.exitCode, `${sig} ${flags.join(' ')}: ${r.stderr}`).toBe(code);
@@ -311,12 +311,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
   it('killed (SIGKILL) right after binding --net=PATH (detached, held), its record already names the bind: the same start run again takes it back and binds PATH anew, and release --abort of the pid takes it back too', async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
-    const dir = tmp('persist-killed');
-    const path = join(dir, 'net');
-    const state = join(dir, 'state');
-    const records = join(state, 'ns-clone');
-    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
-    delete env.NODE_EXTRA_CA_CERTS;
+    const { path, state, records, env } = bindCase('persist-killed');
     const { execa } = await import('execa');
     // the mount(2) at PATH held 2 s on its way out (done, not yet returned): the kill lands after the bind,
     // before anything that follows it
@@ -359,17 +354,27 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(readdirSync(records)).toEqual([]);
   });
 
-  it('a foreground --wait-for-setup --net=PATH start killed (-9) while its child is held: the child ends with it (its command never ran), and the next start binding PATH takes the namespace back and binds its own (it was refused: already bound)', async () => {
-    const dir = tmp('persist-fg-killed');
-    const path = join(dir, 'net');
+  /** A temp dir with the PATH to bind (dir/net), a state dir, its ns-clone records and an env naming it. */
+  function bindCase(name: string) {
+    const dir = tmp(name);
     const state = join(dir, 'state');
-    const records = join(state, 'ns-clone');
     const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
     delete env.NODE_EXTRA_CA_CERTS;
+    return { dir, path: join(dir, 'net'), state, records: join(state, 'ns-clone'), env };
+  }
+
+  /** A foreground `ns-clone --wait-for-setup --net=PATH -- sleep 30` whose child is held, PATH bound and its record written. */
+  async function heldInForeground(name: string) {
+    const { path, state, records, env } = bindCase(name);
     const { execa } = await import('execa');
     const fg = execa(binPath('ns-clone'), ['--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env });
     await until(() => existsSync(records) && readdirSync(records).some((f) => f.endsWith('.fifo-path')) && mountsAt(path).length === 1, 5000, 'the held child');
     const child = Number(readdirSync(records).find((f) => f.endsWith('.fifo-path'))!.replace('.fifo-path', ''));
+    return { path, state, records, fg, child };
+  }
+
+  it('a foreground --wait-for-setup --net=PATH start killed (-9) while its child is held: the child ends with it (its command never ran), and the next start binding PATH takes the namespace back and binds its own (it was refused: already bound)', async () => {
+    const { path, state, records, fg, child } = await heldInForeground('persist-fg-killed');
     const first = statSync(path).ino;
     fg.kill('SIGKILL');
     await fg;
@@ -387,16 +392,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
   });
 
   it("a held child killed while its foreground start is stopped (SIGSTOP): another start's sweep and a release of the child leave that record to its living owner, which then finds the fifo unread and takes PATH back (a sweep that removed the fifo made it think the command ran)", async () => {
-    const dir = tmp('persist-fg-owner');
-    const path = join(dir, 'net');
-    const state = join(dir, 'state');
-    const records = join(state, 'ns-clone');
-    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
-    delete env.NODE_EXTRA_CA_CERTS;
-    const { execa } = await import('execa');
-    const fg = execa(binPath('ns-clone'), ['--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env });
-    await until(() => existsSync(records) && readdirSync(records).some((f) => f.endsWith('.fifo-path')) && mountsAt(path).length === 1, 5000, 'the held child');
-    const child = Number(readdirSync(records).find((f) => f.endsWith('.fifo-path'))!.replace('.fifo-path', ''));
+    const { path, state, records, fg, child } = await heldInForeground('persist-fg-owner');
     fg.kill('SIGSTOP');
     try {
       process.kill(child, 'SIGKILL');
