@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
 import { alive, binPath, childrenOf, ns, tmp, until } from './helpers.js';
@@ -503,6 +503,43 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     } finally {
       execFileSync('umount', [file]);
     }
+  });
+
+  it('a PATH reached through a symlink (/var/run/netns/X is /run/netns/X here) is bound, found bound and taken back under the name mountinfo gives it, and given twice through the symlink it is refused (it was bound, then undone as bound by another start: 125, its file left)', async () => {
+    const dir = tmp('persist-symlink');
+    mkdirSync(join(dir, 'real'));
+    symlinkSync(join(dir, 'real'), join(dir, 'link'));
+    const viaLink = join(dir, 'link', 'net');
+    const real = join(dir, 'real', 'net');
+    const state = join(dir, 'state');
+    const r = await ns([`--net=${viaLink}`, '--', 'true']);
+    try {
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(mountsAt(real)).toHaveLength(1);
+      const again = await ns([`--net=${viaLink}`, '--', 'true']);
+      expect(again.exitCode).toBe(125);
+      expect(again.stderr.split('\n')[0]).toBe(`ns-clone: persist net namespace at ${viaLink}: a namespace is already bound there`);
+    } finally {
+      while (mountsAt(real).length) execFileSync('umount', [real]);
+    }
+    // held and aborted: the release finds its bind through the symlink and takes it back with its file
+    execFileSync('rm', ['-f', real]);
+    const held = await ns(['-d', '--wait-for-setup', `--net=${viaLink}`, '--', 'sleep', '30'], { env: { BOXKIT_STATE_DIR: state } });
+    expect(held.exitCode, held.stderr).toBe(0);
+    try {
+      expect(mountsAt(real)).toHaveLength(1);
+      expect((await ns(['release', held.stdout, '--abort'], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+      await until(() => !alive(Number(held.stdout)), 5000, 'the aborted child to exit');
+      expect(mountsAt(real)).toEqual([]);
+      expect(existsSync(real)).toBe(false);
+    } finally {
+      if (alive(Number(held.stdout))) process.kill(Number(held.stdout), 'SIGKILL');
+      while (mountsAt(real).length) execFileSync('umount', [real]);
+    }
+    const twice = await ns([`--net=${real}`, `--uts=${viaLink}`, '--', 'true']);
+    expect(twice.exitCode).toBe(125);
+    expect(twice.stderr.split('\n')[0]).toMatch(/the path is given twice/);
+    expect(readdirSync(join(dir, 'real'))).toEqual([]);
   });
 
   it('--netns with --net (or --net=PATH) is refused: the new namespace would go unused; --all --netns joins without making one', async () => {

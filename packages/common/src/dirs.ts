@@ -4,8 +4,8 @@
  * be someone else's, made between two of its mkdir(2)s: a failed run that
  * removed them would pull them from under that other run.
  */
-import { lstatSync, mkdirSync, rmdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, mkdirSync, realpathSync, rmdirSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 
 /**
  * How often a level another run took back is made again: one such undo
@@ -101,5 +101,20 @@ export function lexists(p: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * An absolute path as the kernel names it (mountinfo, /proc/PID/cwd): the
+ * realpath of its longest existing prefix, plus the rest as given, so a path
+ * that does not exist yet resolves through the symlinks above it
+ * (/var/run/netns/X is /run/netns/X here). `/` when nothing resolves.
+ */
+export function realPathOfPrefix(abs: string): string {
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = dirname(abs);
+    return parent === abs ? abs : resolve(realPathOfPrefix(parent), basename(abs));
   }
 }

@@ -12,6 +12,8 @@ export interface MountEntry {
   parent: number;
   /** The device, MAJOR:MINOR (st_dev of files on it). */
   dev: string;
+  /** The root of the mount within its filesystem (a bind of a subdirectory; an nsfs bind: `net:[4026532249]`). */
+  root: string;
   mountpoint: string;
   fstype: string;
   source: string;
@@ -43,6 +45,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       id: Number(f[0]),
       parent: Number(f[1]),
       dev: f[2]!,
+      root: unescapeOctal(f[3]!),
       mountpoint: unescapeOctal(f[4]!),
       options: f[5]!.split(','),
       fstype: f[dash + 1]!,

@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { isatty } from 'node:tty'; // not process.stdin.isTTY: that builds the stdin stream (ms)
 import { UsageError } from '@boxkit/common/errors';
+import { realPathOfPrefix } from '@boxkit/common/dirs';
 import { procStat } from '@boxkit/common/proc';
 import { validateSeconds } from '@boxkit/common/validate';
 import type { NamespaceKind } from '@boxkit/native';
@@ -79,8 +80,10 @@ function parsePersist(items: (string | number)[]): NsPath[] {
   });
   // (the second bind was refused as 'already bound' after the first was made, and undone)
   const flag = (k: NamespaceKind) => (k === 'mnt' ? 'mount' : k);
+  // (as the kernel names them: one file reached through a symlink is the same path)
+  const real = out.map((p) => realPathOfPrefix(p.path));
   for (const [i, p] of out.entries()) {
-    const first = out.findIndex((q) => q.path === p.path);
+    const first = real.indexOf(real[i]!);
     if (first < i) throw new UsageError(`--${flag(p.kind)}=${p.path}: the path is given twice (also for --${flag(out[first]!.kind)})`, 'one namespace per path');
   }
   return out;

@@ -3,10 +3,12 @@
  * (/proc/PID/ns/X) onto a path, as `unshare --net=PATH` and `ip netns add` do.
  * `umount PATH && rm PATH` (or `ip netns del` under /run/netns) removes it.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmdirSync, rmSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmdirSync, rmSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { mount, umountIfMounted, MS, NAMESPACES } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
+import { realPathOfPrefix } from '@boxkit/common/dirs';
+import { readMountinfo, type MountEntry } from '@boxkit/common/mountinfo';
 import { shellQuote } from '@boxkit/common/exec';
 import type { NsPath } from './spec.js';
 
@@ -28,12 +30,17 @@ export interface Persisted {
   ino?: number;
 }
 
-/** mountinfo escapes space, tab, newline and backslash as \ooo. */
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-function isMountpoint(path: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l && unescape(l.split(' ')[4] ?? '') === path);
+/**
+ * The mounts at PATH, by the name mountinfo gives it: the symlinks above it
+ * resolved (/var/run/netns/X is /run/netns/X here; compared as typed, a bind
+ * there was never found, and one just made was taken for another's).
+ */
+function mountsAt(path: string): MountEntry[] {
+  const at = realPathOfPrefix(path);
+  return readMountinfo().filter((m) => m.mountpoint === at);
 }
+
+const isMountpoint = (path: string): boolean => mountsAt(path).length > 0;
 
 /**
  * The namespace bound lowest at PATH (its nsfs inode, from mountinfo's root
@@ -42,11 +49,11 @@ function isMountpoint(path: string): boolean {
  * bind stacks on the first (its parent mount is the first's) and hides it.
  */
 function lowestBoundIno(path: string): number | undefined {
-  const at = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f.length > 4 && unescape(f[4]!) === path);
-  const ids = new Set(at.map((f) => f[0]));
-  const lowest = at.find((f) => !ids.has(f[1]));
-  const m = lowest && /:\[(\d+)\]$/.exec(lowest[3]!);
-  return m ? Number(m[1]) : undefined;
+  const at = mountsAt(path);
+  const ids = new Set(at.map((m) => m.id));
+  const lowest = at.find((m) => !ids.has(m.parent));
+  const ino = lowest && /:\[(\d+)\]$/.exec(lowest.root);
+  return ino ? Number(ino[1]) : undefined;
 }
 
 /**
@@ -92,7 +99,9 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
   }
   // another start bound PATH at the same time: the first bind stays; a later one (this) takes its own off the top
   // (one umount each: with three at once, each of the two later ones removes one), and leaves the file, the first's
-  if (lowestBoundIno(p.path) !== ns.ino) {
+  // (no nsfs root to read there: what PATH shows now says whose bind is on top)
+  const lowest = lowestBoundIno(p.path) ?? statSync(p.path).ino;
+  if (lowest !== ns.ino) {
     umountIfMounted(p.path, true);
     throw fail('a namespace is already bound there (bound by another start at the same time)', `pick another path, or umount ${p.path} first`);
   }

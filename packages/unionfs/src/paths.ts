@@ -3,9 +3,10 @@
  * "inside a lower" checks cannot be fooled and mountinfo shows the same
  * strings), including paths that do not exist yet.
  */
-import { fstatSync, lstatSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { fstatSync, lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from '@boxkit/common';
+import { realPathOfPrefix } from '@boxkit/common/dirs';
 
 /**
  * An empty path ('' typed, or `--upper=`) is refused, naming where it was
@@ -21,17 +22,10 @@ export function refuseEmpty(name: string, value: string | readonly string[] | un
   throw new UsageError(`${name} is empty`, `give ${needed}${needed.endsWith('directory') ? " ('.' is the current one)" : ''}`);
 }
 
-/** realpath of the longest existing prefix, plus the rest. */
+/** realpath of the longest existing prefix, plus the rest (relative to `cwd`, or the current directory). */
 export function realPath(p: string, cwd?: string): string {
   // the current directory only for a relative path: it may have been removed (process.cwd() throws then)
-  const abs = isAbsolute(p) ? resolve(p) : resolve(cwd ?? process.cwd(), p);
-  try {
-    return realpathSync(abs);
-  } catch {
-    const parent = dirname(abs);
-    if (parent === abs) return abs;
-    return resolve(realPath(parent), basename(abs));
-  }
+  return realPathOfPrefix(isAbsolute(p) ? resolve(p) : resolve(cwd ?? process.cwd(), p));
 }
 
 /** a is b or below it. */

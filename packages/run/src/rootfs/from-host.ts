@@ -8,7 +8,7 @@ import { chmodSync, constants, copyFileSync, existsSync, lstatSync, mkdirSync, r
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
-import { lexists } from '@boxkit/common/dirs';
+import { lexists, realPathOfPrefix } from '@boxkit/common/dirs';
 import { checkOwnRoot, fileInside, mkdirInside } from './beneath.js';
 
 /** Parse `ldd` output: the absolute paths of the libraries (and the loader). */
@@ -137,15 +137,7 @@ const SYSTEM_DIRS = new Set(['/home', '/media', '/mnt', '/opt', '/root', '/run',
  */
 function refuseSystemDir(target: string): void {
   // resolved through its nearest existing ancestor: a new DIR below a symlink to /etc is in /etc
-  let real = target;
-  for (let dir = target, rest = ''; ; rest = join(basename(dir), rest), dir = dirname(dir)) {
-    try {
-      real = join(realpathSync(dir), rest);
-      break;
-    } catch {
-      if (dir === dirname(dir)) break; // (not even / resolves: checked as given)
-    }
-  }
+  const real = realPathOfPrefix(target);
   for (const d of new Set([target, real])) {
     const tree = SYSTEM_TREES.find((t) => d === t || d.startsWith(`${t}/`));
     if (tree || SYSTEM_DIRS.has(d)) {
