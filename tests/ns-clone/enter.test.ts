@@ -1,9 +1,10 @@
 /** `ns-clone enter` as an nsenter user types it. */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { skipReason } from '../harness/index.js';
-import { killAndWait, ns } from './helpers.js';
+import { killAndWait, ns, tmp, until } from './helpers.js';
 
 describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('--user for a process in our own user namespace is skipped, as nsenter --all skips it: setns refuses to re-enter it (it failed with "setup step 1 failed: setns-fd: invalid argument", exit 125)', async () => {
@@ -26,21 +27,27 @@ describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReas
     }
   });
 
-  it('--dry-run prints an nsenter line that, pasted into sh, does what the enter does: the command quoted, --wd, --uid/--gid and --setenv kept (it printed `sh -c echo $A`, run in the caller\'s directory as root, without A)', async () => {
-    const d = await ns(['--detach', '--hostname', 'dry-enter', '--uts', '--', 'sleep', '60']);
+  it('--dry-run prints an nsenter line that, pasted into sh, does what the enter does: the command quoted, --wd, --uid/--gid, --setenv, --env-clear and --no-new-privs kept (it printed `sh -c echo $A`, run in the caller\'s directory as root, without A); with --mount, --wd is the directory inside (--wdns: --wd=DIR listed the host\'s DIR, not the tmpfs mounted there inside), and setpriv and env run before nsenter (a root without them failed)', async () => {
+    const dir = tmp('wd');
+    writeFileSync(join(dir, 'outside'), '');
+    // inside: a tmpfs on DIR, and no env or setpriv (the pasted line used to run them in the target's root)
+    const setup = `mount -t tmpfs t '${dir}' && touch '${dir}/inside' && mount --bind /dev/null /usr/bin/env && mount --bind /dev/null /usr/bin/setpriv && exec sleep 60`;
+    const d = await ns(['--detach', '--hostname', 'dry-enter', '--uts', '--mount', '--', 'sh', '-c', setup]);
     expect(d.exitCode, d.stderr).toBe(0);
     const pid = Number(d.stdout);
     try {
-      const args = ['enter', String(pid), '--uts', '--wd', '/tmp', '--uid', '5', '--gid', '6', '--setenv', 'A=x y', '--', 'sh', '-c', 'echo "$A|$(hostname)|$(pwd)|$(id -u):$(id -g)"'];
+      await until(() => existsSync(`/proc/${pid}/root/usr/bin/setpriv`) && statSync(`/proc/${pid}/root/usr/bin/setpriv`).isCharacterDevice(), 5000, 'the container\'s mounts');
+      const args = ['enter', String(pid), '--uts', '--mount', '--wd', dir, '--uid', '5', '--gid', '6', '--setenv', 'A=x y', '--env-clear', '--no-new-privs', '--', 'sh', '-c', 'echo "$A|$(hostname)|$(pwd)|$(id -u):$(id -g)|$(ls)|$(grep NoNewPrivs /proc/self/status | tr -d \'\\t\')|${HOME-unset}"'];
       const real = await ns(args);
       expect(real.exitCode, real.stderr).toBe(0);
-      expect(real.stdout).toBe('x y|dry-enter|/tmp|5:6');
+      expect(real.stdout).toBe(`x y|dry-enter|${dir}|5:6|inside|NoNewPrivs:1|unset`);
       const dry = await ns([...args.slice(0, -4), '--dry-run', ...args.slice(-4)]);
       expect(dry.exitCode, dry.stderr).toBe(0);
       expect(dry.stdout.split('\n')).toHaveLength(1);
       expect(execFileSync('sh', ['-ec', dry.stdout], { encoding: 'utf8', cwd: '/' }).trimEnd()).toBe(real.stdout);
     } finally {
       await killAndWait(pid);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -83,18 +83,22 @@ function nsReadable(pid: number): 'yes' | 'denied' | 'gone' {
  * The enter as one nsenter line to paste: every word quoted, with what the
  * flags change (--wd, --setgid/--setuid, setpriv --no-new-privs, env): it
  * printed the namespaces and the command's words unquoted only, so `sh -c
- * 'echo x'` pasted ran `sh -c echo x`, in the caller's directory.
+ * 'echo x'` pasted ran `sh -c echo x`, in the caller's directory. --wd is
+ * --wdns when a mount namespace is entered (nsenter's --wd opens DIR before
+ * setns, in ours; the enter changes directory after it), and setpriv and env
+ * come before nsenter (the flag and the environment are inherited), so a root
+ * without them still runs the line.
  */
 function nsenterLine(pid: number, kinds: NamespaceKind[], cmd: string[], f: EnterFlags, env: Record<string, string>): string {
   const set = Object.entries(env).filter(([k, v]) => f.envClear || process.env[k] !== v).map(([k, v]) => `${k}=${v}`);
   return shellQuote([
+    ...(f.noNewPrivs || f.newPrivs === false ? ['setpriv', '--no-new-privs'] : []),
+    ...(f.envClear ? ['env', '-i', ...set] : set.length ? ['env', ...set] : []),
     'nsenter', '--target', String(pid), ...kinds.map((k) => `--${k === 'mnt' ? 'mount' : k}`),
-    ...(f.wd !== undefined ? [`--wd=${f.wd}`] : []),
+    ...(f.wd !== undefined ? [kinds.includes('mnt') ? `--wdns=${f.wd}` : `--wd=${f.wd}`] : []),
     ...(f.gid !== undefined ? ['--setgid', String(f.gid)] : []),
     ...(f.uid !== undefined ? ['--setuid', String(f.uid)] : []),
     '--',
-    ...(f.noNewPrivs || f.newPrivs === false ? ['setpriv', '--no-new-privs'] : []),
-    ...(f.envClear ? ['env', '-i', ...set] : set.length ? ['env', ...set] : []),
     ...cmd,
   ]);
 }
