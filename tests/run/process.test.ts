@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -154,6 +154,44 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       }
     } finally {
       await bk('netsetup', ['nat', 'rm', '10.97.0.0/24'], { env });
+      await bk('netsetup', ['bridge', 'rm', br], { env });
+    }
+  });
+
+  it("a SIGINT while a foreground container ran never SIGKILLs, at the stop timeout, a later process given the container's pid during run's teardown (the timer stayed armed)", async () => {
+    // in a pid namespace of its own, where the next pid can be set: a SIGINT while PID 1 (a sleep, which
+    // ignores it) runs arms the 1 s stop timeout; netsetup's lock, held here, keeps run in its teardown
+    // past it, while a `sleep 30` is given the reaped container's pid
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'reuse-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data'), NODE_EXTRA_CA_CERTS: '' };
+    const br = `bkreuse${process.pid % 10000}`;
+    const script = String.raw`
+      run="$0"; n="$1"; br="$2"; rec="$BOXKIT_STATE_DIR/run/containers/$n.json"
+      "$run" --rm --cgroup-parent self --stop-timeout 1 --name "$n" --net "bridge:$br" --ip 10.96.0.2/24 -- sleep 0.6 & R=$!
+      until grep -q '"running"' "$rec" 2>/dev/null; do sleep 0.02; done
+      P=$(grep -o '"pid": *[0-9]*' "$rec" | head -1 | grep -o '[0-9]*$')
+      exec 9>"$BOXKIT_STATE_DIR/netsetup/store.lock"; flock 9
+      kill -INT "$R"
+      while [ -e "/proc/$P" ]; do sleep 0.02; done
+      for try in 1 2 3 4 5 6 7 8; do
+        echo $((P - 1)) > /proc/sys/kernel/ns_last_pid
+        sleep 30 9>&- & S=$!
+        [ "$S" = "$P" ] && break
+        kill "$S"
+      done
+      [ "$S" = "$P" ] || { echo "pid $P not used again (got $S)"; exec 9>&-; wait "$R"; exit 0; }
+      sleep 1.5
+      exec 9>&-
+      wait "$R"; rc=$?
+      if kill -0 "$S" 2>/dev/null; then echo "alive $rc"; kill "$S"; else echo "killed $rc"; fi
+      [ -e "$rec" ] && echo "record left"
+      exit 0
+    `;
+    try {
+      const r = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'bash', '-c', script, binPath('run'), name('pid-reuse'), br], { encoding: 'utf8', env, timeout: 60_000 });
+      expect(r.trim()).toBe('alive 0');
+    } finally {
+      await bk('netsetup', ['nat', 'rm', '10.96.0.0/24'], { env });
       await bk('netsetup', ['bridge', 'rm', br], { env });
     }
   });

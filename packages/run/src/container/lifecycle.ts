@@ -6,7 +6,7 @@
 import { isoTime } from '@boxkit/common/time';
 import { BoxkitError } from '@boxkit/common';
 import { kill, shellStatus, type Child } from '@boxkit/native';
-import { abortOnInterrupt, catchSignals, FORWARDED, INTERRUPTS, lastLook, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
+import { abortOnInterrupt, catchSignals, FORWARDED, lastLook, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
 import type { ContainerRecord } from '../state/record.js';
 import { removeFile } from '@boxkit/common';
 import { creatorAlive, exitPath, isAlive, isGarbage, keptExitCode, list, load, locked, save } from '../state/store.js';
@@ -57,21 +57,22 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
   });
   const status = await child.wait();
   mark('exited');
-  let late: NodeJS.Signals | undefined;
-  caught.attach((sig) => {
-    if (!late && INTERRUPTS.includes(sig)) late = sig;
-  });
+  // an interrupt from now on is the teardown's (128+N at its end): caught first, so none meets the
+  // default action, then the forwarding released at once, which clears the stop timeout's timer
+  // (left armed, it sent SIGKILL to the container's PID, reaped now: another process's in time)
+  const late = abortOnInterrupt((sig) => sig);
+  caught.release();
   const code = shellStatus(status);
   const t0 = process.hrtime.bigint();
   try {
     await finish(rec, code);
     // a handler runs only in a turn of the event loop that polls: a slow teardown (a wait for a
     // lock) takes lastLook's two turns first; a quick one does not, as a quick start (create.ts)
-    if (!late && process.hrtime.bigint() - t0 > SLOW_TEARDOWN_NS) await lastLook(new AbortController().signal);
+    if (process.hrtime.bigint() - t0 > SLOW_TEARDOWN_NS) await lastLook(late.signal).catch(() => undefined);
   } finally {
-    caught.release();
+    late.release();
   }
-  return late ? signalStatus(late) : code;
+  return late.signal.aborted ? signalStatus(late.signal.reason as NodeJS.Signals) : code;
 }
 
 /** A teardown slower than this (50 ms) looks for a signal that came during it before run exits. */
