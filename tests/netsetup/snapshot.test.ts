@@ -61,6 +61,15 @@ describe.skipIf(skipReason)(`netsetup startup snapshots${skipReason ? ` (skipped
     expect(String(viaIp.stdout)).toMatch(/10\.77\.90\.\d+\/24/);
   });
 
+  it('a batch (`veth -`, which loads node:os for its signal handling) compiles no builtin without its cache', async () => {
+    const batch = await bk('netsetup', ['veth', '-', '--bridge', br], { ...debug(), input: `${JSON.stringify({ netns: host })}\n` });
+    expect(batch.exitCode, String(batch.stderr)).toBe(0);
+    expect(String(batch.stderr)).toMatch(/Compiling os with code cache/);
+    expect(String(batch.stderr)).not.toMatch(/without code cache/);
+    expect(String(batch.stdout)).toMatch(/10\.77\.90\.\d+\/24/);
+    expect((await ns(['down', '--netns', host])).exitCode).toBe(0);
+  });
+
   it('`ls` (wiring.blob) compiles child_process from its cache', async () => {
     const ls = await bk('netsetup', ['ls'], debug());
     expect(ls.exitCode, String(ls.stderr)).toBe(0);

@@ -7,6 +7,7 @@
  * HANDOFF_BUILTINS; tsup.config.ts, scripts/slim-blob.mjs): the other ~212 entries
  * (1.06 MB) were read, copied and freed by every start: 3.28 -> 2.21 MB, veth
  * 0.95x (100 rounds interleaved). Dropping these five too cost the `ip
- * -batch` fallback ~1 ms of compiling.
+ * -batch` fallback ~1 ms of compiling. And os: `veth -` (a batch) imports
+ * common/signals for its Ctrl-C handling, which loads node:os.
  */
-export const CLI_RUNTIME_BUILTINS = ['child_process', 'internal/child_process', 'dgram', 'internal/dgram', 'internal/socket_list'];
+export const CLI_RUNTIME_BUILTINS = ['child_process', 'internal/child_process', 'dgram', 'internal/dgram', 'internal/socket_list', 'os'];
