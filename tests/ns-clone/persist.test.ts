@@ -280,6 +280,36 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it("a stale record whose take-back fails (its PATH bound twice: the file is still a mountpoint after the umount, EBUSY) is a warning at another start's sweep, not that start's failure (it failed 125: 'resource busy or locked'); the next sweep takes the rest back", async () => {
+    const { path, state, records } = bindCase('persist-sweep-fails');
+    const env = { BOXKIT_STATE_DIR: state };
+    const held = await ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '30'], { env });
+    expect(held.exitCode, held.stderr).toBe(0);
+    const pid = Number(held.stdout);
+    process.kill(pid, 'SIGKILL');
+    await until(() => !alive(pid), 5000, 'the held child to die');
+    execFileSync('mount', ['--bind', path, path]);
+    try {
+      const other = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env });
+      expect(other.exitCode, other.stderr).toBe(0);
+      expect((await ns(['release', other.stdout], { env })).exitCode).toBe(0);
+      expect(other.stderr).toMatch(new RegExp(`^ns-clone: warning: what the start of process ${pid} left was not taken back \\(EBUSY: resource busy or locked, unlink .*\\); the next start tries again$`));
+      expect(readdirSync(records)).toContain(`${pid}.fifo-path`);
+      expect(mountsAt(path)).toHaveLength(1);
+    } catch (e) {
+      while (mountsAt(path).length) execFileSync('umount', [path]);
+      throw e;
+    }
+    // the next sweep (one bind left now) takes the rest back: PATH unmounted and removed, the record gone
+    const last = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env });
+    expect(last.exitCode, last.stderr).toBe(0);
+    expect((await ns(['release', last.stdout], { env })).exitCode).toBe(0);
+    expect(last.stderr).toBe('');
+    expect(mountsAt(path)).toEqual([]);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+  });
+
   it('records that children released by hand at the default fifo paths left go at the next start that makes a fifo, and at the next release of a fifo', async () => {
     const dir = tmp('persist-fifo-records');
     const env = { BOXKIT_STATE_DIR: join(dir, 'state') };

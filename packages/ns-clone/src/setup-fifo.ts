@@ -34,6 +34,7 @@ import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
 import { procStat } from '@boxkit/common/proc';
+import { err } from '@boxkit/common/stdio';
 import { stillPersisted, undoPersist, undoPersistShell, type Persisted } from './persist.js';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
@@ -282,7 +283,8 @@ export function forgetFifo(pid: number, fifo: string): void {
  * record whose child is gone with its fifo unread (killed while held, or its
  * start killed: the child ends with the start's pipe, and nobody ever learnt
  * its pid) is taken back as a release of it would: the namespaces it bound
- * are unmounted, so that the same start can bind its PATH again.
+ * are unmounted, so that the same start can bind its PATH again (a
+ * take-back that fails is a warning: the start sweeping is another's).
  */
 export function sweepRecords(fifo?: string): void {
   let names: string[];
@@ -303,7 +305,14 @@ export function sweepRecords(fifo?: string): void {
     if (!childGone(m[1]!, rec)) continue;
     if (!ownFifo(rec)) rmSync(join(setupDir(), n), { force: true });
     // (not while a foreground owner lives: it looks at its fifo, unread, to tell that its command never ran)
-    else if (rec.persisted?.length && rec.ino !== undefined && !ownerAlive(rec)) runActs(takeBackPlan(m[1]!, rec, true).acts);
+    else if (rec.persisted?.length && rec.ino !== undefined && !ownerAlive(rec)) {
+      // another start's leftovers: a take-back that fails (EBUSY, EROFS) must not fail this one; the next sweep tries again
+      try {
+        runActs(takeBackPlan(m[1]!, rec, true).acts);
+      } catch (e) {
+        err(`ns-clone: warning: what the start of process ${m[1]} left was not taken back (${(e as Error).message}); the next start tries again`);
+      }
+    }
   }
 }
 
