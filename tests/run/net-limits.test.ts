@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertSandboxNetwork, binPath, inV2Vm, poll, skipReason, tcpAsk } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
@@ -149,6 +149,29 @@ describe.skipIf(noPorts)(`run -p: published ports${noPorts ? ` (skipped: ${noPor
       const ns = await import('@boxkit/netsetup');
       await ns.removeNat('10.99.0.0/24').catch(() => {});
       await ns.removeBridge(br).catch(() => {});
+    }
+  });
+
+  it("an --ip that is its subnet's network or broadcast address, or the bridge's own, is refused before anything is made, by --dry-run too (boxkit0 and its NAT were made, then netsetup refused it)", () => {
+    assertSandboxNetwork();
+    // in a netns of its own where boxkit0 is missing, with a state and data dir of its own
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'notahost-'));
+    const env = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
+    const cases = [
+      ['10.88.0.0/16', "run: invalid address (--ip) '10.88.0.0/16': the network address of 10.88.0.0/16"],
+      ['10.88.255.255/16', "run: invalid address (--ip) '10.88.255.255/16': the broadcast address of 10.88.0.0/16"],
+      ['10.88.0.1/16', "run: address 10.88.0.1/16 is bridge boxkit0's own address"],
+      ['10.88.0.1', "run: address 10.88.0.1/16 is bridge boxkit0's own address"],
+    ];
+    for (const [ip, said] of cases) {
+      for (const dry of [[], ['--dry-run']]) {
+        const inner = spawnSync('unshare', ['--net', '--', 'sh', '-c', '"$@"; echo "exit $?"; ip -o link show', 'sh', process.execPath, binPath('run'), ...dry, '--rm', ...BASE, '--net', 'bridge', '--ip', ip!, '--', 'true'], { env, encoding: 'utf8' });
+        expect(inner.stderr.split('\n')[0], `${ip} ${dry}`).toBe(said);
+        expect(inner.stdout, `${ip} ${dry}`).toMatch(/^exit 125\n1: lo: [^\n]*\n$/);
+        // nothing made first: no record, no data dir
+        expect(existsSync(join(own, 'data', 'containers')) ? readdirSync(join(own, 'data', 'containers')) : [], ip).toEqual([]);
+        expect(existsSync(join(own, 'state', 'run', 'containers')) ? readdirSync(join(own, 'state', 'run', 'containers')) : [], ip).toEqual([]);
+      }
     }
   });
 

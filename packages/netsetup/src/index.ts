@@ -14,5 +14,5 @@ export { addRoute, removeRoute, type RouteSpec } from './route.js';
 export { list, type Listing } from './list.js';
 export { renderAttach, renderBridge, renderDetach, renderNat, renderPublish, renderRoute } from './render.js';
 export { execute, renderOp, renderOps, type ExecOptions, type NsRef, type Op } from './ops.js';
-export { parseCidr, parseIp, contains, hosts, type Cidr } from './cidr.js';
+export { parseCidr, parseHostCidr, parseIp, contains, hosts, type Cidr } from './cidr.js';
 export type { NetState, AttachmentRecord, BridgeRecord, NatRecord, PublishRecord } from './state.js';

@@ -27,7 +27,7 @@ import { volumeFdBase, volumeString } from './volumes.js';
 import { attachShell, cgroupfsOf, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
-import { checkHostPorts, netShell, setupNetwork, teardownNetwork } from './network.js';
+import { checkHostPorts, checkIp, netShell, setupNetwork, teardownNetwork } from './network.js';
 import { mark } from '@boxkit/common/phases';
 import { trace as traceLine } from '@boxkit/common/stdio';
 
@@ -89,6 +89,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   const t0 = process.hrtime.bigint();
   const { rootfs, lowers, tars } = await resolveLowers(spec);
   checkHostPorts(spec.publish);
+  await checkIp(spec);
   mark('lowers');
   const id = newId();
   const name = checkName(spec.name ?? defaultName(id));

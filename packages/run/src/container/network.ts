@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
-import { attach, attachableBridge, contains, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, planBridge, publish } from '@boxkit/netsetup';
+import { attach, attachableBridge, contains, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, parseHostCidr, planBridge, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
 import { list } from '../state/store.js';
 import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec, type Publish } from './spec.js';
@@ -64,11 +64,25 @@ async function ipToAttach(p: NetPlan, made: string | undefined): Promise<string>
   const name = p.spec.net.mode === 'bridge' ? p.spec.net.bridge : DEFAULT_BRIDGE;
   const bridge = made ?? (await attachableBridge(name));
   const cidr = ip.includes('/') ? ip : `${ip}/${bridge.split('/')[1]}`;
-  if (!contains(nsParseCidr(cidr), bridge.split('/')[0]!)) {
+  // not a host address (the subnet's network or broadcast address, loopback...): netsetup's own refusal
+  parseHostCidr(cidr, 'address (--ip)');
+  const brIp = bridge.split('/')[0]!;
+  if (!contains(nsParseCidr(cidr), brIp)) {
     throw new UsageError(`address ${cidr} is not on bridge ${name}'s subnet (${bridge}): it would get no default route`,
       `use an address of ${networkOf(bridge)}, or --ip auto; another subnet needs a bridge of its own: --net bridge:NAME --ip CIDR (made when missing)`);
   }
+  if (cidr.split('/')[0] === brIp) throw new UsageError(`address ${cidr} is bridge ${name}'s own address`, `use another address of ${networkOf(bridge)}, or --ip auto`);
   return cidr;
+}
+
+/**
+ * A given --ip that the attach would refuse (see ipToAttach), refused with the start's other
+ * checks, before anything is made; --ip auto and the other modes cost nothing here.
+ */
+export async function checkIp(spec: ContainerSpec): Promise<void> {
+  if (spec.net.mode !== 'bridge' || !spec.ip || spec.ip === 'auto') return;
+  const p = { spec, hostVeth: '' };
+  await ipToAttach(p, bridgeToMake(p, spec.net.bridge));
 }
 
 /** Shell lines for --dry-run and -v; $PID stands for the held child's pid. */
