@@ -384,6 +384,31 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(readdirSync(records)).toEqual([]);
   });
 
+  it("killed (SIGKILL) at mount(2)'s entry (detached, held: record written, nothing bound), the empty file and directory it made for PATH go at the next sweep (they stayed for good, and the next start took the file for the user's)", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    const { dir, state, records, env } = bindCase('persist-killed-at-mount');
+    const path = join(dir, 'sub', 'net');
+    const { execa } = await import('execa');
+    const r = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=mount', '-e', 'inject=mount:signal=KILL',
+      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    expect(r.signal ?? r.exitCode, r.stderr).toBe(r.signal ? 'SIGKILL' : 137);
+    const left = readdirSync(records).filter((f) => f.endsWith('.fifo-path'));
+    expect(left).toHaveLength(1);
+    const child = Number(left[0]!.replace('.fifo-path', ''));
+    await until(() => !alive(child), 5000, 'the held child to end with its start');
+    expect(mountsAt(path)).toEqual([]);
+    expect(statSync(path).size).toBe(0);
+    // a dry run of the release says what goes; another start's sweep takes it back
+    const dry = await ns(['release', String(child), '--abort', '--dry-run'], { env: { BOXKIT_STATE_DIR: state } });
+    expect(dry.stdout.split('\n').slice(0, 2)).toEqual([`rm -f ${path}`, `rmdir --ignore-fail-on-non-empty ${join(dir, 'sub')}`]);
+    const other = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+    expect(other.exitCode, other.stderr).toBe(0);
+    expect((await ns(['release', other.stdout], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+    expect(existsSync(join(dir, 'sub'))).toBe(false);
+    expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+  });
+
   /** A temp dir with the PATH to bind (dir/net), a state dir, its ns-clone records and an env naming it. */
   function bindCase(name: string) {
     const dir = tmp(name);

@@ -3,7 +3,7 @@
  * (/proc/PID/ns/X) onto a path, as `unshare --net=PATH` and `ip netns add` do.
  * `umount PATH && rm PATH` (or `ip netns del` under /run/netns) removes it.
  */
-import { closeSync, existsSync, openSync, rmdirSync, rmSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, rmdirSync, rmSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { mount, umountIfMounted, MS, NAMESPACES } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
@@ -118,20 +118,50 @@ export function undoPersist(p: Persisted): void {
   try {
     umountIfMounted(p.path, true);
   } finally {
-    if (p.madeFile || p.madeDir) rmSync(p.path, { force: true });
-    if (p.madeDir) removeEmptyUpTo(dirname(p.path), p.madeDir);
+    removeMade(p);
   }
 }
 
 /** undoPersist as shell lines (a dry run of it): the directories go only while empty. */
 export function undoPersistShell(p: Persisted): string[] {
-  const lines = [`umount -l ${shellQuote([p.path])}${p.madeFile || p.madeDir ? ` && rm -f ${shellQuote([p.path])}` : ''}`];
+  const rm = removeMadeShell(p);
+  return [`umount -l ${shellQuote([p.path])}${rm.length ? ` && ${rm[0]}` : ''}`, ...rm.slice(1)];
+}
+
+/** Remove the file and directories a persist made (its bind gone, or never made). */
+function removeMade(p: Persisted): void {
+  if (p.madeFile || p.madeDir) rmSync(p.path, { force: true });
+  if (p.madeDir) removeEmptyUpTo(dirname(p.path), p.madeDir);
+}
+
+function removeMadeShell(p: Persisted): string[] {
+  if (!p.madeFile && !p.madeDir) return [];
+  const lines = [shellQuote(['rm', '-f', p.path])];
   if (p.madeDir) {
     const dirs: string[] = [];
     for (let d = dirname(p.path); d === p.madeDir || d.startsWith(`${p.madeDir}/`); d = dirname(d)) dirs.push(d);
     lines.push(shellQuote(['rmdir', '--ignore-fail-on-non-empty', ...dirs]));
   }
   return lines;
+}
+
+/**
+ * What a persist whose bind never happened (its start killed at mount(2),
+ * after its record was written) left: the empty file and directories it
+ * made, while PATH is still that (an empty regular file, nothing mounted
+ * there), as an undo without the umount; undefined when there is nothing of
+ * it to take back. (Left, the file was taken for the user's by the next
+ * start at PATH.)
+ */
+export function undoUnbound(p: Persisted): { shell: string[]; run(): void } | undefined {
+  if (!p.madeFile && !p.madeDir) return undefined;
+  try {
+    const st = lstatSync(p.path);
+    if (!st.isFile() || st.size !== 0 || isMountpoint(p.path)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { shell: removeMadeShell(p), run: () => removeMade(p) };
 }
 
 /** rmdir `dir`, then its parents up to and including `top`, stopping at the first that is not empty. */

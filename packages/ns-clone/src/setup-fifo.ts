@@ -35,7 +35,7 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
 import { procStat } from '@boxkit/common/proc';
 import { err } from '@boxkit/common/stdio';
-import { stillPersisted, undoPersist, undoPersistShell, type Persisted } from './persist.js';
+import { stillPersisted, undoPersist, undoPersistShell, undoUnbound, type Persisted } from './persist.js';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
 export function setupDir(): string {
@@ -242,7 +242,12 @@ function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean):
   if (ownerAlive(rec)) return { acts: [], unmounts: [] };
   for (const p of [...(rec.persisted ?? [])].reverse()) {
     // only the namespace this start bound there: one bound at PATH since is someone else's
-    if (!stillPersisted(p)) continue;
+    if (!stillPersisted(p)) {
+      // never bound (its start killed at mount(2)): the empty file and directories made for it
+      const left = undoUnbound(p);
+      if (left) acts.push(left);
+      continue;
+    }
     unmounts.push(p.path);
     acts.push({ shell: undoPersistShell(p), run: () => undoPersist(p) });
   }
