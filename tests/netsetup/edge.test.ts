@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bk, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { bk, createHost, destroyHost, skipReason, startResponder, tcpAsk, testName } from '../harness/index.js';
 import { dropEmptyTables, expectNothingLeft, netSnapshot, ns, ping, refusedNs, sh, shortName, stored, useStateDir, type BinResult } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -188,6 +188,30 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
       expect(again.stdout).toBe('');
     } finally {
       await ns(['down', '--netns', c[2]!]);
+      await ns(['bridge', 'rm', b]);
+    }
+  });
+
+  it('a repeated veth putting its host end back on a remade bridge keeps the hairpin publish turned on (the container reached its own published port no more)', async () => {
+    const b = shortName('nsh');
+    ok(await ns(['bridge', b, '10.77.85.1/24']));
+    const web = await startResponder(c[1]!, 80, 'web');
+    try {
+      const a = JSON.parse((await ns(['veth', '--netns', c[1]!, '--bridge', b, '--ip', '10.77.85.7/24', '--json'])).stdout);
+      ok(await ns(['publish', '8282:10.77.85.7:80']));
+      const hairpinMode = () => readFileSync(`/sys/class/net/${a.hostIfname}/brport/hairpin_mode`, 'utf8').trim();
+      expect(hairpinMode()).toBe('1');
+      expect(tcpAsk(c[1]!, '10.77.85.1', 8282)).toBe('web 10.77.85.1');
+      sh('ip', ['link', 'del', b]);
+      ok(await ns(['bridge', b, '10.77.85.1/24']));
+      ok(await ns(['veth', '--netns', c[1]!, '--bridge', b, '--ip', '10.77.85.7/24']));
+      expect(sh('ip', ['-o', 'link', 'show', a.hostIfname])).toContain(`master ${b}`);
+      expect(hairpinMode()).toBe('1');
+      expect(tcpAsk(c[1]!, '10.77.85.1', 8282)).toBe('web 10.77.85.1');
+    } finally {
+      await web.stop();
+      await ns(['publish', 'rm', '8282:10.77.85.7:80']);
+      await ns(['down', '--netns', c[1]!]);
       await ns(['bridge', 'rm', b]);
     }
   });

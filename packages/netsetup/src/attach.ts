@@ -168,11 +168,16 @@ export function attachOps(r: Resolved & { ip: string }): { host: Op[]; inside: O
   return { host, inside };
 }
 
-/** The ops putting an attachment's host end back on its bridge, as attachOps made it (hairpin and up again: a released port keeps neither for sure). */
-function rejoinOps(a: AttachmentRecord): Op[] {
+/**
+ * The ops putting an attachment's host end back on its bridge, as attachOps made it (hairpin and up again: a released port
+ * keeps neither for sure). Hairpin also when a port is published to its address: publish turned it on (publish.ts hairpin).
+ */
+function rejoinOps(a: AttachmentRecord, state: () => NetState): Op[] {
+  const ip = a.ip.split('/')[0];
+  const hairpin = a.hairpin || Object.values(state().publish).some((p) => p.containerIp === ip);
   return [
     { kind: 'ip', args: ['link', 'set', a.hostIfname, 'master', a.bridge] },
-    ...(a.hairpin ? [{ kind: 'ip', args: ['link', 'set', a.hostIfname, 'type', 'bridge_slave', 'hairpin', 'on'] } as Op] : []),
+    ...(hairpin ? [{ kind: 'ip', args: ['link', 'set', a.hostIfname, 'type', 'bridge_slave', 'hairpin', 'on'] } as Op] : []),
     { kind: 'ip', args: ['link', 'set', a.hostIfname, 'up'] },
   ];
 }
@@ -243,7 +248,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
         results.push(repeatOf(old, r));
         // still a port of its bridge? A bridge deleted and made again by hand (`ip link del`, `netsetup bridge`)
         // lost it, and "already there" left the container cut off: enslaved again. One `ip` read, on a repeat only.
-        if ((ports ??= await listLinks()).get(r.hostIfname)?.master !== old.bridge) rejoin.push(...rejoinOps(old));
+        if ((ports ??= await listLinks()).get(r.hostIfname)?.master !== old.bridge) rejoin.push(...rejoinOps(old, state));
         continue;
       }
       if (!old && links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });
