@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
-import { bk, skipReason } from '../harness/index.js';
+import { binPath, bk, skipReason } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
 function walk(dir: string, root = dir, out: string[] = []): string[] {
@@ -119,6 +119,33 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     mkdirSync(join(trees, 'default.4243.tmp'));
     expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
     expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+  });
+
+  it("rootfs --default keeps the tree it replaced while a container's union it cannot parse or see uses it: a data dir with ':' in its path, a container started in another mount namespace (their / was emptied)", async () => {
+    for (const [what, data, wrap] of [
+      ['colon', 'da:ta', []],
+      ['other mount namespace', 'data', ['unshare', '--mount', '--propagation', 'private', '--']],
+    ] as const) {
+      const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-unseen-'));
+      const env = { ...process.env, BOXKIT_DATA_DIR: join(own, data), BOXKIT_STATE_DIR: join(own, 'state') };
+      const r = (args: string[]) => bk('run', args, { env });
+      const c = name('unseen');
+      // the union is mounted where `run -d` runs: there only, for the second
+      execFileSync(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), binPath('run'), '-d', '--name', c, ...BASE, '--', 'sleep', '600'], { env, stdio: 'ignore' });
+      try {
+        const before = await r(['exec', c, 'ls', '/bin']);
+        expect(String(before.stdout), what).toMatch(/^busybox$/m);
+        const rebuilt = await r(['rootfs', '--default']);
+        expect(rebuilt.exitCode, String(rebuilt.stderr)).toBe(0);
+        const after = await r(['exec', c, 'ls', '/bin']);
+        expect(String(after.stdout), what).toBe(String(before.stdout));
+      } finally {
+        await r(['rm', '-f', c]);
+      }
+      // no container now: the next build removes it
+      expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
+      expect(readdirSync(join(own, data, 'rootfs')).filter((e) => e !== '.lock'), what).toEqual(['default']);
+    }
   });
 
   it('rootfs --from-host /bin/bash holds bash, its libraries and the loader, and nothing else of the host', async () => {

@@ -7,12 +7,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { readMountinfo, unescapeOctal } from '@boxkit/common/mountinfo';
-import { basename, dirname, join } from 'node:path';
+import { listUnions } from '@boxkit/unionfs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { dataDir, withLock } from '@boxkit/common';
 import { shellQuote } from '@boxkit/common/exec';
 import { skeletonShell, writeSkeleton } from './skeleton.js';
+import { list } from '../state/store.js';
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/sbin/busybox'];
 
@@ -34,15 +35,20 @@ export function findBusybox(): string {
 /** Where busybox's applets go, beside the skeleton's directories. */
 const APPLET_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run'];
 
-/** Is `dir` a layer of a mounted union (an overlay's lowerdir, as mountinfo shows it)? */
-function isMountedLayer(dir: string): boolean {
-  return readMountinfo().some((m) => m.fstype === 'overlay' && /(?:^|,)lowerdir=([^,]*)/.exec(m.superOptions)?.[1]?.split(':').some((l) => unescapeOctal(l) === dir));
+/**
+ * May a union use `dir` as a layer: one of this mount namespace names it (unionfs's parser: escaped
+ * paths, lowerdir+=, aufs), or a container's record names it, whose union may be mounted in another
+ * mount namespace, out of this one's sight (the records are shared across them)?
+ */
+function inUse(dir: string): boolean {
+  const d = resolve(dir);
+  return list().some((r) => resolve(r.rootfs) === d || r.layers.some((l) => resolve(l) === d)) || listUnions().some((u) => u.lowers.includes(d));
 }
 
 /**
  * Build the busybox tree at `dir` (replaced atomically: built beside it, then
  * renamed). The tree it replaces is renamed aside and removed, with those an
- * earlier rebuild kept, unless a mounted union names `dir` as a layer: its
+ * earlier rebuild kept, unless a union may use `dir` as a layer (inUse): its
  * containers keep their root (removing it in place emptied every running
  * container's /, and the README's pipeline runs `run rootfs --default`).
  */
@@ -71,7 +77,7 @@ export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string
 /**
  * What earlier builds of `dir` left beside it: trees a build killed half-way
  * left (`DIR.PID.tmp`; the caller holds the build's lock, so none is being
- * built), and replaced trees once no mounted union names `dir` as a layer.
+ * built), and replaced trees once no union may use `dir` as a layer.
  * Removed unless `dryRun`; returns their paths.
  */
 function sweepLeftovers(dir: string, dryRun = false): string[] {
@@ -84,7 +90,7 @@ function sweepLeftovers(dir: string, dryRun = false): string[] {
   const base = basename(dir);
   const left = names.filter((e) => e.startsWith(`${base}.`) && /^\d+\.tmp$/.test(e.slice(base.length + 1))).map((e) => join(dirname(dir), e));
   const replaced = names.filter((e) => e.startsWith(`${base}.replaced-`)).map((e) => join(dirname(dir), e));
-  if (replaced.length && !isMountedLayer(dir)) left.push(...replaced);
+  if (replaced.length && !inUse(dir)) left.push(...replaced);
   if (!dryRun) for (const l of left) rmSync(l, { recursive: true, force: true });
   return left;
 }
