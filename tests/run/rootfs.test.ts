@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { binPath, bk, skipReason } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 
@@ -146,6 +146,18 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
       expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
       expect(readdirSync(join(own, data, 'rootfs')).filter((e) => e !== '.lock'), what).toEqual(['default']);
     }
+  });
+
+  it('rootfs --from-host removes what a copy killed half-way left (DEST.PID.tmp, its PID gone) and keeps a live copy\'s', async () => {
+    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'killed-copy-'));
+    await run(['rootfs', dir, '--from-host', '/bin/true']);
+    const dest = join(dir, realpathSync('/bin/true'));
+    expect(existsSync(dest)).toBe(true);
+    const gone = spawnSync('true').pid!; // ended and reaped
+    writeFileSync(`${dest}.${gone}.tmp`, 'half');
+    writeFileSync(`${dest}.${process.pid}.tmp`, 'under way');
+    await run(['rootfs', dir, '--from-host', '/bin/true']);
+    expect(readdirSync(dirname(dest)).filter((e) => e.startsWith(`${basename(dest)}.`)).sort()).toEqual([`${basename(dest)}.${process.pid}.tmp`]);
   });
 
   it('rootfs --from-host /bin/bash holds bash, its libraries and the loader, and nothing else of the host', async () => {
