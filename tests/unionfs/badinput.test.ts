@@ -62,6 +62,10 @@ describe.skipIf(skipReason)(title('unionfs mount: bad input is exit 2, one line,
     ['an empty --upper=', () => ['mount', '-l', 'image', '-l', 'image2', '--upper=', 'mnt'], /^unionfs: --upper is empty$/],
     ['an empty --work', () => ['mount', '-l', 'image', '-u', 'up', '-w', '', 'mnt'], /^unionfs: --work is empty$/],
     ['an empty --lower', () => ['mount', '-l', 'image', '-l', '', '-u', 'up', 'mnt'], /^unionfs: --lower is empty$/],
+    // a `-` typed for one option names that option only (an empty --upper beside --work - was named --upper '-')
+    ['an empty --upper beside a --work -', () => ['mount', '-l', 'image', '--upper', '', '--work', '-', 'mnt'], /^unionfs: --upper is empty$/],
+    ['--upper -', () => ['mount', '-l', 'image', '--upper', '-', 'mnt'], /^unionfs: --upper '-': a directory is needed \(not stdin or stdout, as tar's -f - takes it\)$/],
+    ['-u - beside an empty --work', () => ['mount', '-l', 'image', '--work', '', '-u', '-', 'mnt'], /^unionfs: --upper '-': a directory is needed/],
     ['an empty --lower-tar', () => ['mount', '--lower-tar', '', '-l', 'image', '-u', 'up', 'mnt'], /^unionfs: --lower-tar is empty$/],
     ['an empty mount point', () => ['mount', '-l', 'image', '-u', 'up', ''], /^unionfs: MOUNTPOINT is empty$/],
     // a branch without its directory was taken for a directory named '=rw' (made, and mounted as the upper)

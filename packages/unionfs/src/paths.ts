@@ -17,9 +17,22 @@ import { realPathOfPrefix } from '@boxkit/common/dirs';
  */
 export function refuseEmpty(name: string, value: string | readonly string[] | undefined, needed: string, dashHint = "a file named '-' is ./-"): void {
   if (value === undefined || !(typeof value === 'string' ? [value] : value).some((v) => v === '' || v === '-')) return;
-  const dash = (typeof value === 'string' ? value === '-' : value.includes('-')) || process.argv.slice(2).includes('-');
+  const dash = (typeof value === 'string' ? value === '-' : value.includes('-')) || dashTyped(name, process.argv.slice(2));
   if (dash) throw new UsageError(`${name} '-': ${needed} is needed (not stdin or stdout, as tar's -f - takes it)`, dashHint);
   throw new UsageError(`${name} is empty`, `give ${needed}${needed.endsWith('directory') ? " ('.' is the current one)" : ''}`);
+}
+
+// the options' short names (cli.ts), for `-u -`
+const SHORT: Record<string, string> = { '--lower': '-l', '--upper': '-u', '--work': '-w' };
+
+/**
+ * Was `-` typed for `name`? An option's own value only (`--upper -`, `-u -`, `--upper=-`): `--upper '' --work -`
+ * named the empty upper '-'. An operand (MOUNTPOINT, OUTPUT): a lone `-` anywhere.
+ */
+function dashTyped(name: string, argv: readonly string[]): boolean {
+  if (!name.startsWith('--')) return argv.includes('-');
+  const flags = [name, ...(SHORT[name] ? [SHORT[name]] : [])];
+  return argv.some((a, i) => a === `${name}=-` || (flags.includes(a) && argv[i + 1] === '-'));
 }
 
 /** realpath of the longest existing prefix, plus the rest (relative to `cwd`, or the current directory). */
