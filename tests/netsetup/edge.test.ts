@@ -177,15 +177,19 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
       expect(ping(c[2], '10.77.84.1')).toBe(false);
       const dry = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--dry-run']);
       expect(dry.stdout.split('\n').filter(Boolean)).toEqual([`ip link set ${a.hostIfname} master ${b}`, `ip link set ${a.hostIfname} type bridge_slave hairpin on`, `ip link set ${a.hostIfname} up`]);
-      const r = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--json']);
+      // (the human line said "(already there)" after putting it back)
+      const r = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin']);
       ok(r);
-      expect(JSON.parse(r.stdout)).toMatchObject({ hostIfname: a.hostIfname, ip: a.ip, created: false });
+      expect(r.stdout.trim()).toBe(`${c[2]} eth0 ${a.ip} via 10.77.84.1 <-> ${a.hostIfname} on ${b} (put back on its bridge)`);
       expect(sh('ip', ['-o', 'link', 'show', a.hostIfname])).toContain(`master ${b}`);
       expect(readFileSync(`/sys/class/net/${a.hostIfname}/brport/hairpin_mode`, 'utf8').trim()).toBe('1');
       expect(ping(c[2], '10.77.84.1')).toBe(true);
       // on its bridge: a repeat changes nothing (no ip read and no request beyond the look)
       const again = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--dry-run']);
       expect(again.stdout).toBe('');
+      const json = await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin', '--json']);
+      expect(JSON.parse(json.stdout)).toEqual({ ...a, created: false });
+      expect((await ns(['veth', '--netns', c[2]!, '--bridge', b, '--hairpin'])).stdout).toMatch(/ \(already there\)$/);
     } finally {
       await ns(['down', '--netns', c[2]!]);
       await ns(['bridge', 'rm', b]);

@@ -92,6 +92,25 @@ describe.skipIf(skipReason)(`netsetup down's link groups${skipReason ? ` (skippe
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
+  it('a repeated veth through nsenter --net (the sysfs on /sys another namespace\'s, with a link of its name on no bridge) asks the kernel whether its host end is still on its bridge', async () => {
+    ok(await run(['veth', '--netns', c[0]!, '--bridge', 'lgbr', '--host-ifname', h[0]!]));
+    sh('ip', ['link', 'add', h[0]!, 'type', 'veth', 'peer', 'name', `${h[0]}p`]); // (in the sandbox host: what a read of the wrong sysfs would see)
+    try {
+      const same = await runNsenter(['veth', '--netns', c[0]!, '--bridge', 'lgbr', '--host-ifname', h[0]!]);
+      ok(same);
+      expect(same.stdout.trim()).toMatch(/ on lgbr \(already there\)$/);
+      sh('ip', ['-n', node, 'link', 'del', 'lgbr']);
+      ok(await run(['bridge', 'lgbr', '10.77.96.1/24']));
+      const back = await runNsenter(['veth', '--netns', c[0]!, '--bridge', 'lgbr', '--host-ifname', h[0]!]);
+      ok(back);
+      expect(back.stdout.trim()).toMatch(/ on lgbr \(put back on its bridge\)$/);
+      expect(sh('ip', ['-n', node, '-o', 'link', 'show', h[0]!])).toContain('master lgbr');
+    } finally {
+      sh('ip', ['link', 'del', h[0]!]);
+      ok(await run(['down', '--netns', c[0]!]));
+    }
+  });
+
   it('through ip: a refused group delete puts the links back; one that cannot be put back is named on the same line', async () => {
     // the real ip, but a batch's `link del group N` is refused (and, with FAIL_REGROUP, putting a link back in group 0)
     const real = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).trim();

@@ -61,6 +61,15 @@ describe.skipIf(skipReason)(`netsetup startup snapshots${skipReason ? ` (skipped
     expect(String(viaIp.stdout)).toMatch(/10\.77\.90\.\d+\/24/);
   });
 
+  it('a repeated veth spawns no process (its bridge port read in sysfs: `ip -d -j link show` compiled child_process and cost ~5 ms)', async () => {
+    expect((await bk('netsetup', ['veth', '--netns', host, '--bridge', br])).exitCode).toBe(0);
+    const again = await bk('netsetup', ['veth', '--netns', host, '--bridge', br], debug());
+    expect(again.exitCode, String(again.stderr)).toBe(0);
+    expect(String(again.stdout)).toMatch(/ \(already there\)$/m);
+    expect(String(again.stderr)).not.toMatch(/Compiling/);
+    expect((await ns(['down', '--netns', host])).exitCode).toBe(0);
+  });
+
   it('a batch (`veth -`, which loads node:os for its signal handling) compiles no builtin without its cache', async () => {
     const batch = await bk('netsetup', ['veth', '-', '--bridge', br], { ...debug(), input: `${JSON.stringify({ netns: host })}\n` });
     expect(batch.exitCode, String(batch.stderr)).toBe(0);

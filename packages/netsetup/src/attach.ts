@@ -14,7 +14,7 @@ import { contains, formatCidr, netString, parseCidr, parseHostCidr, parseIp } fr
 import { bridgeCidr } from './bridge.js';
 import { crashPoint } from './crash.js';
 import { hashHex } from '@boxkit/common/hash';
-import { linkNames, listLinks, newIfName, nsInode, nsRef, ownNetnsInode } from './kernel.js';
+import { linkNames, listLinks, newIfName, nsInode, nsRef, ownNetnsInode, sysfsIsHere, sysfsMaster } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
 import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
@@ -35,6 +35,8 @@ export interface Attachment {
   hairpin: boolean;
   /** false when the attachment already existed (idempotent repeat) */
   created: boolean;
+  /** a repeat that put the host end back on its bridge (it was no longer a port of it) */
+  rejoined?: true;
 }
 
 interface Resolved {
@@ -235,6 +237,7 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
   oneDefaultRoute(resolved, links);
   const seenLeases: { taken?: Set<string> } = {};
   let ports: Map<string, { master?: string }> | undefined;
+  let sysfsHere: boolean | undefined;
   const rejoin: Op[] = [];
   const fresh: Fresh[] = [];
   const results: Attachment[] = [];
@@ -245,10 +248,16 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
       if (old && !links.has(r.hostIfname)) links = linkNames();
       // a pending record with its link: made by a netsetup still at work, or killed before it finished (stale, below)
       if (old && old.ip && links.has(r.hostIfname)) {
-        results.push(repeatOf(old, r));
+        const again = repeatOf(old, r);
         // still a port of its bridge? A bridge deleted and made again by hand (`ip link del`, `netsetup bridge`)
-        // lost it, and "already there" left the container cut off: enslaved again. One `ip` read, on a repeat only.
-        if ((ports ??= await listLinks()).get(r.hostIfname)?.master !== old.bridge) rejoin.push(...rejoinOps(old, state));
+        // lost it, and "already there" left the container cut off: enslaved again. A readlink in sysfs, on a repeat
+        // only (an `ip` read when that sysfs is another namespace's).
+        const master = (sysfsHere ??= sysfsIsHere(links)) ? sysfsMaster(r.hostIfname) : (ports ??= await listLinks()).get(r.hostIfname)?.master;
+        if (master !== old.bridge) {
+          rejoin.push(...rejoinOps(old, state));
+          again.rejoined = true;
+        }
+        results.push(again);
         continue;
       }
       if (!old && links.has(r.hostIfname)) throw new BoxkitError('EEXIST', `link ${r.hostIfname} exists and was not made by netsetup`, { hint: 'choose another --host-ifname' });

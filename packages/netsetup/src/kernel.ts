@@ -2,7 +2,8 @@
  * Reading the kernel's current network state (links, addresses, named
  * namespaces) through `ip -j`, so plans only contain what is missing.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { UsageError } from '@boxkit/common/errors';
 import { runLite as run } from '@boxkit/common/exec';
 import { validateIfName, validateName, validatePid } from '@boxkit/common/validate';
@@ -67,13 +68,7 @@ export function linkNames(): Set<string> {
  * host's): its links are not the ones `here` (linkNames()) lists.
  */
 export function sysfsLinkGroups(names: readonly string[], here: ReadonlySet<string>): Map<string, number> | undefined {
-  let listed: string[];
-  try {
-    listed = readdirSync(SYS_NET).filter((n) => n !== 'bonding_masters'); // (the bonding driver's control file)
-  } catch {
-    return undefined;
-  }
-  if (listed.length !== here.size || !listed.every((n) => here.has(n))) return undefined;
+  if (!sysfsIsHere(here)) return undefined;
   const out = new Map<string, number>();
   for (const n of names) {
     try {
@@ -83,6 +78,31 @@ export function sysfsLinkGroups(names: readonly string[], here: ReadonlySet<stri
     }
   }
   return out;
+}
+
+/** Whether the sysfs on /sys shows this namespace's links (`here`: linkNames()), not those of whoever mounted it. */
+export function sysfsIsHere(here: ReadonlySet<string>): boolean {
+  let listed: string[];
+  try {
+    listed = readdirSync(SYS_NET).filter((n) => n !== 'bonding_masters'); // (the bonding driver's control file)
+  } catch {
+    return false;
+  }
+  return listed.length === here.size && listed.every((n) => here.has(n));
+}
+
+/**
+ * The bridge (master) `name` is a port of, from the link /sys/class/net/NAME/master:
+ * a readlink, where `ip -d -j link show` (listLinks) is a process (~5 ms, more with
+ * many links). Undefined when it has none (or is gone). Only when sysfsIsHere: the
+ * sysfs on /sys may be another namespace's (sysfsLinkGroups says why).
+ */
+export function sysfsMaster(name: string): string | undefined {
+  try {
+    return basename(readlinkSync(`${SYS_NET}/${name}/master`));
+  } catch {
+    return undefined;
+  }
 }
 
 /** IPv4 addresses (with prefix) of one link, or undefined when the link is missing. */

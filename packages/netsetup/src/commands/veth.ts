@@ -30,7 +30,7 @@ function fromFlags(a: VethArgs): AttachSpec {
 
 function human(r: Attachment): string {
   const where = r.netns ?? `pid ${r.pid}`;
-  return `${where} ${r.ifname} ${r.ip}${r.gateway ? ` via ${r.gateway}` : ''} <-> ${r.hostIfname} on ${r.bridge}${r.created ? '' : ' (already there)'}`;
+  return `${where} ${r.ifname} ${r.ip}${r.gateway ? ` via ${r.gateway}` : ''} <-> ${r.hostIfname} on ${r.bridge}${r.created ? '' : r.rejoined ? ' (put back on its bridge)' : ' (already there)'}`;
 }
 
 /** yargs turns a lone `-` positional into '': treat both as "read stdin". */
