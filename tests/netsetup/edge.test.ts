@@ -4,7 +4,7 @@
  * when it is refused (nothing).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bk, createHost, destroyHost, skipReason, startResponder, tcpAsk, testName } from '../harness/index.js';
@@ -230,6 +230,37 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(await ns(['publish', 'rm', '8181:10.77.80.20:80', '--host-ip', '0.0.0.0']));
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('8181');
     ok(await ns(['down', '--netns', c[2]!]));
+  });
+
+  it('a mapping on 0.0.0.0 recorded by a build before 77c14b5 (state in /run outlives an upgrade) is every address: a clash hints a publish rm that works, and publish rm --host-ip 0.0.0.0 removes it', async () => {
+    ok(await ns(['veth', '--netns', c[2]!, '--bridge', br, '--ip', '10.77.80.30/24']));
+    try {
+      // what that build made of --host-ip 0.0.0.0: published on one address, that address then made 0.0.0.0 in the rules and the record
+      ok(await ns(['publish', '8383:10.77.80.30:80', '--host-ip', '10.77.80.1']));
+      const old = (x: string) => x.replaceAll('10.77.80.1:', '0.0.0.0:').replaceAll('10.77.80.1/32', '0.0.0.0/32').replaceAll('"10.77.80.1"', '"0.0.0.0"');
+      expect(spawnSync('iptables-restore', [], { input: old(sh('iptables-save', ['-t', 'nat'])) }).status).toBe(0);
+      const file = join(state, 'netsetup', 'state.json');
+      writeFileSync(file, old(readFileSync(file, 'utf8')));
+      expect(sh('iptables-save', ['-t', 'nat'])).toContain('-A BOXKIT-DNAT -d 0.0.0.0/32 -p tcp -m tcp --dport 8383 -m comment --comment "boxkit publish 0.0.0.0:8383:10.77.80.30:80/tcp"');
+      const clash = await ns(['publish', '8383:10.77.80.30:81']);
+      expect(clash.exitCode, clash.stderr).toBe(1);
+      expect(clash.stderr.split('\n')).toEqual(['netsetup: host port 8383/tcp is already published to 10.77.80.30:80', 'hint: netsetup publish rm 8383:10.77.80.30:80/tcp']);
+      // (it said 'published on 0.0.0.0 ... not as ...', hint: the same command)
+      const rm = await ns(['publish', 'rm', '8383:10.77.80.30:80', '--host-ip', '0.0.0.0']);
+      ok(rm);
+      expect(rm.stdout.trim()).toBe('unpublished 8383:10.77.80.30:80/tcp');
+      expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('8383');
+      expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).publish)).toEqual([]);
+      // the library reads 0.0.0.0 as every address too, not only the CLI's parser
+      const lib = await import('@boxkit/netsetup');
+      await lib.publish({ hostPort: 8383, containerIp: '10.77.80.30', containerPort: 80, proto: 'tcp', hostIp: '0.0.0.0' });
+      expect(sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.includes('--dport 8383'))).toEqual(['-A BOXKIT-DNAT -p tcp -m tcp --dport 8383 -m comment --comment "boxkit publish 8383:10.77.80.30:80/tcp" -j DNAT --to-destination 10.77.80.30:80']);
+      expect((await lib.unpublish({ hostPort: 8383, containerIp: '10.77.80.30', containerPort: 80, proto: 'tcp', hostIp: '0.0.0.0' })).changed).toBe(true);
+      expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('8383');
+    } finally {
+      for (const h of ['0.0.0.0', '10.77.80.1']) await ns(['publish', 'rm', '8383:10.77.80.30:80', '--host-ip', h]);
+      ok(await ns(['down', '--netns', c[2]!]));
+    }
   });
 
   it('a host port published on every address is not published again on one of them, and the other way round', async () => {

@@ -38,6 +38,23 @@ function port(s: string, what: string): number {
 }
 
 /**
+ * A host address as publish reads it: 0.0.0.0 is every address (none), as
+ * docker -p (and run -p) reads it; builds before 77c14b5 recorded it as given
+ * (state in /run outlives an upgrade), so records are read through this too.
+ */
+const hostIpOf = (h: string | undefined): string | undefined => (h === '0.0.0.0' ? undefined : h);
+
+/** `p` with a host address 0.0.0.0 dropped (every address). */
+function normalised(p: PublishSpec): PublishSpec {
+  if (p.hostIp !== '0.0.0.0') return p;
+  const { hostIp: _, ...rest } = p;
+  return rest;
+}
+
+/** The record (and rules) a build before 77c14b5 made for `p` on every address: its host address 0.0.0.0. */
+const legacyOf = (p: PublishSpec): PublishSpec | undefined => (p.hostIp ? undefined : { ...p, hostIp: '0.0.0.0' });
+
+/**
  * Parse `8080:10.10.15.2:80/tcp` (protocol defaults to tcp). A host address
  * 0.0.0.0 is every address, as docker -p (and run -p) reads it: a DNAT rule
  * `-d 0.0.0.0/32` never matches, so it published a port nothing reached.
@@ -50,7 +67,7 @@ export function parsePublish(spec: string, hostIp?: string): PublishSpec {
   if (proto !== 'tcp' && proto !== 'udp') throw new UsageError(`invalid protocol '${m[4]}' in '${spec}'`, 'use tcp or udp');
   return {
     hostPort: port(m[1]!, 'host port'), containerIp: parseIp(m[2]!, 'container address'), containerPort: port(m[3]!, 'container port'),
-    proto, ...(h !== undefined && h !== '0.0.0.0' ? { hostIp: h } : {}),
+    proto, ...(hostIpOf(h) !== undefined ? { hostIp: h } : {}),
   };
 }
 
@@ -194,24 +211,32 @@ export interface PublishResult extends PublishSpec {
 }
 
 /**
- * Another entry for `p`'s host port: every address (no --host-ip) overlaps
- * each single one, and of two DNAT rules for a port the first wins.
+ * Another entry for `p`'s host port: every address (no --host-ip, or a recorded
+ * 0.0.0.0) overlaps each single one, and of two DNAT rules for a port the first
+ * wins. `p`'s own mapping recorded with 0.0.0.0 is not another.
  */
 function overlapping(s: NetState, p: PublishSpec): PublishRecord | undefined {
-  return Object.values(s.publish).find((o) => o.hostPort === p.hostPort && o.proto === p.proto
-    && (!o.hostIp || !p.hostIp || o.hostIp === p.hostIp) && o.spec !== publishString(p));
+  return Object.values(s.publish).find((o) => {
+    const h = hostIpOf(o.hostIp);
+    return o.hostPort === p.hostPort && o.proto === p.proto && (!h || !p.hostIp || h === p.hostIp)
+      && o.spec !== publishString(p) && o.spec !== publishString(legacyOf(p) ?? p);
+  });
 }
 
-/** The `publish rm` arguments that remove `o`. */
-const rmArgs = (o: PublishSpec) => `${publishString({ ...o, hostIp: undefined })}${o.hostIp ? ` --host-ip ${o.hostIp}` : ''}`;
+/** The `publish rm` arguments that remove `o` (a recorded 0.0.0.0 is every address: no --host-ip). */
+const rmArgs = (o: PublishSpec) => {
+  const h = hostIpOf(o.hostIp);
+  return `${publishString({ ...o, hostIp: undefined })}${h ? ` --host-ip ${h}` : ''}`;
+};
 
 /** Publish a container port on the host (idempotent; a different target for the same host port fails). */
-export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
+export async function publish(spec: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
+  const p = normalised(spec);
   const publishIn = async (s: NetState, write: boolean) => {
     const key = publishKey(p);
     const old = overlapping(s, p);
     if (old) {
-      throw new BoxkitError('EEXIST', `host port ${key} is already published${old.hostIp ? ` on ${old.hostIp}` : ''} to ${old.containerIp}:${old.containerPort}`, {
+      throw new BoxkitError('EEXIST', `host port ${key} is already published${hostIpOf(old.hostIp) ? ` on ${old.hostIp}` : ''} to ${old.containerIp}:${old.containerPort}`, {
         hint: `netsetup publish rm ${rmArgs(old)}`,
       });
     }
@@ -243,18 +268,23 @@ export async function publish(p: PublishSpec, opts: ExecOptions = {}): Promise<P
 }
 
 /** Remove a published port; succeeds when it is gone (refused when its host port is published to another target). */
-export async function unpublish(p: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
+export async function unpublish(spec: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
+  const p = normalised(spec);
+  // on every address: the same mapping recorded by a build before 77c14b5 (as 0.0.0.0) is removed too, by its own key and comments
+  const specs = [p, ...(legacyOf(p) ? [legacyOf(p)!] : [])];
+  const recorded = (s: NetState) => specs.filter((x) => s.publish[publishKey(x)]?.spec === publishString(x));
   const unpublishIn = async (s: NetState) => {
-    const ops = planRemove(await readNat(opts.dryRun), [p]);
+    const ops = planRemove(await readNat(opts.dryRun), specs);
     // the host port published to another target (or on an overlapping address) is not gone: refused, as publish refuses it
-    const other = !ops.length && s.publish[publishKey(p)]?.spec !== publishString(p) ? overlapping(s, p) : undefined;
+    const other = !ops.length && !recorded(s).length ? overlapping(s, p) : undefined;
     if (other) {
-      throw new BoxkitError('EEXIST', `host port ${p.hostPort}/${p.proto} is published${other.hostIp ? ` on ${other.hostIp}` : p.hostIp ? ' on every address' : ''} to ${other.containerIp}:${other.containerPort}, not as ${publishString(p)}`, {
+      const on = hostIpOf(other.hostIp);
+      throw new BoxkitError('EEXIST', `host port ${p.hostPort}/${p.proto} is published${on ? ` on ${on}` : p.hostIp ? ' on every address' : ''} to ${other.containerIp}:${other.containerPort}, not as ${publishString(p)}`, {
         hint: `netsetup publish rm ${rmArgs(other)}`,
       });
     }
     // the host port may be published to another target: that record stays (a dry run changes a copy, never written)
-    if (s.publish[publishKey(p)]?.spec === publishString(p)) delete s.publish[publishKey(p)];
+    for (const x of recorded(s)) delete s.publish[publishKey(x)];
     const changed = ops.length > 0;
     // the rules first, then route_localnet given back and its guard, when no other port needs them
     ops.push(...planLocalnetOff(s, await readTable('filter', opts.dryRun)));
