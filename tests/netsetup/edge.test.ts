@@ -159,11 +159,32 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
   it('down - reads host-ifname as veth - does, and refuses a field it would not look at, removing nothing (a typo was dropped and the rest removed)', async () => {
     const a = JSON.parse((await ns(['veth', '--netns', c[2]!, '--bridge', br, '--json'])).stdout);
     const r = await refused(['down', '-'], `${JSON.stringify({ netns: c[2], hostIfName: 'bkother' })}\n`);
-    expect(r.stderr.split('\n')[0]).toMatch(/^netsetup: stdin: unknown field 'hostIfName' in /);
+    expect(r.stderr.split('\n')[0]).toBe("netsetup: stdin line 1: unknown field 'hostIfName'");
     const d = await ns(['down', '-', '--json'], `${JSON.stringify({ 'host-ifname': a.hostIfname })}\n`);
     ok(d);
     expect(JSON.parse(d.stdout)).toEqual([expect.objectContaining({ hostIfname: a.hostIfname, removed: true })]);
     expect(sh('ip', ['-o', 'link', 'show'])).not.toContain(a.hostIfname);
+  });
+
+  it('down - and veth - refuse a JSON field of the wrong type and two names of one field, naming the line, removing and making nothing ({"netns":5} failed inside, exit 1; ["x"] was coerced; of two names one was taken)', async () => {
+    const a = JSON.parse((await ns(['veth', '--netns', c[2]!, '--bridge', br, '--json'])).stdout);
+    try {
+      const first = `${JSON.stringify({ netns: c[2] })}\n`;
+      for (const [o, msg] of [
+        [{ netns: 5 }, "'netns' must be a string, not 5"],
+        [{ netns: [c[2]] }, `'netns' must be a string, not ["${c[2]}"]`],
+        [{ pid: '1' }, `'pid' must be a number, not "1"`],
+        [{ hostIfname: a.hostIfname, 'host-ifname': 'bkother' }, "'hostIfname' and 'host-ifname' are two names of one field"],
+      ] as const) {
+        const r = await refused(['down', '-'], `${first}\n${JSON.stringify(o)}\n`);
+        expect(r.stderr.split('\n')[0]).toBe(`netsetup: stdin line 3: ${msg}`);
+      }
+      const v = await refused(['veth', '-'], `${JSON.stringify({ netns: c[1], bridge: br, 'host-ifname': 'bkone', hostIfname: 'bktwo' })}\n`);
+      expect(v.stderr.split('\n')[0]).toBe("netsetup: stdin line 1: 'host-ifname' and 'hostIfname' are two names of one field");
+      expect(sh('ip', ['-o', 'link', 'show'])).toContain(a.hostIfname);
+    } finally {
+      ok(await ns(['down', '--netns', c[2]!]));
+    }
   });
 
   it('a repeated veth puts its host end back on a bridge deleted and made again by hand (it said "already there" with the container cut off)', async () => {

@@ -21,26 +21,42 @@ export interface AttachSpec {
   hairpin?: boolean;
 }
 
-const KEYS = new Set(['netns', 'pid', 'bridge', 'ip', 'gateway', 'ifname', 'hostIfname', 'host-ifname', 'mtu', 'hairpin']);
+type FieldType = 'string' | 'number' | 'boolean';
+
+/**
+ * One JSON object line (`n`) of a batch on stdin (`veth -`, `down -`), every
+ * field one of `fields`, of its type: a value of another type is refused, not
+ * read loosely ("hairpin":"false" turned hairpin on, {"netns":5} failed
+ * inside). `aliases` are other names of a field (host-ifname), read as it and
+ * refused beside it: of two names for one field, one was silently taken.
+ */
+export function jsonLine(line: string, n: number, fields: Readonly<Record<string, FieldType>>, aliases: Readonly<Record<string, string>>, example: string, unknownHint?: string): Record<string, unknown> {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    throw new UsageError(`stdin line ${n}: not JSON: ${line.slice(0, 60)}`, `one object per line, e.g. ${example}`);
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(`stdin line ${n}: expected a JSON object`, `one object per line, e.g. ${example}`);
+  const out: Record<string, unknown> = {};
+  const named: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const field = Object.hasOwn(aliases, k) ? aliases[k]! : k;
+    const want = Object.hasOwn(fields, field) ? fields[field] : undefined;
+    if (!want) throw new UsageError(`stdin line ${n}: unknown field '${k}'`, unknownHint);
+    if (typeof v !== want) {
+      throw new UsageError(`stdin line ${n}: '${k}' must be a ${want === 'boolean' ? 'boolean (true or false)' : want}, not ${JSON.stringify(v)}`, `one object per line, e.g. ${example}`);
+    }
+    if (named[field] !== undefined) throw new UsageError(`stdin line ${n}: '${named[field]}' and '${k}' are two names of one field`, `give one of them`);
+    named[field] = k;
+    out[field] = v;
+  }
+  return out;
+}
+
+const FIELDS: Record<string, FieldType> = { netns: 'string', pid: 'number', bridge: 'string', ip: 'string', gateway: 'string', ifname: 'string', hostIfname: 'string', mtu: 'number', hairpin: 'boolean' };
 
 /** Parse one JSON line of `veth -` (same fields as the flags; host-ifname or hostIfname). */
 export function parseSpecLine(line: string, n: number): AttachSpec {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    throw new UsageError(`stdin line ${n}: not JSON: ${line.slice(0, 60)}`, 'one object per line, e.g. {"netns":"ns1","bridge":"mydocker","ip":"auto"}');
-  }
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new UsageError(`stdin line ${n}: expected a JSON object`);
-  for (const k of Object.keys(o)) {
-    if (!KEYS.has(k)) throw new UsageError(`stdin line ${n}: unknown field '${k}'`);
-    // a value of another type is refused, not read loosely: "hairpin":"false" turned hairpin on
-    const want = k === 'hairpin' ? 'boolean' : k === 'pid' || k === 'mtu' ? 'number' : 'string';
-    if (typeof o[k] !== want) {
-      throw new UsageError(`stdin line ${n}: '${k}' must be a ${want === 'boolean' ? 'boolean (true or false)' : want}, not ${JSON.stringify(o[k])}`, 'one object per line, e.g. {"netns":"ns1","bridge":"mydocker","mtu":1400,"hairpin":true}');
-    }
-  }
-  if (o['host-ifname'] !== undefined) o.hostIfname = o['host-ifname'];
-  return o as unknown as AttachSpec;
+  return jsonLine(line, n, FIELDS, { 'host-ifname': 'hostIfname' }, '{"netns":"ns1","bridge":"mydocker","mtu":1400,"hairpin":true}') as unknown as AttachSpec;
 }
-

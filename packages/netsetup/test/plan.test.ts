@@ -113,6 +113,8 @@ describe('attach plan', () => {
     // typed: a string is not read as a boolean or a number
     expect(() => parseSpecLine('{"netns":"c1","hairpin":"false"}', 4)).toThrow(/^stdin line 4: 'hairpin' must be a boolean \(true or false\), not "false"$/);
     expect(() => parseSpecLine('{"netns":"c1","mtu":"1400"}', 5)).toThrow(/^stdin line 5: 'mtu' must be a number, not "1400"$/);
+    expect(() => parseSpecLine('{"netns":"c1","hostIfname":"a","host-ifname":"b"}', 6)).toThrow(/^stdin line 6: 'hostIfname' and 'host-ifname' are two names of one field$/);
+    expect(parseSpecLine('{"netns":"c1","host-ifname":"x"}', 1)).toEqual({ netns: 'c1', hostIfname: 'x' });
     expect(() => parseSpecLine('{"pid":"42"}', 6)).toThrow(/'pid' must be a number/);
     expect(() => parseSpecLine('{"netns":7}', 7)).toThrow(/'netns' must be a string, not 7/);
     expect(parseSpecLine('{"pid":42,"bridge":"br","mtu":1400,"hairpin":false}', 1)).toEqual({ pid: 42, bridge: 'br', mtu: 1400, hairpin: false });

@@ -4,6 +4,7 @@ import { dryRunOutput, report } from '@boxkit/common/output';
 import { readStdin } from '@boxkit/common/stdin';
 import { validatePid } from '@boxkit/common/validate';
 import { detachMany, type DetachTarget } from '../detach.js';
+import { jsonLine } from '../spec.js';
 
 interface DownArgs extends CommonArgs {
   batch?: string;
@@ -13,21 +14,10 @@ interface DownArgs extends CommonArgs {
 }
 
 function stdinTargets(): DetachTarget[] {
-  return readStdin().split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
+  return readStdin().split('\n').map((l, i) => [l.trim(), i + 1] as const).filter(([l]) => l && !l.startsWith('#')).map(([l, n]) => {
     if (!l.startsWith('{')) return /^\d+$/.test(l) ? { pid: validatePid(l) } : { netns: l };
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      throw new UsageError(`stdin: not JSON: ${l.slice(0, 60)}`);
-    }
-    // as veth - reads its lines: host-ifname or hostIfname, and no field it would not look at (a typo removed the rest alone)
-    for (const k of Object.keys(o)) if (!['netns', 'pid', 'hostIfname', 'host-ifname'].includes(k)) throw new UsageError(`stdin: unknown field '${k}' in ${l.slice(0, 60)}`, 'one of netns, pid, hostIfname (or host-ifname) per line');
-    if (o['host-ifname'] !== undefined) {
-      o.hostIfname = o['host-ifname'];
-      delete o['host-ifname'];
-    }
-    return o as DetachTarget;
+    // as veth - reads its lines: host-ifname or hostIfname, typed, and no field it would not look at (a typo removed the rest alone)
+    return jsonLine(l, n, { netns: 'string', pid: 'number', hostIfname: 'string' }, { 'host-ifname': 'hostIfname' }, '{"netns":"ns1"}', 'one of netns, pid, hostIfname (or host-ifname) per line') as DetachTarget;
   });
 }
 
