@@ -135,9 +135,17 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     // one the namespace has already (made by hand): the kernel refuses it, everything made is undone, and the line says so
     ok(await ns(['veth', '--netns', c[2]!, '--bridge', br, '--ifname', 'eth1', '--gateway', 'none']));
     sh('ip', ['-n', c[2]!, 'route', 'add', 'default', 'via', '10.77.80.1', 'dev', 'eth1']);
-    const k = await refusedNs(['veth', '--netns', c[2]!, '--bridge', br], { state, code: 1, inside: inside(c[2]!) });
-    expect(k.stderr.split('\n').filter(Boolean)).toEqual([`netsetup: netns ${c[2]} eth0: a namespace has one default route, and it has one already (the kernel refused this one); nothing was made`,
-      'hint: attach eth0 without one: --gateway none (in a JSON line: "gateway":"none")']);
+    // (and through `ip -n NS -batch -`, BOXKIT_NETLINK=0, whose refusal names only the namespace: it said 'RTNETLINK answers: File exists')
+    for (const netlink of ['1', '0']) {
+      process.env.BOXKIT_NETLINK = netlink;
+      try {
+        const k = await refusedNs(['veth', '--netns', c[2]!, '--bridge', br], { state, code: 1, inside: inside(c[2]!) });
+        expect(k.stderr.split('\n').filter(Boolean), `BOXKIT_NETLINK=${netlink}`).toEqual([`netsetup: netns ${c[2]} eth0: a namespace has one default route, and it has one already (the kernel refused this one); nothing was made`,
+          'hint: attach eth0 without one: --gateway none (in a JSON line: "gateway":"none")']);
+      } finally {
+        delete process.env.BOXKIT_NETLINK;
+      }
+    }
     ok(await ns(['down', '--netns', c[2]!]));
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });

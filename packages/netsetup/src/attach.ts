@@ -352,8 +352,13 @@ async function undoFailedAttach(fresh: readonly Fresh[], e: unknown): Promise<un
   const kept = fresh.filter((f) => left.has(f.hostIfname)).map((f) => f.hostIfname);
   undoClaims(fresh.filter((f) => !left.has(f.hostIfname)));
   // the namespace had a default route already (made by hand, or by netsetup for another interface): said so, with the way out
-  const taken = e instanceof Error && !kept.length ? / route add default via (\S+) dev (\S+): .*(?:file exists|EEXIST)/i.exec(e.message) : null;
-  const f = taken ? fresh.find((x) => x.gateway === taken[1] && x.ifname === taken[2]) : undefined;
+  // (through netlink the request is named; through `ip -n NS -batch -` (BOXKIT_NETLINK=0) only the namespace: in a batch of
+  // new links there, EEXIST is the route, of its one line with a gateway: oneDefaultRoute)
+  const msg = e instanceof Error && !kept.length ? e.message : '';
+  const taken = / route add default via (\S+) dev (\S+): .*(?:file exists|EEXIST)/i.exec(msg);
+  const inNs = /^(?:ip -n (\S+)|nsenter --net=\/proc\/(\d+)\/ns\/net ip) -batch -: RTNETLINK answers: File exists$/.exec(msg);
+  const f = taken ? fresh.find((x) => x.gateway === taken[1] && x.ifname === taken[2])
+    : inNs ? fresh.find((x) => x.gateway && nsTarget(x.ns) === (inNs[1] ?? inNs[2])) : undefined;
   if (f) return defaultRouteTaken(f.ns, f.ifname, 'it has one already (the kernel refused this one); nothing was made', false);
   if (kept.length && e instanceof BoxkitError) {
     return new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
