@@ -198,6 +198,11 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     await run(['rootfs', empty, '--from-host', '/bin/bash']);
     const both = await run(['--rm', ...BASE, '--rootfs', empty, '--', '/bin/bash', '-c', '/bin/true && echo ok']);
     expect(both.out.trim()).toBe('ok');
+    // a fresh file system's mount point (mkfs left lost+found alone in it) is empty too: it was refused
+    const fresh = join(top, 'fresh');
+    mkdirSync(join(fresh, 'lost+found'), { recursive: true, mode: 0o700 });
+    await run(['rootfs', fresh, '--from-host', '/bin/true']);
+    expect(readdirSync(fresh)).toEqual(expect.arrayContaining(['etc', 'proc', 'sys', 'dev', 'lost+found']));
   });
 
   it('a rootfs without /proc, /dev, /sys (one static binary, as docker\'s FROM scratch) runs: the mount points are made in the container\'s layer, the rootfs is unchanged', async () => {

@@ -184,7 +184,7 @@ function refuseSystemDir(target: string): void {
 const ROOTFS_SHAPE = ['etc', 'proc', 'sys', 'dev'];
 
 /**
- * DIR is new, empty, or a root filesystem already (one `run rootfs` built, to
+ * DIR is new, empty (lost+found aside), or a root filesystem already (one `run rootfs` built, to
  * add programs to, or any other with etc/ proc/ sys/ dev/): an existing
  * directory of something else is refused, not filled with etc/, bin/ and a
  * world-writable tmp/ (`run rootfs /var/lib/dpkg` passed the system-directory
@@ -198,7 +198,8 @@ function refuseForeignDir(target: string): void {
     return; // made here (or checkOwnRoot says why not)
   }
   if (!st.isDirectory()) throw new UsageError(`rootfs: ${target} is not a directory`, 'build into a new directory: run rootfs ./rootfs --from-host /bin/bash');
-  if (readdirSync(target).length === 0) return;
+  // (a fresh file system's mount point holds lost+found alone: empty, as mkfs left it)
+  if (readdirSync(target).every((n) => n === 'lost+found')) return;
   const missing = ROOTFS_SHAPE.filter((d) => !lstatSync(join(target, d), { throwIfNoEntry: false })?.isDirectory());
   if (missing.length) {
     throw new UsageError(
