@@ -18,6 +18,9 @@ import { parseBlob } from '../harness/blob.js';
 import { HANDOFF_BUILTINS } from '../../tsup.base.js';
 import { CLI_RUNTIME_BUILTINS as RUN_BUILTINS } from '../../packages/run/scripts/runtime-builtins.js';
 import { CLI_RUNTIME_BUILTINS as NETSETUP_BUILTINS } from '../../packages/netsetup/scripts/runtime-builtins.js';
+import { CLI_RUNTIME_BUILTINS as SVCPROXY_BUILTINS } from '../../packages/svcproxy/scripts/runtime-builtins.js';
+import { CLI_RUNTIME_BUILTINS as NS_CLONE_BUILTINS } from '../../packages/ns-clone/scripts/runtime-builtins.js';
+import { CLI_RUNTIME_BUILTINS as CG_BUILTINS } from '../../packages/cg/scripts/runtime-builtins.js';
 
 const TOOLS = ['ns-clone', 'cg', 'unionfs', 'netsetup', 'svcproxy', 'run'];
 const dist = (tool: string) => join(import.meta.dirname, '..', '..', 'packages', tool, 'dist');
@@ -38,6 +41,9 @@ describe('startup snapshots', () => {
   it.each([
     ['run', RUN_BUILTINS],
     ['netsetup', NETSETUP_BUILTINS],
+    ['svcproxy', SVCPROXY_BUILTINS],
+    ['ns-clone', NS_CLONE_BUILTINS],
+    ['cg', CG_BUILTINS],
   ] as const)('%s cli.blob keeps the code cache of exactly its runtime builtins and the hand-off to its wiring, none of them loaded', (tool, list) => {
     const b = parseBlob(readFileSync(join(dist(tool), 'cli.blob')));
     const keep = [...list, ...HANDOFF_BUILTINS];
@@ -94,6 +100,22 @@ describe.skipIf(skipReason)(`startup snapshots at work${skipReason ? ` (skipped:
       }
     } finally {
       await bk('svcproxy', ['flush', ...p]);
+    }
+  });
+
+  it('an ns-clone start and a cg exec (their cli.blob fast paths) compile no builtin without its cache', async () => {
+    const group = `bk-snap-${process.pid}`;
+    try {
+      for (const [tool, args] of [
+        ['ns-clone', ['--uts', '--ipc', '--pid', '--mount', '--net', '--', 'true']],
+        ['cg', ['exec', group, '--parent', 'self', '--cpus', '0.5', '--pids', '20', '--', 'true']],
+      ] as const) {
+        const r = await bk(tool, [...args], debug);
+        expect(r.exitCode, `${tool} ${args.join(' ')}: ${String(r.stderr)}`).toBe(0);
+        expect(compiled(r.stderr).filter((c) => c.endsWith('(no cache)')), `${tool} ${args.join(' ')}`).toEqual([]);
+      }
+    } finally {
+      await bk('cg', ['rm', group, '--parent', 'self']);
     }
   });
 });
