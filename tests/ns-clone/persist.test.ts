@@ -43,15 +43,11 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     delete env.NODE_EXTRA_CA_CERTS;
     for (const [cmd, release, code] of [[['sleep', '5'], ['--abort'], 125], [['/nonexistent-cmd'], [], 127]] as const) {
       const p = execa(binPath('ns-clone'), [`--net=${path}`, '--wait-for-setup', '--json', '--', ...cmd], { reject: false, env });
-      // its pid, once it waits (the record of its fifo names it)
+      // its pid, once it waits (the record of its fifo names it) with PATH bound (the record is written before the bind)
       const records = join(state, 'ns-clone');
-      let pid: string | undefined;
-      for (let i = 0; i < 200 && !pid; i++) {
-        pid = (existsSync(records) ? readdirSync(records) : []).find((f) => f.endsWith('.fifo-path'))?.split('.')[0];
-        if (!pid) await new Promise((r) => setTimeout(r, 25));
-      }
-      expect(pid).toBeDefined();
-      expect(mountsAt(path)).toHaveLength(1);
+      const recorded = () => (existsSync(records) ? readdirSync(records) : []).find((f) => f.endsWith('.fifo-path'))?.split('.')[0];
+      await until(() => !!recorded() && mountsAt(path).length === 1, 5000, 'the held child\'s record and bind');
+      const pid = recorded();
       expect((await ns(['release', pid!, ...release], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
       expect((await p).exitCode).toBe(code);
       expect(mountsAt(path)).toEqual([]);
