@@ -30,8 +30,8 @@ function wiringSnapshot(): void {
 
 /**
  * What a fast path compiles when it hands a command to its yargs wiring in-process (a flag or a
- * `--help` it does not take itself), as NODE_DEBUG_NATIVE=CODE_CACHE lists it: kept with every
- * bin's cliRuntimeBuiltins.
+ * `--help` it does not take itself), as NODE_DEBUG_NATIVE=CODE_CACHE lists it: kept with the
+ * cliRuntimeBuiltins of every bin that has a wiring blob to hand off to.
  */
 export const HANDOFF_BUILTINS = ['assert', 'internal/assert/assertion_error', 'internal/assert/calltracker', 'internal/assert/utils', 'internal/fs/sync_write_stream'];
 
@@ -84,7 +84,7 @@ export function binConfig(
     // a V8 startup snapshot of the bundle next to it (dist/cli.blob): see scripts/build-snapshot.mjs;
     // a bin with a wiring bundle keeps a small fast path in dist/cli.cjs, compiled whole (--eager)
     onSuccess: async () => {
-      buildSnapshot('dist', opts.wiringBlob, opts.cliRuntimeBuiltins && [...opts.cliRuntimeBuiltins, ...HANDOFF_BUILTINS]);
+      buildSnapshot('dist', opts.wiringBlob, opts.cliRuntimeBuiltins && [...opts.cliRuntimeBuiltins, ...(opts.wiringBlob ? HANDOFF_BUILTINS : [])]);
       if (opts.wiringBlob) wiringSnapshot();
     },
   };
