@@ -10,14 +10,9 @@ import { blockedPath, lstatOrUndefined, realPath, refuseEmpty, sameDir, statOrUn
 import { resolveTarget } from '../target.js';
 import { trace } from '@boxkit/common/stdio';
 
-/**
- * `-` (tar's stdin/stdout) or '': it was resolved as the current directory, and the error named that
- * ('/home/me: is a directory', '/home/me: no such file'); its hint says what to do instead of `-`.
- */
-const noStdio = (value: string, what: string, needed: string, hint: string) => refuseEmpty(what, value, needed, hint);
-
 export async function runCommit(a: CommonArgs & { target: string; output: string; driver?: string }): Promise<number> {
-  noStdio(a.output, 'OUTPUT', 'a file', `write it to a file: unionfs commit ${shellQuote([a.target])} layer.tar (then cat layer.tar)`);
+  // `-` (tar's stdout) or '' was resolved as the current directory ('/home/me: is a directory'): the hint says what to do instead
+  refuseEmpty('OUTPUT', a.output, 'a file', `write it to a file: unionfs commit ${shellQuote([a.target])} layer.tar (then cat layer.tar)`);
   refuseEmpty('MOUNTPOINT|UPPER', a.target, 'a union mount point or an upper dir');
   const t = resolveTarget(a.target, [], undefined, a.driver);
   const out = realPath(a.output);
@@ -51,8 +46,8 @@ function below(dir: string, root: string): boolean {
 }
 
 export async function runExtract(a: CommonArgs & { tarball: string; dir: string }): Promise<number> {
-  noStdio(a.tarball, 'TARBALL', 'a file', 'save the tarball to a file first (cat > layer.tar), then: unionfs extract layer.tar DIR');
-  noStdio(a.dir, 'DIR', 'a new directory', 'give a new directory: unionfs extract TARBALL ./layer');
+  refuseEmpty('TARBALL', a.tarball, 'a file', 'save the tarball to a file first (cat > layer.tar), then: unionfs extract layer.tar DIR');
+  refuseEmpty('DIR', a.dir, 'a new directory', 'give a new directory: unionfs extract TARBALL ./layer');
   const tar = realPath(a.tarball);
   const dir = realPath(a.dir);
   if (!statOrUndefined(tar)?.isFile()) throw unreachable(tar) ?? new UsageError(`${tar}: no such file`);
