@@ -392,12 +392,12 @@ export function findSetupFifo(target: string, dryRun = false): SetupFifo {
     // time). Its own fifo still there, it never read it: its command never ran (killed while held, or
     // aborted with `: > FIFO`), so what its start made goes, as a foreground run takes it back. Its
     // fifo gone or another's there: it was released and ran; only its record goes.
-    const ours = ownFifo(rec);
-    const plan = ours ? takeBackPlan(pid, rec, true) : { acts: [forgetAct(pid, rec, false)], unmounts: [] };
-    const what = plan.unmounts.length ? `; its namespace at ${plan.unmounts.join(', ')} is unmounted` : '';
     if (ownerAlive(rec)) {
       throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its ns-clone, pid ${rec.owner!.pid}, takes back what it made)`);
     }
+    const ours = ownFifo(rec);
+    const plan = ours ? takeBackPlan(pid, rec, true) : { acts: [forgetAct(pid, rec, false)], unmounts: [] };
+    const what = plan.unmounts.length ? `; its namespace at ${plan.unmounts.join(', ')} is unmounted` : '';
     if (dryRun) {
       return { fifo, record: record!, pid, rec, gone: { lines: plan.acts.flatMap((a) => a.shell), message: `process ${pid} is gone: nothing to release (a release removes its ${ours ? 'fifo and ' : ''}record${what.replace(' is ', ' would be ')})` } };
     }
