@@ -92,10 +92,13 @@ const { flags, stubs } = nodeFlags(dist);
 // --interpreted-frames-native-stack, --log-function-events ...): the blob then loads
 // only with them, so the stubs are left alone: run `node FLAGS... --snapshot-blob`
 const debugFlags = (process.env.BOXKIT_SNAPSHOT_DEBUG_FLAGS ?? '').split(/\s+/).filter(Boolean);
-execFileSync(process.execPath, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags, '--snapshot-blob', blob, '--build-snapshot', snapSrc], {
-  stdio: ['ignore', 'inherit', 'pipe'],
+// stdout a pipe too, whatever this build's is: a bundle that touches process.stdout while the snapshot is
+// built gets the stream for that kind of fd into the blob (a file or /dev/null: fs's SyncWriteStream, loaded)
+const built = execFileSync(process.execPath, [...flags, ...SNAPSHOT_FLAGS, ...debugFlags, '--snapshot-blob', blob, '--build-snapshot', snapSrc], {
+  stdio: ['ignore', 'pipe', 'pipe'],
   env,
 });
+if (built.length) process.stdout.write(built);
 rmSync(snapSrc, { force: true });
 if (debugFlags.length) console.log(`build-snapshot: ${blob} loads only as: node ${[...flags, ...SNAPSHOT_FLAGS, ...debugFlags].join(' ')} --snapshot-blob ${blob} -- ARGS`);
 else for (const stub of stubs) writeStubFlags(stub, flags);
