@@ -56,8 +56,8 @@ const legacyOf = (p: PublishSpec): PublishSpec | undefined => (p.hostIp ? undefi
 
 /**
  * Parse `8080:10.10.15.2:80/tcp` (protocol defaults to tcp). A host address
- * 0.0.0.0 is every address, as docker -p (and run -p) reads it: a DNAT rule
- * `-d 0.0.0.0/32` never matches, so it published a port nothing reached.
+ * 0.0.0.0 is kept as given: publish() and unpublish() read it as every
+ * address (normalised).
  */
 export function parsePublish(spec: string, hostIp?: string): PublishSpec {
   const h = hostIp !== undefined ? parseIp(hostIp, 'host address') : undefined;
@@ -67,7 +67,7 @@ export function parsePublish(spec: string, hostIp?: string): PublishSpec {
   if (proto !== 'tcp' && proto !== 'udp') throw new UsageError(`invalid protocol '${m[4]}' in '${spec}'`, 'use tcp or udp');
   return {
     hostPort: port(m[1]!, 'host port'), containerIp: parseIp(m[2]!, 'container address'), containerPort: port(m[3]!, 'container port'),
-    proto, ...(hostIpOf(h) !== undefined ? { hostIp: h } : {}),
+    proto, ...(h !== undefined ? { hostIp: h } : {}),
   };
 }
 
