@@ -3,6 +3,7 @@
  * `veth -` with the same field names.
  */
 import { UsageError } from '@boxkit/common/errors';
+import { readStdin } from '@boxkit/common/stdin';
 
 /** One attachment, as given on the command line or as a JSON line of `veth -`. */
 export interface AttachSpec {
@@ -59,4 +60,9 @@ const FIELDS: Record<string, FieldType> = { netns: 'string', pid: 'number', brid
 /** Parse one JSON line of `veth -` (same fields as the flags; host-ifname or hostIfname). */
 export function parseSpecLine(line: string, n: number): AttachSpec {
   return jsonLine(line, n, FIELDS, { 'host-ifname': 'hostIfname' }, '{"netns":"ns1","bridge":"mydocker","mtu":1400,"hairpin":true}') as unknown as AttachSpec;
+}
+
+/** The lines of `veth -` and `down -` input with their numbers (for errors), blank lines and # comments left out. */
+export function stdinLines(): (readonly [string, number])[] {
+  return readStdin().split('\n').map((l, i) => [l.trim(), i + 1] as const).filter(([l]) => l && !l.startsWith('#'));
 }

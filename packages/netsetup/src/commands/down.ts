@@ -1,10 +1,9 @@
 import type { CommonArgs } from '@boxkit/common/cli';
 import { UsageError } from '@boxkit/common/errors';
 import { dryRunOutput, report } from '@boxkit/common/output';
-import { readStdin } from '@boxkit/common/stdin';
 import { validatePid } from '@boxkit/common/validate';
 import { detachMany, type DetachTarget } from '../detach.js';
-import { jsonLine } from '../spec.js';
+import { jsonLine, stdinLines } from '../spec.js';
 
 interface DownArgs extends CommonArgs {
   batch?: string;
@@ -14,7 +13,7 @@ interface DownArgs extends CommonArgs {
 }
 
 function stdinTargets(): DetachTarget[] {
-  return readStdin().split('\n').map((l, i) => [l.trim(), i + 1] as const).filter(([l]) => l && !l.startsWith('#')).map(([l, n]) => {
+  return stdinLines().map(([l, n]) => {
     if (!l.startsWith('{')) return /^\d+$/.test(l) ? { pid: validatePid(l) } : { netns: l };
     // as veth - reads its lines: host-ifname or hostIfname, typed, and no field it would not look at (a typo removed the rest alone)
     return jsonLine(l, n, { netns: 'string', pid: 'number', hostIfname: 'string' }, { 'host-ifname': 'hostIfname' }, '{"netns":"ns1"}', 'one of netns, pid, hostIfname (or host-ifname) per line') as DetachTarget;

@@ -1,7 +1,7 @@
 import type { CommonArgs } from '@boxkit/common/cli';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { dryRunOutput, report } from '@boxkit/common/output';
-import { readStdin } from '@boxkit/common/stdin';
+import { stdinLines } from '../spec.js';
 import { attachMany, parseSpecLine, type AttachSpec, type Attachment } from '../attach.js';
 
 interface VethArgs extends CommonArgs {
@@ -45,8 +45,7 @@ export async function vethCommand(a: VethArgs): Promise<number> {
     if (a.batch !== '-') throw new UsageError(`unexpected argument '${a.batch}'`, 'use - to read JSON lines from stdin');
     // flags given with `-` are defaults for every line
     const defaults: Partial<AttachSpec> = { ...(a.bridge ? { bridge: a.bridge } : {}) };
-    specs = readStdin().split('\n').map((l, i) => [l.trim(), i + 1] as const).filter(([l]) => l && !l.startsWith('#'))
-      .map(([l, n]) => ({ ...defaults, ...parseSpecLine(l, n) }) as AttachSpec);
+    specs = stdinLines().map(([l, n]) => ({ ...defaults, ...parseSpecLine(l, n) }) as AttachSpec);
   } else specs = [fromFlags(a)];
   // a dry run prints its commands; with --json they go out with the result as one document
   const dry = a.dryRun ? dryRunOutput(a) : undefined;
