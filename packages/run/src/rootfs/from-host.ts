@@ -9,6 +9,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BoxkitError, UsageError, run, shellQuote } from '@boxkit/common';
 import { writeSkeleton } from './skeleton.js';
 import { lexists, realPathOfPrefix } from '@boxkit/common/dirs';
+import { sweepAsides } from '@boxkit/common/state';
 import { checkOwnRoot, fileInside, mkdirInside } from './beneath.js';
 
 /** Parse `ldd` output: the absolute paths of the libraries (and the loader). */
@@ -81,7 +82,6 @@ function planDirChain(root: string, dir: string, seen: Set<string>, steps: CopyS
 
 /** Do the steps in `root`; what exists already there is kept, and nothing is written through a symlink leading out of it. */
 function applyCopy(root: string, steps: readonly CopyStep[]): void {
-  const listed = new Map<string, string[]>();
   for (const s of steps) {
     if (s.kind === 'mkdir') {
       if (!lexists(s.dest)) mkdirInside(root, s.dest, s.mode);
@@ -91,7 +91,8 @@ function applyCopy(root: string, steps: readonly CopyStep[]): void {
       // written aside and renamed over, as install(1) does: copied in place, a library or program a
       // container of this rootfs had mapped was truncated under it (SIGBUS, 135) on a re-run
       fileInside(root, s.dest);
-      removeDeadCopies(s.dest, listed);
+      // (what a copy killed half-way left beside it: DEST.PID.tmp of a writer gone since; after fileInside: no symlink out)
+      sweepAsides(dirname(s.dest), [basename(s.dest)]);
       const tmp = `${s.dest}.${process.pid}.tmp`;
       try {
         copyFileSync(s.from, tmp, constants.COPYFILE_EXCL);
@@ -105,38 +106,6 @@ function applyCopy(root: string, steps: readonly CopyStep[]): void {
       mkdirInside(root, dirname(s.dest));
       symlinkSync(s.target, s.dest);
     }
-  }
-}
-
-/**
- * What a copy killed half-way left beside `dest`: DEST.PID.tmp whose PID is gone (a live one's is
- * its copy under way). Each directory is read once.
- */
-function removeDeadCopies(dest: string, listed: Map<string, string[]>): void {
-  const dir = dirname(dest);
-  let names = listed.get(dir);
-  if (!names) {
-    try {
-      names = readdirSync(dir);
-    } catch {
-      names = [];
-    }
-    listed.set(dir, names);
-  }
-  const base = `${basename(dest)}.`;
-  for (const n of names) {
-    if (!n.startsWith(base) || !/^\d+\.tmp$/.test(n.slice(base.length))) continue;
-    const pid = Number(n.slice(base.length, -'.tmp'.length));
-    if (pid !== process.pid && !pidAlive(pid)) rmSync(join(dir, n), { force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
