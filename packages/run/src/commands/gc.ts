@@ -74,16 +74,16 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   });
   // image layers whose extraction was killed half-way (a killed `run --image`): unionfs's own sweep
   const layers = sweepStaleLayers(undefined, !!d);
-  // and default rootfs trees a killed build, or a rebuild under running containers, left beside it
+  // and default rootfs trees a killed build, or a rebuild under running containers, left beside it:
+  // `rootfs`, a list of their own (they are no image layers)
   const { sweepDefaultRootfs } = await import('../rootfs/default.js');
-  const trees = await sweepDefaultRootfs(!!d);
-  layers.push(...trees);
+  const rootfs = await sweepDefaultRootfs(!!d);
   if (d) {
-    for (const l of layers) d.print(shellQuote(['rm', '-rf', l]));
-    d.done({ removed, orphans, files, layers });
+    for (const l of [...layers, ...rootfs]) d.print(shellQuote(['rm', '-rf', l]));
+    d.done({ removed, orphans, files, layers, rootfs });
     return 0;
   }
-  report(a, { removed, orphans, files, layers }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`),
-    ...files.map((f) => `removed ${f}`), ...layers.map((l) => trees.includes(l) ? `removed rootfs left over ${l}` : `removed half-extracted layer ${l}`)]);
+  report(a, { removed, orphans, files, layers, rootfs }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`),
+    ...files.map((f) => `removed ${f}`), ...layers.map((l) => `removed half-extracted layer ${l}`), ...rootfs.map((t) => `removed rootfs left over ${t}`)]);
   return 0;
 }
