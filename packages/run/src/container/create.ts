@@ -89,7 +89,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   const t0 = process.hrtime.bigint();
   const { rootfs, lowers, tars } = await resolveLowers(spec);
   checkHostPorts(spec.publish);
-  await checkIp(spec);
+  const ip = await checkIp(spec);
   mark('lowers');
   const id = newId();
   const name = checkName(spec.name ?? defaultName(id));
@@ -181,7 +181,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     // thread mounts the union and sets up the network
     trace(() => attachShell(cg, String(c.pid)));
     if (!mountFirst) await mountRoot();
-    const netPlan = { spec, hostVeth };
+    const netPlan = { spec, hostVeth, ...(ip ? { ip } : {}) };
     if (opts.verbose) for (const l of netShell(netPlan, String(c.pid))) trace(() => l);
     undo.push(() => teardownNetwork(rec.net));
     rec.net = await setupNetwork(netPlan, c.pid);

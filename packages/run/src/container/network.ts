@@ -19,6 +19,8 @@ export const DEFAULT_BRIDGE_CIDR = '10.88.0.1/16';
 export interface NetPlan {
   spec: ContainerSpec;
   hostVeth: string;
+  /** The --ip checkIp resolved (a CIDR), attached as it is: not resolved a second time. */
+  ip?: string;
 }
 
 /** The bridge's own address for a bridge that does not exist yet, or undefined (then: error). */
@@ -77,12 +79,13 @@ async function ipToAttach(p: NetPlan, made: string | undefined): Promise<string>
 
 /**
  * A given --ip that the attach would refuse (see ipToAttach), refused with the start's other
- * checks, before anything is made; --ip auto and the other modes cost nothing here.
+ * checks, before anything is made; --ip auto and the other modes cost nothing here. Returns the
+ * address to attach (NetPlan's ip: setupNetwork takes it as it is), undefined for those.
  */
-export async function checkIp(spec: ContainerSpec): Promise<void> {
-  if (spec.net.mode !== 'bridge' || !spec.ip || spec.ip === 'auto') return;
+export async function checkIp(spec: ContainerSpec): Promise<string | undefined> {
+  if (spec.net.mode !== 'bridge' || !spec.ip || spec.ip === 'auto') return undefined;
   const p = { spec, hostVeth: '' };
-  await ipToAttach(p, bridgeToMake(p, spec.net.bridge));
+  return ipToAttach(p, bridgeToMake(p, spec.net.bridge));
 }
 
 /** Shell lines for --dry-run and -v; $PID stands for the held child's pid. */
@@ -258,7 +261,8 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   // from netsetup's state: asking the kernel here started an `ip` process on
   // every start.
   const addr = bridgeToMake(p, n.bridge);
-  const ip = await ipToAttach(p, addr);
+  // (a start resolved a given --ip in checkIp, with its other checks)
+  const ip = p.ip ?? (await ipToAttach(p, addr));
   if (addr) {
     await ensureBridge(n.bridge, addr);
     await ensureNat(networkOf(addr));
