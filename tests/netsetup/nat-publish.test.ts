@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHost, destroyHost, skipReason, startResponder, tcpAsk, testName, type Responder } from '../harness/index.js';
-import { dropEmptyTables, netSnapshot, ns, sh, shortName, useStateDir } from './helpers.js';
+import { dropEmptyTables, netSnapshot, ns, refusedNs, sh, shortName, useStateDir } from './helpers.js';
 
 describe.skipIf(skipReason)(`netsetup nat + publish${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const br = shortName('nsn');
@@ -16,9 +16,10 @@ describe.skipIf(skipReason)(`netsetup nat + publish${skipReason ? ` (skipped: ${
   const c2 = testName('np-c2');
   const responders: Responder[] = [];
   let before: ReturnType<typeof netSnapshot>;
+  let state = '';
 
   beforeAll(async () => {
-    useStateDir('nat-publish');
+    state = useStateDir('nat-publish');
     before = netSnapshot();
     createHost(out);
     createHost(c1);
@@ -58,8 +59,25 @@ describe.skipIf(skipReason)(`netsetup nat + publish${skipReason ? ` (skipped: ${
     // idempotent: no duplicate rules
     expect((await ns(['nat', '10.77.20.0/24'])).exitCode).toBe(0);
     expect(sh('iptables-save', ['-t', 'nat']).match(/boxkit nat 10\.77\.20\.0\/24"/g)).toHaveLength(1);
-    // --out-if replaces the rule in place: masquerade only what leaves through the uplink
+    // another --out-if is a conflict, as route and bridge refuse theirs (it replaced the rules): exit 1, one line and
+    // the way out, the kernel as it was; and so is none over an --out-if
+    const nat = () => sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => /^[-:]/.test(l)).map((l) => l.split(' [')[0]);
+    const rules = nat();
+    const other = await refusedNs(['nat', '10.77.20.0/24', '--out-if', up], { state, code: 1 });
+    expect(other.stderr.split('\n').filter(Boolean)).toEqual([`netsetup: nat 10.77.20.0/24: netsetup's nat masquerades out every interface, not out ${up}`, 'hint: netsetup nat rm 10.77.20.0/24 first']);
+    expect(nat()).toEqual(rules);
+    expect(tcpAsk(c1, '203.0.113.2', 7000)).toBe('outside 203.0.113.1');
+    // changed the way the hint says: masquerade only what leaves through the uplink
+    expect((await ns(['nat', 'rm', '10.77.20.0/24'])).exitCode).toBe(0);
     expect((await ns(['nat', '10.77.20.0/24', '--out-if', up])).exitCode).toBe(0);
+    const again = await ns(['nat', '10.77.20.0/24', '--out-if', up, '--json']);
+    expect([again.exitCode, JSON.parse(again.stdout).changed]).toEqual([0, false]);
+    const viaUp = nat();
+    for (const args of [[], ['--out-if', br]]) {
+      const r = await refusedNs(['nat', '10.77.20.0/24', ...args], { state, code: 1 });
+      expect(r.stderr.split('\n')[0]).toBe(`netsetup: nat 10.77.20.0/24: netsetup's nat masquerades out ${up}, not out ${args[1] ?? 'every interface'}`);
+      expect(nat()).toEqual(viaUp);
+    }
     expect(sh('iptables-save', ['-t', 'nat'])).toMatch(new RegExp(`! -d 224\\.0\\.0\\.0/4 -o ${up} .*-j MASQUERADE`));
     expect(sh('iptables-save', ['-t', 'nat']).match(/-j MASQUERADE/g)).toHaveLength(1);
     expect(tcpAsk(c1, '203.0.113.2', 7000)).toBe('outside 203.0.113.1');

@@ -7,6 +7,7 @@
  * one commented POSTROUTING jump, so it can be found, repeated and removed.
  */
 import { readFileSync } from 'node:fs';
+import { BoxkitError } from '@boxkit/common/errors';
 import { validateIfName } from '@boxkit/common/validate';
 import { netString, parseCidr } from './cidr.js';
 import { hashHex } from '@boxkit/common/hash';
@@ -47,6 +48,16 @@ export async function planNat(cidr: string, outIf: string | undefined, lenient =
   const ops: Op[] = [];
   if (!ipForwardOn()) ops.push({ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' });
   const inChain = t.rules.filter((r) => r.chain === chain);
+  // netsetup's nat of this network with another --out-if (or none): a conflict, as route and bridge refuse
+  // theirs, not replaced (it was flushed and made again: traffic masqueraded a moment before stopped being)
+  const there = inChain.find((r) => r.comment?.startsWith(`${jumpComment(net)}: outside`));
+  if (there && there.comment !== outside) {
+    const via = (c: string) => /: outside via (\S+)$/.exec(c)?.[1];
+    const out = (i: string | undefined) => (i ? `out ${i}` : 'out every interface');
+    throw new BoxkitError('EEXIST', `nat ${net}: netsetup's nat masquerades ${out(via(there.comment!))}, not ${out(outIf)}`, {
+      hint: `netsetup nat rm ${net} first`,
+    });
+  }
   const ok = inChain.length === 2 && hasComment(t, inside) && hasComment(t, outside);
   if (!ok) {
     ops.push(t.chains.has(chain) ? nat('-F', chain) : nat('-N', chain));
