@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { binPath, bk, skipReason } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
+import { buildBusyboxRootfs } from '../../packages/run/src/rootfs/default.js';
 
 function walk(dir: string, root = dir, out: string[] = []): string[] {
   for (const e of readdirSync(dir)) {
@@ -122,6 +123,25 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     mkdirSync(join(trees, 'default.4243.tmp'));
     expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
     expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+  });
+
+  it('buildBusyboxRootfs called on its own (a library call, no caller holding the lock) waits for the build lock: a build under way keeps the tree it is making (its DIR.PID.tmp was swept from under it)', async () => {
+    const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'bb-lock-'));
+    const dir = join(top, 'default');
+    // another build under way: it holds the lock beside DIR and makes its tree as DIR.PID.tmp
+    const other = spawn('flock', [join(top, '.lock'), 'sh', '-c', 'mkdir -p "$0.$$.tmp/bin" && echo held && sleep 1 && test -d "$0.$$.tmp/bin" && echo intact', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const ended = new Promise<number | null>((res) => other.on('close', res));
+    await new Promise<void>((res) => other.stdout!.on('data', (b: Buffer) => {
+      out += String(b);
+      if (out.includes('held')) res();
+    }));
+    buildBusyboxRootfs(dir);
+    expect(await ended).toBe(0);
+    expect(out).toBe('held\nintact\n');
+    expect(existsSync(join(dir, 'bin', 'busybox'))).toBe(true);
+    // the other build's tree, its builder gone once the lock was free, is swept as a killed build's
+    expect(readdirSync(top).filter((e) => e !== '.lock')).toEqual(['default']);
   });
 
   it("rootfs --default keeps the tree it replaced while a container's union it cannot parse or see uses it: a data dir with ':' in its path, a container started in another mount namespace (their / was emptied)", async () => {

@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync
 import { listUnions } from '@boxkit/unionfs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
-import { dataDir, withLock } from '@boxkit/common';
+import { dataDir, withLockSync } from '@boxkit/common';
 import { shellQuote } from '@boxkit/common/exec';
 import { skeletonShell, writeSkeleton } from './skeleton.js';
 import { list } from '../state/store.js';
@@ -32,6 +32,34 @@ export function findBusybox(): string {
   return bb;
 }
 
+/**
+ * The lock of the builds of `dir`, and of the sweeps of what they leave beside it: a file beside
+ * it (rootfs/.lock for the default one, as before).
+ */
+const buildLock = (dir: string): string => join(dirname(resolve(dir)), '.lock');
+
+/** The build locks this process holds now (see underBuildLock). */
+const heldLocks = new Set<string>();
+
+/**
+ * `fn` holding the build lock of `dir`: taken here unless this process holds it already (a build
+ * called under ensureDefaultRootfs's). flock belongs to an open file: a second open of the lock
+ * file in the same process would wait on the first for ever. Everything under it is synchronous,
+ * so nothing else of this process runs while it is marked held.
+ */
+function underBuildLock<T>(dir: string, fn: () => T): T {
+  const path = buildLock(dir);
+  if (heldLocks.has(path)) return fn();
+  return withLockSync(path, () => {
+    heldLocks.add(path);
+    try {
+      return fn();
+    } finally {
+      heldLocks.delete(path);
+    }
+  });
+}
+
 /** Where busybox's applets go, beside the skeleton's directories. */
 const APPLET_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run'];
 
@@ -51,8 +79,14 @@ function inUse(dir: string): boolean {
  * earlier rebuild kept, unless a union may use `dir` as a layer (inUse): its
  * containers keep their root (removing it in place emptied every running
  * container's /, and the README's pipeline runs `run rootfs --default`).
+ * Under the build lock of `dir` (taken here when the caller does not hold it):
+ * its sweep removes every DIR.PID.tmp beside it, a concurrent build's too.
  */
 export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string[] {
+  return underBuildLock(dir, () => build(dir, busybox));
+}
+
+function build(dir: string, busybox: string): string[] {
   const tmp = `${dir}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   writeSkeleton(tmp);
@@ -76,8 +110,8 @@ export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string
 
 /**
  * What earlier builds of `dir` left beside it: trees a build killed half-way
- * left (`DIR.PID.tmp`; the caller holds the build's lock, so none is being
- * built), and replaced trees once no union may use `dir` as a layer.
+ * left (`DIR.PID.tmp`; the caller holds the build's lock (underBuildLock), so
+ * none is being built), and replaced trees once no union may use `dir` as a layer.
  * Removed unless `dryRun`; returns their paths.
  */
 function sweepLeftovers(dir: string, dryRun = false): string[] {
@@ -99,7 +133,7 @@ function sweepLeftovers(dir: string, dryRun = false): string[] {
 export function sweepDefaultRootfs(dryRun: boolean): Promise<string[]> {
   const dir = defaultRootfsDir();
   if (!existsSync(dirname(dir))) return Promise.resolve([]);
-  return withLock(dataDir('rootfs', '.lock'), () => sweepLeftovers(dir, dryRun));
+  return Promise.resolve(underBuildLock(dir, () => sweepLeftovers(dir, dryRun)));
 }
 
 /**
@@ -122,7 +156,7 @@ export function busyboxRootfsShell(dir: string, busybox = findBusybox()): string
 export async function ensureDefaultRootfs(rebuild = false): Promise<{ dir: string; built: boolean }> {
   const dir = defaultRootfsDir();
   if (!rebuild && existsSync(join(dir, 'bin', 'busybox'))) return { dir, built: false };
-  return withLock(dataDir('rootfs', '.lock'), () => {
+  return underBuildLock(dir, () => {
     if (!rebuild && existsSync(join(dir, 'bin', 'busybox'))) return { dir, built: false };
     buildBusyboxRootfs(dir);
     return { dir, built: true };
