@@ -261,6 +261,37 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     ok(await ns(['down', '--netns', c[2]!]));
   });
 
+  it('publish --host-ip of an address this host does not have is refused before anything is made, dry run or not (it wrote a DNAT rule that never matched); once the host has it, it is published and reached, and publish rm of it works after the address is gone', async () => {
+    ok(await ns(['veth', '--netns', c[2]!, '--bridge', br, '--ip', '10.77.80.21/24']));
+    const web = await startResponder(c[2]!, 80, 'web');
+    try {
+      for (const dry of [[], ['--dry-run'], ['--json']]) {
+        const r = await refused(['publish', ...dry, '8484:10.77.80.21:80', '--host-ip', '10.77.79.1']);
+        expect(r.stdout).toBe('');
+        expect(r.stderr.split('\n').filter(Boolean)).toEqual([
+          'netsetup: host address 10.77.79.1 is not an address of this host: nothing sent to it would reach port 8484/tcp',
+          'hint: publish on one of its addresses (ip -4 addr), or on every address: no host address, or 0.0.0.0',
+        ]);
+      }
+      expect(JSON.parse((await ns(['ls', '--json'])).stdout).publish).toEqual([]);
+      // an address of the host's (the kernel routes it as local: 127.0.0.5 of lo's 127.0.0.0/8 too) is taken
+      sh('ip', ['addr', 'add', '10.77.79.1/32', 'dev', br]);
+      ok(await ns(['publish', '8484:10.77.80.21:80', '--host-ip', '10.77.79.1']));
+      expect(tcpAsk(undefined, '10.77.79.1', 8484)).toBe('web 10.77.79.1');
+      ok(await ns(['publish', '8585:10.77.80.21:80', '--host-ip', '127.0.0.5', '--dry-run']));
+      // removing it needs no such address: removing what is gone, or what the host no longer has, succeeds
+      sh('ip', ['addr', 'del', '10.77.79.1/32', 'dev', br]);
+      const rm = await ns(['publish', 'rm', '8484:10.77.80.21:80', '--host-ip', '10.77.79.1']);
+      expect([rm.exitCode, rm.stdout, rm.stderr]).toEqual([0, 'unpublished 10.77.79.1:8484:10.77.80.21:80/tcp', '']);
+      expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('8484');
+    } finally {
+      await web.stop();
+      spawnSync('ip', ['addr', 'del', '10.77.79.1/32', 'dev', br], { stdio: 'ignore' });
+      await ns(['publish', 'rm', '8484:10.77.80.21:80', '--host-ip', '10.77.79.1']);
+      ok(await ns(['down', '--netns', c[2]!]));
+    }
+  });
+
   it('a mapping on 0.0.0.0 recorded by a build before 77c14b5 (state in /run outlives an upgrade) is every address: a clash hints a publish rm that works, and publish rm --host-ip 0.0.0.0 removes it', async () => {
     ok(await ns(['veth', '--netns', c[2]!, '--bridge', br, '--ip', '10.77.80.30/24']));
     try {

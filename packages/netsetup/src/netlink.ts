@@ -244,6 +244,34 @@ export function linkGroups(names: readonly string[]): Map<string, number> {
   }
 }
 
+const RTM_GETROUTE = 26, AF_INET = 2, RTA_DST = 1, RTN_LOCAL = 2;
+
+/**
+ * Whether packets to `ip` (IPv4) are delivered to this host (its network
+ * namespace): the route the kernel gives it (`ip route get IP`, one
+ * RTM_GETROUTE) is of type local, as for its own addresses (127.0.0.5 too,
+ * and a `local` route's range). That is what `-m addrtype --dst-type LOCAL`
+ * (publish's hook) and bind(2) (docker -p) ask of it. Unreachable (no route,
+ * a blackhole or prohibit route) is not local. Through netlink even with
+ * BOXKIT_NETLINK=0: it changes nothing, and needs no privilege.
+ */
+export function isLocalAddress(ip: string): boolean {
+  const nl = openRtnl();
+  try {
+    const h = Buffer.alloc(12); // struct rtmsg
+    h.writeUInt8(AF_INET, 0);
+    h.writeUInt8(32, 1);
+    const [reply] = nl.request(RTM_GETROUTE, 0, Buffer.concat([h, new Attrs().ip4(RTA_DST, ip).buffer()]), `ip route get ${ip}`);
+    return !!reply && reply.length >= 12 && reply.readUInt8(7) === RTN_LOCAL;
+  } catch (e) {
+    // ENETUNREACH, EHOSTUNREACH, EACCES (prohibit), EINVAL (blackhole): no route to it, so not this host's
+    if ([101, 113, 13, 22].includes((e as { errno?: number }).errno ?? 0)) return false;
+    throw e;
+  } finally {
+    nl.close();
+  }
+}
+
 /** Whether netlink is used (BOXKIT_NETLINK=0 sends every command through `ip`, to compare). */
 export function netlinkEnabled(): boolean {
   return process.env.BOXKIT_NETLINK !== '0';

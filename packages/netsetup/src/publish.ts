@@ -17,6 +17,7 @@ import { intentFirst, withNetState, type Intent, type NetState, type PublishReco
 import { warn } from '@boxkit/common/output';
 import { holdsLease, leaseHolder, readAttachments, withStoreLock } from './store.js';
 import { linkNames } from './kernel.js';
+import { isLocalAddress } from './netlink.js';
 import type { AttachmentRecord } from './state.js';
 
 export const DNAT_CHAIN = 'BOXKIT-DNAT';
@@ -232,6 +233,11 @@ const rmArgs = (o: PublishSpec) => {
 /** Publish a container port on the host (idempotent; a different target for the same host port fails). */
 export async function publish(spec: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
   const p = normalised(spec);
+  // a host address that is not this host's: its DNAT rule would never match (docker refuses it: the bind fails)
+  if (p.hostIp && !isLocalAddress(p.hostIp)) {
+    throw new UsageError(`host address ${p.hostIp} is not an address of this host: nothing sent to it would reach port ${p.hostPort}/${p.proto}`,
+      'publish on one of its addresses (ip -4 addr), or on every address: no host address, or 0.0.0.0');
+  }
   const publishIn = async (s: NetState, write: boolean) => {
     const key = publishKey(p);
     const old = overlapping(s, p);
