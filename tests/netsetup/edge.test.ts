@@ -58,28 +58,35 @@ describe.skipIf(skipReason)(`netsetup edge cases${skipReason ? ` (skipped: ${ski
     expect(sh('ip', ['-n', c[0]!, '-o', 'link', 'show'])).not.toMatch(/eth\d/);
   });
 
-  it('publish rm of another target is refused (exit 1, naming the target there: it said "already gone", exit 0) and leaves the published port and its record alone', async () => {
+  it('publish rm of a mapping already gone whose host port another container took since succeeds (exit 0: a set -e teardown stopped there, exit 1), says on stderr in one line what the port is published to now, and leaves that mapping, its rules and record alone', async () => {
     ok(await ns(['veth', '--netns', c[0]!, '--bridge', br, '--ip', '10.77.80.9/24']));
     ok(await ns(['publish', '8080:10.77.80.9:80']));
     const rules = sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith('-A '));
-    for (const [spec, extra] of [['8080:10.77.80.8:80', []], ['8080:10.77.80.9:81', ['--json']], ['8080:10.77.80.9:80', ['--host-ip', '127.0.0.1']]] as const) {
+    for (const [spec, extra] of [['8080:10.77.80.8:80', []], ['8080:10.77.80.9:81', ['--json']], ['8080:10.77.80.9:80', ['--host-ip', '127.0.0.1']], ['8080:10.77.80.8:80', ['--dry-run']]] as const) {
       const rm = await ns(['publish', 'rm', spec, ...extra]);
-      expect(rm.exitCode, rm.stderr).toBe(1);
-      expect(rm.stdout).toBe('');
       const on = extra[0] === '--host-ip' ? ' on every address' : '';
-      expect(rm.stderr.split('\n').filter(Boolean)).toEqual([
-        `netsetup: host port 8080/tcp is published${on} to 10.77.80.9:80, not as ${extra[0] === '--host-ip' ? '127.0.0.1:' : ''}${spec}/tcp`,
-        'hint: netsetup publish rm 8080:10.77.80.9:80/tcp',
-      ]);
+      const gone = `${extra[0] === '--host-ip' ? '127.0.0.1:' : ''}${spec}/tcp`;
+      expect([rm.exitCode, rm.stderr], rm.stderr).toEqual([0, `netsetup: warning: ${gone} was already gone; host port 8080/tcp is published${on} to 10.77.80.9:80 now (left as it is)`]);
+      if (extra[0] === '--json') {
+        expect(JSON.parse(rm.stdout)).toEqual({ hostPort: 8080, containerIp: '10.77.80.9', containerPort: 81, proto: 'tcp', spec: gone, changed: false, removed: false, hostPortTakenBy: '8080:10.77.80.9:80/tcp' });
+      } else if (extra[0] !== '--dry-run') expect(rm.stdout).toBe(`already gone: ${gone}`);
+      else expect(rm.stdout).toBe('');
       expect(sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith('-A '))).toEqual(rules);
     }
     const l = JSON.parse((await ns(['ls', '--json'])).stdout);
     expect(l.publish.map((p: { spec: string }) => p.spec)).toEqual(['8080:10.77.80.9:80/tcp']);
-    // the host port is still taken
+    // the host port is still taken, and still reaches its container's port
     const clash = await ns(['publish', '8080:10.77.80.7:80']);
     expect(clash.exitCode, clash.stderr).toBe(1);
     expect(sh('iptables-save', ['-t', 'nat']).match(/--dport 8080 .*-j DNAT/g)).toHaveLength(1);
-    ok(await ns(['publish', 'rm', '8080:10.77.80.9:80']));
+    const web = await startResponder(c[0]!, 80, 'web');
+    try {
+      expect(tcpAsk(undefined, '10.77.80.1', 8080)).toBe('web 10.77.80.1');
+    } finally {
+      await web.stop();
+    }
+    const rm = await ns(['publish', 'rm', '8080:10.77.80.9:80', '--json']);
+    expect([rm.exitCode, rm.stderr, JSON.parse(rm.stdout).removed]).toEqual([0, '', true]);
     expect(sh('iptables-save', ['-t', 'nat'])).not.toContain('BOXKIT');
     ok(await ns(['down', '--netns', c[0]!]));
   });

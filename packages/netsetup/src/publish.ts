@@ -209,6 +209,10 @@ function planRemoveWhere(t: NatTable, match: (comment: string) => boolean): Op[]
 export interface PublishResult extends PublishSpec {
   spec: string;
   changed: boolean;
+  /** publish rm: whether its rules or entry were there and removed (false: already gone) */
+  removed?: boolean;
+  /** publish rm of a mapping already gone: the mapping its host port is published as now (left as it is) */
+  hostPortTakenBy?: string;
 }
 
 /**
@@ -273,7 +277,12 @@ export async function publish(spec: PublishSpec, opts: ExecOptions = {}): Promis
   return opts.dryRun ? withNetState(opts, publishIn) : withStoreLock(() => withNetState(opts, publishIn));
 }
 
-/** Remove a published port; succeeds when it is gone (refused when its host port is published to another target). */
+/**
+ * Remove a published port; succeeds when it is gone, also when its host port
+ * is published to another target since (another container took it): that
+ * mapping stays, and a warning names it (`hostPortTakenBy`). Removing what
+ * is gone succeeds, as `down` does: a `set -e` teardown relies on it.
+ */
 export async function unpublish(spec: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
   const p = normalised(spec);
   // on every address: the same mapping recorded by a build before 77c14b5 (as 0.0.0.0) is removed too, by its own key and comments
@@ -281,17 +290,18 @@ export async function unpublish(spec: PublishSpec, opts: ExecOptions = {}): Prom
   const recorded = (s: NetState) => specs.filter((x) => s.publish[publishKey(x)]?.spec === publishString(x));
   const unpublishIn = async (s: NetState) => {
     const ops = planRemove(await readNat(opts.dryRun), specs);
-    // the host port published to another target (or on an overlapping address) is not gone: refused, as publish refuses it
-    const other = !ops.length && !recorded(s).length ? overlapping(s, p) : undefined;
+    const mine = recorded(s);
+    // gone, and its host port published to another target since (or on an overlapping address): that one is
+    // left as it is, and said (it was refused, exit 1: a teardown's `publish rm` failed for what was gone)
+    const other = !ops.length && !mine.length ? overlapping(s, p) : undefined;
     if (other) {
       const on = hostIpOf(other.hostIp);
-      throw new BoxkitError('EEXIST', `host port ${p.hostPort}/${p.proto} is published${on ? ` on ${on}` : p.hostIp ? ' on every address' : ''} to ${other.containerIp}:${other.containerPort}, not as ${publishString(p)}`, {
-        hint: `netsetup publish rm ${rmArgs(other)}`,
-      });
+      warn('netsetup', `warning: ${publishString(p)} was already gone; host port ${p.hostPort}/${p.proto} is published${on ? ` on ${on}` : p.hostIp ? ' on every address' : ''} to ${other.containerIp}:${other.containerPort} now (left as it is)`);
     }
     // the host port may be published to another target: that record stays (a dry run changes a copy, never written)
-    for (const x of recorded(s)) delete s.publish[publishKey(x)];
+    for (const x of mine) delete s.publish[publishKey(x)];
     const changed = ops.length > 0;
+    const removed = changed || mine.length > 0;
     // the rules first, then route_localnet given back and its guard, when no other port needs them
     ops.push(...planLocalnetOff(s, await readTable('filter', opts.dryRun)));
     // and hairpin mode of the container's port off again when publish turned it on and no port is left to it
@@ -300,7 +310,7 @@ export async function unpublish(spec: PublishSpec, opts: ExecOptions = {}): Prom
       ops.push(hairpin(port, false));
     }
     await execute(ops, opts);
-    return { ...p, spec: publishString(p), changed: ops.length > 0 };
+    return { ...p, spec: publishString(p), changed: ops.length > 0, removed, ...(other ? { hostPortTakenBy: publishString({ ...other, hostIp: hostIpOf(other.hostIp) }) } : {}) };
   };
   return withNetState(opts, unpublishIn);
 }
