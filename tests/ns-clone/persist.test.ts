@@ -288,19 +288,20 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     try {
       const other = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env });
       expect(other.exitCode, other.stderr).toBe(0);
-      expect((await ns(['release', other.stdout], { env })).exitCode).toBe(0);
+      const left = { records: readdirSync(records), mounts: mountsAt(path).length };
+      // the next sweep (one bind left now), here the release of that start's child (any release sweeps too),
+      // takes the rest back
+      const rel = await ns(['release', other.stdout], { env });
+      expect(rel.exitCode, rel.stderr).toBe(0);
       expect(other.stderr).toMatch(new RegExp(`^ns-clone: warning: what the start of process ${pid} left was not taken back \\(EBUSY: resource busy or locked, unlink .*\\); the next start tries again$`));
-      expect(readdirSync(records)).toContain(`${pid}.fifo-path`);
-      expect(mountsAt(path)).toHaveLength(1);
+      expect(left.records).toContain(`${pid}.fifo-path`);
+      expect(left.mounts).toBe(1);
+      expect(rel.stderr).toBe('');
     } catch (e) {
       while (mountsAt(path).length) execFileSync('umount', [path]);
       throw e;
     }
-    // the next sweep (one bind left now) takes the rest back: PATH unmounted and removed, the record gone
-    const last = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env });
-    expect(last.exitCode, last.stderr).toBe(0);
-    expect((await ns(['release', last.stdout], { env })).exitCode).toBe(0);
-    expect(last.stderr).toBe('');
+    // PATH unmounted and removed, the record gone
     expect(mountsAt(path)).toEqual([]);
     expect(existsSync(path)).toBe(false);
     expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
@@ -332,6 +333,62 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     } finally {
       process.kill(pid, 'SIGKILL');
     }
+  });
+
+  it('a held child killed (-d --wait-for-setup, nothing bound) and a foreground --wait-for-setup start killed (-9) while its child is held leave a fifo and a record that the next start making a fifo, or any release, removes (only a release of that pid did); a child still held keeps its own', async () => {
+    const { state, records, env } = bindCase('persist-sweep-unbound');
+    const senv = { BOXKIT_STATE_DIR: state };
+    const entries = () => (existsSync(records) ? readdirSync(records) : []).sort();
+    const pids = () => entries().filter((f) => f.endsWith('.fifo-path')).map((f) => Number(f.replace('.fifo-path', '')));
+    const heldDetached = async () => {
+      const r = await ns(['-d', '--json', '--wait-for-setup', '--uts', '--', 'sleep', '30'], { env: senv });
+      expect(r.exitCode, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { pid: number; setupFifo: string };
+    };
+    const killedWhileHeld = async () => {
+      const d = await heldDetached();
+      process.kill(d.pid, 'SIGKILL');
+      await until(() => !alive(d.pid), 5000, 'the held child to die');
+      return d;
+    };
+    const live = await heldDetached();
+    let next: { pid: number } | undefined;
+    try {
+      const mine = [`${live.pid}.fifo-path`, live.setupFifo.split('/').pop()!].sort();
+      // a foreground start killed (its held child ends with it: parent-death signal), and a detached held child
+      // killed, both after the last start that swept
+      const { execa } = await import('execa');
+      const before = pids();
+      const fg = execa(binPath('ns-clone'), ['--wait-for-setup', '--uts', '--', 'sleep', '30'], { reject: false, env });
+      await until(() => pids().length > before.length, 5000, 'the foreground start\'s record');
+      const fgChild = pids().find((p) => !before.includes(p))!;
+      const d1 = await heldDetached();
+      process.kill(d1.pid, 'SIGKILL');
+      fg.kill('SIGKILL');
+      await fg;
+      await until(() => !alive(fgChild) && !alive(d1.pid), 5000, 'the held children to end');
+      expect(entries()).toHaveLength(6);
+      expect(existsSync(d1.setupFifo)).toBe(true);
+      // the next start that makes a fifo: both leftovers go, the held child's fifo and record stay
+      const held = (next = await heldDetached());
+      expect(entries()).toEqual([...mine, `${held.pid}.fifo-path`, held.setupFifo.split('/').pop()!].sort());
+      // any release sweeps as well: a held child killed after that start goes at its release
+      const d2 = await killedWhileHeld();
+      expect(existsSync(d2.setupFifo)).toBe(true);
+      const dry = await ns(['release', String(held.pid), '--dry-run'], { env: senv });
+      expect(dry.exitCode, dry.stderr).toBe(0);
+      expect(existsSync(d2.setupFifo)).toBe(true);
+      const rel = await ns(['release', String(held.pid)], { env: senv });
+      expect(rel.exitCode, rel.stderr).toBe(0);
+      expect(entries()).toEqual(mine);
+      expect(alive(live.pid)).toBe(true);
+    } finally {
+      await ns(['release', String(live.pid), '--abort'], { env: senv });
+      if (alive(live.pid)) process.kill(live.pid, 'SIGKILL');
+      if (next && alive(next.pid)) process.kill(next.pid, 'SIGKILL');
+    }
+    await until(() => !alive(live.pid), 5000, 'the aborted child to end');
+    expect(entries()).toEqual([]);
   });
 
   it('killed (SIGKILL) right after binding --net=PATH (detached, held), its record already names the bind: the same start run again takes it back and binds PATH anew, and release --abort of the pid takes it back too', async (ctx) => {

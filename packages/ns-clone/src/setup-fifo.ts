@@ -27,13 +27,13 @@
  * time: a chmod, chown or touch to let another user release it leaves it
  * the record's.)
  */
-import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
-import { procStat } from '@boxkit/common/proc';
+import { ownerGone, procStat } from '@boxkit/common/proc';
 import { err } from '@boxkit/common/stdio';
 import { stillPersisted, undoPersist, undoPersistShell, undoUnbound, type Persisted } from './persist.js';
 
@@ -108,7 +108,7 @@ export function makeSetupFifo(path?: string, made: string[] = []): MadeFifo {
   // those naming this path that noted no birth time (a file system that keeps none, an older ns-clone): a
   // fifo made at a path again gets the freed inode number (ext4, tmpfs), which they would take for theirs
   // (none of them is owed a take-back: their fifo is gone, else mkfifo failed with EEXIST)
-  sweepRecords(path ? fifo : undefined);
+  sweepRecords(path ? fifo : undefined, fifo);
   return { fifo, dev: st.dev, ino: st.ino, ...(st.birth ? { birth: st.birth } : {}) };
 }
 
@@ -290,27 +290,36 @@ export function forgetFifo(pid: number, fifo: string): void {
  * its pid) is taken back as a release of it would: the namespaces it bound
  * are unmounted, so that the same start can bind its PATH again (a
  * take-back that fails is a warning: the start sweeping is another's).
+ * Default fifos no record names whose maker is gone go too (`mine`, the
+ * fifo the sweeping start just made, never).
  */
-export function sweepRecords(fifo?: string): void {
+export function sweepRecords(fifo?: string, mine?: string): void {
   let names: string[];
   try {
     names = readdirSync(setupDir());
   } catch {
     return;
   }
+  const named = new Set<string>();
   for (const n of names) {
     const m = /^(\d+)\.fifo-path$/.exec(n);
     if (!m) continue;
     const rec = readRecord(m[1]!);
     if (!rec) continue;
+    named.add(rec.fifo);
     if (fifo !== undefined && rec.fifo === fifo && rec.birth === undefined) {
       rmSync(join(setupDir(), n), { force: true });
       continue;
     }
     if (!childGone(m[1]!, rec)) continue;
     if (!ownFifo(rec)) rmSync(join(setupDir(), n), { force: true });
-    // (not while a foreground owner lives: it looks at its fifo, unread, to tell that its command never ran)
-    else if (rec.persisted?.length && rec.ino !== undefined && !ownerAlive(rec)) {
+    // its fifo unread, the child gone: its command never ran, and nobody will read that fifo. A start that
+    // noted what it made (every detached start; a foreground one notes itself as owner: not while that
+    // ns-clone lives, which looks at its fifo, unread, to tell that its command never ran) is taken back
+    // whatever it bound: a held child killed, or its start killed after the record (the child ends with it)
+    // left the fifo and the record, and with nothing bound no sweep took them (only a release PID did).
+    // (A foreground record of an older ns-clone names no owner: that ns-clone may live; it is left alone.)
+    else if ((rec.persisted !== undefined || rec.owner) && rec.ino !== undefined && !ownerAlive(rec)) {
       // another start's leftovers: a take-back that fails (EBUSY, EROFS) must not fail this one; the next sweep tries again
       try {
         runActs(takeBackPlan(m[1]!, rec, true).acts);
@@ -319,6 +328,52 @@ export function sweepRecords(fifo?: string): void {
       }
     }
   }
+  // (the fifo this start just made has no record yet, and whatever its name, it is ours)
+  if (mine !== undefined) named.add(mine);
+  sweepUnrecorded(names, named);
+}
+
+/** A fifo at the default path: `setup-MAKER-TIME[-N].fifo`, MAKER the pid of the ns-clone that made it. */
+const DEFAULT_FIFO = /^setup-(\d+)-[0-9a-z]+(?:-\d+)?\.fifo$/;
+
+/**
+ * Remove the default fifos no record names whose maker is gone (killed
+ * between its mkfifo and its record: a child it made then was held on its
+ * sync pipe and ended with it, so nobody waits on such a fifo). A maker
+ * alive has not written its record yet; a pid used again by a process that
+ * started after the fifo was made is not its maker (common's ownerGone, by
+ * the fifo's mtime: never before its birth, so never before its maker's
+ * start).
+ * The records are read again before the fifo goes: a maker that wrote its
+ * record, let its child wait on the fifo and exited since the first read
+ * made it a child's.
+ */
+function sweepUnrecorded(names: readonly string[], named: ReadonlySet<string>): void {
+  const dir = setupDir();
+  const gone: string[] = [];
+  for (const n of names) {
+    const m = DEFAULT_FIFO.exec(n);
+    const path = join(dir, n);
+    if (!m || named.has(path)) continue;
+    try {
+      const st = lstatSync(path);
+      if (st.isFIFO() && ownerGone(Number(m[1]), st.mtimeMs)) gone.push(path);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (!gone.length) return;
+  const now = new Set<string>();
+  try {
+    for (const n of readdirSync(dir)) {
+      if (!/^\d+\.fifo-path$/.test(n)) continue;
+      const rec = readRecord(n.replace('.fifo-path', ''));
+      if (rec) now.add(rec.fifo);
+    }
+  } catch {
+    return;
+  }
+  for (const path of gone) if (!now.has(path)) rmSync(path, { force: true });
 }
 
 /**

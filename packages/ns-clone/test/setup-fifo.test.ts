@@ -6,11 +6,12 @@
  * new fifo is made, not only at a release.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { findSetupFifo, makeSetupFifo, recordFifo, setupDir } from '../src/setup-fifo.js';
+import { mkfifo } from '@boxkit/native';
+import { findSetupFifo, makeSetupFifo, recordFifo, setupDir, sweepRecords } from '../src/setup-fifo.js';
 
 let dir: string;
 let saved: string | undefined;
@@ -59,6 +60,23 @@ describe('setup fifo records', () => {
     const next = makeSetupFifo();
     expect(existsSync(next.fifo)).toBe(true);
     expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toEqual([`${process.pid}.fifo-path`]);
+  });
+
+  it('a default fifo no record names (its start killed between its mkfifo and its record) goes at the next sweep once its maker is gone, a pid used again by a process started since included; one whose maker lives, or that a record names, stays', () => {
+    const records = setupDir();
+    const mine = makeSetupFifo(); // this process made it and lives: no record yet, as a start between the two
+    const gonePid = spawnSync('true').pid!;
+    const orphan = join(records, `setup-${gonePid}-mwwqn19y.fifo`);
+    mkfifo(orphan, 0o600);
+    // named after this process, which started long after it was made: the pid used again, not its maker
+    const reused = join(records, `setup-${process.pid}-1-2.fifo`);
+    mkfifo(reused, 0o600);
+    utimesSync(reused, 1000, 1000);
+    // its maker gone, but a record (of a child alive: this process) names it: the child's
+    const recorded = makeSetupFifo(join(records, `setup-${gonePid}-abc.fifo`));
+    recordFifo(process.pid, recorded);
+    sweepRecords();
+    expect(readdirSync(records).sort()).toEqual([`${process.pid}.fifo-path`, mine.fifo.split('/').pop()!, `setup-${gonePid}-abc.fifo`].sort());
   });
 
   it('two fifos of one process in the same millisecond (default path) get two names', () => {

@@ -3,7 +3,7 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { dryRunOutput } from '@boxkit/common/output';
 import { out, trace } from '@boxkit/common/stdio';
 import { expandStdinArgs } from '@boxkit/common/stdin';
-import { findSetupFifo, releaseSetup, releaseShell } from '../setup-fifo.js';
+import { findSetupFifo, releaseSetup, releaseShell, sweepRecords } from '../setup-fifo.js';
 
 export async function releaseCommand(f: { target: string | number; abort?: boolean; json?: boolean; dryRun?: boolean; verbose?: boolean }): Promise<number> {
   const target = stdinTarget(f.target);
@@ -17,9 +17,23 @@ export async function releaseCommand(f: { target: string | number; abort?: boole
     if (found.gone) throw new BoxkitError('ESRCH', found.gone.message);
     return 0;
   }
-  const fifo = await releaseSetup(target, { abort: aborted, ...(f.verbose ? { trace } : {}) });
-  if (f.json) out(JSON.stringify({ released: target, fifo, aborted }));
-  return 0;
+  try {
+    const fifo = await releaseSetup(target, { abort: aborted, ...(f.verbose ? { trace } : {}) });
+    if (f.json) out(JSON.stringify({ released: target, fifo, aborted }));
+    return 0;
+  } finally {
+    // what other starts left (a held child killed, a start killed after its record or its fifo) goes at
+    // any release too, as at the next start that makes a fifo: after this one, whose own record it names
+    sweepQuietly();
+  }
+}
+
+function sweepQuietly(): void {
+  try {
+    sweepRecords();
+  } catch {
+    // (a state dir this user cannot write: the release said what it did; the next sweep tries again)
+  }
 }
 
 /**

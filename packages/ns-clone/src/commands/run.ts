@@ -48,10 +48,21 @@ export async function runCommand(f: RunFlags): Promise<number> {
       // the record notes each namespace before it is bound at its PATH: this start killed (-9) right after the
       // mount, or later while its child is held, leaves a record that `release --abort` (or the next start's
       // sweep) takes it back by (a foreground start, its owner, does that itself while it lives)
-      ...(madeFifo ? { beforeBind: (pid: number, persisted: readonly Persisted[]) => {
-        recordFifo(pid, madeFifo!, made, { persisted, owner: !req.detach });
-        recorded = pid;
-      } } : {}),
+      ...(madeFifo ? {
+        beforeBind: (pid: number, persisted: readonly Persisted[]) => {
+          recordFifo(pid, madeFifo!, made, { persisted, owner: !req.detach });
+          recorded = pid;
+        },
+        // with nothing bound, the record is written before the child is let go to wait on its fifo: a start
+        // killed before it leaves a child that ends with it (held on its sync pipe) and a fifo no record
+        // names (the next sweep's, its maker gone); killed after, a record the next sweep takes back once
+        // the child is gone. A foreground start notes itself as its owner: while it lives, no sweep touches it
+        beforeRelease: (pid: number) => {
+          if (recorded !== undefined) return;
+          recordFifo(pid, madeFifo!, made, { persisted: [], owner: !req.detach });
+          recorded = pid;
+        },
+      } : {}),
       defaultShell: req.defaultShell,
       noConfirm: fifo !== undefined,
       ...(f.verbose ? { trace } : {}),
@@ -62,23 +73,6 @@ export async function runCommand(f: RunFlags): Promise<number> {
     else if (fifo) rmSync(fifo, { force: true });
     removeMadeDirs(made);
     throw e;
-  }
-  // (a record written before the last bind is the final one already: all that persisting made, no directory since)
-  if (madeFifo && recorded === undefined) {
-    try {
-      // detached, nobody stays to take back what this start made if the command never runs: the record
-      // notes it for `release --abort` (or a release that finds the child killed while held)
-      recordFifo(c.pid, madeFifo, made, req.detach ? { persisted: c.persistRecords } : undefined);
-    } catch (e) {
-      // nobody could release it: a held child must not stay behind
-      c.signal('SIGKILL');
-      await c.wait();
-      caught?.release();
-      c.unpersist();
-      forgetFifo(c.pid, madeFifo.fifo);
-      removeMadeDirs(made);
-      throw e;
-    }
   }
   if (req.detach) {
     const doc = { pid: c.pid, namespaces: c.namespaces, persisted: c.persisted, ...(fifo ? { setupFifo: fifo } : {}) };
