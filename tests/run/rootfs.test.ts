@@ -3,7 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { binPath, bk, skipReason } from '../harness/index.js';
+import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
 import { BASE, name, run } from './helpers.js';
 import { buildBusyboxRootfs } from '../../packages/run/src/rootfs/default.js';
 
@@ -108,9 +108,12 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     } finally {
       await r(['rm', '-f', c]);
     }
-    // nothing mounts it now: gc removes what the rebuild kept, and what a build killed half-way left
+    // nothing mounts it now: the removal of its last container took it (see below); gc removes one
+    // left all the same (as by a teardown killed before it), and what a build killed half-way left
     const trees = join(env.BOXKIT_DATA_DIR, 'rootfs');
-    const [kept] = readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    expect(readdirSync(trees).filter((e) => e.startsWith('default.replaced-'))).toEqual([]);
+    const kept = 'default.replaced-4242-1';
+    mkdirSync(join(trees, kept, 'bin'), { recursive: true });
     mkdirSync(join(trees, 'default.4242.tmp', 'bin'), { recursive: true });
     const gc = await r(['gc', '--json']);
     expect(gc.exitCode, String(gc.stderr)).toBe(0);
@@ -123,6 +126,35 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     mkdirSync(join(trees, 'default.4243.tmp'));
     expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
     expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+  });
+
+  it('the tree rootfs --default replaced goes with the teardown of its last container (rm -f, a -d --rm one ending), no gc or build needed; kept while another runs on it', async () => {
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-lastuser-'));
+    const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
+    const r = (args: string[]) => bk('run', args, { env });
+    const trees = join(own, 'data', 'rootfs');
+    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const [a, b] = [name('last-a'), name('last-b')];
+    for (const c of [a, b]) expect((await r(['-d', '--name', c, ...BASE, '--', 'sleep', '600'])).exitCode).toBe(0);
+    try {
+      expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
+      expect(replaced()).toHaveLength(1);
+      // b still runs on it (its / is the replaced tree): kept
+      expect((await r(['rm', '-f', a])).exitCode).toBe(0);
+      expect(replaced()).toHaveLength(1);
+      expect(String((await r(['exec', b, 'ls', '/bin/busybox'])).stdout).trim()).toBe('/bin/busybox');
+      // its last user gone: removed with it (it stayed until run gc or the next build)
+      expect((await r(['rm', '-f', b])).exitCode).toBe(0);
+      expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+      // a -d --rm container ending on its own: its keeper's teardown takes it
+      const c = name('last-rm');
+      expect((await r(['-d', '--rm', '--name', c, ...BASE, '--', 'sleep', '1'])).exitCode).toBe(0);
+      expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
+      expect(replaced()).toHaveLength(1);
+      await waitUntil(`${c}'s removal to take the replaced tree`, () => !existsSync(join(own, 'state', 'run', 'containers', `${c}.json`)) && replaced().length === 0, 30_000);
+    } finally {
+      await r(['rm', '-f', a, b]);
+    }
   });
 
   it('buildBusyboxRootfs called on its own (a library call, no caller holding the lock) waits for the build lock: a build under way keeps the tree it is making (its DIR.PID.tmp was swept from under it)', async () => {

@@ -12,6 +12,8 @@ import { removeTree } from '../state/remove.js';
 import { removeCgroup } from './cgroup.js';
 import { teardownNetwork } from './network.js';
 import { unmountUnion } from './union.js';
+import { sweepReplacedAfter } from '../rootfs/default.js';
+import { warn } from '@boxkit/common/output';
 import { mark } from '@boxkit/common/phases';
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
@@ -86,4 +88,12 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
   if (errors.length) throw after(`${rec.name}: ${wasAlive && !isAlive(rec) ? 'stopped, but ' : ''}not removed`, errors[0], `run rm -f ${rec.name} again once that is fixed`);
   forget(rec.name);
   mark('t-forget');
+  // the default rootfs tree a rebuild kept for it, and others, if it was their last user; one
+  // that cannot be removed now is left to run gc (the container itself is gone)
+  try {
+    sweepReplacedAfter(rec);
+  } catch (e) {
+    warn('run', `warning: a replaced default rootfs tree was not removed: ${(e as Error).message} (run gc removes it)`);
+  }
+  mark('t-sweep');
 }

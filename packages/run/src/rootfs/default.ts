@@ -129,6 +129,26 @@ function sweepLeftovers(dir: string, dryRun = false): string[] {
   return left;
 }
 
+/**
+ * At the teardown of a container (its record forgotten, its union unmounted): the trees `run
+ * rootfs --default` kept for the containers then running on the old one go once none is left
+ * (sweepLeftovers: inUse, under the build lock, as gc and the next build), not at the next gc.
+ * A container of another rootfs costs nothing; one of the default rootfs one readdir while no
+ * replaced tree exists (the lock is taken only when one does).
+ */
+export function sweepReplacedAfter(rec: { rootfs: string; layers: readonly string[] }): void {
+  const dir = resolve(defaultRootfsDir());
+  if (resolve(rec.rootfs) !== dir && !rec.layers.some((l) => resolve(l) === dir)) return;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(dir));
+  } catch {
+    return;
+  }
+  if (!names.some((e) => e.startsWith(`${basename(dir)}.replaced-`))) return;
+  underBuildLock(dir, () => sweepLeftovers(dir));
+}
+
 /** sweepLeftovers of the default rootfs under its build lock (`run gc`). */
 export function sweepDefaultRootfs(dryRun: boolean): Promise<string[]> {
   const dir = defaultRootfsDir();
