@@ -361,9 +361,18 @@ async function undoFailedAttach(fresh: readonly Fresh[], e: unknown): Promise<un
     : inNs ? fresh.find((x) => x.gateway && nsTarget(x.ns) === (inNs[1] ?? inNs[2])) : undefined;
   if (f) return defaultRouteTaken(f.ns, f.ifname, 'it has one already (the kernel refused this one); nothing was made', false);
   if (kept.length && e instanceof BoxkitError) {
-    return new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
+    const err = new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
+    return Object.assign(err, { kept });
   }
-  return e;
+  return kept.length && e instanceof Error ? Object.assign(e, { kept }) : e;
+}
+
+/**
+ * The host links an attach's undo could not delete, carried by its error:
+ * each kept with its pending record and lease, for `down` (undoFailedAttach).
+ */
+export function keptLinks(e: unknown): readonly string[] {
+  return (e instanceof Error && (e as { kept?: string[] }).kept) || [];
 }
 
 /** The attachment that is there, for a repeat with the same settings (EEXIST when they differ). */

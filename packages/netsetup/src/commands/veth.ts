@@ -2,7 +2,7 @@ import type { CommonArgs } from '@boxkit/common/cli';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { dryRunOutput, report } from '@boxkit/common/output';
 import { stdinLines } from '../spec.js';
-import { attachMany, parseSpecLine, type AttachSpec, type Attachment } from '../attach.js';
+import { attachMany, keptLinks, parseSpecLine, type AttachSpec, type Attachment } from '../attach.js';
 
 interface VethArgs extends CommonArgs {
   batch?: string;
@@ -57,6 +57,26 @@ export async function vethCommand(a: VethArgs): Promise<number> {
 }
 
 /**
+ * What `veth -` says when a signal interrupted it, after its clean-up:
+ * `removed`, the attachments it made and then removed; `kept`, the host
+ * links its clean-up could not delete (kept with their records and leases,
+ * which `down` removes), and `why` it could not (when the clean-up said).
+ * "nothing was made" only when nothing is left.
+ */
+export function interruptedMessage(sig: string, o: { removed?: number; kept?: readonly string[]; why?: string } = {}): { message: string; hint?: string } {
+  const kept = o.kept ?? [];
+  const head = `veth interrupted (${sig}): `;
+  if (kept.length) {
+    const what = o.why !== undefined
+      ? `${kept.length > 1 ? `the ${kept.length} attachments it made could not be removed and were kept` : 'the attachment it made could not be removed and was kept'}: ${kept.join(', ')} (${o.why})`
+      : `${kept.length > 1 ? `${kept.length} links could not be deleted and were kept, with their records and leases` : '1 link could not be deleted and was kept, with its record and lease'}: ${kept.join(', ')}`;
+    return { message: head + what, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` };
+  }
+  const n = o.removed ?? 0;
+  return { message: head + (n ? `the ${n > 1 ? `${n} attachments it made were` : 'attachment it made was'} removed` : 'nothing was made') };
+}
+
+/**
  * A Ctrl-C, SIGTERM or SIGHUP during `veth -` no longer kills it part-way
  * (pending records, leases, and some links in the kernel, left for `down`):
  * its handler runs at a turn of the event loop, the attachments are made
@@ -71,23 +91,35 @@ async function finishedOrUndone(skip: boolean | undefined, work: () => Promise<A
   if (skip) return work();
   // (imported here: it loads node:os, which a single veth's snapshot start does not compile)
   const { INTERRUPTS, signalStatus } = await import('@boxkit/common/signals');
-  const interrupted = (sig: NodeJS.Signals, what: string) => new BoxkitError('EINTR', `veth interrupted (${sig}): ${what}`, { exitCode: signalStatus(sig) });
+  const interrupted = (sig: NodeJS.Signals, o: Parameters<typeof interruptedMessage>[1]) => {
+    const m = interruptedMessage(sig, o);
+    return new BoxkitError('EINTR', m.message, { exitCode: signalStatus(sig), ...(m.hint ? { hint: m.hint } : {}) });
+  };
   let sig: NodeJS.Signals | undefined;
   const on = (s: NodeJS.Signals) => {
     sig ??= s;
   };
+  const settle = async () => {
+    for (let turn = 0; turn < 2 && !sig; turn++) await new Promise((done) => setImmediate(done));
+  };
   for (const s of INTERRUPTS) process.on(s, on);
   try {
-    const r = await work().catch((e: unknown) => {
-      // (undone by attachMany itself)
-      if (sig) throw interrupted(sig, 'nothing was made');
+    const r = await work().catch(async (e: unknown) => {
+      // (undone by attachMany itself, but for the links it could not delete: kept, with their records and leases)
+      await settle();
+      if (sig) throw interrupted(sig, { kept: keptLinks(e) });
       throw e;
     });
-    for (let turn = 0; turn < 2 && !sig; turn++) await new Promise((done) => setImmediate(done));
+    await settle();
     if (sig) {
-      const made = r.filter((x) => x.created).map((x) => ({ hostIfname: x.hostIfname }));
-      if (made.length) await (await import('../detach.js')).detachMany(made);
-      throw interrupted(sig, made.length ? `the ${made.length > 1 ? `${made.length} attachments it made were` : 'attachment it made was'} removed` : 'nothing was made');
+      const made = r.filter((x) => x.created).map((x) => x.hostIfname);
+      try {
+        if (made.length) await (await import('../detach.js')).detachMany(made.map((hostIfname) => ({ hostIfname })));
+      } catch (e) {
+        // down leaves every attachment whole when it fails: all of them are kept, for the next down
+        throw interrupted(sig, { kept: made, why: (e instanceof Error ? e.message : String(e)).split('\n')[0]! });
+      }
+      throw interrupted(sig, { removed: made.length });
     }
     return r;
   } finally {

@@ -1,0 +1,137 @@
+/**
+ * `veth -` interrupted by a signal, whose clean-up cannot delete a link: the
+ * last line names what was kept (count and names, hint: the `down` that
+ * removes it) and the exit is still 128+N. It said "nothing was made".
+ *
+ * A link the kernel refuses to delete, for real: a namespace's loopback
+ * device (no rtnl dellink: EOPNOTSUPP, for `ip link del NAME` and `ip link
+ * del group N` alike), renamed to the host ifname netsetup uses. So netsetup
+ * runs inside a simulated node (`ip netns exec NODE`), whose lo the test
+ * may take down and rename; netsetup stops itself at a step
+ * (BOXKIT_NETSETUP_CRASH_AT with the signal SIGSTOP), the test changes the
+ * node's links, then sends SIGINT and SIGCONT.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binPath, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
+import { waitUntil } from '../harness/wait.js';
+import { netSnapshot, nsIn, sh, shortName, stored, type BinResult } from './helpers.js';
+
+describe.skipIf(skipReason)(`netsetup veth - interrupted, its clean-up refused${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const node = testName('vi-node');
+  const c = [1, 2].map((i) => testName(`vi-c${i}`));
+  const h = [1, 2].map((i) => shortName(`nvi${i}`));
+  const br = shortName('nvib');
+  const state = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', 'netsetup-interrupted');
+  let before: ReturnType<typeof netSnapshot>;
+  const ok = (r: BinResult) => expect(r.exitCode, r.stderr).toBe(0);
+  const inNode = (...args: string[]) => sh('ip', ['-n', node, ...args]);
+  const nodeLinks = () => inNode('-o', 'link', 'show').split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
+
+  /** `veth -` of `lines` in the node, stopped at `mark`; `meanwhile` runs then, and the process gets SIGINT and SIGCONT. */
+  async function interrupted(lines: object[], mark: string, meanwhile: () => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), BOXKIT_STATE_DIR: state, BOXKIT_NETSETUP_CRASH_AT: mark, BOXKIT_NETSETUP_CRASH_SIGNAL: 'SIGSTOP' };
+    delete env.NODE_EXTRA_CA_CERTS;
+    // (ip netns exec and the bin's sh stub exec: the pid is netsetup's own)
+    const p = spawn('ip', ['netns', 'exec', node, binPath('netsetup'), 'veth', '-'], { env });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d));
+    p.stderr.on('data', (d: Buffer) => (stderr += d));
+    const ended = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+    p.stdin.end(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const stopped = () => {
+      try {
+        return readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] === 'T';
+      } catch {
+        return false;
+      }
+    };
+    await waitUntil(`netsetup stopped at '${mark}' (${stderr})`, stopped);
+    meanwhile();
+    process.kill(p.pid!, 'SIGINT');
+    process.kill(p.pid!, 'SIGCONT');
+    return { status: await ended, stdout, stderr };
+  }
+
+  /** The node's lo, renamed `name` (down: a link is renamed down), or back. */
+  const loAs = (name: string) => {
+    inNode('link', 'set', 'lo', 'down');
+    inNode('link', 'set', 'lo', 'name', name);
+  };
+  const loBack = (name: string) => {
+    if (!nodeLinks().includes(name) || nodeLinks().includes('lo')) return;
+    inNode('link', 'set', name, 'name', 'lo');
+    inNode('link', 'set', 'lo', 'up');
+  };
+
+  beforeAll(async () => {
+    before = netSnapshot();
+    mkdirSync(state, { recursive: true });
+    for (const n of [node, ...c]) createHost(n);
+    ok(await nsIn(node, state, ['bridge', br, '10.77.140.1/24']));
+  });
+  afterAll(async () => {
+    for (const x of h) loBack(x);
+    await nsIn(node, state, ['down', ...h.flatMap((x) => ['--host-ifname', x])]);
+    for (const n of [...c, node]) destroyHost(n);
+  });
+
+  it("a batch whose undo cannot delete its links names them, how many and the down that removes them, and still ends 130 (it said 'nothing was made')", async () => {
+    // stopped before its links are made; meanwhile the second line's host ifname is taken by the node's lo: that
+    // line's link add fails, and its undo (link del group) is refused as a whole, for lo, so the first line's veth stays too
+    const r = await interrupted(c.map((netns, i) => ({ netns, bridge: br, hostIfname: h[i] })), 'leased', () => loAs(h[1]!));
+    expect([r.status, r.stdout, r.stderr.split('\n')]).toEqual([130, '', [
+      `netsetup: veth interrupted (SIGINT): 2 links could not be deleted and were kept, with their records and leases: ${h[0]}, ${h[1]}`,
+      `hint: netsetup down --host-ifname ${h[0]} --host-ifname ${h[1]}`,
+      '',
+    ]]);
+    // what it said is what the kernel and the state dir hold: both links, both (pending) records and the first line's lease
+    expect(nodeLinks()).toEqual(expect.arrayContaining([h[0], h[1]]));
+    expect(inNode('-o', 'link', 'show', h[0]!)).toContain(`master ${br}`);
+    expect(stored(state).attachments).toEqual(h.map((x) => `${x}.json`).sort());
+    expect(stored(state).leases).toHaveLength(2);
+    // the hint's down removes it all, once lo is lo again
+    loBack(h[1]!);
+    ok(await nsIn(node, state, ['down', '--host-ifname', h[0]!, '--host-ifname', h[1]!]));
+    expect(nodeLinks()).not.toContain(h[0]);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
+  it('a batch made whole whose clean-up (down) cannot remove it names what it kept and why, and ends 130 (it ended 1 with down\'s line alone)', async () => {
+    // stopped once its links are made: meanwhile its veth is renamed away and lo takes its name, so the clean-up's
+    // link del is refused (EOPNOTSUPP)
+    const away = shortName('nvix');
+    const r = await interrupted([{ netns: c[0], bridge: br, hostIfname: h[0] }], 'made', () => {
+      inNode('link', 'set', h[0]!, 'down');
+      inNode('link', 'set', h[0]!, 'name', away);
+      loAs(h[0]!);
+    });
+    try {
+      expect(r.status, r.stderr).toBe(130);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(new RegExp(`^netsetup: veth interrupted \\(SIGINT\\): the attachment it made could not be removed and was kept: ${h[0]} \\(down ${h[0]}: not removed: .*(not supported|EOPNOTSUPP).*\\)$`, 'i'));
+      expect(lines[1]).toBe(`hint: netsetup down --host-ifname ${h[0]}`);
+      // kept whole: its record (with its address) and lease, and the link of that name
+      expect(stored(state)).toEqual({ attachments: [`${h[0]}.json`], leases: ['10.77.140.2'] });
+      expect(JSON.parse(readFileSync(join(state, 'netsetup', 'attachments', `${h[0]}.json`), 'utf8')).ip).toBe('10.77.140.2/24');
+    } finally {
+      loBack(h[0]!);
+      if (nodeLinks().includes(away)) inNode('link', 'set', away, 'name', h[0]!);
+    }
+    ok(await nsIn(node, state, ['down', '--host-ifname', h[0]!]));
+    expect(nodeLinks()).not.toContain(h[0]);
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
+  it('leaves nothing on the sandbox host', async () => {
+    ok(await nsIn(node, state, ['bridge', 'rm', br]));
+    const after = netSnapshot();
+    expect(after.links).toEqual(before.links);
+    expect(after.rules).toEqual(before.rules);
+  });
+});
