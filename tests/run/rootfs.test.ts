@@ -269,6 +269,34 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(readdirSync(dir)).toEqual(['busybox']);
   });
 
+  it('rootfs --from-host adds programs to a FROM-scratch rootfs (bin/busybox alone, no etc/) a container has run from, --rm included; one no container ran from, or made again at its path, is still refused', async () => {
+    const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'scratch-add-'));
+    const dir = join(top, 'scratch');
+    mkdirSync(join(dir, 'bin'), { recursive: true });
+    execFileSync('cp', ['/bin/busybox', join(dir, 'bin', 'busybox')]);
+    const said = `run: rootfs: ${dir} is not empty and holds no root filesystem (no etc, proc, sys, dev)`;
+    expect((await run(['rootfs', dir, '--from-host', '/bin/bash'], 2)).err.split('\n')[0]).toBe(said);
+    expect(readdirSync(dir)).toEqual(['bin']);
+    // a container runs from it: from then on it is a root filesystem to add to (it was refused all the same)
+    expect((await run(['--rm', ...BASE, '--rootfs', dir, '--', '/bin/busybox', 'true'])).code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['bin']);
+    await run(['rootfs', dir, '--from-host', '/bin/bash']);
+    expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['bin', 'dev', 'etc', 'proc', 'sys']));
+    // (at its real place: its bin/ is a directory here, not the host's link to usr/bin)
+    const r = await run(['--rm', ...BASE, '--rootfs', dir, '--', realpathSync('/bin/bash'), '-c', 'echo ok; /bin/busybox cat /etc/passwd | /bin/busybox head -1']);
+    expect(r.out.trim()).toBe('ok\nroot:x:0:0:root:/root:/bin/sh');
+    // a dir made again at that path is another one: refused until a container runs from it
+    const again = join(top, 'again');
+    mkdirSync(join(again, 'bin'), { recursive: true });
+    execFileSync('cp', ['/bin/busybox', join(again, 'bin', 'busybox')]);
+    expect((await run(['--rm', ...BASE, '--rootfs', again, '--', '/bin/busybox', 'true'])).code).toBe(0);
+    execFileSync('rm', ['-rf', again]);
+    mkdirSync(join(again, 'info'), { recursive: true });
+    writeFileSync(join(again, 'status'), 'Package: x\n');
+    expect((await run(['rootfs', again, '--from-host', '/bin/true'], 2)).err.split('\n')[0]).toBe(`run: rootfs: ${again} is not empty and holds no root filesystem (no etc, proc, sys, dev)`);
+    expect(readdirSync(again).sort()).toEqual(['info', 'status']);
+  });
+
   it('rootfs --from-host re-run on a rootfs a container runs on replaces its files without harming the container (copied in place, mapped libraries were truncated: SIGBUS, 135)', async () => {
     const dir = join(mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-rerun-')), 'r');
     await run(['rootfs', dir, '--from-host', '/bin/bash']);

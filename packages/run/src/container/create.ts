@@ -18,6 +18,7 @@ import { containerData, isAlive, isGarbage, load, locked, forget, save, startTim
 import { teardown } from './teardown.js';
 import { checkName, defaultName, hostVethName, newId } from '../state/names.js';
 import { ensureDefaultRootfs } from '../rootfs/default.js';
+import { noteRanFrom } from '../rootfs/ran-from.js';
 import { containerEnv, MOUNT_POINTS, type ContainerSpec } from './spec.js';
 import { containerProgram } from './program.js';
 import { resolveUser } from './user.js';
@@ -123,7 +124,21 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       }
       // made in the container's layer when the image lacks them, as runc does (a rootfs of one static
       // binary, docker's FROM scratch, failed: "container setup (mount .../proc): no such file or directory")
-      for (const d of MOUNT_POINTS) if (!lexists(join(rec.mountpoint, d))) mkdirSync(join(rec.mountpoint, d), 0o755);
+      let scratch = false;
+      for (const d of MOUNT_POINTS) {
+        if (lexists(join(rec.mountpoint, d))) continue;
+        mkdirSync(join(rec.mountpoint, d), 0o755);
+        scratch = true;
+      }
+      // a --rootfs DIR of that kind (no etc/ either, before writeIdentity makes it): `run rootfs DIR` may
+      // add programs to it from now on (see ran-from.ts); the default rootfs costs nothing here
+      if (spec.rootfs && !tars.length && (scratch || !lexists(join(rec.mountpoint, 'etc')))) {
+        try {
+          noteRanFrom(rootfs);
+        } catch {
+          // (unwritable data dir: the container runs all the same; only that proof is missing)
+        }
+      }
       if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
       writeIdentity(rec.mountpoint, hostname, spec.net.mode !== 'host');
       mark('mount');

@@ -11,6 +11,7 @@ import { writeSkeleton } from './skeleton.js';
 import { lexists, realPathOfPrefix } from '@boxkit/common/dirs';
 import { sweepAsides } from '@boxkit/common/state';
 import { checkOwnRoot, fileInside, mkdirInside } from './beneath.js';
+import { ranFrom } from './ran-from.js';
 
 /** Parse `ldd` output: the absolute paths of the libraries (and the loader). */
 export function parseLdd(out: string): string[] {
@@ -154,9 +155,9 @@ const ROOTFS_SHAPE = ['etc', 'proc', 'sys', 'dev'];
 
 /**
  * DIR is new, empty (lost+found aside), or a root filesystem already (one `run rootfs` built, to
- * add programs to, or any other with etc/ proc/ sys/ dev/): an existing
- * directory of something else is refused, not filled with etc/, bin/ and a
- * world-writable tmp/ (`run rootfs /var/lib/dpkg` passed the system-directory
+ * add programs to, or any other with etc/ proc/ sys/ dev/, or a FROM-scratch one a container has
+ * run from: ran-from.ts): an existing directory of something else is refused, not filled with
+ * etc/, bin/ and a world-writable tmp/ (`run rootfs /var/lib/dpkg` passed the system-directory
  * check, which refuses /var/lib itself only).
  */
 function refuseForeignDir(target: string): void {
@@ -170,10 +171,10 @@ function refuseForeignDir(target: string): void {
   // (a fresh file system's mount point holds lost+found alone: empty, as mkfs left it)
   if (readdirSync(target).every((n) => n === 'lost+found')) return;
   const missing = ROOTFS_SHAPE.filter((d) => !lstatSync(join(target, d), { throwIfNoEntry: false })?.isDirectory());
-  if (missing.length) {
+  if (missing.length && !ranFrom(target)) {
     throw new UsageError(
       `rootfs: ${target} is not empty and holds no root filesystem (no ${missing.join(', ')})`,
-      'build into a new or empty directory (run rootfs adds programs only to a root filesystem: one with etc/ proc/ sys/ dev/, as it builds)',
+      'build into a new or empty directory (run rootfs adds programs only to a root filesystem: one with etc/ proc/ sys/ dev/, as it builds, or a FROM-scratch one a container has run from)',
     );
   }
 }
