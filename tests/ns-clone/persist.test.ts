@@ -462,6 +462,62 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
   });
 
+  it("a take-back of a start killed at mount(2) leaves PATH's empty file to another start binding it at that moment (held in its mount(2)): that start binds it (it failed 125, its file removed under it), and the dead start's record goes at the next sweep, PATH left bound", async (ctx) => {
+    const strace = straceBin();
+    // mount(2)'s number in /proc/PID/syscall, to know the binding start is inside it
+    const MOUNT = ({ x64: 165, arm64: 40 } as Record<string, number>)[process.arch];
+    if (!strace || MOUNT === undefined) return ctx.skip();
+    const { path, state, records, env } = bindCase('persist-unbound-race');
+    const { execa } = await import('execa');
+    // A: killed at mount(2)'s entry (detached, held): its record names PATH, the empty file it made is there, nothing bound
+    const a = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=mount', '-e', 'inject=mount:signal=KILL',
+      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    expect(a.signal ?? a.exitCode, a.stderr).toBe(a.signal ? 'SIGKILL' : 137);
+    const [rec] = readdirSync(records).filter((f) => f.endsWith('.fifo-path'));
+    expect(rec).toBeDefined();
+    const aChild = Number(rec!.replace('.fifo-path', ''));
+    await until(() => !alive(aChild), 5000, "A's held child to end with it");
+    const file = statSync(path).ino;
+    // B binds PATH (that file) with a state dir of its own, so its own sweep never sees A's record; its mount(2) held 3 s
+    const b = execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=mount', '-e', 'inject=mount:delay_enter=3000000',
+      binPath('ns-clone'), '-d', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env: { ...env, BOXKIT_STATE_DIR: `${state}-b` } });
+    const syscallOf = (pid: number) => {
+      try {
+        return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
+      } catch {
+        return undefined;
+      }
+    };
+    let bound: string | undefined;
+    try {
+      await until(() => childrenOf(b.pid!).some((pid) => syscallOf(pid) === MOUNT), 5000, 'B inside its mount(2)');
+      // meanwhile, a start in A's state dir sweeps A's record (a start that makes a fifo), and a release sweeps again
+      const c = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+      expect(c.exitCode, c.stderr).toBe(0);
+      expect(c.stderr).toBe('');
+      expect((await ns(['release', c.stdout], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+      expect(childrenOf(b.pid!).some((pid) => syscallOf(pid) === MOUNT), 'B still inside its mount(2)').toBe(true);
+      expect(statSync(path).ino).toBe(file);
+      const rb = await b;
+      bound = rb.exitCode === 0 ? rb.stdout : undefined;
+      expect(rb.exitCode, rb.stderr).toBe(0);
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(readlinkSync(`/proc/${rb.stdout}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
+      // A's record was kept while B held PATH; the next sweep removes it, and B's bind stays
+      expect(readdirSync(records)).toContain(rec);
+      const d = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+      expect(d.exitCode, d.stderr).toBe(0);
+      expect((await ns(['release', d.stdout], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
+      expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(readlinkSync(`/proc/${rb.stdout}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
+    } finally {
+      await b.catch(() => {});
+      if (bound && alive(Number(bound))) process.kill(Number(bound), 'SIGKILL');
+      while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+
   /** A temp dir with the PATH to bind (dir/net), a state dir, its ns-clone records and an env naming it. */
   function bindCase(name: string) {
     const dir = tmp(name);

@@ -3,11 +3,12 @@
  * (/proc/PID/ns/X) onto a path, as `unshare --net=PATH` and `ip netns add` do.
  * `umount PATH && rm PATH` (or `ip netns del` under /run/netns) removes it.
  */
-import { closeSync, existsSync, lstatSync, openSync, rmdirSync, rmSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { mount, umountIfMounted, MS, NAMESPACES } from '@boxkit/native';
+import { flock, mount, umountIfMounted, LOCK, MS, NAMESPACES } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
-import { realPathOfPrefix } from '@boxkit/common/dirs';
+import { createInMadeParent, realPathOfPrefix, removeMadeDirs } from '@boxkit/common/dirs';
+import { sleepSync } from '@boxkit/common/sleep';
 import { readMountinfo, type MountEntry } from '@boxkit/common/mountinfo';
 import { shellQuote } from '@boxkit/common/exec';
 import type { NsPath } from './spec.js';
@@ -62,6 +63,11 @@ function lowestBoundIno(path: string): number | undefined {
  * the nsfs inode of /proc/PID/ns/X is the one PATH shows once bound) just
  * before the mount: a detached start notes it in its record there, so that a
  * kill -9 right after the mount leaves a record that takes the bind back.
+ *
+ * The file at PATH is held under an flock from before the check that nothing
+ * is bound there until the bind is made (or undone): a take-back of a start
+ * killed at mount(2) (undoUnbound) removes PATH's empty file only under that
+ * lock, so never the file another start is binding at that moment.
  */
 export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Persisted) => void): Persisted {
   const fail = (why: string, hint?: string) =>
@@ -75,27 +81,24 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
   } catch (e) {
     throw fail((e as Error).message);
   }
-  const made: Persisted = { path: p.path, madeFile: !existsSync(p.path), dev: ns.dev, ino: ns.ino };
+  const held = holdFile(p.path, fail);
+  const made: Persisted = { path: p.path, madeFile: held.madeFile, dev: ns.dev, ino: ns.ino, ...(held.madeDir ? { madeDir: held.madeDir } : {}) };
   try {
-    const dir = mkdirSync(dirname(p.path), { recursive: true });
-    if (dir) made.madeDir = dir;
-    closeSync(openSync(p.path, 'a'));
-  } catch (e) {
-    undoPersist(made);
-    throw fail((e as Error).message.replace(/, open '.*'$/, ''));
-  }
-  try {
-    beforeBind?.({ ...made });
-  } catch (e) {
-    undoPersist(made);
-    throw e;
-  }
-  try {
-    mount(source, p.path, null, MS.BIND);
-  } catch (e) {
-    undoPersist(made);
-    const hint = p.kind === 'mnt' ? 'a mount namespace can only be bound where propagation is private: mount --make-private on the directory first' : undefined;
-    throw fail((e as Error).message, hint);
+    try {
+      beforeBind?.({ ...made });
+    } catch (e) {
+      undoPersist(made);
+      throw e;
+    }
+    try {
+      mount(source, p.path, null, MS.BIND);
+    } catch (e) {
+      undoPersist(made);
+      const hint = p.kind === 'mnt' ? 'a mount namespace can only be bound where propagation is private: mount --make-private on the directory first' : undefined;
+      throw fail((e as Error).message, hint);
+    }
+  } finally {
+    closeSync(held.fd); // (the lock goes with it: PATH is bound, or undone)
   }
   // another start bound PATH at the same time: the first bind stays; a later one (this) takes its own off the top
   // (one umount each: with three at once, each of the two later ones removes one), and leaves the file, the first's
@@ -106,6 +109,73 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
     throw fail('a namespace is already bound there (bound by another start at the same time)', `pick another path, or umount ${p.path} first`);
   }
   return made;
+}
+
+/** How long a start waits for another holding PATH's lock (a start binding it: its record and mount take ms). */
+const LOCK_WAIT_MS = 10_000;
+
+/**
+ * PATH's file (made, with its directories, when missing), open and locked
+ * (flock LOCK_EX), and still the file at PATH once locked: a take-back
+ * that removed it (and its directories) between our open and our lock
+ * makes us make it again. A start that held the lock and bound PATH
+ * meanwhile: refused, as bound by another start at the same time.
+ */
+function holdFile(path: string, fail: (why: string, hint?: string) => BoxkitError): { fd: number; madeFile: boolean; madeDir?: string } {
+  const dirs: string[] = [];
+  for (let tries = 0; ; tries++) {
+    let fd = -1;
+    let madeFile = false;
+    try {
+      createInMadeParent(path, () => {
+        madeFile = !existsSync(path);
+        fd = openSync(path, 'a');
+      }, dirs);
+    } catch (e) {
+      removeMadeDirs(dirs);
+      throw fail((e as Error).message.replace(/, open '.*'$/, ''));
+    }
+    let same = false;
+    try {
+      lockFile(fd, path);
+      const st = fstatSync(fd);
+      const now = statSync(path);
+      same = now.ino === st.ino && now.dev === st.dev;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        closeSync(fd);
+        if (madeFile) rmSync(path, { force: true });
+        removeMadeDirs(dirs);
+        throw e instanceof BoxkitError ? e : fail((e as Error).message);
+      }
+    }
+    if (same) return { fd, madeFile, ...(dirs[0] ? { madeDir: dirs[0] } : {}) };
+    closeSync(fd);
+    if (isMountpoint(path)) {
+      removeMadeDirs(dirs);
+      throw fail('a namespace is already bound there (bound by another start at the same time)', `pick another path, or umount ${path} first`);
+    }
+    if (tries === 9) {
+      removeMadeDirs(dirs);
+      throw fail('the file there was removed again and again while this start made it');
+    }
+  }
+}
+
+/** flock(fd, LOCK_EX), waiting up to LOCK_WAIT_MS; a file system without flock (ENOLCK, EINVAL) is bound unlocked, as before. */
+function lockFile(fd: number, path: string): void {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      flock(fd, LOCK.EX | LOCK.NB, path);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EWOULDBLOCK' && code !== 'EAGAIN') return;
+    }
+    if (Date.now() >= deadline) throw new BoxkitError('EBUSY', `persist at ${path}: another process holds the file's lock (flock) for over ${LOCK_WAIT_MS / 1000} s`, { hint: 'another start binding a namespace there, stopped? (fuser, lslocks)' });
+    sleepSync(10);
+  }
 }
 
 /**
@@ -151,17 +221,54 @@ function removeMadeShell(p: Persisted): string[] {
  * made, while PATH is still that (an empty regular file, nothing mounted
  * there), as an undo without the umount; undefined when there is nothing of
  * it to take back. (Left, the file was taken for the user's by the next
- * start at PATH.)
+ * start at PATH.) The run looks again, under the file's lock (flock, which
+ * a start binding PATH holds from its check to its bind): another start
+ * binding that same file now keeps it, and the run says so (a string: the
+ * caller keeps the record for the next sweep, when PATH will be bound).
  */
-export function undoUnbound(p: Persisted): { shell: string[]; run(): void } | undefined {
+export function undoUnbound(p: Persisted): { shell: string[]; run(): string | void } | undefined {
   if (!p.madeFile && !p.madeDir) return undefined;
+  if (!emptyUnbound(p.path)) return undefined;
+  return { shell: removeMadeShell(p), run: () => removeUnbound(p) };
+}
+
+/** Is PATH an empty regular file (no symlink followed) with nothing mounted there? */
+function emptyUnbound(path: string): boolean {
   try {
-    const st = lstatSync(p.path);
-    if (!st.isFile() || st.size !== 0 || isMountpoint(p.path)) return undefined;
+    const st = lstatSync(path);
+    return st.isFile() && st.size === 0 && !isMountpoint(path);
   } catch {
-    return undefined;
+    return false;
   }
-  return { shell: removeMadeShell(p), run: () => removeMade(p) };
+}
+
+/** undoUnbound's run: PATH removed under its lock, while still the empty file nothing is bound on; a string when another holds the lock. */
+function removeUnbound(p: Persisted): string | void {
+  if (!emptyUnbound(p.path)) return;
+  let fd: number;
+  try {
+    fd = openSync(p.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch {
+    return; // gone meanwhile (or no longer a file to open)
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size !== 0) return;
+    try {
+      flock(fd, LOCK.EX | LOCK.NB, p.path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EWOULDBLOCK' || code === 'EAGAIN') return `another start is binding a namespace at ${p.path}`;
+      // (a file system without flock: looked at as before, without the lock)
+    }
+    // under the lock: PATH still this file, and nothing bound there (a start that held the lock bound it meanwhile)
+    const now = lstatSync(p.path, { throwIfNoEntry: false });
+    if (!now || now.ino !== st.ino || now.dev !== st.dev || isMountpoint(p.path)) return;
+    unlinkSync(p.path);
+  } finally {
+    closeSync(fd);
+  }
+  if (p.madeDir) removeEmptyUpTo(dirname(p.path), p.madeDir);
 }
 
 /** rmdir `dir`, then its parents up to and including `top`, stopping at the first that is not empty. */

@@ -27,7 +27,7 @@
  * time: a chmod, chown or touch to let another user release it leaves it
  * the record's.)
  */
-import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
@@ -223,7 +223,8 @@ function childGone(pid: number | string, rec: FifoRecord): boolean {
 /** One thing a release or a take-back does, as a shell line and as done. */
 interface Act {
   shell: string[];
-  run(): void;
+  /** A string: not done, and why (another start is binding a PATH): what follows waits for the next sweep. */
+  run(): string | void;
 }
 
 /**
@@ -245,7 +246,14 @@ function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean):
     if (!stillPersisted(p)) {
       // never bound (its start killed at mount(2)): the empty file and directories made for it
       const left = undoUnbound(p);
-      if (left) acts.push(left);
+      if (left) acts.push({ shell: left.shell, run: () => {
+        const later = left.run();
+        // another start binds PATH now (it holds the file's lock): the record stays for the next sweep, which finds
+        // PATH bound and leaves it. This entry never bound, its namespace died with the child: the next namespace
+        // made may get its inode number, that other start's too, and be taken for it. Noted as never bound.
+        if (later) neverBound(pid, rec, p);
+        return later;
+      } });
       continue;
     }
     unmounts.push(p.path);
@@ -255,6 +263,26 @@ function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean):
   const dirs = (rec.dirs ?? []).filter((d) => existsSync(d));
   if (dirs.length) acts.push({ shell: [shellQuote(['rmdir', '--ignore-fail-on-non-empty', ...[...dirs].reverse()])], run: () => removeMadeDirs([...dirs]) });
   return { acts, unmounts };
+}
+
+/**
+ * Rewrite the record with `p` noted as never bound (no namespace identity:
+ * stillPersisted is false for it), so that a later take-back never unmounts
+ * a namespace bound at its PATH since. Written aside and renamed: a reader
+ * sees the old record or the new. Not when the record went meanwhile.
+ */
+function neverBound(pid: number | string, rec: FifoRecord, p: Persisted): void {
+  delete p.dev;
+  delete p.ino;
+  const record = recordPath(pid);
+  if (!existsSync(record)) return;
+  const aside = `${record}.${process.pid}.tmp`;
+  try {
+    writeFileSync(aside, JSON.stringify(rec), { mode: 0o600 });
+    renameSync(aside, record);
+  } catch {
+    rmSync(aside, { force: true });
+  }
 }
 
 /** rm -f of the fifo (when still the record's own) and the record. */
@@ -269,8 +297,17 @@ function forgetAct(pid: number | string, rec: FifoRecord, fifoOurs: boolean): Ac
   };
 }
 
-const runActs = (acts: Act[]) => {
-  for (const a of acts) a.run();
+/**
+ * Run the acts in order; stop at one that is left for later (its reason
+ * returned): the record, removed after what it names, stays for the next
+ * sweep or release, which does the rest.
+ */
+const runActs = (acts: Act[]): string | undefined => {
+  for (const a of acts) {
+    const later = a.run();
+    if (later) return later;
+  }
+  return undefined;
 };
 
 /** Remove a fifo and its pid record once nobody can be waiting on it (the child is gone). */
@@ -456,7 +493,8 @@ export function findSetupFifo(target: string, dryRun = false): SetupFifo {
     if (dryRun) {
       return { fifo, record: record!, pid, rec, gone: { lines: plan.acts.flatMap((a) => a.shell), message: `process ${pid} is gone: nothing to release (a release removes its ${ours ? 'fifo and ' : ''}record${what.replace(' is ', ' would be ')})` } };
     }
-    runActs(plan.acts);
+    const later = runActs(plan.acts);
+    if (later) throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its record is kept for the next release or start: ${later})`);
     throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its fifo and record are removed${what})`);
   }
   if (pid && rec && !ownFifo(rec)) {
