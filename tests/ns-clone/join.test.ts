@@ -117,6 +117,59 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     expect([existsSync(doc.setupFifo), existsSync(record)]).toEqual([false, false]);
   });
 
+  it('release --abort PID run twice (a teardown\'s trap, then its explicit call, under set -e): the second says the start is already gone and exits 0 (it said "not waiting", 2), as an abort of a child killed while held does; a live process that is no waiting start is still refused (2)', async () => {
+    const state = join(tmp('abort-twice'), 'state');
+    const env = { BOXKIT_STATE_DIR: state };
+    const records = join(state, 'ns-clone');
+    const marker = join(tmp('abort-twice-cmd'), 'ran');
+    const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'touch', marker], { env });
+    expect(d.exitCode, d.stderr).toBe(0);
+    const { pid } = JSON.parse(d.stdout) as { pid: number };
+    const first = await ns(['release', String(pid), '--abort'], { env });
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stderr).toBe('');
+    // the abort returns once its child has ended
+    expect(alive(pid)).toBe(false);
+    const gone = `ns-clone: process ${pid} is already gone: nothing to abort`;
+    for (const extra of [[], ['--dry-run'], ['--json']]) {
+      const again = await ns(['release', String(pid), '--abort', ...extra], { env });
+      expect(again.exitCode, `${extra.join(' ')}: ${again.stderr}`).toBe(0);
+      expect(again.stderr).toBe(gone);
+      if (extra[0] === '--json') expect(JSON.parse(again.stdout)).toEqual({ released: String(pid), aborted: true, gone: true });
+    }
+    // a plain release of it stays an error: nothing can be released
+    expect((await ns(['release', String(pid)], { env })).exitCode).toBe(2);
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+
+    // killed while held: its record says it is gone; the abort takes back its fifo and record and succeeds
+    const k = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'true'], { env });
+    const killed = JSON.parse(k.stdout) as { pid: number; setupFifo: string };
+    await killAndWait(killed.pid);
+    const abortKilled = await ns(['release', String(killed.pid), '--abort'], { env });
+    expect(abortKilled.exitCode, abortKilled.stderr).toBe(0);
+    expect(abortKilled.stderr).toBe(`ns-clone: process ${killed.pid} is already gone: nothing to abort (its fifo and record are removed)`);
+    expect(existsSync(killed.setupFifo)).toBe(false);
+    expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+
+    // alive and no waiting start (this test's own process; a child released and running): refused, 2
+    const self = await ns(['release', String(process.pid), '--abort'], { env });
+    expect(self.exitCode).toBe(2);
+    expect(self.stderr.split('\n')[0]).toBe(`ns-clone: process ${process.pid} is not waiting for setup (no record in ${records})`);
+    const h = await ns(['--detach', '--wait-for-setup', '--uts', '--', 'sleep', '30'], { env });
+    const running = Number(h.stdout);
+    try {
+      expect((await ns(['release', String(running)], { env })).exitCode).toBe(0);
+      await until(() => readFileSync(`/proc/${running}/cmdline`, 'utf8').startsWith('sleep'), 5000, 'sleep to run');
+      const late = await ns(['release', String(running), '--abort'], { env });
+      expect(late.exitCode).toBe(2);
+      expect(late.stderr.split('\n')[0]).toBe(`ns-clone: process ${running} is not waiting for setup (no record in ${records})`);
+      expect(alive(running)).toBe(true);
+    } finally {
+      await killAndWait(running);
+    }
+  });
+
   it('release --abort makes the held child exit without running CMD', async () => {
     const marker = join(tmp('abort'), 'ran');
     const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'touch', marker]);

@@ -459,15 +459,31 @@ export interface SetupFifo {
   rec?: FifoRecord;
   /** Dry run only: the record's child is gone; what a release would take back (the real run does it, then fails). */
   gone?: { lines: string[]; message: string };
+  /**
+   * An abort of a start that has ended (its record says its child is gone,
+   * or it left none and no such process runs): nothing to abort, which is
+   * what an abort wants (as `netsetup down` of what is gone): the one line
+   * saying so. The take-back its record asked for is done (a dry run: `gone`).
+   */
+  ended?: string;
+}
+
+/** No process of that pid runs (none, or a zombie nobody reaped yet). */
+function processGone(pid: string): boolean {
+  const st = procStat(Number(pid));
+  return !st || st.state === 'Z' || st.state === 'X';
 }
 
 /**
  * The fifo a child waits on, given the fifo path or the child's pid; a stale
  * record is removed unless `dryRun`. The record's child gone (killed while
  * held, or aborted by hand), what its start made is taken back and ESRCH
- * thrown; a dry run returns what that would do (`gone`).
+ * thrown; a dry run returns what that would do (`gone`). With `abort`, a
+ * start that has ended is no error: returned with the line that says so
+ * (`ended`), as is a pid with no record that no process has (aborted
+ * already: a teardown's trap and its explicit abort both run it).
  */
-export function findSetupFifo(target: string, dryRun = false): SetupFifo {
+export function findSetupFifo(target: string, dryRun = false, abort = false): SetupFifo {
   let fifo = target;
   let rec: FifoRecord | undefined;
   let pid = /^\d+$/.test(target) ? target : undefined;
@@ -475,6 +491,7 @@ export function findSetupFifo(target: string, dryRun = false): SetupFifo {
   if (pid) {
     rec = readRecord(pid);
     if (rec) fifo = rec.fifo;
+    else if (pid === target && abort && processGone(pid)) return { fifo: '', pid, ended: `process ${pid} is already gone: nothing to abort` };
     else if (pid === target) throw new UsageError(`process ${target} is not waiting for setup (no record in ${setupDir()})`, 'give the fifo path instead');
     else pid = undefined; // released meanwhile: the fifo itself says
   }
@@ -484,18 +501,23 @@ export function findSetupFifo(target: string, dryRun = false): SetupFifo {
     // time). Its own fifo still there, it never read it: its command never ran (killed while held, or
     // aborted with `: > FIFO`), so what its start made goes, as a foreground run takes it back. Its
     // fifo gone or another's there: it was released and ran; only its record goes.
+    const gone = (why: string) => (abort ? `process ${pid} is already gone: nothing to abort (${why})` : `process ${pid} is gone: nothing to release (${why})`);
     if (ownerAlive(rec)) {
-      throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its ns-clone, pid ${rec.owner!.pid}, takes back what it made)`);
+      const message = gone(`its ns-clone, pid ${rec.owner!.pid}, takes back what it made`);
+      if (abort) return { fifo, record: record!, pid, rec, ended: message };
+      throw new BoxkitError('ESRCH', message);
     }
     const ours = ownFifo(rec);
     const plan = ours ? takeBackPlan(pid, rec, true) : { acts: [forgetAct(pid, rec, false)], unmounts: [] };
     const what = plan.unmounts.length ? `; its namespace at ${plan.unmounts.join(', ')} is unmounted` : '';
     if (dryRun) {
-      return { fifo, record: record!, pid, rec, gone: { lines: plan.acts.flatMap((a) => a.shell), message: `process ${pid} is gone: nothing to release (a release removes its ${ours ? 'fifo and ' : ''}record${what.replace(' is ', ' would be ')})` } };
+      const message = gone(`a release removes its ${ours ? 'fifo and ' : ''}record${what.replace(' is ', ' would be ')}`);
+      return { fifo, record: record!, pid, rec, gone: { lines: plan.acts.flatMap((a) => a.shell), message }, ...(abort ? { ended: message } : {}) };
     }
     const later = runActs(plan.acts);
-    if (later) throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its record is kept for the next release or start: ${later})`);
-    throw new BoxkitError('ESRCH', `process ${pid} is gone: nothing to release (its fifo and record are removed${what})`);
+    const message = gone(later ? `its record is kept for the next release or start: ${later}` : `its fifo and record are removed${what}`);
+    if (abort) return { fifo, record: record!, pid, rec, ended: message };
+    throw new BoxkitError('ESRCH', message);
   }
   if (pid && rec && !ownFifo(rec)) {
     // the child read its fifo (released by hand) and runs; a fifo at that path now is someone else's
@@ -529,9 +551,15 @@ export function releaseShell(f: SetupFifo, abort = false): string[] {
 }
 
 /** Release (or abort) the child waiting on a fifo, given the fifo path or the child's pid. */
-export async function releaseSetup(target: string, opts: { abort?: boolean; timeoutMs?: number; trace?: (line: string) => void } = {}): Promise<string> {
-  const found = findSetupFifo(target);
+export async function releaseSetup(target: string, opts: { abort?: boolean; timeoutMs?: number; trace?: (line: string) => void; onEnded?: (message: string) => void } = {}): Promise<string> {
+  const found = findSetupFifo(target, false, !!opts.abort);
   const { fifo } = found;
+  // an abort of a start that has ended: nothing to abort (ESRCH for a caller that does not take that as done)
+  if (found.ended !== undefined) {
+    if (!opts.onEnded) throw new BoxkitError('ESRCH', found.ended);
+    opts.onEnded(found.ended);
+    return fifo;
+  }
   for (const l of releaseShell(found, opts.abort)) opts.trace?.(l);
   // the child may not have opened its end yet: ENXIO until it has
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
@@ -550,5 +578,13 @@ export async function releaseSetup(target: string, opts: { abort?: boolean; time
   }
   // (the plan is made again: what is bound where is looked at now, after the child's end of the fifo)
   runActs(afterRelease(found, !!opts.abort));
+  // aborted, the child exits at once (its read of the fifo ends): waited for, so that an abort that returned
+  // has no child left, and one run again right after (a trap, then the explicit call) finds it gone
+  if (opts.abort && found.pid && found.rec) await childEnds(found.pid, found.rec, deadline);
   return fifo;
+}
+
+/** Wait (5 ms steps) until the record's child has ended, or `deadline` passed. */
+async function childEnds(pid: string, rec: FifoRecord, deadline: number): Promise<void> {
+  while (!childGone(pid, rec) && Date.now() < deadline) await sleep(5);
 }

@@ -1,7 +1,7 @@
 /** `ns-clone release PID|FIFO|-`: let a child started with --wait-for-setup go on (or abort it). */
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { dryRunOutput } from '@boxkit/common/output';
-import { out, trace } from '@boxkit/common/stdio';
+import { err, out, trace } from '@boxkit/common/stdio';
 import { expandStdinArgs } from '@boxkit/common/stdin';
 import { findSetupFifo, releaseSetup, releaseShell, sweepRecords } from '../setup-fifo.js';
 
@@ -9,17 +9,26 @@ export async function releaseCommand(f: { target: string | number; abort?: boole
   const target = stdinTarget(f.target);
   const aborted = !!f.abort;
   if (f.dryRun) {
-    const found = findSetupFifo(target, true);
+    const found = findSetupFifo(target, true, aborted);
     const d = dryRunOutput(f);
-    for (const l of releaseShell(found, aborted)) d.print(l);
-    // its child gone: what a release would take back, then the error it would end with
-    d.done({ released: target, fifo: found.fifo, aborted, ...(found.gone ? { gone: true } : {}) });
+    if (found.gone || found.ended === undefined) for (const l of releaseShell(found, aborted)) d.print(l);
+    // its child gone: what a release would take back, then the error it would end with (an abort: the line
+    // saying there is nothing to abort, and success)
+    d.done({ released: target, ...(found.fifo ? { fifo: found.fifo } : {}), aborted, ...(found.gone || found.ended !== undefined ? { gone: true } : {}) });
+    if (found.ended !== undefined) {
+      err(`ns-clone: ${found.ended}`);
+      return 0;
+    }
     if (found.gone) throw new BoxkitError('ESRCH', found.gone.message);
     return 0;
   }
   try {
-    const fifo = await releaseSetup(target, { abort: aborted, ...(f.verbose ? { trace } : {}) });
-    if (f.json) out(JSON.stringify({ released: target, fifo, aborted }));
+    let ended: string | undefined;
+    const fifo = await releaseSetup(target, { abort: aborted, ...(f.verbose ? { trace } : {}), onEnded: (m) => (ended = m) });
+    // an abort of a start that has ended (aborted already, killed, or its command ran and ended): done, as
+    // `netsetup down` of what is gone is; one line says so
+    if (ended !== undefined) err(`ns-clone: ${ended}`);
+    if (f.json) out(JSON.stringify({ released: target, ...(fifo ? { fifo } : {}), aborted, ...(ended !== undefined ? { gone: true } : {}) }));
     return 0;
   } finally {
     // what other starts left (a held child killed, a start killed after its record or its fifo) goes at
