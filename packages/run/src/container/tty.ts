@@ -83,11 +83,18 @@ export function ttySteps(t: Tty): Step[] {
   return [{ op: 'SETSID' }, ...open, { op: 'DUP2', ints: [0, 1] }, { op: 'DUP2', ints: [0, 2] }];
 }
 
-/** Relay this terminal and the pty until `done` resolves, then drain the pty and restore the terminal. */
+/**
+ * Relay this terminal and the pty until `done` resolves, then drain the pty and restore the terminal.
+ * The stream owns the master fd: it closes it when it reads EIO (every slave fd closed: all output
+ * read) or is destroyed. Nothing here touches that fd number after that: by then it may be another
+ * file's (this process opens files in the meantime), and typed input, a window size or a drain would
+ * go to it.
+ */
 export function relay(t: Tty, done: Promise<unknown>): void {
   const out = new ReadStream(t.master);
   out.on('data', (d: Buffer) => stdoutStream().write(d));
   out.on('error', () => {}); // EIO once the last slave fd closes: the container is gone
+  const open = () => !out.destroyed;
   const stdin = process.stdin;
   const raw = stdin.isTTY;
   if (raw) {
@@ -99,6 +106,7 @@ export function relay(t: Tty, done: Promise<unknown>): void {
     }
   }
   const write = (d: Buffer) => {
+    if (!open()) return;
     try {
       writeSync(t.master, d);
     } catch {
@@ -109,6 +117,7 @@ export function relay(t: Tty, done: Promise<unknown>): void {
   // stdin closed (a pipe): what Ctrl-D would say
   stdin.on('end', () => write(Buffer.from([4])));
   const resize = () => {
+    if (!open()) return;
     try {
       setWinsize(t.master, process.stdout.rows, process.stdout.columns);
     } catch {
@@ -117,18 +126,15 @@ export function relay(t: Tty, done: Promise<unknown>): void {
   };
   process.stdout.on('resize', resize);
   void done.then(() => {
-    out.pause();
-    drain(t.master);
+    if (open()) {
+      out.pause();
+      drain(t.master);
+    }
     if (raw) stdin.setRawMode(false);
     stdin.off('data', write);
     stdin.pause();
     process.stdout.off('resize', resize);
-    out.destroy();
-    try {
-      closeSync(t.master);
-    } catch {
-      // closed by the stream
-    }
+    out.destroy(); // closes the master, once
   });
 }
 
