@@ -209,14 +209,15 @@ function rejectNaN(tool: string, argv: Record<string, unknown>, o: Options, type
   const aliases = new Set(Object.values(o.alias).flat());
   // an empty value ('--cpus ""') is no number either: yargs hands it over as 0 ("invalid cpus '0'");
   // of a flag given twice only the last counts (lastOfRepeated), and only it is looked at
-  const last = new Map(readFlags(typed, o).filter((f) => f.value !== undefined).map((f) => [f.key, f]));
+  const flags = readFlags(typed, o);
+  const last = new Map(flags.filter((f) => f.value !== undefined).map((f) => [f.key, f]));
   const empty = [...last.values()].find((f) => o.number.includes(f.key ?? '') && f.value!.trim() === '');
   if (empty) throw new UsageError(`invalid ${empty.flag} '${empty.value}': not a number`, `see '${tool} --help'`);
   for (const k of o.number) {
     if (aliases.has(k)) continue;
     const v = argv[camel(k)] ?? argv[k];
     if (!(Array.isArray(v) ? v : [v]).some((n) => typeof n === 'number' && Number.isNaN(n))) continue;
-    const t = readFlags(typed, o).find((f) => f.key === k && f.value !== undefined && Number.isNaN(Number(f.value)));
+    const t = flags.find((f) => f.key === k && f.value !== undefined && Number.isNaN(Number(f.value)));
     throw new UsageError(`invalid ${t?.flag ?? `--${k}`} '${t?.value ?? ''}': not a number`, `see '${tool} --help'`);
   }
 }
