@@ -4,3 +4,4 @@ export * from './rootfs.js';
 export * from './bins.js';
 export * from './leaks.js';
 export * from './wait.js';
+export * from './signal.js';
