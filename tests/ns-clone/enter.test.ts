@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { pin, skipReason } from '../harness/index.js';
 import { killAndWait, ns, tmp, until } from './helpers.js';
 
 describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -11,6 +11,7 @@ describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReas
     const d = await ns(['--detach', '--hostname', 'same-userns', '--', 'sleep', '60']);
     expect(d.exitCode, d.stderr).toBe(0);
     const pid = Number(d.stdout);
+    const pinned = pin(pid);
     try {
       // what --user asks for already holds: this is the process's user namespace
       expect(readlinkSync(`/proc/${pid}/ns/user`)).toBe(readlinkSync('/proc/self/ns/user'));
@@ -23,7 +24,7 @@ describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReas
       expect(only.exitCode).toBe(125);
       expect(only.stderr.split('\n')[0]).toBe(`ns-clone: process ${pid} is in this user namespace already: nothing to enter`);
     } finally {
-      await killAndWait(pid);
+      await killAndWait(pinned);
     }
   });
 
@@ -35,6 +36,7 @@ describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReas
     const d = await ns(['--detach', '--hostname', 'dry-enter', '--uts', '--mount', '--', 'sh', '-c', setup]);
     expect(d.exitCode, d.stderr).toBe(0);
     const pid = Number(d.stdout);
+    const pinned = pin(pid);
     try {
       await until(() => existsSync(`/proc/${pid}/root/usr/bin/setpriv`) && statSync(`/proc/${pid}/root/usr/bin/setpriv`).isCharacterDevice(), 5000, 'the container\'s mounts');
       const args = ['enter', String(pid), '--uts', '--mount', '--wd', dir, '--uid', '5', '--gid', '6', '--setenv', 'A=x y', '--env-clear', '--no-new-privs', '--', 'sh', '-c', 'echo "$A|$(hostname)|$(pwd)|$(id -u):$(id -g)|$(ls)|$(grep NoNewPrivs /proc/self/status | tr -d \'\\t\')|${HOME-unset}"'];
@@ -46,7 +48,7 @@ describe.skipIf(skipReason)(`ns-clone enter${skipReason ? ` (skipped: ${skipReas
       expect(dry.stdout.split('\n')).toHaveLength(1);
       expect(execFileSync('sh', ['-ec', dry.stdout], { encoding: 'utf8', cwd: '/' }).trimEnd()).toBe(real.stdout);
     } finally {
-      await killAndWait(pid);
+      await killAndWait(pinned);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Options } from 'execa';
-import { bk, binPath } from '../harness/index.js';
+import type { ChildProcess } from 'node:child_process';
+import { bk, binPath, isPinned, signalPinned, unreaped, type Pinned } from '../harness/index.js';
 
 /** Run the built ns-clone; stdout/stderr as strings (final newline stripped). */
 export async function ns(args: string[], opts: Options = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
@@ -61,12 +62,21 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Kill a process we started (a detached container) and wait until it is gone. */
-export async function killAndWait(pid: number): Promise<void> {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
+/**
+ * Kill a process we started (a detached container, pinned when its pid was
+ * printed; or our own child) and wait until it is gone. Nothing is sent once
+ * the pid names another process: a detached child that ended is reaped by
+ * whoever adopted it, and its pid may be another test's container by now.
+ */
+export async function killAndWait(p: Pinned | ChildProcess): Promise<void> {
+  if (!('kill' in p)) {
+    const pinned = p;
+    if (!signalPinned(pinned, 'SIGKILL')) return;
+    await until(() => !isPinned(pinned) || !alive(pinned.pid), 5000, `pid ${pinned.pid} to exit`);
     return;
   }
-  await until(() => !alive(pid), 5000, `pid ${pid} to exit`);
+  const child = p;
+  if (!unreaped(child)) return;
+  child.kill('SIGKILL');
+  await until(() => !unreaped(child), 5000, `pid ${child.pid} to exit`);
 }

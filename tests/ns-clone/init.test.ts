@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipReason } from '../harness/index.js';
+import { pin, skipReason, unreaped } from '../harness/index.js';
 import { alive, binPath, childrenOf, compile, killAndWait, ns, tmp, until } from './helpers.js';
 
 /** What a process may do to another (default: PID 1): one line per access, "ok" or the error. */
@@ -92,7 +92,7 @@ describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipRea
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout.split('\n')).toEqual(['held', 'boxkit-init']);
     } finally {
-      await killAndWait(proc.pid!);
+      await killAndWait(proc);
       await proc;
     }
   });
@@ -113,8 +113,8 @@ describe.skipIf(skipReason)(`ns-clone --init${skipReason ? ` (skipped: ${skipRea
       expect(all.stderr.split('\n')[0]).toBe(`ns-clone: enter ${proc.pid}: cannot open /proc/${proc.pid}/ns/user: EACCES`);
       expect(all.exitCode).toBe(125);
     } finally {
-      for (const c of childrenOf(proc.pid!)) await killAndWait(c);
-      await killAndWait(proc.pid!);
+      for (const c of (unreaped(proc) ? childrenOf(proc.pid!) : []).map((p) => pin(p))) await killAndWait(c);
+      await killAndWait(proc);
       await proc;
     }
   });

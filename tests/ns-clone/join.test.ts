@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readlinkSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
+import { createHost, destroyHost, inHost, pin, skipReason, testName } from '../harness/index.js';
 import { alive, binPath, killAndWait, ns, sleep, tmp, until } from './helpers.js';
 
 describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -26,6 +26,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     const d = await ns(['--detach', '--json', '--hostname', 'entered', '--pid', '--mount', '--net', '--ipc', '--', 'sleep', '60']);
     expect(d.exitCode, d.stderr).toBe(0);
     const doc = JSON.parse(d.stdout) as { pid: number; namespaces: Record<string, string> };
+    const pinned = pin(doc.pid);
     try {
       expect(doc.namespaces.net).toBe(`/proc/${doc.pid}/ns/net`);
       expect(Object.keys(doc.namespaces).sort()).toEqual(['ipc', 'mnt', 'net', 'pid', 'uts']);
@@ -42,7 +43,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       const exit = await ns(['enter', String(doc.pid), '--net', '--', 'sh', '-c', 'exit 7']);
       expect(exit.exitCode).toBe(7);
     } finally {
-      await killAndWait(doc.pid);
+      await killAndWait(pinned);
     }
     // gone: said as such (it read as "shares every namespace with this one")
     const gone = await ns(['enter', String(doc.pid), '--all', '--', 'true']);
@@ -54,6 +55,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     const d = await ns(['--detach', '--json', '--map-users', '0:200000:1000', '--map-groups', '0:200000:1000', '--hostname', 'userns', '--pid', '--mount', '--', 'sleep', '60']);
     expect(d.exitCode, d.stderr).toBe(0);
     const { pid } = JSON.parse(d.stdout) as { pid: number };
+    const pinned = pin(pid);
     try {
       const r = await ns(['enter', String(pid), '--all', '--', 'sh', '-c', 'id -u; hostname; cat /proc/self/uid_map']);
       expect(r.exitCode, r.stderr).toBe(0);
@@ -61,7 +63,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       expect([uid, host]).toEqual(['0', 'userns']);
       expect(map!.trim().split(/\s+/)).toEqual(['0', '200000', '1000']);
     } finally {
-      await killAndWait(pid);
+      await killAndWait(pinned);
     }
   });
 
@@ -70,6 +72,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     const d = await ns(['--detach', '--json', '--wait-for-setup', '--pid', '--', 'sh', '-c', `touch ${marker}; sleep 30`]);
     expect(d.exitCode, d.stderr).toBe(0);
     const doc = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
+    const pinned = pin(doc.pid);
     try {
       expect(existsSync(doc.setupFifo)).toBe(true);
       await sleep(300);
@@ -100,14 +103,14 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       expect(existsSync(doc.setupFifo)).toBe(false);
       expect(readFileSync(`/proc/${doc.pid}/cmdline`, 'utf8')).toContain('sleep');
     } finally {
-      await killAndWait(doc.pid);
+      await killAndWait(pinned);
     }
   });
 
   it('release of a held child that was killed says it is gone at once and removes its fifo and record', async () => {
     const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'true']);
     const doc = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
-    await killAndWait(doc.pid);
+    await killAndWait(pin(doc.pid));
     const record = join(process.env.BOXKIT_STATE_DIR!, 'ns-clone', `${doc.pid}.fifo-path`);
     const t0 = Date.now();
     const r = await ns(['release', String(doc.pid)]);
@@ -145,7 +148,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     // killed while held: its record says it is gone; the abort takes back its fifo and record and succeeds
     const k = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'true'], { env });
     const killed = JSON.parse(k.stdout) as { pid: number; setupFifo: string };
-    await killAndWait(killed.pid);
+    await killAndWait(pin(killed.pid));
     const abortKilled = await ns(['release', String(killed.pid), '--abort'], { env });
     expect(abortKilled.exitCode, abortKilled.stderr).toBe(0);
     expect(abortKilled.stderr).toBe(`ns-clone: process ${killed.pid} is already gone: nothing to abort (its fifo and record are removed)`);
@@ -158,6 +161,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     expect(self.stderr.split('\n')[0]).toBe(`ns-clone: process ${process.pid} is not waiting for setup (no record in ${records})`);
     const h = await ns(['--detach', '--wait-for-setup', '--uts', '--', 'sleep', '30'], { env });
     const running = Number(h.stdout);
+    const pinned = pin(running);
     try {
       expect((await ns(['release', String(running)], { env })).exitCode).toBe(0);
       await until(() => readFileSync(`/proc/${running}/cmdline`, 'utf8').startsWith('sleep'), 5000, 'sleep to run');
@@ -166,7 +170,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       expect(late.stderr.split('\n')[0]).toBe(`ns-clone: process ${running} is not waiting for setup (no record in ${records})`);
       expect(alive(running)).toBe(true);
     } finally {
-      await killAndWait(running);
+      await killAndWait(pinned);
     }
   });
 
@@ -188,6 +192,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     const d = await ns(['--detach', '--json', '--wait-for-setup', '--setup-fifo', 'my.fifo', '--uts', '--', 'touch', marker], { env, cwd });
     expect(d.exitCode, d.stderr).toBe(0);
     const doc = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
+    const pinned = pin(doc.pid);
     try {
       expect(doc.setupFifo).toBe(join(cwd, 'my.fifo'));
       const r = await ns(['release', String(doc.pid)], { env, cwd: '/' });
@@ -195,7 +200,7 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
       await until(() => existsSync(marker), 20_000, 'the released command to run');
       expect(readdirSync(join(state, 'ns-clone'))).toEqual([]);
     } finally {
-      await killAndWait(doc.pid);
+      await killAndWait(pinned);
     }
   });
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHost, destroyHost, inHost, skipReason, testName } from '../harness/index.js';
+import { createHost, destroyHost, inHost, pin, signalPinned, skipReason, testName } from '../harness/index.js';
 import { alive, binPath, childrenOf, ns, tmp, until } from './helpers.js';
 
 const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
@@ -102,6 +102,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const again = await start();
     expect(again.exitCode, again.stderr).toBe(0);
     const pid2 = Number(again.stdout);
+    const pinned2 = pin(pid2); // (sleep 30 may have ended by the finally: its pid then may be another's)
     try {
       expect(mountsAt(path)).toHaveLength(1);
       // released, its command runs: the namespace stays, as --net=PATH promises
@@ -110,7 +111,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(mountsAt(path)).toHaveLength(1);
       expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
     } finally {
-      process.kill(pid2, 'SIGKILL');
+      signalPinned(pinned2);
       execFileSync('umount', [path]);
     }
     // aborted through its fifo's path (--json's setupFifo) rather than its pid: the same
@@ -184,6 +185,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       const held = await ns(['-d', '--wait-for-setup', '--setup-fifo', f, '--', 'sleep', '30'], { env });
       expect(held.exitCode, held.stderr).toBe(0);
       const pid = Number(held.stdout);
+      const pinned = pin(pid);
       try {
         // a dry run names the child waiting now, and takes back nothing
         const dry = await ns(['release', f, '--dry-run'], { env });
@@ -196,7 +198,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
         for (const net of nets) expect(mountsAt(net), net).toHaveLength(1);
         expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
       } finally {
-        process.kill(pid, 'SIGKILL');
+        signalPinned(pinned);
       }
     } finally {
       for (const net of nets) if (mountsAt(net).length) execFileSync('umount', [net]);
@@ -242,6 +244,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       const r = await ns(['-d', '--wait-for-setup', '--setup-fifo', f, `--net=${path}`, '--', 'sleep', '30'], { env });
       expect(r.exitCode, r.stderr).toBe(0);
       const pid = Number(r.stdout);
+      const pinned = pin(pid);
       try {
         execFileSync(change[0]!, [...change.slice(1), f]); // a new ctime, same inode
         const rel = await ns(['release', String(pid), '--abort'], { env });
@@ -251,7 +254,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
         expect(existsSync(path)).toBe(false);
         expect(existsSync(f)).toBe(false);
       } finally {
-        if (alive(pid)) process.kill(pid, 'SIGKILL');
+        signalPinned(pinned); // (alive(pid) is true of whatever process has the pid now)
         if (mountsAt(path).length) execFileSync('umount', [path]);
       }
     }
@@ -323,6 +326,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const held = await ns(['-d', '--wait-for-setup', '--json', '--', 'sleep', '30'], { env });
     expect(held.exitCode, held.stderr).toBe(0);
     const { pid, setupFifo } = JSON.parse(held.stdout) as { pid: number; setupFifo: string };
+    const pinned = pin(pid);
     try {
       expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toEqual([`${pid}.fifo-path`]);
       // one left beside it by hand (a child gone, its fifo gone) goes at the release
@@ -331,7 +335,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(rel.exitCode, rel.stderr).toBe(0);
       expect(readdirSync(records)).toEqual([]);
     } finally {
-      process.kill(pid, 'SIGKILL');
+      signalPinned(pinned);
     }
   });
 
@@ -352,7 +356,8 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       return d;
     };
     const live = await heldDetached();
-    let next: { pid: number } | undefined;
+    const livePinned = pin(live.pid);
+    let next: ReturnType<typeof pin> | undefined;
     try {
       const mine = [`${live.pid}.fifo-path`, live.setupFifo.split('/').pop()!].sort();
       // a foreground start killed (its held child ends with it: parent-death signal), and a detached held child
@@ -370,7 +375,8 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(entries()).toHaveLength(6);
       expect(existsSync(d1.setupFifo)).toBe(true);
       // the next start that makes a fifo: both leftovers go, the held child's fifo and record stay
-      const held = (next = await heldDetached());
+      const held = await heldDetached();
+      next = pin(held.pid);
       expect(entries()).toEqual([...mine, `${held.pid}.fifo-path`, held.setupFifo.split('/').pop()!].sort());
       // any release sweeps as well: a held child killed after that start goes at its release
       const d2 = await killedWhileHeld();
@@ -384,8 +390,8 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(alive(live.pid)).toBe(true);
     } finally {
       await ns(['release', String(live.pid), '--abort'], { env: senv });
-      if (alive(live.pid)) process.kill(live.pid, 'SIGKILL');
-      if (next && alive(next.pid)) process.kill(next.pid, 'SIGKILL');
+      signalPinned(livePinned);
+      if (next) signalPinned(next);
     }
     await until(() => !alive(live.pid), 5000, 'the aborted child to end');
     expect(entries()).toEqual([]);
@@ -488,7 +494,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
         return undefined;
       }
     };
-    let bound: string | undefined;
+    let bound: ReturnType<typeof pin> | undefined;
     try {
       await until(() => childrenOf(b.pid!).some((pid) => syscallOf(pid) === MOUNT), 5000, 'B inside its mount(2)');
       // meanwhile, a start in A's state dir sweeps A's record (a start that makes a fifo), and a release sweeps again
@@ -499,7 +505,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(childrenOf(b.pid!).some((pid) => syscallOf(pid) === MOUNT), 'B still inside its mount(2)').toBe(true);
       expect(statSync(path).ino).toBe(file);
       const rb = await b;
-      bound = rb.exitCode === 0 ? rb.stdout : undefined;
+      bound = rb.exitCode === 0 ? pin(Number(rb.stdout)) : undefined;
       expect(rb.exitCode, rb.stderr).toBe(0);
       expect(mountsAt(path)).toHaveLength(1);
       expect(readlinkSync(`/proc/${rb.stdout}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
@@ -513,7 +519,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(readlinkSync(`/proc/${rb.stdout}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
     } finally {
       await b.catch(() => {});
-      if (bound && alive(Number(bound))) process.kill(Number(bound), 'SIGKILL');
+      if (bound) signalPinned(bound);
       while (mountsAt(path).length) execFileSync('umount', [path]);
     }
   });
@@ -594,13 +600,14 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       binPath('ns-clone'), '-d', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env });
     const rs = await Promise.all([start(), start()]);
     const won = rs.filter((r) => r.exitCode === 0);
+    const wonPinned = won.map((r) => pin(Number(r.stdout)));
     try {
       expect(rs.map((r) => r.exitCode).sort(), rs.map((r) => r.stderr).join('\n')).toEqual([0, 125]);
       expect(rs.find((r) => r.exitCode === 125)!.stderr.split('\n')[0]).toBe(`ns-clone: persist net namespace at ${path}: a namespace is already bound there (bound by another start at the same time)`);
       expect(mountsAt(path)).toHaveLength(1);
       expect(readlinkSync(`/proc/${won[0]!.stdout}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
     } finally {
-      for (const r of won) process.kill(Number(r.stdout), 'SIGKILL');
+      for (const p of wonPinned) signalPinned(p);
       while (mountsAt(path).length) execFileSync('umount', [path]);
     }
   });
@@ -690,6 +697,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     execFileSync('rm', ['-f', real]);
     const held = await ns(['-d', '--wait-for-setup', `--net=${viaLink}`, '--', 'sleep', '30'], { env: { BOXKIT_STATE_DIR: state } });
     expect(held.exitCode, held.stderr).toBe(0);
+    const pinned = pin(Number(held.stdout));
     try {
       expect(mountsAt(real)).toHaveLength(1);
       expect((await ns(['release', held.stdout, '--abort'], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
@@ -697,7 +705,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
       expect(mountsAt(real)).toEqual([]);
       expect(existsSync(real)).toBe(false);
     } finally {
-      if (alive(Number(held.stdout))) process.kill(Number(held.stdout), 'SIGKILL');
+      signalPinned(pinned);
       while (mountsAt(real).length) execFileSync('umount', [real]);
     }
     const twice = await ns([`--net=${real}`, `--uts=${viaLink}`, '--', 'true']);

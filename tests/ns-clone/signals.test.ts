@@ -58,7 +58,7 @@ describe.skipIf(skipReason)(`ns-clone signals and exit codes${skipReason ? ` (sk
       const descendants = (pid: number): number[] => childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
       const inside = descendants(proc.pid!);
       expect(inside.length, args.join(' ')).toBeGreaterThan(0);
-      process.kill(proc.pid!, 'SIGKILL');
+      proc.kill('SIGKILL'); // (not process.kill(proc.pid): once reaped, its pid may be another's)
       await until(() => inside.every((p) => !alive(p)), 5000, `the container of a killed ns-clone ${args.join(' ')} to die`);
     }
   });

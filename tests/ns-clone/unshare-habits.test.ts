@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readlinkSync } from 'node:fs';
-import { skipReason } from '../harness/index.js';
+import { pin, signalPinned, skipReason } from '../harness/index.js';
 import { ns } from './helpers.js';
 
 const KINDS = ['mnt', 'uts', 'ipc', 'pid', 'net', 'user', 'cgroup'] as const;
@@ -81,12 +81,13 @@ describe.skipIf(skipReason)(`ns-clone with unshare's habits${skipReason ? ` (ski
     const d = await ns(['-d', '-u', '-n', '--hostname', 'entered', '--', 'sleep', '30']);
     expect(d.exitCode, d.stderr).toBe(0);
     const pid = Number(d.stdout);
+    const pinned = pin(pid); // (sleep 30 may have ended by the finally)
     try {
       const r = await ns(['enter', String(pid), '-u', '-n', '--', 'sh', '-c', 'hostname; readlink /proc/self/ns/net']);
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout.split('\n')).toEqual(['entered', readlinkSync(`/proc/${pid}/ns/net`)]);
     } finally {
-      process.kill(pid, 'SIGKILL');
+      signalPinned(pinned);
     }
   });
 });
