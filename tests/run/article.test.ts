@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertSandboxNetwork, bk, inHost, poll, skipReason, tcpAsk, testName } from '../harness/index.js';
+import { assertSandboxNetwork, bk, inHost, pin, poll, signalPinned, skipReason, tcpAsk, testName } from '../harness/index.js';
 import { BASE } from './helpers.js';
 
 async function tool(name: string, args: string[], input?: string) {
@@ -93,7 +93,8 @@ describe.skipIf(skipReason)(`the article replayed with boxkit${skipReason ? ` (s
     // endpoint 1: in ns1, from the union, detached
     const e1 = JSON.parse(await tool('ns-clone', ['--netns', 'ns1', '--pid', '--mount', '--uts', '--ipc', '--hostname', 'testmachine', '--root', mnt,
       '--detach', '--json', '--', '/bin/busybox', 'nc', '-ll', '-p', '12345', '-e', '/bin/busybox', 'echo', 'c1']));
-    cleanup.push(() => process.kill(e1.pid, 'SIGKILL'));
+    const e1Pinned = pin(e1.pid); // (at cleanup it may have ended, and its pid be another's)
+    cleanup.push(() => signalPinned(e1Pinned));
     // endpoint 2: a `run` container on the same bridge
     await tool('run', ['-d', '--name', c2, ...BASE, '--rootfs', image, '--net', 'bridge:mydocker', '--ip', '10.10.15.3/24', '--',
       '/bin/busybox', 'nc', '-ll', '-p', '12345', '-e', '/bin/busybox', 'echo', 'c2']);

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, skipReason, waitUntil } from '../harness/index.js';
+import { binPath, signalGroupOf, skipReason, waitUntil } from '../harness/index.js';
 import { BASE, name, onTerminal, overlayMounts, run } from './helpers.js';
 
 const made: string[] = [];
@@ -183,7 +183,8 @@ describe.skipIf(skipReason)(`run: docker's subcommand habits${skipReason ? ` (sk
       let err = '';
       p.stderr.on('data', (d) => (err += d));
       // (bounded: the follow went on after head had left, until this kill of the pipeline's group)
-      const kill = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), 8000);
+      // (only while sh, the group's leader, is unreaped: after that its pgid may be another group's)
+      const kill = setTimeout(() => signalGroupOf(p, 'SIGKILL'), 8000);
       p.once('close', (code) => {
         clearTimeout(kill);
         r({ code, err, ms: Date.now() - t0 });

@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, bk, poll, running, skipReason, waitUntil } from '../harness/index.js';
-import { BASE, name, run, toolsBinDir } from './helpers.js';
+import { binPath, bk, isPinned, poll, running, signalPinned, skipReason, waitUntil, type Pinned } from '../harness/index.js';
+import { BASE, keeperOf, name, pid1Of, run, toolsBinDir } from './helpers.js';
 
 const made: string[] = [];
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
@@ -52,12 +52,17 @@ async function whileLocked(args: string[], meanwhile: () => Promise<void> | void
   return done;
 }
 
-/** A -d container ends with nobody to record or remove it: its keeper killed, then its PID 1. */
-async function endWithoutKeeper(g: { creatorPid: number; pid: number }): Promise<void> {
-  process.kill(g.creatorPid, 'SIGKILL');
-  await waitUntil('the killed keeper to be gone', () => !running(g.creatorPid));
-  process.kill(g.pid, 'SIGKILL');
-  await waitUntil('the killed PID 1 to end', () => !running(g.pid));
+/**
+ * A -d container ends with nobody to record or remove it: its keeper killed, then its PID 1.
+ * Both as the record names them (pid and start time): a PID 1 that ended with its keeper was
+ * reaped at once, and its pid may be another test's process by the time it is signalled.
+ */
+async function endWithoutKeeper(g: { creatorPid: number; creatorStart?: number; pid: number; pidStart?: number }): Promise<void> {
+  const keeper = keeperOf(g), pid1 = pid1Of(g);
+  signalPinned(keeper);
+  await waitUntil('the killed keeper to be gone', () => !isPinned(keeper) || !running(keeper.pid));
+  signalPinned(pid1);
+  await waitUntil('the killed PID 1 to end', () => !isPinned(pid1) || !running(pid1.pid));
 }
 
 /** NAME is the container ID's: its record, and it runs (its cgroup and processes were left alone). */
@@ -79,10 +84,12 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     const own = (args: string[]) => bk('run', args, { env });
     const [ok, bad, odd] = [name('dmg-ok'), name('dmg-bad'), name('dmg-odd')];
     const file = (n: string) => `${top}/state/run/containers/${n}.json`;
-    let lost: { id: string; pid: number; cgroup: { dirs: { path: string }[] } } | undefined;
+    let lost: { id: string; pid: number; pidStart?: number; cgroup: { dirs: { path: string }[] } } | undefined;
+    let lostPid1: Pinned | undefined;
     try {
       for (const n of [ok, bad]) expect((await own(['-d', '--name', n, ...BASE, '--', 'sleep', '600'])).exitCode).toBe(0);
       lost = JSON.parse(readFileSync(file(bad), 'utf8'));
+      lostPid1 = pid1Of(lost!);
       writeFileSync(file(bad), 'junk\n');
       writeFileSync(file(odd), '{"name":"x"}\n');
       const ps = await own(['ps', '-a']);
@@ -107,8 +114,8 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
       expect(existsSync(`${top}/data/containers/${lost!.id}/upper`)).toBe(true);
       expect(running(lost!.pid)).toBe(true);
       // once it has ended, gc takes its data
-      process.kill(lost!.pid, 'SIGKILL');
-      await waitUntil('the unrecorded container to end', () => !running(lost!.pid));
+      signalPinned(lostPid1!);
+      await waitUntil('the unrecorded container to end', () => !isPinned(lostPid1!) || !running(lost!.pid));
       expect(JSON.parse(String((await own(['gc', '--json'])).stdout)).orphans).toEqual([lost!.id]);
       expect(existsSync(`${top}/data/containers/${lost!.id}`)).toBe(false);
       // and its cgroup, named by its id (the record that named its parent is gone: gc looks under its own, as made here)
@@ -116,12 +123,11 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
     } finally {
       await own(['rm', '-f', ok]);
       if (lost) {
-        try {
-          process.kill(lost.pid, 'SIGKILL');
-        } catch {
-          // ended
-        }
-        await waitUntil('the unrecorded container to end', () => !running(lost!.pid));
+        // only while its pid names it still: on the way here it was killed already, and reaped by its
+        // keeper (this kill then hit whatever process had been given its pid since)
+        const pid1 = lostPid1!;
+        signalPinned(pid1);
+        await waitUntil('the unrecorded container to end', () => !isPinned(pid1) || !running(pid1.pid));
         // its group (no record names it any more): as an operator would, by hand
         for (const d of lost.cgroup.dirs) await waitUntil(`${d.path} to be removed`, () => {
           try {

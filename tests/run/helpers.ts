@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, bk, running, testName, waitUntil } from '../harness/index.js';
+import { binPath, bk, pin, running, testName, waitUntil, type Pinned } from '../harness/index.js';
 
 export const BASE = ['--cgroup-parent', 'self'];
 
@@ -39,6 +39,21 @@ export async function containerEnded(n: string, ms = 30_000): Promise<void> {
   // the creator's start time tells it from a later process given the same pid
   const creator = () => creatorPid !== undefined && creatorPid !== process.pid && running(creatorPid) && (creatorStart === undefined || startTimeOf(creatorPid) === creatorStart);
   if (creatorPid) await waitUntil(`the keeper of ${n} (pid ${creatorPid}) to finish`, () => !creator(), ms);
+}
+
+/**
+ * A container's PID 1 as its record names it (pid and start time, clock ticks after boot as
+ * /proc/PID/stat has it), for signalPinned: a PID 1 that has ended is reaped by its keeper at
+ * once, and its pid may be another test's process by the time a test signals it. A record
+ * without pidStart (written before it was recorded) is pinned now.
+ */
+export function pid1Of(rec: { pid: number; pidStart?: number }): Pinned {
+  return rec.pidStart === undefined ? pin(rec.pid) : { pid: rec.pid, start: rec.pidStart };
+}
+
+/** A container's keeper (its record's creator) likewise. */
+export function keeperOf(rec: { creatorPid: number; creatorStart?: number }): Pinned {
+  return rec.creatorStart === undefined ? pin(rec.creatorPid) : { pid: rec.creatorPid, start: rec.creatorStart };
 }
 
 /** A process's start time (clock ticks after boot, /proc/PID/stat field 22), or undefined when it is gone. */

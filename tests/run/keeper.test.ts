@@ -10,9 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binPath, bk, poll, running, skipReason, waitUntil } from '../harness/index.js';
+import { binPath, bk, poll, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
 import { execa } from 'execa';
-import { BASE, containerEnded, name, run, startTimeOf } from './helpers.js';
+import { BASE, containerEnded, keeperOf, name, pid1Of, run, startTimeOf } from './helpers.js';
 
 const made: string[] = [];
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
@@ -69,7 +69,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
       made.push(n);
       const started = bk('run', ['-d', '--name', n, ...BASE, ...(at === 'creating' ? ['--net', 'bridge'] : []), '--', 'sleep', '600']);
       // a tight look (no timers): the window between 'running' and the report is a few ms
-      let rec: { id: string; status: string; creatorPid: number; cgroup?: { dirs: { path: string }[] } } | undefined;
+      let rec: { id: string; status: string; creatorPid: number; creatorStart?: number; cgroup?: { dirs: { path: string }[] } } | undefined;
       for (const end = Date.now() + 20_000; Date.now() < end;) {
         try {
           rec = JSON.parse(readFileSync(stateFile(n), 'utf8'));
@@ -79,7 +79,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
         if (at === 'creating' || rec!.status !== 'creating') break;
       }
       expect(rec, `${n}'s record`).toBeDefined();
-      process.kill(rec!.creatorPid, 'SIGKILL');
+      signalPinned(keeperOf(rec!));
       const r = await started;
       seen.push(`${rec!.status}: ${r.exitCode}`);
       if (r.exitCode === 0) {
@@ -171,7 +171,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
       made.push(n);
       const started = bk('run', ['-d', '--name', n, ...BASE, '--', 'sleep', '600'], { env: { NODE_OPTIONS: `--require ${join(marks, 'mark.cjs')}` } });
       // a tight look (no timers): between 'running' and the keeper's exec are a few ms
-      let rec: { id: string; status: string; pid: number; creatorPid: number } | undefined;
+      let rec: { id: string; status: string; pid: number; pidStart?: number; creatorPid: number; creatorStart?: number } | undefined;
       for (const end = Date.now() + 20_000; Date.now() < end;) {
         try {
           rec = JSON.parse(readFileSync(stateFile(n), 'utf8'));
@@ -182,17 +182,17 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
       }
       expect(rec?.status, `${n}'s record`).toBe('running');
       // the keeper held still while its container dies: a zombie (nobody reaps it) when the keeper goes on
-      const k = rec!.creatorPid;
-      process.kill(k, 'SIGSTOP');
+      const k = rec!.creatorPid, keeper = keeperOf(rec!);
+      signalPinned(keeper, 'SIGSTOP');
       let was = 'gone';
       try {
         was = readlinkSync(`/proc/${k}/exe`).endsWith('/bk-keeper') ? 'bk-keeper' : 'node';
       } catch {
         // ended meanwhile
       }
-      process.kill(rec!.pid, 'SIGKILL');
+      signalPinned(pid1Of(rec!));
       await waitUntil(`${n}'s PID 1 to be a zombie`, () => /^\S+ \(.*\) Z /.test(readFileSync(`/proc/${rec!.pid}/stat`, 'utf8')), 10_000);
-      process.kill(k, 'SIGCONT');
+      signalPinned(keeper, 'SIGCONT');
       const r = await started;
       seen.push(`${was}: ${r.exitCode}`);
       if (r.exitCode === 0) {
@@ -237,7 +237,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     const recs = ns.map(record);
     for (const rec of recs.slice(0, 2)) expect(existsSync(`/sys/class/net/${rec.net.hostVeth}`)).toBe(true);
     // all at once, as a host shutting its containers down
-    for (const rec of recs) process.kill(rec.pid, 'SIGKILL');
+    for (const rec of recs) signalPinned(pid1Of(rec));
     const ended = (n: string, i: number) => (removes(i) ? !existsSync(stateFile(n)) : record(n).status === 'exited');
     await waitUntil('every container to be recorded ended', () => ns.every(ended), 60_000);
     const keeperOf = (rec: { creatorPid: number; creatorStart: number }) => running(rec.creatorPid) && startTimeOf(rec.creatorPid) === rec.creatorStart;

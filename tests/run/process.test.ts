@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
+import { binPath, bk, pin, signalPinned, skipReason, waitUntil } from '../harness/index.js';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BASE, name, run } from './helpers.js';
@@ -208,8 +208,9 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     });
     await waitUntil(`${n}'s keeper`, () => keeperPid() !== undefined && readFileSync(`/proc/${keeperPid()}/comm`, 'utf8').startsWith('run keeper'), 10_000);
     const pid = Number(keeperPid());
-    process.kill(pid, 'SIGINT');
-    process.kill(pid, 'SIGHUP');
+    const keeper = pin(pid);
+    signalPinned(keeper, 'SIGINT');
+    signalPinned(keeper, 'SIGHUP');
     await new Promise((r) => setTimeout(r, 200));
     expect(keeperPid()).toBe(String(pid));
     await run(['stop', '--time', '0', n]);
