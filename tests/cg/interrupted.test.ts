@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { dirname, join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { bk, binPath, running, skipReason, testName } from '../harness/index.js';
+import { bk, binPath, running, signalGroupOf, skipReason, testName } from '../harness/index.js';
 import { enterLeaf, group, leaveLeaf, parent, sleep, until, withParent } from './env.js';
 
 // a state dir of its own: the markers counted are this file's
@@ -88,17 +88,18 @@ function opens(pid: number, path: string): boolean {
   }
 }
 
-/** A process holding the flock of `path` (as `user`; for `seconds`, or until killed), in a process group of its own (killed whole). */
+/**
+ * A process holding the flock of `path` (as `user`; for `seconds`, or until killed), in a process group of its own (killed whole).
+ * kill() signals the group only while its leader (flock, which waits for its sleep) is unreaped: once it ended (its
+ * seconds over, or killed by an earlier kill()) the pgid may be another process group's, such as a container's
+ * PID 1 in a session of its own.
+ */
 async function holdLock(path: string, seconds?: number, user?: number) {
   const cmd = ['flock', path, 'sleep', seconds === undefined ? 'infinity' : String(seconds)];
   const h = execa(user === undefined ? cmd[0]! : 'setpriv', user === undefined ? cmd.slice(1) : [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', ...cmd], { reject: false, detached: true });
   await until(`the flock of ${path}`, () => locked(path));
   return { pid: h.pid!, kill: async () => {
-    try {
-      process.kill(-h.pid!, 'SIGKILL');
-    } catch {
-      // ended already
-    }
+    signalGroupOf(h, 'SIGKILL');
     await h;
   } };
 }
