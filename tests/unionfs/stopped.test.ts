@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, skipReason } from '../harness/index.js';
+import { binPath, pin, signalPinned, skipReason, unreaped, type Pinned } from '../harness/index.js';
 import { detachAll, files, mountsUnder, scratch } from './helpers.js';
 
 const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
@@ -142,15 +142,23 @@ describe.skipIf(noStrace)(`unionfs stopped during its last step undoes it${noStr
     delete e.NODE_EXTRA_CA_CERTS;
     return e;
   };
-  /** `child` (or its only child: strace's tracee) signalled once `ready()` holds, 300 ms into the held syscall. */
-  async function signalWhen(child: ReturnType<typeof spawn>, pid: () => number, ready: () => boolean, sig: NodeJS.Signals) {
+  /**
+   * `child` (or its only child: strace's tracee, pinned when first seen) signalled once `ready()` holds,
+   * 300 ms into the held syscall. Only while `child` is unreaped: once its exit was seen its pid, and
+   * its tracee's (reaped by strace), may be another process's.
+   */
+  async function signalWhen(child: ReturnType<typeof spawn>, target: () => Pinned | 'child', ready: () => boolean, sig: NodeJS.Signals) {
     const exited = new Promise<void>((res) => child.once('exit', () => res()));
     for (let i = 0; i < 2500 && child.exitCode === null && !ready(); i++) await sleep(2);
     await sleep(300);
-    process.kill(pid(), sig);
+    if (unreaped(child)) {
+      const t = target();
+      if (t === 'child') child.kill(sig);
+      else signalPinned(t, sig);
+    }
     await exited;
   }
-  const straced = (s: number) => Number(readFileSync(`/proc/${s}/task/${s}/children`, 'utf8').trim().split(' ')[0]);
+  const straced = (s: number) => pin(Number(readFileSync(`/proc/${s}/task/${s}/children`, 'utf8').trim().split(' ')[0]));
 
   it.each(['SIGTERM', 'SIGINT'] as const)('mount, %s during mount(2): no mount, no upper or mount point it made; ends by the signal', async (sig) => {
     const mnt = join(d, `mnt-${sig}`);
@@ -158,13 +166,13 @@ describe.skipIf(noStrace)(`unionfs stopped during its last step undoes it${noStr
     let status: number | null = null;
     let stderr = '';
     let signal: NodeJS.Signals | null = null;
-    const tracee = { pid: 0 };
+    let tracee: Pinned | undefined;
     const child = spawn(strace!, ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=mount', '-e', 'inject=mount:delay_enter=1500000',
       binPath('unionfs'), 'mount', '--lower', join(d, 'low'), '--upper', upper, mnt], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (b: Buffer) => (stderr += b));
     // (strace exits as its tracee did: killed by a signal, it kills itself with it)
     child.once('exit', (c, s) => ((status = c), (signal = s)));
-    await signalWhen(child, () => (tracee.pid ||= straced(child.pid!)), () => existsSync(mnt), sig);
+    await signalWhen(child, () => (tracee ??= straced(child.pid!)), () => existsSync(mnt), sig);
     expect(signal ?? status, stderr).toBe(sig);
     expect(mountsUnder(mnt)).toEqual([]);
     expect(existsSync(mnt)).toBe(false);
@@ -185,7 +193,7 @@ describe.skipIf(noStrace)(`unionfs stopped during its last step undoes it${noStr
     const traced = new Promise<void>((res) => tracer.once('exit', () => res()));
     for (let i = 0; i < 2500 && !/TracerPid:\s*[1-9]/.test(readFileSync(`/proc/${sh.pid}/status`, 'utf8')); i++) await sleep(2);
     writeFileSync(go, '\n');
-    await signalWhen(sh, () => sh.pid!, () => existsSync(tmp), 'SIGTERM');
+    await signalWhen(sh, () => 'child', () => existsSync(tmp), 'SIGTERM');
     await traced;
     expect(sh.signalCode, stderr).toBe('SIGTERM');
     expect(readdirSync(outDir)).toEqual([]);

@@ -31,7 +31,7 @@ describe.skipIf(skipReason)(title('unionfs umount (real overlay mounts)'), () =>
       expect(busy.stderr).toMatch(/^hint: .*--lazy/m);
       expect(mountsUnder(mnt)).toEqual([mnt]);
     } finally {
-      process.kill(sleeper.pid!, 'SIGKILL');
+      sleeper.kill('SIGKILL'); // (not process.kill(sleeper.pid): once its exit was seen, the pid may be another's)
       await exited;
     }
     const ok = await unionfs(['umount', mnt]);
@@ -57,7 +57,7 @@ describe.skipIf(skipReason)(title('unionfs umount (real overlay mounts)'), () =>
       expect(r.exitCode).toBe(0);
       expect(mountsUnder(mnt)).toEqual([]);
     } finally {
-      process.kill(sleeper.pid!, 'SIGKILL');
+      sleeper.kill('SIGKILL'); // (not process.kill(sleeper.pid): once its exit was seen, the pid may be another's)
       await exited;
     }
   });
