@@ -297,6 +297,18 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     expect(readdirSync(again).sort()).toEqual(['info', 'status']);
   });
 
+  it('a start that fails (its command not found in a dir that holds no root filesystem, a project dir named by mistake) does not make that dir one rootfs --from-host adds to', async () => {
+    const project = join(mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'ran-failed-')), 'project');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    writeFileSync(join(project, 'README'), 'x\n');
+    const nf = await run(['--rm', ...BASE, '--rootfs', project, '--', '/bin/true'], 127);
+    expect(nf.err).toMatch(/^run: \/bin\/true: /);
+    // (before: noted at the mount, so this wrote etc/, a 1777 tmp/, usr/... into the project)
+    const r = await run(['rootfs', project, '--from-host', '/bin/true'], 2);
+    expect(r.err.split('\n')[0]).toBe(`run: rootfs: ${project} is not empty and holds no root filesystem (no etc, proc, sys, dev)`);
+    expect(readdirSync(project).sort()).toEqual(['README', 'src']);
+  });
+
   it('rootfs --from-host re-run on a rootfs a container runs on replaces its files without harming the container (copied in place, mapped libraries were truncated: SIGBUS, 135)', async () => {
     const dir = join(mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-rerun-')), 'r');
     await run(['rootfs', dir, '--from-host', '/bin/bash']);

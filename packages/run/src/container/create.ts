@@ -113,6 +113,7 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
   try {
     opts.signal?.throwIfAborted();
     const union = { lowers, tars, upper: rec.upper, work: rec.work, mountpoint: rec.mountpoint, volatile: spec.autoRemove };
+    let ranFromScratch = false;
     const mountRoot = async () => {
       trace(() => unionShell(union));
       await mountUnion(union, opts.signal);
@@ -130,15 +131,9 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
         mkdirSync(join(rec.mountpoint, d), 0o755);
         scratch = true;
       }
-      // a --rootfs DIR of that kind (no etc/ either, before writeIdentity makes it): `run rootfs DIR` may
-      // add programs to it from now on (see ran-from.ts); the default rootfs costs nothing here
-      if (spec.rootfs && !tars.length && (scratch || !lexists(join(rec.mountpoint, 'etc')))) {
-        try {
-          noteRanFrom(rootfs);
-        } catch {
-          // (unwritable data dir: the container runs all the same; only that proof is missing)
-        }
-      }
+      // a --rootfs DIR of that kind (no etc/ either, before writeIdentity makes it) is noted once its
+      // command has started (below); the default rootfs costs nothing here
+      ranFromScratch = !!spec.rootfs && !tars.length && (scratch || !lexists(join(rec.mountpoint, 'etc')));
       if (tars.length && spec.user) ids = resolveUser(rec.mountpoint, spec.user);
       writeIdentity(rec.mountpoint, hostname, spec.net.mode !== 'host');
       mark('mount');
@@ -221,6 +216,16 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
       mark('exec');
     } catch (e) {
       throw e instanceof StepError ? startFailure(e, spec.command[0]!) : e;
+    }
+    // a container runs from that FROM-scratch DIR: `run rootfs DIR` may add programs to it from now
+    // on (see ran-from.ts). Only now: a start that failed (its command not found in a dir that holds
+    // no root filesystem, a project dir named by mistake) proves nothing, and noted it
+    if (ranFromScratch) {
+      try {
+        noteRanFrom(rootfs);
+      } catch {
+        // (unwritable data dir: the container runs all the same; only that proof is missing)
+      }
     }
     undo.commit();
     return { rec, child: c, ...(tty ? { tty } : {}) };
