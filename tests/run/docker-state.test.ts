@@ -214,7 +214,7 @@ describe.skipIf(skipReason)(`run: what docker users read back${skipReason ? ` (s
       for (const f of [ownAside, aside, nobodys, live, recordAside, halfLayer, liveLayer]) expect(existsSync(f)).toBe(true);
 
       const done = JSON.parse(await own(['gc', '--json']));
-      expect({ ...done, files: [...done.files].sort() }).toEqual({ removed: [n], orphans: ['feedfacecafe'], files, layers: [halfLayer], rootfs: [] });
+      expect({ ...done, files: [...done.files].sort() }).toEqual({ removed: [n], orphans: ['feedfacecafe'], files, layers: [halfLayer], rootfs: [], ranFrom: [] });
       expect(existsSync(record)).toBe(false);
       expect(existsSync(orphan)).toBe(false);
       expect([ownAside, aside, nobodys, live, recordAside, halfLayer, liveLayer].map((f) => existsSync(f))).toEqual([false, false, false, true, false, false, true]);

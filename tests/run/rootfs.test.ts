@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
@@ -307,6 +307,50 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     const r = await run(['rootfs', project, '--from-host', '/bin/true'], 2);
     expect(r.err.split('\n')[0]).toBe(`run: rootfs: ${project} is not empty and holds no root filesystem (no etc, proc, sys, dev)`);
     expect(readdirSync(project).sort()).toEqual(['README', 'src']);
+  });
+
+  it('gc drops the ran-from note of a FROM-scratch dir that is gone, made again at its path, or moved away (--dry-run lists them), and keeps the note of one still there', async () => {
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'ran-from-gc-'));
+    const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
+    const r = async (args: string[]) => {
+      const p = await bk('run', args, { env });
+      expect(p.exitCode, `run ${args.join(' ')}: ${String(p.stderr)}`).toBe(0);
+      return String(p.stdout);
+    };
+    const [kept, gone, again, moved] = ['kept', 'gone', 'again', 'moved'].map((n) => join(own, n)) as [string, string, string, string];
+    const scratch = (dir: string) => {
+      mkdirSync(join(dir, 'bin'), { recursive: true });
+      execFileSync('cp', ['/bin/busybox', join(dir, 'bin', 'busybox')]);
+    };
+    for (const dir of [kept, gone, again, moved]) {
+      scratch(dir);
+      await r(['--rm', ...BASE, '--rootfs', dir, '--', '/bin/busybox', 'true']);
+    }
+    const notesDir = join(own, 'data', 'rootfs', 'ran-from');
+    const notes = () => Object.fromEntries(readdirSync(notesDir).map((n) => [readFileSync(join(notesDir, n), 'utf8').trim(), join(notesDir, n)]));
+    const before = notes();
+    expect(Object.keys(before).sort()).toEqual([again, gone, kept, moved]);
+    execFileSync('rm', ['-rf', gone, again]);
+    scratch(again);
+    execFileSync('mv', [moved, `${moved}-elsewhere`]);
+    const stale = [before[again], before[gone], before[moved]].sort();
+    // --dry-run lists them and removes nothing
+    const dry = JSON.parse(await r(['gc', '--dry-run', '--json']));
+    expect([...dry.ranFrom].sort()).toEqual(stale);
+    expect(dry.commands).toEqual(expect.arrayContaining(stale.map((n) => `rm -f ${n}`)));
+    expect(readdirSync(notesDir)).toHaveLength(4);
+    // gc removes them, one line each naming the dir and why
+    const lines = (await r(['gc'])).split('\n').filter(Boolean).sort();
+    expect(lines).toEqual([
+      `removed ran-from note ${before[again]} (${again}: now another directory)`,
+      `removed ran-from note ${before[gone]} (${gone}: gone)`,
+      `removed ran-from note ${before[moved]} (${moved}: gone)`,
+    ].sort());
+    expect(notes()).toEqual({ [kept]: before[kept] });
+    expect(JSON.parse(await r(['gc', '--json'])).ranFrom).toEqual([]);
+    // the one still there is still a root filesystem to add to; the one made again is not
+    await r(['rootfs', kept, '--from-host', '/bin/true']);
+    expect((await bk('run', ['rootfs', again, '--from-host', '/bin/true'], { env })).exitCode).toBe(2);
   });
 
   it('rootfs --from-host re-run on a rootfs a container runs on replaces its files without harming the container (copied in place, mapped libraries were truncated: SIGBUS, 135)', async () => {

@@ -4,8 +4,10 @@
  * names (a run killed between mkdir and its first record write), store
  * files no one will read (a bk-keeper or a record write killed half-way,
  * an exit file left for a container that is gone), image layers whose
- * extraction was killed, and default rootfs trees a killed build left (or a
- * rebuild kept for the containers then running on the old one).
+ * extraction was killed, default rootfs trees a killed build left (or a
+ * rebuild kept for the containers then running on the old one), and the
+ * notes of FROM-scratch root filesystems a container ran from whose dir is
+ * gone or another one now (ran-from.ts).
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -78,12 +80,18 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   // `rootfs`, a list of their own (they are no image layers)
   const { sweepDefaultRootfs } = await import('../rootfs/default.js');
   const rootfs = await sweepDefaultRootfs(!!d);
+  // and the notes of FROM-scratch dirs a container ran from (ran-from.ts) whose dir is gone or another one now
+  const { sweepRanFrom } = await import('../rootfs/ran-from.js');
+  const notes = sweepRanFrom(!!d);
+  const ranFrom = notes.map((n) => n.note);
   if (d) {
     for (const l of [...layers, ...rootfs]) d.print(shellQuote(['rm', '-rf', l]));
-    d.done({ removed, orphans, files, layers, rootfs });
+    for (const n of ranFrom) d.print(shellQuote(['rm', '-f', n]));
+    d.done({ removed, orphans, files, layers, rootfs, ranFrom });
     return 0;
   }
-  report(a, { removed, orphans, files, layers, rootfs }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`),
-    ...files.map((f) => `removed ${f}`), ...layers.map((l) => `removed half-extracted layer ${l}`), ...rootfs.map((t) => `removed rootfs left over ${t}`)]);
+  report(a, { removed, orphans, files, layers, rootfs, ranFrom }, () => [...removed.map((n) => `removed ${n}`), ...orphans.map((d) => `removed data of ${d}`),
+    ...files.map((f) => `removed ${f}`), ...layers.map((l) => `removed half-extracted layer ${l}`), ...rootfs.map((t) => `removed rootfs left over ${t}`),
+    ...notes.map((n) => `removed ran-from note ${n.note} (${n.dir ? `${n.dir}: ${n.why}` : n.why})`)]);
   return 0;
 }
