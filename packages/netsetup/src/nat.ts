@@ -37,22 +37,27 @@ export function ipForwardOn(): boolean {
   }
 }
 
-/** Plan: forwarding on, the chain with the two article rules, the POSTROUTING jump; only what is missing. */
-export async function planNat(cidr: string, outIf: string | undefined, lenient = false): Promise<{ net: string; chain: string; ops: Op[] }> {
+/**
+ * Plan: forwarding on, the chain with the two article rules, the POSTROUTING jump; only what is missing.
+ * `keepOutIf`: netsetup's nat of this network that is there keeps its --out-if (or none), whatever
+ * `outIf` asks (run's bridge: a nat the user made by hand is the user's choice); `outIf` is the one planned.
+ */
+export async function planNat(cidr: string, outIf: string | undefined, lenient = false, keepOutIf = false): Promise<{ net: string; chain: string; outIf?: string; ops: Op[] }> {
   const net = netString(parseCidr(cidr, 'network'));
   if (outIf !== undefined) validateIfName(outIf);
   const chain = natChain(net);
   const t = await readNat(lenient);
-  const inside = `${jumpComment(net)}: inside`;
-  const outside = `${jumpComment(net)}: outside${outIf ? ` via ${outIf}` : ''}`;
-  const ops: Op[] = [];
-  if (!ipForwardOn()) ops.push({ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' });
   const inChain = t.rules.filter((r) => r.chain === chain);
   // netsetup's nat of this network with another --out-if (or none): a conflict, as route and bridge refuse
   // theirs, not replaced (it was flushed and made again: traffic masqueraded a moment before stopped being)
   const there = inChain.find((r) => r.comment?.startsWith(`${jumpComment(net)}: outside`));
+  const via = (c: string) => /: outside via (\S+)$/.exec(c)?.[1];
+  if (there && keepOutIf) outIf = via(there.comment!);
+  const inside = `${jumpComment(net)}: inside`;
+  const outside = `${jumpComment(net)}: outside${outIf ? ` via ${outIf}` : ''}`;
+  const ops: Op[] = [];
+  if (!ipForwardOn()) ops.push({ kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' });
   if (there && there.comment !== outside) {
-    const via = (c: string) => /: outside via (\S+)$/.exec(c)?.[1];
     const out = (i: string | undefined) => (i ? `out ${i}` : 'out every interface');
     throw new BoxkitError('EEXIST', `nat ${net}: netsetup's nat masquerades ${out(via(there.comment!))}, not ${out(outIf)}`, {
       hint: `netsetup nat rm ${net} first`,
@@ -67,16 +72,20 @@ export async function planNat(cidr: string, outIf: string | undefined, lenient =
   if (!t.rules.some((r) => r.chain === 'POSTROUTING' && r.comment === jumpComment(net))) {
     ops.push(nat('-A', 'POSTROUTING', '-s', net, '-m', 'comment', '--comment', jumpComment(net), '-j', chain));
   }
-  return { net, chain, ops };
+  return { net, chain, ...(outIf ? { outIf } : {}), ops };
 }
 
-/** Masquerade traffic from `cidr` to the outside (idempotent). */
-export async function ensureNat(cidr: string, opts: ExecOptions & { outIf?: string } = {}): Promise<NatResult> {
+/**
+ * Masquerade traffic from `cidr` to the outside (idempotent). With `keepOutIf`, netsetup's nat of
+ * that network that is there keeps its --out-if (see planNat); a missing rule or jump is still made.
+ */
+export async function ensureNat(cidr: string, opts: ExecOptions & { outIf?: string; keepOutIf?: boolean } = {}): Promise<NatResult> {
   const natIn = async (s: NetState) => {
-    const p = await planNat(cidr, opts.outIf, opts.dryRun);
+    const p = await planNat(cidr, opts.outIf, opts.dryRun, opts.keepOutIf);
     await execute(p.ops, opts);
-    s.nat[p.net] = { cidr: p.net, chain: p.chain, ...(opts.outIf ? { outIf: opts.outIf } : {}) }; // (a dry run's state is a copy, never written)
-    return { cidr: p.net, chain: p.chain, ...(opts.outIf ? { outIf: opts.outIf } : {}), changed: p.ops.length > 0 };
+    const outIf = p.outIf ? { outIf: p.outIf } : {};
+    s.nat[p.net] = { cidr: p.net, chain: p.chain, ...outIf }; // (a dry run's state is a copy, never written)
+    return { cidr: p.net, chain: p.chain, ...outIf, changed: p.ops.length > 0 };
   };
   return withNetState(opts, natIn);
 }

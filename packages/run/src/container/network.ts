@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BoxkitError, shellQuote, UsageError } from '@boxkit/common';
-import { attach, attachableBridge, contains, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, parseHostCidr, planBridge, publish } from '@boxkit/netsetup';
+import { attach, attachableBridge, contains, detach, ensureBridge, ensureNat, parseCidr as nsParseCidr, parseHostCidr, planBridge, planNat, publish } from '@boxkit/netsetup';
 import type { NetRecord } from '../state/record.js';
 import { list } from '../state/store.js';
 import { DEFAULT_BRIDGE, parseCidr, type ContainerSpec, type Publish } from './spec.js';
@@ -88,15 +88,18 @@ export async function checkIp(spec: ContainerSpec): Promise<string | undefined> 
   return ipToAttach(p, bridgeToMake(p, spec.net.bridge));
 }
 
-/** Shell lines for --dry-run and -v; $PID stands for the held child's pid. */
-export function netShell(p: NetPlan, pid: string): string[] {
+/**
+ * Shell lines for --dry-run and -v; $PID stands for the held child's pid. `natOutIf`: the --out-if
+ * of netsetup's nat of the network of a bridge the run makes, kept as it is there (netDryRun).
+ */
+export function netShell(p: NetPlan, pid: string, natOutIf?: string): string[] {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return [];
   const lines: string[] = [];
   const addr = bridgeToMake(p, n.bridge);
   if (addr) {
     lines.push(shellQuote(['netsetup', 'bridge', n.bridge, addr]));
-    lines.push(shellQuote(['netsetup', 'nat', networkOf(addr)]));
+    lines.push(shellQuote(['netsetup', 'nat', networkOf(addr), ...(natOutIf ? ['--out-if', natOutIf] : [])]));
   }
   lines.push(`IP=$(${shellQuote(['netsetup', 'veth', '--pid'])} ${pid} ${shellQuote(['--bridge', n.bridge, '--ip', p.spec.ip ?? 'auto', '--host-ifname', p.hostVeth, '--hairpin', '--json'])} | jq -r .ip | cut -d/ -f1)`);
   for (const pub of p.spec.publish) {
@@ -118,9 +121,12 @@ export async function netDryRun(p: NetPlan, pid: string): Promise<string[]> {
   const n = p.spec.net;
   if (n.mode === 'bridge') {
     const addr = bridgeToMake(p, n.bridge);
+    // netsetup's nat of that network, made by hand with --out-if, is kept as the real run keeps it
+    // (a plain `netsetup nat NET` over it is refused): the line names its --out-if
+    const natOutIf = addr ? (await planNat(networkOf(addr), undefined, true, true)).outIf : undefined;
     if (addr) await planBridge(n.bridge, addr);
     else await attachableBridge(n.bridge);
-    return netShell({ ...p, spec: { ...p.spec, ip: await ipToAttach(p, addr) } }, pid);
+    return netShell({ ...p, spec: { ...p.spec, ip: await ipToAttach(p, addr) } }, pid, natOutIf);
   }
   return netShell(p, pid);
 }
@@ -257,15 +263,17 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   // Run makes the bridge only when the link is missing, and NAT with it (like
   // docker0 at daemon start: checking NAT on every start would cost an
   // iptables-save each time; a bridge the user made keeps the NAT the user
-  // chose). An existing bridge is left to attach(), which knows its address
-  // from netsetup's state: asking the kernel here started an `ip` process on
+  // chose, and so does netsetup's nat of the subnet of a bridge run makes,
+  // made by hand with an --out-if: kept, its missing rules made, not refused).
+  // An existing bridge is left to attach(), which knows its address from
+  // netsetup's state: asking the kernel here started an `ip` process on
   // every start.
   const addr = bridgeToMake(p, n.bridge);
   // (a start resolved a given --ip in checkIp, with its other checks)
   const ip = p.ip ?? (await ipToAttach(p, addr));
   if (addr) {
     await ensureBridge(n.bridge, addr);
-    await ensureNat(networkOf(addr));
+    await ensureNat(networkOf(addr), { keepOutIf: true });
   }
   const a = await attachSettling({ pid, bridge: n.bridge, ip, hostIfname: p.hostVeth, hairpin: true });
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
