@@ -1,11 +1,13 @@
 /**
  * run --net bridge over netsetup's nat of the bridge's network made by hand with an --out-if
- * (kept as it is, its missing jump made again: it was refused, 125, boxkit's bridge left made).
+ * (kept as it is, its missing jump made again: it was refused, 125, boxkit's bridge left made),
+ * and run -p HOSTIP:... with an address that is not this host's (refused before anything is made).
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
 import { natChain } from '@boxkit/netsetup';
 import { assertSandboxNetwork, bk, createHost, destroyHost, inV2Vm, links, runId, sh, skipReason } from '../harness/index.js';
-import { BASE, run } from './helpers.js';
+import { BASE, name, run } from './helpers.js';
 
 const tail = runId.slice(-5);
 
@@ -15,8 +17,14 @@ describe.skipIf(skipReason || inV2Vm)(`run: the bridge's NAT and published host 
   const world = `bk-nat-world-${tail}`;
   const net = '10.199.37.0/24';
   let worldMade = false;
+  // (a run that refused -p HOSTIP only after it made them, as before, leaves the default bridge and its NAT)
+  const hadDefault = links().includes('boxkit0');
   afterAll(async () => {
     const ns = await import('@boxkit/netsetup');
+    if (!hadDefault && links().includes('boxkit0')) {
+      await ns.removeNat('10.88.0.0/16').catch(() => {});
+      await ns.removeBridge('boxkit0').catch(() => {});
+    }
     await ns.removeNat(net).catch(() => {});
     await ns.removeBridge(bridge).catch(() => {});
     if (links().includes(out)) sh('ip', ['link', 'del', out]);
@@ -56,5 +64,25 @@ describe.skipIf(skipReason || inV2Vm)(`run: the bridge's NAT and published host 
     expect(mine.filter((l) => l.startsWith('-A POSTROUTING'))).toHaveLength(1);
     expect(mine).toHaveLength(3);
     expect(links()).toContain(bridge);
+  });
+
+  it('run -p HOSTIP:... with an address that is not this host\'s is refused (125) before anything is made, --dry-run too', async () => {
+    assertSandboxNetwork();
+    const before = { links: links(), nat: sh('iptables-save', ['-t', 'nat']), state: readdirSync(process.env.BOXKIT_STATE_DIR!).sort() };
+    const n = name('badhostip');
+    for (const dry of [[], ['--dry-run']]) {
+      const r = await run([...dry, '--name', n, ...BASE, '--net', 'bridge', '-p', '198.18.9.9:8080:80', '--', 'true'], null);
+      expect(r.code).toBe(125);
+      expect(r.out).toBe('');
+      const lines = r.err.trim().split('\n');
+      expect(lines[0]).toBe('run: --publish 198.18.9.9:8080:80: host address 198.18.9.9 is not an address of this host');
+      expect(lines.slice(1).every((l) => l.startsWith('hint: '))).toBe(true);
+    }
+    // the container was never made: no record, no veth, no bridge, no rule
+    expect((await run(['ps', '-a', '--json'])).out).not.toContain(n);
+    expect({ links: links(), nat: sh('iptables-save', ['-t', 'nat']), state: readdirSync(process.env.BOXKIT_STATE_DIR!).sort() }).toEqual(before);
+    // an address of this host is taken (lo's 127.0.0.0/8)
+    const ok = await run(['--dry-run', ...BASE, '--net', 'bridge', '-p', '127.0.0.5:8080:80', '--', 'true']);
+    expect(ok.out).toContain('--host-ip 127.0.0.5');
   });
 });

@@ -11,6 +11,7 @@ export { detach, detachMany, linkDelOps, type DetachTarget, type Detached } from
 export { ensureNat, removeNat, planNat, natChain, type NatResult } from './nat.js';
 export { publish, unpublish, parsePublish, publishString, type PublishSpec, type PublishResult } from './publish.js';
 export { addRoute, removeRoute, type RouteSpec } from './route.js';
+export { isLocalAddress } from './netlink.js';
 export { list, type Listing } from './list.js';
 export { renderAttach, renderBridge, renderDetach, renderNat, renderPublish, renderRoute } from './render.js';
 export { execute, renderOp, renderOps, type ExecOptions, type NsRef, type Op } from './ops.js';

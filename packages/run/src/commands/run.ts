@@ -5,6 +5,7 @@ import { UsageError } from '@boxkit/common';
 import { dryRunOutput } from '@boxkit/common/output';
 import { validateSeconds } from '@boxkit/common/validate';
 import { parseLimits, parsePids } from '@boxkit/cg';
+import { isLocalAddress } from '@boxkit/netsetup';
 import { checkVolumes, parseVolume } from '../container/volumes.js';
 import { parseCidr, parseEnv, parseNet, parsePublish, parseSize, checkHostname, type ContainerSpec } from '../container/spec.js';
 
@@ -59,6 +60,12 @@ export function toSpec(a: RunArgs): ContainerSpec {
   const publish: ReturnType<typeof parsePublish>[] = [];
   for (const given of a.publish ?? []) {
     const p = parsePublish(given);
+    // a host address that is not this host's (netsetup publish refuses it: its DNAT rule would never
+    // match) is refused here with the rest, before anything is made: it was refused only once the
+    // container, its cgroup and veth were made (then undone), and --dry-run printed the refused line
+    if (p.hostIp && net.mode === 'bridge' && !isLocalAddress(p.hostIp)) {
+      throw new UsageError(`--publish ${given}: host address ${p.hostIp} is not an address of this host`, 'publish on one of its addresses (ip -4 addr), or on every address: no IP, or 0.0.0.0');
+    }
     const clash = p.hostPort ? publish.find((q) => q.hostPort === p.hostPort && q.proto === p.proto && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)) : undefined;
     if (!clash) publish.push(p);
     else if (clash.containerPort !== p.containerPort || clash.hostIp !== p.hostIp) {
