@@ -3,8 +3,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
-import { BASE, name, run } from './helpers.js';
+import { binPath, bk, isPinned, running, signalPinned, skipReason, unreaped, waitUntil, type Pinned } from '../harness/index.js';
+import { BASE, name, pid1Of, run } from './helpers.js';
 import { buildBusyboxRootfs } from '../../packages/run/src/rootfs/default.js';
 
 function walk(dir: string, root = dir, out: string[] = []): string[] {
@@ -154,6 +154,45 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
       await waitUntil(`${c}'s removal to take the replaced tree`, () => !existsSync(join(own, 'state', 'run', 'containers', `${c}.json`)) && replaced().length === 0, 30_000);
     } finally {
       await r(['rm', '-f', a, b]);
+    }
+  });
+
+  it('gc that removes the last container of a replaced default rootfs tree (its --rm run killed) reports that tree under rootfs, and --dry-run lists it', async () => {
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-gc-last-'));
+    const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
+    const r = (args: string[]) => bk('run', args, { env });
+    const trees = join(own, 'data', 'rootfs');
+    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const c = name('gc-last');
+    const recPath = join(own, 'state', 'run', 'containers', `${c}.json`);
+    const p = spawn(process.execPath, [binPath('run'), '--rm', '--name', c, ...BASE, '--', 'sleep', '600'], { env, stdio: 'ignore' });
+    const ended = new Promise((res) => p.once('exit', res));
+    let pid1: Pinned | undefined;
+    try {
+      await waitUntil(`${c} to run`, () => existsSync(recPath) && JSON.parse(readFileSync(recPath, 'utf8')).status === 'running');
+      pid1 = pid1Of(JSON.parse(readFileSync(recPath, 'utf8')));
+      expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
+      expect(replaced()).toHaveLength(1);
+      const tree = join(trees, replaced()[0]!);
+      // its run killed (that process only): the container ends with it (pdeathsig), its record and union stay for gc
+      p.kill('SIGKILL');
+      await ended;
+      await waitUntil(`${c}'s PID 1 to end`, () => !isPinned(pid1!) || !running(pid1!.pid));
+      const dry = await r(['gc', '--dry-run', '--json']);
+      expect(dry.exitCode, String(dry.stderr)).toBe(0);
+      const doc = JSON.parse(String(dry.stdout));
+      expect(doc).toMatchObject({ removed: [c], rootfs: [tree] });
+      expect(doc.commands).toContain(`rm -rf ${tree}`);
+      expect(replaced()).toHaveLength(1);
+      // (before: gc's teardown of the container removed it, and gc said rootfs: [] and no line)
+      const gc = await r(['gc', '--json']);
+      expect(gc.exitCode, String(gc.stderr)).toBe(0);
+      expect(JSON.parse(String(gc.stdout))).toMatchObject({ removed: [c], rootfs: [tree] });
+      expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+    } finally {
+      if (unreaped(p)) p.kill('SIGKILL');
+      if (pid1) signalPinned(pid1);
+      await r(['rm', '-f', c]);
     }
   });
 

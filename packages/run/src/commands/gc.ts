@@ -10,7 +10,7 @@
  * gone or another one now (ran-from.ts).
  */
 import { readdirSync, rmSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { dataDir, report, shellQuote } from '@boxkit/common';
 import { dryRunOutput, warn } from '@boxkit/common/output';
 import { umountIfMounted } from '@boxkit/native';
@@ -26,11 +26,16 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   // --dry-run: what it would do, as the commands rm --dry-run prints (one document with --json)
   const d = a.dryRun ? dryRunOutput(a) : undefined;
   const recs = list();
+  // (a dry run: what its sweep of the default rootfs counts as gone, as a real gc's teardowns remove them)
+  const going = { ids: new Set<string>(), mountpoints: new Set<string>() };
   for (const r of recs.filter(isGarbage)) {
     if (d) for (const l of teardownShell(r)) d.print(l);
-    // (its name may be a new container's by now: that one is not garbage)
-    else if (!(await teardownIfOwn(r))) continue;
+    // (its name may be a new container's by now: that one is not garbage). The default rootfs
+    // trees kept for it are left to the sweep below, which reports what it removes
+    else if (!(await teardownIfOwn(r, { sweepReplaced: false }))) continue;
     removed.push(r.name);
+    going.ids.add(r.id);
+    going.mountpoints.add(resolve(r.mountpoint));
   }
   const orphans: string[] = [];
   let files: string[] = [];
@@ -63,6 +68,7 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
         continue;
       }
       orphans.push(dir);
+      going.mountpoints.add(resolve(dataDir('containers', dir, 'rootfs')));
       if (d) {
         if (parts) for (const l of [...parts.groups.map((g) => g.shell), parts.vethShell]) d.print(l);
         d.print(shellQuote(['unionfs', 'umount', dataDir('containers', dir, 'rootfs')]));
@@ -79,7 +85,7 @@ export async function gc(a: { json: boolean; dryRun: boolean }): Promise<number>
   // and default rootfs trees a killed build, or a rebuild under running containers, left beside it:
   // `rootfs`, a list of their own (they are no image layers)
   const { sweepDefaultRootfs } = await import('../rootfs/default.js');
-  const rootfs = await sweepDefaultRootfs(!!d);
+  const rootfs = await sweepDefaultRootfs(!!d, d ? going : undefined);
   // and the notes of FROM-scratch dirs a container ran from (ran-from.ts) whose dir is gone or another one now
   const { sweepRanFrom } = await import('../rootfs/ran-from.js');
   const notes = sweepRanFrom(!!d);

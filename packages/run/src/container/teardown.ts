@@ -55,16 +55,24 @@ export function teardownShell(rec: ContainerRecord): string[] {
  * the name of an ended --rm container, under the lock): a teardown from a stale record removed
  * the new one's cgroup, killing it, and its record. Returns whether it removed it.
  */
-export async function teardownIfOwn(rec: ContainerRecord): Promise<boolean> {
+export async function teardownIfOwn(rec: ContainerRecord, opts: TeardownOptions = {}): Promise<boolean> {
   return locked(async () => {
     if (load(rec.name)?.id !== rec.id) return false;
-    await teardown(rec);
+    await teardown(rec, opts);
     return true;
   });
 }
 
+export interface TeardownOptions {
+  /**
+   * Leave the default rootfs trees a rebuild kept to the caller's own sweep (false: `run gc`,
+   * which sweeps them after its teardowns and reports what it removed). Default: swept here.
+   */
+  sweepReplaced?: boolean;
+}
+
 /** Remove everything of `rec`. */
-export async function teardown(rec: ContainerRecord): Promise<void> {
+export async function teardown(rec: ContainerRecord, opts: TeardownOptions = {}): Promise<void> {
   const wasAlive = isAlive(rec);
   await killContainer(rec);
   mark('killed');
@@ -90,6 +98,7 @@ export async function teardown(rec: ContainerRecord): Promise<void> {
   mark('t-forget');
   // the default rootfs tree a rebuild kept for it, and others, if it was their last user; one
   // that cannot be removed now is left to run gc (the container itself is gone)
+  if (opts.sweepReplaced === false) return;
   try {
     sweepReplacedAfter(rec);
   } catch (e) {

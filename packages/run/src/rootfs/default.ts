@@ -68,9 +68,19 @@ const APPLET_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run'];
  * paths, lowerdir+=, aufs), or a container's record names it, whose union may be mounted in another
  * mount namespace, out of this one's sight (the records are shared across them)?
  */
-function inUse(dir: string): boolean {
+function inUse(dir: string, going?: Going): boolean {
   const d = resolve(dir);
-  return list().some((r) => resolve(r.rootfs) === d || r.layers.some((l) => resolve(l) === d)) || listUnions().some((u) => u.lowers.includes(d));
+  return list().some((r) => !going?.ids.has(r.id) && (resolve(r.rootfs) === d || r.layers.some((l) => resolve(l) === d)))
+    || listUnions().some((u) => !going?.mountpoints.has(u.mountpoint) && u.lowers.includes(d));
+}
+
+/**
+ * What `run gc --dry-run` would have removed by the time its sweep looks (a real gc's teardowns
+ * come first): the containers' ids and the mount points of their unions (of orphan data dirs too).
+ */
+export interface Going {
+  ids: ReadonlySet<string>;
+  mountpoints: ReadonlySet<string>;
 }
 
 /**
@@ -114,7 +124,7 @@ function build(dir: string, busybox: string): string[] {
  * none is being built), and replaced trees once no union may use `dir` as a layer.
  * Removed unless `dryRun`; returns their paths.
  */
-function sweepLeftovers(dir: string, dryRun = false): string[] {
+function sweepLeftovers(dir: string, dryRun = false, going?: Going): string[] {
   let names: string[];
   try {
     names = readdirSync(dirname(dir));
@@ -124,7 +134,7 @@ function sweepLeftovers(dir: string, dryRun = false): string[] {
   const base = basename(dir);
   const left = names.filter((e) => e.startsWith(`${base}.`) && /^\d+\.tmp$/.test(e.slice(base.length + 1))).map((e) => join(dirname(dir), e));
   const replaced = names.filter((e) => e.startsWith(`${base}.replaced-`)).map((e) => join(dirname(dir), e));
-  if (replaced.length && !inUse(dir)) left.push(...replaced);
+  if (replaced.length && !inUse(dir, going)) left.push(...replaced);
   if (!dryRun) for (const l of left) rmSync(l, { recursive: true, force: true });
   return left;
 }
@@ -149,11 +159,15 @@ export function sweepReplacedAfter(rec: { rootfs: string; layers: readonly strin
   underBuildLock(dir, () => sweepLeftovers(dir));
 }
 
-/** sweepLeftovers of the default rootfs under its build lock (`run gc`). */
-export function sweepDefaultRootfs(dryRun: boolean): Promise<string[]> {
+/**
+ * sweepLeftovers of the default rootfs under its build lock (`run gc`, after its teardowns, which
+ * leave the replaced trees to it: it reports what it removes). A dry run counts what gc would
+ * have removed by then as gone (`going`).
+ */
+export function sweepDefaultRootfs(dryRun: boolean, going?: Going): Promise<string[]> {
   const dir = defaultRootfsDir();
   if (!existsSync(dirname(dir))) return Promise.resolve([]);
-  return Promise.resolve(underBuildLock(dir, () => sweepLeftovers(dir, dryRun)));
+  return Promise.resolve(underBuildLock(dir, () => sweepLeftovers(dir, dryRun, going)));
 }
 
 /**
