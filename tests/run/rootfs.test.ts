@@ -242,6 +242,36 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     }
   });
 
+  it("a damaged record keeps the tree rootfs --default replaced: a default --rm run's end swept it from under that container (its union in another mount namespace, out of sight)", async () => {
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-damaged-'));
+    const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
+    const r = (args: string[]) => bk('run', args, { env });
+    const trees = join(own, 'data', 'rootfs');
+    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const c = name('dmg-user');
+    const recPath = join(own, 'state', 'run', 'containers', `${c}.json`);
+    execFileSync('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, binPath('run'), '-d', '--name', c, ...BASE, '--', 'sleep', '600'], { env, stdio: 'ignore' });
+    const text = readFileSync(recPath, 'utf8');
+    const pid1 = pid1Of(JSON.parse(text));
+    try {
+      expect((await r(['rootfs', '--default'])).exitCode).toBe(0);
+      expect(replaced()).toHaveLength(1);
+      writeFileSync(recPath, 'junk\n');
+      const rm = await r(['--rm', ...BASE, '--', 'true']);
+      expect(rm.exitCode, String(rm.stderr)).toBe(0);
+      // (before: removed at that end, and the container's / was empty)
+      expect(replaced()).toHaveLength(1);
+      expect(isPinned(pid1)).toBe(true);
+      expect(existsSync(`/proc/${pid1.pid}/root/bin/busybox`)).toBe(true);
+    } finally {
+      writeFileSync(recPath, text);
+      expect((await r(['rm', '-f', c])).exitCode).toBe(0);
+      signalPinned(pid1);
+    }
+    // its record whole again and the container gone: the tree went with it
+    expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+  });
+
   it('rootfs --from-host removes what a copy killed half-way left (DEST.PID.tmp, its PID gone) and keeps a live copy\'s', async () => {
     const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'killed-copy-'));
     await run(['rootfs', dir, '--from-host', '/bin/true']);

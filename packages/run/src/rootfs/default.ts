@@ -13,7 +13,7 @@ import { BoxkitError } from '@boxkit/common';
 import { dataDir, withLockSync } from '@boxkit/common';
 import { shellQuote } from '@boxkit/common/exec';
 import { skeletonShell, writeSkeleton } from './skeleton.js';
-import { list } from '../state/store.js';
+import { scan } from '../state/store.js';
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/sbin/busybox'];
 
@@ -66,11 +66,15 @@ const APPLET_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run'];
 /**
  * May a union use `dir` as a layer: one of this mount namespace names it (unionfs's parser: escaped
  * paths, lowerdir+=, aufs), or a container's record names it, whose union may be mounted in another
- * mount namespace, out of this one's sight (the records are shared across them)?
+ * mount namespace, out of this one's sight (the records are shared across them)? A damaged record
+ * counts as one that names it: its container is unknown (as gc's sweep of data dirs, which stops
+ * while one is damaged); list() skipped it, and its container's root was swept from under it.
  */
 function inUse(dir: string, going?: Going): boolean {
   const d = resolve(dir);
-  return list().some((r) => !going?.ids.has(r.id) && (resolve(r.rootfs) === d || r.layers.some((l) => resolve(l) === d)))
+  const { records, damaged } = scan();
+  if (damaged.length) return true;
+  return records.some((r) => !going?.ids.has(r.id) && (resolve(r.rootfs) === d || r.layers.some((l) => resolve(l) === d)))
     || listUnions().some((u) => !going?.mountpoints.has(u.mountpoint) && u.lowers.includes(d));
 }
 
