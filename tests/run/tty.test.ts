@@ -37,8 +37,10 @@ describe.skipIf(skipReason)(`run -it: a pseudo-terminal${skipReason ? ` (skipped
   });
 
   it("relays lines as docker run -it does: \\r\\n once (this terminal's output processing off while relaying, back after)", async () => {
-    const out = await onTerminal(`${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- sh -c 'echo one; echo two'; stty -a | grep -o -- '-\\?opost' | head -1`);
+    // (run's exit status printed too: were 'two' ever missing, 137 says the shell was killed, 0 that its output was lost)
+    const out = await onTerminal(`${process.execPath} ${binPath('run')} --rm -it ${BASE.join(' ')} -- sh -c 'echo one; echo two'; echo "run=$?"; stty -a | grep -o -- '-\\?opost' | head -1`);
     expect(out).toMatch(/one\r\ntwo\r\n/);
+    expect(out).toMatch(/\brun=0\b/);
     expect(out).not.toMatch(/\r\r\n/);
     // the terminal's own setting is back once run has ended
     expect(out).toMatch(/\bopost\b/);
