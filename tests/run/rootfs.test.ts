@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { binPath, bk, isPinned, running, signalPinned, skipReason, unreaped, waitUntil, type Pinned } from '../harness/index.js';
+import { binPath, bk, isPinned, running, signalGroupOf, signalPinned, skipReason, unreaped, waitUntil, type Pinned } from '../harness/index.js';
 import { BASE, name, pid1Of, run } from './helpers.js';
 import { buildBusyboxRootfs } from '../../packages/run/src/rootfs/default.js';
 
@@ -196,23 +196,49 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
     }
   });
 
-  it('buildBusyboxRootfs called on its own (a library call, no caller holding the lock) waits for the build lock: a build under way keeps the tree it is making (its DIR.PID.tmp was swept from under it)', async () => {
-    const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'bb-lock-'));
-    const dir = join(top, 'default');
-    // another build under way: it holds the lock beside DIR and makes its tree as DIR.PID.tmp
-    const other = spawn('flock', [join(top, '.lock'), 'sh', '-c', 'mkdir -p "$0.$$.tmp/bin" && echo held && sleep 1 && test -d "$0.$$.tmp/bin" && echo intact', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const ended = new Promise<number | null>((res) => other.on('close', res));
-    await new Promise<void>((res) => other.stdout!.on('data', (b: Buffer) => {
-      out += String(b);
-      if (out.includes('held')) res();
-    }));
-    buildBusyboxRootfs(dir);
-    expect(await ended).toBe(0);
-    expect(out).toBe('held\nintact\n');
-    expect(existsSync(join(dir, 'bin', 'busybox'))).toBe(true);
-    // the other build's tree, its builder gone once the lock was free, is swept as a killed build's
-    expect(readdirSync(top).filter((e) => e !== '.lock')).toEqual(['default']);
+  it("buildBusyboxRootfs(DIR) called on its own (a library call) outside the data dir takes no lock beside DIR (another user's DIR/../.lock in a shared sticky dir, held, hung it) and sweeps only the DIR.PID.tmp trees whose builder is gone", async () => {
+    const top = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'bb-nolock-'));
+    chmodSync(top, 0o1777);
+    const dir = join(top, 'r');
+    // someone else holds top/.lock (as another user could in /tmp), for longer than a build takes
+    const holder = spawn('flock', [join(top, '.lock'), 'sh', '-c', 'echo held; sleep 20'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    // another build of DIR under way (its tree as DIR.PID.tmp, its builder alive), and one a killed build left
+    const other = spawn('sh', ['-c', 'mkdir -p "$0.$$.tmp/bin" && echo made && read -r _; test -d "$0.$$.tmp/bin" && echo intact', dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const dead = spawnSync('true').pid!;
+    mkdirSync(`${dir}.${dead}.tmp/bin`, { recursive: true });
+    try {
+      const said = (p: typeof holder, what: string) => new Promise<void>((res) => {
+        let out = '';
+        p.stdout!.on('data', (b: Buffer) => {
+          out += String(b);
+          if (out.includes(what)) res();
+        });
+      });
+      let otherOut = '';
+      other.stdout!.on('data', (b: Buffer) => (otherOut += String(b)));
+      const otherEnded = new Promise<number | null>((res) => other.on('close', res));
+      await Promise.all([said(holder, 'held'), waitUntil('the other build to make its tree', () => otherOut.includes('made'))]);
+      const t0 = Date.now();
+      buildBusyboxRootfs(dir);
+      // (before: it waited for the holder, 20 s)
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(existsSync(join(dir, 'bin', 'busybox'))).toBe(true);
+      other.stdin!.end();
+      expect(await otherEnded).toBe(0);
+      expect(otherOut).toBe('made\nintact\n');
+      const otherTree = `${basename(dir)}.${other.pid}.tmp`;
+      expect(readdirSync(top).sort()).toEqual(['.lock', 'r', otherTree].sort());
+      // its builder gone now: the next build sweeps it as a killed build's
+      buildBusyboxRootfs(dir);
+      expect(readdirSync(top).sort()).toEqual(['.lock', 'r']);
+      // and makes no .lock of its own beside DIR
+      const top2 = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'bb-nolock-'));
+      buildBusyboxRootfs(join(top2, 'r'));
+      expect(readdirSync(top2)).toEqual(['r']);
+    } finally {
+      signalGroupOf(holder);
+      if (unreaped(other)) other.kill('SIGKILL');
+    }
   });
 
   it("rootfs --default keeps the tree it replaced while a container's union it cannot parse or see uses it: a data dir with ':' in its path, a container started in another mount namespace (their / was emptied)", async () => {

@@ -11,6 +11,7 @@ import { listUnions } from '@boxkit/unionfs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
 import { dataDir, withLockSync } from '@boxkit/common';
+import { writerGone } from '@boxkit/common/state';
 import { shellQuote } from '@boxkit/common/exec';
 import { skeletonShell, writeSkeleton } from './skeleton.js';
 import { scan } from '../state/store.js';
@@ -33,10 +34,14 @@ export function findBusybox(): string {
 }
 
 /**
- * The lock of the builds of `dir`, and of the sweeps of what they leave beside it: a file beside
- * it (rootfs/.lock for the default one, as before).
+ * The lock of the builds of the default rootfs, and of the sweeps of what they leave beside it:
+ * rootfs/.lock in the data dir (root's). Only there: a DIR elsewhere may sit in a shared sticky
+ * dir (/tmp), where DIR/../.lock may be another user's file (held, it hung the build; a symlink,
+ * it was followed): its builds sweep only the trees of builders that are gone (build).
  */
 const buildLock = (dir: string): string => join(dirname(resolve(dir)), '.lock');
+
+const isDefault = (dir: string): boolean => resolve(dir) === resolve(defaultRootfsDir());
 
 /** The build locks this process holds now (see underBuildLock). */
 const heldLocks = new Set<string>();
@@ -93,14 +98,17 @@ export interface Going {
  * earlier rebuild kept, unless a union may use `dir` as a layer (inUse): its
  * containers keep their root (removing it in place emptied every running
  * container's /, and the README's pipeline runs `run rootfs --default`).
- * Under the build lock of `dir` (taken here when the caller does not hold it):
- * its sweep removes every DIR.PID.tmp beside it, a concurrent build's too.
+ * The default rootfs is built under its build lock (taken here when the caller
+ * does not hold it), whose sweep removes every DIR.PID.tmp beside it; any other
+ * `dir` takes no lock and sweeps only those whose builder is gone (ownerGone:
+ * pid and start time), a concurrent build's tree staying.
  */
 export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string[] {
-  return underBuildLock(dir, () => build(dir, busybox));
+  if (isDefault(dir)) return underBuildLock(dir, () => build(dir, busybox, true));
+  return build(dir, busybox, false);
 }
 
-function build(dir: string, busybox: string): string[] {
+function build(dir: string, busybox: string, locked: boolean): string[] {
   const tmp = `${dir}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   writeSkeleton(tmp);
@@ -118,17 +126,18 @@ function build(dir: string, busybox: string): string[] {
   if (existsSync(dir)) renameSync(dir, `${dir}.replaced-${process.pid}-${Date.now()}`);
   renameSync(tmp, dir);
   // (looked at once the new tree has the name: a union mounted since then may use either)
-  sweepLeftovers(dir);
+  sweepLeftovers(dir, false, undefined, locked);
   return applets;
 }
 
 /**
  * What earlier builds of `dir` left beside it: trees a build killed half-way
- * left (`DIR.PID.tmp`; the caller holds the build's lock (underBuildLock), so
- * none is being built), and replaced trees once no union may use `dir` as a layer.
+ * left (`DIR.PID.tmp`: all of them when the caller holds the build's lock
+ * (underBuildLock), as none is being built then; else those whose builder is
+ * gone), and replaced trees once no union may use `dir` as a layer.
  * Removed unless `dryRun`; returns their paths.
  */
-function sweepLeftovers(dir: string, dryRun = false, going?: Going): string[] {
+function sweepLeftovers(dir: string, dryRun = false, going?: Going, locked = true): string[] {
   let names: string[];
   try {
     names = readdirSync(dirname(dir));
@@ -136,7 +145,8 @@ function sweepLeftovers(dir: string, dryRun = false, going?: Going): string[] {
     return [];
   }
   const base = basename(dir);
-  const left = names.filter((e) => e.startsWith(`${base}.`) && /^\d+\.tmp$/.test(e.slice(base.length + 1))).map((e) => join(dirname(dir), e));
+  const left = names.filter((e) => e.startsWith(`${base}.`) && /^\d+\.tmp$/.test(e.slice(base.length + 1)))
+    .filter((e) => locked || writerGone(join(dirname(dir), e), Number(e.slice(base.length + 1, -4)))).map((e) => join(dirname(dir), e));
   const replaced = names.filter((e) => e.startsWith(`${base}.replaced-`)).map((e) => join(dirname(dir), e));
   if (replaced.length && !inUse(dir, going)) left.push(...replaced);
   if (!dryRun) for (const l of left) rmSync(l, { recursive: true, force: true });
