@@ -10,6 +10,10 @@
  * may take down and rename; netsetup stops itself at a step
  * (BOXKIT_NETSETUP_CRASH_AT with the signal SIGSTOP), the test changes the
  * node's links, then sends SIGINT and SIGCONT.
+ *
+ * And a batch whose link add fails on a link another program made under its
+ * host ifname while netsetup was stopped: the undo deletes only the links the
+ * batch made (it deleted that link too, or named it as kept when it could not).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -30,8 +34,8 @@ describe.skipIf(skipReason)(`netsetup veth - interrupted, its clean-up refused${
   const inNode = (...args: string[]) => sh('ip', ['-n', node, ...args]);
   const nodeLinks = () => inNode('-o', 'link', 'show').split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
 
-  /** `veth -` of `lines` in the node, stopped at `mark`; `meanwhile` runs then, and the process gets SIGINT and SIGCONT. */
-  async function interrupted(lines: object[], mark: string, meanwhile: () => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  /** `veth -` of `lines` in the node, stopped at `mark`; `meanwhile` runs then, and the process gets SIGINT (unless `sigint` is false) and SIGCONT. */
+  async function interrupted(lines: object[], mark: string, meanwhile: () => void, sigint = true): Promise<{ status: number | null; stdout: string; stderr: string }> {
     const env: Record<string, string> = { ...(process.env as Record<string, string>), BOXKIT_STATE_DIR: state, BOXKIT_NETSETUP_CRASH_AT: mark, BOXKIT_NETSETUP_CRASH_SIGNAL: 'SIGSTOP' };
     delete env.NODE_EXTRA_CA_CERTS;
     // (ip netns exec and the bin's sh stub exec: the pid is netsetup's own)
@@ -51,7 +55,7 @@ describe.skipIf(skipReason)(`netsetup veth - interrupted, its clean-up refused${
     };
     await waitUntil(`netsetup stopped at '${mark}' (${stderr})`, stopped);
     meanwhile();
-    p.kill('SIGINT'); // (ChildProcess.kill: nothing is sent once its exit was seen and its pid may be another's)
+    if (sigint) p.kill('SIGINT'); // (ChildProcess.kill: nothing is sent once its exit was seen and its pid may be another's)
     p.kill('SIGCONT');
     return { status: await ended, stdout, stderr };
   }
@@ -79,26 +83,36 @@ describe.skipIf(skipReason)(`netsetup veth - interrupted, its clean-up refused${
     for (const n of [...c, node]) destroyHost(n);
   });
 
-  it("a batch whose undo cannot delete its links names them, how many and the down that removes them, and still ends 130 (it said 'nothing was made')", async () => {
-    // stopped before its links are made; meanwhile the second line's host ifname is taken by the node's lo: that
-    // line's link add fails, and its undo (link del group) is refused as a whole, for lo, so the first line's veth stays too
-    const r = await interrupted(c.map((netns, i) => ({ netns, bridge: br, hostIfname: h[i] })), 'leased', () => loAs(h[1]!));
-    expect([r.status, r.stdout, r.stderr.split('\n')]).toEqual([130, '', [
-      `netsetup: veth interrupted (SIGINT): 2 links could not be deleted and were kept, with their records and leases: ${h[0]}, ${h[1]}`,
-      `hint: netsetup down --host-ifname ${h[0]} --host-ifname ${h[1]}`,
-      '',
-    ]]);
-    // what it said is what the kernel and the state dir hold: both links, both (pending) records and the first line's lease
-    expect(nodeLinks()).toEqual(expect.arrayContaining([h[0], h[1]]));
-    expect(inNode('-o', 'link', 'show', h[0]!)).toContain(`master ${br}`);
-    expect(stored(state).attachments).toEqual(h.map((x) => `${x}.json`).sort());
-    expect(stored(state).leases).toHaveLength(2);
-    // the hint's down removes it all, once lo is lo again
-    loBack(h[1]!);
-    ok(await nsIn(node, state, ['down', '--host-ifname', h[0]!, '--host-ifname', h[1]!]));
-    expect(nodeLinks()).not.toContain(h[0]);
-    expect(stored(state)).toEqual({ attachments: [], leases: [] });
-  });
+  /** A veth named `name` in the node, made as another program would (not by netsetup); its ifindex. */
+  const foreign = (name: string) => {
+    inNode('link', 'add', name, 'type', 'veth', 'peer', 'name', shortName('nvip'));
+    return inNode('-o', 'link', 'show', name).split(':')[0]!;
+  };
+
+  for (const sigint of [true, false]) {
+    it(`a batch whose link add fails on a link another program made under its name meanwhile deletes only the links it made, and names none as kept${sigint ? ', interrupted: 130' : ': 1'} (it deleted the other's link too, or named it as kept)`, async () => {
+      // stopped before its links are made; meanwhile the second line's host ifname is taken by a veth netsetup did not make:
+      // that line's link add fails; the undo deletes the first line's veth, and leaves the other's as it is
+      let index = '';
+      const r = await interrupted(c.map((netns, i) => ({ netns, bridge: br, hostIfname: h[i] })), 'leased', () => (index = foreign(h[1]!)), sigint);
+      try {
+        expect(r.stdout).toBe('');
+        if (sigint) expect([r.status, r.stderr]).toEqual([130, 'netsetup: veth interrupted (SIGINT): nothing was made\n']);
+        else {
+          expect(r.status, r.stderr).toBe(1);
+          const lines = r.stderr.split('\n').filter(Boolean);
+          expect(lines).toHaveLength(1);
+          expect(lines[0]).toMatch(new RegExp(`^netsetup: ip link add ${h[1]} .*(File exists|EEXIST)`, 'i'));
+        }
+        // the other's link is there, the same link; ours is gone, and so are its records and leases
+        expect(inNode('-o', 'link', 'show', h[1]!).split(':')[0]).toBe(index);
+        expect(nodeLinks()).not.toContain(h[0]);
+        expect(stored(state)).toEqual({ attachments: [], leases: [] });
+      } finally {
+        if (nodeLinks().includes(h[1]!)) inNode('link', 'del', h[1]!);
+      }
+    });
+  }
 
   it('a batch made whole whose clean-up (down) cannot remove it names what it kept and why, and ends 130 (it ended 1 with down\'s line alone)', async () => {
     // stopped once its links are made: meanwhile its veth is renamed away and lo takes its name, so the clean-up's

@@ -16,7 +16,7 @@ import { crashPoint } from './crash.js';
 import { hashHex } from '@boxkit/common/hash';
 import { linkNames, listLinks, newIfName, nsInode, nsRef, ownNetnsInode, sysfsIsHere, sysfsMaster } from './kernel.js';
 import { allocate, checkFree, leaseExplicit, peek } from './ipam.js';
-import { execute, type ExecOptions, type NsRef, type Op } from './ops.js';
+import { execute, linksAdded, type ExecOptions, type NsRef, type Op } from './ops.js';
 import { readState, type AttachmentRecord, type NetState } from './state.js';
 import { claimAttachment, forget, inProgress, readAttachment, releaseLease, removeAttachment, sameRecord, withStoreLock, writeAttachment } from './store.js';
 import type { AttachSpec } from './spec.js';
@@ -287,8 +287,10 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
   }
   if (!opts.dryRun) crashPoint('leased');
   mark('leased');
+  let executed = false;
   try {
     await execute([...host, ...inside], opts);
+    executed = true;
     mark('made');
     if (!opts.dryRun) {
       crashPoint('made');
@@ -296,7 +298,8 @@ export async function attachMany(specs: readonly AttachSpec[], opts: ExecOptions
     }
     mark('recorded');
   } catch (e) {
-    if (!opts.dryRun) throw await undoFailedAttach(fresh, e);
+    // (after the requests, every link was made; a failed execute says which it made, when it knows)
+    if (!opts.dryRun) throw await undoFailedAttach(fresh, e, executed ? undefined : linksAdded(e));
     throw e;
   }
   return results;
@@ -338,19 +341,24 @@ async function claimOne(r: Resolved, old: AttachmentRecord | undefined, fresh: F
 
 /**
  * After the kernel objects of `fresh` could not all be made (error `e`):
- * the links go, then the claims. A link that could not be deleted keeps its
- * pending record and its lease, as a kill at 'leased' leaves them, so `down`
- * (by netns, pid or host ifname) finds all three: freed, the address would
- * go to another container while this link may hold it, and no record would
- * lead `down --netns` to the link. Returns the error to throw: `e`, naming
- * the links left when there are any.
+ * the links this batch made go (`added`: their names, when known; else
+ * every link of `fresh` that exists), then the claims. A link of that name
+ * that this batch did not make (another process's, made between our look
+ * and our `link add`, which it made fail) is not ours: neither deleted nor
+ * named as kept. A link that could not be deleted keeps its pending record
+ * and its lease, as a kill at 'leased' leaves them, so `down` (by netns,
+ * pid or host ifname) finds all three: freed, the address would go to
+ * another container while this link may hold it, and no record would lead
+ * `down --netns` to the link. Returns the error to throw: `e`, naming the
+ * links left when there are any.
  */
-async function undoFailedAttach(fresh: readonly Fresh[], e: unknown): Promise<unknown> {
+async function undoFailedAttach(fresh: readonly Fresh[], e: unknown, added?: ReadonlySet<string>): Promise<unknown> {
   const { removeLinks } = await import('./detach.js');
-  await removeLinks(fresh.map((f) => f.hostIfname), linkNames()).catch(() => undefined);
+  const ours = added ? fresh.filter((f) => added.has(f.hostIfname)) : fresh;
+  await removeLinks(ours.map((f) => f.hostIfname), linkNames()).catch(() => undefined);
   const left = linkNames();
-  const kept = fresh.filter((f) => left.has(f.hostIfname)).map((f) => f.hostIfname);
-  undoClaims(fresh.filter((f) => !left.has(f.hostIfname)));
+  const kept = ours.filter((f) => left.has(f.hostIfname)).map((f) => f.hostIfname);
+  undoClaims(fresh.filter((f) => !kept.includes(f.hostIfname)));
   // the namespace had a default route already (made by hand, or by netsetup for another interface): said so, with the way out
   // (through netlink the request is named; through `ip -n NS -batch -` (BOXKIT_NETLINK=0) only the namespace: in a batch of
   // new links there, EEXIST is the route, of its one line with a gateway: oneDefaultRoute)

@@ -291,8 +291,15 @@ export function applyNetlink(ops: readonly IpOp[], render: (op: IpOp) => string)
     reqs.push(r);
   }
   const s = new Session();
+  let i = 0;
   try {
-    folded.forEach((f, i) => reqs[i]!(s, s.ctx(f.op.ns), f.args === f.op.args ? render(f.op) : render({ ...f.op, args: [...f.args] })));
+    for (; i < folded.length; i++) {
+      const f = folded[i]!;
+      reqs[i]!(s, s.ctx(f.op.ns), f.args === f.op.args ? render(f.op) : render({ ...f.op, args: [...f.args] }));
+    }
+  } catch (e) {
+    // the requests before the refused one were made: their ops, for the caller's undo (ops.ts appliedOps)
+    throw Object.assign(e as object, { applied: folded.slice(0, i).map((f) => f.op) });
   } finally {
     s.close();
   }

@@ -157,8 +157,30 @@ export async function execute(ops: readonly Op[], opts: ExecOptions = {}): Promi
     for (const op of ops) print(renderOp(op));
     return;
   }
-  for (const st of stages(ops)) {
+  const all = stages(ops);
+  for (let k = 0; k < all.length; k++) {
+    const st = all[k]!;
     if (opts.verbose) for (const op of st.ops) trace(renderOp(op));
-    await runStage(st);
+    try {
+      await runStage(st);
+    } catch (e) {
+      // the host links made before the failure: every one of the stages before, and of this one those
+      // before the refused request (netlink says which; an `ip -batch` process names no line: unknown)
+      const partial = (e as { applied?: Op[] } | null)?.applied ?? (st.ops.some(isLinkAdd) ? undefined : []);
+      if (e instanceof Error) Object.assign(e, { linksAdded: partial && new Set([...all.slice(0, k).flatMap((x) => x.ops), ...partial].filter(isLinkAdd).map((o) => o.args[2]!)) });
+      throw e;
+    }
   }
+}
+
+/** `ip link add NAME ...` in this process's namespace. */
+const isLinkAdd = (o: Op): o is Extract<Op, { kind: 'ip' }> => o.kind === 'ip' && !o.ns && o.args[0] === 'link' && o.args[1] === 'add';
+
+/**
+ * The host links (`ip link add NAME ...` in this namespace) that a failed execute() had made before
+ * its error `e`, or undefined when that is not known (an `ip -batch` process refused a line, or
+ * the error came from elsewhere).
+ */
+export function linksAdded(e: unknown): ReadonlySet<string> | undefined {
+  return (e as { linksAdded?: Set<string> } | null)?.linksAdded;
 }
