@@ -142,6 +142,34 @@ describe.skipIf(skipReason)(`netsetup veth - interrupted, its clean-up refused${
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
 
+  it('a batch made whole whose clean-up (down) fails names as kept only the links still there (it named one gone with its namespace too)', async () => {
+    // stopped once both links are made: meanwhile the first line's namespace is deleted (its veth pair goes with it),
+    // and the second line's veth is renamed away with lo taking its name, so the clean-up's link del is refused
+    const away = shortName('nvix');
+    const r = await interrupted(c.map((netns, i) => ({ netns, bridge: br, hostIfname: h[i] })), 'made', () => {
+      destroyHost(c[0]!);
+      // (the kernel destroys the namespace, and the pair, asynchronously)
+      for (let i = 0; i < 250 && nodeLinks().includes(h[0]!); i++) sh('sleep', ['0.02']);
+      inNode('link', 'set', h[1]!, 'down');
+      inNode('link', 'set', h[1]!, 'name', away);
+      loAs(h[1]!);
+    });
+    try {
+      expect(r.status, r.stderr).toBe(130);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(new RegExp(`^netsetup: veth interrupted \\(SIGINT\\): the attachment it made could not be removed and was kept: ${h[1]} \\(down `));
+      expect(lines[1]).toBe(`hint: netsetup down --host-ifname ${h[1]}`);
+      expect(nodeLinks()).not.toContain(h[0]);
+    } finally {
+      loBack(h[1]!);
+      if (nodeLinks().includes(away)) inNode('link', 'set', away, 'name', h[1]!);
+      createHost(c[0]!);
+    }
+    ok(await nsIn(node, state, ['down', '--host-ifname', h[0]!, '--host-ifname', h[1]!]));
+    expect(stored(state)).toEqual({ attachments: [], leases: [] });
+  });
+
   it('leaves nothing on the sandbox host', async () => {
     ok(await nsIn(node, state, ['bridge', 'rm', br]));
     const after = netSnapshot();

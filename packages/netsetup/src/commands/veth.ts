@@ -116,8 +116,13 @@ async function finishedOrUndone(skip: boolean | undefined, work: () => Promise<A
       try {
         if (made.length) await (await import('../detach.js')).detachMany(made.map((hostIfname) => ({ hostIfname })));
       } catch (e) {
-        // down leaves every attachment whole when it fails: all of them are kept, for the next down
-        throw interrupted(sig, { kept: made, why: (e instanceof Error ? e.message : String(e)).split('\n')[0]! });
+        // down leaves every attachment whole when it fails, for the next down: named, those whose links are still there
+        // (a link that went meanwhile, with its namespace, or deleted before the down failed, is not kept); when none
+        // is, the records are what is kept: all named, for the down that removes them
+        const { linkNames } = await import('../kernel.js');
+        const left = linkNames();
+        const present = made.filter((h) => left.has(h));
+        throw interrupted(sig, { kept: present.length ? present : made, why: (e instanceof Error ? e.message : String(e)).split('\n')[0]! });
       }
       throw interrupted(sig, { removed: made.length });
     }
