@@ -6,6 +6,7 @@ export * from './children.js';
 export * from './trampoline.js';
 export { koffi, trampolinePath, nativeProgram, preresolveKoffi } from './lib.js';
 export * from './xattr.js';
+export * from './statx.js';
 export * from './pty.js';
 export * from './netlink.js';
 export * from './conntrack.js';

@@ -5,7 +5,7 @@
  */
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { flock, mount, umountIfMounted, LOCK, MS, NAMESPACES } from '@boxkit/native';
+import { flock, mount, moveMountTo, openTreeClone, statxMount, umountIfMounted, LOCK, MS, NAMESPACES, SysError } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
 import { createInMadeParent, realPathOfPrefix, removeMadeDirs } from '@boxkit/common/dirs';
 import { sleepSync } from '@boxkit/common/sleep';
@@ -29,6 +29,44 @@ export interface Persisted {
    */
   dev?: number;
   ino?: number;
+  /**
+   * The bind itself (its mount), known before it is attached at PATH: the
+   * bind is made in two steps (open_tree, then move_mount), and the record
+   * names it in between. A take-back unmounts PATH only while this very
+   * mount is there: the kernel gives a namespace made after one has gone its
+   * inode number (at once), so dev and ino alone took a namespace the user
+   * bound at PATH since for this one, and unmounted it. Undefined (a kernel
+   * without open_tree, before 5.2: bound by mount(2); a record of an older
+   * ns-clone): a take-back never unmounts it, and removes only an empty file.
+   */
+  mount?: BoundMount;
+}
+
+/**
+ * A bind's identity: statx's mount id of PATH. Since Linux 6.8 the mount's
+ * unique 64-bit id (STATX_MNT_ID_UNIQUE), never another mount's (until
+ * reboot). Before, mountinfo's id, which the kernel gives the next mount
+ * made once this one is gone (the lowest free: a bind made again at PATH
+ * often gets it), so the nsfs inode's ctime is noted too: the kernel stamps
+ * that inode when it makes it, at the first open of the namespace's file,
+ * and the bind keeps it. What that can still miss: a namespace bound at
+ * PATH after ours was unmounted, with our inode number and mount id, whose
+ * nsfs inode was made in the same clock tick (jiffy) as ours, or had its
+ * times set back to ours (touch -d on PATH).
+ */
+export interface BoundMount {
+  /** stx_mnt_id, decimal. */
+  id: string;
+  /** The unique id (6.8+); else mountinfo's, with `ctime`. */
+  unique?: true;
+  /** The nsfs inode's stx_ctime in ns (decimal), with a reusable id. */
+  ctime?: string;
+}
+
+/** The identity of a mount (statx of its fd, or of a path on it). */
+function boundMount(target: string | number): BoundMount {
+  const s = statxMount(target);
+  return s.unique ? { id: s.mntId, unique: true } : { id: s.mntId, ctime: s.ctimeNs };
 }
 
 /**
@@ -59,10 +97,12 @@ function lowestBoundIno(path: string): number | undefined {
 
 /**
  * Bind the namespace of `pid` at `p.path`. `beforeBind` is called with what
- * this persist made (the file, its directories, and the namespace's identity:
- * the nsfs inode of /proc/PID/ns/X is the one PATH shows once bound) just
- * before the mount: a detached start notes it in its record there, so that a
- * kill -9 right after the mount leaves a record that takes the bind back.
+ * this persist made (the file, its directories, the namespace's identity:
+ * the nsfs inode of /proc/PID/ns/X is the one PATH shows once bound, and the
+ * bind's own, `mount`: made first, attached nowhere) just before the bind is
+ * attached at PATH: a detached start notes it in its record there, so that a
+ * kill -9 at any moment leaves a record that takes back what it made, and
+ * only that (killed before the attach, the bind goes with the process).
  *
  * The file at PATH is held under an flock from before the check that nothing
  * is bound there until the bind is made (or undone): a take-back of a start
@@ -83,7 +123,21 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
   }
   const held = holdFile(p.path, fail);
   const made: Persisted = { path: p.path, madeFile: held.madeFile, dev: ns.dev, ino: ns.ino, ...(held.madeDir ? { madeDir: held.madeDir } : {}) };
+  let tree: number | undefined;
   try {
+    try {
+      tree = openTreeClone(source);
+      made.mount = boundMount(tree);
+    } catch (e) {
+      if (tree !== undefined) closeSync(tree);
+      tree = undefined;
+      // a kernel without open_tree (before 5.2) or without statx's mount id (5.8), or a seccomp filter that refuses
+      // open_tree: bound by mount(2), its identity unknown (a take-back never unmounts it)
+      if (!(e instanceof SysError && (e.code === 'ENOSYS' || e.code === 'EPERM'))) {
+        undoPersist(made);
+        throw fail((e as Error).message);
+      }
+    }
     try {
       beforeBind?.({ ...made });
     } catch (e) {
@@ -91,13 +145,15 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
       throw e;
     }
     try {
-      mount(source, p.path, null, MS.BIND);
+      if (tree !== undefined) moveMountTo(tree, p.path);
+      else mount(source, p.path, null, MS.BIND);
     } catch (e) {
       undoPersist(made);
       const hint = p.kind === 'mnt' ? 'a mount namespace can only be bound where propagation is private: mount --make-private on the directory first' : undefined;
       throw fail((e as Error).message, hint);
     }
   } finally {
+    if (tree !== undefined) closeSync(tree); // (attached, the bind stays; else it goes with the fd)
     closeSync(held.fd); // (the lock goes with it: PATH is bound, or undone)
   }
   // another start bound PATH at the same time: the first bind stays; a later one (this) takes its own off the top
@@ -283,15 +339,19 @@ function removeEmptyUpTo(dir: string, top: string): void {
 }
 
 /**
- * Is the namespace bound at PATH still the one this persist bound there?
- * False once it was unmounted (`umount PATH`, `ip netns del`), or another
- * namespace was bound there since.
+ * Is the bind at PATH still the one this persist made (its mount: see
+ * BoundMount)? False once it was unmounted (`umount PATH`, `ip netns del`),
+ * when another was bound there since (even of a namespace given our
+ * namespace's inode number again), and for a bind whose mount was never
+ * noted (made by mount(2), or never made).
  */
 export function stillPersisted(p: Persisted): boolean {
-  if (p.ino === undefined || p.dev === undefined) return false;
+  const m = p.mount;
+  if (!m || p.ino === undefined || p.dev === undefined) return false;
   try {
-    const st = statSync(p.path);
-    return st.ino === p.ino && st.dev === p.dev && isMountpoint(p.path);
+    const now = statxMount(p.path, !!m.unique);
+    if (m.unique) return now.unique && now.mntId === m.id;
+    return now.mntId === m.id && now.ino === p.ino && now.dev === p.dev && now.ctimeNs === m.ctime && isMountpoint(p.path);
   } catch {
     return false;
   }

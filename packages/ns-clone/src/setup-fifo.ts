@@ -242,18 +242,20 @@ function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean):
   // fifo, still there and unread, to tell that its command never ran
   if (ownerAlive(rec)) return { acts: [], unmounts: [] };
   for (const p of [...(rec.persisted ?? [])].reverse()) {
-    // only the namespace this start bound there: one bound at PATH since is someone else's
+    // another start binds PATH now (it holds the file's lock): the record stays for the next sweep, which finds
+    // PATH bound and leaves it. This entry is noted as never bound, so that no later take-back takes that other
+    // start's bind for it
+    const noted = (later: string | void) => {
+      if (later) neverBound(pid, rec, p);
+      return later;
+    };
+    // only the bind this start made there (its mount): one bound at PATH since is someone else's, even of a namespace
+    // the kernel gave this one's inode number again
     if (!stillPersisted(p)) {
-      // never bound (its start killed at mount(2)): the empty file and directories made for it
+      // never bound (its start killed before the bind's attach), or bound by mount(2), its mount unknown: the empty
+      // file and directories made for it, never an unmount
       const left = undoUnbound(p);
-      if (left) acts.push({ shell: left.shell, run: () => {
-        const later = left.run();
-        // another start binds PATH now (it holds the file's lock): the record stays for the next sweep, which finds
-        // PATH bound and leaves it. This entry never bound, its namespace died with the child: the next namespace
-        // made may get its inode number, that other start's too, and be taken for it. Noted as never bound.
-        if (later) neverBound(pid, rec, p);
-        return later;
-      } });
+      if (left) acts.push({ shell: left.shell, run: () => noted(left.run()) });
       continue;
     }
     unmounts.push(p.path);
@@ -274,6 +276,7 @@ function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean):
 function neverBound(pid: number | string, rec: FifoRecord, p: Persisted): void {
   delete p.dev;
   delete p.ino;
+  delete p.mount;
   const record = recordPath(pid);
   if (!existsSync(record)) return;
   const aside = `${record}.${process.pid}.tmp`;

@@ -1,0 +1,83 @@
+/**
+ * statx(2) for what Node's fs.statSync leaves out: the mount a path is on
+ * (stx_mnt_id); and a bind made in two steps (open_tree, move_mount), so
+ * that the mount's id is known before it is attached anywhere. Since Linux 6.8 statx gives, asked for STATX_MNT_ID_UNIQUE,
+ * the mount's 64-bit unique id (never given to another mount until reboot);
+ * before, the id mountinfo shows (STATX_MNT_ID, 5.8+), which the kernel
+ * gives again to the next mount made once this one is gone (the lowest free).
+ */
+import { koffi, libcTable } from './lib.js';
+import { SysError } from './errors.js';
+
+const fns = libcTable<{ statx: (...a: unknown[]) => number; syscall: (...a: unknown[]) => number }>({
+  statx: 'int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ void *buf)',
+  syscall: 'long syscall(long number, ...)',
+});
+
+/** statx mask bits (linux/stat.h). */
+export const STATX = { CTIME: 0x80, INO: 0x100, MNT_ID: 0x1000, MNT_ID_UNIQUE: 0x4000 } as const;
+const AT_FDCWD = -100;
+const AT_EMPTY_PATH = 0x1000;
+
+/** The mount PATH (symlinks followed) is on, and the file's identity there. */
+export interface MountStat {
+  /** stx_mnt_id, as decimal text (64 bits). */
+  mntId: string;
+  /** The id is the unique one (6.8+), not mountinfo's reusable one. */
+  unique: boolean;
+  /** st_dev as Node's fs.statSync gives it (glibc's makedev of stx_dev_major, stx_dev_minor). */
+  dev: number;
+  ino: number;
+  /** stx_ctime in ns, decimal text. */
+  ctimeNs: string;
+}
+
+/**
+ * statx(PATH) (symlinks followed), or of an open fd (a detached mount
+ * open_tree made), for its mount id: the unique one where the kernel has it
+ * (unless `unique` is false: mountinfo's id, as a kernel before 6.8 gives).
+ * Throws a SysError (ENOENT ...); one without any mount id (before 5.8) is ENOSYS.
+ */
+export function statxMount(target: string | number, unique = true): MountStat {
+  const buf = Buffer.alloc(256);
+  const mask = STATX.INO | STATX.CTIME | (unique ? STATX.MNT_ID_UNIQUE : STATX.MNT_ID);
+  const name = typeof target === 'number' ? `fd ${target}` : target;
+  const rc = typeof target === 'number' ? fns.statx(target, '', AT_EMPTY_PATH, mask, buf) : fns.statx(AT_FDCWD, target, 0, mask, buf);
+  if (Number(rc) === -1) throw new SysError('statx', koffi().errno(), name);
+  const got = buf.readUInt32LE(0x00);
+  const isUnique = (got & STATX.MNT_ID_UNIQUE) !== 0;
+  if (!isUnique && (got & STATX.MNT_ID) === 0) throw new SysError('statx', 38 /* ENOSYS */, name);
+  const major = BigInt(buf.readUInt32LE(0x88));
+  const minor = BigInt(buf.readUInt32LE(0x8c));
+  // glibc's makedev, as libuv's stat reports st_dev
+  const dev = ((major & 0xfffff000n) << 32n) | ((major & 0xfffn) << 8n) | ((minor & 0xffffff00n) << 12n) | (minor & 0xffn);
+  const ctimeNs = buf.readBigInt64LE(0x60) * 1_000_000_000n + BigInt(buf.readUInt32LE(0x68));
+  return { mntId: String(buf.readBigUInt64LE(0x90)), unique: isUnique, dev: Number(dev), ino: Number(buf.readBigUInt64LE(0x20)), ctimeNs: String(ctimeNs) };
+}
+
+// open_tree(2), move_mount(2): Linux 5.2, one number on every architecture (the unified syscall table)
+const SYS_OPEN_TREE = 428;
+const SYS_MOVE_MOUNT = 429;
+const OPEN_TREE_CLONE = 1;
+const O_CLOEXEC = 0o2000000;
+/** move_mount: the source is the fd itself; the target's symlinks and automounts followed, as mount(2) does. */
+const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+const MOVE_MOUNT_T_SYMLINKS = 0x10;
+const MOVE_MOUNT_T_AUTOMOUNTS = 0x20;
+
+/**
+ * open_tree(PATH, OPEN_TREE_CLONE): a bind mount of PATH (its own mount,
+ * not its submounts) attached nowhere yet, as an fd; it goes with the fd
+ * unless move_mount attached it. ENOSYS before Linux 5.2.
+ */
+export function openTreeClone(path: string): number {
+  const fd = Number(fns.syscall(SYS_OPEN_TREE, 'int', AT_FDCWD, 'const char *', path, 'unsigned int', OPEN_TREE_CLONE | O_CLOEXEC));
+  if (fd === -1) throw new SysError('open_tree', koffi().errno(), path);
+  return fd;
+}
+
+/** move_mount(FD, TARGET): attach the detached mount `fd` (openTreeClone) at `target`; it keeps its mount id. */
+export function moveMountTo(fd: number, target: string): void {
+  const rc = Number(fns.syscall(SYS_MOVE_MOUNT, 'int', fd, 'const char *', '', 'int', AT_FDCWD, 'const char *', target, 'unsigned int', MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS | MOVE_MOUNT_T_AUTOMOUNTS));
+  if (rc === -1) throw new SysError('move_mount', koffi().errno(), target);
+}

@@ -1,0 +1,163 @@
+/**
+ * The take-back of what a dead --KIND=PATH start bound (a sweep, a release)
+ * unmounts only the bind that start made: never a namespace someone else
+ * bound at PATH since, even one the kernel gave the dead namespace's nsfs
+ * inode number again (it hands the freed number to the next namespace made).
+ */
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { statxMount } from '@boxkit/native';
+import { stillPersisted, type Persisted } from '../../packages/ns-clone/src/persist.js';
+import { pin, signalPinned, skipReason, type Pinned } from '../harness/index.js';
+import { alive, binPath, ns, sleep, tmp, until } from './helpers.js';
+
+const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
+
+/** strace's path, or '' where it is not installed (the tests that need it skip). */
+function straceBin(): string {
+  try {
+    return execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** A temp dir with the PATH to bind (dir/net), a state dir, its ns-clone records and an env naming it. */
+function bindCase(name: string) {
+  const dir = tmp(name);
+  const state = join(dir, 'state');
+  const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return { dir, path: join(dir, 'net'), state, records: join(state, 'ns-clone'), env };
+}
+
+const recordsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.fifo-path')) : []);
+
+/**
+ * Bind new network namespaces at PATH (`unshare --net=PATH true`, onto the
+ * file there, made when missing) until one gets nsfs inode `ino` (a
+ * namespace just freed: the kernel gives the lowest free number to the next
+ * one made, once its cleanup ran). Each other one is kept alive, bound at
+ * PATH.N (pushed to `kept`), so that a lower number freed meanwhile (by
+ * other tests on this machine) is used up and not given again.
+ */
+async function bindUntilIno(path: string, ino: number, kept: string[]): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (!existsSync(path)) writeFileSync(path, '');
+    execFileSync('unshare', [`--net=${path}`, 'true']);
+    if (statSync(path).ino === ino) return;
+    const keep = `${path}.${kept.length}`;
+    writeFileSync(keep, '');
+    execFileSync('mount', ['--bind', path, keep]);
+    kept.push(keep);
+    execFileSync('umount', [path]);
+    await sleep(5);
+  }
+  throw new Error(`no namespace bound at ${path} got the freed inode number ${ino} in 400 tries`);
+}
+
+const umountAll = (paths: readonly string[]) => {
+  for (const k of paths) while (mountsAt(k).length) execFileSync('umount', [k]);
+};
+
+describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it("a held child killed after the user unmounted its PATH and bound a namespace of their own there, which the kernel gave the dead namespace's inode number: a release (any) leaves the user's bind (it unmounted and removed it)", async () => {
+    const { path, records, env } = bindCase('takeback-reused-ino');
+    const a = await ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { env });
+    expect(a.exitCode, a.stderr).toBe(0);
+    const held: Pinned = pin(Number(a.stdout));
+    const kept: string[] = [];
+    try {
+      const ino = statSync(path).ino;
+      // the record names the bind's mount, known before it was attached (the unique id: this kernel has it)
+      const rec = JSON.parse(readFileSync(join(records, `${a.stdout}.fifo-path`), 'utf8')) as { persisted: Persisted[] };
+      const now = statxMount(path);
+      expect(now.unique, 'statx gives STATX_MNT_ID_UNIQUE (Linux 6.8+)').toBe(true);
+      expect.soft(rec.persisted.map((p) => [p.path, p.ino, p.mount])).toEqual([[path, ino, { id: now.mntId, unique: true }]]);
+      // what a kernel before 6.8 notes instead (mountinfo's id and the nsfs inode's ctime): its own bind, found as such
+      const old = statxMount(path, false);
+      const fallback: Persisted = { ...rec.persisted[0]!, mount: { id: old.mntId, ctime: old.ctimeNs } };
+      expect.soft(stillPersisted(fallback)).toBe(true);
+
+      execFileSync('umount', [path]);
+      rmSync(path);
+      signalPinned(held, 'SIGKILL');
+      await until(() => !alive(held.pid), 5000, 'the held child to die');
+      // the user binds a namespace of their own at PATH (touch PATH; unshare --net=PATH): the kernel gives it the dead
+      // one's number
+      await bindUntilIno(path, ino, kept);
+      const userMount = statxMount(path, false);
+      // any release sweeps the dead start's record: it unmounted the user's namespace and removed PATH
+      const r = await ns(['release', '999999'], { env });
+      expect(r.exitCode).toBe(2);
+      expect(mountsAt(path), "the user's bind at PATH").toHaveLength(1);
+      expect(statSync(path).ino).toBe(ino);
+      expect(recordsIn(records)).toEqual([]);
+      // the fallback identity tells them apart too: by the nsfs inode's ctime, where the mount id came back
+      expect(stillPersisted(fallback)).toBe(false);
+      expect(userMount.ctimeNs).not.toBe(old.ctimeNs);
+    } finally {
+      signalPinned(held, 'SIGKILL');
+      umountAll([path, ...kept]);
+    }
+  });
+
+  it("a start killed at the entry of its bind's attach (move_mount(2)), whose namespace's inode number the kernel then gave another namespace bound at that PATH (the user's, or another start's with another state dir): the dead start's take-back leaves that bind (it unmounted it)", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    const { path, state, records, env } = bindCase('takeback-unbound-reused-ino');
+    const { execa } = await import('execa');
+    const a = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:signal=KILL',
+      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    expect(a.signal ?? a.exitCode, a.stderr).toBe(a.signal ? 'SIGKILL' : 137);
+    const [name] = recordsIn(records);
+    expect(name).toBeDefined();
+    const rec = JSON.parse(readFileSync(join(records, name!), 'utf8')) as { persisted: Persisted[] };
+    const ino = rec.persisted[0]!.ino!;
+    const child = Number(name!.replace('.fifo-path', ''));
+    await until(() => !alive(child), 5000, "A's held child to end with it");
+    expect(mountsAt(path)).toEqual([]);
+    // another namespace bound at PATH (A's empty file: the user's, or another start's with a state dir of its own)
+    // gets A's number
+    const kept: string[] = [];
+    try {
+      await bindUntilIno(path, ino, kept);
+      const r = await ns(['release', '999999'], { env });
+      expect(r.exitCode).toBe(2);
+      expect(mountsAt(path), 'the other bind at PATH').toHaveLength(1);
+      expect(statSync(path).ino).toBe(ino);
+      expect(recordsIn(records)).toEqual([]);
+    } finally {
+      umountAll([path, ...kept]);
+    }
+  });
+
+  it('without open_tree (a kernel before 5.2, ENOSYS injected by strace) the bind is made by mount(2), its mount unknown to the record: a take-back of the held child killed leaves it bound (it cannot tell it from one bound since), and the record goes', async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    const { path, records, env } = bindCase('takeback-no-open-tree');
+    const { execa } = await import('execa');
+    const r = await execa(strace, ['-qq', '-o', '/dev/null', '-e', 'trace=open_tree', '-e', 'inject=open_tree:error=ENOSYS',
+      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const held = pin(Number(r.stdout));
+    try {
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(readlinkSync(`/proc/${held.pid}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
+      const rec = JSON.parse(readFileSync(join(records, `${held.pid}.fifo-path`), 'utf8')) as { persisted: Persisted[] };
+      expect(rec.persisted.map((p) => [p.path, p.mount])).toEqual([[path, undefined]]);
+      signalPinned(held, 'SIGKILL');
+      await until(() => !alive(held.pid), 5000, 'the held child to die');
+      const rel = await ns(['release', String(held.pid)], { env });
+      expect(rel.exitCode).toBe(1);
+      expect(rel.stderr.split('\n')[0]).toBe(`ns-clone: process ${held.pid} is gone: nothing to release (its fifo and record are removed)`);
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(recordsIn(records)).toEqual([]);
+    } finally {
+      signalPinned(held, 'SIGKILL');
+      while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+});
