@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { statxMount } from '@boxkit/native';
 import { stillPersisted, type Persisted } from '../../packages/ns-clone/src/persist.js';
 import { pin, signalPinned, skipReason, type Pinned } from '../harness/index.js';
-import { alive, binPath, ns, sleep, tmp, until } from './helpers.js';
+import { alive, binPath, childrenOf, ns, sleep, tmp, until } from './helpers.js';
 
 const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
 
@@ -158,6 +158,58 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
     } finally {
       signalPinned(held, 'SIGKILL');
       while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+
+  it("the take-back of a bind (a release's sweep) leaves PATH's file to another start that locked it to bind it the moment it was unmounted (held in its move_mount(2)): that start binds it (it failed 125: PATH removed under it, unlocked)", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    // move_mount(2)'s number in /proc/PID/syscall (one number on every architecture)
+    const MOVE_MOUNT = 429;
+    const { path, state, records, env } = bindCase('takeback-bound-locked');
+    const { execa } = await import('execa');
+    const a = await ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { env });
+    expect(a.exitCode, a.stderr).toBe(0);
+    const held = pin(Number(a.stdout));
+    signalPinned(held, 'SIGKILL');
+    await until(() => !alive(held.pid), 5000, 'the held child to die');
+    expect(mountsAt(path)).toHaveLength(1);
+    // the release's sweep takes A's bind back: its umount2 done, and held 3 s on its way out
+    const rel = execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=umount2', '-e', 'inject=umount2:delay_exit=3000000',
+      binPath('ns-clone'), 'release', '999999'], { reject: false, env });
+    // meanwhile B (a state dir of its own: its sweep never sees A's record) locks PATH's file, finds nothing bound,
+    // and is held 3 s in its move_mount(2)
+    let b: ReturnType<typeof execa> | undefined;
+    let bound: Pinned | undefined;
+    const syscallOf = (pid: number) => {
+      try {
+        return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
+      } catch {
+        return undefined;
+      }
+    };
+    try {
+      await until(() => mountsAt(path).length === 0, 5000, "the release's umount of A's bind");
+      b = execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:delay_enter=3000000',
+        binPath('ns-clone'), '-d', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env: { ...env, BOXKIT_STATE_DIR: `${state}-b` } });
+      await until(() => childrenOf(b!.pid!).some((pid) => syscallOf(pid) === MOVE_MOUNT), 5000, 'B inside its move_mount(2)');
+      const r = await rel;
+      expect(r.exitCode, String(r.stderr)).toBe(2);
+      const rb = await b;
+      bound = rb.exitCode === 0 ? pin(Number(String(rb.stdout))) : undefined;
+      expect(rb.exitCode, String(rb.stderr)).toBe(0);
+      expect(mountsAt(path)).toHaveLength(1);
+      expect(readlinkSync(`/proc/${String(rb.stdout)}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
+      // A's record was kept while B held PATH (its entry noted as never bound); the next sweep removes it, B's bind stays
+      expect(recordsIn(records)).toHaveLength(1);
+      expect((await ns(['release', '999999'], { env })).exitCode).toBe(2);
+      expect(recordsIn(records)).toEqual([]);
+      expect(mountsAt(path)).toHaveLength(1);
+    } finally {
+      await rel.catch(() => {});
+      await b?.catch(() => {});
+      if (bound) signalPinned(bound);
+      umountAll([path]);
     }
   });
 });

@@ -248,6 +248,19 @@ export function undoPersist(p: Persisted): void {
   }
 }
 
+/**
+ * Take back a bind that stillPersisted found (another process's undo: a
+ * release --abort, a sweep): unmount it, then remove the file and
+ * directories made for it as undoUnbound does, under PATH's lock, while it
+ * is the empty file nothing is bound on: another start may be binding that
+ * very file the moment it is unmounted (it holds the lock: PATH is left to
+ * it, and the reason returned, as removeUnbound).
+ */
+export function undoBound(p: Persisted): string | void {
+  umountIfMounted(p.path, true);
+  if (p.madeFile || p.madeDir) return removeUnbound(p);
+}
+
 /** undoPersist as shell lines (a dry run of it): the directories go only while empty. */
 export function undoPersistShell(p: Persisted): string[] {
   const rm = removeMadeShell(p);

@@ -35,7 +35,7 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
 import { ownerGone, procStat } from '@boxkit/common/proc';
 import { err } from '@boxkit/common/stdio';
-import { stillPersisted, undoPersist, undoPersistShell, undoUnbound, type Persisted } from './persist.js';
+import { stillPersisted, undoBound, undoPersistShell, undoUnbound, type Persisted } from './persist.js';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
 export function setupDir(): string {
@@ -259,7 +259,9 @@ function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean):
       continue;
     }
     unmounts.push(p.path);
-    acts.push({ shell: undoPersistShell(p), run: () => undoPersist(p) });
+    // unmounted, then the empty file made for it removed under PATH's lock, as a bind never made (it removed PATH
+    // unlocked: a start that had locked that file the moment it was unmounted found it gone under its bind)
+    acts.push({ shell: undoPersistShell(p), run: () => noted(undoBound(p)) });
   }
   acts.push(forgetAct(pid, rec, fifoOurs));
   const dirs = (rec.dirs ?? []).filter((d) => existsSync(d));
