@@ -108,7 +108,7 @@ export function makeSetupFifo(path?: string, made: string[] = []): MadeFifo {
   // those naming this path that noted no birth time (a file system that keeps none, an older ns-clone): a
   // fifo made at a path again gets the freed inode number (ext4, tmpfs), which they would take for theirs
   // (none of them is owed a take-back: their fifo is gone, else mkfifo failed with EEXIST)
-  sweepRecords(path ? fifo : undefined, fifo);
+  sweepRecords({ dev: st.dev, ino: st.ino, given: !!path });
   return { fifo, dev: st.dev, ino: st.ino, ...(st.birth ? { birth: st.birth } : {}) };
 }
 
@@ -322,11 +322,22 @@ export function forgetFifo(pid: number, fifo: string): void {
   rmSync(join(setupDir(), `${pid}.undo`), { force: true });
 }
 
+/** A file's device and inode as one key: a fifo's path may be spelled many ways (a symlinked state dir, /var/run). */
+const fileKey = (st: { dev: number | bigint; ino: number | bigint }) => `${st.dev}:${st.ino}`;
+
+/** The fifo a record names, as fileKey: the identity it noted (an older record: what its path leads to now). */
+function recordKey(rec: FifoRecord): string | undefined {
+  if (rec.ino !== undefined && rec.dev !== undefined) return fileKey({ dev: rec.dev, ino: rec.ino });
+  const st = lstatSync(rec.fifo, { throwIfNoEntry: false });
+  return st ? fileKey(st) : undefined;
+}
+
 /**
  * Remove the stale records (child gone, fifo not its own: released by hand,
- * then ended; nothing to take back), and, given `fifo` (a fifo just made
- * there, on a file system without birth times), the records naming it that
- * noted no birth time: its inode number may be theirs. A detached start's
+ * then ended; nothing to take back), and, given `mine` (the fifo a start
+ * just made, at a path it was given: on a file system without birth times),
+ * the records that noted its inode and no birth time: they would take it for
+ * theirs. A detached start's
  * record whose child is gone with its fifo unread (killed while held, or its
  * start killed: the child ends with the start's pipe, and nobody ever learnt
  * its pid) is taken back as a release of it would: the namespaces it bound
@@ -335,7 +346,7 @@ export function forgetFifo(pid: number, fifo: string): void {
  * Default fifos no record names whose maker is gone go too (`mine`, the
  * fifo the sweeping start just made, never).
  */
-export function sweepRecords(fifo?: string, mine?: string): void {
+export function sweepRecords(mine?: { dev: number; ino: number; given: boolean }): void {
   let names: string[];
   try {
     names = readdirSync(setupDir());
@@ -348,8 +359,9 @@ export function sweepRecords(fifo?: string, mine?: string): void {
     if (!m) continue;
     const rec = readRecord(m[1]!);
     if (!rec) continue;
-    named.add(rec.fifo);
-    if (fifo !== undefined && rec.fifo === fifo && rec.birth === undefined) {
+    const key = recordKey(rec);
+    if (key) named.add(key);
+    if (mine?.given && rec.birth === undefined && key === fileKey(mine)) {
       rmSync(join(setupDir(), n), { force: true });
       continue;
     }
@@ -371,7 +383,7 @@ export function sweepRecords(fifo?: string, mine?: string): void {
     }
   }
   // (the fifo this start just made has no record yet, and whatever its name, it is ours)
-  if (mine !== undefined) named.add(mine);
+  if (mine !== undefined) named.add(fileKey(mine));
   sweepUnrecorded(names, named);
 }
 
@@ -388,18 +400,20 @@ const DEFAULT_FIFO = /^setup-(\d+)-[0-9a-z]+(?:-\d+)?\.fifo$/;
  * start).
  * The records are read again before the fifo goes: a maker that wrote its
  * record, let its child wait on the fifo and exited since the first read
- * made it a child's.
+ * made it a child's. Fifos and records are matched by device and inode
+ * (fileKey), never by path: a record names the fifo by the path its start
+ * was given the state dir by (a symlink, /var/run for /run, a relative one).
  */
 function sweepUnrecorded(names: readonly string[], named: ReadonlySet<string>): void {
   const dir = setupDir();
-  const gone: string[] = [];
+  const gone: { path: string; key: string }[] = [];
   for (const n of names) {
     const m = DEFAULT_FIFO.exec(n);
+    if (!m) continue;
     const path = join(dir, n);
-    if (!m || named.has(path)) continue;
     try {
       const st = lstatSync(path);
-      if (st.isFIFO() && ownerGone(Number(m[1]), st.mtimeMs)) gone.push(path);
+      if (st.isFIFO() && !named.has(fileKey(st)) && ownerGone(Number(m[1]), st.mtimeMs)) gone.push({ path, key: fileKey(st) });
     } catch {
       // gone meanwhile
     }
@@ -410,12 +424,16 @@ function sweepUnrecorded(names: readonly string[], named: ReadonlySet<string>): 
     for (const n of readdirSync(dir)) {
       if (!/^\d+\.fifo-path$/.test(n)) continue;
       const rec = readRecord(n.replace('.fifo-path', ''));
-      if (rec) now.add(rec.fifo);
+      const key = rec && recordKey(rec);
+      if (key) now.add(key);
     }
   } catch {
     return;
   }
-  for (const path of gone) if (!now.has(path)) rmSync(path, { force: true });
+  for (const { path, key } of gone) {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st && fileKey(st) === key && !now.has(key)) rmSync(path, { force: true });
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  * new fifo is made, not only at a release.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -77,6 +77,25 @@ describe('setup fifo records', () => {
     recordFifo(process.pid, recorded);
     sweepRecords();
     expect(readdirSync(records).sort()).toEqual([`${process.pid}.fifo-path`, mine.fifo.split('/').pop()!, `setup-${gonePid}-abc.fifo`].sort());
+  });
+
+  it('a held child\'s default fifo whose record names it through another spelling of the state dir (a symlink) is its own: a sweep through the real path leaves it (it removed it, its maker gone)', () => {
+    const real = join(dir, 'real');
+    const link = join(dir, 'link');
+    mkdirSync(real);
+    symlinkSync(real, link);
+    const gonePid = spawnSync('true').pid!;
+    process.env.BOXKIT_STATE_DIR = link;
+    // made by a start that exited since (its pid gone), for a child still held (this process): its record names the
+    // fifo through the link
+    const held = makeSetupFifo(join(setupDir(), `setup-${gonePid}-abc.fifo`));
+    recordFifo(process.pid, held);
+    expect(held.fifo.startsWith(link)).toBe(true);
+    process.env.BOXKIT_STATE_DIR = real;
+    makeSetupFifo(); // another start through the real path: its sweep
+    sweepRecords();
+    expect(statSync(join(real, 'ns-clone', `setup-${gonePid}-abc.fifo`)).isFIFO()).toBe(true);
+    expect(findSetupFifo(String(process.pid), true).fifo).toBe(held.fifo);
   });
 
   it('two fifos of one process in the same millisecond (default path) get two names', () => {

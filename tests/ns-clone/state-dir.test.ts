@@ -1,0 +1,35 @@
+/**
+ * One state dir reached by two spellings (a symlink, /var/run for /run, a
+ * relative path): what one start recorded is found by a start through the
+ * other, by device and inode, never by path.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { pin, signalPinned, skipReason } from '../harness/index.js';
+import { ns, tmp, until } from './helpers.js';
+
+describe.skipIf(skipReason)(`ns-clone state dir spellings${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it("a child held through a symlinked state dir keeps its fifo when a start through the real path sweeps: released, it runs its command (its fifo was removed as no record's, and the release failed)", async () => {
+    const dir = tmp('state-spellings');
+    const real = join(dir, 'real');
+    const link = join(dir, 'link');
+    mkdirSync(real);
+    symlinkSync(real, link);
+    const ran = join(dir, 'ran');
+    const a = await ns(['-d', '--wait-for-setup', '--uts', '--', 'sh', '-c', `echo ran > ${ran}`], { env: { BOXKIT_STATE_DIR: link } });
+    expect(a.exitCode, a.stderr).toBe(0);
+    const held = pin(Number(a.stdout));
+    try {
+      // another start through the real path: its sweep looks at A's default fifo, whose maker (A's ns-clone) is gone
+      const b = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env: { BOXKIT_STATE_DIR: real } });
+      expect(b.exitCode, b.stderr).toBe(0);
+      expect((await ns(['release', b.stdout], { env: { BOXKIT_STATE_DIR: real } })).exitCode).toBe(0);
+      const rel = await ns(['release', a.stdout], { env: { BOXKIT_STATE_DIR: link } });
+      expect(rel.exitCode, rel.stderr).toBe(0);
+      await until(() => existsSync(ran) && readFileSync(ran, 'utf8') === 'ran\n', 5000, "A's command to run");
+    } finally {
+      signalPinned(held, 'SIGKILL');
+    }
+  });
+});
