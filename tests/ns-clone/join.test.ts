@@ -174,6 +174,30 @@ describe.skipIf(skipReason)(`ns-clone joining${skipReason ? ` (skipped: ${skipRe
     }
   });
 
+  it("release --abort FIFO (the --json setupFifo) run twice: the second says the fifo is already gone and exits 0 (it said 'no such fifo', 2), as by pid; a plain release of it stays an error (2)", async () => {
+    const state = join(tmp('abort-fifo-twice'), 'state');
+    const env = { BOXKIT_STATE_DIR: state };
+    const marker = join(tmp('abort-fifo-twice-cmd'), 'ran');
+    const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'touch', marker], { env });
+    expect(d.exitCode, d.stderr).toBe(0);
+    const { pid, setupFifo } = JSON.parse(d.stdout) as { pid: number; setupFifo: string };
+    const first = await ns(['release', setupFifo, '--abort'], { env });
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stderr).toBe('');
+    await until(() => !alive(pid), 5000, 'the aborted child to end');
+    const gone = `ns-clone: ${setupFifo} is already gone: nothing to abort`;
+    for (const extra of [[], ['--dry-run'], ['--json']]) {
+      const again = await ns(['release', setupFifo, '--abort', ...extra], { env });
+      expect(again.exitCode, `${extra.join(' ')}: ${again.stderr}`).toBe(0);
+      expect(again.stderr).toBe(gone);
+      if (extra[0] === '--json') expect(JSON.parse(again.stdout)).toEqual({ released: setupFifo, fifo: setupFifo, aborted: true, gone: true });
+    }
+    const plain = await ns(['release', setupFifo], { env });
+    expect(plain.exitCode).toBe(2);
+    expect(plain.stderr.split('\n')[0]).toBe(`ns-clone: ${setupFifo}: no such fifo (already released?)`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('release --abort makes the held child exit without running CMD', async () => {
     const marker = join(tmp('abort'), 'ran');
     const d = await ns(['--detach', '--json', '--wait-for-setup', '--uts', '--', 'touch', marker]);

@@ -503,8 +503,9 @@ function processGone(pid: string): boolean {
  * held, or aborted by hand), what its start made is taken back and ESRCH
  * thrown; a dry run returns what that would do (`gone`). With `abort`, a
  * start that has ended is no error: returned with the line that says so
- * (`ended`), as is a pid with no record that no process has (aborted
- * already: a teardown's trap and its explicit abort both run it).
+ * (`ended`), as is a pid with no record that no process has, or a fifo
+ * path no record names where no file is (aborted already: a teardown's
+ * trap and its explicit abort both run it).
  */
 export function findSetupFifo(target: string, dryRun = false, abort = false): SetupFifo {
   let fifo = target;
@@ -551,6 +552,9 @@ export function findSetupFifo(target: string, dryRun = false, abort = false): Se
     if (!statSync(fifo).isFIFO()) throw new UsageError(`${fifo}: not a fifo`);
   } catch (e) {
     if (e instanceof UsageError) throw e;
+    // an abort of a fifo that is gone, no record naming it (aborted already: a teardown's trap and its explicit
+    // abort both run it, given the --json setupFifo): nothing to abort, as by pid
+    if (abort && !pid && (e as NodeJS.ErrnoException).code === 'ENOENT') return { fifo, ended: `${fifo} is already gone: nothing to abort` };
     throw new UsageError(`${fifo}: no such fifo (already released?)`);
   }
   return { fifo, ...(record ? { record } : {}), ...(pid ? { pid } : {}), ...(rec ? { rec } : {}) };
