@@ -175,26 +175,36 @@ export function tryLockUntilSync<T>(lockPath: string, deadline: number, fn: () =
   const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
     if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
-    const notice = Date.now() + waitNoticeMs;
-    for (;;) {
-      try {
-        flock(fd, LOCK.EX | LOCK.NB, lockPath);
-        break;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'EWOULDBLOCK' && code !== 'EAGAIN') throw e;
-      }
-      const now = Date.now();
-      if (now >= deadline) return undefined;
-      if (onWait && now >= notice) {
-        onWait();
-        onWait = undefined;
-      }
-      sleepSync(Math.min(20, deadline - now));
-    }
+    if (!flockUntilSync(fd, deadline, lockPath, onWait, waitNoticeMs)) return undefined;
     return { value: fn() };
   } finally {
     closeSync(fd); // closing releases the lock
+  }
+}
+
+/**
+ * flock(fd, LOCK_EX) on an open file, tried again every 20 ms until
+ * `deadline` (Date.now() time): true once held, false if another holder
+ * kept it all along. Errors other than EWOULDBLOCK are thrown. `onWait` is
+ * called once, when the wait passes `waitNoticeMs`.
+ */
+export function flockUntilSync(fd: number, deadline: number, path?: string, onWait?: () => void, waitNoticeMs = 1000): boolean {
+  const notice = Date.now() + waitNoticeMs;
+  for (;;) {
+    try {
+      flock(fd, LOCK.EX | LOCK.NB, path);
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EWOULDBLOCK' && code !== 'EAGAIN') throw e;
+    }
+    const now = Date.now();
+    if (now >= deadline) return false;
+    if (onWait && now >= notice) {
+      onWait();
+      onWait = undefined;
+    }
+    sleepSync(Math.min(20, deadline - now));
   }
 }
 

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { flock, mount, moveMountTo, openTreeClone, statxMount, umountIfMounted, LOCK, MS, NAMESPACES, SysError } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
 import { createInMadeParent, realPathOfPrefix, removeMadeDirs } from '@boxkit/common/dirs';
-import { sleepSync } from '@boxkit/common/sleep';
+import { flockUntilSync } from '@boxkit/common/state';
 import { readMountinfo, type MountEntry } from '@boxkit/common/mountinfo';
 import { shellQuote } from '@boxkit/common/exec';
 import type { NsPath } from './spec.js';
@@ -220,18 +220,13 @@ function holdFile(path: string, fail: (why: string, hint?: string) => BoxkitErro
 
 /** flock(fd, LOCK_EX), waiting up to LOCK_WAIT_MS; a file system without flock (ENOLCK, EINVAL) is bound unlocked, as before. */
 function lockFile(fd: number, path: string): void {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      flock(fd, LOCK.EX | LOCK.NB, path);
-      return;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EWOULDBLOCK' && code !== 'EAGAIN') return;
-    }
-    if (Date.now() >= deadline) throw new BoxkitError('EBUSY', `persist at ${path}: another process holds the file's lock (flock) for over ${LOCK_WAIT_MS / 1000} s`, { hint: 'another start binding a namespace there, stopped? (fuser, lslocks)' });
-    sleepSync(10);
+  let held: boolean;
+  try {
+    held = flockUntilSync(fd, Date.now() + LOCK_WAIT_MS, path);
+  } catch {
+    return;
   }
+  if (!held) throw new BoxkitError('EBUSY', `persist at ${path}: another process holds the file's lock (flock) for over ${LOCK_WAIT_MS / 1000} s`, { hint: 'another start binding a namespace there, stopped? (fuser, lslocks)' });
 }
 
 /**
