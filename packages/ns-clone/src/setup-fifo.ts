@@ -27,13 +27,14 @@
  * time: a chmod, chown or touch to let another user release it leaves it
  * the record's.)
  */
-import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
 import { ownerGone, procStat } from '@boxkit/common/proc';
+import { atomicWrite, writerGone } from '@boxkit/common/state';
 import { err } from '@boxkit/common/stdio';
 import { stillPersisted, undoBound, undoPersistShell, undoUnbound, type Persisted } from './persist.js';
 
@@ -281,12 +282,11 @@ function neverBound(pid: number | string, rec: FifoRecord, p: Persisted): void {
   delete p.mount;
   const record = recordPath(pid);
   if (!existsSync(record)) return;
-  const aside = `${record}.${process.pid}.tmp`;
   try {
-    writeFileSync(aside, JSON.stringify(rec), { mode: 0o600 });
-    renameSync(aside, record);
+    atomicWrite(record, JSON.stringify(rec), 0o600);
   } catch {
-    rmSync(aside, { force: true });
+    // (not rewritten: the next sweep finds PATH bound by the other start, and takes nothing back; atomicWrite
+    // removed its file aside, and one a kill left goes at the next sweep)
   }
 }
 
@@ -356,7 +356,12 @@ export function sweepRecords(mine?: { dev: number; ino: number; given: boolean }
   const named = new Set<string>();
   for (const n of names) {
     const m = /^(\d+)\.fifo-path$/.exec(n);
-    if (!m) continue;
+    if (!m) {
+      // a record rewritten aside (atomicWrite's NAME.PID.tmp) by a process killed before its rename
+      const aside = /^\d+\.fifo-path\.(\d+)\.tmp$/.exec(n);
+      if (aside && writerGone(join(setupDir(), n), Number(aside[1]))) rmSync(join(setupDir(), n), { force: true });
+      continue;
+    }
     const rec = readRecord(m[1]!);
     if (!rec) continue;
     const key = recordKey(rec);

@@ -98,6 +98,19 @@ describe('setup fifo records', () => {
     expect(findSetupFifo(String(process.pid), true).fifo).toBe(held.fifo);
   });
 
+  it('a record rewritten aside (NAME.PID.tmp) by a process killed before its rename goes at the next sweep; one whose writer lives stays', () => {
+    const records = setupDir();
+    makeSetupFifo(); // makes the state dir
+    const gonePid = spawnSync('true').pid!;
+    const dead = join(records, `123.fifo-path.${gonePid}.tmp`);
+    const live = join(records, `124.fifo-path.${process.pid}.tmp`);
+    writeFileSync(dead, '{}');
+    writeFileSync(live, '{}');
+    sweepRecords();
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+  });
+
   it('two fifos of one process in the same millisecond (default path) get two names', () => {
     const now = vi.spyOn(Date, 'now').mockReturnValue(Date.now());
     try {
