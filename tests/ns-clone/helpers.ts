@@ -80,3 +80,24 @@ export async function killAndWait(p: Pinned | ChildProcess): Promise<void> {
   child.kill('SIGKILL');
   await until(() => !unreaped(child), 5000, `pid ${child.pid} to exit`);
 }
+
+/** The mountinfo lines of mounts at `path` (as mountinfo spells it). */
+export const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
+
+/** strace's path, or '' where it is not installed (the tests that need it skip). */
+export function straceBin(): string {
+  try {
+    return execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** A temp dir with the PATH to bind (dir/net), a state dir, its ns-clone records and an env naming it. */
+export function bindCase(name: string) {
+  const dir = tmp(name);
+  const state = join(dir, 'state');
+  const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return { dir, path: join(dir, 'net'), state, records: join(state, 'ns-clone'), env };
+}

@@ -9,18 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, pin, signalPinned, skipReason, testName } from '../harness/index.js';
-import { alive, binPath, childrenOf, ns, tmp, until } from './helpers.js';
-
-const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
-
-/** strace's path, or '' where it is not installed (the tests that need it skip). */
-function straceBin(): string {
-  try {
-    return execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
-}
+import { alive, bindCase, binPath, childrenOf, mountsAt, ns, straceBin, tmp, until } from './helpers.js';
 
 describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('a file that was there before survives a container that fails to start (it was deleted)', async () => {
@@ -523,15 +512,6 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
-  /** A temp dir with the PATH to bind (dir/net), a state dir, its ns-clone records and an env naming it. */
-  function bindCase(name: string) {
-    const dir = tmp(name);
-    const state = join(dir, 'state');
-    const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: state };
-    delete env.NODE_EXTRA_CA_CERTS;
-    return { dir, path: join(dir, 'net'), state, records: join(state, 'ns-clone'), env };
-  }
-
   /** A foreground `ns-clone --wait-for-setup --net=PATH -- sleep 30` whose child is held, PATH bound and its record written. */
   async function heldInForeground(name: string) {
     const { path, state, records, env } = bindCase(name);
@@ -544,18 +524,20 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
 
   it('a foreground --wait-for-setup --net=PATH start killed (-9) while its child is held: the child ends with it (its command never ran), and the next start binding PATH takes the namespace back and binds its own (it was refused: already bound)', async () => {
     const { path, state, records, fg, child } = await heldInForeground('persist-fg-killed');
-    const first = statSync(path).ino;
     fg.kill('SIGKILL');
     await fg;
     await until(() => !alive(child), 5000, 'the held child to end with its start');
     expect(mountsAt(path)).toHaveLength(1);
-    const again = await ns(['-d', `--net=${path}`, '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
+    const again = await ns(['-d', `--net=${path}`, '--', 'sleep', '30'], { env: { BOXKIT_STATE_DIR: state } });
+    const started = again.exitCode === 0 ? pin(Number(again.stdout)) : undefined;
     try {
       expect(again.exitCode, again.stderr).toBe(0);
       expect(mountsAt(path)).toHaveLength(1);
-      expect(statSync(path).ino).not.toBe(first);
+      // the namespace bound there is the new start's (not the inode number: the kernel gives the freed one again)
+      expect(readlinkSync(`/proc/${again.stdout}/ns/net`)).toBe(`net:[${statSync(path).ino}]`);
       expect(existsSync(records)).toBe(false);
     } finally {
+      if (started) signalPinned(started);
       while (mountsAt(path).length) execFileSync('umount', [path]);
     }
   });
