@@ -38,32 +38,12 @@ export function findBusybox(): string {
  * rootfs/.lock in the data dir (root's). Only there: a DIR elsewhere may sit in a shared sticky
  * dir (/tmp), where DIR/../.lock may be another user's file (held, it hung the build; a symlink,
  * it was followed): its builds sweep only the trees of builders that are gone (build).
+ * Taken once per call, never nested: flock belongs to an open file, and a second open of the
+ * lock file in the same process would wait on the first for ever.
  */
-const buildLock = (dir: string): string => join(dirname(resolve(dir)), '.lock');
+const buildLock = (): string => dataDir('rootfs', '.lock');
 
 const isDefault = (dir: string): boolean => resolve(dir) === resolve(defaultRootfsDir());
-
-/** The build locks this process holds now (see underBuildLock). */
-const heldLocks = new Set<string>();
-
-/**
- * `fn` holding the build lock of `dir`: taken here unless this process holds it already (a build
- * called under ensureDefaultRootfs's). flock belongs to an open file: a second open of the lock
- * file in the same process would wait on the first for ever. Everything under it is synchronous,
- * so nothing else of this process runs while it is marked held.
- */
-function underBuildLock<T>(dir: string, fn: () => T): T {
-  const path = buildLock(dir);
-  if (heldLocks.has(path)) return fn();
-  return withLockSync(path, () => {
-    heldLocks.add(path);
-    try {
-      return fn();
-    } finally {
-      heldLocks.delete(path);
-    }
-  });
-}
 
 /** Where busybox's applets go, beside the skeleton's directories. */
 const APPLET_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'var', 'run'];
@@ -98,13 +78,13 @@ export interface Going {
  * earlier rebuild kept, unless a union may use `dir` as a layer (inUse): its
  * containers keep their root (removing it in place emptied every running
  * container's /, and the README's pipeline runs `run rootfs --default`).
- * The default rootfs is built under its build lock (taken here when the caller
- * does not hold it), whose sweep removes every DIR.PID.tmp beside it; any other
- * `dir` takes no lock and sweeps only those whose builder is gone (ownerGone:
- * pid and start time), a concurrent build's tree staying.
+ * The default rootfs is built under its build lock (taken here), whose sweep
+ * removes every DIR.PID.tmp beside it; any other `dir` takes no lock and
+ * sweeps only those whose builder is gone (ownerGone: pid and start time), a
+ * concurrent build's tree staying.
  */
 export function buildBusyboxRootfs(dir: string, busybox = findBusybox()): string[] {
-  if (isDefault(dir)) return underBuildLock(dir, () => build(dir, busybox, true));
+  if (isDefault(dir)) return withLockSync(buildLock(), () => build(dir, busybox, true));
   return build(dir, busybox, false);
 }
 
@@ -133,7 +113,7 @@ function build(dir: string, busybox: string, locked: boolean): string[] {
 /**
  * What earlier builds of `dir` left beside it: trees a build killed half-way
  * left (`DIR.PID.tmp`: all of them when the caller holds the build's lock
- * (underBuildLock), as none is being built then; else those whose builder is
+ * (buildLock), as none is being built then; else those whose builder is
  * gone), and replaced trees once no union may use `dir` as a layer.
  * Removed unless `dryRun`; returns their paths.
  */
@@ -170,7 +150,7 @@ export function sweepReplacedAfter(rec: { rootfs: string; layers: readonly strin
     return;
   }
   if (!names.some((e) => e.startsWith(`${basename(dir)}.replaced-`))) return;
-  underBuildLock(dir, () => sweepLeftovers(dir));
+  withLockSync(buildLock(), () => sweepLeftovers(dir));
 }
 
 /**
@@ -181,7 +161,7 @@ export function sweepReplacedAfter(rec: { rootfs: string; layers: readonly strin
 export function sweepDefaultRootfs(dryRun: boolean, going?: Going): Promise<string[]> {
   const dir = defaultRootfsDir();
   if (!existsSync(dirname(dir))) return Promise.resolve([]);
-  return Promise.resolve(underBuildLock(dir, () => sweepLeftovers(dir, dryRun, going)));
+  return Promise.resolve(withLockSync(buildLock(), () => sweepLeftovers(dir, dryRun, going)));
 }
 
 /**
@@ -204,9 +184,9 @@ export function busyboxRootfsShell(dir: string, busybox = findBusybox()): string
 export async function ensureDefaultRootfs(rebuild = false): Promise<{ dir: string; built: boolean }> {
   const dir = defaultRootfsDir();
   if (!rebuild && existsSync(join(dir, 'bin', 'busybox'))) return { dir, built: false };
-  return underBuildLock(dir, () => {
+  return withLockSync(buildLock(), () => {
     if (!rebuild && existsSync(join(dir, 'bin', 'busybox'))) return { dir, built: false };
-    buildBusyboxRootfs(dir);
+    build(dir, findBusybox(), true);
     return { dir, built: true };
   });
 }
