@@ -298,7 +298,7 @@ export function applyNetlink(ops: readonly IpOp[], render: (op: IpOp) => string)
       reqs[i]!(s, s.ctx(f.op.ns), f.args === f.op.args ? render(f.op) : render({ ...f.op, args: [...f.args] }));
     }
   } catch (e) {
-    // the requests before the refused one were made: their ops, for the caller's undo (ops.ts appliedOps)
+    // the requests before the refused one were made: their ops, for the caller's undo (ops.ts linksAdded)
     throw Object.assign(e as object, { applied: folded.slice(0, i).map((f) => f.op) });
   } finally {
     s.close();

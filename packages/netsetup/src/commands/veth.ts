@@ -3,6 +3,7 @@ import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { dryRunOutput, report } from '@boxkit/common/output';
 import { stdinLines } from '../spec.js';
 import { attachMany, keptLinks, parseSpecLine, type AttachSpec, type Attachment } from '../attach.js';
+import { linkNames } from '../kernel.js';
 
 interface VethArgs extends CommonArgs {
   batch?: string;
@@ -119,7 +120,6 @@ async function finishedOrUndone(skip: boolean | undefined, work: () => Promise<A
         // down leaves every attachment whole when it fails, for the next down: named, those whose links are still there
         // (a link that went meanwhile, with its namespace, or deleted before the down failed, is not kept); when none
         // is, the records are what is kept: all named, for the down that removes them
-        const { linkNames } = await import('../kernel.js');
         const left = linkNames();
         const present = made.filter((h) => left.has(h));
         throw interrupted(sig, { kept: present.length ? present : made, why: (e instanceof Error ? e.message : String(e)).split('\n')[0]! });
