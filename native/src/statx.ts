@@ -8,6 +8,7 @@
  */
 import { koffi, libcTable } from './lib.js';
 import { SysError } from './errors.js';
+import { makedev } from './xattr.js';
 
 const fns = libcTable<{ statx: (...a: unknown[]) => number; syscall: (...a: unknown[]) => number }>({
   statx: 'int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ void *buf)',
@@ -47,10 +48,8 @@ export function statxMount(target: string | number, unique = true): MountStat {
   const got = buf.readUInt32LE(0x00);
   const isUnique = (got & STATX.MNT_ID_UNIQUE) !== 0;
   if (!isUnique && (got & STATX.MNT_ID) === 0) throw new SysError('statx', 38 /* ENOSYS */, name);
-  const major = BigInt(buf.readUInt32LE(0x88));
-  const minor = BigInt(buf.readUInt32LE(0x8c));
   // glibc's makedev, as libuv's stat reports st_dev
-  const dev = ((major & 0xfffff000n) << 32n) | ((major & 0xfffn) << 8n) | ((minor & 0xffffff00n) << 12n) | (minor & 0xffn);
+  const dev = makedev(buf.readUInt32LE(0x88), buf.readUInt32LE(0x8c));
   const ctimeNs = buf.readBigInt64LE(0x60) * 1_000_000_000n + BigInt(buf.readUInt32LE(0x68));
   return { mntId: String(buf.readBigUInt64LE(0x90)), unique: isUnique, dev: Number(dev), ino: Number(buf.readBigUInt64LE(0x20)), ctimeNs: String(ctimeNs) };
 }
