@@ -40,8 +40,6 @@ export interface RunningContainer {
   namespaces: Partial<Record<NamespaceKind, string>>;
   /** Namespace files bind-mounted to outlive the process. */
   persisted: string[];
-  /** What persisting them made, for an undo by another process (`release --abort` of a detached child). */
-  persistRecords: readonly Persisted[];
   /** Take them back (what this run made: a file the user had at PATH stays): for a command that never ran. */
   unpersist(): void;
   /** Resolves once the child is reaped. */
@@ -132,7 +130,6 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     plan,
     namespaces: nsPaths(pid, spec.namespaces),
     persisted,
-    persistRecords: made.map((p) => ({ ...p })),
     unpersist: () => {
       for (const p of made.splice(0).reverse()) undoPersist(p);
     },

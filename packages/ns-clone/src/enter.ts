@@ -144,7 +144,6 @@ export async function enterContainer(pid: number, kinds: NamespaceKind[], argv: 
       plan: { flags: 0, steps, describe: steps.map(renderStep) },
       namespaces: Object.fromEntries(ordered.map((k) => [k, `/proc/${pid}/ns/${NAMESPACES[k].file}`])),
       persisted: [],
-      persistRecords: [],
       unpersist: () => {},
       execed: Promise.resolve(),
       wait: () => child.wait(),
