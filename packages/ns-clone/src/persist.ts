@@ -5,7 +5,7 @@
  */
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { flock, mount, moveMountTo, openTreeClone, statxMount, umountIfMounted, LOCK, MS, NAMESPACES, SysError } from '@boxkit/native';
+import { mount, moveMountTo, openTreeClone, statxMount, umountIfMounted, MS, NAMESPACES, SysError } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
 import { createInMadeParent, realPathOfPrefix, removeMadeDirs } from '@boxkit/common/dirs';
 import { flockUntilSync } from '@boxkit/common/state';
@@ -318,13 +318,13 @@ function removeUnbound(p: Persisted): string | void {
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || st.size !== 0) return;
+    let held = true;
     try {
-      flock(fd, LOCK.EX | LOCK.NB, p.path);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EWOULDBLOCK' || code === 'EAGAIN') return `another start is binding a namespace at ${p.path}`;
+      held = flockUntilSync(fd, 0, p.path);
+    } catch {
       // (a file system without flock: looked at as before, without the lock)
     }
+    if (!held) return `another start is binding a namespace at ${p.path}`;
     // under the lock: PATH still this file, and nothing bound there (a start that held the lock bound it meanwhile)
     const now = lstatSync(p.path, { throwIfNoEntry: false });
     if (!now || now.ino !== st.ino || now.dev !== st.dev || isMountpoint(p.path)) return;
