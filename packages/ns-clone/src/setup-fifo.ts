@@ -34,7 +34,7 @@ import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
 import { ownerGone, procStat } from '@boxkit/common/proc';
-import { atomicWrite, writerGone } from '@boxkit/common/state';
+import { atomicWrite, sweepAsides } from '@boxkit/common/state';
 import { err } from '@boxkit/common/stdio';
 import { stillPersisted, undoBound, undoPersistShell, undoUnbound, type Persisted } from './persist.js';
 
@@ -353,15 +353,14 @@ export function sweepRecords(mine?: { dev: number; ino: number; given: boolean }
   } catch {
     return;
   }
+  // the records rewritten aside (atomicWrite's NAME.PID.tmp) by a process killed before its rename (only
+  // theirs: a fifo given at a path in this dir may be named anything)
+  const asides = names.flatMap((n) => /^(\d+\.fifo-path)\.\d+\.tmp$/.exec(n)?.[1] ?? []);
+  if (asides.length) sweepAsides(setupDir(), asides);
   const named = new Set<string>();
   for (const n of names) {
     const m = /^(\d+)\.fifo-path$/.exec(n);
-    if (!m) {
-      // a record rewritten aside (atomicWrite's NAME.PID.tmp) by a process killed before its rename
-      const aside = /^\d+\.fifo-path\.(\d+)\.tmp$/.exec(n);
-      if (aside && writerGone(join(setupDir(), n), Number(aside[1]))) rmSync(join(setupDir(), n), { force: true });
-      continue;
-    }
+    if (!m) continue;
     const rec = readRecord(m[1]!);
     if (!rec) continue;
     const key = recordKey(rec);
