@@ -11,9 +11,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { bk, binPath, running, signalGroupOf, skipReason, testName } from '../harness/index.js';
+import { bk, binPath, running, signalGroupOf, skipReason, straceBin, testName } from '../harness/index.js';
 import { enterLeaf, group, leaveLeaf, parent, sleep, until, withParent } from './env.js';
 
 // a state dir of its own: the markers counted are this file's
@@ -32,12 +32,7 @@ const name = (what: string) => {
   return n;
 };
 
-let strace: string | undefined;
-try {
-  strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim() || undefined;
-} catch {
-  // none
-}
+const strace = straceBin();
 const noStrace = strace ? undefined : 'no strace to kill cg at a chosen write';
 
 /** The group's directory for a controller, and the name of one of its limit files there. */

@@ -9,11 +9,10 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { binPath, bk, skipReason } from '../harness/index.js';
+import { binPath, bk, skipReason, straceBin } from '../harness/index.js';
 import { parseBlob } from '../harness/blob.js';
 import { HANDOFF_BUILTINS } from '../../tsup.base.js';
 import { CLI_RUNTIME_BUILTINS as RUN_BUILTINS } from '../../packages/run/scripts/runtime-builtins.js';
@@ -26,7 +25,7 @@ import { CLI_RUNTIME_BUILTINS as UNIONFS_BUILTINS } from '../../packages/unionfs
 const TOOLS = ['ns-clone', 'cg', 'unionfs', 'netsetup', 'svcproxy', 'run'];
 const dist = (tool: string) => join(import.meta.dirname, '..', '..', 'packages', tool, 'dist');
 const debug = { env: { NODE_DEBUG_NATIVE: 'CODE_CACHE' } };
-const hasStrace = spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).stdout.trim() !== '';
+const hasStrace = straceBin() !== undefined;
 const compiled = (stderr: unknown) => [...String(stderr).matchAll(/Compiling (\S+) with(out)? code cache/g)].map((m) => `${m[1]}${m[2] ? ' (no cache)' : ''}`);
 
 describe('startup snapshots', () => {

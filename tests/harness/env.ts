@@ -17,6 +17,15 @@ export const skipReason: string | undefined = !isRoot
     ? 'needs the sandbox host (run through tests/harness/sandbox.sh: npm run test:integration)'
     : undefined;
 
+/** strace's path, or undefined where it is not installed (the tests that need it skip, saying so). */
+export function straceBin(): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A per-run id, so names made by concurrent runs never collide. */
 export const runId: string = process.env.BOXKIT_TEST_RUN_ID ?? String(process.pid);
 

@@ -2,16 +2,16 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Options } from 'execa';
+import { execa, type Options } from 'execa';
 import type { ChildProcess } from 'node:child_process';
-import { bk, binPath, isPinned, signalPinned, unreaped, type Pinned } from '../harness/index.js';
+import { bk, binPath, isPinned, signalPinned, straceBin, unreaped, type Pinned } from '../harness/index.js';
 
 /** Run the built ns-clone; stdout/stderr as strings (final newline stripped). */
 export async function ns(args: string[], opts: Options = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await bk('ns-clone', args, opts);
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
-export { binPath };
+export { binPath, straceBin };
 
 /** A fresh directory under the run's test root. */
 export function tmp(what: string): string {
@@ -84,13 +84,12 @@ export async function killAndWait(p: Pinned | ChildProcess): Promise<void> {
 /** The mountinfo lines of mounts at `path` (as mountinfo spells it). */
 export const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
 
-/** strace's path, or '' where it is not installed (the tests that need it skip). */
-export function straceBin(): string {
-  try {
-    return execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
+/**
+ * `ns-clone ARGS` under strace (`strace`: straceBin's path), its move_mount(2) at `path` (the bind's attach)
+ * meeting `inject` (`signal=KILL`, `delay_enter=US`, `delay_exit=US`); strace's own output discarded, never rejects.
+ */
+export function nsAtMoveMount(strace: string, path: string, inject: string, args: string[], env: NodeJS.ProcessEnv) {
+  return execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', `inject=move_mount:${inject}`, binPath('ns-clone'), ...args], { reject: false, env });
 }
 
 /** A temp dir with the PATH to bind (dir/net), a state dir, its ns-clone records and an env naming it. */

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, pin, signalPinned, skipReason, testName } from '../harness/index.js';
-import { alive, bindCase, binPath, childrenOf, mountsAt, ns, straceBin, tmp, until } from './helpers.js';
+import { alive, bindCase, binPath, childrenOf, mountsAt, ns, nsAtMoveMount, straceBin, tmp, until } from './helpers.js';
 
 describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('a file that was there before survives a container that fails to start (it was deleted)', async () => {
@@ -389,12 +389,10 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const strace = straceBin();
     if (!strace) return ctx.skip();
     const { path, state, records, env } = bindCase('persist-killed');
-    const { execa } = await import('execa');
     // the bind's attach at PATH (move_mount(2)) held 2 s on its way out (done, not yet returned): the kill lands after the bind,
     // before anything that follows it
     const killedAfterBind = async () => {
-      const sub = execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:delay_exit=2000000',
-        binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+      const sub = nsAtMoveMount(strace, path, 'delay_exit=2000000', ['--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], env);
       await until(() => mountsAt(path).length === 1, 5000, 'the bind at PATH');
       const [start] = childrenOf(sub.pid!);
       expect(start).toBeDefined();
@@ -436,9 +434,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     if (!strace) return ctx.skip();
     const { dir, state, records, env } = bindCase('persist-killed-at-mount');
     const path = join(dir, 'sub', 'net');
-    const { execa } = await import('execa');
-    const r = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:signal=KILL',
-      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    const r = await nsAtMoveMount(strace, path, 'signal=KILL', ['--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], env);
     expect(r.signal ?? r.exitCode, r.stderr).toBe(r.signal ? 'SIGKILL' : 137);
     const left = readdirSync(records).filter((f) => f.endsWith('.fifo-path'));
     expect(left).toHaveLength(1);
@@ -462,10 +458,8 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const MOVE_MOUNT = 429;
     if (!strace) return ctx.skip();
     const { path, state, records, env } = bindCase('persist-unbound-race');
-    const { execa } = await import('execa');
     // A: killed at move_mount(2)'s entry (detached, held): its record names PATH, the empty file it made is there, nothing bound
-    const a = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:signal=KILL',
-      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    const a = await nsAtMoveMount(strace, path, 'signal=KILL', ['--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], env);
     expect(a.signal ?? a.exitCode, a.stderr).toBe(a.signal ? 'SIGKILL' : 137);
     const [rec] = readdirSync(records).filter((f) => f.endsWith('.fifo-path'));
     expect(rec).toBeDefined();
@@ -473,8 +467,7 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     await until(() => !alive(aChild), 5000, "A's held child to end with it");
     const file = statSync(path).ino;
     // B binds PATH (that file) with a state dir of its own, so its own sweep never sees A's record; its move_mount(2) held 3 s
-    const b = execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:delay_enter=3000000',
-      binPath('ns-clone'), '-d', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env: { ...env, BOXKIT_STATE_DIR: `${state}-b` } });
+    const b = nsAtMoveMount(strace, path, 'delay_enter=3000000', ['-d', `--net=${path}`, '--', 'sleep', '30'], { ...env, BOXKIT_STATE_DIR: `${state}-b` });
     const syscallOf = (pid: number) => {
       try {
         return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
@@ -575,10 +568,8 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const path = join(dir, 'net');
     const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_STATE_DIR: join(dir, 'state') };
     delete env.NODE_EXTRA_CA_CERTS;
-    const { execa } = await import('execa');
     // each bind's attach at PATH (move_mount(2)) held 0.5 s on its way in: both starts are past the check for a namespace bound there
-    const start = () => execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:delay_enter=500000',
-      binPath('ns-clone'), '-d', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env });
+    const start = () => nsAtMoveMount(strace, path, 'delay_enter=500000', ['-d', `--net=${path}`, '--', 'sleep', '30'], env);
     const rs = await Promise.all([start(), start()]);
     const won = rs.filter((r) => r.exitCode === 0);
     const wonPinned = won.map((r) => pin(Number(r.stdout)));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { statxMount } from '@boxkit/native';
 import { stillPersisted, type Persisted } from '../../packages/ns-clone/src/persist.js';
 import { pin, signalPinned, skipReason, type Pinned } from '../harness/index.js';
-import { alive, bindCase, binPath, childrenOf, mountsAt, ns, sleep, straceBin, until } from './helpers.js';
+import { alive, bindCase, binPath, childrenOf, mountsAt, ns, nsAtMoveMount, sleep, straceBin, until } from './helpers.js';
 
 const recordsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.fifo-path')) : []);
 
@@ -91,9 +91,7 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
     const strace = straceBin();
     if (!strace) return ctx.skip();
     const { path, state, records, env } = bindCase('takeback-unbound-reused-ino');
-    const { execa } = await import('execa');
-    const a = await execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:signal=KILL',
-      binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
+    const a = await nsAtMoveMount(strace, path, 'signal=KILL', ['--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], env);
     expect(a.signal ?? a.exitCode, a.stderr).toBe(a.signal ? 'SIGKILL' : 137);
     const [name] = recordsIn(records);
     expect(name).toBeDefined();
@@ -162,7 +160,7 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
       binPath('ns-clone'), 'release', '999999'], { reject: false, env });
     // meanwhile B (a state dir of its own: its sweep never sees A's record) locks PATH's file, finds nothing bound,
     // and is held 3 s in its move_mount(2)
-    let b: ReturnType<typeof execa> | undefined;
+    let b: ReturnType<typeof nsAtMoveMount> | undefined;
     let bound: Pinned | undefined;
     const syscallOf = (pid: number) => {
       try {
@@ -173,8 +171,7 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
     };
     try {
       await until(() => mountsAt(path).length === 0, 5000, "the release's umount of A's bind");
-      b = execa(strace, ['-qq', '-o', '/dev/null', '-P', path, '-e', 'trace=move_mount', '-e', 'inject=move_mount:delay_enter=3000000',
-        binPath('ns-clone'), '-d', `--net=${path}`, '--', 'sleep', '30'], { reject: false, env: { ...env, BOXKIT_STATE_DIR: `${state}-b` } });
+      b = nsAtMoveMount(strace, path, 'delay_enter=3000000', ['-d', `--net=${path}`, '--', 'sleep', '30'], { ...env, BOXKIT_STATE_DIR: `${state}-b` });
       await until(() => childrenOf(b!.pid!).some((pid) => syscallOf(pid) === MOVE_MOUNT), 5000, 'B inside its move_mount(2)');
       const r = await rel;
       expect(r.exitCode, String(r.stderr)).toBe(2);

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, bk, pin, running, testName, waitUntil, type Pinned } from '../harness/index.js';
+import { binPath, bk, pin, running, startTime, testName, waitUntil, type Pinned } from '../harness/index.js';
 
 export const BASE = ['--cgroup-parent', 'self'];
 
@@ -37,7 +37,7 @@ export async function containerEnded(n: string, ms = 30_000): Promise<void> {
   const { pid, creatorPid, creatorStart } = rec;
   if (pid) await waitUntil(`container ${n} (pid ${pid}) to end`, () => !running(pid), ms);
   // the creator's start time tells it from a later process given the same pid
-  const creator = () => creatorPid !== undefined && creatorPid !== process.pid && running(creatorPid) && (creatorStart === undefined || startTimeOf(creatorPid) === creatorStart);
+  const creator = () => creatorPid !== undefined && creatorPid !== process.pid && running(creatorPid) && (creatorStart === undefined || startTime(creatorPid) === creatorStart);
   if (creatorPid) await waitUntil(`the keeper of ${n} (pid ${creatorPid}) to finish`, () => !creator(), ms);
 }
 
@@ -54,16 +54,6 @@ export function pid1Of(rec: { pid: number; pidStart?: number }): Pinned {
 /** A container's keeper (its record's creator) likewise. */
 export function keeperOf(rec: { creatorPid: number; creatorStart?: number }): Pinned {
   return rec.creatorStart === undefined ? pin(rec.creatorPid) : { pid: rec.creatorPid, start: rec.creatorStart };
-}
-
-/** A process's start time (clock ticks after boot, /proc/PID/stat field 22), or undefined when it is gone. */
-export function startTimeOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return undefined;
-  }
 }
 
 export function dataDirOf(id: string): boolean {

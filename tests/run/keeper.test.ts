@@ -10,9 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binPath, bk, poll, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
+import { binPath, bk, poll, running, signalPinned, skipReason, startTime, waitUntil } from '../harness/index.js';
 import { execa } from 'execa';
-import { BASE, containerEnded, keeperOf, name, pid1Of, run, startTimeOf } from './helpers.js';
+import { BASE, containerEnded, keeperOf, name, pid1Of, run } from './helpers.js';
 
 const made: string[] = [];
 const stateFile = (n: string) => `${process.env.BOXKIT_STATE_DIR}/run/containers/${n}.json`;
@@ -112,7 +112,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     const k = rec.creatorPid as number;
     expect(readlinkSync(`/proc/${k}/exe`)).toMatch(/\/native\/dist\/bk-keeper$/);
     // the record's creator identity (pid and start time) still names it; the container is its child
-    expect(startTimeOf(k)).toBe(rec.creatorStart);
+    expect(startTime(k)).toBe(rec.creatorStart);
     expect(readFileSync(`/proc/${rec.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(k));
     // bk-keeper sets its title (comm last) just after the exec that let run -d return: wait for it
     await waitUntil(`${n}'s keeper to retitle itself`, () => readFileSync(`/proc/${k}/comm`, 'utf8').trim() === `run keeper ${n}`.slice(0, 15), 10_000);
@@ -131,7 +131,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     // rm -f ends the container, under the store's lock, and removes its record before it lets go:
     // the keeper, waiting for that lock, finds the record gone and ends without a Node start
     await run(['rm', '-f', n]);
-    await waitUntil(`${n}'s keeper (pid ${k}) to end`, () => !(running(k) && startTimeOf(k) === rec.creatorStart), 30_000);
+    await waitUntil(`${n}'s keeper (pid ${k}) to end`, () => !(running(k) && startTime(k) === rec.creatorStart), 30_000);
     // Node started as the keeper, never again in its process (no finish)
     const starts = readFileSync(join(marks, 'starts'), 'utf8').split('\n').filter((l) => l.startsWith(`${k} `));
     expect(starts).toEqual([`${k} `]);
@@ -240,7 +240,7 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     for (const rec of recs) signalPinned(pid1Of(rec));
     const ended = (n: string, i: number) => (removes(i) ? !existsSync(stateFile(n)) : record(n).status === 'exited');
     await waitUntil('every container to be recorded ended', () => ns.every(ended), 60_000);
-    const keeperOf = (rec: { creatorPid: number; creatorStart: number }) => running(rec.creatorPid) && startTimeOf(rec.creatorPid) === rec.creatorStart;
+    const keeperOf = (rec: { creatorPid: number; creatorStart: number }) => running(rec.creatorPid) && startTime(rec.creatorPid) === rec.creatorStart;
     await waitUntil('every keeper to end', () => !recs.some(keeperOf), 30_000);
     expect(ns.filter((_, i) => !removes(i)).map((n) => record(n).exitCode)).toEqual([137, 137, 137, 137, 137, 137]);
     // the two on the bridge gave their addresses and links back

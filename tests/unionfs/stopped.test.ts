@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, pin, signalPinned, skipReason, unreaped, type Pinned } from '../harness/index.js';
+import { binPath, pin, signalPinned, skipReason, straceBin, unreaped, type Pinned } from '../harness/index.js';
 import { detachAll, files, mountsUnder, scratch } from './helpers.js';
 
 const title = (t: string) => `${t}${skipReason ? ` (skipped: ${skipReason})` : ''}`;
@@ -109,12 +109,7 @@ describe.skipIf(skipReason)(title('unionfs stopped by SIGTERM/SIGINT/SIGHUP mid-
   });
 });
 
-let strace: string | undefined;
-try {
-  strace = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim() || undefined;
-} catch {
-  // none
-}
+const strace = straceBin();
 const noStrace = skipReason ?? (strace ? undefined : 'no strace to hold a syscall while the signal comes');
 
 /**
