@@ -33,6 +33,20 @@ function tree(dir: string): string[] {
   return entries;
 }
 
+/** Run with a data and state dir of its own (no other test's rebuild or containers touch its default rootfs), and the replaced default trees there. */
+function ownStore(prefix: string) {
+  const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, prefix));
+  const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
+  const trees = join(own, 'data', 'rootfs');
+  return {
+    own,
+    env,
+    r: (args: string[]) => bk('run', args, { env }),
+    trees,
+    replaced: () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-')),
+  };
+}
+
 /** Run a dry run's lines in sh, as a user pasting them would. */
 function paste(lines: string): void {
   execFileSync('sh', ['-ec', lines], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -129,11 +143,7 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
   });
 
   it('the tree rootfs --default replaced goes with the teardown of its last container (rm -f, a -d --rm one ending), no gc or build needed; kept while another runs on it', async () => {
-    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-lastuser-'));
-    const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
-    const r = (args: string[]) => bk('run', args, { env });
-    const trees = join(own, 'data', 'rootfs');
-    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const { own, r, trees, replaced } = ownStore('rootfs-lastuser-');
     const [a, b] = [name('last-a'), name('last-b')];
     for (const c of [a, b]) expect((await r(['-d', '--name', c, ...BASE, '--', 'sleep', '600'])).exitCode).toBe(0);
     try {
@@ -158,11 +168,7 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
   });
 
   it('gc that removes the last container of a replaced default rootfs tree (its --rm run killed) reports that tree under rootfs, and --dry-run lists it', async () => {
-    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-gc-last-'));
-    const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
-    const r = (args: string[]) => bk('run', args, { env });
-    const trees = join(own, 'data', 'rootfs');
-    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const { own, env, r, trees, replaced } = ownStore('rootfs-gc-last-');
     const c = name('gc-last');
     const recPath = join(own, 'state', 'run', 'containers', `${c}.json`);
     const p = spawn(process.execPath, [binPath('run'), '--rm', '--name', c, ...BASE, '--', 'sleep', '600'], { env, stdio: 'ignore' });
@@ -269,11 +275,7 @@ describe.skipIf(skipReason)(`run: root filesystems${skipReason ? ` (skipped: ${s
   });
 
   it("a damaged record keeps the tree rootfs --default replaced: a default --rm run's end swept it from under that container (its union in another mount namespace, out of sight)", async () => {
-    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'rootfs-damaged-'));
-    const env = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
-    const r = (args: string[]) => bk('run', args, { env });
-    const trees = join(own, 'data', 'rootfs');
-    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const { own, env, r, trees, replaced } = ownStore('rootfs-damaged-');
     const c = name('dmg-user');
     const recPath = join(own, 'state', 'run', 'containers', `${c}.json`);
     execFileSync('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, binPath('run'), '-d', '--name', c, ...BASE, '--', 'sleep', '600'], { env, stdio: 'ignore' });
