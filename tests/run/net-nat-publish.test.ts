@@ -55,15 +55,35 @@ describe.skipIf(skipReason || inV2Vm)(`run: the bridge's NAT and published host 
     const again = await bk('netsetup', line!.split(' ').slice(1));
     expect(again.exitCode, String(again.stderr)).toBe(0);
 
-    const r = await run([...args, '--', 'ping', '-c', '1', '-W', '3', '203.0.113.7'], null);
+    // -v prints the nat line it acted on: with the --out-if kept (it printed the plain line, which netsetup refuses)
+    const r = await run(['-v', ...args, '--', 'ping', '-c', '1', '-W', '3', '203.0.113.7'], null);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain('1 packets received');
+    expect(r.err.split('\n').filter((l) => l.startsWith('+ netsetup nat '))).toEqual([`+ ${line}`]);
     const rules = sh('iptables-save', ['-t', 'nat']);
     const mine = rules.split('\n').filter((l) => l.includes(`boxkit nat ${net}`));
     expect(mine.find((l) => l.includes('MASQUERADE'))).toContain(`-o ${out} `);
     expect(mine.filter((l) => l.startsWith('-A POSTROUTING'))).toHaveLength(1);
     expect(mine).toHaveLength(3);
     expect(links()).toContain(bridge);
+  });
+
+  it('run -v -p PORT prints the host port the container was published on (it printed a port of its own random pick)', async () => {
+    assertSandboxNetwork();
+    const n = name('vport');
+    try {
+      const r = await run(['-d', '-v', '--name', n, ...BASE, '--net', `bridge:${bridge}`, '--ip', '10.199.37.3/24', '-p', '80', '-p', '81/udp', '--', 'sleep', '60']);
+      const rec = JSON.parse((await run(['inspect', n])).out)[0] as { net: { publish: { hostPort: number; containerPort: number; proto: string }[] } };
+      const ports = rec.net.publish.map((p) => `${p.hostPort}:${p.containerPort}/${p.proto}`);
+      expect(ports).toHaveLength(2);
+      const lines = r.err.split('\n').filter((l) => l.startsWith('+ netsetup publish '));
+      expect(lines.map((l) => /^\+ netsetup publish (\d+):"\$IP":(\d+\/\w+)$/.exec(l)?.slice(1).join(':'))).toEqual(ports);
+      // and the DNAT rules are those ports'
+      const dnat = sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith('-A BOXKIT-DNAT'));
+      for (const p of rec.net.publish) expect(dnat.some((l) => l.includes(`--dport ${p.hostPort} `))).toBe(true);
+    } finally {
+      await run(['rm', '-f', n], null);
+    }
   });
 
   it('run -p HOSTIP:... with an address that is not this host\'s is refused (125) before anything is made, --dry-run too', async () => {

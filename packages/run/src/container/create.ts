@@ -28,7 +28,7 @@ import { volumeFdBase, volumeString } from './volumes.js';
 import { attachShell, cgroupfsOf, cgroupShell, createCgroup, group, joinWrites, removeCgroup } from './cgroup.js';
 import { isTarball, mountUnion, unionShell, unmountUnion } from './union.js';
 import { allocateTty, ttySteps, type Tty } from './tty.js';
-import { checkHostPorts, checkIp, netShell, setupNetwork, teardownNetwork } from './network.js';
+import { checkHostPorts, checkIp, setupNetwork, teardownNetwork } from './network.js';
 import { mark } from '@boxkit/common/phases';
 import { trace as traceLine } from '@boxkit/common/stdio';
 
@@ -192,9 +192,8 @@ export async function startContainer(spec: ContainerSpec, opts: StartOptions = {
     trace(() => attachShell(cg, String(c.pid)));
     if (!mountFirst) await mountRoot();
     const netPlan = { spec, hostVeth, ...(ip ? { ip } : {}) };
-    if (opts.verbose) for (const l of netShell(netPlan, String(c.pid))) trace(() => l);
     undo.push(() => teardownNetwork(rec.net));
-    rec.net = await setupNetwork(netPlan, c.pid);
+    rec.net = await setupNetwork(netPlan, c.pid, trace);
     if (rec.net.ip) addHost(rec.mountpoint, rec.net.ip.split('/')[0]!, hostname);
     mark('net');
     // the last look before the command runs (a signal since is passed on to it). A signal's

@@ -88,25 +88,28 @@ export async function checkIp(spec: ContainerSpec): Promise<string | undefined> 
   return ipToAttach(p, bridgeToMake(p, spec.net.bridge));
 }
 
+const bridgeLine = (bridge: string, addr: string) => shellQuote(['netsetup', 'bridge', bridge, addr]);
+const natLine = (net: string, outIf?: string) => shellQuote(['netsetup', 'nat', net, ...(outIf ? ['--out-if', outIf] : [])]);
+const vethLine = (p: NetPlan, bridge: string, pid: string, ip: string) =>
+  `IP=$(${shellQuote(['netsetup', 'veth', '--pid'])} ${pid} ${shellQuote(['--bridge', bridge, '--ip', ip, '--host-ifname', p.hostVeth, '--hairpin', '--json'])} | jq -r .ip | cut -d/ -f1)`;
+const publishLine = (pub: Publish, hostPort: number) =>
+  `netsetup publish ${hostPort}:"$IP":${pub.containerPort}/${pub.proto}${pub.hostIp ? ` --host-ip ${pub.hostIp}` : ''}`;
+
 /**
- * Shell lines for --dry-run and -v; $PID stands for the held child's pid. `natOutIf`: the --out-if
- * of netsetup's nat of the network of a bridge the run makes, kept as it is there (netDryRun).
+ * Shell lines for --dry-run; $PID stands for the held child's pid. `natOutIf`: the --out-if of
+ * netsetup's nat of the network of a bridge the run makes, kept as it is there (netDryRun).
+ * (-v prints the same lines from setupNetwork, with what each step did: the nat's kept --out-if,
+ * the host port a -p PORT took.)
  */
 export function netShell(p: NetPlan, pid: string, natOutIf?: string): string[] {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return [];
   const lines: string[] = [];
   const addr = bridgeToMake(p, n.bridge);
-  if (addr) {
-    lines.push(shellQuote(['netsetup', 'bridge', n.bridge, addr]));
-    lines.push(shellQuote(['netsetup', 'nat', networkOf(addr), ...(natOutIf ? ['--out-if', natOutIf] : [])]));
-  }
-  lines.push(`IP=$(${shellQuote(['netsetup', 'veth', '--pid'])} ${pid} ${shellQuote(['--bridge', n.bridge, '--ip', p.spec.ip ?? 'auto', '--host-ifname', p.hostVeth, '--hairpin', '--json'])} | jq -r .ip | cut -d/ -f1)`);
-  for (const pub of p.spec.publish) {
-    // -p PORT alone: the port the run would try first
-    const host = pub.hostPort || freeHostPorts(pub.proto).next().value;
-    lines.push(`netsetup publish ${host}:"$IP":${pub.containerPort}/${pub.proto}${pub.hostIp ? ` --host-ip ${pub.hostIp}` : ''}`);
-  }
+  if (addr) lines.push(bridgeLine(n.bridge, addr), natLine(networkOf(addr), natOutIf));
+  lines.push(vethLine(p, n.bridge, pid, p.spec.ip ?? 'auto'));
+  // -p PORT alone: the port the run would try first
+  for (const pub of p.spec.publish) lines.push(publishLine(pub, pub.hostPort || freeHostPorts(pub.proto).next().value));
   return lines;
 }
 
@@ -256,8 +259,13 @@ async function attachSettling(spec: Parameters<typeof attach>[0]): ReturnType<ty
   }
 }
 
-/** Set up the network for the held child `pid`; returns what to record. */
-export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> {
+/**
+ * Set up the network for the held child `pid`; returns what to record. `trace` (-v) gets each
+ * step's line as --dry-run prints it, with what the step did: the --out-if of a nat kept as the
+ * user made it, and the host port a -p PORT took (it printed the plain nat line, and a port of
+ * its own random pick).
+ */
+export async function setupNetwork(p: NetPlan, pid: number, trace?: (line: () => string) => void): Promise<NetRecord> {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return { mode: n.mode };
   // Run makes the bridge only when the link is missing, and NAT with it (like
@@ -272,14 +280,24 @@ export async function setupNetwork(p: NetPlan, pid: number): Promise<NetRecord> 
   // (a start resolved a given --ip in checkIp, with its other checks)
   const ip = p.ip ?? (await ipToAttach(p, addr));
   if (addr) {
+    trace?.(() => bridgeLine(n.bridge, addr));
     await ensureBridge(n.bridge, addr);
-    await ensureNat(networkOf(addr), { keepOutIf: true });
+    // (its line once made: the --out-if kept is known then)
+    const nat = await ensureNat(networkOf(addr), { keepOutIf: true });
+    trace?.(() => natLine(nat.cidr, nat.outIf));
   }
+  trace?.(() => vethLine(p, n.bridge, String(pid), ip));
   const a = await attachSettling({ pid, bridge: n.bridge, ip, hostIfname: p.hostVeth, hairpin: true });
   const rec: NetRecord = { mode: 'bridge', bridge: n.bridge, ip: a.ip, hostVeth: a.hostIfname, ...(a.gateway ? { gateway: a.gateway } : {}), publish: [] };
   const containerIp = a.ip.split('/')[0]!;
   try {
-    for (const pub of p.spec.publish) rec.publish!.push(await publishPort(pub, containerIp));
+    for (const pub of p.spec.publish) {
+      if (pub.hostPort) trace?.(() => publishLine(pub, pub.hostPort));
+      const done = await publishPort(pub, containerIp);
+      rec.publish!.push(done);
+      // -p PORT: the port it took, once taken
+      if (!pub.hostPort) trace?.(() => publishLine(pub, done.hostPort));
+    }
   } catch (e) {
     await teardownNetwork(rec);
     throw e;
