@@ -87,6 +87,31 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
     }
   });
 
+  it("a foreground --wait-for-setup --net=PATH start whose command never runs (aborted) leaves a namespace the user bound at PATH meanwhile, after unmounting the start's: its own undo unmounts only its bind (it unmounted the user's and removed PATH)", async () => {
+    const { path, records, env } = bindCase('takeback-own-undo');
+    const { execa } = await import('execa');
+    const p = execa(binPath('ns-clone'), [`--net=${path}`, '--wait-for-setup', '--', 'true'], { reject: false, env });
+    try {
+      const recorded = () => recordsIn(records)[0]?.split('.')[0];
+      await until(() => !!recorded() && mountsAt(path).length === 1, 5000, "the held child's record and bind");
+      // the user takes the start's namespace off PATH and binds one of their own there (its file, still there)
+      execFileSync('umount', [path]);
+      execFileSync('unshare', [`--net=${path}`, 'true']);
+      const users = statSync(path).ino;
+      expect(mountsAt(path)).toHaveLength(1);
+      expect((await ns(['release', recorded()!, '--abort'], { env })).exitCode).toBe(0);
+      const r = await p;
+      expect(r.exitCode, String(r.stderr)).toBe(125);
+      expect(mountsAt(path), "the user's bind at PATH").toHaveLength(1);
+      expect(statSync(path).ino).toBe(users);
+      expect(recordsIn(records)).toEqual([]);
+    } finally {
+      p.kill('SIGKILL');
+      await p.catch(() => {});
+      umountAll([path]);
+    }
+  });
+
   it("a start killed at the entry of its bind's attach (move_mount(2)), whose namespace's inode number the kernel then gave another namespace bound at that PATH (the user's, or another start's with another state dir): the dead start's take-back leaves that bind (it unmounted it)", async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();

@@ -11,7 +11,7 @@ export { superviseContainer, FORWARDED, type SuperviseOptions } from './supervis
 export { enterContainer, enterSteps, differentNamespaces, type EnterOptions } from './enter.js';
 export { parseRange, mapsFromFlags, writeMaps, mapText, type MapFlags } from './idmap.js';
 export { checkSpec, isNamespaceFile } from './check.js';
-export { persistNamespace, undoPersist, unpersist, type Persisted } from './persist.js';
+export { persistNamespace, undoPersist, type Persisted } from './persist.js';
 export { createSetupFifo, releaseSetup, setupDir } from './setup-fifo.js';
 export { requestFromFlags, netnsPath, type RunFlags, type RunRequest } from './args.js';
 export { renderStep } from './render.js';

@@ -5,7 +5,7 @@
  */
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { mount, moveMountTo, openTreeClone, statxMount, umountIfMounted, MS, NAMESPACES, SysError } from '@boxkit/native';
+import { mount, moveMountTo, openTreeClone, statxMount, umountIfMounted, MS, NAMESPACES, SysError, type MountStat } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
 import { createInMadeParent, realPathOfPrefix, removeMadeDirs } from '@boxkit/common/dirs';
 import { flockUntilSync } from '@boxkit/common/state';
@@ -65,9 +65,10 @@ export interface BoundMount {
 
 /** The identity of a mount (statx of its fd, or of a path on it). */
 function boundMount(target: string | number): BoundMount {
-  const s = statxMount(target);
-  return s.unique ? { id: s.mntId, unique: true } : { id: s.mntId, ctime: s.ctimeNs };
+  return mountOf(statxMount(target));
 }
+
+const mountOf = (s: MountStat): BoundMount => (s.unique ? { id: s.mntId, unique: true } : { id: s.mntId, ctime: s.ctimeNs });
 
 /**
  * The mounts at PATH, by the name mountinfo gives it: the symlinks above it
@@ -134,21 +135,25 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
       // a kernel without open_tree (before 5.2) or without statx's mount id (5.8), or a seccomp filter that refuses
       // open_tree: bound by mount(2), its identity unknown (a take-back never unmounts it)
       if (!(e instanceof SysError && (e.code === 'ENOSYS' || e.code === 'EPERM'))) {
-        undoPersist(made);
+        removeHeld(made);
         throw fail((e as Error).message);
       }
     }
     try {
       beforeBind?.({ ...made });
     } catch (e) {
-      undoPersist(made);
+      removeHeld(made);
       throw e;
     }
     try {
       if (tree !== undefined) moveMountTo(tree, p.path);
-      else mount(source, p.path, null, MS.BIND);
+      else {
+        mount(source, p.path, null, MS.BIND);
+        const m = mountAfter(p.path, ns);
+        if (m) made.mount = m;
+      }
     } catch (e) {
-      undoPersist(made);
+      removeHeld(made);
       const hint = p.kind === 'mnt' ? 'a mount namespace can only be bound where propagation is private: mount --make-private on the directory first' : undefined;
       throw fail((e as Error).message, hint);
     }
@@ -230,16 +235,56 @@ function lockFile(fd: number, path: string): void {
 }
 
 /**
- * Undo a persist: unmount, then remove only the file and directories it
- * made. A directory is removed only while empty (rmdir, innermost first):
- * what was put there since (another `ip netns add` under a /run/netns
- * made for this one) stays, with the directories that hold it.
+ * Undo a persist, from the start that made it (a failure after its bind, a
+ * command that never ran), as another process's take-back does (takeBack):
+ * PATH is unmounted only while the bind there is the one this persist made,
+ * and the file and directories it made go only while PATH is that empty
+ * file with nothing bound on it. What was put there since stays: a
+ * namespace the user bound at PATH meanwhile (it was unmounted, and its file
+ * removed), another `ip netns add` under a /run/netns made for this one.
  */
 export function undoPersist(p: Persisted): void {
+  takeBack(p)?.run();
+}
+
+/**
+ * What taking back a persist's bind does, as shell lines and as done: the
+ * bind unmounted while it is still the one the persist made (stillPersisted:
+ * never one bound at PATH since), then the empty file and directories made
+ * for it removed under PATH's lock (undoBound); the bind gone or never
+ * made, only those (undoUnbound). Undefined when nothing of it is left to
+ * take back. `run` returns a reason when PATH is left to another start
+ * binding it at that moment (it holds PATH's lock).
+ */
+export function takeBack(p: Persisted): { shell: string[]; unmounts: boolean; run(): string | void } | undefined {
+  if (stillPersisted(p)) return { shell: undoPersistShell(p), unmounts: true, run: () => undoBound(p) };
+  const left = undoUnbound(p);
+  return left && { ...left, unmounts: false };
+}
+
+/**
+ * A persist that failed before its bind was attached, its PATH's file still
+ * locked (by this process: removeUnbound's own flock would find it held):
+ * the file and directories it made go while PATH is that empty file with
+ * nothing mounted there (something bound there since, by hand, stays).
+ */
+function removeHeld(p: Persisted): void {
+  if (emptyUnbound(p.path)) removeMade(p);
+}
+
+/**
+ * The identity of the bind mount(2) just made at PATH (a kernel without
+ * open_tree, or a filter refusing it), when statx gives a mount id and PATH
+ * shows namespace `ns` (alive: its nsfs inode number is no other
+ * namespace's), so that this start's own undo unmounts it only while it is
+ * there; undefined otherwise (never unmounted by an undo: `umount PATH`).
+ */
+function mountAfter(path: string, ns: { dev: number; ino: number }): BoundMount | undefined {
   try {
-    umountIfMounted(p.path, true);
-  } finally {
-    removeMade(p);
+    const s = statxMount(path);
+    return s.ino === ns.ino && s.dev === ns.dev ? mountOf(s) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -362,14 +407,5 @@ export function stillPersisted(p: Persisted): boolean {
     return now.mntId === m.id && now.ino === p.ino && now.dev === p.dev && now.ctimeNs === m.ctime && isMountpoint(p.path);
   } catch {
     return false;
-  }
-}
-
-/** Release a persisted namespace: `umount PATH && rm PATH`. */
-export function unpersist(path: string): void {
-  try {
-    umountIfMounted(path, true);
-  } finally {
-    rmSync(path, { force: true });
   }
 }

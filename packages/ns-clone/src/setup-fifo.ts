@@ -36,7 +36,7 @@ import { shellQuote } from '@boxkit/common/exec';
 import { ownerGone, procStat } from '@boxkit/common/proc';
 import { atomicWrite, sweepAsides } from '@boxkit/common/state';
 import { err } from '@boxkit/common/stdio';
-import { stillPersisted, undoBound, undoPersistShell, undoUnbound, type Persisted } from './persist.js';
+import { takeBack, type Persisted } from './persist.js';
 
 /** Where fifos and their pid records live: $BOXKIT_STATE_DIR/ns-clone, /run/boxkit/ns-clone for root, else /tmp. */
 export function setupDir(): string {
@@ -251,18 +251,14 @@ function takeBackPlan(pid: number | string, rec: FifoRecord, fifoOurs: boolean):
       return later;
     };
     // only the bind this start made there (its mount): one bound at PATH since is someone else's, even of a namespace
-    // the kernel gave this one's inode number again
-    if (!stillPersisted(p)) {
-      // never bound (its start killed before the bind's attach), or bound by mount(2), its mount unknown: the empty
-      // file and directories made for it, never an unmount
-      const left = undoUnbound(p);
-      if (left) acts.push({ shell: left.shell, run: () => noted(left.run()) });
-      continue;
-    }
-    unmounts.push(p.path);
-    // unmounted, then the empty file made for it removed under PATH's lock, as a bind never made (it removed PATH
-    // unlocked: a start that had locked that file the moment it was unmounted found it gone under its bind)
-    acts.push({ shell: undoPersistShell(p), run: () => noted(undoBound(p)) });
+    // the kernel gave this one's inode number again. Never bound (its start killed before the bind's attach), or bound
+    // by mount(2), its mount unknown: the empty file and directories made for it, never an unmount. Unmounted, the
+    // empty file made for it goes under PATH's lock, as a bind never made (it removed PATH unlocked: a start that had
+    // locked that file the moment it was unmounted found it gone under its bind)
+    const back = takeBack(p);
+    if (!back) continue;
+    if (back.unmounts) unmounts.push(p.path);
+    acts.push({ shell: back.shell, run: () => noted(back.run()) });
   }
   acts.push(forgetAct(pid, rec, fifoOurs));
   const dirs = (rec.dirs ?? []).filter((d) => existsSync(d));
