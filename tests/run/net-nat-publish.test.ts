@@ -4,12 +4,15 @@
  * and run -p HOSTIP:... with an address that is not this host's (refused before anything is made).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { natChain } from '@boxkit/netsetup';
-import { assertSandboxNetwork, bk, createHost, destroyHost, inV2Vm, links, runId, sh, skipReason } from '../harness/index.js';
-import { BASE, name, run } from './helpers.js';
+import { assertSandboxNetwork, binPath, bk, createHost, destroyHost, inV2Vm, links, runId, sh, skipReason, straceBin } from '../harness/index.js';
+import { BASE, containerEnded, name, run } from './helpers.js';
 
 const tail = runId.slice(-5);
+const strace = straceBin();
 
 describe.skipIf(skipReason || inV2Vm)(`run: the bridge's NAT and published host addresses${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const bridge = `bkn${tail}`;
@@ -106,5 +109,35 @@ describe.skipIf(skipReason || inV2Vm)(`run: the bridge's NAT and published host 
     // an address of this host is taken (lo's 127.0.0.0/8)
     const ok = await run(['--dry-run', ...BASE, '--net', 'bridge', '-p', '127.0.0.5:8080:80', '--', 'true']);
     expect(ok.out).toContain('--host-ip 127.0.0.5');
+  });
+
+  it.skipIf(!strace)(`run -p HOSTIP:... asks the kernel once per start whether HOSTIP is this host's (it asked twice, three times with -d: its keeper and netsetup's publish again)${strace ? '' : ' (skipped: no strace)'}`, async () => {
+    assertSandboxNetwork();
+    // each look is one RTM_GETROUTE (`ip route get`, type 26): strace names it, or shows its number
+    const looks = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => /sendto\(.*nlmsg_type=(RTM_GETROUTE|0x1a)\b/.test(l)).length;
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    for (const detach of [false, true]) {
+      const n = name(`onelook${detach ? 'd' : ''}`);
+      const file = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `onelook-${detach}.strace`);
+      try {
+        const r = await execa(strace!, ['-f', '-qq', '-o', file, '-e', 'trace=sendto', binPath('run'), ...(detach ? ['-d'] : []), '--name', n, ...BASE, '--net', `bridge:${bridge}`, '--ip', '10.199.37.4/24', '-p', '127.0.0.5:8080:80', '--', 'true'], { reject: false, env });
+        // (0: published; the container's end gave the port back)
+        expect(r.exitCode, String(r.stderr)).toBe(0);
+        expect(looks(file)).toBe(1);
+      } finally {
+        await containerEnded(n);
+        await run(['rm', '-f', n], null);
+        rmSync(file, { force: true });
+      }
+    }
+    // published on that address, for as long as the container runs
+    const n = name('onelookrun');
+    try {
+      await run(['-d', '--name', n, ...BASE, '--net', `bridge:${bridge}`, '--ip', '10.199.37.4/24', '-p', '127.0.0.5:8080:80', '--', 'sleep', '60']);
+      expect(sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith('-A BOXKIT-DNAT -d 127.0.0.5/32') && l.includes('--dport 8080 '))).toHaveLength(1);
+    } finally {
+      await run(['rm', '-f', n], null);
+    }
   });
 });

@@ -234,11 +234,15 @@ const rmArgs = (o: PublishSpec) => {
   return `${publishString({ ...o, hostIp: undefined })}${h ? ` --host-ip ${h}` : ''}`;
 };
 
-/** Publish a container port on the host (idempotent; a different target for the same host port fails). */
-export async function publish(spec: PublishSpec, opts: ExecOptions = {}): Promise<PublishResult> {
+/**
+ * Publish a container port on the host (idempotent; a different target for the same host port fails).
+ * `hostIpChecked`: the caller found `hostIp` to be this host's address already (run, with the start's
+ * other checks): it is not asked again.
+ */
+export async function publish(spec: PublishSpec, opts: ExecOptions & { hostIpChecked?: boolean } = {}): Promise<PublishResult> {
   const p = normalised(spec);
   // a host address that is not this host's: its DNAT rule would never match (docker refuses it: the bind fails)
-  if (p.hostIp && !isLocalAddress(p.hostIp)) {
+  if (p.hostIp && !opts.hostIpChecked && !isLocalAddress(p.hostIp)) {
     throw new UsageError(`host address ${p.hostIp} is not an address of this host: nothing sent to it would reach port ${p.hostPort}/${p.proto}`,
       'publish on one of its addresses (ip -4 addr), or on every address: no host address, or 0.0.0.0');
   }

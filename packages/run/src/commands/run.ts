@@ -39,8 +39,11 @@ export interface RunArgs extends CommonArgs {
   stopTimeout: number;
 }
 
-/** Flags -> spec; every check happens here, before anything changes. */
-export function toSpec(a: RunArgs): ContainerSpec {
+/**
+ * Flags -> spec; every check happens here, before anything changes. `hostIpsChecked`: the -p
+ * host addresses were checked already (by the `run -d` that hands its arguments to its keeper).
+ */
+export function toSpec(a: RunArgs, hostIpsChecked = false): ContainerSpec {
   const command = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
   if (!command.length) throw new UsageError('no command given', "put it after '--': run -- sh -c 'echo hi'");
   const net = parseNet(a.net);
@@ -63,7 +66,7 @@ export function toSpec(a: RunArgs): ContainerSpec {
     // a host address that is not this host's (netsetup publish refuses it: its DNAT rule would never
     // match) is refused here with the rest, before anything is made: it was refused only once the
     // container, its cgroup and veth were made (then undone), and --dry-run printed the refused line
-    if (p.hostIp && net.mode === 'bridge' && !isLocalAddress(p.hostIp)) {
+    if (p.hostIp && net.mode === 'bridge' && !hostIpsChecked && !isLocalAddress(p.hostIp)) {
       throw new UsageError(`--publish ${given}: host address ${p.hostIp} is not an address of this host`, 'publish on one of its addresses (ip -4 addr), or on every address: no IP, or 0.0.0.0');
     }
     const clash = p.hostPort ? publish.find((q) => q.hostPort === p.hostPort && q.proto === p.proto && (!q.hostIp || !p.hostIp || q.hostIp === p.hostIp)) : undefined;
@@ -99,6 +102,8 @@ export function toSpec(a: RunArgs): ContainerSpec {
     net,
     ...(a.ip !== undefined ? { ip: a.ip } : {}),
     publish,
+    // (found local above, or told so: the publish at the start does not ask again)
+    hostIpsChecked: true,
     limits: {
       ...(cpuQuota !== undefined ? { cpuQuota, cpuPeriod: period ?? 100_000 } : period !== undefined ? { cpuPeriod: period } : {}),
       ...(a.memory !== undefined ? { memory: minimumMemory(parseSize(a.memory), a.memory) } : {}),
@@ -133,6 +138,7 @@ export async function runContainer(a: RunArgs): Promise<number> {
   if (spec.detach) {
     // started by a keeper that stays its parent, to record how it ends (see keeper.ts)
     const { startKept } = await import('../container/keeper.js');
+    // (the -p host addresses are checked: toSpec above; the keeper is told so)
     return startKept(a);
   }
   const { startContainer } = await import('../container/create.js');

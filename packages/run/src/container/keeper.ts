@@ -108,7 +108,8 @@ export async function startKept(a: RunArgs): Promise<number> {
   } catch {
     // run from a directory someone removed
   }
-  keeper.stdin!.end(JSON.stringify({ ...a, cwd }));
+  // (runContainer's toSpec checked the -p host addresses: the keeper's does not ask again)
+  keeper.stdin!.end(JSON.stringify({ ...a, cwd, hostIpsChecked: true }));
   const fd3 = keeper.stdio[3] as NodeJS.ReadableStream;
   fd3.on('data', (c: Buffer) => chunks.push(c));
   // it could not be started (ENOMEM, EAGAIN): its pipes end unread
@@ -202,7 +203,7 @@ export async function keep(args: string[] = []): Promise<void> {
   // (125, 'killed before the container started')
   const stop = stopBeforeStart();
   try {
-    const a = JSON.parse(readFileSync(0, 'utf8')) as RunArgs & { cwd?: string | null };
+    const a = JSON.parse(readFileSync(0, 'utf8')) as RunArgs & { cwd?: string | null; hostIpsChecked?: boolean };
     // relative paths (--rootfs ./dir) are the caller's
     if (a.cwd) process.chdir(a.cwd);
     else if (a.cwd === null) {
@@ -211,7 +212,7 @@ export async function keep(args: string[] = []): Promise<void> {
       };
     }
     const { toSpec } = await import('../commands/run.js');
-    const spec = toSpec(a);
+    const spec = toSpec(a, a.hostIpsChecked === true);
     const { startContainer } = await import('./create.js');
     // (always a last look at the event loop before the release: a quick start never took one, and a
     // signal that came during it was seen only after, with no PID 1 to pass it on to)

@@ -210,25 +210,29 @@ function portHolder(pub: Publish, e: BoxkitError): BoxkitError {
   });
 }
 
-/** Publish one port; a host port of 0 becomes a free one (another container's published port is skipped too). */
-async function publishPort(pub: Publish, containerIp: string): Promise<Publish> {
+/**
+ * Publish one port; a host port of 0 becomes a free one (another container's published port is skipped too).
+ * `hostIpChecked`: its host address was found to be this host's (toSpec): netsetup does not ask again.
+ */
+async function publishPort(pub: Publish, containerIp: string, hostIpChecked = false): Promise<Publish> {
+  const opts = { hostIpChecked };
   if (pub.hostPort) {
     const spec = { hostPort: pub.hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto, ...(pub.hostIp ? { hostIp: pub.hostIp } : {}) };
     try {
-      await publish(spec);
+      await publish(spec, opts);
     } catch (e) {
       // held by a container that has ended with nobody to notice (a -d one that exited): it gives the port back, as docker's would have
       if ((e as BoxkitError).code !== 'EEXIST') throw e;
       const { settlePublishers } = await import('./lifecycle.js');
       if (!(await settlePublishers(pub.hostPort, pub.proto))) throw portHolder(pub, e as BoxkitError);
-      await publish(spec);
+      await publish(spec, opts);
     }
     return pub;
   }
   let tries = 0;
   for (const hostPort of freeHostPorts(pub.proto)) {
     try {
-      await publish({ hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto, ...(pub.hostIp ? { hostIp: pub.hostIp } : {}) });
+      await publish({ hostPort, containerIp, containerPort: pub.containerPort, proto: pub.proto, ...(pub.hostIp ? { hostIp: pub.hostIp } : {}) }, opts);
       return { ...pub, hostPort };
     } catch (e) {
       // published already (to another container): netsetup refuses it, try the next
@@ -293,7 +297,7 @@ export async function setupNetwork(p: NetPlan, pid: number, trace?: (line: () =>
   try {
     for (const pub of p.spec.publish) {
       if (pub.hostPort) trace?.(() => publishLine(pub, pub.hostPort));
-      const done = await publishPort(pub, containerIp);
+      const done = await publishPort(pub, containerIp, p.spec.hostIpsChecked);
       rec.publish!.push(done);
       // -p PORT: the port it took, once taken
       if (!pub.hostPort) trace?.(() => publishLine(pub, done.hostPort));

@@ -37,6 +37,11 @@ export interface ContainerSpec {
   net: NetMode;
   ip?: string; // CIDR or 'auto'
   publish: Publish[];
+  /**
+   * Every publish's host address was found to be this host's (toSpec, with the start's other
+   * checks): setupNetwork does not ask again. Absent (a spec made by hand): netsetup asks.
+   */
+  hostIpsChecked?: boolean;
   limits: Limits;
   env: Record<string, string>;
   workdir: string;
