@@ -584,6 +584,42 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     }
   });
 
+  it("a start that finds another's bind under its own at PATH (made while it was past its check) takes off only its own: a namespace bound over its own since stays on top (it unmounted that one, its own left on top of the first)", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    const { path, env } = bindCase('persist-stacked');
+    // move_mount(2)'s number in /proc/PID/syscall (one number on every architecture)
+    const MOVE_MOUNT = 429;
+    const syscallOf = (pid: number) => {
+      try {
+        return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
+      } catch {
+        return undefined;
+      }
+    };
+    // the start's bind's attach held 1.5 s on its way in (past its check: PATH's file made and locked, nothing bound)
+    // and 1.5 s on its way out (attached, not yet looked at what else is bound there)
+    const a = nsAtMoveMount(strace, path, 'delay_enter=1500000:delay_exit=1500000', ['-d', `--net=${path}`, '--', 'sleep', '30'], env);
+    try {
+      await until(() => childrenOf(a.pid!).some((pid) => syscallOf(pid) === MOVE_MOUNT), 5000, 'the start inside its move_mount(2)');
+      // a namespace bound at PATH by hand (unshare --net=PATH, which takes no lock) before the start's attach...
+      execFileSync('unshare', [`--net=${path}`, 'true']);
+      await until(() => mountsAt(path).length === 2, 5000, "the start's bind attached over it");
+      // ... and another over the start's, after its attach
+      execFileSync('unshare', [`--net=${path}`, 'true']);
+      const top = statSync(path).ino;
+      const r = await a;
+      expect(r.exitCode, r.stderr).toBe(125);
+      expect(r.stderr.split('\n')[0]).toBe(`ns-clone: persist net namespace at ${path}: a namespace is already bound there (bound by another start at the same time)`);
+      // all three stay: the start's own, under the one bound over it, cannot go without it
+      expect(mountsAt(path)).toHaveLength(3);
+      expect(statSync(path).ino, 'the namespace bound on top').toBe(top);
+    } finally {
+      await a.catch(() => {});
+      while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+
   it("--dry-run's bind line, pasted into sh with PID set, binds the namespace at PATH: its directory made first, a space in PATH quoted (it printed an unquoted touch PATH with no mkdir)", async () => {
     const dir = tmp('persist-dry');
     const path = join(dir, 'a b', 'net');

@@ -161,13 +161,19 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
     if (tree !== undefined) closeSync(tree); // (attached, the bind stays; else it goes with the fd)
     closeSync(held.fd); // (the lock goes with it: PATH is bound, or undone)
   }
-  // another start bound PATH at the same time: the first bind stays; a later one (this) takes its own off the top
-  // (one umount each: with three at once, each of the two later ones removes one), and leaves the file, the first's
-  // (no nsfs root to read there: what PATH shows now says whose bind is on top)
+  // another start bound PATH at the same time: the first bind stays; a later one (this) takes its own off, and leaves
+  // the file, the first's (no nsfs root to read there: what PATH shows now says whose bind is on top). The lowest is
+  // told by its namespace's inode number: this start's namespace lives (its child and this bind hold it), and no other
+  // has that number meanwhile. What is taken off is told by this bind's mount (stillPersisted), never whatever is on
+  // top: a bind made over this one since (by hand, or a start on a file system without flock) is someone else's, and
+  // was unmounted in its place; this one is then left there, under it
   const lowest = lowestBoundIno(p.path) ?? statSync(p.path).ino;
   if (lowest !== ns.ino) {
-    umountIfMounted(p.path, true);
-    throw fail('a namespace is already bound there (bound by another start at the same time)', `pick another path, or umount ${p.path} first`);
+    const onTop = made.mount ? stillPersisted(made) : statSync(p.path).ino === ns.ino;
+    if (onTop) umountIfMounted(p.path, true);
+    throw fail('a namespace is already bound there (bound by another start at the same time)', onTop
+      ? `pick another path, or umount ${p.path} first`
+      : `this start's own bind is left at ${p.path}, under one bound over it since: umount ${p.path} takes off the top one`);
   }
   return made;
 }
