@@ -438,10 +438,12 @@ function sweepUnrecorded(names: readonly string[], named: ReadonlySet<string>): 
 
 /**
  * The pid whose record names the fifo at `fifo` now (a release given the
- * fifo's path), if any: the record must have noted this fifo's inode. A
- * record (naming any path) whose child is gone, and whose fifo is not the
- * one there (released by hand, `echo > FIFO`, then ended: nothing to take
- * back), is stale: removed unless `dryRun`.
+ * fifo's path), if any: the record must have noted this fifo's device and
+ * inode, as the file at `fifo` has them (the path may be spelled another way
+ * than the record's: a symlinked state dir, /var/run for /run). A record
+ * (naming any path) whose child is gone, and whose fifo is not the one there
+ * (released by hand, `echo > FIFO`, then ended: nothing to take back), is
+ * stale: removed unless `dryRun`.
  */
 function pidOfFifo(fifo: string, dryRun: boolean): string | undefined {
   let names: string[];
@@ -450,6 +452,8 @@ function pidOfFifo(fifo: string, dryRun: boolean): string | undefined {
   } catch {
     return undefined;
   }
+  const at = statSync(fifo, { throwIfNoEntry: false });
+  const key = at?.isFIFO() ? fileKey(at) : undefined;
   let found: string | undefined;
   let foundGone: string | undefined;
   for (const n of names) {
@@ -459,7 +463,7 @@ function pidOfFifo(fifo: string, dryRun: boolean): string | undefined {
     if (!rec) continue;
     const gone = childGone(m[1]!, rec);
     const own = ownFifo(rec);
-    if (own && rec.fifo === fifo && rec.ino !== undefined) {
+    if (own && key !== undefined && rec.ino !== undefined && recordKey(rec) === key) {
       // (a child waiting there first; one killed while it waited, its fifo still there, is taken back)
       if (!gone) found ??= m[1];
       else foundGone ??= m[1];
