@@ -14,9 +14,13 @@
  * And a batch whose link add fails on a link another program made under its
  * host ifname while netsetup was stopped: the undo deletes only the links the
  * batch made (it deleted that link too, or named it as kept when it could not).
+ *
+ * And a batch that fails once its links are made (the record's completion
+ * refused: its state dir, a tmpfs of its own, filled meanwhile), whose undo
+ * cannot delete a link: kept with its pending record and lease, and named.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, createHost, destroyHost, skipReason, testName } from '../harness/index.js';
@@ -35,8 +39,8 @@ describe.skipIf(skipReason)(`netsetup veth - interrupted, its clean-up refused${
   const nodeLinks = () => inNode('-o', 'link', 'show').split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
 
   /** `veth -` of `lines` in the node, stopped at `mark`; `meanwhile` runs then, and the process gets SIGINT (unless `sigint` is false) and SIGCONT. */
-  async function interrupted(lines: object[], mark: string, meanwhile: () => void, sigint = true): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), BOXKIT_STATE_DIR: state, BOXKIT_NETSETUP_CRASH_AT: mark, BOXKIT_NETSETUP_CRASH_SIGNAL: 'SIGSTOP' };
+  async function interrupted(lines: object[], mark: string, meanwhile: () => void, sigint = true, stateDir = state): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), BOXKIT_STATE_DIR: stateDir, BOXKIT_NETSETUP_CRASH_AT: mark, BOXKIT_NETSETUP_CRASH_SIGNAL: 'SIGSTOP' };
     delete env.NODE_EXTRA_CA_CERTS;
     // (ip netns exec and the bin's sh stub exec: the pid is netsetup's own)
     const p = spawn('ip', ['netns', 'exec', node, binPath('netsetup'), 'veth', '-'], { env });
@@ -169,6 +173,70 @@ describe.skipIf(skipReason)(`netsetup veth - interrupted, its clean-up refused${
     ok(await nsIn(node, state, ['down', '--host-ifname', h[0]!, '--host-ifname', h[1]!]));
     expect(stored(state)).toEqual({ attachments: [], leases: [] });
   });
+
+  for (const sigint of [true, false]) {
+    it(`a batch that fails once its links are made (its state's file system full), whose undo cannot delete a link, keeps it with its record and lease and names it${sigint ? ', interrupted: 130' : ': 1'}`, async () => {
+      // The record's completion is what fails: the state dir is a small tmpfs of its own, filled while netsetup is
+      // stopped once its links are made (a full /run). Meanwhile its veth is renamed away and lo takes its name, so
+      // the undo's link del is refused (EOPNOTSUPP): a veth netsetup made cannot be made undeletable for real
+      const st = join(process.env.BOXKIT_TEST_ROOT ?? '/tmp', `netsetup-undo-kept-${sigint}`);
+      const br2 = shortName('nvik');
+      const away = shortName('nvix');
+      const fill = join(st, 'fill');
+      mkdirSync(st, { recursive: true });
+      sh('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', st]);
+      try {
+        ok(await nsIn(node, st, ['bridge', br2, '10.77.141.1/24']));
+        const r = await interrupted([{ netns: c[0], bridge: br2, hostIfname: h[0] }], 'made', () => {
+          inNode('link', 'set', h[0]!, 'down');
+          inNode('link', 'set', h[0]!, 'name', away);
+          loAs(h[0]!);
+          try {
+            writeFileSync(fill, Buffer.alloc(1024 * 1024));
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+          }
+        }, sigint, st);
+        try {
+          expect(r.stdout).toBe('');
+          const lines = r.stderr.split('\n').filter(Boolean);
+          expect(lines).toHaveLength(2);
+          if (sigint) {
+            expect(r.status, r.stderr).toBe(130);
+            expect(lines[0]).toBe(`netsetup: veth interrupted (SIGINT): 1 link could not be deleted and was kept, with its record and lease: ${h[0]}`);
+          } else {
+            expect(r.status, r.stderr).toBe(1);
+            expect(lines[0]).toMatch(new RegExp(`^netsetup: .*no space left on device.* \\(and ${h[0]} could not be deleted\\)$`));
+          }
+          expect(lines[1]).toBe(`hint: netsetup down --host-ifname ${h[0]}`);
+          // kept: the link of that name, its pending record (no address in it yet) and its lease
+          expect(nodeLinks()).toContain(h[0]);
+          const kept = stored(st);
+          expect(kept.attachments.filter((f) => !f.endsWith('.tmp'))).toEqual([`${h[0]}.json`]);
+          expect(kept.leases).toEqual(['10.77.141.2']);
+          expect(JSON.parse(readFileSync(join(st, 'netsetup', 'attachments', `${h[0]}.json`), 'utf8')).ip).toBe('');
+        } finally {
+          rmSync(fill, { force: true });
+          loBack(h[0]!);
+          if (nodeLinks().includes(away)) inNode('link', 'set', away, 'name', h[0]!);
+        }
+        // the down the hint names removes all of it (the veth given its name back)
+        ok(await nsIn(node, st, ['down', '--host-ifname', h[0]!]));
+        expect(nodeLinks()).not.toContain(h[0]);
+        expect(nodeLinks()).not.toContain(away);
+        expect(stored(st)).toEqual({ attachments: [], leases: [] });
+        ok(await nsIn(node, st, ['bridge', 'rm', br2]));
+      } finally {
+        // (whatever a failed expectation left: gone is fine)
+        try {
+          await nsIn(node, st, ['down', '--host-ifname', h[0]!]);
+          await nsIn(node, st, ['bridge', 'rm', br2]);
+        } finally {
+          sh('umount', [st]);
+        }
+      }
+    });
+  }
 
   it('leaves nothing on the sandbox host', async () => {
     ok(await nsIn(node, state, ['bridge', 'rm', br]));

@@ -7,7 +7,7 @@
  * name, so concurrent calls never collide and a repeated call finds its link.
  */
 import { isoTime } from '@boxkit/common/time';
-import { BoxkitError, EXIT, UsageError } from '@boxkit/common/errors';
+import { BoxkitError, describeError, EXIT, UsageError } from '@boxkit/common/errors';
 import { mark } from '@boxkit/common/phases';
 import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, netString, parseCidr, parseHostCidr, parseIp } from './cidr.js';
@@ -368,11 +368,15 @@ async function undoFailedAttach(fresh: readonly Fresh[], e: unknown, added?: Rea
   const f = taken ? fresh.find((x) => x.gateway === taken[1] && x.ifname === taken[2])
     : inNs ? fresh.find((x) => x.gateway && nsTarget(x.ns) === (inNs[1] ?? inNs[2])) : undefined;
   if (f) return defaultRouteTaken(f.ns, f.ifname, 'it has one already (the kernel refused this one); nothing was made', false);
-  if (kept.length && e instanceof BoxkitError) {
-    const err = new BoxkitError(e.code, `${e.message} (and ${kept.join(', ')} could not be deleted)`, { exitCode: e.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
+  // named whatever failed: a state write refused (a full /run: Node's error, not boxkit's) said 'no space left on
+  // device, write' alone, with no word of the link kept nor of the down that removes it
+  if (kept.length && e instanceof Error) {
+    const d = describeError(e);
+    const code = e instanceof BoxkitError ? e.code : ((e as NodeJS.ErrnoException).code ?? 'EFAILED');
+    const err = new BoxkitError(code, `${d.message} (and ${kept.join(', ')} could not be deleted)`, { cause: e, exitCode: d.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
     return Object.assign(err, { kept });
   }
-  return kept.length && e instanceof Error ? Object.assign(e, { kept }) : e;
+  return e;
 }
 
 /**
