@@ -79,7 +79,7 @@ export function writerGone(path: string, pid: number): boolean {
 }
 
 /** A failed write, named by its file (Node's own message, 'no space left on device, write', names none). */
-function unwritten(path: string, e: unknown): unknown {
+export function unwritten(path: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   if (!code || !(e instanceof Error)) return e;
   const why = e.message.replace(/^[A-Z0-9]+: /, '').replace(/, \w+( '.*')?$/, '');

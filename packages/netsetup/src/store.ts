@@ -11,7 +11,7 @@
 import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerGone } from '@boxkit/common/proc';
-import { stateDir, withLock, withLockSync } from '@boxkit/common/state';
+import { stateDir, unwritten, withLock, withLockSync } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
 import { crashPoint } from './crash.js';
 
@@ -73,11 +73,29 @@ function inDir<T>(dir: string, write: () => T): T {
   }
 }
 
+/**
+ * Write `content` to `tmp`, the file aside of `final` (making `dir` when missing). A write refused (a full
+ * or read-only /run) leaves no temp file, which stayed until a later `down` swept it, and names `final`:
+ * Node's message ('no space left on device, write') names none.
+ */
+function writeAside(dir: string, tmp: string, final: string, content: string): void {
+  try {
+    inDir(dir, () => writeFileSync(tmp, content));
+  } catch (e) {
+    try {
+      unlinkGone(tmp);
+    } catch {
+      // (a directory turned read-only: left for sweepTmp)
+    }
+    throw unwritten(final, e);
+  }
+}
+
 /** Create the record if no attachment of that host name exists; false when one does. */
 export function claimAttachment(rec: AttachmentRecord): boolean {
   const final = join(attachDir(), `${rec.hostIfname}.json`);
   const tmp = `${final}.${process.pid}.tmp`;
-  inDir(attachDir(), () => writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`));
+  writeAside(attachDir(), tmp, final, `${JSON.stringify(rec, null, 2)}\n`);
   try {
     linkSync(tmp, final); // fails with EEXIST, atomically, when the record exists
     return true;
@@ -93,7 +111,7 @@ export function claimAttachment(rec: AttachmentRecord): boolean {
 export function writeAttachment(rec: AttachmentRecord): void {
   const final = join(attachDir(), `${rec.hostIfname}.json`);
   const tmp = `${final}.${process.pid}.tmp`;
-  inDir(attachDir(), () => writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`));
+  writeAside(attachDir(), tmp, final, `${JSON.stringify(rec, null, 2)}\n`);
   renameSync(tmp, final);
 }
 
@@ -186,7 +204,7 @@ export function leasedIps(): Set<string> {
 export function claimLease(ip: string, holder: string): boolean {
   migrateOldLeases();
   const tmp = join(leaseDir(), `.${ip}.${process.pid}.tmp`);
-  inDir(leaseDir(), () => writeFileSync(tmp, `${holder}\n`));
+  writeAside(leaseDir(), tmp, join(leaseDir(), ip), `${holder}\n`);
   crashPoint('lease-aside');
   try {
     linkSync(tmp, join(leaseDir(), ip));
