@@ -561,6 +561,35 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     expect(existsSync(path)).toBe(false);
   });
 
+  it("a start given --setup-fifo under a default fifo's name (one an earlier start printed, its maker gone) keeps its fifo through another's sweep between its mkfifo and its record: it starts (the sweep took the fifo for a killed start's, removed it, and the start failed 125)", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    const { records, env } = bindCase('fifo-given-default-name');
+    const { spawnSync } = await import('node:child_process');
+    const { execa } = await import('execa');
+    const gonePid = spawnSync('true').pid!;
+    // the name a start made a minute ago (its ns-clone gone since), given again
+    const fifo = join(records, `setup-${gonePid}-${(Date.now() - 60_000).toString(36)}.fifo`);
+    // its mkfifo (mknodat(2)) held 1.5 s on its way out: made, no record yet
+    const a = execa(strace, ['-qq', '-o', '/dev/null', '-P', fifo, '-e', 'trace=mknodat', '-e', 'inject=mknodat:delay_exit=1500000',
+      binPath('ns-clone'), '-d', '--wait-for-setup', '--setup-fifo', fifo, '--uts', '--', 'true'], { reject: false, env });
+    let held: ReturnType<typeof pin> | undefined;
+    try {
+      await until(() => existsSync(fifo), 5000, 'the given fifo made');
+      // any release sweeps the state dir
+      expect((await ns(['release', '999999'], { env })).exitCode).toBe(2);
+      expect(existsSync(fifo), 'the given fifo, after the sweep').toBe(true);
+      const r = await a;
+      if (r.exitCode === 0) held = pin(Number(r.stdout));
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect((await ns(['release', fifo, '--abort'], { env })).exitCode).toBe(0);
+      expect(existsSync(fifo)).toBe(false);
+    } finally {
+      await a.catch(() => {});
+      if (held) signalPinned(held, 'SIGKILL');
+    }
+  });
+
   it('two starts binding one --net=PATH at once: the first bind stays and the other start fails (125, nothing of it left), never a second namespace stacked on the first and hiding it', async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();

@@ -27,7 +27,7 @@
  * time: a chmod, chown or touch to let another user release it leaves it
  * the record's.)
  */
-import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, type BigIntStats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mkfifo } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
@@ -387,8 +387,26 @@ export function sweepRecords(mine?: { dev: number; ino: number; given: boolean }
   sweepUnrecorded(names, named);
 }
 
-/** A fifo at the default path: `setup-MAKER-TIME[-N].fifo`, MAKER the pid of the ns-clone that made it. */
-const DEFAULT_FIFO = /^setup-(\d+)-[0-9a-z]+(?:-\d+)?\.fifo$/;
+/**
+ * A fifo at the default path: `setup-MAKER-TIME[-N].fifo`, MAKER the pid of
+ * the ns-clone that made it, TIME when (Date.now(), base 36), just before
+ * its mkfifo.
+ */
+const DEFAULT_FIFO = /^setup-(\d+)-([0-9a-z]+)(?:-\d+)?\.fifo$/;
+
+/**
+ * Was the fifo made when its default name says: born (statx's birth time;
+ * where the file system keeps none, its mtime, which only a write changes)
+ * from 0.1 s before TIME (file times come from a coarser clock) to 2 s
+ * after? Then ns-clone made it under that name. A fifo a user had made there
+ * under such a name (`--setup-fifo` given a path an earlier start printed)
+ * was born later: it is not ns-clone's default one, and no sweep removes it.
+ */
+function bornAsNamed(time: string, st: BigIntStats): boolean {
+  const t = parseInt(time, 36);
+  const born = Number((st.birthtimeNs > 0n ? st.birthtimeNs : st.mtimeNs) / 1_000_000n);
+  return born >= t - 100 && born <= t + 2000;
+}
 
 /**
  * Remove the default fifos no record names whose maker is gone (killed
@@ -400,7 +418,9 @@ const DEFAULT_FIFO = /^setup-(\d+)-[0-9a-z]+(?:-\d+)?\.fifo$/;
  * start).
  * The records are read again before the fifo goes: a maker that wrote its
  * record, let its child wait on the fifo and exited since the first read
- * made it a child's. Fifos and records are matched by device and inode
+ * made it a child's. Only fifos ns-clone made under their default name go
+ * (bornAsNamed), never one given with --setup-fifo under a name like theirs.
+ * Fifos and records are matched by device and inode
  * (fileKey), never by path: a record names the fifo by the path its start
  * was given the state dir by (a symlink, /var/run for /run, a relative one).
  */
@@ -412,8 +432,8 @@ function sweepUnrecorded(names: readonly string[], named: ReadonlySet<string>): 
     if (!m) continue;
     const path = join(dir, n);
     try {
-      const st = lstatSync(path);
-      if (st.isFIFO() && !named.has(fileKey(st)) && ownerGone(Number(m[1]), st.mtimeMs)) gone.push({ path, key: fileKey(st) });
+      const st = lstatSync(path, { bigint: true });
+      if (st.isFIFO() && !named.has(fileKey(st)) && bornAsNamed(m[2]!, st) && ownerGone(Number(m[1]), Number(st.mtimeMs))) gone.push({ path, key: fileKey(st) });
     } catch {
       // gone meanwhile
     }

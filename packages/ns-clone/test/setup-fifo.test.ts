@@ -62,21 +62,24 @@ describe('setup fifo records', () => {
     expect(readdirSync(records).filter((n) => n.endsWith('.fifo-path'))).toEqual([`${process.pid}.fifo-path`]);
   });
 
-  it('a default fifo no record names (its start killed between its mkfifo and its record) goes at the next sweep once its maker is gone, a pid used again by a process started since included; one whose maker lives, or that a record names, stays', () => {
+  it('a default fifo no record names (its start killed between its mkfifo and its record) goes at the next sweep once its maker is gone, a pid used again by a process started since included; one whose maker lives, that a record names, or that was born long after its name\'s time (a user\'s --setup-fifo) stays', () => {
     const records = setupDir();
     const mine = makeSetupFifo(); // this process made it and lives: no record yet, as a start between the two
     const gonePid = spawnSync('true').pid!;
-    const orphan = join(records, `setup-${gonePid}-mwwqn19y.fifo`);
+    const orphan = join(records, `setup-${gonePid}-${Date.now().toString(36)}.fifo`);
     mkfifo(orphan, 0o600);
     // named after this process, which started long after it was made: the pid used again, not its maker
-    const reused = join(records, `setup-${process.pid}-1-2.fifo`);
+    const reused = join(records, `setup-${process.pid}-${Date.now().toString(36)}-2.fifo`);
     mkfifo(reused, 0o600);
     utimesSync(reused, 1000, 1000);
     // its maker gone, but a record (of a child alive: this process) names it: the child's
     const recorded = makeSetupFifo(join(records, `setup-${gonePid}-abc.fifo`));
     recordFifo(process.pid, recorded);
+    // a user's --setup-fifo under a name an earlier start printed (made a minute after that name's time), no record
+    // naming it yet: not a default fifo ns-clone made
+    const given = makeSetupFifo(join(records, `setup-${gonePid}-${(Date.now() - 60_000).toString(36)}.fifo`));
     sweepRecords();
-    expect(readdirSync(records).sort()).toEqual([`${process.pid}.fifo-path`, mine.fifo.split('/').pop()!, `setup-${gonePid}-abc.fifo`].sort());
+    expect(readdirSync(records).sort()).toEqual([`${process.pid}.fifo-path`, mine.fifo.split('/').pop()!, `setup-${gonePid}-abc.fifo`, given.fifo.split('/').pop()!].sort());
   });
 
   it('a held child\'s default fifo whose record names it through another spelling of the state dir (a symlink) is its own: a sweep through the real path leaves it (it removed it, its maker gone)', () => {
