@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { binPath, bk, pin, signalPinned, skipReason, waitUntil } from '../harness/index.js';
+import { binPath, bk, pin, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BASE, name, run } from './helpers.js';
@@ -140,8 +140,11 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
         const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
         await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
         try {
-          // its PID 1 ends, and run's teardown waits for the lock (a blocked flock of its pid in /proc/locks)
-          await waitUntil('run to wait for the lock', () => readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes('->') && l.split(/\s+/).includes(String(p.pid))), 30_000);
+          // its PID 1 ends, and run's teardown waits for the lock (tried every 20 ms: no blocked flock in /proc/locks)
+          const pid = pid1()!.pid!;
+          await waitUntil('the container to end', () => !running(pid), 30_000);
+          await new Promise((r) => setTimeout(r, 300));
+          expect(err).toBe('');
           p.kill(sig);
           await new Promise((r) => setTimeout(r, 200));
         } finally {
@@ -154,6 +157,58 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       }
     } finally {
       await bk('netsetup', ['nat', 'rm', '10.97.0.0/24'], { env });
+      await bk('netsetup', ['bridge', 'rm', br], { env });
+    }
+  });
+
+  it('a teardown that waits over 1 s for a lock another process holds says so, and a Ctrl-C then stops the wait: 130, what is left named with the rm that removes it (no word, and no Ctrl-C could end it)', async () => {
+    // netsetup's lock, held by a flock(1) here while the --rm container's veth is given back; a state, data dir and bridge of this test's own
+    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'wait-'));
+    const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const br = `bkwait${process.pid % 10000}`;
+    const lock = join(env.BOXKIT_STATE_DIR, 'netsetup', 'store.lock');
+    const containers = join(env.BOXKIT_DATA_DIR, 'containers');
+    const n = name('lockwait');
+    const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
+    let holder: ReturnType<typeof spawn> | undefined;
+    try {
+      const p = spawn(process.execPath, [binPath('run'), '--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.1.2/24', '--', 'sh', '-c', 'sleep 0.5'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (d) => (err += d));
+      const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
+      await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
+      const h = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      holder = h;
+      await new Promise<void>((r) => h.stdout!.on('data', (d) => String(d).includes('held') && r()));
+      // its PID 1 ends; past 1 s of waiting, run names the lock and its holder (flock(1), whose sh holds the lock too)
+      await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
+      expect(err).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
+      const t = Date.now();
+      p.kill('SIGINT');
+      expect(await exit, err).toBe(130);
+      expect(Date.now() - t).toBeLessThan(2000);
+      expect(err.split('\n').slice(1)).toEqual([
+        `run: ${n}: not removed: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
+        `hint: run rm -f ${n} removes what is left once that lock is free`,
+        '',
+      ]);
+      // nothing half-made: the record stays, and with it netsetup's attachment (its address still leased); the rest went
+      expect(existsSync(record)).toBe(true);
+      expect(readdirSync(join(env.BOXKIT_STATE_DIR, 'netsetup', 'leases'))).toContain('10.97.1.2');
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(own);
+      // once the lock is free, the rm it names removes what is left
+      h.stdin!.end();
+      await new Promise((r) => h.once('exit', r));
+      const rm = await bk('run', ['rm', '-f', n], { env });
+      expect(rm.exitCode, String(rm.stderr)).toBe(0);
+      expect(existsSync(record)).toBe(false);
+      expect(readdirSync(join(env.BOXKIT_STATE_DIR, 'netsetup', 'leases'))).not.toContain('10.97.1.2');
+      expect(existsSync(containers) ? readdirSync(containers) : []).toEqual([]);
+    } finally {
+      holder?.stdin!.end();
+      await bk('run', ['rm', '-f', n], { env });
+      await bk('netsetup', ['nat', 'rm', '10.97.1.0/24'], { env });
       await bk('netsetup', ['bridge', 'rm', br], { env });
     }
   });

@@ -119,11 +119,36 @@ export function removeFile(path: string): void {
 }
 
 /**
+ * How this process's withLock waits for a lock another process holds, while set (lockWaits): by
+ * turns of the event loop, so signal handlers run (the flock(2) wait blocked the thread: a Ctrl-C
+ * was seen only once the holder let go, however long that took), and:
+ */
+export interface LockWaits {
+  /** called once a wait passes 1 s: the lock, and its holder's pid when /proc/locks names it */
+  onWait(path: string, holder: number | undefined): void;
+  /** called when a wait onWait was called for ends with the lock held */
+  onWaitEnd?(): void;
+  /** aborted: a wait gives up (throws its reason), and so does any later one that finds its lock held */
+  signal: AbortSignal;
+}
+
+let waits: LockWaits | undefined;
+
+/**
+ * Set (or clear: undefined) how withLock waits for a held lock in this process (LockWaits). `run`
+ * sets it for a foreground container's teardown, whose user is told what it waits for and may
+ * stop waiting; elsewhere the wait blocks in flock(2), as before.
+ */
+export function lockWaits(w: LockWaits | undefined): void {
+  waits = w;
+}
+
+/**
  * Run `fn` holding an exclusive flock on `lockPath` (created if needed).
  * The kernel drops the lock if the process dies, so no stale lock survives.
  */
 export async function withLock<T>(lockPath: string, fn: () => T | Promise<T>): Promise<T> {
-  const fd = lock(lockPath);
+  const fd = waits ? await lockPolled(lockPath, waits) : lock(lockPath);
   try {
     return await fn();
   } finally {
@@ -206,6 +231,50 @@ export function flockUntilSync(fd: number, deadline: number, path?: string, onWa
     }
     sleepSync(Math.min(20, deadline - now));
   }
+}
+
+/** lock(), waiting as `w` says (see LockWaits): tried every 20 ms, between turns of the event loop. */
+async function lockPolled(lockPath: string, w: LockWaits): Promise<number> {
+  mkdirSync(dirname(lockPath), { recursive: true, mode: 0o755 });
+  const fd = openSync(lockPath, 'a', 0o600);
+  try {
+    const notice = Date.now() + 1000;
+    let told = false;
+    while (!flockUntilSync(fd, 0, lockPath)) {
+      w.signal.throwIfAborted();
+      if (!told && Date.now() >= notice) {
+        told = true;
+        w.onWait(lockPath, lockHolder(fd));
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (told) w.onWaitEnd?.();
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/**
+ * The pid holding an flock on the file open as `fd`, from /proc/locks (`1: FLOCK ADVISORY WRITE
+ * PID MAJ:MIN:INODE 0 EOF`, the device in hex), or undefined (not listed, or another pid namespace's: 0).
+ */
+export function lockHolder(fd: number): number | undefined {
+  try {
+    const st = fstatSync(fd);
+    // (major and minor as glibc's makedev packs them in st_dev)
+    const major = Math.floor(st.dev / 256) & 0xfff;
+    const minor = (st.dev & 0xff) | (Math.floor(st.dev / 4096) & 0xfff00);
+    const id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
+    for (const l of readFileSync('/proc/locks', 'utf8').split('\n')) {
+      const f = l.trim().split(/\s+/);
+      if (f[1] === 'FLOCK' && f[5] === id && Number(f[4]) > 0) return Number(f[4]);
+    }
+  } catch {
+    // no /proc/locks: the lock is named without its holder
+  }
+  return undefined;
 }
 
 /** An fd of `lockPath` holding its exclusive flock. */

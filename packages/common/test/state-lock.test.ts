@@ -9,7 +9,7 @@ import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, rmSync, statSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flock, LOCK } from '@boxkit/native';
-import { tryLockSync, tryLockUntilSync } from '../src/state.js';
+import { lockHolder as lockHolderFn, tryLockSync, tryLockUntilSync } from '../src/state.js';
 
 let dir: string;
 beforeEach(() => {
@@ -85,3 +85,88 @@ describe('tryLockUntilSync', () => {
     expect(waits).toBe(0);
   });
 });
+
+describe('withLock under lockWaits (a foreground run\'s teardown)', () => {
+  /** A flock(1) process holding `path` until stopped (with the sleep it runs, which holds the lock too); resolves once it holds it. */
+  async function holder(path: string): Promise<{ pid: number; stop(): void }> {
+    const { spawn } = await import('node:child_process');
+    const c = spawn('flock', [path, 'sleep', '30'], { stdio: 'ignore', detached: true });
+    const stop = () => {
+      try {
+        process.kill(-c.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    };
+    for (let i = 0; i < 200; i++) {
+      const fd = openSync(path, 'a', 0o600);
+      try {
+        flock(fd, LOCK.EX | LOCK.NB, path);
+      } catch {
+        return { pid: c.pid!, stop };
+      } finally {
+        closeSync(fd);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    stop();
+    throw new Error('flock(1) never took the lock');
+  }
+
+  it('names the holder after 1 s, lets timers and signal handlers run meanwhile, and gives up when aborted', async () => {
+    const { lockWaits, withLock } = await import('../src/state.js');
+    const lock = join(dir, '.lock');
+    const h = await holder(lock);
+    const ac = new AbortController();
+    const told: [string, number | undefined][] = [];
+    lockWaits({ signal: ac.signal, onWait: (p, pid) => told.push([p, pid]) });
+    try {
+      let ticks = 0;
+      const tick = setInterval(() => ticks++, 50);
+      setTimeout(() => ac.abort(new Error('stop waiting')), 1400);
+      let ran = false;
+      await expect(withLock(lock, () => (ran = true))).rejects.toThrow('stop waiting');
+      clearInterval(tick);
+      expect(ran).toBe(false);
+      expect(told).toEqual([[lock, h.pid]]);
+      // (the event loop turned throughout: a blocking flock(2) would have let no timer run)
+      expect(ticks).toBeGreaterThan(10);
+      // aborted: a later wait for a held lock gives up at once; a free lock is taken
+      const t = Date.now();
+      await expect(withLock(lock, () => 1)).rejects.toThrow('stop waiting');
+      expect(Date.now() - t).toBeLessThan(500);
+      h.stop();
+      for (let i = 0; i < 100 && lockHolderOf(lock) !== undefined; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await withLock(lock, () => 'free')).toBe('free');
+    } finally {
+      lockWaits(undefined);
+      h.stop();
+    }
+  });
+
+  it('a wait that ends with the lock held says so (onWaitEnd), and fn runs', async () => {
+    const { lockWaits, withLock } = await import('../src/state.js');
+    const lock = join(dir, '.lock');
+    const h = await holder(lock);
+    const seen: string[] = [];
+    lockWaits({ signal: new AbortController().signal, onWait: () => seen.push('wait'), onWaitEnd: () => seen.push('end') });
+    try {
+      setTimeout(() => h.stop(), 1300);
+      expect(await withLock(lock, () => 'held')).toBe('held');
+      expect(seen).toEqual(['wait', 'end']);
+    } finally {
+      lockWaits(undefined);
+      h.stop();
+    }
+  });
+});
+
+/** lockHolder of `path` through a file of its own. */
+function lockHolderOf(path: string): number | undefined {
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    return lockHolderFn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -6,7 +6,10 @@
 import { isoTime } from '@boxkit/common/time';
 import { BoxkitError } from '@boxkit/common';
 import { kill, shellStatus, type Child } from '@boxkit/native';
-import { abortOnInterrupt, catchSignals, FORWARDED, lastLook, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
+import { readFileSync } from 'node:fs';
+import { abortOnInterrupt, catchSignals, FORWARDED, INTERRUPTS, lastLook, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
+import { lockWaits } from '@boxkit/common/state';
+import { warn } from '@boxkit/common/output';
 import type { ContainerRecord } from '../state/record.js';
 import { removeFile } from '@boxkit/common';
 import { creatorAlive, exitPath, isAlive, isGarbage, keptExitCode, list, load, locked, save } from '../state/store.js';
@@ -64,15 +67,65 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
   caught.release();
   const code = shellStatus(status);
   const t0 = process.hrtime.bigint();
+  const waits = lockWaitsSaid(rec);
   try {
     await finish(rec, code);
     // a handler runs only in a turn of the event loop that polls: a slow teardown (a wait for a
     // lock) takes lastLook's two turns first; a quick one does not, as a quick start (create.ts)
     if (process.hrtime.bigint() - t0 > SLOW_TEARDOWN_NS) await lastLook(late.signal).catch(() => undefined);
   } finally {
+    waits.release();
     late.release();
   }
   return late.signal.aborted ? signalStatus(late.signal.reason as NodeJS.Signals) : code;
+}
+
+/**
+ * While a foreground container's end is recorded (or it is removed, --rm), a wait for a lock
+ * another process holds (a netsetup stopped midway, a `flock` in someone's script) says so once
+ * it passes 1 s, naming the lock and its holder; a SIGINT, SIGTERM or SIGHUP while it waits stops
+ * the wait: what it was for stays, named with the command that removes it (`NAME: not removed:
+ * SIGINT stopped the wait for LOCK, held by pid N (COMM)`, hint `run rm -f NAME`), and run ends 128+N. Nothing is half-made:
+ * a step that waits for its lock has not begun. Other interrupts of the teardown are noted only
+ * (128+N at its end, see waitForeground). Before, the wait blocked in flock(2): no word, and no
+ * Ctrl-C had any effect until the holder let go (never, for a stopped one).
+ */
+function lockWaitsSaid(rec: ContainerRecord): { release(): void } {
+  const ac = new AbortController();
+  let waiting: { path: string; holder: string } | undefined;
+  const on = (sig: NodeJS.Signals) => {
+    if (!waiting || ac.signal.aborted) return;
+    ac.abort(new BoxkitError('EINTR', `${sig} stopped the wait for ${waiting.path}, ${waiting.holder}`, {
+      exitCode: signalStatus(sig), hint: `run rm -f ${rec.name} removes what is left once that lock is free`,
+    }));
+  };
+  for (const s of INTERRUPTS) process.on(s, on);
+  lockWaits({
+    signal: ac.signal,
+    onWait(path, pid) {
+      waiting = { path, holder: pid ? `held by pid ${pid}${commOf(pid)}` : 'held by another process' };
+      const what = rec.autoRemove ? 'its removal' : 'recording its end';
+      warn('run', `${rec.name} has ended; ${what} waits for ${path}, ${waiting.holder}: Ctrl-C stops waiting (then run rm -f ${rec.name} removes what is left)`);
+    },
+    onWaitEnd() {
+      waiting = undefined;
+    },
+  });
+  return {
+    release() {
+      lockWaits(undefined);
+      for (const s of INTERRUPTS) process.off(s, on);
+    },
+  };
+}
+
+/** ' (COMM)' of `pid`, or '' when it cannot be read. */
+function commOf(pid: number): string {
+  try {
+    return ` (${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`;
+  } catch {
+    return '';
+  }
 }
 
 /** A teardown slower than this (50 ms) looks for a signal that came during it before run exits. */
