@@ -88,13 +88,16 @@ JSON
   printf '#!/bin/sh\n%s down --netns c1 >/dev/null 2>&1; %s 2>/dev/null; true\n' "$REPO/$NSB" "$W/cni-DEL" >"$W/detach-both"; chmod +x "$W/detach-both"
   {
     echo
-    echo "The same attach interleaved (\`PAIRED=${PAIRED:-100}\` rounds; each round runs CNI ADD, \`netsetup veth\` and \`node -e 0\`"
+    echo "The same attach interleaved (\`PAIRED=${PAIRED:-100}\` rounds; each round runs CNI ADD, \`netsetup veth\`, \`node -e 0\` and"
+    echo "\`netsetup veth --dry-run\` (the same start, checks and state reads, printing the plan instead of making it: what a"
+    echo "call costs before its kernel work and records)"
     [ -n "${BEFORE:-}" ] && echo "(and the 'before:' build's \`netsetup veth\`)"
     echo "back to back, each after detaching both, in an order rotated by one each round, so all of them meet the same load;"
     echo "the ratio is the median of the rounds' own ratios):"
     echo
     # the before build's attachment is the same record and link: this build's down removes it
     paired_table "${PAIRED:-100}" "$W/detach-both" "CNI bridge ADD::$W/cni-ADD" "netsetup veth --netns c1 --bridge nsbr::$NSB veth --netns c1 --bridge nsbr" "node -e 0" \
+      "netsetup veth --dry-run::$NSB veth --dry-run --netns c1 --bridge nsbr" \
       ${BEFORE:+"before: netsetup veth --netns c1 --bridge nsbr::$BEFORE veth --netns c1 --bridge nsbr"}
     echo
     echo "Where one \`netsetup veth\` spends its time (BOXKIT_PHASES=1, ${PHASE_RUNS:-30} runs, each after a \`down\`; ms since the"
