@@ -213,6 +213,36 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     }
   });
 
+  it('without --rm, a wait over 1 s to record the end is said, and a Ctrl-C then stops it: 130, and run ps records the end once the lock is free', async () => {
+    // run's own store lock, held by a flock(1) here when the container's end is to be recorded
+    const lock = join(process.env.BOXKIT_STATE_DIR!, 'run', 'lock');
+    const n = name('lockwait-kept');
+    const record = join(process.env.BOXKIT_STATE_DIR!, 'run', 'containers', `${n}.json`);
+    let holder: ReturnType<typeof spawn> | undefined;
+    try {
+      const t0 = startRun([...BASE, '--name', n, '--', 'sh', '-c', 'sleep 0.5']);
+      let err = '';
+      t0.p.stderr!.on('data', (d) => (err += d));
+      await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
+      const h = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      holder = h;
+      await new Promise<void>((r) => h.stdout!.on('data', (d) => String(d).includes('held') && r()));
+      await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
+      expect(err).toBe(`run: ${n} has ended; recording its end waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting\n`);
+      t0.p.kill('SIGINT');
+      expect(await t0.exit, err).toBe(130);
+      expect(err.split('\n').slice(1)).toEqual([`run: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`, 'hint: run ps records its end once that lock is free', '']);
+      expect(JSON.parse(readFileSync(record, 'utf8')).status).toBe('running');
+      h.stdin!.end();
+      await new Promise((r) => h.once('exit', r));
+      const ps = JSON.parse((await run(['ps', '-a', '--json'])).out) as { name: string; status: string; exitCode?: number }[];
+      expect(ps.find((c) => c.name === n)?.status).toBe('exited');
+    } finally {
+      holder?.stdin!.end();
+      await run(['rm', '-f', n], null);
+    }
+  });
+
   it("a SIGINT while a foreground container ran never SIGKILLs, at the stop timeout, a later process given the container's pid during run's teardown (the timer stayed armed)", async () => {
     // in a pid namespace of its own, where the next pid can be set: a SIGINT while PID 1 (a sleep, which
     // ignores it) runs arms the 1 s stop timeout; netsetup's lock, held here, keeps run in its teardown

@@ -85,7 +85,8 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
  * another process holds (a netsetup stopped midway, a `flock` in someone's script) says so once
  * it passes 1 s, naming the lock and its holder; a SIGINT, SIGTERM or SIGHUP while it waits stops
  * the wait: what it was for stays, named with the command that removes it (`NAME: not removed:
- * SIGINT stopped the wait for LOCK, held by pid N (COMM)`, hint `run rm -f NAME`), and run ends 128+N. Nothing is half-made:
+ * SIGINT stopped the wait for LOCK, held by pid N (COMM)`, hint `run rm -f NAME`; without --rm,
+ * `run ps` records the end), and run ends 128+N. Nothing is half-made:
  * a step that waits for its lock has not begun. Other interrupts of the teardown are noted only
  * (128+N at its end, see waitForeground). Before, the wait blocked in flock(2): no word, and no
  * Ctrl-C had any effect until the holder let go (never, for a stopped one).
@@ -96,7 +97,7 @@ function lockWaitsSaid(rec: ContainerRecord): { release(): void } {
   const on = (sig: NodeJS.Signals) => {
     if (!waiting || ac.signal.aborted) return;
     ac.abort(new BoxkitError('EINTR', `${sig} stopped the wait for ${waiting.path}, ${waiting.holder}`, {
-      exitCode: signalStatus(sig), hint: `run rm -f ${rec.name} removes what is left once that lock is free`,
+      exitCode: signalStatus(sig), hint: `${rec.autoRemove ? `run rm -f ${rec.name} removes what is left` : `run ps records its end`} once that lock is free`,
     }));
   };
   for (const s of INTERRUPTS) process.on(s, on);
@@ -104,8 +105,9 @@ function lockWaitsSaid(rec: ContainerRecord): { release(): void } {
     signal: ac.signal,
     onWait(path, pid) {
       waiting = { path, holder: pid ? `held by pid ${pid}${commOf(pid)}` : 'held by another process' };
+      // (without --rm, a release of its address and ports cut short is left to run rm, as when it fails)
       const what = rec.autoRemove ? 'its removal' : 'recording its end';
-      warn('run', `${rec.name} has ended; ${what} waits for ${path}, ${waiting.holder}: Ctrl-C stops waiting (then run rm -f ${rec.name} removes what is left)`);
+      warn('run', `${rec.name} has ended; ${what} waits for ${path}, ${waiting.holder}: Ctrl-C stops waiting${rec.autoRemove ? ` (then run rm -f ${rec.name} removes what is left)` : ''}`);
     },
     onWaitEnd() {
       waiting = undefined;
