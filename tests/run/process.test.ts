@@ -16,6 +16,22 @@ function startRun(args: string[]) {
   return { p, exit, out: () => out };
 }
 
+/** A state and data dir of a test's own (no other test's containers, bridges or locks), and the env that points the tools there. */
+function ownDirs(prefix: string): { own: string; env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } } {
+  const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, prefix));
+  const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return { own, env };
+}
+
+/** flock(1) holding `lock` (its directory made) until its stdin ends; resolves once it holds it. */
+async function holdLock(lock: string) {
+  mkdirSync(dirname(lock), { recursive: true });
+  const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+  return holder;
+}
+
 describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('--init: an init is PID 1 and the command PID 2; --user, --env, --workdir apply', async () => {
     const r = await run(['--rm', ...BASE, '--init', '-u', 'nobody', '-e', 'GREETING=hi', '-w', '/tmp', '--', 'sh', '-c',
@@ -97,9 +113,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       const n = name(`stopped-${sig.toLowerCase()}`);
       const before = dirs();
-      mkdirSync(dirname(lock), { recursive: true });
-      const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
-      await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+      const holder = await holdLock(lock);
       const t = startRun(['--rm', ...BASE, '--name', n, '--', 'sh', '-c', 'echo ran']);
       let err = '';
       t.p.stderr.on('data', (d) => (err += d));
@@ -121,9 +135,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
 
   it('a Ctrl-C (SIGINT) or SIGTERM during the teardown after a --rm container ended waits for it: 130/143 and nothing left (run died half-way, leaving its record, mount and data)', async () => {
     // the slow step: netsetup's lock, held here while the veth is given back; a state, data dir and bridge of this test's own
-    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'late-'));
-    const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
-    delete env.NODE_EXTRA_CA_CERTS;
+    const { own, env } = ownDirs('late-');
     const br = `bklate${process.pid % 10000}`;
     const lock = join(env.BOXKIT_STATE_DIR, 'netsetup', 'store.lock');
     const containers = join(env.BOXKIT_DATA_DIR, 'containers');
@@ -137,8 +149,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
         const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
         const pid1 = () => (existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as { pid?: number; status: string }) : undefined);
         await waitUntil('the container to run', () => pid1()?.status === 'running', 30_000);
-        const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
-        await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+        const holder = await holdLock(lock);
         try {
           // its PID 1 ends, and run's teardown waits for the lock (tried every 20 ms: no blocked flock in /proc/locks)
           const pid = pid1()!.pid!;
@@ -163,24 +174,21 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
 
   it('a teardown that waits over 1 s for a lock another process holds says so, and a Ctrl-C then stops the wait: 130, what is left named with the rm that removes it (no word, and no Ctrl-C could end it)', async () => {
     // netsetup's lock, held by a flock(1) here while the --rm container's veth is given back; a state, data dir and bridge of this test's own
-    const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'wait-'));
-    const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
-    delete env.NODE_EXTRA_CA_CERTS;
+    const { own, env } = ownDirs('wait-');
     const br = `bkwait${process.pid % 10000}`;
     const lock = join(env.BOXKIT_STATE_DIR, 'netsetup', 'store.lock');
     const containers = join(env.BOXKIT_DATA_DIR, 'containers');
     const n = name('lockwait');
     const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
-    let holder: ReturnType<typeof spawn> | undefined;
+    let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
       const p = spawn(process.execPath, [binPath('run'), '--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.1.2/24', '--', 'sh', '-c', 'sleep 0.5'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       p.stderr!.on('data', (d) => (err += d));
       const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
       await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
-      const h = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const h = await holdLock(lock);
       holder = h;
-      await new Promise<void>((r) => h.stdout!.on('data', (d) => String(d).includes('held') && r()));
       // its PID 1 ends; past 1 s of waiting, run names the lock and its holder (flock(1), whose sh holds the lock too)
       await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
       expect(err).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
@@ -218,15 +226,14 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const lock = join(process.env.BOXKIT_STATE_DIR!, 'run', 'lock');
     const n = name('lockwait-kept');
     const record = join(process.env.BOXKIT_STATE_DIR!, 'run', 'containers', `${n}.json`);
-    let holder: ReturnType<typeof spawn> | undefined;
+    let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
       const t0 = startRun([...BASE, '--name', n, '--', 'sh', '-c', 'sleep 0.5']);
       let err = '';
       t0.p.stderr!.on('data', (d) => (err += d));
       await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
-      const h = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const h = await holdLock(lock);
       holder = h;
-      await new Promise<void>((r) => h.stdout!.on('data', (d) => String(d).includes('held') && r()));
       await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
       expect(err).toBe(`run: ${n} has ended; recording its end waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting\n`);
       t0.p.kill('SIGINT');
@@ -341,9 +348,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const dirs = () => (existsSync(containers) ? readdirSync(containers).sort() : []);
     const n = name('stopped-detached');
     const before = dirs();
-    mkdirSync(dirname(lock), { recursive: true });
-    const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+    const holder = await holdLock(lock);
     const t = startRun(['-d', ...BASE, '--name', n, '--', 'sleep', '100']);
     let err = '';
     t.p.stderr.on('data', (d) => (err += d));
