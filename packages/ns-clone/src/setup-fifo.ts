@@ -147,12 +147,6 @@ export interface FifoRecord {
   owner?: { pid: number; start?: number };
 }
 
-/** What a held child's start made that its command never running should take back (see the top). */
-export interface HeldUndo {
-  persisted: Persisted[];
-  dirs: string[];
-}
-
 const recordPath = (pid: number | string) => join(setupDir(), `${pid}.fifo-path`);
 
 /**
@@ -172,8 +166,6 @@ export function recordFifo(pid: number, { fifo, dev, ino, birth }: MadeFifo, mad
     // as atomicWrite would: a directory made here must be in the record)
     writeFileSync(record, JSON.stringify(rec), { mode: 0o600 });
   }, made, 0o700);
-  // an older ns-clone kept the undo apart: one an earlier process of this pid left must not stay beside ours
-  rmSync(join(setupDir(), `${pid}.undo`), { force: true });
 }
 
 function readRecord(pid: number | string): FifoRecord | undefined {
@@ -315,7 +307,6 @@ const runActs = (acts: Act[]): string | undefined => {
 export function forgetFifo(pid: number, fifo: string): void {
   rmSync(fifo, { force: true });
   rmSync(recordPath(pid), { force: true });
-  rmSync(join(setupDir(), `${pid}.undo`), { force: true });
 }
 
 /** A file's device and inode as one key: a fifo's path may be spelled many ways (a symlinked state dir, /var/run). */
