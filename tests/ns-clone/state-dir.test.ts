@@ -10,13 +10,19 @@ import { join } from 'node:path';
 import { pin, signalPinned, skipReason } from '../harness/index.js';
 import { mountsAt, ns, tmp, until } from './helpers.js';
 
+/** A fresh dir holding a state dir (real) and a symlink to it (link): one state dir, two spellings. */
+function twoSpellings(what: string) {
+  const dir = tmp(what);
+  const real = join(dir, 'real');
+  const link = join(dir, 'link');
+  mkdirSync(real);
+  symlinkSync(real, link);
+  return { dir, real, link };
+}
+
 describe.skipIf(skipReason)(`ns-clone state dir spellings${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it("a child held through a symlinked state dir keeps its fifo when a start through the real path sweeps: released, it runs its command (its fifo was removed as no record's, and the release failed)", async () => {
-    const dir = tmp('state-spellings');
-    const real = join(dir, 'real');
-    const link = join(dir, 'link');
-    mkdirSync(real);
-    symlinkSync(real, link);
+    const { dir, real, link } = twoSpellings('state-spellings');
     const ran = join(dir, 'ran');
     const a = await ns(['-d', '--wait-for-setup', '--uts', '--', 'sh', '-c', `echo ran > ${ran}`], { env: { BOXKIT_STATE_DIR: link } });
     expect(a.exitCode, a.stderr).toBe(0);
@@ -35,11 +41,7 @@ describe.skipIf(skipReason)(`ns-clone state dir spellings${skipReason ? ` (skipp
   });
 
   it('release --abort FIFO through another spelling of the state dir (a symlink) than the start used takes back what the start bound (--net=PATH unmounted, its file removed) and its record: the record is found by the fifo\'s device and inode (by path, none was: PATH stayed bound)', async () => {
-    const dir = tmp('state-release-spelling');
-    const real = join(dir, 'real');
-    const link = join(dir, 'link');
-    mkdirSync(real);
-    symlinkSync(real, link);
+    const { dir, real, link } = twoSpellings('state-release-spelling');
     const path = join(dir, 'net');
     const a = await ns(['-d', '--wait-for-setup', '--json', `--net=${path}`, '--', 'true'], { env: { BOXKIT_STATE_DIR: real } });
     expect(a.exitCode, a.stderr).toBe(0);
