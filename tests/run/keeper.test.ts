@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binPath, bk, poll, running, signalPinned, skipReason, startTime, waitUntil } from '../harness/index.js';
+import { binPath, bk, poll, running, signalPinned, skipReason, startTime, straceBin, waitUntil } from '../harness/index.js';
 import { execa } from 'execa';
 import { BASE, containerEnded, keeperOf, name, pid1Of, run } from './helpers.js';
 
@@ -347,5 +347,30 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     expect(record(n).exitCode).toBeUndefined();
     expect(existsSync(`/sys/class/net/${rec.net.hostVeth}`)).toBe(true);
     expect(running(rec.pid)).toBe(true);
+  }, 60_000);
+
+  const strace = straceBin();
+  it.skipIf(!strace)(`starts as the bin's stub starts run: with the glibc malloc tunables run -d got, which neither bk-keeper nor the container inherits${strace ? '' : ' (skipped: no strace)'}`, async () => {
+    const n = name('tunables');
+    made.push(n);
+    const trace = join(mkdtempSync(join(tmpdir(), 'bk-tun-')), 'execve');
+    onTestFinished(() => rmSync(join(trace, '..'), { recursive: true, force: true }));
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    delete env.GLIBC_TUNABLES;
+    // (a container that ends at once: strace -f ends when bk-keeper has recorded it)
+    const r = await execa(strace!, ['-f', '-qq', '-v', '-s', '400', '-e', 'trace=execve', '-o', trace, binPath('run'), '-d', '--name', n, ...BASE, '--', '/bin/true'], { env, extendEnv: false, reject: false });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const execs = readFileSync(trace, 'utf8').split('\n').filter((l) => /execve\(.*\) = 0$/.test(l));
+    const tuned = (l: string) => /"GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1:glibc\.malloc\.top_pad=16777216"/.test(l);
+    // (the keeper's start, not the finish bk-keeper starts once the container ended: `__boxkit-keeper finish ...`)
+    const keeper = execs.filter((l) => l.includes('"__boxkit-keeper"], [') && /execve\("[^"]*\/node"/.test(l));
+    expect(keeper.length, execs.join('\n')).toBe(1);
+    expect(tuned(keeper[0]!), keeper[0]).toBe(true);
+    const bkKeeper = execs.filter((l) => /execve\("[^"]*\/bk-keeper"/.test(l));
+    const container = execs.filter((l) => /execve\("\/bin\/true"/.test(l));
+    expect(bkKeeper.length, execs.join('\n')).toBe(1);
+    expect(container.length, execs.join('\n')).toBe(1);
+    expect([...bkKeeper, ...container].filter(tuned)).toEqual([]);
   }, 60_000);
 });

@@ -76,6 +76,16 @@ function selfCommand(): string[] {
   return [...flags, resolve(process.argv[1]!), KEEPER_WORD];
 }
 
+/**
+ * The keeper starts from this bin's blob as the bin's stub starts it: with the glibc malloc tunables
+ * the stub gave this start, which its start from the blob took out of the environment
+ * (scripts/build-snapshot.mjs; the keeper's start takes them out again, before the container's).
+ */
+function keeperEnv(): NodeJS.ProcessEnv {
+  const tuned = (globalThis as Record<symbol, unknown>)[Symbol.for('boxkit.mallocTunables')];
+  return typeof tuned === 'string' ? { ...process.env, GLIBC_TUNABLES: tuned } : process.env;
+}
+
 /** `run -d`: start the container through a keeper; print what it reports; its exit code is ours. */
 export async function startKept(a: RunArgs): Promise<number> {
   // A Ctrl-C (or kill) of `run -d` before the keeper has reported stops the start there: the
@@ -99,7 +109,7 @@ export async function startKept(a: RunArgs): Promise<number> {
   };
   for (const sig of INTERRUPTS) process.on(sig, forward);
   // (a handler runs at a later turn of the event loop: by then the pid is known)
-  const keeper = spawn(process.execPath, selfCommand(), { detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'], cwd: '/' });
+  const keeper = spawn(process.execPath, selfCommand(), { detached: true, stdio: ['pipe', 'ignore', 'ignore', 'pipe'], cwd: '/', env: keeperEnv() });
   keeperPid = keeper.pid;
   keeper.stdin!.on('error', () => {}); // a keeper that died at once: reported below
   let cwd: string | null = null; // (null: removed; a relative path fails in the keeper as it would here)
