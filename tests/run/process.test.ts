@@ -250,6 +250,51 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     }
   });
 
+  it('without --rm on a bridge, a Ctrl-C that stops the wait to release its address and ports names them kept and the rm that releases them: 130 (said nothing of them)', async () => {
+    // netsetup's lock, held by a flock(1) here while the kept container's veth is given back; a state, data dir and bridge of this test's own
+    const { env } = ownDirs('kept-');
+    const br = `bkkept${process.pid % 10000}`;
+    const lock = join(env.BOXKIT_STATE_DIR, 'netsetup', 'store.lock');
+    const leases = join(env.BOXKIT_STATE_DIR, 'netsetup', 'leases');
+    const n = name('lockwait-kept-net');
+    const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
+    let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
+    try {
+      const p = spawn(process.execPath, [binPath('run'), ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.2.2/24', '--', 'sh', '-c', 'sleep 0.5'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (d) => (err += d));
+      const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
+      await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
+      const h = await holdLock(lock);
+      holder = h;
+      await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
+      expect(err).toBe(`run: ${n} has ended; the release of its address and ports waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm ${n} releases them)\n`);
+      p.kill('SIGINT');
+      expect(await exit, err).toBe(130);
+      expect(err.split('\n').slice(1)).toEqual([
+        `run: warning: ${n}: its address and ports are kept: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
+        `hint: run rm ${n} releases them once that lock is free`,
+        '',
+      ]);
+      // its end is recorded; its address is still leased, its veth still recorded (the rm named releases them)
+      const rec = JSON.parse(readFileSync(record, 'utf8')) as { status: string; net: { hostVeth?: string } };
+      expect(rec.status).toBe('exited');
+      expect(rec.net.hostVeth).toBeTruthy();
+      expect(readdirSync(leases)).toContain('10.97.2.2');
+      h.stdin!.end();
+      await new Promise((r) => h.once('exit', r));
+      const rm = await bk('run', ['rm', n], { env });
+      expect(rm.exitCode, String(rm.stderr)).toBe(0);
+      expect(existsSync(record)).toBe(false);
+      expect(readdirSync(leases)).not.toContain('10.97.2.2');
+    } finally {
+      holder?.stdin!.end();
+      await bk('run', ['rm', '-f', n], { env });
+      await bk('netsetup', ['nat', 'rm', '10.97.2.0/24'], { env });
+      await bk('netsetup', ['bridge', 'rm', br], { env });
+    }
+  });
+
   it("a SIGINT while a foreground container ran never SIGKILLs, at the stop timeout, a later process given the container's pid during run's teardown (the timer stayed armed)", async () => {
     // in a pid namespace of its own, where the next pid can be set: a SIGINT while PID 1 (a sleep, which
     // ignores it) runs arms the 1 s stop timeout; netsetup's lock, held here, keeps run in its teardown

@@ -6,7 +6,8 @@
 import { isoTime } from '@boxkit/common/time';
 import { BoxkitError } from '@boxkit/common';
 import { kill, shellStatus, type Child } from '@boxkit/native';
-import { readFileSync } from 'node:fs';
+import { procStat } from '@boxkit/common/proc';
+import { err } from '@boxkit/common/stdio';
 import { abortOnInterrupt, catchSignals, FORWARDED, INTERRUPTS, lastLook, signalStatus, type CaughtSignals } from '@boxkit/common/signals';
 import { lockWaits } from '@boxkit/common/state';
 import { warn } from '@boxkit/common/output';
@@ -69,7 +70,7 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
   const t0 = process.hrtime.bigint();
   const waits = lockWaitsSaid(rec);
   try {
-    await finish(rec, code);
+    await finish(rec, code, waits.step);
     // a handler runs only in a turn of the event loop that polls: a slow teardown (a wait for a
     // lock) takes lastLook's two turns first; a quick one does not, as a quick start (create.ts)
     if (process.hrtime.bigint() - t0 > SLOW_TEARDOWN_NS) await lastLook(late.signal).catch(() => undefined);
@@ -86,13 +87,16 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
  * it passes 1 s, naming the lock and its holder; a SIGINT, SIGTERM or SIGHUP while it waits stops
  * the wait: what it was for stays, named with the command that removes it (`NAME: not removed:
  * SIGINT stopped the wait for LOCK, held by pid N (COMM)`, hint `run rm -f NAME`; without --rm,
- * `run ps` records the end), and run ends 128+N. Nothing is half-made:
+ * `run ps` records the end, or, a wait to release its address and ports, `NAME: its address and
+ * ports are kept`, hint `run rm NAME`, its end recorded), and run ends 128+N. Nothing is half-made:
  * a step that waits for its lock has not begun. Other interrupts of the teardown are noted only
  * (128+N at its end, see waitForeground). Before, the wait blocked in flock(2): no word, and no
  * Ctrl-C had any effect until the holder let go (never, for a stopped one).
  */
-function lockWaitsSaid(rec: ContainerRecord): { release(): void } {
+function lockWaitsSaid(rec: ContainerRecord): { step: FinishStep; release(): void } {
   const ac = new AbortController();
+  // (what waits, without --rm: finish says which of its steps runs)
+  const step: FinishStep = { what: 'recording its end' };
   let waiting: { path: string; holder: string } | undefined;
   const on = (sig: NodeJS.Signals) => {
     if (!waiting || ac.signal.aborted) return;
@@ -104,16 +108,19 @@ function lockWaitsSaid(rec: ContainerRecord): { release(): void } {
   lockWaits({
     signal: ac.signal,
     onWait(path, pid) {
-      waiting = { path, holder: pid ? `held by pid ${pid}${commOf(pid)}` : 'held by another process' };
-      // (without --rm, a release of its address and ports cut short is left to run rm, as when it fails)
-      const what = rec.autoRemove ? 'its removal' : 'recording its end';
-      warn('run', `${rec.name} has ended; ${what} waits for ${path}, ${waiting.holder}: Ctrl-C stops waiting${rec.autoRemove ? ` (then run rm -f ${rec.name} removes what is left)` : ''}`);
+      const comm = pid ? procStat(pid)?.comm : undefined;
+      waiting = { path, holder: pid ? `held by pid ${pid}${comm ? ` (${comm})` : ''}` : 'held by another process' };
+      // (without --rm, a release of its address and ports cut short is left to run rm, as when it fails: finish names it)
+      const what = rec.autoRemove ? 'its removal' : step.what;
+      const then = rec.autoRemove ? ` (then run rm -f ${rec.name} removes what is left)` : step.what === RELEASE ? ` (then run rm ${rec.name} releases them)` : '';
+      warn('run', `${rec.name} has ended; ${what} waits for ${path}, ${waiting.holder}: Ctrl-C stops waiting${then}`);
     },
     onWaitEnd() {
       waiting = undefined;
     },
   });
   return {
+    step,
     release() {
       lockWaits(undefined);
       for (const s of INTERRUPTS) process.off(s, on);
@@ -121,14 +128,12 @@ function lockWaitsSaid(rec: ContainerRecord): { release(): void } {
   };
 }
 
-/** ' (COMM)' of `pid`, or '' when it cannot be read. */
-function commOf(pid: number): string {
-  try {
-    return ` (${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`;
-  } catch {
-    return '';
-  }
+/** Which step of finish() runs (a kept container's: the wait for a lock names it). */
+interface FinishStep {
+  what: string;
 }
+
+const RELEASE = 'the release of its address and ports';
 
 /** A teardown slower than this (50 ms) looks for a signal that came during it before run exits. */
 const SLOW_TEARDOWN_NS = 50_000_000n;
@@ -137,7 +142,7 @@ const SLOW_TEARDOWN_NS = 50_000_000n;
  * Record the end of a container, or remove it all with --rm. With no `exitCode` (its waiter
  * was gone: ps, stop, gc noticed the end) the one its keeper left on disk is taken.
  */
-export async function finish(rec: ContainerRecord, exitCode: number | undefined): Promise<void> {
+export async function finish(rec: ContainerRecord, exitCode: number | undefined, step?: FinishStep): Promise<void> {
   if (rec.autoRemove) {
     await teardown(rec);
     return;
@@ -146,12 +151,16 @@ export async function finish(rec: ContainerRecord, exitCode: number | undefined)
   // container may take them), not at rm; if that fails, rm tries again with the record as it was
   let released = false;
   if (rec.net.hostVeth) {
+    if (step) step.what = RELEASE;
     try {
       await teardownNetwork(rec.net);
       released = true;
-    } catch {
-      // left for rm
+    } catch (e) {
+      // left for rm (its record keeps them), and said: a Ctrl-C that stopped the wait for its lock, or a failure
+      warn('run', `warning: ${rec.name}: its address and ports are kept: ${(e as Error).message.split('\n')[0]}`);
+      err(`hint: run rm ${rec.name} releases them${e instanceof BoxkitError && e.code === 'EINTR' ? ' once that lock is free' : ''}`);
     }
+    if (step) step.what = 'recording its end';
   }
   await locked(() => {
     // removed meanwhile (run rm -f from elsewhere): nothing to record
