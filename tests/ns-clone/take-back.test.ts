@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
 import { statxMount } from '@boxkit/native';
 import { stillPersisted, type Persisted } from '../../packages/ns-clone/src/persist.js';
 import { pin, signalPinned, skipReason, type Pinned } from '../harness/index.js';
@@ -41,6 +42,37 @@ async function bindUntilIno(path: string, ino: number, kept: string[]): Promise<
 const umountAll = (paths: readonly string[]) => {
   for (const k of paths) while (mountsAt(k).length) execFileSync('umount', [k]);
 };
+
+/** strace's arguments that make ns-clone (and its children) meet a kernel without open_tree (5.2) and statx (4.11). */
+const oldKernel = ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=open_tree,statx', '-e', 'inject=open_tree:error=ENOSYS', '-e', 'inject=statx:error=ENOSYS'];
+
+/**
+ * A foreground `--net=PATH --wait-for-setup -- true` (started by `launch`) is held; the user unmounts its bind and
+ * binds a namespace of their own at PATH; `release --abort`: the start ends 125, and the user's bind stays, its record gone.
+ */
+async function ownUndoLeavesUsersBind(name: string, launch: (args: string[], env: NodeJS.ProcessEnv) => ResultPromise): Promise<void> {
+  const { path, records, env } = bindCase(name);
+  const p = launch([`--net=${path}`, '--wait-for-setup', '--', 'true'], env);
+  try {
+    const recorded = () => recordsIn(records)[0]?.split('.')[0];
+    await until(() => !!recorded() && mountsAt(path).length === 1, 10000, "the held child's record and bind");
+    // the user takes the start's namespace off PATH and binds one of their own there (its file, still there)
+    execFileSync('umount', [path]);
+    execFileSync('unshare', [`--net=${path}`, 'true']);
+    const users = statSync(path).ino;
+    expect(mountsAt(path)).toHaveLength(1);
+    expect((await ns(['release', recorded()!, '--abort'], { env })).exitCode).toBe(0);
+    const r = await p;
+    expect(r.exitCode, String(r.stderr)).toBe(125);
+    expect(mountsAt(path), "the user's bind at PATH").toHaveLength(1);
+    expect(statSync(path).ino).toBe(users);
+    expect(recordsIn(records)).toEqual([]);
+  } finally {
+    p.kill('SIGKILL');
+    await p.catch(() => {});
+    umountAll([path]);
+  }
+}
 
 describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it("a held child killed after the user unmounted its PATH and bound a namespace of their own there, which the kernel gave the dead namespace's inode number: a release (any) leaves the user's bind (it unmounted and removed it)", async () => {
@@ -88,28 +120,7 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
   });
 
   it("a foreground --wait-for-setup --net=PATH start whose command never runs (aborted) leaves a namespace the user bound at PATH meanwhile, after unmounting the start's: its own undo unmounts only its bind (it unmounted the user's and removed PATH)", async () => {
-    const { path, records, env } = bindCase('takeback-own-undo');
-    const { execa } = await import('execa');
-    const p = execa(binPath('ns-clone'), [`--net=${path}`, '--wait-for-setup', '--', 'true'], { reject: false, env });
-    try {
-      const recorded = () => recordsIn(records)[0]?.split('.')[0];
-      await until(() => !!recorded() && mountsAt(path).length === 1, 5000, "the held child's record and bind");
-      // the user takes the start's namespace off PATH and binds one of their own there (its file, still there)
-      execFileSync('umount', [path]);
-      execFileSync('unshare', [`--net=${path}`, 'true']);
-      const users = statSync(path).ino;
-      expect(mountsAt(path)).toHaveLength(1);
-      expect((await ns(['release', recorded()!, '--abort'], { env })).exitCode).toBe(0);
-      const r = await p;
-      expect(r.exitCode, String(r.stderr)).toBe(125);
-      expect(mountsAt(path), "the user's bind at PATH").toHaveLength(1);
-      expect(statSync(path).ino).toBe(users);
-      expect(recordsIn(records)).toEqual([]);
-    } finally {
-      p.kill('SIGKILL');
-      await p.catch(() => {});
-      umountAll([path]);
-    }
+    await ownUndoLeavesUsersBind('takeback-own-undo', (args, env) => execa(binPath('ns-clone'), args, { reject: false, env }));
   });
 
   it("a start killed at the entry of its bind's attach (move_mount(2)), whose namespace's inode number the kernel then gave another namespace bound at that PATH (the user's, or another start's with another state dir): the dead start's take-back leaves that bind (it unmounted it)", async (ctx) => {
@@ -144,7 +155,6 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
     const strace = straceBin();
     if (!strace) return ctx.skip();
     const { path, records, env } = bindCase('takeback-no-open-tree');
-    const { execa } = await import('execa');
     const r = await execa(strace, ['-qq', '-o', '/dev/null', '-e', 'trace=open_tree', '-e', 'inject=open_tree:error=ENOSYS',
       binPath('ns-clone'), '--detach', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { reject: false, env });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -167,13 +177,33 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
     }
   });
 
+  it("without open_tree and statx's mount ids (a kernel before 5.2, ENOSYS injected by strace) a start's own undo unmounts its bind made by mount(2) and removes its file, PATH showing its namespace: a foreground command not found (127) left --net=PATH bound", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    const { path, env } = bindCase('takeback-own-undo-old-kernel');
+    try {
+      const r = await execa(strace, [...oldKernel, binPath('ns-clone'), `--net=${path}`, '--', '/nonexistent'], { reject: false, env });
+      expect(r.exitCode, String(r.stderr)).toBe(127);
+      expect(String(r.stderr)).toContain('command not found');
+      expect(mountsAt(path), 'the bind at PATH').toEqual([]);
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      umountAll([path]);
+    }
+  });
+
+  it("without open_tree and statx's mount ids (ENOSYS injected by strace) a foreground --wait-for-setup start whose command never runs (aborted) leaves a namespace the user bound at PATH after unmounting the start's: its own undo goes by PATH's namespace, the user's now", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    await ownUndoLeavesUsersBind('takeback-own-undo-old-kernel-user', (args, env) => execa(strace, [...oldKernel, binPath('ns-clone'), ...args], { reject: false, env }));
+  });
+
   it("the take-back of a bind (a release's sweep) leaves PATH's file to another start that locked it to bind it the moment it was unmounted (held in its move_mount(2)): that start binds it (it failed 125: PATH removed under it, unlocked)", async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
     // move_mount(2)'s number in /proc/PID/syscall (one number on every architecture)
     const MOVE_MOUNT = 429;
     const { path, state, records, env } = bindCase('takeback-bound-locked');
-    const { execa } = await import('execa');
     const a = await ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { env });
     expect(a.exitCode, a.stderr).toBe(0);
     const held = pin(Number(a.stdout));

@@ -36,8 +36,10 @@ export interface Persisted {
    * mount is there: the kernel gives a namespace made after one has gone its
    * inode number (at once), so dev and ino alone took a namespace the user
    * bound at PATH since for this one, and unmounted it. Undefined (a kernel
-   * without open_tree, before 5.2: bound by mount(2); a record of an older
-   * ns-clone): a take-back never unmounts it, and removes only an empty file.
+   * without open_tree, before 5.2, or without statx's mount id, before 5.8:
+   * bound by mount(2); a record of an older ns-clone): another process's take-back
+   * never unmounts it, and removes only an empty file; the start's own undo
+   * (undoPersist) does, while PATH shows its namespace (ownBindOnTop).
    */
   mount?: BoundMount;
 }
@@ -169,7 +171,7 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
   // was unmounted in its place; this one is then left there, under it
   const lowest = lowestBoundIno(p.path) ?? statSync(p.path).ino;
   if (lowest !== ns.ino) {
-    const onTop = made.mount ? stillPersisted(made) : statSync(p.path).ino === ns.ino;
+    const onTop = ownBindOnTop(made);
     if (onTop) umountIfMounted(p.path, true);
     throw fail('a namespace is already bound there (bound by another start at the same time)', onTop
       ? `pick another path, or umount ${p.path} first`
@@ -242,15 +244,43 @@ function lockFile(fd: number, path: string): void {
 
 /**
  * Undo a persist, from the start that made it (a failure after its bind, a
- * command that never ran), as another process's take-back does (takeBack):
- * PATH is unmounted only while the bind there is the one this persist made,
- * and the file and directories it made go only while PATH is that empty
- * file with nothing bound on it. What was put there since stays: a
- * namespace the user bound at PATH meanwhile (it was unmounted, and its file
- * removed), another `ip netns add` under a /run/netns made for this one.
+ * command that never ran): PATH is unmounted only while the bind on top
+ * there is the one this persist made (ownBindOnTop), and the file and
+ * directories it made go only while PATH is that empty file with nothing
+ * bound on it. What was put there since stays: a namespace the user bound at
+ * PATH meanwhile (it was unmounted, and its file removed), another `ip netns
+ * add` under a /run/netns made for this one. Unlike another process's
+ * take-back (takeBack), a bind whose mount is unknown (mount(2), no statx
+ * mount id: before 5.8) is unmounted too while PATH shows this persist's
+ * namespace: its undo left it bound, and its file, with no word.
  */
 export function undoPersist(p: Persisted): void {
-  takeBack(p)?.run();
+  if (ownBindOnTop(p)) undoBound(p);
+  else undoUnbound(p)?.run();
+}
+
+/**
+ * Is the bind on top at PATH the one this start's persist made? By its
+ * mount where noted (stillPersisted); else (bound by mount(2) where statx
+ * gives no mount id) by PATH showing this persist's namespace (its nsfs dev
+ * and inode). For this start's own use only (its bind just made, or its
+ * undo): while its bind is there, that bind holds the namespace, and no
+ * other has its inode number. Taken off since (umount PATH) with the child
+ * dead (the undo runs once it is reaped), nothing holds it: its number is
+ * freed (a network namespace's once its cleanup ran) and the kernel gives
+ * it to the next namespace made, so one bound at PATH in the moment between
+ * the child's death and this look is taken for this one. Never for another
+ * process's take-back (a record read later): there that moment is any time.
+ */
+function ownBindOnTop(p: Persisted): boolean {
+  if (p.mount) return stillPersisted(p);
+  if (p.ino === undefined || p.dev === undefined) return false;
+  try {
+    const st = statSync(p.path);
+    return st.ino === p.ino && st.dev === p.dev && isMountpoint(p.path);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -283,7 +313,9 @@ function removeHeld(p: Persisted): void {
  * open_tree, or a filter refusing it), when statx gives a mount id and PATH
  * shows namespace `ns` (alive: its nsfs inode number is no other
  * namespace's), so that this start's own undo unmounts it only while it is
- * there; undefined otherwise (never unmounted by an undo: `umount PATH`).
+ * there; undefined otherwise (statx without a mount id, before 5.8: its
+ * own undo goes by PATH's namespace, ownBindOnTop; another process's
+ * take-back never unmounts it).
  */
 function mountAfter(path: string, ns: { dev: number; ino: number }): BoundMount | undefined {
   try {
