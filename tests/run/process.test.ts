@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { binPath, bk, pin, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BASE, name, run } from './helpers.js';
 
@@ -30,6 +30,21 @@ async function holdLock(lock: string) {
   const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
   return holder;
+}
+
+/** Whether process `pid` has `path` open (a link to it in /proc/PID/fd). */
+function opens(pid: number, path: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+      } catch {
+        return false; // closed meanwhile
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -151,10 +166,13 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
         await waitUntil('the container to run', () => pid1()?.status === 'running', 30_000);
         const holder = await holdLock(lock);
         try {
-          // its PID 1 ends, and run's teardown waits for the lock (tried every 20 ms: no blocked flock in /proc/locks)
+          // its PID 1 ends, and run's teardown waits for the lock: tried again and again (no blocked flock in
+          // /proc/locks), on a file run holds open only while it waits for it or holds it (and flock(1) holds it)
           const pid = pid1()!.pid!;
           await waitUntil('the container to end', () => !running(pid), 30_000);
-          await new Promise((r) => setTimeout(r, 300));
+          await waitUntil('run to wait for the lock (its file open)', () => opens(p.pid!, lock), 30_000);
+          // (nothing given back yet: its address is still leased; under 1 s, nothing said)
+          expect(readdirSync(join(env.BOXKIT_STATE_DIR, 'netsetup', 'leases'))).toContain('10.97.0.2');
           expect(err).toBe('');
           p.kill(sig);
           await new Promise((r) => setTimeout(r, 200));
