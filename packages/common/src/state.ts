@@ -309,8 +309,9 @@ function held(fd: number, path: string): number {
  * all: the content is written aside (`PATH.PID.tmp`, which sweepAsides
  * removes should a kill leave it), then link(2)ed, which fails if anything
  * (a file, a dangling symlink) is at `path`. True when created; false when
- * something was there (only link's EEXIST). Other errors are thrown; the
- * file aside never outlives the call.
+ * something was there (only link's EEXIST). Other errors are thrown, naming
+ * `path` (unwritten: Node's 'no space left on device, write', or the aside's
+ * name, said nothing of it); the file aside never outlives the call.
  */
 export function createExclusive(path: string, content: string | Buffer, mode = 0o644): boolean {
   const aside = `${path}.${process.pid}.tmp`;
@@ -320,7 +321,7 @@ export function createExclusive(path: string, content: string | Buffer, mode = 0
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST' && (e as NodeJS.ErrnoException).syscall === 'link') return false;
-    throw e;
+    throw unwritten(path, e);
   } finally {
     try {
       unlinkSync(aside);

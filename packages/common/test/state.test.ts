@@ -33,7 +33,7 @@ describe('readJson', () => {
 });
 
 describe('createExclusive', () => {
-  it('creates the file whole when nothing is there; a file or a dangling symlink there is false; no file aside is left; other errors throw', () => {
+  it('creates the file whole when nothing is there; a file or a dangling symlink there is false; no file aside is left; other errors throw, naming the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bk-excl-'));
     try {
       const p = join(dir, 'm.json');
@@ -45,7 +45,8 @@ describe('createExclusive', () => {
       symlinkSync(join(dir, 'nowhere'), join(dir, 'l'));
       expect(createExclusive(join(dir, 'l'), 'x')).toBe(false);
       expect(readdirSync(dir).sort()).toEqual(['l', 'm.json']);
-      expect(() => createExclusive(join(dir, 'm.json', 'under'), 'x')).toThrow(/ENOTDIR/);
+      // (named by the file it was to create: Node's message named the file aside, PATH.PID.tmp)
+      expect(() => createExclusive(join(dir, 'm.json', 'under'), 'x')).toThrow(expect.objectContaining({ code: 'ENOTDIR', message: `cannot write ${join(dir, 'm.json', 'under')}: not a directory` }));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,10 +8,10 @@
  * load here) nor an fsync'd rewrite of a shared file. Removing what is not
  * one's own claim takes the store lock (withStoreLock, below).
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerGone } from '@boxkit/common/proc';
-import { stateDir, unwritten, withLock, withLockSync } from '@boxkit/common/state';
+import { createExclusive, removeFile, stateDir, unwritten, withLock, withLockSync } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
 import { crashPoint } from './crash.js';
 
@@ -25,18 +25,6 @@ const leaseDir = () => stateDir('netsetup', 'leases');
 
 function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
-}
-
-/**
- * unlink(2), fine when the file is gone. Not fs.rmSync: it loads and runs
- * Node's recursive-removal code on first use (~1.5 ms of a `veth` call).
- */
-function unlinkGone(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (e) {
-    if (code(e) !== 'ENOENT') throw e;
-  }
 }
 
 function readRecord(path: string): AttachmentRecord | undefined {
@@ -83,7 +71,7 @@ function writeAside(dir: string, tmp: string, final: string, content: string): v
     inDir(dir, () => writeFileSync(tmp, content));
   } catch (e) {
     try {
-      unlinkGone(tmp);
+      removeFile(tmp);
     } catch {
       // (a directory turned read-only: left for sweepTmp)
     }
@@ -93,18 +81,7 @@ function writeAside(dir: string, tmp: string, final: string, content: string): v
 
 /** Create the record if no attachment of that host name exists; false when one does. */
 export function claimAttachment(rec: AttachmentRecord): boolean {
-  const final = join(attachDir(), `${rec.hostIfname}.json`);
-  const tmp = `${final}.${process.pid}.tmp`;
-  writeAside(attachDir(), tmp, final, `${JSON.stringify(rec, null, 2)}\n`);
-  try {
-    linkSync(tmp, final); // fails with EEXIST, atomically, when the record exists
-    return true;
-  } catch (e) {
-    if (code(e) === 'EEXIST') return false;
-    throw e;
-  } finally {
-    unlinkGone(tmp);
-  }
+  return inDir(attachDir(), () => createExclusive(join(attachDir(), `${rec.hostIfname}.json`), `${JSON.stringify(rec, null, 2)}\n`));
 }
 
 /** Replace a record (readers see the old or the new one). */
@@ -116,7 +93,7 @@ export function writeAttachment(rec: AttachmentRecord): void {
 }
 
 export function removeAttachment(hostIfname: string): void {
-  unlinkGone(join(attachDir(), `${hostIfname}.json`));
+  removeFile(join(attachDir(), `${hostIfname}.json`));
 }
 
 /** The names in the lease directory (empty when it does not exist yet). */
@@ -173,7 +150,7 @@ function migrateOldLeases(): void {
       } catch (e) {
         if (code(e) !== 'EEXIST' && code(e) !== 'ENOENT') throw e;
       }
-      unlinkGone(join(dir, ip));
+      removeFile(join(dir, ip));
     }
     try {
       rmdirSync(dir);
@@ -213,7 +190,7 @@ export function claimLease(ip: string, holder: string): boolean {
     if (code(e) === 'EEXIST') return false;
     throw e;
   } finally {
-    unlinkGone(tmp);
+    removeFile(tmp);
   }
 }
 
@@ -239,7 +216,7 @@ export function sweepTmp(): void {
       } catch {
         continue; // linked or renamed meanwhile
       }
-      if (ownerGone(Number(pid), since)) unlinkGone(join(dir, n));
+      if (ownerGone(Number(pid), since)) removeFile(join(dir, n));
     }
   }
 }
@@ -269,7 +246,7 @@ export function leaseHolder(ip: string): string | undefined {
 export function releaseLease(ip: string, holder?: string): void {
   migrateOldLeases();
   if (holder !== undefined && leaseHolder(ip) !== holder) return;
-  unlinkGone(join(leaseDir(), ip));
+  removeFile(join(leaseDir(), ip));
 }
 
 /** The host ifname and pid a lease's holder line names (`bk117fe8e439 31016`). */
@@ -358,7 +335,7 @@ export function forget(a: AttachmentRecord): void {
   if (a.ip) {
     const ip = a.ip.split('/')[0]!;
     const holder = leaseHolder(ip);
-    if (holder !== undefined && heldBy(holder, a)) unlinkGone(join(leaseDir(), ip));
+    if (holder !== undefined && heldBy(holder, a)) removeFile(join(leaseDir(), ip));
   } else {
     for (const l of leasesHeldBy(a.hostIfname)) if (heldBy(l.holder, a)) releaseLease(l.ip, l.holder);
   }
@@ -414,7 +391,7 @@ function reclaimLocked(links: Set<string>, only?: string): string[] {
     if (rec && (!rec.ip || rec.ip.split('/')[0] === ip)) continue; // its record finds it (a pending one by holder)
     // read again just before: a new holder may have taken a lease freed meanwhile
     if (leaseHolder(ip) !== holder) continue;
-    unlinkGone(path);
+    removeFile(path);
     freed.push(ip);
   }
   return freed;
