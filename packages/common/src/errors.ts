@@ -63,9 +63,13 @@ export function describeError(e: unknown): { message: string; hint?: string; exi
  */
 export function after(done: string, e: unknown, hint?: string): BoxkitError {
   const d = describeError(e);
-  const code = e instanceof BoxkitError ? e.code : ((e as NodeJS.ErrnoException)?.code ?? 'EFAILED');
   const h = d.hint ?? hint;
-  return new BoxkitError(code, `${done}: ${d.message.split('\n')[0]}`, { cause: e, exitCode: d.exitCode, ...(h ? { hint: h } : {}) });
+  return new BoxkitError(errorCode(e), `${done}: ${d.message.split('\n')[0]}`, { cause: e, exitCode: d.exitCode, ...(h ? { hint: h } : {}) });
+}
+
+/** The code of any error, for one that says it again with more: a BoxkitError's, Node's (ENOSPC ...), or EFAILED. */
+export function errorCode(e: unknown): string {
+  return e instanceof BoxkitError ? e.code : ((e as NodeJS.ErrnoException)?.code ?? 'EFAILED');
 }
 
 /**

@@ -7,7 +7,7 @@
  * name, so concurrent calls never collide and a repeated call finds its link.
  */
 import { isoTime } from '@boxkit/common/time';
-import { BoxkitError, describeError, EXIT, UsageError } from '@boxkit/common/errors';
+import { BoxkitError, describeError, errorCode, EXIT, UsageError } from '@boxkit/common/errors';
 import { mark } from '@boxkit/common/phases';
 import { validateIfName } from '@boxkit/common/validate';
 import { contains, formatCidr, netString, parseCidr, parseHostCidr, parseIp } from './cidr.js';
@@ -372,8 +372,7 @@ async function undoFailedAttach(fresh: readonly Fresh[], e: unknown, added?: Rea
   // device, write' alone, with no word of the link kept nor of the down that removes it
   if (kept.length && e instanceof Error) {
     const d = describeError(e);
-    const code = e instanceof BoxkitError ? e.code : ((e as NodeJS.ErrnoException).code ?? 'EFAILED');
-    const err = new BoxkitError(code, `${d.message} (and ${kept.join(', ')} could not be deleted)`, { cause: e, exitCode: d.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
+    const err = new BoxkitError(errorCode(e), `${d.message} (and ${kept.join(', ')} could not be deleted)`, { cause: e, exitCode: d.exitCode, hint: `netsetup down --host-ifname ${kept.join(' --host-ifname ')}` });
     return Object.assign(err, { kept });
   }
   return e;
