@@ -47,6 +47,23 @@ function opens(pid: number, path: string): boolean {
   }
 }
 
+/** Remove what a test's own bridge left in `env`'s dirs: its container `n` (if any), the NAT of `net`, the bridge `br`. */
+async function dropBridge(env: NodeJS.ProcessEnv, br: string, net: string, n?: string) {
+  if (n) await bk('run', ['rm', '-f', n], { env });
+  await bk('netsetup', ['nat', 'rm', net], { env });
+  await bk('netsetup', ['bridge', 'rm', br], { env });
+}
+
+/** `run ARGS` in `env`'s dirs, its stderr kept: resolves once its container (record `record`) runs, with `lock` then held by a flock(1). */
+async function runHoldingLock(env: NodeJS.ProcessEnv, args: string[], record: string, lock: string) {
+  const p = spawn(process.execPath, [binPath('run'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
+  await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
+  return { p, exit, err: () => err, holder: await holdLock(lock) };
+}
+
 describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('--init: an init is PID 1 and the command PID 2; --user, --env, --workdir apply', async () => {
     const r = await run(['--rm', ...BASE, '--init', '-u', 'nobody', '-e', 'GREETING=hi', '-w', '/tmp', '--', 'sh', '-c',
@@ -185,8 +202,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
         expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(own);
       }
     } finally {
-      await bk('netsetup', ['nat', 'rm', '10.97.0.0/24'], { env });
-      await bk('netsetup', ['bridge', 'rm', br], { env });
+      await dropBridge(env, br, '10.97.0.0/24');
     }
   });
 
@@ -200,21 +216,17 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
     let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
-      const p = spawn(process.execPath, [binPath('run'), '--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.1.2/24', '--', 'sh', '-c', 'sleep 0.5'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      p.stderr!.on('data', (d) => (err += d));
-      const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
-      await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
-      const h = await holdLock(lock);
+      const r = await runHoldingLock(env, ['--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.1.2/24', '--', 'sh', '-c', 'sleep 0.5'], record, lock);
+      const { p, exit, holder: h } = r;
       holder = h;
       // its PID 1 ends; past 1 s of waiting, run names the lock and its holder (flock(1), whose sh holds the lock too)
-      await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
-      expect(err).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
+      await waitUntil('run to say what it waits for', () => r.err().includes('\n'), 30_000);
+      expect(r.err()).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
       const t = Date.now();
       p.kill('SIGINT');
-      expect(await exit, err).toBe(130);
+      expect(await exit, r.err()).toBe(130);
       expect(Date.now() - t).toBeLessThan(2000);
-      expect(err.split('\n').slice(1)).toEqual([
+      expect(r.err().split('\n').slice(1)).toEqual([
         `run: ${n}: not removed: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
         `hint: run rm -f ${n} removes what is left once that lock is free`,
         '',
@@ -233,9 +245,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       expect(existsSync(containers) ? readdirSync(containers) : []).toEqual([]);
     } finally {
       holder?.stdin!.end();
-      await bk('run', ['rm', '-f', n], { env });
-      await bk('netsetup', ['nat', 'rm', '10.97.1.0/24'], { env });
-      await bk('netsetup', ['bridge', 'rm', br], { env });
+      await dropBridge(env, br, '10.97.1.0/24', n);
     }
   });
 
@@ -278,18 +288,14 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
     let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
-      const p = spawn(process.execPath, [binPath('run'), ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.2.2/24', '--', 'sh', '-c', 'sleep 0.5'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      p.stderr!.on('data', (d) => (err += d));
-      const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
-      await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
-      const h = await holdLock(lock);
+      const r = await runHoldingLock(env, [...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.2.2/24', '--', 'sh', '-c', 'sleep 0.5'], record, lock);
+      const { p, exit, holder: h } = r;
       holder = h;
-      await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
-      expect(err).toBe(`run: ${n} has ended; the release of its address and ports waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm ${n} releases them)\n`);
+      await waitUntil('run to say what it waits for', () => r.err().includes('\n'), 30_000);
+      expect(r.err()).toBe(`run: ${n} has ended; the release of its address and ports waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm ${n} releases them)\n`);
       p.kill('SIGINT');
-      expect(await exit, err).toBe(130);
-      expect(err.split('\n').slice(1)).toEqual([
+      expect(await exit, r.err()).toBe(130);
+      expect(r.err().split('\n').slice(1)).toEqual([
         `run: warning: ${n}: its address and ports are kept: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
         `hint: run rm ${n} releases them once that lock is free`,
         '',
@@ -307,9 +313,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       expect(readdirSync(leases)).not.toContain('10.97.2.2');
     } finally {
       holder?.stdin!.end();
-      await bk('run', ['rm', '-f', n], { env });
-      await bk('netsetup', ['nat', 'rm', '10.97.2.0/24'], { env });
-      await bk('netsetup', ['bridge', 'rm', br], { env });
+      await dropBridge(env, br, '10.97.2.0/24', n);
     }
   });
 
@@ -346,8 +350,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
       const r = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'bash', '-c', script, binPath('run'), name('pid-reuse'), br], { encoding: 'utf8', env, timeout: 60_000 });
       expect(r.trim()).toBe('alive 0');
     } finally {
-      await bk('netsetup', ['nat', 'rm', '10.96.0.0/24'], { env });
-      await bk('netsetup', ['bridge', 'rm', br], { env });
+      await dropBridge(env, br, '10.96.0.0/24');
     }
   });
 
