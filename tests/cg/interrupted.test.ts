@@ -9,11 +9,11 @@
  * at the open(2) of one cgroup file (-P FILE).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { bk, binPath, running, signalGroupOf, skipReason, straceBin, testName } from '../harness/index.js';
+import { bk, binPath, opens, running, signalGroupOf, skipReason, straceBin, testName } from '../harness/index.js';
 import { enterLeaf, group, leaveLeaf, parent, sleep, until, withParent } from './env.js';
 
 // a state dir of its own: the markers counted are this file's
@@ -66,21 +66,6 @@ function swapOf(g: string): { accounted: boolean; on: boolean } {
   const accounted = existsSync(join(dirname(d.path), d.version === 1 ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max'));
   const on = readFileSync('/proc/swaps', 'utf8').trim().split('\n').length > 1;
   return { accounted, on };
-}
-
-/** Does process `pid` have `path` open? */
-function opens(pid: number, path: string): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
-      } catch {
-        return false; // closed meanwhile
-      }
-    });
-  } catch {
-    return false; // not started yet, or gone
-  }
 }
 
 /**

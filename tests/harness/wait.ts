@@ -4,7 +4,7 @@
  * shell start its command a second or more after the command that caused
  * it returned: a fixed sleep that is enough on an idle machine fails there.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /**
  * Ask `probe` again (every `every` ms, up to `ms`) until `done` holds for
@@ -31,6 +31,21 @@ export function running(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether process `pid` has `path` open (a link to it in /proc/PID/fd): false once it is gone, or before it starts. */
+export function opens(pid: number, path: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+      } catch {
+        return false; // closed meanwhile
+      }
+    });
   } catch {
     return false;
   }

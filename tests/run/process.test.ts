@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { binPath, bk, pin, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { binPath, bk, opens, pin, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BASE, name, run } from './helpers.js';
 
@@ -30,21 +30,6 @@ async function holdLock(lock: string) {
   const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
   return holder;
-}
-
-/** Whether process `pid` has `path` open (a link to it in /proc/PID/fd). */
-function opens(pid: number, path: string): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
-      } catch {
-        return false; // closed meanwhile
-      }
-    });
-  } catch {
-    return false;
-  }
 }
 
 /** Remove what a test's own bridge left in `env`'s dirs: its container `n` (if any), the NAT of `net`, the bridge `br`. */
