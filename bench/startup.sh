@@ -25,6 +25,7 @@ What was done to cut start-up (each step measured on this machine):
 | the same bundle as a V8 startup snapshot (`dist/cli.blob`, started by the bin stub) | ≈ +14 ms |
 | the blob started with `--no-rehash-snapshot` (no new hash seed, prime search and rehash per start) | ≈ 5 ms less (perf: 13-17% of a Node start) |
 | the blob without the code cache of the Node builtins it holds loaded (`scripts/slim-blob.mjs`; run and netsetup keep only what their fast path can compile) | ≈ 3-4 ms less (run --rm 40.6 -> 37.3 ms, netsetup veth 30.2 -> 26.6 ms, interleaved) |
+| the stub sets glibc malloc tunables (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.top_pad=16777216`, unless the caller set it; the blob takes it out of the environment before any code of the tool runs): huge pages for malloc's heap, where Node reads the blob and copies V8's part out, 4 KB page fault by page fault before (scripts/build-snapshot.mjs) | ≈ 1.5-3 ms less (netsetup veth page faults 3,250 -> 1,740; interleaved A/B, 100-120 rounds: netsetup --version 29.2 -> 26.0 ms, ns-clone --version 32.5 -> 30.3 ms, a failing netsetup veth 19.9 -> 18.3 ms); ~4 MB more RSS in a process that stays (a foreground run or ns-clone) |
 
 Also: yargs no longer renders each command's whole help text on every run
 (it did so to print it after a failure, which boxkit never does: ~40-60 ms
