@@ -128,8 +128,10 @@ export interface LockWaits {
   onWait(path: string, holder: number | undefined): void;
   /** called when a wait onWait was called for ends with the lock held */
   onWaitEnd?(): void;
-  /** aborted: a wait gives up (throws its reason), and so does any later one that finds its lock held */
+  /** aborted: a wait gives up, and so does any later one that finds its lock held, throwing `stopped`'s error */
   signal: AbortSignal;
+  /** the error of a wait for `path` (held by `holder`) that `signal` stopped: each names its own lock */
+  stopped(path: string, holder: number | undefined): Error;
 }
 
 let waits: LockWaits | undefined;
@@ -245,7 +247,7 @@ async function lockPolled(lockPath: string, w: LockWaits): Promise<number> {
     const notice = Date.now() + 1000;
     let told = false;
     for (let pause = 1; !flockUntilSync(fd, 0, lockPath); pause = Math.min(2 * pause, 20)) {
-      w.signal.throwIfAborted();
+      if (w.signal.aborted) throw w.stopped(lockPath, lockHolder(fd));
       if (!told && Date.now() >= notice) {
         told = true;
         w.onWait(lockPath, lockHolder(fd));

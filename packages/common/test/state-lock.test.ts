@@ -119,21 +119,24 @@ describe('withLock under lockWaits (a foreground run\'s teardown)', () => {
     const h = await holder(lock);
     const ac = new AbortController();
     const told: [string, number | undefined][] = [];
-    lockWaits({ signal: ac.signal, onWait: (p, pid) => told.push([p, pid]) });
+    lockWaits({ signal: ac.signal, onWait: (p, pid) => told.push([p, pid]), stopped: (p, pid) => new Error(`stop waiting for ${p} (${pid})`) });
     try {
       let ticks = 0;
       const tick = setInterval(() => ticks++, 50);
-      setTimeout(() => ac.abort(new Error('stop waiting')), 1400);
+      setTimeout(() => ac.abort(), 1400);
       let ran = false;
-      await expect(withLock(lock, () => (ran = true))).rejects.toThrow('stop waiting');
+      await expect(withLock(lock, () => (ran = true))).rejects.toThrow(`stop waiting for ${lock} (${h.pid})`);
       clearInterval(tick);
       expect(ran).toBe(false);
       expect(told).toEqual([[lock, h.pid]]);
       // (the event loop turned throughout: a blocking flock(2) would have let no timer run)
       expect(ticks).toBeGreaterThan(10);
-      // aborted: a later wait for a held lock gives up at once; a free lock is taken
+      // aborted: a later wait for a held lock gives up at once, naming its own lock; a free lock is taken
+      const other = join(dir, '.other.lock');
+      const h2 = await holder(other);
       const t = Date.now();
-      await expect(withLock(lock, () => 1)).rejects.toThrow('stop waiting');
+      await expect(withLock(other, () => 1)).rejects.toThrow(`stop waiting for ${other} (${h2.pid})`);
+      h2.stop();
       expect(Date.now() - t).toBeLessThan(500);
       h.stop();
       for (let i = 0; i < 100 && lockHolderOf(lock) !== undefined; i++) await new Promise((r) => setTimeout(r, 10));
@@ -147,7 +150,7 @@ describe('withLock under lockWaits (a foreground run\'s teardown)', () => {
   it('a short wait ends within a few ms of its holder\'s release (tried again after 1, 2, 4 ... ms: every 20 ms it took 20 ms or more)', async () => {
     const { lockWaits, withLock } = await import('../src/state.js');
     const lock = join(dir, '.lock');
-    lockWaits({ signal: new AbortController().signal, onWait: () => undefined });
+    lockWaits({ signal: new AbortController().signal, onWait: () => undefined, stopped: () => new Error('stopped') });
     try {
       // held on another open file (as another process's lock), let go 5 ms into the wait; the quickest of 5 rounds
       const took: number[] = [];
@@ -169,7 +172,7 @@ describe('withLock under lockWaits (a foreground run\'s teardown)', () => {
     const lock = join(dir, '.lock');
     const h = await holder(lock);
     const seen: string[] = [];
-    lockWaits({ signal: new AbortController().signal, onWait: () => seen.push('wait'), onWaitEnd: () => seen.push('end') });
+    lockWaits({ signal: new AbortController().signal, onWait: () => seen.push('wait'), onWaitEnd: () => seen.push('end'), stopped: () => new Error('stopped') });
     try {
       setTimeout(() => h.stop(), 1300);
       expect(await withLock(lock, () => 'held')).toBe('held');

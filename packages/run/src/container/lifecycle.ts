@@ -97,26 +97,31 @@ function lockWaitsSaid(rec: ContainerRecord): { step: FinishStep; release(): voi
   const ac = new AbortController();
   // (what waits, without --rm: finish says which of its steps runs)
   const step: FinishStep = { what: 'recording its end' };
-  let waiting: { path: string; holder: string } | undefined;
+  let waiting = false;
   const on = (sig: NodeJS.Signals) => {
-    if (!waiting || ac.signal.aborted) return;
-    ac.abort(new BoxkitError('EINTR', `${sig} stopped the wait for ${waiting.path}, ${waiting.holder}`, {
-      exitCode: signalStatus(sig), hint: `${rec.autoRemove ? `run rm -f ${rec.name} removes what is left` : `run ps records its end`} once that lock is free`,
-    }));
+    if (waiting && !ac.signal.aborted) ac.abort(sig);
+  };
+  const heldBy = (pid: number | undefined) => {
+    const comm = pid ? procStat(pid)?.comm : undefined;
+    return pid ? `held by pid ${pid}${comm ? ` (${comm})` : ''}` : 'held by another process';
   };
   for (const s of INTERRUPTS) process.on(s, on);
   lockWaits({
     signal: ac.signal,
+    // (this wait's lock, or a later one's that found its lock held once the wait was stopped)
+    stopped: (path, pid) => new BoxkitError('EINTR', `${ac.signal.reason as string} stopped the wait for ${path}, ${heldBy(pid)}`, {
+      exitCode: signalStatus(ac.signal.reason as NodeJS.Signals),
+      hint: `${rec.autoRemove ? `run rm -f ${rec.name} removes what is left` : `run ps records its end`} once that lock is free`,
+    }),
     onWait(path, pid) {
-      const comm = pid ? procStat(pid)?.comm : undefined;
-      waiting = { path, holder: pid ? `held by pid ${pid}${comm ? ` (${comm})` : ''}` : 'held by another process' };
+      waiting = true;
       // (without --rm, a release of its address and ports cut short is left to run rm, as when it fails: finish names it)
       const what = rec.autoRemove ? 'its removal' : step.what;
       const then = rec.autoRemove ? ` (then run rm -f ${rec.name} removes what is left)` : step.what === RELEASE ? ` (then run rm ${rec.name} releases them)` : '';
-      warn('run', `${rec.name} has ended; ${what} waits for ${path}, ${waiting.holder}: Ctrl-C stops waiting${then}`);
+      warn('run', `${rec.name} has ended; ${what} waits for ${path}, ${heldBy(pid)}: Ctrl-C stops waiting${then}`);
     },
     onWaitEnd() {
-      waiting = undefined;
+      waiting = false;
     },
   });
   return {
