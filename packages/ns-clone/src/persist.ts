@@ -255,8 +255,7 @@ function lockFile(fd: number, path: string): void {
  * namespace: its undo left it bound, and its file, with no word.
  */
 export function undoPersist(p: Persisted): void {
-  if (ownBindOnTop(p)) undoBound(p);
-  else undoUnbound(p)?.run();
+  takeBack(p, ownBindOnTop)?.run();
 }
 
 /**
@@ -290,10 +289,12 @@ function ownBindOnTop(p: Persisted): boolean {
  * for it removed under PATH's lock (undoBound); the bind gone or never
  * made, only those (undoUnbound). Undefined when nothing of it is left to
  * take back. `run` returns a reason when PATH is left to another start
- * binding it at that moment (it holds PATH's lock).
+ * binding it at that moment (it holds PATH's lock). `ours` tells whether the
+ * bind there is the persist's: another process's take-back trusts only its
+ * noted mount (stillPersisted); its own start's undo, ownBindOnTop.
  */
-export function takeBack(p: Persisted): { shell: string[]; unmounts: boolean; run(): string | void } | undefined {
-  if (stillPersisted(p)) return { shell: undoPersistShell(p), unmounts: true, run: () => undoBound(p) };
+export function takeBack(p: Persisted, ours: (p: Persisted) => boolean = stillPersisted): { shell: string[]; unmounts: boolean; run(): string | void } | undefined {
+  if (ours(p)) return { shell: undoPersistShell(p), unmounts: true, run: () => undoBound(p) };
   const left = undoUnbound(p);
   return left && { ...left, unmounts: false };
 }
@@ -334,13 +335,13 @@ function mountAfter(path: string, ns: { dev: number; ino: number }): BoundMount 
  * very file the moment it is unmounted (it holds the lock: PATH is left to
  * it, and the reason returned, as removeUnbound).
  */
-export function undoBound(p: Persisted): string | void {
+function undoBound(p: Persisted): string | void {
   umountIfMounted(p.path, true);
   if (p.madeFile || p.madeDir) return removeUnbound(p);
 }
 
 /** undoPersist as shell lines (a dry run of it): the directories go only while empty. */
-export function undoPersistShell(p: Persisted): string[] {
+function undoPersistShell(p: Persisted): string[] {
   const rm = removeMadeShell(p);
   return [`umount -l ${shellQuote([p.path])}${rm.length ? ` && ${rm[0]}` : ''}`, ...rm.slice(1)];
 }
@@ -373,7 +374,7 @@ function removeMadeShell(p: Persisted): string[] {
  * binding that same file now keeps it, and the run says so (a string: the
  * caller keeps the record for the next sweep, when PATH will be bound).
  */
-export function undoUnbound(p: Persisted): { shell: string[]; run(): string | void } | undefined {
+function undoUnbound(p: Persisted): { shell: string[]; run(): string | void } | undefined {
   if (!p.madeFile && !p.madeDir) return undefined;
   if (!emptyUnbound(p.path)) return undefined;
   return { shell: removeMadeShell(p), run: () => removeUnbound(p) };
