@@ -39,14 +39,22 @@ async function dropBridge(env: NodeJS.ProcessEnv, br: string, net: string, n?: s
   await bk('netsetup', ['bridge', 'rm', br], { env });
 }
 
-/** `run ARGS` in `env`'s dirs, its stderr kept: resolves once its container (record `record`) runs, with `lock` then held by a flock(1). */
+/**
+ * The container of the lock-wait tests: it ends when its stdin gets a line (`run -i`), which the test sends once it
+ * holds the lock, so run's teardown always meets the lock held (a `sleep 0.5` could end first on a loaded machine).
+ */
+const UNTIL_TOLD = ['-i', '--', 'sh', '-c', 'read x'];
+
+/** `run ARGS` in `env`'s dirs, its stderr kept: resolves once its container (record `record`) runs, with `lock` then held by a flock(1) and the container told to end. */
 async function runHoldingLock(env: NodeJS.ProcessEnv, args: string[], record: string, lock: string) {
-  const p = spawn(process.execPath, [binPath('run'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(process.execPath, [binPath('run'), ...args, ...UNTIL_TOLD], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   let err = '';
   p.stderr!.on('data', (d) => (err += d));
   const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
   await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
-  return { p, exit, err: () => err, holder: await holdLock(lock) };
+  const holder = await holdLock(lock);
+  p.stdin!.end('\n');
+  return { p, exit, err: () => err, holder };
 }
 
 describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -159,7 +167,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     try {
       for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
         const n = name(`late-${sig.toLowerCase()}`);
-        const p = spawn(process.execPath, [binPath('run'), '--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.0.2/24', '--', 'sh', '-c', 'sleep 0.5'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        const p = spawn(process.execPath, [binPath('run'), '--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.0.2/24', ...UNTIL_TOLD], { env, stdio: ['pipe', 'ignore', 'pipe'] });
         let err = '';
         p.stderr.on('data', (d) => (err += d));
         const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
@@ -167,6 +175,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
         const pid1 = () => (existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as { pid?: number; status: string }) : undefined);
         await waitUntil('the container to run', () => pid1()?.status === 'running', 30_000);
         const holder = await holdLock(lock);
+        p.stdin.end('\n');
         try {
           // its PID 1 ends, and run's teardown waits for the lock: tried again and again (no blocked flock in
           // /proc/locks), on a file run holds open only while it waits for it or holds it (and flock(1) holds it)
@@ -201,7 +210,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
     let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
-      const r = await runHoldingLock(env, ['--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.1.2/24', '--', 'sh', '-c', 'sleep 0.5'], record, lock);
+      const r = await runHoldingLock(env, ['--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.1.2/24'], record, lock);
       const { p, exit, holder: h } = r;
       holder = h;
       // its PID 1 ends; past 1 s of waiting, run names the lock and its holder (flock(1), whose sh holds the lock too)
@@ -241,12 +250,16 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const record = join(process.env.BOXKIT_STATE_DIR!, 'run', 'containers', `${n}.json`);
     let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
-      const t0 = startRun([...BASE, '--name', n, '--', 'sh', '-c', 'sleep 0.5']);
+      const env = { ...process.env };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const p = spawn(process.execPath, [binPath('run'), ...BASE, '--name', n, ...UNTIL_TOLD], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+      const t0 = { p, exit: new Promise<number | null>((r) => p.once('exit', (c) => r(c))) };
       let err = '';
       t0.p.stderr!.on('data', (d) => (err += d));
       await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
       const h = await holdLock(lock);
       holder = h;
+      t0.p.stdin!.end('\n');
       await waitUntil('run to say what it waits for', () => err.includes('\n'), 30_000);
       expect(err).toBe(`run: ${n} has ended; recording its end waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting\n`);
       t0.p.kill('SIGINT');
@@ -273,7 +286,7 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
     let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
-      const r = await runHoldingLock(env, [...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.2.2/24', '--', 'sh', '-c', 'sleep 0.5'], record, lock);
+      const r = await runHoldingLock(env, [...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.2.2/24'], record, lock);
       const { p, exit, holder: h } = r;
       holder = h;
       await waitUntil('run to say what it waits for', () => r.err().includes('\n'), 30_000);
