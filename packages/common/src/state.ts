@@ -6,7 +6,7 @@
  */
 import { closeSync, constants, fchmodSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { flock, LOCK } from '@boxkit/native';
+import { flock, LOCK, makedev } from '@boxkit/native';
 import { BoxkitError } from './errors.js';
 import { ownerGone } from './proc.js';
 import { sleepSync } from './sleep.js';
@@ -268,14 +268,12 @@ async function lockPolled(lockPath: string, w: LockWaits): Promise<number> {
  */
 export function lockHolder(fd: number): number | undefined {
   try {
-    const st = fstatSync(fd);
-    // (major and minor as glibc's makedev packs them in st_dev)
-    const major = Math.floor(st.dev / 256) & 0xfff;
-    const minor = (st.dev & 0xff) | (Math.floor(st.dev / 4096) & 0xfff00);
-    const id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
+    const st = fstatSync(fd, { bigint: true });
     for (const l of readFileSync('/proc/locks', 'utf8').split('\n')) {
       const f = l.trim().split(/\s+/);
-      if (f[1] === 'FLOCK' && f[5] === id && Number(f[4]) > 0) return Number(f[4]);
+      const [major, minor, ino] = (f[5] ?? '').split(':');
+      if (f[1] !== 'FLOCK' || !(Number(f[4]) > 0) || ino === undefined || BigInt(ino) !== st.ino) continue;
+      if (makedev(parseInt(major!, 16), parseInt(minor!, 16)) === st.dev) return Number(f[4]);
     }
   } catch {
     // no /proc/locks: the lock is named without its holder
