@@ -171,11 +171,11 @@ function writeStubFlags(stub, pkgFlags) {
   if (sh < 0) throw new Error(`build-snapshot: ${stub}: no sh line (true //; ...) to put the node flags in`);
   const put = (re, flags, env = '') => {
     const before = lines[sh];
-    lines[sh] = lines[sh].replace(re, (_m, _a, b) => `${env}exec node ${flags.map((f) => `${f} `).join('')}${b}`);
+    lines[sh] = lines[sh].replace(re, (_m, tail) => `${env}exec node ${flags.map((f) => `${f} `).join('')}${tail}`);
     if (lines[sh] === before && !before.match(re)) throw new Error(`build-snapshot: ${stub}: no ${re} in its sh line`);
   };
-  put(/((?:GLIBC_TUNABLES=\S+ )?exec node )(?:--[\w-]+(?:=[\w.-]+)? )*(--snapshot-blob )/, [...pkgFlags, ...SNAPSHOT_FLAGS], TUNE);
-  put(/(exec node )(?:--[\w-]+(?:=[\w.-]+)? )*("\$p")/, pkgFlags);
+  put(/(?:GLIBC_TUNABLES=\S+ )?exec node (?:--[\w-]+(?:=[\w.-]+)? )*(--snapshot-blob )/, [...pkgFlags, ...SNAPSHOT_FLAGS], TUNE);
+  put(/exec node (?:--[\w-]+(?:=[\w.-]+)? )*("\$p")/, pkgFlags);
   const out = lines.join('\n');
   if (out !== text) {
     writeFileSync(stub, out);
