@@ -84,6 +84,20 @@ export async function killAndWait(p: Pinned | ChildProcess): Promise<void> {
 /** The mountinfo lines of mounts at `path` (as mountinfo spells it). */
 export const mountsAt = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === path);
 
+/** move_mount(2)'s number in /proc/PID/syscall (one number on every architecture). */
+const MOVE_MOUNT = 429;
+
+/** Is a child of `stracePid` (an ns-clone strace runs, nsAtMoveMount) inside its move_mount(2) (held there by a delay)? */
+export function inMoveMount(stracePid: number): boolean {
+  return childrenOf(stracePid).some((pid) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]) === MOVE_MOUNT;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * `ns-clone ARGS` under strace (`strace`: straceBin's path), its move_mount(2) at `path` (the bind's attach)
  * meeting `inject` (`signal=KILL`, `delay_enter=US`, `delay_exit=US`); strace's own output discarded, never rejects.

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHost, destroyHost, inHost, pin, signalPinned, skipReason, testName } from '../harness/index.js';
-import { alive, bindCase, binPath, childrenOf, mountsAt, ns, nsAtMoveMount, straceBin, tmp, until } from './helpers.js';
+import { alive, bindCase, binPath, childrenOf, inMoveMount, mountsAt, ns, nsAtMoveMount, straceBin, tmp, until } from './helpers.js';
 
 describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('a file that was there before survives a container that fails to start (it was deleted)', async () => {
@@ -454,8 +454,6 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
 
   it("a take-back of a start killed at the bind's attach (move_mount(2)) leaves PATH's empty file to another start binding it at that moment (held in its move_mount(2)): that start binds it (it failed 125, its file removed under it), and the dead start's record goes at the next sweep, PATH left bound", async (ctx) => {
     const strace = straceBin();
-    // move_mount(2)'s number in /proc/PID/syscall (one number on every architecture), to know the binding start is inside it
-    const MOVE_MOUNT = 429;
     if (!strace) return ctx.skip();
     const { path, state, records, env } = bindCase('persist-unbound-race');
     // A: killed at move_mount(2)'s entry (detached, held): its record names PATH, the empty file it made is there, nothing bound
@@ -468,22 +466,15 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const file = statSync(path).ino;
     // B binds PATH (that file) with a state dir of its own, so its own sweep never sees A's record; its move_mount(2) held 3 s
     const b = nsAtMoveMount(strace, path, 'delay_enter=3000000', ['-d', `--net=${path}`, '--', 'sleep', '30'], { ...env, BOXKIT_STATE_DIR: `${state}-b` });
-    const syscallOf = (pid: number) => {
-      try {
-        return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
-      } catch {
-        return undefined;
-      }
-    };
     let bound: ReturnType<typeof pin> | undefined;
     try {
-      await until(() => childrenOf(b.pid!).some((pid) => syscallOf(pid) === MOVE_MOUNT), 5000, 'B inside its move_mount(2)');
+      await until(() => inMoveMount(b.pid!), 5000, 'B inside its move_mount(2)');
       // meanwhile, a start in A's state dir sweeps A's record (a start that makes a fifo), and a release sweeps again
       const c = await ns(['-d', '--wait-for-setup', '--uts', '--', 'true'], { env: { BOXKIT_STATE_DIR: state } });
       expect(c.exitCode, c.stderr).toBe(0);
       expect(c.stderr).toBe('');
       expect((await ns(['release', c.stdout], { env: { BOXKIT_STATE_DIR: state } })).exitCode).toBe(0);
-      expect(childrenOf(b.pid!).some((pid) => syscallOf(pid) === MOVE_MOUNT), 'B still inside its move_mount(2)').toBe(true);
+      expect(inMoveMount(b.pid!), 'B still inside its move_mount(2)').toBe(true);
       expect(statSync(path).ino).toBe(file);
       const rb = await b;
       bound = rb.exitCode === 0 ? pin(Number(rb.stdout)) : undefined;
@@ -617,20 +608,11 @@ describe.skipIf(skipReason)(`ns-clone --persist${skipReason ? ` (skipped: ${skip
     const strace = straceBin();
     if (!strace) return ctx.skip();
     const { path, env } = bindCase('persist-stacked');
-    // move_mount(2)'s number in /proc/PID/syscall (one number on every architecture)
-    const MOVE_MOUNT = 429;
-    const syscallOf = (pid: number) => {
-      try {
-        return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
-      } catch {
-        return undefined;
-      }
-    };
     // the start's bind's attach held 1.5 s on its way in (past its check: PATH's file made and locked, nothing bound)
     // and 1.5 s on its way out (attached, not yet looked at what else is bound there)
     const a = nsAtMoveMount(strace, path, 'delay_enter=1500000:delay_exit=1500000', ['-d', `--net=${path}`, '--', 'sleep', '30'], env);
     try {
-      await until(() => childrenOf(a.pid!).some((pid) => syscallOf(pid) === MOVE_MOUNT), 5000, 'the start inside its move_mount(2)');
+      await until(() => inMoveMount(a.pid!), 5000, 'the start inside its move_mount(2)');
       // a namespace bound at PATH by hand (unshare --net=PATH, which takes no lock) before the start's attach...
       execFileSync('unshare', [`--net=${path}`, 'true']);
       await until(() => mountsAt(path).length === 2, 5000, "the start's bind attached over it");

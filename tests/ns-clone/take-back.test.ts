@@ -12,7 +12,7 @@ import { execa, type ResultPromise } from 'execa';
 import { statxMount } from '@boxkit/native';
 import { stillPersisted, type Persisted } from '../../packages/ns-clone/src/persist.js';
 import { pin, signalPinned, skipReason, type Pinned } from '../harness/index.js';
-import { alive, bindCase, binPath, childrenOf, mountsAt, ns, nsAtMoveMount, sleep, straceBin, until } from './helpers.js';
+import { alive, bindCase, binPath, inMoveMount, mountsAt, ns, nsAtMoveMount, sleep, straceBin, until } from './helpers.js';
 
 const recordsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.fifo-path')) : []);
 
@@ -201,8 +201,6 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
   it("the take-back of a bind (a release's sweep) leaves PATH's file to another start that locked it to bind it the moment it was unmounted (held in its move_mount(2)): that start binds it (it failed 125: PATH removed under it, unlocked)", async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
-    // move_mount(2)'s number in /proc/PID/syscall (one number on every architecture)
-    const MOVE_MOUNT = 429;
     const { path, state, records, env } = bindCase('takeback-bound-locked');
     const a = await ns(['-d', '--wait-for-setup', `--net=${path}`, '--', 'sleep', '60'], { env });
     expect(a.exitCode, a.stderr).toBe(0);
@@ -217,17 +215,10 @@ describe.skipIf(skipReason)(`ns-clone take-back of a dead start's bind${skipReas
     // and is held 3 s in its move_mount(2)
     let b: ReturnType<typeof nsAtMoveMount> | undefined;
     let bound: Pinned | undefined;
-    const syscallOf = (pid: number) => {
-      try {
-        return Number(readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
-      } catch {
-        return undefined;
-      }
-    };
     try {
       await until(() => mountsAt(path).length === 0, 5000, "the release's umount of A's bind");
       b = nsAtMoveMount(strace, path, 'delay_enter=3000000', ['-d', `--net=${path}`, '--', 'sleep', '30'], { ...env, BOXKIT_STATE_DIR: `${state}-b` });
-      await until(() => childrenOf(b!.pid!).some((pid) => syscallOf(pid) === MOVE_MOUNT), 5000, 'B inside its move_mount(2)');
+      await until(() => inMoveMount(b!.pid!), 5000, 'B inside its move_mount(2)');
       const r = await rel;
       expect(r.exitCode, String(r.stderr)).toBe(2);
       const rb = await b;
