@@ -27,9 +27,9 @@
  * time: a chmod, chown or touch to let another user release it leaves it
  * the record's.)
  */
-import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { mkfifo } from '@boxkit/native';
+import { mkfifo, STATX, statxFile, type FileStat } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
@@ -57,11 +57,28 @@ export interface MadeFifo {
   birth?: string;
 }
 
-/** A file's identity: device, inode and (where the file system keeps one) birth time in ns. */
-function identity(path: string): { fifo: boolean; dev: number; ino: number; birth?: string } {
-  // (bigint: a birth time in ns does not fit a double; Node 20 stats with statx, which gives it)
-  const st = statSync(path, { bigint: true });
-  return { fifo: st.isFIFO(), dev: Number(st.dev), ino: Number(st.ino), ...(st.birthtimeNs > 0n ? { birth: String(st.birthtimeNs) } : {}) };
+/**
+ * The birth time statx gave, in ns as decimal text, when the kernel vouches
+ * for it (stx_mask has STATX_BTIME); else undefined: the file system keeps
+ * none, and the time there is no proof of when the file was made.
+ */
+export const provenBirth = (s: Pick<FileStat, 'mask' | 'btimeNs'>): string | undefined => ((s.mask & STATX.BTIME) !== 0 ? String(s.btimeNs) : undefined);
+
+/** A file's identity: device, inode and (where the kernel gives one: provenBirth) birth time in ns. `follow`: false, lstat's. */
+function identity(path: string, follow = true): { fifo: boolean; dev: number; ino: number; birth?: string } {
+  let s: FileStat;
+  try {
+    s = statxFile(path, follow);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOSYS') throw e;
+    // statx refused (a seccomp filter, a kernel before 4.11): Node's stat then gives the change time as birth time,
+    // which a chmod (to let another user release the child) moves. No birth time, as on a file system keeping none
+    const st = (follow ? statSync : lstatSync)(path, { bigint: true });
+    return { fifo: st.isFIFO(), dev: Number(st.dev), ino: Number(st.ino) };
+  }
+  const birth = provenBirth(s);
+  return { fifo: (s.mode & constants.S_IFMT) === constants.S_IFIFO, dev: Number(s.dev), ino: Number(s.ino), ...(birth ? { birth } : {}) };
 }
 
 /**
@@ -386,17 +403,30 @@ export function sweepRecords(mine?: { dev: number; ino: number; given: boolean }
 const DEFAULT_FIFO = /^setup-(\d+)-([0-9a-z]+)(?:-\d+)?\.fifo$/;
 
 /**
- * Was the fifo made when its default name says: born (statx's birth time;
- * where the file system keeps none, its mtime, which only a write changes)
- * from 0.1 s before TIME (file times come from a coarser clock) to 2 s
- * after? Then ns-clone made it under that name. A fifo a user had made there
- * under such a name (`--setup-fifo` given a path an earlier start printed)
- * was born later: it is not ns-clone's default one, and no sweep removes it.
+ * Was the fifo made when its default name says: born (statx's birth time,
+ * `s`, where the kernel vouches for it: provenBirth; else its mtime, which
+ * only a write or a touch changes, never to before its birth: a later one
+ * only keeps the fifo) from 0.1 s before TIME (file times come from a
+ * coarser clock) to 2 s after? Then ns-clone made it under that name. A
+ * fifo a user had made there under such a name (`--setup-fifo` given a
+ * path an earlier start printed) was born later: it is not ns-clone's
+ * default one, and no sweep removes it. (Not Node's birthtime: where statx
+ * is refused it is the change time, which a chmod moves.)
  */
-function bornAsNamed(time: string, st: BigIntStats): boolean {
+export function bornAsNamed(time: string, s: Pick<FileStat, 'mask' | 'btimeNs'> | undefined, mtimeNs: bigint): boolean {
   const t = parseInt(time, 36);
-  const born = Number((st.birthtimeNs > 0n ? st.birthtimeNs : st.mtimeNs) / 1_000_000n);
+  const birth = s && provenBirth(s);
+  const born = Number((birth !== undefined ? BigInt(birth) : mtimeNs) / 1_000_000n);
   return born >= t - 100 && born <= t + 2000;
+}
+
+/** statx's view of PATH (not followed) for its birth time; undefined where statx is refused (or PATH gone). */
+function birthStat(path: string): FileStat | undefined {
+  try {
+    return statxFile(path, false);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -424,7 +454,7 @@ function sweepUnrecorded(names: readonly string[], named: ReadonlySet<string>): 
     const path = join(dir, n);
     try {
       const st = lstatSync(path, { bigint: true });
-      if (st.isFIFO() && !named.has(fileKey(st)) && bornAsNamed(m[2]!, st) && ownerGone(Number(m[1]), Number(st.mtimeMs))) gone.push({ path, key: fileKey(st) });
+      if (st.isFIFO() && !named.has(fileKey(st)) && bornAsNamed(m[2]!, birthStat(path), st.mtimeNs) && ownerGone(Number(m[1]), Number(st.mtimeMs))) gone.push({ path, key: fileKey(st) });
     } catch {
       // gone meanwhile
     }

@@ -6,12 +6,12 @@
  * new fifo is made, not only at a release.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { mkfifo } from '@boxkit/native';
-import { findSetupFifo, makeSetupFifo, recordFifo, setupDir, sweepRecords } from '../src/setup-fifo.js';
+import { mkfifo, STATX, statxFile } from '@boxkit/native';
+import { bornAsNamed, findSetupFifo, makeSetupFifo, recordFifo, setupDir, sweepRecords } from '../src/setup-fifo.js';
 
 let dir: string;
 let saved: string | undefined;
@@ -122,6 +122,32 @@ describe('setup fifo records', () => {
     sweepRecords();
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(live)).toBe(true);
+  });
+
+  it("a default fifo is judged by statx's birth time only where its mask has STATX_BTIME; without it (statx refused: Node's birthtime is then the change time, which a chmod moves; a file system keeping none) by its mtime, never by that time", (ctx) => {
+    const f = join(dir, 'f.fifo');
+    mkfifo(f, 0o600);
+    const s = statxFile(f, false);
+    if ((s.mask & STATX.BTIME) === 0) ctx.skip('this file system keeps no birth times');
+    // named when it was born; its mtime a minute later (a touch)
+    const name = Number(s.btimeNs / 1_000_000n).toString(36);
+    const touched = s.btimeNs + 60_000_000_000n;
+    expect(bornAsNamed(name, s, touched)).toBe(true);
+    // the same result without STATX_BTIME: the time in stx_btime proves nothing, the mtime (a minute later) keeps it
+    const unproven = { ...s, mask: s.mask & ~STATX.BTIME };
+    expect(bornAsNamed(name, unproven, touched)).toBe(false);
+    expect(bornAsNamed(name, unproven, s.btimeNs)).toBe(true);
+    // statx refused
+    expect(bornAsNamed(name, undefined, touched)).toBe(false);
+    // a chmod moves the change time, never the birth time statx gives
+    const before = statxFile(f, false);
+    const tick = Date.now() + 20;
+    while (Date.now() < tick) {
+      // (past the file system's clock tick)
+    }
+    chmodSync(f, 0o620);
+    expect(statSync(f, { bigint: true }).ctimeNs).toBeGreaterThan(before.btimeNs);
+    expect(statxFile(f, false).btimeNs).toBe(before.btimeNs);
   });
 
   it('two fifos of one process in the same millisecond (default path) get two names', () => {
