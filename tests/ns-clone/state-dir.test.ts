@@ -4,10 +4,10 @@
  * other, by device and inode, never by path.
  */
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pin, signalPinned, skipReason } from '../harness/index.js';
+import { pin, signalPinned, skipReason, startTime } from '../harness/index.js';
 import { mountsAt, ns, tmp, until } from './helpers.js';
 
 /** A fresh dir holding a state dir (real) and a symlink to it (link): one state dir, two spellings. */
@@ -60,6 +60,44 @@ describe.skipIf(skipReason)(`ns-clone state dir spellings${skipReason ? ` (skipp
     } finally {
       signalPinned(held, 'SIGKILL');
       while (mountsAt(path).length) execFileSync('umount', [path]);
+    }
+  });
+
+  it("a state dir on an overlay with xino (inode numbers from 2^63 on: a lower layer's files) has its unrecorded default fifo whose maker is gone swept, and a recorded one kept: its inode was compared as a number with a bigint (never equal), and the orphan stayed forever", async (ctx) => {
+    const dir = tmp('state-xino');
+    const lower = join(dir, 'lower'), layers = join(dir, 'layers'), state = join(dir, 'state');
+    for (const d of [join(lower, 'ns-clone'), layers, state]) mkdirSync(d, { recursive: true });
+    // both fifos made in the lower layer (the overlay gives them its fsid in the high bits), named as ns-clone names its
+    // default fifos, by a maker that is gone
+    const gonePid = spawnSync('true').pid!;
+    const orphan = `setup-${gonePid}-${Date.now().toString(36)}.fifo`;
+    const recorded = `setup-${gonePid}-${Date.now().toString(36)}-1.fifo`;
+    execFileSync('mkfifo', [join(lower, 'ns-clone', orphan), join(lower, 'ns-clone', recorded)]);
+    // upper and work on a tmpfs: another file system than the lower layer's, so that xino maps the inode numbers
+    execFileSync('mount', ['-t', 'tmpfs', 'layers', layers]);
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      mkdirSync(join(layers, 'upper'));
+      mkdirSync(join(layers, 'work'));
+      execFileSync('mount', ['-t', 'overlay', 'state', '-o', `lowerdir=${lower},upperdir=${join(layers, 'upper')},workdir=${join(layers, 'work')},xino=on`, state]);
+      const big = statSync(join(state, 'ns-clone', recorded), { bigint: true });
+      // (Node's bigint stats are signed: an inode number from 2^63 on comes negative)
+      const ino = BigInt.asUintN(64, big.ino);
+      if (ino < 2n ** 53n) return ctx.skip(`this overlay gave no inode number from 2^53 on (xino off): ${ino}`);
+      // a held child (this test's sleep: alive) whose record names the recorded fifo, as ns-clone writes one (an inode
+      // number from 2^53 on as decimal text)
+      writeFileSync(join(state, 'ns-clone', `${child.pid}.fifo-path`), JSON.stringify({ fifo: join(state, 'ns-clone', recorded), dev: Number(big.dev), ino: String(ino), start: startTime(child.pid!) }));
+      // any release sweeps
+      const r = await ns(['release', '999999'], { env: { BOXKIT_STATE_DIR: state } });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(readdirSync(join(state, 'ns-clone')).sort()).toEqual([`${child.pid}.fifo-path`, recorded].sort());
+      // and a release given the recorded fifo's path finds its record (by device and inode)
+      const dry = await ns(['release', '--dry-run', join(state, 'ns-clone', recorded)], { env: { BOXKIT_STATE_DIR: state } });
+      expect(dry.exitCode, dry.stderr).toBe(0);
+      expect(dry.stdout).toContain(join(state, 'ns-clone', `${child.pid}.fifo-path`));
+    } finally {
+      child.kill('SIGKILL');
+      for (const m of [state, layers]) while (mountsAt(m).length) execFileSync('umount', [m]);
     }
   });
 });

@@ -48,11 +48,28 @@ export function setupDir(): string {
 let fifoSeq = 0;
 const defaultFifoPath = () => join(setupDir(), `setup-${process.pid}-${Date.now().toString(36)}${fifoSeq ? `-${fifoSeq}` : ''}.fifo`);
 
+/**
+ * st_dev or st_ino as a record holds it (JSON): a number while it is exact
+ * as one (what older ns-clones wrote and read), decimal text from 2^53 on
+ * (overlayfs' xino sets an inode number's high bits), where a number would
+ * round it to another file's.
+ */
+export type FileId = number | string;
+
+/**
+ * A bigint st_dev or st_ino as unsigned: Node's bigint stats hold them in
+ * a BigInt64Array, so an inode number from 2^63 on (xino's) comes negative.
+ */
+const unsigned = (v: bigint): bigint => BigInt.asUintN(64, v);
+
+/** A bigint st_dev or st_ino (a stat's, or statx's) as a FileId. */
+const fileId = (v: bigint): FileId => (unsigned(v) <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(unsigned(v)));
+
 /** A fifo just made, and its identity (st_dev, st_ino, birth time) for its record. */
 export interface MadeFifo {
   fifo: string;
-  dev: number;
-  ino: number;
+  dev: FileId;
+  ino: FileId;
   /** Birth time in ns (statx's stx_btime), as decimal text; undefined where the file system keeps none. */
   birth?: string;
 }
@@ -65,7 +82,7 @@ export interface MadeFifo {
 export const provenBirth = (s: Pick<FileStat, 'mask' | 'btimeNs'>): string | undefined => ((s.mask & STATX.BTIME) !== 0 ? String(s.btimeNs) : undefined);
 
 /** A file's identity: device, inode and (where the kernel gives one: provenBirth) birth time in ns. `follow`: false, lstat's. */
-function identity(path: string, follow = true): { fifo: boolean; dev: number; ino: number; birth?: string } {
+function identity(path: string, follow = true): { fifo: boolean; dev: FileId; ino: FileId; birth?: string } {
   let s: FileStat;
   try {
     s = statxFile(path, follow);
@@ -75,10 +92,10 @@ function identity(path: string, follow = true): { fifo: boolean; dev: number; in
     // statx refused (a seccomp filter, a kernel before 4.11): Node's stat then gives the change time as birth time,
     // which a chmod (to let another user release the child) moves. No birth time, as on a file system keeping none
     const st = (follow ? statSync : lstatSync)(path, { bigint: true });
-    return { fifo: st.isFIFO(), dev: Number(st.dev), ino: Number(st.ino) };
+    return { fifo: st.isFIFO(), dev: fileId(st.dev), ino: fileId(st.ino) };
   }
   const birth = provenBirth(s);
-  return { fifo: (s.mode & constants.S_IFMT) === constants.S_IFIFO, dev: Number(s.dev), ino: Number(s.ino), ...(birth ? { birth } : {}) };
+  return { fifo: (s.mode & constants.S_IFMT) === constants.S_IFIFO, dev: fileId(s.dev), ino: fileId(s.ino), ...(birth ? { birth } : {}) };
 }
 
 /**
@@ -148,8 +165,8 @@ export interface FifoRecord {
    * that keeps none), making a fifo at the path removes the records naming
    * it (makeSetupFifo).
    */
-  dev?: number;
-  ino?: number;
+  dev?: FileId;
+  ino?: FileId;
   birth?: string;
   /** The child's start time (/proc/PID/stat, clock ticks since boot). */
   start?: number;
@@ -205,7 +222,7 @@ function readRecord(pid: number | string): FifoRecord | undefined {
 function ownFifo(rec: FifoRecord): boolean {
   try {
     const st = identity(rec.fifo);
-    return st.fifo && (rec.ino === undefined || (st.ino === rec.ino && st.dev === rec.dev && (rec.birth === undefined || st.birth === rec.birth)));
+    return st.fifo && (rec.ino === undefined || (rec.dev !== undefined && fileKey(st) === fileKey({ dev: rec.dev, ino: rec.ino }) && (rec.birth === undefined || st.birth === rec.birth)));
   } catch {
     return false;
   }
@@ -326,13 +343,19 @@ export function forgetFifo(pid: number, fifo: string): void {
   rmSync(recordPath(pid), { force: true });
 }
 
-/** A file's device and inode as one key: a fifo's path may be spelled many ways (a symlinked state dir, /var/run). */
-const fileKey = (st: { dev: number | bigint; ino: number | bigint }) => `${st.dev}:${st.ino}`;
+/**
+ * A file's device and inode as one key: a fifo's path may be spelled many
+ * ways (a symlinked state dir, /var/run). Exact on every side: the stats
+ * it is given are bigint ones (a number rounds an inode from 2^53 on), read
+ * as unsigned, and a record's FileIds are exact, so one file gives one key.
+ */
+export const fileKey = (st: { dev: FileId | bigint; ino: FileId | bigint }) => `${key(st.dev)}:${key(st.ino)}`;
+const key = (v: FileId | bigint) => (typeof v === 'bigint' ? unsigned(v) : v);
 
 /** The fifo a record names, as fileKey: the identity it noted (an older record: what its path leads to now). */
 function recordKey(rec: FifoRecord): string | undefined {
   if (rec.ino !== undefined && rec.dev !== undefined) return fileKey({ dev: rec.dev, ino: rec.ino });
-  const st = lstatSync(rec.fifo, { throwIfNoEntry: false });
+  const st = lstatSync(rec.fifo, { bigint: true, throwIfNoEntry: false });
   return st ? fileKey(st) : undefined;
 }
 
@@ -350,7 +373,7 @@ function recordKey(rec: FifoRecord): string | undefined {
  * Default fifos no record names whose maker is gone go too (`mine`, the
  * fifo the sweeping start just made, never).
  */
-export function sweepRecords(mine?: { dev: number; ino: number; given: boolean }): void {
+export function sweepRecords(mine?: { dev: FileId; ino: FileId; given: boolean }): void {
   let names: string[];
   try {
     names = readdirSync(setupDir());
@@ -472,7 +495,7 @@ function sweepUnrecorded(names: readonly string[], named: ReadonlySet<string>): 
     return;
   }
   for (const { path, key } of gone) {
-    const st = lstatSync(path, { throwIfNoEntry: false });
+    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
     if (st && fileKey(st) === key && !now.has(key)) rmSync(path, { force: true });
   }
 }
@@ -493,7 +516,7 @@ function pidOfFifo(fifo: string, dryRun: boolean): string | undefined {
   } catch {
     return undefined;
   }
-  const at = statSync(fifo, { throwIfNoEntry: false });
+  const at = statSync(fifo, { bigint: true, throwIfNoEntry: false });
   const key = at?.isFIFO() ? fileKey(at) : undefined;
   let found: string | undefined;
   let foundGone: string | undefined;

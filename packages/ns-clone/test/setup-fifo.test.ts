@@ -6,12 +6,12 @@
  * new fifo is made, not only at a release.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { mkfifo, STATX, statxFile } from '@boxkit/native';
-import { bornAsNamed, findSetupFifo, makeSetupFifo, recordFifo, setupDir, sweepRecords } from '../src/setup-fifo.js';
+import { bornAsNamed, fileKey, findSetupFifo, makeSetupFifo, recordFifo, setupDir, sweepRecords } from '../src/setup-fifo.js';
 
 let dir: string;
 let saved: string | undefined;
@@ -148,6 +148,20 @@ describe('setup fifo records', () => {
     chmodSync(f, 0o620);
     expect(statSync(f, { bigint: true }).ctimeNs).toBeGreaterThan(before.btimeNs);
     expect(statxFile(f, false).btimeNs).toBe(before.btimeNs);
+  });
+
+  it("a file's key is one from a bigint stat (Node's are signed: an inode number from 2^63 on, overlayfs xino's, comes negative), from statx's unsigned one and from a record's FileId (decimal text from 2^53 on, a number below, as older ns-clones wrote); inode numbers a double cannot tell apart get two keys", () => {
+    const ino = 2n ** 63n + 2147378n;
+    expect(fileKey({ dev: 2049n, ino: BigInt.asIntN(64, ino) })).toBe(fileKey({ dev: 2049n, ino }));
+    expect(fileKey({ dev: 2049, ino: String(ino) })).toBe(fileKey({ dev: 2049n, ino: BigInt.asIntN(64, ino) }));
+    expect(Number(2n ** 53n)).toBe(Number(2n ** 53n + 1n));
+    expect(fileKey({ dev: 2049n, ino: 2n ** 53n })).not.toBe(fileKey({ dev: 2049n, ino: 2n ** 53n + 1n }));
+    // a fifo's record notes an inode number below 2^53 as a number, its own stat's key
+    const made = makeSetupFifo(join(dir, 'f.fifo'));
+    recordFifo(process.pid, made);
+    const rec = JSON.parse(readFileSync(join(setupDir(), `${process.pid}.fifo-path`), 'utf8')) as { dev: unknown; ino: unknown };
+    expect(typeof rec.ino).toBe('number');
+    expect(fileKey(rec as { dev: number; ino: number })).toBe(fileKey(statSync(made.fifo, { bigint: true })));
   });
 
   it('two fifos of one process in the same millisecond (default path) get two names', () => {
