@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { statxMount } from '@boxkit/native';
 import { stillPersisted, type Persisted } from '../../packages/ns-clone/src/persist.js';
-import { pin, signalPinned, skipReason, type Pinned } from '../harness/index.js';
-import { alive, bindCase, binPath, inMoveMount, mountsAt, ns, nsAtMoveMount, sleep, straceBin, until } from './helpers.js';
+import { isPinned, pin, signalPinned, skipReason, unreaped, type Pinned } from '../harness/index.js';
+import { alive, bindCase, binPath, childrenOf, inMoveMount, mountsAt, ns, nsAtMoveMount, sleep, straceBin, until } from './helpers.js';
 
 const recordsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.fifo-path')) : []);
 
@@ -68,8 +68,13 @@ async function ownUndoLeavesUsersBind(name: string, launch: (args: string[], env
     expect(statSync(path).ino).toBe(users);
     expect(recordsIn(records)).toEqual([]);
   } finally {
+    // the ns-clone it started: `p` itself, or strace's child (strace killed alone detaches it, held, and it ran on),
+    // pinned while `p`, unreaped, is its parent
+    const started = unreaped(p) ? childrenOf(p.pid!).map(pin) : [];
+    for (const c of started) signalPinned(c, 'SIGKILL');
     p.kill('SIGKILL');
     await p.catch(() => {});
+    for (const c of started) await until(() => !isPinned(c) || !alive(c.pid), 5000, `pid ${c.pid} (started under ${p.pid}) to exit`);
     umountAll([path]);
   }
 }
