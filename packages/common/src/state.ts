@@ -23,12 +23,15 @@ export function dataDir(...parts: string[]): string {
  * Write a file so readers see the old or the new content, never a mix
  * (rename is atomic). No fsync: state lives in /run, which a reboot clears
  * anyway, and an fsync per write cost milliseconds on every container start.
+ * Its directory is made when missing (only then: one mkdir per state dir's
+ * life, not one per write). A write refused (a full or read-only /run) names
+ * `path` (Node's 'no space left on device, write' names none) and leaves no
+ * temp file.
  */
 export function atomicWrite(path: string, content: string | Buffer, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    const fd = openSync(tmp, 'w', mode);
+    const fd = openAside(tmp, dirname(path), mode);
     try {
       writeFileSync(fd, content);
     } finally {
@@ -36,8 +39,23 @@ export function atomicWrite(path: string, content: string | Buffer, mode = 0o644
     }
     renameSync(tmp, path);
   } catch (e) {
-    removeFile(tmp); // a full /run keeps no half-written temp file
+    try {
+      removeFile(tmp); // a full /run keeps no half-written temp file
+    } catch {
+      // (a directory turned read-only: left for sweepAsides)
+    }
     throw unwritten(path, e);
+  }
+}
+
+/** open(2) of a file aside for writing, its directory `dir` made when missing (ENOENT) and the open tried again. */
+function openAside(tmp: string, dir: string, mode: number): number {
+  try {
+    return openSync(tmp, 'w', mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    return openSync(tmp, 'w', mode);
   }
 }
 

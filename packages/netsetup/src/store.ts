@@ -8,10 +8,10 @@
  * load here) nor an fsync'd rewrite of a shared file. Removing what is not
  * one's own claim takes the store lock (withStoreLock, below).
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerGone } from '@boxkit/common/proc';
-import { createExclusive, removeFile, stateDir, unwritten, withLock, withLockSync } from '@boxkit/common/state';
+import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, unwritten, withLock, withLockSync } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
 import { crashPoint } from './crash.js';
 
@@ -84,12 +84,9 @@ export function claimAttachment(rec: AttachmentRecord): boolean {
   return inDir(attachDir(), () => createExclusive(join(attachDir(), `${rec.hostIfname}.json`), `${JSON.stringify(rec, null, 2)}\n`));
 }
 
-/** Replace a record (readers see the old or the new one). */
+/** Replace a record (readers see the old or the new one; a write refused names it and leaves no temp file). */
 export function writeAttachment(rec: AttachmentRecord): void {
-  const final = join(attachDir(), `${rec.hostIfname}.json`);
-  const tmp = `${final}.${process.pid}.tmp`;
-  writeAside(attachDir(), tmp, final, `${JSON.stringify(rec, null, 2)}\n`);
-  renameSync(tmp, final);
+  atomicWrite(join(attachDir(), `${rec.hostIfname}.json`), `${JSON.stringify(rec, null, 2)}\n`);
 }
 
 export function removeAttachment(hostIfname: string): void {
@@ -197,28 +194,10 @@ export function claimLease(ip: string, holder: string): boolean {
 /**
  * Remove the files a killed netsetup was writing aside (`*.PID.tmp`: a
  * record or a lease before its link or rename) when PID is gone or was
- * reused since (ownerGone), so that after a crash `down` leaves nothing behind.
+ * reused since (common's sweepAsides), so that after a crash `down` leaves nothing behind.
  */
 export function sweepTmp(): void {
-  for (const dir of [attachDir(), leaseDir()]) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const pid = /\.(\d+)\.tmp$/.exec(n)?.[1];
-      if (!pid) continue;
-      let since: number;
-      try {
-        since = statSync(join(dir, n)).mtimeMs;
-      } catch {
-        continue; // linked or renamed meanwhile
-      }
-      if (ownerGone(Number(pid), since)) removeFile(join(dir, n));
-    }
-  }
+  for (const dir of [attachDir(), leaseDir()]) sweepAsides(dir);
 }
 
 /** The holder line of `ip`'s lease ('?' when empty), undefined when nobody holds it; moves nothing (see migrateOldLeases). */
