@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Compiles native/c/trampoline.c twice with the system C compiler:
-// dist/libboxkit.so (bk_spawn, bk_reap: loaded by koffi) and dist/bk-stage
+// dist/libboxkit.so (bk_spawn, bk_reap: loaded by koffi; with
+// native/c/iptblob.c's bk_ipt_apply for svcproxy) and dist/bk-stage
 // (the program the spawned child execs to run its steps; static when the
 // C library allows it, so its start maps nothing but itself), and
 // native/c/keeper.c as dist/bk-keeper (what run -d's keeper execs into to
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'c', 'trampoline.c');
+const iptblob = join(root, 'c', 'iptblob.c');
 const lib = join(root, 'dist', 'libboxkit.so');
 const stage = join(root, 'dist', 'bk-stage');
 const keeperSrc = join(root, 'c', 'keeper.c');
@@ -32,9 +34,9 @@ const fresh = (out, from = src) => {
   }
 };
 mkdirSync(dirname(lib), { recursive: true });
-if (!fresh(lib)) {
+if (!fresh(lib) || !fresh(lib, iptblob)) {
   // -z now: every symbol bound at load, none lazily in the vfork child
-  execFileSync(cc, ['-shared', '-fPIC', '-Wl,-z,now', ...flags, '-o', lib, src], { stdio: 'inherit' });
+  execFileSync(cc, ['-shared', '-fPIC', '-Wl,-z,now', ...flags, '-o', lib, src, iptblob], { stdio: 'inherit' });
   console.log(`native: built ${lib}`);
 }
 /** A program: static when the C library allows it, else linked dynamically. */

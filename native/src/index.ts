@@ -11,3 +11,4 @@ export * from './pty.js';
 export * from './netlink.js';
 export * from './conntrack.js';
 export * from './bpf.js';
+export * from './iptables.js';

@@ -29,15 +29,22 @@ export function preresolveTrampoline(): void {
   preresolveKoffi();
 }
 
-function load(): SpawnFn {
-  if (spawnFn) return spawnFn;
+let library: { handle: ReturnType<ReturnType<typeof koffi>['load']>; path: string } | undefined;
+
+/** libboxkit.so (native/c), loaded on first use: bk_spawn, bk_ipt_apply. */
+export function nativeLibrary(): { handle: ReturnType<ReturnType<typeof koffi>['load']>; path: string } {
+  if (library) return library;
   const path = !process.env.BOXKIT_NATIVE_LIB && libPath && existsSync(libPath) ? libPath : trampolinePath();
-  let l;
   try {
-    l = koffi().load(path);
+    return (library = { handle: koffi().load(path), path });
   } catch (e) {
     throw new SysError('dlopen', 2, path, `cannot load the trampoline library (${(e as Error).message}); run the build (npm run build) first`);
   }
+}
+
+function load(): SpawnFn {
+  if (spawnFn) return spawnFn;
+  const { handle: l, path } = nativeLibrary();
   spawnFn = l.func('int bk_spawn(uint64_t flags, const uint8_t *prog, uint64_t len, int pdeathsig, _Out_ int *fds, const char *stage)') as unknown as SpawnFn;
   // the program the child execs to run its steps is built beside the library
   stagePath = join(dirname(path), 'bk-stage');

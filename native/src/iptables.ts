@@ -1,0 +1,138 @@
+/**
+ * iptables-legacy's kernel interface, as libiptc uses it: IPT_SO_* socket
+ * options on a raw IPv4 socket read a table's rule blob and replace the
+ * whole table in one call (linux/netfilter_ipv4/ip_tables.h). iptPrepare
+ * and its commit() edit and swap a table (native/c/iptblob.c, for
+ * svcproxy); iptInfo and iptEntries read one as it is (the tests compare
+ * the blobs with iptables-legacy-restore's).
+ */
+import { koffi, libcTable } from './lib.js';
+import { SysError } from './errors.js';
+import { nativeLibrary } from './trampoline.js';
+
+type Fn = (...args: unknown[]) => number;
+const fns = libcTable<{ socket: Fn; getsockopt: Fn; close: Fn }>({
+  socket: 'int socket(int domain, int type, int protocol)',
+  // (void * for the length too: a 4-byte Buffer, filled in by the kernel)
+  getsockopt: 'int getsockopt(int fd, int level, int name, void *value, void *len)',
+  close: 'int close(int fd)',
+});
+
+const AF_INET = 2, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, IPPROTO_RAW = 255, SOL_IP = 0;
+const IPT_SO_GET_INFO = 64, IPT_SO_GET_ENTRIES = 65;
+const TABLE_NAME_LEN = 32;
+/** NF_INET_NUMHOOKS: PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING */
+export const IPT_HOOKS = 5;
+
+/** struct ipt_getinfo: where the built-in chains start and end, and the blob's size. */
+export interface IptInfo {
+  validHooks: number;
+  hookEntry: number[];
+  underflow: number[];
+  numEntries: number;
+  size: number;
+}
+
+/** A socket for the IPT_SO_* calls (CAP_NET_ADMIN), in this thread's network namespace. */
+export function iptOpen(): number {
+  const fd = fns.socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+  if (fd < 0) throw new SysError('socket', koffi().errno(), 'AF_INET SOCK_RAW');
+  return fd;
+}
+
+export function iptClose(fd: number): void {
+  fns.close(fd);
+}
+
+function tableName(table: string, into: Buffer): void {
+  if (Buffer.byteLength(table) >= TABLE_NAME_LEN) throw new RangeError(`table name too long: ${table}`);
+  into.write(table, 0, 'latin1');
+}
+
+function get(fd: number, name: number, buf: Buffer, what: string): void {
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(buf.length, 0);
+  if (fns.getsockopt(fd, SOL_IP, name, buf, len) !== 0) throw new SysError('getsockopt', koffi().errno(), what);
+}
+
+/** IPT_SO_GET_INFO. ENOENT: the kernel has no such table (its module is not loaded). */
+export function iptInfo(fd: number, table: string): IptInfo {
+  const b = Buffer.alloc(84);
+  tableName(table, b);
+  get(fd, IPT_SO_GET_INFO, b, `IPT_SO_GET_INFO ${table}`);
+  const u32 = (at: number) => b.readUInt32LE(at);
+  const hooks = (at: number) => Array.from({ length: IPT_HOOKS }, (_, i) => u32(at + 4 * i));
+  return { validHooks: u32(32), hookEntry: hooks(36), underflow: hooks(56), numEntries: u32(76), size: u32(80) };
+}
+
+/**
+ * IPT_SO_GET_ENTRIES: the table's blob (`size` bytes, from iptInfo). EAGAIN:
+ * the table changed size since iptInfo (read both again).
+ */
+export function iptEntries(fd: number, table: string, size: number): Buffer {
+  // struct ipt_get_entries: name[32], unsigned int size, then the entries at offset 40 (8-aligned)
+  const b = Buffer.alloc(40 + size);
+  tableName(table, b);
+  b.writeUInt32LE(size, 32);
+  get(fd, IPT_SO_GET_ENTRIES, b, `IPT_SO_GET_ENTRIES ${table}`);
+  return b.subarray(40);
+}
+
+type PrepareFn = (fd: number, table: string, text: Buffer, len: bigint, err: Buffer, errLen: bigint) => unknown;
+type CommitFn = (p: unknown, err: Buffer, errLen: bigint) => number;
+let bound: { prepare: PrepareFn; commit: CommitFn; free: (p: unknown) => void } | undefined;
+
+function ipt() {
+  if (bound) return bound;
+  const l = nativeLibrary().handle;
+  return (bound = {
+    prepare: l.func('void *bk_ipt_prepare(int fd, const char *table, const char *text, uint64_t len, _Out_ char *err, uint64_t err_len)') as unknown as PrepareFn,
+    commit: l.func('int bk_ipt_commit(void *p, _Out_ char *err, uint64_t err_len)') as unknown as CommitFn,
+    free: l.func('void bk_ipt_free(void *p)') as unknown as (p: unknown) => void,
+  });
+}
+
+/**
+ * Load what iptPrepare needs (koffi, libboxkit.so, the bindings): a caller
+ * that will need it can do it while it waits for something else.
+ */
+export function iptPreload(): void {
+  ipt();
+  void fns.socket;
+}
+
+/** Why a table was not prepared (iptPrepare): something native/c/iptblob.c does not model, a line that cannot apply, a failed read. */
+export class IptRefused extends Error {}
+
+const cstring = (b: Buffer) => b.toString('latin1', 0, Math.max(0, b.indexOf(0)));
+
+/** A table read, edited and laid out by iptPrepare: swap it in with commit(), or let it go with free(). */
+export interface IptPrepared {
+  commit(): void;
+  free(): void;
+}
+
+/**
+ * Read `table` on `fd` (iptOpen) and apply the lines of its section of an
+ * iptables-restore --noflush text (without `*table` and COMMIT), as
+ * iptables-legacy-restore would (native/c/iptblob.c): nothing changes in
+ * the kernel until commit(), which swaps the whole table in
+ * (IPT_SO_SET_REPLACE) and carries the kept rules' counters over. Throws
+ * IptRefused with the reason.
+ */
+export function iptPrepare(fd: number, table: string, lines: Buffer): IptPrepared {
+  const f = ipt();
+  const err = Buffer.alloc(256);
+  const p = f.prepare(fd, table, lines, BigInt(lines.length), err, BigInt(err.length));
+  if (!p) throw new IptRefused(cstring(err));
+  let live = true;
+  return {
+    commit() {
+      if (!live) throw new Error('committed or freed already');
+      if (f.commit(p, err, BigInt(err.length)) !== 0) throw new Error(cstring(err));
+    },
+    free() {
+      if (live) (live = false), f.free(p);
+    },
+  };
+}
