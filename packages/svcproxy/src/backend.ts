@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { runLite } from '@boxkit/common/exec';
 import type { Table } from './rules.js';
+import { InProcessRestore } from './legacy/restore.js';
 
 export type Backend = 'nft' | 'legacy';
 export const BACKENDS = ['auto', 'nft', 'legacy'] as const;
@@ -75,13 +76,37 @@ const restoreArgs = (b: Backend): string[] => [...(b === 'legacy' ? ['-w', '10']
 /** How far (characters) the restore input may run ahead of what iptables-restore has read. */
 const AHEAD = 1 << 20;
 
+/** What a sync feeds its change to (RestoreRun, or InProcessRestore for iptables-legacy). */
+export interface Restorer {
+  /** legacy: the nat section was opened at once (openNat) */
+  natOpen: boolean;
+  openNat(): void;
+  write(chunk: string): Promise<void>;
+  /** it reads nothing more of what is written (it has exited) */
+  readonly exited: boolean;
+  settled(): Promise<void>;
+  finish(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * The restore a sync writes to: for iptables-legacy, in this process
+ * (legacy/restore.ts: it hands the text to iptables-legacy-restore when it
+ * meets something it does not model); BOXKIT_LEGACY_RESTORE=spawn always
+ * runs iptables-legacy-restore instead.
+ */
+export function startRestore(b: Backend, trace?: (line: string) => void): Restorer {
+  if (b === 'legacy' && process.env.BOXKIT_LEGACY_RESTORE !== 'spawn') return new InProcessRestore(() => new RestoreRun(b), trace);
+  return new RestoreRun(b);
+}
+
 /**
  * One iptables-restore --noflush run, started before its input is known
  * and fed as the input is produced: its start-up, and its parsing of each
  * line, overlap the work that produces the text. Nothing is committed
  * before a COMMIT line arrives; abort() kills it before that.
  */
-export class RestoreRun {
+export class RestoreRun implements Restorer {
   private readonly child: ChildProcess;
   private readonly done: Promise<void>;
   private stderr = '';
@@ -173,8 +198,10 @@ export class RestoreRun {
   }
 }
 
-/** One iptables-restore --noflush run (legacy waits for the xtables lock like iptables -w). */
+/** One iptables-restore --noflush of a whole text (legacy waits for the xtables lock like iptables -w). */
 export async function restore(b: Backend, text: string): Promise<void> {
   if (!text) return;
-  await runLite(tool(b, 'restore'), restoreArgs(b), { input: text });
+  const r = startRestore(b);
+  await r.write(text);
+  await r.finish();
 }

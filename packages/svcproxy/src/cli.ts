@@ -9,7 +9,7 @@
  */
 import { binEntry, fastOr } from '@boxkit/common/entry';
 import { reportFailure, toStderr } from '@boxkit/common/errors';
-import { preresolveKoffi } from '@boxkit/native';
+import { preresolveTrampoline } from '@boxkit/native';
 import { mark, printPhases } from '@boxkit/common/phases';
 import { parseDocument, toServices } from './spec.js';
 import { chainsOf, hooks, render } from './rules.js';
@@ -76,6 +76,7 @@ async function warm(): Promise<void> {
 }
 
 binEntry(__filename, fastOr(fastParse, (p) => fast(p.cmd, p.args)), () => {
-  preresolveKoffi();
+  // koffi and libboxkit.so (the legacy restore in this process, udp-flows' conntrack calls): found now, not on every start
+  preresolveTrampoline();
   return warm();
 });

@@ -8,7 +8,7 @@
  */
 
 import { UsageError } from '@boxkit/common/errors';
-import { chooseBackend, holdsChains, restore, RestoreRun, saveTables, tool, type Backend, type BackendChoice } from './backend.js';
+import { chooseBackend, holdsChains, restore, saveTables, startRestore, tool, type Backend, type BackendChoice, type Restorer } from './backend.js';
 import { chainsWritten, diff, diffChunks, explainLines, isEmpty, restoreChunks, restoreLines, restoreText, type Diff, type StreamedDiff } from './diff.js';
 import { mark as phase } from '@boxkit/common/phases';
 import { DEFAULT_NODEPORT_RANGE, type PortRange, type Service } from './model.js';
@@ -21,6 +21,7 @@ import { indexDoc } from './jsondoc.js';
 import { kernelServices } from './status.js';
 import { backendHolding } from './held.js';
 import { dropStaleUdp, udpDropPlan } from './udp-flows.js';
+import { InProcessRestore } from './legacy/restore.js';
 
 export interface SyncOptions {
   /** chain prefix (default BKSVC) */
@@ -221,7 +222,7 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
     if (!partial) opts.trace?.(`${tool(backend, 'save')}`);
     const saving = partial ? undefined : saveTables(backend, TABLES);
     saving?.catch(() => undefined); // awaited below; a failure before that must not be unhandled
-    const rr = opts.dryRun ? undefined : new RestoreRun(backend);
+    const rr = opts.dryRun ? undefined : startRestore(backend, opts.trace);
     if (rr && backend === 'legacy') rr.openNat();
     phase('spawned');
     const at: Attempt = { prefix, names, backend, rr, opts, ms };
@@ -325,7 +326,7 @@ interface Attempt {
   names: Names;
   backend: Backend;
   /** the restore, spawned before the change is computed (none in a dry run) */
-  rr: RestoreRun | undefined;
+  rr: Restorer | undefined;
   opts: SyncOptions;
   /** the time since the attempt started, for the trace */
   ms: () => string;
@@ -491,14 +492,15 @@ async function streamReconcile(saved: Saved, w: WantedRead, at: Attempt): Promis
  * restore is killed before it got any COMMIT.
  */
 async function commitRestore(
-  rr: RestoreRun, streamed: StreamedDiff, result: SyncResult, at: Attempt, rollback: Rollback, mark: () => void, whileCommitting: () => void,
+  rr: Restorer, streamed: StreamedDiff, result: SyncResult, at: Attempt, rollback: Rollback, mark: () => void, whileCommitting: () => void,
 ): Promise<void> {
   const { diff: d, zero, rest } = streamed;
   if (isEmpty(d)) {
     await rr.abort();
     return;
   }
-  at.opts.trace?.(`${tool(at.backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed`);
+  const inProcess = rr instanceof InProcessRestore ? ` (${rr.how})` : '';
+  at.opts.trace?.(`${tool(at.backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed${inProcess}`);
   // it died on an earlier line: it never reads a COMMIT, so the kernel is unchanged
   const diedEarly = rr.exited;
   mark();
@@ -557,7 +559,7 @@ function stateWriter(prefix: string, next: () => StoredState | undefined): { pre
 }
 
 /** A partial sync's diff of two renders with the same scope, as one restore text. */
-function partialDiff(desired: Ruleset, cur: Ruleset, backend: Backend, rr: RestoreRun | undefined): StreamedDiff {
+function partialDiff(desired: Ruleset, cur: Ruleset, backend: Backend, rr: Restorer | undefined): StreamedDiff {
   cur.hooks = desired.hooks;
   const d = diff(desired, cur);
   const zero = backend === 'nft' && chainCount(d) > NFT_CHAIN_LIST_LIMIT;

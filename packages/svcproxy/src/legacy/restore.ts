@@ -1,0 +1,166 @@
+/**
+ * `iptables-legacy-restore -w 10 --noflush` done in this process, for the
+ * text a sync writes: under the xtables lock, read each table the text
+ * names from the kernel (IPT_SO_GET_ENTRIES), apply its section's lines to
+ * that copy (native/c/iptblob.c, as libiptc would), then swap each table
+ * whole (IPT_SO_SET_REPLACE), nat then filter, and carry the counters of
+ * the rules kept over (IPT_SO_SET_ADD_COUNTERS).
+ *
+ * Why: at 1k services iptables-legacy-restore spent ~25 ms parsing what
+ * was already rendered, and its own start and exit, beyond the kernel's
+ * work (see packages/svcproxy/README.md and bench/results/svcproxy.md).
+ *
+ * Only the lines and options svcproxy writes are modelled. Anything else
+ * (an option of a stray hook someone else wrote, a `-D` that finds no
+ * rule, a table the kernel has not made yet), and any failure before the
+ * first swap, hands the whole text to iptables-legacy-restore instead: it
+ * then does the work, or fails with its own message, as before.
+ */
+import { closeSync, constants, openSync } from 'node:fs';
+import { iptClose, iptOpen, iptPreload, iptPrepare, type IptPrepared } from '@boxkit/native';
+import { BoxkitError } from '@boxkit/common/errors';
+import { flockUntilSync } from '@boxkit/common/state';
+import { mark as phase } from '@boxkit/common/phases';
+import type { Restorer } from '../backend.js';
+
+/** Why the text was not applied in this process; nothing was changed. */
+export class Declined extends Error {}
+
+/** iptables-legacy's lock (xshared.c: XTABLES_LOCKFILE or /run/xtables.lock), waited for as `-w 10` does. */
+const LOCK_WAIT_MS = 10_000;
+const lockPath = () => process.env.XTABLES_LOCKFILE || '/run/xtables.lock';
+
+export class InProcessRestore implements Restorer {
+  natOpen = false;
+  readonly how = 'in this process: IPT_SO_SET_REPLACE';
+  private readonly chunks: string[] = [];
+  private aborted = false;
+  private done: Promise<void> | undefined;
+  private real: Restorer | undefined;
+
+  /** `spawnReal`: the iptables-legacy-restore run to hand the text to when this one declines it. */
+  constructor(private readonly spawnReal: () => Restorer, private readonly trace?: (line: string) => void) {
+    // koffi and libboxkit.so (~5 ms) load while the sync waits for iptables-save, not after the render
+    try {
+      iptPreload();
+    } catch {
+      // finish() meets the same failure and hands the text to iptables-legacy-restore
+    }
+  }
+
+  openNat(): void {
+    this.natOpen = true;
+    this.chunks.push('*nat\n');
+  }
+
+  async write(chunk: string): Promise<void> {
+    if (chunk && !this.aborted && !this.done) this.chunks.push(chunk);
+  }
+
+  /** nothing here dies on a line: it reads everything until finish() */
+  get exited(): boolean {
+    return this.aborted;
+  }
+
+  async settled(): Promise<void> {
+    await this.done?.catch(() => undefined);
+  }
+
+  finish(): Promise<void> {
+    if (!this.done) {
+      this.done = this.run();
+      this.done.catch(() => {});
+    }
+    return this.done;
+  }
+
+  async abort(): Promise<void> {
+    if (!this.done) this.aborted = true;
+    await this.real?.abort();
+  }
+
+  private async run(): Promise<void> {
+    const text = this.chunks.join('');
+    this.chunks.length = 0;
+    let swapping = false;
+    try {
+      await applyText(text, () => (swapping = true));
+    } catch (e) {
+      if (swapping) throw new BoxkitError('EEXEC', `iptables-legacy-restore --noflush (${this.how}): ${(e as Error).message}`);
+      // nothing was swapped, the kernel is as it was: the real restore does it, or says why it cannot
+      this.trace?.(`# not applied in this process (${(e as Error).message}): iptables-legacy-restore --noflush`);
+      const real = (this.real = this.spawnReal());
+      await real.write(text);
+      await real.finish();
+    }
+  }
+}
+
+/**
+ * Apply an iptables-restore --noflush text to the kernel's legacy tables,
+ * in this process. `onSwap` is called before the first table is swapped
+ * (from then on a failure may leave a table changed); any error before it
+ * leaves the kernel as it was (Declined).
+ */
+export async function applyText(text: string, onSwap: () => void): Promise<void> {
+  const lock = openSync(lockPath(), constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    await xtablesLock(lock);
+    const fd = iptOpen();
+    const prepared: IptPrepared[] = [];
+    try {
+      // every table read and edited before the first is swapped in
+      for (const [table, lines] of sections(text)) {
+        try {
+          prepared.push(iptPrepare(fd, table, Buffer.from(lines, 'latin1')));
+        } catch (e) {
+          throw new Declined(`${table}: ${(e as Error).message}`);
+        }
+      }
+      phase('prepared');
+      if (prepared.length) onSwap();
+      for (const p of prepared) p.commit();
+    } finally {
+      for (const p of prepared) p.free();
+      iptClose(fd);
+    }
+  } finally {
+    closeSync(lock);
+  }
+}
+
+/**
+ * flock the xtables lock, tried again after 1, 2, 4 ... 20 ms between
+ * turns of the event loop (a signal is handled while it waits) for up to
+ * LOCK_WAIT_MS, as `iptables -w 10` waits.
+ */
+async function xtablesLock(fd: number): Promise<void> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let pause = 1; !flockUntilSync(fd, 0, lockPath()); pause = Math.min(2 * pause, 20)) {
+    if (Date.now() >= deadline) throw new Declined(`another program holds the xtables lock (${lockPath()})`);
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+/** The text's sections that change something: [table, its lines without `*table` and COMMIT]. */
+function sections(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (let at = 0; at < text.length; ) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const line = text.slice(at, end);
+    if (!line || line.startsWith('#')) {
+      at = end + 1;
+      continue;
+    }
+    if (!line.startsWith('*')) throw new Declined(`a line outside a table: ${line}`);
+    const table = line.slice(1);
+    if (table !== 'nat' && table !== 'filter') throw new Declined(`table ${table}`);
+    let commit = text.indexOf('\nCOMMIT', end);
+    while (commit >= 0 && commit + 7 < text.length && text[commit + 7] !== '\n') commit = text.indexOf('\nCOMMIT', commit + 1);
+    if (commit < 0) throw new Declined(`no COMMIT for ${table}`);
+    if (commit > end) out.push([table, text.slice(end + 1, commit + 1)]);
+    at = commit + 8;
+  }
+  return out;
+}
