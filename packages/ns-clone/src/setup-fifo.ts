@@ -86,11 +86,11 @@ function identity(path: string, follow = true): { fifo: boolean; dev: FileId; in
   let s: FileStat;
   try {
     s = statxFile(path, follow);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'ENOSYS') throw e;
-    // statx refused (a seccomp filter, a kernel before 4.11): Node's stat then gives the change time as birth time,
-    // which a chmod (to let another user release the child) moves. No birth time, as on a file system keeping none
+  } catch {
+    // statx refused (EPERM, ENOSYS: a seccomp filter, a kernel before 4.11; EOPNOTSUPP, EINVAL: a file system or
+    // sandbox that declines it), as Node's stat falls back on all of them: Node's stat, which throws by itself what
+    // stat(2) fails with (ENOENT). It gives the change time as birth time, which a chmod (to let another user
+    // release the child) moves. No birth time, as on a file system keeping none
     const st = (follow ? statSync : lstatSync)(path, { bigint: true });
     return { fifo: st.isFIFO(), dev: fileId(st.dev), ino: fileId(st.ino) };
   }
