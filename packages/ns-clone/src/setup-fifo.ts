@@ -140,10 +140,11 @@ export function makeSetupFifo(path?: string, made: string[] = []): MadeFifo {
   }
   made.push(...mine);
   // records whose child is gone and whose fifo is not there go now (released by hand, then ended), and
-  // those naming this path that noted no birth time (a file system that keeps none, an older ns-clone): a
+  // those naming this path that noted no birth time (a file system that keeps none, an older ns-clone), or
+  // any naming it when this fifo has none (statx refused: ownFifo then goes by device and inode alone): a
   // fifo made at a path again gets the freed inode number (ext4, tmpfs), which they would take for theirs
   // (none of them is owed a take-back: their fifo is gone, else mkfifo failed with EEXIST)
-  sweepRecords({ dev: st.dev, ino: st.ino, given: !!path });
+  sweepRecords({ dev: st.dev, ino: st.ino, given: !!path, ...(st.birth ? { birth: st.birth } : {}) });
   return { fifo, dev: st.dev, ino: st.ino, ...(st.birth ? { birth: st.birth } : {}) };
 }
 
@@ -218,11 +219,15 @@ function readRecord(pid: number | string): FifoRecord | undefined {
   return { fifo: text.trim() };
 }
 
-/** Is the fifo at rec.fifo the record's own (same device, inode and birth time as noted; a record that noted none: a fifo is there)? */
+/**
+ * Is the fifo at rec.fifo the record's own (same device, inode and birth time as noted; a record that noted none: a
+ * fifo is there)? Where statx gives no birth time now (refused: a seccomp filter), the device and inode alone, as for
+ * a record that noted none: a record an older ns-clone wrote there noted Node's birthtime, the change time then.
+ */
 function ownFifo(rec: FifoRecord): boolean {
   try {
     const st = identity(rec.fifo);
-    return st.fifo && (rec.ino === undefined || (rec.dev !== undefined && fileKey(st) === fileKey({ dev: rec.dev, ino: rec.ino }) && (rec.birth === undefined || st.birth === rec.birth)));
+    return st.fifo && (rec.ino === undefined || (rec.dev !== undefined && fileKey(st) === fileKey({ dev: rec.dev, ino: rec.ino }) && (rec.birth === undefined || st.birth === undefined || st.birth === rec.birth)));
   } catch {
     return false;
   }
@@ -363,8 +368,8 @@ function recordKey(rec: FifoRecord): string | undefined {
  * Remove the stale records (child gone, fifo not its own: released by hand,
  * then ended; nothing to take back), and, given `mine` (the fifo a start
  * just made, at a path it was given: on a file system without birth times),
- * the records that noted its inode and no birth time: they would take it for
- * theirs. A detached start's
+ * the records that noted its inode and no birth time (any birth time, when
+ * `mine` has none: statx refused): they would take it for theirs. A detached start's
  * record whose child is gone with its fifo unread (killed while held, or its
  * start killed: the child ends with the start's pipe, and nobody ever learnt
  * its pid) is taken back as a release of it would: the namespaces it bound
@@ -373,7 +378,7 @@ function recordKey(rec: FifoRecord): string | undefined {
  * Default fifos no record names whose maker is gone go too (`mine`, the
  * fifo the sweeping start just made, never).
  */
-export function sweepRecords(mine?: { dev: FileId; ino: FileId; given: boolean }): void {
+export function sweepRecords(mine?: { dev: FileId; ino: FileId; given: boolean; birth?: string }): void {
   let names: string[];
   try {
     names = readdirSync(setupDir());
@@ -392,7 +397,7 @@ export function sweepRecords(mine?: { dev: FileId; ino: FileId; given: boolean }
     if (!rec) continue;
     const key = recordKey(rec);
     if (key) named.add(key);
-    if (mine?.given && rec.birth === undefined && key === fileKey(mine)) {
+    if (mine?.given && (rec.birth === undefined || mine.birth === undefined) && key === fileKey(mine)) {
       rmSync(join(setupDir(), n), { force: true });
       continue;
     }
