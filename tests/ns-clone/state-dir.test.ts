@@ -4,7 +4,7 @@
  * other, by device and inode, never by path.
  */
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pin, signalPinned, skipReason, startTime } from '../harness/index.js';
@@ -64,40 +64,67 @@ describe.skipIf(skipReason)(`ns-clone state dir spellings${skipReason ? ` (skipp
   });
 
   it("a state dir on an overlay with xino (inode numbers from 2^63 on: a lower layer's files) has its unrecorded default fifo whose maker is gone swept, and a recorded one kept: its inode was compared as a number with a bigint (never equal), and the orphan stayed forever", async (ctx) => {
-    const dir = tmp('state-xino');
-    const lower = join(dir, 'lower'), layers = join(dir, 'layers'), state = join(dir, 'state');
-    for (const d of [join(lower, 'ns-clone'), layers, state]) mkdirSync(d, { recursive: true });
-    // both fifos made in the lower layer (the overlay gives them its fsid in the high bits), named as ns-clone names its
-    // default fifos, by a maker that is gone
-    const gonePid = spawnSync('true').pid!;
-    const orphan = `setup-${gonePid}-${Date.now().toString(36)}.fifo`;
-    const recorded = `setup-${gonePid}-${Date.now().toString(36)}-1.fifo`;
-    execFileSync('mkfifo', [join(lower, 'ns-clone', orphan), join(lower, 'ns-clone', recorded)]);
-    // upper and work on a tmpfs: another file system than the lower layer's, so that xino maps the inode numbers
-    execFileSync('mount', ['-t', 'tmpfs', 'layers', layers]);
-    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
-    try {
-      mkdirSync(join(layers, 'upper'));
-      mkdirSync(join(layers, 'work'));
-      execFileSync('mount', ['-t', 'overlay', 'state', '-o', `lowerdir=${lower},upperdir=${join(layers, 'upper')},workdir=${join(layers, 'work')},xino=on`, state]);
-      const big = statSync(join(state, 'ns-clone', recorded), { bigint: true });
-      // (Node's bigint stats are signed: an inode number from 2^63 on comes negative)
-      const ino = BigInt.asUintN(64, big.ino);
-      if (ino < 2n ** 53n) return ctx.skip(`this overlay gave no inode number from 2^53 on (xino off): ${ino}`);
+    await onXinoOverlay(ctx, 'state-xino', async ({ state, orphan, recorded, child, ino, dev }) => {
       // a held child (this test's sleep: alive) whose record names the recorded fifo, as ns-clone writes one (an inode
       // number from 2^53 on as decimal text)
-      writeFileSync(join(state, 'ns-clone', `${child.pid}.fifo-path`), JSON.stringify({ fifo: join(state, 'ns-clone', recorded), dev: Number(big.dev), ino: String(ino), start: startTime(child.pid!) }));
-      // any release sweeps
-      const r = await ns(['release', '999999'], { env: { BOXKIT_STATE_DIR: state } });
-      expect(r.exitCode, r.stderr).toBe(2);
-      expect(readdirSync(join(state, 'ns-clone')).sort()).toEqual([`${child.pid}.fifo-path`, recorded].sort());
-      // and a release given the recorded fifo's path finds its record (by device and inode)
-      const dry = await ns(['release', '--dry-run', join(state, 'ns-clone', recorded)], { env: { BOXKIT_STATE_DIR: state } });
-      expect(dry.exitCode, dry.stderr).toBe(0);
-      expect(dry.stdout).toContain(join(state, 'ns-clone', `${child.pid}.fifo-path`));
-    } finally {
-      child.kill('SIGKILL');
-      for (const m of [state, layers]) while (mountsAt(m).length) execFileSync('umount', [m]);
-    }
+      writeFileSync(join(state, 'ns-clone', `${child.pid}.fifo-path`), JSON.stringify({ fifo: join(state, 'ns-clone', recorded), dev: Number(dev), ino: String(ino), start: startTime(child.pid!) }));
+      await sweepKeepsRecorded(state, orphan, recorded, child.pid!);
+    });
+  });
+
+  it("on an overlay with xino, a held child's record an older ns-clone wrote (its inode number as Number() of Node's signed bigint: rounded, negative) keeps its fifo when a release sweeps, and is found by the fifo's path and by its pid: no exact key matched it, and the sweep removed the held child's fifo as no record's", async (ctx) => {
+    await onXinoOverlay(ctx, 'state-xino-old', async ({ state, orphan, recorded, child, signedIno, dev }) => {
+      const old = Number(signedIno);
+      expect(old).toBeLessThan(0);
+      writeFileSync(join(state, 'ns-clone', `${child.pid}.fifo-path`), JSON.stringify({ fifo: join(state, 'ns-clone', recorded), dev: Number(dev), ino: old, start: startTime(child.pid!) }));
+      await sweepKeepsRecorded(state, orphan, recorded, child.pid!);
+      // and by its pid: the fifo there is taken for its own (a dry run: the child is this test's sleep)
+      const byPid = await ns(['release', '--dry-run', String(child.pid)], { env: { BOXKIT_STATE_DIR: state } });
+      expect(byPid.exitCode, byPid.stderr).toBe(0);
+      expect(byPid.stdout).toContain(join(state, 'ns-clone', recorded));
+    });
   });
 });
+
+/**
+ * Run `body` with an overlay (xino=on, upper on a tmpfs) mounted as a state dir, holding two fifos in its ext4 lower
+ * layer named as ns-clone names its default fifos by a maker that is gone (`orphan`, `recorded`; the overlay gives them
+ * inode numbers from 2^63 on: `ino` unsigned, `signedIno` as Node's bigint stats give it), and a live `child` (sleep)
+ * for a record to name. Skipped where the overlay gives no such inode numbers.
+ */
+async function onXinoOverlay(ctx: { skip(note?: string): void }, what: string, body: (o: { state: string; orphan: string; recorded: string; child: ChildProcess; ino: bigint; signedIno: bigint; dev: bigint }) => Promise<void>): Promise<void> {
+  const dir = tmp(what);
+  const lower = join(dir, 'lower'), layers = join(dir, 'layers'), state = join(dir, 'state');
+  for (const d of [join(lower, 'ns-clone'), layers, state]) mkdirSync(d, { recursive: true });
+  const gonePid = spawnSync('true').pid!;
+  const orphan = `setup-${gonePid}-${Date.now().toString(36)}.fifo`;
+  const recorded = `setup-${gonePid}-${Date.now().toString(36)}-1.fifo`;
+  execFileSync('mkfifo', [join(lower, 'ns-clone', orphan), join(lower, 'ns-clone', recorded)]);
+  // upper and work on a tmpfs: another file system than the lower layer's, so that xino maps the inode numbers
+  execFileSync('mount', ['-t', 'tmpfs', 'layers', layers]);
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    mkdirSync(join(layers, 'upper'));
+    mkdirSync(join(layers, 'work'));
+    execFileSync('mount', ['-t', 'overlay', 'state', '-o', `lowerdir=${lower},upperdir=${join(layers, 'upper')},workdir=${join(layers, 'work')},xino=on`, state]);
+    const big = statSync(join(state, 'ns-clone', recorded), { bigint: true });
+    // (Node's bigint stats are signed: an inode number from 2^63 on comes negative)
+    const ino = BigInt.asUintN(64, big.ino);
+    if (ino < 2n ** 53n) return ctx.skip(`this overlay gave no inode number from 2^53 on (xino off): ${ino}`);
+    await body({ state, orphan, recorded, child, ino, signedIno: big.ino, dev: big.dev });
+  } finally {
+    child.kill('SIGKILL');
+    for (const m of [state, layers]) while (mountsAt(m).length) execFileSync('umount', [m]);
+  }
+}
+
+/** Any release sweeps: the orphan goes, the recorded fifo (held by `pid`) and its record stay; a release given that fifo's path finds the record. */
+async function sweepKeepsRecorded(state: string, orphan: string, recorded: string, pid: number): Promise<void> {
+  const r = await ns(['release', '999999'], { env: { BOXKIT_STATE_DIR: state } });
+  expect(r.exitCode, r.stderr).toBe(2);
+  expect(readdirSync(join(state, 'ns-clone')).sort()).toEqual([`${pid}.fifo-path`, recorded].sort());
+  // and a release given the recorded fifo's path finds its record (by device and inode)
+  const dry = await ns(['release', '--dry-run', join(state, 'ns-clone', recorded)], { env: { BOXKIT_STATE_DIR: state } });
+  expect(dry.exitCode, dry.stderr).toBe(0);
+  expect(dry.stdout).toContain(join(state, 'ns-clone', `${pid}.fifo-path`));
+}

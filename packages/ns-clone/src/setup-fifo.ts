@@ -65,6 +65,18 @@ const unsigned = (v: bigint): bigint => BigInt.asUintN(64, v);
 /** A bigint st_dev or st_ino (a stat's, or statx's) as a FileId. */
 const fileId = (v: bigint): FileId => (unsigned(v) <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(unsigned(v)));
 
+/**
+ * Is a record's FileId exact: text, or a number below 2^53 and not negative?
+ * Older ns-clones noted Number() of Node's signed bigint: an inode number from
+ * 2^63 on (xino) as a rounded negative number, one from 2^53 on rounded,
+ * which no file's key matches.
+ */
+const exact = (v: FileId): boolean => typeof v === 'string' || (Number.isSafeInteger(v) && v >= 0);
+
+/** The record's fifo's device and inode when it noted them exactly (exact); undefined: none noted, or rounded. */
+const exactIds = (rec: FifoRecord): { dev: FileId; ino: FileId } | undefined =>
+  (rec.dev !== undefined && rec.ino !== undefined && exact(rec.dev) && exact(rec.ino) ? { dev: rec.dev, ino: rec.ino } : undefined);
+
 /** A fifo just made, and its identity (st_dev, st_ino, birth time) for its record. */
 export interface MadeFifo {
   fifo: string;
@@ -222,12 +234,14 @@ function readRecord(pid: number | string): FifoRecord | undefined {
 /**
  * Is the fifo at rec.fifo the record's own (same device, inode and birth time as noted; a record that noted none: a
  * fifo is there)? Where statx gives no birth time now (refused: a seccomp filter), the device and inode alone, as for
- * a record that noted none: a record an older ns-clone wrote there noted Node's birthtime, the change time then.
+ * a record that noted none: a record an older ns-clone wrote there noted Node's birthtime, the change time then. A
+ * record whose device or inode an older ns-clone noted rounded (exactIds): its birth time alone, if any.
  */
 function ownFifo(rec: FifoRecord): boolean {
   try {
     const st = identity(rec.fifo);
-    return st.fifo && (rec.ino === undefined || (rec.dev !== undefined && fileKey(st) === fileKey({ dev: rec.dev, ino: rec.ino }) && (rec.birth === undefined || st.birth === undefined || st.birth === rec.birth)));
+    const ids = exactIds(rec);
+    return st.fifo && (rec.ino === undefined || (rec.dev !== undefined && (!ids || fileKey(st) === fileKey(ids)) && (rec.birth === undefined || st.birth === undefined || st.birth === rec.birth)));
   } catch {
     return false;
   }
@@ -357,9 +371,10 @@ export function forgetFifo(pid: number, fifo: string): void {
 export const fileKey = (st: { dev: FileId | bigint; ino: FileId | bigint }) => `${key(st.dev)}:${key(st.ino)}`;
 const key = (v: FileId | bigint) => (typeof v === 'bigint' ? unsigned(v) : v);
 
-/** The fifo a record names, as fileKey: the identity it noted (an older record: what its path leads to now). */
+/** The fifo a record names, as fileKey: the identity it noted (an older record, or one that noted it rounded: what its path leads to now). */
 function recordKey(rec: FifoRecord): string | undefined {
-  if (rec.ino !== undefined && rec.dev !== undefined) return fileKey({ dev: rec.dev, ino: rec.ino });
+  const ids = exactIds(rec);
+  if (ids) return fileKey(ids);
   const st = lstatSync(rec.fifo, { bigint: true, throwIfNoEntry: false });
   return st ? fileKey(st) : undefined;
 }
