@@ -7,7 +7,7 @@
 import { closeSync, constants, fchmodSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { flock, LOCK, makedev } from '@boxkit/native';
-import { BoxkitError } from './errors.js';
+import { BoxkitError, describeError } from './errors.js';
 import { ownerGone } from './proc.js';
 import { sleepSync } from './sleep.js';
 
@@ -96,14 +96,17 @@ export function writerGone(path: string, pid: number): boolean {
   }
 }
 
-/** A failed write, named by its file (Node's own message, 'no space left on device, write', names none). */
+/**
+ * A failed write, named by its file (Node's own message, 'no space left on device, write', names none), with the
+ * hint its cause calls for: a full or read-only file system, or (EACCES, EPERM: a state dir only root may write, its
+ * mkdir or the open) the one every boxkit tool gives a refused errno error (describeError's: 'this needs root ...').
+ */
 export function unwritten(path: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   if (!code || !(e instanceof Error)) return e;
   const why = e.message.replace(/^[A-Z0-9]+: /, '').replace(/, \w+( '.*')?$/, '');
-  return new BoxkitError(code, `cannot write ${path}: ${why}`, {
-    cause: e, ...(code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT' ? { hint: `the file system holding ${dirname(path)} is full or read-only` } : {}),
-  });
+  const hint = code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT' ? `the file system holding ${dirname(path)} is full or read-only` : code === 'EACCES' || code === 'EPERM' ? describeError(e).hint : undefined;
+  return new BoxkitError(code, `cannot write ${path}: ${why}`, { cause: e, ...(hint ? { hint } : {}) });
 }
 
 /** A JSON file's content, or undefined when it does not exist; one that is not JSON is named in the error. */

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { atomicWrite, createExclusive, readJson } from '../src/state.js';
+import { atomicWrite, createExclusive, readJson, unwritten } from '../src/state.js';
 import { sleepSync } from '../src/sleep.js';
 
 describe('atomicWrite', () => {
@@ -16,6 +17,25 @@ describe('atomicWrite', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("a state dir it may not make (EACCES, EPERM) is named with the hint every refused errno error gets, 'this needs root' (its mkdir's error was wrapped without it)", (ctx) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bk-atomic-denied-'));
+    // refused by the kernel: root passes the mode bits, not an immutable directory (EPERM); anyone else, mode 0500 (EACCES)
+    const root = process.geteuid?.() === 0;
+    const locked = root ? spawnSync('chattr', ['+i', dir]).status === 0 : (chmodSync(dir, 0o500), true);
+    try {
+      if (!locked) return ctx.skip(); // (a file system without the immutable flag: nothing refuses root here)
+      const path = join(dir, 'state', 'x.json');
+      expect(() => atomicWrite(path, '{}')).toThrow(expect.objectContaining({ code: root ? 'EPERM' : 'EACCES', message: expect.stringContaining(`cannot write ${path}: `), hint: 'this needs root (or CAP_SYS_ADMIN/CAP_NET_ADMIN)' }));
+    } finally {
+      if (root) spawnSync('chattr', ['-i', dir]);
+      else chmodSync(dir, 0o700);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // the open refused, as the mkdir: the same hint
+    const denied = Object.assign(new Error("EACCES: permission denied, open '/run/boxkit/x.json.1.tmp'"), { code: 'EACCES', syscall: 'open' });
+    expect(unwritten('/run/boxkit/x.json', denied)).toMatchObject({ message: 'cannot write /run/boxkit/x.json: permission denied', hint: 'this needs root (or CAP_SYS_ADMIN/CAP_NET_ADMIN)' });
   });
 });
 
