@@ -16,83 +16,80 @@ import { binPath, straceBin, tmp, until } from './helpers.js';
 
 /** strace's arguments that refuse ns-clone's statx(2) with `errno` (EPERM: as a seccomp filter does) (its own thread: no -f). */
 const statxRefused = (errno: string) => ['-qq', '-o', '/dev/null', '-e', 'trace=statx', '-e', `inject=statx:error=${errno}`];
-const noStatx = statxRefused('EPERM');
+
+/**
+ * ns-clone under `strace` refusing its statx with `errno`, with a state dir of its own in a fresh dir (`what`):
+ * `held` starts a detached --wait-for-setup child (its command writes DIR/ran; `args`: more options) and runs
+ * `body` with it (pinned, killed after); `releaseRuns` releases it by pid and waits for its command to run.
+ */
+function refusing(strace: string, errno: string, what: string) {
+  const dir = tmp(what);
+  const state = join(dir, 'state');
+  const records = join(state, 'ns-clone');
+  const ran = join(dir, 'ran');
+  const ns = (args: string[]) => execa(strace, [...statxRefused(errno), binPath('ns-clone'), ...args], { reject: false, env: { BOXKIT_STATE_DIR: state } });
+  return {
+    dir, records, ns,
+    async held(args: string[], body: (doc: { pid: number; setupFifo: string; record: string }) => Promise<void>): Promise<void> {
+      const a = await ns(['-d', '--wait-for-setup', '--json', ...args, '--uts', '--', 'sh', '-c', `echo ran > ${ran}`]);
+      expect(a.exitCode, String(a.stderr)).toBe(0);
+      const doc = JSON.parse(String(a.stdout)) as { pid: number; setupFifo: string };
+      const held: Pinned = pin(doc.pid);
+      try {
+        await body({ ...doc, record: join(records, `${doc.pid}.fifo-path`) });
+      } finally {
+        signalPinned(held, 'SIGKILL');
+      }
+    },
+    async releaseRuns(pid: number): Promise<void> {
+      const r = await ns(['release', String(pid)]);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      await until(() => existsSync(ran) && readFileSync(ran, 'utf8') === 'ran\n', 5000, 'the released command to run');
+    },
+  };
+}
 
 describe.skipIf(skipReason)(`ns-clone setup fifo birth time${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it("where statx is refused (EPERM, as a seccomp filter), a held child whose fifo was chmod'ed after its start is released by `release PID` and runs its command (its record was dropped: the fifo's change time was taken for its birth time)", async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
-    const dir = tmp('birth-time');
-    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
-    const ran = join(dir, 'ran');
-    const ns = (args: string[]) => execa(strace, [...noStatx, binPath('ns-clone'), ...args], { reject: false, env });
-    const a = await ns(['-d', '--wait-for-setup', '--json', '--uts', '--', 'sh', '-c', `echo ran > ${ran}`]);
-    expect(a.exitCode, String(a.stderr)).toBe(0);
-    const doc = JSON.parse(String(a.stdout)) as { pid: number; setupFifo: string };
-    const held: Pinned = pin(doc.pid);
-    try {
+    const t = refusing(strace, 'EPERM', 'birth-time');
+    await t.held([], async ({ pid, setupFifo, record }) => {
       // the record noted no birth time: the kernel gave none it vouches for
-      const rec = JSON.parse(readFileSync(join(dir, 'state', 'ns-clone', `${doc.pid}.fifo-path`), 'utf8')) as { birth?: string };
+      const rec = JSON.parse(readFileSync(record, 'utf8')) as { birth?: string };
       expect.soft(rec.birth).toBeUndefined();
       // a change of the fifo's inode after its start (its change time moves; its birth does not)
       await new Promise((r) => setTimeout(r, 20));
-      chmodSync(doc.setupFifo, 0o620);
-      const r = await ns(['release', String(doc.pid)]);
-      expect(r.exitCode, String(r.stderr)).toBe(0);
-      await until(() => existsSync(ran) && readFileSync(ran, 'utf8') === 'ran\n', 5000, 'the released command to run');
-      expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
-    } finally {
-      signalPinned(held, 'SIGKILL');
-    }
+      chmodSync(setupFifo, 0o620);
+      await t.releaseRuns(pid);
+      expect(readdirSync(t.records)).toEqual([]);
+    });
   });
 
-  it.each(['EOPNOTSUPP', 'EINVAL'])("where statx is refused with %s (Node's stat falls back to stat(2) on it too), a --wait-for-setup start runs, its record noting no birth time, and `release PID` runs its command (the start failed: 125, 'statx ...: operation not supported')", async (errno, ctx) => {
+  it.for(['EOPNOTSUPP', 'EINVAL'])("where statx is refused with %s (Node's stat falls back to stat(2) on it too), a --wait-for-setup start runs, its record noting no birth time, and `release PID` runs its command (the start failed: 125, 'statx ...: operation not supported')", async (errno, ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
-    const dir = tmp(`birth-time-${errno.toLowerCase()}`);
-    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
-    const ran = join(dir, 'ran');
-    const ns = (args: string[]) => execa(strace, [...statxRefused(errno), binPath('ns-clone'), ...args], { reject: false, env });
-    const a = await ns(['-d', '--wait-for-setup', '--json', '--uts', '--', 'sh', '-c', `echo ran > ${ran}`]);
-    expect(a.exitCode, String(a.stderr)).toBe(0);
-    const doc = JSON.parse(String(a.stdout)) as { pid: number; setupFifo: string };
-    const held: Pinned = pin(doc.pid);
-    try {
-      const rec = JSON.parse(readFileSync(join(dir, 'state', 'ns-clone', `${doc.pid}.fifo-path`), 'utf8')) as { birth?: string; ino?: unknown };
+    const t = refusing(strace, errno, `birth-time-${errno.toLowerCase()}`);
+    await t.held([], async ({ pid, record }) => {
+      const rec = JSON.parse(readFileSync(record, 'utf8')) as { birth?: string; ino?: unknown };
       expect.soft(rec.ino).toBeDefined();
       expect.soft(rec.birth).toBeUndefined();
-      const r = await ns(['release', String(doc.pid)]);
-      expect(r.exitCode, String(r.stderr)).toBe(0);
-      await until(() => existsSync(ran) && readFileSync(ran, 'utf8') === 'ran\n', 5000, 'the released command to run');
-      expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
-    } finally {
-      signalPinned(held, 'SIGKILL');
-    }
+      await t.releaseRuns(pid);
+      expect(readdirSync(t.records)).toEqual([]);
+    });
   });
 
   it("where statx is refused (EPERM), a held child whose record an older ns-clone wrote (its birth: Node's birthtime, the change time there) is released by `release PID` and runs its command (no birth time now: 'no such fifo', exit 2, the record dropped)", async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
-    const dir = tmp('birth-time-old-record');
-    const env = { BOXKIT_STATE_DIR: join(dir, 'state') };
-    const ran = join(dir, 'ran');
-    const ns = (args: string[]) => execa(strace, [...noStatx, binPath('ns-clone'), ...args], { reject: false, env });
-    const a = await ns(['-d', '--wait-for-setup', '--json', '--uts', '--', 'sh', '-c', `echo ran > ${ran}`]);
-    expect(a.exitCode, String(a.stderr)).toBe(0);
-    const doc = JSON.parse(String(a.stdout)) as { pid: number; setupFifo: string };
-    const held: Pinned = pin(doc.pid);
-    try {
+    const t = refusing(strace, 'EPERM', 'birth-time-old-record');
+    await t.held([], async ({ pid, setupFifo, record }) => {
       // the record as an older ns-clone wrote it there: Node's stat, statx refused, gave the change time as birthtimeNs
-      const record = join(dir, 'state', 'ns-clone', `${doc.pid}.fifo-path`);
       const rec = JSON.parse(readFileSync(record, 'utf8')) as Record<string, unknown>;
-      writeFileSync(record, JSON.stringify({ ...rec, birth: String(statSync(doc.setupFifo, { bigint: true }).ctimeNs) }));
-      const r = await ns(['release', String(doc.pid)]);
-      expect(r.exitCode, String(r.stderr)).toBe(0);
-      await until(() => existsSync(ran) && readFileSync(ran, 'utf8') === 'ran\n', 5000, 'the released command to run');
-      expect(readdirSync(join(dir, 'state', 'ns-clone'))).toEqual([]);
-    } finally {
-      signalPinned(held, 'SIGKILL');
-    }
+      writeFileSync(record, JSON.stringify({ ...rec, birth: String(statSync(setupFifo, { bigint: true }).ctimeNs) }));
+      await t.releaseRuns(pid);
+      expect(readdirSync(t.records)).toEqual([]);
+    });
   });
 
   it("where statx is refused (EPERM), a start given a fifo path (--setup-fifo) where the file system gives the inode number just freed removes a record naming that path with a birth time, its child gone: a `release` of that record's pid would take the new fifo for its own and remove it (the new child held forever)", async (ctx) => {
@@ -100,36 +97,26 @@ describe.skipIf(skipReason)(`ns-clone setup fifo birth time${skipReason ? ` (ski
     if (!strace) return ctx.skip();
     // (ext4 gives the number just freed most times, not always: a few tries)
     for (let attempt = 0; attempt < 5; attempt++) {
-      const dir = tmp('birth-time-path-again');
-      const state = join(dir, 'state');
-      const env = { BOXKIT_STATE_DIR: state };
-      const ran = join(dir, 'ran');
-      const fifo = join(dir, 'setup.fifo');
-      const ns = (args: string[]) => execa(strace, [...noStatx, binPath('ns-clone'), ...args], { reject: false, env });
+      const t = refusing(strace, 'EPERM', 'birth-time-path-again');
+      const fifo = join(t.dir, 'setup.fifo');
       // an earlier start's record naming the path, its birth noted (an older ns-clone, or statx then allowed), its
       // child gone and its fifo removed (released by hand, then ended)
-      mkdirSync(join(state, 'ns-clone'), { recursive: true });
+      mkdirSync(t.records, { recursive: true });
       execFileSync('mkfifo', [fifo]);
       const old = statSync(fifo, { bigint: true });
       const gonePid = spawnSync('true').pid!;
-      writeFileSync(join(state, 'ns-clone', `${gonePid}.fifo-path`), JSON.stringify({ fifo, dev: Number(old.dev), ino: Number(old.ino), birth: String(old.birthtimeNs) }));
+      writeFileSync(join(t.records, `${gonePid}.fifo-path`), JSON.stringify({ fifo, dev: Number(old.dev), ino: Number(old.ino), birth: String(old.birthtimeNs) }));
       unlinkSync(fifo);
-      const a = await ns(['-d', '--wait-for-setup', '--json', `--setup-fifo=${fifo}`, '--uts', '--', 'sh', '-c', `echo ran > ${ran}`]);
-      expect(a.exitCode, String(a.stderr)).toBe(0);
-      const doc = JSON.parse(String(a.stdout)) as { pid: number; setupFifo: string };
-      const held: Pinned = pin(doc.pid);
-      try {
-        if (statSync(fifo, { bigint: true }).ino !== old.ino) continue;
-        const r = await ns(['release', String(gonePid)]);
+      let reused = false;
+      await t.held([`--setup-fifo=${fifo}`], async ({ pid }) => {
+        if (statSync(fifo, { bigint: true }).ino !== old.ino) return;
+        reused = true;
+        const r = await t.ns(['release', String(gonePid)]);
         expect.soft(r.exitCode, String(r.stderr)).toBe(2);
         expect(existsSync(fifo)).toBe(true);
-        const rel = await ns(['release', String(doc.pid)]);
-        expect(rel.exitCode, String(rel.stderr)).toBe(0);
-        await until(() => existsSync(ran) && readFileSync(ran, 'utf8') === 'ran\n', 5000, 'the released command to run');
-        return;
-      } finally {
-        signalPinned(held, 'SIGKILL');
-      }
+        await t.releaseRuns(pid);
+      });
+      if (reused) return;
     }
     ctx.skip('this file system did not give the inode number again');
   });
