@@ -46,7 +46,9 @@
 #define NHOOKS 5
 #define NAME_MAX_LEN 28          /* a user chain's name */
 #define MAX_WORDS 64
-#define MAX_ENTRY 4096           /* more than any entry written here */
+#define MAX_ENTRY 4096           /* the most an entry written here may take */
+#define MAX_MATCH 288            /* the largest match written here (comment) */
+#define MAX_TARGET 80            /* the largest target written here (DNAT) */
 #define ARENA_MAX (4u << 20)      /* an arena chunk: at most this, and about what the text needs */
 #define ALIGN8(n) (((n) + 7u) & ~7u)
 #define IPT_F_GOTO 0x02
@@ -194,6 +196,13 @@ static void wr32be(uint8_t *p, uint32_t v) { wr16be(p, v >> 16); wr16be(p + 2, v
 
 static const char *target_name(const uint8_t *e) { return (const char *)e + rd16(e + TARGET_OFFSET) + 2; }
 
+/* the entry at off lies within the blob, and so does its target (whose name is NUL-terminated within it) */
+static int entry_ok(const uint8_t *blob, uint32_t size, uint32_t off) {
+	if (off + ENTRY > size) return 0;
+	uint32_t len = rd16(blob + off + NEXT_OFFSET), t = rd16(blob + off + TARGET_OFFSET);
+	return len >= ENTRY && off + len <= size && t >= ENTRY && t + XT_HEAD <= len && memchr(blob + off + t + 2, 0, XT_HEAD - 3);
+}
+
 /* ---- reading the kernel's blob ---- */
 
 static int read_blob(table_t *t, const uint8_t *blob, uint32_t size, uint32_t num, const uint32_t *hook_entry, const uint32_t *underflow, uint32_t valid) {
@@ -213,8 +222,11 @@ static int read_blob(table_t *t, const uint8_t *blob, uint32_t size, uint32_t nu
 	uint32_t index = 0, off = 0;
 	while (off < size) {
 		const uint8_t *e = blob + off;
+		/* the arrays above hold num entries: a table that grew between GET_INFO and GET_ENTRIES (a writer
+		   that ignores the xtables lock) with the same size in bytes must not run past them */
+		if (index >= num) { rc = fail(t, "the table changed while it was read"); goto out; }
+		if (!entry_ok(blob, size, off)) { rc = fail(t, "entry at %u has a bad size", off); goto out; }
 		uint32_t next = off + rd16(e + NEXT_OFFSET);
-		if (off + ENTRY > size || next <= off || next > size || rd16(e + TARGET_OFFSET) + XT_HEAD > rd16(e + NEXT_OFFSET)) { rc = fail(t, "entry at %u has a bad size", off); goto out; }
 		for (int h = 0; h < NHOOKS; h++)
 			if ((valid & (1u << h)) && hook_entry[h] == off) cur = find_chain(t, HOOK_NAMES[h], strlen(HOOK_NAMES[h]));
 		int underflows = 0;
@@ -235,9 +247,10 @@ static int read_blob(table_t *t, const uint8_t *blob, uint32_t size, uint32_t nu
 			rc = fail(t, "entry at %u is in no chain", off);
 			goto out;
 		} else if (underflows && t->chains[cur].hook >= 0) {
-			t->chains[cur].policy = (rule_t){ e, next - off, -1, (int32_t)index, 0 };
+			/* (-1: no counters carried over: libiptc's commit starts a built-in chain's policy at 0 too) */
+			t->chains[cur].policy = (rule_t){ e, next - off, -1, -1, 0 };
 			cur = -1;
-		} else if (t->chains[cur].hook < 0 && next < size && strcmp(target_name(blob + next), "ERROR") == 0) {
+		} else if (t->chains[cur].hook < 0 && next < size && entry_ok(blob, size, next) && strcmp(target_name(blob + next), "ERROR") == 0) {
 			/* a user chain's closing RETURN */
 			if (*tn || rd32(tdata) != V_RETURN) { rc = fail(t, "chain %s does not end in RETURN", t->chains[cur].name); goto out; }
 			cur = -1;
@@ -304,8 +317,9 @@ static int split_words(table_t *t, const char *s, uint32_t n, word_t *w, uint32_
 
 static int is(const word_t *w, const char *s) { return w && w->len == strlen(s) && memcmp(w->p, s, w->len) == 0; }
 
+/* a decimal number as iptables reads one: no leading zero (it would read 010 as octal) */
 static int decimal(const word_t *w, uint64_t max, uint32_t *out) {
-	if (!w || !w->len || w->len > 10) return -1;
+	if (!w || !w->len || w->len > 10 || (w->len > 1 && w->p[0] == '0')) return -1;
 	uint64_t n = 0;
 	for (uint32_t i = 0; i < w->len; i++) {
 		if (w->p[i] < '0' || w->p[i] > '9') return -1;
@@ -324,7 +338,7 @@ static int ipv4(word_t w, uint32_t *out) {
 			if (!digits || ++dots > 3) return -1;
 			n = n * 256 + part;
 			part = digits = 0;
-		} else if (c >= '0' && c <= '9' && digits < 3) {
+		} else if (c >= '0' && c <= '9' && digits < 3 && !(digits == 1 && part == 0)) {
 			part = part * 10 + (uint32_t)(c - '0');
 			digits++;
 			if (part > 255) return -1;
@@ -417,13 +431,15 @@ static int match(table_t *t, uint8_t *p, const word_t *name, const word_t *w, ui
 		d = ext(p, tcp ? "tcp" : "udp", 0, tcp ? 12 : 9);
 		wr16(d + 2, 0xffff);
 		wr16(d + 6, 0xffff);
-		uint8_t inv = 0;
+		uint8_t inv = 0, seen = 0;
 		for (;;) {
 			uint32_t j = k;
 			int neg = is(NEXT(j), "!");
 			if (neg) j++;
 			int sport = is(NEXT(j), "--sport");
 			if (!sport && !is(NEXT(j), "--dport")) break;
+			if (seen & (sport ? 1 : 2)) BAD("a port given twice");
+			seen |= sport ? 1 : 2;
 			const word_t *v = NEXT(j + 1);
 			if (!v) BAD("missing port");
 			const char *colon = memchr(v->p, ':', v->len);
@@ -435,7 +451,7 @@ static int match(table_t *t, uint8_t *p, const word_t *name, const word_t *w, ui
 				word_t a = { v->p, (uint32_t)(colon - v->p) }, b = { colon + 1, v->len - a.len - 1 };
 				lo = 0;
 				hi = 0xffff;
-				if ((a.len && decimal(&a, 0xffff, &lo)) || (b.len && decimal(&b, 0xffff, &hi))) BAD("bad port range");
+				if ((a.len && decimal(&a, 0xffff, &lo)) || (b.len && decimal(&b, 0xffff, &hi)) || lo > hi) BAD("bad port range");
 			}
 			wr16(d + (sport ? 0 : 4), lo);
 			wr16(d + (sport ? 2 : 6), hi);
@@ -551,7 +567,7 @@ static int encode(table_t *t, const char *s, uint32_t len, rule_t *r) {
 	if (!b) BAD("out of memory");
 	uint32_t at = ENTRY, target = 0;
 	int32_t jump = -1;
-	int has_target = 0;
+	int has_target = 0, has_src = 0, has_dst = 0, has_proto = 0;
 	for (uint32_t i = 0; i < n;) {
 		int neg = is(&w[i], "!");
 		if (neg) i++;
@@ -570,16 +586,18 @@ static int encode(table_t *t, const char *s, uint32_t len, rule_t *r) {
 			if (ipv4(a, &addr)) BAD("not an IPv4 address: %.*s", (int)v->len, v->p);
 			uint32_t mask = bits ? 0xffffffffu << (32 - bits) : 0;
 			int src = o->p[1] == 's';
+			if (src ? has_src++ : has_dst++) BAD("%.*s given twice", (int)o->len, o->p);
 			wr32be(b + (src ? 0 : 4), addr & mask);
 			wr32be(b + (src ? 8 : 12), mask);
 			if (neg) b[83] |= src ? IPT_INV_SRCIP : IPT_INV_DSTIP;
 			i += 2;
-		} else if (is(o, "-p") && !neg && !has_target) {
+		} else if (is(o, "-p") && !neg && !has_target && !has_proto++) {
 			if (is(NEXT(i + 1), "tcp")) wr16(b + 80, 6);
 			else if (is(NEXT(i + 1), "udp")) wr16(b + 80, 17);
 			else BAD("protocol");
 			i += 2;
 		} else if (is(o, "-m") && !neg && !has_target) {
+			if (at + MAX_MATCH + MAX_TARGET > MAX_ENTRY) BAD("rule too long");
 			const word_t *name = NEXT(i + 1);
 			if (!name) BAD("-m without a name");
 			i += 2;
@@ -673,6 +691,9 @@ static int apply_line(table_t *t, const char *s, uint32_t n) {
 	if (s[0] == ':') {
 		/* `:NAME - [0:0]`: a user chain, made, or flushed if it exists (--noflush) */
 		if (restlen != 7 || memcmp(rest, "- [0:0]", 7) || oplen - 1 > NAME_MAX_LEN || oplen < 2) BAD("%.*s", (int)n, s);
+		static const char *const reserved[] = { "ACCEPT", "DROP", "QUEUE", "RETURN" };
+		for (size_t r = 0; r < sizeof(reserved) / sizeof(*reserved); r++)
+			if (oplen - 1 == strlen(reserved[r]) && !memcmp(s + 1, reserved[r], oplen - 1)) BAD("%.*s", (int)n, s);
 		int32_t c = find_chain(t, s + 1, oplen - 1);
 		if (c >= 0 && t->chains[c].hook >= 0) BAD("%.*s", (int)n, s);
 		if (c < 0 && (c = add_chain(t, s + 1, oplen - 1, -1)) < 0) BAD("out of memory");
@@ -915,9 +936,9 @@ out:
 /*
  * Swap the prepared table in (IPT_SO_SET_REPLACE: the kernel checks every
  * entry first, and refuses with EAGAIN if the table changed since it was
- * read), then add to each kept rule what its old entry had counted. 0, or
- * -1 with the reason in `err` (after a failed ADD_COUNTERS the new table
- * is in place).
+ * read), then add to each kept rule what its old entry had counted. 0; -1
+ * (reason in `err`) when the kernel refused the swap, the table unchanged;
+ * -2 when the new table is in place but its kept counters are not.
  */
 int bk_ipt_commit(prepared_t *p, char *err, uint64_t err_len) {
 	struct ipt_replace *r = p->repl;
@@ -930,6 +951,7 @@ int bk_ipt_commit(prepared_t *p, char *err, uint64_t err_len) {
 		free(old);
 		return -1;
 	}
+	/* from here on the new table is in place */
 	int kept = 0;
 	for (uint32_t i = 0; i < r->num_entries && !kept; i++) {
 		int32_t j = p->old_index[i];
@@ -939,7 +961,7 @@ int bk_ipt_commit(prepared_t *p, char *err, uint64_t err_len) {
 	if (kept) {
 		size_t size = sizeof(struct xt_counters_info) + sizeof(struct xt_counters) * r->num_entries;
 		struct xt_counters_info *c = calloc(1, size);
-		if (!c) rc = -1, snprintf(err, err_len, "out of memory");
+		if (!c) rc = -2, snprintf(err, err_len, "out of memory");
 		else {
 			memcpy(c->name, r->name, sizeof(c->name));
 			c->num_counters = r->num_entries;
@@ -948,7 +970,7 @@ int bk_ipt_commit(prepared_t *p, char *err, uint64_t err_len) {
 				if (j >= 0 && (uint32_t)j < p->old_num) c->counters[i] = old[j];
 			}
 			if (setsockopt(p->fd, SOL_IP, IPT_SO_SET_ADD_COUNTERS, c, (socklen_t)size)) {
-				rc = -1;
+				rc = -2;
 				snprintf(err, err_len, "IPT_SO_SET_ADD_COUNTERS %s: %s", r->name, strerror(errno));
 			}
 			free(c);

@@ -101,12 +101,17 @@ export function iptPreload(): void {
   void fns.socket;
 }
 
-/** Why a table was not prepared (iptPrepare): something native/c/iptblob.c does not model, a line that cannot apply, a failed read. */
+/** Why a table was not prepared (iptPrepare: something native/c/iptblob.c does not model, a line that cannot apply, a failed read) or not swapped in (commit: the kernel refused it). */
 export class IptRefused extends Error {}
 
 const cstring = (b: Buffer) => b.toString('latin1', 0, Math.max(0, b.indexOf(0)));
 
-/** A table read, edited and laid out by iptPrepare: swap it in with commit(), or let it go with free(). */
+/**
+ * A table read, edited and laid out by iptPrepare: swap it in with
+ * commit(), or let it go with free(). commit() throws IptRefused when the
+ * kernel refused the swap (the table is as it was), any other error once
+ * the new table is in place (its kept rules' counters are not).
+ */
 export interface IptPrepared {
   commit(): void;
   free(): void;
@@ -129,7 +134,9 @@ export function iptPrepare(fd: number, table: string, lines: Buffer): IptPrepare
   return {
     commit() {
       if (!live) throw new Error('committed or freed already');
-      if (f.commit(p, err, BigInt(err.length)) !== 0) throw new Error(cstring(err));
+      const rc = f.commit(p, err, BigInt(err.length));
+      if (rc === -1) throw new IptRefused(cstring(err));
+      if (rc !== 0) throw new Error(cstring(err));
     },
     free() {
       if (live) (live = false), f.free(p);

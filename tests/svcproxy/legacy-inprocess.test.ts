@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { skipReason, bk } from '../harness/index.js';
 import { iptClose, iptEntries, iptInfo, iptOpen } from '@boxkit/native';
 import { applyText, Declined, InProcessRestore } from '../../packages/svcproxy/src/legacy/restore.js';
+import { RestoreRun } from '../../packages/svcproxy/src/backend.js';
 
 const title = `svcproxy's in-process legacy restore (root, sandbox${skipReason ? `: skipped, ${skipReason}` : ''})`;
 
@@ -120,6 +121,9 @@ describe.skipIf(skipReason)(title, () => {
       ipt('-A', 'INPUT', '-p', 'icmp', '-j', 'ACCEPT', '-c', '9', '900');
       realRestore(SAMPLE);
       ipt('-t', 'nat', '-Z', 'BKT-A'); // (counters the real restore would keep on the chains the next text leaves alone)
+      // a policy's counters (last: every commit starts them at 0, as the swap does)
+      execFileSync('iptables-legacy-restore', ['-c', '--noflush'], { input: '*nat\n:PREROUTING ACCEPT [11:1100]\nCOMMIT\n' });
+      expect(save(true)).toMatch(/^:PREROUTING ACCEPT \[11:1100\]$/m);
     };
     // a second text that flushes one chain, removes another, and takes a hook out
     const next = `*nat
@@ -151,6 +155,15 @@ COMMIT
       '*nat\n-X BKT-B\nCOMMIT\n', // still jumped to
       '*nat\n:BKT-X - [0:0]\nCOMMIT\n*raw\nCOMMIT\n', // a table it does not model, after one it does
       '*nat\n:BKT-X - [0:0]\n-A BKT-X -j NOSUCH\nCOMMIT\n', // a jump to nothing
+      '*nat\n:BKT-X - [0:0]\nCOMMIT\n*nat\n:BKT-Y - [0:0]\nCOMMIT\n', // a table twice: both would be edited from the same read
+      `*nat\n:BKT-X - [0:0]\n-A BKT-X${' -m comment --comment "'.concat('c'.repeat(255), '"').repeat(16)} -j RETURN\nCOMMIT\n`, // 4.7 KB: more than an entry may take
+      '*nat\n:BKT-X - [0:0]\n-A BKT-X -s 010.0.0.1/32 -j RETURN\nCOMMIT\n', // iptables reads 010 as octal
+      '*nat\n:BKT-X - [0:0]\n-A BKT-X -p tcp -m tcp --dport 080 -j RETURN\nCOMMIT\n',
+      '*nat\n:BKT-X - [0:0]\n-A BKT-X -p tcp -m tcp --dport 90:80 -j RETURN\nCOMMIT\n', // iptables refuses these
+      '*nat\n:BKT-X - [0:0]\n-A BKT-X -s 10.0.0.1/32 -s 10.0.0.2/32 -j RETURN\nCOMMIT\n',
+      '*nat\n:BKT-X - [0:0]\n-A BKT-X -p tcp -m tcp --dport 80 --dport 81 -j RETURN\nCOMMIT\n',
+      '*nat\n:ACCEPT - [0:0]\nCOMMIT\n',
+      '*nat\n:BKT-X - [0:0]\nCOMMIT', // no newline after COMMIT
     ]) {
       await expect(applyText(text, () => {}), text).rejects.toThrow(Declined);
       expect(save(true)).toBe(before);
@@ -229,6 +242,59 @@ COMMIT
       expect(Date.now() - held).toBeGreaterThanOrEqual(900);
       expect(save()).toMatch(/^:BKT-A/m);
     } finally {
+      if (holder.exitCode === null && holder.signalCode === null) holder.kill();
+      await ended;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a first table the kernel refuses is handed to iptables-legacy-restore, which says why in its own words', async () => {
+    clean();
+    // recent with no action passes iptblob.c (it does not check what only the kernel and iptables check); the kernel refuses it
+    const text = '*nat\n:BKT-R - [0:0]\n-A BKT-R -m recent -j RETURN\nCOMMIT\n';
+    const traced: string[] = [];
+    const r = new InProcessRestore(() => new RestoreRun('legacy'), (l) => traced.push(l));
+    await r.write(text);
+    await expect(r.finish()).rejects.toThrow(/^iptables-legacy-restore -w 10 --noflush: .*recent/);
+    expect(traced).toEqual([expect.stringMatching(/^# not applied in this process \(nat: IPT_SO_SET_REPLACE nat: Invalid argument\): iptables-legacy-restore --noflush$/)]);
+    expect(save()).not.toMatch(/BKT-R/);
+  });
+
+  it('an aborted restore applies nothing, even if finished', async () => {
+    clean();
+    const r = new InProcessRestore(() => new RestoreRun('legacy'));
+    await r.write(SAMPLE);
+    await r.abort();
+    expect(r.exited).toBe(true);
+    await expect(r.finish()).rejects.toThrow(/aborted/);
+    expect(save()).not.toMatch(/BKT-/);
+  });
+
+  it('a lock held 10 s fails the restore, as iptables -w 10 would, without handing it on to wait 10 s more', async () => {
+    clean();
+    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'xtlock-'));
+    const lock = join(dir, 'xtables.lock');
+    const holder = spawn('flock', [lock, 'sleep', '15'], { stdio: 'ignore' });
+    const ended = new Promise((r) => holder.once('exit', r));
+    const was = process.env.XTABLES_LOCKFILE;
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      process.env.XTABLES_LOCKFILE = lock;
+      let handedOn = false;
+      const r = new InProcessRestore(() => {
+        handedOn = true;
+        return new RestoreRun('legacy');
+      });
+      await r.write(SAMPLE);
+      const t0 = Date.now();
+      await expect(r.finish()).rejects.toThrow(/another program has held the xtables lock .* for 10 s$/);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(9_500);
+      expect(Date.now() - t0).toBeLessThan(13_000);
+      expect(handedOn).toBe(false);
+      expect(save()).not.toMatch(/BKT-/);
+    } finally {
+      if (was === undefined) delete process.env.XTABLES_LOCKFILE;
+      else process.env.XTABLES_LOCKFILE = was;
       if (holder.exitCode === null && holder.signalCode === null) holder.kill();
       await ended;
       rmSync(dir, { recursive: true, force: true });

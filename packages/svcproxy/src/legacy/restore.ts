@@ -17,7 +17,7 @@
  * then does the work, or fails with its own message, as before.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { iptClose, iptOpen, iptPreload, iptPrepare, type IptPrepared } from '@boxkit/native';
+import { iptClose, iptOpen, iptPreload, iptPrepare, IptRefused, type IptPrepared } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
 import { flockUntilSync } from '@boxkit/common/state';
 import { mark as phase } from '@boxkit/common/phases';
@@ -68,7 +68,7 @@ export class InProcessRestore implements Restorer {
 
   finish(): Promise<void> {
     if (!this.done) {
-      this.done = this.run();
+      this.done = this.aborted ? Promise.reject(new Error('the restore was aborted')) : this.run();
       this.done.catch(() => {});
     }
     return this.done;
@@ -86,6 +86,7 @@ export class InProcessRestore implements Restorer {
     try {
       await applyText(text, () => (swapping = true));
     } catch (e) {
+      if (e instanceof BoxkitError) throw e;
       if (swapping) throw new BoxkitError('EEXEC', `iptables-legacy-restore --noflush (${this.how}): ${(e as Error).message}`);
       // nothing was swapped, the kernel is as it was: the real restore does it, or says why it cannot
       this.trace?.(`# not applied in this process (${(e as Error).message}): iptables-legacy-restore --noflush`);
@@ -108,9 +109,11 @@ export async function applyText(text: string, onSwap: () => void): Promise<void>
     await xtablesLock(lock);
     const fd = iptOpen();
     const prepared: IptPrepared[] = [];
+    const tables: string[] = [];
     try {
       // every table read and edited before the first is swapped in
       for (const [table, lines] of sections(text)) {
+        tables.push(table);
         try {
           prepared.push(iptPrepare(fd, table, Buffer.from(lines, 'latin1')));
         } catch (e) {
@@ -118,8 +121,18 @@ export async function applyText(text: string, onSwap: () => void): Promise<void>
         }
       }
       phase('prepared');
-      if (prepared.length) onSwap();
-      for (const p of prepared) p.commit();
+      // a first swap the kernel refuses changed nothing: declined (iptables-legacy-restore may get further, or says why not)
+      let swapped = false;
+      for (const [i, p] of prepared.entries()) {
+        try {
+          p.commit();
+        } catch (e) {
+          if (!swapped && e instanceof IptRefused) throw new Declined(`${tables[i]}: ${e.message}`);
+          if (!swapped) onSwap();
+          throw e;
+        }
+        if (!swapped) (swapped = true), onSwap();
+      }
     } finally {
       for (const p of prepared) p.free();
       iptClose(fd);
@@ -137,7 +150,10 @@ export async function applyText(text: string, onSwap: () => void): Promise<void>
 async function xtablesLock(fd: number): Promise<void> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let pause = 1; !flockUntilSync(fd, 0, lockPath()); pause = Math.min(2 * pause, 20)) {
-    if (Date.now() >= deadline) throw new Declined(`another program holds the xtables lock (${lockPath()})`);
+    // not declined: iptables-legacy-restore -w 10 would wait 10 s more
+    if (Date.now() >= deadline) {
+      throw new BoxkitError('EEXEC', `iptables-legacy-restore --noflush: another program has held the xtables lock (${lockPath()}) for ${LOCK_WAIT_MS / 1000} s`);
+    }
     await new Promise((r) => setTimeout(r, pause));
   }
 }
@@ -145,6 +161,7 @@ async function xtablesLock(fd: number): Promise<void> {
 /** The text's sections that change something: [table, its lines without `*table` and COMMIT]. */
 function sections(text: string): [string, string][] {
   const out: [string, string][] = [];
+  const seen = new Set<string>();
   for (let at = 0; at < text.length; ) {
     let end = text.indexOf('\n', at);
     if (end < 0) end = text.length;
@@ -156,9 +173,11 @@ function sections(text: string): [string, string][] {
     if (!line.startsWith('*')) throw new Declined(`a line outside a table: ${line}`);
     const table = line.slice(1);
     if (table !== 'nat' && table !== 'filter') throw new Declined(`table ${table}`);
-    let commit = text.indexOf('\nCOMMIT', end);
-    while (commit >= 0 && commit + 7 < text.length && text[commit + 7] !== '\n') commit = text.indexOf('\nCOMMIT', commit + 1);
-    if (commit < 0) throw new Declined(`no COMMIT for ${table}`);
+    // each section is edited from the kernel's table as read before any swap: a second one would lose the first's lines
+    if (seen.has(table)) throw new Declined(`a second ${table} section`);
+    seen.add(table);
+    const commit = text.indexOf('\nCOMMIT\n', end);
+    if (commit < 0) throw new Declined(`no COMMIT line for ${table}`);
     if (commit > end) out.push([table, text.slice(end + 1, commit + 1)]);
     at = commit + 8;
   }
