@@ -103,13 +103,17 @@ if [ -n "${PAIRED:-}" ]; then
       base() { "$SVCPROXY_BASE_BIN" apply --backend "$b" "$W/svc-$N-g0.json"; }
       args=("raw restore of svcproxy's text::raw" "svcproxy apply::sp")
       [ -n "${SVCPROXY_BASE_BIN:-}" ] && args+=("svcproxy apply, $SVCPROXY_BASE_BIN::base")
+      # legacy: the same build with iptables-legacy-restore as the restore, instead of its own in-process one
+      spawned() { BOXKIT_LEGACY_RESTORE=spawn "${SP[@]}" apply --backend "$b" "$W/svc-$N-g0.json"; }
+      [ "$b" = legacy ] && args+=("svcproxy apply, BOXKIT_LEGACY_RESTORE=spawn::spawned")
       args+=("node -e 0::node -e 0")
       echo "### $b, $N services x 5 endpoints, full apply onto an empty table ($(wc -l <"$W/sp-text.txt") lines; load $(cut -d' ' -f1-3 /proc/loadavg))"
       paired_table "$PAIRED" flush_b "${args[@]}"
       echo
       echo "Where \`svcproxy apply\` spends its time (BOXKIT_PHASES=1, ${PHASE_RUNS:-10} runs, each after a flush; ms since the process"
-      echo "started): \`sync\` holds the lock; \`spawned\`: iptables-save and iptables-restore started; \`saved\`: the kernel's"
-      echo "chains read; \`written\`: every chain rendered, compared and fed to the restore; \`restored\`: it committed."
+      echo "started): \`sync\` holds the lock; \`spawned\`: iptables-save and iptables-restore started (legacy: iptables-save; its"
+      echo "restore is done in svcproxy's process); \`saved\`: the kernel's chains read; \`written\`: every chain rendered, compared and"
+      echo "fed to the restore; \`prepared\` (legacy): both tables read and edited in the process; \`restored\`: it committed."
       echo
       PHASE_RUNS=${PHASE_RUNS:-10} phases_table "svcproxy apply, $b, $N" flush_b sp
       flush_b
