@@ -804,44 +804,68 @@ void bk_ipt_free(prepared_t *p) {
 	free(p);
 }
 
-/* IPT_SO_GET_INFO and IPT_SO_GET_ENTRIES, again while the table changes size between the two */
-static struct ipt_get_entries *read_kernel(table_t *t, int fd, const char *name, struct ipt_getinfo *info) {
+/* A table as the kernel gave it (bk_ipt_read): its IPT_SO_GET_INFO, and its blob. */
+typedef struct {
+	struct ipt_getinfo info;
+	struct ipt_get_entries *e;
+	size_t size;                     /* of the mapping e */
+} read_t;
+
+void bk_ipt_read_free(read_t *r) {
+	if (!r) return;
+	if (r->e) munmap(r->e, r->size);
+	free(r);
+}
+
+/*
+ * IPT_SO_GET_INFO and IPT_SO_GET_ENTRIES of `name` on `fd`, again while
+ * the table changes size between the two. NULL with the reason in `err`.
+ * (Its own call, so a caller can read a big table while it waits for
+ * something else: at 10k services the kernel takes ~250 ms to hand it over.)
+ */
+read_t *bk_ipt_read(int fd, const char *name, char *err, uint64_t err_len) {
+	read_t *r = calloc(1, sizeof(*r));
+	if (!r) return snprintf(err, err_len, "out of memory"), NULL;
 	for (int tries = 0; tries < 5; tries++) {
+		struct ipt_getinfo *info = &r->info;
 		memset(info, 0, sizeof(*info));
 		strncpy(info->name, name, sizeof(info->name) - 1);
 		socklen_t len = sizeof(*info);
 		if (getsockopt(fd, SOL_IP, IPT_SO_GET_INFO, info, &len)) {
-			fail(t, "IPT_SO_GET_INFO %s: %s", name, strerror(errno));
-			return NULL;
+			snprintf(err, err_len, "IPT_SO_GET_INFO %s: %s", name, strerror(errno));
+			break;
 		}
 		len = (socklen_t)(sizeof(struct ipt_get_entries) + info->size);
-		struct ipt_get_entries *e = calloc(1, len);
-		if (!e) {
-			fail(t, "out of memory");
-			return NULL;
+		r->size = len;
+		r->e = populated(len);
+		if (!r->e) {
+			snprintf(err, err_len, "out of memory");
+			break;
 		}
-		memcpy(e->name, info->name, sizeof(e->name));
-		e->size = info->size;
-		if (!getsockopt(fd, SOL_IP, IPT_SO_GET_ENTRIES, e, &len)) return e;
-		int err = errno;
-		free(e);
-		if (err != EAGAIN) {
-			fail(t, "IPT_SO_GET_ENTRIES %s: %s", name, strerror(err));
-			return NULL;
+		memcpy(r->e->name, info->name, sizeof(r->e->name));
+		r->e->size = info->size;
+		if (!getsockopt(fd, SOL_IP, IPT_SO_GET_ENTRIES, r->e, &len)) return r;
+		int e = errno;
+		munmap(r->e, r->size);
+		r->e = NULL;
+		if (e != EAGAIN) {
+			snprintf(err, err_len, "IPT_SO_GET_ENTRIES %s: %s", name, strerror(e));
+			break;
 		}
+		if (tries == 4) snprintf(err, err_len, "%s kept changing while it was read", name);
 	}
-	fail(t, "%s kept changing while it was read", name);
+	bk_ipt_read_free(r);
 	return NULL;
 }
 
 /*
- * Read the table `name` on the socket `fd` (AF_INET, SOCK_RAW), apply
- * `text` (the lines of its section of an iptables-restore --noflush text,
- * without `*table` and COMMIT) and lay it out for bk_ipt_commit. NULL, with
- * the reason in `err`, for what is not modelled here, a line that cannot
- * apply, or a failed read: nothing is changed.
+ * Apply `text` (the lines of a table's section of an iptables-restore
+ * --noflush text, without `*table` and COMMIT) to the table `read` (from
+ * bk_ipt_read on `fd`, which this frees, whatever happens) and lay it out
+ * for bk_ipt_commit. NULL, with the reason in `err`, for what is not
+ * modelled here or a line that cannot apply: nothing is changed.
  */
-prepared_t *bk_ipt_prepare(int fd, const char *name, const char *text, uint64_t text_len, char *err, uint64_t err_len) {
+prepared_t *bk_ipt_prepare(int fd, read_t *read, const char *text, uint64_t text_len, char *err, uint64_t err_len) {
 	table_t t = { 0 };
 	t.err = err;
 	t.errlen = err_len;
@@ -850,9 +874,8 @@ prepared_t *bk_ipt_prepare(int fd, const char *name, const char *text, uint64_t 
 	if (err_len) err[0] = 0;
 	prepared_t *p = NULL;
 	uint32_t *users = NULL;
-	struct ipt_getinfo info;
-	struct ipt_get_entries *old = read_kernel(&t, fd, name, &info);
-	if (!old) goto out;
+	struct ipt_getinfo info = read->info;
+	struct ipt_get_entries *old = read->e;
 	uint32_t valid = info.valid_hooks;
 	if (read_blob(&t, (const uint8_t *)old->entrytable, old->size, info.num_entries, info.hook_entry, info.underflow, valid)) goto out;
 	for (uint64_t at = 0; at < text_len;) {
@@ -928,8 +951,8 @@ prepared_t *bk_ipt_prepare(int fd, const char *name, const char *text, uint64_t 
 	r->num_entries = num;
 out:
 	free(users);
-	free(old);
 	free_table(&t);
+	bk_ipt_read_free(read);
 	return p;
 }
 

@@ -78,15 +78,18 @@ export function iptEntries(fd: number, table: string, size: number): Buffer {
   return b.subarray(40);
 }
 
-type PrepareFn = (fd: number, table: string, text: Buffer, len: bigint, err: Buffer, errLen: bigint) => unknown;
+type ReadFn = (fd: number, table: string, err: Buffer, errLen: bigint) => unknown;
+type PrepareFn = (fd: number, read: unknown, text: Buffer, len: bigint, err: Buffer, errLen: bigint) => unknown;
 type CommitFn = (p: unknown, err: Buffer, errLen: bigint) => number;
-let bound: { prepare: PrepareFn; commit: CommitFn; free: (p: unknown) => void } | undefined;
+let bound: { read: ReadFn; readFree: (r: unknown) => void; prepare: PrepareFn; commit: CommitFn; free: (p: unknown) => void } | undefined;
 
 function ipt() {
   if (bound) return bound;
   const l = nativeLibrary().handle;
   return (bound = {
-    prepare: l.func('void *bk_ipt_prepare(int fd, const char *table, const char *text, uint64_t len, _Out_ char *err, uint64_t err_len)') as unknown as PrepareFn,
+    read: l.func('void *bk_ipt_read(int fd, const char *table, _Out_ char *err, uint64_t err_len)') as unknown as ReadFn,
+    readFree: l.func('void bk_ipt_read_free(void *r)') as unknown as (r: unknown) => void,
+    prepare: l.func('void *bk_ipt_prepare(int fd, void *read, const char *text, uint64_t len, _Out_ char *err, uint64_t err_len)') as unknown as PrepareFn,
     commit: l.func('int bk_ipt_commit(void *p, _Out_ char *err, uint64_t err_len)') as unknown as CommitFn,
     free: l.func('void bk_ipt_free(void *p)') as unknown as (p: unknown) => void,
   });
@@ -117,18 +120,47 @@ export interface IptPrepared {
   free(): void;
 }
 
-/**
- * Read `table` on `fd` (iptOpen) and apply the lines of its section of an
- * iptables-restore --noflush text (without `*table` and COMMIT), as
- * iptables-legacy-restore would (native/c/iptblob.c): nothing changes in
- * the kernel until commit(), which swaps the whole table in
- * (IPT_SO_SET_REPLACE) and carries the kept rules' counters over. Throws
- * IptRefused with the reason.
- */
-export function iptPrepare(fd: number, table: string, lines: Buffer): IptPrepared {
+/** A table as the kernel gave it (iptRead), for iptPrepare; free() if it is not prepared. */
+export interface IptRead {
+  readonly table: string;
+  free(): void;
+}
+const handles = new WeakMap<IptRead, { handle: unknown }>();
+
+/** Read `table` on `fd` (iptOpen) now, for an iptPrepare later (at 10k services the kernel takes ~250 ms to hand it over). Throws IptRefused. */
+export function iptRead(fd: number, table: string): IptRead {
   const f = ipt();
   const err = Buffer.alloc(256);
-  const p = f.prepare(fd, table, lines, BigInt(lines.length), err, BigInt(err.length));
+  const handle = f.read(fd, table, err, BigInt(err.length));
+  if (!handle) throw new IptRefused(cstring(err));
+  const r: IptRead = {
+    table,
+    free() {
+      const h = handles.get(r);
+      if (h?.handle) f.readFree(h.handle), (h.handle = undefined);
+    },
+  };
+  handles.set(r, { handle });
+  return r;
+}
+
+/**
+ * Apply the lines of a table's section of an iptables-restore --noflush
+ * text (without `*table` and COMMIT) to the table as `read` holds it
+ * (iptRead; a table name reads it now), as iptables-legacy-restore would
+ * (native/c/iptblob.c): nothing changes in the kernel until commit(),
+ * which swaps the whole table in (IPT_SO_SET_REPLACE) and carries the kept
+ * rules' counters over. Throws IptRefused with the reason. A read is used
+ * up either way.
+ */
+export function iptPrepare(fd: number, read: IptRead | string, lines: Buffer): IptPrepared {
+  const f = ipt();
+  const r = typeof read === 'string' ? iptRead(fd, read) : read;
+  const h = handles.get(r);
+  if (!h?.handle) throw new Error(`the read of ${r.table} was used or freed already`);
+  const err = Buffer.alloc(256);
+  const p = f.prepare(fd, h.handle, lines, BigInt(lines.length), err, BigInt(err.length));
+  h.handle = undefined; // (bk_ipt_prepare frees it)
   if (!p) throw new IptRefused(cstring(err));
   let live = true;
   return {

@@ -5,7 +5,7 @@
  * counters as iptables-legacy-restore --noflush does.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipReason, bk } from '../harness/index.js';
@@ -297,6 +297,49 @@ COMMIT
       else process.env.XTABLES_LOCKFILE = was;
       if (holder.exitCode === null && holder.signalCode === null) holder.kill();
       await ended;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('holds the xtables lock and reads nat from the nat section\'s opening (openNat) to the end, as iptables-legacy-restore does; a held lock leaves both to finish()', async () => {
+    clean();
+    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'xtlock-'));
+    const lock = join(dir, 'xtables.lock');
+    const was = process.env.XTABLES_LOCKFILE;
+    const tryLock = () => spawnSync('flock', ['-n', lock, 'true']).status === 0;
+    process.env.XTABLES_LOCKFILE = lock;
+    try {
+      const body = SAMPLE.slice('*nat\n'.length);
+      const traced: string[] = [];
+      const r = new InProcessRestore(() => new RestoreRun('legacy'), (l) => traced.push(l));
+      r.openNat();
+      expect(tryLock()).toBe(false);
+      // a table read at openNat: another program's change since then (made without the lock) makes the swap fail
+      // with EAGAIN, which is handed on to iptables-legacy-restore, as a restore whose table changed under it would be
+      // (another lock file: made without ours, as by a program that ignores it)
+      execFileSync('iptables-legacy', ['-t', 'nat', '-N', 'BKT-OTHER'], { env: { ...process.env, XTABLES_LOCKFILE: join(dir, 'other.lock') } });
+      await r.write(body);
+      await r.finish();
+      expect(tryLock()).toBe(true);
+      expect(save()).toMatch(/^:BKT-A/m);
+      expect(save()).toMatch(/^:BKT-OTHER/m);
+      expect(traced).toEqual([expect.stringMatching(/^# not applied in this process \(nat: IPT_SO_SET_REPLACE nat: Resource temporarily unavailable\)/)]);
+      clean();
+      // the lock held by someone else at openNat: finish() waits for it
+      const holder = spawn('flock', [lock, 'sleep', '1'], { stdio: 'ignore' });
+      const ended = new Promise((res) => holder.once('exit', res));
+      await new Promise((res) => setTimeout(res, 200));
+      const r2 = new InProcessRestore(() => new RestoreRun('legacy'));
+      r2.openNat();
+      await r2.write(body);
+      const t0 = Date.now();
+      await r2.finish();
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+      expect(save()).toMatch(/^:BKT-A/m);
+      await ended;
+    } finally {
+      if (was === undefined) delete process.env.XTABLES_LOCKFILE;
+      else process.env.XTABLES_LOCKFILE = was;
       rmSync(dir, { recursive: true, force: true });
     }
   });

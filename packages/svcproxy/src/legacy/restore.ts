@@ -17,7 +17,7 @@
  * then does the work, or fails with its own message, as before.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { iptClose, iptOpen, iptPreload, iptPrepare, IptRefused, type IptPrepared } from '@boxkit/native';
+import { iptClose, iptOpen, iptPreload, iptPrepare, iptRead, IptRefused, type IptPrepared, type IptRead } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
 import { flockUntilSync } from '@boxkit/common/state';
 import { mark as phase } from '@boxkit/common/phases';
@@ -30,6 +30,19 @@ export class Declined extends Error {}
 const LOCK_WAIT_MS = 10_000;
 const lockPath = () => process.env.XTABLES_LOCKFILE || '/run/xtables.lock';
 
+/** The xtables lock and an IPT_SO_* socket, held from when the nat section opens, and nat as read then. */
+interface Held {
+  lock: number;
+  fd: number;
+  nat?: IptRead;
+}
+
+function release(h: Held): void {
+  h.nat?.free();
+  iptClose(h.fd);
+  closeSync(h.lock);
+}
+
 export class InProcessRestore implements Restorer {
   natOpen = false;
   readonly how = 'in this process: IPT_SO_SET_REPLACE';
@@ -37,6 +50,7 @@ export class InProcessRestore implements Restorer {
   private aborted = false;
   private done: Promise<void> | undefined;
   private real: Restorer | undefined;
+  private held: Held | undefined;
 
   /** `spawnReal`: the iptables-legacy-restore run to hand the text to when this one declines it. */
   constructor(private readonly spawnReal: () => Restorer, private readonly trace?: (line: string) => void) {
@@ -48,9 +62,27 @@ export class InProcessRestore implements Restorer {
     }
   }
 
+  /**
+   * As iptables-legacy-restore does when its `*nat` line arrives: take the
+   * xtables lock and read nat now, while the sync waits for iptables-save
+   * and computes the change (at 10k services the kernel takes ~250 ms to
+   * hand nat over). If the lock is held, or the read fails, finish() does
+   * it all then.
+   */
   openNat(): void {
     this.natOpen = true;
     this.chunks.push('*nat\n');
+    let lock: number | undefined;
+    let fd: number | undefined;
+    try {
+      lock = openLock();
+      if (!flockUntilSync(lock, 0, lockPath())) throw new Declined('the xtables lock is held');
+      fd = iptOpen();
+      this.held = { lock, fd, nat: iptRead(fd, 'nat') };
+    } catch {
+      if (fd !== undefined) iptClose(fd);
+      if (lock !== undefined) closeSync(lock);
+    }
   }
 
   async write(chunk: string): Promise<void> {
@@ -75,7 +107,11 @@ export class InProcessRestore implements Restorer {
   }
 
   async abort(): Promise<void> {
-    if (!this.done) this.aborted = true;
+    if (!this.done) {
+      this.aborted = true;
+      if (this.held) release(this.held);
+      this.held = undefined;
+    }
     await this.real?.abort();
   }
 
@@ -84,7 +120,9 @@ export class InProcessRestore implements Restorer {
     this.chunks.length = 0;
     let swapping = false;
     try {
-      await applyText(text, () => (swapping = true));
+      const held = this.held;
+      this.held = undefined;
+      await applyText(text, () => (swapping = true), held);
     } catch (e) {
       if (e instanceof BoxkitError) throw e;
       if (swapping) throw new BoxkitError('EEXEC', `iptables-legacy-restore --noflush (${this.how}): ${(e as Error).message}`);
@@ -103,19 +141,30 @@ export class InProcessRestore implements Restorer {
  * (from then on a failure may leave a table changed); any error before it
  * leaves the kernel as it was (Declined).
  */
-export async function applyText(text: string, onSwap: () => void): Promise<void> {
-  const lock = openSync(lockPath(), constants.O_RDWR | constants.O_CREAT, 0o600);
+export async function applyText(text: string, onSwap: () => void, held?: Held): Promise<void> {
+  let h = held;
+  if (!h) {
+    const lock = openLock();
+    try {
+      await xtablesLock(lock);
+      h = { lock, fd: iptOpen() };
+    } catch (e) {
+      closeSync(lock);
+      throw e;
+    }
+  }
   try {
-    await xtablesLock(lock);
-    const fd = iptOpen();
+    const { fd } = h;
     const prepared: IptPrepared[] = [];
     const tables: string[] = [];
     try {
-      // every table read and edited before the first is swapped in
+      // every table read and edited before the first is swapped in (nat maybe read already: openNat)
       for (const [table, lines] of sections(text)) {
         tables.push(table);
+        const read = table === 'nat' && h.nat ? h.nat : table;
+        if (read !== table) h.nat = undefined;
         try {
-          prepared.push(iptPrepare(fd, table, Buffer.from(lines, 'latin1')));
+          prepared.push(iptPrepare(fd, read, Buffer.from(lines, 'latin1')));
         } catch (e) {
           throw new Declined(`${table}: ${(e as Error).message}`);
         }
@@ -135,12 +184,13 @@ export async function applyText(text: string, onSwap: () => void): Promise<void>
       }
     } finally {
       for (const p of prepared) p.free();
-      iptClose(fd);
     }
   } finally {
-    closeSync(lock);
+    release(h);
   }
 }
+
+const openLock = () => openSync(lockPath(), constants.O_RDWR | constants.O_CREAT, 0o600);
 
 /**
  * flock the xtables lock, tried again after 1, 2, 4 ... 20 ms between
