@@ -359,9 +359,11 @@ describe.skipIf(skipReason)(`run -d's keeper${skipReason ? ` (skipped: ${skipRea
     delete env.NODE_EXTRA_CA_CERTS;
     delete env.GLIBC_TUNABLES;
     // (a container that ends at once: strace -f ends when bk-keeper has recorded it)
-    const r = await execa(strace!, ['-f', '-qq', '-v', '-s', '400', '-e', 'trace=execve', '-o', trace, binPath('run'), '-d', '--name', n, ...BASE, '--', '/bin/true'], { env, extendEnv: false, reject: false });
+    // -ff: a file per process, so no execve line is split by another process's (`<unfinished ...>`), which hid bk-keeper's
+    const r = await execa(strace!, ['-ff', '-qq', '-v', '-s', '400', '-e', 'trace=execve', '-o', trace, binPath('run'), '-d', '--name', n, ...BASE, '--', '/bin/true'], { env, extendEnv: false, reject: false });
     expect(r.exitCode, String(r.stderr)).toBe(0);
-    const execs = readFileSync(trace, 'utf8').split('\n').filter((l) => /execve\(.*\) = 0$/.test(l));
+    const files = readdirSync(join(trace, '..')).filter((f) => f.startsWith('execve.'));
+    const execs = files.flatMap((f) => readFileSync(join(trace, '..', f), 'utf8').split('\n')).filter((l) => /execve\(.*\) = 0$/.test(l));
     const tuned = (l: string) => /"GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1:glibc\.malloc\.top_pad=16777216"/.test(l);
     // (the keeper's start, not the finish bk-keeper starts once the container ended: `__boxkit-keeper finish ...`)
     const keeper = execs.filter((l) => l.includes('"__boxkit-keeper"], [') && /execve\("[^"]*\/node"/.test(l));
