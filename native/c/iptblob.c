@@ -820,8 +820,8 @@ void bk_ipt_read_free(read_t *r) {
 /*
  * IPT_SO_GET_INFO and IPT_SO_GET_ENTRIES of `name` on `fd`, again while
  * the table changes size between the two. NULL with the reason in `err`.
- * (Its own call, so a caller can read a big table while it waits for
- * something else: at 10k services the kernel takes ~250 ms to hand it over.)
+ * (Its own call, so a caller can read a big table early, while another
+ * process works: at 10k services the kernel takes ~300 ms to hand nat over.)
  */
 read_t *bk_ipt_read(int fd, const char *name, char *err, uint64_t err_len) {
 	read_t *r = calloc(1, sizeof(*r));

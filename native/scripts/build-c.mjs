@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles native/c/trampoline.c twice with the system C compiler:
 // dist/libboxkit.so (bk_spawn, bk_reap: loaded by koffi; with
-// native/c/iptblob.c's bk_ipt_apply for svcproxy) and dist/bk-stage
+// native/c/iptblob.c's bk_ipt_* for svcproxy) and dist/bk-stage
 // (the program the spawned child execs to run its steps; static when the
 // C library allows it, so its start maps nothing but itself), and
 // native/c/keeper.c as dist/bk-keeper (what run -d's keeper execs into to

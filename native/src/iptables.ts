@@ -22,7 +22,7 @@ const AF_INET = 2, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, IPPROTO_RAW = 255, SO
 const IPT_SO_GET_INFO = 64, IPT_SO_GET_ENTRIES = 65;
 const TABLE_NAME_LEN = 32;
 /** NF_INET_NUMHOOKS: PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING */
-export const IPT_HOOKS = 5;
+const IPT_HOOKS = 5;
 
 /** struct ipt_getinfo: where the built-in chains start and end, and the blob's size. */
 export interface IptInfo {
@@ -95,15 +95,6 @@ function ipt() {
   });
 }
 
-/**
- * Load what iptPrepare needs (koffi, libboxkit.so, the bindings): a caller
- * that will need it can do it while it waits for something else.
- */
-export function iptPreload(): void {
-  ipt();
-  void fns.socket;
-}
-
 /** Why a table was not prepared (iptPrepare: something native/c/iptblob.c does not model, a line that cannot apply, a failed read) or not swapped in (commit: the kernel refused it). */
 export class IptRefused extends Error {}
 
@@ -123,25 +114,32 @@ export interface IptPrepared {
 /** A table as the kernel gave it (iptRead), for iptPrepare; free() if it is not prepared. */
 export interface IptRead {
   readonly table: string;
+  /** the C handle, once: iptPrepare takes it (bk_ipt_prepare frees it) */
+  take(): unknown;
   free(): void;
 }
-const handles = new WeakMap<IptRead, { handle: unknown }>();
 
-/** Read `table` on `fd` (iptOpen) now, for an iptPrepare later (at 10k services the kernel takes ~250 ms to hand it over). Throws IptRefused. */
+/**
+ * Read `table` on `fd` (iptOpen) now, for an iptPrepare later: at 10k
+ * services the kernel takes ~300 ms to hand nat over (a synchronous call:
+ * it overlaps only other processes). Throws IptRefused.
+ */
 export function iptRead(fd: number, table: string): IptRead {
   const f = ipt();
   const err = Buffer.alloc(256);
-  const handle = f.read(fd, table, err, BigInt(err.length));
+  let handle = f.read(fd, table, err, BigInt(err.length));
   if (!handle) throw new IptRefused(cstring(err));
-  const r: IptRead = {
+  return {
     table,
+    take() {
+      const h = handle;
+      handle = undefined;
+      return h;
+    },
     free() {
-      const h = handles.get(r);
-      if (h?.handle) f.readFree(h.handle), (h.handle = undefined);
+      if (handle) f.readFree(handle), (handle = undefined);
     },
   };
-  handles.set(r, { handle });
-  return r;
 }
 
 /**
@@ -156,11 +154,10 @@ export function iptRead(fd: number, table: string): IptRead {
 export function iptPrepare(fd: number, read: IptRead | string, lines: Buffer): IptPrepared {
   const f = ipt();
   const r = typeof read === 'string' ? iptRead(fd, read) : read;
-  const h = handles.get(r);
-  if (!h?.handle) throw new Error(`the read of ${r.table} was used or freed already`);
+  const handle = r.take();
+  if (!handle) throw new Error(`the read of ${r.table} was used or freed already`);
   const err = Buffer.alloc(256);
-  const p = f.prepare(fd, h.handle, lines, BigInt(lines.length), err, BigInt(err.length));
-  h.handle = undefined; // (bk_ipt_prepare frees it)
+  const p = f.prepare(fd, handle, lines, BigInt(lines.length), err, BigInt(err.length));
   if (!p) throw new IptRefused(cstring(err));
   let live = true;
   return {

@@ -31,7 +31,7 @@ export function preresolveTrampoline(): void {
 
 let library: { handle: ReturnType<ReturnType<typeof koffi>['load']>; path: string } | undefined;
 
-/** libboxkit.so (native/c), loaded on first use: bk_spawn, bk_ipt_apply. */
+/** libboxkit.so (native/c), loaded on first use: bk_spawn, and bk_ipt_* (iptables.ts). */
 export function nativeLibrary(): { handle: ReturnType<ReturnType<typeof koffi>['load']>; path: string } {
   if (library) return library;
   const path = !process.env.BOXKIT_NATIVE_LIB && libPath && existsSync(libPath) ? libPath : trampolinePath();

@@ -290,6 +290,8 @@ export async function sync(wanted: Wanted, opts: SyncOptions = {}): Promise<Sync
         await commitRestore(rr, change.streamed, result, at, rollback, mark, () => (stored.prepare(), planUdp()));
       } catch (e) {
         if (!partial) throw e;
+        // (a restore that failed before its end still holds the xtables lock, which the reconcile's own restore takes)
+        await rr?.abort();
         // the kernel is not what we last wrote (someone changed it): reconcile the whole set against it
         opts.warn?.(`warning: partial sync refused (${(e as Error).message}); reconciling with the kernel`);
         const all = w.services !== undefined ? w.services : storedList(w.next()!);
@@ -488,8 +490,9 @@ async function streamReconcile(saved: Saved, w: WantedRead, at: Attempt): Promis
 /**
  * Send the rest of the change (every COMMIT) and wait for the restore: the
  * pending marker goes first (`mark`), and `whileCommitting` works out what
- * comes after while iptables-restore commits. With nothing to change the
- * restore is killed before it got any COMMIT.
+ * comes after while iptables-restore commits (on legacy the restore in this
+ * process has committed by then, or waits for the xtables lock). With
+ * nothing to change the restore is killed before it got any COMMIT.
  */
 async function commitRestore(
   rr: Restorer, streamed: StreamedDiff, result: SyncResult, at: Attempt, rollback: Rollback, mark: () => void, whileCommitting: () => void,

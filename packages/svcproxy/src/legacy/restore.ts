@@ -1,10 +1,11 @@
 /**
  * `iptables-legacy-restore -w 10 --noflush` done in this process, for the
- * text a sync writes: under the xtables lock, read each table the text
- * names from the kernel (IPT_SO_GET_ENTRIES), apply its section's lines to
- * that copy (native/c/iptblob.c, as libiptc would), then swap each table
- * whole (IPT_SO_SET_REPLACE), nat then filter, and carry the counters of
- * the rules kept over (IPT_SO_SET_ADD_COUNTERS).
+ * text a sync writes: under the xtables lock (taken, and nat read, when the
+ * nat section opens, as the restore does at its `*nat` line), read each
+ * table the text names from the kernel (IPT_SO_GET_ENTRIES), apply its
+ * section's lines to that copy (native/c/iptblob.c, as libiptc would),
+ * then swap each table whole (IPT_SO_SET_REPLACE), nat then filter, and
+ * carry the counters of the rules kept over (IPT_SO_SET_ADD_COUNTERS).
  *
  * Why: at 1k services iptables-legacy-restore spent ~25 ms parsing what
  * was already rendered, and its own start and exit, beyond the kernel's
@@ -17,7 +18,7 @@
  * then does the work, or fails with its own message, as before.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { iptClose, iptOpen, iptPreload, iptPrepare, iptRead, IptRefused, type IptPrepared, type IptRead } from '@boxkit/native';
+import { iptClose, iptOpen, iptPrepare, iptRead, IptRefused, type IptPrepared, type IptRead } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
 import { flockUntilSync } from '@boxkit/common/state';
 import { mark as phase } from '@boxkit/common/phases';
@@ -53,21 +54,14 @@ export class InProcessRestore implements Restorer {
   private held: Held | undefined;
 
   /** `spawnReal`: the iptables-legacy-restore run to hand the text to when this one declines it. */
-  constructor(private readonly spawnReal: () => Restorer, private readonly trace?: (line: string) => void) {
-    // koffi and libboxkit.so (~5 ms) load while the sync waits for iptables-save, not after the render
-    try {
-      iptPreload();
-    } catch {
-      // finish() meets the same failure and hands the text to iptables-legacy-restore
-    }
-  }
+  constructor(private readonly spawnReal: () => Restorer, private readonly trace?: (line: string) => void) {}
 
   /**
    * As iptables-legacy-restore does when its `*nat` line arrives: take the
-   * xtables lock and read nat now, while the sync waits for iptables-save
-   * and computes the change (at 10k services the kernel takes ~250 ms to
-   * hand nat over). If the lock is held, or the read fails, finish() does
-   * it all then.
+   * xtables lock and read nat now, held until finish() or abort(). The
+   * read (~300 ms at 10k services) blocks this thread; it overlaps
+   * iptables-save, which the sync has just started. If the lock is held
+   * elsewhere, or anything fails, finish() does it all then.
    */
   openNat(): void {
     this.natOpen = true;
@@ -76,13 +70,16 @@ export class InProcessRestore implements Restorer {
     let fd: number | undefined;
     try {
       lock = openLock();
-      if (!flockUntilSync(lock, 0, lockPath())) throw new Declined('the xtables lock is held');
-      fd = iptOpen();
-      this.held = { lock, fd, nat: iptRead(fd, 'nat') };
+      if (flockUntilSync(lock, 0, lockPath())) {
+        fd = iptOpen();
+        this.held = { lock, fd, nat: iptRead(fd, 'nat') };
+        return;
+      }
     } catch {
-      if (fd !== undefined) iptClose(fd);
-      if (lock !== undefined) closeSync(lock);
+      // (finish() meets it again, and says so)
     }
+    if (fd !== undefined) iptClose(fd);
+    if (lock !== undefined) closeSync(lock);
   }
 
   async write(chunk: string): Promise<void> {
