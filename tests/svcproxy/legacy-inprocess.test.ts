@@ -90,6 +90,36 @@ async function sameAsReal(text: string, setup: () => void = () => {}): Promise<v
   }
 }
 
+/** Run `fn` with XTABLES_LOCKFILE naming a fresh lock file (iptables-legacy and the restore in this process both use it). */
+async function withLockFile(fn: (lock: string, dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'xtlock-'));
+  const was = process.env.XTABLES_LOCKFILE;
+  process.env.XTABLES_LOCKFILE = join(dir, 'xtables.lock');
+  try {
+    await fn(process.env.XTABLES_LOCKFILE, dir);
+  } finally {
+    if (was === undefined) delete process.env.XTABLES_LOCKFILE;
+    else process.env.XTABLES_LOCKFILE = was;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** flock(1) holding `lock` for `seconds`, as another iptables-legacy would (held once this resolves); stop() ends it. */
+async function holdLock(lock: string, seconds: number): Promise<{ stop(): Promise<void> }> {
+  const holder = spawn('flock', [lock, 'sleep', String(seconds)], { stdio: 'ignore' });
+  const ended = new Promise((r) => holder.once('exit', r));
+  await new Promise((r) => setTimeout(r, 200));
+  return {
+    async stop() {
+      if (holder.exitCode === null && holder.signalCode === null) holder.kill();
+      await ended;
+    },
+  };
+}
+
+/** Is `lock` free (flock -n takes it)? */
+const lockFree = (lock: string) => spawnSync('flock', ['-n', lock, 'true']).status === 0;
+
 describe.skipIf(skipReason)(title, () => {
   afterEach(clean);
 
@@ -221,32 +251,6 @@ COMMIT
     }
   });
 
-  it('waits for the xtables lock as iptables -w does (XTABLES_LOCKFILE)', async () => {
-    clean();
-    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'xtlock-'));
-    const lock = join(dir, 'xtables.lock');
-    // flock(1) holds it for a second, as another iptables-legacy would
-    const holder = spawn('flock', [lock, 'sleep', '1'], { stdio: 'ignore' });
-    const ended = new Promise((r) => holder.once('exit', r));
-    const held = Date.now();
-    try {
-      await new Promise((r) => setTimeout(r, 200));
-      const was = process.env.XTABLES_LOCKFILE;
-      process.env.XTABLES_LOCKFILE = lock;
-      try {
-        await applyText(SAMPLE, () => {});
-      } finally {
-        if (was === undefined) delete process.env.XTABLES_LOCKFILE;
-        else process.env.XTABLES_LOCKFILE = was;
-      }
-      expect(Date.now() - held).toBeGreaterThanOrEqual(900);
-      expect(save()).toMatch(/^:BKT-A/m);
-    } finally {
-      if (holder.exitCode === null && holder.signalCode === null) holder.kill();
-      await ended;
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
 
   it('a first table the kernel refuses is handed to iptables-legacy-restore, which says why in its own words', async () => {
     clean();
@@ -260,87 +264,90 @@ COMMIT
     expect(save()).not.toMatch(/BKT-R/);
   });
 
-  it('an aborted restore applies nothing, even if finished', async () => {
+
+  it('waits for the xtables lock as iptables -w does (XTABLES_LOCKFILE)', async () => {
     clean();
-    const r = new InProcessRestore(() => new RestoreRun('legacy'));
-    await r.write(SAMPLE);
-    await r.abort();
-    expect(r.exited).toBe(true);
-    await expect(r.finish()).rejects.toThrow(/aborted/);
-    expect(save()).not.toMatch(/BKT-/);
+    await withLockFile(async (lock) => {
+      const holder = await holdLock(lock, 1);
+      const t0 = Date.now();
+      try {
+        await applyText(SAMPLE, () => {});
+      } finally {
+        await holder.stop();
+      }
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
+      expect(save()).toMatch(/^:BKT-A/m);
+    });
+  });
+
+  it('an aborted restore applies nothing, even if finished, and lets go of the xtables lock it took at openNat', async () => {
+    clean();
+    await withLockFile(async (lock) => {
+      const r = new InProcessRestore(() => new RestoreRun('legacy'));
+      r.openNat();
+      expect(lockFree(lock)).toBe(false);
+      await r.write(SAMPLE.slice('*nat\n'.length));
+      await r.abort();
+      expect(lockFree(lock)).toBe(true);
+      expect(r.exited).toBe(true);
+      await expect(r.finish()).rejects.toThrow(/aborted/);
+      expect(save()).not.toMatch(/BKT-/);
+    });
   });
 
   it('a lock held 10 s fails the restore, as iptables -w 10 would, without handing it on to wait 10 s more', async () => {
     clean();
-    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'xtlock-'));
-    const lock = join(dir, 'xtables.lock');
-    const holder = spawn('flock', [lock, 'sleep', '15'], { stdio: 'ignore' });
-    const ended = new Promise((r) => holder.once('exit', r));
-    const was = process.env.XTABLES_LOCKFILE;
-    try {
-      await new Promise((r) => setTimeout(r, 200));
-      process.env.XTABLES_LOCKFILE = lock;
-      let handedOn = false;
-      const r = new InProcessRestore(() => {
-        handedOn = true;
-        return new RestoreRun('legacy');
-      });
-      await r.write(SAMPLE);
-      const t0 = Date.now();
-      await expect(r.finish()).rejects.toThrow(/another program has held the xtables lock .* for 10 s$/);
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(9_500);
-      expect(Date.now() - t0).toBeLessThan(13_000);
-      expect(handedOn).toBe(false);
-      expect(save()).not.toMatch(/BKT-/);
-    } finally {
-      if (was === undefined) delete process.env.XTABLES_LOCKFILE;
-      else process.env.XTABLES_LOCKFILE = was;
-      if (holder.exitCode === null && holder.signalCode === null) holder.kill();
-      await ended;
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await withLockFile(async (lock) => {
+      const holder = await holdLock(lock, 15);
+      try {
+        let handedOn = false;
+        const r = new InProcessRestore(() => {
+          handedOn = true;
+          return new RestoreRun('legacy');
+        });
+        await r.write(SAMPLE);
+        const t0 = Date.now();
+        await expect(r.finish()).rejects.toThrow(/another program has held the xtables lock .* for 10 s$/);
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(9_500);
+        expect(Date.now() - t0).toBeLessThan(13_000);
+        expect(handedOn).toBe(false);
+        expect(save()).not.toMatch(/BKT-/);
+      } finally {
+        await holder.stop();
+      }
+    });
   });
 
-  it('holds the xtables lock and reads nat from the nat section\'s opening (openNat) to the end, as iptables-legacy-restore does; a held lock leaves both to finish()', async () => {
+  it('holds the xtables lock and nat as read from the nat section\'s opening (openNat) to the end, as iptables-legacy-restore does; a lock held elsewhere then leaves both to finish()', async () => {
     clean();
-    const dir = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, 'xtlock-'));
-    const lock = join(dir, 'xtables.lock');
-    const was = process.env.XTABLES_LOCKFILE;
-    const tryLock = () => spawnSync('flock', ['-n', lock, 'true']).status === 0;
-    process.env.XTABLES_LOCKFILE = lock;
-    try {
+    await withLockFile(async (lock, dir) => {
       const body = SAMPLE.slice('*nat\n'.length);
       const traced: string[] = [];
       const r = new InProcessRestore(() => new RestoreRun('legacy'), (l) => traced.push(l));
       r.openNat();
-      expect(tryLock()).toBe(false);
-      // a table read at openNat: another program's change since then (made without the lock) makes the swap fail
-      // with EAGAIN, which is handed on to iptables-legacy-restore, as a restore whose table changed under it would be
-      // (another lock file: made without ours, as by a program that ignores it)
+      expect(lockFree(lock)).toBe(false);
+      // nat was read at openNat: a chain made since then without the lock (another lock file, as by a program that
+      // ignores it) makes the swap fail with EAGAIN, which is handed on to iptables-legacy-restore
       execFileSync('iptables-legacy', ['-t', 'nat', '-N', 'BKT-OTHER'], { env: { ...process.env, XTABLES_LOCKFILE: join(dir, 'other.lock') } });
       await r.write(body);
       await r.finish();
-      expect(tryLock()).toBe(true);
+      expect(lockFree(lock)).toBe(true);
       expect(save()).toMatch(/^:BKT-A/m);
       expect(save()).toMatch(/^:BKT-OTHER/m);
       expect(traced).toEqual([expect.stringMatching(/^# not applied in this process \(nat: IPT_SO_SET_REPLACE nat: Resource temporarily unavailable\)/)]);
       clean();
-      // the lock held by someone else at openNat: finish() waits for it
-      const holder = spawn('flock', [lock, 'sleep', '1'], { stdio: 'ignore' });
-      const ended = new Promise((res) => holder.once('exit', res));
-      await new Promise((res) => setTimeout(res, 200));
-      const r2 = new InProcessRestore(() => new RestoreRun('legacy'));
-      r2.openNat();
-      await r2.write(body);
-      const t0 = Date.now();
-      await r2.finish();
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
-      expect(save()).toMatch(/^:BKT-A/m);
-      await ended;
-    } finally {
-      if (was === undefined) delete process.env.XTABLES_LOCKFILE;
-      else process.env.XTABLES_LOCKFILE = was;
-      rmSync(dir, { recursive: true, force: true });
-    }
+      const holder = await holdLock(lock, 1);
+      try {
+        const r2 = new InProcessRestore(() => new RestoreRun('legacy'));
+        r2.openNat();
+        await r2.write(body);
+        const t0 = Date.now();
+        await r2.finish();
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+        expect(save()).toMatch(/^:BKT-A/m);
+      } finally {
+        await holder.stop();
+      }
+    });
   });
 });
