@@ -111,9 +111,9 @@ if [ -n "${PAIRED:-}" ]; then
       paired_table "$PAIRED" flush_b "${args[@]}"
       echo
       echo "Where \`svcproxy apply\` spends its time (BOXKIT_PHASES=1, ${PHASE_RUNS:-10} runs, each after a flush; ms since the process"
-      echo "started): \`sync\` holds the lock; \`spawned\`: iptables-save and iptables-restore started (legacy: iptables-save; its"
-      echo "restore is done in svcproxy's process); \`saved\`: the kernel's chains read; \`written\`: every chain rendered, compared and"
-      echo "fed to the restore; \`prepared\` (legacy): both tables read and edited in the process; \`restored\`: it committed."
+      echo "started): \`sync\` holds the lock; \`spawned\`: iptables-save and iptables-restore started (legacy: iptables-save, and the"
+      echo "restore in svcproxy's process took the xtables lock and read nat); \`saved\`: the kernel's chains read; \`written\`: every"
+      echo "chain rendered, compared and fed to the restore; \`prepared\` (legacy): both tables edited; \`restored\`: it committed."
       echo
       PHASE_RUNS=${PHASE_RUNS:-10} phases_table "svcproxy apply, $b, $N" flush_b sp
       flush_b
