@@ -22,10 +22,14 @@
  * record is acted on only while its fifo (device, inode and birth time) and
  * its child (start time) are the ones it noted: a release by hand (`echo >
  * FIFO`) leaves the record behind, and the pid or the fifo's path may be
- * used again by another child since, even the inode number (ext4 and tmpfs
- * give a file made again the number just freed). (Not the fifo's change
- * time: a chmod, chown or touch to let another user release it leaves it
- * the record's.)
+ * used again by another child since, even the inode number (ext4 gives a
+ * file made again the number just freed). (Not the fifo's change time: a
+ * chmod, chown or touch to let another user release it leaves it the
+ * record's.) Where statx is refused now (a seccomp filter) no birth time can
+ * be read: a record that noted one is acted on only while the fifo's change
+ * time is still that birth time (no chmod since), else refused, kept; one
+ * that noted none (statx refused at its start too, a file system keeping
+ * none) or only an older ns-clone's `birth`, by device and inode alone.
  */
 import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -82,32 +86,34 @@ export interface MadeFifo {
   fifo: string;
   dev: FileId;
   ino: FileId;
-  /** Birth time in ns (statx's stx_btime), as decimal text; undefined where the file system keeps none. */
-  birth?: string;
+  /**
+   * Birth time in ns (statx's stx_btime, the kernel vouching for it), as decimal text; undefined where the file
+   * system keeps none or statx is refused (a seccomp filter).
+   */
+  btime?: string;
 }
 
-/**
- * The birth time statx gave, in ns as decimal text, when the kernel vouches
- * for it (stx_mask has STATX_BTIME); else undefined: the file system keeps
- * none, and the time there is no proof of when the file was made.
- */
-export const provenBirth = (s: Pick<FileStat, 'mask' | 'btimeNs'>): string | undefined => ((s.mask & STATX.BTIME) !== 0 ? String(s.btimeNs) : undefined);
+/** Does the kernel vouch for statx's stx_btime (stx_mask has STATX_BTIME)? Else the time there is no proof of when the file was made. */
+const proven = (s: Pick<FileStat, 'mask'>): boolean => (s.mask & STATX.BTIME) !== 0;
 
-/** A file's identity: device, inode and (where the kernel gives one: provenBirth) birth time in ns. `follow`: false, lstat's. */
-function identity(path: string, follow = true): { fifo: boolean; dev: FileId; ino: FileId; birth?: string } {
+/**
+ * A fifo's identity: device, inode and (where the kernel gives one: proven) birth time in ns. Where statx is
+ * refused, no birth time, and the change time in ns instead (`ctime`), which is the birth time until a chmod,
+ * chown, touch or write of the fifo.
+ */
+function identity(path: string): { fifo: boolean; dev: FileId; ino: FileId; btime?: string; ctime?: string } {
   let s: FileStat;
   try {
-    s = statxFile(path, follow);
+    s = statxFile(path);
   } catch {
     // statx refused (EPERM, ENOSYS: a seccomp filter, a kernel before 4.11; EOPNOTSUPP, EINVAL: a file system or
     // sandbox that declines it), as Node's stat falls back on all of them: Node's stat, which throws by itself what
-    // stat(2) fails with (ENOENT). It gives the change time as birth time, which a chmod (to let another user
-    // release the child) moves. No birth time, as on a file system keeping none
-    const st = (follow ? statSync : lstatSync)(path, { bigint: true });
-    return { fifo: st.isFIFO(), dev: fileId(st.dev), ino: fileId(st.ino) };
+    // stat(2) fails with (ENOENT). Its birth time is the change time, which a chmod (to let another user release the
+    // child) moves: noted as the change time, never as a birth time
+    const st = statSync(path, { bigint: true });
+    return { fifo: st.isFIFO(), dev: fileId(st.dev), ino: fileId(st.ino), ctime: String(st.ctimeNs) };
   }
-  const birth = provenBirth(s);
-  return { fifo: (s.mode & constants.S_IFMT) === constants.S_IFIFO, dev: fileId(s.dev), ino: fileId(s.ino), ...(birth ? { birth } : {}) };
+  return { fifo: (s.mode & constants.S_IFMT) === constants.S_IFIFO, dev: fileId(s.dev), ino: fileId(s.ino), ...(proven(s) ? { btime: String(s.btimeNs) } : {}) };
 }
 
 /**
@@ -152,12 +158,13 @@ export function makeSetupFifo(path?: string, made: string[] = []): MadeFifo {
   }
   made.push(...mine);
   // records whose child is gone and whose fifo is not there go now (released by hand, then ended), and
-  // those naming this path that noted no birth time (a file system that keeps none, an older ns-clone), or
-  // any naming it when this fifo has none (statx refused: ownFifo then goes by device and inode alone): a
-  // fifo made at a path again gets the freed inode number (ext4, tmpfs), which they would take for theirs
-  // (none of them is owed a take-back: their fifo is gone, else mkfifo failed with EEXIST)
-  sweepRecords({ dev: st.dev, ino: st.ino, given: !!path, ...(st.birth ? { birth: st.birth } : {}) });
-  return { fifo, dev: st.dev, ino: st.ino, ...(st.birth ? { birth: st.birth } : {}) };
+  // those naming this fifo's device and inode that noted no statx birth time (a file system that keeps none,
+  // an older ns-clone), or any naming them when this fifo has none (statx refused): a fifo made at a path
+  // again gets the freed inode number (ext4), which they could take for theirs (none of them is owed a
+  // take-back: their fifo is gone, else mkfifo failed with EEXIST)
+  const madeFifo: MadeFifo = { fifo, dev: st.dev, ino: st.ino, ...(st.btime ? { btime: st.btime } : {}) };
+  sweepRecords({ ...madeFifo, given: !!path });
+  return madeFifo;
 }
 
 /**
@@ -172,14 +179,21 @@ export interface FifoRecord {
   fifo: string;
   /**
    * The fifo's st_dev and st_ino (undefined: a record of an older
-   * ns-clone, which held only the path), and its birth time (ns, decimal):
-   * a fifo made at that path later may get the freed inode number again
-   * (ext4, tmpfs), never the same birth time. Without one (a file system
-   * that keeps none), making a fifo at the path removes the records naming
-   * it (makeSetupFifo).
+   * ns-clone, which held only the path), and its birth time (ns, decimal,
+   * statx's, the kernel vouching for it): a fifo made at that path later
+   * may get the freed inode number again (ext4), never the same birth time.
+   * Without one (a file system that keeps none, statx refused at the
+   * start), making a fifo with that device and inode removes the record
+   * (makeSetupFifo).
    */
   dev?: FileId;
   ino?: FileId;
+  btime?: string;
+  /**
+   * An older ns-clone's birth time: statx's, or where statx was refused
+   * Node's birthtime, the change time then (no telling which): compared only
+   * with a birth time statx gives now, else the device and inode alone.
+   */
   birth?: string;
   /** The child's start time (/proc/PID/stat, clock ticks since boot). */
   start?: number;
@@ -202,13 +216,13 @@ const recordPath = (pid: number | string) => join(setupDir(), `${pid}.fifo-path`
  * whatever an earlier process of that pid left. Directories made go to `made`
  * (and into the record's undo, as they are made before it is written).
  */
-export function recordFifo(pid: number, { fifo, dev, ino, birth }: MadeFifo, made: string[] = [], undo?: { persisted: readonly Persisted[]; owner?: boolean }): void {
+export function recordFifo(pid: number, { fifo, dev, ino, btime }: MadeFifo, made: string[] = [], undo?: { persisted: readonly Persisted[]; owner?: boolean }): void {
   const record = recordPath(pid);
   const start = procStat(pid)?.start;
   // (a --setup-fifo elsewhere made no state dir: the record needs one all the same, made again when a
   // failing run removed it, empty, between our mkdir and our write)
   createInMadeParent(record, () => {
-    const rec: FifoRecord = { fifo, dev, ino, ...(birth ? { birth } : {}), ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}), ...(undo?.owner ? { owner: { pid: process.pid, start: procStat('self')?.start } } : {}) };
+    const rec: FifoRecord = { fifo, dev, ino, ...(btime ? { btime } : {}), ...(start !== undefined ? { start } : {}), ...(undo ? { persisted: [...undo.persisted], dirs: [...made] } : {}), ...(undo?.owner ? { owner: { pid: process.pid, start: procStat('self')?.start } } : {}) };
     // one write(2) of a few hundred bytes, before anyone knows the pid to read it (and no mkdir of its own,
     // as atomicWrite would: a directory made here must be in the record)
     writeFileSync(record, JSON.stringify(rec), { mode: 0o600 });
@@ -232,26 +246,48 @@ function readRecord(pid: number | string): FifoRecord | undefined {
 }
 
 /**
- * Is the fifo at rec.fifo the record's own (same device, inode and birth time as noted; a record that noted none: a
- * fifo is there)? Where statx gives no birth time now (refused: a seccomp filter), the device and inode alone, as for
- * a record that noted none: a record an older ns-clone wrote there noted Node's birthtime, the change time then. A
- * record whose device or inode an older ns-clone noted rounded (exactIds): its birth time alone, if any.
+ * ownFifo's answer: 'own', 'other' (or none there), or 'unproven' (statx refused here, the record's birth time
+ * cannot be read: the record must stay, and nothing be done by it).
  */
-function ownFifo(rec: FifoRecord): boolean {
+type Owned = 'own' | 'other' | 'unproven';
+
+/**
+ * Is the fifo at rec.fifo the record's own (same device, inode and birth time as noted)? A record whose device or
+ * inode an older ns-clone noted rounded (exactIds): its birth time alone, if any.
+ */
+function ownFifo(rec: FifoRecord): Owned {
+  let st: ReturnType<typeof identity>;
   try {
-    const st = identity(rec.fifo);
-    const ids = exactIds(rec);
-    return st.fifo && (rec.ino === undefined || (rec.dev !== undefined && (!ids || fileKey(st) === fileKey(ids)) && (rec.birth === undefined || st.birth === undefined || st.birth === rec.birth)));
+    st = identity(rec.fifo);
   } catch {
-    return false;
+    return 'other';
   }
+  if (!st.fifo) return 'other';
+  // an older ns-clone's record, the path alone: a fifo is there
+  if (rec.ino === undefined) return 'own';
+  if (rec.dev === undefined) return 'other';
+  const ids = exactIds(rec);
+  if (ids && fileKey(st) !== fileKey(ids)) return 'other';
+  if (rec.btime !== undefined) {
+    if (st.ctime === undefined) return st.btime === rec.btime ? 'own' : 'other';
+    // statx refused here: the change time still the birth time proves it (a fifo made at the path since was born
+    // later); moved (a chmod), or another's, there is no telling
+    return st.ctime === rec.btime ? 'own' : 'unproven';
+  }
+  // a record that noted no birth time (statx refused at its start, a file system keeping none), or an older
+  // ns-clone's (its `birth` maybe Node's, the change time then): the device and inode alone where statx gives none now
+  if (rec.birth === undefined || st.btime === undefined) return 'own';
+  return st.btime === rec.birth ? 'own' : 'other';
 }
+
+/** The refusal of a release (or a take-back) by a record whose fifo cannot be told to be its own (ownFifo's 'unproven'). */
+const unprovenFifo = (pid: number | string, rec: FifoRecord) => new UsageError(`cannot tell whether ${rec.fifo} is process ${pid}'s: statx is refused here`);
 
 /**
  * Is the fifo made for a held child still there, the same one? Then the child never read it (it removes
- * it once it has): its command never ran, whatever ended it.
+ * it once it has): its command never ran, whatever ended it. (No telling: taken as read, its namespaces kept.)
  */
-export const fifoUnread = (m: MadeFifo): boolean => ownFifo(m);
+export const fifoUnread = (m: MadeFifo): boolean => ownFifo(m) === 'own';
 
 /** Is the foreground ns-clone that made the record still there (it takes back what it made itself)? */
 function ownerAlive(rec: FifoRecord): boolean {
@@ -383,8 +419,10 @@ function recordKey(rec: FifoRecord): string | undefined {
  * Remove the stale records (child gone, fifo not its own: released by hand,
  * then ended; nothing to take back), and, given `mine` (the fifo a start
  * just made, at a path it was given: on a file system without birth times),
- * the records that noted its inode and no birth time (any birth time, when
- * `mine` has none: statx refused): they would take it for theirs. A detached start's
+ * the records that noted its inode and no statx birth time (any birth time,
+ * when `mine` has none: statx refused): they could take it for theirs. A record
+ * whose fifo cannot be told to be its own (ownFifo's 'unproven') is left as it
+ * is. A detached start's
  * record whose child is gone with its fifo unread (killed while held, or its
  * start killed: the child ends with the start's pipe, and nobody ever learnt
  * its pid) is taken back as a release of it would: the namespaces it bound
@@ -393,7 +431,7 @@ function recordKey(rec: FifoRecord): string | undefined {
  * Default fifos no record names whose maker is gone go too (`mine`, the
  * fifo the sweeping start just made, never).
  */
-export function sweepRecords(mine?: { dev: FileId; ino: FileId; given: boolean; birth?: string }): void {
+export function sweepRecords(mine?: { dev: FileId; ino: FileId; given: boolean; btime?: string }): void {
   let names: string[];
   try {
     names = readdirSync(setupDir());
@@ -412,19 +450,20 @@ export function sweepRecords(mine?: { dev: FileId; ino: FileId; given: boolean; 
     if (!rec) continue;
     const key = recordKey(rec);
     if (key) named.add(key);
-    if (mine?.given && (rec.birth === undefined || mine.birth === undefined) && key === fileKey(mine)) {
+    if (mine?.given && (rec.btime === undefined || mine.btime === undefined) && key === fileKey(mine)) {
       rmSync(join(setupDir(), n), { force: true });
       continue;
     }
     if (!childGone(m[1]!, rec)) continue;
-    if (!ownFifo(rec)) rmSync(join(setupDir(), n), { force: true });
+    const own = ownFifo(rec);
+    if (own === 'other') rmSync(join(setupDir(), n), { force: true });
     // its fifo unread, the child gone: its command never ran, and nobody will read that fifo. A start that
     // noted what it made (every detached start; a foreground one notes itself as owner: not while that
     // ns-clone lives, which looks at its fifo, unread, to tell that its command never ran) is taken back
     // whatever it bound: a held child killed, or its start killed after the record (the child ends with it)
     // left the fifo and the record, and with nothing bound no sweep took them (only a release PID did).
     // (A foreground record of an older ns-clone names no owner: that ns-clone may live; it is left alone.)
-    else if ((rec.persisted !== undefined || rec.owner) && rec.ino !== undefined && !ownerAlive(rec)) {
+    else if (own === 'own' && (rec.persisted !== undefined || rec.owner) && rec.ino !== undefined && !ownerAlive(rec)) {
       // another start's leftovers: a take-back that fails (EBUSY, EROFS) must not fail this one; the next sweep tries again
       try {
         runActs(takeBackPlan(m[1]!, rec, true).acts);
@@ -447,9 +486,10 @@ const DEFAULT_FIFO = /^setup-(\d+)-([0-9a-z]+)(?:-\d+)?\.fifo$/;
 
 /**
  * Was the fifo made when its default name says: born (statx's birth time,
- * `s`, where the kernel vouches for it: provenBirth; else its mtime, which
- * only a write or a touch changes, never to before its birth: a later one
- * only keeps the fifo) from 0.1 s before TIME (file times come from a
+ * `s`, where the kernel vouches for it: proven; else its mtime, which only a
+ * write or a touch changes: a later one keeps the fifo; a touch -d or
+ * utimes(2) to before its birth, into the window, has it taken for
+ * ns-clone's, its maker gone: removed) from 0.1 s before TIME (file times come from a
  * coarser clock) to 2 s after? Then ns-clone made it under that name. A
  * fifo a user had made there under such a name (`--setup-fifo` given a
  * path an earlier start printed) was born later: it is not ns-clone's
@@ -458,8 +498,7 @@ const DEFAULT_FIFO = /^setup-(\d+)-([0-9a-z]+)(?:-\d+)?\.fifo$/;
  */
 export function bornAsNamed(time: string, s: Pick<FileStat, 'mask' | 'btimeNs'> | undefined, mtimeNs: bigint): boolean {
   const t = parseInt(time, 36);
-  const birth = s && provenBirth(s);
-  const born = Number((birth !== undefined ? BigInt(birth) : mtimeNs) / 1_000_000n);
+  const born = Number((s && proven(s) ? s.btimeNs : mtimeNs) / 1_000_000n);
   return born >= t - 100 && born <= t + 2000;
 }
 
@@ -546,15 +585,16 @@ function pidOfFifo(fifo: string, dryRun: boolean): string | undefined {
     const rec = readRecord(m[1]!);
     if (!rec) continue;
     const gone = childGone(m[1]!, rec);
+    // (one that cannot be told to be its own, found: its release is refused, the record kept)
     const own = ownFifo(rec);
-    if (own && key !== undefined && rec.ino !== undefined && recordKey(rec) === key) {
+    if (own !== 'other' && key !== undefined && rec.ino !== undefined && recordKey(rec) === key) {
       // (a child waiting there first; one killed while it waited, its fifo still there, is taken back)
       if (!gone) found ??= m[1];
       else foundGone ??= m[1];
       continue;
     }
     // any path: the records children released by hand at their own (default) fifo left would pile up
-    if (!dryRun && gone && !own) rmSync(join(setupDir(), n), { force: true });
+    if (!dryRun && gone && own === 'other') rmSync(join(setupDir(), n), { force: true });
   }
   return found ?? foundGone;
 }
@@ -619,7 +659,9 @@ export function findSetupFifo(target: string, dryRun = false, abort = false): Se
       if (abort) return { fifo, record: record!, pid, rec, ended: message };
       throw new BoxkitError('ESRCH', message);
     }
-    const ours = ownFifo(rec);
+    const owned = ownFifo(rec);
+    if (owned === 'unproven') throw unprovenFifo(pid, rec);
+    const ours = owned === 'own';
     const plan = ours ? takeBackPlan(pid, rec, true) : { acts: [forgetAct(pid, rec, false)], unmounts: [] };
     const what = plan.unmounts.length ? `; its namespace at ${plan.unmounts.join(', ')} is unmounted` : '';
     if (dryRun) {
@@ -631,7 +673,12 @@ export function findSetupFifo(target: string, dryRun = false, abort = false): Se
     if (abort) return { fifo, record: record!, pid, rec, ended: message };
     throw new BoxkitError('ESRCH', message);
   }
-  if (pid && rec && !ownFifo(rec)) {
+  const owned = pid && rec ? ownFifo(rec) : undefined;
+  // statx refused here, the fifo's change time not the record's birth time: it may be another start's (its
+  // child run), or this one's, chmod'ed. Neither released nor dropped (a record dropped, a held child's fifo
+  // is swept: held forever)
+  if (owned === 'unproven') throw unprovenFifo(pid!, rec!);
+  if (owned === 'other') {
     // the child read its fifo (released by hand) and runs; a fifo at that path now is someone else's
     if (!dryRun) rmSync(record!, { force: true });
     throw new UsageError(`${fifo}: no such fifo (already released?)`);
