@@ -1,6 +1,7 @@
 /**
- * statx(2) for what Node's fs.statSync leaves out: the mount a path is on
- * (stx_mnt_id); and a bind made in two steps (open_tree, move_mount), so
+ * statx(2) for what Node's fs.statSync leaves out: a file's birth time with
+ * the kernel's word that it is one (statxFile: stx_mask's STATX_BTIME); the
+ * mount a path is on (stx_mnt_id); and a bind made in two steps (open_tree, move_mount), so
  * that the mount's id is known before it is attached anywhere. Since Linux 6.8 statx gives, asked for STATX_MNT_ID_UNIQUE,
  * the mount's 64-bit unique id (never given to another mount until reboot);
  * before, the id mountinfo shows (STATX_MNT_ID, 5.8+), which the kernel
@@ -41,7 +42,9 @@ export interface FileStat {
  * reports one even where statx is refused (a seccomp filter; before Linux
  * 4.11): libuv's stat(2) fallback fills birthtime with the change time,
  * which a chmod moves. `follow`: false is lstat's view of a symlink.
- * Throws a SysError (ENOENT ...; EPERM or ENOSYS where statx is refused).
+ * Throws a SysError (ENOENT ...; where statx is refused: EPERM or ENOSYS
+ * (a seccomp filter, a kernel before 4.11), EOPNOTSUPP or EINVAL (a file
+ * system or sandbox declining it), on all of which Node's stat falls back).
  */
 export function statxFile(path: string, follow = true): FileStat {
   const buf = Buffer.alloc(256);

@@ -105,7 +105,7 @@ export function unwritten(path: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   if (!code || !(e instanceof Error)) return e;
   const why = e.message.replace(/^[A-Z0-9]+: /, '').replace(/, \w+( '.*')?$/, '');
-  const hint = code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT' ? `the file system holding ${dirname(path)} is full or read-only` : code === 'EACCES' || code === 'EPERM' ? describeError(e).hint : undefined;
+  const hint = code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT' ? `the file system holding ${dirname(path)} is full or read-only` : describeError(e).hint;
   return new BoxkitError(code, `cannot write ${path}: ${why}`, { cause: e, ...(hint ? { hint } : {}) });
 }
 
