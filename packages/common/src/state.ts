@@ -30,17 +30,28 @@ export function dataDir(...parts: string[]): string {
  */
 export function atomicWrite(path: string, content: string | Buffer, mode = 0o644): void {
   const tmp = `${path}.${process.pid}.tmp`;
+  writeAside(tmp, path, content, mode, () => renameSync(tmp, path));
+}
+
+/**
+ * Write `content` to `aside`, a file beside `path` (in its directory, made
+ * when missing), then run `then` (atomicWrite's rename), if given. A write
+ * (or `then`) refused (a full or read-only /run) names `path` (unwritten)
+ * and leaves no file aside; one a kill leaves goes at sweepAsides, when
+ * named `NAME.PID.tmp`.
+ */
+export function writeAside(aside: string, path: string, content: string | Buffer, mode = 0o644, then?: () => void): void {
   try {
-    const fd = openAside(tmp, dirname(path), mode);
+    const fd = openAside(aside, dirname(path), mode);
     try {
       writeFileSync(fd, content);
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, path);
+    then?.();
   } catch (e) {
     try {
-      removeFile(tmp); // a full /run keeps no half-written temp file
+      removeFile(aside); // a full /run keeps no half-written file aside
     } catch {
       // (a directory turned read-only: left for sweepAsides)
     }

@@ -8,10 +8,10 @@
  * load here) nor an fsync'd rewrite of a shared file. Removing what is not
  * one's own claim takes the store lock (withStoreLock, below).
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerGone } from '@boxkit/common/proc';
-import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, unwritten, withLock, withLockSync } from '@boxkit/common/state';
+import { atomicWrite, createExclusive, removeFile, stateDir, sweepAsides, withLock, withLockSync, writeAside } from '@boxkit/common/state';
 import type { AttachmentRecord } from './state.js';
 import { crashPoint } from './crash.js';
 
@@ -58,24 +58,6 @@ function inDir<T>(dir: string, write: () => T): T {
     if (code(e) !== 'ENOENT') throw e;
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     return write();
-  }
-}
-
-/**
- * Write `content` to `tmp`, the file aside of `final` (making `dir` when missing). A write refused (a full
- * or read-only /run) leaves no temp file, which stayed until a later `down` swept it, and names `final`:
- * Node's message ('no space left on device, write') names none.
- */
-function writeAside(dir: string, tmp: string, final: string, content: string): void {
-  try {
-    inDir(dir, () => writeFileSync(tmp, content));
-  } catch (e) {
-    try {
-      removeFile(tmp);
-    } catch {
-      // (a directory turned read-only: left for sweepTmp)
-    }
-    throw unwritten(final, e);
   }
 }
 
@@ -178,7 +160,8 @@ export function leasedIps(): Set<string> {
 export function claimLease(ip: string, holder: string): boolean {
   migrateOldLeases();
   const tmp = join(leaseDir(), `.${ip}.${process.pid}.tmp`);
-  writeAside(leaseDir(), tmp, join(leaseDir(), ip), `${holder}\n`);
+  // (a write refused names the lease and leaves no file aside; 0o666 less the umask, as writeFileSync made it)
+  writeAside(tmp, join(leaseDir(), ip), `${holder}\n`, 0o666);
   crashPoint('lease-aside');
   try {
     linkSync(tmp, join(leaseDir(), ip));
