@@ -4,7 +4,10 @@
  * EPERM, injected here by strace), Node's stat falls back to stat(2) and
  * reports the change time as birth time: a chmod of the fifo (to let
  * another user release the child) moved it, and `release PID` took the
- * fifo for another's, dropped the record and failed.
+ * fifo for another's, dropped the record and failed. A record noting a
+ * birth time (its start ran where statx works) is acted on there only while
+ * the fifo's change time is still that birth time; else the release is
+ * refused and the record kept.
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -168,5 +171,35 @@ describe.skipIf(skipReason)(`ns-clone setup fifo birth time${skipReason ? ` (ski
       }
     }
     ctx.skip('this file system did not give the inode number again');
+  });
+
+  it("where statx is refused (EPERM), `release PID` of a start made where statx works, its fifo chmod'ed since (its change time no longer its birth time), refuses and keeps the record (no telling it from another start's fifo given its inode number); where statx works the same release runs the command", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    const dir = tmp('birth-time-chmod-unproven');
+    const state = join(dir, 'state');
+    const ran = join(dir, 'ran');
+    const env = { BOXKIT_STATE_DIR: state };
+    const a = await execa(binPath('ns-clone'), ['-d', '--wait-for-setup', '--json', '--uts', '--', 'sh', '-c', `echo ran > ${ran}`], { reject: false, env });
+    expect(a.exitCode, String(a.stderr)).toBe(0);
+    const doc = JSON.parse(String(a.stdout)) as { pid: number; setupFifo: string };
+    const held = pin(doc.pid);
+    try {
+      const record = join(state, 'ns-clone', `${doc.pid}.fifo-path`);
+      expect((JSON.parse(readFileSync(record, 'utf8')) as { btime?: string }).btime).toBeDefined();
+      await new Promise((r) => setTimeout(r, 20));
+      chmodSync(doc.setupFifo, 0o620);
+      const r = await execa(strace, [...statxRefused('EPERM'), binPath('ns-clone'), 'release', String(doc.pid)], { reject: false, env });
+      expect.soft(String(r.stderr)).toContain(`cannot tell whether ${doc.setupFifo} is process ${doc.pid}'s: statx is refused here`);
+      expect(r.exitCode, String(r.stderr)).toBe(2);
+      expect(existsSync(record)).toBe(true);
+      expect(existsSync(doc.setupFifo)).toBe(true);
+      const ok = await execa(binPath('ns-clone'), ['release', String(doc.pid)], { reject: false, env });
+      expect(ok.exitCode, String(ok.stderr)).toBe(0);
+      await until(() => existsSync(ran) && readFileSync(ran, 'utf8') === 'ran\n', 5000, 'the released command to run');
+      expect(existsSync(record)).toBe(false);
+    } finally {
+      signalPinned(held, 'SIGKILL');
+    }
   });
 });
