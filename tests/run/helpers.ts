@@ -1,7 +1,7 @@
 /** Shared bits of the run integration tests. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { binPath, bk, pin, running, startTime, testName, waitUntil, type Pinned } from '../harness/index.js';
 
 export const BASE = ['--cgroup-parent', 'self'];
@@ -16,6 +16,22 @@ export async function run(args: string[], code: number | null = 0) {
 }
 
 export const name = (what: string): string => testName(what);
+
+/** A state and data dir of a test's own (no other test's containers, bridges or locks), and the env that points the tools there. */
+export function ownDirs(prefix: string): { own: string; env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } } {
+  const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, prefix));
+  const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return { own, env };
+}
+
+/** flock(1) holding `lock` (its directory made) until its stdin ends; resolves once it holds it. */
+export async function holdLock(lock: string) {
+  mkdirSync(dirname(lock), { recursive: true });
+  const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
+  return holder;
+}
 
 export function overlayMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' - overlay '));

@@ -2,9 +2,9 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { binPath, bk, opens, pin, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { BASE, name, run } from './helpers.js';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BASE, holdLock, name, ownDirs, run } from './helpers.js';
 
 function startRun(args: string[]) {
   const env = { ...process.env };
@@ -14,22 +14,6 @@ function startRun(args: string[]) {
   p.stdout.on('data', (d) => (out += d));
   const exit = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
   return { p, exit, out: () => out };
-}
-
-/** A state and data dir of a test's own (no other test's containers, bridges or locks), and the env that points the tools there. */
-function ownDirs(prefix: string): { own: string; env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } } {
-  const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, prefix));
-  const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
-  delete env.NODE_EXTRA_CA_CERTS;
-  return { own, env };
-}
-
-/** flock(1) holding `lock` (its directory made) until its stdin ends; resolves once it holds it. */
-async function holdLock(lock: string) {
-  mkdirSync(dirname(lock), { recursive: true });
-  const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('held') && r()));
-  return holder;
 }
 
 /** Remove what a test's own bridge left in `env`'s dirs: its container `n` (if any), the NAT of `net`, the bridge `br`. */

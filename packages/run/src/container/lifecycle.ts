@@ -16,6 +16,7 @@ import { removeFile } from '@boxkit/common';
 import { creatorAlive, exitPath, isAlive, isGarbage, keptExitCode, list, load, locked, save } from '../state/store.js';
 import { teardown, teardownIfOwn } from './teardown.js';
 import { teardownNetwork } from './network.js';
+import { defaultRootfsLock } from '../rootfs/default.js';
 import { mark } from '@boxkit/common/phases';
 
 /** What run forwards to a foreground container: common's set, and window-size changes for -t. */
@@ -88,7 +89,9 @@ export async function waitForeground(rec: ContainerRecord, child: Child, stopTim
  * the wait: what it was for stays, named with the command that removes it (`NAME: not removed:
  * SIGINT stopped the wait for LOCK, held by pid N (COMM)`, hint `run rm -f NAME`; without --rm,
  * `run ps` records the end, or, a wait to release its address and ports, `NAME: its address and
- * ports are kept`, hint `run rm NAME`, its end recorded), and run ends 128+N. Nothing is half-made:
+ * ports are kept`, hint `run rm NAME`, its end recorded; the last step of a --rm teardown, the
+ * sweep of the trees a rebuild of the default rootfs kept for it, waits for its build lock: `NAME
+ * is removed, but not the default rootfs tree ... (PATH)`, hint `run gc`), and run ends 128+N. Nothing is half-made:
  * a step that waits for its lock has not begun. Other interrupts of the teardown are noted only
  * (128+N at its end, see waitForeground). Before, the wait blocked in flock(2): no word, and no
  * Ctrl-C had any effect until the holder let go (never, for a stopped one).
@@ -111,10 +114,15 @@ function lockWaitsSaid(rec: ContainerRecord): { step: FinishStep; release(): voi
     // (this wait's lock, or a later one's that found its lock held once the wait was stopped)
     stopped: (path, pid) => new BoxkitError('EINTR', `${ac.signal.reason as string} stopped the wait for ${path}, ${heldBy(pid)}`, {
       exitCode: signalStatus(ac.signal.reason as NodeJS.Signals),
-      hint: `${rec.autoRemove ? `run rm -f ${rec.name} removes what is left` : `run ps records its end`} once that lock is free`,
+      hint: `${path === defaultRootfsLock() ? 'run gc removes the replaced default rootfs trees' : rec.autoRemove ? `run rm -f ${rec.name} removes what is left` : `run ps records its end`} once that lock is free`,
     }),
     onWait(path, pid) {
       waiting = true;
+      // (the last step of a --rm teardown, its record gone: the trees a rebuild of the default rootfs kept for it)
+      if (path === defaultRootfsLock()) {
+        warn('run', `${rec.name} is removed; the removal of the default rootfs tree a rebuild replaced waits for ${path}, ${heldBy(pid)}: Ctrl-C stops waiting (then run gc removes it)`);
+        return;
+      }
       // (without --rm, a release of its address and ports cut short is left to run rm, as when it fails: finish names it)
       const what = rec.autoRemove ? 'its removal' : step.what;
       const then = rec.autoRemove ? ` (then run rm -f ${rec.name} removes what is left)` : step.what === RELEASE ? ` (then run rm ${rec.name} releases them)` : '';

@@ -3,7 +3,8 @@
  * of creation, each step tolerant of what is already gone, so rm, --rm, a
  * failed start and gc all share one path.
  */
-import { shellQuote } from '@boxkit/common';
+import { BoxkitError, shellQuote } from '@boxkit/common';
+import { err } from '@boxkit/common/stdio';
 import { after } from '@boxkit/common/errors';
 import { kill } from '@boxkit/native';
 import type { ContainerRecord } from '../state/record.js';
@@ -12,7 +13,7 @@ import { removeTree } from '../state/remove.js';
 import { removeCgroup } from './cgroup.js';
 import { teardownNetwork } from './network.js';
 import { unmountUnion } from './union.js';
-import { sweepReplacedAfter } from '../rootfs/default.js';
+import { replacedTrees, sweepReplacedAfter } from '../rootfs/default.js';
 import { warn } from '@boxkit/common/output';
 import { mark } from '@boxkit/common/phases';
 
@@ -100,9 +101,16 @@ export async function teardown(rec: ContainerRecord, opts: TeardownOptions = {})
   // that cannot be removed now is left to run gc (the container itself is gone)
   if (opts.sweepReplaced === false) return;
   try {
-    sweepReplacedAfter(rec);
+    await sweepReplacedAfter(rec);
   } catch (e) {
-    warn('run', `warning: a replaced default rootfs tree was not removed: ${(e as Error).message} (run gc removes it)`);
+    // (a Ctrl-C that stopped a foreground run's wait for the build lock: the trees left, named, with the gc that removes them)
+    const left = e instanceof BoxkitError && e.code === 'EINTR' ? replacedTrees() : [];
+    if (!left.length) {
+      warn('run', `warning: a replaced default rootfs tree was not removed: ${(e as Error).message} (run gc removes it)`);
+    } else {
+      warn('run', `warning: ${rec.name} is removed, but not the default rootfs ${left.length > 1 ? 'trees' : 'tree'} a rebuild replaced (${left.join(', ')}): ${(e as Error).message}`);
+      err(`hint: run gc removes ${left.length > 1 ? 'them' : 'it'} once that lock is free`);
+    }
   }
   mark('t-sweep');
 }

@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync
 import { listUnions } from '@boxkit/unionfs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BoxkitError } from '@boxkit/common';
-import { dataDir, withLockSync } from '@boxkit/common';
+import { dataDir, withLock, withLockSync } from '@boxkit/common';
 import { writerGone } from '@boxkit/common/state';
 import { shellQuote } from '@boxkit/common/exec';
 import { skeletonShell, writeSkeleton } from './skeleton.js';
@@ -42,6 +42,9 @@ export function findBusybox(): string {
  * lock file in the same process would wait on the first for ever.
  */
 const buildLock = (): string => dataDir('rootfs', '.lock');
+
+/** The build lock of the default rootfs (a foreground run's teardown names it when it waits for it). */
+export const defaultRootfsLock = buildLock;
 
 const isDefault = (dir: string): boolean => resolve(dir) === resolve(defaultRootfsDir());
 
@@ -138,19 +141,27 @@ function sweepLeftovers(dir: string, dryRun = false, going?: Going, locked = tru
  * rootfs --default` kept for the containers then running on the old one go once none is left
  * (sweepLeftovers: inUse, under the build lock, as gc and the next build), not at the next gc.
  * A container of another rootfs costs nothing; one of the default rootfs one readdir while no
- * replaced tree exists (the lock is taken only when one does).
+ * replaced tree exists (the lock is taken only when one does). The lock is taken by withLock, so
+ * a foreground run's teardown waits for it as for its other locks (common's lockWaits: said after
+ * 1 s, stopped by a signal); it blocked in flock(2), unannounced and deaf to a Ctrl-C.
  */
-export function sweepReplacedAfter(rec: { rootfs: string; layers: readonly string[] }): void {
+export async function sweepReplacedAfter(rec: { rootfs: string; layers: readonly string[] }): Promise<void> {
   const dir = resolve(defaultRootfsDir());
   if (resolve(rec.rootfs) !== dir && !rec.layers.some((l) => resolve(l) === dir)) return;
-  let names: string[];
+  if (!replacedTrees().length) return;
+  await withLock(buildLock(), () => {
+    sweepLeftovers(dir);
+  });
+}
+
+/** The trees `run rootfs --default` replaced and kept, still there (what a teardown's sweep may leave). */
+export function replacedTrees(): string[] {
+  const dir = resolve(defaultRootfsDir());
   try {
-    names = readdirSync(dirname(dir));
+    return readdirSync(dirname(dir)).filter((e) => e.startsWith(`${basename(dir)}.replaced-`)).map((e) => join(dirname(dir), e));
   } catch {
-    return;
+    return [];
   }
-  if (!names.some((e) => e.startsWith(`${basename(dir)}.replaced-`))) return;
-  withLockSync(buildLock(), () => sweepLeftovers(dir));
 }
 
 /**

@@ -1,0 +1,69 @@
+/**
+ * The rarer waits of a foreground container's teardown for a lock another process holds: said
+ * after 1 s (the lock and its holder), stopped by a Ctrl-C, run ending 128+N with what is left
+ * and the command that finishes the job (as its other waits: process.test.ts). They blocked in
+ * flock(2), unannounced and deaf to a signal until the lock was free.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
+import { BASE, holdLock, name, ownDirs } from './helpers.js';
+
+/** A foreground `run ARGS -i -- sh -c 'read x'` in `env`'s dirs (it ends when told, on its stdin), its stderr kept; resolves once it runs. */
+async function startUntilTold(env: NodeJS.ProcessEnv, args: string[], record: string) {
+  const p = spawn(process.execPath, [binPath('run'), ...args, '-i', '--', 'sh', '-c', 'read x'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
+  await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
+  return { p, exit, err: () => err };
+}
+
+describe.skipIf(skipReason)(`run: a teardown's rarer lock waits${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it("--rm, the last user of a default rootfs tree a rebuild replaced: the wait for the build lock to remove that tree is said after 1 s, and a Ctrl-C stops it: 130, the tree named with the gc that removes it (it blocked in flock(2), unannounced and deaf to a Ctrl-C)", async () => {
+    const { env } = ownDirs('sweepwait-');
+    const lock = join(env.BOXKIT_DATA_DIR, 'rootfs', '.lock');
+    const trees = join(env.BOXKIT_DATA_DIR, 'rootfs');
+    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const n = name('sweepwait');
+    const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
+    let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
+    try {
+      // on the default rootfs (no --rootfs), rebuilt while it runs: the tree it runs on is kept beside the new one
+      const c = await startUntilTold(env, ['--rm', ...BASE, '--name', n], record);
+      const rebuilt = await bk('run', ['rootfs', '--default'], { env });
+      expect(rebuilt.exitCode, String(rebuilt.stderr)).toBe(0);
+      expect(replaced()).toHaveLength(1);
+      // the build lock held (as by a `run rootfs --default` at work) when its teardown, its last user's, sweeps that tree
+      const h = await holdLock(lock);
+      holder = h;
+      c.p.stdin!.end('\n');
+      await waitUntil('run to say what it waits for', () => c.err().includes('\n'), 30_000);
+      expect(c.err()).toBe(`run: ${n} is removed; the removal of the default rootfs tree a rebuild replaced waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run gc removes it)\n`);
+      // (the container itself is gone by then: the sweep is its teardown's last step)
+      expect(existsSync(record)).toBe(false);
+      const t = Date.now();
+      c.p.kill('SIGINT');
+      expect(await c.exit, c.err()).toBe(130);
+      expect(Date.now() - t).toBeLessThan(2000);
+      const [tree] = replaced();
+      expect(c.err().split('\n').slice(1)).toEqual([
+        `run: warning: ${n} is removed, but not the default rootfs tree a rebuild replaced (${join(trees, tree!)}): SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
+        'hint: run gc removes it once that lock is free',
+        '',
+      ]);
+      // once the lock is free, the gc it names removes the tree
+      h.stdin!.end();
+      await new Promise((r) => h.once('exit', r));
+      const gc = await bk('run', ['gc'], { env });
+      expect(gc.exitCode, String(gc.stderr)).toBe(0);
+      expect(replaced()).toEqual([]);
+      expect(readdirSync(trees).filter((e) => e !== '.lock')).toEqual(['default']);
+    } finally {
+      holder?.stdin!.end();
+      await bk('run', ['rm', '-f', n], { env });
+    }
+  });
+});
