@@ -1,5 +1,6 @@
 /**
- * The rarer waits of a foreground container's teardown for a lock another process holds: said
+ * The rarer waits of a foreground container's teardown for a lock another process holds (the build
+ * lock of the default rootfs, netsetup's lock to reclaim a lease left without a record): said
  * after 1 s (the lock and its holder), stopped by a Ctrl-C, run ending 128+N with what is left
  * and the command that finishes the job (as its other waits: process.test.ts). They blocked in
  * flock(2), unannounced and deaf to a signal until the lock was free.
@@ -64,6 +65,53 @@ describe.skipIf(skipReason)(`run: a teardown's rarer lock waits${skipReason ? ` 
     } finally {
       holder?.stdin!.end();
       await bk('run', ['rm', '-f', n], { env });
+    }
+  });
+
+  it("--rm on a bridge, its veth with no netsetup record (netsetup down while it ran): the wait for netsetup's lock to reclaim a lease left without one is said after 1 s, and a Ctrl-C stops it: 130, what is left named with the rm that removes it (it blocked in flock(2), unannounced and deaf to a Ctrl-C)", async () => {
+    const { env } = ownDirs('reclaimwait-');
+    const br = `bkrecl${process.pid % 10000}`;
+    const lock = join(env.BOXKIT_STATE_DIR, 'netsetup', 'store.lock');
+    const n = name('reclaimwait');
+    const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
+    // its teardown's `down` finds no record under the store lock, then takes it again to reclaim the lease such a name may have
+    // left: paused (SIGSTOP) between the two, while the lock is taken here (as by another netsetup's cleanup at work)
+    const paused = { ...env, BOXKIT_NETSETUP_CRASH_AT: 'reclaim', BOXKIT_NETSETUP_CRASH_SIGNAL: 'SIGSTOP' };
+    const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
+    let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
+    try {
+      const c = await startUntilTold(paused, ['--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.3.2/24'], record);
+      const veth = (JSON.parse(readFileSync(record, 'utf8')) as { net: { hostVeth: string } }).net.hostVeth;
+      const down = await bk('netsetup', ['down', '--host-ifname', veth], { env });
+      expect(down.exitCode, String(down.stderr)).toBe(0);
+      c.p.stdin!.end('\n');
+      await waitUntil('run to pause before the reclaim', () => state(c.p.pid!) === 'T', 30_000);
+      const h = await holdLock(lock);
+      holder = h;
+      process.kill(c.p.pid!, 'SIGCONT');
+      await waitUntil('run to say what it waits for', () => c.err().includes('\n'), 30_000);
+      expect(c.err()).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
+      const t = Date.now();
+      c.p.kill('SIGINT');
+      expect(await c.exit, c.err()).toBe(130);
+      expect(Date.now() - t).toBeLessThan(2000);
+      expect(c.err().split('\n').slice(1)).toEqual([
+        `run: ${n}: not removed: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
+        `hint: run rm -f ${n} removes what is left once that lock is free`,
+        '',
+      ]);
+      // its record stays (the rest went); once the lock is free, the rm it names removes it
+      expect(existsSync(record)).toBe(true);
+      h.stdin!.end();
+      await new Promise((r) => h.once('exit', r));
+      const rm = await bk('run', ['rm', '-f', n], { env });
+      expect(rm.exitCode, String(rm.stderr)).toBe(0);
+      expect(existsSync(record)).toBe(false);
+    } finally {
+      holder?.stdin!.end();
+      await bk('run', ['rm', '-f', n], { env });
+      await bk('netsetup', ['nat', 'rm', '10.97.3.0/24'], { env });
+      await bk('netsetup', ['bridge', 'rm', br], { env });
     }
   });
 });

@@ -16,7 +16,8 @@ import { linkGroups } from './netlink.js';
 import { execute, type ExecOptions, type Op } from './ops.js';
 import { planRemoveTo, planRemoveUnlisted, publishKey } from './publish.js';
 import { readState, updateState, withNetState, type AttachmentRecord, type NetState } from './state.js';
-import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeases, sweepTmp, withStoreLock } from './store.js';
+import { forget, inProgress, ownsAddress, readAttachments, reclaimOrphanLeasesOf, sweepTmp, withStoreLock } from './store.js';
+import { crashPoint } from './crash.js';
 
 export interface DetachTarget {
   netns?: string;
@@ -176,8 +177,8 @@ export async function detachMany(targets: readonly DetachTarget[], opts: ExecOpt
   // a host ifname with no record: a lease its netsetup took before being killed (one from before records came first)
   const orphans = targets.filter((t) => t.hostIfname && !recs.some((r) => r.hostIfname === t.hostIfname)).map((t) => t.hostIfname!);
   if (orphans.length && !opts.dryRun) {
-    const now = linkNames();
-    for (const h of orphans) reclaimOrphanLeases(now, h);
+    crashPoint('reclaim');
+    await reclaimOrphanLeasesOf(linkNames(), orphans);
   }
   return [
     ...recs.map((r) => ({

@@ -327,10 +327,21 @@ export function inProgress(a: AttachmentRecord): boolean {
  * lease: only when a subnet is full, or for a `down` of an unknown name.
  * Returns the addresses freed.
  */
-export function reclaimOrphanLeases(links: Set<string>, only?: string): string[] {
+export function reclaimOrphanLeases(links: Set<string>): string[] {
   // under the lock: two reclaimers (two full-subnet `veth`s) each checked a lease's holder, and the
   // second's unlink could land after the first had freed the address and taken it again
-  return withStoreLockSync(() => reclaimLocked(links, only));
+  return withStoreLockSync(() => reclaimLocked(links));
+}
+
+/**
+ * reclaimOrphanLeases of the leases held by the host names `only` (a `down` of names with no
+ * record: a lease its netsetup took before being killed), all under one take of the store lock,
+ * taken by withLock: a foreground run's teardown waits for it as for its other locks (common's
+ * lockWaits: said after 1 s, stopped by a signal). Taken by withStoreLockSync, that wait blocked in
+ * flock(2), unannounced and deaf to a Ctrl-C until the lock was free.
+ */
+export function reclaimOrphanLeasesOf(links: Set<string>, only: readonly string[]): Promise<string[]> {
+  return withStoreLock(async () => only.flatMap((h) => reclaimLocked(links, h)));
 }
 
 function reclaimLocked(links: Set<string>, only?: string): string[] {
