@@ -68,6 +68,34 @@ describe.skipIf(skipReason)(`run: a teardown's rarer lock waits${skipReason ? ` 
     }
   });
 
+  it("--rm, not the last user of a default rootfs tree a rebuild replaced (a -d container still runs on it): its teardown neither waits for the build lock nor names that tree", async () => {
+    const { env } = ownDirs('sweepnowait-');
+    const lock = join(env.BOXKIT_DATA_DIR, 'rootfs', '.lock');
+    const trees = join(env.BOXKIT_DATA_DIR, 'rootfs');
+    const replaced = () => readdirSync(trees).filter((e) => e.startsWith('default.replaced-'));
+    const [older, n] = [name('sweepnowait-d'), name('sweepnowait')];
+    const record = join(env.BOXKIT_STATE_DIR, 'run', 'containers', `${n}.json`);
+    let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
+    try {
+      const d = await bk('run', ['-d', ...BASE, '--name', older, '--', 'sleep', '100'], { env });
+      expect(d.exitCode, String(d.stderr)).toBe(0);
+      const rebuilt = await bk('run', ['rootfs', '--default'], { env });
+      expect(rebuilt.exitCode, String(rebuilt.stderr)).toBe(0);
+      expect(replaced()).toHaveLength(1);
+      // a foreground --rm on the new tree, ending while the build lock is held: the -d container keeps the old tree
+      const c = await startUntilTold(env, ['--rm', ...BASE, '--name', n], record);
+      holder = await holdLock(lock);
+      c.p.stdin!.end('\n');
+      expect(await c.exit, c.err()).toBe(0);
+      expect(c.err()).toBe('');
+      expect(replaced()).toHaveLength(1);
+    } finally {
+      holder?.stdin!.end();
+      await bk('run', ['rm', '-f', n], { env });
+      await bk('run', ['rm', '-f', older], { env });
+    }
+  });
+
   it("--rm on a bridge, its veth with no netsetup record (netsetup down while it ran): the wait for netsetup's lock to reclaim a lease left without one is said after 1 s, and a Ctrl-C stops it: 130, what is left named with the rm that removes it (it blocked in flock(2), unannounced and deaf to a Ctrl-C)", async () => {
     const { env } = ownDirs('reclaimwait-');
     const br = `bkrecl${process.pid % 10000}`;
@@ -79,23 +107,24 @@ describe.skipIf(skipReason)(`run: a teardown's rarer lock waits${skipReason ? ` 
     const paused = { ...env, BOXKIT_NETSETUP_CRASH_AT: 'reclaim', BOXKIT_NETSETUP_CRASH_SIGNAL: 'SIGSTOP' };
     const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
     let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
+    let c: Awaited<ReturnType<typeof startUntilTold>> | undefined;
     try {
-      const c = await startUntilTold(paused, ['--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.3.2/24'], record);
+      const ct = (c = await startUntilTold(paused, ['--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.3.2/24'], record));
       const veth = (JSON.parse(readFileSync(record, 'utf8')) as { net: { hostVeth: string } }).net.hostVeth;
       const down = await bk('netsetup', ['down', '--host-ifname', veth], { env });
       expect(down.exitCode, String(down.stderr)).toBe(0);
-      c.p.stdin!.end('\n');
-      await waitUntil('run to pause before the reclaim', () => state(c.p.pid!) === 'T', 30_000);
+      ct.p.stdin!.end('\n');
+      await waitUntil('run to pause before the reclaim', () => state(ct.p.pid!) === 'T', 30_000);
       const h = await holdLock(lock);
       holder = h;
-      process.kill(c.p.pid!, 'SIGCONT');
-      await waitUntil('run to say what it waits for', () => c.err().includes('\n'), 30_000);
-      expect(c.err()).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
+      process.kill(ct.p.pid!, 'SIGCONT');
+      await waitUntil('run to say what it waits for', () => ct.err().includes('\n'), 30_000);
+      expect(ct.err()).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
       const t = Date.now();
-      c.p.kill('SIGINT');
-      expect(await c.exit, c.err()).toBe(130);
+      ct.p.kill('SIGINT');
+      expect(await ct.exit, ct.err()).toBe(130);
       expect(Date.now() - t).toBeLessThan(2000);
-      expect(c.err().split('\n').slice(1)).toEqual([
+      expect(ct.err().split('\n').slice(1)).toEqual([
         `run: ${n}: not removed: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
         `hint: run rm -f ${n} removes what is left once that lock is free`,
         '',
@@ -108,6 +137,12 @@ describe.skipIf(skipReason)(`run: a teardown's rarer lock waits${skipReason ? ` 
       expect(rm.exitCode, String(rm.stderr)).toBe(0);
       expect(existsSync(record)).toBe(false);
     } finally {
+      // (a failure while run was paused must not leave it stopped: our own child, unreaped, so its pid is still its own)
+      if (c && c.p.exitCode === null && c.p.signalCode === null) {
+        process.kill(c.p.pid!, 'SIGCONT');
+        c.p.kill('SIGKILL');
+        await c.exit.catch(() => undefined);
+      }
       holder?.stdin!.end();
       await bk('run', ['rm', '-f', n], { env });
       await bk('netsetup', ['nat', 'rm', '10.97.3.0/24'], { env });

@@ -114,7 +114,7 @@ function lockWaitsSaid(rec: ContainerRecord): { step: FinishStep; release(): voi
     // (this wait's lock, or a later one's that found its lock held once the wait was stopped)
     stopped: (path, pid) => new BoxkitError('EINTR', `${ac.signal.reason as string} stopped the wait for ${path}, ${heldBy(pid)}`, {
       exitCode: signalStatus(ac.signal.reason as NodeJS.Signals),
-      hint: `${path === defaultRootfsLock() ? 'run gc removes the replaced default rootfs trees' : rec.autoRemove ? `run rm -f ${rec.name} removes what is left` : `run ps records its end`} once that lock is free`,
+      hint: `${rec.autoRemove ? `run rm -f ${rec.name} removes what is left` : `run ps records its end`} once that lock is free`,
     }),
     onWait(path, pid) {
       waiting = true;

@@ -148,7 +148,9 @@ function sweepLeftovers(dir: string, dryRun = false, going?: Going, locked = tru
 export async function sweepReplacedAfter(rec: { rootfs: string; layers: readonly string[] }): Promise<void> {
   const dir = resolve(defaultRootfsDir());
   if (resolve(rec.rootfs) !== dir && !rec.layers.some((l) => resolve(l) === dir)) return;
-  if (!replacedTrees().length) return;
+  // (while a container still names the default rootfs none of them can go: no wait for the lock, no claim to have
+  // removed them; sweepLeftovers looks again under it)
+  if (!replacedTrees().length || inUse(dir)) return;
   await withLock(buildLock(), () => {
     sweepLeftovers(dir);
   });
