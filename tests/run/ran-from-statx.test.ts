@@ -50,6 +50,9 @@ const refusedAs = (dir: string) => `run: rootfs: ${dir} is not empty and holds n
 const ok = (r: { exitCode?: number; stderr: unknown }) => expect(r.exitCode, String(r.stderr)).toBe(0);
 const pause = () => new Promise((r) => setTimeout(r, 20));
 
+/** Does the test root's file system keep birth times (statx gives one where it is not refused)? */
+const keepsBirth = () => statSync(process.env.BOXKIT_TEST_ROOT!, { bigint: true }).birthtimeNs !== 0n;
+
 describe.skipIf(skipReason)(`run: ran-from notes where statx is refused${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it("where statx is refused (EPERM), a FROM-scratch DIR a container ran from, chmod'ed since, is still noted: gc keeps its note and `run rootfs DIR --from-host` adds programs (it refused DIR, 2: the note was keyed by the change time)", async (ctx) => {
     const strace = straceBin();
@@ -73,6 +76,7 @@ describe.skipIf(skipReason)(`run: ran-from notes where statx is refused${skipRea
   it("older notes where statx is refused: one keyed by the change time (as older runs wrote there) proves an unchanged DIR; one keyed by the birth time (the container ran where statx works), DIR chmod'ed since, proves nothing there (refused, 2) but is kept by gc, and still proves DIR where statx works", async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
+    if (!keepsBirth()) return ctx.skip(); // (its notes are keyed by a birth time where statx works)
     const s = store('ran-from-statx-old-');
     // an older run's note where statx was refused: Node's birthtime, the change time there
     const older = s.scratch('older');
@@ -99,6 +103,7 @@ describe.skipIf(skipReason)(`run: ran-from notes where statx is refused${skipRea
   it("where statx works, a note without a birth time (written where statx was refused) proves a DIR born before it was written; a DIR born after it (made again at the path, given the freed inode number) is refused (2) and gc drops its note (where statx is refused it is taken by device and inode: the trade-off)", async (ctx) => {
     const strace = straceBin();
     if (!strace) return ctx.skip();
+    if (!keepsBirth()) return ctx.skip();
     const s = store('ran-from-statx-devino-');
     const before = s.scratch('before');
     ok(await s.refused(strace, ['--rm', ...BASE, '--rootfs', before, '--', '/bin/busybox', 'true']));
@@ -122,5 +127,24 @@ describe.skipIf(skipReason)(`run: ran-from notes where statx is refused${skipRea
     ok(gc);
     expect(String(gc.stdout).trim()).toBe(`removed ran-from note ${note} (${after}: now another directory)`);
     expect(s.notes()).toEqual({ [devIno(before)]: `${before}\n` });
+  });
+
+  it("where statx is refused, a container that runs from a DIR found by device and inode writes its note again: where statx works it then proves DIR (it was left older than a DIR made again at the path since, and refused it)", async (ctx) => {
+    const strace = straceBin();
+    if (!strace) return ctx.skip();
+    if (!keepsBirth()) return ctx.skip();
+    const s = store('ran-from-statx-again-');
+    const dir = s.scratch('again');
+    // its note written an hour before DIR was born: as for a dir noted, removed, and this one made at its path with the freed inode
+    const note = join(s.notesDir, devIno(dir));
+    mkdirSync(s.notesDir, { recursive: true });
+    writeFileSync(note, `${dir}\n`);
+    const hourAgo = Date.now() / 1000 - 3600;
+    utimesSync(note, hourAgo, hourAgo);
+    expect((await s.run(['rootfs', dir, '--from-host', '/bin/true', '--dry-run'])).exitCode).toBe(2);
+    // a container runs from it where statx is refused (the note found by device and inode): written again, it proves DIR everywhere
+    ok(await s.refused(strace, ['--rm', ...BASE, '--rootfs', dir, '--', '/bin/busybox', 'true']));
+    expect(statSync(note).mtimeMs).toBeGreaterThan(hourAgo * 1000 + 60_000);
+    ok(await s.run(['rootfs', dir, '--from-host', '/bin/true', '--dry-run']));
   });
 });

@@ -56,7 +56,8 @@ function writtenAt(path: string): bigint | undefined {
 function proves(key: string, at: ReturnType<typeof identity>, notePath: string): boolean {
   const birth = key.split('.')[2];
   if (at.btime !== undefined) {
-    if (birth !== undefined) return birth === String(at.btime);
+    // (an older run's DEV.INO.0: a file system that kept no birth time then, as DEV.INO)
+    if (birth !== undefined && birth !== '0') return birth === String(at.btime);
     const written = writtenAt(notePath);
     return written !== undefined && at.btime < written;
   }
@@ -76,7 +77,7 @@ function noteOf(dir: string): { path: string; text: string; found: boolean } | u
   } catch {
     return undefined;
   }
-  const keys = at.btime !== undefined ? [`${at.id}.${at.btime}`, at.id] : [at.id, `${at.id}.0`, `${at.id}.${at.ctime}`];
+  const keys = at.btime !== undefined ? [`${at.id}.${at.btime}`, at.id, `${at.id}.0`] : [at.id, `${at.id}.0`, `${at.id}.${at.ctime}`];
   for (const key of keys) {
     const path = join(notesDir(), key);
     if (noted(path, t) && proves(key, at, path)) return { path, text: t, found: true };
@@ -101,7 +102,9 @@ export function ranFrom(dir: string): boolean {
 /** Note that a container runs from `dir`, a root filesystem without etc/ proc/ sys/ or dev/ (once per dir). */
 export function noteRanFrom(dir: string): void {
   const n = noteOf(dir);
-  if (n && !n.found) atomicWrite(n.path, n.text);
+  // a note without a birth time is written again (its mtime now): where statx works it proves a dir born before it,
+  // and a dir made again at the path since a refused-statx start found the note by device and inode is born after it
+  if (n && (!n.found || n.path.split('/').pop()!.split('.').length < 3)) atomicWrite(n.path, n.text);
 }
 
 /** Why a note no longer proves anything, or undefined while it does (or may: statx refused): its path still leads to that very dir. */
