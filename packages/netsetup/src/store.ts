@@ -323,9 +323,9 @@ export function inProgress(a: AttachmentRecord): boolean {
  * no attachment record of that host name holds the address, and the holder
  * pid is dead or reused. A netsetup before crash-consistent attach (lease
  * before record) killed between the two left such leases; `down
- * --host-ifname` frees one it is told of, this frees them all. Reads every
- * lease: only when a subnet is full, or for a `down` of an unknown name.
- * Returns the addresses freed.
+ * --host-ifname` frees the ones of the names it is told of
+ * (reclaimOrphanLeasesOf), this frees them all, when a subnet is full.
+ * Reads every lease. Returns the addresses freed.
  */
 export function reclaimOrphanLeases(links: Set<string>): string[] {
   // under the lock: two reclaimers (two full-subnet `veth`s) each checked a lease's holder, and the
