@@ -1,5 +1,6 @@
 /** Shared bits of the run integration tests. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { binPath, bk, pin, running, startTime, testName, waitUntil, type Pinned } from '../harness/index.js';
@@ -23,6 +24,34 @@ export function ownDirs(prefix: string): { own: string; env: NodeJS.ProcessEnv &
   const env: NodeJS.ProcessEnv & { BOXKIT_STATE_DIR: string; BOXKIT_DATA_DIR: string } = { ...process.env, BOXKIT_STATE_DIR: join(own, 'state'), BOXKIT_DATA_DIR: join(own, 'data') };
   delete env.NODE_EXTRA_CA_CERTS;
   return { own, env };
+}
+
+/** A foreground `run ARGS -i -- sh -c 'read x'` in `env`'s dirs (it ends when told, on its stdin), its stderr kept; resolves once it runs. */
+export async function startUntilTold(env: NodeJS.ProcessEnv, args: string[], record: string) {
+  const p = spawn(process.execPath, [binPath('run'), ...args, '-i', '--', 'sh', '-c', 'read x'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
+  await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
+  return { p, exit, err: () => err };
+}
+
+/**
+ * A foreground `run --rm` NAME whose teardown waits for `lock`, held by pid `holder`: it says so past 1 s; a
+ * Ctrl-C then ends it 130 within 2 s, naming what is left and the `run rm -f` that removes it.
+ */
+export async function expectRemovalWaitStopped(r: { p: ChildProcess; exit: Promise<number | null>; err: () => string }, n: string, lock: string, holder: number): Promise<void> {
+  await waitUntil('run to say what it waits for', () => r.err().includes('\n'), 30_000);
+  expect(r.err()).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${holder} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
+  const t = Date.now();
+  r.p.kill('SIGINT');
+  expect(await r.exit, r.err()).toBe(130);
+  expect(Date.now() - t).toBeLessThan(2000);
+  expect(r.err().split('\n').slice(1)).toEqual([
+    `run: ${n}: not removed: SIGINT stopped the wait for ${lock}, held by pid ${holder} (flock)`,
+    `hint: run rm -f ${n} removes what is left once that lock is free`,
+    '',
+  ]);
 }
 
 /** flock(1) holding `lock` (its directory made) until its stdin ends; resolves once it holds it. */

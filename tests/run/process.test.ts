@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { binPath, bk, opens, pin, running, signalPinned, skipReason, waitUntil } from '../harness/index.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BASE, holdLock, name, ownDirs, run } from './helpers.js';
+import { BASE, expectRemovalWaitStopped, holdLock, name, ownDirs, run, startUntilTold } from './helpers.js';
 
 function startRun(args: string[]) {
   const env = { ...process.env };
@@ -31,14 +31,10 @@ const UNTIL_TOLD = ['-i', '--', 'sh', '-c', 'read x'];
 
 /** `run ARGS` in `env`'s dirs, its stderr kept: resolves once its container (record `record`) runs, with `lock` then held by a flock(1) and the container told to end. */
 async function runHoldingLock(env: NodeJS.ProcessEnv, args: string[], record: string, lock: string) {
-  const p = spawn(process.execPath, [binPath('run'), ...args, ...UNTIL_TOLD], { env, stdio: ['pipe', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
-  await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
+  const r = await startUntilTold(env, args, record);
   const holder = await holdLock(lock);
-  p.stdin!.end('\n');
-  return { p, exit, err: () => err, holder };
+  r.p.stdin!.end('\n');
+  return { ...r, holder };
 }
 
 describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -195,20 +191,10 @@ describe.skipIf(skipReason)(`run: the container process${skipReason ? ` (skipped
     let holder: Awaited<ReturnType<typeof holdLock>> | undefined;
     try {
       const r = await runHoldingLock(env, ['--rm', ...BASE, '--name', n, '--net', `bridge:${br}`, '--ip', '10.97.1.2/24'], record, lock);
-      const { p, exit, holder: h } = r;
+      const { holder: h } = r;
       holder = h;
       // its PID 1 ends; past 1 s of waiting, run names the lock and its holder (flock(1), whose sh holds the lock too)
-      await waitUntil('run to say what it waits for', () => r.err().includes('\n'), 30_000);
-      expect(r.err()).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
-      const t = Date.now();
-      p.kill('SIGINT');
-      expect(await exit, r.err()).toBe(130);
-      expect(Date.now() - t).toBeLessThan(2000);
-      expect(r.err().split('\n').slice(1)).toEqual([
-        `run: ${n}: not removed: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
-        `hint: run rm -f ${n} removes what is left once that lock is free`,
-        '',
-      ]);
+      await expectRemovalWaitStopped(r, n, lock, h.pid!);
       // nothing half-made: the record stays, and with it netsetup's attachment (its address still leased); the rest went
       expect(existsSync(record)).toBe(true);
       expect(readdirSync(join(env.BOXKIT_STATE_DIR, 'netsetup', 'leases'))).toContain('10.97.1.2');

@@ -8,20 +8,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { binPath, skipReason, straceBin } from '../harness/index.js';
-import { BASE } from './helpers.js';
+import { BASE, ownDirs } from './helpers.js';
 
 /**
  * `run` with a data and state dir of its own; `refused` runs it under strace refusing every statx(2) of it and
  * its children with EPERM (as a seccomp filter does); never rejects.
  */
 function store(prefix: string) {
-  const own = mkdtempSync(join(process.env.BOXKIT_TEST_ROOT!, prefix));
-  const env: NodeJS.ProcessEnv = { ...process.env, BOXKIT_DATA_DIR: join(own, 'data'), BOXKIT_STATE_DIR: join(own, 'state') };
-  delete env.NODE_EXTRA_CA_CERTS;
+  const { own, env } = ownDirs(prefix);
   const notesDir = join(own, 'data', 'rootfs', 'ran-from');
   return {
     own,
@@ -34,6 +32,18 @@ function store(prefix: string) {
       mkdirSync(join(dir, 'bin'), { recursive: true });
       execFileSync('cp', ['/bin/busybox', join(dir, 'bin', 'busybox')]);
       return dir;
+    },
+    /**
+     * A note naming `dir` by its device and inode, written an hour before `dir` was born: as for a dir noted,
+     * removed, and `dir` made at its path with the freed inode number. Its path, and when it was written (s).
+     */
+    staleNote: (dir: string): { note: string; at: number } => {
+      const note = join(notesDir, devIno(dir));
+      mkdirSync(notesDir, { recursive: true });
+      writeFileSync(note, `${dir}\n`);
+      const at = Date.now() / 1000 - 3600;
+      utimesSync(note, at, at);
+      return { note, at };
     },
     /** The notes: name -> the dir each names. */
     notes: (): Record<string, string> => Object.fromEntries(readdirSync(notesDir).map((n) => [n, readFileSync(join(notesDir, n), 'utf8')])),
@@ -109,13 +119,8 @@ describe.skipIf(skipReason)(`run: ran-from notes where statx is refused${skipRea
     ok(await s.refused(strace, ['--rm', ...BASE, '--rootfs', before, '--', '/bin/busybox', 'true']));
     expect(s.notes()).toEqual({ [devIno(before)]: `${before}\n` });
     ok(await s.run(['rootfs', before, '--from-host', '/bin/true', '--dry-run']));
-    // a note of this device and inode written an hour before the dir was born: a dir noted, removed, and this
-    // one made at its path with the freed inode number
     const after = s.scratch('after');
-    const note = join(s.notesDir, devIno(after));
-    writeFileSync(note, `${after}\n`);
-    const hourAgo = Date.now() / 1000 - 3600;
-    utimesSync(note, hourAgo, hourAgo);
+    const { note } = s.staleNote(after);
     ok(await s.refused(strace, ['rootfs', after, '--from-host', '/bin/true', '--dry-run']));
     const dry = await s.refused(strace, ['gc', '--dry-run', '--json']);
     ok(dry);
@@ -135,12 +140,7 @@ describe.skipIf(skipReason)(`run: ran-from notes where statx is refused${skipRea
     if (!keepsBirth()) return ctx.skip();
     const s = store('ran-from-statx-again-');
     const dir = s.scratch('again');
-    // its note written an hour before DIR was born: as for a dir noted, removed, and this one made at its path with the freed inode
-    const note = join(s.notesDir, devIno(dir));
-    mkdirSync(s.notesDir, { recursive: true });
-    writeFileSync(note, `${dir}\n`);
-    const hourAgo = Date.now() / 1000 - 3600;
-    utimesSync(note, hourAgo, hourAgo);
+    const { note, at: hourAgo } = s.staleNote(dir);
     expect((await s.run(['rootfs', dir, '--from-host', '/bin/true', '--dry-run'])).exitCode).toBe(2);
     // a container runs from it where statx is refused (the note found by device and inode): written again, it proves DIR everywhere
     ok(await s.refused(strace, ['--rm', ...BASE, '--rootfs', dir, '--', '/bin/busybox', 'true']));

@@ -6,21 +6,10 @@
  * flock(2), unannounced and deaf to a signal until the lock was free.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binPath, bk, skipReason, waitUntil } from '../harness/index.js';
-import { BASE, holdLock, name, ownDirs } from './helpers.js';
-
-/** A foreground `run ARGS -i -- sh -c 'read x'` in `env`'s dirs (it ends when told, on its stdin), its stderr kept; resolves once it runs. */
-async function startUntilTold(env: NodeJS.ProcessEnv, args: string[], record: string) {
-  const p = spawn(process.execPath, [binPath('run'), ...args, '-i', '--', 'sh', '-c', 'read x'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<number | null>((r) => p.once('exit', (c, s) => r(c ?? (s ? -1 : null))));
-  await waitUntil('the container to run', () => existsSync(record) && JSON.parse(readFileSync(record, 'utf8')).status === 'running', 30_000);
-  return { p, exit, err: () => err };
-}
+import { bk, skipReason, waitUntil } from '../harness/index.js';
+import { BASE, expectRemovalWaitStopped, holdLock, name, ownDirs, startUntilTold } from './helpers.js';
 
 describe.skipIf(skipReason)(`run: a teardown's rarer lock waits${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it("--rm, the last user of a default rootfs tree a rebuild replaced: the wait for the build lock to remove that tree is said after 1 s, and a Ctrl-C stops it: 130, the tree named with the gc that removes it (it blocked in flock(2), unannounced and deaf to a Ctrl-C)", async () => {
@@ -118,17 +107,7 @@ describe.skipIf(skipReason)(`run: a teardown's rarer lock waits${skipReason ? ` 
       const h = await holdLock(lock);
       holder = h;
       process.kill(ct.p.pid!, 'SIGCONT');
-      await waitUntil('run to say what it waits for', () => ct.err().includes('\n'), 30_000);
-      expect(ct.err()).toBe(`run: ${n} has ended; its removal waits for ${lock}, held by pid ${h.pid} (flock): Ctrl-C stops waiting (then run rm -f ${n} removes what is left)\n`);
-      const t = Date.now();
-      ct.p.kill('SIGINT');
-      expect(await ct.exit, ct.err()).toBe(130);
-      expect(Date.now() - t).toBeLessThan(2000);
-      expect(ct.err().split('\n').slice(1)).toEqual([
-        `run: ${n}: not removed: SIGINT stopped the wait for ${lock}, held by pid ${h.pid} (flock)`,
-        `hint: run rm -f ${n} removes what is left once that lock is free`,
-        '',
-      ]);
+      await expectRemovalWaitStopped(ct, n, lock, h.pid!);
       // its record stays (the rest went); once the lock is free, the rm it names removes it
       expect(existsSync(record)).toBe(true);
       h.stdin!.end();
