@@ -278,19 +278,29 @@ async function lockPolled(lockPath: string, w: LockWaits): Promise<number> {
   try {
     const notice = Date.now() + 1000;
     let told = false;
-    for (let pause = 1; !flockUntilSync(fd, 0, lockPath); pause = Math.min(2 * pause, 20)) {
+    await flockPolled(fd, lockPath, () => {
       if (w.signal.aborted) throw w.stopped(lockPath, lockHolder(fd));
       if (!told && Date.now() >= notice) {
         told = true;
         w.onWait(lockPath, lockHolder(fd));
       }
-      await new Promise((r) => setTimeout(r, pause));
-    }
+    });
     if (told) w.onWaitEnd?.();
     return fd;
   } catch (e) {
     closeSync(fd);
     throw e;
+  }
+}
+
+/**
+ * flock(fd, LOCK_EX) tried again between turns of the event loop (a signal is handled meanwhile) after 1,
+ * 2, 4 ... up to 20 ms, until it is held; `each` runs before every pause, and throws to give up.
+ */
+export async function flockPolled(fd: number, path: string, each: () => void): Promise<void> {
+  for (let pause = 1; !flockUntilSync(fd, 0, path); pause = Math.min(2 * pause, 20)) {
+    each();
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 

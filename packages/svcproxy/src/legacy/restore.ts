@@ -20,7 +20,7 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import { iptClose, iptOpen, iptPrepare, iptRead, IptRefused, type IptPrepared, type IptRead } from '@boxkit/native';
 import { BoxkitError } from '@boxkit/common/errors';
-import { flockUntilSync } from '@boxkit/common/state';
+import { flockPolled, flockUntilSync } from '@boxkit/common/state';
 import { mark as phase } from '@boxkit/common/phases';
 import type { Restorer } from '../backend.js';
 
@@ -194,15 +194,14 @@ const openLock = () => openSync(lockPath(), constants.O_RDWR | constants.O_CREAT
  * turns of the event loop (a signal is handled while it waits) for up to
  * LOCK_WAIT_MS, as `iptables -w 10` waits.
  */
-async function xtablesLock(fd: number): Promise<void> {
+function xtablesLock(fd: number): Promise<void> {
   const deadline = Date.now() + LOCK_WAIT_MS;
-  for (let pause = 1; !flockUntilSync(fd, 0, lockPath()); pause = Math.min(2 * pause, 20)) {
+  return flockPolled(fd, lockPath(), () => {
     // not declined: iptables-legacy-restore -w 10 would wait 10 s more
     if (Date.now() >= deadline) {
       throw new BoxkitError('EEXEC', `iptables-legacy-restore --noflush: another program has held the xtables lock (${lockPath()}) for ${LOCK_WAIT_MS / 1000} s`);
     }
-    await new Promise((r) => setTimeout(r, pause));
-  }
+  });
 }
 
 /** The text's sections that change something: [table, its lines without `*table` and COMMIT]. */
