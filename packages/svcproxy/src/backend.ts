@@ -80,6 +80,8 @@ const AHEAD = 1 << 20;
 export interface Restorer {
   /** legacy: the nat section was opened at once (openNat) */
   natOpen: boolean;
+  /** how it applies the text, where that is not iptables-restore in a child process (a verbose run says so) */
+  readonly how?: string;
   openNat(): void;
   write(chunk: string): Promise<void>;
   /** it reads nothing more of what is written (it has exited) */
@@ -96,9 +98,10 @@ export interface Restorer {
  * runs iptables-legacy-restore instead.
  */
 export function startRestore(b: Backend, trace?: (line: string) => void): Restorer {
-  if (b === 'legacy' && process.env.BOXKIT_LEGACY_RESTORE !== 'spawn') return new InProcessRestore(() => new RestoreRun(b), trace);
-  return new RestoreRun(b);
+  return inProcess(b) ? new InProcessRestore(() => new RestoreRun(b), trace) : new RestoreRun(b);
 }
+
+const inProcess = (b: Backend): boolean => b === 'legacy' && process.env.BOXKIT_LEGACY_RESTORE !== 'spawn';
 
 /**
  * One iptables-restore --noflush run, started before its input is known
@@ -201,6 +204,8 @@ export class RestoreRun implements Restorer {
 /** One iptables-restore --noflush of a whole text (legacy waits for the xtables lock like iptables -w). */
 export async function restore(b: Backend, text: string): Promise<void> {
   if (!text) return;
+  // (a whole text: one iptables-restore run fed it at once, not a sync's streaming)
+  if (!inProcess(b)) return void (await runLite(tool(b, 'restore'), restoreArgs(b), { input: text }));
   const r = startRestore(b);
   await r.write(text);
   await r.finish();

@@ -21,7 +21,6 @@ import { indexDoc } from './jsondoc.js';
 import { kernelServices } from './status.js';
 import { backendHolding } from './held.js';
 import { dropStaleUdp, udpDropPlan } from './udp-flows.js';
-import { InProcessRestore } from './legacy/restore.js';
 
 export interface SyncOptions {
   /** chain prefix (default BKSVC) */
@@ -502,7 +501,7 @@ async function commitRestore(
     await rr.abort();
     return;
   }
-  const inProcess = rr instanceof InProcessRestore ? ` (${rr.how})` : '';
+  const inProcess = rr.how ? ` (${rr.how})` : '';
   at.opts.trace?.(`${tool(at.backend, 'restore')} --noflush <<EOF  # ${restoreLines(d, { zeroCounters: zero })} lines, ${result.chainsWritten} chains written, ${result.chainsRemoved} removed${inProcess}`);
   // it died on an earlier line: it never reads a COMMIT, so the kernel is unchanged
   const diedEarly = rr.exited;
