@@ -341,10 +341,12 @@ export function reclaimOrphanLeases(links: Set<string>): string[] {
  * flock(2), unannounced and deaf to a Ctrl-C until the lock was free.
  */
 export function reclaimOrphanLeasesOf(links: Set<string>, only: readonly string[]): Promise<string[]> {
-  return withStoreLock(async () => only.flatMap((h) => reclaimLocked(links, h)));
+  const names = new Set(only);
+  return withStoreLock(async () => reclaimLocked(links, names));
 }
 
-function reclaimLocked(links: Set<string>, only?: string): string[] {
+/** reclaimOrphanLeases under the store lock, of the leases of the host names `only` (all when absent): every lease read once. */
+function reclaimLocked(links: Set<string>, only?: ReadonlySet<string>): string[] {
   migrateOldLeases(); // every lease under leases/<ip>, where the loop reads and frees them
   const freed: string[] = [];
   for (const ip of leasedIps()) {
@@ -358,7 +360,7 @@ function reclaimLocked(links: Set<string>, only?: string): string[] {
       continue; // freed meanwhile
     }
     const h = parseHolder(holder);
-    if (!h.hostIfname || h.pid === undefined || (only !== undefined && h.hostIfname !== only)) continue;
+    if (!h.hostIfname || h.pid === undefined || (only !== undefined && !only.has(h.hostIfname))) continue;
     if (links.has(h.hostIfname) || !ownerGone(h.pid, since)) continue;
     const rec = readAttachment(h.hostIfname);
     if (rec && (!rec.ip || rec.ip.split('/')[0] === ip)) continue; // its record finds it (a pending one by holder)
