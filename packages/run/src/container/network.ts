@@ -101,7 +101,7 @@ const publishLine = (pub: Publish, hostPort: number) =>
  * (-v prints the same lines from setupNetwork, with what each step did: the nat's kept --out-if,
  * the host port a -p PORT took.)
  */
-export function netShell(p: NetPlan, pid: string, natOutIf?: string): string[] {
+function netShell(p: NetPlan, pid: string, natOutIf?: string): string[] {
   const n = p.spec.net;
   if (n.mode !== 'bridge') return [];
   const lines: string[] = [];

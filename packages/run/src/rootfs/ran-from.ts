@@ -13,7 +13,7 @@
  */
 import { readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATX, statxFile, type FileStat } from '@boxkit/native';
+import { bornKnown, statxFile, type FileStat } from '@boxkit/native';
 import { atomicWrite, dataDir } from '@boxkit/common';
 import { writerGone } from '@boxkit/common/state';
 
@@ -22,7 +22,7 @@ const notesDir = (): string => dataDir('rootfs', 'ran-from');
 /**
  * A directory's identity (symlinks followed; throws when it is not there): device and inode as the
  * notes name them (Node's signed bigint stat, as older runs keyed them), and statx's birth time in ns
- * where the kernel vouches for it, else the change time in ns (Node's stat: stat(2)'s where statx is refused).
+ * where the kernel vouches for it, else the change time in ns (statx's; Node's stat, stat(2)'s, where statx is refused).
  */
 function identity(dir: string): { id: string; btime?: bigint; ctime?: bigint } {
   let s: FileStat | undefined;
@@ -32,7 +32,7 @@ function identity(dir: string): { id: string; btime?: bigint; ctime?: bigint } {
     // statx refused or declined (as Node's stat falls back to stat(2) on: EPERM, ENOSYS, EOPNOTSUPP, EINVAL): Node's
     // stat below, which throws by itself what stat(2) fails with (ENOENT)
   }
-  if (s && (s.mask & STATX.BTIME) !== 0) return { id: `${BigInt.asIntN(64, s.dev)}.${BigInt.asIntN(64, s.ino)}`, btime: s.btimeNs };
+  if (s) return { id: `${BigInt.asIntN(64, s.dev)}.${BigInt.asIntN(64, s.ino)}`, ...(bornKnown(s) ? { btime: s.btimeNs } : { ctime: s.ctimeNs }) };
   const st = statSync(dir, { bigint: true });
   return { id: `${st.dev}.${st.ino}`, ctime: st.ctimeNs };
 }
@@ -65,10 +65,10 @@ function proves(key: string, at: ReturnType<typeof identity>, notePath: string):
 }
 
 /**
- * `dir`'s note: the one there that proves a container ran from it (`found`), else the one a start writes
- * (`path`); undefined when `dir` cannot be looked at.
+ * `dir`'s note: the one there that proves a container ran from it (`found`; `bare`: keyed by device and
+ * inode alone), else the one a start writes (`path`); undefined when `dir` cannot be looked at.
  */
-function noteOf(dir: string): { path: string; text: string; found: boolean } | undefined {
+function noteOf(dir: string): { path: string; text: string; found: boolean; bare?: boolean } | undefined {
   let at: ReturnType<typeof identity>;
   let t: string;
   try {
@@ -80,7 +80,7 @@ function noteOf(dir: string): { path: string; text: string; found: boolean } | u
   const keys = at.btime !== undefined ? [`${at.id}.${at.btime}`, at.id, `${at.id}.0`] : [at.id, `${at.id}.0`, `${at.id}.${at.ctime}`];
   for (const key of keys) {
     const path = join(notesDir(), key);
-    if (noted(path, t) && proves(key, at, path)) return { path, text: t, found: true };
+    if (noted(path, t) && proves(key, at, path)) return { path, text: t, found: true, bare: key === at.id };
   }
   // (no birth time: the device and inode alone, kept through a chmod; a dir made again at the path with the freed inode passes too there)
   return { path: join(notesDir(), keys[0]!), text: t, found: false };
@@ -104,7 +104,7 @@ export function noteRanFrom(dir: string): void {
   const n = noteOf(dir);
   // a note without a birth time is written again (its mtime now): where statx works it proves a dir born before it,
   // and a dir made again at the path since a refused-statx start found the note by device and inode is born after it
-  if (n && (!n.found || n.path.split('/').pop()!.split('.').length < 3)) atomicWrite(n.path, n.text);
+  if (n && (!n.found || n.bare)) atomicWrite(n.path, n.text);
 }
 
 /** Why a note no longer proves anything, or undefined while it does (or may: statx refused): its path still leads to that very dir. */
