@@ -32,9 +32,14 @@ export interface FileStat {
   dev: bigint;
   /** stx_ino, all 64 bits (a number loses them from 2^53 on: overlayfs' xino sets the high ones). */
   ino: bigint;
-  /** stx_btime in ns: the birth time only when `mask` has STATX.BTIME (else 0, or whatever the kernel left). */
+  /** stx_btime in ns: the birth time only when `mask` has STATX.BTIME (else 0, or whatever the kernel left): see bornKnown. */
   btimeNs: bigint;
+  /** stx_ctime in ns. */
+  ctimeNs: bigint;
 }
+
+/** Does the kernel vouch for statx's stx_btime (stx_mask has STATX_BTIME)? Else the time there is no proof of when the file was made. */
+export const bornKnown = (s: Pick<FileStat, 'mask'>): boolean => (s.mask & STATX.BTIME) !== 0;
 
 /**
  * statx(PATH) for the file's identity and its birth time, with the mask
@@ -53,8 +58,8 @@ export function statxFile(path: string, follow = true): FileStat {
   // none, a fifo removed and made again at its path within one clock tick got the same inode and birth time)
   const rc = fns.statx(AT_FDCWD, path, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX.TYPE | STATX.INO | STATX.CTIME | STATX.BTIME, buf);
   if (Number(rc) === -1) throw new SysError('statx', koffi().errno(), path);
-  const btimeNs = buf.readBigInt64LE(0x50) * 1_000_000_000n + BigInt(buf.readUInt32LE(0x58));
-  return { mask: buf.readUInt32LE(0x00), mode: buf.readUInt16LE(0x1c), dev: makedev(buf.readUInt32LE(0x88), buf.readUInt32LE(0x8c)), ino: buf.readBigUInt64LE(0x20), btimeNs };
+  const ns = (at: number) => buf.readBigInt64LE(at) * 1_000_000_000n + BigInt(buf.readUInt32LE(at + 8));
+  return { mask: buf.readUInt32LE(0x00), mode: buf.readUInt16LE(0x1c), dev: makedev(buf.readUInt32LE(0x88), buf.readUInt32LE(0x8c)), ino: buf.readBigUInt64LE(0x20), btimeNs: ns(0x50), ctimeNs: ns(0x60) };
 }
 
 /** The mount PATH (symlinks followed) is on, and the file's identity there. */

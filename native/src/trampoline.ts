@@ -29,10 +29,11 @@ export function preresolveTrampoline(): void {
   preresolveKoffi();
 }
 
-let library: { handle: ReturnType<ReturnType<typeof koffi>['load']>; path: string } | undefined;
+type NativeLibrary = { handle: ReturnType<ReturnType<typeof koffi>['load']>; path: string };
+let library: NativeLibrary | undefined;
 
 /** libboxkit.so (native/c), loaded on first use: bk_spawn, and bk_ipt_* (iptables.ts). */
-export function nativeLibrary(): { handle: ReturnType<ReturnType<typeof koffi>['load']>; path: string } {
+export function nativeLibrary(): NativeLibrary {
   if (library) return library;
   const path = !process.env.BOXKIT_NATIVE_LIB && libPath && existsSync(libPath) ? libPath : trampolinePath();
   try {

@@ -65,11 +65,7 @@ export interface BoundMount {
   ctime?: string;
 }
 
-/** The identity of a mount (statx of its fd, or of a path on it). */
-function boundMount(target: string | number): BoundMount {
-  return mountOf(statxMount(target));
-}
-
+/** The identity of a mount, from statx of its fd or of a path on it. */
 const mountOf = (s: MountStat): BoundMount => (s.unique ? { id: s.mntId, unique: true } : { id: s.mntId, ctime: s.ctimeNs });
 
 /**
@@ -130,7 +126,7 @@ export function persistNamespace(pid: number, p: NsPath, beforeBind?: (made: Per
   try {
     try {
       tree = openTreeClone(source);
-      made.mount = boundMount(tree);
+      made.mount = mountOf(statxMount(tree));
     } catch (e) {
       if (tree !== undefined) closeSync(tree);
       tree = undefined;

@@ -33,7 +33,7 @@
  */
 import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { mkfifo, STATX, statxFile, type FileStat } from '@boxkit/native';
+import { bornKnown, mkfifo, statxFile, type FileStat } from '@boxkit/native';
 import { createInMadeParent, removeMadeDirs } from '@boxkit/common/dirs';
 import { BoxkitError, UsageError } from '@boxkit/common/errors';
 import { shellQuote } from '@boxkit/common/exec';
@@ -93,11 +93,9 @@ export interface MadeFifo {
   btime?: string;
 }
 
-/** Does the kernel vouch for statx's stx_btime (stx_mask has STATX_BTIME)? Else the time there is no proof of when the file was made. */
-const proven = (s: Pick<FileStat, 'mask'>): boolean => (s.mask & STATX.BTIME) !== 0;
 
 /**
- * A fifo's identity: device, inode and (where the kernel gives one: proven) birth time in ns. Where statx is
+ * A fifo's identity: device, inode and (where the kernel gives one: bornKnown) birth time in ns. Where statx is
  * refused, no birth time, and the change time in ns instead (`ctime`), which is the birth time until a chmod,
  * chown, touch or write of the fifo.
  */
@@ -113,7 +111,7 @@ function identity(path: string): { fifo: boolean; dev: FileId; ino: FileId; btim
     const st = statSync(path, { bigint: true });
     return { fifo: st.isFIFO(), dev: fileId(st.dev), ino: fileId(st.ino), ctime: String(st.ctimeNs) };
   }
-  return { fifo: (s.mode & constants.S_IFMT) === constants.S_IFIFO, dev: fileId(s.dev), ino: fileId(s.ino), ...(proven(s) ? { btime: String(s.btimeNs) } : {}) };
+  return { fifo: (s.mode & constants.S_IFMT) === constants.S_IFIFO, dev: fileId(s.dev), ino: fileId(s.ino), ...(bornKnown(s) ? { btime: String(s.btimeNs) } : {}) };
 }
 
 /**
@@ -498,7 +496,7 @@ const DEFAULT_FIFO = /^setup-(\d+)-([0-9a-z]+)(?:-\d+)?\.fifo$/;
  */
 export function bornAsNamed(time: string, s: Pick<FileStat, 'mask' | 'btimeNs'> | undefined, mtimeNs: bigint): boolean {
   const t = parseInt(time, 36);
-  const born = Number((s && proven(s) ? s.btimeNs : mtimeNs) / 1_000_000n);
+  const born = Number((s && bornKnown(s) ? s.btimeNs : mtimeNs) / 1_000_000n);
   return born >= t - 100 && born <= t + 2000;
 }
 
